@@ -1,0 +1,107 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"books/internal/ids"
+	"books/internal/ledger/source"
+)
+
+// JournalEntry is a balanced set of debits and credits on one entity's ledger. Once posted it
+// is immutable (the database enforces it); a correction is a reversing entry.
+type JournalEntry struct{ ent.Schema }
+
+func (JournalEntry) Mixin() []ent.Mixin {
+	return []ent.Mixin{idMixin{prefix: ids.JournalEntry}, timeMixin{}, orgMixin{}}
+}
+
+func (JournalEntry) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("entity_id").Immutable().NotEmpty(),
+		dateField("date", immutable, entgql.OrderField("DATE")),
+		dateField("document_date", immutable|optional),
+		field.String("description").MaxLen(1000).Default("").Immutable(),
+		currencyField("currency", immutable),
+		field.Enum("source_system").GoType(source.System("")).Immutable().
+			Annotations(entgql.Type("SourceSystem")),
+		field.String("source_ref").NotEmpty().MaxLen(200).Immutable(),
+		field.Enum("status").Values("draft", "posted", "reversed").Default("draft").
+			Annotations(entgql.Type("JournalEntryStatus")),
+		moneyField("total", immutable),
+		field.Time("posted_at").Optional().Nillable(),
+		field.String("reversal_of_id").Optional().Nillable().Immutable(),
+		field.String("created_by").Default("").Immutable(),
+		field.String("created_via").Default("").Immutable(),
+	}
+}
+
+func (JournalEntry) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("entity", LegalEntity.Type).Ref("journal_entries").
+			Field("entity_id").Unique().Required().Immutable(),
+		edge.To("lines", JournalLine.Type),
+		edge.To("reversed_by", JournalEntry.Type).Unique().
+			From("reversal_of").Field("reversal_of_id").Unique().Immutable(),
+	}
+}
+
+func (JournalEntry) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("entity_id", "source_system", "source_ref").Unique(),
+		index.Fields("entity_id", "date"),
+	}
+}
+
+func (JournalEntry) Annotations() []schema.Annotation {
+	return gqlRoot("journalEntries")
+}
+
+// JournalLine is one debit or one credit of a journal entry.
+type JournalLine struct{ ent.Schema }
+
+func (JournalLine) Mixin() []ent.Mixin {
+	return []ent.Mixin{idMixin{prefix: ids.JournalLine}, orgMixin{}}
+}
+
+func (JournalLine) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("entry_id").Immutable().NotEmpty(),
+		field.Int("line_no").Immutable(),
+		field.String("account_id").Immutable().NotEmpty(),
+		moneyField("debit", immutable),
+		moneyField("credit", immutable),
+		field.String("class_id").Optional().Nillable().Immutable(),
+		field.String("description").MaxLen(1000).Default("").Immutable(),
+	}
+}
+
+func (JournalLine) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("entry", JournalEntry.Type).Ref("lines").
+			Field("entry_id").Unique().Required().Immutable(),
+		edge.To("account", Account.Type).Field("account_id").Unique().Required().Immutable(),
+		edge.To("class", Class.Type).Field("class_id").Unique().Immutable(),
+	}
+}
+
+func (JournalLine) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		// Exactly one side per line, and it is positive.
+		entsql.Checks(map[string]string{
+			"journal_line_one_side": "((debit > 0 AND credit = 0) OR (credit > 0 AND debit = 0))",
+		}),
+	}
+}
+
+func (JournalLine) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("entry_id", "line_no").Unique(),
+		index.Fields("account_id"),
+	}
+}

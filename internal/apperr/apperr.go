@@ -1,0 +1,104 @@
+// Package apperr gives domain errors a stable code. The GraphQL error presenter puts the
+// code in extensions.code and the REST APIs return {"error":{"code","message"}}, so callers
+// branch on codes, never on message text.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Codes shared across the product. Each names a condition a caller can act on.
+const (
+	Validation          = "VALIDATION"
+	NotFound            = "NOT_FOUND"
+	Forbidden           = "FORBIDDEN"
+	Unauthenticated     = "UNAUTHENTICATED"
+	Conflict            = "CONFLICT"
+	IdempotencyConflict = "IDEMPOTENCY_CONFLICT"
+	UnbalancedEntry     = "UNBALANCED_ENTRY"
+	PeriodClosed        = "PERIOD_CLOSED"
+	UnknownSourceCode   = "UNKNOWN_SOURCE_CODE"
+	UnknownAccount      = "UNKNOWN_ACCOUNT"
+	InactiveAccount     = "INACTIVE_ACCOUNT"
+	UnknownClass        = "UNKNOWN_CLASS"
+	UnknownEntity       = "UNKNOWN_ENTITY"
+	CurrencyMismatch    = "CURRENCY_MISMATCH"
+	InvalidAmount       = "INVALID_AMOUNT"
+	AlreadyReversed     = "ALREADY_REVERSED"
+	LedgerImmutable     = "LEDGER_IMMUTABLE"
+	PayloadTooLarge     = "PAYLOAD_TOO_LARGE"
+	MalformedJSON       = "MALFORMED_JSON"
+	Internal            = "INTERNAL"
+)
+
+// Error is an error with a stable code and a message safe to show a caller.
+type Error struct {
+	Code    string
+	Message string
+	// Field optionally names the input field at fault, e.g. "lines[1].debit".
+	Field string
+	err   error
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.err }
+
+// New returns an Error with code and a formatted message.
+func New(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an Error with code whose message is msg and whose cause is err.
+func Wrap(code string, err error, msg string) *Error {
+	return &Error{Code: code, Message: msg, err: err}
+}
+
+// WithField returns a copy of e naming the input field at fault.
+func (e *Error) WithField(field string) *Error {
+	c := *e
+	c.Field = field
+	return &c
+}
+
+// As returns the coded error in err's chain.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// Code returns err's code, Internal when it has none, or "" for nil.
+func Code(err error) string {
+	if err == nil {
+		return ""
+	}
+	if e, ok := As(err); ok {
+		return e.Code
+	}
+	return Internal
+}
+
+// HTTPStatus maps a code to the status a REST API answers with.
+func HTTPStatus(code string) int {
+	switch code {
+	case NotFound:
+		return http.StatusNotFound
+	case Forbidden:
+		return http.StatusForbidden
+	case Unauthenticated:
+		return http.StatusUnauthorized
+	case Conflict, IdempotencyConflict:
+		return http.StatusConflict
+	case MalformedJSON:
+		return http.StatusBadRequest
+	case PayloadTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case Internal:
+		return http.StatusInternalServerError
+	}
+	return http.StatusUnprocessableEntity
+}

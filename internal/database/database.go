@@ -1,0 +1,107 @@
+// Package database opens the one *sql.DB the process shares (PostgreSQL through lib/pq, or
+// embedded SQLite through modernc) and applies the versioned schema migrations.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/lib/pq"   // PostgreSQL driver "postgres"
+	_ "modernc.org/sqlite" // SQLite driver "sqlite"
+
+	"books/ent"
+)
+
+// DB is the process's database: one connection pool shared by ent and anything else that
+// needs to join its transactions (River, raw reports).
+type DB struct {
+	SQL     *sql.DB
+	Dialect string // dialect.Postgres or dialect.SQLite
+	// Driver is the ent driver over SQL; tests wrap it to count statements.
+	Driver dialect.Driver
+}
+
+// Open connects to databaseURL: "postgres://…" or "sqlite://path". It does not migrate.
+func Open(ctx context.Context, databaseURL string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		return openPostgres(ctx, databaseURL)
+	case strings.HasPrefix(databaseURL, "sqlite://"):
+		return openSQLite(ctx, strings.TrimPrefix(databaseURL, "sqlite://"))
+	}
+	return nil, fmt.Errorf("database URL must start with postgres:// or sqlite:// (got %q)", redact(databaseURL))
+}
+
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(40)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := ping(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres %s: %w", redact(dsn), err)
+	}
+	return &DB{SQL: db, Dialect: dialect.Postgres, Driver: entsql.OpenDB(dialect.Postgres, db)}, nil
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite:// URL needs a file path, e.g. sqlite://data/books.db")
+	}
+	if path != ":memory:" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	// SQLite allows one writer; a single connection serializes everything in-process instead
+	// of failing with SQLITE_BUSY under load.
+	db.SetMaxOpenConns(1)
+	if err := ping(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &DB{SQL: db, Dialect: dialect.SQLite, Driver: entsql.OpenDB(dialect.SQLite, db)}, nil
+}
+
+func ping(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+// Client returns an ent client over the shared connection pool.
+func (db *DB) Client(opts ...ent.Option) *ent.Client {
+	return ent.NewClient(append([]ent.Option{ent.Driver(db.Driver)}, opts...)...)
+}
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.SQL.Close() }
+
+// redact hides the password of a database URL for logs and errors.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparseable URL>"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,171 @@
+package database
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"entgo.io/ent/dialect"
+
+	"books/ent/migrate"
+)
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// Migration is one versioned schema change.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations returns the embedded migrations for the dialect, in order.
+func Migrations(dialectName string) ([]Migration, error) {
+	dir := path.Join("migrations", dirFor(dialectName))
+	entries, err := fs.ReadDir(migrationFiles, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Migration
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a version number", name)
+		}
+		body, err := fs.ReadFile(migrationFiles, path.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Version: v, Name: name, SQL: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i := range out {
+		if out[i].Version != i+1 {
+			return nil, fmt.Errorf("migrations must be numbered 1..n without gaps; found %s", out[i].Name)
+		}
+	}
+	return out, nil
+}
+
+func dirFor(dialectName string) string {
+	if dialectName == dialect.Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+const createVersionTable = `CREATE TABLE IF NOT EXISTS books_schema_migrations (
+	version INTEGER PRIMARY KEY,
+	name TEXT NOT NULL,
+	applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+)`
+
+// Migrate applies every pending migration, each in its own transaction. On PostgreSQL an
+// advisory lock keeps two starting servers from migrating at once.
+func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
+	migs, err := Migrations(db.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if db.Dialect == dialect.Postgres {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7426001)`); err != nil {
+			return nil, fmt.Errorf("take migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7426001)`)
+	}
+	if _, err := conn.ExecContext(ctx, createVersionTable); err != nil {
+		return nil, fmt.Errorf("create migration table: %w", err)
+	}
+	current, err := currentVersion(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range migs {
+		if m.Version <= current {
+			continue
+		}
+		if err := apply(ctx, conn, m); err != nil {
+			return applied, err
+		}
+		applied = append(applied, m.Name)
+	}
+	return applied, nil
+}
+
+func apply(ctx context.Context, conn *sql.Conn, m Migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO books_schema_migrations (version, name) VALUES (`+strconv.Itoa(m.Version)+`, '`+m.Name+`')`); err != nil {
+		return fmt.Errorf("record migration %s: %w", m.Name, err)
+	}
+	return tx.Commit()
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func currentVersion(ctx context.Context, q queryer) (int, error) {
+	var v sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT MAX(version) FROM books_schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// Pending returns how many migrations are not applied yet; readiness requires zero.
+func (db *DB) Pending(ctx context.Context) (int, error) {
+	migs, err := Migrations(db.Dialect)
+	if err != nil {
+		return 0, err
+	}
+	v, err := currentVersion(ctx, db.SQL)
+	if err != nil {
+		return len(migs), err
+	}
+	return len(migs) - v, nil
+}
+
+// SchemaDiff returns the DDL ent would run to bring the database in line with the ent
+// schema; empty means the migrations and the ent schema agree. Developers write a new
+// migration from it after changing ent/schema.
+func (db *DB) SchemaDiff(ctx context.Context) (string, error) {
+	var buf bytes.Buffer
+	client := db.Client()
+	if err := client.Schema.WriteTo(ctx, &buf, migrate.WithDropColumn(true), migrate.WithDropIndex(true)); err != nil {
+		return "", err
+	}
+	var ddl []string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		switch strings.TrimSpace(line) {
+		case "", "BEGIN;", "COMMIT;":
+			continue
+		}
+		ddl = append(ddl, line)
+	}
+	return strings.Join(ddl, "\n"), nil
+}

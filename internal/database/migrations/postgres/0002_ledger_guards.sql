@@ -1,0 +1,82 @@
+-- The ledger's guarantees, enforced by the database itself so that no code path and no raw
+-- SQL can break them:
+--   * an entry is born a draft; lines can only be added to, changed on or removed from drafts;
+--   * an entry becomes posted only with at least two lines whose debits equal its credits
+--     and its total;
+--   * a posted entry never changes again, except to be marked reversed; nothing posted is
+--     ever deleted.
+
+CREATE FUNCTION books_journal_entry_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	n integer;
+	d numeric;
+	c numeric;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		IF OLD.status <> 'draft' THEN
+			RAISE EXCEPTION 'LEDGER_IMMUTABLE: journal entry % is % and cannot be deleted', OLD.id, OLD.status;
+		END IF;
+		RETURN OLD;
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		IF NEW.status <> 'draft' THEN
+			RAISE EXCEPTION 'UNBALANCED_ENTRY: journal entry % must be inserted as a draft and posted once its lines exist', NEW.id;
+		END IF;
+		RETURN NEW;
+	END IF;
+	-- UPDATE
+	IF OLD.status <> 'draft' THEN
+		IF OLD.status = 'posted' AND NEW.status = 'reversed'
+			AND (to_jsonb(NEW) - 'status' - 'updated_at') = (to_jsonb(OLD) - 'status' - 'updated_at') THEN
+			RETURN NEW;
+		END IF;
+		RAISE EXCEPTION 'LEDGER_IMMUTABLE: journal entry % is % and cannot be changed', OLD.id, OLD.status;
+	END IF;
+	IF NEW.status = 'reversed' THEN
+		RAISE EXCEPTION 'LEDGER_IMMUTABLE: draft journal entry % cannot be marked reversed', OLD.id;
+	END IF;
+	IF NEW.status = 'posted' THEN
+		SELECT count(*), coalesce(sum(debit), 0), coalesce(sum(credit), 0)
+			INTO n, d, c FROM journal_lines WHERE entry_id = NEW.id;
+		IF n < 2 THEN
+			RAISE EXCEPTION 'UNBALANCED_ENTRY: journal entry % has % line(s); at least two are required', NEW.id, n;
+		END IF;
+		IF d <> c THEN
+			RAISE EXCEPTION 'UNBALANCED_ENTRY: journal entry % debits % <> credits % (units of 1/10000)', NEW.id, d, c;
+		END IF;
+		IF d <> NEW.total THEN
+			RAISE EXCEPTION 'UNBALANCED_ENTRY: journal entry % total % <> sum of debits %', NEW.id, NEW.total, d;
+		END IF;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER journal_entries_guard
+	BEFORE INSERT OR UPDATE OR DELETE ON journal_entries
+	FOR EACH ROW EXECUTE FUNCTION books_journal_entry_guard();
+
+CREATE FUNCTION books_journal_line_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	s text;
+BEGIN
+	IF TG_OP IN ('UPDATE', 'DELETE') THEN
+		SELECT status INTO s FROM journal_entries WHERE id = OLD.entry_id;
+		IF s IS DISTINCT FROM 'draft' THEN
+			RAISE EXCEPTION 'LEDGER_IMMUTABLE: lines of % journal entry % cannot be changed', s, OLD.entry_id;
+		END IF;
+	END IF;
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		SELECT status INTO s FROM journal_entries WHERE id = NEW.entry_id;
+		IF s IS DISTINCT FROM 'draft' THEN
+			RAISE EXCEPTION 'LEDGER_IMMUTABLE: lines cannot be added to % journal entry %', s, NEW.entry_id;
+		END IF;
+		RETURN NEW;
+	END IF;
+	RETURN OLD;
+END;
+$$;
+
+CREATE TRIGGER journal_lines_guard
+	BEFORE INSERT OR UPDATE OR DELETE ON journal_lines
+	FOR EACH ROW EXECUTE FUNCTION books_journal_line_guard();

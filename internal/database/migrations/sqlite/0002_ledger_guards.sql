@@ -1,0 +1,83 @@
+-- The ledger's guarantees, enforced by the database itself (see the PostgreSQL twin of this
+-- migration for the rules). SQLite triggers cannot loop over columns, so the "only the
+-- status may change on reversal" rule lists the columns of journal_entries: a migration that
+-- adds a column to journal_entries must recreate journal_entries_immutable.
+
+CREATE TRIGGER journal_entries_insert_draft
+BEFORE INSERT ON journal_entries
+WHEN NEW.status <> 'draft'
+BEGIN
+	SELECT RAISE(ABORT, 'UNBALANCED_ENTRY: a journal entry must be inserted as a draft and posted once its lines exist');
+END;
+
+CREATE TRIGGER journal_entries_no_delete
+BEFORE DELETE ON journal_entries
+WHEN OLD.status <> 'draft'
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: a posted journal entry cannot be deleted');
+END;
+
+CREATE TRIGGER journal_entries_immutable
+BEFORE UPDATE ON journal_entries
+WHEN OLD.status <> 'draft' AND NOT (
+	OLD.status = 'posted' AND NEW.status = 'reversed'
+	AND NEW.id IS OLD.id
+	AND NEW.created_at IS OLD.created_at
+	AND NEW.organization_id IS OLD.organization_id
+	AND NEW.entity_id IS OLD.entity_id
+	AND NEW.date IS OLD.date
+	AND NEW.document_date IS OLD.document_date
+	AND NEW.description IS OLD.description
+	AND NEW.currency IS OLD.currency
+	AND NEW.source_system IS OLD.source_system
+	AND NEW.source_ref IS OLD.source_ref
+	AND NEW.total IS OLD.total
+	AND NEW.posted_at IS OLD.posted_at
+	AND NEW.reversal_of_id IS OLD.reversal_of_id
+	AND NEW.created_by IS OLD.created_by
+	AND NEW.created_via IS OLD.created_via
+)
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: a posted journal entry cannot be changed');
+END;
+
+CREATE TRIGGER journal_entries_draft_not_reversed
+BEFORE UPDATE OF status ON journal_entries
+WHEN OLD.status = 'draft' AND NEW.status = 'reversed'
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: a draft journal entry cannot be marked reversed');
+END;
+
+CREATE TRIGGER journal_entries_post_balanced
+BEFORE UPDATE OF status ON journal_entries
+WHEN OLD.status = 'draft' AND NEW.status = 'posted' AND (
+	(SELECT count(*) FROM journal_lines WHERE entry_id = NEW.id) < 2
+	OR (SELECT coalesce(sum(debit), 0) FROM journal_lines WHERE entry_id = NEW.id)
+		<> (SELECT coalesce(sum(credit), 0) FROM journal_lines WHERE entry_id = NEW.id)
+	OR (SELECT coalesce(sum(debit), 0) FROM journal_lines WHERE entry_id = NEW.id) <> NEW.total
+)
+BEGIN
+	SELECT RAISE(ABORT, 'UNBALANCED_ENTRY: a journal entry needs at least two lines with debits equal to credits and to its total');
+END;
+
+CREATE TRIGGER journal_lines_insert_draft
+BEFORE INSERT ON journal_lines
+WHEN (SELECT status FROM journal_entries WHERE id = NEW.entry_id) IS NOT 'draft'
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: lines can only be added to a draft journal entry');
+END;
+
+CREATE TRIGGER journal_lines_update_draft
+BEFORE UPDATE ON journal_lines
+WHEN (SELECT status FROM journal_entries WHERE id = OLD.entry_id) IS NOT 'draft'
+	OR (SELECT status FROM journal_entries WHERE id = NEW.entry_id) IS NOT 'draft'
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: lines of a posted journal entry cannot be changed');
+END;
+
+CREATE TRIGGER journal_lines_delete_draft
+BEFORE DELETE ON journal_lines
+WHEN (SELECT status FROM journal_entries WHERE id = OLD.entry_id) IS NOT 'draft'
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: lines of a posted journal entry cannot be deleted');
+END;
