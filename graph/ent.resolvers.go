@@ -9,59 +9,58 @@ import (
 	"books/ent"
 	"books/graph/generated"
 	"context"
-	"fmt"
 
 	"entgo.io/contrib/entgql"
 )
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Node - node"))
+	return r.ent(ctx).Noder(ctx, id, ent.WithNodeType(nodeType))
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return r.ent(ctx).Noders(ctx, ids, ent.WithNodeType(nodeType))
 }
 
 // Accounts is the resolver for the accounts field.
 func (r *queryResolver) Accounts(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountOrder, where *ent.AccountWhereInput) (*ent.AccountConnection, error) {
-	panic(fmt.Errorf("not implemented: Accounts - accounts"))
+	return r.ent(ctx).Account.Query().Paginate(ctx, after, first, before, last, ent.WithAccountOrder(orderBy), ent.WithAccountFilter(where.Filter))
 }
 
 // Periods is the resolver for the periods field.
 func (r *queryResolver) Periods(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) (*ent.AccountingPeriodConnection, error) {
-	panic(fmt.Errorf("not implemented: Periods - periods"))
+	return r.ent(ctx).AccountingPeriod.Query().Paginate(ctx, after, first, before, last, ent.WithAccountingPeriodOrder(orderBy), ent.WithAccountingPeriodFilter(where.Filter))
 }
 
 // AuditEvents is the resolver for the auditEvents field.
 func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) (*ent.AuditEventConnection, error) {
-	panic(fmt.Errorf("not implemented: AuditEvents - auditEvents"))
+	return r.ent(ctx).AuditEvent.Query().Paginate(ctx, after, first, before, last, ent.WithAuditEventOrder(orderBy), ent.WithAuditEventFilter(where.Filter))
 }
 
 // CoaMappings is the resolver for the coaMappings field.
 func (r *queryResolver) CoaMappings(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.COAMappingOrder, where *ent.COAMappingWhereInput) (*ent.COAMappingConnection, error) {
-	panic(fmt.Errorf("not implemented: CoaMappings - coaMappings"))
+	return r.ent(ctx).COAMapping.Query().Paginate(ctx, after, first, before, last, ent.WithCOAMappingOrder(orderBy), ent.WithCOAMappingFilter(where.Filter))
 }
 
 // Classes is the resolver for the classes field.
 func (r *queryResolver) Classes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClassOrder, where *ent.ClassWhereInput) (*ent.ClassConnection, error) {
-	panic(fmt.Errorf("not implemented: Classes - classes"))
+	return r.ent(ctx).Class.Query().Paginate(ctx, after, first, before, last, ent.WithClassOrder(orderBy), ent.WithClassFilter(where.Filter))
 }
 
 // IntegrationKeys is the resolver for the integrationKeys field.
 func (r *queryResolver) IntegrationKeys(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IntegrationKeyOrder, where *ent.IntegrationKeyWhereInput) (*ent.IntegrationKeyConnection, error) {
-	panic(fmt.Errorf("not implemented: IntegrationKeys - integrationKeys"))
+	return r.ent(ctx).IntegrationKey.Query().Paginate(ctx, after, first, before, last, ent.WithIntegrationKeyOrder(orderBy), ent.WithIntegrationKeyFilter(where.Filter))
 }
 
 // JournalEntries is the resolver for the journalEntries field.
 func (r *queryResolver) JournalEntries(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.JournalEntryOrder, where *ent.JournalEntryWhereInput) (*ent.JournalEntryConnection, error) {
-	panic(fmt.Errorf("not implemented: JournalEntries - journalEntries"))
+	return r.ent(ctx).JournalEntry.Query().Paginate(ctx, after, first, before, last, ent.WithJournalEntryOrder(orderBy), ent.WithJournalEntryFilter(where.Filter))
 }
 
 // LegalEntities is the resolver for the legalEntities field.
 func (r *queryResolver) LegalEntities(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LegalEntityOrder, where *ent.LegalEntityWhereInput) (*ent.LegalEntityConnection, error) {
-	panic(fmt.Errorf("not implemented: LegalEntities - legalEntities"))
+	return r.ent(ctx).LegalEntity.Query().Paginate(ctx, after, first, before, last, ent.WithLegalEntityOrder(orderBy), ent.WithLegalEntityFilter(where.Filter))
 }
 
 // Query returns generated.QueryResolver implementation.

@@ -9,99 +9,173 @@ import (
 	"books/ent"
 	"books/graph/generated"
 	"books/graph/model"
+	"books/internal/apperr"
+	"books/internal/audit"
+	"books/internal/auth"
 	"books/internal/caldate"
+	"books/internal/ledger"
+	"books/internal/ledger/source"
+	"books/internal/money"
+	"books/internal/tenant"
 	"context"
-	"fmt"
 )
 
 // CreateLegalEntity is the resolver for the createLegalEntity field.
 func (r *mutationResolver) CreateLegalEntity(ctx context.Context, input ent.CreateLegalEntityInput) (*ent.LegalEntity, error) {
-	panic(fmt.Errorf("not implemented: CreateLegalEntity - createLegalEntity"))
+	return ledger.CreateEntity(ctx, r.ent(ctx), input)
 }
 
 // UpdateLegalEntity is the resolver for the updateLegalEntity field.
 func (r *mutationResolver) UpdateLegalEntity(ctx context.Context, id string, input ent.UpdateLegalEntityInput) (*ent.LegalEntity, error) {
-	panic(fmt.Errorf("not implemented: UpdateLegalEntity - updateLegalEntity"))
+	le, err := r.ent(ctx).LegalEntity.UpdateOneID(id).SetInput(input).Save(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "legal entity %q not found", id)
+	}
+	if ent.IsConstraintError(err) {
+		return nil, apperr.New(apperr.Conflict, "another legal entity already uses that code")
+	}
+	return le, err
 }
 
 // CreateAccount is the resolver for the createAccount field.
 func (r *mutationResolver) CreateAccount(ctx context.Context, input ent.CreateAccountInput) (*ent.Account, error) {
-	panic(fmt.Errorf("not implemented: CreateAccount - createAccount"))
+	return ledger.CreateAccount(ctx, r.ent(ctx), input)
 }
 
 // UpdateAccount is the resolver for the updateAccount field.
 func (r *mutationResolver) UpdateAccount(ctx context.Context, id string, input ent.UpdateAccountInput) (*ent.Account, error) {
-	panic(fmt.Errorf("not implemented: UpdateAccount - updateAccount"))
+	return ledger.UpdateAccount(ctx, r.ent(ctx), id, input)
 }
 
 // CreateClass is the resolver for the createClass field.
 func (r *mutationResolver) CreateClass(ctx context.Context, input ent.CreateClassInput) (*ent.Class, error) {
-	panic(fmt.Errorf("not implemented: CreateClass - createClass"))
+	return ledger.CreateClass(ctx, r.ent(ctx), input)
 }
 
 // UpdateClass is the resolver for the updateClass field.
 func (r *mutationResolver) UpdateClass(ctx context.Context, id string, input ent.UpdateClassInput) (*ent.Class, error) {
-	panic(fmt.Errorf("not implemented: UpdateClass - updateClass"))
+	return ledger.UpdateClass(ctx, r.ent(ctx), id, input)
 }
 
 // CreateCOAMapping is the resolver for the createCOAMapping field.
 func (r *mutationResolver) CreateCOAMapping(ctx context.Context, input ent.CreateCOAMappingInput) (*ent.COAMapping, error) {
-	panic(fmt.Errorf("not implemented: CreateCOAMapping - createCOAMapping"))
+	return ledger.CreateMapping(ctx, r.ent(ctx), input)
 }
 
 // UpdateCOAMapping is the resolver for the updateCOAMapping field.
 func (r *mutationResolver) UpdateCOAMapping(ctx context.Context, id string, input ent.UpdateCOAMappingInput) (*ent.COAMapping, error) {
-	panic(fmt.Errorf("not implemented: UpdateCOAMapping - updateCOAMapping"))
+	return ledger.UpdateMapping(ctx, r.ent(ctx), id, input)
 }
 
 // DeleteCOAMapping is the resolver for the deleteCOAMapping field.
 func (r *mutationResolver) DeleteCOAMapping(ctx context.Context, id string) (string, error) {
-	panic(fmt.Errorf("not implemented: DeleteCOAMapping - deleteCOAMapping"))
+	return id, ledger.DeleteMapping(ctx, r.ent(ctx), id)
 }
 
 // PostJournalEntry is the resolver for the postJournalEntry field.
 func (r *mutationResolver) PostJournalEntry(ctx context.Context, input model.PostJournalEntryInput) (*model.PostJournalEntryPayload, error) {
-	panic(fmt.Errorf("not implemented: PostJournalEntry - postJournalEntry"))
+	e := ledger.Entry{
+		EntityID:         input.EntityID,
+		Date:             input.Date,
+		Description:      deref(input.Description),
+		Currency:         money.Currency(deref(input.Currency)),
+		Source:           source.Books,
+		SourceRef:        deref(input.SourceRef),
+		LateToOpenPeriod: deref(input.LateToOpenPeriod),
+		Lines:            lineInputs(input.Lines),
+		CreatedBy:        actor(ctx),
+		CreatedVia:       string(audit.ViaGraphQL),
+	}
+	if input.SourceSystem != nil {
+		e.Source = *input.SourceSystem
+	}
+	res, err := ledger.Post(ctx, r.ent(ctx), e)
+	if err != nil {
+		return nil, err
+	}
+	return &model.PostJournalEntryPayload{Entry: res.Entry, Created: res.Created}, nil
 }
 
 // ReverseJournalEntry is the resolver for the reverseJournalEntry field.
 func (r *mutationResolver) ReverseJournalEntry(ctx context.Context, input model.ReverseJournalEntryInput) (*ent.JournalEntry, error) {
-	panic(fmt.Errorf("not implemented: ReverseJournalEntry - reverseJournalEntry"))
+	return ledger.Reverse(ctx, r.ent(ctx), ledger.Reversal{
+		EntryID:     input.ID,
+		Date:        deref(input.Date),
+		Description: deref(input.Description),
+		CreatedBy:   actor(ctx),
+		CreatedVia:  string(audit.ViaGraphQL),
+	})
 }
 
 // ClosePeriod is the resolver for the closePeriod field.
 func (r *mutationResolver) ClosePeriod(ctx context.Context, id *string, entityID *string, name *string) (*ent.AccountingPeriod, error) {
-	panic(fmt.Errorf("not implemented: ClosePeriod - closePeriod"))
+	pid, err := r.periodID(ctx, id, entityID, name)
+	if err != nil {
+		return nil, err
+	}
+	return ledger.ClosePeriod(ctx, r.ent(ctx), pid, actor(ctx))
 }
 
 // ReopenPeriod is the resolver for the reopenPeriod field.
 func (r *mutationResolver) ReopenPeriod(ctx context.Context, id *string, entityID *string, name *string) (*ent.AccountingPeriod, error) {
-	panic(fmt.Errorf("not implemented: ReopenPeriod - reopenPeriod"))
+	pid, err := r.periodID(ctx, id, entityID, name)
+	if err != nil {
+		return nil, err
+	}
+	return ledger.ReopenPeriod(ctx, r.ent(ctx), pid)
 }
 
 // CreateIntegrationKey is the resolver for the createIntegrationKey field.
 func (r *mutationResolver) CreateIntegrationKey(ctx context.Context, input model.CreateIntegrationKeyInput) (*model.CreateIntegrationKeyPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateIntegrationKey - createIntegrationKey"))
+	k, err := auth.CreateIntegrationKey(ctx, r.ent(ctx), input.Name, input.EntityIds, input.SourceSystems, actor(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateIntegrationKeyPayload{IntegrationKey: k.Key, Secret: k.Secret}, nil
 }
 
 // RevokeIntegrationKey is the resolver for the revokeIntegrationKey field.
 func (r *mutationResolver) RevokeIntegrationKey(ctx context.Context, id string) (*ent.IntegrationKey, error) {
-	panic(fmt.Errorf("not implemented: RevokeIntegrationKey - revokeIntegrationKey"))
+	return r.Auth.RevokeIntegrationKey(ctx, r.ent(ctx), id)
 }
 
 // Organization is the resolver for the organization field.
 func (r *queryResolver) Organization(ctx context.Context) (*ent.Organization, error) {
-	panic(fmt.Errorf("not implemented: Organization - organization"))
+	org, ok := tenant.Org(ctx)
+	if !ok {
+		return nil, apperr.New(apperr.Unauthenticated, "no organization")
+	}
+	return r.ent(ctx).Organization.Get(ctx, org)
 }
 
 // TrialBalance is the resolver for the trialBalance field.
 func (r *queryResolver) TrialBalance(ctx context.Context, entityID string, asOf caldate.Date) (*model.TrialBalance, error) {
-	panic(fmt.Errorf("not implemented: TrialBalance - trialBalance"))
+	tb, err := ledger.GetTrialBalance(ctx, r.ent(ctx), entityID, asOf)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.TrialBalance{
+		Entity:      tb.Entity,
+		AsOf:        tb.AsOf,
+		Currency:    tb.Entity.BaseCurrency,
+		Rows:        make([]*model.TrialBalanceRow, len(tb.Rows)),
+		TotalDebit:  tb.TotalDebit,
+		TotalCredit: tb.TotalCredit,
+		Balanced:    tb.Balanced(),
+	}
+	for i, row := range tb.Rows {
+		out.Rows[i] = balanceRow(row)
+	}
+	return out, nil
 }
 
 // AccountBalance is the resolver for the accountBalance field.
 func (r *queryResolver) AccountBalance(ctx context.Context, accountID string, asOf caldate.Date) (*model.AccountBalance, error) {
-	panic(fmt.Errorf("not implemented: AccountBalance - accountBalance"))
+	b, err := ledger.AccountBalance(ctx, r.ent(ctx), accountID, asOf)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AccountBalance{Account: b.Account, AsOf: asOf, Debit: b.Debit, Credit: b.Credit, Balance: b.Net()}, nil
 }
 
 // Mutation returns generated.MutationResolver implementation.
