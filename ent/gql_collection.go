@@ -872,11 +872,6 @@ func (_q *IntegrationKeyQuery) collectField(ctx context.Context, oneNode bool, o
 				selectedFields = append(selectedFields, integrationkey.FieldRevokedAt)
 				fieldSeen[integrationkey.FieldRevokedAt] = struct{}{}
 			}
-		case "lastUsedAt":
-			if _, ok := fieldSeen[integrationkey.FieldLastUsedAt]; !ok {
-				selectedFields = append(selectedFields, integrationkey.FieldLastUsedAt)
-				fieldSeen[integrationkey.FieldLastUsedAt] = struct{}{}
-			}
 		case "id":
 		case "__typename":
 		default:

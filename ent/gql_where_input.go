@@ -2389,18 +2389,6 @@ type IntegrationKeyWhereInput struct {
 	RevokedAtLTE    *time.Time  `json:"revokedAtLTE,omitempty"`
 	RevokedAtIsNil  bool        `json:"revokedAtIsNil,omitempty"`
 	RevokedAtNotNil bool        `json:"revokedAtNotNil,omitempty"`
-
-	// "last_used_at" field predicates.
-	LastUsedAt       *time.Time  `json:"lastUsedAt,omitempty"`
-	LastUsedAtNEQ    *time.Time  `json:"lastUsedAtNEQ,omitempty"`
-	LastUsedAtIn     []time.Time `json:"lastUsedAtIn,omitempty"`
-	LastUsedAtNotIn  []time.Time `json:"lastUsedAtNotIn,omitempty"`
-	LastUsedAtGT     *time.Time  `json:"lastUsedAtGT,omitempty"`
-	LastUsedAtGTE    *time.Time  `json:"lastUsedAtGTE,omitempty"`
-	LastUsedAtLT     *time.Time  `json:"lastUsedAtLT,omitempty"`
-	LastUsedAtLTE    *time.Time  `json:"lastUsedAtLTE,omitempty"`
-	LastUsedAtIsNil  bool        `json:"lastUsedAtIsNil,omitempty"`
-	LastUsedAtNotNil bool        `json:"lastUsedAtNotNil,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -2674,36 +2662,6 @@ func (i *IntegrationKeyWhereInput) P() (predicate.IntegrationKey, error) {
 	}
 	if i.RevokedAtNotNil {
 		predicates = append(predicates, integrationkey.RevokedAtNotNil())
-	}
-	if i.LastUsedAt != nil {
-		predicates = append(predicates, integrationkey.LastUsedAtEQ(*i.LastUsedAt))
-	}
-	if i.LastUsedAtNEQ != nil {
-		predicates = append(predicates, integrationkey.LastUsedAtNEQ(*i.LastUsedAtNEQ))
-	}
-	if len(i.LastUsedAtIn) > 0 {
-		predicates = append(predicates, integrationkey.LastUsedAtIn(i.LastUsedAtIn...))
-	}
-	if len(i.LastUsedAtNotIn) > 0 {
-		predicates = append(predicates, integrationkey.LastUsedAtNotIn(i.LastUsedAtNotIn...))
-	}
-	if i.LastUsedAtGT != nil {
-		predicates = append(predicates, integrationkey.LastUsedAtGT(*i.LastUsedAtGT))
-	}
-	if i.LastUsedAtGTE != nil {
-		predicates = append(predicates, integrationkey.LastUsedAtGTE(*i.LastUsedAtGTE))
-	}
-	if i.LastUsedAtLT != nil {
-		predicates = append(predicates, integrationkey.LastUsedAtLT(*i.LastUsedAtLT))
-	}
-	if i.LastUsedAtLTE != nil {
-		predicates = append(predicates, integrationkey.LastUsedAtLTE(*i.LastUsedAtLTE))
-	}
-	if i.LastUsedAtIsNil {
-		predicates = append(predicates, integrationkey.LastUsedAtIsNil())
-	}
-	if i.LastUsedAtNotNil {
-		predicates = append(predicates, integrationkey.LastUsedAtNotNil())
 	}
 
 	switch len(predicates) {

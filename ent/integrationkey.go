@@ -37,9 +37,7 @@ type IntegrationKey struct {
 	// CreatedBy holds the value of the "created_by" field.
 	CreatedBy string `json:"created_by,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	// LastUsedAt holds the value of the "last_used_at" field.
-	LastUsedAt   *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -52,7 +50,7 @@ func (*IntegrationKey) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case integrationkey.FieldID, integrationkey.FieldOrganizationID, integrationkey.FieldName, integrationkey.FieldPrefix, integrationkey.FieldSecretHash, integrationkey.FieldCreatedBy:
 			values[i] = new(sql.NullString)
-		case integrationkey.FieldCreatedAt, integrationkey.FieldUpdatedAt, integrationkey.FieldRevokedAt, integrationkey.FieldLastUsedAt:
+		case integrationkey.FieldCreatedAt, integrationkey.FieldUpdatedAt, integrationkey.FieldRevokedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -140,13 +138,6 @@ func (_m *IntegrationKey) assignValues(columns []string, values []any) error {
 				_m.RevokedAt = new(time.Time)
 				*_m.RevokedAt = value.Time
 			}
-		case integrationkey.FieldLastUsedAt:
-			if value, ok := values[i].(*sql.NullTime); !ok {
-				return fmt.Errorf("unexpected type %T for field last_used_at", values[i])
-			} else if value.Valid {
-				_m.LastUsedAt = new(time.Time)
-				*_m.LastUsedAt = value.Time
-			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -211,11 +202,6 @@ func (_m *IntegrationKey) String() string {
 	builder.WriteString(", ")
 	if v := _m.RevokedAt; v != nil {
 		builder.WriteString("revoked_at=")
-		builder.WriteString(v.Format(time.ANSIC))
-	}
-	builder.WriteString(", ")
-	if v := _m.LastUsedAt; v != nil {
-		builder.WriteString("last_used_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -115,20 +115,6 @@ func (_c *IntegrationKeyCreate) SetNillableRevokedAt(v *time.Time) *IntegrationK
 	return _c
 }
 
-// SetLastUsedAt sets the "last_used_at" field.
-func (_c *IntegrationKeyCreate) SetLastUsedAt(v time.Time) *IntegrationKeyCreate {
-	_c.mutation.SetLastUsedAt(v)
-	return _c
-}
-
-// SetNillableLastUsedAt sets the "last_used_at" field if the given value is not nil.
-func (_c *IntegrationKeyCreate) SetNillableLastUsedAt(v *time.Time) *IntegrationKeyCreate {
-	if v != nil {
-		_c.SetLastUsedAt(*v)
-	}
-	return _c
-}
-
 // SetID sets the "id" field.
 func (_c *IntegrationKeyCreate) SetID(v string) *IntegrationKeyCreate {
 	_c.mutation.SetID(v)
@@ -328,10 +314,6 @@ func (_c *IntegrationKeyCreate) createSpec() (*IntegrationKey, *sqlgraph.CreateS
 		_spec.SetField(integrationkey.FieldRevokedAt, field.TypeTime, value)
 		_node.RevokedAt = &value
 	}
-	if value, ok := _c.mutation.LastUsedAt(); ok {
-		_spec.SetField(integrationkey.FieldLastUsedAt, field.TypeTime, value)
-		_node.LastUsedAt = &value
-	}
 	return _node, _spec
 }
 
@@ -423,24 +405,6 @@ func (u *IntegrationKeyUpsert) UpdateRevokedAt() *IntegrationKeyUpsert {
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (u *IntegrationKeyUpsert) ClearRevokedAt() *IntegrationKeyUpsert {
 	u.SetNull(integrationkey.FieldRevokedAt)
-	return u
-}
-
-// SetLastUsedAt sets the "last_used_at" field.
-func (u *IntegrationKeyUpsert) SetLastUsedAt(v time.Time) *IntegrationKeyUpsert {
-	u.Set(integrationkey.FieldLastUsedAt, v)
-	return u
-}
-
-// UpdateLastUsedAt sets the "last_used_at" field to the value that was provided on create.
-func (u *IntegrationKeyUpsert) UpdateLastUsedAt() *IntegrationKeyUpsert {
-	u.SetExcluded(integrationkey.FieldLastUsedAt)
-	return u
-}
-
-// ClearLastUsedAt clears the value of the "last_used_at" field.
-func (u *IntegrationKeyUpsert) ClearLastUsedAt() *IntegrationKeyUpsert {
-	u.SetNull(integrationkey.FieldLastUsedAt)
 	return u
 }
 
@@ -559,27 +523,6 @@ func (u *IntegrationKeyUpsertOne) UpdateRevokedAt() *IntegrationKeyUpsertOne {
 func (u *IntegrationKeyUpsertOne) ClearRevokedAt() *IntegrationKeyUpsertOne {
 	return u.Update(func(s *IntegrationKeyUpsert) {
 		s.ClearRevokedAt()
-	})
-}
-
-// SetLastUsedAt sets the "last_used_at" field.
-func (u *IntegrationKeyUpsertOne) SetLastUsedAt(v time.Time) *IntegrationKeyUpsertOne {
-	return u.Update(func(s *IntegrationKeyUpsert) {
-		s.SetLastUsedAt(v)
-	})
-}
-
-// UpdateLastUsedAt sets the "last_used_at" field to the value that was provided on create.
-func (u *IntegrationKeyUpsertOne) UpdateLastUsedAt() *IntegrationKeyUpsertOne {
-	return u.Update(func(s *IntegrationKeyUpsert) {
-		s.UpdateLastUsedAt()
-	})
-}
-
-// ClearLastUsedAt clears the value of the "last_used_at" field.
-func (u *IntegrationKeyUpsertOne) ClearLastUsedAt() *IntegrationKeyUpsertOne {
-	return u.Update(func(s *IntegrationKeyUpsert) {
-		s.ClearLastUsedAt()
 	})
 }
 
@@ -865,27 +808,6 @@ func (u *IntegrationKeyUpsertBulk) UpdateRevokedAt() *IntegrationKeyUpsertBulk {
 func (u *IntegrationKeyUpsertBulk) ClearRevokedAt() *IntegrationKeyUpsertBulk {
 	return u.Update(func(s *IntegrationKeyUpsert) {
 		s.ClearRevokedAt()
-	})
-}
-
-// SetLastUsedAt sets the "last_used_at" field.
-func (u *IntegrationKeyUpsertBulk) SetLastUsedAt(v time.Time) *IntegrationKeyUpsertBulk {
-	return u.Update(func(s *IntegrationKeyUpsert) {
-		s.SetLastUsedAt(v)
-	})
-}
-
-// UpdateLastUsedAt sets the "last_used_at" field to the value that was provided on create.
-func (u *IntegrationKeyUpsertBulk) UpdateLastUsedAt() *IntegrationKeyUpsertBulk {
-	return u.Update(func(s *IntegrationKeyUpsert) {
-		s.UpdateLastUsedAt()
-	})
-}
-
-// ClearLastUsedAt clears the value of the "last_used_at" field.
-func (u *IntegrationKeyUpsertBulk) ClearLastUsedAt() *IntegrationKeyUpsertBulk {
-	return u.Update(func(s *IntegrationKeyUpsert) {
-		s.ClearLastUsedAt()
 	})
 }
 

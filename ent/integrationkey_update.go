@@ -69,26 +69,6 @@ func (_u *IntegrationKeyUpdate) ClearRevokedAt() *IntegrationKeyUpdate {
 	return _u
 }
 
-// SetLastUsedAt sets the "last_used_at" field.
-func (_u *IntegrationKeyUpdate) SetLastUsedAt(v time.Time) *IntegrationKeyUpdate {
-	_u.mutation.SetLastUsedAt(v)
-	return _u
-}
-
-// SetNillableLastUsedAt sets the "last_used_at" field if the given value is not nil.
-func (_u *IntegrationKeyUpdate) SetNillableLastUsedAt(v *time.Time) *IntegrationKeyUpdate {
-	if v != nil {
-		_u.SetLastUsedAt(*v)
-	}
-	return _u
-}
-
-// ClearLastUsedAt clears the value of the "last_used_at" field.
-func (_u *IntegrationKeyUpdate) ClearLastUsedAt() *IntegrationKeyUpdate {
-	_u.mutation.ClearLastUsedAt()
-	return _u
-}
-
 // Mutation returns the IntegrationKeyMutation object of the builder.
 func (_u *IntegrationKeyUpdate) Mutation() *IntegrationKeyMutation {
 	return _u.mutation
@@ -176,12 +156,6 @@ func (_u *IntegrationKeyUpdate) sqlSave(ctx context.Context) (_node int, err err
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(integrationkey.FieldRevokedAt, field.TypeTime)
 	}
-	if value, ok := _u.mutation.LastUsedAt(); ok {
-		_spec.SetField(integrationkey.FieldLastUsedAt, field.TypeTime, value)
-	}
-	if _u.mutation.LastUsedAtCleared() {
-		_spec.ClearField(integrationkey.FieldLastUsedAt, field.TypeTime)
-	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -241,26 +215,6 @@ func (_u *IntegrationKeyUpdateOne) SetNillableRevokedAt(v *time.Time) *Integrati
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (_u *IntegrationKeyUpdateOne) ClearRevokedAt() *IntegrationKeyUpdateOne {
 	_u.mutation.ClearRevokedAt()
-	return _u
-}
-
-// SetLastUsedAt sets the "last_used_at" field.
-func (_u *IntegrationKeyUpdateOne) SetLastUsedAt(v time.Time) *IntegrationKeyUpdateOne {
-	_u.mutation.SetLastUsedAt(v)
-	return _u
-}
-
-// SetNillableLastUsedAt sets the "last_used_at" field if the given value is not nil.
-func (_u *IntegrationKeyUpdateOne) SetNillableLastUsedAt(v *time.Time) *IntegrationKeyUpdateOne {
-	if v != nil {
-		_u.SetLastUsedAt(*v)
-	}
-	return _u
-}
-
-// ClearLastUsedAt clears the value of the "last_used_at" field.
-func (_u *IntegrationKeyUpdateOne) ClearLastUsedAt() *IntegrationKeyUpdateOne {
-	_u.mutation.ClearLastUsedAt()
 	return _u
 }
 
@@ -380,12 +334,6 @@ func (_u *IntegrationKeyUpdateOne) sqlSave(ctx context.Context) (_node *Integrat
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(integrationkey.FieldRevokedAt, field.TypeTime)
-	}
-	if value, ok := _u.mutation.LastUsedAt(); ok {
-		_spec.SetField(integrationkey.FieldLastUsedAt, field.TypeTime, value)
-	}
-	if _u.mutation.LastUsedAtCleared() {
-		_spec.ClearField(integrationkey.FieldLastUsedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &IntegrationKey{config: _u.config}

@@ -5064,7 +5064,6 @@ type IntegrationKeyMutation struct {
 	appendsource_systems []string
 	created_by           *string
 	revoked_at           *time.Time
-	last_used_at         *time.Time
 	clearedFields        map[string]struct{}
 	done                 bool
 	oldValue             func(context.Context) (*IntegrationKey, error)
@@ -5578,55 +5577,6 @@ func (m *IntegrationKeyMutation) ResetRevokedAt() {
 	delete(m.clearedFields, integrationkey.FieldRevokedAt)
 }
 
-// SetLastUsedAt sets the "last_used_at" field.
-func (m *IntegrationKeyMutation) SetLastUsedAt(t time.Time) {
-	m.last_used_at = &t
-}
-
-// LastUsedAt returns the value of the "last_used_at" field in the mutation.
-func (m *IntegrationKeyMutation) LastUsedAt() (r time.Time, exists bool) {
-	v := m.last_used_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldLastUsedAt returns the old "last_used_at" field's value of the IntegrationKey entity.
-// If the IntegrationKey object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IntegrationKeyMutation) OldLastUsedAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldLastUsedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldLastUsedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldLastUsedAt: %w", err)
-	}
-	return oldValue.LastUsedAt, nil
-}
-
-// ClearLastUsedAt clears the value of the "last_used_at" field.
-func (m *IntegrationKeyMutation) ClearLastUsedAt() {
-	m.last_used_at = nil
-	m.clearedFields[integrationkey.FieldLastUsedAt] = struct{}{}
-}
-
-// LastUsedAtCleared returns if the "last_used_at" field was cleared in this mutation.
-func (m *IntegrationKeyMutation) LastUsedAtCleared() bool {
-	_, ok := m.clearedFields[integrationkey.FieldLastUsedAt]
-	return ok
-}
-
-// ResetLastUsedAt resets all changes to the "last_used_at" field.
-func (m *IntegrationKeyMutation) ResetLastUsedAt() {
-	m.last_used_at = nil
-	delete(m.clearedFields, integrationkey.FieldLastUsedAt)
-}
-
 // Where appends a list predicates to the IntegrationKeyMutation builder.
 func (m *IntegrationKeyMutation) Where(ps ...predicate.IntegrationKey) {
 	m.predicates = append(m.predicates, ps...)
@@ -5661,7 +5611,7 @@ func (m *IntegrationKeyMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *IntegrationKeyMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, integrationkey.FieldCreatedAt)
 	}
@@ -5692,9 +5642,6 @@ func (m *IntegrationKeyMutation) Fields() []string {
 	if m.revoked_at != nil {
 		fields = append(fields, integrationkey.FieldRevokedAt)
 	}
-	if m.last_used_at != nil {
-		fields = append(fields, integrationkey.FieldLastUsedAt)
-	}
 	return fields
 }
 
@@ -5723,8 +5670,6 @@ func (m *IntegrationKeyMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedBy()
 	case integrationkey.FieldRevokedAt:
 		return m.RevokedAt()
-	case integrationkey.FieldLastUsedAt:
-		return m.LastUsedAt()
 	}
 	return nil, false
 }
@@ -5754,8 +5699,6 @@ func (m *IntegrationKeyMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldCreatedBy(ctx)
 	case integrationkey.FieldRevokedAt:
 		return m.OldRevokedAt(ctx)
-	case integrationkey.FieldLastUsedAt:
-		return m.OldLastUsedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown IntegrationKey field %s", name)
 }
@@ -5835,13 +5778,6 @@ func (m *IntegrationKeyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRevokedAt(v)
 		return nil
-	case integrationkey.FieldLastUsedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetLastUsedAt(v)
-		return nil
 	}
 	return fmt.Errorf("unknown IntegrationKey field %s", name)
 }
@@ -5875,9 +5811,6 @@ func (m *IntegrationKeyMutation) ClearedFields() []string {
 	if m.FieldCleared(integrationkey.FieldRevokedAt) {
 		fields = append(fields, integrationkey.FieldRevokedAt)
 	}
-	if m.FieldCleared(integrationkey.FieldLastUsedAt) {
-		fields = append(fields, integrationkey.FieldLastUsedAt)
-	}
 	return fields
 }
 
@@ -5894,9 +5827,6 @@ func (m *IntegrationKeyMutation) ClearField(name string) error {
 	switch name {
 	case integrationkey.FieldRevokedAt:
 		m.ClearRevokedAt()
-		return nil
-	case integrationkey.FieldLastUsedAt:
-		m.ClearLastUsedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown IntegrationKey nullable field %s", name)
@@ -5935,9 +5865,6 @@ func (m *IntegrationKeyMutation) ResetField(name string) error {
 		return nil
 	case integrationkey.FieldRevokedAt:
 		m.ResetRevokedAt()
-		return nil
-	case integrationkey.FieldLastUsedAt:
-		m.ResetLastUsedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown IntegrationKey field %s", name)

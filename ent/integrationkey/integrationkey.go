@@ -34,8 +34,6 @@ const (
 	FieldCreatedBy = "created_by"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
 	FieldRevokedAt = "revoked_at"
-	// FieldLastUsedAt holds the string denoting the last_used_at field in the database.
-	FieldLastUsedAt = "last_used_at"
 	// Table holds the table name of the integrationkey in the database.
 	Table = "integration_keys"
 )
@@ -53,7 +51,6 @@ var Columns = []string{
 	FieldSourceSystems,
 	FieldCreatedBy,
 	FieldRevokedAt,
-	FieldLastUsedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -138,9 +135,4 @@ func ByCreatedBy(opts ...sql.OrderTermOption) OrderOption {
 // ByRevokedAt orders the results by the revoked_at field.
 func ByRevokedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRevokedAt, opts...).ToFunc()
-}
-
-// ByLastUsedAt orders the results by the last_used_at field.
-func ByLastUsedAt(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldLastUsedAt, opts...).ToFunc()
 }

@@ -104,11 +104,6 @@ func RevokedAt(v time.Time) predicate.IntegrationKey {
 	return predicate.IntegrationKey(sql.FieldEQ(FieldRevokedAt, v))
 }
 
-// LastUsedAt applies equality check predicate on the "last_used_at" field. It's identical to LastUsedAtEQ.
-func LastUsedAt(v time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldEQ(FieldLastUsedAt, v))
-}
-
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.IntegrationKey {
 	return predicate.IntegrationKey(sql.FieldEQ(FieldCreatedAt, v))
@@ -562,56 +557,6 @@ func RevokedAtIsNil() predicate.IntegrationKey {
 // RevokedAtNotNil applies the NotNil predicate on the "revoked_at" field.
 func RevokedAtNotNil() predicate.IntegrationKey {
 	return predicate.IntegrationKey(sql.FieldNotNull(FieldRevokedAt))
-}
-
-// LastUsedAtEQ applies the EQ predicate on the "last_used_at" field.
-func LastUsedAtEQ(v time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldEQ(FieldLastUsedAt, v))
-}
-
-// LastUsedAtNEQ applies the NEQ predicate on the "last_used_at" field.
-func LastUsedAtNEQ(v time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldNEQ(FieldLastUsedAt, v))
-}
-
-// LastUsedAtIn applies the In predicate on the "last_used_at" field.
-func LastUsedAtIn(vs ...time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldIn(FieldLastUsedAt, vs...))
-}
-
-// LastUsedAtNotIn applies the NotIn predicate on the "last_used_at" field.
-func LastUsedAtNotIn(vs ...time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldNotIn(FieldLastUsedAt, vs...))
-}
-
-// LastUsedAtGT applies the GT predicate on the "last_used_at" field.
-func LastUsedAtGT(v time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldGT(FieldLastUsedAt, v))
-}
-
-// LastUsedAtGTE applies the GTE predicate on the "last_used_at" field.
-func LastUsedAtGTE(v time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldGTE(FieldLastUsedAt, v))
-}
-
-// LastUsedAtLT applies the LT predicate on the "last_used_at" field.
-func LastUsedAtLT(v time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldLT(FieldLastUsedAt, v))
-}
-
-// LastUsedAtLTE applies the LTE predicate on the "last_used_at" field.
-func LastUsedAtLTE(v time.Time) predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldLTE(FieldLastUsedAt, v))
-}
-
-// LastUsedAtIsNil applies the IsNil predicate on the "last_used_at" field.
-func LastUsedAtIsNil() predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldIsNull(FieldLastUsedAt))
-}
-
-// LastUsedAtNotNil applies the NotNil predicate on the "last_used_at" field.
-func LastUsedAtNotNil() predicate.IntegrationKey {
-	return predicate.IntegrationKey(sql.FieldNotNull(FieldLastUsedAt))
 }
 
 // And groups predicates with the AND operator between them.

@@ -249,7 +249,6 @@ var (
 		{Name: "source_systems", Type: field.TypeJSON},
 		{Name: "created_by", Type: field.TypeString, Default: ""},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
-		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
 	}
 	// IntegrationKeysTable holds the schema information for the "integration_keys" table.
 	IntegrationKeysTable = &schema.Table{

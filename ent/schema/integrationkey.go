@@ -29,7 +29,6 @@ func (IntegrationKey) Fields() []ent.Field {
 		field.Strings("source_systems").Immutable(),
 		field.String("created_by").Default("").Immutable(),
 		field.Time("revoked_at").Optional().Nillable(),
-		field.Time("last_used_at").Optional().Nillable(),
 	}
 }
 

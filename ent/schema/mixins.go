@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/schema/index"
 	"entgo.io/ent/schema/mixin"
 
+	"books/ent/intercept"
 	"books/internal/caldate"
 	"books/internal/ids"
 	"books/internal/money"
@@ -78,7 +79,7 @@ type wherer interface {
 }
 
 func scopeQuery(column string) ent.Interceptor {
-	return ent.TraverseFunc(func(ctx context.Context, q ent.Query) error {
+	return intercept.TraverseFunc(func(ctx context.Context, q intercept.Query) error {
 		if tenant.IsSystem(ctx) {
 			return nil
 		}
@@ -86,11 +87,7 @@ func scopeQuery(column string) ent.Interceptor {
 		if !ok {
 			return tenant.ErrMissing
 		}
-		w, ok := q.(wherer)
-		if !ok {
-			return fmt.Errorf("tenant: query %T cannot be scoped", q)
-		}
-		w.WhereP(sql.FieldEQ(column, org))
+		q.WhereP(sql.FieldEQ(column, org))
 		return nil
 	})
 }

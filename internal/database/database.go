@@ -15,10 +15,11 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq"   // PostgreSQL driver "postgres"
+	_ "github.com/lib/pq"  // PostgreSQL driver "postgres"
 	_ "modernc.org/sqlite" // SQLite driver "sqlite"
 
 	"books/ent"
+	_ "books/ent/runtime" // schema defaults, hooks and interceptors
 )
 
 // DB is the process's database: one connection pool shared by ent and anything else that

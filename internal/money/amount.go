@@ -78,7 +78,9 @@ func FromDecimal(d *decimal.Big) (Amount, error) {
 }
 
 // Decimal returns the amount as a newly allocated decimal.Big, for calculations this
-// package does not offer. Convert the result back with FromDecimal.
+// package does not offer. Its Context is decimal.Context128, so arithmetic with it as
+// the receiver keeps 34 significant digits. Convert the result back with FromDecimal
+// after rounding it to Scale digits.
 func (a Amount) Decimal() *decimal.Big { return toDecimal(a.units, Scale) }
 
 // String returns the canonical decimal form: never exponent notation, at least two

@@ -427,6 +427,12 @@ func TestDecimal(t *testing.T) {
 	back, err := FromDecimal(a.Decimal())
 	require.NoError(t, err)
 	require.Equal(t, a, back)
+
+	// A product of two amounts near MaxAbs needs more than the 16 digits that a zero
+	// decimal.Context keeps.
+	product := MustParse("99999999999.9999").Decimal()
+	product.Mul(product, MustParse("1.0001").Decimal())
+	require.Equal(t, "100009999999.99989999", product.String())
 }
 
 func TestFromDecimal(t *testing.T) {

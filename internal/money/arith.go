@@ -70,7 +70,7 @@ func Sum(as ...Amount) Amount {
 // Mul returns a*q rounded to places fractional digits with mode. The full product is
 // computed in 128 bits, so the only rounding is the one requested, and the result is
 // ErrOutOfRange if its magnitude exceeds MaxAbs. places above Scale mean Scale; a
-// negative places is ErrInvalid.
+// negative places is ErrInvalid. Like Round, it panics on an unknown mode.
 func (a Amount) Mul(q Quantity, places int, mode RoundingMode) (Amount, error) {
 	if places < 0 {
 		return Amount{}, fmt.Errorf("%w: negative number of decimal places %d", ErrInvalid, places)

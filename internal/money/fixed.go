@@ -138,9 +138,13 @@ func joinFixed(neg bool, whole uint64, frac string) string {
 	return string(b)
 }
 
-// toDecimal converts units of 10^-scale to a freshly allocated decimal.Big.
+// toDecimal converts units of 10^-scale to a freshly allocated decimal.Big. The zero
+// Context would round every later result to 16 significant digits, fewer than an
+// Amount near MaxAbs already has, so the copy carries Decimal128's 34 instead.
 func toDecimal(units int64, scale int) *decimal.Big {
-	return decimal.New(units, scale)
+	d := decimal.New(units, scale)
+	d.Context = decimal.Context128
+	return d
 }
 
 // fromDecimal converts d to units of 10^-scale without rounding. The exponent is checked

@@ -67,7 +67,8 @@ func QuantityFromDecimal(d *decimal.Big) (Quantity, error) {
 // Units returns the quantity as a count of millionths, the form stored in the database.
 func (q Quantity) Units() int64 { return q.units }
 
-// Decimal returns the quantity as a newly allocated decimal.Big.
+// Decimal returns the quantity as a newly allocated decimal.Big with Context
+// decimal.Context128, like Amount.Decimal.
 func (q Quantity) Decimal() *decimal.Big { return toDecimal(q.units, QuantityScale) }
 
 // String returns the shortest plain decimal form, never exponent notation: "1.25",

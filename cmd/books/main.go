@@ -1,0 +1,54 @@
+// Command books runs the Books service and its tools:
+//
+//	books serve [--demo] [--addr 127.0.0.1:8080] [--data-dir ./data]
+//	books migrate [--diff]
+//	books token --role admin [--org org_…]
+//	books bench je …
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "books:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: books <command> [flags]
+
+commands:
+  serve     run the HTTP server (GraphQL at /graphql, JE API at /api/v1/journal-entries)
+  migrate   apply database migrations (--diff prints what ent/schema would change)
+  token     mint a bearer token for local use
+  bench     run a benchmark (bench je: journal-entry API against raw SQL)
+
+Run 'books <command> -h' for the command's flags.`
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%s", usage)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:])
+	case "migrate":
+		return migrate(ctx, args[1:])
+	case "token":
+		return token(ctx, args[1:])
+	case "bench":
+		return bench(ctx, args[1:])
+	case "-h", "--help", "help":
+		fmt.Println(usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}

@@ -1,0 +1,184 @@
+// Package demo seeds a demonstration organization so a newcomer can try Books at once:
+// two legal entities with the default chart of accounts, classes, COA mappings, a few
+// posted entries and an integration key.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"books/ent"
+	"books/ent/organization"
+	"books/internal/auth"
+	"books/internal/caldate"
+	"books/internal/ledger"
+	"books/internal/ledger/source"
+	"books/internal/money"
+	"books/internal/tenant"
+)
+
+// Info is what demo.json holds.
+type Info struct {
+	GraphQLURL     string   `json:"graphql_url"`
+	AdminToken     string   `json:"admin_token"`
+	IntegrationKey string   `json:"integration_key"`
+	OrganizationID string   `json:"organization_id"`
+	Entities       []Entity `json:"entities"`
+}
+
+// Entity names a seeded legal entity.
+type Entity struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Code string `json:"code"`
+}
+
+var entities = []ent.CreateLegalEntityInput{
+	{Code: "US", Name: "Northwind Services LLC", BaseCurrency: "USD", TimeZone: ptr("America/New_York"), FiscalYearStartMonth: ptr(1)},
+	{Code: "UK", Name: "Northwind Services Ltd", BaseCurrency: "GBP", TimeZone: ptr("Europe/London"), FiscalYearStartMonth: ptr(4)},
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Seed makes the demo organization, or finds the one a previous run made (recorded in
+// dataDir/demo.json), and returns its Info with a fresh admin token.
+func Seed(ctx context.Context, client *ent.Client, tokens *auth.Tokens, dataDir, graphqlURL string) (Info, error) {
+	info, err := load(dataDir)
+	if err == nil {
+		if ok, _ := client.Organization.Query().Where(organization.ID(info.OrganizationID)).Exist(tenant.System(ctx)); ok {
+			info.GraphQLURL = graphqlURL
+			return finish(info, tokens, dataDir)
+		}
+	}
+	info, err = create(ctx, client)
+	if err != nil {
+		return Info{}, err
+	}
+	info.GraphQLURL = graphqlURL
+	return finish(info, tokens, dataDir)
+}
+
+func finish(info Info, tokens *auth.Tokens, dataDir string) (Info, error) {
+	tok, err := tokens.Mint("demo-admin", info.OrganizationID, []auth.Role{auth.RoleAdmin}, "", 30*24*time.Hour)
+	if err != nil {
+		return Info{}, err
+	}
+	info.AdminToken = tok
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return Info{}, err
+	}
+	// The file holds a token and a key: readable by the owner only.
+	if err := os.WriteFile(filepath.Join(dataDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
+		return Info{}, fmt.Errorf("write demo.json: %w", err)
+	}
+	return info, nil
+}
+
+func load(dataDir string) (Info, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "demo.json"))
+	if err != nil {
+		return Info{}, err
+	}
+	var info Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return Info{}, err
+	}
+	if info.OrganizationID == "" {
+		return Info{}, errors.New("demo.json has no organization")
+	}
+	return info, nil
+}
+
+func create(ctx context.Context, client *ent.Client) (Info, error) {
+	var info Info
+	err := ledger.WithTx(tenant.System(ctx), client, func(c *ent.Client) error {
+		org, err := c.Organization.Create().SetName("Northwind Services (demo)").Save(tenant.System(ctx))
+		if err != nil {
+			return err
+		}
+		octx := tenant.WithOrg(ctx, org.ID)
+		info.OrganizationID = org.ID
+		var ids []string
+		for _, in := range entities {
+			le, err := ledger.CreateEntity(octx, c, in)
+			if err != nil {
+				return fmt.Errorf("seed entity %s: %w", in.Code, err)
+			}
+			ids = append(ids, le.ID)
+			info.Entities = append(info.Entities, Entity{ID: le.ID, Name: le.Name, Code: le.Code})
+			if err := seedClasses(octx, c, le.ID); err != nil {
+				return err
+			}
+			if err := seedEntries(octx, c, le); err != nil {
+				return err
+			}
+		}
+		key, err := auth.CreateIntegrationKey(octx, c, "Demo integrations", ids, source.All(), "demo")
+		if err != nil {
+			return err
+		}
+		info.IntegrationKey = key.Secret
+		return nil
+	})
+	return info, err
+}
+
+func seedClasses(ctx context.Context, c *ent.Client, entityID string) error {
+	parents := map[string][]string{
+		"Consulting":       {"Advisory", "Projects"},
+		"Managed Services": {"Cloud", "Security"},
+		"Forensics":        nil,
+	}
+	for _, name := range []string{"Consulting", "Managed Services", "Forensics"} {
+		p, err := ledger.CreateClass(ctx, c, ent.CreateClassInput{EntityID: entityID, Name: name})
+		if err != nil {
+			return err
+		}
+		for _, child := range parents[name] {
+			if _, err := ledger.CreateClass(ctx, c, ent.CreateClassInput{EntityID: entityID, Name: child, ParentID: &p.ID}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// seedEntries posts a little history so the trial balance has something to show.
+func seedEntries(ctx context.Context, c *ent.Client, le *ent.LegalEntity) error {
+	loc, err := time.LoadLocation(le.TimeZone)
+	if err != nil {
+		return err
+	}
+	today := caldate.Today(loc)
+	entries := []ledger.Entry{
+		{
+			Description: "Owner's capital contribution", Source: source.Books, SourceRef: "demo-capital",
+			Date: today.FirstOfMonth().AddMonths(-1),
+			Lines: []ledger.Line{
+				{AccountCode: "1000", Debit: money.MustParse("50000.00")},
+				{AccountCode: "3000", Credit: money.MustParse("50000.00")},
+			},
+		},
+		{
+			Description: "Consulting time logged (T&M)", Source: source.PSA, SourceRef: "demo-time-1001",
+			Date: today.FirstOfMonth(),
+			Lines: []ledger.Line{
+				{SourceCode: "unbilled_receivables", Debit: money.MustParse("1500.00"), ClassName: "Consulting"},
+				{SourceCode: "revenue", Credit: money.MustParse("1500.00"), ClassName: "Consulting"},
+			},
+		},
+	}
+	for _, e := range entries {
+		e.EntityID, e.CreatedBy, e.CreatedVia = le.ID, "demo", "cli"
+		if _, err := ledger.Post(ctx, c, e); err != nil {
+			return fmt.Errorf("seed entry %s: %w", e.SourceRef, err)
+		}
+	}
+	return nil
+}

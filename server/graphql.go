@@ -1,0 +1,309 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"books/ent"
+	"books/graph"
+	"books/graph/generated"
+	"books/graph/model"
+	"books/internal/apperr"
+	"books/internal/audit"
+	"books/internal/auth"
+	"books/internal/caldate"
+	"books/internal/money"
+)
+
+func (s *Server) graphQLHandler() *handler.Server {
+	cfg := generated.Config{Resolvers: &graph.Resolver{Client: s.cfg.Client, Auth: s.cfg.Auth}}
+	cfg.Directives.HasRole = hasRole
+	setComplexity(&cfg.Complexity)
+	srv := handler.New(generated.NewExecutableSchema(cfg))
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: 15 * time.Second,
+		InitFunc:              s.websocketInit,
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.POST{})
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
+	srv.Use(depthLimit{max: s.cfg.MaxDepth})
+	// Every mutation runs in one transaction with its audit record.
+	srv.Use(entgql.Transactioner{TxOpener: s.cfg.Client})
+	srv.AroundRootFields(s.guardRootField)
+	srv.AroundFields(auditMutations)
+	srv.SetErrorPresenter(s.presentError)
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		s.log.Error("panic in resolver", "request_id", requestID(ctx), "panic", v)
+		return apperr.New(apperr.Internal, "internal error; quote request id %s", requestID(ctx))
+	})
+	return srv
+}
+
+// websocketInit authenticates a WebSocket connection by the token in connection_init's
+// payload ("Authorization": "Bearer …", or "token"/"authToken").
+func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	token := strings.TrimPrefix(payload.Authorization(), "Bearer ")
+	for _, k := range []string{"token", "authToken"} {
+		if token == "" {
+			token = payload.GetString(k)
+		}
+	}
+	if token == "" {
+		return ctx, nil, errors.New("connection_init needs an Authorization bearer token")
+	}
+	p, err := s.cfg.Auth.Tokens.Verify(strings.TrimSpace(token))
+	if err != nil {
+		return ctx, nil, err
+	}
+	return authenticated(ctx, p), nil, nil
+}
+
+// hasRole implements @hasRole: only staff holding one of roles pass.
+func hasRole(ctx context.Context, _ any, next graphql.Resolver, roles []model.Role) (any, error) {
+	p := auth.FromContext(ctx)
+	want := make([]auth.Role, len(roles))
+	for i, r := range roles {
+		want[i] = auth.Role(r)
+	}
+	if !p.HasAnyRole(want...) {
+		return nil, apperr.New(apperr.Forbidden, "this needs one of the roles %v", roles)
+	}
+	return next(ctx)
+}
+
+// guardRootField is the single gate every operation passes: an authenticated principal,
+// mutations only for staff who may write, and no ledger data for portal clients.
+func (s *Server) guardRootField(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	fc := graphql.GetRootFieldContext(ctx)
+	oc := graphql.GetOperationContext(ctx)
+	p := auth.FromContext(ctx)
+	deny := func(code, msg string) graphql.Marshaler {
+		graphql.AddError(ctx, apperr.New(code, "%s", msg))
+		return graphql.Null
+	}
+	if strings.HasPrefix(fc.Object, "__") || strings.HasPrefix(fc.Field.Name, "__") {
+		return next(ctx)
+	}
+	switch {
+	case p == nil:
+		return deny(apperr.Unauthenticated, "authentication required")
+	case oc.Operation.Operation == ast.Mutation && !p.CanMutate():
+		return deny(apperr.Forbidden, "your role cannot make changes")
+	case p.Kind == auth.KindPortal && !portalFields[fc.Field.Name]:
+		return deny(apperr.Forbidden, "portal clients cannot read "+fc.Field.Name)
+	}
+	ctx = audit.WithOrigin(ctx, audit.ViaGraphQL, requestID(ctx))
+	return next(ctx)
+}
+
+// portalFields are the root fields a portal client may use; the ledger is not among them.
+var portalFields = map[string]bool{"organization": true}
+
+// auditMutations records every successful mutation in its transaction.
+func auditMutations(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc.Parent != nil && fc.Parent.Parent == nil && fc.Object == "Mutation" {
+		res, err := next(ctx)
+		if err != nil {
+			return res, err
+		}
+		c := ent.FromContext(ctx)
+		if c == nil {
+			return res, apperr.New(apperr.Internal, "mutation ran outside a transaction")
+		}
+		if aerr := audit.Record(ctx, c, fc.Field.Name, subjectOf(res), argsDetail(fc.Args)); aerr != nil {
+			return nil, aerr
+		}
+		return res, nil
+	}
+	return next(ctx)
+}
+
+func subjectOf(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case *model.PostJournalEntryPayload:
+		return x.Entry.ID
+	case *model.CreateIntegrationKeyPayload:
+		return x.IntegrationKey.ID
+	}
+	// ent entities all carry their id in a field named ID.
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Struct {
+		if f := rv.Elem().FieldByName("ID"); f.IsValid() && f.Kind() == reflect.String {
+			return f.String()
+		}
+	}
+	return ""
+}
+
+// argsDetail keeps the mutation's arguments for the audit trail, without any secret.
+func argsDetail(args map[string]any) string {
+	return fmt.Sprintf("%v", args)
+}
+
+func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
+	gerr := graphql.DefaultErrorPresenter(ctx, err)
+	if gerr.Extensions == nil {
+		gerr.Extensions = map[string]any{}
+	}
+	if _, has := gerr.Extensions["code"]; has && !isCoded(err) {
+		return gerr // parse and validation errors from gqlgen keep their codes
+	}
+	code, msg := classify(err)
+	if code == apperr.Internal {
+		s.log.Error("graphql error", "request_id", requestID(ctx), "err", err)
+		msg = "internal error; quote request id " + requestID(ctx)
+	}
+	gerr.Message = msg
+	gerr.Extensions["code"] = code
+	if e, ok := apperr.As(err); ok && e.Field != "" {
+		gerr.Extensions["field"] = e.Field
+	}
+	return gerr
+}
+
+func isCoded(err error) bool {
+	_, ok := apperr.As(err)
+	return ok
+}
+
+// classify maps any error a resolver can return to a stable code and a safe message.
+func classify(err error) (string, string) {
+	if e, ok := apperr.As(err); ok {
+		return e.Code, e.Message
+	}
+	var nf *ent.NotFoundError
+	var ve *ent.ValidationError
+	switch {
+	case ent.IsNotFound(err) || errors.As(err, &nf) || strings.Contains(err.Error(), "could not resolve to a node"):
+		return apperr.NotFound, "not found"
+	case errors.As(err, &ve):
+		return apperr.Validation, ve.Error()
+	case ent.IsConstraintError(err):
+		return apperr.Conflict, "the change conflicts with an existing record"
+	case errors.Is(err, money.ErrInvalid), errors.Is(err, money.ErrTooPrecise), errors.Is(err, money.ErrOutOfRange):
+		return apperr.InvalidAmount, unwrapMessage(err)
+	case errors.Is(err, money.ErrUnknownCurrency):
+		return apperr.Validation, unwrapMessage(err)
+	case errors.Is(err, caldate.ErrInvalid):
+		return apperr.Validation, unwrapMessage(err)
+	}
+	var gerr *gqlerror.Error
+	if errors.As(err, &gerr) && gerr.Err == nil {
+		return apperr.Validation, gerr.Message
+	}
+	return apperr.Internal, ""
+}
+
+func unwrapMessage(err error) string {
+	var gerr *gqlerror.Error
+	if errors.As(err, &gerr) && gerr.Err != nil {
+		return gerr.Err.Error()
+	}
+	return err.Error()
+}
+
+// depthLimit refuses operations nested deeper than max (introspection excepted), a cheap
+// guard against queries built to exhaust the server.
+type depthLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, 0, map[string]bool{}); depth > d.max {
+		err := gqlerror.Errorf("operation is nested %d levels deep; the limit is %d", depth, d.max)
+		err.Extensions = map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"}
+		return err
+	}
+	return nil
+}
+
+func selectionDepth(set ast.SelectionSet, depth int, seen map[string]bool) int {
+	deepest := depth
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				continue
+			}
+			d = selectionDepth(s.SelectionSet, depth+1, seen)
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, depth, seen)
+		case *ast.FragmentSpread:
+			if seen[s.Name] || s.Definition == nil {
+				continue
+			}
+			seen[s.Name] = true
+			d = selectionDepth(s.Definition.SelectionSet, depth, seen)
+			delete(seen, s.Name)
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}
+
+// setComplexity makes connections cost their page size times their nodes' cost, so a
+// query asking for 1,000 entries each with 1,000 lines is refused before it runs.
+func setComplexity(c *generated.ComplexityRoot) {
+	page := func(child int, first, last *int) int {
+		n := 50
+		if first != nil {
+			n = *first
+		} else if last != nil {
+			n = *last
+		}
+		return max(1, n) * (child + 1)
+	}
+	q := &c.Query
+	q.Accounts = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AccountOrder, _ *ent.AccountWhereInput) int {
+		return page(child, first, last)
+	}
+	q.Classes = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.ClassOrder, _ *ent.ClassWhereInput) int {
+		return page(child, first, last)
+	}
+	q.CoaMappings = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.COAMappingOrder, _ *ent.COAMappingWhereInput) int {
+		return page(child, first, last)
+	}
+	q.JournalEntries = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.JournalEntryOrder, _ *ent.JournalEntryWhereInput) int {
+		return page(child, first, last)
+	}
+	q.LegalEntities = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.LegalEntityOrder, _ *ent.LegalEntityWhereInput) int {
+		return page(child, first, last)
+	}
+	q.Periods = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AccountingPeriodOrder, _ *ent.AccountingPeriodWhereInput) int {
+		return page(child, first, last)
+	}
+	q.AuditEvents = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AuditEventOrder, _ *ent.AuditEventWhereInput) int {
+		return page(child, first, last)
+	}
+	q.IntegrationKeys = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.IntegrationKeyOrder, _ *ent.IntegrationKeyWhereInput) int {
+		return page(child, first, last)
+	}
+	// An entry's lines are a plain list; count a typical entry as ten lines.
+	c.JournalEntry.Lines = func(child int) int { return 10 * (child + 1) }
+}

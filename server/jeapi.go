@@ -1,0 +1,384 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"books/ent"
+	"books/ent/idempotencyrecord"
+	"books/ent/legalentity"
+	"books/internal/apperr"
+	"books/internal/audit"
+	"books/internal/auth"
+	"books/internal/caldate"
+	"books/internal/ledger"
+	"books/internal/ledger/source"
+	"books/internal/money"
+)
+
+// jeRequest is the body of POST /api/v1/journal-entries.
+type jeRequest struct {
+	Entity       string          `json:"entity"`
+	Date         string          `json:"date"`
+	Description  string          `json:"description"`
+	SourceSystem string          `json:"source_system"`
+	SourceRef    string          `json:"source_ref"`
+	Currency     string          `json:"currency"`
+	Lines        []jeLineRequest `json:"lines"`
+}
+
+type jeLineRequest struct {
+	AccountCode string `json:"account_code,omitempty"`
+	AccountID   string `json:"account_id,omitempty"`
+	SourceCode  string `json:"source_code,omitempty"`
+	// Amounts are decimal strings ("150.00"); a bare JSON number is read from its exact text,
+	// never through a float.
+	Debit       json.RawMessage `json:"debit,omitempty"`
+	Credit      json.RawMessage `json:"credit,omitempty"`
+	Currency    string          `json:"currency,omitempty"`
+	Class       string          `json:"class,omitempty"`
+	Description string          `json:"description,omitempty"`
+}
+
+// decodeJERequest reads a request body strictly: unknown fields and trailing data are
+// refused. The error is coded MALFORMED_JSON or VALIDATION.
+func decodeJERequest(body []byte) (jeRequest, error) {
+	var req jeRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return req, apperr.New(apperr.MalformedJSON, "request body is empty")
+		case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+			return req, apperr.New(apperr.MalformedJSON, "request body is not valid JSON: %v", err)
+		case errors.As(err, &typ):
+			return req, apperr.New(apperr.Validation, "field %s must be %s, not a JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value).WithField(typ.Field)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return req, apperr.New(apperr.Validation, "request has an %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return req, apperr.New(apperr.MalformedJSON, "request body is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return req, apperr.New(apperr.MalformedJSON, "request body has data after the JSON object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, apperr.New(apperr.MalformedJSON, "request body has data after the JSON object")
+	}
+	return req, nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "struct":
+		return "an object"
+	}
+	return goKind
+}
+
+// parseAmount reads an optional amount given as a JSON string or number.
+func parseAmount(raw json.RawMessage, field string) (money.Amount, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return money.Amount{}, nil
+	}
+	text := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s is not a valid string", field).WithField(field)
+		}
+	} else if !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
+		return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s must be a decimal string such as \"150.00\"", field).WithField(field)
+	}
+	a, err := money.Parse(text)
+	if err != nil {
+		return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s: %v", field, err).WithField(field)
+	}
+	return a, nil
+}
+
+// toEntry validates the request's fields and turns it into a ledger entry for entityID.
+func (req jeRequest) toEntry(entityID string) (ledger.Entry, error) {
+	e := ledger.Entry{EntityID: entityID, Description: req.Description, SourceRef: req.SourceRef, CreatedVia: string(audit.ViaAPI)}
+	if req.Date == "" {
+		return e, apperr.New(apperr.Validation, "date is required (YYYY-MM-DD)").WithField("date")
+	}
+	d, err := caldate.Parse(req.Date)
+	if err != nil {
+		return e, apperr.New(apperr.Validation, "date %q is not a YYYY-MM-DD date", req.Date).WithField("date")
+	}
+	e.Date = d
+	if e.Source, err = source.Parse(req.SourceSystem); err != nil {
+		return e, apperr.New(apperr.Validation, "%v", err).WithField("source_system")
+	}
+	if req.Currency != "" {
+		c, err := money.ParseCurrency(req.Currency)
+		if err != nil {
+			return e, apperr.New(apperr.Validation, "currency %q is not an ISO 4217 code", req.Currency).WithField("currency")
+		}
+		e.Currency = c
+	}
+	for i, l := range req.Lines {
+		field := fmt.Sprintf("lines[%d]", i)
+		line := ledger.Line{AccountID: l.AccountID, AccountCode: l.AccountCode, SourceCode: l.SourceCode, Description: l.Description}
+		if line.Debit, err = parseAmount(l.Debit, field+".debit"); err != nil {
+			return e, err
+		}
+		if line.Credit, err = parseAmount(l.Credit, field+".credit"); err != nil {
+			return e, err
+		}
+		if l.Currency != "" {
+			c, err := money.ParseCurrency(l.Currency)
+			if err != nil {
+				return e, apperr.New(apperr.Validation, "currency %q is not an ISO 4217 code", l.Currency).WithField(field + ".currency")
+			}
+			line.Currency = c
+		}
+		if strings.HasPrefix(l.Class, "cls_") {
+			line.ClassID = l.Class
+		} else {
+			line.ClassName = l.Class
+		}
+		e.Lines = append(e.Lines, line)
+	}
+	return e, nil
+}
+
+// postJournalEntry serves POST /api/v1/journal-entries for external systems.
+func (s *Server) postJournalEntry(w http.ResponseWriter, r *http.Request) {
+	ctx := audit.WithOrigin(r.Context(), audit.ViaAPI, requestID(r.Context()))
+	p, err := s.cfg.Auth.AuthenticateKey(ctx, r.Header.Get("X-Integration-Key"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx = authenticated(ctx, p)
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.fail(w, r, apperr.New(apperr.PayloadTooLarge, "request body is larger than %d bytes", s.cfg.MaxBodyBytes))
+			return
+		}
+		s.fail(w, r, apperr.New(apperr.MalformedJSON, "could not read the request body"))
+		return
+	}
+	req, err := decodeJERequest(body)
+	if err != nil {
+		s.failStatus(w, r, http.StatusBadRequest, err)
+		return
+	}
+	entity, err := s.resolveEntity(ctx, req.Entity)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !p.Allows(entity.ID, req.SourceSystem) {
+		if source.System(req.SourceSystem).Valid() {
+			s.fail(w, r, apperr.New(apperr.Forbidden, "this integration key may not post for entity %s with source system %s", entity.Code, req.SourceSystem))
+			return
+		}
+	}
+	entry, err := req.toEntry(entity.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	entry.CreatedBy = p.Subject
+
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 {
+		s.fail(w, r, apperr.New(apperr.Validation, "Idempotency-Key is longer than 255 characters"))
+		return
+	}
+	canon, _ := json.Marshal(req)
+	sum := sha256.Sum256(canon)
+	hash := hex.EncodeToString(sum[:])
+
+	// A concurrent request with the same key or source reference can win the race to
+	// commit; the retry then sees its result and replays it.
+	var status int
+	var resp []byte
+	for attempt := 0; attempt < 3; attempt++ {
+		status, resp, err = s.postOnce(ctx, p, entry, key, hash)
+		if apperr.Code(err) != apperr.Conflict {
+			break
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusCreated {
+		w.Header().Set("Location", "/api/v1/journal-entries/"+entryIDOf(resp))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(resp)
+}
+
+func (s *Server) postOnce(ctx context.Context, p *auth.Principal, entry ledger.Entry, key, hash string) (int, []byte, error) {
+	var status int
+	var resp []byte
+	err := ledger.WithTx(ctx, s.cfg.Client, func(c *ent.Client) error {
+		if key != "" {
+			rec, err := c.IdempotencyRecord.Query().
+				Where(idempotencyrecord.Scope(p.Subject), idempotencyrecord.Key(key)).Only(ctx)
+			switch {
+			case err == nil && rec.RequestHash != hash:
+				return apperr.New(apperr.IdempotencyConflict, "Idempotency-Key %q was already used with a different request", key)
+			case err == nil:
+				status, resp = http.StatusOK, rec.Response
+				return nil
+			case !ent.IsNotFound(err):
+				return err
+			}
+		}
+		res, err := ledger.Post(ctx, c, entry)
+		if err != nil {
+			return err
+		}
+		lines, err := res.Entry.QueryLines().WithAccount().WithClass().All(ctx)
+		if err != nil {
+			return err
+		}
+		resp, err = json.Marshal(entryJSONOf(res.Entry, lines))
+		if err != nil {
+			return err
+		}
+		status = http.StatusOK
+		if res.Created {
+			status = http.StatusCreated
+			if err := audit.Record(ctx, c, "journal_entry.post", res.Entry.ID, entry.Source.String()+":"+res.Entry.SourceRef); err != nil {
+				return err
+			}
+		}
+		if key != "" {
+			return c.IdempotencyRecord.Create().
+				SetScope(p.Subject).SetKey(key).SetRequestHash(hash).
+				SetStatusCode(status).SetResponse(resp).Exec(ctx)
+		}
+		return nil
+	})
+	if err != nil && ent.IsConstraintError(err) {
+		return 0, nil, apperr.Wrap(apperr.Conflict, err, "a concurrent request posted the same entry")
+	}
+	if err == nil && status == http.StatusCreated {
+		s.metrics.posted.WithLabelValues("api").Inc()
+	}
+	// A replay answers 200 whatever the first answer's status was.
+	if err == nil && status != http.StatusCreated {
+		status = http.StatusOK
+	}
+	return status, resp, err
+}
+
+// resolveEntity finds the entity named by id or code in the caller's organization.
+func (s *Server) resolveEntity(ctx context.Context, ref string) (*ent.LegalEntity, error) {
+	if ref == "" {
+		return nil, apperr.New(apperr.Validation, "entity is required (id or code)").WithField("entity")
+	}
+	e, err := s.cfg.Client.LegalEntity.Query().
+		Where(legalentity.Or(legalentity.ID(ref), legalentity.Code(ref))).
+		First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.UnknownEntity, "no legal entity with id or code %q", ref).WithField("entity")
+	}
+	return e, err
+}
+
+type entryLineJSON struct {
+	ID          string       `json:"id"`
+	LineNo      int          `json:"line_no"`
+	AccountID   string       `json:"account_id"`
+	AccountCode string       `json:"account_code"`
+	Debit       money.Amount `json:"debit"`
+	Credit      money.Amount `json:"credit"`
+	ClassID     string       `json:"class_id,omitempty"`
+	Class       string       `json:"class,omitempty"`
+	Description string       `json:"description,omitempty"`
+}
+
+type entryJSON struct {
+	ID           string          `json:"id"`
+	EntityID     string          `json:"entity_id"`
+	Date         caldate.Date    `json:"date"`
+	DocumentDate *caldate.Date   `json:"document_date,omitempty"`
+	Description  string          `json:"description"`
+	Currency     string          `json:"currency"`
+	SourceSystem string          `json:"source_system"`
+	SourceRef    string          `json:"source_ref"`
+	Status       string          `json:"status"`
+	Total        money.Amount    `json:"total"`
+	PostedAt     *time.Time      `json:"posted_at,omitempty"`
+	ReversalOfID *string         `json:"reversal_of_id,omitempty"`
+	Lines        []entryLineJSON `json:"lines"`
+}
+
+func entryJSONOf(e *ent.JournalEntry, lines []*ent.JournalLine) entryJSON {
+	out := entryJSON{
+		ID: e.ID, EntityID: e.EntityID, Date: e.Date, DocumentDate: e.DocumentDate,
+		Description: e.Description, Currency: e.Currency, SourceSystem: e.SourceSystem.String(),
+		SourceRef: e.SourceRef, Status: e.Status.String(), Total: e.Total, PostedAt: e.PostedAt,
+		ReversalOfID: e.ReversalOfID, Lines: make([]entryLineJSON, len(lines)),
+	}
+	for i, l := range lines {
+		out.Lines[i] = entryLineJSON{ID: l.ID, LineNo: l.LineNo, AccountID: l.AccountID,
+			Debit: l.Debit, Credit: l.Credit, Description: l.Description}
+		if a := l.Edges.Account; a != nil {
+			out.Lines[i].AccountCode = a.Code
+		}
+		if l.ClassID != nil {
+			out.Lines[i].ClassID = *l.ClassID
+		}
+		if cl := l.Edges.Class; cl != nil {
+			out.Lines[i].Class = cl.Name
+		}
+	}
+	return out
+}
+
+func entryIDOf(resp []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(resp, &v)
+	return v.ID
+}
+
+// fail writes err as {"error":{…}} with the status its code maps to.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.failStatus(w, r, 0, err)
+}
+
+func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
+	e, ok := apperr.As(err)
+	if !ok {
+		s.log.Error("request failed", "request_id", requestID(r.Context()), "err", err)
+		e = apperr.New(apperr.Internal, "internal error; quote request id %s", requestID(r.Context()))
+	}
+	if status == 0 {
+		status = apperr.HTTPStatus(e.Code)
+	}
+	body := map[string]string{"code": e.Code, "message": e.Message}
+	if e.Field != "" {
+		body["field"] = e.Field
+	}
+	writeJSON(w, status, map[string]any{"error": body})
+}
