@@ -73,11 +73,14 @@ func Post(ctx context.Context, client *ent.Client, e Entry) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
-	err := WithTx(ctx, client, func(c *ent.Client) error {
+	owned, err := withTx(ctx, client, func(c *ent.Client) error {
 		var err error
 		res, err = post(ctx, c, e)
 		return err
 	})
+	if err == nil && owned {
+		res.Entry = res.Entry.Unwrap()
+	}
 	if err != nil && ent.IsConstraintError(err) && e.SourceRef != "" {
 		// A concurrent request posted the same source reference first.
 		if existing, ferr := findBySource(ctx, client, e.EntityID, e.Source, e.SourceRef); ferr == nil {

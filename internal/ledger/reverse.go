@@ -25,7 +25,7 @@ type Reversal struct {
 // original and marks the original reversed. The original is never edited otherwise.
 func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalEntry, error) {
 	var out *ent.JournalEntry
-	err := WithTx(ctx, client, func(c *ent.Client) error {
+	owned, err := withTx(ctx, client, func(c *ent.Client) error {
 		orig, err := c.JournalEntry.Query().
 			Where(journalentry.ID(r.EntryID)).
 			WithLines().WithEntity().
@@ -112,6 +112,9 @@ func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalE
 			return nil, apperr.New(apperr.AlreadyReversed, "journal entry %s is already reversed", r.EntryID)
 		}
 		return nil, mapDBError(err)
+	}
+	if owned {
+		out = out.Unwrap()
 	}
 	return out, nil
 }

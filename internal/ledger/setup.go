@@ -79,7 +79,7 @@ var subtypeTypes = map[account.Subtype]account.Type{
 // accounts and COA mappings for every source system.
 func CreateEntity(ctx context.Context, client *ent.Client, in ent.CreateLegalEntityInput) (*ent.LegalEntity, error) {
 	var le *ent.LegalEntity
-	err := WithTx(ctx, client, func(c *ent.Client) error {
+	owned, err := withTx(ctx, client, func(c *ent.Client) error {
 		exists, err := c.LegalEntity.Query().Where(legalentity.Code(in.Code)).Exist(ctx)
 		if err != nil {
 			return err
@@ -93,7 +93,13 @@ func CreateEntity(ctx context.Context, client *ent.Client, in ent.CreateLegalEnt
 		}
 		return seedChart(ctx, c, le.ID)
 	})
-	return le, mapInputError(err)
+	if err != nil {
+		return nil, mapInputError(err)
+	}
+	if owned {
+		le = le.Unwrap()
+	}
+	return le, nil
 }
 
 func seedChart(ctx context.Context, c *ent.Client, entityID string) error {

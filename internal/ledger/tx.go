@@ -11,21 +11,28 @@ import (
 // WithTx runs fn in a transaction on client, or directly on client when it is already
 // transactional (a GraphQL mutation runs inside one), so domain operations compose.
 func WithTx(ctx context.Context, client *ent.Client, fn func(c *ent.Client) error) error {
+	_, err := withTx(ctx, client, fn)
+	return err
+}
+
+// withTx is WithTx that also says whether it opened (and committed) the transaction itself;
+// entities it returns must then be unwrapped before the caller uses their edges.
+func withTx(ctx context.Context, client *ent.Client, fn func(c *ent.Client) error) (owned bool, err error) {
 	tx, err := client.Tx(ctx)
 	if errors.Is(err, ent.ErrTxStarted) {
-		return fn(client)
+		return false, fn(client)
 	}
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return false, fmt.Errorf("begin transaction: %w", err)
 	}
 	if err := fn(tx.Client()); err != nil {
 		if rerr := tx.Rollback(); rerr != nil {
-			return errors.Join(err, rerr)
+			return true, errors.Join(err, rerr)
 		}
-		return err
+		return true, err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return true, fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return true, nil
 }

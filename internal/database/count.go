@@ -1,0 +1,61 @@
+package database
+
+import (
+	"context"
+	"sync/atomic"
+
+	"entgo.io/ent/dialect"
+)
+
+// StatementCounter counts the statements sent through a driver. Tests use it to prove a
+// query's statement count does not grow with its page size (no N+1).
+type StatementCounter struct{ n atomic.Int64 }
+
+// Count returns the statements counted so far.
+func (c *StatementCounter) Count() int64 { return c.n.Load() }
+
+// Reset sets the count to zero.
+func (c *StatementCounter) Reset() { c.n.Store(0) }
+
+// Wrap returns drv counting every Exec and Query, inside transactions too.
+func (c *StatementCounter) Wrap(drv dialect.Driver) dialect.Driver {
+	return &countingDriver{Driver: drv, c: c}
+}
+
+type countingDriver struct {
+	dialect.Driver
+	c *StatementCounter
+}
+
+func (d *countingDriver) Exec(ctx context.Context, q string, args, v any) error {
+	d.c.n.Add(1)
+	return d.Driver.Exec(ctx, q, args, v)
+}
+
+func (d *countingDriver) Query(ctx context.Context, q string, args, v any) error {
+	d.c.n.Add(1)
+	return d.Driver.Query(ctx, q, args, v)
+}
+
+func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	tx, err := d.Driver.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &countingTx{Tx: tx, c: d.c}, nil
+}
+
+type countingTx struct {
+	dialect.Tx
+	c *StatementCounter
+}
+
+func (t *countingTx) Exec(ctx context.Context, q string, args, v any) error {
+	t.c.n.Add(1)
+	return t.Tx.Exec(ctx, q, args, v)
+}
+
+func (t *countingTx) Query(ctx context.Context, q string, args, v any) error {
+	t.c.n.Add(1)
+	return t.Tx.Query(ctx, q, args, v)
+}
