@@ -85,9 +85,7 @@ func (c *common) tokens(log *slog.Logger) (*auth.Tokens, error) {
 }
 
 func newLogger() *slog.Logger {
-	level := slog.LevelInfo
-	if os.Getenv("BOOKS_LOG_LEVEL") == "debug" {
-		level = slog.LevelDebug
-	}
+	var level slog.Level // info unless BOOKS_LOG_LEVEL says debug, warn or error
+	_ = level.UnmarshalText([]byte(os.Getenv("BOOKS_LOG_LEVEL")))
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }

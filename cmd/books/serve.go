@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -61,7 +63,18 @@ func serve(ctx context.Context, args []string) error {
 		out, _ := json.MarshalIndent(info, "", "  ")
 		fmt.Println(string(out))
 	}
+	if pp := os.Getenv("BOOKS_PPROF_ADDR"); pp != "" {
+		// Profiling stays off the public listener; bind it to a private address.
+		go func() { log.Warn("pprof listener stopped", "err", http.ListenAndServe(pp, pprofMux())) }()
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "graphql", url, "dialect", db.Dialect)
 	srv := server.New(server.Config{DB: db, Client: client, Auth: authn, Logger: log})
 	return srv.Serve(ctx, ln, *grace)
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	return mux
 }

@@ -7,12 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
+
 	"books/ent"
 	"books/ent/account"
 	"books/ent/class"
 	"books/ent/coamapping"
 	"books/ent/journalentry"
 	"books/ent/legalentity"
+	"books/ent/predicate"
 	"books/internal/apperr"
 	"books/internal/caldate"
 	"books/internal/ids"
@@ -41,6 +44,15 @@ type Entry struct {
 	Lines            []Line
 	// CreatedBy and CreatedVia say who posted and through which interface.
 	CreatedBy, CreatedVia string
+
+	// Entity optionally carries the entity the caller already loaded (in the same
+	// organization), sparing a query on a hot path.
+	Entity *ent.LegalEntity
+	// AssumeNew skips the look-up of an earlier posting of the source reference. The unique
+	// index still refuses a duplicate, as a constraint error that aborts the transaction; a
+	// caller that sets it must retry without it to get the earlier entry. Callers on a hot
+	// path where duplicates are rare set it.
+	AssumeNew bool
 }
 
 // Line is one debit or credit. The account is named by exactly one of AccountID,
@@ -58,9 +70,19 @@ type Line struct {
 	Description string
 }
 
+// PostedLine is a line written by Post with the code of its account and the name of its
+// class, so callers can answer without reading them back.
+type PostedLine struct {
+	*ent.JournalLine
+	AccountCode string
+	ClassName   string
+}
+
 // Result is the outcome of Post.
 type Result struct {
 	Entry *ent.JournalEntry
+	// Lines are the entry's lines, in order, when the entry was created by this call.
+	Lines []PostedLine
 	// Created is false when the source reference had been posted before and Entry is the
 	// existing entry.
 	Created bool
@@ -94,12 +116,16 @@ func Post(ctx context.Context, client *ent.Client, e Entry) (Result, error) {
 }
 
 func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
-	entity, err := c.LegalEntity.Query().Where(legalentity.ID(e.EntityID)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return Result{}, apperr.New(apperr.UnknownEntity, "legal entity %q not found", e.EntityID)
-	}
-	if err != nil {
-		return Result{}, err
+	entity := e.Entity
+	if entity == nil || entity.ID != e.EntityID {
+		var err error
+		entity, err = c.LegalEntity.Query().Where(legalentity.ID(e.EntityID)).Only(ctx)
+		if ent.IsNotFound(err) {
+			return Result{}, apperr.New(apperr.UnknownEntity, "legal entity %q not found", e.EntityID)
+		}
+		if err != nil {
+			return Result{}, err
+		}
 	}
 	currency := money.Currency(entity.BaseCurrency)
 	if e.Currency != "" && e.Currency != currency {
@@ -113,7 +139,7 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 				WithField(fmt.Sprintf("lines[%d].currency", i))
 		}
 	}
-	if e.SourceRef != "" {
+	if e.SourceRef != "" && !e.AssumeNew {
 		existing, err := findBySource(ctx, c, e.EntityID, e.Source, e.SourceRef)
 		if err == nil {
 			return Result{Entry: existing}, nil
@@ -130,9 +156,13 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	date, docDate, err := postingDate(ctx, c, e.EntityID, e.Date, e.LateToOpenPeriod)
-	if err != nil {
-		return Result{}, err
+	// A closed period is refused by the database when the entry is posted (see the ledger
+	// guards migration); only moving a late entry forward needs the periods here.
+	date, docDate := e.Date, (*caldate.Date)(nil)
+	if e.LateToOpenPeriod {
+		if date, docDate, err = postingDate(ctx, c, e.EntityID, e.Date, true); err != nil {
+			return Result{}, err
+		}
 	}
 	id := ids.New(ids.JournalEntry)
 	ref := e.SourceRef
@@ -154,7 +184,30 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 	if docDate != nil {
 		create.SetDocumentDate(*docDate)
 	}
-	return write(ctx, c, create, e.Lines, accounts, classes)
+	accountIDs := make([]string, len(accounts))
+	classIDs := make([]string, len(classes))
+	for i := range accounts {
+		accountIDs[i] = accounts[i].ID
+		if classes[i] != nil {
+			classIDs[i] = classes[i].ID
+		}
+	}
+	res, err := write(ctx, c, create, e.Lines, accountIDs, classIDs)
+	if err != nil {
+		if strings.Contains(err.Error(), apperr.PeriodClosed) {
+			return Result{}, apperr.Wrap(apperr.PeriodClosed, err,
+				fmt.Sprintf("the accounting period containing %s is closed; it cannot be posted into", e.Date)).WithField("date")
+		}
+		return Result{}, err
+	}
+	res.Lines = make([]PostedLine, len(res.Entry.Edges.Lines))
+	for i, l := range res.Entry.Edges.Lines {
+		res.Lines[i] = PostedLine{JournalLine: l, AccountCode: accounts[i].Code}
+		if classes[i] != nil {
+			res.Lines[i].ClassName = classes[i].Name
+		}
+	}
+	return res, nil
 }
 
 // write inserts the entry as a draft, adds its lines, then flips it to posted: the database
@@ -178,10 +231,13 @@ func write(ctx context.Context, c *ent.Client, create *ent.JournalEntryCreate, l
 		}
 		builders[i] = b
 	}
-	if err := c.JournalLine.CreateBulk(builders...).Exec(ctx); err != nil {
+	created, err := c.JournalLine.CreateBulk(builders...).Save(ctx)
+	if err != nil {
 		return Result{}, err
 	}
-	now := time.Now().UTC()
+	// PostgreSQL keeps microseconds; truncate so the returned entry matches what a later read
+	// (a replay of the same source reference) returns.
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	n, err := c.JournalEntry.Update().
 		Where(journalentry.ID(je.ID), journalentry.StatusEQ(journalentry.StatusDraft)).
 		SetStatus(journalentry.StatusPosted).
@@ -195,6 +251,7 @@ func write(ctx context.Context, c *ent.Client, create *ent.JournalEntryCreate, l
 	}
 	je.Status = journalentry.StatusPosted
 	je.PostedAt = &now
+	je.Edges.Lines = created
 	return Result{Entry: je, Created: true}, nil
 }
 
@@ -273,10 +330,20 @@ func total(lines []Line) money.Amount {
 	return t
 }
 
-// resolveAccounts returns the account id of each line, checking each account is an active
-// account of the entity.
-func resolveAccounts(ctx context.Context, c *ent.Client, e Entry) ([]string, error) {
-	var byID, byCode, bySource []string
+// accountRef is what posting needs to know of an account.
+type accountRef struct {
+	ID     string         `json:"id"`
+	Code   string         `json:"code"`
+	Name   string         `json:"name"`
+	Active bool           `json:"active"`
+	Mapped sql.NullString `json:"mapped_source_code"`
+}
+
+// resolveAccounts returns the account of each line, checking each is an active account of
+// the entity. Accounts named by id, by code, and through the COA mapping come back from one
+// query: the accounts of the entity, left-joined to the mappings of the source codes asked for.
+func resolveAccounts(ctx context.Context, c *ent.Client, e Entry) ([]accountRef, error) {
+	var byID, byCode, bySource []any
 	for _, l := range e.Lines {
 		switch {
 		case l.AccountID != "":
@@ -287,72 +354,75 @@ func resolveAccounts(ctx context.Context, c *ent.Client, e Entry) ([]string, err
 			bySource = append(bySource, l.SourceCode)
 		}
 	}
-	mapped := map[string]string{}
-	if len(bySource) > 0 {
-		maps, err := c.COAMapping.Query().
-			Where(coamapping.EntityID(e.EntityID), coamapping.SourceSystemEQ(e.Source), coamapping.SourceCodeIn(bySource...)).
-			All(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range maps {
-			mapped[m.SourceCode] = m.AccountID
-			byID = append(byID, m.AccountID)
-		}
-	}
-	preds := []func(*ent.AccountQuery){}
-	_ = preds
-	q := c.Account.Query().Where(account.EntityID(e.EntityID))
-	switch {
-	case len(byID) > 0 && len(byCode) > 0:
-		q = q.Where(account.Or(account.IDIn(byID...), account.CodeIn(byCode...)))
-	case len(byID) > 0:
-		q = q.Where(account.IDIn(byID...))
-	case len(byCode) > 0:
-		q = q.Where(account.CodeIn(byCode...))
-	}
-	found, err := q.All(ctx)
+	var found []accountRef
+	err := c.Account.Query().
+		Where(account.EntityID(e.EntityID)).
+		Modify(func(s *sql.Selector) {
+			s.Select(s.C(account.FieldID), s.C(account.FieldCode), s.C(account.FieldName), s.C(account.FieldActive))
+			var wanted []*sql.Predicate
+			if len(byID) > 0 {
+				wanted = append(wanted, sql.In(s.C(account.FieldID), byID...))
+			}
+			if len(byCode) > 0 {
+				wanted = append(wanted, sql.In(s.C(account.FieldCode), byCode...))
+			}
+			if len(bySource) > 0 {
+				m := sql.Table(coamapping.Table)
+				s.LeftJoin(m).OnP(sql.And(
+					sql.ColumnsEQ(m.C(coamapping.FieldAccountID), s.C(account.FieldID)),
+					sql.EQ(m.C(coamapping.FieldEntityID), e.EntityID),
+					sql.EQ(m.C(coamapping.FieldSourceSystem), string(e.Source)),
+					sql.In(m.C(coamapping.FieldSourceCode), bySource...),
+				))
+				s.AppendSelectAs(m.C(coamapping.FieldSourceCode), "mapped_source_code")
+				wanted = append(wanted, sql.NotNull(m.C(coamapping.FieldSourceCode)))
+			} else {
+				s.AppendSelectExprAs(sql.Expr("NULL"), "mapped_source_code")
+			}
+			s.Where(sql.Or(wanted...))
+		}).Scan(ctx, &found)
 	if err != nil {
 		return nil, err
 	}
-	ids := make(map[string]*ent.Account, len(found))
-	codes := make(map[string]*ent.Account, len(found))
+	byIDs := make(map[string]accountRef, len(found))
+	byCodes := make(map[string]accountRef, len(found))
+	mapped := make(map[string]accountRef, len(bySource))
 	for _, a := range found {
-		ids[a.ID] = a
-		codes[a.Code] = a
+		byIDs[a.ID] = a
+		byCodes[a.Code] = a
+		if a.Mapped.Valid {
+			mapped[a.Mapped.String] = a
+		}
 	}
-	out := make([]string, len(e.Lines))
+	out := make([]accountRef, len(e.Lines))
 	for i, l := range e.Lines {
 		field := fmt.Sprintf("lines[%d]", i)
-		var a *ent.Account
+		var a accountRef
+		var ok bool
 		switch {
 		case l.AccountID != "":
-			if a = ids[l.AccountID]; a == nil {
+			if a, ok = byIDs[l.AccountID]; !ok {
 				return nil, apperr.New(apperr.UnknownAccount, "line %d: account %q is not an account of this entity", i+1, l.AccountID).WithField(field + ".account_id")
 			}
 		case l.AccountCode != "":
-			if a = codes[l.AccountCode]; a == nil {
+			if a, ok = byCodes[l.AccountCode]; !ok {
 				return nil, apperr.New(apperr.UnknownAccount, "line %d: no account with code %q in this entity", i+1, l.AccountCode).WithField(field + ".account_code")
 			}
 		default:
-			id, ok := mapped[l.SourceCode]
-			if !ok {
+			if a, ok = mapped[l.SourceCode]; !ok {
 				return nil, apperr.New(apperr.UnknownSourceCode, "line %d: source code %q has no COA mapping for source system %s in this entity", i+1, l.SourceCode, e.Source).WithField(field + ".source_code")
-			}
-			if a = ids[id]; a == nil {
-				return nil, apperr.New(apperr.UnknownAccount, "line %d: source code %q maps to an account outside this entity", i+1, l.SourceCode).WithField(field + ".source_code")
 			}
 		}
 		if !a.Active {
 			return nil, apperr.New(apperr.InactiveAccount, "line %d: account %s %s is inactive", i+1, a.Code, a.Name).WithField(field)
 		}
-		out[i] = a.ID
+		out[i] = a
 	}
 	return out, nil
 }
 
-// resolveClasses returns the class id of each line ("" for none).
-func resolveClasses(ctx context.Context, c *ent.Client, e Entry) ([]string, error) {
+// resolveClasses returns the class of each line (nil for none).
+func resolveClasses(ctx context.Context, c *ent.Client, e Entry) ([]*ent.Class, error) {
 	var idsWanted, names []string
 	for _, l := range e.Lines {
 		if l.ClassID != "" {
@@ -361,12 +431,22 @@ func resolveClasses(ctx context.Context, c *ent.Client, e Entry) ([]string, erro
 			names = append(names, l.ClassName)
 		}
 	}
-	out := make([]string, len(e.Lines))
+	out := make([]*ent.Class, len(e.Lines))
 	if len(idsWanted)+len(names) == 0 {
 		return out, nil
 	}
+	// Class names are unique per entity ignoring case (CreateClass), so a name matches
+	// whatever its case; each distinct name is asked for once.
+	match := []predicate.Class{class.IDIn(idsWanted...)}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if k := strings.ToLower(n); !seen[k] {
+			seen[k] = true
+			match = append(match, class.NameEqualFold(n))
+		}
+	}
 	found, err := c.Class.Query().
-		Where(class.EntityID(e.EntityID), class.Or(class.IDIn(idsWanted...), class.NameIn(names...))).
+		Where(class.EntityID(e.EntityID), class.Or(match...)).
 		All(ctx)
 	if err != nil {
 		return nil, err
@@ -393,7 +473,7 @@ func resolveClasses(ctx context.Context, c *ent.Client, e Entry) ([]string, erro
 		if !cl.Active {
 			return nil, apperr.New(apperr.UnknownClass, "line %d: class %q is inactive", i+1, cl.Name).WithField(fmt.Sprintf("lines[%d].class", i))
 		}
-		out[i] = cl.ID
+		out[i] = cl
 	}
 	return out, nil
 }

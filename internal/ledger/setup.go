@@ -207,6 +207,9 @@ func CreateClass(ctx context.Context, c *ent.Client, in ent.CreateClassInput) (*
 			return nil, err
 		}
 	}
+	if err := checkChildren(ctx, c, in.EntityID, "", deref(in.ParentID), in.ChildIDs); err != nil {
+		return nil, err
+	}
 	if taken, err := c.Class.Query().Where(class.EntityID(in.EntityID), class.NameEqualFold(in.Name)).Exist(ctx); err != nil {
 		return nil, err
 	} else if taken {
@@ -229,6 +232,16 @@ func UpdateClass(ctx context.Context, c *ent.Client, id string, in ent.UpdateCla
 		if err := checkParent(ctx, c, cl.EntityID, cl.ID, *in.ParentID); err != nil {
 			return nil, err
 		}
+	}
+	parent := deref(cl.ParentID)
+	switch {
+	case in.ParentID != nil:
+		parent = *in.ParentID
+	case in.ClearParent:
+		parent = ""
+	}
+	if err := checkChildren(ctx, c, cl.EntityID, cl.ID, parent, in.AddChildIDs); err != nil {
+		return nil, err
 	}
 	if in.Name != nil && *in.Name != cl.Name {
 		if taken, err := c.Class.Query().Where(class.EntityID(cl.EntityID), class.NameEqualFold(*in.Name), class.IDNEQ(cl.ID)).Exist(ctx); err != nil {
@@ -261,6 +274,40 @@ func checkParent(ctx context.Context, c *ent.Client, entityID, self, parentID st
 		id = *p.ParentID
 	}
 	return nil
+}
+
+// checkChildren verifies every class in children, to be put under self (self = "" on create,
+// whose parent is parentID), is a class of the entity and neither self nor an ancestor of
+// self, which would make a cycle.
+func checkChildren(ctx context.Context, c *ent.Client, entityID, self, parentID string, children []string) error {
+	for _, child := range children {
+		ok, err := c.Class.Query().Where(class.ID(child), class.EntityID(entityID)).Exist(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return apperr.New(apperr.NotFound, "child class %q not found in this entity", child).WithField("childIDs")
+		}
+		if child == self {
+			return apperr.New(apperr.Validation, "a class cannot be nested under itself").WithField("childIDs")
+		}
+		if parentID != "" {
+			if err := checkParent(ctx, c, entityID, child, parentID); err != nil {
+				if e, ok := apperr.As(err); ok {
+					return e.WithField("childIDs")
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // CreateMapping maps a source code to an account of the same entity.

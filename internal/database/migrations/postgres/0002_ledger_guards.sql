@@ -2,7 +2,7 @@
 -- SQL can break them:
 --   * an entry is born a draft; lines can only be added to, changed on or removed from drafts;
 --   * an entry becomes posted only with at least two lines whose debits equal its credits
---     and its total;
+--     and its total, and only on a date whose accounting period is not closed;
 --   * a posted entry never changes again, except to be marked reversed; nothing posted is
 --     ever deleted.
 
@@ -11,6 +11,7 @@ DECLARE
 	n integer;
 	d numeric;
 	c numeric;
+	p text;
 BEGIN
 	IF TG_OP = 'DELETE' THEN
 		IF OLD.status <> 'draft' THEN
@@ -46,6 +47,12 @@ BEGIN
 		END IF;
 		IF d <> NEW.total THEN
 			RAISE EXCEPTION 'UNBALANCED_ENTRY: journal entry % total % <> sum of debits %', NEW.id, NEW.total, d;
+		END IF;
+		SELECT name INTO p FROM accounting_periods
+			WHERE entity_id = NEW.entity_id AND status = 'closed' AND NEW.date BETWEEN start_date AND end_date
+			LIMIT 1;
+		IF p IS NOT NULL THEN
+			RAISE EXCEPTION 'PERIOD_CLOSED: period % is closed; % cannot be posted into it', p, NEW.date;
 		END IF;
 	END IF;
 	RETURN NEW;

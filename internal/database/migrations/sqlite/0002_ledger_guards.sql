@@ -60,6 +60,16 @@ BEGIN
 	SELECT RAISE(ABORT, 'UNBALANCED_ENTRY: a journal entry needs at least two lines with debits equal to credits and to its total');
 END;
 
+CREATE TRIGGER journal_entries_post_open_period
+BEFORE UPDATE OF status ON journal_entries
+WHEN OLD.status = 'draft' AND NEW.status = 'posted' AND EXISTS (
+	SELECT 1 FROM accounting_periods
+	WHERE entity_id = NEW.entity_id AND status = 'closed' AND NEW.date BETWEEN start_date AND end_date
+)
+BEGIN
+	SELECT RAISE(ABORT, 'PERIOD_CLOSED: the accounting period of this date is closed');
+END;
+
 CREATE TRIGGER journal_lines_insert_draft
 BEFORE INSERT ON journal_lines
 WHEN (SELECT status FROM journal_entries WHERE id = NEW.entry_id) IS NOT 'draft'
