@@ -16,7 +16,6 @@ import (
 	"books/ent/auditevent"
 	"books/ent/class"
 	"books/ent/coamapping"
-	"books/ent/idempotencyrecord"
 	"books/ent/integrationkey"
 	"books/ent/journalentry"
 	"books/ent/journalline"
@@ -46,8 +45,6 @@ type Client struct {
 	COAMapping *COAMappingClient
 	// Class is the client for interacting with the Class builders.
 	Class *ClassClient
-	// IdempotencyRecord is the client for interacting with the IdempotencyRecord builders.
-	IdempotencyRecord *IdempotencyRecordClient
 	// IntegrationKey is the client for interacting with the IntegrationKey builders.
 	IntegrationKey *IntegrationKeyClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
@@ -74,7 +71,6 @@ func (c *Client) init() {
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.COAMapping = NewCOAMappingClient(c.config)
 	c.Class = NewClassClient(c.config)
-	c.IdempotencyRecord = NewIdempotencyRecordClient(c.config)
 	c.IntegrationKey = NewIntegrationKeyClient(c.config)
 	c.JournalEntry = NewJournalEntryClient(c.config)
 	c.JournalLine = NewJournalLineClient(c.config)
@@ -170,19 +166,18 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:               ctx,
-		config:            cfg,
-		Account:           NewAccountClient(cfg),
-		AccountingPeriod:  NewAccountingPeriodClient(cfg),
-		AuditEvent:        NewAuditEventClient(cfg),
-		COAMapping:        NewCOAMappingClient(cfg),
-		Class:             NewClassClient(cfg),
-		IdempotencyRecord: NewIdempotencyRecordClient(cfg),
-		IntegrationKey:    NewIntegrationKeyClient(cfg),
-		JournalEntry:      NewJournalEntryClient(cfg),
-		JournalLine:       NewJournalLineClient(cfg),
-		LegalEntity:       NewLegalEntityClient(cfg),
-		Organization:      NewOrganizationClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		Account:          NewAccountClient(cfg),
+		AccountingPeriod: NewAccountingPeriodClient(cfg),
+		AuditEvent:       NewAuditEventClient(cfg),
+		COAMapping:       NewCOAMappingClient(cfg),
+		Class:            NewClassClient(cfg),
+		IntegrationKey:   NewIntegrationKeyClient(cfg),
+		JournalEntry:     NewJournalEntryClient(cfg),
+		JournalLine:      NewJournalLineClient(cfg),
+		LegalEntity:      NewLegalEntityClient(cfg),
+		Organization:     NewOrganizationClient(cfg),
 	}, nil
 }
 
@@ -200,19 +195,18 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:               ctx,
-		config:            cfg,
-		Account:           NewAccountClient(cfg),
-		AccountingPeriod:  NewAccountingPeriodClient(cfg),
-		AuditEvent:        NewAuditEventClient(cfg),
-		COAMapping:        NewCOAMappingClient(cfg),
-		Class:             NewClassClient(cfg),
-		IdempotencyRecord: NewIdempotencyRecordClient(cfg),
-		IntegrationKey:    NewIntegrationKeyClient(cfg),
-		JournalEntry:      NewJournalEntryClient(cfg),
-		JournalLine:       NewJournalLineClient(cfg),
-		LegalEntity:       NewLegalEntityClient(cfg),
-		Organization:      NewOrganizationClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		Account:          NewAccountClient(cfg),
+		AccountingPeriod: NewAccountingPeriodClient(cfg),
+		AuditEvent:       NewAuditEventClient(cfg),
+		COAMapping:       NewCOAMappingClient(cfg),
+		Class:            NewClassClient(cfg),
+		IntegrationKey:   NewIntegrationKeyClient(cfg),
+		JournalEntry:     NewJournalEntryClient(cfg),
+		JournalLine:      NewJournalLineClient(cfg),
+		LegalEntity:      NewLegalEntityClient(cfg),
+		Organization:     NewOrganizationClient(cfg),
 	}, nil
 }
 
@@ -243,8 +237,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Account, c.AccountingPeriod, c.AuditEvent, c.COAMapping, c.Class,
-		c.IdempotencyRecord, c.IntegrationKey, c.JournalEntry, c.JournalLine,
-		c.LegalEntity, c.Organization,
+		c.IntegrationKey, c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization,
 	} {
 		n.Use(hooks...)
 	}
@@ -255,8 +248,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Account, c.AccountingPeriod, c.AuditEvent, c.COAMapping, c.Class,
-		c.IdempotencyRecord, c.IntegrationKey, c.JournalEntry, c.JournalLine,
-		c.LegalEntity, c.Organization,
+		c.IntegrationKey, c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -275,8 +267,6 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.COAMapping.mutate(ctx, m)
 	case *ClassMutation:
 		return c.Class.mutate(ctx, m)
-	case *IdempotencyRecordMutation:
-		return c.IdempotencyRecord.mutate(ctx, m)
 	case *IntegrationKeyMutation:
 		return c.IntegrationKey.mutate(ctx, m)
 	case *JournalEntryMutation:
@@ -1076,141 +1066,6 @@ func (c *ClassClient) mutate(ctx context.Context, m *ClassMutation) (Value, erro
 		return (&ClassDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Class mutation op: %q", m.Op())
-	}
-}
-
-// IdempotencyRecordClient is a client for the IdempotencyRecord schema.
-type IdempotencyRecordClient struct {
-	config
-}
-
-// NewIdempotencyRecordClient returns a client for the IdempotencyRecord from the given config.
-func NewIdempotencyRecordClient(c config) *IdempotencyRecordClient {
-	return &IdempotencyRecordClient{config: c}
-}
-
-// Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `idempotencyrecord.Hooks(f(g(h())))`.
-func (c *IdempotencyRecordClient) Use(hooks ...Hook) {
-	c.hooks.IdempotencyRecord = append(c.hooks.IdempotencyRecord, hooks...)
-}
-
-// Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `idempotencyrecord.Intercept(f(g(h())))`.
-func (c *IdempotencyRecordClient) Intercept(interceptors ...Interceptor) {
-	c.inters.IdempotencyRecord = append(c.inters.IdempotencyRecord, interceptors...)
-}
-
-// Create returns a builder for creating a IdempotencyRecord entity.
-func (c *IdempotencyRecordClient) Create() *IdempotencyRecordCreate {
-	mutation := newIdempotencyRecordMutation(c.config, OpCreate)
-	return &IdempotencyRecordCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// CreateBulk returns a builder for creating a bulk of IdempotencyRecord entities.
-func (c *IdempotencyRecordClient) CreateBulk(builders ...*IdempotencyRecordCreate) *IdempotencyRecordCreateBulk {
-	return &IdempotencyRecordCreateBulk{config: c.config, builders: builders}
-}
-
-// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
-// a builder and applies setFunc on it.
-func (c *IdempotencyRecordClient) MapCreateBulk(slice any, setFunc func(*IdempotencyRecordCreate, int)) *IdempotencyRecordCreateBulk {
-	rv := reflect.ValueOf(slice)
-	if rv.Kind() != reflect.Slice {
-		return &IdempotencyRecordCreateBulk{err: fmt.Errorf("calling to IdempotencyRecordClient.MapCreateBulk with wrong type %T, need slice", slice)}
-	}
-	builders := make([]*IdempotencyRecordCreate, rv.Len())
-	for i := 0; i < rv.Len(); i++ {
-		builders[i] = c.Create()
-		setFunc(builders[i], i)
-	}
-	return &IdempotencyRecordCreateBulk{config: c.config, builders: builders}
-}
-
-// Update returns an update builder for IdempotencyRecord.
-func (c *IdempotencyRecordClient) Update() *IdempotencyRecordUpdate {
-	mutation := newIdempotencyRecordMutation(c.config, OpUpdate)
-	return &IdempotencyRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOne returns an update builder for the given entity.
-func (c *IdempotencyRecordClient) UpdateOne(_m *IdempotencyRecord) *IdempotencyRecordUpdateOne {
-	mutation := newIdempotencyRecordMutation(c.config, OpUpdateOne, withIdempotencyRecord(_m))
-	return &IdempotencyRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOneID returns an update builder for the given id.
-func (c *IdempotencyRecordClient) UpdateOneID(id string) *IdempotencyRecordUpdateOne {
-	mutation := newIdempotencyRecordMutation(c.config, OpUpdateOne, withIdempotencyRecordID(id))
-	return &IdempotencyRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// Delete returns a delete builder for IdempotencyRecord.
-func (c *IdempotencyRecordClient) Delete() *IdempotencyRecordDelete {
-	mutation := newIdempotencyRecordMutation(c.config, OpDelete)
-	return &IdempotencyRecordDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// DeleteOne returns a builder for deleting the given entity.
-func (c *IdempotencyRecordClient) DeleteOne(_m *IdempotencyRecord) *IdempotencyRecordDeleteOne {
-	return c.DeleteOneID(_m.ID)
-}
-
-// DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *IdempotencyRecordClient) DeleteOneID(id string) *IdempotencyRecordDeleteOne {
-	builder := c.Delete().Where(idempotencyrecord.ID(id))
-	builder.mutation.id = &id
-	builder.mutation.op = OpDeleteOne
-	return &IdempotencyRecordDeleteOne{builder}
-}
-
-// Query returns a query builder for IdempotencyRecord.
-func (c *IdempotencyRecordClient) Query() *IdempotencyRecordQuery {
-	return &IdempotencyRecordQuery{
-		config: c.config,
-		ctx:    &QueryContext{Type: TypeIdempotencyRecord},
-		inters: c.Interceptors(),
-	}
-}
-
-// Get returns a IdempotencyRecord entity by its id.
-func (c *IdempotencyRecordClient) Get(ctx context.Context, id string) (*IdempotencyRecord, error) {
-	return c.Query().Where(idempotencyrecord.ID(id)).Only(ctx)
-}
-
-// GetX is like Get, but panics if an error occurs.
-func (c *IdempotencyRecordClient) GetX(ctx context.Context, id string) *IdempotencyRecord {
-	obj, err := c.Get(ctx, id)
-	if err != nil {
-		panic(err)
-	}
-	return obj
-}
-
-// Hooks returns the client hooks.
-func (c *IdempotencyRecordClient) Hooks() []Hook {
-	hooks := c.hooks.IdempotencyRecord
-	return append(hooks[:len(hooks):len(hooks)], idempotencyrecord.Hooks[:]...)
-}
-
-// Interceptors returns the client interceptors.
-func (c *IdempotencyRecordClient) Interceptors() []Interceptor {
-	inters := c.inters.IdempotencyRecord
-	return append(inters[:len(inters):len(inters)], idempotencyrecord.Interceptors[:]...)
-}
-
-func (c *IdempotencyRecordClient) mutate(ctx context.Context, m *IdempotencyRecordMutation) (Value, error) {
-	switch m.Op() {
-	case OpCreate:
-		return (&IdempotencyRecordCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdate:
-		return (&IdempotencyRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdateOne:
-		return (&IdempotencyRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpDelete, OpDeleteOne:
-		return (&IdempotencyRecordDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
-	default:
-		return nil, fmt.Errorf("ent: unknown IdempotencyRecord mutation op: %q", m.Op())
 	}
 }
 
@@ -2116,13 +1971,12 @@ func (c *OrganizationClient) mutate(ctx context.Context, m *OrganizationMutation
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, AccountingPeriod, AuditEvent, COAMapping, Class, IdempotencyRecord,
-		IntegrationKey, JournalEntry, JournalLine, LegalEntity, Organization []ent.Hook
+		Account, AccountingPeriod, AuditEvent, COAMapping, Class, IntegrationKey,
+		JournalEntry, JournalLine, LegalEntity, Organization []ent.Hook
 	}
 	inters struct {
-		Account, AccountingPeriod, AuditEvent, COAMapping, Class, IdempotencyRecord,
-		IntegrationKey, JournalEntry, JournalLine, LegalEntity,
-		Organization []ent.Interceptor
+		Account, AccountingPeriod, AuditEvent, COAMapping, Class, IntegrationKey,
+		JournalEntry, JournalLine, LegalEntity, Organization []ent.Interceptor
 	}
 )
 

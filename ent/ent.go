@@ -8,7 +8,6 @@ import (
 	"books/ent/auditevent"
 	"books/ent/class"
 	"books/ent/coamapping"
-	"books/ent/idempotencyrecord"
 	"books/ent/integrationkey"
 	"books/ent/journalentry"
 	"books/ent/journalline"
@@ -83,17 +82,16 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			account.Table:           account.ValidColumn,
-			accountingperiod.Table:  accountingperiod.ValidColumn,
-			auditevent.Table:        auditevent.ValidColumn,
-			coamapping.Table:        coamapping.ValidColumn,
-			class.Table:             class.ValidColumn,
-			idempotencyrecord.Table: idempotencyrecord.ValidColumn,
-			integrationkey.Table:    integrationkey.ValidColumn,
-			journalentry.Table:      journalentry.ValidColumn,
-			journalline.Table:       journalline.ValidColumn,
-			legalentity.Table:       legalentity.ValidColumn,
-			organization.Table:      organization.ValidColumn,
+			account.Table:          account.ValidColumn,
+			accountingperiod.Table: accountingperiod.ValidColumn,
+			auditevent.Table:       auditevent.ValidColumn,
+			coamapping.Table:       coamapping.ValidColumn,
+			class.Table:            class.ValidColumn,
+			integrationkey.Table:   integrationkey.ValidColumn,
+			journalentry.Table:     journalentry.ValidColumn,
+			journalline.Table:      journalline.ValidColumn,
+			legalentity.Table:      legalentity.ValidColumn,
+			organization.Table:     organization.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -1085,6 +1085,11 @@ func (_q *JournalEntryQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, journalentry.FieldCreatedVia)
 				fieldSeen[journalentry.FieldCreatedVia] = struct{}{}
 			}
+		case "requestID":
+			if _, ok := fieldSeen[journalentry.FieldRequestID]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldRequestID)
+				fieldSeen[journalentry.FieldRequestID] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

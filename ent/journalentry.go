@@ -53,6 +53,12 @@ type JournalEntry struct {
 	CreatedBy string `json:"created_by,omitempty"`
 	// CreatedVia holds the value of the "created_via" field.
 	CreatedVia string `json:"created_via,omitempty"`
+	// RequestID holds the value of the "request_id" field.
+	RequestID string `json:"request_id,omitempty"`
+	// IdempotencyKey holds the value of the "idempotency_key" field.
+	IdempotencyKey *string `json:"idempotency_key,omitempty"`
+	// RequestHash holds the value of the "request_hash" field.
+	RequestHash string `json:"request_hash,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the JournalEntryQuery when eager-loading is set.
 	Edges        JournalEntryEdges `json:"edges"`
@@ -131,7 +137,7 @@ func (*JournalEntry) scanValues(columns []string) ([]any, error) {
 			values[i] = new(caldate.Date)
 		case journalentry.FieldTotal:
 			values[i] = new(money.Amount)
-		case journalentry.FieldID, journalentry.FieldOrganizationID, journalentry.FieldEntityID, journalentry.FieldDescription, journalentry.FieldCurrency, journalentry.FieldSourceSystem, journalentry.FieldSourceRef, journalentry.FieldStatus, journalentry.FieldReversalOfID, journalentry.FieldCreatedBy, journalentry.FieldCreatedVia:
+		case journalentry.FieldID, journalentry.FieldOrganizationID, journalentry.FieldEntityID, journalentry.FieldDescription, journalentry.FieldCurrency, journalentry.FieldSourceSystem, journalentry.FieldSourceRef, journalentry.FieldStatus, journalentry.FieldReversalOfID, journalentry.FieldCreatedBy, journalentry.FieldCreatedVia, journalentry.FieldRequestID, journalentry.FieldIdempotencyKey, journalentry.FieldRequestHash:
 			values[i] = new(sql.NullString)
 		case journalentry.FieldCreatedAt, journalentry.FieldUpdatedAt, journalentry.FieldPostedAt:
 			values[i] = new(sql.NullTime)
@@ -255,6 +261,25 @@ func (_m *JournalEntry) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CreatedVia = value.String
 			}
+		case journalentry.FieldRequestID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field request_id", values[i])
+			} else if value.Valid {
+				_m.RequestID = value.String
+			}
+		case journalentry.FieldIdempotencyKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field idempotency_key", values[i])
+			} else if value.Valid {
+				_m.IdempotencyKey = new(string)
+				*_m.IdempotencyKey = value.String
+			}
+		case journalentry.FieldRequestHash:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field request_hash", values[i])
+			} else if value.Valid {
+				_m.RequestHash = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -364,6 +389,17 @@ func (_m *JournalEntry) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("created_via=")
 	builder.WriteString(_m.CreatedVia)
+	builder.WriteString(", ")
+	builder.WriteString("request_id=")
+	builder.WriteString(_m.RequestID)
+	builder.WriteString(", ")
+	if v := _m.IdempotencyKey; v != nil {
+		builder.WriteString("idempotency_key=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("request_hash=")
+	builder.WriteString(_m.RequestHash)
 	builder.WriteByte(')')
 	return builder.String()
 }

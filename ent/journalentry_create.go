@@ -196,6 +196,48 @@ func (_c *JournalEntryCreate) SetNillableCreatedVia(v *string) *JournalEntryCrea
 	return _c
 }
 
+// SetRequestID sets the "request_id" field.
+func (_c *JournalEntryCreate) SetRequestID(v string) *JournalEntryCreate {
+	_c.mutation.SetRequestID(v)
+	return _c
+}
+
+// SetNillableRequestID sets the "request_id" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillableRequestID(v *string) *JournalEntryCreate {
+	if v != nil {
+		_c.SetRequestID(*v)
+	}
+	return _c
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (_c *JournalEntryCreate) SetIdempotencyKey(v string) *JournalEntryCreate {
+	_c.mutation.SetIdempotencyKey(v)
+	return _c
+}
+
+// SetNillableIdempotencyKey sets the "idempotency_key" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillableIdempotencyKey(v *string) *JournalEntryCreate {
+	if v != nil {
+		_c.SetIdempotencyKey(*v)
+	}
+	return _c
+}
+
+// SetRequestHash sets the "request_hash" field.
+func (_c *JournalEntryCreate) SetRequestHash(v string) *JournalEntryCreate {
+	_c.mutation.SetRequestHash(v)
+	return _c
+}
+
+// SetNillableRequestHash sets the "request_hash" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillableRequestHash(v *string) *JournalEntryCreate {
+	if v != nil {
+		_c.SetRequestHash(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *JournalEntryCreate) SetID(v string) *JournalEntryCreate {
 	_c.mutation.SetID(v)
@@ -407,6 +449,11 @@ func (_c *JournalEntryCreate) check() error {
 	if _, ok := _c.mutation.CreatedVia(); !ok {
 		return &ValidationError{Name: "created_via", err: errors.New(`ent: missing required field "JournalEntry.created_via"`)}
 	}
+	if v, ok := _c.mutation.IdempotencyKey(); ok {
+		if err := journalentry.IdempotencyKeyValidator(v); err != nil {
+			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "JournalEntry.idempotency_key": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := journalentry.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "JournalEntry.id": %w`, err)}
@@ -506,6 +553,18 @@ func (_c *JournalEntryCreate) createSpec() (*JournalEntry, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.CreatedVia(); ok {
 		_spec.SetField(journalentry.FieldCreatedVia, field.TypeString, value)
 		_node.CreatedVia = value
+	}
+	if value, ok := _c.mutation.RequestID(); ok {
+		_spec.SetField(journalentry.FieldRequestID, field.TypeString, value)
+		_node.RequestID = value
+	}
+	if value, ok := _c.mutation.IdempotencyKey(); ok {
+		_spec.SetField(journalentry.FieldIdempotencyKey, field.TypeString, value)
+		_node.IdempotencyKey = &value
+	}
+	if value, ok := _c.mutation.RequestHash(); ok {
+		_spec.SetField(journalentry.FieldRequestHash, field.TypeString, value)
+		_node.RequestHash = value
 	}
 	if nodes := _c.mutation.EntityIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -722,6 +781,15 @@ func (u *JournalEntryUpsertOne) UpdateNewValues() *JournalEntryUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedVia(); exists {
 			s.SetIgnore(journalentry.FieldCreatedVia)
+		}
+		if _, exists := u.create.mutation.RequestID(); exists {
+			s.SetIgnore(journalentry.FieldRequestID)
+		}
+		if _, exists := u.create.mutation.IdempotencyKey(); exists {
+			s.SetIgnore(journalentry.FieldIdempotencyKey)
+		}
+		if _, exists := u.create.mutation.RequestHash(); exists {
+			s.SetIgnore(journalentry.FieldRequestHash)
 		}
 	}))
 	return u
@@ -1024,6 +1092,15 @@ func (u *JournalEntryUpsertBulk) UpdateNewValues() *JournalEntryUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedVia(); exists {
 				s.SetIgnore(journalentry.FieldCreatedVia)
+			}
+			if _, exists := b.mutation.RequestID(); exists {
+				s.SetIgnore(journalentry.FieldRequestID)
+			}
+			if _, exists := b.mutation.IdempotencyKey(); exists {
+				s.SetIgnore(journalentry.FieldIdempotencyKey)
+			}
+			if _, exists := b.mutation.RequestHash(); exists {
+				s.SetIgnore(journalentry.FieldRequestHash)
 			}
 		}
 	}))

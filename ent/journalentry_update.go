@@ -224,6 +224,15 @@ func (_u *JournalEntryUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if _u.mutation.PostedAtCleared() {
 		_spec.ClearField(journalentry.FieldPostedAt, field.TypeTime)
 	}
+	if _u.mutation.RequestIDCleared() {
+		_spec.ClearField(journalentry.FieldRequestID, field.TypeString)
+	}
+	if _u.mutation.IdempotencyKeyCleared() {
+		_spec.ClearField(journalentry.FieldIdempotencyKey, field.TypeString)
+	}
+	if _u.mutation.RequestHashCleared() {
+		_spec.ClearField(journalentry.FieldRequestHash, field.TypeString)
+	}
 	if _u.mutation.LinesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -543,6 +552,15 @@ func (_u *JournalEntryUpdateOne) sqlSave(ctx context.Context) (_node *JournalEnt
 	}
 	if _u.mutation.PostedAtCleared() {
 		_spec.ClearField(journalentry.FieldPostedAt, field.TypeTime)
+	}
+	if _u.mutation.RequestIDCleared() {
+		_spec.ClearField(journalentry.FieldRequestID, field.TypeString)
+	}
+	if _u.mutation.IdempotencyKeyCleared() {
+		_spec.ClearField(journalentry.FieldIdempotencyKey, field.TypeString)
+	}
+	if _u.mutation.RequestHashCleared() {
+		_spec.ClearField(journalentry.FieldRequestHash, field.TypeString)
 	}
 	if _u.mutation.LinesCleared() {
 		edge := &sqlgraph.EdgeSpec{

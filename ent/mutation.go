@@ -8,7 +8,6 @@ import (
 	"books/ent/auditevent"
 	"books/ent/class"
 	"books/ent/coamapping"
-	"books/ent/idempotencyrecord"
 	"books/ent/integrationkey"
 	"books/ent/journalentry"
 	"books/ent/journalline"
@@ -37,17 +36,16 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAccount           = "Account"
-	TypeAccountingPeriod  = "AccountingPeriod"
-	TypeAuditEvent        = "AuditEvent"
-	TypeCOAMapping        = "COAMapping"
-	TypeClass             = "Class"
-	TypeIdempotencyRecord = "IdempotencyRecord"
-	TypeIntegrationKey    = "IntegrationKey"
-	TypeJournalEntry      = "JournalEntry"
-	TypeJournalLine       = "JournalLine"
-	TypeLegalEntity       = "LegalEntity"
-	TypeOrganization      = "Organization"
+	TypeAccount          = "Account"
+	TypeAccountingPeriod = "AccountingPeriod"
+	TypeAuditEvent       = "AuditEvent"
+	TypeCOAMapping       = "COAMapping"
+	TypeClass            = "Class"
+	TypeIntegrationKey   = "IntegrationKey"
+	TypeJournalEntry     = "JournalEntry"
+	TypeJournalLine      = "JournalLine"
+	TypeLegalEntity      = "LegalEntity"
+	TypeOrganization     = "Organization"
 )
 
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
@@ -4300,752 +4298,6 @@ func (m *ClassMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Class edge %s", name)
 }
 
-// IdempotencyRecordMutation represents an operation that mutates the IdempotencyRecord nodes in the graph.
-type IdempotencyRecordMutation struct {
-	config
-	op              Op
-	typ             string
-	id              *string
-	created_at      *time.Time
-	updated_at      *time.Time
-	organization_id *string
-	scope           *string
-	key             *string
-	request_hash    *string
-	status_code     *int
-	addstatus_code  *int
-	response        *[]byte
-	clearedFields   map[string]struct{}
-	done            bool
-	oldValue        func(context.Context) (*IdempotencyRecord, error)
-	predicates      []predicate.IdempotencyRecord
-}
-
-var _ ent.Mutation = (*IdempotencyRecordMutation)(nil)
-
-// idempotencyrecordOption allows management of the mutation configuration using functional options.
-type idempotencyrecordOption func(*IdempotencyRecordMutation)
-
-// newIdempotencyRecordMutation creates new mutation for the IdempotencyRecord entity.
-func newIdempotencyRecordMutation(c config, op Op, opts ...idempotencyrecordOption) *IdempotencyRecordMutation {
-	m := &IdempotencyRecordMutation{
-		config:        c,
-		op:            op,
-		typ:           TypeIdempotencyRecord,
-		clearedFields: make(map[string]struct{}),
-	}
-	for _, opt := range opts {
-		opt(m)
-	}
-	return m
-}
-
-// withIdempotencyRecordID sets the ID field of the mutation.
-func withIdempotencyRecordID(id string) idempotencyrecordOption {
-	return func(m *IdempotencyRecordMutation) {
-		var (
-			err   error
-			once  sync.Once
-			value *IdempotencyRecord
-		)
-		m.oldValue = func(ctx context.Context) (*IdempotencyRecord, error) {
-			once.Do(func() {
-				if m.done {
-					err = errors.New("querying old values post mutation is not allowed")
-				} else {
-					value, err = m.Client().IdempotencyRecord.Get(ctx, id)
-				}
-			})
-			return value, err
-		}
-		m.id = &id
-	}
-}
-
-// withIdempotencyRecord sets the old IdempotencyRecord of the mutation.
-func withIdempotencyRecord(node *IdempotencyRecord) idempotencyrecordOption {
-	return func(m *IdempotencyRecordMutation) {
-		m.oldValue = func(context.Context) (*IdempotencyRecord, error) {
-			return node, nil
-		}
-		m.id = &node.ID
-	}
-}
-
-// Client returns a new `ent.Client` from the mutation. If the mutation was
-// executed in a transaction (ent.Tx), a transactional client is returned.
-func (m IdempotencyRecordMutation) Client() *Client {
-	client := &Client{config: m.config}
-	client.init()
-	return client
-}
-
-// Tx returns an `ent.Tx` for mutations that were executed in transactions;
-// it returns an error otherwise.
-func (m IdempotencyRecordMutation) Tx() (*Tx, error) {
-	if _, ok := m.driver.(*txDriver); !ok {
-		return nil, errors.New("ent: mutation is not running in a transaction")
-	}
-	tx := &Tx{config: m.config}
-	tx.init()
-	return tx, nil
-}
-
-// SetID sets the value of the id field. Note that this
-// operation is only accepted on creation of IdempotencyRecord entities.
-func (m *IdempotencyRecordMutation) SetID(id string) {
-	m.id = &id
-}
-
-// ID returns the ID value in the mutation. Note that the ID is only available
-// if it was provided to the builder or after it was returned from the database.
-func (m *IdempotencyRecordMutation) ID() (id string, exists bool) {
-	if m.id == nil {
-		return
-	}
-	return *m.id, true
-}
-
-// IDs queries the database and returns the entity ids that match the mutation's predicate.
-// That means, if the mutation is applied within a transaction with an isolation level such
-// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
-// or updated by the mutation.
-func (m *IdempotencyRecordMutation) IDs(ctx context.Context) ([]string, error) {
-	switch {
-	case m.op.Is(OpUpdateOne | OpDeleteOne):
-		id, exists := m.ID()
-		if exists {
-			return []string{id}, nil
-		}
-		fallthrough
-	case m.op.Is(OpUpdate | OpDelete):
-		return m.Client().IdempotencyRecord.Query().Where(m.predicates...).IDs(ctx)
-	default:
-		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
-	}
-}
-
-// SetCreatedAt sets the "created_at" field.
-func (m *IdempotencyRecordMutation) SetCreatedAt(t time.Time) {
-	m.created_at = &t
-}
-
-// CreatedAt returns the value of the "created_at" field in the mutation.
-func (m *IdempotencyRecordMutation) CreatedAt() (r time.Time, exists bool) {
-	v := m.created_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldCreatedAt returns the old "created_at" field's value of the IdempotencyRecord entity.
-// If the IdempotencyRecord object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IdempotencyRecordMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
-	}
-	return oldValue.CreatedAt, nil
-}
-
-// ResetCreatedAt resets all changes to the "created_at" field.
-func (m *IdempotencyRecordMutation) ResetCreatedAt() {
-	m.created_at = nil
-}
-
-// SetUpdatedAt sets the "updated_at" field.
-func (m *IdempotencyRecordMutation) SetUpdatedAt(t time.Time) {
-	m.updated_at = &t
-}
-
-// UpdatedAt returns the value of the "updated_at" field in the mutation.
-func (m *IdempotencyRecordMutation) UpdatedAt() (r time.Time, exists bool) {
-	v := m.updated_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldUpdatedAt returns the old "updated_at" field's value of the IdempotencyRecord entity.
-// If the IdempotencyRecord object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IdempotencyRecordMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
-	}
-	return oldValue.UpdatedAt, nil
-}
-
-// ResetUpdatedAt resets all changes to the "updated_at" field.
-func (m *IdempotencyRecordMutation) ResetUpdatedAt() {
-	m.updated_at = nil
-}
-
-// SetOrganizationID sets the "organization_id" field.
-func (m *IdempotencyRecordMutation) SetOrganizationID(s string) {
-	m.organization_id = &s
-}
-
-// OrganizationID returns the value of the "organization_id" field in the mutation.
-func (m *IdempotencyRecordMutation) OrganizationID() (r string, exists bool) {
-	v := m.organization_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldOrganizationID returns the old "organization_id" field's value of the IdempotencyRecord entity.
-// If the IdempotencyRecord object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IdempotencyRecordMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
-	}
-	return oldValue.OrganizationID, nil
-}
-
-// ResetOrganizationID resets all changes to the "organization_id" field.
-func (m *IdempotencyRecordMutation) ResetOrganizationID() {
-	m.organization_id = nil
-}
-
-// SetScope sets the "scope" field.
-func (m *IdempotencyRecordMutation) SetScope(s string) {
-	m.scope = &s
-}
-
-// Scope returns the value of the "scope" field in the mutation.
-func (m *IdempotencyRecordMutation) Scope() (r string, exists bool) {
-	v := m.scope
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldScope returns the old "scope" field's value of the IdempotencyRecord entity.
-// If the IdempotencyRecord object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IdempotencyRecordMutation) OldScope(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldScope is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldScope requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldScope: %w", err)
-	}
-	return oldValue.Scope, nil
-}
-
-// ResetScope resets all changes to the "scope" field.
-func (m *IdempotencyRecordMutation) ResetScope() {
-	m.scope = nil
-}
-
-// SetKey sets the "key" field.
-func (m *IdempotencyRecordMutation) SetKey(s string) {
-	m.key = &s
-}
-
-// Key returns the value of the "key" field in the mutation.
-func (m *IdempotencyRecordMutation) Key() (r string, exists bool) {
-	v := m.key
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldKey returns the old "key" field's value of the IdempotencyRecord entity.
-// If the IdempotencyRecord object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IdempotencyRecordMutation) OldKey(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldKey is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldKey requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldKey: %w", err)
-	}
-	return oldValue.Key, nil
-}
-
-// ResetKey resets all changes to the "key" field.
-func (m *IdempotencyRecordMutation) ResetKey() {
-	m.key = nil
-}
-
-// SetRequestHash sets the "request_hash" field.
-func (m *IdempotencyRecordMutation) SetRequestHash(s string) {
-	m.request_hash = &s
-}
-
-// RequestHash returns the value of the "request_hash" field in the mutation.
-func (m *IdempotencyRecordMutation) RequestHash() (r string, exists bool) {
-	v := m.request_hash
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldRequestHash returns the old "request_hash" field's value of the IdempotencyRecord entity.
-// If the IdempotencyRecord object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IdempotencyRecordMutation) OldRequestHash(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldRequestHash is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldRequestHash requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldRequestHash: %w", err)
-	}
-	return oldValue.RequestHash, nil
-}
-
-// ResetRequestHash resets all changes to the "request_hash" field.
-func (m *IdempotencyRecordMutation) ResetRequestHash() {
-	m.request_hash = nil
-}
-
-// SetStatusCode sets the "status_code" field.
-func (m *IdempotencyRecordMutation) SetStatusCode(i int) {
-	m.status_code = &i
-	m.addstatus_code = nil
-}
-
-// StatusCode returns the value of the "status_code" field in the mutation.
-func (m *IdempotencyRecordMutation) StatusCode() (r int, exists bool) {
-	v := m.status_code
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldStatusCode returns the old "status_code" field's value of the IdempotencyRecord entity.
-// If the IdempotencyRecord object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IdempotencyRecordMutation) OldStatusCode(ctx context.Context) (v int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldStatusCode is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldStatusCode requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldStatusCode: %w", err)
-	}
-	return oldValue.StatusCode, nil
-}
-
-// AddStatusCode adds i to the "status_code" field.
-func (m *IdempotencyRecordMutation) AddStatusCode(i int) {
-	if m.addstatus_code != nil {
-		*m.addstatus_code += i
-	} else {
-		m.addstatus_code = &i
-	}
-}
-
-// AddedStatusCode returns the value that was added to the "status_code" field in this mutation.
-func (m *IdempotencyRecordMutation) AddedStatusCode() (r int, exists bool) {
-	v := m.addstatus_code
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// ResetStatusCode resets all changes to the "status_code" field.
-func (m *IdempotencyRecordMutation) ResetStatusCode() {
-	m.status_code = nil
-	m.addstatus_code = nil
-}
-
-// SetResponse sets the "response" field.
-func (m *IdempotencyRecordMutation) SetResponse(b []byte) {
-	m.response = &b
-}
-
-// Response returns the value of the "response" field in the mutation.
-func (m *IdempotencyRecordMutation) Response() (r []byte, exists bool) {
-	v := m.response
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldResponse returns the old "response" field's value of the IdempotencyRecord entity.
-// If the IdempotencyRecord object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *IdempotencyRecordMutation) OldResponse(ctx context.Context) (v []byte, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldResponse is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldResponse requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldResponse: %w", err)
-	}
-	return oldValue.Response, nil
-}
-
-// ResetResponse resets all changes to the "response" field.
-func (m *IdempotencyRecordMutation) ResetResponse() {
-	m.response = nil
-}
-
-// Where appends a list predicates to the IdempotencyRecordMutation builder.
-func (m *IdempotencyRecordMutation) Where(ps ...predicate.IdempotencyRecord) {
-	m.predicates = append(m.predicates, ps...)
-}
-
-// WhereP appends storage-level predicates to the IdempotencyRecordMutation builder. Using this method,
-// users can use type-assertion to append predicates that do not depend on any generated package.
-func (m *IdempotencyRecordMutation) WhereP(ps ...func(*sql.Selector)) {
-	p := make([]predicate.IdempotencyRecord, len(ps))
-	for i := range ps {
-		p[i] = ps[i]
-	}
-	m.Where(p...)
-}
-
-// Op returns the operation name.
-func (m *IdempotencyRecordMutation) Op() Op {
-	return m.op
-}
-
-// SetOp allows setting the mutation operation.
-func (m *IdempotencyRecordMutation) SetOp(op Op) {
-	m.op = op
-}
-
-// Type returns the node type of this mutation (IdempotencyRecord).
-func (m *IdempotencyRecordMutation) Type() string {
-	return m.typ
-}
-
-// Fields returns all fields that were changed during this mutation. Note that in
-// order to get all numeric fields that were incremented/decremented, call
-// AddedFields().
-func (m *IdempotencyRecordMutation) Fields() []string {
-	fields := make([]string, 0, 8)
-	if m.created_at != nil {
-		fields = append(fields, idempotencyrecord.FieldCreatedAt)
-	}
-	if m.updated_at != nil {
-		fields = append(fields, idempotencyrecord.FieldUpdatedAt)
-	}
-	if m.organization_id != nil {
-		fields = append(fields, idempotencyrecord.FieldOrganizationID)
-	}
-	if m.scope != nil {
-		fields = append(fields, idempotencyrecord.FieldScope)
-	}
-	if m.key != nil {
-		fields = append(fields, idempotencyrecord.FieldKey)
-	}
-	if m.request_hash != nil {
-		fields = append(fields, idempotencyrecord.FieldRequestHash)
-	}
-	if m.status_code != nil {
-		fields = append(fields, idempotencyrecord.FieldStatusCode)
-	}
-	if m.response != nil {
-		fields = append(fields, idempotencyrecord.FieldResponse)
-	}
-	return fields
-}
-
-// Field returns the value of a field with the given name. The second boolean
-// return value indicates that this field was not set, or was not defined in the
-// schema.
-func (m *IdempotencyRecordMutation) Field(name string) (ent.Value, bool) {
-	switch name {
-	case idempotencyrecord.FieldCreatedAt:
-		return m.CreatedAt()
-	case idempotencyrecord.FieldUpdatedAt:
-		return m.UpdatedAt()
-	case idempotencyrecord.FieldOrganizationID:
-		return m.OrganizationID()
-	case idempotencyrecord.FieldScope:
-		return m.Scope()
-	case idempotencyrecord.FieldKey:
-		return m.Key()
-	case idempotencyrecord.FieldRequestHash:
-		return m.RequestHash()
-	case idempotencyrecord.FieldStatusCode:
-		return m.StatusCode()
-	case idempotencyrecord.FieldResponse:
-		return m.Response()
-	}
-	return nil, false
-}
-
-// OldField returns the old value of the field from the database. An error is
-// returned if the mutation operation is not UpdateOne, or the query to the
-// database failed.
-func (m *IdempotencyRecordMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
-	switch name {
-	case idempotencyrecord.FieldCreatedAt:
-		return m.OldCreatedAt(ctx)
-	case idempotencyrecord.FieldUpdatedAt:
-		return m.OldUpdatedAt(ctx)
-	case idempotencyrecord.FieldOrganizationID:
-		return m.OldOrganizationID(ctx)
-	case idempotencyrecord.FieldScope:
-		return m.OldScope(ctx)
-	case idempotencyrecord.FieldKey:
-		return m.OldKey(ctx)
-	case idempotencyrecord.FieldRequestHash:
-		return m.OldRequestHash(ctx)
-	case idempotencyrecord.FieldStatusCode:
-		return m.OldStatusCode(ctx)
-	case idempotencyrecord.FieldResponse:
-		return m.OldResponse(ctx)
-	}
-	return nil, fmt.Errorf("unknown IdempotencyRecord field %s", name)
-}
-
-// SetField sets the value of a field with the given name. It returns an error if
-// the field is not defined in the schema, or if the type mismatched the field
-// type.
-func (m *IdempotencyRecordMutation) SetField(name string, value ent.Value) error {
-	switch name {
-	case idempotencyrecord.FieldCreatedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetCreatedAt(v)
-		return nil
-	case idempotencyrecord.FieldUpdatedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetUpdatedAt(v)
-		return nil
-	case idempotencyrecord.FieldOrganizationID:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetOrganizationID(v)
-		return nil
-	case idempotencyrecord.FieldScope:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetScope(v)
-		return nil
-	case idempotencyrecord.FieldKey:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetKey(v)
-		return nil
-	case idempotencyrecord.FieldRequestHash:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetRequestHash(v)
-		return nil
-	case idempotencyrecord.FieldStatusCode:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetStatusCode(v)
-		return nil
-	case idempotencyrecord.FieldResponse:
-		v, ok := value.([]byte)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetResponse(v)
-		return nil
-	}
-	return fmt.Errorf("unknown IdempotencyRecord field %s", name)
-}
-
-// AddedFields returns all numeric fields that were incremented/decremented during
-// this mutation.
-func (m *IdempotencyRecordMutation) AddedFields() []string {
-	var fields []string
-	if m.addstatus_code != nil {
-		fields = append(fields, idempotencyrecord.FieldStatusCode)
-	}
-	return fields
-}
-
-// AddedField returns the numeric value that was incremented/decremented on a field
-// with the given name. The second boolean return value indicates that this field
-// was not set, or was not defined in the schema.
-func (m *IdempotencyRecordMutation) AddedField(name string) (ent.Value, bool) {
-	switch name {
-	case idempotencyrecord.FieldStatusCode:
-		return m.AddedStatusCode()
-	}
-	return nil, false
-}
-
-// AddField adds the value to the field with the given name. It returns an error if
-// the field is not defined in the schema, or if the type mismatched the field
-// type.
-func (m *IdempotencyRecordMutation) AddField(name string, value ent.Value) error {
-	switch name {
-	case idempotencyrecord.FieldStatusCode:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.AddStatusCode(v)
-		return nil
-	}
-	return fmt.Errorf("unknown IdempotencyRecord numeric field %s", name)
-}
-
-// ClearedFields returns all nullable fields that were cleared during this
-// mutation.
-func (m *IdempotencyRecordMutation) ClearedFields() []string {
-	return nil
-}
-
-// FieldCleared returns a boolean indicating if a field with the given name was
-// cleared in this mutation.
-func (m *IdempotencyRecordMutation) FieldCleared(name string) bool {
-	_, ok := m.clearedFields[name]
-	return ok
-}
-
-// ClearField clears the value of the field with the given name. It returns an
-// error if the field is not defined in the schema.
-func (m *IdempotencyRecordMutation) ClearField(name string) error {
-	return fmt.Errorf("unknown IdempotencyRecord nullable field %s", name)
-}
-
-// ResetField resets all changes in the mutation for the field with the given name.
-// It returns an error if the field is not defined in the schema.
-func (m *IdempotencyRecordMutation) ResetField(name string) error {
-	switch name {
-	case idempotencyrecord.FieldCreatedAt:
-		m.ResetCreatedAt()
-		return nil
-	case idempotencyrecord.FieldUpdatedAt:
-		m.ResetUpdatedAt()
-		return nil
-	case idempotencyrecord.FieldOrganizationID:
-		m.ResetOrganizationID()
-		return nil
-	case idempotencyrecord.FieldScope:
-		m.ResetScope()
-		return nil
-	case idempotencyrecord.FieldKey:
-		m.ResetKey()
-		return nil
-	case idempotencyrecord.FieldRequestHash:
-		m.ResetRequestHash()
-		return nil
-	case idempotencyrecord.FieldStatusCode:
-		m.ResetStatusCode()
-		return nil
-	case idempotencyrecord.FieldResponse:
-		m.ResetResponse()
-		return nil
-	}
-	return fmt.Errorf("unknown IdempotencyRecord field %s", name)
-}
-
-// AddedEdges returns all edge names that were set/added in this mutation.
-func (m *IdempotencyRecordMutation) AddedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// AddedIDs returns all IDs (to other nodes) that were added for the given edge
-// name in this mutation.
-func (m *IdempotencyRecordMutation) AddedIDs(name string) []ent.Value {
-	return nil
-}
-
-// RemovedEdges returns all edge names that were removed in this mutation.
-func (m *IdempotencyRecordMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
-// the given name in this mutation.
-func (m *IdempotencyRecordMutation) RemovedIDs(name string) []ent.Value {
-	return nil
-}
-
-// ClearedEdges returns all edge names that were cleared in this mutation.
-func (m *IdempotencyRecordMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// EdgeCleared returns a boolean which indicates if the edge with the given name
-// was cleared in this mutation.
-func (m *IdempotencyRecordMutation) EdgeCleared(name string) bool {
-	return false
-}
-
-// ClearEdge clears the value of the edge with the given name. It returns an error
-// if that edge is not defined in the schema.
-func (m *IdempotencyRecordMutation) ClearEdge(name string) error {
-	return fmt.Errorf("unknown IdempotencyRecord unique edge %s", name)
-}
-
-// ResetEdge resets all changes to the edge with the given name in this mutation.
-// It returns an error if the edge is not defined in the schema.
-func (m *IdempotencyRecordMutation) ResetEdge(name string) error {
-	return fmt.Errorf("unknown IdempotencyRecord edge %s", name)
-}
-
 // IntegrationKeyMutation represents an operation that mutates the IntegrationKey nodes in the graph.
 type IntegrationKeyMutation struct {
 	config
@@ -5939,6 +5191,9 @@ type JournalEntryMutation struct {
 	posted_at          *time.Time
 	created_by         *string
 	created_via        *string
+	request_id         *string
+	idempotency_key    *string
+	request_hash       *string
 	clearedFields      map[string]struct{}
 	entity             *string
 	clearedentity      bool
@@ -6693,6 +5948,153 @@ func (m *JournalEntryMutation) ResetCreatedVia() {
 	m.created_via = nil
 }
 
+// SetRequestID sets the "request_id" field.
+func (m *JournalEntryMutation) SetRequestID(s string) {
+	m.request_id = &s
+}
+
+// RequestID returns the value of the "request_id" field in the mutation.
+func (m *JournalEntryMutation) RequestID() (r string, exists bool) {
+	v := m.request_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestID returns the old "request_id" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldRequestID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestID: %w", err)
+	}
+	return oldValue.RequestID, nil
+}
+
+// ClearRequestID clears the value of the "request_id" field.
+func (m *JournalEntryMutation) ClearRequestID() {
+	m.request_id = nil
+	m.clearedFields[journalentry.FieldRequestID] = struct{}{}
+}
+
+// RequestIDCleared returns if the "request_id" field was cleared in this mutation.
+func (m *JournalEntryMutation) RequestIDCleared() bool {
+	_, ok := m.clearedFields[journalentry.FieldRequestID]
+	return ok
+}
+
+// ResetRequestID resets all changes to the "request_id" field.
+func (m *JournalEntryMutation) ResetRequestID() {
+	m.request_id = nil
+	delete(m.clearedFields, journalentry.FieldRequestID)
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (m *JournalEntryMutation) SetIdempotencyKey(s string) {
+	m.idempotency_key = &s
+}
+
+// IdempotencyKey returns the value of the "idempotency_key" field in the mutation.
+func (m *JournalEntryMutation) IdempotencyKey() (r string, exists bool) {
+	v := m.idempotency_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdempotencyKey returns the old "idempotency_key" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldIdempotencyKey(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdempotencyKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdempotencyKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdempotencyKey: %w", err)
+	}
+	return oldValue.IdempotencyKey, nil
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (m *JournalEntryMutation) ClearIdempotencyKey() {
+	m.idempotency_key = nil
+	m.clearedFields[journalentry.FieldIdempotencyKey] = struct{}{}
+}
+
+// IdempotencyKeyCleared returns if the "idempotency_key" field was cleared in this mutation.
+func (m *JournalEntryMutation) IdempotencyKeyCleared() bool {
+	_, ok := m.clearedFields[journalentry.FieldIdempotencyKey]
+	return ok
+}
+
+// ResetIdempotencyKey resets all changes to the "idempotency_key" field.
+func (m *JournalEntryMutation) ResetIdempotencyKey() {
+	m.idempotency_key = nil
+	delete(m.clearedFields, journalentry.FieldIdempotencyKey)
+}
+
+// SetRequestHash sets the "request_hash" field.
+func (m *JournalEntryMutation) SetRequestHash(s string) {
+	m.request_hash = &s
+}
+
+// RequestHash returns the value of the "request_hash" field in the mutation.
+func (m *JournalEntryMutation) RequestHash() (r string, exists bool) {
+	v := m.request_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestHash returns the old "request_hash" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldRequestHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestHash: %w", err)
+	}
+	return oldValue.RequestHash, nil
+}
+
+// ClearRequestHash clears the value of the "request_hash" field.
+func (m *JournalEntryMutation) ClearRequestHash() {
+	m.request_hash = nil
+	m.clearedFields[journalentry.FieldRequestHash] = struct{}{}
+}
+
+// RequestHashCleared returns if the "request_hash" field was cleared in this mutation.
+func (m *JournalEntryMutation) RequestHashCleared() bool {
+	_, ok := m.clearedFields[journalentry.FieldRequestHash]
+	return ok
+}
+
+// ResetRequestHash resets all changes to the "request_hash" field.
+func (m *JournalEntryMutation) ResetRequestHash() {
+	m.request_hash = nil
+	delete(m.clearedFields, journalentry.FieldRequestHash)
+}
+
 // ClearEntity clears the "entity" edge to the LegalEntity entity.
 func (m *JournalEntryMutation) ClearEntity() {
 	m.clearedentity = true
@@ -6874,7 +6276,7 @@ func (m *JournalEntryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *JournalEntryMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, journalentry.FieldCreatedAt)
 	}
@@ -6923,6 +6325,15 @@ func (m *JournalEntryMutation) Fields() []string {
 	if m.created_via != nil {
 		fields = append(fields, journalentry.FieldCreatedVia)
 	}
+	if m.request_id != nil {
+		fields = append(fields, journalentry.FieldRequestID)
+	}
+	if m.idempotency_key != nil {
+		fields = append(fields, journalentry.FieldIdempotencyKey)
+	}
+	if m.request_hash != nil {
+		fields = append(fields, journalentry.FieldRequestHash)
+	}
 	return fields
 }
 
@@ -6963,6 +6374,12 @@ func (m *JournalEntryMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedBy()
 	case journalentry.FieldCreatedVia:
 		return m.CreatedVia()
+	case journalentry.FieldRequestID:
+		return m.RequestID()
+	case journalentry.FieldIdempotencyKey:
+		return m.IdempotencyKey()
+	case journalentry.FieldRequestHash:
+		return m.RequestHash()
 	}
 	return nil, false
 }
@@ -7004,6 +6421,12 @@ func (m *JournalEntryMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldCreatedBy(ctx)
 	case journalentry.FieldCreatedVia:
 		return m.OldCreatedVia(ctx)
+	case journalentry.FieldRequestID:
+		return m.OldRequestID(ctx)
+	case journalentry.FieldIdempotencyKey:
+		return m.OldIdempotencyKey(ctx)
+	case journalentry.FieldRequestHash:
+		return m.OldRequestHash(ctx)
 	}
 	return nil, fmt.Errorf("unknown JournalEntry field %s", name)
 }
@@ -7125,6 +6548,27 @@ func (m *JournalEntryMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedVia(v)
 		return nil
+	case journalentry.FieldRequestID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestID(v)
+		return nil
+	case journalentry.FieldIdempotencyKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdempotencyKey(v)
+		return nil
+	case journalentry.FieldRequestHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestHash(v)
+		return nil
 	}
 	return fmt.Errorf("unknown JournalEntry field %s", name)
 }
@@ -7179,6 +6623,15 @@ func (m *JournalEntryMutation) ClearedFields() []string {
 	if m.FieldCleared(journalentry.FieldReversalOfID) {
 		fields = append(fields, journalentry.FieldReversalOfID)
 	}
+	if m.FieldCleared(journalentry.FieldRequestID) {
+		fields = append(fields, journalentry.FieldRequestID)
+	}
+	if m.FieldCleared(journalentry.FieldIdempotencyKey) {
+		fields = append(fields, journalentry.FieldIdempotencyKey)
+	}
+	if m.FieldCleared(journalentry.FieldRequestHash) {
+		fields = append(fields, journalentry.FieldRequestHash)
+	}
 	return fields
 }
 
@@ -7201,6 +6654,15 @@ func (m *JournalEntryMutation) ClearField(name string) error {
 		return nil
 	case journalentry.FieldReversalOfID:
 		m.ClearReversalOfID()
+		return nil
+	case journalentry.FieldRequestID:
+		m.ClearRequestID()
+		return nil
+	case journalentry.FieldIdempotencyKey:
+		m.ClearIdempotencyKey()
+		return nil
+	case journalentry.FieldRequestHash:
+		m.ClearRequestHash()
 		return nil
 	}
 	return fmt.Errorf("unknown JournalEntry nullable field %s", name)
@@ -7257,6 +6719,15 @@ func (m *JournalEntryMutation) ResetField(name string) error {
 		return nil
 	case journalentry.FieldCreatedVia:
 		m.ResetCreatedVia()
+		return nil
+	case journalentry.FieldRequestID:
+		m.ResetRequestID()
+		return nil
+	case journalentry.FieldIdempotencyKey:
+		m.ResetIdempotencyKey()
+		return nil
+	case journalentry.FieldRequestHash:
+		m.ResetRequestHash()
 		return nil
 	}
 	return fmt.Errorf("unknown JournalEntry field %s", name)

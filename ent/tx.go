@@ -24,8 +24,6 @@ type Tx struct {
 	COAMapping *COAMappingClient
 	// Class is the client for interacting with the Class builders.
 	Class *ClassClient
-	// IdempotencyRecord is the client for interacting with the IdempotencyRecord builders.
-	IdempotencyRecord *IdempotencyRecordClient
 	// IntegrationKey is the client for interacting with the IntegrationKey builders.
 	IntegrationKey *IntegrationKeyClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
@@ -172,7 +170,6 @@ func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.COAMapping = NewCOAMappingClient(tx.config)
 	tx.Class = NewClassClient(tx.config)
-	tx.IdempotencyRecord = NewIdempotencyRecordClient(tx.config)
 	tx.IntegrationKey = NewIntegrationKeyClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
 	tx.JournalLine = NewJournalLineClient(tx.config)

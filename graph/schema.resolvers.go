@@ -85,6 +85,7 @@ func (r *mutationResolver) PostJournalEntry(ctx context.Context, input model.Pos
 		Lines:            lineInputs(input.Lines),
 		CreatedBy:        actor(ctx),
 		CreatedVia:       string(audit.ViaGraphQL),
+		RequestID:        audit.RequestID(ctx),
 	}
 	if input.SourceSystem != nil {
 		e.Source = *input.SourceSystem
@@ -104,6 +105,7 @@ func (r *mutationResolver) ReverseJournalEntry(ctx context.Context, input model.
 		Description: deref(input.Description),
 		CreatedBy:   actor(ctx),
 		CreatedVia:  string(audit.ViaGraphQL),
+		RequestID:   audit.RequestID(ctx),
 	})
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -41,9 +42,14 @@ func (s *Server) graphQLHandler() *handler.Server {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
-	// Every mutation runs in one transaction with its audit record.
-	srv.Use(entgql.Transactioner{TxOpener: s.cfg.Client})
+	// Every mutation runs in one transaction with its audit record. Queries need none, and
+	// under a transaction one failed field would discard the whole response.
+	srv.Use(mutationTx{entgql.Transactioner{
+		TxOpener:   s.cfg.Client,
+		SkipTxFunc: func(op *ast.OperationDefinition) bool { return op.Operation != ast.Mutation },
+	}})
 	srv.AroundRootFields(s.guardRootField)
+	srv.AroundFields(guardPortalField)
 	srv.AroundFields(auditMutations)
 	srv.SetErrorPresenter(s.presentError)
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
@@ -51,6 +57,26 @@ func (s *Server) graphQLHandler() *handler.Server {
 		return apperr.New(apperr.Internal, "internal error; quote request id %s", requestID(ctx))
 	})
 	return srv
+}
+
+// mutationTx is entgql.Transactioner for transports that ask an operation for responses
+// until they get nil, as the WebSocket one does. A mutation has one response; the asks after
+// it get nil at once instead of a new transaction around a nil response, on which
+// entgql.Transactioner panics.
+type mutationTx struct{ entgql.Transactioner }
+
+const mutationTxDone = "MutationTxDone"
+
+func (t mutationTx) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
+		return t.Transactioner.InterceptResponse(ctx, next)
+	}
+	if oc.Stats.GetExtension(mutationTxDone) != nil {
+		return nil
+	}
+	oc.Stats.SetExtension(mutationTxDone, true)
+	return t.Transactioner.InterceptResponse(ctx, next)
 }
 
 // websocketInit authenticates a WebSocket connection by the token in connection_init's
@@ -113,10 +139,30 @@ func (s *Server) guardRootField(ctx context.Context, next graphql.RootResolver) 
 // portalFields are the root fields a portal client may use; the ledger is not among them.
 var portalFields = map[string]bool{"organization": true}
 
+// portalOrganizationFields are the fields of Organization a portal client may read: not its
+// legal entities, through which the whole ledger could be walked.
+var portalOrganizationFields = map[string]bool{"id": true, "name": true, "createdAt": true, "updatedAt": true}
+
+// guardPortalField keeps portal clients below the root to what portalFields opens up.
+func guardPortalField(ctx context.Context, next graphql.Resolver) (any, error) {
+	p := auth.FromContext(ctx)
+	if p == nil || p.Kind != auth.KindPortal {
+		return next(ctx)
+	}
+	fc := graphql.GetFieldContext(ctx)
+	switch {
+	case fc.Object == "Query" || fc.Object == "Mutation", // guardRootField decides
+		strings.HasPrefix(fc.Object, "__") || strings.HasPrefix(fc.Field.Name, "__"),
+		fc.Object == "Organization" && portalOrganizationFields[fc.Field.Name]:
+		return next(ctx)
+	}
+	return nil, apperr.New(apperr.Forbidden, "portal clients cannot read %s.%s", fc.Object, fc.Field.Name)
+}
+
 // auditMutations records every successful mutation in its transaction.
 func auditMutations(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	if fc.Parent != nil && fc.Parent.Parent == nil && fc.Object == "Mutation" {
+	if fc.Parent != nil && fc.Parent.Parent == nil && fc.Object == "Mutation" && !ledgerAudited[fc.Field.Name] {
 		res, err := next(ctx)
 		if err != nil {
 			return res, err
@@ -132,6 +178,11 @@ func auditMutations(ctx context.Context, next graphql.Resolver) (any, error) {
 	}
 	return next(ctx)
 }
+
+// ledgerAudited are the mutations whose change is a ledger posting, which the database audits
+// itself (journal_entry.post / journal_entry.reverse, with this request's actor, interface
+// and id); a second record here would only repeat it.
+var ledgerAudited = map[string]bool{"postJournalEntry": true, "reverseJournalEntry": true}
 
 func subjectOf(v any) string {
 	switch x := v.(type) {
@@ -152,9 +203,14 @@ func subjectOf(v any) string {
 	return ""
 }
 
-// argsDetail keeps the mutation's arguments for the audit trail, without any secret.
+// argsDetail keeps the mutation's arguments for the audit trail, without any secret. JSON
+// shows the values of optional (pointer) input fields, which %v would print as addresses.
 func argsDetail(args map[string]any) string {
-	return fmt.Sprintf("%v", args)
+	b, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Sprintf("%v", args)
+	}
+	return string(b)
 }
 
 func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
@@ -203,6 +259,8 @@ func classify(err error) (string, string) {
 		return apperr.Validation, unwrapMessage(err)
 	case errors.Is(err, caldate.ErrInvalid):
 		return apperr.Validation, unwrapMessage(err)
+	case strings.HasPrefix(unwrapMessage(err), "cannot decode cursor"):
+		return apperr.Validation, "invalid cursor"
 	}
 	var gerr *gqlerror.Error
 	if errors.As(err, &gerr) && gerr.Err == nil {
@@ -303,6 +361,36 @@ func setComplexity(c *generated.ComplexityRoot) {
 	}
 	q.IntegrationKeys = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.IntegrationKeyOrder, _ *ent.IntegrationKeyWhereInput) int {
 		return page(child, first, last)
+	}
+	// Connections nested in objects cost their page size when they ask for one, so a large
+	// page cannot hide below a small one.
+	nested := func(child int, first, last *int) int {
+		if first == nil && last == nil {
+			return child + 1
+		}
+		return page(child, first, last)
+	}
+	le := &c.LegalEntity
+	le.Accounts = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AccountOrder, _ *ent.AccountWhereInput) int {
+		return nested(child, first, last)
+	}
+	le.Classes = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.ClassOrder, _ *ent.ClassWhereInput) int {
+		return nested(child, first, last)
+	}
+	le.CoaMappings = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.COAMappingOrder, _ *ent.COAMappingWhereInput) int {
+		return nested(child, first, last)
+	}
+	le.JournalEntries = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.JournalEntryOrder, _ *ent.JournalEntryWhereInput) int {
+		return nested(child, first, last)
+	}
+	le.Periods = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AccountingPeriodOrder, _ *ent.AccountingPeriodWhereInput) int {
+		return nested(child, first, last)
+	}
+	c.Organization.LegalEntities = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.LegalEntityOrder, _ *ent.LegalEntityWhereInput) int {
+		return nested(child, first, last)
+	}
+	c.Class.Children = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.ClassOrder, _ *ent.ClassWhereInput) int {
+		return nested(child, first, last)
 	}
 	// An entry's lines are a plain list; count a typical entry as ten lines.
 	c.JournalEntry.Lines = func(child int) int { return 10 * (child + 1) }

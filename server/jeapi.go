@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"books/ent"
-	"books/ent/idempotencyrecord"
+	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/internal/apperr"
 	"books/internal/audit"
@@ -23,6 +25,7 @@ import (
 	"books/internal/ledger"
 	"books/internal/ledger/source"
 	"books/internal/money"
+	"books/internal/tenant"
 )
 
 // jeRequest is the body of POST /api/v1/journal-entries.
@@ -63,6 +66,8 @@ func decodeJERequest(body []byte) (jeRequest, error) {
 			return req, apperr.New(apperr.MalformedJSON, "request body is empty")
 		case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
 			return req, apperr.New(apperr.MalformedJSON, "request body is not valid JSON: %v", err)
+		case errors.As(err, &typ) && typ.Field == "":
+			return req, apperr.New(apperr.Validation, "request body must be a JSON object, not a JSON %s", typ.Value)
 		case errors.As(err, &typ):
 			return req, apperr.New(apperr.Validation, "field %s must be %s, not a JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value).WithField(typ.Field)
 		case strings.HasPrefix(err.Error(), "json: unknown field"):
@@ -109,7 +114,20 @@ func parseAmount(raw json.RawMessage, field string) (money.Amount, error) {
 	if err != nil {
 		return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s: %v", field, err).WithField(field)
 	}
+	if a.IsNegative() {
+		return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s must not be negative; put the amount on the other side instead", field).WithField(field)
+	}
 	return a, nil
+}
+
+// noNUL refuses text with a NUL character, which PostgreSQL cannot store or compare (the
+// query fails) while SQLite stores it: without this the same request would be a 500 on one
+// database and a 201 on the other.
+func noNUL(field, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return apperr.New(apperr.Validation, "%s must not contain a NUL character", field).WithField(field)
+	}
+	return nil
 }
 
 // toEntry validates the request's fields and turns it into a ledger entry for entityID.
@@ -126,6 +144,12 @@ func (req jeRequest) toEntry(entityID string) (ledger.Entry, error) {
 	if e.Source, err = source.Parse(req.SourceSystem); err != nil {
 		return e, apperr.New(apperr.Validation, "%v", err).WithField("source_system")
 	}
+	if err := noNUL("description", req.Description); err != nil {
+		return e, err
+	}
+	if err := noNUL("source_ref", req.SourceRef); err != nil {
+		return e, err
+	}
 	if req.Currency != "" {
 		c, err := money.ParseCurrency(req.Currency)
 		if err != nil {
@@ -135,6 +159,12 @@ func (req jeRequest) toEntry(entityID string) (ledger.Entry, error) {
 	}
 	for i, l := range req.Lines {
 		field := fmt.Sprintf("lines[%d]", i)
+		for _, f := range [...][2]string{{"account_id", l.AccountID}, {"account_code", l.AccountCode},
+			{"source_code", l.SourceCode}, {"class", l.Class}, {"description", l.Description}} {
+			if err := noNUL(field+"."+f[0], f[1]); err != nil {
+				return e, err
+			}
+		}
 		line := ledger.Line{AccountID: l.AccountID, AccountCode: l.AccountCode, SourceCode: l.SourceCode, Description: l.Description}
 		if line.Debit, err = parseAmount(l.Debit, field+".debit"); err != nil {
 			return e, err
@@ -190,7 +220,9 @@ func (s *Server) postJournalEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.Allows(entity.ID, req.SourceSystem) {
-		if source.System(req.SourceSystem).Valid() {
+		// An unknown source system is reported as invalid input below, but only to a key
+		// that may post for the entity at all.
+		if source.System(req.SourceSystem).Valid() || !slices.Contains(p.Entities, entity.ID) {
 			s.fail(w, r, apperr.New(apperr.Forbidden, "this integration key may not post for entity %s with source system %s", entity.Code, req.SourceSystem))
 			return
 		}
@@ -211,12 +243,15 @@ func (s *Server) postJournalEntry(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256(canon)
 	hash := hex.EncodeToString(sum[:])
 
-	// A concurrent request with the same key or source reference can win the race to
-	// commit; the retry then sees its result and replays it.
+	// The first attempt assumes the request is new, as nearly all are, and lets the unique
+	// indexes on the source reference and the idempotency key catch a repeat. A repeat (or a
+	// concurrent twin that committed first) aborts that attempt; the next one looks both up
+	// and replays the earlier answer.
+	entry.Entity = entity
 	var status int
 	var resp []byte
 	for attempt := 0; attempt < 3; attempt++ {
-		status, resp, err = s.postOnce(ctx, p, entry, key, hash)
+		status, resp, err = s.postOnce(ctx, p, entry, key, hash, attempt == 0)
 		if apperr.Code(err) != apperr.Conflict {
 			break
 		}
@@ -233,60 +268,74 @@ func (s *Server) postJournalEntry(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(resp)
 }
 
-func (s *Server) postOnce(ctx context.Context, p *auth.Principal, entry ledger.Entry, key, hash string) (int, []byte, error) {
+func (s *Server) postOnce(ctx context.Context, p *auth.Principal, entry ledger.Entry, key, hash string, optimistic bool) (int, []byte, error) {
 	var status int
 	var resp []byte
+	entry.AssumeNew = optimistic
+	entry.IdempotencyKey, entry.RequestHash = key, hash
+	entry.RequestID = requestID(ctx)
 	err := ledger.WithTx(ctx, s.cfg.Client, func(c *ent.Client) error {
-		if key != "" {
-			rec, err := c.IdempotencyRecord.Query().
-				Where(idempotencyrecord.Scope(p.Subject), idempotencyrecord.Key(key)).Only(ctx)
+		if key != "" && !optimistic {
+			prev, err := ledger.FindByIdempotencyKey(ctx, c, p.Subject, key)
 			switch {
-			case err == nil && rec.RequestHash != hash:
+			case err == nil && prev.RequestHash != hash:
 				return apperr.New(apperr.IdempotencyConflict, "Idempotency-Key %q was already used with a different request", key)
 			case err == nil:
-				status, resp = http.StatusOK, rec.Response
-				return nil
+				lines, err := postedLines(ctx, prev)
+				if err != nil {
+					return err
+				}
+				status = http.StatusOK
+				resp, err = json.Marshal(entryJSONOf(prev, lines))
+				return err
 			case !ent.IsNotFound(err):
 				return err
 			}
 		}
+		// The database writes the posting's audit record (see the ledger guards migration).
 		res, err := ledger.Post(ctx, c, entry)
 		if err != nil {
 			return err
 		}
-		lines, err := res.Entry.QueryLines().WithAccount().WithClass().All(ctx)
-		if err != nil {
-			return err
-		}
-		resp, err = json.Marshal(entryJSONOf(res.Entry, lines))
-		if err != nil {
-			return err
+		lines := res.Lines
+		if !res.Created {
+			if lines, err = postedLines(ctx, res.Entry); err != nil {
+				return err
+			}
 		}
 		status = http.StatusOK
 		if res.Created {
 			status = http.StatusCreated
-			if err := audit.Record(ctx, c, "journal_entry.post", res.Entry.ID, entry.Source.String()+":"+res.Entry.SourceRef); err != nil {
-				return err
-			}
 		}
-		if key != "" {
-			return c.IdempotencyRecord.Create().
-				SetScope(p.Subject).SetKey(key).SetRequestHash(hash).
-				SetStatusCode(status).SetResponse(resp).Exec(ctx)
-		}
-		return nil
+		resp, err = json.Marshal(entryJSONOf(res.Entry, lines))
+		return err
 	})
-	if err != nil && ent.IsConstraintError(err) {
+	if err != nil && (ent.IsConstraintError(err) || apperr.Code(err) == apperr.Conflict) {
 		return 0, nil, apperr.Wrap(apperr.Conflict, err, "a concurrent request posted the same entry")
 	}
 	if err == nil && status == http.StatusCreated {
 		s.metrics.posted.WithLabelValues("api").Inc()
 	}
-	// A replay answers 200 whatever the first answer's status was.
-	if err == nil && status != http.StatusCreated {
-		status = http.StatusOK
-	}
 	return status, resp, err
+}
+
+// postedLines reads an existing entry's lines with their account codes and class names.
+func postedLines(ctx context.Context, e *ent.JournalEntry) ([]ledger.PostedLine, error) {
+	lines, err := e.QueryLines().WithAccount().WithClass().Order(journalline.ByLineNo()).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ledger.PostedLine, len(lines))
+	for i, l := range lines {
+		out[i] = ledger.PostedLine{JournalLine: l}
+		if a := l.Edges.Account; a != nil {
+			out[i].AccountCode = a.Code
+		}
+		if cl := l.Edges.Class; cl != nil {
+			out[i].ClassName = cl.Name
+		}
+	}
+	return out, nil
 }
 
 // resolveEntity finds the entity named by id or code in the caller's organization.
@@ -294,13 +343,62 @@ func (s *Server) resolveEntity(ctx context.Context, ref string) (*ent.LegalEntit
 	if ref == "" {
 		return nil, apperr.New(apperr.Validation, "entity is required (id or code)").WithField("entity")
 	}
+	if err := noNUL("entity", ref); err != nil {
+		return nil, err
+	}
+	if e := s.entities.get(orgOf(ctx), ref); e != nil {
+		return e, nil
+	}
 	e, err := s.cfg.Client.LegalEntity.Query().
 		Where(legalentity.Or(legalentity.ID(ref), legalentity.Code(ref))).
 		First(ctx)
 	if ent.IsNotFound(err) {
 		return nil, apperr.New(apperr.UnknownEntity, "no legal entity with id or code %q", ref).WithField("entity")
 	}
-	return e, err
+	if err != nil {
+		return nil, err
+	}
+	s.entities.put(orgOf(ctx), ref, e)
+	return e, nil
+}
+
+func orgOf(ctx context.Context) string {
+	org, _ := tenant.Org(ctx)
+	return org
+}
+
+// entityCache remembers how the JE API resolved an entity reference, sparing a query per
+// request. An entity's id, organization and currency never change; a renamed code resolves
+// to the entity under its old code for at most entityCacheTTL.
+type entityCache struct {
+	mu sync.Mutex
+	m  map[string]cachedEntity
+}
+
+type cachedEntity struct {
+	e       *ent.LegalEntity
+	expires time.Time
+}
+
+const entityCacheTTL = 30 * time.Second
+
+func (c *entityCache) get(org, ref string) *ent.LegalEntity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[org+"\x00"+ref]
+	if !ok || time.Now().After(v.expires) {
+		return nil
+	}
+	return v.e
+}
+
+func (c *entityCache) put(org, ref string, e *ent.LegalEntity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = map[string]cachedEntity{}
+	}
+	c.m[org+"\x00"+ref] = cachedEntity{e: e, expires: time.Now().Add(entityCacheTTL)}
 }
 
 type entryLineJSON struct {
@@ -331,7 +429,7 @@ type entryJSON struct {
 	Lines        []entryLineJSON `json:"lines"`
 }
 
-func entryJSONOf(e *ent.JournalEntry, lines []*ent.JournalLine) entryJSON {
+func entryJSONOf(e *ent.JournalEntry, lines []ledger.PostedLine) entryJSON {
 	out := entryJSON{
 		ID: e.ID, EntityID: e.EntityID, Date: e.Date, DocumentDate: e.DocumentDate,
 		Description: e.Description, Currency: e.Currency, SourceSystem: e.SourceSystem.String(),
@@ -341,14 +439,9 @@ func entryJSONOf(e *ent.JournalEntry, lines []*ent.JournalLine) entryJSON {
 	for i, l := range lines {
 		out.Lines[i] = entryLineJSON{ID: l.ID, LineNo: l.LineNo, AccountID: l.AccountID,
 			Debit: l.Debit, Credit: l.Credit, Description: l.Description}
-		if a := l.Edges.Account; a != nil {
-			out.Lines[i].AccountCode = a.Code
-		}
+		out.Lines[i].AccountCode, out.Lines[i].Class = l.AccountCode, l.ClassName
 		if l.ClassID != nil {
 			out.Lines[i].ClassID = *l.ClassID
-		}
-		if cl := l.Edges.Class; cl != nil {
-			out.Lines[i].Class = cl.Name
 		}
 	}
 	return out

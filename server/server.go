@@ -41,6 +41,8 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	handler http.Handler
+	// entities caches the JE API's entity look-ups.
+	entities entityCache
 }
 
 // New returns a Server for cfg.

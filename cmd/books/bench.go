@@ -319,11 +319,13 @@ func runSQLChild(ctx context.Context, self, dbURL, entityID string, count, conc 
 // benchSQLChild is the baseline: the same rows the API writes, with plain SQL, one
 // transaction per entry (draft entry, one multi-row line insert, flip to posted).
 func benchSQLChild(ctx context.Context, dbURL, entityID string, count, conc int) error {
-	db, err := sql.Open("postgres", dbURL)
+	// Open it as the server does, so both sides get the same driver settings.
+	books, err := database.Open(ctx, dbURL)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer books.Close()
+	db := books.SQL
 	db.SetMaxOpenConns(conc)
 	db.SetMaxIdleConns(conc)
 	var org string

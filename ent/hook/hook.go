@@ -68,18 +68,6 @@ func (f ClassFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClassMutation", m)
 }
 
-// The IdempotencyRecordFunc type is an adapter to allow the use of ordinary
-// function as IdempotencyRecord mutator.
-type IdempotencyRecordFunc func(context.Context, *ent.IdempotencyRecordMutation) (ent.Value, error)
-
-// Mutate calls f(ctx, m).
-func (f IdempotencyRecordFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-	if mv, ok := m.(*ent.IdempotencyRecordMutation); ok {
-		return f(ctx, mv)
-	}
-	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.IdempotencyRecordMutation", m)
-}
-
 // The IntegrationKeyFunc type is an adapter to allow the use of ordinary
 // function as IntegrationKey mutator.
 type IntegrationKeyFunc func(context.Context, *ent.IntegrationKeyMutation) (ent.Value, error)

@@ -12,7 +12,6 @@ import (
 	"books/ent/auditevent"
 	"books/ent/class"
 	"books/ent/coamapping"
-	"books/ent/idempotencyrecord"
 	"books/ent/integrationkey"
 	"books/ent/journalentry"
 	"books/ent/journalline"
@@ -214,33 +213,6 @@ func (f TraverseClass) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.ClassQuery", q)
 }
 
-// The IdempotencyRecordFunc type is an adapter to allow the use of ordinary function as a Querier.
-type IdempotencyRecordFunc func(context.Context, *ent.IdempotencyRecordQuery) (ent.Value, error)
-
-// Query calls f(ctx, q).
-func (f IdempotencyRecordFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
-	if q, ok := q.(*ent.IdempotencyRecordQuery); ok {
-		return f(ctx, q)
-	}
-	return nil, fmt.Errorf("unexpected query type %T. expect *ent.IdempotencyRecordQuery", q)
-}
-
-// The TraverseIdempotencyRecord type is an adapter to allow the use of ordinary function as Traverser.
-type TraverseIdempotencyRecord func(context.Context, *ent.IdempotencyRecordQuery) error
-
-// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
-func (f TraverseIdempotencyRecord) Intercept(next ent.Querier) ent.Querier {
-	return next
-}
-
-// Traverse calls f(ctx, q).
-func (f TraverseIdempotencyRecord) Traverse(ctx context.Context, q ent.Query) error {
-	if q, ok := q.(*ent.IdempotencyRecordQuery); ok {
-		return f(ctx, q)
-	}
-	return fmt.Errorf("unexpected query type %T. expect *ent.IdempotencyRecordQuery", q)
-}
-
 // The IntegrationKeyFunc type is an adapter to allow the use of ordinary function as a Querier.
 type IntegrationKeyFunc func(context.Context, *ent.IntegrationKeyQuery) (ent.Value, error)
 
@@ -389,8 +361,6 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.COAMappingQuery, predicate.COAMapping, coamapping.OrderOption]{typ: ent.TypeCOAMapping, tq: q}, nil
 	case *ent.ClassQuery:
 		return &query[*ent.ClassQuery, predicate.Class, class.OrderOption]{typ: ent.TypeClass, tq: q}, nil
-	case *ent.IdempotencyRecordQuery:
-		return &query[*ent.IdempotencyRecordQuery, predicate.IdempotencyRecord, idempotencyrecord.OrderOption]{typ: ent.TypeIdempotencyRecord, tq: q}, nil
 	case *ent.IntegrationKeyQuery:
 		return &query[*ent.IntegrationKeyQuery, predicate.IntegrationKey, integrationkey.OrderOption]{typ: ent.TypeIntegrationKey, tq: q}, nil
 	case *ent.JournalEntryQuery:

@@ -52,6 +52,12 @@ const (
 	FieldCreatedBy = "created_by"
 	// FieldCreatedVia holds the string denoting the created_via field in the database.
 	FieldCreatedVia = "created_via"
+	// FieldRequestID holds the string denoting the request_id field in the database.
+	FieldRequestID = "request_id"
+	// FieldIdempotencyKey holds the string denoting the idempotency_key field in the database.
+	FieldIdempotencyKey = "idempotency_key"
+	// FieldRequestHash holds the string denoting the request_hash field in the database.
+	FieldRequestHash = "request_hash"
 	// EdgeEntity holds the string denoting the entity edge name in mutations.
 	EdgeEntity = "entity"
 	// EdgeLines holds the string denoting the lines edge name in mutations.
@@ -105,6 +111,9 @@ var Columns = []string{
 	FieldReversalOfID,
 	FieldCreatedBy,
 	FieldCreatedVia,
+	FieldRequestID,
+	FieldIdempotencyKey,
+	FieldRequestHash,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -147,6 +156,8 @@ var (
 	DefaultCreatedBy string
 	// DefaultCreatedVia holds the default value on creation for the "created_via" field.
 	DefaultCreatedVia string
+	// IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
+	IdempotencyKeyValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -276,6 +287,21 @@ func ByCreatedBy(opts ...sql.OrderTermOption) OrderOption {
 // ByCreatedVia orders the results by the created_via field.
 func ByCreatedVia(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedVia, opts...).ToFunc()
+}
+
+// ByRequestID orders the results by the request_id field.
+func ByRequestID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequestID, opts...).ToFunc()
+}
+
+// ByIdempotencyKey orders the results by the idempotency_key field.
+func ByIdempotencyKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIdempotencyKey, opts...).ToFunc()
+}
+
+// ByRequestHash orders the results by the request_hash field.
+func ByRequestHash(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequestHash, opts...).ToFunc()
 }
 
 // ByEntityField orders the results by entity field.

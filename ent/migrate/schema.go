@@ -206,36 +206,6 @@ var (
 			},
 		},
 	}
-	// IdempotencyRecordsColumns holds the columns for the "idempotency_records" table.
-	IdempotencyRecordsColumns = []*schema.Column{
-		{Name: "id", Type: field.TypeString, Size: 40},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "organization_id", Type: field.TypeString},
-		{Name: "scope", Type: field.TypeString},
-		{Name: "key", Type: field.TypeString, Size: 255},
-		{Name: "request_hash", Type: field.TypeString},
-		{Name: "status_code", Type: field.TypeInt},
-		{Name: "response", Type: field.TypeBytes},
-	}
-	// IdempotencyRecordsTable holds the schema information for the "idempotency_records" table.
-	IdempotencyRecordsTable = &schema.Table{
-		Name:       "idempotency_records",
-		Columns:    IdempotencyRecordsColumns,
-		PrimaryKey: []*schema.Column{IdempotencyRecordsColumns[0]},
-		Indexes: []*schema.Index{
-			{
-				Name:    "idempotencyrecord_organization_id",
-				Unique:  false,
-				Columns: []*schema.Column{IdempotencyRecordsColumns[3]},
-			},
-			{
-				Name:    "idempotencyrecord_scope_key",
-				Unique:  true,
-				Columns: []*schema.Column{IdempotencyRecordsColumns[4], IdempotencyRecordsColumns[5]},
-			},
-		},
-	}
 	// IntegrationKeysColumns holds the columns for the "integration_keys" table.
 	IntegrationKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -245,8 +215,8 @@ var (
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "prefix", Type: field.TypeString},
 		{Name: "secret_hash", Type: field.TypeString, Unique: true},
-		{Name: "entity_ids", Type: field.TypeJSON},
-		{Name: "source_systems", Type: field.TypeJSON},
+		{Name: "entity_ids", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "source_systems", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "created_by", Type: field.TypeString, Default: ""},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 	}
@@ -280,6 +250,9 @@ var (
 		{Name: "posted_at", Type: field.TypeTime, Nullable: true},
 		{Name: "created_by", Type: field.TypeString, Default: ""},
 		{Name: "created_via", Type: field.TypeString, Default: ""},
+		{Name: "request_id", Type: field.TypeString, Nullable: true},
+		{Name: "idempotency_key", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "request_hash", Type: field.TypeString, Nullable: true},
 		{Name: "reversal_of_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 40},
 		{Name: "entity_id", Type: field.TypeString, Size: 40},
 	}
@@ -291,13 +264,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "journal_entries_journal_entries_reversed_by",
-				Columns:    []*schema.Column{JournalEntriesColumns[15]},
+				Columns:    []*schema.Column{JournalEntriesColumns[18]},
 				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "journal_entries_legal_entities_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[16]},
+				Columns:    []*schema.Column{JournalEntriesColumns[19]},
 				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -311,12 +284,17 @@ var (
 			{
 				Name:    "journalentry_entity_id_source_system_source_ref",
 				Unique:  true,
-				Columns: []*schema.Column{JournalEntriesColumns[16], JournalEntriesColumns[8], JournalEntriesColumns[9]},
+				Columns: []*schema.Column{JournalEntriesColumns[19], JournalEntriesColumns[8], JournalEntriesColumns[9]},
 			},
 			{
 				Name:    "journalentry_entity_id_date",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[16], JournalEntriesColumns[4]},
+				Columns: []*schema.Column{JournalEntriesColumns[19], JournalEntriesColumns[4]},
+			},
+			{
+				Name:    "journalentry_created_by_idempotency_key",
+				Unique:  true,
+				Columns: []*schema.Column{JournalEntriesColumns[13], JournalEntriesColumns[16]},
 			},
 		},
 	}
@@ -433,7 +411,6 @@ var (
 		AuditEventsTable,
 		CoaMappingsTable,
 		ClassesTable,
-		IdempotencyRecordsTable,
 		IntegrationKeysTable,
 		JournalEntriesTable,
 		JournalLinesTable,

@@ -21,9 +21,6 @@ type COAMapping func(*sql.Selector)
 // Class is the predicate function for class builders.
 type Class func(*sql.Selector)
 
-// IdempotencyRecord is the predicate function for idempotencyrecord builders.
-type IdempotencyRecord func(*sql.Selector)
-
 // IntegrationKey is the predicate function for integrationkey builders.
 type IntegrationKey func(*sql.Selector)
 

@@ -8,7 +8,6 @@ import (
 	"books/ent/auditevent"
 	"books/ent/class"
 	"books/ent/coamapping"
-	"books/ent/idempotencyrecord"
 	"books/ent/integrationkey"
 	"books/ent/journalentry"
 	"books/ent/journalline"
@@ -372,75 +371,6 @@ func init() {
 			return nil
 		}
 	}()
-	idempotencyrecordMixin := schema.IdempotencyRecord{}.Mixin()
-	idempotencyrecordMixinHooks2 := idempotencyrecordMixin[2].Hooks()
-	idempotencyrecord.Hooks[0] = idempotencyrecordMixinHooks2[0]
-	idempotencyrecordMixinInters2 := idempotencyrecordMixin[2].Interceptors()
-	idempotencyrecord.Interceptors[0] = idempotencyrecordMixinInters2[0]
-	idempotencyrecordMixinFields0 := idempotencyrecordMixin[0].Fields()
-	_ = idempotencyrecordMixinFields0
-	idempotencyrecordMixinFields1 := idempotencyrecordMixin[1].Fields()
-	_ = idempotencyrecordMixinFields1
-	idempotencyrecordMixinFields2 := idempotencyrecordMixin[2].Fields()
-	_ = idempotencyrecordMixinFields2
-	idempotencyrecordFields := schema.IdempotencyRecord{}.Fields()
-	_ = idempotencyrecordFields
-	// idempotencyrecordDescCreatedAt is the schema descriptor for created_at field.
-	idempotencyrecordDescCreatedAt := idempotencyrecordMixinFields1[0].Descriptor()
-	// idempotencyrecord.DefaultCreatedAt holds the default value on creation for the created_at field.
-	idempotencyrecord.DefaultCreatedAt = idempotencyrecordDescCreatedAt.Default.(func() time.Time)
-	// idempotencyrecordDescUpdatedAt is the schema descriptor for updated_at field.
-	idempotencyrecordDescUpdatedAt := idempotencyrecordMixinFields1[1].Descriptor()
-	// idempotencyrecord.DefaultUpdatedAt holds the default value on creation for the updated_at field.
-	idempotencyrecord.DefaultUpdatedAt = idempotencyrecordDescUpdatedAt.Default.(func() time.Time)
-	// idempotencyrecord.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
-	idempotencyrecord.UpdateDefaultUpdatedAt = idempotencyrecordDescUpdatedAt.UpdateDefault.(func() time.Time)
-	// idempotencyrecordDescOrganizationID is the schema descriptor for organization_id field.
-	idempotencyrecordDescOrganizationID := idempotencyrecordMixinFields2[0].Descriptor()
-	// idempotencyrecord.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
-	idempotencyrecord.OrganizationIDValidator = idempotencyrecordDescOrganizationID.Validators[0].(func(string) error)
-	// idempotencyrecordDescScope is the schema descriptor for scope field.
-	idempotencyrecordDescScope := idempotencyrecordFields[0].Descriptor()
-	// idempotencyrecord.ScopeValidator is a validator for the "scope" field. It is called by the builders before save.
-	idempotencyrecord.ScopeValidator = idempotencyrecordDescScope.Validators[0].(func(string) error)
-	// idempotencyrecordDescKey is the schema descriptor for key field.
-	idempotencyrecordDescKey := idempotencyrecordFields[1].Descriptor()
-	// idempotencyrecord.KeyValidator is a validator for the "key" field. It is called by the builders before save.
-	idempotencyrecord.KeyValidator = func() func(string) error {
-		validators := idempotencyrecordDescKey.Validators
-		fns := [...]func(string) error{
-			validators[0].(func(string) error),
-			validators[1].(func(string) error),
-		}
-		return func(key string) error {
-			for _, fn := range fns {
-				if err := fn(key); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}()
-	// idempotencyrecordDescID is the schema descriptor for id field.
-	idempotencyrecordDescID := idempotencyrecordMixinFields0[0].Descriptor()
-	// idempotencyrecord.DefaultID holds the default value on creation for the id field.
-	idempotencyrecord.DefaultID = idempotencyrecordDescID.Default.(func() string)
-	// idempotencyrecord.IDValidator is a validator for the "id" field. It is called by the builders before save.
-	idempotencyrecord.IDValidator = func() func(string) error {
-		validators := idempotencyrecordDescID.Validators
-		fns := [...]func(string) error{
-			validators[0].(func(string) error),
-			validators[1].(func(string) error),
-		}
-		return func(id string) error {
-			for _, fn := range fns {
-				if err := fn(id); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}()
 	integrationkeyMixin := schema.IntegrationKey{}.Mixin()
 	integrationkeyMixinHooks2 := integrationkeyMixin[2].Hooks()
 	integrationkey.Hooks[0] = integrationkeyMixinHooks2[0]
@@ -592,6 +522,10 @@ func init() {
 	journalentryDescCreatedVia := journalentryFields[12].Descriptor()
 	// journalentry.DefaultCreatedVia holds the default value on creation for the created_via field.
 	journalentry.DefaultCreatedVia = journalentryDescCreatedVia.Default.(string)
+	// journalentryDescIdempotencyKey is the schema descriptor for idempotency_key field.
+	journalentryDescIdempotencyKey := journalentryFields[14].Descriptor()
+	// journalentry.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
+	journalentry.IdempotencyKeyValidator = journalentryDescIdempotencyKey.Validators[0].(func(string) error)
 	// journalentryDescID is the schema descriptor for id field.
 	journalentryDescID := journalentryMixinFields0[0].Descriptor()
 	// journalentry.DefaultID holds the default value on creation for the id field.

@@ -3,12 +3,15 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
 	"books/internal/ids"
 )
+
+var textJSON = map[string]string{dialect.Postgres: "text"}
 
 // IntegrationKey lets an external system post journal entries for some entities and source
 // systems. Only a hash of the secret is stored; the secret is shown once, at creation.
@@ -25,8 +28,10 @@ func (IntegrationKey) Fields() []ent.Field {
 			Comment("The first characters of the key, so people can tell keys apart."),
 		field.String("secret_hash").Immutable().Sensitive().Unique().
 			Annotations(entgql.Skip()),
-		field.Strings("entity_ids").Immutable(),
-		field.Strings("source_systems").Immutable(),
+		// Text, not jsonb, on PostgreSQL: the driver sends []byte parameters in binary format,
+		// which jsonb would read as its own binary encoding.
+		field.Strings("entity_ids").Immutable().SchemaType(textJSON),
+		field.Strings("source_systems").Immutable().SchemaType(textJSON),
 		field.String("created_by").Default("").Immutable(),
 		field.Time("revoked_at").Optional().Nillable(),
 	}
@@ -34,33 +39,6 @@ func (IntegrationKey) Fields() []ent.Field {
 
 func (IntegrationKey) Annotations() []schema.Annotation {
 	return gqlRoot("integrationKeys")
-}
-
-// IdempotencyRecord remembers the response to a request made with an Idempotency-Key, so a
-// retry replays it and a different request under the same key is refused.
-type IdempotencyRecord struct{ ent.Schema }
-
-func (IdempotencyRecord) Mixin() []ent.Mixin {
-	return []ent.Mixin{idMixin{prefix: ids.Idempotency}, timeMixin{}, orgMixin{}}
-}
-
-func (IdempotencyRecord) Fields() []ent.Field {
-	return []ent.Field{
-		field.String("scope").Immutable().NotEmpty().
-			Comment("Who may replay it: the integration key id."),
-		field.String("key").Immutable().NotEmpty().MaxLen(255),
-		field.String("request_hash").Immutable(),
-		field.Int("status_code").Immutable(),
-		field.Bytes("response").Immutable(),
-	}
-}
-
-func (IdempotencyRecord) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("scope", "key").Unique()}
-}
-
-func (IdempotencyRecord) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip()}
 }
 
 // AuditEvent records who changed what, when, and through which interface.

@@ -38,6 +38,14 @@ func (JournalEntry) Fields() []ent.Field {
 		field.String("reversal_of_id").Optional().Nillable().Immutable(),
 		field.String("created_by").Default("").Immutable(),
 		field.String("created_via").Default("").Immutable(),
+		field.String("request_id").Optional().Immutable(),
+		// The caller's Idempotency-Key and a hash of its request: a retry replays this entry,
+		// a different request under the same key is refused. Kept on the entry itself, as
+		// ledgers like Formance do, so the check costs no extra write.
+		field.String("idempotency_key").Optional().Nillable().Immutable().MaxLen(255).
+			Annotations(entgql.Skip()),
+		field.String("request_hash").Optional().Immutable().
+			Annotations(entgql.Skip()),
 	}
 }
 
@@ -55,6 +63,8 @@ func (JournalEntry) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("entity_id", "source_system", "source_ref").Unique(),
 		index.Fields("entity_id", "date"),
+		// NULL keys never collide, so entries posted without a key are unconstrained.
+		index.Fields("created_by", "idempotency_key").Unique(),
 	}
 }
 

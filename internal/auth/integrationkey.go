@@ -86,6 +86,19 @@ func (s *Service) RevokeIntegrationKey(ctx context.Context, c *ent.Client, id st
 		}
 	}
 	s.keys.forget(k.SecretHash)
+	// Inside a transaction (a GraphQL mutation) a request may read the key as still valid
+	// until the commit; forget it again once the revocation is visible, so no such read is
+	// left in the cache.
+	if tx := ent.TxFromContext(ctx); tx != nil {
+		hash := k.SecretHash
+		tx.OnCommit(func(next ent.Committer) ent.Committer {
+			return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+				err := next.Commit(ctx, tx)
+				s.keys.forget(hash)
+				return err
+			})
+		})
+	}
 	return k, nil
 }
 
@@ -119,6 +132,9 @@ func NewService(tokens *Tokens, client *ent.Client) *Service {
 type keyCache struct {
 	mu sync.Mutex
 	m  map[string]cachedKey
+	// gen counts forgets; a lookup that overlapped one is not cached, since it may have read
+	// the key before its revocation was committed.
+	gen uint64
 }
 
 type cachedKey struct {
@@ -138,9 +154,18 @@ func (c *keyCache) get(hash string) *Principal {
 	return e.p
 }
 
-func (c *keyCache) put(hash string, p *Principal) {
+func (c *keyCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *keyCache) put(hash string, p *Principal, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if len(c.m) > 10000 {
 		clear(c.m)
 	}
@@ -151,6 +176,7 @@ func (c *keyCache) forget(hash string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, hash)
+	c.gen++
 }
 
 // AuthenticateKey returns the principal of an integration key secret, or an Unauthenticated
@@ -163,6 +189,7 @@ func (s *Service) AuthenticateKey(ctx context.Context, secret string) (*Principa
 	if p := s.keys.get(hash); p != nil {
 		return p, nil
 	}
+	gen := s.keys.generation()
 	k, err := s.client.IntegrationKey.Query().
 		Where(integrationkey.SecretHash(hash)).
 		Only(tenant.System(ctx))
@@ -182,7 +209,7 @@ func (s *Service) AuthenticateKey(ctx context.Context, secret string) (*Principa
 		Entities:      k.EntityIds,
 		SourceSystems: k.SourceSystems,
 	}
-	s.keys.put(hash, p)
+	s.keys.put(hash, p, gen)
 	return p, nil
 }
 

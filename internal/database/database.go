@@ -43,6 +43,10 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	dsn, err := withBinaryParameters(dsn)
+	if err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("postgres", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -55,6 +59,23 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("connect to postgres %s: %w", redact(dsn), err)
 	}
 	return &DB{SQL: db, Dialect: dialect.Postgres, Driver: entsql.OpenDB(dialect.Postgres, db)}, nil
+}
+
+// withBinaryParameters turns on lib/pq's binary_parameters unless the URL sets it: lib/pq
+// then sends a statement's parse, bind and execute in one round trip instead of two, which
+// halves the round trips of every write. Its one catch is that []byte parameters go in binary
+// format, so the schema keeps JSON in text columns on PostgreSQL, never jsonb.
+func withBinaryParameters(dsn string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("parse database URL: %w", err)
+	}
+	q := u.Query()
+	if q.Get("binary_parameters") == "" {
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
 }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {

@@ -42,8 +42,12 @@ type Entry struct {
 	// open period, keeping its date as the document date, instead of refusing it.
 	LateToOpenPeriod bool
 	Lines            []Line
-	// CreatedBy and CreatedVia say who posted and through which interface.
-	CreatedBy, CreatedVia string
+	// CreatedBy and CreatedVia say who posted and through which interface, and RequestID
+	// which request; the database copies them into the posting's audit record.
+	CreatedBy, CreatedVia, RequestID string
+	// IdempotencyKey and RequestHash, when set, are kept on the entry; (CreatedBy,
+	// IdempotencyKey) is unique. See FindByIdempotencyKey.
+	IdempotencyKey, RequestHash string
 
 	// Entity optionally carries the entity the caller already loaded (in the same
 	// organization), sparing a query on a hot path.
@@ -103,7 +107,7 @@ func Post(ctx context.Context, client *ent.Client, e Entry) (Result, error) {
 	if err == nil && owned {
 		res.Entry = res.Entry.Unwrap()
 	}
-	if err != nil && ent.IsConstraintError(err) && e.SourceRef != "" {
+	if err != nil && ent.IsConstraintError(err) && e.SourceRef != "" && !e.AssumeNew {
 		// A concurrent request posted the same source reference first.
 		if existing, ferr := findBySource(ctx, client, e.EntityID, e.Source, e.SourceRef); ferr == nil {
 			return Result{Entry: existing}, nil
@@ -180,9 +184,13 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 		SetStatus(journalentry.StatusDraft).
 		SetTotal(total(e.Lines)).
 		SetCreatedBy(e.CreatedBy).
-		SetCreatedVia(e.CreatedVia)
+		SetCreatedVia(e.CreatedVia).
+		SetRequestID(e.RequestID)
 	if docDate != nil {
 		create.SetDocumentDate(*docDate)
+	}
+	if e.IdempotencyKey != "" {
+		create.SetIdempotencyKey(e.IdempotencyKey).SetRequestHash(e.RequestHash)
 	}
 	accountIDs := make([]string, len(accounts))
 	classIDs := make([]string, len(classes))
@@ -253,6 +261,13 @@ func write(ctx context.Context, c *ent.Client, create *ent.JournalEntryCreate, l
 	je.PostedAt = &now
 	je.Edges.Lines = created
 	return Result{Entry: je, Created: true}, nil
+}
+
+// FindByIdempotencyKey returns the entry createdBy posted under key.
+func FindByIdempotencyKey(ctx context.Context, c *ent.Client, createdBy, key string) (*ent.JournalEntry, error) {
+	return c.JournalEntry.Query().
+		Where(journalentry.CreatedBy(createdBy), journalentry.IdempotencyKey(key)).
+		Only(ctx)
 }
 
 func findBySource(ctx context.Context, c *ent.Client, entityID string, sys source.System, ref string) (*ent.JournalEntry, error) {

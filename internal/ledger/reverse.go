@@ -17,8 +17,8 @@ type Reversal struct {
 	EntryID string
 	// Date defaults to today in the entity's time zone; a closed period moves it forward.
 	Date                  caldate.Date
-	Description           string
-	CreatedBy, CreatedVia string
+	Description                      string
+	CreatedBy, CreatedVia, RequestID string
 }
 
 // Reverse posts the mirror of a posted entry (same lines, sides swapped), links it to the
@@ -86,7 +86,8 @@ func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalE
 			SetTotal(orig.Total).
 			SetReversalOfID(orig.ID).
 			SetCreatedBy(r.CreatedBy).
-			SetCreatedVia(r.CreatedVia)
+			SetCreatedVia(r.CreatedVia).
+			SetRequestID(r.RequestID)
 		if doc != nil {
 			create.SetDocumentDate(*doc)
 		}

@@ -87,3 +87,25 @@ $$;
 CREATE TRIGGER journal_lines_guard
 	BEFORE INSERT OR UPDATE OR DELETE ON journal_lines
 	FOR EACH ROW EXECUTE FUNCTION books_journal_line_guard();
+
+-- Every posting leaves an audit record, written here so that no code path can post without
+-- one. The id is derived from the entry's, which is posted once.
+CREATE FUNCTION books_journal_entry_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO audit_events (id, organization_id, at, actor, actor_type, via, action, subject_id, request_id, detail)
+	VALUES (
+		'aud_' || NEW.id, NEW.organization_id, coalesce(NEW.posted_at, now()),
+		CASE WHEN NEW.created_by = '' THEN 'system' ELSE NEW.created_by END,
+		CASE NEW.created_via WHEN 'api' THEN 'integration_key' WHEN 'graphql' THEN 'user' ELSE 'system' END,
+		CASE WHEN NEW.created_via IN ('graphql', 'api', 'cli') THEN NEW.created_via ELSE 'system' END,
+		CASE WHEN NEW.reversal_of_id IS NULL THEN 'journal_entry.post' ELSE 'journal_entry.reverse' END,
+		NEW.id, NEW.request_id, NEW.source_system || ':' || NEW.source_ref
+	);
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER journal_entries_audit_post
+	AFTER UPDATE OF status ON journal_entries
+	FOR EACH ROW WHEN (OLD.status = 'draft' AND NEW.status = 'posted')
+	EXECUTE FUNCTION books_journal_entry_audit();

@@ -36,6 +36,9 @@ WHEN OLD.status <> 'draft' AND NOT (
 	AND NEW.reversal_of_id IS OLD.reversal_of_id
 	AND NEW.created_by IS OLD.created_by
 	AND NEW.created_via IS OLD.created_via
+	AND NEW.request_id IS OLD.request_id
+	AND NEW.idempotency_key IS OLD.idempotency_key
+	AND NEW.request_hash IS OLD.request_hash
 )
 BEGIN
 	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: a posted journal entry cannot be changed');
@@ -90,4 +93,21 @@ BEFORE DELETE ON journal_lines
 WHEN (SELECT status FROM journal_entries WHERE id = OLD.entry_id) IS NOT 'draft'
 BEGIN
 	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: lines of a posted journal entry cannot be deleted');
+END;
+
+-- Every posting leaves an audit record, written here so that no code path can post without
+-- one. The id is derived from the entry's, which is posted once.
+CREATE TRIGGER journal_entries_audit_post
+AFTER UPDATE OF status ON journal_entries
+WHEN OLD.status = 'draft' AND NEW.status = 'posted'
+BEGIN
+	INSERT INTO audit_events (id, organization_id, at, actor, actor_type, via, action, subject_id, request_id, detail)
+	VALUES (
+		'aud_' || NEW.id, NEW.organization_id, coalesce(NEW.posted_at, CURRENT_TIMESTAMP),
+		CASE WHEN NEW.created_by = '' THEN 'system' ELSE NEW.created_by END,
+		CASE NEW.created_via WHEN 'api' THEN 'integration_key' WHEN 'graphql' THEN 'user' ELSE 'system' END,
+		CASE WHEN NEW.created_via IN ('graphql', 'api', 'cli') THEN NEW.created_via ELSE 'system' END,
+		CASE WHEN NEW.reversal_of_id IS NULL THEN 'journal_entry.post' ELSE 'journal_entry.reverse' END,
+		NEW.id, NEW.request_id, NEW.source_system || ':' || NEW.source_ref
+	);
 END;
