@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"books/ent"
-	"books/ent/auditevent"
 	"books/ent/account"
+	"books/ent/auditevent"
 	"books/ent/class"
 	"books/ent/coamapping"
 	"books/ent/journalentry"

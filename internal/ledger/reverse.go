@@ -16,7 +16,7 @@ import (
 type Reversal struct {
 	EntryID string
 	// Date defaults to today in the entity's time zone; a closed period moves it forward.
-	Date                  caldate.Date
+	Date                             caldate.Date
 	Description                      string
 	CreatedBy, CreatedVia, RequestID string
 }
