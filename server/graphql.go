@@ -51,6 +51,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 	srv.AroundRootFields(s.guardRootField)
 	srv.AroundFields(guardPortalField)
 	srv.AroundFields(auditMutations)
+	srv.AroundFields(limitPages)
 	srv.SetErrorPresenter(s.presentError)
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		s.log.Error("panic in resolver", "request_id", requestID(ctx), "panic", v)
@@ -175,6 +176,37 @@ func auditMutations(ctx context.Context, next graphql.Resolver) (any, error) {
 			return nil, aerr
 		}
 		return res, nil
+	}
+	return next(ctx)
+}
+
+// Page sizes of connections: a connection asked for without first or last returns the
+// first defaultPage items (totalCount still counts all), and no page exceeds maxPage.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+// limitPages applies the page-size rules to every connection field, nested ones included,
+// by adjusting the arguments the resolver is about to receive.
+func limitPages(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || !fc.IsResolver {
+		return next(ctx)
+	}
+	first, hasFirst := fc.Args["first"].(*int)
+	last, hasLast := fc.Args["last"].(*int)
+	if !hasFirst || !hasLast {
+		return next(ctx)
+	}
+	for _, n := range []*int{first, last} {
+		if n != nil && (*n < 0 || *n > maxPage) {
+			return nil, apperr.New(apperr.Validation, "first and last must be between 0 and %d", maxPage)
+		}
+	}
+	if first == nil && last == nil {
+		n := defaultPage
+		fc.Args["first"] = &n
 	}
 	return next(ctx)
 }

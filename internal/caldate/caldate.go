@@ -11,6 +11,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 const layout = "2006-01-02"
@@ -134,6 +136,25 @@ func (d *Date) UnmarshalGQL(v any) error {
 	s, ok := v.(string)
 	if !ok {
 		return fmt.Errorf("%w: must be a YYYY-MM-DD string", ErrInvalid)
+	}
+	p, err := Parse(s)
+	if err != nil {
+		return err
+	}
+	*d = p
+	return nil
+}
+
+// EncodeMsgpack writes the date as its YYYY-MM-DD string, which is how pagination cursors
+// (msgpack-encoded by entgql) carry it; decoded into an interface the cursor value is then a
+// string that both databases compare with a date column correctly.
+func (d Date) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.EncodeString(d.String()) }
+
+// DecodeMsgpack reads what EncodeMsgpack wrote.
+func (d *Date) DecodeMsgpack(dec *msgpack.Decoder) error {
+	s, err := dec.DecodeString()
+	if err != nil {
+		return err
 	}
 	p, err := Parse(s)
 	if err != nil {
