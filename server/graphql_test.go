@@ -1911,7 +1911,7 @@ func TestGraphQLPageSizes(t *testing.T) {
 				`{ coaMappings(first: 1001) { totalCount } }`,
 				`{ coaMappings(last: 1001) { totalCount } }`,
 				`{ coaMappings(first: -1) { totalCount } }`,
-				`{ legalEntities { edges { node { coaMappings(first: 1001) { totalCount } } } } }`,
+				`{ legalEntities(first: 2) { edges { node { coaMappings(first: 1001) { totalCount } } } } }`,
 			} {
 				r := b.gql(t, b.orgA.Viewer, q, nil)
 				gqRequireCode(t, r, "VALIDATION")
