@@ -191,7 +191,7 @@ const (
 // by adjusting the arguments the resolver is about to receive.
 func limitPages(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || !fc.IsResolver {
+	if fc == nil {
 		return next(ctx)
 	}
 	first, hasFirst := fc.Args["first"].(*int)
