@@ -272,6 +272,7 @@ func (s *Server) postOnce(ctx context.Context, p *auth.Principal, entry ledger.E
 	var status int
 	var resp []byte
 	entry.AssumeNew = optimistic
+	entry.PlainResult = true // the answer is built from the result's fields
 	entry.IdempotencyKey, entry.RequestHash = key, hash
 	entry.RequestID = requestID(ctx)
 	err := ledger.WithTx(ctx, s.cfg.Client, func(c *ent.Client) error {

@@ -2,6 +2,8 @@ package database
 
 import (
 	"context"
+	stdsql "database/sql"
+	"errors"
 	"sync/atomic"
 
 	"entgo.io/ent/dialect"
@@ -37,6 +39,18 @@ func (d *countingDriver) Query(ctx context.Context, q string, args, v any) error
 	return d.Driver.Query(ctx, q, args, v)
 }
 
+// ExecContext passes raw statements through (ent's ExecContext), counting them.
+func (d *countingDriver) ExecContext(ctx context.Context, q string, args ...any) (stdsql.Result, error) {
+	d.c.n.Add(1)
+	ex, ok := d.Driver.(interface {
+		ExecContext(context.Context, string, ...any) (stdsql.Result, error)
+	})
+	if !ok {
+		return nil, errors.New("driver has no ExecContext")
+	}
+	return ex.ExecContext(ctx, q, args...)
+}
+
 func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	tx, err := d.Driver.Tx(ctx)
 	if err != nil {
@@ -53,6 +67,18 @@ type countingTx struct {
 func (t *countingTx) Exec(ctx context.Context, q string, args, v any) error {
 	t.c.n.Add(1)
 	return t.Tx.Exec(ctx, q, args, v)
+}
+
+// ExecContext passes raw statements through (ent's ExecContext), counting them.
+func (t *countingTx) ExecContext(ctx context.Context, q string, args ...any) (stdsql.Result, error) {
+	t.c.n.Add(1)
+	ex, ok := t.Tx.(interface {
+		ExecContext(context.Context, string, ...any) (stdsql.Result, error)
+	})
+	if !ok {
+		return nil, errors.New("transaction has no ExecContext")
+	}
+	return ex.ExecContext(ctx, q, args...)
 }
 
 func (t *countingTx) Query(ctx context.Context, q string, args, v any) error {

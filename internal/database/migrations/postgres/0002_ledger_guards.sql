@@ -109,3 +109,25 @@ CREATE TRIGGER journal_entries_audit_post
 	AFTER UPDATE OF status ON journal_entries
 	FOR EACH ROW WHEN (OLD.status = 'draft' AND NEW.status = 'posted')
 	EXECUTE FUNCTION books_journal_entry_audit();
+
+-- books_post_journal_entry writes an entry the way the application otherwise does in three
+-- statements (insert the draft, insert its lines, flip it to posted) in one call, so a busy
+-- integration pays one round trip instead of three. Every trigger above still runs: the
+-- function has no privileges the guards do not check.
+CREATE FUNCTION books_post_journal_entry(e jsonb, lines jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO journal_entries (id, created_at, updated_at, organization_id, entity_id, date, document_date,
+		description, currency, source_system, source_ref, status, total, created_by, created_via, request_id,
+		idempotency_key, request_hash, reversal_of_id)
+	VALUES (e->>'id', (e->>'created_at')::timestamptz, (e->>'created_at')::timestamptz, e->>'organization_id',
+		e->>'entity_id', (e->>'date')::date, (e->>'document_date')::date, e->>'description', e->>'currency',
+		e->>'source_system', e->>'source_ref', 'draft', (e->>'total')::bigint, e->>'created_by', e->>'created_via',
+		e->>'request_id', e->>'idempotency_key', e->>'request_hash', e->>'reversal_of_id');
+	INSERT INTO journal_lines (id, organization_id, entry_id, line_no, account_id, debit, credit, class_id, description)
+	SELECT l->>'id', e->>'organization_id', e->>'id', (l->>'line_no')::integer, l->>'account_id',
+		(l->>'debit')::bigint, (l->>'credit')::bigint, l->>'class_id', l->>'description'
+	FROM jsonb_array_elements(lines) AS l;
+	UPDATE journal_entries SET status = 'posted', posted_at = (e->>'posted_at')::timestamptz
+	WHERE id = e->>'id';
+END;
+$$;
