@@ -342,3 +342,69 @@ func TestTenantScoping(t *testing.T) {
 		require.ErrorIs(t, err, tenant.ErrMissing, "no organization, no data")
 	})
 }
+
+// TestPlainResultPathMatchesEntPath posts the same entry through both write paths (on
+// PostgreSQL the plain-result path is one database call) and compares what was stored.
+func TestPlainResultPathMatchesEntPath(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		viaEnt, err := ledger.Post(b.ctx, b.client, b.entry("path-ent", "12.34"))
+		require.NoError(t, err)
+		e := b.entry("path-plain", "12.34")
+		e.PlainResult, e.IdempotencyKey, e.RequestHash, e.CreatedBy, e.CreatedVia = true, "k1", "h1", "ik_1", "api"
+		plain, err := ledger.Post(b.ctx, b.client, e)
+		require.NoError(t, err)
+		require.True(t, plain.Created)
+		require.Len(t, plain.Lines, 2)
+		require.Equal(t, "1250", plain.Lines[0].AccountCode)
+		require.Equal(t, "Consulting", plain.Lines[0].ClassName)
+
+		stored, err := b.client.JournalEntry.Query().Where(journalentry.ID(plain.Entry.ID)).WithLines().Only(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, journalentry.StatusPosted, stored.Status)
+		require.Equal(t, plain.Entry.PostedAt.UTC(), stored.PostedAt.UTC(), "the returned entry is what a later read returns")
+		require.Equal(t, plain.Entry.Total, stored.Total)
+		require.Equal(t, "k1", *stored.IdempotencyKey)
+		for i, l := range stored.Edges.Lines {
+			ref := viaEnt.Entry.Edges.Lines[i]
+			require.Equal(t, ref.AccountID, l.AccountID)
+			require.Equal(t, ref.Debit, l.Debit)
+			require.Equal(t, ref.Credit, l.Credit)
+			require.Equal(t, ref.ClassID, l.ClassID)
+			require.Equal(t, plain.Lines[i].ID, l.ID)
+		}
+		found, err := ledger.FindByIdempotencyKey(b.ctx, b.client, "ik_1", "k1")
+		require.NoError(t, err)
+		require.Equal(t, plain.Entry.ID, found.ID)
+
+		// The database audited both postings.
+		for _, id := range []string{viaEnt.Entry.ID, plain.Entry.ID} {
+			ev, err := b.client.AuditEvent.Get(b.ctx, "aud_"+id)
+			require.NoError(t, err)
+			require.Equal(t, "journal_entry.post", ev.Action)
+			require.Equal(t, id, ev.SubjectID)
+		}
+		ev, err := b.client.AuditEvent.Get(b.ctx, "aud_"+plain.Entry.ID)
+		require.NoError(t, err)
+		require.Equal(t, "ik_1", ev.Actor)
+		require.Equal(t, "api", ev.Via.String())
+		require.Equal(t, "integration_key", ev.ActorType.String())
+
+		// The guards hold on this path too: a closed period, and a repeated source reference.
+		oct, err := ledger.FindPeriod(b.ctx, b.client, b.entity.ID, "2026-10")
+		require.NoError(t, err)
+		_, err = ledger.ClosePeriod(b.ctx, b.client, oct.ID, "t")
+		require.NoError(t, err)
+		late := b.entry("path-late", "1.00")
+		late.Date, late.PlainResult = date("2026-10-05"), true
+		_, err = ledger.Post(b.ctx, b.client, late)
+		requireCode(t, err, apperr.PeriodClosed)
+
+		again := b.entry("path-plain", "12.34")
+		again.PlainResult, again.AssumeNew = true, true
+		_, err = ledger.Post(b.ctx, b.client, again)
+		require.Error(t, err, "an optimistic repeat of a source reference is refused, for the caller to retry")
+		require.Equal(t, 2, b.entryCount(t))
+		b.requireBalanced(t)
+	})
+}

@@ -99,6 +99,9 @@ type Result struct {
 	// Created is false when the source reference had been posted before and Entry is the
 	// existing entry.
 	Created bool
+	// detached marks an Entry built as plain data (see Entry.PlainResult), which belongs to
+	// no client and must not be unwrapped from one.
+	detached bool
 }
 
 // Post validates e and writes it as a posted entry in one transaction. Nothing is written
@@ -113,7 +116,7 @@ func Post(ctx context.Context, client *ent.Client, e Entry) (Result, error) {
 		res, err = post(ctx, c, e)
 		return err
 	})
-	if err == nil && owned {
+	if err == nil && owned && !res.detached {
 		res.Entry = res.Entry.Unwrap()
 	}
 	if err != nil && ent.IsConstraintError(err) && e.SourceRef != "" && !e.AssumeNew {
@@ -259,7 +262,7 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 		Description string  `json:"description"`
 	}
 	args := make([]lineArg, len(e.Lines))
-	res := Result{Entry: je, Created: true, Lines: make([]PostedLine, len(e.Lines))}
+	res := Result{Entry: je, Created: true, Lines: make([]PostedLine, len(e.Lines)), detached: true}
 	for i, l := range e.Lines {
 		jl := &ent.JournalLine{
 			ID: ids.New(ids.JournalLine), OrganizationID: org, EntryID: id, LineNo: i + 1,
