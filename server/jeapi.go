@@ -275,7 +275,7 @@ func (s *Server) postOnce(ctx context.Context, p *auth.Principal, entry ledger.E
 	entry.PlainResult = true // the answer is built from the result's fields
 	entry.IdempotencyKey, entry.RequestHash = key, hash
 	entry.RequestID = requestID(ctx)
-	err := ledger.WithTx(ctx, s.cfg.Client, func(c *ent.Client) error {
+	run := func(c *ent.Client) error {
 		if key != "" && !optimistic {
 			prev, err := ledger.FindByIdempotencyKey(ctx, c, p.Subject, key)
 			switch {
@@ -310,7 +310,15 @@ func (s *Server) postOnce(ctx context.Context, p *auth.Principal, entry ledger.E
 		}
 		resp, err = json.Marshal(entryJSONOf(res.Entry, lines))
 		return err
-	})
+	}
+	// A new request needs no transaction of its own: ledger.Post writes it atomically. Only
+	// the retry, which reads the earlier answer, runs in one.
+	var err error
+	if optimistic {
+		err = run(s.cfg.Client)
+	} else {
+		err = ledger.WithTx(ctx, s.cfg.Client, run)
+	}
 	if err != nil && (ent.IsConstraintError(err) || apperr.Code(err) == apperr.Conflict) {
 		return 0, nil, apperr.Wrap(apperr.Conflict, err, "a concurrent request posted the same entry")
 	}

@@ -111,11 +111,19 @@ func Post(ctx context.Context, client *ent.Client, e Entry) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
-	owned, err := withTx(ctx, client, func(c *ent.Client) error {
-		var err error
-		res, err = post(ctx, c, e)
-		return err
-	})
+	var owned bool
+	var err error
+	if e.PlainResult && client.Dialect() == dialect.Postgres {
+		// The write is one statement, atomic by itself, and the reads before it would take no
+		// locks inside a transaction either: skip BEGIN and COMMIT.
+		res, err = post(ctx, client, e)
+	} else {
+		owned, err = withTx(ctx, client, func(c *ent.Client) error {
+			var err error
+			res, err = post(ctx, c, e)
+			return err
+		})
+	}
 	if err == nil && owned && !res.detached {
 		res.Entry = res.Entry.Unwrap()
 	}
