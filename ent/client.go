@@ -14,13 +14,27 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/invoicesequence"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
@@ -43,10 +57,28 @@ type Client struct {
 	AuditEvent *AuditEventClient
 	// COAMapping is the client for interacting with the COAMapping builders.
 	COAMapping *COAMappingClient
+	// ChargeReversal is the client for interacting with the ChargeReversal builders.
+	ChargeReversal *ChargeReversalClient
 	// Class is the client for interacting with the Class builders.
 	Class *ClassClient
+	// CreditApplication is the client for interacting with the CreditApplication builders.
+	CreditApplication *CreditApplicationClient
+	// CreditMemo is the client for interacting with the CreditMemo builders.
+	CreditMemo *CreditMemoClient
+	// Customer is the client for interacting with the Customer builders.
+	Customer *CustomerClient
 	// IntegrationKey is the client for interacting with the IntegrationKey builders.
 	IntegrationKey *IntegrationKeyClient
+	// Invoice is the client for interacting with the Invoice builders.
+	Invoice *InvoiceClient
+	// InvoiceEvent is the client for interacting with the InvoiceEvent builders.
+	InvoiceEvent *InvoiceEventClient
+	// InvoiceLine is the client for interacting with the InvoiceLine builders.
+	InvoiceLine *InvoiceLineClient
+	// InvoiceSequence is the client for interacting with the InvoiceSequence builders.
+	InvoiceSequence *InvoiceSequenceClient
+	// Item is the client for interacting with the Item builders.
+	Item *ItemClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
 	JournalEntry *JournalEntryClient
 	// JournalLine is the client for interacting with the JournalLine builders.
@@ -55,6 +87,16 @@ type Client struct {
 	LegalEntity *LegalEntityClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
+	// PaymentApplication is the client for interacting with the PaymentApplication builders.
+	PaymentApplication *PaymentApplicationClient
+	// Refund is the client for interacting with the Refund builders.
+	Refund *RefundClient
+	// Vendor is the client for interacting with the Vendor builders.
+	Vendor *VendorClient
+	// WriteOff is the client for interacting with the WriteOff builders.
+	WriteOff *WriteOffClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -70,12 +112,26 @@ func (c *Client) init() {
 	c.AccountingPeriod = NewAccountingPeriodClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.COAMapping = NewCOAMappingClient(c.config)
+	c.ChargeReversal = NewChargeReversalClient(c.config)
 	c.Class = NewClassClient(c.config)
+	c.CreditApplication = NewCreditApplicationClient(c.config)
+	c.CreditMemo = NewCreditMemoClient(c.config)
+	c.Customer = NewCustomerClient(c.config)
 	c.IntegrationKey = NewIntegrationKeyClient(c.config)
+	c.Invoice = NewInvoiceClient(c.config)
+	c.InvoiceEvent = NewInvoiceEventClient(c.config)
+	c.InvoiceLine = NewInvoiceLineClient(c.config)
+	c.InvoiceSequence = NewInvoiceSequenceClient(c.config)
+	c.Item = NewItemClient(c.config)
 	c.JournalEntry = NewJournalEntryClient(c.config)
 	c.JournalLine = NewJournalLineClient(c.config)
 	c.LegalEntity = NewLegalEntityClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
+	c.Payment = NewPaymentClient(c.config)
+	c.PaymentApplication = NewPaymentApplicationClient(c.config)
+	c.Refund = NewRefundClient(c.config)
+	c.Vendor = NewVendorClient(c.config)
+	c.WriteOff = NewWriteOffClient(c.config)
 }
 
 type (
@@ -166,18 +222,32 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:              ctx,
-		config:           cfg,
-		Account:          NewAccountClient(cfg),
-		AccountingPeriod: NewAccountingPeriodClient(cfg),
-		AuditEvent:       NewAuditEventClient(cfg),
-		COAMapping:       NewCOAMappingClient(cfg),
-		Class:            NewClassClient(cfg),
-		IntegrationKey:   NewIntegrationKeyClient(cfg),
-		JournalEntry:     NewJournalEntryClient(cfg),
-		JournalLine:      NewJournalLineClient(cfg),
-		LegalEntity:      NewLegalEntityClient(cfg),
-		Organization:     NewOrganizationClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		Account:            NewAccountClient(cfg),
+		AccountingPeriod:   NewAccountingPeriodClient(cfg),
+		AuditEvent:         NewAuditEventClient(cfg),
+		COAMapping:         NewCOAMappingClient(cfg),
+		ChargeReversal:     NewChargeReversalClient(cfg),
+		Class:              NewClassClient(cfg),
+		CreditApplication:  NewCreditApplicationClient(cfg),
+		CreditMemo:         NewCreditMemoClient(cfg),
+		Customer:           NewCustomerClient(cfg),
+		IntegrationKey:     NewIntegrationKeyClient(cfg),
+		Invoice:            NewInvoiceClient(cfg),
+		InvoiceEvent:       NewInvoiceEventClient(cfg),
+		InvoiceLine:        NewInvoiceLineClient(cfg),
+		InvoiceSequence:    NewInvoiceSequenceClient(cfg),
+		Item:               NewItemClient(cfg),
+		JournalEntry:       NewJournalEntryClient(cfg),
+		JournalLine:        NewJournalLineClient(cfg),
+		LegalEntity:        NewLegalEntityClient(cfg),
+		Organization:       NewOrganizationClient(cfg),
+		Payment:            NewPaymentClient(cfg),
+		PaymentApplication: NewPaymentApplicationClient(cfg),
+		Refund:             NewRefundClient(cfg),
+		Vendor:             NewVendorClient(cfg),
+		WriteOff:           NewWriteOffClient(cfg),
 	}, nil
 }
 
@@ -195,18 +265,32 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:              ctx,
-		config:           cfg,
-		Account:          NewAccountClient(cfg),
-		AccountingPeriod: NewAccountingPeriodClient(cfg),
-		AuditEvent:       NewAuditEventClient(cfg),
-		COAMapping:       NewCOAMappingClient(cfg),
-		Class:            NewClassClient(cfg),
-		IntegrationKey:   NewIntegrationKeyClient(cfg),
-		JournalEntry:     NewJournalEntryClient(cfg),
-		JournalLine:      NewJournalLineClient(cfg),
-		LegalEntity:      NewLegalEntityClient(cfg),
-		Organization:     NewOrganizationClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		Account:            NewAccountClient(cfg),
+		AccountingPeriod:   NewAccountingPeriodClient(cfg),
+		AuditEvent:         NewAuditEventClient(cfg),
+		COAMapping:         NewCOAMappingClient(cfg),
+		ChargeReversal:     NewChargeReversalClient(cfg),
+		Class:              NewClassClient(cfg),
+		CreditApplication:  NewCreditApplicationClient(cfg),
+		CreditMemo:         NewCreditMemoClient(cfg),
+		Customer:           NewCustomerClient(cfg),
+		IntegrationKey:     NewIntegrationKeyClient(cfg),
+		Invoice:            NewInvoiceClient(cfg),
+		InvoiceEvent:       NewInvoiceEventClient(cfg),
+		InvoiceLine:        NewInvoiceLineClient(cfg),
+		InvoiceSequence:    NewInvoiceSequenceClient(cfg),
+		Item:               NewItemClient(cfg),
+		JournalEntry:       NewJournalEntryClient(cfg),
+		JournalLine:        NewJournalLineClient(cfg),
+		LegalEntity:        NewLegalEntityClient(cfg),
+		Organization:       NewOrganizationClient(cfg),
+		Payment:            NewPaymentClient(cfg),
+		PaymentApplication: NewPaymentApplicationClient(cfg),
+		Refund:             NewRefundClient(cfg),
+		Vendor:             NewVendorClient(cfg),
+		WriteOff:           NewWriteOffClient(cfg),
 	}, nil
 }
 
@@ -236,8 +320,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.AccountingPeriod, c.AuditEvent, c.COAMapping, c.Class,
-		c.IntegrationKey, c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization,
+		c.Account, c.AccountingPeriod, c.AuditEvent, c.COAMapping, c.ChargeReversal,
+		c.Class, c.CreditApplication, c.CreditMemo, c.Customer, c.IntegrationKey,
+		c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence, c.Item,
+		c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization, c.Payment,
+		c.PaymentApplication, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Use(hooks...)
 	}
@@ -247,8 +334,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.AccountingPeriod, c.AuditEvent, c.COAMapping, c.Class,
-		c.IntegrationKey, c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization,
+		c.Account, c.AccountingPeriod, c.AuditEvent, c.COAMapping, c.ChargeReversal,
+		c.Class, c.CreditApplication, c.CreditMemo, c.Customer, c.IntegrationKey,
+		c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence, c.Item,
+		c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization, c.Payment,
+		c.PaymentApplication, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -265,10 +355,28 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditEvent.mutate(ctx, m)
 	case *COAMappingMutation:
 		return c.COAMapping.mutate(ctx, m)
+	case *ChargeReversalMutation:
+		return c.ChargeReversal.mutate(ctx, m)
 	case *ClassMutation:
 		return c.Class.mutate(ctx, m)
+	case *CreditApplicationMutation:
+		return c.CreditApplication.mutate(ctx, m)
+	case *CreditMemoMutation:
+		return c.CreditMemo.mutate(ctx, m)
+	case *CustomerMutation:
+		return c.Customer.mutate(ctx, m)
 	case *IntegrationKeyMutation:
 		return c.IntegrationKey.mutate(ctx, m)
+	case *InvoiceMutation:
+		return c.Invoice.mutate(ctx, m)
+	case *InvoiceEventMutation:
+		return c.InvoiceEvent.mutate(ctx, m)
+	case *InvoiceLineMutation:
+		return c.InvoiceLine.mutate(ctx, m)
+	case *InvoiceSequenceMutation:
+		return c.InvoiceSequence.mutate(ctx, m)
+	case *ItemMutation:
+		return c.Item.mutate(ctx, m)
 	case *JournalEntryMutation:
 		return c.JournalEntry.mutate(ctx, m)
 	case *JournalLineMutation:
@@ -277,6 +385,16 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.LegalEntity.mutate(ctx, m)
 	case *OrganizationMutation:
 		return c.Organization.mutate(ctx, m)
+	case *PaymentMutation:
+		return c.Payment.mutate(ctx, m)
+	case *PaymentApplicationMutation:
+		return c.PaymentApplication.mutate(ctx, m)
+	case *RefundMutation:
+		return c.Refund.mutate(ctx, m)
+	case *VendorMutation:
+		return c.Vendor.mutate(ctx, m)
+	case *WriteOffMutation:
+		return c.WriteOff.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -886,6 +1004,157 @@ func (c *COAMappingClient) mutate(ctx context.Context, m *COAMappingMutation) (V
 	}
 }
 
+// ChargeReversalClient is a client for the ChargeReversal schema.
+type ChargeReversalClient struct {
+	config
+}
+
+// NewChargeReversalClient returns a client for the ChargeReversal from the given config.
+func NewChargeReversalClient(c config) *ChargeReversalClient {
+	return &ChargeReversalClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `chargereversal.Hooks(f(g(h())))`.
+func (c *ChargeReversalClient) Use(hooks ...Hook) {
+	c.hooks.ChargeReversal = append(c.hooks.ChargeReversal, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `chargereversal.Intercept(f(g(h())))`.
+func (c *ChargeReversalClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ChargeReversal = append(c.inters.ChargeReversal, interceptors...)
+}
+
+// Create returns a builder for creating a ChargeReversal entity.
+func (c *ChargeReversalClient) Create() *ChargeReversalCreate {
+	mutation := newChargeReversalMutation(c.config, OpCreate)
+	return &ChargeReversalCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ChargeReversal entities.
+func (c *ChargeReversalClient) CreateBulk(builders ...*ChargeReversalCreate) *ChargeReversalCreateBulk {
+	return &ChargeReversalCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ChargeReversalClient) MapCreateBulk(slice any, setFunc func(*ChargeReversalCreate, int)) *ChargeReversalCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ChargeReversalCreateBulk{err: fmt.Errorf("calling to ChargeReversalClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ChargeReversalCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ChargeReversalCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ChargeReversal.
+func (c *ChargeReversalClient) Update() *ChargeReversalUpdate {
+	mutation := newChargeReversalMutation(c.config, OpUpdate)
+	return &ChargeReversalUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ChargeReversalClient) UpdateOne(_m *ChargeReversal) *ChargeReversalUpdateOne {
+	mutation := newChargeReversalMutation(c.config, OpUpdateOne, withChargeReversal(_m))
+	return &ChargeReversalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ChargeReversalClient) UpdateOneID(id string) *ChargeReversalUpdateOne {
+	mutation := newChargeReversalMutation(c.config, OpUpdateOne, withChargeReversalID(id))
+	return &ChargeReversalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ChargeReversal.
+func (c *ChargeReversalClient) Delete() *ChargeReversalDelete {
+	mutation := newChargeReversalMutation(c.config, OpDelete)
+	return &ChargeReversalDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ChargeReversalClient) DeleteOne(_m *ChargeReversal) *ChargeReversalDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ChargeReversalClient) DeleteOneID(id string) *ChargeReversalDeleteOne {
+	builder := c.Delete().Where(chargereversal.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ChargeReversalDeleteOne{builder}
+}
+
+// Query returns a query builder for ChargeReversal.
+func (c *ChargeReversalClient) Query() *ChargeReversalQuery {
+	return &ChargeReversalQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeChargeReversal},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ChargeReversal entity by its id.
+func (c *ChargeReversalClient) Get(ctx context.Context, id string) (*ChargeReversal, error) {
+	return c.Query().Where(chargereversal.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ChargeReversalClient) GetX(ctx context.Context, id string) *ChargeReversal {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPayment queries the payment edge of a ChargeReversal.
+func (c *ChargeReversalClient) QueryPayment(_m *ChargeReversal) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(chargereversal.Table, chargereversal.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, chargereversal.PaymentTable, chargereversal.PaymentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ChargeReversalClient) Hooks() []Hook {
+	hooks := c.hooks.ChargeReversal
+	return append(hooks[:len(hooks):len(hooks)], chargereversal.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ChargeReversalClient) Interceptors() []Interceptor {
+	inters := c.inters.ChargeReversal
+	return append(inters[:len(inters):len(inters)], chargereversal.Interceptors[:]...)
+}
+
+func (c *ChargeReversalClient) mutate(ctx context.Context, m *ChargeReversalMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ChargeReversalCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ChargeReversalUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ChargeReversalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ChargeReversalDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ChargeReversal mutation op: %q", m.Op())
+	}
+}
+
 // ClassClient is a client for the Class schema.
 type ClassClient struct {
 	config
@@ -1069,6 +1338,475 @@ func (c *ClassClient) mutate(ctx context.Context, m *ClassMutation) (Value, erro
 	}
 }
 
+// CreditApplicationClient is a client for the CreditApplication schema.
+type CreditApplicationClient struct {
+	config
+}
+
+// NewCreditApplicationClient returns a client for the CreditApplication from the given config.
+func NewCreditApplicationClient(c config) *CreditApplicationClient {
+	return &CreditApplicationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `creditapplication.Hooks(f(g(h())))`.
+func (c *CreditApplicationClient) Use(hooks ...Hook) {
+	c.hooks.CreditApplication = append(c.hooks.CreditApplication, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `creditapplication.Intercept(f(g(h())))`.
+func (c *CreditApplicationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CreditApplication = append(c.inters.CreditApplication, interceptors...)
+}
+
+// Create returns a builder for creating a CreditApplication entity.
+func (c *CreditApplicationClient) Create() *CreditApplicationCreate {
+	mutation := newCreditApplicationMutation(c.config, OpCreate)
+	return &CreditApplicationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CreditApplication entities.
+func (c *CreditApplicationClient) CreateBulk(builders ...*CreditApplicationCreate) *CreditApplicationCreateBulk {
+	return &CreditApplicationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CreditApplicationClient) MapCreateBulk(slice any, setFunc func(*CreditApplicationCreate, int)) *CreditApplicationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CreditApplicationCreateBulk{err: fmt.Errorf("calling to CreditApplicationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CreditApplicationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CreditApplicationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CreditApplication.
+func (c *CreditApplicationClient) Update() *CreditApplicationUpdate {
+	mutation := newCreditApplicationMutation(c.config, OpUpdate)
+	return &CreditApplicationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CreditApplicationClient) UpdateOne(_m *CreditApplication) *CreditApplicationUpdateOne {
+	mutation := newCreditApplicationMutation(c.config, OpUpdateOne, withCreditApplication(_m))
+	return &CreditApplicationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CreditApplicationClient) UpdateOneID(id string) *CreditApplicationUpdateOne {
+	mutation := newCreditApplicationMutation(c.config, OpUpdateOne, withCreditApplicationID(id))
+	return &CreditApplicationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CreditApplication.
+func (c *CreditApplicationClient) Delete() *CreditApplicationDelete {
+	mutation := newCreditApplicationMutation(c.config, OpDelete)
+	return &CreditApplicationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CreditApplicationClient) DeleteOne(_m *CreditApplication) *CreditApplicationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CreditApplicationClient) DeleteOneID(id string) *CreditApplicationDeleteOne {
+	builder := c.Delete().Where(creditapplication.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CreditApplicationDeleteOne{builder}
+}
+
+// Query returns a query builder for CreditApplication.
+func (c *CreditApplicationClient) Query() *CreditApplicationQuery {
+	return &CreditApplicationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCreditApplication},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CreditApplication entity by its id.
+func (c *CreditApplicationClient) Get(ctx context.Context, id string) (*CreditApplication, error) {
+	return c.Query().Where(creditapplication.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CreditApplicationClient) GetX(ctx context.Context, id string) *CreditApplication {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCreditMemo queries the credit_memo edge of a CreditApplication.
+func (c *CreditApplicationClient) QueryCreditMemo(_m *CreditApplication) *CreditMemoQuery {
+	query := (&CreditMemoClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(creditapplication.Table, creditapplication.FieldID, id),
+			sqlgraph.To(creditmemo.Table, creditmemo.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, creditapplication.CreditMemoTable, creditapplication.CreditMemoColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoice queries the invoice edge of a CreditApplication.
+func (c *CreditApplicationClient) QueryInvoice(_m *CreditApplication) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(creditapplication.Table, creditapplication.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, creditapplication.InvoiceTable, creditapplication.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CreditApplicationClient) Hooks() []Hook {
+	hooks := c.hooks.CreditApplication
+	return append(hooks[:len(hooks):len(hooks)], creditapplication.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CreditApplicationClient) Interceptors() []Interceptor {
+	inters := c.inters.CreditApplication
+	return append(inters[:len(inters):len(inters)], creditapplication.Interceptors[:]...)
+}
+
+func (c *CreditApplicationClient) mutate(ctx context.Context, m *CreditApplicationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CreditApplicationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CreditApplicationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CreditApplicationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CreditApplicationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CreditApplication mutation op: %q", m.Op())
+	}
+}
+
+// CreditMemoClient is a client for the CreditMemo schema.
+type CreditMemoClient struct {
+	config
+}
+
+// NewCreditMemoClient returns a client for the CreditMemo from the given config.
+func NewCreditMemoClient(c config) *CreditMemoClient {
+	return &CreditMemoClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `creditmemo.Hooks(f(g(h())))`.
+func (c *CreditMemoClient) Use(hooks ...Hook) {
+	c.hooks.CreditMemo = append(c.hooks.CreditMemo, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `creditmemo.Intercept(f(g(h())))`.
+func (c *CreditMemoClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CreditMemo = append(c.inters.CreditMemo, interceptors...)
+}
+
+// Create returns a builder for creating a CreditMemo entity.
+func (c *CreditMemoClient) Create() *CreditMemoCreate {
+	mutation := newCreditMemoMutation(c.config, OpCreate)
+	return &CreditMemoCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CreditMemo entities.
+func (c *CreditMemoClient) CreateBulk(builders ...*CreditMemoCreate) *CreditMemoCreateBulk {
+	return &CreditMemoCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CreditMemoClient) MapCreateBulk(slice any, setFunc func(*CreditMemoCreate, int)) *CreditMemoCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CreditMemoCreateBulk{err: fmt.Errorf("calling to CreditMemoClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CreditMemoCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CreditMemoCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CreditMemo.
+func (c *CreditMemoClient) Update() *CreditMemoUpdate {
+	mutation := newCreditMemoMutation(c.config, OpUpdate)
+	return &CreditMemoUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CreditMemoClient) UpdateOne(_m *CreditMemo) *CreditMemoUpdateOne {
+	mutation := newCreditMemoMutation(c.config, OpUpdateOne, withCreditMemo(_m))
+	return &CreditMemoUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CreditMemoClient) UpdateOneID(id string) *CreditMemoUpdateOne {
+	mutation := newCreditMemoMutation(c.config, OpUpdateOne, withCreditMemoID(id))
+	return &CreditMemoUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CreditMemo.
+func (c *CreditMemoClient) Delete() *CreditMemoDelete {
+	mutation := newCreditMemoMutation(c.config, OpDelete)
+	return &CreditMemoDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CreditMemoClient) DeleteOne(_m *CreditMemo) *CreditMemoDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CreditMemoClient) DeleteOneID(id string) *CreditMemoDeleteOne {
+	builder := c.Delete().Where(creditmemo.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CreditMemoDeleteOne{builder}
+}
+
+// Query returns a query builder for CreditMemo.
+func (c *CreditMemoClient) Query() *CreditMemoQuery {
+	return &CreditMemoQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCreditMemo},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CreditMemo entity by its id.
+func (c *CreditMemoClient) Get(ctx context.Context, id string) (*CreditMemo, error) {
+	return c.Query().Where(creditmemo.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CreditMemoClient) GetX(ctx context.Context, id string) *CreditMemo {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCustomer queries the customer edge of a CreditMemo.
+func (c *CreditMemoClient) QueryCustomer(_m *CreditMemo) *CustomerQuery {
+	query := (&CustomerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(creditmemo.Table, creditmemo.FieldID, id),
+			sqlgraph.To(customer.Table, customer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, creditmemo.CustomerTable, creditmemo.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryApplications queries the applications edge of a CreditMemo.
+func (c *CreditMemoClient) QueryApplications(_m *CreditMemo) *CreditApplicationQuery {
+	query := (&CreditApplicationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(creditmemo.Table, creditmemo.FieldID, id),
+			sqlgraph.To(creditapplication.Table, creditapplication.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, creditmemo.ApplicationsTable, creditmemo.ApplicationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CreditMemoClient) Hooks() []Hook {
+	hooks := c.hooks.CreditMemo
+	return append(hooks[:len(hooks):len(hooks)], creditmemo.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CreditMemoClient) Interceptors() []Interceptor {
+	inters := c.inters.CreditMemo
+	return append(inters[:len(inters):len(inters)], creditmemo.Interceptors[:]...)
+}
+
+func (c *CreditMemoClient) mutate(ctx context.Context, m *CreditMemoMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CreditMemoCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CreditMemoUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CreditMemoUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CreditMemoDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CreditMemo mutation op: %q", m.Op())
+	}
+}
+
+// CustomerClient is a client for the Customer schema.
+type CustomerClient struct {
+	config
+}
+
+// NewCustomerClient returns a client for the Customer from the given config.
+func NewCustomerClient(c config) *CustomerClient {
+	return &CustomerClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `customer.Hooks(f(g(h())))`.
+func (c *CustomerClient) Use(hooks ...Hook) {
+	c.hooks.Customer = append(c.hooks.Customer, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `customer.Intercept(f(g(h())))`.
+func (c *CustomerClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Customer = append(c.inters.Customer, interceptors...)
+}
+
+// Create returns a builder for creating a Customer entity.
+func (c *CustomerClient) Create() *CustomerCreate {
+	mutation := newCustomerMutation(c.config, OpCreate)
+	return &CustomerCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Customer entities.
+func (c *CustomerClient) CreateBulk(builders ...*CustomerCreate) *CustomerCreateBulk {
+	return &CustomerCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CustomerClient) MapCreateBulk(slice any, setFunc func(*CustomerCreate, int)) *CustomerCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CustomerCreateBulk{err: fmt.Errorf("calling to CustomerClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CustomerCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CustomerCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Customer.
+func (c *CustomerClient) Update() *CustomerUpdate {
+	mutation := newCustomerMutation(c.config, OpUpdate)
+	return &CustomerUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CustomerClient) UpdateOne(_m *Customer) *CustomerUpdateOne {
+	mutation := newCustomerMutation(c.config, OpUpdateOne, withCustomer(_m))
+	return &CustomerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CustomerClient) UpdateOneID(id string) *CustomerUpdateOne {
+	mutation := newCustomerMutation(c.config, OpUpdateOne, withCustomerID(id))
+	return &CustomerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Customer.
+func (c *CustomerClient) Delete() *CustomerDelete {
+	mutation := newCustomerMutation(c.config, OpDelete)
+	return &CustomerDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CustomerClient) DeleteOne(_m *Customer) *CustomerDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CustomerClient) DeleteOneID(id string) *CustomerDeleteOne {
+	builder := c.Delete().Where(customer.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CustomerDeleteOne{builder}
+}
+
+// Query returns a query builder for Customer.
+func (c *CustomerClient) Query() *CustomerQuery {
+	return &CustomerQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCustomer},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Customer entity by its id.
+func (c *CustomerClient) Get(ctx context.Context, id string) (*Customer, error) {
+	return c.Query().Where(customer.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CustomerClient) GetX(ctx context.Context, id string) *Customer {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CustomerClient) Hooks() []Hook {
+	hooks := c.hooks.Customer
+	return append(hooks[:len(hooks):len(hooks)], customer.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CustomerClient) Interceptors() []Interceptor {
+	inters := c.inters.Customer
+	return append(inters[:len(inters):len(inters)], customer.Interceptors[:]...)
+}
+
+func (c *CustomerClient) mutate(ctx context.Context, m *CustomerMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CustomerCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CustomerUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CustomerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CustomerDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Customer mutation op: %q", m.Op())
+	}
+}
+
 // IntegrationKeyClient is a client for the IntegrationKey schema.
 type IntegrationKeyClient struct {
 	config
@@ -1201,6 +1939,889 @@ func (c *IntegrationKeyClient) mutate(ctx context.Context, m *IntegrationKeyMuta
 		return (&IntegrationKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown IntegrationKey mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceClient is a client for the Invoice schema.
+type InvoiceClient struct {
+	config
+}
+
+// NewInvoiceClient returns a client for the Invoice from the given config.
+func NewInvoiceClient(c config) *InvoiceClient {
+	return &InvoiceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoice.Hooks(f(g(h())))`.
+func (c *InvoiceClient) Use(hooks ...Hook) {
+	c.hooks.Invoice = append(c.hooks.Invoice, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoice.Intercept(f(g(h())))`.
+func (c *InvoiceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Invoice = append(c.inters.Invoice, interceptors...)
+}
+
+// Create returns a builder for creating a Invoice entity.
+func (c *InvoiceClient) Create() *InvoiceCreate {
+	mutation := newInvoiceMutation(c.config, OpCreate)
+	return &InvoiceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Invoice entities.
+func (c *InvoiceClient) CreateBulk(builders ...*InvoiceCreate) *InvoiceCreateBulk {
+	return &InvoiceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceClient) MapCreateBulk(slice any, setFunc func(*InvoiceCreate, int)) *InvoiceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceCreateBulk{err: fmt.Errorf("calling to InvoiceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Invoice.
+func (c *InvoiceClient) Update() *InvoiceUpdate {
+	mutation := newInvoiceMutation(c.config, OpUpdate)
+	return &InvoiceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceClient) UpdateOne(_m *Invoice) *InvoiceUpdateOne {
+	mutation := newInvoiceMutation(c.config, OpUpdateOne, withInvoice(_m))
+	return &InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceClient) UpdateOneID(id string) *InvoiceUpdateOne {
+	mutation := newInvoiceMutation(c.config, OpUpdateOne, withInvoiceID(id))
+	return &InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Invoice.
+func (c *InvoiceClient) Delete() *InvoiceDelete {
+	mutation := newInvoiceMutation(c.config, OpDelete)
+	return &InvoiceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceClient) DeleteOne(_m *Invoice) *InvoiceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceClient) DeleteOneID(id string) *InvoiceDeleteOne {
+	builder := c.Delete().Where(invoice.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceDeleteOne{builder}
+}
+
+// Query returns a query builder for Invoice.
+func (c *InvoiceClient) Query() *InvoiceQuery {
+	return &InvoiceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoice},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Invoice entity by its id.
+func (c *InvoiceClient) Get(ctx context.Context, id string) (*Invoice, error) {
+	return c.Query().Where(invoice.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceClient) GetX(ctx context.Context, id string) *Invoice {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntity queries the entity edge of a Invoice.
+func (c *InvoiceClient) QueryEntity(_m *Invoice) *LegalEntityQuery {
+	query := (&LegalEntityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(legalentity.Table, legalentity.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, invoice.EntityTable, invoice.EntityColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCustomer queries the customer edge of a Invoice.
+func (c *InvoiceClient) QueryCustomer(_m *Invoice) *CustomerQuery {
+	query := (&CustomerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(customer.Table, customer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, invoice.CustomerTable, invoice.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLines queries the lines edge of a Invoice.
+func (c *InvoiceClient) QueryLines(_m *Invoice) *InvoiceLineQuery {
+	query := (&InvoiceLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(invoiceline.Table, invoiceline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.LinesTable, invoice.LinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEvents queries the events edge of a Invoice.
+func (c *InvoiceClient) QueryEvents(_m *Invoice) *InvoiceEventQuery {
+	query := (&InvoiceEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(invoiceevent.Table, invoiceevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.EventsTable, invoice.EventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryJournalEntry queries the journal_entry edge of a Invoice.
+func (c *InvoiceClient) QueryJournalEntry(_m *Invoice) *JournalEntryQuery {
+	query := (&JournalEntryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(journalentry.Table, journalentry.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, invoice.JournalEntryTable, invoice.JournalEntryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPaymentApplications queries the payment_applications edge of a Invoice.
+func (c *InvoiceClient) QueryPaymentApplications(_m *Invoice) *PaymentApplicationQuery {
+	query := (&PaymentApplicationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(paymentapplication.Table, paymentapplication.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.PaymentApplicationsTable, invoice.PaymentApplicationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCreditApplications queries the credit_applications edge of a Invoice.
+func (c *InvoiceClient) QueryCreditApplications(_m *Invoice) *CreditApplicationQuery {
+	query := (&CreditApplicationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(creditapplication.Table, creditapplication.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.CreditApplicationsTable, invoice.CreditApplicationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceClient) Hooks() []Hook {
+	hooks := c.hooks.Invoice
+	return append(hooks[:len(hooks):len(hooks)], invoice.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceClient) Interceptors() []Interceptor {
+	inters := c.inters.Invoice
+	return append(inters[:len(inters):len(inters)], invoice.Interceptors[:]...)
+}
+
+func (c *InvoiceClient) mutate(ctx context.Context, m *InvoiceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Invoice mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceEventClient is a client for the InvoiceEvent schema.
+type InvoiceEventClient struct {
+	config
+}
+
+// NewInvoiceEventClient returns a client for the InvoiceEvent from the given config.
+func NewInvoiceEventClient(c config) *InvoiceEventClient {
+	return &InvoiceEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoiceevent.Hooks(f(g(h())))`.
+func (c *InvoiceEventClient) Use(hooks ...Hook) {
+	c.hooks.InvoiceEvent = append(c.hooks.InvoiceEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoiceevent.Intercept(f(g(h())))`.
+func (c *InvoiceEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InvoiceEvent = append(c.inters.InvoiceEvent, interceptors...)
+}
+
+// Create returns a builder for creating a InvoiceEvent entity.
+func (c *InvoiceEventClient) Create() *InvoiceEventCreate {
+	mutation := newInvoiceEventMutation(c.config, OpCreate)
+	return &InvoiceEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InvoiceEvent entities.
+func (c *InvoiceEventClient) CreateBulk(builders ...*InvoiceEventCreate) *InvoiceEventCreateBulk {
+	return &InvoiceEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceEventClient) MapCreateBulk(slice any, setFunc func(*InvoiceEventCreate, int)) *InvoiceEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceEventCreateBulk{err: fmt.Errorf("calling to InvoiceEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InvoiceEvent.
+func (c *InvoiceEventClient) Update() *InvoiceEventUpdate {
+	mutation := newInvoiceEventMutation(c.config, OpUpdate)
+	return &InvoiceEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceEventClient) UpdateOne(_m *InvoiceEvent) *InvoiceEventUpdateOne {
+	mutation := newInvoiceEventMutation(c.config, OpUpdateOne, withInvoiceEvent(_m))
+	return &InvoiceEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceEventClient) UpdateOneID(id string) *InvoiceEventUpdateOne {
+	mutation := newInvoiceEventMutation(c.config, OpUpdateOne, withInvoiceEventID(id))
+	return &InvoiceEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InvoiceEvent.
+func (c *InvoiceEventClient) Delete() *InvoiceEventDelete {
+	mutation := newInvoiceEventMutation(c.config, OpDelete)
+	return &InvoiceEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceEventClient) DeleteOne(_m *InvoiceEvent) *InvoiceEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceEventClient) DeleteOneID(id string) *InvoiceEventDeleteOne {
+	builder := c.Delete().Where(invoiceevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceEventDeleteOne{builder}
+}
+
+// Query returns a query builder for InvoiceEvent.
+func (c *InvoiceEventClient) Query() *InvoiceEventQuery {
+	return &InvoiceEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoiceEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InvoiceEvent entity by its id.
+func (c *InvoiceEventClient) Get(ctx context.Context, id string) (*InvoiceEvent, error) {
+	return c.Query().Where(invoiceevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceEventClient) GetX(ctx context.Context, id string) *InvoiceEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryInvoice queries the invoice edge of a InvoiceEvent.
+func (c *InvoiceEventClient) QueryInvoice(_m *InvoiceEvent) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoiceevent.Table, invoiceevent.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoiceevent.InvoiceTable, invoiceevent.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceEventClient) Hooks() []Hook {
+	hooks := c.hooks.InvoiceEvent
+	return append(hooks[:len(hooks):len(hooks)], invoiceevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceEventClient) Interceptors() []Interceptor {
+	inters := c.inters.InvoiceEvent
+	return append(inters[:len(inters):len(inters)], invoiceevent.Interceptors[:]...)
+}
+
+func (c *InvoiceEventClient) mutate(ctx context.Context, m *InvoiceEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InvoiceEvent mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceLineClient is a client for the InvoiceLine schema.
+type InvoiceLineClient struct {
+	config
+}
+
+// NewInvoiceLineClient returns a client for the InvoiceLine from the given config.
+func NewInvoiceLineClient(c config) *InvoiceLineClient {
+	return &InvoiceLineClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoiceline.Hooks(f(g(h())))`.
+func (c *InvoiceLineClient) Use(hooks ...Hook) {
+	c.hooks.InvoiceLine = append(c.hooks.InvoiceLine, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoiceline.Intercept(f(g(h())))`.
+func (c *InvoiceLineClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InvoiceLine = append(c.inters.InvoiceLine, interceptors...)
+}
+
+// Create returns a builder for creating a InvoiceLine entity.
+func (c *InvoiceLineClient) Create() *InvoiceLineCreate {
+	mutation := newInvoiceLineMutation(c.config, OpCreate)
+	return &InvoiceLineCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InvoiceLine entities.
+func (c *InvoiceLineClient) CreateBulk(builders ...*InvoiceLineCreate) *InvoiceLineCreateBulk {
+	return &InvoiceLineCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceLineClient) MapCreateBulk(slice any, setFunc func(*InvoiceLineCreate, int)) *InvoiceLineCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceLineCreateBulk{err: fmt.Errorf("calling to InvoiceLineClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceLineCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceLineCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InvoiceLine.
+func (c *InvoiceLineClient) Update() *InvoiceLineUpdate {
+	mutation := newInvoiceLineMutation(c.config, OpUpdate)
+	return &InvoiceLineUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceLineClient) UpdateOne(_m *InvoiceLine) *InvoiceLineUpdateOne {
+	mutation := newInvoiceLineMutation(c.config, OpUpdateOne, withInvoiceLine(_m))
+	return &InvoiceLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceLineClient) UpdateOneID(id string) *InvoiceLineUpdateOne {
+	mutation := newInvoiceLineMutation(c.config, OpUpdateOne, withInvoiceLineID(id))
+	return &InvoiceLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InvoiceLine.
+func (c *InvoiceLineClient) Delete() *InvoiceLineDelete {
+	mutation := newInvoiceLineMutation(c.config, OpDelete)
+	return &InvoiceLineDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceLineClient) DeleteOne(_m *InvoiceLine) *InvoiceLineDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceLineClient) DeleteOneID(id string) *InvoiceLineDeleteOne {
+	builder := c.Delete().Where(invoiceline.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceLineDeleteOne{builder}
+}
+
+// Query returns a query builder for InvoiceLine.
+func (c *InvoiceLineClient) Query() *InvoiceLineQuery {
+	return &InvoiceLineQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoiceLine},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InvoiceLine entity by its id.
+func (c *InvoiceLineClient) Get(ctx context.Context, id string) (*InvoiceLine, error) {
+	return c.Query().Where(invoiceline.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceLineClient) GetX(ctx context.Context, id string) *InvoiceLine {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryInvoice queries the invoice edge of a InvoiceLine.
+func (c *InvoiceLineClient) QueryInvoice(_m *InvoiceLine) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoiceline.Table, invoiceline.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoiceline.InvoiceTable, invoiceline.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryItem queries the item edge of a InvoiceLine.
+func (c *InvoiceLineClient) QueryItem(_m *InvoiceLine) *ItemQuery {
+	query := (&ItemClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoiceline.Table, invoiceline.FieldID, id),
+			sqlgraph.To(item.Table, item.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, invoiceline.ItemTable, invoiceline.ItemColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryClass queries the class edge of a InvoiceLine.
+func (c *InvoiceLineClient) QueryClass(_m *InvoiceLine) *ClassQuery {
+	query := (&ClassClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoiceline.Table, invoiceline.FieldID, id),
+			sqlgraph.To(class.Table, class.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, invoiceline.ClassTable, invoiceline.ClassColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceLineClient) Hooks() []Hook {
+	hooks := c.hooks.InvoiceLine
+	return append(hooks[:len(hooks):len(hooks)], invoiceline.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceLineClient) Interceptors() []Interceptor {
+	inters := c.inters.InvoiceLine
+	return append(inters[:len(inters):len(inters)], invoiceline.Interceptors[:]...)
+}
+
+func (c *InvoiceLineClient) mutate(ctx context.Context, m *InvoiceLineMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceLineCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceLineUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InvoiceLine mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceSequenceClient is a client for the InvoiceSequence schema.
+type InvoiceSequenceClient struct {
+	config
+}
+
+// NewInvoiceSequenceClient returns a client for the InvoiceSequence from the given config.
+func NewInvoiceSequenceClient(c config) *InvoiceSequenceClient {
+	return &InvoiceSequenceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoicesequence.Hooks(f(g(h())))`.
+func (c *InvoiceSequenceClient) Use(hooks ...Hook) {
+	c.hooks.InvoiceSequence = append(c.hooks.InvoiceSequence, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoicesequence.Intercept(f(g(h())))`.
+func (c *InvoiceSequenceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InvoiceSequence = append(c.inters.InvoiceSequence, interceptors...)
+}
+
+// Create returns a builder for creating a InvoiceSequence entity.
+func (c *InvoiceSequenceClient) Create() *InvoiceSequenceCreate {
+	mutation := newInvoiceSequenceMutation(c.config, OpCreate)
+	return &InvoiceSequenceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InvoiceSequence entities.
+func (c *InvoiceSequenceClient) CreateBulk(builders ...*InvoiceSequenceCreate) *InvoiceSequenceCreateBulk {
+	return &InvoiceSequenceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceSequenceClient) MapCreateBulk(slice any, setFunc func(*InvoiceSequenceCreate, int)) *InvoiceSequenceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceSequenceCreateBulk{err: fmt.Errorf("calling to InvoiceSequenceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceSequenceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceSequenceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InvoiceSequence.
+func (c *InvoiceSequenceClient) Update() *InvoiceSequenceUpdate {
+	mutation := newInvoiceSequenceMutation(c.config, OpUpdate)
+	return &InvoiceSequenceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceSequenceClient) UpdateOne(_m *InvoiceSequence) *InvoiceSequenceUpdateOne {
+	mutation := newInvoiceSequenceMutation(c.config, OpUpdateOne, withInvoiceSequence(_m))
+	return &InvoiceSequenceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceSequenceClient) UpdateOneID(id string) *InvoiceSequenceUpdateOne {
+	mutation := newInvoiceSequenceMutation(c.config, OpUpdateOne, withInvoiceSequenceID(id))
+	return &InvoiceSequenceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InvoiceSequence.
+func (c *InvoiceSequenceClient) Delete() *InvoiceSequenceDelete {
+	mutation := newInvoiceSequenceMutation(c.config, OpDelete)
+	return &InvoiceSequenceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceSequenceClient) DeleteOne(_m *InvoiceSequence) *InvoiceSequenceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceSequenceClient) DeleteOneID(id string) *InvoiceSequenceDeleteOne {
+	builder := c.Delete().Where(invoicesequence.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceSequenceDeleteOne{builder}
+}
+
+// Query returns a query builder for InvoiceSequence.
+func (c *InvoiceSequenceClient) Query() *InvoiceSequenceQuery {
+	return &InvoiceSequenceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoiceSequence},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InvoiceSequence entity by its id.
+func (c *InvoiceSequenceClient) Get(ctx context.Context, id string) (*InvoiceSequence, error) {
+	return c.Query().Where(invoicesequence.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceSequenceClient) GetX(ctx context.Context, id string) *InvoiceSequence {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceSequenceClient) Hooks() []Hook {
+	hooks := c.hooks.InvoiceSequence
+	return append(hooks[:len(hooks):len(hooks)], invoicesequence.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceSequenceClient) Interceptors() []Interceptor {
+	inters := c.inters.InvoiceSequence
+	return append(inters[:len(inters):len(inters)], invoicesequence.Interceptors[:]...)
+}
+
+func (c *InvoiceSequenceClient) mutate(ctx context.Context, m *InvoiceSequenceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceSequenceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceSequenceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceSequenceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceSequenceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InvoiceSequence mutation op: %q", m.Op())
+	}
+}
+
+// ItemClient is a client for the Item schema.
+type ItemClient struct {
+	config
+}
+
+// NewItemClient returns a client for the Item from the given config.
+func NewItemClient(c config) *ItemClient {
+	return &ItemClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `item.Hooks(f(g(h())))`.
+func (c *ItemClient) Use(hooks ...Hook) {
+	c.hooks.Item = append(c.hooks.Item, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `item.Intercept(f(g(h())))`.
+func (c *ItemClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Item = append(c.inters.Item, interceptors...)
+}
+
+// Create returns a builder for creating a Item entity.
+func (c *ItemClient) Create() *ItemCreate {
+	mutation := newItemMutation(c.config, OpCreate)
+	return &ItemCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Item entities.
+func (c *ItemClient) CreateBulk(builders ...*ItemCreate) *ItemCreateBulk {
+	return &ItemCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ItemClient) MapCreateBulk(slice any, setFunc func(*ItemCreate, int)) *ItemCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ItemCreateBulk{err: fmt.Errorf("calling to ItemClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ItemCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ItemCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Item.
+func (c *ItemClient) Update() *ItemUpdate {
+	mutation := newItemMutation(c.config, OpUpdate)
+	return &ItemUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ItemClient) UpdateOne(_m *Item) *ItemUpdateOne {
+	mutation := newItemMutation(c.config, OpUpdateOne, withItem(_m))
+	return &ItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ItemClient) UpdateOneID(id string) *ItemUpdateOne {
+	mutation := newItemMutation(c.config, OpUpdateOne, withItemID(id))
+	return &ItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Item.
+func (c *ItemClient) Delete() *ItemDelete {
+	mutation := newItemMutation(c.config, OpDelete)
+	return &ItemDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ItemClient) DeleteOne(_m *Item) *ItemDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ItemClient) DeleteOneID(id string) *ItemDeleteOne {
+	builder := c.Delete().Where(item.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ItemDeleteOne{builder}
+}
+
+// Query returns a query builder for Item.
+func (c *ItemClient) Query() *ItemQuery {
+	return &ItemQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeItem},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Item entity by its id.
+func (c *ItemClient) Get(ctx context.Context, id string) (*Item, error) {
+	return c.Query().Where(item.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ItemClient) GetX(ctx context.Context, id string) *Item {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntity queries the entity edge of a Item.
+func (c *ItemClient) QueryEntity(_m *Item) *LegalEntityQuery {
+	query := (&LegalEntityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(item.Table, item.FieldID, id),
+			sqlgraph.To(legalentity.Table, legalentity.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, item.EntityTable, item.EntityColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryIncomeAccount queries the income_account edge of a Item.
+func (c *ItemClient) QueryIncomeAccount(_m *Item) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(item.Table, item.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, item.IncomeAccountTable, item.IncomeAccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ItemClient) Hooks() []Hook {
+	hooks := c.hooks.Item
+	return append(hooks[:len(hooks):len(hooks)], item.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ItemClient) Interceptors() []Interceptor {
+	inters := c.inters.Item
+	return append(inters[:len(inters):len(inters)], item.Interceptors[:]...)
+}
+
+func (c *ItemClient) mutate(ctx context.Context, m *ItemMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ItemCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ItemUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ItemDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Item mutation op: %q", m.Op())
 	}
 }
 
@@ -1968,15 +3589,855 @@ func (c *OrganizationClient) mutate(ctx context.Context, m *OrganizationMutation
 	}
 }
 
+// PaymentClient is a client for the Payment schema.
+type PaymentClient struct {
+	config
+}
+
+// NewPaymentClient returns a client for the Payment from the given config.
+func NewPaymentClient(c config) *PaymentClient {
+	return &PaymentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `payment.Hooks(f(g(h())))`.
+func (c *PaymentClient) Use(hooks ...Hook) {
+	c.hooks.Payment = append(c.hooks.Payment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `payment.Intercept(f(g(h())))`.
+func (c *PaymentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Payment = append(c.inters.Payment, interceptors...)
+}
+
+// Create returns a builder for creating a Payment entity.
+func (c *PaymentClient) Create() *PaymentCreate {
+	mutation := newPaymentMutation(c.config, OpCreate)
+	return &PaymentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Payment entities.
+func (c *PaymentClient) CreateBulk(builders ...*PaymentCreate) *PaymentCreateBulk {
+	return &PaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentClient) MapCreateBulk(slice any, setFunc func(*PaymentCreate, int)) *PaymentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentCreateBulk{err: fmt.Errorf("calling to PaymentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Payment.
+func (c *PaymentClient) Update() *PaymentUpdate {
+	mutation := newPaymentMutation(c.config, OpUpdate)
+	return &PaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentClient) UpdateOne(_m *Payment) *PaymentUpdateOne {
+	mutation := newPaymentMutation(c.config, OpUpdateOne, withPayment(_m))
+	return &PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentClient) UpdateOneID(id string) *PaymentUpdateOne {
+	mutation := newPaymentMutation(c.config, OpUpdateOne, withPaymentID(id))
+	return &PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Payment.
+func (c *PaymentClient) Delete() *PaymentDelete {
+	mutation := newPaymentMutation(c.config, OpDelete)
+	return &PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentClient) DeleteOne(_m *Payment) *PaymentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentClient) DeleteOneID(id string) *PaymentDeleteOne {
+	builder := c.Delete().Where(payment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentDeleteOne{builder}
+}
+
+// Query returns a query builder for Payment.
+func (c *PaymentClient) Query() *PaymentQuery {
+	return &PaymentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Payment entity by its id.
+func (c *PaymentClient) Get(ctx context.Context, id string) (*Payment, error) {
+	return c.Query().Where(payment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentClient) GetX(ctx context.Context, id string) *Payment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntity queries the entity edge of a Payment.
+func (c *PaymentClient) QueryEntity(_m *Payment) *LegalEntityQuery {
+	query := (&LegalEntityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(legalentity.Table, legalentity.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, payment.EntityTable, payment.EntityColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCustomer queries the customer edge of a Payment.
+func (c *PaymentClient) QueryCustomer(_m *Payment) *CustomerQuery {
+	query := (&CustomerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(customer.Table, customer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, payment.CustomerTable, payment.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryApplications queries the applications edge of a Payment.
+func (c *PaymentClient) QueryApplications(_m *Payment) *PaymentApplicationQuery {
+	query := (&PaymentApplicationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(paymentapplication.Table, paymentapplication.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payment.ApplicationsTable, payment.ApplicationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRefunds queries the refunds edge of a Payment.
+func (c *PaymentClient) QueryRefunds(_m *Payment) *RefundQuery {
+	query := (&RefundClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(refund.Table, refund.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payment.RefundsTable, payment.RefundsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryChargeReversals queries the charge_reversals edge of a Payment.
+func (c *PaymentClient) QueryChargeReversals(_m *Payment) *ChargeReversalQuery {
+	query := (&ChargeReversalClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(chargereversal.Table, chargereversal.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payment.ChargeReversalsTable, payment.ChargeReversalsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryJournalEntry queries the journal_entry edge of a Payment.
+func (c *PaymentClient) QueryJournalEntry(_m *Payment) *JournalEntryQuery {
+	query := (&JournalEntryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(journalentry.Table, journalentry.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, payment.JournalEntryTable, payment.JournalEntryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentClient) Hooks() []Hook {
+	hooks := c.hooks.Payment
+	return append(hooks[:len(hooks):len(hooks)], payment.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentClient) Interceptors() []Interceptor {
+	inters := c.inters.Payment
+	return append(inters[:len(inters):len(inters)], payment.Interceptors[:]...)
+}
+
+func (c *PaymentClient) mutate(ctx context.Context, m *PaymentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Payment mutation op: %q", m.Op())
+	}
+}
+
+// PaymentApplicationClient is a client for the PaymentApplication schema.
+type PaymentApplicationClient struct {
+	config
+}
+
+// NewPaymentApplicationClient returns a client for the PaymentApplication from the given config.
+func NewPaymentApplicationClient(c config) *PaymentApplicationClient {
+	return &PaymentApplicationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `paymentapplication.Hooks(f(g(h())))`.
+func (c *PaymentApplicationClient) Use(hooks ...Hook) {
+	c.hooks.PaymentApplication = append(c.hooks.PaymentApplication, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `paymentapplication.Intercept(f(g(h())))`.
+func (c *PaymentApplicationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PaymentApplication = append(c.inters.PaymentApplication, interceptors...)
+}
+
+// Create returns a builder for creating a PaymentApplication entity.
+func (c *PaymentApplicationClient) Create() *PaymentApplicationCreate {
+	mutation := newPaymentApplicationMutation(c.config, OpCreate)
+	return &PaymentApplicationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PaymentApplication entities.
+func (c *PaymentApplicationClient) CreateBulk(builders ...*PaymentApplicationCreate) *PaymentApplicationCreateBulk {
+	return &PaymentApplicationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentApplicationClient) MapCreateBulk(slice any, setFunc func(*PaymentApplicationCreate, int)) *PaymentApplicationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentApplicationCreateBulk{err: fmt.Errorf("calling to PaymentApplicationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentApplicationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentApplicationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PaymentApplication.
+func (c *PaymentApplicationClient) Update() *PaymentApplicationUpdate {
+	mutation := newPaymentApplicationMutation(c.config, OpUpdate)
+	return &PaymentApplicationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentApplicationClient) UpdateOne(_m *PaymentApplication) *PaymentApplicationUpdateOne {
+	mutation := newPaymentApplicationMutation(c.config, OpUpdateOne, withPaymentApplication(_m))
+	return &PaymentApplicationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentApplicationClient) UpdateOneID(id string) *PaymentApplicationUpdateOne {
+	mutation := newPaymentApplicationMutation(c.config, OpUpdateOne, withPaymentApplicationID(id))
+	return &PaymentApplicationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PaymentApplication.
+func (c *PaymentApplicationClient) Delete() *PaymentApplicationDelete {
+	mutation := newPaymentApplicationMutation(c.config, OpDelete)
+	return &PaymentApplicationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentApplicationClient) DeleteOne(_m *PaymentApplication) *PaymentApplicationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentApplicationClient) DeleteOneID(id string) *PaymentApplicationDeleteOne {
+	builder := c.Delete().Where(paymentapplication.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentApplicationDeleteOne{builder}
+}
+
+// Query returns a query builder for PaymentApplication.
+func (c *PaymentApplicationClient) Query() *PaymentApplicationQuery {
+	return &PaymentApplicationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePaymentApplication},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PaymentApplication entity by its id.
+func (c *PaymentApplicationClient) Get(ctx context.Context, id string) (*PaymentApplication, error) {
+	return c.Query().Where(paymentapplication.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentApplicationClient) GetX(ctx context.Context, id string) *PaymentApplication {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPayment queries the payment edge of a PaymentApplication.
+func (c *PaymentApplicationClient) QueryPayment(_m *PaymentApplication) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentapplication.Table, paymentapplication.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, paymentapplication.PaymentTable, paymentapplication.PaymentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoice queries the invoice edge of a PaymentApplication.
+func (c *PaymentApplicationClient) QueryInvoice(_m *PaymentApplication) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentapplication.Table, paymentapplication.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, paymentapplication.InvoiceTable, paymentapplication.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentApplicationClient) Hooks() []Hook {
+	hooks := c.hooks.PaymentApplication
+	return append(hooks[:len(hooks):len(hooks)], paymentapplication.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentApplicationClient) Interceptors() []Interceptor {
+	inters := c.inters.PaymentApplication
+	return append(inters[:len(inters):len(inters)], paymentapplication.Interceptors[:]...)
+}
+
+func (c *PaymentApplicationClient) mutate(ctx context.Context, m *PaymentApplicationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentApplicationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentApplicationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentApplicationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentApplicationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PaymentApplication mutation op: %q", m.Op())
+	}
+}
+
+// RefundClient is a client for the Refund schema.
+type RefundClient struct {
+	config
+}
+
+// NewRefundClient returns a client for the Refund from the given config.
+func NewRefundClient(c config) *RefundClient {
+	return &RefundClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `refund.Hooks(f(g(h())))`.
+func (c *RefundClient) Use(hooks ...Hook) {
+	c.hooks.Refund = append(c.hooks.Refund, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `refund.Intercept(f(g(h())))`.
+func (c *RefundClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Refund = append(c.inters.Refund, interceptors...)
+}
+
+// Create returns a builder for creating a Refund entity.
+func (c *RefundClient) Create() *RefundCreate {
+	mutation := newRefundMutation(c.config, OpCreate)
+	return &RefundCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Refund entities.
+func (c *RefundClient) CreateBulk(builders ...*RefundCreate) *RefundCreateBulk {
+	return &RefundCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RefundClient) MapCreateBulk(slice any, setFunc func(*RefundCreate, int)) *RefundCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RefundCreateBulk{err: fmt.Errorf("calling to RefundClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RefundCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RefundCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Refund.
+func (c *RefundClient) Update() *RefundUpdate {
+	mutation := newRefundMutation(c.config, OpUpdate)
+	return &RefundUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RefundClient) UpdateOne(_m *Refund) *RefundUpdateOne {
+	mutation := newRefundMutation(c.config, OpUpdateOne, withRefund(_m))
+	return &RefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RefundClient) UpdateOneID(id string) *RefundUpdateOne {
+	mutation := newRefundMutation(c.config, OpUpdateOne, withRefundID(id))
+	return &RefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Refund.
+func (c *RefundClient) Delete() *RefundDelete {
+	mutation := newRefundMutation(c.config, OpDelete)
+	return &RefundDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RefundClient) DeleteOne(_m *Refund) *RefundDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RefundClient) DeleteOneID(id string) *RefundDeleteOne {
+	builder := c.Delete().Where(refund.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RefundDeleteOne{builder}
+}
+
+// Query returns a query builder for Refund.
+func (c *RefundClient) Query() *RefundQuery {
+	return &RefundQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRefund},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Refund entity by its id.
+func (c *RefundClient) Get(ctx context.Context, id string) (*Refund, error) {
+	return c.Query().Where(refund.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RefundClient) GetX(ctx context.Context, id string) *Refund {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPayment queries the payment edge of a Refund.
+func (c *RefundClient) QueryPayment(_m *Refund) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(refund.Table, refund.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, refund.PaymentTable, refund.PaymentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RefundClient) Hooks() []Hook {
+	hooks := c.hooks.Refund
+	return append(hooks[:len(hooks):len(hooks)], refund.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RefundClient) Interceptors() []Interceptor {
+	inters := c.inters.Refund
+	return append(inters[:len(inters):len(inters)], refund.Interceptors[:]...)
+}
+
+func (c *RefundClient) mutate(ctx context.Context, m *RefundMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RefundCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RefundUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RefundDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Refund mutation op: %q", m.Op())
+	}
+}
+
+// VendorClient is a client for the Vendor schema.
+type VendorClient struct {
+	config
+}
+
+// NewVendorClient returns a client for the Vendor from the given config.
+func NewVendorClient(c config) *VendorClient {
+	return &VendorClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `vendor.Hooks(f(g(h())))`.
+func (c *VendorClient) Use(hooks ...Hook) {
+	c.hooks.Vendor = append(c.hooks.Vendor, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `vendor.Intercept(f(g(h())))`.
+func (c *VendorClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Vendor = append(c.inters.Vendor, interceptors...)
+}
+
+// Create returns a builder for creating a Vendor entity.
+func (c *VendorClient) Create() *VendorCreate {
+	mutation := newVendorMutation(c.config, OpCreate)
+	return &VendorCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Vendor entities.
+func (c *VendorClient) CreateBulk(builders ...*VendorCreate) *VendorCreateBulk {
+	return &VendorCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *VendorClient) MapCreateBulk(slice any, setFunc func(*VendorCreate, int)) *VendorCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &VendorCreateBulk{err: fmt.Errorf("calling to VendorClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*VendorCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &VendorCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Vendor.
+func (c *VendorClient) Update() *VendorUpdate {
+	mutation := newVendorMutation(c.config, OpUpdate)
+	return &VendorUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *VendorClient) UpdateOne(_m *Vendor) *VendorUpdateOne {
+	mutation := newVendorMutation(c.config, OpUpdateOne, withVendor(_m))
+	return &VendorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *VendorClient) UpdateOneID(id string) *VendorUpdateOne {
+	mutation := newVendorMutation(c.config, OpUpdateOne, withVendorID(id))
+	return &VendorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Vendor.
+func (c *VendorClient) Delete() *VendorDelete {
+	mutation := newVendorMutation(c.config, OpDelete)
+	return &VendorDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *VendorClient) DeleteOne(_m *Vendor) *VendorDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *VendorClient) DeleteOneID(id string) *VendorDeleteOne {
+	builder := c.Delete().Where(vendor.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &VendorDeleteOne{builder}
+}
+
+// Query returns a query builder for Vendor.
+func (c *VendorClient) Query() *VendorQuery {
+	return &VendorQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeVendor},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Vendor entity by its id.
+func (c *VendorClient) Get(ctx context.Context, id string) (*Vendor, error) {
+	return c.Query().Where(vendor.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *VendorClient) GetX(ctx context.Context, id string) *Vendor {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *VendorClient) Hooks() []Hook {
+	hooks := c.hooks.Vendor
+	return append(hooks[:len(hooks):len(hooks)], vendor.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *VendorClient) Interceptors() []Interceptor {
+	inters := c.inters.Vendor
+	return append(inters[:len(inters):len(inters)], vendor.Interceptors[:]...)
+}
+
+func (c *VendorClient) mutate(ctx context.Context, m *VendorMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&VendorCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&VendorUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&VendorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&VendorDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Vendor mutation op: %q", m.Op())
+	}
+}
+
+// WriteOffClient is a client for the WriteOff schema.
+type WriteOffClient struct {
+	config
+}
+
+// NewWriteOffClient returns a client for the WriteOff from the given config.
+func NewWriteOffClient(c config) *WriteOffClient {
+	return &WriteOffClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `writeoff.Hooks(f(g(h())))`.
+func (c *WriteOffClient) Use(hooks ...Hook) {
+	c.hooks.WriteOff = append(c.hooks.WriteOff, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `writeoff.Intercept(f(g(h())))`.
+func (c *WriteOffClient) Intercept(interceptors ...Interceptor) {
+	c.inters.WriteOff = append(c.inters.WriteOff, interceptors...)
+}
+
+// Create returns a builder for creating a WriteOff entity.
+func (c *WriteOffClient) Create() *WriteOffCreate {
+	mutation := newWriteOffMutation(c.config, OpCreate)
+	return &WriteOffCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of WriteOff entities.
+func (c *WriteOffClient) CreateBulk(builders ...*WriteOffCreate) *WriteOffCreateBulk {
+	return &WriteOffCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WriteOffClient) MapCreateBulk(slice any, setFunc func(*WriteOffCreate, int)) *WriteOffCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WriteOffCreateBulk{err: fmt.Errorf("calling to WriteOffClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WriteOffCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WriteOffCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for WriteOff.
+func (c *WriteOffClient) Update() *WriteOffUpdate {
+	mutation := newWriteOffMutation(c.config, OpUpdate)
+	return &WriteOffUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WriteOffClient) UpdateOne(_m *WriteOff) *WriteOffUpdateOne {
+	mutation := newWriteOffMutation(c.config, OpUpdateOne, withWriteOff(_m))
+	return &WriteOffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WriteOffClient) UpdateOneID(id string) *WriteOffUpdateOne {
+	mutation := newWriteOffMutation(c.config, OpUpdateOne, withWriteOffID(id))
+	return &WriteOffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for WriteOff.
+func (c *WriteOffClient) Delete() *WriteOffDelete {
+	mutation := newWriteOffMutation(c.config, OpDelete)
+	return &WriteOffDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WriteOffClient) DeleteOne(_m *WriteOff) *WriteOffDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WriteOffClient) DeleteOneID(id string) *WriteOffDeleteOne {
+	builder := c.Delete().Where(writeoff.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WriteOffDeleteOne{builder}
+}
+
+// Query returns a query builder for WriteOff.
+func (c *WriteOffClient) Query() *WriteOffQuery {
+	return &WriteOffQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWriteOff},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a WriteOff entity by its id.
+func (c *WriteOffClient) Get(ctx context.Context, id string) (*WriteOff, error) {
+	return c.Query().Where(writeoff.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WriteOffClient) GetX(ctx context.Context, id string) *WriteOff {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryInvoice queries the invoice edge of a WriteOff.
+func (c *WriteOffClient) QueryInvoice(_m *WriteOff) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(writeoff.Table, writeoff.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, writeoff.InvoiceTable, writeoff.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *WriteOffClient) Hooks() []Hook {
+	hooks := c.hooks.WriteOff
+	return append(hooks[:len(hooks):len(hooks)], writeoff.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *WriteOffClient) Interceptors() []Interceptor {
+	inters := c.inters.WriteOff
+	return append(inters[:len(inters):len(inters)], writeoff.Interceptors[:]...)
+}
+
+func (c *WriteOffClient) mutate(ctx context.Context, m *WriteOffMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WriteOffCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WriteOffUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WriteOffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WriteOffDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown WriteOff mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, AccountingPeriod, AuditEvent, COAMapping, Class, IntegrationKey,
-		JournalEntry, JournalLine, LegalEntity, Organization []ent.Hook
+		Account, AccountingPeriod, AuditEvent, COAMapping, ChargeReversal, Class,
+		CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice, InvoiceEvent,
+		InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine, LegalEntity,
+		Organization, Payment, PaymentApplication, Refund, Vendor, WriteOff []ent.Hook
 	}
 	inters struct {
-		Account, AccountingPeriod, AuditEvent, COAMapping, Class, IntegrationKey,
-		JournalEntry, JournalLine, LegalEntity, Organization []ent.Interceptor
+		Account, AccountingPeriod, AuditEvent, COAMapping, ChargeReversal, Class,
+		CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice, InvoiceEvent,
+		InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine, LegalEntity,
+		Organization, Payment, PaymentApplication, Refund, Vendor,
+		WriteOff []ent.Interceptor
 	}
 )
 

@@ -6,13 +6,27 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/invoicesequence"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 	"context"
 	"errors"
 	"fmt"
@@ -82,16 +96,30 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			account.Table:          account.ValidColumn,
-			accountingperiod.Table: accountingperiod.ValidColumn,
-			auditevent.Table:       auditevent.ValidColumn,
-			coamapping.Table:       coamapping.ValidColumn,
-			class.Table:            class.ValidColumn,
-			integrationkey.Table:   integrationkey.ValidColumn,
-			journalentry.Table:     journalentry.ValidColumn,
-			journalline.Table:      journalline.ValidColumn,
-			legalentity.Table:      legalentity.ValidColumn,
-			organization.Table:     organization.ValidColumn,
+			account.Table:            account.ValidColumn,
+			accountingperiod.Table:   accountingperiod.ValidColumn,
+			auditevent.Table:         auditevent.ValidColumn,
+			coamapping.Table:         coamapping.ValidColumn,
+			chargereversal.Table:     chargereversal.ValidColumn,
+			class.Table:              class.ValidColumn,
+			creditapplication.Table:  creditapplication.ValidColumn,
+			creditmemo.Table:         creditmemo.ValidColumn,
+			customer.Table:           customer.ValidColumn,
+			integrationkey.Table:     integrationkey.ValidColumn,
+			invoice.Table:            invoice.ValidColumn,
+			invoiceevent.Table:       invoiceevent.ValidColumn,
+			invoiceline.Table:        invoiceline.ValidColumn,
+			invoicesequence.Table:    invoicesequence.ValidColumn,
+			item.Table:               item.ValidColumn,
+			journalentry.Table:       journalentry.ValidColumn,
+			journalline.Table:        journalline.ValidColumn,
+			legalentity.Table:        legalentity.ValidColumn,
+			organization.Table:       organization.ValidColumn,
+			payment.Table:            payment.ValidColumn,
+			paymentapplication.Table: paymentapplication.ValidColumn,
+			refund.Table:             refund.ValidColumn,
+			vendor.Table:             vendor.ValidColumn,
+			writeoff.Table:           writeoff.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

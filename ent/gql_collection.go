@@ -6,13 +6,26 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 	"context"
 	"database/sql/driver"
 	"fmt"
@@ -579,6 +592,155 @@ func newCOAMappingPaginateArgs(rv map[string]any) *coamappingPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ChargeReversalQuery) CollectFields(ctx context.Context, satisfies ...string) (*ChargeReversalQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ChargeReversalQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(chargereversal.Columns))
+		selectedFields = []string{chargereversal.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "payment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, paymentImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayment = query
+			if _, ok := fieldSeen[chargereversal.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldPaymentID)
+				fieldSeen[chargereversal.FieldPaymentID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[chargereversal.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldCreatedAt)
+				fieldSeen[chargereversal.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[chargereversal.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldUpdatedAt)
+				fieldSeen[chargereversal.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[chargereversal.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldEntityID)
+				fieldSeen[chargereversal.FieldEntityID] = struct{}{}
+			}
+		case "paymentID":
+			if _, ok := fieldSeen[chargereversal.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldPaymentID)
+				fieldSeen[chargereversal.FieldPaymentID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[chargereversal.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldAmount)
+				fieldSeen[chargereversal.FieldAmount] = struct{}{}
+			}
+		case "date":
+			if _, ok := fieldSeen[chargereversal.FieldDate]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldDate)
+				fieldSeen[chargereversal.FieldDate] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[chargereversal.FieldReason]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldReason)
+				fieldSeen[chargereversal.FieldReason] = struct{}{}
+			}
+		case "externalRef":
+			if _, ok := fieldSeen[chargereversal.FieldExternalRef]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldExternalRef)
+				fieldSeen[chargereversal.FieldExternalRef] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[chargereversal.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldJournalEntryID)
+				fieldSeen[chargereversal.FieldJournalEntryID] = struct{}{}
+			}
+		case "createdBy":
+			if _, ok := fieldSeen[chargereversal.FieldCreatedBy]; !ok {
+				selectedFields = append(selectedFields, chargereversal.FieldCreatedBy)
+				fieldSeen[chargereversal.FieldCreatedBy] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type chargereversalPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ChargeReversalPaginateOption
+}
+
+func newChargeReversalPaginateArgs(rv map[string]any) *chargereversalPaginateArgs {
+	args := &chargereversalPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ChargeReversalOrder{Field: &ChargeReversalOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithChargeReversalOrder(order))
+			}
+		case *ChargeReversalOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithChargeReversalOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ChargeReversalWhereInput); ok {
+		args.opts = append(args.opts, WithChargeReversalFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *ClassQuery) CollectFields(ctx context.Context, satisfies ...string) (*ClassQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -812,6 +974,501 @@ func newClassPaginateArgs(rv map[string]any) *classPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CreditApplicationQuery) CollectFields(ctx context.Context, satisfies ...string) (*CreditApplicationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CreditApplicationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(creditapplication.Columns))
+		selectedFields = []string{creditapplication.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "creditMemo":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CreditMemoClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, creditmemoImplementors)...); err != nil {
+				return err
+			}
+			_q.withCreditMemo = query
+			if _, ok := fieldSeen[creditapplication.FieldCreditMemoID]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldCreditMemoID)
+				fieldSeen[creditapplication.FieldCreditMemoID] = struct{}{}
+			}
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[creditapplication.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldInvoiceID)
+				fieldSeen[creditapplication.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[creditapplication.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldCreatedAt)
+				fieldSeen[creditapplication.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[creditapplication.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldUpdatedAt)
+				fieldSeen[creditapplication.FieldUpdatedAt] = struct{}{}
+			}
+		case "creditMemoID":
+			if _, ok := fieldSeen[creditapplication.FieldCreditMemoID]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldCreditMemoID)
+				fieldSeen[creditapplication.FieldCreditMemoID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[creditapplication.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldInvoiceID)
+				fieldSeen[creditapplication.FieldInvoiceID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[creditapplication.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldAmount)
+				fieldSeen[creditapplication.FieldAmount] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[creditapplication.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldJournalEntryID)
+				fieldSeen[creditapplication.FieldJournalEntryID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type creditapplicationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CreditApplicationPaginateOption
+}
+
+func newCreditApplicationPaginateArgs(rv map[string]any) *creditapplicationPaginateArgs {
+	args := &creditapplicationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CreditApplicationOrder{Field: &CreditApplicationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCreditApplicationOrder(order))
+			}
+		case *CreditApplicationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCreditApplicationOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CreditApplicationWhereInput); ok {
+		args.opts = append(args.opts, WithCreditApplicationFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CreditMemoQuery) CollectFields(ctx context.Context, satisfies ...string) (*CreditMemoQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CreditMemoQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(creditmemo.Columns))
+		selectedFields = []string{creditmemo.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CustomerClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, customerImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[creditmemo.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldCustomerID)
+				fieldSeen[creditmemo.FieldCustomerID] = struct{}{}
+			}
+
+		case "applications":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CreditApplicationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, creditapplicationImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedApplications(alias, func(wq *CreditApplicationQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[creditmemo.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldCreatedAt)
+				fieldSeen[creditmemo.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[creditmemo.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldUpdatedAt)
+				fieldSeen[creditmemo.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[creditmemo.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldEntityID)
+				fieldSeen[creditmemo.FieldEntityID] = struct{}{}
+			}
+		case "customerID":
+			if _, ok := fieldSeen[creditmemo.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldCustomerID)
+				fieldSeen[creditmemo.FieldCustomerID] = struct{}{}
+			}
+		case "date":
+			if _, ok := fieldSeen[creditmemo.FieldDate]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldDate)
+				fieldSeen[creditmemo.FieldDate] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[creditmemo.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldAmount)
+				fieldSeen[creditmemo.FieldAmount] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[creditmemo.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldCurrency)
+				fieldSeen[creditmemo.FieldCurrency] = struct{}{}
+			}
+		case "accountID":
+			if _, ok := fieldSeen[creditmemo.FieldAccountID]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldAccountID)
+				fieldSeen[creditmemo.FieldAccountID] = struct{}{}
+			}
+		case "classID":
+			if _, ok := fieldSeen[creditmemo.FieldClassID]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldClassID)
+				fieldSeen[creditmemo.FieldClassID] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[creditmemo.FieldReason]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldReason)
+				fieldSeen[creditmemo.FieldReason] = struct{}{}
+			}
+		case "applied":
+			if _, ok := fieldSeen[creditmemo.FieldApplied]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldApplied)
+				fieldSeen[creditmemo.FieldApplied] = struct{}{}
+			}
+		case "remaining":
+			if _, ok := fieldSeen[creditmemo.FieldRemaining]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldRemaining)
+				fieldSeen[creditmemo.FieldRemaining] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[creditmemo.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldJournalEntryID)
+				fieldSeen[creditmemo.FieldJournalEntryID] = struct{}{}
+			}
+		case "createdBy":
+			if _, ok := fieldSeen[creditmemo.FieldCreatedBy]; !ok {
+				selectedFields = append(selectedFields, creditmemo.FieldCreatedBy)
+				fieldSeen[creditmemo.FieldCreatedBy] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type creditmemoPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CreditMemoPaginateOption
+}
+
+func newCreditMemoPaginateArgs(rv map[string]any) *creditmemoPaginateArgs {
+	args := &creditmemoPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CreditMemoOrder{Field: &CreditMemoOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCreditMemoOrder(order))
+			}
+		case *CreditMemoOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCreditMemoOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CreditMemoWhereInput); ok {
+		args.opts = append(args.opts, WithCreditMemoFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CustomerQuery) CollectFields(ctx context.Context, satisfies ...string) (*CustomerQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CustomerQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(customer.Columns))
+		selectedFields = []string{customer.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[customer.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, customer.FieldCreatedAt)
+				fieldSeen[customer.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[customer.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, customer.FieldUpdatedAt)
+				fieldSeen[customer.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[customer.FieldName]; !ok {
+				selectedFields = append(selectedFields, customer.FieldName)
+				fieldSeen[customer.FieldName] = struct{}{}
+			}
+		case "displayName":
+			if _, ok := fieldSeen[customer.FieldDisplayName]; !ok {
+				selectedFields = append(selectedFields, customer.FieldDisplayName)
+				fieldSeen[customer.FieldDisplayName] = struct{}{}
+			}
+		case "email":
+			if _, ok := fieldSeen[customer.FieldEmail]; !ok {
+				selectedFields = append(selectedFields, customer.FieldEmail)
+				fieldSeen[customer.FieldEmail] = struct{}{}
+			}
+		case "phone":
+			if _, ok := fieldSeen[customer.FieldPhone]; !ok {
+				selectedFields = append(selectedFields, customer.FieldPhone)
+				fieldSeen[customer.FieldPhone] = struct{}{}
+			}
+		case "addressLine1":
+			if _, ok := fieldSeen[customer.FieldAddressLine1]; !ok {
+				selectedFields = append(selectedFields, customer.FieldAddressLine1)
+				fieldSeen[customer.FieldAddressLine1] = struct{}{}
+			}
+		case "addressLine2":
+			if _, ok := fieldSeen[customer.FieldAddressLine2]; !ok {
+				selectedFields = append(selectedFields, customer.FieldAddressLine2)
+				fieldSeen[customer.FieldAddressLine2] = struct{}{}
+			}
+		case "city":
+			if _, ok := fieldSeen[customer.FieldCity]; !ok {
+				selectedFields = append(selectedFields, customer.FieldCity)
+				fieldSeen[customer.FieldCity] = struct{}{}
+			}
+		case "region":
+			if _, ok := fieldSeen[customer.FieldRegion]; !ok {
+				selectedFields = append(selectedFields, customer.FieldRegion)
+				fieldSeen[customer.FieldRegion] = struct{}{}
+			}
+		case "postalCode":
+			if _, ok := fieldSeen[customer.FieldPostalCode]; !ok {
+				selectedFields = append(selectedFields, customer.FieldPostalCode)
+				fieldSeen[customer.FieldPostalCode] = struct{}{}
+			}
+		case "country":
+			if _, ok := fieldSeen[customer.FieldCountry]; !ok {
+				selectedFields = append(selectedFields, customer.FieldCountry)
+				fieldSeen[customer.FieldCountry] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[customer.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, customer.FieldCurrency)
+				fieldSeen[customer.FieldCurrency] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[customer.FieldActive]; !ok {
+				selectedFields = append(selectedFields, customer.FieldActive)
+				fieldSeen[customer.FieldActive] = struct{}{}
+			}
+		case "hubCompanyID":
+			if _, ok := fieldSeen[customer.FieldHubCompanyID]; !ok {
+				selectedFields = append(selectedFields, customer.FieldHubCompanyID)
+				fieldSeen[customer.FieldHubCompanyID] = struct{}{}
+			}
+		case "crmContactID":
+			if _, ok := fieldSeen[customer.FieldCrmContactID]; !ok {
+				selectedFields = append(selectedFields, customer.FieldCrmContactID)
+				fieldSeen[customer.FieldCrmContactID] = struct{}{}
+			}
+		case "syncStatus":
+			if _, ok := fieldSeen[customer.FieldSyncStatus]; !ok {
+				selectedFields = append(selectedFields, customer.FieldSyncStatus)
+				fieldSeen[customer.FieldSyncStatus] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type customerPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CustomerPaginateOption
+}
+
+func newCustomerPaginateArgs(rv map[string]any) *customerPaginateArgs {
+	args := &customerPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CustomerOrder{Field: &CustomerOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCustomerOrder(order))
+			}
+		case *CustomerOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCustomerOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CustomerWhereInput); ok {
+		args.opts = append(args.opts, WithCustomerFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *IntegrationKeyQuery) CollectFields(ctx context.Context, satisfies ...string) (*IntegrationKeyQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -931,6 +1588,755 @@ func newIntegrationKeyPaginateArgs(rv map[string]any) *integrationkeyPaginateArg
 	}
 	if v, ok := rv[whereField].(*IntegrationKeyWhereInput); ok {
 		args.opts = append(args.opts, WithIntegrationKeyFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvoiceQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvoiceQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvoiceQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invoice.Columns))
+		selectedFields = []string{invoice.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "entity":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LegalEntityClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, legalentityImplementors)...); err != nil {
+				return err
+			}
+			_q.withEntity = query
+			if _, ok := fieldSeen[invoice.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldEntityID)
+				fieldSeen[invoice.FieldEntityID] = struct{}{}
+			}
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CustomerClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, customerImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[invoice.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCustomerID)
+				fieldSeen[invoice.FieldCustomerID] = struct{}{}
+			}
+
+		case "lines":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceLineClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, invoicelineImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLines(alias, func(wq *InvoiceLineQuery) {
+				*wq = *query
+			})
+
+		case "events":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceEventClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, invoiceeventImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedEvents(alias, func(wq *InvoiceEventQuery) {
+				*wq = *query
+			})
+
+		case "journalEntry":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JournalEntryClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, journalentryImplementors)...); err != nil {
+				return err
+			}
+			_q.withJournalEntry = query
+			if _, ok := fieldSeen[invoice.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldJournalEntryID)
+				fieldSeen[invoice.FieldJournalEntryID] = struct{}{}
+			}
+
+		case "paymentApplications":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentApplicationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, paymentapplicationImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedPaymentApplications(alias, func(wq *PaymentApplicationQuery) {
+				*wq = *query
+			})
+
+		case "creditApplications":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CreditApplicationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, creditapplicationImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedCreditApplications(alias, func(wq *CreditApplicationQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[invoice.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCreatedAt)
+				fieldSeen[invoice.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[invoice.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldUpdatedAt)
+				fieldSeen[invoice.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[invoice.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldEntityID)
+				fieldSeen[invoice.FieldEntityID] = struct{}{}
+			}
+		case "customerID":
+			if _, ok := fieldSeen[invoice.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCustomerID)
+				fieldSeen[invoice.FieldCustomerID] = struct{}{}
+			}
+		case "number":
+			if _, ok := fieldSeen[invoice.FieldNumber]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldNumber)
+				fieldSeen[invoice.FieldNumber] = struct{}{}
+			}
+		case "issueDate":
+			if _, ok := fieldSeen[invoice.FieldIssueDate]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldIssueDate)
+				fieldSeen[invoice.FieldIssueDate] = struct{}{}
+			}
+		case "dueDate":
+			if _, ok := fieldSeen[invoice.FieldDueDate]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldDueDate)
+				fieldSeen[invoice.FieldDueDate] = struct{}{}
+			}
+		case "serviceFrom":
+			if _, ok := fieldSeen[invoice.FieldServiceFrom]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldServiceFrom)
+				fieldSeen[invoice.FieldServiceFrom] = struct{}{}
+			}
+		case "serviceTo":
+			if _, ok := fieldSeen[invoice.FieldServiceTo]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldServiceTo)
+				fieldSeen[invoice.FieldServiceTo] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[invoice.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCurrency)
+				fieldSeen[invoice.FieldCurrency] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[invoice.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldStatus)
+				fieldSeen[invoice.FieldStatus] = struct{}{}
+			}
+		case "memo":
+			if _, ok := fieldSeen[invoice.FieldMemo]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldMemo)
+				fieldSeen[invoice.FieldMemo] = struct{}{}
+			}
+		case "customFields":
+			if _, ok := fieldSeen[invoice.FieldCustomFields]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCustomFields)
+				fieldSeen[invoice.FieldCustomFields] = struct{}{}
+			}
+		case "subtotal":
+			if _, ok := fieldSeen[invoice.FieldSubtotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldSubtotal)
+				fieldSeen[invoice.FieldSubtotal] = struct{}{}
+			}
+		case "total":
+			if _, ok := fieldSeen[invoice.FieldTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldTotal)
+				fieldSeen[invoice.FieldTotal] = struct{}{}
+			}
+		case "amountPaid":
+			if _, ok := fieldSeen[invoice.FieldAmountPaid]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldAmountPaid)
+				fieldSeen[invoice.FieldAmountPaid] = struct{}{}
+			}
+		case "writtenOff":
+			if _, ok := fieldSeen[invoice.FieldWrittenOff]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldWrittenOff)
+				fieldSeen[invoice.FieldWrittenOff] = struct{}{}
+			}
+		case "balance":
+			if _, ok := fieldSeen[invoice.FieldBalance]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldBalance)
+				fieldSeen[invoice.FieldBalance] = struct{}{}
+			}
+		case "submittedBy":
+			if _, ok := fieldSeen[invoice.FieldSubmittedBy]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldSubmittedBy)
+				fieldSeen[invoice.FieldSubmittedBy] = struct{}{}
+			}
+		case "submittedAt":
+			if _, ok := fieldSeen[invoice.FieldSubmittedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldSubmittedAt)
+				fieldSeen[invoice.FieldSubmittedAt] = struct{}{}
+			}
+		case "approvedBy":
+			if _, ok := fieldSeen[invoice.FieldApprovedBy]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldApprovedBy)
+				fieldSeen[invoice.FieldApprovedBy] = struct{}{}
+			}
+		case "approvedAt":
+			if _, ok := fieldSeen[invoice.FieldApprovedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldApprovedAt)
+				fieldSeen[invoice.FieldApprovedAt] = struct{}{}
+			}
+		case "rejectionReason":
+			if _, ok := fieldSeen[invoice.FieldRejectionReason]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldRejectionReason)
+				fieldSeen[invoice.FieldRejectionReason] = struct{}{}
+			}
+		case "sentAt":
+			if _, ok := fieldSeen[invoice.FieldSentAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldSentAt)
+				fieldSeen[invoice.FieldSentAt] = struct{}{}
+			}
+		case "viewedAt":
+			if _, ok := fieldSeen[invoice.FieldViewedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldViewedAt)
+				fieldSeen[invoice.FieldViewedAt] = struct{}{}
+			}
+		case "voidedAt":
+			if _, ok := fieldSeen[invoice.FieldVoidedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldVoidedAt)
+				fieldSeen[invoice.FieldVoidedAt] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[invoice.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldJournalEntryID)
+				fieldSeen[invoice.FieldJournalEntryID] = struct{}{}
+			}
+		case "voidEntryID":
+			if _, ok := fieldSeen[invoice.FieldVoidEntryID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldVoidEntryID)
+				fieldSeen[invoice.FieldVoidEntryID] = struct{}{}
+			}
+		case "syncStatus":
+			if _, ok := fieldSeen[invoice.FieldSyncStatus]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldSyncStatus)
+				fieldSeen[invoice.FieldSyncStatus] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invoicePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvoicePaginateOption
+}
+
+func newInvoicePaginateArgs(rv map[string]any) *invoicePaginateArgs {
+	args := &invoicePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InvoiceOrder{Field: &InvoiceOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInvoiceOrder(order))
+			}
+		case *InvoiceOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInvoiceOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InvoiceWhereInput); ok {
+		args.opts = append(args.opts, WithInvoiceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvoiceEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvoiceEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvoiceEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invoiceevent.Columns))
+		selectedFields = []string{invoiceevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[invoiceevent.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoiceevent.FieldInvoiceID)
+				fieldSeen[invoiceevent.FieldInvoiceID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[invoiceevent.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoiceevent.FieldInvoiceID)
+				fieldSeen[invoiceevent.FieldInvoiceID] = struct{}{}
+			}
+		case "at":
+			if _, ok := fieldSeen[invoiceevent.FieldAt]; !ok {
+				selectedFields = append(selectedFields, invoiceevent.FieldAt)
+				fieldSeen[invoiceevent.FieldAt] = struct{}{}
+			}
+		case "actor":
+			if _, ok := fieldSeen[invoiceevent.FieldActor]; !ok {
+				selectedFields = append(selectedFields, invoiceevent.FieldActor)
+				fieldSeen[invoiceevent.FieldActor] = struct{}{}
+			}
+		case "via":
+			if _, ok := fieldSeen[invoiceevent.FieldVia]; !ok {
+				selectedFields = append(selectedFields, invoiceevent.FieldVia)
+				fieldSeen[invoiceevent.FieldVia] = struct{}{}
+			}
+		case "fromStatus":
+			if _, ok := fieldSeen[invoiceevent.FieldFromStatus]; !ok {
+				selectedFields = append(selectedFields, invoiceevent.FieldFromStatus)
+				fieldSeen[invoiceevent.FieldFromStatus] = struct{}{}
+			}
+		case "toStatus":
+			if _, ok := fieldSeen[invoiceevent.FieldToStatus]; !ok {
+				selectedFields = append(selectedFields, invoiceevent.FieldToStatus)
+				fieldSeen[invoiceevent.FieldToStatus] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[invoiceevent.FieldNote]; !ok {
+				selectedFields = append(selectedFields, invoiceevent.FieldNote)
+				fieldSeen[invoiceevent.FieldNote] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invoiceeventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvoiceEventPaginateOption
+}
+
+func newInvoiceEventPaginateArgs(rv map[string]any) *invoiceeventPaginateArgs {
+	args := &invoiceeventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*InvoiceEventWhereInput); ok {
+		args.opts = append(args.opts, WithInvoiceEventFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvoiceLineQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvoiceLineQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvoiceLineQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invoiceline.Columns))
+		selectedFields = []string{invoiceline.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[invoiceline.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldInvoiceID)
+				fieldSeen[invoiceline.FieldInvoiceID] = struct{}{}
+			}
+
+		case "item":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ItemClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, itemImplementors)...); err != nil {
+				return err
+			}
+			_q.withItem = query
+			if _, ok := fieldSeen[invoiceline.FieldItemID]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldItemID)
+				fieldSeen[invoiceline.FieldItemID] = struct{}{}
+			}
+
+		case "class":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClassClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, classImplementors)...); err != nil {
+				return err
+			}
+			_q.withClass = query
+			if _, ok := fieldSeen[invoiceline.FieldClassID]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldClassID)
+				fieldSeen[invoiceline.FieldClassID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[invoiceline.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldInvoiceID)
+				fieldSeen[invoiceline.FieldInvoiceID] = struct{}{}
+			}
+		case "lineNo":
+			if _, ok := fieldSeen[invoiceline.FieldLineNo]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldLineNo)
+				fieldSeen[invoiceline.FieldLineNo] = struct{}{}
+			}
+		case "itemID":
+			if _, ok := fieldSeen[invoiceline.FieldItemID]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldItemID)
+				fieldSeen[invoiceline.FieldItemID] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[invoiceline.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldDescription)
+				fieldSeen[invoiceline.FieldDescription] = struct{}{}
+			}
+		case "quantity":
+			if _, ok := fieldSeen[invoiceline.FieldQuantity]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldQuantity)
+				fieldSeen[invoiceline.FieldQuantity] = struct{}{}
+			}
+		case "unitPrice":
+			if _, ok := fieldSeen[invoiceline.FieldUnitPrice]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldUnitPrice)
+				fieldSeen[invoiceline.FieldUnitPrice] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[invoiceline.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldAmount)
+				fieldSeen[invoiceline.FieldAmount] = struct{}{}
+			}
+		case "classID":
+			if _, ok := fieldSeen[invoiceline.FieldClassID]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldClassID)
+				fieldSeen[invoiceline.FieldClassID] = struct{}{}
+			}
+		case "serviceDate":
+			if _, ok := fieldSeen[invoiceline.FieldServiceDate]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldServiceDate)
+				fieldSeen[invoiceline.FieldServiceDate] = struct{}{}
+			}
+		case "scheduled":
+			if _, ok := fieldSeen[invoiceline.FieldScheduled]; !ok {
+				selectedFields = append(selectedFields, invoiceline.FieldScheduled)
+				fieldSeen[invoiceline.FieldScheduled] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invoicelinePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvoiceLinePaginateOption
+}
+
+func newInvoiceLinePaginateArgs(rv map[string]any) *invoicelinePaginateArgs {
+	args := &invoicelinePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*InvoiceLineWhereInput); ok {
+		args.opts = append(args.opts, WithInvoiceLineFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ItemQuery) CollectFields(ctx context.Context, satisfies ...string) (*ItemQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ItemQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(item.Columns))
+		selectedFields = []string{item.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "entity":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LegalEntityClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, legalentityImplementors)...); err != nil {
+				return err
+			}
+			_q.withEntity = query
+			if _, ok := fieldSeen[item.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, item.FieldEntityID)
+				fieldSeen[item.FieldEntityID] = struct{}{}
+			}
+
+		case "incomeAccount":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AccountClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, accountImplementors)...); err != nil {
+				return err
+			}
+			_q.withIncomeAccount = query
+			if _, ok := fieldSeen[item.FieldIncomeAccountID]; !ok {
+				selectedFields = append(selectedFields, item.FieldIncomeAccountID)
+				fieldSeen[item.FieldIncomeAccountID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[item.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, item.FieldCreatedAt)
+				fieldSeen[item.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[item.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, item.FieldUpdatedAt)
+				fieldSeen[item.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[item.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, item.FieldEntityID)
+				fieldSeen[item.FieldEntityID] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[item.FieldName]; !ok {
+				selectedFields = append(selectedFields, item.FieldName)
+				fieldSeen[item.FieldName] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[item.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, item.FieldDescription)
+				fieldSeen[item.FieldDescription] = struct{}{}
+			}
+		case "defaultRate":
+			if _, ok := fieldSeen[item.FieldDefaultRate]; !ok {
+				selectedFields = append(selectedFields, item.FieldDefaultRate)
+				fieldSeen[item.FieldDefaultRate] = struct{}{}
+			}
+		case "incomeAccountID":
+			if _, ok := fieldSeen[item.FieldIncomeAccountID]; !ok {
+				selectedFields = append(selectedFields, item.FieldIncomeAccountID)
+				fieldSeen[item.FieldIncomeAccountID] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[item.FieldActive]; !ok {
+				selectedFields = append(selectedFields, item.FieldActive)
+				fieldSeen[item.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type itemPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ItemPaginateOption
+}
+
+func newItemPaginateArgs(rv map[string]any) *itemPaginateArgs {
+	args := &itemPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ItemOrder{Field: &ItemOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithItemOrder(order))
+			}
+		case *ItemOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithItemOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ItemWhereInput); ok {
+		args.opts = append(args.opts, WithItemFilter(v.Filter))
 	}
 	return args
 }
@@ -2043,6 +3449,880 @@ func newOrganizationPaginateArgs(rv map[string]any) *organizationPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*OrganizationWhereInput); ok {
 		args.opts = append(args.opts, WithOrganizationFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PaymentQuery) CollectFields(ctx context.Context, satisfies ...string) (*PaymentQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PaymentQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(payment.Columns))
+		selectedFields = []string{payment.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "entity":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LegalEntityClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, legalentityImplementors)...); err != nil {
+				return err
+			}
+			_q.withEntity = query
+			if _, ok := fieldSeen[payment.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldEntityID)
+				fieldSeen[payment.FieldEntityID] = struct{}{}
+			}
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CustomerClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, customerImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[payment.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldCustomerID)
+				fieldSeen[payment.FieldCustomerID] = struct{}{}
+			}
+
+		case "applications":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentApplicationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, paymentapplicationImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedApplications(alias, func(wq *PaymentApplicationQuery) {
+				*wq = *query
+			})
+
+		case "refunds":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&RefundClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, refundImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedRefunds(alias, func(wq *RefundQuery) {
+				*wq = *query
+			})
+
+		case "chargeReversals":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ChargeReversalClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, chargereversalImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedChargeReversals(alias, func(wq *ChargeReversalQuery) {
+				*wq = *query
+			})
+
+		case "journalEntry":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JournalEntryClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, journalentryImplementors)...); err != nil {
+				return err
+			}
+			_q.withJournalEntry = query
+			if _, ok := fieldSeen[payment.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldJournalEntryID)
+				fieldSeen[payment.FieldJournalEntryID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[payment.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, payment.FieldCreatedAt)
+				fieldSeen[payment.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[payment.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, payment.FieldUpdatedAt)
+				fieldSeen[payment.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[payment.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldEntityID)
+				fieldSeen[payment.FieldEntityID] = struct{}{}
+			}
+		case "customerID":
+			if _, ok := fieldSeen[payment.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldCustomerID)
+				fieldSeen[payment.FieldCustomerID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[payment.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, payment.FieldAmount)
+				fieldSeen[payment.FieldAmount] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[payment.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, payment.FieldCurrency)
+				fieldSeen[payment.FieldCurrency] = struct{}{}
+			}
+		case "receivedDate":
+			if _, ok := fieldSeen[payment.FieldReceivedDate]; !ok {
+				selectedFields = append(selectedFields, payment.FieldReceivedDate)
+				fieldSeen[payment.FieldReceivedDate] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[payment.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, payment.FieldMethod)
+				fieldSeen[payment.FieldMethod] = struct{}{}
+			}
+		case "processor":
+			if _, ok := fieldSeen[payment.FieldProcessor]; !ok {
+				selectedFields = append(selectedFields, payment.FieldProcessor)
+				fieldSeen[payment.FieldProcessor] = struct{}{}
+			}
+		case "externalRef":
+			if _, ok := fieldSeen[payment.FieldExternalRef]; !ok {
+				selectedFields = append(selectedFields, payment.FieldExternalRef)
+				fieldSeen[payment.FieldExternalRef] = struct{}{}
+			}
+		case "memo":
+			if _, ok := fieldSeen[payment.FieldMemo]; !ok {
+				selectedFields = append(selectedFields, payment.FieldMemo)
+				fieldSeen[payment.FieldMemo] = struct{}{}
+			}
+		case "applied":
+			if _, ok := fieldSeen[payment.FieldApplied]; !ok {
+				selectedFields = append(selectedFields, payment.FieldApplied)
+				fieldSeen[payment.FieldApplied] = struct{}{}
+			}
+		case "refunded":
+			if _, ok := fieldSeen[payment.FieldRefunded]; !ok {
+				selectedFields = append(selectedFields, payment.FieldRefunded)
+				fieldSeen[payment.FieldRefunded] = struct{}{}
+			}
+		case "reversed":
+			if _, ok := fieldSeen[payment.FieldReversed]; !ok {
+				selectedFields = append(selectedFields, payment.FieldReversed)
+				fieldSeen[payment.FieldReversed] = struct{}{}
+			}
+		case "unapplied":
+			if _, ok := fieldSeen[payment.FieldUnapplied]; !ok {
+				selectedFields = append(selectedFields, payment.FieldUnapplied)
+				fieldSeen[payment.FieldUnapplied] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[payment.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldJournalEntryID)
+				fieldSeen[payment.FieldJournalEntryID] = struct{}{}
+			}
+		case "recordedBy":
+			if _, ok := fieldSeen[payment.FieldRecordedBy]; !ok {
+				selectedFields = append(selectedFields, payment.FieldRecordedBy)
+				fieldSeen[payment.FieldRecordedBy] = struct{}{}
+			}
+		case "syncStatus":
+			if _, ok := fieldSeen[payment.FieldSyncStatus]; !ok {
+				selectedFields = append(selectedFields, payment.FieldSyncStatus)
+				fieldSeen[payment.FieldSyncStatus] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type paymentPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PaymentPaginateOption
+}
+
+func newPaymentPaginateArgs(rv map[string]any) *paymentPaginateArgs {
+	args := &paymentPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PaymentOrder{Field: &PaymentOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPaymentOrder(order))
+			}
+		case *PaymentOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPaymentOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PaymentWhereInput); ok {
+		args.opts = append(args.opts, WithPaymentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PaymentApplicationQuery) CollectFields(ctx context.Context, satisfies ...string) (*PaymentApplicationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PaymentApplicationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(paymentapplication.Columns))
+		selectedFields = []string{paymentapplication.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "payment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, paymentImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayment = query
+			if _, ok := fieldSeen[paymentapplication.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldPaymentID)
+				fieldSeen[paymentapplication.FieldPaymentID] = struct{}{}
+			}
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[paymentapplication.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldInvoiceID)
+				fieldSeen[paymentapplication.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[paymentapplication.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldCreatedAt)
+				fieldSeen[paymentapplication.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[paymentapplication.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldUpdatedAt)
+				fieldSeen[paymentapplication.FieldUpdatedAt] = struct{}{}
+			}
+		case "paymentID":
+			if _, ok := fieldSeen[paymentapplication.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldPaymentID)
+				fieldSeen[paymentapplication.FieldPaymentID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[paymentapplication.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldInvoiceID)
+				fieldSeen[paymentapplication.FieldInvoiceID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[paymentapplication.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldAmount)
+				fieldSeen[paymentapplication.FieldAmount] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[paymentapplication.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldJournalEntryID)
+				fieldSeen[paymentapplication.FieldJournalEntryID] = struct{}{}
+			}
+		case "unappliedAt":
+			if _, ok := fieldSeen[paymentapplication.FieldUnappliedAt]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldUnappliedAt)
+				fieldSeen[paymentapplication.FieldUnappliedAt] = struct{}{}
+			}
+		case "unapplyEntryID":
+			if _, ok := fieldSeen[paymentapplication.FieldUnapplyEntryID]; !ok {
+				selectedFields = append(selectedFields, paymentapplication.FieldUnapplyEntryID)
+				fieldSeen[paymentapplication.FieldUnapplyEntryID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type paymentapplicationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PaymentApplicationPaginateOption
+}
+
+func newPaymentApplicationPaginateArgs(rv map[string]any) *paymentapplicationPaginateArgs {
+	args := &paymentapplicationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PaymentApplicationOrder{Field: &PaymentApplicationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPaymentApplicationOrder(order))
+			}
+		case *PaymentApplicationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPaymentApplicationOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PaymentApplicationWhereInput); ok {
+		args.opts = append(args.opts, WithPaymentApplicationFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *RefundQuery) CollectFields(ctx context.Context, satisfies ...string) (*RefundQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *RefundQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(refund.Columns))
+		selectedFields = []string{refund.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "payment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, paymentImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayment = query
+			if _, ok := fieldSeen[refund.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldPaymentID)
+				fieldSeen[refund.FieldPaymentID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[refund.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, refund.FieldCreatedAt)
+				fieldSeen[refund.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[refund.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, refund.FieldUpdatedAt)
+				fieldSeen[refund.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[refund.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldEntityID)
+				fieldSeen[refund.FieldEntityID] = struct{}{}
+			}
+		case "paymentID":
+			if _, ok := fieldSeen[refund.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldPaymentID)
+				fieldSeen[refund.FieldPaymentID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[refund.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, refund.FieldAmount)
+				fieldSeen[refund.FieldAmount] = struct{}{}
+			}
+		case "date":
+			if _, ok := fieldSeen[refund.FieldDate]; !ok {
+				selectedFields = append(selectedFields, refund.FieldDate)
+				fieldSeen[refund.FieldDate] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[refund.FieldReason]; !ok {
+				selectedFields = append(selectedFields, refund.FieldReason)
+				fieldSeen[refund.FieldReason] = struct{}{}
+			}
+		case "externalRef":
+			if _, ok := fieldSeen[refund.FieldExternalRef]; !ok {
+				selectedFields = append(selectedFields, refund.FieldExternalRef)
+				fieldSeen[refund.FieldExternalRef] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[refund.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldJournalEntryID)
+				fieldSeen[refund.FieldJournalEntryID] = struct{}{}
+			}
+		case "createdBy":
+			if _, ok := fieldSeen[refund.FieldCreatedBy]; !ok {
+				selectedFields = append(selectedFields, refund.FieldCreatedBy)
+				fieldSeen[refund.FieldCreatedBy] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type refundPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []RefundPaginateOption
+}
+
+func newRefundPaginateArgs(rv map[string]any) *refundPaginateArgs {
+	args := &refundPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &RefundOrder{Field: &RefundOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithRefundOrder(order))
+			}
+		case *RefundOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithRefundOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*RefundWhereInput); ok {
+		args.opts = append(args.opts, WithRefundFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *VendorQuery) CollectFields(ctx context.Context, satisfies ...string) (*VendorQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *VendorQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(vendor.Columns))
+		selectedFields = []string{vendor.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[vendor.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldCreatedAt)
+				fieldSeen[vendor.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[vendor.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldUpdatedAt)
+				fieldSeen[vendor.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[vendor.FieldName]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldName)
+				fieldSeen[vendor.FieldName] = struct{}{}
+			}
+		case "displayName":
+			if _, ok := fieldSeen[vendor.FieldDisplayName]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldDisplayName)
+				fieldSeen[vendor.FieldDisplayName] = struct{}{}
+			}
+		case "email":
+			if _, ok := fieldSeen[vendor.FieldEmail]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldEmail)
+				fieldSeen[vendor.FieldEmail] = struct{}{}
+			}
+		case "phone":
+			if _, ok := fieldSeen[vendor.FieldPhone]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldPhone)
+				fieldSeen[vendor.FieldPhone] = struct{}{}
+			}
+		case "addressLine1":
+			if _, ok := fieldSeen[vendor.FieldAddressLine1]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldAddressLine1)
+				fieldSeen[vendor.FieldAddressLine1] = struct{}{}
+			}
+		case "addressLine2":
+			if _, ok := fieldSeen[vendor.FieldAddressLine2]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldAddressLine2)
+				fieldSeen[vendor.FieldAddressLine2] = struct{}{}
+			}
+		case "city":
+			if _, ok := fieldSeen[vendor.FieldCity]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldCity)
+				fieldSeen[vendor.FieldCity] = struct{}{}
+			}
+		case "region":
+			if _, ok := fieldSeen[vendor.FieldRegion]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldRegion)
+				fieldSeen[vendor.FieldRegion] = struct{}{}
+			}
+		case "postalCode":
+			if _, ok := fieldSeen[vendor.FieldPostalCode]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldPostalCode)
+				fieldSeen[vendor.FieldPostalCode] = struct{}{}
+			}
+		case "country":
+			if _, ok := fieldSeen[vendor.FieldCountry]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldCountry)
+				fieldSeen[vendor.FieldCountry] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[vendor.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldCurrency)
+				fieldSeen[vendor.FieldCurrency] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[vendor.FieldActive]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldActive)
+				fieldSeen[vendor.FieldActive] = struct{}{}
+			}
+		case "hubCompanyID":
+			if _, ok := fieldSeen[vendor.FieldHubCompanyID]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldHubCompanyID)
+				fieldSeen[vendor.FieldHubCompanyID] = struct{}{}
+			}
+		case "crmContactID":
+			if _, ok := fieldSeen[vendor.FieldCrmContactID]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldCrmContactID)
+				fieldSeen[vendor.FieldCrmContactID] = struct{}{}
+			}
+		case "syncStatus":
+			if _, ok := fieldSeen[vendor.FieldSyncStatus]; !ok {
+				selectedFields = append(selectedFields, vendor.FieldSyncStatus)
+				fieldSeen[vendor.FieldSyncStatus] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type vendorPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []VendorPaginateOption
+}
+
+func newVendorPaginateArgs(rv map[string]any) *vendorPaginateArgs {
+	args := &vendorPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &VendorOrder{Field: &VendorOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithVendorOrder(order))
+			}
+		case *VendorOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithVendorOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*VendorWhereInput); ok {
+		args.opts = append(args.opts, WithVendorFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WriteOffQuery) CollectFields(ctx context.Context, satisfies ...string) (*WriteOffQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WriteOffQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(writeoff.Columns))
+		selectedFields = []string{writeoff.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[writeoff.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldInvoiceID)
+				fieldSeen[writeoff.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[writeoff.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldCreatedAt)
+				fieldSeen[writeoff.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[writeoff.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldUpdatedAt)
+				fieldSeen[writeoff.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[writeoff.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldEntityID)
+				fieldSeen[writeoff.FieldEntityID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[writeoff.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldInvoiceID)
+				fieldSeen[writeoff.FieldInvoiceID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[writeoff.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldAmount)
+				fieldSeen[writeoff.FieldAmount] = struct{}{}
+			}
+		case "date":
+			if _, ok := fieldSeen[writeoff.FieldDate]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldDate)
+				fieldSeen[writeoff.FieldDate] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[writeoff.FieldReason]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldReason)
+				fieldSeen[writeoff.FieldReason] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[writeoff.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldJournalEntryID)
+				fieldSeen[writeoff.FieldJournalEntryID] = struct{}{}
+			}
+		case "createdBy":
+			if _, ok := fieldSeen[writeoff.FieldCreatedBy]; !ok {
+				selectedFields = append(selectedFields, writeoff.FieldCreatedBy)
+				fieldSeen[writeoff.FieldCreatedBy] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type writeoffPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WriteOffPaginateOption
+}
+
+func newWriteOffPaginateArgs(rv map[string]any) *writeoffPaginateArgs {
+	args := &writeoffPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WriteOffOrder{Field: &WriteOffOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWriteOffOrder(order))
+			}
+		case *WriteOffOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWriteOffOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*WriteOffWhereInput); ok {
+		args.opts = append(args.opts, WithWriteOffFilter(v.Filter))
 	}
 	return args
 }

@@ -40,6 +40,14 @@ func (_m *COAMapping) Account(ctx context.Context) (*Account, error) {
 	return result, err
 }
 
+func (_m *ChargeReversal) Payment(ctx context.Context) (*Payment, error) {
+	result, err := _m.Edges.PaymentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayment().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Class) Entity(ctx context.Context) (*LegalEntity, error) {
 	result, err := _m.Edges.EntityOrErr()
 	if IsNotLoaded(err) {
@@ -75,6 +83,162 @@ func (_m *Class) Children(
 		return conn, nil
 	}
 	return _m.QueryChildren().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *CreditApplication) CreditMemo(ctx context.Context) (*CreditMemo, error) {
+	result, err := _m.Edges.CreditMemoOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCreditMemo().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CreditApplication) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CreditMemo) Customer(ctx context.Context) (*Customer, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CreditMemo) Applications(ctx context.Context) (result []*CreditApplication, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedApplications(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ApplicationsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryApplications().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Entity(ctx context.Context) (*LegalEntity, error) {
+	result, err := _m.Edges.EntityOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntity().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Customer(ctx context.Context) (*Customer, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Lines(ctx context.Context) (result []*InvoiceLine, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLines(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LinesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLines().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Events(ctx context.Context) (result []*InvoiceEvent, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedEvents(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.EventsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEvents().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) JournalEntry(ctx context.Context) (*JournalEntry, error) {
+	result, err := _m.Edges.JournalEntryOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryJournalEntry().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Invoice) PaymentApplications(ctx context.Context) (result []*PaymentApplication, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedPaymentApplications(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.PaymentApplicationsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPaymentApplications().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) CreditApplications(ctx context.Context) (result []*CreditApplication, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedCreditApplications(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.CreditApplicationsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCreditApplications().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *InvoiceEvent) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *InvoiceLine) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *InvoiceLine) Item(ctx context.Context) (*Item, error) {
+	result, err := _m.Edges.ItemOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryItem().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *InvoiceLine) Class(ctx context.Context) (*Class, error) {
+	result, err := _m.Edges.ClassOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryClass().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Item) Entity(ctx context.Context) (*LegalEntity, error) {
+	result, err := _m.Edges.EntityOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntity().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Item) IncomeAccount(ctx context.Context) (*Account, error) {
+	result, err := _m.Edges.IncomeAccountOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryIncomeAccount().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *JournalEntry) Entity(ctx context.Context) (*LegalEntity, error) {
@@ -261,4 +425,96 @@ func (_m *Organization) LegalEntities(
 		return conn, nil
 	}
 	return _m.QueryLegalEntities().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Payment) Entity(ctx context.Context) (*LegalEntity, error) {
+	result, err := _m.Edges.EntityOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntity().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payment) Customer(ctx context.Context) (*Customer, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payment) Applications(ctx context.Context) (result []*PaymentApplication, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedApplications(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ApplicationsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryApplications().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payment) Refunds(ctx context.Context) (result []*Refund, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedRefunds(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.RefundsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRefunds().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payment) ChargeReversals(ctx context.Context) (result []*ChargeReversal, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedChargeReversals(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ChargeReversalsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryChargeReversals().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payment) JournalEntry(ctx context.Context) (*JournalEntry, error) {
+	result, err := _m.Edges.JournalEntryOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryJournalEntry().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *PaymentApplication) Payment(ctx context.Context) (*Payment, error) {
+	result, err := _m.Edges.PaymentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PaymentApplication) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Refund) Payment(ctx context.Context) (*Payment, error) {
+	result, err := _m.Edges.PaymentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *WriteOff) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, err
 }

@@ -5,6 +5,7 @@ package ent
 import (
 	"books/ent/account"
 	"books/internal/ledger/source"
+	"books/internal/money"
 	"time"
 )
 
@@ -256,6 +257,284 @@ func (c *ClassUpdateOne) SetInput(i UpdateClassInput) *ClassUpdateOne {
 	return c
 }
 
+// CreateCustomerInput represents a mutation input for creating customers.
+type CreateCustomerInput struct {
+	CreatedAt    *time.Time
+	UpdatedAt    *time.Time
+	Name         string
+	DisplayName  string
+	Email        *string
+	Phone        *string
+	AddressLine1 *string
+	AddressLine2 *string
+	City         *string
+	Region       *string
+	PostalCode   *string
+	Country      *string
+	Currency     string
+	Active       *bool
+	HubCompanyID *string
+	CrmContactID *string
+}
+
+// Mutate applies the CreateCustomerInput on the CustomerMutation builder.
+func (i *CreateCustomerInput) Mutate(m *CustomerMutation) {
+	if v := i.CreatedAt; v != nil {
+		m.SetCreatedAt(*v)
+	}
+	if v := i.UpdatedAt; v != nil {
+		m.SetUpdatedAt(*v)
+	}
+	m.SetName(i.Name)
+	m.SetDisplayName(i.DisplayName)
+	if v := i.Email; v != nil {
+		m.SetEmail(*v)
+	}
+	if v := i.Phone; v != nil {
+		m.SetPhone(*v)
+	}
+	if v := i.AddressLine1; v != nil {
+		m.SetAddressLine1(*v)
+	}
+	if v := i.AddressLine2; v != nil {
+		m.SetAddressLine2(*v)
+	}
+	if v := i.City; v != nil {
+		m.SetCity(*v)
+	}
+	if v := i.Region; v != nil {
+		m.SetRegion(*v)
+	}
+	if v := i.PostalCode; v != nil {
+		m.SetPostalCode(*v)
+	}
+	if v := i.Country; v != nil {
+		m.SetCountry(*v)
+	}
+	m.SetCurrency(i.Currency)
+	if v := i.Active; v != nil {
+		m.SetActive(*v)
+	}
+	if v := i.HubCompanyID; v != nil {
+		m.SetHubCompanyID(*v)
+	}
+	if v := i.CrmContactID; v != nil {
+		m.SetCrmContactID(*v)
+	}
+}
+
+// SetInput applies the change-set in the CreateCustomerInput on the CustomerCreate builder.
+func (c *CustomerCreate) SetInput(i CreateCustomerInput) *CustomerCreate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// UpdateCustomerInput represents a mutation input for updating customers.
+type UpdateCustomerInput struct {
+	UpdatedAt         *time.Time
+	Name              *string
+	DisplayName       *string
+	ClearEmail        bool
+	Email             *string
+	ClearPhone        bool
+	Phone             *string
+	ClearAddressLine1 bool
+	AddressLine1      *string
+	ClearAddressLine2 bool
+	AddressLine2      *string
+	ClearCity         bool
+	City              *string
+	ClearRegion       bool
+	Region            *string
+	ClearPostalCode   bool
+	PostalCode        *string
+	ClearCountry      bool
+	Country           *string
+	Currency          *string
+	Active            *bool
+	ClearHubCompanyID bool
+	HubCompanyID      *string
+	ClearCrmContactID bool
+	CrmContactID      *string
+}
+
+// Mutate applies the UpdateCustomerInput on the CustomerMutation builder.
+func (i *UpdateCustomerInput) Mutate(m *CustomerMutation) {
+	if v := i.UpdatedAt; v != nil {
+		m.SetUpdatedAt(*v)
+	}
+	if v := i.Name; v != nil {
+		m.SetName(*v)
+	}
+	if v := i.DisplayName; v != nil {
+		m.SetDisplayName(*v)
+	}
+	if i.ClearEmail {
+		m.ClearEmail()
+	}
+	if v := i.Email; v != nil {
+		m.SetEmail(*v)
+	}
+	if i.ClearPhone {
+		m.ClearPhone()
+	}
+	if v := i.Phone; v != nil {
+		m.SetPhone(*v)
+	}
+	if i.ClearAddressLine1 {
+		m.ClearAddressLine1()
+	}
+	if v := i.AddressLine1; v != nil {
+		m.SetAddressLine1(*v)
+	}
+	if i.ClearAddressLine2 {
+		m.ClearAddressLine2()
+	}
+	if v := i.AddressLine2; v != nil {
+		m.SetAddressLine2(*v)
+	}
+	if i.ClearCity {
+		m.ClearCity()
+	}
+	if v := i.City; v != nil {
+		m.SetCity(*v)
+	}
+	if i.ClearRegion {
+		m.ClearRegion()
+	}
+	if v := i.Region; v != nil {
+		m.SetRegion(*v)
+	}
+	if i.ClearPostalCode {
+		m.ClearPostalCode()
+	}
+	if v := i.PostalCode; v != nil {
+		m.SetPostalCode(*v)
+	}
+	if i.ClearCountry {
+		m.ClearCountry()
+	}
+	if v := i.Country; v != nil {
+		m.SetCountry(*v)
+	}
+	if v := i.Currency; v != nil {
+		m.SetCurrency(*v)
+	}
+	if v := i.Active; v != nil {
+		m.SetActive(*v)
+	}
+	if i.ClearHubCompanyID {
+		m.ClearHubCompanyID()
+	}
+	if v := i.HubCompanyID; v != nil {
+		m.SetHubCompanyID(*v)
+	}
+	if i.ClearCrmContactID {
+		m.ClearCrmContactID()
+	}
+	if v := i.CrmContactID; v != nil {
+		m.SetCrmContactID(*v)
+	}
+}
+
+// SetInput applies the change-set in the UpdateCustomerInput on the CustomerUpdate builder.
+func (c *CustomerUpdate) SetInput(i UpdateCustomerInput) *CustomerUpdate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// SetInput applies the change-set in the UpdateCustomerInput on the CustomerUpdateOne builder.
+func (c *CustomerUpdateOne) SetInput(i UpdateCustomerInput) *CustomerUpdateOne {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// CreateItemInput represents a mutation input for creating items.
+type CreateItemInput struct {
+	CreatedAt       *time.Time
+	UpdatedAt       *time.Time
+	Name            string
+	Description     *string
+	DefaultRate     money.Amount
+	Active          *bool
+	EntityID        string
+	IncomeAccountID string
+}
+
+// Mutate applies the CreateItemInput on the ItemMutation builder.
+func (i *CreateItemInput) Mutate(m *ItemMutation) {
+	if v := i.CreatedAt; v != nil {
+		m.SetCreatedAt(*v)
+	}
+	if v := i.UpdatedAt; v != nil {
+		m.SetUpdatedAt(*v)
+	}
+	m.SetName(i.Name)
+	if v := i.Description; v != nil {
+		m.SetDescription(*v)
+	}
+	m.SetDefaultRate(i.DefaultRate)
+	if v := i.Active; v != nil {
+		m.SetActive(*v)
+	}
+	m.SetEntityID(i.EntityID)
+	m.SetIncomeAccountID(i.IncomeAccountID)
+}
+
+// SetInput applies the change-set in the CreateItemInput on the ItemCreate builder.
+func (c *ItemCreate) SetInput(i CreateItemInput) *ItemCreate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// UpdateItemInput represents a mutation input for updating items.
+type UpdateItemInput struct {
+	UpdatedAt        *time.Time
+	Name             *string
+	ClearDescription bool
+	Description      *string
+	DefaultRate      *money.Amount
+	Active           *bool
+	IncomeAccountID  *string
+}
+
+// Mutate applies the UpdateItemInput on the ItemMutation builder.
+func (i *UpdateItemInput) Mutate(m *ItemMutation) {
+	if v := i.UpdatedAt; v != nil {
+		m.SetUpdatedAt(*v)
+	}
+	if v := i.Name; v != nil {
+		m.SetName(*v)
+	}
+	if i.ClearDescription {
+		m.ClearDescription()
+	}
+	if v := i.Description; v != nil {
+		m.SetDescription(*v)
+	}
+	if v := i.DefaultRate; v != nil {
+		m.SetDefaultRate(*v)
+	}
+	if v := i.Active; v != nil {
+		m.SetActive(*v)
+	}
+	if v := i.IncomeAccountID; v != nil {
+		m.SetIncomeAccountID(*v)
+	}
+}
+
+// SetInput applies the change-set in the UpdateItemInput on the ItemUpdate builder.
+func (c *ItemUpdate) SetInput(i UpdateItemInput) *ItemUpdate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// SetInput applies the change-set in the UpdateItemInput on the ItemUpdateOne builder.
+func (c *ItemUpdateOne) SetInput(i UpdateItemInput) *ItemUpdateOne {
+	i.Mutate(c.Mutation())
+	return c
+}
+
 // CreateLegalEntityInput represents a mutation input for creating legalentities.
 type CreateLegalEntityInput struct {
 	CreatedAt            *time.Time
@@ -448,6 +727,198 @@ func (c *OrganizationUpdate) SetInput(i UpdateOrganizationInput) *OrganizationUp
 
 // SetInput applies the change-set in the UpdateOrganizationInput on the OrganizationUpdateOne builder.
 func (c *OrganizationUpdateOne) SetInput(i UpdateOrganizationInput) *OrganizationUpdateOne {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// CreateVendorInput represents a mutation input for creating vendors.
+type CreateVendorInput struct {
+	CreatedAt    *time.Time
+	UpdatedAt    *time.Time
+	Name         string
+	DisplayName  string
+	Email        *string
+	Phone        *string
+	AddressLine1 *string
+	AddressLine2 *string
+	City         *string
+	Region       *string
+	PostalCode   *string
+	Country      *string
+	Currency     string
+	Active       *bool
+	HubCompanyID *string
+	CrmContactID *string
+}
+
+// Mutate applies the CreateVendorInput on the VendorMutation builder.
+func (i *CreateVendorInput) Mutate(m *VendorMutation) {
+	if v := i.CreatedAt; v != nil {
+		m.SetCreatedAt(*v)
+	}
+	if v := i.UpdatedAt; v != nil {
+		m.SetUpdatedAt(*v)
+	}
+	m.SetName(i.Name)
+	m.SetDisplayName(i.DisplayName)
+	if v := i.Email; v != nil {
+		m.SetEmail(*v)
+	}
+	if v := i.Phone; v != nil {
+		m.SetPhone(*v)
+	}
+	if v := i.AddressLine1; v != nil {
+		m.SetAddressLine1(*v)
+	}
+	if v := i.AddressLine2; v != nil {
+		m.SetAddressLine2(*v)
+	}
+	if v := i.City; v != nil {
+		m.SetCity(*v)
+	}
+	if v := i.Region; v != nil {
+		m.SetRegion(*v)
+	}
+	if v := i.PostalCode; v != nil {
+		m.SetPostalCode(*v)
+	}
+	if v := i.Country; v != nil {
+		m.SetCountry(*v)
+	}
+	m.SetCurrency(i.Currency)
+	if v := i.Active; v != nil {
+		m.SetActive(*v)
+	}
+	if v := i.HubCompanyID; v != nil {
+		m.SetHubCompanyID(*v)
+	}
+	if v := i.CrmContactID; v != nil {
+		m.SetCrmContactID(*v)
+	}
+}
+
+// SetInput applies the change-set in the CreateVendorInput on the VendorCreate builder.
+func (c *VendorCreate) SetInput(i CreateVendorInput) *VendorCreate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// UpdateVendorInput represents a mutation input for updating vendors.
+type UpdateVendorInput struct {
+	UpdatedAt         *time.Time
+	Name              *string
+	DisplayName       *string
+	ClearEmail        bool
+	Email             *string
+	ClearPhone        bool
+	Phone             *string
+	ClearAddressLine1 bool
+	AddressLine1      *string
+	ClearAddressLine2 bool
+	AddressLine2      *string
+	ClearCity         bool
+	City              *string
+	ClearRegion       bool
+	Region            *string
+	ClearPostalCode   bool
+	PostalCode        *string
+	ClearCountry      bool
+	Country           *string
+	Currency          *string
+	Active            *bool
+	ClearHubCompanyID bool
+	HubCompanyID      *string
+	ClearCrmContactID bool
+	CrmContactID      *string
+}
+
+// Mutate applies the UpdateVendorInput on the VendorMutation builder.
+func (i *UpdateVendorInput) Mutate(m *VendorMutation) {
+	if v := i.UpdatedAt; v != nil {
+		m.SetUpdatedAt(*v)
+	}
+	if v := i.Name; v != nil {
+		m.SetName(*v)
+	}
+	if v := i.DisplayName; v != nil {
+		m.SetDisplayName(*v)
+	}
+	if i.ClearEmail {
+		m.ClearEmail()
+	}
+	if v := i.Email; v != nil {
+		m.SetEmail(*v)
+	}
+	if i.ClearPhone {
+		m.ClearPhone()
+	}
+	if v := i.Phone; v != nil {
+		m.SetPhone(*v)
+	}
+	if i.ClearAddressLine1 {
+		m.ClearAddressLine1()
+	}
+	if v := i.AddressLine1; v != nil {
+		m.SetAddressLine1(*v)
+	}
+	if i.ClearAddressLine2 {
+		m.ClearAddressLine2()
+	}
+	if v := i.AddressLine2; v != nil {
+		m.SetAddressLine2(*v)
+	}
+	if i.ClearCity {
+		m.ClearCity()
+	}
+	if v := i.City; v != nil {
+		m.SetCity(*v)
+	}
+	if i.ClearRegion {
+		m.ClearRegion()
+	}
+	if v := i.Region; v != nil {
+		m.SetRegion(*v)
+	}
+	if i.ClearPostalCode {
+		m.ClearPostalCode()
+	}
+	if v := i.PostalCode; v != nil {
+		m.SetPostalCode(*v)
+	}
+	if i.ClearCountry {
+		m.ClearCountry()
+	}
+	if v := i.Country; v != nil {
+		m.SetCountry(*v)
+	}
+	if v := i.Currency; v != nil {
+		m.SetCurrency(*v)
+	}
+	if v := i.Active; v != nil {
+		m.SetActive(*v)
+	}
+	if i.ClearHubCompanyID {
+		m.ClearHubCompanyID()
+	}
+	if v := i.HubCompanyID; v != nil {
+		m.SetHubCompanyID(*v)
+	}
+	if i.ClearCrmContactID {
+		m.ClearCrmContactID()
+	}
+	if v := i.CrmContactID; v != nil {
+		m.SetCrmContactID(*v)
+	}
+}
+
+// SetInput applies the change-set in the UpdateVendorInput on the VendorUpdate builder.
+func (c *VendorUpdate) SetInput(i UpdateVendorInput) *VendorUpdate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// SetInput applies the change-set in the UpdateVendorInput on the VendorUpdateOne builder.
+func (c *VendorUpdateOne) SetInput(i UpdateVendorInput) *VendorUpdateOne {
 	i.Mutate(c.Mutation())
 	return c
 }

@@ -6,13 +6,26 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 	"context"
 	"fmt"
 
@@ -46,15 +59,55 @@ var coamappingImplementors = []string{"COAMapping", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*COAMapping) IsNode() {}
 
+var chargereversalImplementors = []string{"ChargeReversal", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ChargeReversal) IsNode() {}
+
 var classImplementors = []string{"Class", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Class) IsNode() {}
 
+var creditapplicationImplementors = []string{"CreditApplication", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CreditApplication) IsNode() {}
+
+var creditmemoImplementors = []string{"CreditMemo", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CreditMemo) IsNode() {}
+
+var customerImplementors = []string{"Customer", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Customer) IsNode() {}
+
 var integrationkeyImplementors = []string{"IntegrationKey", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*IntegrationKey) IsNode() {}
+
+var invoiceImplementors = []string{"Invoice", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Invoice) IsNode() {}
+
+var invoiceeventImplementors = []string{"InvoiceEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*InvoiceEvent) IsNode() {}
+
+var invoicelineImplementors = []string{"InvoiceLine", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*InvoiceLine) IsNode() {}
+
+var itemImplementors = []string{"Item", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Item) IsNode() {}
 
 var journalentryImplementors = []string{"JournalEntry", "Node"}
 
@@ -75,6 +128,31 @@ var organizationImplementors = []string{"Organization", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Organization) IsNode() {}
+
+var paymentImplementors = []string{"Payment", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Payment) IsNode() {}
+
+var paymentapplicationImplementors = []string{"PaymentApplication", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PaymentApplication) IsNode() {}
+
+var refundImplementors = []string{"Refund", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Refund) IsNode() {}
+
+var vendorImplementors = []string{"Vendor", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Vendor) IsNode() {}
+
+var writeoffImplementors = []string{"WriteOff", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*WriteOff) IsNode() {}
 
 var errNodeInvalidID = &NotFoundError{"node"}
 
@@ -170,6 +248,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case chargereversal.Table:
+		query := c.ChargeReversal.Query().
+			Where(chargereversal.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, chargereversalImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case class.Table:
 		query := c.Class.Query().
 			Where(class.ID(id))
@@ -179,11 +266,74 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case creditapplication.Table:
+		query := c.CreditApplication.Query().
+			Where(creditapplication.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, creditapplicationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case creditmemo.Table:
+		query := c.CreditMemo.Query().
+			Where(creditmemo.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, creditmemoImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case customer.Table:
+		query := c.Customer.Query().
+			Where(customer.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, customerImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case integrationkey.Table:
 		query := c.IntegrationKey.Query().
 			Where(integrationkey.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, integrationkeyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case invoice.Table:
+		query := c.Invoice.Query().
+			Where(invoice.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoiceImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case invoiceevent.Table:
+		query := c.InvoiceEvent.Query().
+			Where(invoiceevent.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoiceeventImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case invoiceline.Table:
+		query := c.InvoiceLine.Query().
+			Where(invoiceline.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoicelineImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case item.Table:
+		query := c.Item.Query().
+			Where(item.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, itemImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -220,6 +370,51 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(organization.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, organizationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case payment.Table:
+		query := c.Payment.Query().
+			Where(payment.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case paymentapplication.Table:
+		query := c.PaymentApplication.Query().
+			Where(paymentapplication.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentapplicationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case refund.Table:
+		query := c.Refund.Query().
+			Where(refund.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, refundImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case vendor.Table:
+		query := c.Vendor.Query().
+			Where(vendor.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, vendorImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case writeoff.Table:
+		query := c.WriteOff.Query().
+			Where(writeoff.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, writeoffImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -361,6 +556,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case chargereversal.Table:
+		query := c.ChargeReversal.Query().
+			Where(chargereversal.IDIn(ids...))
+		query, err := query.CollectFields(ctx, chargereversalImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case class.Table:
 		query := c.Class.Query().
 			Where(class.IDIn(ids...))
@@ -377,10 +588,122 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case creditapplication.Table:
+		query := c.CreditApplication.Query().
+			Where(creditapplication.IDIn(ids...))
+		query, err := query.CollectFields(ctx, creditapplicationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case creditmemo.Table:
+		query := c.CreditMemo.Query().
+			Where(creditmemo.IDIn(ids...))
+		query, err := query.CollectFields(ctx, creditmemoImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case customer.Table:
+		query := c.Customer.Query().
+			Where(customer.IDIn(ids...))
+		query, err := query.CollectFields(ctx, customerImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case integrationkey.Table:
 		query := c.IntegrationKey.Query().
 			Where(integrationkey.IDIn(ids...))
 		query, err := query.CollectFields(ctx, integrationkeyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case invoice.Table:
+		query := c.Invoice.Query().
+			Where(invoice.IDIn(ids...))
+		query, err := query.CollectFields(ctx, invoiceImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case invoiceevent.Table:
+		query := c.InvoiceEvent.Query().
+			Where(invoiceevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, invoiceeventImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case invoiceline.Table:
+		query := c.InvoiceLine.Query().
+			Where(invoiceline.IDIn(ids...))
+		query, err := query.CollectFields(ctx, invoicelineImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case item.Table:
+		query := c.Item.Query().
+			Where(item.IDIn(ids...))
+		query, err := query.CollectFields(ctx, itemImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -445,6 +768,86 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Organization.Query().
 			Where(organization.IDIn(ids...))
 		query, err := query.CollectFields(ctx, organizationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case payment.Table:
+		query := c.Payment.Query().
+			Where(payment.IDIn(ids...))
+		query, err := query.CollectFields(ctx, paymentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case paymentapplication.Table:
+		query := c.PaymentApplication.Query().
+			Where(paymentapplication.IDIn(ids...))
+		query, err := query.CollectFields(ctx, paymentapplicationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case refund.Table:
+		query := c.Refund.Query().
+			Where(refund.IDIn(ids...))
+		query, err := query.CollectFields(ctx, refundImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case vendor.Table:
+		query := c.Vendor.Query().
+			Where(vendor.IDIn(ids...))
+		query, err := query.CollectFields(ctx, vendorImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case writeoff.Table:
+		query := c.WriteOff.Query().
+			Where(writeoff.IDIn(ids...))
+		query, err := query.CollectFields(ctx, writeoffImplementors...)
 		if err != nil {
 			return nil, err
 		}

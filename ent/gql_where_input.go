@@ -6,17 +6,31 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
 	"books/ent/predicate"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 	"books/internal/caldate"
 	"books/internal/ledger/source"
 	"books/internal/money"
+	"books/internal/qbo/syncstate"
 	"errors"
 	"fmt"
 	"time"
@@ -1892,6 +1906,630 @@ func (i *COAMappingWhereInput) P() (predicate.COAMapping, error) {
 	}
 }
 
+// ChargeReversalWhereInput represents a where input for filtering ChargeReversal queries.
+type ChargeReversalWhereInput struct {
+	Predicates []predicate.ChargeReversal  `json:"-"`
+	Not        *ChargeReversalWhereInput   `json:"not,omitempty"`
+	Or         []*ChargeReversalWhereInput `json:"or,omitempty"`
+	And        []*ChargeReversalWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "payment_id" field predicates.
+	PaymentID             *string  `json:"paymentID,omitempty"`
+	PaymentIDNEQ          *string  `json:"paymentIDNEQ,omitempty"`
+	PaymentIDIn           []string `json:"paymentIDIn,omitempty"`
+	PaymentIDNotIn        []string `json:"paymentIDNotIn,omitempty"`
+	PaymentIDGT           *string  `json:"paymentIDGT,omitempty"`
+	PaymentIDGTE          *string  `json:"paymentIDGTE,omitempty"`
+	PaymentIDLT           *string  `json:"paymentIDLT,omitempty"`
+	PaymentIDLTE          *string  `json:"paymentIDLTE,omitempty"`
+	PaymentIDContains     *string  `json:"paymentIDContains,omitempty"`
+	PaymentIDHasPrefix    *string  `json:"paymentIDHasPrefix,omitempty"`
+	PaymentIDHasSuffix    *string  `json:"paymentIDHasSuffix,omitempty"`
+	PaymentIDEqualFold    *string  `json:"paymentIDEqualFold,omitempty"`
+	PaymentIDContainsFold *string  `json:"paymentIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "date" field predicates.
+	Date             *caldate.Date  `json:"date,omitempty"`
+	DateNEQ          *caldate.Date  `json:"dateNEQ,omitempty"`
+	DateIn           []caldate.Date `json:"dateIn,omitempty"`
+	DateNotIn        []caldate.Date `json:"dateNotIn,omitempty"`
+	DateGT           *caldate.Date  `json:"dateGT,omitempty"`
+	DateGTE          *caldate.Date  `json:"dateGTE,omitempty"`
+	DateLT           *caldate.Date  `json:"dateLT,omitempty"`
+	DateLTE          *caldate.Date  `json:"dateLTE,omitempty"`
+	DateContains     *caldate.Date  `json:"dateContains,omitempty"`
+	DateHasPrefix    *caldate.Date  `json:"dateHasPrefix,omitempty"`
+	DateHasSuffix    *caldate.Date  `json:"dateHasSuffix,omitempty"`
+	DateEqualFold    *caldate.Date  `json:"dateEqualFold,omitempty"`
+	DateContainsFold *caldate.Date  `json:"dateContainsFold,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
+	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "external_ref" field predicates.
+	ExternalRef             *string  `json:"externalRef,omitempty"`
+	ExternalRefNEQ          *string  `json:"externalRefNEQ,omitempty"`
+	ExternalRefIn           []string `json:"externalRefIn,omitempty"`
+	ExternalRefNotIn        []string `json:"externalRefNotIn,omitempty"`
+	ExternalRefGT           *string  `json:"externalRefGT,omitempty"`
+	ExternalRefGTE          *string  `json:"externalRefGTE,omitempty"`
+	ExternalRefLT           *string  `json:"externalRefLT,omitempty"`
+	ExternalRefLTE          *string  `json:"externalRefLTE,omitempty"`
+	ExternalRefContains     *string  `json:"externalRefContains,omitempty"`
+	ExternalRefHasPrefix    *string  `json:"externalRefHasPrefix,omitempty"`
+	ExternalRefHasSuffix    *string  `json:"externalRefHasSuffix,omitempty"`
+	ExternalRefIsNil        bool     `json:"externalRefIsNil,omitempty"`
+	ExternalRefNotNil       bool     `json:"externalRefNotNil,omitempty"`
+	ExternalRefEqualFold    *string  `json:"externalRefEqualFold,omitempty"`
+	ExternalRefContainsFold *string  `json:"externalRefContainsFold,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "created_by" field predicates.
+	CreatedBy             *string  `json:"createdBy,omitempty"`
+	CreatedByNEQ          *string  `json:"createdByNEQ,omitempty"`
+	CreatedByIn           []string `json:"createdByIn,omitempty"`
+	CreatedByNotIn        []string `json:"createdByNotIn,omitempty"`
+	CreatedByGT           *string  `json:"createdByGT,omitempty"`
+	CreatedByGTE          *string  `json:"createdByGTE,omitempty"`
+	CreatedByLT           *string  `json:"createdByLT,omitempty"`
+	CreatedByLTE          *string  `json:"createdByLTE,omitempty"`
+	CreatedByContains     *string  `json:"createdByContains,omitempty"`
+	CreatedByHasPrefix    *string  `json:"createdByHasPrefix,omitempty"`
+	CreatedByHasSuffix    *string  `json:"createdByHasSuffix,omitempty"`
+	CreatedByIsNil        bool     `json:"createdByIsNil,omitempty"`
+	CreatedByNotNil       bool     `json:"createdByNotNil,omitempty"`
+	CreatedByEqualFold    *string  `json:"createdByEqualFold,omitempty"`
+	CreatedByContainsFold *string  `json:"createdByContainsFold,omitempty"`
+
+	// "payment" edge predicates.
+	HasPayment     *bool                `json:"hasPayment,omitempty"`
+	HasPaymentWith []*PaymentWhereInput `json:"hasPaymentWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ChargeReversalWhereInput) AddPredicates(predicates ...predicate.ChargeReversal) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ChargeReversalWhereInput filter on the ChargeReversalQuery builder.
+func (i *ChargeReversalWhereInput) Filter(q *ChargeReversalQuery) (*ChargeReversalQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyChargeReversalWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyChargeReversalWhereInput is returned in case the ChargeReversalWhereInput is empty.
+var ErrEmptyChargeReversalWhereInput = errors.New("ent: empty predicate ChargeReversalWhereInput")
+
+// P returns a predicate for filtering chargereversals.
+// An error is returned if the input is empty or invalid.
+func (i *ChargeReversalWhereInput) P() (predicate.ChargeReversal, error) {
+	var predicates []predicate.ChargeReversal
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, chargereversal.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ChargeReversal, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, chargereversal.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ChargeReversal, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, chargereversal.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, chargereversal.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, chargereversal.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, chargereversal.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, chargereversal.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, chargereversal.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, chargereversal.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, chargereversal.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, chargereversal.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, chargereversal.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, chargereversal.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, chargereversal.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, chargereversal.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, chargereversal.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, chargereversal.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, chargereversal.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, chargereversal.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, chargereversal.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, chargereversal.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, chargereversal.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, chargereversal.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, chargereversal.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, chargereversal.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, chargereversal.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, chargereversal.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, chargereversal.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, chargereversal.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, chargereversal.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, chargereversal.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, chargereversal.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, chargereversal.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, chargereversal.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.PaymentID != nil {
+		predicates = append(predicates, chargereversal.PaymentIDEQ(*i.PaymentID))
+	}
+	if i.PaymentIDNEQ != nil {
+		predicates = append(predicates, chargereversal.PaymentIDNEQ(*i.PaymentIDNEQ))
+	}
+	if len(i.PaymentIDIn) > 0 {
+		predicates = append(predicates, chargereversal.PaymentIDIn(i.PaymentIDIn...))
+	}
+	if len(i.PaymentIDNotIn) > 0 {
+		predicates = append(predicates, chargereversal.PaymentIDNotIn(i.PaymentIDNotIn...))
+	}
+	if i.PaymentIDGT != nil {
+		predicates = append(predicates, chargereversal.PaymentIDGT(*i.PaymentIDGT))
+	}
+	if i.PaymentIDGTE != nil {
+		predicates = append(predicates, chargereversal.PaymentIDGTE(*i.PaymentIDGTE))
+	}
+	if i.PaymentIDLT != nil {
+		predicates = append(predicates, chargereversal.PaymentIDLT(*i.PaymentIDLT))
+	}
+	if i.PaymentIDLTE != nil {
+		predicates = append(predicates, chargereversal.PaymentIDLTE(*i.PaymentIDLTE))
+	}
+	if i.PaymentIDContains != nil {
+		predicates = append(predicates, chargereversal.PaymentIDContains(*i.PaymentIDContains))
+	}
+	if i.PaymentIDHasPrefix != nil {
+		predicates = append(predicates, chargereversal.PaymentIDHasPrefix(*i.PaymentIDHasPrefix))
+	}
+	if i.PaymentIDHasSuffix != nil {
+		predicates = append(predicates, chargereversal.PaymentIDHasSuffix(*i.PaymentIDHasSuffix))
+	}
+	if i.PaymentIDEqualFold != nil {
+		predicates = append(predicates, chargereversal.PaymentIDEqualFold(*i.PaymentIDEqualFold))
+	}
+	if i.PaymentIDContainsFold != nil {
+		predicates = append(predicates, chargereversal.PaymentIDContainsFold(*i.PaymentIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, chargereversal.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, chargereversal.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, chargereversal.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, chargereversal.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, chargereversal.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, chargereversal.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, chargereversal.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, chargereversal.AmountLTE(*i.AmountLTE))
+	}
+	if i.Date != nil {
+		predicates = append(predicates, chargereversal.DateEQ(*i.Date))
+	}
+	if i.DateNEQ != nil {
+		predicates = append(predicates, chargereversal.DateNEQ(*i.DateNEQ))
+	}
+	if len(i.DateIn) > 0 {
+		predicates = append(predicates, chargereversal.DateIn(i.DateIn...))
+	}
+	if len(i.DateNotIn) > 0 {
+		predicates = append(predicates, chargereversal.DateNotIn(i.DateNotIn...))
+	}
+	if i.DateGT != nil {
+		predicates = append(predicates, chargereversal.DateGT(*i.DateGT))
+	}
+	if i.DateGTE != nil {
+		predicates = append(predicates, chargereversal.DateGTE(*i.DateGTE))
+	}
+	if i.DateLT != nil {
+		predicates = append(predicates, chargereversal.DateLT(*i.DateLT))
+	}
+	if i.DateLTE != nil {
+		predicates = append(predicates, chargereversal.DateLTE(*i.DateLTE))
+	}
+	if i.DateContains != nil {
+		predicates = append(predicates, chargereversal.DateContains(*i.DateContains))
+	}
+	if i.DateHasPrefix != nil {
+		predicates = append(predicates, chargereversal.DateHasPrefix(*i.DateHasPrefix))
+	}
+	if i.DateHasSuffix != nil {
+		predicates = append(predicates, chargereversal.DateHasSuffix(*i.DateHasSuffix))
+	}
+	if i.DateEqualFold != nil {
+		predicates = append(predicates, chargereversal.DateEqualFold(*i.DateEqualFold))
+	}
+	if i.DateContainsFold != nil {
+		predicates = append(predicates, chargereversal.DateContainsFold(*i.DateContainsFold))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, chargereversal.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, chargereversal.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, chargereversal.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, chargereversal.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, chargereversal.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, chargereversal.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, chargereversal.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, chargereversal.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, chargereversal.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, chargereversal.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, chargereversal.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonIsNil {
+		predicates = append(predicates, chargereversal.ReasonIsNil())
+	}
+	if i.ReasonNotNil {
+		predicates = append(predicates, chargereversal.ReasonNotNil())
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, chargereversal.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, chargereversal.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.ExternalRef != nil {
+		predicates = append(predicates, chargereversal.ExternalRefEQ(*i.ExternalRef))
+	}
+	if i.ExternalRefNEQ != nil {
+		predicates = append(predicates, chargereversal.ExternalRefNEQ(*i.ExternalRefNEQ))
+	}
+	if len(i.ExternalRefIn) > 0 {
+		predicates = append(predicates, chargereversal.ExternalRefIn(i.ExternalRefIn...))
+	}
+	if len(i.ExternalRefNotIn) > 0 {
+		predicates = append(predicates, chargereversal.ExternalRefNotIn(i.ExternalRefNotIn...))
+	}
+	if i.ExternalRefGT != nil {
+		predicates = append(predicates, chargereversal.ExternalRefGT(*i.ExternalRefGT))
+	}
+	if i.ExternalRefGTE != nil {
+		predicates = append(predicates, chargereversal.ExternalRefGTE(*i.ExternalRefGTE))
+	}
+	if i.ExternalRefLT != nil {
+		predicates = append(predicates, chargereversal.ExternalRefLT(*i.ExternalRefLT))
+	}
+	if i.ExternalRefLTE != nil {
+		predicates = append(predicates, chargereversal.ExternalRefLTE(*i.ExternalRefLTE))
+	}
+	if i.ExternalRefContains != nil {
+		predicates = append(predicates, chargereversal.ExternalRefContains(*i.ExternalRefContains))
+	}
+	if i.ExternalRefHasPrefix != nil {
+		predicates = append(predicates, chargereversal.ExternalRefHasPrefix(*i.ExternalRefHasPrefix))
+	}
+	if i.ExternalRefHasSuffix != nil {
+		predicates = append(predicates, chargereversal.ExternalRefHasSuffix(*i.ExternalRefHasSuffix))
+	}
+	if i.ExternalRefIsNil {
+		predicates = append(predicates, chargereversal.ExternalRefIsNil())
+	}
+	if i.ExternalRefNotNil {
+		predicates = append(predicates, chargereversal.ExternalRefNotNil())
+	}
+	if i.ExternalRefEqualFold != nil {
+		predicates = append(predicates, chargereversal.ExternalRefEqualFold(*i.ExternalRefEqualFold))
+	}
+	if i.ExternalRefContainsFold != nil {
+		predicates = append(predicates, chargereversal.ExternalRefContainsFold(*i.ExternalRefContainsFold))
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, chargereversal.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, chargereversal.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, chargereversal.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.CreatedBy != nil {
+		predicates = append(predicates, chargereversal.CreatedByEQ(*i.CreatedBy))
+	}
+	if i.CreatedByNEQ != nil {
+		predicates = append(predicates, chargereversal.CreatedByNEQ(*i.CreatedByNEQ))
+	}
+	if len(i.CreatedByIn) > 0 {
+		predicates = append(predicates, chargereversal.CreatedByIn(i.CreatedByIn...))
+	}
+	if len(i.CreatedByNotIn) > 0 {
+		predicates = append(predicates, chargereversal.CreatedByNotIn(i.CreatedByNotIn...))
+	}
+	if i.CreatedByGT != nil {
+		predicates = append(predicates, chargereversal.CreatedByGT(*i.CreatedByGT))
+	}
+	if i.CreatedByGTE != nil {
+		predicates = append(predicates, chargereversal.CreatedByGTE(*i.CreatedByGTE))
+	}
+	if i.CreatedByLT != nil {
+		predicates = append(predicates, chargereversal.CreatedByLT(*i.CreatedByLT))
+	}
+	if i.CreatedByLTE != nil {
+		predicates = append(predicates, chargereversal.CreatedByLTE(*i.CreatedByLTE))
+	}
+	if i.CreatedByContains != nil {
+		predicates = append(predicates, chargereversal.CreatedByContains(*i.CreatedByContains))
+	}
+	if i.CreatedByHasPrefix != nil {
+		predicates = append(predicates, chargereversal.CreatedByHasPrefix(*i.CreatedByHasPrefix))
+	}
+	if i.CreatedByHasSuffix != nil {
+		predicates = append(predicates, chargereversal.CreatedByHasSuffix(*i.CreatedByHasSuffix))
+	}
+	if i.CreatedByIsNil {
+		predicates = append(predicates, chargereversal.CreatedByIsNil())
+	}
+	if i.CreatedByNotNil {
+		predicates = append(predicates, chargereversal.CreatedByNotNil())
+	}
+	if i.CreatedByEqualFold != nil {
+		predicates = append(predicates, chargereversal.CreatedByEqualFold(*i.CreatedByEqualFold))
+	}
+	if i.CreatedByContainsFold != nil {
+		predicates = append(predicates, chargereversal.CreatedByContainsFold(*i.CreatedByContainsFold))
+	}
+
+	if i.HasPayment != nil {
+		p := chargereversal.HasPayment()
+		if !*i.HasPayment {
+			p = chargereversal.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPaymentWith) > 0 {
+		with := make([]predicate.Payment, 0, len(i.HasPaymentWith))
+		for _, w := range i.HasPaymentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPaymentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, chargereversal.HasPaymentWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyChargeReversalWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return chargereversal.And(predicates...), nil
+	}
+}
+
 // ClassWhereInput represents a where input for filtering Class queries.
 type ClassWhereInput struct {
 	Predicates []predicate.Class  `json:"-"`
@@ -2304,6 +2942,2210 @@ func (i *ClassWhereInput) P() (predicate.Class, error) {
 	}
 }
 
+// CreditApplicationWhereInput represents a where input for filtering CreditApplication queries.
+type CreditApplicationWhereInput struct {
+	Predicates []predicate.CreditApplication  `json:"-"`
+	Not        *CreditApplicationWhereInput   `json:"not,omitempty"`
+	Or         []*CreditApplicationWhereInput `json:"or,omitempty"`
+	And        []*CreditApplicationWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "credit_memo_id" field predicates.
+	CreditMemoID             *string  `json:"creditMemoID,omitempty"`
+	CreditMemoIDNEQ          *string  `json:"creditMemoIDNEQ,omitempty"`
+	CreditMemoIDIn           []string `json:"creditMemoIDIn,omitempty"`
+	CreditMemoIDNotIn        []string `json:"creditMemoIDNotIn,omitempty"`
+	CreditMemoIDGT           *string  `json:"creditMemoIDGT,omitempty"`
+	CreditMemoIDGTE          *string  `json:"creditMemoIDGTE,omitempty"`
+	CreditMemoIDLT           *string  `json:"creditMemoIDLT,omitempty"`
+	CreditMemoIDLTE          *string  `json:"creditMemoIDLTE,omitempty"`
+	CreditMemoIDContains     *string  `json:"creditMemoIDContains,omitempty"`
+	CreditMemoIDHasPrefix    *string  `json:"creditMemoIDHasPrefix,omitempty"`
+	CreditMemoIDHasSuffix    *string  `json:"creditMemoIDHasSuffix,omitempty"`
+	CreditMemoIDEqualFold    *string  `json:"creditMemoIDEqualFold,omitempty"`
+	CreditMemoIDContainsFold *string  `json:"creditMemoIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "credit_memo" edge predicates.
+	HasCreditMemo     *bool                   `json:"hasCreditMemo,omitempty"`
+	HasCreditMemoWith []*CreditMemoWhereInput `json:"hasCreditMemoWith,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CreditApplicationWhereInput) AddPredicates(predicates ...predicate.CreditApplication) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CreditApplicationWhereInput filter on the CreditApplicationQuery builder.
+func (i *CreditApplicationWhereInput) Filter(q *CreditApplicationQuery) (*CreditApplicationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCreditApplicationWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCreditApplicationWhereInput is returned in case the CreditApplicationWhereInput is empty.
+var ErrEmptyCreditApplicationWhereInput = errors.New("ent: empty predicate CreditApplicationWhereInput")
+
+// P returns a predicate for filtering creditapplications.
+// An error is returned if the input is empty or invalid.
+func (i *CreditApplicationWhereInput) P() (predicate.CreditApplication, error) {
+	var predicates []predicate.CreditApplication
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, creditapplication.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CreditApplication, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, creditapplication.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CreditApplication, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, creditapplication.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, creditapplication.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, creditapplication.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, creditapplication.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, creditapplication.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, creditapplication.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, creditapplication.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, creditapplication.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, creditapplication.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, creditapplication.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, creditapplication.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, creditapplication.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, creditapplication.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, creditapplication.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, creditapplication.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, creditapplication.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, creditapplication.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, creditapplication.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, creditapplication.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.CreditMemoID != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDEQ(*i.CreditMemoID))
+	}
+	if i.CreditMemoIDNEQ != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDNEQ(*i.CreditMemoIDNEQ))
+	}
+	if len(i.CreditMemoIDIn) > 0 {
+		predicates = append(predicates, creditapplication.CreditMemoIDIn(i.CreditMemoIDIn...))
+	}
+	if len(i.CreditMemoIDNotIn) > 0 {
+		predicates = append(predicates, creditapplication.CreditMemoIDNotIn(i.CreditMemoIDNotIn...))
+	}
+	if i.CreditMemoIDGT != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDGT(*i.CreditMemoIDGT))
+	}
+	if i.CreditMemoIDGTE != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDGTE(*i.CreditMemoIDGTE))
+	}
+	if i.CreditMemoIDLT != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDLT(*i.CreditMemoIDLT))
+	}
+	if i.CreditMemoIDLTE != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDLTE(*i.CreditMemoIDLTE))
+	}
+	if i.CreditMemoIDContains != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDContains(*i.CreditMemoIDContains))
+	}
+	if i.CreditMemoIDHasPrefix != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDHasPrefix(*i.CreditMemoIDHasPrefix))
+	}
+	if i.CreditMemoIDHasSuffix != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDHasSuffix(*i.CreditMemoIDHasSuffix))
+	}
+	if i.CreditMemoIDEqualFold != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDEqualFold(*i.CreditMemoIDEqualFold))
+	}
+	if i.CreditMemoIDContainsFold != nil {
+		predicates = append(predicates, creditapplication.CreditMemoIDContainsFold(*i.CreditMemoIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, creditapplication.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, creditapplication.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, creditapplication.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, creditapplication.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, creditapplication.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, creditapplication.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, creditapplication.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, creditapplication.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, creditapplication.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, creditapplication.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, creditapplication.AmountLTE(*i.AmountLTE))
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, creditapplication.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, creditapplication.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, creditapplication.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+
+	if i.HasCreditMemo != nil {
+		p := creditapplication.HasCreditMemo()
+		if !*i.HasCreditMemo {
+			p = creditapplication.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCreditMemoWith) > 0 {
+		with := make([]predicate.CreditMemo, 0, len(i.HasCreditMemoWith))
+		for _, w := range i.HasCreditMemoWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCreditMemoWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, creditapplication.HasCreditMemoWith(with...))
+	}
+	if i.HasInvoice != nil {
+		p := creditapplication.HasInvoice()
+		if !*i.HasInvoice {
+			p = creditapplication.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, creditapplication.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCreditApplicationWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return creditapplication.And(predicates...), nil
+	}
+}
+
+// CreditMemoWhereInput represents a where input for filtering CreditMemo queries.
+type CreditMemoWhereInput struct {
+	Predicates []predicate.CreditMemo  `json:"-"`
+	Not        *CreditMemoWhereInput   `json:"not,omitempty"`
+	Or         []*CreditMemoWhereInput `json:"or,omitempty"`
+	And        []*CreditMemoWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "customer_id" field predicates.
+	CustomerID             *string  `json:"customerID,omitempty"`
+	CustomerIDNEQ          *string  `json:"customerIDNEQ,omitempty"`
+	CustomerIDIn           []string `json:"customerIDIn,omitempty"`
+	CustomerIDNotIn        []string `json:"customerIDNotIn,omitempty"`
+	CustomerIDGT           *string  `json:"customerIDGT,omitempty"`
+	CustomerIDGTE          *string  `json:"customerIDGTE,omitempty"`
+	CustomerIDLT           *string  `json:"customerIDLT,omitempty"`
+	CustomerIDLTE          *string  `json:"customerIDLTE,omitempty"`
+	CustomerIDContains     *string  `json:"customerIDContains,omitempty"`
+	CustomerIDHasPrefix    *string  `json:"customerIDHasPrefix,omitempty"`
+	CustomerIDHasSuffix    *string  `json:"customerIDHasSuffix,omitempty"`
+	CustomerIDEqualFold    *string  `json:"customerIDEqualFold,omitempty"`
+	CustomerIDContainsFold *string  `json:"customerIDContainsFold,omitempty"`
+
+	// "date" field predicates.
+	Date             *caldate.Date  `json:"date,omitempty"`
+	DateNEQ          *caldate.Date  `json:"dateNEQ,omitempty"`
+	DateIn           []caldate.Date `json:"dateIn,omitempty"`
+	DateNotIn        []caldate.Date `json:"dateNotIn,omitempty"`
+	DateGT           *caldate.Date  `json:"dateGT,omitempty"`
+	DateGTE          *caldate.Date  `json:"dateGTE,omitempty"`
+	DateLT           *caldate.Date  `json:"dateLT,omitempty"`
+	DateLTE          *caldate.Date  `json:"dateLTE,omitempty"`
+	DateContains     *caldate.Date  `json:"dateContains,omitempty"`
+	DateHasPrefix    *caldate.Date  `json:"dateHasPrefix,omitempty"`
+	DateHasSuffix    *caldate.Date  `json:"dateHasSuffix,omitempty"`
+	DateEqualFold    *caldate.Date  `json:"dateEqualFold,omitempty"`
+	DateContainsFold *caldate.Date  `json:"dateContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "currency" field predicates.
+	Currency             *string  `json:"currency,omitempty"`
+	CurrencyNEQ          *string  `json:"currencyNEQ,omitempty"`
+	CurrencyIn           []string `json:"currencyIn,omitempty"`
+	CurrencyNotIn        []string `json:"currencyNotIn,omitempty"`
+	CurrencyGT           *string  `json:"currencyGT,omitempty"`
+	CurrencyGTE          *string  `json:"currencyGTE,omitempty"`
+	CurrencyLT           *string  `json:"currencyLT,omitempty"`
+	CurrencyLTE          *string  `json:"currencyLTE,omitempty"`
+	CurrencyContains     *string  `json:"currencyContains,omitempty"`
+	CurrencyHasPrefix    *string  `json:"currencyHasPrefix,omitempty"`
+	CurrencyHasSuffix    *string  `json:"currencyHasSuffix,omitempty"`
+	CurrencyEqualFold    *string  `json:"currencyEqualFold,omitempty"`
+	CurrencyContainsFold *string  `json:"currencyContainsFold,omitempty"`
+
+	// "account_id" field predicates.
+	AccountID             *string  `json:"accountID,omitempty"`
+	AccountIDNEQ          *string  `json:"accountIDNEQ,omitempty"`
+	AccountIDIn           []string `json:"accountIDIn,omitempty"`
+	AccountIDNotIn        []string `json:"accountIDNotIn,omitempty"`
+	AccountIDGT           *string  `json:"accountIDGT,omitempty"`
+	AccountIDGTE          *string  `json:"accountIDGTE,omitempty"`
+	AccountIDLT           *string  `json:"accountIDLT,omitempty"`
+	AccountIDLTE          *string  `json:"accountIDLTE,omitempty"`
+	AccountIDContains     *string  `json:"accountIDContains,omitempty"`
+	AccountIDHasPrefix    *string  `json:"accountIDHasPrefix,omitempty"`
+	AccountIDHasSuffix    *string  `json:"accountIDHasSuffix,omitempty"`
+	AccountIDEqualFold    *string  `json:"accountIDEqualFold,omitempty"`
+	AccountIDContainsFold *string  `json:"accountIDContainsFold,omitempty"`
+
+	// "class_id" field predicates.
+	ClassID             *string  `json:"classID,omitempty"`
+	ClassIDNEQ          *string  `json:"classIDNEQ,omitempty"`
+	ClassIDIn           []string `json:"classIDIn,omitempty"`
+	ClassIDNotIn        []string `json:"classIDNotIn,omitempty"`
+	ClassIDGT           *string  `json:"classIDGT,omitempty"`
+	ClassIDGTE          *string  `json:"classIDGTE,omitempty"`
+	ClassIDLT           *string  `json:"classIDLT,omitempty"`
+	ClassIDLTE          *string  `json:"classIDLTE,omitempty"`
+	ClassIDContains     *string  `json:"classIDContains,omitempty"`
+	ClassIDHasPrefix    *string  `json:"classIDHasPrefix,omitempty"`
+	ClassIDHasSuffix    *string  `json:"classIDHasSuffix,omitempty"`
+	ClassIDIsNil        bool     `json:"classIDIsNil,omitempty"`
+	ClassIDNotNil       bool     `json:"classIDNotNil,omitempty"`
+	ClassIDEqualFold    *string  `json:"classIDEqualFold,omitempty"`
+	ClassIDContainsFold *string  `json:"classIDContainsFold,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
+	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "applied" field predicates.
+	Applied      *money.Amount  `json:"applied,omitempty"`
+	AppliedNEQ   *money.Amount  `json:"appliedNEQ,omitempty"`
+	AppliedIn    []money.Amount `json:"appliedIn,omitempty"`
+	AppliedNotIn []money.Amount `json:"appliedNotIn,omitempty"`
+	AppliedGT    *money.Amount  `json:"appliedGT,omitempty"`
+	AppliedGTE   *money.Amount  `json:"appliedGTE,omitempty"`
+	AppliedLT    *money.Amount  `json:"appliedLT,omitempty"`
+	AppliedLTE   *money.Amount  `json:"appliedLTE,omitempty"`
+
+	// "remaining" field predicates.
+	Remaining      *money.Amount  `json:"remaining,omitempty"`
+	RemainingNEQ   *money.Amount  `json:"remainingNEQ,omitempty"`
+	RemainingIn    []money.Amount `json:"remainingIn,omitempty"`
+	RemainingNotIn []money.Amount `json:"remainingNotIn,omitempty"`
+	RemainingGT    *money.Amount  `json:"remainingGT,omitempty"`
+	RemainingGTE   *money.Amount  `json:"remainingGTE,omitempty"`
+	RemainingLT    *money.Amount  `json:"remainingLT,omitempty"`
+	RemainingLTE   *money.Amount  `json:"remainingLTE,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "created_by" field predicates.
+	CreatedBy             *string  `json:"createdBy,omitempty"`
+	CreatedByNEQ          *string  `json:"createdByNEQ,omitempty"`
+	CreatedByIn           []string `json:"createdByIn,omitempty"`
+	CreatedByNotIn        []string `json:"createdByNotIn,omitempty"`
+	CreatedByGT           *string  `json:"createdByGT,omitempty"`
+	CreatedByGTE          *string  `json:"createdByGTE,omitempty"`
+	CreatedByLT           *string  `json:"createdByLT,omitempty"`
+	CreatedByLTE          *string  `json:"createdByLTE,omitempty"`
+	CreatedByContains     *string  `json:"createdByContains,omitempty"`
+	CreatedByHasPrefix    *string  `json:"createdByHasPrefix,omitempty"`
+	CreatedByHasSuffix    *string  `json:"createdByHasSuffix,omitempty"`
+	CreatedByIsNil        bool     `json:"createdByIsNil,omitempty"`
+	CreatedByNotNil       bool     `json:"createdByNotNil,omitempty"`
+	CreatedByEqualFold    *string  `json:"createdByEqualFold,omitempty"`
+	CreatedByContainsFold *string  `json:"createdByContainsFold,omitempty"`
+
+	// "customer" edge predicates.
+	HasCustomer     *bool                 `json:"hasCustomer,omitempty"`
+	HasCustomerWith []*CustomerWhereInput `json:"hasCustomerWith,omitempty"`
+
+	// "applications" edge predicates.
+	HasApplications     *bool                          `json:"hasApplications,omitempty"`
+	HasApplicationsWith []*CreditApplicationWhereInput `json:"hasApplicationsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CreditMemoWhereInput) AddPredicates(predicates ...predicate.CreditMemo) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CreditMemoWhereInput filter on the CreditMemoQuery builder.
+func (i *CreditMemoWhereInput) Filter(q *CreditMemoQuery) (*CreditMemoQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCreditMemoWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCreditMemoWhereInput is returned in case the CreditMemoWhereInput is empty.
+var ErrEmptyCreditMemoWhereInput = errors.New("ent: empty predicate CreditMemoWhereInput")
+
+// P returns a predicate for filtering creditmemos.
+// An error is returned if the input is empty or invalid.
+func (i *CreditMemoWhereInput) P() (predicate.CreditMemo, error) {
+	var predicates []predicate.CreditMemo
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, creditmemo.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CreditMemo, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, creditmemo.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CreditMemo, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, creditmemo.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, creditmemo.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, creditmemo.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, creditmemo.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, creditmemo.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, creditmemo.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, creditmemo.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, creditmemo.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, creditmemo.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, creditmemo.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, creditmemo.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, creditmemo.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, creditmemo.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, creditmemo.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, creditmemo.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, creditmemo.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, creditmemo.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, creditmemo.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, creditmemo.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, creditmemo.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, creditmemo.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, creditmemo.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, creditmemo.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, creditmemo.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, creditmemo.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, creditmemo.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, creditmemo.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, creditmemo.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, creditmemo.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, creditmemo.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, creditmemo.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, creditmemo.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.CustomerID != nil {
+		predicates = append(predicates, creditmemo.CustomerIDEQ(*i.CustomerID))
+	}
+	if i.CustomerIDNEQ != nil {
+		predicates = append(predicates, creditmemo.CustomerIDNEQ(*i.CustomerIDNEQ))
+	}
+	if len(i.CustomerIDIn) > 0 {
+		predicates = append(predicates, creditmemo.CustomerIDIn(i.CustomerIDIn...))
+	}
+	if len(i.CustomerIDNotIn) > 0 {
+		predicates = append(predicates, creditmemo.CustomerIDNotIn(i.CustomerIDNotIn...))
+	}
+	if i.CustomerIDGT != nil {
+		predicates = append(predicates, creditmemo.CustomerIDGT(*i.CustomerIDGT))
+	}
+	if i.CustomerIDGTE != nil {
+		predicates = append(predicates, creditmemo.CustomerIDGTE(*i.CustomerIDGTE))
+	}
+	if i.CustomerIDLT != nil {
+		predicates = append(predicates, creditmemo.CustomerIDLT(*i.CustomerIDLT))
+	}
+	if i.CustomerIDLTE != nil {
+		predicates = append(predicates, creditmemo.CustomerIDLTE(*i.CustomerIDLTE))
+	}
+	if i.CustomerIDContains != nil {
+		predicates = append(predicates, creditmemo.CustomerIDContains(*i.CustomerIDContains))
+	}
+	if i.CustomerIDHasPrefix != nil {
+		predicates = append(predicates, creditmemo.CustomerIDHasPrefix(*i.CustomerIDHasPrefix))
+	}
+	if i.CustomerIDHasSuffix != nil {
+		predicates = append(predicates, creditmemo.CustomerIDHasSuffix(*i.CustomerIDHasSuffix))
+	}
+	if i.CustomerIDEqualFold != nil {
+		predicates = append(predicates, creditmemo.CustomerIDEqualFold(*i.CustomerIDEqualFold))
+	}
+	if i.CustomerIDContainsFold != nil {
+		predicates = append(predicates, creditmemo.CustomerIDContainsFold(*i.CustomerIDContainsFold))
+	}
+	if i.Date != nil {
+		predicates = append(predicates, creditmemo.DateEQ(*i.Date))
+	}
+	if i.DateNEQ != nil {
+		predicates = append(predicates, creditmemo.DateNEQ(*i.DateNEQ))
+	}
+	if len(i.DateIn) > 0 {
+		predicates = append(predicates, creditmemo.DateIn(i.DateIn...))
+	}
+	if len(i.DateNotIn) > 0 {
+		predicates = append(predicates, creditmemo.DateNotIn(i.DateNotIn...))
+	}
+	if i.DateGT != nil {
+		predicates = append(predicates, creditmemo.DateGT(*i.DateGT))
+	}
+	if i.DateGTE != nil {
+		predicates = append(predicates, creditmemo.DateGTE(*i.DateGTE))
+	}
+	if i.DateLT != nil {
+		predicates = append(predicates, creditmemo.DateLT(*i.DateLT))
+	}
+	if i.DateLTE != nil {
+		predicates = append(predicates, creditmemo.DateLTE(*i.DateLTE))
+	}
+	if i.DateContains != nil {
+		predicates = append(predicates, creditmemo.DateContains(*i.DateContains))
+	}
+	if i.DateHasPrefix != nil {
+		predicates = append(predicates, creditmemo.DateHasPrefix(*i.DateHasPrefix))
+	}
+	if i.DateHasSuffix != nil {
+		predicates = append(predicates, creditmemo.DateHasSuffix(*i.DateHasSuffix))
+	}
+	if i.DateEqualFold != nil {
+		predicates = append(predicates, creditmemo.DateEqualFold(*i.DateEqualFold))
+	}
+	if i.DateContainsFold != nil {
+		predicates = append(predicates, creditmemo.DateContainsFold(*i.DateContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, creditmemo.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, creditmemo.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, creditmemo.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, creditmemo.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, creditmemo.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, creditmemo.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, creditmemo.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, creditmemo.AmountLTE(*i.AmountLTE))
+	}
+	if i.Currency != nil {
+		predicates = append(predicates, creditmemo.CurrencyEQ(*i.Currency))
+	}
+	if i.CurrencyNEQ != nil {
+		predicates = append(predicates, creditmemo.CurrencyNEQ(*i.CurrencyNEQ))
+	}
+	if len(i.CurrencyIn) > 0 {
+		predicates = append(predicates, creditmemo.CurrencyIn(i.CurrencyIn...))
+	}
+	if len(i.CurrencyNotIn) > 0 {
+		predicates = append(predicates, creditmemo.CurrencyNotIn(i.CurrencyNotIn...))
+	}
+	if i.CurrencyGT != nil {
+		predicates = append(predicates, creditmemo.CurrencyGT(*i.CurrencyGT))
+	}
+	if i.CurrencyGTE != nil {
+		predicates = append(predicates, creditmemo.CurrencyGTE(*i.CurrencyGTE))
+	}
+	if i.CurrencyLT != nil {
+		predicates = append(predicates, creditmemo.CurrencyLT(*i.CurrencyLT))
+	}
+	if i.CurrencyLTE != nil {
+		predicates = append(predicates, creditmemo.CurrencyLTE(*i.CurrencyLTE))
+	}
+	if i.CurrencyContains != nil {
+		predicates = append(predicates, creditmemo.CurrencyContains(*i.CurrencyContains))
+	}
+	if i.CurrencyHasPrefix != nil {
+		predicates = append(predicates, creditmemo.CurrencyHasPrefix(*i.CurrencyHasPrefix))
+	}
+	if i.CurrencyHasSuffix != nil {
+		predicates = append(predicates, creditmemo.CurrencyHasSuffix(*i.CurrencyHasSuffix))
+	}
+	if i.CurrencyEqualFold != nil {
+		predicates = append(predicates, creditmemo.CurrencyEqualFold(*i.CurrencyEqualFold))
+	}
+	if i.CurrencyContainsFold != nil {
+		predicates = append(predicates, creditmemo.CurrencyContainsFold(*i.CurrencyContainsFold))
+	}
+	if i.AccountID != nil {
+		predicates = append(predicates, creditmemo.AccountIDEQ(*i.AccountID))
+	}
+	if i.AccountIDNEQ != nil {
+		predicates = append(predicates, creditmemo.AccountIDNEQ(*i.AccountIDNEQ))
+	}
+	if len(i.AccountIDIn) > 0 {
+		predicates = append(predicates, creditmemo.AccountIDIn(i.AccountIDIn...))
+	}
+	if len(i.AccountIDNotIn) > 0 {
+		predicates = append(predicates, creditmemo.AccountIDNotIn(i.AccountIDNotIn...))
+	}
+	if i.AccountIDGT != nil {
+		predicates = append(predicates, creditmemo.AccountIDGT(*i.AccountIDGT))
+	}
+	if i.AccountIDGTE != nil {
+		predicates = append(predicates, creditmemo.AccountIDGTE(*i.AccountIDGTE))
+	}
+	if i.AccountIDLT != nil {
+		predicates = append(predicates, creditmemo.AccountIDLT(*i.AccountIDLT))
+	}
+	if i.AccountIDLTE != nil {
+		predicates = append(predicates, creditmemo.AccountIDLTE(*i.AccountIDLTE))
+	}
+	if i.AccountIDContains != nil {
+		predicates = append(predicates, creditmemo.AccountIDContains(*i.AccountIDContains))
+	}
+	if i.AccountIDHasPrefix != nil {
+		predicates = append(predicates, creditmemo.AccountIDHasPrefix(*i.AccountIDHasPrefix))
+	}
+	if i.AccountIDHasSuffix != nil {
+		predicates = append(predicates, creditmemo.AccountIDHasSuffix(*i.AccountIDHasSuffix))
+	}
+	if i.AccountIDEqualFold != nil {
+		predicates = append(predicates, creditmemo.AccountIDEqualFold(*i.AccountIDEqualFold))
+	}
+	if i.AccountIDContainsFold != nil {
+		predicates = append(predicates, creditmemo.AccountIDContainsFold(*i.AccountIDContainsFold))
+	}
+	if i.ClassID != nil {
+		predicates = append(predicates, creditmemo.ClassIDEQ(*i.ClassID))
+	}
+	if i.ClassIDNEQ != nil {
+		predicates = append(predicates, creditmemo.ClassIDNEQ(*i.ClassIDNEQ))
+	}
+	if len(i.ClassIDIn) > 0 {
+		predicates = append(predicates, creditmemo.ClassIDIn(i.ClassIDIn...))
+	}
+	if len(i.ClassIDNotIn) > 0 {
+		predicates = append(predicates, creditmemo.ClassIDNotIn(i.ClassIDNotIn...))
+	}
+	if i.ClassIDGT != nil {
+		predicates = append(predicates, creditmemo.ClassIDGT(*i.ClassIDGT))
+	}
+	if i.ClassIDGTE != nil {
+		predicates = append(predicates, creditmemo.ClassIDGTE(*i.ClassIDGTE))
+	}
+	if i.ClassIDLT != nil {
+		predicates = append(predicates, creditmemo.ClassIDLT(*i.ClassIDLT))
+	}
+	if i.ClassIDLTE != nil {
+		predicates = append(predicates, creditmemo.ClassIDLTE(*i.ClassIDLTE))
+	}
+	if i.ClassIDContains != nil {
+		predicates = append(predicates, creditmemo.ClassIDContains(*i.ClassIDContains))
+	}
+	if i.ClassIDHasPrefix != nil {
+		predicates = append(predicates, creditmemo.ClassIDHasPrefix(*i.ClassIDHasPrefix))
+	}
+	if i.ClassIDHasSuffix != nil {
+		predicates = append(predicates, creditmemo.ClassIDHasSuffix(*i.ClassIDHasSuffix))
+	}
+	if i.ClassIDIsNil {
+		predicates = append(predicates, creditmemo.ClassIDIsNil())
+	}
+	if i.ClassIDNotNil {
+		predicates = append(predicates, creditmemo.ClassIDNotNil())
+	}
+	if i.ClassIDEqualFold != nil {
+		predicates = append(predicates, creditmemo.ClassIDEqualFold(*i.ClassIDEqualFold))
+	}
+	if i.ClassIDContainsFold != nil {
+		predicates = append(predicates, creditmemo.ClassIDContainsFold(*i.ClassIDContainsFold))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, creditmemo.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, creditmemo.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, creditmemo.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, creditmemo.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, creditmemo.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, creditmemo.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, creditmemo.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, creditmemo.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, creditmemo.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, creditmemo.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, creditmemo.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonIsNil {
+		predicates = append(predicates, creditmemo.ReasonIsNil())
+	}
+	if i.ReasonNotNil {
+		predicates = append(predicates, creditmemo.ReasonNotNil())
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, creditmemo.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, creditmemo.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.Applied != nil {
+		predicates = append(predicates, creditmemo.AppliedEQ(*i.Applied))
+	}
+	if i.AppliedNEQ != nil {
+		predicates = append(predicates, creditmemo.AppliedNEQ(*i.AppliedNEQ))
+	}
+	if len(i.AppliedIn) > 0 {
+		predicates = append(predicates, creditmemo.AppliedIn(i.AppliedIn...))
+	}
+	if len(i.AppliedNotIn) > 0 {
+		predicates = append(predicates, creditmemo.AppliedNotIn(i.AppliedNotIn...))
+	}
+	if i.AppliedGT != nil {
+		predicates = append(predicates, creditmemo.AppliedGT(*i.AppliedGT))
+	}
+	if i.AppliedGTE != nil {
+		predicates = append(predicates, creditmemo.AppliedGTE(*i.AppliedGTE))
+	}
+	if i.AppliedLT != nil {
+		predicates = append(predicates, creditmemo.AppliedLT(*i.AppliedLT))
+	}
+	if i.AppliedLTE != nil {
+		predicates = append(predicates, creditmemo.AppliedLTE(*i.AppliedLTE))
+	}
+	if i.Remaining != nil {
+		predicates = append(predicates, creditmemo.RemainingEQ(*i.Remaining))
+	}
+	if i.RemainingNEQ != nil {
+		predicates = append(predicates, creditmemo.RemainingNEQ(*i.RemainingNEQ))
+	}
+	if len(i.RemainingIn) > 0 {
+		predicates = append(predicates, creditmemo.RemainingIn(i.RemainingIn...))
+	}
+	if len(i.RemainingNotIn) > 0 {
+		predicates = append(predicates, creditmemo.RemainingNotIn(i.RemainingNotIn...))
+	}
+	if i.RemainingGT != nil {
+		predicates = append(predicates, creditmemo.RemainingGT(*i.RemainingGT))
+	}
+	if i.RemainingGTE != nil {
+		predicates = append(predicates, creditmemo.RemainingGTE(*i.RemainingGTE))
+	}
+	if i.RemainingLT != nil {
+		predicates = append(predicates, creditmemo.RemainingLT(*i.RemainingLT))
+	}
+	if i.RemainingLTE != nil {
+		predicates = append(predicates, creditmemo.RemainingLTE(*i.RemainingLTE))
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, creditmemo.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, creditmemo.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, creditmemo.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.CreatedBy != nil {
+		predicates = append(predicates, creditmemo.CreatedByEQ(*i.CreatedBy))
+	}
+	if i.CreatedByNEQ != nil {
+		predicates = append(predicates, creditmemo.CreatedByNEQ(*i.CreatedByNEQ))
+	}
+	if len(i.CreatedByIn) > 0 {
+		predicates = append(predicates, creditmemo.CreatedByIn(i.CreatedByIn...))
+	}
+	if len(i.CreatedByNotIn) > 0 {
+		predicates = append(predicates, creditmemo.CreatedByNotIn(i.CreatedByNotIn...))
+	}
+	if i.CreatedByGT != nil {
+		predicates = append(predicates, creditmemo.CreatedByGT(*i.CreatedByGT))
+	}
+	if i.CreatedByGTE != nil {
+		predicates = append(predicates, creditmemo.CreatedByGTE(*i.CreatedByGTE))
+	}
+	if i.CreatedByLT != nil {
+		predicates = append(predicates, creditmemo.CreatedByLT(*i.CreatedByLT))
+	}
+	if i.CreatedByLTE != nil {
+		predicates = append(predicates, creditmemo.CreatedByLTE(*i.CreatedByLTE))
+	}
+	if i.CreatedByContains != nil {
+		predicates = append(predicates, creditmemo.CreatedByContains(*i.CreatedByContains))
+	}
+	if i.CreatedByHasPrefix != nil {
+		predicates = append(predicates, creditmemo.CreatedByHasPrefix(*i.CreatedByHasPrefix))
+	}
+	if i.CreatedByHasSuffix != nil {
+		predicates = append(predicates, creditmemo.CreatedByHasSuffix(*i.CreatedByHasSuffix))
+	}
+	if i.CreatedByIsNil {
+		predicates = append(predicates, creditmemo.CreatedByIsNil())
+	}
+	if i.CreatedByNotNil {
+		predicates = append(predicates, creditmemo.CreatedByNotNil())
+	}
+	if i.CreatedByEqualFold != nil {
+		predicates = append(predicates, creditmemo.CreatedByEqualFold(*i.CreatedByEqualFold))
+	}
+	if i.CreatedByContainsFold != nil {
+		predicates = append(predicates, creditmemo.CreatedByContainsFold(*i.CreatedByContainsFold))
+	}
+
+	if i.HasCustomer != nil {
+		p := creditmemo.HasCustomer()
+		if !*i.HasCustomer {
+			p = creditmemo.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCustomerWith) > 0 {
+		with := make([]predicate.Customer, 0, len(i.HasCustomerWith))
+		for _, w := range i.HasCustomerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCustomerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, creditmemo.HasCustomerWith(with...))
+	}
+	if i.HasApplications != nil {
+		p := creditmemo.HasApplications()
+		if !*i.HasApplications {
+			p = creditmemo.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasApplicationsWith) > 0 {
+		with := make([]predicate.CreditApplication, 0, len(i.HasApplicationsWith))
+		for _, w := range i.HasApplicationsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasApplicationsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, creditmemo.HasApplicationsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCreditMemoWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return creditmemo.And(predicates...), nil
+	}
+}
+
+// CustomerWhereInput represents a where input for filtering Customer queries.
+type CustomerWhereInput struct {
+	Predicates []predicate.Customer  `json:"-"`
+	Not        *CustomerWhereInput   `json:"not,omitempty"`
+	Or         []*CustomerWhereInput `json:"or,omitempty"`
+	And        []*CustomerWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "display_name" field predicates.
+	DisplayName             *string  `json:"displayName,omitempty"`
+	DisplayNameNEQ          *string  `json:"displayNameNEQ,omitempty"`
+	DisplayNameIn           []string `json:"displayNameIn,omitempty"`
+	DisplayNameNotIn        []string `json:"displayNameNotIn,omitempty"`
+	DisplayNameGT           *string  `json:"displayNameGT,omitempty"`
+	DisplayNameGTE          *string  `json:"displayNameGTE,omitempty"`
+	DisplayNameLT           *string  `json:"displayNameLT,omitempty"`
+	DisplayNameLTE          *string  `json:"displayNameLTE,omitempty"`
+	DisplayNameContains     *string  `json:"displayNameContains,omitempty"`
+	DisplayNameHasPrefix    *string  `json:"displayNameHasPrefix,omitempty"`
+	DisplayNameHasSuffix    *string  `json:"displayNameHasSuffix,omitempty"`
+	DisplayNameEqualFold    *string  `json:"displayNameEqualFold,omitempty"`
+	DisplayNameContainsFold *string  `json:"displayNameContainsFold,omitempty"`
+
+	// "email" field predicates.
+	Email             *string  `json:"email,omitempty"`
+	EmailNEQ          *string  `json:"emailNEQ,omitempty"`
+	EmailIn           []string `json:"emailIn,omitempty"`
+	EmailNotIn        []string `json:"emailNotIn,omitempty"`
+	EmailGT           *string  `json:"emailGT,omitempty"`
+	EmailGTE          *string  `json:"emailGTE,omitempty"`
+	EmailLT           *string  `json:"emailLT,omitempty"`
+	EmailLTE          *string  `json:"emailLTE,omitempty"`
+	EmailContains     *string  `json:"emailContains,omitempty"`
+	EmailHasPrefix    *string  `json:"emailHasPrefix,omitempty"`
+	EmailHasSuffix    *string  `json:"emailHasSuffix,omitempty"`
+	EmailIsNil        bool     `json:"emailIsNil,omitempty"`
+	EmailNotNil       bool     `json:"emailNotNil,omitempty"`
+	EmailEqualFold    *string  `json:"emailEqualFold,omitempty"`
+	EmailContainsFold *string  `json:"emailContainsFold,omitempty"`
+
+	// "phone" field predicates.
+	Phone             *string  `json:"phone,omitempty"`
+	PhoneNEQ          *string  `json:"phoneNEQ,omitempty"`
+	PhoneIn           []string `json:"phoneIn,omitempty"`
+	PhoneNotIn        []string `json:"phoneNotIn,omitempty"`
+	PhoneGT           *string  `json:"phoneGT,omitempty"`
+	PhoneGTE          *string  `json:"phoneGTE,omitempty"`
+	PhoneLT           *string  `json:"phoneLT,omitempty"`
+	PhoneLTE          *string  `json:"phoneLTE,omitempty"`
+	PhoneContains     *string  `json:"phoneContains,omitempty"`
+	PhoneHasPrefix    *string  `json:"phoneHasPrefix,omitempty"`
+	PhoneHasSuffix    *string  `json:"phoneHasSuffix,omitempty"`
+	PhoneIsNil        bool     `json:"phoneIsNil,omitempty"`
+	PhoneNotNil       bool     `json:"phoneNotNil,omitempty"`
+	PhoneEqualFold    *string  `json:"phoneEqualFold,omitempty"`
+	PhoneContainsFold *string  `json:"phoneContainsFold,omitempty"`
+
+	// "address_line1" field predicates.
+	AddressLine1             *string  `json:"addressLine1,omitempty"`
+	AddressLine1NEQ          *string  `json:"addressLine1NEQ,omitempty"`
+	AddressLine1In           []string `json:"addressLine1In,omitempty"`
+	AddressLine1NotIn        []string `json:"addressLine1NotIn,omitempty"`
+	AddressLine1GT           *string  `json:"addressLine1GT,omitempty"`
+	AddressLine1GTE          *string  `json:"addressLine1GTE,omitempty"`
+	AddressLine1LT           *string  `json:"addressLine1LT,omitempty"`
+	AddressLine1LTE          *string  `json:"addressLine1LTE,omitempty"`
+	AddressLine1Contains     *string  `json:"addressLine1Contains,omitempty"`
+	AddressLine1HasPrefix    *string  `json:"addressLine1HasPrefix,omitempty"`
+	AddressLine1HasSuffix    *string  `json:"addressLine1HasSuffix,omitempty"`
+	AddressLine1IsNil        bool     `json:"addressLine1IsNil,omitempty"`
+	AddressLine1NotNil       bool     `json:"addressLine1NotNil,omitempty"`
+	AddressLine1EqualFold    *string  `json:"addressLine1EqualFold,omitempty"`
+	AddressLine1ContainsFold *string  `json:"addressLine1ContainsFold,omitempty"`
+
+	// "address_line2" field predicates.
+	AddressLine2             *string  `json:"addressLine2,omitempty"`
+	AddressLine2NEQ          *string  `json:"addressLine2NEQ,omitempty"`
+	AddressLine2In           []string `json:"addressLine2In,omitempty"`
+	AddressLine2NotIn        []string `json:"addressLine2NotIn,omitempty"`
+	AddressLine2GT           *string  `json:"addressLine2GT,omitempty"`
+	AddressLine2GTE          *string  `json:"addressLine2GTE,omitempty"`
+	AddressLine2LT           *string  `json:"addressLine2LT,omitempty"`
+	AddressLine2LTE          *string  `json:"addressLine2LTE,omitempty"`
+	AddressLine2Contains     *string  `json:"addressLine2Contains,omitempty"`
+	AddressLine2HasPrefix    *string  `json:"addressLine2HasPrefix,omitempty"`
+	AddressLine2HasSuffix    *string  `json:"addressLine2HasSuffix,omitempty"`
+	AddressLine2IsNil        bool     `json:"addressLine2IsNil,omitempty"`
+	AddressLine2NotNil       bool     `json:"addressLine2NotNil,omitempty"`
+	AddressLine2EqualFold    *string  `json:"addressLine2EqualFold,omitempty"`
+	AddressLine2ContainsFold *string  `json:"addressLine2ContainsFold,omitempty"`
+
+	// "city" field predicates.
+	City             *string  `json:"city,omitempty"`
+	CityNEQ          *string  `json:"cityNEQ,omitempty"`
+	CityIn           []string `json:"cityIn,omitempty"`
+	CityNotIn        []string `json:"cityNotIn,omitempty"`
+	CityGT           *string  `json:"cityGT,omitempty"`
+	CityGTE          *string  `json:"cityGTE,omitempty"`
+	CityLT           *string  `json:"cityLT,omitempty"`
+	CityLTE          *string  `json:"cityLTE,omitempty"`
+	CityContains     *string  `json:"cityContains,omitempty"`
+	CityHasPrefix    *string  `json:"cityHasPrefix,omitempty"`
+	CityHasSuffix    *string  `json:"cityHasSuffix,omitempty"`
+	CityIsNil        bool     `json:"cityIsNil,omitempty"`
+	CityNotNil       bool     `json:"cityNotNil,omitempty"`
+	CityEqualFold    *string  `json:"cityEqualFold,omitempty"`
+	CityContainsFold *string  `json:"cityContainsFold,omitempty"`
+
+	// "region" field predicates.
+	Region             *string  `json:"region,omitempty"`
+	RegionNEQ          *string  `json:"regionNEQ,omitempty"`
+	RegionIn           []string `json:"regionIn,omitempty"`
+	RegionNotIn        []string `json:"regionNotIn,omitempty"`
+	RegionGT           *string  `json:"regionGT,omitempty"`
+	RegionGTE          *string  `json:"regionGTE,omitempty"`
+	RegionLT           *string  `json:"regionLT,omitempty"`
+	RegionLTE          *string  `json:"regionLTE,omitempty"`
+	RegionContains     *string  `json:"regionContains,omitempty"`
+	RegionHasPrefix    *string  `json:"regionHasPrefix,omitempty"`
+	RegionHasSuffix    *string  `json:"regionHasSuffix,omitempty"`
+	RegionIsNil        bool     `json:"regionIsNil,omitempty"`
+	RegionNotNil       bool     `json:"regionNotNil,omitempty"`
+	RegionEqualFold    *string  `json:"regionEqualFold,omitempty"`
+	RegionContainsFold *string  `json:"regionContainsFold,omitempty"`
+
+	// "postal_code" field predicates.
+	PostalCode             *string  `json:"postalCode,omitempty"`
+	PostalCodeNEQ          *string  `json:"postalCodeNEQ,omitempty"`
+	PostalCodeIn           []string `json:"postalCodeIn,omitempty"`
+	PostalCodeNotIn        []string `json:"postalCodeNotIn,omitempty"`
+	PostalCodeGT           *string  `json:"postalCodeGT,omitempty"`
+	PostalCodeGTE          *string  `json:"postalCodeGTE,omitempty"`
+	PostalCodeLT           *string  `json:"postalCodeLT,omitempty"`
+	PostalCodeLTE          *string  `json:"postalCodeLTE,omitempty"`
+	PostalCodeContains     *string  `json:"postalCodeContains,omitempty"`
+	PostalCodeHasPrefix    *string  `json:"postalCodeHasPrefix,omitempty"`
+	PostalCodeHasSuffix    *string  `json:"postalCodeHasSuffix,omitempty"`
+	PostalCodeIsNil        bool     `json:"postalCodeIsNil,omitempty"`
+	PostalCodeNotNil       bool     `json:"postalCodeNotNil,omitempty"`
+	PostalCodeEqualFold    *string  `json:"postalCodeEqualFold,omitempty"`
+	PostalCodeContainsFold *string  `json:"postalCodeContainsFold,omitempty"`
+
+	// "country" field predicates.
+	Country             *string  `json:"country,omitempty"`
+	CountryNEQ          *string  `json:"countryNEQ,omitempty"`
+	CountryIn           []string `json:"countryIn,omitempty"`
+	CountryNotIn        []string `json:"countryNotIn,omitempty"`
+	CountryGT           *string  `json:"countryGT,omitempty"`
+	CountryGTE          *string  `json:"countryGTE,omitempty"`
+	CountryLT           *string  `json:"countryLT,omitempty"`
+	CountryLTE          *string  `json:"countryLTE,omitempty"`
+	CountryContains     *string  `json:"countryContains,omitempty"`
+	CountryHasPrefix    *string  `json:"countryHasPrefix,omitempty"`
+	CountryHasSuffix    *string  `json:"countryHasSuffix,omitempty"`
+	CountryIsNil        bool     `json:"countryIsNil,omitempty"`
+	CountryNotNil       bool     `json:"countryNotNil,omitempty"`
+	CountryEqualFold    *string  `json:"countryEqualFold,omitempty"`
+	CountryContainsFold *string  `json:"countryContainsFold,omitempty"`
+
+	// "currency" field predicates.
+	Currency             *string  `json:"currency,omitempty"`
+	CurrencyNEQ          *string  `json:"currencyNEQ,omitempty"`
+	CurrencyIn           []string `json:"currencyIn,omitempty"`
+	CurrencyNotIn        []string `json:"currencyNotIn,omitempty"`
+	CurrencyGT           *string  `json:"currencyGT,omitempty"`
+	CurrencyGTE          *string  `json:"currencyGTE,omitempty"`
+	CurrencyLT           *string  `json:"currencyLT,omitempty"`
+	CurrencyLTE          *string  `json:"currencyLTE,omitempty"`
+	CurrencyContains     *string  `json:"currencyContains,omitempty"`
+	CurrencyHasPrefix    *string  `json:"currencyHasPrefix,omitempty"`
+	CurrencyHasSuffix    *string  `json:"currencyHasSuffix,omitempty"`
+	CurrencyEqualFold    *string  `json:"currencyEqualFold,omitempty"`
+	CurrencyContainsFold *string  `json:"currencyContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "hub_company_id" field predicates.
+	HubCompanyID             *string  `json:"hubCompanyID,omitempty"`
+	HubCompanyIDNEQ          *string  `json:"hubCompanyIDNEQ,omitempty"`
+	HubCompanyIDIn           []string `json:"hubCompanyIDIn,omitempty"`
+	HubCompanyIDNotIn        []string `json:"hubCompanyIDNotIn,omitempty"`
+	HubCompanyIDGT           *string  `json:"hubCompanyIDGT,omitempty"`
+	HubCompanyIDGTE          *string  `json:"hubCompanyIDGTE,omitempty"`
+	HubCompanyIDLT           *string  `json:"hubCompanyIDLT,omitempty"`
+	HubCompanyIDLTE          *string  `json:"hubCompanyIDLTE,omitempty"`
+	HubCompanyIDContains     *string  `json:"hubCompanyIDContains,omitempty"`
+	HubCompanyIDHasPrefix    *string  `json:"hubCompanyIDHasPrefix,omitempty"`
+	HubCompanyIDHasSuffix    *string  `json:"hubCompanyIDHasSuffix,omitempty"`
+	HubCompanyIDIsNil        bool     `json:"hubCompanyIDIsNil,omitempty"`
+	HubCompanyIDNotNil       bool     `json:"hubCompanyIDNotNil,omitempty"`
+	HubCompanyIDEqualFold    *string  `json:"hubCompanyIDEqualFold,omitempty"`
+	HubCompanyIDContainsFold *string  `json:"hubCompanyIDContainsFold,omitempty"`
+
+	// "crm_contact_id" field predicates.
+	CrmContactID             *string  `json:"crmContactID,omitempty"`
+	CrmContactIDNEQ          *string  `json:"crmContactIDNEQ,omitempty"`
+	CrmContactIDIn           []string `json:"crmContactIDIn,omitempty"`
+	CrmContactIDNotIn        []string `json:"crmContactIDNotIn,omitempty"`
+	CrmContactIDGT           *string  `json:"crmContactIDGT,omitempty"`
+	CrmContactIDGTE          *string  `json:"crmContactIDGTE,omitempty"`
+	CrmContactIDLT           *string  `json:"crmContactIDLT,omitempty"`
+	CrmContactIDLTE          *string  `json:"crmContactIDLTE,omitempty"`
+	CrmContactIDContains     *string  `json:"crmContactIDContains,omitempty"`
+	CrmContactIDHasPrefix    *string  `json:"crmContactIDHasPrefix,omitempty"`
+	CrmContactIDHasSuffix    *string  `json:"crmContactIDHasSuffix,omitempty"`
+	CrmContactIDIsNil        bool     `json:"crmContactIDIsNil,omitempty"`
+	CrmContactIDNotNil       bool     `json:"crmContactIDNotNil,omitempty"`
+	CrmContactIDEqualFold    *string  `json:"crmContactIDEqualFold,omitempty"`
+	CrmContactIDContainsFold *string  `json:"crmContactIDContainsFold,omitempty"`
+
+	// "sync_status" field predicates.
+	SyncStatus      *syncstate.Status  `json:"syncStatus,omitempty"`
+	SyncStatusNEQ   *syncstate.Status  `json:"syncStatusNEQ,omitempty"`
+	SyncStatusIn    []syncstate.Status `json:"syncStatusIn,omitempty"`
+	SyncStatusNotIn []syncstate.Status `json:"syncStatusNotIn,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CustomerWhereInput) AddPredicates(predicates ...predicate.Customer) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CustomerWhereInput filter on the CustomerQuery builder.
+func (i *CustomerWhereInput) Filter(q *CustomerQuery) (*CustomerQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCustomerWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCustomerWhereInput is returned in case the CustomerWhereInput is empty.
+var ErrEmptyCustomerWhereInput = errors.New("ent: empty predicate CustomerWhereInput")
+
+// P returns a predicate for filtering customers.
+// An error is returned if the input is empty or invalid.
+func (i *CustomerWhereInput) P() (predicate.Customer, error) {
+	var predicates []predicate.Customer
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, customer.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Customer, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, customer.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Customer, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, customer.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, customer.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, customer.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, customer.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, customer.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, customer.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, customer.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, customer.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, customer.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, customer.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, customer.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, customer.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, customer.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, customer.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, customer.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, customer.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, customer.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, customer.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, customer.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, customer.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, customer.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, customer.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, customer.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, customer.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, customer.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, customer.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, customer.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, customer.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, customer.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, customer.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, customer.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, customer.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.DisplayName != nil {
+		predicates = append(predicates, customer.DisplayNameEQ(*i.DisplayName))
+	}
+	if i.DisplayNameNEQ != nil {
+		predicates = append(predicates, customer.DisplayNameNEQ(*i.DisplayNameNEQ))
+	}
+	if len(i.DisplayNameIn) > 0 {
+		predicates = append(predicates, customer.DisplayNameIn(i.DisplayNameIn...))
+	}
+	if len(i.DisplayNameNotIn) > 0 {
+		predicates = append(predicates, customer.DisplayNameNotIn(i.DisplayNameNotIn...))
+	}
+	if i.DisplayNameGT != nil {
+		predicates = append(predicates, customer.DisplayNameGT(*i.DisplayNameGT))
+	}
+	if i.DisplayNameGTE != nil {
+		predicates = append(predicates, customer.DisplayNameGTE(*i.DisplayNameGTE))
+	}
+	if i.DisplayNameLT != nil {
+		predicates = append(predicates, customer.DisplayNameLT(*i.DisplayNameLT))
+	}
+	if i.DisplayNameLTE != nil {
+		predicates = append(predicates, customer.DisplayNameLTE(*i.DisplayNameLTE))
+	}
+	if i.DisplayNameContains != nil {
+		predicates = append(predicates, customer.DisplayNameContains(*i.DisplayNameContains))
+	}
+	if i.DisplayNameHasPrefix != nil {
+		predicates = append(predicates, customer.DisplayNameHasPrefix(*i.DisplayNameHasPrefix))
+	}
+	if i.DisplayNameHasSuffix != nil {
+		predicates = append(predicates, customer.DisplayNameHasSuffix(*i.DisplayNameHasSuffix))
+	}
+	if i.DisplayNameEqualFold != nil {
+		predicates = append(predicates, customer.DisplayNameEqualFold(*i.DisplayNameEqualFold))
+	}
+	if i.DisplayNameContainsFold != nil {
+		predicates = append(predicates, customer.DisplayNameContainsFold(*i.DisplayNameContainsFold))
+	}
+	if i.Email != nil {
+		predicates = append(predicates, customer.EmailEQ(*i.Email))
+	}
+	if i.EmailNEQ != nil {
+		predicates = append(predicates, customer.EmailNEQ(*i.EmailNEQ))
+	}
+	if len(i.EmailIn) > 0 {
+		predicates = append(predicates, customer.EmailIn(i.EmailIn...))
+	}
+	if len(i.EmailNotIn) > 0 {
+		predicates = append(predicates, customer.EmailNotIn(i.EmailNotIn...))
+	}
+	if i.EmailGT != nil {
+		predicates = append(predicates, customer.EmailGT(*i.EmailGT))
+	}
+	if i.EmailGTE != nil {
+		predicates = append(predicates, customer.EmailGTE(*i.EmailGTE))
+	}
+	if i.EmailLT != nil {
+		predicates = append(predicates, customer.EmailLT(*i.EmailLT))
+	}
+	if i.EmailLTE != nil {
+		predicates = append(predicates, customer.EmailLTE(*i.EmailLTE))
+	}
+	if i.EmailContains != nil {
+		predicates = append(predicates, customer.EmailContains(*i.EmailContains))
+	}
+	if i.EmailHasPrefix != nil {
+		predicates = append(predicates, customer.EmailHasPrefix(*i.EmailHasPrefix))
+	}
+	if i.EmailHasSuffix != nil {
+		predicates = append(predicates, customer.EmailHasSuffix(*i.EmailHasSuffix))
+	}
+	if i.EmailIsNil {
+		predicates = append(predicates, customer.EmailIsNil())
+	}
+	if i.EmailNotNil {
+		predicates = append(predicates, customer.EmailNotNil())
+	}
+	if i.EmailEqualFold != nil {
+		predicates = append(predicates, customer.EmailEqualFold(*i.EmailEqualFold))
+	}
+	if i.EmailContainsFold != nil {
+		predicates = append(predicates, customer.EmailContainsFold(*i.EmailContainsFold))
+	}
+	if i.Phone != nil {
+		predicates = append(predicates, customer.PhoneEQ(*i.Phone))
+	}
+	if i.PhoneNEQ != nil {
+		predicates = append(predicates, customer.PhoneNEQ(*i.PhoneNEQ))
+	}
+	if len(i.PhoneIn) > 0 {
+		predicates = append(predicates, customer.PhoneIn(i.PhoneIn...))
+	}
+	if len(i.PhoneNotIn) > 0 {
+		predicates = append(predicates, customer.PhoneNotIn(i.PhoneNotIn...))
+	}
+	if i.PhoneGT != nil {
+		predicates = append(predicates, customer.PhoneGT(*i.PhoneGT))
+	}
+	if i.PhoneGTE != nil {
+		predicates = append(predicates, customer.PhoneGTE(*i.PhoneGTE))
+	}
+	if i.PhoneLT != nil {
+		predicates = append(predicates, customer.PhoneLT(*i.PhoneLT))
+	}
+	if i.PhoneLTE != nil {
+		predicates = append(predicates, customer.PhoneLTE(*i.PhoneLTE))
+	}
+	if i.PhoneContains != nil {
+		predicates = append(predicates, customer.PhoneContains(*i.PhoneContains))
+	}
+	if i.PhoneHasPrefix != nil {
+		predicates = append(predicates, customer.PhoneHasPrefix(*i.PhoneHasPrefix))
+	}
+	if i.PhoneHasSuffix != nil {
+		predicates = append(predicates, customer.PhoneHasSuffix(*i.PhoneHasSuffix))
+	}
+	if i.PhoneIsNil {
+		predicates = append(predicates, customer.PhoneIsNil())
+	}
+	if i.PhoneNotNil {
+		predicates = append(predicates, customer.PhoneNotNil())
+	}
+	if i.PhoneEqualFold != nil {
+		predicates = append(predicates, customer.PhoneEqualFold(*i.PhoneEqualFold))
+	}
+	if i.PhoneContainsFold != nil {
+		predicates = append(predicates, customer.PhoneContainsFold(*i.PhoneContainsFold))
+	}
+	if i.AddressLine1 != nil {
+		predicates = append(predicates, customer.AddressLine1EQ(*i.AddressLine1))
+	}
+	if i.AddressLine1NEQ != nil {
+		predicates = append(predicates, customer.AddressLine1NEQ(*i.AddressLine1NEQ))
+	}
+	if len(i.AddressLine1In) > 0 {
+		predicates = append(predicates, customer.AddressLine1In(i.AddressLine1In...))
+	}
+	if len(i.AddressLine1NotIn) > 0 {
+		predicates = append(predicates, customer.AddressLine1NotIn(i.AddressLine1NotIn...))
+	}
+	if i.AddressLine1GT != nil {
+		predicates = append(predicates, customer.AddressLine1GT(*i.AddressLine1GT))
+	}
+	if i.AddressLine1GTE != nil {
+		predicates = append(predicates, customer.AddressLine1GTE(*i.AddressLine1GTE))
+	}
+	if i.AddressLine1LT != nil {
+		predicates = append(predicates, customer.AddressLine1LT(*i.AddressLine1LT))
+	}
+	if i.AddressLine1LTE != nil {
+		predicates = append(predicates, customer.AddressLine1LTE(*i.AddressLine1LTE))
+	}
+	if i.AddressLine1Contains != nil {
+		predicates = append(predicates, customer.AddressLine1Contains(*i.AddressLine1Contains))
+	}
+	if i.AddressLine1HasPrefix != nil {
+		predicates = append(predicates, customer.AddressLine1HasPrefix(*i.AddressLine1HasPrefix))
+	}
+	if i.AddressLine1HasSuffix != nil {
+		predicates = append(predicates, customer.AddressLine1HasSuffix(*i.AddressLine1HasSuffix))
+	}
+	if i.AddressLine1IsNil {
+		predicates = append(predicates, customer.AddressLine1IsNil())
+	}
+	if i.AddressLine1NotNil {
+		predicates = append(predicates, customer.AddressLine1NotNil())
+	}
+	if i.AddressLine1EqualFold != nil {
+		predicates = append(predicates, customer.AddressLine1EqualFold(*i.AddressLine1EqualFold))
+	}
+	if i.AddressLine1ContainsFold != nil {
+		predicates = append(predicates, customer.AddressLine1ContainsFold(*i.AddressLine1ContainsFold))
+	}
+	if i.AddressLine2 != nil {
+		predicates = append(predicates, customer.AddressLine2EQ(*i.AddressLine2))
+	}
+	if i.AddressLine2NEQ != nil {
+		predicates = append(predicates, customer.AddressLine2NEQ(*i.AddressLine2NEQ))
+	}
+	if len(i.AddressLine2In) > 0 {
+		predicates = append(predicates, customer.AddressLine2In(i.AddressLine2In...))
+	}
+	if len(i.AddressLine2NotIn) > 0 {
+		predicates = append(predicates, customer.AddressLine2NotIn(i.AddressLine2NotIn...))
+	}
+	if i.AddressLine2GT != nil {
+		predicates = append(predicates, customer.AddressLine2GT(*i.AddressLine2GT))
+	}
+	if i.AddressLine2GTE != nil {
+		predicates = append(predicates, customer.AddressLine2GTE(*i.AddressLine2GTE))
+	}
+	if i.AddressLine2LT != nil {
+		predicates = append(predicates, customer.AddressLine2LT(*i.AddressLine2LT))
+	}
+	if i.AddressLine2LTE != nil {
+		predicates = append(predicates, customer.AddressLine2LTE(*i.AddressLine2LTE))
+	}
+	if i.AddressLine2Contains != nil {
+		predicates = append(predicates, customer.AddressLine2Contains(*i.AddressLine2Contains))
+	}
+	if i.AddressLine2HasPrefix != nil {
+		predicates = append(predicates, customer.AddressLine2HasPrefix(*i.AddressLine2HasPrefix))
+	}
+	if i.AddressLine2HasSuffix != nil {
+		predicates = append(predicates, customer.AddressLine2HasSuffix(*i.AddressLine2HasSuffix))
+	}
+	if i.AddressLine2IsNil {
+		predicates = append(predicates, customer.AddressLine2IsNil())
+	}
+	if i.AddressLine2NotNil {
+		predicates = append(predicates, customer.AddressLine2NotNil())
+	}
+	if i.AddressLine2EqualFold != nil {
+		predicates = append(predicates, customer.AddressLine2EqualFold(*i.AddressLine2EqualFold))
+	}
+	if i.AddressLine2ContainsFold != nil {
+		predicates = append(predicates, customer.AddressLine2ContainsFold(*i.AddressLine2ContainsFold))
+	}
+	if i.City != nil {
+		predicates = append(predicates, customer.CityEQ(*i.City))
+	}
+	if i.CityNEQ != nil {
+		predicates = append(predicates, customer.CityNEQ(*i.CityNEQ))
+	}
+	if len(i.CityIn) > 0 {
+		predicates = append(predicates, customer.CityIn(i.CityIn...))
+	}
+	if len(i.CityNotIn) > 0 {
+		predicates = append(predicates, customer.CityNotIn(i.CityNotIn...))
+	}
+	if i.CityGT != nil {
+		predicates = append(predicates, customer.CityGT(*i.CityGT))
+	}
+	if i.CityGTE != nil {
+		predicates = append(predicates, customer.CityGTE(*i.CityGTE))
+	}
+	if i.CityLT != nil {
+		predicates = append(predicates, customer.CityLT(*i.CityLT))
+	}
+	if i.CityLTE != nil {
+		predicates = append(predicates, customer.CityLTE(*i.CityLTE))
+	}
+	if i.CityContains != nil {
+		predicates = append(predicates, customer.CityContains(*i.CityContains))
+	}
+	if i.CityHasPrefix != nil {
+		predicates = append(predicates, customer.CityHasPrefix(*i.CityHasPrefix))
+	}
+	if i.CityHasSuffix != nil {
+		predicates = append(predicates, customer.CityHasSuffix(*i.CityHasSuffix))
+	}
+	if i.CityIsNil {
+		predicates = append(predicates, customer.CityIsNil())
+	}
+	if i.CityNotNil {
+		predicates = append(predicates, customer.CityNotNil())
+	}
+	if i.CityEqualFold != nil {
+		predicates = append(predicates, customer.CityEqualFold(*i.CityEqualFold))
+	}
+	if i.CityContainsFold != nil {
+		predicates = append(predicates, customer.CityContainsFold(*i.CityContainsFold))
+	}
+	if i.Region != nil {
+		predicates = append(predicates, customer.RegionEQ(*i.Region))
+	}
+	if i.RegionNEQ != nil {
+		predicates = append(predicates, customer.RegionNEQ(*i.RegionNEQ))
+	}
+	if len(i.RegionIn) > 0 {
+		predicates = append(predicates, customer.RegionIn(i.RegionIn...))
+	}
+	if len(i.RegionNotIn) > 0 {
+		predicates = append(predicates, customer.RegionNotIn(i.RegionNotIn...))
+	}
+	if i.RegionGT != nil {
+		predicates = append(predicates, customer.RegionGT(*i.RegionGT))
+	}
+	if i.RegionGTE != nil {
+		predicates = append(predicates, customer.RegionGTE(*i.RegionGTE))
+	}
+	if i.RegionLT != nil {
+		predicates = append(predicates, customer.RegionLT(*i.RegionLT))
+	}
+	if i.RegionLTE != nil {
+		predicates = append(predicates, customer.RegionLTE(*i.RegionLTE))
+	}
+	if i.RegionContains != nil {
+		predicates = append(predicates, customer.RegionContains(*i.RegionContains))
+	}
+	if i.RegionHasPrefix != nil {
+		predicates = append(predicates, customer.RegionHasPrefix(*i.RegionHasPrefix))
+	}
+	if i.RegionHasSuffix != nil {
+		predicates = append(predicates, customer.RegionHasSuffix(*i.RegionHasSuffix))
+	}
+	if i.RegionIsNil {
+		predicates = append(predicates, customer.RegionIsNil())
+	}
+	if i.RegionNotNil {
+		predicates = append(predicates, customer.RegionNotNil())
+	}
+	if i.RegionEqualFold != nil {
+		predicates = append(predicates, customer.RegionEqualFold(*i.RegionEqualFold))
+	}
+	if i.RegionContainsFold != nil {
+		predicates = append(predicates, customer.RegionContainsFold(*i.RegionContainsFold))
+	}
+	if i.PostalCode != nil {
+		predicates = append(predicates, customer.PostalCodeEQ(*i.PostalCode))
+	}
+	if i.PostalCodeNEQ != nil {
+		predicates = append(predicates, customer.PostalCodeNEQ(*i.PostalCodeNEQ))
+	}
+	if len(i.PostalCodeIn) > 0 {
+		predicates = append(predicates, customer.PostalCodeIn(i.PostalCodeIn...))
+	}
+	if len(i.PostalCodeNotIn) > 0 {
+		predicates = append(predicates, customer.PostalCodeNotIn(i.PostalCodeNotIn...))
+	}
+	if i.PostalCodeGT != nil {
+		predicates = append(predicates, customer.PostalCodeGT(*i.PostalCodeGT))
+	}
+	if i.PostalCodeGTE != nil {
+		predicates = append(predicates, customer.PostalCodeGTE(*i.PostalCodeGTE))
+	}
+	if i.PostalCodeLT != nil {
+		predicates = append(predicates, customer.PostalCodeLT(*i.PostalCodeLT))
+	}
+	if i.PostalCodeLTE != nil {
+		predicates = append(predicates, customer.PostalCodeLTE(*i.PostalCodeLTE))
+	}
+	if i.PostalCodeContains != nil {
+		predicates = append(predicates, customer.PostalCodeContains(*i.PostalCodeContains))
+	}
+	if i.PostalCodeHasPrefix != nil {
+		predicates = append(predicates, customer.PostalCodeHasPrefix(*i.PostalCodeHasPrefix))
+	}
+	if i.PostalCodeHasSuffix != nil {
+		predicates = append(predicates, customer.PostalCodeHasSuffix(*i.PostalCodeHasSuffix))
+	}
+	if i.PostalCodeIsNil {
+		predicates = append(predicates, customer.PostalCodeIsNil())
+	}
+	if i.PostalCodeNotNil {
+		predicates = append(predicates, customer.PostalCodeNotNil())
+	}
+	if i.PostalCodeEqualFold != nil {
+		predicates = append(predicates, customer.PostalCodeEqualFold(*i.PostalCodeEqualFold))
+	}
+	if i.PostalCodeContainsFold != nil {
+		predicates = append(predicates, customer.PostalCodeContainsFold(*i.PostalCodeContainsFold))
+	}
+	if i.Country != nil {
+		predicates = append(predicates, customer.CountryEQ(*i.Country))
+	}
+	if i.CountryNEQ != nil {
+		predicates = append(predicates, customer.CountryNEQ(*i.CountryNEQ))
+	}
+	if len(i.CountryIn) > 0 {
+		predicates = append(predicates, customer.CountryIn(i.CountryIn...))
+	}
+	if len(i.CountryNotIn) > 0 {
+		predicates = append(predicates, customer.CountryNotIn(i.CountryNotIn...))
+	}
+	if i.CountryGT != nil {
+		predicates = append(predicates, customer.CountryGT(*i.CountryGT))
+	}
+	if i.CountryGTE != nil {
+		predicates = append(predicates, customer.CountryGTE(*i.CountryGTE))
+	}
+	if i.CountryLT != nil {
+		predicates = append(predicates, customer.CountryLT(*i.CountryLT))
+	}
+	if i.CountryLTE != nil {
+		predicates = append(predicates, customer.CountryLTE(*i.CountryLTE))
+	}
+	if i.CountryContains != nil {
+		predicates = append(predicates, customer.CountryContains(*i.CountryContains))
+	}
+	if i.CountryHasPrefix != nil {
+		predicates = append(predicates, customer.CountryHasPrefix(*i.CountryHasPrefix))
+	}
+	if i.CountryHasSuffix != nil {
+		predicates = append(predicates, customer.CountryHasSuffix(*i.CountryHasSuffix))
+	}
+	if i.CountryIsNil {
+		predicates = append(predicates, customer.CountryIsNil())
+	}
+	if i.CountryNotNil {
+		predicates = append(predicates, customer.CountryNotNil())
+	}
+	if i.CountryEqualFold != nil {
+		predicates = append(predicates, customer.CountryEqualFold(*i.CountryEqualFold))
+	}
+	if i.CountryContainsFold != nil {
+		predicates = append(predicates, customer.CountryContainsFold(*i.CountryContainsFold))
+	}
+	if i.Currency != nil {
+		predicates = append(predicates, customer.CurrencyEQ(*i.Currency))
+	}
+	if i.CurrencyNEQ != nil {
+		predicates = append(predicates, customer.CurrencyNEQ(*i.CurrencyNEQ))
+	}
+	if len(i.CurrencyIn) > 0 {
+		predicates = append(predicates, customer.CurrencyIn(i.CurrencyIn...))
+	}
+	if len(i.CurrencyNotIn) > 0 {
+		predicates = append(predicates, customer.CurrencyNotIn(i.CurrencyNotIn...))
+	}
+	if i.CurrencyGT != nil {
+		predicates = append(predicates, customer.CurrencyGT(*i.CurrencyGT))
+	}
+	if i.CurrencyGTE != nil {
+		predicates = append(predicates, customer.CurrencyGTE(*i.CurrencyGTE))
+	}
+	if i.CurrencyLT != nil {
+		predicates = append(predicates, customer.CurrencyLT(*i.CurrencyLT))
+	}
+	if i.CurrencyLTE != nil {
+		predicates = append(predicates, customer.CurrencyLTE(*i.CurrencyLTE))
+	}
+	if i.CurrencyContains != nil {
+		predicates = append(predicates, customer.CurrencyContains(*i.CurrencyContains))
+	}
+	if i.CurrencyHasPrefix != nil {
+		predicates = append(predicates, customer.CurrencyHasPrefix(*i.CurrencyHasPrefix))
+	}
+	if i.CurrencyHasSuffix != nil {
+		predicates = append(predicates, customer.CurrencyHasSuffix(*i.CurrencyHasSuffix))
+	}
+	if i.CurrencyEqualFold != nil {
+		predicates = append(predicates, customer.CurrencyEqualFold(*i.CurrencyEqualFold))
+	}
+	if i.CurrencyContainsFold != nil {
+		predicates = append(predicates, customer.CurrencyContainsFold(*i.CurrencyContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, customer.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, customer.ActiveNEQ(*i.ActiveNEQ))
+	}
+	if i.HubCompanyID != nil {
+		predicates = append(predicates, customer.HubCompanyIDEQ(*i.HubCompanyID))
+	}
+	if i.HubCompanyIDNEQ != nil {
+		predicates = append(predicates, customer.HubCompanyIDNEQ(*i.HubCompanyIDNEQ))
+	}
+	if len(i.HubCompanyIDIn) > 0 {
+		predicates = append(predicates, customer.HubCompanyIDIn(i.HubCompanyIDIn...))
+	}
+	if len(i.HubCompanyIDNotIn) > 0 {
+		predicates = append(predicates, customer.HubCompanyIDNotIn(i.HubCompanyIDNotIn...))
+	}
+	if i.HubCompanyIDGT != nil {
+		predicates = append(predicates, customer.HubCompanyIDGT(*i.HubCompanyIDGT))
+	}
+	if i.HubCompanyIDGTE != nil {
+		predicates = append(predicates, customer.HubCompanyIDGTE(*i.HubCompanyIDGTE))
+	}
+	if i.HubCompanyIDLT != nil {
+		predicates = append(predicates, customer.HubCompanyIDLT(*i.HubCompanyIDLT))
+	}
+	if i.HubCompanyIDLTE != nil {
+		predicates = append(predicates, customer.HubCompanyIDLTE(*i.HubCompanyIDLTE))
+	}
+	if i.HubCompanyIDContains != nil {
+		predicates = append(predicates, customer.HubCompanyIDContains(*i.HubCompanyIDContains))
+	}
+	if i.HubCompanyIDHasPrefix != nil {
+		predicates = append(predicates, customer.HubCompanyIDHasPrefix(*i.HubCompanyIDHasPrefix))
+	}
+	if i.HubCompanyIDHasSuffix != nil {
+		predicates = append(predicates, customer.HubCompanyIDHasSuffix(*i.HubCompanyIDHasSuffix))
+	}
+	if i.HubCompanyIDIsNil {
+		predicates = append(predicates, customer.HubCompanyIDIsNil())
+	}
+	if i.HubCompanyIDNotNil {
+		predicates = append(predicates, customer.HubCompanyIDNotNil())
+	}
+	if i.HubCompanyIDEqualFold != nil {
+		predicates = append(predicates, customer.HubCompanyIDEqualFold(*i.HubCompanyIDEqualFold))
+	}
+	if i.HubCompanyIDContainsFold != nil {
+		predicates = append(predicates, customer.HubCompanyIDContainsFold(*i.HubCompanyIDContainsFold))
+	}
+	if i.CrmContactID != nil {
+		predicates = append(predicates, customer.CrmContactIDEQ(*i.CrmContactID))
+	}
+	if i.CrmContactIDNEQ != nil {
+		predicates = append(predicates, customer.CrmContactIDNEQ(*i.CrmContactIDNEQ))
+	}
+	if len(i.CrmContactIDIn) > 0 {
+		predicates = append(predicates, customer.CrmContactIDIn(i.CrmContactIDIn...))
+	}
+	if len(i.CrmContactIDNotIn) > 0 {
+		predicates = append(predicates, customer.CrmContactIDNotIn(i.CrmContactIDNotIn...))
+	}
+	if i.CrmContactIDGT != nil {
+		predicates = append(predicates, customer.CrmContactIDGT(*i.CrmContactIDGT))
+	}
+	if i.CrmContactIDGTE != nil {
+		predicates = append(predicates, customer.CrmContactIDGTE(*i.CrmContactIDGTE))
+	}
+	if i.CrmContactIDLT != nil {
+		predicates = append(predicates, customer.CrmContactIDLT(*i.CrmContactIDLT))
+	}
+	if i.CrmContactIDLTE != nil {
+		predicates = append(predicates, customer.CrmContactIDLTE(*i.CrmContactIDLTE))
+	}
+	if i.CrmContactIDContains != nil {
+		predicates = append(predicates, customer.CrmContactIDContains(*i.CrmContactIDContains))
+	}
+	if i.CrmContactIDHasPrefix != nil {
+		predicates = append(predicates, customer.CrmContactIDHasPrefix(*i.CrmContactIDHasPrefix))
+	}
+	if i.CrmContactIDHasSuffix != nil {
+		predicates = append(predicates, customer.CrmContactIDHasSuffix(*i.CrmContactIDHasSuffix))
+	}
+	if i.CrmContactIDIsNil {
+		predicates = append(predicates, customer.CrmContactIDIsNil())
+	}
+	if i.CrmContactIDNotNil {
+		predicates = append(predicates, customer.CrmContactIDNotNil())
+	}
+	if i.CrmContactIDEqualFold != nil {
+		predicates = append(predicates, customer.CrmContactIDEqualFold(*i.CrmContactIDEqualFold))
+	}
+	if i.CrmContactIDContainsFold != nil {
+		predicates = append(predicates, customer.CrmContactIDContainsFold(*i.CrmContactIDContainsFold))
+	}
+	if i.SyncStatus != nil {
+		predicates = append(predicates, customer.SyncStatusEQ(*i.SyncStatus))
+	}
+	if i.SyncStatusNEQ != nil {
+		predicates = append(predicates, customer.SyncStatusNEQ(*i.SyncStatusNEQ))
+	}
+	if len(i.SyncStatusIn) > 0 {
+		predicates = append(predicates, customer.SyncStatusIn(i.SyncStatusIn...))
+	}
+	if len(i.SyncStatusNotIn) > 0 {
+		predicates = append(predicates, customer.SyncStatusNotIn(i.SyncStatusNotIn...))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCustomerWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return customer.And(predicates...), nil
+	}
+}
+
 // IntegrationKeyWhereInput represents a where input for filtering IntegrationKey queries.
 type IntegrationKeyWhereInput struct {
 	Predicates []predicate.IntegrationKey  `json:"-"`
@@ -2671,6 +5513,3206 @@ func (i *IntegrationKeyWhereInput) P() (predicate.IntegrationKey, error) {
 		return predicates[0], nil
 	default:
 		return integrationkey.And(predicates...), nil
+	}
+}
+
+// InvoiceWhereInput represents a where input for filtering Invoice queries.
+type InvoiceWhereInput struct {
+	Predicates []predicate.Invoice  `json:"-"`
+	Not        *InvoiceWhereInput   `json:"not,omitempty"`
+	Or         []*InvoiceWhereInput `json:"or,omitempty"`
+	And        []*InvoiceWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "customer_id" field predicates.
+	CustomerID             *string  `json:"customerID,omitempty"`
+	CustomerIDNEQ          *string  `json:"customerIDNEQ,omitempty"`
+	CustomerIDIn           []string `json:"customerIDIn,omitempty"`
+	CustomerIDNotIn        []string `json:"customerIDNotIn,omitempty"`
+	CustomerIDGT           *string  `json:"customerIDGT,omitempty"`
+	CustomerIDGTE          *string  `json:"customerIDGTE,omitempty"`
+	CustomerIDLT           *string  `json:"customerIDLT,omitempty"`
+	CustomerIDLTE          *string  `json:"customerIDLTE,omitempty"`
+	CustomerIDContains     *string  `json:"customerIDContains,omitempty"`
+	CustomerIDHasPrefix    *string  `json:"customerIDHasPrefix,omitempty"`
+	CustomerIDHasSuffix    *string  `json:"customerIDHasSuffix,omitempty"`
+	CustomerIDEqualFold    *string  `json:"customerIDEqualFold,omitempty"`
+	CustomerIDContainsFold *string  `json:"customerIDContainsFold,omitempty"`
+
+	// "number" field predicates.
+	Number             *string  `json:"number,omitempty"`
+	NumberNEQ          *string  `json:"numberNEQ,omitempty"`
+	NumberIn           []string `json:"numberIn,omitempty"`
+	NumberNotIn        []string `json:"numberNotIn,omitempty"`
+	NumberGT           *string  `json:"numberGT,omitempty"`
+	NumberGTE          *string  `json:"numberGTE,omitempty"`
+	NumberLT           *string  `json:"numberLT,omitempty"`
+	NumberLTE          *string  `json:"numberLTE,omitempty"`
+	NumberContains     *string  `json:"numberContains,omitempty"`
+	NumberHasPrefix    *string  `json:"numberHasPrefix,omitempty"`
+	NumberHasSuffix    *string  `json:"numberHasSuffix,omitempty"`
+	NumberIsNil        bool     `json:"numberIsNil,omitempty"`
+	NumberNotNil       bool     `json:"numberNotNil,omitempty"`
+	NumberEqualFold    *string  `json:"numberEqualFold,omitempty"`
+	NumberContainsFold *string  `json:"numberContainsFold,omitempty"`
+
+	// "issue_date" field predicates.
+	IssueDate             *caldate.Date  `json:"issueDate,omitempty"`
+	IssueDateNEQ          *caldate.Date  `json:"issueDateNEQ,omitempty"`
+	IssueDateIn           []caldate.Date `json:"issueDateIn,omitempty"`
+	IssueDateNotIn        []caldate.Date `json:"issueDateNotIn,omitempty"`
+	IssueDateGT           *caldate.Date  `json:"issueDateGT,omitempty"`
+	IssueDateGTE          *caldate.Date  `json:"issueDateGTE,omitempty"`
+	IssueDateLT           *caldate.Date  `json:"issueDateLT,omitempty"`
+	IssueDateLTE          *caldate.Date  `json:"issueDateLTE,omitempty"`
+	IssueDateContains     *caldate.Date  `json:"issueDateContains,omitempty"`
+	IssueDateHasPrefix    *caldate.Date  `json:"issueDateHasPrefix,omitempty"`
+	IssueDateHasSuffix    *caldate.Date  `json:"issueDateHasSuffix,omitempty"`
+	IssueDateEqualFold    *caldate.Date  `json:"issueDateEqualFold,omitempty"`
+	IssueDateContainsFold *caldate.Date  `json:"issueDateContainsFold,omitempty"`
+
+	// "due_date" field predicates.
+	DueDate             *caldate.Date  `json:"dueDate,omitempty"`
+	DueDateNEQ          *caldate.Date  `json:"dueDateNEQ,omitempty"`
+	DueDateIn           []caldate.Date `json:"dueDateIn,omitempty"`
+	DueDateNotIn        []caldate.Date `json:"dueDateNotIn,omitempty"`
+	DueDateGT           *caldate.Date  `json:"dueDateGT,omitempty"`
+	DueDateGTE          *caldate.Date  `json:"dueDateGTE,omitempty"`
+	DueDateLT           *caldate.Date  `json:"dueDateLT,omitempty"`
+	DueDateLTE          *caldate.Date  `json:"dueDateLTE,omitempty"`
+	DueDateContains     *caldate.Date  `json:"dueDateContains,omitempty"`
+	DueDateHasPrefix    *caldate.Date  `json:"dueDateHasPrefix,omitempty"`
+	DueDateHasSuffix    *caldate.Date  `json:"dueDateHasSuffix,omitempty"`
+	DueDateEqualFold    *caldate.Date  `json:"dueDateEqualFold,omitempty"`
+	DueDateContainsFold *caldate.Date  `json:"dueDateContainsFold,omitempty"`
+
+	// "service_from" field predicates.
+	ServiceFrom             *caldate.Date  `json:"serviceFrom,omitempty"`
+	ServiceFromNEQ          *caldate.Date  `json:"serviceFromNEQ,omitempty"`
+	ServiceFromIn           []caldate.Date `json:"serviceFromIn,omitempty"`
+	ServiceFromNotIn        []caldate.Date `json:"serviceFromNotIn,omitempty"`
+	ServiceFromGT           *caldate.Date  `json:"serviceFromGT,omitempty"`
+	ServiceFromGTE          *caldate.Date  `json:"serviceFromGTE,omitempty"`
+	ServiceFromLT           *caldate.Date  `json:"serviceFromLT,omitempty"`
+	ServiceFromLTE          *caldate.Date  `json:"serviceFromLTE,omitempty"`
+	ServiceFromContains     *caldate.Date  `json:"serviceFromContains,omitempty"`
+	ServiceFromHasPrefix    *caldate.Date  `json:"serviceFromHasPrefix,omitempty"`
+	ServiceFromHasSuffix    *caldate.Date  `json:"serviceFromHasSuffix,omitempty"`
+	ServiceFromIsNil        bool           `json:"serviceFromIsNil,omitempty"`
+	ServiceFromNotNil       bool           `json:"serviceFromNotNil,omitempty"`
+	ServiceFromEqualFold    *caldate.Date  `json:"serviceFromEqualFold,omitempty"`
+	ServiceFromContainsFold *caldate.Date  `json:"serviceFromContainsFold,omitempty"`
+
+	// "service_to" field predicates.
+	ServiceTo             *caldate.Date  `json:"serviceTo,omitempty"`
+	ServiceToNEQ          *caldate.Date  `json:"serviceToNEQ,omitempty"`
+	ServiceToIn           []caldate.Date `json:"serviceToIn,omitempty"`
+	ServiceToNotIn        []caldate.Date `json:"serviceToNotIn,omitempty"`
+	ServiceToGT           *caldate.Date  `json:"serviceToGT,omitempty"`
+	ServiceToGTE          *caldate.Date  `json:"serviceToGTE,omitempty"`
+	ServiceToLT           *caldate.Date  `json:"serviceToLT,omitempty"`
+	ServiceToLTE          *caldate.Date  `json:"serviceToLTE,omitempty"`
+	ServiceToContains     *caldate.Date  `json:"serviceToContains,omitempty"`
+	ServiceToHasPrefix    *caldate.Date  `json:"serviceToHasPrefix,omitempty"`
+	ServiceToHasSuffix    *caldate.Date  `json:"serviceToHasSuffix,omitempty"`
+	ServiceToIsNil        bool           `json:"serviceToIsNil,omitempty"`
+	ServiceToNotNil       bool           `json:"serviceToNotNil,omitempty"`
+	ServiceToEqualFold    *caldate.Date  `json:"serviceToEqualFold,omitempty"`
+	ServiceToContainsFold *caldate.Date  `json:"serviceToContainsFold,omitempty"`
+
+	// "currency" field predicates.
+	Currency             *string  `json:"currency,omitempty"`
+	CurrencyNEQ          *string  `json:"currencyNEQ,omitempty"`
+	CurrencyIn           []string `json:"currencyIn,omitempty"`
+	CurrencyNotIn        []string `json:"currencyNotIn,omitempty"`
+	CurrencyGT           *string  `json:"currencyGT,omitempty"`
+	CurrencyGTE          *string  `json:"currencyGTE,omitempty"`
+	CurrencyLT           *string  `json:"currencyLT,omitempty"`
+	CurrencyLTE          *string  `json:"currencyLTE,omitempty"`
+	CurrencyContains     *string  `json:"currencyContains,omitempty"`
+	CurrencyHasPrefix    *string  `json:"currencyHasPrefix,omitempty"`
+	CurrencyHasSuffix    *string  `json:"currencyHasSuffix,omitempty"`
+	CurrencyEqualFold    *string  `json:"currencyEqualFold,omitempty"`
+	CurrencyContainsFold *string  `json:"currencyContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *invoice.Status  `json:"status,omitempty"`
+	StatusNEQ   *invoice.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []invoice.Status `json:"statusIn,omitempty"`
+	StatusNotIn []invoice.Status `json:"statusNotIn,omitempty"`
+
+	// "memo" field predicates.
+	Memo             *string  `json:"memo,omitempty"`
+	MemoNEQ          *string  `json:"memoNEQ,omitempty"`
+	MemoIn           []string `json:"memoIn,omitempty"`
+	MemoNotIn        []string `json:"memoNotIn,omitempty"`
+	MemoGT           *string  `json:"memoGT,omitempty"`
+	MemoGTE          *string  `json:"memoGTE,omitempty"`
+	MemoLT           *string  `json:"memoLT,omitempty"`
+	MemoLTE          *string  `json:"memoLTE,omitempty"`
+	MemoContains     *string  `json:"memoContains,omitempty"`
+	MemoHasPrefix    *string  `json:"memoHasPrefix,omitempty"`
+	MemoHasSuffix    *string  `json:"memoHasSuffix,omitempty"`
+	MemoIsNil        bool     `json:"memoIsNil,omitempty"`
+	MemoNotNil       bool     `json:"memoNotNil,omitempty"`
+	MemoEqualFold    *string  `json:"memoEqualFold,omitempty"`
+	MemoContainsFold *string  `json:"memoContainsFold,omitempty"`
+
+	// "subtotal" field predicates.
+	Subtotal      *money.Amount  `json:"subtotal,omitempty"`
+	SubtotalNEQ   *money.Amount  `json:"subtotalNEQ,omitempty"`
+	SubtotalIn    []money.Amount `json:"subtotalIn,omitempty"`
+	SubtotalNotIn []money.Amount `json:"subtotalNotIn,omitempty"`
+	SubtotalGT    *money.Amount  `json:"subtotalGT,omitempty"`
+	SubtotalGTE   *money.Amount  `json:"subtotalGTE,omitempty"`
+	SubtotalLT    *money.Amount  `json:"subtotalLT,omitempty"`
+	SubtotalLTE   *money.Amount  `json:"subtotalLTE,omitempty"`
+
+	// "total" field predicates.
+	Total      *money.Amount  `json:"total,omitempty"`
+	TotalNEQ   *money.Amount  `json:"totalNEQ,omitempty"`
+	TotalIn    []money.Amount `json:"totalIn,omitempty"`
+	TotalNotIn []money.Amount `json:"totalNotIn,omitempty"`
+	TotalGT    *money.Amount  `json:"totalGT,omitempty"`
+	TotalGTE   *money.Amount  `json:"totalGTE,omitempty"`
+	TotalLT    *money.Amount  `json:"totalLT,omitempty"`
+	TotalLTE   *money.Amount  `json:"totalLTE,omitempty"`
+
+	// "amount_paid" field predicates.
+	AmountPaid      *money.Amount  `json:"amountPaid,omitempty"`
+	AmountPaidNEQ   *money.Amount  `json:"amountPaidNEQ,omitempty"`
+	AmountPaidIn    []money.Amount `json:"amountPaidIn,omitempty"`
+	AmountPaidNotIn []money.Amount `json:"amountPaidNotIn,omitempty"`
+	AmountPaidGT    *money.Amount  `json:"amountPaidGT,omitempty"`
+	AmountPaidGTE   *money.Amount  `json:"amountPaidGTE,omitempty"`
+	AmountPaidLT    *money.Amount  `json:"amountPaidLT,omitempty"`
+	AmountPaidLTE   *money.Amount  `json:"amountPaidLTE,omitempty"`
+
+	// "written_off" field predicates.
+	WrittenOff      *money.Amount  `json:"writtenOff,omitempty"`
+	WrittenOffNEQ   *money.Amount  `json:"writtenOffNEQ,omitempty"`
+	WrittenOffIn    []money.Amount `json:"writtenOffIn,omitempty"`
+	WrittenOffNotIn []money.Amount `json:"writtenOffNotIn,omitempty"`
+	WrittenOffGT    *money.Amount  `json:"writtenOffGT,omitempty"`
+	WrittenOffGTE   *money.Amount  `json:"writtenOffGTE,omitempty"`
+	WrittenOffLT    *money.Amount  `json:"writtenOffLT,omitempty"`
+	WrittenOffLTE   *money.Amount  `json:"writtenOffLTE,omitempty"`
+
+	// "balance" field predicates.
+	Balance      *money.Amount  `json:"balance,omitempty"`
+	BalanceNEQ   *money.Amount  `json:"balanceNEQ,omitempty"`
+	BalanceIn    []money.Amount `json:"balanceIn,omitempty"`
+	BalanceNotIn []money.Amount `json:"balanceNotIn,omitempty"`
+	BalanceGT    *money.Amount  `json:"balanceGT,omitempty"`
+	BalanceGTE   *money.Amount  `json:"balanceGTE,omitempty"`
+	BalanceLT    *money.Amount  `json:"balanceLT,omitempty"`
+	BalanceLTE   *money.Amount  `json:"balanceLTE,omitempty"`
+
+	// "submitted_by" field predicates.
+	SubmittedBy             *string  `json:"submittedBy,omitempty"`
+	SubmittedByNEQ          *string  `json:"submittedByNEQ,omitempty"`
+	SubmittedByIn           []string `json:"submittedByIn,omitempty"`
+	SubmittedByNotIn        []string `json:"submittedByNotIn,omitempty"`
+	SubmittedByGT           *string  `json:"submittedByGT,omitempty"`
+	SubmittedByGTE          *string  `json:"submittedByGTE,omitempty"`
+	SubmittedByLT           *string  `json:"submittedByLT,omitempty"`
+	SubmittedByLTE          *string  `json:"submittedByLTE,omitempty"`
+	SubmittedByContains     *string  `json:"submittedByContains,omitempty"`
+	SubmittedByHasPrefix    *string  `json:"submittedByHasPrefix,omitempty"`
+	SubmittedByHasSuffix    *string  `json:"submittedByHasSuffix,omitempty"`
+	SubmittedByIsNil        bool     `json:"submittedByIsNil,omitempty"`
+	SubmittedByNotNil       bool     `json:"submittedByNotNil,omitempty"`
+	SubmittedByEqualFold    *string  `json:"submittedByEqualFold,omitempty"`
+	SubmittedByContainsFold *string  `json:"submittedByContainsFold,omitempty"`
+
+	// "submitted_at" field predicates.
+	SubmittedAt       *time.Time  `json:"submittedAt,omitempty"`
+	SubmittedAtNEQ    *time.Time  `json:"submittedAtNEQ,omitempty"`
+	SubmittedAtIn     []time.Time `json:"submittedAtIn,omitempty"`
+	SubmittedAtNotIn  []time.Time `json:"submittedAtNotIn,omitempty"`
+	SubmittedAtGT     *time.Time  `json:"submittedAtGT,omitempty"`
+	SubmittedAtGTE    *time.Time  `json:"submittedAtGTE,omitempty"`
+	SubmittedAtLT     *time.Time  `json:"submittedAtLT,omitempty"`
+	SubmittedAtLTE    *time.Time  `json:"submittedAtLTE,omitempty"`
+	SubmittedAtIsNil  bool        `json:"submittedAtIsNil,omitempty"`
+	SubmittedAtNotNil bool        `json:"submittedAtNotNil,omitempty"`
+
+	// "approved_by" field predicates.
+	ApprovedBy             *string  `json:"approvedBy,omitempty"`
+	ApprovedByNEQ          *string  `json:"approvedByNEQ,omitempty"`
+	ApprovedByIn           []string `json:"approvedByIn,omitempty"`
+	ApprovedByNotIn        []string `json:"approvedByNotIn,omitempty"`
+	ApprovedByGT           *string  `json:"approvedByGT,omitempty"`
+	ApprovedByGTE          *string  `json:"approvedByGTE,omitempty"`
+	ApprovedByLT           *string  `json:"approvedByLT,omitempty"`
+	ApprovedByLTE          *string  `json:"approvedByLTE,omitempty"`
+	ApprovedByContains     *string  `json:"approvedByContains,omitempty"`
+	ApprovedByHasPrefix    *string  `json:"approvedByHasPrefix,omitempty"`
+	ApprovedByHasSuffix    *string  `json:"approvedByHasSuffix,omitempty"`
+	ApprovedByIsNil        bool     `json:"approvedByIsNil,omitempty"`
+	ApprovedByNotNil       bool     `json:"approvedByNotNil,omitempty"`
+	ApprovedByEqualFold    *string  `json:"approvedByEqualFold,omitempty"`
+	ApprovedByContainsFold *string  `json:"approvedByContainsFold,omitempty"`
+
+	// "approved_at" field predicates.
+	ApprovedAt       *time.Time  `json:"approvedAt,omitempty"`
+	ApprovedAtNEQ    *time.Time  `json:"approvedAtNEQ,omitempty"`
+	ApprovedAtIn     []time.Time `json:"approvedAtIn,omitempty"`
+	ApprovedAtNotIn  []time.Time `json:"approvedAtNotIn,omitempty"`
+	ApprovedAtGT     *time.Time  `json:"approvedAtGT,omitempty"`
+	ApprovedAtGTE    *time.Time  `json:"approvedAtGTE,omitempty"`
+	ApprovedAtLT     *time.Time  `json:"approvedAtLT,omitempty"`
+	ApprovedAtLTE    *time.Time  `json:"approvedAtLTE,omitempty"`
+	ApprovedAtIsNil  bool        `json:"approvedAtIsNil,omitempty"`
+	ApprovedAtNotNil bool        `json:"approvedAtNotNil,omitempty"`
+
+	// "rejection_reason" field predicates.
+	RejectionReason             *string  `json:"rejectionReason,omitempty"`
+	RejectionReasonNEQ          *string  `json:"rejectionReasonNEQ,omitempty"`
+	RejectionReasonIn           []string `json:"rejectionReasonIn,omitempty"`
+	RejectionReasonNotIn        []string `json:"rejectionReasonNotIn,omitempty"`
+	RejectionReasonGT           *string  `json:"rejectionReasonGT,omitempty"`
+	RejectionReasonGTE          *string  `json:"rejectionReasonGTE,omitempty"`
+	RejectionReasonLT           *string  `json:"rejectionReasonLT,omitempty"`
+	RejectionReasonLTE          *string  `json:"rejectionReasonLTE,omitempty"`
+	RejectionReasonContains     *string  `json:"rejectionReasonContains,omitempty"`
+	RejectionReasonHasPrefix    *string  `json:"rejectionReasonHasPrefix,omitempty"`
+	RejectionReasonHasSuffix    *string  `json:"rejectionReasonHasSuffix,omitempty"`
+	RejectionReasonIsNil        bool     `json:"rejectionReasonIsNil,omitempty"`
+	RejectionReasonNotNil       bool     `json:"rejectionReasonNotNil,omitempty"`
+	RejectionReasonEqualFold    *string  `json:"rejectionReasonEqualFold,omitempty"`
+	RejectionReasonContainsFold *string  `json:"rejectionReasonContainsFold,omitempty"`
+
+	// "sent_at" field predicates.
+	SentAt       *time.Time  `json:"sentAt,omitempty"`
+	SentAtNEQ    *time.Time  `json:"sentAtNEQ,omitempty"`
+	SentAtIn     []time.Time `json:"sentAtIn,omitempty"`
+	SentAtNotIn  []time.Time `json:"sentAtNotIn,omitempty"`
+	SentAtGT     *time.Time  `json:"sentAtGT,omitempty"`
+	SentAtGTE    *time.Time  `json:"sentAtGTE,omitempty"`
+	SentAtLT     *time.Time  `json:"sentAtLT,omitempty"`
+	SentAtLTE    *time.Time  `json:"sentAtLTE,omitempty"`
+	SentAtIsNil  bool        `json:"sentAtIsNil,omitempty"`
+	SentAtNotNil bool        `json:"sentAtNotNil,omitempty"`
+
+	// "viewed_at" field predicates.
+	ViewedAt       *time.Time  `json:"viewedAt,omitempty"`
+	ViewedAtNEQ    *time.Time  `json:"viewedAtNEQ,omitempty"`
+	ViewedAtIn     []time.Time `json:"viewedAtIn,omitempty"`
+	ViewedAtNotIn  []time.Time `json:"viewedAtNotIn,omitempty"`
+	ViewedAtGT     *time.Time  `json:"viewedAtGT,omitempty"`
+	ViewedAtGTE    *time.Time  `json:"viewedAtGTE,omitempty"`
+	ViewedAtLT     *time.Time  `json:"viewedAtLT,omitempty"`
+	ViewedAtLTE    *time.Time  `json:"viewedAtLTE,omitempty"`
+	ViewedAtIsNil  bool        `json:"viewedAtIsNil,omitempty"`
+	ViewedAtNotNil bool        `json:"viewedAtNotNil,omitempty"`
+
+	// "voided_at" field predicates.
+	VoidedAt       *time.Time  `json:"voidedAt,omitempty"`
+	VoidedAtNEQ    *time.Time  `json:"voidedAtNEQ,omitempty"`
+	VoidedAtIn     []time.Time `json:"voidedAtIn,omitempty"`
+	VoidedAtNotIn  []time.Time `json:"voidedAtNotIn,omitempty"`
+	VoidedAtGT     *time.Time  `json:"voidedAtGT,omitempty"`
+	VoidedAtGTE    *time.Time  `json:"voidedAtGTE,omitempty"`
+	VoidedAtLT     *time.Time  `json:"voidedAtLT,omitempty"`
+	VoidedAtLTE    *time.Time  `json:"voidedAtLTE,omitempty"`
+	VoidedAtIsNil  bool        `json:"voidedAtIsNil,omitempty"`
+	VoidedAtNotNil bool        `json:"voidedAtNotNil,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDIsNil        bool     `json:"journalEntryIDIsNil,omitempty"`
+	JournalEntryIDNotNil       bool     `json:"journalEntryIDNotNil,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "void_entry_id" field predicates.
+	VoidEntryID             *string  `json:"voidEntryID,omitempty"`
+	VoidEntryIDNEQ          *string  `json:"voidEntryIDNEQ,omitempty"`
+	VoidEntryIDIn           []string `json:"voidEntryIDIn,omitempty"`
+	VoidEntryIDNotIn        []string `json:"voidEntryIDNotIn,omitempty"`
+	VoidEntryIDGT           *string  `json:"voidEntryIDGT,omitempty"`
+	VoidEntryIDGTE          *string  `json:"voidEntryIDGTE,omitempty"`
+	VoidEntryIDLT           *string  `json:"voidEntryIDLT,omitempty"`
+	VoidEntryIDLTE          *string  `json:"voidEntryIDLTE,omitempty"`
+	VoidEntryIDContains     *string  `json:"voidEntryIDContains,omitempty"`
+	VoidEntryIDHasPrefix    *string  `json:"voidEntryIDHasPrefix,omitempty"`
+	VoidEntryIDHasSuffix    *string  `json:"voidEntryIDHasSuffix,omitempty"`
+	VoidEntryIDIsNil        bool     `json:"voidEntryIDIsNil,omitempty"`
+	VoidEntryIDNotNil       bool     `json:"voidEntryIDNotNil,omitempty"`
+	VoidEntryIDEqualFold    *string  `json:"voidEntryIDEqualFold,omitempty"`
+	VoidEntryIDContainsFold *string  `json:"voidEntryIDContainsFold,omitempty"`
+
+	// "sync_status" field predicates.
+	SyncStatus      *syncstate.Status  `json:"syncStatus,omitempty"`
+	SyncStatusNEQ   *syncstate.Status  `json:"syncStatusNEQ,omitempty"`
+	SyncStatusIn    []syncstate.Status `json:"syncStatusIn,omitempty"`
+	SyncStatusNotIn []syncstate.Status `json:"syncStatusNotIn,omitempty"`
+
+	// "entity" edge predicates.
+	HasEntity     *bool                    `json:"hasEntity,omitempty"`
+	HasEntityWith []*LegalEntityWhereInput `json:"hasEntityWith,omitempty"`
+
+	// "customer" edge predicates.
+	HasCustomer     *bool                 `json:"hasCustomer,omitempty"`
+	HasCustomerWith []*CustomerWhereInput `json:"hasCustomerWith,omitempty"`
+
+	// "lines" edge predicates.
+	HasLines     *bool                    `json:"hasLines,omitempty"`
+	HasLinesWith []*InvoiceLineWhereInput `json:"hasLinesWith,omitempty"`
+
+	// "events" edge predicates.
+	HasEvents     *bool                     `json:"hasEvents,omitempty"`
+	HasEventsWith []*InvoiceEventWhereInput `json:"hasEventsWith,omitempty"`
+
+	// "journal_entry" edge predicates.
+	HasJournalEntry     *bool                     `json:"hasJournalEntry,omitempty"`
+	HasJournalEntryWith []*JournalEntryWhereInput `json:"hasJournalEntryWith,omitempty"`
+
+	// "payment_applications" edge predicates.
+	HasPaymentApplications     *bool                           `json:"hasPaymentApplications,omitempty"`
+	HasPaymentApplicationsWith []*PaymentApplicationWhereInput `json:"hasPaymentApplicationsWith,omitempty"`
+
+	// "credit_applications" edge predicates.
+	HasCreditApplications     *bool                          `json:"hasCreditApplications,omitempty"`
+	HasCreditApplicationsWith []*CreditApplicationWhereInput `json:"hasCreditApplicationsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InvoiceWhereInput) AddPredicates(predicates ...predicate.Invoice) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InvoiceWhereInput filter on the InvoiceQuery builder.
+func (i *InvoiceWhereInput) Filter(q *InvoiceQuery) (*InvoiceQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInvoiceWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInvoiceWhereInput is returned in case the InvoiceWhereInput is empty.
+var ErrEmptyInvoiceWhereInput = errors.New("ent: empty predicate InvoiceWhereInput")
+
+// P returns a predicate for filtering invoices.
+// An error is returned if the input is empty or invalid.
+func (i *InvoiceWhereInput) P() (predicate.Invoice, error) {
+	var predicates []predicate.Invoice
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, invoice.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Invoice, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, invoice.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Invoice, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, invoice.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, invoice.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, invoice.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, invoice.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, invoice.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, invoice.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, invoice.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, invoice.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, invoice.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, invoice.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, invoice.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, invoice.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, invoice.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, invoice.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, invoice.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, invoice.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, invoice.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, invoice.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, invoice.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, invoice.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, invoice.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, invoice.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, invoice.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, invoice.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, invoice.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, invoice.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, invoice.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, invoice.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, invoice.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, invoice.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, invoice.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.CustomerID != nil {
+		predicates = append(predicates, invoice.CustomerIDEQ(*i.CustomerID))
+	}
+	if i.CustomerIDNEQ != nil {
+		predicates = append(predicates, invoice.CustomerIDNEQ(*i.CustomerIDNEQ))
+	}
+	if len(i.CustomerIDIn) > 0 {
+		predicates = append(predicates, invoice.CustomerIDIn(i.CustomerIDIn...))
+	}
+	if len(i.CustomerIDNotIn) > 0 {
+		predicates = append(predicates, invoice.CustomerIDNotIn(i.CustomerIDNotIn...))
+	}
+	if i.CustomerIDGT != nil {
+		predicates = append(predicates, invoice.CustomerIDGT(*i.CustomerIDGT))
+	}
+	if i.CustomerIDGTE != nil {
+		predicates = append(predicates, invoice.CustomerIDGTE(*i.CustomerIDGTE))
+	}
+	if i.CustomerIDLT != nil {
+		predicates = append(predicates, invoice.CustomerIDLT(*i.CustomerIDLT))
+	}
+	if i.CustomerIDLTE != nil {
+		predicates = append(predicates, invoice.CustomerIDLTE(*i.CustomerIDLTE))
+	}
+	if i.CustomerIDContains != nil {
+		predicates = append(predicates, invoice.CustomerIDContains(*i.CustomerIDContains))
+	}
+	if i.CustomerIDHasPrefix != nil {
+		predicates = append(predicates, invoice.CustomerIDHasPrefix(*i.CustomerIDHasPrefix))
+	}
+	if i.CustomerIDHasSuffix != nil {
+		predicates = append(predicates, invoice.CustomerIDHasSuffix(*i.CustomerIDHasSuffix))
+	}
+	if i.CustomerIDEqualFold != nil {
+		predicates = append(predicates, invoice.CustomerIDEqualFold(*i.CustomerIDEqualFold))
+	}
+	if i.CustomerIDContainsFold != nil {
+		predicates = append(predicates, invoice.CustomerIDContainsFold(*i.CustomerIDContainsFold))
+	}
+	if i.Number != nil {
+		predicates = append(predicates, invoice.NumberEQ(*i.Number))
+	}
+	if i.NumberNEQ != nil {
+		predicates = append(predicates, invoice.NumberNEQ(*i.NumberNEQ))
+	}
+	if len(i.NumberIn) > 0 {
+		predicates = append(predicates, invoice.NumberIn(i.NumberIn...))
+	}
+	if len(i.NumberNotIn) > 0 {
+		predicates = append(predicates, invoice.NumberNotIn(i.NumberNotIn...))
+	}
+	if i.NumberGT != nil {
+		predicates = append(predicates, invoice.NumberGT(*i.NumberGT))
+	}
+	if i.NumberGTE != nil {
+		predicates = append(predicates, invoice.NumberGTE(*i.NumberGTE))
+	}
+	if i.NumberLT != nil {
+		predicates = append(predicates, invoice.NumberLT(*i.NumberLT))
+	}
+	if i.NumberLTE != nil {
+		predicates = append(predicates, invoice.NumberLTE(*i.NumberLTE))
+	}
+	if i.NumberContains != nil {
+		predicates = append(predicates, invoice.NumberContains(*i.NumberContains))
+	}
+	if i.NumberHasPrefix != nil {
+		predicates = append(predicates, invoice.NumberHasPrefix(*i.NumberHasPrefix))
+	}
+	if i.NumberHasSuffix != nil {
+		predicates = append(predicates, invoice.NumberHasSuffix(*i.NumberHasSuffix))
+	}
+	if i.NumberIsNil {
+		predicates = append(predicates, invoice.NumberIsNil())
+	}
+	if i.NumberNotNil {
+		predicates = append(predicates, invoice.NumberNotNil())
+	}
+	if i.NumberEqualFold != nil {
+		predicates = append(predicates, invoice.NumberEqualFold(*i.NumberEqualFold))
+	}
+	if i.NumberContainsFold != nil {
+		predicates = append(predicates, invoice.NumberContainsFold(*i.NumberContainsFold))
+	}
+	if i.IssueDate != nil {
+		predicates = append(predicates, invoice.IssueDateEQ(*i.IssueDate))
+	}
+	if i.IssueDateNEQ != nil {
+		predicates = append(predicates, invoice.IssueDateNEQ(*i.IssueDateNEQ))
+	}
+	if len(i.IssueDateIn) > 0 {
+		predicates = append(predicates, invoice.IssueDateIn(i.IssueDateIn...))
+	}
+	if len(i.IssueDateNotIn) > 0 {
+		predicates = append(predicates, invoice.IssueDateNotIn(i.IssueDateNotIn...))
+	}
+	if i.IssueDateGT != nil {
+		predicates = append(predicates, invoice.IssueDateGT(*i.IssueDateGT))
+	}
+	if i.IssueDateGTE != nil {
+		predicates = append(predicates, invoice.IssueDateGTE(*i.IssueDateGTE))
+	}
+	if i.IssueDateLT != nil {
+		predicates = append(predicates, invoice.IssueDateLT(*i.IssueDateLT))
+	}
+	if i.IssueDateLTE != nil {
+		predicates = append(predicates, invoice.IssueDateLTE(*i.IssueDateLTE))
+	}
+	if i.IssueDateContains != nil {
+		predicates = append(predicates, invoice.IssueDateContains(*i.IssueDateContains))
+	}
+	if i.IssueDateHasPrefix != nil {
+		predicates = append(predicates, invoice.IssueDateHasPrefix(*i.IssueDateHasPrefix))
+	}
+	if i.IssueDateHasSuffix != nil {
+		predicates = append(predicates, invoice.IssueDateHasSuffix(*i.IssueDateHasSuffix))
+	}
+	if i.IssueDateEqualFold != nil {
+		predicates = append(predicates, invoice.IssueDateEqualFold(*i.IssueDateEqualFold))
+	}
+	if i.IssueDateContainsFold != nil {
+		predicates = append(predicates, invoice.IssueDateContainsFold(*i.IssueDateContainsFold))
+	}
+	if i.DueDate != nil {
+		predicates = append(predicates, invoice.DueDateEQ(*i.DueDate))
+	}
+	if i.DueDateNEQ != nil {
+		predicates = append(predicates, invoice.DueDateNEQ(*i.DueDateNEQ))
+	}
+	if len(i.DueDateIn) > 0 {
+		predicates = append(predicates, invoice.DueDateIn(i.DueDateIn...))
+	}
+	if len(i.DueDateNotIn) > 0 {
+		predicates = append(predicates, invoice.DueDateNotIn(i.DueDateNotIn...))
+	}
+	if i.DueDateGT != nil {
+		predicates = append(predicates, invoice.DueDateGT(*i.DueDateGT))
+	}
+	if i.DueDateGTE != nil {
+		predicates = append(predicates, invoice.DueDateGTE(*i.DueDateGTE))
+	}
+	if i.DueDateLT != nil {
+		predicates = append(predicates, invoice.DueDateLT(*i.DueDateLT))
+	}
+	if i.DueDateLTE != nil {
+		predicates = append(predicates, invoice.DueDateLTE(*i.DueDateLTE))
+	}
+	if i.DueDateContains != nil {
+		predicates = append(predicates, invoice.DueDateContains(*i.DueDateContains))
+	}
+	if i.DueDateHasPrefix != nil {
+		predicates = append(predicates, invoice.DueDateHasPrefix(*i.DueDateHasPrefix))
+	}
+	if i.DueDateHasSuffix != nil {
+		predicates = append(predicates, invoice.DueDateHasSuffix(*i.DueDateHasSuffix))
+	}
+	if i.DueDateEqualFold != nil {
+		predicates = append(predicates, invoice.DueDateEqualFold(*i.DueDateEqualFold))
+	}
+	if i.DueDateContainsFold != nil {
+		predicates = append(predicates, invoice.DueDateContainsFold(*i.DueDateContainsFold))
+	}
+	if i.ServiceFrom != nil {
+		predicates = append(predicates, invoice.ServiceFromEQ(*i.ServiceFrom))
+	}
+	if i.ServiceFromNEQ != nil {
+		predicates = append(predicates, invoice.ServiceFromNEQ(*i.ServiceFromNEQ))
+	}
+	if len(i.ServiceFromIn) > 0 {
+		predicates = append(predicates, invoice.ServiceFromIn(i.ServiceFromIn...))
+	}
+	if len(i.ServiceFromNotIn) > 0 {
+		predicates = append(predicates, invoice.ServiceFromNotIn(i.ServiceFromNotIn...))
+	}
+	if i.ServiceFromGT != nil {
+		predicates = append(predicates, invoice.ServiceFromGT(*i.ServiceFromGT))
+	}
+	if i.ServiceFromGTE != nil {
+		predicates = append(predicates, invoice.ServiceFromGTE(*i.ServiceFromGTE))
+	}
+	if i.ServiceFromLT != nil {
+		predicates = append(predicates, invoice.ServiceFromLT(*i.ServiceFromLT))
+	}
+	if i.ServiceFromLTE != nil {
+		predicates = append(predicates, invoice.ServiceFromLTE(*i.ServiceFromLTE))
+	}
+	if i.ServiceFromContains != nil {
+		predicates = append(predicates, invoice.ServiceFromContains(*i.ServiceFromContains))
+	}
+	if i.ServiceFromHasPrefix != nil {
+		predicates = append(predicates, invoice.ServiceFromHasPrefix(*i.ServiceFromHasPrefix))
+	}
+	if i.ServiceFromHasSuffix != nil {
+		predicates = append(predicates, invoice.ServiceFromHasSuffix(*i.ServiceFromHasSuffix))
+	}
+	if i.ServiceFromIsNil {
+		predicates = append(predicates, invoice.ServiceFromIsNil())
+	}
+	if i.ServiceFromNotNil {
+		predicates = append(predicates, invoice.ServiceFromNotNil())
+	}
+	if i.ServiceFromEqualFold != nil {
+		predicates = append(predicates, invoice.ServiceFromEqualFold(*i.ServiceFromEqualFold))
+	}
+	if i.ServiceFromContainsFold != nil {
+		predicates = append(predicates, invoice.ServiceFromContainsFold(*i.ServiceFromContainsFold))
+	}
+	if i.ServiceTo != nil {
+		predicates = append(predicates, invoice.ServiceToEQ(*i.ServiceTo))
+	}
+	if i.ServiceToNEQ != nil {
+		predicates = append(predicates, invoice.ServiceToNEQ(*i.ServiceToNEQ))
+	}
+	if len(i.ServiceToIn) > 0 {
+		predicates = append(predicates, invoice.ServiceToIn(i.ServiceToIn...))
+	}
+	if len(i.ServiceToNotIn) > 0 {
+		predicates = append(predicates, invoice.ServiceToNotIn(i.ServiceToNotIn...))
+	}
+	if i.ServiceToGT != nil {
+		predicates = append(predicates, invoice.ServiceToGT(*i.ServiceToGT))
+	}
+	if i.ServiceToGTE != nil {
+		predicates = append(predicates, invoice.ServiceToGTE(*i.ServiceToGTE))
+	}
+	if i.ServiceToLT != nil {
+		predicates = append(predicates, invoice.ServiceToLT(*i.ServiceToLT))
+	}
+	if i.ServiceToLTE != nil {
+		predicates = append(predicates, invoice.ServiceToLTE(*i.ServiceToLTE))
+	}
+	if i.ServiceToContains != nil {
+		predicates = append(predicates, invoice.ServiceToContains(*i.ServiceToContains))
+	}
+	if i.ServiceToHasPrefix != nil {
+		predicates = append(predicates, invoice.ServiceToHasPrefix(*i.ServiceToHasPrefix))
+	}
+	if i.ServiceToHasSuffix != nil {
+		predicates = append(predicates, invoice.ServiceToHasSuffix(*i.ServiceToHasSuffix))
+	}
+	if i.ServiceToIsNil {
+		predicates = append(predicates, invoice.ServiceToIsNil())
+	}
+	if i.ServiceToNotNil {
+		predicates = append(predicates, invoice.ServiceToNotNil())
+	}
+	if i.ServiceToEqualFold != nil {
+		predicates = append(predicates, invoice.ServiceToEqualFold(*i.ServiceToEqualFold))
+	}
+	if i.ServiceToContainsFold != nil {
+		predicates = append(predicates, invoice.ServiceToContainsFold(*i.ServiceToContainsFold))
+	}
+	if i.Currency != nil {
+		predicates = append(predicates, invoice.CurrencyEQ(*i.Currency))
+	}
+	if i.CurrencyNEQ != nil {
+		predicates = append(predicates, invoice.CurrencyNEQ(*i.CurrencyNEQ))
+	}
+	if len(i.CurrencyIn) > 0 {
+		predicates = append(predicates, invoice.CurrencyIn(i.CurrencyIn...))
+	}
+	if len(i.CurrencyNotIn) > 0 {
+		predicates = append(predicates, invoice.CurrencyNotIn(i.CurrencyNotIn...))
+	}
+	if i.CurrencyGT != nil {
+		predicates = append(predicates, invoice.CurrencyGT(*i.CurrencyGT))
+	}
+	if i.CurrencyGTE != nil {
+		predicates = append(predicates, invoice.CurrencyGTE(*i.CurrencyGTE))
+	}
+	if i.CurrencyLT != nil {
+		predicates = append(predicates, invoice.CurrencyLT(*i.CurrencyLT))
+	}
+	if i.CurrencyLTE != nil {
+		predicates = append(predicates, invoice.CurrencyLTE(*i.CurrencyLTE))
+	}
+	if i.CurrencyContains != nil {
+		predicates = append(predicates, invoice.CurrencyContains(*i.CurrencyContains))
+	}
+	if i.CurrencyHasPrefix != nil {
+		predicates = append(predicates, invoice.CurrencyHasPrefix(*i.CurrencyHasPrefix))
+	}
+	if i.CurrencyHasSuffix != nil {
+		predicates = append(predicates, invoice.CurrencyHasSuffix(*i.CurrencyHasSuffix))
+	}
+	if i.CurrencyEqualFold != nil {
+		predicates = append(predicates, invoice.CurrencyEqualFold(*i.CurrencyEqualFold))
+	}
+	if i.CurrencyContainsFold != nil {
+		predicates = append(predicates, invoice.CurrencyContainsFold(*i.CurrencyContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, invoice.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, invoice.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, invoice.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, invoice.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Memo != nil {
+		predicates = append(predicates, invoice.MemoEQ(*i.Memo))
+	}
+	if i.MemoNEQ != nil {
+		predicates = append(predicates, invoice.MemoNEQ(*i.MemoNEQ))
+	}
+	if len(i.MemoIn) > 0 {
+		predicates = append(predicates, invoice.MemoIn(i.MemoIn...))
+	}
+	if len(i.MemoNotIn) > 0 {
+		predicates = append(predicates, invoice.MemoNotIn(i.MemoNotIn...))
+	}
+	if i.MemoGT != nil {
+		predicates = append(predicates, invoice.MemoGT(*i.MemoGT))
+	}
+	if i.MemoGTE != nil {
+		predicates = append(predicates, invoice.MemoGTE(*i.MemoGTE))
+	}
+	if i.MemoLT != nil {
+		predicates = append(predicates, invoice.MemoLT(*i.MemoLT))
+	}
+	if i.MemoLTE != nil {
+		predicates = append(predicates, invoice.MemoLTE(*i.MemoLTE))
+	}
+	if i.MemoContains != nil {
+		predicates = append(predicates, invoice.MemoContains(*i.MemoContains))
+	}
+	if i.MemoHasPrefix != nil {
+		predicates = append(predicates, invoice.MemoHasPrefix(*i.MemoHasPrefix))
+	}
+	if i.MemoHasSuffix != nil {
+		predicates = append(predicates, invoice.MemoHasSuffix(*i.MemoHasSuffix))
+	}
+	if i.MemoIsNil {
+		predicates = append(predicates, invoice.MemoIsNil())
+	}
+	if i.MemoNotNil {
+		predicates = append(predicates, invoice.MemoNotNil())
+	}
+	if i.MemoEqualFold != nil {
+		predicates = append(predicates, invoice.MemoEqualFold(*i.MemoEqualFold))
+	}
+	if i.MemoContainsFold != nil {
+		predicates = append(predicates, invoice.MemoContainsFold(*i.MemoContainsFold))
+	}
+	if i.Subtotal != nil {
+		predicates = append(predicates, invoice.SubtotalEQ(*i.Subtotal))
+	}
+	if i.SubtotalNEQ != nil {
+		predicates = append(predicates, invoice.SubtotalNEQ(*i.SubtotalNEQ))
+	}
+	if len(i.SubtotalIn) > 0 {
+		predicates = append(predicates, invoice.SubtotalIn(i.SubtotalIn...))
+	}
+	if len(i.SubtotalNotIn) > 0 {
+		predicates = append(predicates, invoice.SubtotalNotIn(i.SubtotalNotIn...))
+	}
+	if i.SubtotalGT != nil {
+		predicates = append(predicates, invoice.SubtotalGT(*i.SubtotalGT))
+	}
+	if i.SubtotalGTE != nil {
+		predicates = append(predicates, invoice.SubtotalGTE(*i.SubtotalGTE))
+	}
+	if i.SubtotalLT != nil {
+		predicates = append(predicates, invoice.SubtotalLT(*i.SubtotalLT))
+	}
+	if i.SubtotalLTE != nil {
+		predicates = append(predicates, invoice.SubtotalLTE(*i.SubtotalLTE))
+	}
+	if i.Total != nil {
+		predicates = append(predicates, invoice.TotalEQ(*i.Total))
+	}
+	if i.TotalNEQ != nil {
+		predicates = append(predicates, invoice.TotalNEQ(*i.TotalNEQ))
+	}
+	if len(i.TotalIn) > 0 {
+		predicates = append(predicates, invoice.TotalIn(i.TotalIn...))
+	}
+	if len(i.TotalNotIn) > 0 {
+		predicates = append(predicates, invoice.TotalNotIn(i.TotalNotIn...))
+	}
+	if i.TotalGT != nil {
+		predicates = append(predicates, invoice.TotalGT(*i.TotalGT))
+	}
+	if i.TotalGTE != nil {
+		predicates = append(predicates, invoice.TotalGTE(*i.TotalGTE))
+	}
+	if i.TotalLT != nil {
+		predicates = append(predicates, invoice.TotalLT(*i.TotalLT))
+	}
+	if i.TotalLTE != nil {
+		predicates = append(predicates, invoice.TotalLTE(*i.TotalLTE))
+	}
+	if i.AmountPaid != nil {
+		predicates = append(predicates, invoice.AmountPaidEQ(*i.AmountPaid))
+	}
+	if i.AmountPaidNEQ != nil {
+		predicates = append(predicates, invoice.AmountPaidNEQ(*i.AmountPaidNEQ))
+	}
+	if len(i.AmountPaidIn) > 0 {
+		predicates = append(predicates, invoice.AmountPaidIn(i.AmountPaidIn...))
+	}
+	if len(i.AmountPaidNotIn) > 0 {
+		predicates = append(predicates, invoice.AmountPaidNotIn(i.AmountPaidNotIn...))
+	}
+	if i.AmountPaidGT != nil {
+		predicates = append(predicates, invoice.AmountPaidGT(*i.AmountPaidGT))
+	}
+	if i.AmountPaidGTE != nil {
+		predicates = append(predicates, invoice.AmountPaidGTE(*i.AmountPaidGTE))
+	}
+	if i.AmountPaidLT != nil {
+		predicates = append(predicates, invoice.AmountPaidLT(*i.AmountPaidLT))
+	}
+	if i.AmountPaidLTE != nil {
+		predicates = append(predicates, invoice.AmountPaidLTE(*i.AmountPaidLTE))
+	}
+	if i.WrittenOff != nil {
+		predicates = append(predicates, invoice.WrittenOffEQ(*i.WrittenOff))
+	}
+	if i.WrittenOffNEQ != nil {
+		predicates = append(predicates, invoice.WrittenOffNEQ(*i.WrittenOffNEQ))
+	}
+	if len(i.WrittenOffIn) > 0 {
+		predicates = append(predicates, invoice.WrittenOffIn(i.WrittenOffIn...))
+	}
+	if len(i.WrittenOffNotIn) > 0 {
+		predicates = append(predicates, invoice.WrittenOffNotIn(i.WrittenOffNotIn...))
+	}
+	if i.WrittenOffGT != nil {
+		predicates = append(predicates, invoice.WrittenOffGT(*i.WrittenOffGT))
+	}
+	if i.WrittenOffGTE != nil {
+		predicates = append(predicates, invoice.WrittenOffGTE(*i.WrittenOffGTE))
+	}
+	if i.WrittenOffLT != nil {
+		predicates = append(predicates, invoice.WrittenOffLT(*i.WrittenOffLT))
+	}
+	if i.WrittenOffLTE != nil {
+		predicates = append(predicates, invoice.WrittenOffLTE(*i.WrittenOffLTE))
+	}
+	if i.Balance != nil {
+		predicates = append(predicates, invoice.BalanceEQ(*i.Balance))
+	}
+	if i.BalanceNEQ != nil {
+		predicates = append(predicates, invoice.BalanceNEQ(*i.BalanceNEQ))
+	}
+	if len(i.BalanceIn) > 0 {
+		predicates = append(predicates, invoice.BalanceIn(i.BalanceIn...))
+	}
+	if len(i.BalanceNotIn) > 0 {
+		predicates = append(predicates, invoice.BalanceNotIn(i.BalanceNotIn...))
+	}
+	if i.BalanceGT != nil {
+		predicates = append(predicates, invoice.BalanceGT(*i.BalanceGT))
+	}
+	if i.BalanceGTE != nil {
+		predicates = append(predicates, invoice.BalanceGTE(*i.BalanceGTE))
+	}
+	if i.BalanceLT != nil {
+		predicates = append(predicates, invoice.BalanceLT(*i.BalanceLT))
+	}
+	if i.BalanceLTE != nil {
+		predicates = append(predicates, invoice.BalanceLTE(*i.BalanceLTE))
+	}
+	if i.SubmittedBy != nil {
+		predicates = append(predicates, invoice.SubmittedByEQ(*i.SubmittedBy))
+	}
+	if i.SubmittedByNEQ != nil {
+		predicates = append(predicates, invoice.SubmittedByNEQ(*i.SubmittedByNEQ))
+	}
+	if len(i.SubmittedByIn) > 0 {
+		predicates = append(predicates, invoice.SubmittedByIn(i.SubmittedByIn...))
+	}
+	if len(i.SubmittedByNotIn) > 0 {
+		predicates = append(predicates, invoice.SubmittedByNotIn(i.SubmittedByNotIn...))
+	}
+	if i.SubmittedByGT != nil {
+		predicates = append(predicates, invoice.SubmittedByGT(*i.SubmittedByGT))
+	}
+	if i.SubmittedByGTE != nil {
+		predicates = append(predicates, invoice.SubmittedByGTE(*i.SubmittedByGTE))
+	}
+	if i.SubmittedByLT != nil {
+		predicates = append(predicates, invoice.SubmittedByLT(*i.SubmittedByLT))
+	}
+	if i.SubmittedByLTE != nil {
+		predicates = append(predicates, invoice.SubmittedByLTE(*i.SubmittedByLTE))
+	}
+	if i.SubmittedByContains != nil {
+		predicates = append(predicates, invoice.SubmittedByContains(*i.SubmittedByContains))
+	}
+	if i.SubmittedByHasPrefix != nil {
+		predicates = append(predicates, invoice.SubmittedByHasPrefix(*i.SubmittedByHasPrefix))
+	}
+	if i.SubmittedByHasSuffix != nil {
+		predicates = append(predicates, invoice.SubmittedByHasSuffix(*i.SubmittedByHasSuffix))
+	}
+	if i.SubmittedByIsNil {
+		predicates = append(predicates, invoice.SubmittedByIsNil())
+	}
+	if i.SubmittedByNotNil {
+		predicates = append(predicates, invoice.SubmittedByNotNil())
+	}
+	if i.SubmittedByEqualFold != nil {
+		predicates = append(predicates, invoice.SubmittedByEqualFold(*i.SubmittedByEqualFold))
+	}
+	if i.SubmittedByContainsFold != nil {
+		predicates = append(predicates, invoice.SubmittedByContainsFold(*i.SubmittedByContainsFold))
+	}
+	if i.SubmittedAt != nil {
+		predicates = append(predicates, invoice.SubmittedAtEQ(*i.SubmittedAt))
+	}
+	if i.SubmittedAtNEQ != nil {
+		predicates = append(predicates, invoice.SubmittedAtNEQ(*i.SubmittedAtNEQ))
+	}
+	if len(i.SubmittedAtIn) > 0 {
+		predicates = append(predicates, invoice.SubmittedAtIn(i.SubmittedAtIn...))
+	}
+	if len(i.SubmittedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.SubmittedAtNotIn(i.SubmittedAtNotIn...))
+	}
+	if i.SubmittedAtGT != nil {
+		predicates = append(predicates, invoice.SubmittedAtGT(*i.SubmittedAtGT))
+	}
+	if i.SubmittedAtGTE != nil {
+		predicates = append(predicates, invoice.SubmittedAtGTE(*i.SubmittedAtGTE))
+	}
+	if i.SubmittedAtLT != nil {
+		predicates = append(predicates, invoice.SubmittedAtLT(*i.SubmittedAtLT))
+	}
+	if i.SubmittedAtLTE != nil {
+		predicates = append(predicates, invoice.SubmittedAtLTE(*i.SubmittedAtLTE))
+	}
+	if i.SubmittedAtIsNil {
+		predicates = append(predicates, invoice.SubmittedAtIsNil())
+	}
+	if i.SubmittedAtNotNil {
+		predicates = append(predicates, invoice.SubmittedAtNotNil())
+	}
+	if i.ApprovedBy != nil {
+		predicates = append(predicates, invoice.ApprovedByEQ(*i.ApprovedBy))
+	}
+	if i.ApprovedByNEQ != nil {
+		predicates = append(predicates, invoice.ApprovedByNEQ(*i.ApprovedByNEQ))
+	}
+	if len(i.ApprovedByIn) > 0 {
+		predicates = append(predicates, invoice.ApprovedByIn(i.ApprovedByIn...))
+	}
+	if len(i.ApprovedByNotIn) > 0 {
+		predicates = append(predicates, invoice.ApprovedByNotIn(i.ApprovedByNotIn...))
+	}
+	if i.ApprovedByGT != nil {
+		predicates = append(predicates, invoice.ApprovedByGT(*i.ApprovedByGT))
+	}
+	if i.ApprovedByGTE != nil {
+		predicates = append(predicates, invoice.ApprovedByGTE(*i.ApprovedByGTE))
+	}
+	if i.ApprovedByLT != nil {
+		predicates = append(predicates, invoice.ApprovedByLT(*i.ApprovedByLT))
+	}
+	if i.ApprovedByLTE != nil {
+		predicates = append(predicates, invoice.ApprovedByLTE(*i.ApprovedByLTE))
+	}
+	if i.ApprovedByContains != nil {
+		predicates = append(predicates, invoice.ApprovedByContains(*i.ApprovedByContains))
+	}
+	if i.ApprovedByHasPrefix != nil {
+		predicates = append(predicates, invoice.ApprovedByHasPrefix(*i.ApprovedByHasPrefix))
+	}
+	if i.ApprovedByHasSuffix != nil {
+		predicates = append(predicates, invoice.ApprovedByHasSuffix(*i.ApprovedByHasSuffix))
+	}
+	if i.ApprovedByIsNil {
+		predicates = append(predicates, invoice.ApprovedByIsNil())
+	}
+	if i.ApprovedByNotNil {
+		predicates = append(predicates, invoice.ApprovedByNotNil())
+	}
+	if i.ApprovedByEqualFold != nil {
+		predicates = append(predicates, invoice.ApprovedByEqualFold(*i.ApprovedByEqualFold))
+	}
+	if i.ApprovedByContainsFold != nil {
+		predicates = append(predicates, invoice.ApprovedByContainsFold(*i.ApprovedByContainsFold))
+	}
+	if i.ApprovedAt != nil {
+		predicates = append(predicates, invoice.ApprovedAtEQ(*i.ApprovedAt))
+	}
+	if i.ApprovedAtNEQ != nil {
+		predicates = append(predicates, invoice.ApprovedAtNEQ(*i.ApprovedAtNEQ))
+	}
+	if len(i.ApprovedAtIn) > 0 {
+		predicates = append(predicates, invoice.ApprovedAtIn(i.ApprovedAtIn...))
+	}
+	if len(i.ApprovedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.ApprovedAtNotIn(i.ApprovedAtNotIn...))
+	}
+	if i.ApprovedAtGT != nil {
+		predicates = append(predicates, invoice.ApprovedAtGT(*i.ApprovedAtGT))
+	}
+	if i.ApprovedAtGTE != nil {
+		predicates = append(predicates, invoice.ApprovedAtGTE(*i.ApprovedAtGTE))
+	}
+	if i.ApprovedAtLT != nil {
+		predicates = append(predicates, invoice.ApprovedAtLT(*i.ApprovedAtLT))
+	}
+	if i.ApprovedAtLTE != nil {
+		predicates = append(predicates, invoice.ApprovedAtLTE(*i.ApprovedAtLTE))
+	}
+	if i.ApprovedAtIsNil {
+		predicates = append(predicates, invoice.ApprovedAtIsNil())
+	}
+	if i.ApprovedAtNotNil {
+		predicates = append(predicates, invoice.ApprovedAtNotNil())
+	}
+	if i.RejectionReason != nil {
+		predicates = append(predicates, invoice.RejectionReasonEQ(*i.RejectionReason))
+	}
+	if i.RejectionReasonNEQ != nil {
+		predicates = append(predicates, invoice.RejectionReasonNEQ(*i.RejectionReasonNEQ))
+	}
+	if len(i.RejectionReasonIn) > 0 {
+		predicates = append(predicates, invoice.RejectionReasonIn(i.RejectionReasonIn...))
+	}
+	if len(i.RejectionReasonNotIn) > 0 {
+		predicates = append(predicates, invoice.RejectionReasonNotIn(i.RejectionReasonNotIn...))
+	}
+	if i.RejectionReasonGT != nil {
+		predicates = append(predicates, invoice.RejectionReasonGT(*i.RejectionReasonGT))
+	}
+	if i.RejectionReasonGTE != nil {
+		predicates = append(predicates, invoice.RejectionReasonGTE(*i.RejectionReasonGTE))
+	}
+	if i.RejectionReasonLT != nil {
+		predicates = append(predicates, invoice.RejectionReasonLT(*i.RejectionReasonLT))
+	}
+	if i.RejectionReasonLTE != nil {
+		predicates = append(predicates, invoice.RejectionReasonLTE(*i.RejectionReasonLTE))
+	}
+	if i.RejectionReasonContains != nil {
+		predicates = append(predicates, invoice.RejectionReasonContains(*i.RejectionReasonContains))
+	}
+	if i.RejectionReasonHasPrefix != nil {
+		predicates = append(predicates, invoice.RejectionReasonHasPrefix(*i.RejectionReasonHasPrefix))
+	}
+	if i.RejectionReasonHasSuffix != nil {
+		predicates = append(predicates, invoice.RejectionReasonHasSuffix(*i.RejectionReasonHasSuffix))
+	}
+	if i.RejectionReasonIsNil {
+		predicates = append(predicates, invoice.RejectionReasonIsNil())
+	}
+	if i.RejectionReasonNotNil {
+		predicates = append(predicates, invoice.RejectionReasonNotNil())
+	}
+	if i.RejectionReasonEqualFold != nil {
+		predicates = append(predicates, invoice.RejectionReasonEqualFold(*i.RejectionReasonEqualFold))
+	}
+	if i.RejectionReasonContainsFold != nil {
+		predicates = append(predicates, invoice.RejectionReasonContainsFold(*i.RejectionReasonContainsFold))
+	}
+	if i.SentAt != nil {
+		predicates = append(predicates, invoice.SentAtEQ(*i.SentAt))
+	}
+	if i.SentAtNEQ != nil {
+		predicates = append(predicates, invoice.SentAtNEQ(*i.SentAtNEQ))
+	}
+	if len(i.SentAtIn) > 0 {
+		predicates = append(predicates, invoice.SentAtIn(i.SentAtIn...))
+	}
+	if len(i.SentAtNotIn) > 0 {
+		predicates = append(predicates, invoice.SentAtNotIn(i.SentAtNotIn...))
+	}
+	if i.SentAtGT != nil {
+		predicates = append(predicates, invoice.SentAtGT(*i.SentAtGT))
+	}
+	if i.SentAtGTE != nil {
+		predicates = append(predicates, invoice.SentAtGTE(*i.SentAtGTE))
+	}
+	if i.SentAtLT != nil {
+		predicates = append(predicates, invoice.SentAtLT(*i.SentAtLT))
+	}
+	if i.SentAtLTE != nil {
+		predicates = append(predicates, invoice.SentAtLTE(*i.SentAtLTE))
+	}
+	if i.SentAtIsNil {
+		predicates = append(predicates, invoice.SentAtIsNil())
+	}
+	if i.SentAtNotNil {
+		predicates = append(predicates, invoice.SentAtNotNil())
+	}
+	if i.ViewedAt != nil {
+		predicates = append(predicates, invoice.ViewedAtEQ(*i.ViewedAt))
+	}
+	if i.ViewedAtNEQ != nil {
+		predicates = append(predicates, invoice.ViewedAtNEQ(*i.ViewedAtNEQ))
+	}
+	if len(i.ViewedAtIn) > 0 {
+		predicates = append(predicates, invoice.ViewedAtIn(i.ViewedAtIn...))
+	}
+	if len(i.ViewedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.ViewedAtNotIn(i.ViewedAtNotIn...))
+	}
+	if i.ViewedAtGT != nil {
+		predicates = append(predicates, invoice.ViewedAtGT(*i.ViewedAtGT))
+	}
+	if i.ViewedAtGTE != nil {
+		predicates = append(predicates, invoice.ViewedAtGTE(*i.ViewedAtGTE))
+	}
+	if i.ViewedAtLT != nil {
+		predicates = append(predicates, invoice.ViewedAtLT(*i.ViewedAtLT))
+	}
+	if i.ViewedAtLTE != nil {
+		predicates = append(predicates, invoice.ViewedAtLTE(*i.ViewedAtLTE))
+	}
+	if i.ViewedAtIsNil {
+		predicates = append(predicates, invoice.ViewedAtIsNil())
+	}
+	if i.ViewedAtNotNil {
+		predicates = append(predicates, invoice.ViewedAtNotNil())
+	}
+	if i.VoidedAt != nil {
+		predicates = append(predicates, invoice.VoidedAtEQ(*i.VoidedAt))
+	}
+	if i.VoidedAtNEQ != nil {
+		predicates = append(predicates, invoice.VoidedAtNEQ(*i.VoidedAtNEQ))
+	}
+	if len(i.VoidedAtIn) > 0 {
+		predicates = append(predicates, invoice.VoidedAtIn(i.VoidedAtIn...))
+	}
+	if len(i.VoidedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.VoidedAtNotIn(i.VoidedAtNotIn...))
+	}
+	if i.VoidedAtGT != nil {
+		predicates = append(predicates, invoice.VoidedAtGT(*i.VoidedAtGT))
+	}
+	if i.VoidedAtGTE != nil {
+		predicates = append(predicates, invoice.VoidedAtGTE(*i.VoidedAtGTE))
+	}
+	if i.VoidedAtLT != nil {
+		predicates = append(predicates, invoice.VoidedAtLT(*i.VoidedAtLT))
+	}
+	if i.VoidedAtLTE != nil {
+		predicates = append(predicates, invoice.VoidedAtLTE(*i.VoidedAtLTE))
+	}
+	if i.VoidedAtIsNil {
+		predicates = append(predicates, invoice.VoidedAtIsNil())
+	}
+	if i.VoidedAtNotNil {
+		predicates = append(predicates, invoice.VoidedAtNotNil())
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, invoice.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, invoice.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, invoice.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, invoice.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, invoice.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, invoice.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, invoice.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, invoice.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, invoice.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, invoice.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, invoice.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDIsNil {
+		predicates = append(predicates, invoice.JournalEntryIDIsNil())
+	}
+	if i.JournalEntryIDNotNil {
+		predicates = append(predicates, invoice.JournalEntryIDNotNil())
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, invoice.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, invoice.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.VoidEntryID != nil {
+		predicates = append(predicates, invoice.VoidEntryIDEQ(*i.VoidEntryID))
+	}
+	if i.VoidEntryIDNEQ != nil {
+		predicates = append(predicates, invoice.VoidEntryIDNEQ(*i.VoidEntryIDNEQ))
+	}
+	if len(i.VoidEntryIDIn) > 0 {
+		predicates = append(predicates, invoice.VoidEntryIDIn(i.VoidEntryIDIn...))
+	}
+	if len(i.VoidEntryIDNotIn) > 0 {
+		predicates = append(predicates, invoice.VoidEntryIDNotIn(i.VoidEntryIDNotIn...))
+	}
+	if i.VoidEntryIDGT != nil {
+		predicates = append(predicates, invoice.VoidEntryIDGT(*i.VoidEntryIDGT))
+	}
+	if i.VoidEntryIDGTE != nil {
+		predicates = append(predicates, invoice.VoidEntryIDGTE(*i.VoidEntryIDGTE))
+	}
+	if i.VoidEntryIDLT != nil {
+		predicates = append(predicates, invoice.VoidEntryIDLT(*i.VoidEntryIDLT))
+	}
+	if i.VoidEntryIDLTE != nil {
+		predicates = append(predicates, invoice.VoidEntryIDLTE(*i.VoidEntryIDLTE))
+	}
+	if i.VoidEntryIDContains != nil {
+		predicates = append(predicates, invoice.VoidEntryIDContains(*i.VoidEntryIDContains))
+	}
+	if i.VoidEntryIDHasPrefix != nil {
+		predicates = append(predicates, invoice.VoidEntryIDHasPrefix(*i.VoidEntryIDHasPrefix))
+	}
+	if i.VoidEntryIDHasSuffix != nil {
+		predicates = append(predicates, invoice.VoidEntryIDHasSuffix(*i.VoidEntryIDHasSuffix))
+	}
+	if i.VoidEntryIDIsNil {
+		predicates = append(predicates, invoice.VoidEntryIDIsNil())
+	}
+	if i.VoidEntryIDNotNil {
+		predicates = append(predicates, invoice.VoidEntryIDNotNil())
+	}
+	if i.VoidEntryIDEqualFold != nil {
+		predicates = append(predicates, invoice.VoidEntryIDEqualFold(*i.VoidEntryIDEqualFold))
+	}
+	if i.VoidEntryIDContainsFold != nil {
+		predicates = append(predicates, invoice.VoidEntryIDContainsFold(*i.VoidEntryIDContainsFold))
+	}
+	if i.SyncStatus != nil {
+		predicates = append(predicates, invoice.SyncStatusEQ(*i.SyncStatus))
+	}
+	if i.SyncStatusNEQ != nil {
+		predicates = append(predicates, invoice.SyncStatusNEQ(*i.SyncStatusNEQ))
+	}
+	if len(i.SyncStatusIn) > 0 {
+		predicates = append(predicates, invoice.SyncStatusIn(i.SyncStatusIn...))
+	}
+	if len(i.SyncStatusNotIn) > 0 {
+		predicates = append(predicates, invoice.SyncStatusNotIn(i.SyncStatusNotIn...))
+	}
+
+	if i.HasEntity != nil {
+		p := invoice.HasEntity()
+		if !*i.HasEntity {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntityWith) > 0 {
+		with := make([]predicate.LegalEntity, 0, len(i.HasEntityWith))
+		for _, w := range i.HasEntityWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntityWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasEntityWith(with...))
+	}
+	if i.HasCustomer != nil {
+		p := invoice.HasCustomer()
+		if !*i.HasCustomer {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCustomerWith) > 0 {
+		with := make([]predicate.Customer, 0, len(i.HasCustomerWith))
+		for _, w := range i.HasCustomerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCustomerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasCustomerWith(with...))
+	}
+	if i.HasLines != nil {
+		p := invoice.HasLines()
+		if !*i.HasLines {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLinesWith) > 0 {
+		with := make([]predicate.InvoiceLine, 0, len(i.HasLinesWith))
+		for _, w := range i.HasLinesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLinesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasLinesWith(with...))
+	}
+	if i.HasEvents != nil {
+		p := invoice.HasEvents()
+		if !*i.HasEvents {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEventsWith) > 0 {
+		with := make([]predicate.InvoiceEvent, 0, len(i.HasEventsWith))
+		for _, w := range i.HasEventsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEventsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasEventsWith(with...))
+	}
+	if i.HasJournalEntry != nil {
+		p := invoice.HasJournalEntry()
+		if !*i.HasJournalEntry {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasJournalEntryWith) > 0 {
+		with := make([]predicate.JournalEntry, 0, len(i.HasJournalEntryWith))
+		for _, w := range i.HasJournalEntryWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasJournalEntryWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasJournalEntryWith(with...))
+	}
+	if i.HasPaymentApplications != nil {
+		p := invoice.HasPaymentApplications()
+		if !*i.HasPaymentApplications {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPaymentApplicationsWith) > 0 {
+		with := make([]predicate.PaymentApplication, 0, len(i.HasPaymentApplicationsWith))
+		for _, w := range i.HasPaymentApplicationsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPaymentApplicationsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasPaymentApplicationsWith(with...))
+	}
+	if i.HasCreditApplications != nil {
+		p := invoice.HasCreditApplications()
+		if !*i.HasCreditApplications {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCreditApplicationsWith) > 0 {
+		with := make([]predicate.CreditApplication, 0, len(i.HasCreditApplicationsWith))
+		for _, w := range i.HasCreditApplicationsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCreditApplicationsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasCreditApplicationsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInvoiceWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return invoice.And(predicates...), nil
+	}
+}
+
+// InvoiceEventWhereInput represents a where input for filtering InvoiceEvent queries.
+type InvoiceEventWhereInput struct {
+	Predicates []predicate.InvoiceEvent  `json:"-"`
+	Not        *InvoiceEventWhereInput   `json:"not,omitempty"`
+	Or         []*InvoiceEventWhereInput `json:"or,omitempty"`
+	And        []*InvoiceEventWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "at" field predicates.
+	At      *time.Time  `json:"at,omitempty"`
+	AtNEQ   *time.Time  `json:"atNEQ,omitempty"`
+	AtIn    []time.Time `json:"atIn,omitempty"`
+	AtNotIn []time.Time `json:"atNotIn,omitempty"`
+	AtGT    *time.Time  `json:"atGT,omitempty"`
+	AtGTE   *time.Time  `json:"atGTE,omitempty"`
+	AtLT    *time.Time  `json:"atLT,omitempty"`
+	AtLTE   *time.Time  `json:"atLTE,omitempty"`
+
+	// "actor" field predicates.
+	Actor             *string  `json:"actor,omitempty"`
+	ActorNEQ          *string  `json:"actorNEQ,omitempty"`
+	ActorIn           []string `json:"actorIn,omitempty"`
+	ActorNotIn        []string `json:"actorNotIn,omitempty"`
+	ActorGT           *string  `json:"actorGT,omitempty"`
+	ActorGTE          *string  `json:"actorGTE,omitempty"`
+	ActorLT           *string  `json:"actorLT,omitempty"`
+	ActorLTE          *string  `json:"actorLTE,omitempty"`
+	ActorContains     *string  `json:"actorContains,omitempty"`
+	ActorHasPrefix    *string  `json:"actorHasPrefix,omitempty"`
+	ActorHasSuffix    *string  `json:"actorHasSuffix,omitempty"`
+	ActorEqualFold    *string  `json:"actorEqualFold,omitempty"`
+	ActorContainsFold *string  `json:"actorContainsFold,omitempty"`
+
+	// "via" field predicates.
+	Via             *string  `json:"via,omitempty"`
+	ViaNEQ          *string  `json:"viaNEQ,omitempty"`
+	ViaIn           []string `json:"viaIn,omitempty"`
+	ViaNotIn        []string `json:"viaNotIn,omitempty"`
+	ViaGT           *string  `json:"viaGT,omitempty"`
+	ViaGTE          *string  `json:"viaGTE,omitempty"`
+	ViaLT           *string  `json:"viaLT,omitempty"`
+	ViaLTE          *string  `json:"viaLTE,omitempty"`
+	ViaContains     *string  `json:"viaContains,omitempty"`
+	ViaHasPrefix    *string  `json:"viaHasPrefix,omitempty"`
+	ViaHasSuffix    *string  `json:"viaHasSuffix,omitempty"`
+	ViaEqualFold    *string  `json:"viaEqualFold,omitempty"`
+	ViaContainsFold *string  `json:"viaContainsFold,omitempty"`
+
+	// "from_status" field predicates.
+	FromStatus             *string  `json:"fromStatus,omitempty"`
+	FromStatusNEQ          *string  `json:"fromStatusNEQ,omitempty"`
+	FromStatusIn           []string `json:"fromStatusIn,omitempty"`
+	FromStatusNotIn        []string `json:"fromStatusNotIn,omitempty"`
+	FromStatusGT           *string  `json:"fromStatusGT,omitempty"`
+	FromStatusGTE          *string  `json:"fromStatusGTE,omitempty"`
+	FromStatusLT           *string  `json:"fromStatusLT,omitempty"`
+	FromStatusLTE          *string  `json:"fromStatusLTE,omitempty"`
+	FromStatusContains     *string  `json:"fromStatusContains,omitempty"`
+	FromStatusHasPrefix    *string  `json:"fromStatusHasPrefix,omitempty"`
+	FromStatusHasSuffix    *string  `json:"fromStatusHasSuffix,omitempty"`
+	FromStatusEqualFold    *string  `json:"fromStatusEqualFold,omitempty"`
+	FromStatusContainsFold *string  `json:"fromStatusContainsFold,omitempty"`
+
+	// "to_status" field predicates.
+	ToStatus             *string  `json:"toStatus,omitempty"`
+	ToStatusNEQ          *string  `json:"toStatusNEQ,omitempty"`
+	ToStatusIn           []string `json:"toStatusIn,omitempty"`
+	ToStatusNotIn        []string `json:"toStatusNotIn,omitempty"`
+	ToStatusGT           *string  `json:"toStatusGT,omitempty"`
+	ToStatusGTE          *string  `json:"toStatusGTE,omitempty"`
+	ToStatusLT           *string  `json:"toStatusLT,omitempty"`
+	ToStatusLTE          *string  `json:"toStatusLTE,omitempty"`
+	ToStatusContains     *string  `json:"toStatusContains,omitempty"`
+	ToStatusHasPrefix    *string  `json:"toStatusHasPrefix,omitempty"`
+	ToStatusHasSuffix    *string  `json:"toStatusHasSuffix,omitempty"`
+	ToStatusEqualFold    *string  `json:"toStatusEqualFold,omitempty"`
+	ToStatusContainsFold *string  `json:"toStatusContainsFold,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteIsNil        bool     `json:"noteIsNil,omitempty"`
+	NoteNotNil       bool     `json:"noteNotNil,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InvoiceEventWhereInput) AddPredicates(predicates ...predicate.InvoiceEvent) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InvoiceEventWhereInput filter on the InvoiceEventQuery builder.
+func (i *InvoiceEventWhereInput) Filter(q *InvoiceEventQuery) (*InvoiceEventQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInvoiceEventWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInvoiceEventWhereInput is returned in case the InvoiceEventWhereInput is empty.
+var ErrEmptyInvoiceEventWhereInput = errors.New("ent: empty predicate InvoiceEventWhereInput")
+
+// P returns a predicate for filtering invoiceevents.
+// An error is returned if the input is empty or invalid.
+func (i *InvoiceEventWhereInput) P() (predicate.InvoiceEvent, error) {
+	var predicates []predicate.InvoiceEvent
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, invoiceevent.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.InvoiceEvent, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, invoiceevent.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.InvoiceEvent, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, invoiceevent.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, invoiceevent.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, invoiceevent.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, invoiceevent.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, invoiceevent.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, invoiceevent.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, invoiceevent.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, invoiceevent.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, invoiceevent.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, invoiceevent.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, invoiceevent.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, invoiceevent.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, invoiceevent.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, invoiceevent.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.At != nil {
+		predicates = append(predicates, invoiceevent.AtEQ(*i.At))
+	}
+	if i.AtNEQ != nil {
+		predicates = append(predicates, invoiceevent.AtNEQ(*i.AtNEQ))
+	}
+	if len(i.AtIn) > 0 {
+		predicates = append(predicates, invoiceevent.AtIn(i.AtIn...))
+	}
+	if len(i.AtNotIn) > 0 {
+		predicates = append(predicates, invoiceevent.AtNotIn(i.AtNotIn...))
+	}
+	if i.AtGT != nil {
+		predicates = append(predicates, invoiceevent.AtGT(*i.AtGT))
+	}
+	if i.AtGTE != nil {
+		predicates = append(predicates, invoiceevent.AtGTE(*i.AtGTE))
+	}
+	if i.AtLT != nil {
+		predicates = append(predicates, invoiceevent.AtLT(*i.AtLT))
+	}
+	if i.AtLTE != nil {
+		predicates = append(predicates, invoiceevent.AtLTE(*i.AtLTE))
+	}
+	if i.Actor != nil {
+		predicates = append(predicates, invoiceevent.ActorEQ(*i.Actor))
+	}
+	if i.ActorNEQ != nil {
+		predicates = append(predicates, invoiceevent.ActorNEQ(*i.ActorNEQ))
+	}
+	if len(i.ActorIn) > 0 {
+		predicates = append(predicates, invoiceevent.ActorIn(i.ActorIn...))
+	}
+	if len(i.ActorNotIn) > 0 {
+		predicates = append(predicates, invoiceevent.ActorNotIn(i.ActorNotIn...))
+	}
+	if i.ActorGT != nil {
+		predicates = append(predicates, invoiceevent.ActorGT(*i.ActorGT))
+	}
+	if i.ActorGTE != nil {
+		predicates = append(predicates, invoiceevent.ActorGTE(*i.ActorGTE))
+	}
+	if i.ActorLT != nil {
+		predicates = append(predicates, invoiceevent.ActorLT(*i.ActorLT))
+	}
+	if i.ActorLTE != nil {
+		predicates = append(predicates, invoiceevent.ActorLTE(*i.ActorLTE))
+	}
+	if i.ActorContains != nil {
+		predicates = append(predicates, invoiceevent.ActorContains(*i.ActorContains))
+	}
+	if i.ActorHasPrefix != nil {
+		predicates = append(predicates, invoiceevent.ActorHasPrefix(*i.ActorHasPrefix))
+	}
+	if i.ActorHasSuffix != nil {
+		predicates = append(predicates, invoiceevent.ActorHasSuffix(*i.ActorHasSuffix))
+	}
+	if i.ActorEqualFold != nil {
+		predicates = append(predicates, invoiceevent.ActorEqualFold(*i.ActorEqualFold))
+	}
+	if i.ActorContainsFold != nil {
+		predicates = append(predicates, invoiceevent.ActorContainsFold(*i.ActorContainsFold))
+	}
+	if i.Via != nil {
+		predicates = append(predicates, invoiceevent.ViaEQ(*i.Via))
+	}
+	if i.ViaNEQ != nil {
+		predicates = append(predicates, invoiceevent.ViaNEQ(*i.ViaNEQ))
+	}
+	if len(i.ViaIn) > 0 {
+		predicates = append(predicates, invoiceevent.ViaIn(i.ViaIn...))
+	}
+	if len(i.ViaNotIn) > 0 {
+		predicates = append(predicates, invoiceevent.ViaNotIn(i.ViaNotIn...))
+	}
+	if i.ViaGT != nil {
+		predicates = append(predicates, invoiceevent.ViaGT(*i.ViaGT))
+	}
+	if i.ViaGTE != nil {
+		predicates = append(predicates, invoiceevent.ViaGTE(*i.ViaGTE))
+	}
+	if i.ViaLT != nil {
+		predicates = append(predicates, invoiceevent.ViaLT(*i.ViaLT))
+	}
+	if i.ViaLTE != nil {
+		predicates = append(predicates, invoiceevent.ViaLTE(*i.ViaLTE))
+	}
+	if i.ViaContains != nil {
+		predicates = append(predicates, invoiceevent.ViaContains(*i.ViaContains))
+	}
+	if i.ViaHasPrefix != nil {
+		predicates = append(predicates, invoiceevent.ViaHasPrefix(*i.ViaHasPrefix))
+	}
+	if i.ViaHasSuffix != nil {
+		predicates = append(predicates, invoiceevent.ViaHasSuffix(*i.ViaHasSuffix))
+	}
+	if i.ViaEqualFold != nil {
+		predicates = append(predicates, invoiceevent.ViaEqualFold(*i.ViaEqualFold))
+	}
+	if i.ViaContainsFold != nil {
+		predicates = append(predicates, invoiceevent.ViaContainsFold(*i.ViaContainsFold))
+	}
+	if i.FromStatus != nil {
+		predicates = append(predicates, invoiceevent.FromStatusEQ(*i.FromStatus))
+	}
+	if i.FromStatusNEQ != nil {
+		predicates = append(predicates, invoiceevent.FromStatusNEQ(*i.FromStatusNEQ))
+	}
+	if len(i.FromStatusIn) > 0 {
+		predicates = append(predicates, invoiceevent.FromStatusIn(i.FromStatusIn...))
+	}
+	if len(i.FromStatusNotIn) > 0 {
+		predicates = append(predicates, invoiceevent.FromStatusNotIn(i.FromStatusNotIn...))
+	}
+	if i.FromStatusGT != nil {
+		predicates = append(predicates, invoiceevent.FromStatusGT(*i.FromStatusGT))
+	}
+	if i.FromStatusGTE != nil {
+		predicates = append(predicates, invoiceevent.FromStatusGTE(*i.FromStatusGTE))
+	}
+	if i.FromStatusLT != nil {
+		predicates = append(predicates, invoiceevent.FromStatusLT(*i.FromStatusLT))
+	}
+	if i.FromStatusLTE != nil {
+		predicates = append(predicates, invoiceevent.FromStatusLTE(*i.FromStatusLTE))
+	}
+	if i.FromStatusContains != nil {
+		predicates = append(predicates, invoiceevent.FromStatusContains(*i.FromStatusContains))
+	}
+	if i.FromStatusHasPrefix != nil {
+		predicates = append(predicates, invoiceevent.FromStatusHasPrefix(*i.FromStatusHasPrefix))
+	}
+	if i.FromStatusHasSuffix != nil {
+		predicates = append(predicates, invoiceevent.FromStatusHasSuffix(*i.FromStatusHasSuffix))
+	}
+	if i.FromStatusEqualFold != nil {
+		predicates = append(predicates, invoiceevent.FromStatusEqualFold(*i.FromStatusEqualFold))
+	}
+	if i.FromStatusContainsFold != nil {
+		predicates = append(predicates, invoiceevent.FromStatusContainsFold(*i.FromStatusContainsFold))
+	}
+	if i.ToStatus != nil {
+		predicates = append(predicates, invoiceevent.ToStatusEQ(*i.ToStatus))
+	}
+	if i.ToStatusNEQ != nil {
+		predicates = append(predicates, invoiceevent.ToStatusNEQ(*i.ToStatusNEQ))
+	}
+	if len(i.ToStatusIn) > 0 {
+		predicates = append(predicates, invoiceevent.ToStatusIn(i.ToStatusIn...))
+	}
+	if len(i.ToStatusNotIn) > 0 {
+		predicates = append(predicates, invoiceevent.ToStatusNotIn(i.ToStatusNotIn...))
+	}
+	if i.ToStatusGT != nil {
+		predicates = append(predicates, invoiceevent.ToStatusGT(*i.ToStatusGT))
+	}
+	if i.ToStatusGTE != nil {
+		predicates = append(predicates, invoiceevent.ToStatusGTE(*i.ToStatusGTE))
+	}
+	if i.ToStatusLT != nil {
+		predicates = append(predicates, invoiceevent.ToStatusLT(*i.ToStatusLT))
+	}
+	if i.ToStatusLTE != nil {
+		predicates = append(predicates, invoiceevent.ToStatusLTE(*i.ToStatusLTE))
+	}
+	if i.ToStatusContains != nil {
+		predicates = append(predicates, invoiceevent.ToStatusContains(*i.ToStatusContains))
+	}
+	if i.ToStatusHasPrefix != nil {
+		predicates = append(predicates, invoiceevent.ToStatusHasPrefix(*i.ToStatusHasPrefix))
+	}
+	if i.ToStatusHasSuffix != nil {
+		predicates = append(predicates, invoiceevent.ToStatusHasSuffix(*i.ToStatusHasSuffix))
+	}
+	if i.ToStatusEqualFold != nil {
+		predicates = append(predicates, invoiceevent.ToStatusEqualFold(*i.ToStatusEqualFold))
+	}
+	if i.ToStatusContainsFold != nil {
+		predicates = append(predicates, invoiceevent.ToStatusContainsFold(*i.ToStatusContainsFold))
+	}
+	if i.Note != nil {
+		predicates = append(predicates, invoiceevent.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, invoiceevent.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, invoiceevent.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, invoiceevent.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, invoiceevent.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, invoiceevent.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, invoiceevent.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, invoiceevent.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, invoiceevent.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, invoiceevent.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, invoiceevent.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteIsNil {
+		predicates = append(predicates, invoiceevent.NoteIsNil())
+	}
+	if i.NoteNotNil {
+		predicates = append(predicates, invoiceevent.NoteNotNil())
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, invoiceevent.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, invoiceevent.NoteContainsFold(*i.NoteContainsFold))
+	}
+
+	if i.HasInvoice != nil {
+		p := invoiceevent.HasInvoice()
+		if !*i.HasInvoice {
+			p = invoiceevent.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoiceevent.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInvoiceEventWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return invoiceevent.And(predicates...), nil
+	}
+}
+
+// InvoiceLineWhereInput represents a where input for filtering InvoiceLine queries.
+type InvoiceLineWhereInput struct {
+	Predicates []predicate.InvoiceLine  `json:"-"`
+	Not        *InvoiceLineWhereInput   `json:"not,omitempty"`
+	Or         []*InvoiceLineWhereInput `json:"or,omitempty"`
+	And        []*InvoiceLineWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "line_no" field predicates.
+	LineNo      *int  `json:"lineNo,omitempty"`
+	LineNoNEQ   *int  `json:"lineNoNEQ,omitempty"`
+	LineNoIn    []int `json:"lineNoIn,omitempty"`
+	LineNoNotIn []int `json:"lineNoNotIn,omitempty"`
+	LineNoGT    *int  `json:"lineNoGT,omitempty"`
+	LineNoGTE   *int  `json:"lineNoGTE,omitempty"`
+	LineNoLT    *int  `json:"lineNoLT,omitempty"`
+	LineNoLTE   *int  `json:"lineNoLTE,omitempty"`
+
+	// "item_id" field predicates.
+	ItemID             *string  `json:"itemID,omitempty"`
+	ItemIDNEQ          *string  `json:"itemIDNEQ,omitempty"`
+	ItemIDIn           []string `json:"itemIDIn,omitempty"`
+	ItemIDNotIn        []string `json:"itemIDNotIn,omitempty"`
+	ItemIDGT           *string  `json:"itemIDGT,omitempty"`
+	ItemIDGTE          *string  `json:"itemIDGTE,omitempty"`
+	ItemIDLT           *string  `json:"itemIDLT,omitempty"`
+	ItemIDLTE          *string  `json:"itemIDLTE,omitempty"`
+	ItemIDContains     *string  `json:"itemIDContains,omitempty"`
+	ItemIDHasPrefix    *string  `json:"itemIDHasPrefix,omitempty"`
+	ItemIDHasSuffix    *string  `json:"itemIDHasSuffix,omitempty"`
+	ItemIDEqualFold    *string  `json:"itemIDEqualFold,omitempty"`
+	ItemIDContainsFold *string  `json:"itemIDContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionIsNil        bool     `json:"descriptionIsNil,omitempty"`
+	DescriptionNotNil       bool     `json:"descriptionNotNil,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "quantity" field predicates.
+	Quantity      *money.Quantity  `json:"quantity,omitempty"`
+	QuantityNEQ   *money.Quantity  `json:"quantityNEQ,omitempty"`
+	QuantityIn    []money.Quantity `json:"quantityIn,omitempty"`
+	QuantityNotIn []money.Quantity `json:"quantityNotIn,omitempty"`
+	QuantityGT    *money.Quantity  `json:"quantityGT,omitempty"`
+	QuantityGTE   *money.Quantity  `json:"quantityGTE,omitempty"`
+	QuantityLT    *money.Quantity  `json:"quantityLT,omitempty"`
+	QuantityLTE   *money.Quantity  `json:"quantityLTE,omitempty"`
+
+	// "unit_price" field predicates.
+	UnitPrice      *money.Amount  `json:"unitPrice,omitempty"`
+	UnitPriceNEQ   *money.Amount  `json:"unitPriceNEQ,omitempty"`
+	UnitPriceIn    []money.Amount `json:"unitPriceIn,omitempty"`
+	UnitPriceNotIn []money.Amount `json:"unitPriceNotIn,omitempty"`
+	UnitPriceGT    *money.Amount  `json:"unitPriceGT,omitempty"`
+	UnitPriceGTE   *money.Amount  `json:"unitPriceGTE,omitempty"`
+	UnitPriceLT    *money.Amount  `json:"unitPriceLT,omitempty"`
+	UnitPriceLTE   *money.Amount  `json:"unitPriceLTE,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "class_id" field predicates.
+	ClassID             *string  `json:"classID,omitempty"`
+	ClassIDNEQ          *string  `json:"classIDNEQ,omitempty"`
+	ClassIDIn           []string `json:"classIDIn,omitempty"`
+	ClassIDNotIn        []string `json:"classIDNotIn,omitempty"`
+	ClassIDGT           *string  `json:"classIDGT,omitempty"`
+	ClassIDGTE          *string  `json:"classIDGTE,omitempty"`
+	ClassIDLT           *string  `json:"classIDLT,omitempty"`
+	ClassIDLTE          *string  `json:"classIDLTE,omitempty"`
+	ClassIDContains     *string  `json:"classIDContains,omitempty"`
+	ClassIDHasPrefix    *string  `json:"classIDHasPrefix,omitempty"`
+	ClassIDHasSuffix    *string  `json:"classIDHasSuffix,omitempty"`
+	ClassIDIsNil        bool     `json:"classIDIsNil,omitempty"`
+	ClassIDNotNil       bool     `json:"classIDNotNil,omitempty"`
+	ClassIDEqualFold    *string  `json:"classIDEqualFold,omitempty"`
+	ClassIDContainsFold *string  `json:"classIDContainsFold,omitempty"`
+
+	// "service_date" field predicates.
+	ServiceDate             *caldate.Date  `json:"serviceDate,omitempty"`
+	ServiceDateNEQ          *caldate.Date  `json:"serviceDateNEQ,omitempty"`
+	ServiceDateIn           []caldate.Date `json:"serviceDateIn,omitempty"`
+	ServiceDateNotIn        []caldate.Date `json:"serviceDateNotIn,omitempty"`
+	ServiceDateGT           *caldate.Date  `json:"serviceDateGT,omitempty"`
+	ServiceDateGTE          *caldate.Date  `json:"serviceDateGTE,omitempty"`
+	ServiceDateLT           *caldate.Date  `json:"serviceDateLT,omitempty"`
+	ServiceDateLTE          *caldate.Date  `json:"serviceDateLTE,omitempty"`
+	ServiceDateContains     *caldate.Date  `json:"serviceDateContains,omitempty"`
+	ServiceDateHasPrefix    *caldate.Date  `json:"serviceDateHasPrefix,omitempty"`
+	ServiceDateHasSuffix    *caldate.Date  `json:"serviceDateHasSuffix,omitempty"`
+	ServiceDateIsNil        bool           `json:"serviceDateIsNil,omitempty"`
+	ServiceDateNotNil       bool           `json:"serviceDateNotNil,omitempty"`
+	ServiceDateEqualFold    *caldate.Date  `json:"serviceDateEqualFold,omitempty"`
+	ServiceDateContainsFold *caldate.Date  `json:"serviceDateContainsFold,omitempty"`
+
+	// "scheduled" field predicates.
+	Scheduled    *bool `json:"scheduled,omitempty"`
+	ScheduledNEQ *bool `json:"scheduledNEQ,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+
+	// "item" edge predicates.
+	HasItem     *bool             `json:"hasItem,omitempty"`
+	HasItemWith []*ItemWhereInput `json:"hasItemWith,omitempty"`
+
+	// "class" edge predicates.
+	HasClass     *bool              `json:"hasClass,omitempty"`
+	HasClassWith []*ClassWhereInput `json:"hasClassWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InvoiceLineWhereInput) AddPredicates(predicates ...predicate.InvoiceLine) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InvoiceLineWhereInput filter on the InvoiceLineQuery builder.
+func (i *InvoiceLineWhereInput) Filter(q *InvoiceLineQuery) (*InvoiceLineQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInvoiceLineWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInvoiceLineWhereInput is returned in case the InvoiceLineWhereInput is empty.
+var ErrEmptyInvoiceLineWhereInput = errors.New("ent: empty predicate InvoiceLineWhereInput")
+
+// P returns a predicate for filtering invoicelines.
+// An error is returned if the input is empty or invalid.
+func (i *InvoiceLineWhereInput) P() (predicate.InvoiceLine, error) {
+	var predicates []predicate.InvoiceLine
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, invoiceline.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.InvoiceLine, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, invoiceline.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.InvoiceLine, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, invoiceline.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, invoiceline.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, invoiceline.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, invoiceline.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, invoiceline.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, invoiceline.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, invoiceline.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, invoiceline.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, invoiceline.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, invoiceline.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, invoiceline.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, invoiceline.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, invoiceline.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, invoiceline.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.LineNo != nil {
+		predicates = append(predicates, invoiceline.LineNoEQ(*i.LineNo))
+	}
+	if i.LineNoNEQ != nil {
+		predicates = append(predicates, invoiceline.LineNoNEQ(*i.LineNoNEQ))
+	}
+	if len(i.LineNoIn) > 0 {
+		predicates = append(predicates, invoiceline.LineNoIn(i.LineNoIn...))
+	}
+	if len(i.LineNoNotIn) > 0 {
+		predicates = append(predicates, invoiceline.LineNoNotIn(i.LineNoNotIn...))
+	}
+	if i.LineNoGT != nil {
+		predicates = append(predicates, invoiceline.LineNoGT(*i.LineNoGT))
+	}
+	if i.LineNoGTE != nil {
+		predicates = append(predicates, invoiceline.LineNoGTE(*i.LineNoGTE))
+	}
+	if i.LineNoLT != nil {
+		predicates = append(predicates, invoiceline.LineNoLT(*i.LineNoLT))
+	}
+	if i.LineNoLTE != nil {
+		predicates = append(predicates, invoiceline.LineNoLTE(*i.LineNoLTE))
+	}
+	if i.ItemID != nil {
+		predicates = append(predicates, invoiceline.ItemIDEQ(*i.ItemID))
+	}
+	if i.ItemIDNEQ != nil {
+		predicates = append(predicates, invoiceline.ItemIDNEQ(*i.ItemIDNEQ))
+	}
+	if len(i.ItemIDIn) > 0 {
+		predicates = append(predicates, invoiceline.ItemIDIn(i.ItemIDIn...))
+	}
+	if len(i.ItemIDNotIn) > 0 {
+		predicates = append(predicates, invoiceline.ItemIDNotIn(i.ItemIDNotIn...))
+	}
+	if i.ItemIDGT != nil {
+		predicates = append(predicates, invoiceline.ItemIDGT(*i.ItemIDGT))
+	}
+	if i.ItemIDGTE != nil {
+		predicates = append(predicates, invoiceline.ItemIDGTE(*i.ItemIDGTE))
+	}
+	if i.ItemIDLT != nil {
+		predicates = append(predicates, invoiceline.ItemIDLT(*i.ItemIDLT))
+	}
+	if i.ItemIDLTE != nil {
+		predicates = append(predicates, invoiceline.ItemIDLTE(*i.ItemIDLTE))
+	}
+	if i.ItemIDContains != nil {
+		predicates = append(predicates, invoiceline.ItemIDContains(*i.ItemIDContains))
+	}
+	if i.ItemIDHasPrefix != nil {
+		predicates = append(predicates, invoiceline.ItemIDHasPrefix(*i.ItemIDHasPrefix))
+	}
+	if i.ItemIDHasSuffix != nil {
+		predicates = append(predicates, invoiceline.ItemIDHasSuffix(*i.ItemIDHasSuffix))
+	}
+	if i.ItemIDEqualFold != nil {
+		predicates = append(predicates, invoiceline.ItemIDEqualFold(*i.ItemIDEqualFold))
+	}
+	if i.ItemIDContainsFold != nil {
+		predicates = append(predicates, invoiceline.ItemIDContainsFold(*i.ItemIDContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, invoiceline.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, invoiceline.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, invoiceline.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, invoiceline.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, invoiceline.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, invoiceline.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, invoiceline.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, invoiceline.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, invoiceline.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, invoiceline.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, invoiceline.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionIsNil {
+		predicates = append(predicates, invoiceline.DescriptionIsNil())
+	}
+	if i.DescriptionNotNil {
+		predicates = append(predicates, invoiceline.DescriptionNotNil())
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, invoiceline.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, invoiceline.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.Quantity != nil {
+		predicates = append(predicates, invoiceline.QuantityEQ(*i.Quantity))
+	}
+	if i.QuantityNEQ != nil {
+		predicates = append(predicates, invoiceline.QuantityNEQ(*i.QuantityNEQ))
+	}
+	if len(i.QuantityIn) > 0 {
+		predicates = append(predicates, invoiceline.QuantityIn(i.QuantityIn...))
+	}
+	if len(i.QuantityNotIn) > 0 {
+		predicates = append(predicates, invoiceline.QuantityNotIn(i.QuantityNotIn...))
+	}
+	if i.QuantityGT != nil {
+		predicates = append(predicates, invoiceline.QuantityGT(*i.QuantityGT))
+	}
+	if i.QuantityGTE != nil {
+		predicates = append(predicates, invoiceline.QuantityGTE(*i.QuantityGTE))
+	}
+	if i.QuantityLT != nil {
+		predicates = append(predicates, invoiceline.QuantityLT(*i.QuantityLT))
+	}
+	if i.QuantityLTE != nil {
+		predicates = append(predicates, invoiceline.QuantityLTE(*i.QuantityLTE))
+	}
+	if i.UnitPrice != nil {
+		predicates = append(predicates, invoiceline.UnitPriceEQ(*i.UnitPrice))
+	}
+	if i.UnitPriceNEQ != nil {
+		predicates = append(predicates, invoiceline.UnitPriceNEQ(*i.UnitPriceNEQ))
+	}
+	if len(i.UnitPriceIn) > 0 {
+		predicates = append(predicates, invoiceline.UnitPriceIn(i.UnitPriceIn...))
+	}
+	if len(i.UnitPriceNotIn) > 0 {
+		predicates = append(predicates, invoiceline.UnitPriceNotIn(i.UnitPriceNotIn...))
+	}
+	if i.UnitPriceGT != nil {
+		predicates = append(predicates, invoiceline.UnitPriceGT(*i.UnitPriceGT))
+	}
+	if i.UnitPriceGTE != nil {
+		predicates = append(predicates, invoiceline.UnitPriceGTE(*i.UnitPriceGTE))
+	}
+	if i.UnitPriceLT != nil {
+		predicates = append(predicates, invoiceline.UnitPriceLT(*i.UnitPriceLT))
+	}
+	if i.UnitPriceLTE != nil {
+		predicates = append(predicates, invoiceline.UnitPriceLTE(*i.UnitPriceLTE))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, invoiceline.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, invoiceline.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, invoiceline.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, invoiceline.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, invoiceline.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, invoiceline.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, invoiceline.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, invoiceline.AmountLTE(*i.AmountLTE))
+	}
+	if i.ClassID != nil {
+		predicates = append(predicates, invoiceline.ClassIDEQ(*i.ClassID))
+	}
+	if i.ClassIDNEQ != nil {
+		predicates = append(predicates, invoiceline.ClassIDNEQ(*i.ClassIDNEQ))
+	}
+	if len(i.ClassIDIn) > 0 {
+		predicates = append(predicates, invoiceline.ClassIDIn(i.ClassIDIn...))
+	}
+	if len(i.ClassIDNotIn) > 0 {
+		predicates = append(predicates, invoiceline.ClassIDNotIn(i.ClassIDNotIn...))
+	}
+	if i.ClassIDGT != nil {
+		predicates = append(predicates, invoiceline.ClassIDGT(*i.ClassIDGT))
+	}
+	if i.ClassIDGTE != nil {
+		predicates = append(predicates, invoiceline.ClassIDGTE(*i.ClassIDGTE))
+	}
+	if i.ClassIDLT != nil {
+		predicates = append(predicates, invoiceline.ClassIDLT(*i.ClassIDLT))
+	}
+	if i.ClassIDLTE != nil {
+		predicates = append(predicates, invoiceline.ClassIDLTE(*i.ClassIDLTE))
+	}
+	if i.ClassIDContains != nil {
+		predicates = append(predicates, invoiceline.ClassIDContains(*i.ClassIDContains))
+	}
+	if i.ClassIDHasPrefix != nil {
+		predicates = append(predicates, invoiceline.ClassIDHasPrefix(*i.ClassIDHasPrefix))
+	}
+	if i.ClassIDHasSuffix != nil {
+		predicates = append(predicates, invoiceline.ClassIDHasSuffix(*i.ClassIDHasSuffix))
+	}
+	if i.ClassIDIsNil {
+		predicates = append(predicates, invoiceline.ClassIDIsNil())
+	}
+	if i.ClassIDNotNil {
+		predicates = append(predicates, invoiceline.ClassIDNotNil())
+	}
+	if i.ClassIDEqualFold != nil {
+		predicates = append(predicates, invoiceline.ClassIDEqualFold(*i.ClassIDEqualFold))
+	}
+	if i.ClassIDContainsFold != nil {
+		predicates = append(predicates, invoiceline.ClassIDContainsFold(*i.ClassIDContainsFold))
+	}
+	if i.ServiceDate != nil {
+		predicates = append(predicates, invoiceline.ServiceDateEQ(*i.ServiceDate))
+	}
+	if i.ServiceDateNEQ != nil {
+		predicates = append(predicates, invoiceline.ServiceDateNEQ(*i.ServiceDateNEQ))
+	}
+	if len(i.ServiceDateIn) > 0 {
+		predicates = append(predicates, invoiceline.ServiceDateIn(i.ServiceDateIn...))
+	}
+	if len(i.ServiceDateNotIn) > 0 {
+		predicates = append(predicates, invoiceline.ServiceDateNotIn(i.ServiceDateNotIn...))
+	}
+	if i.ServiceDateGT != nil {
+		predicates = append(predicates, invoiceline.ServiceDateGT(*i.ServiceDateGT))
+	}
+	if i.ServiceDateGTE != nil {
+		predicates = append(predicates, invoiceline.ServiceDateGTE(*i.ServiceDateGTE))
+	}
+	if i.ServiceDateLT != nil {
+		predicates = append(predicates, invoiceline.ServiceDateLT(*i.ServiceDateLT))
+	}
+	if i.ServiceDateLTE != nil {
+		predicates = append(predicates, invoiceline.ServiceDateLTE(*i.ServiceDateLTE))
+	}
+	if i.ServiceDateContains != nil {
+		predicates = append(predicates, invoiceline.ServiceDateContains(*i.ServiceDateContains))
+	}
+	if i.ServiceDateHasPrefix != nil {
+		predicates = append(predicates, invoiceline.ServiceDateHasPrefix(*i.ServiceDateHasPrefix))
+	}
+	if i.ServiceDateHasSuffix != nil {
+		predicates = append(predicates, invoiceline.ServiceDateHasSuffix(*i.ServiceDateHasSuffix))
+	}
+	if i.ServiceDateIsNil {
+		predicates = append(predicates, invoiceline.ServiceDateIsNil())
+	}
+	if i.ServiceDateNotNil {
+		predicates = append(predicates, invoiceline.ServiceDateNotNil())
+	}
+	if i.ServiceDateEqualFold != nil {
+		predicates = append(predicates, invoiceline.ServiceDateEqualFold(*i.ServiceDateEqualFold))
+	}
+	if i.ServiceDateContainsFold != nil {
+		predicates = append(predicates, invoiceline.ServiceDateContainsFold(*i.ServiceDateContainsFold))
+	}
+	if i.Scheduled != nil {
+		predicates = append(predicates, invoiceline.ScheduledEQ(*i.Scheduled))
+	}
+	if i.ScheduledNEQ != nil {
+		predicates = append(predicates, invoiceline.ScheduledNEQ(*i.ScheduledNEQ))
+	}
+
+	if i.HasInvoice != nil {
+		p := invoiceline.HasInvoice()
+		if !*i.HasInvoice {
+			p = invoiceline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoiceline.HasInvoiceWith(with...))
+	}
+	if i.HasItem != nil {
+		p := invoiceline.HasItem()
+		if !*i.HasItem {
+			p = invoiceline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasItemWith) > 0 {
+		with := make([]predicate.Item, 0, len(i.HasItemWith))
+		for _, w := range i.HasItemWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasItemWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoiceline.HasItemWith(with...))
+	}
+	if i.HasClass != nil {
+		p := invoiceline.HasClass()
+		if !*i.HasClass {
+			p = invoiceline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasClassWith) > 0 {
+		with := make([]predicate.Class, 0, len(i.HasClassWith))
+		for _, w := range i.HasClassWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasClassWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoiceline.HasClassWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInvoiceLineWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return invoiceline.And(predicates...), nil
+	}
+}
+
+// ItemWhereInput represents a where input for filtering Item queries.
+type ItemWhereInput struct {
+	Predicates []predicate.Item  `json:"-"`
+	Not        *ItemWhereInput   `json:"not,omitempty"`
+	Or         []*ItemWhereInput `json:"or,omitempty"`
+	And        []*ItemWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionIsNil        bool     `json:"descriptionIsNil,omitempty"`
+	DescriptionNotNil       bool     `json:"descriptionNotNil,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "default_rate" field predicates.
+	DefaultRate      *money.Amount  `json:"defaultRate,omitempty"`
+	DefaultRateNEQ   *money.Amount  `json:"defaultRateNEQ,omitempty"`
+	DefaultRateIn    []money.Amount `json:"defaultRateIn,omitempty"`
+	DefaultRateNotIn []money.Amount `json:"defaultRateNotIn,omitempty"`
+	DefaultRateGT    *money.Amount  `json:"defaultRateGT,omitempty"`
+	DefaultRateGTE   *money.Amount  `json:"defaultRateGTE,omitempty"`
+	DefaultRateLT    *money.Amount  `json:"defaultRateLT,omitempty"`
+	DefaultRateLTE   *money.Amount  `json:"defaultRateLTE,omitempty"`
+
+	// "income_account_id" field predicates.
+	IncomeAccountID             *string  `json:"incomeAccountID,omitempty"`
+	IncomeAccountIDNEQ          *string  `json:"incomeAccountIDNEQ,omitempty"`
+	IncomeAccountIDIn           []string `json:"incomeAccountIDIn,omitempty"`
+	IncomeAccountIDNotIn        []string `json:"incomeAccountIDNotIn,omitempty"`
+	IncomeAccountIDGT           *string  `json:"incomeAccountIDGT,omitempty"`
+	IncomeAccountIDGTE          *string  `json:"incomeAccountIDGTE,omitempty"`
+	IncomeAccountIDLT           *string  `json:"incomeAccountIDLT,omitempty"`
+	IncomeAccountIDLTE          *string  `json:"incomeAccountIDLTE,omitempty"`
+	IncomeAccountIDContains     *string  `json:"incomeAccountIDContains,omitempty"`
+	IncomeAccountIDHasPrefix    *string  `json:"incomeAccountIDHasPrefix,omitempty"`
+	IncomeAccountIDHasSuffix    *string  `json:"incomeAccountIDHasSuffix,omitempty"`
+	IncomeAccountIDEqualFold    *string  `json:"incomeAccountIDEqualFold,omitempty"`
+	IncomeAccountIDContainsFold *string  `json:"incomeAccountIDContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "entity" edge predicates.
+	HasEntity     *bool                    `json:"hasEntity,omitempty"`
+	HasEntityWith []*LegalEntityWhereInput `json:"hasEntityWith,omitempty"`
+
+	// "income_account" edge predicates.
+	HasIncomeAccount     *bool                `json:"hasIncomeAccount,omitempty"`
+	HasIncomeAccountWith []*AccountWhereInput `json:"hasIncomeAccountWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ItemWhereInput) AddPredicates(predicates ...predicate.Item) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ItemWhereInput filter on the ItemQuery builder.
+func (i *ItemWhereInput) Filter(q *ItemQuery) (*ItemQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyItemWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyItemWhereInput is returned in case the ItemWhereInput is empty.
+var ErrEmptyItemWhereInput = errors.New("ent: empty predicate ItemWhereInput")
+
+// P returns a predicate for filtering items.
+// An error is returned if the input is empty or invalid.
+func (i *ItemWhereInput) P() (predicate.Item, error) {
+	var predicates []predicate.Item
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, item.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Item, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, item.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Item, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, item.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, item.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, item.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, item.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, item.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, item.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, item.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, item.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, item.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, item.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, item.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, item.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, item.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, item.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, item.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, item.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, item.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, item.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, item.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, item.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, item.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, item.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, item.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, item.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, item.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, item.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, item.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, item.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, item.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, item.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, item.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, item.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, item.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, item.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, item.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, item.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, item.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, item.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, item.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, item.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, item.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, item.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, item.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, item.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, item.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, item.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, item.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, item.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, item.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, item.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, item.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, item.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, item.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, item.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, item.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, item.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionIsNil {
+		predicates = append(predicates, item.DescriptionIsNil())
+	}
+	if i.DescriptionNotNil {
+		predicates = append(predicates, item.DescriptionNotNil())
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, item.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, item.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.DefaultRate != nil {
+		predicates = append(predicates, item.DefaultRateEQ(*i.DefaultRate))
+	}
+	if i.DefaultRateNEQ != nil {
+		predicates = append(predicates, item.DefaultRateNEQ(*i.DefaultRateNEQ))
+	}
+	if len(i.DefaultRateIn) > 0 {
+		predicates = append(predicates, item.DefaultRateIn(i.DefaultRateIn...))
+	}
+	if len(i.DefaultRateNotIn) > 0 {
+		predicates = append(predicates, item.DefaultRateNotIn(i.DefaultRateNotIn...))
+	}
+	if i.DefaultRateGT != nil {
+		predicates = append(predicates, item.DefaultRateGT(*i.DefaultRateGT))
+	}
+	if i.DefaultRateGTE != nil {
+		predicates = append(predicates, item.DefaultRateGTE(*i.DefaultRateGTE))
+	}
+	if i.DefaultRateLT != nil {
+		predicates = append(predicates, item.DefaultRateLT(*i.DefaultRateLT))
+	}
+	if i.DefaultRateLTE != nil {
+		predicates = append(predicates, item.DefaultRateLTE(*i.DefaultRateLTE))
+	}
+	if i.IncomeAccountID != nil {
+		predicates = append(predicates, item.IncomeAccountIDEQ(*i.IncomeAccountID))
+	}
+	if i.IncomeAccountIDNEQ != nil {
+		predicates = append(predicates, item.IncomeAccountIDNEQ(*i.IncomeAccountIDNEQ))
+	}
+	if len(i.IncomeAccountIDIn) > 0 {
+		predicates = append(predicates, item.IncomeAccountIDIn(i.IncomeAccountIDIn...))
+	}
+	if len(i.IncomeAccountIDNotIn) > 0 {
+		predicates = append(predicates, item.IncomeAccountIDNotIn(i.IncomeAccountIDNotIn...))
+	}
+	if i.IncomeAccountIDGT != nil {
+		predicates = append(predicates, item.IncomeAccountIDGT(*i.IncomeAccountIDGT))
+	}
+	if i.IncomeAccountIDGTE != nil {
+		predicates = append(predicates, item.IncomeAccountIDGTE(*i.IncomeAccountIDGTE))
+	}
+	if i.IncomeAccountIDLT != nil {
+		predicates = append(predicates, item.IncomeAccountIDLT(*i.IncomeAccountIDLT))
+	}
+	if i.IncomeAccountIDLTE != nil {
+		predicates = append(predicates, item.IncomeAccountIDLTE(*i.IncomeAccountIDLTE))
+	}
+	if i.IncomeAccountIDContains != nil {
+		predicates = append(predicates, item.IncomeAccountIDContains(*i.IncomeAccountIDContains))
+	}
+	if i.IncomeAccountIDHasPrefix != nil {
+		predicates = append(predicates, item.IncomeAccountIDHasPrefix(*i.IncomeAccountIDHasPrefix))
+	}
+	if i.IncomeAccountIDHasSuffix != nil {
+		predicates = append(predicates, item.IncomeAccountIDHasSuffix(*i.IncomeAccountIDHasSuffix))
+	}
+	if i.IncomeAccountIDEqualFold != nil {
+		predicates = append(predicates, item.IncomeAccountIDEqualFold(*i.IncomeAccountIDEqualFold))
+	}
+	if i.IncomeAccountIDContainsFold != nil {
+		predicates = append(predicates, item.IncomeAccountIDContainsFold(*i.IncomeAccountIDContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, item.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, item.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasEntity != nil {
+		p := item.HasEntity()
+		if !*i.HasEntity {
+			p = item.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntityWith) > 0 {
+		with := make([]predicate.LegalEntity, 0, len(i.HasEntityWith))
+		for _, w := range i.HasEntityWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntityWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, item.HasEntityWith(with...))
+	}
+	if i.HasIncomeAccount != nil {
+		p := item.HasIncomeAccount()
+		if !*i.HasIncomeAccount {
+			p = item.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasIncomeAccountWith) > 0 {
+		with := make([]predicate.Account, 0, len(i.HasIncomeAccountWith))
+		for _, w := range i.HasIncomeAccountWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasIncomeAccountWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, item.HasIncomeAccountWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyItemWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return item.And(predicates...), nil
 	}
 }
 
@@ -4893,5 +10935,3663 @@ func (i *OrganizationWhereInput) P() (predicate.Organization, error) {
 		return predicates[0], nil
 	default:
 		return organization.And(predicates...), nil
+	}
+}
+
+// PaymentWhereInput represents a where input for filtering Payment queries.
+type PaymentWhereInput struct {
+	Predicates []predicate.Payment  `json:"-"`
+	Not        *PaymentWhereInput   `json:"not,omitempty"`
+	Or         []*PaymentWhereInput `json:"or,omitempty"`
+	And        []*PaymentWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "customer_id" field predicates.
+	CustomerID             *string  `json:"customerID,omitempty"`
+	CustomerIDNEQ          *string  `json:"customerIDNEQ,omitempty"`
+	CustomerIDIn           []string `json:"customerIDIn,omitempty"`
+	CustomerIDNotIn        []string `json:"customerIDNotIn,omitempty"`
+	CustomerIDGT           *string  `json:"customerIDGT,omitempty"`
+	CustomerIDGTE          *string  `json:"customerIDGTE,omitempty"`
+	CustomerIDLT           *string  `json:"customerIDLT,omitempty"`
+	CustomerIDLTE          *string  `json:"customerIDLTE,omitempty"`
+	CustomerIDContains     *string  `json:"customerIDContains,omitempty"`
+	CustomerIDHasPrefix    *string  `json:"customerIDHasPrefix,omitempty"`
+	CustomerIDHasSuffix    *string  `json:"customerIDHasSuffix,omitempty"`
+	CustomerIDEqualFold    *string  `json:"customerIDEqualFold,omitempty"`
+	CustomerIDContainsFold *string  `json:"customerIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "currency" field predicates.
+	Currency             *string  `json:"currency,omitempty"`
+	CurrencyNEQ          *string  `json:"currencyNEQ,omitempty"`
+	CurrencyIn           []string `json:"currencyIn,omitempty"`
+	CurrencyNotIn        []string `json:"currencyNotIn,omitempty"`
+	CurrencyGT           *string  `json:"currencyGT,omitempty"`
+	CurrencyGTE          *string  `json:"currencyGTE,omitempty"`
+	CurrencyLT           *string  `json:"currencyLT,omitempty"`
+	CurrencyLTE          *string  `json:"currencyLTE,omitempty"`
+	CurrencyContains     *string  `json:"currencyContains,omitempty"`
+	CurrencyHasPrefix    *string  `json:"currencyHasPrefix,omitempty"`
+	CurrencyHasSuffix    *string  `json:"currencyHasSuffix,omitempty"`
+	CurrencyEqualFold    *string  `json:"currencyEqualFold,omitempty"`
+	CurrencyContainsFold *string  `json:"currencyContainsFold,omitempty"`
+
+	// "received_date" field predicates.
+	ReceivedDate             *caldate.Date  `json:"receivedDate,omitempty"`
+	ReceivedDateNEQ          *caldate.Date  `json:"receivedDateNEQ,omitempty"`
+	ReceivedDateIn           []caldate.Date `json:"receivedDateIn,omitempty"`
+	ReceivedDateNotIn        []caldate.Date `json:"receivedDateNotIn,omitempty"`
+	ReceivedDateGT           *caldate.Date  `json:"receivedDateGT,omitempty"`
+	ReceivedDateGTE          *caldate.Date  `json:"receivedDateGTE,omitempty"`
+	ReceivedDateLT           *caldate.Date  `json:"receivedDateLT,omitempty"`
+	ReceivedDateLTE          *caldate.Date  `json:"receivedDateLTE,omitempty"`
+	ReceivedDateContains     *caldate.Date  `json:"receivedDateContains,omitempty"`
+	ReceivedDateHasPrefix    *caldate.Date  `json:"receivedDateHasPrefix,omitempty"`
+	ReceivedDateHasSuffix    *caldate.Date  `json:"receivedDateHasSuffix,omitempty"`
+	ReceivedDateEqualFold    *caldate.Date  `json:"receivedDateEqualFold,omitempty"`
+	ReceivedDateContainsFold *caldate.Date  `json:"receivedDateContainsFold,omitempty"`
+
+	// "method" field predicates.
+	Method      *payment.Method  `json:"method,omitempty"`
+	MethodNEQ   *payment.Method  `json:"methodNEQ,omitempty"`
+	MethodIn    []payment.Method `json:"methodIn,omitempty"`
+	MethodNotIn []payment.Method `json:"methodNotIn,omitempty"`
+
+	// "processor" field predicates.
+	Processor      *payment.Processor  `json:"processor,omitempty"`
+	ProcessorNEQ   *payment.Processor  `json:"processorNEQ,omitempty"`
+	ProcessorIn    []payment.Processor `json:"processorIn,omitempty"`
+	ProcessorNotIn []payment.Processor `json:"processorNotIn,omitempty"`
+
+	// "external_ref" field predicates.
+	ExternalRef             *string  `json:"externalRef,omitempty"`
+	ExternalRefNEQ          *string  `json:"externalRefNEQ,omitempty"`
+	ExternalRefIn           []string `json:"externalRefIn,omitempty"`
+	ExternalRefNotIn        []string `json:"externalRefNotIn,omitempty"`
+	ExternalRefGT           *string  `json:"externalRefGT,omitempty"`
+	ExternalRefGTE          *string  `json:"externalRefGTE,omitempty"`
+	ExternalRefLT           *string  `json:"externalRefLT,omitempty"`
+	ExternalRefLTE          *string  `json:"externalRefLTE,omitempty"`
+	ExternalRefContains     *string  `json:"externalRefContains,omitempty"`
+	ExternalRefHasPrefix    *string  `json:"externalRefHasPrefix,omitempty"`
+	ExternalRefHasSuffix    *string  `json:"externalRefHasSuffix,omitempty"`
+	ExternalRefIsNil        bool     `json:"externalRefIsNil,omitempty"`
+	ExternalRefNotNil       bool     `json:"externalRefNotNil,omitempty"`
+	ExternalRefEqualFold    *string  `json:"externalRefEqualFold,omitempty"`
+	ExternalRefContainsFold *string  `json:"externalRefContainsFold,omitempty"`
+
+	// "memo" field predicates.
+	Memo             *string  `json:"memo,omitempty"`
+	MemoNEQ          *string  `json:"memoNEQ,omitempty"`
+	MemoIn           []string `json:"memoIn,omitempty"`
+	MemoNotIn        []string `json:"memoNotIn,omitempty"`
+	MemoGT           *string  `json:"memoGT,omitempty"`
+	MemoGTE          *string  `json:"memoGTE,omitempty"`
+	MemoLT           *string  `json:"memoLT,omitempty"`
+	MemoLTE          *string  `json:"memoLTE,omitempty"`
+	MemoContains     *string  `json:"memoContains,omitempty"`
+	MemoHasPrefix    *string  `json:"memoHasPrefix,omitempty"`
+	MemoHasSuffix    *string  `json:"memoHasSuffix,omitempty"`
+	MemoIsNil        bool     `json:"memoIsNil,omitempty"`
+	MemoNotNil       bool     `json:"memoNotNil,omitempty"`
+	MemoEqualFold    *string  `json:"memoEqualFold,omitempty"`
+	MemoContainsFold *string  `json:"memoContainsFold,omitempty"`
+
+	// "applied" field predicates.
+	Applied      *money.Amount  `json:"applied,omitempty"`
+	AppliedNEQ   *money.Amount  `json:"appliedNEQ,omitempty"`
+	AppliedIn    []money.Amount `json:"appliedIn,omitempty"`
+	AppliedNotIn []money.Amount `json:"appliedNotIn,omitempty"`
+	AppliedGT    *money.Amount  `json:"appliedGT,omitempty"`
+	AppliedGTE   *money.Amount  `json:"appliedGTE,omitempty"`
+	AppliedLT    *money.Amount  `json:"appliedLT,omitempty"`
+	AppliedLTE   *money.Amount  `json:"appliedLTE,omitempty"`
+
+	// "refunded" field predicates.
+	Refunded      *money.Amount  `json:"refunded,omitempty"`
+	RefundedNEQ   *money.Amount  `json:"refundedNEQ,omitempty"`
+	RefundedIn    []money.Amount `json:"refundedIn,omitempty"`
+	RefundedNotIn []money.Amount `json:"refundedNotIn,omitempty"`
+	RefundedGT    *money.Amount  `json:"refundedGT,omitempty"`
+	RefundedGTE   *money.Amount  `json:"refundedGTE,omitempty"`
+	RefundedLT    *money.Amount  `json:"refundedLT,omitempty"`
+	RefundedLTE   *money.Amount  `json:"refundedLTE,omitempty"`
+
+	// "reversed" field predicates.
+	Reversed      *money.Amount  `json:"reversed,omitempty"`
+	ReversedNEQ   *money.Amount  `json:"reversedNEQ,omitempty"`
+	ReversedIn    []money.Amount `json:"reversedIn,omitempty"`
+	ReversedNotIn []money.Amount `json:"reversedNotIn,omitempty"`
+	ReversedGT    *money.Amount  `json:"reversedGT,omitempty"`
+	ReversedGTE   *money.Amount  `json:"reversedGTE,omitempty"`
+	ReversedLT    *money.Amount  `json:"reversedLT,omitempty"`
+	ReversedLTE   *money.Amount  `json:"reversedLTE,omitempty"`
+
+	// "unapplied" field predicates.
+	Unapplied      *money.Amount  `json:"unapplied,omitempty"`
+	UnappliedNEQ   *money.Amount  `json:"unappliedNEQ,omitempty"`
+	UnappliedIn    []money.Amount `json:"unappliedIn,omitempty"`
+	UnappliedNotIn []money.Amount `json:"unappliedNotIn,omitempty"`
+	UnappliedGT    *money.Amount  `json:"unappliedGT,omitempty"`
+	UnappliedGTE   *money.Amount  `json:"unappliedGTE,omitempty"`
+	UnappliedLT    *money.Amount  `json:"unappliedLT,omitempty"`
+	UnappliedLTE   *money.Amount  `json:"unappliedLTE,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDIsNil        bool     `json:"journalEntryIDIsNil,omitempty"`
+	JournalEntryIDNotNil       bool     `json:"journalEntryIDNotNil,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "recorded_by" field predicates.
+	RecordedBy             *string  `json:"recordedBy,omitempty"`
+	RecordedByNEQ          *string  `json:"recordedByNEQ,omitempty"`
+	RecordedByIn           []string `json:"recordedByIn,omitempty"`
+	RecordedByNotIn        []string `json:"recordedByNotIn,omitempty"`
+	RecordedByGT           *string  `json:"recordedByGT,omitempty"`
+	RecordedByGTE          *string  `json:"recordedByGTE,omitempty"`
+	RecordedByLT           *string  `json:"recordedByLT,omitempty"`
+	RecordedByLTE          *string  `json:"recordedByLTE,omitempty"`
+	RecordedByContains     *string  `json:"recordedByContains,omitempty"`
+	RecordedByHasPrefix    *string  `json:"recordedByHasPrefix,omitempty"`
+	RecordedByHasSuffix    *string  `json:"recordedByHasSuffix,omitempty"`
+	RecordedByIsNil        bool     `json:"recordedByIsNil,omitempty"`
+	RecordedByNotNil       bool     `json:"recordedByNotNil,omitempty"`
+	RecordedByEqualFold    *string  `json:"recordedByEqualFold,omitempty"`
+	RecordedByContainsFold *string  `json:"recordedByContainsFold,omitempty"`
+
+	// "sync_status" field predicates.
+	SyncStatus      *syncstate.Status  `json:"syncStatus,omitempty"`
+	SyncStatusNEQ   *syncstate.Status  `json:"syncStatusNEQ,omitempty"`
+	SyncStatusIn    []syncstate.Status `json:"syncStatusIn,omitempty"`
+	SyncStatusNotIn []syncstate.Status `json:"syncStatusNotIn,omitempty"`
+
+	// "entity" edge predicates.
+	HasEntity     *bool                    `json:"hasEntity,omitempty"`
+	HasEntityWith []*LegalEntityWhereInput `json:"hasEntityWith,omitempty"`
+
+	// "customer" edge predicates.
+	HasCustomer     *bool                 `json:"hasCustomer,omitempty"`
+	HasCustomerWith []*CustomerWhereInput `json:"hasCustomerWith,omitempty"`
+
+	// "applications" edge predicates.
+	HasApplications     *bool                           `json:"hasApplications,omitempty"`
+	HasApplicationsWith []*PaymentApplicationWhereInput `json:"hasApplicationsWith,omitempty"`
+
+	// "refunds" edge predicates.
+	HasRefunds     *bool               `json:"hasRefunds,omitempty"`
+	HasRefundsWith []*RefundWhereInput `json:"hasRefundsWith,omitempty"`
+
+	// "charge_reversals" edge predicates.
+	HasChargeReversals     *bool                       `json:"hasChargeReversals,omitempty"`
+	HasChargeReversalsWith []*ChargeReversalWhereInput `json:"hasChargeReversalsWith,omitempty"`
+
+	// "journal_entry" edge predicates.
+	HasJournalEntry     *bool                     `json:"hasJournalEntry,omitempty"`
+	HasJournalEntryWith []*JournalEntryWhereInput `json:"hasJournalEntryWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PaymentWhereInput) AddPredicates(predicates ...predicate.Payment) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PaymentWhereInput filter on the PaymentQuery builder.
+func (i *PaymentWhereInput) Filter(q *PaymentQuery) (*PaymentQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPaymentWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPaymentWhereInput is returned in case the PaymentWhereInput is empty.
+var ErrEmptyPaymentWhereInput = errors.New("ent: empty predicate PaymentWhereInput")
+
+// P returns a predicate for filtering payments.
+// An error is returned if the input is empty or invalid.
+func (i *PaymentWhereInput) P() (predicate.Payment, error) {
+	var predicates []predicate.Payment
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, payment.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Payment, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, payment.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Payment, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, payment.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, payment.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, payment.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, payment.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, payment.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, payment.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, payment.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, payment.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, payment.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, payment.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, payment.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, payment.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, payment.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, payment.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, payment.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, payment.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, payment.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, payment.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, payment.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, payment.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, payment.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, payment.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, payment.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, payment.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, payment.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, payment.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, payment.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, payment.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, payment.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, payment.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, payment.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, payment.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.CustomerID != nil {
+		predicates = append(predicates, payment.CustomerIDEQ(*i.CustomerID))
+	}
+	if i.CustomerIDNEQ != nil {
+		predicates = append(predicates, payment.CustomerIDNEQ(*i.CustomerIDNEQ))
+	}
+	if len(i.CustomerIDIn) > 0 {
+		predicates = append(predicates, payment.CustomerIDIn(i.CustomerIDIn...))
+	}
+	if len(i.CustomerIDNotIn) > 0 {
+		predicates = append(predicates, payment.CustomerIDNotIn(i.CustomerIDNotIn...))
+	}
+	if i.CustomerIDGT != nil {
+		predicates = append(predicates, payment.CustomerIDGT(*i.CustomerIDGT))
+	}
+	if i.CustomerIDGTE != nil {
+		predicates = append(predicates, payment.CustomerIDGTE(*i.CustomerIDGTE))
+	}
+	if i.CustomerIDLT != nil {
+		predicates = append(predicates, payment.CustomerIDLT(*i.CustomerIDLT))
+	}
+	if i.CustomerIDLTE != nil {
+		predicates = append(predicates, payment.CustomerIDLTE(*i.CustomerIDLTE))
+	}
+	if i.CustomerIDContains != nil {
+		predicates = append(predicates, payment.CustomerIDContains(*i.CustomerIDContains))
+	}
+	if i.CustomerIDHasPrefix != nil {
+		predicates = append(predicates, payment.CustomerIDHasPrefix(*i.CustomerIDHasPrefix))
+	}
+	if i.CustomerIDHasSuffix != nil {
+		predicates = append(predicates, payment.CustomerIDHasSuffix(*i.CustomerIDHasSuffix))
+	}
+	if i.CustomerIDEqualFold != nil {
+		predicates = append(predicates, payment.CustomerIDEqualFold(*i.CustomerIDEqualFold))
+	}
+	if i.CustomerIDContainsFold != nil {
+		predicates = append(predicates, payment.CustomerIDContainsFold(*i.CustomerIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, payment.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, payment.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, payment.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, payment.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, payment.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, payment.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, payment.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, payment.AmountLTE(*i.AmountLTE))
+	}
+	if i.Currency != nil {
+		predicates = append(predicates, payment.CurrencyEQ(*i.Currency))
+	}
+	if i.CurrencyNEQ != nil {
+		predicates = append(predicates, payment.CurrencyNEQ(*i.CurrencyNEQ))
+	}
+	if len(i.CurrencyIn) > 0 {
+		predicates = append(predicates, payment.CurrencyIn(i.CurrencyIn...))
+	}
+	if len(i.CurrencyNotIn) > 0 {
+		predicates = append(predicates, payment.CurrencyNotIn(i.CurrencyNotIn...))
+	}
+	if i.CurrencyGT != nil {
+		predicates = append(predicates, payment.CurrencyGT(*i.CurrencyGT))
+	}
+	if i.CurrencyGTE != nil {
+		predicates = append(predicates, payment.CurrencyGTE(*i.CurrencyGTE))
+	}
+	if i.CurrencyLT != nil {
+		predicates = append(predicates, payment.CurrencyLT(*i.CurrencyLT))
+	}
+	if i.CurrencyLTE != nil {
+		predicates = append(predicates, payment.CurrencyLTE(*i.CurrencyLTE))
+	}
+	if i.CurrencyContains != nil {
+		predicates = append(predicates, payment.CurrencyContains(*i.CurrencyContains))
+	}
+	if i.CurrencyHasPrefix != nil {
+		predicates = append(predicates, payment.CurrencyHasPrefix(*i.CurrencyHasPrefix))
+	}
+	if i.CurrencyHasSuffix != nil {
+		predicates = append(predicates, payment.CurrencyHasSuffix(*i.CurrencyHasSuffix))
+	}
+	if i.CurrencyEqualFold != nil {
+		predicates = append(predicates, payment.CurrencyEqualFold(*i.CurrencyEqualFold))
+	}
+	if i.CurrencyContainsFold != nil {
+		predicates = append(predicates, payment.CurrencyContainsFold(*i.CurrencyContainsFold))
+	}
+	if i.ReceivedDate != nil {
+		predicates = append(predicates, payment.ReceivedDateEQ(*i.ReceivedDate))
+	}
+	if i.ReceivedDateNEQ != nil {
+		predicates = append(predicates, payment.ReceivedDateNEQ(*i.ReceivedDateNEQ))
+	}
+	if len(i.ReceivedDateIn) > 0 {
+		predicates = append(predicates, payment.ReceivedDateIn(i.ReceivedDateIn...))
+	}
+	if len(i.ReceivedDateNotIn) > 0 {
+		predicates = append(predicates, payment.ReceivedDateNotIn(i.ReceivedDateNotIn...))
+	}
+	if i.ReceivedDateGT != nil {
+		predicates = append(predicates, payment.ReceivedDateGT(*i.ReceivedDateGT))
+	}
+	if i.ReceivedDateGTE != nil {
+		predicates = append(predicates, payment.ReceivedDateGTE(*i.ReceivedDateGTE))
+	}
+	if i.ReceivedDateLT != nil {
+		predicates = append(predicates, payment.ReceivedDateLT(*i.ReceivedDateLT))
+	}
+	if i.ReceivedDateLTE != nil {
+		predicates = append(predicates, payment.ReceivedDateLTE(*i.ReceivedDateLTE))
+	}
+	if i.ReceivedDateContains != nil {
+		predicates = append(predicates, payment.ReceivedDateContains(*i.ReceivedDateContains))
+	}
+	if i.ReceivedDateHasPrefix != nil {
+		predicates = append(predicates, payment.ReceivedDateHasPrefix(*i.ReceivedDateHasPrefix))
+	}
+	if i.ReceivedDateHasSuffix != nil {
+		predicates = append(predicates, payment.ReceivedDateHasSuffix(*i.ReceivedDateHasSuffix))
+	}
+	if i.ReceivedDateEqualFold != nil {
+		predicates = append(predicates, payment.ReceivedDateEqualFold(*i.ReceivedDateEqualFold))
+	}
+	if i.ReceivedDateContainsFold != nil {
+		predicates = append(predicates, payment.ReceivedDateContainsFold(*i.ReceivedDateContainsFold))
+	}
+	if i.Method != nil {
+		predicates = append(predicates, payment.MethodEQ(*i.Method))
+	}
+	if i.MethodNEQ != nil {
+		predicates = append(predicates, payment.MethodNEQ(*i.MethodNEQ))
+	}
+	if len(i.MethodIn) > 0 {
+		predicates = append(predicates, payment.MethodIn(i.MethodIn...))
+	}
+	if len(i.MethodNotIn) > 0 {
+		predicates = append(predicates, payment.MethodNotIn(i.MethodNotIn...))
+	}
+	if i.Processor != nil {
+		predicates = append(predicates, payment.ProcessorEQ(*i.Processor))
+	}
+	if i.ProcessorNEQ != nil {
+		predicates = append(predicates, payment.ProcessorNEQ(*i.ProcessorNEQ))
+	}
+	if len(i.ProcessorIn) > 0 {
+		predicates = append(predicates, payment.ProcessorIn(i.ProcessorIn...))
+	}
+	if len(i.ProcessorNotIn) > 0 {
+		predicates = append(predicates, payment.ProcessorNotIn(i.ProcessorNotIn...))
+	}
+	if i.ExternalRef != nil {
+		predicates = append(predicates, payment.ExternalRefEQ(*i.ExternalRef))
+	}
+	if i.ExternalRefNEQ != nil {
+		predicates = append(predicates, payment.ExternalRefNEQ(*i.ExternalRefNEQ))
+	}
+	if len(i.ExternalRefIn) > 0 {
+		predicates = append(predicates, payment.ExternalRefIn(i.ExternalRefIn...))
+	}
+	if len(i.ExternalRefNotIn) > 0 {
+		predicates = append(predicates, payment.ExternalRefNotIn(i.ExternalRefNotIn...))
+	}
+	if i.ExternalRefGT != nil {
+		predicates = append(predicates, payment.ExternalRefGT(*i.ExternalRefGT))
+	}
+	if i.ExternalRefGTE != nil {
+		predicates = append(predicates, payment.ExternalRefGTE(*i.ExternalRefGTE))
+	}
+	if i.ExternalRefLT != nil {
+		predicates = append(predicates, payment.ExternalRefLT(*i.ExternalRefLT))
+	}
+	if i.ExternalRefLTE != nil {
+		predicates = append(predicates, payment.ExternalRefLTE(*i.ExternalRefLTE))
+	}
+	if i.ExternalRefContains != nil {
+		predicates = append(predicates, payment.ExternalRefContains(*i.ExternalRefContains))
+	}
+	if i.ExternalRefHasPrefix != nil {
+		predicates = append(predicates, payment.ExternalRefHasPrefix(*i.ExternalRefHasPrefix))
+	}
+	if i.ExternalRefHasSuffix != nil {
+		predicates = append(predicates, payment.ExternalRefHasSuffix(*i.ExternalRefHasSuffix))
+	}
+	if i.ExternalRefIsNil {
+		predicates = append(predicates, payment.ExternalRefIsNil())
+	}
+	if i.ExternalRefNotNil {
+		predicates = append(predicates, payment.ExternalRefNotNil())
+	}
+	if i.ExternalRefEqualFold != nil {
+		predicates = append(predicates, payment.ExternalRefEqualFold(*i.ExternalRefEqualFold))
+	}
+	if i.ExternalRefContainsFold != nil {
+		predicates = append(predicates, payment.ExternalRefContainsFold(*i.ExternalRefContainsFold))
+	}
+	if i.Memo != nil {
+		predicates = append(predicates, payment.MemoEQ(*i.Memo))
+	}
+	if i.MemoNEQ != nil {
+		predicates = append(predicates, payment.MemoNEQ(*i.MemoNEQ))
+	}
+	if len(i.MemoIn) > 0 {
+		predicates = append(predicates, payment.MemoIn(i.MemoIn...))
+	}
+	if len(i.MemoNotIn) > 0 {
+		predicates = append(predicates, payment.MemoNotIn(i.MemoNotIn...))
+	}
+	if i.MemoGT != nil {
+		predicates = append(predicates, payment.MemoGT(*i.MemoGT))
+	}
+	if i.MemoGTE != nil {
+		predicates = append(predicates, payment.MemoGTE(*i.MemoGTE))
+	}
+	if i.MemoLT != nil {
+		predicates = append(predicates, payment.MemoLT(*i.MemoLT))
+	}
+	if i.MemoLTE != nil {
+		predicates = append(predicates, payment.MemoLTE(*i.MemoLTE))
+	}
+	if i.MemoContains != nil {
+		predicates = append(predicates, payment.MemoContains(*i.MemoContains))
+	}
+	if i.MemoHasPrefix != nil {
+		predicates = append(predicates, payment.MemoHasPrefix(*i.MemoHasPrefix))
+	}
+	if i.MemoHasSuffix != nil {
+		predicates = append(predicates, payment.MemoHasSuffix(*i.MemoHasSuffix))
+	}
+	if i.MemoIsNil {
+		predicates = append(predicates, payment.MemoIsNil())
+	}
+	if i.MemoNotNil {
+		predicates = append(predicates, payment.MemoNotNil())
+	}
+	if i.MemoEqualFold != nil {
+		predicates = append(predicates, payment.MemoEqualFold(*i.MemoEqualFold))
+	}
+	if i.MemoContainsFold != nil {
+		predicates = append(predicates, payment.MemoContainsFold(*i.MemoContainsFold))
+	}
+	if i.Applied != nil {
+		predicates = append(predicates, payment.AppliedEQ(*i.Applied))
+	}
+	if i.AppliedNEQ != nil {
+		predicates = append(predicates, payment.AppliedNEQ(*i.AppliedNEQ))
+	}
+	if len(i.AppliedIn) > 0 {
+		predicates = append(predicates, payment.AppliedIn(i.AppliedIn...))
+	}
+	if len(i.AppliedNotIn) > 0 {
+		predicates = append(predicates, payment.AppliedNotIn(i.AppliedNotIn...))
+	}
+	if i.AppliedGT != nil {
+		predicates = append(predicates, payment.AppliedGT(*i.AppliedGT))
+	}
+	if i.AppliedGTE != nil {
+		predicates = append(predicates, payment.AppliedGTE(*i.AppliedGTE))
+	}
+	if i.AppliedLT != nil {
+		predicates = append(predicates, payment.AppliedLT(*i.AppliedLT))
+	}
+	if i.AppliedLTE != nil {
+		predicates = append(predicates, payment.AppliedLTE(*i.AppliedLTE))
+	}
+	if i.Refunded != nil {
+		predicates = append(predicates, payment.RefundedEQ(*i.Refunded))
+	}
+	if i.RefundedNEQ != nil {
+		predicates = append(predicates, payment.RefundedNEQ(*i.RefundedNEQ))
+	}
+	if len(i.RefundedIn) > 0 {
+		predicates = append(predicates, payment.RefundedIn(i.RefundedIn...))
+	}
+	if len(i.RefundedNotIn) > 0 {
+		predicates = append(predicates, payment.RefundedNotIn(i.RefundedNotIn...))
+	}
+	if i.RefundedGT != nil {
+		predicates = append(predicates, payment.RefundedGT(*i.RefundedGT))
+	}
+	if i.RefundedGTE != nil {
+		predicates = append(predicates, payment.RefundedGTE(*i.RefundedGTE))
+	}
+	if i.RefundedLT != nil {
+		predicates = append(predicates, payment.RefundedLT(*i.RefundedLT))
+	}
+	if i.RefundedLTE != nil {
+		predicates = append(predicates, payment.RefundedLTE(*i.RefundedLTE))
+	}
+	if i.Reversed != nil {
+		predicates = append(predicates, payment.ReversedEQ(*i.Reversed))
+	}
+	if i.ReversedNEQ != nil {
+		predicates = append(predicates, payment.ReversedNEQ(*i.ReversedNEQ))
+	}
+	if len(i.ReversedIn) > 0 {
+		predicates = append(predicates, payment.ReversedIn(i.ReversedIn...))
+	}
+	if len(i.ReversedNotIn) > 0 {
+		predicates = append(predicates, payment.ReversedNotIn(i.ReversedNotIn...))
+	}
+	if i.ReversedGT != nil {
+		predicates = append(predicates, payment.ReversedGT(*i.ReversedGT))
+	}
+	if i.ReversedGTE != nil {
+		predicates = append(predicates, payment.ReversedGTE(*i.ReversedGTE))
+	}
+	if i.ReversedLT != nil {
+		predicates = append(predicates, payment.ReversedLT(*i.ReversedLT))
+	}
+	if i.ReversedLTE != nil {
+		predicates = append(predicates, payment.ReversedLTE(*i.ReversedLTE))
+	}
+	if i.Unapplied != nil {
+		predicates = append(predicates, payment.UnappliedEQ(*i.Unapplied))
+	}
+	if i.UnappliedNEQ != nil {
+		predicates = append(predicates, payment.UnappliedNEQ(*i.UnappliedNEQ))
+	}
+	if len(i.UnappliedIn) > 0 {
+		predicates = append(predicates, payment.UnappliedIn(i.UnappliedIn...))
+	}
+	if len(i.UnappliedNotIn) > 0 {
+		predicates = append(predicates, payment.UnappliedNotIn(i.UnappliedNotIn...))
+	}
+	if i.UnappliedGT != nil {
+		predicates = append(predicates, payment.UnappliedGT(*i.UnappliedGT))
+	}
+	if i.UnappliedGTE != nil {
+		predicates = append(predicates, payment.UnappliedGTE(*i.UnappliedGTE))
+	}
+	if i.UnappliedLT != nil {
+		predicates = append(predicates, payment.UnappliedLT(*i.UnappliedLT))
+	}
+	if i.UnappliedLTE != nil {
+		predicates = append(predicates, payment.UnappliedLTE(*i.UnappliedLTE))
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, payment.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, payment.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, payment.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, payment.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, payment.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, payment.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, payment.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, payment.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, payment.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, payment.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, payment.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDIsNil {
+		predicates = append(predicates, payment.JournalEntryIDIsNil())
+	}
+	if i.JournalEntryIDNotNil {
+		predicates = append(predicates, payment.JournalEntryIDNotNil())
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, payment.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, payment.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.RecordedBy != nil {
+		predicates = append(predicates, payment.RecordedByEQ(*i.RecordedBy))
+	}
+	if i.RecordedByNEQ != nil {
+		predicates = append(predicates, payment.RecordedByNEQ(*i.RecordedByNEQ))
+	}
+	if len(i.RecordedByIn) > 0 {
+		predicates = append(predicates, payment.RecordedByIn(i.RecordedByIn...))
+	}
+	if len(i.RecordedByNotIn) > 0 {
+		predicates = append(predicates, payment.RecordedByNotIn(i.RecordedByNotIn...))
+	}
+	if i.RecordedByGT != nil {
+		predicates = append(predicates, payment.RecordedByGT(*i.RecordedByGT))
+	}
+	if i.RecordedByGTE != nil {
+		predicates = append(predicates, payment.RecordedByGTE(*i.RecordedByGTE))
+	}
+	if i.RecordedByLT != nil {
+		predicates = append(predicates, payment.RecordedByLT(*i.RecordedByLT))
+	}
+	if i.RecordedByLTE != nil {
+		predicates = append(predicates, payment.RecordedByLTE(*i.RecordedByLTE))
+	}
+	if i.RecordedByContains != nil {
+		predicates = append(predicates, payment.RecordedByContains(*i.RecordedByContains))
+	}
+	if i.RecordedByHasPrefix != nil {
+		predicates = append(predicates, payment.RecordedByHasPrefix(*i.RecordedByHasPrefix))
+	}
+	if i.RecordedByHasSuffix != nil {
+		predicates = append(predicates, payment.RecordedByHasSuffix(*i.RecordedByHasSuffix))
+	}
+	if i.RecordedByIsNil {
+		predicates = append(predicates, payment.RecordedByIsNil())
+	}
+	if i.RecordedByNotNil {
+		predicates = append(predicates, payment.RecordedByNotNil())
+	}
+	if i.RecordedByEqualFold != nil {
+		predicates = append(predicates, payment.RecordedByEqualFold(*i.RecordedByEqualFold))
+	}
+	if i.RecordedByContainsFold != nil {
+		predicates = append(predicates, payment.RecordedByContainsFold(*i.RecordedByContainsFold))
+	}
+	if i.SyncStatus != nil {
+		predicates = append(predicates, payment.SyncStatusEQ(*i.SyncStatus))
+	}
+	if i.SyncStatusNEQ != nil {
+		predicates = append(predicates, payment.SyncStatusNEQ(*i.SyncStatusNEQ))
+	}
+	if len(i.SyncStatusIn) > 0 {
+		predicates = append(predicates, payment.SyncStatusIn(i.SyncStatusIn...))
+	}
+	if len(i.SyncStatusNotIn) > 0 {
+		predicates = append(predicates, payment.SyncStatusNotIn(i.SyncStatusNotIn...))
+	}
+
+	if i.HasEntity != nil {
+		p := payment.HasEntity()
+		if !*i.HasEntity {
+			p = payment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntityWith) > 0 {
+		with := make([]predicate.LegalEntity, 0, len(i.HasEntityWith))
+		for _, w := range i.HasEntityWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntityWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payment.HasEntityWith(with...))
+	}
+	if i.HasCustomer != nil {
+		p := payment.HasCustomer()
+		if !*i.HasCustomer {
+			p = payment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCustomerWith) > 0 {
+		with := make([]predicate.Customer, 0, len(i.HasCustomerWith))
+		for _, w := range i.HasCustomerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCustomerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payment.HasCustomerWith(with...))
+	}
+	if i.HasApplications != nil {
+		p := payment.HasApplications()
+		if !*i.HasApplications {
+			p = payment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasApplicationsWith) > 0 {
+		with := make([]predicate.PaymentApplication, 0, len(i.HasApplicationsWith))
+		for _, w := range i.HasApplicationsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasApplicationsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payment.HasApplicationsWith(with...))
+	}
+	if i.HasRefunds != nil {
+		p := payment.HasRefunds()
+		if !*i.HasRefunds {
+			p = payment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRefundsWith) > 0 {
+		with := make([]predicate.Refund, 0, len(i.HasRefundsWith))
+		for _, w := range i.HasRefundsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRefundsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payment.HasRefundsWith(with...))
+	}
+	if i.HasChargeReversals != nil {
+		p := payment.HasChargeReversals()
+		if !*i.HasChargeReversals {
+			p = payment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasChargeReversalsWith) > 0 {
+		with := make([]predicate.ChargeReversal, 0, len(i.HasChargeReversalsWith))
+		for _, w := range i.HasChargeReversalsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasChargeReversalsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payment.HasChargeReversalsWith(with...))
+	}
+	if i.HasJournalEntry != nil {
+		p := payment.HasJournalEntry()
+		if !*i.HasJournalEntry {
+			p = payment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasJournalEntryWith) > 0 {
+		with := make([]predicate.JournalEntry, 0, len(i.HasJournalEntryWith))
+		for _, w := range i.HasJournalEntryWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasJournalEntryWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payment.HasJournalEntryWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPaymentWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return payment.And(predicates...), nil
+	}
+}
+
+// PaymentApplicationWhereInput represents a where input for filtering PaymentApplication queries.
+type PaymentApplicationWhereInput struct {
+	Predicates []predicate.PaymentApplication  `json:"-"`
+	Not        *PaymentApplicationWhereInput   `json:"not,omitempty"`
+	Or         []*PaymentApplicationWhereInput `json:"or,omitempty"`
+	And        []*PaymentApplicationWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "payment_id" field predicates.
+	PaymentID             *string  `json:"paymentID,omitempty"`
+	PaymentIDNEQ          *string  `json:"paymentIDNEQ,omitempty"`
+	PaymentIDIn           []string `json:"paymentIDIn,omitempty"`
+	PaymentIDNotIn        []string `json:"paymentIDNotIn,omitempty"`
+	PaymentIDGT           *string  `json:"paymentIDGT,omitempty"`
+	PaymentIDGTE          *string  `json:"paymentIDGTE,omitempty"`
+	PaymentIDLT           *string  `json:"paymentIDLT,omitempty"`
+	PaymentIDLTE          *string  `json:"paymentIDLTE,omitempty"`
+	PaymentIDContains     *string  `json:"paymentIDContains,omitempty"`
+	PaymentIDHasPrefix    *string  `json:"paymentIDHasPrefix,omitempty"`
+	PaymentIDHasSuffix    *string  `json:"paymentIDHasSuffix,omitempty"`
+	PaymentIDEqualFold    *string  `json:"paymentIDEqualFold,omitempty"`
+	PaymentIDContainsFold *string  `json:"paymentIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "unapplied_at" field predicates.
+	UnappliedAt       *time.Time  `json:"unappliedAt,omitempty"`
+	UnappliedAtNEQ    *time.Time  `json:"unappliedAtNEQ,omitempty"`
+	UnappliedAtIn     []time.Time `json:"unappliedAtIn,omitempty"`
+	UnappliedAtNotIn  []time.Time `json:"unappliedAtNotIn,omitempty"`
+	UnappliedAtGT     *time.Time  `json:"unappliedAtGT,omitempty"`
+	UnappliedAtGTE    *time.Time  `json:"unappliedAtGTE,omitempty"`
+	UnappliedAtLT     *time.Time  `json:"unappliedAtLT,omitempty"`
+	UnappliedAtLTE    *time.Time  `json:"unappliedAtLTE,omitempty"`
+	UnappliedAtIsNil  bool        `json:"unappliedAtIsNil,omitempty"`
+	UnappliedAtNotNil bool        `json:"unappliedAtNotNil,omitempty"`
+
+	// "unapply_entry_id" field predicates.
+	UnapplyEntryID             *string  `json:"unapplyEntryID,omitempty"`
+	UnapplyEntryIDNEQ          *string  `json:"unapplyEntryIDNEQ,omitempty"`
+	UnapplyEntryIDIn           []string `json:"unapplyEntryIDIn,omitempty"`
+	UnapplyEntryIDNotIn        []string `json:"unapplyEntryIDNotIn,omitempty"`
+	UnapplyEntryIDGT           *string  `json:"unapplyEntryIDGT,omitempty"`
+	UnapplyEntryIDGTE          *string  `json:"unapplyEntryIDGTE,omitempty"`
+	UnapplyEntryIDLT           *string  `json:"unapplyEntryIDLT,omitempty"`
+	UnapplyEntryIDLTE          *string  `json:"unapplyEntryIDLTE,omitempty"`
+	UnapplyEntryIDContains     *string  `json:"unapplyEntryIDContains,omitempty"`
+	UnapplyEntryIDHasPrefix    *string  `json:"unapplyEntryIDHasPrefix,omitempty"`
+	UnapplyEntryIDHasSuffix    *string  `json:"unapplyEntryIDHasSuffix,omitempty"`
+	UnapplyEntryIDIsNil        bool     `json:"unapplyEntryIDIsNil,omitempty"`
+	UnapplyEntryIDNotNil       bool     `json:"unapplyEntryIDNotNil,omitempty"`
+	UnapplyEntryIDEqualFold    *string  `json:"unapplyEntryIDEqualFold,omitempty"`
+	UnapplyEntryIDContainsFold *string  `json:"unapplyEntryIDContainsFold,omitempty"`
+
+	// "payment" edge predicates.
+	HasPayment     *bool                `json:"hasPayment,omitempty"`
+	HasPaymentWith []*PaymentWhereInput `json:"hasPaymentWith,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PaymentApplicationWhereInput) AddPredicates(predicates ...predicate.PaymentApplication) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PaymentApplicationWhereInput filter on the PaymentApplicationQuery builder.
+func (i *PaymentApplicationWhereInput) Filter(q *PaymentApplicationQuery) (*PaymentApplicationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPaymentApplicationWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPaymentApplicationWhereInput is returned in case the PaymentApplicationWhereInput is empty.
+var ErrEmptyPaymentApplicationWhereInput = errors.New("ent: empty predicate PaymentApplicationWhereInput")
+
+// P returns a predicate for filtering paymentapplications.
+// An error is returned if the input is empty or invalid.
+func (i *PaymentApplicationWhereInput) P() (predicate.PaymentApplication, error) {
+	var predicates []predicate.PaymentApplication
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, paymentapplication.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PaymentApplication, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, paymentapplication.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PaymentApplication, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, paymentapplication.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, paymentapplication.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, paymentapplication.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, paymentapplication.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, paymentapplication.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, paymentapplication.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, paymentapplication.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, paymentapplication.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, paymentapplication.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, paymentapplication.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, paymentapplication.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, paymentapplication.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, paymentapplication.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, paymentapplication.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, paymentapplication.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, paymentapplication.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, paymentapplication.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, paymentapplication.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, paymentapplication.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.PaymentID != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDEQ(*i.PaymentID))
+	}
+	if i.PaymentIDNEQ != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDNEQ(*i.PaymentIDNEQ))
+	}
+	if len(i.PaymentIDIn) > 0 {
+		predicates = append(predicates, paymentapplication.PaymentIDIn(i.PaymentIDIn...))
+	}
+	if len(i.PaymentIDNotIn) > 0 {
+		predicates = append(predicates, paymentapplication.PaymentIDNotIn(i.PaymentIDNotIn...))
+	}
+	if i.PaymentIDGT != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDGT(*i.PaymentIDGT))
+	}
+	if i.PaymentIDGTE != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDGTE(*i.PaymentIDGTE))
+	}
+	if i.PaymentIDLT != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDLT(*i.PaymentIDLT))
+	}
+	if i.PaymentIDLTE != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDLTE(*i.PaymentIDLTE))
+	}
+	if i.PaymentIDContains != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDContains(*i.PaymentIDContains))
+	}
+	if i.PaymentIDHasPrefix != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDHasPrefix(*i.PaymentIDHasPrefix))
+	}
+	if i.PaymentIDHasSuffix != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDHasSuffix(*i.PaymentIDHasSuffix))
+	}
+	if i.PaymentIDEqualFold != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDEqualFold(*i.PaymentIDEqualFold))
+	}
+	if i.PaymentIDContainsFold != nil {
+		predicates = append(predicates, paymentapplication.PaymentIDContainsFold(*i.PaymentIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, paymentapplication.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, paymentapplication.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, paymentapplication.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, paymentapplication.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, paymentapplication.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, paymentapplication.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, paymentapplication.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, paymentapplication.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, paymentapplication.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, paymentapplication.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, paymentapplication.AmountLTE(*i.AmountLTE))
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, paymentapplication.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, paymentapplication.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, paymentapplication.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.UnappliedAt != nil {
+		predicates = append(predicates, paymentapplication.UnappliedAtEQ(*i.UnappliedAt))
+	}
+	if i.UnappliedAtNEQ != nil {
+		predicates = append(predicates, paymentapplication.UnappliedAtNEQ(*i.UnappliedAtNEQ))
+	}
+	if len(i.UnappliedAtIn) > 0 {
+		predicates = append(predicates, paymentapplication.UnappliedAtIn(i.UnappliedAtIn...))
+	}
+	if len(i.UnappliedAtNotIn) > 0 {
+		predicates = append(predicates, paymentapplication.UnappliedAtNotIn(i.UnappliedAtNotIn...))
+	}
+	if i.UnappliedAtGT != nil {
+		predicates = append(predicates, paymentapplication.UnappliedAtGT(*i.UnappliedAtGT))
+	}
+	if i.UnappliedAtGTE != nil {
+		predicates = append(predicates, paymentapplication.UnappliedAtGTE(*i.UnappliedAtGTE))
+	}
+	if i.UnappliedAtLT != nil {
+		predicates = append(predicates, paymentapplication.UnappliedAtLT(*i.UnappliedAtLT))
+	}
+	if i.UnappliedAtLTE != nil {
+		predicates = append(predicates, paymentapplication.UnappliedAtLTE(*i.UnappliedAtLTE))
+	}
+	if i.UnappliedAtIsNil {
+		predicates = append(predicates, paymentapplication.UnappliedAtIsNil())
+	}
+	if i.UnappliedAtNotNil {
+		predicates = append(predicates, paymentapplication.UnappliedAtNotNil())
+	}
+	if i.UnapplyEntryID != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDEQ(*i.UnapplyEntryID))
+	}
+	if i.UnapplyEntryIDNEQ != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDNEQ(*i.UnapplyEntryIDNEQ))
+	}
+	if len(i.UnapplyEntryIDIn) > 0 {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDIn(i.UnapplyEntryIDIn...))
+	}
+	if len(i.UnapplyEntryIDNotIn) > 0 {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDNotIn(i.UnapplyEntryIDNotIn...))
+	}
+	if i.UnapplyEntryIDGT != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDGT(*i.UnapplyEntryIDGT))
+	}
+	if i.UnapplyEntryIDGTE != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDGTE(*i.UnapplyEntryIDGTE))
+	}
+	if i.UnapplyEntryIDLT != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDLT(*i.UnapplyEntryIDLT))
+	}
+	if i.UnapplyEntryIDLTE != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDLTE(*i.UnapplyEntryIDLTE))
+	}
+	if i.UnapplyEntryIDContains != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDContains(*i.UnapplyEntryIDContains))
+	}
+	if i.UnapplyEntryIDHasPrefix != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDHasPrefix(*i.UnapplyEntryIDHasPrefix))
+	}
+	if i.UnapplyEntryIDHasSuffix != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDHasSuffix(*i.UnapplyEntryIDHasSuffix))
+	}
+	if i.UnapplyEntryIDIsNil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDIsNil())
+	}
+	if i.UnapplyEntryIDNotNil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDNotNil())
+	}
+	if i.UnapplyEntryIDEqualFold != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDEqualFold(*i.UnapplyEntryIDEqualFold))
+	}
+	if i.UnapplyEntryIDContainsFold != nil {
+		predicates = append(predicates, paymentapplication.UnapplyEntryIDContainsFold(*i.UnapplyEntryIDContainsFold))
+	}
+
+	if i.HasPayment != nil {
+		p := paymentapplication.HasPayment()
+		if !*i.HasPayment {
+			p = paymentapplication.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPaymentWith) > 0 {
+		with := make([]predicate.Payment, 0, len(i.HasPaymentWith))
+		for _, w := range i.HasPaymentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPaymentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, paymentapplication.HasPaymentWith(with...))
+	}
+	if i.HasInvoice != nil {
+		p := paymentapplication.HasInvoice()
+		if !*i.HasInvoice {
+			p = paymentapplication.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, paymentapplication.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPaymentApplicationWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return paymentapplication.And(predicates...), nil
+	}
+}
+
+// RefundWhereInput represents a where input for filtering Refund queries.
+type RefundWhereInput struct {
+	Predicates []predicate.Refund  `json:"-"`
+	Not        *RefundWhereInput   `json:"not,omitempty"`
+	Or         []*RefundWhereInput `json:"or,omitempty"`
+	And        []*RefundWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "payment_id" field predicates.
+	PaymentID             *string  `json:"paymentID,omitempty"`
+	PaymentIDNEQ          *string  `json:"paymentIDNEQ,omitempty"`
+	PaymentIDIn           []string `json:"paymentIDIn,omitempty"`
+	PaymentIDNotIn        []string `json:"paymentIDNotIn,omitempty"`
+	PaymentIDGT           *string  `json:"paymentIDGT,omitempty"`
+	PaymentIDGTE          *string  `json:"paymentIDGTE,omitempty"`
+	PaymentIDLT           *string  `json:"paymentIDLT,omitempty"`
+	PaymentIDLTE          *string  `json:"paymentIDLTE,omitempty"`
+	PaymentIDContains     *string  `json:"paymentIDContains,omitempty"`
+	PaymentIDHasPrefix    *string  `json:"paymentIDHasPrefix,omitempty"`
+	PaymentIDHasSuffix    *string  `json:"paymentIDHasSuffix,omitempty"`
+	PaymentIDEqualFold    *string  `json:"paymentIDEqualFold,omitempty"`
+	PaymentIDContainsFold *string  `json:"paymentIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "date" field predicates.
+	Date             *caldate.Date  `json:"date,omitempty"`
+	DateNEQ          *caldate.Date  `json:"dateNEQ,omitempty"`
+	DateIn           []caldate.Date `json:"dateIn,omitempty"`
+	DateNotIn        []caldate.Date `json:"dateNotIn,omitempty"`
+	DateGT           *caldate.Date  `json:"dateGT,omitempty"`
+	DateGTE          *caldate.Date  `json:"dateGTE,omitempty"`
+	DateLT           *caldate.Date  `json:"dateLT,omitempty"`
+	DateLTE          *caldate.Date  `json:"dateLTE,omitempty"`
+	DateContains     *caldate.Date  `json:"dateContains,omitempty"`
+	DateHasPrefix    *caldate.Date  `json:"dateHasPrefix,omitempty"`
+	DateHasSuffix    *caldate.Date  `json:"dateHasSuffix,omitempty"`
+	DateEqualFold    *caldate.Date  `json:"dateEqualFold,omitempty"`
+	DateContainsFold *caldate.Date  `json:"dateContainsFold,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
+	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "external_ref" field predicates.
+	ExternalRef             *string  `json:"externalRef,omitempty"`
+	ExternalRefNEQ          *string  `json:"externalRefNEQ,omitempty"`
+	ExternalRefIn           []string `json:"externalRefIn,omitempty"`
+	ExternalRefNotIn        []string `json:"externalRefNotIn,omitempty"`
+	ExternalRefGT           *string  `json:"externalRefGT,omitempty"`
+	ExternalRefGTE          *string  `json:"externalRefGTE,omitempty"`
+	ExternalRefLT           *string  `json:"externalRefLT,omitempty"`
+	ExternalRefLTE          *string  `json:"externalRefLTE,omitempty"`
+	ExternalRefContains     *string  `json:"externalRefContains,omitempty"`
+	ExternalRefHasPrefix    *string  `json:"externalRefHasPrefix,omitempty"`
+	ExternalRefHasSuffix    *string  `json:"externalRefHasSuffix,omitempty"`
+	ExternalRefIsNil        bool     `json:"externalRefIsNil,omitempty"`
+	ExternalRefNotNil       bool     `json:"externalRefNotNil,omitempty"`
+	ExternalRefEqualFold    *string  `json:"externalRefEqualFold,omitempty"`
+	ExternalRefContainsFold *string  `json:"externalRefContainsFold,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "created_by" field predicates.
+	CreatedBy             *string  `json:"createdBy,omitempty"`
+	CreatedByNEQ          *string  `json:"createdByNEQ,omitempty"`
+	CreatedByIn           []string `json:"createdByIn,omitempty"`
+	CreatedByNotIn        []string `json:"createdByNotIn,omitempty"`
+	CreatedByGT           *string  `json:"createdByGT,omitempty"`
+	CreatedByGTE          *string  `json:"createdByGTE,omitempty"`
+	CreatedByLT           *string  `json:"createdByLT,omitempty"`
+	CreatedByLTE          *string  `json:"createdByLTE,omitempty"`
+	CreatedByContains     *string  `json:"createdByContains,omitempty"`
+	CreatedByHasPrefix    *string  `json:"createdByHasPrefix,omitempty"`
+	CreatedByHasSuffix    *string  `json:"createdByHasSuffix,omitempty"`
+	CreatedByIsNil        bool     `json:"createdByIsNil,omitempty"`
+	CreatedByNotNil       bool     `json:"createdByNotNil,omitempty"`
+	CreatedByEqualFold    *string  `json:"createdByEqualFold,omitempty"`
+	CreatedByContainsFold *string  `json:"createdByContainsFold,omitempty"`
+
+	// "payment" edge predicates.
+	HasPayment     *bool                `json:"hasPayment,omitempty"`
+	HasPaymentWith []*PaymentWhereInput `json:"hasPaymentWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *RefundWhereInput) AddPredicates(predicates ...predicate.Refund) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the RefundWhereInput filter on the RefundQuery builder.
+func (i *RefundWhereInput) Filter(q *RefundQuery) (*RefundQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyRefundWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyRefundWhereInput is returned in case the RefundWhereInput is empty.
+var ErrEmptyRefundWhereInput = errors.New("ent: empty predicate RefundWhereInput")
+
+// P returns a predicate for filtering refunds.
+// An error is returned if the input is empty or invalid.
+func (i *RefundWhereInput) P() (predicate.Refund, error) {
+	var predicates []predicate.Refund
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, refund.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Refund, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, refund.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Refund, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, refund.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, refund.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, refund.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, refund.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, refund.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, refund.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, refund.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, refund.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, refund.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, refund.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, refund.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, refund.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, refund.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, refund.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, refund.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, refund.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, refund.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, refund.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, refund.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, refund.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, refund.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, refund.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, refund.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, refund.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, refund.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, refund.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, refund.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, refund.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, refund.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, refund.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, refund.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, refund.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.PaymentID != nil {
+		predicates = append(predicates, refund.PaymentIDEQ(*i.PaymentID))
+	}
+	if i.PaymentIDNEQ != nil {
+		predicates = append(predicates, refund.PaymentIDNEQ(*i.PaymentIDNEQ))
+	}
+	if len(i.PaymentIDIn) > 0 {
+		predicates = append(predicates, refund.PaymentIDIn(i.PaymentIDIn...))
+	}
+	if len(i.PaymentIDNotIn) > 0 {
+		predicates = append(predicates, refund.PaymentIDNotIn(i.PaymentIDNotIn...))
+	}
+	if i.PaymentIDGT != nil {
+		predicates = append(predicates, refund.PaymentIDGT(*i.PaymentIDGT))
+	}
+	if i.PaymentIDGTE != nil {
+		predicates = append(predicates, refund.PaymentIDGTE(*i.PaymentIDGTE))
+	}
+	if i.PaymentIDLT != nil {
+		predicates = append(predicates, refund.PaymentIDLT(*i.PaymentIDLT))
+	}
+	if i.PaymentIDLTE != nil {
+		predicates = append(predicates, refund.PaymentIDLTE(*i.PaymentIDLTE))
+	}
+	if i.PaymentIDContains != nil {
+		predicates = append(predicates, refund.PaymentIDContains(*i.PaymentIDContains))
+	}
+	if i.PaymentIDHasPrefix != nil {
+		predicates = append(predicates, refund.PaymentIDHasPrefix(*i.PaymentIDHasPrefix))
+	}
+	if i.PaymentIDHasSuffix != nil {
+		predicates = append(predicates, refund.PaymentIDHasSuffix(*i.PaymentIDHasSuffix))
+	}
+	if i.PaymentIDEqualFold != nil {
+		predicates = append(predicates, refund.PaymentIDEqualFold(*i.PaymentIDEqualFold))
+	}
+	if i.PaymentIDContainsFold != nil {
+		predicates = append(predicates, refund.PaymentIDContainsFold(*i.PaymentIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, refund.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, refund.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, refund.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, refund.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, refund.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, refund.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, refund.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, refund.AmountLTE(*i.AmountLTE))
+	}
+	if i.Date != nil {
+		predicates = append(predicates, refund.DateEQ(*i.Date))
+	}
+	if i.DateNEQ != nil {
+		predicates = append(predicates, refund.DateNEQ(*i.DateNEQ))
+	}
+	if len(i.DateIn) > 0 {
+		predicates = append(predicates, refund.DateIn(i.DateIn...))
+	}
+	if len(i.DateNotIn) > 0 {
+		predicates = append(predicates, refund.DateNotIn(i.DateNotIn...))
+	}
+	if i.DateGT != nil {
+		predicates = append(predicates, refund.DateGT(*i.DateGT))
+	}
+	if i.DateGTE != nil {
+		predicates = append(predicates, refund.DateGTE(*i.DateGTE))
+	}
+	if i.DateLT != nil {
+		predicates = append(predicates, refund.DateLT(*i.DateLT))
+	}
+	if i.DateLTE != nil {
+		predicates = append(predicates, refund.DateLTE(*i.DateLTE))
+	}
+	if i.DateContains != nil {
+		predicates = append(predicates, refund.DateContains(*i.DateContains))
+	}
+	if i.DateHasPrefix != nil {
+		predicates = append(predicates, refund.DateHasPrefix(*i.DateHasPrefix))
+	}
+	if i.DateHasSuffix != nil {
+		predicates = append(predicates, refund.DateHasSuffix(*i.DateHasSuffix))
+	}
+	if i.DateEqualFold != nil {
+		predicates = append(predicates, refund.DateEqualFold(*i.DateEqualFold))
+	}
+	if i.DateContainsFold != nil {
+		predicates = append(predicates, refund.DateContainsFold(*i.DateContainsFold))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, refund.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, refund.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, refund.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, refund.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, refund.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, refund.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, refund.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, refund.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, refund.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, refund.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, refund.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonIsNil {
+		predicates = append(predicates, refund.ReasonIsNil())
+	}
+	if i.ReasonNotNil {
+		predicates = append(predicates, refund.ReasonNotNil())
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, refund.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, refund.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.ExternalRef != nil {
+		predicates = append(predicates, refund.ExternalRefEQ(*i.ExternalRef))
+	}
+	if i.ExternalRefNEQ != nil {
+		predicates = append(predicates, refund.ExternalRefNEQ(*i.ExternalRefNEQ))
+	}
+	if len(i.ExternalRefIn) > 0 {
+		predicates = append(predicates, refund.ExternalRefIn(i.ExternalRefIn...))
+	}
+	if len(i.ExternalRefNotIn) > 0 {
+		predicates = append(predicates, refund.ExternalRefNotIn(i.ExternalRefNotIn...))
+	}
+	if i.ExternalRefGT != nil {
+		predicates = append(predicates, refund.ExternalRefGT(*i.ExternalRefGT))
+	}
+	if i.ExternalRefGTE != nil {
+		predicates = append(predicates, refund.ExternalRefGTE(*i.ExternalRefGTE))
+	}
+	if i.ExternalRefLT != nil {
+		predicates = append(predicates, refund.ExternalRefLT(*i.ExternalRefLT))
+	}
+	if i.ExternalRefLTE != nil {
+		predicates = append(predicates, refund.ExternalRefLTE(*i.ExternalRefLTE))
+	}
+	if i.ExternalRefContains != nil {
+		predicates = append(predicates, refund.ExternalRefContains(*i.ExternalRefContains))
+	}
+	if i.ExternalRefHasPrefix != nil {
+		predicates = append(predicates, refund.ExternalRefHasPrefix(*i.ExternalRefHasPrefix))
+	}
+	if i.ExternalRefHasSuffix != nil {
+		predicates = append(predicates, refund.ExternalRefHasSuffix(*i.ExternalRefHasSuffix))
+	}
+	if i.ExternalRefIsNil {
+		predicates = append(predicates, refund.ExternalRefIsNil())
+	}
+	if i.ExternalRefNotNil {
+		predicates = append(predicates, refund.ExternalRefNotNil())
+	}
+	if i.ExternalRefEqualFold != nil {
+		predicates = append(predicates, refund.ExternalRefEqualFold(*i.ExternalRefEqualFold))
+	}
+	if i.ExternalRefContainsFold != nil {
+		predicates = append(predicates, refund.ExternalRefContainsFold(*i.ExternalRefContainsFold))
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, refund.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, refund.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, refund.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, refund.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, refund.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, refund.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, refund.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, refund.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, refund.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, refund.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, refund.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, refund.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, refund.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.CreatedBy != nil {
+		predicates = append(predicates, refund.CreatedByEQ(*i.CreatedBy))
+	}
+	if i.CreatedByNEQ != nil {
+		predicates = append(predicates, refund.CreatedByNEQ(*i.CreatedByNEQ))
+	}
+	if len(i.CreatedByIn) > 0 {
+		predicates = append(predicates, refund.CreatedByIn(i.CreatedByIn...))
+	}
+	if len(i.CreatedByNotIn) > 0 {
+		predicates = append(predicates, refund.CreatedByNotIn(i.CreatedByNotIn...))
+	}
+	if i.CreatedByGT != nil {
+		predicates = append(predicates, refund.CreatedByGT(*i.CreatedByGT))
+	}
+	if i.CreatedByGTE != nil {
+		predicates = append(predicates, refund.CreatedByGTE(*i.CreatedByGTE))
+	}
+	if i.CreatedByLT != nil {
+		predicates = append(predicates, refund.CreatedByLT(*i.CreatedByLT))
+	}
+	if i.CreatedByLTE != nil {
+		predicates = append(predicates, refund.CreatedByLTE(*i.CreatedByLTE))
+	}
+	if i.CreatedByContains != nil {
+		predicates = append(predicates, refund.CreatedByContains(*i.CreatedByContains))
+	}
+	if i.CreatedByHasPrefix != nil {
+		predicates = append(predicates, refund.CreatedByHasPrefix(*i.CreatedByHasPrefix))
+	}
+	if i.CreatedByHasSuffix != nil {
+		predicates = append(predicates, refund.CreatedByHasSuffix(*i.CreatedByHasSuffix))
+	}
+	if i.CreatedByIsNil {
+		predicates = append(predicates, refund.CreatedByIsNil())
+	}
+	if i.CreatedByNotNil {
+		predicates = append(predicates, refund.CreatedByNotNil())
+	}
+	if i.CreatedByEqualFold != nil {
+		predicates = append(predicates, refund.CreatedByEqualFold(*i.CreatedByEqualFold))
+	}
+	if i.CreatedByContainsFold != nil {
+		predicates = append(predicates, refund.CreatedByContainsFold(*i.CreatedByContainsFold))
+	}
+
+	if i.HasPayment != nil {
+		p := refund.HasPayment()
+		if !*i.HasPayment {
+			p = refund.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPaymentWith) > 0 {
+		with := make([]predicate.Payment, 0, len(i.HasPaymentWith))
+		for _, w := range i.HasPaymentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPaymentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, refund.HasPaymentWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyRefundWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return refund.And(predicates...), nil
+	}
+}
+
+// VendorWhereInput represents a where input for filtering Vendor queries.
+type VendorWhereInput struct {
+	Predicates []predicate.Vendor  `json:"-"`
+	Not        *VendorWhereInput   `json:"not,omitempty"`
+	Or         []*VendorWhereInput `json:"or,omitempty"`
+	And        []*VendorWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "display_name" field predicates.
+	DisplayName             *string  `json:"displayName,omitempty"`
+	DisplayNameNEQ          *string  `json:"displayNameNEQ,omitempty"`
+	DisplayNameIn           []string `json:"displayNameIn,omitempty"`
+	DisplayNameNotIn        []string `json:"displayNameNotIn,omitempty"`
+	DisplayNameGT           *string  `json:"displayNameGT,omitempty"`
+	DisplayNameGTE          *string  `json:"displayNameGTE,omitempty"`
+	DisplayNameLT           *string  `json:"displayNameLT,omitempty"`
+	DisplayNameLTE          *string  `json:"displayNameLTE,omitempty"`
+	DisplayNameContains     *string  `json:"displayNameContains,omitempty"`
+	DisplayNameHasPrefix    *string  `json:"displayNameHasPrefix,omitempty"`
+	DisplayNameHasSuffix    *string  `json:"displayNameHasSuffix,omitempty"`
+	DisplayNameEqualFold    *string  `json:"displayNameEqualFold,omitempty"`
+	DisplayNameContainsFold *string  `json:"displayNameContainsFold,omitempty"`
+
+	// "email" field predicates.
+	Email             *string  `json:"email,omitempty"`
+	EmailNEQ          *string  `json:"emailNEQ,omitempty"`
+	EmailIn           []string `json:"emailIn,omitempty"`
+	EmailNotIn        []string `json:"emailNotIn,omitempty"`
+	EmailGT           *string  `json:"emailGT,omitempty"`
+	EmailGTE          *string  `json:"emailGTE,omitempty"`
+	EmailLT           *string  `json:"emailLT,omitempty"`
+	EmailLTE          *string  `json:"emailLTE,omitempty"`
+	EmailContains     *string  `json:"emailContains,omitempty"`
+	EmailHasPrefix    *string  `json:"emailHasPrefix,omitempty"`
+	EmailHasSuffix    *string  `json:"emailHasSuffix,omitempty"`
+	EmailIsNil        bool     `json:"emailIsNil,omitempty"`
+	EmailNotNil       bool     `json:"emailNotNil,omitempty"`
+	EmailEqualFold    *string  `json:"emailEqualFold,omitempty"`
+	EmailContainsFold *string  `json:"emailContainsFold,omitempty"`
+
+	// "phone" field predicates.
+	Phone             *string  `json:"phone,omitempty"`
+	PhoneNEQ          *string  `json:"phoneNEQ,omitempty"`
+	PhoneIn           []string `json:"phoneIn,omitempty"`
+	PhoneNotIn        []string `json:"phoneNotIn,omitempty"`
+	PhoneGT           *string  `json:"phoneGT,omitempty"`
+	PhoneGTE          *string  `json:"phoneGTE,omitempty"`
+	PhoneLT           *string  `json:"phoneLT,omitempty"`
+	PhoneLTE          *string  `json:"phoneLTE,omitempty"`
+	PhoneContains     *string  `json:"phoneContains,omitempty"`
+	PhoneHasPrefix    *string  `json:"phoneHasPrefix,omitempty"`
+	PhoneHasSuffix    *string  `json:"phoneHasSuffix,omitempty"`
+	PhoneIsNil        bool     `json:"phoneIsNil,omitempty"`
+	PhoneNotNil       bool     `json:"phoneNotNil,omitempty"`
+	PhoneEqualFold    *string  `json:"phoneEqualFold,omitempty"`
+	PhoneContainsFold *string  `json:"phoneContainsFold,omitempty"`
+
+	// "address_line1" field predicates.
+	AddressLine1             *string  `json:"addressLine1,omitempty"`
+	AddressLine1NEQ          *string  `json:"addressLine1NEQ,omitempty"`
+	AddressLine1In           []string `json:"addressLine1In,omitempty"`
+	AddressLine1NotIn        []string `json:"addressLine1NotIn,omitempty"`
+	AddressLine1GT           *string  `json:"addressLine1GT,omitempty"`
+	AddressLine1GTE          *string  `json:"addressLine1GTE,omitempty"`
+	AddressLine1LT           *string  `json:"addressLine1LT,omitempty"`
+	AddressLine1LTE          *string  `json:"addressLine1LTE,omitempty"`
+	AddressLine1Contains     *string  `json:"addressLine1Contains,omitempty"`
+	AddressLine1HasPrefix    *string  `json:"addressLine1HasPrefix,omitempty"`
+	AddressLine1HasSuffix    *string  `json:"addressLine1HasSuffix,omitempty"`
+	AddressLine1IsNil        bool     `json:"addressLine1IsNil,omitempty"`
+	AddressLine1NotNil       bool     `json:"addressLine1NotNil,omitempty"`
+	AddressLine1EqualFold    *string  `json:"addressLine1EqualFold,omitempty"`
+	AddressLine1ContainsFold *string  `json:"addressLine1ContainsFold,omitempty"`
+
+	// "address_line2" field predicates.
+	AddressLine2             *string  `json:"addressLine2,omitempty"`
+	AddressLine2NEQ          *string  `json:"addressLine2NEQ,omitempty"`
+	AddressLine2In           []string `json:"addressLine2In,omitempty"`
+	AddressLine2NotIn        []string `json:"addressLine2NotIn,omitempty"`
+	AddressLine2GT           *string  `json:"addressLine2GT,omitempty"`
+	AddressLine2GTE          *string  `json:"addressLine2GTE,omitempty"`
+	AddressLine2LT           *string  `json:"addressLine2LT,omitempty"`
+	AddressLine2LTE          *string  `json:"addressLine2LTE,omitempty"`
+	AddressLine2Contains     *string  `json:"addressLine2Contains,omitempty"`
+	AddressLine2HasPrefix    *string  `json:"addressLine2HasPrefix,omitempty"`
+	AddressLine2HasSuffix    *string  `json:"addressLine2HasSuffix,omitempty"`
+	AddressLine2IsNil        bool     `json:"addressLine2IsNil,omitempty"`
+	AddressLine2NotNil       bool     `json:"addressLine2NotNil,omitempty"`
+	AddressLine2EqualFold    *string  `json:"addressLine2EqualFold,omitempty"`
+	AddressLine2ContainsFold *string  `json:"addressLine2ContainsFold,omitempty"`
+
+	// "city" field predicates.
+	City             *string  `json:"city,omitempty"`
+	CityNEQ          *string  `json:"cityNEQ,omitempty"`
+	CityIn           []string `json:"cityIn,omitempty"`
+	CityNotIn        []string `json:"cityNotIn,omitempty"`
+	CityGT           *string  `json:"cityGT,omitempty"`
+	CityGTE          *string  `json:"cityGTE,omitempty"`
+	CityLT           *string  `json:"cityLT,omitempty"`
+	CityLTE          *string  `json:"cityLTE,omitempty"`
+	CityContains     *string  `json:"cityContains,omitempty"`
+	CityHasPrefix    *string  `json:"cityHasPrefix,omitempty"`
+	CityHasSuffix    *string  `json:"cityHasSuffix,omitempty"`
+	CityIsNil        bool     `json:"cityIsNil,omitempty"`
+	CityNotNil       bool     `json:"cityNotNil,omitempty"`
+	CityEqualFold    *string  `json:"cityEqualFold,omitempty"`
+	CityContainsFold *string  `json:"cityContainsFold,omitempty"`
+
+	// "region" field predicates.
+	Region             *string  `json:"region,omitempty"`
+	RegionNEQ          *string  `json:"regionNEQ,omitempty"`
+	RegionIn           []string `json:"regionIn,omitempty"`
+	RegionNotIn        []string `json:"regionNotIn,omitempty"`
+	RegionGT           *string  `json:"regionGT,omitempty"`
+	RegionGTE          *string  `json:"regionGTE,omitempty"`
+	RegionLT           *string  `json:"regionLT,omitempty"`
+	RegionLTE          *string  `json:"regionLTE,omitempty"`
+	RegionContains     *string  `json:"regionContains,omitempty"`
+	RegionHasPrefix    *string  `json:"regionHasPrefix,omitempty"`
+	RegionHasSuffix    *string  `json:"regionHasSuffix,omitempty"`
+	RegionIsNil        bool     `json:"regionIsNil,omitempty"`
+	RegionNotNil       bool     `json:"regionNotNil,omitempty"`
+	RegionEqualFold    *string  `json:"regionEqualFold,omitempty"`
+	RegionContainsFold *string  `json:"regionContainsFold,omitempty"`
+
+	// "postal_code" field predicates.
+	PostalCode             *string  `json:"postalCode,omitempty"`
+	PostalCodeNEQ          *string  `json:"postalCodeNEQ,omitempty"`
+	PostalCodeIn           []string `json:"postalCodeIn,omitempty"`
+	PostalCodeNotIn        []string `json:"postalCodeNotIn,omitempty"`
+	PostalCodeGT           *string  `json:"postalCodeGT,omitempty"`
+	PostalCodeGTE          *string  `json:"postalCodeGTE,omitempty"`
+	PostalCodeLT           *string  `json:"postalCodeLT,omitempty"`
+	PostalCodeLTE          *string  `json:"postalCodeLTE,omitempty"`
+	PostalCodeContains     *string  `json:"postalCodeContains,omitempty"`
+	PostalCodeHasPrefix    *string  `json:"postalCodeHasPrefix,omitempty"`
+	PostalCodeHasSuffix    *string  `json:"postalCodeHasSuffix,omitempty"`
+	PostalCodeIsNil        bool     `json:"postalCodeIsNil,omitempty"`
+	PostalCodeNotNil       bool     `json:"postalCodeNotNil,omitempty"`
+	PostalCodeEqualFold    *string  `json:"postalCodeEqualFold,omitempty"`
+	PostalCodeContainsFold *string  `json:"postalCodeContainsFold,omitempty"`
+
+	// "country" field predicates.
+	Country             *string  `json:"country,omitempty"`
+	CountryNEQ          *string  `json:"countryNEQ,omitempty"`
+	CountryIn           []string `json:"countryIn,omitempty"`
+	CountryNotIn        []string `json:"countryNotIn,omitempty"`
+	CountryGT           *string  `json:"countryGT,omitempty"`
+	CountryGTE          *string  `json:"countryGTE,omitempty"`
+	CountryLT           *string  `json:"countryLT,omitempty"`
+	CountryLTE          *string  `json:"countryLTE,omitempty"`
+	CountryContains     *string  `json:"countryContains,omitempty"`
+	CountryHasPrefix    *string  `json:"countryHasPrefix,omitempty"`
+	CountryHasSuffix    *string  `json:"countryHasSuffix,omitempty"`
+	CountryIsNil        bool     `json:"countryIsNil,omitempty"`
+	CountryNotNil       bool     `json:"countryNotNil,omitempty"`
+	CountryEqualFold    *string  `json:"countryEqualFold,omitempty"`
+	CountryContainsFold *string  `json:"countryContainsFold,omitempty"`
+
+	// "currency" field predicates.
+	Currency             *string  `json:"currency,omitempty"`
+	CurrencyNEQ          *string  `json:"currencyNEQ,omitempty"`
+	CurrencyIn           []string `json:"currencyIn,omitempty"`
+	CurrencyNotIn        []string `json:"currencyNotIn,omitempty"`
+	CurrencyGT           *string  `json:"currencyGT,omitempty"`
+	CurrencyGTE          *string  `json:"currencyGTE,omitempty"`
+	CurrencyLT           *string  `json:"currencyLT,omitempty"`
+	CurrencyLTE          *string  `json:"currencyLTE,omitempty"`
+	CurrencyContains     *string  `json:"currencyContains,omitempty"`
+	CurrencyHasPrefix    *string  `json:"currencyHasPrefix,omitempty"`
+	CurrencyHasSuffix    *string  `json:"currencyHasSuffix,omitempty"`
+	CurrencyEqualFold    *string  `json:"currencyEqualFold,omitempty"`
+	CurrencyContainsFold *string  `json:"currencyContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "hub_company_id" field predicates.
+	HubCompanyID             *string  `json:"hubCompanyID,omitempty"`
+	HubCompanyIDNEQ          *string  `json:"hubCompanyIDNEQ,omitempty"`
+	HubCompanyIDIn           []string `json:"hubCompanyIDIn,omitempty"`
+	HubCompanyIDNotIn        []string `json:"hubCompanyIDNotIn,omitempty"`
+	HubCompanyIDGT           *string  `json:"hubCompanyIDGT,omitempty"`
+	HubCompanyIDGTE          *string  `json:"hubCompanyIDGTE,omitempty"`
+	HubCompanyIDLT           *string  `json:"hubCompanyIDLT,omitempty"`
+	HubCompanyIDLTE          *string  `json:"hubCompanyIDLTE,omitempty"`
+	HubCompanyIDContains     *string  `json:"hubCompanyIDContains,omitempty"`
+	HubCompanyIDHasPrefix    *string  `json:"hubCompanyIDHasPrefix,omitempty"`
+	HubCompanyIDHasSuffix    *string  `json:"hubCompanyIDHasSuffix,omitempty"`
+	HubCompanyIDIsNil        bool     `json:"hubCompanyIDIsNil,omitempty"`
+	HubCompanyIDNotNil       bool     `json:"hubCompanyIDNotNil,omitempty"`
+	HubCompanyIDEqualFold    *string  `json:"hubCompanyIDEqualFold,omitempty"`
+	HubCompanyIDContainsFold *string  `json:"hubCompanyIDContainsFold,omitempty"`
+
+	// "crm_contact_id" field predicates.
+	CrmContactID             *string  `json:"crmContactID,omitempty"`
+	CrmContactIDNEQ          *string  `json:"crmContactIDNEQ,omitempty"`
+	CrmContactIDIn           []string `json:"crmContactIDIn,omitempty"`
+	CrmContactIDNotIn        []string `json:"crmContactIDNotIn,omitempty"`
+	CrmContactIDGT           *string  `json:"crmContactIDGT,omitempty"`
+	CrmContactIDGTE          *string  `json:"crmContactIDGTE,omitempty"`
+	CrmContactIDLT           *string  `json:"crmContactIDLT,omitempty"`
+	CrmContactIDLTE          *string  `json:"crmContactIDLTE,omitempty"`
+	CrmContactIDContains     *string  `json:"crmContactIDContains,omitempty"`
+	CrmContactIDHasPrefix    *string  `json:"crmContactIDHasPrefix,omitempty"`
+	CrmContactIDHasSuffix    *string  `json:"crmContactIDHasSuffix,omitempty"`
+	CrmContactIDIsNil        bool     `json:"crmContactIDIsNil,omitempty"`
+	CrmContactIDNotNil       bool     `json:"crmContactIDNotNil,omitempty"`
+	CrmContactIDEqualFold    *string  `json:"crmContactIDEqualFold,omitempty"`
+	CrmContactIDContainsFold *string  `json:"crmContactIDContainsFold,omitempty"`
+
+	// "sync_status" field predicates.
+	SyncStatus      *syncstate.Status  `json:"syncStatus,omitempty"`
+	SyncStatusNEQ   *syncstate.Status  `json:"syncStatusNEQ,omitempty"`
+	SyncStatusIn    []syncstate.Status `json:"syncStatusIn,omitempty"`
+	SyncStatusNotIn []syncstate.Status `json:"syncStatusNotIn,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *VendorWhereInput) AddPredicates(predicates ...predicate.Vendor) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the VendorWhereInput filter on the VendorQuery builder.
+func (i *VendorWhereInput) Filter(q *VendorQuery) (*VendorQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyVendorWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyVendorWhereInput is returned in case the VendorWhereInput is empty.
+var ErrEmptyVendorWhereInput = errors.New("ent: empty predicate VendorWhereInput")
+
+// P returns a predicate for filtering vendors.
+// An error is returned if the input is empty or invalid.
+func (i *VendorWhereInput) P() (predicate.Vendor, error) {
+	var predicates []predicate.Vendor
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, vendor.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Vendor, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, vendor.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Vendor, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, vendor.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, vendor.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, vendor.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, vendor.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, vendor.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, vendor.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, vendor.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, vendor.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, vendor.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, vendor.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, vendor.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, vendor.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, vendor.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, vendor.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, vendor.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, vendor.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, vendor.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, vendor.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, vendor.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, vendor.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, vendor.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, vendor.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, vendor.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, vendor.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, vendor.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, vendor.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, vendor.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, vendor.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, vendor.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, vendor.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, vendor.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, vendor.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.DisplayName != nil {
+		predicates = append(predicates, vendor.DisplayNameEQ(*i.DisplayName))
+	}
+	if i.DisplayNameNEQ != nil {
+		predicates = append(predicates, vendor.DisplayNameNEQ(*i.DisplayNameNEQ))
+	}
+	if len(i.DisplayNameIn) > 0 {
+		predicates = append(predicates, vendor.DisplayNameIn(i.DisplayNameIn...))
+	}
+	if len(i.DisplayNameNotIn) > 0 {
+		predicates = append(predicates, vendor.DisplayNameNotIn(i.DisplayNameNotIn...))
+	}
+	if i.DisplayNameGT != nil {
+		predicates = append(predicates, vendor.DisplayNameGT(*i.DisplayNameGT))
+	}
+	if i.DisplayNameGTE != nil {
+		predicates = append(predicates, vendor.DisplayNameGTE(*i.DisplayNameGTE))
+	}
+	if i.DisplayNameLT != nil {
+		predicates = append(predicates, vendor.DisplayNameLT(*i.DisplayNameLT))
+	}
+	if i.DisplayNameLTE != nil {
+		predicates = append(predicates, vendor.DisplayNameLTE(*i.DisplayNameLTE))
+	}
+	if i.DisplayNameContains != nil {
+		predicates = append(predicates, vendor.DisplayNameContains(*i.DisplayNameContains))
+	}
+	if i.DisplayNameHasPrefix != nil {
+		predicates = append(predicates, vendor.DisplayNameHasPrefix(*i.DisplayNameHasPrefix))
+	}
+	if i.DisplayNameHasSuffix != nil {
+		predicates = append(predicates, vendor.DisplayNameHasSuffix(*i.DisplayNameHasSuffix))
+	}
+	if i.DisplayNameEqualFold != nil {
+		predicates = append(predicates, vendor.DisplayNameEqualFold(*i.DisplayNameEqualFold))
+	}
+	if i.DisplayNameContainsFold != nil {
+		predicates = append(predicates, vendor.DisplayNameContainsFold(*i.DisplayNameContainsFold))
+	}
+	if i.Email != nil {
+		predicates = append(predicates, vendor.EmailEQ(*i.Email))
+	}
+	if i.EmailNEQ != nil {
+		predicates = append(predicates, vendor.EmailNEQ(*i.EmailNEQ))
+	}
+	if len(i.EmailIn) > 0 {
+		predicates = append(predicates, vendor.EmailIn(i.EmailIn...))
+	}
+	if len(i.EmailNotIn) > 0 {
+		predicates = append(predicates, vendor.EmailNotIn(i.EmailNotIn...))
+	}
+	if i.EmailGT != nil {
+		predicates = append(predicates, vendor.EmailGT(*i.EmailGT))
+	}
+	if i.EmailGTE != nil {
+		predicates = append(predicates, vendor.EmailGTE(*i.EmailGTE))
+	}
+	if i.EmailLT != nil {
+		predicates = append(predicates, vendor.EmailLT(*i.EmailLT))
+	}
+	if i.EmailLTE != nil {
+		predicates = append(predicates, vendor.EmailLTE(*i.EmailLTE))
+	}
+	if i.EmailContains != nil {
+		predicates = append(predicates, vendor.EmailContains(*i.EmailContains))
+	}
+	if i.EmailHasPrefix != nil {
+		predicates = append(predicates, vendor.EmailHasPrefix(*i.EmailHasPrefix))
+	}
+	if i.EmailHasSuffix != nil {
+		predicates = append(predicates, vendor.EmailHasSuffix(*i.EmailHasSuffix))
+	}
+	if i.EmailIsNil {
+		predicates = append(predicates, vendor.EmailIsNil())
+	}
+	if i.EmailNotNil {
+		predicates = append(predicates, vendor.EmailNotNil())
+	}
+	if i.EmailEqualFold != nil {
+		predicates = append(predicates, vendor.EmailEqualFold(*i.EmailEqualFold))
+	}
+	if i.EmailContainsFold != nil {
+		predicates = append(predicates, vendor.EmailContainsFold(*i.EmailContainsFold))
+	}
+	if i.Phone != nil {
+		predicates = append(predicates, vendor.PhoneEQ(*i.Phone))
+	}
+	if i.PhoneNEQ != nil {
+		predicates = append(predicates, vendor.PhoneNEQ(*i.PhoneNEQ))
+	}
+	if len(i.PhoneIn) > 0 {
+		predicates = append(predicates, vendor.PhoneIn(i.PhoneIn...))
+	}
+	if len(i.PhoneNotIn) > 0 {
+		predicates = append(predicates, vendor.PhoneNotIn(i.PhoneNotIn...))
+	}
+	if i.PhoneGT != nil {
+		predicates = append(predicates, vendor.PhoneGT(*i.PhoneGT))
+	}
+	if i.PhoneGTE != nil {
+		predicates = append(predicates, vendor.PhoneGTE(*i.PhoneGTE))
+	}
+	if i.PhoneLT != nil {
+		predicates = append(predicates, vendor.PhoneLT(*i.PhoneLT))
+	}
+	if i.PhoneLTE != nil {
+		predicates = append(predicates, vendor.PhoneLTE(*i.PhoneLTE))
+	}
+	if i.PhoneContains != nil {
+		predicates = append(predicates, vendor.PhoneContains(*i.PhoneContains))
+	}
+	if i.PhoneHasPrefix != nil {
+		predicates = append(predicates, vendor.PhoneHasPrefix(*i.PhoneHasPrefix))
+	}
+	if i.PhoneHasSuffix != nil {
+		predicates = append(predicates, vendor.PhoneHasSuffix(*i.PhoneHasSuffix))
+	}
+	if i.PhoneIsNil {
+		predicates = append(predicates, vendor.PhoneIsNil())
+	}
+	if i.PhoneNotNil {
+		predicates = append(predicates, vendor.PhoneNotNil())
+	}
+	if i.PhoneEqualFold != nil {
+		predicates = append(predicates, vendor.PhoneEqualFold(*i.PhoneEqualFold))
+	}
+	if i.PhoneContainsFold != nil {
+		predicates = append(predicates, vendor.PhoneContainsFold(*i.PhoneContainsFold))
+	}
+	if i.AddressLine1 != nil {
+		predicates = append(predicates, vendor.AddressLine1EQ(*i.AddressLine1))
+	}
+	if i.AddressLine1NEQ != nil {
+		predicates = append(predicates, vendor.AddressLine1NEQ(*i.AddressLine1NEQ))
+	}
+	if len(i.AddressLine1In) > 0 {
+		predicates = append(predicates, vendor.AddressLine1In(i.AddressLine1In...))
+	}
+	if len(i.AddressLine1NotIn) > 0 {
+		predicates = append(predicates, vendor.AddressLine1NotIn(i.AddressLine1NotIn...))
+	}
+	if i.AddressLine1GT != nil {
+		predicates = append(predicates, vendor.AddressLine1GT(*i.AddressLine1GT))
+	}
+	if i.AddressLine1GTE != nil {
+		predicates = append(predicates, vendor.AddressLine1GTE(*i.AddressLine1GTE))
+	}
+	if i.AddressLine1LT != nil {
+		predicates = append(predicates, vendor.AddressLine1LT(*i.AddressLine1LT))
+	}
+	if i.AddressLine1LTE != nil {
+		predicates = append(predicates, vendor.AddressLine1LTE(*i.AddressLine1LTE))
+	}
+	if i.AddressLine1Contains != nil {
+		predicates = append(predicates, vendor.AddressLine1Contains(*i.AddressLine1Contains))
+	}
+	if i.AddressLine1HasPrefix != nil {
+		predicates = append(predicates, vendor.AddressLine1HasPrefix(*i.AddressLine1HasPrefix))
+	}
+	if i.AddressLine1HasSuffix != nil {
+		predicates = append(predicates, vendor.AddressLine1HasSuffix(*i.AddressLine1HasSuffix))
+	}
+	if i.AddressLine1IsNil {
+		predicates = append(predicates, vendor.AddressLine1IsNil())
+	}
+	if i.AddressLine1NotNil {
+		predicates = append(predicates, vendor.AddressLine1NotNil())
+	}
+	if i.AddressLine1EqualFold != nil {
+		predicates = append(predicates, vendor.AddressLine1EqualFold(*i.AddressLine1EqualFold))
+	}
+	if i.AddressLine1ContainsFold != nil {
+		predicates = append(predicates, vendor.AddressLine1ContainsFold(*i.AddressLine1ContainsFold))
+	}
+	if i.AddressLine2 != nil {
+		predicates = append(predicates, vendor.AddressLine2EQ(*i.AddressLine2))
+	}
+	if i.AddressLine2NEQ != nil {
+		predicates = append(predicates, vendor.AddressLine2NEQ(*i.AddressLine2NEQ))
+	}
+	if len(i.AddressLine2In) > 0 {
+		predicates = append(predicates, vendor.AddressLine2In(i.AddressLine2In...))
+	}
+	if len(i.AddressLine2NotIn) > 0 {
+		predicates = append(predicates, vendor.AddressLine2NotIn(i.AddressLine2NotIn...))
+	}
+	if i.AddressLine2GT != nil {
+		predicates = append(predicates, vendor.AddressLine2GT(*i.AddressLine2GT))
+	}
+	if i.AddressLine2GTE != nil {
+		predicates = append(predicates, vendor.AddressLine2GTE(*i.AddressLine2GTE))
+	}
+	if i.AddressLine2LT != nil {
+		predicates = append(predicates, vendor.AddressLine2LT(*i.AddressLine2LT))
+	}
+	if i.AddressLine2LTE != nil {
+		predicates = append(predicates, vendor.AddressLine2LTE(*i.AddressLine2LTE))
+	}
+	if i.AddressLine2Contains != nil {
+		predicates = append(predicates, vendor.AddressLine2Contains(*i.AddressLine2Contains))
+	}
+	if i.AddressLine2HasPrefix != nil {
+		predicates = append(predicates, vendor.AddressLine2HasPrefix(*i.AddressLine2HasPrefix))
+	}
+	if i.AddressLine2HasSuffix != nil {
+		predicates = append(predicates, vendor.AddressLine2HasSuffix(*i.AddressLine2HasSuffix))
+	}
+	if i.AddressLine2IsNil {
+		predicates = append(predicates, vendor.AddressLine2IsNil())
+	}
+	if i.AddressLine2NotNil {
+		predicates = append(predicates, vendor.AddressLine2NotNil())
+	}
+	if i.AddressLine2EqualFold != nil {
+		predicates = append(predicates, vendor.AddressLine2EqualFold(*i.AddressLine2EqualFold))
+	}
+	if i.AddressLine2ContainsFold != nil {
+		predicates = append(predicates, vendor.AddressLine2ContainsFold(*i.AddressLine2ContainsFold))
+	}
+	if i.City != nil {
+		predicates = append(predicates, vendor.CityEQ(*i.City))
+	}
+	if i.CityNEQ != nil {
+		predicates = append(predicates, vendor.CityNEQ(*i.CityNEQ))
+	}
+	if len(i.CityIn) > 0 {
+		predicates = append(predicates, vendor.CityIn(i.CityIn...))
+	}
+	if len(i.CityNotIn) > 0 {
+		predicates = append(predicates, vendor.CityNotIn(i.CityNotIn...))
+	}
+	if i.CityGT != nil {
+		predicates = append(predicates, vendor.CityGT(*i.CityGT))
+	}
+	if i.CityGTE != nil {
+		predicates = append(predicates, vendor.CityGTE(*i.CityGTE))
+	}
+	if i.CityLT != nil {
+		predicates = append(predicates, vendor.CityLT(*i.CityLT))
+	}
+	if i.CityLTE != nil {
+		predicates = append(predicates, vendor.CityLTE(*i.CityLTE))
+	}
+	if i.CityContains != nil {
+		predicates = append(predicates, vendor.CityContains(*i.CityContains))
+	}
+	if i.CityHasPrefix != nil {
+		predicates = append(predicates, vendor.CityHasPrefix(*i.CityHasPrefix))
+	}
+	if i.CityHasSuffix != nil {
+		predicates = append(predicates, vendor.CityHasSuffix(*i.CityHasSuffix))
+	}
+	if i.CityIsNil {
+		predicates = append(predicates, vendor.CityIsNil())
+	}
+	if i.CityNotNil {
+		predicates = append(predicates, vendor.CityNotNil())
+	}
+	if i.CityEqualFold != nil {
+		predicates = append(predicates, vendor.CityEqualFold(*i.CityEqualFold))
+	}
+	if i.CityContainsFold != nil {
+		predicates = append(predicates, vendor.CityContainsFold(*i.CityContainsFold))
+	}
+	if i.Region != nil {
+		predicates = append(predicates, vendor.RegionEQ(*i.Region))
+	}
+	if i.RegionNEQ != nil {
+		predicates = append(predicates, vendor.RegionNEQ(*i.RegionNEQ))
+	}
+	if len(i.RegionIn) > 0 {
+		predicates = append(predicates, vendor.RegionIn(i.RegionIn...))
+	}
+	if len(i.RegionNotIn) > 0 {
+		predicates = append(predicates, vendor.RegionNotIn(i.RegionNotIn...))
+	}
+	if i.RegionGT != nil {
+		predicates = append(predicates, vendor.RegionGT(*i.RegionGT))
+	}
+	if i.RegionGTE != nil {
+		predicates = append(predicates, vendor.RegionGTE(*i.RegionGTE))
+	}
+	if i.RegionLT != nil {
+		predicates = append(predicates, vendor.RegionLT(*i.RegionLT))
+	}
+	if i.RegionLTE != nil {
+		predicates = append(predicates, vendor.RegionLTE(*i.RegionLTE))
+	}
+	if i.RegionContains != nil {
+		predicates = append(predicates, vendor.RegionContains(*i.RegionContains))
+	}
+	if i.RegionHasPrefix != nil {
+		predicates = append(predicates, vendor.RegionHasPrefix(*i.RegionHasPrefix))
+	}
+	if i.RegionHasSuffix != nil {
+		predicates = append(predicates, vendor.RegionHasSuffix(*i.RegionHasSuffix))
+	}
+	if i.RegionIsNil {
+		predicates = append(predicates, vendor.RegionIsNil())
+	}
+	if i.RegionNotNil {
+		predicates = append(predicates, vendor.RegionNotNil())
+	}
+	if i.RegionEqualFold != nil {
+		predicates = append(predicates, vendor.RegionEqualFold(*i.RegionEqualFold))
+	}
+	if i.RegionContainsFold != nil {
+		predicates = append(predicates, vendor.RegionContainsFold(*i.RegionContainsFold))
+	}
+	if i.PostalCode != nil {
+		predicates = append(predicates, vendor.PostalCodeEQ(*i.PostalCode))
+	}
+	if i.PostalCodeNEQ != nil {
+		predicates = append(predicates, vendor.PostalCodeNEQ(*i.PostalCodeNEQ))
+	}
+	if len(i.PostalCodeIn) > 0 {
+		predicates = append(predicates, vendor.PostalCodeIn(i.PostalCodeIn...))
+	}
+	if len(i.PostalCodeNotIn) > 0 {
+		predicates = append(predicates, vendor.PostalCodeNotIn(i.PostalCodeNotIn...))
+	}
+	if i.PostalCodeGT != nil {
+		predicates = append(predicates, vendor.PostalCodeGT(*i.PostalCodeGT))
+	}
+	if i.PostalCodeGTE != nil {
+		predicates = append(predicates, vendor.PostalCodeGTE(*i.PostalCodeGTE))
+	}
+	if i.PostalCodeLT != nil {
+		predicates = append(predicates, vendor.PostalCodeLT(*i.PostalCodeLT))
+	}
+	if i.PostalCodeLTE != nil {
+		predicates = append(predicates, vendor.PostalCodeLTE(*i.PostalCodeLTE))
+	}
+	if i.PostalCodeContains != nil {
+		predicates = append(predicates, vendor.PostalCodeContains(*i.PostalCodeContains))
+	}
+	if i.PostalCodeHasPrefix != nil {
+		predicates = append(predicates, vendor.PostalCodeHasPrefix(*i.PostalCodeHasPrefix))
+	}
+	if i.PostalCodeHasSuffix != nil {
+		predicates = append(predicates, vendor.PostalCodeHasSuffix(*i.PostalCodeHasSuffix))
+	}
+	if i.PostalCodeIsNil {
+		predicates = append(predicates, vendor.PostalCodeIsNil())
+	}
+	if i.PostalCodeNotNil {
+		predicates = append(predicates, vendor.PostalCodeNotNil())
+	}
+	if i.PostalCodeEqualFold != nil {
+		predicates = append(predicates, vendor.PostalCodeEqualFold(*i.PostalCodeEqualFold))
+	}
+	if i.PostalCodeContainsFold != nil {
+		predicates = append(predicates, vendor.PostalCodeContainsFold(*i.PostalCodeContainsFold))
+	}
+	if i.Country != nil {
+		predicates = append(predicates, vendor.CountryEQ(*i.Country))
+	}
+	if i.CountryNEQ != nil {
+		predicates = append(predicates, vendor.CountryNEQ(*i.CountryNEQ))
+	}
+	if len(i.CountryIn) > 0 {
+		predicates = append(predicates, vendor.CountryIn(i.CountryIn...))
+	}
+	if len(i.CountryNotIn) > 0 {
+		predicates = append(predicates, vendor.CountryNotIn(i.CountryNotIn...))
+	}
+	if i.CountryGT != nil {
+		predicates = append(predicates, vendor.CountryGT(*i.CountryGT))
+	}
+	if i.CountryGTE != nil {
+		predicates = append(predicates, vendor.CountryGTE(*i.CountryGTE))
+	}
+	if i.CountryLT != nil {
+		predicates = append(predicates, vendor.CountryLT(*i.CountryLT))
+	}
+	if i.CountryLTE != nil {
+		predicates = append(predicates, vendor.CountryLTE(*i.CountryLTE))
+	}
+	if i.CountryContains != nil {
+		predicates = append(predicates, vendor.CountryContains(*i.CountryContains))
+	}
+	if i.CountryHasPrefix != nil {
+		predicates = append(predicates, vendor.CountryHasPrefix(*i.CountryHasPrefix))
+	}
+	if i.CountryHasSuffix != nil {
+		predicates = append(predicates, vendor.CountryHasSuffix(*i.CountryHasSuffix))
+	}
+	if i.CountryIsNil {
+		predicates = append(predicates, vendor.CountryIsNil())
+	}
+	if i.CountryNotNil {
+		predicates = append(predicates, vendor.CountryNotNil())
+	}
+	if i.CountryEqualFold != nil {
+		predicates = append(predicates, vendor.CountryEqualFold(*i.CountryEqualFold))
+	}
+	if i.CountryContainsFold != nil {
+		predicates = append(predicates, vendor.CountryContainsFold(*i.CountryContainsFold))
+	}
+	if i.Currency != nil {
+		predicates = append(predicates, vendor.CurrencyEQ(*i.Currency))
+	}
+	if i.CurrencyNEQ != nil {
+		predicates = append(predicates, vendor.CurrencyNEQ(*i.CurrencyNEQ))
+	}
+	if len(i.CurrencyIn) > 0 {
+		predicates = append(predicates, vendor.CurrencyIn(i.CurrencyIn...))
+	}
+	if len(i.CurrencyNotIn) > 0 {
+		predicates = append(predicates, vendor.CurrencyNotIn(i.CurrencyNotIn...))
+	}
+	if i.CurrencyGT != nil {
+		predicates = append(predicates, vendor.CurrencyGT(*i.CurrencyGT))
+	}
+	if i.CurrencyGTE != nil {
+		predicates = append(predicates, vendor.CurrencyGTE(*i.CurrencyGTE))
+	}
+	if i.CurrencyLT != nil {
+		predicates = append(predicates, vendor.CurrencyLT(*i.CurrencyLT))
+	}
+	if i.CurrencyLTE != nil {
+		predicates = append(predicates, vendor.CurrencyLTE(*i.CurrencyLTE))
+	}
+	if i.CurrencyContains != nil {
+		predicates = append(predicates, vendor.CurrencyContains(*i.CurrencyContains))
+	}
+	if i.CurrencyHasPrefix != nil {
+		predicates = append(predicates, vendor.CurrencyHasPrefix(*i.CurrencyHasPrefix))
+	}
+	if i.CurrencyHasSuffix != nil {
+		predicates = append(predicates, vendor.CurrencyHasSuffix(*i.CurrencyHasSuffix))
+	}
+	if i.CurrencyEqualFold != nil {
+		predicates = append(predicates, vendor.CurrencyEqualFold(*i.CurrencyEqualFold))
+	}
+	if i.CurrencyContainsFold != nil {
+		predicates = append(predicates, vendor.CurrencyContainsFold(*i.CurrencyContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, vendor.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, vendor.ActiveNEQ(*i.ActiveNEQ))
+	}
+	if i.HubCompanyID != nil {
+		predicates = append(predicates, vendor.HubCompanyIDEQ(*i.HubCompanyID))
+	}
+	if i.HubCompanyIDNEQ != nil {
+		predicates = append(predicates, vendor.HubCompanyIDNEQ(*i.HubCompanyIDNEQ))
+	}
+	if len(i.HubCompanyIDIn) > 0 {
+		predicates = append(predicates, vendor.HubCompanyIDIn(i.HubCompanyIDIn...))
+	}
+	if len(i.HubCompanyIDNotIn) > 0 {
+		predicates = append(predicates, vendor.HubCompanyIDNotIn(i.HubCompanyIDNotIn...))
+	}
+	if i.HubCompanyIDGT != nil {
+		predicates = append(predicates, vendor.HubCompanyIDGT(*i.HubCompanyIDGT))
+	}
+	if i.HubCompanyIDGTE != nil {
+		predicates = append(predicates, vendor.HubCompanyIDGTE(*i.HubCompanyIDGTE))
+	}
+	if i.HubCompanyIDLT != nil {
+		predicates = append(predicates, vendor.HubCompanyIDLT(*i.HubCompanyIDLT))
+	}
+	if i.HubCompanyIDLTE != nil {
+		predicates = append(predicates, vendor.HubCompanyIDLTE(*i.HubCompanyIDLTE))
+	}
+	if i.HubCompanyIDContains != nil {
+		predicates = append(predicates, vendor.HubCompanyIDContains(*i.HubCompanyIDContains))
+	}
+	if i.HubCompanyIDHasPrefix != nil {
+		predicates = append(predicates, vendor.HubCompanyIDHasPrefix(*i.HubCompanyIDHasPrefix))
+	}
+	if i.HubCompanyIDHasSuffix != nil {
+		predicates = append(predicates, vendor.HubCompanyIDHasSuffix(*i.HubCompanyIDHasSuffix))
+	}
+	if i.HubCompanyIDIsNil {
+		predicates = append(predicates, vendor.HubCompanyIDIsNil())
+	}
+	if i.HubCompanyIDNotNil {
+		predicates = append(predicates, vendor.HubCompanyIDNotNil())
+	}
+	if i.HubCompanyIDEqualFold != nil {
+		predicates = append(predicates, vendor.HubCompanyIDEqualFold(*i.HubCompanyIDEqualFold))
+	}
+	if i.HubCompanyIDContainsFold != nil {
+		predicates = append(predicates, vendor.HubCompanyIDContainsFold(*i.HubCompanyIDContainsFold))
+	}
+	if i.CrmContactID != nil {
+		predicates = append(predicates, vendor.CrmContactIDEQ(*i.CrmContactID))
+	}
+	if i.CrmContactIDNEQ != nil {
+		predicates = append(predicates, vendor.CrmContactIDNEQ(*i.CrmContactIDNEQ))
+	}
+	if len(i.CrmContactIDIn) > 0 {
+		predicates = append(predicates, vendor.CrmContactIDIn(i.CrmContactIDIn...))
+	}
+	if len(i.CrmContactIDNotIn) > 0 {
+		predicates = append(predicates, vendor.CrmContactIDNotIn(i.CrmContactIDNotIn...))
+	}
+	if i.CrmContactIDGT != nil {
+		predicates = append(predicates, vendor.CrmContactIDGT(*i.CrmContactIDGT))
+	}
+	if i.CrmContactIDGTE != nil {
+		predicates = append(predicates, vendor.CrmContactIDGTE(*i.CrmContactIDGTE))
+	}
+	if i.CrmContactIDLT != nil {
+		predicates = append(predicates, vendor.CrmContactIDLT(*i.CrmContactIDLT))
+	}
+	if i.CrmContactIDLTE != nil {
+		predicates = append(predicates, vendor.CrmContactIDLTE(*i.CrmContactIDLTE))
+	}
+	if i.CrmContactIDContains != nil {
+		predicates = append(predicates, vendor.CrmContactIDContains(*i.CrmContactIDContains))
+	}
+	if i.CrmContactIDHasPrefix != nil {
+		predicates = append(predicates, vendor.CrmContactIDHasPrefix(*i.CrmContactIDHasPrefix))
+	}
+	if i.CrmContactIDHasSuffix != nil {
+		predicates = append(predicates, vendor.CrmContactIDHasSuffix(*i.CrmContactIDHasSuffix))
+	}
+	if i.CrmContactIDIsNil {
+		predicates = append(predicates, vendor.CrmContactIDIsNil())
+	}
+	if i.CrmContactIDNotNil {
+		predicates = append(predicates, vendor.CrmContactIDNotNil())
+	}
+	if i.CrmContactIDEqualFold != nil {
+		predicates = append(predicates, vendor.CrmContactIDEqualFold(*i.CrmContactIDEqualFold))
+	}
+	if i.CrmContactIDContainsFold != nil {
+		predicates = append(predicates, vendor.CrmContactIDContainsFold(*i.CrmContactIDContainsFold))
+	}
+	if i.SyncStatus != nil {
+		predicates = append(predicates, vendor.SyncStatusEQ(*i.SyncStatus))
+	}
+	if i.SyncStatusNEQ != nil {
+		predicates = append(predicates, vendor.SyncStatusNEQ(*i.SyncStatusNEQ))
+	}
+	if len(i.SyncStatusIn) > 0 {
+		predicates = append(predicates, vendor.SyncStatusIn(i.SyncStatusIn...))
+	}
+	if len(i.SyncStatusNotIn) > 0 {
+		predicates = append(predicates, vendor.SyncStatusNotIn(i.SyncStatusNotIn...))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyVendorWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return vendor.And(predicates...), nil
+	}
+}
+
+// WriteOffWhereInput represents a where input for filtering WriteOff queries.
+type WriteOffWhereInput struct {
+	Predicates []predicate.WriteOff  `json:"-"`
+	Not        *WriteOffWhereInput   `json:"not,omitempty"`
+	Or         []*WriteOffWhereInput `json:"or,omitempty"`
+	And        []*WriteOffWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "date" field predicates.
+	Date             *caldate.Date  `json:"date,omitempty"`
+	DateNEQ          *caldate.Date  `json:"dateNEQ,omitempty"`
+	DateIn           []caldate.Date `json:"dateIn,omitempty"`
+	DateNotIn        []caldate.Date `json:"dateNotIn,omitempty"`
+	DateGT           *caldate.Date  `json:"dateGT,omitempty"`
+	DateGTE          *caldate.Date  `json:"dateGTE,omitempty"`
+	DateLT           *caldate.Date  `json:"dateLT,omitempty"`
+	DateLTE          *caldate.Date  `json:"dateLTE,omitempty"`
+	DateContains     *caldate.Date  `json:"dateContains,omitempty"`
+	DateHasPrefix    *caldate.Date  `json:"dateHasPrefix,omitempty"`
+	DateHasSuffix    *caldate.Date  `json:"dateHasSuffix,omitempty"`
+	DateEqualFold    *caldate.Date  `json:"dateEqualFold,omitempty"`
+	DateContainsFold *caldate.Date  `json:"dateContainsFold,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
+	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "created_by" field predicates.
+	CreatedBy             *string  `json:"createdBy,omitempty"`
+	CreatedByNEQ          *string  `json:"createdByNEQ,omitempty"`
+	CreatedByIn           []string `json:"createdByIn,omitempty"`
+	CreatedByNotIn        []string `json:"createdByNotIn,omitempty"`
+	CreatedByGT           *string  `json:"createdByGT,omitempty"`
+	CreatedByGTE          *string  `json:"createdByGTE,omitempty"`
+	CreatedByLT           *string  `json:"createdByLT,omitempty"`
+	CreatedByLTE          *string  `json:"createdByLTE,omitempty"`
+	CreatedByContains     *string  `json:"createdByContains,omitempty"`
+	CreatedByHasPrefix    *string  `json:"createdByHasPrefix,omitempty"`
+	CreatedByHasSuffix    *string  `json:"createdByHasSuffix,omitempty"`
+	CreatedByIsNil        bool     `json:"createdByIsNil,omitempty"`
+	CreatedByNotNil       bool     `json:"createdByNotNil,omitempty"`
+	CreatedByEqualFold    *string  `json:"createdByEqualFold,omitempty"`
+	CreatedByContainsFold *string  `json:"createdByContainsFold,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *WriteOffWhereInput) AddPredicates(predicates ...predicate.WriteOff) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the WriteOffWhereInput filter on the WriteOffQuery builder.
+func (i *WriteOffWhereInput) Filter(q *WriteOffQuery) (*WriteOffQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyWriteOffWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyWriteOffWhereInput is returned in case the WriteOffWhereInput is empty.
+var ErrEmptyWriteOffWhereInput = errors.New("ent: empty predicate WriteOffWhereInput")
+
+// P returns a predicate for filtering writeoffs.
+// An error is returned if the input is empty or invalid.
+func (i *WriteOffWhereInput) P() (predicate.WriteOff, error) {
+	var predicates []predicate.WriteOff
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, writeoff.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.WriteOff, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, writeoff.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.WriteOff, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, writeoff.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, writeoff.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, writeoff.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, writeoff.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, writeoff.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, writeoff.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, writeoff.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, writeoff.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, writeoff.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, writeoff.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, writeoff.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, writeoff.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, writeoff.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, writeoff.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, writeoff.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, writeoff.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, writeoff.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, writeoff.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, writeoff.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, writeoff.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, writeoff.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, writeoff.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, writeoff.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, writeoff.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, writeoff.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, writeoff.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, writeoff.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, writeoff.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, writeoff.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, writeoff.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, writeoff.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, writeoff.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, writeoff.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, writeoff.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, writeoff.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, writeoff.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, writeoff.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, writeoff.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, writeoff.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, writeoff.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, writeoff.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, writeoff.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, writeoff.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, writeoff.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, writeoff.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, writeoff.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, writeoff.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, writeoff.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, writeoff.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, writeoff.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, writeoff.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, writeoff.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, writeoff.AmountLTE(*i.AmountLTE))
+	}
+	if i.Date != nil {
+		predicates = append(predicates, writeoff.DateEQ(*i.Date))
+	}
+	if i.DateNEQ != nil {
+		predicates = append(predicates, writeoff.DateNEQ(*i.DateNEQ))
+	}
+	if len(i.DateIn) > 0 {
+		predicates = append(predicates, writeoff.DateIn(i.DateIn...))
+	}
+	if len(i.DateNotIn) > 0 {
+		predicates = append(predicates, writeoff.DateNotIn(i.DateNotIn...))
+	}
+	if i.DateGT != nil {
+		predicates = append(predicates, writeoff.DateGT(*i.DateGT))
+	}
+	if i.DateGTE != nil {
+		predicates = append(predicates, writeoff.DateGTE(*i.DateGTE))
+	}
+	if i.DateLT != nil {
+		predicates = append(predicates, writeoff.DateLT(*i.DateLT))
+	}
+	if i.DateLTE != nil {
+		predicates = append(predicates, writeoff.DateLTE(*i.DateLTE))
+	}
+	if i.DateContains != nil {
+		predicates = append(predicates, writeoff.DateContains(*i.DateContains))
+	}
+	if i.DateHasPrefix != nil {
+		predicates = append(predicates, writeoff.DateHasPrefix(*i.DateHasPrefix))
+	}
+	if i.DateHasSuffix != nil {
+		predicates = append(predicates, writeoff.DateHasSuffix(*i.DateHasSuffix))
+	}
+	if i.DateEqualFold != nil {
+		predicates = append(predicates, writeoff.DateEqualFold(*i.DateEqualFold))
+	}
+	if i.DateContainsFold != nil {
+		predicates = append(predicates, writeoff.DateContainsFold(*i.DateContainsFold))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, writeoff.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, writeoff.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, writeoff.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, writeoff.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, writeoff.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, writeoff.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, writeoff.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, writeoff.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, writeoff.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, writeoff.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, writeoff.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonIsNil {
+		predicates = append(predicates, writeoff.ReasonIsNil())
+	}
+	if i.ReasonNotNil {
+		predicates = append(predicates, writeoff.ReasonNotNil())
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, writeoff.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, writeoff.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, writeoff.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, writeoff.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, writeoff.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.CreatedBy != nil {
+		predicates = append(predicates, writeoff.CreatedByEQ(*i.CreatedBy))
+	}
+	if i.CreatedByNEQ != nil {
+		predicates = append(predicates, writeoff.CreatedByNEQ(*i.CreatedByNEQ))
+	}
+	if len(i.CreatedByIn) > 0 {
+		predicates = append(predicates, writeoff.CreatedByIn(i.CreatedByIn...))
+	}
+	if len(i.CreatedByNotIn) > 0 {
+		predicates = append(predicates, writeoff.CreatedByNotIn(i.CreatedByNotIn...))
+	}
+	if i.CreatedByGT != nil {
+		predicates = append(predicates, writeoff.CreatedByGT(*i.CreatedByGT))
+	}
+	if i.CreatedByGTE != nil {
+		predicates = append(predicates, writeoff.CreatedByGTE(*i.CreatedByGTE))
+	}
+	if i.CreatedByLT != nil {
+		predicates = append(predicates, writeoff.CreatedByLT(*i.CreatedByLT))
+	}
+	if i.CreatedByLTE != nil {
+		predicates = append(predicates, writeoff.CreatedByLTE(*i.CreatedByLTE))
+	}
+	if i.CreatedByContains != nil {
+		predicates = append(predicates, writeoff.CreatedByContains(*i.CreatedByContains))
+	}
+	if i.CreatedByHasPrefix != nil {
+		predicates = append(predicates, writeoff.CreatedByHasPrefix(*i.CreatedByHasPrefix))
+	}
+	if i.CreatedByHasSuffix != nil {
+		predicates = append(predicates, writeoff.CreatedByHasSuffix(*i.CreatedByHasSuffix))
+	}
+	if i.CreatedByIsNil {
+		predicates = append(predicates, writeoff.CreatedByIsNil())
+	}
+	if i.CreatedByNotNil {
+		predicates = append(predicates, writeoff.CreatedByNotNil())
+	}
+	if i.CreatedByEqualFold != nil {
+		predicates = append(predicates, writeoff.CreatedByEqualFold(*i.CreatedByEqualFold))
+	}
+	if i.CreatedByContainsFold != nil {
+		predicates = append(predicates, writeoff.CreatedByContainsFold(*i.CreatedByContainsFold))
+	}
+
+	if i.HasInvoice != nil {
+		p := writeoff.HasInvoice()
+		if !*i.HasInvoice {
+			p = writeoff.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, writeoff.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyWriteOffWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return writeoff.And(predicates...), nil
 	}
 }

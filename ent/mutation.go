@@ -6,17 +6,32 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/invoicesequence"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
 	"books/ent/predicate"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 	"books/internal/caldate"
 	"books/internal/ledger/source"
 	"books/internal/money"
+	"books/internal/qbo/syncstate"
 	"context"
 	"errors"
 	"fmt"
@@ -36,16 +51,30 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAccount          = "Account"
-	TypeAccountingPeriod = "AccountingPeriod"
-	TypeAuditEvent       = "AuditEvent"
-	TypeCOAMapping       = "COAMapping"
-	TypeClass            = "Class"
-	TypeIntegrationKey   = "IntegrationKey"
-	TypeJournalEntry     = "JournalEntry"
-	TypeJournalLine      = "JournalLine"
-	TypeLegalEntity      = "LegalEntity"
-	TypeOrganization     = "Organization"
+	TypeAccount            = "Account"
+	TypeAccountingPeriod   = "AccountingPeriod"
+	TypeAuditEvent         = "AuditEvent"
+	TypeCOAMapping         = "COAMapping"
+	TypeChargeReversal     = "ChargeReversal"
+	TypeClass              = "Class"
+	TypeCreditApplication  = "CreditApplication"
+	TypeCreditMemo         = "CreditMemo"
+	TypeCustomer           = "Customer"
+	TypeIntegrationKey     = "IntegrationKey"
+	TypeInvoice            = "Invoice"
+	TypeInvoiceEvent       = "InvoiceEvent"
+	TypeInvoiceLine        = "InvoiceLine"
+	TypeInvoiceSequence    = "InvoiceSequence"
+	TypeItem               = "Item"
+	TypeJournalEntry       = "JournalEntry"
+	TypeJournalLine        = "JournalLine"
+	TypeLegalEntity        = "LegalEntity"
+	TypeOrganization       = "Organization"
+	TypePayment            = "Payment"
+	TypePaymentApplication = "PaymentApplication"
+	TypeRefund             = "Refund"
+	TypeVendor             = "Vendor"
+	TypeWriteOff           = "WriteOff"
 )
 
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
@@ -3435,6 +3464,1028 @@ func (m *COAMappingMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown COAMapping edge %s", name)
 }
 
+// ChargeReversalMutation represents an operation that mutates the ChargeReversal nodes in the graph.
+type ChargeReversalMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	created_at       *time.Time
+	updated_at       *time.Time
+	organization_id  *string
+	entity_id        *string
+	amount           *money.Amount
+	addamount        *money.Amount
+	date             *caldate.Date
+	reason           *string
+	external_ref     *string
+	journal_entry_id *string
+	created_by       *string
+	clearedFields    map[string]struct{}
+	payment          *string
+	clearedpayment   bool
+	done             bool
+	oldValue         func(context.Context) (*ChargeReversal, error)
+	predicates       []predicate.ChargeReversal
+}
+
+var _ ent.Mutation = (*ChargeReversalMutation)(nil)
+
+// chargereversalOption allows management of the mutation configuration using functional options.
+type chargereversalOption func(*ChargeReversalMutation)
+
+// newChargeReversalMutation creates new mutation for the ChargeReversal entity.
+func newChargeReversalMutation(c config, op Op, opts ...chargereversalOption) *ChargeReversalMutation {
+	m := &ChargeReversalMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeChargeReversal,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withChargeReversalID sets the ID field of the mutation.
+func withChargeReversalID(id string) chargereversalOption {
+	return func(m *ChargeReversalMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ChargeReversal
+		)
+		m.oldValue = func(ctx context.Context) (*ChargeReversal, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ChargeReversal.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withChargeReversal sets the old ChargeReversal of the mutation.
+func withChargeReversal(node *ChargeReversal) chargereversalOption {
+	return func(m *ChargeReversalMutation) {
+		m.oldValue = func(context.Context) (*ChargeReversal, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ChargeReversalMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ChargeReversalMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ChargeReversal entities.
+func (m *ChargeReversalMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ChargeReversalMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ChargeReversalMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ChargeReversal.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ChargeReversalMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ChargeReversalMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ChargeReversalMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ChargeReversalMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ChargeReversalMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ChargeReversalMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ChargeReversalMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ChargeReversalMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ChargeReversalMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *ChargeReversalMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *ChargeReversalMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *ChargeReversalMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *ChargeReversalMutation) SetPaymentID(s string) {
+	m.payment = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *ChargeReversalMutation) PaymentID() (r string, exists bool) {
+	v := m.payment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *ChargeReversalMutation) ResetPaymentID() {
+	m.payment = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *ChargeReversalMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *ChargeReversalMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *ChargeReversalMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *ChargeReversalMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *ChargeReversalMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetDate sets the "date" field.
+func (m *ChargeReversalMutation) SetDate(c caldate.Date) {
+	m.date = &c
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *ChargeReversalMutation) Date() (r caldate.Date, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldDate(ctx context.Context) (v caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *ChargeReversalMutation) ResetDate() {
+	m.date = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *ChargeReversalMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *ChargeReversalMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *ChargeReversalMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[chargereversal.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *ChargeReversalMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[chargereversal.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *ChargeReversalMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, chargereversal.FieldReason)
+}
+
+// SetExternalRef sets the "external_ref" field.
+func (m *ChargeReversalMutation) SetExternalRef(s string) {
+	m.external_ref = &s
+}
+
+// ExternalRef returns the value of the "external_ref" field in the mutation.
+func (m *ChargeReversalMutation) ExternalRef() (r string, exists bool) {
+	v := m.external_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalRef returns the old "external_ref" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldExternalRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalRef: %w", err)
+	}
+	return oldValue.ExternalRef, nil
+}
+
+// ClearExternalRef clears the value of the "external_ref" field.
+func (m *ChargeReversalMutation) ClearExternalRef() {
+	m.external_ref = nil
+	m.clearedFields[chargereversal.FieldExternalRef] = struct{}{}
+}
+
+// ExternalRefCleared returns if the "external_ref" field was cleared in this mutation.
+func (m *ChargeReversalMutation) ExternalRefCleared() bool {
+	_, ok := m.clearedFields[chargereversal.FieldExternalRef]
+	return ok
+}
+
+// ResetExternalRef resets all changes to the "external_ref" field.
+func (m *ChargeReversalMutation) ResetExternalRef() {
+	m.external_ref = nil
+	delete(m.clearedFields, chargereversal.FieldExternalRef)
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *ChargeReversalMutation) SetJournalEntryID(s string) {
+	m.journal_entry_id = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *ChargeReversalMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldJournalEntryID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *ChargeReversalMutation) ResetJournalEntryID() {
+	m.journal_entry_id = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *ChargeReversalMutation) SetCreatedBy(s string) {
+	m.created_by = &s
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *ChargeReversalMutation) CreatedBy() (r string, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the ChargeReversal entity.
+// If the ChargeReversal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeReversalMutation) OldCreatedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (m *ChargeReversalMutation) ClearCreatedBy() {
+	m.created_by = nil
+	m.clearedFields[chargereversal.FieldCreatedBy] = struct{}{}
+}
+
+// CreatedByCleared returns if the "created_by" field was cleared in this mutation.
+func (m *ChargeReversalMutation) CreatedByCleared() bool {
+	_, ok := m.clearedFields[chargereversal.FieldCreatedBy]
+	return ok
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *ChargeReversalMutation) ResetCreatedBy() {
+	m.created_by = nil
+	delete(m.clearedFields, chargereversal.FieldCreatedBy)
+}
+
+// ClearPayment clears the "payment" edge to the Payment entity.
+func (m *ChargeReversalMutation) ClearPayment() {
+	m.clearedpayment = true
+	m.clearedFields[chargereversal.FieldPaymentID] = struct{}{}
+}
+
+// PaymentCleared reports if the "payment" edge to the Payment entity was cleared.
+func (m *ChargeReversalMutation) PaymentCleared() bool {
+	return m.clearedpayment
+}
+
+// PaymentIDs returns the "payment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PaymentID instead. It exists only for internal usage by the builders.
+func (m *ChargeReversalMutation) PaymentIDs() (ids []string) {
+	if id := m.payment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayment resets all changes to the "payment" edge.
+func (m *ChargeReversalMutation) ResetPayment() {
+	m.payment = nil
+	m.clearedpayment = false
+}
+
+// Where appends a list predicates to the ChargeReversalMutation builder.
+func (m *ChargeReversalMutation) Where(ps ...predicate.ChargeReversal) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ChargeReversalMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ChargeReversalMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ChargeReversal, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ChargeReversalMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ChargeReversalMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ChargeReversal).
+func (m *ChargeReversalMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ChargeReversalMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, chargereversal.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, chargereversal.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, chargereversal.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, chargereversal.FieldEntityID)
+	}
+	if m.payment != nil {
+		fields = append(fields, chargereversal.FieldPaymentID)
+	}
+	if m.amount != nil {
+		fields = append(fields, chargereversal.FieldAmount)
+	}
+	if m.date != nil {
+		fields = append(fields, chargereversal.FieldDate)
+	}
+	if m.reason != nil {
+		fields = append(fields, chargereversal.FieldReason)
+	}
+	if m.external_ref != nil {
+		fields = append(fields, chargereversal.FieldExternalRef)
+	}
+	if m.journal_entry_id != nil {
+		fields = append(fields, chargereversal.FieldJournalEntryID)
+	}
+	if m.created_by != nil {
+		fields = append(fields, chargereversal.FieldCreatedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ChargeReversalMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case chargereversal.FieldCreatedAt:
+		return m.CreatedAt()
+	case chargereversal.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case chargereversal.FieldOrganizationID:
+		return m.OrganizationID()
+	case chargereversal.FieldEntityID:
+		return m.EntityID()
+	case chargereversal.FieldPaymentID:
+		return m.PaymentID()
+	case chargereversal.FieldAmount:
+		return m.Amount()
+	case chargereversal.FieldDate:
+		return m.Date()
+	case chargereversal.FieldReason:
+		return m.Reason()
+	case chargereversal.FieldExternalRef:
+		return m.ExternalRef()
+	case chargereversal.FieldJournalEntryID:
+		return m.JournalEntryID()
+	case chargereversal.FieldCreatedBy:
+		return m.CreatedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ChargeReversalMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case chargereversal.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case chargereversal.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case chargereversal.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case chargereversal.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case chargereversal.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case chargereversal.FieldAmount:
+		return m.OldAmount(ctx)
+	case chargereversal.FieldDate:
+		return m.OldDate(ctx)
+	case chargereversal.FieldReason:
+		return m.OldReason(ctx)
+	case chargereversal.FieldExternalRef:
+		return m.OldExternalRef(ctx)
+	case chargereversal.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	case chargereversal.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown ChargeReversal field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChargeReversalMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case chargereversal.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case chargereversal.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case chargereversal.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case chargereversal.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case chargereversal.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case chargereversal.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case chargereversal.FieldDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case chargereversal.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case chargereversal.FieldExternalRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalRef(v)
+		return nil
+	case chargereversal.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	case chargereversal.FieldCreatedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ChargeReversal field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ChargeReversalMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, chargereversal.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ChargeReversalMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case chargereversal.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChargeReversalMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case chargereversal.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ChargeReversal numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ChargeReversalMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(chargereversal.FieldReason) {
+		fields = append(fields, chargereversal.FieldReason)
+	}
+	if m.FieldCleared(chargereversal.FieldExternalRef) {
+		fields = append(fields, chargereversal.FieldExternalRef)
+	}
+	if m.FieldCleared(chargereversal.FieldCreatedBy) {
+		fields = append(fields, chargereversal.FieldCreatedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ChargeReversalMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ChargeReversalMutation) ClearField(name string) error {
+	switch name {
+	case chargereversal.FieldReason:
+		m.ClearReason()
+		return nil
+	case chargereversal.FieldExternalRef:
+		m.ClearExternalRef()
+		return nil
+	case chargereversal.FieldCreatedBy:
+		m.ClearCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown ChargeReversal nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ChargeReversalMutation) ResetField(name string) error {
+	switch name {
+	case chargereversal.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case chargereversal.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case chargereversal.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case chargereversal.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case chargereversal.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case chargereversal.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case chargereversal.FieldDate:
+		m.ResetDate()
+		return nil
+	case chargereversal.FieldReason:
+		m.ResetReason()
+		return nil
+	case chargereversal.FieldExternalRef:
+		m.ResetExternalRef()
+		return nil
+	case chargereversal.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	case chargereversal.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown ChargeReversal field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ChargeReversalMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.payment != nil {
+		edges = append(edges, chargereversal.EdgePayment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ChargeReversalMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case chargereversal.EdgePayment:
+		if id := m.payment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ChargeReversalMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ChargeReversalMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ChargeReversalMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpayment {
+		edges = append(edges, chargereversal.EdgePayment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ChargeReversalMutation) EdgeCleared(name string) bool {
+	switch name {
+	case chargereversal.EdgePayment:
+		return m.clearedpayment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ChargeReversalMutation) ClearEdge(name string) error {
+	switch name {
+	case chargereversal.EdgePayment:
+		m.ClearPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown ChargeReversal unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ChargeReversalMutation) ResetEdge(name string) error {
+	switch name {
+	case chargereversal.EdgePayment:
+		m.ResetPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown ChargeReversal edge %s", name)
+}
+
 // ClassMutation represents an operation that mutates the Class nodes in the graph.
 type ClassMutation struct {
 	config
@@ -4296,6 +5347,3630 @@ func (m *ClassMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Class edge %s", name)
+}
+
+// CreditApplicationMutation represents an operation that mutates the CreditApplication nodes in the graph.
+type CreditApplicationMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	organization_id    *string
+	amount             *money.Amount
+	addamount          *money.Amount
+	journal_entry_id   *string
+	clearedFields      map[string]struct{}
+	credit_memo        *string
+	clearedcredit_memo bool
+	invoice            *string
+	clearedinvoice     bool
+	done               bool
+	oldValue           func(context.Context) (*CreditApplication, error)
+	predicates         []predicate.CreditApplication
+}
+
+var _ ent.Mutation = (*CreditApplicationMutation)(nil)
+
+// creditapplicationOption allows management of the mutation configuration using functional options.
+type creditapplicationOption func(*CreditApplicationMutation)
+
+// newCreditApplicationMutation creates new mutation for the CreditApplication entity.
+func newCreditApplicationMutation(c config, op Op, opts ...creditapplicationOption) *CreditApplicationMutation {
+	m := &CreditApplicationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCreditApplication,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCreditApplicationID sets the ID field of the mutation.
+func withCreditApplicationID(id string) creditapplicationOption {
+	return func(m *CreditApplicationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CreditApplication
+		)
+		m.oldValue = func(ctx context.Context) (*CreditApplication, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CreditApplication.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCreditApplication sets the old CreditApplication of the mutation.
+func withCreditApplication(node *CreditApplication) creditapplicationOption {
+	return func(m *CreditApplicationMutation) {
+		m.oldValue = func(context.Context) (*CreditApplication, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CreditApplicationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CreditApplicationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CreditApplication entities.
+func (m *CreditApplicationMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CreditApplicationMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CreditApplicationMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CreditApplication.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CreditApplicationMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CreditApplicationMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CreditApplicationMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CreditApplicationMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CreditApplicationMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CreditApplicationMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *CreditApplicationMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *CreditApplicationMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *CreditApplicationMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetCreditMemoID sets the "credit_memo_id" field.
+func (m *CreditApplicationMutation) SetCreditMemoID(s string) {
+	m.credit_memo = &s
+}
+
+// CreditMemoID returns the value of the "credit_memo_id" field in the mutation.
+func (m *CreditApplicationMutation) CreditMemoID() (r string, exists bool) {
+	v := m.credit_memo
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreditMemoID returns the old "credit_memo_id" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldCreditMemoID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreditMemoID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreditMemoID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreditMemoID: %w", err)
+	}
+	return oldValue.CreditMemoID, nil
+}
+
+// ResetCreditMemoID resets all changes to the "credit_memo_id" field.
+func (m *CreditApplicationMutation) ResetCreditMemoID() {
+	m.credit_memo = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *CreditApplicationMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *CreditApplicationMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *CreditApplicationMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *CreditApplicationMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *CreditApplicationMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *CreditApplicationMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *CreditApplicationMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *CreditApplicationMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *CreditApplicationMutation) SetJournalEntryID(s string) {
+	m.journal_entry_id = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *CreditApplicationMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldJournalEntryID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *CreditApplicationMutation) ResetJournalEntryID() {
+	m.journal_entry_id = nil
+}
+
+// ClearCreditMemo clears the "credit_memo" edge to the CreditMemo entity.
+func (m *CreditApplicationMutation) ClearCreditMemo() {
+	m.clearedcredit_memo = true
+	m.clearedFields[creditapplication.FieldCreditMemoID] = struct{}{}
+}
+
+// CreditMemoCleared reports if the "credit_memo" edge to the CreditMemo entity was cleared.
+func (m *CreditApplicationMutation) CreditMemoCleared() bool {
+	return m.clearedcredit_memo
+}
+
+// CreditMemoIDs returns the "credit_memo" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CreditMemoID instead. It exists only for internal usage by the builders.
+func (m *CreditApplicationMutation) CreditMemoIDs() (ids []string) {
+	if id := m.credit_memo; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCreditMemo resets all changes to the "credit_memo" edge.
+func (m *CreditApplicationMutation) ResetCreditMemo() {
+	m.credit_memo = nil
+	m.clearedcredit_memo = false
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *CreditApplicationMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[creditapplication.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *CreditApplicationMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *CreditApplicationMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *CreditApplicationMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the CreditApplicationMutation builder.
+func (m *CreditApplicationMutation) Where(ps ...predicate.CreditApplication) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CreditApplicationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CreditApplicationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CreditApplication, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CreditApplicationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CreditApplicationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CreditApplication).
+func (m *CreditApplicationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CreditApplicationMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, creditapplication.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, creditapplication.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, creditapplication.FieldOrganizationID)
+	}
+	if m.credit_memo != nil {
+		fields = append(fields, creditapplication.FieldCreditMemoID)
+	}
+	if m.invoice != nil {
+		fields = append(fields, creditapplication.FieldInvoiceID)
+	}
+	if m.amount != nil {
+		fields = append(fields, creditapplication.FieldAmount)
+	}
+	if m.journal_entry_id != nil {
+		fields = append(fields, creditapplication.FieldJournalEntryID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CreditApplicationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case creditapplication.FieldCreatedAt:
+		return m.CreatedAt()
+	case creditapplication.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case creditapplication.FieldOrganizationID:
+		return m.OrganizationID()
+	case creditapplication.FieldCreditMemoID:
+		return m.CreditMemoID()
+	case creditapplication.FieldInvoiceID:
+		return m.InvoiceID()
+	case creditapplication.FieldAmount:
+		return m.Amount()
+	case creditapplication.FieldJournalEntryID:
+		return m.JournalEntryID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CreditApplicationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case creditapplication.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case creditapplication.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case creditapplication.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case creditapplication.FieldCreditMemoID:
+		return m.OldCreditMemoID(ctx)
+	case creditapplication.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case creditapplication.FieldAmount:
+		return m.OldAmount(ctx)
+	case creditapplication.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	}
+	return nil, fmt.Errorf("unknown CreditApplication field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CreditApplicationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case creditapplication.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case creditapplication.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case creditapplication.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case creditapplication.FieldCreditMemoID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreditMemoID(v)
+		return nil
+	case creditapplication.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case creditapplication.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case creditapplication.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CreditApplication field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CreditApplicationMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, creditapplication.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CreditApplicationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case creditapplication.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CreditApplicationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case creditapplication.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CreditApplication numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CreditApplicationMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CreditApplicationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CreditApplicationMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CreditApplication nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CreditApplicationMutation) ResetField(name string) error {
+	switch name {
+	case creditapplication.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case creditapplication.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case creditapplication.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case creditapplication.FieldCreditMemoID:
+		m.ResetCreditMemoID()
+		return nil
+	case creditapplication.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case creditapplication.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case creditapplication.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	}
+	return fmt.Errorf("unknown CreditApplication field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CreditApplicationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.credit_memo != nil {
+		edges = append(edges, creditapplication.EdgeCreditMemo)
+	}
+	if m.invoice != nil {
+		edges = append(edges, creditapplication.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CreditApplicationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case creditapplication.EdgeCreditMemo:
+		if id := m.credit_memo; id != nil {
+			return []ent.Value{*id}
+		}
+	case creditapplication.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CreditApplicationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CreditApplicationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CreditApplicationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedcredit_memo {
+		edges = append(edges, creditapplication.EdgeCreditMemo)
+	}
+	if m.clearedinvoice {
+		edges = append(edges, creditapplication.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CreditApplicationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case creditapplication.EdgeCreditMemo:
+		return m.clearedcredit_memo
+	case creditapplication.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CreditApplicationMutation) ClearEdge(name string) error {
+	switch name {
+	case creditapplication.EdgeCreditMemo:
+		m.ClearCreditMemo()
+		return nil
+	case creditapplication.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown CreditApplication unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CreditApplicationMutation) ResetEdge(name string) error {
+	switch name {
+	case creditapplication.EdgeCreditMemo:
+		m.ResetCreditMemo()
+		return nil
+	case creditapplication.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown CreditApplication edge %s", name)
+}
+
+// CreditMemoMutation represents an operation that mutates the CreditMemo nodes in the graph.
+type CreditMemoMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	organization_id     *string
+	entity_id           *string
+	date                *caldate.Date
+	amount              *money.Amount
+	addamount           *money.Amount
+	currency            *string
+	account_id          *string
+	class_id            *string
+	reason              *string
+	applied             *money.Amount
+	addapplied          *money.Amount
+	remaining           *money.Amount
+	addremaining        *money.Amount
+	journal_entry_id    *string
+	created_by          *string
+	clearedFields       map[string]struct{}
+	customer            *string
+	clearedcustomer     bool
+	applications        map[string]struct{}
+	removedapplications map[string]struct{}
+	clearedapplications bool
+	done                bool
+	oldValue            func(context.Context) (*CreditMemo, error)
+	predicates          []predicate.CreditMemo
+}
+
+var _ ent.Mutation = (*CreditMemoMutation)(nil)
+
+// creditmemoOption allows management of the mutation configuration using functional options.
+type creditmemoOption func(*CreditMemoMutation)
+
+// newCreditMemoMutation creates new mutation for the CreditMemo entity.
+func newCreditMemoMutation(c config, op Op, opts ...creditmemoOption) *CreditMemoMutation {
+	m := &CreditMemoMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCreditMemo,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCreditMemoID sets the ID field of the mutation.
+func withCreditMemoID(id string) creditmemoOption {
+	return func(m *CreditMemoMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CreditMemo
+		)
+		m.oldValue = func(ctx context.Context) (*CreditMemo, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CreditMemo.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCreditMemo sets the old CreditMemo of the mutation.
+func withCreditMemo(node *CreditMemo) creditmemoOption {
+	return func(m *CreditMemoMutation) {
+		m.oldValue = func(context.Context) (*CreditMemo, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CreditMemoMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CreditMemoMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CreditMemo entities.
+func (m *CreditMemoMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CreditMemoMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CreditMemoMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CreditMemo.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CreditMemoMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CreditMemoMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CreditMemoMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CreditMemoMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CreditMemoMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CreditMemoMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *CreditMemoMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *CreditMemoMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *CreditMemoMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *CreditMemoMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *CreditMemoMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *CreditMemoMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *CreditMemoMutation) SetCustomerID(s string) {
+	m.customer = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *CreditMemoMutation) CustomerID() (r string, exists bool) {
+	v := m.customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldCustomerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *CreditMemoMutation) ResetCustomerID() {
+	m.customer = nil
+}
+
+// SetDate sets the "date" field.
+func (m *CreditMemoMutation) SetDate(c caldate.Date) {
+	m.date = &c
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *CreditMemoMutation) Date() (r caldate.Date, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldDate(ctx context.Context) (v caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *CreditMemoMutation) ResetDate() {
+	m.date = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *CreditMemoMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *CreditMemoMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *CreditMemoMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *CreditMemoMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *CreditMemoMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *CreditMemoMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *CreditMemoMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *CreditMemoMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *CreditMemoMutation) SetAccountID(s string) {
+	m.account_id = &s
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *CreditMemoMutation) AccountID() (r string, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldAccountID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *CreditMemoMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetClassID sets the "class_id" field.
+func (m *CreditMemoMutation) SetClassID(s string) {
+	m.class_id = &s
+}
+
+// ClassID returns the value of the "class_id" field in the mutation.
+func (m *CreditMemoMutation) ClassID() (r string, exists bool) {
+	v := m.class_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClassID returns the old "class_id" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldClassID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClassID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClassID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClassID: %w", err)
+	}
+	return oldValue.ClassID, nil
+}
+
+// ClearClassID clears the value of the "class_id" field.
+func (m *CreditMemoMutation) ClearClassID() {
+	m.class_id = nil
+	m.clearedFields[creditmemo.FieldClassID] = struct{}{}
+}
+
+// ClassIDCleared returns if the "class_id" field was cleared in this mutation.
+func (m *CreditMemoMutation) ClassIDCleared() bool {
+	_, ok := m.clearedFields[creditmemo.FieldClassID]
+	return ok
+}
+
+// ResetClassID resets all changes to the "class_id" field.
+func (m *CreditMemoMutation) ResetClassID() {
+	m.class_id = nil
+	delete(m.clearedFields, creditmemo.FieldClassID)
+}
+
+// SetReason sets the "reason" field.
+func (m *CreditMemoMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *CreditMemoMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *CreditMemoMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[creditmemo.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *CreditMemoMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[creditmemo.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *CreditMemoMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, creditmemo.FieldReason)
+}
+
+// SetApplied sets the "applied" field.
+func (m *CreditMemoMutation) SetApplied(value money.Amount) {
+	m.applied = &value
+	m.addapplied = nil
+}
+
+// Applied returns the value of the "applied" field in the mutation.
+func (m *CreditMemoMutation) Applied() (r money.Amount, exists bool) {
+	v := m.applied
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApplied returns the old "applied" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldApplied(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApplied is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApplied requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApplied: %w", err)
+	}
+	return oldValue.Applied, nil
+}
+
+// AddApplied adds value to the "applied" field.
+func (m *CreditMemoMutation) AddApplied(value money.Amount) {
+	if m.addapplied != nil {
+		*m.addapplied = m.addapplied.Add(value)
+	} else {
+		m.addapplied = &value
+	}
+}
+
+// AddedApplied returns the value that was added to the "applied" field in this mutation.
+func (m *CreditMemoMutation) AddedApplied() (r money.Amount, exists bool) {
+	v := m.addapplied
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetApplied resets all changes to the "applied" field.
+func (m *CreditMemoMutation) ResetApplied() {
+	m.applied = nil
+	m.addapplied = nil
+}
+
+// SetRemaining sets the "remaining" field.
+func (m *CreditMemoMutation) SetRemaining(value money.Amount) {
+	m.remaining = &value
+	m.addremaining = nil
+}
+
+// Remaining returns the value of the "remaining" field in the mutation.
+func (m *CreditMemoMutation) Remaining() (r money.Amount, exists bool) {
+	v := m.remaining
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemaining returns the old "remaining" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldRemaining(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemaining is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemaining requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemaining: %w", err)
+	}
+	return oldValue.Remaining, nil
+}
+
+// AddRemaining adds value to the "remaining" field.
+func (m *CreditMemoMutation) AddRemaining(value money.Amount) {
+	if m.addremaining != nil {
+		*m.addremaining = m.addremaining.Add(value)
+	} else {
+		m.addremaining = &value
+	}
+}
+
+// AddedRemaining returns the value that was added to the "remaining" field in this mutation.
+func (m *CreditMemoMutation) AddedRemaining() (r money.Amount, exists bool) {
+	v := m.addremaining
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRemaining resets all changes to the "remaining" field.
+func (m *CreditMemoMutation) ResetRemaining() {
+	m.remaining = nil
+	m.addremaining = nil
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *CreditMemoMutation) SetJournalEntryID(s string) {
+	m.journal_entry_id = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *CreditMemoMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldJournalEntryID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *CreditMemoMutation) ResetJournalEntryID() {
+	m.journal_entry_id = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *CreditMemoMutation) SetCreatedBy(s string) {
+	m.created_by = &s
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *CreditMemoMutation) CreatedBy() (r string, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the CreditMemo entity.
+// If the CreditMemo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditMemoMutation) OldCreatedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (m *CreditMemoMutation) ClearCreatedBy() {
+	m.created_by = nil
+	m.clearedFields[creditmemo.FieldCreatedBy] = struct{}{}
+}
+
+// CreatedByCleared returns if the "created_by" field was cleared in this mutation.
+func (m *CreditMemoMutation) CreatedByCleared() bool {
+	_, ok := m.clearedFields[creditmemo.FieldCreatedBy]
+	return ok
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *CreditMemoMutation) ResetCreatedBy() {
+	m.created_by = nil
+	delete(m.clearedFields, creditmemo.FieldCreatedBy)
+}
+
+// ClearCustomer clears the "customer" edge to the Customer entity.
+func (m *CreditMemoMutation) ClearCustomer() {
+	m.clearedcustomer = true
+	m.clearedFields[creditmemo.FieldCustomerID] = struct{}{}
+}
+
+// CustomerCleared reports if the "customer" edge to the Customer entity was cleared.
+func (m *CreditMemoMutation) CustomerCleared() bool {
+	return m.clearedcustomer
+}
+
+// CustomerIDs returns the "customer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CustomerID instead. It exists only for internal usage by the builders.
+func (m *CreditMemoMutation) CustomerIDs() (ids []string) {
+	if id := m.customer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCustomer resets all changes to the "customer" edge.
+func (m *CreditMemoMutation) ResetCustomer() {
+	m.customer = nil
+	m.clearedcustomer = false
+}
+
+// AddApplicationIDs adds the "applications" edge to the CreditApplication entity by ids.
+func (m *CreditMemoMutation) AddApplicationIDs(ids ...string) {
+	if m.applications == nil {
+		m.applications = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.applications[ids[i]] = struct{}{}
+	}
+}
+
+// ClearApplications clears the "applications" edge to the CreditApplication entity.
+func (m *CreditMemoMutation) ClearApplications() {
+	m.clearedapplications = true
+}
+
+// ApplicationsCleared reports if the "applications" edge to the CreditApplication entity was cleared.
+func (m *CreditMemoMutation) ApplicationsCleared() bool {
+	return m.clearedapplications
+}
+
+// RemoveApplicationIDs removes the "applications" edge to the CreditApplication entity by IDs.
+func (m *CreditMemoMutation) RemoveApplicationIDs(ids ...string) {
+	if m.removedapplications == nil {
+		m.removedapplications = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.applications, ids[i])
+		m.removedapplications[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedApplications returns the removed IDs of the "applications" edge to the CreditApplication entity.
+func (m *CreditMemoMutation) RemovedApplicationsIDs() (ids []string) {
+	for id := range m.removedapplications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ApplicationsIDs returns the "applications" edge IDs in the mutation.
+func (m *CreditMemoMutation) ApplicationsIDs() (ids []string) {
+	for id := range m.applications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetApplications resets all changes to the "applications" edge.
+func (m *CreditMemoMutation) ResetApplications() {
+	m.applications = nil
+	m.clearedapplications = false
+	m.removedapplications = nil
+}
+
+// Where appends a list predicates to the CreditMemoMutation builder.
+func (m *CreditMemoMutation) Where(ps ...predicate.CreditMemo) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CreditMemoMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CreditMemoMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CreditMemo, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CreditMemoMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CreditMemoMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CreditMemo).
+func (m *CreditMemoMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CreditMemoMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, creditmemo.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, creditmemo.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, creditmemo.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, creditmemo.FieldEntityID)
+	}
+	if m.customer != nil {
+		fields = append(fields, creditmemo.FieldCustomerID)
+	}
+	if m.date != nil {
+		fields = append(fields, creditmemo.FieldDate)
+	}
+	if m.amount != nil {
+		fields = append(fields, creditmemo.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, creditmemo.FieldCurrency)
+	}
+	if m.account_id != nil {
+		fields = append(fields, creditmemo.FieldAccountID)
+	}
+	if m.class_id != nil {
+		fields = append(fields, creditmemo.FieldClassID)
+	}
+	if m.reason != nil {
+		fields = append(fields, creditmemo.FieldReason)
+	}
+	if m.applied != nil {
+		fields = append(fields, creditmemo.FieldApplied)
+	}
+	if m.remaining != nil {
+		fields = append(fields, creditmemo.FieldRemaining)
+	}
+	if m.journal_entry_id != nil {
+		fields = append(fields, creditmemo.FieldJournalEntryID)
+	}
+	if m.created_by != nil {
+		fields = append(fields, creditmemo.FieldCreatedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CreditMemoMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case creditmemo.FieldCreatedAt:
+		return m.CreatedAt()
+	case creditmemo.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case creditmemo.FieldOrganizationID:
+		return m.OrganizationID()
+	case creditmemo.FieldEntityID:
+		return m.EntityID()
+	case creditmemo.FieldCustomerID:
+		return m.CustomerID()
+	case creditmemo.FieldDate:
+		return m.Date()
+	case creditmemo.FieldAmount:
+		return m.Amount()
+	case creditmemo.FieldCurrency:
+		return m.Currency()
+	case creditmemo.FieldAccountID:
+		return m.AccountID()
+	case creditmemo.FieldClassID:
+		return m.ClassID()
+	case creditmemo.FieldReason:
+		return m.Reason()
+	case creditmemo.FieldApplied:
+		return m.Applied()
+	case creditmemo.FieldRemaining:
+		return m.Remaining()
+	case creditmemo.FieldJournalEntryID:
+		return m.JournalEntryID()
+	case creditmemo.FieldCreatedBy:
+		return m.CreatedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CreditMemoMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case creditmemo.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case creditmemo.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case creditmemo.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case creditmemo.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case creditmemo.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case creditmemo.FieldDate:
+		return m.OldDate(ctx)
+	case creditmemo.FieldAmount:
+		return m.OldAmount(ctx)
+	case creditmemo.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case creditmemo.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case creditmemo.FieldClassID:
+		return m.OldClassID(ctx)
+	case creditmemo.FieldReason:
+		return m.OldReason(ctx)
+	case creditmemo.FieldApplied:
+		return m.OldApplied(ctx)
+	case creditmemo.FieldRemaining:
+		return m.OldRemaining(ctx)
+	case creditmemo.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	case creditmemo.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown CreditMemo field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CreditMemoMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case creditmemo.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case creditmemo.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case creditmemo.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case creditmemo.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case creditmemo.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case creditmemo.FieldDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case creditmemo.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case creditmemo.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case creditmemo.FieldAccountID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case creditmemo.FieldClassID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClassID(v)
+		return nil
+	case creditmemo.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case creditmemo.FieldApplied:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApplied(v)
+		return nil
+	case creditmemo.FieldRemaining:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemaining(v)
+		return nil
+	case creditmemo.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	case creditmemo.FieldCreatedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CreditMemo field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CreditMemoMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, creditmemo.FieldAmount)
+	}
+	if m.addapplied != nil {
+		fields = append(fields, creditmemo.FieldApplied)
+	}
+	if m.addremaining != nil {
+		fields = append(fields, creditmemo.FieldRemaining)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CreditMemoMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case creditmemo.FieldAmount:
+		return m.AddedAmount()
+	case creditmemo.FieldApplied:
+		return m.AddedApplied()
+	case creditmemo.FieldRemaining:
+		return m.AddedRemaining()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CreditMemoMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case creditmemo.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case creditmemo.FieldApplied:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddApplied(v)
+		return nil
+	case creditmemo.FieldRemaining:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRemaining(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CreditMemo numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CreditMemoMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(creditmemo.FieldClassID) {
+		fields = append(fields, creditmemo.FieldClassID)
+	}
+	if m.FieldCleared(creditmemo.FieldReason) {
+		fields = append(fields, creditmemo.FieldReason)
+	}
+	if m.FieldCleared(creditmemo.FieldCreatedBy) {
+		fields = append(fields, creditmemo.FieldCreatedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CreditMemoMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CreditMemoMutation) ClearField(name string) error {
+	switch name {
+	case creditmemo.FieldClassID:
+		m.ClearClassID()
+		return nil
+	case creditmemo.FieldReason:
+		m.ClearReason()
+		return nil
+	case creditmemo.FieldCreatedBy:
+		m.ClearCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown CreditMemo nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CreditMemoMutation) ResetField(name string) error {
+	switch name {
+	case creditmemo.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case creditmemo.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case creditmemo.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case creditmemo.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case creditmemo.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case creditmemo.FieldDate:
+		m.ResetDate()
+		return nil
+	case creditmemo.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case creditmemo.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case creditmemo.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case creditmemo.FieldClassID:
+		m.ResetClassID()
+		return nil
+	case creditmemo.FieldReason:
+		m.ResetReason()
+		return nil
+	case creditmemo.FieldApplied:
+		m.ResetApplied()
+		return nil
+	case creditmemo.FieldRemaining:
+		m.ResetRemaining()
+		return nil
+	case creditmemo.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	case creditmemo.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown CreditMemo field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CreditMemoMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.customer != nil {
+		edges = append(edges, creditmemo.EdgeCustomer)
+	}
+	if m.applications != nil {
+		edges = append(edges, creditmemo.EdgeApplications)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CreditMemoMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case creditmemo.EdgeCustomer:
+		if id := m.customer; id != nil {
+			return []ent.Value{*id}
+		}
+	case creditmemo.EdgeApplications:
+		ids := make([]ent.Value, 0, len(m.applications))
+		for id := range m.applications {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CreditMemoMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedapplications != nil {
+		edges = append(edges, creditmemo.EdgeApplications)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CreditMemoMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case creditmemo.EdgeApplications:
+		ids := make([]ent.Value, 0, len(m.removedapplications))
+		for id := range m.removedapplications {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CreditMemoMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedcustomer {
+		edges = append(edges, creditmemo.EdgeCustomer)
+	}
+	if m.clearedapplications {
+		edges = append(edges, creditmemo.EdgeApplications)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CreditMemoMutation) EdgeCleared(name string) bool {
+	switch name {
+	case creditmemo.EdgeCustomer:
+		return m.clearedcustomer
+	case creditmemo.EdgeApplications:
+		return m.clearedapplications
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CreditMemoMutation) ClearEdge(name string) error {
+	switch name {
+	case creditmemo.EdgeCustomer:
+		m.ClearCustomer()
+		return nil
+	}
+	return fmt.Errorf("unknown CreditMemo unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CreditMemoMutation) ResetEdge(name string) error {
+	switch name {
+	case creditmemo.EdgeCustomer:
+		m.ResetCustomer()
+		return nil
+	case creditmemo.EdgeApplications:
+		m.ResetApplications()
+		return nil
+	}
+	return fmt.Errorf("unknown CreditMemo edge %s", name)
+}
+
+// CustomerMutation represents an operation that mutates the Customer nodes in the graph.
+type CustomerMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	organization_id *string
+	name            *string
+	display_name    *string
+	email           *string
+	phone           *string
+	address_line1   *string
+	address_line2   *string
+	city            *string
+	region          *string
+	postal_code     *string
+	country         *string
+	currency        *string
+	active          *bool
+	hub_company_id  *string
+	crm_contact_id  *string
+	sync_status     *syncstate.Status
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*Customer, error)
+	predicates      []predicate.Customer
+}
+
+var _ ent.Mutation = (*CustomerMutation)(nil)
+
+// customerOption allows management of the mutation configuration using functional options.
+type customerOption func(*CustomerMutation)
+
+// newCustomerMutation creates new mutation for the Customer entity.
+func newCustomerMutation(c config, op Op, opts ...customerOption) *CustomerMutation {
+	m := &CustomerMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCustomer,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCustomerID sets the ID field of the mutation.
+func withCustomerID(id string) customerOption {
+	return func(m *CustomerMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Customer
+		)
+		m.oldValue = func(ctx context.Context) (*Customer, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Customer.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCustomer sets the old Customer of the mutation.
+func withCustomer(node *Customer) customerOption {
+	return func(m *CustomerMutation) {
+		m.oldValue = func(context.Context) (*Customer, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CustomerMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CustomerMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Customer entities.
+func (m *CustomerMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CustomerMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CustomerMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Customer.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CustomerMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CustomerMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CustomerMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CustomerMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CustomerMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CustomerMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *CustomerMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *CustomerMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *CustomerMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetName sets the "name" field.
+func (m *CustomerMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *CustomerMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *CustomerMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDisplayName sets the "display_name" field.
+func (m *CustomerMutation) SetDisplayName(s string) {
+	m.display_name = &s
+}
+
+// DisplayName returns the value of the "display_name" field in the mutation.
+func (m *CustomerMutation) DisplayName() (r string, exists bool) {
+	v := m.display_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplayName returns the old "display_name" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldDisplayName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplayName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplayName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplayName: %w", err)
+	}
+	return oldValue.DisplayName, nil
+}
+
+// ResetDisplayName resets all changes to the "display_name" field.
+func (m *CustomerMutation) ResetDisplayName() {
+	m.display_name = nil
+}
+
+// SetEmail sets the "email" field.
+func (m *CustomerMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *CustomerMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ClearEmail clears the value of the "email" field.
+func (m *CustomerMutation) ClearEmail() {
+	m.email = nil
+	m.clearedFields[customer.FieldEmail] = struct{}{}
+}
+
+// EmailCleared returns if the "email" field was cleared in this mutation.
+func (m *CustomerMutation) EmailCleared() bool {
+	_, ok := m.clearedFields[customer.FieldEmail]
+	return ok
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *CustomerMutation) ResetEmail() {
+	m.email = nil
+	delete(m.clearedFields, customer.FieldEmail)
+}
+
+// SetPhone sets the "phone" field.
+func (m *CustomerMutation) SetPhone(s string) {
+	m.phone = &s
+}
+
+// Phone returns the value of the "phone" field in the mutation.
+func (m *CustomerMutation) Phone() (r string, exists bool) {
+	v := m.phone
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPhone returns the old "phone" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldPhone(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPhone is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPhone requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPhone: %w", err)
+	}
+	return oldValue.Phone, nil
+}
+
+// ClearPhone clears the value of the "phone" field.
+func (m *CustomerMutation) ClearPhone() {
+	m.phone = nil
+	m.clearedFields[customer.FieldPhone] = struct{}{}
+}
+
+// PhoneCleared returns if the "phone" field was cleared in this mutation.
+func (m *CustomerMutation) PhoneCleared() bool {
+	_, ok := m.clearedFields[customer.FieldPhone]
+	return ok
+}
+
+// ResetPhone resets all changes to the "phone" field.
+func (m *CustomerMutation) ResetPhone() {
+	m.phone = nil
+	delete(m.clearedFields, customer.FieldPhone)
+}
+
+// SetAddressLine1 sets the "address_line1" field.
+func (m *CustomerMutation) SetAddressLine1(s string) {
+	m.address_line1 = &s
+}
+
+// AddressLine1 returns the value of the "address_line1" field in the mutation.
+func (m *CustomerMutation) AddressLine1() (r string, exists bool) {
+	v := m.address_line1
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddressLine1 returns the old "address_line1" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldAddressLine1(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddressLine1 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddressLine1 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddressLine1: %w", err)
+	}
+	return oldValue.AddressLine1, nil
+}
+
+// ClearAddressLine1 clears the value of the "address_line1" field.
+func (m *CustomerMutation) ClearAddressLine1() {
+	m.address_line1 = nil
+	m.clearedFields[customer.FieldAddressLine1] = struct{}{}
+}
+
+// AddressLine1Cleared returns if the "address_line1" field was cleared in this mutation.
+func (m *CustomerMutation) AddressLine1Cleared() bool {
+	_, ok := m.clearedFields[customer.FieldAddressLine1]
+	return ok
+}
+
+// ResetAddressLine1 resets all changes to the "address_line1" field.
+func (m *CustomerMutation) ResetAddressLine1() {
+	m.address_line1 = nil
+	delete(m.clearedFields, customer.FieldAddressLine1)
+}
+
+// SetAddressLine2 sets the "address_line2" field.
+func (m *CustomerMutation) SetAddressLine2(s string) {
+	m.address_line2 = &s
+}
+
+// AddressLine2 returns the value of the "address_line2" field in the mutation.
+func (m *CustomerMutation) AddressLine2() (r string, exists bool) {
+	v := m.address_line2
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddressLine2 returns the old "address_line2" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldAddressLine2(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddressLine2 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddressLine2 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddressLine2: %w", err)
+	}
+	return oldValue.AddressLine2, nil
+}
+
+// ClearAddressLine2 clears the value of the "address_line2" field.
+func (m *CustomerMutation) ClearAddressLine2() {
+	m.address_line2 = nil
+	m.clearedFields[customer.FieldAddressLine2] = struct{}{}
+}
+
+// AddressLine2Cleared returns if the "address_line2" field was cleared in this mutation.
+func (m *CustomerMutation) AddressLine2Cleared() bool {
+	_, ok := m.clearedFields[customer.FieldAddressLine2]
+	return ok
+}
+
+// ResetAddressLine2 resets all changes to the "address_line2" field.
+func (m *CustomerMutation) ResetAddressLine2() {
+	m.address_line2 = nil
+	delete(m.clearedFields, customer.FieldAddressLine2)
+}
+
+// SetCity sets the "city" field.
+func (m *CustomerMutation) SetCity(s string) {
+	m.city = &s
+}
+
+// City returns the value of the "city" field in the mutation.
+func (m *CustomerMutation) City() (r string, exists bool) {
+	v := m.city
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCity returns the old "city" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldCity(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCity: %w", err)
+	}
+	return oldValue.City, nil
+}
+
+// ClearCity clears the value of the "city" field.
+func (m *CustomerMutation) ClearCity() {
+	m.city = nil
+	m.clearedFields[customer.FieldCity] = struct{}{}
+}
+
+// CityCleared returns if the "city" field was cleared in this mutation.
+func (m *CustomerMutation) CityCleared() bool {
+	_, ok := m.clearedFields[customer.FieldCity]
+	return ok
+}
+
+// ResetCity resets all changes to the "city" field.
+func (m *CustomerMutation) ResetCity() {
+	m.city = nil
+	delete(m.clearedFields, customer.FieldCity)
+}
+
+// SetRegion sets the "region" field.
+func (m *CustomerMutation) SetRegion(s string) {
+	m.region = &s
+}
+
+// Region returns the value of the "region" field in the mutation.
+func (m *CustomerMutation) Region() (r string, exists bool) {
+	v := m.region
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRegion returns the old "region" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldRegion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRegion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRegion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRegion: %w", err)
+	}
+	return oldValue.Region, nil
+}
+
+// ClearRegion clears the value of the "region" field.
+func (m *CustomerMutation) ClearRegion() {
+	m.region = nil
+	m.clearedFields[customer.FieldRegion] = struct{}{}
+}
+
+// RegionCleared returns if the "region" field was cleared in this mutation.
+func (m *CustomerMutation) RegionCleared() bool {
+	_, ok := m.clearedFields[customer.FieldRegion]
+	return ok
+}
+
+// ResetRegion resets all changes to the "region" field.
+func (m *CustomerMutation) ResetRegion() {
+	m.region = nil
+	delete(m.clearedFields, customer.FieldRegion)
+}
+
+// SetPostalCode sets the "postal_code" field.
+func (m *CustomerMutation) SetPostalCode(s string) {
+	m.postal_code = &s
+}
+
+// PostalCode returns the value of the "postal_code" field in the mutation.
+func (m *CustomerMutation) PostalCode() (r string, exists bool) {
+	v := m.postal_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPostalCode returns the old "postal_code" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldPostalCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPostalCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPostalCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPostalCode: %w", err)
+	}
+	return oldValue.PostalCode, nil
+}
+
+// ClearPostalCode clears the value of the "postal_code" field.
+func (m *CustomerMutation) ClearPostalCode() {
+	m.postal_code = nil
+	m.clearedFields[customer.FieldPostalCode] = struct{}{}
+}
+
+// PostalCodeCleared returns if the "postal_code" field was cleared in this mutation.
+func (m *CustomerMutation) PostalCodeCleared() bool {
+	_, ok := m.clearedFields[customer.FieldPostalCode]
+	return ok
+}
+
+// ResetPostalCode resets all changes to the "postal_code" field.
+func (m *CustomerMutation) ResetPostalCode() {
+	m.postal_code = nil
+	delete(m.clearedFields, customer.FieldPostalCode)
+}
+
+// SetCountry sets the "country" field.
+func (m *CustomerMutation) SetCountry(s string) {
+	m.country = &s
+}
+
+// Country returns the value of the "country" field in the mutation.
+func (m *CustomerMutation) Country() (r string, exists bool) {
+	v := m.country
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCountry returns the old "country" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldCountry(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCountry requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCountry: %w", err)
+	}
+	return oldValue.Country, nil
+}
+
+// ClearCountry clears the value of the "country" field.
+func (m *CustomerMutation) ClearCountry() {
+	m.country = nil
+	m.clearedFields[customer.FieldCountry] = struct{}{}
+}
+
+// CountryCleared returns if the "country" field was cleared in this mutation.
+func (m *CustomerMutation) CountryCleared() bool {
+	_, ok := m.clearedFields[customer.FieldCountry]
+	return ok
+}
+
+// ResetCountry resets all changes to the "country" field.
+func (m *CustomerMutation) ResetCountry() {
+	m.country = nil
+	delete(m.clearedFields, customer.FieldCountry)
+}
+
+// SetCurrency sets the "currency" field.
+func (m *CustomerMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *CustomerMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *CustomerMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetActive sets the "active" field.
+func (m *CustomerMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *CustomerMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *CustomerMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetHubCompanyID sets the "hub_company_id" field.
+func (m *CustomerMutation) SetHubCompanyID(s string) {
+	m.hub_company_id = &s
+}
+
+// HubCompanyID returns the value of the "hub_company_id" field in the mutation.
+func (m *CustomerMutation) HubCompanyID() (r string, exists bool) {
+	v := m.hub_company_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHubCompanyID returns the old "hub_company_id" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldHubCompanyID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHubCompanyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHubCompanyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHubCompanyID: %w", err)
+	}
+	return oldValue.HubCompanyID, nil
+}
+
+// ClearHubCompanyID clears the value of the "hub_company_id" field.
+func (m *CustomerMutation) ClearHubCompanyID() {
+	m.hub_company_id = nil
+	m.clearedFields[customer.FieldHubCompanyID] = struct{}{}
+}
+
+// HubCompanyIDCleared returns if the "hub_company_id" field was cleared in this mutation.
+func (m *CustomerMutation) HubCompanyIDCleared() bool {
+	_, ok := m.clearedFields[customer.FieldHubCompanyID]
+	return ok
+}
+
+// ResetHubCompanyID resets all changes to the "hub_company_id" field.
+func (m *CustomerMutation) ResetHubCompanyID() {
+	m.hub_company_id = nil
+	delete(m.clearedFields, customer.FieldHubCompanyID)
+}
+
+// SetCrmContactID sets the "crm_contact_id" field.
+func (m *CustomerMutation) SetCrmContactID(s string) {
+	m.crm_contact_id = &s
+}
+
+// CrmContactID returns the value of the "crm_contact_id" field in the mutation.
+func (m *CustomerMutation) CrmContactID() (r string, exists bool) {
+	v := m.crm_contact_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCrmContactID returns the old "crm_contact_id" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldCrmContactID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCrmContactID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCrmContactID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCrmContactID: %w", err)
+	}
+	return oldValue.CrmContactID, nil
+}
+
+// ClearCrmContactID clears the value of the "crm_contact_id" field.
+func (m *CustomerMutation) ClearCrmContactID() {
+	m.crm_contact_id = nil
+	m.clearedFields[customer.FieldCrmContactID] = struct{}{}
+}
+
+// CrmContactIDCleared returns if the "crm_contact_id" field was cleared in this mutation.
+func (m *CustomerMutation) CrmContactIDCleared() bool {
+	_, ok := m.clearedFields[customer.FieldCrmContactID]
+	return ok
+}
+
+// ResetCrmContactID resets all changes to the "crm_contact_id" field.
+func (m *CustomerMutation) ResetCrmContactID() {
+	m.crm_contact_id = nil
+	delete(m.clearedFields, customer.FieldCrmContactID)
+}
+
+// SetSyncStatus sets the "sync_status" field.
+func (m *CustomerMutation) SetSyncStatus(s syncstate.Status) {
+	m.sync_status = &s
+}
+
+// SyncStatus returns the value of the "sync_status" field in the mutation.
+func (m *CustomerMutation) SyncStatus() (r syncstate.Status, exists bool) {
+	v := m.sync_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncStatus returns the old "sync_status" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldSyncStatus(ctx context.Context) (v syncstate.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncStatus: %w", err)
+	}
+	return oldValue.SyncStatus, nil
+}
+
+// ResetSyncStatus resets all changes to the "sync_status" field.
+func (m *CustomerMutation) ResetSyncStatus() {
+	m.sync_status = nil
+}
+
+// Where appends a list predicates to the CustomerMutation builder.
+func (m *CustomerMutation) Where(ps ...predicate.Customer) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CustomerMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CustomerMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Customer, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CustomerMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CustomerMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Customer).
+func (m *CustomerMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CustomerMutation) Fields() []string {
+	fields := make([]string, 0, 18)
+	if m.created_at != nil {
+		fields = append(fields, customer.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, customer.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, customer.FieldOrganizationID)
+	}
+	if m.name != nil {
+		fields = append(fields, customer.FieldName)
+	}
+	if m.display_name != nil {
+		fields = append(fields, customer.FieldDisplayName)
+	}
+	if m.email != nil {
+		fields = append(fields, customer.FieldEmail)
+	}
+	if m.phone != nil {
+		fields = append(fields, customer.FieldPhone)
+	}
+	if m.address_line1 != nil {
+		fields = append(fields, customer.FieldAddressLine1)
+	}
+	if m.address_line2 != nil {
+		fields = append(fields, customer.FieldAddressLine2)
+	}
+	if m.city != nil {
+		fields = append(fields, customer.FieldCity)
+	}
+	if m.region != nil {
+		fields = append(fields, customer.FieldRegion)
+	}
+	if m.postal_code != nil {
+		fields = append(fields, customer.FieldPostalCode)
+	}
+	if m.country != nil {
+		fields = append(fields, customer.FieldCountry)
+	}
+	if m.currency != nil {
+		fields = append(fields, customer.FieldCurrency)
+	}
+	if m.active != nil {
+		fields = append(fields, customer.FieldActive)
+	}
+	if m.hub_company_id != nil {
+		fields = append(fields, customer.FieldHubCompanyID)
+	}
+	if m.crm_contact_id != nil {
+		fields = append(fields, customer.FieldCrmContactID)
+	}
+	if m.sync_status != nil {
+		fields = append(fields, customer.FieldSyncStatus)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CustomerMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case customer.FieldCreatedAt:
+		return m.CreatedAt()
+	case customer.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case customer.FieldOrganizationID:
+		return m.OrganizationID()
+	case customer.FieldName:
+		return m.Name()
+	case customer.FieldDisplayName:
+		return m.DisplayName()
+	case customer.FieldEmail:
+		return m.Email()
+	case customer.FieldPhone:
+		return m.Phone()
+	case customer.FieldAddressLine1:
+		return m.AddressLine1()
+	case customer.FieldAddressLine2:
+		return m.AddressLine2()
+	case customer.FieldCity:
+		return m.City()
+	case customer.FieldRegion:
+		return m.Region()
+	case customer.FieldPostalCode:
+		return m.PostalCode()
+	case customer.FieldCountry:
+		return m.Country()
+	case customer.FieldCurrency:
+		return m.Currency()
+	case customer.FieldActive:
+		return m.Active()
+	case customer.FieldHubCompanyID:
+		return m.HubCompanyID()
+	case customer.FieldCrmContactID:
+		return m.CrmContactID()
+	case customer.FieldSyncStatus:
+		return m.SyncStatus()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CustomerMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case customer.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case customer.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case customer.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case customer.FieldName:
+		return m.OldName(ctx)
+	case customer.FieldDisplayName:
+		return m.OldDisplayName(ctx)
+	case customer.FieldEmail:
+		return m.OldEmail(ctx)
+	case customer.FieldPhone:
+		return m.OldPhone(ctx)
+	case customer.FieldAddressLine1:
+		return m.OldAddressLine1(ctx)
+	case customer.FieldAddressLine2:
+		return m.OldAddressLine2(ctx)
+	case customer.FieldCity:
+		return m.OldCity(ctx)
+	case customer.FieldRegion:
+		return m.OldRegion(ctx)
+	case customer.FieldPostalCode:
+		return m.OldPostalCode(ctx)
+	case customer.FieldCountry:
+		return m.OldCountry(ctx)
+	case customer.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case customer.FieldActive:
+		return m.OldActive(ctx)
+	case customer.FieldHubCompanyID:
+		return m.OldHubCompanyID(ctx)
+	case customer.FieldCrmContactID:
+		return m.OldCrmContactID(ctx)
+	case customer.FieldSyncStatus:
+		return m.OldSyncStatus(ctx)
+	}
+	return nil, fmt.Errorf("unknown Customer field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CustomerMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case customer.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case customer.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case customer.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case customer.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case customer.FieldDisplayName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplayName(v)
+		return nil
+	case customer.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
+		return nil
+	case customer.FieldPhone:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPhone(v)
+		return nil
+	case customer.FieldAddressLine1:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddressLine1(v)
+		return nil
+	case customer.FieldAddressLine2:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddressLine2(v)
+		return nil
+	case customer.FieldCity:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCity(v)
+		return nil
+	case customer.FieldRegion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRegion(v)
+		return nil
+	case customer.FieldPostalCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPostalCode(v)
+		return nil
+	case customer.FieldCountry:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCountry(v)
+		return nil
+	case customer.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case customer.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case customer.FieldHubCompanyID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHubCompanyID(v)
+		return nil
+	case customer.FieldCrmContactID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCrmContactID(v)
+		return nil
+	case customer.FieldSyncStatus:
+		v, ok := value.(syncstate.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncStatus(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Customer field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CustomerMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CustomerMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CustomerMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Customer numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CustomerMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(customer.FieldEmail) {
+		fields = append(fields, customer.FieldEmail)
+	}
+	if m.FieldCleared(customer.FieldPhone) {
+		fields = append(fields, customer.FieldPhone)
+	}
+	if m.FieldCleared(customer.FieldAddressLine1) {
+		fields = append(fields, customer.FieldAddressLine1)
+	}
+	if m.FieldCleared(customer.FieldAddressLine2) {
+		fields = append(fields, customer.FieldAddressLine2)
+	}
+	if m.FieldCleared(customer.FieldCity) {
+		fields = append(fields, customer.FieldCity)
+	}
+	if m.FieldCleared(customer.FieldRegion) {
+		fields = append(fields, customer.FieldRegion)
+	}
+	if m.FieldCleared(customer.FieldPostalCode) {
+		fields = append(fields, customer.FieldPostalCode)
+	}
+	if m.FieldCleared(customer.FieldCountry) {
+		fields = append(fields, customer.FieldCountry)
+	}
+	if m.FieldCleared(customer.FieldHubCompanyID) {
+		fields = append(fields, customer.FieldHubCompanyID)
+	}
+	if m.FieldCleared(customer.FieldCrmContactID) {
+		fields = append(fields, customer.FieldCrmContactID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CustomerMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CustomerMutation) ClearField(name string) error {
+	switch name {
+	case customer.FieldEmail:
+		m.ClearEmail()
+		return nil
+	case customer.FieldPhone:
+		m.ClearPhone()
+		return nil
+	case customer.FieldAddressLine1:
+		m.ClearAddressLine1()
+		return nil
+	case customer.FieldAddressLine2:
+		m.ClearAddressLine2()
+		return nil
+	case customer.FieldCity:
+		m.ClearCity()
+		return nil
+	case customer.FieldRegion:
+		m.ClearRegion()
+		return nil
+	case customer.FieldPostalCode:
+		m.ClearPostalCode()
+		return nil
+	case customer.FieldCountry:
+		m.ClearCountry()
+		return nil
+	case customer.FieldHubCompanyID:
+		m.ClearHubCompanyID()
+		return nil
+	case customer.FieldCrmContactID:
+		m.ClearCrmContactID()
+		return nil
+	}
+	return fmt.Errorf("unknown Customer nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CustomerMutation) ResetField(name string) error {
+	switch name {
+	case customer.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case customer.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case customer.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case customer.FieldName:
+		m.ResetName()
+		return nil
+	case customer.FieldDisplayName:
+		m.ResetDisplayName()
+		return nil
+	case customer.FieldEmail:
+		m.ResetEmail()
+		return nil
+	case customer.FieldPhone:
+		m.ResetPhone()
+		return nil
+	case customer.FieldAddressLine1:
+		m.ResetAddressLine1()
+		return nil
+	case customer.FieldAddressLine2:
+		m.ResetAddressLine2()
+		return nil
+	case customer.FieldCity:
+		m.ResetCity()
+		return nil
+	case customer.FieldRegion:
+		m.ResetRegion()
+		return nil
+	case customer.FieldPostalCode:
+		m.ResetPostalCode()
+		return nil
+	case customer.FieldCountry:
+		m.ResetCountry()
+		return nil
+	case customer.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case customer.FieldActive:
+		m.ResetActive()
+		return nil
+	case customer.FieldHubCompanyID:
+		m.ResetHubCompanyID()
+		return nil
+	case customer.FieldCrmContactID:
+		m.ResetCrmContactID()
+		return nil
+	case customer.FieldSyncStatus:
+		m.ResetSyncStatus()
+		return nil
+	}
+	return fmt.Errorf("unknown Customer field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CustomerMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CustomerMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CustomerMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CustomerMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CustomerMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CustomerMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CustomerMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Customer unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CustomerMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Customer edge %s", name)
 }
 
 // IntegrationKeyMutation represents an operation that mutates the IntegrationKey nodes in the graph.
@@ -5168,6 +9843,6365 @@ func (m *IntegrationKeyMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *IntegrationKeyMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown IntegrationKey edge %s", name)
+}
+
+// InvoiceMutation represents an operation that mutates the Invoice nodes in the graph.
+type InvoiceMutation struct {
+	config
+	op                          Op
+	typ                         string
+	id                          *string
+	created_at                  *time.Time
+	updated_at                  *time.Time
+	organization_id             *string
+	number                      *string
+	sequence                    *int64
+	addsequence                 *int64
+	issue_date                  *caldate.Date
+	due_date                    *caldate.Date
+	service_from                *caldate.Date
+	service_to                  *caldate.Date
+	currency                    *string
+	status                      *invoice.Status
+	memo                        *string
+	custom_fields               *map[string]string
+	subtotal                    *money.Amount
+	addsubtotal                 *money.Amount
+	total                       *money.Amount
+	addtotal                    *money.Amount
+	amount_paid                 *money.Amount
+	addamount_paid              *money.Amount
+	written_off                 *money.Amount
+	addwritten_off              *money.Amount
+	balance                     *money.Amount
+	addbalance                  *money.Amount
+	submitted_by                *string
+	submitted_at                *time.Time
+	approved_by                 *string
+	approved_at                 *time.Time
+	rejection_reason            *string
+	sent_at                     *time.Time
+	viewed_at                   *time.Time
+	voided_at                   *time.Time
+	void_entry_id               *string
+	sync_status                 *syncstate.Status
+	clearedFields               map[string]struct{}
+	entity                      *string
+	clearedentity               bool
+	customer                    *string
+	clearedcustomer             bool
+	lines                       map[string]struct{}
+	removedlines                map[string]struct{}
+	clearedlines                bool
+	events                      map[string]struct{}
+	removedevents               map[string]struct{}
+	clearedevents               bool
+	journal_entry               *string
+	clearedjournal_entry        bool
+	payment_applications        map[string]struct{}
+	removedpayment_applications map[string]struct{}
+	clearedpayment_applications bool
+	credit_applications         map[string]struct{}
+	removedcredit_applications  map[string]struct{}
+	clearedcredit_applications  bool
+	done                        bool
+	oldValue                    func(context.Context) (*Invoice, error)
+	predicates                  []predicate.Invoice
+}
+
+var _ ent.Mutation = (*InvoiceMutation)(nil)
+
+// invoiceOption allows management of the mutation configuration using functional options.
+type invoiceOption func(*InvoiceMutation)
+
+// newInvoiceMutation creates new mutation for the Invoice entity.
+func newInvoiceMutation(c config, op Op, opts ...invoiceOption) *InvoiceMutation {
+	m := &InvoiceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvoice,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvoiceID sets the ID field of the mutation.
+func withInvoiceID(id string) invoiceOption {
+	return func(m *InvoiceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Invoice
+		)
+		m.oldValue = func(ctx context.Context) (*Invoice, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Invoice.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvoice sets the old Invoice of the mutation.
+func withInvoice(node *Invoice) invoiceOption {
+	return func(m *InvoiceMutation) {
+		m.oldValue = func(context.Context) (*Invoice, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvoiceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvoiceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Invoice entities.
+func (m *InvoiceMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvoiceMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvoiceMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Invoice.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InvoiceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InvoiceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InvoiceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InvoiceMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InvoiceMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InvoiceMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *InvoiceMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *InvoiceMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *InvoiceMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *InvoiceMutation) SetEntityID(s string) {
+	m.entity = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *InvoiceMutation) EntityID() (r string, exists bool) {
+	v := m.entity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *InvoiceMutation) ResetEntityID() {
+	m.entity = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *InvoiceMutation) SetCustomerID(s string) {
+	m.customer = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *InvoiceMutation) CustomerID() (r string, exists bool) {
+	v := m.customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldCustomerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *InvoiceMutation) ResetCustomerID() {
+	m.customer = nil
+}
+
+// SetNumber sets the "number" field.
+func (m *InvoiceMutation) SetNumber(s string) {
+	m.number = &s
+}
+
+// Number returns the value of the "number" field in the mutation.
+func (m *InvoiceMutation) Number() (r string, exists bool) {
+	v := m.number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNumber returns the old "number" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldNumber(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNumber: %w", err)
+	}
+	return oldValue.Number, nil
+}
+
+// ClearNumber clears the value of the "number" field.
+func (m *InvoiceMutation) ClearNumber() {
+	m.number = nil
+	m.clearedFields[invoice.FieldNumber] = struct{}{}
+}
+
+// NumberCleared returns if the "number" field was cleared in this mutation.
+func (m *InvoiceMutation) NumberCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldNumber]
+	return ok
+}
+
+// ResetNumber resets all changes to the "number" field.
+func (m *InvoiceMutation) ResetNumber() {
+	m.number = nil
+	delete(m.clearedFields, invoice.FieldNumber)
+}
+
+// SetSequence sets the "sequence" field.
+func (m *InvoiceMutation) SetSequence(i int64) {
+	m.sequence = &i
+	m.addsequence = nil
+}
+
+// Sequence returns the value of the "sequence" field in the mutation.
+func (m *InvoiceMutation) Sequence() (r int64, exists bool) {
+	v := m.sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSequence returns the old "sequence" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldSequence(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSequence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSequence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSequence: %w", err)
+	}
+	return oldValue.Sequence, nil
+}
+
+// AddSequence adds i to the "sequence" field.
+func (m *InvoiceMutation) AddSequence(i int64) {
+	if m.addsequence != nil {
+		*m.addsequence += i
+	} else {
+		m.addsequence = &i
+	}
+}
+
+// AddedSequence returns the value that was added to the "sequence" field in this mutation.
+func (m *InvoiceMutation) AddedSequence() (r int64, exists bool) {
+	v := m.addsequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearSequence clears the value of the "sequence" field.
+func (m *InvoiceMutation) ClearSequence() {
+	m.sequence = nil
+	m.addsequence = nil
+	m.clearedFields[invoice.FieldSequence] = struct{}{}
+}
+
+// SequenceCleared returns if the "sequence" field was cleared in this mutation.
+func (m *InvoiceMutation) SequenceCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldSequence]
+	return ok
+}
+
+// ResetSequence resets all changes to the "sequence" field.
+func (m *InvoiceMutation) ResetSequence() {
+	m.sequence = nil
+	m.addsequence = nil
+	delete(m.clearedFields, invoice.FieldSequence)
+}
+
+// SetIssueDate sets the "issue_date" field.
+func (m *InvoiceMutation) SetIssueDate(c caldate.Date) {
+	m.issue_date = &c
+}
+
+// IssueDate returns the value of the "issue_date" field in the mutation.
+func (m *InvoiceMutation) IssueDate() (r caldate.Date, exists bool) {
+	v := m.issue_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssueDate returns the old "issue_date" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldIssueDate(ctx context.Context) (v caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssueDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssueDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssueDate: %w", err)
+	}
+	return oldValue.IssueDate, nil
+}
+
+// ResetIssueDate resets all changes to the "issue_date" field.
+func (m *InvoiceMutation) ResetIssueDate() {
+	m.issue_date = nil
+}
+
+// SetDueDate sets the "due_date" field.
+func (m *InvoiceMutation) SetDueDate(c caldate.Date) {
+	m.due_date = &c
+}
+
+// DueDate returns the value of the "due_date" field in the mutation.
+func (m *InvoiceMutation) DueDate() (r caldate.Date, exists bool) {
+	v := m.due_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDueDate returns the old "due_date" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldDueDate(ctx context.Context) (v caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDueDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDueDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDueDate: %w", err)
+	}
+	return oldValue.DueDate, nil
+}
+
+// ResetDueDate resets all changes to the "due_date" field.
+func (m *InvoiceMutation) ResetDueDate() {
+	m.due_date = nil
+}
+
+// SetServiceFrom sets the "service_from" field.
+func (m *InvoiceMutation) SetServiceFrom(c caldate.Date) {
+	m.service_from = &c
+}
+
+// ServiceFrom returns the value of the "service_from" field in the mutation.
+func (m *InvoiceMutation) ServiceFrom() (r caldate.Date, exists bool) {
+	v := m.service_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceFrom returns the old "service_from" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldServiceFrom(ctx context.Context) (v *caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceFrom: %w", err)
+	}
+	return oldValue.ServiceFrom, nil
+}
+
+// ClearServiceFrom clears the value of the "service_from" field.
+func (m *InvoiceMutation) ClearServiceFrom() {
+	m.service_from = nil
+	m.clearedFields[invoice.FieldServiceFrom] = struct{}{}
+}
+
+// ServiceFromCleared returns if the "service_from" field was cleared in this mutation.
+func (m *InvoiceMutation) ServiceFromCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldServiceFrom]
+	return ok
+}
+
+// ResetServiceFrom resets all changes to the "service_from" field.
+func (m *InvoiceMutation) ResetServiceFrom() {
+	m.service_from = nil
+	delete(m.clearedFields, invoice.FieldServiceFrom)
+}
+
+// SetServiceTo sets the "service_to" field.
+func (m *InvoiceMutation) SetServiceTo(c caldate.Date) {
+	m.service_to = &c
+}
+
+// ServiceTo returns the value of the "service_to" field in the mutation.
+func (m *InvoiceMutation) ServiceTo() (r caldate.Date, exists bool) {
+	v := m.service_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceTo returns the old "service_to" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldServiceTo(ctx context.Context) (v *caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceTo: %w", err)
+	}
+	return oldValue.ServiceTo, nil
+}
+
+// ClearServiceTo clears the value of the "service_to" field.
+func (m *InvoiceMutation) ClearServiceTo() {
+	m.service_to = nil
+	m.clearedFields[invoice.FieldServiceTo] = struct{}{}
+}
+
+// ServiceToCleared returns if the "service_to" field was cleared in this mutation.
+func (m *InvoiceMutation) ServiceToCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldServiceTo]
+	return ok
+}
+
+// ResetServiceTo resets all changes to the "service_to" field.
+func (m *InvoiceMutation) ResetServiceTo() {
+	m.service_to = nil
+	delete(m.clearedFields, invoice.FieldServiceTo)
+}
+
+// SetCurrency sets the "currency" field.
+func (m *InvoiceMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *InvoiceMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *InvoiceMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *InvoiceMutation) SetStatus(i invoice.Status) {
+	m.status = &i
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *InvoiceMutation) Status() (r invoice.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldStatus(ctx context.Context) (v invoice.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *InvoiceMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetMemo sets the "memo" field.
+func (m *InvoiceMutation) SetMemo(s string) {
+	m.memo = &s
+}
+
+// Memo returns the value of the "memo" field in the mutation.
+func (m *InvoiceMutation) Memo() (r string, exists bool) {
+	v := m.memo
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemo returns the old "memo" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldMemo(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemo: %w", err)
+	}
+	return oldValue.Memo, nil
+}
+
+// ClearMemo clears the value of the "memo" field.
+func (m *InvoiceMutation) ClearMemo() {
+	m.memo = nil
+	m.clearedFields[invoice.FieldMemo] = struct{}{}
+}
+
+// MemoCleared returns if the "memo" field was cleared in this mutation.
+func (m *InvoiceMutation) MemoCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldMemo]
+	return ok
+}
+
+// ResetMemo resets all changes to the "memo" field.
+func (m *InvoiceMutation) ResetMemo() {
+	m.memo = nil
+	delete(m.clearedFields, invoice.FieldMemo)
+}
+
+// SetCustomFields sets the "custom_fields" field.
+func (m *InvoiceMutation) SetCustomFields(value map[string]string) {
+	m.custom_fields = &value
+}
+
+// CustomFields returns the value of the "custom_fields" field in the mutation.
+func (m *InvoiceMutation) CustomFields() (r map[string]string, exists bool) {
+	v := m.custom_fields
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomFields returns the old "custom_fields" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldCustomFields(ctx context.Context) (v map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomFields is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomFields requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomFields: %w", err)
+	}
+	return oldValue.CustomFields, nil
+}
+
+// ClearCustomFields clears the value of the "custom_fields" field.
+func (m *InvoiceMutation) ClearCustomFields() {
+	m.custom_fields = nil
+	m.clearedFields[invoice.FieldCustomFields] = struct{}{}
+}
+
+// CustomFieldsCleared returns if the "custom_fields" field was cleared in this mutation.
+func (m *InvoiceMutation) CustomFieldsCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldCustomFields]
+	return ok
+}
+
+// ResetCustomFields resets all changes to the "custom_fields" field.
+func (m *InvoiceMutation) ResetCustomFields() {
+	m.custom_fields = nil
+	delete(m.clearedFields, invoice.FieldCustomFields)
+}
+
+// SetSubtotal sets the "subtotal" field.
+func (m *InvoiceMutation) SetSubtotal(value money.Amount) {
+	m.subtotal = &value
+	m.addsubtotal = nil
+}
+
+// Subtotal returns the value of the "subtotal" field in the mutation.
+func (m *InvoiceMutation) Subtotal() (r money.Amount, exists bool) {
+	v := m.subtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubtotal returns the old "subtotal" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldSubtotal(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubtotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubtotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubtotal: %w", err)
+	}
+	return oldValue.Subtotal, nil
+}
+
+// AddSubtotal adds value to the "subtotal" field.
+func (m *InvoiceMutation) AddSubtotal(value money.Amount) {
+	if m.addsubtotal != nil {
+		*m.addsubtotal = m.addsubtotal.Add(value)
+	} else {
+		m.addsubtotal = &value
+	}
+}
+
+// AddedSubtotal returns the value that was added to the "subtotal" field in this mutation.
+func (m *InvoiceMutation) AddedSubtotal() (r money.Amount, exists bool) {
+	v := m.addsubtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSubtotal resets all changes to the "subtotal" field.
+func (m *InvoiceMutation) ResetSubtotal() {
+	m.subtotal = nil
+	m.addsubtotal = nil
+}
+
+// SetTotal sets the "total" field.
+func (m *InvoiceMutation) SetTotal(value money.Amount) {
+	m.total = &value
+	m.addtotal = nil
+}
+
+// Total returns the value of the "total" field in the mutation.
+func (m *InvoiceMutation) Total() (r money.Amount, exists bool) {
+	v := m.total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotal returns the old "total" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldTotal(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotal: %w", err)
+	}
+	return oldValue.Total, nil
+}
+
+// AddTotal adds value to the "total" field.
+func (m *InvoiceMutation) AddTotal(value money.Amount) {
+	if m.addtotal != nil {
+		*m.addtotal = m.addtotal.Add(value)
+	} else {
+		m.addtotal = &value
+	}
+}
+
+// AddedTotal returns the value that was added to the "total" field in this mutation.
+func (m *InvoiceMutation) AddedTotal() (r money.Amount, exists bool) {
+	v := m.addtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotal resets all changes to the "total" field.
+func (m *InvoiceMutation) ResetTotal() {
+	m.total = nil
+	m.addtotal = nil
+}
+
+// SetAmountPaid sets the "amount_paid" field.
+func (m *InvoiceMutation) SetAmountPaid(value money.Amount) {
+	m.amount_paid = &value
+	m.addamount_paid = nil
+}
+
+// AmountPaid returns the value of the "amount_paid" field in the mutation.
+func (m *InvoiceMutation) AmountPaid() (r money.Amount, exists bool) {
+	v := m.amount_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountPaid returns the old "amount_paid" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldAmountPaid(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountPaid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountPaid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountPaid: %w", err)
+	}
+	return oldValue.AmountPaid, nil
+}
+
+// AddAmountPaid adds value to the "amount_paid" field.
+func (m *InvoiceMutation) AddAmountPaid(value money.Amount) {
+	if m.addamount_paid != nil {
+		*m.addamount_paid = m.addamount_paid.Add(value)
+	} else {
+		m.addamount_paid = &value
+	}
+}
+
+// AddedAmountPaid returns the value that was added to the "amount_paid" field in this mutation.
+func (m *InvoiceMutation) AddedAmountPaid() (r money.Amount, exists bool) {
+	v := m.addamount_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmountPaid resets all changes to the "amount_paid" field.
+func (m *InvoiceMutation) ResetAmountPaid() {
+	m.amount_paid = nil
+	m.addamount_paid = nil
+}
+
+// SetWrittenOff sets the "written_off" field.
+func (m *InvoiceMutation) SetWrittenOff(value money.Amount) {
+	m.written_off = &value
+	m.addwritten_off = nil
+}
+
+// WrittenOff returns the value of the "written_off" field in the mutation.
+func (m *InvoiceMutation) WrittenOff() (r money.Amount, exists bool) {
+	v := m.written_off
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWrittenOff returns the old "written_off" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldWrittenOff(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWrittenOff is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWrittenOff requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWrittenOff: %w", err)
+	}
+	return oldValue.WrittenOff, nil
+}
+
+// AddWrittenOff adds value to the "written_off" field.
+func (m *InvoiceMutation) AddWrittenOff(value money.Amount) {
+	if m.addwritten_off != nil {
+		*m.addwritten_off = m.addwritten_off.Add(value)
+	} else {
+		m.addwritten_off = &value
+	}
+}
+
+// AddedWrittenOff returns the value that was added to the "written_off" field in this mutation.
+func (m *InvoiceMutation) AddedWrittenOff() (r money.Amount, exists bool) {
+	v := m.addwritten_off
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWrittenOff resets all changes to the "written_off" field.
+func (m *InvoiceMutation) ResetWrittenOff() {
+	m.written_off = nil
+	m.addwritten_off = nil
+}
+
+// SetBalance sets the "balance" field.
+func (m *InvoiceMutation) SetBalance(value money.Amount) {
+	m.balance = &value
+	m.addbalance = nil
+}
+
+// Balance returns the value of the "balance" field in the mutation.
+func (m *InvoiceMutation) Balance() (r money.Amount, exists bool) {
+	v := m.balance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBalance returns the old "balance" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldBalance(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBalance is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBalance requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBalance: %w", err)
+	}
+	return oldValue.Balance, nil
+}
+
+// AddBalance adds value to the "balance" field.
+func (m *InvoiceMutation) AddBalance(value money.Amount) {
+	if m.addbalance != nil {
+		*m.addbalance = m.addbalance.Add(value)
+	} else {
+		m.addbalance = &value
+	}
+}
+
+// AddedBalance returns the value that was added to the "balance" field in this mutation.
+func (m *InvoiceMutation) AddedBalance() (r money.Amount, exists bool) {
+	v := m.addbalance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBalance resets all changes to the "balance" field.
+func (m *InvoiceMutation) ResetBalance() {
+	m.balance = nil
+	m.addbalance = nil
+}
+
+// SetSubmittedBy sets the "submitted_by" field.
+func (m *InvoiceMutation) SetSubmittedBy(s string) {
+	m.submitted_by = &s
+}
+
+// SubmittedBy returns the value of the "submitted_by" field in the mutation.
+func (m *InvoiceMutation) SubmittedBy() (r string, exists bool) {
+	v := m.submitted_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubmittedBy returns the old "submitted_by" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldSubmittedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubmittedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubmittedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubmittedBy: %w", err)
+	}
+	return oldValue.SubmittedBy, nil
+}
+
+// ClearSubmittedBy clears the value of the "submitted_by" field.
+func (m *InvoiceMutation) ClearSubmittedBy() {
+	m.submitted_by = nil
+	m.clearedFields[invoice.FieldSubmittedBy] = struct{}{}
+}
+
+// SubmittedByCleared returns if the "submitted_by" field was cleared in this mutation.
+func (m *InvoiceMutation) SubmittedByCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldSubmittedBy]
+	return ok
+}
+
+// ResetSubmittedBy resets all changes to the "submitted_by" field.
+func (m *InvoiceMutation) ResetSubmittedBy() {
+	m.submitted_by = nil
+	delete(m.clearedFields, invoice.FieldSubmittedBy)
+}
+
+// SetSubmittedAt sets the "submitted_at" field.
+func (m *InvoiceMutation) SetSubmittedAt(t time.Time) {
+	m.submitted_at = &t
+}
+
+// SubmittedAt returns the value of the "submitted_at" field in the mutation.
+func (m *InvoiceMutation) SubmittedAt() (r time.Time, exists bool) {
+	v := m.submitted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubmittedAt returns the old "submitted_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldSubmittedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubmittedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubmittedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubmittedAt: %w", err)
+	}
+	return oldValue.SubmittedAt, nil
+}
+
+// ClearSubmittedAt clears the value of the "submitted_at" field.
+func (m *InvoiceMutation) ClearSubmittedAt() {
+	m.submitted_at = nil
+	m.clearedFields[invoice.FieldSubmittedAt] = struct{}{}
+}
+
+// SubmittedAtCleared returns if the "submitted_at" field was cleared in this mutation.
+func (m *InvoiceMutation) SubmittedAtCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldSubmittedAt]
+	return ok
+}
+
+// ResetSubmittedAt resets all changes to the "submitted_at" field.
+func (m *InvoiceMutation) ResetSubmittedAt() {
+	m.submitted_at = nil
+	delete(m.clearedFields, invoice.FieldSubmittedAt)
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (m *InvoiceMutation) SetApprovedBy(s string) {
+	m.approved_by = &s
+}
+
+// ApprovedBy returns the value of the "approved_by" field in the mutation.
+func (m *InvoiceMutation) ApprovedBy() (r string, exists bool) {
+	v := m.approved_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedBy returns the old "approved_by" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldApprovedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedBy: %w", err)
+	}
+	return oldValue.ApprovedBy, nil
+}
+
+// ClearApprovedBy clears the value of the "approved_by" field.
+func (m *InvoiceMutation) ClearApprovedBy() {
+	m.approved_by = nil
+	m.clearedFields[invoice.FieldApprovedBy] = struct{}{}
+}
+
+// ApprovedByCleared returns if the "approved_by" field was cleared in this mutation.
+func (m *InvoiceMutation) ApprovedByCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldApprovedBy]
+	return ok
+}
+
+// ResetApprovedBy resets all changes to the "approved_by" field.
+func (m *InvoiceMutation) ResetApprovedBy() {
+	m.approved_by = nil
+	delete(m.clearedFields, invoice.FieldApprovedBy)
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (m *InvoiceMutation) SetApprovedAt(t time.Time) {
+	m.approved_at = &t
+}
+
+// ApprovedAt returns the value of the "approved_at" field in the mutation.
+func (m *InvoiceMutation) ApprovedAt() (r time.Time, exists bool) {
+	v := m.approved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedAt returns the old "approved_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldApprovedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedAt: %w", err)
+	}
+	return oldValue.ApprovedAt, nil
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (m *InvoiceMutation) ClearApprovedAt() {
+	m.approved_at = nil
+	m.clearedFields[invoice.FieldApprovedAt] = struct{}{}
+}
+
+// ApprovedAtCleared returns if the "approved_at" field was cleared in this mutation.
+func (m *InvoiceMutation) ApprovedAtCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldApprovedAt]
+	return ok
+}
+
+// ResetApprovedAt resets all changes to the "approved_at" field.
+func (m *InvoiceMutation) ResetApprovedAt() {
+	m.approved_at = nil
+	delete(m.clearedFields, invoice.FieldApprovedAt)
+}
+
+// SetRejectionReason sets the "rejection_reason" field.
+func (m *InvoiceMutation) SetRejectionReason(s string) {
+	m.rejection_reason = &s
+}
+
+// RejectionReason returns the value of the "rejection_reason" field in the mutation.
+func (m *InvoiceMutation) RejectionReason() (r string, exists bool) {
+	v := m.rejection_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRejectionReason returns the old "rejection_reason" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldRejectionReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRejectionReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRejectionReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRejectionReason: %w", err)
+	}
+	return oldValue.RejectionReason, nil
+}
+
+// ClearRejectionReason clears the value of the "rejection_reason" field.
+func (m *InvoiceMutation) ClearRejectionReason() {
+	m.rejection_reason = nil
+	m.clearedFields[invoice.FieldRejectionReason] = struct{}{}
+}
+
+// RejectionReasonCleared returns if the "rejection_reason" field was cleared in this mutation.
+func (m *InvoiceMutation) RejectionReasonCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldRejectionReason]
+	return ok
+}
+
+// ResetRejectionReason resets all changes to the "rejection_reason" field.
+func (m *InvoiceMutation) ResetRejectionReason() {
+	m.rejection_reason = nil
+	delete(m.clearedFields, invoice.FieldRejectionReason)
+}
+
+// SetSentAt sets the "sent_at" field.
+func (m *InvoiceMutation) SetSentAt(t time.Time) {
+	m.sent_at = &t
+}
+
+// SentAt returns the value of the "sent_at" field in the mutation.
+func (m *InvoiceMutation) SentAt() (r time.Time, exists bool) {
+	v := m.sent_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSentAt returns the old "sent_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldSentAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSentAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSentAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSentAt: %w", err)
+	}
+	return oldValue.SentAt, nil
+}
+
+// ClearSentAt clears the value of the "sent_at" field.
+func (m *InvoiceMutation) ClearSentAt() {
+	m.sent_at = nil
+	m.clearedFields[invoice.FieldSentAt] = struct{}{}
+}
+
+// SentAtCleared returns if the "sent_at" field was cleared in this mutation.
+func (m *InvoiceMutation) SentAtCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldSentAt]
+	return ok
+}
+
+// ResetSentAt resets all changes to the "sent_at" field.
+func (m *InvoiceMutation) ResetSentAt() {
+	m.sent_at = nil
+	delete(m.clearedFields, invoice.FieldSentAt)
+}
+
+// SetViewedAt sets the "viewed_at" field.
+func (m *InvoiceMutation) SetViewedAt(t time.Time) {
+	m.viewed_at = &t
+}
+
+// ViewedAt returns the value of the "viewed_at" field in the mutation.
+func (m *InvoiceMutation) ViewedAt() (r time.Time, exists bool) {
+	v := m.viewed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldViewedAt returns the old "viewed_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldViewedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldViewedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldViewedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldViewedAt: %w", err)
+	}
+	return oldValue.ViewedAt, nil
+}
+
+// ClearViewedAt clears the value of the "viewed_at" field.
+func (m *InvoiceMutation) ClearViewedAt() {
+	m.viewed_at = nil
+	m.clearedFields[invoice.FieldViewedAt] = struct{}{}
+}
+
+// ViewedAtCleared returns if the "viewed_at" field was cleared in this mutation.
+func (m *InvoiceMutation) ViewedAtCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldViewedAt]
+	return ok
+}
+
+// ResetViewedAt resets all changes to the "viewed_at" field.
+func (m *InvoiceMutation) ResetViewedAt() {
+	m.viewed_at = nil
+	delete(m.clearedFields, invoice.FieldViewedAt)
+}
+
+// SetVoidedAt sets the "voided_at" field.
+func (m *InvoiceMutation) SetVoidedAt(t time.Time) {
+	m.voided_at = &t
+}
+
+// VoidedAt returns the value of the "voided_at" field in the mutation.
+func (m *InvoiceMutation) VoidedAt() (r time.Time, exists bool) {
+	v := m.voided_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVoidedAt returns the old "voided_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldVoidedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVoidedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVoidedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVoidedAt: %w", err)
+	}
+	return oldValue.VoidedAt, nil
+}
+
+// ClearVoidedAt clears the value of the "voided_at" field.
+func (m *InvoiceMutation) ClearVoidedAt() {
+	m.voided_at = nil
+	m.clearedFields[invoice.FieldVoidedAt] = struct{}{}
+}
+
+// VoidedAtCleared returns if the "voided_at" field was cleared in this mutation.
+func (m *InvoiceMutation) VoidedAtCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldVoidedAt]
+	return ok
+}
+
+// ResetVoidedAt resets all changes to the "voided_at" field.
+func (m *InvoiceMutation) ResetVoidedAt() {
+	m.voided_at = nil
+	delete(m.clearedFields, invoice.FieldVoidedAt)
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *InvoiceMutation) SetJournalEntryID(s string) {
+	m.journal_entry = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *InvoiceMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldJournalEntryID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (m *InvoiceMutation) ClearJournalEntryID() {
+	m.journal_entry = nil
+	m.clearedFields[invoice.FieldJournalEntryID] = struct{}{}
+}
+
+// JournalEntryIDCleared returns if the "journal_entry_id" field was cleared in this mutation.
+func (m *InvoiceMutation) JournalEntryIDCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldJournalEntryID]
+	return ok
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *InvoiceMutation) ResetJournalEntryID() {
+	m.journal_entry = nil
+	delete(m.clearedFields, invoice.FieldJournalEntryID)
+}
+
+// SetVoidEntryID sets the "void_entry_id" field.
+func (m *InvoiceMutation) SetVoidEntryID(s string) {
+	m.void_entry_id = &s
+}
+
+// VoidEntryID returns the value of the "void_entry_id" field in the mutation.
+func (m *InvoiceMutation) VoidEntryID() (r string, exists bool) {
+	v := m.void_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVoidEntryID returns the old "void_entry_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldVoidEntryID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVoidEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVoidEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVoidEntryID: %w", err)
+	}
+	return oldValue.VoidEntryID, nil
+}
+
+// ClearVoidEntryID clears the value of the "void_entry_id" field.
+func (m *InvoiceMutation) ClearVoidEntryID() {
+	m.void_entry_id = nil
+	m.clearedFields[invoice.FieldVoidEntryID] = struct{}{}
+}
+
+// VoidEntryIDCleared returns if the "void_entry_id" field was cleared in this mutation.
+func (m *InvoiceMutation) VoidEntryIDCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldVoidEntryID]
+	return ok
+}
+
+// ResetVoidEntryID resets all changes to the "void_entry_id" field.
+func (m *InvoiceMutation) ResetVoidEntryID() {
+	m.void_entry_id = nil
+	delete(m.clearedFields, invoice.FieldVoidEntryID)
+}
+
+// SetSyncStatus sets the "sync_status" field.
+func (m *InvoiceMutation) SetSyncStatus(s syncstate.Status) {
+	m.sync_status = &s
+}
+
+// SyncStatus returns the value of the "sync_status" field in the mutation.
+func (m *InvoiceMutation) SyncStatus() (r syncstate.Status, exists bool) {
+	v := m.sync_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncStatus returns the old "sync_status" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldSyncStatus(ctx context.Context) (v syncstate.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncStatus: %w", err)
+	}
+	return oldValue.SyncStatus, nil
+}
+
+// ResetSyncStatus resets all changes to the "sync_status" field.
+func (m *InvoiceMutation) ResetSyncStatus() {
+	m.sync_status = nil
+}
+
+// ClearEntity clears the "entity" edge to the LegalEntity entity.
+func (m *InvoiceMutation) ClearEntity() {
+	m.clearedentity = true
+	m.clearedFields[invoice.FieldEntityID] = struct{}{}
+}
+
+// EntityCleared reports if the "entity" edge to the LegalEntity entity was cleared.
+func (m *InvoiceMutation) EntityCleared() bool {
+	return m.clearedentity
+}
+
+// EntityIDs returns the "entity" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntityID instead. It exists only for internal usage by the builders.
+func (m *InvoiceMutation) EntityIDs() (ids []string) {
+	if id := m.entity; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntity resets all changes to the "entity" edge.
+func (m *InvoiceMutation) ResetEntity() {
+	m.entity = nil
+	m.clearedentity = false
+}
+
+// ClearCustomer clears the "customer" edge to the Customer entity.
+func (m *InvoiceMutation) ClearCustomer() {
+	m.clearedcustomer = true
+	m.clearedFields[invoice.FieldCustomerID] = struct{}{}
+}
+
+// CustomerCleared reports if the "customer" edge to the Customer entity was cleared.
+func (m *InvoiceMutation) CustomerCleared() bool {
+	return m.clearedcustomer
+}
+
+// CustomerIDs returns the "customer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CustomerID instead. It exists only for internal usage by the builders.
+func (m *InvoiceMutation) CustomerIDs() (ids []string) {
+	if id := m.customer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCustomer resets all changes to the "customer" edge.
+func (m *InvoiceMutation) ResetCustomer() {
+	m.customer = nil
+	m.clearedcustomer = false
+}
+
+// AddLineIDs adds the "lines" edge to the InvoiceLine entity by ids.
+func (m *InvoiceMutation) AddLineIDs(ids ...string) {
+	if m.lines == nil {
+		m.lines = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lines[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLines clears the "lines" edge to the InvoiceLine entity.
+func (m *InvoiceMutation) ClearLines() {
+	m.clearedlines = true
+}
+
+// LinesCleared reports if the "lines" edge to the InvoiceLine entity was cleared.
+func (m *InvoiceMutation) LinesCleared() bool {
+	return m.clearedlines
+}
+
+// RemoveLineIDs removes the "lines" edge to the InvoiceLine entity by IDs.
+func (m *InvoiceMutation) RemoveLineIDs(ids ...string) {
+	if m.removedlines == nil {
+		m.removedlines = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lines, ids[i])
+		m.removedlines[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLines returns the removed IDs of the "lines" edge to the InvoiceLine entity.
+func (m *InvoiceMutation) RemovedLinesIDs() (ids []string) {
+	for id := range m.removedlines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LinesIDs returns the "lines" edge IDs in the mutation.
+func (m *InvoiceMutation) LinesIDs() (ids []string) {
+	for id := range m.lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLines resets all changes to the "lines" edge.
+func (m *InvoiceMutation) ResetLines() {
+	m.lines = nil
+	m.clearedlines = false
+	m.removedlines = nil
+}
+
+// AddEventIDs adds the "events" edge to the InvoiceEvent entity by ids.
+func (m *InvoiceMutation) AddEventIDs(ids ...string) {
+	if m.events == nil {
+		m.events = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEvents clears the "events" edge to the InvoiceEvent entity.
+func (m *InvoiceMutation) ClearEvents() {
+	m.clearedevents = true
+}
+
+// EventsCleared reports if the "events" edge to the InvoiceEvent entity was cleared.
+func (m *InvoiceMutation) EventsCleared() bool {
+	return m.clearedevents
+}
+
+// RemoveEventIDs removes the "events" edge to the InvoiceEvent entity by IDs.
+func (m *InvoiceMutation) RemoveEventIDs(ids ...string) {
+	if m.removedevents == nil {
+		m.removedevents = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.events, ids[i])
+		m.removedevents[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEvents returns the removed IDs of the "events" edge to the InvoiceEvent entity.
+func (m *InvoiceMutation) RemovedEventsIDs() (ids []string) {
+	for id := range m.removedevents {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EventsIDs returns the "events" edge IDs in the mutation.
+func (m *InvoiceMutation) EventsIDs() (ids []string) {
+	for id := range m.events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEvents resets all changes to the "events" edge.
+func (m *InvoiceMutation) ResetEvents() {
+	m.events = nil
+	m.clearedevents = false
+	m.removedevents = nil
+}
+
+// ClearJournalEntry clears the "journal_entry" edge to the JournalEntry entity.
+func (m *InvoiceMutation) ClearJournalEntry() {
+	m.clearedjournal_entry = true
+	m.clearedFields[invoice.FieldJournalEntryID] = struct{}{}
+}
+
+// JournalEntryCleared reports if the "journal_entry" edge to the JournalEntry entity was cleared.
+func (m *InvoiceMutation) JournalEntryCleared() bool {
+	return m.JournalEntryIDCleared() || m.clearedjournal_entry
+}
+
+// JournalEntryIDs returns the "journal_entry" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// JournalEntryID instead. It exists only for internal usage by the builders.
+func (m *InvoiceMutation) JournalEntryIDs() (ids []string) {
+	if id := m.journal_entry; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetJournalEntry resets all changes to the "journal_entry" edge.
+func (m *InvoiceMutation) ResetJournalEntry() {
+	m.journal_entry = nil
+	m.clearedjournal_entry = false
+}
+
+// AddPaymentApplicationIDs adds the "payment_applications" edge to the PaymentApplication entity by ids.
+func (m *InvoiceMutation) AddPaymentApplicationIDs(ids ...string) {
+	if m.payment_applications == nil {
+		m.payment_applications = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.payment_applications[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPaymentApplications clears the "payment_applications" edge to the PaymentApplication entity.
+func (m *InvoiceMutation) ClearPaymentApplications() {
+	m.clearedpayment_applications = true
+}
+
+// PaymentApplicationsCleared reports if the "payment_applications" edge to the PaymentApplication entity was cleared.
+func (m *InvoiceMutation) PaymentApplicationsCleared() bool {
+	return m.clearedpayment_applications
+}
+
+// RemovePaymentApplicationIDs removes the "payment_applications" edge to the PaymentApplication entity by IDs.
+func (m *InvoiceMutation) RemovePaymentApplicationIDs(ids ...string) {
+	if m.removedpayment_applications == nil {
+		m.removedpayment_applications = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.payment_applications, ids[i])
+		m.removedpayment_applications[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPaymentApplications returns the removed IDs of the "payment_applications" edge to the PaymentApplication entity.
+func (m *InvoiceMutation) RemovedPaymentApplicationsIDs() (ids []string) {
+	for id := range m.removedpayment_applications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PaymentApplicationsIDs returns the "payment_applications" edge IDs in the mutation.
+func (m *InvoiceMutation) PaymentApplicationsIDs() (ids []string) {
+	for id := range m.payment_applications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPaymentApplications resets all changes to the "payment_applications" edge.
+func (m *InvoiceMutation) ResetPaymentApplications() {
+	m.payment_applications = nil
+	m.clearedpayment_applications = false
+	m.removedpayment_applications = nil
+}
+
+// AddCreditApplicationIDs adds the "credit_applications" edge to the CreditApplication entity by ids.
+func (m *InvoiceMutation) AddCreditApplicationIDs(ids ...string) {
+	if m.credit_applications == nil {
+		m.credit_applications = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.credit_applications[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCreditApplications clears the "credit_applications" edge to the CreditApplication entity.
+func (m *InvoiceMutation) ClearCreditApplications() {
+	m.clearedcredit_applications = true
+}
+
+// CreditApplicationsCleared reports if the "credit_applications" edge to the CreditApplication entity was cleared.
+func (m *InvoiceMutation) CreditApplicationsCleared() bool {
+	return m.clearedcredit_applications
+}
+
+// RemoveCreditApplicationIDs removes the "credit_applications" edge to the CreditApplication entity by IDs.
+func (m *InvoiceMutation) RemoveCreditApplicationIDs(ids ...string) {
+	if m.removedcredit_applications == nil {
+		m.removedcredit_applications = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.credit_applications, ids[i])
+		m.removedcredit_applications[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCreditApplications returns the removed IDs of the "credit_applications" edge to the CreditApplication entity.
+func (m *InvoiceMutation) RemovedCreditApplicationsIDs() (ids []string) {
+	for id := range m.removedcredit_applications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CreditApplicationsIDs returns the "credit_applications" edge IDs in the mutation.
+func (m *InvoiceMutation) CreditApplicationsIDs() (ids []string) {
+	for id := range m.credit_applications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCreditApplications resets all changes to the "credit_applications" edge.
+func (m *InvoiceMutation) ResetCreditApplications() {
+	m.credit_applications = nil
+	m.clearedcredit_applications = false
+	m.removedcredit_applications = nil
+}
+
+// Where appends a list predicates to the InvoiceMutation builder.
+func (m *InvoiceMutation) Where(ps ...predicate.Invoice) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvoiceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvoiceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Invoice, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvoiceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvoiceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Invoice).
+func (m *InvoiceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvoiceMutation) Fields() []string {
+	fields := make([]string, 0, 31)
+	if m.created_at != nil {
+		fields = append(fields, invoice.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, invoice.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, invoice.FieldOrganizationID)
+	}
+	if m.entity != nil {
+		fields = append(fields, invoice.FieldEntityID)
+	}
+	if m.customer != nil {
+		fields = append(fields, invoice.FieldCustomerID)
+	}
+	if m.number != nil {
+		fields = append(fields, invoice.FieldNumber)
+	}
+	if m.sequence != nil {
+		fields = append(fields, invoice.FieldSequence)
+	}
+	if m.issue_date != nil {
+		fields = append(fields, invoice.FieldIssueDate)
+	}
+	if m.due_date != nil {
+		fields = append(fields, invoice.FieldDueDate)
+	}
+	if m.service_from != nil {
+		fields = append(fields, invoice.FieldServiceFrom)
+	}
+	if m.service_to != nil {
+		fields = append(fields, invoice.FieldServiceTo)
+	}
+	if m.currency != nil {
+		fields = append(fields, invoice.FieldCurrency)
+	}
+	if m.status != nil {
+		fields = append(fields, invoice.FieldStatus)
+	}
+	if m.memo != nil {
+		fields = append(fields, invoice.FieldMemo)
+	}
+	if m.custom_fields != nil {
+		fields = append(fields, invoice.FieldCustomFields)
+	}
+	if m.subtotal != nil {
+		fields = append(fields, invoice.FieldSubtotal)
+	}
+	if m.total != nil {
+		fields = append(fields, invoice.FieldTotal)
+	}
+	if m.amount_paid != nil {
+		fields = append(fields, invoice.FieldAmountPaid)
+	}
+	if m.written_off != nil {
+		fields = append(fields, invoice.FieldWrittenOff)
+	}
+	if m.balance != nil {
+		fields = append(fields, invoice.FieldBalance)
+	}
+	if m.submitted_by != nil {
+		fields = append(fields, invoice.FieldSubmittedBy)
+	}
+	if m.submitted_at != nil {
+		fields = append(fields, invoice.FieldSubmittedAt)
+	}
+	if m.approved_by != nil {
+		fields = append(fields, invoice.FieldApprovedBy)
+	}
+	if m.approved_at != nil {
+		fields = append(fields, invoice.FieldApprovedAt)
+	}
+	if m.rejection_reason != nil {
+		fields = append(fields, invoice.FieldRejectionReason)
+	}
+	if m.sent_at != nil {
+		fields = append(fields, invoice.FieldSentAt)
+	}
+	if m.viewed_at != nil {
+		fields = append(fields, invoice.FieldViewedAt)
+	}
+	if m.voided_at != nil {
+		fields = append(fields, invoice.FieldVoidedAt)
+	}
+	if m.journal_entry != nil {
+		fields = append(fields, invoice.FieldJournalEntryID)
+	}
+	if m.void_entry_id != nil {
+		fields = append(fields, invoice.FieldVoidEntryID)
+	}
+	if m.sync_status != nil {
+		fields = append(fields, invoice.FieldSyncStatus)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvoiceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case invoice.FieldCreatedAt:
+		return m.CreatedAt()
+	case invoice.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case invoice.FieldOrganizationID:
+		return m.OrganizationID()
+	case invoice.FieldEntityID:
+		return m.EntityID()
+	case invoice.FieldCustomerID:
+		return m.CustomerID()
+	case invoice.FieldNumber:
+		return m.Number()
+	case invoice.FieldSequence:
+		return m.Sequence()
+	case invoice.FieldIssueDate:
+		return m.IssueDate()
+	case invoice.FieldDueDate:
+		return m.DueDate()
+	case invoice.FieldServiceFrom:
+		return m.ServiceFrom()
+	case invoice.FieldServiceTo:
+		return m.ServiceTo()
+	case invoice.FieldCurrency:
+		return m.Currency()
+	case invoice.FieldStatus:
+		return m.Status()
+	case invoice.FieldMemo:
+		return m.Memo()
+	case invoice.FieldCustomFields:
+		return m.CustomFields()
+	case invoice.FieldSubtotal:
+		return m.Subtotal()
+	case invoice.FieldTotal:
+		return m.Total()
+	case invoice.FieldAmountPaid:
+		return m.AmountPaid()
+	case invoice.FieldWrittenOff:
+		return m.WrittenOff()
+	case invoice.FieldBalance:
+		return m.Balance()
+	case invoice.FieldSubmittedBy:
+		return m.SubmittedBy()
+	case invoice.FieldSubmittedAt:
+		return m.SubmittedAt()
+	case invoice.FieldApprovedBy:
+		return m.ApprovedBy()
+	case invoice.FieldApprovedAt:
+		return m.ApprovedAt()
+	case invoice.FieldRejectionReason:
+		return m.RejectionReason()
+	case invoice.FieldSentAt:
+		return m.SentAt()
+	case invoice.FieldViewedAt:
+		return m.ViewedAt()
+	case invoice.FieldVoidedAt:
+		return m.VoidedAt()
+	case invoice.FieldJournalEntryID:
+		return m.JournalEntryID()
+	case invoice.FieldVoidEntryID:
+		return m.VoidEntryID()
+	case invoice.FieldSyncStatus:
+		return m.SyncStatus()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvoiceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case invoice.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case invoice.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case invoice.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case invoice.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case invoice.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case invoice.FieldNumber:
+		return m.OldNumber(ctx)
+	case invoice.FieldSequence:
+		return m.OldSequence(ctx)
+	case invoice.FieldIssueDate:
+		return m.OldIssueDate(ctx)
+	case invoice.FieldDueDate:
+		return m.OldDueDate(ctx)
+	case invoice.FieldServiceFrom:
+		return m.OldServiceFrom(ctx)
+	case invoice.FieldServiceTo:
+		return m.OldServiceTo(ctx)
+	case invoice.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case invoice.FieldStatus:
+		return m.OldStatus(ctx)
+	case invoice.FieldMemo:
+		return m.OldMemo(ctx)
+	case invoice.FieldCustomFields:
+		return m.OldCustomFields(ctx)
+	case invoice.FieldSubtotal:
+		return m.OldSubtotal(ctx)
+	case invoice.FieldTotal:
+		return m.OldTotal(ctx)
+	case invoice.FieldAmountPaid:
+		return m.OldAmountPaid(ctx)
+	case invoice.FieldWrittenOff:
+		return m.OldWrittenOff(ctx)
+	case invoice.FieldBalance:
+		return m.OldBalance(ctx)
+	case invoice.FieldSubmittedBy:
+		return m.OldSubmittedBy(ctx)
+	case invoice.FieldSubmittedAt:
+		return m.OldSubmittedAt(ctx)
+	case invoice.FieldApprovedBy:
+		return m.OldApprovedBy(ctx)
+	case invoice.FieldApprovedAt:
+		return m.OldApprovedAt(ctx)
+	case invoice.FieldRejectionReason:
+		return m.OldRejectionReason(ctx)
+	case invoice.FieldSentAt:
+		return m.OldSentAt(ctx)
+	case invoice.FieldViewedAt:
+		return m.OldViewedAt(ctx)
+	case invoice.FieldVoidedAt:
+		return m.OldVoidedAt(ctx)
+	case invoice.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	case invoice.FieldVoidEntryID:
+		return m.OldVoidEntryID(ctx)
+	case invoice.FieldSyncStatus:
+		return m.OldSyncStatus(ctx)
+	}
+	return nil, fmt.Errorf("unknown Invoice field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case invoice.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case invoice.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case invoice.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case invoice.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case invoice.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case invoice.FieldNumber:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNumber(v)
+		return nil
+	case invoice.FieldSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSequence(v)
+		return nil
+	case invoice.FieldIssueDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssueDate(v)
+		return nil
+	case invoice.FieldDueDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDueDate(v)
+		return nil
+	case invoice.FieldServiceFrom:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceFrom(v)
+		return nil
+	case invoice.FieldServiceTo:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceTo(v)
+		return nil
+	case invoice.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case invoice.FieldStatus:
+		v, ok := value.(invoice.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case invoice.FieldMemo:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemo(v)
+		return nil
+	case invoice.FieldCustomFields:
+		v, ok := value.(map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomFields(v)
+		return nil
+	case invoice.FieldSubtotal:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubtotal(v)
+		return nil
+	case invoice.FieldTotal:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotal(v)
+		return nil
+	case invoice.FieldAmountPaid:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountPaid(v)
+		return nil
+	case invoice.FieldWrittenOff:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWrittenOff(v)
+		return nil
+	case invoice.FieldBalance:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBalance(v)
+		return nil
+	case invoice.FieldSubmittedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubmittedBy(v)
+		return nil
+	case invoice.FieldSubmittedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubmittedAt(v)
+		return nil
+	case invoice.FieldApprovedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedBy(v)
+		return nil
+	case invoice.FieldApprovedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedAt(v)
+		return nil
+	case invoice.FieldRejectionReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRejectionReason(v)
+		return nil
+	case invoice.FieldSentAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSentAt(v)
+		return nil
+	case invoice.FieldViewedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetViewedAt(v)
+		return nil
+	case invoice.FieldVoidedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVoidedAt(v)
+		return nil
+	case invoice.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	case invoice.FieldVoidEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVoidEntryID(v)
+		return nil
+	case invoice.FieldSyncStatus:
+		v, ok := value.(syncstate.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncStatus(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvoiceMutation) AddedFields() []string {
+	var fields []string
+	if m.addsequence != nil {
+		fields = append(fields, invoice.FieldSequence)
+	}
+	if m.addsubtotal != nil {
+		fields = append(fields, invoice.FieldSubtotal)
+	}
+	if m.addtotal != nil {
+		fields = append(fields, invoice.FieldTotal)
+	}
+	if m.addamount_paid != nil {
+		fields = append(fields, invoice.FieldAmountPaid)
+	}
+	if m.addwritten_off != nil {
+		fields = append(fields, invoice.FieldWrittenOff)
+	}
+	if m.addbalance != nil {
+		fields = append(fields, invoice.FieldBalance)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvoiceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case invoice.FieldSequence:
+		return m.AddedSequence()
+	case invoice.FieldSubtotal:
+		return m.AddedSubtotal()
+	case invoice.FieldTotal:
+		return m.AddedTotal()
+	case invoice.FieldAmountPaid:
+		return m.AddedAmountPaid()
+	case invoice.FieldWrittenOff:
+		return m.AddedWrittenOff()
+	case invoice.FieldBalance:
+		return m.AddedBalance()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case invoice.FieldSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSequence(v)
+		return nil
+	case invoice.FieldSubtotal:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSubtotal(v)
+		return nil
+	case invoice.FieldTotal:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotal(v)
+		return nil
+	case invoice.FieldAmountPaid:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountPaid(v)
+		return nil
+	case invoice.FieldWrittenOff:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWrittenOff(v)
+		return nil
+	case invoice.FieldBalance:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBalance(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvoiceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(invoice.FieldNumber) {
+		fields = append(fields, invoice.FieldNumber)
+	}
+	if m.FieldCleared(invoice.FieldSequence) {
+		fields = append(fields, invoice.FieldSequence)
+	}
+	if m.FieldCleared(invoice.FieldServiceFrom) {
+		fields = append(fields, invoice.FieldServiceFrom)
+	}
+	if m.FieldCleared(invoice.FieldServiceTo) {
+		fields = append(fields, invoice.FieldServiceTo)
+	}
+	if m.FieldCleared(invoice.FieldMemo) {
+		fields = append(fields, invoice.FieldMemo)
+	}
+	if m.FieldCleared(invoice.FieldCustomFields) {
+		fields = append(fields, invoice.FieldCustomFields)
+	}
+	if m.FieldCleared(invoice.FieldSubmittedBy) {
+		fields = append(fields, invoice.FieldSubmittedBy)
+	}
+	if m.FieldCleared(invoice.FieldSubmittedAt) {
+		fields = append(fields, invoice.FieldSubmittedAt)
+	}
+	if m.FieldCleared(invoice.FieldApprovedBy) {
+		fields = append(fields, invoice.FieldApprovedBy)
+	}
+	if m.FieldCleared(invoice.FieldApprovedAt) {
+		fields = append(fields, invoice.FieldApprovedAt)
+	}
+	if m.FieldCleared(invoice.FieldRejectionReason) {
+		fields = append(fields, invoice.FieldRejectionReason)
+	}
+	if m.FieldCleared(invoice.FieldSentAt) {
+		fields = append(fields, invoice.FieldSentAt)
+	}
+	if m.FieldCleared(invoice.FieldViewedAt) {
+		fields = append(fields, invoice.FieldViewedAt)
+	}
+	if m.FieldCleared(invoice.FieldVoidedAt) {
+		fields = append(fields, invoice.FieldVoidedAt)
+	}
+	if m.FieldCleared(invoice.FieldJournalEntryID) {
+		fields = append(fields, invoice.FieldJournalEntryID)
+	}
+	if m.FieldCleared(invoice.FieldVoidEntryID) {
+		fields = append(fields, invoice.FieldVoidEntryID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvoiceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvoiceMutation) ClearField(name string) error {
+	switch name {
+	case invoice.FieldNumber:
+		m.ClearNumber()
+		return nil
+	case invoice.FieldSequence:
+		m.ClearSequence()
+		return nil
+	case invoice.FieldServiceFrom:
+		m.ClearServiceFrom()
+		return nil
+	case invoice.FieldServiceTo:
+		m.ClearServiceTo()
+		return nil
+	case invoice.FieldMemo:
+		m.ClearMemo()
+		return nil
+	case invoice.FieldCustomFields:
+		m.ClearCustomFields()
+		return nil
+	case invoice.FieldSubmittedBy:
+		m.ClearSubmittedBy()
+		return nil
+	case invoice.FieldSubmittedAt:
+		m.ClearSubmittedAt()
+		return nil
+	case invoice.FieldApprovedBy:
+		m.ClearApprovedBy()
+		return nil
+	case invoice.FieldApprovedAt:
+		m.ClearApprovedAt()
+		return nil
+	case invoice.FieldRejectionReason:
+		m.ClearRejectionReason()
+		return nil
+	case invoice.FieldSentAt:
+		m.ClearSentAt()
+		return nil
+	case invoice.FieldViewedAt:
+		m.ClearViewedAt()
+		return nil
+	case invoice.FieldVoidedAt:
+		m.ClearVoidedAt()
+		return nil
+	case invoice.FieldJournalEntryID:
+		m.ClearJournalEntryID()
+		return nil
+	case invoice.FieldVoidEntryID:
+		m.ClearVoidEntryID()
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvoiceMutation) ResetField(name string) error {
+	switch name {
+	case invoice.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case invoice.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case invoice.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case invoice.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case invoice.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case invoice.FieldNumber:
+		m.ResetNumber()
+		return nil
+	case invoice.FieldSequence:
+		m.ResetSequence()
+		return nil
+	case invoice.FieldIssueDate:
+		m.ResetIssueDate()
+		return nil
+	case invoice.FieldDueDate:
+		m.ResetDueDate()
+		return nil
+	case invoice.FieldServiceFrom:
+		m.ResetServiceFrom()
+		return nil
+	case invoice.FieldServiceTo:
+		m.ResetServiceTo()
+		return nil
+	case invoice.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case invoice.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case invoice.FieldMemo:
+		m.ResetMemo()
+		return nil
+	case invoice.FieldCustomFields:
+		m.ResetCustomFields()
+		return nil
+	case invoice.FieldSubtotal:
+		m.ResetSubtotal()
+		return nil
+	case invoice.FieldTotal:
+		m.ResetTotal()
+		return nil
+	case invoice.FieldAmountPaid:
+		m.ResetAmountPaid()
+		return nil
+	case invoice.FieldWrittenOff:
+		m.ResetWrittenOff()
+		return nil
+	case invoice.FieldBalance:
+		m.ResetBalance()
+		return nil
+	case invoice.FieldSubmittedBy:
+		m.ResetSubmittedBy()
+		return nil
+	case invoice.FieldSubmittedAt:
+		m.ResetSubmittedAt()
+		return nil
+	case invoice.FieldApprovedBy:
+		m.ResetApprovedBy()
+		return nil
+	case invoice.FieldApprovedAt:
+		m.ResetApprovedAt()
+		return nil
+	case invoice.FieldRejectionReason:
+		m.ResetRejectionReason()
+		return nil
+	case invoice.FieldSentAt:
+		m.ResetSentAt()
+		return nil
+	case invoice.FieldViewedAt:
+		m.ResetViewedAt()
+		return nil
+	case invoice.FieldVoidedAt:
+		m.ResetVoidedAt()
+		return nil
+	case invoice.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	case invoice.FieldVoidEntryID:
+		m.ResetVoidEntryID()
+		return nil
+	case invoice.FieldSyncStatus:
+		m.ResetSyncStatus()
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvoiceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.entity != nil {
+		edges = append(edges, invoice.EdgeEntity)
+	}
+	if m.customer != nil {
+		edges = append(edges, invoice.EdgeCustomer)
+	}
+	if m.lines != nil {
+		edges = append(edges, invoice.EdgeLines)
+	}
+	if m.events != nil {
+		edges = append(edges, invoice.EdgeEvents)
+	}
+	if m.journal_entry != nil {
+		edges = append(edges, invoice.EdgeJournalEntry)
+	}
+	if m.payment_applications != nil {
+		edges = append(edges, invoice.EdgePaymentApplications)
+	}
+	if m.credit_applications != nil {
+		edges = append(edges, invoice.EdgeCreditApplications)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvoiceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case invoice.EdgeEntity:
+		if id := m.entity; id != nil {
+			return []ent.Value{*id}
+		}
+	case invoice.EdgeCustomer:
+		if id := m.customer; id != nil {
+			return []ent.Value{*id}
+		}
+	case invoice.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.lines))
+		for id := range m.lines {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.events))
+		for id := range m.events {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeJournalEntry:
+		if id := m.journal_entry; id != nil {
+			return []ent.Value{*id}
+		}
+	case invoice.EdgePaymentApplications:
+		ids := make([]ent.Value, 0, len(m.payment_applications))
+		for id := range m.payment_applications {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeCreditApplications:
+		ids := make([]ent.Value, 0, len(m.credit_applications))
+		for id := range m.credit_applications {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvoiceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.removedlines != nil {
+		edges = append(edges, invoice.EdgeLines)
+	}
+	if m.removedevents != nil {
+		edges = append(edges, invoice.EdgeEvents)
+	}
+	if m.removedpayment_applications != nil {
+		edges = append(edges, invoice.EdgePaymentApplications)
+	}
+	if m.removedcredit_applications != nil {
+		edges = append(edges, invoice.EdgeCreditApplications)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvoiceMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case invoice.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.removedlines))
+		for id := range m.removedlines {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.removedevents))
+		for id := range m.removedevents {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgePaymentApplications:
+		ids := make([]ent.Value, 0, len(m.removedpayment_applications))
+		for id := range m.removedpayment_applications {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeCreditApplications:
+		ids := make([]ent.Value, 0, len(m.removedcredit_applications))
+		for id := range m.removedcredit_applications {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvoiceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.clearedentity {
+		edges = append(edges, invoice.EdgeEntity)
+	}
+	if m.clearedcustomer {
+		edges = append(edges, invoice.EdgeCustomer)
+	}
+	if m.clearedlines {
+		edges = append(edges, invoice.EdgeLines)
+	}
+	if m.clearedevents {
+		edges = append(edges, invoice.EdgeEvents)
+	}
+	if m.clearedjournal_entry {
+		edges = append(edges, invoice.EdgeJournalEntry)
+	}
+	if m.clearedpayment_applications {
+		edges = append(edges, invoice.EdgePaymentApplications)
+	}
+	if m.clearedcredit_applications {
+		edges = append(edges, invoice.EdgeCreditApplications)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvoiceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case invoice.EdgeEntity:
+		return m.clearedentity
+	case invoice.EdgeCustomer:
+		return m.clearedcustomer
+	case invoice.EdgeLines:
+		return m.clearedlines
+	case invoice.EdgeEvents:
+		return m.clearedevents
+	case invoice.EdgeJournalEntry:
+		return m.clearedjournal_entry
+	case invoice.EdgePaymentApplications:
+		return m.clearedpayment_applications
+	case invoice.EdgeCreditApplications:
+		return m.clearedcredit_applications
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvoiceMutation) ClearEdge(name string) error {
+	switch name {
+	case invoice.EdgeEntity:
+		m.ClearEntity()
+		return nil
+	case invoice.EdgeCustomer:
+		m.ClearCustomer()
+		return nil
+	case invoice.EdgeJournalEntry:
+		m.ClearJournalEntry()
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvoiceMutation) ResetEdge(name string) error {
+	switch name {
+	case invoice.EdgeEntity:
+		m.ResetEntity()
+		return nil
+	case invoice.EdgeCustomer:
+		m.ResetCustomer()
+		return nil
+	case invoice.EdgeLines:
+		m.ResetLines()
+		return nil
+	case invoice.EdgeEvents:
+		m.ResetEvents()
+		return nil
+	case invoice.EdgeJournalEntry:
+		m.ResetJournalEntry()
+		return nil
+	case invoice.EdgePaymentApplications:
+		m.ResetPaymentApplications()
+		return nil
+	case invoice.EdgeCreditApplications:
+		m.ResetCreditApplications()
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice edge %s", name)
+}
+
+// InvoiceEventMutation represents an operation that mutates the InvoiceEvent nodes in the graph.
+type InvoiceEventMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	organization_id *string
+	at              *time.Time
+	actor           *string
+	via             *string
+	from_status     *string
+	to_status       *string
+	note            *string
+	clearedFields   map[string]struct{}
+	invoice         *string
+	clearedinvoice  bool
+	done            bool
+	oldValue        func(context.Context) (*InvoiceEvent, error)
+	predicates      []predicate.InvoiceEvent
+}
+
+var _ ent.Mutation = (*InvoiceEventMutation)(nil)
+
+// invoiceeventOption allows management of the mutation configuration using functional options.
+type invoiceeventOption func(*InvoiceEventMutation)
+
+// newInvoiceEventMutation creates new mutation for the InvoiceEvent entity.
+func newInvoiceEventMutation(c config, op Op, opts ...invoiceeventOption) *InvoiceEventMutation {
+	m := &InvoiceEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvoiceEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvoiceEventID sets the ID field of the mutation.
+func withInvoiceEventID(id string) invoiceeventOption {
+	return func(m *InvoiceEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InvoiceEvent
+		)
+		m.oldValue = func(ctx context.Context) (*InvoiceEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InvoiceEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvoiceEvent sets the old InvoiceEvent of the mutation.
+func withInvoiceEvent(node *InvoiceEvent) invoiceeventOption {
+	return func(m *InvoiceEventMutation) {
+		m.oldValue = func(context.Context) (*InvoiceEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvoiceEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvoiceEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InvoiceEvent entities.
+func (m *InvoiceEventMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvoiceEventMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvoiceEventMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InvoiceEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *InvoiceEventMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *InvoiceEventMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the InvoiceEvent entity.
+// If the InvoiceEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceEventMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *InvoiceEventMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *InvoiceEventMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *InvoiceEventMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the InvoiceEvent entity.
+// If the InvoiceEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceEventMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *InvoiceEventMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetAt sets the "at" field.
+func (m *InvoiceEventMutation) SetAt(t time.Time) {
+	m.at = &t
+}
+
+// At returns the value of the "at" field in the mutation.
+func (m *InvoiceEventMutation) At() (r time.Time, exists bool) {
+	v := m.at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAt returns the old "at" field's value of the InvoiceEvent entity.
+// If the InvoiceEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceEventMutation) OldAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAt: %w", err)
+	}
+	return oldValue.At, nil
+}
+
+// ResetAt resets all changes to the "at" field.
+func (m *InvoiceEventMutation) ResetAt() {
+	m.at = nil
+}
+
+// SetActor sets the "actor" field.
+func (m *InvoiceEventMutation) SetActor(s string) {
+	m.actor = &s
+}
+
+// Actor returns the value of the "actor" field in the mutation.
+func (m *InvoiceEventMutation) Actor() (r string, exists bool) {
+	v := m.actor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActor returns the old "actor" field's value of the InvoiceEvent entity.
+// If the InvoiceEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceEventMutation) OldActor(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActor: %w", err)
+	}
+	return oldValue.Actor, nil
+}
+
+// ResetActor resets all changes to the "actor" field.
+func (m *InvoiceEventMutation) ResetActor() {
+	m.actor = nil
+}
+
+// SetVia sets the "via" field.
+func (m *InvoiceEventMutation) SetVia(s string) {
+	m.via = &s
+}
+
+// Via returns the value of the "via" field in the mutation.
+func (m *InvoiceEventMutation) Via() (r string, exists bool) {
+	v := m.via
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVia returns the old "via" field's value of the InvoiceEvent entity.
+// If the InvoiceEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceEventMutation) OldVia(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVia is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVia requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVia: %w", err)
+	}
+	return oldValue.Via, nil
+}
+
+// ResetVia resets all changes to the "via" field.
+func (m *InvoiceEventMutation) ResetVia() {
+	m.via = nil
+}
+
+// SetFromStatus sets the "from_status" field.
+func (m *InvoiceEventMutation) SetFromStatus(s string) {
+	m.from_status = &s
+}
+
+// FromStatus returns the value of the "from_status" field in the mutation.
+func (m *InvoiceEventMutation) FromStatus() (r string, exists bool) {
+	v := m.from_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromStatus returns the old "from_status" field's value of the InvoiceEvent entity.
+// If the InvoiceEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceEventMutation) OldFromStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromStatus: %w", err)
+	}
+	return oldValue.FromStatus, nil
+}
+
+// ResetFromStatus resets all changes to the "from_status" field.
+func (m *InvoiceEventMutation) ResetFromStatus() {
+	m.from_status = nil
+}
+
+// SetToStatus sets the "to_status" field.
+func (m *InvoiceEventMutation) SetToStatus(s string) {
+	m.to_status = &s
+}
+
+// ToStatus returns the value of the "to_status" field in the mutation.
+func (m *InvoiceEventMutation) ToStatus() (r string, exists bool) {
+	v := m.to_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToStatus returns the old "to_status" field's value of the InvoiceEvent entity.
+// If the InvoiceEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceEventMutation) OldToStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToStatus: %w", err)
+	}
+	return oldValue.ToStatus, nil
+}
+
+// ResetToStatus resets all changes to the "to_status" field.
+func (m *InvoiceEventMutation) ResetToStatus() {
+	m.to_status = nil
+}
+
+// SetNote sets the "note" field.
+func (m *InvoiceEventMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *InvoiceEventMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the InvoiceEvent entity.
+// If the InvoiceEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceEventMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ClearNote clears the value of the "note" field.
+func (m *InvoiceEventMutation) ClearNote() {
+	m.note = nil
+	m.clearedFields[invoiceevent.FieldNote] = struct{}{}
+}
+
+// NoteCleared returns if the "note" field was cleared in this mutation.
+func (m *InvoiceEventMutation) NoteCleared() bool {
+	_, ok := m.clearedFields[invoiceevent.FieldNote]
+	return ok
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *InvoiceEventMutation) ResetNote() {
+	m.note = nil
+	delete(m.clearedFields, invoiceevent.FieldNote)
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *InvoiceEventMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[invoiceevent.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *InvoiceEventMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *InvoiceEventMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *InvoiceEventMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the InvoiceEventMutation builder.
+func (m *InvoiceEventMutation) Where(ps ...predicate.InvoiceEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvoiceEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvoiceEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InvoiceEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvoiceEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvoiceEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InvoiceEvent).
+func (m *InvoiceEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvoiceEventMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.organization_id != nil {
+		fields = append(fields, invoiceevent.FieldOrganizationID)
+	}
+	if m.invoice != nil {
+		fields = append(fields, invoiceevent.FieldInvoiceID)
+	}
+	if m.at != nil {
+		fields = append(fields, invoiceevent.FieldAt)
+	}
+	if m.actor != nil {
+		fields = append(fields, invoiceevent.FieldActor)
+	}
+	if m.via != nil {
+		fields = append(fields, invoiceevent.FieldVia)
+	}
+	if m.from_status != nil {
+		fields = append(fields, invoiceevent.FieldFromStatus)
+	}
+	if m.to_status != nil {
+		fields = append(fields, invoiceevent.FieldToStatus)
+	}
+	if m.note != nil {
+		fields = append(fields, invoiceevent.FieldNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvoiceEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case invoiceevent.FieldOrganizationID:
+		return m.OrganizationID()
+	case invoiceevent.FieldInvoiceID:
+		return m.InvoiceID()
+	case invoiceevent.FieldAt:
+		return m.At()
+	case invoiceevent.FieldActor:
+		return m.Actor()
+	case invoiceevent.FieldVia:
+		return m.Via()
+	case invoiceevent.FieldFromStatus:
+		return m.FromStatus()
+	case invoiceevent.FieldToStatus:
+		return m.ToStatus()
+	case invoiceevent.FieldNote:
+		return m.Note()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvoiceEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case invoiceevent.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case invoiceevent.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case invoiceevent.FieldAt:
+		return m.OldAt(ctx)
+	case invoiceevent.FieldActor:
+		return m.OldActor(ctx)
+	case invoiceevent.FieldVia:
+		return m.OldVia(ctx)
+	case invoiceevent.FieldFromStatus:
+		return m.OldFromStatus(ctx)
+	case invoiceevent.FieldToStatus:
+		return m.OldToStatus(ctx)
+	case invoiceevent.FieldNote:
+		return m.OldNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown InvoiceEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case invoiceevent.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case invoiceevent.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case invoiceevent.FieldAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAt(v)
+		return nil
+	case invoiceevent.FieldActor:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActor(v)
+		return nil
+	case invoiceevent.FieldVia:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVia(v)
+		return nil
+	case invoiceevent.FieldFromStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromStatus(v)
+		return nil
+	case invoiceevent.FieldToStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToStatus(v)
+		return nil
+	case invoiceevent.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvoiceEventMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvoiceEventMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown InvoiceEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvoiceEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(invoiceevent.FieldNote) {
+		fields = append(fields, invoiceevent.FieldNote)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvoiceEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvoiceEventMutation) ClearField(name string) error {
+	switch name {
+	case invoiceevent.FieldNote:
+		m.ClearNote()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvoiceEventMutation) ResetField(name string) error {
+	switch name {
+	case invoiceevent.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case invoiceevent.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case invoiceevent.FieldAt:
+		m.ResetAt()
+		return nil
+	case invoiceevent.FieldActor:
+		m.ResetActor()
+		return nil
+	case invoiceevent.FieldVia:
+		m.ResetVia()
+		return nil
+	case invoiceevent.FieldFromStatus:
+		m.ResetFromStatus()
+		return nil
+	case invoiceevent.FieldToStatus:
+		m.ResetToStatus()
+		return nil
+	case invoiceevent.FieldNote:
+		m.ResetNote()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvoiceEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.invoice != nil {
+		edges = append(edges, invoiceevent.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvoiceEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case invoiceevent.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvoiceEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvoiceEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvoiceEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedinvoice {
+		edges = append(edges, invoiceevent.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvoiceEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case invoiceevent.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvoiceEventMutation) ClearEdge(name string) error {
+	switch name {
+	case invoiceevent.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvoiceEventMutation) ResetEdge(name string) error {
+	switch name {
+	case invoiceevent.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceEvent edge %s", name)
+}
+
+// InvoiceLineMutation represents an operation that mutates the InvoiceLine nodes in the graph.
+type InvoiceLineMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	organization_id *string
+	line_no         *int
+	addline_no      *int
+	description     *string
+	quantity        *money.Quantity
+	unit_price      *money.Amount
+	addunit_price   *money.Amount
+	amount          *money.Amount
+	addamount       *money.Amount
+	service_date    *caldate.Date
+	scheduled       *bool
+	clearedFields   map[string]struct{}
+	invoice         *string
+	clearedinvoice  bool
+	item            *string
+	cleareditem     bool
+	class           *string
+	clearedclass    bool
+	done            bool
+	oldValue        func(context.Context) (*InvoiceLine, error)
+	predicates      []predicate.InvoiceLine
+}
+
+var _ ent.Mutation = (*InvoiceLineMutation)(nil)
+
+// invoicelineOption allows management of the mutation configuration using functional options.
+type invoicelineOption func(*InvoiceLineMutation)
+
+// newInvoiceLineMutation creates new mutation for the InvoiceLine entity.
+func newInvoiceLineMutation(c config, op Op, opts ...invoicelineOption) *InvoiceLineMutation {
+	m := &InvoiceLineMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvoiceLine,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvoiceLineID sets the ID field of the mutation.
+func withInvoiceLineID(id string) invoicelineOption {
+	return func(m *InvoiceLineMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InvoiceLine
+		)
+		m.oldValue = func(ctx context.Context) (*InvoiceLine, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InvoiceLine.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvoiceLine sets the old InvoiceLine of the mutation.
+func withInvoiceLine(node *InvoiceLine) invoicelineOption {
+	return func(m *InvoiceLineMutation) {
+		m.oldValue = func(context.Context) (*InvoiceLine, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvoiceLineMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvoiceLineMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InvoiceLine entities.
+func (m *InvoiceLineMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvoiceLineMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvoiceLineMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InvoiceLine.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *InvoiceLineMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *InvoiceLineMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *InvoiceLineMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *InvoiceLineMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *InvoiceLineMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *InvoiceLineMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetLineNo sets the "line_no" field.
+func (m *InvoiceLineMutation) SetLineNo(i int) {
+	m.line_no = &i
+	m.addline_no = nil
+}
+
+// LineNo returns the value of the "line_no" field in the mutation.
+func (m *InvoiceLineMutation) LineNo() (r int, exists bool) {
+	v := m.line_no
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLineNo returns the old "line_no" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldLineNo(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLineNo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLineNo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLineNo: %w", err)
+	}
+	return oldValue.LineNo, nil
+}
+
+// AddLineNo adds i to the "line_no" field.
+func (m *InvoiceLineMutation) AddLineNo(i int) {
+	if m.addline_no != nil {
+		*m.addline_no += i
+	} else {
+		m.addline_no = &i
+	}
+}
+
+// AddedLineNo returns the value that was added to the "line_no" field in this mutation.
+func (m *InvoiceLineMutation) AddedLineNo() (r int, exists bool) {
+	v := m.addline_no
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLineNo resets all changes to the "line_no" field.
+func (m *InvoiceLineMutation) ResetLineNo() {
+	m.line_no = nil
+	m.addline_no = nil
+}
+
+// SetItemID sets the "item_id" field.
+func (m *InvoiceLineMutation) SetItemID(s string) {
+	m.item = &s
+}
+
+// ItemID returns the value of the "item_id" field in the mutation.
+func (m *InvoiceLineMutation) ItemID() (r string, exists bool) {
+	v := m.item
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldItemID returns the old "item_id" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldItemID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldItemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldItemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldItemID: %w", err)
+	}
+	return oldValue.ItemID, nil
+}
+
+// ResetItemID resets all changes to the "item_id" field.
+func (m *InvoiceLineMutation) ResetItemID() {
+	m.item = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *InvoiceLineMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *InvoiceLineMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ClearDescription clears the value of the "description" field.
+func (m *InvoiceLineMutation) ClearDescription() {
+	m.description = nil
+	m.clearedFields[invoiceline.FieldDescription] = struct{}{}
+}
+
+// DescriptionCleared returns if the "description" field was cleared in this mutation.
+func (m *InvoiceLineMutation) DescriptionCleared() bool {
+	_, ok := m.clearedFields[invoiceline.FieldDescription]
+	return ok
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *InvoiceLineMutation) ResetDescription() {
+	m.description = nil
+	delete(m.clearedFields, invoiceline.FieldDescription)
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *InvoiceLineMutation) SetQuantity(value money.Quantity) {
+	m.quantity = &value
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *InvoiceLineMutation) Quantity() (r money.Quantity, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldQuantity(ctx context.Context) (v money.Quantity, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *InvoiceLineMutation) ResetQuantity() {
+	m.quantity = nil
+}
+
+// SetUnitPrice sets the "unit_price" field.
+func (m *InvoiceLineMutation) SetUnitPrice(value money.Amount) {
+	m.unit_price = &value
+	m.addunit_price = nil
+}
+
+// UnitPrice returns the value of the "unit_price" field in the mutation.
+func (m *InvoiceLineMutation) UnitPrice() (r money.Amount, exists bool) {
+	v := m.unit_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnitPrice returns the old "unit_price" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldUnitPrice(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnitPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnitPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnitPrice: %w", err)
+	}
+	return oldValue.UnitPrice, nil
+}
+
+// AddUnitPrice adds value to the "unit_price" field.
+func (m *InvoiceLineMutation) AddUnitPrice(value money.Amount) {
+	if m.addunit_price != nil {
+		*m.addunit_price = m.addunit_price.Add(value)
+	} else {
+		m.addunit_price = &value
+	}
+}
+
+// AddedUnitPrice returns the value that was added to the "unit_price" field in this mutation.
+func (m *InvoiceLineMutation) AddedUnitPrice() (r money.Amount, exists bool) {
+	v := m.addunit_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnitPrice resets all changes to the "unit_price" field.
+func (m *InvoiceLineMutation) ResetUnitPrice() {
+	m.unit_price = nil
+	m.addunit_price = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *InvoiceLineMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *InvoiceLineMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *InvoiceLineMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *InvoiceLineMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *InvoiceLineMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetClassID sets the "class_id" field.
+func (m *InvoiceLineMutation) SetClassID(s string) {
+	m.class = &s
+}
+
+// ClassID returns the value of the "class_id" field in the mutation.
+func (m *InvoiceLineMutation) ClassID() (r string, exists bool) {
+	v := m.class
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClassID returns the old "class_id" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldClassID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClassID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClassID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClassID: %w", err)
+	}
+	return oldValue.ClassID, nil
+}
+
+// ClearClassID clears the value of the "class_id" field.
+func (m *InvoiceLineMutation) ClearClassID() {
+	m.class = nil
+	m.clearedFields[invoiceline.FieldClassID] = struct{}{}
+}
+
+// ClassIDCleared returns if the "class_id" field was cleared in this mutation.
+func (m *InvoiceLineMutation) ClassIDCleared() bool {
+	_, ok := m.clearedFields[invoiceline.FieldClassID]
+	return ok
+}
+
+// ResetClassID resets all changes to the "class_id" field.
+func (m *InvoiceLineMutation) ResetClassID() {
+	m.class = nil
+	delete(m.clearedFields, invoiceline.FieldClassID)
+}
+
+// SetServiceDate sets the "service_date" field.
+func (m *InvoiceLineMutation) SetServiceDate(c caldate.Date) {
+	m.service_date = &c
+}
+
+// ServiceDate returns the value of the "service_date" field in the mutation.
+func (m *InvoiceLineMutation) ServiceDate() (r caldate.Date, exists bool) {
+	v := m.service_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceDate returns the old "service_date" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldServiceDate(ctx context.Context) (v *caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceDate: %w", err)
+	}
+	return oldValue.ServiceDate, nil
+}
+
+// ClearServiceDate clears the value of the "service_date" field.
+func (m *InvoiceLineMutation) ClearServiceDate() {
+	m.service_date = nil
+	m.clearedFields[invoiceline.FieldServiceDate] = struct{}{}
+}
+
+// ServiceDateCleared returns if the "service_date" field was cleared in this mutation.
+func (m *InvoiceLineMutation) ServiceDateCleared() bool {
+	_, ok := m.clearedFields[invoiceline.FieldServiceDate]
+	return ok
+}
+
+// ResetServiceDate resets all changes to the "service_date" field.
+func (m *InvoiceLineMutation) ResetServiceDate() {
+	m.service_date = nil
+	delete(m.clearedFields, invoiceline.FieldServiceDate)
+}
+
+// SetScheduled sets the "scheduled" field.
+func (m *InvoiceLineMutation) SetScheduled(b bool) {
+	m.scheduled = &b
+}
+
+// Scheduled returns the value of the "scheduled" field in the mutation.
+func (m *InvoiceLineMutation) Scheduled() (r bool, exists bool) {
+	v := m.scheduled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScheduled returns the old "scheduled" field's value of the InvoiceLine entity.
+// If the InvoiceLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceLineMutation) OldScheduled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScheduled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScheduled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScheduled: %w", err)
+	}
+	return oldValue.Scheduled, nil
+}
+
+// ResetScheduled resets all changes to the "scheduled" field.
+func (m *InvoiceLineMutation) ResetScheduled() {
+	m.scheduled = nil
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *InvoiceLineMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[invoiceline.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *InvoiceLineMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *InvoiceLineMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *InvoiceLineMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// ClearItem clears the "item" edge to the Item entity.
+func (m *InvoiceLineMutation) ClearItem() {
+	m.cleareditem = true
+	m.clearedFields[invoiceline.FieldItemID] = struct{}{}
+}
+
+// ItemCleared reports if the "item" edge to the Item entity was cleared.
+func (m *InvoiceLineMutation) ItemCleared() bool {
+	return m.cleareditem
+}
+
+// ItemIDs returns the "item" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ItemID instead. It exists only for internal usage by the builders.
+func (m *InvoiceLineMutation) ItemIDs() (ids []string) {
+	if id := m.item; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetItem resets all changes to the "item" edge.
+func (m *InvoiceLineMutation) ResetItem() {
+	m.item = nil
+	m.cleareditem = false
+}
+
+// ClearClass clears the "class" edge to the Class entity.
+func (m *InvoiceLineMutation) ClearClass() {
+	m.clearedclass = true
+	m.clearedFields[invoiceline.FieldClassID] = struct{}{}
+}
+
+// ClassCleared reports if the "class" edge to the Class entity was cleared.
+func (m *InvoiceLineMutation) ClassCleared() bool {
+	return m.ClassIDCleared() || m.clearedclass
+}
+
+// ClassIDs returns the "class" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ClassID instead. It exists only for internal usage by the builders.
+func (m *InvoiceLineMutation) ClassIDs() (ids []string) {
+	if id := m.class; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetClass resets all changes to the "class" edge.
+func (m *InvoiceLineMutation) ResetClass() {
+	m.class = nil
+	m.clearedclass = false
+}
+
+// Where appends a list predicates to the InvoiceLineMutation builder.
+func (m *InvoiceLineMutation) Where(ps ...predicate.InvoiceLine) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvoiceLineMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvoiceLineMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InvoiceLine, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvoiceLineMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvoiceLineMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InvoiceLine).
+func (m *InvoiceLineMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvoiceLineMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.organization_id != nil {
+		fields = append(fields, invoiceline.FieldOrganizationID)
+	}
+	if m.invoice != nil {
+		fields = append(fields, invoiceline.FieldInvoiceID)
+	}
+	if m.line_no != nil {
+		fields = append(fields, invoiceline.FieldLineNo)
+	}
+	if m.item != nil {
+		fields = append(fields, invoiceline.FieldItemID)
+	}
+	if m.description != nil {
+		fields = append(fields, invoiceline.FieldDescription)
+	}
+	if m.quantity != nil {
+		fields = append(fields, invoiceline.FieldQuantity)
+	}
+	if m.unit_price != nil {
+		fields = append(fields, invoiceline.FieldUnitPrice)
+	}
+	if m.amount != nil {
+		fields = append(fields, invoiceline.FieldAmount)
+	}
+	if m.class != nil {
+		fields = append(fields, invoiceline.FieldClassID)
+	}
+	if m.service_date != nil {
+		fields = append(fields, invoiceline.FieldServiceDate)
+	}
+	if m.scheduled != nil {
+		fields = append(fields, invoiceline.FieldScheduled)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvoiceLineMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case invoiceline.FieldOrganizationID:
+		return m.OrganizationID()
+	case invoiceline.FieldInvoiceID:
+		return m.InvoiceID()
+	case invoiceline.FieldLineNo:
+		return m.LineNo()
+	case invoiceline.FieldItemID:
+		return m.ItemID()
+	case invoiceline.FieldDescription:
+		return m.Description()
+	case invoiceline.FieldQuantity:
+		return m.Quantity()
+	case invoiceline.FieldUnitPrice:
+		return m.UnitPrice()
+	case invoiceline.FieldAmount:
+		return m.Amount()
+	case invoiceline.FieldClassID:
+		return m.ClassID()
+	case invoiceline.FieldServiceDate:
+		return m.ServiceDate()
+	case invoiceline.FieldScheduled:
+		return m.Scheduled()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvoiceLineMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case invoiceline.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case invoiceline.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case invoiceline.FieldLineNo:
+		return m.OldLineNo(ctx)
+	case invoiceline.FieldItemID:
+		return m.OldItemID(ctx)
+	case invoiceline.FieldDescription:
+		return m.OldDescription(ctx)
+	case invoiceline.FieldQuantity:
+		return m.OldQuantity(ctx)
+	case invoiceline.FieldUnitPrice:
+		return m.OldUnitPrice(ctx)
+	case invoiceline.FieldAmount:
+		return m.OldAmount(ctx)
+	case invoiceline.FieldClassID:
+		return m.OldClassID(ctx)
+	case invoiceline.FieldServiceDate:
+		return m.OldServiceDate(ctx)
+	case invoiceline.FieldScheduled:
+		return m.OldScheduled(ctx)
+	}
+	return nil, fmt.Errorf("unknown InvoiceLine field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceLineMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case invoiceline.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case invoiceline.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case invoiceline.FieldLineNo:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLineNo(v)
+		return nil
+	case invoiceline.FieldItemID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetItemID(v)
+		return nil
+	case invoiceline.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case invoiceline.FieldQuantity:
+		v, ok := value.(money.Quantity)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	case invoiceline.FieldUnitPrice:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnitPrice(v)
+		return nil
+	case invoiceline.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case invoiceline.FieldClassID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClassID(v)
+		return nil
+	case invoiceline.FieldServiceDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceDate(v)
+		return nil
+	case invoiceline.FieldScheduled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScheduled(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceLine field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvoiceLineMutation) AddedFields() []string {
+	var fields []string
+	if m.addline_no != nil {
+		fields = append(fields, invoiceline.FieldLineNo)
+	}
+	if m.addunit_price != nil {
+		fields = append(fields, invoiceline.FieldUnitPrice)
+	}
+	if m.addamount != nil {
+		fields = append(fields, invoiceline.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvoiceLineMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case invoiceline.FieldLineNo:
+		return m.AddedLineNo()
+	case invoiceline.FieldUnitPrice:
+		return m.AddedUnitPrice()
+	case invoiceline.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceLineMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case invoiceline.FieldLineNo:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLineNo(v)
+		return nil
+	case invoiceline.FieldUnitPrice:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnitPrice(v)
+		return nil
+	case invoiceline.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceLine numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvoiceLineMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(invoiceline.FieldDescription) {
+		fields = append(fields, invoiceline.FieldDescription)
+	}
+	if m.FieldCleared(invoiceline.FieldClassID) {
+		fields = append(fields, invoiceline.FieldClassID)
+	}
+	if m.FieldCleared(invoiceline.FieldServiceDate) {
+		fields = append(fields, invoiceline.FieldServiceDate)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvoiceLineMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvoiceLineMutation) ClearField(name string) error {
+	switch name {
+	case invoiceline.FieldDescription:
+		m.ClearDescription()
+		return nil
+	case invoiceline.FieldClassID:
+		m.ClearClassID()
+		return nil
+	case invoiceline.FieldServiceDate:
+		m.ClearServiceDate()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceLine nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvoiceLineMutation) ResetField(name string) error {
+	switch name {
+	case invoiceline.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case invoiceline.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case invoiceline.FieldLineNo:
+		m.ResetLineNo()
+		return nil
+	case invoiceline.FieldItemID:
+		m.ResetItemID()
+		return nil
+	case invoiceline.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case invoiceline.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	case invoiceline.FieldUnitPrice:
+		m.ResetUnitPrice()
+		return nil
+	case invoiceline.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case invoiceline.FieldClassID:
+		m.ResetClassID()
+		return nil
+	case invoiceline.FieldServiceDate:
+		m.ResetServiceDate()
+		return nil
+	case invoiceline.FieldScheduled:
+		m.ResetScheduled()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceLine field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvoiceLineMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.invoice != nil {
+		edges = append(edges, invoiceline.EdgeInvoice)
+	}
+	if m.item != nil {
+		edges = append(edges, invoiceline.EdgeItem)
+	}
+	if m.class != nil {
+		edges = append(edges, invoiceline.EdgeClass)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvoiceLineMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case invoiceline.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	case invoiceline.EdgeItem:
+		if id := m.item; id != nil {
+			return []ent.Value{*id}
+		}
+	case invoiceline.EdgeClass:
+		if id := m.class; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvoiceLineMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvoiceLineMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvoiceLineMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedinvoice {
+		edges = append(edges, invoiceline.EdgeInvoice)
+	}
+	if m.cleareditem {
+		edges = append(edges, invoiceline.EdgeItem)
+	}
+	if m.clearedclass {
+		edges = append(edges, invoiceline.EdgeClass)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvoiceLineMutation) EdgeCleared(name string) bool {
+	switch name {
+	case invoiceline.EdgeInvoice:
+		return m.clearedinvoice
+	case invoiceline.EdgeItem:
+		return m.cleareditem
+	case invoiceline.EdgeClass:
+		return m.clearedclass
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvoiceLineMutation) ClearEdge(name string) error {
+	switch name {
+	case invoiceline.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	case invoiceline.EdgeItem:
+		m.ClearItem()
+		return nil
+	case invoiceline.EdgeClass:
+		m.ClearClass()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceLine unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvoiceLineMutation) ResetEdge(name string) error {
+	switch name {
+	case invoiceline.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	case invoiceline.EdgeItem:
+		m.ResetItem()
+		return nil
+	case invoiceline.EdgeClass:
+		m.ResetClass()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceLine edge %s", name)
+}
+
+// InvoiceSequenceMutation represents an operation that mutates the InvoiceSequence nodes in the graph.
+type InvoiceSequenceMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	organization_id *string
+	entity_id       *string
+	prefix          *string
+	last_number     *int64
+	addlast_number  *int64
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*InvoiceSequence, error)
+	predicates      []predicate.InvoiceSequence
+}
+
+var _ ent.Mutation = (*InvoiceSequenceMutation)(nil)
+
+// invoicesequenceOption allows management of the mutation configuration using functional options.
+type invoicesequenceOption func(*InvoiceSequenceMutation)
+
+// newInvoiceSequenceMutation creates new mutation for the InvoiceSequence entity.
+func newInvoiceSequenceMutation(c config, op Op, opts ...invoicesequenceOption) *InvoiceSequenceMutation {
+	m := &InvoiceSequenceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvoiceSequence,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvoiceSequenceID sets the ID field of the mutation.
+func withInvoiceSequenceID(id string) invoicesequenceOption {
+	return func(m *InvoiceSequenceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InvoiceSequence
+		)
+		m.oldValue = func(ctx context.Context) (*InvoiceSequence, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InvoiceSequence.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvoiceSequence sets the old InvoiceSequence of the mutation.
+func withInvoiceSequence(node *InvoiceSequence) invoicesequenceOption {
+	return func(m *InvoiceSequenceMutation) {
+		m.oldValue = func(context.Context) (*InvoiceSequence, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvoiceSequenceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvoiceSequenceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InvoiceSequence entities.
+func (m *InvoiceSequenceMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvoiceSequenceMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvoiceSequenceMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InvoiceSequence.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *InvoiceSequenceMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *InvoiceSequenceMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the InvoiceSequence entity.
+// If the InvoiceSequence object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceSequenceMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *InvoiceSequenceMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *InvoiceSequenceMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *InvoiceSequenceMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the InvoiceSequence entity.
+// If the InvoiceSequence object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceSequenceMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *InvoiceSequenceMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetPrefix sets the "prefix" field.
+func (m *InvoiceSequenceMutation) SetPrefix(s string) {
+	m.prefix = &s
+}
+
+// Prefix returns the value of the "prefix" field in the mutation.
+func (m *InvoiceSequenceMutation) Prefix() (r string, exists bool) {
+	v := m.prefix
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrefix returns the old "prefix" field's value of the InvoiceSequence entity.
+// If the InvoiceSequence object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceSequenceMutation) OldPrefix(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrefix is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrefix requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrefix: %w", err)
+	}
+	return oldValue.Prefix, nil
+}
+
+// ResetPrefix resets all changes to the "prefix" field.
+func (m *InvoiceSequenceMutation) ResetPrefix() {
+	m.prefix = nil
+}
+
+// SetLastNumber sets the "last_number" field.
+func (m *InvoiceSequenceMutation) SetLastNumber(i int64) {
+	m.last_number = &i
+	m.addlast_number = nil
+}
+
+// LastNumber returns the value of the "last_number" field in the mutation.
+func (m *InvoiceSequenceMutation) LastNumber() (r int64, exists bool) {
+	v := m.last_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastNumber returns the old "last_number" field's value of the InvoiceSequence entity.
+// If the InvoiceSequence object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceSequenceMutation) OldLastNumber(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastNumber: %w", err)
+	}
+	return oldValue.LastNumber, nil
+}
+
+// AddLastNumber adds i to the "last_number" field.
+func (m *InvoiceSequenceMutation) AddLastNumber(i int64) {
+	if m.addlast_number != nil {
+		*m.addlast_number += i
+	} else {
+		m.addlast_number = &i
+	}
+}
+
+// AddedLastNumber returns the value that was added to the "last_number" field in this mutation.
+func (m *InvoiceSequenceMutation) AddedLastNumber() (r int64, exists bool) {
+	v := m.addlast_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLastNumber resets all changes to the "last_number" field.
+func (m *InvoiceSequenceMutation) ResetLastNumber() {
+	m.last_number = nil
+	m.addlast_number = nil
+}
+
+// Where appends a list predicates to the InvoiceSequenceMutation builder.
+func (m *InvoiceSequenceMutation) Where(ps ...predicate.InvoiceSequence) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvoiceSequenceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvoiceSequenceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InvoiceSequence, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvoiceSequenceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvoiceSequenceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InvoiceSequence).
+func (m *InvoiceSequenceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvoiceSequenceMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.organization_id != nil {
+		fields = append(fields, invoicesequence.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, invoicesequence.FieldEntityID)
+	}
+	if m.prefix != nil {
+		fields = append(fields, invoicesequence.FieldPrefix)
+	}
+	if m.last_number != nil {
+		fields = append(fields, invoicesequence.FieldLastNumber)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvoiceSequenceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case invoicesequence.FieldOrganizationID:
+		return m.OrganizationID()
+	case invoicesequence.FieldEntityID:
+		return m.EntityID()
+	case invoicesequence.FieldPrefix:
+		return m.Prefix()
+	case invoicesequence.FieldLastNumber:
+		return m.LastNumber()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvoiceSequenceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case invoicesequence.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case invoicesequence.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case invoicesequence.FieldPrefix:
+		return m.OldPrefix(ctx)
+	case invoicesequence.FieldLastNumber:
+		return m.OldLastNumber(ctx)
+	}
+	return nil, fmt.Errorf("unknown InvoiceSequence field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceSequenceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case invoicesequence.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case invoicesequence.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case invoicesequence.FieldPrefix:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrefix(v)
+		return nil
+	case invoicesequence.FieldLastNumber:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastNumber(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceSequence field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvoiceSequenceMutation) AddedFields() []string {
+	var fields []string
+	if m.addlast_number != nil {
+		fields = append(fields, invoicesequence.FieldLastNumber)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvoiceSequenceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case invoicesequence.FieldLastNumber:
+		return m.AddedLastNumber()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceSequenceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case invoicesequence.FieldLastNumber:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastNumber(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceSequence numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvoiceSequenceMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvoiceSequenceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvoiceSequenceMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown InvoiceSequence nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvoiceSequenceMutation) ResetField(name string) error {
+	switch name {
+	case invoicesequence.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case invoicesequence.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case invoicesequence.FieldPrefix:
+		m.ResetPrefix()
+		return nil
+	case invoicesequence.FieldLastNumber:
+		m.ResetLastNumber()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceSequence field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvoiceSequenceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvoiceSequenceMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvoiceSequenceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvoiceSequenceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvoiceSequenceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvoiceSequenceMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvoiceSequenceMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown InvoiceSequence unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvoiceSequenceMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown InvoiceSequence edge %s", name)
+}
+
+// ItemMutation represents an operation that mutates the Item nodes in the graph.
+type ItemMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *string
+	created_at            *time.Time
+	updated_at            *time.Time
+	organization_id       *string
+	name                  *string
+	description           *string
+	default_rate          *money.Amount
+	adddefault_rate       *money.Amount
+	active                *bool
+	clearedFields         map[string]struct{}
+	entity                *string
+	clearedentity         bool
+	income_account        *string
+	clearedincome_account bool
+	done                  bool
+	oldValue              func(context.Context) (*Item, error)
+	predicates            []predicate.Item
+}
+
+var _ ent.Mutation = (*ItemMutation)(nil)
+
+// itemOption allows management of the mutation configuration using functional options.
+type itemOption func(*ItemMutation)
+
+// newItemMutation creates new mutation for the Item entity.
+func newItemMutation(c config, op Op, opts ...itemOption) *ItemMutation {
+	m := &ItemMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeItem,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withItemID sets the ID field of the mutation.
+func withItemID(id string) itemOption {
+	return func(m *ItemMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Item
+		)
+		m.oldValue = func(ctx context.Context) (*Item, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Item.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withItem sets the old Item of the mutation.
+func withItem(node *Item) itemOption {
+	return func(m *ItemMutation) {
+		m.oldValue = func(context.Context) (*Item, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ItemMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ItemMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Item entities.
+func (m *ItemMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ItemMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ItemMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Item.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ItemMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ItemMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ItemMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ItemMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ItemMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ItemMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ItemMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ItemMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ItemMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *ItemMutation) SetEntityID(s string) {
+	m.entity = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *ItemMutation) EntityID() (r string, exists bool) {
+	v := m.entity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *ItemMutation) ResetEntityID() {
+	m.entity = nil
+}
+
+// SetName sets the "name" field.
+func (m *ItemMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ItemMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ItemMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *ItemMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *ItemMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ClearDescription clears the value of the "description" field.
+func (m *ItemMutation) ClearDescription() {
+	m.description = nil
+	m.clearedFields[item.FieldDescription] = struct{}{}
+}
+
+// DescriptionCleared returns if the "description" field was cleared in this mutation.
+func (m *ItemMutation) DescriptionCleared() bool {
+	_, ok := m.clearedFields[item.FieldDescription]
+	return ok
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *ItemMutation) ResetDescription() {
+	m.description = nil
+	delete(m.clearedFields, item.FieldDescription)
+}
+
+// SetDefaultRate sets the "default_rate" field.
+func (m *ItemMutation) SetDefaultRate(value money.Amount) {
+	m.default_rate = &value
+	m.adddefault_rate = nil
+}
+
+// DefaultRate returns the value of the "default_rate" field in the mutation.
+func (m *ItemMutation) DefaultRate() (r money.Amount, exists bool) {
+	v := m.default_rate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDefaultRate returns the old "default_rate" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldDefaultRate(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDefaultRate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDefaultRate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDefaultRate: %w", err)
+	}
+	return oldValue.DefaultRate, nil
+}
+
+// AddDefaultRate adds value to the "default_rate" field.
+func (m *ItemMutation) AddDefaultRate(value money.Amount) {
+	if m.adddefault_rate != nil {
+		*m.adddefault_rate = m.adddefault_rate.Add(value)
+	} else {
+		m.adddefault_rate = &value
+	}
+}
+
+// AddedDefaultRate returns the value that was added to the "default_rate" field in this mutation.
+func (m *ItemMutation) AddedDefaultRate() (r money.Amount, exists bool) {
+	v := m.adddefault_rate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDefaultRate resets all changes to the "default_rate" field.
+func (m *ItemMutation) ResetDefaultRate() {
+	m.default_rate = nil
+	m.adddefault_rate = nil
+}
+
+// SetIncomeAccountID sets the "income_account_id" field.
+func (m *ItemMutation) SetIncomeAccountID(s string) {
+	m.income_account = &s
+}
+
+// IncomeAccountID returns the value of the "income_account_id" field in the mutation.
+func (m *ItemMutation) IncomeAccountID() (r string, exists bool) {
+	v := m.income_account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIncomeAccountID returns the old "income_account_id" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldIncomeAccountID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIncomeAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIncomeAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIncomeAccountID: %w", err)
+	}
+	return oldValue.IncomeAccountID, nil
+}
+
+// ResetIncomeAccountID resets all changes to the "income_account_id" field.
+func (m *ItemMutation) ResetIncomeAccountID() {
+	m.income_account = nil
+}
+
+// SetActive sets the "active" field.
+func (m *ItemMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *ItemMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the Item entity.
+// If the Item object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ItemMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *ItemMutation) ResetActive() {
+	m.active = nil
+}
+
+// ClearEntity clears the "entity" edge to the LegalEntity entity.
+func (m *ItemMutation) ClearEntity() {
+	m.clearedentity = true
+	m.clearedFields[item.FieldEntityID] = struct{}{}
+}
+
+// EntityCleared reports if the "entity" edge to the LegalEntity entity was cleared.
+func (m *ItemMutation) EntityCleared() bool {
+	return m.clearedentity
+}
+
+// EntityIDs returns the "entity" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntityID instead. It exists only for internal usage by the builders.
+func (m *ItemMutation) EntityIDs() (ids []string) {
+	if id := m.entity; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntity resets all changes to the "entity" edge.
+func (m *ItemMutation) ResetEntity() {
+	m.entity = nil
+	m.clearedentity = false
+}
+
+// ClearIncomeAccount clears the "income_account" edge to the Account entity.
+func (m *ItemMutation) ClearIncomeAccount() {
+	m.clearedincome_account = true
+	m.clearedFields[item.FieldIncomeAccountID] = struct{}{}
+}
+
+// IncomeAccountCleared reports if the "income_account" edge to the Account entity was cleared.
+func (m *ItemMutation) IncomeAccountCleared() bool {
+	return m.clearedincome_account
+}
+
+// IncomeAccountIDs returns the "income_account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// IncomeAccountID instead. It exists only for internal usage by the builders.
+func (m *ItemMutation) IncomeAccountIDs() (ids []string) {
+	if id := m.income_account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetIncomeAccount resets all changes to the "income_account" edge.
+func (m *ItemMutation) ResetIncomeAccount() {
+	m.income_account = nil
+	m.clearedincome_account = false
+}
+
+// Where appends a list predicates to the ItemMutation builder.
+func (m *ItemMutation) Where(ps ...predicate.Item) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ItemMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ItemMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Item, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ItemMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ItemMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Item).
+func (m *ItemMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ItemMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, item.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, item.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, item.FieldOrganizationID)
+	}
+	if m.entity != nil {
+		fields = append(fields, item.FieldEntityID)
+	}
+	if m.name != nil {
+		fields = append(fields, item.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, item.FieldDescription)
+	}
+	if m.default_rate != nil {
+		fields = append(fields, item.FieldDefaultRate)
+	}
+	if m.income_account != nil {
+		fields = append(fields, item.FieldIncomeAccountID)
+	}
+	if m.active != nil {
+		fields = append(fields, item.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ItemMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case item.FieldCreatedAt:
+		return m.CreatedAt()
+	case item.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case item.FieldOrganizationID:
+		return m.OrganizationID()
+	case item.FieldEntityID:
+		return m.EntityID()
+	case item.FieldName:
+		return m.Name()
+	case item.FieldDescription:
+		return m.Description()
+	case item.FieldDefaultRate:
+		return m.DefaultRate()
+	case item.FieldIncomeAccountID:
+		return m.IncomeAccountID()
+	case item.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ItemMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case item.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case item.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case item.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case item.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case item.FieldName:
+		return m.OldName(ctx)
+	case item.FieldDescription:
+		return m.OldDescription(ctx)
+	case item.FieldDefaultRate:
+		return m.OldDefaultRate(ctx)
+	case item.FieldIncomeAccountID:
+		return m.OldIncomeAccountID(ctx)
+	case item.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown Item field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ItemMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case item.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case item.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case item.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case item.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case item.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case item.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case item.FieldDefaultRate:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDefaultRate(v)
+		return nil
+	case item.FieldIncomeAccountID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIncomeAccountID(v)
+		return nil
+	case item.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Item field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ItemMutation) AddedFields() []string {
+	var fields []string
+	if m.adddefault_rate != nil {
+		fields = append(fields, item.FieldDefaultRate)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ItemMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case item.FieldDefaultRate:
+		return m.AddedDefaultRate()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ItemMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case item.FieldDefaultRate:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDefaultRate(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Item numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ItemMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(item.FieldDescription) {
+		fields = append(fields, item.FieldDescription)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ItemMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ItemMutation) ClearField(name string) error {
+	switch name {
+	case item.FieldDescription:
+		m.ClearDescription()
+		return nil
+	}
+	return fmt.Errorf("unknown Item nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ItemMutation) ResetField(name string) error {
+	switch name {
+	case item.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case item.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case item.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case item.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case item.FieldName:
+		m.ResetName()
+		return nil
+	case item.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case item.FieldDefaultRate:
+		m.ResetDefaultRate()
+		return nil
+	case item.FieldIncomeAccountID:
+		m.ResetIncomeAccountID()
+		return nil
+	case item.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown Item field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ItemMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.entity != nil {
+		edges = append(edges, item.EdgeEntity)
+	}
+	if m.income_account != nil {
+		edges = append(edges, item.EdgeIncomeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ItemMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case item.EdgeEntity:
+		if id := m.entity; id != nil {
+			return []ent.Value{*id}
+		}
+	case item.EdgeIncomeAccount:
+		if id := m.income_account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ItemMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ItemMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ItemMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedentity {
+		edges = append(edges, item.EdgeEntity)
+	}
+	if m.clearedincome_account {
+		edges = append(edges, item.EdgeIncomeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ItemMutation) EdgeCleared(name string) bool {
+	switch name {
+	case item.EdgeEntity:
+		return m.clearedentity
+	case item.EdgeIncomeAccount:
+		return m.clearedincome_account
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ItemMutation) ClearEdge(name string) error {
+	switch name {
+	case item.EdgeEntity:
+		m.ClearEntity()
+		return nil
+	case item.EdgeIncomeAccount:
+		m.ClearIncomeAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown Item unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ItemMutation) ResetEdge(name string) error {
+	switch name {
+	case item.EdgeEntity:
+		m.ResetEntity()
+		return nil
+	case item.EdgeIncomeAccount:
+		m.ResetIncomeAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown Item edge %s", name)
 }
 
 // JournalEntryMutation represents an operation that mutates the JournalEntry nodes in the graph.
@@ -9599,4 +20633,6307 @@ func (m *OrganizationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Organization edge %s", name)
+}
+
+// PaymentMutation represents an operation that mutates the Payment nodes in the graph.
+type PaymentMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	organization_id         *string
+	amount                  *money.Amount
+	addamount               *money.Amount
+	currency                *string
+	received_date           *caldate.Date
+	method                  *payment.Method
+	processor               *payment.Processor
+	external_ref            *string
+	memo                    *string
+	applied                 *money.Amount
+	addapplied              *money.Amount
+	refunded                *money.Amount
+	addrefunded             *money.Amount
+	reversed                *money.Amount
+	addreversed             *money.Amount
+	unapplied               *money.Amount
+	addunapplied            *money.Amount
+	recorded_by             *string
+	sync_status             *syncstate.Status
+	clearedFields           map[string]struct{}
+	entity                  *string
+	clearedentity           bool
+	customer                *string
+	clearedcustomer         bool
+	applications            map[string]struct{}
+	removedapplications     map[string]struct{}
+	clearedapplications     bool
+	refunds                 map[string]struct{}
+	removedrefunds          map[string]struct{}
+	clearedrefunds          bool
+	charge_reversals        map[string]struct{}
+	removedcharge_reversals map[string]struct{}
+	clearedcharge_reversals bool
+	journal_entry           *string
+	clearedjournal_entry    bool
+	done                    bool
+	oldValue                func(context.Context) (*Payment, error)
+	predicates              []predicate.Payment
+}
+
+var _ ent.Mutation = (*PaymentMutation)(nil)
+
+// paymentOption allows management of the mutation configuration using functional options.
+type paymentOption func(*PaymentMutation)
+
+// newPaymentMutation creates new mutation for the Payment entity.
+func newPaymentMutation(c config, op Op, opts ...paymentOption) *PaymentMutation {
+	m := &PaymentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePayment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentID sets the ID field of the mutation.
+func withPaymentID(id string) paymentOption {
+	return func(m *PaymentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Payment
+		)
+		m.oldValue = func(ctx context.Context) (*Payment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Payment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPayment sets the old Payment of the mutation.
+func withPayment(node *Payment) paymentOption {
+	return func(m *PaymentMutation) {
+		m.oldValue = func(context.Context) (*Payment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Payment entities.
+func (m *PaymentMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Payment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PaymentMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PaymentMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PaymentMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *PaymentMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *PaymentMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *PaymentMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *PaymentMutation) SetEntityID(s string) {
+	m.entity = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *PaymentMutation) EntityID() (r string, exists bool) {
+	v := m.entity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *PaymentMutation) ResetEntityID() {
+	m.entity = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *PaymentMutation) SetCustomerID(s string) {
+	m.customer = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *PaymentMutation) CustomerID() (r string, exists bool) {
+	v := m.customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCustomerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *PaymentMutation) ResetCustomerID() {
+	m.customer = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *PaymentMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *PaymentMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *PaymentMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *PaymentMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetReceivedDate sets the "received_date" field.
+func (m *PaymentMutation) SetReceivedDate(c caldate.Date) {
+	m.received_date = &c
+}
+
+// ReceivedDate returns the value of the "received_date" field in the mutation.
+func (m *PaymentMutation) ReceivedDate() (r caldate.Date, exists bool) {
+	v := m.received_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedDate returns the old "received_date" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldReceivedDate(ctx context.Context) (v caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedDate: %w", err)
+	}
+	return oldValue.ReceivedDate, nil
+}
+
+// ResetReceivedDate resets all changes to the "received_date" field.
+func (m *PaymentMutation) ResetReceivedDate() {
+	m.received_date = nil
+}
+
+// SetMethod sets the "method" field.
+func (m *PaymentMutation) SetMethod(pa payment.Method) {
+	m.method = &pa
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *PaymentMutation) Method() (r payment.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMethod(ctx context.Context) (v payment.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *PaymentMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetProcessor sets the "processor" field.
+func (m *PaymentMutation) SetProcessor(pa payment.Processor) {
+	m.processor = &pa
+}
+
+// Processor returns the value of the "processor" field in the mutation.
+func (m *PaymentMutation) Processor() (r payment.Processor, exists bool) {
+	v := m.processor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProcessor returns the old "processor" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldProcessor(ctx context.Context) (v payment.Processor, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProcessor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProcessor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProcessor: %w", err)
+	}
+	return oldValue.Processor, nil
+}
+
+// ResetProcessor resets all changes to the "processor" field.
+func (m *PaymentMutation) ResetProcessor() {
+	m.processor = nil
+}
+
+// SetExternalRef sets the "external_ref" field.
+func (m *PaymentMutation) SetExternalRef(s string) {
+	m.external_ref = &s
+}
+
+// ExternalRef returns the value of the "external_ref" field in the mutation.
+func (m *PaymentMutation) ExternalRef() (r string, exists bool) {
+	v := m.external_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalRef returns the old "external_ref" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldExternalRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalRef: %w", err)
+	}
+	return oldValue.ExternalRef, nil
+}
+
+// ClearExternalRef clears the value of the "external_ref" field.
+func (m *PaymentMutation) ClearExternalRef() {
+	m.external_ref = nil
+	m.clearedFields[payment.FieldExternalRef] = struct{}{}
+}
+
+// ExternalRefCleared returns if the "external_ref" field was cleared in this mutation.
+func (m *PaymentMutation) ExternalRefCleared() bool {
+	_, ok := m.clearedFields[payment.FieldExternalRef]
+	return ok
+}
+
+// ResetExternalRef resets all changes to the "external_ref" field.
+func (m *PaymentMutation) ResetExternalRef() {
+	m.external_ref = nil
+	delete(m.clearedFields, payment.FieldExternalRef)
+}
+
+// SetMemo sets the "memo" field.
+func (m *PaymentMutation) SetMemo(s string) {
+	m.memo = &s
+}
+
+// Memo returns the value of the "memo" field in the mutation.
+func (m *PaymentMutation) Memo() (r string, exists bool) {
+	v := m.memo
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemo returns the old "memo" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMemo(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemo: %w", err)
+	}
+	return oldValue.Memo, nil
+}
+
+// ClearMemo clears the value of the "memo" field.
+func (m *PaymentMutation) ClearMemo() {
+	m.memo = nil
+	m.clearedFields[payment.FieldMemo] = struct{}{}
+}
+
+// MemoCleared returns if the "memo" field was cleared in this mutation.
+func (m *PaymentMutation) MemoCleared() bool {
+	_, ok := m.clearedFields[payment.FieldMemo]
+	return ok
+}
+
+// ResetMemo resets all changes to the "memo" field.
+func (m *PaymentMutation) ResetMemo() {
+	m.memo = nil
+	delete(m.clearedFields, payment.FieldMemo)
+}
+
+// SetApplied sets the "applied" field.
+func (m *PaymentMutation) SetApplied(value money.Amount) {
+	m.applied = &value
+	m.addapplied = nil
+}
+
+// Applied returns the value of the "applied" field in the mutation.
+func (m *PaymentMutation) Applied() (r money.Amount, exists bool) {
+	v := m.applied
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApplied returns the old "applied" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldApplied(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApplied is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApplied requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApplied: %w", err)
+	}
+	return oldValue.Applied, nil
+}
+
+// AddApplied adds value to the "applied" field.
+func (m *PaymentMutation) AddApplied(value money.Amount) {
+	if m.addapplied != nil {
+		*m.addapplied = m.addapplied.Add(value)
+	} else {
+		m.addapplied = &value
+	}
+}
+
+// AddedApplied returns the value that was added to the "applied" field in this mutation.
+func (m *PaymentMutation) AddedApplied() (r money.Amount, exists bool) {
+	v := m.addapplied
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetApplied resets all changes to the "applied" field.
+func (m *PaymentMutation) ResetApplied() {
+	m.applied = nil
+	m.addapplied = nil
+}
+
+// SetRefunded sets the "refunded" field.
+func (m *PaymentMutation) SetRefunded(value money.Amount) {
+	m.refunded = &value
+	m.addrefunded = nil
+}
+
+// Refunded returns the value of the "refunded" field in the mutation.
+func (m *PaymentMutation) Refunded() (r money.Amount, exists bool) {
+	v := m.refunded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefunded returns the old "refunded" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldRefunded(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefunded is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefunded requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefunded: %w", err)
+	}
+	return oldValue.Refunded, nil
+}
+
+// AddRefunded adds value to the "refunded" field.
+func (m *PaymentMutation) AddRefunded(value money.Amount) {
+	if m.addrefunded != nil {
+		*m.addrefunded = m.addrefunded.Add(value)
+	} else {
+		m.addrefunded = &value
+	}
+}
+
+// AddedRefunded returns the value that was added to the "refunded" field in this mutation.
+func (m *PaymentMutation) AddedRefunded() (r money.Amount, exists bool) {
+	v := m.addrefunded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRefunded resets all changes to the "refunded" field.
+func (m *PaymentMutation) ResetRefunded() {
+	m.refunded = nil
+	m.addrefunded = nil
+}
+
+// SetReversed sets the "reversed" field.
+func (m *PaymentMutation) SetReversed(value money.Amount) {
+	m.reversed = &value
+	m.addreversed = nil
+}
+
+// Reversed returns the value of the "reversed" field in the mutation.
+func (m *PaymentMutation) Reversed() (r money.Amount, exists bool) {
+	v := m.reversed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversed returns the old "reversed" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldReversed(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversed: %w", err)
+	}
+	return oldValue.Reversed, nil
+}
+
+// AddReversed adds value to the "reversed" field.
+func (m *PaymentMutation) AddReversed(value money.Amount) {
+	if m.addreversed != nil {
+		*m.addreversed = m.addreversed.Add(value)
+	} else {
+		m.addreversed = &value
+	}
+}
+
+// AddedReversed returns the value that was added to the "reversed" field in this mutation.
+func (m *PaymentMutation) AddedReversed() (r money.Amount, exists bool) {
+	v := m.addreversed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReversed resets all changes to the "reversed" field.
+func (m *PaymentMutation) ResetReversed() {
+	m.reversed = nil
+	m.addreversed = nil
+}
+
+// SetUnapplied sets the "unapplied" field.
+func (m *PaymentMutation) SetUnapplied(value money.Amount) {
+	m.unapplied = &value
+	m.addunapplied = nil
+}
+
+// Unapplied returns the value of the "unapplied" field in the mutation.
+func (m *PaymentMutation) Unapplied() (r money.Amount, exists bool) {
+	v := m.unapplied
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnapplied returns the old "unapplied" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldUnapplied(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnapplied is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnapplied requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnapplied: %w", err)
+	}
+	return oldValue.Unapplied, nil
+}
+
+// AddUnapplied adds value to the "unapplied" field.
+func (m *PaymentMutation) AddUnapplied(value money.Amount) {
+	if m.addunapplied != nil {
+		*m.addunapplied = m.addunapplied.Add(value)
+	} else {
+		m.addunapplied = &value
+	}
+}
+
+// AddedUnapplied returns the value that was added to the "unapplied" field in this mutation.
+func (m *PaymentMutation) AddedUnapplied() (r money.Amount, exists bool) {
+	v := m.addunapplied
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnapplied resets all changes to the "unapplied" field.
+func (m *PaymentMutation) ResetUnapplied() {
+	m.unapplied = nil
+	m.addunapplied = nil
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *PaymentMutation) SetJournalEntryID(s string) {
+	m.journal_entry = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *PaymentMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldJournalEntryID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (m *PaymentMutation) ClearJournalEntryID() {
+	m.journal_entry = nil
+	m.clearedFields[payment.FieldJournalEntryID] = struct{}{}
+}
+
+// JournalEntryIDCleared returns if the "journal_entry_id" field was cleared in this mutation.
+func (m *PaymentMutation) JournalEntryIDCleared() bool {
+	_, ok := m.clearedFields[payment.FieldJournalEntryID]
+	return ok
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *PaymentMutation) ResetJournalEntryID() {
+	m.journal_entry = nil
+	delete(m.clearedFields, payment.FieldJournalEntryID)
+}
+
+// SetRecordedBy sets the "recorded_by" field.
+func (m *PaymentMutation) SetRecordedBy(s string) {
+	m.recorded_by = &s
+}
+
+// RecordedBy returns the value of the "recorded_by" field in the mutation.
+func (m *PaymentMutation) RecordedBy() (r string, exists bool) {
+	v := m.recorded_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedBy returns the old "recorded_by" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldRecordedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedBy: %w", err)
+	}
+	return oldValue.RecordedBy, nil
+}
+
+// ClearRecordedBy clears the value of the "recorded_by" field.
+func (m *PaymentMutation) ClearRecordedBy() {
+	m.recorded_by = nil
+	m.clearedFields[payment.FieldRecordedBy] = struct{}{}
+}
+
+// RecordedByCleared returns if the "recorded_by" field was cleared in this mutation.
+func (m *PaymentMutation) RecordedByCleared() bool {
+	_, ok := m.clearedFields[payment.FieldRecordedBy]
+	return ok
+}
+
+// ResetRecordedBy resets all changes to the "recorded_by" field.
+func (m *PaymentMutation) ResetRecordedBy() {
+	m.recorded_by = nil
+	delete(m.clearedFields, payment.FieldRecordedBy)
+}
+
+// SetSyncStatus sets the "sync_status" field.
+func (m *PaymentMutation) SetSyncStatus(s syncstate.Status) {
+	m.sync_status = &s
+}
+
+// SyncStatus returns the value of the "sync_status" field in the mutation.
+func (m *PaymentMutation) SyncStatus() (r syncstate.Status, exists bool) {
+	v := m.sync_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncStatus returns the old "sync_status" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldSyncStatus(ctx context.Context) (v syncstate.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncStatus: %w", err)
+	}
+	return oldValue.SyncStatus, nil
+}
+
+// ResetSyncStatus resets all changes to the "sync_status" field.
+func (m *PaymentMutation) ResetSyncStatus() {
+	m.sync_status = nil
+}
+
+// ClearEntity clears the "entity" edge to the LegalEntity entity.
+func (m *PaymentMutation) ClearEntity() {
+	m.clearedentity = true
+	m.clearedFields[payment.FieldEntityID] = struct{}{}
+}
+
+// EntityCleared reports if the "entity" edge to the LegalEntity entity was cleared.
+func (m *PaymentMutation) EntityCleared() bool {
+	return m.clearedentity
+}
+
+// EntityIDs returns the "entity" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntityID instead. It exists only for internal usage by the builders.
+func (m *PaymentMutation) EntityIDs() (ids []string) {
+	if id := m.entity; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntity resets all changes to the "entity" edge.
+func (m *PaymentMutation) ResetEntity() {
+	m.entity = nil
+	m.clearedentity = false
+}
+
+// ClearCustomer clears the "customer" edge to the Customer entity.
+func (m *PaymentMutation) ClearCustomer() {
+	m.clearedcustomer = true
+	m.clearedFields[payment.FieldCustomerID] = struct{}{}
+}
+
+// CustomerCleared reports if the "customer" edge to the Customer entity was cleared.
+func (m *PaymentMutation) CustomerCleared() bool {
+	return m.clearedcustomer
+}
+
+// CustomerIDs returns the "customer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CustomerID instead. It exists only for internal usage by the builders.
+func (m *PaymentMutation) CustomerIDs() (ids []string) {
+	if id := m.customer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCustomer resets all changes to the "customer" edge.
+func (m *PaymentMutation) ResetCustomer() {
+	m.customer = nil
+	m.clearedcustomer = false
+}
+
+// AddApplicationIDs adds the "applications" edge to the PaymentApplication entity by ids.
+func (m *PaymentMutation) AddApplicationIDs(ids ...string) {
+	if m.applications == nil {
+		m.applications = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.applications[ids[i]] = struct{}{}
+	}
+}
+
+// ClearApplications clears the "applications" edge to the PaymentApplication entity.
+func (m *PaymentMutation) ClearApplications() {
+	m.clearedapplications = true
+}
+
+// ApplicationsCleared reports if the "applications" edge to the PaymentApplication entity was cleared.
+func (m *PaymentMutation) ApplicationsCleared() bool {
+	return m.clearedapplications
+}
+
+// RemoveApplicationIDs removes the "applications" edge to the PaymentApplication entity by IDs.
+func (m *PaymentMutation) RemoveApplicationIDs(ids ...string) {
+	if m.removedapplications == nil {
+		m.removedapplications = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.applications, ids[i])
+		m.removedapplications[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedApplications returns the removed IDs of the "applications" edge to the PaymentApplication entity.
+func (m *PaymentMutation) RemovedApplicationsIDs() (ids []string) {
+	for id := range m.removedapplications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ApplicationsIDs returns the "applications" edge IDs in the mutation.
+func (m *PaymentMutation) ApplicationsIDs() (ids []string) {
+	for id := range m.applications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetApplications resets all changes to the "applications" edge.
+func (m *PaymentMutation) ResetApplications() {
+	m.applications = nil
+	m.clearedapplications = false
+	m.removedapplications = nil
+}
+
+// AddRefundIDs adds the "refunds" edge to the Refund entity by ids.
+func (m *PaymentMutation) AddRefundIDs(ids ...string) {
+	if m.refunds == nil {
+		m.refunds = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.refunds[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRefunds clears the "refunds" edge to the Refund entity.
+func (m *PaymentMutation) ClearRefunds() {
+	m.clearedrefunds = true
+}
+
+// RefundsCleared reports if the "refunds" edge to the Refund entity was cleared.
+func (m *PaymentMutation) RefundsCleared() bool {
+	return m.clearedrefunds
+}
+
+// RemoveRefundIDs removes the "refunds" edge to the Refund entity by IDs.
+func (m *PaymentMutation) RemoveRefundIDs(ids ...string) {
+	if m.removedrefunds == nil {
+		m.removedrefunds = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.refunds, ids[i])
+		m.removedrefunds[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRefunds returns the removed IDs of the "refunds" edge to the Refund entity.
+func (m *PaymentMutation) RemovedRefundsIDs() (ids []string) {
+	for id := range m.removedrefunds {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RefundsIDs returns the "refunds" edge IDs in the mutation.
+func (m *PaymentMutation) RefundsIDs() (ids []string) {
+	for id := range m.refunds {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRefunds resets all changes to the "refunds" edge.
+func (m *PaymentMutation) ResetRefunds() {
+	m.refunds = nil
+	m.clearedrefunds = false
+	m.removedrefunds = nil
+}
+
+// AddChargeReversalIDs adds the "charge_reversals" edge to the ChargeReversal entity by ids.
+func (m *PaymentMutation) AddChargeReversalIDs(ids ...string) {
+	if m.charge_reversals == nil {
+		m.charge_reversals = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.charge_reversals[ids[i]] = struct{}{}
+	}
+}
+
+// ClearChargeReversals clears the "charge_reversals" edge to the ChargeReversal entity.
+func (m *PaymentMutation) ClearChargeReversals() {
+	m.clearedcharge_reversals = true
+}
+
+// ChargeReversalsCleared reports if the "charge_reversals" edge to the ChargeReversal entity was cleared.
+func (m *PaymentMutation) ChargeReversalsCleared() bool {
+	return m.clearedcharge_reversals
+}
+
+// RemoveChargeReversalIDs removes the "charge_reversals" edge to the ChargeReversal entity by IDs.
+func (m *PaymentMutation) RemoveChargeReversalIDs(ids ...string) {
+	if m.removedcharge_reversals == nil {
+		m.removedcharge_reversals = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.charge_reversals, ids[i])
+		m.removedcharge_reversals[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedChargeReversals returns the removed IDs of the "charge_reversals" edge to the ChargeReversal entity.
+func (m *PaymentMutation) RemovedChargeReversalsIDs() (ids []string) {
+	for id := range m.removedcharge_reversals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ChargeReversalsIDs returns the "charge_reversals" edge IDs in the mutation.
+func (m *PaymentMutation) ChargeReversalsIDs() (ids []string) {
+	for id := range m.charge_reversals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetChargeReversals resets all changes to the "charge_reversals" edge.
+func (m *PaymentMutation) ResetChargeReversals() {
+	m.charge_reversals = nil
+	m.clearedcharge_reversals = false
+	m.removedcharge_reversals = nil
+}
+
+// ClearJournalEntry clears the "journal_entry" edge to the JournalEntry entity.
+func (m *PaymentMutation) ClearJournalEntry() {
+	m.clearedjournal_entry = true
+	m.clearedFields[payment.FieldJournalEntryID] = struct{}{}
+}
+
+// JournalEntryCleared reports if the "journal_entry" edge to the JournalEntry entity was cleared.
+func (m *PaymentMutation) JournalEntryCleared() bool {
+	return m.JournalEntryIDCleared() || m.clearedjournal_entry
+}
+
+// JournalEntryIDs returns the "journal_entry" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// JournalEntryID instead. It exists only for internal usage by the builders.
+func (m *PaymentMutation) JournalEntryIDs() (ids []string) {
+	if id := m.journal_entry; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetJournalEntry resets all changes to the "journal_entry" edge.
+func (m *PaymentMutation) ResetJournalEntry() {
+	m.journal_entry = nil
+	m.clearedjournal_entry = false
+}
+
+// Where appends a list predicates to the PaymentMutation builder.
+func (m *PaymentMutation) Where(ps ...predicate.Payment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Payment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Payment).
+func (m *PaymentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentMutation) Fields() []string {
+	fields := make([]string, 0, 19)
+	if m.created_at != nil {
+		fields = append(fields, payment.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, payment.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, payment.FieldOrganizationID)
+	}
+	if m.entity != nil {
+		fields = append(fields, payment.FieldEntityID)
+	}
+	if m.customer != nil {
+		fields = append(fields, payment.FieldCustomerID)
+	}
+	if m.amount != nil {
+		fields = append(fields, payment.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, payment.FieldCurrency)
+	}
+	if m.received_date != nil {
+		fields = append(fields, payment.FieldReceivedDate)
+	}
+	if m.method != nil {
+		fields = append(fields, payment.FieldMethod)
+	}
+	if m.processor != nil {
+		fields = append(fields, payment.FieldProcessor)
+	}
+	if m.external_ref != nil {
+		fields = append(fields, payment.FieldExternalRef)
+	}
+	if m.memo != nil {
+		fields = append(fields, payment.FieldMemo)
+	}
+	if m.applied != nil {
+		fields = append(fields, payment.FieldApplied)
+	}
+	if m.refunded != nil {
+		fields = append(fields, payment.FieldRefunded)
+	}
+	if m.reversed != nil {
+		fields = append(fields, payment.FieldReversed)
+	}
+	if m.unapplied != nil {
+		fields = append(fields, payment.FieldUnapplied)
+	}
+	if m.journal_entry != nil {
+		fields = append(fields, payment.FieldJournalEntryID)
+	}
+	if m.recorded_by != nil {
+		fields = append(fields, payment.FieldRecordedBy)
+	}
+	if m.sync_status != nil {
+		fields = append(fields, payment.FieldSyncStatus)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case payment.FieldCreatedAt:
+		return m.CreatedAt()
+	case payment.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case payment.FieldOrganizationID:
+		return m.OrganizationID()
+	case payment.FieldEntityID:
+		return m.EntityID()
+	case payment.FieldCustomerID:
+		return m.CustomerID()
+	case payment.FieldAmount:
+		return m.Amount()
+	case payment.FieldCurrency:
+		return m.Currency()
+	case payment.FieldReceivedDate:
+		return m.ReceivedDate()
+	case payment.FieldMethod:
+		return m.Method()
+	case payment.FieldProcessor:
+		return m.Processor()
+	case payment.FieldExternalRef:
+		return m.ExternalRef()
+	case payment.FieldMemo:
+		return m.Memo()
+	case payment.FieldApplied:
+		return m.Applied()
+	case payment.FieldRefunded:
+		return m.Refunded()
+	case payment.FieldReversed:
+		return m.Reversed()
+	case payment.FieldUnapplied:
+		return m.Unapplied()
+	case payment.FieldJournalEntryID:
+		return m.JournalEntryID()
+	case payment.FieldRecordedBy:
+		return m.RecordedBy()
+	case payment.FieldSyncStatus:
+		return m.SyncStatus()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case payment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case payment.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case payment.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case payment.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case payment.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case payment.FieldAmount:
+		return m.OldAmount(ctx)
+	case payment.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case payment.FieldReceivedDate:
+		return m.OldReceivedDate(ctx)
+	case payment.FieldMethod:
+		return m.OldMethod(ctx)
+	case payment.FieldProcessor:
+		return m.OldProcessor(ctx)
+	case payment.FieldExternalRef:
+		return m.OldExternalRef(ctx)
+	case payment.FieldMemo:
+		return m.OldMemo(ctx)
+	case payment.FieldApplied:
+		return m.OldApplied(ctx)
+	case payment.FieldRefunded:
+		return m.OldRefunded(ctx)
+	case payment.FieldReversed:
+		return m.OldReversed(ctx)
+	case payment.FieldUnapplied:
+		return m.OldUnapplied(ctx)
+	case payment.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	case payment.FieldRecordedBy:
+		return m.OldRecordedBy(ctx)
+	case payment.FieldSyncStatus:
+		return m.OldSyncStatus(ctx)
+	}
+	return nil, fmt.Errorf("unknown Payment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case payment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case payment.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case payment.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case payment.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case payment.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case payment.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case payment.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case payment.FieldReceivedDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedDate(v)
+		return nil
+	case payment.FieldMethod:
+		v, ok := value.(payment.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case payment.FieldProcessor:
+		v, ok := value.(payment.Processor)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProcessor(v)
+		return nil
+	case payment.FieldExternalRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalRef(v)
+		return nil
+	case payment.FieldMemo:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemo(v)
+		return nil
+	case payment.FieldApplied:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApplied(v)
+		return nil
+	case payment.FieldRefunded:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefunded(v)
+		return nil
+	case payment.FieldReversed:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversed(v)
+		return nil
+	case payment.FieldUnapplied:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnapplied(v)
+		return nil
+	case payment.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	case payment.FieldRecordedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedBy(v)
+		return nil
+	case payment.FieldSyncStatus:
+		v, ok := value.(syncstate.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncStatus(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, payment.FieldAmount)
+	}
+	if m.addapplied != nil {
+		fields = append(fields, payment.FieldApplied)
+	}
+	if m.addrefunded != nil {
+		fields = append(fields, payment.FieldRefunded)
+	}
+	if m.addreversed != nil {
+		fields = append(fields, payment.FieldReversed)
+	}
+	if m.addunapplied != nil {
+		fields = append(fields, payment.FieldUnapplied)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case payment.FieldAmount:
+		return m.AddedAmount()
+	case payment.FieldApplied:
+		return m.AddedApplied()
+	case payment.FieldRefunded:
+		return m.AddedRefunded()
+	case payment.FieldReversed:
+		return m.AddedReversed()
+	case payment.FieldUnapplied:
+		return m.AddedUnapplied()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case payment.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case payment.FieldApplied:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddApplied(v)
+		return nil
+	case payment.FieldRefunded:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefunded(v)
+		return nil
+	case payment.FieldReversed:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReversed(v)
+		return nil
+	case payment.FieldUnapplied:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnapplied(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(payment.FieldExternalRef) {
+		fields = append(fields, payment.FieldExternalRef)
+	}
+	if m.FieldCleared(payment.FieldMemo) {
+		fields = append(fields, payment.FieldMemo)
+	}
+	if m.FieldCleared(payment.FieldJournalEntryID) {
+		fields = append(fields, payment.FieldJournalEntryID)
+	}
+	if m.FieldCleared(payment.FieldRecordedBy) {
+		fields = append(fields, payment.FieldRecordedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentMutation) ClearField(name string) error {
+	switch name {
+	case payment.FieldExternalRef:
+		m.ClearExternalRef()
+		return nil
+	case payment.FieldMemo:
+		m.ClearMemo()
+		return nil
+	case payment.FieldJournalEntryID:
+		m.ClearJournalEntryID()
+		return nil
+	case payment.FieldRecordedBy:
+		m.ClearRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentMutation) ResetField(name string) error {
+	switch name {
+	case payment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case payment.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case payment.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case payment.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case payment.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case payment.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case payment.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case payment.FieldReceivedDate:
+		m.ResetReceivedDate()
+		return nil
+	case payment.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case payment.FieldProcessor:
+		m.ResetProcessor()
+		return nil
+	case payment.FieldExternalRef:
+		m.ResetExternalRef()
+		return nil
+	case payment.FieldMemo:
+		m.ResetMemo()
+		return nil
+	case payment.FieldApplied:
+		m.ResetApplied()
+		return nil
+	case payment.FieldRefunded:
+		m.ResetRefunded()
+		return nil
+	case payment.FieldReversed:
+		m.ResetReversed()
+		return nil
+	case payment.FieldUnapplied:
+		m.ResetUnapplied()
+		return nil
+	case payment.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	case payment.FieldRecordedBy:
+		m.ResetRecordedBy()
+		return nil
+	case payment.FieldSyncStatus:
+		m.ResetSyncStatus()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 6)
+	if m.entity != nil {
+		edges = append(edges, payment.EdgeEntity)
+	}
+	if m.customer != nil {
+		edges = append(edges, payment.EdgeCustomer)
+	}
+	if m.applications != nil {
+		edges = append(edges, payment.EdgeApplications)
+	}
+	if m.refunds != nil {
+		edges = append(edges, payment.EdgeRefunds)
+	}
+	if m.charge_reversals != nil {
+		edges = append(edges, payment.EdgeChargeReversals)
+	}
+	if m.journal_entry != nil {
+		edges = append(edges, payment.EdgeJournalEntry)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case payment.EdgeEntity:
+		if id := m.entity; id != nil {
+			return []ent.Value{*id}
+		}
+	case payment.EdgeCustomer:
+		if id := m.customer; id != nil {
+			return []ent.Value{*id}
+		}
+	case payment.EdgeApplications:
+		ids := make([]ent.Value, 0, len(m.applications))
+		for id := range m.applications {
+			ids = append(ids, id)
+		}
+		return ids
+	case payment.EdgeRefunds:
+		ids := make([]ent.Value, 0, len(m.refunds))
+		for id := range m.refunds {
+			ids = append(ids, id)
+		}
+		return ids
+	case payment.EdgeChargeReversals:
+		ids := make([]ent.Value, 0, len(m.charge_reversals))
+		for id := range m.charge_reversals {
+			ids = append(ids, id)
+		}
+		return ids
+	case payment.EdgeJournalEntry:
+		if id := m.journal_entry; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 6)
+	if m.removedapplications != nil {
+		edges = append(edges, payment.EdgeApplications)
+	}
+	if m.removedrefunds != nil {
+		edges = append(edges, payment.EdgeRefunds)
+	}
+	if m.removedcharge_reversals != nil {
+		edges = append(edges, payment.EdgeChargeReversals)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case payment.EdgeApplications:
+		ids := make([]ent.Value, 0, len(m.removedapplications))
+		for id := range m.removedapplications {
+			ids = append(ids, id)
+		}
+		return ids
+	case payment.EdgeRefunds:
+		ids := make([]ent.Value, 0, len(m.removedrefunds))
+		for id := range m.removedrefunds {
+			ids = append(ids, id)
+		}
+		return ids
+	case payment.EdgeChargeReversals:
+		ids := make([]ent.Value, 0, len(m.removedcharge_reversals))
+		for id := range m.removedcharge_reversals {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 6)
+	if m.clearedentity {
+		edges = append(edges, payment.EdgeEntity)
+	}
+	if m.clearedcustomer {
+		edges = append(edges, payment.EdgeCustomer)
+	}
+	if m.clearedapplications {
+		edges = append(edges, payment.EdgeApplications)
+	}
+	if m.clearedrefunds {
+		edges = append(edges, payment.EdgeRefunds)
+	}
+	if m.clearedcharge_reversals {
+		edges = append(edges, payment.EdgeChargeReversals)
+	}
+	if m.clearedjournal_entry {
+		edges = append(edges, payment.EdgeJournalEntry)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case payment.EdgeEntity:
+		return m.clearedentity
+	case payment.EdgeCustomer:
+		return m.clearedcustomer
+	case payment.EdgeApplications:
+		return m.clearedapplications
+	case payment.EdgeRefunds:
+		return m.clearedrefunds
+	case payment.EdgeChargeReversals:
+		return m.clearedcharge_reversals
+	case payment.EdgeJournalEntry:
+		return m.clearedjournal_entry
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentMutation) ClearEdge(name string) error {
+	switch name {
+	case payment.EdgeEntity:
+		m.ClearEntity()
+		return nil
+	case payment.EdgeCustomer:
+		m.ClearCustomer()
+		return nil
+	case payment.EdgeJournalEntry:
+		m.ClearJournalEntry()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentMutation) ResetEdge(name string) error {
+	switch name {
+	case payment.EdgeEntity:
+		m.ResetEntity()
+		return nil
+	case payment.EdgeCustomer:
+		m.ResetCustomer()
+		return nil
+	case payment.EdgeApplications:
+		m.ResetApplications()
+		return nil
+	case payment.EdgeRefunds:
+		m.ResetRefunds()
+		return nil
+	case payment.EdgeChargeReversals:
+		m.ResetChargeReversals()
+		return nil
+	case payment.EdgeJournalEntry:
+		m.ResetJournalEntry()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment edge %s", name)
+}
+
+// PaymentApplicationMutation represents an operation that mutates the PaymentApplication nodes in the graph.
+type PaymentApplicationMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	created_at       *time.Time
+	updated_at       *time.Time
+	organization_id  *string
+	amount           *money.Amount
+	addamount        *money.Amount
+	journal_entry_id *string
+	unapplied_at     *time.Time
+	unapply_entry_id *string
+	clearedFields    map[string]struct{}
+	payment          *string
+	clearedpayment   bool
+	invoice          *string
+	clearedinvoice   bool
+	done             bool
+	oldValue         func(context.Context) (*PaymentApplication, error)
+	predicates       []predicate.PaymentApplication
+}
+
+var _ ent.Mutation = (*PaymentApplicationMutation)(nil)
+
+// paymentapplicationOption allows management of the mutation configuration using functional options.
+type paymentapplicationOption func(*PaymentApplicationMutation)
+
+// newPaymentApplicationMutation creates new mutation for the PaymentApplication entity.
+func newPaymentApplicationMutation(c config, op Op, opts ...paymentapplicationOption) *PaymentApplicationMutation {
+	m := &PaymentApplicationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePaymentApplication,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentApplicationID sets the ID field of the mutation.
+func withPaymentApplicationID(id string) paymentapplicationOption {
+	return func(m *PaymentApplicationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PaymentApplication
+		)
+		m.oldValue = func(ctx context.Context) (*PaymentApplication, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PaymentApplication.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPaymentApplication sets the old PaymentApplication of the mutation.
+func withPaymentApplication(node *PaymentApplication) paymentapplicationOption {
+	return func(m *PaymentApplicationMutation) {
+		m.oldValue = func(context.Context) (*PaymentApplication, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentApplicationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentApplicationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PaymentApplication entities.
+func (m *PaymentApplicationMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentApplicationMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentApplicationMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PaymentApplication.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentApplicationMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentApplicationMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentApplicationMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PaymentApplicationMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PaymentApplicationMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PaymentApplicationMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *PaymentApplicationMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *PaymentApplicationMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *PaymentApplicationMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *PaymentApplicationMutation) SetPaymentID(s string) {
+	m.payment = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *PaymentApplicationMutation) PaymentID() (r string, exists bool) {
+	v := m.payment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *PaymentApplicationMutation) ResetPaymentID() {
+	m.payment = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *PaymentApplicationMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *PaymentApplicationMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *PaymentApplicationMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentApplicationMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentApplicationMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *PaymentApplicationMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentApplicationMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentApplicationMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *PaymentApplicationMutation) SetJournalEntryID(s string) {
+	m.journal_entry_id = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *PaymentApplicationMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldJournalEntryID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *PaymentApplicationMutation) ResetJournalEntryID() {
+	m.journal_entry_id = nil
+}
+
+// SetUnappliedAt sets the "unapplied_at" field.
+func (m *PaymentApplicationMutation) SetUnappliedAt(t time.Time) {
+	m.unapplied_at = &t
+}
+
+// UnappliedAt returns the value of the "unapplied_at" field in the mutation.
+func (m *PaymentApplicationMutation) UnappliedAt() (r time.Time, exists bool) {
+	v := m.unapplied_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnappliedAt returns the old "unapplied_at" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldUnappliedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnappliedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnappliedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnappliedAt: %w", err)
+	}
+	return oldValue.UnappliedAt, nil
+}
+
+// ClearUnappliedAt clears the value of the "unapplied_at" field.
+func (m *PaymentApplicationMutation) ClearUnappliedAt() {
+	m.unapplied_at = nil
+	m.clearedFields[paymentapplication.FieldUnappliedAt] = struct{}{}
+}
+
+// UnappliedAtCleared returns if the "unapplied_at" field was cleared in this mutation.
+func (m *PaymentApplicationMutation) UnappliedAtCleared() bool {
+	_, ok := m.clearedFields[paymentapplication.FieldUnappliedAt]
+	return ok
+}
+
+// ResetUnappliedAt resets all changes to the "unapplied_at" field.
+func (m *PaymentApplicationMutation) ResetUnappliedAt() {
+	m.unapplied_at = nil
+	delete(m.clearedFields, paymentapplication.FieldUnappliedAt)
+}
+
+// SetUnapplyEntryID sets the "unapply_entry_id" field.
+func (m *PaymentApplicationMutation) SetUnapplyEntryID(s string) {
+	m.unapply_entry_id = &s
+}
+
+// UnapplyEntryID returns the value of the "unapply_entry_id" field in the mutation.
+func (m *PaymentApplicationMutation) UnapplyEntryID() (r string, exists bool) {
+	v := m.unapply_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnapplyEntryID returns the old "unapply_entry_id" field's value of the PaymentApplication entity.
+// If the PaymentApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentApplicationMutation) OldUnapplyEntryID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnapplyEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnapplyEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnapplyEntryID: %w", err)
+	}
+	return oldValue.UnapplyEntryID, nil
+}
+
+// ClearUnapplyEntryID clears the value of the "unapply_entry_id" field.
+func (m *PaymentApplicationMutation) ClearUnapplyEntryID() {
+	m.unapply_entry_id = nil
+	m.clearedFields[paymentapplication.FieldUnapplyEntryID] = struct{}{}
+}
+
+// UnapplyEntryIDCleared returns if the "unapply_entry_id" field was cleared in this mutation.
+func (m *PaymentApplicationMutation) UnapplyEntryIDCleared() bool {
+	_, ok := m.clearedFields[paymentapplication.FieldUnapplyEntryID]
+	return ok
+}
+
+// ResetUnapplyEntryID resets all changes to the "unapply_entry_id" field.
+func (m *PaymentApplicationMutation) ResetUnapplyEntryID() {
+	m.unapply_entry_id = nil
+	delete(m.clearedFields, paymentapplication.FieldUnapplyEntryID)
+}
+
+// ClearPayment clears the "payment" edge to the Payment entity.
+func (m *PaymentApplicationMutation) ClearPayment() {
+	m.clearedpayment = true
+	m.clearedFields[paymentapplication.FieldPaymentID] = struct{}{}
+}
+
+// PaymentCleared reports if the "payment" edge to the Payment entity was cleared.
+func (m *PaymentApplicationMutation) PaymentCleared() bool {
+	return m.clearedpayment
+}
+
+// PaymentIDs returns the "payment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PaymentID instead. It exists only for internal usage by the builders.
+func (m *PaymentApplicationMutation) PaymentIDs() (ids []string) {
+	if id := m.payment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayment resets all changes to the "payment" edge.
+func (m *PaymentApplicationMutation) ResetPayment() {
+	m.payment = nil
+	m.clearedpayment = false
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *PaymentApplicationMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[paymentapplication.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *PaymentApplicationMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *PaymentApplicationMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *PaymentApplicationMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the PaymentApplicationMutation builder.
+func (m *PaymentApplicationMutation) Where(ps ...predicate.PaymentApplication) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentApplicationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentApplicationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PaymentApplication, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentApplicationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentApplicationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PaymentApplication).
+func (m *PaymentApplicationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentApplicationMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, paymentapplication.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, paymentapplication.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, paymentapplication.FieldOrganizationID)
+	}
+	if m.payment != nil {
+		fields = append(fields, paymentapplication.FieldPaymentID)
+	}
+	if m.invoice != nil {
+		fields = append(fields, paymentapplication.FieldInvoiceID)
+	}
+	if m.amount != nil {
+		fields = append(fields, paymentapplication.FieldAmount)
+	}
+	if m.journal_entry_id != nil {
+		fields = append(fields, paymentapplication.FieldJournalEntryID)
+	}
+	if m.unapplied_at != nil {
+		fields = append(fields, paymentapplication.FieldUnappliedAt)
+	}
+	if m.unapply_entry_id != nil {
+		fields = append(fields, paymentapplication.FieldUnapplyEntryID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentApplicationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case paymentapplication.FieldCreatedAt:
+		return m.CreatedAt()
+	case paymentapplication.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case paymentapplication.FieldOrganizationID:
+		return m.OrganizationID()
+	case paymentapplication.FieldPaymentID:
+		return m.PaymentID()
+	case paymentapplication.FieldInvoiceID:
+		return m.InvoiceID()
+	case paymentapplication.FieldAmount:
+		return m.Amount()
+	case paymentapplication.FieldJournalEntryID:
+		return m.JournalEntryID()
+	case paymentapplication.FieldUnappliedAt:
+		return m.UnappliedAt()
+	case paymentapplication.FieldUnapplyEntryID:
+		return m.UnapplyEntryID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentApplicationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case paymentapplication.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case paymentapplication.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case paymentapplication.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case paymentapplication.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case paymentapplication.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case paymentapplication.FieldAmount:
+		return m.OldAmount(ctx)
+	case paymentapplication.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	case paymentapplication.FieldUnappliedAt:
+		return m.OldUnappliedAt(ctx)
+	case paymentapplication.FieldUnapplyEntryID:
+		return m.OldUnapplyEntryID(ctx)
+	}
+	return nil, fmt.Errorf("unknown PaymentApplication field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentApplicationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case paymentapplication.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case paymentapplication.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case paymentapplication.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case paymentapplication.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case paymentapplication.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case paymentapplication.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case paymentapplication.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	case paymentapplication.FieldUnappliedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnappliedAt(v)
+		return nil
+	case paymentapplication.FieldUnapplyEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnapplyEntryID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentApplication field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentApplicationMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, paymentapplication.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentApplicationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case paymentapplication.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentApplicationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case paymentapplication.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentApplication numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentApplicationMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(paymentapplication.FieldUnappliedAt) {
+		fields = append(fields, paymentapplication.FieldUnappliedAt)
+	}
+	if m.FieldCleared(paymentapplication.FieldUnapplyEntryID) {
+		fields = append(fields, paymentapplication.FieldUnapplyEntryID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentApplicationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentApplicationMutation) ClearField(name string) error {
+	switch name {
+	case paymentapplication.FieldUnappliedAt:
+		m.ClearUnappliedAt()
+		return nil
+	case paymentapplication.FieldUnapplyEntryID:
+		m.ClearUnapplyEntryID()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentApplication nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentApplicationMutation) ResetField(name string) error {
+	switch name {
+	case paymentapplication.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case paymentapplication.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case paymentapplication.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case paymentapplication.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case paymentapplication.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case paymentapplication.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case paymentapplication.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	case paymentapplication.FieldUnappliedAt:
+		m.ResetUnappliedAt()
+		return nil
+	case paymentapplication.FieldUnapplyEntryID:
+		m.ResetUnapplyEntryID()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentApplication field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentApplicationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.payment != nil {
+		edges = append(edges, paymentapplication.EdgePayment)
+	}
+	if m.invoice != nil {
+		edges = append(edges, paymentapplication.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentApplicationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case paymentapplication.EdgePayment:
+		if id := m.payment; id != nil {
+			return []ent.Value{*id}
+		}
+	case paymentapplication.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentApplicationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentApplicationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentApplicationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpayment {
+		edges = append(edges, paymentapplication.EdgePayment)
+	}
+	if m.clearedinvoice {
+		edges = append(edges, paymentapplication.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentApplicationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case paymentapplication.EdgePayment:
+		return m.clearedpayment
+	case paymentapplication.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentApplicationMutation) ClearEdge(name string) error {
+	switch name {
+	case paymentapplication.EdgePayment:
+		m.ClearPayment()
+		return nil
+	case paymentapplication.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentApplication unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentApplicationMutation) ResetEdge(name string) error {
+	switch name {
+	case paymentapplication.EdgePayment:
+		m.ResetPayment()
+		return nil
+	case paymentapplication.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentApplication edge %s", name)
+}
+
+// RefundMutation represents an operation that mutates the Refund nodes in the graph.
+type RefundMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	created_at       *time.Time
+	updated_at       *time.Time
+	organization_id  *string
+	entity_id        *string
+	amount           *money.Amount
+	addamount        *money.Amount
+	date             *caldate.Date
+	reason           *string
+	external_ref     *string
+	journal_entry_id *string
+	created_by       *string
+	clearedFields    map[string]struct{}
+	payment          *string
+	clearedpayment   bool
+	done             bool
+	oldValue         func(context.Context) (*Refund, error)
+	predicates       []predicate.Refund
+}
+
+var _ ent.Mutation = (*RefundMutation)(nil)
+
+// refundOption allows management of the mutation configuration using functional options.
+type refundOption func(*RefundMutation)
+
+// newRefundMutation creates new mutation for the Refund entity.
+func newRefundMutation(c config, op Op, opts ...refundOption) *RefundMutation {
+	m := &RefundMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRefund,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRefundID sets the ID field of the mutation.
+func withRefundID(id string) refundOption {
+	return func(m *RefundMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Refund
+		)
+		m.oldValue = func(ctx context.Context) (*Refund, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Refund.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRefund sets the old Refund of the mutation.
+func withRefund(node *Refund) refundOption {
+	return func(m *RefundMutation) {
+		m.oldValue = func(context.Context) (*Refund, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RefundMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RefundMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Refund entities.
+func (m *RefundMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RefundMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RefundMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Refund.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RefundMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RefundMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RefundMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RefundMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RefundMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RefundMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *RefundMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *RefundMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *RefundMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *RefundMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *RefundMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *RefundMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *RefundMutation) SetPaymentID(s string) {
+	m.payment = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *RefundMutation) PaymentID() (r string, exists bool) {
+	v := m.payment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *RefundMutation) ResetPaymentID() {
+	m.payment = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *RefundMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *RefundMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *RefundMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *RefundMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *RefundMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetDate sets the "date" field.
+func (m *RefundMutation) SetDate(c caldate.Date) {
+	m.date = &c
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *RefundMutation) Date() (r caldate.Date, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldDate(ctx context.Context) (v caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *RefundMutation) ResetDate() {
+	m.date = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *RefundMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *RefundMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *RefundMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[refund.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *RefundMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[refund.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *RefundMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, refund.FieldReason)
+}
+
+// SetExternalRef sets the "external_ref" field.
+func (m *RefundMutation) SetExternalRef(s string) {
+	m.external_ref = &s
+}
+
+// ExternalRef returns the value of the "external_ref" field in the mutation.
+func (m *RefundMutation) ExternalRef() (r string, exists bool) {
+	v := m.external_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalRef returns the old "external_ref" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldExternalRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalRef: %w", err)
+	}
+	return oldValue.ExternalRef, nil
+}
+
+// ClearExternalRef clears the value of the "external_ref" field.
+func (m *RefundMutation) ClearExternalRef() {
+	m.external_ref = nil
+	m.clearedFields[refund.FieldExternalRef] = struct{}{}
+}
+
+// ExternalRefCleared returns if the "external_ref" field was cleared in this mutation.
+func (m *RefundMutation) ExternalRefCleared() bool {
+	_, ok := m.clearedFields[refund.FieldExternalRef]
+	return ok
+}
+
+// ResetExternalRef resets all changes to the "external_ref" field.
+func (m *RefundMutation) ResetExternalRef() {
+	m.external_ref = nil
+	delete(m.clearedFields, refund.FieldExternalRef)
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *RefundMutation) SetJournalEntryID(s string) {
+	m.journal_entry_id = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *RefundMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldJournalEntryID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *RefundMutation) ResetJournalEntryID() {
+	m.journal_entry_id = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *RefundMutation) SetCreatedBy(s string) {
+	m.created_by = &s
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *RefundMutation) CreatedBy() (r string, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldCreatedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (m *RefundMutation) ClearCreatedBy() {
+	m.created_by = nil
+	m.clearedFields[refund.FieldCreatedBy] = struct{}{}
+}
+
+// CreatedByCleared returns if the "created_by" field was cleared in this mutation.
+func (m *RefundMutation) CreatedByCleared() bool {
+	_, ok := m.clearedFields[refund.FieldCreatedBy]
+	return ok
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *RefundMutation) ResetCreatedBy() {
+	m.created_by = nil
+	delete(m.clearedFields, refund.FieldCreatedBy)
+}
+
+// ClearPayment clears the "payment" edge to the Payment entity.
+func (m *RefundMutation) ClearPayment() {
+	m.clearedpayment = true
+	m.clearedFields[refund.FieldPaymentID] = struct{}{}
+}
+
+// PaymentCleared reports if the "payment" edge to the Payment entity was cleared.
+func (m *RefundMutation) PaymentCleared() bool {
+	return m.clearedpayment
+}
+
+// PaymentIDs returns the "payment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PaymentID instead. It exists only for internal usage by the builders.
+func (m *RefundMutation) PaymentIDs() (ids []string) {
+	if id := m.payment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayment resets all changes to the "payment" edge.
+func (m *RefundMutation) ResetPayment() {
+	m.payment = nil
+	m.clearedpayment = false
+}
+
+// Where appends a list predicates to the RefundMutation builder.
+func (m *RefundMutation) Where(ps ...predicate.Refund) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RefundMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RefundMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Refund, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RefundMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RefundMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Refund).
+func (m *RefundMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RefundMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, refund.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, refund.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, refund.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, refund.FieldEntityID)
+	}
+	if m.payment != nil {
+		fields = append(fields, refund.FieldPaymentID)
+	}
+	if m.amount != nil {
+		fields = append(fields, refund.FieldAmount)
+	}
+	if m.date != nil {
+		fields = append(fields, refund.FieldDate)
+	}
+	if m.reason != nil {
+		fields = append(fields, refund.FieldReason)
+	}
+	if m.external_ref != nil {
+		fields = append(fields, refund.FieldExternalRef)
+	}
+	if m.journal_entry_id != nil {
+		fields = append(fields, refund.FieldJournalEntryID)
+	}
+	if m.created_by != nil {
+		fields = append(fields, refund.FieldCreatedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RefundMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case refund.FieldCreatedAt:
+		return m.CreatedAt()
+	case refund.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case refund.FieldOrganizationID:
+		return m.OrganizationID()
+	case refund.FieldEntityID:
+		return m.EntityID()
+	case refund.FieldPaymentID:
+		return m.PaymentID()
+	case refund.FieldAmount:
+		return m.Amount()
+	case refund.FieldDate:
+		return m.Date()
+	case refund.FieldReason:
+		return m.Reason()
+	case refund.FieldExternalRef:
+		return m.ExternalRef()
+	case refund.FieldJournalEntryID:
+		return m.JournalEntryID()
+	case refund.FieldCreatedBy:
+		return m.CreatedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RefundMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case refund.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case refund.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case refund.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case refund.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case refund.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case refund.FieldAmount:
+		return m.OldAmount(ctx)
+	case refund.FieldDate:
+		return m.OldDate(ctx)
+	case refund.FieldReason:
+		return m.OldReason(ctx)
+	case refund.FieldExternalRef:
+		return m.OldExternalRef(ctx)
+	case refund.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	case refund.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown Refund field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RefundMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case refund.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case refund.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case refund.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case refund.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case refund.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case refund.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case refund.FieldDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case refund.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case refund.FieldExternalRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalRef(v)
+		return nil
+	case refund.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	case refund.FieldCreatedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Refund field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RefundMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, refund.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RefundMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case refund.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RefundMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case refund.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Refund numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RefundMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(refund.FieldReason) {
+		fields = append(fields, refund.FieldReason)
+	}
+	if m.FieldCleared(refund.FieldExternalRef) {
+		fields = append(fields, refund.FieldExternalRef)
+	}
+	if m.FieldCleared(refund.FieldCreatedBy) {
+		fields = append(fields, refund.FieldCreatedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RefundMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RefundMutation) ClearField(name string) error {
+	switch name {
+	case refund.FieldReason:
+		m.ClearReason()
+		return nil
+	case refund.FieldExternalRef:
+		m.ClearExternalRef()
+		return nil
+	case refund.FieldCreatedBy:
+		m.ClearCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Refund nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RefundMutation) ResetField(name string) error {
+	switch name {
+	case refund.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case refund.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case refund.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case refund.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case refund.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case refund.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case refund.FieldDate:
+		m.ResetDate()
+		return nil
+	case refund.FieldReason:
+		m.ResetReason()
+		return nil
+	case refund.FieldExternalRef:
+		m.ResetExternalRef()
+		return nil
+	case refund.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	case refund.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Refund field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RefundMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.payment != nil {
+		edges = append(edges, refund.EdgePayment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RefundMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case refund.EdgePayment:
+		if id := m.payment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RefundMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RefundMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RefundMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpayment {
+		edges = append(edges, refund.EdgePayment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RefundMutation) EdgeCleared(name string) bool {
+	switch name {
+	case refund.EdgePayment:
+		return m.clearedpayment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RefundMutation) ClearEdge(name string) error {
+	switch name {
+	case refund.EdgePayment:
+		m.ClearPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown Refund unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RefundMutation) ResetEdge(name string) error {
+	switch name {
+	case refund.EdgePayment:
+		m.ResetPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown Refund edge %s", name)
+}
+
+// VendorMutation represents an operation that mutates the Vendor nodes in the graph.
+type VendorMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	organization_id *string
+	name            *string
+	display_name    *string
+	email           *string
+	phone           *string
+	address_line1   *string
+	address_line2   *string
+	city            *string
+	region          *string
+	postal_code     *string
+	country         *string
+	currency        *string
+	active          *bool
+	hub_company_id  *string
+	crm_contact_id  *string
+	sync_status     *syncstate.Status
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*Vendor, error)
+	predicates      []predicate.Vendor
+}
+
+var _ ent.Mutation = (*VendorMutation)(nil)
+
+// vendorOption allows management of the mutation configuration using functional options.
+type vendorOption func(*VendorMutation)
+
+// newVendorMutation creates new mutation for the Vendor entity.
+func newVendorMutation(c config, op Op, opts ...vendorOption) *VendorMutation {
+	m := &VendorMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeVendor,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withVendorID sets the ID field of the mutation.
+func withVendorID(id string) vendorOption {
+	return func(m *VendorMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Vendor
+		)
+		m.oldValue = func(ctx context.Context) (*Vendor, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Vendor.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withVendor sets the old Vendor of the mutation.
+func withVendor(node *Vendor) vendorOption {
+	return func(m *VendorMutation) {
+		m.oldValue = func(context.Context) (*Vendor, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m VendorMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m VendorMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Vendor entities.
+func (m *VendorMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *VendorMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *VendorMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Vendor.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *VendorMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *VendorMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *VendorMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *VendorMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *VendorMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *VendorMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *VendorMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *VendorMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *VendorMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetName sets the "name" field.
+func (m *VendorMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *VendorMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *VendorMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDisplayName sets the "display_name" field.
+func (m *VendorMutation) SetDisplayName(s string) {
+	m.display_name = &s
+}
+
+// DisplayName returns the value of the "display_name" field in the mutation.
+func (m *VendorMutation) DisplayName() (r string, exists bool) {
+	v := m.display_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplayName returns the old "display_name" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldDisplayName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplayName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplayName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplayName: %w", err)
+	}
+	return oldValue.DisplayName, nil
+}
+
+// ResetDisplayName resets all changes to the "display_name" field.
+func (m *VendorMutation) ResetDisplayName() {
+	m.display_name = nil
+}
+
+// SetEmail sets the "email" field.
+func (m *VendorMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *VendorMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ClearEmail clears the value of the "email" field.
+func (m *VendorMutation) ClearEmail() {
+	m.email = nil
+	m.clearedFields[vendor.FieldEmail] = struct{}{}
+}
+
+// EmailCleared returns if the "email" field was cleared in this mutation.
+func (m *VendorMutation) EmailCleared() bool {
+	_, ok := m.clearedFields[vendor.FieldEmail]
+	return ok
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *VendorMutation) ResetEmail() {
+	m.email = nil
+	delete(m.clearedFields, vendor.FieldEmail)
+}
+
+// SetPhone sets the "phone" field.
+func (m *VendorMutation) SetPhone(s string) {
+	m.phone = &s
+}
+
+// Phone returns the value of the "phone" field in the mutation.
+func (m *VendorMutation) Phone() (r string, exists bool) {
+	v := m.phone
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPhone returns the old "phone" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldPhone(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPhone is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPhone requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPhone: %w", err)
+	}
+	return oldValue.Phone, nil
+}
+
+// ClearPhone clears the value of the "phone" field.
+func (m *VendorMutation) ClearPhone() {
+	m.phone = nil
+	m.clearedFields[vendor.FieldPhone] = struct{}{}
+}
+
+// PhoneCleared returns if the "phone" field was cleared in this mutation.
+func (m *VendorMutation) PhoneCleared() bool {
+	_, ok := m.clearedFields[vendor.FieldPhone]
+	return ok
+}
+
+// ResetPhone resets all changes to the "phone" field.
+func (m *VendorMutation) ResetPhone() {
+	m.phone = nil
+	delete(m.clearedFields, vendor.FieldPhone)
+}
+
+// SetAddressLine1 sets the "address_line1" field.
+func (m *VendorMutation) SetAddressLine1(s string) {
+	m.address_line1 = &s
+}
+
+// AddressLine1 returns the value of the "address_line1" field in the mutation.
+func (m *VendorMutation) AddressLine1() (r string, exists bool) {
+	v := m.address_line1
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddressLine1 returns the old "address_line1" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldAddressLine1(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddressLine1 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddressLine1 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddressLine1: %w", err)
+	}
+	return oldValue.AddressLine1, nil
+}
+
+// ClearAddressLine1 clears the value of the "address_line1" field.
+func (m *VendorMutation) ClearAddressLine1() {
+	m.address_line1 = nil
+	m.clearedFields[vendor.FieldAddressLine1] = struct{}{}
+}
+
+// AddressLine1Cleared returns if the "address_line1" field was cleared in this mutation.
+func (m *VendorMutation) AddressLine1Cleared() bool {
+	_, ok := m.clearedFields[vendor.FieldAddressLine1]
+	return ok
+}
+
+// ResetAddressLine1 resets all changes to the "address_line1" field.
+func (m *VendorMutation) ResetAddressLine1() {
+	m.address_line1 = nil
+	delete(m.clearedFields, vendor.FieldAddressLine1)
+}
+
+// SetAddressLine2 sets the "address_line2" field.
+func (m *VendorMutation) SetAddressLine2(s string) {
+	m.address_line2 = &s
+}
+
+// AddressLine2 returns the value of the "address_line2" field in the mutation.
+func (m *VendorMutation) AddressLine2() (r string, exists bool) {
+	v := m.address_line2
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddressLine2 returns the old "address_line2" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldAddressLine2(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddressLine2 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddressLine2 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddressLine2: %w", err)
+	}
+	return oldValue.AddressLine2, nil
+}
+
+// ClearAddressLine2 clears the value of the "address_line2" field.
+func (m *VendorMutation) ClearAddressLine2() {
+	m.address_line2 = nil
+	m.clearedFields[vendor.FieldAddressLine2] = struct{}{}
+}
+
+// AddressLine2Cleared returns if the "address_line2" field was cleared in this mutation.
+func (m *VendorMutation) AddressLine2Cleared() bool {
+	_, ok := m.clearedFields[vendor.FieldAddressLine2]
+	return ok
+}
+
+// ResetAddressLine2 resets all changes to the "address_line2" field.
+func (m *VendorMutation) ResetAddressLine2() {
+	m.address_line2 = nil
+	delete(m.clearedFields, vendor.FieldAddressLine2)
+}
+
+// SetCity sets the "city" field.
+func (m *VendorMutation) SetCity(s string) {
+	m.city = &s
+}
+
+// City returns the value of the "city" field in the mutation.
+func (m *VendorMutation) City() (r string, exists bool) {
+	v := m.city
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCity returns the old "city" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldCity(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCity: %w", err)
+	}
+	return oldValue.City, nil
+}
+
+// ClearCity clears the value of the "city" field.
+func (m *VendorMutation) ClearCity() {
+	m.city = nil
+	m.clearedFields[vendor.FieldCity] = struct{}{}
+}
+
+// CityCleared returns if the "city" field was cleared in this mutation.
+func (m *VendorMutation) CityCleared() bool {
+	_, ok := m.clearedFields[vendor.FieldCity]
+	return ok
+}
+
+// ResetCity resets all changes to the "city" field.
+func (m *VendorMutation) ResetCity() {
+	m.city = nil
+	delete(m.clearedFields, vendor.FieldCity)
+}
+
+// SetRegion sets the "region" field.
+func (m *VendorMutation) SetRegion(s string) {
+	m.region = &s
+}
+
+// Region returns the value of the "region" field in the mutation.
+func (m *VendorMutation) Region() (r string, exists bool) {
+	v := m.region
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRegion returns the old "region" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldRegion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRegion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRegion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRegion: %w", err)
+	}
+	return oldValue.Region, nil
+}
+
+// ClearRegion clears the value of the "region" field.
+func (m *VendorMutation) ClearRegion() {
+	m.region = nil
+	m.clearedFields[vendor.FieldRegion] = struct{}{}
+}
+
+// RegionCleared returns if the "region" field was cleared in this mutation.
+func (m *VendorMutation) RegionCleared() bool {
+	_, ok := m.clearedFields[vendor.FieldRegion]
+	return ok
+}
+
+// ResetRegion resets all changes to the "region" field.
+func (m *VendorMutation) ResetRegion() {
+	m.region = nil
+	delete(m.clearedFields, vendor.FieldRegion)
+}
+
+// SetPostalCode sets the "postal_code" field.
+func (m *VendorMutation) SetPostalCode(s string) {
+	m.postal_code = &s
+}
+
+// PostalCode returns the value of the "postal_code" field in the mutation.
+func (m *VendorMutation) PostalCode() (r string, exists bool) {
+	v := m.postal_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPostalCode returns the old "postal_code" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldPostalCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPostalCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPostalCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPostalCode: %w", err)
+	}
+	return oldValue.PostalCode, nil
+}
+
+// ClearPostalCode clears the value of the "postal_code" field.
+func (m *VendorMutation) ClearPostalCode() {
+	m.postal_code = nil
+	m.clearedFields[vendor.FieldPostalCode] = struct{}{}
+}
+
+// PostalCodeCleared returns if the "postal_code" field was cleared in this mutation.
+func (m *VendorMutation) PostalCodeCleared() bool {
+	_, ok := m.clearedFields[vendor.FieldPostalCode]
+	return ok
+}
+
+// ResetPostalCode resets all changes to the "postal_code" field.
+func (m *VendorMutation) ResetPostalCode() {
+	m.postal_code = nil
+	delete(m.clearedFields, vendor.FieldPostalCode)
+}
+
+// SetCountry sets the "country" field.
+func (m *VendorMutation) SetCountry(s string) {
+	m.country = &s
+}
+
+// Country returns the value of the "country" field in the mutation.
+func (m *VendorMutation) Country() (r string, exists bool) {
+	v := m.country
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCountry returns the old "country" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldCountry(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCountry requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCountry: %w", err)
+	}
+	return oldValue.Country, nil
+}
+
+// ClearCountry clears the value of the "country" field.
+func (m *VendorMutation) ClearCountry() {
+	m.country = nil
+	m.clearedFields[vendor.FieldCountry] = struct{}{}
+}
+
+// CountryCleared returns if the "country" field was cleared in this mutation.
+func (m *VendorMutation) CountryCleared() bool {
+	_, ok := m.clearedFields[vendor.FieldCountry]
+	return ok
+}
+
+// ResetCountry resets all changes to the "country" field.
+func (m *VendorMutation) ResetCountry() {
+	m.country = nil
+	delete(m.clearedFields, vendor.FieldCountry)
+}
+
+// SetCurrency sets the "currency" field.
+func (m *VendorMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *VendorMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *VendorMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetActive sets the "active" field.
+func (m *VendorMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *VendorMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *VendorMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetHubCompanyID sets the "hub_company_id" field.
+func (m *VendorMutation) SetHubCompanyID(s string) {
+	m.hub_company_id = &s
+}
+
+// HubCompanyID returns the value of the "hub_company_id" field in the mutation.
+func (m *VendorMutation) HubCompanyID() (r string, exists bool) {
+	v := m.hub_company_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHubCompanyID returns the old "hub_company_id" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldHubCompanyID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHubCompanyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHubCompanyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHubCompanyID: %w", err)
+	}
+	return oldValue.HubCompanyID, nil
+}
+
+// ClearHubCompanyID clears the value of the "hub_company_id" field.
+func (m *VendorMutation) ClearHubCompanyID() {
+	m.hub_company_id = nil
+	m.clearedFields[vendor.FieldHubCompanyID] = struct{}{}
+}
+
+// HubCompanyIDCleared returns if the "hub_company_id" field was cleared in this mutation.
+func (m *VendorMutation) HubCompanyIDCleared() bool {
+	_, ok := m.clearedFields[vendor.FieldHubCompanyID]
+	return ok
+}
+
+// ResetHubCompanyID resets all changes to the "hub_company_id" field.
+func (m *VendorMutation) ResetHubCompanyID() {
+	m.hub_company_id = nil
+	delete(m.clearedFields, vendor.FieldHubCompanyID)
+}
+
+// SetCrmContactID sets the "crm_contact_id" field.
+func (m *VendorMutation) SetCrmContactID(s string) {
+	m.crm_contact_id = &s
+}
+
+// CrmContactID returns the value of the "crm_contact_id" field in the mutation.
+func (m *VendorMutation) CrmContactID() (r string, exists bool) {
+	v := m.crm_contact_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCrmContactID returns the old "crm_contact_id" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldCrmContactID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCrmContactID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCrmContactID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCrmContactID: %w", err)
+	}
+	return oldValue.CrmContactID, nil
+}
+
+// ClearCrmContactID clears the value of the "crm_contact_id" field.
+func (m *VendorMutation) ClearCrmContactID() {
+	m.crm_contact_id = nil
+	m.clearedFields[vendor.FieldCrmContactID] = struct{}{}
+}
+
+// CrmContactIDCleared returns if the "crm_contact_id" field was cleared in this mutation.
+func (m *VendorMutation) CrmContactIDCleared() bool {
+	_, ok := m.clearedFields[vendor.FieldCrmContactID]
+	return ok
+}
+
+// ResetCrmContactID resets all changes to the "crm_contact_id" field.
+func (m *VendorMutation) ResetCrmContactID() {
+	m.crm_contact_id = nil
+	delete(m.clearedFields, vendor.FieldCrmContactID)
+}
+
+// SetSyncStatus sets the "sync_status" field.
+func (m *VendorMutation) SetSyncStatus(s syncstate.Status) {
+	m.sync_status = &s
+}
+
+// SyncStatus returns the value of the "sync_status" field in the mutation.
+func (m *VendorMutation) SyncStatus() (r syncstate.Status, exists bool) {
+	v := m.sync_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncStatus returns the old "sync_status" field's value of the Vendor entity.
+// If the Vendor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VendorMutation) OldSyncStatus(ctx context.Context) (v syncstate.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncStatus: %w", err)
+	}
+	return oldValue.SyncStatus, nil
+}
+
+// ResetSyncStatus resets all changes to the "sync_status" field.
+func (m *VendorMutation) ResetSyncStatus() {
+	m.sync_status = nil
+}
+
+// Where appends a list predicates to the VendorMutation builder.
+func (m *VendorMutation) Where(ps ...predicate.Vendor) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the VendorMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *VendorMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Vendor, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *VendorMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *VendorMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Vendor).
+func (m *VendorMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *VendorMutation) Fields() []string {
+	fields := make([]string, 0, 18)
+	if m.created_at != nil {
+		fields = append(fields, vendor.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, vendor.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, vendor.FieldOrganizationID)
+	}
+	if m.name != nil {
+		fields = append(fields, vendor.FieldName)
+	}
+	if m.display_name != nil {
+		fields = append(fields, vendor.FieldDisplayName)
+	}
+	if m.email != nil {
+		fields = append(fields, vendor.FieldEmail)
+	}
+	if m.phone != nil {
+		fields = append(fields, vendor.FieldPhone)
+	}
+	if m.address_line1 != nil {
+		fields = append(fields, vendor.FieldAddressLine1)
+	}
+	if m.address_line2 != nil {
+		fields = append(fields, vendor.FieldAddressLine2)
+	}
+	if m.city != nil {
+		fields = append(fields, vendor.FieldCity)
+	}
+	if m.region != nil {
+		fields = append(fields, vendor.FieldRegion)
+	}
+	if m.postal_code != nil {
+		fields = append(fields, vendor.FieldPostalCode)
+	}
+	if m.country != nil {
+		fields = append(fields, vendor.FieldCountry)
+	}
+	if m.currency != nil {
+		fields = append(fields, vendor.FieldCurrency)
+	}
+	if m.active != nil {
+		fields = append(fields, vendor.FieldActive)
+	}
+	if m.hub_company_id != nil {
+		fields = append(fields, vendor.FieldHubCompanyID)
+	}
+	if m.crm_contact_id != nil {
+		fields = append(fields, vendor.FieldCrmContactID)
+	}
+	if m.sync_status != nil {
+		fields = append(fields, vendor.FieldSyncStatus)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *VendorMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case vendor.FieldCreatedAt:
+		return m.CreatedAt()
+	case vendor.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case vendor.FieldOrganizationID:
+		return m.OrganizationID()
+	case vendor.FieldName:
+		return m.Name()
+	case vendor.FieldDisplayName:
+		return m.DisplayName()
+	case vendor.FieldEmail:
+		return m.Email()
+	case vendor.FieldPhone:
+		return m.Phone()
+	case vendor.FieldAddressLine1:
+		return m.AddressLine1()
+	case vendor.FieldAddressLine2:
+		return m.AddressLine2()
+	case vendor.FieldCity:
+		return m.City()
+	case vendor.FieldRegion:
+		return m.Region()
+	case vendor.FieldPostalCode:
+		return m.PostalCode()
+	case vendor.FieldCountry:
+		return m.Country()
+	case vendor.FieldCurrency:
+		return m.Currency()
+	case vendor.FieldActive:
+		return m.Active()
+	case vendor.FieldHubCompanyID:
+		return m.HubCompanyID()
+	case vendor.FieldCrmContactID:
+		return m.CrmContactID()
+	case vendor.FieldSyncStatus:
+		return m.SyncStatus()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *VendorMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case vendor.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case vendor.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case vendor.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case vendor.FieldName:
+		return m.OldName(ctx)
+	case vendor.FieldDisplayName:
+		return m.OldDisplayName(ctx)
+	case vendor.FieldEmail:
+		return m.OldEmail(ctx)
+	case vendor.FieldPhone:
+		return m.OldPhone(ctx)
+	case vendor.FieldAddressLine1:
+		return m.OldAddressLine1(ctx)
+	case vendor.FieldAddressLine2:
+		return m.OldAddressLine2(ctx)
+	case vendor.FieldCity:
+		return m.OldCity(ctx)
+	case vendor.FieldRegion:
+		return m.OldRegion(ctx)
+	case vendor.FieldPostalCode:
+		return m.OldPostalCode(ctx)
+	case vendor.FieldCountry:
+		return m.OldCountry(ctx)
+	case vendor.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case vendor.FieldActive:
+		return m.OldActive(ctx)
+	case vendor.FieldHubCompanyID:
+		return m.OldHubCompanyID(ctx)
+	case vendor.FieldCrmContactID:
+		return m.OldCrmContactID(ctx)
+	case vendor.FieldSyncStatus:
+		return m.OldSyncStatus(ctx)
+	}
+	return nil, fmt.Errorf("unknown Vendor field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *VendorMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case vendor.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case vendor.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case vendor.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case vendor.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case vendor.FieldDisplayName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplayName(v)
+		return nil
+	case vendor.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
+		return nil
+	case vendor.FieldPhone:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPhone(v)
+		return nil
+	case vendor.FieldAddressLine1:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddressLine1(v)
+		return nil
+	case vendor.FieldAddressLine2:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddressLine2(v)
+		return nil
+	case vendor.FieldCity:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCity(v)
+		return nil
+	case vendor.FieldRegion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRegion(v)
+		return nil
+	case vendor.FieldPostalCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPostalCode(v)
+		return nil
+	case vendor.FieldCountry:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCountry(v)
+		return nil
+	case vendor.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case vendor.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case vendor.FieldHubCompanyID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHubCompanyID(v)
+		return nil
+	case vendor.FieldCrmContactID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCrmContactID(v)
+		return nil
+	case vendor.FieldSyncStatus:
+		v, ok := value.(syncstate.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncStatus(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Vendor field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *VendorMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *VendorMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *VendorMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Vendor numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *VendorMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(vendor.FieldEmail) {
+		fields = append(fields, vendor.FieldEmail)
+	}
+	if m.FieldCleared(vendor.FieldPhone) {
+		fields = append(fields, vendor.FieldPhone)
+	}
+	if m.FieldCleared(vendor.FieldAddressLine1) {
+		fields = append(fields, vendor.FieldAddressLine1)
+	}
+	if m.FieldCleared(vendor.FieldAddressLine2) {
+		fields = append(fields, vendor.FieldAddressLine2)
+	}
+	if m.FieldCleared(vendor.FieldCity) {
+		fields = append(fields, vendor.FieldCity)
+	}
+	if m.FieldCleared(vendor.FieldRegion) {
+		fields = append(fields, vendor.FieldRegion)
+	}
+	if m.FieldCleared(vendor.FieldPostalCode) {
+		fields = append(fields, vendor.FieldPostalCode)
+	}
+	if m.FieldCleared(vendor.FieldCountry) {
+		fields = append(fields, vendor.FieldCountry)
+	}
+	if m.FieldCleared(vendor.FieldHubCompanyID) {
+		fields = append(fields, vendor.FieldHubCompanyID)
+	}
+	if m.FieldCleared(vendor.FieldCrmContactID) {
+		fields = append(fields, vendor.FieldCrmContactID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *VendorMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *VendorMutation) ClearField(name string) error {
+	switch name {
+	case vendor.FieldEmail:
+		m.ClearEmail()
+		return nil
+	case vendor.FieldPhone:
+		m.ClearPhone()
+		return nil
+	case vendor.FieldAddressLine1:
+		m.ClearAddressLine1()
+		return nil
+	case vendor.FieldAddressLine2:
+		m.ClearAddressLine2()
+		return nil
+	case vendor.FieldCity:
+		m.ClearCity()
+		return nil
+	case vendor.FieldRegion:
+		m.ClearRegion()
+		return nil
+	case vendor.FieldPostalCode:
+		m.ClearPostalCode()
+		return nil
+	case vendor.FieldCountry:
+		m.ClearCountry()
+		return nil
+	case vendor.FieldHubCompanyID:
+		m.ClearHubCompanyID()
+		return nil
+	case vendor.FieldCrmContactID:
+		m.ClearCrmContactID()
+		return nil
+	}
+	return fmt.Errorf("unknown Vendor nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *VendorMutation) ResetField(name string) error {
+	switch name {
+	case vendor.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case vendor.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case vendor.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case vendor.FieldName:
+		m.ResetName()
+		return nil
+	case vendor.FieldDisplayName:
+		m.ResetDisplayName()
+		return nil
+	case vendor.FieldEmail:
+		m.ResetEmail()
+		return nil
+	case vendor.FieldPhone:
+		m.ResetPhone()
+		return nil
+	case vendor.FieldAddressLine1:
+		m.ResetAddressLine1()
+		return nil
+	case vendor.FieldAddressLine2:
+		m.ResetAddressLine2()
+		return nil
+	case vendor.FieldCity:
+		m.ResetCity()
+		return nil
+	case vendor.FieldRegion:
+		m.ResetRegion()
+		return nil
+	case vendor.FieldPostalCode:
+		m.ResetPostalCode()
+		return nil
+	case vendor.FieldCountry:
+		m.ResetCountry()
+		return nil
+	case vendor.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case vendor.FieldActive:
+		m.ResetActive()
+		return nil
+	case vendor.FieldHubCompanyID:
+		m.ResetHubCompanyID()
+		return nil
+	case vendor.FieldCrmContactID:
+		m.ResetCrmContactID()
+		return nil
+	case vendor.FieldSyncStatus:
+		m.ResetSyncStatus()
+		return nil
+	}
+	return fmt.Errorf("unknown Vendor field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *VendorMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *VendorMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *VendorMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *VendorMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *VendorMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *VendorMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *VendorMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Vendor unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *VendorMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Vendor edge %s", name)
+}
+
+// WriteOffMutation represents an operation that mutates the WriteOff nodes in the graph.
+type WriteOffMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	created_at       *time.Time
+	updated_at       *time.Time
+	organization_id  *string
+	entity_id        *string
+	amount           *money.Amount
+	addamount        *money.Amount
+	date             *caldate.Date
+	reason           *string
+	journal_entry_id *string
+	created_by       *string
+	clearedFields    map[string]struct{}
+	invoice          *string
+	clearedinvoice   bool
+	done             bool
+	oldValue         func(context.Context) (*WriteOff, error)
+	predicates       []predicate.WriteOff
+}
+
+var _ ent.Mutation = (*WriteOffMutation)(nil)
+
+// writeoffOption allows management of the mutation configuration using functional options.
+type writeoffOption func(*WriteOffMutation)
+
+// newWriteOffMutation creates new mutation for the WriteOff entity.
+func newWriteOffMutation(c config, op Op, opts ...writeoffOption) *WriteOffMutation {
+	m := &WriteOffMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeWriteOff,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withWriteOffID sets the ID field of the mutation.
+func withWriteOffID(id string) writeoffOption {
+	return func(m *WriteOffMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *WriteOff
+		)
+		m.oldValue = func(ctx context.Context) (*WriteOff, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().WriteOff.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withWriteOff sets the old WriteOff of the mutation.
+func withWriteOff(node *WriteOff) writeoffOption {
+	return func(m *WriteOffMutation) {
+		m.oldValue = func(context.Context) (*WriteOff, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m WriteOffMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m WriteOffMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of WriteOff entities.
+func (m *WriteOffMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *WriteOffMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *WriteOffMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().WriteOff.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *WriteOffMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *WriteOffMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *WriteOffMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *WriteOffMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *WriteOffMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *WriteOffMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *WriteOffMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *WriteOffMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *WriteOffMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *WriteOffMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *WriteOffMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *WriteOffMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *WriteOffMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *WriteOffMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *WriteOffMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *WriteOffMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *WriteOffMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *WriteOffMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *WriteOffMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *WriteOffMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetDate sets the "date" field.
+func (m *WriteOffMutation) SetDate(c caldate.Date) {
+	m.date = &c
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *WriteOffMutation) Date() (r caldate.Date, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldDate(ctx context.Context) (v caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *WriteOffMutation) ResetDate() {
+	m.date = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *WriteOffMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *WriteOffMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *WriteOffMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[writeoff.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *WriteOffMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[writeoff.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *WriteOffMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, writeoff.FieldReason)
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *WriteOffMutation) SetJournalEntryID(s string) {
+	m.journal_entry_id = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *WriteOffMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldJournalEntryID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *WriteOffMutation) ResetJournalEntryID() {
+	m.journal_entry_id = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *WriteOffMutation) SetCreatedBy(s string) {
+	m.created_by = &s
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *WriteOffMutation) CreatedBy() (r string, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the WriteOff entity.
+// If the WriteOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WriteOffMutation) OldCreatedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (m *WriteOffMutation) ClearCreatedBy() {
+	m.created_by = nil
+	m.clearedFields[writeoff.FieldCreatedBy] = struct{}{}
+}
+
+// CreatedByCleared returns if the "created_by" field was cleared in this mutation.
+func (m *WriteOffMutation) CreatedByCleared() bool {
+	_, ok := m.clearedFields[writeoff.FieldCreatedBy]
+	return ok
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *WriteOffMutation) ResetCreatedBy() {
+	m.created_by = nil
+	delete(m.clearedFields, writeoff.FieldCreatedBy)
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *WriteOffMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[writeoff.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *WriteOffMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *WriteOffMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *WriteOffMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the WriteOffMutation builder.
+func (m *WriteOffMutation) Where(ps ...predicate.WriteOff) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the WriteOffMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *WriteOffMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.WriteOff, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *WriteOffMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *WriteOffMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (WriteOff).
+func (m *WriteOffMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *WriteOffMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, writeoff.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, writeoff.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, writeoff.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, writeoff.FieldEntityID)
+	}
+	if m.invoice != nil {
+		fields = append(fields, writeoff.FieldInvoiceID)
+	}
+	if m.amount != nil {
+		fields = append(fields, writeoff.FieldAmount)
+	}
+	if m.date != nil {
+		fields = append(fields, writeoff.FieldDate)
+	}
+	if m.reason != nil {
+		fields = append(fields, writeoff.FieldReason)
+	}
+	if m.journal_entry_id != nil {
+		fields = append(fields, writeoff.FieldJournalEntryID)
+	}
+	if m.created_by != nil {
+		fields = append(fields, writeoff.FieldCreatedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *WriteOffMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case writeoff.FieldCreatedAt:
+		return m.CreatedAt()
+	case writeoff.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case writeoff.FieldOrganizationID:
+		return m.OrganizationID()
+	case writeoff.FieldEntityID:
+		return m.EntityID()
+	case writeoff.FieldInvoiceID:
+		return m.InvoiceID()
+	case writeoff.FieldAmount:
+		return m.Amount()
+	case writeoff.FieldDate:
+		return m.Date()
+	case writeoff.FieldReason:
+		return m.Reason()
+	case writeoff.FieldJournalEntryID:
+		return m.JournalEntryID()
+	case writeoff.FieldCreatedBy:
+		return m.CreatedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *WriteOffMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case writeoff.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case writeoff.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case writeoff.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case writeoff.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case writeoff.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case writeoff.FieldAmount:
+		return m.OldAmount(ctx)
+	case writeoff.FieldDate:
+		return m.OldDate(ctx)
+	case writeoff.FieldReason:
+		return m.OldReason(ctx)
+	case writeoff.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	case writeoff.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown WriteOff field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WriteOffMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case writeoff.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case writeoff.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case writeoff.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case writeoff.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case writeoff.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case writeoff.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case writeoff.FieldDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case writeoff.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case writeoff.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	case writeoff.FieldCreatedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown WriteOff field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *WriteOffMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, writeoff.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *WriteOffMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case writeoff.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WriteOffMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case writeoff.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown WriteOff numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *WriteOffMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(writeoff.FieldReason) {
+		fields = append(fields, writeoff.FieldReason)
+	}
+	if m.FieldCleared(writeoff.FieldCreatedBy) {
+		fields = append(fields, writeoff.FieldCreatedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *WriteOffMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *WriteOffMutation) ClearField(name string) error {
+	switch name {
+	case writeoff.FieldReason:
+		m.ClearReason()
+		return nil
+	case writeoff.FieldCreatedBy:
+		m.ClearCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown WriteOff nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *WriteOffMutation) ResetField(name string) error {
+	switch name {
+	case writeoff.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case writeoff.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case writeoff.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case writeoff.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case writeoff.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case writeoff.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case writeoff.FieldDate:
+		m.ResetDate()
+		return nil
+	case writeoff.FieldReason:
+		m.ResetReason()
+		return nil
+	case writeoff.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	case writeoff.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown WriteOff field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *WriteOffMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.invoice != nil {
+		edges = append(edges, writeoff.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *WriteOffMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case writeoff.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *WriteOffMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *WriteOffMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *WriteOffMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedinvoice {
+		edges = append(edges, writeoff.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *WriteOffMutation) EdgeCleared(name string) bool {
+	switch name {
+	case writeoff.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *WriteOffMutation) ClearEdge(name string) error {
+	switch name {
+	case writeoff.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown WriteOff unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *WriteOffMutation) ResetEdge(name string) error {
+	switch name {
+	case writeoff.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown WriteOff edge %s", name)
 }

@@ -22,10 +22,28 @@ type Tx struct {
 	AuditEvent *AuditEventClient
 	// COAMapping is the client for interacting with the COAMapping builders.
 	COAMapping *COAMappingClient
+	// ChargeReversal is the client for interacting with the ChargeReversal builders.
+	ChargeReversal *ChargeReversalClient
 	// Class is the client for interacting with the Class builders.
 	Class *ClassClient
+	// CreditApplication is the client for interacting with the CreditApplication builders.
+	CreditApplication *CreditApplicationClient
+	// CreditMemo is the client for interacting with the CreditMemo builders.
+	CreditMemo *CreditMemoClient
+	// Customer is the client for interacting with the Customer builders.
+	Customer *CustomerClient
 	// IntegrationKey is the client for interacting with the IntegrationKey builders.
 	IntegrationKey *IntegrationKeyClient
+	// Invoice is the client for interacting with the Invoice builders.
+	Invoice *InvoiceClient
+	// InvoiceEvent is the client for interacting with the InvoiceEvent builders.
+	InvoiceEvent *InvoiceEventClient
+	// InvoiceLine is the client for interacting with the InvoiceLine builders.
+	InvoiceLine *InvoiceLineClient
+	// InvoiceSequence is the client for interacting with the InvoiceSequence builders.
+	InvoiceSequence *InvoiceSequenceClient
+	// Item is the client for interacting with the Item builders.
+	Item *ItemClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
 	JournalEntry *JournalEntryClient
 	// JournalLine is the client for interacting with the JournalLine builders.
@@ -34,6 +52,16 @@ type Tx struct {
 	LegalEntity *LegalEntityClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
+	// PaymentApplication is the client for interacting with the PaymentApplication builders.
+	PaymentApplication *PaymentApplicationClient
+	// Refund is the client for interacting with the Refund builders.
+	Refund *RefundClient
+	// Vendor is the client for interacting with the Vendor builders.
+	Vendor *VendorClient
+	// WriteOff is the client for interacting with the WriteOff builders.
+	WriteOff *WriteOffClient
 
 	// lazily loaded.
 	client     *Client
@@ -169,12 +197,26 @@ func (tx *Tx) init() {
 	tx.AccountingPeriod = NewAccountingPeriodClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.COAMapping = NewCOAMappingClient(tx.config)
+	tx.ChargeReversal = NewChargeReversalClient(tx.config)
 	tx.Class = NewClassClient(tx.config)
+	tx.CreditApplication = NewCreditApplicationClient(tx.config)
+	tx.CreditMemo = NewCreditMemoClient(tx.config)
+	tx.Customer = NewCustomerClient(tx.config)
 	tx.IntegrationKey = NewIntegrationKeyClient(tx.config)
+	tx.Invoice = NewInvoiceClient(tx.config)
+	tx.InvoiceEvent = NewInvoiceEventClient(tx.config)
+	tx.InvoiceLine = NewInvoiceLineClient(tx.config)
+	tx.InvoiceSequence = NewInvoiceSequenceClient(tx.config)
+	tx.Item = NewItemClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
 	tx.JournalLine = NewJournalLineClient(tx.config)
 	tx.LegalEntity = NewLegalEntityClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
+	tx.Payment = NewPaymentClient(tx.config)
+	tx.PaymentApplication = NewPaymentApplicationClient(tx.config)
+	tx.Refund = NewRefundClient(tx.config)
+	tx.Vendor = NewVendorClient(tx.config)
+	tx.WriteOff = NewWriteOffClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -13,6 +13,15 @@ import (
 	"entgo.io/contrib/entgql"
 )
 
+// CustomFields is the resolver for the customFields field.
+func (r *invoiceResolver) CustomFields(ctx context.Context, obj *ent.Invoice) (map[string]any, error) {
+	out := make(map[string]any, len(obj.CustomFields))
+	for k, v := range obj.CustomFields {
+		out[k] = v
+	}
+	return out, nil
+}
+
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) {
 	return r.ent(ctx).Noder(ctx, id, ent.WithNodeType(nodeType))
@@ -43,14 +52,34 @@ func (r *queryResolver) CoaMappings(ctx context.Context, after *entgql.Cursor[st
 	return r.ent(ctx).COAMapping.Query().Paginate(ctx, after, first, before, last, ent.WithCOAMappingOrder(orderBy), ent.WithCOAMappingFilter(where.Filter))
 }
 
+// ChargeReversals is the resolver for the chargeReversals field.
+func (r *queryResolver) ChargeReversals(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ChargeReversalOrder, where *ent.ChargeReversalWhereInput) (*ent.ChargeReversalConnection, error) {
+	return r.ent(ctx).ChargeReversal.Query().Paginate(ctx, after, first, before, last, ent.WithChargeReversalOrder(orderBy), ent.WithChargeReversalFilter(where.Filter))
+}
+
 // Classes is the resolver for the classes field.
 func (r *queryResolver) Classes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClassOrder, where *ent.ClassWhereInput) (*ent.ClassConnection, error) {
 	return r.ent(ctx).Class.Query().Paginate(ctx, after, first, before, last, ent.WithClassOrder(orderBy), ent.WithClassFilter(where.Filter))
 }
 
+// CreditMemos is the resolver for the creditMemos field.
+func (r *queryResolver) CreditMemos(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.CreditMemoOrder, where *ent.CreditMemoWhereInput) (*ent.CreditMemoConnection, error) {
+	return r.ent(ctx).CreditMemo.Query().Paginate(ctx, after, first, before, last, ent.WithCreditMemoOrder(orderBy), ent.WithCreditMemoFilter(where.Filter))
+}
+
+// Customers is the resolver for the customers field.
+func (r *queryResolver) Customers(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.CustomerOrder, where *ent.CustomerWhereInput) (*ent.CustomerConnection, error) {
+	return r.ent(ctx).Customer.Query().Paginate(ctx, after, first, before, last, ent.WithCustomerOrder(orderBy), ent.WithCustomerFilter(where.Filter))
+}
+
 // IntegrationKeys is the resolver for the integrationKeys field.
 func (r *queryResolver) IntegrationKeys(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IntegrationKeyOrder, where *ent.IntegrationKeyWhereInput) (*ent.IntegrationKeyConnection, error) {
 	return r.ent(ctx).IntegrationKey.Query().Paginate(ctx, after, first, before, last, ent.WithIntegrationKeyOrder(orderBy), ent.WithIntegrationKeyFilter(where.Filter))
+}
+
+// Items is the resolver for the items field.
+func (r *queryResolver) Items(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ItemOrder, where *ent.ItemWhereInput) (*ent.ItemConnection, error) {
+	return r.ent(ctx).Item.Query().Paginate(ctx, after, first, before, last, ent.WithItemOrder(orderBy), ent.WithItemFilter(where.Filter))
 }
 
 // JournalEntries is the resolver for the journalEntries field.
@@ -63,7 +92,33 @@ func (r *queryResolver) LegalEntities(ctx context.Context, after *entgql.Cursor[
 	return r.ent(ctx).LegalEntity.Query().Paginate(ctx, after, first, before, last, ent.WithLegalEntityOrder(orderBy), ent.WithLegalEntityFilter(where.Filter))
 }
 
+// Payments is the resolver for the payments field.
+func (r *queryResolver) Payments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) (*ent.PaymentConnection, error) {
+	return r.ent(ctx).Payment.Query().Paginate(ctx, after, first, before, last, ent.WithPaymentOrder(orderBy), ent.WithPaymentFilter(where.Filter))
+}
+
+// Refunds is the resolver for the refunds field.
+func (r *queryResolver) Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error) {
+	return r.ent(ctx).Refund.Query().Paginate(ctx, after, first, before, last, ent.WithRefundOrder(orderBy), ent.WithRefundFilter(where.Filter))
+}
+
+// Vendors is the resolver for the vendors field.
+func (r *queryResolver) Vendors(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) (*ent.VendorConnection, error) {
+	return r.ent(ctx).Vendor.Query().Paginate(ctx, after, first, before, last, ent.WithVendorOrder(orderBy), ent.WithVendorFilter(where.Filter))
+}
+
+// WriteOffs is the resolver for the writeOffs field.
+func (r *queryResolver) WriteOffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) (*ent.WriteOffConnection, error) {
+	return r.ent(ctx).WriteOff.Query().Paginate(ctx, after, first, before, last, ent.WithWriteOffOrder(orderBy), ent.WithWriteOffFilter(where.Filter))
+}
+
+// Invoice returns generated.InvoiceResolver implementation.
+func (r *Resolver) Invoice() generated.InvoiceResolver { return &invoiceResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+type (
+	invoiceResolver struct{ *Resolver }
+	queryResolver   struct{ *Resolver }
+)

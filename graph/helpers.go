@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"books/ent"
 	"books/ent/account"
@@ -17,7 +16,10 @@ import (
 	"books/ent/organization"
 	"books/graph/model"
 	"books/internal/apperr"
+	"books/internal/audit"
 	"books/internal/auth"
+	"books/internal/billing"
+	"books/internal/money"
 	"books/internal/ids"
 	"books/internal/ledger"
 )
@@ -106,4 +108,94 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-var _ = fmt.Sprint
+
+func invoiceInput(in model.InvoiceInput) (billing.InvoiceInput, error) {
+	out := billing.InvoiceInput{
+		EntityID:    in.EntityID,
+		CustomerID:  in.CustomerID,
+		IssueDate:   in.IssueDate,
+		DueDate:     in.DueDate,
+		ServiceFrom: in.ServiceFrom,
+		ServiceTo:   in.ServiceTo,
+		Currency:    money.Currency(deref(in.Currency)),
+		Memo:        deref(in.Memo),
+	}
+	if len(in.CustomFields) > 0 {
+		out.CustomFields = make(map[string]string, len(in.CustomFields))
+		for k, v := range in.CustomFields {
+			str, ok := v.(string)
+			if !ok {
+				return out, apperr.New(apperr.Validation, "custom field %q must be a string", k).WithField("customFields")
+			}
+			out.CustomFields[k] = str
+		}
+	}
+	for _, l := range in.Lines {
+		out.Lines = append(out.Lines, billing.LineInput{
+			ItemID:      l.ItemID,
+			Description: l.Description,
+			Quantity:    l.Quantity,
+			UnitPrice:   l.UnitPrice,
+			ClassID:     deref(l.ClassID),
+			ServiceDate: l.ServiceDate,
+			Scheduled:   deref(l.Scheduled),
+		})
+	}
+	return out, nil
+}
+
+func toApplications(in []*model.ApplicationInput) []billing.Application {
+	out := make([]billing.Application, len(in))
+	for i, a := range in {
+		out[i] = billing.Application{InvoiceID: a.InvoiceID, Amount: a.Amount}
+	}
+	return out
+}
+
+func cashReturn(in model.CashReturnInput) billing.CashReturnInput {
+	return billing.CashReturnInput{
+		PaymentID:   in.PaymentID,
+		Amount:      in.Amount,
+		Date:        deref(in.Date),
+		Reason:      deref(in.Reason),
+		ExternalRef: deref(in.ExternalRef),
+	}
+}
+
+// maxBulk bounds a bulk mutation.
+const maxBulk = 100
+
+// bulk runs op on each invoice in its own transaction, so one failure neither stops nor
+// undoes the others; each item reports its own outcome and is audited on its own.
+func (r *Resolver) bulk(ctx context.Context, action string, ids []string,
+	op func(context.Context, *ent.Client, string) (*ent.Invoice, error)) ([]*model.BulkInvoiceResult, error) {
+	if len(ids) > maxBulk {
+		return nil, apperr.New(apperr.Validation, "a bulk mutation takes at most %d ids, got %d", maxBulk, len(ids))
+	}
+	out := make([]*model.BulkInvoiceResult, len(ids))
+	for i, id := range ids {
+		var inv *ent.Invoice
+		owned, err := ledger.InTx(ctx, r.Client, func(c *ent.Client) error {
+			var err error
+			if inv, err = op(ctx, c, id); err != nil {
+				return err
+			}
+			return audit.Record(ctx, c, action, id, "bulk")
+		})
+		res := &model.BulkInvoiceResult{ID: id, Ok: err == nil}
+		if err != nil {
+			code, msg := apperr.Internal, "internal error"
+			if e, ok := apperr.As(err); ok {
+				code, msg = e.Code, e.Message
+			}
+			res.Error = &model.BulkError{Code: code, Message: msg}
+		} else {
+			if owned {
+				inv = inv.Unwrap()
+			}
+			res.Invoice = inv
+		}
+		out[i] = res
+	}
+	return out, nil
+}

@@ -5,6 +5,7 @@ package graph
 import (
 	"books/ent"
 	"books/internal/auth"
+	"books/internal/billing"
 )
 
 // Resolver holds what resolvers share. Resolvers read the (transactional) ent client from
@@ -12,4 +13,6 @@ import (
 type Resolver struct {
 	Client *ent.Client
 	Auth   *auth.Service
+
+	zones billing.Zones
 }

@@ -46,7 +46,9 @@ func (s *Server) graphQLHandler() *handler.Server {
 	// under a transaction one failed field would discard the whole response.
 	srv.Use(mutationTx{entgql.Transactioner{
 		TxOpener:   s.cfg.Client,
-		SkipTxFunc: func(op *ast.OperationDefinition) bool { return op.Operation != ast.Mutation },
+		SkipTxFunc: func(op *ast.OperationDefinition) bool {
+			return op.Operation != ast.Mutation || hasBulkField(op)
+		},
 	}})
 	srv.AroundRootFields(s.guardRootField)
 	srv.AroundFields(guardPortalField)
@@ -128,8 +130,12 @@ func (s *Server) guardRootField(ctx context.Context, next graphql.RootResolver) 
 	switch {
 	case p == nil:
 		return deny(apperr.Unauthenticated, "authentication required")
-	case oc.Operation.Operation == ast.Mutation && !p.CanMutate():
+	case oc.Operation.Operation == ast.Mutation && !p.CanMutate() &&
+		!(p.Kind == auth.KindPortal && portalMutations[fc.Field.Name]):
 		return deny(apperr.Forbidden, "your role cannot make changes")
+	case oc.Operation.Operation == ast.Mutation && hasBulkField(oc.Operation) && len(oc.Operation.SelectionSet) > 1:
+		// A bulk mutation commits item by item, outside the operation's transaction.
+		return deny(apperr.Validation, "a bulk mutation must be the only field of its operation")
 	case p.Kind == auth.KindPortal && !portalFields[fc.Field.Name]:
 		return deny(apperr.Forbidden, "portal clients cannot read "+fc.Field.Name)
 	}
@@ -138,11 +144,42 @@ func (s *Server) guardRootField(ctx context.Context, next graphql.RootResolver) 
 }
 
 // portalFields are the root fields a portal client may use; the ledger is not among them.
-var portalFields = map[string]bool{"organization": true}
+// What the queries return is narrowed again by the data layer (ent/schema's portal rules) to
+// the client's own customer.
+var portalFields = map[string]bool{
+	"organization": true, "invoices": true, "payments": true, "node": true, "nodes": true,
+	"markInvoiceViewed": true,
+}
 
-// portalOrganizationFields are the fields of Organization a portal client may read: not its
-// legal entities, through which the whole ledger could be walked.
-var portalOrganizationFields = map[string]bool{"id": true, "name": true, "createdAt": true, "updatedAt": true}
+// portalMutations are the mutations a portal client may run.
+var portalMutations = map[string]bool{"markInvoiceViewed": true}
+
+// portalReadable lists, per type, the fields a portal client may read; "*" opens them all.
+// Types not listed (accounts, journal entries, …) are closed, and so are the listed types'
+// internal fields: who approved, the ledger entry, sync state.
+var portalReadable = map[string]map[string]bool{
+	"Organization": set("id", "name"),
+	"LegalEntity":  set("id", "code", "name", "baseCurrency"),
+	"Customer": set("id", "name", "displayName", "email", "phone", "addressLine1", "addressLine2", "city",
+		"region", "postalCode", "country", "currency"),
+	"Invoice": set("id", "number", "issueDate", "dueDate", "serviceFrom", "serviceTo", "currency", "status",
+		"memo", "customFields", "subtotal", "total", "amountPaid", "writtenOff", "balance", "overdue", "sentAt",
+		"viewedAt", "createdAt", "lines", "customer", "customerID", "entity", "entityID", "paymentApplications"),
+	"InvoiceLine":        set("id", "lineNo", "itemID", "item", "description", "quantity", "unitPrice", "amount", "serviceDate"),
+	"Item":               set("id", "name", "description"),
+	"Payment":            set("id", "amount", "currency", "receivedDate", "method", "applied", "unapplied", "refunded", "reversed", "customer", "customerID", "applications", "createdAt"),
+	"PaymentApplication": set("id", "amount", "invoice", "invoiceID", "paymentID", "createdAt", "unappliedAt"),
+	"InvoiceConnection":  set("*"), "InvoiceEdge": set("*"),
+	"PaymentConnection": set("*"), "PaymentEdge": set("*"), "PageInfo": set("*"),
+}
+
+func set(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
 
 // guardPortalField keeps portal clients below the root to what portalFields opens up.
 func guardPortalField(ctx context.Context, next graphql.Resolver) (any, error) {
@@ -154,7 +191,7 @@ func guardPortalField(ctx context.Context, next graphql.Resolver) (any, error) {
 	switch {
 	case fc.Object == "Query" || fc.Object == "Mutation", // guardRootField decides
 		strings.HasPrefix(fc.Object, "__") || strings.HasPrefix(fc.Field.Name, "__"),
-		fc.Object == "Organization" && portalOrganizationFields[fc.Field.Name]:
+		portalReadable[fc.Object]["*"] || portalReadable[fc.Object][fc.Field.Name]:
 		return next(ctx)
 	}
 	return nil, apperr.New(apperr.Forbidden, "portal clients cannot read %s.%s", fc.Object, fc.Field.Name)
@@ -163,7 +200,8 @@ func guardPortalField(ctx context.Context, next graphql.Resolver) (any, error) {
 // auditMutations records every successful mutation in its transaction.
 func auditMutations(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	if fc.Parent != nil && fc.Parent.Parent == nil && fc.Object == "Mutation" && !ledgerAudited[fc.Field.Name] {
+	if fc.Parent != nil && fc.Parent.Parent == nil && fc.Object == "Mutation" &&
+		!ledgerAudited[fc.Field.Name] && !bulkMutations[fc.Field.Name] {
 		res, err := next(ctx)
 		if err != nil {
 			return res, err
@@ -209,6 +247,19 @@ func limitPages(ctx context.Context, next graphql.Resolver) (any, error) {
 		fc.Args["first"] = &n
 	}
 	return next(ctx)
+}
+
+// bulkMutations run each item in its own transaction, so one failure neither stops nor undoes
+// the others; they audit per item.
+var bulkMutations = map[string]bool{"bulkSubmitInvoices": true, "bulkApproveInvoices": true}
+
+func hasBulkField(op *ast.OperationDefinition) bool {
+	for _, sel := range op.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok && bulkMutations[f.Name] {
+			return true
+		}
+	}
+	return false
 }
 
 // ledgerAudited are the mutations whose change is a ledger posting, which the database audits

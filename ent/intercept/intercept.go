@@ -10,14 +10,28 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/invoicesequence"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
 	"books/ent/predicate"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 
 	"entgo.io/ent/dialect/sql"
 )
@@ -186,6 +200,33 @@ func (f TraverseCOAMapping) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.COAMappingQuery", q)
 }
 
+// The ChargeReversalFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ChargeReversalFunc func(context.Context, *ent.ChargeReversalQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ChargeReversalFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ChargeReversalQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ChargeReversalQuery", q)
+}
+
+// The TraverseChargeReversal type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseChargeReversal func(context.Context, *ent.ChargeReversalQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseChargeReversal) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseChargeReversal) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ChargeReversalQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ChargeReversalQuery", q)
+}
+
 // The ClassFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ClassFunc func(context.Context, *ent.ClassQuery) (ent.Value, error)
 
@@ -213,6 +254,87 @@ func (f TraverseClass) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.ClassQuery", q)
 }
 
+// The CreditApplicationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CreditApplicationFunc func(context.Context, *ent.CreditApplicationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CreditApplicationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CreditApplicationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CreditApplicationQuery", q)
+}
+
+// The TraverseCreditApplication type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCreditApplication func(context.Context, *ent.CreditApplicationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCreditApplication) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCreditApplication) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CreditApplicationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CreditApplicationQuery", q)
+}
+
+// The CreditMemoFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CreditMemoFunc func(context.Context, *ent.CreditMemoQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CreditMemoFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CreditMemoQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CreditMemoQuery", q)
+}
+
+// The TraverseCreditMemo type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCreditMemo func(context.Context, *ent.CreditMemoQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCreditMemo) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCreditMemo) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CreditMemoQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CreditMemoQuery", q)
+}
+
+// The CustomerFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CustomerFunc func(context.Context, *ent.CustomerQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CustomerFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CustomerQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CustomerQuery", q)
+}
+
+// The TraverseCustomer type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCustomer func(context.Context, *ent.CustomerQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCustomer) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCustomer) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CustomerQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CustomerQuery", q)
+}
+
 // The IntegrationKeyFunc type is an adapter to allow the use of ordinary function as a Querier.
 type IntegrationKeyFunc func(context.Context, *ent.IntegrationKeyQuery) (ent.Value, error)
 
@@ -238,6 +360,141 @@ func (f TraverseIntegrationKey) Traverse(ctx context.Context, q ent.Query) error
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.IntegrationKeyQuery", q)
+}
+
+// The InvoiceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceFunc func(context.Context, *ent.InvoiceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceQuery", q)
+}
+
+// The TraverseInvoice type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoice func(context.Context, *ent.InvoiceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoice) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoice) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceQuery", q)
+}
+
+// The InvoiceEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceEventFunc func(context.Context, *ent.InvoiceEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceEventQuery", q)
+}
+
+// The TraverseInvoiceEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoiceEvent func(context.Context, *ent.InvoiceEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoiceEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoiceEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceEventQuery", q)
+}
+
+// The InvoiceLineFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceLineFunc func(context.Context, *ent.InvoiceLineQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceLineFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceLineQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceLineQuery", q)
+}
+
+// The TraverseInvoiceLine type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoiceLine func(context.Context, *ent.InvoiceLineQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoiceLine) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoiceLine) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceLineQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceLineQuery", q)
+}
+
+// The InvoiceSequenceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceSequenceFunc func(context.Context, *ent.InvoiceSequenceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceSequenceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceSequenceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceSequenceQuery", q)
+}
+
+// The TraverseInvoiceSequence type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoiceSequence func(context.Context, *ent.InvoiceSequenceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoiceSequence) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoiceSequence) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceSequenceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceSequenceQuery", q)
+}
+
+// The ItemFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ItemFunc func(context.Context, *ent.ItemQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ItemFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ItemQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ItemQuery", q)
+}
+
+// The TraverseItem type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseItem func(context.Context, *ent.ItemQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseItem) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseItem) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ItemQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ItemQuery", q)
 }
 
 // The JournalEntryFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -348,6 +605,141 @@ func (f TraverseOrganization) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.OrganizationQuery", q)
 }
 
+// The PaymentFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PaymentFunc func(context.Context, *ent.PaymentQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PaymentFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PaymentQuery", q)
+}
+
+// The TraversePayment type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePayment func(context.Context, *ent.PaymentQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePayment) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePayment) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentQuery", q)
+}
+
+// The PaymentApplicationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PaymentApplicationFunc func(context.Context, *ent.PaymentApplicationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PaymentApplicationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PaymentApplicationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PaymentApplicationQuery", q)
+}
+
+// The TraversePaymentApplication type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePaymentApplication func(context.Context, *ent.PaymentApplicationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePaymentApplication) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePaymentApplication) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentApplicationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentApplicationQuery", q)
+}
+
+// The RefundFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RefundFunc func(context.Context, *ent.RefundQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RefundFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RefundQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RefundQuery", q)
+}
+
+// The TraverseRefund type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRefund func(context.Context, *ent.RefundQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRefund) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRefund) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RefundQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RefundQuery", q)
+}
+
+// The VendorFunc type is an adapter to allow the use of ordinary function as a Querier.
+type VendorFunc func(context.Context, *ent.VendorQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f VendorFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.VendorQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.VendorQuery", q)
+}
+
+// The TraverseVendor type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseVendor func(context.Context, *ent.VendorQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseVendor) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseVendor) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.VendorQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.VendorQuery", q)
+}
+
+// The WriteOffFunc type is an adapter to allow the use of ordinary function as a Querier.
+type WriteOffFunc func(context.Context, *ent.WriteOffQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f WriteOffFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.WriteOffQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.WriteOffQuery", q)
+}
+
+// The TraverseWriteOff type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseWriteOff func(context.Context, *ent.WriteOffQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseWriteOff) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseWriteOff) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.WriteOffQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.WriteOffQuery", q)
+}
+
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
@@ -359,10 +751,28 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
 	case *ent.COAMappingQuery:
 		return &query[*ent.COAMappingQuery, predicate.COAMapping, coamapping.OrderOption]{typ: ent.TypeCOAMapping, tq: q}, nil
+	case *ent.ChargeReversalQuery:
+		return &query[*ent.ChargeReversalQuery, predicate.ChargeReversal, chargereversal.OrderOption]{typ: ent.TypeChargeReversal, tq: q}, nil
 	case *ent.ClassQuery:
 		return &query[*ent.ClassQuery, predicate.Class, class.OrderOption]{typ: ent.TypeClass, tq: q}, nil
+	case *ent.CreditApplicationQuery:
+		return &query[*ent.CreditApplicationQuery, predicate.CreditApplication, creditapplication.OrderOption]{typ: ent.TypeCreditApplication, tq: q}, nil
+	case *ent.CreditMemoQuery:
+		return &query[*ent.CreditMemoQuery, predicate.CreditMemo, creditmemo.OrderOption]{typ: ent.TypeCreditMemo, tq: q}, nil
+	case *ent.CustomerQuery:
+		return &query[*ent.CustomerQuery, predicate.Customer, customer.OrderOption]{typ: ent.TypeCustomer, tq: q}, nil
 	case *ent.IntegrationKeyQuery:
 		return &query[*ent.IntegrationKeyQuery, predicate.IntegrationKey, integrationkey.OrderOption]{typ: ent.TypeIntegrationKey, tq: q}, nil
+	case *ent.InvoiceQuery:
+		return &query[*ent.InvoiceQuery, predicate.Invoice, invoice.OrderOption]{typ: ent.TypeInvoice, tq: q}, nil
+	case *ent.InvoiceEventQuery:
+		return &query[*ent.InvoiceEventQuery, predicate.InvoiceEvent, invoiceevent.OrderOption]{typ: ent.TypeInvoiceEvent, tq: q}, nil
+	case *ent.InvoiceLineQuery:
+		return &query[*ent.InvoiceLineQuery, predicate.InvoiceLine, invoiceline.OrderOption]{typ: ent.TypeInvoiceLine, tq: q}, nil
+	case *ent.InvoiceSequenceQuery:
+		return &query[*ent.InvoiceSequenceQuery, predicate.InvoiceSequence, invoicesequence.OrderOption]{typ: ent.TypeInvoiceSequence, tq: q}, nil
+	case *ent.ItemQuery:
+		return &query[*ent.ItemQuery, predicate.Item, item.OrderOption]{typ: ent.TypeItem, tq: q}, nil
 	case *ent.JournalEntryQuery:
 		return &query[*ent.JournalEntryQuery, predicate.JournalEntry, journalentry.OrderOption]{typ: ent.TypeJournalEntry, tq: q}, nil
 	case *ent.JournalLineQuery:
@@ -371,6 +781,16 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.LegalEntityQuery, predicate.LegalEntity, legalentity.OrderOption]{typ: ent.TypeLegalEntity, tq: q}, nil
 	case *ent.OrganizationQuery:
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
+	case *ent.PaymentQuery:
+		return &query[*ent.PaymentQuery, predicate.Payment, payment.OrderOption]{typ: ent.TypePayment, tq: q}, nil
+	case *ent.PaymentApplicationQuery:
+		return &query[*ent.PaymentApplicationQuery, predicate.PaymentApplication, paymentapplication.OrderOption]{typ: ent.TypePaymentApplication, tq: q}, nil
+	case *ent.RefundQuery:
+		return &query[*ent.RefundQuery, predicate.Refund, refund.OrderOption]{typ: ent.TypeRefund, tq: q}, nil
+	case *ent.VendorQuery:
+		return &query[*ent.VendorQuery, predicate.Vendor, vendor.OrderOption]{typ: ent.TypeVendor, tq: q}, nil
+	case *ent.WriteOffQuery:
+		return &query[*ent.WriteOffQuery, predicate.WriteOff, writeoff.OrderOption]{typ: ent.TypeWriteOff, tq: q}, nil
 	default:
 		return nil, fmt.Errorf("unknown query type %T", q)
 	}

@@ -90,7 +90,7 @@ func ValidColumn(column string) bool {
 //	import _ "books/ent/runtime"
 var (
 	Hooks        [1]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [2]ent.Interceptor
 	// OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
 	OrganizationIDValidator func(string) error
 	// EntryIDValidator is a validator for the "entry_id" field. It is called by the builders before save.

@@ -163,6 +163,42 @@ var (
 			},
 		},
 	}
+	// ChargeReversalsColumns holds the columns for the "charge_reversals" table.
+	ChargeReversalsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "date", Type: field.TypeString, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "external_ref", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "journal_entry_id", Type: field.TypeString},
+		{Name: "created_by", Type: field.TypeString, Nullable: true},
+		{Name: "payment_id", Type: field.TypeString, Size: 40},
+	}
+	// ChargeReversalsTable holds the schema information for the "charge_reversals" table.
+	ChargeReversalsTable = &schema.Table{
+		Name:       "charge_reversals",
+		Columns:    ChargeReversalsColumns,
+		PrimaryKey: []*schema.Column{ChargeReversalsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "charge_reversals_payments_charge_reversals",
+				Columns:    []*schema.Column{ChargeReversalsColumns[11]},
+				RefColumns: []*schema.Column{PaymentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "chargereversal_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{ChargeReversalsColumns[3]},
+			},
+		},
+	}
 	// ClassesColumns holds the columns for the "classes" table.
 	ClassesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -206,6 +242,124 @@ var (
 			},
 		},
 	}
+	// CreditApplicationsColumns holds the columns for the "credit_applications" table.
+	CreditApplicationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "journal_entry_id", Type: field.TypeString},
+		{Name: "credit_memo_id", Type: field.TypeString, Size: 40},
+		{Name: "invoice_id", Type: field.TypeString, Size: 40},
+	}
+	// CreditApplicationsTable holds the schema information for the "credit_applications" table.
+	CreditApplicationsTable = &schema.Table{
+		Name:       "credit_applications",
+		Columns:    CreditApplicationsColumns,
+		PrimaryKey: []*schema.Column{CreditApplicationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "credit_applications_credit_memos_applications",
+				Columns:    []*schema.Column{CreditApplicationsColumns[6]},
+				RefColumns: []*schema.Column{CreditMemosColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "credit_applications_invoices_credit_applications",
+				Columns:    []*schema.Column{CreditApplicationsColumns[7]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "creditapplication_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{CreditApplicationsColumns[3]},
+			},
+		},
+	}
+	// CreditMemosColumns holds the columns for the "credit_memos" table.
+	CreditMemosColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "date", Type: field.TypeString, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "account_id", Type: field.TypeString},
+		{Name: "class_id", Type: field.TypeString, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "applied", Type: field.TypeInt64},
+		{Name: "remaining", Type: field.TypeInt64},
+		{Name: "journal_entry_id", Type: field.TypeString},
+		{Name: "created_by", Type: field.TypeString, Nullable: true},
+		{Name: "customer_id", Type: field.TypeString, Size: 40},
+	}
+	// CreditMemosTable holds the schema information for the "credit_memos" table.
+	CreditMemosTable = &schema.Table{
+		Name:       "credit_memos",
+		Columns:    CreditMemosColumns,
+		PrimaryKey: []*schema.Column{CreditMemosColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "credit_memos_customers_customer",
+				Columns:    []*schema.Column{CreditMemosColumns[15]},
+				RefColumns: []*schema.Column{CustomersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "creditmemo_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{CreditMemosColumns[3]},
+			},
+		},
+	}
+	// CustomersColumns holds the columns for the "customers" table.
+	CustomersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "display_name", Type: field.TypeString, Size: 100},
+		{Name: "email", Type: field.TypeString, Nullable: true, Size: 254},
+		{Name: "phone", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "address_line1", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "address_line2", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "city", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "region", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "postal_code", Type: field.TypeString, Nullable: true, Size: 20},
+		{Name: "country", Type: field.TypeString, Nullable: true, Size: 2},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "hub_company_id", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "crm_contact_id", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "sync_status", Type: field.TypeEnum, Enums: []string{"not_synced", "pending", "synced", "error"}, Default: "not_synced"},
+	}
+	// CustomersTable holds the schema information for the "customers" table.
+	CustomersTable = &schema.Table{
+		Name:       "customers",
+		Columns:    CustomersColumns,
+		PrimaryKey: []*schema.Column{CustomersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "customer_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{CustomersColumns[3]},
+			},
+			{
+				Name:    "customer_organization_id_display_name",
+				Unique:  true,
+				Columns: []*schema.Column{CustomersColumns[3], CustomersColumns[5]},
+			},
+		},
+	}
 	// IntegrationKeysColumns holds the columns for the "integration_keys" table.
 	IntegrationKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -230,6 +384,241 @@ var (
 				Name:    "integrationkey_organization_id",
 				Unique:  false,
 				Columns: []*schema.Column{IntegrationKeysColumns[3]},
+			},
+		},
+	}
+	// InvoicesColumns holds the columns for the "invoices" table.
+	InvoicesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "number", Type: field.TypeString, Nullable: true},
+		{Name: "sequence", Type: field.TypeInt64, Nullable: true},
+		{Name: "issue_date", Type: field.TypeString, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "due_date", Type: field.TypeString, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "service_from", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "service_to", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "submitted", "approved", "sent", "viewed", "partially_paid", "paid", "void", "written_off"}, Default: "draft"},
+		{Name: "memo", Type: field.TypeString, Nullable: true, Size: 4000},
+		{Name: "custom_fields", Type: field.TypeJSON, Nullable: true},
+		{Name: "subtotal", Type: field.TypeInt64},
+		{Name: "total", Type: field.TypeInt64},
+		{Name: "amount_paid", Type: field.TypeInt64},
+		{Name: "written_off", Type: field.TypeInt64},
+		{Name: "balance", Type: field.TypeInt64},
+		{Name: "submitted_by", Type: field.TypeString, Nullable: true},
+		{Name: "submitted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "approved_by", Type: field.TypeString, Nullable: true},
+		{Name: "approved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "rejection_reason", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "viewed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "voided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "void_entry_id", Type: field.TypeString, Nullable: true},
+		{Name: "sync_status", Type: field.TypeEnum, Enums: []string{"not_synced", "pending", "synced", "error"}, Default: "not_synced"},
+		{Name: "entity_id", Type: field.TypeString, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Size: 40},
+		{Name: "journal_entry_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// InvoicesTable holds the schema information for the "invoices" table.
+	InvoicesTable = &schema.Table{
+		Name:       "invoices",
+		Columns:    InvoicesColumns,
+		PrimaryKey: []*schema.Column{InvoicesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invoices_legal_entities_entity",
+				Columns:    []*schema.Column{InvoicesColumns[29]},
+				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "invoices_customers_customer",
+				Columns:    []*schema.Column{InvoicesColumns[30]},
+				RefColumns: []*schema.Column{CustomersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "invoices_journal_entries_journal_entry",
+				Columns:    []*schema.Column{InvoicesColumns[31]},
+				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invoice_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoicesColumns[3]},
+			},
+			{
+				Name:    "invoice_entity_id_number",
+				Unique:  true,
+				Columns: []*schema.Column{InvoicesColumns[29], InvoicesColumns[4]},
+			},
+			{
+				Name:    "invoice_organization_id_status_issue_date",
+				Unique:  false,
+				Columns: []*schema.Column{InvoicesColumns[3], InvoicesColumns[11], InvoicesColumns[6]},
+			},
+			{
+				Name:    "invoice_customer_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoicesColumns[30]},
+			},
+		},
+	}
+	// InvoiceEventsColumns holds the columns for the "invoice_events" table.
+	InvoiceEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "at", Type: field.TypeTime},
+		{Name: "actor", Type: field.TypeString},
+		{Name: "via", Type: field.TypeString},
+		{Name: "from_status", Type: field.TypeString},
+		{Name: "to_status", Type: field.TypeString},
+		{Name: "note", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "invoice_id", Type: field.TypeString, Size: 40},
+	}
+	// InvoiceEventsTable holds the schema information for the "invoice_events" table.
+	InvoiceEventsTable = &schema.Table{
+		Name:       "invoice_events",
+		Columns:    InvoiceEventsColumns,
+		PrimaryKey: []*schema.Column{InvoiceEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invoice_events_invoices_events",
+				Columns:    []*schema.Column{InvoiceEventsColumns[8]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invoiceevent_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoiceEventsColumns[1]},
+			},
+		},
+	}
+	// InvoiceLinesColumns holds the columns for the "invoice_lines" table.
+	InvoiceLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "line_no", Type: field.TypeInt},
+		{Name: "description", Type: field.TypeString, Nullable: true, Size: 4000},
+		{Name: "quantity", Type: field.TypeInt64},
+		{Name: "unit_price", Type: field.TypeInt64},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "service_date", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "scheduled", Type: field.TypeBool, Default: false},
+		{Name: "invoice_id", Type: field.TypeString, Size: 40},
+		{Name: "item_id", Type: field.TypeString, Size: 40},
+		{Name: "class_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// InvoiceLinesTable holds the schema information for the "invoice_lines" table.
+	InvoiceLinesTable = &schema.Table{
+		Name:       "invoice_lines",
+		Columns:    InvoiceLinesColumns,
+		PrimaryKey: []*schema.Column{InvoiceLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invoice_lines_invoices_lines",
+				Columns:    []*schema.Column{InvoiceLinesColumns[9]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "invoice_lines_items_item",
+				Columns:    []*schema.Column{InvoiceLinesColumns[10]},
+				RefColumns: []*schema.Column{ItemsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "invoice_lines_classes_class",
+				Columns:    []*schema.Column{InvoiceLinesColumns[11]},
+				RefColumns: []*schema.Column{ClassesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invoiceline_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoiceLinesColumns[1]},
+			},
+			{
+				Name:    "invoiceline_invoice_id_line_no",
+				Unique:  true,
+				Columns: []*schema.Column{InvoiceLinesColumns[9], InvoiceLinesColumns[2]},
+			},
+		},
+	}
+	// InvoiceSequencesColumns holds the columns for the "invoice_sequences" table.
+	InvoiceSequencesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString, Unique: true},
+		{Name: "prefix", Type: field.TypeString, Size: 20, Default: "INV-"},
+		{Name: "last_number", Type: field.TypeInt64, Default: 0},
+	}
+	// InvoiceSequencesTable holds the schema information for the "invoice_sequences" table.
+	InvoiceSequencesTable = &schema.Table{
+		Name:       "invoice_sequences",
+		Columns:    InvoiceSequencesColumns,
+		PrimaryKey: []*schema.Column{InvoiceSequencesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invoicesequence_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoiceSequencesColumns[1]},
+			},
+		},
+	}
+	// ItemsColumns holds the columns for the "items" table.
+	ItemsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "description", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "default_rate", Type: field.TypeInt64},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "entity_id", Type: field.TypeString, Size: 40},
+		{Name: "income_account_id", Type: field.TypeString, Size: 40},
+	}
+	// ItemsTable holds the schema information for the "items" table.
+	ItemsTable = &schema.Table{
+		Name:       "items",
+		Columns:    ItemsColumns,
+		PrimaryKey: []*schema.Column{ItemsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "items_legal_entities_entity",
+				Columns:    []*schema.Column{ItemsColumns[8]},
+				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "items_accounts_income_account",
+				Columns:    []*schema.Column{ItemsColumns[9]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "item_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{ItemsColumns[3]},
+			},
+			{
+				Name:    "item_entity_id_name",
+				Unique:  true,
+				Columns: []*schema.Column{ItemsColumns[8], ItemsColumns[4]},
 			},
 		},
 	}
@@ -404,18 +793,249 @@ var (
 		Columns:    OrganizationsColumns,
 		PrimaryKey: []*schema.Column{OrganizationsColumns[0]},
 	}
+	// PaymentsColumns holds the columns for the "payments" table.
+	PaymentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "received_date", Type: field.TypeString, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"card", "ach", "check", "wire", "cash", "other"}},
+		{Name: "processor", Type: field.TypeEnum, Enums: []string{"manual", "stripe", "qbo"}, Default: "manual"},
+		{Name: "external_ref", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "memo", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "applied", Type: field.TypeInt64},
+		{Name: "refunded", Type: field.TypeInt64},
+		{Name: "reversed", Type: field.TypeInt64},
+		{Name: "unapplied", Type: field.TypeInt64},
+		{Name: "recorded_by", Type: field.TypeString, Nullable: true},
+		{Name: "sync_status", Type: field.TypeEnum, Enums: []string{"not_synced", "pending", "synced", "error"}, Default: "not_synced"},
+		{Name: "entity_id", Type: field.TypeString, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Size: 40},
+		{Name: "journal_entry_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// PaymentsTable holds the schema information for the "payments" table.
+	PaymentsTable = &schema.Table{
+		Name:       "payments",
+		Columns:    PaymentsColumns,
+		PrimaryKey: []*schema.Column{PaymentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payments_legal_entities_entity",
+				Columns:    []*schema.Column{PaymentsColumns[17]},
+				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payments_customers_customer",
+				Columns:    []*schema.Column{PaymentsColumns[18]},
+				RefColumns: []*schema.Column{CustomersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payments_journal_entries_journal_entry",
+				Columns:    []*schema.Column{PaymentsColumns[19]},
+				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "payment_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[3]},
+			},
+			{
+				Name:    "payment_customer_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[18]},
+			},
+			{
+				Name:    "payment_entity_id_processor_external_ref",
+				Unique:  true,
+				Columns: []*schema.Column{PaymentsColumns[17], PaymentsColumns[8], PaymentsColumns[9]},
+			},
+		},
+	}
+	// PaymentApplicationsColumns holds the columns for the "payment_applications" table.
+	PaymentApplicationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "journal_entry_id", Type: field.TypeString},
+		{Name: "unapplied_at", Type: field.TypeTime, Nullable: true},
+		{Name: "unapply_entry_id", Type: field.TypeString, Nullable: true},
+		{Name: "invoice_id", Type: field.TypeString, Size: 40},
+		{Name: "payment_id", Type: field.TypeString, Size: 40},
+	}
+	// PaymentApplicationsTable holds the schema information for the "payment_applications" table.
+	PaymentApplicationsTable = &schema.Table{
+		Name:       "payment_applications",
+		Columns:    PaymentApplicationsColumns,
+		PrimaryKey: []*schema.Column{PaymentApplicationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payment_applications_invoices_payment_applications",
+				Columns:    []*schema.Column{PaymentApplicationsColumns[8]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payment_applications_payments_applications",
+				Columns:    []*schema.Column{PaymentApplicationsColumns[9]},
+				RefColumns: []*schema.Column{PaymentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "paymentapplication_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentApplicationsColumns[3]},
+			},
+		},
+	}
+	// RefundsColumns holds the columns for the "refunds" table.
+	RefundsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "date", Type: field.TypeString, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "external_ref", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "journal_entry_id", Type: field.TypeString},
+		{Name: "created_by", Type: field.TypeString, Nullable: true},
+		{Name: "payment_id", Type: field.TypeString, Size: 40},
+	}
+	// RefundsTable holds the schema information for the "refunds" table.
+	RefundsTable = &schema.Table{
+		Name:       "refunds",
+		Columns:    RefundsColumns,
+		PrimaryKey: []*schema.Column{RefundsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "refunds_payments_refunds",
+				Columns:    []*schema.Column{RefundsColumns[11]},
+				RefColumns: []*schema.Column{PaymentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "refund_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[3]},
+			},
+		},
+	}
+	// VendorsColumns holds the columns for the "vendors" table.
+	VendorsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "display_name", Type: field.TypeString, Size: 100},
+		{Name: "email", Type: field.TypeString, Nullable: true, Size: 254},
+		{Name: "phone", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "address_line1", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "address_line2", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "city", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "region", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "postal_code", Type: field.TypeString, Nullable: true, Size: 20},
+		{Name: "country", Type: field.TypeString, Nullable: true, Size: 2},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "hub_company_id", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "crm_contact_id", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "sync_status", Type: field.TypeEnum, Enums: []string{"not_synced", "pending", "synced", "error"}, Default: "not_synced"},
+	}
+	// VendorsTable holds the schema information for the "vendors" table.
+	VendorsTable = &schema.Table{
+		Name:       "vendors",
+		Columns:    VendorsColumns,
+		PrimaryKey: []*schema.Column{VendorsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "vendor_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{VendorsColumns[3]},
+			},
+			{
+				Name:    "vendor_organization_id_display_name",
+				Unique:  true,
+				Columns: []*schema.Column{VendorsColumns[3], VendorsColumns[5]},
+			},
+		},
+	}
+	// WriteOffsColumns holds the columns for the "write_offs" table.
+	WriteOffsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "date", Type: field.TypeString, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "journal_entry_id", Type: field.TypeString},
+		{Name: "created_by", Type: field.TypeString, Nullable: true},
+		{Name: "invoice_id", Type: field.TypeString, Size: 40},
+	}
+	// WriteOffsTable holds the schema information for the "write_offs" table.
+	WriteOffsTable = &schema.Table{
+		Name:       "write_offs",
+		Columns:    WriteOffsColumns,
+		PrimaryKey: []*schema.Column{WriteOffsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "write_offs_invoices_invoice",
+				Columns:    []*schema.Column{WriteOffsColumns[10]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "writeoff_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{WriteOffsColumns[3]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccountsTable,
 		AccountingPeriodsTable,
 		AuditEventsTable,
 		CoaMappingsTable,
+		ChargeReversalsTable,
 		ClassesTable,
+		CreditApplicationsTable,
+		CreditMemosTable,
+		CustomersTable,
 		IntegrationKeysTable,
+		InvoicesTable,
+		InvoiceEventsTable,
+		InvoiceLinesTable,
+		InvoiceSequencesTable,
+		ItemsTable,
 		JournalEntriesTable,
 		JournalLinesTable,
 		LegalEntitiesTable,
 		OrganizationsTable,
+		PaymentsTable,
+		PaymentApplicationsTable,
+		RefundsTable,
+		VendorsTable,
+		WriteOffsTable,
 	}
 )
 
@@ -424,8 +1044,21 @@ func init() {
 	AccountingPeriodsTable.ForeignKeys[0].RefTable = LegalEntitiesTable
 	CoaMappingsTable.ForeignKeys[0].RefTable = AccountsTable
 	CoaMappingsTable.ForeignKeys[1].RefTable = LegalEntitiesTable
+	ChargeReversalsTable.ForeignKeys[0].RefTable = PaymentsTable
 	ClassesTable.ForeignKeys[0].RefTable = ClassesTable
 	ClassesTable.ForeignKeys[1].RefTable = LegalEntitiesTable
+	CreditApplicationsTable.ForeignKeys[0].RefTable = CreditMemosTable
+	CreditApplicationsTable.ForeignKeys[1].RefTable = InvoicesTable
+	CreditMemosTable.ForeignKeys[0].RefTable = CustomersTable
+	InvoicesTable.ForeignKeys[0].RefTable = LegalEntitiesTable
+	InvoicesTable.ForeignKeys[1].RefTable = CustomersTable
+	InvoicesTable.ForeignKeys[2].RefTable = JournalEntriesTable
+	InvoiceEventsTable.ForeignKeys[0].RefTable = InvoicesTable
+	InvoiceLinesTable.ForeignKeys[0].RefTable = InvoicesTable
+	InvoiceLinesTable.ForeignKeys[1].RefTable = ItemsTable
+	InvoiceLinesTable.ForeignKeys[2].RefTable = ClassesTable
+	ItemsTable.ForeignKeys[0].RefTable = LegalEntitiesTable
+	ItemsTable.ForeignKeys[1].RefTable = AccountsTable
 	JournalEntriesTable.ForeignKeys[0].RefTable = JournalEntriesTable
 	JournalEntriesTable.ForeignKeys[1].RefTable = LegalEntitiesTable
 	JournalLinesTable.ForeignKeys[0].RefTable = JournalEntriesTable
@@ -436,4 +1069,11 @@ func init() {
 		"journal_line_one_side": "((debit > 0 AND credit = 0) OR (credit > 0 AND debit = 0))",
 	}
 	LegalEntitiesTable.ForeignKeys[0].RefTable = OrganizationsTable
+	PaymentsTable.ForeignKeys[0].RefTable = LegalEntitiesTable
+	PaymentsTable.ForeignKeys[1].RefTable = CustomersTable
+	PaymentsTable.ForeignKeys[2].RefTable = JournalEntriesTable
+	PaymentApplicationsTable.ForeignKeys[0].RefTable = InvoicesTable
+	PaymentApplicationsTable.ForeignKeys[1].RefTable = PaymentsTable
+	RefundsTable.ForeignKeys[0].RefTable = PaymentsTable
+	WriteOffsTable.ForeignKeys[0].RefTable = InvoicesTable
 }

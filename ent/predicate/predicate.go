@@ -18,11 +18,38 @@ type AuditEvent func(*sql.Selector)
 // COAMapping is the predicate function for coamapping builders.
 type COAMapping func(*sql.Selector)
 
+// ChargeReversal is the predicate function for chargereversal builders.
+type ChargeReversal func(*sql.Selector)
+
 // Class is the predicate function for class builders.
 type Class func(*sql.Selector)
 
+// CreditApplication is the predicate function for creditapplication builders.
+type CreditApplication func(*sql.Selector)
+
+// CreditMemo is the predicate function for creditmemo builders.
+type CreditMemo func(*sql.Selector)
+
+// Customer is the predicate function for customer builders.
+type Customer func(*sql.Selector)
+
 // IntegrationKey is the predicate function for integrationkey builders.
 type IntegrationKey func(*sql.Selector)
+
+// Invoice is the predicate function for invoice builders.
+type Invoice func(*sql.Selector)
+
+// InvoiceEvent is the predicate function for invoiceevent builders.
+type InvoiceEvent func(*sql.Selector)
+
+// InvoiceLine is the predicate function for invoiceline builders.
+type InvoiceLine func(*sql.Selector)
+
+// InvoiceSequence is the predicate function for invoicesequence builders.
+type InvoiceSequence func(*sql.Selector)
+
+// Item is the predicate function for item builders.
+type Item func(*sql.Selector)
 
 // JournalEntry is the predicate function for journalentry builders.
 type JournalEntry func(*sql.Selector)
@@ -35,3 +62,18 @@ type LegalEntity func(*sql.Selector)
 
 // Organization is the predicate function for organization builders.
 type Organization func(*sql.Selector)
+
+// Payment is the predicate function for payment builders.
+type Payment func(*sql.Selector)
+
+// PaymentApplication is the predicate function for paymentapplication builders.
+type PaymentApplication func(*sql.Selector)
+
+// Refund is the predicate function for refund builders.
+type Refund func(*sql.Selector)
+
+// Vendor is the predicate function for vendor builders.
+type Vendor func(*sql.Selector)
+
+// WriteOff is the predicate function for writeoff builders.
+type WriteOff func(*sql.Selector)

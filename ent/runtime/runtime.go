@@ -6,14 +6,28 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/invoicesequence"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
+	"books/ent/refund"
 	"books/ent/schema"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 	"time"
 )
 
@@ -26,6 +40,7 @@ func init() {
 	account.Hooks[0] = accountMixinHooks2[0]
 	accountMixinInters2 := accountMixin[2].Interceptors()
 	account.Interceptors[0] = accountMixinInters2[0]
+	account.Interceptors[1] = accountMixinInters2[1]
 	accountMixinFields0 := accountMixin[0].Fields()
 	_ = accountMixinFields0
 	accountMixinFields1 := accountMixin[1].Fields()
@@ -122,6 +137,7 @@ func init() {
 	accountingperiod.Hooks[0] = accountingperiodMixinHooks2[0]
 	accountingperiodMixinInters2 := accountingperiodMixin[2].Interceptors()
 	accountingperiod.Interceptors[0] = accountingperiodMixinInters2[0]
+	accountingperiod.Interceptors[1] = accountingperiodMixinInters2[1]
 	accountingperiodMixinFields0 := accountingperiodMixin[0].Fields()
 	_ = accountingperiodMixinFields0
 	accountingperiodMixinFields1 := accountingperiodMixin[1].Fields()
@@ -191,6 +207,7 @@ func init() {
 	auditevent.Hooks[0] = auditeventMixinHooks1[0]
 	auditeventMixinInters1 := auditeventMixin[1].Interceptors()
 	auditevent.Interceptors[0] = auditeventMixinInters1[0]
+	auditevent.Interceptors[1] = auditeventMixinInters1[1]
 	auditeventMixinFields0 := auditeventMixin[0].Fields()
 	_ = auditeventMixinFields0
 	auditeventMixinFields1 := auditeventMixin[1].Fields()
@@ -230,6 +247,7 @@ func init() {
 	coamapping.Hooks[0] = coamappingMixinHooks2[0]
 	coamappingMixinInters2 := coamappingMixin[2].Interceptors()
 	coamapping.Interceptors[0] = coamappingMixinInters2[0]
+	coamapping.Interceptors[1] = coamappingMixinInters2[1]
 	coamappingMixinFields0 := coamappingMixin[0].Fields()
 	_ = coamappingMixinFields0
 	coamappingMixinFields1 := coamappingMixin[1].Fields()
@@ -298,11 +316,76 @@ func init() {
 			return nil
 		}
 	}()
+	chargereversalMixin := schema.ChargeReversal{}.Mixin()
+	chargereversalMixinHooks2 := chargereversalMixin[2].Hooks()
+	chargereversal.Hooks[0] = chargereversalMixinHooks2[0]
+	chargereversalMixinInters2 := chargereversalMixin[2].Interceptors()
+	chargereversal.Interceptors[0] = chargereversalMixinInters2[0]
+	chargereversal.Interceptors[1] = chargereversalMixinInters2[1]
+	chargereversalMixinFields0 := chargereversalMixin[0].Fields()
+	_ = chargereversalMixinFields0
+	chargereversalMixinFields1 := chargereversalMixin[1].Fields()
+	_ = chargereversalMixinFields1
+	chargereversalMixinFields2 := chargereversalMixin[2].Fields()
+	_ = chargereversalMixinFields2
+	chargereversalFields := schema.ChargeReversal{}.Fields()
+	_ = chargereversalFields
+	// chargereversalDescCreatedAt is the schema descriptor for created_at field.
+	chargereversalDescCreatedAt := chargereversalMixinFields1[0].Descriptor()
+	// chargereversal.DefaultCreatedAt holds the default value on creation for the created_at field.
+	chargereversal.DefaultCreatedAt = chargereversalDescCreatedAt.Default.(func() time.Time)
+	// chargereversalDescUpdatedAt is the schema descriptor for updated_at field.
+	chargereversalDescUpdatedAt := chargereversalMixinFields1[1].Descriptor()
+	// chargereversal.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	chargereversal.DefaultUpdatedAt = chargereversalDescUpdatedAt.Default.(func() time.Time)
+	// chargereversal.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	chargereversal.UpdateDefaultUpdatedAt = chargereversalDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// chargereversalDescOrganizationID is the schema descriptor for organization_id field.
+	chargereversalDescOrganizationID := chargereversalMixinFields2[0].Descriptor()
+	// chargereversal.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	chargereversal.OrganizationIDValidator = chargereversalDescOrganizationID.Validators[0].(func(string) error)
+	// chargereversalDescEntityID is the schema descriptor for entity_id field.
+	chargereversalDescEntityID := chargereversalFields[0].Descriptor()
+	// chargereversal.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	chargereversal.EntityIDValidator = chargereversalDescEntityID.Validators[0].(func(string) error)
+	// chargereversalDescPaymentID is the schema descriptor for payment_id field.
+	chargereversalDescPaymentID := chargereversalFields[1].Descriptor()
+	// chargereversal.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	chargereversal.PaymentIDValidator = chargereversalDescPaymentID.Validators[0].(func(string) error)
+	// chargereversalDescReason is the schema descriptor for reason field.
+	chargereversalDescReason := chargereversalFields[4].Descriptor()
+	// chargereversal.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	chargereversal.ReasonValidator = chargereversalDescReason.Validators[0].(func(string) error)
+	// chargereversalDescExternalRef is the schema descriptor for external_ref field.
+	chargereversalDescExternalRef := chargereversalFields[5].Descriptor()
+	// chargereversal.ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
+	chargereversal.ExternalRefValidator = chargereversalDescExternalRef.Validators[0].(func(string) error)
+	// chargereversalDescID is the schema descriptor for id field.
+	chargereversalDescID := chargereversalMixinFields0[0].Descriptor()
+	// chargereversal.DefaultID holds the default value on creation for the id field.
+	chargereversal.DefaultID = chargereversalDescID.Default.(func() string)
+	// chargereversal.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	chargereversal.IDValidator = func() func(string) error {
+		validators := chargereversalDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	classMixin := schema.Class{}.Mixin()
 	classMixinHooks2 := classMixin[2].Hooks()
 	class.Hooks[0] = classMixinHooks2[0]
 	classMixinInters2 := classMixin[2].Interceptors()
 	class.Interceptors[0] = classMixinInters2[0]
+	class.Interceptors[1] = classMixinInters2[1]
 	classMixinFields0 := classMixin[0].Fields()
 	_ = classMixinFields0
 	classMixinFields1 := classMixin[1].Fields()
@@ -371,11 +454,324 @@ func init() {
 			return nil
 		}
 	}()
+	creditapplicationMixin := schema.CreditApplication{}.Mixin()
+	creditapplicationMixinHooks2 := creditapplicationMixin[2].Hooks()
+	creditapplication.Hooks[0] = creditapplicationMixinHooks2[0]
+	creditapplicationMixinInters2 := creditapplicationMixin[2].Interceptors()
+	creditapplication.Interceptors[0] = creditapplicationMixinInters2[0]
+	creditapplication.Interceptors[1] = creditapplicationMixinInters2[1]
+	creditapplicationMixinFields0 := creditapplicationMixin[0].Fields()
+	_ = creditapplicationMixinFields0
+	creditapplicationMixinFields1 := creditapplicationMixin[1].Fields()
+	_ = creditapplicationMixinFields1
+	creditapplicationMixinFields2 := creditapplicationMixin[2].Fields()
+	_ = creditapplicationMixinFields2
+	creditapplicationFields := schema.CreditApplication{}.Fields()
+	_ = creditapplicationFields
+	// creditapplicationDescCreatedAt is the schema descriptor for created_at field.
+	creditapplicationDescCreatedAt := creditapplicationMixinFields1[0].Descriptor()
+	// creditapplication.DefaultCreatedAt holds the default value on creation for the created_at field.
+	creditapplication.DefaultCreatedAt = creditapplicationDescCreatedAt.Default.(func() time.Time)
+	// creditapplicationDescUpdatedAt is the schema descriptor for updated_at field.
+	creditapplicationDescUpdatedAt := creditapplicationMixinFields1[1].Descriptor()
+	// creditapplication.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	creditapplication.DefaultUpdatedAt = creditapplicationDescUpdatedAt.Default.(func() time.Time)
+	// creditapplication.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	creditapplication.UpdateDefaultUpdatedAt = creditapplicationDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// creditapplicationDescOrganizationID is the schema descriptor for organization_id field.
+	creditapplicationDescOrganizationID := creditapplicationMixinFields2[0].Descriptor()
+	// creditapplication.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	creditapplication.OrganizationIDValidator = creditapplicationDescOrganizationID.Validators[0].(func(string) error)
+	// creditapplicationDescCreditMemoID is the schema descriptor for credit_memo_id field.
+	creditapplicationDescCreditMemoID := creditapplicationFields[0].Descriptor()
+	// creditapplication.CreditMemoIDValidator is a validator for the "credit_memo_id" field. It is called by the builders before save.
+	creditapplication.CreditMemoIDValidator = creditapplicationDescCreditMemoID.Validators[0].(func(string) error)
+	// creditapplicationDescInvoiceID is the schema descriptor for invoice_id field.
+	creditapplicationDescInvoiceID := creditapplicationFields[1].Descriptor()
+	// creditapplication.InvoiceIDValidator is a validator for the "invoice_id" field. It is called by the builders before save.
+	creditapplication.InvoiceIDValidator = creditapplicationDescInvoiceID.Validators[0].(func(string) error)
+	// creditapplicationDescID is the schema descriptor for id field.
+	creditapplicationDescID := creditapplicationMixinFields0[0].Descriptor()
+	// creditapplication.DefaultID holds the default value on creation for the id field.
+	creditapplication.DefaultID = creditapplicationDescID.Default.(func() string)
+	// creditapplication.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	creditapplication.IDValidator = func() func(string) error {
+		validators := creditapplicationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	creditmemoMixin := schema.CreditMemo{}.Mixin()
+	creditmemoMixinHooks2 := creditmemoMixin[2].Hooks()
+	creditmemo.Hooks[0] = creditmemoMixinHooks2[0]
+	creditmemoMixinInters2 := creditmemoMixin[2].Interceptors()
+	creditmemo.Interceptors[0] = creditmemoMixinInters2[0]
+	creditmemo.Interceptors[1] = creditmemoMixinInters2[1]
+	creditmemoMixinFields0 := creditmemoMixin[0].Fields()
+	_ = creditmemoMixinFields0
+	creditmemoMixinFields1 := creditmemoMixin[1].Fields()
+	_ = creditmemoMixinFields1
+	creditmemoMixinFields2 := creditmemoMixin[2].Fields()
+	_ = creditmemoMixinFields2
+	creditmemoFields := schema.CreditMemo{}.Fields()
+	_ = creditmemoFields
+	// creditmemoDescCreatedAt is the schema descriptor for created_at field.
+	creditmemoDescCreatedAt := creditmemoMixinFields1[0].Descriptor()
+	// creditmemo.DefaultCreatedAt holds the default value on creation for the created_at field.
+	creditmemo.DefaultCreatedAt = creditmemoDescCreatedAt.Default.(func() time.Time)
+	// creditmemoDescUpdatedAt is the schema descriptor for updated_at field.
+	creditmemoDescUpdatedAt := creditmemoMixinFields1[1].Descriptor()
+	// creditmemo.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	creditmemo.DefaultUpdatedAt = creditmemoDescUpdatedAt.Default.(func() time.Time)
+	// creditmemo.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	creditmemo.UpdateDefaultUpdatedAt = creditmemoDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// creditmemoDescOrganizationID is the schema descriptor for organization_id field.
+	creditmemoDescOrganizationID := creditmemoMixinFields2[0].Descriptor()
+	// creditmemo.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	creditmemo.OrganizationIDValidator = creditmemoDescOrganizationID.Validators[0].(func(string) error)
+	// creditmemoDescEntityID is the schema descriptor for entity_id field.
+	creditmemoDescEntityID := creditmemoFields[0].Descriptor()
+	// creditmemo.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	creditmemo.EntityIDValidator = creditmemoDescEntityID.Validators[0].(func(string) error)
+	// creditmemoDescCustomerID is the schema descriptor for customer_id field.
+	creditmemoDescCustomerID := creditmemoFields[1].Descriptor()
+	// creditmemo.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	creditmemo.CustomerIDValidator = creditmemoDescCustomerID.Validators[0].(func(string) error)
+	// creditmemoDescCurrency is the schema descriptor for currency field.
+	creditmemoDescCurrency := creditmemoFields[4].Descriptor()
+	// creditmemo.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	creditmemo.CurrencyValidator = func() func(string) error {
+		validators := creditmemoDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// creditmemoDescReason is the schema descriptor for reason field.
+	creditmemoDescReason := creditmemoFields[7].Descriptor()
+	// creditmemo.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	creditmemo.ReasonValidator = creditmemoDescReason.Validators[0].(func(string) error)
+	// creditmemoDescID is the schema descriptor for id field.
+	creditmemoDescID := creditmemoMixinFields0[0].Descriptor()
+	// creditmemo.DefaultID holds the default value on creation for the id field.
+	creditmemo.DefaultID = creditmemoDescID.Default.(func() string)
+	// creditmemo.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	creditmemo.IDValidator = func() func(string) error {
+		validators := creditmemoDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	customerMixin := schema.Customer{}.Mixin()
+	customerMixinHooks2 := customerMixin[2].Hooks()
+	customer.Hooks[0] = customerMixinHooks2[0]
+	customerMixinInters2 := customerMixin[2].Interceptors()
+	customer.Interceptors[0] = customerMixinInters2[0]
+	customer.Interceptors[1] = customerMixinInters2[1]
+	customerMixinFields0 := customerMixin[0].Fields()
+	_ = customerMixinFields0
+	customerMixinFields1 := customerMixin[1].Fields()
+	_ = customerMixinFields1
+	customerMixinFields2 := customerMixin[2].Fields()
+	_ = customerMixinFields2
+	customerMixinFields3 := customerMixin[3].Fields()
+	_ = customerMixinFields3
+	customerFields := schema.Customer{}.Fields()
+	_ = customerFields
+	// customerDescCreatedAt is the schema descriptor for created_at field.
+	customerDescCreatedAt := customerMixinFields1[0].Descriptor()
+	// customer.DefaultCreatedAt holds the default value on creation for the created_at field.
+	customer.DefaultCreatedAt = customerDescCreatedAt.Default.(func() time.Time)
+	// customerDescUpdatedAt is the schema descriptor for updated_at field.
+	customerDescUpdatedAt := customerMixinFields1[1].Descriptor()
+	// customer.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	customer.DefaultUpdatedAt = customerDescUpdatedAt.Default.(func() time.Time)
+	// customer.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	customer.UpdateDefaultUpdatedAt = customerDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// customerDescOrganizationID is the schema descriptor for organization_id field.
+	customerDescOrganizationID := customerMixinFields2[0].Descriptor()
+	// customer.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	customer.OrganizationIDValidator = customerDescOrganizationID.Validators[0].(func(string) error)
+	// customerDescName is the schema descriptor for name field.
+	customerDescName := customerMixinFields3[0].Descriptor()
+	// customer.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	customer.NameValidator = func() func(string) error {
+		validators := customerDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// customerDescDisplayName is the schema descriptor for display_name field.
+	customerDescDisplayName := customerMixinFields3[1].Descriptor()
+	// customer.DisplayNameValidator is a validator for the "display_name" field. It is called by the builders before save.
+	customer.DisplayNameValidator = func() func(string) error {
+		validators := customerDescDisplayName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(display_name string) error {
+			for _, fn := range fns {
+				if err := fn(display_name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// customerDescEmail is the schema descriptor for email field.
+	customerDescEmail := customerMixinFields3[2].Descriptor()
+	// customer.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	customer.EmailValidator = func() func(string) error {
+		validators := customerDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// customerDescPhone is the schema descriptor for phone field.
+	customerDescPhone := customerMixinFields3[3].Descriptor()
+	// customer.PhoneValidator is a validator for the "phone" field. It is called by the builders before save.
+	customer.PhoneValidator = func() func(string) error {
+		validators := customerDescPhone.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(phone string) error {
+			for _, fn := range fns {
+				if err := fn(phone); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// customerDescAddressLine1 is the schema descriptor for address_line1 field.
+	customerDescAddressLine1 := customerMixinFields3[4].Descriptor()
+	// customer.AddressLine1Validator is a validator for the "address_line1" field. It is called by the builders before save.
+	customer.AddressLine1Validator = customerDescAddressLine1.Validators[0].(func(string) error)
+	// customerDescAddressLine2 is the schema descriptor for address_line2 field.
+	customerDescAddressLine2 := customerMixinFields3[5].Descriptor()
+	// customer.AddressLine2Validator is a validator for the "address_line2" field. It is called by the builders before save.
+	customer.AddressLine2Validator = customerDescAddressLine2.Validators[0].(func(string) error)
+	// customerDescCity is the schema descriptor for city field.
+	customerDescCity := customerMixinFields3[6].Descriptor()
+	// customer.CityValidator is a validator for the "city" field. It is called by the builders before save.
+	customer.CityValidator = customerDescCity.Validators[0].(func(string) error)
+	// customerDescRegion is the schema descriptor for region field.
+	customerDescRegion := customerMixinFields3[7].Descriptor()
+	// customer.RegionValidator is a validator for the "region" field. It is called by the builders before save.
+	customer.RegionValidator = customerDescRegion.Validators[0].(func(string) error)
+	// customerDescPostalCode is the schema descriptor for postal_code field.
+	customerDescPostalCode := customerMixinFields3[8].Descriptor()
+	// customer.PostalCodeValidator is a validator for the "postal_code" field. It is called by the builders before save.
+	customer.PostalCodeValidator = customerDescPostalCode.Validators[0].(func(string) error)
+	// customerDescCountry is the schema descriptor for country field.
+	customerDescCountry := customerMixinFields3[9].Descriptor()
+	// customer.CountryValidator is a validator for the "country" field. It is called by the builders before save.
+	customer.CountryValidator = customerDescCountry.Validators[0].(func(string) error)
+	// customerDescCurrency is the schema descriptor for currency field.
+	customerDescCurrency := customerMixinFields3[10].Descriptor()
+	// customer.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	customer.CurrencyValidator = func() func(string) error {
+		validators := customerDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// customerDescActive is the schema descriptor for active field.
+	customerDescActive := customerMixinFields3[11].Descriptor()
+	// customer.DefaultActive holds the default value on creation for the active field.
+	customer.DefaultActive = customerDescActive.Default.(bool)
+	// customerDescHubCompanyID is the schema descriptor for hub_company_id field.
+	customerDescHubCompanyID := customerMixinFields3[12].Descriptor()
+	// customer.HubCompanyIDValidator is a validator for the "hub_company_id" field. It is called by the builders before save.
+	customer.HubCompanyIDValidator = customerDescHubCompanyID.Validators[0].(func(string) error)
+	// customerDescCrmContactID is the schema descriptor for crm_contact_id field.
+	customerDescCrmContactID := customerMixinFields3[13].Descriptor()
+	// customer.CrmContactIDValidator is a validator for the "crm_contact_id" field. It is called by the builders before save.
+	customer.CrmContactIDValidator = customerDescCrmContactID.Validators[0].(func(string) error)
+	// customerDescID is the schema descriptor for id field.
+	customerDescID := customerMixinFields0[0].Descriptor()
+	// customer.DefaultID holds the default value on creation for the id field.
+	customer.DefaultID = customerDescID.Default.(func() string)
+	// customer.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	customer.IDValidator = func() func(string) error {
+		validators := customerDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	integrationkeyMixin := schema.IntegrationKey{}.Mixin()
 	integrationkeyMixinHooks2 := integrationkeyMixin[2].Hooks()
 	integrationkey.Hooks[0] = integrationkeyMixinHooks2[0]
 	integrationkeyMixinInters2 := integrationkeyMixin[2].Interceptors()
 	integrationkey.Interceptors[0] = integrationkeyMixinInters2[0]
+	integrationkey.Interceptors[1] = integrationkeyMixinInters2[1]
 	integrationkeyMixinFields0 := integrationkeyMixin[0].Fields()
 	_ = integrationkeyMixinFields0
 	integrationkeyMixinFields1 := integrationkeyMixin[1].Fields()
@@ -440,11 +836,323 @@ func init() {
 			return nil
 		}
 	}()
+	invoiceMixin := schema.Invoice{}.Mixin()
+	invoiceMixinHooks2 := invoiceMixin[2].Hooks()
+	invoice.Hooks[0] = invoiceMixinHooks2[0]
+	invoiceMixinInters2 := invoiceMixin[2].Interceptors()
+	invoice.Interceptors[0] = invoiceMixinInters2[0]
+	invoice.Interceptors[1] = invoiceMixinInters2[1]
+	invoiceMixinFields0 := invoiceMixin[0].Fields()
+	_ = invoiceMixinFields0
+	invoiceMixinFields1 := invoiceMixin[1].Fields()
+	_ = invoiceMixinFields1
+	invoiceMixinFields2 := invoiceMixin[2].Fields()
+	_ = invoiceMixinFields2
+	invoiceFields := schema.Invoice{}.Fields()
+	_ = invoiceFields
+	// invoiceDescCreatedAt is the schema descriptor for created_at field.
+	invoiceDescCreatedAt := invoiceMixinFields1[0].Descriptor()
+	// invoice.DefaultCreatedAt holds the default value on creation for the created_at field.
+	invoice.DefaultCreatedAt = invoiceDescCreatedAt.Default.(func() time.Time)
+	// invoiceDescUpdatedAt is the schema descriptor for updated_at field.
+	invoiceDescUpdatedAt := invoiceMixinFields1[1].Descriptor()
+	// invoice.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	invoice.DefaultUpdatedAt = invoiceDescUpdatedAt.Default.(func() time.Time)
+	// invoice.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	invoice.UpdateDefaultUpdatedAt = invoiceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// invoiceDescOrganizationID is the schema descriptor for organization_id field.
+	invoiceDescOrganizationID := invoiceMixinFields2[0].Descriptor()
+	// invoice.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	invoice.OrganizationIDValidator = invoiceDescOrganizationID.Validators[0].(func(string) error)
+	// invoiceDescEntityID is the schema descriptor for entity_id field.
+	invoiceDescEntityID := invoiceFields[0].Descriptor()
+	// invoice.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	invoice.EntityIDValidator = invoiceDescEntityID.Validators[0].(func(string) error)
+	// invoiceDescCustomerID is the schema descriptor for customer_id field.
+	invoiceDescCustomerID := invoiceFields[1].Descriptor()
+	// invoice.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	invoice.CustomerIDValidator = invoiceDescCustomerID.Validators[0].(func(string) error)
+	// invoiceDescCurrency is the schema descriptor for currency field.
+	invoiceDescCurrency := invoiceFields[8].Descriptor()
+	// invoice.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	invoice.CurrencyValidator = func() func(string) error {
+		validators := invoiceDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// invoiceDescMemo is the schema descriptor for memo field.
+	invoiceDescMemo := invoiceFields[10].Descriptor()
+	// invoice.MemoValidator is a validator for the "memo" field. It is called by the builders before save.
+	invoice.MemoValidator = invoiceDescMemo.Validators[0].(func(string) error)
+	// invoiceDescRejectionReason is the schema descriptor for rejection_reason field.
+	invoiceDescRejectionReason := invoiceFields[21].Descriptor()
+	// invoice.RejectionReasonValidator is a validator for the "rejection_reason" field. It is called by the builders before save.
+	invoice.RejectionReasonValidator = invoiceDescRejectionReason.Validators[0].(func(string) error)
+	// invoiceDescID is the schema descriptor for id field.
+	invoiceDescID := invoiceMixinFields0[0].Descriptor()
+	// invoice.DefaultID holds the default value on creation for the id field.
+	invoice.DefaultID = invoiceDescID.Default.(func() string)
+	// invoice.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoice.IDValidator = func() func(string) error {
+		validators := invoiceDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	invoiceeventMixin := schema.InvoiceEvent{}.Mixin()
+	invoiceeventMixinHooks1 := invoiceeventMixin[1].Hooks()
+	invoiceevent.Hooks[0] = invoiceeventMixinHooks1[0]
+	invoiceeventMixinInters1 := invoiceeventMixin[1].Interceptors()
+	invoiceevent.Interceptors[0] = invoiceeventMixinInters1[0]
+	invoiceevent.Interceptors[1] = invoiceeventMixinInters1[1]
+	invoiceeventMixinFields0 := invoiceeventMixin[0].Fields()
+	_ = invoiceeventMixinFields0
+	invoiceeventMixinFields1 := invoiceeventMixin[1].Fields()
+	_ = invoiceeventMixinFields1
+	invoiceeventFields := schema.InvoiceEvent{}.Fields()
+	_ = invoiceeventFields
+	// invoiceeventDescOrganizationID is the schema descriptor for organization_id field.
+	invoiceeventDescOrganizationID := invoiceeventMixinFields1[0].Descriptor()
+	// invoiceevent.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	invoiceevent.OrganizationIDValidator = invoiceeventDescOrganizationID.Validators[0].(func(string) error)
+	// invoiceeventDescInvoiceID is the schema descriptor for invoice_id field.
+	invoiceeventDescInvoiceID := invoiceeventFields[0].Descriptor()
+	// invoiceevent.InvoiceIDValidator is a validator for the "invoice_id" field. It is called by the builders before save.
+	invoiceevent.InvoiceIDValidator = invoiceeventDescInvoiceID.Validators[0].(func(string) error)
+	// invoiceeventDescNote is the schema descriptor for note field.
+	invoiceeventDescNote := invoiceeventFields[6].Descriptor()
+	// invoiceevent.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	invoiceevent.NoteValidator = invoiceeventDescNote.Validators[0].(func(string) error)
+	// invoiceeventDescID is the schema descriptor for id field.
+	invoiceeventDescID := invoiceeventMixinFields0[0].Descriptor()
+	// invoiceevent.DefaultID holds the default value on creation for the id field.
+	invoiceevent.DefaultID = invoiceeventDescID.Default.(func() string)
+	// invoiceevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoiceevent.IDValidator = func() func(string) error {
+		validators := invoiceeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	invoicelineMixin := schema.InvoiceLine{}.Mixin()
+	invoicelineMixinHooks1 := invoicelineMixin[1].Hooks()
+	invoiceline.Hooks[0] = invoicelineMixinHooks1[0]
+	invoicelineMixinInters1 := invoicelineMixin[1].Interceptors()
+	invoiceline.Interceptors[0] = invoicelineMixinInters1[0]
+	invoiceline.Interceptors[1] = invoicelineMixinInters1[1]
+	invoicelineMixinFields0 := invoicelineMixin[0].Fields()
+	_ = invoicelineMixinFields0
+	invoicelineMixinFields1 := invoicelineMixin[1].Fields()
+	_ = invoicelineMixinFields1
+	invoicelineFields := schema.InvoiceLine{}.Fields()
+	_ = invoicelineFields
+	// invoicelineDescOrganizationID is the schema descriptor for organization_id field.
+	invoicelineDescOrganizationID := invoicelineMixinFields1[0].Descriptor()
+	// invoiceline.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	invoiceline.OrganizationIDValidator = invoicelineDescOrganizationID.Validators[0].(func(string) error)
+	// invoicelineDescInvoiceID is the schema descriptor for invoice_id field.
+	invoicelineDescInvoiceID := invoicelineFields[0].Descriptor()
+	// invoiceline.InvoiceIDValidator is a validator for the "invoice_id" field. It is called by the builders before save.
+	invoiceline.InvoiceIDValidator = invoicelineDescInvoiceID.Validators[0].(func(string) error)
+	// invoicelineDescItemID is the schema descriptor for item_id field.
+	invoicelineDescItemID := invoicelineFields[2].Descriptor()
+	// invoiceline.ItemIDValidator is a validator for the "item_id" field. It is called by the builders before save.
+	invoiceline.ItemIDValidator = invoicelineDescItemID.Validators[0].(func(string) error)
+	// invoicelineDescDescription is the schema descriptor for description field.
+	invoicelineDescDescription := invoicelineFields[3].Descriptor()
+	// invoiceline.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	invoiceline.DescriptionValidator = invoicelineDescDescription.Validators[0].(func(string) error)
+	// invoicelineDescScheduled is the schema descriptor for scheduled field.
+	invoicelineDescScheduled := invoicelineFields[9].Descriptor()
+	// invoiceline.DefaultScheduled holds the default value on creation for the scheduled field.
+	invoiceline.DefaultScheduled = invoicelineDescScheduled.Default.(bool)
+	// invoicelineDescID is the schema descriptor for id field.
+	invoicelineDescID := invoicelineMixinFields0[0].Descriptor()
+	// invoiceline.DefaultID holds the default value on creation for the id field.
+	invoiceline.DefaultID = invoicelineDescID.Default.(func() string)
+	// invoiceline.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoiceline.IDValidator = func() func(string) error {
+		validators := invoicelineDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	invoicesequenceMixin := schema.InvoiceSequence{}.Mixin()
+	invoicesequenceMixinHooks1 := invoicesequenceMixin[1].Hooks()
+	invoicesequence.Hooks[0] = invoicesequenceMixinHooks1[0]
+	invoicesequenceMixinInters1 := invoicesequenceMixin[1].Interceptors()
+	invoicesequence.Interceptors[0] = invoicesequenceMixinInters1[0]
+	invoicesequence.Interceptors[1] = invoicesequenceMixinInters1[1]
+	invoicesequenceMixinFields0 := invoicesequenceMixin[0].Fields()
+	_ = invoicesequenceMixinFields0
+	invoicesequenceMixinFields1 := invoicesequenceMixin[1].Fields()
+	_ = invoicesequenceMixinFields1
+	invoicesequenceFields := schema.InvoiceSequence{}.Fields()
+	_ = invoicesequenceFields
+	// invoicesequenceDescOrganizationID is the schema descriptor for organization_id field.
+	invoicesequenceDescOrganizationID := invoicesequenceMixinFields1[0].Descriptor()
+	// invoicesequence.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	invoicesequence.OrganizationIDValidator = invoicesequenceDescOrganizationID.Validators[0].(func(string) error)
+	// invoicesequenceDescEntityID is the schema descriptor for entity_id field.
+	invoicesequenceDescEntityID := invoicesequenceFields[0].Descriptor()
+	// invoicesequence.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	invoicesequence.EntityIDValidator = invoicesequenceDescEntityID.Validators[0].(func(string) error)
+	// invoicesequenceDescPrefix is the schema descriptor for prefix field.
+	invoicesequenceDescPrefix := invoicesequenceFields[1].Descriptor()
+	// invoicesequence.DefaultPrefix holds the default value on creation for the prefix field.
+	invoicesequence.DefaultPrefix = invoicesequenceDescPrefix.Default.(string)
+	// invoicesequence.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	invoicesequence.PrefixValidator = invoicesequenceDescPrefix.Validators[0].(func(string) error)
+	// invoicesequenceDescLastNumber is the schema descriptor for last_number field.
+	invoicesequenceDescLastNumber := invoicesequenceFields[2].Descriptor()
+	// invoicesequence.DefaultLastNumber holds the default value on creation for the last_number field.
+	invoicesequence.DefaultLastNumber = invoicesequenceDescLastNumber.Default.(int64)
+	// invoicesequenceDescID is the schema descriptor for id field.
+	invoicesequenceDescID := invoicesequenceMixinFields0[0].Descriptor()
+	// invoicesequence.DefaultID holds the default value on creation for the id field.
+	invoicesequence.DefaultID = invoicesequenceDescID.Default.(func() string)
+	// invoicesequence.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoicesequence.IDValidator = func() func(string) error {
+		validators := invoicesequenceDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	itemMixin := schema.Item{}.Mixin()
+	itemMixinHooks2 := itemMixin[2].Hooks()
+	item.Hooks[0] = itemMixinHooks2[0]
+	itemMixinInters2 := itemMixin[2].Interceptors()
+	item.Interceptors[0] = itemMixinInters2[0]
+	item.Interceptors[1] = itemMixinInters2[1]
+	itemMixinFields0 := itemMixin[0].Fields()
+	_ = itemMixinFields0
+	itemMixinFields1 := itemMixin[1].Fields()
+	_ = itemMixinFields1
+	itemMixinFields2 := itemMixin[2].Fields()
+	_ = itemMixinFields2
+	itemFields := schema.Item{}.Fields()
+	_ = itemFields
+	// itemDescCreatedAt is the schema descriptor for created_at field.
+	itemDescCreatedAt := itemMixinFields1[0].Descriptor()
+	// item.DefaultCreatedAt holds the default value on creation for the created_at field.
+	item.DefaultCreatedAt = itemDescCreatedAt.Default.(func() time.Time)
+	// itemDescUpdatedAt is the schema descriptor for updated_at field.
+	itemDescUpdatedAt := itemMixinFields1[1].Descriptor()
+	// item.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	item.DefaultUpdatedAt = itemDescUpdatedAt.Default.(func() time.Time)
+	// item.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	item.UpdateDefaultUpdatedAt = itemDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// itemDescOrganizationID is the schema descriptor for organization_id field.
+	itemDescOrganizationID := itemMixinFields2[0].Descriptor()
+	// item.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	item.OrganizationIDValidator = itemDescOrganizationID.Validators[0].(func(string) error)
+	// itemDescEntityID is the schema descriptor for entity_id field.
+	itemDescEntityID := itemFields[0].Descriptor()
+	// item.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	item.EntityIDValidator = itemDescEntityID.Validators[0].(func(string) error)
+	// itemDescName is the schema descriptor for name field.
+	itemDescName := itemFields[1].Descriptor()
+	// item.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	item.NameValidator = func() func(string) error {
+		validators := itemDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// itemDescDescription is the schema descriptor for description field.
+	itemDescDescription := itemFields[2].Descriptor()
+	// item.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	item.DescriptionValidator = itemDescDescription.Validators[0].(func(string) error)
+	// itemDescIncomeAccountID is the schema descriptor for income_account_id field.
+	itemDescIncomeAccountID := itemFields[4].Descriptor()
+	// item.IncomeAccountIDValidator is a validator for the "income_account_id" field. It is called by the builders before save.
+	item.IncomeAccountIDValidator = itemDescIncomeAccountID.Validators[0].(func(string) error)
+	// itemDescActive is the schema descriptor for active field.
+	itemDescActive := itemFields[5].Descriptor()
+	// item.DefaultActive holds the default value on creation for the active field.
+	item.DefaultActive = itemDescActive.Default.(bool)
+	// itemDescID is the schema descriptor for id field.
+	itemDescID := itemMixinFields0[0].Descriptor()
+	// item.DefaultID holds the default value on creation for the id field.
+	item.DefaultID = itemDescID.Default.(func() string)
+	// item.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	item.IDValidator = func() func(string) error {
+		validators := itemDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	journalentryMixin := schema.JournalEntry{}.Mixin()
 	journalentryMixinHooks2 := journalentryMixin[2].Hooks()
 	journalentry.Hooks[0] = journalentryMixinHooks2[0]
 	journalentryMixinInters2 := journalentryMixin[2].Interceptors()
 	journalentry.Interceptors[0] = journalentryMixinInters2[0]
+	journalentry.Interceptors[1] = journalentryMixinInters2[1]
 	journalentryMixinFields0 := journalentryMixin[0].Fields()
 	_ = journalentryMixinFields0
 	journalentryMixinFields1 := journalentryMixin[1].Fields()
@@ -551,6 +1259,7 @@ func init() {
 	journalline.Hooks[0] = journallineMixinHooks1[0]
 	journallineMixinInters1 := journallineMixin[1].Interceptors()
 	journalline.Interceptors[0] = journallineMixinInters1[0]
+	journalline.Interceptors[1] = journallineMixinInters1[1]
 	journallineMixinFields0 := journallineMixin[0].Fields()
 	_ = journallineMixinFields0
 	journallineMixinFields1 := journallineMixin[1].Fields()
@@ -600,6 +1309,7 @@ func init() {
 	legalentity.Hooks[0] = legalentityMixinHooks2[0]
 	legalentityMixinInters2 := legalentityMixin[2].Interceptors()
 	legalentity.Interceptors[0] = legalentityMixinInters2[0]
+	legalentity.Interceptors[1] = legalentityMixinInters2[1]
 	legalentityMixinFields0 := legalentityMixin[0].Fields()
 	_ = legalentityMixinFields0
 	legalentityMixinFields1 := legalentityMixin[1].Fields()
@@ -756,6 +1466,446 @@ func init() {
 	// organization.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	organization.IDValidator = func() func(string) error {
 		validators := organizationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	paymentMixin := schema.Payment{}.Mixin()
+	paymentMixinHooks2 := paymentMixin[2].Hooks()
+	payment.Hooks[0] = paymentMixinHooks2[0]
+	paymentMixinInters2 := paymentMixin[2].Interceptors()
+	payment.Interceptors[0] = paymentMixinInters2[0]
+	payment.Interceptors[1] = paymentMixinInters2[1]
+	paymentMixinFields0 := paymentMixin[0].Fields()
+	_ = paymentMixinFields0
+	paymentMixinFields1 := paymentMixin[1].Fields()
+	_ = paymentMixinFields1
+	paymentMixinFields2 := paymentMixin[2].Fields()
+	_ = paymentMixinFields2
+	paymentFields := schema.Payment{}.Fields()
+	_ = paymentFields
+	// paymentDescCreatedAt is the schema descriptor for created_at field.
+	paymentDescCreatedAt := paymentMixinFields1[0].Descriptor()
+	// payment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	payment.DefaultCreatedAt = paymentDescCreatedAt.Default.(func() time.Time)
+	// paymentDescUpdatedAt is the schema descriptor for updated_at field.
+	paymentDescUpdatedAt := paymentMixinFields1[1].Descriptor()
+	// payment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	payment.DefaultUpdatedAt = paymentDescUpdatedAt.Default.(func() time.Time)
+	// payment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	payment.UpdateDefaultUpdatedAt = paymentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paymentDescOrganizationID is the schema descriptor for organization_id field.
+	paymentDescOrganizationID := paymentMixinFields2[0].Descriptor()
+	// payment.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	payment.OrganizationIDValidator = paymentDescOrganizationID.Validators[0].(func(string) error)
+	// paymentDescEntityID is the schema descriptor for entity_id field.
+	paymentDescEntityID := paymentFields[0].Descriptor()
+	// payment.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	payment.EntityIDValidator = paymentDescEntityID.Validators[0].(func(string) error)
+	// paymentDescCustomerID is the schema descriptor for customer_id field.
+	paymentDescCustomerID := paymentFields[1].Descriptor()
+	// payment.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	payment.CustomerIDValidator = paymentDescCustomerID.Validators[0].(func(string) error)
+	// paymentDescCurrency is the schema descriptor for currency field.
+	paymentDescCurrency := paymentFields[3].Descriptor()
+	// payment.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	payment.CurrencyValidator = func() func(string) error {
+		validators := paymentDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paymentDescExternalRef is the schema descriptor for external_ref field.
+	paymentDescExternalRef := paymentFields[7].Descriptor()
+	// payment.ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
+	payment.ExternalRefValidator = paymentDescExternalRef.Validators[0].(func(string) error)
+	// paymentDescMemo is the schema descriptor for memo field.
+	paymentDescMemo := paymentFields[8].Descriptor()
+	// payment.MemoValidator is a validator for the "memo" field. It is called by the builders before save.
+	payment.MemoValidator = paymentDescMemo.Validators[0].(func(string) error)
+	// paymentDescID is the schema descriptor for id field.
+	paymentDescID := paymentMixinFields0[0].Descriptor()
+	// payment.DefaultID holds the default value on creation for the id field.
+	payment.DefaultID = paymentDescID.Default.(func() string)
+	// payment.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	payment.IDValidator = func() func(string) error {
+		validators := paymentDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	paymentapplicationMixin := schema.PaymentApplication{}.Mixin()
+	paymentapplicationMixinHooks2 := paymentapplicationMixin[2].Hooks()
+	paymentapplication.Hooks[0] = paymentapplicationMixinHooks2[0]
+	paymentapplicationMixinInters2 := paymentapplicationMixin[2].Interceptors()
+	paymentapplication.Interceptors[0] = paymentapplicationMixinInters2[0]
+	paymentapplication.Interceptors[1] = paymentapplicationMixinInters2[1]
+	paymentapplicationMixinFields0 := paymentapplicationMixin[0].Fields()
+	_ = paymentapplicationMixinFields0
+	paymentapplicationMixinFields1 := paymentapplicationMixin[1].Fields()
+	_ = paymentapplicationMixinFields1
+	paymentapplicationMixinFields2 := paymentapplicationMixin[2].Fields()
+	_ = paymentapplicationMixinFields2
+	paymentapplicationFields := schema.PaymentApplication{}.Fields()
+	_ = paymentapplicationFields
+	// paymentapplicationDescCreatedAt is the schema descriptor for created_at field.
+	paymentapplicationDescCreatedAt := paymentapplicationMixinFields1[0].Descriptor()
+	// paymentapplication.DefaultCreatedAt holds the default value on creation for the created_at field.
+	paymentapplication.DefaultCreatedAt = paymentapplicationDescCreatedAt.Default.(func() time.Time)
+	// paymentapplicationDescUpdatedAt is the schema descriptor for updated_at field.
+	paymentapplicationDescUpdatedAt := paymentapplicationMixinFields1[1].Descriptor()
+	// paymentapplication.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	paymentapplication.DefaultUpdatedAt = paymentapplicationDescUpdatedAt.Default.(func() time.Time)
+	// paymentapplication.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	paymentapplication.UpdateDefaultUpdatedAt = paymentapplicationDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paymentapplicationDescOrganizationID is the schema descriptor for organization_id field.
+	paymentapplicationDescOrganizationID := paymentapplicationMixinFields2[0].Descriptor()
+	// paymentapplication.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	paymentapplication.OrganizationIDValidator = paymentapplicationDescOrganizationID.Validators[0].(func(string) error)
+	// paymentapplicationDescPaymentID is the schema descriptor for payment_id field.
+	paymentapplicationDescPaymentID := paymentapplicationFields[0].Descriptor()
+	// paymentapplication.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	paymentapplication.PaymentIDValidator = paymentapplicationDescPaymentID.Validators[0].(func(string) error)
+	// paymentapplicationDescInvoiceID is the schema descriptor for invoice_id field.
+	paymentapplicationDescInvoiceID := paymentapplicationFields[1].Descriptor()
+	// paymentapplication.InvoiceIDValidator is a validator for the "invoice_id" field. It is called by the builders before save.
+	paymentapplication.InvoiceIDValidator = paymentapplicationDescInvoiceID.Validators[0].(func(string) error)
+	// paymentapplicationDescID is the schema descriptor for id field.
+	paymentapplicationDescID := paymentapplicationMixinFields0[0].Descriptor()
+	// paymentapplication.DefaultID holds the default value on creation for the id field.
+	paymentapplication.DefaultID = paymentapplicationDescID.Default.(func() string)
+	// paymentapplication.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	paymentapplication.IDValidator = func() func(string) error {
+		validators := paymentapplicationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	refundMixin := schema.Refund{}.Mixin()
+	refundMixinHooks2 := refundMixin[2].Hooks()
+	refund.Hooks[0] = refundMixinHooks2[0]
+	refundMixinInters2 := refundMixin[2].Interceptors()
+	refund.Interceptors[0] = refundMixinInters2[0]
+	refund.Interceptors[1] = refundMixinInters2[1]
+	refundMixinFields0 := refundMixin[0].Fields()
+	_ = refundMixinFields0
+	refundMixinFields1 := refundMixin[1].Fields()
+	_ = refundMixinFields1
+	refundMixinFields2 := refundMixin[2].Fields()
+	_ = refundMixinFields2
+	refundFields := schema.Refund{}.Fields()
+	_ = refundFields
+	// refundDescCreatedAt is the schema descriptor for created_at field.
+	refundDescCreatedAt := refundMixinFields1[0].Descriptor()
+	// refund.DefaultCreatedAt holds the default value on creation for the created_at field.
+	refund.DefaultCreatedAt = refundDescCreatedAt.Default.(func() time.Time)
+	// refundDescUpdatedAt is the schema descriptor for updated_at field.
+	refundDescUpdatedAt := refundMixinFields1[1].Descriptor()
+	// refund.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	refund.DefaultUpdatedAt = refundDescUpdatedAt.Default.(func() time.Time)
+	// refund.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	refund.UpdateDefaultUpdatedAt = refundDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// refundDescOrganizationID is the schema descriptor for organization_id field.
+	refundDescOrganizationID := refundMixinFields2[0].Descriptor()
+	// refund.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	refund.OrganizationIDValidator = refundDescOrganizationID.Validators[0].(func(string) error)
+	// refundDescEntityID is the schema descriptor for entity_id field.
+	refundDescEntityID := refundFields[0].Descriptor()
+	// refund.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	refund.EntityIDValidator = refundDescEntityID.Validators[0].(func(string) error)
+	// refundDescPaymentID is the schema descriptor for payment_id field.
+	refundDescPaymentID := refundFields[1].Descriptor()
+	// refund.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	refund.PaymentIDValidator = refundDescPaymentID.Validators[0].(func(string) error)
+	// refundDescReason is the schema descriptor for reason field.
+	refundDescReason := refundFields[4].Descriptor()
+	// refund.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	refund.ReasonValidator = refundDescReason.Validators[0].(func(string) error)
+	// refundDescExternalRef is the schema descriptor for external_ref field.
+	refundDescExternalRef := refundFields[5].Descriptor()
+	// refund.ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
+	refund.ExternalRefValidator = refundDescExternalRef.Validators[0].(func(string) error)
+	// refundDescID is the schema descriptor for id field.
+	refundDescID := refundMixinFields0[0].Descriptor()
+	// refund.DefaultID holds the default value on creation for the id field.
+	refund.DefaultID = refundDescID.Default.(func() string)
+	// refund.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	refund.IDValidator = func() func(string) error {
+		validators := refundDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	vendorMixin := schema.Vendor{}.Mixin()
+	vendorMixinHooks2 := vendorMixin[2].Hooks()
+	vendor.Hooks[0] = vendorMixinHooks2[0]
+	vendorMixinInters2 := vendorMixin[2].Interceptors()
+	vendor.Interceptors[0] = vendorMixinInters2[0]
+	vendor.Interceptors[1] = vendorMixinInters2[1]
+	vendorMixinFields0 := vendorMixin[0].Fields()
+	_ = vendorMixinFields0
+	vendorMixinFields1 := vendorMixin[1].Fields()
+	_ = vendorMixinFields1
+	vendorMixinFields2 := vendorMixin[2].Fields()
+	_ = vendorMixinFields2
+	vendorMixinFields3 := vendorMixin[3].Fields()
+	_ = vendorMixinFields3
+	vendorFields := schema.Vendor{}.Fields()
+	_ = vendorFields
+	// vendorDescCreatedAt is the schema descriptor for created_at field.
+	vendorDescCreatedAt := vendorMixinFields1[0].Descriptor()
+	// vendor.DefaultCreatedAt holds the default value on creation for the created_at field.
+	vendor.DefaultCreatedAt = vendorDescCreatedAt.Default.(func() time.Time)
+	// vendorDescUpdatedAt is the schema descriptor for updated_at field.
+	vendorDescUpdatedAt := vendorMixinFields1[1].Descriptor()
+	// vendor.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	vendor.DefaultUpdatedAt = vendorDescUpdatedAt.Default.(func() time.Time)
+	// vendor.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	vendor.UpdateDefaultUpdatedAt = vendorDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// vendorDescOrganizationID is the schema descriptor for organization_id field.
+	vendorDescOrganizationID := vendorMixinFields2[0].Descriptor()
+	// vendor.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	vendor.OrganizationIDValidator = vendorDescOrganizationID.Validators[0].(func(string) error)
+	// vendorDescName is the schema descriptor for name field.
+	vendorDescName := vendorMixinFields3[0].Descriptor()
+	// vendor.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	vendor.NameValidator = func() func(string) error {
+		validators := vendorDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// vendorDescDisplayName is the schema descriptor for display_name field.
+	vendorDescDisplayName := vendorMixinFields3[1].Descriptor()
+	// vendor.DisplayNameValidator is a validator for the "display_name" field. It is called by the builders before save.
+	vendor.DisplayNameValidator = func() func(string) error {
+		validators := vendorDescDisplayName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(display_name string) error {
+			for _, fn := range fns {
+				if err := fn(display_name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// vendorDescEmail is the schema descriptor for email field.
+	vendorDescEmail := vendorMixinFields3[2].Descriptor()
+	// vendor.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	vendor.EmailValidator = func() func(string) error {
+		validators := vendorDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// vendorDescPhone is the schema descriptor for phone field.
+	vendorDescPhone := vendorMixinFields3[3].Descriptor()
+	// vendor.PhoneValidator is a validator for the "phone" field. It is called by the builders before save.
+	vendor.PhoneValidator = func() func(string) error {
+		validators := vendorDescPhone.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(phone string) error {
+			for _, fn := range fns {
+				if err := fn(phone); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// vendorDescAddressLine1 is the schema descriptor for address_line1 field.
+	vendorDescAddressLine1 := vendorMixinFields3[4].Descriptor()
+	// vendor.AddressLine1Validator is a validator for the "address_line1" field. It is called by the builders before save.
+	vendor.AddressLine1Validator = vendorDescAddressLine1.Validators[0].(func(string) error)
+	// vendorDescAddressLine2 is the schema descriptor for address_line2 field.
+	vendorDescAddressLine2 := vendorMixinFields3[5].Descriptor()
+	// vendor.AddressLine2Validator is a validator for the "address_line2" field. It is called by the builders before save.
+	vendor.AddressLine2Validator = vendorDescAddressLine2.Validators[0].(func(string) error)
+	// vendorDescCity is the schema descriptor for city field.
+	vendorDescCity := vendorMixinFields3[6].Descriptor()
+	// vendor.CityValidator is a validator for the "city" field. It is called by the builders before save.
+	vendor.CityValidator = vendorDescCity.Validators[0].(func(string) error)
+	// vendorDescRegion is the schema descriptor for region field.
+	vendorDescRegion := vendorMixinFields3[7].Descriptor()
+	// vendor.RegionValidator is a validator for the "region" field. It is called by the builders before save.
+	vendor.RegionValidator = vendorDescRegion.Validators[0].(func(string) error)
+	// vendorDescPostalCode is the schema descriptor for postal_code field.
+	vendorDescPostalCode := vendorMixinFields3[8].Descriptor()
+	// vendor.PostalCodeValidator is a validator for the "postal_code" field. It is called by the builders before save.
+	vendor.PostalCodeValidator = vendorDescPostalCode.Validators[0].(func(string) error)
+	// vendorDescCountry is the schema descriptor for country field.
+	vendorDescCountry := vendorMixinFields3[9].Descriptor()
+	// vendor.CountryValidator is a validator for the "country" field. It is called by the builders before save.
+	vendor.CountryValidator = vendorDescCountry.Validators[0].(func(string) error)
+	// vendorDescCurrency is the schema descriptor for currency field.
+	vendorDescCurrency := vendorMixinFields3[10].Descriptor()
+	// vendor.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	vendor.CurrencyValidator = func() func(string) error {
+		validators := vendorDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// vendorDescActive is the schema descriptor for active field.
+	vendorDescActive := vendorMixinFields3[11].Descriptor()
+	// vendor.DefaultActive holds the default value on creation for the active field.
+	vendor.DefaultActive = vendorDescActive.Default.(bool)
+	// vendorDescHubCompanyID is the schema descriptor for hub_company_id field.
+	vendorDescHubCompanyID := vendorMixinFields3[12].Descriptor()
+	// vendor.HubCompanyIDValidator is a validator for the "hub_company_id" field. It is called by the builders before save.
+	vendor.HubCompanyIDValidator = vendorDescHubCompanyID.Validators[0].(func(string) error)
+	// vendorDescCrmContactID is the schema descriptor for crm_contact_id field.
+	vendorDescCrmContactID := vendorMixinFields3[13].Descriptor()
+	// vendor.CrmContactIDValidator is a validator for the "crm_contact_id" field. It is called by the builders before save.
+	vendor.CrmContactIDValidator = vendorDescCrmContactID.Validators[0].(func(string) error)
+	// vendorDescID is the schema descriptor for id field.
+	vendorDescID := vendorMixinFields0[0].Descriptor()
+	// vendor.DefaultID holds the default value on creation for the id field.
+	vendor.DefaultID = vendorDescID.Default.(func() string)
+	// vendor.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	vendor.IDValidator = func() func(string) error {
+		validators := vendorDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	writeoffMixin := schema.WriteOff{}.Mixin()
+	writeoffMixinHooks2 := writeoffMixin[2].Hooks()
+	writeoff.Hooks[0] = writeoffMixinHooks2[0]
+	writeoffMixinInters2 := writeoffMixin[2].Interceptors()
+	writeoff.Interceptors[0] = writeoffMixinInters2[0]
+	writeoff.Interceptors[1] = writeoffMixinInters2[1]
+	writeoffMixinFields0 := writeoffMixin[0].Fields()
+	_ = writeoffMixinFields0
+	writeoffMixinFields1 := writeoffMixin[1].Fields()
+	_ = writeoffMixinFields1
+	writeoffMixinFields2 := writeoffMixin[2].Fields()
+	_ = writeoffMixinFields2
+	writeoffFields := schema.WriteOff{}.Fields()
+	_ = writeoffFields
+	// writeoffDescCreatedAt is the schema descriptor for created_at field.
+	writeoffDescCreatedAt := writeoffMixinFields1[0].Descriptor()
+	// writeoff.DefaultCreatedAt holds the default value on creation for the created_at field.
+	writeoff.DefaultCreatedAt = writeoffDescCreatedAt.Default.(func() time.Time)
+	// writeoffDescUpdatedAt is the schema descriptor for updated_at field.
+	writeoffDescUpdatedAt := writeoffMixinFields1[1].Descriptor()
+	// writeoff.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	writeoff.DefaultUpdatedAt = writeoffDescUpdatedAt.Default.(func() time.Time)
+	// writeoff.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	writeoff.UpdateDefaultUpdatedAt = writeoffDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// writeoffDescOrganizationID is the schema descriptor for organization_id field.
+	writeoffDescOrganizationID := writeoffMixinFields2[0].Descriptor()
+	// writeoff.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	writeoff.OrganizationIDValidator = writeoffDescOrganizationID.Validators[0].(func(string) error)
+	// writeoffDescEntityID is the schema descriptor for entity_id field.
+	writeoffDescEntityID := writeoffFields[0].Descriptor()
+	// writeoff.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	writeoff.EntityIDValidator = writeoffDescEntityID.Validators[0].(func(string) error)
+	// writeoffDescInvoiceID is the schema descriptor for invoice_id field.
+	writeoffDescInvoiceID := writeoffFields[1].Descriptor()
+	// writeoff.InvoiceIDValidator is a validator for the "invoice_id" field. It is called by the builders before save.
+	writeoff.InvoiceIDValidator = writeoffDescInvoiceID.Validators[0].(func(string) error)
+	// writeoffDescReason is the schema descriptor for reason field.
+	writeoffDescReason := writeoffFields[4].Descriptor()
+	// writeoff.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	writeoff.ReasonValidator = writeoffDescReason.Validators[0].(func(string) error)
+	// writeoffDescID is the schema descriptor for id field.
+	writeoffDescID := writeoffMixinFields0[0].Descriptor()
+	// writeoff.DefaultID holds the default value on creation for the id field.
+	writeoff.DefaultID = writeoffDescID.Default.(func() string)
+	// writeoff.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	writeoff.IDValidator = func() func(string) error {
+		validators := writeoffDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

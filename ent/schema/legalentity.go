@@ -18,7 +18,7 @@ import (
 type LegalEntity struct{ ent.Schema }
 
 func (LegalEntity) Mixin() []ent.Mixin {
-	return []ent.Mixin{idMixin{prefix: ids.LegalEntity}, timeMixin{}, orgMixin{}}
+	return []ent.Mixin{idMixin{prefix: ids.LegalEntity}, timeMixin{}, orgMixin{portal: portalAll}}
 }
 
 func (LegalEntity) Fields() []ent.Field {

@@ -3,6 +3,7 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,7 +54,30 @@ func (timeMixin) Fields() []ent.Field {
 // orgMixin makes a type belong to one organization. Its interceptor adds the caller's
 // organization to every query (including eager loads and Relay node lookups) and its hook to
 // every write, so tenancy is enforced here and nowhere else.
-type orgMixin struct{ mixin.Schema }
+//
+// A portal client (bound to one customer) sees a type only through its portal rule; a type
+// without one shows a portal client nothing at all.
+type orgMixin struct {
+	mixin.Schema
+	portal portalRule
+}
+
+// portalRule narrows a query to what the portal client of customer may see.
+type portalRule func(customer string) func(*sql.Selector)
+
+// portalAll shows a portal client every row of its organization: only for reference data
+// with nothing confidential (entity names, service items).
+func portalAll(string) func(*sql.Selector) { return func(*sql.Selector) {} }
+
+// portalByColumn shows the rows whose column holds the portal client's customer id.
+func portalByColumn(column string) portalRule {
+	return func(customer string) func(*sql.Selector) { return sql.FieldEQ(column, customer) }
+}
+
+var (
+	errInvalidEmail = errors.New("invalid email address")
+	errInvalidPhone = errors.New("invalid phone number")
+)
 
 func (orgMixin) Fields() []ent.Field {
 	return []ent.Field{
@@ -66,8 +90,23 @@ func (orgMixin) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("organization_id")}
 }
 
-func (orgMixin) Interceptors() []ent.Interceptor {
-	return []ent.Interceptor{scopeQuery("organization_id")}
+func (m orgMixin) Interceptors() []ent.Interceptor {
+	return []ent.Interceptor{scopeQuery("organization_id"), scopePortal(m.portal)}
+}
+
+func scopePortal(rule portalRule) ent.Interceptor {
+	return intercept.TraverseFunc(func(ctx context.Context, q intercept.Query) error {
+		customer := tenant.PortalCustomer(ctx)
+		if customer == "" || tenant.IsSystem(ctx) {
+			return nil
+		}
+		if rule == nil {
+			q.WhereP(func(s *sql.Selector) { s.Where(sql.False()) })
+			return nil
+		}
+		q.WhereP(rule(customer))
+		return nil
+	})
 }
 
 func (orgMixin) Hooks() []ent.Hook {
@@ -133,8 +172,8 @@ const (
 	optional
 )
 
-func moneyField(name string, opts fieldOpt) ent.Field {
-	f := field.Int64(name).GoType(money.Amount{}).Annotations(entgql.Type("Money"))
+func moneyField(name string, opts fieldOpt, ann ...schema.Annotation) ent.Field {
+	f := field.Int64(name).GoType(money.Amount{}).Annotations(append([]schema.Annotation{entgql.Type("Money")}, ann...)...)
 	if opts&immutable != 0 {
 		f = f.Immutable()
 	}

@@ -4,6 +4,7 @@ package model
 
 import (
 	"books/ent"
+	"books/ent/payment"
 	"books/internal/caldate"
 	"books/internal/ledger/source"
 	"books/internal/money"
@@ -21,6 +22,34 @@ type AccountBalance struct {
 	Balance money.Amount `json:"balance"`
 }
 
+type ApplicationInput struct {
+	InvoiceID string       `json:"invoiceID"`
+	Amount    money.Amount `json:"amount"`
+}
+
+type BulkError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// The outcome of one item of a bulk mutation.
+type BulkInvoiceResult struct {
+	ID      string       `json:"id"`
+	Ok      bool         `json:"ok"`
+	Invoice *ent.Invoice `json:"invoice,omitempty"`
+	// Set when ok is false.
+	Error *BulkError `json:"error,omitempty"`
+}
+
+type CashReturnInput struct {
+	PaymentID string       `json:"paymentID"`
+	Amount    money.Amount `json:"amount"`
+	// Defaults to today in the entity's time zone.
+	Date        *caldate.Date `json:"date,omitempty"`
+	Reason      *string       `json:"reason,omitempty"`
+	ExternalRef *string       `json:"externalRef,omitempty"`
+}
+
 type CreateIntegrationKeyInput struct {
 	Name          string          `json:"name"`
 	EntityIds     []string        `json:"entityIds"`
@@ -31,6 +60,56 @@ type CreateIntegrationKeyPayload struct {
 	IntegrationKey *ent.IntegrationKey `json:"integrationKey"`
 	// The secret, shown only in this response. Send it as X-Integration-Key.
 	Secret string `json:"secret"`
+}
+
+type InvoiceInput struct {
+	EntityID    string        `json:"entityID"`
+	CustomerID  string        `json:"customerID"`
+	IssueDate   caldate.Date  `json:"issueDate"`
+	DueDate     caldate.Date  `json:"dueDate"`
+	ServiceFrom *caldate.Date `json:"serviceFrom,omitempty"`
+	ServiceTo   *caldate.Date `json:"serviceTo,omitempty"`
+	// Defaults to the customer's currency.
+	Currency *string `json:"currency,omitempty"`
+	Memo     *string `json:"memo,omitempty"`
+	// At most 10 fields, string values.
+	CustomFields map[string]any      `json:"customFields,omitempty"`
+	Lines        []*InvoiceLineInput `json:"lines"`
+}
+
+type InvoiceLineInput struct {
+	ItemID string `json:"itemID"`
+	// Defaults to the item's description.
+	Description *string        `json:"description,omitempty"`
+	Quantity    money.Quantity `json:"quantity"`
+	// Defaults to the item's default rate.
+	UnitPrice   *money.Amount `json:"unitPrice,omitempty"`
+	ClassID     *string       `json:"classID,omitempty"`
+	ServiceDate *caldate.Date `json:"serviceDate,omitempty"`
+	// Recognized over time: approval credits deferred revenue instead of revenue.
+	Scheduled *bool `json:"scheduled,omitempty"`
+}
+
+// Filters the invoices query adds to InvoiceWhereInput.
+type InvoiceSearch struct {
+	// Matches the customer's id exactly, or its name or display name (case-insensitive, partial).
+	Customer *string `json:"customer,omitempty"`
+	// Matches the customer's email (case-insensitive, partial).
+	Email *string `json:"email,omitempty"`
+	// true: only overdue invoices; false: only invoices that are not overdue.
+	Overdue *bool `json:"overdue,omitempty"`
+}
+
+type IssueCreditMemoInput struct {
+	EntityID   string       `json:"entityID"`
+	CustomerID string       `json:"customerID"`
+	Date       caldate.Date `json:"date"`
+	Amount     money.Amount `json:"amount"`
+	// The revenue account to debit; defaults to the entity's revenue mapping.
+	AccountID    *string             `json:"accountID,omitempty"`
+	ClassID      *string             `json:"classID,omitempty"`
+	Reason       *string             `json:"reason,omitempty"`
+	Applications []*ApplicationInput `json:"applications,omitempty"`
 }
 
 type JournalLineInput struct {
@@ -64,6 +143,21 @@ type PostJournalEntryPayload struct {
 	Created bool `json:"created"`
 }
 
+type RecordPaymentInput struct {
+	EntityID   string       `json:"entityID"`
+	CustomerID string       `json:"customerID"`
+	Amount     money.Amount `json:"amount"`
+	// Defaults to the customer's currency.
+	Currency     *string        `json:"currency,omitempty"`
+	ReceivedDate caldate.Date   `json:"receivedDate"`
+	Method       payment.Method `json:"method"`
+	// Defaults to manual.
+	Processor    *payment.Processor  `json:"processor,omitempty"`
+	ExternalRef  *string             `json:"externalRef,omitempty"`
+	Memo         *string             `json:"memo,omitempty"`
+	Applications []*ApplicationInput `json:"applications,omitempty"`
+}
+
 type ReverseJournalEntryInput struct {
 	ID string `json:"id"`
 	// Date of the reversing entry; defaults to today in the entity's time zone.
@@ -87,6 +181,13 @@ type TrialBalanceRow struct {
 	Credit  money.Amount `json:"credit"`
 	// debit - credit: positive for a debit balance, negative for a credit balance.
 	Balance money.Amount `json:"balance"`
+}
+
+type WriteOffInput struct {
+	InvoiceID string `json:"invoiceID"`
+	// Defaults to today in the entity's time zone.
+	Date   *caldate.Date `json:"date,omitempty"`
+	Reason *string       `json:"reason,omitempty"`
 }
 
 // Staff roles carried by the bearer token.

@@ -68,3 +68,16 @@ func Record(ctx context.Context, c *ent.Client, action, subjectID, detail string
 		SetDetail(detail).
 		Exec(ctx)
 }
+
+// Who returns the actor and interface of ctx, as Record would attribute them.
+func Who(ctx context.Context) (actor string, via auditevent.Via) {
+	o, ok := ctx.Value(ctxKey{}).(origin)
+	if !ok {
+		o.via = ViaSystem
+	}
+	actor = "system"
+	if p := auth.FromContext(ctx); p != nil {
+		actor = p.Subject
+	}
+	return actor, o.via
+}

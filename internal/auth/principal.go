@@ -72,7 +72,11 @@ type ctxKey struct{}
 
 // WithPrincipal returns ctx carrying p and scoped to p's organization.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
-	return tenant.WithOrg(context.WithValue(ctx, ctxKey{}, p), p.Org)
+	ctx = tenant.WithOrg(context.WithValue(ctx, ctxKey{}, p), p.Org)
+	if p.Kind == KindPortal {
+		ctx = tenant.WithPortalCustomer(ctx, p.Customer)
+	}
+	return ctx
 }
 
 // FromContext returns the principal of ctx, or nil.

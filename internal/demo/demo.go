@@ -118,6 +118,9 @@ func create(ctx context.Context, client *ent.Client) (Info, error) {
 			if err := seedEntries(octx, c, le); err != nil {
 				return err
 			}
+			if err := seedBilling(octx, c, le, org.ID); err != nil {
+				return fmt.Errorf("seed billing for %s: %w", le.Code, err)
+			}
 		}
 		key, err := auth.CreateIntegrationKey(octx, c, "Demo integrations", ids, source.All(), "demo")
 		if err != nil {
@@ -147,6 +150,14 @@ func seedClasses(ctx context.Context, c *ent.Client, entityID string) error {
 		}
 	}
 	return nil
+}
+
+func today(le *ent.LegalEntity) caldate.Date {
+	loc, err := time.LoadLocation(le.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	return caldate.Today(loc)
 }
 
 // seedEntries posts a little history so the trial balance has something to show.

@@ -25,6 +25,21 @@ const (
 	IntegrationKey = "ik"
 	Idempotency    = "idem"
 	AuditEvent     = "aud"
+
+	Customer           = "cus"
+	Vendor             = "ven"
+	Item               = "item"
+	Invoice            = "inv"
+	InvoiceLine        = "invl"
+	InvoiceEvent       = "ievt"
+	InvoiceSequence    = "iseq"
+	Payment            = "pay"
+	PaymentApplication = "papp"
+	CreditMemo         = "cm"
+	CreditApplication  = "capp"
+	Refund             = "rfd"
+	ChargeReversal     = "chr"
+	WriteOff           = "wo"
 )
 
 var (

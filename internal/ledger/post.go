@@ -118,7 +118,7 @@ func Post(ctx context.Context, client *ent.Client, e Entry) (Result, error) {
 		// locks inside a transaction either: skip BEGIN and COMMIT.
 		res, err = post(ctx, client, e)
 	} else {
-		owned, err = withTx(ctx, client, func(c *ent.Client) error {
+		owned, err = InTx(ctx, client, func(c *ent.Client) error {
 			var err error
 			res, err = post(ctx, c, e)
 			return err

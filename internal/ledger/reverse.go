@@ -25,7 +25,7 @@ type Reversal struct {
 // original and marks the original reversed. The original is never edited otherwise.
 func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalEntry, error) {
 	var out *ent.JournalEntry
-	owned, err := withTx(ctx, client, func(c *ent.Client) error {
+	owned, err := InTx(ctx, client, func(c *ent.Client) error {
 		orig, err := c.JournalEntry.Query().
 			Where(journalentry.ID(r.EntryID)).
 			WithLines().WithEntity().

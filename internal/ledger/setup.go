@@ -79,7 +79,7 @@ var subtypeTypes = map[account.Subtype]account.Type{
 // accounts and COA mappings for every source system.
 func CreateEntity(ctx context.Context, client *ent.Client, in ent.CreateLegalEntityInput) (*ent.LegalEntity, error) {
 	var le *ent.LegalEntity
-	owned, err := withTx(ctx, client, func(c *ent.Client) error {
+	owned, err := InTx(ctx, client, func(c *ent.Client) error {
 		exists, err := c.LegalEntity.Query().Where(legalentity.Code(in.Code)).Exist(ctx)
 		if err != nil {
 			return err

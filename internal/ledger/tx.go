@@ -11,13 +11,13 @@ import (
 // WithTx runs fn in a transaction on client, or directly on client when it is already
 // transactional (a GraphQL mutation runs inside one), so domain operations compose.
 func WithTx(ctx context.Context, client *ent.Client, fn func(c *ent.Client) error) error {
-	_, err := withTx(ctx, client, fn)
+	_, err := InTx(ctx, client, fn)
 	return err
 }
 
-// withTx is WithTx that also says whether it opened (and committed) the transaction itself;
-// entities it returns must then be unwrapped before the caller uses their edges.
-func withTx(ctx context.Context, client *ent.Client, fn func(c *ent.Client) error) (owned bool, err error) {
+// InTx is WithTx that also says whether it opened (and committed) the transaction itself;
+// entities made inside must then be unwrapped (ent's Unwrap) before their edges are used.
+func InTx(ctx context.Context, client *ent.Client, fn func(c *ent.Client) error) (owned bool, err error) {
 	tx, err := client.Tx(ctx)
 	if errors.Is(err, ent.ErrTxStarted) {
 		return false, fn(client)

@@ -13,6 +13,7 @@ type ctxKey int
 const (
 	orgKey ctxKey = iota
 	systemKey
+	portalKey
 )
 
 // ErrMissing is returned when data is touched without an organization in the context.
@@ -39,4 +40,16 @@ func System(ctx context.Context) context.Context {
 func IsSystem(ctx context.Context) bool {
 	v, _ := ctx.Value(systemKey).(bool)
 	return v
+}
+
+// WithPortalCustomer returns ctx narrowed to what the portal client of customer may see:
+// that customer's own records and nothing else of the organization.
+func WithPortalCustomer(ctx context.Context, customer string) context.Context {
+	return context.WithValue(ctx, portalKey, customer)
+}
+
+// PortalCustomer returns the customer a portal request is bound to, or "".
+func PortalCustomer(ctx context.Context) string {
+	c, _ := ctx.Value(portalKey).(string)
+	return c
 }
