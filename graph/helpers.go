@@ -19,9 +19,9 @@ import (
 	"books/internal/audit"
 	"books/internal/auth"
 	"books/internal/billing"
-	"books/internal/money"
 	"books/internal/ids"
 	"books/internal/ledger"
+	"books/internal/money"
 )
 
 // ent returns the client of the request: the mutation's transaction when there is one. The
@@ -107,7 +107,6 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
-
 
 func invoiceInput(in model.InvoiceInput) (billing.InvoiceInput, error) {
 	out := billing.InvoiceInput{

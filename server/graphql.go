@@ -45,7 +45,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 	// Every mutation runs in one transaction with its audit record. Queries need none, and
 	// under a transaction one failed field would discard the whole response.
 	srv.Use(mutationTx{entgql.Transactioner{
-		TxOpener:   s.cfg.Client,
+		TxOpener: s.cfg.Client,
 		SkipTxFunc: func(op *ast.OperationDefinition) bool {
 			return op.Operation != ast.Mutation || hasBulkField(op)
 		},
