@@ -402,7 +402,7 @@ var (
 		{Name: "currency", Type: field.TypeString, Size: 3},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "submitted", "approved", "sent", "viewed", "partially_paid", "paid", "void", "written_off"}, Default: "draft"},
 		{Name: "memo", Type: field.TypeString, Nullable: true, Size: 4000},
-		{Name: "custom_fields", Type: field.TypeJSON, Nullable: true},
+		{Name: "custom_fields", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "subtotal", Type: field.TypeInt64},
 		{Name: "total", Type: field.TypeInt64},
 		{Name: "amount_paid", Type: field.TypeInt64},

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
@@ -50,7 +51,10 @@ func (Invoice) Fields() []ent.Field {
 		field.Enum("status").Values(invoiceStatuses...).Default("draft").
 			Annotations(entgql.Type("InvoiceStatus"), entgql.OrderField("STATUS")),
 		field.String("memo").Optional().MaxLen(4000),
+		// text, not jsonb, on PostgreSQL: with binary_parameters lib/pq sends JSON as binary,
+		// which jsonb refuses (see database.withBinaryParameters).
 		field.JSON("custom_fields", map[string]string{}).Optional().
+			SchemaType(map[string]string{dialect.Postgres: "text"}).
 			Annotations(entgql.Type("Map"), entgql.Skip(entgql.SkipWhereInput)),
 		moneyField("subtotal", 0),
 		moneyField("total", 0, entgql.OrderField("TOTAL")),

@@ -134,6 +134,10 @@ func settledStatus(inv *ent.Invoice) invoice.Status {
 // settle adds delta (positive: paid; negative: re-opened) to an open invoice's amount paid,
 // recomputes its balance and status, and records the status change.
 func settle(ctx context.Context, c *ent.Client, inv *ent.Invoice, delta money.Amount, note string) (*ent.Invoice, error) {
+	if !openStatus(inv.Status) && inv.Status != invoice.StatusPaid {
+		// A draft, void or written-off invoice has no balance to pay or re-open.
+		return nil, apperr.New(apperr.InvalidTransition, "invoice %s is %s; payments and credits cannot change it", invoiceLabel(inv), inv.Status)
+	}
 	paid := inv.AmountPaid.Add(delta)
 	balance := inv.Total.Sub(paid).Sub(inv.WrittenOff)
 	if paid.IsNegative() || balance.IsNegative() {

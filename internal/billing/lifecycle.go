@@ -193,9 +193,19 @@ func VoidInvoice(ctx context.Context, c *ent.Client, id, reason string) (*ent.In
 			if inv.AmountPaid.IsPositive() || inv.WrittenOff.IsPositive() {
 				return apperr.New(apperr.InvalidTransition, "invoice %s has payments or credits applied; unapply them before voiding", invoiceLabel(inv))
 			}
+			le, err := entityOf(ctx, c, inv.EntityID)
+			if err != nil {
+				return err
+			}
+			// Never before the invoice itself, which may be dated ahead.
+			date := today(le)
+			if date.Before(inv.IssueDate) {
+				date = inv.IssueDate
+			}
 			actor, via := audit.Who(ctx)
 			rev, err := ledger.Reverse(ctx, c, ledger.Reversal{
 				EntryID:     *inv.JournalEntryID,
+				Date:        date,
 				Description: fmt.Sprintf("Void of invoice %s", invoiceLabel(inv)),
 				CreatedBy:   actor, CreatedVia: string(via), RequestID: audit.RequestID(ctx),
 			})
@@ -225,6 +235,9 @@ func WriteOffInvoice(ctx context.Context, client *ent.Client, in WriteOffInput) 
 		if !openStatus(inv.Status) || !inv.Balance.IsPositive() {
 			return apperr.New(apperr.InvalidTransition, "invoice %s is %s with balance %s; only an open balance can be written off", invoiceLabel(inv), inv.Status, inv.Balance)
 		}
+		if len(in.Reason) > 1000 {
+			return apperr.New(apperr.Validation, "reason is longer than 1000 characters").WithField("reason")
+		}
 		date := in.Date
 		if date.IsZero() {
 			le, err := entityOf(ctx, c, inv.EntityID)
@@ -232,6 +245,9 @@ func WriteOffInvoice(ctx context.Context, client *ent.Client, in WriteOffInput) 
 				return err
 			}
 			date = today(le)
+		}
+		if date.Before(inv.IssueDate) {
+			return apperr.New(apperr.Validation, "a write-off cannot be dated before the invoice (%s)", inv.IssueDate).WithField("date")
 		}
 		desc := fmt.Sprintf("Write-off of invoice %s", invoiceLabel(inv))
 		woID := ids.New(ids.WriteOff)
