@@ -1,5 +1,5 @@
 # Convenience targets; each is a plain Go command, so make is optional.
-.PHONY: run test generate bench
+.PHONY: run test generate bench bench-invoices
 
 run:
 	go run ./cmd/books serve --demo
@@ -12,3 +12,6 @@ generate:
 
 bench:
 	go run ./cmd/books bench je
+
+bench-invoices:
+	go run ./cmd/books bench invoices

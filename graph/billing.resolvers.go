@@ -190,6 +190,11 @@ func (r *queryResolver) Invoices(ctx context.Context, after *entgql.Cursor[strin
 	if err != nil {
 		return nil, err
 	}
+	if orderBy != nil && orderBy.Field != nil && orderBy.Field.String() == ent.InvoiceOrderFieldTotal.String() {
+		if err := amountCursors(after, before); err != nil {
+			return nil, err
+		}
+	}
 	return r.ent(ctx).Invoice.Query().Where(preds...).
 		Paginate(ctx, after, first, before, last, ent.WithInvoiceOrder(orderBy), ent.WithInvoiceFilter(where.Filter))
 }

@@ -94,6 +94,11 @@ func (r *queryResolver) LegalEntities(ctx context.Context, after *entgql.Cursor[
 
 // Payments is the resolver for the payments field.
 func (r *queryResolver) Payments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) (*ent.PaymentConnection, error) {
+	if orderBy != nil && orderBy.Field != nil && orderBy.Field.String() == ent.PaymentOrderFieldAmount.String() {
+		if err := amountCursors(after, before); err != nil {
+			return nil, err
+		}
+	}
 	return r.ent(ctx).Payment.Query().Paginate(ctx, after, first, before, last, ent.WithPaymentOrder(orderBy), ent.WithPaymentFilter(where.Filter))
 }
 

@@ -3,17 +3,32 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
+
 	"books/ent"
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/auditevent"
+	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/creditapplication"
+	"books/ent/creditmemo"
+	"books/ent/customer"
 	"books/ent/integrationkey"
+	"books/ent/invoice"
+	"books/ent/invoiceevent"
+	"books/ent/invoiceline"
+	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/organization"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
 	"books/graph/model"
 	"books/internal/apperr"
 	"books/internal/audit"
@@ -34,7 +49,8 @@ func (r *Resolver) ent(ctx context.Context) *ent.Client {
 	return r.Client
 }
 
-// tables maps id prefixes to the tables Relay's node resolver reads.
+// tables maps id prefixes to the tables Relay's node resolver reads: every type that
+// implements Node (the invoice sequence does not).
 var tables = map[string]string{
 	ids.Organization:   organization.Table,
 	ids.LegalEntity:    legalentity.Table,
@@ -46,6 +62,20 @@ var tables = map[string]string{
 	ids.JournalLine:    journalline.Table,
 	ids.IntegrationKey: integrationkey.Table,
 	ids.AuditEvent:     auditevent.Table,
+
+	ids.Customer:           customer.Table,
+	ids.Vendor:             vendor.Table,
+	ids.Item:               item.Table,
+	ids.Invoice:            invoice.Table,
+	ids.InvoiceLine:        invoiceline.Table,
+	ids.InvoiceEvent:       invoiceevent.Table,
+	ids.Payment:            payment.Table,
+	ids.PaymentApplication: paymentapplication.Table,
+	ids.CreditMemo:         creditmemo.Table,
+	ids.CreditApplication:  creditapplication.Table,
+	ids.Refund:             refund.Table,
+	ids.ChargeReversal:     chargereversal.Table,
+	ids.WriteOff:           writeoff.Table,
 }
 
 func nodeType(_ context.Context, id string) (string, error) {
@@ -197,4 +227,31 @@ func (r *Resolver) bulk(ctx context.Context, action string, ids []string,
 		out[i] = res
 	}
 	return out, nil
+}
+
+// amountCursors repairs the cursors of a connection ordered by a money field. A cursor
+// carries its order value through msgpack, which encodes a money.Amount by its text
+// ("150.00") and decodes it as bytes; compared with the column's integer units it would
+// match nothing, so the next page came back empty. Parsed back, the amount binds as units.
+func amountCursors(cursors ...*entgql.Cursor[string]) error {
+	for _, c := range cursors {
+		if c == nil {
+			continue
+		}
+		var s string
+		switch v := c.Value.(type) {
+		case []byte:
+			s = string(v)
+		case string:
+			s = v
+		default:
+			continue
+		}
+		a, err := money.Parse(s)
+		if err != nil {
+			return apperr.New(apperr.Validation, "invalid cursor")
+		}
+		c.Value = a
+	}
+	return nil
 }

@@ -445,6 +445,35 @@ func setComplexity(c *generated.ComplexityRoot) {
 	q.IntegrationKeys = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.IntegrationKeyOrder, _ *ent.IntegrationKeyWhereInput) int {
 		return page(child, first, last)
 	}
+	// The billing connections, likewise: an invoice page with its lines, customer and
+	// applications costs its page size times what each invoice asks for.
+	q.Invoices = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.InvoiceOrder, _ *ent.InvoiceWhereInput, _ *model.InvoiceSearch) int {
+		return page(child, first, last)
+	}
+	q.Payments = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.PaymentOrder, _ *ent.PaymentWhereInput) int {
+		return page(child, first, last)
+	}
+	q.Customers = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.CustomerOrder, _ *ent.CustomerWhereInput) int {
+		return page(child, first, last)
+	}
+	q.Vendors = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.VendorOrder, _ *ent.VendorWhereInput) int {
+		return page(child, first, last)
+	}
+	q.Items = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.ItemOrder, _ *ent.ItemWhereInput) int {
+		return page(child, first, last)
+	}
+	q.CreditMemos = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.CreditMemoOrder, _ *ent.CreditMemoWhereInput) int {
+		return page(child, first, last)
+	}
+	q.Refunds = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.RefundOrder, _ *ent.RefundWhereInput) int {
+		return page(child, first, last)
+	}
+	q.ChargeReversals = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.ChargeReversalOrder, _ *ent.ChargeReversalWhereInput) int {
+		return page(child, first, last)
+	}
+	q.WriteOffs = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.WriteOffOrder, _ *ent.WriteOffWhereInput) int {
+		return page(child, first, last)
+	}
 	// Connections nested in objects cost their page size when they ask for one, so a large
 	// page cannot hide below a small one.
 	nested := func(child int, first, last *int) int {

@@ -4,6 +4,7 @@
 //	books migrate [--diff]
 //	books token --role admin [--org org_…]
 //	books bench je …
+//	books bench invoices …
 package main
 
 import (
@@ -29,7 +30,8 @@ commands:
   serve     run the HTTP server (GraphQL at /graphql, JE API at /api/v1/journal-entries)
   migrate   apply database migrations (--diff prints what ent/schema would change)
   token     mint a bearer token for local use
-  bench     run a benchmark (bench je: journal-entry API against raw SQL)
+  bench     run a benchmark (bench je: journal-entry API against raw SQL;
+            bench invoices: the GraphQL invoice list over 100,000 invoices)
 
 Run 'books <command> -h' for the command's flags.`
 

@@ -11,8 +11,8 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"books/internal/ids"
-	"books/internal/qbo/syncstate"
 	"books/internal/money"
+	"books/internal/qbo/syncstate"
 )
 
 // invoiceStatuses are the stored statuses; overdue is derived, never stored.
