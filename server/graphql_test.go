@@ -623,6 +623,9 @@ func TestGraphQLConnections(t *testing.T) {
 			for _, o := range []struct{ conn, field, where string }{
 				{"journalEntries", "DATE", `{entityID: $e}`},
 				{"periods", "START_DATE", `{entityID: $e}`},
+				// Times on SQLite: stored text must compare equal to a cursor's time.
+				{"accounts", "CREATED_AT", `{entityID: $e}`},
+				{"journalEntries", "CREATED_AT", `{entityID: $e}`},
 			} {
 				t.Run("after a cursor ordered by "+o.field, func(t *testing.T) {
 					t.Parallel()
@@ -630,7 +633,7 @@ func TestGraphQLConnections(t *testing.T) {
 						totalCount pageInfo { endCursor hasNextPage } edges { node { id } } } }`, o.conn, o.where, o.field)
 					var seen []string
 					var after any
-					for range 5 {
+					for range 50 {
 						r := b.gql(t, a.Viewer, q, map[string]any{"e": us, "after": after})
 						require.Empty(t, r.Errors)
 						var out struct{ C gqConn[struct{ ID string }] }
@@ -1916,6 +1919,53 @@ func TestGraphQLPageSizes(t *testing.T) {
 				r := b.gql(t, b.orgA.Viewer, q, nil)
 				gqRequireCode(t, r, "VALIDATION")
 			}
+		})
+	}
+}
+
+// TestGraphQLCursorByTimeAscending walks a connection ordered by a timestamp, ascending, page
+// by page: on SQLite the stored text of a time must compare equal to the cursor's time, or
+// the row at each page boundary comes back again.
+func TestGraphQLCursorByTimeAscending(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, d)
+			us := b.orgA.Entities[0].ID
+			type page struct {
+				Accounts struct {
+					Edges    []struct{ Node struct{ ID string } }
+					PageInfo struct {
+						EndCursor   *string
+						HasNextPage bool
+					}
+				}
+			}
+			q := `query($e: ID, $after: Cursor) { accounts(first: 4, after: $after, where: {entityID: $e},
+				orderBy: {field: CREATED_AT, direction: ASC}) { edges { node { id } } pageInfo { endCursor hasNextPage } } }`
+			var walked []string
+			var after any
+			for range 20 {
+				var p page
+				b.gqlOK(t, b.orgA.Viewer, q, map[string]any{"e": us, "after": after}, &p)
+				for _, e := range p.Accounts.Edges {
+					walked = append(walked, e.Node.ID)
+				}
+				if !p.Accounts.PageInfo.HasNextPage {
+					break
+				}
+				after = *p.Accounts.PageInfo.EndCursor
+			}
+			var all page
+			b.gqlOK(t, b.orgA.Viewer, `query($e: ID) { accounts(first: 100, where: {entityID: $e},
+				orderBy: {field: CREATED_AT, direction: ASC}) { edges { node { id } } } }`, map[string]any{"e": us}, &all)
+			var want []string
+			for _, e := range all.Accounts.Edges {
+				want = append(want, e.Node.ID)
+			}
+			require.Greater(t, len(want), 8, "enough rows for several pages")
+			require.Equal(t, want, walked)
 		})
 	}
 }

@@ -44,12 +44,15 @@ type timeMixin struct{ mixin.Schema }
 
 func (timeMixin) Fields() []ent.Field {
 	return []ent.Field{
-		field.Time("created_at").Immutable().Default(time.Now).
+		field.Time("created_at").Immutable().Default(nowUTC).
 			Annotations(entgql.OrderField("CREATED_AT")),
-		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
+		field.Time("updated_at").Default(nowUTC).UpdateDefault(nowUTC).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
+
+// nowUTC stamps records in UTC, so stored times share one offset and sort as text on SQLite.
+func nowUTC() time.Time { return time.Now().UTC() }
 
 // orgMixin makes a type belong to one organization. Its interceptor adds the caller's
 // organization to every query (including eager loads and Relay node lookups) and its hook to

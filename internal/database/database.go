@@ -91,6 +91,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
 	}
+	// Store times as "2006-01-02 15:04:05.999999999-07:00": sortable text that a bound
+	// time.Time compares equal to. The driver's default is time.String(), which keeps the
+	// monotonic clock reading and breaks comparisons, and with them cursor pagination.
+	q.Set("_time_format", "sqlite")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
