@@ -13,6 +13,7 @@ import (
 
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -53,6 +54,8 @@ type Client struct {
 	Account *AccountClient
 	// AccountingPeriod is the client for interacting with the AccountingPeriod builders.
 	AccountingPeriod *AccountingPeriodClient
+	// AdminIssue is the client for interacting with the AdminIssue builders.
+	AdminIssue *AdminIssueClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// COAMapping is the client for interacting with the COAMapping builders.
@@ -110,6 +113,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Account = NewAccountClient(c.config)
 	c.AccountingPeriod = NewAccountingPeriodClient(c.config)
+	c.AdminIssue = NewAdminIssueClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.COAMapping = NewCOAMappingClient(c.config)
 	c.ChargeReversal = NewChargeReversalClient(c.config)
@@ -226,6 +230,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:             cfg,
 		Account:            NewAccountClient(cfg),
 		AccountingPeriod:   NewAccountingPeriodClient(cfg),
+		AdminIssue:         NewAdminIssueClient(cfg),
 		AuditEvent:         NewAuditEventClient(cfg),
 		COAMapping:         NewCOAMappingClient(cfg),
 		ChargeReversal:     NewChargeReversalClient(cfg),
@@ -269,6 +274,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:             cfg,
 		Account:            NewAccountClient(cfg),
 		AccountingPeriod:   NewAccountingPeriodClient(cfg),
+		AdminIssue:         NewAdminIssueClient(cfg),
 		AuditEvent:         NewAuditEventClient(cfg),
 		COAMapping:         NewCOAMappingClient(cfg),
 		ChargeReversal:     NewChargeReversalClient(cfg),
@@ -320,11 +326,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.AccountingPeriod, c.AuditEvent, c.COAMapping, c.ChargeReversal,
-		c.Class, c.CreditApplication, c.CreditMemo, c.Customer, c.IntegrationKey,
-		c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence, c.Item,
-		c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization, c.Payment,
-		c.PaymentApplication, c.Refund, c.Vendor, c.WriteOff,
+		c.Account, c.AccountingPeriod, c.AdminIssue, c.AuditEvent, c.COAMapping,
+		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
+		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
+		c.Item, c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization,
+		c.Payment, c.PaymentApplication, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Use(hooks...)
 	}
@@ -334,11 +340,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.AccountingPeriod, c.AuditEvent, c.COAMapping, c.ChargeReversal,
-		c.Class, c.CreditApplication, c.CreditMemo, c.Customer, c.IntegrationKey,
-		c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence, c.Item,
-		c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization, c.Payment,
-		c.PaymentApplication, c.Refund, c.Vendor, c.WriteOff,
+		c.Account, c.AccountingPeriod, c.AdminIssue, c.AuditEvent, c.COAMapping,
+		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
+		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
+		c.Item, c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization,
+		c.Payment, c.PaymentApplication, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -351,6 +357,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Account.mutate(ctx, m)
 	case *AccountingPeriodMutation:
 		return c.AccountingPeriod.mutate(ctx, m)
+	case *AdminIssueMutation:
+		return c.AdminIssue.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
 	case *COAMappingMutation:
@@ -699,6 +707,141 @@ func (c *AccountingPeriodClient) mutate(ctx context.Context, m *AccountingPeriod
 		return (&AccountingPeriodDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AccountingPeriod mutation op: %q", m.Op())
+	}
+}
+
+// AdminIssueClient is a client for the AdminIssue schema.
+type AdminIssueClient struct {
+	config
+}
+
+// NewAdminIssueClient returns a client for the AdminIssue from the given config.
+func NewAdminIssueClient(c config) *AdminIssueClient {
+	return &AdminIssueClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `adminissue.Hooks(f(g(h())))`.
+func (c *AdminIssueClient) Use(hooks ...Hook) {
+	c.hooks.AdminIssue = append(c.hooks.AdminIssue, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `adminissue.Intercept(f(g(h())))`.
+func (c *AdminIssueClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AdminIssue = append(c.inters.AdminIssue, interceptors...)
+}
+
+// Create returns a builder for creating a AdminIssue entity.
+func (c *AdminIssueClient) Create() *AdminIssueCreate {
+	mutation := newAdminIssueMutation(c.config, OpCreate)
+	return &AdminIssueCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AdminIssue entities.
+func (c *AdminIssueClient) CreateBulk(builders ...*AdminIssueCreate) *AdminIssueCreateBulk {
+	return &AdminIssueCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AdminIssueClient) MapCreateBulk(slice any, setFunc func(*AdminIssueCreate, int)) *AdminIssueCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AdminIssueCreateBulk{err: fmt.Errorf("calling to AdminIssueClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AdminIssueCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AdminIssueCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AdminIssue.
+func (c *AdminIssueClient) Update() *AdminIssueUpdate {
+	mutation := newAdminIssueMutation(c.config, OpUpdate)
+	return &AdminIssueUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AdminIssueClient) UpdateOne(_m *AdminIssue) *AdminIssueUpdateOne {
+	mutation := newAdminIssueMutation(c.config, OpUpdateOne, withAdminIssue(_m))
+	return &AdminIssueUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AdminIssueClient) UpdateOneID(id string) *AdminIssueUpdateOne {
+	mutation := newAdminIssueMutation(c.config, OpUpdateOne, withAdminIssueID(id))
+	return &AdminIssueUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AdminIssue.
+func (c *AdminIssueClient) Delete() *AdminIssueDelete {
+	mutation := newAdminIssueMutation(c.config, OpDelete)
+	return &AdminIssueDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AdminIssueClient) DeleteOne(_m *AdminIssue) *AdminIssueDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AdminIssueClient) DeleteOneID(id string) *AdminIssueDeleteOne {
+	builder := c.Delete().Where(adminissue.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AdminIssueDeleteOne{builder}
+}
+
+// Query returns a query builder for AdminIssue.
+func (c *AdminIssueClient) Query() *AdminIssueQuery {
+	return &AdminIssueQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAdminIssue},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AdminIssue entity by its id.
+func (c *AdminIssueClient) Get(ctx context.Context, id string) (*AdminIssue, error) {
+	return c.Query().Where(adminissue.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AdminIssueClient) GetX(ctx context.Context, id string) *AdminIssue {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AdminIssueClient) Hooks() []Hook {
+	hooks := c.hooks.AdminIssue
+	return append(hooks[:len(hooks):len(hooks)], adminissue.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AdminIssueClient) Interceptors() []Interceptor {
+	inters := c.inters.AdminIssue
+	return append(inters[:len(inters):len(inters)], adminissue.Interceptors[:]...)
+}
+
+func (c *AdminIssueClient) mutate(ctx context.Context, m *AdminIssueMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AdminIssueCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AdminIssueUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AdminIssueUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AdminIssueDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AdminIssue mutation op: %q", m.Op())
 	}
 }
 
@@ -4427,16 +4570,17 @@ func (c *WriteOffClient) mutate(ctx context.Context, m *WriteOffMutation) (Value
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, AccountingPeriod, AuditEvent, COAMapping, ChargeReversal, Class,
-		CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice, InvoiceEvent,
-		InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine, LegalEntity,
-		Organization, Payment, PaymentApplication, Refund, Vendor, WriteOff []ent.Hook
+		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
+		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
+		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
+		LegalEntity, Organization, Payment, PaymentApplication, Refund, Vendor,
+		WriteOff []ent.Hook
 	}
 	inters struct {
-		Account, AccountingPeriod, AuditEvent, COAMapping, ChargeReversal, Class,
-		CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice, InvoiceEvent,
-		InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine, LegalEntity,
-		Organization, Payment, PaymentApplication, Refund, Vendor,
+		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
+		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
+		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
+		LegalEntity, Organization, Payment, PaymentApplication, Refund, Vendor,
 		WriteOff []ent.Interceptor
 	}
 )

@@ -5,6 +5,7 @@ package ent
 import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -98,6 +99,7 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			account.Table:            account.ValidColumn,
 			accountingperiod.Table:   accountingperiod.ValidColumn,
+			adminissue.Table:         adminissue.ValidColumn,
 			auditevent.Table:         auditevent.ValidColumn,
 			coamapping.Table:         coamapping.ValidColumn,
 			chargereversal.Table:     chargereversal.ValidColumn,

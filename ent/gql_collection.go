@@ -5,6 +5,7 @@ package ent
 import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -319,6 +320,170 @@ func newAccountingPeriodPaginateArgs(rv map[string]any) *accountingperiodPaginat
 	}
 	if v, ok := rv[whereField].(*AccountingPeriodWhereInput); ok {
 		args.opts = append(args.opts, WithAccountingPeriodFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AdminIssueQuery) CollectFields(ctx context.Context, satisfies ...string) (*AdminIssueQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AdminIssueQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(adminissue.Columns))
+		selectedFields = []string{adminissue.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[adminissue.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldCreatedAt)
+				fieldSeen[adminissue.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[adminissue.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldUpdatedAt)
+				fieldSeen[adminissue.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[adminissue.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldEntityID)
+				fieldSeen[adminissue.FieldEntityID] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[adminissue.FieldKind]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldKind)
+				fieldSeen[adminissue.FieldKind] = struct{}{}
+			}
+		case "subjectType":
+			if _, ok := fieldSeen[adminissue.FieldSubjectType]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldSubjectType)
+				fieldSeen[adminissue.FieldSubjectType] = struct{}{}
+			}
+		case "subjectID":
+			if _, ok := fieldSeen[adminissue.FieldSubjectID]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldSubjectID)
+				fieldSeen[adminissue.FieldSubjectID] = struct{}{}
+			}
+		case "errorCode":
+			if _, ok := fieldSeen[adminissue.FieldErrorCode]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldErrorCode)
+				fieldSeen[adminissue.FieldErrorCode] = struct{}{}
+			}
+		case "errorMessage":
+			if _, ok := fieldSeen[adminissue.FieldErrorMessage]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldErrorMessage)
+				fieldSeen[adminissue.FieldErrorMessage] = struct{}{}
+			}
+		case "firstSeenAt":
+			if _, ok := fieldSeen[adminissue.FieldFirstSeenAt]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldFirstSeenAt)
+				fieldSeen[adminissue.FieldFirstSeenAt] = struct{}{}
+			}
+		case "lastSeenAt":
+			if _, ok := fieldSeen[adminissue.FieldLastSeenAt]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldLastSeenAt)
+				fieldSeen[adminissue.FieldLastSeenAt] = struct{}{}
+			}
+		case "occurrences":
+			if _, ok := fieldSeen[adminissue.FieldOccurrences]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldOccurrences)
+				fieldSeen[adminissue.FieldOccurrences] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[adminissue.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldStatus)
+				fieldSeen[adminissue.FieldStatus] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[adminissue.FieldNote]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldNote)
+				fieldSeen[adminissue.FieldNote] = struct{}{}
+			}
+		case "jobKind":
+			if _, ok := fieldSeen[adminissue.FieldJobKind]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldJobKind)
+				fieldSeen[adminissue.FieldJobKind] = struct{}{}
+			}
+		case "resolvedBy":
+			if _, ok := fieldSeen[adminissue.FieldResolvedBy]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldResolvedBy)
+				fieldSeen[adminissue.FieldResolvedBy] = struct{}{}
+			}
+		case "resolvedAt":
+			if _, ok := fieldSeen[adminissue.FieldResolvedAt]; !ok {
+				selectedFields = append(selectedFields, adminissue.FieldResolvedAt)
+				fieldSeen[adminissue.FieldResolvedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type adminissuePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AdminIssuePaginateOption
+}
+
+func newAdminIssuePaginateArgs(rv map[string]any) *adminissuePaginateArgs {
+	args := &adminissuePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AdminIssueOrder{Field: &AdminIssueOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAdminIssueOrder(order))
+			}
+		case *AdminIssueOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAdminIssueOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*AdminIssueWhereInput); ok {
+		args.opts = append(args.opts, WithAdminIssueFilter(v.Filter))
 	}
 	return args
 }

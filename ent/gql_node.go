@@ -5,6 +5,7 @@ package ent
 import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -48,6 +49,11 @@ var accountingperiodImplementors = []string{"AccountingPeriod", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*AccountingPeriod) IsNode() {}
+
+var adminissueImplementors = []string{"AdminIssue", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AdminIssue) IsNode() {}
 
 var auditeventImplementors = []string{"AuditEvent", "Node"}
 
@@ -226,6 +232,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(accountingperiod.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, accountingperiodImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case adminissue.Table:
+		query := c.AdminIssue.Query().
+			Where(adminissue.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, adminissueImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -512,6 +527,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.AccountingPeriod.Query().
 			Where(accountingperiod.IDIn(ids...))
 		query, err := query.CollectFields(ctx, accountingperiodImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case adminissue.Table:
+		query := c.AdminIssue.Query().
+			Where(adminissue.IDIn(ids...))
+		query, err := query.CollectFields(ctx, adminissueImplementors...)
 		if err != nil {
 			return nil, err
 		}

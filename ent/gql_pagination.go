@@ -5,6 +5,7 @@ package ent
 import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -779,6 +780,356 @@ func (_m *AccountingPeriod) ToEdge(order *AccountingPeriodOrder) *AccountingPeri
 		order = DefaultAccountingPeriodOrder
 	}
 	return &AccountingPeriodEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// AdminIssueEdge is the edge representation of AdminIssue.
+type AdminIssueEdge struct {
+	Node   *AdminIssue `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// AdminIssueConnection is the connection containing edges to AdminIssue.
+type AdminIssueConnection struct {
+	Edges      []*AdminIssueEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *AdminIssueConnection) build(nodes []*AdminIssue, pager *adminissuePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *AdminIssue
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *AdminIssue {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *AdminIssue {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AdminIssueEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AdminIssueEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AdminIssuePaginateOption enables pagination customization.
+type AdminIssuePaginateOption func(*adminissuePager) error
+
+// WithAdminIssueOrder configures pagination ordering.
+func WithAdminIssueOrder(order *AdminIssueOrder) AdminIssuePaginateOption {
+	if order == nil {
+		order = DefaultAdminIssueOrder
+	}
+	o := *order
+	return func(pager *adminissuePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAdminIssueOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAdminIssueFilter configures pagination filter.
+func WithAdminIssueFilter(filter func(*AdminIssueQuery) (*AdminIssueQuery, error)) AdminIssuePaginateOption {
+	return func(pager *adminissuePager) error {
+		if filter == nil {
+			return errors.New("AdminIssueQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type adminissuePager struct {
+	reverse bool
+	order   *AdminIssueOrder
+	filter  func(*AdminIssueQuery) (*AdminIssueQuery, error)
+}
+
+func newAdminIssuePager(opts []AdminIssuePaginateOption, reverse bool) (*adminissuePager, error) {
+	pager := &adminissuePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAdminIssueOrder
+	}
+	return pager, nil
+}
+
+func (p *adminissuePager) applyFilter(query *AdminIssueQuery) (*AdminIssueQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *adminissuePager) toCursor(_m *AdminIssue) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *adminissuePager) applyCursors(query *AdminIssueQuery, after, before *Cursor) (*AdminIssueQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAdminIssueOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *adminissuePager) applyOrder(query *AdminIssueQuery) *AdminIssueQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAdminIssueOrder.Field {
+		query = query.Order(DefaultAdminIssueOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *adminissuePager) orderExpr(query *AdminIssueQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAdminIssueOrder.Field {
+			b.Comma().Ident(DefaultAdminIssueOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to AdminIssue.
+func (_m *AdminIssueQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AdminIssuePaginateOption,
+) (*AdminIssueConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAdminIssuePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AdminIssueConnection{Edges: []*AdminIssueEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AdminIssueOrderFieldCreatedAt orders AdminIssue by created_at.
+	AdminIssueOrderFieldCreatedAt = &AdminIssueOrderField{
+		Value: func(_m *AdminIssue) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: adminissue.FieldCreatedAt,
+		toTerm: adminissue.ByCreatedAt,
+		toCursor: func(_m *AdminIssue) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// AdminIssueOrderFieldKind orders AdminIssue by kind.
+	AdminIssueOrderFieldKind = &AdminIssueOrderField{
+		Value: func(_m *AdminIssue) (ent.Value, error) {
+			return _m.Kind, nil
+		},
+		column: adminissue.FieldKind,
+		toTerm: adminissue.ByKind,
+		toCursor: func(_m *AdminIssue) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Kind,
+			}
+		},
+	}
+	// AdminIssueOrderFieldFirstSeenAt orders AdminIssue by first_seen_at.
+	AdminIssueOrderFieldFirstSeenAt = &AdminIssueOrderField{
+		Value: func(_m *AdminIssue) (ent.Value, error) {
+			return _m.FirstSeenAt, nil
+		},
+		column: adminissue.FieldFirstSeenAt,
+		toTerm: adminissue.ByFirstSeenAt,
+		toCursor: func(_m *AdminIssue) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.FirstSeenAt,
+			}
+		},
+	}
+	// AdminIssueOrderFieldLastSeenAt orders AdminIssue by last_seen_at.
+	AdminIssueOrderFieldLastSeenAt = &AdminIssueOrderField{
+		Value: func(_m *AdminIssue) (ent.Value, error) {
+			return _m.LastSeenAt, nil
+		},
+		column: adminissue.FieldLastSeenAt,
+		toTerm: adminissue.ByLastSeenAt,
+		toCursor: func(_m *AdminIssue) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.LastSeenAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AdminIssueOrderField) String() string {
+	var str string
+	switch f.column {
+	case AdminIssueOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case AdminIssueOrderFieldKind.column:
+		str = "KIND"
+	case AdminIssueOrderFieldFirstSeenAt.column:
+		str = "FIRST_SEEN_AT"
+	case AdminIssueOrderFieldLastSeenAt.column:
+		str = "LAST_SEEN_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AdminIssueOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AdminIssueOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AdminIssueOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AdminIssueOrderFieldCreatedAt
+	case "KIND":
+		*f = *AdminIssueOrderFieldKind
+	case "FIRST_SEEN_AT":
+		*f = *AdminIssueOrderFieldFirstSeenAt
+	case "LAST_SEEN_AT":
+		*f = *AdminIssueOrderFieldLastSeenAt
+	default:
+		return fmt.Errorf("%s is not a valid AdminIssueOrderField", str)
+	}
+	return nil
+}
+
+// AdminIssueOrderField defines the ordering field of AdminIssue.
+type AdminIssueOrderField struct {
+	// Value extracts the ordering value from the given AdminIssue.
+	Value    func(*AdminIssue) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) adminissue.OrderOption
+	toCursor func(*AdminIssue) Cursor
+}
+
+// AdminIssueOrder defines the ordering of AdminIssue.
+type AdminIssueOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *AdminIssueOrderField `json:"field"`
+}
+
+// DefaultAdminIssueOrder is the default ordering of AdminIssue.
+var DefaultAdminIssueOrder = &AdminIssueOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AdminIssueOrderField{
+		Value: func(_m *AdminIssue) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: adminissue.FieldID,
+		toTerm: adminissue.ByID,
+		toCursor: func(_m *AdminIssue) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts AdminIssue into AdminIssueEdge.
+func (_m *AdminIssue) ToEdge(order *AdminIssueOrder) *AdminIssueEdge {
+	if order == nil {
+		order = DefaultAdminIssueOrder
+	}
+	return &AdminIssueEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -5,6 +5,7 @@ package ent
 import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -53,6 +54,7 @@ const (
 	// Node types.
 	TypeAccount            = "Account"
 	TypeAccountingPeriod   = "AccountingPeriod"
+	TypeAdminIssue         = "AdminIssue"
 	TypeAuditEvent         = "AuditEvent"
 	TypeCOAMapping         = "COAMapping"
 	TypeChargeReversal     = "ChargeReversal"
@@ -1882,6 +1884,1447 @@ func (m *AccountingPeriodMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown AccountingPeriod edge %s", name)
+}
+
+// AdminIssueMutation represents an operation that mutates the AdminIssue nodes in the graph.
+type AdminIssueMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	organization_id *string
+	entity_id       *string
+	kind            *string
+	subject_type    *string
+	subject_id      *string
+	error_code      *string
+	error_message   *string
+	first_seen_at   *time.Time
+	last_seen_at    *time.Time
+	occurrences     *int
+	addoccurrences  *int
+	status          *adminissue.Status
+	note            *string
+	job_kind        *string
+	job_args        *string
+	resolved_by     *string
+	resolved_at     *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*AdminIssue, error)
+	predicates      []predicate.AdminIssue
+}
+
+var _ ent.Mutation = (*AdminIssueMutation)(nil)
+
+// adminissueOption allows management of the mutation configuration using functional options.
+type adminissueOption func(*AdminIssueMutation)
+
+// newAdminIssueMutation creates new mutation for the AdminIssue entity.
+func newAdminIssueMutation(c config, op Op, opts ...adminissueOption) *AdminIssueMutation {
+	m := &AdminIssueMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAdminIssue,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAdminIssueID sets the ID field of the mutation.
+func withAdminIssueID(id string) adminissueOption {
+	return func(m *AdminIssueMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AdminIssue
+		)
+		m.oldValue = func(ctx context.Context) (*AdminIssue, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AdminIssue.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAdminIssue sets the old AdminIssue of the mutation.
+func withAdminIssue(node *AdminIssue) adminissueOption {
+	return func(m *AdminIssueMutation) {
+		m.oldValue = func(context.Context) (*AdminIssue, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AdminIssueMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AdminIssueMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AdminIssue entities.
+func (m *AdminIssueMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AdminIssueMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AdminIssueMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AdminIssue.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AdminIssueMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AdminIssueMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AdminIssueMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AdminIssueMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AdminIssueMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AdminIssueMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *AdminIssueMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *AdminIssueMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *AdminIssueMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *AdminIssueMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *AdminIssueMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldEntityID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ClearEntityID clears the value of the "entity_id" field.
+func (m *AdminIssueMutation) ClearEntityID() {
+	m.entity_id = nil
+	m.clearedFields[adminissue.FieldEntityID] = struct{}{}
+}
+
+// EntityIDCleared returns if the "entity_id" field was cleared in this mutation.
+func (m *AdminIssueMutation) EntityIDCleared() bool {
+	_, ok := m.clearedFields[adminissue.FieldEntityID]
+	return ok
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *AdminIssueMutation) ResetEntityID() {
+	m.entity_id = nil
+	delete(m.clearedFields, adminissue.FieldEntityID)
+}
+
+// SetKind sets the "kind" field.
+func (m *AdminIssueMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *AdminIssueMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *AdminIssueMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetSubjectType sets the "subject_type" field.
+func (m *AdminIssueMutation) SetSubjectType(s string) {
+	m.subject_type = &s
+}
+
+// SubjectType returns the value of the "subject_type" field in the mutation.
+func (m *AdminIssueMutation) SubjectType() (r string, exists bool) {
+	v := m.subject_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubjectType returns the old "subject_type" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldSubjectType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubjectType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubjectType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubjectType: %w", err)
+	}
+	return oldValue.SubjectType, nil
+}
+
+// ClearSubjectType clears the value of the "subject_type" field.
+func (m *AdminIssueMutation) ClearSubjectType() {
+	m.subject_type = nil
+	m.clearedFields[adminissue.FieldSubjectType] = struct{}{}
+}
+
+// SubjectTypeCleared returns if the "subject_type" field was cleared in this mutation.
+func (m *AdminIssueMutation) SubjectTypeCleared() bool {
+	_, ok := m.clearedFields[adminissue.FieldSubjectType]
+	return ok
+}
+
+// ResetSubjectType resets all changes to the "subject_type" field.
+func (m *AdminIssueMutation) ResetSubjectType() {
+	m.subject_type = nil
+	delete(m.clearedFields, adminissue.FieldSubjectType)
+}
+
+// SetSubjectID sets the "subject_id" field.
+func (m *AdminIssueMutation) SetSubjectID(s string) {
+	m.subject_id = &s
+}
+
+// SubjectID returns the value of the "subject_id" field in the mutation.
+func (m *AdminIssueMutation) SubjectID() (r string, exists bool) {
+	v := m.subject_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubjectID returns the old "subject_id" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldSubjectID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubjectID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubjectID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubjectID: %w", err)
+	}
+	return oldValue.SubjectID, nil
+}
+
+// ResetSubjectID resets all changes to the "subject_id" field.
+func (m *AdminIssueMutation) ResetSubjectID() {
+	m.subject_id = nil
+}
+
+// SetErrorCode sets the "error_code" field.
+func (m *AdminIssueMutation) SetErrorCode(s string) {
+	m.error_code = &s
+}
+
+// ErrorCode returns the value of the "error_code" field in the mutation.
+func (m *AdminIssueMutation) ErrorCode() (r string, exists bool) {
+	v := m.error_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrorCode returns the old "error_code" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldErrorCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrorCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrorCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrorCode: %w", err)
+	}
+	return oldValue.ErrorCode, nil
+}
+
+// ResetErrorCode resets all changes to the "error_code" field.
+func (m *AdminIssueMutation) ResetErrorCode() {
+	m.error_code = nil
+}
+
+// SetErrorMessage sets the "error_message" field.
+func (m *AdminIssueMutation) SetErrorMessage(s string) {
+	m.error_message = &s
+}
+
+// ErrorMessage returns the value of the "error_message" field in the mutation.
+func (m *AdminIssueMutation) ErrorMessage() (r string, exists bool) {
+	v := m.error_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrorMessage returns the old "error_message" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldErrorMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrorMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrorMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrorMessage: %w", err)
+	}
+	return oldValue.ErrorMessage, nil
+}
+
+// ClearErrorMessage clears the value of the "error_message" field.
+func (m *AdminIssueMutation) ClearErrorMessage() {
+	m.error_message = nil
+	m.clearedFields[adminissue.FieldErrorMessage] = struct{}{}
+}
+
+// ErrorMessageCleared returns if the "error_message" field was cleared in this mutation.
+func (m *AdminIssueMutation) ErrorMessageCleared() bool {
+	_, ok := m.clearedFields[adminissue.FieldErrorMessage]
+	return ok
+}
+
+// ResetErrorMessage resets all changes to the "error_message" field.
+func (m *AdminIssueMutation) ResetErrorMessage() {
+	m.error_message = nil
+	delete(m.clearedFields, adminissue.FieldErrorMessage)
+}
+
+// SetFirstSeenAt sets the "first_seen_at" field.
+func (m *AdminIssueMutation) SetFirstSeenAt(t time.Time) {
+	m.first_seen_at = &t
+}
+
+// FirstSeenAt returns the value of the "first_seen_at" field in the mutation.
+func (m *AdminIssueMutation) FirstSeenAt() (r time.Time, exists bool) {
+	v := m.first_seen_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFirstSeenAt returns the old "first_seen_at" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldFirstSeenAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFirstSeenAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFirstSeenAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFirstSeenAt: %w", err)
+	}
+	return oldValue.FirstSeenAt, nil
+}
+
+// ResetFirstSeenAt resets all changes to the "first_seen_at" field.
+func (m *AdminIssueMutation) ResetFirstSeenAt() {
+	m.first_seen_at = nil
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (m *AdminIssueMutation) SetLastSeenAt(t time.Time) {
+	m.last_seen_at = &t
+}
+
+// LastSeenAt returns the value of the "last_seen_at" field in the mutation.
+func (m *AdminIssueMutation) LastSeenAt() (r time.Time, exists bool) {
+	v := m.last_seen_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSeenAt returns the old "last_seen_at" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldLastSeenAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSeenAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSeenAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSeenAt: %w", err)
+	}
+	return oldValue.LastSeenAt, nil
+}
+
+// ResetLastSeenAt resets all changes to the "last_seen_at" field.
+func (m *AdminIssueMutation) ResetLastSeenAt() {
+	m.last_seen_at = nil
+}
+
+// SetOccurrences sets the "occurrences" field.
+func (m *AdminIssueMutation) SetOccurrences(i int) {
+	m.occurrences = &i
+	m.addoccurrences = nil
+}
+
+// Occurrences returns the value of the "occurrences" field in the mutation.
+func (m *AdminIssueMutation) Occurrences() (r int, exists bool) {
+	v := m.occurrences
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOccurrences returns the old "occurrences" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldOccurrences(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOccurrences is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOccurrences requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOccurrences: %w", err)
+	}
+	return oldValue.Occurrences, nil
+}
+
+// AddOccurrences adds i to the "occurrences" field.
+func (m *AdminIssueMutation) AddOccurrences(i int) {
+	if m.addoccurrences != nil {
+		*m.addoccurrences += i
+	} else {
+		m.addoccurrences = &i
+	}
+}
+
+// AddedOccurrences returns the value that was added to the "occurrences" field in this mutation.
+func (m *AdminIssueMutation) AddedOccurrences() (r int, exists bool) {
+	v := m.addoccurrences
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOccurrences resets all changes to the "occurrences" field.
+func (m *AdminIssueMutation) ResetOccurrences() {
+	m.occurrences = nil
+	m.addoccurrences = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *AdminIssueMutation) SetStatus(a adminissue.Status) {
+	m.status = &a
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *AdminIssueMutation) Status() (r adminissue.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldStatus(ctx context.Context) (v adminissue.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *AdminIssueMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetNote sets the "note" field.
+func (m *AdminIssueMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *AdminIssueMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ClearNote clears the value of the "note" field.
+func (m *AdminIssueMutation) ClearNote() {
+	m.note = nil
+	m.clearedFields[adminissue.FieldNote] = struct{}{}
+}
+
+// NoteCleared returns if the "note" field was cleared in this mutation.
+func (m *AdminIssueMutation) NoteCleared() bool {
+	_, ok := m.clearedFields[adminissue.FieldNote]
+	return ok
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *AdminIssueMutation) ResetNote() {
+	m.note = nil
+	delete(m.clearedFields, adminissue.FieldNote)
+}
+
+// SetJobKind sets the "job_kind" field.
+func (m *AdminIssueMutation) SetJobKind(s string) {
+	m.job_kind = &s
+}
+
+// JobKind returns the value of the "job_kind" field in the mutation.
+func (m *AdminIssueMutation) JobKind() (r string, exists bool) {
+	v := m.job_kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobKind returns the old "job_kind" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldJobKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobKind: %w", err)
+	}
+	return oldValue.JobKind, nil
+}
+
+// ClearJobKind clears the value of the "job_kind" field.
+func (m *AdminIssueMutation) ClearJobKind() {
+	m.job_kind = nil
+	m.clearedFields[adminissue.FieldJobKind] = struct{}{}
+}
+
+// JobKindCleared returns if the "job_kind" field was cleared in this mutation.
+func (m *AdminIssueMutation) JobKindCleared() bool {
+	_, ok := m.clearedFields[adminissue.FieldJobKind]
+	return ok
+}
+
+// ResetJobKind resets all changes to the "job_kind" field.
+func (m *AdminIssueMutation) ResetJobKind() {
+	m.job_kind = nil
+	delete(m.clearedFields, adminissue.FieldJobKind)
+}
+
+// SetJobArgs sets the "job_args" field.
+func (m *AdminIssueMutation) SetJobArgs(s string) {
+	m.job_args = &s
+}
+
+// JobArgs returns the value of the "job_args" field in the mutation.
+func (m *AdminIssueMutation) JobArgs() (r string, exists bool) {
+	v := m.job_args
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobArgs returns the old "job_args" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldJobArgs(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobArgs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobArgs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobArgs: %w", err)
+	}
+	return oldValue.JobArgs, nil
+}
+
+// ClearJobArgs clears the value of the "job_args" field.
+func (m *AdminIssueMutation) ClearJobArgs() {
+	m.job_args = nil
+	m.clearedFields[adminissue.FieldJobArgs] = struct{}{}
+}
+
+// JobArgsCleared returns if the "job_args" field was cleared in this mutation.
+func (m *AdminIssueMutation) JobArgsCleared() bool {
+	_, ok := m.clearedFields[adminissue.FieldJobArgs]
+	return ok
+}
+
+// ResetJobArgs resets all changes to the "job_args" field.
+func (m *AdminIssueMutation) ResetJobArgs() {
+	m.job_args = nil
+	delete(m.clearedFields, adminissue.FieldJobArgs)
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (m *AdminIssueMutation) SetResolvedBy(s string) {
+	m.resolved_by = &s
+}
+
+// ResolvedBy returns the value of the "resolved_by" field in the mutation.
+func (m *AdminIssueMutation) ResolvedBy() (r string, exists bool) {
+	v := m.resolved_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedBy returns the old "resolved_by" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldResolvedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedBy: %w", err)
+	}
+	return oldValue.ResolvedBy, nil
+}
+
+// ClearResolvedBy clears the value of the "resolved_by" field.
+func (m *AdminIssueMutation) ClearResolvedBy() {
+	m.resolved_by = nil
+	m.clearedFields[adminissue.FieldResolvedBy] = struct{}{}
+}
+
+// ResolvedByCleared returns if the "resolved_by" field was cleared in this mutation.
+func (m *AdminIssueMutation) ResolvedByCleared() bool {
+	_, ok := m.clearedFields[adminissue.FieldResolvedBy]
+	return ok
+}
+
+// ResetResolvedBy resets all changes to the "resolved_by" field.
+func (m *AdminIssueMutation) ResetResolvedBy() {
+	m.resolved_by = nil
+	delete(m.clearedFields, adminissue.FieldResolvedBy)
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (m *AdminIssueMutation) SetResolvedAt(t time.Time) {
+	m.resolved_at = &t
+}
+
+// ResolvedAt returns the value of the "resolved_at" field in the mutation.
+func (m *AdminIssueMutation) ResolvedAt() (r time.Time, exists bool) {
+	v := m.resolved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedAt returns the old "resolved_at" field's value of the AdminIssue entity.
+// If the AdminIssue object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdminIssueMutation) OldResolvedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedAt: %w", err)
+	}
+	return oldValue.ResolvedAt, nil
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (m *AdminIssueMutation) ClearResolvedAt() {
+	m.resolved_at = nil
+	m.clearedFields[adminissue.FieldResolvedAt] = struct{}{}
+}
+
+// ResolvedAtCleared returns if the "resolved_at" field was cleared in this mutation.
+func (m *AdminIssueMutation) ResolvedAtCleared() bool {
+	_, ok := m.clearedFields[adminissue.FieldResolvedAt]
+	return ok
+}
+
+// ResetResolvedAt resets all changes to the "resolved_at" field.
+func (m *AdminIssueMutation) ResetResolvedAt() {
+	m.resolved_at = nil
+	delete(m.clearedFields, adminissue.FieldResolvedAt)
+}
+
+// Where appends a list predicates to the AdminIssueMutation builder.
+func (m *AdminIssueMutation) Where(ps ...predicate.AdminIssue) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AdminIssueMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AdminIssueMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AdminIssue, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AdminIssueMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AdminIssueMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AdminIssue).
+func (m *AdminIssueMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AdminIssueMutation) Fields() []string {
+	fields := make([]string, 0, 18)
+	if m.created_at != nil {
+		fields = append(fields, adminissue.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, adminissue.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, adminissue.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, adminissue.FieldEntityID)
+	}
+	if m.kind != nil {
+		fields = append(fields, adminissue.FieldKind)
+	}
+	if m.subject_type != nil {
+		fields = append(fields, adminissue.FieldSubjectType)
+	}
+	if m.subject_id != nil {
+		fields = append(fields, adminissue.FieldSubjectID)
+	}
+	if m.error_code != nil {
+		fields = append(fields, adminissue.FieldErrorCode)
+	}
+	if m.error_message != nil {
+		fields = append(fields, adminissue.FieldErrorMessage)
+	}
+	if m.first_seen_at != nil {
+		fields = append(fields, adminissue.FieldFirstSeenAt)
+	}
+	if m.last_seen_at != nil {
+		fields = append(fields, adminissue.FieldLastSeenAt)
+	}
+	if m.occurrences != nil {
+		fields = append(fields, adminissue.FieldOccurrences)
+	}
+	if m.status != nil {
+		fields = append(fields, adminissue.FieldStatus)
+	}
+	if m.note != nil {
+		fields = append(fields, adminissue.FieldNote)
+	}
+	if m.job_kind != nil {
+		fields = append(fields, adminissue.FieldJobKind)
+	}
+	if m.job_args != nil {
+		fields = append(fields, adminissue.FieldJobArgs)
+	}
+	if m.resolved_by != nil {
+		fields = append(fields, adminissue.FieldResolvedBy)
+	}
+	if m.resolved_at != nil {
+		fields = append(fields, adminissue.FieldResolvedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AdminIssueMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case adminissue.FieldCreatedAt:
+		return m.CreatedAt()
+	case adminissue.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case adminissue.FieldOrganizationID:
+		return m.OrganizationID()
+	case adminissue.FieldEntityID:
+		return m.EntityID()
+	case adminissue.FieldKind:
+		return m.Kind()
+	case adminissue.FieldSubjectType:
+		return m.SubjectType()
+	case adminissue.FieldSubjectID:
+		return m.SubjectID()
+	case adminissue.FieldErrorCode:
+		return m.ErrorCode()
+	case adminissue.FieldErrorMessage:
+		return m.ErrorMessage()
+	case adminissue.FieldFirstSeenAt:
+		return m.FirstSeenAt()
+	case adminissue.FieldLastSeenAt:
+		return m.LastSeenAt()
+	case adminissue.FieldOccurrences:
+		return m.Occurrences()
+	case adminissue.FieldStatus:
+		return m.Status()
+	case adminissue.FieldNote:
+		return m.Note()
+	case adminissue.FieldJobKind:
+		return m.JobKind()
+	case adminissue.FieldJobArgs:
+		return m.JobArgs()
+	case adminissue.FieldResolvedBy:
+		return m.ResolvedBy()
+	case adminissue.FieldResolvedAt:
+		return m.ResolvedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AdminIssueMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case adminissue.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case adminissue.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case adminissue.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case adminissue.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case adminissue.FieldKind:
+		return m.OldKind(ctx)
+	case adminissue.FieldSubjectType:
+		return m.OldSubjectType(ctx)
+	case adminissue.FieldSubjectID:
+		return m.OldSubjectID(ctx)
+	case adminissue.FieldErrorCode:
+		return m.OldErrorCode(ctx)
+	case adminissue.FieldErrorMessage:
+		return m.OldErrorMessage(ctx)
+	case adminissue.FieldFirstSeenAt:
+		return m.OldFirstSeenAt(ctx)
+	case adminissue.FieldLastSeenAt:
+		return m.OldLastSeenAt(ctx)
+	case adminissue.FieldOccurrences:
+		return m.OldOccurrences(ctx)
+	case adminissue.FieldStatus:
+		return m.OldStatus(ctx)
+	case adminissue.FieldNote:
+		return m.OldNote(ctx)
+	case adminissue.FieldJobKind:
+		return m.OldJobKind(ctx)
+	case adminissue.FieldJobArgs:
+		return m.OldJobArgs(ctx)
+	case adminissue.FieldResolvedBy:
+		return m.OldResolvedBy(ctx)
+	case adminissue.FieldResolvedAt:
+		return m.OldResolvedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AdminIssue field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AdminIssueMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case adminissue.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case adminissue.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case adminissue.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case adminissue.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case adminissue.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case adminissue.FieldSubjectType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubjectType(v)
+		return nil
+	case adminissue.FieldSubjectID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubjectID(v)
+		return nil
+	case adminissue.FieldErrorCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrorCode(v)
+		return nil
+	case adminissue.FieldErrorMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrorMessage(v)
+		return nil
+	case adminissue.FieldFirstSeenAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFirstSeenAt(v)
+		return nil
+	case adminissue.FieldLastSeenAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSeenAt(v)
+		return nil
+	case adminissue.FieldOccurrences:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOccurrences(v)
+		return nil
+	case adminissue.FieldStatus:
+		v, ok := value.(adminissue.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case adminissue.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case adminissue.FieldJobKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobKind(v)
+		return nil
+	case adminissue.FieldJobArgs:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobArgs(v)
+		return nil
+	case adminissue.FieldResolvedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedBy(v)
+		return nil
+	case adminissue.FieldResolvedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AdminIssue field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AdminIssueMutation) AddedFields() []string {
+	var fields []string
+	if m.addoccurrences != nil {
+		fields = append(fields, adminissue.FieldOccurrences)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AdminIssueMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case adminissue.FieldOccurrences:
+		return m.AddedOccurrences()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AdminIssueMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case adminissue.FieldOccurrences:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOccurrences(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AdminIssue numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AdminIssueMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(adminissue.FieldEntityID) {
+		fields = append(fields, adminissue.FieldEntityID)
+	}
+	if m.FieldCleared(adminissue.FieldSubjectType) {
+		fields = append(fields, adminissue.FieldSubjectType)
+	}
+	if m.FieldCleared(adminissue.FieldErrorMessage) {
+		fields = append(fields, adminissue.FieldErrorMessage)
+	}
+	if m.FieldCleared(adminissue.FieldNote) {
+		fields = append(fields, adminissue.FieldNote)
+	}
+	if m.FieldCleared(adminissue.FieldJobKind) {
+		fields = append(fields, adminissue.FieldJobKind)
+	}
+	if m.FieldCleared(adminissue.FieldJobArgs) {
+		fields = append(fields, adminissue.FieldJobArgs)
+	}
+	if m.FieldCleared(adminissue.FieldResolvedBy) {
+		fields = append(fields, adminissue.FieldResolvedBy)
+	}
+	if m.FieldCleared(adminissue.FieldResolvedAt) {
+		fields = append(fields, adminissue.FieldResolvedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AdminIssueMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AdminIssueMutation) ClearField(name string) error {
+	switch name {
+	case adminissue.FieldEntityID:
+		m.ClearEntityID()
+		return nil
+	case adminissue.FieldSubjectType:
+		m.ClearSubjectType()
+		return nil
+	case adminissue.FieldErrorMessage:
+		m.ClearErrorMessage()
+		return nil
+	case adminissue.FieldNote:
+		m.ClearNote()
+		return nil
+	case adminissue.FieldJobKind:
+		m.ClearJobKind()
+		return nil
+	case adminissue.FieldJobArgs:
+		m.ClearJobArgs()
+		return nil
+	case adminissue.FieldResolvedBy:
+		m.ClearResolvedBy()
+		return nil
+	case adminissue.FieldResolvedAt:
+		m.ClearResolvedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AdminIssue nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AdminIssueMutation) ResetField(name string) error {
+	switch name {
+	case adminissue.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case adminissue.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case adminissue.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case adminissue.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case adminissue.FieldKind:
+		m.ResetKind()
+		return nil
+	case adminissue.FieldSubjectType:
+		m.ResetSubjectType()
+		return nil
+	case adminissue.FieldSubjectID:
+		m.ResetSubjectID()
+		return nil
+	case adminissue.FieldErrorCode:
+		m.ResetErrorCode()
+		return nil
+	case adminissue.FieldErrorMessage:
+		m.ResetErrorMessage()
+		return nil
+	case adminissue.FieldFirstSeenAt:
+		m.ResetFirstSeenAt()
+		return nil
+	case adminissue.FieldLastSeenAt:
+		m.ResetLastSeenAt()
+		return nil
+	case adminissue.FieldOccurrences:
+		m.ResetOccurrences()
+		return nil
+	case adminissue.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case adminissue.FieldNote:
+		m.ResetNote()
+		return nil
+	case adminissue.FieldJobKind:
+		m.ResetJobKind()
+		return nil
+	case adminissue.FieldJobArgs:
+		m.ResetJobArgs()
+		return nil
+	case adminissue.FieldResolvedBy:
+		m.ResetResolvedBy()
+		return nil
+	case adminissue.FieldResolvedAt:
+		m.ResetResolvedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AdminIssue field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AdminIssueMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AdminIssueMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AdminIssueMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AdminIssueMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AdminIssueMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AdminIssueMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AdminIssueMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AdminIssue unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AdminIssueMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AdminIssue edge %s", name)
 }
 
 // AuditEventMutation represents an operation that mutates the AuditEvent nodes in the graph.

@@ -18,6 +18,8 @@ type Tx struct {
 	Account *AccountClient
 	// AccountingPeriod is the client for interacting with the AccountingPeriod builders.
 	AccountingPeriod *AccountingPeriodClient
+	// AdminIssue is the client for interacting with the AdminIssue builders.
+	AdminIssue *AdminIssueClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// COAMapping is the client for interacting with the COAMapping builders.
@@ -195,6 +197,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.AccountingPeriod = NewAccountingPeriodClient(tx.config)
+	tx.AdminIssue = NewAdminIssueClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.COAMapping = NewCOAMappingClient(tx.config)
 	tx.ChargeReversal = NewChargeReversalClient(tx.config)

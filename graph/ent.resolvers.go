@@ -42,6 +42,11 @@ func (r *queryResolver) Periods(ctx context.Context, after *entgql.Cursor[string
 	return r.ent(ctx).AccountingPeriod.Query().Paginate(ctx, after, first, before, last, ent.WithAccountingPeriodOrder(orderBy), ent.WithAccountingPeriodFilter(where.Filter))
 }
 
+// AdminIssues is the resolver for the adminIssues field.
+func (r *queryResolver) AdminIssues(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdminIssueOrder, where *ent.AdminIssueWhereInput) (*ent.AdminIssueConnection, error) {
+	return r.ent(ctx).AdminIssue.Query().Paginate(ctx, after, first, before, last, ent.WithAdminIssueOrder(orderBy), ent.WithAdminIssueFilter(where.Filter))
+}
+
 // AuditEvents is the resolver for the auditEvents field.
 func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) (*ent.AuditEventConnection, error) {
 	return r.ent(ctx).AuditEvent.Query().Paginate(ctx, after, first, before, last, ent.WithAuditEventOrder(orderBy), ent.WithAuditEventFilter(where.Filter))

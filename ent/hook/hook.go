@@ -32,6 +32,18 @@ func (f AccountingPeriodFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.V
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccountingPeriodMutation", m)
 }
 
+// The AdminIssueFunc type is an adapter to allow the use of ordinary
+// function as AdminIssue mutator.
+type AdminIssueFunc func(context.Context, *ent.AdminIssueMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AdminIssueFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AdminIssueMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AdminIssueMutation", m)
+}
+
 // The AuditEventFunc type is an adapter to allow the use of ordinary
 // function as AuditEvent mutator.
 type AuditEventFunc func(context.Context, *ent.AuditEventMutation) (ent.Value, error)

@@ -9,6 +9,7 @@ import (
 	"books/ent"
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -144,6 +145,33 @@ func (f TraverseAccountingPeriod) Traverse(ctx context.Context, q ent.Query) err
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.AccountingPeriodQuery", q)
+}
+
+// The AdminIssueFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AdminIssueFunc func(context.Context, *ent.AdminIssueQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AdminIssueFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AdminIssueQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AdminIssueQuery", q)
+}
+
+// The TraverseAdminIssue type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAdminIssue func(context.Context, *ent.AdminIssueQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAdminIssue) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAdminIssue) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AdminIssueQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AdminIssueQuery", q)
 }
 
 // The AuditEventFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -747,6 +775,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AccountQuery, predicate.Account, account.OrderOption]{typ: ent.TypeAccount, tq: q}, nil
 	case *ent.AccountingPeriodQuery:
 		return &query[*ent.AccountingPeriodQuery, predicate.AccountingPeriod, accountingperiod.OrderOption]{typ: ent.TypeAccountingPeriod, tq: q}, nil
+	case *ent.AdminIssueQuery:
+		return &query[*ent.AdminIssueQuery, predicate.AdminIssue, adminissue.OrderOption]{typ: ent.TypeAdminIssue, tq: q}, nil
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
 	case *ent.COAMappingQuery:

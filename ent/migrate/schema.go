@@ -89,6 +89,51 @@ var (
 			},
 		},
 	}
+	// AdminIssuesColumns holds the columns for the "admin_issues" table.
+	AdminIssuesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString, Nullable: true},
+		{Name: "kind", Type: field.TypeString, Size: 100},
+		{Name: "subject_type", Type: field.TypeString, Nullable: true, Size: 50},
+		{Name: "subject_id", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "error_code", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "error_message", Type: field.TypeString, Nullable: true, Size: 4000},
+		{Name: "first_seen_at", Type: field.TypeTime},
+		{Name: "last_seen_at", Type: field.TypeTime},
+		{Name: "occurrences", Type: field.TypeInt, Default: 1},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"open", "resolved", "ignored"}, Default: "open"},
+		{Name: "note", Type: field.TypeString, Nullable: true, Size: 4000},
+		{Name: "job_kind", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "job_args", Type: field.TypeString, Nullable: true},
+		{Name: "resolved_by", Type: field.TypeString, Nullable: true},
+		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
+	}
+	// AdminIssuesTable holds the schema information for the "admin_issues" table.
+	AdminIssuesTable = &schema.Table{
+		Name:       "admin_issues",
+		Columns:    AdminIssuesColumns,
+		PrimaryKey: []*schema.Column{AdminIssuesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "adminissue_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{AdminIssuesColumns[3]},
+			},
+			{
+				Name:    "adminissue_organization_id_kind_subject_id_error_code",
+				Unique:  true,
+				Columns: []*schema.Column{AdminIssuesColumns[3], AdminIssuesColumns[5], AdminIssuesColumns[7], AdminIssuesColumns[8]},
+			},
+			{
+				Name:    "adminissue_organization_id_status_last_seen_at",
+				Unique:  false,
+				Columns: []*schema.Column{AdminIssuesColumns[3], AdminIssuesColumns[13], AdminIssuesColumns[11]},
+			},
+		},
+	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -1014,6 +1059,7 @@ var (
 	Tables = []*schema.Table{
 		AccountsTable,
 		AccountingPeriodsTable,
+		AdminIssuesTable,
 		AuditEventsTable,
 		CoaMappingsTable,
 		ChargeReversalsTable,

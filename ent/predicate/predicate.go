@@ -12,6 +12,9 @@ type Account func(*sql.Selector)
 // AccountingPeriod is the predicate function for accountingperiod builders.
 type AccountingPeriod func(*sql.Selector)
 
+// AdminIssue is the predicate function for adminissue builders.
+type AdminIssue func(*sql.Selector)
+
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 

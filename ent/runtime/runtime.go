@@ -5,6 +5,7 @@ package runtime
 import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -189,6 +190,104 @@ func init() {
 	// accountingperiod.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	accountingperiod.IDValidator = func() func(string) error {
 		validators := accountingperiodDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	adminissueMixin := schema.AdminIssue{}.Mixin()
+	adminissueMixinHooks2 := adminissueMixin[2].Hooks()
+	adminissue.Hooks[0] = adminissueMixinHooks2[0]
+	adminissueMixinInters2 := adminissueMixin[2].Interceptors()
+	adminissue.Interceptors[0] = adminissueMixinInters2[0]
+	adminissue.Interceptors[1] = adminissueMixinInters2[1]
+	adminissueMixinFields0 := adminissueMixin[0].Fields()
+	_ = adminissueMixinFields0
+	adminissueMixinFields1 := adminissueMixin[1].Fields()
+	_ = adminissueMixinFields1
+	adminissueMixinFields2 := adminissueMixin[2].Fields()
+	_ = adminissueMixinFields2
+	adminissueFields := schema.AdminIssue{}.Fields()
+	_ = adminissueFields
+	// adminissueDescCreatedAt is the schema descriptor for created_at field.
+	adminissueDescCreatedAt := adminissueMixinFields1[0].Descriptor()
+	// adminissue.DefaultCreatedAt holds the default value on creation for the created_at field.
+	adminissue.DefaultCreatedAt = adminissueDescCreatedAt.Default.(func() time.Time)
+	// adminissueDescUpdatedAt is the schema descriptor for updated_at field.
+	adminissueDescUpdatedAt := adminissueMixinFields1[1].Descriptor()
+	// adminissue.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	adminissue.DefaultUpdatedAt = adminissueDescUpdatedAt.Default.(func() time.Time)
+	// adminissue.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	adminissue.UpdateDefaultUpdatedAt = adminissueDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// adminissueDescOrganizationID is the schema descriptor for organization_id field.
+	adminissueDescOrganizationID := adminissueMixinFields2[0].Descriptor()
+	// adminissue.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	adminissue.OrganizationIDValidator = adminissueDescOrganizationID.Validators[0].(func(string) error)
+	// adminissueDescKind is the schema descriptor for kind field.
+	adminissueDescKind := adminissueFields[1].Descriptor()
+	// adminissue.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	adminissue.KindValidator = func() func(string) error {
+		validators := adminissueDescKind.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(kind string) error {
+			for _, fn := range fns {
+				if err := fn(kind); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// adminissueDescSubjectType is the schema descriptor for subject_type field.
+	adminissueDescSubjectType := adminissueFields[2].Descriptor()
+	// adminissue.SubjectTypeValidator is a validator for the "subject_type" field. It is called by the builders before save.
+	adminissue.SubjectTypeValidator = adminissueDescSubjectType.Validators[0].(func(string) error)
+	// adminissueDescSubjectID is the schema descriptor for subject_id field.
+	adminissueDescSubjectID := adminissueFields[3].Descriptor()
+	// adminissue.DefaultSubjectID holds the default value on creation for the subject_id field.
+	adminissue.DefaultSubjectID = adminissueDescSubjectID.Default.(string)
+	// adminissue.SubjectIDValidator is a validator for the "subject_id" field. It is called by the builders before save.
+	adminissue.SubjectIDValidator = adminissueDescSubjectID.Validators[0].(func(string) error)
+	// adminissueDescErrorCode is the schema descriptor for error_code field.
+	adminissueDescErrorCode := adminissueFields[4].Descriptor()
+	// adminissue.DefaultErrorCode holds the default value on creation for the error_code field.
+	adminissue.DefaultErrorCode = adminissueDescErrorCode.Default.(string)
+	// adminissue.ErrorCodeValidator is a validator for the "error_code" field. It is called by the builders before save.
+	adminissue.ErrorCodeValidator = adminissueDescErrorCode.Validators[0].(func(string) error)
+	// adminissueDescErrorMessage is the schema descriptor for error_message field.
+	adminissueDescErrorMessage := adminissueFields[5].Descriptor()
+	// adminissue.ErrorMessageValidator is a validator for the "error_message" field. It is called by the builders before save.
+	adminissue.ErrorMessageValidator = adminissueDescErrorMessage.Validators[0].(func(string) error)
+	// adminissueDescOccurrences is the schema descriptor for occurrences field.
+	adminissueDescOccurrences := adminissueFields[8].Descriptor()
+	// adminissue.DefaultOccurrences holds the default value on creation for the occurrences field.
+	adminissue.DefaultOccurrences = adminissueDescOccurrences.Default.(int)
+	// adminissueDescNote is the schema descriptor for note field.
+	adminissueDescNote := adminissueFields[10].Descriptor()
+	// adminissue.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	adminissue.NoteValidator = adminissueDescNote.Validators[0].(func(string) error)
+	// adminissueDescJobKind is the schema descriptor for job_kind field.
+	adminissueDescJobKind := adminissueFields[11].Descriptor()
+	// adminissue.JobKindValidator is a validator for the "job_kind" field. It is called by the builders before save.
+	adminissue.JobKindValidator = adminissueDescJobKind.Validators[0].(func(string) error)
+	// adminissueDescID is the schema descriptor for id field.
+	adminissueDescID := adminissueMixinFields0[0].Descriptor()
+	// adminissue.DefaultID holds the default value on creation for the id field.
+	adminissue.DefaultID = adminissueDescID.Default.(func() string)
+	// adminissue.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	adminissue.IDValidator = func() func(string) error {
+		validators := adminissueDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -40,6 +40,8 @@ const (
 	Refund             = "rfd"
 	ChargeReversal     = "chr"
 	WriteOff           = "wo"
+
+	AdminIssue = "iss"
 )
 
 var (

@@ -1,0 +1,5 @@
+-- The admin issue queue. Produced by 'books migrate --diff'.
+CREATE TABLE `admin_issues` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `organization_id` text NOT NULL, `entity_id` text NULL, `kind` text NOT NULL, `subject_type` text NULL, `subject_id` text NULL, `error_code` text NULL, `error_message` text NULL, `first_seen_at` datetime NOT NULL, `last_seen_at` datetime NOT NULL, `occurrences` integer NOT NULL DEFAULT (1), `status` text NOT NULL DEFAULT ('open'), `note` text NULL, `job_kind` text NULL, `job_args` text NULL, `resolved_by` text NULL, `resolved_at` datetime NULL, PRIMARY KEY (`id`));
+CREATE INDEX `adminissue_organization_id` ON `admin_issues` (`organization_id`);
+CREATE UNIQUE INDEX `adminissue_organization_id_kind_subject_id_error_code` ON `admin_issues` (`organization_id`, `kind`, `subject_id`, `error_code`);
+CREATE INDEX `adminissue_organization_id_status_last_seen_at` ON `admin_issues` (`organization_id`, `status`, `last_seen_at`);
