@@ -8,6 +8,7 @@ import (
 	"books/ent"
 	"books/ent/account"
 	"books/ent/accountingperiod"
+	"books/ent/adminissue"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -76,6 +77,7 @@ var tables = map[string]string{
 	ids.Refund:             refund.Table,
 	ids.ChargeReversal:     chargereversal.Table,
 	ids.WriteOff:           writeoff.Table,
+	ids.AdminIssue:         adminissue.Table,
 }
 
 func nodeType(_ context.Context, id string) (string, error) {

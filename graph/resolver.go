@@ -3,9 +3,13 @@
 package graph
 
 import (
+	"database/sql"
+
 	"books/ent"
+	"books/internal/adminq"
 	"books/internal/auth"
 	"books/internal/billing"
+	"books/internal/realtime"
 )
 
 // Resolver holds what resolvers share. Resolvers read the (transactional) ent client from
@@ -13,6 +17,22 @@ import (
 type Resolver struct {
 	Client *ent.Client
 	Auth   *auth.Service
+	// Broker streams change events to subscriptions (adminIssues); Queue raises and
+	// settles admin issues and announces them on it.
+	Broker realtime.Broker
+	Queue  *adminq.Queue
+	// SQL and Dialect (entgo.io/ent/dialect's names) read tables ent does not own: River's.
+	SQL     *sql.DB
+	Dialect string
 
 	zones billing.Zones
+}
+
+// queue returns the admin issue queue: Queue, or one announcing on Broker whose retries
+// fail for want of a job queue.
+func (r *Resolver) queue() *adminq.Queue {
+	if r.Queue != nil {
+		return r.Queue
+	}
+	return &adminq.Queue{Broker: r.Broker, Client: r.Client}
 }

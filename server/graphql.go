@@ -29,7 +29,11 @@ import (
 )
 
 func (s *Server) graphQLHandler() *handler.Server {
-	cfg := generated.Config{Resolvers: &graph.Resolver{Client: s.cfg.Client, Auth: s.cfg.Auth}}
+	res := &graph.Resolver{Client: s.cfg.Client, Auth: s.cfg.Auth, Broker: s.cfg.Broker, Queue: s.cfg.Queue}
+	if s.cfg.DB != nil {
+		res.SQL, res.Dialect = s.cfg.DB.SQL, s.cfg.DB.Dialect
+	}
+	cfg := generated.Config{Resolvers: res}
 	cfg.Directives.HasRole = hasRole
 	setComplexity(&cfg.Complexity)
 	srv := handler.New(generated.NewExecutableSchema(cfg))
@@ -51,6 +55,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 		},
 	}})
 	srv.AroundRootFields(s.guardRootField)
+	srv.AroundFields(guardSubscription)
 	srv.AroundFields(guardPortalField)
 	srv.AroundFields(auditMutations)
 	srv.AroundFields(limitPages)
@@ -140,6 +145,28 @@ func (s *Server) guardRootField(ctx context.Context, next graphql.RootResolver) 
 		return deny(apperr.Forbidden, "portal clients cannot read "+fc.Field.Name)
 	}
 	ctx = audit.WithOrigin(ctx, audit.ViaGraphQL, requestID(ctx))
+	return next(ctx)
+}
+
+// guardSubscription gives subscription fields the gate guardRootField gives queries and
+// mutations: gqlgen runs root-field interceptors (AroundRootFields) for queries and
+// mutations only, while subscription fields pass through field middleware alone. A
+// subscription needs an authenticated staff principal (the token of connection_init); roles
+// are the field's @hasRole.
+func guardSubscription(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Object != "Subscription" || strings.HasPrefix(fc.Field.Name, "__") {
+		return next(ctx)
+	}
+	p := auth.FromContext(ctx)
+	switch {
+	case p == nil:
+		return nil, apperr.New(apperr.Unauthenticated, "authentication required")
+	case p.Kind == auth.KindPortal && !portalFields[fc.Field.Name]:
+		return nil, apperr.New(apperr.Forbidden, "portal clients cannot subscribe to %s", fc.Field.Name)
+	case p.Kind != auth.KindUser && p.Kind != auth.KindPortal:
+		return nil, apperr.New(apperr.Forbidden, "only staff may subscribe")
+	}
 	return next(ctx)
 }
 
@@ -440,6 +467,9 @@ func setComplexity(c *generated.ComplexityRoot) {
 		return page(child, first, last)
 	}
 	q.AuditEvents = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AuditEventOrder, _ *ent.AuditEventWhereInput) int {
+		return page(child, first, last)
+	}
+	q.AdminIssues = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AdminIssueOrder, _ *ent.AdminIssueWhereInput) int {
 		return page(child, first, last)
 	}
 	q.IntegrationKeys = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.IntegrationKeyOrder, _ *ent.IntegrationKeyWhereInput) int {

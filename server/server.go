@@ -17,8 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"books/ent"
+	"books/internal/adminq"
 	"books/internal/auth"
 	"books/internal/database"
+	"books/internal/realtime"
 )
 
 // Config is what a Server needs.
@@ -32,6 +34,17 @@ type Config struct {
 	// Limits on GraphQL operations; defaults when zero.
 	MaxComplexity int
 	MaxDepth      int
+	// Broker carries realtime events to GraphQL subscriptions: a realtime.PostgresBroker on
+	// PostgreSQL, so they reach every instance; an in-process realtime.Local when nil.
+	Broker realtime.Broker
+	// Queue raises and settles admin issues; its Enqueue makes retryAdminIssue work. When
+	// nil, one announcing on Broker without retries. A Queue without a Broker or Client is
+	// copied and completed from here, so set its fields before New, and give the job
+	// runner's Queue the same Broker, or the job failures it raises announce nothing.
+	Queue *adminq.Queue
+	// Registry is where /metrics reads from, shared with the job runner's metrics when the
+	// process works jobs. When nil the server makes one, with Go and process collectors.
+	Registry *prometheus.Registry
 }
 
 // Server serves the Books HTTP API.
@@ -43,6 +56,13 @@ type Server struct {
 	handler http.Handler
 	// entities caches the JE API's entity look-ups.
 	entities entityCache
+}
+
+// NewRegistry returns a metrics registry with the Go runtime and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // New returns a Server for cfg.
@@ -59,8 +79,26 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Broker == nil {
+		cfg.Broker = realtime.NewLocal()
+	}
+	if cfg.Queue == nil || cfg.Queue.Broker == nil || cfg.Queue.Client == nil {
+		var q adminq.Queue
+		if cfg.Queue != nil {
+			q = *cfg.Queue
+		}
+		if q.Broker == nil {
+			q.Broker = cfg.Broker
+		}
+		if q.Client == nil {
+			q.Client = cfg.Client
+		}
+		cfg.Queue = &q
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = NewRegistry()
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(reg)}
 
 	gql := s.graphQLHandler()

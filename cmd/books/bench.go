@@ -41,7 +41,8 @@ import (
 )
 
 const benchUsage = `usage: books bench je [--database-url postgres://…] [--count N] [--concurrency N]
-       books bench invoices [--database-url postgres://…] [--invoices N] [--requests N]`
+       books bench invoices [--database-url postgres://…] [--invoices N] [--requests N]
+       books bench jobs [--database-url postgres://…] [--count N] [--producers N] [--batch N] [--workers N]`
 
 // bench runs a benchmark on a fresh PostgreSQL database:
 //
@@ -57,6 +58,8 @@ func bench(ctx context.Context, args []string) error {
 	case "je":
 	case "invoices":
 		return benchInvoices(ctx, args[1:])
+	case "jobs":
+		return benchJobs(ctx, args[1:])
 	default:
 		return errors.New(benchUsage)
 	}

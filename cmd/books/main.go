@@ -2,9 +2,11 @@
 //
 //	books serve [--demo] [--addr 127.0.0.1:8080] [--data-dir ./data]
 //	books migrate [--diff]
+//	books worker [--concurrency 20] [--metrics-addr 127.0.0.1:9091]
 //	books token --role admin [--org org_…]
 //	books bench je …
 //	books bench invoices …
+//	books bench jobs …
 package main
 
 import (
@@ -29,9 +31,11 @@ const usage = `usage: books <command> [flags]
 commands:
   serve     run the HTTP server (GraphQL at /graphql, JE API at /api/v1/journal-entries)
   migrate   apply database migrations (--diff prints what ent/schema would change)
+  worker    work background jobs without the HTTP server (serve works them too)
   token     mint a bearer token for local use
   bench     run a benchmark (bench je: journal-entry API against raw SQL;
-            bench invoices: the GraphQL invoice list over 100,000 invoices)
+            bench invoices: the GraphQL invoice list over 100,000 invoices;
+            bench jobs: job queue throughput and enqueue-to-start latency)
 
 Run 'books <command> -h' for the command's flags.`
 
@@ -44,6 +48,8 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx, args[1:])
 	case "migrate":
 		return migrate(ctx, args[1:])
+	case "worker":
+		return worker(ctx, args[1:])
 	case "token":
 		return token(ctx, args[1:])
 	case "bench":

@@ -24,7 +24,7 @@ func migrate(ctx context.Context, args []string) error {
 	if *diff {
 		return printDiff(ctx, db)
 	}
-	applied, err := db.Migrate(ctx)
+	applied, err := migrateAll(ctx, db)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 )
 
 type AccountBalance struct {
@@ -112,6 +113,21 @@ type IssueCreditMemoInput struct {
 	Applications []*ApplicationInput `json:"applications,omitempty"`
 }
 
+// A background job.
+type Job struct {
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	State       string `json:"state"`
+	Attempt     int    `json:"attempt"`
+	MaxAttempts int    `json:"maxAttempts"`
+	// The error of each failed attempt, oldest first.
+	Errors      []string  `json:"errors"`
+	CreatedAt   time.Time `json:"createdAt"`
+	ScheduledAt time.Time `json:"scheduledAt"`
+	// When the job completed, was discarded or was cancelled.
+	FinalizedAt *time.Time `json:"finalizedAt,omitempty"`
+}
+
 type JournalLineInput struct {
 	// The account, by id or by code (one of the two).
 	AccountID   *string       `json:"accountId,omitempty"`
@@ -163,6 +179,9 @@ type ReverseJournalEntryInput struct {
 	// Date of the reversing entry; defaults to today in the entity's time zone.
 	Date        *caldate.Date `json:"date,omitempty"`
 	Description *string       `json:"description,omitempty"`
+}
+
+type Subscription struct {
 }
 
 type TrialBalance struct {

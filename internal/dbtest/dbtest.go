@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"books/internal/database"
+	"books/jobs"
 )
 
 // Dialects returns the dialects to run a table of tests on: SQLite always, PostgreSQL when
@@ -72,6 +73,16 @@ func Open(t testing.TB, dialectName string) *database.DB {
 	t.Helper()
 	db := OpenEmpty(t, dialectName)
 	_, err := db.Migrate(context.Background())
+	require.NoError(t, err)
+	return db
+}
+
+// OpenJobs returns a database of the dialect for this test alone with both our migrations
+// and River's (the jobs tables) applied, as `books migrate` leaves it.
+func OpenJobs(t testing.TB, dialectName string) *database.DB {
+	t.Helper()
+	db := Open(t, dialectName)
+	_, err := jobs.Migrate(context.Background(), db)
 	require.NoError(t, err)
 	return db
 }
