@@ -7,6 +7,7 @@
 //	books bench je …
 //	books bench invoices …
 //	books bench jobs …
+//	books qbo-sandbox [--addr 127.0.0.1:9090] [--realms 1]
 package main
 
 import (
@@ -36,6 +37,7 @@ commands:
   bench     run a benchmark (bench je: journal-entry API against raw SQL;
             bench invoices: the GraphQL invoice list over 100,000 invoices;
             bench jobs: job queue throughput and enqueue-to-start latency)
+  qbo-sandbox  run the QuickBooks Online API + OAuth emulator standalone
 
 Run 'books <command> -h' for the command's flags.`
 
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string) error {
 		return token(ctx, args[1:])
 	case "bench":
 		return bench(ctx, args[1:])
+	case "qbo-sandbox":
+		return qboSandbox(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil

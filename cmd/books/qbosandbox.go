@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"books/internal/qbo/qbotest"
+)
+
+// qboSandbox runs the QuickBooks Online emulator standalone until ctx is
+// cancelled (SIGINT/SIGTERM).
+func qboSandbox(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("qbo-sandbox", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
+	realms := fs.Int("realms", 1, "number of companies (realms)")
+	clientID := fs.String("client-id", qbotest.DefaultClientID, "OAuth client id the token endpoint accepts")
+	clientSecret := fs.String("client-secret", qbotest.DefaultClientSecret, "OAuth client secret the token endpoint accepts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *realms < 1 {
+		return fmt.Errorf("--realms must be at least 1")
+	}
+	srv := qbotest.New(qbotest.WithRealms(*realms), qbotest.WithClient(*clientID, *clientSecret))
+	if err := srv.Start(*addr); err != nil {
+		return err
+	}
+	fmt.Printf("qbo-sandbox listening on %s\n", srv.URL)
+	fmt.Printf("  authorize: %s/connect/oauth2\n  token:     %s/oauth2/v1/tokens/bearer\n  revoke:    %s/v2/oauth2/tokens/revoke\n  api:       %s/v3/company/{realmId}/…\n", srv.URL, srv.URL, srv.URL, srv.URL)
+	fmt.Printf("  client id:     %s\n  client secret: %s\n", srv.ClientID(), srv.ClientSecret())
+	for _, id := range srv.RealmIDs() {
+		fmt.Printf("  realm: %s\n", id)
+	}
+	<-ctx.Done()
+	return srv.Close()
+}

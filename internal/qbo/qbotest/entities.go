@@ -1,0 +1,759 @@
+package qbotest
+
+import (
+	"encoding/json"
+	"math/big"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// fault is one QBO ValidationFault error (qbo-api.md §11).
+type fault struct {
+	Message string `json:"Message"`
+	Detail  string `json:"Detail"`
+	Code    string `json:"code"`
+	Element string `json:"element"`
+}
+
+func required(element string) *fault {
+	return &fault{Message: "Required param missing, need to supply the required value for the API",
+		Detail: "Required parameter " + element + " is missing in the request", Code: "2020", Element: element}
+}
+
+func invalidRef(element, entity, id string) *fault {
+	return &fault{Message: "Invalid Reference Id",
+		Detail: "Invalid Reference Id : " + entity + " with Id " + id + " does not exist", Code: "2500", Element: element}
+}
+
+func inactiveRef(element string) *fault {
+	return &fault{Message: "Object Not Found",
+		Detail: "Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees.",
+		Code:   "610", Element: element}
+}
+
+func notFound(k *kind, id string) *fault {
+	detail := "Object Not Found : Another user has deleted this transaction."
+	if !k.txn {
+		detail = "Object Not Found : " + k.name + " with Id " + id + " was not found."
+	}
+	return &fault{Message: "Object Not Found", Detail: detail, Code: "610", Element: ""}
+}
+
+func staleObject() *fault {
+	return &fault{Message: "Stale Object Error",
+		Detail: "Stale Object Error : You and qbotest were working on this at the same time. qbotest finished before you did, so your work was not saved.",
+		Code:   "5010", Element: ""}
+}
+
+func duplicateName(what string) *fault {
+	return &fault{Message: "Duplicate Name Exists Error",
+		Detail: "The name supplied already exists. : Another " + what + " is already using this name. Please use a different name.",
+		Code:   "6240", Element: ""}
+}
+
+func invalidEnum(element, value string) *fault {
+	return &fault{Message: "Invalid Enumeration", Detail: "Invalid Enumeration : " + value, Code: "2170", Element: element}
+}
+
+func badProperty(detail string) *fault {
+	return &fault{Message: "Request has invalid or unsupported property", Detail: "Property Name:" + detail, Code: "2010", Element: ""}
+}
+
+func unsupportedOp(detail string) *fault {
+	return &fault{Message: "Unsupported Operation", Detail: "Operation " + detail + " is not supported.", Code: "500", Element: ""}
+}
+
+// reqOpts carries request options that affect validation.
+type reqOpts struct {
+	allowDuplicateDocNum bool
+}
+
+// kind describes one entity type.
+type kind struct {
+	name    string // JSON envelope key, e.g. "Invoice"
+	path    string // URL segment, e.g. "invoice"
+	txn     bool   // transaction (deletable) rather than name-list entity
+	seqBase int64
+	// prepare validates o (the complete new state) and sets computed and
+	// default fields; old is the stored object on update, nil on create.
+	prepare func(r *Realm, o, old obj, opts reqOpts) *fault
+}
+
+func (k *kind) seqKey() string {
+	if k.txn {
+		return "txn"
+	}
+	return k.name
+}
+
+var kinds []*kind
+
+func init() {
+	kinds = []*kind{
+		{name: "Account", path: "account", prepare: prepareAccount},
+		{name: "PaymentMethod", path: "paymentmethod", prepare: preparePaymentMethod},
+		{name: "Item", path: "item", prepare: prepareItem},
+		{name: "Class", path: "class", seqBase: 5000000000000142237, prepare: prepareClass},
+		{name: "Customer", path: "customer", prepare: preparePerson("Customer")},
+		{name: "Vendor", path: "vendor", prepare: preparePerson("Vendor")},
+		{name: "Invoice", path: "invoice", txn: true, seqBase: 100, prepare: prepareInvoice},
+	}
+}
+
+func kindByName(name string) *kind {
+	for _, k := range kinds {
+		if strings.EqualFold(k.name, name) || k.path == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// systemFields are set by the server only; values sent by clients are ignored.
+var systemFields = []string{"Id", "SyncToken", "MetaData", "domain", "sparse", "status"}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = deepCopy(e)
+		}
+		return s
+	default:
+		return v
+	}
+}
+
+func usd() obj { return obj{"value": "USD", "name": "United States Dollar"} }
+
+func str(o obj, key string) string {
+	s, _ := o[key].(string)
+	return strings.TrimSpace(s)
+}
+
+func setDefault(o obj, key string, v any) {
+	if _, ok := o[key]; !ok || o[key] == nil {
+		o[key] = v
+	}
+}
+
+// activeOf reports the Active flag, defaulting (and normalising) to true.
+func activeOf(o obj) bool {
+	b, ok := o["Active"].(bool)
+	if !ok {
+		o["Active"] = true
+		return true
+	}
+	return b
+}
+
+// create validates body and stores it as a new object. Caller holds r.mu
+// (or is seeding).
+func (r *Realm) create(k *kind, body obj, opts reqOpts) (obj, *fault) {
+	o := deepCopy(body).(obj)
+	for _, f := range systemFields {
+		delete(o, f)
+	}
+	if f := k.prepare(r, o, nil, opts); f != nil {
+		return nil, f
+	}
+	now := r.s.metaTime(r.s.now())
+	o["Id"] = r.nextID(k)
+	o["SyncToken"] = "0"
+	o["MetaData"] = obj{"CreateTime": now, "LastUpdatedTime": now}
+	o["domain"] = "QBO"
+	o["sparse"] = false
+	r.objs[k.name][o["Id"].(string)] = o
+	return r.render(k, o), nil
+}
+
+// lookupForWrite finds the target of an update/delete/void and checks its
+// SyncToken.
+func (r *Realm) lookupForWrite(k *kind, body obj) (obj, *fault) {
+	id, _ := body["Id"].(string)
+	if id == "" {
+		return nil, required("Id")
+	}
+	old, ok := r.objs[k.name][id]
+	if !ok {
+		return nil, notFound(k, id)
+	}
+	st, ok := body["SyncToken"].(string)
+	if !ok || st == "" {
+		return nil, required("SyncToken")
+	}
+	if st != old["SyncToken"] {
+		return nil, staleObject()
+	}
+	return old, nil
+}
+
+func bumpSyncToken(o obj) {
+	n, _ := strconv.Atoi(o["SyncToken"].(string))
+	o["SyncToken"] = strconv.Itoa(n + 1)
+}
+
+// update applies a full or sparse update (qbo-api.md §5).
+func (r *Realm) update(k *kind, body obj, opts reqOpts) (obj, *fault) {
+	old, f := r.lookupForWrite(k, body)
+	if f != nil {
+		return nil, f
+	}
+	var o obj
+	if sp, _ := body["sparse"].(bool); sp {
+		o = deepCopy(old).(obj)
+		for key, v := range body {
+			o[key] = deepCopy(v)
+		}
+	} else {
+		o = deepCopy(body).(obj)
+	}
+	for _, f := range systemFields {
+		delete(o, f)
+	}
+	if f := k.prepare(r, o, old, opts); f != nil {
+		return nil, f
+	}
+	o["Id"] = old["Id"]
+	o["SyncToken"] = old["SyncToken"]
+	bumpSyncToken(o)
+	o["MetaData"] = obj{"CreateTime": old["MetaData"].(obj)["CreateTime"], "LastUpdatedTime": r.s.metaTime(r.s.now())}
+	o["domain"] = "QBO"
+	o["sparse"] = false
+	r.objs[k.name][o["Id"].(string)] = o
+	return r.render(k, o), nil
+}
+
+// remove hard-deletes a transaction; the response is the status stub.
+func (r *Realm) remove(k *kind, body obj) (obj, *fault) {
+	old, f := r.lookupForWrite(k, body)
+	if f != nil {
+		return nil, f
+	}
+	id := old["Id"].(string)
+	delete(r.objs[k.name], id)
+	r.deleted[k.name][id] = true
+	return obj{"status": "Deleted", "domain": "QBO", "Id": id}, nil
+}
+
+// void zeroes an invoice's amounts and keeps the record.
+func (r *Realm) void(k *kind, body obj) (obj, *fault) {
+	old, f := r.lookupForWrite(k, body)
+	if f != nil {
+		return nil, f
+	}
+	o := deepCopy(old).(obj)
+	if lines, ok := o["Line"].([]any); ok {
+		for _, l := range lines {
+			if lm, ok := l.(obj); ok {
+				lm["Amount"] = json.Number("0")
+				if d, ok := lm["SalesItemLineDetail"].(obj); ok {
+					d["Qty"] = json.Number("0")
+				}
+			}
+		}
+	}
+	o["TotalAmt"] = json.Number("0")
+	o["Balance"] = json.Number("0")
+	o["PrivateNote"] = "Voided"
+	bumpSyncToken(o)
+	o["MetaData"] = obj{"CreateTime": old["MetaData"].(obj)["CreateTime"], "LastUpdatedTime": r.s.metaTime(r.s.now())}
+	r.objs[k.name][o["Id"].(string)] = o
+	return r.render(k, o), nil
+}
+
+// render returns the API view of a stored object (with computed fields that
+// depend on other objects, such as a customer's Balance).
+func (r *Realm) render(k *kind, o obj) obj {
+	out := deepCopy(o).(obj)
+	if k.name == "Customer" {
+		var bal int64
+		for _, inv := range r.objs["Invoice"] {
+			if ref, _ := inv["CustomerRef"].(obj); ref != nil && ref["value"] == o["Id"] {
+				if b, ok := parseDecimal(inv["Balance"]); ok {
+					bal += toCents(b)
+				}
+			}
+		}
+		out["Balance"] = centsNumber(bal)
+		out["BalanceWithJobs"] = centsNumber(bal)
+	}
+	return out
+}
+
+// refName is the name QBO puts in a {"value","name"} ref to o.
+func refName(k *kind, o obj) string {
+	switch k.name {
+	case "Customer", "Vendor":
+		return str(o, "DisplayName")
+	case "PaymentMethod":
+		return str(o, "Name")
+	default:
+		if s := str(o, "FullyQualifiedName"); s != "" {
+			return s
+		}
+		return str(o, "Name")
+	}
+}
+
+// checkRef validates o[key] as a reference to an active entity of kind
+// target and fills in its name. It returns the referenced object, or nil
+// if the key is absent and not required.
+func (r *Realm) checkRef(o obj, key, target string, isRequired bool) (obj, *fault) {
+	v, present := o[key]
+	if !present || v == nil {
+		if isRequired {
+			return nil, required(key)
+		}
+		return nil, nil
+	}
+	ref, ok := v.(obj)
+	if !ok {
+		return nil, badProperty(key)
+	}
+	id, _ := ref["value"].(string)
+	if id == "" {
+		return nil, required(key)
+	}
+	k := kindByName(target)
+	t, ok := r.objs[k.name][id]
+	if !ok {
+		return nil, invalidRef(key, target, id)
+	}
+	if a, ok := t["Active"].(bool); ok && !a {
+		return nil, inactiveRef(key)
+	}
+	o[key] = obj{"value": id, "name": refName(k, t)}
+	return t, nil
+}
+
+// uniqueName reports whether another active object of one of the entities
+// (other than selfID) already has name in field (case-insensitive).
+func (r *Realm) nameTaken(entities []string, field, name, selfID string) (string, bool) {
+	for _, e := range entities {
+		for id, o := range r.objs[e] {
+			if id == selfID && e == entities[0] {
+				continue
+			}
+			if a, ok := o["Active"].(bool); ok && !a {
+				continue
+			}
+			if lower(str(o, field)) == lower(name) {
+				return e, true
+			}
+		}
+	}
+	return "", false
+}
+
+func selfID(old obj) string {
+	if old == nil {
+		return ""
+	}
+	return old["Id"].(string)
+}
+
+// keepAddrIDs gives physical addresses an Id, reusing the old one on update.
+func (r *Realm) addrIDs(o, old obj, keys ...string) {
+	for _, key := range keys {
+		a, ok := o[key].(obj)
+		if !ok {
+			continue
+		}
+		if _, has := a["Id"]; has {
+			continue
+		}
+		if old != nil {
+			if oa, ok := old[key].(obj); ok && oa["Id"] != nil {
+				a["Id"] = oa["Id"]
+				continue
+			}
+		}
+		r.addrSeq++
+		a["Id"] = strconv.FormatInt(r.addrSeq, 10)
+	}
+}
+
+const deletedSuffix = " (deleted)"
+
+func preparePerson(entity string) func(r *Realm, o, old obj, opts reqOpts) *fault {
+	return func(r *Realm, o, old obj, _ reqOpts) *fault {
+		name := str(o, "DisplayName")
+		if name == "" {
+			var parts []string
+			for _, f := range []string{"Title", "GivenName", "MiddleName", "FamilyName", "Suffix"} {
+				if p := str(o, f); p != "" {
+					parts = append(parts, p)
+				}
+			}
+			name = strings.Join(parts, " ")
+		}
+		if name == "" {
+			return &fault{Message: "No Name Provided", Detail: "Business Validation Error: You must provide a display name, or a title, first, middle or last name, or suffix.", Code: "6080", Element: ""}
+		}
+		active := activeOf(o)
+		wasActive := old == nil || old["Active"] == true
+		if active {
+			if other, taken := r.nameTaken([]string{entity, otherPerson(entity)}, "DisplayName", name, selfID(old)); taken {
+				return duplicateName(strings.ToLower(other))
+			}
+		} else if wasActive && !strings.HasSuffix(name, deletedSuffix) {
+			name += deletedSuffix
+		}
+		o["DisplayName"] = name
+		o["FullyQualifiedName"] = name
+		setDefault(o, "PrintOnCheckName", strings.TrimSuffix(name, deletedSuffix))
+		setDefault(o, "CurrencyRef", usd())
+		setDefault(o, "Balance", json.Number("0"))
+		r.addrIDs(o, old, "BillAddr", "ShipAddr")
+		if entity == "Customer" {
+			setDefault(o, "Taxable", true)
+			setDefault(o, "Job", false)
+			setDefault(o, "BillWithParent", false)
+			setDefault(o, "PreferredDeliveryMethod", "Print")
+		} else {
+			setDefault(o, "Vendor1099", false)
+			o["Balance"] = json.Number("0") // read-only; no bills are emulated yet
+		}
+		return nil
+	}
+}
+
+func otherPerson(entity string) string {
+	if entity == "Customer" {
+		return "Vendor"
+	}
+	return "Customer"
+}
+
+var accountTypes = map[string]struct{ classification, defaultSub string }{
+	"Bank":                    {"Asset", "Checking"},
+	"Accounts Receivable":     {"Asset", "AccountsReceivable"},
+	"Other Current Asset":     {"Asset", "OtherCurrentAssets"},
+	"Fixed Asset":             {"Asset", "OtherFixedAssets"},
+	"Other Asset":             {"Asset", "OtherLongTermAssets"},
+	"Accounts Payable":        {"Liability", "AccountsPayable"},
+	"Credit Card":             {"Liability", "CreditCard"},
+	"Other Current Liability": {"Liability", "OtherCurrentLiabilities"},
+	"Long Term Liability":     {"Liability", "OtherLongTermLiabilities"},
+	"Equity":                  {"Equity", "OwnersEquity"},
+	"Income":                  {"Revenue", "ServiceFeeIncome"},
+	"Other Income":            {"Revenue", "OtherMiscellaneousIncome"},
+	"Cost of Goods Sold":      {"Expense", "SuppliesMaterialsCogs"},
+	"Expense":                 {"Expense", "OtherMiscellaneousServiceCost"},
+	"Other Expense":           {"Expense", "OtherMiscellaneousExpense"},
+}
+
+// subTypeOwner maps the account subtypes the emulator knows to their type,
+// so an account may be created with AccountSubType only.
+var subTypeOwner = map[string]string{
+	"Checking": "Bank", "Savings": "Bank", "MoneyMarket": "Bank", "CashOnHand": "Bank",
+	"AccountsReceivable": "Accounts Receivable",
+	"UndepositedFunds":   "Other Current Asset", "PrepaidExpenses": "Other Current Asset", "Inventory": "Other Current Asset", "OtherCurrentAssets": "Other Current Asset",
+	"OtherFixedAssets": "Fixed Asset", "MachineryAndEquipment": "Fixed Asset", "OtherLongTermAssets": "Other Asset",
+	"AccountsPayable": "Accounts Payable", "CreditCard": "Credit Card",
+	"OtherCurrentLiabilities": "Other Current Liability", "DeferredRevenue": "Other Current Liability", "SalesTaxPayable": "Other Current Liability",
+	"OtherLongTermLiabilities": "Long Term Liability", "NotesPayable": "Long Term Liability",
+	"OpeningBalanceEquity": "Equity", "RetainedEarnings": "Equity", "OwnersEquity": "Equity",
+	"ServiceFeeIncome": "Income", "SalesOfProductIncome": "Income", "DiscountsRefundsGiven": "Income",
+	"OtherMiscellaneousIncome": "Other Income", "InterestEarned": "Other Income",
+	"SuppliesMaterialsCogs":  "Cost of Goods Sold",
+	"AdvertisingPromotional": "Expense", "BankCharges": "Expense", "OfficeGeneralAdministrativeExpenses": "Expense",
+	"RentOrLeaseOfBuildings": "Expense", "OtherMiscellaneousServiceCost": "Expense",
+	"OtherMiscellaneousExpense": "Other Expense",
+}
+
+func prepareAccount(r *Realm, o, old obj, _ reqOpts) *fault {
+	name := str(o, "Name")
+	if name == "" {
+		return required("Name")
+	}
+	typ, sub := str(o, "AccountType"), str(o, "AccountSubType")
+	if typ == "" && sub == "" {
+		return &fault{Message: "Invalid Account Type", Detail: "Business Validation Error: You must select an account type (AccountType or AccountSubType).", Code: "6010", Element: "AccountType"}
+	}
+	if typ == "" {
+		t, ok := subTypeOwner[sub]
+		if !ok {
+			return invalidEnum("AccountSubType", sub)
+		}
+		typ = t
+	}
+	info, ok := accountTypes[typ]
+	if !ok {
+		return invalidEnum("AccountType", typ)
+	}
+	if sub == "" {
+		sub = info.defaultSub
+	} else if owner, known := subTypeOwner[sub]; known && owner != typ {
+		return invalidEnum("AccountSubType", sub)
+	}
+	fqn := name
+	o["SubAccount"] = false
+	if parent, f := r.checkRef(o, "ParentRef", "Account", false); f != nil {
+		return f
+	} else if parent != nil {
+		fqn = str(parent, "FullyQualifiedName") + ":" + name
+		o["SubAccount"] = true
+	}
+	if activeOf(o) {
+		if _, taken := r.nameTaken([]string{"Account"}, "FullyQualifiedName", fqn, selfID(old)); taken {
+			return duplicateName("account")
+		}
+	}
+	o["Name"], o["AccountType"], o["AccountSubType"] = name, typ, sub
+	o["FullyQualifiedName"] = fqn
+	o["Classification"] = info.classification
+	o["CurrentBalance"] = json.Number("0")
+	o["CurrentBalanceWithSubAccounts"] = json.Number("0")
+	setDefault(o, "CurrencyRef", usd())
+	return nil
+}
+
+func preparePaymentMethod(r *Realm, o, old obj, _ reqOpts) *fault {
+	name := str(o, "Name")
+	if name == "" {
+		return required("Name")
+	}
+	setDefault(o, "Type", "NON_CREDIT_CARD")
+	if t := o["Type"]; t != "CREDIT_CARD" && t != "NON_CREDIT_CARD" {
+		s, _ := t.(string)
+		return invalidEnum("Type", s)
+	}
+	if activeOf(o) {
+		if _, taken := r.nameTaken([]string{"PaymentMethod"}, "Name", name, selfID(old)); taken {
+			return duplicateName("payment method")
+		}
+	}
+	o["Name"] = name
+	return nil
+}
+
+func prepareClass(r *Realm, o, old obj, _ reqOpts) *fault {
+	name := str(o, "Name")
+	if name == "" {
+		return required("Name")
+	}
+	fqn := name
+	o["SubClass"] = false
+	if parent, f := r.checkRef(o, "ParentRef", "Class", false); f != nil {
+		return f
+	} else if parent != nil {
+		fqn = str(parent, "FullyQualifiedName") + ":" + name
+		o["SubClass"] = true
+	}
+	if activeOf(o) {
+		if _, taken := r.nameTaken([]string{"Class"}, "FullyQualifiedName", fqn, selfID(old)); taken {
+			return duplicateName("class")
+		}
+	}
+	o["Name"], o["FullyQualifiedName"] = name, fqn
+	return nil
+}
+
+var itemTypes = map[string]bool{"Service": true, "NonInventory": true, "Inventory": true, "Group": true, "Category": true}
+
+func prepareItem(r *Realm, o, old obj, _ reqOpts) *fault {
+	name := str(o, "Name")
+	if name == "" {
+		return required("Name")
+	}
+	typ := str(o, "Type")
+	if typ == "" {
+		return required("Type")
+	}
+	if !itemTypes[typ] {
+		return invalidEnum("Type", typ)
+	}
+	sells := typ == "Service" || typ == "NonInventory" || typ == "Inventory"
+	if _, f := r.checkRef(o, "IncomeAccountRef", "Account", sells); f != nil {
+		return f
+	}
+	if _, f := r.checkRef(o, "ExpenseAccountRef", "Account", typ == "Inventory"); f != nil {
+		return f
+	}
+	if _, f := r.checkRef(o, "AssetAccountRef", "Account", typ == "Inventory"); f != nil {
+		return f
+	}
+	if typ == "Inventory" {
+		if _, ok := o["QtyOnHand"]; !ok {
+			return required("QtyOnHand")
+		}
+		if str(o, "InvStartDate") == "" {
+			return required("InvStartDate")
+		}
+		o["TrackQtyOnHand"] = true
+	}
+	for _, f := range []string{"UnitPrice", "PurchaseCost", "QtyOnHand"} {
+		if v, ok := o[f]; ok {
+			d, ok := parseDecimal(v)
+			if !ok {
+				return badProperty(f)
+			}
+			o[f] = normalizeNumber(d)
+		}
+	}
+	if activeOf(o) {
+		if _, taken := r.nameTaken([]string{"Item"}, "Name", name, selfID(old)); taken {
+			return duplicateName("product or service")
+		}
+	}
+	o["Name"], o["FullyQualifiedName"] = name, name
+	setDefault(o, "UnitPrice", json.Number("0"))
+	setDefault(o, "Taxable", false)
+	setDefault(o, "TrackQtyOnHand", false)
+	return nil
+}
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+func prepareInvoice(r *Realm, o, old obj, opts reqOpts) *fault {
+	if _, f := r.checkRef(o, "CustomerRef", "Customer", true); f != nil {
+		return f
+	}
+	rawLines, _ := o["Line"].([]any)
+	var lines []any
+	var total int64
+	for _, l := range rawLines {
+		lm, ok := l.(obj)
+		if !ok {
+			return badProperty("Line")
+		}
+		dt := str(lm, "DetailType")
+		switch dt {
+		case "SubTotalLineDetail":
+			continue // computed; regenerated below
+		case "SalesItemLineDetail":
+		case "":
+			return required("Line.DetailType")
+		default:
+			return invalidEnum("Line.DetailType", dt)
+		}
+		amtV, ok := lm["Amount"]
+		if !ok || amtV == nil {
+			return required("Line.Amount")
+		}
+		amt, ok := parseDecimal(amtV)
+		if !ok {
+			return badProperty("Line.Amount")
+		}
+		cents := toCents(amt)
+		d, _ := lm["SalesItemLineDetail"].(obj)
+		if d == nil {
+			d = obj{}
+		}
+		if _, ok := d["ItemRef"]; !ok {
+			d["ItemRef"] = obj{"value": "1"} // QBO's default "Services" item
+		}
+		if _, f := r.checkRef(d, "ItemRef", "Item", true); f != nil {
+			f.Element = "Line.SalesItemLineDetail.ItemRef"
+			return f
+		}
+		if _, f := r.checkRef(d, "ClassRef", "Class", false); f != nil {
+			f.Element = "Line.SalesItemLineDetail.ClassRef"
+			return f
+		}
+		setDefault(d, "TaxCodeRef", obj{"value": "NON"})
+		var qty, price *big.Rat
+		for _, f := range []string{"Qty", "UnitPrice"} {
+			if v, ok := d[f]; ok && v != nil {
+				x, ok := parseDecimal(v)
+				if !ok {
+					return badProperty("Line.SalesItemLineDetail." + f)
+				}
+				d[f] = normalizeNumber(x)
+				if f == "Qty" {
+					qty = x
+				} else {
+					price = x
+				}
+			}
+		}
+		if qty != nil && price != nil {
+			if want := toCents(new(big.Rat).Mul(qty, price)); want != cents {
+				return &fault{Message: "Amount calculation incorrect in the request",
+					Detail: "Amount is not equal to UnitPrice * Qty. Supplied value:" + string(centsNumber(cents)),
+					Code:   "6070", Element: ""}
+			}
+		}
+		lm["SalesItemLineDetail"] = d
+		lm["Amount"] = centsNumber(cents)
+		lm["Id"] = strconv.Itoa(len(lines) + 1)
+		lm["LineNum"] = json.Number(strconv.Itoa(len(lines) + 1))
+		total += cents
+		lines = append(lines, lm)
+	}
+	if len(lines) == 0 {
+		return required("Line")
+	}
+	lines = append(lines, obj{"Amount": centsNumber(total), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": obj{}})
+	o["Line"] = lines
+
+	doc := str(o, "DocNumber")
+	if doc == "" {
+		doc = r.nextDocNumber()
+	}
+	if len(doc) > 21 {
+		return &fault{Message: "String length is either shorter or longer than supported by specification",
+			Detail: "String length specified does not match the supported length. Min:0 Max:21 supplied length:" + strconv.Itoa(len(doc)),
+			Code:   "2050", Element: "DocNumber"}
+	}
+	if !opts.allowDuplicateDocNum {
+		for id, inv := range r.objs["Invoice"] {
+			if id != selfID(old) && str(inv, "DocNumber") == doc {
+				return &fault{Message: "Duplicate Document Number Error",
+					Detail: "Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=" + doc + " is assigned to TxnType=Invoice with TxnId=" + id,
+					Code:   "6140", Element: ""}
+			}
+		}
+	}
+	o["DocNumber"] = doc
+	today := r.s.now().Format("2006-01-02")
+	setDefault(o, "TxnDate", today)
+	setDefault(o, "DueDate", o["TxnDate"])
+	for _, f := range []string{"TxnDate", "DueDate"} {
+		if s, _ := o[f].(string); !dateRE.MatchString(s) {
+			return badProperty(f)
+		}
+	}
+	o["TotalAmt"] = centsNumber(total)
+	o["Balance"] = centsNumber(total) // no payments are emulated yet
+	setDefault(o, "CurrencyRef", usd())
+	setDefault(o, "LinkedTxn", []any{})
+	setDefault(o, "CustomField", []any{})
+	setDefault(o, "TxnTaxDetail", obj{"TotalTax": json.Number("0")})
+	setDefault(o, "PrintStatus", "NotSet")
+	setDefault(o, "EmailStatus", "NotSet")
+	setDefault(o, "ApplyTaxAfterDiscount", false)
+	for _, f := range []string{"AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment"} {
+		setDefault(o, f, false)
+	}
+	r.addrIDs(o, old, "BillAddr", "ShipAddr")
+	return nil
+}
+
+// nextDocNumber auto-assigns a numeric DocNumber (1001, 1002, …) not in use.
+func (r *Realm) nextDocNumber() string {
+	for {
+		r.seq["DocNumber"]++
+		n := strconv.FormatInt(1000+r.seq["DocNumber"], 10)
+		used := false
+		for _, inv := range r.objs["Invoice"] {
+			if str(inv, "DocNumber") == n {
+				used = true
+				break
+			}
+		}
+		if !used {
+			return n
+		}
+	}
+}
