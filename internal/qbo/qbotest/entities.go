@@ -172,6 +172,9 @@ func (r *Realm) create(k *kind, body obj, opts reqOpts) (obj, *fault) {
 	o["domain"] = "QBO"
 	o["sparse"] = false
 	r.objs[k.name][o["Id"].(string)] = o
+	if !r.seeding {
+		r.recordChange(k.name, o["Id"].(string), "Create")
+	}
 	return r.render(k, o), nil
 }
 
@@ -229,6 +232,7 @@ func (r *Realm) update(k *kind, body obj, opts reqOpts) (obj, *fault) {
 	o["domain"] = "QBO"
 	o["sparse"] = false
 	r.objs[k.name][o["Id"].(string)] = o
+	r.recordChange(k.name, o["Id"].(string), "Update")
 	return r.render(k, o), nil
 }
 
@@ -241,6 +245,7 @@ func (r *Realm) remove(k *kind, body obj) (obj, *fault) {
 	id := old["Id"].(string)
 	delete(r.objs[k.name], id)
 	r.deleted[k.name][id] = true
+	r.recordChange(k.name, id, "Delete")
 	return obj{"status": "Deleted", "domain": "QBO", "Id": id}, nil
 }
 
@@ -267,6 +272,7 @@ func (r *Realm) void(k *kind, body obj) (obj, *fault) {
 	bumpSyncToken(o)
 	o["MetaData"] = obj{"CreateTime": old["MetaData"].(obj)["CreateTime"], "LastUpdatedTime": r.s.metaTime(r.s.now())}
 	r.objs[k.name][o["Id"].(string)] = o
+	r.recordChange(k.name, o["Id"].(string), "Void")
 	return r.render(k, o), nil
 }
 

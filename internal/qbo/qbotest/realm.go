@@ -28,6 +28,8 @@ type Realm struct {
 	seq     map[string]int64
 	addrSeq int64
 	idem    map[string]replay
+	changes []Change
+	seeding bool // the starting data is not a change anyone is told about
 }
 
 func newRealm(id string, s *Server) *Realm {
@@ -113,6 +115,8 @@ func (r *Realm) FindByName(entity, name string) (map[string]any, bool) {
 // seed creates the starting chart of accounts, payment methods and the
 // "Services" item (Id "1", the default item for invoice lines).
 func (r *Realm) seed() {
+	r.seeding = true
+	defer func() { r.seeding = false }()
 	accounts := []struct{ name, typ, sub string }{
 		{"Checking", "Bank", "Checking"},
 		{"Savings", "Bank", "Savings"},

@@ -90,6 +90,9 @@ type Server struct {
 	serveErr chan error
 	connMu   sync.Mutex
 	conns    map[net.Conn]http.ConnState
+
+	changeMu  sync.Mutex
+	changeFns []func(Change)
 }
 
 func (s *Server) trackConn(c net.Conn, st http.ConnState) {
