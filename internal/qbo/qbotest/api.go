@@ -17,6 +17,22 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	realm := s.realms[realmID]
+	if r.PathValue("id") == "" {
+		switch r.PathValue("entity") {
+		case "query":
+			s.handleQuery(w, r, realm)
+			return
+		case "cdc":
+			s.handleCDC(w, r, realm)
+			return
+		case "batch":
+			s.handleBatch(w, r, realm)
+			return
+		case "preferences":
+			s.handlePreferences(w, r, realm)
+			return
+		}
+	}
 	k := kindByName(r.PathValue("entity"))
 	if k == nil || k.path != r.PathValue("entity") {
 		s.writeResponse(w, s.faultBody(http.StatusBadRequest, unsupportedOp(r.Method+" "+r.PathValue("entity"))))
@@ -67,6 +83,8 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	res := s.write(realm, k, q.Get("operation"), raw, reqOpts{
 		allowDuplicateDocNum: strings.Contains(q.Get("include"), "allowduplicatedocnum"),
+		// Payments are voided with operation=update&include=void (qbo-api.md §5).
+		void: strings.Contains(q.Get("include"), "void") && !strings.Contains(q.Get("include"), "allowduplicatedocnum"),
 	})
 	if reqID != "" {
 		realm.idem[reqID] = replay{status: res.status, body: res.body}
@@ -86,34 +104,39 @@ func (s *Server) write(realm *Realm, k *kind, op string, raw []byte, opts reqOpt
 		}
 		return s.faultBody(http.StatusBadRequest, badProperty(msg))
 	}
-	var out obj
-	var f *fault
-	_, hasID := body["Id"]
-	switch op {
-	case "", "create", "update":
-		switch {
-		case op == "update" || (op == "" && hasID):
-			out, f = realm.update(k, body, opts)
-		default:
-			out, f = realm.create(k, body, opts)
-		}
-	case "delete":
-		if !k.txn {
-			return s.faultBody(http.StatusBadRequest, unsupportedOp("delete on "+k.name+" (set Active to false instead)"))
-		}
-		out, f = realm.remove(k, body)
-	case "void":
-		if k.name != "Invoice" {
-			return s.faultBody(http.StatusBadRequest, unsupportedOp("void on "+k.name))
-		}
-		out, f = realm.void(k, body)
-	default:
-		return s.faultBody(http.StatusBadRequest, unsupportedOp(op))
-	}
+	out, f := s.apply(realm, k, op, body, opts)
 	if f != nil {
 		return s.faultBody(http.StatusBadRequest, f)
 	}
 	return s.entityBody(k, out)
+}
+
+// apply runs one create/update/delete/void on a decoded body; single
+// requests and batch items share it. Caller holds realm.mu.
+func (s *Server) apply(realm *Realm, k *kind, op string, body obj, opts reqOpts) (obj, *fault) {
+	_, hasID := body["Id"]
+	switch op {
+	case "", "create", "update":
+		if opts.void && k.name == "Payment" && (op == "update" || hasID) {
+			return realm.void(k, body)
+		}
+		if op == "update" || (op == "" && hasID) {
+			return realm.update(k, body, opts)
+		}
+		return realm.create(k, body, opts)
+	case "delete":
+		if !k.txn {
+			return nil, unsupportedOp("delete on " + k.name + " (set Active to false instead)")
+		}
+		return realm.remove(k, body)
+	case "void":
+		if k.name != "Invoice" && k.name != "Payment" {
+			return nil, unsupportedOp("void on " + k.name)
+		}
+		return realm.void(k, body)
+	default:
+		return nil, unsupportedOp(op)
+	}
 }
 
 type response struct {

@@ -259,7 +259,7 @@ func TestValidationFaults(t *testing.T) {
 		{"bad account type", post, "account", map[string]any{"Name": "Nope", "AccountType": "Bogus"}, "2170", "AccountType"},
 		{"DocNumber too long", post, "invoice", invoiceBody(cust, "0123456789012345678901", 1, "10"), "2050", "DocNumber"},
 		{"delete of a list entity", post, "customer?operation=delete", map[string]any{"Id": cust, "SyncToken": "0"}, "500", ""},
-		{"unemulated endpoint", get, "query?query=select%20*%20from%20Invoice", nil, "500", ""},
+		{"unemulated endpoint", get, "reports/ProfitAndLoss", nil, "500", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -372,3 +372,20 @@ func TestRequestIDReplay(t *testing.T) {
 }
 
 func must(_ int, b []byte) []byte { return b }
+
+// TestPreferences reads the company settings a realm starts with: class tracking on, custom
+// transaction numbers on, and three sales-form custom field definitions.
+func TestPreferences(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	p := a.ok(get, "preferences", nil, "Preferences")
+	acct := p["AccountingInfoPrefs"].(map[string]any)
+	require.Equal(t, true, acct["ClassTrackingPerTxnLine"])
+	sales := p["SalesFormsPrefs"].(map[string]any)
+	require.Equal(t, true, sales["CustomTxnNumbers"])
+	groups := sales["CustomField"].([]any)
+	require.Len(t, groups, 2)
+	names := groups[1].(map[string]any)["CustomField"].([]any)
+	require.Len(t, names, 3)
+	require.Equal(t, "PO Number", names[0].(map[string]any)["StringValue"])
+}

@@ -66,6 +66,7 @@ func unsupportedOp(detail string) *fault {
 
 // reqOpts carries request options that affect validation.
 type reqOpts struct {
+	void                 bool // include=void: void the payment the update names
 	allowDuplicateDocNum bool
 }
 
@@ -78,6 +79,11 @@ type kind struct {
 	// prepare validates o (the complete new state) and sets computed and
 	// default fields; old is the stored object on update, nil on create.
 	prepare func(r *Realm, o, old obj, opts reqOpts) *fault
+	// written, if set, runs after a write is stored and recorded, for side
+	// effects on other objects (transactions.go). op is Create, Update,
+	// Delete or Void; o is the stored object (nil on Delete), old the
+	// previous one (nil on Create).
+	written func(r *Realm, op string, o, old obj)
 }
 
 func (k *kind) seqKey() string {
@@ -97,7 +103,11 @@ func init() {
 		{name: "Class", path: "class", seqBase: 5000000000000142237, prepare: prepareClass},
 		{name: "Customer", path: "customer", prepare: preparePerson("Customer")},
 		{name: "Vendor", path: "vendor", prepare: preparePerson("Vendor")},
-		{name: "Invoice", path: "invoice", txn: true, seqBase: 100, prepare: prepareInvoice},
+		{name: "Invoice", path: "invoice", txn: true, seqBase: 100, prepare: prepareInvoiceLinked, written: unlinkOnRemove("Invoice")},
+		{name: "Payment", path: "payment", txn: true, seqBase: 100, prepare: preparePayment, written: paymentWritten},
+		{name: "JournalEntry", path: "journalentry", txn: true, seqBase: 100, prepare: prepareJournalEntry},
+		{name: "CreditMemo", path: "creditmemo", txn: true, seqBase: 100, prepare: prepareCreditMemo, written: unlinkOnRemove("CreditMemo")},
+		{name: "RefundReceipt", path: "refundreceipt", txn: true, seqBase: 100, prepare: prepareRefundReceipt},
 	}
 }
 
@@ -175,6 +185,9 @@ func (r *Realm) create(k *kind, body obj, opts reqOpts) (obj, *fault) {
 	if !r.seeding {
 		r.recordChange(k.name, o["Id"].(string), "Create")
 	}
+	if k.written != nil {
+		k.written(r, "Create", o, nil)
+	}
 	return r.render(k, o), nil
 }
 
@@ -233,6 +246,9 @@ func (r *Realm) update(k *kind, body obj, opts reqOpts) (obj, *fault) {
 	o["sparse"] = false
 	r.objs[k.name][o["Id"].(string)] = o
 	r.recordChange(k.name, o["Id"].(string), "Update")
+	if k.written != nil {
+		k.written(r, "Update", o, old)
+	}
 	return r.render(k, o), nil
 }
 
@@ -246,6 +262,9 @@ func (r *Realm) remove(k *kind, body obj) (obj, *fault) {
 	delete(r.objs[k.name], id)
 	r.deleted[k.name][id] = true
 	r.recordChange(k.name, id, "Delete")
+	if k.written != nil {
+		k.written(r, "Delete", nil, old)
+	}
 	return obj{"status": "Deleted", "domain": "QBO", "Id": id}, nil
 }
 
@@ -267,12 +286,20 @@ func (r *Realm) void(k *kind, body obj) (obj, *fault) {
 		}
 	}
 	o["TotalAmt"] = json.Number("0")
-	o["Balance"] = json.Number("0")
+	if _, ok := o["Balance"]; ok {
+		o["Balance"] = json.Number("0")
+	}
+	if _, ok := o["UnappliedAmt"]; ok {
+		o["UnappliedAmt"] = json.Number("0")
+	}
 	o["PrivateNote"] = "Voided"
 	bumpSyncToken(o)
 	o["MetaData"] = obj{"CreateTime": old["MetaData"].(obj)["CreateTime"], "LastUpdatedTime": r.s.metaTime(r.s.now())}
 	r.objs[k.name][o["Id"].(string)] = o
 	r.recordChange(k.name, o["Id"].(string), "Void")
+	if k.written != nil {
+		k.written(r, "Void", o, old)
+	}
 	return r.render(k, o), nil
 }
 

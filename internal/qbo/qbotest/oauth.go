@@ -317,3 +317,26 @@ func writeGatewayFault(w http.ResponseWriter, status int, name, errorCode, code,
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
 }
+
+// RevokeGrants revokes every connection (grant) to realmID, as when the
+// company's user disconnects the app: its access and refresh tokens stop
+// working at once. It returns how many grants were revoked.
+func (s *Server) RevokeGrants(realmID string) int {
+	s.auth.mu.Lock()
+	defer s.auth.mu.Unlock()
+	seen := map[*grant]bool{}
+	for _, at := range s.auth.access {
+		seen[at.g] = true
+	}
+	for _, rt := range s.auth.refresh {
+		seen[rt.g] = true
+	}
+	n := 0
+	for g := range seen {
+		if g.realmID == realmID && !g.revoked {
+			g.revoked = true
+			n++
+		}
+	}
+	return n
+}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 type obj = map[string]any
@@ -22,14 +23,15 @@ type Realm struct {
 	id string
 	s  *Server
 
-	mu      sync.Mutex
-	objs    map[string]map[string]obj // entity name → Id → object
-	deleted map[string]map[string]bool
-	seq     map[string]int64
-	addrSeq int64
-	idem    map[string]replay
-	changes []Change
-	seeding bool // the starting data is not a change anyone is told about
+	mu        sync.Mutex
+	objs      map[string]map[string]obj // entity name → Id → object
+	deleted   map[string]map[string]bool
+	seq       map[string]int64
+	addrSeq   int64
+	idem      map[string]replay
+	changes   []Change
+	seeding   bool // the starting data is not a change anyone is told about
+	createdAt time.Time
 }
 
 func newRealm(id string, s *Server) *Realm {
@@ -38,6 +40,7 @@ func newRealm(id string, s *Server) *Realm {
 		r.objs[k.name] = map[string]obj{}
 		r.deleted[k.name] = map[string]bool{}
 	}
+	r.createdAt = s.now()
 	r.seed()
 	return r
 }

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,9 @@ type config struct {
 	clientSecret string
 	grace        time.Duration
 	loc          *time.Location
+	limits       Limits         // zero fields disable that limit
+	webhook      *webhookConfig // nil: no webhooks
+	faults       []Fault
 }
 
 // WithRealms sets how many companies (realms) the emulator hosts (default 1).
@@ -93,6 +97,12 @@ type Server struct {
 
 	changeMu  sync.Mutex
 	changeFns []func(Change)
+
+	limiter   *limiter
+	faults    *faultSet
+	hooks     *webhookSender // nil without WithWebhook
+	done      chan struct{}  // closed by Close: ends hanging faults and delivery
+	closeOnce sync.Once
 }
 
 func (s *Server) trackConn(c net.Conn, st http.ConnState) {
@@ -107,7 +117,8 @@ func (s *Server) trackConn(c net.Conn, st http.ConnState) {
 
 // New returns an emulator that is not yet listening; use Handler or Start.
 func New(opts ...Option) *Server {
-	cfg := config{realms: 1, clock: time.Now, clientID: DefaultClientID, clientSecret: DefaultClientSecret, grace: 24 * time.Hour}
+	cfg := config{realms: 1, clock: time.Now, clientID: DefaultClientID, clientSecret: DefaultClientSecret, grace: 24 * time.Hour,
+		limits: DefaultLimits()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -121,11 +132,17 @@ func New(opts ...Option) *Server {
 		}
 		cfg.loc = loc
 	}
-	s := &Server{cfg: cfg, realms: map[string]*Realm{}, auth: newAuthStore()}
+	s := &Server{cfg: cfg, realms: map[string]*Realm{}, auth: newAuthStore(), done: make(chan struct{})}
+	s.limiter = newLimiter(cfg.limits)
+	s.faults = newFaultSet(cfg.faults)
 	for i := 0; i < cfg.realms; i++ {
 		id := strconv.FormatInt(firstRealmID+int64(i), 10)
 		s.realms[id] = newRealm(id, s)
 		s.realmIDs = append(s.realmIDs, id)
+	}
+	if cfg.webhook != nil {
+		s.hooks = newWebhookSender(s, *cfg.webhook)
+		s.OnChange(s.hooks.enqueue)
 	}
 	return s
 }
@@ -162,8 +179,19 @@ func (s *Server) Start(addr string) error {
 	return nil
 }
 
-// Close stops the listener and waits for in-flight requests (up to 5s).
+// Close stops the listener, ends requests held by injected faults, waits
+// for in-flight requests (up to 5s) and stops webhook delivery (an
+// in-flight POST is cancelled; undelivered notifications are discarded).
 func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.done) })
+	err := s.closeHTTP()
+	if s.hooks != nil {
+		s.hooks.stop()
+	}
+	return err
+}
+
+func (s *Server) closeHTTP() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.hs == nil {
@@ -190,15 +218,32 @@ func (s *Server) Close() error {
 	return err
 }
 
-// Handler returns the emulator's HTTP handler.
+// Handler returns the emulator's HTTP handler. Requests outside /_control/
+// pass through fault injection (faults.go) and, for /v3/company/{realm}/…,
+// the per-realm limits (limits.go) before reaching the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	s.controlRoutes(mux)
 	mux.HandleFunc("GET /connect/oauth2", s.handleAuthorize)
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.handleToken)
 	mux.HandleFunc("POST /v2/oauth2/tokens/revoke", s.handleRevoke)
 	mux.HandleFunc("/v3/company/{realm}/{entity}", s.handleAPI)
 	mux.HandleFunc("/v3/company/{realm}/{entity}/{id}", s.handleAPI)
-	return mux
+	return s.guard(mux)
+}
+
+// guard is the handler chain: control requests go straight to the routes;
+// everything else goes limits → faults → routes, so a request held by a
+// latency or timeout fault keeps its concurrency slot.
+func (s *Server) guard(routes http.Handler) http.Handler {
+	chain := s.withLimits(s.withFaults(routes))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, controlPrefix) {
+			routes.ServeHTTP(w, r)
+			return
+		}
+		chain.ServeHTTP(w, r)
+	})
 }
 
 // RealmIDs lists the hosted realm ids in creation order.

@@ -1,0 +1,209 @@
+package qbotest_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"books/internal/qbo/qbotest"
+)
+
+func (a *apiClient) cdc(entities string, since time.Time) (int, map[string]any) {
+	a.t.Helper()
+	return a.do(get, "cdc?entities="+url.QueryEscape(entities)+"&changedSince="+url.QueryEscape(since.Format(time.RFC3339Nano)), nil)
+}
+
+// cdcEntries requires HTTP 200 and returns CDCResponse[0].QueryResponse.
+func (a *apiClient) cdcEntries(entities string, since time.Time) []any {
+	a.t.Helper()
+	status, env := a.cdc(entities, since)
+	require.Equal(a.t, http.StatusOK, status, "%v", env)
+	require.ElementsMatch(a.t, []string{"CDCResponse", "time"}, keys(env))
+	require.Regexp(a.t, timeMillisRE, env["time"])
+	cdc := env["CDCResponse"].([]any)
+	require.Len(a.t, cdc, 1)
+	return cdc[0].(map[string]any)["QueryResponse"].([]any)
+}
+
+// cdcObjects returns the objects of entity in a CDC response, checking the
+// entry's paging fields.
+func cdcObjects(t *testing.T, entries []any, entity string) []map[string]any {
+	t.Helper()
+	for _, e := range entries {
+		m := e.(map[string]any)
+		list, ok := m[entity].([]any)
+		if !ok {
+			continue
+		}
+		n := json.Number(strconv.Itoa(len(list)))
+		require.Equal(t, json.Number("1"), m["startPosition"])
+		require.Equal(t, n, m["maxResults"])
+		require.Equal(t, n, m["totalCount"])
+		out := make([]map[string]any, len(list))
+		for i, o := range list {
+			out[i] = o.(map[string]any)
+		}
+		return out
+	}
+	return nil
+}
+
+func TestCDC(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	a := newAPI(t, qbotest.WithClock(clk.Now))
+	start := clk.Now()
+
+	// Nothing yet (the seeded chart of accounts is not a change).
+	require.Equal(t, []any{map[string]any{}}, a.cdcEntries("Invoice,Customer,Account", start.Add(-time.Hour)))
+
+	a.advance(clk, time.Minute)
+	cust := createCustomer(t, a, "CDC Customer")
+	other := createCustomer(t, a, "Other Customer")
+	inv1 := a.ok(post, "invoice", invoiceBody(cust, "C-1", 1, "10"), "Invoice")
+	inv2 := a.ok(post, "invoice", invoiceBody(cust, "C-2", 1, "20"), "Invoice")
+	a.advance(clk, time.Hour)
+	mid := clk.Now()
+	// Update one invoice twice and delete the other; rename a customer.
+	up := a.ok(post, "invoice", map[string]any{"Id": inv1["Id"], "SyncToken": "0", "sparse": true, "PrivateNote": "one"}, "Invoice")
+	up = a.ok(post, "invoice", map[string]any{"Id": inv1["Id"], "SyncToken": up["SyncToken"], "sparse": true, "PrivateNote": "two"}, "Invoice")
+	a.ok(post, "invoice?operation=delete", map[string]any{"Id": inv2["Id"], "SyncToken": "0"}, "Invoice")
+	a.ok(post, "customer", map[string]any{"Id": other, "SyncToken": "0", "sparse": true, "Active": false}, "Customer")
+
+	// Since the start: both customers (current state), invoice 1 once in its
+	// current state, invoice 2 as a Deleted stub; entries follow the entities order.
+	entries := a.cdcEntries("Invoice,Customer,Account", start)
+	require.Len(t, entries, 2)
+	require.Contains(t, entries[0], "Invoice")
+	require.Contains(t, entries[1], "Customer")
+	invs := cdcObjects(t, entries, "Invoice")
+	require.Len(t, invs, 2)
+	require.Equal(t, up, invs[0], "changed several times: once, current state")
+	require.Equal(t, map[string]any{"domain": "QBO", "status": "Deleted", "Id": inv2["Id"],
+		"MetaData": map[string]any{"LastUpdatedTime": "2024-06-20T14:17:17-07:00"}}, invs[1])
+	custs := cdcObjects(t, entries, "Customer")
+	require.Len(t, custs, 2)
+	require.Equal(t, cust, custs[0]["Id"])
+	require.Equal(t, "Other Customer (deleted)", custs[1]["DisplayName"], "inactive list objects are reported")
+	require.Equal(t, a.ok(get, "customer/"+cust, nil, "Customer"), custs[0])
+
+	// Since mid: only the later writes.
+	entries = a.cdcEntries("Customer,Invoice", mid)
+	require.Equal(t, []string{other}, idsOf(cdcObjects(t, entries, "Customer")))
+	require.Equal(t, []string{inv1["Id"].(string), inv2["Id"].(string)}, idsOf(cdcObjects(t, entries, "Invoice")))
+	// Entity names are matched case-insensitively; only the requested ones come back.
+	entries = a.cdcEntries("customer", mid)
+	require.Len(t, entries, 1)
+	require.Nil(t, cdcObjects(t, entries, "Invoice"))
+
+	// In the future: nothing.
+	require.Equal(t, []any{map[string]any{}}, a.cdcEntries("Invoice", clk.Now().Add(time.Second)))
+}
+
+func idsOf(objs []map[string]any) []string {
+	out := []string{}
+	for _, o := range objs {
+		out = append(out, o["Id"].(string))
+	}
+	return out
+}
+
+func TestCDCLookBackLimit(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	a := newAPI(t, qbotest.WithClock(clk.Now))
+	start := clk.Now()
+	id := createCustomer(t, a, "Old Customer")
+	a.advance(clk, 30*24*time.Hour)
+	// Exactly 30 days back is allowed.
+	require.Equal(t, []string{id}, idsOf(cdcObjects(t, a.cdcEntries("Customer", start), "Customer")))
+	a.advance(clk, time.Second)
+	status, env := a.cdc("Customer", start)
+	require.Equal(t, http.StatusBadRequest, status)
+	e := requireFault(t, env)
+	require.Equal(t, "500", e["code"])
+	require.Equal(t, "Unsupported Operation", e["Message"])
+	require.Contains(t, e["Detail"], "older than fixed days")
+}
+
+func TestCDCRequestErrors(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	for path, code := range map[string]string{
+		"cdc?changedSince=2024-06-01T00:00:00-07:00":   "2020",
+		"cdc?entities=Customer":                        "2020",
+		"cdc?entities=Customer&changedSince=yesterday": "2010",
+		"cdc?entities=Nope&changedSince=" + nowParam(): "2010",
+	} {
+		e := a.fault(get, path, nil)
+		require.Equal(t, code, e["code"], path)
+	}
+	// A bare date is accepted.
+	status, _ := a.do(get, "cdc?entities=Customer&changedSince="+time.Now().Format("2006-01-02"), nil)
+	require.Equal(t, http.StatusOK, status)
+}
+
+func nowParam() string { return url.QueryEscape(time.Now().Format(time.RFC3339)) }
+
+func TestCDCCap(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	a := newAPI(t, qbotest.WithClock(clk.Now), qbotest.WithoutLimits()) // 1,001 writes on a frozen clock
+	start := clk.Now()
+	for i := range 1001 {
+		a.ok(post, "class", map[string]any{"Name": fmt.Sprintf("C%04d", i)}, "Class")
+	}
+	entries := a.cdcEntries("Class", start)
+	require.Len(t, cdcObjects(t, entries, "Class"), 1000)
+}
+
+// ids become strings (the fixture was written by hand with numeric Ids; the
+// real API sends digit strings, §2).
+func stringIDs(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if n, ok := e.(json.Number); ok && k == "Id" {
+				x[k] = n.String()
+			} else {
+				x[k] = stringIDs(e)
+			}
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = stringIDs(e)
+		}
+	}
+	return v
+}
+
+func TestConformanceCDC(t *testing.T) {
+	t.Parallel()
+	fx := stringIDs(fixture(t, "cdc-response.json")).(map[string]any)
+	clk := newFakeClock()
+	a := newAPI(t, qbotest.WithClock(clk.Now))
+	start := clk.Now()
+	cust := createCustomer(t, a, "TestCustomer")
+	a.ok(post, "invoice", invoiceBody(cust, "12344", 1, "10"), "Invoice")
+	a.ok(post, "invoice", invoiceBody(cust, "12345", 1, "10"), "Invoice")
+	status, env := a.cdc("Customer,Invoice", start)
+	require.Equal(t, http.StatusOK, status)
+	requireShape(t, fx, env)
+	// Our entries also carry totalCount (§7), which the hand-written fixture omits.
+	entries := env["CDCResponse"].([]any)[0].(map[string]any)["QueryResponse"].([]any)
+	require.Len(t, entries, 2)
+	require.ElementsMatch(t, []string{"Customer", "startPosition", "maxResults", "totalCount"}, keys(entries[0].(map[string]any)))
+
+	empty := fixture(t, "cdc-response-empty.json")
+	status, env = a.cdc("Customer,Invoice", clk.Now().Add(time.Minute))
+	require.Equal(t, http.StatusOK, status)
+	requireShape(t, empty, env)
+	requireShape(t, env, empty)
+	require.Equal(t, empty["CDCResponse"], env["CDCResponse"])
+}

@@ -1,0 +1,747 @@
+package qbotest
+
+import (
+	"encoding/json"
+	"io"
+	"math/big"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Query language (qbo-api.md §6):
+//
+//	SELECT * | SELECT count(*) FROM <Entity>
+//	  [WHERE <field> <op> <value> [AND …]]
+//	  [ORDERBY <field> [ASC|DESC] [, …]]
+//	  [STARTPOSITION n] [MAXRESULTS m]
+//
+// op is =, <, >, <=, >=, IN (v, …) or LIKE '…%…'. Keywords are
+// case-insensitive; the entity name is case-sensitive (§6).
+
+const (
+	defaultMaxResults = 100
+	maxMaxResults     = 1000
+)
+
+// parseError is QBO's 4000 QueryParserError.
+func parseError(detail string) *fault {
+	return &fault{Message: "Error parsing query", Detail: "QueryParserError: " + detail, Code: "4000", Element: ""}
+}
+
+// invalidQuery is QBO's 4001 QueryValidationError.
+func invalidQuery(detail string) *fault {
+	return &fault{Message: "Invalid query", Detail: "QueryValidationError: " + detail, Code: "4001", Element: ""}
+}
+
+type tokKind int
+
+const (
+	tEOF tokKind = iota
+	tIdent
+	tString
+	tNumber
+	tPunct // * ( ) ,
+	tOp    // = < > <= >= !=
+)
+
+type token struct {
+	kind tokKind
+	text string // identifier/number/punct/op text; unescaped string contents
+	col  int    // 1-based
+}
+
+func (t token) String() string {
+	switch t.kind {
+	case tEOF:
+		return "<EOF>"
+	case tString:
+		return "'" + t.text + "'"
+	}
+	return t.text
+}
+
+func lex(q string) ([]token, *fault) {
+	var toks []token
+	rs := []rune(q)
+	for i := 0; i < len(rs); {
+		c := rs[i]
+		col := i + 1
+		switch {
+		case unicode.IsSpace(c):
+			i++
+		case c == '\'':
+			var b strings.Builder
+			i++
+			closed := false
+			for i < len(rs) {
+				if rs[i] == '\\' && i+1 < len(rs) {
+					b.WriteRune(rs[i+1])
+					i += 2
+					continue
+				}
+				if rs[i] == '\'' {
+					closed = true
+					i++
+					break
+				}
+				b.WriteRune(rs[i])
+				i++
+			}
+			if !closed {
+				return nil, parseError("Lexical error at line 1, column " + itoa(len(rs)+1) + ".  Encountered: <EOF> after : \"'" + b.String() + "\"")
+			}
+			toks = append(toks, token{tString, b.String(), col})
+		case c == '*' || c == '(' || c == ')' || c == ',':
+			toks = append(toks, token{tPunct, string(c), col})
+			i++
+		case c == '=' || c == '<' || c == '>' || c == '!':
+			op := string(c)
+			if i+1 < len(rs) && (rs[i+1] == '=' || (c == '<' && rs[i+1] == '>')) {
+				op += string(rs[i+1])
+			}
+			if op == "!" {
+				return nil, parseError("Lexical error at line 1, column " + itoa(col) + ".  Encountered: \"!\"")
+			}
+			toks = append(toks, token{tOp, op, col})
+			i += len([]rune(op))
+		case c == '-' || c == '.' || unicode.IsDigit(c):
+			j := i + 1
+			for j < len(rs) && (unicode.IsDigit(rs[j]) || rs[j] == '.') {
+				j++
+			}
+			toks = append(toks, token{tNumber, string(rs[i:j]), col})
+			i = j
+		case unicode.IsLetter(c) || c == '_':
+			j := i + 1
+			for j < len(rs) && (unicode.IsLetter(rs[j]) || unicode.IsDigit(rs[j]) || rs[j] == '_' || rs[j] == '.') {
+				j++
+			}
+			toks = append(toks, token{tIdent, string(rs[i:j]), col})
+			i = j
+		default:
+			return nil, parseError("Invalid content. Lexical error at line 1, column " + itoa(col) + ".  Encountered: \"" + string(c) + "\"")
+		}
+	}
+	return append(toks, token{kind: tEOF, col: len(rs) + 1}), nil
+}
+
+// literal is a value in a condition.
+type literal struct {
+	kind tokKind // tString, tNumber, or tIdent for true/false
+	text string
+}
+
+type cond struct {
+	field string
+	op    string // = < > <= >= != IN LIKE
+	vals  []literal
+}
+
+type orderKey struct {
+	field string
+	desc  bool
+}
+
+type query struct {
+	count    bool
+	entity   string
+	where    []cond
+	order    []orderKey
+	start    int
+	max      int
+	startSet bool
+	maxSet   bool
+}
+
+type parser struct {
+	toks []token
+	i    int
+}
+
+func (p *parser) peek() token { return p.toks[p.i] }
+func (p *parser) next() token {
+	t := p.toks[p.i]
+	if p.i < len(p.toks)-1 {
+		p.i++
+	}
+	return t
+}
+
+func (p *parser) unexpected(t token, expecting ...string) *fault {
+	d := "Encountered \" " + t.String() + " \" at line 1, column " + itoa(t.col) + "."
+	if len(expecting) > 0 {
+		d += "\nWas expecting one of:\n    " + strings.Join(expecting, " ...\n    ") + " ..."
+	}
+	return parseError(d)
+}
+
+func (p *parser) isKeyword(kw string) bool {
+	t := p.peek()
+	return t.kind == tIdent && strings.EqualFold(t.text, kw)
+}
+
+func (p *parser) keyword(kw string) *fault {
+	if !p.isKeyword(kw) {
+		return p.unexpected(p.peek(), `"`+strings.ToLower(kw)+`"`)
+	}
+	p.next()
+	return nil
+}
+
+func (p *parser) punct(s string) *fault {
+	if t := p.peek(); t.kind != tPunct || t.text != s {
+		return p.unexpected(t, `"`+s+`"`)
+	}
+	p.next()
+	return nil
+}
+
+func (p *parser) field() (string, *fault) {
+	t := p.peek()
+	if t.kind != tIdent || isReserved(t.text) {
+		return "", p.unexpected(t, "<IDENTIFIER>")
+	}
+	p.next()
+	return t.text, nil
+}
+
+func isReserved(s string) bool {
+	switch strings.ToLower(s) {
+	case "select", "from", "where", "and", "or", "orderby", "startposition", "maxresults", "in", "like", "asc", "desc":
+		return true
+	}
+	return false
+}
+
+func (p *parser) value() (literal, *fault) {
+	t := p.peek()
+	switch {
+	case t.kind == tString:
+	case t.kind == tNumber:
+		if _, ok := new(big.Rat).SetString(t.text); !ok {
+			return literal{}, p.unexpected(t, "<STRING>", "<NUMBER>")
+		}
+	case t.kind == tIdent && (strings.EqualFold(t.text, "true") || strings.EqualFold(t.text, "false")):
+		t.text = strings.ToLower(t.text)
+	default:
+		return literal{}, p.unexpected(t, "<STRING>", "<NUMBER>", "<BOOLEAN>")
+	}
+	p.next()
+	return literal{kind: t.kind, text: t.text}, nil
+}
+
+func (p *parser) integer(kw string) (int, *fault) {
+	t := p.peek()
+	n, err := strconv.Atoi(t.text)
+	if t.kind != tNumber || err != nil {
+		return 0, p.unexpected(t, "<INTEGER>")
+	}
+	if n < 0 {
+		return 0, invalidQuery(kw + " must not be negative")
+	}
+	p.next()
+	return n, nil
+}
+
+func parseQuery(src string) (*query, *fault) {
+	if strings.TrimSpace(src) == "" {
+		return nil, parseError("The query provided was empty")
+	}
+	toks, f := lex(src)
+	if f != nil {
+		return nil, f
+	}
+	p := &parser{toks: toks}
+	q := &query{start: 1, max: defaultMaxResults}
+	if f := p.keyword("select"); f != nil {
+		return nil, f
+	}
+	switch t := p.peek(); {
+	case t.kind == tPunct && t.text == "*":
+		p.next()
+	case t.kind == tIdent && strings.EqualFold(t.text, "count"):
+		p.next()
+		for _, s := range []string{"(", "*", ")"} {
+			if f := p.punct(s); f != nil {
+				return nil, f
+			}
+		}
+		q.count = true
+	default:
+		// Projections (SELECT Id, DisplayName …) are valid QBO but not emulated.
+		return nil, p.unexpected(t, `"*"`, `"count"`)
+	}
+	if f := p.keyword("from"); f != nil {
+		return nil, f
+	}
+	t := p.peek()
+	if t.kind != tIdent || isReserved(t.text) {
+		return nil, p.unexpected(t, "<IDENTIFIER>")
+	}
+	p.next()
+	q.entity = t.text
+
+	if p.isKeyword("where") {
+		p.next()
+		for {
+			c, f := p.condition()
+			if f != nil {
+				return nil, f
+			}
+			q.where = append(q.where, c)
+			if !p.isKeyword("and") {
+				break
+			}
+			p.next()
+		}
+	}
+	if p.isKeyword("orderby") {
+		p.next()
+		for {
+			f, fault := p.field()
+			if fault != nil {
+				return nil, fault
+			}
+			k := orderKey{field: f}
+			if p.isKeyword("desc") {
+				k.desc = true
+				p.next()
+			} else if p.isKeyword("asc") {
+				p.next()
+			}
+			q.order = append(q.order, k)
+			if t := p.peek(); t.kind != tPunct || t.text != "," {
+				break
+			}
+			p.next()
+		}
+	}
+	for {
+		switch {
+		case p.isKeyword("startposition") && !q.startSet:
+			p.next()
+			n, f := p.integer("STARTPOSITION")
+			if f != nil {
+				return nil, f
+			}
+			q.start, q.startSet = max(n, 1), true
+			continue
+		case p.isKeyword("maxresults") && !q.maxSet:
+			p.next()
+			n, f := p.integer("MAXRESULTS")
+			if f != nil {
+				return nil, f
+			}
+			if n > maxMaxResults {
+				return nil, invalidQuery("MAXRESULTS " + itoa(n) + " exceeds the maximum of " + itoa(maxMaxResults))
+			}
+			q.max, q.maxSet = n, true
+			continue
+		}
+		break
+	}
+	if t := p.peek(); t.kind != tEOF {
+		exp := []string{"<EOF>"}
+		if len(q.order) == 0 {
+			exp = append(exp, "<AND>", `"orderby"`)
+		}
+		return nil, p.unexpected(t, append(exp, `"startposition"`, `"maxresults"`)...)
+	}
+	return q, nil
+}
+
+func (p *parser) condition() (cond, *fault) {
+	f, fault := p.field()
+	if fault != nil {
+		return cond{}, fault
+	}
+	c := cond{field: f}
+	t := p.peek()
+	switch {
+	case t.kind == tOp:
+		p.next()
+		c.op = t.text
+		if c.op == "<>" {
+			c.op = "!="
+		}
+		v, fault := p.value()
+		if fault != nil {
+			return cond{}, fault
+		}
+		c.vals = []literal{v}
+	case t.kind == tIdent && strings.EqualFold(t.text, "in"):
+		p.next()
+		c.op = "IN"
+		if fault := p.punct("("); fault != nil {
+			return cond{}, fault
+		}
+		for {
+			v, fault := p.value()
+			if fault != nil {
+				return cond{}, fault
+			}
+			c.vals = append(c.vals, v)
+			if t := p.peek(); t.kind == tPunct && t.text == "," {
+				p.next()
+				continue
+			}
+			break
+		}
+		if fault := p.punct(")"); fault != nil {
+			return cond{}, fault
+		}
+	case t.kind == tIdent && strings.EqualFold(t.text, "like"):
+		p.next()
+		c.op = "LIKE"
+		v := p.peek()
+		if v.kind != tString {
+			return cond{}, p.unexpected(v, "<STRING>")
+		}
+		p.next()
+		c.vals = []literal{{kind: tString, text: v.text}}
+	default:
+		return cond{}, p.unexpected(t, `"="`, `"<"`, `">"`, `"<="`, `">="`, `"in"`, `"like"`)
+	}
+	return c, nil
+}
+
+// fieldValue walks a dotted path; a ref ({"value","name"}) yields its value.
+func fieldValue(o obj, path string) (any, bool) {
+	var cur any = o
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(obj)
+		if !ok {
+			return nil, false
+		}
+		v, ok := m[part]
+		if !ok {
+			// Field names are matched case-insensitively as a convenience.
+			for k, x := range m {
+				if strings.EqualFold(k, part) {
+					v, ok = x, true
+					break
+				}
+			}
+			if !ok {
+				return nil, false
+			}
+		}
+		cur = v
+	}
+	if m, ok := cur.(obj); ok {
+		v, has := m["value"]
+		if !has {
+			return nil, false // an aggregate; not comparable
+		}
+		cur = v
+	}
+	if cur == nil {
+		return nil, false
+	}
+	return cur, true
+}
+
+func parseTime(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func isInteger(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// compareValues orders two field values (or a field value and a literal
+// already converted to a field-like value): numbers numerically, digit-string
+// Ids numerically, RFC 3339 times as instants, other strings
+// case-insensitively. ok is false when the two cannot be compared.
+func compareValues(a, b any) (int, bool) {
+	switch x := a.(type) {
+	case bool:
+		y, ok := b.(bool)
+		if !ok {
+			return 0, false
+		}
+		switch {
+		case x == y:
+			return 0, true
+		case !x:
+			return -1, true
+		}
+		return 1, true
+	case json.Number:
+		return compareNumber(string(x), b)
+	case string:
+		switch y := b.(type) {
+		case json.Number:
+			if c, ok := compareNumber(string(y), x); ok {
+				return -c, true
+			}
+			return 0, false
+		case string:
+			if isInteger(x) && isInteger(y) {
+				return compareNumber(x, y)
+			}
+			if tx, ok := parseTime(x); ok {
+				if ty, ok := parseTime(y); ok {
+					return tx.Compare(ty), true
+				}
+			}
+			return strings.Compare(strings.ToLower(x), strings.ToLower(y)), true
+		}
+	}
+	return 0, false
+}
+
+func compareNumber(x string, b any) (int, bool) {
+	rx, ok := new(big.Rat).SetString(x)
+	if !ok {
+		return 0, false
+	}
+	var ys string
+	switch y := b.(type) {
+	case json.Number:
+		ys = string(y)
+	case string:
+		ys = y
+	default:
+		return 0, false
+	}
+	ry, ok := new(big.Rat).SetString(ys)
+	if !ok {
+		return 0, false
+	}
+	return rx.Cmp(ry), true
+}
+
+func (l literal) value() any {
+	switch l.kind {
+	case tNumber:
+		return json.Number(l.text)
+	case tIdent:
+		return l.text == "true"
+	}
+	return l.text
+}
+
+// like matches s against a pattern where % is any run of characters
+// (case-insensitive).
+func like(s, pattern string) bool {
+	s, pattern = strings.ToLower(s), strings.ToLower(pattern)
+	parts := strings.Split(pattern, "%")
+	if len(parts) == 1 {
+		return s == pattern
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, mid := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, mid)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(mid):]
+	}
+	return strings.HasSuffix(s, last)
+}
+
+func (c cond) match(o obj) bool {
+	v, ok := fieldValue(o, c.field)
+	if !ok {
+		return false
+	}
+	switch c.op {
+	case "IN":
+		for _, l := range c.vals {
+			if r, ok := compareValues(v, l.value()); ok && r == 0 {
+				return true
+			}
+		}
+		return false
+	case "LIKE":
+		s, ok := v.(string)
+		return ok && like(s, c.vals[0].text)
+	}
+	r, ok := compareValues(v, c.vals[0].value())
+	if !ok {
+		return false
+	}
+	switch c.op {
+	case "=":
+		return r == 0
+	case "!=":
+		return r != 0
+	case "<":
+		return r < 0
+	case ">":
+		return r > 0
+	case "<=":
+		return r <= 0
+	case ">=":
+		return r >= 0
+	}
+	return false
+}
+
+// queryKind resolves the FROM entity: the exact (case-sensitive) name.
+func queryKind(name string) (*kind, *fault) {
+	k := kindByName(name)
+	if k == nil || k.name != name {
+		return nil, invalidQuery("Invalid entity name: " + name)
+	}
+	return k, nil
+}
+
+// execQuery runs a parsed query over rows (rendered objects of the entity,
+// in Id order) and returns the QueryResponse object.
+func execQuery(q *query, k *kind, rows []obj) obj {
+	filterActive := true
+	for _, c := range q.where {
+		if strings.EqualFold(c.field, "Active") {
+			filterActive = false
+		}
+	}
+	matched := rows[:0:0]
+	for _, o := range rows {
+		if a, ok := o["Active"].(bool); ok && !a && filterActive {
+			continue // only active list objects unless filtered on Active (§5)
+		}
+		ok := true
+		for _, c := range q.where {
+			if !c.match(o) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			matched = append(matched, o)
+		}
+	}
+	if q.count {
+		return obj{"totalCount": len(matched)}
+	}
+	if len(q.order) > 0 {
+		sort.SliceStable(matched, func(i, j int) bool {
+			for _, key := range q.order {
+				a, aok := fieldValue(matched[i], key.field)
+				b, bok := fieldValue(matched[j], key.field)
+				var r int
+				switch {
+				case !aok && !bok:
+					r = 0
+				case !aok:
+					r = -1 // missing values first in ascending order
+				case !bok:
+					r = 1
+				default:
+					r, _ = compareValues(a, b)
+				}
+				if key.desc {
+					r = -r
+				}
+				if r != 0 {
+					return r < 0
+				}
+			}
+			return false
+		})
+	}
+	from := q.start - 1
+	if from >= len(matched) || q.max == 0 {
+		return obj{}
+	}
+	page := matched[from:min(from+q.max, len(matched))]
+	list := make([]any, len(page))
+	for i, o := range page {
+		list[i] = o
+	}
+	return obj{k.name: list, "startPosition": q.start, "maxResults": len(page), "totalCount": len(page)}
+}
+
+// runQuery parses and executes src; list returns the entity's rendered
+// objects (Realm.List, or listLocked when the realm is already locked).
+func runQuery(src string, list func(k *kind) []obj) (obj, *fault) {
+	q, f := parseQuery(src)
+	if f != nil {
+		return nil, f
+	}
+	k, f := queryKind(q.entity)
+	if f != nil {
+		return nil, f
+	}
+	return execQuery(q, k, list(k)), nil
+}
+
+// listLocked is Realm.List for callers that already hold r.mu (batch).
+func (r *Realm) listLocked(k *kind) []obj {
+	ids := make([]string, 0, len(r.objs[k.name]))
+	for id := range r.objs[k.name] {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if len(ids[i]) != len(ids[j]) {
+			return len(ids[i]) < len(ids[j])
+		}
+		return ids[i] < ids[j]
+	})
+	out := make([]obj, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, r.render(k, r.objs[k.name][id]))
+	}
+	return out
+}
+
+// handleQuery serves GET /query?query=… and POST /query (application/text).
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, realm *Realm) {
+	var src string
+	switch r.Method {
+	case http.MethodGet:
+		src = r.URL.Query().Get("query")
+	case http.MethodPost:
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			src = r.FormValue("query")
+			break
+		}
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			s.writeResponse(w, s.faultBody(http.StatusBadRequest, badProperty(err.Error())))
+			return
+		}
+		src = string(b)
+	default:
+		s.writeResponse(w, s.faultBody(http.StatusBadRequest, unsupportedOp(r.Method+" "+r.URL.Path)))
+		return
+	}
+	qr, f := runQuery(src, func(k *kind) []obj { return realm.List(k.name) })
+	if f != nil {
+		s.writeResponse(w, s.faultBody(http.StatusBadRequest, f))
+		return
+	}
+	s.writeResponse(w, s.jsonBody(obj{"QueryResponse": qr, "time": s.envelopeTime()}))
+}
+
+// jsonBody is a 200 response with v marshalled.
+func (s *Server) jsonBody(v any) response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return response{status: http.StatusOK, body: b}
+}
