@@ -225,3 +225,23 @@ func TestConformanceOAuthToken(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	requireShape(t, fixture(t, "oauth-refresh-response.json"), ref)
 }
+
+// TestConformanceOAuthError compares a refused refresh with the recorded failure: the
+// fixture is the JS SDK's wrapper around the raw response, whose status and body it keeps.
+func TestConformanceOAuthError(t *testing.T) {
+	t.Parallel()
+	fx := fixture(t, "oauth-error-response.json")
+	resp := fx["response"].(map[string]any)
+	var want map[string]any
+	require.NoError(t, json.Unmarshal([]byte(resp["body"].(string)), &want))
+
+	srv := qbotest.NewServer(t)
+	status, got := refresh(t, srv, "not-a-refresh-token")
+	wantStatus, err := resp["status"].(json.Number).Int64()
+	require.NoError(t, err)
+	require.Equal(t, int(wantStatus), status)
+	requireShape(t, want, got)
+	requireShape(t, got, want)
+	require.Equal(t, want["error"], got["error"])
+	require.Equal(t, want["error_description"], got["error_description"])
+}
