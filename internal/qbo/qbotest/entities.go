@@ -2,7 +2,6 @@ package qbotest
 
 import (
 	"encoding/json"
-	"math/big"
 	"regexp"
 	"strconv"
 	"strings"
@@ -652,83 +651,10 @@ func prepareInvoice(r *Realm, o, old obj, opts reqOpts) *fault {
 	if _, f := r.checkRef(o, "CustomerRef", "Customer", true); f != nil {
 		return f
 	}
-	rawLines, _ := o["Line"].([]any)
-	var lines []any
-	var total int64
-	for _, l := range rawLines {
-		lm, ok := l.(obj)
-		if !ok {
-			return badProperty("Line")
-		}
-		dt := str(lm, "DetailType")
-		switch dt {
-		case "SubTotalLineDetail":
-			continue // computed; regenerated below
-		case "SalesItemLineDetail":
-		case "":
-			return required("Line.DetailType")
-		default:
-			return invalidEnum("Line.DetailType", dt)
-		}
-		amtV, ok := lm["Amount"]
-		if !ok || amtV == nil {
-			return required("Line.Amount")
-		}
-		amt, ok := parseDecimal(amtV)
-		if !ok {
-			return badProperty("Line.Amount")
-		}
-		cents := toCents(amt)
-		d, _ := lm["SalesItemLineDetail"].(obj)
-		if d == nil {
-			d = obj{}
-		}
-		if _, ok := d["ItemRef"]; !ok {
-			d["ItemRef"] = obj{"value": "1"} // QBO's default "Services" item
-		}
-		if _, f := r.checkRef(d, "ItemRef", "Item", true); f != nil {
-			f.Element = "Line.SalesItemLineDetail.ItemRef"
-			return f
-		}
-		if _, f := r.checkRef(d, "ClassRef", "Class", false); f != nil {
-			f.Element = "Line.SalesItemLineDetail.ClassRef"
-			return f
-		}
-		setDefault(d, "TaxCodeRef", obj{"value": "NON"})
-		var qty, price *big.Rat
-		for _, f := range []string{"Qty", "UnitPrice"} {
-			if v, ok := d[f]; ok && v != nil {
-				x, ok := parseDecimal(v)
-				if !ok {
-					return badProperty("Line.SalesItemLineDetail." + f)
-				}
-				d[f] = normalizeNumber(x)
-				if f == "Qty" {
-					qty = x
-				} else {
-					price = x
-				}
-			}
-		}
-		if qty != nil && price != nil {
-			if want := toCents(new(big.Rat).Mul(qty, price)); want != cents {
-				return &fault{Message: "Amount calculation incorrect in the request",
-					Detail: "Amount is not equal to UnitPrice * Qty. Supplied value:" + string(centsNumber(cents)),
-					Code:   "6070", Element: ""}
-			}
-		}
-		lm["SalesItemLineDetail"] = d
-		lm["Amount"] = centsNumber(cents)
-		lm["Id"] = strconv.Itoa(len(lines) + 1)
-		lm["LineNum"] = json.Number(strconv.Itoa(len(lines) + 1))
-		total += cents
-		lines = append(lines, lm)
+	total, f := r.salesLines(o)
+	if f != nil {
+		return f
 	}
-	if len(lines) == 0 {
-		return required("Line")
-	}
-	lines = append(lines, obj{"Amount": centsNumber(total), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": obj{}})
-	o["Line"] = lines
 
 	doc := str(o, "DocNumber")
 	if doc == "" {

@@ -689,25 +689,6 @@ func runQuery(src string, list func(k *kind) []obj) (obj, *fault) {
 	return execQuery(q, k, list(k)), nil
 }
 
-// listLocked is Realm.List for callers that already hold r.mu (batch).
-func (r *Realm) listLocked(k *kind) []obj {
-	ids := make([]string, 0, len(r.objs[k.name]))
-	for id := range r.objs[k.name] {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		if len(ids[i]) != len(ids[j]) {
-			return len(ids[i]) < len(ids[j])
-		}
-		return ids[i] < ids[j]
-	})
-	out := make([]obj, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, r.render(k, r.objs[k.name][id]))
-	}
-	return out
-}
-
 // handleQuery serves GET /query?query=… and POST /query (application/text).
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, realm *Realm) {
 	var src string

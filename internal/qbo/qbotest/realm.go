@@ -79,6 +79,11 @@ func (r *Realm) List(entity string) []map[string]any {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.listLocked(k)
+}
+
+// listLocked is List for callers that already hold r.mu (queries, batch items).
+func (r *Realm) listLocked(k *kind) []obj {
 	ids := make([]string, 0, len(r.objs[k.name]))
 	for id := range r.objs[k.name] {
 		ids = append(ids, id)
@@ -89,7 +94,7 @@ func (r *Realm) List(entity string) []map[string]any {
 		}
 		return ids[i] < ids[j]
 	})
-	out := make([]map[string]any, 0, len(ids))
+	out := make([]obj, 0, len(ids))
 	for _, id := range ids {
 		out = append(out, r.render(k, r.objs[k.name][id]))
 	}

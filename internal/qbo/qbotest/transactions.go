@@ -115,10 +115,10 @@ func (r *Realm) docUsed(entity, doc, skip string) bool {
 	return false
 }
 
-// salesLines validates and normalises SalesItemLineDetail lines exactly as
-// invoices do (item default "1", 6070 for Amount ≠ Qty × UnitPrice), numbers
-// them 1..n, appends the computed SubTotalLineDetail line and returns the
-// total in cents.
+// salesLines validates and normalises the SalesItemLineDetail lines of an
+// invoice, credit memo or refund receipt (item default "1", 6070 for Amount ≠
+// Qty × UnitPrice), numbers them 1..n, appends the computed
+// SubTotalLineDetail line and returns the total in cents.
 func (r *Realm) salesLines(o obj) (int64, *fault) {
 	rawLines, _ := o["Line"].([]any)
 	var lines []any
