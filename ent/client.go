@@ -29,6 +29,8 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerseal"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -86,6 +88,10 @@ type Client struct {
 	JournalEntry *JournalEntryClient
 	// JournalLine is the client for interacting with the JournalLine builders.
 	JournalLine *JournalLineClient
+	// LedgerSeal is the client for interacting with the LedgerSeal builders.
+	LedgerSeal *LedgerSealClient
+	// LedgerVerification is the client for interacting with the LedgerVerification builders.
+	LedgerVerification *LedgerVerificationClient
 	// LegalEntity is the client for interacting with the LegalEntity builders.
 	LegalEntity *LegalEntityClient
 	// Organization is the client for interacting with the Organization builders.
@@ -129,6 +135,8 @@ func (c *Client) init() {
 	c.Item = NewItemClient(c.config)
 	c.JournalEntry = NewJournalEntryClient(c.config)
 	c.JournalLine = NewJournalLineClient(c.config)
+	c.LedgerSeal = NewLedgerSealClient(c.config)
+	c.LedgerVerification = NewLedgerVerificationClient(c.config)
 	c.LegalEntity = NewLegalEntityClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
@@ -246,6 +254,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Item:               NewItemClient(cfg),
 		JournalEntry:       NewJournalEntryClient(cfg),
 		JournalLine:        NewJournalLineClient(cfg),
+		LedgerSeal:         NewLedgerSealClient(cfg),
+		LedgerVerification: NewLedgerVerificationClient(cfg),
 		LegalEntity:        NewLegalEntityClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
 		Payment:            NewPaymentClient(cfg),
@@ -290,6 +300,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Item:               NewItemClient(cfg),
 		JournalEntry:       NewJournalEntryClient(cfg),
 		JournalLine:        NewJournalLineClient(cfg),
+		LedgerSeal:         NewLedgerSealClient(cfg),
+		LedgerVerification: NewLedgerVerificationClient(cfg),
 		LegalEntity:        NewLegalEntityClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
 		Payment:            NewPaymentClient(cfg),
@@ -329,8 +341,9 @@ func (c *Client) Use(hooks ...Hook) {
 		c.Account, c.AccountingPeriod, c.AdminIssue, c.AuditEvent, c.COAMapping,
 		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
 		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
-		c.Item, c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization,
-		c.Payment, c.PaymentApplication, c.Refund, c.Vendor, c.WriteOff,
+		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
+		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.Refund,
+		c.Vendor, c.WriteOff,
 	} {
 		n.Use(hooks...)
 	}
@@ -343,8 +356,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.Account, c.AccountingPeriod, c.AdminIssue, c.AuditEvent, c.COAMapping,
 		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
 		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
-		c.Item, c.JournalEntry, c.JournalLine, c.LegalEntity, c.Organization,
-		c.Payment, c.PaymentApplication, c.Refund, c.Vendor, c.WriteOff,
+		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
+		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.Refund,
+		c.Vendor, c.WriteOff,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -389,6 +403,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.JournalEntry.mutate(ctx, m)
 	case *JournalLineMutation:
 		return c.JournalLine.mutate(ctx, m)
+	case *LedgerSealMutation:
+		return c.LedgerSeal.mutate(ctx, m)
+	case *LedgerVerificationMutation:
+		return c.LedgerVerification.mutate(ctx, m)
 	case *LegalEntityMutation:
 		return c.LegalEntity.mutate(ctx, m)
 	case *OrganizationMutation:
@@ -3323,6 +3341,38 @@ func (c *JournalLineClient) QueryClass(_m *JournalLine) *ClassQuery {
 	return query
 }
 
+// QueryCustomer queries the customer edge of a JournalLine.
+func (c *JournalLineClient) QueryCustomer(_m *JournalLine) *CustomerQuery {
+	query := (&CustomerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalline.Table, journalline.FieldID, id),
+			sqlgraph.To(customer.Table, customer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, journalline.CustomerTable, journalline.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryVendor queries the vendor edge of a JournalLine.
+func (c *JournalLineClient) QueryVendor(_m *JournalLine) *VendorQuery {
+	query := (&VendorClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalline.Table, journalline.FieldID, id),
+			sqlgraph.To(vendor.Table, vendor.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, journalline.VendorTable, journalline.VendorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *JournalLineClient) Hooks() []Hook {
 	hooks := c.hooks.JournalLine
@@ -3347,6 +3397,276 @@ func (c *JournalLineClient) mutate(ctx context.Context, m *JournalLineMutation) 
 		return (&JournalLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown JournalLine mutation op: %q", m.Op())
+	}
+}
+
+// LedgerSealClient is a client for the LedgerSeal schema.
+type LedgerSealClient struct {
+	config
+}
+
+// NewLedgerSealClient returns a client for the LedgerSeal from the given config.
+func NewLedgerSealClient(c config) *LedgerSealClient {
+	return &LedgerSealClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ledgerseal.Hooks(f(g(h())))`.
+func (c *LedgerSealClient) Use(hooks ...Hook) {
+	c.hooks.LedgerSeal = append(c.hooks.LedgerSeal, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ledgerseal.Intercept(f(g(h())))`.
+func (c *LedgerSealClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LedgerSeal = append(c.inters.LedgerSeal, interceptors...)
+}
+
+// Create returns a builder for creating a LedgerSeal entity.
+func (c *LedgerSealClient) Create() *LedgerSealCreate {
+	mutation := newLedgerSealMutation(c.config, OpCreate)
+	return &LedgerSealCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LedgerSeal entities.
+func (c *LedgerSealClient) CreateBulk(builders ...*LedgerSealCreate) *LedgerSealCreateBulk {
+	return &LedgerSealCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LedgerSealClient) MapCreateBulk(slice any, setFunc func(*LedgerSealCreate, int)) *LedgerSealCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LedgerSealCreateBulk{err: fmt.Errorf("calling to LedgerSealClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LedgerSealCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LedgerSealCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LedgerSeal.
+func (c *LedgerSealClient) Update() *LedgerSealUpdate {
+	mutation := newLedgerSealMutation(c.config, OpUpdate)
+	return &LedgerSealUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LedgerSealClient) UpdateOne(_m *LedgerSeal) *LedgerSealUpdateOne {
+	mutation := newLedgerSealMutation(c.config, OpUpdateOne, withLedgerSeal(_m))
+	return &LedgerSealUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LedgerSealClient) UpdateOneID(id string) *LedgerSealUpdateOne {
+	mutation := newLedgerSealMutation(c.config, OpUpdateOne, withLedgerSealID(id))
+	return &LedgerSealUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LedgerSeal.
+func (c *LedgerSealClient) Delete() *LedgerSealDelete {
+	mutation := newLedgerSealMutation(c.config, OpDelete)
+	return &LedgerSealDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LedgerSealClient) DeleteOne(_m *LedgerSeal) *LedgerSealDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LedgerSealClient) DeleteOneID(id string) *LedgerSealDeleteOne {
+	builder := c.Delete().Where(ledgerseal.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LedgerSealDeleteOne{builder}
+}
+
+// Query returns a query builder for LedgerSeal.
+func (c *LedgerSealClient) Query() *LedgerSealQuery {
+	return &LedgerSealQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLedgerSeal},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LedgerSeal entity by its id.
+func (c *LedgerSealClient) Get(ctx context.Context, id string) (*LedgerSeal, error) {
+	return c.Query().Where(ledgerseal.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LedgerSealClient) GetX(ctx context.Context, id string) *LedgerSeal {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LedgerSealClient) Hooks() []Hook {
+	hooks := c.hooks.LedgerSeal
+	return append(hooks[:len(hooks):len(hooks)], ledgerseal.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *LedgerSealClient) Interceptors() []Interceptor {
+	inters := c.inters.LedgerSeal
+	return append(inters[:len(inters):len(inters)], ledgerseal.Interceptors[:]...)
+}
+
+func (c *LedgerSealClient) mutate(ctx context.Context, m *LedgerSealMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LedgerSealCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LedgerSealUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LedgerSealUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LedgerSealDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LedgerSeal mutation op: %q", m.Op())
+	}
+}
+
+// LedgerVerificationClient is a client for the LedgerVerification schema.
+type LedgerVerificationClient struct {
+	config
+}
+
+// NewLedgerVerificationClient returns a client for the LedgerVerification from the given config.
+func NewLedgerVerificationClient(c config) *LedgerVerificationClient {
+	return &LedgerVerificationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ledgerverification.Hooks(f(g(h())))`.
+func (c *LedgerVerificationClient) Use(hooks ...Hook) {
+	c.hooks.LedgerVerification = append(c.hooks.LedgerVerification, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ledgerverification.Intercept(f(g(h())))`.
+func (c *LedgerVerificationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LedgerVerification = append(c.inters.LedgerVerification, interceptors...)
+}
+
+// Create returns a builder for creating a LedgerVerification entity.
+func (c *LedgerVerificationClient) Create() *LedgerVerificationCreate {
+	mutation := newLedgerVerificationMutation(c.config, OpCreate)
+	return &LedgerVerificationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LedgerVerification entities.
+func (c *LedgerVerificationClient) CreateBulk(builders ...*LedgerVerificationCreate) *LedgerVerificationCreateBulk {
+	return &LedgerVerificationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LedgerVerificationClient) MapCreateBulk(slice any, setFunc func(*LedgerVerificationCreate, int)) *LedgerVerificationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LedgerVerificationCreateBulk{err: fmt.Errorf("calling to LedgerVerificationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LedgerVerificationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LedgerVerificationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LedgerVerification.
+func (c *LedgerVerificationClient) Update() *LedgerVerificationUpdate {
+	mutation := newLedgerVerificationMutation(c.config, OpUpdate)
+	return &LedgerVerificationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LedgerVerificationClient) UpdateOne(_m *LedgerVerification) *LedgerVerificationUpdateOne {
+	mutation := newLedgerVerificationMutation(c.config, OpUpdateOne, withLedgerVerification(_m))
+	return &LedgerVerificationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LedgerVerificationClient) UpdateOneID(id string) *LedgerVerificationUpdateOne {
+	mutation := newLedgerVerificationMutation(c.config, OpUpdateOne, withLedgerVerificationID(id))
+	return &LedgerVerificationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LedgerVerification.
+func (c *LedgerVerificationClient) Delete() *LedgerVerificationDelete {
+	mutation := newLedgerVerificationMutation(c.config, OpDelete)
+	return &LedgerVerificationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LedgerVerificationClient) DeleteOne(_m *LedgerVerification) *LedgerVerificationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LedgerVerificationClient) DeleteOneID(id string) *LedgerVerificationDeleteOne {
+	builder := c.Delete().Where(ledgerverification.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LedgerVerificationDeleteOne{builder}
+}
+
+// Query returns a query builder for LedgerVerification.
+func (c *LedgerVerificationClient) Query() *LedgerVerificationQuery {
+	return &LedgerVerificationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLedgerVerification},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LedgerVerification entity by its id.
+func (c *LedgerVerificationClient) Get(ctx context.Context, id string) (*LedgerVerification, error) {
+	return c.Query().Where(ledgerverification.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LedgerVerificationClient) GetX(ctx context.Context, id string) *LedgerVerification {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LedgerVerificationClient) Hooks() []Hook {
+	hooks := c.hooks.LedgerVerification
+	return append(hooks[:len(hooks):len(hooks)], ledgerverification.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *LedgerVerificationClient) Interceptors() []Interceptor {
+	inters := c.inters.LedgerVerification
+	return append(inters[:len(inters):len(inters)], ledgerverification.Interceptors[:]...)
+}
+
+func (c *LedgerVerificationClient) mutate(ctx context.Context, m *LedgerVerificationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LedgerVerificationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LedgerVerificationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LedgerVerificationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LedgerVerificationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LedgerVerification mutation op: %q", m.Op())
 	}
 }
 
@@ -4573,15 +4893,15 @@ type (
 		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
 		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
 		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
-		LegalEntity, Organization, Payment, PaymentApplication, Refund, Vendor,
-		WriteOff []ent.Hook
+		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
+		PaymentApplication, Refund, Vendor, WriteOff []ent.Hook
 	}
 	inters struct {
 		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
 		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
 		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
-		LegalEntity, Organization, Payment, PaymentApplication, Refund, Vendor,
-		WriteOff []ent.Interceptor
+		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
+		PaymentApplication, Refund, Vendor, WriteOff []ent.Interceptor
 	}
 )
 

@@ -34,6 +34,10 @@ type CreditApplication struct {
 	Amount money.Amount `json:"amount,omitempty"`
 	// JournalEntryID holds the value of the "journal_entry_id" field.
 	JournalEntryID string `json:"journal_entry_id,omitempty"`
+	// UnappliedAt holds the value of the "unapplied_at" field.
+	UnappliedAt *time.Time `json:"unapplied_at,omitempty"`
+	// UnapplyEntryID holds the value of the "unapply_entry_id" field.
+	UnapplyEntryID *string `json:"unapply_entry_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CreditApplicationQuery when eager-loading is set.
 	Edges        CreditApplicationEdges `json:"edges"`
@@ -82,9 +86,9 @@ func (*CreditApplication) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case creditapplication.FieldAmount:
 			values[i] = new(money.Amount)
-		case creditapplication.FieldID, creditapplication.FieldOrganizationID, creditapplication.FieldCreditMemoID, creditapplication.FieldInvoiceID, creditapplication.FieldJournalEntryID:
+		case creditapplication.FieldID, creditapplication.FieldOrganizationID, creditapplication.FieldCreditMemoID, creditapplication.FieldInvoiceID, creditapplication.FieldJournalEntryID, creditapplication.FieldUnapplyEntryID:
 			values[i] = new(sql.NullString)
-		case creditapplication.FieldCreatedAt, creditapplication.FieldUpdatedAt:
+		case creditapplication.FieldCreatedAt, creditapplication.FieldUpdatedAt, creditapplication.FieldUnappliedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -148,6 +152,20 @@ func (_m *CreditApplication) assignValues(columns []string, values []any) error 
 				return fmt.Errorf("unexpected type %T for field journal_entry_id", values[i])
 			} else if value.Valid {
 				_m.JournalEntryID = value.String
+			}
+		case creditapplication.FieldUnappliedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field unapplied_at", values[i])
+			} else if value.Valid {
+				_m.UnappliedAt = new(time.Time)
+				*_m.UnappliedAt = value.Time
+			}
+		case creditapplication.FieldUnapplyEntryID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field unapply_entry_id", values[i])
+			} else if value.Valid {
+				_m.UnapplyEntryID = new(string)
+				*_m.UnapplyEntryID = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -215,6 +233,16 @@ func (_m *CreditApplication) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("journal_entry_id=")
 	builder.WriteString(_m.JournalEntryID)
+	builder.WriteString(", ")
+	if v := _m.UnappliedAt; v != nil {
+		builder.WriteString("unapplied_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.UnapplyEntryID; v != nil {
+		builder.WriteString("unapply_entry_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -84,6 +84,34 @@ func (_c *CreditApplicationCreate) SetJournalEntryID(v string) *CreditApplicatio
 	return _c
 }
 
+// SetUnappliedAt sets the "unapplied_at" field.
+func (_c *CreditApplicationCreate) SetUnappliedAt(v time.Time) *CreditApplicationCreate {
+	_c.mutation.SetUnappliedAt(v)
+	return _c
+}
+
+// SetNillableUnappliedAt sets the "unapplied_at" field if the given value is not nil.
+func (_c *CreditApplicationCreate) SetNillableUnappliedAt(v *time.Time) *CreditApplicationCreate {
+	if v != nil {
+		_c.SetUnappliedAt(*v)
+	}
+	return _c
+}
+
+// SetUnapplyEntryID sets the "unapply_entry_id" field.
+func (_c *CreditApplicationCreate) SetUnapplyEntryID(v string) *CreditApplicationCreate {
+	_c.mutation.SetUnapplyEntryID(v)
+	return _c
+}
+
+// SetNillableUnapplyEntryID sets the "unapply_entry_id" field if the given value is not nil.
+func (_c *CreditApplicationCreate) SetNillableUnapplyEntryID(v *string) *CreditApplicationCreate {
+	if v != nil {
+		_c.SetUnapplyEntryID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *CreditApplicationCreate) SetID(v string) *CreditApplicationCreate {
 	_c.mutation.SetID(v)
@@ -274,6 +302,14 @@ func (_c *CreditApplicationCreate) createSpec() (*CreditApplication, *sqlgraph.C
 		_spec.SetField(creditapplication.FieldJournalEntryID, field.TypeString, value)
 		_node.JournalEntryID = value
 	}
+	if value, ok := _c.mutation.UnappliedAt(); ok {
+		_spec.SetField(creditapplication.FieldUnappliedAt, field.TypeTime, value)
+		_node.UnappliedAt = &value
+	}
+	if value, ok := _c.mutation.UnapplyEntryID(); ok {
+		_spec.SetField(creditapplication.FieldUnapplyEntryID, field.TypeString, value)
+		_node.UnapplyEntryID = &value
+	}
 	if nodes := _c.mutation.CreditMemoIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -372,6 +408,42 @@ func (u *CreditApplicationUpsert) UpdateUpdatedAt() *CreditApplicationUpsert {
 	return u
 }
 
+// SetUnappliedAt sets the "unapplied_at" field.
+func (u *CreditApplicationUpsert) SetUnappliedAt(v time.Time) *CreditApplicationUpsert {
+	u.Set(creditapplication.FieldUnappliedAt, v)
+	return u
+}
+
+// UpdateUnappliedAt sets the "unapplied_at" field to the value that was provided on create.
+func (u *CreditApplicationUpsert) UpdateUnappliedAt() *CreditApplicationUpsert {
+	u.SetExcluded(creditapplication.FieldUnappliedAt)
+	return u
+}
+
+// ClearUnappliedAt clears the value of the "unapplied_at" field.
+func (u *CreditApplicationUpsert) ClearUnappliedAt() *CreditApplicationUpsert {
+	u.SetNull(creditapplication.FieldUnappliedAt)
+	return u
+}
+
+// SetUnapplyEntryID sets the "unapply_entry_id" field.
+func (u *CreditApplicationUpsert) SetUnapplyEntryID(v string) *CreditApplicationUpsert {
+	u.Set(creditapplication.FieldUnapplyEntryID, v)
+	return u
+}
+
+// UpdateUnapplyEntryID sets the "unapply_entry_id" field to the value that was provided on create.
+func (u *CreditApplicationUpsert) UpdateUnapplyEntryID() *CreditApplicationUpsert {
+	u.SetExcluded(creditapplication.FieldUnapplyEntryID)
+	return u
+}
+
+// ClearUnapplyEntryID clears the value of the "unapply_entry_id" field.
+func (u *CreditApplicationUpsert) ClearUnapplyEntryID() *CreditApplicationUpsert {
+	u.SetNull(creditapplication.FieldUnapplyEntryID)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -449,6 +521,48 @@ func (u *CreditApplicationUpsertOne) SetUpdatedAt(v time.Time) *CreditApplicatio
 func (u *CreditApplicationUpsertOne) UpdateUpdatedAt() *CreditApplicationUpsertOne {
 	return u.Update(func(s *CreditApplicationUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetUnappliedAt sets the "unapplied_at" field.
+func (u *CreditApplicationUpsertOne) SetUnappliedAt(v time.Time) *CreditApplicationUpsertOne {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.SetUnappliedAt(v)
+	})
+}
+
+// UpdateUnappliedAt sets the "unapplied_at" field to the value that was provided on create.
+func (u *CreditApplicationUpsertOne) UpdateUnappliedAt() *CreditApplicationUpsertOne {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.UpdateUnappliedAt()
+	})
+}
+
+// ClearUnappliedAt clears the value of the "unapplied_at" field.
+func (u *CreditApplicationUpsertOne) ClearUnappliedAt() *CreditApplicationUpsertOne {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.ClearUnappliedAt()
+	})
+}
+
+// SetUnapplyEntryID sets the "unapply_entry_id" field.
+func (u *CreditApplicationUpsertOne) SetUnapplyEntryID(v string) *CreditApplicationUpsertOne {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.SetUnapplyEntryID(v)
+	})
+}
+
+// UpdateUnapplyEntryID sets the "unapply_entry_id" field to the value that was provided on create.
+func (u *CreditApplicationUpsertOne) UpdateUnapplyEntryID() *CreditApplicationUpsertOne {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.UpdateUnapplyEntryID()
+	})
+}
+
+// ClearUnapplyEntryID clears the value of the "unapply_entry_id" field.
+func (u *CreditApplicationUpsertOne) ClearUnapplyEntryID() *CreditApplicationUpsertOne {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.ClearUnapplyEntryID()
 	})
 }
 
@@ -696,6 +810,48 @@ func (u *CreditApplicationUpsertBulk) SetUpdatedAt(v time.Time) *CreditApplicati
 func (u *CreditApplicationUpsertBulk) UpdateUpdatedAt() *CreditApplicationUpsertBulk {
 	return u.Update(func(s *CreditApplicationUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetUnappliedAt sets the "unapplied_at" field.
+func (u *CreditApplicationUpsertBulk) SetUnappliedAt(v time.Time) *CreditApplicationUpsertBulk {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.SetUnappliedAt(v)
+	})
+}
+
+// UpdateUnappliedAt sets the "unapplied_at" field to the value that was provided on create.
+func (u *CreditApplicationUpsertBulk) UpdateUnappliedAt() *CreditApplicationUpsertBulk {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.UpdateUnappliedAt()
+	})
+}
+
+// ClearUnappliedAt clears the value of the "unapplied_at" field.
+func (u *CreditApplicationUpsertBulk) ClearUnappliedAt() *CreditApplicationUpsertBulk {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.ClearUnappliedAt()
+	})
+}
+
+// SetUnapplyEntryID sets the "unapply_entry_id" field.
+func (u *CreditApplicationUpsertBulk) SetUnapplyEntryID(v string) *CreditApplicationUpsertBulk {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.SetUnapplyEntryID(v)
+	})
+}
+
+// UpdateUnapplyEntryID sets the "unapply_entry_id" field to the value that was provided on create.
+func (u *CreditApplicationUpsertBulk) UpdateUnapplyEntryID() *CreditApplicationUpsertBulk {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.UpdateUnapplyEntryID()
+	})
+}
+
+// ClearUnapplyEntryID clears the value of the "unapply_entry_id" field.
+func (u *CreditApplicationUpsertBulk) ClearUnapplyEntryID() *CreditApplicationUpsertBulk {
+	return u.Update(func(s *CreditApplicationUpsert) {
+		s.ClearUnapplyEntryID()
 	})
 }
 

@@ -35,6 +35,46 @@ func (_u *CreditApplicationUpdate) SetUpdatedAt(v time.Time) *CreditApplicationU
 	return _u
 }
 
+// SetUnappliedAt sets the "unapplied_at" field.
+func (_u *CreditApplicationUpdate) SetUnappliedAt(v time.Time) *CreditApplicationUpdate {
+	_u.mutation.SetUnappliedAt(v)
+	return _u
+}
+
+// SetNillableUnappliedAt sets the "unapplied_at" field if the given value is not nil.
+func (_u *CreditApplicationUpdate) SetNillableUnappliedAt(v *time.Time) *CreditApplicationUpdate {
+	if v != nil {
+		_u.SetUnappliedAt(*v)
+	}
+	return _u
+}
+
+// ClearUnappliedAt clears the value of the "unapplied_at" field.
+func (_u *CreditApplicationUpdate) ClearUnappliedAt() *CreditApplicationUpdate {
+	_u.mutation.ClearUnappliedAt()
+	return _u
+}
+
+// SetUnapplyEntryID sets the "unapply_entry_id" field.
+func (_u *CreditApplicationUpdate) SetUnapplyEntryID(v string) *CreditApplicationUpdate {
+	_u.mutation.SetUnapplyEntryID(v)
+	return _u
+}
+
+// SetNillableUnapplyEntryID sets the "unapply_entry_id" field if the given value is not nil.
+func (_u *CreditApplicationUpdate) SetNillableUnapplyEntryID(v *string) *CreditApplicationUpdate {
+	if v != nil {
+		_u.SetUnapplyEntryID(*v)
+	}
+	return _u
+}
+
+// ClearUnapplyEntryID clears the value of the "unapply_entry_id" field.
+func (_u *CreditApplicationUpdate) ClearUnapplyEntryID() *CreditApplicationUpdate {
+	_u.mutation.ClearUnapplyEntryID()
+	return _u
+}
+
 // Mutation returns the CreditApplicationMutation object of the builder.
 func (_u *CreditApplicationUpdate) Mutation() *CreditApplicationMutation {
 	return _u.mutation
@@ -114,6 +154,18 @@ func (_u *CreditApplicationUpdate) sqlSave(ctx context.Context) (_node int, err 
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(creditapplication.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.UnappliedAt(); ok {
+		_spec.SetField(creditapplication.FieldUnappliedAt, field.TypeTime, value)
+	}
+	if _u.mutation.UnappliedAtCleared() {
+		_spec.ClearField(creditapplication.FieldUnappliedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.UnapplyEntryID(); ok {
+		_spec.SetField(creditapplication.FieldUnapplyEntryID, field.TypeString, value)
+	}
+	if _u.mutation.UnapplyEntryIDCleared() {
+		_spec.ClearField(creditapplication.FieldUnapplyEntryID, field.TypeString)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -139,6 +191,46 @@ type CreditApplicationUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *CreditApplicationUpdateOne) SetUpdatedAt(v time.Time) *CreditApplicationUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetUnappliedAt sets the "unapplied_at" field.
+func (_u *CreditApplicationUpdateOne) SetUnappliedAt(v time.Time) *CreditApplicationUpdateOne {
+	_u.mutation.SetUnappliedAt(v)
+	return _u
+}
+
+// SetNillableUnappliedAt sets the "unapplied_at" field if the given value is not nil.
+func (_u *CreditApplicationUpdateOne) SetNillableUnappliedAt(v *time.Time) *CreditApplicationUpdateOne {
+	if v != nil {
+		_u.SetUnappliedAt(*v)
+	}
+	return _u
+}
+
+// ClearUnappliedAt clears the value of the "unapplied_at" field.
+func (_u *CreditApplicationUpdateOne) ClearUnappliedAt() *CreditApplicationUpdateOne {
+	_u.mutation.ClearUnappliedAt()
+	return _u
+}
+
+// SetUnapplyEntryID sets the "unapply_entry_id" field.
+func (_u *CreditApplicationUpdateOne) SetUnapplyEntryID(v string) *CreditApplicationUpdateOne {
+	_u.mutation.SetUnapplyEntryID(v)
+	return _u
+}
+
+// SetNillableUnapplyEntryID sets the "unapply_entry_id" field if the given value is not nil.
+func (_u *CreditApplicationUpdateOne) SetNillableUnapplyEntryID(v *string) *CreditApplicationUpdateOne {
+	if v != nil {
+		_u.SetUnapplyEntryID(*v)
+	}
+	return _u
+}
+
+// ClearUnapplyEntryID clears the value of the "unapply_entry_id" field.
+func (_u *CreditApplicationUpdateOne) ClearUnapplyEntryID() *CreditApplicationUpdateOne {
+	_u.mutation.ClearUnapplyEntryID()
 	return _u
 }
 
@@ -250,6 +342,18 @@ func (_u *CreditApplicationUpdateOne) sqlSave(ctx context.Context) (_node *Credi
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(creditapplication.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.UnappliedAt(); ok {
+		_spec.SetField(creditapplication.FieldUnappliedAt, field.TypeTime, value)
+	}
+	if _u.mutation.UnappliedAtCleared() {
+		_spec.ClearField(creditapplication.FieldUnappliedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.UnapplyEntryID(); ok {
+		_spec.SetField(creditapplication.FieldUnapplyEntryID, field.TypeString, value)
+	}
+	if _u.mutation.UnapplyEntryIDCleared() {
+		_spec.ClearField(creditapplication.FieldUnapplyEntryID, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &CreditApplication{config: _u.config}

@@ -21,6 +21,8 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerseal"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -115,6 +117,8 @@ func checkColumn(t, c string) error {
 			item.Table:               item.ValidColumn,
 			journalentry.Table:       journalentry.ValidColumn,
 			journalline.Table:        journalline.ValidColumn,
+			ledgerseal.Table:         ledgerseal.ValidColumn,
+			ledgerverification.Table: ledgerverification.ValidColumn,
 			legalentity.Table:        legalentity.ValidColumn,
 			organization.Table:       organization.ValidColumn,
 			payment.Table:            payment.ValidColumn,

@@ -20,6 +20,7 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -1218,6 +1219,16 @@ func (_q *CreditApplicationQuery) collectField(ctx context.Context, oneNode bool
 			if _, ok := fieldSeen[creditapplication.FieldJournalEntryID]; !ok {
 				selectedFields = append(selectedFields, creditapplication.FieldJournalEntryID)
 				fieldSeen[creditapplication.FieldJournalEntryID] = struct{}{}
+			}
+		case "unappliedAt":
+			if _, ok := fieldSeen[creditapplication.FieldUnappliedAt]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldUnappliedAt)
+				fieldSeen[creditapplication.FieldUnappliedAt] = struct{}{}
+			}
+		case "unapplyEntryID":
+			if _, ok := fieldSeen[creditapplication.FieldUnapplyEntryID]; !ok {
+				selectedFields = append(selectedFields, creditapplication.FieldUnapplyEntryID)
+				fieldSeen[creditapplication.FieldUnapplyEntryID] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -2661,6 +2672,16 @@ func (_q *JournalEntryQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, journalentry.FieldRequestID)
 				fieldSeen[journalentry.FieldRequestID] = struct{}{}
 			}
+		case "documentType":
+			if _, ok := fieldSeen[journalentry.FieldDocumentType]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldDocumentType)
+				fieldSeen[journalentry.FieldDocumentType] = struct{}{}
+			}
+		case "documentID":
+			if _, ok := fieldSeen[journalentry.FieldDocumentID]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldDocumentID)
+				fieldSeen[journalentry.FieldDocumentID] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -2790,6 +2811,36 @@ func (_q *JournalLineQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, journalline.FieldClassID)
 				fieldSeen[journalline.FieldClassID] = struct{}{}
 			}
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CustomerClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, customerImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[journalline.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldCustomerID)
+				fieldSeen[journalline.FieldCustomerID] = struct{}{}
+			}
+
+		case "vendor":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&VendorClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, vendorImplementors)...); err != nil {
+				return err
+			}
+			_q.withVendor = query
+			if _, ok := fieldSeen[journalline.FieldVendorID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldVendorID)
+				fieldSeen[journalline.FieldVendorID] = struct{}{}
+			}
 		case "entryID":
 			if _, ok := fieldSeen[journalline.FieldEntryID]; !ok {
 				selectedFields = append(selectedFields, journalline.FieldEntryID)
@@ -2824,6 +2875,16 @@ func (_q *JournalLineQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if _, ok := fieldSeen[journalline.FieldDescription]; !ok {
 				selectedFields = append(selectedFields, journalline.FieldDescription)
 				fieldSeen[journalline.FieldDescription] = struct{}{}
+			}
+		case "customerID":
+			if _, ok := fieldSeen[journalline.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldCustomerID)
+				fieldSeen[journalline.FieldCustomerID] = struct{}{}
+			}
+		case "vendorID":
+			if _, ok := fieldSeen[journalline.FieldVendorID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldVendorID)
+				fieldSeen[journalline.FieldVendorID] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -2862,6 +2923,108 @@ func newJournalLinePaginateArgs(rv map[string]any) *journallinePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*JournalLineWhereInput); ok {
 		args.opts = append(args.opts, WithJournalLineFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LedgerVerificationQuery) CollectFields(ctx context.Context, satisfies ...string) (*LedgerVerificationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LedgerVerificationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(ledgerverification.Columns))
+		selectedFields = []string{ledgerverification.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "entityID":
+			if _, ok := fieldSeen[ledgerverification.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, ledgerverification.FieldEntityID)
+				fieldSeen[ledgerverification.FieldEntityID] = struct{}{}
+			}
+		case "verifiedAt":
+			if _, ok := fieldSeen[ledgerverification.FieldVerifiedAt]; !ok {
+				selectedFields = append(selectedFields, ledgerverification.FieldVerifiedAt)
+				fieldSeen[ledgerverification.FieldVerifiedAt] = struct{}{}
+			}
+		case "ok":
+			if _, ok := fieldSeen[ledgerverification.FieldOk]; !ok {
+				selectedFields = append(selectedFields, ledgerverification.FieldOk)
+				fieldSeen[ledgerverification.FieldOk] = struct{}{}
+			}
+		case "entriesChecked":
+			if _, ok := fieldSeen[ledgerverification.FieldEntriesChecked]; !ok {
+				selectedFields = append(selectedFields, ledgerverification.FieldEntriesChecked)
+				fieldSeen[ledgerverification.FieldEntriesChecked] = struct{}{}
+			}
+		case "entriesSealed":
+			if _, ok := fieldSeen[ledgerverification.FieldEntriesSealed]; !ok {
+				selectedFields = append(selectedFields, ledgerverification.FieldEntriesSealed)
+				fieldSeen[ledgerverification.FieldEntriesSealed] = struct{}{}
+			}
+		case "headSeq":
+			if _, ok := fieldSeen[ledgerverification.FieldHeadSeq]; !ok {
+				selectedFields = append(selectedFields, ledgerverification.FieldHeadSeq)
+				fieldSeen[ledgerverification.FieldHeadSeq] = struct{}{}
+			}
+		case "headHash":
+			if _, ok := fieldSeen[ledgerverification.FieldHeadHash]; !ok {
+				selectedFields = append(selectedFields, ledgerverification.FieldHeadHash)
+				fieldSeen[ledgerverification.FieldHeadHash] = struct{}{}
+			}
+		case "problem":
+			if _, ok := fieldSeen[ledgerverification.FieldProblem]; !ok {
+				selectedFields = append(selectedFields, ledgerverification.FieldProblem)
+				fieldSeen[ledgerverification.FieldProblem] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type ledgerverificationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LedgerVerificationPaginateOption
+}
+
+func newLedgerVerificationPaginateArgs(rv map[string]any) *ledgerverificationPaginateArgs {
+	args := &ledgerverificationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*LedgerVerificationWhereInput); ok {
+		args.opts = append(args.opts, WithLedgerVerificationFilter(v.Filter))
 	}
 	return args
 }

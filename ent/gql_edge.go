@@ -301,6 +301,22 @@ func (_m *JournalLine) Class(ctx context.Context) (*Class, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *JournalLine) Customer(ctx context.Context) (*Customer, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *JournalLine) Vendor(ctx context.Context) (*Vendor, error) {
+	result, err := _m.Edges.VendorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryVendor().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *LegalEntity) Accounts(
 	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *AccountOrder, where *AccountWhereInput,
 ) (*AccountConnection, error) {

@@ -20,6 +20,7 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -124,6 +125,11 @@ var journallineImplementors = []string{"JournalLine", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*JournalLine) IsNode() {}
+
+var ledgerverificationImplementors = []string{"LedgerVerification", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LedgerVerification) IsNode() {}
 
 var legalentityImplementors = []string{"LegalEntity", "Node"}
 
@@ -367,6 +373,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(journalline.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, journallineImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case ledgerverification.Table:
+		query := c.LedgerVerification.Query().
+			Where(ledgerverification.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, ledgerverificationImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -767,6 +782,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.JournalLine.Query().
 			Where(journalline.IDIn(ids...))
 		query, err := query.CollectFields(ctx, journallineImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case ledgerverification.Table:
+		query := c.LedgerVerification.Query().
+			Where(ledgerverification.IDIn(ids...))
+		query, err := query.CollectFields(ctx, ledgerverificationImplementors...)
 		if err != nil {
 			return nil, err
 		}

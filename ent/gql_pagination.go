@@ -20,6 +20,7 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -5331,6 +5332,255 @@ func (_m *JournalLine) ToEdge(order *JournalLineOrder) *JournalLineEdge {
 		order = DefaultJournalLineOrder
 	}
 	return &JournalLineEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LedgerVerificationEdge is the edge representation of LedgerVerification.
+type LedgerVerificationEdge struct {
+	Node   *LedgerVerification `json:"node"`
+	Cursor Cursor              `json:"cursor"`
+}
+
+// LedgerVerificationConnection is the connection containing edges to LedgerVerification.
+type LedgerVerificationConnection struct {
+	Edges      []*LedgerVerificationEdge `json:"edges"`
+	PageInfo   PageInfo                  `json:"pageInfo"`
+	TotalCount int                       `json:"totalCount"`
+}
+
+func (c *LedgerVerificationConnection) build(nodes []*LedgerVerification, pager *ledgerverificationPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LedgerVerification
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LedgerVerification {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LedgerVerification {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LedgerVerificationEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LedgerVerificationEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LedgerVerificationPaginateOption enables pagination customization.
+type LedgerVerificationPaginateOption func(*ledgerverificationPager) error
+
+// WithLedgerVerificationOrder configures pagination ordering.
+func WithLedgerVerificationOrder(order *LedgerVerificationOrder) LedgerVerificationPaginateOption {
+	if order == nil {
+		order = DefaultLedgerVerificationOrder
+	}
+	o := *order
+	return func(pager *ledgerverificationPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLedgerVerificationOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLedgerVerificationFilter configures pagination filter.
+func WithLedgerVerificationFilter(filter func(*LedgerVerificationQuery) (*LedgerVerificationQuery, error)) LedgerVerificationPaginateOption {
+	return func(pager *ledgerverificationPager) error {
+		if filter == nil {
+			return errors.New("LedgerVerificationQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type ledgerverificationPager struct {
+	reverse bool
+	order   *LedgerVerificationOrder
+	filter  func(*LedgerVerificationQuery) (*LedgerVerificationQuery, error)
+}
+
+func newLedgerVerificationPager(opts []LedgerVerificationPaginateOption, reverse bool) (*ledgerverificationPager, error) {
+	pager := &ledgerverificationPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLedgerVerificationOrder
+	}
+	return pager, nil
+}
+
+func (p *ledgerverificationPager) applyFilter(query *LedgerVerificationQuery) (*LedgerVerificationQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *ledgerverificationPager) toCursor(_m *LedgerVerification) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *ledgerverificationPager) applyCursors(query *LedgerVerificationQuery, after, before *Cursor) (*LedgerVerificationQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLedgerVerificationOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *ledgerverificationPager) applyOrder(query *LedgerVerificationQuery) *LedgerVerificationQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLedgerVerificationOrder.Field {
+		query = query.Order(DefaultLedgerVerificationOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *ledgerverificationPager) orderExpr(query *LedgerVerificationQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLedgerVerificationOrder.Field {
+			b.Comma().Ident(DefaultLedgerVerificationOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LedgerVerification.
+func (_m *LedgerVerificationQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LedgerVerificationPaginateOption,
+) (*LedgerVerificationConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLedgerVerificationPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LedgerVerificationConnection{Edges: []*LedgerVerificationEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// LedgerVerificationOrderField defines the ordering field of LedgerVerification.
+type LedgerVerificationOrderField struct {
+	// Value extracts the ordering value from the given LedgerVerification.
+	Value    func(*LedgerVerification) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) ledgerverification.OrderOption
+	toCursor func(*LedgerVerification) Cursor
+}
+
+// LedgerVerificationOrder defines the ordering of LedgerVerification.
+type LedgerVerificationOrder struct {
+	Direction OrderDirection                `json:"direction"`
+	Field     *LedgerVerificationOrderField `json:"field"`
+}
+
+// DefaultLedgerVerificationOrder is the default ordering of LedgerVerification.
+var DefaultLedgerVerificationOrder = &LedgerVerificationOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LedgerVerificationOrderField{
+		Value: func(_m *LedgerVerification) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: ledgerverification.FieldID,
+		toTerm: ledgerverification.ByID,
+		toCursor: func(_m *LedgerVerification) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LedgerVerification into LedgerVerificationEdge.
+func (_m *LedgerVerification) ToEdge(order *LedgerVerificationOrder) *LedgerVerificationEdge {
+	if order == nil {
+		order = DefaultLedgerVerificationOrder
+	}
+	return &LedgerVerificationEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

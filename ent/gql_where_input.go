@@ -20,6 +20,7 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -3889,6 +3890,35 @@ type CreditApplicationWhereInput struct {
 	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
 	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
 
+	// "unapplied_at" field predicates.
+	UnappliedAt       *time.Time  `json:"unappliedAt,omitempty"`
+	UnappliedAtNEQ    *time.Time  `json:"unappliedAtNEQ,omitempty"`
+	UnappliedAtIn     []time.Time `json:"unappliedAtIn,omitempty"`
+	UnappliedAtNotIn  []time.Time `json:"unappliedAtNotIn,omitempty"`
+	UnappliedAtGT     *time.Time  `json:"unappliedAtGT,omitempty"`
+	UnappliedAtGTE    *time.Time  `json:"unappliedAtGTE,omitempty"`
+	UnappliedAtLT     *time.Time  `json:"unappliedAtLT,omitempty"`
+	UnappliedAtLTE    *time.Time  `json:"unappliedAtLTE,omitempty"`
+	UnappliedAtIsNil  bool        `json:"unappliedAtIsNil,omitempty"`
+	UnappliedAtNotNil bool        `json:"unappliedAtNotNil,omitempty"`
+
+	// "unapply_entry_id" field predicates.
+	UnapplyEntryID             *string  `json:"unapplyEntryID,omitempty"`
+	UnapplyEntryIDNEQ          *string  `json:"unapplyEntryIDNEQ,omitempty"`
+	UnapplyEntryIDIn           []string `json:"unapplyEntryIDIn,omitempty"`
+	UnapplyEntryIDNotIn        []string `json:"unapplyEntryIDNotIn,omitempty"`
+	UnapplyEntryIDGT           *string  `json:"unapplyEntryIDGT,omitempty"`
+	UnapplyEntryIDGTE          *string  `json:"unapplyEntryIDGTE,omitempty"`
+	UnapplyEntryIDLT           *string  `json:"unapplyEntryIDLT,omitempty"`
+	UnapplyEntryIDLTE          *string  `json:"unapplyEntryIDLTE,omitempty"`
+	UnapplyEntryIDContains     *string  `json:"unapplyEntryIDContains,omitempty"`
+	UnapplyEntryIDHasPrefix    *string  `json:"unapplyEntryIDHasPrefix,omitempty"`
+	UnapplyEntryIDHasSuffix    *string  `json:"unapplyEntryIDHasSuffix,omitempty"`
+	UnapplyEntryIDIsNil        bool     `json:"unapplyEntryIDIsNil,omitempty"`
+	UnapplyEntryIDNotNil       bool     `json:"unapplyEntryIDNotNil,omitempty"`
+	UnapplyEntryIDEqualFold    *string  `json:"unapplyEntryIDEqualFold,omitempty"`
+	UnapplyEntryIDContainsFold *string  `json:"unapplyEntryIDContainsFold,omitempty"`
+
 	// "credit_memo" edge predicates.
 	HasCreditMemo     *bool                   `json:"hasCreditMemo,omitempty"`
 	HasCreditMemoWith []*CreditMemoWhereInput `json:"hasCreditMemoWith,omitempty"`
@@ -4163,6 +4193,81 @@ func (i *CreditApplicationWhereInput) P() (predicate.CreditApplication, error) {
 	}
 	if i.JournalEntryIDContainsFold != nil {
 		predicates = append(predicates, creditapplication.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.UnappliedAt != nil {
+		predicates = append(predicates, creditapplication.UnappliedAtEQ(*i.UnappliedAt))
+	}
+	if i.UnappliedAtNEQ != nil {
+		predicates = append(predicates, creditapplication.UnappliedAtNEQ(*i.UnappliedAtNEQ))
+	}
+	if len(i.UnappliedAtIn) > 0 {
+		predicates = append(predicates, creditapplication.UnappliedAtIn(i.UnappliedAtIn...))
+	}
+	if len(i.UnappliedAtNotIn) > 0 {
+		predicates = append(predicates, creditapplication.UnappliedAtNotIn(i.UnappliedAtNotIn...))
+	}
+	if i.UnappliedAtGT != nil {
+		predicates = append(predicates, creditapplication.UnappliedAtGT(*i.UnappliedAtGT))
+	}
+	if i.UnappliedAtGTE != nil {
+		predicates = append(predicates, creditapplication.UnappliedAtGTE(*i.UnappliedAtGTE))
+	}
+	if i.UnappliedAtLT != nil {
+		predicates = append(predicates, creditapplication.UnappliedAtLT(*i.UnappliedAtLT))
+	}
+	if i.UnappliedAtLTE != nil {
+		predicates = append(predicates, creditapplication.UnappliedAtLTE(*i.UnappliedAtLTE))
+	}
+	if i.UnappliedAtIsNil {
+		predicates = append(predicates, creditapplication.UnappliedAtIsNil())
+	}
+	if i.UnappliedAtNotNil {
+		predicates = append(predicates, creditapplication.UnappliedAtNotNil())
+	}
+	if i.UnapplyEntryID != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDEQ(*i.UnapplyEntryID))
+	}
+	if i.UnapplyEntryIDNEQ != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDNEQ(*i.UnapplyEntryIDNEQ))
+	}
+	if len(i.UnapplyEntryIDIn) > 0 {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDIn(i.UnapplyEntryIDIn...))
+	}
+	if len(i.UnapplyEntryIDNotIn) > 0 {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDNotIn(i.UnapplyEntryIDNotIn...))
+	}
+	if i.UnapplyEntryIDGT != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDGT(*i.UnapplyEntryIDGT))
+	}
+	if i.UnapplyEntryIDGTE != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDGTE(*i.UnapplyEntryIDGTE))
+	}
+	if i.UnapplyEntryIDLT != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDLT(*i.UnapplyEntryIDLT))
+	}
+	if i.UnapplyEntryIDLTE != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDLTE(*i.UnapplyEntryIDLTE))
+	}
+	if i.UnapplyEntryIDContains != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDContains(*i.UnapplyEntryIDContains))
+	}
+	if i.UnapplyEntryIDHasPrefix != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDHasPrefix(*i.UnapplyEntryIDHasPrefix))
+	}
+	if i.UnapplyEntryIDHasSuffix != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDHasSuffix(*i.UnapplyEntryIDHasSuffix))
+	}
+	if i.UnapplyEntryIDIsNil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDIsNil())
+	}
+	if i.UnapplyEntryIDNotNil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDNotNil())
+	}
+	if i.UnapplyEntryIDEqualFold != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDEqualFold(*i.UnapplyEntryIDEqualFold))
+	}
+	if i.UnapplyEntryIDContainsFold != nil {
+		predicates = append(predicates, creditapplication.UnapplyEntryIDContainsFold(*i.UnapplyEntryIDContainsFold))
 	}
 
 	if i.HasCreditMemo != nil {
@@ -9798,6 +9903,40 @@ type JournalEntryWhereInput struct {
 	RequestIDEqualFold    *string  `json:"requestIDEqualFold,omitempty"`
 	RequestIDContainsFold *string  `json:"requestIDContainsFold,omitempty"`
 
+	// "document_type" field predicates.
+	DocumentType             *string  `json:"documentType,omitempty"`
+	DocumentTypeNEQ          *string  `json:"documentTypeNEQ,omitempty"`
+	DocumentTypeIn           []string `json:"documentTypeIn,omitempty"`
+	DocumentTypeNotIn        []string `json:"documentTypeNotIn,omitempty"`
+	DocumentTypeGT           *string  `json:"documentTypeGT,omitempty"`
+	DocumentTypeGTE          *string  `json:"documentTypeGTE,omitempty"`
+	DocumentTypeLT           *string  `json:"documentTypeLT,omitempty"`
+	DocumentTypeLTE          *string  `json:"documentTypeLTE,omitempty"`
+	DocumentTypeContains     *string  `json:"documentTypeContains,omitempty"`
+	DocumentTypeHasPrefix    *string  `json:"documentTypeHasPrefix,omitempty"`
+	DocumentTypeHasSuffix    *string  `json:"documentTypeHasSuffix,omitempty"`
+	DocumentTypeIsNil        bool     `json:"documentTypeIsNil,omitempty"`
+	DocumentTypeNotNil       bool     `json:"documentTypeNotNil,omitempty"`
+	DocumentTypeEqualFold    *string  `json:"documentTypeEqualFold,omitempty"`
+	DocumentTypeContainsFold *string  `json:"documentTypeContainsFold,omitempty"`
+
+	// "document_id" field predicates.
+	DocumentID             *string  `json:"documentID,omitempty"`
+	DocumentIDNEQ          *string  `json:"documentIDNEQ,omitempty"`
+	DocumentIDIn           []string `json:"documentIDIn,omitempty"`
+	DocumentIDNotIn        []string `json:"documentIDNotIn,omitempty"`
+	DocumentIDGT           *string  `json:"documentIDGT,omitempty"`
+	DocumentIDGTE          *string  `json:"documentIDGTE,omitempty"`
+	DocumentIDLT           *string  `json:"documentIDLT,omitempty"`
+	DocumentIDLTE          *string  `json:"documentIDLTE,omitempty"`
+	DocumentIDContains     *string  `json:"documentIDContains,omitempty"`
+	DocumentIDHasPrefix    *string  `json:"documentIDHasPrefix,omitempty"`
+	DocumentIDHasSuffix    *string  `json:"documentIDHasSuffix,omitempty"`
+	DocumentIDIsNil        bool     `json:"documentIDIsNil,omitempty"`
+	DocumentIDNotNil       bool     `json:"documentIDNotNil,omitempty"`
+	DocumentIDEqualFold    *string  `json:"documentIDEqualFold,omitempty"`
+	DocumentIDContainsFold *string  `json:"documentIDContainsFold,omitempty"`
+
 	// "entity" edge predicates.
 	HasEntity     *bool                    `json:"hasEntity,omitempty"`
 	HasEntityWith []*LegalEntityWhereInput `json:"hasEntityWith,omitempty"`
@@ -10426,6 +10565,96 @@ func (i *JournalEntryWhereInput) P() (predicate.JournalEntry, error) {
 	if i.RequestIDContainsFold != nil {
 		predicates = append(predicates, journalentry.RequestIDContainsFold(*i.RequestIDContainsFold))
 	}
+	if i.DocumentType != nil {
+		predicates = append(predicates, journalentry.DocumentTypeEQ(*i.DocumentType))
+	}
+	if i.DocumentTypeNEQ != nil {
+		predicates = append(predicates, journalentry.DocumentTypeNEQ(*i.DocumentTypeNEQ))
+	}
+	if len(i.DocumentTypeIn) > 0 {
+		predicates = append(predicates, journalentry.DocumentTypeIn(i.DocumentTypeIn...))
+	}
+	if len(i.DocumentTypeNotIn) > 0 {
+		predicates = append(predicates, journalentry.DocumentTypeNotIn(i.DocumentTypeNotIn...))
+	}
+	if i.DocumentTypeGT != nil {
+		predicates = append(predicates, journalentry.DocumentTypeGT(*i.DocumentTypeGT))
+	}
+	if i.DocumentTypeGTE != nil {
+		predicates = append(predicates, journalentry.DocumentTypeGTE(*i.DocumentTypeGTE))
+	}
+	if i.DocumentTypeLT != nil {
+		predicates = append(predicates, journalentry.DocumentTypeLT(*i.DocumentTypeLT))
+	}
+	if i.DocumentTypeLTE != nil {
+		predicates = append(predicates, journalentry.DocumentTypeLTE(*i.DocumentTypeLTE))
+	}
+	if i.DocumentTypeContains != nil {
+		predicates = append(predicates, journalentry.DocumentTypeContains(*i.DocumentTypeContains))
+	}
+	if i.DocumentTypeHasPrefix != nil {
+		predicates = append(predicates, journalentry.DocumentTypeHasPrefix(*i.DocumentTypeHasPrefix))
+	}
+	if i.DocumentTypeHasSuffix != nil {
+		predicates = append(predicates, journalentry.DocumentTypeHasSuffix(*i.DocumentTypeHasSuffix))
+	}
+	if i.DocumentTypeIsNil {
+		predicates = append(predicates, journalentry.DocumentTypeIsNil())
+	}
+	if i.DocumentTypeNotNil {
+		predicates = append(predicates, journalentry.DocumentTypeNotNil())
+	}
+	if i.DocumentTypeEqualFold != nil {
+		predicates = append(predicates, journalentry.DocumentTypeEqualFold(*i.DocumentTypeEqualFold))
+	}
+	if i.DocumentTypeContainsFold != nil {
+		predicates = append(predicates, journalentry.DocumentTypeContainsFold(*i.DocumentTypeContainsFold))
+	}
+	if i.DocumentID != nil {
+		predicates = append(predicates, journalentry.DocumentIDEQ(*i.DocumentID))
+	}
+	if i.DocumentIDNEQ != nil {
+		predicates = append(predicates, journalentry.DocumentIDNEQ(*i.DocumentIDNEQ))
+	}
+	if len(i.DocumentIDIn) > 0 {
+		predicates = append(predicates, journalentry.DocumentIDIn(i.DocumentIDIn...))
+	}
+	if len(i.DocumentIDNotIn) > 0 {
+		predicates = append(predicates, journalentry.DocumentIDNotIn(i.DocumentIDNotIn...))
+	}
+	if i.DocumentIDGT != nil {
+		predicates = append(predicates, journalentry.DocumentIDGT(*i.DocumentIDGT))
+	}
+	if i.DocumentIDGTE != nil {
+		predicates = append(predicates, journalentry.DocumentIDGTE(*i.DocumentIDGTE))
+	}
+	if i.DocumentIDLT != nil {
+		predicates = append(predicates, journalentry.DocumentIDLT(*i.DocumentIDLT))
+	}
+	if i.DocumentIDLTE != nil {
+		predicates = append(predicates, journalentry.DocumentIDLTE(*i.DocumentIDLTE))
+	}
+	if i.DocumentIDContains != nil {
+		predicates = append(predicates, journalentry.DocumentIDContains(*i.DocumentIDContains))
+	}
+	if i.DocumentIDHasPrefix != nil {
+		predicates = append(predicates, journalentry.DocumentIDHasPrefix(*i.DocumentIDHasPrefix))
+	}
+	if i.DocumentIDHasSuffix != nil {
+		predicates = append(predicates, journalentry.DocumentIDHasSuffix(*i.DocumentIDHasSuffix))
+	}
+	if i.DocumentIDIsNil {
+		predicates = append(predicates, journalentry.DocumentIDIsNil())
+	}
+	if i.DocumentIDNotNil {
+		predicates = append(predicates, journalentry.DocumentIDNotNil())
+	}
+	if i.DocumentIDEqualFold != nil {
+		predicates = append(predicates, journalentry.DocumentIDEqualFold(*i.DocumentIDEqualFold))
+	}
+	if i.DocumentIDContainsFold != nil {
+		predicates = append(predicates, journalentry.DocumentIDContainsFold(*i.DocumentIDContainsFold))
+	}
 
 	if i.HasEntity != nil {
 		p := journalentry.HasEntity()
@@ -10620,6 +10849,40 @@ type JournalLineWhereInput struct {
 	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
 	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
 
+	// "customer_id" field predicates.
+	CustomerID             *string  `json:"customerID,omitempty"`
+	CustomerIDNEQ          *string  `json:"customerIDNEQ,omitempty"`
+	CustomerIDIn           []string `json:"customerIDIn,omitempty"`
+	CustomerIDNotIn        []string `json:"customerIDNotIn,omitempty"`
+	CustomerIDGT           *string  `json:"customerIDGT,omitempty"`
+	CustomerIDGTE          *string  `json:"customerIDGTE,omitempty"`
+	CustomerIDLT           *string  `json:"customerIDLT,omitempty"`
+	CustomerIDLTE          *string  `json:"customerIDLTE,omitempty"`
+	CustomerIDContains     *string  `json:"customerIDContains,omitempty"`
+	CustomerIDHasPrefix    *string  `json:"customerIDHasPrefix,omitempty"`
+	CustomerIDHasSuffix    *string  `json:"customerIDHasSuffix,omitempty"`
+	CustomerIDIsNil        bool     `json:"customerIDIsNil,omitempty"`
+	CustomerIDNotNil       bool     `json:"customerIDNotNil,omitempty"`
+	CustomerIDEqualFold    *string  `json:"customerIDEqualFold,omitempty"`
+	CustomerIDContainsFold *string  `json:"customerIDContainsFold,omitempty"`
+
+	// "vendor_id" field predicates.
+	VendorID             *string  `json:"vendorID,omitempty"`
+	VendorIDNEQ          *string  `json:"vendorIDNEQ,omitempty"`
+	VendorIDIn           []string `json:"vendorIDIn,omitempty"`
+	VendorIDNotIn        []string `json:"vendorIDNotIn,omitempty"`
+	VendorIDGT           *string  `json:"vendorIDGT,omitempty"`
+	VendorIDGTE          *string  `json:"vendorIDGTE,omitempty"`
+	VendorIDLT           *string  `json:"vendorIDLT,omitempty"`
+	VendorIDLTE          *string  `json:"vendorIDLTE,omitempty"`
+	VendorIDContains     *string  `json:"vendorIDContains,omitempty"`
+	VendorIDHasPrefix    *string  `json:"vendorIDHasPrefix,omitempty"`
+	VendorIDHasSuffix    *string  `json:"vendorIDHasSuffix,omitempty"`
+	VendorIDIsNil        bool     `json:"vendorIDIsNil,omitempty"`
+	VendorIDNotNil       bool     `json:"vendorIDNotNil,omitempty"`
+	VendorIDEqualFold    *string  `json:"vendorIDEqualFold,omitempty"`
+	VendorIDContainsFold *string  `json:"vendorIDContainsFold,omitempty"`
+
 	// "entry" edge predicates.
 	HasEntry     *bool                     `json:"hasEntry,omitempty"`
 	HasEntryWith []*JournalEntryWhereInput `json:"hasEntryWith,omitempty"`
@@ -10631,6 +10894,14 @@ type JournalLineWhereInput struct {
 	// "class" edge predicates.
 	HasClass     *bool              `json:"hasClass,omitempty"`
 	HasClassWith []*ClassWhereInput `json:"hasClassWith,omitempty"`
+
+	// "customer" edge predicates.
+	HasCustomer     *bool                 `json:"hasCustomer,omitempty"`
+	HasCustomerWith []*CustomerWhereInput `json:"hasCustomerWith,omitempty"`
+
+	// "vendor" edge predicates.
+	HasVendor     *bool               `json:"hasVendor,omitempty"`
+	HasVendorWith []*VendorWhereInput `json:"hasVendorWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -10968,6 +11239,96 @@ func (i *JournalLineWhereInput) P() (predicate.JournalLine, error) {
 	if i.DescriptionContainsFold != nil {
 		predicates = append(predicates, journalline.DescriptionContainsFold(*i.DescriptionContainsFold))
 	}
+	if i.CustomerID != nil {
+		predicates = append(predicates, journalline.CustomerIDEQ(*i.CustomerID))
+	}
+	if i.CustomerIDNEQ != nil {
+		predicates = append(predicates, journalline.CustomerIDNEQ(*i.CustomerIDNEQ))
+	}
+	if len(i.CustomerIDIn) > 0 {
+		predicates = append(predicates, journalline.CustomerIDIn(i.CustomerIDIn...))
+	}
+	if len(i.CustomerIDNotIn) > 0 {
+		predicates = append(predicates, journalline.CustomerIDNotIn(i.CustomerIDNotIn...))
+	}
+	if i.CustomerIDGT != nil {
+		predicates = append(predicates, journalline.CustomerIDGT(*i.CustomerIDGT))
+	}
+	if i.CustomerIDGTE != nil {
+		predicates = append(predicates, journalline.CustomerIDGTE(*i.CustomerIDGTE))
+	}
+	if i.CustomerIDLT != nil {
+		predicates = append(predicates, journalline.CustomerIDLT(*i.CustomerIDLT))
+	}
+	if i.CustomerIDLTE != nil {
+		predicates = append(predicates, journalline.CustomerIDLTE(*i.CustomerIDLTE))
+	}
+	if i.CustomerIDContains != nil {
+		predicates = append(predicates, journalline.CustomerIDContains(*i.CustomerIDContains))
+	}
+	if i.CustomerIDHasPrefix != nil {
+		predicates = append(predicates, journalline.CustomerIDHasPrefix(*i.CustomerIDHasPrefix))
+	}
+	if i.CustomerIDHasSuffix != nil {
+		predicates = append(predicates, journalline.CustomerIDHasSuffix(*i.CustomerIDHasSuffix))
+	}
+	if i.CustomerIDIsNil {
+		predicates = append(predicates, journalline.CustomerIDIsNil())
+	}
+	if i.CustomerIDNotNil {
+		predicates = append(predicates, journalline.CustomerIDNotNil())
+	}
+	if i.CustomerIDEqualFold != nil {
+		predicates = append(predicates, journalline.CustomerIDEqualFold(*i.CustomerIDEqualFold))
+	}
+	if i.CustomerIDContainsFold != nil {
+		predicates = append(predicates, journalline.CustomerIDContainsFold(*i.CustomerIDContainsFold))
+	}
+	if i.VendorID != nil {
+		predicates = append(predicates, journalline.VendorIDEQ(*i.VendorID))
+	}
+	if i.VendorIDNEQ != nil {
+		predicates = append(predicates, journalline.VendorIDNEQ(*i.VendorIDNEQ))
+	}
+	if len(i.VendorIDIn) > 0 {
+		predicates = append(predicates, journalline.VendorIDIn(i.VendorIDIn...))
+	}
+	if len(i.VendorIDNotIn) > 0 {
+		predicates = append(predicates, journalline.VendorIDNotIn(i.VendorIDNotIn...))
+	}
+	if i.VendorIDGT != nil {
+		predicates = append(predicates, journalline.VendorIDGT(*i.VendorIDGT))
+	}
+	if i.VendorIDGTE != nil {
+		predicates = append(predicates, journalline.VendorIDGTE(*i.VendorIDGTE))
+	}
+	if i.VendorIDLT != nil {
+		predicates = append(predicates, journalline.VendorIDLT(*i.VendorIDLT))
+	}
+	if i.VendorIDLTE != nil {
+		predicates = append(predicates, journalline.VendorIDLTE(*i.VendorIDLTE))
+	}
+	if i.VendorIDContains != nil {
+		predicates = append(predicates, journalline.VendorIDContains(*i.VendorIDContains))
+	}
+	if i.VendorIDHasPrefix != nil {
+		predicates = append(predicates, journalline.VendorIDHasPrefix(*i.VendorIDHasPrefix))
+	}
+	if i.VendorIDHasSuffix != nil {
+		predicates = append(predicates, journalline.VendorIDHasSuffix(*i.VendorIDHasSuffix))
+	}
+	if i.VendorIDIsNil {
+		predicates = append(predicates, journalline.VendorIDIsNil())
+	}
+	if i.VendorIDNotNil {
+		predicates = append(predicates, journalline.VendorIDNotNil())
+	}
+	if i.VendorIDEqualFold != nil {
+		predicates = append(predicates, journalline.VendorIDEqualFold(*i.VendorIDEqualFold))
+	}
+	if i.VendorIDContainsFold != nil {
+		predicates = append(predicates, journalline.VendorIDContainsFold(*i.VendorIDContainsFold))
+	}
 
 	if i.HasEntry != nil {
 		p := journalline.HasEntry()
@@ -11023,6 +11384,42 @@ func (i *JournalLineWhereInput) P() (predicate.JournalLine, error) {
 		}
 		predicates = append(predicates, journalline.HasClassWith(with...))
 	}
+	if i.HasCustomer != nil {
+		p := journalline.HasCustomer()
+		if !*i.HasCustomer {
+			p = journalline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCustomerWith) > 0 {
+		with := make([]predicate.Customer, 0, len(i.HasCustomerWith))
+		for _, w := range i.HasCustomerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCustomerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, journalline.HasCustomerWith(with...))
+	}
+	if i.HasVendor != nil {
+		p := journalline.HasVendor()
+		if !*i.HasVendor {
+			p = journalline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasVendorWith) > 0 {
+		with := make([]predicate.Vendor, 0, len(i.HasVendorWith))
+		for _, w := range i.HasVendorWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasVendorWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, journalline.HasVendorWith(with...))
+	}
 	switch len(predicates) {
 	case 0:
 		return nil, ErrEmptyJournalLineWhereInput
@@ -11030,6 +11427,454 @@ func (i *JournalLineWhereInput) P() (predicate.JournalLine, error) {
 		return predicates[0], nil
 	default:
 		return journalline.And(predicates...), nil
+	}
+}
+
+// LedgerVerificationWhereInput represents a where input for filtering LedgerVerification queries.
+type LedgerVerificationWhereInput struct {
+	Predicates []predicate.LedgerVerification  `json:"-"`
+	Not        *LedgerVerificationWhereInput   `json:"not,omitempty"`
+	Or         []*LedgerVerificationWhereInput `json:"or,omitempty"`
+	And        []*LedgerVerificationWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "verified_at" field predicates.
+	VerifiedAt      *time.Time  `json:"verifiedAt,omitempty"`
+	VerifiedAtNEQ   *time.Time  `json:"verifiedAtNEQ,omitempty"`
+	VerifiedAtIn    []time.Time `json:"verifiedAtIn,omitempty"`
+	VerifiedAtNotIn []time.Time `json:"verifiedAtNotIn,omitempty"`
+	VerifiedAtGT    *time.Time  `json:"verifiedAtGT,omitempty"`
+	VerifiedAtGTE   *time.Time  `json:"verifiedAtGTE,omitempty"`
+	VerifiedAtLT    *time.Time  `json:"verifiedAtLT,omitempty"`
+	VerifiedAtLTE   *time.Time  `json:"verifiedAtLTE,omitempty"`
+
+	// "ok" field predicates.
+	Ok    *bool `json:"ok,omitempty"`
+	OkNEQ *bool `json:"okNEQ,omitempty"`
+
+	// "entries_checked" field predicates.
+	EntriesChecked      *int  `json:"entriesChecked,omitempty"`
+	EntriesCheckedNEQ   *int  `json:"entriesCheckedNEQ,omitempty"`
+	EntriesCheckedIn    []int `json:"entriesCheckedIn,omitempty"`
+	EntriesCheckedNotIn []int `json:"entriesCheckedNotIn,omitempty"`
+	EntriesCheckedGT    *int  `json:"entriesCheckedGT,omitempty"`
+	EntriesCheckedGTE   *int  `json:"entriesCheckedGTE,omitempty"`
+	EntriesCheckedLT    *int  `json:"entriesCheckedLT,omitempty"`
+	EntriesCheckedLTE   *int  `json:"entriesCheckedLTE,omitempty"`
+
+	// "entries_sealed" field predicates.
+	EntriesSealed      *int  `json:"entriesSealed,omitempty"`
+	EntriesSealedNEQ   *int  `json:"entriesSealedNEQ,omitempty"`
+	EntriesSealedIn    []int `json:"entriesSealedIn,omitempty"`
+	EntriesSealedNotIn []int `json:"entriesSealedNotIn,omitempty"`
+	EntriesSealedGT    *int  `json:"entriesSealedGT,omitempty"`
+	EntriesSealedGTE   *int  `json:"entriesSealedGTE,omitempty"`
+	EntriesSealedLT    *int  `json:"entriesSealedLT,omitempty"`
+	EntriesSealedLTE   *int  `json:"entriesSealedLTE,omitempty"`
+
+	// "head_seq" field predicates.
+	HeadSeq      *int64  `json:"headSeq,omitempty"`
+	HeadSeqNEQ   *int64  `json:"headSeqNEQ,omitempty"`
+	HeadSeqIn    []int64 `json:"headSeqIn,omitempty"`
+	HeadSeqNotIn []int64 `json:"headSeqNotIn,omitempty"`
+	HeadSeqGT    *int64  `json:"headSeqGT,omitempty"`
+	HeadSeqGTE   *int64  `json:"headSeqGTE,omitempty"`
+	HeadSeqLT    *int64  `json:"headSeqLT,omitempty"`
+	HeadSeqLTE   *int64  `json:"headSeqLTE,omitempty"`
+
+	// "head_hash" field predicates.
+	HeadHash             *string  `json:"headHash,omitempty"`
+	HeadHashNEQ          *string  `json:"headHashNEQ,omitempty"`
+	HeadHashIn           []string `json:"headHashIn,omitempty"`
+	HeadHashNotIn        []string `json:"headHashNotIn,omitempty"`
+	HeadHashGT           *string  `json:"headHashGT,omitempty"`
+	HeadHashGTE          *string  `json:"headHashGTE,omitempty"`
+	HeadHashLT           *string  `json:"headHashLT,omitempty"`
+	HeadHashLTE          *string  `json:"headHashLTE,omitempty"`
+	HeadHashContains     *string  `json:"headHashContains,omitempty"`
+	HeadHashHasPrefix    *string  `json:"headHashHasPrefix,omitempty"`
+	HeadHashHasSuffix    *string  `json:"headHashHasSuffix,omitempty"`
+	HeadHashEqualFold    *string  `json:"headHashEqualFold,omitempty"`
+	HeadHashContainsFold *string  `json:"headHashContainsFold,omitempty"`
+
+	// "problem" field predicates.
+	Problem             *string  `json:"problem,omitempty"`
+	ProblemNEQ          *string  `json:"problemNEQ,omitempty"`
+	ProblemIn           []string `json:"problemIn,omitempty"`
+	ProblemNotIn        []string `json:"problemNotIn,omitempty"`
+	ProblemGT           *string  `json:"problemGT,omitempty"`
+	ProblemGTE          *string  `json:"problemGTE,omitempty"`
+	ProblemLT           *string  `json:"problemLT,omitempty"`
+	ProblemLTE          *string  `json:"problemLTE,omitempty"`
+	ProblemContains     *string  `json:"problemContains,omitempty"`
+	ProblemHasPrefix    *string  `json:"problemHasPrefix,omitempty"`
+	ProblemHasSuffix    *string  `json:"problemHasSuffix,omitempty"`
+	ProblemIsNil        bool     `json:"problemIsNil,omitempty"`
+	ProblemNotNil       bool     `json:"problemNotNil,omitempty"`
+	ProblemEqualFold    *string  `json:"problemEqualFold,omitempty"`
+	ProblemContainsFold *string  `json:"problemContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LedgerVerificationWhereInput) AddPredicates(predicates ...predicate.LedgerVerification) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LedgerVerificationWhereInput filter on the LedgerVerificationQuery builder.
+func (i *LedgerVerificationWhereInput) Filter(q *LedgerVerificationQuery) (*LedgerVerificationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLedgerVerificationWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLedgerVerificationWhereInput is returned in case the LedgerVerificationWhereInput is empty.
+var ErrEmptyLedgerVerificationWhereInput = errors.New("ent: empty predicate LedgerVerificationWhereInput")
+
+// P returns a predicate for filtering ledgerverifications.
+// An error is returned if the input is empty or invalid.
+func (i *LedgerVerificationWhereInput) P() (predicate.LedgerVerification, error) {
+	var predicates []predicate.LedgerVerification
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, ledgerverification.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LedgerVerification, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, ledgerverification.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LedgerVerification, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, ledgerverification.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, ledgerverification.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, ledgerverification.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, ledgerverification.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, ledgerverification.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, ledgerverification.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, ledgerverification.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, ledgerverification.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, ledgerverification.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, ledgerverification.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, ledgerverification.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, ledgerverification.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, ledgerverification.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, ledgerverification.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, ledgerverification.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, ledgerverification.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, ledgerverification.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, ledgerverification.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, ledgerverification.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, ledgerverification.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, ledgerverification.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, ledgerverification.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, ledgerverification.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, ledgerverification.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.VerifiedAt != nil {
+		predicates = append(predicates, ledgerverification.VerifiedAtEQ(*i.VerifiedAt))
+	}
+	if i.VerifiedAtNEQ != nil {
+		predicates = append(predicates, ledgerverification.VerifiedAtNEQ(*i.VerifiedAtNEQ))
+	}
+	if len(i.VerifiedAtIn) > 0 {
+		predicates = append(predicates, ledgerverification.VerifiedAtIn(i.VerifiedAtIn...))
+	}
+	if len(i.VerifiedAtNotIn) > 0 {
+		predicates = append(predicates, ledgerverification.VerifiedAtNotIn(i.VerifiedAtNotIn...))
+	}
+	if i.VerifiedAtGT != nil {
+		predicates = append(predicates, ledgerverification.VerifiedAtGT(*i.VerifiedAtGT))
+	}
+	if i.VerifiedAtGTE != nil {
+		predicates = append(predicates, ledgerverification.VerifiedAtGTE(*i.VerifiedAtGTE))
+	}
+	if i.VerifiedAtLT != nil {
+		predicates = append(predicates, ledgerverification.VerifiedAtLT(*i.VerifiedAtLT))
+	}
+	if i.VerifiedAtLTE != nil {
+		predicates = append(predicates, ledgerverification.VerifiedAtLTE(*i.VerifiedAtLTE))
+	}
+	if i.Ok != nil {
+		predicates = append(predicates, ledgerverification.OkEQ(*i.Ok))
+	}
+	if i.OkNEQ != nil {
+		predicates = append(predicates, ledgerverification.OkNEQ(*i.OkNEQ))
+	}
+	if i.EntriesChecked != nil {
+		predicates = append(predicates, ledgerverification.EntriesCheckedEQ(*i.EntriesChecked))
+	}
+	if i.EntriesCheckedNEQ != nil {
+		predicates = append(predicates, ledgerverification.EntriesCheckedNEQ(*i.EntriesCheckedNEQ))
+	}
+	if len(i.EntriesCheckedIn) > 0 {
+		predicates = append(predicates, ledgerverification.EntriesCheckedIn(i.EntriesCheckedIn...))
+	}
+	if len(i.EntriesCheckedNotIn) > 0 {
+		predicates = append(predicates, ledgerverification.EntriesCheckedNotIn(i.EntriesCheckedNotIn...))
+	}
+	if i.EntriesCheckedGT != nil {
+		predicates = append(predicates, ledgerverification.EntriesCheckedGT(*i.EntriesCheckedGT))
+	}
+	if i.EntriesCheckedGTE != nil {
+		predicates = append(predicates, ledgerverification.EntriesCheckedGTE(*i.EntriesCheckedGTE))
+	}
+	if i.EntriesCheckedLT != nil {
+		predicates = append(predicates, ledgerverification.EntriesCheckedLT(*i.EntriesCheckedLT))
+	}
+	if i.EntriesCheckedLTE != nil {
+		predicates = append(predicates, ledgerverification.EntriesCheckedLTE(*i.EntriesCheckedLTE))
+	}
+	if i.EntriesSealed != nil {
+		predicates = append(predicates, ledgerverification.EntriesSealedEQ(*i.EntriesSealed))
+	}
+	if i.EntriesSealedNEQ != nil {
+		predicates = append(predicates, ledgerverification.EntriesSealedNEQ(*i.EntriesSealedNEQ))
+	}
+	if len(i.EntriesSealedIn) > 0 {
+		predicates = append(predicates, ledgerverification.EntriesSealedIn(i.EntriesSealedIn...))
+	}
+	if len(i.EntriesSealedNotIn) > 0 {
+		predicates = append(predicates, ledgerverification.EntriesSealedNotIn(i.EntriesSealedNotIn...))
+	}
+	if i.EntriesSealedGT != nil {
+		predicates = append(predicates, ledgerverification.EntriesSealedGT(*i.EntriesSealedGT))
+	}
+	if i.EntriesSealedGTE != nil {
+		predicates = append(predicates, ledgerverification.EntriesSealedGTE(*i.EntriesSealedGTE))
+	}
+	if i.EntriesSealedLT != nil {
+		predicates = append(predicates, ledgerverification.EntriesSealedLT(*i.EntriesSealedLT))
+	}
+	if i.EntriesSealedLTE != nil {
+		predicates = append(predicates, ledgerverification.EntriesSealedLTE(*i.EntriesSealedLTE))
+	}
+	if i.HeadSeq != nil {
+		predicates = append(predicates, ledgerverification.HeadSeqEQ(*i.HeadSeq))
+	}
+	if i.HeadSeqNEQ != nil {
+		predicates = append(predicates, ledgerverification.HeadSeqNEQ(*i.HeadSeqNEQ))
+	}
+	if len(i.HeadSeqIn) > 0 {
+		predicates = append(predicates, ledgerverification.HeadSeqIn(i.HeadSeqIn...))
+	}
+	if len(i.HeadSeqNotIn) > 0 {
+		predicates = append(predicates, ledgerverification.HeadSeqNotIn(i.HeadSeqNotIn...))
+	}
+	if i.HeadSeqGT != nil {
+		predicates = append(predicates, ledgerverification.HeadSeqGT(*i.HeadSeqGT))
+	}
+	if i.HeadSeqGTE != nil {
+		predicates = append(predicates, ledgerverification.HeadSeqGTE(*i.HeadSeqGTE))
+	}
+	if i.HeadSeqLT != nil {
+		predicates = append(predicates, ledgerverification.HeadSeqLT(*i.HeadSeqLT))
+	}
+	if i.HeadSeqLTE != nil {
+		predicates = append(predicates, ledgerverification.HeadSeqLTE(*i.HeadSeqLTE))
+	}
+	if i.HeadHash != nil {
+		predicates = append(predicates, ledgerverification.HeadHashEQ(*i.HeadHash))
+	}
+	if i.HeadHashNEQ != nil {
+		predicates = append(predicates, ledgerverification.HeadHashNEQ(*i.HeadHashNEQ))
+	}
+	if len(i.HeadHashIn) > 0 {
+		predicates = append(predicates, ledgerverification.HeadHashIn(i.HeadHashIn...))
+	}
+	if len(i.HeadHashNotIn) > 0 {
+		predicates = append(predicates, ledgerverification.HeadHashNotIn(i.HeadHashNotIn...))
+	}
+	if i.HeadHashGT != nil {
+		predicates = append(predicates, ledgerverification.HeadHashGT(*i.HeadHashGT))
+	}
+	if i.HeadHashGTE != nil {
+		predicates = append(predicates, ledgerverification.HeadHashGTE(*i.HeadHashGTE))
+	}
+	if i.HeadHashLT != nil {
+		predicates = append(predicates, ledgerverification.HeadHashLT(*i.HeadHashLT))
+	}
+	if i.HeadHashLTE != nil {
+		predicates = append(predicates, ledgerverification.HeadHashLTE(*i.HeadHashLTE))
+	}
+	if i.HeadHashContains != nil {
+		predicates = append(predicates, ledgerverification.HeadHashContains(*i.HeadHashContains))
+	}
+	if i.HeadHashHasPrefix != nil {
+		predicates = append(predicates, ledgerverification.HeadHashHasPrefix(*i.HeadHashHasPrefix))
+	}
+	if i.HeadHashHasSuffix != nil {
+		predicates = append(predicates, ledgerverification.HeadHashHasSuffix(*i.HeadHashHasSuffix))
+	}
+	if i.HeadHashEqualFold != nil {
+		predicates = append(predicates, ledgerverification.HeadHashEqualFold(*i.HeadHashEqualFold))
+	}
+	if i.HeadHashContainsFold != nil {
+		predicates = append(predicates, ledgerverification.HeadHashContainsFold(*i.HeadHashContainsFold))
+	}
+	if i.Problem != nil {
+		predicates = append(predicates, ledgerverification.ProblemEQ(*i.Problem))
+	}
+	if i.ProblemNEQ != nil {
+		predicates = append(predicates, ledgerverification.ProblemNEQ(*i.ProblemNEQ))
+	}
+	if len(i.ProblemIn) > 0 {
+		predicates = append(predicates, ledgerverification.ProblemIn(i.ProblemIn...))
+	}
+	if len(i.ProblemNotIn) > 0 {
+		predicates = append(predicates, ledgerverification.ProblemNotIn(i.ProblemNotIn...))
+	}
+	if i.ProblemGT != nil {
+		predicates = append(predicates, ledgerverification.ProblemGT(*i.ProblemGT))
+	}
+	if i.ProblemGTE != nil {
+		predicates = append(predicates, ledgerverification.ProblemGTE(*i.ProblemGTE))
+	}
+	if i.ProblemLT != nil {
+		predicates = append(predicates, ledgerverification.ProblemLT(*i.ProblemLT))
+	}
+	if i.ProblemLTE != nil {
+		predicates = append(predicates, ledgerverification.ProblemLTE(*i.ProblemLTE))
+	}
+	if i.ProblemContains != nil {
+		predicates = append(predicates, ledgerverification.ProblemContains(*i.ProblemContains))
+	}
+	if i.ProblemHasPrefix != nil {
+		predicates = append(predicates, ledgerverification.ProblemHasPrefix(*i.ProblemHasPrefix))
+	}
+	if i.ProblemHasSuffix != nil {
+		predicates = append(predicates, ledgerverification.ProblemHasSuffix(*i.ProblemHasSuffix))
+	}
+	if i.ProblemIsNil {
+		predicates = append(predicates, ledgerverification.ProblemIsNil())
+	}
+	if i.ProblemNotNil {
+		predicates = append(predicates, ledgerverification.ProblemNotNil())
+	}
+	if i.ProblemEqualFold != nil {
+		predicates = append(predicates, ledgerverification.ProblemEqualFold(*i.ProblemEqualFold))
+	}
+	if i.ProblemContainsFold != nil {
+		predicates = append(predicates, ledgerverification.ProblemContainsFold(*i.ProblemContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLedgerVerificationWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return ledgerverification.And(predicates...), nil
 	}
 }
 

@@ -59,6 +59,10 @@ type JournalEntry struct {
 	IdempotencyKey *string `json:"idempotency_key,omitempty"`
 	// RequestHash holds the value of the "request_hash" field.
 	RequestHash string `json:"request_hash,omitempty"`
+	// The kind of Books document that posted the entry, e.g. invoice or payment; null for manual and API entries.
+	DocumentType *string `json:"document_type,omitempty"`
+	// The id of the document that posted the entry.
+	DocumentID *string `json:"document_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the JournalEntryQuery when eager-loading is set.
 	Edges        JournalEntryEdges `json:"edges"`
@@ -137,7 +141,7 @@ func (*JournalEntry) scanValues(columns []string) ([]any, error) {
 			values[i] = new(caldate.Date)
 		case journalentry.FieldTotal:
 			values[i] = new(money.Amount)
-		case journalentry.FieldID, journalentry.FieldOrganizationID, journalentry.FieldEntityID, journalentry.FieldDescription, journalentry.FieldCurrency, journalentry.FieldSourceSystem, journalentry.FieldSourceRef, journalentry.FieldStatus, journalentry.FieldReversalOfID, journalentry.FieldCreatedBy, journalentry.FieldCreatedVia, journalentry.FieldRequestID, journalentry.FieldIdempotencyKey, journalentry.FieldRequestHash:
+		case journalentry.FieldID, journalentry.FieldOrganizationID, journalentry.FieldEntityID, journalentry.FieldDescription, journalentry.FieldCurrency, journalentry.FieldSourceSystem, journalentry.FieldSourceRef, journalentry.FieldStatus, journalentry.FieldReversalOfID, journalentry.FieldCreatedBy, journalentry.FieldCreatedVia, journalentry.FieldRequestID, journalentry.FieldIdempotencyKey, journalentry.FieldRequestHash, journalentry.FieldDocumentType, journalentry.FieldDocumentID:
 			values[i] = new(sql.NullString)
 		case journalentry.FieldCreatedAt, journalentry.FieldUpdatedAt, journalentry.FieldPostedAt:
 			values[i] = new(sql.NullTime)
@@ -280,6 +284,20 @@ func (_m *JournalEntry) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RequestHash = value.String
 			}
+		case journalentry.FieldDocumentType:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field document_type", values[i])
+			} else if value.Valid {
+				_m.DocumentType = new(string)
+				*_m.DocumentType = value.String
+			}
+		case journalentry.FieldDocumentID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field document_id", values[i])
+			} else if value.Valid {
+				_m.DocumentID = new(string)
+				*_m.DocumentID = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -400,6 +418,16 @@ func (_m *JournalEntry) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("request_hash=")
 	builder.WriteString(_m.RequestHash)
+	builder.WriteString(", ")
+	if v := _m.DocumentType; v != nil {
+		builder.WriteString("document_type=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.DocumentID; v != nil {
+		builder.WriteString("document_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -238,6 +238,34 @@ func (_c *JournalEntryCreate) SetNillableRequestHash(v *string) *JournalEntryCre
 	return _c
 }
 
+// SetDocumentType sets the "document_type" field.
+func (_c *JournalEntryCreate) SetDocumentType(v string) *JournalEntryCreate {
+	_c.mutation.SetDocumentType(v)
+	return _c
+}
+
+// SetNillableDocumentType sets the "document_type" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillableDocumentType(v *string) *JournalEntryCreate {
+	if v != nil {
+		_c.SetDocumentType(*v)
+	}
+	return _c
+}
+
+// SetDocumentID sets the "document_id" field.
+func (_c *JournalEntryCreate) SetDocumentID(v string) *JournalEntryCreate {
+	_c.mutation.SetDocumentID(v)
+	return _c
+}
+
+// SetNillableDocumentID sets the "document_id" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillableDocumentID(v *string) *JournalEntryCreate {
+	if v != nil {
+		_c.SetDocumentID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *JournalEntryCreate) SetID(v string) *JournalEntryCreate {
 	_c.mutation.SetID(v)
@@ -454,6 +482,16 @@ func (_c *JournalEntryCreate) check() error {
 			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "JournalEntry.idempotency_key": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.DocumentType(); ok {
+		if err := journalentry.DocumentTypeValidator(v); err != nil {
+			return &ValidationError{Name: "document_type", err: fmt.Errorf(`ent: validator failed for field "JournalEntry.document_type": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.DocumentID(); ok {
+		if err := journalentry.DocumentIDValidator(v); err != nil {
+			return &ValidationError{Name: "document_id", err: fmt.Errorf(`ent: validator failed for field "JournalEntry.document_id": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := journalentry.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "JournalEntry.id": %w`, err)}
@@ -565,6 +603,14 @@ func (_c *JournalEntryCreate) createSpec() (*JournalEntry, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.RequestHash(); ok {
 		_spec.SetField(journalentry.FieldRequestHash, field.TypeString, value)
 		_node.RequestHash = value
+	}
+	if value, ok := _c.mutation.DocumentType(); ok {
+		_spec.SetField(journalentry.FieldDocumentType, field.TypeString, value)
+		_node.DocumentType = &value
+	}
+	if value, ok := _c.mutation.DocumentID(); ok {
+		_spec.SetField(journalentry.FieldDocumentID, field.TypeString, value)
+		_node.DocumentID = &value
 	}
 	if nodes := _c.mutation.EntityIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -790,6 +836,12 @@ func (u *JournalEntryUpsertOne) UpdateNewValues() *JournalEntryUpsertOne {
 		}
 		if _, exists := u.create.mutation.RequestHash(); exists {
 			s.SetIgnore(journalentry.FieldRequestHash)
+		}
+		if _, exists := u.create.mutation.DocumentType(); exists {
+			s.SetIgnore(journalentry.FieldDocumentType)
+		}
+		if _, exists := u.create.mutation.DocumentID(); exists {
+			s.SetIgnore(journalentry.FieldDocumentID)
 		}
 	}))
 	return u
@@ -1101,6 +1153,12 @@ func (u *JournalEntryUpsertBulk) UpdateNewValues() *JournalEntryUpsertBulk {
 			}
 			if _, exists := b.mutation.RequestHash(); exists {
 				s.SetIgnore(journalentry.FieldRequestHash)
+			}
+			if _, exists := b.mutation.DocumentType(); exists {
+				s.SetIgnore(journalentry.FieldDocumentType)
+			}
+			if _, exists := b.mutation.DocumentID(); exists {
+				s.SetIgnore(journalentry.FieldDocumentID)
 			}
 		}
 	}))

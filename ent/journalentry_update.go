@@ -233,6 +233,12 @@ func (_u *JournalEntryUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if _u.mutation.RequestHashCleared() {
 		_spec.ClearField(journalentry.FieldRequestHash, field.TypeString)
 	}
+	if _u.mutation.DocumentTypeCleared() {
+		_spec.ClearField(journalentry.FieldDocumentType, field.TypeString)
+	}
+	if _u.mutation.DocumentIDCleared() {
+		_spec.ClearField(journalentry.FieldDocumentID, field.TypeString)
+	}
 	if _u.mutation.LinesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -561,6 +567,12 @@ func (_u *JournalEntryUpdateOne) sqlSave(ctx context.Context) (_node *JournalEnt
 	}
 	if _u.mutation.RequestHashCleared() {
 		_spec.ClearField(journalentry.FieldRequestHash, field.TypeString)
+	}
+	if _u.mutation.DocumentTypeCleared() {
+		_spec.ClearField(journalentry.FieldDocumentType, field.TypeString)
+	}
+	if _u.mutation.DocumentIDCleared() {
+		_spec.ClearField(journalentry.FieldDocumentID, field.TypeString)
 	}
 	if _u.mutation.LinesCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -5,8 +5,10 @@ package ent
 import (
 	"books/ent/account"
 	"books/ent/class"
+	"books/ent/customer"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/vendor"
 	"books/internal/money"
 	"fmt"
 	"strings"
@@ -36,6 +38,10 @@ type JournalLine struct {
 	ClassID *string `json:"class_id,omitempty"`
 	// Description holds the value of the "description" field.
 	Description string `json:"description,omitempty"`
+	// CustomerID holds the value of the "customer_id" field.
+	CustomerID *string `json:"customer_id,omitempty"`
+	// VendorID holds the value of the "vendor_id" field.
+	VendorID *string `json:"vendor_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the JournalLineQuery when eager-loading is set.
 	Edges        JournalLineEdges `json:"edges"`
@@ -50,11 +56,15 @@ type JournalLineEdges struct {
 	Account *Account `json:"account,omitempty"`
 	// Class holds the value of the class edge.
 	Class *Class `json:"class,omitempty"`
+	// Customer holds the value of the customer edge.
+	Customer *Customer `json:"customer,omitempty"`
+	// Vendor holds the value of the vendor edge.
+	Vendor *Vendor `json:"vendor,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [5]map[string]int
 }
 
 // EntryOrErr returns the Entry value or an error if the edge
@@ -90,6 +100,28 @@ func (e JournalLineEdges) ClassOrErr() (*Class, error) {
 	return nil, &NotLoadedError{edge: "class"}
 }
 
+// CustomerOrErr returns the Customer value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e JournalLineEdges) CustomerOrErr() (*Customer, error) {
+	if e.Customer != nil {
+		return e.Customer, nil
+	} else if e.loadedTypes[3] {
+		return nil, &NotFoundError{label: customer.Label}
+	}
+	return nil, &NotLoadedError{edge: "customer"}
+}
+
+// VendorOrErr returns the Vendor value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e JournalLineEdges) VendorOrErr() (*Vendor, error) {
+	if e.Vendor != nil {
+		return e.Vendor, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: vendor.Label}
+	}
+	return nil, &NotLoadedError{edge: "vendor"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*JournalLine) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -99,7 +131,7 @@ func (*JournalLine) scanValues(columns []string) ([]any, error) {
 			values[i] = new(money.Amount)
 		case journalline.FieldLineNo:
 			values[i] = new(sql.NullInt64)
-		case journalline.FieldID, journalline.FieldOrganizationID, journalline.FieldEntryID, journalline.FieldAccountID, journalline.FieldClassID, journalline.FieldDescription:
+		case journalline.FieldID, journalline.FieldOrganizationID, journalline.FieldEntryID, journalline.FieldAccountID, journalline.FieldClassID, journalline.FieldDescription, journalline.FieldCustomerID, journalline.FieldVendorID:
 			values[i] = new(sql.NullString)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -171,6 +203,20 @@ func (_m *JournalLine) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Description = value.String
 			}
+		case journalline.FieldCustomerID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field customer_id", values[i])
+			} else if value.Valid {
+				_m.CustomerID = new(string)
+				*_m.CustomerID = value.String
+			}
+		case journalline.FieldVendorID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field vendor_id", values[i])
+			} else if value.Valid {
+				_m.VendorID = new(string)
+				*_m.VendorID = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -197,6 +243,16 @@ func (_m *JournalLine) QueryAccount() *AccountQuery {
 // QueryClass queries the "class" edge of the JournalLine entity.
 func (_m *JournalLine) QueryClass() *ClassQuery {
 	return NewJournalLineClient(_m.config).QueryClass(_m)
+}
+
+// QueryCustomer queries the "customer" edge of the JournalLine entity.
+func (_m *JournalLine) QueryCustomer() *CustomerQuery {
+	return NewJournalLineClient(_m.config).QueryCustomer(_m)
+}
+
+// QueryVendor queries the "vendor" edge of the JournalLine entity.
+func (_m *JournalLine) QueryVendor() *VendorQuery {
+	return NewJournalLineClient(_m.config).QueryVendor(_m)
 }
 
 // Update returns a builder for updating this JournalLine.
@@ -247,6 +303,16 @@ func (_m *JournalLine) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("description=")
 	builder.WriteString(_m.Description)
+	builder.WriteString(", ")
+	if v := _m.CustomerID; v != nil {
+		builder.WriteString("customer_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.VendorID; v != nil {
+		builder.WriteString("vendor_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -5,8 +5,10 @@ package ent
 import (
 	"books/ent/account"
 	"books/ent/class"
+	"books/ent/customer"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/vendor"
 	"books/internal/money"
 	"context"
 	"errors"
@@ -90,6 +92,34 @@ func (_c *JournalLineCreate) SetNillableDescription(v *string) *JournalLineCreat
 	return _c
 }
 
+// SetCustomerID sets the "customer_id" field.
+func (_c *JournalLineCreate) SetCustomerID(v string) *JournalLineCreate {
+	_c.mutation.SetCustomerID(v)
+	return _c
+}
+
+// SetNillableCustomerID sets the "customer_id" field if the given value is not nil.
+func (_c *JournalLineCreate) SetNillableCustomerID(v *string) *JournalLineCreate {
+	if v != nil {
+		_c.SetCustomerID(*v)
+	}
+	return _c
+}
+
+// SetVendorID sets the "vendor_id" field.
+func (_c *JournalLineCreate) SetVendorID(v string) *JournalLineCreate {
+	_c.mutation.SetVendorID(v)
+	return _c
+}
+
+// SetNillableVendorID sets the "vendor_id" field if the given value is not nil.
+func (_c *JournalLineCreate) SetNillableVendorID(v *string) *JournalLineCreate {
+	if v != nil {
+		_c.SetVendorID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *JournalLineCreate) SetID(v string) *JournalLineCreate {
 	_c.mutation.SetID(v)
@@ -117,6 +147,16 @@ func (_c *JournalLineCreate) SetAccount(v *Account) *JournalLineCreate {
 // SetClass sets the "class" edge to the Class entity.
 func (_c *JournalLineCreate) SetClass(v *Class) *JournalLineCreate {
 	return _c.SetClassID(v.ID)
+}
+
+// SetCustomer sets the "customer" edge to the Customer entity.
+func (_c *JournalLineCreate) SetCustomer(v *Customer) *JournalLineCreate {
+	return _c.SetCustomerID(v.ID)
+}
+
+// SetVendor sets the "vendor" edge to the Vendor entity.
+func (_c *JournalLineCreate) SetVendor(v *Vendor) *JournalLineCreate {
+	return _c.SetVendorID(v.ID)
 }
 
 // Mutation returns the JournalLineMutation object of the builder.
@@ -331,6 +371,40 @@ func (_c *JournalLineCreate) createSpec() (*JournalLine, *sqlgraph.CreateSpec) {
 		_node.ClassID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.CustomerIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   journalline.CustomerTable,
+			Columns: []string{journalline.CustomerColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(customer.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.CustomerID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.VendorIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   journalline.VendorTable,
+			Columns: []string{journalline.VendorColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(vendor.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.VendorID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -423,6 +497,12 @@ func (u *JournalLineUpsertOne) UpdateNewValues() *JournalLineUpsertOne {
 		}
 		if _, exists := u.create.mutation.Description(); exists {
 			s.SetIgnore(journalline.FieldDescription)
+		}
+		if _, exists := u.create.mutation.CustomerID(); exists {
+			s.SetIgnore(journalline.FieldCustomerID)
+		}
+		if _, exists := u.create.mutation.VendorID(); exists {
+			s.SetIgnore(journalline.FieldVendorID)
 		}
 	}))
 	return u
@@ -661,6 +741,12 @@ func (u *JournalLineUpsertBulk) UpdateNewValues() *JournalLineUpsertBulk {
 			}
 			if _, exists := b.mutation.Description(); exists {
 				s.SetIgnore(journalline.FieldDescription)
+			}
+			if _, exists := b.mutation.CustomerID(); exists {
+				s.SetIgnore(journalline.FieldCustomerID)
+			}
+			if _, exists := b.mutation.VendorID(); exists {
+				s.SetIgnore(journalline.FieldVendorID)
 			}
 		}
 	}))

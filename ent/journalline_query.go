@@ -5,9 +5,11 @@ package ent
 import (
 	"books/ent/account"
 	"books/ent/class"
+	"books/ent/customer"
 	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/predicate"
+	"books/ent/vendor"
 	"context"
 	"fmt"
 	"math"
@@ -22,15 +24,17 @@ import (
 // JournalLineQuery is the builder for querying JournalLine entities.
 type JournalLineQuery struct {
 	config
-	ctx         *QueryContext
-	order       []journalline.OrderOption
-	inters      []Interceptor
-	predicates  []predicate.JournalLine
-	withEntry   *JournalEntryQuery
-	withAccount *AccountQuery
-	withClass   *ClassQuery
-	loadTotal   []func(context.Context, []*JournalLine) error
-	modifiers   []func(*sql.Selector)
+	ctx          *QueryContext
+	order        []journalline.OrderOption
+	inters       []Interceptor
+	predicates   []predicate.JournalLine
+	withEntry    *JournalEntryQuery
+	withAccount  *AccountQuery
+	withClass    *ClassQuery
+	withCustomer *CustomerQuery
+	withVendor   *VendorQuery
+	loadTotal    []func(context.Context, []*JournalLine) error
+	modifiers    []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -126,6 +130,50 @@ func (_q *JournalLineQuery) QueryClass() *ClassQuery {
 			sqlgraph.From(journalline.Table, journalline.FieldID, selector),
 			sqlgraph.To(class.Table, class.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, journalline.ClassTable, journalline.ClassColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCustomer chains the current query on the "customer" edge.
+func (_q *JournalLineQuery) QueryCustomer() *CustomerQuery {
+	query := (&CustomerClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalline.Table, journalline.FieldID, selector),
+			sqlgraph.To(customer.Table, customer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, journalline.CustomerTable, journalline.CustomerColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryVendor chains the current query on the "vendor" edge.
+func (_q *JournalLineQuery) QueryVendor() *VendorQuery {
+	query := (&VendorClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalline.Table, journalline.FieldID, selector),
+			sqlgraph.To(vendor.Table, vendor.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, journalline.VendorTable, journalline.VendorColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -320,14 +368,16 @@ func (_q *JournalLineQuery) Clone() *JournalLineQuery {
 		return nil
 	}
 	return &JournalLineQuery{
-		config:      _q.config,
-		ctx:         _q.ctx.Clone(),
-		order:       append([]journalline.OrderOption{}, _q.order...),
-		inters:      append([]Interceptor{}, _q.inters...),
-		predicates:  append([]predicate.JournalLine{}, _q.predicates...),
-		withEntry:   _q.withEntry.Clone(),
-		withAccount: _q.withAccount.Clone(),
-		withClass:   _q.withClass.Clone(),
+		config:       _q.config,
+		ctx:          _q.ctx.Clone(),
+		order:        append([]journalline.OrderOption{}, _q.order...),
+		inters:       append([]Interceptor{}, _q.inters...),
+		predicates:   append([]predicate.JournalLine{}, _q.predicates...),
+		withEntry:    _q.withEntry.Clone(),
+		withAccount:  _q.withAccount.Clone(),
+		withClass:    _q.withClass.Clone(),
+		withCustomer: _q.withCustomer.Clone(),
+		withVendor:   _q.withVendor.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -365,6 +415,28 @@ func (_q *JournalLineQuery) WithClass(opts ...func(*ClassQuery)) *JournalLineQue
 		opt(query)
 	}
 	_q.withClass = query
+	return _q
+}
+
+// WithCustomer tells the query-builder to eager-load the nodes that are connected to
+// the "customer" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *JournalLineQuery) WithCustomer(opts ...func(*CustomerQuery)) *JournalLineQuery {
+	query := (&CustomerClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCustomer = query
+	return _q
+}
+
+// WithVendor tells the query-builder to eager-load the nodes that are connected to
+// the "vendor" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *JournalLineQuery) WithVendor(opts ...func(*VendorQuery)) *JournalLineQuery {
+	query := (&VendorClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withVendor = query
 	return _q
 }
 
@@ -446,10 +518,12 @@ func (_q *JournalLineQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*JournalLine{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [5]bool{
 			_q.withEntry != nil,
 			_q.withAccount != nil,
 			_q.withClass != nil,
+			_q.withCustomer != nil,
+			_q.withVendor != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -488,6 +562,18 @@ func (_q *JournalLineQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	if query := _q.withClass; query != nil {
 		if err := _q.loadClass(ctx, query, nodes, nil,
 			func(n *JournalLine, e *Class) { n.Edges.Class = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCustomer; query != nil {
+		if err := _q.loadCustomer(ctx, query, nodes, nil,
+			func(n *JournalLine, e *Customer) { n.Edges.Customer = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withVendor; query != nil {
+		if err := _q.loadVendor(ctx, query, nodes, nil,
+			func(n *JournalLine, e *Vendor) { n.Edges.Vendor = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -589,6 +675,70 @@ func (_q *JournalLineQuery) loadClass(ctx context.Context, query *ClassQuery, no
 	}
 	return nil
 }
+func (_q *JournalLineQuery) loadCustomer(ctx context.Context, query *CustomerQuery, nodes []*JournalLine, init func(*JournalLine), assign func(*JournalLine, *Customer)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*JournalLine)
+	for i := range nodes {
+		if nodes[i].CustomerID == nil {
+			continue
+		}
+		fk := *nodes[i].CustomerID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(customer.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "customer_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *JournalLineQuery) loadVendor(ctx context.Context, query *VendorQuery, nodes []*JournalLine, init func(*JournalLine), assign func(*JournalLine, *Vendor)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*JournalLine)
+	for i := range nodes {
+		if nodes[i].VendorID == nil {
+			continue
+		}
+		fk := *nodes[i].VendorID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(vendor.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "vendor_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *JournalLineQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -626,6 +776,12 @@ func (_q *JournalLineQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withClass != nil {
 			_spec.Node.AddColumnOnce(journalline.FieldClassID)
+		}
+		if _q.withCustomer != nil {
+			_spec.Node.AddColumnOnce(journalline.FieldCustomerID)
+		}
+		if _q.withVendor != nil {
+			_spec.Node.AddColumnOnce(journalline.FieldVendorID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

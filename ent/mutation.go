@@ -21,6 +21,8 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerseal"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -70,6 +72,8 @@ const (
 	TypeItem               = "Item"
 	TypeJournalEntry       = "JournalEntry"
 	TypeJournalLine        = "JournalLine"
+	TypeLedgerSeal         = "LedgerSeal"
+	TypeLedgerVerification = "LedgerVerification"
 	TypeLegalEntity        = "LegalEntity"
 	TypeOrganization       = "Organization"
 	TypePayment            = "Payment"
@@ -6804,6 +6808,8 @@ type CreditApplicationMutation struct {
 	amount             *money.Amount
 	addamount          *money.Amount
 	journal_entry_id   *string
+	unapplied_at       *time.Time
+	unapply_entry_id   *string
 	clearedFields      map[string]struct{}
 	credit_memo        *string
 	clearedcredit_memo bool
@@ -7190,6 +7196,104 @@ func (m *CreditApplicationMutation) ResetJournalEntryID() {
 	m.journal_entry_id = nil
 }
 
+// SetUnappliedAt sets the "unapplied_at" field.
+func (m *CreditApplicationMutation) SetUnappliedAt(t time.Time) {
+	m.unapplied_at = &t
+}
+
+// UnappliedAt returns the value of the "unapplied_at" field in the mutation.
+func (m *CreditApplicationMutation) UnappliedAt() (r time.Time, exists bool) {
+	v := m.unapplied_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnappliedAt returns the old "unapplied_at" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldUnappliedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnappliedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnappliedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnappliedAt: %w", err)
+	}
+	return oldValue.UnappliedAt, nil
+}
+
+// ClearUnappliedAt clears the value of the "unapplied_at" field.
+func (m *CreditApplicationMutation) ClearUnappliedAt() {
+	m.unapplied_at = nil
+	m.clearedFields[creditapplication.FieldUnappliedAt] = struct{}{}
+}
+
+// UnappliedAtCleared returns if the "unapplied_at" field was cleared in this mutation.
+func (m *CreditApplicationMutation) UnappliedAtCleared() bool {
+	_, ok := m.clearedFields[creditapplication.FieldUnappliedAt]
+	return ok
+}
+
+// ResetUnappliedAt resets all changes to the "unapplied_at" field.
+func (m *CreditApplicationMutation) ResetUnappliedAt() {
+	m.unapplied_at = nil
+	delete(m.clearedFields, creditapplication.FieldUnappliedAt)
+}
+
+// SetUnapplyEntryID sets the "unapply_entry_id" field.
+func (m *CreditApplicationMutation) SetUnapplyEntryID(s string) {
+	m.unapply_entry_id = &s
+}
+
+// UnapplyEntryID returns the value of the "unapply_entry_id" field in the mutation.
+func (m *CreditApplicationMutation) UnapplyEntryID() (r string, exists bool) {
+	v := m.unapply_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnapplyEntryID returns the old "unapply_entry_id" field's value of the CreditApplication entity.
+// If the CreditApplication object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CreditApplicationMutation) OldUnapplyEntryID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnapplyEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnapplyEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnapplyEntryID: %w", err)
+	}
+	return oldValue.UnapplyEntryID, nil
+}
+
+// ClearUnapplyEntryID clears the value of the "unapply_entry_id" field.
+func (m *CreditApplicationMutation) ClearUnapplyEntryID() {
+	m.unapply_entry_id = nil
+	m.clearedFields[creditapplication.FieldUnapplyEntryID] = struct{}{}
+}
+
+// UnapplyEntryIDCleared returns if the "unapply_entry_id" field was cleared in this mutation.
+func (m *CreditApplicationMutation) UnapplyEntryIDCleared() bool {
+	_, ok := m.clearedFields[creditapplication.FieldUnapplyEntryID]
+	return ok
+}
+
+// ResetUnapplyEntryID resets all changes to the "unapply_entry_id" field.
+func (m *CreditApplicationMutation) ResetUnapplyEntryID() {
+	m.unapply_entry_id = nil
+	delete(m.clearedFields, creditapplication.FieldUnapplyEntryID)
+}
+
 // ClearCreditMemo clears the "credit_memo" edge to the CreditMemo entity.
 func (m *CreditApplicationMutation) ClearCreditMemo() {
 	m.clearedcredit_memo = true
@@ -7278,7 +7382,7 @@ func (m *CreditApplicationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CreditApplicationMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, creditapplication.FieldCreatedAt)
 	}
@@ -7299,6 +7403,12 @@ func (m *CreditApplicationMutation) Fields() []string {
 	}
 	if m.journal_entry_id != nil {
 		fields = append(fields, creditapplication.FieldJournalEntryID)
+	}
+	if m.unapplied_at != nil {
+		fields = append(fields, creditapplication.FieldUnappliedAt)
+	}
+	if m.unapply_entry_id != nil {
+		fields = append(fields, creditapplication.FieldUnapplyEntryID)
 	}
 	return fields
 }
@@ -7322,6 +7432,10 @@ func (m *CreditApplicationMutation) Field(name string) (ent.Value, bool) {
 		return m.Amount()
 	case creditapplication.FieldJournalEntryID:
 		return m.JournalEntryID()
+	case creditapplication.FieldUnappliedAt:
+		return m.UnappliedAt()
+	case creditapplication.FieldUnapplyEntryID:
+		return m.UnapplyEntryID()
 	}
 	return nil, false
 }
@@ -7345,6 +7459,10 @@ func (m *CreditApplicationMutation) OldField(ctx context.Context, name string) (
 		return m.OldAmount(ctx)
 	case creditapplication.FieldJournalEntryID:
 		return m.OldJournalEntryID(ctx)
+	case creditapplication.FieldUnappliedAt:
+		return m.OldUnappliedAt(ctx)
+	case creditapplication.FieldUnapplyEntryID:
+		return m.OldUnapplyEntryID(ctx)
 	}
 	return nil, fmt.Errorf("unknown CreditApplication field %s", name)
 }
@@ -7403,6 +7521,20 @@ func (m *CreditApplicationMutation) SetField(name string, value ent.Value) error
 		}
 		m.SetJournalEntryID(v)
 		return nil
+	case creditapplication.FieldUnappliedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnappliedAt(v)
+		return nil
+	case creditapplication.FieldUnapplyEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnapplyEntryID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown CreditApplication field %s", name)
 }
@@ -7447,7 +7579,14 @@ func (m *CreditApplicationMutation) AddField(name string, value ent.Value) error
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *CreditApplicationMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(creditapplication.FieldUnappliedAt) {
+		fields = append(fields, creditapplication.FieldUnappliedAt)
+	}
+	if m.FieldCleared(creditapplication.FieldUnapplyEntryID) {
+		fields = append(fields, creditapplication.FieldUnapplyEntryID)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -7460,6 +7599,14 @@ func (m *CreditApplicationMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *CreditApplicationMutation) ClearField(name string) error {
+	switch name {
+	case creditapplication.FieldUnappliedAt:
+		m.ClearUnappliedAt()
+		return nil
+	case creditapplication.FieldUnapplyEntryID:
+		m.ClearUnapplyEntryID()
+		return nil
+	}
 	return fmt.Errorf("unknown CreditApplication nullable field %s", name)
 }
 
@@ -7487,6 +7634,12 @@ func (m *CreditApplicationMutation) ResetField(name string) error {
 		return nil
 	case creditapplication.FieldJournalEntryID:
 		m.ResetJournalEntryID()
+		return nil
+	case creditapplication.FieldUnappliedAt:
+		m.ResetUnappliedAt()
+		return nil
+	case creditapplication.FieldUnapplyEntryID:
+		m.ResetUnapplyEntryID()
 		return nil
 	}
 	return fmt.Errorf("unknown CreditApplication field %s", name)
@@ -17671,6 +17824,8 @@ type JournalEntryMutation struct {
 	request_id         *string
 	idempotency_key    *string
 	request_hash       *string
+	document_type      *string
+	document_id        *string
 	clearedFields      map[string]struct{}
 	entity             *string
 	clearedentity      bool
@@ -18572,6 +18727,104 @@ func (m *JournalEntryMutation) ResetRequestHash() {
 	delete(m.clearedFields, journalentry.FieldRequestHash)
 }
 
+// SetDocumentType sets the "document_type" field.
+func (m *JournalEntryMutation) SetDocumentType(s string) {
+	m.document_type = &s
+}
+
+// DocumentType returns the value of the "document_type" field in the mutation.
+func (m *JournalEntryMutation) DocumentType() (r string, exists bool) {
+	v := m.document_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDocumentType returns the old "document_type" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldDocumentType(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDocumentType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDocumentType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDocumentType: %w", err)
+	}
+	return oldValue.DocumentType, nil
+}
+
+// ClearDocumentType clears the value of the "document_type" field.
+func (m *JournalEntryMutation) ClearDocumentType() {
+	m.document_type = nil
+	m.clearedFields[journalentry.FieldDocumentType] = struct{}{}
+}
+
+// DocumentTypeCleared returns if the "document_type" field was cleared in this mutation.
+func (m *JournalEntryMutation) DocumentTypeCleared() bool {
+	_, ok := m.clearedFields[journalentry.FieldDocumentType]
+	return ok
+}
+
+// ResetDocumentType resets all changes to the "document_type" field.
+func (m *JournalEntryMutation) ResetDocumentType() {
+	m.document_type = nil
+	delete(m.clearedFields, journalentry.FieldDocumentType)
+}
+
+// SetDocumentID sets the "document_id" field.
+func (m *JournalEntryMutation) SetDocumentID(s string) {
+	m.document_id = &s
+}
+
+// DocumentID returns the value of the "document_id" field in the mutation.
+func (m *JournalEntryMutation) DocumentID() (r string, exists bool) {
+	v := m.document_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDocumentID returns the old "document_id" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldDocumentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDocumentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDocumentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDocumentID: %w", err)
+	}
+	return oldValue.DocumentID, nil
+}
+
+// ClearDocumentID clears the value of the "document_id" field.
+func (m *JournalEntryMutation) ClearDocumentID() {
+	m.document_id = nil
+	m.clearedFields[journalentry.FieldDocumentID] = struct{}{}
+}
+
+// DocumentIDCleared returns if the "document_id" field was cleared in this mutation.
+func (m *JournalEntryMutation) DocumentIDCleared() bool {
+	_, ok := m.clearedFields[journalentry.FieldDocumentID]
+	return ok
+}
+
+// ResetDocumentID resets all changes to the "document_id" field.
+func (m *JournalEntryMutation) ResetDocumentID() {
+	m.document_id = nil
+	delete(m.clearedFields, journalentry.FieldDocumentID)
+}
+
 // ClearEntity clears the "entity" edge to the LegalEntity entity.
 func (m *JournalEntryMutation) ClearEntity() {
 	m.clearedentity = true
@@ -18753,7 +19006,7 @@ func (m *JournalEntryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *JournalEntryMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, journalentry.FieldCreatedAt)
 	}
@@ -18811,6 +19064,12 @@ func (m *JournalEntryMutation) Fields() []string {
 	if m.request_hash != nil {
 		fields = append(fields, journalentry.FieldRequestHash)
 	}
+	if m.document_type != nil {
+		fields = append(fields, journalentry.FieldDocumentType)
+	}
+	if m.document_id != nil {
+		fields = append(fields, journalentry.FieldDocumentID)
+	}
 	return fields
 }
 
@@ -18857,6 +19116,10 @@ func (m *JournalEntryMutation) Field(name string) (ent.Value, bool) {
 		return m.IdempotencyKey()
 	case journalentry.FieldRequestHash:
 		return m.RequestHash()
+	case journalentry.FieldDocumentType:
+		return m.DocumentType()
+	case journalentry.FieldDocumentID:
+		return m.DocumentID()
 	}
 	return nil, false
 }
@@ -18904,6 +19167,10 @@ func (m *JournalEntryMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldIdempotencyKey(ctx)
 	case journalentry.FieldRequestHash:
 		return m.OldRequestHash(ctx)
+	case journalentry.FieldDocumentType:
+		return m.OldDocumentType(ctx)
+	case journalentry.FieldDocumentID:
+		return m.OldDocumentID(ctx)
 	}
 	return nil, fmt.Errorf("unknown JournalEntry field %s", name)
 }
@@ -19046,6 +19313,20 @@ func (m *JournalEntryMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRequestHash(v)
 		return nil
+	case journalentry.FieldDocumentType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDocumentType(v)
+		return nil
+	case journalentry.FieldDocumentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDocumentID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown JournalEntry field %s", name)
 }
@@ -19109,6 +19390,12 @@ func (m *JournalEntryMutation) ClearedFields() []string {
 	if m.FieldCleared(journalentry.FieldRequestHash) {
 		fields = append(fields, journalentry.FieldRequestHash)
 	}
+	if m.FieldCleared(journalentry.FieldDocumentType) {
+		fields = append(fields, journalentry.FieldDocumentType)
+	}
+	if m.FieldCleared(journalentry.FieldDocumentID) {
+		fields = append(fields, journalentry.FieldDocumentID)
+	}
 	return fields
 }
 
@@ -19140,6 +19427,12 @@ func (m *JournalEntryMutation) ClearField(name string) error {
 		return nil
 	case journalentry.FieldRequestHash:
 		m.ClearRequestHash()
+		return nil
+	case journalentry.FieldDocumentType:
+		m.ClearDocumentType()
+		return nil
+	case journalentry.FieldDocumentID:
+		m.ClearDocumentID()
 		return nil
 	}
 	return fmt.Errorf("unknown JournalEntry nullable field %s", name)
@@ -19205,6 +19498,12 @@ func (m *JournalEntryMutation) ResetField(name string) error {
 		return nil
 	case journalentry.FieldRequestHash:
 		m.ResetRequestHash()
+		return nil
+	case journalentry.FieldDocumentType:
+		m.ResetDocumentType()
+		return nil
+	case journalentry.FieldDocumentID:
+		m.ResetDocumentID()
 		return nil
 	}
 	return fmt.Errorf("unknown JournalEntry field %s", name)
@@ -19369,6 +19668,10 @@ type JournalLineMutation struct {
 	clearedaccount  bool
 	class           *string
 	clearedclass    bool
+	customer        *string
+	clearedcustomer bool
+	vendor          *string
+	clearedvendor   bool
 	done            bool
 	oldValue        func(context.Context) (*JournalLine, error)
 	predicates      []predicate.JournalLine
@@ -19839,6 +20142,104 @@ func (m *JournalLineMutation) ResetDescription() {
 	m.description = nil
 }
 
+// SetCustomerID sets the "customer_id" field.
+func (m *JournalLineMutation) SetCustomerID(s string) {
+	m.customer = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *JournalLineMutation) CustomerID() (r string, exists bool) {
+	v := m.customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the JournalLine entity.
+// If the JournalLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalLineMutation) OldCustomerID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ClearCustomerID clears the value of the "customer_id" field.
+func (m *JournalLineMutation) ClearCustomerID() {
+	m.customer = nil
+	m.clearedFields[journalline.FieldCustomerID] = struct{}{}
+}
+
+// CustomerIDCleared returns if the "customer_id" field was cleared in this mutation.
+func (m *JournalLineMutation) CustomerIDCleared() bool {
+	_, ok := m.clearedFields[journalline.FieldCustomerID]
+	return ok
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *JournalLineMutation) ResetCustomerID() {
+	m.customer = nil
+	delete(m.clearedFields, journalline.FieldCustomerID)
+}
+
+// SetVendorID sets the "vendor_id" field.
+func (m *JournalLineMutation) SetVendorID(s string) {
+	m.vendor = &s
+}
+
+// VendorID returns the value of the "vendor_id" field in the mutation.
+func (m *JournalLineMutation) VendorID() (r string, exists bool) {
+	v := m.vendor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVendorID returns the old "vendor_id" field's value of the JournalLine entity.
+// If the JournalLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalLineMutation) OldVendorID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVendorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVendorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVendorID: %w", err)
+	}
+	return oldValue.VendorID, nil
+}
+
+// ClearVendorID clears the value of the "vendor_id" field.
+func (m *JournalLineMutation) ClearVendorID() {
+	m.vendor = nil
+	m.clearedFields[journalline.FieldVendorID] = struct{}{}
+}
+
+// VendorIDCleared returns if the "vendor_id" field was cleared in this mutation.
+func (m *JournalLineMutation) VendorIDCleared() bool {
+	_, ok := m.clearedFields[journalline.FieldVendorID]
+	return ok
+}
+
+// ResetVendorID resets all changes to the "vendor_id" field.
+func (m *JournalLineMutation) ResetVendorID() {
+	m.vendor = nil
+	delete(m.clearedFields, journalline.FieldVendorID)
+}
+
 // ClearEntry clears the "entry" edge to the JournalEntry entity.
 func (m *JournalLineMutation) ClearEntry() {
 	m.clearedentry = true
@@ -19920,6 +20321,60 @@ func (m *JournalLineMutation) ResetClass() {
 	m.clearedclass = false
 }
 
+// ClearCustomer clears the "customer" edge to the Customer entity.
+func (m *JournalLineMutation) ClearCustomer() {
+	m.clearedcustomer = true
+	m.clearedFields[journalline.FieldCustomerID] = struct{}{}
+}
+
+// CustomerCleared reports if the "customer" edge to the Customer entity was cleared.
+func (m *JournalLineMutation) CustomerCleared() bool {
+	return m.CustomerIDCleared() || m.clearedcustomer
+}
+
+// CustomerIDs returns the "customer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CustomerID instead. It exists only for internal usage by the builders.
+func (m *JournalLineMutation) CustomerIDs() (ids []string) {
+	if id := m.customer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCustomer resets all changes to the "customer" edge.
+func (m *JournalLineMutation) ResetCustomer() {
+	m.customer = nil
+	m.clearedcustomer = false
+}
+
+// ClearVendor clears the "vendor" edge to the Vendor entity.
+func (m *JournalLineMutation) ClearVendor() {
+	m.clearedvendor = true
+	m.clearedFields[journalline.FieldVendorID] = struct{}{}
+}
+
+// VendorCleared reports if the "vendor" edge to the Vendor entity was cleared.
+func (m *JournalLineMutation) VendorCleared() bool {
+	return m.VendorIDCleared() || m.clearedvendor
+}
+
+// VendorIDs returns the "vendor" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// VendorID instead. It exists only for internal usage by the builders.
+func (m *JournalLineMutation) VendorIDs() (ids []string) {
+	if id := m.vendor; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetVendor resets all changes to the "vendor" edge.
+func (m *JournalLineMutation) ResetVendor() {
+	m.vendor = nil
+	m.clearedvendor = false
+}
+
 // Where appends a list predicates to the JournalLineMutation builder.
 func (m *JournalLineMutation) Where(ps ...predicate.JournalLine) {
 	m.predicates = append(m.predicates, ps...)
@@ -19954,7 +20409,7 @@ func (m *JournalLineMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *JournalLineMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 10)
 	if m.organization_id != nil {
 		fields = append(fields, journalline.FieldOrganizationID)
 	}
@@ -19978,6 +20433,12 @@ func (m *JournalLineMutation) Fields() []string {
 	}
 	if m.description != nil {
 		fields = append(fields, journalline.FieldDescription)
+	}
+	if m.customer != nil {
+		fields = append(fields, journalline.FieldCustomerID)
+	}
+	if m.vendor != nil {
+		fields = append(fields, journalline.FieldVendorID)
 	}
 	return fields
 }
@@ -20003,6 +20464,10 @@ func (m *JournalLineMutation) Field(name string) (ent.Value, bool) {
 		return m.ClassID()
 	case journalline.FieldDescription:
 		return m.Description()
+	case journalline.FieldCustomerID:
+		return m.CustomerID()
+	case journalline.FieldVendorID:
+		return m.VendorID()
 	}
 	return nil, false
 }
@@ -20028,6 +20493,10 @@ func (m *JournalLineMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldClassID(ctx)
 	case journalline.FieldDescription:
 		return m.OldDescription(ctx)
+	case journalline.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case journalline.FieldVendorID:
+		return m.OldVendorID(ctx)
 	}
 	return nil, fmt.Errorf("unknown JournalLine field %s", name)
 }
@@ -20092,6 +20561,20 @@ func (m *JournalLineMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetDescription(v)
+		return nil
+	case journalline.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case journalline.FieldVendorID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVendorID(v)
 		return nil
 	}
 	return fmt.Errorf("unknown JournalLine field %s", name)
@@ -20165,6 +20648,12 @@ func (m *JournalLineMutation) ClearedFields() []string {
 	if m.FieldCleared(journalline.FieldClassID) {
 		fields = append(fields, journalline.FieldClassID)
 	}
+	if m.FieldCleared(journalline.FieldCustomerID) {
+		fields = append(fields, journalline.FieldCustomerID)
+	}
+	if m.FieldCleared(journalline.FieldVendorID) {
+		fields = append(fields, journalline.FieldVendorID)
+	}
 	return fields
 }
 
@@ -20181,6 +20670,12 @@ func (m *JournalLineMutation) ClearField(name string) error {
 	switch name {
 	case journalline.FieldClassID:
 		m.ClearClassID()
+		return nil
+	case journalline.FieldCustomerID:
+		m.ClearCustomerID()
+		return nil
+	case journalline.FieldVendorID:
+		m.ClearVendorID()
 		return nil
 	}
 	return fmt.Errorf("unknown JournalLine nullable field %s", name)
@@ -20214,13 +20709,19 @@ func (m *JournalLineMutation) ResetField(name string) error {
 	case journalline.FieldDescription:
 		m.ResetDescription()
 		return nil
+	case journalline.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case journalline.FieldVendorID:
+		m.ResetVendorID()
+		return nil
 	}
 	return fmt.Errorf("unknown JournalLine field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *JournalLineMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.entry != nil {
 		edges = append(edges, journalline.EdgeEntry)
 	}
@@ -20229,6 +20730,12 @@ func (m *JournalLineMutation) AddedEdges() []string {
 	}
 	if m.class != nil {
 		edges = append(edges, journalline.EdgeClass)
+	}
+	if m.customer != nil {
+		edges = append(edges, journalline.EdgeCustomer)
+	}
+	if m.vendor != nil {
+		edges = append(edges, journalline.EdgeVendor)
 	}
 	return edges
 }
@@ -20249,13 +20756,21 @@ func (m *JournalLineMutation) AddedIDs(name string) []ent.Value {
 		if id := m.class; id != nil {
 			return []ent.Value{*id}
 		}
+	case journalline.EdgeCustomer:
+		if id := m.customer; id != nil {
+			return []ent.Value{*id}
+		}
+	case journalline.EdgeVendor:
+		if id := m.vendor; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *JournalLineMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	return edges
 }
 
@@ -20267,7 +20782,7 @@ func (m *JournalLineMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *JournalLineMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.clearedentry {
 		edges = append(edges, journalline.EdgeEntry)
 	}
@@ -20276,6 +20791,12 @@ func (m *JournalLineMutation) ClearedEdges() []string {
 	}
 	if m.clearedclass {
 		edges = append(edges, journalline.EdgeClass)
+	}
+	if m.clearedcustomer {
+		edges = append(edges, journalline.EdgeCustomer)
+	}
+	if m.clearedvendor {
+		edges = append(edges, journalline.EdgeVendor)
 	}
 	return edges
 }
@@ -20290,6 +20811,10 @@ func (m *JournalLineMutation) EdgeCleared(name string) bool {
 		return m.clearedaccount
 	case journalline.EdgeClass:
 		return m.clearedclass
+	case journalline.EdgeCustomer:
+		return m.clearedcustomer
+	case journalline.EdgeVendor:
+		return m.clearedvendor
 	}
 	return false
 }
@@ -20306,6 +20831,12 @@ func (m *JournalLineMutation) ClearEdge(name string) error {
 		return nil
 	case journalline.EdgeClass:
 		m.ClearClass()
+		return nil
+	case journalline.EdgeCustomer:
+		m.ClearCustomer()
+		return nil
+	case journalline.EdgeVendor:
+		m.ClearVendor()
 		return nil
 	}
 	return fmt.Errorf("unknown JournalLine unique edge %s", name)
@@ -20324,8 +20855,1594 @@ func (m *JournalLineMutation) ResetEdge(name string) error {
 	case journalline.EdgeClass:
 		m.ResetClass()
 		return nil
+	case journalline.EdgeCustomer:
+		m.ResetCustomer()
+		return nil
+	case journalline.EdgeVendor:
+		m.ResetVendor()
+		return nil
 	}
 	return fmt.Errorf("unknown JournalLine edge %s", name)
+}
+
+// LedgerSealMutation represents an operation that mutates the LedgerSeal nodes in the graph.
+type LedgerSealMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	organization_id *string
+	entity_id       *string
+	seq             *int64
+	addseq          *int64
+	entry_id        *string
+	prev_hash       *string
+	hash            *string
+	sealed_at       *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*LedgerSeal, error)
+	predicates      []predicate.LedgerSeal
+}
+
+var _ ent.Mutation = (*LedgerSealMutation)(nil)
+
+// ledgersealOption allows management of the mutation configuration using functional options.
+type ledgersealOption func(*LedgerSealMutation)
+
+// newLedgerSealMutation creates new mutation for the LedgerSeal entity.
+func newLedgerSealMutation(c config, op Op, opts ...ledgersealOption) *LedgerSealMutation {
+	m := &LedgerSealMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLedgerSeal,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLedgerSealID sets the ID field of the mutation.
+func withLedgerSealID(id string) ledgersealOption {
+	return func(m *LedgerSealMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LedgerSeal
+		)
+		m.oldValue = func(ctx context.Context) (*LedgerSeal, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LedgerSeal.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLedgerSeal sets the old LedgerSeal of the mutation.
+func withLedgerSeal(node *LedgerSeal) ledgersealOption {
+	return func(m *LedgerSealMutation) {
+		m.oldValue = func(context.Context) (*LedgerSeal, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LedgerSealMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LedgerSealMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LedgerSeal entities.
+func (m *LedgerSealMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LedgerSealMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LedgerSealMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LedgerSeal.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *LedgerSealMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *LedgerSealMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the LedgerSeal entity.
+// If the LedgerSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerSealMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *LedgerSealMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *LedgerSealMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *LedgerSealMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the LedgerSeal entity.
+// If the LedgerSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerSealMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *LedgerSealMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetSeq sets the "seq" field.
+func (m *LedgerSealMutation) SetSeq(i int64) {
+	m.seq = &i
+	m.addseq = nil
+}
+
+// Seq returns the value of the "seq" field in the mutation.
+func (m *LedgerSealMutation) Seq() (r int64, exists bool) {
+	v := m.seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeq returns the old "seq" field's value of the LedgerSeal entity.
+// If the LedgerSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerSealMutation) OldSeq(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeq: %w", err)
+	}
+	return oldValue.Seq, nil
+}
+
+// AddSeq adds i to the "seq" field.
+func (m *LedgerSealMutation) AddSeq(i int64) {
+	if m.addseq != nil {
+		*m.addseq += i
+	} else {
+		m.addseq = &i
+	}
+}
+
+// AddedSeq returns the value that was added to the "seq" field in this mutation.
+func (m *LedgerSealMutation) AddedSeq() (r int64, exists bool) {
+	v := m.addseq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeq resets all changes to the "seq" field.
+func (m *LedgerSealMutation) ResetSeq() {
+	m.seq = nil
+	m.addseq = nil
+}
+
+// SetEntryID sets the "entry_id" field.
+func (m *LedgerSealMutation) SetEntryID(s string) {
+	m.entry_id = &s
+}
+
+// EntryID returns the value of the "entry_id" field in the mutation.
+func (m *LedgerSealMutation) EntryID() (r string, exists bool) {
+	v := m.entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryID returns the old "entry_id" field's value of the LedgerSeal entity.
+// If the LedgerSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerSealMutation) OldEntryID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryID: %w", err)
+	}
+	return oldValue.EntryID, nil
+}
+
+// ResetEntryID resets all changes to the "entry_id" field.
+func (m *LedgerSealMutation) ResetEntryID() {
+	m.entry_id = nil
+}
+
+// SetPrevHash sets the "prev_hash" field.
+func (m *LedgerSealMutation) SetPrevHash(s string) {
+	m.prev_hash = &s
+}
+
+// PrevHash returns the value of the "prev_hash" field in the mutation.
+func (m *LedgerSealMutation) PrevHash() (r string, exists bool) {
+	v := m.prev_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrevHash returns the old "prev_hash" field's value of the LedgerSeal entity.
+// If the LedgerSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerSealMutation) OldPrevHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrevHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrevHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrevHash: %w", err)
+	}
+	return oldValue.PrevHash, nil
+}
+
+// ResetPrevHash resets all changes to the "prev_hash" field.
+func (m *LedgerSealMutation) ResetPrevHash() {
+	m.prev_hash = nil
+}
+
+// SetHash sets the "hash" field.
+func (m *LedgerSealMutation) SetHash(s string) {
+	m.hash = &s
+}
+
+// Hash returns the value of the "hash" field in the mutation.
+func (m *LedgerSealMutation) Hash() (r string, exists bool) {
+	v := m.hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHash returns the old "hash" field's value of the LedgerSeal entity.
+// If the LedgerSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerSealMutation) OldHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHash: %w", err)
+	}
+	return oldValue.Hash, nil
+}
+
+// ResetHash resets all changes to the "hash" field.
+func (m *LedgerSealMutation) ResetHash() {
+	m.hash = nil
+}
+
+// SetSealedAt sets the "sealed_at" field.
+func (m *LedgerSealMutation) SetSealedAt(t time.Time) {
+	m.sealed_at = &t
+}
+
+// SealedAt returns the value of the "sealed_at" field in the mutation.
+func (m *LedgerSealMutation) SealedAt() (r time.Time, exists bool) {
+	v := m.sealed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSealedAt returns the old "sealed_at" field's value of the LedgerSeal entity.
+// If the LedgerSeal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerSealMutation) OldSealedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSealedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSealedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSealedAt: %w", err)
+	}
+	return oldValue.SealedAt, nil
+}
+
+// ResetSealedAt resets all changes to the "sealed_at" field.
+func (m *LedgerSealMutation) ResetSealedAt() {
+	m.sealed_at = nil
+}
+
+// Where appends a list predicates to the LedgerSealMutation builder.
+func (m *LedgerSealMutation) Where(ps ...predicate.LedgerSeal) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LedgerSealMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LedgerSealMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LedgerSeal, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LedgerSealMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LedgerSealMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LedgerSeal).
+func (m *LedgerSealMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LedgerSealMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.organization_id != nil {
+		fields = append(fields, ledgerseal.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, ledgerseal.FieldEntityID)
+	}
+	if m.seq != nil {
+		fields = append(fields, ledgerseal.FieldSeq)
+	}
+	if m.entry_id != nil {
+		fields = append(fields, ledgerseal.FieldEntryID)
+	}
+	if m.prev_hash != nil {
+		fields = append(fields, ledgerseal.FieldPrevHash)
+	}
+	if m.hash != nil {
+		fields = append(fields, ledgerseal.FieldHash)
+	}
+	if m.sealed_at != nil {
+		fields = append(fields, ledgerseal.FieldSealedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LedgerSealMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ledgerseal.FieldOrganizationID:
+		return m.OrganizationID()
+	case ledgerseal.FieldEntityID:
+		return m.EntityID()
+	case ledgerseal.FieldSeq:
+		return m.Seq()
+	case ledgerseal.FieldEntryID:
+		return m.EntryID()
+	case ledgerseal.FieldPrevHash:
+		return m.PrevHash()
+	case ledgerseal.FieldHash:
+		return m.Hash()
+	case ledgerseal.FieldSealedAt:
+		return m.SealedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LedgerSealMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ledgerseal.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case ledgerseal.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case ledgerseal.FieldSeq:
+		return m.OldSeq(ctx)
+	case ledgerseal.FieldEntryID:
+		return m.OldEntryID(ctx)
+	case ledgerseal.FieldPrevHash:
+		return m.OldPrevHash(ctx)
+	case ledgerseal.FieldHash:
+		return m.OldHash(ctx)
+	case ledgerseal.FieldSealedAt:
+		return m.OldSealedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown LedgerSeal field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LedgerSealMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ledgerseal.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case ledgerseal.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case ledgerseal.FieldSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeq(v)
+		return nil
+	case ledgerseal.FieldEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryID(v)
+		return nil
+	case ledgerseal.FieldPrevHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrevHash(v)
+		return nil
+	case ledgerseal.FieldHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHash(v)
+		return nil
+	case ledgerseal.FieldSealedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSealedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerSeal field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LedgerSealMutation) AddedFields() []string {
+	var fields []string
+	if m.addseq != nil {
+		fields = append(fields, ledgerseal.FieldSeq)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LedgerSealMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case ledgerseal.FieldSeq:
+		return m.AddedSeq()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LedgerSealMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case ledgerseal.FieldSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeq(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerSeal numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LedgerSealMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LedgerSealMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LedgerSealMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LedgerSeal nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LedgerSealMutation) ResetField(name string) error {
+	switch name {
+	case ledgerseal.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case ledgerseal.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case ledgerseal.FieldSeq:
+		m.ResetSeq()
+		return nil
+	case ledgerseal.FieldEntryID:
+		m.ResetEntryID()
+		return nil
+	case ledgerseal.FieldPrevHash:
+		m.ResetPrevHash()
+		return nil
+	case ledgerseal.FieldHash:
+		m.ResetHash()
+		return nil
+	case ledgerseal.FieldSealedAt:
+		m.ResetSealedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerSeal field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LedgerSealMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LedgerSealMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LedgerSealMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LedgerSealMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LedgerSealMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LedgerSealMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LedgerSealMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LedgerSeal unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LedgerSealMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LedgerSeal edge %s", name)
+}
+
+// LedgerVerificationMutation represents an operation that mutates the LedgerVerification nodes in the graph.
+type LedgerVerificationMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	organization_id    *string
+	entity_id          *string
+	verified_at        *time.Time
+	ok                 *bool
+	entries_checked    *int
+	addentries_checked *int
+	entries_sealed     *int
+	addentries_sealed  *int
+	head_seq           *int64
+	addhead_seq        *int64
+	head_hash          *string
+	problem            *string
+	clearedFields      map[string]struct{}
+	done               bool
+	oldValue           func(context.Context) (*LedgerVerification, error)
+	predicates         []predicate.LedgerVerification
+}
+
+var _ ent.Mutation = (*LedgerVerificationMutation)(nil)
+
+// ledgerverificationOption allows management of the mutation configuration using functional options.
+type ledgerverificationOption func(*LedgerVerificationMutation)
+
+// newLedgerVerificationMutation creates new mutation for the LedgerVerification entity.
+func newLedgerVerificationMutation(c config, op Op, opts ...ledgerverificationOption) *LedgerVerificationMutation {
+	m := &LedgerVerificationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLedgerVerification,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLedgerVerificationID sets the ID field of the mutation.
+func withLedgerVerificationID(id string) ledgerverificationOption {
+	return func(m *LedgerVerificationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LedgerVerification
+		)
+		m.oldValue = func(ctx context.Context) (*LedgerVerification, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LedgerVerification.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLedgerVerification sets the old LedgerVerification of the mutation.
+func withLedgerVerification(node *LedgerVerification) ledgerverificationOption {
+	return func(m *LedgerVerificationMutation) {
+		m.oldValue = func(context.Context) (*LedgerVerification, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LedgerVerificationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LedgerVerificationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LedgerVerification entities.
+func (m *LedgerVerificationMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LedgerVerificationMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LedgerVerificationMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LedgerVerification.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *LedgerVerificationMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *LedgerVerificationMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *LedgerVerificationMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *LedgerVerificationMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *LedgerVerificationMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *LedgerVerificationMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (m *LedgerVerificationMutation) SetVerifiedAt(t time.Time) {
+	m.verified_at = &t
+}
+
+// VerifiedAt returns the value of the "verified_at" field in the mutation.
+func (m *LedgerVerificationMutation) VerifiedAt() (r time.Time, exists bool) {
+	v := m.verified_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifiedAt returns the old "verified_at" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldVerifiedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifiedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifiedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifiedAt: %w", err)
+	}
+	return oldValue.VerifiedAt, nil
+}
+
+// ResetVerifiedAt resets all changes to the "verified_at" field.
+func (m *LedgerVerificationMutation) ResetVerifiedAt() {
+	m.verified_at = nil
+}
+
+// SetOk sets the "ok" field.
+func (m *LedgerVerificationMutation) SetOk(b bool) {
+	m.ok = &b
+}
+
+// Ok returns the value of the "ok" field in the mutation.
+func (m *LedgerVerificationMutation) Ok() (r bool, exists bool) {
+	v := m.ok
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOk returns the old "ok" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldOk(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOk is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOk requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOk: %w", err)
+	}
+	return oldValue.Ok, nil
+}
+
+// ResetOk resets all changes to the "ok" field.
+func (m *LedgerVerificationMutation) ResetOk() {
+	m.ok = nil
+}
+
+// SetEntriesChecked sets the "entries_checked" field.
+func (m *LedgerVerificationMutation) SetEntriesChecked(i int) {
+	m.entries_checked = &i
+	m.addentries_checked = nil
+}
+
+// EntriesChecked returns the value of the "entries_checked" field in the mutation.
+func (m *LedgerVerificationMutation) EntriesChecked() (r int, exists bool) {
+	v := m.entries_checked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntriesChecked returns the old "entries_checked" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldEntriesChecked(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntriesChecked is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntriesChecked requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntriesChecked: %w", err)
+	}
+	return oldValue.EntriesChecked, nil
+}
+
+// AddEntriesChecked adds i to the "entries_checked" field.
+func (m *LedgerVerificationMutation) AddEntriesChecked(i int) {
+	if m.addentries_checked != nil {
+		*m.addentries_checked += i
+	} else {
+		m.addentries_checked = &i
+	}
+}
+
+// AddedEntriesChecked returns the value that was added to the "entries_checked" field in this mutation.
+func (m *LedgerVerificationMutation) AddedEntriesChecked() (r int, exists bool) {
+	v := m.addentries_checked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEntriesChecked resets all changes to the "entries_checked" field.
+func (m *LedgerVerificationMutation) ResetEntriesChecked() {
+	m.entries_checked = nil
+	m.addentries_checked = nil
+}
+
+// SetEntriesSealed sets the "entries_sealed" field.
+func (m *LedgerVerificationMutation) SetEntriesSealed(i int) {
+	m.entries_sealed = &i
+	m.addentries_sealed = nil
+}
+
+// EntriesSealed returns the value of the "entries_sealed" field in the mutation.
+func (m *LedgerVerificationMutation) EntriesSealed() (r int, exists bool) {
+	v := m.entries_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntriesSealed returns the old "entries_sealed" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldEntriesSealed(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntriesSealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntriesSealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntriesSealed: %w", err)
+	}
+	return oldValue.EntriesSealed, nil
+}
+
+// AddEntriesSealed adds i to the "entries_sealed" field.
+func (m *LedgerVerificationMutation) AddEntriesSealed(i int) {
+	if m.addentries_sealed != nil {
+		*m.addentries_sealed += i
+	} else {
+		m.addentries_sealed = &i
+	}
+}
+
+// AddedEntriesSealed returns the value that was added to the "entries_sealed" field in this mutation.
+func (m *LedgerVerificationMutation) AddedEntriesSealed() (r int, exists bool) {
+	v := m.addentries_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEntriesSealed resets all changes to the "entries_sealed" field.
+func (m *LedgerVerificationMutation) ResetEntriesSealed() {
+	m.entries_sealed = nil
+	m.addentries_sealed = nil
+}
+
+// SetHeadSeq sets the "head_seq" field.
+func (m *LedgerVerificationMutation) SetHeadSeq(i int64) {
+	m.head_seq = &i
+	m.addhead_seq = nil
+}
+
+// HeadSeq returns the value of the "head_seq" field in the mutation.
+func (m *LedgerVerificationMutation) HeadSeq() (r int64, exists bool) {
+	v := m.head_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeadSeq returns the old "head_seq" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldHeadSeq(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeadSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeadSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeadSeq: %w", err)
+	}
+	return oldValue.HeadSeq, nil
+}
+
+// AddHeadSeq adds i to the "head_seq" field.
+func (m *LedgerVerificationMutation) AddHeadSeq(i int64) {
+	if m.addhead_seq != nil {
+		*m.addhead_seq += i
+	} else {
+		m.addhead_seq = &i
+	}
+}
+
+// AddedHeadSeq returns the value that was added to the "head_seq" field in this mutation.
+func (m *LedgerVerificationMutation) AddedHeadSeq() (r int64, exists bool) {
+	v := m.addhead_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHeadSeq resets all changes to the "head_seq" field.
+func (m *LedgerVerificationMutation) ResetHeadSeq() {
+	m.head_seq = nil
+	m.addhead_seq = nil
+}
+
+// SetHeadHash sets the "head_hash" field.
+func (m *LedgerVerificationMutation) SetHeadHash(s string) {
+	m.head_hash = &s
+}
+
+// HeadHash returns the value of the "head_hash" field in the mutation.
+func (m *LedgerVerificationMutation) HeadHash() (r string, exists bool) {
+	v := m.head_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeadHash returns the old "head_hash" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldHeadHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeadHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeadHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeadHash: %w", err)
+	}
+	return oldValue.HeadHash, nil
+}
+
+// ResetHeadHash resets all changes to the "head_hash" field.
+func (m *LedgerVerificationMutation) ResetHeadHash() {
+	m.head_hash = nil
+}
+
+// SetProblem sets the "problem" field.
+func (m *LedgerVerificationMutation) SetProblem(s string) {
+	m.problem = &s
+}
+
+// Problem returns the value of the "problem" field in the mutation.
+func (m *LedgerVerificationMutation) Problem() (r string, exists bool) {
+	v := m.problem
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProblem returns the old "problem" field's value of the LedgerVerification entity.
+// If the LedgerVerification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerVerificationMutation) OldProblem(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProblem is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProblem requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProblem: %w", err)
+	}
+	return oldValue.Problem, nil
+}
+
+// ClearProblem clears the value of the "problem" field.
+func (m *LedgerVerificationMutation) ClearProblem() {
+	m.problem = nil
+	m.clearedFields[ledgerverification.FieldProblem] = struct{}{}
+}
+
+// ProblemCleared returns if the "problem" field was cleared in this mutation.
+func (m *LedgerVerificationMutation) ProblemCleared() bool {
+	_, ok := m.clearedFields[ledgerverification.FieldProblem]
+	return ok
+}
+
+// ResetProblem resets all changes to the "problem" field.
+func (m *LedgerVerificationMutation) ResetProblem() {
+	m.problem = nil
+	delete(m.clearedFields, ledgerverification.FieldProblem)
+}
+
+// Where appends a list predicates to the LedgerVerificationMutation builder.
+func (m *LedgerVerificationMutation) Where(ps ...predicate.LedgerVerification) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LedgerVerificationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LedgerVerificationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LedgerVerification, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LedgerVerificationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LedgerVerificationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LedgerVerification).
+func (m *LedgerVerificationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LedgerVerificationMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.organization_id != nil {
+		fields = append(fields, ledgerverification.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, ledgerverification.FieldEntityID)
+	}
+	if m.verified_at != nil {
+		fields = append(fields, ledgerverification.FieldVerifiedAt)
+	}
+	if m.ok != nil {
+		fields = append(fields, ledgerverification.FieldOk)
+	}
+	if m.entries_checked != nil {
+		fields = append(fields, ledgerverification.FieldEntriesChecked)
+	}
+	if m.entries_sealed != nil {
+		fields = append(fields, ledgerverification.FieldEntriesSealed)
+	}
+	if m.head_seq != nil {
+		fields = append(fields, ledgerverification.FieldHeadSeq)
+	}
+	if m.head_hash != nil {
+		fields = append(fields, ledgerverification.FieldHeadHash)
+	}
+	if m.problem != nil {
+		fields = append(fields, ledgerverification.FieldProblem)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LedgerVerificationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ledgerverification.FieldOrganizationID:
+		return m.OrganizationID()
+	case ledgerverification.FieldEntityID:
+		return m.EntityID()
+	case ledgerverification.FieldVerifiedAt:
+		return m.VerifiedAt()
+	case ledgerverification.FieldOk:
+		return m.Ok()
+	case ledgerverification.FieldEntriesChecked:
+		return m.EntriesChecked()
+	case ledgerverification.FieldEntriesSealed:
+		return m.EntriesSealed()
+	case ledgerverification.FieldHeadSeq:
+		return m.HeadSeq()
+	case ledgerverification.FieldHeadHash:
+		return m.HeadHash()
+	case ledgerverification.FieldProblem:
+		return m.Problem()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LedgerVerificationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ledgerverification.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case ledgerverification.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case ledgerverification.FieldVerifiedAt:
+		return m.OldVerifiedAt(ctx)
+	case ledgerverification.FieldOk:
+		return m.OldOk(ctx)
+	case ledgerverification.FieldEntriesChecked:
+		return m.OldEntriesChecked(ctx)
+	case ledgerverification.FieldEntriesSealed:
+		return m.OldEntriesSealed(ctx)
+	case ledgerverification.FieldHeadSeq:
+		return m.OldHeadSeq(ctx)
+	case ledgerverification.FieldHeadHash:
+		return m.OldHeadHash(ctx)
+	case ledgerverification.FieldProblem:
+		return m.OldProblem(ctx)
+	}
+	return nil, fmt.Errorf("unknown LedgerVerification field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LedgerVerificationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ledgerverification.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case ledgerverification.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case ledgerverification.FieldVerifiedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifiedAt(v)
+		return nil
+	case ledgerverification.FieldOk:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOk(v)
+		return nil
+	case ledgerverification.FieldEntriesChecked:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntriesChecked(v)
+		return nil
+	case ledgerverification.FieldEntriesSealed:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntriesSealed(v)
+		return nil
+	case ledgerverification.FieldHeadSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeadSeq(v)
+		return nil
+	case ledgerverification.FieldHeadHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeadHash(v)
+		return nil
+	case ledgerverification.FieldProblem:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProblem(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerVerification field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LedgerVerificationMutation) AddedFields() []string {
+	var fields []string
+	if m.addentries_checked != nil {
+		fields = append(fields, ledgerverification.FieldEntriesChecked)
+	}
+	if m.addentries_sealed != nil {
+		fields = append(fields, ledgerverification.FieldEntriesSealed)
+	}
+	if m.addhead_seq != nil {
+		fields = append(fields, ledgerverification.FieldHeadSeq)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LedgerVerificationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case ledgerverification.FieldEntriesChecked:
+		return m.AddedEntriesChecked()
+	case ledgerverification.FieldEntriesSealed:
+		return m.AddedEntriesSealed()
+	case ledgerverification.FieldHeadSeq:
+		return m.AddedHeadSeq()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LedgerVerificationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case ledgerverification.FieldEntriesChecked:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEntriesChecked(v)
+		return nil
+	case ledgerverification.FieldEntriesSealed:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEntriesSealed(v)
+		return nil
+	case ledgerverification.FieldHeadSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHeadSeq(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerVerification numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LedgerVerificationMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(ledgerverification.FieldProblem) {
+		fields = append(fields, ledgerverification.FieldProblem)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LedgerVerificationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LedgerVerificationMutation) ClearField(name string) error {
+	switch name {
+	case ledgerverification.FieldProblem:
+		m.ClearProblem()
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerVerification nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LedgerVerificationMutation) ResetField(name string) error {
+	switch name {
+	case ledgerverification.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case ledgerverification.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case ledgerverification.FieldVerifiedAt:
+		m.ResetVerifiedAt()
+		return nil
+	case ledgerverification.FieldOk:
+		m.ResetOk()
+		return nil
+	case ledgerverification.FieldEntriesChecked:
+		m.ResetEntriesChecked()
+		return nil
+	case ledgerverification.FieldEntriesSealed:
+		m.ResetEntriesSealed()
+		return nil
+	case ledgerverification.FieldHeadSeq:
+		m.ResetHeadSeq()
+		return nil
+	case ledgerverification.FieldHeadHash:
+		m.ResetHeadHash()
+		return nil
+	case ledgerverification.FieldProblem:
+		m.ResetProblem()
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerVerification field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LedgerVerificationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LedgerVerificationMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LedgerVerificationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LedgerVerificationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LedgerVerificationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LedgerVerificationMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LedgerVerificationMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LedgerVerification unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LedgerVerificationMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LedgerVerification edge %s", name)
 }
 
 // LegalEntityMutation represents an operation that mutates the LegalEntity nodes in the graph.

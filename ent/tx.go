@@ -50,6 +50,10 @@ type Tx struct {
 	JournalEntry *JournalEntryClient
 	// JournalLine is the client for interacting with the JournalLine builders.
 	JournalLine *JournalLineClient
+	// LedgerSeal is the client for interacting with the LedgerSeal builders.
+	LedgerSeal *LedgerSealClient
+	// LedgerVerification is the client for interacting with the LedgerVerification builders.
+	LedgerVerification *LedgerVerificationClient
 	// LegalEntity is the client for interacting with the LegalEntity builders.
 	LegalEntity *LegalEntityClient
 	// Organization is the client for interacting with the Organization builders.
@@ -213,6 +217,8 @@ func (tx *Tx) init() {
 	tx.Item = NewItemClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
 	tx.JournalLine = NewJournalLineClient(tx.config)
+	tx.LedgerSeal = NewLedgerSealClient(tx.config)
+	tx.LedgerVerification = NewLedgerVerificationClient(tx.config)
 	tx.LegalEntity = NewLegalEntityClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)

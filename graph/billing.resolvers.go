@@ -146,6 +146,11 @@ func (r *mutationResolver) UnapplyPayment(ctx context.Context, applicationID str
 	return billing.UnapplyPayment(ctx, r.ent(ctx), applicationID)
 }
 
+// UnapplyCredit is the resolver for the unapplyCredit field.
+func (r *mutationResolver) UnapplyCredit(ctx context.Context, applicationID string) (*ent.CreditMemo, error) {
+	return billing.UnapplyCredit(ctx, r.ent(ctx), applicationID)
+}
+
 // RefundPayment is the resolver for the refundPayment field.
 func (r *mutationResolver) RefundPayment(ctx context.Context, input model.CashReturnInput) (*ent.Refund, error) {
 	return billing.RefundPayment(ctx, r.ent(ctx), cashReturn(input))

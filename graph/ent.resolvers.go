@@ -125,10 +125,14 @@ func (r *queryResolver) WriteOffs(ctx context.Context, after *entgql.Cursor[stri
 // Invoice returns generated.InvoiceResolver implementation.
 func (r *Resolver) Invoice() generated.InvoiceResolver { return &invoiceResolver{r} }
 
+// LegalEntity returns generated.LegalEntityResolver implementation.
+func (r *Resolver) LegalEntity() generated.LegalEntityResolver { return &legalEntityResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
 type (
-	invoiceResolver struct{ *Resolver }
-	queryResolver   struct{ *Resolver }
+	invoiceResolver     struct{ *Resolver }
+	legalEntityResolver struct{ *Resolver }
+	queryResolver       struct{ *Resolver }
 )

@@ -23,6 +23,7 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -78,6 +79,7 @@ var tables = map[string]string{
 	ids.ChargeReversal:     chargereversal.Table,
 	ids.WriteOff:           writeoff.Table,
 	ids.AdminIssue:         adminissue.Table,
+	ids.LedgerVerification: ledgerverification.Table,
 }
 
 func nodeType(_ context.Context, id string) (string, error) {
@@ -121,6 +123,8 @@ func lineInputs(in []*model.JournalLineInput) []ledger.Line {
 			AccountCode: deref(l.AccountCode),
 			ClassID:     deref(l.ClassID),
 			Description: deref(l.Description),
+			CustomerID:  deref(l.CustomerID),
+			VendorID:    deref(l.VendorID),
 		}
 		if l.Debit != nil {
 			out[i].Debit = *l.Debit

@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"books/internal/auth"
+	"books/internal/caldate"
 	"books/internal/dbtest"
+	"books/internal/integrity/integritytest"
 	"books/internal/money"
 )
 
@@ -36,6 +38,26 @@ type biFix struct {
 	class    string            // US class "Consulting"
 	ukClass  string            // UK class "Consulting"
 	customer map[string]string // customer ids by display name
+}
+
+// biSetup is setup for the billing scenarios: when the scenario ends, both organizations'
+// ledgers must be sealed, balanced, and equal to the documents behind their control
+// accounts, whatever the scenario did, so no scenario can forget to check.
+func biSetup(t *testing.T, dialectName string) *testBundle {
+	t.Helper()
+	b := setup(t, dialectName)
+	t.Cleanup(func() {
+		if t.Failed() {
+			return // the failure says more than what it left behind
+		}
+		// The database's own client: the statement counter's driver has no BeginTx with
+		// options, which the verification's read-only snapshot needs.
+		client := b.db.Client()
+		for _, org := range []testOrg{b.orgA, b.orgB} {
+			integritytest.Check(t, client, org.ID)
+		}
+	})
+	return b
 }
 
 // biSubject is the subject of org's token of role, as setup mints it: the actor the events
@@ -479,7 +501,7 @@ func (b *testBundle) biSnapshot(t *testing.T, org testOrg) string {
 	capps, err := c.CreditApplication.Query().All(ctx)
 	require.NoError(t, err)
 	for _, x := range capps {
-		rows = append(rows, fmt.Sprintf("%s|%s|%s", x.ID, x.InvoiceID, x.Amount))
+		rows = append(rows, fmt.Sprintf("%s|%s|%s|%s", x.ID, x.InvoiceID, x.Amount, tm(x.UnappliedAt)))
 	}
 	add("credit applications", rows)
 	for kind, n := range map[string]func() (int, error){
@@ -540,7 +562,7 @@ func TestBillingInvoiceLifecycle(t *testing.T) {
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, d)
+			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
 			accountant, lead := biSubject(a, auth.RoleAccountant), biSubject(a, auth.RoleFinanceLead)
@@ -726,7 +748,7 @@ func TestBillingPayments(t *testing.T) {
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, d)
+			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
 			i1 := b.biApproved(t, f, f.biInput(f.acme, "2026-02-01", "2026-03-01", biLine(f.consult, "2", "")))         // 300.00
@@ -967,7 +989,7 @@ func TestBillingContacts(t *testing.T) {
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, d)
+			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
 			const createCustomer = `mutation($in: CreateCustomerInput!) { createCustomer(input: $in) { id displayName email currency syncStatus } }`
@@ -1077,7 +1099,7 @@ func TestBillingInvoiceSearch(t *testing.T) {
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, d)
+			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
 			// Today is after every 2025 date and before every 2099 one.
@@ -1258,7 +1280,7 @@ func TestBillingBulk(t *testing.T) {
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, d)
+			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
 			fb := b.biFixture(t, b.orgB)
@@ -1375,7 +1397,7 @@ func TestBillingBadInput(t *testing.T) {
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, d)
+			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
 			fb := b.biFixture(t, b.orgB)
@@ -1493,7 +1515,7 @@ func TestBillingTenancy(t *testing.T) {
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, d)
+			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
 			fb := b.biFixture(t, b.orgB)
@@ -1641,7 +1663,7 @@ func TestBillingInvoiceListCost(t *testing.T) {
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, d)
+			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
 			var ids []string
@@ -1692,6 +1714,160 @@ func TestBillingInvoiceListCost(t *testing.T) {
 			gqRequireCode(t, r, "COMPLEXITY_LIMIT_EXCEEDED")
 			r = b.gql(t, a.Viewer, `{ invoices(first: 1001) { totalCount } }`, nil)
 			gqRequireCode(t, r, "VALIDATION")
+			biRequireARInvariant(t, b, a)
+		})
+	}
+}
+
+// biCreditMemoFields are a credit memo's fields with its applications.
+const biCreditMemoFields = `id customerID applied remaining journalEntryID
+	applications { id invoiceID amount journalEntryID unappliedAt unapplyEntryID }`
+
+type biCreditMemo struct {
+	ID, CustomerID, Applied, Remaining, JournalEntryID string
+	Applications                                       []struct {
+		ID, InvoiceID, Amount, JournalEntryID string
+		UnappliedAt, UnapplyEntryID           *string
+	}
+}
+
+// biEntry is a journal entry with what says whose it is.
+type biEntry struct {
+	ID, Date, SourceRef, Status string
+	DocumentDate                *string
+	DocumentType, DocumentID    *string
+	ReversalOfID                *string
+	Lines                       []struct {
+		CustomerID *string
+		Account    struct{ Code, Subtype string }
+	}
+}
+
+// biEntry reads a journal entry through node.
+func (b *testBundle) biEntry(t *testing.T, token, id string) biEntry {
+	t.Helper()
+	var out struct{ Node *biEntry }
+	b.gqlOK(t, token, `query($id: ID!) { node(id: $id) { ... on JournalEntry { id date sourceRef status documentDate
+		documentType documentID reversalOfID lines { customerID account { code subtype } } } } }`, map[string]any{"id": id}, &out)
+	require.NotNil(t, out.Node, "entry %s", id)
+	return *out.Node
+}
+
+// requireDocument requires the entry to belong to document (docType, docID) and each of its
+// Accounts Receivable and Customer Credits lines to name customerID.
+func (e biEntry) requireDocument(t *testing.T, docType, docID, customerID string) {
+	t.Helper()
+	require.NotNil(t, e.DocumentType, "entry %s (%s) has no document", e.ID, e.SourceRef)
+	require.NotNil(t, e.DocumentID, "entry %s (%s) has no document id", e.ID, e.SourceRef)
+	require.Equal(t, docType+" "+docID, *e.DocumentType+" "+*e.DocumentID, "document of entry %s (%s)", e.ID, e.SourceRef)
+	for _, l := range e.Lines {
+		if l.Account.Subtype == "accounts_receivable" || l.Account.Subtype == "customer_credit" {
+			require.NotNil(t, l.CustomerID, "%s line of entry %s names no customer", l.Account.Code, e.ID)
+			require.Equal(t, customerID, *l.CustomerID, "%s line of entry %s", l.Account.Code, e.ID)
+		}
+	}
+}
+
+func TestBillingUnapplyCredit(t *testing.T) {
+	t.Parallel()
+	const issueQ = `mutation($in: IssueCreditMemoInput!) { r: issueCreditMemo(input: $in) { ` + biCreditMemoFields + ` } }`
+	const unapplyQ = `mutation($id: ID!) { r: unapplyCredit(applicationID: $id) { ` + biCreditMemoFields + ` } }`
+	const reverseQ = `mutation($id: ID!) { reverseJournalEntry(input: {id: $id}) { id } }`
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := biSetup(t, d)
+			a := b.orgA
+			f := b.biFixture(t, a)
+			loc, err := time.LoadLocation(a.Entities[0].TimeZone)
+			require.NoError(t, err)
+			today := caldate.Today(loc)
+
+			inv := b.biApproved(t, f, f.biInput(f.acme, "2026-02-01", "2026-03-01", biLine(f.consult, "2", ""))) // 300.00
+			b.biEntry(t, a.Viewer, *inv.JournalEntryID).requireDocument(t, "invoice", inv.ID, f.acme)
+			var issued struct{ R biCreditMemo }
+			b.gqlOK(t, a.FinanceLead, issueQ, map[string]any{"in": map[string]any{"entityID": f.us, "customerID": f.acme,
+				"date": "2026-03-07", "amount": "100.00", "applications": []any{biApp(inv.ID, "100.00")}}}, &issued)
+			cm := issued.R
+			require.Equal(t, "100.00", cm.Applied)
+			require.Len(t, cm.Applications, 1)
+			app := cm.Applications[0]
+			require.Nil(t, app.UnappliedAt)
+			require.Nil(t, app.UnapplyEntryID)
+			b.biEntry(t, a.Viewer, cm.JournalEntryID).requireDocument(t, "credit_memo", cm.ID, f.acme)
+			b.biEntry(t, a.Viewer, app.JournalEntryID).requireDocument(t, "credit_application", app.ID, f.acme)
+			require.Equal(t, "partially_paid", b.biInvoice(t, a.Viewer, inv.ID).Status)
+
+			// A credited invoice is not voided: the refusal names the way out. Nor are its
+			// entries or the credit's undone behind the documents' backs.
+			before := b.biSnapshot(t, a)
+			r := b.biTry(t, a.FinanceLead, "voidInvoice", inv.ID)
+			b.biRequireRefused(t, a, before, r, "INVALID_TRANSITION")
+			require.Contains(t, r.Errors[0].Message, "unapplyPayment")
+			require.Contains(t, r.Errors[0].Message, "unapplyCredit")
+			for _, id := range []string{*inv.JournalEntryID, cm.JournalEntryID, app.JournalEntryID} {
+				b.biRequireRefused(t, a, before, b.gql(t, a.FinanceLead, reverseQ, map[string]any{"id": id}), "DOCUMENT_OWNED")
+			}
+
+			// Viewers do not unapply; other organizations cannot see the application.
+			b.biRequireRefused(t, a, before, b.gql(t, a.Viewer, unapplyQ, map[string]any{"id": app.ID}), "FORBIDDEN")
+			bBefore := b.biSnapshot(t, b.orgB)
+			gqRequireCode(t, b.gql(t, b.orgB.Admin, unapplyQ, map[string]any{"id": app.ID}), "NOT_FOUND")
+			require.Equal(t, before, b.biSnapshot(t, a))
+			require.Equal(t, bBefore, b.biSnapshot(t, b.orgB))
+
+			// Unapplying: DR AR, CR Customer Credits; the invoice re-opens and the memo has its
+			// credit again.
+			var un struct{ R biCreditMemo }
+			b.gqlOK(t, a.Accountant, unapplyQ, map[string]any{"id": app.ID}, &un)
+			require.Equal(t, cm.ID, un.R.ID)
+			require.Equal(t, "0.00", un.R.Applied)
+			require.Equal(t, "100.00", un.R.Remaining)
+			require.Len(t, un.R.Applications, 1)
+			require.NotNil(t, un.R.Applications[0].UnappliedAt)
+			require.NotNil(t, un.R.Applications[0].UnapplyEntryID)
+			unEntry := *un.R.Applications[0].UnapplyEntryID
+			require.Equal(t, []string{"1200 DR 100.00", "2100 CR 100.00"}, b.biEntryLines(t, a.Viewer, unEntry))
+			e := b.biEntry(t, a.Viewer, unEntry)
+			require.Equal(t, "cunapply:"+app.ID, e.SourceRef)
+			require.Equal(t, today.String(), e.Date, "dated today, after the memo")
+			e.requireDocument(t, "credit_application", app.ID, f.acme)
+			got := b.biInvoice(t, a.Viewer, inv.ID)
+			require.Equal(t, "approved", got.Status)
+			require.Equal(t, "300.00", got.Balance)
+			require.Equal(t, "0.00", got.AmountPaid)
+			require.Equal(t, "partially_paid>approved", got.transitions()[len(got.transitions())-1])
+			require.Equal(t, biSubject(a, auth.RoleAccountant), got.lastEvent(t).Actor)
+			var audit struct {
+				AuditEvents gqConn[struct{ Actor, SubjectID, Detail string }]
+			}
+			b.gqlOK(t, a.Admin, `{ auditEvents(where: {action: "unapplyCredit"}) { totalCount edges { node { actor subjectID detail } } } }`, nil, &audit)
+			require.Equal(t, 1, audit.AuditEvents.TotalCount, "the mutation is audited")
+			require.Equal(t, biSubject(a, auth.RoleAccountant), audit.AuditEvents.nodes()[0].Actor)
+			require.Contains(t, audit.AuditEvents.nodes()[0].Detail, app.ID)
+			biRequireARInvariant(t, b, a)
+
+			before = b.biSnapshot(t, a)
+			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, unapplyQ, map[string]any{"id": app.ID}), "INVALID_TRANSITION")
+			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, unapplyQ, map[string]any{"id": "capp_01zzzzzzzzzzzzzzzzzzzzzzzz"}), "NOT_FOUND")
+
+			// Now the invoice is voided, even with this month closed: the reversal goes to the
+			// first day of the next open month and keeps today as its document date.
+			b.gqlOK(t, a.FinanceLead, `mutation($e: ID, $n: String) { closePeriod(entityId: $e, name: $n) { id } }`,
+				map[string]any{"e": f.us, "n": fmt.Sprintf("%04d-%02d", today.Year(), today.Month())}, nil)
+			void := b.biDo(t, a.FinanceLead, "voidInvoice", inv.ID)
+			require.Equal(t, "void", void.Status)
+			require.Equal(t, "0.00", void.Balance)
+			require.NotNil(t, void.VoidEntryID)
+			require.Equal(t, []string{"1200 CR 300.00", "4000 DR 300.00"}, b.biEntryLines(t, a.Viewer, *void.VoidEntryID))
+			ve := b.biEntry(t, a.Viewer, *void.VoidEntryID)
+			require.Equal(t, today.FirstOfMonth().AddMonths(1).String(), ve.Date)
+			require.NotNil(t, ve.DocumentDate)
+			require.Equal(t, today.String(), *ve.DocumentDate)
+			require.Equal(t, *inv.JournalEntryID, *ve.ReversalOfID)
+			ve.requireDocument(t, "invoice", inv.ID, f.acme)
+			require.Equal(t, map[string]string{"2100": "-100.00", "4000": "100.00"}, b.biBalances(t, a, f.us),
+				"the invoice is gone from AR and revenue; the credit memo's 100.00 is the customer's")
 			biRequireARInvariant(t, b, a)
 		})
 	}

@@ -877,7 +877,7 @@ func TestGraphQLAccountMutations(t *testing.T) {
 				require.Equal(t, us, out.CreateAccount.EntityID)
 				require.True(t, out.CreateAccount.Active, "accounts start active")
 				// The new account can be posted to by code.
-				posted := b.gqPost(t, a.Accountant, gqEntryInput(us, "2026-06-01", gqLine("1200", "75.00", ""), gqLine("4300", "", "75.00")))
+				posted := b.gqPost(t, a.Accountant, gqEntryInput(us, "2026-06-01", gqLine("1000", "75.00", ""), gqLine("4300", "", "75.00")))
 				require.Equal(t, out.CreateAccount.ID, posted.Entry.Lines[1].Account.ID)
 
 				// The same code in another entity is fine.
@@ -1067,7 +1067,7 @@ func TestGraphQLCOAMappingMutations(t *testing.T) {
 				return map[string]any{
 					"entity": "US", "date": "2026-11-21", "source_system": "psa", "source_ref": ref,
 					"lines": []map[string]any{
-						{"source_code": "ar", "debit": "40.00"},
+						{"source_code": "unbilled_receivables", "debit": "40.00"},
 						{"source_code": "training", "credit": "40.00"},
 					},
 				}
@@ -1154,9 +1154,9 @@ func TestGraphQLPostJournalEntry(t *testing.T) {
 			consulting := b.gqClassID(t, a, 0, "Consulting")
 
 			in := gqEntryInput(us, "2026-06-15",
-				map[string]any{"accountId": accts["1250"], "debit": "1234.5678", "classId": consulting, "description": "hours"},
+				map[string]any{"accountId": accts["1250"], "debit": "1234.56", "classId": consulting, "description": "hours"},
 				map[string]any{"accountCode": "4000", "credit": "1000"},
-				map[string]any{"accountCode": "4100", "credit": "234.5678"},
+				map[string]any{"accountCode": "4100", "credit": "234.56"},
 			)
 			in["sourceRef"] = "timesheet-42"
 			in["sourceSystem"] = "psa"
@@ -1166,7 +1166,7 @@ func TestGraphQLPostJournalEntry(t *testing.T) {
 			require.Equal(t, "posted", e.Status)
 			require.Equal(t, "2026-06-15", e.Date)
 			require.Nil(t, e.DocumentDate)
-			require.Equal(t, "1234.5678", e.Total)
+			require.Equal(t, "1234.56", e.Total)
 			require.Equal(t, "USD", e.Currency, "currency defaults to the entity's")
 			require.Equal(t, "psa", e.SourceSystem)
 			require.Equal(t, "timesheet-42", e.SourceRef)
@@ -1174,10 +1174,10 @@ func TestGraphQLPostJournalEntry(t *testing.T) {
 			require.Equal(t, "graphql", e.CreatedVia)
 			require.Len(t, e.Lines, 3)
 			require.Equal(t, []int{1, 2, 3}, []int{e.Lines[0].LineNo, e.Lines[1].LineNo, e.Lines[2].LineNo})
-			require.Equal(t, "1234.5678", e.Lines[0].Debit)
+			require.Equal(t, "1234.56", e.Lines[0].Debit)
 			require.Equal(t, "Consulting", e.Lines[0].Class.Name)
 			require.Equal(t, "1000.00", e.Lines[1].Credit, "an integer Money is whole units")
-			require.Equal(t, "234.5678", e.Lines[2].Credit)
+			require.Equal(t, "234.56", e.Lines[2].Credit)
 
 			entries := b.entryCount(t, a)
 			again := b.gqPost(t, a.Accountant, in)
@@ -1226,7 +1226,7 @@ func TestGraphQLReverseJournalEntry(t *testing.T) {
 
 			orig := b.gqPost(t, a.Accountant, gqEntryInput(us, "2026-11-10",
 				map[string]any{"accountCode": "1250", "debit": "120.00", "classId": b.gqClassID(t, a, 0, "Consulting")},
-				gqLine("1200", "30.50", ""),
+				gqLine("1000", "30.50", ""),
 				gqLine("4000", "", "150.50"),
 			)).Entry
 			require.NotEqual(t, gqNonZero(baseline), gqNonZero(b.gqTrialBalance(t, a.Viewer, us, asOf)))
@@ -1412,7 +1412,7 @@ func TestGraphQLBalances(t *testing.T) {
 			accts := b.gqAccountIDs(t, a, 0)
 			b.gqPost(t, a.Accountant, gqEntryInput(us, "2026-03-10", gqLine("1250", "100.00", ""), gqLine("4000", "", "100.00")))
 			b.gqPost(t, a.Accountant, gqEntryInput(us, "2026-04-10", gqLine("1000", "50.25", ""), gqLine("4000", "", "50.25")))
-			b.gqPost(t, a.Accountant, gqEntryInput(us, "2026-04-30", gqLine("6000", "0.0001", ""), gqLine("1000", "", "0.0001")))
+			b.gqPost(t, a.Accountant, gqEntryInput(us, "2026-04-30", gqLine("6000", "0.01", ""), gqLine("1000", "", "0.01")))
 			b.gqPost(t, a.Accountant, gqEntryInput(uk, "2026-03-10", gqLine("1250", "7.00", ""), gqLine("4000", "", "7.00")))
 
 			t.Run("trial balance as of a date excludes later entries", func(t *testing.T) {
@@ -1436,9 +1436,9 @@ func TestGraphQLBalances(t *testing.T) {
 			t.Run("trial balance includes its as-of day", func(t *testing.T) {
 				t.Parallel()
 				tb := b.gqTrialBalance(t, a.Viewer, us, "2026-04-30")
-				require.Equal(t, "150.2501", tb.TotalDebit)
-				require.Equal(t, "150.2501", tb.TotalCredit)
-				require.Equal(t, map[string]string{"1000": "50.2499", "1250": "100.00", "4000": "-150.25", "6000": "0.0001"}, gqNonZero(tb))
+				require.Equal(t, "150.26", tb.TotalDebit)
+				require.Equal(t, "150.26", tb.TotalCredit)
+				require.Equal(t, map[string]string{"1000": "50.24", "1250": "100.00", "4000": "-150.25", "6000": "0.01"}, gqNonZero(tb))
 			})
 
 			t.Run("trial balance before any entry is empty", func(t *testing.T) {
@@ -1676,8 +1676,41 @@ func TestGraphQLErrorsChangeNothing(t *testing.T) {
 		{name: "reverse unknown entry", code: "NOT_FOUND", op: func(x ids) (string, map[string]any) {
 			return `mutation { reverseJournalEntry(input: {id: "je_01zzzzzzzzzzzzzzzzzzzzzzzz"}) { id } }`, nil
 		}},
-		{name: "reverse into a closed period", code: "PERIOD_CLOSED", op: func(x ids) (string, map[string]any) {
+		{name: "reverse dated before the original", code: "VALIDATION", op: func(x ids) (string, map[string]any) {
 			return `mutation($id: ID!) { reverseJournalEntry(input: {id: $id, date: "2026-01-20"}) { id } }`, map[string]any{"id": x.entry}
+		}},
+		{name: "manual entry to Accounts Receivable", code: "CONTROL_ACCOUNT", op: func(x ids) (string, map[string]any) {
+			return post(gqEntryInput(x.us, "2026-06-01", line("1200", "77.00", ""), line("4000", "", "77.00")))
+		}},
+		{name: "manual entry to Customer Credits", code: "CONTROL_ACCOUNT", op: func(x ids) (string, map[string]any) {
+			return post(gqEntryInput(x.us, "2026-06-01", line("1000", "7.00", ""), line("2100", "", "7.00")))
+		}},
+		{name: "half a cent", code: "INVALID_AMOUNT", op: func(x ids) (string, map[string]any) {
+			return post(gqEntryInput(x.us, "2026-06-01", line("1000", "0.005", ""), line("4000", "", "0.005")))
+		}},
+		{name: "a hundredth of a cent", code: "INVALID_AMOUNT", op: func(x ids) (string, map[string]any) {
+			return post(gqEntryInput(x.us, "2026-06-01", line("1000", "0.0001", ""), line("4000", "", "0.0001")))
+		}},
+		{name: "not a currency", code: "VALIDATION", op: func(x ids) (string, map[string]any) {
+			in := gqEntryInput(x.us, "2026-06-01", line("1000", "5.00", ""), line("4000", "", "5.00"))
+			in["currency"] = "ZZZZ"
+			return post(in)
+		}},
+		{name: "date past the ledger's range", code: "VALIDATION", op: func(x ids) (string, map[string]any) {
+			return post(gqEntryInput(x.us, "9999-12-31", line("1000", "5.00", ""), line("4000", "", "5.00")))
+		}},
+		{name: "date before the ledger's range", code: "VALIDATION", op: func(x ids) (string, map[string]any) {
+			return post(gqEntryInput(x.us, "0001-01-01", line("1000", "5.00", ""), line("4000", "", "5.00")))
+		}},
+		{name: "a document's source reference", code: "DOCUMENT_OWNED", op: func(x ids) (string, map[string]any) {
+			in := gqEntryInput(x.us, "2026-06-01", line("1000", "5.00", ""), line("4000", "", "5.00"))
+			in["sourceRef"] = "invoice:inv_01zzzzzzzzzzzzzzzzzzzzzzzz"
+			return post(in)
+		}},
+		{name: "a reversal's source reference", code: "DOCUMENT_OWNED", op: func(x ids) (string, map[string]any) {
+			in := gqEntryInput(x.us, "2026-06-01", line("1000", "5.00", ""), line("4000", "", "5.00"))
+			in["sourceRef"], in["sourceSystem"] = "reversal:"+x.entry, "psa"
+			return post(in)
 		}},
 		{name: "update unknown account", code: "NOT_FOUND", op: func(x ids) (string, map[string]any) {
 			return `mutation { updateAccount(id: "acct_01zzzzzzzzzzzzzzzzzzzzzzzz", input: {name: "x"}) { id } }`, nil
@@ -1846,7 +1879,7 @@ func TestGraphQLNoNPlusOne(t *testing.T) {
 					Source: source.Books, SourceRef: fmt.Sprintf("n%d", i), CreatedBy: "seed",
 					Lines: []ledger.Line{
 						{AccountCode: "1250", Debit: money.MustParse("10.00"), ClassName: "Consulting"},
-						{AccountCode: "1200", Debit: money.MustParse("5.00")},
+						{AccountCode: "1000", Debit: money.MustParse("5.00")},
 						{AccountCode: "4000", Credit: money.MustParse("12.00")},
 						{AccountCode: "4100", Credit: money.MustParse("3.00")},
 					},

@@ -50,6 +50,9 @@ type jeLineRequest struct {
 	Currency    string          `json:"currency,omitempty"`
 	Class       string          `json:"class,omitempty"`
 	Description string          `json:"description,omitempty"`
+	// CustomerID and VendorID optionally name the line's customer or vendor.
+	CustomerID string `json:"customer_id,omitempty"`
+	VendorID   string `json:"vendor_id,omitempty"`
 }
 
 // decodeJERequest reads a request body strictly: unknown fields and trailing data are
@@ -160,12 +163,14 @@ func (req jeRequest) toEntry(entityID string) (ledger.Entry, error) {
 	for i, l := range req.Lines {
 		field := fmt.Sprintf("lines[%d]", i)
 		for _, f := range [...][2]string{{"account_id", l.AccountID}, {"account_code", l.AccountCode},
-			{"source_code", l.SourceCode}, {"class", l.Class}, {"description", l.Description}} {
+			{"source_code", l.SourceCode}, {"class", l.Class}, {"description", l.Description},
+			{"customer_id", l.CustomerID}, {"vendor_id", l.VendorID}} {
 			if err := noNUL(field+"."+f[0], f[1]); err != nil {
 				return e, err
 			}
 		}
-		line := ledger.Line{AccountID: l.AccountID, AccountCode: l.AccountCode, SourceCode: l.SourceCode, Description: l.Description}
+		line := ledger.Line{AccountID: l.AccountID, AccountCode: l.AccountCode, SourceCode: l.SourceCode, Description: l.Description,
+			CustomerID: l.CustomerID, VendorID: l.VendorID}
 		if line.Debit, err = parseAmount(l.Debit, field+".debit"); err != nil {
 			return e, err
 		}

@@ -835,6 +835,17 @@ func TestJEUnprocessable(t *testing.T) {
 		}, "VALIDATION"},
 		{"line names two accounts", setLine(0, "account_code", "1250"), "VALIDATION"},
 		{"line names no account", setLine(1, "account_code", nil), "VALIDATION"},
+		{"half a cent", amounts("150.005", "150.005"), "INVALID_AMOUNT"},
+		{"a hundredth of a cent", amounts("0.0001", "0.0001"), "INVALID_AMOUNT"},
+		{"date in year 0", set("date", "0000-01-01"), "VALIDATION"},
+		{"date in year 9999", set("date", "9999-12-31"), "VALIDATION"},
+		{"Accounts Receivable through its source code", setLine(0, "source_code", "ar"), "CONTROL_ACCOUNT"},
+		{"Customer Credits by account code", func(_ *testing.T, _ *testBundle, body map[string]any) {
+			delete(jeLines(body)[1], "account_code")
+			jeLines(body)[1]["account_code"] = "2100"
+		}, "CONTROL_ACCOUNT"},
+		{"a reversal's source reference", set("source_ref", "reversal:je_01zzzzzzzzzzzzzzzzzzzzzzzz"), "DOCUMENT_OWNED"},
+		{"entry currency not ISO", set("currency", "ZZZZ"), "VALIDATION"},
 		{"entry currency EUR on the USD entity", set("currency", "EUR"), "CURRENCY_MISMATCH"},
 		{"entry currency GBP on the USD entity", set("currency", "GBP"), "CURRENCY_MISMATCH"},
 		{"line currency EUR", setLine(1, "currency", "EUR"), "CURRENCY_MISMATCH"},

@@ -192,7 +192,7 @@ func benchEntry(ref string) []byte {
 		"source_ref": ref, "currency": "USD",
 		"lines": []map[string]string{
 			{"source_code": "unbilled_receivables", "debit": "100.00"},
-			{"account_code": "1200", "debit": "50.25"},
+			{"account_code": "1000", "debit": "50.25"},
 			{"account_code": "4000", "credit": "120.00"},
 			{"account_code": "4100", "credit": "30.25"},
 		},
@@ -416,7 +416,7 @@ func benchSQLChild(ctx context.Context, dbURL, entityID string, count, conc int)
 			($1, $5, $6, 1, $7, 1000000, 0, ''), ($2, $5, $6, 2, $8, 502500, 0, ''),
 			($3, $5, $6, 3, $9, 0, 1200000, ''), ($4, $5, $6, 4, $10, 0, 302500, '')`,
 			ids.New(ids.JournalLine), ids.New(ids.JournalLine), ids.New(ids.JournalLine), ids.New(ids.JournalLine),
-			org, id, accts["1250"], accts["1200"], accts["4000"], accts["4100"]); err != nil {
+			org, id, accts["1250"], accts["1000"], accts["4000"], accts["4100"]); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE journal_entries SET status = 'posted', posted_at = $2, updated_at = $2 WHERE id = $1`, id, now); err != nil {

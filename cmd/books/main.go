@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string) error {
 		return bench(ctx, args[1:])
 	case "qbo-sandbox":
 		return qboSandbox(ctx, args[1:])
+	case "ledger":
+		return ledgerCmd(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil

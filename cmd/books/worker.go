@@ -15,6 +15,7 @@ import (
 
 	"books/internal/adminq"
 	"books/internal/database"
+	"books/internal/integrity"
 	"books/jobs"
 	"books/server"
 )
@@ -42,8 +43,11 @@ func migrateAll(ctx context.Context, db *database.DB) ([]string, error) {
 // newRunner builds the process's job runner; jobs that fail for good are raised in queue,
 // whose Enqueue becomes the runner's (an admin issue's retry enqueues its job again).
 func newRunner(db *database.DB, log *slog.Logger, reg prometheus.Registerer, queue *adminq.Queue, insertOnly bool, concurrency int, grace time.Duration) (*jobs.Runner, error) {
+	kinds := jobKinds()
+	integrity.RegisterJobs(kinds, db.Client(), queue)
 	r, err := jobs.New(db, jobs.Config{
-		Kinds:      jobKinds(),
+		Kinds:      kinds,
+		Periodic:   integrity.PeriodicJobs(integrity.SealEvery, integrity.VerifyEvery),
 		Issues:     queue,
 		InsertOnly: insertOnly,
 		Queues:     map[string]int{"default": concurrency},

@@ -29,6 +29,10 @@ const (
 	FieldAmount = "amount"
 	// FieldJournalEntryID holds the string denoting the journal_entry_id field in the database.
 	FieldJournalEntryID = "journal_entry_id"
+	// FieldUnappliedAt holds the string denoting the unapplied_at field in the database.
+	FieldUnappliedAt = "unapplied_at"
+	// FieldUnapplyEntryID holds the string denoting the unapply_entry_id field in the database.
+	FieldUnapplyEntryID = "unapply_entry_id"
 	// EdgeCreditMemo holds the string denoting the credit_memo edge name in mutations.
 	EdgeCreditMemo = "credit_memo"
 	// EdgeInvoice holds the string denoting the invoice edge name in mutations.
@@ -61,6 +65,8 @@ var Columns = []string{
 	FieldInvoiceID,
 	FieldAmount,
 	FieldJournalEntryID,
+	FieldUnappliedAt,
+	FieldUnapplyEntryID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -140,6 +146,16 @@ func ByAmount(opts ...sql.OrderTermOption) OrderOption {
 // ByJournalEntryID orders the results by the journal_entry_id field.
 func ByJournalEntryID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldJournalEntryID, opts...).ToFunc()
+}
+
+// ByUnappliedAt orders the results by the unapplied_at field.
+func ByUnappliedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUnappliedAt, opts...).ToFunc()
+}
+
+// ByUnapplyEntryID orders the results by the unapply_entry_id field.
+func ByUnapplyEntryID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUnapplyEntryID, opts...).ToFunc()
 }
 
 // ByCreditMemoField orders the results by credit_memo field.

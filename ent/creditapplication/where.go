@@ -101,6 +101,16 @@ func JournalEntryID(v string) predicate.CreditApplication {
 	return predicate.CreditApplication(sql.FieldEQ(FieldJournalEntryID, v))
 }
 
+// UnappliedAt applies equality check predicate on the "unapplied_at" field. It's identical to UnappliedAtEQ.
+func UnappliedAt(v time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldEQ(FieldUnappliedAt, v))
+}
+
+// UnapplyEntryID applies equality check predicate on the "unapply_entry_id" field. It's identical to UnapplyEntryIDEQ.
+func UnapplyEntryID(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldEQ(FieldUnapplyEntryID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.CreditApplication {
 	return predicate.CreditApplication(sql.FieldEQ(FieldCreatedAt, v))
@@ -479,6 +489,131 @@ func JournalEntryIDEqualFold(v string) predicate.CreditApplication {
 // JournalEntryIDContainsFold applies the ContainsFold predicate on the "journal_entry_id" field.
 func JournalEntryIDContainsFold(v string) predicate.CreditApplication {
 	return predicate.CreditApplication(sql.FieldContainsFold(FieldJournalEntryID, v))
+}
+
+// UnappliedAtEQ applies the EQ predicate on the "unapplied_at" field.
+func UnappliedAtEQ(v time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldEQ(FieldUnappliedAt, v))
+}
+
+// UnappliedAtNEQ applies the NEQ predicate on the "unapplied_at" field.
+func UnappliedAtNEQ(v time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldNEQ(FieldUnappliedAt, v))
+}
+
+// UnappliedAtIn applies the In predicate on the "unapplied_at" field.
+func UnappliedAtIn(vs ...time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldIn(FieldUnappliedAt, vs...))
+}
+
+// UnappliedAtNotIn applies the NotIn predicate on the "unapplied_at" field.
+func UnappliedAtNotIn(vs ...time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldNotIn(FieldUnappliedAt, vs...))
+}
+
+// UnappliedAtGT applies the GT predicate on the "unapplied_at" field.
+func UnappliedAtGT(v time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldGT(FieldUnappliedAt, v))
+}
+
+// UnappliedAtGTE applies the GTE predicate on the "unapplied_at" field.
+func UnappliedAtGTE(v time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldGTE(FieldUnappliedAt, v))
+}
+
+// UnappliedAtLT applies the LT predicate on the "unapplied_at" field.
+func UnappliedAtLT(v time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldLT(FieldUnappliedAt, v))
+}
+
+// UnappliedAtLTE applies the LTE predicate on the "unapplied_at" field.
+func UnappliedAtLTE(v time.Time) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldLTE(FieldUnappliedAt, v))
+}
+
+// UnappliedAtIsNil applies the IsNil predicate on the "unapplied_at" field.
+func UnappliedAtIsNil() predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldIsNull(FieldUnappliedAt))
+}
+
+// UnappliedAtNotNil applies the NotNil predicate on the "unapplied_at" field.
+func UnappliedAtNotNil() predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldNotNull(FieldUnappliedAt))
+}
+
+// UnapplyEntryIDEQ applies the EQ predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDEQ(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldEQ(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDNEQ applies the NEQ predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDNEQ(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldNEQ(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDIn applies the In predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDIn(vs ...string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldIn(FieldUnapplyEntryID, vs...))
+}
+
+// UnapplyEntryIDNotIn applies the NotIn predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDNotIn(vs ...string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldNotIn(FieldUnapplyEntryID, vs...))
+}
+
+// UnapplyEntryIDGT applies the GT predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDGT(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldGT(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDGTE applies the GTE predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDGTE(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldGTE(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDLT applies the LT predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDLT(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldLT(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDLTE applies the LTE predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDLTE(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldLTE(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDContains applies the Contains predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDContains(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldContains(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDHasPrefix applies the HasPrefix predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDHasPrefix(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldHasPrefix(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDHasSuffix applies the HasSuffix predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDHasSuffix(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldHasSuffix(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDIsNil applies the IsNil predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDIsNil() predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldIsNull(FieldUnapplyEntryID))
+}
+
+// UnapplyEntryIDNotNil applies the NotNil predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDNotNil() predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldNotNull(FieldUnapplyEntryID))
+}
+
+// UnapplyEntryIDEqualFold applies the EqualFold predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDEqualFold(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldEqualFold(FieldUnapplyEntryID, v))
+}
+
+// UnapplyEntryIDContainsFold applies the ContainsFold predicate on the "unapply_entry_id" field.
+func UnapplyEntryIDContainsFold(v string) predicate.CreditApplication {
+	return predicate.CreditApplication(sql.FieldContainsFold(FieldUnapplyEntryID, v))
 }
 
 // HasCreditMemo applies the HasEdge predicate on the "credit_memo" edge.

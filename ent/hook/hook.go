@@ -224,6 +224,30 @@ func (f JournalLineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.JournalLineMutation", m)
 }
 
+// The LedgerSealFunc type is an adapter to allow the use of ordinary
+// function as LedgerSeal mutator.
+type LedgerSealFunc func(context.Context, *ent.LedgerSealMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LedgerSealFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LedgerSealMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LedgerSealMutation", m)
+}
+
+// The LedgerVerificationFunc type is an adapter to allow the use of ordinary
+// function as LedgerVerification mutator.
+type LedgerVerificationFunc func(context.Context, *ent.LedgerVerificationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LedgerVerificationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LedgerVerificationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LedgerVerificationMutation", m)
+}
+
 // The LegalEntityFunc type is an adapter to allow the use of ordinary
 // function as LegalEntity mutator.
 type LegalEntityFunc func(context.Context, *ent.LegalEntityMutation) (ent.Value, error)

@@ -25,6 +25,8 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerseal"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -579,6 +581,60 @@ func (f TraverseJournalLine) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.JournalLineQuery", q)
 }
 
+// The LedgerSealFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LedgerSealFunc func(context.Context, *ent.LedgerSealQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LedgerSealFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LedgerSealQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LedgerSealQuery", q)
+}
+
+// The TraverseLedgerSeal type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLedgerSeal func(context.Context, *ent.LedgerSealQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLedgerSeal) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLedgerSeal) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LedgerSealQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LedgerSealQuery", q)
+}
+
+// The LedgerVerificationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LedgerVerificationFunc func(context.Context, *ent.LedgerVerificationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LedgerVerificationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LedgerVerificationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LedgerVerificationQuery", q)
+}
+
+// The TraverseLedgerVerification type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLedgerVerification func(context.Context, *ent.LedgerVerificationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLedgerVerification) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLedgerVerification) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LedgerVerificationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LedgerVerificationQuery", q)
+}
+
 // The LegalEntityFunc type is an adapter to allow the use of ordinary function as a Querier.
 type LegalEntityFunc func(context.Context, *ent.LegalEntityQuery) (ent.Value, error)
 
@@ -807,6 +863,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.JournalEntryQuery, predicate.JournalEntry, journalentry.OrderOption]{typ: ent.TypeJournalEntry, tq: q}, nil
 	case *ent.JournalLineQuery:
 		return &query[*ent.JournalLineQuery, predicate.JournalLine, journalline.OrderOption]{typ: ent.TypeJournalLine, tq: q}, nil
+	case *ent.LedgerSealQuery:
+		return &query[*ent.LedgerSealQuery, predicate.LedgerSeal, ledgerseal.OrderOption]{typ: ent.TypeLedgerSeal, tq: q}, nil
+	case *ent.LedgerVerificationQuery:
+		return &query[*ent.LedgerVerificationQuery, predicate.LedgerVerification, ledgerverification.OrderOption]{typ: ent.TypeLedgerVerification, tq: q}, nil
 	case *ent.LegalEntityQuery:
 		return &query[*ent.LegalEntityQuery, predicate.LegalEntity, legalentity.OrderOption]{typ: ent.TypeLegalEntity, tq: q}, nil
 	case *ent.OrganizationQuery:

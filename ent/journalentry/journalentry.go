@@ -58,6 +58,10 @@ const (
 	FieldIdempotencyKey = "idempotency_key"
 	// FieldRequestHash holds the string denoting the request_hash field in the database.
 	FieldRequestHash = "request_hash"
+	// FieldDocumentType holds the string denoting the document_type field in the database.
+	FieldDocumentType = "document_type"
+	// FieldDocumentID holds the string denoting the document_id field in the database.
+	FieldDocumentID = "document_id"
 	// EdgeEntity holds the string denoting the entity edge name in mutations.
 	EdgeEntity = "entity"
 	// EdgeLines holds the string denoting the lines edge name in mutations.
@@ -114,6 +118,8 @@ var Columns = []string{
 	FieldRequestID,
 	FieldIdempotencyKey,
 	FieldRequestHash,
+	FieldDocumentType,
+	FieldDocumentID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -158,6 +164,10 @@ var (
 	DefaultCreatedVia string
 	// IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	IdempotencyKeyValidator func(string) error
+	// DocumentTypeValidator is a validator for the "document_type" field. It is called by the builders before save.
+	DocumentTypeValidator func(string) error
+	// DocumentIDValidator is a validator for the "document_id" field. It is called by the builders before save.
+	DocumentIDValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -302,6 +312,16 @@ func ByIdempotencyKey(opts ...sql.OrderTermOption) OrderOption {
 // ByRequestHash orders the results by the request_hash field.
 func ByRequestHash(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRequestHash, opts...).ToFunc()
+}
+
+// ByDocumentType orders the results by the document_type field.
+func ByDocumentType(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDocumentType, opts...).ToFunc()
+}
+
+// ByDocumentID orders the results by the document_id field.
+func ByDocumentID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDocumentID, opts...).ToFunc()
 }
 
 // ByEntityField orders the results by entity field.

@@ -153,6 +153,16 @@ func RequestHash(v string) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldEQ(FieldRequestHash, v))
 }
 
+// DocumentType applies equality check predicate on the "document_type" field. It's identical to DocumentTypeEQ.
+func DocumentType(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldDocumentType, v))
+}
+
+// DocumentID applies equality check predicate on the "document_id" field. It's identical to DocumentIDEQ.
+func DocumentID(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldDocumentID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldEQ(FieldCreatedAt, v))
@@ -1276,6 +1286,156 @@ func RequestHashEqualFold(v string) predicate.JournalEntry {
 // RequestHashContainsFold applies the ContainsFold predicate on the "request_hash" field.
 func RequestHashContainsFold(v string) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldContainsFold(FieldRequestHash, v))
+}
+
+// DocumentTypeEQ applies the EQ predicate on the "document_type" field.
+func DocumentTypeEQ(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldDocumentType, v))
+}
+
+// DocumentTypeNEQ applies the NEQ predicate on the "document_type" field.
+func DocumentTypeNEQ(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNEQ(FieldDocumentType, v))
+}
+
+// DocumentTypeIn applies the In predicate on the "document_type" field.
+func DocumentTypeIn(vs ...string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIn(FieldDocumentType, vs...))
+}
+
+// DocumentTypeNotIn applies the NotIn predicate on the "document_type" field.
+func DocumentTypeNotIn(vs ...string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotIn(FieldDocumentType, vs...))
+}
+
+// DocumentTypeGT applies the GT predicate on the "document_type" field.
+func DocumentTypeGT(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGT(FieldDocumentType, v))
+}
+
+// DocumentTypeGTE applies the GTE predicate on the "document_type" field.
+func DocumentTypeGTE(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGTE(FieldDocumentType, v))
+}
+
+// DocumentTypeLT applies the LT predicate on the "document_type" field.
+func DocumentTypeLT(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLT(FieldDocumentType, v))
+}
+
+// DocumentTypeLTE applies the LTE predicate on the "document_type" field.
+func DocumentTypeLTE(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLTE(FieldDocumentType, v))
+}
+
+// DocumentTypeContains applies the Contains predicate on the "document_type" field.
+func DocumentTypeContains(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldContains(FieldDocumentType, v))
+}
+
+// DocumentTypeHasPrefix applies the HasPrefix predicate on the "document_type" field.
+func DocumentTypeHasPrefix(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldHasPrefix(FieldDocumentType, v))
+}
+
+// DocumentTypeHasSuffix applies the HasSuffix predicate on the "document_type" field.
+func DocumentTypeHasSuffix(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldHasSuffix(FieldDocumentType, v))
+}
+
+// DocumentTypeIsNil applies the IsNil predicate on the "document_type" field.
+func DocumentTypeIsNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIsNull(FieldDocumentType))
+}
+
+// DocumentTypeNotNil applies the NotNil predicate on the "document_type" field.
+func DocumentTypeNotNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotNull(FieldDocumentType))
+}
+
+// DocumentTypeEqualFold applies the EqualFold predicate on the "document_type" field.
+func DocumentTypeEqualFold(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEqualFold(FieldDocumentType, v))
+}
+
+// DocumentTypeContainsFold applies the ContainsFold predicate on the "document_type" field.
+func DocumentTypeContainsFold(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldContainsFold(FieldDocumentType, v))
+}
+
+// DocumentIDEQ applies the EQ predicate on the "document_id" field.
+func DocumentIDEQ(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldDocumentID, v))
+}
+
+// DocumentIDNEQ applies the NEQ predicate on the "document_id" field.
+func DocumentIDNEQ(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNEQ(FieldDocumentID, v))
+}
+
+// DocumentIDIn applies the In predicate on the "document_id" field.
+func DocumentIDIn(vs ...string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIn(FieldDocumentID, vs...))
+}
+
+// DocumentIDNotIn applies the NotIn predicate on the "document_id" field.
+func DocumentIDNotIn(vs ...string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotIn(FieldDocumentID, vs...))
+}
+
+// DocumentIDGT applies the GT predicate on the "document_id" field.
+func DocumentIDGT(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGT(FieldDocumentID, v))
+}
+
+// DocumentIDGTE applies the GTE predicate on the "document_id" field.
+func DocumentIDGTE(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGTE(FieldDocumentID, v))
+}
+
+// DocumentIDLT applies the LT predicate on the "document_id" field.
+func DocumentIDLT(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLT(FieldDocumentID, v))
+}
+
+// DocumentIDLTE applies the LTE predicate on the "document_id" field.
+func DocumentIDLTE(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLTE(FieldDocumentID, v))
+}
+
+// DocumentIDContains applies the Contains predicate on the "document_id" field.
+func DocumentIDContains(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldContains(FieldDocumentID, v))
+}
+
+// DocumentIDHasPrefix applies the HasPrefix predicate on the "document_id" field.
+func DocumentIDHasPrefix(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldHasPrefix(FieldDocumentID, v))
+}
+
+// DocumentIDHasSuffix applies the HasSuffix predicate on the "document_id" field.
+func DocumentIDHasSuffix(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldHasSuffix(FieldDocumentID, v))
+}
+
+// DocumentIDIsNil applies the IsNil predicate on the "document_id" field.
+func DocumentIDIsNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIsNull(FieldDocumentID))
+}
+
+// DocumentIDNotNil applies the NotNil predicate on the "document_id" field.
+func DocumentIDNotNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotNull(FieldDocumentID))
+}
+
+// DocumentIDEqualFold applies the EqualFold predicate on the "document_id" field.
+func DocumentIDEqualFold(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEqualFold(FieldDocumentID, v))
+}
+
+// DocumentIDContainsFold applies the ContainsFold predicate on the "document_id" field.
+func DocumentIDContainsFold(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldContainsFold(FieldDocumentID, v))
 }
 
 // HasEntity applies the HasEdge predicate on the "entity" edge.

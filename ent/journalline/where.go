@@ -105,6 +105,16 @@ func Description(v string) predicate.JournalLine {
 	return predicate.JournalLine(sql.FieldEQ(FieldDescription, v))
 }
 
+// CustomerID applies equality check predicate on the "customer_id" field. It's identical to CustomerIDEQ.
+func CustomerID(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldEQ(FieldCustomerID, v))
+}
+
+// VendorID applies equality check predicate on the "vendor_id" field. It's identical to VendorIDEQ.
+func VendorID(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldEQ(FieldVendorID, v))
+}
+
 // OrganizationIDEQ applies the EQ predicate on the "organization_id" field.
 func OrganizationIDEQ(v string) predicate.JournalLine {
 	return predicate.JournalLine(sql.FieldEQ(FieldOrganizationID, v))
@@ -560,6 +570,156 @@ func DescriptionContainsFold(v string) predicate.JournalLine {
 	return predicate.JournalLine(sql.FieldContainsFold(FieldDescription, v))
 }
 
+// CustomerIDEQ applies the EQ predicate on the "customer_id" field.
+func CustomerIDEQ(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldEQ(FieldCustomerID, v))
+}
+
+// CustomerIDNEQ applies the NEQ predicate on the "customer_id" field.
+func CustomerIDNEQ(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldNEQ(FieldCustomerID, v))
+}
+
+// CustomerIDIn applies the In predicate on the "customer_id" field.
+func CustomerIDIn(vs ...string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldIn(FieldCustomerID, vs...))
+}
+
+// CustomerIDNotIn applies the NotIn predicate on the "customer_id" field.
+func CustomerIDNotIn(vs ...string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldNotIn(FieldCustomerID, vs...))
+}
+
+// CustomerIDGT applies the GT predicate on the "customer_id" field.
+func CustomerIDGT(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldGT(FieldCustomerID, v))
+}
+
+// CustomerIDGTE applies the GTE predicate on the "customer_id" field.
+func CustomerIDGTE(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldGTE(FieldCustomerID, v))
+}
+
+// CustomerIDLT applies the LT predicate on the "customer_id" field.
+func CustomerIDLT(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldLT(FieldCustomerID, v))
+}
+
+// CustomerIDLTE applies the LTE predicate on the "customer_id" field.
+func CustomerIDLTE(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldLTE(FieldCustomerID, v))
+}
+
+// CustomerIDContains applies the Contains predicate on the "customer_id" field.
+func CustomerIDContains(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldContains(FieldCustomerID, v))
+}
+
+// CustomerIDHasPrefix applies the HasPrefix predicate on the "customer_id" field.
+func CustomerIDHasPrefix(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldHasPrefix(FieldCustomerID, v))
+}
+
+// CustomerIDHasSuffix applies the HasSuffix predicate on the "customer_id" field.
+func CustomerIDHasSuffix(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldHasSuffix(FieldCustomerID, v))
+}
+
+// CustomerIDIsNil applies the IsNil predicate on the "customer_id" field.
+func CustomerIDIsNil() predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldIsNull(FieldCustomerID))
+}
+
+// CustomerIDNotNil applies the NotNil predicate on the "customer_id" field.
+func CustomerIDNotNil() predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldNotNull(FieldCustomerID))
+}
+
+// CustomerIDEqualFold applies the EqualFold predicate on the "customer_id" field.
+func CustomerIDEqualFold(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldEqualFold(FieldCustomerID, v))
+}
+
+// CustomerIDContainsFold applies the ContainsFold predicate on the "customer_id" field.
+func CustomerIDContainsFold(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldContainsFold(FieldCustomerID, v))
+}
+
+// VendorIDEQ applies the EQ predicate on the "vendor_id" field.
+func VendorIDEQ(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldEQ(FieldVendorID, v))
+}
+
+// VendorIDNEQ applies the NEQ predicate on the "vendor_id" field.
+func VendorIDNEQ(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldNEQ(FieldVendorID, v))
+}
+
+// VendorIDIn applies the In predicate on the "vendor_id" field.
+func VendorIDIn(vs ...string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldIn(FieldVendorID, vs...))
+}
+
+// VendorIDNotIn applies the NotIn predicate on the "vendor_id" field.
+func VendorIDNotIn(vs ...string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldNotIn(FieldVendorID, vs...))
+}
+
+// VendorIDGT applies the GT predicate on the "vendor_id" field.
+func VendorIDGT(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldGT(FieldVendorID, v))
+}
+
+// VendorIDGTE applies the GTE predicate on the "vendor_id" field.
+func VendorIDGTE(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldGTE(FieldVendorID, v))
+}
+
+// VendorIDLT applies the LT predicate on the "vendor_id" field.
+func VendorIDLT(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldLT(FieldVendorID, v))
+}
+
+// VendorIDLTE applies the LTE predicate on the "vendor_id" field.
+func VendorIDLTE(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldLTE(FieldVendorID, v))
+}
+
+// VendorIDContains applies the Contains predicate on the "vendor_id" field.
+func VendorIDContains(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldContains(FieldVendorID, v))
+}
+
+// VendorIDHasPrefix applies the HasPrefix predicate on the "vendor_id" field.
+func VendorIDHasPrefix(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldHasPrefix(FieldVendorID, v))
+}
+
+// VendorIDHasSuffix applies the HasSuffix predicate on the "vendor_id" field.
+func VendorIDHasSuffix(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldHasSuffix(FieldVendorID, v))
+}
+
+// VendorIDIsNil applies the IsNil predicate on the "vendor_id" field.
+func VendorIDIsNil() predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldIsNull(FieldVendorID))
+}
+
+// VendorIDNotNil applies the NotNil predicate on the "vendor_id" field.
+func VendorIDNotNil() predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldNotNull(FieldVendorID))
+}
+
+// VendorIDEqualFold applies the EqualFold predicate on the "vendor_id" field.
+func VendorIDEqualFold(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldEqualFold(FieldVendorID, v))
+}
+
+// VendorIDContainsFold applies the ContainsFold predicate on the "vendor_id" field.
+func VendorIDContainsFold(v string) predicate.JournalLine {
+	return predicate.JournalLine(sql.FieldContainsFold(FieldVendorID, v))
+}
+
 // HasEntry applies the HasEdge predicate on the "entry" edge.
 func HasEntry() predicate.JournalLine {
 	return predicate.JournalLine(func(s *sql.Selector) {
@@ -621,6 +781,52 @@ func HasClass() predicate.JournalLine {
 func HasClassWith(preds ...predicate.Class) predicate.JournalLine {
 	return predicate.JournalLine(func(s *sql.Selector) {
 		step := newClassStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCustomer applies the HasEdge predicate on the "customer" edge.
+func HasCustomer() predicate.JournalLine {
+	return predicate.JournalLine(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, CustomerTable, CustomerColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCustomerWith applies the HasEdge predicate on the "customer" edge with a given conditions (other predicates).
+func HasCustomerWith(preds ...predicate.Customer) predicate.JournalLine {
+	return predicate.JournalLine(func(s *sql.Selector) {
+		step := newCustomerStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasVendor applies the HasEdge predicate on the "vendor" edge.
+func HasVendor() predicate.JournalLine {
+	return predicate.JournalLine(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, VendorTable, VendorColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasVendorWith applies the HasEdge predicate on the "vendor" edge with a given conditions (other predicates).
+func HasVendorWith(preds ...predicate.Vendor) predicate.JournalLine {
+	return predicate.JournalLine(func(s *sql.Selector) {
+		step := newVendorStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -295,6 +295,8 @@ var (
 		{Name: "organization_id", Type: field.TypeString},
 		{Name: "amount", Type: field.TypeInt64},
 		{Name: "journal_entry_id", Type: field.TypeString},
+		{Name: "unapplied_at", Type: field.TypeTime, Nullable: true},
+		{Name: "unapply_entry_id", Type: field.TypeString, Nullable: true},
 		{Name: "credit_memo_id", Type: field.TypeString, Size: 40},
 		{Name: "invoice_id", Type: field.TypeString, Size: 40},
 	}
@@ -306,13 +308,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "credit_applications_credit_memos_applications",
-				Columns:    []*schema.Column{CreditApplicationsColumns[6]},
+				Columns:    []*schema.Column{CreditApplicationsColumns[8]},
 				RefColumns: []*schema.Column{CreditMemosColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "credit_applications_invoices_credit_applications",
-				Columns:    []*schema.Column{CreditApplicationsColumns[7]},
+				Columns:    []*schema.Column{CreditApplicationsColumns[9]},
 				RefColumns: []*schema.Column{InvoicesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -687,6 +689,8 @@ var (
 		{Name: "request_id", Type: field.TypeString, Nullable: true},
 		{Name: "idempotency_key", Type: field.TypeString, Nullable: true, Size: 255},
 		{Name: "request_hash", Type: field.TypeString, Nullable: true},
+		{Name: "document_type", Type: field.TypeString, Nullable: true, Size: 50},
+		{Name: "document_id", Type: field.TypeString, Nullable: true, Size: 100},
 		{Name: "reversal_of_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 40},
 		{Name: "entity_id", Type: field.TypeString, Size: 40},
 	}
@@ -698,13 +702,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "journal_entries_journal_entries_reversed_by",
-				Columns:    []*schema.Column{JournalEntriesColumns[18]},
+				Columns:    []*schema.Column{JournalEntriesColumns[20]},
 				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "journal_entries_legal_entities_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[19]},
+				Columns:    []*schema.Column{JournalEntriesColumns[21]},
 				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -718,12 +722,12 @@ var (
 			{
 				Name:    "journalentry_entity_id_source_system_source_ref",
 				Unique:  true,
-				Columns: []*schema.Column{JournalEntriesColumns[19], JournalEntriesColumns[8], JournalEntriesColumns[9]},
+				Columns: []*schema.Column{JournalEntriesColumns[21], JournalEntriesColumns[8], JournalEntriesColumns[9]},
 			},
 			{
 				Name:    "journalentry_entity_id_date",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[19], JournalEntriesColumns[4]},
+				Columns: []*schema.Column{JournalEntriesColumns[21], JournalEntriesColumns[4]},
 			},
 			{
 				Name:    "journalentry_created_by_idempotency_key",
@@ -743,6 +747,8 @@ var (
 		{Name: "entry_id", Type: field.TypeString, Size: 40},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 		{Name: "class_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "vendor_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
 	// JournalLinesTable holds the schema information for the "journal_lines" table.
 	JournalLinesTable = &schema.Table{
@@ -768,6 +774,18 @@ var (
 				RefColumns: []*schema.Column{ClassesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
+			{
+				Symbol:     "journal_lines_customers_customer",
+				Columns:    []*schema.Column{JournalLinesColumns[9]},
+				RefColumns: []*schema.Column{CustomersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "journal_lines_vendors_vendor",
+				Columns:    []*schema.Column{JournalLinesColumns[10]},
+				RefColumns: []*schema.Column{VendorsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
 		},
 		Indexes: []*schema.Index{
 			{
@@ -784,6 +802,71 @@ var (
 				Name:    "journalline_account_id",
 				Unique:  false,
 				Columns: []*schema.Column{JournalLinesColumns[7]},
+			},
+		},
+	}
+	// LedgerSealsColumns holds the columns for the "ledger_seals" table.
+	LedgerSealsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "seq", Type: field.TypeInt64},
+		{Name: "entry_id", Type: field.TypeString},
+		{Name: "prev_hash", Type: field.TypeString},
+		{Name: "hash", Type: field.TypeString},
+		{Name: "sealed_at", Type: field.TypeTime},
+	}
+	// LedgerSealsTable holds the schema information for the "ledger_seals" table.
+	LedgerSealsTable = &schema.Table{
+		Name:       "ledger_seals",
+		Columns:    LedgerSealsColumns,
+		PrimaryKey: []*schema.Column{LedgerSealsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ledgerseal_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{LedgerSealsColumns[1]},
+			},
+			{
+				Name:    "ledgerseal_entity_id_seq",
+				Unique:  true,
+				Columns: []*schema.Column{LedgerSealsColumns[2], LedgerSealsColumns[3]},
+			},
+			{
+				Name:    "ledgerseal_entry_id",
+				Unique:  true,
+				Columns: []*schema.Column{LedgerSealsColumns[4]},
+			},
+		},
+	}
+	// LedgerVerificationsColumns holds the columns for the "ledger_verifications" table.
+	LedgerVerificationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "verified_at", Type: field.TypeTime},
+		{Name: "ok", Type: field.TypeBool},
+		{Name: "entries_checked", Type: field.TypeInt},
+		{Name: "entries_sealed", Type: field.TypeInt},
+		{Name: "head_seq", Type: field.TypeInt64},
+		{Name: "head_hash", Type: field.TypeString},
+		{Name: "problem", Type: field.TypeString, Nullable: true, Size: 4000},
+	}
+	// LedgerVerificationsTable holds the schema information for the "ledger_verifications" table.
+	LedgerVerificationsTable = &schema.Table{
+		Name:       "ledger_verifications",
+		Columns:    LedgerVerificationsColumns,
+		PrimaryKey: []*schema.Column{LedgerVerificationsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ledgerverification_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{LedgerVerificationsColumns[1]},
+			},
+			{
+				Name:    "ledgerverification_entity_id_verified_at",
+				Unique:  false,
+				Columns: []*schema.Column{LedgerVerificationsColumns[2], LedgerVerificationsColumns[3]},
 			},
 		},
 	}
@@ -1075,6 +1158,8 @@ var (
 		ItemsTable,
 		JournalEntriesTable,
 		JournalLinesTable,
+		LedgerSealsTable,
+		LedgerVerificationsTable,
 		LegalEntitiesTable,
 		OrganizationsTable,
 		PaymentsTable,
@@ -1107,9 +1192,19 @@ func init() {
 	ItemsTable.ForeignKeys[1].RefTable = AccountsTable
 	JournalEntriesTable.ForeignKeys[0].RefTable = JournalEntriesTable
 	JournalEntriesTable.ForeignKeys[1].RefTable = LegalEntitiesTable
+	JournalEntriesTable.Annotation = &entsql.Annotation{}
+	JournalEntriesTable.Annotation.Checks = map[string]string{
+		"journal_entry_dates":        "(date >= '1900-01-01' AND date <= '2199-12-31' AND (document_date IS NULL OR (document_date >= '1900-01-01' AND document_date <= '2199-12-31')))",
+		"journal_entry_document":     "((document_type IS NULL AND document_id IS NULL) OR (document_type IS NOT NULL AND document_id IS NOT NULL AND source_system = 'books'))",
+		"journal_entry_reversal_ref": "((reversal_of_id IS NULL AND substr(source_ref, 1, 9) <> 'reversal:') OR (reversal_of_id IS NOT NULL AND source_ref = 'reversal:' || reversal_of_id))",
+		"journal_entry_status":       "status IN ('draft', 'posted', 'reversed')",
+		"journal_entry_total":        "total > 0",
+	}
 	JournalLinesTable.ForeignKeys[0].RefTable = JournalEntriesTable
 	JournalLinesTable.ForeignKeys[1].RefTable = AccountsTable
 	JournalLinesTable.ForeignKeys[2].RefTable = ClassesTable
+	JournalLinesTable.ForeignKeys[3].RefTable = CustomersTable
+	JournalLinesTable.ForeignKeys[4].RefTable = VendorsTable
 	JournalLinesTable.Annotation = &entsql.Annotation{}
 	JournalLinesTable.Annotation.Checks = map[string]string{
 		"journal_line_one_side": "((debit > 0 AND credit = 0) OR (credit > 0 AND debit = 0))",

@@ -60,6 +60,12 @@ type JournalEntry func(*sql.Selector)
 // JournalLine is the predicate function for journalline builders.
 type JournalLine func(*sql.Selector)
 
+// LedgerSeal is the predicate function for ledgerseal builders.
+type LedgerSeal func(*sql.Selector)
+
+// LedgerVerification is the predicate function for ledgerverification builders.
+type LedgerVerification func(*sql.Selector)
+
 // LegalEntity is the predicate function for legalentity builders.
 type LegalEntity func(*sql.Selector)
 

@@ -21,6 +21,8 @@ import (
 	"books/ent/item"
 	"books/ent/journalentry"
 	"books/ent/journalline"
+	"books/ent/ledgerseal"
+	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/organization"
 	"books/ent/payment"
@@ -1333,6 +1335,14 @@ func init() {
 	journalentryDescIdempotencyKey := journalentryFields[14].Descriptor()
 	// journalentry.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	journalentry.IdempotencyKeyValidator = journalentryDescIdempotencyKey.Validators[0].(func(string) error)
+	// journalentryDescDocumentType is the schema descriptor for document_type field.
+	journalentryDescDocumentType := journalentryFields[16].Descriptor()
+	// journalentry.DocumentTypeValidator is a validator for the "document_type" field. It is called by the builders before save.
+	journalentry.DocumentTypeValidator = journalentryDescDocumentType.Validators[0].(func(string) error)
+	// journalentryDescDocumentID is the schema descriptor for document_id field.
+	journalentryDescDocumentID := journalentryFields[17].Descriptor()
+	// journalentry.DocumentIDValidator is a validator for the "document_id" field. It is called by the builders before save.
+	journalentry.DocumentIDValidator = journalentryDescDocumentID.Validators[0].(func(string) error)
 	// journalentryDescID is the schema descriptor for id field.
 	journalentryDescID := journalentryMixinFields0[0].Descriptor()
 	// journalentry.DefaultID holds the default value on creation for the id field.
@@ -1390,6 +1400,94 @@ func init() {
 	// journalline.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	journalline.IDValidator = func() func(string) error {
 		validators := journallineDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	ledgersealMixin := schema.LedgerSeal{}.Mixin()
+	ledgersealMixinHooks1 := ledgersealMixin[1].Hooks()
+	ledgerseal.Hooks[0] = ledgersealMixinHooks1[0]
+	ledgersealMixinInters1 := ledgersealMixin[1].Interceptors()
+	ledgerseal.Interceptors[0] = ledgersealMixinInters1[0]
+	ledgerseal.Interceptors[1] = ledgersealMixinInters1[1]
+	ledgersealMixinFields0 := ledgersealMixin[0].Fields()
+	_ = ledgersealMixinFields0
+	ledgersealMixinFields1 := ledgersealMixin[1].Fields()
+	_ = ledgersealMixinFields1
+	ledgersealFields := schema.LedgerSeal{}.Fields()
+	_ = ledgersealFields
+	// ledgersealDescOrganizationID is the schema descriptor for organization_id field.
+	ledgersealDescOrganizationID := ledgersealMixinFields1[0].Descriptor()
+	// ledgerseal.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	ledgerseal.OrganizationIDValidator = ledgersealDescOrganizationID.Validators[0].(func(string) error)
+	// ledgersealDescEntityID is the schema descriptor for entity_id field.
+	ledgersealDescEntityID := ledgersealFields[0].Descriptor()
+	// ledgerseal.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	ledgerseal.EntityIDValidator = ledgersealDescEntityID.Validators[0].(func(string) error)
+	// ledgersealDescEntryID is the schema descriptor for entry_id field.
+	ledgersealDescEntryID := ledgersealFields[2].Descriptor()
+	// ledgerseal.EntryIDValidator is a validator for the "entry_id" field. It is called by the builders before save.
+	ledgerseal.EntryIDValidator = ledgersealDescEntryID.Validators[0].(func(string) error)
+	// ledgersealDescID is the schema descriptor for id field.
+	ledgersealDescID := ledgersealMixinFields0[0].Descriptor()
+	// ledgerseal.DefaultID holds the default value on creation for the id field.
+	ledgerseal.DefaultID = ledgersealDescID.Default.(func() string)
+	// ledgerseal.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	ledgerseal.IDValidator = func() func(string) error {
+		validators := ledgersealDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	ledgerverificationMixin := schema.LedgerVerification{}.Mixin()
+	ledgerverificationMixinHooks1 := ledgerverificationMixin[1].Hooks()
+	ledgerverification.Hooks[0] = ledgerverificationMixinHooks1[0]
+	ledgerverificationMixinInters1 := ledgerverificationMixin[1].Interceptors()
+	ledgerverification.Interceptors[0] = ledgerverificationMixinInters1[0]
+	ledgerverification.Interceptors[1] = ledgerverificationMixinInters1[1]
+	ledgerverificationMixinFields0 := ledgerverificationMixin[0].Fields()
+	_ = ledgerverificationMixinFields0
+	ledgerverificationMixinFields1 := ledgerverificationMixin[1].Fields()
+	_ = ledgerverificationMixinFields1
+	ledgerverificationFields := schema.LedgerVerification{}.Fields()
+	_ = ledgerverificationFields
+	// ledgerverificationDescOrganizationID is the schema descriptor for organization_id field.
+	ledgerverificationDescOrganizationID := ledgerverificationMixinFields1[0].Descriptor()
+	// ledgerverification.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	ledgerverification.OrganizationIDValidator = ledgerverificationDescOrganizationID.Validators[0].(func(string) error)
+	// ledgerverificationDescEntityID is the schema descriptor for entity_id field.
+	ledgerverificationDescEntityID := ledgerverificationFields[0].Descriptor()
+	// ledgerverification.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	ledgerverification.EntityIDValidator = ledgerverificationDescEntityID.Validators[0].(func(string) error)
+	// ledgerverificationDescProblem is the schema descriptor for problem field.
+	ledgerverificationDescProblem := ledgerverificationFields[7].Descriptor()
+	// ledgerverification.ProblemValidator is a validator for the "problem" field. It is called by the builders before save.
+	ledgerverification.ProblemValidator = ledgerverificationDescProblem.Validators[0].(func(string) error)
+	// ledgerverificationDescID is the schema descriptor for id field.
+	ledgerverificationDescID := ledgerverificationMixinFields0[0].Descriptor()
+	// ledgerverification.DefaultID holds the default value on creation for the id field.
+	ledgerverification.DefaultID = ledgerverificationDescID.Default.(func() string)
+	// ledgerverification.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	ledgerverification.IDValidator = func() func(string) error {
+		validators := ledgerverificationDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -56,6 +56,8 @@ func (CreditApplication) Fields() []ent.Field {
 		field.String("invoice_id").Immutable().NotEmpty(),
 		moneyField("amount", immutable),
 		field.String("journal_entry_id").Immutable(),
+		field.Time("unapplied_at").Optional().Nillable(),
+		field.String("unapply_entry_id").Optional().Nillable(),
 	}
 }
 

@@ -46,6 +46,13 @@ func (JournalEntry) Fields() []ent.Field {
 			Annotations(entgql.Skip()),
 		field.String("request_hash").Optional().Immutable().
 			Annotations(entgql.Skip()),
+		// The Books document that posted the entry (an invoice, payment, credit memo, …). Such an
+		// entry belongs to the document: only the document's own operations (void, unapply,
+		// refund) undo it, and only such entries may touch control accounts.
+		field.String("document_type").Optional().Nillable().Immutable().MaxLen(50).
+			Comment("The kind of Books document that posted the entry, e.g. invoice or payment; null for manual and API entries."),
+		field.String("document_id").Optional().Nillable().Immutable().MaxLen(100).
+			Comment("The id of the document that posted the entry."),
 	}
 }
 
@@ -69,7 +76,21 @@ func (JournalEntry) Indexes() []ent.Index {
 }
 
 func (JournalEntry) Annotations() []schema.Annotation {
-	return gqlRoot("journalEntries")
+	// The same on both databases; the ledger migrations add triggers for what a CHECK
+	// cannot see (other rows, other tables).
+	return append(gqlRoot("journalEntries"), entsql.Checks(map[string]string{
+		"journal_entry_status": "status IN ('draft', 'posted', 'reversed')",
+		"journal_entry_total":  "total > 0",
+		// The documented range of ledger dates (ledger.MinDate … ledger.MaxDate).
+		"journal_entry_dates": "(date >= '1900-01-01' AND date <= '2199-12-31' AND " +
+			"(document_date IS NULL OR (document_date >= '1900-01-01' AND document_date <= '2199-12-31')))",
+		// "reversal:<id>" is the reference of the one reversal of entry <id> and nothing else.
+		"journal_entry_reversal_ref": "((reversal_of_id IS NULL AND substr(source_ref, 1, 9) <> 'reversal:') OR " +
+			"(reversal_of_id IS NOT NULL AND source_ref = 'reversal:' || reversal_of_id))",
+		// A document entry names its document fully and is posted by Books itself.
+		"journal_entry_document": "((document_type IS NULL AND document_id IS NULL) OR " +
+			"(document_type IS NOT NULL AND document_id IS NOT NULL AND source_system = 'books'))",
+	}))
 }
 
 // JournalLine is one debit or one credit of a journal entry.
@@ -88,6 +109,9 @@ func (JournalLine) Fields() []ent.Field {
 		moneyField("credit", immutable),
 		field.String("class_id").Optional().Nillable().Immutable(),
 		field.String("description").MaxLen(1000).Default("").Immutable(),
+		// QuickBooks requires a customer on every A/R line and a vendor on every A/P line.
+		field.String("customer_id").Optional().Nillable().Immutable(),
+		field.String("vendor_id").Optional().Nillable().Immutable(),
 	}
 }
 
@@ -97,6 +121,8 @@ func (JournalLine) Edges() []ent.Edge {
 			Field("entry_id").Unique().Required().Immutable(),
 		edge.To("account", Account.Type).Field("account_id").Unique().Required().Immutable(),
 		edge.To("class", Class.Type).Field("class_id").Unique().Immutable(),
+		edge.To("customer", Customer.Type).Field("customer_id").Unique().Immutable(),
+		edge.To("vendor", Vendor.Type).Field("vendor_id").Unique().Immutable(),
 	}
 }
 

@@ -43,6 +43,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Invoice() InvoiceResolver
+	LegalEntity() LegalEntityResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -264,6 +265,8 @@ type ComplexityRoot struct {
 		Invoice        func(childComplexity int) int
 		InvoiceID      func(childComplexity int) int
 		JournalEntryID func(childComplexity int) int
+		UnappliedAt    func(childComplexity int) int
+		UnapplyEntryID func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
 	}
 
@@ -479,6 +482,8 @@ type ComplexityRoot struct {
 		Date         func(childComplexity int) int
 		Description  func(childComplexity int) int
 		DocumentDate func(childComplexity int) int
+		DocumentID   func(childComplexity int) int
+		DocumentType func(childComplexity int) int
 		Entity       func(childComplexity int) int
 		EntityID     func(childComplexity int) int
 		ID           func(childComplexity int) int
@@ -512,28 +517,45 @@ type ComplexityRoot struct {
 		Class       func(childComplexity int) int
 		ClassID     func(childComplexity int) int
 		Credit      func(childComplexity int) int
+		Customer    func(childComplexity int) int
+		CustomerID  func(childComplexity int) int
 		Debit       func(childComplexity int) int
 		Description func(childComplexity int) int
 		Entry       func(childComplexity int) int
 		EntryID     func(childComplexity int) int
 		ID          func(childComplexity int) int
 		LineNo      func(childComplexity int) int
+		Vendor      func(childComplexity int) int
+		VendorID    func(childComplexity int) int
+	}
+
+	LedgerVerification struct {
+		EntityID       func(childComplexity int) int
+		EntriesChecked func(childComplexity int) int
+		EntriesSealed  func(childComplexity int) int
+		HeadHash       func(childComplexity int) int
+		HeadSeq        func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Ok             func(childComplexity int) int
+		Problem        func(childComplexity int) int
+		VerifiedAt     func(childComplexity int) int
 	}
 
 	LegalEntity struct {
-		Accounts             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountOrder, where *ent.AccountWhereInput) int
-		BaseCurrency         func(childComplexity int) int
-		Classes              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClassOrder, where *ent.ClassWhereInput) int
-		CoaMappings          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.COAMappingOrder, where *ent.COAMappingWhereInput) int
-		Code                 func(childComplexity int) int
-		CreatedAt            func(childComplexity int) int
-		FiscalYearStartMonth func(childComplexity int) int
-		ID                   func(childComplexity int) int
-		JournalEntries       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.JournalEntryOrder, where *ent.JournalEntryWhereInput) int
-		Name                 func(childComplexity int) int
-		Periods              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) int
-		TimeZone             func(childComplexity int) int
-		UpdatedAt            func(childComplexity int) int
+		Accounts               func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountOrder, where *ent.AccountWhereInput) int
+		BaseCurrency           func(childComplexity int) int
+		Classes                func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClassOrder, where *ent.ClassWhereInput) int
+		CoaMappings            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.COAMappingOrder, where *ent.COAMappingWhereInput) int
+		Code                   func(childComplexity int) int
+		CreatedAt              func(childComplexity int) int
+		FiscalYearStartMonth   func(childComplexity int) int
+		ID                     func(childComplexity int) int
+		JournalEntries         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.JournalEntryOrder, where *ent.JournalEntryWhereInput) int
+		LastLedgerVerification func(childComplexity int) int
+		Name                   func(childComplexity int) int
+		Periods                func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) int
+		TimeZone               func(childComplexity int) int
+		UpdatedAt              func(childComplexity int) int
 	}
 
 	LegalEntityConnection struct {
@@ -580,6 +602,7 @@ type ComplexityRoot struct {
 		SendInvoice          func(childComplexity int, id string) int
 		SetInvoicePrefix     func(childComplexity int, entityID string, prefix string) int
 		SubmitInvoice        func(childComplexity int, id string) int
+		UnapplyCredit        func(childComplexity int, applicationID string) int
 		UnapplyPayment       func(childComplexity int, applicationID string) int
 		UpdateAccount        func(childComplexity int, id string, input ent.UpdateAccountInput) int
 		UpdateCOAMapping     func(childComplexity int, id string, input ent.UpdateCOAMappingInput) int
@@ -589,6 +612,7 @@ type ComplexityRoot struct {
 		UpdateItem           func(childComplexity int, id string, input ent.UpdateItemInput) int
 		UpdateLegalEntity    func(childComplexity int, id string, input ent.UpdateLegalEntityInput) int
 		UpdateVendor         func(childComplexity int, id string, input ent.UpdateVendorInput) int
+		VerifyLedger         func(childComplexity int, entityID string) int
 		VoidInvoice          func(childComplexity int, id string, reason *string) int
 		WriteOffInvoice      func(childComplexity int, input model.WriteOffInput) int
 	}
@@ -807,6 +831,9 @@ type InvoiceResolver interface {
 
 	Overdue(ctx context.Context, obj *ent.Invoice) (bool, error)
 }
+type LegalEntityResolver interface {
+	LastLedgerVerification(ctx context.Context, obj *ent.LegalEntity) (*ent.LedgerVerification, error)
+}
 type MutationResolver interface {
 	CreateLegalEntity(ctx context.Context, input ent.CreateLegalEntityInput) (*ent.LegalEntity, error)
 	UpdateLegalEntity(ctx context.Context, id string, input ent.UpdateLegalEntityInput) (*ent.LegalEntity, error)
@@ -846,11 +873,13 @@ type MutationResolver interface {
 	RecordPayment(ctx context.Context, input model.RecordPaymentInput) (*ent.Payment, error)
 	ApplyPayment(ctx context.Context, paymentID string, applications []*model.ApplicationInput) (*ent.Payment, error)
 	UnapplyPayment(ctx context.Context, applicationID string) (*ent.Payment, error)
+	UnapplyCredit(ctx context.Context, applicationID string) (*ent.CreditMemo, error)
 	RefundPayment(ctx context.Context, input model.CashReturnInput) (*ent.Refund, error)
 	ReverseCharge(ctx context.Context, input model.CashReturnInput) (*ent.ChargeReversal, error)
 	IssueCreditMemo(ctx context.Context, input model.IssueCreditMemoInput) (*ent.CreditMemo, error)
 	ApplyCreditMemo(ctx context.Context, creditMemoID string, applications []*model.ApplicationInput) (*ent.CreditMemo, error)
 	MarkInvoiceViewed(ctx context.Context, id string) (*ent.Invoice, error)
+	VerifyLedger(ctx context.Context, entityID string) (*ent.LedgerVerification, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (ent.Noder, error)
@@ -1740,6 +1769,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreditApplication.JournalEntryID(childComplexity), true
+	case "CreditApplication.unappliedAt":
+		if e.ComplexityRoot.CreditApplication.UnappliedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreditApplication.UnappliedAt(childComplexity), true
+	case "CreditApplication.unapplyEntryID":
+		if e.ComplexityRoot.CreditApplication.UnapplyEntryID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreditApplication.UnapplyEntryID(childComplexity), true
 	case "CreditApplication.updatedAt":
 		if e.ComplexityRoot.CreditApplication.UpdatedAt == nil {
 			break
@@ -2707,6 +2748,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JournalEntry.DocumentDate(childComplexity), true
+	case "JournalEntry.documentID":
+		if e.ComplexityRoot.JournalEntry.DocumentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.DocumentID(childComplexity), true
+	case "JournalEntry.documentType":
+		if e.ComplexityRoot.JournalEntry.DocumentType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.DocumentType(childComplexity), true
 	case "JournalEntry.entity":
 		if e.ComplexityRoot.JournalEntry.Entity == nil {
 			break
@@ -2854,6 +2907,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JournalLine.Credit(childComplexity), true
+	case "JournalLine.customer":
+		if e.ComplexityRoot.JournalLine.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalLine.Customer(childComplexity), true
+	case "JournalLine.customerID":
+		if e.ComplexityRoot.JournalLine.CustomerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalLine.CustomerID(childComplexity), true
 	case "JournalLine.debit":
 		if e.ComplexityRoot.JournalLine.Debit == nil {
 			break
@@ -2890,6 +2955,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JournalLine.LineNo(childComplexity), true
+	case "JournalLine.vendor":
+		if e.ComplexityRoot.JournalLine.Vendor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalLine.Vendor(childComplexity), true
+	case "JournalLine.vendorID":
+		if e.ComplexityRoot.JournalLine.VendorID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalLine.VendorID(childComplexity), true
+
+	case "LedgerVerification.entityID":
+		if e.ComplexityRoot.LedgerVerification.EntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.EntityID(childComplexity), true
+	case "LedgerVerification.entriesChecked":
+		if e.ComplexityRoot.LedgerVerification.EntriesChecked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.EntriesChecked(childComplexity), true
+	case "LedgerVerification.entriesSealed":
+		if e.ComplexityRoot.LedgerVerification.EntriesSealed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.EntriesSealed(childComplexity), true
+	case "LedgerVerification.headHash":
+		if e.ComplexityRoot.LedgerVerification.HeadHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.HeadHash(childComplexity), true
+	case "LedgerVerification.headSeq":
+		if e.ComplexityRoot.LedgerVerification.HeadSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.HeadSeq(childComplexity), true
+	case "LedgerVerification.id":
+		if e.ComplexityRoot.LedgerVerification.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.ID(childComplexity), true
+	case "LedgerVerification.ok":
+		if e.ComplexityRoot.LedgerVerification.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.Ok(childComplexity), true
+	case "LedgerVerification.problem":
+		if e.ComplexityRoot.LedgerVerification.Problem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.Problem(childComplexity), true
+	case "LedgerVerification.verifiedAt":
+		if e.ComplexityRoot.LedgerVerification.VerifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.VerifiedAt(childComplexity), true
 
 	case "LegalEntity.accounts":
 		if e.ComplexityRoot.LegalEntity.Accounts == nil {
@@ -2965,6 +3097,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LegalEntity.JournalEntries(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.JournalEntryOrder), args["where"].(*ent.JournalEntryWhereInput)), true
+	case "LegalEntity.lastLedgerVerification":
+		if e.ComplexityRoot.LegalEntity.LastLedgerVerification == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalEntity.LastLedgerVerification(childComplexity), true
 	case "LegalEntity.name":
 		if e.ComplexityRoot.LegalEntity.Name == nil {
 			break
@@ -3379,6 +3517,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SubmitInvoice(childComplexity, args["id"].(string)), true
+	case "Mutation.unapplyCredit":
+		if e.ComplexityRoot.Mutation.UnapplyCredit == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unapplyCredit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnapplyCredit(childComplexity, args["applicationID"].(string)), true
 	case "Mutation.unapplyPayment":
 		if e.ComplexityRoot.Mutation.UnapplyPayment == nil {
 			break
@@ -3478,6 +3627,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateVendor(childComplexity, args["id"].(string), args["input"].(ent.UpdateVendorInput)), true
+	case "Mutation.verifyLedger":
+		if e.ComplexityRoot.Mutation.VerifyLedger == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyLedger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyLedger(childComplexity, args["entityId"].(string)), true
 	case "Mutation.voidInvoice":
 		if e.ComplexityRoot.Mutation.VoidInvoice == nil {
 			break
@@ -4565,6 +4725,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputJournalEntryWhereInput,
 		ec.unmarshalInputJournalLineInput,
 		ec.unmarshalInputJournalLineWhereInput,
+		ec.unmarshalInputLedgerVerificationWhereInput,
 		ec.unmarshalInputLegalEntityOrder,
 		ec.unmarshalInputLegalEntityWhereInput,
 		ec.unmarshalInputOrganizationOrder,
@@ -4875,7 +5036,7 @@ extend type Mutation {
   rejectInvoice(id: ID!, reason: String!): Invoice! @hasRole(roles: [admin, finance_lead])
   "Mark an approved invoice sent to the customer."
   sendInvoice(id: ID!): Invoice! @hasRole(roles: [admin, finance_lead, accountant])
-  "Void an unpaid approved invoice: posts the reversal; the number is kept."
+  "Void an unpaid approved invoice: posts the reversal of its approval entry, dated today or, when this month is closed, in the first open period; the number is kept. Payments and credits applied to it must be unapplied first (unapplyPayment, unapplyCredit)."
   voidInvoice(id: ID!, reason: String): Invoice! @hasRole(roles: [admin, finance_lead])
   writeOffInvoice(input: WriteOffInput!): WriteOff! @hasRole(roles: [admin, finance_lead])
   bulkSubmitInvoices(ids: [ID!]!): [BulkInvoiceResult!]! @hasRole(roles: [admin, finance_lead, accountant])
@@ -4884,7 +5045,10 @@ extend type Mutation {
   recordPayment(input: RecordPaymentInput!): Payment! @hasRole(roles: [admin, finance_lead, accountant])
   "Apply a payment's unapplied amount (customer credit) to invoices."
   applyPayment(paymentID: ID!, applications: [ApplicationInput!]!): Payment! @hasRole(roles: [admin, finance_lead, accountant])
+  "Take a payment application back: posts DR AR, CR Customer Credits; the invoice re-opens and the money is the payment's unapplied credit again."
   unapplyPayment(applicationID: ID!): Payment! @hasRole(roles: [admin, finance_lead, accountant])
+  "Take a credit memo application back: posts DR AR, CR Customer Credits; the invoice re-opens and the credit is the memo's remaining credit again. Only an application not yet unapplied, on an invoice still open or paid."
+  unapplyCredit(applicationID: ID!): CreditMemo! @hasRole(roles: [admin, finance_lead, accountant])
   refundPayment(input: CashReturnInput!): Refund! @hasRole(roles: [admin, finance_lead])
   "Record a lost dispute (chargeback) on a payment."
   reverseCharge(input: CashReturnInput!): ChargeReversal! @hasRole(roles: [admin, finance_lead])
@@ -6587,6 +6751,8 @@ type CreditApplication implements Node {
   invoiceID: ID!
   amount: Money!
   journalEntryID: String!
+  unappliedAt: Time
+  unapplyEntryID: String
   creditMemo: CreditMemo!
   invoice: Invoice!
 }
@@ -6700,6 +6866,37 @@ input CreditApplicationWhereInput {
   journalEntryIDHasSuffix: String
   journalEntryIDEqualFold: String
   journalEntryIDContainsFold: String
+  """
+  unapplied_at field predicates
+  """
+  unappliedAt: Time
+  unappliedAtNEQ: Time
+  unappliedAtIn: [Time!]
+  unappliedAtNotIn: [Time!]
+  unappliedAtGT: Time
+  unappliedAtGTE: Time
+  unappliedAtLT: Time
+  unappliedAtLTE: Time
+  unappliedAtIsNil: Boolean
+  unappliedAtNotNil: Boolean
+  """
+  unapply_entry_id field predicates
+  """
+  unapplyEntryID: String
+  unapplyEntryIDNEQ: String
+  unapplyEntryIDIn: [String!]
+  unapplyEntryIDNotIn: [String!]
+  unapplyEntryIDGT: String
+  unapplyEntryIDGTE: String
+  unapplyEntryIDLT: String
+  unapplyEntryIDLTE: String
+  unapplyEntryIDContains: String
+  unapplyEntryIDHasPrefix: String
+  unapplyEntryIDHasSuffix: String
+  unapplyEntryIDIsNil: Boolean
+  unapplyEntryIDNotNil: Boolean
+  unapplyEntryIDEqualFold: String
+  unapplyEntryIDContainsFold: String
   """
   credit_memo edge predicates
   """
@@ -8618,6 +8815,14 @@ type JournalEntry implements Node {
   createdBy: String!
   createdVia: String!
   requestID: String
+  """
+  The kind of Books document that posted the entry, e.g. invoice or payment; null for manual and API entries.
+  """
+  documentType: String
+  """
+  The id of the document that posted the entry.
+  """
+  documentID: String
   entity: LegalEntity!
   lines: [JournalLine!]
   reversalOf: JournalEntry
@@ -8918,6 +9123,42 @@ input JournalEntryWhereInput {
   requestIDEqualFold: String
   requestIDContainsFold: String
   """
+  document_type field predicates
+  """
+  documentType: String
+  documentTypeNEQ: String
+  documentTypeIn: [String!]
+  documentTypeNotIn: [String!]
+  documentTypeGT: String
+  documentTypeGTE: String
+  documentTypeLT: String
+  documentTypeLTE: String
+  documentTypeContains: String
+  documentTypeHasPrefix: String
+  documentTypeHasSuffix: String
+  documentTypeIsNil: Boolean
+  documentTypeNotNil: Boolean
+  documentTypeEqualFold: String
+  documentTypeContainsFold: String
+  """
+  document_id field predicates
+  """
+  documentID: String
+  documentIDNEQ: String
+  documentIDIn: [String!]
+  documentIDNotIn: [String!]
+  documentIDGT: String
+  documentIDGTE: String
+  documentIDLT: String
+  documentIDLTE: String
+  documentIDContains: String
+  documentIDHasPrefix: String
+  documentIDHasSuffix: String
+  documentIDIsNil: Boolean
+  documentIDNotNil: Boolean
+  documentIDEqualFold: String
+  documentIDContainsFold: String
+  """
   entity edge predicates
   """
   hasEntity: Boolean
@@ -8947,9 +9188,13 @@ type JournalLine implements Node {
   credit: Money!
   classID: ID
   description: String!
+  customerID: ID
+  vendorID: ID
   entry: JournalEntry!
   account: Account!
   class: Class
+  customer: Customer
+  vendor: Vendor
 }
 """
 JournalLineWhereInput is used for filtering JournalLine objects.
@@ -9072,6 +9317,42 @@ input JournalLineWhereInput {
   descriptionEqualFold: String
   descriptionContainsFold: String
   """
+  customer_id field predicates
+  """
+  customerID: ID
+  customerIDNEQ: ID
+  customerIDIn: [ID!]
+  customerIDNotIn: [ID!]
+  customerIDGT: ID
+  customerIDGTE: ID
+  customerIDLT: ID
+  customerIDLTE: ID
+  customerIDContains: ID
+  customerIDHasPrefix: ID
+  customerIDHasSuffix: ID
+  customerIDIsNil: Boolean
+  customerIDNotNil: Boolean
+  customerIDEqualFold: ID
+  customerIDContainsFold: ID
+  """
+  vendor_id field predicates
+  """
+  vendorID: ID
+  vendorIDNEQ: ID
+  vendorIDIn: [ID!]
+  vendorIDNotIn: [ID!]
+  vendorIDGT: ID
+  vendorIDGTE: ID
+  vendorIDLT: ID
+  vendorIDLTE: ID
+  vendorIDContains: ID
+  vendorIDHasPrefix: ID
+  vendorIDHasSuffix: ID
+  vendorIDIsNil: Boolean
+  vendorIDNotNil: Boolean
+  vendorIDEqualFold: ID
+  vendorIDContainsFold: ID
+  """
   entry edge predicates
   """
   hasEntry: Boolean
@@ -9086,6 +9367,166 @@ input JournalLineWhereInput {
   """
   hasClass: Boolean
   hasClassWith: [ClassWhereInput!]
+  """
+  customer edge predicates
+  """
+  hasCustomer: Boolean
+  hasCustomerWith: [CustomerWhereInput!]
+  """
+  vendor edge predicates
+  """
+  hasVendor: Boolean
+  hasVendorWith: [VendorWhereInput!]
+}
+type LedgerVerification implements Node {
+  id: ID!
+  entityID: String!
+  verifiedAt: Time!
+  """
+  True when the chain and every invariant held.
+  """
+  ok: Boolean!
+  """
+  Posted entries checked.
+  """
+  entriesChecked: Int!
+  """
+  Entries whose seal was recomputed.
+  """
+  entriesSealed: Int!
+  """
+  The last link of the chain.
+  """
+  headSeq: Int!
+  """
+  Hex SHA-256 of the last link; record it elsewhere to anchor the chain.
+  """
+  headHash: String!
+  """
+  The first broken link or invariant, when not ok.
+  """
+  problem: String
+}
+"""
+LedgerVerificationWhereInput is used for filtering LedgerVerification objects.
+Input was generated by ent.
+"""
+input LedgerVerificationWhereInput {
+  not: LedgerVerificationWhereInput
+  and: [LedgerVerificationWhereInput!]
+  or: [LedgerVerificationWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  entity_id field predicates
+  """
+  entityID: String
+  entityIDNEQ: String
+  entityIDIn: [String!]
+  entityIDNotIn: [String!]
+  entityIDGT: String
+  entityIDGTE: String
+  entityIDLT: String
+  entityIDLTE: String
+  entityIDContains: String
+  entityIDHasPrefix: String
+  entityIDHasSuffix: String
+  entityIDEqualFold: String
+  entityIDContainsFold: String
+  """
+  verified_at field predicates
+  """
+  verifiedAt: Time
+  verifiedAtNEQ: Time
+  verifiedAtIn: [Time!]
+  verifiedAtNotIn: [Time!]
+  verifiedAtGT: Time
+  verifiedAtGTE: Time
+  verifiedAtLT: Time
+  verifiedAtLTE: Time
+  """
+  ok field predicates
+  """
+  ok: Boolean
+  okNEQ: Boolean
+  """
+  entries_checked field predicates
+  """
+  entriesChecked: Int
+  entriesCheckedNEQ: Int
+  entriesCheckedIn: [Int!]
+  entriesCheckedNotIn: [Int!]
+  entriesCheckedGT: Int
+  entriesCheckedGTE: Int
+  entriesCheckedLT: Int
+  entriesCheckedLTE: Int
+  """
+  entries_sealed field predicates
+  """
+  entriesSealed: Int
+  entriesSealedNEQ: Int
+  entriesSealedIn: [Int!]
+  entriesSealedNotIn: [Int!]
+  entriesSealedGT: Int
+  entriesSealedGTE: Int
+  entriesSealedLT: Int
+  entriesSealedLTE: Int
+  """
+  head_seq field predicates
+  """
+  headSeq: Int
+  headSeqNEQ: Int
+  headSeqIn: [Int!]
+  headSeqNotIn: [Int!]
+  headSeqGT: Int
+  headSeqGTE: Int
+  headSeqLT: Int
+  headSeqLTE: Int
+  """
+  head_hash field predicates
+  """
+  headHash: String
+  headHashNEQ: String
+  headHashIn: [String!]
+  headHashNotIn: [String!]
+  headHashGT: String
+  headHashGTE: String
+  headHashLT: String
+  headHashLTE: String
+  headHashContains: String
+  headHashHasPrefix: String
+  headHashHasSuffix: String
+  headHashEqualFold: String
+  headHashContainsFold: String
+  """
+  problem field predicates
+  """
+  problem: String
+  problemNEQ: String
+  problemIn: [String!]
+  problemNotIn: [String!]
+  problemGT: String
+  problemGTE: String
+  problemLT: String
+  problemLTE: String
+  problemContains: String
+  problemHasPrefix: String
+  problemHasSuffix: String
+  problemIsNil: Boolean
+  problemNotNil: Boolean
+  problemEqualFold: String
+  problemContainsFold: String
 }
 type LegalEntity implements Node {
   id: ID!
@@ -11664,6 +12105,26 @@ input WriteOffWhereInput {
   hasInvoiceWith: [InvoiceWhereInput!]
 }
 `, BuiltIn: false},
+	{Name: "../integrity.graphqls", Input: `# Tamper evidence for the ledger (internal/integrity): each legal entity's journal entries are
+# sealed into a hash chain shortly after posting, and verifications recompute the chain and
+# check the ledger's invariants. LedgerVerification is generated into ent.graphqls.
+
+extend type LegalEntity {
+  "The entity's latest ledger verification (by the hourly job, ` + "`" + `books ledger verify` + "`" + ` or verifyLedger); null before the first."
+  lastLedgerVerification: LedgerVerification @hasRole(roles: [admin, finance_lead, accountant, viewer])
+}
+
+extend type Mutation {
+  """
+  Seal the entity's pending posted entries into its hash chain, then verify the ledger:
+  recompute the chain from its first link, check every posted entry and the trial balance
+  are balanced, Accounts Receivable equals the open invoices and Customer Credits the
+  unapplied payments and credit memos. The outcome is recorded and returned; a ledger that
+  fails has ok false and the first broken link or invariant in problem.
+  """
+  verifyLedger(entityId: ID!): LedgerVerification! @hasRole(roles: [admin, finance_lead])
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the Books GraphQL schema. ent.graphqls is generated from ent/schema.
 
 "An exact decimal amount as a string, e.g. \"1234.50\"; at most 4 decimal places. Never a float."
@@ -11727,6 +12188,10 @@ input JournalLineInput {
   credit: Money
   classId: ID
   description: String
+  "The line's customer (QuickBooks requires one on receivable lines)."
+  customerId: ID
+  "The line's vendor (QuickBooks requires one on payable lines)."
+  vendorId: ID
 }
 
 input PostJournalEntryInput {
@@ -12221,6 +12686,10 @@ func (ec *executionContext) childFields_CreditApplication(ctx context.Context, f
 		return ec.fieldContext_CreditApplication_amount(ctx, field)
 	case "journalEntryID":
 		return ec.fieldContext_CreditApplication_journalEntryID(ctx, field)
+	case "unappliedAt":
+		return ec.fieldContext_CreditApplication_unappliedAt(ctx, field)
+	case "unapplyEntryID":
+		return ec.fieldContext_CreditApplication_unapplyEntryID(ctx, field)
 	case "creditMemo":
 		return ec.fieldContext_CreditApplication_creditMemo(ctx, field)
 	case "invoice":
@@ -12673,6 +13142,10 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_createdVia(ctx, field)
 	case "requestID":
 		return ec.fieldContext_JournalEntry_requestID(ctx, field)
+	case "documentType":
+		return ec.fieldContext_JournalEntry_documentType(ctx, field)
+	case "documentID":
+		return ec.fieldContext_JournalEntry_documentID(ctx, field)
 	case "entity":
 		return ec.fieldContext_JournalEntry_entity(ctx, field)
 	case "lines":
@@ -12725,14 +13198,46 @@ func (ec *executionContext) childFields_JournalLine(ctx context.Context, field g
 		return ec.fieldContext_JournalLine_classID(ctx, field)
 	case "description":
 		return ec.fieldContext_JournalLine_description(ctx, field)
+	case "customerID":
+		return ec.fieldContext_JournalLine_customerID(ctx, field)
+	case "vendorID":
+		return ec.fieldContext_JournalLine_vendorID(ctx, field)
 	case "entry":
 		return ec.fieldContext_JournalLine_entry(ctx, field)
 	case "account":
 		return ec.fieldContext_JournalLine_account(ctx, field)
 	case "class":
 		return ec.fieldContext_JournalLine_class(ctx, field)
+	case "customer":
+		return ec.fieldContext_JournalLine_customer(ctx, field)
+	case "vendor":
+		return ec.fieldContext_JournalLine_vendor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JournalLine", field.Name)
+}
+
+func (ec *executionContext) childFields_LedgerVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LedgerVerification_id(ctx, field)
+	case "entityID":
+		return ec.fieldContext_LedgerVerification_entityID(ctx, field)
+	case "verifiedAt":
+		return ec.fieldContext_LedgerVerification_verifiedAt(ctx, field)
+	case "ok":
+		return ec.fieldContext_LedgerVerification_ok(ctx, field)
+	case "entriesChecked":
+		return ec.fieldContext_LedgerVerification_entriesChecked(ctx, field)
+	case "entriesSealed":
+		return ec.fieldContext_LedgerVerification_entriesSealed(ctx, field)
+	case "headSeq":
+		return ec.fieldContext_LedgerVerification_headSeq(ctx, field)
+	case "headHash":
+		return ec.fieldContext_LedgerVerification_headHash(ctx, field)
+	case "problem":
+		return ec.fieldContext_LedgerVerification_problem(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LedgerVerification", field.Name)
 }
 
 func (ec *executionContext) childFields_LegalEntity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12763,6 +13268,8 @@ func (ec *executionContext) childFields_LegalEntity(ctx context.Context, field g
 		return ec.fieldContext_LegalEntity_periods(ctx, field)
 	case "journalEntries":
 		return ec.fieldContext_LegalEntity_journalEntries(ctx, field)
+	case "lastLedgerVerification":
+		return ec.fieldContext_LegalEntity_lastLedgerVerification(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LegalEntity", field.Name)
 }
@@ -14117,6 +14624,20 @@ func (ec *executionContext) field_Mutation_submitInvoice_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_unapplyCredit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "applicationID",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["applicationID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_unapplyPayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -14304,6 +14825,20 @@ func (ec *executionContext) field_Mutation_updateVendor_args(ctx context.Context
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyLedger_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "entityId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entityId"] = arg0
 	return args, nil
 }
 
@@ -18958,6 +19493,52 @@ func (ec *executionContext) fieldContext_CreditApplication_journalEntryID(_ cont
 	return graphql.NewScalarFieldContext("CreditApplication", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _CreditApplication_unappliedAt(ctx context.Context, field graphql.CollectedField, obj *ent.CreditApplication) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreditApplication_unappliedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnappliedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreditApplication_unappliedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreditApplication", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _CreditApplication_unapplyEntryID(ctx context.Context, field graphql.CollectedField, obj *ent.CreditApplication) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreditApplication_unapplyEntryID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnapplyEntryID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreditApplication_unapplyEntryID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreditApplication", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _CreditApplication_creditMemo(ctx context.Context, field graphql.CollectedField, obj *ent.CreditApplication) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23133,6 +23714,52 @@ func (ec *executionContext) fieldContext_JournalEntry_requestID(_ context.Contex
 	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _JournalEntry_documentType(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_documentType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DocumentType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_documentType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _JournalEntry_documentID(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_documentID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DocumentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_documentID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _JournalEntry_entity(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23587,6 +24214,52 @@ func (ec *executionContext) fieldContext_JournalLine_description(_ context.Conte
 	return graphql.NewScalarFieldContext("JournalLine", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _JournalLine_customerID(ctx context.Context, field graphql.CollectedField, obj *ent.JournalLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalLine_customerID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalLine_customerID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalLine", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _JournalLine_vendorID(ctx context.Context, field graphql.CollectedField, obj *ent.JournalLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalLine_vendorID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VendorID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalLine_vendorID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalLine", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
 func (ec *executionContext) _JournalLine_entry(ctx context.Context, field graphql.CollectedField, obj *ent.JournalLine) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23681,6 +24354,277 @@ func (ec *executionContext) fieldContext_JournalLine_class(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _JournalLine_customer(ctx context.Context, field graphql.CollectedField, obj *ent.JournalLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalLine_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Customer) graphql.Marshaler {
+			return ec.marshalOCustomer2ᚖbooksᚋentᚐCustomer(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalLine_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JournalLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _JournalLine_vendor(ctx context.Context, field graphql.CollectedField, obj *ent.JournalLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalLine_vendor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Vendor(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Vendor) graphql.Marshaler {
+			return ec.marshalOVendor2ᚖbooksᚋentᚐVendor(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalLine_vendor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JournalLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Vendor(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LedgerVerification_id(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_entityID(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_entityID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_entityID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_verifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_ok(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_entriesChecked(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_entriesChecked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntriesChecked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_entriesChecked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_entriesSealed(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_entriesSealed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntriesSealed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_entriesSealed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_headSeq(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_headSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeadSeq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_headSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_headHash(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_headHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeadHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_headHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_problem(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_problem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Problem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _LegalEntity_id(ctx context.Context, field graphql.CollectedField, obj *ent.LegalEntity) (ret graphql.Marshaler) {
@@ -24083,6 +25027,56 @@ func (ec *executionContext) fieldContext_LegalEntity_journalEntries(ctx context.
 	if fc.Args, err = ec.field_LegalEntity_journalEntries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LegalEntity_lastLedgerVerification(ctx context.Context, field graphql.CollectedField, obj *ent.LegalEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalEntity_lastLedgerVerification(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.LegalEntity().LastLedgerVerification(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"admin", "finance_lead", "accountant", "viewer"})
+				if err != nil {
+					var zeroVal *ent.LedgerVerification
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.LedgerVerification
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, obj, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LedgerVerification) graphql.Marshaler {
+			return ec.marshalOLedgerVerification2ᚖbooksᚋentᚐLedgerVerification(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LegalEntity_lastLedgerVerification(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LegalEntity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LedgerVerification(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -26585,6 +27579,68 @@ func (ec *executionContext) fieldContext_Mutation_unapplyPayment(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_unapplyCredit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unapplyCredit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnapplyCredit(ctx, fc.Args["applicationID"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"admin", "finance_lead", "accountant"})
+				if err != nil {
+					var zeroVal *ent.CreditMemo
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.CreditMemo
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CreditMemo) graphql.Marshaler {
+			return ec.marshalNCreditMemo2ᚖbooksᚋentᚐCreditMemo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unapplyCredit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreditMemo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unapplyCredit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_refundPayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -26871,6 +27927,68 @@ func (ec *executionContext) fieldContext_Mutation_markInvoiceViewed(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_markInvoiceViewed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyLedger(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyLedger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyLedger(ctx, fc.Args["entityId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"admin", "finance_lead"})
+				if err != nil {
+					var zeroVal *ent.LedgerVerification
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.LedgerVerification
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LedgerVerification) graphql.Marshaler {
+			return ec.marshalNLedgerVerification2ᚖbooksᚋentᚐLedgerVerification(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyLedger(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LedgerVerification(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyLedger_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -38661,7 +39779,7 @@ func (ec *executionContext) unmarshalInputCreditApplicationWhereInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "creditMemoID", "creditMemoIDNEQ", "creditMemoIDIn", "creditMemoIDNotIn", "creditMemoIDGT", "creditMemoIDGTE", "creditMemoIDLT", "creditMemoIDLTE", "creditMemoIDContains", "creditMemoIDHasPrefix", "creditMemoIDHasSuffix", "creditMemoIDEqualFold", "creditMemoIDContainsFold", "invoiceID", "invoiceIDNEQ", "invoiceIDIn", "invoiceIDNotIn", "invoiceIDGT", "invoiceIDGTE", "invoiceIDLT", "invoiceIDLTE", "invoiceIDContains", "invoiceIDHasPrefix", "invoiceIDHasSuffix", "invoiceIDEqualFold", "invoiceIDContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "journalEntryID", "journalEntryIDNEQ", "journalEntryIDIn", "journalEntryIDNotIn", "journalEntryIDGT", "journalEntryIDGTE", "journalEntryIDLT", "journalEntryIDLTE", "journalEntryIDContains", "journalEntryIDHasPrefix", "journalEntryIDHasSuffix", "journalEntryIDEqualFold", "journalEntryIDContainsFold", "hasCreditMemo", "hasCreditMemoWith", "hasInvoice", "hasInvoiceWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "creditMemoID", "creditMemoIDNEQ", "creditMemoIDIn", "creditMemoIDNotIn", "creditMemoIDGT", "creditMemoIDGTE", "creditMemoIDLT", "creditMemoIDLTE", "creditMemoIDContains", "creditMemoIDHasPrefix", "creditMemoIDHasSuffix", "creditMemoIDEqualFold", "creditMemoIDContainsFold", "invoiceID", "invoiceIDNEQ", "invoiceIDIn", "invoiceIDNotIn", "invoiceIDGT", "invoiceIDGTE", "invoiceIDLT", "invoiceIDLTE", "invoiceIDContains", "invoiceIDHasPrefix", "invoiceIDHasSuffix", "invoiceIDEqualFold", "invoiceIDContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "journalEntryID", "journalEntryIDNEQ", "journalEntryIDIn", "journalEntryIDNotIn", "journalEntryIDGT", "journalEntryIDGTE", "journalEntryIDLT", "journalEntryIDLTE", "journalEntryIDContains", "journalEntryIDHasPrefix", "journalEntryIDHasSuffix", "journalEntryIDEqualFold", "journalEntryIDContainsFold", "unappliedAt", "unappliedAtNEQ", "unappliedAtIn", "unappliedAtNotIn", "unappliedAtGT", "unappliedAtGTE", "unappliedAtLT", "unappliedAtLTE", "unappliedAtIsNil", "unappliedAtNotNil", "unapplyEntryID", "unapplyEntryIDNEQ", "unapplyEntryIDIn", "unapplyEntryIDNotIn", "unapplyEntryIDGT", "unapplyEntryIDGTE", "unapplyEntryIDLT", "unapplyEntryIDLTE", "unapplyEntryIDContains", "unapplyEntryIDHasPrefix", "unapplyEntryIDHasSuffix", "unapplyEntryIDIsNil", "unapplyEntryIDNotNil", "unapplyEntryIDEqualFold", "unapplyEntryIDContainsFold", "hasCreditMemo", "hasCreditMemoWith", "hasInvoice", "hasInvoiceWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -39144,6 +40262,181 @@ func (ec *executionContext) unmarshalInputCreditApplicationWhereInput(ctx contex
 				return it, err
 			}
 			it.JournalEntryIDContainsFold = data
+		case "unappliedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAt = data
+		case "unappliedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtNEQ = data
+		case "unappliedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtIn = data
+		case "unappliedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtNotIn = data
+		case "unappliedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtGT = data
+		case "unappliedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtGTE = data
+		case "unappliedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtLT = data
+		case "unappliedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtLTE = data
+		case "unappliedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtIsNil = data
+		case "unappliedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unappliedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnappliedAtNotNil = data
+		case "unapplyEntryID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryID = data
+		case "unapplyEntryIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDNEQ = data
+		case "unapplyEntryIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDIn = data
+		case "unapplyEntryIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDNotIn = data
+		case "unapplyEntryIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDGT = data
+		case "unapplyEntryIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDGTE = data
+		case "unapplyEntryIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDLT = data
+		case "unapplyEntryIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDLTE = data
+		case "unapplyEntryIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDContains = data
+		case "unapplyEntryIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDHasPrefix = data
+		case "unapplyEntryIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDHasSuffix = data
+		case "unapplyEntryIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDIsNil = data
+		case "unapplyEntryIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDNotNil = data
+		case "unapplyEntryIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDEqualFold = data
+		case "unapplyEntryIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIDContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnapplyEntryIDContainsFold = data
 		case "hasCreditMemo":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCreditMemo"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -47632,7 +48925,7 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityID", "entityIDNEQ", "entityIDIn", "entityIDNotIn", "entityIDGT", "entityIDGTE", "entityIDLT", "entityIDLTE", "entityIDContains", "entityIDHasPrefix", "entityIDHasSuffix", "entityIDEqualFold", "entityIDContainsFold", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateContains", "dateHasPrefix", "dateHasSuffix", "dateEqualFold", "dateContainsFold", "documentDate", "documentDateNEQ", "documentDateIn", "documentDateNotIn", "documentDateGT", "documentDateGTE", "documentDateLT", "documentDateLTE", "documentDateContains", "documentDateHasPrefix", "documentDateHasSuffix", "documentDateIsNil", "documentDateNotNil", "documentDateEqualFold", "documentDateContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "sourceSystem", "sourceSystemNEQ", "sourceSystemIn", "sourceSystemNotIn", "sourceRef", "sourceRefNEQ", "sourceRefIn", "sourceRefNotIn", "sourceRefGT", "sourceRefGTE", "sourceRefLT", "sourceRefLTE", "sourceRefContains", "sourceRefHasPrefix", "sourceRefHasSuffix", "sourceRefEqualFold", "sourceRefContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "postedAt", "postedAtNEQ", "postedAtIn", "postedAtNotIn", "postedAtGT", "postedAtGTE", "postedAtLT", "postedAtLTE", "postedAtIsNil", "postedAtNotNil", "reversalOfID", "reversalOfIDNEQ", "reversalOfIDIn", "reversalOfIDNotIn", "reversalOfIDGT", "reversalOfIDGTE", "reversalOfIDLT", "reversalOfIDLTE", "reversalOfIDContains", "reversalOfIDHasPrefix", "reversalOfIDHasSuffix", "reversalOfIDIsNil", "reversalOfIDNotNil", "reversalOfIDEqualFold", "reversalOfIDContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByEqualFold", "createdByContainsFold", "createdVia", "createdViaNEQ", "createdViaIn", "createdViaNotIn", "createdViaGT", "createdViaGTE", "createdViaLT", "createdViaLTE", "createdViaContains", "createdViaHasPrefix", "createdViaHasSuffix", "createdViaEqualFold", "createdViaContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDIsNil", "requestIDNotNil", "requestIDEqualFold", "requestIDContainsFold", "hasEntity", "hasEntityWith", "hasLines", "hasLinesWith", "hasReversalOf", "hasReversalOfWith", "hasReversedBy", "hasReversedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityID", "entityIDNEQ", "entityIDIn", "entityIDNotIn", "entityIDGT", "entityIDGTE", "entityIDLT", "entityIDLTE", "entityIDContains", "entityIDHasPrefix", "entityIDHasSuffix", "entityIDEqualFold", "entityIDContainsFold", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateContains", "dateHasPrefix", "dateHasSuffix", "dateEqualFold", "dateContainsFold", "documentDate", "documentDateNEQ", "documentDateIn", "documentDateNotIn", "documentDateGT", "documentDateGTE", "documentDateLT", "documentDateLTE", "documentDateContains", "documentDateHasPrefix", "documentDateHasSuffix", "documentDateIsNil", "documentDateNotNil", "documentDateEqualFold", "documentDateContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "sourceSystem", "sourceSystemNEQ", "sourceSystemIn", "sourceSystemNotIn", "sourceRef", "sourceRefNEQ", "sourceRefIn", "sourceRefNotIn", "sourceRefGT", "sourceRefGTE", "sourceRefLT", "sourceRefLTE", "sourceRefContains", "sourceRefHasPrefix", "sourceRefHasSuffix", "sourceRefEqualFold", "sourceRefContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "postedAt", "postedAtNEQ", "postedAtIn", "postedAtNotIn", "postedAtGT", "postedAtGTE", "postedAtLT", "postedAtLTE", "postedAtIsNil", "postedAtNotNil", "reversalOfID", "reversalOfIDNEQ", "reversalOfIDIn", "reversalOfIDNotIn", "reversalOfIDGT", "reversalOfIDGTE", "reversalOfIDLT", "reversalOfIDLTE", "reversalOfIDContains", "reversalOfIDHasPrefix", "reversalOfIDHasSuffix", "reversalOfIDIsNil", "reversalOfIDNotNil", "reversalOfIDEqualFold", "reversalOfIDContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByEqualFold", "createdByContainsFold", "createdVia", "createdViaNEQ", "createdViaIn", "createdViaNotIn", "createdViaGT", "createdViaGTE", "createdViaLT", "createdViaLTE", "createdViaContains", "createdViaHasPrefix", "createdViaHasSuffix", "createdViaEqualFold", "createdViaContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDIsNil", "requestIDNotNil", "requestIDEqualFold", "requestIDContainsFold", "documentType", "documentTypeNEQ", "documentTypeIn", "documentTypeNotIn", "documentTypeGT", "documentTypeGTE", "documentTypeLT", "documentTypeLTE", "documentTypeContains", "documentTypeHasPrefix", "documentTypeHasSuffix", "documentTypeIsNil", "documentTypeNotNil", "documentTypeEqualFold", "documentTypeContainsFold", "documentID", "documentIDNEQ", "documentIDIn", "documentIDNotIn", "documentIDGT", "documentIDGTE", "documentIDLT", "documentIDLTE", "documentIDContains", "documentIDHasPrefix", "documentIDHasSuffix", "documentIDIsNil", "documentIDNotNil", "documentIDEqualFold", "documentIDContainsFold", "hasEntity", "hasEntityWith", "hasLines", "hasLinesWith", "hasReversalOf", "hasReversalOfWith", "hasReversedBy", "hasReversedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -48920,6 +50213,216 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 				return it, err
 			}
 			it.RequestIDContainsFold = data
+		case "documentType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentType = data
+		case "documentTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeNEQ = data
+		case "documentTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeIn = data
+		case "documentTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeNotIn = data
+		case "documentTypeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeGT = data
+		case "documentTypeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeGTE = data
+		case "documentTypeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeLT = data
+		case "documentTypeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeLTE = data
+		case "documentTypeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeContains = data
+		case "documentTypeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeHasPrefix = data
+		case "documentTypeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeHasSuffix = data
+		case "documentTypeIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeIsNil = data
+		case "documentTypeNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeNotNil = data
+		case "documentTypeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeEqualFold = data
+		case "documentTypeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentTypeContainsFold = data
+		case "documentID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentID = data
+		case "documentIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDNEQ = data
+		case "documentIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDIn = data
+		case "documentIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDNotIn = data
+		case "documentIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDGT = data
+		case "documentIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDGTE = data
+		case "documentIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDLT = data
+		case "documentIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDLTE = data
+		case "documentIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDContains = data
+		case "documentIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDHasPrefix = data
+		case "documentIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDHasSuffix = data
+		case "documentIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDIsNil = data
+		case "documentIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDNotNil = data
+		case "documentIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDEqualFold = data
+		case "documentIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIDContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocumentIDContainsFold = data
 		case "hasEntity":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEntity"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -48992,7 +50495,7 @@ func (ec *executionContext) unmarshalInputJournalLineInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"accountId", "accountCode", "debit", "credit", "classId", "description"}
+	fieldsInOrder := [...]string{"accountId", "accountCode", "debit", "credit", "classId", "description", "customerId", "vendorId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -49041,6 +50544,20 @@ func (ec *executionContext) unmarshalInputJournalLineInput(ctx context.Context, 
 				return it, err
 			}
 			it.Description = data
+		case "customerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerID = data
+		case "vendorId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorID = data
 		}
 	}
 	return it, nil
@@ -49057,7 +50574,7 @@ func (ec *executionContext) unmarshalInputJournalLineWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "entryID", "entryIDNEQ", "entryIDIn", "entryIDNotIn", "entryIDGT", "entryIDGTE", "entryIDLT", "entryIDLTE", "entryIDContains", "entryIDHasPrefix", "entryIDHasSuffix", "entryIDEqualFold", "entryIDContainsFold", "lineNo", "lineNoNEQ", "lineNoIn", "lineNoNotIn", "lineNoGT", "lineNoGTE", "lineNoLT", "lineNoLTE", "accountID", "accountIDNEQ", "accountIDIn", "accountIDNotIn", "accountIDGT", "accountIDGTE", "accountIDLT", "accountIDLTE", "accountIDContains", "accountIDHasPrefix", "accountIDHasSuffix", "accountIDEqualFold", "accountIDContainsFold", "debit", "debitNEQ", "debitIn", "debitNotIn", "debitGT", "debitGTE", "debitLT", "debitLTE", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "classID", "classIDNEQ", "classIDIn", "classIDNotIn", "classIDGT", "classIDGTE", "classIDLT", "classIDLTE", "classIDContains", "classIDHasPrefix", "classIDHasSuffix", "classIDIsNil", "classIDNotNil", "classIDEqualFold", "classIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "hasEntry", "hasEntryWith", "hasAccount", "hasAccountWith", "hasClass", "hasClassWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "entryID", "entryIDNEQ", "entryIDIn", "entryIDNotIn", "entryIDGT", "entryIDGTE", "entryIDLT", "entryIDLTE", "entryIDContains", "entryIDHasPrefix", "entryIDHasSuffix", "entryIDEqualFold", "entryIDContainsFold", "lineNo", "lineNoNEQ", "lineNoIn", "lineNoNotIn", "lineNoGT", "lineNoGTE", "lineNoLT", "lineNoLTE", "accountID", "accountIDNEQ", "accountIDIn", "accountIDNotIn", "accountIDGT", "accountIDGTE", "accountIDLT", "accountIDLTE", "accountIDContains", "accountIDHasPrefix", "accountIDHasSuffix", "accountIDEqualFold", "accountIDContainsFold", "debit", "debitNEQ", "debitIn", "debitNotIn", "debitGT", "debitGTE", "debitLT", "debitLTE", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "classID", "classIDNEQ", "classIDIn", "classIDNotIn", "classIDGT", "classIDGTE", "classIDLT", "classIDLTE", "classIDContains", "classIDHasPrefix", "classIDHasSuffix", "classIDIsNil", "classIDNotNil", "classIDEqualFold", "classIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "customerID", "customerIDNEQ", "customerIDIn", "customerIDNotIn", "customerIDGT", "customerIDGTE", "customerIDLT", "customerIDLTE", "customerIDContains", "customerIDHasPrefix", "customerIDHasSuffix", "customerIDIsNil", "customerIDNotNil", "customerIDEqualFold", "customerIDContainsFold", "vendorID", "vendorIDNEQ", "vendorIDIn", "vendorIDNotIn", "vendorIDGT", "vendorIDGTE", "vendorIDLT", "vendorIDLTE", "vendorIDContains", "vendorIDHasPrefix", "vendorIDHasSuffix", "vendorIDIsNil", "vendorIDNotNil", "vendorIDEqualFold", "vendorIDContainsFold", "hasEntry", "hasEntryWith", "hasAccount", "hasAccountWith", "hasClass", "hasClassWith", "hasCustomer", "hasCustomerWith", "hasVendor", "hasVendorWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -49701,6 +51218,216 @@ func (ec *executionContext) unmarshalInputJournalLineWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.DescriptionContainsFold = data
+		case "customerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerID = data
+		case "customerIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDNEQ = data
+		case "customerIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDIn = data
+		case "customerIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDNotIn = data
+		case "customerIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDGT = data
+		case "customerIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDGTE = data
+		case "customerIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDLT = data
+		case "customerIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDLTE = data
+		case "customerIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDContains = data
+		case "customerIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDHasPrefix = data
+		case "customerIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDHasSuffix = data
+		case "customerIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDIsNil = data
+		case "customerIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDNotNil = data
+		case "customerIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDEqualFold = data
+		case "customerIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDContainsFold = data
+		case "vendorID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorID = data
+		case "vendorIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDNEQ = data
+		case "vendorIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDIn = data
+		case "vendorIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDNotIn = data
+		case "vendorIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDGT = data
+		case "vendorIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDGTE = data
+		case "vendorIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDLT = data
+		case "vendorIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDLTE = data
+		case "vendorIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDContains = data
+		case "vendorIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDHasPrefix = data
+		case "vendorIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDHasSuffix = data
+		case "vendorIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDIsNil = data
+		case "vendorIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDNotNil = data
+		case "vendorIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDEqualFold = data
+		case "vendorIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vendorIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VendorIDContainsFold = data
 		case "hasEntry":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEntry"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -49743,6 +51470,673 @@ func (ec *executionContext) unmarshalInputJournalLineWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.HasClassWith = data
+		case "hasCustomer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCustomer"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCustomer = data
+		case "hasCustomerWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCustomerWith"))
+			data, err := ec.unmarshalOCustomerWhereInput2ᚕᚖbooksᚋentᚐCustomerWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCustomerWith = data
+		case "hasVendor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasVendor"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasVendor = data
+		case "hasVendorWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasVendorWith"))
+			data, err := ec.unmarshalOVendorWhereInput2ᚕᚖbooksᚋentᚐVendorWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasVendorWith = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputLedgerVerificationWhereInput(ctx context.Context, obj any) (ent.LedgerVerificationWhereInput, error) {
+	var it ent.LedgerVerificationWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "entityID", "entityIDNEQ", "entityIDIn", "entityIDNotIn", "entityIDGT", "entityIDGTE", "entityIDLT", "entityIDLTE", "entityIDContains", "entityIDHasPrefix", "entityIDHasSuffix", "entityIDEqualFold", "entityIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "ok", "okNEQ", "entriesChecked", "entriesCheckedNEQ", "entriesCheckedIn", "entriesCheckedNotIn", "entriesCheckedGT", "entriesCheckedGTE", "entriesCheckedLT", "entriesCheckedLTE", "entriesSealed", "entriesSealedNEQ", "entriesSealedIn", "entriesSealedNotIn", "entriesSealedGT", "entriesSealedGTE", "entriesSealedLT", "entriesSealedLTE", "headSeq", "headSeqNEQ", "headSeqIn", "headSeqNotIn", "headSeqGT", "headSeqGTE", "headSeqLT", "headSeqLTE", "headHash", "headHashNEQ", "headHashIn", "headHashNotIn", "headHashGT", "headHashGTE", "headHashLT", "headHashLTE", "headHashContains", "headHashHasPrefix", "headHashHasSuffix", "headHashEqualFold", "headHashContainsFold", "problem", "problemNEQ", "problemIn", "problemNotIn", "problemGT", "problemGTE", "problemLT", "problemLTE", "problemContains", "problemHasPrefix", "problemHasSuffix", "problemIsNil", "problemNotNil", "problemEqualFold", "problemContainsFold"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOLedgerVerificationWhereInput2ᚖbooksᚋentᚐLedgerVerificationWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOLedgerVerificationWhereInput2ᚕᚖbooksᚋentᚐLedgerVerificationWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOLedgerVerificationWhereInput2ᚕᚖbooksᚋentᚐLedgerVerificationWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "entityID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "entityIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNEQ = data
+		case "entityIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDIn = data
+		case "entityIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNotIn = data
+		case "entityIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGT = data
+		case "entityIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGTE = data
+		case "entityIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLT = data
+		case "entityIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLTE = data
+		case "entityIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContains = data
+		case "entityIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasPrefix = data
+		case "entityIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasSuffix = data
+		case "entityIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDEqualFold = data
+		case "entityIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIDContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContainsFold = data
+		case "verifiedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAt = data
+		case "verifiedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNEQ = data
+		case "verifiedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtIn = data
+		case "verifiedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNotIn = data
+		case "verifiedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtGT = data
+		case "verifiedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtGTE = data
+		case "verifiedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtLT = data
+		case "verifiedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtLTE = data
+		case "ok":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ok"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ok = data
+		case "okNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("okNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OkNEQ = data
+		case "entriesChecked":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesChecked"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesChecked = data
+		case "entriesCheckedNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesCheckedNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesCheckedNEQ = data
+		case "entriesCheckedIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesCheckedIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesCheckedIn = data
+		case "entriesCheckedNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesCheckedNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesCheckedNotIn = data
+		case "entriesCheckedGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesCheckedGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesCheckedGT = data
+		case "entriesCheckedGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesCheckedGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesCheckedGTE = data
+		case "entriesCheckedLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesCheckedLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesCheckedLT = data
+		case "entriesCheckedLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesCheckedLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesCheckedLTE = data
+		case "entriesSealed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesSealed"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesSealed = data
+		case "entriesSealedNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesSealedNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesSealedNEQ = data
+		case "entriesSealedIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesSealedIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesSealedIn = data
+		case "entriesSealedNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesSealedNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesSealedNotIn = data
+		case "entriesSealedGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesSealedGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesSealedGT = data
+		case "entriesSealedGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesSealedGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesSealedGTE = data
+		case "entriesSealedLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesSealedLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesSealedLT = data
+		case "entriesSealedLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entriesSealedLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntriesSealedLTE = data
+		case "headSeq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headSeq"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadSeq = data
+		case "headSeqNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headSeqNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadSeqNEQ = data
+		case "headSeqIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headSeqIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadSeqIn = data
+		case "headSeqNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headSeqNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadSeqNotIn = data
+		case "headSeqGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headSeqGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadSeqGT = data
+		case "headSeqGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headSeqGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadSeqGTE = data
+		case "headSeqLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headSeqLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadSeqLT = data
+		case "headSeqLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headSeqLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadSeqLTE = data
+		case "headHash":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHash"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHash = data
+		case "headHashNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashNEQ = data
+		case "headHashIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashIn = data
+		case "headHashNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashNotIn = data
+		case "headHashGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashGT = data
+		case "headHashGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashGTE = data
+		case "headHashLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashLT = data
+		case "headHashLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashLTE = data
+		case "headHashContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashContains = data
+		case "headHashHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashHasPrefix = data
+		case "headHashHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashHasSuffix = data
+		case "headHashEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashEqualFold = data
+		case "headHashContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headHashContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadHashContainsFold = data
+		case "problem":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problem"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Problem = data
+		case "problemNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemNEQ = data
+		case "problemIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemIn = data
+		case "problemNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemNotIn = data
+		case "problemGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemGT = data
+		case "problemGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemGTE = data
+		case "problemLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemLT = data
+		case "problemLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemLTE = data
+		case "problemContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemContains = data
+		case "problemHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemHasPrefix = data
+		case "problemHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemHasSuffix = data
+		case "problemIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemIsNil = data
+		case "problemNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemNotNil = data
+		case "problemEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemEqualFold = data
+		case "problemContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("problemContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProblemContainsFold = data
 		}
 	}
 	return it, nil
@@ -57543,6 +59937,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._LegalEntity(ctx, sel, obj)
+	case *ent.LedgerVerification:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._LedgerVerification(ctx, sel, obj)
 	case *ent.JournalLine:
 		if obj == nil {
 			return graphql.Null
@@ -59410,6 +61809,16 @@ func (ec *executionContext) _CreditApplication(ctx context.Context, sel ast.Sele
 		case "journalEntryID":
 			out.Values[i] = ec._CreditApplication_journalEntryID(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unappliedAt":
+			out.Values[i] = ec._CreditApplication_unappliedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unapplyEntryID":
+			out.Values[i] = ec._CreditApplication_unapplyEntryID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "creditMemo":
@@ -61511,6 +63920,16 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "documentType":
+			out.Values[i] = ec._JournalEntry_documentType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "documentID":
+			out.Values[i] = ec._JournalEntry_documentID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "entity":
 			field := field
 
@@ -61827,6 +64246,16 @@ func (ec *executionContext) _JournalLine(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "customerID":
+			out.Values[i] = ec._JournalLine_customerID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "vendorID":
+			out.Values[i] = ec._JournalLine_vendorID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "entry":
 			field := field
 
@@ -61941,6 +64370,160 @@ func (ec *executionContext) _JournalLine(ctx context.Context, sel ast.SelectionS
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "customer":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._JournalLine_customer(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "vendor":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._JournalLine_vendor(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var ledgerVerificationImplementors = []string{"LedgerVerification", "Node"}
+
+func (ec *executionContext) _LedgerVerification(ctx context.Context, sel ast.SelectionSet, obj *ent.LedgerVerification) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ledgerVerificationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LedgerVerification")
+		case "id":
+			out.Values[i] = ec._LedgerVerification_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entityID":
+			out.Values[i] = ec._LedgerVerification_entityID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifiedAt":
+			out.Values[i] = ec._LedgerVerification_verifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ok":
+			out.Values[i] = ec._LedgerVerification_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entriesChecked":
+			out.Values[i] = ec._LedgerVerification_entriesChecked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entriesSealed":
+			out.Values[i] = ec._LedgerVerification_entriesSealed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "headSeq":
+			out.Values[i] = ec._LedgerVerification_headSeq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "headHash":
+			out.Values[i] = ec._LedgerVerification_headHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "problem":
+			out.Values[i] = ec._LedgerVerification_problem(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -62177,6 +64760,44 @@ func (ec *executionContext) _LegalEntity(ctx context.Context, sel ast.SelectionS
 				}()
 				res = ec._LegalEntity_journalEntries(ctx, field, obj)
 				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "lastLedgerVerification":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._LegalEntity_lastLedgerVerification(ctx, field, obj)
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -62602,6 +65223,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "unapplyCredit":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unapplyCredit(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "refundPayment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refundPayment(ctx, field)
@@ -62633,6 +65261,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "markInvoiceViewed":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_markInvoiceViewed(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyLedger":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyLedger(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -65852,6 +68487,22 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNIntegrationKey2ᚖbooksᚋentᚐIntegrationKey(ctx context.Context, sel ast.SelectionSet, v *ent.IntegrationKey) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -66152,6 +68803,21 @@ func (ec *executionContext) unmarshalNJournalLineInput2ᚖbooksᚋgraphᚋmodel�
 
 func (ec *executionContext) unmarshalNJournalLineWhereInput2ᚖbooksᚋentᚐJournalLineWhereInput(ctx context.Context, v any) (*ent.JournalLineWhereInput, error) {
 	res, err := ec.unmarshalInputJournalLineWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLedgerVerification2ᚖbooksᚋentᚐLedgerVerification(ctx context.Context, sel ast.SelectionSet, v *ent.LedgerVerification) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._LedgerVerification(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLedgerVerificationWhereInput2ᚖbooksᚋentᚐLedgerVerificationWhereInput(ctx context.Context, v any) (*ent.LedgerVerificationWhereInput, error) {
+	res, err := ec.unmarshalInputLedgerVerificationWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -67925,6 +70591,41 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int64, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int64(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInt2ᚕint64ᚄ(ctx context.Context, sel ast.SelectionSet, v []int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int64(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
 	if v == nil {
 		return nil, nil
@@ -67975,6 +70676,24 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalInt(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOInt2ᚖint64(ctx context.Context, v any) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt64(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.SelectionSet, v *int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt64(*v)
 	return res
 }
 
@@ -68459,6 +71178,38 @@ func (ec *executionContext) unmarshalOJournalLineWhereInput2ᚖbooksᚋentᚐJou
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputJournalLineWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLedgerVerification2ᚖbooksᚋentᚐLedgerVerification(ctx context.Context, sel ast.SelectionSet, v *ent.LedgerVerification) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LedgerVerification(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOLedgerVerificationWhereInput2ᚕᚖbooksᚋentᚐLedgerVerificationWhereInputᚄ(ctx context.Context, v any) ([]*ent.LedgerVerificationWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.LedgerVerificationWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLedgerVerificationWhereInput2ᚖbooksᚋentᚐLedgerVerificationWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOLedgerVerificationWhereInput2ᚖbooksᚋentᚐLedgerVerificationWhereInput(ctx context.Context, v any) (*ent.LedgerVerificationWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLedgerVerificationWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

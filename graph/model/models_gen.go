@@ -136,6 +136,10 @@ type JournalLineInput struct {
 	Credit      *money.Amount `json:"credit,omitempty"`
 	ClassID     *string       `json:"classId,omitempty"`
 	Description *string       `json:"description,omitempty"`
+	// The line's customer (QuickBooks requires one on receivable lines).
+	CustomerID *string `json:"customerId,omitempty"`
+	// The line's vendor (QuickBooks requires one on payable lines).
+	VendorID *string `json:"vendorId,omitempty"`
 }
 
 type PostJournalEntryInput struct {

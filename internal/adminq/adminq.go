@@ -197,7 +197,30 @@ func (q *Queue) RaiseFor(ctx context.Context, c *ent.Client, orgID string, p Pro
 // Retry enqueues the issue's job again and marks the issue resolved with the note
 // "retried". An issue without a job is VALIDATION. If the job fails again, its error handler
 // raises the issue again, which re-opens it.
+//
+// The settle and the enqueue share one transaction (c's, or one opened here): a job enqueued
+// on its own commits at once, and a poison job could then fail and re-open the issue before
+// the settle, which would overwrite the re-open with "resolved".
 func (q *Queue) Retry(ctx context.Context, c *ent.Client, id string) (*ent.AdminIssue, error) {
+	tx, err := c.Tx(ctx)
+	if errors.Is(err, ent.ErrTxStarted) {
+		return q.retry(ctx, c, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	// Carry the transaction in ctx so the realtime nudge waits for the commit.
+	iss, err := q.retry(ent.NewTxContext(ctx, tx), tx.Client(), id)
+	if err != nil {
+		return nil, errors.Join(err, tx.Rollback())
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return iss.Unwrap(), nil
+}
+
+func (q *Queue) retry(ctx context.Context, c *ent.Client, id string) (*ent.AdminIssue, error) {
 	iss, err := c.AdminIssue.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -208,10 +231,16 @@ func (q *Queue) Retry(ctx context.Context, c *ent.Client, id string) (*ent.Admin
 	if q.Enqueue == nil {
 		return nil, apperr.New(apperr.Internal, "adminq: no job queue configured for retries")
 	}
+	// Settle first: on PostgreSQL the update locks the issue row until commit, so a raise
+	// by the retried job waits for it.
+	settled, err := q.settle(ctx, c, id, adminissue.StatusResolved, "retried")
+	if err != nil {
+		return nil, err
+	}
 	if err := q.Enqueue(ctx, c, iss.JobKind, iss.JobArgs); err != nil {
 		return nil, fmt.Errorf("enqueue %s: %w", iss.JobKind, err)
 	}
-	return q.settle(ctx, c, id, adminissue.StatusResolved, "retried")
+	return settled, nil
 }
 
 // Resolve marks the issue resolved, with an optional note.

@@ -39,7 +39,15 @@ const (
 	InvalidQuantity     = "INVALID_QUANTITY"
 	DuplicateName       = "DUPLICATE_NAME"
 	MalformedJSON       = "MALFORMED_JSON"
-	Internal            = "INTERNAL"
+	// DocumentOwned: the entry (or source reference) belongs to a Books document; only the
+	// document's own operations (void, unapply, refund) may undo it.
+	DocumentOwned = "DOCUMENT_OWNED"
+	// ControlAccount: Accounts Receivable, Customer Credits and Accounts Payable are posted
+	// only by documents, so each always equals its subledger.
+	ControlAccount = "CONTROL_ACCOUNT"
+	// AccountInUse: an account with postings keeps its type and subtype.
+	AccountInUse = "ACCOUNT_IN_USE"
+	Internal     = "INTERNAL"
 )
 
 // Error is an error with a stable code and a message safe to show a caller.

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"books/ent"
 	"books/ent/account"
+	"books/ent/coamapping"
 	"books/ent/creditapplication"
 	"books/ent/creditmemo"
 	"books/ent/invoice"
@@ -24,7 +26,9 @@ import (
 	"books/internal/billing"
 	"books/internal/caldate"
 	"books/internal/dbtest"
+	"books/internal/integrity/integritytest"
 	"books/internal/ledger"
+	"books/internal/ledger/source"
 	"books/internal/money"
 	"books/internal/tenant"
 )
@@ -32,6 +36,7 @@ import (
 type testBundle struct {
 	client   *ent.Client
 	dialect  string
+	org      string
 	ctx      context.Context // alice, an accountant: submits and records
 	bob      context.Context // bob, a finance lead: approves
 	entity   *ent.LegalEntity
@@ -51,7 +56,15 @@ func setup(t *testing.T, dialectName string) *testBundle {
 		Kind: auth.KindUser, Subject: "alice", Org: org.ID, Roles: []auth.Role{auth.RoleAccountant}})
 	bob := auth.WithPrincipal(context.Background(), &auth.Principal{
 		Kind: auth.KindUser, Subject: "bob", Org: org.ID, Roles: []auth.Role{auth.RoleFinanceLead}})
-	b := &testBundle{client: client, dialect: dialectName, ctx: alice, bob: bob}
+	b := &testBundle{client: client, dialect: dialectName, org: org.ID, ctx: alice, bob: bob}
+	// Whatever a scenario did, the organization's ledgers must end sealed, balanced and equal
+	// to the documents behind their control accounts. Registered after dbtest.Open, so it runs
+	// while the database is still open.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			integritytest.Check(t, client, org.ID)
+		}
+	})
 	b.entity, err = ledger.CreateEntity(alice, client, ent.CreateLegalEntityInput{Code: "US", Name: "US Inc", BaseCurrency: "USD"})
 	require.NoError(t, err)
 	b.customer = b.newCustomer(t, "Acme", "USD")
@@ -256,7 +269,8 @@ func (b *testBundle) requireARMatchesOpenInvoices(t *testing.T) {
 		for _, a := range apps {
 			paid = paid.Add(a.Amount)
 		}
-		capps, err := b.client.CreditApplication.Query().Where(creditapplication.InvoiceID(inv.ID)).All(ctx)
+		capps, err := b.client.CreditApplication.Query().
+			Where(creditapplication.InvoiceID(inv.ID), creditapplication.UnappliedAtIsNil()).All(ctx)
 		require.NoError(t, err)
 		for _, a := range capps {
 			paid = paid.Add(a.Amount)
@@ -296,14 +310,15 @@ func (b *testBundle) requireARMatchesOpenInvoices(t *testing.T) {
 		credits = credits.Add(p.Unapplied)
 		received = received.Add(p.Amount.Sub(p.Refunded).Sub(p.Reversed))
 	}
-	memos, err := b.client.CreditMemo.Query().Where(creditmemo.EntityID(b.entity.ID)).WithApplications().All(ctx)
+	memos, err := b.client.CreditMemo.Query().Where(creditmemo.EntityID(b.entity.ID)).
+		WithApplications(func(q *ent.CreditApplicationQuery) { q.Where(creditapplication.UnappliedAtIsNil()) }).All(ctx)
 	require.NoError(t, err)
 	for _, m := range memos {
 		var applied money.Amount
 		for _, a := range m.Edges.Applications {
 			applied = applied.Add(a.Amount)
 		}
-		require.Equal(t, applied.String(), m.Applied.String(), "credit memo %s: applied = its applications", m.ID)
+		require.Equal(t, applied.String(), m.Applied.String(), "credit memo %s: applied = its active applications", m.ID)
 		require.Equal(t, m.Amount.String(), m.Applied.Add(m.Remaining).String(), "credit memo %s", m.ID)
 		credits = credits.Add(m.Remaining)
 	}
@@ -351,6 +366,9 @@ func (b *testBundle) snapshot(t *testing.T) snapshot {
 			return b.client.PaymentApplication.Query().Where(paymentapplication.UnappliedAtNotNil()).Count(ctx)
 		},
 		func() (int, error) { return b.client.CreditApplication.Query().Count(ctx) },
+		func() (int, error) {
+			return b.client.CreditApplication.Query().Where(creditapplication.UnappliedAtNotNil()).Count(ctx)
+		},
 		func() (int, error) { return b.client.Refund.Query().Count(ctx) },
 		func() (int, error) { return b.client.ChargeReversal.Query().Count(ctx) },
 		func() (int, error) { return b.client.WriteOff.Query().Count(ctx) },
@@ -896,6 +914,7 @@ func TestVoid(t *testing.T) {
 		p := b.record(t, b.pay("50.00", apply(inv, "50.00")))
 		b.requireRejected(t, apperr.InvalidTransition, func() error {
 			_, err := billing.VoidInvoice(b.ctx, b.client, inv.ID, "mistake")
+			requireUnapplyFirst(t, err)
 			return err
 		})
 		_, err := billing.UnapplyPayment(b.ctx, b.client, b.activeApplications(t, p.ID)[0].ID)
@@ -904,6 +923,12 @@ func TestVoid(t *testing.T) {
 		require.NoError(t, err)
 		requireInvoice(t, voided, invoice.StatusVoid, "0.00", "0.00")
 		require.Equal(t, "INV-00001", *voided.Number, "a void invoice keeps its number")
+		rev := b.entry(t, *voided.VoidEntryID)
+		require.Equal(t, b.today(t), rev.Date, "a void is dated today")
+		require.Equal(t, *inv.JournalEntryID, *rev.ReversalOfID)
+		require.Equal(t, journalentry.StatusReversed, b.entry(t, *inv.JournalEntryID).Status)
+		requireDocument(t, rev, "invoice", inv.ID)
+		require.Equal(t, []string{"1200 CR 150.00", "4000 DR 150.00"}, b.entryLines(t, rev.ID))
 		require.True(t, b.balances(t)["1200"].IsZero())
 		b.requireARMatchesOpenInvoices(t)
 
@@ -1051,5 +1076,469 @@ func TestConcurrentPaymentsOnOneInvoice(t *testing.T) {
 		count, err := b.client.Payment.Query().Count(b.ctx)
 		require.NoError(t, err)
 		require.Equal(t, 1, count)
+	})
+}
+
+// today is today in the test entity's time zone.
+func (b *testBundle) today(t *testing.T) caldate.Date {
+	t.Helper()
+	loc, err := time.LoadLocation(b.entity.TimeZone)
+	require.NoError(t, err)
+	return caldate.Today(loc)
+}
+
+func (b *testBundle) entry(t *testing.T, id string) *ent.JournalEntry {
+	t.Helper()
+	je, err := b.client.JournalEntry.Get(b.ctx, id)
+	require.NoError(t, err)
+	return je
+}
+
+// requireDocument requires je to belong to the document (docType, docID).
+func requireDocument(t *testing.T, je *ent.JournalEntry, docType, docID string) {
+	t.Helper()
+	require.NotNil(t, je.DocumentType, "entry %s (%s) has no document", je.ID, je.SourceRef)
+	require.NotNil(t, je.DocumentID, "entry %s (%s) has no document id", je.ID, je.SourceRef)
+	require.Equal(t, docType+" "+docID, *je.DocumentType+" "+*je.DocumentID, "document of entry %s (%s)", je.ID, je.SourceRef)
+}
+
+// requireUnapplyFirst requires err to refuse a void because money is applied to the
+// invoice, naming the mutations that take it back.
+func requireUnapplyFirst(t *testing.T, err error) {
+	t.Helper()
+	requireCode(t, err, apperr.InvalidTransition)
+	require.Contains(t, err.Error(), "unapplyPayment")
+	require.Contains(t, err.Error(), "unapplyCredit")
+}
+
+// creditApplications returns a credit memo's applications, oldest first.
+func (b *testBundle) creditApplications(t *testing.T, creditMemoID string) []*ent.CreditApplication {
+	t.Helper()
+	apps, err := b.client.CreditApplication.Query().Where(creditapplication.CreditMemoID(creditMemoID)).
+		Order(ent.Asc(creditapplication.FieldID)).All(b.ctx)
+	require.NoError(t, err)
+	return apps
+}
+
+func (b *testBundle) creditMemo(t *testing.T, amount string, apps ...billing.Application) *ent.CreditMemo {
+	t.Helper()
+	cm, err := billing.IssueCreditMemo(b.ctx, b.client, billing.CreditMemoInput{
+		EntityID: b.entity.ID, CustomerID: b.customer.ID, Date: date("2026-11-15"), Amount: amt(amount), Applications: apps})
+	require.NoError(t, err)
+	return cm
+}
+
+func TestUnapplyCredit(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		inv := b.approvedInvoice(t, "150.00")
+		cm := b.creditMemo(t, "80.00", apply(inv, "50.00"))
+		b.record(t, b.pay("100.00", apply(inv, "100.00")))
+		requireInvoice(t, b.invoice(t, inv.ID), invoice.StatusPaid, "0.00", "150.00")
+		capps := b.creditApplications(t, cm.ID)
+		require.Len(t, capps, 1)
+		app := capps[0]
+		require.Nil(t, app.UnappliedAt)
+
+		// The credit comes off the invoice, which re-opens by its amount, and is the memo's
+		// remaining credit again: DR AR, CR Customer Credits.
+		cm, err := billing.UnapplyCredit(b.ctx, b.client, app.ID)
+		require.NoError(t, err)
+		require.Equal(t, "0.00", cm.Applied.String())
+		require.Equal(t, "80.00", cm.Remaining.String())
+		requireInvoice(t, b.invoice(t, inv.ID), invoice.StatusPartiallyPaid, "50.00", "100.00")
+		un, err := b.client.CreditApplication.Get(b.ctx, app.ID)
+		require.NoError(t, err)
+		require.NotNil(t, un.UnappliedAt)
+		require.NotNil(t, un.UnapplyEntryID)
+		require.Equal(t, []string{"1200 DR 50.00", "2100 CR 50.00"}, b.entryLines(t, *un.UnapplyEntryID))
+		je := b.entry(t, *un.UnapplyEntryID)
+		require.Equal(t, "cunapply:"+app.ID, je.SourceRef)
+		requireDocument(t, je, "credit_application", app.ID)
+		require.Equal(t, b.today(t), je.Date, "dated today: later than the memo's date")
+		events, err := b.invoice(t, inv.ID).QueryEvents().Order(ent.Asc(invoiceevent.FieldAt), ent.Asc(invoiceevent.FieldID)).All(b.ctx)
+		require.NoError(t, err)
+		last := events[len(events)-1]
+		require.Equal(t, "paid>partially_paid", last.FromStatus+">"+last.ToStatus)
+		require.Contains(t, last.Note, cm.ID)
+		b.requireARMatchesOpenInvoices(t)
+
+		// An application is unapplied once; unknown ones are not found.
+		b.requireRejected(t, apperr.InvalidTransition, func() error {
+			_, err := billing.UnapplyCredit(b.ctx, b.client, app.ID)
+			return err
+		})
+		b.requireRejected(t, apperr.NotFound, func() error {
+			_, err := billing.UnapplyCredit(b.ctx, b.client, "capp_nope")
+			return err
+		})
+
+		// The credit can be applied again, to the same invoice or another.
+		inv2 := b.approvedInvoice(t, "100.00")
+		cm, err = billing.ApplyCreditMemo(b.ctx, b.client, cm.ID, []billing.Application{apply(inv, "50.00"), apply(inv2, "30.00")})
+		require.NoError(t, err)
+		require.True(t, cm.Remaining.IsZero())
+		requireInvoice(t, b.invoice(t, inv.ID), invoice.StatusPaid, "0.00", "150.00")
+		requireInvoice(t, b.invoice(t, inv2.ID), invoice.StatusPartiallyPaid, "70.00", "30.00")
+		b.requireARMatchesOpenInvoices(t)
+
+		// A written-off invoice's receivable is closed: its credit stays applied.
+		_, err = billing.WriteOffInvoice(b.ctx, b.client, billing.WriteOffInput{InvoiceID: inv2.ID, Reason: "gone"})
+		require.NoError(t, err)
+		var onInv2 *ent.CreditApplication
+		for _, a := range b.creditApplications(t, cm.ID) {
+			if a.InvoiceID == inv2.ID {
+				onInv2 = a
+			}
+		}
+		require.NotNil(t, onInv2)
+		b.requireRejected(t, apperr.InvalidTransition, func() error {
+			_, err := billing.UnapplyCredit(b.ctx, b.client, onInv2.ID)
+			return err
+		})
+	})
+}
+
+func TestVoidAfterUnapplyCredit(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		paid := b.approvedInvoice(t, "150.00")
+		part := b.approvedInvoice(t, "100.00")
+		cm := b.creditMemo(t, "190.00", apply(paid, "150.00"), apply(part, "40.00"))
+		requireInvoice(t, b.invoice(t, paid.ID), invoice.StatusPaid, "0.00", "150.00")
+		requireInvoice(t, b.invoice(t, part.ID), invoice.StatusPartiallyPaid, "60.00", "40.00")
+
+		// Credited invoices, paid in full or in part, are not voided; the refusal names the
+		// way out.
+		for _, inv := range []*ent.Invoice{paid, part} {
+			b.requireRejected(t, apperr.InvalidTransition, func() error {
+				_, err := billing.VoidInvoice(b.bob, b.client, inv.ID, "mistake")
+				requireUnapplyFirst(t, err)
+				return err
+			})
+		}
+
+		for _, app := range b.creditApplications(t, cm.ID) {
+			if app.InvoiceID == paid.ID {
+				_, err := billing.UnapplyCredit(b.ctx, b.client, app.ID)
+				require.NoError(t, err)
+			}
+		}
+		requireInvoice(t, b.invoice(t, paid.ID), invoice.StatusApproved, "150.00", "0.00")
+		voided, err := billing.VoidInvoice(b.bob, b.client, paid.ID, "mistake")
+		require.NoError(t, err)
+		requireInvoice(t, voided, invoice.StatusVoid, "0.00", "0.00")
+		require.Equal(t, []string{"1200 CR 150.00", "4000 DR 150.00"}, b.entryLines(t, *voided.VoidEntryID))
+		requireDocument(t, b.entry(t, *voided.VoidEntryID), "invoice", paid.ID)
+		net := b.balances(t)
+		require.Equal(t, "60.00", net["1200"].String(), "only the partly credited invoice is open")
+		require.Equal(t, "-150.00", net["2100"].String(), "the unapplied credit is the customer's again")
+	})
+}
+
+func TestVoidDating(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// issue returns the invoice's issue date from today.
+		issue       func(today caldate.Date) caldate.Date
+		closeToday  bool
+		wantDate    func(today, issue caldate.Date) caldate.Date
+		wantDocDate func(today, issue caldate.Date) *caldate.Date
+	}{
+		{
+			name:        "today",
+			issue:       func(today caldate.Date) caldate.Date { return today.FirstOfMonth() },
+			wantDate:    func(today, _ caldate.Date) caldate.Date { return today },
+			wantDocDate: func(_, _ caldate.Date) *caldate.Date { return nil },
+		},
+		{
+			// The current month is closed: the void moves to the first day of the next open
+			// period and keeps today as its document date, instead of failing PERIOD_CLOSED.
+			name:        "current month closed",
+			issue:       func(today caldate.Date) caldate.Date { return today.FirstOfMonth() },
+			closeToday:  true,
+			wantDate:    func(today, _ caldate.Date) caldate.Date { return today.FirstOfMonth().AddMonths(1) },
+			wantDocDate: func(today, _ caldate.Date) *caldate.Date { return &today },
+		},
+		{
+			// Never before the original: an invoice dated ahead is voided on its own date.
+			name:     "invoice dated ahead",
+			issue:    func(today caldate.Date) caldate.Date { return today.AddDays(40) },
+			wantDate: func(_, issue caldate.Date) caldate.Date { return issue },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eachDialect(t, func(t *testing.T, b *testBundle) {
+				today := b.today(t)
+				in := b.draftInput(b.customer.ID, "150.00")
+				in.IssueDate = tt.issue(today)
+				in.DueDate = in.IssueDate.AddDays(30)
+				draft, err := billing.CreateInvoice(b.ctx, b.client, in)
+				require.NoError(t, err)
+				inv := b.approve(t, draft.ID)
+				require.Equal(t, in.IssueDate, b.entry(t, *inv.JournalEntryID).Date)
+				if tt.closeToday {
+					p, err := ledger.FindPeriod(b.ctx, b.client, b.entity.ID, ledger.PeriodName(today))
+					require.NoError(t, err)
+					_, err = ledger.ClosePeriod(b.ctx, b.client, p.ID, "bob")
+					require.NoError(t, err)
+				}
+
+				voided, err := billing.VoidInvoice(b.bob, b.client, inv.ID, "mistake")
+				require.NoError(t, err)
+				requireInvoice(t, voided, invoice.StatusVoid, "0.00", "0.00")
+				rev := b.entry(t, *voided.VoidEntryID)
+				require.Equal(t, tt.wantDate(today, in.IssueDate), rev.Date)
+				if tt.wantDocDate != nil {
+					require.Equal(t, tt.wantDocDate(today, in.IssueDate), rev.DocumentDate)
+				}
+				require.False(t, rev.Date.Before(b.entry(t, *inv.JournalEntryID).Date), "never before the original")
+				requireDocument(t, rev, "invoice", inv.ID)
+				require.True(t, b.balances(t)["1200"].IsZero())
+			})
+		})
+	}
+}
+
+// TestEntriesBelongToDocuments runs every billing posting and checks each entry names the
+// document that posted it, and each Accounts Receivable and Customer Credits line the
+// document's customer.
+func TestEntriesBelongToDocuments(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		inv := b.approvedInvoice(t, "300.00")
+		globexInv := b.approvedInvoiceFor(t, b.other.ID, "100.00")
+		toVoid := b.approvedInvoice(t, "10.00")
+		_, err := billing.VoidInvoice(b.bob, b.client, toVoid.ID, "duplicate")
+		require.NoError(t, err)
+
+		p := b.record(t, b.pay("200.00", apply(inv, "100.00")))
+		p, err = billing.ApplyPayment(b.ctx, b.client, p.ID, []billing.Application{apply(inv, "50.00")})
+		require.NoError(t, err)
+		later := b.activeApplications(t, p.ID)
+		_, err = billing.UnapplyPayment(b.ctx, b.client, later[len(later)-1].ID)
+		require.NoError(t, err)
+		cm := b.creditMemo(t, "30.00", apply(inv, "30.00"))
+		_, err = billing.UnapplyCredit(b.ctx, b.client, b.creditApplications(t, cm.ID)[0].ID)
+		require.NoError(t, err)
+		// 100.00 of unapplied money and 50.00 of the 100.00 applied: unapplied, and 50.00
+		// applied again.
+		_, err = billing.RefundPayment(b.ctx, b.client, billing.CashReturnInput{PaymentID: p.ID, Amount: amt("150.00")})
+		require.NoError(t, err)
+		gin := b.pay("100.00", apply(globexInv, "100.00"))
+		gin.CustomerID = b.other.ID
+		gp := b.record(t, gin)
+		_, err = billing.ReverseCharge(b.ctx, b.client, billing.CashReturnInput{PaymentID: gp.ID, Amount: amt("100.00")})
+		require.NoError(t, err)
+		_, err = billing.WriteOffInvoice(b.ctx, b.client, billing.WriteOffInput{InvoiceID: inv.ID})
+		require.NoError(t, err)
+
+		// The customer of each document.
+		customerOf := func(t *testing.T, docType, docID string) string {
+			t.Helper()
+			ctx := b.ctx
+			switch docType {
+			case "invoice":
+				return b.invoice(t, docID).CustomerID
+			case "write_off":
+				wo, err := b.client.WriteOff.Get(ctx, docID)
+				require.NoError(t, err)
+				return b.invoice(t, wo.InvoiceID).CustomerID
+			case "payment":
+				return b.payment(t, docID).CustomerID
+			case "payment_application":
+				a, err := b.client.PaymentApplication.Get(ctx, docID)
+				require.NoError(t, err)
+				return b.payment(t, a.PaymentID).CustomerID
+			case "credit_memo":
+				m, err := b.client.CreditMemo.Get(ctx, docID)
+				require.NoError(t, err)
+				return m.CustomerID
+			case "credit_application":
+				a, err := b.client.CreditApplication.Get(ctx, docID)
+				require.NoError(t, err)
+				m, err := b.client.CreditMemo.Get(ctx, a.CreditMemoID)
+				require.NoError(t, err)
+				return m.CustomerID
+			case "refund":
+				r, err := b.client.Refund.Get(ctx, docID)
+				require.NoError(t, err)
+				return b.payment(t, r.PaymentID).CustomerID
+			case "charge_reversal":
+				r, err := b.client.ChargeReversal.Get(ctx, docID)
+				require.NoError(t, err)
+				return b.payment(t, r.PaymentID).CustomerID
+			}
+			t.Fatalf("unknown document type %q", docType)
+			return ""
+		}
+		// The document each source reference implies.
+		docOf := map[string]string{
+			"invoice": "invoice", "writeoff": "write_off", "payment": "payment", "papply": "payment_application",
+			"unapply": "payment_application", "cm": "credit_memo", "capp": "credit_application",
+			"cunapply": "credit_application", "refund": "refund", "chargeback": "charge_reversal",
+		}
+
+		entries, err := b.client.JournalEntry.Query().Where(journalentry.EntityID(b.entity.ID)).
+			WithLines(func(q *ent.JournalLineQuery) { q.WithAccount() }).All(b.ctx)
+		require.NoError(t, err)
+		seen := map[string]int{}
+		for _, je := range entries {
+			kind, id, ok := strings.Cut(je.SourceRef, ":")
+			require.True(t, ok, "entry %s has source ref %q", je.ID, je.SourceRef)
+			wantType := docOf[kind]
+			if kind == "reversal" {
+				// A void: the invoice whose approval entry it reverses.
+				inv, err := b.client.Invoice.Query().Where(invoice.JournalEntryID(id)).Only(b.ctx)
+				require.NoError(t, err)
+				wantType, id = "invoice", inv.ID
+				require.Equal(t, je.ID, *inv.VoidEntryID)
+			}
+			require.NotEmpty(t, wantType, "entry %s has source ref %q", je.ID, je.SourceRef)
+			requireDocument(t, je, wantType, id)
+			seen[kind]++
+			cus := customerOf(t, wantType, id)
+			for _, l := range je.Edges.Lines {
+				switch l.Edges.Account.Subtype {
+				case account.SubtypeAccountsReceivable, account.SubtypeCustomerCredit:
+					require.NotNil(t, l.CustomerID, "%s line of entry %s (%s) names no customer", l.Edges.Account.Code, je.ID, je.SourceRef)
+					require.Equal(t, cus, *l.CustomerID, "%s line of entry %s (%s)", l.Edges.Account.Code, je.ID, je.SourceRef)
+				}
+			}
+		}
+		require.Equal(t, map[string]int{
+			"invoice": 3, "reversal": 1, "payment": 2, "papply": 2, "unapply": 3, "cm": 1, "capp": 1, "cunapply": 1,
+			"refund": 1, "chargeback": 1, "writeoff": 1,
+		}, seen, "every kind of billing entry was checked")
+	})
+}
+
+// TestControlAccountMappings: billing's COA mappings are configurable per entity, but a
+// mapping that would move the control accounts away from the documents behind them is
+// refused at posting, and nothing is written.
+func TestControlAccountMappings(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		open := b.approvedInvoice(t, "100.00")
+		scheduled := b.draftInput(b.customer.ID, "50.00")
+		scheduled.Lines[0].Scheduled = true
+		submitted := func(t *testing.T, in billing.InvoiceInput) string {
+			t.Helper()
+			inv, err := billing.CreateInvoice(b.ctx, b.client, in)
+			require.NoError(t, err)
+			_, err = billing.SubmitInvoice(b.ctx, b.client, inv.ID)
+			require.NoError(t, err)
+			return inv.ID
+		}
+		approve := func(in billing.InvoiceInput) func(t *testing.T) error {
+			return func(t *testing.T) error {
+				id := submitted(t, in)
+				return b.rejectedAfter(t, func() error { _, err := billing.ApproveInvoice(b.bob, b.client, id); return err })
+			}
+		}
+		tests := []struct {
+			name, code, account string
+			call                func(t *testing.T) error
+		}{
+			{"ar on undeposited funds", "ar", "1300", approve(b.draftInput(b.customer.ID, "10.00"))},
+			{"ar on customer credits", "ar", "2100", approve(b.draftInput(b.customer.ID, "10.00"))},
+			{"deferred revenue on AR", "deferred_revenue", "1200", approve(scheduled)},
+			{"customer credits on AR", "customer_credit", "1200", func(t *testing.T) error {
+				return b.rejectedAfter(t, func() error { _, err := billing.RecordPayment(b.ctx, b.client, b.pay("10.00")); return err })
+			}},
+			{"undeposited funds on customer credits", "undeposited_funds", "2100", func(t *testing.T) error {
+				return b.rejectedAfter(t, func() error {
+					_, err := billing.RecordPayment(b.ctx, b.client, b.pay("10.00", apply(open, "10.00")))
+					return err
+				})
+			}},
+			{"bad debt on customer credits", "bad_debt", "2100", func(t *testing.T) error {
+				return b.rejectedAfter(t, func() error {
+					_, err := billing.WriteOffInvoice(b.ctx, b.client, billing.WriteOffInput{InvoiceID: open.ID})
+					return err
+				})
+			}},
+		}
+		for _, tt := range tests {
+			restore := b.remap(t, tt.code, b.accountID(t, b.entity.ID, tt.account))
+			err := tt.call(t)
+			requireCode(t, err, apperr.ControlAccount)
+			require.Contains(t, err.Error(), tt.code, tt.name)
+			restore()
+		}
+
+		// Another Accounts Receivable account is fine: AR is every account of the subtype.
+		ar2, err := ledger.CreateAccount(b.ctx, b.client, ent.CreateAccountInput{EntityID: b.entity.ID, Code: "1210",
+			Name: "Accounts Receivable 2", Type: account.TypeAsset, Subtype: account.SubtypeAccountsReceivable})
+		require.NoError(t, err)
+		restore := b.remap(t, "ar", ar2.ID)
+		inv, err := billing.ApproveInvoice(b.bob, b.client, submitted(t, b.draftInput(b.customer.ID, "10.00")))
+		require.NoError(t, err)
+		require.Equal(t, []string{"1210 DR 10.00", "4000 CR 10.00"}, b.entryLines(t, *inv.JournalEntryID))
+		restore()
+		_, err = billing.VoidInvoice(b.bob, b.client, inv.ID, "test")
+		require.NoError(t, err)
+		require.True(t, b.balances(t)["1210"].IsZero())
+	})
+}
+
+// rejectedAfter runs call, which must change nothing, and returns its error.
+func (b *testBundle) rejectedAfter(t *testing.T, call func() error) error {
+	t.Helper()
+	before := b.snapshot(t)
+	err := call()
+	require.Equal(t, before, b.snapshot(t), "a rejected call changes nothing")
+	return err
+}
+
+// remap points the entity's books mapping of code at accountID and returns the undo.
+func (b *testBundle) remap(t *testing.T, code, accountID string) func() {
+	t.Helper()
+	m, err := b.client.COAMapping.Query().Where(coamapping.EntityID(b.entity.ID),
+		coamapping.SourceSystemEQ(source.Books), coamapping.SourceCode(code)).Only(b.ctx)
+	require.NoError(t, err)
+	_, err = ledger.UpdateMapping(b.ctx, b.client, m.ID, ent.UpdateCOAMappingInput{AccountID: &accountID})
+	require.NoError(t, err)
+	return func() {
+		_, err := ledger.UpdateMapping(b.ctx, b.client, m.ID, ent.UpdateCOAMappingInput{AccountID: &m.AccountID})
+		require.NoError(t, err)
+	}
+}
+
+// TestUnapplyInClosedMonth: an unapplication is dated today, and when today's month is
+// closed it moves to the first day of the next open month, keeping today as its document
+// date, instead of failing PERIOD_CLOSED.
+func TestUnapplyInClosedMonth(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		inv := b.approvedInvoice(t, "150.00")
+		p := b.record(t, b.pay("50.00", apply(inv, "50.00")))
+		cm := b.creditMemo(t, "40.00", apply(inv, "40.00"))
+		today := b.today(t)
+		period, err := ledger.FindPeriod(b.ctx, b.client, b.entity.ID, ledger.PeriodName(today))
+		require.NoError(t, err)
+		_, err = ledger.ClosePeriod(b.ctx, b.client, period.ID, "bob")
+		require.NoError(t, err)
+
+		_, err = billing.UnapplyPayment(b.ctx, b.client, b.activeApplications(t, p.ID)[0].ID)
+		require.NoError(t, err)
+		capp := b.creditApplications(t, cm.ID)[0]
+		_, err = billing.UnapplyCredit(b.ctx, b.client, capp.ID)
+		require.NoError(t, err)
+		requireInvoice(t, b.invoice(t, inv.ID), invoice.StatusApproved, "150.00", "0.00")
+
+		papp, err := b.client.PaymentApplication.Query().Where(paymentapplication.PaymentID(p.ID)).Only(b.ctx)
+		require.NoError(t, err)
+		capp, err = b.client.CreditApplication.Get(b.ctx, capp.ID)
+		require.NoError(t, err)
+		for _, id := range []string{*papp.UnapplyEntryID, *capp.UnapplyEntryID} {
+			je := b.entry(t, id)
+			require.Equal(t, today.FirstOfMonth().AddMonths(1), je.Date, je.SourceRef)
+			require.NotNil(t, je.DocumentDate, je.SourceRef)
+			require.Equal(t, today, *je.DocumentDate, je.SourceRef)
+		}
 	})
 }

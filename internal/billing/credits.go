@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"entgo.io/ent/dialect"
 
@@ -12,6 +13,7 @@ import (
 	"books/ent/class"
 	"books/ent/coamapping"
 	"books/ent/creditmemo"
+	"books/ent/invoice"
 	"books/internal/apperr"
 	"books/internal/audit"
 	"books/internal/caldate"
@@ -97,9 +99,9 @@ func IssueCreditMemo(ctx context.Context, client *ent.Client, in CreditMemoInput
 			debit.ClassID = cls.ID
 			b.SetClassID(cls.ID)
 		}
-		je, err := post(ctx, c, le.ID, date, "cm:"+id, desc, []ledger.Line{
+		je, err := post(ctx, c, le.ID, date, "cm:"+id, ledger.Document{Type: docCreditMemo, ID: id}, desc, []ledger.Line{
 			debit,
-			{SourceCode: codeCustomerCredits, Credit: in.Amount, Description: desc},
+			{SourceCode: codeCustomerCredits, Credit: in.Amount, Description: desc, CustomerID: cus.ID},
 		})
 		if err != nil {
 			return err
@@ -154,9 +156,9 @@ func applyCredit(ctx context.Context, c *ent.Client, cm *ent.CreditMemo, apps []
 	}
 	appIDs := newIDs(ids.CreditApplication, len(targets))
 	desc := fmt.Sprintf("Credit memo %s applied", cm.ID)
-	lines := append([]ledger.Line{{SourceCode: codeCustomerCredits, Debit: total, Description: desc}},
+	lines := append([]ledger.Line{{SourceCode: codeCustomerCredits, Debit: total, Description: desc, CustomerID: cm.CustomerID}},
 		arCredits(targets, "Credit memo applied to invoice %s")...)
-	je, err := post(ctx, c, cm.EntityID, date, "capp:"+appIDs[0], desc, lines)
+	je, err := post(ctx, c, cm.EntityID, date, "capp:"+appIDs[0], ledger.Document{Type: docCreditApplication, ID: appIDs[0]}, desc, lines)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +172,63 @@ func applyCredit(ctx context.Context, c *ent.Client, cm *ent.CreditMemo, apps []
 		}
 	}
 	return c.CreditMemo.UpdateOne(cm).SetApplied(cm.Applied.Add(total)).SetRemaining(cm.Remaining.Sub(total)).Save(ctx)
+}
+
+// UnapplyCredit takes a credit memo's application back: DR AR, CR Customer Credits. The
+// invoice re-opens by the amount and the credit is the memo's remaining credit again. An
+// application already unapplied, or on an invoice no longer open or paid (void, written
+// off), is an INVALID_TRANSITION.
+func UnapplyCredit(ctx context.Context, client *ent.Client, applicationID string) (*ent.CreditMemo, error) {
+	var out *ent.CreditMemo
+	owned, err := ledger.InTx(ctx, client, func(c *ent.Client) error {
+		app, err := c.CreditApplication.Get(ctx, applicationID)
+		if ent.IsNotFound(err) {
+			return apperr.New(apperr.NotFound, "credit application %q not found", applicationID)
+		}
+		if err != nil {
+			return err
+		}
+		cm, err := lockCreditMemo(ctx, c, app.CreditMemoID)
+		if err != nil {
+			return err
+		}
+		// Read it again under the memo's lock: a concurrent unapply may have won.
+		if app, err = c.CreditApplication.Get(ctx, applicationID); err != nil {
+			return err
+		}
+		if app.UnappliedAt != nil {
+			return apperr.New(apperr.InvalidTransition, "credit application %s was already unapplied", app.ID)
+		}
+		inv, err := lockInvoice(ctx, c, app.InvoiceID)
+		if err != nil {
+			return err
+		}
+		if inv.Status != invoice.StatusPaid && !openStatus(inv.Status) {
+			return apperr.New(apperr.InvalidTransition, "invoice %s is %s; a credit applied to it cannot be unapplied", invoiceLabel(inv), inv.Status)
+		}
+		le, err := entityOf(ctx, c, cm.EntityID)
+		if err != nil {
+			return err
+		}
+		desc := fmt.Sprintf("Credit memo %s unapplied from invoice %s", cm.ID, invoiceLabel(inv))
+		je, err := post(ctx, c, cm.EntityID, laterOf(today(le), cm.Date), "cunapply:"+app.ID,
+			ledger.Document{Type: docCreditApplication, ID: app.ID}, desc, []ledger.Line{
+				{SourceCode: codeAR, Debit: app.Amount, Description: desc, CustomerID: cm.CustomerID},
+				{SourceCode: codeCustomerCredits, Credit: app.Amount, Description: desc, CustomerID: cm.CustomerID},
+			})
+		if err != nil {
+			return err
+		}
+		if err := c.CreditApplication.UpdateOne(app).SetUnappliedAt(time.Now().UTC()).SetUnapplyEntryID(je.ID).Exec(ctx); err != nil {
+			return err
+		}
+		if _, err := settle(ctx, c, inv, app.Amount.Neg(), fmt.Sprintf("credit memo %s unapplied (%s)", cm.ID, app.Amount)); err != nil {
+			return err
+		}
+		out, err = c.CreditMemo.UpdateOne(cm).SetApplied(cm.Applied.Sub(app.Amount)).SetRemaining(cm.Remaining.Add(app.Amount)).Save(ctx)
+		return err
+	})
+	return finishCreditMemo(out, owned, err)
 }
 
 // creditAccount returns the revenue account a credit memo debits: accountID, which must be

@@ -12,5 +12,13 @@
 //	write-off               DR Bad Debt Expense   CR AR
 //	invoice voided          the reversal of its approval entry
 //
-// So the AR control account always equals the sum of open invoice balances.
+// Each entry belongs to the document that posts it (ledger.Entry.Document: the invoice, the
+// write-off, the payment, the payment or credit application, the credit memo, the refund or
+// the charge reversal), and each AR and Customer Credits line names the document's customer.
+// The ledger lets only documents post to those control accounts and only a document undo its
+// own entries, so the only way to take money back off an invoice is through billing
+// (UnapplyPayment, UnapplyCredit, refunds, charge reversals, VoidInvoice), and billing refuses
+// a COA mapping that would send its lines to the wrong control account. So the AR control
+// accounts always equal the sum of open invoice balances, and Customer Credits the unapplied
+// payments and credit memo remaining.
 package billing

@@ -105,7 +105,7 @@ func postInvoice(ctx context.Context, c *ent.Client, inv *ent.Invoice) (*ent.Jou
 		return nil, err
 	}
 	desc := fmt.Sprintf("Invoice %s", *inv.Number)
-	jl := []ledger.Line{{SourceCode: codeAR, Debit: inv.Total, Description: desc}}
+	jl := []ledger.Line{{SourceCode: codeAR, Debit: inv.Total, Description: desc, CustomerID: inv.CustomerID}}
 	for _, l := range lines {
 		line := ledger.Line{Credit: l.Amount, Description: l.Description}
 		if l.Scheduled {
@@ -118,7 +118,7 @@ func postInvoice(ctx context.Context, c *ent.Client, inv *ent.Invoice) (*ent.Jou
 		}
 		jl = append(jl, line)
 	}
-	return post(ctx, c, inv.EntityID, inv.IssueDate, "invoice:"+inv.ID, desc, jl)
+	return post(ctx, c, inv.EntityID, inv.IssueDate, "invoice:"+inv.ID, invoiceDoc(inv.ID), desc, jl)
 }
 
 // nextNumber takes the entity's next invoice number. The sequence row stays locked until the
@@ -185,29 +185,32 @@ func MarkInvoiceViewed(ctx context.Context, client *ent.Client, id string) (*ent
 }
 
 // VoidInvoice voids an approved invoice nothing has been paid or credited on: it posts the
-// reversal of the approval entry and keeps the number.
+// reversal of the approval entry and keeps the number. The reversal is dated by the ledger's
+// correction-dating rule: today in the entity's time zone, never before the approval entry,
+// and in the first open period (keeping that date as its document date) when today's is
+// closed, so a void is never refused for a closed month. Payments and credits applied to the
+// invoice must be unapplied first (unapplyPayment, unapplyCredit), which re-opens its whole
+// balance.
 func VoidInvoice(ctx context.Context, c *ent.Client, id, reason string) (*ent.Invoice, error) {
 	return transition(ctx, c, id, invoice.StatusVoid,
-		[]invoice.Status{invoice.StatusApproved, invoice.StatusSent, invoice.StatusViewed}, "voided: "+reason,
+		[]invoice.Status{invoice.StatusApproved, invoice.StatusSent, invoice.StatusViewed,
+			invoice.StatusPartiallyPaid, invoice.StatusPaid}, "voided: "+reason,
 		func(c *ent.Client, inv *ent.Invoice, u *ent.InvoiceUpdateOne) error {
 			if inv.AmountPaid.IsPositive() || inv.WrittenOff.IsPositive() {
-				return apperr.New(apperr.InvalidTransition, "invoice %s has payments or credits applied; unapply them before voiding", invoiceLabel(inv))
+				return apperr.New(apperr.InvalidTransition,
+					"invoice %s has %s of payments and credits applied; unapply them (unapplyPayment, unapplyCredit) before voiding",
+					invoiceLabel(inv), inv.AmountPaid)
 			}
-			le, err := entityOf(ctx, c, inv.EntityID)
-			if err != nil {
-				return err
-			}
-			// Never before the invoice itself, which may be dated ahead.
-			date := today(le)
-			if date.Before(inv.IssueDate) {
-				date = inv.IssueDate
-			}
+			// No date: the ledger dates the reversal today in the entity's time zone, or on the
+			// approval entry's date when the invoice is dated ahead; an explicit today would be
+			// refused for such an invoice.
 			actor, via := audit.Who(ctx)
+			doc := invoiceDoc(inv.ID)
 			rev, err := ledger.Reverse(ctx, c, ledger.Reversal{
 				EntryID:     *inv.JournalEntryID,
-				Date:        date,
 				Description: fmt.Sprintf("Void of invoice %s", invoiceLabel(inv)),
 				CreatedBy:   actor, CreatedVia: string(via), RequestID: audit.RequestID(ctx),
+				Document: &doc,
 			})
 			if err != nil {
 				return err
@@ -251,9 +254,9 @@ func WriteOffInvoice(ctx context.Context, client *ent.Client, in WriteOffInput) 
 		}
 		desc := fmt.Sprintf("Write-off of invoice %s", invoiceLabel(inv))
 		woID := ids.New(ids.WriteOff)
-		je, err := post(ctx, c, inv.EntityID, date, "writeoff:"+woID, desc, []ledger.Line{
+		je, err := post(ctx, c, inv.EntityID, date, "writeoff:"+woID, ledger.Document{Type: docWriteOff, ID: woID}, desc, []ledger.Line{
 			{SourceCode: codeBadDebt, Debit: inv.Balance, Description: desc},
-			{SourceCode: codeAR, Credit: inv.Balance, Description: desc},
+			{SourceCode: codeAR, Credit: inv.Balance, Description: desc, CustomerID: inv.CustomerID},
 		})
 		if err != nil {
 			return err

@@ -127,9 +127,10 @@ func RecordPayment(ctx context.Context, client *ent.Client, in PaymentInput) (*e
 		lines := []ledger.Line{{SourceCode: codeUndeposited, Debit: in.Amount, Description: desc}}
 		lines = append(lines, arCredits(targets, "Payment on invoice %s")...)
 		if rest.IsPositive() {
-			lines = append(lines, ledger.Line{SourceCode: codeCustomerCredits, Credit: rest, Description: "Unapplied payment from " + cus.DisplayName})
+			lines = append(lines, ledger.Line{SourceCode: codeCustomerCredits, Credit: rest,
+				Description: "Unapplied payment from " + cus.DisplayName, CustomerID: cus.ID})
 		}
-		je, err := post(ctx, c, le.ID, in.ReceivedDate, "payment:"+id, desc, lines)
+		je, err := post(ctx, c, le.ID, in.ReceivedDate, "payment:"+id, ledger.Document{Type: docPayment, ID: id}, desc, lines)
 		if err != nil {
 			return err
 		}
@@ -191,9 +192,10 @@ func ApplyPayment(ctx context.Context, client *ent.Client, paymentID string, app
 		}
 		appIDs := newIDs(ids.PaymentApplication, len(targets))
 		desc := fmt.Sprintf("Payment %s applied", p.ID)
-		lines := append([]ledger.Line{{SourceCode: codeCustomerCredits, Debit: total, Description: desc}},
+		lines := append([]ledger.Line{{SourceCode: codeCustomerCredits, Debit: total, Description: desc, CustomerID: p.CustomerID}},
 			arCredits(targets, "Payment applied to invoice %s")...)
-		je, err := post(ctx, c, p.EntityID, laterOf(today(le), p.ReceivedDate), "papply:"+appIDs[0], desc, lines)
+		je, err := post(ctx, c, p.EntityID, laterOf(today(le), p.ReceivedDate), "papply:"+appIDs[0],
+			ledger.Document{Type: docPaymentApplication, ID: appIDs[0]}, desc, lines)
 		if err != nil {
 			return err
 		}
@@ -312,9 +314,9 @@ type cashReturned struct {
 // remainder applied again), re-opening them. Then the return itself posts DR Customer
 // Credits, CR Undeposited Funds, so applied money nets to DR AR, CR Undeposited Funds.
 func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeback bool) (cashReturned, error) {
-	kind, prefix, refPrefix := "refund", ids.Refund, "refund:"
+	kind, prefix, refPrefix, docType := "refund", ids.Refund, "refund:", docRefund
 	if chargeback {
-		kind, prefix, refPrefix = "charge reversal", ids.ChargeReversal, "chargeback:"
+		kind, prefix, refPrefix, docType = "charge reversal", ids.ChargeReversal, "chargeback:", docChargeReversal
 	}
 	var r cashReturned
 	if in.PaymentID == "" {
@@ -382,8 +384,8 @@ func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeba
 				t := []target{{inv: inv, amount: keep}}
 				appID := ids.New(ids.PaymentApplication)
 				desc := fmt.Sprintf("Payment %s re-applied after a %s", p.ID, kind)
-				je, err := post(ctx, c, p.EntityID, date, "papply:"+appID, desc, append(
-					[]ledger.Line{{SourceCode: codeCustomerCredits, Debit: keep, Description: desc}},
+				je, err := post(ctx, c, p.EntityID, date, "papply:"+appID, ledger.Document{Type: docPaymentApplication, ID: appID}, desc, append(
+					[]ledger.Line{{SourceCode: codeCustomerCredits, Debit: keep, Description: desc, CustomerID: p.CustomerID}},
 					arCredits(t, "Payment re-applied to invoice %s")...))
 				if err != nil {
 					return r, err
@@ -409,8 +411,8 @@ func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeba
 	r.id, r.entityID, r.date = ids.New(prefix), p.EntityID, date
 	r.actor, _ = audit.Who(ctx)
 	desc := fmt.Sprintf("%s of payment %s", strings.ToUpper(kind[:1])+kind[1:], p.ID)
-	je, err := post(ctx, c, p.EntityID, date, refPrefix+r.id, desc, []ledger.Line{
-		{SourceCode: codeCustomerCredits, Debit: in.Amount, Description: desc},
+	je, err := post(ctx, c, p.EntityID, date, refPrefix+r.id, ledger.Document{Type: docType, ID: r.id}, desc, []ledger.Line{
+		{SourceCode: codeCustomerCredits, Debit: in.Amount, Description: desc, CustomerID: p.CustomerID},
 		{SourceCode: codeUndeposited, Credit: in.Amount, Description: desc},
 	})
 	if err != nil {
@@ -452,9 +454,9 @@ func unapplyApplication(ctx context.Context, c *ent.Client, p *ent.Payment, app 
 		return apperr.New(apperr.InvalidTransition, "invoice %s is %s; a payment applied to it cannot be unapplied", invoiceLabel(inv), inv.Status)
 	}
 	desc := fmt.Sprintf("Payment %s unapplied from invoice %s", p.ID, invoiceLabel(inv))
-	je, err := post(ctx, c, p.EntityID, date, "unapply:"+app.ID, desc, []ledger.Line{
-		{SourceCode: codeAR, Debit: app.Amount, Description: desc},
-		{SourceCode: codeCustomerCredits, Credit: app.Amount, Description: desc},
+	je, err := post(ctx, c, p.EntityID, date, "unapply:"+app.ID, ledger.Document{Type: docPaymentApplication, ID: app.ID}, desc, []ledger.Line{
+		{SourceCode: codeAR, Debit: app.Amount, Description: desc, CustomerID: p.CustomerID},
+		{SourceCode: codeCustomerCredits, Credit: app.Amount, Description: desc, CustomerID: p.CustomerID},
 	})
 	if err != nil {
 		return err
@@ -548,7 +550,8 @@ func lockTargets(ctx context.Context, c *ent.Client, entityID, customerID string
 func arCredits(targets []target, format string) []ledger.Line {
 	lines := make([]ledger.Line, len(targets))
 	for i, t := range targets {
-		lines[i] = ledger.Line{SourceCode: codeAR, Credit: t.amount, Description: fmt.Sprintf(format, invoiceLabel(t.inv))}
+		lines[i] = ledger.Line{SourceCode: codeAR, Credit: t.amount, Description: fmt.Sprintf(format, invoiceLabel(t.inv)),
+			CustomerID: t.inv.CustomerID}
 	}
 	return lines
 }

@@ -102,7 +102,7 @@ func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 		if m.Version <= current {
 			continue
 		}
-		if err := apply(ctx, conn, m); err != nil {
+		if err := apply(ctx, conn, db.Dialect, m); err != nil {
 			return applied, err
 		}
 		applied = append(applied, m.Name)
@@ -110,7 +110,16 @@ func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 	return applied, nil
 }
 
-func apply(ctx context.Context, conn *sql.Conn, m Migration) error {
+func apply(ctx context.Context, conn *sql.Conn, dialectName string, m Migration) error {
+	if dialectName == dialect.SQLite {
+		// Rebuilding a table (SQLite's only way to add a constraint) drops the old one, which
+		// foreign keys would refuse; SQLite ignores this pragma inside a transaction, so it is
+		// set around it, and the keys are checked before the commit instead.
+		if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+			return err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`)
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -119,10 +128,34 @@ func apply(ctx context.Context, conn *sql.Conn, m Migration) error {
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
+	if dialectName == dialect.SQLite {
+		if err := foreignKeyCheck(ctx, tx); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO books_schema_migrations (version, name) VALUES (`+strconv.Itoa(m.Version)+`, '`+m.Name+`')`); err != nil {
 		return fmt.Errorf("record migration %s: %w", m.Name, err)
 	}
 	return tx.Commit()
+}
+
+// foreignKeyCheck fails when any row of the SQLite database breaks a foreign key.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fkid int
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			return err
+		}
+		return fmt.Errorf("a row of %s refers to a missing row of %s", table, parent)
+	}
+	return rows.Err()
 }
 
 type queryer interface {

@@ -42,6 +42,9 @@ const (
 	WriteOff           = "wo"
 
 	AdminIssue = "iss"
+
+	LedgerSeal         = "seal"
+	LedgerVerification = "lver"
 )
 
 var (

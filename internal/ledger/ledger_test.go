@@ -13,6 +13,7 @@ import (
 	"books/internal/caldate"
 	"books/internal/database"
 	"books/internal/dbtest"
+	"books/internal/integrity/integritytest"
 	"books/internal/ledger"
 	"books/internal/ledger/source"
 	"books/internal/money"
@@ -40,6 +41,12 @@ func setup(t *testing.T, dialectName string) *testBundle {
 	require.NoError(t, err)
 	_, err = ledger.CreateClass(ctx, client, ent.CreateClassInput{EntityID: us.ID, Name: "Consulting"})
 	require.NoError(t, err)
+	// Every scenario ends with the ledger's invariants: balanced, sealed, subledgers equal.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			integritytest.Check(t, client, org.ID)
+		}
+	})
 	return &testBundle{db: db, client: client, ctx: ctx, entity: us, other: uk}
 }
 
@@ -299,7 +306,7 @@ func TestTrialBalanceAsOf(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, b *testBundle) {
 		for i, d := range []string{"2026-09-30", "2026-10-01", "2026-10-31"} {
-			e := b.entry("tb-"+d, []string{"100.00", "20.50", "0.0001"}[i])
+			e := b.entry("tb-"+d, []string{"100.00", "20.50", "0.01"}[i])
 			e.Date = date(d)
 			_, err := ledger.Post(b.ctx, b.client, e)
 			require.NoError(t, err)
@@ -308,7 +315,7 @@ func TestTrialBalanceAsOf(t *testing.T) {
 			{"2026-09-29", "0.00"},
 			{"2026-09-30", "100.00"},
 			{"2026-10-01", "120.50"},
-			{"2026-10-31", "120.5001"},
+			{"2026-10-31", "120.51"},
 		}
 		for _, tt := range tests {
 			tb, err := ledger.GetTrialBalance(b.ctx, b.client, b.entity.ID, date(tt.asOf))

@@ -54,6 +54,12 @@ type Entry struct {
 	// IdempotencyKey) is unique. See FindByIdempotencyKey.
 	IdempotencyKey, RequestHash string
 
+	// Document is the Books document posting the entry (billing sets it). Only a document may
+	// post to a control account, and only the document's own operations undo its entries.
+	// A document entry is posted in source system books under the reference
+	// "<SourceRef>"; manual and API entries cannot use that namespace (DOCUMENT_OWNED).
+	Document *Document
+
 	// Entity optionally carries the entity the caller already loaded (in the same
 	// organization), sparing a query on a hot path.
 	Entity *ent.LegalEntity
@@ -66,6 +72,12 @@ type Entry struct {
 	// caller that sets it must retry without it to get the earlier entry. Callers on a hot
 	// path where duplicates are rare set it.
 	AssumeNew bool
+}
+
+// Document names the Books document an entry belongs to, e.g. {"invoice", "inv_…"}.
+type Document struct {
+	Type string
+	ID   string
 }
 
 // Line is one debit or credit. The account is named by exactly one of AccountID,
@@ -81,6 +93,10 @@ type Line struct {
 	ClassID     string
 	ClassName   string
 	Description string
+	// CustomerID or VendorID names the contact of the line; QuickBooks requires a customer
+	// on A/R and Customer Credits lines and a vendor on A/P lines, and so does the ledger for
+	// document entries.
+	CustomerID, VendorID string
 }
 
 // PostedLine is a line written by Post with the code of its account and the name of its
@@ -152,6 +168,11 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 		}
 	}
 	currency := money.Currency(entity.BaseCurrency)
+	if e.Currency != "" {
+		if _, err := money.ParseCurrency(string(e.Currency)); err != nil {
+			return Result{}, apperr.New(apperr.Validation, "currency %q is not an ISO 4217 code", e.Currency).WithField("currency")
+		}
+	}
 	if e.Currency != "" && e.Currency != currency {
 		return Result{}, apperr.New(apperr.CurrencyMismatch,
 			"entry currency %s differs from the entity's base currency %s", e.Currency, currency)
@@ -162,6 +183,9 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 				"line %d currency %s differs from the entry currency %s", i+1, l.Currency, currency).
 				WithField(fmt.Sprintf("lines[%d].currency", i))
 		}
+	}
+	if err := checkMinorUnits(e.Lines, currency); err != nil {
+		return Result{}, err
 	}
 	if e.SourceRef != "" && !e.AssumeNew {
 		existing, err := findBySource(ctx, c, e.EntityID, e.Source, e.SourceRef)
@@ -176,8 +200,14 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkControlAccounts(e, accounts); err != nil {
+		return Result{}, err
+	}
 	classes, err := resolveClasses(ctx, c, e)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := checkContacts(ctx, c, e.Lines); err != nil {
 		return Result{}, err
 	}
 	// A closed period is refused by the database when the entry is posted (see the ledger
@@ -214,6 +244,9 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 	}
 	if e.IdempotencyKey != "" {
 		create.SetIdempotencyKey(e.IdempotencyKey).SetRequestHash(e.RequestHash)
+	}
+	if e.Document != nil {
+		create.SetDocumentType(e.Document.Type).SetDocumentID(e.Document.ID)
 	}
 	accountIDs := make([]string, len(accounts))
 	classIDs := make([]string, len(classes))
@@ -260,6 +293,9 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 	if e.IdempotencyKey != "" {
 		je.IdempotencyKey, je.RequestHash = &e.IdempotencyKey, e.RequestHash
 	}
+	if e.Document != nil {
+		je.DocumentType, je.DocumentID = &e.Document.Type, &e.Document.ID
+	}
 	type lineArg struct {
 		ID          string  `json:"id"`
 		LineNo      int     `json:"line_no"`
@@ -267,6 +303,8 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 		Debit       int64   `json:"debit,string"`
 		Credit      int64   `json:"credit,string"`
 		ClassID     *string `json:"class_id"`
+		CustomerID  *string `json:"customer_id"`
+		VendorID    *string `json:"vendor_id"`
 		Description string  `json:"description"`
 	}
 	args := make([]lineArg, len(e.Lines))
@@ -281,8 +319,15 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 			jl.ClassID = &cl.ID
 			res.Lines[i].ClassName = cl.Name
 		}
+		if l.CustomerID != "" {
+			jl.CustomerID = &l.CustomerID
+		}
+		if l.VendorID != "" {
+			jl.VendorID = &l.VendorID
+		}
 		args[i] = lineArg{ID: jl.ID, LineNo: jl.LineNo, AccountID: jl.AccountID, Debit: l.Debit.Units(),
-			Credit: l.Credit.Units(), ClassID: jl.ClassID, Description: l.Description}
+			Credit: l.Credit.Units(), ClassID: jl.ClassID, CustomerID: jl.CustomerID, VendorID: jl.VendorID,
+			Description: l.Description}
 		je.Edges.Lines = append(je.Edges.Lines, jl)
 	}
 	entryArg := map[string]any{
@@ -291,6 +336,7 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 		"source_ref": ref, "total": strconv.FormatInt(je.Total.Units(), 10), "created_by": e.CreatedBy,
 		"created_via": e.CreatedVia, "request_id": e.RequestID, "posted_at": now,
 		"idempotency_key": je.IdempotencyKey, "request_hash": e.RequestHash, "reversal_of_id": nil,
+		"document_type": je.DocumentType, "document_id": je.DocumentID,
 	}
 	if docDate != nil {
 		entryArg["document_date"] = docDate.String()
@@ -336,6 +382,12 @@ func write(ctx context.Context, c *ent.Client, create *ent.JournalEntryCreate, l
 			SetDescription(l.Description)
 		if classes[i] != "" {
 			b.SetClassID(classes[i])
+		}
+		if l.CustomerID != "" {
+			b.SetCustomerID(l.CustomerID)
+		}
+		if l.VendorID != "" {
+			b.SetVendorID(l.VendorID)
 		}
 		builders[i] = b
 	}
@@ -388,11 +440,17 @@ func checkShape(e Entry) error {
 	if e.Date.IsZero() {
 		return apperr.New(apperr.Validation, "date is required").WithField("date")
 	}
+	if err := CheckDate(e.Date, "date"); err != nil {
+		return err
+	}
 	if !e.Source.Valid() {
 		return apperr.New(apperr.Validation, "unknown source system %q", e.Source).WithField("source_system")
 	}
 	if len(e.SourceRef) > 200 {
 		return apperr.New(apperr.Validation, "source reference is longer than 200 characters").WithField("source_ref")
+	}
+	if err := checkNamespace(e); err != nil {
+		return err
 	}
 	if len(e.Description) > 1000 {
 		return apperr.New(apperr.Validation, "description is longer than 1000 characters").WithField("description")
@@ -450,8 +508,9 @@ type accountRef struct {
 	ID     string         `json:"id"`
 	Code   string         `json:"code"`
 	Name   string         `json:"name"`
-	Active bool           `json:"active"`
-	Mapped sql.NullString `json:"mapped_source_code"`
+	Active  bool           `json:"active"`
+	Subtype string         `json:"subtype"`
+	Mapped  sql.NullString `json:"mapped_source_code"`
 }
 
 // resolveAccounts returns the account of each line, checking each is an active account of
@@ -473,7 +532,8 @@ func resolveAccounts(ctx context.Context, c *ent.Client, e Entry) ([]accountRef,
 	err := c.Account.Query().
 		Where(account.EntityID(e.EntityID)).
 		Modify(func(s *sql.Selector) {
-			s.Select(s.C(account.FieldID), s.C(account.FieldCode), s.C(account.FieldName), s.C(account.FieldActive))
+			s.Select(s.C(account.FieldID), s.C(account.FieldCode), s.C(account.FieldName), s.C(account.FieldActive),
+				s.C(account.FieldSubtype))
 			var wanted []*sql.Predicate
 			if len(byID) > 0 {
 				wanted = append(wanted, sql.In(s.C(account.FieldID), byID...))
@@ -599,11 +659,8 @@ func mapDBError(err error) error {
 	if _, ok := apperr.As(err); ok {
 		return err
 	}
-	msg := err.Error()
-	for _, code := range []string{apperr.UnbalancedEntry, apperr.LedgerImmutable} {
-		if strings.Contains(msg, code) {
-			return apperr.Wrap(code, err, "the database refused the entry: "+code)
-		}
+	if code, ok := dbCode(err); ok {
+		return apperr.Wrap(code, err, "the database refused the entry: "+code)
 	}
 	if ent.IsConstraintError(err) {
 		return apperr.Wrap(apperr.Conflict, err, "the entry conflicts with an existing record")

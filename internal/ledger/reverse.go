@@ -3,10 +3,12 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"books/ent"
 	"books/ent/journalentry"
+	"books/ent/journalline"
 	"books/internal/apperr"
 	"books/internal/caldate"
 	"books/internal/ids"
@@ -19,16 +21,27 @@ type Reversal struct {
 	Date                             caldate.Date
 	Description                      string
 	CreatedBy, CreatedVia, RequestID string
+	// Document is the document undoing its own entry (an invoice's void). An entry posted by a
+	// document can only be reversed by that document (DOCUMENT_OWNED otherwise).
+	Document *Document
 }
 
-// Reverse posts the mirror of a posted entry (same lines, sides swapped), links it to the
-// original and marks the original reversed. The original is never edited otherwise.
+// Reverse posts the mirror of a posted entry (same lines, sides swapped) linked to the
+// original; the database marks the original reversed in the same statement. The original is
+// never edited otherwise.
+//
+// The reversal is dated on r.Date or today (the entity's time zone), never before the
+// original: a requested date before it is VALIDATION, and today before it (an entry dated
+// ahead) becomes the original's date. When that date's period is closed the reversal moves to
+// the first open period and keeps the date as its document date — one rule for reversals,
+// voids and unapplications.
 func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalEntry, error) {
 	var out *ent.JournalEntry
 	owned, err := InTx(ctx, client, func(c *ent.Client) error {
 		orig, err := c.JournalEntry.Query().
 			Where(journalentry.ID(r.EntryID)).
-			WithLines().WithEntity().
+			WithLines(func(q *ent.JournalLineQuery) { q.Order(journalline.ByLineNo()) }).
+			WithEntity().
 			Only(ctx)
 		if ent.IsNotFound(err) {
 			return apperr.New(apperr.NotFound, "journal entry %q not found", r.EntryID)
@@ -45,15 +58,29 @@ func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalE
 		if orig.ReversalOfID != nil {
 			return apperr.New(apperr.Validation, "journal entry %s is itself a reversal; post a new entry instead", orig.ID)
 		}
-		date, late := r.Date, false
+		if orig.DocumentType != nil && (r.Document == nil || r.Document.Type != *orig.DocumentType || r.Document.ID != *orig.DocumentID) {
+			return apperr.New(apperr.DocumentOwned, "journal entry %s was posted by %s %s; undo it through that document (void, unapply, refund)",
+				orig.ID, strings.ReplaceAll(*orig.DocumentType, "_", " "), *orig.DocumentID)
+		}
+		if orig.DocumentType == nil && r.Document != nil {
+			return fmt.Errorf("ledger: document %s %s cannot reverse entry %s, which it did not post", r.Document.Type, r.Document.ID, orig.ID)
+		}
+		date := r.Date
 		if date.IsZero() {
 			loc, err := time.LoadLocation(orig.Edges.Entity.TimeZone)
 			if err != nil {
 				loc = time.UTC
 			}
-			date, late = caldate.Today(loc), true
+			if date = caldate.Today(loc); date.Before(orig.Date) {
+				date = orig.Date
+			}
+		} else if date.Before(orig.Date) {
+			return apperr.New(apperr.Validation, "a reversal cannot be dated %s, before the entry it reverses (%s)", date, orig.Date).WithField("date")
 		}
-		posted, doc, err := postingDate(ctx, c, orig.EntityID, date, late)
+		if err := CheckDate(date, "date"); err != nil {
+			return err
+		}
+		posted, doc, err := postingDate(ctx, c, orig.EntityID, date, true)
 		if err != nil {
 			return err
 		}
@@ -64,15 +91,17 @@ func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalE
 				desc += ": " + orig.Description
 			}
 		}
+		if len(desc) > 1000 {
+			return apperr.New(apperr.Validation, "description is longer than 1000 characters").WithField("description")
+		}
 		lines := make([]Line, len(orig.Edges.Lines))
 		accounts := make([]string, len(lines))
 		classes := make([]string, len(lines))
 		for i, l := range orig.Edges.Lines {
-			lines[i] = Line{Debit: l.Credit, Credit: l.Debit, Description: l.Description}
+			lines[i] = Line{Debit: l.Credit, Credit: l.Debit, Description: l.Description,
+				CustomerID: deref(l.CustomerID), VendorID: deref(l.VendorID)}
 			accounts[i] = l.AccountID
-			if l.ClassID != nil {
-				classes[i] = *l.ClassID
-			}
+			classes[i] = deref(l.ClassID)
 		}
 		create := c.JournalEntry.Create().
 			SetID(ids.New(ids.JournalEntry)).
@@ -81,7 +110,7 @@ func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalE
 			SetDescription(desc).
 			SetCurrency(orig.Currency).
 			SetSourceSystem(orig.SourceSystem).
-			SetSourceRef("reversal:" + orig.ID).
+			SetSourceRef(ReversalRefPrefix + orig.ID).
 			SetStatus(journalentry.StatusDraft).
 			SetTotal(orig.Total).
 			SetReversalOfID(orig.ID).
@@ -91,19 +120,12 @@ func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalE
 		if doc != nil {
 			create.SetDocumentDate(*doc)
 		}
+		if orig.DocumentType != nil {
+			create.SetDocumentType(*orig.DocumentType).SetDocumentID(*orig.DocumentID)
+		}
 		res, err := write(ctx, c, create, lines, accounts, classes)
 		if err != nil {
 			return err
-		}
-		n, err := c.JournalEntry.Update().
-			Where(journalentry.ID(orig.ID), journalentry.StatusEQ(journalentry.StatusPosted)).
-			SetStatus(journalentry.StatusReversed).
-			Save(ctx)
-		if err != nil {
-			return err
-		}
-		if n != 1 {
-			return apperr.New(apperr.AlreadyReversed, "journal entry %s is already reversed", orig.ID)
 		}
 		out = res.Entry
 		return nil

@@ -8,6 +8,7 @@ import (
 	"books/ent/account"
 	"books/ent/class"
 	"books/ent/coamapping"
+	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/internal/apperr"
 	"books/internal/ledger/source"
@@ -184,6 +185,17 @@ func UpdateAccount(ctx context.Context, c *ent.Client, id string, in ent.UpdateA
 	if err := checkSubtype(t, st); err != nil {
 		return nil, err
 	}
+	if t != a.Type || st != a.Subtype {
+		// Reclassifying an account with postings would move its history to another line of
+		// the statements (AR becoming revenue); the database refuses it too.
+		used, err := c.JournalLine.Query().Where(journalline.AccountID(a.ID)).Exist(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if used {
+			return nil, apperr.New(apperr.AccountInUse, "account %s %s has postings; its type and subtype cannot change (its name and code can)", a.Code, a.Name).WithField("type")
+		}
+	}
 	if in.Code != nil && *in.Code != a.Code {
 		taken, err := c.Account.Query().Where(account.EntityID(a.EntityID), account.Code(*in.Code)).Exist(ctx)
 		if err != nil {
@@ -194,6 +206,11 @@ func UpdateAccount(ctx context.Context, c *ent.Client, id string, in ent.UpdateA
 		}
 	}
 	a, err = c.Account.UpdateOne(a).SetInput(in).Save(ctx)
+	if err != nil {
+		if code, ok := dbCode(err); ok {
+			return nil, apperr.Wrap(code, err, "the database refused the change: "+code)
+		}
+	}
 	return a, mapInputError(err)
 }
 
