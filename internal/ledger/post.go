@@ -505,9 +505,9 @@ func total(lines []Line) money.Amount {
 
 // accountRef is what posting needs to know of an account.
 type accountRef struct {
-	ID     string         `json:"id"`
-	Code   string         `json:"code"`
-	Name   string         `json:"name"`
+	ID      string         `json:"id"`
+	Code    string         `json:"code"`
+	Name    string         `json:"name"`
 	Active  bool           `json:"active"`
 	Subtype string         `json:"subtype"`
 	Mapped  sql.NullString `json:"mapped_source_code"`
