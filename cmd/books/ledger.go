@@ -81,7 +81,11 @@ func ledgerVerify(ctx context.Context, args []string, out io.Writer) error {
 	for _, e := range entities {
 		ok, err := verifyEntity(ctx, client, e, *seal, out)
 		if err != nil {
-			return err
+			// One entity that cannot be read (a row tampered into an unreadable value) must
+			// not keep the others unchecked.
+			if _, werr := fmt.Fprintf(out, "ERROR %s %s  could not verify: %v\n", e.ID, e.Code, err); werr != nil {
+				return werr
+			}
 		}
 		if !ok {
 			failed++

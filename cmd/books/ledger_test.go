@@ -80,10 +80,10 @@ func (b *ledgerBundle) seals(t *testing.T) int {
 	return n
 }
 
-// tamperLines updates journal_lines the way a superuser can: with PostgreSQL's triggers off
-// for the session, or SQLite's guards on the table dropped (looked up, not named, so a
-// migration renaming them does not silently make this test pass).
-func (b *ledgerBundle) tamperLines(t *testing.T, stmts []string, args [][]any) {
+// tamper runs stmts on table the way a superuser can: with PostgreSQL's triggers off for the
+// session, or SQLite's guards on the table dropped (looked up, not named, so a migration
+// renaming them does not silently make this test pass).
+func (b *ledgerBundle) tamper(t *testing.T, table string, stmts []string, args [][]any) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := b.db.SQL.Conn(ctx)
@@ -95,7 +95,7 @@ func (b *ledgerBundle) tamperLines(t *testing.T, stmts []string, args [][]any) {
 		defer conn.ExecContext(ctx, `RESET session_replication_role`) //nolint:errcheck // the connection is closed next
 	} else {
 		var triggers []string
-		rows, err := conn.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'journal_lines'`)
+		rows, err := conn.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?`, table)
 		require.NoError(t, err)
 		for rows.Next() {
 			var name string
@@ -103,7 +103,7 @@ func (b *ledgerBundle) tamperLines(t *testing.T, stmts []string, args [][]any) {
 			triggers = append(triggers, name)
 		}
 		require.NoError(t, rows.Close())
-		require.NotEmpty(t, triggers, "journal_lines has no guards to drop")
+		require.NotEmpty(t, triggers, "%s has no guards to drop", table)
 		for _, name := range triggers {
 			_, err := conn.ExecContext(ctx, `DROP TRIGGER "`+name+`"`)
 			require.NoError(t, err)
@@ -150,7 +150,7 @@ func TestLedgerVerifyCatchesEditWithTriggersOff(t *testing.T) {
 			lines, err := b.client.JournalLine.Query().Where(journalline.EntryID(target.ID)).
 				Order(journalline.ByLineNo()).All(b.ctx)
 			require.NoError(t, err)
-			b.tamperLines(t,
+			b.tamper(t, "journal_lines",
 				[]string{`UPDATE journal_lines SET debit = ?1 WHERE id = ?2`, `UPDATE journal_lines SET debit = ?1 WHERE id = ?2`},
 				[][]any{{money.MustParse("140.00").Units(), lines[0].ID}, {money.MustParse("10.00").Units(), lines[1].ID}})
 
@@ -173,6 +173,31 @@ func TestLedgerVerifyCatchesEditWithTriggersOff(t *testing.T) {
 			require.True(t, vs[1].Ok)
 			require.False(t, vs[2].Ok)
 			require.Contains(t, vs[2].Problem, target.ID)
+		})
+	}
+}
+
+// An entity whose rows cannot even be read is reported and counted as failed, and the other
+// entities are still verified.
+func TestLedgerVerifyUnreadableEntity(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := ledgerSetup(t, d)
+			e := b.post(t, b.us, "bad-1", "10.00")
+			b.post(t, b.uk, "ok-1", "10.00")
+			bad := "lots"
+			if d == dialect.Postgres {
+				bad = "infinity"
+			}
+			b.tamper(t, "journal_entries", []string{`UPDATE journal_entries SET posted_at = ?1 WHERE id = ?2`}, [][]any{{bad, e.ID}})
+
+			out, err := b.verify(t, "--seal")
+			require.ErrorIs(t, err, errLedgerBroken, out)
+			require.ErrorContains(t, err, "1 of 2 entities")
+			require.Contains(t, out, "ERROR "+b.us.ID+" US  could not verify")
+			require.Contains(t, out, "OK    "+b.uk.ID+" UK  head seq 1")
 		})
 	}
 }

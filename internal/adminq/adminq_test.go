@@ -258,7 +258,8 @@ func TestQueue(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, adminissue.StatusResolved, iss.Status)
 				require.Equal(t, "retried", iss.Note)
-				require.Equal(t, []string{`push {"n":1} tx=false`}, e.enqueued)
+				// Settled and enqueued in one transaction, opened by Retry when the caller has none.
+				require.Equal(t, []string{`push {"n":1} tx=true`}, e.enqueued)
 				require.Equal(t, withJob.ID, next())
 				// Retried in a transaction: enqueued in it, announced after commit.
 				tx, err := e.client.Tx(ctxA)

@@ -210,8 +210,12 @@ func UnapplyCredit(ctx context.Context, client *ent.Client, applicationID string
 		if err != nil {
 			return err
 		}
+		date, err := notBefore(ctx, c, app.JournalEntryID, laterOf(today(le), cm.Date))
+		if err != nil {
+			return err
+		}
 		desc := fmt.Sprintf("Credit memo %s unapplied from invoice %s", cm.ID, invoiceLabel(inv))
-		je, err := post(ctx, c, cm.EntityID, laterOf(today(le), cm.Date), "cunapply:"+app.ID,
+		je, err := post(ctx, c, cm.EntityID, date, "cunapply:"+app.ID,
 			ledger.Document{Type: docCreditApplication, ID: app.ID}, desc, []ledger.Line{
 				{SourceCode: codeAR, Debit: app.Amount, Description: desc, CustomerID: cm.CustomerID},
 				{SourceCode: codeCustomerCredits, Credit: app.Amount, Description: desc, CustomerID: cm.CustomerID},

@@ -453,6 +453,10 @@ func unapplyApplication(ctx context.Context, c *ent.Client, p *ent.Payment, app 
 	if inv.Status != invoice.StatusPaid && !openStatus(inv.Status) {
 		return apperr.New(apperr.InvalidTransition, "invoice %s is %s; a payment applied to it cannot be unapplied", invoiceLabel(inv), inv.Status)
 	}
+	date, err := notBefore(ctx, c, app.JournalEntryID, date)
+	if err != nil {
+		return err
+	}
 	desc := fmt.Sprintf("Payment %s unapplied from invoice %s", p.ID, invoiceLabel(inv))
 	je, err := post(ctx, c, p.EntityID, date, "unapply:"+app.ID, ledger.Document{Type: docPaymentApplication, ID: app.ID}, desc, []ledger.Line{
 		{SourceCode: codeAR, Debit: app.Amount, Description: desc, CustomerID: p.CustomerID},
@@ -575,6 +579,17 @@ func customerInScope(ctx context.Context, c *ent.Client, id string) (*ent.Custom
 		return nil, apperr.New(apperr.UnknownCustomer, "customer %q not found", id).WithField("customerID")
 	}
 	return cus, err
+}
+
+// notBefore returns date, or the date of entry entryID when that is later: an unapplication
+// is a correction, never dated before the application it undoes (which may itself have moved
+// to a later open period).
+func notBefore(ctx context.Context, c *ent.Client, entryID string, date caldate.Date) (caldate.Date, error) {
+	je, err := c.JournalEntry.Get(ctx, entryID)
+	if err != nil {
+		return caldate.Date{}, err
+	}
+	return laterOf(date, je.Date), nil
 }
 
 // laterOf returns the later of two dates: a later step of a document is never dated before

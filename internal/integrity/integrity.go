@@ -1,11 +1,16 @@
-// Package integrity verifies a legal entity's ledger: it recomputes the entity's hash chain
-// of sealed journal entries (internal/ledger's seals) from the first link, and checks the
-// invariants the ledger and billing promise — every posted entry balanced, the trial balance
-// balanced, Accounts Receivable equal to the open invoice balances and Customer Credits
-// equal to the unapplied payments and credit memos.
+// Package integrity verifies a legal entity's ledger. Verify recomputes the entity's hash
+// chain of sealed journal entries (internal/ledger's seals) from the first link, checks every
+// head a past verification recorded is still in it, and checks the invariants the ledger and
+// billing promise: every posted entry balanced, on its entity's accounts, one positive side
+// per line in whole minor units; status consistent with the reversing entries (status is not
+// sealed); each posting's audit event and each document entry's document present; the trial
+// balance balanced; Accounts Receivable equal to the open invoice balances and Customer
+// Credits to the unapplied payments and credit memos.
 //
 // The database refuses edits of posted entries and of seals, but a superuser can disable
-// its triggers; what such an edit changed then shows up here as a broken link. The package
+// its triggers; what such an edit changed then shows up here. Someone with that power can
+// also recompute the whole chain: only heads recorded outside the database (the CLI prints
+// them) catch that, and links appended and removed between two verifications. The package
 // reads the tables directly and does not import internal/billing, so it checks billing
 // rather than trusting it.
 package integrity
@@ -14,6 +19,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +29,9 @@ import (
 
 	"books/ent"
 	"books/ent/account"
+	"books/ent/auditevent"
+	"books/ent/chargereversal"
+	"books/ent/creditapplication"
 	"books/ent/creditmemo"
 	"books/ent/invoice"
 	"books/ent/journalentry"
@@ -30,6 +40,9 @@ import (
 	"books/ent/ledgerverification"
 	"books/ent/legalentity"
 	"books/ent/payment"
+	"books/ent/paymentapplication"
+	"books/ent/refund"
+	"books/ent/writeoff"
 	"books/internal/apperr"
 	"books/internal/ids"
 	"books/internal/ledger"
@@ -96,19 +109,52 @@ func Verify(ctx context.Context, client *ent.Client, entityID string) (Report, e
 	}
 	r := Report{OrganizationID: entity.OrganizationID, EntityID: entityID, VerifiedAt: time.Now().UTC(), OK: true}
 	err = snapshot(ctx, client, dialectName, func(c *ent.Client) error {
-		for _, check := range []func(context.Context, *ent.Client, *Report) error{
-			verifyChain, verifyUnsealed, verifyAnchor, verifyBalances,
-		} {
-			if err := check(ctx, c, &r); err != nil {
-				return err
-			}
-		}
-		return nil
+		v := &verifier{r: &r, c: c}
+		return v.run(ctx)
 	})
 	if err != nil {
 		return Report{}, fmt.Errorf("verify ledger of %s: %w", entityID, err)
 	}
 	return r, nil
+}
+
+// verifier is one run of Verify: the report it fills and the entity's accounts.
+type verifier struct {
+	r *Report
+	c *ent.Client
+	// subtypes maps each account of the entity to its subtype; a line on an account
+	// missing here is on another entity's.
+	subtypes map[string]account.Subtype
+}
+
+func (v *verifier) run(ctx context.Context) (err error) {
+	// Amounts far beyond anything the ledger accepts can only come from tampering; their
+	// sums overflow, which money reports by panicking. That is a finding, not a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			perr, ok := p.(error)
+			if !ok || !errors.Is(perr, money.ErrOutOfRange) {
+				panic(p)
+			}
+			v.r.fail("amounts overflow the ledger's range: %v", perr)
+		}
+	}()
+	accounts, err := v.c.Account.Query().Where(account.EntityID(v.r.EntityID)).All(ctx)
+	if err != nil {
+		return fmt.Errorf("read accounts: %w", err)
+	}
+	v.subtypes = make(map[string]account.Subtype, len(accounts))
+	for _, a := range accounts {
+		v.subtypes[a.ID] = a.Subtype
+	}
+	for _, check := range []func(context.Context) error{
+		v.chain, v.unsealed, v.anchors, v.reversals, v.audited, v.documents, v.balances,
+	} {
+		if err := check(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // snapshot runs fn in one transaction that is REPEATABLE READ and read-only on PostgreSQL,
@@ -135,8 +181,9 @@ func snapshot(ctx context.Context, client *ent.Client, dialectName string, fn fu
 	return tx.Commit()
 }
 
-// verifyChain recomputes every link from seq 1 and checks each sealed entry.
-func verifyChain(ctx context.Context, c *ent.Client, r *Report) error {
+// chain recomputes every link from seq 1 and checks each sealed entry.
+func (v *verifier) chain(ctx context.Context) error {
+	r, c := v.r, v.c
 	prevHash := ""
 	var seq int64
 	for {
@@ -183,7 +230,7 @@ func verifyChain(ctx context.Context, c *ent.Client, r *Report) error {
 				r.fail("chain broken at seq %d: sealed entry %s is now %s", s.Seq, s.EntryID, e.Status)
 			default:
 				r.EntriesChecked++
-				checkEntry(r, e)
+				v.entry(e)
 				if h := ledger.SealHash(s.PrevHash, e, e.Edges.Lines); h != s.Hash {
 					r.fail("chain broken at seq %d: entry %s changed after it was sealed (its content now hashes to %s, the seal says %s)",
 						s.Seq, s.EntryID, short(h), short(s.Hash))
@@ -197,9 +244,9 @@ func verifyChain(ctx context.Context, c *ent.Client, r *Report) error {
 	}
 }
 
-// verifyUnsealed checks the posted entries not sealed yet, which only the invariants
-// protect.
-func verifyUnsealed(ctx context.Context, c *ent.Client, r *Report) error {
+// unsealed checks the posted entries not sealed yet, which only the invariants protect.
+func (v *verifier) unsealed(ctx context.Context) error {
+	r, c := v.r, v.c
 	after := ""
 	for {
 		entries, err := c.JournalEntry.Query().
@@ -212,7 +259,7 @@ func verifyUnsealed(ctx context.Context, c *ent.Client, r *Report) error {
 		}
 		for _, e := range entries {
 			r.EntriesChecked++
-			checkEntry(r, e)
+			v.entry(e)
 		}
 		if len(entries) < batch {
 			return nil
@@ -221,14 +268,40 @@ func verifyUnsealed(ctx context.Context, c *ent.Client, r *Report) error {
 	}
 }
 
-// checkEntry checks that a posted entry is balanced, as posting made it.
-func checkEntry(r *Report, e *ent.JournalEntry) {
+// entry checks a posted entry is as posting made it: at least two lines, each on one of
+// the entity's accounts with one positive side in whole minor units of the currency, and
+// debits equal to credits and to the total.
+func (v *verifier) entry(e *ent.JournalEntry) {
+	r := v.r
 	if len(e.Edges.Lines) < 2 {
 		r.fail("entry %s has %d line(s); a posted entry has at least 2", e.ID, len(e.Edges.Lines))
 		return
 	}
+	cur, err := money.ParseCurrency(e.Currency)
+	if err != nil {
+		r.fail("entry %s has currency %q, which the ledger does not know", e.ID, e.Currency)
+	}
+	// A minor unit in the ledger's units of 1/10,000: 100 for cents.
+	unit := int64(1)
+	for range money.Scale - cur.MinorUnits() {
+		unit *= 10
+	}
 	var debit, credit money.Amount
 	for _, l := range e.Edges.Lines {
+		if _, ok := v.subtypes[l.AccountID]; !ok {
+			r.fail("entry %s line %d is on account %s, which is not an account of entity %s", e.ID, l.LineNo, l.AccountID, r.EntityID)
+		}
+		oneSide := (l.Debit.IsPositive() && l.Credit.IsZero()) || (l.Credit.IsPositive() && l.Debit.IsZero())
+		if !oneSide {
+			r.fail("entry %s line %d has debit %s and credit %s; a line has one positive side", e.ID, l.LineNo, l.Debit, l.Credit)
+		}
+		if l.Debit.Abs().Cmp(money.MaxAbs) > 0 || l.Credit.Abs().Cmp(money.MaxAbs) > 0 {
+			r.fail("entry %s line %d is beyond the ledger's largest amount %s", e.ID, l.LineNo, money.MaxAbs)
+			return
+		}
+		if err == nil && (l.Debit.Units()%unit != 0 || l.Credit.Units()%unit != 0) {
+			r.fail("entry %s line %d has an amount finer than the %s minor unit", e.ID, l.LineNo, cur)
+		}
 		debit, credit = debit.Add(l.Debit), credit.Add(l.Credit)
 	}
 	if debit.Cmp(credit) != 0 || debit.Cmp(e.Total) != 0 {
@@ -236,37 +309,146 @@ func checkEntry(r *Report, e *ent.JournalEntry) {
 	}
 }
 
-// verifyAnchor checks that the head recorded by the last good verification is still in
-// the chain with the same hash: recomputing alone cannot see links cut off the end.
-func verifyAnchor(ctx context.Context, c *ent.Client, r *Report) error {
-	last, err := c.LedgerVerification.Query().
-		Where(ledgerverification.EntityID(r.EntityID), ledgerverification.Ok(true), ledgerverification.HeadSeqGT(0)).
-		Order(ent.Desc(ledgerverification.FieldVerifiedAt), ent.Desc(ledgerverification.FieldID)).
-		First(ctx)
-	if ent.IsNotFound(err) {
-		return nil
-	}
+// anchors checks that every head a verification recorded is still in the chain with the
+// same hash. Recomputing alone cannot see a chain cut short or rewritten from some link on;
+// a recorded head can, and checking every record, not just the latest, means a forged newer
+// record cannot hide the older ones. (Heads copied outside the database anchor better
+// still: whoever can rewrite the chain can rewrite this table.)
+func (v *verifier) anchors(ctx context.Context) error {
+	r := v.r
+	bad, err := v.c.LedgerVerification.Query().
+		Where(ledgerverification.EntityID(r.EntityID), ledgerverification.HeadSeqGT(0), func(s *entsql.Selector) {
+			seals := entsql.Table(ledgerseal.Table)
+			s.Where(entsql.NotExists(entsql.Select(seals.C(ledgerseal.FieldID)).From(seals).Where(entsql.And(
+				entsql.ColumnsEQ(seals.C(ledgerseal.FieldEntityID), s.C(ledgerverification.FieldEntityID)),
+				entsql.ColumnsEQ(seals.C(ledgerseal.FieldSeq), s.C(ledgerverification.FieldHeadSeq)),
+				entsql.ColumnsEQ(seals.C(ledgerseal.FieldHash), s.C(ledgerverification.FieldHeadHash)),
+			))))
+		}).
+		Order(ledgerverification.ByVerifiedAt(), ledgerverification.ByID()).
+		Limit(maxProblems).All(ctx)
 	if err != nil {
-		return fmt.Errorf("read last verification: %w", err)
+		return fmt.Errorf("read recorded heads: %w", err)
 	}
-	if last.HeadSeq > r.HeadSeq {
-		r.fail("chain truncated: verification %s saw seq %d (hash %s), the chain now ends at seq %d",
-			last.ID, last.HeadSeq, short(last.HeadHash), r.HeadSeq)
-		return nil
-	}
-	s, err := c.LedgerSeal.Query().Where(ledgerseal.EntityID(r.EntityID), ledgerseal.Seq(last.HeadSeq)).Only(ctx)
-	if ent.IsNotFound(err) {
-		r.fail("chain broken at seq %d: verification %s saw it, it is gone", last.HeadSeq, last.ID)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read anchored seal: %w", err)
-	}
-	if s.Hash != last.HeadHash {
-		r.fail("chain broken at seq %d (entry %s): hash is %s, verification %s saw %s",
-			s.Seq, s.EntryID, short(s.Hash), last.ID, short(last.HeadHash))
+	for _, lv := range bad {
+		if lv.HeadSeq > r.HeadSeq {
+			r.fail("chain truncated: verification %s (%s) saw seq %d with hash %s; the chain now ends at seq %d",
+				lv.ID, lv.VerifiedAt.UTC().Format(time.RFC3339), lv.HeadSeq, short(lv.HeadHash), r.HeadSeq)
+			continue
+		}
+		r.fail("chain rewritten at or before seq %d: verification %s (%s) saw hash %s there, the chain no longer has it",
+			lv.HeadSeq, lv.ID, lv.VerifiedAt.UTC().Format(time.RFC3339), short(lv.HeadHash))
 	}
 	return nil
+}
+
+// reversals checks status against the reversing entries, since status is left out of the
+// seal: an entry is reversed exactly when a posted reversal of it exists.
+func (v *verifier) reversals(ctx context.Context) error {
+	reversal := journalentry.HasReversedByWith(journalentry.StatusIn(ledger.Sealable()...))
+	orphans, err := v.c.JournalEntry.Query().
+		Where(journalentry.EntityID(v.r.EntityID), journalentry.StatusEQ(journalentry.StatusReversed), journalentry.Not(reversal)).
+		Order(journalentry.ByID()).Limit(maxProblems).IDs(ctx)
+	if err != nil {
+		return fmt.Errorf("read reversed entries: %w", err)
+	}
+	for _, id := range orphans {
+		v.r.fail("entry %s is marked reversed, but no posted entry reverses it", id)
+	}
+	live, err := v.c.JournalEntry.Query().
+		Where(journalentry.EntityID(v.r.EntityID), journalentry.StatusEQ(journalentry.StatusPosted), reversal).
+		Order(journalentry.ByID()).Limit(maxProblems).IDs(ctx)
+	if err != nil {
+		return fmt.Errorf("read posted entries: %w", err)
+	}
+	for _, id := range live {
+		v.r.fail("entry %s is marked posted, but a posted entry reverses it", id)
+	}
+	return nil
+}
+
+// audited checks every posted entry still has the audit event the database wrote when it
+// was posted ("aud_<entry id>", see migrations 0002 and 0005).
+func (v *verifier) audited(ctx context.Context) error {
+	missing, err := v.c.JournalEntry.Query().
+		Where(journalentry.EntityID(v.r.EntityID), journalentry.StatusIn(ledger.Sealable()...), func(s *entsql.Selector) {
+			events := entsql.Table(auditevent.Table)
+			s.Where(entsql.NotExists(entsql.Select(events.C(auditevent.FieldID)).From(events).Where(entsql.And(
+				entsql.P(func(b *entsql.Builder) {
+					b.Ident(events.C(auditevent.FieldID)).WriteString(" = 'aud_' || ").Ident(s.C(journalentry.FieldID))
+				}),
+				entsql.ColumnsEQ(events.C(auditevent.FieldSubjectID), s.C(journalentry.FieldID)),
+			))))
+		}).
+		Order(journalentry.ByID()).Limit(maxProblems).IDs(ctx)
+	if err != nil {
+		return fmt.Errorf("read audit events: %w", err)
+	}
+	for _, id := range missing {
+		v.r.fail("entry %s has lost the audit event of its posting", id)
+	}
+	return nil
+}
+
+// documentTables maps each document type of journal entries to its table, and says whether
+// that table carries the entity (applications only carry the organization).
+var documentTables = map[string]struct {
+	table    string
+	byEntity bool
+}{
+	"invoice":             {invoice.Table, true},
+	"payment":             {payment.Table, true},
+	"payment_application": {paymentapplication.Table, false},
+	"credit_memo":         {creditmemo.Table, true},
+	"credit_application":  {creditapplication.Table, false},
+	"refund":              {refund.Table, true},
+	"charge_reversal":     {chargereversal.Table, true},
+	"write_off":           {writeoff.Table, true},
+}
+
+// documents checks each document entry's document exists in its entity (or organization).
+// The database can check that only for invoices when the entry is posted: the other
+// documents are written after their entry, in the same transaction.
+func (v *verifier) documents(ctx context.Context) error {
+	unknown, err := v.c.JournalEntry.Query().
+		Where(journalentry.EntityID(v.r.EntityID), journalentry.StatusIn(ledger.Sealable()...),
+			journalentry.DocumentTypeNotNil(), journalentry.DocumentTypeNotIn(slices.Sorted(maps.Keys(documentTables))...)).
+		Order(journalentry.ByID()).Limit(maxProblems).All(ctx)
+	if err != nil {
+		return fmt.Errorf("read document entries: %w", err)
+	}
+	for _, e := range unknown {
+		v.r.fail("entry %s names a document of unknown type %q", e.ID, deref(e.DocumentType))
+	}
+	for _, docType := range slices.Sorted(maps.Keys(documentTables)) {
+		dt := documentTables[docType]
+		orphans, err := v.c.JournalEntry.Query().
+			Where(journalentry.EntityID(v.r.EntityID), journalentry.StatusIn(ledger.Sealable()...),
+				journalentry.DocumentType(docType), func(s *entsql.Selector) {
+					docs := entsql.Table(dt.table)
+					owner := entsql.ColumnsEQ(docs.C("organization_id"), s.C(journalentry.FieldOrganizationID))
+					if dt.byEntity {
+						owner = entsql.ColumnsEQ(docs.C("entity_id"), s.C(journalentry.FieldEntityID))
+					}
+					s.Where(entsql.NotExists(entsql.Select(docs.C("id")).From(docs).Where(entsql.And(
+						entsql.ColumnsEQ(docs.C("id"), s.C(journalentry.FieldDocumentID)), owner))))
+				}).
+			Order(journalentry.ByID()).Limit(maxProblems).All(ctx)
+		if err != nil {
+			return fmt.Errorf("read %s entries: %w", docType, err)
+		}
+		for _, e := range orphans {
+			v.r.fail("entry %s was posted by %s %s, which does not exist in its entity", e.ID, docType, deref(e.DocumentID))
+		}
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 type accountSums struct {
@@ -275,32 +457,27 @@ type accountSums struct {
 	Credit    money.Amount `json:"credit"`
 }
 
-// verifyBalances checks the trial balance and the two control accounts against the
-// documents behind them.
-func verifyBalances(ctx context.Context, c *ent.Client, r *Report) error {
+// balances checks the trial balance and the two control accounts against the documents
+// behind them.
+func (v *verifier) balances(ctx context.Context) error {
+	r, c := v.r, v.c
 	var rows []accountSums
 	err := c.JournalLine.Query().
 		Where(journalline.HasEntryWith(journalentry.EntityID(r.EntityID), journalentry.StatusIn(ledger.Sealable()...))).
 		GroupBy(journalline.FieldAccountID).
 		Aggregate(ent.As(ent.Sum(journalline.FieldDebit), "debit"), ent.As(ent.Sum(journalline.FieldCredit), "credit")).
 		Scan(ctx, &rows)
+	if overflowed(err) {
+		r.fail("the sums of the ledger's lines overflow: %v", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("sum journal lines: %w", err)
-	}
-	controls, err := c.Account.Query().
-		Where(account.EntityID(r.EntityID), account.SubtypeIn(account.SubtypeAccountsReceivable, account.SubtypeCustomerCredit)).
-		All(ctx)
-	if err != nil {
-		return fmt.Errorf("read control accounts: %w", err)
-	}
-	subtype := make(map[string]account.Subtype, len(controls))
-	for _, a := range controls {
-		subtype[a.ID] = a.Subtype
 	}
 	var debit, credit, ar, credits money.Amount
 	for _, row := range rows {
 		debit, credit = debit.Add(row.Debit), credit.Add(row.Credit)
-		switch subtype[row.AccountID] {
+		switch v.subtypes[row.AccountID] {
 		case account.SubtypeAccountsReceivable:
 			ar = ar.Add(row.Debit).Sub(row.Credit)
 		case account.SubtypeCustomerCredit:
@@ -314,6 +491,10 @@ func verifyBalances(ctx context.Context, c *ent.Client, r *Report) error {
 	open, err := sum(ctx, c.Invoice.Query().
 		Where(invoice.EntityID(r.EntityID), invoice.StatusIn(openInvoiceStatuses...)).
 		Aggregate(ent.As(ent.Sum(invoice.FieldBalance), "sum")))
+	if overflowed(err) {
+		r.fail("the sum of open invoices overflows: %v", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("sum open invoices: %w", err)
 	}
@@ -323,11 +504,19 @@ func verifyBalances(ctx context.Context, c *ent.Client, r *Report) error {
 
 	unapplied, err := sum(ctx, c.Payment.Query().Where(payment.EntityID(r.EntityID)).
 		Aggregate(ent.As(ent.Sum(payment.FieldUnapplied), "sum")))
+	if overflowed(err) {
+		r.fail("the sum of unapplied payments overflows: %v", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("sum unapplied payments: %w", err)
 	}
 	remaining, err := sum(ctx, c.CreditMemo.Query().Where(creditmemo.EntityID(r.EntityID)).
 		Aggregate(ent.As(ent.Sum(creditmemo.FieldRemaining), "sum")))
+	if overflowed(err) {
+		r.fail("the sum of credit memos overflows: %v", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("sum credit memos: %w", err)
 	}
@@ -340,6 +529,12 @@ func verifyBalances(ctx context.Context, c *ent.Client, r *Report) error {
 
 type scanner interface {
 	Scan(ctx context.Context, v any) error
+}
+
+// overflowed reports whether err is a sum beyond int64 units: a money scan out of range
+// (PostgreSQL's numeric SUM), or SQLite's integer overflow.
+func overflowed(err error) bool {
+	return err != nil && (errors.Is(err, money.ErrOutOfRange) || strings.Contains(err.Error(), "integer overflow"))
 }
 
 // sum scans a one-row SUM aggregate; no rows sum to zero.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/require"
@@ -12,6 +13,7 @@ import (
 	"books/ent"
 	"books/ent/account"
 	"books/ent/invoice"
+	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/ledgerseal"
 	"books/ent/ledgerverification"
@@ -79,13 +81,16 @@ func (b *testBundle) post(t *testing.T, ref string, debits ...string) *ent.Journ
 	return res.Entry
 }
 
-// postDocument posts a document's entry of amount from debit to credit (account codes),
-// naming the customer on every line, as billing does for control accounts.
-func (b *testBundle) postDocument(t *testing.T, doc, debit, credit, amount string) *ent.JournalEntry {
+// docRefs are the source reference prefixes of the document types the tests post.
+var docRefs = map[string]string{"invoice": "invoice:", "payment": "payment:", "credit_memo": "cm:"}
+
+// postDocument posts the entry of document docType docID: amount from debit to credit
+// (account codes), naming the customer on every line, as billing does for control accounts.
+func (b *testBundle) postDocument(t *testing.T, docType, docID, debit, credit, amount string) *ent.JournalEntry {
 	t.Helper()
 	res, err := ledger.Post(b.ctx, b.client, ledger.Entry{
-		EntityID: b.entity.ID, Date: caldate.MustParse("2026-11-10"), Source: source.Books, SourceRef: "test:" + doc,
-		Document: &ledger.Document{Type: "test", ID: doc},
+		EntityID: b.entity.ID, Date: caldate.MustParse("2026-11-10"), Source: source.Books, SourceRef: docRefs[docType] + docID,
+		Document: &ledger.Document{Type: docType, ID: docID},
 		Lines: []ledger.Line{
 			{AccountCode: debit, Debit: amt(amount), CustomerID: b.customer.ID},
 			{AccountCode: credit, Credit: amt(amount), CustomerID: b.customer.ID},
@@ -93,6 +98,45 @@ func (b *testBundle) postDocument(t *testing.T, doc, debit, credit, amount strin
 	})
 	require.NoError(t, err)
 	return res.Entry
+}
+
+// newInvoice stores an invoice of status with balance, as billing leaves one.
+func (b *testBundle) newInvoice(t *testing.T, status invoice.Status, balance string) *ent.Invoice {
+	t.Helper()
+	inv, err := b.client.Invoice.Create().
+		SetEntityID(b.entity.ID).SetCustomerID(b.customer.ID).
+		SetIssueDate(caldate.MustParse("2026-11-10")).SetDueDate(caldate.MustParse("2026-12-10")).
+		SetCurrency("USD").SetSubtotal(amt(balance)).SetTotal(amt(balance)).
+		SetAmountPaid(money.Amount{}).SetWrittenOff(money.Amount{}).SetBalance(amt(balance)).
+		SetStatus(status).
+		Save(b.ctx)
+	require.NoError(t, err)
+	return inv
+}
+
+// newPayment stores a payment of amount of which unapplied is not applied.
+func (b *testBundle) newPayment(t *testing.T, amount, unapplied string) *ent.Payment {
+	t.Helper()
+	p, err := b.client.Payment.Create().
+		SetEntityID(b.entity.ID).SetCustomerID(b.customer.ID).SetAmount(amt(amount)).SetCurrency("USD").
+		SetReceivedDate(caldate.MustParse("2026-11-11")).SetMethod("check").
+		SetApplied(amt(amount).Sub(amt(unapplied))).SetRefunded(money.Amount{}).SetReversed(money.Amount{}).
+		SetUnapplied(amt(unapplied)).
+		Save(b.ctx)
+	require.NoError(t, err)
+	return p
+}
+
+// newCreditMemo stores a credit memo of amount with remaining left to apply.
+func (b *testBundle) newCreditMemo(t *testing.T, amount, remaining string) *ent.CreditMemo {
+	t.Helper()
+	cm, err := b.client.CreditMemo.Create().
+		SetEntityID(b.entity.ID).SetCustomerID(b.customer.ID).SetDate(caldate.MustParse("2026-11-12")).
+		SetAmount(amt(amount)).SetCurrency("USD").SetAccountID(b.accountID(t, "4000")).
+		SetApplied(amt(amount).Sub(amt(remaining))).SetRemaining(amt(remaining)).SetJournalEntryID("je_cm").
+		Save(b.ctx)
+	require.NoError(t, err)
+	return cm
 }
 
 func (b *testBundle) seal(t *testing.T) int {
@@ -152,6 +196,27 @@ func (b *testBundle) tamper(t *testing.T, table, stmt string, args ...any) {
 	n, err := res.RowsAffected()
 	require.NoError(t, err)
 	require.Positive(t, n, "the tampering statement changed nothing: %s", stmt)
+}
+
+// rewriteChain multiplies every sealed entry's amounts by ten and recomputes every link, as
+// someone who can edit the tables could, and returns the new head.
+func (b *testBundle) rewriteChain(t *testing.T) *ent.LedgerSeal {
+	t.Helper()
+	seals, err := b.client.LedgerSeal.Query().Where(ledgerseal.EntityID(b.entity.ID)).Order(ledgerseal.BySeq()).All(b.ctx)
+	require.NoError(t, err)
+	prev := ""
+	for _, s := range seals {
+		b.tamper(t, "journal_lines", `UPDATE journal_lines SET debit = debit * 10, credit = credit * 10 WHERE entry_id = ?`, s.EntryID)
+		b.tamper(t, "journal_entries", `UPDATE journal_entries SET total = total * 10 WHERE id = ?`, s.EntryID)
+		e, err := b.client.JournalEntry.Query().Where(journalentry.ID(s.EntryID)).WithLines().Only(b.ctx)
+		require.NoError(t, err)
+		h := ledger.SealHash(prev, e, e.Edges.Lines)
+		b.tamper(t, "ledger_seals", `UPDATE ledger_seals SET prev_hash = ?, hash = ? WHERE id = ?`, prev, h, s.ID)
+		prev = h
+	}
+	head, err := b.client.LedgerSeal.Query().Where(ledgerseal.EntityID(b.entity.ID)).Order(ent.Desc(ledgerseal.FieldSeq)).First(b.ctx)
+	require.NoError(t, err)
+	return head
 }
 
 func replaceEach(s, old string, next func() string) string {
@@ -301,13 +366,72 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			b.tamper(t, "journal_lines", `DELETE FROM journal_lines WHERE id = ?`, b.lines(t, e)[1].ID)
 			return []string{e.ID, "1 line(s)"}
 		}},
+		{"reversed entry set back to posted", func(t *testing.T, b *testBundle) []string {
+			e := b.post(t, "t-1", "10.00")
+			_, err := ledger.Reverse(b.ctx, b.client, ledger.Reversal{EntryID: e.ID, Date: caldate.MustParse("2026-11-20")})
+			require.NoError(t, err)
+			b.seal(t)
+			// Status is not sealed (posted entries legitimately become reversed), so only the
+			// reversal bookkeeping can tell.
+			b.tamper(t, "journal_entries", `UPDATE journal_entries SET status = 'posted' WHERE id = ?`, e.ID)
+			return []string{e.ID, "marked posted, but a posted entry reverses it"}
+		}},
+		{"entry marked reversed with no reversal", func(t *testing.T, b *testBundle) []string {
+			e := b.post(t, "t-1", "10.00")
+			b.seal(t)
+			b.tamper(t, "journal_entries", `UPDATE journal_entries SET status = 'reversed' WHERE id = ?`, e.ID)
+			return []string{e.ID, "marked reversed, but no posted entry reverses it"}
+		}},
+		{"audit event of a posting deleted", func(t *testing.T, b *testBundle) []string {
+			e := b.post(t, "t-1", "10.00")
+			b.seal(t)
+			b.tamper(t, "audit_events", `DELETE FROM audit_events WHERE subject_id = ?`, e.ID)
+			return []string{e.ID, "lost the audit event"}
+		}},
+		{"line moved to another entity's account", func(t *testing.T, b *testBundle) []string {
+			e := b.post(t, "t-1", "10.00")
+			uk, err := ledger.CreateEntity(b.ctx, b.client, ent.CreateLegalEntityInput{Code: "UK", Name: "UK Ltd", BaseCurrency: "GBP"})
+			require.NoError(t, err)
+			theirs, err := b.client.Account.Query().Where(account.EntityID(uk.ID), account.Code("1250")).OnlyID(b.ctx)
+			require.NoError(t, err)
+			b.tamper(t, "journal_lines", `UPDATE journal_lines SET account_id = ? WHERE id = ?`, theirs, b.lines(t, e)[0].ID)
+			return []string{e.ID, "line 1", "not an account of entity " + b.entity.ID}
+		}},
+		{"amounts finer than a cent, still balanced", func(t *testing.T, b *testBundle) []string {
+			e := b.post(t, "t-1", "100.00", "50.00")
+			l := b.lines(t, e)
+			b.tamper(t, "journal_lines", `UPDATE journal_lines SET debit = ? WHERE id = ?`, amt("100.005").Units(), l[0].ID)
+			b.tamper(t, "journal_lines", `UPDATE journal_lines SET debit = ? WHERE id = ?`, amt("49.995").Units(), l[1].ID)
+			return []string{e.ID, "line 1", "finer than the USD minor unit"}
+		}},
+		{"chain rewritten consistently after a verification, newer anchor forged", func(t *testing.T, b *testBundle) []string {
+			for i := range 3 {
+				b.post(t, fmt.Sprintf("t-%d", i), "10.00")
+			}
+			b.seal(t)
+			_, _, err := integrity.VerifyAndRecord(b.ctx, b.client, b.entity.ID, false)
+			require.NoError(t, err)
+			head := b.rewriteChain(t)
+			b.tamper(t, "ledger_verifications", `INSERT INTO ledger_verifications (id, organization_id, entity_id, verified_at,
+				ok, entries_checked, entries_sealed, head_seq, head_hash) VALUES ('lver_forged', ?, ?, ?, true, 3, 3, ?, ?)`,
+				b.org, b.entity.ID, time.Now().UTC().Add(time.Hour), head.Seq, head.Hash)
+			return []string{"chain rewritten at or before seq 3"}
+		}},
 		{"receivable without an open invoice", func(t *testing.T, b *testBundle) []string {
-			b.postDocument(t, "inv_ghost", "1200", "4000", "150.00")
+			inv := b.newInvoice(t, invoice.StatusPaid, "0.00")
+			b.postDocument(t, "invoice", inv.ID, "1200", "4000", "150.00")
 			return []string{"Accounts Receivable is 150.00", "owe 0.00"}
 		}},
-		{"customer credit without a payment or credit memo", func(t *testing.T, b *testBundle) []string {
-			b.postDocument(t, "pmt_ghost", "1300", "2100", "25.00")
+		{"customer credit without unapplied cash or credit", func(t *testing.T, b *testBundle) []string {
+			p := b.newPayment(t, "25.00", "0.00")
+			b.postDocument(t, "payment", p.ID, "1300", "2100", "25.00")
 			return []string{"Customer Credits is 25.00", "come to 0.00"}
+		}},
+		{"payment deleted under its entry", func(t *testing.T, b *testBundle) []string {
+			p := b.newPayment(t, "25.00", "25.00")
+			e := b.postDocument(t, "payment", p.ID, "1300", "2100", "25.00")
+			b.tamper(t, "payments", `DELETE FROM payments WHERE id = ?`, p.ID)
+			return []string{e.ID, "payment " + p.ID + ", which does not exist"}
 		}},
 	}
 	for _, tt := range tests {
@@ -351,15 +475,8 @@ func TestVerifyReportsOneProblemPerBrokenLink(t *testing.T) {
 func TestVerifyControlAccountsMatchDocuments(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, b *testBundle) {
-		b.postDocument(t, "inv_1", "1200", "4000", "150.00")
-		inv, err := b.client.Invoice.Create().
-			SetEntityID(b.entity.ID).SetCustomerID(b.customer.ID).
-			SetIssueDate(caldate.MustParse("2026-11-10")).SetDueDate(caldate.MustParse("2026-12-10")).
-			SetCurrency("USD").SetSubtotal(amt("150.00")).SetTotal(amt("150.00")).
-			SetAmountPaid(money.Amount{}).SetWrittenOff(money.Amount{}).SetBalance(amt("150.00")).
-			SetStatus(invoice.StatusDraft).
-			Save(b.ctx)
-		require.NoError(t, err)
+		inv := b.newInvoice(t, invoice.StatusDraft, "150.00")
+		b.postDocument(t, "invoice", inv.ID, "1200", "4000", "150.00")
 		requireProblem(t, b.verify(t), "Accounts Receivable is 150.00", "owe 0.00")
 
 		for _, status := range []invoice.Status{invoice.StatusApproved, invoice.StatusSent, invoice.StatusViewed, invoice.StatusPartiallyPaid} {
@@ -373,26 +490,16 @@ func TestVerifyControlAccountsMatchDocuments(t *testing.T) {
 			require.NoError(t, err)
 			requireProblem(t, b.verify(t), "Accounts Receivable is 150.00")
 		}
-
-		_, err = inv.Update().SetStatus(invoice.StatusApproved).Save(b.ctx)
+		_, err := inv.Update().SetStatus(invoice.StatusApproved).Save(b.ctx)
 		require.NoError(t, err)
 
 		// Money received and credit given sit in Customer Credits until applied.
-		b.postDocument(t, "pmt_1", "1300", "2100", "30.00")
-		_, err = b.client.Payment.Create().
-			SetEntityID(b.entity.ID).SetCustomerID(b.customer.ID).SetAmount(amt("30.00")).SetCurrency("USD").
-			SetReceivedDate(caldate.MustParse("2026-11-11")).SetMethod("check").
-			SetApplied(money.Amount{}).SetRefunded(money.Amount{}).SetReversed(money.Amount{}).SetUnapplied(amt("30.00")).
-			Save(b.ctx)
-		require.NoError(t, err)
-		b.postDocument(t, "cm_1", "4000", "2100", "12.50")
+		p := b.newPayment(t, "30.00", "30.00")
+		b.postDocument(t, "payment", p.ID, "1300", "2100", "30.00")
+		cm := b.newCreditMemo(t, "12.50", "0.00")
+		b.postDocument(t, "credit_memo", cm.ID, "4000", "2100", "12.50")
 		requireProblem(t, b.verify(t), "Customer Credits is 42.50", "unapplied payments (30.00)", "credit memos (0.00)")
-		rev := b.accountID(t, "4000")
-		_, err = b.client.CreditMemo.Create().
-			SetEntityID(b.entity.ID).SetCustomerID(b.customer.ID).SetDate(caldate.MustParse("2026-11-12")).
-			SetAmount(amt("12.50")).SetCurrency("USD").SetAccountID(rev).
-			SetApplied(money.Amount{}).SetRemaining(amt("12.50")).SetJournalEntryID("je_cm").
-			Save(b.ctx)
+		_, err = cm.Update().SetRemaining(amt("12.50")).SetApplied(money.Amount{}).Save(b.ctx)
 		require.NoError(t, err)
 		r := b.verify(t)
 		require.True(t, r.OK, r.Problem)

@@ -135,5 +135,9 @@ func postingDate(ctx context.Context, c *ent.Client, entityID string, d caldate.
 	if date.Equal(d) {
 		return d, nil, nil
 	}
+	if date.After(MaxDate) {
+		return caldate.Date{}, nil, apperr.New(apperr.PeriodClosed,
+			"the periods from %s to the end of the ledger's range are closed; %s cannot be posted", d, d).WithField("date")
+	}
 	return date, &d, nil
 }

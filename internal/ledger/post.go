@@ -18,6 +18,7 @@ import (
 	"books/ent/class"
 	"books/ent/coamapping"
 	"books/ent/journalentry"
+	"books/ent/journalline"
 	"books/ent/legalentity"
 	"books/ent/predicate"
 	"books/internal/apperr"
@@ -193,6 +194,10 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 			return Result{Entry: existing}, nil
 		}
 		if !ent.IsNotFound(err) {
+			return Result{}, err
+		}
+		if err := discardDrafts(ctx, c, journalentry.EntityID(e.EntityID), journalentry.SourceSystemEQ(e.Source),
+			journalentry.SourceRef(e.SourceRef)); err != nil {
 			return Result{}, err
 		}
 	}
@@ -415,6 +420,21 @@ func write(ctx context.Context, c *ent.Client, create *ent.JournalEntryCreate, l
 	return Result{Entry: je, Created: true}, nil
 }
 
+// discardDrafts deletes the drafts matching where, with their lines. Books writes a draft and
+// posts it in one transaction, so a draft another transaction can see was written by hand; left
+// in place it would hold a reference (an invoice's, a reversal's) that only a posting may take.
+func discardDrafts(ctx context.Context, c *ent.Client, where ...predicate.JournalEntry) error {
+	drafts, err := c.JournalEntry.Query().Where(append(where, journalentry.StatusEQ(journalentry.StatusDraft))...).IDs(ctx)
+	if err != nil || len(drafts) == 0 {
+		return err
+	}
+	if _, err := c.JournalLine.Delete().Where(journalline.EntryIDIn(drafts...)).Exec(ctx); err != nil {
+		return err
+	}
+	_, err = c.JournalEntry.Delete().Where(journalentry.IDIn(drafts...), journalentry.StatusEQ(journalentry.StatusDraft)).Exec(ctx)
+	return err
+}
+
 // FindByIdempotencyKey returns the entry createdBy posted under key.
 func FindByIdempotencyKey(ctx context.Context, c *ent.Client, createdBy, key string) (*ent.JournalEntry, error) {
 	return c.JournalEntry.Query().
@@ -422,12 +442,16 @@ func FindByIdempotencyKey(ctx context.Context, c *ent.Client, createdBy, key str
 		Only(ctx)
 }
 
+// findBySource returns the posted (or reversed) entry of a source reference. Books never
+// leaves a draft behind, so a draft holding the reference was written by hand: it is not an
+// earlier posting to answer with, and the unique index refuses the new entry (CONFLICT).
 func findBySource(ctx context.Context, c *ent.Client, entityID string, sys source.System, ref string) (*ent.JournalEntry, error) {
 	return c.JournalEntry.Query().
 		Where(
 			journalentry.EntityID(entityID),
 			journalentry.SourceSystemEQ(sys),
 			journalentry.SourceRef(ref),
+			journalentry.StatusNEQ(journalentry.StatusDraft),
 		).Only(ctx)
 }
 

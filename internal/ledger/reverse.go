@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect/sql/sqlgraph"
+
 	"books/ent"
 	"books/ent/journalentry"
 	"books/ent/journalline"
@@ -103,6 +105,9 @@ func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalE
 			accounts[i] = l.AccountID
 			classes[i] = deref(l.ClassID)
 		}
+		if err := discardDrafts(ctx, c, journalentry.ReversalOfID(orig.ID)); err != nil {
+			return err
+		}
 		create := c.JournalEntry.Create().
 			SetID(ids.New(ids.JournalEntry)).
 			SetEntityID(orig.EntityID).
@@ -131,8 +136,8 @@ func Reverse(ctx context.Context, client *ent.Client, r Reversal) (*ent.JournalE
 		return nil
 	})
 	if err != nil {
-		if ent.IsConstraintError(err) {
-			return nil, apperr.New(apperr.AlreadyReversed, "journal entry %s is already reversed", r.EntryID)
+		if sqlgraph.IsUniqueConstraintError(err) {
+			return nil, apperr.New(apperr.AlreadyReversed, "journal entry %s is already reversed (or a reversing draft holds its reference)", r.EntryID)
 		}
 		return nil, mapDBError(err)
 	}

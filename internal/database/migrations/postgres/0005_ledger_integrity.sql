@@ -110,6 +110,23 @@ BEGIN
 	IF d <> e.total THEN
 		RETURN format('UNBALANCED_ENTRY: journal entry %s total %s <> sum of debits %s', e.id, e.total, d);
 	END IF;
+	IF at_commit AND e.document_type IS NOT NULL AND e.reversal_of_id IS NULL AND NOT EXISTS (
+		SELECT 1 FROM invoices d WHERE e.document_type = 'invoice' AND d.id = e.document_id AND d.entity_id = e.entity_id
+		UNION ALL SELECT 1 FROM payments d WHERE e.document_type = 'payment' AND d.id = e.document_id AND d.entity_id = e.entity_id
+		UNION ALL SELECT 1 FROM payment_applications d WHERE e.document_type = 'payment_application' AND d.id = e.document_id
+		UNION ALL SELECT 1 FROM credit_memos d WHERE e.document_type = 'credit_memo' AND d.id = e.document_id AND d.entity_id = e.entity_id
+		UNION ALL SELECT 1 FROM credit_applications d WHERE e.document_type = 'credit_application' AND d.id = e.document_id
+		UNION ALL SELECT 1 FROM refunds d WHERE e.document_type = 'refund' AND d.id = e.document_id AND d.entity_id = e.entity_id
+		UNION ALL SELECT 1 FROM charge_reversals d WHERE e.document_type = 'charge_reversal' AND d.id = e.document_id AND d.entity_id = e.entity_id
+		UNION ALL SELECT 1 FROM write_offs d WHERE e.document_type = 'write_off' AND d.id = e.document_id AND d.entity_id = e.entity_id) THEN
+		RETURN format('DOCUMENT_OWNED: journal entry %s names %s %s, which does not exist in its entity', e.id, e.document_type, e.document_id);
+	END IF;
+	-- Posted in this transaction (the only way a posted entry is checked at commit): its period
+	-- must still be open now that every close it waited for has committed.
+	IF at_commit AND e.status = 'posted' AND EXISTS (SELECT 1 FROM accounting_periods
+		WHERE entity_id = e.entity_id AND status = 'closed' AND e.date BETWEEN start_date AND end_date) THEN
+		RETURN format('PERIOD_CLOSED: the period of %s was closed while journal entry %s was being posted', e.date, e.id);
+	END IF;
 	IF e.status = 'reversed' AND NOT EXISTS (
 		SELECT 1 FROM journal_entries r WHERE r.reversal_of_id = e.id AND r.status = 'posted') THEN
 		RETURN format('LEDGER_IMMUTABLE: journal entry %s is marked reversed without a posted reversing entry', e.id);
@@ -164,8 +181,26 @@ BEGIN
 		IF NOT FOUND OR NEW.currency <> le.base_currency THEN
 			RAISE EXCEPTION 'CURRENCY_MISMATCH: journal entry % is in %; entity % posts in %', NEW.id, NEW.currency, le.code, le.base_currency;
 		END IF;
-		IF NEW.total % u <> 0 THEN
-			RAISE EXCEPTION 'INVALID_AMOUNT: journal entry % total is not a whole number of % minor units', NEW.id, NEW.currency;
+		IF NEW.total % u <> 0 OR NEW.total > 500000000000000000 THEN
+			RAISE EXCEPTION 'INVALID_AMOUNT: journal entry % total is not a whole number of % minor units within range', NEW.id, NEW.currency;
+		END IF;
+		-- A document entry's reference is its document's, "<kind>:<document id>" (a
+		-- reversal's is "reversal:<original>"); an invoice entry needs its invoice. The other
+		-- documents are written after their entry, so their existence is checked at commit.
+		IF NEW.document_type IS NOT NULL AND NEW.reversal_of_id IS NULL AND NOT (
+			(NEW.document_type = 'invoice' AND NEW.source_ref = 'invoice:' || NEW.document_id)
+			OR (NEW.document_type = 'payment' AND NEW.source_ref = 'payment:' || NEW.document_id)
+			OR (NEW.document_type = 'payment_application' AND NEW.source_ref IN ('papply:' || NEW.document_id, 'unapply:' || NEW.document_id))
+			OR (NEW.document_type = 'credit_memo' AND NEW.source_ref = 'cm:' || NEW.document_id)
+			OR (NEW.document_type = 'credit_application' AND NEW.source_ref IN ('capp:' || NEW.document_id, 'cunapply:' || NEW.document_id))
+			OR (NEW.document_type = 'refund' AND NEW.source_ref = 'refund:' || NEW.document_id)
+			OR (NEW.document_type = 'charge_reversal' AND NEW.source_ref = 'chargeback:' || NEW.document_id)
+			OR (NEW.document_type = 'write_off' AND NEW.source_ref = 'writeoff:' || NEW.document_id)) THEN
+			RAISE EXCEPTION 'DOCUMENT_OWNED: the reference of a % entry is <kind>:<document id>, not %', NEW.document_type, NEW.source_ref;
+		END IF;
+		IF NEW.document_type = 'invoice' AND NOT EXISTS (SELECT 1 FROM invoices
+			WHERE id = NEW.document_id AND entity_id = NEW.entity_id AND organization_id = NEW.organization_id) THEN
+			RAISE EXCEPTION 'DOCUMENT_OWNED: invoice % of this entry does not exist in entity %', NEW.document_id, NEW.entity_id;
 		END IF;
 		IF NEW.source_system = 'books' AND NEW.document_type IS NULL AND NEW.reversal_of_id IS NULL
 			AND strpos(NEW.source_ref, ':') > 0 THEN
@@ -191,6 +226,10 @@ BEGIN
 		RAISE EXCEPTION 'LEDGER_IMMUTABLE: draft journal entry % cannot be marked reversed', OLD.id;
 	END IF;
 	IF NEW.status = 'posted' THEN
+		NEW.posted_at := coalesce(NEW.posted_at, now());
+		IF NOT isfinite(NEW.posted_at) THEN
+			RAISE EXCEPTION 'VALIDATION: journal entry % needs a finite posted_at time to be posted', NEW.id;
+		END IF;
 		p := books_journal_entry_problem(NEW.id, 'posted', false);
 		IF p IS NOT NULL THEN
 			RAISE EXCEPTION '%', p;
@@ -306,7 +345,7 @@ BEGIN
 		RAISE EXCEPTION 'VALIDATION: vendor % is not a vendor of this organization', NEW.vendor_id;
 	END IF;
 	SELECT unit INTO u FROM books_currencies WHERE code = e.currency;
-	IF (NEW.debit + NEW.credit) % u <> 0 THEN
+	IF (NEW.debit + NEW.credit) % u <> 0 OR NEW.debit > 1000000000000000 OR NEW.credit > 1000000000000000 THEN
 		RAISE EXCEPTION 'INVALID_AMOUNT: line % is not a whole number of % minor units', NEW.id, e.currency;
 	END IF;
 	IF a.subtype IN ('accounts_receivable', 'customer_credit', 'accounts_payable') THEN
@@ -368,6 +407,11 @@ BEGIN
 	IF TG_TABLE_NAME = 'legal_entities' THEN
 		IF TG_OP = 'DELETE' OR NEW.id <> OLD.id OR NEW.organization_id <> OLD.organization_id
 			OR NEW.base_currency <> OLD.base_currency THEN
+			-- Postings hold the entity FOR SHARE; under READ COMMITTED this has waited for them
+			-- and sees them, an earlier snapshot could miss one.
+			IF current_setting('transaction_isolation') <> 'read committed' THEN
+				RAISE EXCEPTION 'LEDGER_IMMUTABLE: change entity % under READ COMMITTED', OLD.code;
+			END IF;
 			IF EXISTS (SELECT 1 FROM journal_entries WHERE entity_id = OLD.id) THEN
 				RAISE EXCEPTION 'LEDGER_IMMUTABLE: entity % has entries; its organization and base currency are fixed', OLD.code;
 			END IF;
@@ -377,7 +421,25 @@ BEGIN
 		END IF;
 		RETURN NEW;
 	END IF;
+	IF TG_TABLE_NAME IN ('customers', 'vendors') THEN
+		IF TG_OP = 'DELETE' THEN
+			IF EXISTS (SELECT 1 FROM journal_lines WHERE customer_id = OLD.id OR vendor_id = OLD.id) THEN
+				RAISE EXCEPTION 'LEDGER_IMMUTABLE: % % has postings and cannot be deleted', TG_TABLE_NAME, OLD.id;
+			END IF;
+			RETURN OLD;
+		END IF;
+		IF NEW.id <> OLD.id OR NEW.organization_id <> OLD.organization_id THEN
+			RAISE EXCEPTION 'LEDGER_IMMUTABLE: % % never moves to another organization', TG_TABLE_NAME, OLD.id;
+		END IF;
+		RETURN NEW;
+	END IF;
 	-- accounting_periods
+	IF TG_OP <> 'DELETE' AND NEW.status = 'closed' AND (TG_OP = 'INSERT' OR OLD.status <> 'closed') THEN
+		-- Postings hold the entity FOR SHARE until they commit; updating its row here waits
+		-- for them, and makes a posting that starts later wait for this close (or fail to
+		-- serialize), so no entry lands in a period as it closes.
+		UPDATE legal_entities SET updated_at = updated_at WHERE id = NEW.entity_id;
+	END IF;
 	IF TG_OP = 'DELETE' THEN
 		IF OLD.status = 'closed' THEN
 			RAISE EXCEPTION 'LEDGER_IMMUTABLE: closed period % is reopened, never deleted', OLD.name;
@@ -402,6 +464,10 @@ CREATE TRIGGER classes_guard BEFORE UPDATE OR DELETE ON classes
 CREATE TRIGGER legal_entities_guard BEFORE UPDATE OR DELETE ON legal_entities
 	FOR EACH ROW EXECUTE FUNCTION books_ledger_reference_guard();
 CREATE TRIGGER accounting_periods_guard BEFORE INSERT OR UPDATE OR DELETE ON accounting_periods
+	FOR EACH ROW EXECUTE FUNCTION books_ledger_reference_guard();
+CREATE TRIGGER customers_guard BEFORE UPDATE OR DELETE ON customers
+	FOR EACH ROW EXECUTE FUNCTION books_ledger_reference_guard();
+CREATE TRIGGER vendors_guard BEFORE UPDATE OR DELETE ON vendors
 	FOR EACH ROW EXECUTE FUNCTION books_ledger_reference_guard();
 
 -- Each seal extends its entity's chain by one link, for a posted entry of that entity.

@@ -568,3 +568,185 @@ CREATE TRIGGER ledger_verifications_no_delete BEFORE DELETE ON ledger_verificati
 BEGIN
 	SELECT RAISE(ABORT, 'AUDIT_APPEND_ONLY: verification records are never deleted');
 END;
+
+------------------------------------------------------------------------------------------
+-- What a CHECK says, said again by a trigger: PRAGMA ignore_check_constraints turns CHECKs
+-- off for a connection, triggers stay.
+------------------------------------------------------------------------------------------
+
+CREATE TRIGGER journal_entries_check_status BEFORE INSERT ON journal_entries
+WHEN NEW.status NOT IN ('draft', 'posted', 'reversed')
+BEGIN
+	SELECT RAISE(ABORT, 'VALIDATION: journal_entry_status: a journal entry is draft, posted or reversed');
+END;
+
+CREATE TRIGGER journal_entries_check_total BEFORE INSERT ON journal_entries
+WHEN NOT (NEW.total > 0 AND NEW.total <= 500000000000000000)
+BEGIN
+	SELECT RAISE(ABORT, 'INVALID_AMOUNT: journal_entry_total: an entry''s total is positive');
+END;
+
+CREATE TRIGGER journal_entries_check_dates BEFORE INSERT ON journal_entries
+WHEN NOT (NEW.date BETWEEN '1900-01-01' AND '2199-12-31')
+	OR NOT (NEW.document_date IS NULL OR NEW.document_date BETWEEN '1900-01-01' AND '2199-12-31')
+BEGIN
+	SELECT RAISE(ABORT, 'VALIDATION: journal_entry_dates: ledger dates are 1900-01-01 … 2199-12-31');
+END;
+
+CREATE TRIGGER journal_entries_check_reversal_ref BEFORE INSERT ON journal_entries
+WHEN NOT ((NEW.reversal_of_id IS NULL AND substr(NEW.source_ref, 1, 9) <> 'reversal:')
+	OR (NEW.reversal_of_id IS NOT NULL AND NEW.source_ref = 'reversal:' || NEW.reversal_of_id))
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: journal_entry_reversal_ref: reversal:<id> is the reference of the reversal of <id> only');
+END;
+
+CREATE TRIGGER journal_entries_check_document BEFORE INSERT ON journal_entries
+WHEN NOT ((NEW.document_type IS NULL AND NEW.document_id IS NULL)
+	OR (NEW.document_type IS NOT NULL AND NEW.document_id IS NOT NULL AND NEW.source_system = 'books'))
+BEGIN
+	SELECT RAISE(ABORT, 'DOCUMENT_OWNED: journal_entry_document: a document entry names its document and is posted by books');
+END;
+
+CREATE TRIGGER journal_entries_checks_update BEFORE UPDATE ON journal_entries
+WHEN NEW.status NOT IN ('draft', 'posted', 'reversed')
+BEGIN
+	SELECT RAISE(ABORT, 'VALIDATION: journal_entry_status: a journal entry is draft, posted or reversed');
+END;
+
+CREATE TRIGGER journal_lines_checks_insert BEFORE INSERT ON journal_lines
+WHEN NOT ((NEW.debit > 0 AND NEW.credit = 0) OR (NEW.credit > 0 AND NEW.debit = 0))
+	OR NEW.debit > 1000000000000000 OR NEW.credit > 1000000000000000
+BEGIN
+	SELECT RAISE(ABORT, 'INVALID_AMOUNT: journal_line_one_side: a line has one positive side of at most 100,000,000,000');
+END;
+
+-- A document entry's reference is its document's: "<kind>:<document id>" with the kind of its
+-- document type (a reversal's is "reversal:<original>"), and an invoice's entry needs the
+-- invoice, in the same entity. The other documents are written after their entry in the same
+-- transaction, so their existence is for the verifier.
+CREATE TRIGGER journal_entries_document_ref BEFORE INSERT ON journal_entries
+WHEN NEW.document_type IS NOT NULL AND NEW.reversal_of_id IS NULL AND NOT (
+	(NEW.document_type = 'invoice' AND NEW.source_ref = 'invoice:' || NEW.document_id)
+	OR (NEW.document_type = 'payment' AND NEW.source_ref = 'payment:' || NEW.document_id)
+	OR (NEW.document_type = 'payment_application' AND NEW.source_ref IN ('papply:' || NEW.document_id, 'unapply:' || NEW.document_id))
+	OR (NEW.document_type = 'credit_memo' AND NEW.source_ref = 'cm:' || NEW.document_id)
+	OR (NEW.document_type = 'credit_application' AND NEW.source_ref IN ('capp:' || NEW.document_id, 'cunapply:' || NEW.document_id))
+	OR (NEW.document_type = 'refund' AND NEW.source_ref = 'refund:' || NEW.document_id)
+	OR (NEW.document_type = 'charge_reversal' AND NEW.source_ref = 'chargeback:' || NEW.document_id)
+	OR (NEW.document_type = 'write_off' AND NEW.source_ref = 'writeoff:' || NEW.document_id))
+BEGIN
+	SELECT RAISE(ABORT, 'DOCUMENT_OWNED: a document entry''s reference is <kind>:<document id> of its document type');
+END;
+
+CREATE TRIGGER journal_entries_document_invoice BEFORE INSERT ON journal_entries
+WHEN NEW.document_type = 'invoice' AND NOT EXISTS (SELECT 1 FROM invoices
+	WHERE id = NEW.document_id AND entity_id = NEW.entity_id AND organization_id = NEW.organization_id)
+BEGIN
+	SELECT RAISE(ABORT, 'DOCUMENT_OWNED: an invoice entry needs its invoice, in the same entity');
+END;
+
+-- Lines left behind by a deleted draft (possible with foreign keys off) are never adopted by
+-- a new entry with the same id: they were checked against another entry.
+CREATE TRIGGER journal_entries_no_orphan_lines BEFORE INSERT ON journal_entries
+WHEN EXISTS (SELECT 1 FROM journal_lines WHERE entry_id = NEW.id)
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: lines of an earlier entry with this id exist; use a new id');
+END;
+
+-- When an entry is posted, every line is checked again against the entry as it now stands,
+-- so nothing checked against another state of it (a reversal draft, another currency) passes.
+CREATE TRIGGER journal_entries_post_lines BEFORE UPDATE OF status ON journal_entries
+WHEN OLD.status = 'draft' AND NEW.status = 'posted' AND (
+	NEW.currency IS NOT (SELECT base_currency FROM legal_entities WHERE id = NEW.entity_id)
+	OR EXISTS (SELECT 1 FROM journal_lines l LEFT JOIN accounts a ON a.id = l.account_id
+		WHERE l.entry_id = NEW.id AND (a.id IS NULL OR a.entity_id IS NOT NEW.entity_id
+			OR l.organization_id IS NOT NEW.organization_id
+			OR (l.debit + l.credit) % (SELECT unit FROM books_currencies WHERE code = NEW.currency) <> 0
+			OR (a.subtype IN ('accounts_receivable', 'customer_credit', 'accounts_payable')
+				AND NEW.document_type IS NULL AND NEW.reversal_of_id IS NULL)
+			OR (l.class_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM classes c
+				WHERE c.id = l.class_id AND c.entity_id = NEW.entity_id)))))
+BEGIN
+	SELECT RAISE(ABORT, 'UNKNOWN_ACCOUNT: a line of this entry is not on its entity''s accounts and classes, in whole minor units, or is a manual line on a control account');
+END;
+
+CREATE TRIGGER journal_entries_post_stamp BEFORE UPDATE OF status ON journal_entries
+WHEN OLD.status = 'draft' AND NEW.status = 'posted'
+	AND NEW.posted_at IS NOT NULL AND julianday(NEW.posted_at) IS NULL
+BEGIN
+	SELECT RAISE(ABORT, 'VALIDATION: a posted entry has a valid posted_at time');
+END;
+
+------------------------------------------------------------------------------------------
+-- UPDATE OR REPLACE deletes the row an update collides with, without delete triggers: no
+-- update of a table the ledger points at may collide with another row's unique key.
+------------------------------------------------------------------------------------------
+
+CREATE TRIGGER accounts_no_update_replace BEFORE UPDATE ON accounts
+WHEN EXISTS (SELECT 1 FROM accounts WHERE id <> OLD.id AND (id = NEW.id OR (entity_id = NEW.entity_id AND code = NEW.code)))
+BEGIN
+	SELECT RAISE(ABORT, 'UNIQUE constraint failed: accounts (an account with this id or code exists; it is never replaced)');
+END;
+
+CREATE TRIGGER classes_no_update_replace BEFORE UPDATE ON classes
+WHEN EXISTS (SELECT 1 FROM classes WHERE id <> OLD.id AND (id = NEW.id OR (entity_id = NEW.entity_id AND name = NEW.name)))
+BEGIN
+	SELECT RAISE(ABORT, 'UNIQUE constraint failed: classes (a class with this id or name exists; it is never replaced)');
+END;
+
+CREATE TRIGGER legal_entities_no_update_replace BEFORE UPDATE ON legal_entities
+WHEN EXISTS (SELECT 1 FROM legal_entities WHERE id <> OLD.id AND (id = NEW.id OR (organization_id = NEW.organization_id AND code = NEW.code)))
+BEGIN
+	SELECT RAISE(ABORT, 'UNIQUE constraint failed: legal_entities (an entity with this id or code exists; it is never replaced)');
+END;
+
+CREATE TRIGGER customers_no_update_replace BEFORE UPDATE ON customers
+WHEN EXISTS (SELECT 1 FROM customers WHERE id <> OLD.id AND (id = NEW.id OR (organization_id = NEW.organization_id AND display_name = NEW.display_name)))
+BEGIN
+	SELECT RAISE(ABORT, 'UNIQUE constraint failed: customers (a customer with this id or name exists; it is never replaced)');
+END;
+
+CREATE TRIGGER vendors_no_update_replace BEFORE UPDATE ON vendors
+WHEN EXISTS (SELECT 1 FROM vendors WHERE id <> OLD.id AND (id = NEW.id OR (organization_id = NEW.organization_id AND display_name = NEW.display_name)))
+BEGIN
+	SELECT RAISE(ABORT, 'UNIQUE constraint failed: vendors (a vendor with this id or name exists; it is never replaced)');
+END;
+
+-- A customer or vendor named on posted lines stays where it is.
+CREATE TRIGGER customers_in_use BEFORE UPDATE ON customers
+WHEN (NEW.id IS NOT OLD.id OR NEW.organization_id IS NOT OLD.organization_id)
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: a customer never moves to another organization');
+END;
+
+CREATE TRIGGER customers_in_use_delete BEFORE DELETE ON customers
+WHEN EXISTS (SELECT 1 FROM journal_lines WHERE customer_id = OLD.id)
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: a customer with postings cannot be deleted');
+END;
+
+CREATE TRIGGER customers_no_replace BEFORE INSERT ON customers
+WHEN EXISTS (SELECT 1 FROM customers c WHERE (c.id = NEW.id OR (c.organization_id = NEW.organization_id AND c.display_name = NEW.display_name))
+	AND EXISTS (SELECT 1 FROM journal_lines WHERE customer_id = c.id))
+BEGIN
+	SELECT RAISE(ABORT, 'UNIQUE constraint failed: customers (a customer with postings is never replaced)');
+END;
+
+CREATE TRIGGER vendors_in_use BEFORE UPDATE ON vendors
+WHEN (NEW.id IS NOT OLD.id OR NEW.organization_id IS NOT OLD.organization_id)
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: a vendor never moves to another organization');
+END;
+
+CREATE TRIGGER vendors_in_use_delete BEFORE DELETE ON vendors
+WHEN EXISTS (SELECT 1 FROM journal_lines WHERE vendor_id = OLD.id)
+BEGIN
+	SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: a vendor with postings cannot be deleted');
+END;
+
+CREATE TRIGGER vendors_no_replace BEFORE INSERT ON vendors
+WHEN EXISTS (SELECT 1 FROM vendors v WHERE (v.id = NEW.id OR (v.organization_id = NEW.organization_id AND v.display_name = NEW.display_name))
+	AND EXISTS (SELECT 1 FROM journal_lines WHERE vendor_id = v.id))
+BEGIN
+	SELECT RAISE(ABORT, 'UNIQUE constraint failed: vendors (a vendor with postings is never replaced)');
+END;
