@@ -35,6 +35,8 @@ commands:
   migrate   apply database migrations (--diff prints what ent/schema would change)
   worker    work background jobs without the HTTP server (serve works them too)
   token     mint a bearer token for local use
+  ledger    ledger verify: recompute every entity's hash chain and check the ledger's
+            invariants; exits non-zero on any breach
   bench     run a benchmark (bench je: journal-entry API against raw SQL;
             bench invoices: the GraphQL invoice list over 100,000 invoices;
             bench jobs: job queue throughput and enqueue-to-start latency)

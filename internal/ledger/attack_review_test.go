@@ -3,7 +3,7 @@ package ledger_test
 // Independent attack review of the ledger's integrity guarantees (see the issue "The ledger
 // promises that an unbalanced or edited posted entry cannot exist even through raw SQL").
 // Every test tries one family of attacks and asserts it is REFUSED (or, for the verifier,
-// DETECTED). Tests whose attack succeeds are marked "// FINDING:" at the top of the function.
+// DETECTED).
 
 import (
 	"context"
@@ -678,7 +678,7 @@ func TestAttackCustomerOfPostedLinesReplaced(t *testing.T) {
 // Amounts the API would never write.
 // ---------------------------------------------------------------------------------------
 
-// FINDING (availability): the database accepts line amounts far beyond the API's maximum
+// Found in review (availability), now refused: the database accepts line amounts far beyond the API's maximum
 // (money.MaxAbs = 10^18 units); two such postings on one account make the sums overflow
 // (SQLite: "integer overflow"; PostgreSQL: a numeric that does not fit money.Amount), so the
 // trial balance and the verifier can no longer be computed for the entity.
@@ -921,7 +921,7 @@ func TestAttackPostgresReclassifyRacesPostingHeld(t *testing.T) {
 			SourceRef: "rc3", Lines: []ledger.Line{{AccountID: x, Debit: amt("1.00")}, {AccountCode: "4000", Credit: amt("1.00")}}})
 		require.NoError(t, err)
 		_, err = tx.ExecContext(ctx, toAR, x)
-		require.ErrorContains(t, err, "ACCOUNT_IN_USE")
+		require.ErrorContains(t, err, "READ COMMITTED", "reclassifying runs under READ COMMITTED only")
 	})
 	t.Run("delete an account in use under a stale snapshot", func(t *testing.T) {
 		x := newAccount("1804")
@@ -974,6 +974,14 @@ func TestAttackPostgresLinesAgainstPostingHeld(t *testing.T) {
 				_, err = postTx.ExecContext(ctx, mode)
 				require.NoError(t, err)
 				_, err = postTx.ExecContext(ctx, `UPDATE journal_entries SET status = 'posted' WHERE id = $1`, id)
+				if iso != sql.LevelReadCommitted {
+					// Ledger writes run under READ COMMITTED only: a snapshot older than the
+					// locks a write waited for never judges it.
+					require.ErrorContains(t, err, "READ COMMITTED")
+					_, err = lineTx.ExecContext(ctx, bind(dialect.Postgres, insertLine), id+"_late", org, id, 3, cash, 5550000, 0)
+					require.ErrorContains(t, err, "READ COMMITTED")
+					return
+				}
 				require.NoError(t, err)
 
 				added := async(func() error {

@@ -177,7 +177,7 @@ func TestDatabaseRefusesLedgerAttacks(t *testing.T) {
 			// 3. Ownership: accounts and classes of another entity or organization.
 			one("line on another entity's account", "UNKNOWN_ACCOUNT", insertLine, "jl_a1", org, f.draft, 3, f.ukCash, 100, 0),
 			one("line on another organization's account", "UNKNOWN_ACCOUNT", insertLine, "jl_a2", org, f.draft, 3, f.otherOrgAccount, 100, 0),
-			one("line on a missing account", "UNKNOWN_ACCOUNT", insertLine, "jl_a3", org, f.draft, 3, "acct_nope", 100, 0),
+			one("line on a missing account", "UNKNOWN_ACCOUNT|foreign key", insertLine, "jl_a3", org, f.draft, 3, "acct_nope", 100, 0),
 			one("line of another organization", "LEDGER_IMMUTABLE", insertLine, "jl_a4", "org_other", f.draft, 3, f.cash, 100, 0),
 			one("line with another entity's class", "UNKNOWN_CLASS",
 				`INSERT INTO journal_lines (id, organization_id, entry_id, line_no, account_id, class_id, debit, credit, description)
