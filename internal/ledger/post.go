@@ -57,8 +57,8 @@ type Entry struct {
 
 	// Document is the Books document posting the entry (billing sets it). Only a document may
 	// post to a control account, and only the document's own operations undo its entries.
-	// A document entry is posted in source system books under the reference
-	// "<SourceRef>"; manual and API entries cannot use that namespace (DOCUMENT_OWNED).
+	// A document entry is posted in source system books with a SourceRef of the form
+	// "<kind>:<id>", a namespace manual and API entries cannot use (DOCUMENT_OWNED).
 	Document *Document
 
 	// Entity optionally carries the entity the caller already loaded (in the same
