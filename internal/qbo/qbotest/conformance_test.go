@@ -16,18 +16,11 @@ import (
 
 // The conformance tests compare the SHAPE (field names and JSON types,
 // recursively; values ignored) of emulator responses with recorded or
-// published QBO responses in /work/shared/fixtures/qbo (see its README).
+// published QBO responses in testdata/qbo (their sources: testdata/qbo/SOURCES.md).
 
 func fixture(t *testing.T, name string) map[string]any {
 	t.Helper()
-	dir := os.Getenv("QBO_FIXTURES")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "shared", "fixtures", "qbo") // /work/shared from /work/main/internal/qbo/qbotest
-	}
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if os.IsNotExist(err) {
-		t.Skipf("fixture %s not found (set QBO_FIXTURES)", name)
-	}
+	b, err := os.ReadFile(filepath.Join("testdata", "qbo", name))
 	require.NoError(t, err)
 	return decode(t, b)
 }

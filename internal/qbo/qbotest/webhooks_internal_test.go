@@ -14,14 +14,7 @@ import (
 // is byte-for-byte the recorded payload, so its signature is the recorded one.
 func TestLegacyBodyMatchesVector(t *testing.T) {
 	t.Parallel()
-	dir := os.Getenv("QBO_FIXTURES")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "shared", "fixtures", "qbo")
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "webhook-vector.json"))
-	if os.IsNotExist(err) {
-		t.Skip("fixture webhook-vector.json not found (set QBO_FIXTURES)")
-	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "qbo", "webhook-vector.json"))
 	require.NoError(t, err)
 	var v struct{ VerifierToken, Payload, Signature string }
 	var m map[string]any
