@@ -189,15 +189,17 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 		return Result{}, err
 	}
 	if e.SourceRef != "" && !e.AssumeNew {
-		existing, err := findBySource(ctx, c, e.EntityID, e.Source, e.SourceRef)
-		if err == nil {
-			return Result{Entry: existing}, nil
-		}
-		if !ent.IsNotFound(err) {
-			return Result{}, err
-		}
-		if err := discardDrafts(ctx, c, journalentry.EntityID(e.EntityID), journalentry.SourceSystemEQ(e.Source),
-			journalentry.SourceRef(e.SourceRef)); err != nil {
+		// One read finds an earlier posting of the reference, or a draft holding it.
+		held, err := c.JournalEntry.Query().Where(journalentry.EntityID(e.EntityID),
+			journalentry.SourceSystemEQ(e.Source), journalentry.SourceRef(e.SourceRef)).Only(ctx)
+		switch {
+		case err == nil && held.Status != journalentry.StatusDraft:
+			return Result{Entry: held}, nil
+		case err == nil:
+			if err := discardDrafts(ctx, c, journalentry.ID(held.ID)); err != nil {
+				return Result{}, err
+			}
+		case !ent.IsNotFound(err):
 			return Result{}, err
 		}
 	}
