@@ -274,6 +274,57 @@ func TestJEPostCreated(t *testing.T) {
 	}
 }
 
+// On PostgreSQL a new entry is posted in one statement: books_post_journal_entry names the
+// accounts, writes the entry and its lines and posts it. A class by name costs one read more;
+// a line the database cannot name falls back to resolving in Go, which explains the problem.
+func TestJEPostStatements(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, d)
+			noClass := func(ref string) map[string]any {
+				body := jeBody("US", ref, "150.00")
+				delete(jeLines(body)[0], "class")
+				return body
+			}
+			// Warm the key and entity caches.
+			status, body := b.postJE(t, b.orgA.Key, "", noClass("warm-up"))
+			require.Equal(t, http.StatusCreated, status, "body: %v", body)
+
+			want := map[string][3]int64{ // without a class, with a class by name, unknown account
+				"postgres": {1, 2, 2},
+				"sqlite3":  {4, 5, 1},
+			}[d]
+			for i, tc := range []struct {
+				name   string
+				body   map[string]any
+				status int
+			}{
+				{"plain", noClass("plain"), http.StatusCreated},
+				{"class by name", jeBody("US", "classy", "150.00"), http.StatusCreated},
+				{"unknown account code", func() map[string]any {
+					body := noClass("unknown")
+					jeLines(body)[1]["account_code"] = "9999"
+					return body
+				}(), http.StatusUnprocessableEntity},
+			} {
+				b.counter.Reset()
+				status, body := b.postJE(t, b.orgA.Key, "", tc.body)
+				require.Equal(t, tc.status, status, "%s: body: %v", tc.name, body)
+				require.Equal(t, want[i], b.counter.Count(), "%s: statements", tc.name)
+				if status == http.StatusUnprocessableEntity {
+					errBody, _ := body["error"].(map[string]any)
+					require.Equal(t, "UNKNOWN_ACCOUNT", errBody["code"])
+					require.Equal(t, "lines[1].account_code", errBody["field"])
+				}
+			}
+			require.Equal(t, jeSnapshot{EntriesA: 3, EntriesB: 0}, b.jeSnap(t))
+			b.requireLedgerBalanced(t, b.orgA)
+		})
+	}
+}
+
 // Class names are unique per entity ignoring case (ledger.CreateClass refuses "consulting"
 // next to "Consulting"), so a line may name its class in any case.
 func TestJEClassNameAnyCase(t *testing.T) {

@@ -51,6 +51,18 @@ func (d *countingDriver) ExecContext(ctx context.Context, q string, args ...any)
 	return ex.ExecContext(ctx, q, args...)
 }
 
+// QueryContext passes raw queries through (ent's QueryContext), counting them.
+func (d *countingDriver) QueryContext(ctx context.Context, q string, args ...any) (*stdsql.Rows, error) {
+	d.c.n.Add(1)
+	qu, ok := d.Driver.(interface {
+		QueryContext(context.Context, string, ...any) (*stdsql.Rows, error)
+	})
+	if !ok {
+		return nil, errors.New("driver has no QueryContext")
+	}
+	return qu.QueryContext(ctx, q, args...)
+}
+
 func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	tx, err := d.Driver.Tx(ctx)
 	if err != nil {
@@ -79,6 +91,18 @@ func (t *countingTx) ExecContext(ctx context.Context, q string, args ...any) (st
 		return nil, errors.New("transaction has no ExecContext")
 	}
 	return ex.ExecContext(ctx, q, args...)
+}
+
+// QueryContext passes raw queries through (ent's QueryContext), counting them.
+func (t *countingTx) QueryContext(ctx context.Context, q string, args ...any) (*stdsql.Rows, error) {
+	t.c.n.Add(1)
+	qu, ok := t.Tx.(interface {
+		QueryContext(context.Context, string, ...any) (*stdsql.Rows, error)
+	})
+	if !ok {
+		return nil, errors.New("transaction has no QueryContext")
+	}
+	return qu.QueryContext(ctx, q, args...)
 }
 
 func (t *countingTx) Query(ctx context.Context, q string, args, v any) error {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	stdsql "database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,18 +204,27 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 			return Result{}, err
 		}
 	}
-	accounts, err := resolveAccounts(ctx, c, e)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := checkControlAccounts(e, accounts); err != nil {
-		return Result{}, err
+	// On the one-call path the database names the accounts as it writes the entry (see
+	// postInOneCall); they are resolved here only when it cannot, to explain why.
+	fast := e.PlainResult && c.Dialect() == dialect.Postgres
+	var accounts []accountRef
+	if !fast {
+		var err error
+		if accounts, err = resolveCheckedAccounts(ctx, c, e); err != nil {
+			return Result{}, err
+		}
 	}
 	classes, err := resolveClasses(ctx, c, e)
-	if err != nil {
-		return Result{}, err
+	if err == nil {
+		err = checkContacts(ctx, c, e.Lines)
 	}
-	if err := checkContacts(ctx, c, e.Lines); err != nil {
+	if err != nil {
+		if fast {
+			// An account's problem is reported before a class's or a contact's, on every path.
+			if _, aerr := resolveCheckedAccounts(ctx, c, e); aerr != nil {
+				return Result{}, aerr
+			}
+		}
 		return Result{}, err
 	}
 	// A closed period is refused by the database when the entry is posted (see the ledger
@@ -230,8 +240,19 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 	if ref == "" {
 		ref = id
 	}
-	if e.PlainResult && c.Dialect() == dialect.Postgres {
-		return postInOneCall(ctx, c, e, id, ref, date, docDate, currency, accounts, classes)
+	if fast {
+		res, err := postInOneCall(ctx, c, e, id, ref, date, docDate, currency, nil, classes)
+		if !errors.Is(err, errResolveAccounts) {
+			return res, err
+		}
+		if accounts, err = resolveCheckedAccounts(ctx, c, e); err != nil {
+			return Result{}, err
+		}
+		res, err = postInOneCall(ctx, c, e, id, ref, date, docDate, currency, accounts, classes)
+		if errors.Is(err, errResolveAccounts) {
+			return Result{}, apperr.Wrap(apperr.Conflict, err, "an account of the entry changed while it was being posted; try again")
+		}
+		return res, err
 	}
 	create := c.JournalEntry.Create().
 		SetID(id).
@@ -281,9 +302,27 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 	return res, nil
 }
 
-// postInOneCall writes the entry through books_post_journal_entry (see the ledger guards
-// migration), which runs the same three statements as write, and the same triggers, inside
-// the database. The entry it returns is plain data, not bound to a client.
+// errResolveAccounts is books_post_journal_entry declining to name a line's account.
+var errResolveAccounts = errors.New("the database could not name every line's account")
+
+// resolveCheckedAccounts resolves the lines' accounts and checks the control-account rule.
+func resolveCheckedAccounts(ctx context.Context, c *ent.Client, e Entry) ([]accountRef, error) {
+	accounts, err := resolveAccounts(ctx, c, e)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkControlAccounts(e, accounts); err != nil {
+		return nil, err
+	}
+	return accounts, nil
+}
+
+// postInOneCall writes the entry through books_post_journal_entry (see the ledger guard
+// migrations), which runs the same three statements as write, and the same triggers, inside
+// the database. With accounts nil the lines name their accounts as the caller did (id, code
+// or source code) and the database resolves them; it refuses with errResolveAccounts, writing
+// nothing, when a line names no active account the entry may post to. The entry it returns
+// is plain data, not bound to a client.
 func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, date caldate.Date, docDate *caldate.Date,
 	currency money.Currency, accounts []accountRef, classes []*ent.Class) (Result, error) {
 	org, ok := tenant.Org(ctx)
@@ -306,7 +345,9 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 	type lineArg struct {
 		ID          string  `json:"id"`
 		LineNo      int     `json:"line_no"`
-		AccountID   string  `json:"account_id"`
+		AccountID   string  `json:"account_id,omitempty"`
+		AccountCode string  `json:"account_code,omitempty"`
+		SourceCode  string  `json:"source_code,omitempty"`
 		Debit       int64   `json:"debit,string"`
 		Credit      int64   `json:"credit,string"`
 		ClassID     *string `json:"class_id"`
@@ -319,9 +360,9 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 	for i, l := range e.Lines {
 		jl := &ent.JournalLine{
 			ID: ids.New(ids.JournalLine), OrganizationID: org, EntryID: id, LineNo: i + 1,
-			AccountID: accounts[i].ID, Debit: l.Debit, Credit: l.Credit, Description: l.Description,
+			Debit: l.Debit, Credit: l.Credit, Description: l.Description,
 		}
-		res.Lines[i] = PostedLine{JournalLine: jl, AccountCode: accounts[i].Code}
+		res.Lines[i] = PostedLine{JournalLine: jl}
 		if cl := classes[i]; cl != nil {
 			jl.ClassID = &cl.ID
 			res.Lines[i].ClassName = cl.Name
@@ -332,9 +373,14 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 		if l.VendorID != "" {
 			jl.VendorID = &l.VendorID
 		}
-		args[i] = lineArg{ID: jl.ID, LineNo: jl.LineNo, AccountID: jl.AccountID, Debit: l.Debit.Units(),
+		args[i] = lineArg{ID: jl.ID, LineNo: jl.LineNo, Debit: l.Debit.Units(),
 			Credit: l.Credit.Units(), ClassID: jl.ClassID, CustomerID: jl.CustomerID, VendorID: jl.VendorID,
 			Description: l.Description}
+		if accounts != nil {
+			args[i].AccountID = accounts[i].ID
+		} else {
+			args[i].AccountID, args[i].AccountCode, args[i].SourceCode = l.AccountID, l.AccountCode, l.SourceCode
+		}
 		je.Edges.Lines = append(je.Edges.Lines, jl)
 	}
 	entryArg := map[string]any{
@@ -357,7 +403,18 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 		return Result{}, err
 	}
 	// Text parameters cast in SQL: lib/pq would send []byte in binary, which jsonb rejects.
-	if _, err := c.ExecContext(ctx, `SELECT books_post_journal_entry($1::text::jsonb, $2::text::jsonb)`, string(ej), string(lj)); err != nil {
+	rows, err := c.QueryContext(ctx, `SELECT books_post_journal_entry($1::text::jsonb, $2::text::jsonb)::text`, string(ej), string(lj))
+	var used []struct {
+		ID   string `json:"id"`
+		Code string `json:"code"`
+	}
+	if err == nil {
+		err = scanUsedAccounts(rows, &used)
+	}
+	if err != nil {
+		if strings.Contains(err.Error(), "BOOKS_RESOLVE_ACCOUNTS") {
+			return Result{}, fmt.Errorf("%w: %v", errResolveAccounts, err)
+		}
 		if strings.Contains(err.Error(), apperr.PeriodClosed) {
 			return Result{}, apperr.Wrap(apperr.PeriodClosed, err,
 				fmt.Sprintf("the accounting period containing %s is closed; it cannot be posted into", e.Date)).WithField("date")
@@ -368,7 +425,31 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 		}
 		return Result{}, err
 	}
+	if len(used) != len(res.Lines) {
+		return Result{}, fmt.Errorf("books_post_journal_entry named %d accounts for %d lines", len(used), len(res.Lines))
+	}
+	for i, a := range used {
+		res.Lines[i].AccountID, res.Lines[i].AccountCode = a.ID, a.Code
+	}
 	return res, nil
+}
+
+// scanUsedAccounts reads the one JSON row books_post_journal_entry returns into used.
+func scanUsedAccounts(rows *stdsql.Rows, used any) error {
+	defer rows.Close()
+	var text string
+	if rows.Next() {
+		if err := rows.Scan(&text); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(text), used)
 }
 
 // write inserts the entry as a draft, adds its lines, then flips it to posted: the database
