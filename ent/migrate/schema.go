@@ -730,6 +730,11 @@ var (
 				Columns: []*schema.Column{JournalEntriesColumns[21], JournalEntriesColumns[4]},
 			},
 			{
+				Name:    "journalentry_entity_id_posted_at",
+				Unique:  false,
+				Columns: []*schema.Column{JournalEntriesColumns[21], JournalEntriesColumns[12]},
+			},
+			{
 				Name:    "journalentry_created_by_idempotency_key",
 				Unique:  true,
 				Columns: []*schema.Column{JournalEntriesColumns[13], JournalEntriesColumns[16]},

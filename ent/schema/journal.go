@@ -70,6 +70,8 @@ func (JournalEntry) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("entity_id", "source_system", "source_ref").Unique(),
 		index.Fields("entity_id", "date"),
+		// The sealer finds the recent end of a ledger by it (ledger.SealRecent).
+		index.Fields("entity_id", "posted_at"),
 		// NULL keys never collide, so entries posted without a key are unconstrained.
 		index.Fields("created_by", "idempotency_key").Unique(),
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -88,15 +89,36 @@ func PeriodicJobs(sealEvery, verifyEvery time.Duration) []jobs.Periodic {
 	}
 }
 
+// The sealing job reads only the recent end of each ledger (ledger.SealRecent with
+// SealWindow), and everything pending once every SealFullEvery, which seals the rare entry
+// whose transaction stayed open longer than the window.
+const (
+	SealWindow    = 10 * time.Minute
+	SealFullEvery = time.Hour
+)
+
 type sealWorker struct {
 	river.WorkerDefaults[SealArgs]
 	client *ent.Client
+
+	mu       sync.Mutex
+	lastFull time.Time // of this process; its first run is a full one
 }
 
 func (w *sealWorker) Work(ctx context.Context, _ *river.Job[SealArgs]) error {
-	n, err := ledger.SealAll(ctx, w.client)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	started := time.Now()
+	window := SealWindow
+	if started.Sub(w.lastFull) >= SealFullEvery {
+		window = 0
+	}
+	n, err := ledger.SealAllRecent(ctx, w.client, window)
 	if n > 0 {
-		slog.DebugContext(ctx, "sealed journal entries", "count", n)
+		slog.DebugContext(ctx, "sealed journal entries", "count", n, "full", window == 0)
+	}
+	if err == nil && window == 0 {
+		w.lastFull = started
 	}
 	return err
 }

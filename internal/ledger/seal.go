@@ -158,6 +158,19 @@ func Unsealed() func(*entsql.Selector) {
 // the chain's unique indexes refuse the loser's links; the loser starts over from the new
 // head, so the chain never forks.
 func SealPending(ctx context.Context, client *ent.Client, entityID string) (int, error) {
+	return sealPending(ctx, client, entityID, 0)
+}
+
+// SealRecent is SealPending for entries posted at most window before the chain's last seal
+// was written. It finds them through the (entity, posted_at) index, so a sealer running every
+// few seconds reads only the recent end of the ledger, however long it grows. An entry whose
+// transaction stayed open longer than window before committing is left to the next
+// SealPending, which the sealing job runs periodically (see integrity.SealFullEvery).
+func SealRecent(ctx context.Context, client *ent.Client, entityID string, window time.Duration) (int, error) {
+	return sealPending(ctx, client, entityID, window)
+}
+
+func sealPending(ctx context.Context, client *ent.Client, entityID string, window time.Duration) (int, error) {
 	if _, err := client.LegalEntity.Query().Where(legalentity.ID(entityID)).OnlyID(ctx); err != nil {
 		if ent.IsNotFound(err) {
 			return 0, apperr.New(apperr.NotFound, "legal entity %q not found", entityID)
@@ -171,7 +184,7 @@ func SealPending(ctx context.Context, client *ent.Client, entityID string) (int,
 		if err == nil {
 			err = WithTx(ctx, client, func(c *ent.Client) error {
 				var err error
-				n, err = sealBatchOf(ctx, c, entityID, head)
+				n, err = sealBatchOf(ctx, c, entityID, head, window)
 				return err
 			})
 		}
@@ -189,11 +202,16 @@ func SealPending(ctx context.Context, client *ent.Client, entityID string) (int,
 	}
 }
 
-// link is the head of a chain: its seq and hash, zero for an empty chain.
+// link is the head of a chain: its seq and hash, zero for an empty chain, and when it was
+// sealed.
 type link struct {
-	seq  int64
-	hash string
+	seq      int64
+	hash     string
+	sealedAt time.Time
 }
+
+// same reports whether l and o are the same link.
+func (l link) same(o link) bool { return l.seq == o.seq && l.hash == o.hash }
 
 func chainHead(ctx context.Context, c *ent.Client, entityID string) (link, error) {
 	s, err := c.LedgerSeal.Query().Where(ledgerseal.EntityID(entityID)).
@@ -204,7 +222,7 @@ func chainHead(ctx context.Context, c *ent.Client, entityID string) (link, error
 	if err != nil {
 		return link{}, err
 	}
-	return link{seq: s.Seq, hash: s.Hash}, nil
+	return link{seq: s.Seq, hash: s.Hash, sealedAt: s.SealedAt}, nil
 }
 
 // lostRace reports whether err is another sealer having appended first: a unique index
@@ -218,22 +236,26 @@ func lostRace(ctx context.Context, c *ent.Client, entityID string, head link, er
 		return true
 	}
 	now, herr := chainHead(ctx, c, entityID)
-	return herr == nil && now != head
+	return herr == nil && !now.same(head)
 }
 
-// sealBatchOf seals up to sealBatch pending entries after head, in c's transaction.
-func sealBatchOf(ctx context.Context, c *ent.Client, entityID string, head link) (int, error) {
+// sealBatchOf seals up to sealBatch pending entries after head, in c's transaction; with a
+// window, only those posted at most window before head was sealed.
+func sealBatchOf(ctx context.Context, c *ent.Client, entityID string, head link, window time.Duration) (int, error) {
 	// Re-read the head inside the transaction: the caller's read may predate a commit.
 	cur, err := chainHead(ctx, c, entityID)
 	if err != nil {
 		return 0, err
 	}
-	if cur != head {
+	if !cur.same(head) {
 		return 0, errHeadMoved
 	}
-	entries, err := c.JournalEntry.Query().
-		Where(journalentry.EntityID(entityID), journalentry.StatusIn(Sealable()...)).
-		Where(Unsealed()).
+	q := c.JournalEntry.Query().
+		Where(journalentry.EntityID(entityID), journalentry.StatusIn(Sealable()...))
+	if window > 0 && head.seq > 0 {
+		q.Where(journalentry.PostedAtGTE(head.sealedAt.Add(-window)))
+	}
+	entries, err := q.Where(Unsealed()).
 		Order(journalentry.ByPostedAt(), journalentry.ByID()).
 		Limit(sealBatch).
 		WithLines(func(q *ent.JournalLineQuery) { q.Order(journalline.ByLineNo()) }).
@@ -272,6 +294,11 @@ var errHeadMoved = errors.New("another sealer moved the chain head")
 // returns how many it sealed. It runs in the system tenant context; an entity that fails
 // does not stop the others, and its error is returned joined with the rest.
 func SealAll(ctx context.Context, client *ent.Client) (int, error) {
+	return SealAllRecent(ctx, client, 0)
+}
+
+// SealAllRecent is SealAll with SealRecent's window; a window of 0 seals everything pending.
+func SealAllRecent(ctx context.Context, client *ent.Client, window time.Duration) (int, error) {
 	ctx = tenant.System(ctx)
 	entities, err := client.LegalEntity.Query().Order(legalentity.ByID()).IDs(ctx)
 	if err != nil {
@@ -283,7 +310,7 @@ func SealAll(ctx context.Context, client *ent.Client) (int, error) {
 		if ctx.Err() != nil {
 			return total, errors.Join(append(errs, ctx.Err())...)
 		}
-		n, err := SealPending(ctx, client, id)
+		n, err := sealPending(ctx, client, id, window)
 		total += n
 		if err != nil {
 			errs = append(errs, err)

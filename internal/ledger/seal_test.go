@@ -293,3 +293,39 @@ func TestSealHashCoversContent(t *testing.T) {
 	}
 	require.NotEqual(t, baseHash, ledger.SealHash("0", base, baseLines), "the previous hash is part of the link")
 }
+
+// A windowed pass reads only entries posted shortly before the chain's last seal; an entry
+// whose transaction committed long after it was posted waits for the next full pass, and is
+// then sealed after the entries that overtook it.
+func TestSealRecent(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		first, err := ledger.Post(b.ctx, b.client, b.entry("recent-1", "10.00"))
+		require.NoError(t, err)
+		n, err := ledger.SealRecent(b.ctx, b.client, b.entity.ID, 10*time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "an empty chain has no window yet: everything pending is sealed")
+
+		// Posted (by its own clock) an hour before the chain's head was sealed.
+		r := b.raw(t)
+		r.mustExec(insertEntry, "je_late", r.org, b.entity.ID, "late", "draft", 70000)
+		r.mustExec(insertLine, "jl_late1", r.org, "je_late", 1, b.accountID("US", "1000"), 70000, 0)
+		r.mustExec(insertLine, "jl_late2", r.org, "je_late", 2, b.accountID("US", "4000"), 0, 70000)
+		r.mustExec(`UPDATE journal_entries SET status = 'posted', posted_at = ? WHERE id = ?`,
+			time.Now().UTC().Add(-time.Hour), "je_late")
+		recent, err := ledger.Post(b.ctx, b.client, b.entry("recent-2", "20.00"))
+		require.NoError(t, err)
+
+		n, err = ledger.SealRecent(b.ctx, b.client, b.entity.ID, 10*time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "only the recent entry is in the window")
+		n, err = ledger.SealPending(b.ctx, b.client, b.entity.ID)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "the full pass seals the late entry")
+
+		seals := b.requireChainIntact(t, b.entity.ID)
+		require.Len(t, seals, 3)
+		require.Equal(t, []string{first.Entry.ID, recent.Entry.ID, "je_late"},
+			[]string{seals[0].EntryID, seals[1].EntryID, seals[2].EntryID})
+	})
+}
