@@ -95,6 +95,7 @@ DECLARE
 	ent record;
 	u bigint;
 	p text;
+	problem text;
 	nl integer;
 	sd numeric;
 	sc numeric;
@@ -187,8 +188,12 @@ BEGIN
 		-- The lines as they stand once this update holds the entry's row: a line writer locks
 		-- the draft's row before its line can count (books_journal_line_guard), so every line
 		-- there will ever be is here, under READ COMMITTED's fresh snapshot.
-		SELECT count(*), coalesce(sum(debit), 0), coalesce(sum(credit), 0)
-			INTO nl, sd, sc FROM journal_lines WHERE entry_id = NEW.id;
+		-- One query reads the lines and any closed period holding the date.
+		SELECT count(*), coalesce(sum(debit), 0), coalesce(sum(credit), 0),
+			(SELECT name FROM accounting_periods
+				WHERE entity_id = NEW.entity_id AND status = 'closed' AND NEW.date BETWEEN start_date AND end_date
+				LIMIT 1)
+			INTO nl, sd, sc, p FROM journal_lines WHERE entry_id = NEW.id;
 		IF nl < 2 THEN
 			RAISE EXCEPTION 'UNBALANCED_ENTRY: journal entry % has % line(s); at least two are required', NEW.id, nl;
 		END IF;
@@ -199,14 +204,11 @@ BEGIN
 			RAISE EXCEPTION 'UNBALANCED_ENTRY: journal entry % total % <> sum of debits %', NEW.id, NEW.total, sd;
 		END IF;
 		IF NEW.reversal_of_id IS NOT NULL THEN
-			p := books_journal_entry_problem(NEW.id, 'posted', false);
-			IF p IS NOT NULL THEN
-				RAISE EXCEPTION '%', p;
+			problem := books_journal_entry_problem(NEW.id, 'posted', false);
+			IF problem IS NOT NULL THEN
+				RAISE EXCEPTION '%', problem;
 			END IF;
 		END IF;
-		SELECT name INTO p FROM accounting_periods
-			WHERE entity_id = NEW.entity_id AND status = 'closed' AND NEW.date BETWEEN start_date AND end_date
-			LIMIT 1;
 		IF p IS NOT NULL THEN
 			RAISE EXCEPTION 'PERIOD_CLOSED: period % is closed; % cannot be posted into it', p, NEW.date;
 		END IF;
@@ -306,6 +308,35 @@ BEGIN
 	RETURN NEW;
 END;
 $$;
+
+-- A posting's audit record and, for a reversing entry, marking its original reversed run in
+-- one trigger: PostgreSQL reads a trigger's WHEN condition afresh for every statement.
+CREATE FUNCTION books_journal_entry_posted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO audit_events (id, organization_id, at, actor, actor_type, via, action, subject_id, request_id, detail)
+	VALUES (
+		'aud_' || NEW.id, NEW.organization_id, coalesce(NEW.posted_at, now()),
+		CASE WHEN NEW.created_by = '' THEN 'system' ELSE NEW.created_by END,
+		CASE NEW.created_via WHEN 'api' THEN 'integration_key' WHEN 'graphql' THEN 'user' ELSE 'system' END,
+		CASE WHEN NEW.created_via IN ('graphql', 'api', 'cli') THEN NEW.created_via ELSE 'system' END,
+		CASE WHEN NEW.reversal_of_id IS NULL THEN 'journal_entry.post' ELSE 'journal_entry.reverse' END,
+		NEW.id, NEW.request_id, NEW.source_system || ':' || NEW.source_ref
+	);
+	IF NEW.reversal_of_id IS NOT NULL THEN
+		UPDATE journal_entries SET status = 'reversed' WHERE id = NEW.reversal_of_id;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER journal_entries_audit_post ON journal_entries;
+DROP TRIGGER journal_entries_reverse_original ON journal_entries;
+DROP FUNCTION books_journal_entry_reverse_original();
+DROP FUNCTION books_journal_entry_audit();
+CREATE TRIGGER journal_entries_posted
+	AFTER UPDATE OF status ON journal_entries
+	FOR EACH ROW WHEN (OLD.status = 'draft' AND NEW.status = 'posted')
+	EXECUTE FUNCTION books_journal_entry_posted();
 
 -- books_post_journal_entry also names each line's account, so that the JE API posts in one
 -- round trip: a line carries account_id, account_code or source_code (through the COA mapping
