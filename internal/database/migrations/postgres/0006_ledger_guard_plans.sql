@@ -351,22 +351,29 @@ DECLARE
 	used jsonb;
 	bad integer;
 BEGIN
-	SELECT array_agg(r.id ORDER BY r.ord), jsonb_agg(jsonb_build_object('id', r.id, 'code', r.code) ORDER BY r.ord),
-		count(*) FILTER (WHERE r.id IS NULL OR NOT r.active
+	SELECT array_agg(r.id ORDER BY l.ord), jsonb_agg(jsonb_build_object('id', r.id, 'code', r.code) ORDER BY l.ord),
+		count(*) FILTER (WHERE r.id IS NULL OR r.entity_id <> e->>'entity_id' OR NOT r.active
 			OR (r.subtype IN ('accounts_receivable', 'customer_credit', 'accounts_payable') AND e->>'document_type' IS NULL))
 	INTO acct_ids, used, bad
-	FROM (
-		SELECT l.ord,
-			CASE WHEN l.v->>'account_id' IS NOT NULL THEN ai.id WHEN l.v->>'account_code' IS NOT NULL THEN ac.id ELSE am.id END AS id,
-			CASE WHEN l.v->>'account_id' IS NOT NULL THEN ai.code WHEN l.v->>'account_code' IS NOT NULL THEN ac.code ELSE am.code END AS code,
-			CASE WHEN l.v->>'account_id' IS NOT NULL THEN ai.active WHEN l.v->>'account_code' IS NOT NULL THEN ac.active ELSE am.active END AS active,
-			CASE WHEN l.v->>'account_id' IS NOT NULL THEN ai.subtype WHEN l.v->>'account_code' IS NOT NULL THEN ac.subtype ELSE am.subtype END AS subtype
-		FROM jsonb_array_elements(lines) WITH ORDINALITY AS l(v, ord)
-		LEFT JOIN accounts ai ON ai.id = l.v->>'account_id' AND ai.entity_id = e->>'entity_id'
-		LEFT JOIN accounts ac ON ac.entity_id = e->>'entity_id' AND ac.code = l.v->>'account_code'
-		LEFT JOIN coa_mappings m ON m.entity_id = e->>'entity_id' AND m.source_system = e->>'source_system'
-			AND m.source_code = l.v->>'source_code'
-		LEFT JOIN accounts am ON am.id = m.account_id AND am.entity_id = e->>'entity_id'
+	FROM jsonb_array_elements(lines) WITH ORDINALITY AS l(v, ord)
+	-- One probe of a unique index per line: by id, by (entity, code), or by the mapping's key
+	-- and then the account's id. LIMIT keeps each probe a nested loop, never a hash join over
+	-- the table; the entity is compared outside so the id probes use the primary key.
+	CROSS JOIN LATERAL (
+		SELECT a.id, a.entity_id, a.code, a.active, a.subtype FROM accounts a
+			WHERE l.v->>'account_id' IS NOT NULL AND a.id = l.v->>'account_id'
+		UNION ALL
+		SELECT a.id, a.entity_id, a.code, a.active, a.subtype FROM accounts a
+			WHERE l.v->>'account_id' IS NULL AND l.v->>'account_code' IS NOT NULL
+				AND a.entity_id = e->>'entity_id' AND a.code = l.v->>'account_code'
+		UNION ALL
+		SELECT a.id, a.entity_id, a.code, a.active, a.subtype FROM coa_mappings m JOIN accounts a ON a.id = m.account_id
+			WHERE l.v->>'account_id' IS NULL AND l.v->>'account_code' IS NULL
+				AND m.entity_id = e->>'entity_id' AND m.source_system = e->>'source_system'
+				AND m.source_code = l.v->>'source_code'
+		UNION ALL
+		SELECT NULL, NULL, NULL, NULL, NULL
+		LIMIT 1
 	) r;
 	IF bad > 0 OR acct_ids IS NULL THEN
 		RAISE EXCEPTION 'BOOKS_RESOLVE_ACCOUNTS: % line(s) of journal entry % name no active, non-control account of entity %',
