@@ -117,7 +117,9 @@ func (w *sealWorker) Work(ctx context.Context, _ *river.Job[SealArgs]) error {
 	if n > 0 {
 		slog.DebugContext(ctx, "sealed journal entries", "count", n, "full", window == 0)
 	}
-	if err == nil && window == 0 {
+	if window == 0 {
+		// Even when an entity failed: its error is reported, and retrying the whole ledger
+		// every 2 s would only slow every other entity's sealing.
 		w.lastFull = started
 	}
 	return err

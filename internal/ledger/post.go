@@ -302,7 +302,8 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 	return res, nil
 }
 
-// errResolveAccounts is books_post_journal_entry declining to name a line's account.
+// errResolveAccounts is books_post_journal_entry declining to name a line's account (and
+// writing nothing).
 var errResolveAccounts = errors.New("the database could not name every line's account")
 
 // resolveCheckedAccounts resolves the lines' accounts and checks the control-account rule.
@@ -320,8 +321,8 @@ func resolveCheckedAccounts(ctx context.Context, c *ent.Client, e Entry) ([]acco
 // postInOneCall writes the entry through books_post_journal_entry (see the ledger guard
 // migrations), which runs the same three statements as write, and the same triggers, inside
 // the database. With accounts nil the lines name their accounts as the caller did (id, code
-// or source code) and the database resolves them; it refuses with errResolveAccounts, writing
-// nothing, when a line names no active account the entry may post to. The entry it returns
+// or source code) and the database resolves them; it writes nothing and postInOneCall returns
+// errResolveAccounts when a line names no active account the entry may post to. The entry it returns
 // is plain data, not bound to a client.
 func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, date caldate.Date, docDate *caldate.Date,
 	currency money.Currency, accounts []accountRef, classes []*ent.Class) (Result, error) {
@@ -412,9 +413,6 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 		err = scanUsedAccounts(rows, &used)
 	}
 	if err != nil {
-		if strings.Contains(err.Error(), "BOOKS_RESOLVE_ACCOUNTS") {
-			return Result{}, fmt.Errorf("%w: %v", errResolveAccounts, err)
-		}
 		if strings.Contains(err.Error(), apperr.PeriodClosed) {
 			return Result{}, apperr.Wrap(apperr.PeriodClosed, err,
 				fmt.Sprintf("the accounting period containing %s is closed; it cannot be posted into", e.Date)).WithField("date")
@@ -434,7 +432,9 @@ func postInOneCall(ctx context.Context, c *ent.Client, e Entry, id, ref string, 
 	return res, nil
 }
 
-// scanUsedAccounts reads the one JSON row books_post_journal_entry returns into used.
+// scanUsedAccounts reads the one JSON row books_post_journal_entry returns into used, or
+// returns errResolveAccounts when the database wrote nothing because it could not name every
+// line's account.
 func scanUsedAccounts(rows *stdsql.Rows, used any) error {
 	defer rows.Close()
 	var text string
@@ -448,6 +448,9 @@ func scanUsedAccounts(rows *stdsql.Rows, used any) error {
 	}
 	if err := rows.Close(); err != nil {
 		return err
+	}
+	if strings.HasPrefix(text, "{") {
+		return fmt.Errorf("%w: %s", errResolveAccounts, text)
 	}
 	return json.Unmarshal([]byte(text), used)
 }

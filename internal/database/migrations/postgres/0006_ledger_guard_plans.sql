@@ -342,8 +342,8 @@ CREATE TRIGGER journal_entries_posted
 -- round trip: a line carries account_id, account_code or source_code (through the COA mapping
 -- of the entry's source system), as ledger.Post accepts them. It returns the accounts it used,
 -- [{"id", "code"}] in line order. A line whose account is missing, inactive or a control
--- account is not explained here: the function refuses with BOOKS_RESOLVE_ACCOUNTS, writing
--- nothing, and the application resolves the lines itself to say which line is wrong and why.
+-- account is not explained here: the function writes nothing and returns {"unresolved": n},
+-- and the application resolves the lines itself to say which line is wrong and why.
 DROP FUNCTION books_post_journal_entry(jsonb, jsonb);
 CREATE FUNCTION books_post_journal_entry(e jsonb, lines jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -376,8 +376,9 @@ BEGIN
 		LIMIT 1
 	) r;
 	IF bad > 0 OR acct_ids IS NULL THEN
-		RAISE EXCEPTION 'BOOKS_RESOLVE_ACCOUNTS: % line(s) of journal entry % name no active, non-control account of entity %',
-			coalesce(bad, 0), e->>'id', e->>'entity_id';
+		-- Answered, not raised: raising would abort the caller's transaction, in which the
+		-- application then resolves the lines to explain the problem.
+		RETURN jsonb_build_object('unresolved', coalesce(bad, 0));
 	END IF;
 	INSERT INTO journal_entries (id, created_at, updated_at, organization_id, entity_id, date, document_date,
 		description, currency, source_system, source_ref, status, total, created_by, created_via, request_id,
