@@ -31,20 +31,7 @@ const (
 	codeBadDebt         = "bad_debt"
 )
 
-// Types of the documents that post billing's entries (ledger.Document.Type). Each entry
-// belongs to its document; only the document's own operations undo it.
-const (
-	docInvoice            = "invoice"             // approval; its void reverses that entry
-	docWriteOff           = "write_off"           // a write-off of an invoice's balance
-	docPayment            = "payment"             // a payment recorded (with its first applications)
-	docPaymentApplication = "payment_application" // a payment applied later, or unapplied
-	docCreditMemo         = "credit_memo"         // a credit memo issued
-	docCreditApplication  = "credit_application"  // a credit memo applied, or unapplied
-	docRefund             = "refund"
-	docChargeReversal     = "charge_reversal"
-)
-
-func invoiceDoc(id string) ledger.Document { return ledger.Document{Type: docInvoice, ID: id} }
+func invoiceDoc(id string) ledger.Document { return ledger.Document{Type: ledger.DocInvoice, ID: id} }
 
 // WithTx runs fn in a transaction (or the caller's), as ledger.WithTx does.
 func WithTx(ctx context.Context, client *ent.Client, fn func(c *ent.Client) error) error {

@@ -99,7 +99,7 @@ func IssueCreditMemo(ctx context.Context, client *ent.Client, in CreditMemoInput
 			debit.ClassID = cls.ID
 			b.SetClassID(cls.ID)
 		}
-		je, err := post(ctx, c, le.ID, date, "cm:"+id, ledger.Document{Type: docCreditMemo, ID: id}, desc, []ledger.Line{
+		je, err := post(ctx, c, le.ID, date, "cm:"+id, ledger.Document{Type: ledger.DocCreditMemo, ID: id}, desc, []ledger.Line{
 			debit,
 			{SourceCode: codeCustomerCredits, Credit: in.Amount, Description: desc, CustomerID: cus.ID},
 		})
@@ -158,7 +158,7 @@ func applyCredit(ctx context.Context, c *ent.Client, cm *ent.CreditMemo, apps []
 	desc := fmt.Sprintf("Credit memo %s applied", cm.ID)
 	lines := append([]ledger.Line{{SourceCode: codeCustomerCredits, Debit: total, Description: desc, CustomerID: cm.CustomerID}},
 		arCredits(targets, "Credit memo applied to invoice %s")...)
-	je, err := post(ctx, c, cm.EntityID, date, "capp:"+appIDs[0], ledger.Document{Type: docCreditApplication, ID: appIDs[0]}, desc, lines)
+	je, err := post(ctx, c, cm.EntityID, date, "capp:"+appIDs[0], ledger.Document{Type: ledger.DocCreditApplication, ID: appIDs[0]}, desc, lines)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func UnapplyCredit(ctx context.Context, client *ent.Client, applicationID string
 		}
 		desc := fmt.Sprintf("Credit memo %s unapplied from invoice %s", cm.ID, invoiceLabel(inv))
 		je, err := post(ctx, c, cm.EntityID, date, "cunapply:"+app.ID,
-			ledger.Document{Type: docCreditApplication, ID: app.ID}, desc, []ledger.Line{
+			ledger.Document{Type: ledger.DocCreditApplication, ID: app.ID}, desc, []ledger.Line{
 				{SourceCode: codeAR, Debit: app.Amount, Description: desc, CustomerID: cm.CustomerID},
 				{SourceCode: codeCustomerCredits, Credit: app.Amount, Description: desc, CustomerID: cm.CustomerID},
 			})

@@ -254,7 +254,7 @@ func WriteOffInvoice(ctx context.Context, client *ent.Client, in WriteOffInput) 
 		}
 		desc := fmt.Sprintf("Write-off of invoice %s", invoiceLabel(inv))
 		woID := ids.New(ids.WriteOff)
-		je, err := post(ctx, c, inv.EntityID, date, "writeoff:"+woID, ledger.Document{Type: docWriteOff, ID: woID}, desc, []ledger.Line{
+		je, err := post(ctx, c, inv.EntityID, date, "writeoff:"+woID, ledger.Document{Type: ledger.DocWriteOff, ID: woID}, desc, []ledger.Line{
 			{SourceCode: codeBadDebt, Debit: inv.Balance, Description: desc},
 			{SourceCode: codeAR, Credit: inv.Balance, Description: desc, CustomerID: inv.CustomerID},
 		})

@@ -130,7 +130,7 @@ func RecordPayment(ctx context.Context, client *ent.Client, in PaymentInput) (*e
 			lines = append(lines, ledger.Line{SourceCode: codeCustomerCredits, Credit: rest,
 				Description: "Unapplied payment from " + cus.DisplayName, CustomerID: cus.ID})
 		}
-		je, err := post(ctx, c, le.ID, in.ReceivedDate, "payment:"+id, ledger.Document{Type: docPayment, ID: id}, desc, lines)
+		je, err := post(ctx, c, le.ID, in.ReceivedDate, "payment:"+id, ledger.Document{Type: ledger.DocPayment, ID: id}, desc, lines)
 		if err != nil {
 			return err
 		}
@@ -195,7 +195,7 @@ func ApplyPayment(ctx context.Context, client *ent.Client, paymentID string, app
 		lines := append([]ledger.Line{{SourceCode: codeCustomerCredits, Debit: total, Description: desc, CustomerID: p.CustomerID}},
 			arCredits(targets, "Payment applied to invoice %s")...)
 		je, err := post(ctx, c, p.EntityID, laterOf(today(le), p.ReceivedDate), "papply:"+appIDs[0],
-			ledger.Document{Type: docPaymentApplication, ID: appIDs[0]}, desc, lines)
+			ledger.Document{Type: ledger.DocPaymentApplication, ID: appIDs[0]}, desc, lines)
 		if err != nil {
 			return err
 		}
@@ -314,9 +314,9 @@ type cashReturned struct {
 // remainder applied again), re-opening them. Then the return itself posts DR Customer
 // Credits, CR Undeposited Funds, so applied money nets to DR AR, CR Undeposited Funds.
 func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeback bool) (cashReturned, error) {
-	kind, prefix, refPrefix, docType := "refund", ids.Refund, "refund:", docRefund
+	kind, prefix, refPrefix, docType := "refund", ids.Refund, "refund:", ledger.DocRefund
 	if chargeback {
-		kind, prefix, refPrefix, docType = "charge reversal", ids.ChargeReversal, "chargeback:", docChargeReversal
+		kind, prefix, refPrefix, docType = "charge reversal", ids.ChargeReversal, "chargeback:", ledger.DocChargeReversal
 	}
 	var r cashReturned
 	if in.PaymentID == "" {
@@ -384,7 +384,7 @@ func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeba
 				t := []target{{inv: inv, amount: keep}}
 				appID := ids.New(ids.PaymentApplication)
 				desc := fmt.Sprintf("Payment %s re-applied after a %s", p.ID, kind)
-				je, err := post(ctx, c, p.EntityID, date, "papply:"+appID, ledger.Document{Type: docPaymentApplication, ID: appID}, desc, append(
+				je, err := post(ctx, c, p.EntityID, date, "papply:"+appID, ledger.Document{Type: ledger.DocPaymentApplication, ID: appID}, desc, append(
 					[]ledger.Line{{SourceCode: codeCustomerCredits, Debit: keep, Description: desc, CustomerID: p.CustomerID}},
 					arCredits(t, "Payment re-applied to invoice %s")...))
 				if err != nil {
@@ -458,7 +458,7 @@ func unapplyApplication(ctx context.Context, c *ent.Client, p *ent.Payment, app 
 		return err
 	}
 	desc := fmt.Sprintf("Payment %s unapplied from invoice %s", p.ID, invoiceLabel(inv))
-	je, err := post(ctx, c, p.EntityID, date, "unapply:"+app.ID, ledger.Document{Type: docPaymentApplication, ID: app.ID}, desc, []ledger.Line{
+	je, err := post(ctx, c, p.EntityID, date, "unapply:"+app.ID, ledger.Document{Type: ledger.DocPaymentApplication, ID: app.ID}, desc, []ledger.Line{
 		{SourceCode: codeAR, Debit: app.Amount, Description: desc, CustomerID: p.CustomerID},
 		{SourceCode: codeCustomerCredits, Credit: app.Amount, Description: desc, CustomerID: p.CustomerID},
 	})

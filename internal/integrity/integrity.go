@@ -97,10 +97,7 @@ func (r *Report) fail(format string, args ...any) {
 // every organization). It changes nothing; an error means the check could not run, a
 // broken ledger is a Report that is not OK.
 func Verify(ctx context.Context, client *ent.Client, entityID string) (Report, error) {
-	var dialectName string
-	entity, err := client.LegalEntity.Query().
-		Where(legalentity.ID(entityID), func(s *entsql.Selector) { dialectName = s.Dialect() }).
-		Only(ctx)
+	entity, err := client.LegalEntity.Query().Where(legalentity.ID(entityID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return Report{}, apperr.New(apperr.NotFound, "legal entity %q not found", entityID)
 	}
@@ -108,7 +105,7 @@ func Verify(ctx context.Context, client *ent.Client, entityID string) (Report, e
 		return Report{}, err
 	}
 	r := Report{OrganizationID: entity.OrganizationID, EntityID: entityID, VerifiedAt: time.Now().UTC(), OK: true}
-	err = snapshot(ctx, client, dialectName, func(c *ent.Client) error {
+	err = snapshot(ctx, client, func(c *ent.Client) error {
 		v := &verifier{r: &r, c: c}
 		return v.run(ctx)
 	})
@@ -161,7 +158,7 @@ func (v *verifier) run(ctx context.Context) (err error) {
 // so every check sees the same snapshot: an invoice approved meanwhile cannot be counted
 // without its AR entry. SQLite's single writer gives that anyway. A client already in a
 // transaction is used as it is.
-func snapshot(ctx context.Context, client *ent.Client, dialectName string, fn func(*ent.Client) error) error {
+func snapshot(ctx context.Context, client *ent.Client, fn func(*ent.Client) error) error {
 	tx, err := client.Tx(ctx)
 	if errors.Is(err, ent.ErrTxStarted) {
 		return fn(client)
@@ -169,7 +166,7 @@ func snapshot(ctx context.Context, client *ent.Client, dialectName string, fn fu
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if dialectName == dialect.Postgres {
+	if client.Dialect() == dialect.Postgres {
 		// ent's BeginTx would take the level, but not every driver wrapper supports it.
 		if _, err := tx.ExecContext(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
 			return errors.Join(fmt.Errorf("set snapshot isolation: %w", err), tx.Rollback())
@@ -396,14 +393,14 @@ var documentTables = map[string]struct {
 	table    string
 	byEntity bool
 }{
-	"invoice":             {invoice.Table, true},
-	"payment":             {payment.Table, true},
-	"payment_application": {paymentapplication.Table, false},
-	"credit_memo":         {creditmemo.Table, true},
-	"credit_application":  {creditapplication.Table, false},
-	"refund":              {refund.Table, true},
-	"charge_reversal":     {chargereversal.Table, true},
-	"write_off":           {writeoff.Table, true},
+	ledger.DocInvoice:            {invoice.Table, true},
+	ledger.DocPayment:            {payment.Table, true},
+	ledger.DocPaymentApplication: {paymentapplication.Table, false},
+	ledger.DocCreditMemo:         {creditmemo.Table, true},
+	ledger.DocCreditApplication:  {creditapplication.Table, false},
+	ledger.DocRefund:             {refund.Table, true},
+	ledger.DocChargeReversal:     {chargereversal.Table, true},
+	ledger.DocWriteOff:           {writeoff.Table, true},
 }
 
 // documents checks each document entry's document exists in its entity (or organization).

@@ -2,6 +2,7 @@ package integrity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -165,6 +166,10 @@ func (w *verifyWorker) verify(ctx context.Context, e *ent.LegalEntity) error {
 		return nil
 	}
 	slog.ErrorContext(ctx, "ledger verification failed", "organization_id", e.OrganizationID, "entity_id", e.ID, "problem", r.Problem)
+	args, err := json.Marshal(VerifyArgs{Tenant: jobs.Tenant{OrganizationID: e.OrganizationID, EntityID: e.ID}})
+	if err != nil {
+		return err
+	}
 	p := adminq.Problem{
 		EntityID:     e.ID,
 		Kind:         IssueKind,
@@ -173,14 +178,9 @@ func (w *verifyWorker) verify(ctx context.Context, e *ent.LegalEntity) error {
 		ErrorCode:    TamperedCode,
 		ErrorMessage: fmt.Sprintf("The ledger of %s (%s) failed verification: %s", e.Name, e.Code, r.Problem),
 		JobKind:      VerifyKind,
-		JobArgs:      fmt.Sprintf(`{"organization_id":%q,"entity_id":%q}`, e.OrganizationID, e.ID),
+		JobArgs:      string(args),
 	}
-	if w.issues != nil {
-		_, err = w.issues.RaiseFor(ctx, w.client, e.OrganizationID, p)
-	} else {
-		_, err = adminq.RaiseFor(ctx, w.client, e.OrganizationID, p)
-	}
-	if err != nil {
+	if _, err := w.issues.RaiseFor(ctx, w.client, e.OrganizationID, p); err != nil {
 		return fmt.Errorf("raise ledger verification issue for %s: %w", e.ID, err)
 	}
 	return nil

@@ -76,11 +76,24 @@ type Entry struct {
 	AssumeNew bool
 }
 
-// Document names the Books document an entry belongs to, e.g. {"invoice", "inv_…"}.
+// Document names the Books document an entry belongs to, e.g. {DocInvoice, "inv_…"}.
 type Document struct {
 	Type string
 	ID   string
 }
+
+// The types of Books documents (Document.Type). Each entry belongs to its document; only the
+// document's own operations undo it.
+const (
+	DocInvoice            = "invoice"             // approval; its void reverses that entry
+	DocWriteOff           = "write_off"           // a write-off of an invoice's balance
+	DocPayment            = "payment"             // a payment recorded (with its first applications)
+	DocPaymentApplication = "payment_application" // a payment applied later, or unapplied
+	DocCreditMemo         = "credit_memo"         // a credit memo issued
+	DocCreditApplication  = "credit_application"  // a credit memo applied, or unapplied
+	DocRefund             = "refund"
+	DocChargeReversal     = "charge_reversal"
+)
 
 // Line is one debit or credit. The account is named by exactly one of AccountID,
 // AccountCode or SourceCode (resolved through the COA mapping of the entry's source system).

@@ -158,6 +158,9 @@ func Unsealed() func(*entsql.Selector) {
 // the chain's unique indexes refuse the loser's links; the loser starts over from the new
 // head, so the chain never forks.
 func SealPending(ctx context.Context, client *ent.Client, entityID string) (int, error) {
+	if err := entityExists(ctx, client, entityID); err != nil {
+		return 0, err
+	}
 	return sealPending(ctx, client, entityID, 0)
 }
 
@@ -167,16 +170,22 @@ func SealPending(ctx context.Context, client *ent.Client, entityID string) (int,
 // transaction stayed open longer than window before committing is left to the next
 // SealPending, which the sealing job runs periodically (see integrity.SealFullEvery).
 func SealRecent(ctx context.Context, client *ent.Client, entityID string, window time.Duration) (int, error) {
+	if err := entityExists(ctx, client, entityID); err != nil {
+		return 0, err
+	}
 	return sealPending(ctx, client, entityID, window)
 }
 
-func sealPending(ctx context.Context, client *ent.Client, entityID string, window time.Duration) (int, error) {
-	if _, err := client.LegalEntity.Query().Where(legalentity.ID(entityID)).OnlyID(ctx); err != nil {
-		if ent.IsNotFound(err) {
-			return 0, apperr.New(apperr.NotFound, "legal entity %q not found", entityID)
-		}
-		return 0, err
+func entityExists(ctx context.Context, client *ent.Client, entityID string) error {
+	_, err := client.LegalEntity.Query().Where(legalentity.ID(entityID)).OnlyID(ctx)
+	if ent.IsNotFound(err) {
+		return apperr.New(apperr.NotFound, "legal entity %q not found", entityID)
 	}
+	return err
+}
+
+// sealPending is SealPending (window 0) or SealRecent for an entity known to exist.
+func sealPending(ctx context.Context, client *ent.Client, entityID string, window time.Duration) (int, error) {
 	total, races := 0, 0
 	for {
 		var n int
