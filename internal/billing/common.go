@@ -9,7 +9,6 @@ import (
 
 	"books/ent"
 	"books/ent/account"
-	"books/ent/coamapping"
 	"books/ent/invoice"
 	"books/ent/legalentity"
 	"books/ent/payment"
@@ -87,11 +86,18 @@ func today(le *ent.LegalEntity) caldate.Date {
 // post writes the journal entry of doc, a billing document. A date in a closed period moves
 // to the next open one (the document keeps its own date), as the accounting design asks of
 // late items. The entry belongs to doc: only a document may post to the control accounts, and
-// only doc's own operations undo the entry.
+// only doc's own operations undo the entry. Lines through the "ar" and "customer_credit"
+// mappings are marked as meant for those control accounts; the ledger refuses any other line
+// of billing's that a mapping points at a control account, and these at anything else.
 func post(ctx context.Context, c *ent.Client, entityID string, date caldate.Date, ref string, doc ledger.Document,
 	description string, lines []ledger.Line) (*ent.JournalEntry, error) {
-	if err := checkControlAccounts(ctx, c, entityID, lines); err != nil {
-		return nil, err
+	for i := range lines {
+		switch lines[i].SourceCode {
+		case codeAR:
+			lines[i].Control = account.SubtypeAccountsReceivable
+		case codeCustomerCredits:
+			lines[i].Control = account.SubtypeCustomerCredit
+		}
 	}
 	actor, via := audit.Who(ctx)
 	res, err := ledger.Post(ctx, c, ledger.Entry{
@@ -101,6 +107,7 @@ func post(ctx context.Context, c *ent.Client, entityID string, date caldate.Date
 		Source:           source.Books,
 		SourceRef:        ref,
 		Document:         &doc,
+		StrictControl:    true,
 		LateToOpenPeriod: true,
 		Lines:            lines,
 		CreatedBy:        actor,
@@ -114,77 +121,6 @@ func post(ctx context.Context, c *ent.Client, entityID string, date caldate.Date
 		return nil, fmt.Errorf("billing: %s was already posted", ref)
 	}
 	return res.Entry, nil
-}
-
-// checkControlAccounts refuses lines that would reach the control accounts other than as
-// billing means them to: an "ar" line must land on an Accounts Receivable account, a
-// "customer_credit" line on a Customer Credits account, and no other line on a control
-// account at all. The COA mapping is configurable per entity, so a mapping pointed at the
-// wrong account would otherwise move AR or Customer Credits away from the open invoices and
-// unapplied credit behind them. Lines whose mapping or account is missing are left to the
-// ledger, which refuses them with its own codes.
-func checkControlAccounts(ctx context.Context, c *ent.Client, entityID string, lines []ledger.Line) error {
-	var codes, accountIDs []string
-	for _, l := range lines {
-		switch {
-		case l.SourceCode != "":
-			codes = append(codes, l.SourceCode)
-		case l.AccountID != "":
-			accountIDs = append(accountIDs, l.AccountID)
-		}
-	}
-	mapped := map[string]string{}
-	if len(codes) > 0 {
-		ms, err := c.COAMapping.Query().Where(coamapping.EntityID(entityID), coamapping.SourceSystemEQ(source.Books),
-			coamapping.SourceCodeIn(codes...)).All(ctx)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			mapped[m.SourceCode] = m.AccountID
-			accountIDs = append(accountIDs, m.AccountID)
-		}
-	}
-	var accts []struct {
-		ID      string          `json:"id"`
-		Code    string          `json:"code"`
-		Subtype account.Subtype `json:"subtype"`
-	}
-	if err := c.Account.Query().Where(account.EntityID(entityID), account.IDIn(accountIDs...)).
-		Select(account.FieldID, account.FieldCode, account.FieldSubtype).Scan(ctx, &accts); err != nil {
-		return err
-	}
-	subtype := make(map[string]account.Subtype, len(accts))
-	code := make(map[string]string, len(accts))
-	for _, a := range accts {
-		subtype[a.ID], code[a.ID] = a.Subtype, a.Code
-	}
-	for _, l := range lines {
-		id, what := l.AccountID, "the line's account"
-		if l.SourceCode != "" {
-			id, what = mapped[l.SourceCode], fmt.Sprintf("the %q mapping of source system %s", l.SourceCode, source.Books)
-		}
-		got, ok := subtype[id]
-		if !ok {
-			continue
-		}
-		var want account.Subtype
-		switch l.SourceCode {
-		case codeAR:
-			want = account.SubtypeAccountsReceivable
-		case codeCustomerCredits:
-			want = account.SubtypeCustomerCredit
-		}
-		switch {
-		case want != "" && got != want:
-			return apperr.New(apperr.ControlAccount, "%s points to account %s (%s), not to an account of subtype %s; fix the COA mapping",
-				what, code[id], got, want)
-		case want == "" && ledger.IsControlAccount(got):
-			return apperr.New(apperr.ControlAccount, "%s is control account %s (%s), which billing posts to only as such; fix the COA mapping or the account",
-				what, code[id], got)
-		}
-	}
-	return nil
 }
 
 // openStatus reports whether an invoice in status s can still receive payments and credits.

@@ -13,7 +13,6 @@ import (
 	"books/ent/class"
 	"books/ent/coamapping"
 	"books/ent/creditmemo"
-	"books/ent/invoice"
 	"books/internal/apperr"
 	"books/internal/audit"
 	"books/internal/caldate"
@@ -203,23 +202,15 @@ func UnapplyCredit(ctx context.Context, client *ent.Client, applicationID string
 		if err != nil {
 			return err
 		}
-		if inv.Status != invoice.StatusPaid && !openStatus(inv.Status) {
-			return apperr.New(apperr.InvalidTransition, "invoice %s is %s; a credit applied to it cannot be unapplied", invoiceLabel(inv), inv.Status)
-		}
 		le, err := entityOf(ctx, c, cm.EntityID)
 		if err != nil {
 			return err
 		}
-		date, err := notBefore(ctx, c, app.JournalEntryID, laterOf(today(le), cm.Date))
-		if err != nil {
-			return err
-		}
-		desc := fmt.Sprintf("Credit memo %s unapplied from invoice %s", cm.ID, invoiceLabel(inv))
-		je, err := post(ctx, c, cm.EntityID, date, "cunapply:"+app.ID,
-			ledger.Document{Type: ledger.DocCreditApplication, ID: app.ID}, desc, []ledger.Line{
-				{SourceCode: codeAR, Debit: app.Amount, Description: desc, CustomerID: cm.CustomerID},
-				{SourceCode: codeCustomerCredits, Credit: app.Amount, Description: desc, CustomerID: cm.CustomerID},
-			})
+		je, err := postUnapply(ctx, c, unapplied{
+			entityID: cm.EntityID, customerID: cm.CustomerID, inv: inv, amount: app.Amount, appliedEntryID: app.JournalEntryID,
+			ref: "cunapply:" + app.ID, doc: ledger.Document{Type: ledger.DocCreditApplication, ID: app.ID},
+			what: "credit", source: "Credit memo " + cm.ID,
+		}, laterOf(today(le), cm.Date))
 		if err != nil {
 			return err
 		}

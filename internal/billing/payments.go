@@ -450,22 +450,45 @@ func lockInvoices(ctx context.Context, c *ent.Client, apps []*ent.PaymentApplica
 // unapplyApplication posts the mirror of an application (DR AR, CR Customer Credits) and
 // marks it unapplied. The caller settles the invoice and updates the payment's amounts.
 func unapplyApplication(ctx context.Context, c *ent.Client, p *ent.Payment, app *ent.PaymentApplication, inv *ent.Invoice, date caldate.Date) error {
-	if inv.Status != invoice.StatusPaid && !openStatus(inv.Status) {
-		return apperr.New(apperr.InvalidTransition, "invoice %s is %s; a payment applied to it cannot be unapplied", invoiceLabel(inv), inv.Status)
-	}
-	date, err := notBefore(ctx, c, app.JournalEntryID, date)
-	if err != nil {
-		return err
-	}
-	desc := fmt.Sprintf("Payment %s unapplied from invoice %s", p.ID, invoiceLabel(inv))
-	je, err := post(ctx, c, p.EntityID, date, "unapply:"+app.ID, ledger.Document{Type: ledger.DocPaymentApplication, ID: app.ID}, desc, []ledger.Line{
-		{SourceCode: codeAR, Debit: app.Amount, Description: desc, CustomerID: p.CustomerID},
-		{SourceCode: codeCustomerCredits, Credit: app.Amount, Description: desc, CustomerID: p.CustomerID},
-	})
+	je, err := postUnapply(ctx, c, unapplied{
+		entityID: p.EntityID, customerID: p.CustomerID, inv: inv, amount: app.Amount, appliedEntryID: app.JournalEntryID,
+		ref: "unapply:" + app.ID, doc: ledger.Document{Type: ledger.DocPaymentApplication, ID: app.ID},
+		what: "payment", source: "Payment " + p.ID,
+	}, date)
 	if err != nil {
 		return err
 	}
 	return c.PaymentApplication.UpdateOne(app).SetUnappliedAt(time.Now().UTC()).SetUnapplyEntryID(je.ID).Exec(ctx)
+}
+
+// unapplied is an application of a payment or credit memo being taken back.
+type unapplied struct {
+	entityID, customerID string
+	inv                  *ent.Invoice
+	amount               money.Amount
+	appliedEntryID       string // the application's entry, which the mirror may not predate
+	ref                  string
+	doc                  ledger.Document
+	what, source         string // "payment", "Payment pay_…"
+}
+
+// postUnapply posts the mirror of an application (DR AR, CR Customer Credits, for its
+// customer) on date, or on the application's own date when that is later. Only an
+// application to an invoice still open or paid can be taken back.
+func postUnapply(ctx context.Context, c *ent.Client, u unapplied, date caldate.Date) (*ent.JournalEntry, error) {
+	if u.inv.Status != invoice.StatusPaid && !openStatus(u.inv.Status) {
+		return nil, apperr.New(apperr.InvalidTransition, "invoice %s is %s; a %s applied to it cannot be unapplied",
+			invoiceLabel(u.inv), u.inv.Status, u.what)
+	}
+	date, err := notBefore(ctx, c, u.appliedEntryID, date)
+	if err != nil {
+		return nil, err
+	}
+	desc := fmt.Sprintf("%s unapplied from invoice %s", u.source, invoiceLabel(u.inv))
+	return post(ctx, c, u.entityID, date, u.ref, u.doc, desc, []ledger.Line{
+		{SourceCode: codeAR, Debit: u.amount, Description: desc, CustomerID: u.customerID},
+		{SourceCode: codeCustomerCredits, Credit: u.amount, Description: desc, CustomerID: u.customerID},
+	})
 }
 
 // paymentApplications records a payment's applications, posted by entry, and settles their

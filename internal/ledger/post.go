@@ -61,6 +61,9 @@ type Entry struct {
 	// A document entry is posted in source system books with a SourceRef of the form
 	// "<kind>:<id>", a namespace manual and API entries cannot use (DOCUMENT_OWNED).
 	Document *Document
+	// StrictControl refuses a line without a Control that reaches a control account, so
+	// that a document's control lines are exactly the ones it means (billing sets it).
+	StrictControl bool
 
 	// Entity optionally carries the entity the caller already loaded (in the same
 	// organization), sparing a query on a hot path.
@@ -112,6 +115,10 @@ type Line struct {
 	// on A/R and Customer Credits lines and a vendor on A/P lines, and so does the ledger for
 	// document entries.
 	CustomerID, VendorID string
+	// Control is the subtype of the control account the line is meant for
+	// (accounts_receivable, customer_credit, accounts_payable); the line may reach no account
+	// of another subtype. See Entry.StrictControl.
+	Control account.Subtype
 }
 
 // PostedLine is a line written by Post with the code of its account and the name of its
@@ -144,7 +151,7 @@ func Post(ctx context.Context, client *ent.Client, e Entry) (Result, error) {
 	var res Result
 	var owned bool
 	var err error
-	if e.PlainResult && client.Dialect() == dialect.Postgres {
+	if e.oneCall(client) {
 		// The write is one statement, atomic by itself, and the reads before it would take no
 		// locks inside a transaction either: skip BEGIN and COMMIT.
 		res, err = post(ctx, client, e)
@@ -219,7 +226,7 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 	}
 	// On the one-call path the database names the accounts as it writes the entry (see
 	// postInOneCall); they are resolved here only when it cannot, to explain why.
-	fast := e.PlainResult && c.Dialect() == dialect.Postgres
+	fast := e.oneCall(c)
 	var accounts []accountRef
 	if !fast {
 		var err error
@@ -313,6 +320,12 @@ func post(ctx context.Context, c *ent.Client, e Entry) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// oneCall reports whether e is written through postInOneCall: a plain result on PostgreSQL,
+// for an entry without a document (documents go through the ent path, in a transaction).
+func (e Entry) oneCall(c *ent.Client) bool {
+	return e.PlainResult && e.Document == nil && c.Dialect() == dialect.Postgres
 }
 
 // errResolveAccounts is books_post_journal_entry declining to name a line's account (and

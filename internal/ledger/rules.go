@@ -34,9 +34,6 @@ var controlSubtypes = map[string]bool{
 	string(account.SubtypeAccountsPayable):    true,
 }
 
-// IsControlAccount reports whether accounts of subtype st are posted only by documents.
-func IsControlAccount(st account.Subtype) bool { return controlSubtypes[string(st)] }
-
 // CheckDate refuses a date outside MinDate … MaxDate, naming field.
 func CheckDate(d caldate.Date, field string) error {
 	if d.Before(MinDate) || d.After(MaxDate) {
@@ -81,17 +78,34 @@ func checkMinorUnits(lines []Line, cur money.Currency) error {
 }
 
 // checkControlAccounts refuses a manual or API line on a control account, and a document
-// line on one without its customer or vendor (QuickBooks needs them on A/R and A/P lines).
+// line on one without its customer or vendor (QuickBooks needs them on A/R and A/P lines). A
+// line with a Control reaches only an account of that subtype, and with StrictControl no
+// other line reaches a control account: the COA mapping is configurable per entity, and a
+// mapping pointed at the wrong account would otherwise move AR or Customer Credits away from
+// the documents behind them.
 func checkControlAccounts(e Entry, accounts []accountRef) error {
 	for i, a := range accounts {
-		if !controlSubtypes[a.Subtype] {
+		l := e.Lines[i]
+		field := fmt.Sprintf("lines[%d]", i)
+		what := "the line's account"
+		if l.SourceCode != "" {
+			what = fmt.Sprintf("the %q mapping of source system %s", l.SourceCode, e.Source)
+		}
+		control := controlSubtypes[a.Subtype]
+		switch {
+		case l.Control != "" && a.Subtype != string(l.Control):
+			return apperr.New(apperr.ControlAccount, "line %d: %s points to account %s (%s), not to an account of subtype %s; fix the COA mapping",
+				i+1, what, a.Code, a.Subtype, l.Control).WithField(field)
+		case l.Control == "" && control && e.StrictControl:
+			return apperr.New(apperr.ControlAccount, "line %d: %s is control account %s (%s), which this entry posts to only through the lines meant for it; fix the COA mapping or the account",
+				i+1, what, a.Code, a.Subtype).WithField(field)
+		}
+		if !control {
 			continue
 		}
-		field := fmt.Sprintf("lines[%d]", i)
 		if e.Document == nil {
 			return apperr.New(apperr.ControlAccount, "line %d: %s %s is a control account; only Books documents (invoices, payments, credits, refunds, write-offs) post to it", i+1, a.Code, a.Name).WithField(field)
 		}
-		l := e.Lines[i]
 		if a.Subtype == string(account.SubtypeAccountsPayable) {
 			if l.VendorID == "" {
 				return apperr.New(apperr.Validation, "line %d: a line on %s %s names its vendor", i+1, a.Code, a.Name).WithField(field + ".vendor")
