@@ -2145,21 +2145,6 @@ func (_q *InvoiceEventQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, invoiceevent.FieldActor)
 				fieldSeen[invoiceevent.FieldActor] = struct{}{}
 			}
-		case "via":
-			if _, ok := fieldSeen[invoiceevent.FieldVia]; !ok {
-				selectedFields = append(selectedFields, invoiceevent.FieldVia)
-				fieldSeen[invoiceevent.FieldVia] = struct{}{}
-			}
-		case "fromStatus":
-			if _, ok := fieldSeen[invoiceevent.FieldFromStatus]; !ok {
-				selectedFields = append(selectedFields, invoiceevent.FieldFromStatus)
-				fieldSeen[invoiceevent.FieldFromStatus] = struct{}{}
-			}
-		case "toStatus":
-			if _, ok := fieldSeen[invoiceevent.FieldToStatus]; !ok {
-				selectedFields = append(selectedFields, invoiceevent.FieldToStatus)
-				fieldSeen[invoiceevent.FieldToStatus] = struct{}{}
-			}
 		case "note":
 			if _, ok := fieldSeen[invoiceevent.FieldNote]; !ok {
 				selectedFields = append(selectedFields, invoiceevent.FieldNote)

@@ -6,13 +6,10 @@ import (
 	"books/ent/account"
 	"books/internal/ledger/source"
 	"books/internal/money"
-	"time"
 )
 
 // CreateAccountInput represents a mutation input for creating accounts.
 type CreateAccountInput struct {
-	CreatedAt   *time.Time
-	UpdatedAt   *time.Time
 	Code        string
 	Name        string
 	Type        account.Type
@@ -24,12 +21,6 @@ type CreateAccountInput struct {
 
 // Mutate applies the CreateAccountInput on the AccountMutation builder.
 func (i *CreateAccountInput) Mutate(m *AccountMutation) {
-	if v := i.CreatedAt; v != nil {
-		m.SetCreatedAt(*v)
-	}
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	m.SetCode(i.Code)
 	m.SetName(i.Name)
 	m.SetType(i.Type)
@@ -51,7 +42,6 @@ func (c *AccountCreate) SetInput(i CreateAccountInput) *AccountCreate {
 
 // UpdateAccountInput represents a mutation input for updating accounts.
 type UpdateAccountInput struct {
-	UpdatedAt        *time.Time
 	Code             *string
 	Name             *string
 	Type             *account.Type
@@ -63,9 +53,6 @@ type UpdateAccountInput struct {
 
 // Mutate applies the UpdateAccountInput on the AccountMutation builder.
 func (i *UpdateAccountInput) Mutate(m *AccountMutation) {
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	if v := i.Code; v != nil {
 		m.SetCode(*v)
 	}
@@ -103,8 +90,6 @@ func (c *AccountUpdateOne) SetInput(i UpdateAccountInput) *AccountUpdateOne {
 
 // CreateCOAMappingInput represents a mutation input for creating coamappings.
 type CreateCOAMappingInput struct {
-	CreatedAt    *time.Time
-	UpdatedAt    *time.Time
 	SourceSystem source.System
 	SourceCode   string
 	EntityID     string
@@ -113,12 +98,6 @@ type CreateCOAMappingInput struct {
 
 // Mutate applies the CreateCOAMappingInput on the COAMappingMutation builder.
 func (i *CreateCOAMappingInput) Mutate(m *COAMappingMutation) {
-	if v := i.CreatedAt; v != nil {
-		m.SetCreatedAt(*v)
-	}
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	m.SetSourceSystem(i.SourceSystem)
 	m.SetSourceCode(i.SourceCode)
 	m.SetEntityID(i.EntityID)
@@ -133,7 +112,6 @@ func (c *COAMappingCreate) SetInput(i CreateCOAMappingInput) *COAMappingCreate {
 
 // UpdateCOAMappingInput represents a mutation input for updating coamappings.
 type UpdateCOAMappingInput struct {
-	UpdatedAt    *time.Time
 	SourceSystem *source.System
 	SourceCode   *string
 	AccountID    *string
@@ -141,9 +119,6 @@ type UpdateCOAMappingInput struct {
 
 // Mutate applies the UpdateCOAMappingInput on the COAMappingMutation builder.
 func (i *UpdateCOAMappingInput) Mutate(m *COAMappingMutation) {
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	if v := i.SourceSystem; v != nil {
 		m.SetSourceSystem(*v)
 	}
@@ -169,23 +144,15 @@ func (c *COAMappingUpdateOne) SetInput(i UpdateCOAMappingInput) *COAMappingUpdat
 
 // CreateClassInput represents a mutation input for creating classes.
 type CreateClassInput struct {
-	CreatedAt *time.Time
-	UpdatedAt *time.Time
-	Name      string
-	Active    *bool
-	EntityID  string
-	ParentID  *string
-	ChildIDs  []string
+	Name     string
+	Active   *bool
+	EntityID string
+	ParentID *string
+	ChildIDs []string
 }
 
 // Mutate applies the CreateClassInput on the ClassMutation builder.
 func (i *CreateClassInput) Mutate(m *ClassMutation) {
-	if v := i.CreatedAt; v != nil {
-		m.SetCreatedAt(*v)
-	}
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	m.SetName(i.Name)
 	if v := i.Active; v != nil {
 		m.SetActive(*v)
@@ -207,7 +174,6 @@ func (c *ClassCreate) SetInput(i CreateClassInput) *ClassCreate {
 
 // UpdateClassInput represents a mutation input for updating classes.
 type UpdateClassInput struct {
-	UpdatedAt      *time.Time
 	Name           *string
 	Active         *bool
 	ClearParent    bool
@@ -219,9 +185,6 @@ type UpdateClassInput struct {
 
 // Mutate applies the UpdateClassInput on the ClassMutation builder.
 func (i *UpdateClassInput) Mutate(m *ClassMutation) {
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	if v := i.Name; v != nil {
 		m.SetName(*v)
 	}
@@ -259,8 +222,6 @@ func (c *ClassUpdateOne) SetInput(i UpdateClassInput) *ClassUpdateOne {
 
 // CreateCustomerInput represents a mutation input for creating customers.
 type CreateCustomerInput struct {
-	CreatedAt    *time.Time
-	UpdatedAt    *time.Time
 	Name         string
 	DisplayName  string
 	Email        *string
@@ -279,12 +240,6 @@ type CreateCustomerInput struct {
 
 // Mutate applies the CreateCustomerInput on the CustomerMutation builder.
 func (i *CreateCustomerInput) Mutate(m *CustomerMutation) {
-	if v := i.CreatedAt; v != nil {
-		m.SetCreatedAt(*v)
-	}
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	m.SetName(i.Name)
 	m.SetDisplayName(i.DisplayName)
 	if v := i.Email; v != nil {
@@ -331,7 +286,6 @@ func (c *CustomerCreate) SetInput(i CreateCustomerInput) *CustomerCreate {
 
 // UpdateCustomerInput represents a mutation input for updating customers.
 type UpdateCustomerInput struct {
-	UpdatedAt         *time.Time
 	Name              *string
 	DisplayName       *string
 	ClearEmail        bool
@@ -360,9 +314,6 @@ type UpdateCustomerInput struct {
 
 // Mutate applies the UpdateCustomerInput on the CustomerMutation builder.
 func (i *UpdateCustomerInput) Mutate(m *CustomerMutation) {
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	if v := i.Name; v != nil {
 		m.SetName(*v)
 	}
@@ -451,8 +402,6 @@ func (c *CustomerUpdateOne) SetInput(i UpdateCustomerInput) *CustomerUpdateOne {
 
 // CreateItemInput represents a mutation input for creating items.
 type CreateItemInput struct {
-	CreatedAt       *time.Time
-	UpdatedAt       *time.Time
 	Name            string
 	Description     *string
 	DefaultRate     money.Amount
@@ -463,12 +412,6 @@ type CreateItemInput struct {
 
 // Mutate applies the CreateItemInput on the ItemMutation builder.
 func (i *CreateItemInput) Mutate(m *ItemMutation) {
-	if v := i.CreatedAt; v != nil {
-		m.SetCreatedAt(*v)
-	}
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	m.SetName(i.Name)
 	if v := i.Description; v != nil {
 		m.SetDescription(*v)
@@ -489,7 +432,6 @@ func (c *ItemCreate) SetInput(i CreateItemInput) *ItemCreate {
 
 // UpdateItemInput represents a mutation input for updating items.
 type UpdateItemInput struct {
-	UpdatedAt        *time.Time
 	Name             *string
 	ClearDescription bool
 	Description      *string
@@ -500,9 +442,6 @@ type UpdateItemInput struct {
 
 // Mutate applies the UpdateItemInput on the ItemMutation builder.
 func (i *UpdateItemInput) Mutate(m *ItemMutation) {
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	if v := i.Name; v != nil {
 		m.SetName(*v)
 	}
@@ -537,8 +476,6 @@ func (c *ItemUpdateOne) SetInput(i UpdateItemInput) *ItemUpdateOne {
 
 // CreateLegalEntityInput represents a mutation input for creating legalentities.
 type CreateLegalEntityInput struct {
-	CreatedAt            *time.Time
-	UpdatedAt            *time.Time
 	Code                 string
 	Name                 string
 	BaseCurrency         string
@@ -553,12 +490,6 @@ type CreateLegalEntityInput struct {
 
 // Mutate applies the CreateLegalEntityInput on the LegalEntityMutation builder.
 func (i *CreateLegalEntityInput) Mutate(m *LegalEntityMutation) {
-	if v := i.CreatedAt; v != nil {
-		m.SetCreatedAt(*v)
-	}
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	m.SetCode(i.Code)
 	m.SetName(i.Name)
 	m.SetBaseCurrency(i.BaseCurrency)
@@ -593,7 +524,6 @@ func (c *LegalEntityCreate) SetInput(i CreateLegalEntityInput) *LegalEntityCreat
 
 // UpdateLegalEntityInput represents a mutation input for updating legalentities.
 type UpdateLegalEntityInput struct {
-	UpdatedAt             *time.Time
 	Code                  *string
 	Name                  *string
 	TimeZone              *string
@@ -617,9 +547,6 @@ type UpdateLegalEntityInput struct {
 
 // Mutate applies the UpdateLegalEntityInput on the LegalEntityMutation builder.
 func (i *UpdateLegalEntityInput) Mutate(m *LegalEntityMutation) {
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	if v := i.Code; v != nil {
 		m.SetCode(*v)
 	}
@@ -693,7 +620,6 @@ func (c *LegalEntityUpdateOne) SetInput(i UpdateLegalEntityInput) *LegalEntityUp
 
 // UpdateOrganizationInput represents a mutation input for updating organizations.
 type UpdateOrganizationInput struct {
-	UpdatedAt            *time.Time
 	Name                 *string
 	ClearLegalEntities   bool
 	AddLegalEntityIDs    []string
@@ -702,9 +628,6 @@ type UpdateOrganizationInput struct {
 
 // Mutate applies the UpdateOrganizationInput on the OrganizationMutation builder.
 func (i *UpdateOrganizationInput) Mutate(m *OrganizationMutation) {
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	if v := i.Name; v != nil {
 		m.SetName(*v)
 	}
@@ -733,8 +656,6 @@ func (c *OrganizationUpdateOne) SetInput(i UpdateOrganizationInput) *Organizatio
 
 // CreateVendorInput represents a mutation input for creating vendors.
 type CreateVendorInput struct {
-	CreatedAt    *time.Time
-	UpdatedAt    *time.Time
 	Name         string
 	DisplayName  string
 	Email        *string
@@ -753,12 +674,6 @@ type CreateVendorInput struct {
 
 // Mutate applies the CreateVendorInput on the VendorMutation builder.
 func (i *CreateVendorInput) Mutate(m *VendorMutation) {
-	if v := i.CreatedAt; v != nil {
-		m.SetCreatedAt(*v)
-	}
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	m.SetName(i.Name)
 	m.SetDisplayName(i.DisplayName)
 	if v := i.Email; v != nil {
@@ -805,7 +720,6 @@ func (c *VendorCreate) SetInput(i CreateVendorInput) *VendorCreate {
 
 // UpdateVendorInput represents a mutation input for updating vendors.
 type UpdateVendorInput struct {
-	UpdatedAt         *time.Time
 	Name              *string
 	DisplayName       *string
 	ClearEmail        bool
@@ -834,9 +748,6 @@ type UpdateVendorInput struct {
 
 // Mutate applies the UpdateVendorInput on the VendorMutation builder.
 func (i *UpdateVendorInput) Mutate(m *VendorMutation) {
-	if v := i.UpdatedAt; v != nil {
-		m.SetUpdatedAt(*v)
-	}
 	if v := i.Name; v != nil {
 		m.SetName(*v)
 	}

@@ -14,44 +14,79 @@ import (
 	"books/internal/tenant"
 	"context"
 	"strconv"
+
+	"entgo.io/contrib/entgql"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // RetryAdminIssue is the resolver for the retryAdminIssue field.
-func (r *mutationResolver) RetryAdminIssue(ctx context.Context, id string) (*ent.AdminIssue, error) {
-	return r.queue().Retry(ctx, r.ent(ctx), id)
+func (r *mutationResolver) RetryAdminIssue(ctx context.Context, input model.AdminIssueActionInput) (*model.AdminIssuePayload, error) {
+	return adminIssuePayload(r.queue().Retry(ctx, r.ent(ctx), input.AdminIssueID))
 }
 
 // ResolveAdminIssue is the resolver for the resolveAdminIssue field.
-func (r *mutationResolver) ResolveAdminIssue(ctx context.Context, id string, note *string) (*ent.AdminIssue, error) {
-	return r.queue().Resolve(ctx, r.ent(ctx), id, deref(note))
+func (r *mutationResolver) ResolveAdminIssue(ctx context.Context, input model.AdminIssueActionInput) (*model.AdminIssuePayload, error) {
+	return adminIssuePayload(r.queue().Resolve(ctx, r.ent(ctx), input.AdminIssueID, deref(input.Note)))
 }
 
 // IgnoreAdminIssue is the resolver for the ignoreAdminIssue field.
-func (r *mutationResolver) IgnoreAdminIssue(ctx context.Context, id string, note string) (*ent.AdminIssue, error) {
-	return r.queue().Ignore(ctx, r.ent(ctx), id, note)
+func (r *mutationResolver) IgnoreAdminIssue(ctx context.Context, input model.AdminIssueActionInput) (*model.AdminIssuePayload, error) {
+	if deref(input.Note) == "" {
+		return nil, apperr.New(apperr.Validation, "say why the issue is ignored").WithField("note")
+	}
+	return adminIssuePayload(r.queue().Ignore(ctx, r.ent(ctx), input.AdminIssueID, *input.Note))
 }
 
 // Jobs is the resolver for the jobs field.
-func (r *queryResolver) Jobs(ctx context.Context, state *string, kind *string, first *int) ([]*model.Job, error) {
+func (r *queryResolver) Jobs(ctx context.Context, state *rivertype.JobState, kind *string, first *int, after *entgql.Cursor[string]) (*model.JobConnection, error) {
 	org, ok := tenant.Org(ctx)
 	if !ok {
 		return nil, apperr.New(apperr.Unauthenticated, "no organization")
 	}
-	if (first != nil && *first == 0) || r.SQL == nil {
-		return []*model.Job{}, nil
+	conn := &model.JobConnection{Edges: []*model.JobEdge{}, PageInfo: &entgql.PageInfo[string]{}}
+	if r.SQL == nil {
+		return conn, nil
 	}
-	jobs, err := adminq.ListJobs(ctx, r.SQL, r.Dialect, org, adminq.JobFilter{State: deref(state), Kind: deref(kind), First: deref(first)})
+	f := adminq.JobFilter{Kind: deref(kind), First: deref(first)}
+	if state != nil {
+		f.State = string(*state)
+	}
+	if after != nil {
+		id, err := strconv.ParseInt(after.ID, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, apperr.New(apperr.Validation, "invalid cursor").WithField("after")
+		}
+		f.Before = id
+	}
+	if first != nil && *first == 0 {
+		f.First = 1 // the total still counts; the page stays empty
+	}
+	page, err := adminq.ListJobs(ctx, r.SQL, r.Dialect, org, f)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*model.Job, len(jobs))
-	for i, j := range jobs {
-		out[i] = &model.Job{
-			ID: strconv.FormatInt(j.ID, 10), Kind: j.Kind, State: j.State, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
-			Errors: j.Errors, CreatedAt: j.CreatedAt, ScheduledAt: j.ScheduledAt, FinalizedAt: j.FinalizedAt,
-		}
+	conn.TotalCount = page.Total
+	if first != nil && *first == 0 {
+		conn.PageInfo.HasNextPage = page.Total > 0
+		return conn, nil
 	}
-	return out, nil
+	for _, j := range page.Jobs {
+		id := strconv.FormatInt(j.ID, 10)
+		conn.Edges = append(conn.Edges, &model.JobEdge{
+			Cursor: entgql.Cursor[string]{ID: id},
+			Node: &model.Job{
+				ID: id, Kind: j.Kind, State: rivertype.JobState(j.State), Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
+				Errors: j.Errors, CreatedAt: j.CreatedAt, ScheduledAt: j.ScheduledAt, FinalizedAt: j.FinalizedAt,
+			},
+		})
+	}
+	if n := len(conn.Edges); n > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
+		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
+	}
+	conn.PageInfo.HasNextPage = page.More
+	conn.PageInfo.HasPreviousPage = after != nil
+	return conn, nil
 }
 
 // AdminIssues is the resolver for the adminIssues field.

@@ -7,6 +7,8 @@ package graph
 
 import (
 	"books/ent"
+	"books/ent/auditevent"
+	"books/ent/invoice"
 	"books/graph/model"
 	"books/internal/billing"
 	"books/internal/money"
@@ -24,101 +26,156 @@ func (r *invoiceResolver) Overdue(ctx context.Context, obj *ent.Invoice) (bool, 
 	return billing.Overdue(obj, loc), nil
 }
 
+// Via is the resolver for the via field.
+func (r *invoiceEventResolver) Via(ctx context.Context, obj *ent.InvoiceEvent) (auditevent.Via, error) {
+	return auditevent.Via(obj.Via), nil
+}
+
+// FromStatus is the resolver for the fromStatus field.
+func (r *invoiceEventResolver) FromStatus(ctx context.Context, obj *ent.InvoiceEvent) (invoice.Status, error) {
+	return invoice.Status(obj.FromStatus), nil
+}
+
+// ToStatus is the resolver for the toStatus field.
+func (r *invoiceEventResolver) ToStatus(ctx context.Context, obj *ent.InvoiceEvent) (invoice.Status, error) {
+	return invoice.Status(obj.ToStatus), nil
+}
+
 // CreateCustomer is the resolver for the createCustomer field.
-func (r *mutationResolver) CreateCustomer(ctx context.Context, input ent.CreateCustomerInput) (*ent.Customer, error) {
-	return billing.CreateCustomer(ctx, r.ent(ctx), input)
+func (r *mutationResolver) CreateCustomer(ctx context.Context, input ent.CreateCustomerInput) (*model.CreateCustomerPayload, error) {
+	c, err := billing.CreateCustomer(ctx, r.ent(ctx), input)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateCustomerPayload{Customer: c}, nil
 }
 
 // UpdateCustomer is the resolver for the updateCustomer field.
-func (r *mutationResolver) UpdateCustomer(ctx context.Context, id string, input ent.UpdateCustomerInput) (*ent.Customer, error) {
-	return billing.UpdateCustomer(ctx, r.ent(ctx), id, input)
+func (r *mutationResolver) UpdateCustomer(ctx context.Context, input model.UpdateCustomerInput) (*model.UpdateCustomerPayload, error) {
+	c, err := billing.UpdateCustomer(ctx, r.ent(ctx), input.CustomerID, *input.Patch)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateCustomerPayload{Customer: c}, nil
 }
 
 // CreateVendor is the resolver for the createVendor field.
-func (r *mutationResolver) CreateVendor(ctx context.Context, input ent.CreateVendorInput) (*ent.Vendor, error) {
-	return billing.CreateVendor(ctx, r.ent(ctx), input)
+func (r *mutationResolver) CreateVendor(ctx context.Context, input ent.CreateVendorInput) (*model.CreateVendorPayload, error) {
+	v, err := billing.CreateVendor(ctx, r.ent(ctx), input)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateVendorPayload{Vendor: v}, nil
 }
 
 // UpdateVendor is the resolver for the updateVendor field.
-func (r *mutationResolver) UpdateVendor(ctx context.Context, id string, input ent.UpdateVendorInput) (*ent.Vendor, error) {
-	return billing.UpdateVendor(ctx, r.ent(ctx), id, input)
+func (r *mutationResolver) UpdateVendor(ctx context.Context, input model.UpdateVendorInput) (*model.UpdateVendorPayload, error) {
+	v, err := billing.UpdateVendor(ctx, r.ent(ctx), input.VendorID, *input.Patch)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateVendorPayload{Vendor: v}, nil
 }
 
 // CreateItem is the resolver for the createItem field.
-func (r *mutationResolver) CreateItem(ctx context.Context, input ent.CreateItemInput) (*ent.Item, error) {
-	return billing.CreateItem(ctx, r.ent(ctx), input)
+func (r *mutationResolver) CreateItem(ctx context.Context, input ent.CreateItemInput) (*model.CreateItemPayload, error) {
+	it, err := billing.CreateItem(ctx, r.ent(ctx), input)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateItemPayload{Item: it}, nil
 }
 
 // UpdateItem is the resolver for the updateItem field.
-func (r *mutationResolver) UpdateItem(ctx context.Context, id string, input ent.UpdateItemInput) (*ent.Item, error) {
-	return billing.UpdateItem(ctx, r.ent(ctx), id, input)
+func (r *mutationResolver) UpdateItem(ctx context.Context, input model.UpdateItemInput) (*model.UpdateItemPayload, error) {
+	it, err := billing.UpdateItem(ctx, r.ent(ctx), input.ItemID, *input.Patch)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateItemPayload{Item: it}, nil
 }
 
 // SetInvoicePrefix is the resolver for the setInvoicePrefix field.
-func (r *mutationResolver) SetInvoicePrefix(ctx context.Context, entityID string, prefix string) (string, error) {
-	return billing.SetInvoicePrefix(ctx, r.ent(ctx), entityID, prefix)
+func (r *mutationResolver) SetInvoicePrefix(ctx context.Context, input model.SetInvoicePrefixInput) (*model.SetInvoicePrefixPayload, error) {
+	prefix, err := billing.SetInvoicePrefix(ctx, r.ent(ctx), input.EntityID, input.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	le, err := r.ent(ctx).LegalEntity.Get(ctx, input.EntityID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SetInvoicePrefixPayload{Entity: le, Prefix: prefix}, nil
 }
 
 // CreateInvoice is the resolver for the createInvoice field.
-func (r *mutationResolver) CreateInvoice(ctx context.Context, input model.InvoiceInput) (*ent.Invoice, error) {
-	in, err := invoiceInput(input)
+func (r *mutationResolver) CreateInvoice(ctx context.Context, input model.CreateInvoiceInput) (*model.InvoicePayload, error) {
+	in, err := invoiceInput(input.Invoice)
 	if err != nil {
 		return nil, err
 	}
-	return billing.CreateInvoice(ctx, r.ent(ctx), in)
+	return invoicePayload(billing.CreateInvoice(ctx, r.ent(ctx), in))
 }
 
 // UpdateInvoice is the resolver for the updateInvoice field.
-func (r *mutationResolver) UpdateInvoice(ctx context.Context, id string, input model.InvoiceInput) (*ent.Invoice, error) {
-	in, err := invoiceInput(input)
+func (r *mutationResolver) UpdateInvoice(ctx context.Context, input model.UpdateInvoiceInput) (*model.InvoicePayload, error) {
+	in, err := invoiceInput(input.Invoice)
 	if err != nil {
 		return nil, err
 	}
-	return billing.UpdateInvoice(ctx, r.ent(ctx), id, in)
+	return invoicePayload(billing.UpdateInvoice(ctx, r.ent(ctx), input.InvoiceID, in))
 }
 
 // SubmitInvoice is the resolver for the submitInvoice field.
-func (r *mutationResolver) SubmitInvoice(ctx context.Context, id string) (*ent.Invoice, error) {
-	return billing.SubmitInvoice(ctx, r.ent(ctx), id)
+func (r *mutationResolver) SubmitInvoice(ctx context.Context, input model.InvoiceActionInput) (*model.InvoicePayload, error) {
+	return invoicePayload(billing.SubmitInvoice(ctx, r.ent(ctx), input.InvoiceID))
 }
 
 // ApproveInvoice is the resolver for the approveInvoice field.
-func (r *mutationResolver) ApproveInvoice(ctx context.Context, id string) (*ent.Invoice, error) {
-	return billing.ApproveInvoice(ctx, r.ent(ctx), id)
+func (r *mutationResolver) ApproveInvoice(ctx context.Context, input model.InvoiceActionInput) (*model.InvoicePayload, error) {
+	return invoicePayload(billing.ApproveInvoice(ctx, r.ent(ctx), input.InvoiceID))
 }
 
 // RejectInvoice is the resolver for the rejectInvoice field.
-func (r *mutationResolver) RejectInvoice(ctx context.Context, id string, reason string) (*ent.Invoice, error) {
-	return billing.RejectInvoice(ctx, r.ent(ctx), id, reason)
+func (r *mutationResolver) RejectInvoice(ctx context.Context, input model.RejectInvoiceInput) (*model.InvoicePayload, error) {
+	return invoicePayload(billing.RejectInvoice(ctx, r.ent(ctx), input.InvoiceID, input.Reason))
 }
 
 // SendInvoice is the resolver for the sendInvoice field.
-func (r *mutationResolver) SendInvoice(ctx context.Context, id string) (*ent.Invoice, error) {
-	return billing.SendInvoice(ctx, r.ent(ctx), id)
+func (r *mutationResolver) SendInvoice(ctx context.Context, input model.InvoiceActionInput) (*model.InvoicePayload, error) {
+	return invoicePayload(billing.SendInvoice(ctx, r.ent(ctx), input.InvoiceID))
 }
 
 // VoidInvoice is the resolver for the voidInvoice field.
-func (r *mutationResolver) VoidInvoice(ctx context.Context, id string, reason *string) (*ent.Invoice, error) {
-	return billing.VoidInvoice(ctx, r.ent(ctx), id, deref(reason))
+func (r *mutationResolver) VoidInvoice(ctx context.Context, input model.VoidInvoiceInput) (*model.InvoicePayload, error) {
+	return invoicePayload(billing.VoidInvoice(ctx, r.ent(ctx), input.InvoiceID, deref(input.Reason)))
 }
 
 // WriteOffInvoice is the resolver for the writeOffInvoice field.
-func (r *mutationResolver) WriteOffInvoice(ctx context.Context, input model.WriteOffInput) (*ent.WriteOff, error) {
-	return billing.WriteOffInvoice(ctx, r.ent(ctx), billing.WriteOffInput{InvoiceID: input.InvoiceID, Date: deref(input.Date), Reason: deref(input.Reason)})
+func (r *mutationResolver) WriteOffInvoice(ctx context.Context, input model.WriteOffInput) (*model.WriteOffInvoicePayload, error) {
+	wo, err := billing.WriteOffInvoice(ctx, r.ent(ctx), billing.WriteOffInput{InvoiceID: input.InvoiceID, Date: deref(input.Date), Reason: deref(input.Reason)})
+	if err != nil {
+		return nil, err
+	}
+	inv, err := r.ent(ctx).Invoice.Get(ctx, input.InvoiceID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.WriteOffInvoicePayload{WriteOff: wo, Invoice: inv}, nil
 }
 
 // BulkSubmitInvoices is the resolver for the bulkSubmitInvoices field.
-func (r *mutationResolver) BulkSubmitInvoices(ctx context.Context, ids []string) ([]*model.BulkInvoiceResult, error) {
-	return r.bulk(ctx, "submitInvoice", ids, billing.SubmitInvoice)
+func (r *mutationResolver) BulkSubmitInvoices(ctx context.Context, input model.BulkInvoicesInput) (*model.BulkInvoicesPayload, error) {
+	return r.bulk(ctx, "submitInvoice", input.InvoiceIds, billing.SubmitInvoice)
 }
 
 // BulkApproveInvoices is the resolver for the bulkApproveInvoices field.
-func (r *mutationResolver) BulkApproveInvoices(ctx context.Context, ids []string) ([]*model.BulkInvoiceResult, error) {
-	return r.bulk(ctx, "approveInvoice", ids, billing.ApproveInvoice)
+func (r *mutationResolver) BulkApproveInvoices(ctx context.Context, input model.BulkInvoicesInput) (*model.BulkInvoicesPayload, error) {
+	return r.bulk(ctx, "approveInvoice", input.InvoiceIds, billing.ApproveInvoice)
 }
 
 // RecordPayment is the resolver for the recordPayment field.
-func (r *mutationResolver) RecordPayment(ctx context.Context, input model.RecordPaymentInput) (*ent.Payment, error) {
+func (r *mutationResolver) RecordPayment(ctx context.Context, input model.RecordPaymentInput) (*model.PaymentPayload, error) {
 	in := billing.PaymentInput{
 		EntityID:     input.EntityID,
 		CustomerID:   input.CustomerID,
@@ -133,37 +190,72 @@ func (r *mutationResolver) RecordPayment(ctx context.Context, input model.Record
 	if input.Processor != nil {
 		in.Processor = *input.Processor
 	}
-	return billing.RecordPayment(ctx, r.ent(ctx), in)
+	p, err := billing.RecordPayment(ctx, r.ent(ctx), in)
+	return r.paymentPayload(ctx, p, err, appInvoiceIDs(input.Applications))
 }
 
 // ApplyPayment is the resolver for the applyPayment field.
-func (r *mutationResolver) ApplyPayment(ctx context.Context, paymentID string, applications []*model.ApplicationInput) (*ent.Payment, error) {
-	return billing.ApplyPayment(ctx, r.ent(ctx), paymentID, toApplications(applications))
+func (r *mutationResolver) ApplyPayment(ctx context.Context, input model.ApplyPaymentInput) (*model.PaymentPayload, error) {
+	p, err := billing.ApplyPayment(ctx, r.ent(ctx), input.PaymentID, toApplications(input.Applications))
+	return r.paymentPayload(ctx, p, err, appInvoiceIDs(input.Applications))
 }
 
 // UnapplyPayment is the resolver for the unapplyPayment field.
-func (r *mutationResolver) UnapplyPayment(ctx context.Context, applicationID string) (*ent.Payment, error) {
-	return billing.UnapplyPayment(ctx, r.ent(ctx), applicationID)
+func (r *mutationResolver) UnapplyPayment(ctx context.Context, input model.UnapplyInput) (*model.PaymentPayload, error) {
+	p, err := billing.UnapplyPayment(ctx, r.ent(ctx), input.ApplicationID)
+	if err != nil {
+		return nil, err
+	}
+	app, err := r.ent(ctx).PaymentApplication.Get(ctx, input.ApplicationID)
+	return r.paymentPayload(ctx, p, err, []string{appInvoice(app)})
 }
 
 // UnapplyCredit is the resolver for the unapplyCredit field.
-func (r *mutationResolver) UnapplyCredit(ctx context.Context, applicationID string) (*ent.CreditMemo, error) {
-	return billing.UnapplyCredit(ctx, r.ent(ctx), applicationID)
+func (r *mutationResolver) UnapplyCredit(ctx context.Context, input model.UnapplyInput) (*model.CreditMemoPayload, error) {
+	cm, err := billing.UnapplyCredit(ctx, r.ent(ctx), input.ApplicationID)
+	if err != nil {
+		return nil, err
+	}
+	app, err := r.ent(ctx).CreditApplication.Get(ctx, input.ApplicationID)
+	if err != nil {
+		return nil, err
+	}
+	return r.creditMemoPayload(ctx, cm, nil, []string{app.InvoiceID})
 }
 
 // RefundPayment is the resolver for the refundPayment field.
-func (r *mutationResolver) RefundPayment(ctx context.Context, input model.CashReturnInput) (*ent.Refund, error) {
-	return billing.RefundPayment(ctx, r.ent(ctx), cashReturn(input))
+func (r *mutationResolver) RefundPayment(ctx context.Context, input model.CashReturnInput) (*model.RefundPaymentPayload, error) {
+	ref, err := billing.RefundPayment(ctx, r.ent(ctx), cashReturn(input))
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.ent(ctx).Payment.Get(ctx, input.PaymentID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RefundPaymentPayload{Refund: ref, Payment: p}, nil
 }
 
 // ReverseCharge is the resolver for the reverseCharge field.
-func (r *mutationResolver) ReverseCharge(ctx context.Context, input model.CashReturnInput) (*ent.ChargeReversal, error) {
-	return billing.ReverseCharge(ctx, r.ent(ctx), cashReturn(input))
+func (r *mutationResolver) ReverseCharge(ctx context.Context, input model.CashReturnInput) (*model.ReverseChargePayload, error) {
+	cr, err := billing.ReverseCharge(ctx, r.ent(ctx), cashReturn(input))
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.ent(ctx).Payment.Get(ctx, input.PaymentID)
+	if err != nil {
+		return nil, err
+	}
+	invs, err := p.QueryApplications().QueryInvoice().All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ReverseChargePayload{ChargeReversal: cr, Payment: p, Invoices: invs}, nil
 }
 
 // IssueCreditMemo is the resolver for the issueCreditMemo field.
-func (r *mutationResolver) IssueCreditMemo(ctx context.Context, input model.IssueCreditMemoInput) (*ent.CreditMemo, error) {
-	return billing.IssueCreditMemo(ctx, r.ent(ctx), billing.CreditMemoInput{
+func (r *mutationResolver) IssueCreditMemo(ctx context.Context, input model.IssueCreditMemoInput) (*model.CreditMemoPayload, error) {
+	cm, err := billing.IssueCreditMemo(ctx, r.ent(ctx), billing.CreditMemoInput{
 		EntityID:     input.EntityID,
 		CustomerID:   input.CustomerID,
 		Date:         input.Date,
@@ -173,16 +265,18 @@ func (r *mutationResolver) IssueCreditMemo(ctx context.Context, input model.Issu
 		Reason:       deref(input.Reason),
 		Applications: toApplications(input.Applications),
 	})
+	return r.creditMemoPayload(ctx, cm, err, appInvoiceIDs(input.Applications))
 }
 
 // ApplyCreditMemo is the resolver for the applyCreditMemo field.
-func (r *mutationResolver) ApplyCreditMemo(ctx context.Context, creditMemoID string, applications []*model.ApplicationInput) (*ent.CreditMemo, error) {
-	return billing.ApplyCreditMemo(ctx, r.ent(ctx), creditMemoID, toApplications(applications))
+func (r *mutationResolver) ApplyCreditMemo(ctx context.Context, input model.ApplyCreditMemoInput) (*model.CreditMemoPayload, error) {
+	cm, err := billing.ApplyCreditMemo(ctx, r.ent(ctx), input.CreditMemoID, toApplications(input.Applications))
+	return r.creditMemoPayload(ctx, cm, err, appInvoiceIDs(input.Applications))
 }
 
 // MarkInvoiceViewed is the resolver for the markInvoiceViewed field.
-func (r *mutationResolver) MarkInvoiceViewed(ctx context.Context, id string) (*ent.Invoice, error) {
-	return billing.MarkInvoiceViewed(ctx, r.ent(ctx), id)
+func (r *mutationResolver) MarkInvoiceViewed(ctx context.Context, input model.InvoiceActionInput) (*model.InvoicePayload, error) {
+	return invoicePayload(billing.MarkInvoiceViewed(ctx, r.ent(ctx), input.InvoiceID))
 }
 
 // Invoices is the resolver for the invoices field.

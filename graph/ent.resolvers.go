@@ -8,6 +8,7 @@ package graph
 import (
 	"books/ent"
 	"books/graph/generated"
+	"books/internal/apperr"
 	"context"
 
 	"entgo.io/contrib/entgql"
@@ -29,6 +30,9 @@ func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) 
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, error) {
+	if len(ids) > maxNodes {
+		return nil, apperr.New(apperr.Validation, "nodes takes at most %d ids, got %d", maxNodes, len(ids)).WithField("ids")
+	}
 	return r.ent(ctx).Noders(ctx, ids, ent.WithNodeType(nodeType))
 }
 
@@ -125,6 +129,9 @@ func (r *queryResolver) WriteOffs(ctx context.Context, after *entgql.Cursor[stri
 // Invoice returns generated.InvoiceResolver implementation.
 func (r *Resolver) Invoice() generated.InvoiceResolver { return &invoiceResolver{r} }
 
+// InvoiceEvent returns generated.InvoiceEventResolver implementation.
+func (r *Resolver) InvoiceEvent() generated.InvoiceEventResolver { return &invoiceEventResolver{r} }
+
 // LegalEntity returns generated.LegalEntityResolver implementation.
 func (r *Resolver) LegalEntity() generated.LegalEntityResolver { return &legalEntityResolver{r} }
 
@@ -132,7 +139,8 @@ func (r *Resolver) LegalEntity() generated.LegalEntityResolver { return &legalEn
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
 type (
-	invoiceResolver     struct{ *Resolver }
-	legalEntityResolver struct{ *Resolver }
-	queryResolver       struct{ *Resolver }
+	invoiceResolver      struct{ *Resolver }
+	invoiceEventResolver struct{ *Resolver }
+	legalEntityResolver  struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
 )

@@ -97,18 +97,18 @@ func actor(ctx context.Context) string {
 }
 
 // periodID resolves a period named by id or by entity and YYYY-MM name.
-func (r *Resolver) periodID(ctx context.Context, id, entityID, name *string) (string, error) {
+func (r *Resolver) periodID(ctx context.Context, in model.PeriodInput) (string, error) {
 	switch {
-	case id != nil && *id != "":
-		return *id, nil
-	case entityID != nil && name != nil:
-		p, err := ledger.FindPeriod(ctx, r.ent(ctx), *entityID, *name)
+	case deref(in.PeriodID) != "":
+		return *in.PeriodID, nil
+	case in.EntityID != nil && in.Name != nil:
+		p, err := ledger.FindPeriod(ctx, r.ent(ctx), *in.EntityID, *in.Name)
 		if err != nil {
 			return "", err
 		}
 		return p.ID, nil
 	}
-	return "", apperr.New(apperr.Validation, "name the period by id, or by entityId and name (YYYY-MM)")
+	return "", apperr.New(apperr.Validation, "name the period by periodId, or by entityId and name (YYYY-MM)")
 }
 
 func balanceRow(b ledger.Balance) *model.TrialBalanceRow {
@@ -144,7 +144,10 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-func invoiceInput(in model.InvoiceInput) (billing.InvoiceInput, error) {
+func invoiceInput(in *model.InvoiceFields) (billing.InvoiceInput, error) {
+	if in == nil {
+		return billing.InvoiceInput{}, apperr.New(apperr.Validation, "invoice is required").WithField("invoice")
+	}
 	out := billing.InvoiceInput{
 		EntityID:    in.EntityID,
 		CustomerID:  in.CustomerID,
@@ -197,13 +200,16 @@ func cashReturn(in model.CashReturnInput) billing.CashReturnInput {
 	}
 }
 
-// maxBulk bounds a bulk mutation.
-const maxBulk = 100
+// maxNodes bounds the ids of one nodes query, as a page size bounds a connection.
+const maxNodes = 100
+
+// maxBulk bounds a bulk mutation: the admin screens act on up to 30 invoices at once.
+const maxBulk = 30
 
 // bulk runs op on each invoice in its own transaction, so one failure neither stops nor
 // undoes the others; each item reports its own outcome and is audited on its own.
 func (r *Resolver) bulk(ctx context.Context, action string, ids []string,
-	op func(context.Context, *ent.Client, string) (*ent.Invoice, error)) ([]*model.BulkInvoiceResult, error) {
+	op func(context.Context, *ent.Client, string) (*ent.Invoice, error)) (*model.BulkInvoicesPayload, error) {
 	if len(ids) > maxBulk {
 		return nil, apperr.New(apperr.Validation, "a bulk mutation takes at most %d ids, got %d", maxBulk, len(ids))
 	}
@@ -217,7 +223,7 @@ func (r *Resolver) bulk(ctx context.Context, action string, ids []string,
 			}
 			return audit.Record(ctx, c, action, id, "bulk")
 		})
-		res := &model.BulkInvoiceResult{ID: id, Ok: err == nil}
+		res := &model.BulkInvoiceResult{InvoiceID: id, Ok: err == nil}
 		if err != nil {
 			code, msg := apperr.Internal, "internal error"
 			if e, ok := apperr.As(err); ok {
@@ -232,7 +238,36 @@ func (r *Resolver) bulk(ctx context.Context, action string, ids []string,
 		}
 		out[i] = res
 	}
-	return out, nil
+	return &model.BulkInvoicesPayload{Results: out}, nil
+}
+
+func adminIssuePayload(iss *ent.AdminIssue, err error) (*model.AdminIssuePayload, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &model.AdminIssuePayload{AdminIssue: iss}, nil
+}
+
+// viewer describes the caller of ctx for the me query.
+func (r *Resolver) viewer(ctx context.Context) (*model.Viewer, error) {
+	p := auth.FromContext(ctx)
+	if p == nil {
+		return nil, apperr.New(apperr.Unauthenticated, "authentication required")
+	}
+	org, err := r.ent(ctx).Organization.Get(ctx, p.Org)
+	if err != nil {
+		return nil, err
+	}
+	v := &model.Viewer{Kind: p.Kind, Subject: p.Subject, Roles: p.Roles, Organization: org}
+	if v.Roles == nil {
+		v.Roles = []auth.Role{}
+	}
+	if p.Customer != "" {
+		if v.Customer, err = r.ent(ctx).Customer.Get(ctx, p.Customer); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
 }
 
 // amountCursors repairs the cursors of a connection ordered by a money field. A cursor

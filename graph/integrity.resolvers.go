@@ -7,6 +7,7 @@ package graph
 
 import (
 	"books/ent"
+	"books/graph/model"
 	"books/internal/integrity"
 	"context"
 )
@@ -17,7 +18,10 @@ func (r *legalEntityResolver) LastLedgerVerification(ctx context.Context, obj *e
 }
 
 // VerifyLedger is the resolver for the verifyLedger field.
-func (r *mutationResolver) VerifyLedger(ctx context.Context, entityID string) (*ent.LedgerVerification, error) {
-	_, v, err := integrity.VerifyAndRecord(ctx, r.ent(ctx), entityID, true)
-	return v, err
+func (r *mutationResolver) VerifyLedger(ctx context.Context, input model.VerifyLedgerInput) (*model.VerifyLedgerPayload, error) {
+	_, v, err := integrity.VerifyAndRecord(ctx, r.ent(ctx), input.EntityID, true)
+	if err != nil {
+		return nil, err
+	}
+	return &model.VerifyLedgerPayload{Verification: v}, nil
 }

@@ -21,55 +21,88 @@ import (
 )
 
 // CreateLegalEntity is the resolver for the createLegalEntity field.
-func (r *mutationResolver) CreateLegalEntity(ctx context.Context, input ent.CreateLegalEntityInput) (*ent.LegalEntity, error) {
-	return ledger.CreateEntity(ctx, r.ent(ctx), input)
+func (r *mutationResolver) CreateLegalEntity(ctx context.Context, input ent.CreateLegalEntityInput) (*model.CreateLegalEntityPayload, error) {
+	le, err := ledger.CreateEntity(ctx, r.ent(ctx), input)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateLegalEntityPayload{LegalEntity: le}, nil
 }
 
 // UpdateLegalEntity is the resolver for the updateLegalEntity field.
-func (r *mutationResolver) UpdateLegalEntity(ctx context.Context, id string, input ent.UpdateLegalEntityInput) (*ent.LegalEntity, error) {
-	le, err := r.ent(ctx).LegalEntity.UpdateOneID(id).SetInput(input).Save(ctx)
-	if ent.IsNotFound(err) {
-		return nil, apperr.New(apperr.NotFound, "legal entity %q not found", id)
-	}
-	if ent.IsConstraintError(err) {
+func (r *mutationResolver) UpdateLegalEntity(ctx context.Context, input model.UpdateLegalEntityInput) (*model.UpdateLegalEntityPayload, error) {
+	le, err := r.ent(ctx).LegalEntity.UpdateOneID(input.LegalEntityID).SetInput(*input.Patch).Save(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, apperr.New(apperr.NotFound, "legal entity %q not found", input.LegalEntityID).WithField("legalEntityId")
+	case ent.IsConstraintError(err):
 		return nil, apperr.New(apperr.Conflict, "another legal entity already uses that code")
+	case err != nil:
+		return nil, err
 	}
-	return le, err
+	return &model.UpdateLegalEntityPayload{LegalEntity: le}, nil
 }
 
 // CreateAccount is the resolver for the createAccount field.
-func (r *mutationResolver) CreateAccount(ctx context.Context, input ent.CreateAccountInput) (*ent.Account, error) {
-	return ledger.CreateAccount(ctx, r.ent(ctx), input)
+func (r *mutationResolver) CreateAccount(ctx context.Context, input ent.CreateAccountInput) (*model.CreateAccountPayload, error) {
+	a, err := ledger.CreateAccount(ctx, r.ent(ctx), input)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAccountPayload{Account: a}, nil
 }
 
 // UpdateAccount is the resolver for the updateAccount field.
-func (r *mutationResolver) UpdateAccount(ctx context.Context, id string, input ent.UpdateAccountInput) (*ent.Account, error) {
-	return ledger.UpdateAccount(ctx, r.ent(ctx), id, input)
+func (r *mutationResolver) UpdateAccount(ctx context.Context, input model.UpdateAccountInput) (*model.UpdateAccountPayload, error) {
+	a, err := ledger.UpdateAccount(ctx, r.ent(ctx), input.AccountID, *input.Patch)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateAccountPayload{Account: a}, nil
 }
 
 // CreateClass is the resolver for the createClass field.
-func (r *mutationResolver) CreateClass(ctx context.Context, input ent.CreateClassInput) (*ent.Class, error) {
-	return ledger.CreateClass(ctx, r.ent(ctx), input)
+func (r *mutationResolver) CreateClass(ctx context.Context, input ent.CreateClassInput) (*model.CreateClassPayload, error) {
+	c, err := ledger.CreateClass(ctx, r.ent(ctx), input)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateClassPayload{Class: c}, nil
 }
 
 // UpdateClass is the resolver for the updateClass field.
-func (r *mutationResolver) UpdateClass(ctx context.Context, id string, input ent.UpdateClassInput) (*ent.Class, error) {
-	return ledger.UpdateClass(ctx, r.ent(ctx), id, input)
+func (r *mutationResolver) UpdateClass(ctx context.Context, input model.UpdateClassInput) (*model.UpdateClassPayload, error) {
+	c, err := ledger.UpdateClass(ctx, r.ent(ctx), input.ClassID, *input.Patch)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateClassPayload{Class: c}, nil
 }
 
 // CreateCOAMapping is the resolver for the createCOAMapping field.
-func (r *mutationResolver) CreateCOAMapping(ctx context.Context, input ent.CreateCOAMappingInput) (*ent.COAMapping, error) {
-	return ledger.CreateMapping(ctx, r.ent(ctx), input)
+func (r *mutationResolver) CreateCOAMapping(ctx context.Context, input ent.CreateCOAMappingInput) (*model.CreateCOAMappingPayload, error) {
+	m, err := ledger.CreateMapping(ctx, r.ent(ctx), input)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateCOAMappingPayload{CoaMapping: m}, nil
 }
 
 // UpdateCOAMapping is the resolver for the updateCOAMapping field.
-func (r *mutationResolver) UpdateCOAMapping(ctx context.Context, id string, input ent.UpdateCOAMappingInput) (*ent.COAMapping, error) {
-	return ledger.UpdateMapping(ctx, r.ent(ctx), id, input)
+func (r *mutationResolver) UpdateCOAMapping(ctx context.Context, input model.UpdateCOAMappingInput) (*model.UpdateCOAMappingPayload, error) {
+	m, err := ledger.UpdateMapping(ctx, r.ent(ctx), input.CoaMappingID, *input.Patch)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateCOAMappingPayload{CoaMapping: m}, nil
 }
 
 // DeleteCOAMapping is the resolver for the deleteCOAMapping field.
-func (r *mutationResolver) DeleteCOAMapping(ctx context.Context, id string) (string, error) {
-	return id, ledger.DeleteMapping(ctx, r.ent(ctx), id)
+func (r *mutationResolver) DeleteCOAMapping(ctx context.Context, input model.DeleteCOAMappingInput) (*model.DeleteCOAMappingPayload, error) {
+	if err := ledger.DeleteMapping(ctx, r.ent(ctx), input.CoaMappingID); err != nil {
+		return nil, err
+	}
+	return &model.DeleteCOAMappingPayload{DeletedCoaMappingID: input.CoaMappingID}, nil
 }
 
 // PostJournalEntry is the resolver for the postJournalEntry field.
@@ -98,33 +131,49 @@ func (r *mutationResolver) PostJournalEntry(ctx context.Context, input model.Pos
 }
 
 // ReverseJournalEntry is the resolver for the reverseJournalEntry field.
-func (r *mutationResolver) ReverseJournalEntry(ctx context.Context, input model.ReverseJournalEntryInput) (*ent.JournalEntry, error) {
-	return ledger.Reverse(ctx, r.ent(ctx), ledger.Reversal{
-		EntryID:     input.ID,
+func (r *mutationResolver) ReverseJournalEntry(ctx context.Context, input model.ReverseJournalEntryInput) (*model.ReverseJournalEntryPayload, error) {
+	rev, err := ledger.Reverse(ctx, r.ent(ctx), ledger.Reversal{
+		EntryID:     input.JournalEntryID,
 		Date:        deref(input.Date),
 		Description: deref(input.Description),
 		CreatedBy:   actor(ctx),
 		CreatedVia:  string(audit.ViaGraphQL),
 		RequestID:   audit.RequestID(ctx),
 	})
+	if err != nil {
+		return nil, err
+	}
+	orig, err := r.ent(ctx).JournalEntry.Get(ctx, input.JournalEntryID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ReverseJournalEntryPayload{Reversal: rev, Reversed: orig}, nil
 }
 
 // ClosePeriod is the resolver for the closePeriod field.
-func (r *mutationResolver) ClosePeriod(ctx context.Context, id *string, entityID *string, name *string) (*ent.AccountingPeriod, error) {
-	pid, err := r.periodID(ctx, id, entityID, name)
+func (r *mutationResolver) ClosePeriod(ctx context.Context, input model.PeriodInput) (*model.ClosePeriodPayload, error) {
+	pid, err := r.periodID(ctx, input)
 	if err != nil {
 		return nil, err
 	}
-	return ledger.ClosePeriod(ctx, r.ent(ctx), pid, actor(ctx))
+	p, err := ledger.ClosePeriod(ctx, r.ent(ctx), pid, actor(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &model.ClosePeriodPayload{Period: p}, nil
 }
 
 // ReopenPeriod is the resolver for the reopenPeriod field.
-func (r *mutationResolver) ReopenPeriod(ctx context.Context, id *string, entityID *string, name *string) (*ent.AccountingPeriod, error) {
-	pid, err := r.periodID(ctx, id, entityID, name)
+func (r *mutationResolver) ReopenPeriod(ctx context.Context, input model.PeriodInput) (*model.ReopenPeriodPayload, error) {
+	pid, err := r.periodID(ctx, input)
 	if err != nil {
 		return nil, err
 	}
-	return ledger.ReopenPeriod(ctx, r.ent(ctx), pid)
+	p, err := ledger.ReopenPeriod(ctx, r.ent(ctx), pid)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ReopenPeriodPayload{Period: p}, nil
 }
 
 // CreateIntegrationKey is the resolver for the createIntegrationKey field.
@@ -137,8 +186,17 @@ func (r *mutationResolver) CreateIntegrationKey(ctx context.Context, input model
 }
 
 // RevokeIntegrationKey is the resolver for the revokeIntegrationKey field.
-func (r *mutationResolver) RevokeIntegrationKey(ctx context.Context, id string) (*ent.IntegrationKey, error) {
-	return r.Auth.RevokeIntegrationKey(ctx, r.ent(ctx), id)
+func (r *mutationResolver) RevokeIntegrationKey(ctx context.Context, input model.RevokeIntegrationKeyInput) (*model.RevokeIntegrationKeyPayload, error) {
+	k, err := r.Auth.RevokeIntegrationKey(ctx, r.ent(ctx), input.IntegrationKeyID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RevokeIntegrationKeyPayload{IntegrationKey: k}, nil
+}
+
+// Me is the resolver for the me field.
+func (r *queryResolver) Me(ctx context.Context) (*model.Viewer, error) {
+	return r.viewer(ctx)
 }
 
 // Organization is the resolver for the organization field.

@@ -14,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -36,7 +37,10 @@ func (s *Server) graphQLHandler() *handler.Server {
 	cfg := generated.Config{Resolvers: res}
 	cfg.Directives.HasRole = hasRole
 	setComplexity(&cfg.Complexity)
-	srv := handler.New(generated.NewExecutableSchema(cfg))
+	es := generated.NewExecutableSchema(cfg)
+	s.schema = es.Schema()
+	hideInternalDirectives(s.schema)
+	srv := handler.New(es)
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
 		InitFunc:              s.websocketInit,
@@ -46,6 +50,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
+	srv.Use(listLimit{max: maxListArgument})
 	// Every mutation runs in one transaction with its audit record. Queries need none, and
 	// under a transaction one failed field would discard the whole response.
 	srv.Use(mutationTx{entgql.Transactioner{
@@ -54,9 +59,9 @@ func (s *Server) graphQLHandler() *handler.Server {
 			return op.Operation != ast.Mutation || hasBulkField(op)
 		},
 	}})
-	srv.AroundRootFields(s.guardRootField)
+	srv.AroundFields(s.guardRootField)
 	srv.AroundFields(guardSubscription)
-	srv.AroundFields(guardPortalField)
+	srv.AroundFields(s.guardPortalField)
 	srv.AroundFields(auditMutations)
 	srv.AroundFields(limitPages)
 	srv.SetErrorPresenter(s.presentError)
@@ -107,45 +112,38 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 }
 
 // hasRole implements @hasRole: only staff holding one of roles pass.
-func hasRole(ctx context.Context, _ any, next graphql.Resolver, roles []model.Role) (any, error) {
-	p := auth.FromContext(ctx)
-	want := make([]auth.Role, len(roles))
-	for i, r := range roles {
-		want[i] = auth.Role(r)
-	}
-	if !p.HasAnyRole(want...) {
+func hasRole(ctx context.Context, _ any, next graphql.Resolver, roles []auth.Role) (any, error) {
+	if !auth.FromContext(ctx).HasAnyRole(roles...) {
 		return nil, apperr.New(apperr.Forbidden, "this needs one of the roles %v", roles)
 	}
 	return next(ctx)
 }
 
-// guardRootField is the single gate every operation passes: an authenticated principal,
-// mutations only for staff who may write, and no ledger data for portal clients.
-func (s *Server) guardRootField(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-	fc := graphql.GetRootFieldContext(ctx)
-	oc := graphql.GetOperationContext(ctx)
-	p := auth.FromContext(ctx)
-	deny := func(code, msg string) graphql.Marshaler {
-		graphql.AddError(ctx, apperr.New(code, "%s", msg))
-		return graphql.Null
-	}
-	if strings.HasPrefix(fc.Object, "__") || strings.HasPrefix(fc.Field.Name, "__") {
+// guardRootField is the single gate every query and mutation field passes: an
+// authenticated principal, mutations only for staff who may write, and no ledger data for
+// portal clients. It runs as field middleware, so a refusal is an error at the field's path
+// and, the root fields being non-null, data is null: never a silent null in a non-null field.
+func (s *Server) guardRootField(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || (fc.Object != "Query" && fc.Object != "Mutation") ||
+		strings.HasPrefix(fc.Field.Name, "__") {
 		return next(ctx)
 	}
+	oc := graphql.GetOperationContext(ctx)
+	p := auth.FromContext(ctx)
+	mutation := oc.Operation != nil && oc.Operation.Operation == ast.Mutation
 	switch {
 	case p == nil:
-		return deny(apperr.Unauthenticated, "authentication required")
-	case oc.Operation.Operation == ast.Mutation && !p.CanMutate() &&
-		!(p.Kind == auth.KindPortal && portalMutations[fc.Field.Name]):
-		return deny(apperr.Forbidden, "your role cannot make changes")
-	case oc.Operation.Operation == ast.Mutation && hasBulkField(oc.Operation) && len(oc.Operation.SelectionSet) > 1:
+		return nil, apperr.New(apperr.Unauthenticated, "authentication required")
+	case mutation && !p.CanMutate() && !(p.Kind == auth.KindPortal && portalMutations[fc.Field.Name]):
+		return nil, apperr.New(apperr.Forbidden, "your role cannot make changes")
+	case mutation && hasBulkField(oc.Operation) && len(oc.Operation.SelectionSet) > 1:
 		// A bulk mutation commits item by item, outside the operation's transaction.
-		return deny(apperr.Validation, "a bulk mutation must be the only field of its operation")
+		return nil, apperr.New(apperr.Validation, "a bulk mutation must be the only field of its operation")
 	case p.Kind == auth.KindPortal && !portalFields[fc.Field.Name]:
-		return deny(apperr.Forbidden, "portal clients cannot read "+fc.Field.Name)
+		return nil, apperr.New(apperr.Forbidden, "portal clients cannot read %s", fc.Field.Name)
 	}
-	ctx = audit.WithOrigin(ctx, audit.ViaGraphQL, requestID(ctx))
-	return next(ctx)
+	return next(audit.WithOrigin(ctx, audit.ViaGraphQL, requestID(ctx)))
 }
 
 // guardSubscription gives subscription fields the gate guardRootField gives queries and
@@ -168,60 +166,6 @@ func guardSubscription(ctx context.Context, next graphql.Resolver) (any, error) 
 		return nil, apperr.New(apperr.Forbidden, "only staff may subscribe")
 	}
 	return next(ctx)
-}
-
-// portalFields are the root fields a portal client may use; the ledger is not among them.
-// What the queries return is narrowed again by the data layer (ent/schema's portal rules) to
-// the client's own customer.
-var portalFields = map[string]bool{
-	"organization": true, "invoices": true, "payments": true, "node": true, "nodes": true,
-	"markInvoiceViewed": true,
-}
-
-// portalMutations are the mutations a portal client may run.
-var portalMutations = map[string]bool{"markInvoiceViewed": true}
-
-// portalReadable lists, per type, the fields a portal client may read; "*" opens them all.
-// Types not listed (accounts, journal entries, …) are closed, and so are the listed types'
-// internal fields: who approved, the ledger entry, sync state.
-var portalReadable = map[string]map[string]bool{
-	"Organization": set("id", "name"),
-	"LegalEntity":  set("id", "code", "name", "baseCurrency"),
-	"Customer": set("id", "name", "displayName", "email", "phone", "addressLine1", "addressLine2", "city",
-		"region", "postalCode", "country", "currency"),
-	"Invoice": set("id", "number", "issueDate", "dueDate", "serviceFrom", "serviceTo", "currency", "status",
-		"memo", "customFields", "subtotal", "total", "amountPaid", "writtenOff", "balance", "overdue", "sentAt",
-		"viewedAt", "createdAt", "lines", "customer", "customerID", "entity", "entityID", "paymentApplications"),
-	"InvoiceLine":        set("id", "lineNo", "itemID", "item", "description", "quantity", "unitPrice", "amount", "serviceDate"),
-	"Item":               set("id", "name", "description"),
-	"Payment":            set("id", "amount", "currency", "receivedDate", "method", "applied", "unapplied", "refunded", "reversed", "customer", "customerID", "applications", "createdAt"),
-	"PaymentApplication": set("id", "amount", "invoice", "invoiceID", "paymentID", "createdAt", "unappliedAt"),
-	"InvoiceConnection":  set("*"), "InvoiceEdge": set("*"),
-	"PaymentConnection": set("*"), "PaymentEdge": set("*"), "PageInfo": set("*"),
-}
-
-func set(names ...string) map[string]bool {
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
-}
-
-// guardPortalField keeps portal clients below the root to what portalFields opens up.
-func guardPortalField(ctx context.Context, next graphql.Resolver) (any, error) {
-	p := auth.FromContext(ctx)
-	if p == nil || p.Kind != auth.KindPortal {
-		return next(ctx)
-	}
-	fc := graphql.GetFieldContext(ctx)
-	switch {
-	case fc.Object == "Query" || fc.Object == "Mutation", // guardRootField decides
-		strings.HasPrefix(fc.Object, "__") || strings.HasPrefix(fc.Field.Name, "__"),
-		portalReadable[fc.Object]["*"] || portalReadable[fc.Object][fc.Field.Name]:
-		return next(ctx)
-	}
-	return nil, apperr.New(apperr.Forbidden, "portal clients cannot read %s.%s", fc.Object, fc.Field.Name)
 }
 
 // auditMutations records every successful mutation in its transaction.
@@ -294,21 +238,24 @@ func hasBulkField(op *ast.OperationDefinition) bool {
 // and id); a second record here would only repeat it.
 var ledgerAudited = map[string]bool{"postJournalEntry": true, "reverseJournalEntry": true}
 
+// subjectOf finds the id of what a mutation changed: a payload's first field is the changed
+// object (ent entities all carry their id in a field named ID), or the id of a deleted one.
 func subjectOf(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case *model.PostJournalEntryPayload:
-		return x.Entry.ID
-	case *model.CreateIntegrationKeyPayload:
-		return x.IntegrationKey.ID
-	}
-	// ent entities all carry their id in a field named ID.
 	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Struct {
-		if f := rv.Elem().FieldByName("ID"); f.IsValid() && f.Kind() == reflect.String {
-			return f.String()
-		}
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return ""
+	}
+	if id := rv.Elem().FieldByName("ID"); id.IsValid() && id.Kind() == reflect.String {
+		return id.String()
+	}
+	if rv.Elem().NumField() == 0 {
+		return ""
+	}
+	switch first := rv.Elem().Field(0); first.Kind() {
+	case reflect.String:
+		return first.String()
+	case reflect.Pointer:
+		return subjectOf(first.Interface())
 	}
 	return ""
 }
@@ -439,7 +386,7 @@ func selectionDepth(set ast.SelectionSet, depth int, seen map[string]bool) int {
 // query asking for 1,000 entries each with 1,000 lines is refused before it runs.
 func setComplexity(c *generated.ComplexityRoot) {
 	page := func(child int, first, last *int) int {
-		n := 50
+		n := defaultPage
 		if first != nil {
 			n = *first
 		} else if last != nil {
@@ -536,4 +483,12 @@ func setComplexity(c *generated.ComplexityRoot) {
 	}
 	// An entry's lines are a plain list; count a typical entry as ten lines.
 	c.JournalEntry.Lines = func(child int) int { return 10 * (child + 1) }
+	// A trial balance reads every posting of the entity: a few per request, not a thousand
+	// aliases of it. An account balance reads one account's postings.
+	q.TrialBalance = func(child int, _ string, _ caldate.Date) int { return trialBalanceCost + child }
+	q.AccountBalance = func(child int, _ string, _ caldate.Date) int { return 50 + child }
+	q.Nodes = func(child int, ids []string) int { return max(1, len(ids)) * (child + 1) }
+	q.Jobs = func(child int, _ *rivertype.JobState, _ *string, first *int, _ *entgql.Cursor[string]) int {
+		return page(child, first, nil)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"books/ent"
 	"books/internal/adminq"
@@ -56,6 +57,8 @@ type Server struct {
 	handler http.Handler
 	// entities caches the JE API's entity look-ups.
 	entities entityCache
+	// schema is the GraphQL schema, for the rules that read argument types.
+	schema *ast.Schema
 }
 
 // NewRegistry returns a metrics registry with the Go runtime and process collectors.

@@ -157,9 +157,10 @@ func (InvoiceEvent) Fields() []ent.Field {
 		field.String("invoice_id").Immutable().NotEmpty(),
 		field.Time("at").Immutable(),
 		field.String("actor").Immutable(),
-		field.String("via").Immutable(),
-		field.String("from_status").Immutable(),
-		field.String("to_status").Immutable(),
+		// Stored as text; graph/billing.graphqls shows them typed, as the enums they hold.
+		field.String("via").Immutable().Annotations(entgql.Skip()),
+		field.String("from_status").Immutable().Annotations(entgql.Skip()),
+		field.String("to_status").Immutable().Annotations(entgql.Skip()),
 		field.String("note").Optional().Immutable().MaxLen(1000),
 	}
 }

@@ -44,10 +44,12 @@ type timeMixin struct{ mixin.Schema }
 
 func (timeMixin) Fields() []ent.Field {
 	return []ent.Field{
+		// Stamped by the server: a client cannot set or back-date them.
 		field.Time("created_at").Immutable().Default(nowUTC).
-			Annotations(entgql.OrderField("CREATED_AT")),
+			Annotations(entgql.OrderField("CREATED_AT"),
+				entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("updated_at").Default(nowUTC).UpdateDefault(nowUTC).
-			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+			Annotations(entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 

@@ -5,90 +5,258 @@ package model
 import (
 	"books/ent"
 	"books/ent/payment"
+	"books/internal/auth"
 	"books/internal/caldate"
 	"books/internal/ledger/source"
 	"books/internal/money"
-	"bytes"
-	"fmt"
-	"io"
-	"strconv"
 	"time"
+
+	"entgo.io/contrib/entgql"
+	"github.com/riverqueue/river/rivertype"
 )
 
+// One account's totals on a day.
 type AccountBalance struct {
+	// The account.
 	Account *ent.Account `json:"account"`
-	AsOf    caldate.Date `json:"asOf"`
-	Debit   money.Amount `json:"debit"`
-	Credit  money.Amount `json:"credit"`
+	// The last day included.
+	AsOf caldate.Date `json:"asOf"`
+	// Total debits posted to the account.
+	Debit money.Amount `json:"debit"`
+	// Total credits posted to the account.
+	Credit money.Amount `json:"credit"`
+	// debit - credit: positive for a debit balance, negative for a credit balance.
 	Balance money.Amount `json:"balance"`
 }
 
-type ApplicationInput struct {
-	InvoiceID string       `json:"invoiceID"`
-	Amount    money.Amount `json:"amount"`
+// An admin issue to act on.
+type AdminIssueActionInput struct {
+	// The issue.
+	AdminIssueID string `json:"adminIssueId"`
+	// A note for the record; required by ignoreAdminIssue.
+	Note *string `json:"note,omitempty"`
 }
 
+// The outcome of a mutation that changes an admin issue.
+type AdminIssuePayload struct {
+	// The issue as changed.
+	AdminIssue *ent.AdminIssue `json:"adminIssue"`
+}
+
+// An amount of a payment or credit applied to one invoice.
+type ApplicationInput struct {
+	// The open invoice.
+	InvoiceID string `json:"invoiceId"`
+	// The amount applied, at most the invoice's balance.
+	Amount money.Amount `json:"amount"`
+}
+
+// Apply a credit memo's remaining credit to invoices.
+type ApplyCreditMemoInput struct {
+	// The credit memo.
+	CreditMemoID string `json:"creditMemoId"`
+	// Where to apply it.
+	Applications []*ApplicationInput `json:"applications"`
+}
+
+// Apply a payment's unapplied amount to invoices.
+type ApplyPaymentInput struct {
+	// The payment with unapplied credit.
+	PaymentID string `json:"paymentId"`
+	// Where to apply it.
+	Applications []*ApplicationInput `json:"applications"`
+}
+
+// Why one item of a bulk mutation failed.
 type BulkError struct {
-	Code    string `json:"code"`
+	// The error code, as in extensions.code.
+	Code string `json:"code"`
+	// A message for a person.
 	Message string `json:"message"`
 }
 
 // The outcome of one item of a bulk mutation.
 type BulkInvoiceResult struct {
-	ID      string       `json:"id"`
-	Ok      bool         `json:"ok"`
+	// The invoice's id, as asked.
+	InvoiceID string `json:"invoiceId"`
+	// Whether this item succeeded.
+	Ok bool `json:"ok"`
+	// The invoice as changed; null when ok is false.
 	Invoice *ent.Invoice `json:"invoice,omitempty"`
 	// Set when ok is false.
 	Error *BulkError `json:"error,omitempty"`
 }
 
-type CashReturnInput struct {
-	PaymentID string       `json:"paymentID"`
-	Amount    money.Amount `json:"amount"`
-	// Defaults to today in the entity's time zone.
-	Date        *caldate.Date `json:"date,omitempty"`
-	Reason      *string       `json:"reason,omitempty"`
-	ExternalRef *string       `json:"externalRef,omitempty"`
+// Invoices to act on in one request, each on its own.
+type BulkInvoicesInput struct {
+	// The invoices, at most 30.
+	InvoiceIds []string `json:"invoiceIds"`
 }
 
+// The outcome of a bulk invoice mutation.
+type BulkInvoicesPayload struct {
+	// One result per invoice, in the order asked.
+	Results []*BulkInvoiceResult `json:"results"`
+}
+
+// Money returned to a customer, or taken back by a card network.
+type CashReturnInput struct {
+	// The payment the money came from.
+	PaymentID string `json:"paymentId"`
+	// The amount returned, at most what remains of the payment.
+	Amount money.Amount `json:"amount"`
+	// Defaults to today in the entity's time zone.
+	Date *caldate.Date `json:"date,omitempty"`
+	// Why.
+	Reason *string `json:"reason,omitempty"`
+	// The processor's reference.
+	ExternalRef *string `json:"externalRef,omitempty"`
+}
+
+// The outcome of closePeriod.
+type ClosePeriodPayload struct {
+	// The period, now closed.
+	Period *ent.AccountingPeriod `json:"period"`
+}
+
+// The outcome of createAccount.
+type CreateAccountPayload struct {
+	// The new account.
+	Account *ent.Account `json:"account"`
+}
+
+// The outcome of createCOAMapping.
+type CreateCOAMappingPayload struct {
+	// The new mapping.
+	CoaMapping *ent.COAMapping `json:"coaMapping"`
+}
+
+// The outcome of createClass.
+type CreateClassPayload struct {
+	// The new class.
+	Class *ent.Class `json:"class"`
+}
+
+// The outcome of createCustomer.
+type CreateCustomerPayload struct {
+	// The new customer.
+	Customer *ent.Customer `json:"customer"`
+}
+
+// A new integration key for another system.
 type CreateIntegrationKeyInput struct {
-	Name          string          `json:"name"`
-	EntityIds     []string        `json:"entityIds"`
+	// A name saying which system uses the key.
+	Name string `json:"name"`
+	// The legal entities the key may post to.
+	EntityIds []string `json:"entityIds"`
+	// The source systems the key may post as.
 	SourceSystems []source.System `json:"sourceSystems"`
 }
 
+// The outcome of createIntegrationKey.
 type CreateIntegrationKeyPayload struct {
+	// The new key (without its secret).
 	IntegrationKey *ent.IntegrationKey `json:"integrationKey"`
 	// The secret, shown only in this response. Send it as X-Integration-Key.
 	Secret string `json:"secret"`
 }
 
-type InvoiceInput struct {
-	EntityID    string        `json:"entityID"`
-	CustomerID  string        `json:"customerID"`
-	IssueDate   caldate.Date  `json:"issueDate"`
-	DueDate     caldate.Date  `json:"dueDate"`
-	ServiceFrom *caldate.Date `json:"serviceFrom,omitempty"`
-	ServiceTo   *caldate.Date `json:"serviceTo,omitempty"`
-	// Defaults to the customer's currency.
-	Currency *string `json:"currency,omitempty"`
-	Memo     *string `json:"memo,omitempty"`
-	// At most 10 fields, string values.
-	CustomFields map[string]any      `json:"customFields,omitempty"`
-	Lines        []*InvoiceLineInput `json:"lines"`
+// A new draft invoice.
+type CreateInvoiceInput struct {
+	// The draft's fields and lines.
+	Invoice *InvoiceFields `json:"invoice"`
 }
 
+// The outcome of createItem.
+type CreateItemPayload struct {
+	// The new item.
+	Item *ent.Item `json:"item"`
+}
+
+// The outcome of createLegalEntity.
+type CreateLegalEntityPayload struct {
+	// The new legal entity, with its default chart of accounts and periods.
+	LegalEntity *ent.LegalEntity `json:"legalEntity"`
+}
+
+// The outcome of createVendor.
+type CreateVendorPayload struct {
+	// The new vendor.
+	Vendor *ent.Vendor `json:"vendor"`
+}
+
+// The outcome of a mutation that changes a credit memo.
+type CreditMemoPayload struct {
+	// The credit memo as changed.
+	CreditMemo *ent.CreditMemo `json:"creditMemo"`
+	// The invoices whose balance changed.
+	Invoices []*ent.Invoice `json:"invoices"`
+}
+
+// A chart-of-accounts mapping to delete.
+type DeleteCOAMappingInput struct {
+	// The mapping to delete.
+	CoaMappingID string `json:"coaMappingId"`
+}
+
+// The outcome of deleteCOAMapping.
+type DeleteCOAMappingPayload struct {
+	// The id of the deleted mapping.
+	DeletedCoaMappingID string `json:"deletedCoaMappingId"`
+}
+
+// An invoice to act on.
+type InvoiceActionInput struct {
+	// The invoice.
+	InvoiceID string `json:"invoiceId"`
+}
+
+// The fields and lines of a draft invoice.
+type InvoiceFields struct {
+	// The legal entity that bills.
+	EntityID string `json:"entityId"`
+	// The customer billed.
+	CustomerID string `json:"customerId"`
+	// The invoice date.
+	IssueDate caldate.Date `json:"issueDate"`
+	// The day payment is due.
+	DueDate caldate.Date `json:"dueDate"`
+	// The first day of the service period billed.
+	ServiceFrom *caldate.Date `json:"serviceFrom,omitempty"`
+	// The last day of the service period billed.
+	ServiceTo *caldate.Date `json:"serviceTo,omitempty"`
+	// Defaults to the customer's currency.
+	Currency *string `json:"currency,omitempty"`
+	// A note printed on the invoice.
+	Memo *string `json:"memo,omitempty"`
+	// At most 10 fields, string values.
+	CustomFields map[string]any `json:"customFields,omitempty"`
+	// The invoice's lines, at least one.
+	Lines []*InvoiceLineInput `json:"lines"`
+}
+
+// One line of an invoice.
 type InvoiceLineInput struct {
-	ItemID string `json:"itemID"`
+	// The item billed.
+	ItemID string `json:"itemId"`
 	// Defaults to the item's description.
-	Description *string        `json:"description,omitempty"`
-	Quantity    money.Quantity `json:"quantity"`
+	Description *string `json:"description,omitempty"`
+	// How many units, as a decimal string.
+	Quantity money.Quantity `json:"quantity"`
 	// Defaults to the item's default rate.
-	UnitPrice   *money.Amount `json:"unitPrice,omitempty"`
-	ClassID     *string       `json:"classID,omitempty"`
+	UnitPrice *money.Amount `json:"unitPrice,omitempty"`
+	// The class the line's revenue is tracked under.
+	ClassID *string `json:"classId,omitempty"`
+	// The day the service was performed.
 	ServiceDate *caldate.Date `json:"serviceDate,omitempty"`
 	// Recognized over time: approval credits deferred revenue instead of revenue.
 	Scheduled *bool `json:"scheduled,omitempty"`
+}
+
+// The outcome of a mutation that changes one invoice.
+type InvoicePayload struct {
+	// The invoice as changed.
+	Invoice *ent.Invoice `json:"invoice"`
 }
 
 // Filters the invoices query adds to InvoiceWhereInput.
@@ -101,174 +269,432 @@ type InvoiceSearch struct {
 	Overdue *bool `json:"overdue,omitempty"`
 }
 
+// A credit memo to issue.
 type IssueCreditMemoInput struct {
-	EntityID   string       `json:"entityID"`
-	CustomerID string       `json:"customerID"`
-	Date       caldate.Date `json:"date"`
-	Amount     money.Amount `json:"amount"`
+	// The legal entity.
+	EntityID string `json:"entityId"`
+	// The customer credited.
+	CustomerID string `json:"customerId"`
+	// The credit memo's date.
+	Date caldate.Date `json:"date"`
+	// The amount credited.
+	Amount money.Amount `json:"amount"`
 	// The revenue account to debit; defaults to the entity's revenue mapping.
-	AccountID    *string             `json:"accountID,omitempty"`
-	ClassID      *string             `json:"classID,omitempty"`
-	Reason       *string             `json:"reason,omitempty"`
+	AccountID *string `json:"accountId,omitempty"`
+	// The class the credit is tracked under.
+	ClassID *string `json:"classId,omitempty"`
+	// Why the customer is credited.
+	Reason *string `json:"reason,omitempty"`
+	// How to apply the credit now; what is left stays as the customer's credit.
 	Applications []*ApplicationInput `json:"applications,omitempty"`
 }
 
 // A background job.
 type Job struct {
-	ID          string `json:"id"`
-	Kind        string `json:"kind"`
-	State       string `json:"state"`
-	Attempt     int    `json:"attempt"`
-	MaxAttempts int    `json:"maxAttempts"`
+	// The job's id in the queue.
+	ID string `json:"id"`
+	// What the job does, e.g. integrity.seal or ledger.verify.
+	Kind string `json:"kind"`
+	// Where the job stands.
+	State rivertype.JobState `json:"state"`
+	// How many times it has been tried.
+	Attempt int `json:"attempt"`
+	// How many times it may be tried before it is discarded.
+	MaxAttempts int `json:"maxAttempts"`
 	// The error of each failed attempt, oldest first.
-	Errors      []string  `json:"errors"`
-	CreatedAt   time.Time `json:"createdAt"`
+	Errors []string `json:"errors"`
+	// When the job was enqueued.
+	CreatedAt time.Time `json:"createdAt"`
+	// When the job is, or was, due to run.
 	ScheduledAt time.Time `json:"scheduledAt"`
 	// When the job completed, was discarded or was cancelled.
 	FinalizedAt *time.Time `json:"finalizedAt,omitempty"`
 }
 
+// A page of background jobs.
+type JobConnection struct {
+	// The jobs of this page, newest first.
+	Edges []*JobEdge `json:"edges"`
+	// Where this page ends and whether more follow.
+	PageInfo *entgql.PageInfo[string] `json:"pageInfo"`
+	// The number of jobs matching the filters, across all pages.
+	TotalCount int `json:"totalCount"`
+}
+
+// A background job and its cursor.
+type JobEdge struct {
+	// The job.
+	Node *Job `json:"node"`
+	// Pass as after to continue from this job.
+	Cursor entgql.Cursor[string] `json:"cursor"`
+}
+
+// One line of a journal entry: a debit or a credit to one account.
 type JournalLineInput struct {
-	// The account, by id or by code (one of the two).
-	AccountID   *string       `json:"accountId,omitempty"`
-	AccountCode *string       `json:"accountCode,omitempty"`
-	Debit       *money.Amount `json:"debit,omitempty"`
-	Credit      *money.Amount `json:"credit,omitempty"`
-	ClassID     *string       `json:"classId,omitempty"`
-	Description *string       `json:"description,omitempty"`
+	// The account, by id; give this or accountCode.
+	AccountID *string `json:"accountId,omitempty"`
+	// The account, by code; give this or accountId.
+	AccountCode *string `json:"accountCode,omitempty"`
+	// The amount debited; give a debit or a credit, not both.
+	Debit *money.Amount `json:"debit,omitempty"`
+	// The amount credited; give a debit or a credit, not both.
+	Credit *money.Amount `json:"credit,omitempty"`
+	// The class (department, location, …) the line is tracked under.
+	ClassID *string `json:"classId,omitempty"`
+	// What the line is for.
+	Description *string `json:"description,omitempty"`
 	// The line's customer (QuickBooks requires one on receivable lines).
 	CustomerID *string `json:"customerId,omitempty"`
 	// The line's vendor (QuickBooks requires one on payable lines).
 	VendorID *string `json:"vendorId,omitempty"`
 }
 
+// The outcome of a mutation that changes a payment.
+type PaymentPayload struct {
+	// The payment as changed.
+	Payment *ent.Payment `json:"payment"`
+	// The invoices whose balance changed.
+	Invoices []*ent.Invoice `json:"invoices"`
+}
+
+// An accounting period, by id or by its entity and name.
+type PeriodInput struct {
+	// The period, by id; or give entityId and name.
+	PeriodID *string `json:"periodId,omitempty"`
+	// The legal entity of the period named by name.
+	EntityID *string `json:"entityId,omitempty"`
+	// The period's name, YYYY-MM, with entityId.
+	Name *string `json:"name,omitempty"`
+}
+
+// A balanced journal entry to post.
 type PostJournalEntryInput struct {
-	EntityID    string       `json:"entityId"`
-	Date        caldate.Date `json:"date"`
-	Description *string      `json:"description,omitempty"`
+	// The legal entity whose ledger receives the entry.
+	EntityID string `json:"entityId"`
+	// The accounting date of the entry.
+	Date caldate.Date `json:"date"`
+	// What the entry records.
+	Description *string `json:"description,omitempty"`
 	// Defaults to the entity's base currency.
 	Currency *string `json:"currency,omitempty"`
-	// Defaults to books.
+	// Defaults to BOOKS.
 	SourceSystem *source.System `json:"sourceSystem,omitempty"`
 	// Posting the same (entity, sourceSystem, sourceRef) twice returns the first entry. Defaults to a fresh reference.
 	SourceRef *string `json:"sourceRef,omitempty"`
 	// When the date falls in a closed period, post on the first day of the next open period and keep the date as documentDate.
-	LateToOpenPeriod *bool               `json:"lateToOpenPeriod,omitempty"`
-	Lines            []*JournalLineInput `json:"lines"`
+	LateToOpenPeriod *bool `json:"lateToOpenPeriod,omitempty"`
+	// At least two lines; debits must equal credits.
+	Lines []*JournalLineInput `json:"lines"`
 }
 
+// The outcome of postJournalEntry.
 type PostJournalEntryPayload struct {
+	// The posted entry (or, on a repeated source reference, the entry posted first).
 	Entry *ent.JournalEntry `json:"entry"`
 	// False when the source reference had already been posted and the existing entry was returned.
 	Created bool `json:"created"`
 }
 
+// Money received from a customer.
 type RecordPaymentInput struct {
-	EntityID   string       `json:"entityID"`
-	CustomerID string       `json:"customerID"`
-	Amount     money.Amount `json:"amount"`
+	// The legal entity that received it.
+	EntityID string `json:"entityId"`
+	// The customer who paid.
+	CustomerID string `json:"customerId"`
+	// The amount received.
+	Amount money.Amount `json:"amount"`
 	// Defaults to the customer's currency.
-	Currency     *string        `json:"currency,omitempty"`
-	ReceivedDate caldate.Date   `json:"receivedDate"`
-	Method       payment.Method `json:"method"`
-	// Defaults to manual.
-	Processor    *payment.Processor  `json:"processor,omitempty"`
-	ExternalRef  *string             `json:"externalRef,omitempty"`
-	Memo         *string             `json:"memo,omitempty"`
+	Currency *string `json:"currency,omitempty"`
+	// The day the money was received.
+	ReceivedDate caldate.Date `json:"receivedDate"`
+	// How the customer paid.
+	Method payment.Method `json:"method"`
+	// Defaults to MANUAL.
+	Processor *payment.Processor `json:"processor,omitempty"`
+	// The processor's or bank's reference, unique per entity and processor.
+	ExternalRef *string `json:"externalRef,omitempty"`
+	// A note.
+	Memo *string `json:"memo,omitempty"`
+	// How to apply the payment now; what is left stays unapplied customer credit.
 	Applications []*ApplicationInput `json:"applications,omitempty"`
 }
 
-type ReverseJournalEntryInput struct {
-	ID string `json:"id"`
-	// Date of the reversing entry; defaults to today in the entity's time zone.
-	Date        *caldate.Date `json:"date,omitempty"`
-	Description *string       `json:"description,omitempty"`
+// The outcome of refundPayment.
+type RefundPaymentPayload struct {
+	// The refund recorded.
+	Refund *ent.Refund `json:"refund"`
+	// The payment refunded from.
+	Payment *ent.Payment `json:"payment"`
 }
 
+// An invoice sent back to draft.
+type RejectInvoiceInput struct {
+	// The submitted invoice.
+	InvoiceID string `json:"invoiceId"`
+	// Why it is sent back; shown to its submitter.
+	Reason string `json:"reason"`
+}
+
+// The outcome of reopenPeriod.
+type ReopenPeriodPayload struct {
+	// The period, open again.
+	Period *ent.AccountingPeriod `json:"period"`
+}
+
+// The outcome of reverseCharge.
+type ReverseChargePayload struct {
+	// The charge reversal recorded.
+	ChargeReversal *ent.ChargeReversal `json:"chargeReversal"`
+	// The payment reversed.
+	Payment *ent.Payment `json:"payment"`
+	// The invoices the payment was applied to, as they are now.
+	Invoices []*ent.Invoice `json:"invoices"`
+}
+
+// A posted journal entry to reverse.
+type ReverseJournalEntryInput struct {
+	// The entry to reverse.
+	JournalEntryID string `json:"journalEntryId"`
+	// Date of the reversing entry; defaults to today in the entity's time zone.
+	Date *caldate.Date `json:"date,omitempty"`
+	// Defaults to a description naming the reversed entry.
+	Description *string `json:"description,omitempty"`
+}
+
+// The outcome of reverseJournalEntry.
+type ReverseJournalEntryPayload struct {
+	// The new entry that reverses the original, line by line.
+	Reversal *ent.JournalEntry `json:"reversal"`
+	// The original entry, now marked reversed.
+	Reversed *ent.JournalEntry `json:"reversed"`
+}
+
+// An integration key to revoke.
+type RevokeIntegrationKeyInput struct {
+	// The key to revoke.
+	IntegrationKeyID string `json:"integrationKeyId"`
+}
+
+// The outcome of revokeIntegrationKey.
+type RevokeIntegrationKeyPayload struct {
+	// The key, now revoked: it authenticates nothing from now on.
+	IntegrationKey *ent.IntegrationKey `json:"integrationKey"`
+}
+
+// The prefix of an entity's invoice numbers.
+type SetInvoicePrefixInput struct {
+	// The legal entity.
+	EntityID string `json:"entityId"`
+	// The prefix, used from the next number on.
+	Prefix string `json:"prefix"`
+}
+
+// The outcome of setInvoicePrefix.
+type SetInvoicePrefixPayload struct {
+	// The legal entity.
+	Entity *ent.LegalEntity `json:"entity"`
+	// The prefix now in use.
+	Prefix string `json:"prefix"`
+}
+
+// Live updates, over WebSocket (graphql-transport-ws or graphql-ws), authenticated in connection_init.
 type Subscription struct {
 }
 
+// A legal entity's trial balance on a day: every account with activity and its totals.
 type TrialBalance struct {
-	Entity      *ent.LegalEntity   `json:"entity"`
-	AsOf        caldate.Date       `json:"asOf"`
-	Currency    string             `json:"currency"`
-	Rows        []*TrialBalanceRow `json:"rows"`
-	TotalDebit  money.Amount       `json:"totalDebit"`
-	TotalCredit money.Amount       `json:"totalCredit"`
-	Balanced    bool               `json:"balanced"`
+	// The legal entity whose ledger this is.
+	Entity *ent.LegalEntity `json:"entity"`
+	// The last day included.
+	AsOf caldate.Date `json:"asOf"`
+	// The entity's base currency, in which every amount here is stated.
+	Currency string `json:"currency"`
+	// One row per account with activity, by account code.
+	Rows []*TrialBalanceRow `json:"rows"`
+	// The sum of the rows' debits.
+	TotalDebit money.Amount `json:"totalDebit"`
+	// The sum of the rows' credits.
+	TotalCredit money.Amount `json:"totalCredit"`
+	// True when total debits equal total credits, as double entry requires.
+	Balanced bool `json:"balanced"`
 }
 
+// One account's line in a trial balance.
 type TrialBalanceRow struct {
+	// The account.
 	Account *ent.Account `json:"account"`
-	Debit   money.Amount `json:"debit"`
-	Credit  money.Amount `json:"credit"`
+	// Total debits posted to the account.
+	Debit money.Amount `json:"debit"`
+	// Total credits posted to the account.
+	Credit money.Amount `json:"credit"`
 	// debit - credit: positive for a debit balance, negative for a credit balance.
 	Balance money.Amount `json:"balance"`
 }
 
+// A payment or credit application to take back.
+type UnapplyInput struct {
+	// The application.
+	ApplicationID string `json:"applicationId"`
+}
+
+// Changes to an account.
+type UpdateAccountInput struct {
+	// The account to change.
+	AccountID string `json:"accountId"`
+	// The new values.
+	Patch *ent.UpdateAccountInput `json:"patch"`
+}
+
+// The outcome of updateAccount.
+type UpdateAccountPayload struct {
+	// The account as changed.
+	Account *ent.Account `json:"account"`
+}
+
+// Changes to a chart-of-accounts mapping.
+type UpdateCOAMappingInput struct {
+	// The mapping to change.
+	CoaMappingID string `json:"coaMappingId"`
+	// The new values.
+	Patch *ent.UpdateCOAMappingInput `json:"patch"`
+}
+
+// The outcome of updateCOAMapping.
+type UpdateCOAMappingPayload struct {
+	// The mapping as changed.
+	CoaMapping *ent.COAMapping `json:"coaMapping"`
+}
+
+// Changes to a class.
+type UpdateClassInput struct {
+	// The class to change.
+	ClassID string `json:"classId"`
+	// The new values.
+	Patch *ent.UpdateClassInput `json:"patch"`
+}
+
+// The outcome of updateClass.
+type UpdateClassPayload struct {
+	// The class as changed.
+	Class *ent.Class `json:"class"`
+}
+
+// Changes to a customer.
+type UpdateCustomerInput struct {
+	// The customer to change.
+	CustomerID string `json:"customerId"`
+	// The new values.
+	Patch *ent.UpdateCustomerInput `json:"patch"`
+}
+
+// The outcome of updateCustomer.
+type UpdateCustomerPayload struct {
+	// The customer as changed.
+	Customer *ent.Customer `json:"customer"`
+}
+
+// New fields and lines for a draft invoice.
+type UpdateInvoiceInput struct {
+	// The draft to change.
+	InvoiceID string `json:"invoiceId"`
+	// Its new fields and lines, replacing the old ones.
+	Invoice *InvoiceFields `json:"invoice"`
+}
+
+// Changes to an item.
+type UpdateItemInput struct {
+	// The item to change.
+	ItemID string `json:"itemId"`
+	// The new values.
+	Patch *ent.UpdateItemInput `json:"patch"`
+}
+
+// The outcome of updateItem.
+type UpdateItemPayload struct {
+	// The item as changed.
+	Item *ent.Item `json:"item"`
+}
+
+// Changes to a legal entity.
+type UpdateLegalEntityInput struct {
+	// The legal entity to change.
+	LegalEntityID string `json:"legalEntityId"`
+	// The new values.
+	Patch *ent.UpdateLegalEntityInput `json:"patch"`
+}
+
+// The outcome of updateLegalEntity.
+type UpdateLegalEntityPayload struct {
+	// The legal entity as changed.
+	LegalEntity *ent.LegalEntity `json:"legalEntity"`
+}
+
+// Changes to a vendor.
+type UpdateVendorInput struct {
+	// The vendor to change.
+	VendorID string `json:"vendorId"`
+	// The new values.
+	Patch *ent.UpdateVendorInput `json:"patch"`
+}
+
+// The outcome of updateVendor.
+type UpdateVendorPayload struct {
+	// The vendor as changed.
+	Vendor *ent.Vendor `json:"vendor"`
+}
+
+// A legal entity whose ledger to verify.
+type VerifyLedgerInput struct {
+	// The legal entity.
+	EntityID string `json:"entityId"`
+}
+
+// The outcome of verifyLedger.
+type VerifyLedgerPayload struct {
+	// The verification recorded: ok, or the first broken link or invariant in problem.
+	Verification *ent.LedgerVerification `json:"verification"`
+}
+
+// The signed-in caller, as the server sees them.
+type Viewer struct {
+	// What sort of caller this is.
+	Kind auth.Kind `json:"kind"`
+	// The caller's stable identifier: the token's subject, or the integration key's id.
+	Subject string `json:"subject"`
+	// The person's name, when their sign-in provides one.
+	Name *string `json:"name,omitempty"`
+	// The person's email address, when their sign-in provides one.
+	Email *string `json:"email,omitempty"`
+	// The staff roles held; empty for portal clients.
+	Roles []auth.Role `json:"roles"`
+	// The organization the caller belongs to; everything they see is scoped to it.
+	Organization *ent.Organization `json:"organization"`
+	// For portal clients, the one customer whose invoices and payments they see; null for staff.
+	Customer *ent.Customer `json:"customer,omitempty"`
+}
+
+// An invoice to void.
+type VoidInvoiceInput struct {
+	// The approved, unpaid invoice.
+	InvoiceID string `json:"invoiceId"`
+	// Why it is voided.
+	Reason *string `json:"reason,omitempty"`
+}
+
+// An invoice balance to write off as bad debt.
 type WriteOffInput struct {
-	InvoiceID string `json:"invoiceID"`
+	// The open invoice.
+	InvoiceID string `json:"invoiceId"`
 	// Defaults to today in the entity's time zone.
-	Date   *caldate.Date `json:"date,omitempty"`
-	Reason *string       `json:"reason,omitempty"`
+	Date *caldate.Date `json:"date,omitempty"`
+	// Why.
+	Reason *string `json:"reason,omitempty"`
 }
 
-// Staff roles carried by the bearer token.
-type Role string
-
-const (
-	RoleAdmin       Role = "admin"
-	RoleFinanceLead Role = "finance_lead"
-	RoleAccountant  Role = "accountant"
-	RoleViewer      Role = "viewer"
-)
-
-var AllRole = []Role{
-	RoleAdmin,
-	RoleFinanceLead,
-	RoleAccountant,
-	RoleViewer,
-}
-
-func (e Role) IsValid() bool {
-	switch e {
-	case RoleAdmin, RoleFinanceLead, RoleAccountant, RoleViewer:
-		return true
-	}
-	return false
-}
-
-func (e Role) String() string {
-	return string(e)
-}
-
-func (e *Role) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = Role(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid Role", str)
-	}
-	return nil
-}
-
-func (e Role) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *Role) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e Role) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
+// The outcome of writeOffInvoice.
+type WriteOffInvoicePayload struct {
+	// The write-off recorded.
+	WriteOff *ent.WriteOff `json:"writeOff"`
+	// The invoice, now written off.
+	Invoice *ent.Invoice `json:"invoice"`
 }

@@ -28,11 +28,22 @@ type Job struct {
 }
 
 // JobFilter narrows ListJobs. Empty fields match everything; First defaults to
-// DefaultJobs and may not exceed MaxJobs.
+// DefaultJobs and may not exceed MaxJobs. Before, when set, pages on: only jobs with a
+// smaller id (older ones) are listed.
 type JobFilter struct {
-	State string
-	Kind  string
-	First int
+	State  string
+	Kind   string
+	First  int
+	Before int64
+}
+
+// JobPage is one page of ListJobs.
+type JobPage struct {
+	Jobs []Job
+	// Total counts the jobs matching State and Kind, on every page.
+	Total int
+	// More says whether older jobs follow this page.
+	More bool
 }
 
 // Page sizes of ListJobs.
@@ -44,31 +55,32 @@ const (
 // JobStates are River's job states.
 var JobStates = []string{"available", "cancelled", "completed", "discarded", "pending", "retryable", "running", "scheduled"}
 
-// ListJobs reads org's jobs from River's river_job table, newest first. River's tables are
-// not tenant-scoped: a job belongs to the organization its args (or metadata) name as
-// "organization_id" (see the package documentation), and jobs naming none are shown to
-// nobody. Before River's migration has created the table, the list is empty.
+// ListJobs reads a page of org's jobs from River's river_job table, newest first. River's
+// tables are not tenant-scoped: a job belongs to the organization its args (or metadata)
+// name as "organization_id" (see the package documentation), and jobs naming none are shown
+// to nobody. Before River's migration has created the table, the list is empty.
 //
 // It reads with plain SQL because River, not ent, owns the table.
-func ListJobs(ctx context.Context, db *sql.DB, dialectName, org string, f JobFilter) ([]Job, error) {
+func ListJobs(ctx context.Context, db *sql.DB, dialectName, org string, f JobFilter) (JobPage, error) {
+	page := JobPage{Jobs: []Job{}}
 	if org == "" {
-		return nil, apperr.New(apperr.Validation, "an organization is required")
+		return page, apperr.New(apperr.Validation, "an organization is required")
 	}
 	switch {
 	case f.First == 0:
 		f.First = DefaultJobs
 	case f.First < 0 || f.First > MaxJobs:
-		return nil, apperr.New(apperr.Validation, "first must be between 0 and %d", MaxJobs).WithField("first")
+		return page, apperr.New(apperr.Validation, "first must be between 0 and %d", MaxJobs).WithField("first")
 	}
 	if f.State != "" && !slices.Contains(JobStates, f.State) {
-		return nil, apperr.New(apperr.Validation, "unknown job state %q; one of %s", f.State, strings.Join(JobStates, ", ")).WithField("state")
+		return page, apperr.New(apperr.Validation, "unknown job state %q; one of %s", f.State, strings.Join(JobStates, ", ")).WithField("state")
 	}
 	exists, err := jobTableExists(ctx, db, dialectName)
 	if err != nil || !exists {
-		return []Job{}, err
+		return page, err
 	}
 
-	var q strings.Builder
+	var where strings.Builder
 	args := []any{org}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -77,39 +89,43 @@ func ListJobs(ctx context.Context, db *sql.DB, dialectName, org string, f JobFil
 		}
 		return "?"
 	}
+	var columns string
 	switch dialectName {
 	case dialect.Postgres:
 		// errors is jsonb[]: to_json gives one JSON array of the attempt errors.
-		q.WriteString(`SELECT id, kind, state::text, attempt, max_attempts, coalesce(to_json(errors)::text, '[]'),
-	created_at, scheduled_at, finalized_at
-FROM river_job
-WHERE coalesce(args->>'organization_id', metadata->>'organization_id') = $1`)
+		columns = `id, kind, state::text, attempt, max_attempts, coalesce(to_json(errors)::text, '[]'),
+	created_at, scheduled_at, finalized_at`
+		where.WriteString(`coalesce(args->>'organization_id', metadata->>'organization_id') = $1`)
 		if f.State != "" {
-			q.WriteString(" AND state::text = " + arg(f.State))
+			where.WriteString(" AND state::text = " + arg(f.State))
 		}
 	case dialect.SQLite:
 		// River's SQLite driver keeps JSON in blobs; read them as text.
-		q.WriteString(`SELECT id, kind, state, attempt, max_attempts, coalesce(CAST(errors AS text), '[]'),
-	created_at, scheduled_at, finalized_at
-FROM river_job
-WHERE coalesce(json_extract(CAST(args AS text), '$.organization_id'), json_extract(CAST(metadata AS text), '$.organization_id')) = ?`)
+		columns = `id, kind, state, attempt, max_attempts, coalesce(CAST(errors AS text), '[]'),
+	created_at, scheduled_at, finalized_at`
+		where.WriteString(`coalesce(json_extract(CAST(args AS text), '$.organization_id'), json_extract(CAST(metadata AS text), '$.organization_id')) = ?`)
 		if f.State != "" {
-			q.WriteString(" AND state = " + arg(f.State))
+			where.WriteString(" AND state = " + arg(f.State))
 		}
 	default:
-		return nil, fmt.Errorf("adminq: unsupported dialect %q", dialectName)
+		return page, fmt.Errorf("adminq: unsupported dialect %q", dialectName)
 	}
 	if f.Kind != "" {
-		q.WriteString(" AND kind = " + arg(f.Kind))
+		where.WriteString(" AND kind = " + arg(f.Kind))
 	}
-	q.WriteString(" ORDER BY id DESC LIMIT " + arg(f.First))
-
-	rows, err := db.QueryContext(ctx, q.String(), args...)
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE "+where.String(), args...).Scan(&page.Total); err != nil {
+		return page, fmt.Errorf("count jobs: %w", err)
+	}
+	if f.Before > 0 {
+		where.WriteString(" AND id < " + arg(f.Before))
+	}
+	// One more than asked says whether another page follows.
+	q := "SELECT " + columns + " FROM river_job WHERE " + where.String() + " ORDER BY id DESC LIMIT " + arg(f.First+1)
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return page, fmt.Errorf("list jobs: %w", err)
 	}
 	defer rows.Close()
-	out := []Job{}
 	for rows.Next() {
 		var (
 			j                           Job
@@ -117,7 +133,7 @@ WHERE coalesce(json_extract(CAST(args AS text), '$.organization_id'), json_extra
 			created, scheduled, finTime timeValue
 		)
 		if err := rows.Scan(&j.ID, &j.Kind, &j.State, &j.Attempt, &j.MaxAttempts, &errs, &created, &scheduled, &finTime); err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
+			return page, fmt.Errorf("list jobs: %w", err)
 		}
 		j.CreatedAt, j.ScheduledAt = created.t, scheduled.t
 		if finTime.valid {
@@ -125,12 +141,15 @@ WHERE coalesce(json_extract(CAST(args AS text), '$.organization_id'), json_extra
 			j.FinalizedAt = &t
 		}
 		j.Errors = attemptErrors(errs)
-		out = append(out, j)
+		page.Jobs = append(page.Jobs, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return page, fmt.Errorf("list jobs: %w", err)
 	}
-	return out, nil
+	if len(page.Jobs) > f.First {
+		page.Jobs, page.More = page.Jobs[:f.First], true
+	}
+	return page, nil
 }
 
 func jobTableExists(ctx context.Context, db *sql.DB, dialectName string) (bool, error) {

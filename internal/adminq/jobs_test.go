@@ -85,9 +85,9 @@ func TestListJobs(t *testing.T) {
 			const orgA, orgB = "org_a", "org_b"
 			list := func(org string, f adminq.JobFilter) []adminq.Job {
 				t.Helper()
-				jobs, err := adminq.ListJobs(ctx, db.SQL, db.Dialect, org, f)
+				page, err := adminq.ListJobs(ctx, db.SQL, db.Dialect, org, f)
 				require.NoError(t, err)
-				return jobs
+				return page.Jobs
 			}
 
 			// Before River's migration there is no table: an empty list, not an error.
@@ -131,6 +131,19 @@ func TestListJobs(t *testing.T) {
 			require.Len(t, list(orgA, adminq.JobFilter{Kind: "send_email", State: "available"}), 1)
 			require.Empty(t, list(orgA, adminq.JobFilter{Kind: "send_email", State: "discarded"}))
 			require.Len(t, list(orgA, adminq.JobFilter{First: 1}), 1)
+
+			// Paging: the page after a job holds the older ones; the total counts them all.
+			page, err := adminq.ListJobs(ctx, db.SQL, db.Dialect, orgA, adminq.JobFilter{First: 2})
+			require.NoError(t, err)
+			require.Equal(t, []int64{email, push2}, []int64{page.Jobs[0].ID, page.Jobs[1].ID})
+			require.True(t, page.More)
+			require.Equal(t, 3, page.Total)
+			page, err = adminq.ListJobs(ctx, db.SQL, db.Dialect, orgA, adminq.JobFilter{First: 2, Before: push2})
+			require.NoError(t, err)
+			require.Len(t, page.Jobs, 1)
+			require.Equal(t, push1, page.Jobs[0].ID)
+			require.False(t, page.More)
+			require.Equal(t, 3, page.Total)
 			require.Len(t, list(orgB, adminq.JobFilter{}), 1)
 			require.Empty(t, list("org_c", adminq.JobFilter{}))
 

@@ -1,5 +1,6 @@
-//go:build ignore
-
+// Command entc generates the ent client from ./schema and, through entgql, the stored part of
+// the GraphQL schema (graph/ent.graphqls), which the hook in gqlschema.go brings to the API's
+// naming convention (docs/api-conventions.md). Run it from ent/ with go generate.
 package main
 
 import (
@@ -17,6 +18,7 @@ func main() {
 		entgql.WithSchemaPath("../graph/ent.graphqls"),
 		entgql.WithWhereInputs(true),
 		entgql.WithRelaySpec(true),
+		entgql.WithSchemaHook(conventionHook),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
