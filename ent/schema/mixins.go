@@ -35,7 +35,9 @@ func (m idMixin) Fields() []ent.Field {
 			Immutable().
 			NotEmpty().
 			MaxLen(40).
-			DefaultFunc(func() string { return ids.New(m.prefix) }),
+			DefaultFunc(func() string { return ids.New(m.prefix) }).
+			Comment(fmt.Sprintf("Unique id of the record, assigned by Books at creation and never changed: "+
+				"the type prefix %s_ and a time-ordered ULID, e.g. %s_01jd8x….", m.prefix, m.prefix)),
 	}
 }
 
@@ -45,8 +47,10 @@ type timeMixin struct{ mixin.Schema }
 func (timeMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.Time("created_at").Immutable().Default(nowUTC).
+			Comment("When the record was created (UTC). Set by Books; never changes.").
 			Annotations(entgql.OrderField("CREATED_AT")),
 		field.Time("updated_at").Default(nowUTC).UpdateDefault(nowUTC).
+			Comment("When Books last updated the record (UTC); the creation time until then.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
@@ -85,6 +89,8 @@ var (
 func (orgMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("organization_id").Immutable().NotEmpty().
+			Comment("The organization (tenant) that owns the record: set from the caller's organization " +
+				"on create and added to every query, so no caller sees another organization's records.").
 			Annotations(entgql.Skip()),
 	}
 }
@@ -166,7 +172,8 @@ func scopeMutation(column string) ent.Hook {
 }
 
 // Column types shared by several schemas. ent's builders are unexported types, so the
-// helpers take the modifiers they support as flags.
+// helpers take the modifiers they support as flags, and the field's comment (its API
+// description) as an argument.
 
 type fieldOpt int
 
@@ -175,17 +182,19 @@ const (
 	optional
 )
 
-func moneyField(name string, opts fieldOpt, ann ...schema.Annotation) ent.Field {
-	f := field.Int64(name).GoType(money.Amount{}).Annotations(append([]schema.Annotation{entgql.Type("Money")}, ann...)...)
+func moneyField(name string, opts fieldOpt, comment string, ann ...schema.Annotation) ent.Field {
+	f := field.Int64(name).GoType(money.Amount{}).Comment(comment).
+		Annotations(append([]schema.Annotation{entgql.Type("Money")}, ann...)...)
 	if opts&immutable != 0 {
 		f = f.Immutable()
 	}
 	return f
 }
 
-func dateField(name string, opts fieldOpt, ann ...schema.Annotation) ent.Field {
+func dateField(name string, opts fieldOpt, comment string, ann ...schema.Annotation) ent.Field {
 	f := field.String(name).GoType(caldate.Date{}).
 		SchemaType(map[string]string{dialect.Postgres: "date", dialect.SQLite: "text"}).
+		Comment(comment).
 		Annotations(append([]schema.Annotation{entgql.Type("Date")}, ann...)...)
 	if opts&immutable != 0 {
 		f = f.Immutable()
@@ -196,8 +205,8 @@ func dateField(name string, opts fieldOpt, ann ...schema.Annotation) ent.Field {
 	return f
 }
 
-func currencyField(name string, opts fieldOpt) ent.Field {
-	f := field.String(name).MinLen(3).MaxLen(3).
+func currencyField(name string, opts fieldOpt, comment string) ent.Field {
+	f := field.String(name).MinLen(3).MaxLen(3).Comment(comment).
 		Validate(func(s string) error {
 			_, err := money.ParseCurrency(s)
 			return err
