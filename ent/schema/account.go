@@ -72,7 +72,7 @@ func (Account) Indexes() []ent.Index {
 }
 
 func (Account) Annotations() []schema.Annotation {
-	return append(gqlRoot("accounts"),
+	return append(gqlRoot("accounts", "The general-ledger accounts of every legal entity of the organization."),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 		schema.Comment("A general-ledger account in one legal entity's chart of accounts. Journal lines "+
 			"post to it; its type and subtype place it in the financial statements."))

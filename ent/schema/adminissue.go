@@ -77,7 +77,7 @@ func (AdminIssue) Indexes() []ent.Index {
 }
 
 func (AdminIssue) Annotations() []schema.Annotation {
-	return append(gqlRoot("adminIssues"),
+	return append(gqlRoot("adminIssues", "The organization's admin issues: problems a person must look at."),
 		schema.Comment("A problem a person must look at: a background job that gave up, or an error only a "+
 			"person can fix. The same problem on the same object is one issue whose count grows, not a flood "+
 			"of rows."))

@@ -52,7 +52,7 @@ func (Class) Indexes() []ent.Index {
 }
 
 func (Class) Annotations() []schema.Annotation {
-	return append(gqlRoot("classes"),
+	return append(gqlRoot("classes", "The classes of every legal entity of the organization."),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 		schema.Comment("A practice or department that journal lines and invoice lines are tagged with, so "+
 			"reports can show figures by class. Classes belong to one legal entity and nest."))

@@ -52,7 +52,7 @@ func (COAMapping) Indexes() []ent.Index {
 }
 
 func (COAMapping) Annotations() []schema.Annotation {
-	return append(gqlRoot("coaMappings"),
+	return append(gqlRoot("coaMappings", "The COA mappings of every legal entity of the organization."),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 		schema.Comment("Maps a code another system uses (e.g. PSA's unbilled_receivables) to a general-ledger "+
 			"account of one legal entity, so journal entries of that source system can name the account by the "+

@@ -89,7 +89,7 @@ func (Customer) Mixin() []ent.Mixin {
 }
 
 func (Customer) Annotations() []schema.Annotation {
-	return append(gqlRoot("customers"),
+	return append(gqlRoot("customers", "The organization's customers."),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 		schema.Comment("Someone the firm bills (accounts receivable). Invoices, payments and credit memos "+
 			"belong to a customer; a client portal user sees only their own customer's records."))
@@ -103,7 +103,7 @@ func (Vendor) Mixin() []ent.Mixin {
 }
 
 func (Vendor) Annotations() []schema.Annotation {
-	return append(gqlRoot("vendors"),
+	return append(gqlRoot("vendors", "The organization's vendors."),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 		schema.Comment("Someone the firm pays (accounts payable). Vendors and customers share one set of "+
 			"display names, as QuickBooks requires."))

@@ -55,7 +55,7 @@ func (CreditMemo) Edges() []ent.Edge {
 }
 
 func (CreditMemo) Annotations() []schema.Annotation {
-	return append(gqlRoot("creditMemos"),
+	return append(gqlRoot("creditMemos", "The organization's credit memos."),
 		schema.Comment("Credit given to a customer: issuing it posts DR a revenue account, CR Customer Credits; "+
 			"applying it to invoices moves the credit from Customer Credits to Accounts Receivable."))
 }
@@ -135,7 +135,7 @@ func (WriteOff) Edges() []ent.Edge {
 }
 
 func (WriteOff) Annotations() []schema.Annotation {
-	return append(gqlRoot("writeOffs"),
+	return append(gqlRoot("writeOffs", "The organization's write-offs of invoice balances."),
 		schema.Comment("Closes an invoice's open balance as bad debt: DR Bad Debt Expense, CR Accounts "+
 			"Receivable. The invoice becomes written off."))
 }

@@ -119,3 +119,15 @@ func TestEveryEnumValueDocumented(t *testing.T) {
 		require.True(t, enums[name], "GraphQLEnumDocs describes enum %s, which graph/ent.graphqls does not have", name)
 	}
 }
+
+func TestRootQueryFieldsDescribed(t *testing.T) {
+	t.Parallel()
+	for _, def := range entGraphQL(t).Definitions {
+		if def.Name != "Query" {
+			continue
+		}
+		for _, f := range def.Fields {
+			require.NotEmpty(t, f.Description, "Query.%s has no description; give gqlRoot one", f.Name)
+		}
+	}
+}

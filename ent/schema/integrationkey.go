@@ -45,7 +45,7 @@ func (IntegrationKey) Fields() []ent.Field {
 }
 
 func (IntegrationKey) Annotations() []schema.Annotation {
-	return append(gqlRoot("integrationKeys"),
+	return append(gqlRoot("integrationKeys", "The organization's integration keys, revoked ones included."),
 		schema.Comment("Lets an external system post journal entries through the JE API (header "+
 			"X-Integration-Key) for some legal entities and source systems. Only a hash of the secret is "+
 			"stored; the secret is shown once, at creation."))
@@ -91,7 +91,7 @@ func (AuditEvent) Indexes() []ent.Index {
 }
 
 func (AuditEvent) Annotations() []schema.Annotation {
-	return append(gqlRoot("auditEvents"),
+	return append(gqlRoot("auditEvents", "The organization's audit log."),
 		schema.Comment("Records who changed what, when, and through which interface. Written in the same "+
 			"transaction as the change (every GraphQL mutation and every ledger posting), and never updated "+
 			"or deleted."))

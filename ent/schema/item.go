@@ -51,7 +51,7 @@ func (Item) Indexes() []ent.Index {
 }
 
 func (Item) Annotations() []schema.Annotation {
-	return append(gqlRoot("items"),
+	return append(gqlRoot("items", "The service items of every legal entity of the organization."),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 		schema.Comment("A service the firm sells, with the revenue account its sales post to. Invoice lines "+
 			"bill items."))

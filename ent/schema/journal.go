@@ -108,7 +108,7 @@ func (JournalEntry) Indexes() []ent.Index {
 func (JournalEntry) Annotations() []schema.Annotation {
 	// The same on both databases; the ledger migrations add triggers for what a CHECK
 	// cannot see (other rows, other tables).
-	return append(gqlRoot("journalEntries"), schema.Comment("A balanced set of debits and credits on one "+
+	return append(gqlRoot("journalEntries", "The journal entries of every legal entity of the organization."), schema.Comment("A balanced set of debits and credits on one "+
 		"legal entity's ledger. Once posted it is immutable (the database enforces it); a correction is a "+
 		"reversing entry."), entsql.Checks(map[string]string{
 		"journal_entry_status": "status IN ('draft', 'posted', 'reversed')",

@@ -68,7 +68,7 @@ func (LegalEntity) Indexes() []ent.Index {
 }
 
 func (LegalEntity) Annotations() []schema.Annotation {
-	return append(gqlRoot("legalEntities"),
+	return append(gqlRoot("legalEntities", "The organization's legal entities."),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 		schema.Comment("A company with its own general ledger, base currency, time zone and fiscal calendar, "+
 			"owned by one organization. A new entity starts with a default chart of accounts and COA mappings."))

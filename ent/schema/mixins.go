@@ -217,9 +217,10 @@ func currencyField(name string, opts fieldOpt, comment string) ent.Field {
 	return f
 }
 
-func gqlRoot(queryField string) []schema.Annotation {
+// gqlRoot makes a type a Relay connection with a root query field, described by description.
+func gqlRoot(queryField, description string) []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(queryField),
+		entgql.QueryField(queryField).Description(description),
 		entgql.RelayConnection(),
 	}
 }

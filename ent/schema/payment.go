@@ -94,7 +94,7 @@ func (Payment) Indexes() []ent.Index {
 }
 
 func (Payment) Annotations() []schema.Annotation {
-	return append(gqlRoot("payments"),
+	return append(gqlRoot("payments", "The payments the organization received."),
 		schema.Comment("Money received from a customer. Recording it posts DR Undeposited Funds for the "+
 			"amount, CR Accounts Receivable for what it pays of invoices and CR Customer Credits for the rest."))
 }
@@ -169,7 +169,7 @@ func (Refund) Edges() []ent.Edge {
 }
 
 func (Refund) Annotations() []schema.Annotation {
-	return append(gqlRoot("refunds"),
+	return append(gqlRoot("refunds", "The organization's refunds of payments."),
 		schema.Comment("Money of a payment returned to the customer: DR Customer Credits (or Accounts "+
 			"Receivable, for money that had paid invoices, which re-open), CR Undeposited Funds."))
 }
@@ -194,7 +194,7 @@ func (ChargeReversal) Edges() []ent.Edge {
 }
 
 func (ChargeReversal) Annotations() []schema.Annotation {
-	return append(gqlRoot("chargeReversals"),
+	return append(gqlRoot("chargeReversals", "The organization's charge reversals (lost disputes)."),
 		schema.Comment("A lost dispute (chargeback) on a payment: the money goes back and the receivables it "+
 			"had paid re-open."))
 }

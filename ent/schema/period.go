@@ -49,7 +49,7 @@ func (AccountingPeriod) Indexes() []ent.Index {
 }
 
 func (AccountingPeriod) Annotations() []schema.Annotation {
-	return append(gqlRoot("periods"),
+	return append(gqlRoot("periods", "The accounting periods of every legal entity of the organization that have a record; a month without one is open."),
 		schema.Comment("One calendar month of a legal entity's ledger, which can be closed to postings. A "+
 			"month without a period record is open; closing it creates the record."))
 }
