@@ -17,7 +17,7 @@ import (
 type Account struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix acct_ and a time-ordered ULID, e.g. acct_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix acct_ followed by a time-ordered ULID (acct_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`

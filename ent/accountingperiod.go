@@ -18,7 +18,7 @@ import (
 type AccountingPeriod struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix per_ and a time-ordered ULID, e.g. per_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix per_ followed by a time-ordered ULID (per_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`

@@ -17,7 +17,7 @@ import (
 type Class struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix cls_ and a time-ordered ULID, e.g. cls_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix cls_ followed by a time-ordered ULID (cls_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`

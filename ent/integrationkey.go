@@ -17,7 +17,7 @@ import (
 type IntegrationKey struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix ik_ and a time-ordered ULID, e.g. ik_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix ik_ followed by a time-ordered ULID (ik_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
@@ -35,7 +35,7 @@ type IntegrationKey struct {
 	EntityIds []string `json:"entity_ids,omitempty"`
 	// The source systems the key may post journal entries as, e.g. psa; at least one.
 	SourceSystems []string `json:"source_systems,omitempty"`
-	// Who created the key: a user's subject.
+	// Who created the key, e.g. a user's subject.
 	CreatedBy string `json:"created_by,omitempty"`
 	// When the key was revoked (UTC); null while it is in use. A revoked key is refused.
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`

@@ -23,7 +23,7 @@ import (
 type Invoice struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix inv_ and a time-ordered ULID, e.g. inv_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix inv_ followed by a time-ordered ULID (inv_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
@@ -77,7 +77,7 @@ type Invoice struct {
 	RejectionReason string `json:"rejection_reason,omitempty"`
 	// When the invoice was marked sent (UTC); null before.
 	SentAt *time.Time `json:"sent_at,omitempty"`
-	// When the customer first opened the sent invoice in the portal (UTC); null before.
+	// When the sent invoice was first marked viewed, as when the customer opens it in the portal (UTC); null before.
 	ViewedAt *time.Time `json:"viewed_at,omitempty"`
 	// When the invoice was voided (UTC); null unless void.
 	VoidedAt *time.Time `json:"voided_at,omitempty"`

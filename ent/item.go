@@ -19,7 +19,7 @@ import (
 type Item struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix item_ and a time-ordered ULID, e.g. item_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix item_ followed by a time-ordered ULID (item_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`

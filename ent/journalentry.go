@@ -20,7 +20,7 @@ import (
 type JournalEntry struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix je_ and a time-ordered ULID, e.g. je_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix je_ followed by a time-ordered ULID (je_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`

@@ -16,7 +16,7 @@ import (
 type LedgerSeal struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix seal_ and a time-ordered ULID, e.g. seal_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix seal_ followed by a time-ordered ULID (seal_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`

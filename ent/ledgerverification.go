@@ -16,7 +16,7 @@ import (
 type LedgerVerification struct {
 	config `json:"-"`
 	// ID of the ent.
-	// Unique id of the record, assigned by Books at creation and never changed: the type prefix lver_ and a time-ordered ULID, e.g. lver_01jd8x….
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix lver_ followed by a time-ordered ULID (lver_01jd8x…).
 	ID string `json:"id,omitempty"`
 	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`

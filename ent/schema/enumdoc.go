@@ -56,7 +56,7 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"SUBMITTED":      "Put up for approval; another person approves it or sends it back to draft.",
 		"APPROVED":       "Approved, numbered and posted to the ledger; not yet sent.",
 		"SENT":           "Approved and marked sent to the customer.",
-		"VIEWED":         "Sent and opened by the customer in the portal.",
+		"VIEWED":         "Sent, then marked viewed, as when the customer opens it in the portal.",
 		"PARTIALLY_PAID": "Payments or credits settle part of the total; a balance is still open.",
 		"PAID":           "Payments and credits settle the whole total.",
 		"VOID":           "Cancelled after approval: its posting was reversed and its number is kept.",

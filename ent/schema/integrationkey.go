@@ -38,7 +38,7 @@ func (IntegrationKey) Fields() []ent.Field {
 		field.Strings("source_systems").Immutable().SchemaType(textJSON).
 			Comment("The source systems the key may post journal entries as, e.g. psa; at least one."),
 		field.String("created_by").Default("").Immutable().
-			Comment("Who created the key: a user's subject."),
+			Comment("Who created the key, e.g. a user's subject."),
 		field.Time("revoked_at").Optional().Nillable().
 			Comment("When the key was revoked (UTC); null while it is in use. A revoked key is refused."),
 	}
@@ -55,7 +55,8 @@ func (IntegrationKey) Annotations() []schema.Annotation {
 type AuditEvent struct{ ent.Schema }
 
 func (AuditEvent) Mixin() []ent.Mixin {
-	return []ent.Mixin{idMixin{prefix: ids.AuditEvent}, orgMixin{}}
+	return []ent.Mixin{idMixin{prefix: ids.AuditEvent,
+		note: "The audit event of a ledger posting is aud_ followed by the entry's id."}, orgMixin{}}
 }
 
 func (AuditEvent) Fields() []ent.Field {

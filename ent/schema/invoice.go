@@ -98,7 +98,8 @@ func (Invoice) Fields() []ent.Field {
 		field.Time("sent_at").Optional().Nillable().
 			Comment("When the invoice was marked sent (UTC); null before."),
 		field.Time("viewed_at").Optional().Nillable().
-			Comment("When the customer first opened the sent invoice in the portal (UTC); null before."),
+			Comment("When the sent invoice was first marked viewed, as when the customer opens it in the portal " +
+				"(UTC); null before."),
 		field.Time("voided_at").Optional().Nillable().
 			Comment("When the invoice was voided (UTC); null unless void."),
 		field.String("journal_entry_id").Optional().Nillable().

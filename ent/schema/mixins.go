@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -23,10 +24,12 @@ import (
 	"books/internal/tenant"
 )
 
-// idMixin gives a type its prefixed, time-ordered string id.
+// idMixin gives a type its prefixed, time-ordered string id. note, when set, ends the id's
+// description.
 type idMixin struct {
 	mixin.Schema
 	prefix string
+	note   string
 }
 
 func (m idMixin) Fields() []ent.Field {
@@ -36,8 +39,9 @@ func (m idMixin) Fields() []ent.Field {
 			NotEmpty().
 			MaxLen(40).
 			DefaultFunc(func() string { return ids.New(m.prefix) }).
-			Comment(fmt.Sprintf("Unique id of the record, assigned by Books at creation and never changed: "+
-				"the type prefix %s_ and a time-ordered ULID, e.g. %s_01jd8x….", m.prefix, m.prefix)),
+			Comment(strings.TrimSpace(fmt.Sprintf("Unique id of the record, assigned by Books at creation and "+
+				"never changed: the type prefix %s_ followed by a time-ordered ULID (%s_01jd8x…). %s",
+				m.prefix, m.prefix, m.note))),
 	}
 }
 
