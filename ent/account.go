@@ -13,30 +13,31 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Account is the model entity for the Account schema.
+// A general-ledger account in one legal entity's chart of accounts. Journal lines post to it; its type and subtype place it in the financial statements.
 type Account struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix acct_ followed by a time-ordered ULID (acct_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity whose chart of accounts holds the account; fixed at creation.
 	EntityID string `json:"entity_id,omitempty"`
-	// Code holds the value of the "code" field.
+	// The account number, unique in the entity, e.g. 1200: letters, digits, '_', '.' and '-', at most 20 characters. Journal entries may name the account by it; it may change, since lines refer to the account by id.
 	Code string `json:"code,omitempty"`
-	// Name holds the value of the "name" field.
+	// The account's name, e.g. Accounts Receivable.
 	Name string `json:"name,omitempty"`
-	// Type holds the value of the "type" field.
+	// Where the account sits in the financial statements. It must be the type of the subtype, and cannot change once the account has postings.
 	Type account.Type `json:"type,omitempty"`
-	// Subtype holds the value of the "subtype" field.
+	// The finer classification within the type, e.g. bank or accounts receivable. Accounts receivable, customer credit and accounts payable accounts are control accounts: only Books' own documents post to them, never manual or API entries. It cannot change once the account has postings.
 	Subtype account.Subtype `json:"subtype,omitempty"`
-	// Active holds the value of the "active" field.
+	// Whether new journal lines may post to the account. An inactive account keeps its history and balance.
 	Active bool `json:"active,omitempty"`
-	// Description holds the value of the "description" field.
+	// What the account is for; empty when not given.
 	Description string `json:"description,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AccountQuery when eager-loading is set.
@@ -46,7 +47,7 @@ type Account struct {
 
 // AccountEdges holds the relations/edges for other nodes in the graph.
 type AccountEdges struct {
-	// Entity holds the value of the entity edge.
+	// The legal entity whose chart of accounts holds the account.
 	Entity *LegalEntity `json:"entity,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

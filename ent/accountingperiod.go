@@ -14,30 +14,31 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// AccountingPeriod is the model entity for the AccountingPeriod schema.
+// One calendar month of a legal entity's ledger, which can be closed to postings. A month without a period record is open; closing it creates the record.
 type AccountingPeriod struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix per_ followed by a time-ordered ULID (per_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity whose ledger the period belongs to.
 	EntityID string `json:"entity_id,omitempty"`
-	// Name holds the value of the "name" field.
+	// The month, as YYYY-MM, e.g. 2026-11.
 	Name string `json:"name,omitempty"`
-	// StartDate holds the value of the "start_date" field.
+	// The first day of the month (YYYY-MM-DD).
 	StartDate caldate.Date `json:"start_date,omitempty"`
-	// EndDate holds the value of the "end_date" field.
+	// The last day of the month (YYYY-MM-DD).
 	EndDate caldate.Date `json:"end_date,omitempty"`
-	// Status holds the value of the "status" field.
+	// Whether entries dated in the period may be posted.
 	Status accountingperiod.Status `json:"status,omitempty"`
-	// ClosedAt holds the value of the "closed_at" field.
+	// When the period was closed (UTC); null while open.
 	ClosedAt *time.Time `json:"closed_at,omitempty"`
-	// ClosedBy holds the value of the "closed_by" field.
+	// Who closed the period (a user's subject); empty while open.
 	ClosedBy string `json:"closed_by,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AccountingPeriodQuery when eager-loading is set.
@@ -47,7 +48,7 @@ type AccountingPeriod struct {
 
 // AccountingPeriodEdges holds the relations/edges for other nodes in the graph.
 type AccountingPeriodEdges struct {
-	// Entity holds the value of the entity edge.
+	// The legal entity whose ledger the period belongs to.
 	Entity *LegalEntity `json:"entity,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -12,46 +12,47 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// AdminIssue is the model entity for the AdminIssue schema.
+// A problem a person must look at: a background job that gave up, or an error only a person can fix. The same problem on the same object is one issue whose count grows, not a flood of rows.
 type AdminIssue struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix iss_ followed by a time-ordered ULID (iss_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity the problem concerns; null when it concerns none or the failed job did not name one.
 	EntityID *string `json:"entity_id,omitempty"`
-	// What went wrong, e.g. qbo_push_invoice or missing_customer_email.
+	// What went wrong, e.g. qbo_push_invoice or missing_customer_email; for a background job that gave up, the job's kind.
 	Kind string `json:"kind,omitempty"`
-	// SubjectType holds the value of the "subject_type" field.
+	// The kind of object the problem is about, e.g. invoice; empty when unknown.
 	SubjectType string `json:"subject_type,omitempty"`
-	// SubjectID holds the value of the "subject_id" field.
+	// The id of the object the problem is about, e.g. inv_01jd8x…; empty when unknown. The same kind of problem with the same error code on the same object is one issue.
 	SubjectID string `json:"subject_id,omitempty"`
-	// ErrorCode holds the value of the "error_code" field.
+	// A stable code for the error: an API error code such as VALIDATION, or JOB_FAILED for a job error without a code of its own; empty when none.
 	ErrorCode string `json:"error_code,omitempty"`
-	// ErrorMessage holds the value of the "error_message" field.
+	// The latest error message; an occurrence that carries a message replaces the one before. Empty when none.
 	ErrorMessage string `json:"error_message,omitempty"`
-	// FirstSeenAt holds the value of the "first_seen_at" field.
+	// When the problem first occurred (UTC).
 	FirstSeenAt time.Time `json:"first_seen_at,omitempty"`
-	// LastSeenAt holds the value of the "last_seen_at" field.
+	// When the problem last occurred (UTC).
 	LastSeenAt time.Time `json:"last_seen_at,omitempty"`
-	// Occurrences holds the value of the "occurrences" field.
+	// How many times the problem has occurred; 1 the first time.
 	Occurrences int `json:"occurrences,omitempty"`
-	// Status holds the value of the "status" field.
+	// Whether the issue still needs a person. A resolved issue that occurs again is open again; an ignored one stays ignored while its count grows.
 	Status adminissue.Status `json:"status,omitempty"`
-	// Note holds the value of the "note" field.
+	// The note left by whoever last resolved or ignored the issue (ignoring needs one; a retry leaves "retried"); empty when none.
 	Note string `json:"note,omitempty"`
-	// The job to enqueue again on retry, with job_args.
+	// The kind of the background job that gave up; retrying the issue enqueues that job again with its stored arguments. Empty when there is no job to retry.
 	JobKind string `json:"job_kind,omitempty"`
-	// JobArgs holds the value of the "job_args" field.
+	// The failed job's arguments as JSON, enqueued again with job_kind on retry.
 	JobArgs string `json:"job_args,omitempty"`
-	// ResolvedBy holds the value of the "resolved_by" field.
+	// Who last resolved, retried or ignored the issue: a user's subject, or system. Empty while open; cleared when a resolved issue re-opens.
 	ResolvedBy string `json:"resolved_by,omitempty"`
-	// ResolvedAt holds the value of the "resolved_at" field.
+	// When the issue was last resolved, retried or ignored (UTC). Null while open; cleared when a resolved issue re-opens.
 	ResolvedAt   *time.Time `json:"resolved_at,omitempty"`
 	selectValues sql.SelectValues
 }

@@ -12,28 +12,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// AuditEvent is the model entity for the AuditEvent schema.
+// Records who changed what, when, and through which interface. Written in the same transaction as the change (every GraphQL mutation and every ledger posting), and never updated or deleted.
 type AuditEvent struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix aud_ followed by a time-ordered ULID (aud_01jd8x…). The audit event of a ledger posting is aud_ followed by the entry's id.
 	ID string `json:"id,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// At holds the value of the "at" field.
+	// When the change happened (UTC).
 	At time.Time `json:"at,omitempty"`
-	// User subject, integration key id or "system".
+	// Who made the change: a user's subject, an integration key's id, or system.
 	Actor string `json:"actor,omitempty"`
-	// ActorType holds the value of the "actor_type" field.
+	// What kind of caller the actor is.
 	ActorType auditevent.ActorType `json:"actor_type,omitempty"`
-	// Via holds the value of the "via" field.
+	// The interface the change came through.
 	Via auditevent.Via `json:"via,omitempty"`
-	// Action holds the value of the "action" field.
+	// What was done: the GraphQL mutation's name, e.g. approveInvoice, or journal_entry.post and journal_entry.reverse for ledger postings, which the database records itself.
 	Action string `json:"action,omitempty"`
-	// SubjectID holds the value of the "subject_id" field.
+	// The id of the record changed, e.g. the journal entry posted or the invoice approved; empty when there is none.
 	SubjectID string `json:"subject_id,omitempty"`
-	// RequestID holds the value of the "request_id" field.
+	// The id of the HTTP request that made the change (its X-Request-Id), to find it in the logs; empty outside a request.
 	RequestID string `json:"request_id,omitempty"`
-	// Detail holds the value of the "detail" field.
+	// More about the change, cut at 8,000 characters: a mutation's arguments as JSON, "bulk" for an item of a bulk mutation, or source_system:source_ref of a ledger posting.
 	Detail       string `json:"detail,omitempty"`
 	selectValues sql.SelectValues
 }

@@ -13,24 +13,25 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Class is the model entity for the Class schema.
+// A practice or department that journal lines and invoice lines are tagged with, so reports can show figures by class. Classes belong to one legal entity and nest.
 type Class struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix cls_ followed by a time-ordered ULID (cls_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity the class belongs to; fixed at creation.
 	EntityID string `json:"entity_id,omitempty"`
-	// Name holds the value of the "name" field.
+	// The class's name, e.g. Consulting; unique in the entity ignoring case. The JE API accepts it in place of the id.
 	Name string `json:"name,omitempty"`
-	// ParentID holds the value of the "parent_id" field.
+	// The class this one is nested under, in the same entity; null for a top-level class. A class is never nested under itself or one of its own descendants.
 	ParentID *string `json:"parent_id,omitempty"`
-	// Active holds the value of the "active" field.
+	// Whether new journal and invoice lines may use the class. An inactive class keeps its history.
 	Active bool `json:"active,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ClassQuery when eager-loading is set.
@@ -40,11 +41,11 @@ type Class struct {
 
 // ClassEdges holds the relations/edges for other nodes in the graph.
 type ClassEdges struct {
-	// Entity holds the value of the entity edge.
+	// The legal entity the class belongs to.
 	Entity *LegalEntity `json:"entity,omitempty"`
-	// Parent holds the value of the parent edge.
+	// The class this one is nested under; null for a top-level class.
 	Parent *Class `json:"parent,omitempty"`
-	// Children holds the value of the children edge.
+	// The classes nested directly under this one.
 	Children []*Class `json:"children,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -15,24 +15,25 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// COAMapping is the model entity for the COAMapping schema.
+// Maps a code another system uses (e.g. PSA's unbilled_receivables) to a general-ledger account of one legal entity, so journal entries of that source system can name the account by the code. Books' own postings go through the mappings of source system books, so an entity can repoint them.
 type COAMapping struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix map_ followed by a time-ordered ULID (map_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity the mapping belongs to; fixed at creation.
 	EntityID string `json:"entity_id,omitempty"`
-	// SourceSystem holds the value of the "source_system" field.
+	// The system whose code this is.
 	SourceSystem source.System `json:"source_system,omitempty"`
-	// SourceCode holds the value of the "source_code" field.
+	// The code as the source system sends it, e.g. revenue or undeposited_funds; unique per entity and source system.
 	SourceCode string `json:"source_code,omitempty"`
-	// AccountID holds the value of the "account_id" field.
+	// The account that journal lines naming the code post to; an account of the same entity. Repointing a mapping leaves entries already posted on their accounts.
 	AccountID string `json:"account_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the COAMappingQuery when eager-loading is set.
@@ -42,9 +43,9 @@ type COAMapping struct {
 
 // COAMappingEdges holds the relations/edges for other nodes in the graph.
 type COAMappingEdges struct {
-	// Entity holds the value of the entity edge.
+	// The legal entity the mapping belongs to.
 	Entity *LegalEntity `json:"entity,omitempty"`
-	// Account holds the value of the account edge.
+	// The account that journal lines naming the code post to.
 	Account *Account `json:"account,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -15,28 +15,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// CreditApplication is the model entity for the CreditApplication schema.
+// Applies part of a credit memo to an invoice: DR Customer Credits, CR Accounts Receivable. Taking it back posts the mirror entry and keeps the record, marked unapplied.
 type CreditApplication struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix capp_ followed by a time-ordered ULID (capp_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// CreditMemoID holds the value of the "credit_memo_id" field.
+	// The credit memo applied.
 	CreditMemoID string `json:"credit_memo_id,omitempty"`
-	// InvoiceID holds the value of the "invoice_id" field.
+	// The invoice the credit settles.
 	InvoiceID string `json:"invoice_id,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The credit applied, in the credit memo's currency.
 	Amount money.Amount `json:"amount,omitempty"`
-	// JournalEntryID holds the value of the "journal_entry_id" field.
+	// The journal entry that applied the credit (DR Customer Credits, CR Accounts Receivable); applications made together share it.
 	JournalEntryID string `json:"journal_entry_id,omitempty"`
-	// UnappliedAt holds the value of the "unapplied_at" field.
+	// When the application was taken back (UTC); null while it stands.
 	UnappliedAt *time.Time `json:"unapplied_at,omitempty"`
-	// UnapplyEntryID holds the value of the "unapply_entry_id" field.
+	// The journal entry that took the application back (DR Accounts Receivable, CR Customer Credits); null while it stands.
 	UnapplyEntryID *string `json:"unapply_entry_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CreditApplicationQuery when eager-loading is set.
@@ -46,9 +47,9 @@ type CreditApplication struct {
 
 // CreditApplicationEdges holds the relations/edges for other nodes in the graph.
 type CreditApplicationEdges struct {
-	// CreditMemo holds the value of the credit_memo edge.
+	// The credit memo applied.
 	CreditMemo *CreditMemo `json:"credit_memo,omitempty"`
-	// Invoice holds the value of the invoice edge.
+	// The invoice the credit settles.
 	Invoice *Invoice `json:"invoice,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -15,40 +15,41 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// CreditMemo is the model entity for the CreditMemo schema.
+// Credit given to a customer: issuing it posts DR a revenue account, CR Customer Credits; applying it to invoices moves the credit from Customer Credits to Accounts Receivable.
 type CreditMemo struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix cm_ followed by a time-ordered ULID (cm_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity that issued the credit.
 	EntityID string `json:"entity_id,omitempty"`
-	// CustomerID holds the value of the "customer_id" field.
+	// The customer credited.
 	CustomerID string `json:"customer_id,omitempty"`
-	// Date holds the value of the "date" field.
+	// The credit memo's date (YYYY-MM-DD); defaults to today in the entity's time zone. Its entry posts on it, or in the next open period when its period is closed.
 	Date caldate.Date `json:"date,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The credit given, in the memo's currency.
 	Amount money.Amount `json:"amount,omitempty"`
-	// Currency holds the value of the "currency" field.
+	// ISO 4217 code of the memo's currency: the customer's currency.
 	Currency string `json:"currency,omitempty"`
-	// The revenue account debited.
+	// The revenue account debited: an active revenue account named at issue, or else the account of the entity's revenue mapping (source system books).
 	AccountID string `json:"account_id,omitempty"`
-	// ClassID holds the value of the "class_id" field.
+	// The class of the revenue debit; null for none.
 	ClassID *string `json:"class_id,omitempty"`
-	// Reason holds the value of the "reason" field.
+	// Why the credit was given; empty when not given.
 	Reason string `json:"reason,omitempty"`
-	// Applied holds the value of the "applied" field.
+	// How much of the credit is applied to invoices, net of applications taken back, in the memo's currency.
 	Applied money.Amount `json:"applied,omitempty"`
-	// Remaining holds the value of the "remaining" field.
+	// Credit not applied to any invoice, in the memo's currency: the amount minus what is applied. It sits in Customer Credits until applied.
 	Remaining money.Amount `json:"remaining,omitempty"`
-	// JournalEntryID holds the value of the "journal_entry_id" field.
+	// The journal entry that issued the credit: DR revenue, CR Customer Credits.
 	JournalEntryID string `json:"journal_entry_id,omitempty"`
-	// CreatedBy holds the value of the "created_by" field.
+	// Who issued the credit memo: a user's subject, or system.
 	CreatedBy string `json:"created_by,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CreditMemoQuery when eager-loading is set.
@@ -58,9 +59,9 @@ type CreditMemo struct {
 
 // CreditMemoEdges holds the relations/edges for other nodes in the graph.
 type CreditMemoEdges struct {
-	// Customer holds the value of the customer edge.
+	// The customer credited.
 	Customer *Customer `json:"customer,omitempty"`
-	// Applications holds the value of the applications edge.
+	// The applications of the credit to invoices, including ones taken back since.
 	Applications []*CreditApplication `json:"applications,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -1685,16 +1685,6 @@ func (_q *IntegrationKeyQuery) collectField(ctx context.Context, oneNode bool, o
 				selectedFields = append(selectedFields, integrationkey.FieldPrefix)
 				fieldSeen[integrationkey.FieldPrefix] = struct{}{}
 			}
-		case "entityIds":
-			if _, ok := fieldSeen[integrationkey.FieldEntityIds]; !ok {
-				selectedFields = append(selectedFields, integrationkey.FieldEntityIds)
-				fieldSeen[integrationkey.FieldEntityIds] = struct{}{}
-			}
-		case "sourceSystems":
-			if _, ok := fieldSeen[integrationkey.FieldSourceSystems]; !ok {
-				selectedFields = append(selectedFields, integrationkey.FieldSourceSystems)
-				fieldSeen[integrationkey.FieldSourceSystems] = struct{}{}
-			}
 		case "createdBy":
 			if _, ok := fieldSeen[integrationkey.FieldCreatedBy]; !ok {
 				selectedFields = append(selectedFields, integrationkey.FieldCreatedBy)

@@ -13,30 +13,31 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// IntegrationKey is the model entity for the IntegrationKey schema.
+// Lets an external system post journal entries through the JE API (header X-Integration-Key) for some legal entities and source systems. Only a hash of the secret is stored; the secret is shown once, at creation.
 type IntegrationKey struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix ik_ followed by a time-ordered ULID (ik_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// Name holds the value of the "name" field.
+	// What the key is for, so people can tell keys apart, e.g. PSA production.
 	Name string `json:"name,omitempty"`
-	// The first characters of the key, so people can tell keys apart.
+	// The first characters of the key (bk_int_ and six more), so people can tell keys apart; the secret itself is shown once, at creation, and never stored.
 	Prefix string `json:"prefix,omitempty"`
-	// SecretHash holds the value of the "secret_hash" field.
+	// Hex SHA-256 of the secret, which is checked against it on every call.
 	SecretHash string `json:"-"`
-	// EntityIds holds the value of the "entity_ids" field.
+	// The ids of the legal entities the key may post journal entries to; at least one.
 	EntityIds []string `json:"entity_ids,omitempty"`
-	// SourceSystems holds the value of the "source_systems" field.
+	// The source systems the key may post journal entries as, e.g. psa; at least one.
 	SourceSystems []string `json:"source_systems,omitempty"`
-	// CreatedBy holds the value of the "created_by" field.
+	// Who created the key, e.g. a user's subject.
 	CreatedBy string `json:"created_by,omitempty"`
-	// RevokedAt holds the value of the "revoked_at" field.
+	// When the key was revoked (UTC); null while it is in use. A revoked key is refused.
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
 	selectValues sql.SelectValues
 }

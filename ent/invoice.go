@@ -19,72 +19,73 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Invoice is the model entity for the Invoice schema.
+// A bill to a customer. It is posted to the ledger (DR Accounts Receivable, CR revenue) only once approved by someone other than its submitter, and never edited after that: a mistake is voided and re-issued.
 type Invoice struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix inv_ followed by a time-ordered ULID (inv_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity that issues the invoice; fixed at creation.
 	EntityID string `json:"entity_id,omitempty"`
-	// CustomerID holds the value of the "customer_id" field.
+	// The customer billed: an active customer whose currency is the invoice's.
 	CustomerID string `json:"customer_id,omitempty"`
-	// Assigned at approval, gap-free per entity; drafts have none.
+	// The invoice number, e.g. INV-00042: the entity's prefix and its next number. Assigned at approval, gap-free per entity and never reused; null before approval.
 	Number *string `json:"number,omitempty"`
-	// Sequence holds the value of the "sequence" field.
+	// The numeric part of the number in the entity's sequence; null before approval.
 	Sequence *int64 `json:"sequence,omitempty"`
-	// IssueDate holds the value of the "issue_date" field.
+	// The invoice date (YYYY-MM-DD). Approval posts the invoice on it, or in the next open period when its period is closed.
 	IssueDate caldate.Date `json:"issue_date,omitempty"`
-	// DueDate holds the value of the "due_date" field.
+	// When payment is due (YYYY-MM-DD), on or after the issue date. Past it, an invoice with an open balance is overdue.
 	DueDate caldate.Date `json:"due_date,omitempty"`
-	// ServiceFrom holds the value of the "service_from" field.
+	// First day of the service period billed (YYYY-MM-DD); null when not given.
 	ServiceFrom *caldate.Date `json:"service_from,omitempty"`
-	// ServiceTo holds the value of the "service_to" field.
+	// Last day of the service period billed (YYYY-MM-DD), not before its first day; null when not given.
 	ServiceTo *caldate.Date `json:"service_to,omitempty"`
-	// Currency holds the value of the "currency" field.
+	// ISO 4217 code of the invoice's currency: the customer's currency, which must be the entity's base currency.
 	Currency string `json:"currency,omitempty"`
-	// Status holds the value of the "status" field.
+	// Where the invoice is in its lifecycle. Payments and credits move it to partially paid and paid; overdue is derived, never a status.
 	Status invoice.Status `json:"status,omitempty"`
-	// Memo holds the value of the "memo" field.
+	// Free-text note on the invoice; empty when none.
 	Memo string `json:"memo,omitempty"`
-	// CustomFields holds the value of the "custom_fields" field.
+	// Extra named text values of the invoice, e.g. a purchase order number: at most 10, names of 1 to 50 characters, values of at most 500.
 	CustomFields map[string]string `json:"custom_fields,omitempty"`
-	// Subtotal holds the value of the "subtotal" field.
+	// Sum of the line amounts, in the invoice's currency. Books adds no tax or discount, so it equals the total.
 	Subtotal money.Amount `json:"subtotal,omitempty"`
-	// Total holds the value of the "total" field.
+	// The amount billed, in the invoice's currency: the sum of the line amounts. Approval debits it to Accounts Receivable.
 	Total money.Amount `json:"total,omitempty"`
-	// AmountPaid holds the value of the "amount_paid" field.
+	// How much of the total payments and credit memos settle, net of applications taken back, in the invoice's currency.
 	AmountPaid money.Amount `json:"amount_paid,omitempty"`
-	// WrittenOff holds the value of the "written_off" field.
+	// How much was written off as bad debt, in the invoice's currency; zero unless written off.
 	WrittenOff money.Amount `json:"written_off,omitempty"`
-	// Balance holds the value of the "balance" field.
+	// What is still open, in the invoice's currency: the total minus the amount paid and written off. Zero once paid, written off or void; before approval it equals the total, though nothing is owed until the invoice is approved.
 	Balance money.Amount `json:"balance,omitempty"`
-	// SubmittedBy holds the value of the "submitted_by" field.
+	// Who submitted the invoice for approval (a user's subject); empty before submission and after a rejection.
 	SubmittedBy string `json:"submitted_by,omitempty"`
-	// SubmittedAt holds the value of the "submitted_at" field.
+	// When the invoice was submitted for approval (UTC); null before submission and after a rejection.
 	SubmittedAt *time.Time `json:"submitted_at,omitempty"`
-	// ApprovedBy holds the value of the "approved_by" field.
+	// Who approved the invoice (a user's subject), never its submitter; empty before approval.
 	ApprovedBy string `json:"approved_by,omitempty"`
-	// ApprovedAt holds the value of the "approved_at" field.
+	// When the invoice was approved (UTC); null before approval.
 	ApprovedAt *time.Time `json:"approved_at,omitempty"`
-	// RejectionReason holds the value of the "rejection_reason" field.
+	// Why the approver last sent the invoice back to draft; empty when never rejected, and cleared when the draft is edited.
 	RejectionReason string `json:"rejection_reason,omitempty"`
-	// SentAt holds the value of the "sent_at" field.
+	// When the invoice was marked sent (UTC); null before.
 	SentAt *time.Time `json:"sent_at,omitempty"`
-	// ViewedAt holds the value of the "viewed_at" field.
+	// When the sent invoice was first marked viewed, as when the customer opens it in the portal (UTC); null before.
 	ViewedAt *time.Time `json:"viewed_at,omitempty"`
-	// VoidedAt holds the value of the "voided_at" field.
+	// When the invoice was voided (UTC); null unless void.
 	VoidedAt *time.Time `json:"voided_at,omitempty"`
-	// JournalEntryID holds the value of the "journal_entry_id" field.
+	// The journal entry its approval posted (DR Accounts Receivable, CR revenue or deferred revenue); null before approval.
 	JournalEntryID *string `json:"journal_entry_id,omitempty"`
-	// VoidEntryID holds the value of the "void_entry_id" field.
+	// The reversing journal entry its void posted; null unless void.
 	VoidEntryID *string `json:"void_entry_id,omitempty"`
-	// SyncStatus holds the value of the "sync_status" field.
+	// Where the invoice stands with QuickBooks Online; new invoices are not synced.
 	SyncStatus syncstate.Status `json:"sync_status,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the InvoiceQuery when eager-loading is set.
@@ -94,19 +95,19 @@ type Invoice struct {
 
 // InvoiceEdges holds the relations/edges for other nodes in the graph.
 type InvoiceEdges struct {
-	// Entity holds the value of the entity edge.
+	// The legal entity that issues the invoice.
 	Entity *LegalEntity `json:"entity,omitempty"`
-	// Customer holds the value of the customer edge.
+	// The customer billed.
 	Customer *Customer `json:"customer,omitempty"`
-	// Lines holds the value of the lines edge.
+	// The invoice's lines; at least one.
 	Lines []*InvoiceLine `json:"lines,omitempty"`
-	// Events holds the value of the events edge.
+	// The invoice's status changes, from its creation on.
 	Events []*InvoiceEvent `json:"events,omitempty"`
-	// JournalEntry holds the value of the journal_entry edge.
+	// The journal entry its approval posted; null before approval.
 	JournalEntry *JournalEntry `json:"journal_entry,omitempty"`
-	// PaymentApplications holds the value of the payment_applications edge.
+	// Payments applied to the invoice, including applications taken back since.
 	PaymentApplications []*PaymentApplication `json:"payment_applications,omitempty"`
-	// CreditApplications holds the value of the credit_applications edge.
+	// Credit memos applied to the invoice, including applications taken back since.
 	CreditApplications []*CreditApplication `json:"credit_applications,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

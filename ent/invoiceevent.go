@@ -13,26 +13,27 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// InvoiceEvent is the model entity for the InvoiceEvent schema.
+// One status change of an invoice: who, when, old → new, written in the same transaction as the change.
 type InvoiceEvent struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix ievt_ followed by a time-ordered ULID (ievt_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// InvoiceID holds the value of the "invoice_id" field.
+	// The invoice whose status changed.
 	InvoiceID string `json:"invoice_id,omitempty"`
-	// At holds the value of the "at" field.
+	// When the status changed (UTC).
 	At time.Time `json:"at,omitempty"`
-	// Actor holds the value of the "actor" field.
+	// Who changed it: a user's subject, or system.
 	Actor string `json:"actor,omitempty"`
-	// Via holds the value of the "via" field.
+	// The interface the change came through: graphql, api, cli or system, as in audit events.
 	Via string `json:"via,omitempty"`
-	// FromStatus holds the value of the "from_status" field.
+	// The invoice status before the change.
 	FromStatus string `json:"from_status,omitempty"`
-	// ToStatus holds the value of the "to_status" field.
+	// The invoice status after the change.
 	ToStatus string `json:"to_status,omitempty"`
-	// Note holds the value of the "note" field.
+	// What happened, e.g. approved, "rejected: <reason>" or the payment applied and its amount.
 	Note string `json:"note,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the InvoiceEventQuery when eager-loading is set.
@@ -42,7 +43,7 @@ type InvoiceEvent struct {
 
 // InvoiceEventEdges holds the relations/edges for other nodes in the graph.
 type InvoiceEventEdges struct {
-	// Invoice holds the value of the invoice edge.
+	// The invoice whose status changed.
 	Invoice *Invoice `json:"invoice,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

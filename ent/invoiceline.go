@@ -16,30 +16,31 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// InvoiceLine is the model entity for the InvoiceLine schema.
+// One line of an invoice: an item, a quantity and a unit price. Its amount is quantity × unit price, rounded half-up to the currency's minor unit.
 type InvoiceLine struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix invl_ followed by a time-ordered ULID (invl_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// InvoiceID holds the value of the "invoice_id" field.
+	// The invoice the line belongs to.
 	InvoiceID string `json:"invoice_id,omitempty"`
-	// LineNo holds the value of the "line_no" field.
+	// The line's position on the invoice, from 1.
 	LineNo int `json:"line_no,omitempty"`
-	// ItemID holds the value of the "item_id" field.
+	// The service item billed: an active item of the invoice's entity.
 	ItemID string `json:"item_id,omitempty"`
-	// Description holds the value of the "description" field.
+	// What the line bills for; defaults to the item's description.
 	Description string `json:"description,omitempty"`
-	// Quantity holds the value of the "quantity" field.
+	// How many units are billed, e.g. hours; positive, at most 6 decimal places.
 	Quantity money.Quantity `json:"quantity,omitempty"`
-	// UnitPrice holds the value of the "unit_price" field.
+	// Price of one unit, in the invoice's currency; defaults to the item's default rate.
 	UnitPrice money.Amount `json:"unit_price,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// Quantity × unit price, rounded half-up to the currency's minor unit, in the invoice's currency.
 	Amount money.Amount `json:"amount,omitempty"`
-	// ClassID holds the value of the "class_id" field.
+	// The class the line's revenue is tagged with; null for none.
 	ClassID *string `json:"class_id,omitempty"`
-	// ServiceDate holds the value of the "service_date" field.
+	// The day the service was performed (YYYY-MM-DD); null when not given.
 	ServiceDate *caldate.Date `json:"service_date,omitempty"`
 	// Recognized over time: approval credits deferred revenue instead of revenue.
 	Scheduled bool `json:"scheduled,omitempty"`
@@ -51,11 +52,11 @@ type InvoiceLine struct {
 
 // InvoiceLineEdges holds the relations/edges for other nodes in the graph.
 type InvoiceLineEdges struct {
-	// Invoice holds the value of the invoice edge.
+	// The invoice the line belongs to.
 	Invoice *Invoice `json:"invoice,omitempty"`
-	// Item holds the value of the item edge.
+	// The service item billed.
 	Item *Item `json:"item,omitempty"`
-	// Class holds the value of the class edge.
+	// The class the line's revenue is tagged with; null for none.
 	Class *Class `json:"class,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

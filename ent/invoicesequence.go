@@ -11,18 +11,19 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// InvoiceSequence is the model entity for the InvoiceSequence schema.
+// Numbers a legal entity's invoices, gap-free and never reused.
 type InvoiceSequence struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix iseq_ followed by a time-ordered ULID (iseq_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity numbered; one sequence per entity.
 	EntityID string `json:"entity_id,omitempty"`
-	// Prefix holds the value of the "prefix" field.
+	// Put before the number: INV- gives INV-00042.
 	Prefix string `json:"prefix,omitempty"`
-	// LastNumber holds the value of the "last_number" field.
+	// The last number taken; the next approval takes the one after it.
 	LastNumber   int64 `json:"last_number,omitempty"`
 	selectValues sql.SelectValues
 }

@@ -15,28 +15,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Item is the model entity for the Item schema.
+// A service the firm sells, with the revenue account its sales post to. Invoice lines bill items.
 type Item struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix item_ followed by a time-ordered ULID (item_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity that sells the item; fixed at creation.
 	EntityID string `json:"entity_id,omitempty"`
-	// Name holds the value of the "name" field.
+	// The item's name, e.g. Consulting hours; unique in the entity ignoring case.
 	Name string `json:"name,omitempty"`
-	// Description holds the value of the "description" field.
+	// The description an invoice line billing the item takes when it gives none; empty when none.
 	Description string `json:"description,omitempty"`
-	// DefaultRate holds the value of the "default_rate" field.
+	// The unit price an invoice line billing the item takes when it gives none, in the entity's base currency; never negative. At zero, each line must give its own price.
 	DefaultRate money.Amount `json:"default_rate,omitempty"`
-	// IncomeAccountID holds the value of the "income_account_id" field.
+	// The revenue account an approved invoice credits for the item's lines (lines recognized over time credit deferred revenue instead): an active revenue account of the entity.
 	IncomeAccountID string `json:"income_account_id,omitempty"`
-	// Active holds the value of the "active" field.
+	// Whether new invoice lines may bill the item.
 	Active bool `json:"active,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ItemQuery when eager-loading is set.
@@ -46,9 +47,9 @@ type Item struct {
 
 // ItemEdges holds the relations/edges for other nodes in the graph.
 type ItemEdges struct {
-	// Entity holds the value of the entity edge.
+	// The legal entity that sells the item.
 	Entity *LegalEntity `json:"entity,omitempty"`
-	// IncomeAccount holds the value of the income_account edge.
+	// The revenue account the item's sales post to.
 	IncomeAccount *Account `json:"income_account,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -16,52 +16,53 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// JournalEntry is the model entity for the JournalEntry schema.
+// A balanced set of debits and credits on one legal entity's ledger. Once posted it is immutable (the database enforces it); a correction is a reversing entry.
 type JournalEntry struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix je_ followed by a time-ordered ULID (je_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity whose ledger the entry is on.
 	EntityID string `json:"entity_id,omitempty"`
-	// Date holds the value of the "date" field.
+	// The accounting date the entry posts on (YYYY-MM-DD), between 1900-01-01 and 2199-12-31; its month is the entry's period.
 	Date caldate.Date `json:"date,omitempty"`
-	// DocumentDate holds the value of the "document_date" field.
+	// The date the entry was asked for when that date's period was closed and the entry moved to the first day of the next open period; null otherwise.
 	DocumentDate *caldate.Date `json:"document_date,omitempty"`
-	// Description holds the value of the "description" field.
+	// The entry's memo; empty when none.
 	Description string `json:"description,omitempty"`
-	// Currency holds the value of the "currency" field.
+	// ISO 4217 code of the entry's amounts: the entity's base currency (Books has no exchange rates).
 	Currency string `json:"currency,omitempty"`
-	// SourceSystem holds the value of the "source_system" field.
+	// The system the entry came from; books for entries made in Books, by hand or by its billing documents.
 	SourceSystem source.System `json:"source_system,omitempty"`
-	// SourceRef holds the value of the "source_ref" field.
+	// The source system's reference of the event posted. It is unique per entity and source system, so posting the same reference again returns the first entry. Books uses the entry's id when a manual entry gives none, reversal:<id> for reversals and <kind>:<id> for its documents.
 	SourceRef string `json:"source_ref,omitempty"`
-	// Status holds the value of the "status" field.
+	// Posted once written; reversed once a reversing entry cancels it. A draft exists only while an entry is being written.
 	Status journalentry.Status `json:"status,omitempty"`
-	// Total holds the value of the "total" field.
+	// The sum of the entry's debits, which equals the sum of its credits; positive, in the entry's currency.
 	Total money.Amount `json:"total,omitempty"`
-	// PostedAt holds the value of the "posted_at" field.
+	// When the entry was posted (UTC); null only for a draft.
 	PostedAt *time.Time `json:"posted_at,omitempty"`
-	// ReversalOfID holds the value of the "reversal_of_id" field.
+	// For a reversing entry, the id of the entry it reverses; null otherwise.
 	ReversalOfID *string `json:"reversal_of_id,omitempty"`
-	// CreatedBy holds the value of the "created_by" field.
+	// Who posted the entry: a user's subject or an integration key's id; system, or empty, for postings no person or key made.
 	CreatedBy string `json:"created_by,omitempty"`
-	// CreatedVia holds the value of the "created_via" field.
+	// The interface the entry was posted through: graphql, api, cli or system; empty when not recorded.
 	CreatedVia string `json:"created_via,omitempty"`
-	// RequestID holds the value of the "request_id" field.
+	// The id of the HTTP request that posted the entry (its X-Request-Id); empty outside a request.
 	RequestID string `json:"request_id,omitempty"`
-	// IdempotencyKey holds the value of the "idempotency_key" field.
+	// The Idempotency-Key the JE API caller sent, unique per caller; null when none.
 	IdempotencyKey *string `json:"idempotency_key,omitempty"`
-	// RequestHash holds the value of the "request_hash" field.
+	// A hash of the request that carried the idempotency key, to refuse a different request under the same key.
 	RequestHash string `json:"request_hash,omitempty"`
-	// The kind of Books document that posted the entry, e.g. invoice or payment; null for manual and API entries.
+	// The kind of Books document that posted the entry, e.g. invoice or payment; null for manual and API entries. Only that document's own operations (void, unapply, refund) undo the entry.
 	DocumentType *string `json:"document_type,omitempty"`
-	// The id of the document that posted the entry.
+	// The id of the document that posted the entry; null for manual and API entries.
 	DocumentID *string `json:"document_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the JournalEntryQuery when eager-loading is set.
@@ -71,13 +72,13 @@ type JournalEntry struct {
 
 // JournalEntryEdges holds the relations/edges for other nodes in the graph.
 type JournalEntryEdges struct {
-	// Entity holds the value of the entity edge.
+	// The legal entity whose ledger the entry is on.
 	Entity *LegalEntity `json:"entity,omitempty"`
-	// Lines holds the value of the lines edge.
+	// The entry's debit and credit lines; at least two.
 	Lines []*JournalLine `json:"lines,omitempty"`
-	// ReversalOf holds the value of the reversal_of edge.
+	// For a reversing entry, the entry it reverses; null otherwise.
 	ReversalOf *JournalEntry `json:"reversal_of,omitempty"`
-	// ReversedBy holds the value of the reversed_by edge.
+	// The entry that reverses this one; null unless reversed.
 	ReversedBy *JournalEntry `json:"reversed_by,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

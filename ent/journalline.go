@@ -17,30 +17,31 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// JournalLine is the model entity for the JournalLine schema.
+// One debit or one credit of a journal entry, on one account.
 type JournalLine struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix jl_ followed by a time-ordered ULID (jl_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntryID holds the value of the "entry_id" field.
+	// The journal entry the line belongs to.
 	EntryID string `json:"entry_id,omitempty"`
-	// LineNo holds the value of the "line_no" field.
+	// The line's position in its entry, from 1.
 	LineNo int `json:"line_no,omitempty"`
-	// AccountID holds the value of the "account_id" field.
+	// The account debited or credited: an active account of the entry's entity.
 	AccountID string `json:"account_id,omitempty"`
-	// Debit holds the value of the "debit" field.
+	// The amount debited, in the entry's currency; zero on a credit line. Exactly one of debit and credit is positive.
 	Debit money.Amount `json:"debit,omitempty"`
-	// Credit holds the value of the "credit" field.
+	// The amount credited, in the entry's currency; zero on a debit line.
 	Credit money.Amount `json:"credit,omitempty"`
-	// ClassID holds the value of the "class_id" field.
+	// The class the line is tagged with; null for none.
 	ClassID *string `json:"class_id,omitempty"`
-	// Description holds the value of the "description" field.
+	// The line's memo; empty when none.
 	Description string `json:"description,omitempty"`
-	// CustomerID holds the value of the "customer_id" field.
+	// The customer the line concerns; billing names it on every Accounts Receivable and Customer Credits line. Null when none.
 	CustomerID *string `json:"customer_id,omitempty"`
-	// VendorID holds the value of the "vendor_id" field.
+	// The vendor the line concerns; null when none.
 	VendorID *string `json:"vendor_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the JournalLineQuery when eager-loading is set.
@@ -50,15 +51,15 @@ type JournalLine struct {
 
 // JournalLineEdges holds the relations/edges for other nodes in the graph.
 type JournalLineEdges struct {
-	// Entry holds the value of the entry edge.
+	// The journal entry the line belongs to.
 	Entry *JournalEntry `json:"entry,omitempty"`
-	// Account holds the value of the account edge.
+	// The account debited or credited.
 	Account *Account `json:"account,omitempty"`
-	// Class holds the value of the class edge.
+	// The class the line is tagged with; null for none.
 	Class *Class `json:"class,omitempty"`
-	// Customer holds the value of the customer edge.
+	// The customer the line concerns; null when none.
 	Customer *Customer `json:"customer,omitempty"`
-	// Vendor holds the value of the vendor edge.
+	// The vendor the line concerns; null when none.
 	Vendor *Vendor `json:"vendor,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -12,24 +12,25 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// LedgerSeal is the model entity for the LedgerSeal schema.
+// One link of a legal entity's hash chain: the seal of one posted journal entry, SHA-256 over the previous link's hash and the entry's canonical content with its lines. Append-only.
 type LedgerSeal struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix seal_ followed by a time-ordered ULID (seal_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity whose chain the link belongs to.
 	EntityID string `json:"entity_id,omitempty"`
 	// Position in the entity's chain, from 1.
 	Seq int64 `json:"seq,omitempty"`
-	// EntryID holds the value of the "entry_id" field.
+	// The posted journal entry the link seals; each entry is sealed once.
 	EntryID string `json:"entry_id,omitempty"`
 	// Hex SHA-256 of the previous link; empty for the first.
 	PrevHash string `json:"prev_hash,omitempty"`
 	// Hex SHA-256 of prev_hash and the entry's canonical content.
 	Hash string `json:"hash,omitempty"`
-	// SealedAt holds the value of the "sealed_at" field.
+	// When the sealer appended the link (UTC).
 	SealedAt     time.Time `json:"sealed_at,omitempty"`
 	selectValues sql.SelectValues
 }

@@ -12,28 +12,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// LedgerVerification is the model entity for the LedgerVerification schema.
+// One run of the ledger verification of a legal entity: its hash chain of sealed journal entries recomputed, and the ledger's invariants checked (entries and trial balance balanced, Accounts Receivable and Customer Credits equal to their documents).
 type LedgerVerification struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix lver_ followed by a time-ordered ULID (lver_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity verified.
 	EntityID string `json:"entity_id,omitempty"`
-	// VerifiedAt holds the value of the "verified_at" field.
+	// When the verification ran (UTC).
 	VerifiedAt time.Time `json:"verified_at,omitempty"`
 	// True when the chain and every invariant held.
 	Ok bool `json:"ok,omitempty"`
-	// Posted entries checked.
+	// How many posted or reversed journal entries were checked, sealed or not.
 	EntriesChecked int `json:"entries_checked,omitempty"`
-	// Entries whose seal was recomputed.
+	// How many links of the hash chain were recomputed.
 	EntriesSealed int `json:"entries_sealed,omitempty"`
-	// The last link of the chain.
+	// Position of the chain's last link; 0 when no entry is sealed yet.
 	HeadSeq int64 `json:"head_seq,omitempty"`
-	// Hex SHA-256 of the last link; record it elsewhere to anchor the chain.
+	// Hex SHA-256 of the chain's last link, empty when no entry is sealed yet; record it outside Books to anchor the chain.
 	HeadHash string `json:"head_hash,omitempty"`
-	// The first broken link or invariant, when not ok.
+	// The first broken link or invariant found; empty when ok.
 	Problem      string `json:"problem,omitempty"`
 	selectValues sql.SelectValues
 }

@@ -13,26 +13,27 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// LegalEntity is the model entity for the LegalEntity schema.
+// A company with its own general ledger, base currency, time zone and fiscal calendar, owned by one organization. A new entity starts with a default chart of accounts and COA mappings.
 type LegalEntity struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix le_ followed by a time-ordered ULID (le_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
 	// Short code unique in the organization, e.g. US or UK; the JE API accepts it in place of the id.
 	Code string `json:"code,omitempty"`
-	// Name holds the value of the "name" field.
+	// The company's name, e.g. Acme Consulting Ltd.
 	Name string `json:"name,omitempty"`
-	// BaseCurrency holds the value of the "base_currency" field.
+	// ISO 4217 code of the currency the entity keeps its ledger in, e.g. USD; fixed at creation. Its journal entries, invoices and payments are all in it.
 	BaseCurrency string `json:"base_currency,omitempty"`
-	// TimeZone holds the value of the "time_zone" field.
+	// IANA time zone of the entity, e.g. America/New_York; UTC by default. Dates that default to today, e.g. of write-offs, credit memos and reversals, are today in this zone.
 	TimeZone string `json:"time_zone,omitempty"`
-	// FiscalYearStartMonth holds the value of the "fiscal_year_start_month" field.
+	// The month the entity's fiscal year starts in, from 1 (January) to 12; 1 by default.
 	FiscalYearStartMonth int `json:"fiscal_year_start_month,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LegalEntityQuery when eager-loading is set.
@@ -42,17 +43,17 @@ type LegalEntity struct {
 
 // LegalEntityEdges holds the relations/edges for other nodes in the graph.
 type LegalEntityEdges struct {
-	// Organization holds the value of the organization edge.
+	// The organization that owns the entity.
 	Organization *Organization `json:"organization,omitempty"`
-	// Accounts holds the value of the accounts edge.
+	// The entity's chart of accounts.
 	Accounts []*Account `json:"accounts,omitempty"`
-	// Classes holds the value of the classes edge.
+	// The entity's classes.
 	Classes []*Class `json:"classes,omitempty"`
-	// CoaMappings holds the value of the coa_mappings edge.
+	// The entity's mappings of source-system codes to its accounts.
 	CoaMappings []*COAMapping `json:"coa_mappings,omitempty"`
-	// Periods holds the value of the periods edge.
+	// The entity's accounting periods that have a record; a month without one is open.
 	Periods []*AccountingPeriod `json:"periods,omitempty"`
-	// JournalEntries holds the value of the journal_entries edge.
+	// The journal entries on the entity's ledger.
 	JournalEntries []*JournalEntry `json:"journal_entries,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

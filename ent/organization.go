@@ -12,16 +12,17 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Organization is the model entity for the Organization schema.
+// A tenant: a firm that owns one or more legal entities. Every record belongs to one organization, and a caller sees only its own organization's records.
 type Organization struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix org_ followed by a time-ordered ULID (org_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// Name holds the value of the "name" field.
+	// The firm's name.
 	Name string `json:"name,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrganizationQuery when eager-loading is set.
@@ -31,7 +32,7 @@ type Organization struct {
 
 // OrganizationEdges holds the relations/edges for other nodes in the graph.
 type OrganizationEdges struct {
-	// LegalEntities holds the value of the legal_entities edge.
+	// The organization's legal entities.
 	LegalEntities []*LegalEntity `json:"legal_entities,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -18,48 +18,49 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Payment is the model entity for the Payment schema.
+// Money received from a customer. Recording it posts DR Undeposited Funds for the amount, CR Accounts Receivable for what it pays of invoices and CR Customer Credits for the rest.
 type Payment struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix pay_ followed by a time-ordered ULID (pay_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity that received the money.
 	EntityID string `json:"entity_id,omitempty"`
-	// CustomerID holds the value of the "customer_id" field.
+	// The customer who paid.
 	CustomerID string `json:"customer_id,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The amount received, in the payment's currency.
 	Amount money.Amount `json:"amount,omitempty"`
-	// Currency holds the value of the "currency" field.
+	// ISO 4217 code of the payment's currency: the customer's currency, which must be the entity's base currency.
 	Currency string `json:"currency,omitempty"`
-	// ReceivedDate holds the value of the "received_date" field.
+	// When the money was received (YYYY-MM-DD). The payment posts on it, or in the next open period when its period is closed.
 	ReceivedDate caldate.Date `json:"received_date,omitempty"`
-	// Method holds the value of the "method" field.
+	// How the customer paid.
 	Method payment.Method `json:"method,omitempty"`
-	// Processor holds the value of the "processor" field.
+	// What the payment came through; manual unless given.
 	Processor payment.Processor `json:"processor,omitempty"`
-	// ExternalRef holds the value of the "external_ref" field.
+	// The processor's id of the payment, e.g. a Stripe charge id or a QuickBooks payment id; one payment per id, processor and entity. Empty when none.
 	ExternalRef string `json:"external_ref,omitempty"`
-	// Memo holds the value of the "memo" field.
+	// Free-text note on the payment; empty when none.
 	Memo string `json:"memo,omitempty"`
-	// Applied holds the value of the "applied" field.
+	// How much of the payment is applied to invoices, net of applications taken back, in the payment's currency.
 	Applied money.Amount `json:"applied,omitempty"`
-	// Refunded holds the value of the "refunded" field.
+	// How much of the payment has been refunded to the customer, in the payment's currency.
 	Refunded money.Amount `json:"refunded,omitempty"`
-	// Reversed holds the value of the "reversed" field.
+	// How much of the payment charge reversals (lost disputes) took back, in the payment's currency.
 	Reversed money.Amount `json:"reversed,omitempty"`
-	// Unapplied holds the value of the "unapplied" field.
+	// Money of the payment applied to no invoice, held in Customer Credits: the amount minus what is applied, refunded and reversed.
 	Unapplied money.Amount `json:"unapplied,omitempty"`
-	// JournalEntryID holds the value of the "journal_entry_id" field.
+	// The journal entry that recorded the payment: DR Undeposited Funds, CR Accounts Receivable for what it paid of invoices and CR Customer Credits for the rest.
 	JournalEntryID *string `json:"journal_entry_id,omitempty"`
-	// RecordedBy holds the value of the "recorded_by" field.
+	// Who recorded the payment: a user's subject, or system.
 	RecordedBy string `json:"recorded_by,omitempty"`
-	// SyncStatus holds the value of the "sync_status" field.
+	// Where the payment stands with QuickBooks Online; new payments are not synced.
 	SyncStatus syncstate.Status `json:"sync_status,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PaymentQuery when eager-loading is set.
@@ -69,17 +70,17 @@ type Payment struct {
 
 // PaymentEdges holds the relations/edges for other nodes in the graph.
 type PaymentEdges struct {
-	// Entity holds the value of the entity edge.
+	// The legal entity that received the money.
 	Entity *LegalEntity `json:"entity,omitempty"`
-	// Customer holds the value of the customer edge.
+	// The customer who paid.
 	Customer *Customer `json:"customer,omitempty"`
-	// Applications holds the value of the applications edge.
+	// The applications of the payment to invoices, including ones taken back since.
 	Applications []*PaymentApplication `json:"applications,omitempty"`
-	// Refunds holds the value of the refunds edge.
+	// Refunds of the payment.
 	Refunds []*Refund `json:"refunds,omitempty"`
-	// ChargeReversals holds the value of the charge_reversals edge.
+	// Charge reversals (lost disputes) of the payment.
 	ChargeReversals []*ChargeReversal `json:"charge_reversals,omitempty"`
-	// JournalEntry holds the value of the journal_entry edge.
+	// The journal entry that recorded the payment.
 	JournalEntry *JournalEntry `json:"journal_entry,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

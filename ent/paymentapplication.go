@@ -15,28 +15,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// PaymentApplication is the model entity for the PaymentApplication schema.
+// Applies part of a payment to an invoice. Taking it back posts the mirror of its posting and keeps the record, marked unapplied.
 type PaymentApplication struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix papp_ followed by a time-ordered ULID (papp_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// PaymentID holds the value of the "payment_id" field.
+	// The payment applied.
 	PaymentID string `json:"payment_id,omitempty"`
-	// InvoiceID holds the value of the "invoice_id" field.
+	// The invoice the money settles.
 	InvoiceID string `json:"invoice_id,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The money applied, in the payment's currency.
 	Amount money.Amount `json:"amount,omitempty"`
-	// JournalEntryID holds the value of the "journal_entry_id" field.
+	// The journal entry that applied the money: the payment's own entry for applications made when it was recorded, else an entry DR Customer Credits, CR Accounts Receivable that applications made together share.
 	JournalEntryID string `json:"journal_entry_id,omitempty"`
-	// UnappliedAt holds the value of the "unapplied_at" field.
+	// When the application was taken back (UTC); null while it stands.
 	UnappliedAt *time.Time `json:"unapplied_at,omitempty"`
-	// UnapplyEntryID holds the value of the "unapply_entry_id" field.
+	// The journal entry that took the application back (DR Accounts Receivable, CR Customer Credits); null while it stands.
 	UnapplyEntryID *string `json:"unapply_entry_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PaymentApplicationQuery when eager-loading is set.
@@ -46,9 +47,9 @@ type PaymentApplication struct {
 
 // PaymentApplicationEdges holds the relations/edges for other nodes in the graph.
 type PaymentApplicationEdges struct {
-	// Payment holds the value of the payment edge.
+	// The payment applied.
 	Payment *Payment `json:"payment,omitempty"`
-	// Invoice holds the value of the invoice edge.
+	// The invoice the money settles.
 	Invoice *Invoice `json:"invoice,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

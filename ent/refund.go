@@ -15,32 +15,33 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Refund is the model entity for the Refund schema.
+// Money of a payment returned to the customer: DR Customer Credits (or Accounts Receivable, for money that had paid invoices, which re-open), CR Undeposited Funds.
 type Refund struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix rfd_ followed by a time-ordered ULID (rfd_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity of the payment.
 	EntityID string `json:"entity_id,omitempty"`
-	// PaymentID holds the value of the "payment_id" field.
+	// The payment whose money the refund returns.
 	PaymentID string `json:"payment_id,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The money returned to the customer, in the payment's currency; at most what the payment has left after earlier refunds and charge reversals.
 	Amount money.Amount `json:"amount,omitempty"`
-	// Date holds the value of the "date" field.
+	// The refund's date (YYYY-MM-DD), never before the payment was received; defaults to today in the entity's time zone.
 	Date caldate.Date `json:"date,omitempty"`
-	// Reason holds the value of the "reason" field.
+	// Why the refund was made; empty when not given.
 	Reason string `json:"reason,omitempty"`
-	// ExternalRef holds the value of the "external_ref" field.
+	// The payment processor's id of the refund; empty when none.
 	ExternalRef string `json:"external_ref,omitempty"`
-	// JournalEntryID holds the value of the "journal_entry_id" field.
+	// The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. Money that had paid invoices is first taken back from them by entries of its own.
 	JournalEntryID string `json:"journal_entry_id,omitempty"`
-	// CreatedBy holds the value of the "created_by" field.
+	// Who recorded the refund: a user's subject, or system.
 	CreatedBy string `json:"created_by,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RefundQuery when eager-loading is set.
@@ -50,7 +51,7 @@ type Refund struct {
 
 // RefundEdges holds the relations/edges for other nodes in the graph.
 type RefundEdges struct {
-	// Payment holds the value of the payment edge.
+	// The payment refunded.
 	Payment *Payment `json:"payment,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -13,46 +13,47 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Vendor is the model entity for the Vendor schema.
+// Someone the firm pays (accounts payable). Vendors and customers share one set of display names, as QuickBooks requires.
 type Vendor struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix ven_ followed by a time-ordered ULID (ven_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// Name holds the value of the "name" field.
+	// The full or legal name, e.g. Initech LLC.
 	Name string `json:"name,omitempty"`
-	// Unique across the organization's customers and vendors, as QuickBooks requires.
+	// The name Books shows, e.g. in journal entry descriptions. Unique across the organization's customers and vendors ignoring case, as QuickBooks requires.
 	DisplayName string `json:"display_name,omitempty"`
-	// Email holds the value of the "email" field.
+	// One plain email address, e.g. billing@example.com; empty when unknown.
 	Email string `json:"email,omitempty"`
-	// Phone holds the value of the "phone" field.
+	// Phone number of 3 to 40 characters: digits, spaces and + ( ) . / - x; empty when unknown.
 	Phone string `json:"phone,omitempty"`
-	// AddressLine1 holds the value of the "address_line1" field.
+	// First line of the postal address; empty when unknown.
 	AddressLine1 string `json:"address_line1,omitempty"`
-	// AddressLine2 holds the value of the "address_line2" field.
+	// Second line of the postal address; empty when none.
 	AddressLine2 string `json:"address_line2,omitempty"`
-	// City holds the value of the "city" field.
+	// City of the postal address; empty when unknown.
 	City string `json:"city,omitempty"`
-	// Region holds the value of the "region" field.
+	// State, province or region of the postal address; empty when unknown.
 	Region string `json:"region,omitempty"`
-	// PostalCode holds the value of the "postal_code" field.
+	// Postal or ZIP code of the postal address; empty when unknown.
 	PostalCode string `json:"postal_code,omitempty"`
-	// ISO 3166-1 alpha-2
+	// Country of the postal address as an ISO 3166-1 alpha-2 code, e.g. US; empty when unknown.
 	Country string `json:"country,omitempty"`
-	// Currency holds the value of the "currency" field.
+	// ISO 4217 code of the currency the contact deals in, e.g. USD. A customer's invoices, payments and credit memos are all in it, and it must be the legal entity's base currency: Books has no exchange rates.
 	Currency string `json:"currency,omitempty"`
-	// Active holds the value of the "active" field.
+	// Whether the contact is in use. New invoices and credit memos refuse an inactive customer.
 	Active bool `json:"active,omitempty"`
-	// HubCompanyID holds the value of the "hub_company_id" field.
+	// The id of the matching company in Hub; empty when not linked.
 	HubCompanyID string `json:"hub_company_id,omitempty"`
-	// CrmContactID holds the value of the "crm_contact_id" field.
+	// The id of the matching contact in the CRM; empty when not linked.
 	CrmContactID string `json:"crm_contact_id,omitempty"`
-	// SyncStatus holds the value of the "sync_status" field.
+	// Where the contact stands with QuickBooks Online; new contacts are not synced. Set by Books, never by clients.
 	SyncStatus   syncstate.Status `json:"sync_status,omitempty"`
 	selectValues sql.SelectValues
 }

@@ -15,30 +15,31 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// WriteOff is the model entity for the WriteOff schema.
+// Closes an invoice's open balance as bad debt: DR Bad Debt Expense, CR Accounts Receivable. The invoice becomes written off.
 type WriteOff struct {
 	config `json:"-"`
 	// ID of the ent.
+	// Unique id of the record, assigned by Books at creation and never changed: the type prefix wo_ followed by a time-ordered ULID (wo_01jd8x…).
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the record was created (UTC). Set by Books; never changes.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When Books last updated the record (UTC); the creation time until then.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrganizationID holds the value of the "organization_id" field.
+	// The organization (tenant) that owns the record: set from the caller's organization on create and added to every query, so no caller sees another organization's records.
 	OrganizationID string `json:"organization_id,omitempty"`
-	// EntityID holds the value of the "entity_id" field.
+	// The legal entity of the invoice.
 	EntityID string `json:"entity_id,omitempty"`
-	// InvoiceID holds the value of the "invoice_id" field.
+	// The invoice written off.
 	InvoiceID string `json:"invoice_id,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The open balance written off, in the invoice's currency.
 	Amount money.Amount `json:"amount,omitempty"`
-	// Date holds the value of the "date" field.
+	// The write-off's date (YYYY-MM-DD), never before the invoice's issue date; defaults to today in the entity's time zone. Its entry posts on it, or in the next open period when its period is closed.
 	Date caldate.Date `json:"date,omitempty"`
-	// Reason holds the value of the "reason" field.
+	// Why the balance was written off; empty when not given.
 	Reason string `json:"reason,omitempty"`
-	// JournalEntryID holds the value of the "journal_entry_id" field.
+	// The journal entry of the write-off: DR Bad Debt Expense, CR Accounts Receivable.
 	JournalEntryID string `json:"journal_entry_id,omitempty"`
-	// CreatedBy holds the value of the "created_by" field.
+	// Who wrote the invoice off: a user's subject, or system.
 	CreatedBy string `json:"created_by,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WriteOffQuery when eager-loading is set.
@@ -48,7 +49,7 @@ type WriteOff struct {
 
 // WriteOffEdges holds the relations/edges for other nodes in the graph.
 type WriteOffEdges struct {
-	// Invoice holds the value of the invoice edge.
+	// The invoice written off.
 	Invoice *Invoice `json:"invoice,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -32,8 +32,12 @@ func (r *invoiceEventResolver) Via(ctx context.Context, obj *ent.InvoiceEvent) (
 }
 
 // FromStatus is the resolver for the fromStatus field.
-func (r *invoiceEventResolver) FromStatus(ctx context.Context, obj *ent.InvoiceEvent) (invoice.Status, error) {
-	return invoice.Status(obj.FromStatus), nil
+func (r *invoiceEventResolver) FromStatus(ctx context.Context, obj *ent.InvoiceEvent) (*invoice.Status, error) {
+	if obj.FromStatus == "" {
+		return nil, nil
+	}
+	s := invoice.Status(obj.FromStatus)
+	return &s, nil
 }
 
 // ToStatus is the resolver for the toStatus field.
@@ -229,11 +233,11 @@ func (r *mutationResolver) RefundPayment(ctx context.Context, input model.CashRe
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.ent(ctx).Payment.Get(ctx, input.PaymentID)
+	p, invs, err := r.paymentWithInvoices(ctx, input.PaymentID)
 	if err != nil {
 		return nil, err
 	}
-	return &model.RefundPaymentPayload{Refund: ref, Payment: p}, nil
+	return &model.RefundPaymentPayload{Refund: ref, Payment: p, Invoices: invs}, nil
 }
 
 // ReverseCharge is the resolver for the reverseCharge field.
@@ -242,11 +246,7 @@ func (r *mutationResolver) ReverseCharge(ctx context.Context, input model.CashRe
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.ent(ctx).Payment.Get(ctx, input.PaymentID)
-	if err != nil {
-		return nil, err
-	}
-	invs, err := p.QueryApplications().QueryInvoice().All(ctx)
+	p, invs, err := r.paymentWithInvoices(ctx, input.PaymentID)
 	if err != nil {
 		return nil, err
 	}

@@ -126,6 +126,11 @@ func (r *queryResolver) WriteOffs(ctx context.Context, after *entgql.Cursor[stri
 	return r.ent(ctx).WriteOff.Query().Paginate(ctx, after, first, before, last, ent.WithWriteOffOrder(orderBy), ent.WithWriteOffFilter(where.Filter))
 }
 
+// IntegrationKey returns generated.IntegrationKeyResolver implementation.
+func (r *Resolver) IntegrationKey() generated.IntegrationKeyResolver {
+	return &integrationKeyResolver{r}
+}
+
 // Invoice returns generated.InvoiceResolver implementation.
 func (r *Resolver) Invoice() generated.InvoiceResolver { return &invoiceResolver{r} }
 
@@ -139,8 +144,9 @@ func (r *Resolver) LegalEntity() generated.LegalEntityResolver { return &legalEn
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
 type (
-	invoiceResolver      struct{ *Resolver }
-	invoiceEventResolver struct{ *Resolver }
-	legalEntityResolver  struct{ *Resolver }
-	queryResolver        struct{ *Resolver }
+	integrationKeyResolver struct{ *Resolver }
+	invoiceResolver        struct{ *Resolver }
+	invoiceEventResolver   struct{ *Resolver }
+	legalEntityResolver    struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
 )

@@ -77,3 +77,16 @@ func appInvoice(app *ent.PaymentApplication) string {
 	}
 	return app.InvoiceID
 }
+
+// paymentWithInvoices reads a payment and the invoices it was ever applied to, as they are now.
+func (r *Resolver) paymentWithInvoices(ctx context.Context, paymentID string) (*ent.Payment, []*ent.Invoice, error) {
+	p, err := r.ent(ctx).Payment.Get(ctx, paymentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	invs, err := p.QueryApplications().QueryInvoice().Order(ent.Asc(invoice.FieldCreatedAt)).All(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, invs, nil
+}

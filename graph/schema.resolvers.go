@@ -20,6 +20,20 @@ import (
 	"context"
 )
 
+// EntityIds is the resolver for the entityIds field.
+func (r *integrationKeyResolver) EntityIds(ctx context.Context, obj *ent.IntegrationKey) ([]string, error) {
+	return obj.EntityIds, nil
+}
+
+// SourceSystems is the resolver for the sourceSystems field.
+func (r *integrationKeyResolver) SourceSystems(ctx context.Context, obj *ent.IntegrationKey) ([]source.System, error) {
+	out := make([]source.System, len(obj.SourceSystems))
+	for i, s := range obj.SourceSystems {
+		out[i] = source.System(s)
+	}
+	return out, nil
+}
+
 // CreateLegalEntity is the resolver for the createLegalEntity field.
 func (r *mutationResolver) CreateLegalEntity(ctx context.Context, input ent.CreateLegalEntityInput) (*model.CreateLegalEntityPayload, error) {
 	le, err := ledger.CreateEntity(ctx, r.ent(ctx), input)

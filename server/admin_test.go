@@ -84,7 +84,7 @@ type adIssue struct {
 	Occurrences                                              int
 }
 
-const adIssueFields = `id kind status subjectID errorCode note resolvedBy entityID jobKind occurrences`
+const adIssueFields = `id kind status subjectId errorCode note resolvedBy entityId jobKind occurrences`
 
 // adIssues runs the adminIssues query with where and returns the ids and total count.
 func (b *testBundle) adIssues(t *testing.T, token string, where map[string]any) (int, []adIssue) {
@@ -105,29 +105,27 @@ func (b *testBundle) adIssues(t *testing.T, token string, where map[string]any) 
 	return out.AdminIssues.TotalCount, list
 }
 
-// adMutate runs one of the admin issue mutations and decodes the issue.
+// adMutate runs one of the admin issue mutations with vars "id" (the issue) and, when
+// given, "note", and decodes the issue of its payload.
 func (b *testBundle) adMutate(t *testing.T, token, op string, vars map[string]any) (adIssue, gqlResponse) {
 	t.Helper()
-	var args []string
-	var decl []string
-	for k := range vars {
-		typ := "ID!"
-		if k == "note" {
-			typ = "String"
-			if op == "ignoreAdminIssue" {
-				typ = "String!"
-			}
-		}
-		decl = append(decl, "$"+k+": "+typ)
-		args = append(args, k+": $"+k)
+	decl := []string{"$id: ID!"}
+	fields := []string{"adminIssueId: $id"}
+	if _, ok := vars["note"]; ok {
+		decl = append(decl, "$note: String")
+		fields = append(fields, "note: $note")
 	}
-	q := fmt.Sprintf(`mutation(%s) { %s(%s) { %s } }`, strings.Join(decl, ", "), op, strings.Join(args, ", "), adIssueFields)
+	q := fmt.Sprintf(`mutation(%s) { %s(input: {%s}) { adminIssue { %s } } }`,
+		strings.Join(decl, ", "), op, strings.Join(fields, ", "), adIssueFields)
 	r := b.gql(t, token, q, vars)
-	var out map[string]adIssue
+	var out map[string]struct{ AdminIssue adIssue }
 	if len(r.Errors) == 0 {
 		require.NoError(t, json.Unmarshal(r.Data, &out))
+		require.Equal(t, vars["id"], out[op].AdminIssue.ID, "%s: the payload carries the issue", op)
+	} else {
+		biRequireNoData(t, r)
 	}
-	return out[op], r
+	return out[op].AdminIssue, r
 }
 
 func (b *testBundle) adIssue(t *testing.T, org testOrg, id string) *ent.AdminIssue {
@@ -157,7 +155,7 @@ func TestAdminIssues(t *testing.T) {
 				n, list := b.adIssues(t, a.Viewer, nil)
 				require.Equal(t, 3, n, "org A's three issues; raising one twice made no new row")
 				require.Equal(t, "missing_customer_email", list[0].Kind)
-				n, list = b.adIssues(t, a.Viewer, map[string]any{"status": "open", "kind": "qbo_push_invoice"})
+				n, list = b.adIssues(t, a.Viewer, map[string]any{"status": "OPEN", "kind": "qbo_push_invoice"})
 				require.Equal(t, 2, n)
 				for _, iss := range list {
 					require.Equal(t, "qbo_push_invoice", iss.Kind)
@@ -167,9 +165,9 @@ func TestAdminIssues(t *testing.T) {
 						require.Equal(t, "qbo_push_invoice", *iss.JobKind)
 					}
 				}
-				n, _ = b.adIssues(t, a.Viewer, map[string]any{"entityID": us})
+				n, _ = b.adIssues(t, a.Viewer, map[string]any{"entityId": us})
 				require.Equal(t, 1, n)
-				n, _ = b.adIssues(t, a.Viewer, map[string]any{"statusIn": []string{"resolved", "ignored"}})
+				n, _ = b.adIssues(t, a.Viewer, map[string]any{"statusIn": []string{"RESOLVED", "IGNORED"}})
 				require.Equal(t, 0, n)
 				n, list = b.adIssues(t, b.orgB.Viewer, nil)
 				require.Equal(t, 1, n, "org B sees its own issue only")
@@ -201,7 +199,7 @@ func TestAdminIssues(t *testing.T) {
 			t.Run("retry", func(t *testing.T) {
 				iss, r := b.adMutate(t, a.FinanceLead, "retryAdminIssue", map[string]any{"id": push.ID})
 				require.Empty(t, r.Errors)
-				require.Equal(t, "resolved", iss.Status)
+				require.Equal(t, "RESOLVED", iss.Status)
 				require.Equal(t, "retried", iss.Note)
 				require.Equal(t, "user-finance_lead-"+a.ID, iss.ResolvedBy)
 				require.Equal(t, []string{`qbo_push_invoice {"organization_id":"` + a.ID + `","subject_id":"inv_1"} tx=true`}, rec.all(),
@@ -223,26 +221,29 @@ func TestAdminIssues(t *testing.T) {
 			t.Run("resolve", func(t *testing.T) {
 				iss, r := b.adMutate(t, a.Accountant, "resolveAdminIssue", map[string]any{"id": email.ID, "note": "added the email"})
 				require.Empty(t, r.Errors)
-				require.Equal(t, "resolved", iss.Status)
+				require.Equal(t, "RESOLVED", iss.Status)
 				require.Equal(t, "added the email", iss.Note)
 				iss, r = b.adMutate(t, a.Accountant, "resolveAdminIssue", map[string]any{"id": email.ID})
 				require.Empty(t, r.Errors)
-				require.Equal(t, "resolved", iss.Status)
+				require.Equal(t, "RESOLVED", iss.Status)
 				_, r = b.adMutate(t, a.Accountant, "resolveAdminIssue", map[string]any{"id": email.ID, "note": strings.Repeat("x", 4001)})
 				require.Equal(t, []string{"VALIDATION"}, r.errorCodes())
-				n, _ := b.adIssues(t, a.Viewer, map[string]any{"status": "resolved"})
+				n, _ := b.adIssues(t, a.Viewer, map[string]any{"status": "RESOLVED"})
 				require.Equal(t, 1, n)
 			})
 
 			t.Run("ignore needs a note", func(t *testing.T) {
 				_, r := b.adMutate(t, a.Admin, "ignoreAdminIssue", map[string]any{"id": other.ID, "note": "  "})
 				require.Equal(t, []string{"VALIDATION"}, r.errorCodes())
-				r = b.gql(t, a.Admin, `mutation($id: ID!) { ignoreAdminIssue(id: $id) { id } }`, map[string]any{"id": other.ID})
-				require.Equal(t, []string{"GRAPHQL_VALIDATION_FAILED"}, r.errorCodes())
+				// The note is optional in AdminIssueActionInput, which the other admin issue
+				// mutations share: the resolver requires it.
+				_, r = b.adMutate(t, a.Admin, "ignoreAdminIssue", map[string]any{"id": other.ID})
+				require.Equal(t, []string{"VALIDATION"}, r.errorCodes())
+				require.Equal(t, "note", r.Errors[0].Extensions["field"])
 				require.Equal(t, adminissue.StatusOpen, b.adIssue(t, a, other.ID).Status)
 				iss, r := b.adMutate(t, a.Admin, "ignoreAdminIssue", map[string]any{"id": other.ID, "note": "a test invoice"})
 				require.Empty(t, r.Errors)
-				require.Equal(t, "ignored", iss.Status)
+				require.Equal(t, "IGNORED", iss.Status)
 				require.Equal(t, "a test invoice", iss.Note)
 				// Raised again: still ignored, counted.
 				again := b.adRaise(t, a, adminq.Problem{Kind: "qbo_push_invoice", SubjectID: "inv_2", ErrorCode: "QBO_AUTH"})
@@ -273,7 +274,7 @@ func TestAdminIssues(t *testing.T) {
 				// Org B retries its own.
 				iss, r := b.adMutate(t, b.orgB.Admin, "retryAdminIssue", map[string]any{"id": issB.ID})
 				require.Empty(t, r.Errors)
-				require.Equal(t, "resolved", iss.Status)
+				require.Equal(t, "RESOLVED", iss.Status)
 				require.Len(t, rec.all(), 2)
 			})
 
@@ -285,7 +286,7 @@ func TestAdminIssues(t *testing.T) {
 				for _, tok := range []string{portal, portalAdmin} {
 					r := b.gql(t, tok, `{ adminIssues { totalCount } }`, nil)
 					require.Equal(t, []string{"FORBIDDEN"}, r.errorCodes())
-					r = b.gql(t, tok, `{ jobs { id } }`, nil)
+					r = b.gql(t, tok, `{ jobs { totalCount } }`, nil)
 					require.Equal(t, []string{"FORBIDDEN"}, r.errorCodes())
 					_, r = b.adMutate(t, tok, "resolveAdminIssue", map[string]any{"id": email.ID})
 					require.Equal(t, []string{"FORBIDDEN"}, r.errorCodes())
@@ -341,16 +342,24 @@ func TestJobsQuery(t *testing.T) {
 				CreatedAt            time.Time
 				FinalizedAt          *time.Time
 			}
+			page := func(token string, vars map[string]any) gqConn[job] {
+				t.Helper()
+				var out struct{ Jobs gqConn[job] }
+				b.gqlOK(t, token, `query($state: JobState, $kind: String, $first: Int, $after: Cursor) {
+					jobs(state: $state, kind: $kind, first: $first, after: $after) { totalCount
+						pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+						edges { cursor node { id kind state attempt maxAttempts errors createdAt scheduledAt finalizedAt } } } }`, vars, &out)
+				require.LessOrEqual(t, len(out.Jobs.Edges), out.Jobs.TotalCount)
+				return out.Jobs
+			}
 			jobs := func(token string, vars map[string]any) []job {
 				t.Helper()
-				var out struct{ Jobs []job }
-				b.gqlOK(t, token, `query($state: String, $kind: String, $first: Int) {
-					jobs(state: $state, kind: $kind, first: $first) { id kind state attempt maxAttempts errors createdAt scheduledAt finalizedAt } }`, vars, &out)
-				return out.Jobs
+				return page(token, vars).nodes()
 			}
 
 			// Before River's tables exist: an empty list.
 			require.Empty(t, jobs(a.Admin, nil))
+			require.Zero(t, page(a.Admin, nil).TotalCount)
 
 			insert := adRiver(t, b.db)
 			j1 := insert(adJobArgs{OrganizationID: a.ID, Kind_: "qbo_push_invoice"})
@@ -361,7 +370,8 @@ func TestJobsQuery(t *testing.T) {
 			require.Len(t, list, 2, "org A's jobs only")
 			require.Equal(t, fmt.Sprint(j2), list[0].ID, "newest first")
 			require.Equal(t, fmt.Sprint(j1), list[1].ID)
-			require.Equal(t, "available", list[1].State)
+			require.Equal(t, "AVAILABLE", list[1].State)
+			require.Equal(t, 2, page(a.Admin, nil).TotalCount)
 			require.Equal(t, "qbo_push_invoice", list[1].Kind)
 			require.Equal(t, 25, list[1].MaxAttempts)
 			require.NotNil(t, list[1].Errors)
@@ -369,18 +379,34 @@ func TestJobsQuery(t *testing.T) {
 			require.WithinDuration(t, time.Now(), list[1].CreatedAt, time.Minute)
 
 			require.Len(t, jobs(a.Admin, map[string]any{"kind": "send_email"}), 1)
-			require.Len(t, jobs(a.Admin, map[string]any{"state": "available", "first": 1}), 1)
-			require.Empty(t, jobs(a.Admin, map[string]any{"state": "discarded"}))
+			require.Len(t, jobs(a.Admin, map[string]any{"state": "AVAILABLE", "first": 1}), 1)
+			require.Empty(t, jobs(a.Admin, map[string]any{"state": "DISCARDED"}))
 			require.Empty(t, jobs(a.Admin, map[string]any{"first": 0}))
 			require.Len(t, jobs(b.orgB.Admin, nil), 1)
 
-			for _, vars := range []map[string]any{{"first": 501}, {"first": -1}, {"state": "bogus"}} {
-				r := b.gql(t, a.Admin, `query($state: String, $first: Int) { jobs(state: $state, first: $first) { id } }`, vars)
+			// Pages of one walk the list newest first, by cursor.
+			first := page(a.Admin, map[string]any{"first": 1})
+			require.Equal(t, 2, first.TotalCount)
+			require.Equal(t, []string{fmt.Sprint(j2)}, idsOf(first.nodes(), func(j job) string { return j.ID }))
+			require.True(t, first.PageInfo.HasNextPage)
+			require.NotNil(t, first.PageInfo.EndCursor)
+			second := page(a.Admin, map[string]any{"first": 1, "after": *first.PageInfo.EndCursor})
+			require.Equal(t, []string{fmt.Sprint(j1)}, idsOf(second.nodes(), func(j job) string { return j.ID }))
+			require.False(t, second.PageInfo.HasNextPage)
+			require.True(t, second.PageInfo.HasPreviousPage)
+
+			for _, vars := range []map[string]any{{"first": 501}, {"first": -1}} {
+				r := b.gql(t, a.Admin, `query($first: Int) { jobs(first: $first) { totalCount } }`, vars)
 				require.Equal(t, []string{"VALIDATION"}, r.errorCodes(), "%v", vars)
+				biRequireNoData(t, r)
 			}
+			// The state is a JobState: an unknown one fails validation before anything runs.
+			r := b.gql(t, a.Admin, `query($state: JobState) { jobs(state: $state) { totalCount } }`, map[string]any{"state": "bogus"})
+			require.Equal(t, []string{"GRAPHQL_VALIDATION_FAILED"}, r.errorCodes())
 			for _, tok := range []string{a.FinanceLead, a.Accountant, a.Viewer} {
-				r := b.gql(t, tok, `{ jobs { id } }`, nil)
+				r := b.gql(t, tok, `{ jobs { totalCount } }`, nil)
 				require.Equal(t, []string{"FORBIDDEN"}, r.errorCodes(), "admin only")
+				biRequireNoData(t, r)
 			}
 		})
 	}

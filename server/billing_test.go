@@ -66,23 +66,27 @@ func biSubject(org testOrg, role auth.Role) string { return "user-" + string(rol
 
 func (b *testBundle) biCreateCustomer(t *testing.T, token string, in map[string]any) string {
 	t.Helper()
-	var out struct{ CreateCustomer struct{ ID string } }
-	b.gqlOK(t, token, `mutation($in: CreateCustomerInput!) { createCustomer(input: $in) { id } }`, map[string]any{"in": in}, &out)
-	require.NotEmpty(t, out.CreateCustomer.ID)
-	return out.CreateCustomer.ID
+	var out struct {
+		CreateCustomer struct{ Customer struct{ ID string } }
+	}
+	b.gqlOK(t, token, `mutation($in: CreateCustomerInput!) { createCustomer(input: $in) { customer { id } } }`, map[string]any{"in": in}, &out)
+	require.NotEmpty(t, out.CreateCustomer.Customer.ID)
+	return out.CreateCustomer.Customer.ID
 }
 
 func (b *testBundle) biCreateItem(t *testing.T, token, entityID, name, rate, incomeAccountID string) string {
 	t.Helper()
 	var out struct {
-		CreateItem struct{ ID, IncomeAccountID, DefaultRate string }
+		CreateItem struct {
+			Item struct{ ID, IncomeAccountID, DefaultRate string }
+		}
 	}
-	b.gqlOK(t, token, `mutation($in: CreateItemInput!) { createItem(input: $in) { id incomeAccountID defaultRate } }`,
-		map[string]any{"in": map[string]any{"entityID": entityID, "name": name, "description": name + " services",
-			"defaultRate": rate, "incomeAccountID": incomeAccountID}}, &out)
-	require.Equal(t, incomeAccountID, out.CreateItem.IncomeAccountID)
-	require.Equal(t, rate, out.CreateItem.DefaultRate)
-	return out.CreateItem.ID
+	b.gqlOK(t, token, `mutation($in: CreateItemInput!) { createItem(input: $in) { item { id incomeAccountId defaultRate } } }`,
+		map[string]any{"in": map[string]any{"entityId": entityID, "name": name, "description": name + " services",
+			"defaultRate": rate, "incomeAccountId": incomeAccountID}}, &out)
+	require.Equal(t, incomeAccountID, out.CreateItem.Item.IncomeAccountID)
+	require.Equal(t, rate, out.CreateItem.Item.DefaultRate)
+	return out.CreateItem.Item.ID
 }
 
 // biFixture creates org's billing reference data through GraphQL with the admin token.
@@ -106,16 +110,16 @@ func (b *testBundle) biFixture(t *testing.T, org testOrg) biFix {
 
 // biLine is an InvoiceLineInput; price "" takes the item's default rate.
 func biLine(itemID, qty, price string) map[string]any {
-	l := map[string]any{"itemID": itemID, "quantity": qty}
+	l := map[string]any{"itemId": itemID, "quantity": qty}
 	if price != "" {
 		l["unitPrice"] = price
 	}
 	return l
 }
 
-// biInput is an InvoiceInput on the US entity.
+// biInput is an InvoiceFields on the US entity.
 func (f biFix) biInput(customerID, issue, due string, lines ...map[string]any) map[string]any {
-	return map[string]any{"entityID": f.us, "customerID": customerID, "issueDate": issue, "dueDate": due, "lines": lines}
+	return map[string]any{"entityId": f.us, "customerId": customerID, "issueDate": issue, "dueDate": due, "lines": lines}
 }
 
 type biEvent struct {
@@ -197,25 +201,35 @@ func (inv biInvoice) number() string {
 	return *inv.Number
 }
 
-const biInvoiceFields = `id status number entityID customerID issueDate dueDate currency memo subtotal total amountPaid
-	writtenOff balance overdue submittedBy approvedBy rejectionReason sentAt viewedAt voidedAt journalEntryID voidEntryID
+const biInvoiceFields = `id status number entityId customerId issueDate dueDate currency memo subtotal total amountPaid
+	writtenOff balance overdue submittedBy approvedBy rejectionReason sentAt viewedAt voidedAt journalEntryId voidEntryId
 	syncStatus customFields
-	lines { id lineNo itemID classID description quantity unitPrice amount scheduled }
+	lines { id lineNo itemId classId description quantity unitPrice amount scheduled }
 	events { id actor via at fromStatus toStatus note }`
+
+// biCreateQ creates a draft invoice from InvoiceFields $in.
+const biCreateQ = `mutation($in: InvoiceFields!) { createInvoice(input: {invoice: $in}) { invoice { id } } }`
+
+// biUpdateQ replaces draft $id's fields with InvoiceFields $in.
+const biUpdateQ = `mutation($id: ID!, $in: InvoiceFields!) { updateInvoice(input: {invoiceId: $id, invoice: $in}) { invoice { id } } }`
 
 // biCreate creates a draft invoice; it must succeed.
 func (b *testBundle) biCreate(t *testing.T, token string, in map[string]any) biInvoice {
 	t.Helper()
-	var out struct{ CreateInvoice biInvoice }
-	b.gqlOK(t, token, `mutation($in: InvoiceInput!) { createInvoice(input: $in) { `+biInvoiceFields+` } }`, map[string]any{"in": in}, &out)
-	return out.CreateInvoice
+	var out struct {
+		CreateInvoice struct{ Invoice biInvoice }
+	}
+	b.gqlOK(t, token, `mutation($in: InvoiceFields!) { createInvoice(input: {invoice: $in}) { invoice { `+biInvoiceFields+` } } }`,
+		map[string]any{"in": in}, &out)
+	return out.CreateInvoice.Invoice
 }
 
-// biTry runs an invoice mutation taking only an id (submitInvoice, approveInvoice,
-// sendInvoice, voidInvoice, markInvoiceViewed).
+// biTry runs an invoice mutation taking only the invoice's id (submitInvoice,
+// approveInvoice, sendInvoice, voidInvoice, markInvoiceViewed).
 func (b *testBundle) biTry(t *testing.T, token, field, id string) gqlResponse {
 	t.Helper()
-	return b.gql(t, token, `mutation($id: ID!) { r: `+field+`(id: $id) { `+biInvoiceFields+` } }`, map[string]any{"id": id})
+	return b.gql(t, token, `mutation($id: ID!) { r: `+field+`(input: {invoiceId: $id}) { invoice { `+biInvoiceFields+` } } }`,
+		map[string]any{"id": id})
 }
 
 // biDo runs biTry's mutation, which must succeed, and returns the invoice.
@@ -223,9 +237,10 @@ func (b *testBundle) biDo(t *testing.T, token, field, id string) biInvoice {
 	t.Helper()
 	r := b.biTry(t, token, field, id)
 	require.Empty(t, r.Errors, "%s: unexpected errors", field)
-	var out struct{ R biInvoice }
+	var out struct{ R struct{ Invoice biInvoice } }
 	require.NoError(t, json.Unmarshal(r.Data, &out))
-	return out.R
+	require.Equal(t, id, out.R.Invoice.ID, "%s: the payload carries the invoice", field)
+	return out.R.Invoice
 }
 
 // biInvoice reads an invoice through node.
@@ -244,7 +259,7 @@ func (b *testBundle) biApproved(t *testing.T, f biFix, in map[string]any) biInvo
 	inv := b.biCreate(t, f.org.Accountant, in)
 	b.biDo(t, f.org.Accountant, "submitInvoice", inv.ID)
 	inv = b.biDo(t, f.org.FinanceLead, "approveInvoice", inv.ID)
-	require.Equal(t, "approved", inv.Status)
+	require.Equal(t, "APPROVED", inv.Status)
 	require.NotNil(t, inv.Number)
 	return inv
 }
@@ -282,32 +297,56 @@ func (p biPayment) activeApps() map[string]biApplication {
 	return out
 }
 
-const biPaymentFields = `id entityID customerID amount currency receivedDate applied unapplied refunded reversed journalEntryID
-	applications { id invoiceID amount unappliedAt }`
+const biPaymentFields = `id entityId customerId amount currency receivedDate applied unapplied refunded reversed journalEntryId
+	applications { id invoiceId amount unappliedAt }`
 
 // biApp is an ApplicationInput.
 func biApp(invoiceID, amount string) map[string]any {
-	return map[string]any{"invoiceID": invoiceID, "amount": amount}
+	return map[string]any{"invoiceId": invoiceID, "amount": amount}
 }
 
 // biPaymentInput is a RecordPaymentInput on the US entity received 2026-03-01 by ACH.
 func (f biFix) biPaymentInput(customerID, amount string, apps ...map[string]any) map[string]any {
-	in := map[string]any{"entityID": f.us, "customerID": customerID, "amount": amount,
-		"receivedDate": "2026-03-01", "method": "ach"}
+	in := map[string]any{"entityId": f.us, "customerId": customerID, "amount": amount,
+		"receivedDate": "2026-03-01", "method": "ACH"}
 	if len(apps) > 0 {
 		in["applications"] = apps
 	}
 	return in
 }
 
-const biRecordPayment = `mutation($in: RecordPaymentInput!) { r: recordPayment(input: $in) { ` + biPaymentFields + ` } }`
+const biRecordPayment = `mutation($in: RecordPaymentInput!) { r: recordPayment(input: $in) { payment { ` + biPaymentFields + ` }
+	invoices { id balance } } }`
 
-// biPay records a payment; it must succeed.
+// biPaymentPayload decodes a PaymentPayload.
+type biPaymentPayload struct {
+	Payment  biPayment
+	Invoices []struct{ ID, Balance string }
+}
+
+// requireInvoices requires the payload to carry exactly the invoices ids, in that order.
+func (p biPaymentPayload) requireInvoices(t *testing.T, ids ...string) {
+	t.Helper()
+	got := []string{}
+	for _, inv := range p.Invoices {
+		got = append(got, inv.ID)
+	}
+	require.Equal(t, append([]string{}, ids...), got, "the invoices the payload carries")
+}
+
+// biPay records a payment; it must succeed, and its payload carries the invoices it paid.
 func (b *testBundle) biPay(t *testing.T, token string, in map[string]any) biPayment {
 	t.Helper()
-	var out struct{ R biPayment }
+	var out struct{ R biPaymentPayload }
 	b.gqlOK(t, token, biRecordPayment, map[string]any{"in": in}, &out)
-	return out.R
+	var ids []string
+	if apps, ok := in["applications"].([]map[string]any); ok {
+		for _, a := range apps {
+			ids = append(ids, a["invoiceId"].(string))
+		}
+	}
+	out.R.requireInvoices(t, ids...)
+	return out.R.Payment
 }
 
 // biPayment reads a payment through node.
@@ -376,10 +415,10 @@ func biRequireARInvariant(t *testing.T, b *testBundle, org testOrg) {
 		b.gqlOK(t, org.Viewer, `query($ar: ID!, $cc: ID!, $e: ID!, $es: String!) {
 			ar: accountBalance(accountId: $ar, asOf: "2099-12-31") { debit credit balance }
 			cc: accountBalance(accountId: $cc, asOf: "2099-12-31") { debit credit balance }
-			invoices(first: 200, where: {entityID: $e, statusIn: [approved, sent, viewed, partially_paid]}) {
+			invoices(first: 200, where: {entityId: $e, statusIn: [APPROVED, SENT, VIEWED, PARTIALLY_PAID]}) {
 				totalCount edges { node { balance status } } }
-			payments(first: 200, where: {entityID: $e}) { totalCount edges { node { unapplied } } }
-			creditMemos(first: 200, where: {entityID: $es}) { totalCount edges { node { remaining } } }
+			payments(first: 200, where: {entityId: $e}) { totalCount edges { node { unapplied } } }
+			creditMemos(first: 200, where: {entityId: $es}) { totalCount edges { node { remaining } } }
 		}`, map[string]any{"ar": accts["1200"], "cc": accts["2100"], "e": le.ID, "es": le.ID}, &out)
 		require.Len(t, out.Invoices.Edges, out.Invoices.TotalCount)
 		require.Len(t, out.Payments.Edges, out.Payments.TotalCount)
@@ -532,17 +571,14 @@ func (b *testBundle) biRequireRefused(t *testing.T, org testOrg, before string, 
 	require.Equal(t, before, b.biSnapshot(t, org), "a refused operation must change nothing")
 }
 
-// biRequireNoData requires a failed operation to return no object: data null, or every
-// root field null.
+// biRequireNoData requires an operation whose non-null root field failed to return no
+// object: the field's null propagates to data, which is null (or absent when the request
+// was refused as a whole).
 func biRequireNoData(t *testing.T, r gqlResponse) {
 	t.Helper()
-	if len(r.Data) == 0 || string(r.Data) == "null" {
-		return
-	}
-	var fields map[string]any
-	require.NoError(t, json.Unmarshal(r.Data, &fields))
-	for k, v := range fields {
-		require.Nil(t, v, "field %s of a failed operation", k)
+	require.NotEmpty(t, r.Errors)
+	if len(r.Data) > 0 {
+		require.JSONEq(t, "null", string(r.Data), "data of a failed operation")
 	}
 }
 
@@ -572,18 +608,18 @@ func TestBillingInvoiceLifecycle(t *testing.T) {
 			in := f.biInput(f.acme, "2026-02-10", "2026-03-12",
 				biLine(f.consult, "2", ""),   // 2 × 150.00 = 300.00
 				biLine(f.managed, "1.5", ""), // 1.5 × 99.99 = 149.985 → 149.99
-				map[string]any{"itemID": f.consult, "quantity": "1", "unitPrice": "50.00", "scheduled": true, "description": "Retainer", "classID": f.class})
+				map[string]any{"itemId": f.consult, "quantity": "1", "unitPrice": "50.00", "scheduled": true, "description": "Retainer", "classId": f.class})
 			in["memo"] = "February work"
 			in["customFields"] = map[string]any{"po": "PO-7", "project": "Apollo"}
 			draft := b.biCreate(t, a.Accountant, in)
-			require.Equal(t, "draft", draft.Status)
+			require.Equal(t, "DRAFT", draft.Status)
 			require.Nil(t, draft.Number)
 			require.Equal(t, "USD", draft.Currency)
 			require.Equal(t, "499.99", draft.Subtotal)
 			require.Equal(t, "499.99", draft.Total)
 			require.Equal(t, "499.99", draft.Balance)
 			require.Equal(t, "0.00", draft.AmountPaid)
-			require.Equal(t, "not_synced", draft.SyncStatus)
+			require.Equal(t, "NOT_SYNCED", draft.SyncStatus)
 			require.Equal(t, map[string]any{"po": "PO-7", "project": "Apollo"}, draft.CustomFields)
 			require.False(t, draft.Overdue, "a draft is never overdue")
 			require.Len(t, draft.Lines, 3)
@@ -595,40 +631,47 @@ func TestBillingInvoiceLifecycle(t *testing.T) {
 			require.Equal(t, "Retainer", draft.Lines[2].Description)
 			require.True(t, draft.Lines[2].Scheduled)
 			require.Equal(t, f.class, *draft.Lines[2].ClassID)
-			require.Equal(t, []string{">draft"}, draft.transitions())
+			require.Equal(t, []string{">DRAFT"}, draft.transitions())
 			require.Equal(t, accountant, draft.Events[0].Actor)
 			require.Equal(t, entries, b.entryCount(t, a), "a draft posts nothing")
 			biRequireARInvariant(t, b, a)
 
 			// Drafts can be edited: the lines are replaced.
 			in["lines"] = []map[string]any{biLine(f.consult, "2", ""), biLine(f.managed, "1.5", ""),
-				{"itemID": f.consult, "quantity": "1", "unitPrice": "60.00", "scheduled": true, "classID": f.class}}
-			var upd struct{ UpdateInvoice biInvoice }
-			b.gqlOK(t, a.Accountant, `mutation($id: ID!, $in: InvoiceInput!) { updateInvoice(id: $id, input: $in) { `+biInvoiceFields+` } }`,
+				{"itemId": f.consult, "quantity": "1", "unitPrice": "60.00", "scheduled": true, "classId": f.class}}
+			var upd struct {
+				UpdateInvoice struct{ Invoice biInvoice }
+			}
+			b.gqlOK(t, a.Accountant, `mutation($id: ID!, $in: InvoiceFields!) {
+				updateInvoice(input: {invoiceId: $id, invoice: $in}) { invoice { `+biInvoiceFields+` } } }`,
 				map[string]any{"id": draft.ID, "in": in}, &upd)
-			require.Equal(t, "509.99", upd.UpdateInvoice.Total)
-			require.Len(t, upd.UpdateInvoice.Lines, 3)
+			require.Equal(t, draft.ID, upd.UpdateInvoice.Invoice.ID)
+			require.Equal(t, "509.99", upd.UpdateInvoice.Invoice.Total)
+			require.Len(t, upd.UpdateInvoice.Invoice.Lines, 3)
 
 			// Submit (accountant), reject (finance lead) back to draft, submit again.
 			sub := b.biDo(t, a.Accountant, "submitInvoice", draft.ID)
-			require.Equal(t, "submitted", sub.Status)
+			require.Equal(t, "SUBMITTED", sub.Status)
 			require.Equal(t, accountant, *sub.SubmittedBy)
-			r := b.gql(t, a.Accountant, `mutation($id: ID!, $in: InvoiceInput!) { updateInvoice(id: $id, input: $in) { id } }`,
+			r := b.gql(t, a.Accountant, biUpdateQ,
 				map[string]any{"id": draft.ID, "in": in})
 			gqRequireCode(t, r, "NOT_EDITABLE")
 			before := b.biSnapshot(t, a)
-			r = b.gql(t, a.FinanceLead, `mutation($id: ID!) { rejectInvoice(id: $id, reason: "  ") { id } }`, map[string]any{"id": draft.ID})
+			r = b.gql(t, a.FinanceLead, `mutation($id: ID!) { rejectInvoice(input: {invoiceId: $id, reason: "  "}) { invoice { id } } }`, map[string]any{"id": draft.ID})
 			b.biRequireRefused(t, a, before, r, "VALIDATION")
-			r = b.gql(t, a.Accountant, `mutation($id: ID!) { rejectInvoice(id: $id, reason: "wrong rate") { id } }`, map[string]any{"id": draft.ID})
+			r = b.gql(t, a.Accountant, `mutation($id: ID!) { rejectInvoice(input: {invoiceId: $id, reason: "wrong rate"}) { invoice { id } } }`, map[string]any{"id": draft.ID})
 			b.biRequireRefused(t, a, before, r, "FORBIDDEN")
-			var rej struct{ RejectInvoice biInvoice }
-			b.gqlOK(t, a.FinanceLead, `mutation($id: ID!) { rejectInvoice(id: $id, reason: "wrong rate") { `+biInvoiceFields+` } }`,
+			var rej struct {
+				RejectInvoice struct{ Invoice biInvoice }
+			}
+			b.gqlOK(t, a.FinanceLead, `mutation($id: ID!) { rejectInvoice(input: {invoiceId: $id, reason: "wrong rate"}) { invoice { `+biInvoiceFields+` } } }`,
 				map[string]any{"id": draft.ID}, &rej)
-			require.Equal(t, "draft", rej.RejectInvoice.Status)
-			require.Equal(t, "wrong rate", *rej.RejectInvoice.RejectionReason)
-			require.Equal(t, "submitted>draft", rej.RejectInvoice.transitions()[2])
-			require.Equal(t, lead, rej.RejectInvoice.lastEvent(t).Actor)
-			require.Contains(t, rej.RejectInvoice.lastEvent(t).Note, "wrong rate")
+			rejected := rej.RejectInvoice.Invoice
+			require.Equal(t, "DRAFT", rejected.Status)
+			require.Equal(t, "wrong rate", *rejected.RejectionReason)
+			require.Equal(t, "SUBMITTED>DRAFT", rejected.transitions()[2])
+			require.Equal(t, lead, rejected.lastEvent(t).Actor)
+			require.Contains(t, rejected.lastEvent(t).Note, "wrong rate")
 			b.biDo(t, a.Accountant, "submitInvoice", draft.ID)
 
 			// Only finance leads and admins approve; viewers do nothing.
@@ -636,13 +679,13 @@ func TestBillingInvoiceLifecycle(t *testing.T) {
 			b.biRequireRefused(t, a, before, b.biTry(t, a.Accountant, "approveInvoice", draft.ID), "FORBIDDEN")
 			b.biRequireRefused(t, a, before, b.biTry(t, a.Viewer, "approveInvoice", draft.ID), "FORBIDDEN")
 			b.biRequireRefused(t, a, before, b.biTry(t, a.Viewer, "submitInvoice", draft.ID), "FORBIDDEN")
-			b.biRequireRefused(t, a, before, b.gql(t, a.Viewer, `mutation($in: InvoiceInput!) { createInvoice(input: $in) { id } }`,
+			b.biRequireRefused(t, a, before, b.gql(t, a.Viewer, biCreateQ,
 				map[string]any{"in": in}), "FORBIDDEN")
 
 			// Approval numbers the invoice and posts DR AR, CR revenue per item account, CR
 			// deferred revenue for the scheduled line, in one entry.
 			appr := b.biDo(t, a.FinanceLead, "approveInvoice", draft.ID)
-			require.Equal(t, "approved", appr.Status)
+			require.Equal(t, "APPROVED", appr.Status)
 			require.Equal(t, "INV-00001", appr.number())
 			require.Equal(t, lead, *appr.ApprovedBy)
 			require.Equal(t, accountant, *appr.SubmittedBy)
@@ -657,27 +700,27 @@ func TestBillingInvoiceLifecycle(t *testing.T) {
 
 			// Approved invoices are never edited, and take no second approval or submission.
 			before = b.biSnapshot(t, a)
-			r = b.gql(t, a.Admin, `mutation($id: ID!, $in: InvoiceInput!) { updateInvoice(id: $id, input: $in) { id } }`,
+			r = b.gql(t, a.Admin, biUpdateQ,
 				map[string]any{"id": draft.ID, "in": in})
 			b.biRequireRefused(t, a, before, r, "NOT_EDITABLE")
 			b.biRequireRefused(t, a, before, b.biTry(t, a.Admin, "approveInvoice", draft.ID), "INVALID_TRANSITION")
 			b.biRequireRefused(t, a, before, b.biTry(t, a.Admin, "submitInvoice", draft.ID), "INVALID_TRANSITION")
-			r = b.gql(t, a.Admin, `mutation($id: ID!) { rejectInvoice(id: $id, reason: "late") { id } }`, map[string]any{"id": draft.ID})
+			r = b.gql(t, a.Admin, `mutation($id: ID!) { rejectInvoice(input: {invoiceId: $id, reason: "late"}) { invoice { id } } }`, map[string]any{"id": draft.ID})
 			b.biRequireRefused(t, a, before, r, "INVALID_TRANSITION")
 			b.biRequireRefused(t, a, before, b.biTry(t, a.Admin, "markInvoiceViewed", "inv_01zzzzzzzzzzzzzzzzzzzzzzzz"), "NOT_FOUND")
 
 			// Sending.
 			sent := b.biDo(t, a.Accountant, "sendInvoice", draft.ID)
-			require.Equal(t, "sent", sent.Status)
+			require.Equal(t, "SENT", sent.Status)
 			require.NotNil(t, sent.SentAt)
 			before = b.biSnapshot(t, a)
 			b.biRequireRefused(t, a, before, b.biTry(t, a.Accountant, "sendInvoice", draft.ID), "INVALID_TRANSITION")
-			require.Equal(t, []string{">draft", "draft>submitted", "submitted>draft", "draft>submitted", "submitted>approved", "approved>sent"},
+			require.Equal(t, []string{">DRAFT", "DRAFT>SUBMITTED", "SUBMITTED>DRAFT", "DRAFT>SUBMITTED", "SUBMITTED>APPROVED", "APPROVED>SENT"},
 				sent.transitions())
 			for _, e := range sent.Events {
 				require.NotEmpty(t, e.At)
 				require.NotEmpty(t, e.Actor)
-				require.Equal(t, "graphql", e.Via)
+				require.Equal(t, "GRAPHQL", e.Via)
 			}
 			require.Equal(t, accountant, sent.lastEvent(t).Actor)
 			biRequireARInvariant(t, b, a)
@@ -695,16 +738,23 @@ func TestBillingInvoiceLifecycle(t *testing.T) {
 			// The prefix is configurable per entity, from the next number on; numbers of the UK
 			// entity run on their own.
 			before = b.biSnapshot(t, a)
-			r = b.gql(t, a.Accountant, `mutation($e: ID!) { setInvoicePrefix(entityID: $e, prefix: "US-") }`, map[string]any{"e": f.us})
+			const setPrefix = `mutation($e: ID!, $p: String!) { setInvoicePrefix(input: {entityId: $e, prefix: $p}) { entity { id } prefix } }`
+			r = b.gql(t, a.Accountant, setPrefix, map[string]any{"e": f.us, "p": "US-"})
 			b.biRequireRefused(t, a, before, r, "FORBIDDEN")
-			r = b.gql(t, a.Admin, `mutation($e: ID!) { setInvoicePrefix(entityID: $e, prefix: "has space") }`, map[string]any{"e": f.us})
+			r = b.gql(t, a.Admin, setPrefix, map[string]any{"e": f.us, "p": "has space"})
 			b.biRequireRefused(t, a, before, r, "VALIDATION")
-			var prefix struct{ SetInvoicePrefix string }
-			b.gqlOK(t, a.FinanceLead, `mutation($e: ID!) { setInvoicePrefix(entityID: $e, prefix: "US-") }`, map[string]any{"e": f.us}, &prefix)
-			require.Equal(t, "US-", prefix.SetInvoicePrefix)
+			var prefix struct {
+				SetInvoicePrefix struct {
+					Entity struct{ ID string }
+					Prefix string
+				}
+			}
+			b.gqlOK(t, a.FinanceLead, setPrefix, map[string]any{"e": f.us, "p": "US-"}, &prefix)
+			require.Equal(t, f.us, prefix.SetInvoicePrefix.Entity.ID)
+			require.Equal(t, "US-", prefix.SetInvoicePrefix.Prefix)
 			third := b.biApproved(t, f, f.biInput(f.acme, "2026-02-12", "2026-03-12", biLine(f.managed, "2", "")))
 			require.Equal(t, "US-00003", third.number())
-			ukIn := map[string]any{"entityID": f.uk, "customerID": f.brit, "issueDate": "2026-02-12", "dueDate": "2026-03-12",
+			ukIn := map[string]any{"entityId": f.uk, "customerId": f.brit, "issueDate": "2026-02-12", "dueDate": "2026-03-12",
 				"lines": []map[string]any{biLine(f.ukItem, "1", "")}}
 			uk := b.biApproved(t, f, ukIn)
 			require.Equal(t, "INV-00001", uk.number())
@@ -714,13 +764,13 @@ func TestBillingInvoiceLifecycle(t *testing.T) {
 
 			// Voiding posts the reversal and keeps the number; the receivable is gone.
 			void := b.biDo(t, a.FinanceLead, "voidInvoice", third.ID)
-			require.Equal(t, "void", void.Status)
+			require.Equal(t, "VOID", void.Status)
 			require.Equal(t, "US-00003", void.number())
 			require.Equal(t, "0.00", void.Balance)
 			require.NotNil(t, void.VoidedAt)
 			require.NotNil(t, void.VoidEntryID)
 			require.Equal(t, []string{"1200 CR 199.98", "4100 DR 199.98"}, b.biEntryLines(t, a.Viewer, *void.VoidEntryID))
-			require.Equal(t, "approved>void", void.lastEvent(t).FromStatus+">"+void.lastEvent(t).ToStatus)
+			require.Equal(t, "APPROVED>VOID", void.lastEvent(t).FromStatus+">"+void.lastEvent(t).ToStatus)
 			before = b.biSnapshot(t, a)
 			b.biRequireRefused(t, a, before, b.biTry(t, a.FinanceLead, "voidInvoice", third.ID), "INVALID_TRANSITION")
 			b.biRequireRefused(t, a, before, b.biTry(t, a.Accountant, "voidInvoice", second.ID), "FORBIDDEN")
@@ -734,7 +784,7 @@ func TestBillingInvoiceLifecycle(t *testing.T) {
 			require.Equal(t, "US-00004", fourth.number())
 			sentVoid := b.biDo(t, a.Accountant, "sendInvoice", fourth.ID)
 			sentVoid = b.biDo(t, a.Admin, "voidInvoice", sentVoid.ID)
-			require.Equal(t, "void", sentVoid.Status)
+			require.Equal(t, "VOID", sentVoid.Status)
 			require.Equal(t, map[string]string{"1200": "659.99", "2400": "-60.00", "4000": "-450.00", "4100": "-149.99"},
 				b.biBalances(t, a, f.us))
 			biRequireARInvariant(t, b, a)
@@ -766,12 +816,12 @@ func TestBillingPayments(t *testing.T) {
 			require.Len(t, p1.activeApps(), 2)
 			require.Equal(t, []string{"1200 CR 300.00", "1200 CR 50.00", "1300 DR 400.00", "2100 CR 50.00"}, b.biEntryLines(t, a.Viewer, *p1.JournalEntryID))
 			i1 = b.biInvoice(t, a.Viewer, i1.ID)
-			require.Equal(t, "paid", i1.Status)
+			require.Equal(t, "PAID", i1.Status)
 			require.Equal(t, "0.00", i1.Balance)
 			require.Equal(t, "300.00", i1.AmountPaid)
-			require.Equal(t, "approved>paid", i1.transitions()[len(i1.transitions())-1])
+			require.Equal(t, "APPROVED>PAID", i1.transitions()[len(i1.transitions())-1])
 			i2 = b.biInvoice(t, a.Viewer, i2.ID)
-			require.Equal(t, "partially_paid", i2.Status)
+			require.Equal(t, "PARTIALLY_PAID", i2.Status)
 			require.Equal(t, "150.00", i2.Balance)
 			biRequireARInvariant(t, b, a)
 
@@ -805,32 +855,38 @@ func TestBillingPayments(t *testing.T) {
 			b.biRequireRefused(t, a, before, r, "FORBIDDEN")
 
 			// Applying the customer credit later: DR 2100, CR AR.
-			const applyQ = `mutation($p: ID!, $apps: [ApplicationInput!]!) { r: applyPayment(paymentID: $p, applications: $apps) { ` + biPaymentFields + ` } }`
+			const applyQ = `mutation($p: ID!, $apps: [ApplicationInput!]!) { r: applyPayment(input: {paymentId: $p, applications: $apps}) {
+				payment { ` + biPaymentFields + ` } invoices { id balance } } }`
 			r = b.gql(t, a.Accountant, applyQ, map[string]any{"p": p1.ID, "apps": []any{biApp(i2.ID, "50.01")}})
 			b.biRequireRefused(t, a, before, r, "OVER_APPLICATION")
 			r = b.gql(t, a.Accountant, applyQ, map[string]any{"p": p1.ID, "apps": []any{biApp(g1.ID, "10.00")}})
 			b.biRequireRefused(t, a, before, r, "VALIDATION")
-			var applied struct{ R biPayment }
+			var applied struct{ R biPaymentPayload }
 			b.gqlOK(t, a.Accountant, applyQ, map[string]any{"p": p1.ID, "apps": []any{biApp(i2.ID, "50.00")}}, &applied)
-			require.Equal(t, "400.00", applied.R.Applied)
-			require.Equal(t, "0.00", applied.R.Unapplied)
+			require.Equal(t, "400.00", applied.R.Payment.Applied)
+			require.Equal(t, "0.00", applied.R.Payment.Unapplied)
+			applied.R.requireInvoices(t, i2.ID)
+			require.Equal(t, "100.00", applied.R.Invoices[0].Balance)
 			i2 = b.biInvoice(t, a.Viewer, i2.ID)
-			require.Equal(t, "partially_paid", i2.Status)
+			require.Equal(t, "PARTIALLY_PAID", i2.Status)
 			require.Equal(t, "100.00", i2.Balance)
 			require.Equal(t, "100.00", i2.AmountPaid)
 			require.Equal(t, map[string]string{"1200": "300.00", "1300": "400.00", "4000": "-500.00", "4100": "-200.00"}, b.biBalances(t, a, f.us))
 			biRequireARInvariant(t, b, a)
 
 			// Unapplying re-opens the invoice and makes the money credit again.
-			const unapplyQ = `mutation($id: ID!) { r: unapplyPayment(applicationID: $id) { ` + biPaymentFields + ` } }`
-			var unapplied struct{ R biPayment }
+			const unapplyQ = `mutation($id: ID!) { r: unapplyPayment(input: {applicationId: $id}) {
+				payment { ` + biPaymentFields + ` } invoices { id balance } } }`
+			var unapplied struct{ R biPaymentPayload }
 			b.gqlOK(t, a.Accountant, unapplyQ, map[string]any{"id": p1.activeApps()[i1.ID].ID}, &unapplied)
-			require.Equal(t, "100.00", unapplied.R.Applied)
-			require.Equal(t, "300.00", unapplied.R.Unapplied)
+			require.Equal(t, "100.00", unapplied.R.Payment.Applied)
+			require.Equal(t, "300.00", unapplied.R.Payment.Unapplied)
+			unapplied.R.requireInvoices(t, i1.ID)
+			require.Equal(t, "300.00", unapplied.R.Invoices[0].Balance)
 			i1 = b.biInvoice(t, a.Viewer, i1.ID)
-			require.Equal(t, "approved", i1.Status)
+			require.Equal(t, "APPROVED", i1.Status)
 			require.Equal(t, "300.00", i1.Balance)
-			require.Equal(t, "paid>approved", i1.transitions()[len(i1.transitions())-1])
+			require.Equal(t, "PAID>APPROVED", i1.transitions()[len(i1.transitions())-1])
 			biRequireARInvariant(t, b, a)
 			before = b.biSnapshot(t, a)
 			r = b.gql(t, a.Accountant, unapplyQ, map[string]any{"id": p1.activeApps()[i1.ID].ID})
@@ -839,19 +895,27 @@ func TestBillingPayments(t *testing.T) {
 			b.biRequireRefused(t, a, before, r, "NOT_FOUND")
 
 			// Refunds: never more than is left of the payment.
-			const refundQ = `mutation($in: CashReturnInput!) { r: refundPayment(input: $in) { id amount paymentID date journalEntryID } }`
+			const refundQ = `mutation($in: CashReturnInput!) { r: refundPayment(input: $in) {
+				refund { id amount paymentId date journalEntryId } payment { id refunded unapplied } } }`
 			refund := func(amount string) map[string]any {
-				return map[string]any{"in": map[string]any{"paymentID": p1.ID, "amount": amount, "date": "2026-03-05", "reason": "goodwill"}}
+				return map[string]any{"in": map[string]any{"paymentId": p1.ID, "amount": amount, "date": "2026-03-05", "reason": "goodwill"}}
 			}
 			b.biRequireRefused(t, a, before, b.gql(t, a.FinanceLead, refundQ, refund("400.01")), "OVER_REFUND")
 			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, refundQ, refund("10.00")), "FORBIDDEN")
 			var rf struct {
-				R struct{ ID, Amount, PaymentID, Date, JournalEntryID string }
+				R struct {
+					Refund  struct{ ID, Amount, PaymentID, Date, JournalEntryID string }
+					Payment struct{ ID, Refunded, Unapplied string }
+				}
 			}
 			b.gqlOK(t, a.FinanceLead, refundQ, refund("100.00"), &rf)
-			require.Equal(t, "100.00", rf.R.Amount)
-			require.Equal(t, "2026-03-05", rf.R.Date)
-			require.Equal(t, []string{"1300 CR 100.00", "2100 DR 100.00"}, b.biEntryLines(t, a.Viewer, rf.R.JournalEntryID))
+			require.Equal(t, "100.00", rf.R.Refund.Amount)
+			require.Equal(t, "2026-03-05", rf.R.Refund.Date)
+			require.Equal(t, p1.ID, rf.R.Refund.PaymentID)
+			require.Equal(t, []string{"1300 CR 100.00", "2100 DR 100.00"}, b.biEntryLines(t, a.Viewer, rf.R.Refund.JournalEntryID))
+			require.Equal(t, p1.ID, rf.R.Payment.ID)
+			require.Equal(t, "100.00", rf.R.Payment.Refunded, "the payload carries the payment as refunded")
+			require.Equal(t, "200.00", rf.R.Payment.Unapplied)
 			p := b.biPayment(t, a.Viewer, p1.ID)
 			require.Equal(t, "100.00", p.Refunded)
 			require.Equal(t, "200.00", p.Unapplied)
@@ -866,7 +930,7 @@ func TestBillingPayments(t *testing.T) {
 			require.Equal(t, "0.00", p.Unapplied)
 			require.Equal(t, "50.00", p.Applied)
 			i2 = b.biInvoice(t, a.Viewer, i2.ID)
-			require.Equal(t, "partially_paid", i2.Status)
+			require.Equal(t, "PARTIALLY_PAID", i2.Status)
 			require.Equal(t, "150.00", i2.Balance)
 			biRequireARInvariant(t, b, a)
 			before = b.biSnapshot(t, a)
@@ -874,20 +938,32 @@ func TestBillingPayments(t *testing.T) {
 
 			// A charge reversal re-opens the receivable the payment had paid.
 			p2 := b.biPay(t, a.Accountant, f.biPaymentInput(f.acme, "100.00", biApp(i3.ID, "100.00")))
-			require.Equal(t, "paid", b.biInvoice(t, a.Viewer, i3.ID).Status)
-			const reverseQ = `mutation($in: CashReturnInput!) { r: reverseCharge(input: $in) { id amount paymentID journalEntryID } }`
-			reversal := map[string]any{"in": map[string]any{"paymentID": p2.ID, "amount": "100.00", "date": "2026-03-06", "reason": "dispute lost"}}
+			require.Equal(t, "PAID", b.biInvoice(t, a.Viewer, i3.ID).Status)
+			const reverseQ = `mutation($in: CashReturnInput!) { r: reverseCharge(input: $in) {
+				chargeReversal { id amount paymentId journalEntryId } payment { id reversed } invoices { id status balance } } }`
+			reversal := map[string]any{"in": map[string]any{"paymentId": p2.ID, "amount": "100.00", "date": "2026-03-06", "reason": "dispute lost"}}
 			before = b.biSnapshot(t, a)
 			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, reverseQ, reversal), "FORBIDDEN")
 			var cr struct {
-				R struct{ ID, Amount, PaymentID, JournalEntryID string }
+				R struct {
+					ChargeReversal struct{ ID, Amount, PaymentID, JournalEntryID string }
+					Payment        struct{ ID, Reversed string }
+					Invoices       []struct{ ID, Status, Balance string }
+				}
 			}
 			b.gqlOK(t, a.FinanceLead, reverseQ, reversal, &cr)
-			require.Equal(t, "100.00", cr.R.Amount)
+			require.Equal(t, "100.00", cr.R.ChargeReversal.Amount)
+			require.Equal(t, p2.ID, cr.R.ChargeReversal.PaymentID)
+			require.Equal(t, p2.ID, cr.R.Payment.ID)
+			require.Equal(t, "100.00", cr.R.Payment.Reversed)
+			require.Len(t, cr.R.Invoices, 1, "the payload carries the invoice the payment had paid")
+			require.Equal(t, i3.ID, cr.R.Invoices[0].ID)
+			require.Equal(t, "APPROVED", cr.R.Invoices[0].Status)
+			require.Equal(t, "100.00", cr.R.Invoices[0].Balance)
 			i3 = b.biInvoice(t, a.Viewer, i3.ID)
-			require.Equal(t, "approved", i3.Status)
+			require.Equal(t, "APPROVED", i3.Status)
 			require.Equal(t, "100.00", i3.Balance)
-			require.Equal(t, "paid>approved", i3.transitions()[len(i3.transitions())-1])
+			require.Equal(t, "PAID>APPROVED", i3.transitions()[len(i3.transitions())-1])
 			p = b.biPayment(t, a.Viewer, p2.ID)
 			require.Equal(t, "100.00", p.Reversed)
 			require.Equal(t, "0.00", p.Applied)
@@ -899,71 +975,88 @@ func TestBillingPayments(t *testing.T) {
 			// A sent invoice paid in full is paid; unapplying sends it back to sent.
 			b.biDo(t, a.Accountant, "sendInvoice", g1.ID)
 			pg := b.biPay(t, a.Accountant, f.biPaymentInput(f.globex, "100.00", biApp(g1.ID, "100.00")))
-			require.Equal(t, "paid", b.biInvoice(t, a.Viewer, g1.ID).Status)
+			require.Equal(t, "PAID", b.biInvoice(t, a.Viewer, g1.ID).Status)
 			b.gqlOK(t, a.Accountant, unapplyQ, map[string]any{"id": pg.activeApps()[g1.ID].ID}, nil)
 			g1 = b.biInvoice(t, a.Viewer, g1.ID)
-			require.Equal(t, "sent", g1.Status)
-			require.Equal(t, []string{"submitted>approved", "approved>sent", "sent>paid", "paid>sent"}, g1.transitions()[2:])
+			require.Equal(t, "SENT", g1.Status)
+			require.Equal(t, []string{"SUBMITTED>APPROVED", "APPROVED>SENT", "SENT>PAID", "PAID>SENT"}, g1.transitions()[2:])
 			biRequireARInvariant(t, b, a)
 
 			// Credit memos: DR revenue, CR customer credits; applied later to invoices.
-			const issueQ = `mutation($in: IssueCreditMemoInput!) { r: issueCreditMemo(input: $in) { id amount applied remaining journalEntryID } }`
-			const applyCMQ = `mutation($id: ID!, $apps: [ApplicationInput!]!) { r: applyCreditMemo(creditMemoID: $id, applications: $apps) { id amount applied remaining } }`
-			memo := map[string]any{"entityID": f.us, "customerID": f.acme, "date": "2026-03-07", "amount": "80.00", "reason": "service credit"}
+			const issueQ = `mutation($in: IssueCreditMemoInput!) { r: issueCreditMemo(input: $in) {
+				creditMemo { id amount applied remaining journalEntryId } invoices { id balance } } }`
+			const applyCMQ = `mutation($id: ID!, $apps: [ApplicationInput!]!) { r: applyCreditMemo(input: {creditMemoId: $id, applications: $apps}) {
+				creditMemo { id amount applied remaining } invoices { id balance } } }`
+			memo := map[string]any{"entityId": f.us, "customerId": f.acme, "date": "2026-03-07", "amount": "80.00", "reason": "service credit"}
 			before = b.biSnapshot(t, a)
 			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, issueQ, map[string]any{"in": memo}), "FORBIDDEN")
-			var cm struct {
-				R struct{ ID, Amount, Applied, Remaining, JournalEntryID string }
+			type cmPayload struct {
+				R struct {
+					CreditMemo struct{ ID, Amount, Applied, Remaining, JournalEntryID string }
+					Invoices   []struct{ ID, Balance string }
+				}
 			}
+			var cm cmPayload
 			b.gqlOK(t, a.FinanceLead, issueQ, map[string]any{"in": memo}, &cm)
-			require.Equal(t, "80.00", cm.R.Remaining)
-			require.Equal(t, []string{"2100 CR 80.00", "4000 DR 80.00"}, b.biEntryLines(t, a.Viewer, cm.R.JournalEntryID))
+			require.Equal(t, "80.00", cm.R.CreditMemo.Remaining)
+			require.Empty(t, cm.R.Invoices, "applied to no invoice")
+			require.Equal(t, []string{"2100 CR 80.00", "4000 DR 80.00"}, b.biEntryLines(t, a.Viewer, cm.R.CreditMemo.JournalEntryID))
 			biRequireARInvariant(t, b, a)
 			before = b.biSnapshot(t, a)
-			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, applyCMQ, map[string]any{"id": cm.R.ID, "apps": []any{biApp(i3.ID, "80.01")}}), "OVER_APPLICATION")
-			b.biRequireRefused(t, a, before, b.gql(t, a.Viewer, applyCMQ, map[string]any{"id": cm.R.ID, "apps": []any{biApp(i3.ID, "1.00")}}), "FORBIDDEN")
-			var cmApplied struct {
-				R struct{ ID, Amount, Applied, Remaining string }
-			}
-			b.gqlOK(t, a.Accountant, applyCMQ, map[string]any{"id": cm.R.ID, "apps": []any{biApp(i3.ID, "50.00")}}, &cmApplied)
-			require.Equal(t, "50.00", cmApplied.R.Applied)
-			require.Equal(t, "30.00", cmApplied.R.Remaining)
+			memoID := cm.R.CreditMemo.ID
+			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, applyCMQ, map[string]any{"id": memoID, "apps": []any{biApp(i3.ID, "80.01")}}), "OVER_APPLICATION")
+			b.biRequireRefused(t, a, before, b.gql(t, a.Viewer, applyCMQ, map[string]any{"id": memoID, "apps": []any{biApp(i3.ID, "1.00")}}), "FORBIDDEN")
+			var cmApplied cmPayload
+			b.gqlOK(t, a.Accountant, applyCMQ, map[string]any{"id": memoID, "apps": []any{biApp(i3.ID, "50.00")}}, &cmApplied)
+			require.Equal(t, memoID, cmApplied.R.CreditMemo.ID)
+			require.Equal(t, "50.00", cmApplied.R.CreditMemo.Applied)
+			require.Equal(t, "30.00", cmApplied.R.CreditMemo.Remaining)
+			require.Len(t, cmApplied.R.Invoices, 1)
+			require.Equal(t, i3.ID, cmApplied.R.Invoices[0].ID)
+			require.Equal(t, "50.00", cmApplied.R.Invoices[0].Balance)
 			i3 = b.biInvoice(t, a.Viewer, i3.ID)
-			require.Equal(t, "partially_paid", i3.Status)
+			require.Equal(t, "PARTIALLY_PAID", i3.Status)
 			require.Equal(t, "50.00", i3.Balance)
 			biRequireARInvariant(t, b, a)
 			before = b.biSnapshot(t, a)
-			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, applyCMQ, map[string]any{"id": cm.R.ID, "apps": []any{biApp(i3.ID, "30.01")}}), "OVER_APPLICATION")
-			memo2 := map[string]any{"entityID": f.us, "customerID": f.acme, "date": "2026-03-08", "amount": "20.00",
+			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, applyCMQ, map[string]any{"id": memoID, "apps": []any{biApp(i3.ID, "30.01")}}), "OVER_APPLICATION")
+			memo2 := map[string]any{"entityId": f.us, "customerId": f.acme, "date": "2026-03-08", "amount": "20.00",
 				"applications": []any{biApp(i2.ID, "20.00")}}
+			cm = cmPayload{}
 			b.gqlOK(t, a.Admin, issueQ, map[string]any{"in": memo2}, &cm)
-			require.Equal(t, "0.00", cm.R.Remaining)
+			require.Equal(t, "0.00", cm.R.CreditMemo.Remaining)
+			require.Len(t, cm.R.Invoices, 1)
+			require.Equal(t, i2.ID, cm.R.Invoices[0].ID)
+			require.Equal(t, "130.00", cm.R.Invoices[0].Balance)
 			require.Equal(t, "130.00", b.biInvoice(t, a.Viewer, i2.ID).Balance)
 			biRequireARInvariant(t, b, a)
 
 			// Write-off: DR bad debt, CR AR for the open balance.
-			const writeOffQ = `mutation($in: WriteOffInput!) { r: writeOffInvoice(input: $in) { id amount date invoiceID journalEntryID invoice { status balance writtenOff } } }`
-			wo := map[string]any{"in": map[string]any{"invoiceID": i3.ID, "date": "2026-03-09", "reason": "uncollectible"}}
+			const writeOffQ = `mutation($in: WriteOffInput!) { r: writeOffInvoice(input: $in) {
+				writeOff { id amount date invoiceId journalEntryId } invoice { id status balance writtenOff } } }`
+			wo := map[string]any{"in": map[string]any{"invoiceId": i3.ID, "date": "2026-03-09", "reason": "uncollectible"}}
 			before = b.biSnapshot(t, a)
 			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, writeOffQ, wo), "FORBIDDEN")
 			var w struct {
 				R struct {
-					ID, Amount, Date, InvoiceID, JournalEntryID string
-					Invoice                                     struct{ Status, Balance, WrittenOff string }
+					WriteOff struct{ ID, Amount, Date, InvoiceID, JournalEntryID string }
+					Invoice  struct{ ID, Status, Balance, WrittenOff string }
 				}
 			}
 			b.gqlOK(t, a.FinanceLead, writeOffQ, wo, &w)
-			require.Equal(t, "50.00", w.R.Amount)
-			require.Equal(t, "written_off", w.R.Invoice.Status)
+			require.Equal(t, "50.00", w.R.WriteOff.Amount)
+			require.Equal(t, i3.ID, w.R.WriteOff.InvoiceID)
+			require.Equal(t, i3.ID, w.R.Invoice.ID)
+			require.Equal(t, "WRITTEN_OFF", w.R.Invoice.Status)
 			require.Equal(t, "0.00", w.R.Invoice.Balance)
 			require.Equal(t, "50.00", w.R.Invoice.WrittenOff)
-			require.Equal(t, []string{"1200 CR 50.00", "6100 DR 50.00"}, b.biEntryLines(t, a.Viewer, w.R.JournalEntryID))
+			require.Equal(t, []string{"1200 CR 50.00", "6100 DR 50.00"}, b.biEntryLines(t, a.Viewer, w.R.WriteOff.JournalEntryID))
 			biRequireARInvariant(t, b, a)
 			before = b.biSnapshot(t, a)
 			b.biRequireRefused(t, a, before, b.gql(t, a.FinanceLead, writeOffQ, wo), "INVALID_TRANSITION")
 			draft := b.biCreate(t, a.Accountant, f.biInput(f.acme, "2026-02-01", "2026-03-01", biLine(f.consult, "1", "")))
 			before = b.biSnapshot(t, a)
-			b.biRequireRefused(t, a, before, b.gql(t, a.FinanceLead, writeOffQ, map[string]any{"in": map[string]any{"invoiceID": draft.ID}}), "INVALID_TRANSITION")
+			b.biRequireRefused(t, a, before, b.gql(t, a.FinanceLead, writeOffQ, map[string]any{"in": map[string]any{"invoiceId": draft.ID}}), "INVALID_TRANSITION")
 			// Payments cannot go to drafts, and partly paid invoices are not voided or re-sent.
 			b.biRequireRefused(t, a, before, b.gql(t, a.Accountant, biRecordPayment,
 				map[string]any{"in": f.biPaymentInput(f.acme, "10.00", biApp(draft.ID, "10.00"))}), "INVALID_TRANSITION")
@@ -992,25 +1085,30 @@ func TestBillingContacts(t *testing.T) {
 			b := biSetup(t, d)
 			a := b.orgA
 			f := b.biFixture(t, a)
-			const createCustomer = `mutation($in: CreateCustomerInput!) { createCustomer(input: $in) { id displayName email currency syncStatus } }`
-			const createVendor = `mutation($in: CreateVendorInput!) { createVendor(input: $in) { id displayName } }`
-			const updateCustomer = `mutation($id: ID!, $in: UpdateCustomerInput!) { updateCustomer(id: $id, input: $in) { id displayName email } }`
-			const updateVendor = `mutation($id: ID!, $in: UpdateVendorInput!) { updateVendor(id: $id, input: $in) { id displayName } }`
-			const createItem = `mutation($in: CreateItemInput!) { createItem(input: $in) { id } }`
-			const updateItem = `mutation($id: ID!, $in: UpdateItemInput!) { updateItem(id: $id, input: $in) { id incomeAccountID } }`
+			const createCustomer = `mutation($in: CreateCustomerInput!) { createCustomer(input: $in) { customer { id displayName email currency syncStatus } } }`
+			const createVendor = `mutation($in: CreateVendorInput!) { createVendor(input: $in) { vendor { id displayName } } }`
+			const updateCustomer = `mutation($id: ID!, $in: CustomerPatch!) { updateCustomer(input: {customerId: $id, patch: $in}) { customer { id displayName email } } }`
+			const updateVendor = `mutation($id: ID!, $in: VendorPatch!) { updateVendor(input: {vendorId: $id, patch: $in}) { vendor { id displayName } } }`
+			const createItem = `mutation($in: CreateItemInput!) { createItem(input: $in) { item { id } } }`
+			const updateItem = `mutation($id: ID!, $in: ItemPatch!) { updateItem(input: {itemId: $id, patch: $in}) { item { id incomeAccountId } } }`
 
 			var vendor struct {
-				CreateVendor struct{ ID, DisplayName string }
+				CreateVendor struct {
+					Vendor struct{ ID, DisplayName string }
+				}
 			}
 			b.gqlOK(t, a.Accountant, createVendor, map[string]any{"in": map[string]any{"name": "Initech LLC", "displayName": "Initech",
 				"email": "ap@initech.example", "currency": "USD"}}, &vendor)
+			require.Equal(t, "Initech", vendor.CreateVendor.Vendor.DisplayName)
 			var cus struct {
-				CreateCustomer struct{ ID, DisplayName, Email, Currency, SyncStatus string }
+				CreateCustomer struct {
+					Customer struct{ ID, DisplayName, Email, Currency, SyncStatus string }
+				}
 			}
 			b.gqlOK(t, a.Accountant, createCustomer, map[string]any{"in": map[string]any{"name": "Hooli", "displayName": "Hooli",
 				"email": "finance@hooli.example", "currency": "USD"}}, &cus)
-			require.Equal(t, "finance@hooli.example", cus.CreateCustomer.Email)
-			require.Equal(t, "not_synced", cus.CreateCustomer.SyncStatus)
+			require.Equal(t, "finance@hooli.example", cus.CreateCustomer.Customer.Email)
+			require.Equal(t, "NOT_SYNCED", cus.CreateCustomer.Customer.SyncStatus)
 
 			before := b.biSnapshot(t, a)
 			for _, c := range []struct {
@@ -1036,7 +1134,7 @@ func TestBillingContacts(t *testing.T) {
 					"currency": "USD"}}, "DUPLICATE_NAME"},
 				{"customer renamed like a vendor", a.Admin, updateCustomer, map[string]any{"id": f.globex, "in": map[string]any{"displayName": "initech"}},
 					"DUPLICATE_NAME"},
-				{"vendor renamed like a customer", a.Admin, updateVendor, map[string]any{"id": vendor.CreateVendor.ID, "in": map[string]any{"displayName": "Hooli"}},
+				{"vendor renamed like a customer", a.Admin, updateVendor, map[string]any{"id": vendor.CreateVendor.Vendor.ID, "in": map[string]any{"displayName": "Hooli"}},
 					"DUPLICATE_NAME"},
 				{"customer updated with an invalid email", a.Admin, updateCustomer, map[string]any{"id": f.globex, "in": map[string]any{"email": "nope"}},
 					"VALIDATION"},
@@ -1046,20 +1144,20 @@ func TestBillingContacts(t *testing.T) {
 					"NOT_FOUND"},
 				{"viewer creates a customer", a.Viewer, createCustomer, map[string]any{"in": map[string]any{"name": "V", "displayName": "V", "currency": "USD"}},
 					"FORBIDDEN"},
-				{"item on an asset account", a.Admin, createItem, map[string]any{"in": map[string]any{"entityID": f.us, "name": "Bad",
-					"defaultRate": "10.00", "incomeAccountID": f.accts["1200"]}}, "VALIDATION"},
-				{"item on an expense account", a.Admin, createItem, map[string]any{"in": map[string]any{"entityID": f.us, "name": "Bad",
-					"defaultRate": "10.00", "incomeAccountID": f.accts["6000"]}}, "VALIDATION"},
-				{"item on another entity's revenue account", a.Admin, createItem, map[string]any{"in": map[string]any{"entityID": f.us, "name": "Bad",
-					"defaultRate": "10.00", "incomeAccountID": f.ukAccts["4000"]}}, "UNKNOWN_ACCOUNT"},
-				{"item with a negative rate", a.Admin, createItem, map[string]any{"in": map[string]any{"entityID": f.us, "name": "Bad",
-					"defaultRate": "-1.00", "incomeAccountID": f.accts["4000"]}}, "INVALID_AMOUNT"},
-				{"item named like another", a.Admin, createItem, map[string]any{"in": map[string]any{"entityID": f.us, "name": "consulting",
-					"defaultRate": "1.00", "incomeAccountID": f.accts["4000"]}}, "CONFLICT"},
-				{"item moved to a liability account", a.Admin, updateItem, map[string]any{"id": f.consult, "in": map[string]any{"incomeAccountID": f.accts["2400"]}},
+				{"item on an asset account", a.Admin, createItem, map[string]any{"in": map[string]any{"entityId": f.us, "name": "Bad",
+					"defaultRate": "10.00", "incomeAccountId": f.accts["1200"]}}, "VALIDATION"},
+				{"item on an expense account", a.Admin, createItem, map[string]any{"in": map[string]any{"entityId": f.us, "name": "Bad",
+					"defaultRate": "10.00", "incomeAccountId": f.accts["6000"]}}, "VALIDATION"},
+				{"item on another entity's revenue account", a.Admin, createItem, map[string]any{"in": map[string]any{"entityId": f.us, "name": "Bad",
+					"defaultRate": "10.00", "incomeAccountId": f.ukAccts["4000"]}}, "UNKNOWN_ACCOUNT"},
+				{"item with a negative rate", a.Admin, createItem, map[string]any{"in": map[string]any{"entityId": f.us, "name": "Bad",
+					"defaultRate": "-1.00", "incomeAccountId": f.accts["4000"]}}, "INVALID_AMOUNT"},
+				{"item named like another", a.Admin, createItem, map[string]any{"in": map[string]any{"entityId": f.us, "name": "consulting",
+					"defaultRate": "1.00", "incomeAccountId": f.accts["4000"]}}, "CONFLICT"},
+				{"item moved to a liability account", a.Admin, updateItem, map[string]any{"id": f.consult, "in": map[string]any{"incomeAccountId": f.accts["2400"]}},
 					"VALIDATION"},
-				{"accountant creates an item", a.Accountant, createItem, map[string]any{"in": map[string]any{"entityID": f.us, "name": "Acc",
-					"defaultRate": "1.00", "incomeAccountID": f.accts["4000"]}}, "FORBIDDEN"},
+				{"accountant creates an item", a.Accountant, createItem, map[string]any{"in": map[string]any{"entityId": f.us, "name": "Acc",
+					"defaultRate": "1.00", "incomeAccountId": f.accts["4000"]}}, "FORBIDDEN"},
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					b.biRequireRefused(t, a, before, b.gql(t, c.token, c.query, c.vars), c.code)
@@ -1069,17 +1167,23 @@ func TestBillingContacts(t *testing.T) {
 			// Renaming to its own name (another case) is fine, and the name is unique per
 			// organization only: org B may use it.
 			var upd struct {
-				UpdateCustomer struct{ ID, DisplayName, Email string }
+				UpdateCustomer struct {
+					Customer struct{ ID, DisplayName, Email string }
+				}
 			}
 			b.gqlOK(t, a.Accountant, updateCustomer, map[string]any{"id": f.globex, "in": map[string]any{"displayName": "GLOBEX", "email": "billing@globex.example"}}, &upd)
-			require.Equal(t, "GLOBEX", upd.UpdateCustomer.DisplayName)
-			require.Equal(t, "billing@globex.example", upd.UpdateCustomer.Email)
+			require.Equal(t, f.globex, upd.UpdateCustomer.Customer.ID)
+			require.Equal(t, "GLOBEX", upd.UpdateCustomer.Customer.DisplayName)
+			require.Equal(t, "billing@globex.example", upd.UpdateCustomer.Customer.Email)
 			b.gqlOK(t, b.orgB.Admin, createVendor, map[string]any{"in": map[string]any{"name": "Hooli", "displayName": "Hooli", "currency": "USD"}}, nil)
 			var it struct {
-				UpdateItem struct{ ID, IncomeAccountID string }
+				UpdateItem struct {
+					Item struct{ ID, IncomeAccountID string }
+				}
 			}
-			b.gqlOK(t, a.FinanceLead, updateItem, map[string]any{"id": f.consult, "in": map[string]any{"incomeAccountID": f.accts["4200"]}}, &it)
-			require.Equal(t, f.accts["4200"], it.UpdateItem.IncomeAccountID)
+			b.gqlOK(t, a.FinanceLead, updateItem, map[string]any{"id": f.consult, "in": map[string]any{"incomeAccountId": f.accts["4200"]}}, &it)
+			require.Equal(t, f.consult, it.UpdateItem.Item.ID)
+			require.Equal(t, f.accts["4200"], it.UpdateItem.Item.IncomeAccountID)
 
 			// Listing: customers, vendors and items of the organization only.
 			var lists struct {
@@ -1111,7 +1215,7 @@ func TestBillingInvoiceSearch(t *testing.T) {
 			g2 := b.biApproved(t, f, f.biInput(f.globex, "2025-09-01", "2025-10-01", biLine(f.consult, "1", "250.00")))      // 250.00, partly paid
 			g3 := b.biCreate(t, a.Accountant, f.biInput(f.globex, "2026-01-01", "2099-02-01", biLine(f.consult, "1", "75"))) // 75.00 submitted
 			b.biDo(t, a.Accountant, "submitInvoice", g3.ID)
-			uk1 := b.biApproved(t, f, map[string]any{"entityID": f.uk, "customerID": f.brit, "issueDate": "2025-04-01", "dueDate": "2025-05-01",
+			uk1 := b.biApproved(t, f, map[string]any{"entityId": f.uk, "customerId": f.brit, "issueDate": "2025-04-01", "dueDate": "2025-05-01",
 				"lines": []map[string]any{biLine(f.ukItem, "1", "")}}) // 120.00 GBP, overdue
 			b.biPay(t, a.Accountant, f.biPaymentInput(f.globex, "1100.00", biApp(g1.ID, "1000.00"), biApp(g2.ID, "100.00")))
 			// Org B has an Acme too, with an invoice org A must never see.
@@ -1154,32 +1258,32 @@ func TestBillingInvoiceSearch(t *testing.T) {
 				{"customer of org B by id", map[string]any{"s": map[string]any{"customer": fb.acme}}, nil, false},
 				{"email, any case", map[string]any{"s": map[string]any{"email": "ACME.example"}}, []string{"a1", "a2", "a3"}, false},
 				{"email partial", map[string]any{"s": map[string]any{"email": "ap@glob"}}, []string{"g1", "g2", "g3"}, false},
-				{"status", map[string]any{"w": map[string]any{"status": "approved"}}, []string{"a1", "uk1"}, false},
-				{"status in", map[string]any{"w": map[string]any{"statusIn": []string{"paid", "partially_paid"}}}, []string{"g1", "g2"}, false},
+				{"status", map[string]any{"w": map[string]any{"status": "APPROVED"}}, []string{"a1", "uk1"}, false},
+				{"status in", map[string]any{"w": map[string]any{"statusIn": []string{"PAID", "PARTIALLY_PAID"}}}, []string{"g1", "g2"}, false},
 				{"issue date range", map[string]any{"w": map[string]any{"issueDateGTE": "2025-06-01", "issueDateLTE": "2025-12-31"}}, []string{"g1", "g2"}, false},
 				{"issue date range inclusive", map[string]any{"w": map[string]any{"issueDateGTE": "2025-01-10", "issueDateLTE": "2025-03-01"}}, []string{"a1", "a3"}, false},
 				{"amount range", map[string]any{"w": map[string]any{"totalGTE": "200.00", "totalLTE": "450.00"}}, []string{"a2", "g2"}, false},
-				{"sync status not synced", map[string]any{"w": map[string]any{"syncStatus": "not_synced"}}, []string{"a1", "a2", "a3", "g1", "g2", "g3", "uk1"}, false},
-				{"sync status synced", map[string]any{"w": map[string]any{"syncStatus": "synced"}}, nil, false},
+				{"sync status not synced", map[string]any{"w": map[string]any{"syncStatus": "NOT_SYNCED"}}, []string{"a1", "a2", "a3", "g1", "g2", "g3", "uk1"}, false},
+				{"sync status synced", map[string]any{"w": map[string]any{"syncStatus": "SYNCED"}}, nil, false},
 				{"overdue", map[string]any{"s": map[string]any{"overdue": true}}, []string{"a1", "g2", "uk1"}, false},
 				{"not overdue", map[string]any{"s": map[string]any{"overdue": false}}, []string{"a2", "a3", "g1", "g3"}, false},
-				{"search and where together", map[string]any{"s": map[string]any{"customer": "acme", "overdue": false}, "w": map[string]any{"status": "sent"}},
+				{"search and where together", map[string]any{"s": map[string]any{"customer": "acme", "overdue": false}, "w": map[string]any{"status": "SENT"}},
 					[]string{"a2"}, false},
-				{"issue date ascending", map[string]any{"w": map[string]any{"entityID": f.us}, "o": map[string]any{"field": "ISSUE_DATE"}},
+				{"issue date ascending", map[string]any{"w": map[string]any{"entityId": f.us}, "o": map[string]any{"field": "ISSUE_DATE"}},
 					[]string{"a1", "a3", "g1", "g2", "g3", "a2"}, true},
-				{"issue date descending", map[string]any{"w": map[string]any{"entityID": f.us}, "o": map[string]any{"field": "ISSUE_DATE", "direction": "DESC"}},
+				{"issue date descending", map[string]any{"w": map[string]any{"entityId": f.us}, "o": map[string]any{"field": "ISSUE_DATE", "direction": "DESC"}},
 					[]string{"a2", "g3", "g2", "g1", "a3", "a1"}, true},
-				{"due date ascending", map[string]any{"w": map[string]any{"entityID": f.us}, "o": map[string]any{"field": "DUE_DATE", "direction": "ASC"}},
+				{"due date ascending", map[string]any{"w": map[string]any{"entityId": f.us}, "o": map[string]any{"field": "DUE_DATE", "direction": "ASC"}},
 					[]string{"a1", "a3", "g1", "g2", "a2", "g3"}, true},
-				{"due date descending", map[string]any{"w": map[string]any{"entityID": f.us}, "o": map[string]any{"field": "DUE_DATE", "direction": "DESC"}},
+				{"due date descending", map[string]any{"w": map[string]any{"entityId": f.us}, "o": map[string]any{"field": "DUE_DATE", "direction": "DESC"}},
 					[]string{"g3", "a2", "g2", "g1", "a3", "a1"}, true},
-				{"total ascending", map[string]any{"w": map[string]any{"entityID": f.us}, "o": map[string]any{"field": "TOTAL"}},
+				{"total ascending", map[string]any{"w": map[string]any{"entityId": f.us}, "o": map[string]any{"field": "TOTAL"}},
 					[]string{"g3", "a3", "a1", "g2", "a2", "g1"}, true},
-				{"total descending", map[string]any{"w": map[string]any{"entityID": f.us}, "o": map[string]any{"field": "TOTAL", "direction": "DESC"}},
+				{"total descending", map[string]any{"w": map[string]any{"entityId": f.us}, "o": map[string]any{"field": "TOTAL", "direction": "DESC"}},
 					[]string{"g1", "a2", "g2", "a1", "a3", "g3"}, true},
-				{"number ascending", map[string]any{"w": map[string]any{"entityID": f.us, "numberNotNil": true}, "o": map[string]any{"field": "NUMBER"}},
+				{"number ascending", map[string]any{"w": map[string]any{"entityId": f.us, "numberNotNil": true}, "o": map[string]any{"field": "NUMBER"}},
 					[]string{"a1", "a2", "g1", "g2"}, true},
-				{"number descending", map[string]any{"w": map[string]any{"entityID": f.us, "numberNotNil": true}, "o": map[string]any{"field": "NUMBER", "direction": "DESC"}},
+				{"number descending", map[string]any{"w": map[string]any{"entityId": f.us, "numberNotNil": true}, "o": map[string]any{"field": "NUMBER", "direction": "DESC"}},
 					[]string{"g2", "g1", "a2", "a1"}, true},
 			} {
 				t.Run(c.name, func(t *testing.T) {
@@ -1198,7 +1302,7 @@ func TestBillingInvoiceSearch(t *testing.T) {
 			overdue := map[string]bool{}
 			for _, n := range out.Invoices.nodes() {
 				overdue[names[n.ID]] = n.Overdue
-				require.Equal(t, "not_synced", n.SyncStatus)
+				require.Equal(t, "NOT_SYNCED", n.SyncStatus)
 			}
 			require.Equal(t, map[string]bool{"a1": true, "a2": false, "a3": false, "g1": false, "g2": true, "g3": false, "uk1": true}, overdue)
 			require.Equal(t, "INV-00001", b.biInvoice(t, a.Viewer, uk1.ID).number(), "the UK entity numbers on its own")
@@ -1265,17 +1369,20 @@ func TestBillingInvoiceSearch(t *testing.T) {
 
 func TestBillingBulk(t *testing.T) {
 	t.Parallel()
-	const bulkFields = `id ok invoice { id status number } error { code message }`
-	const approveQ = `mutation($ids: [ID!]!) { r: bulkApproveInvoices(ids: $ids) { ` + bulkFields + ` } }`
-	const submitQ = `mutation($ids: [ID!]!) { r: bulkSubmitInvoices(ids: $ids) { ` + bulkFields + ` } }`
+	const bulkFields = `results { invoiceId ok invoice { id status number } error { code message } }`
+	const approveQ = `mutation($ids: [ID!]!) { r: bulkApproveInvoices(input: {invoiceIds: $ids}) { ` + bulkFields + ` } }`
+	const submitQ = `mutation($ids: [ID!]!) { r: bulkSubmitInvoices(input: {invoiceIds: $ids}) { ` + bulkFields + ` } }`
 	type result struct {
-		ID      string
-		Ok      bool
-		Invoice *struct {
+		InvoiceID string
+		Ok        bool
+		Invoice   *struct {
 			ID, Status string
 			Number     *string
 		}
 		Error *struct{ Code, Message string }
+	}
+	type bulkOut struct {
+		R struct{ Results []result }
 	}
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
@@ -1295,72 +1402,72 @@ func TestBillingBulk(t *testing.T) {
 			bBefore := b.biSnapshot(t, b.orgB)
 
 			// Bulk submit: three of the drafts; a repeat of one is an invalid transition.
-			var sub struct{ R []result }
+			var sub bulkOut
 			b.gqlOK(t, a.Accountant, submitQ, map[string]any{"ids": []string{drafts[0].ID, drafts[1].ID, drafts[2].ID, drafts[0].ID}}, &sub)
-			require.Len(t, sub.R, 4)
+			require.Len(t, sub.R.Results, 4)
 			for i := range 3 {
-				require.True(t, sub.R[i].Ok, "item %d: %+v", i, sub.R[i].Error)
-				require.Equal(t, drafts[i].ID, sub.R[i].ID)
-				require.Equal(t, "submitted", sub.R[i].Invoice.Status)
-				require.Nil(t, sub.R[i].Error)
+				require.True(t, sub.R.Results[i].Ok, "item %d: %+v", i, sub.R.Results[i].Error)
+				require.Equal(t, drafts[i].ID, sub.R.Results[i].InvoiceID)
+				require.Equal(t, "SUBMITTED", sub.R.Results[i].Invoice.Status)
+				require.Nil(t, sub.R.Results[i].Error)
 			}
-			require.False(t, sub.R[3].Ok)
-			require.Equal(t, "INVALID_TRANSITION", sub.R[3].Error.Code)
-			require.NotEmpty(t, sub.R[3].Error.Message)
-			require.Nil(t, sub.R[3].Invoice)
+			require.False(t, sub.R.Results[3].Ok)
+			require.Equal(t, "INVALID_TRANSITION", sub.R.Results[3].Error.Code)
+			require.NotEmpty(t, sub.R.Results[3].Error.Message)
+			require.Nil(t, sub.R.Results[3].Invoice)
 			b.biDo(t, a.FinanceLead, "submitInvoice", byFinanceLead.ID)
 
 			// Bulk approve: three submitted, a draft, an unknown id, org B's submitted invoice
 			// and one the finance lead submitted.
 			ids := []string{drafts[0].ID, drafts[3].ID, "inv_01zzzzzzzzzzzzzzzzzzzzzzzz", drafts[1].ID, bDraft.ID, byFinanceLead.ID, drafts[2].ID}
 			entries := b.entryCount(t, a)
-			var appr struct{ R []result }
+			var appr bulkOut
 			b.gqlOK(t, a.FinanceLead, approveQ, map[string]any{"ids": ids}, &appr)
-			require.Len(t, appr.R, len(ids))
+			require.Len(t, appr.R.Results, len(ids))
 			got := map[string]string{}
-			for i, r := range appr.R {
-				require.Equal(t, ids[i], r.ID, "results keep the order of ids")
+			for i, r := range appr.R.Results {
+				require.Equal(t, ids[i], r.InvoiceID, "results keep the order of ids")
 				if r.Ok {
 					require.Nil(t, r.Error)
-					got[r.ID] = r.Invoice.Status + " " + *r.Invoice.Number
+					got[r.InvoiceID] = r.Invoice.Status + " " + *r.Invoice.Number
 				} else {
 					require.Nil(t, r.Invoice)
-					got[r.ID] = r.Error.Code
+					got[r.InvoiceID] = r.Error.Code
 				}
 			}
 			require.Equal(t, map[string]string{
-				drafts[0].ID:                     "approved INV-00001",
+				drafts[0].ID:                     "APPROVED INV-00001",
 				drafts[3].ID:                     "INVALID_TRANSITION",
 				"inv_01zzzzzzzzzzzzzzzzzzzzzzzz": "NOT_FOUND",
-				drafts[1].ID:                     "approved INV-00002",
+				drafts[1].ID:                     "APPROVED INV-00002",
 				bDraft.ID:                        "NOT_FOUND",
 				byFinanceLead.ID:                 "SELF_APPROVAL",
-				drafts[2].ID:                     "approved INV-00003",
+				drafts[2].ID:                     "APPROVED INV-00003",
 			}, got)
 			require.Equal(t, entries+3, b.entryCount(t, a), "one entry per approved invoice")
 			for i, want := range []string{"INV-00001", "INV-00002", "INV-00003"} {
 				inv := b.biInvoice(t, a.Viewer, drafts[i].ID)
-				require.Equal(t, "approved", inv.Status)
+				require.Equal(t, "APPROVED", inv.Status)
 				require.Equal(t, want, inv.number())
 				require.Equal(t, biSubject(a, auth.RoleFinanceLead), *inv.ApprovedBy)
-				require.Equal(t, "submitted>approved", inv.transitions()[len(inv.transitions())-1])
+				require.Equal(t, "SUBMITTED>APPROVED", inv.transitions()[len(inv.transitions())-1])
 				require.Equal(t, []string{"1200 DR " + inv.Total, "4000 CR " + inv.Total}, b.biEntryLines(t, a.Viewer, *inv.JournalEntryID))
 			}
-			require.Equal(t, "draft", b.biInvoice(t, a.Viewer, drafts[3].ID).Status)
+			require.Equal(t, "DRAFT", b.biInvoice(t, a.Viewer, drafts[3].ID).Status)
 			self := b.biInvoice(t, a.Viewer, byFinanceLead.ID)
-			require.Equal(t, "submitted", self.Status)
+			require.Equal(t, "SUBMITTED", self.Status)
 			require.Nil(t, self.Number)
 			require.Equal(t, bBefore, b.biSnapshot(t, b.orgB), "org B's invoice is untouched")
-			require.Equal(t, "submitted", b.biInvoice(t, b.orgB.Viewer, bDraft.ID).Status)
+			require.Equal(t, "SUBMITTED", b.biInvoice(t, b.orgB.Viewer, bDraft.ID).Status)
 			// Each success is audited on its own.
 			var audit struct{ AuditEvents struct{ TotalCount int } }
 			b.gqlOK(t, a.Admin, `{ auditEvents(where: {action: "approveInvoice"}) { totalCount } }`, nil, &audit)
 			require.Equal(t, 3, audit.AuditEvents.TotalCount)
 			biRequireARInvariant(t, b, a)
 
-			// More than 100 ids, roles, and a bulk mutation sharing its operation are refused.
+			// More than 30 ids, roles, and a bulk mutation sharing its operation are refused.
 			before := b.biSnapshot(t, a)
-			many := make([]string, 101)
+			many := make([]string, 31)
 			for i := range many {
 				many[i] = drafts[3].ID
 			}
@@ -1372,18 +1479,19 @@ func TestBillingBulk(t *testing.T) {
 			b.biRequireRefused(t, a, before, r, "FORBIDDEN")
 			r = b.gql(t, a.Viewer, submitQ, map[string]any{"ids": []string{drafts[3].ID}})
 			b.biRequireRefused(t, a, before, r, "FORBIDDEN")
-			r = b.gql(t, a.Admin, `mutation($ids: [ID!]!) { x: bulkSubmitInvoices(ids: $ids) { ok } y: submitInvoice(id: "inv_x") { id } }`,
+			r = b.gql(t, a.Admin, `mutation($ids: [ID!]!) { x: bulkSubmitInvoices(input: {invoiceIds: $ids}) { results { ok } }
+				y: submitInvoice(input: {invoiceId: "inv_x"}) { invoice { id } } }`,
 				map[string]any{"ids": []string{drafts[3].ID}})
 			b.biRequireRefused(t, a, before, r, "VALIDATION")
-			// Exactly 100 is fine.
-			hundred := make([]string, 100)
-			for i := range hundred {
-				hundred[i] = drafts[3].ID
+			// Exactly 30 is fine.
+			thirty := make([]string, 30)
+			for i := range thirty {
+				thirty[i] = drafts[3].ID
 			}
-			var h struct{ R []result }
-			b.gqlOK(t, a.Admin, approveQ, map[string]any{"ids": hundred}, &h)
-			require.Len(t, h.R, 100)
-			for _, x := range h.R {
+			var h bulkOut
+			b.gqlOK(t, a.Admin, approveQ, map[string]any{"ids": thirty}, &h)
+			require.Len(t, h.R.Results, 30)
+			for _, x := range h.R.Results {
 				require.Equal(t, "INVALID_TRANSITION", x.Error.Code)
 			}
 			biRequireARInvariant(t, b, a)
@@ -1407,13 +1515,15 @@ func TestBillingBadInput(t *testing.T) {
 			draft := b.biCreate(t, a.Accountant, f.biInput(f.acme, "2026-02-03", "2026-03-03", biLine(f.consult, "1", "")))
 			paid := b.biApproved(t, f, f.biInput(f.acme, "2026-02-04", "2026-03-04", biLine(f.managed, "1", "")))
 			pay := b.biPay(t, a.Accountant, f.biPaymentInput(f.acme, "120.00", biApp(paid.ID, "99.99")))
-			var cm struct{ IssueCreditMemo struct{ ID string } }
-			b.gqlOK(t, a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"entityID": f.us, "customerID": f.acme, "date": "2026-03-01", "amount": "10.00"}}, &cm)
+			var cm struct {
+				IssueCreditMemo struct{ CreditMemo struct{ ID string } }
+			}
+			b.gqlOK(t, a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { creditMemo { id } } }`,
+				map[string]any{"in": map[string]any{"entityId": f.us, "customerId": f.acme, "date": "2026-03-01", "amount": "10.00"}}, &cm)
 			biRequireARInvariant(t, b, a)
 
-			createQ := `mutation($in: InvoiceInput!) { createInvoice(input: $in) { id } }`
-			updateQ := `mutation($id: ID!, $in: InvoiceInput!) { updateInvoice(id: $id, input: $in) { id } }`
+			createQ := biCreateQ
+			updateQ := biUpdateQ
 			withLine := func(line map[string]any) map[string]any {
 				return f.biInput(f.acme, "2026-02-10", "2026-03-10", biLine(f.consult, "1", ""), line)
 			}
@@ -1441,11 +1551,11 @@ func TestBillingBadInput(t *testing.T) {
 				{"unknown item", a.Accountant, createQ, map[string]any{"in": withLine(biLine("item_01zzzzzzzzzzzzzzzzzzzzzzzz", "1", ""))}, "UNKNOWN_ITEM"},
 				{"item of the other entity", a.Accountant, createQ, map[string]any{"in": withLine(biLine(f.ukItem, "1", ""))}, "UNKNOWN_ITEM"},
 				{"item of org B", a.Accountant, createQ, map[string]any{"in": withLine(biLine(fb.consult, "1", ""))}, "UNKNOWN_ITEM"},
-				{"unknown class", a.Accountant, createQ, map[string]any{"in": withLine(map[string]any{"itemID": f.managed, "quantity": "1", "classID": "cls_nope"})}, "UNKNOWN_CLASS"},
-				{"class of the other entity", a.Accountant, createQ, map[string]any{"in": withLine(map[string]any{"itemID": f.managed, "quantity": "1", "classID": f.ukClass})}, "UNKNOWN_CLASS"},
-				{"class of org B", a.Accountant, createQ, map[string]any{"in": withLine(map[string]any{"itemID": f.managed, "quantity": "1", "classID": fb.class})}, "UNKNOWN_CLASS"},
+				{"unknown class", a.Accountant, createQ, map[string]any{"in": withLine(map[string]any{"itemId": f.managed, "quantity": "1", "classId": "cls_nope"})}, "UNKNOWN_CLASS"},
+				{"class of the other entity", a.Accountant, createQ, map[string]any{"in": withLine(map[string]any{"itemId": f.managed, "quantity": "1", "classId": f.ukClass})}, "UNKNOWN_CLASS"},
+				{"class of org B", a.Accountant, createQ, map[string]any{"in": withLine(map[string]any{"itemId": f.managed, "quantity": "1", "classId": fb.class})}, "UNKNOWN_CLASS"},
 				{"currency other than the customer's", a.Accountant, createQ, map[string]any{"in": with("currency", "GBP")}, "CURRENCY_MISMATCH"},
-				{"GBP customer on the USD entity", a.Accountant, createQ, map[string]any{"in": with("customerID", f.brit)}, "CURRENCY_MISMATCH"},
+				{"GBP customer on the USD entity", a.Accountant, createQ, map[string]any{"in": with("customerId", f.brit)}, "CURRENCY_MISMATCH"},
 				{"unknown currency", a.Accountant, createQ, map[string]any{"in": with("currency", "XYZ")}, "CURRENCY_MISMATCH"},
 				{"due date before issue date", a.Accountant, createQ, map[string]any{"in": with("dueDate", "2026-02-09")}, "VALIDATION"},
 				{"malformed date", a.Accountant, createQ, map[string]any{"in": with("dueDate", "2026-02-30")}, "VALIDATION"},
@@ -1457,16 +1567,16 @@ func TestBillingBadInput(t *testing.T) {
 				{"no lines", a.Accountant, createQ, map[string]any{"in": with("lines", []any{})}, "VALIDATION"},
 				{"too many custom fields", a.Accountant, createQ, map[string]any{"in": with("customFields", manyFields)}, "VALIDATION"},
 				{"custom field not a string", a.Accountant, createQ, map[string]any{"in": with("customFields", map[string]any{"po": 7})}, "VALIDATION"},
-				{"unknown customer", a.Accountant, createQ, map[string]any{"in": with("customerID", "cus_01zzzzzzzzzzzzzzzzzzzzzzzz")}, "UNKNOWN_CUSTOMER"},
-				{"customer of org B", a.Accountant, createQ, map[string]any{"in": with("customerID", fb.acme)}, "UNKNOWN_CUSTOMER"},
-				{"entity of org B", a.Accountant, createQ, map[string]any{"in": with("entityID", fb.us)}, "UNKNOWN_ENTITY"},
+				{"unknown customer", a.Accountant, createQ, map[string]any{"in": with("customerId", "cus_01zzzzzzzzzzzzzzzzzzzzzzzz")}, "UNKNOWN_CUSTOMER"},
+				{"customer of org B", a.Accountant, createQ, map[string]any{"in": with("customerId", fb.acme)}, "UNKNOWN_CUSTOMER"},
+				{"entity of org B", a.Accountant, createQ, map[string]any{"in": with("entityId", fb.us)}, "UNKNOWN_ENTITY"},
 				{"editing an approved invoice", a.Admin, updateQ, map[string]any{"id": approved.ID, "in": with("memo", "changed")}, "NOT_EDITABLE"},
 				{"editing a submitted invoice", a.Admin, updateQ, map[string]any{"id": submitted.ID, "in": with("memo", "changed")}, "NOT_EDITABLE"},
 				{"editing with a bad line", a.Admin, updateQ, map[string]any{"id": draft.ID, "in": withLine(biLine(f.managed, "0", ""))}, "INVALID_QUANTITY"},
-				{"moving a draft to another entity", a.Admin, updateQ, map[string]any{"id": draft.ID, "in": map[string]any{"entityID": f.uk, "customerID": f.brit,
+				{"moving a draft to another entity", a.Admin, updateQ, map[string]any{"id": draft.ID, "in": map[string]any{"entityId": f.uk, "customerId": f.brit,
 					"issueDate": "2026-02-10", "dueDate": "2026-03-10", "lines": []any{biLine(f.ukItem, "1", "")}}}, "VALIDATION"},
-				{"approving your own submission", a.FinanceLead, `mutation($id: ID!) { approveInvoice(id: $id) { id } }`, map[string]any{"id": submitted.ID}, "SELF_APPROVAL"},
-				{"approving a draft", a.Admin, `mutation($id: ID!) { approveInvoice(id: $id) { id } }`, map[string]any{"id": draft.ID}, "INVALID_TRANSITION"},
+				{"approving your own submission", a.FinanceLead, `mutation($id: ID!) { approveInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": submitted.ID}, "SELF_APPROVAL"},
+				{"approving a draft", a.Admin, `mutation($id: ID!) { approveInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": draft.ID}, "INVALID_TRANSITION"},
 				{"applying more than the balance", a.Accountant, biRecordPayment, map[string]any{"in": f.biPaymentInput(f.acme, "200.00", biApp(approved.ID, "150.01"))}, "OVER_APPLICATION"},
 				{"applying more than the payment", a.Accountant, biRecordPayment, map[string]any{"in": f.biPaymentInput(f.acme, "100.00", biApp(approved.ID, "100.01"))}, "OVER_APPLICATION"},
 				{"applying to an unknown invoice", a.Accountant, biRecordPayment, map[string]any{"in": f.biPaymentInput(f.acme, "100.00", biApp("inv_01zzzzzzzzzzzzzzzzzzzzzzzz", "1.00"))}, "NOT_FOUND"},
@@ -1476,25 +1586,25 @@ func TestBillingBadInput(t *testing.T) {
 					in["method"] = "barter"
 					return in
 				}()}, "GRAPHQL_VALIDATION_FAILED"},
-				{"applying unapplied credit beyond it", a.Accountant, `mutation($p: ID!, $apps: [ApplicationInput!]!) { applyPayment(paymentID: $p, applications: $apps) { id } }`,
+				{"applying unapplied credit beyond it", a.Accountant, `mutation($p: ID!, $apps: [ApplicationInput!]!) { applyPayment(input: {paymentId: $p, applications: $apps}) { payment { id } } }`,
 					map[string]any{"p": pay.ID, "apps": []any{biApp(approved.ID, "20.02")}}, "OVER_APPLICATION"},
-				{"applying a credit memo beyond it", a.Accountant, `mutation($c: ID!, $apps: [ApplicationInput!]!) { applyCreditMemo(creditMemoID: $c, applications: $apps) { id } }`,
-					map[string]any{"c": cm.IssueCreditMemo.ID, "apps": []any{biApp(approved.ID, "10.01")}}, "OVER_APPLICATION"},
-				{"refunding more than paid", a.FinanceLead, `mutation($in: CashReturnInput!) { refundPayment(input: $in) { id } }`,
-					map[string]any{"in": map[string]any{"paymentID": pay.ID, "amount": "120.01"}}, "OVER_REFUND"},
-				{"charging back more than paid", a.FinanceLead, `mutation($in: CashReturnInput!) { reverseCharge(input: $in) { id } }`,
-					map[string]any{"in": map[string]any{"paymentID": pay.ID, "amount": "120.01"}}, "OVER_REFUND"},
-				{"refund dated before the payment", a.FinanceLead, `mutation($in: CashReturnInput!) { refundPayment(input: $in) { id } }`,
-					map[string]any{"in": map[string]any{"paymentID": pay.ID, "amount": "1.00", "date": "2026-02-28"}}, "VALIDATION"},
-				{"writing off a paid invoice", a.FinanceLead, `mutation($in: WriteOffInput!) { writeOffInvoice(input: $in) { id } }`,
-					map[string]any{"in": map[string]any{"invoiceID": paid.ID}}, "INVALID_TRANSITION"},
-				{"credit memo on a non-revenue account", a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { id } }`,
-					map[string]any{"in": map[string]any{"entityID": f.us, "customerID": f.acme, "date": "2026-03-01", "amount": "5.00", "accountID": f.accts["1000"]}}, "VALIDATION"},
-				{"credit memo applied beyond its amount", a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { id } }`,
-					map[string]any{"in": map[string]any{"entityID": f.us, "customerID": f.acme, "date": "2026-03-01", "amount": "5.00",
+				{"applying a credit memo beyond it", a.Accountant, `mutation($c: ID!, $apps: [ApplicationInput!]!) { applyCreditMemo(input: {creditMemoId: $c, applications: $apps}) { creditMemo { id } } }`,
+					map[string]any{"c": cm.IssueCreditMemo.CreditMemo.ID, "apps": []any{biApp(approved.ID, "10.01")}}, "OVER_APPLICATION"},
+				{"refunding more than paid", a.FinanceLead, `mutation($in: CashReturnInput!) { refundPayment(input: $in) { refund { id } } }`,
+					map[string]any{"in": map[string]any{"paymentId": pay.ID, "amount": "120.01"}}, "OVER_REFUND"},
+				{"charging back more than paid", a.FinanceLead, `mutation($in: CashReturnInput!) { reverseCharge(input: $in) { chargeReversal { id } } }`,
+					map[string]any{"in": map[string]any{"paymentId": pay.ID, "amount": "120.01"}}, "OVER_REFUND"},
+				{"refund dated before the payment", a.FinanceLead, `mutation($in: CashReturnInput!) { refundPayment(input: $in) { refund { id } } }`,
+					map[string]any{"in": map[string]any{"paymentId": pay.ID, "amount": "1.00", "date": "2026-02-28"}}, "VALIDATION"},
+				{"writing off a paid invoice", a.FinanceLead, `mutation($in: WriteOffInput!) { writeOffInvoice(input: $in) { writeOff { id } } }`,
+					map[string]any{"in": map[string]any{"invoiceId": paid.ID}}, "INVALID_TRANSITION"},
+				{"credit memo on a non-revenue account", a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { creditMemo { id } } }`,
+					map[string]any{"in": map[string]any{"entityId": f.us, "customerId": f.acme, "date": "2026-03-01", "amount": "5.00", "accountId": f.accts["1000"]}}, "VALIDATION"},
+				{"credit memo applied beyond its amount", a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { creditMemo { id } } }`,
+					map[string]any{"in": map[string]any{"entityId": f.us, "customerId": f.acme, "date": "2026-03-01", "amount": "5.00",
 						"applications": []any{biApp(approved.ID, "5.01")}}}, "OVER_APPLICATION"},
-				{"credit memo applied to a draft", a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { id } }`,
-					map[string]any{"in": map[string]any{"entityID": f.us, "customerID": f.acme, "date": "2026-03-01", "amount": "5.00",
+				{"credit memo applied to a draft", a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { creditMemo { id } } }`,
+					map[string]any{"in": map[string]any{"entityId": f.us, "customerId": f.acme, "date": "2026-03-01", "amount": "5.00",
 						"applications": []any{biApp(draft.ID, "5.00")}}}, "INVALID_TRANSITION"},
 			}
 			for _, c := range cases {
@@ -1527,9 +1637,11 @@ func TestBillingTenancy(t *testing.T) {
 			bDraft := b.biCreate(t, ob.Accountant, fb.biInput(fb.acme, "2026-02-02", "2026-03-02", biLine(fb.consult, "1", "")))
 			bSub := b.biCreate(t, ob.Accountant, fb.biInput(fb.acme, "2026-02-03", "2026-03-03", biLine(fb.consult, "1", "")))
 			b.biDo(t, ob.Accountant, "submitInvoice", bSub.ID)
-			var bCM struct{ IssueCreditMemo struct{ ID string } }
-			b.gqlOK(t, ob.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"entityID": fb.us, "customerID": fb.acme, "date": "2026-03-01", "amount": "10.00"}}, &bCM)
+			var bCM struct {
+				IssueCreditMemo struct{ CreditMemo struct{ ID string } }
+			}
+			b.gqlOK(t, ob.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { creditMemo { id } } }`,
+				map[string]any{"in": map[string]any{"entityId": fb.us, "customerId": fb.acme, "date": "2026-03-01", "amount": "10.00"}}, &bCM)
 			// Org A has its own, for mixed requests.
 			aInv := b.biApproved(t, f, f.biInput(f.acme, "2026-02-01", "2026-03-01", biLine(f.consult, "1", "")))
 			aPay := b.biPay(t, a.Accountant, f.biPaymentInput(f.acme, "10.00"))
@@ -1552,7 +1664,7 @@ func TestBillingTenancy(t *testing.T) {
 			}{
 				{`query($c: String) { invoices(search: {customer: $c}) { totalCount } }`, map[string]any{"c": fb.acme}},
 				{`query($id: ID) { invoices(where: {id: $id}) { totalCount } }`, map[string]any{"id": bInv.ID}},
-				{`query($id: ID) { invoices(where: {customerID: $id}) { totalCount } }`, map[string]any{"id": fb.acme}},
+				{`query($id: ID) { invoices(where: {customerId: $id}) { totalCount } }`, map[string]any{"id": fb.acme}},
 				{`query($id: ID) { payments(where: {id: $id}) { totalCount } }`, map[string]any{"id": bPay.ID}},
 				{`query($id: ID) { customers(where: {id: $id}) { totalCount } }`, map[string]any{"id": fb.acme}},
 			} {
@@ -1562,7 +1674,7 @@ func TestBillingTenancy(t *testing.T) {
 					require.Zero(t, v.TotalCount, "%s: %s", k, q.query)
 				}
 			}
-			for _, id := range []string{bInv.ID, bDraft.ID, bPay.ID, bPay.Applications[0].ID, fb.acme, fb.consult, bCM.IssueCreditMemo.ID, bInv.Lines[0].ID, bInv.Events[0].ID} {
+			for _, id := range []string{bInv.ID, bDraft.ID, bPay.ID, bPay.Applications[0].ID, fb.acme, fb.consult, bCM.IssueCreditMemo.CreditMemo.ID, bInv.Lines[0].ID, bInv.Events[0].ID} {
 				r := b.gql(t, a.Admin, `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": id})
 				gqRequireCode(t, r, "NOT_FOUND")
 				require.JSONEq(t, `{"node": null}`, string(r.Data), id)
@@ -1582,45 +1694,45 @@ func TestBillingTenancy(t *testing.T) {
 				vars               map[string]any
 				code               string
 			}{
-				{"updateCustomer", a.Admin, `mutation($id: ID!) { updateCustomer(id: $id, input: {name: "Hijacked"}) { id } }`, map[string]any{"id": fb.acme}, "NOT_FOUND"},
-				{"updateItem", a.Admin, `mutation($id: ID!) { updateItem(id: $id, input: {name: "Hijacked"}) { id } }`, map[string]any{"id": fb.consult}, "NOT_FOUND"},
-				{"createItem on org B's entity", a.Admin, `mutation($e: ID!, $acct: ID!) { createItem(input: {entityID: $e, name: "X", defaultRate: "1.00", incomeAccountID: $acct}) { id } }`,
+				{"updateCustomer", a.Admin, `mutation($id: ID!) { updateCustomer(input: {customerId: $id, patch: {name: "Hijacked"}}) { customer { id } } }`, map[string]any{"id": fb.acme}, "NOT_FOUND"},
+				{"updateItem", a.Admin, `mutation($id: ID!) { updateItem(input: {itemId: $id, patch: {name: "Hijacked"}}) { item { id } } }`, map[string]any{"id": fb.consult}, "NOT_FOUND"},
+				{"createItem on org B's entity", a.Admin, `mutation($e: ID!, $acct: ID!) { createItem(input: {entityId: $e, name: "X", defaultRate: "1.00", incomeAccountId: $acct}) { item { id } } }`,
 					map[string]any{"e": fb.us, "acct": fb.accts["4000"]}, "UNKNOWN_ENTITY"},
-				{"createItem on org B's account", a.Admin, `mutation($e: ID!, $acct: ID!) { createItem(input: {entityID: $e, name: "X", defaultRate: "1.00", incomeAccountID: $acct}) { id } }`,
+				{"createItem on org B's account", a.Admin, `mutation($e: ID!, $acct: ID!) { createItem(input: {entityId: $e, name: "X", defaultRate: "1.00", incomeAccountId: $acct}) { item { id } } }`,
 					map[string]any{"e": f.us, "acct": fb.accts["4000"]}, "UNKNOWN_ACCOUNT"},
-				{"setInvoicePrefix", a.Admin, `mutation($e: ID!) { setInvoicePrefix(entityID: $e, prefix: "X-") }`, map[string]any{"e": fb.us}, "UNKNOWN_ENTITY"},
-				{"createInvoice for org B's customer", a.Admin, `mutation($in: InvoiceInput!) { createInvoice(input: $in) { id } }`,
+				{"setInvoicePrefix", a.Admin, `mutation($e: ID!) { setInvoicePrefix(input: {entityId: $e, prefix: "X-"}) { prefix } }`, map[string]any{"e": fb.us}, "UNKNOWN_ENTITY"},
+				{"createInvoice for org B's customer", a.Admin, biCreateQ,
 					map[string]any{"in": f.biInput(fb.acme, "2026-02-01", "2026-03-01", biLine(f.consult, "1", ""))}, "UNKNOWN_CUSTOMER"},
-				{"updateInvoice", a.Admin, `mutation($id: ID!, $in: InvoiceInput!) { updateInvoice(id: $id, input: $in) { id } }`,
+				{"updateInvoice", a.Admin, biUpdateQ,
 					map[string]any{"id": bDraft.ID, "in": f.biInput(f.acme, "2026-02-01", "2026-03-01", biLine(f.consult, "1", ""))}, "NOT_FOUND"},
-				{"submitInvoice", a.Admin, `mutation($id: ID!) { submitInvoice(id: $id) { id } }`, map[string]any{"id": bDraft.ID}, "NOT_FOUND"},
-				{"approveInvoice", a.Admin, `mutation($id: ID!) { approveInvoice(id: $id) { id } }`, map[string]any{"id": bSub.ID}, "NOT_FOUND"},
-				{"rejectInvoice", a.Admin, `mutation($id: ID!) { rejectInvoice(id: $id, reason: "x") { id } }`, map[string]any{"id": bSub.ID}, "NOT_FOUND"},
-				{"sendInvoice", a.Admin, `mutation($id: ID!) { sendInvoice(id: $id) { id } }`, map[string]any{"id": bInv.ID}, "NOT_FOUND"},
-				{"voidInvoice", a.Admin, `mutation($id: ID!) { voidInvoice(id: $id) { id } }`, map[string]any{"id": bInv.ID}, "NOT_FOUND"},
-				{"markInvoiceViewed", a.Admin, `mutation($id: ID!) { markInvoiceViewed(id: $id) { id } }`, map[string]any{"id": bInv.ID}, "NOT_FOUND"},
-				{"writeOffInvoice", a.Admin, `mutation($id: ID!) { writeOffInvoice(input: {invoiceID: $id}) { id } }`, map[string]any{"id": bInv.ID}, "NOT_FOUND"},
-				{"bulkSubmitInvoices", a.Admin, `mutation($id: ID!) { bulkSubmitInvoices(ids: [$id]) { ok error { code } } }`, map[string]any{"id": bDraft.ID}, ""},
+				{"submitInvoice", a.Admin, `mutation($id: ID!) { submitInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": bDraft.ID}, "NOT_FOUND"},
+				{"approveInvoice", a.Admin, `mutation($id: ID!) { approveInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": bSub.ID}, "NOT_FOUND"},
+				{"rejectInvoice", a.Admin, `mutation($id: ID!) { rejectInvoice(input: {invoiceId: $id, reason: "x"}) { invoice { id } } }`, map[string]any{"id": bSub.ID}, "NOT_FOUND"},
+				{"sendInvoice", a.Admin, `mutation($id: ID!) { sendInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": bInv.ID}, "NOT_FOUND"},
+				{"voidInvoice", a.Admin, `mutation($id: ID!) { voidInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": bInv.ID}, "NOT_FOUND"},
+				{"markInvoiceViewed", a.Admin, `mutation($id: ID!) { markInvoiceViewed(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": bInv.ID}, "NOT_FOUND"},
+				{"writeOffInvoice", a.Admin, `mutation($id: ID!) { writeOffInvoice(input: {invoiceId: $id}) { writeOff { id } } }`, map[string]any{"id": bInv.ID}, "NOT_FOUND"},
+				{"bulkSubmitInvoices", a.Admin, `mutation($id: ID!) { bulkSubmitInvoices(input: {invoiceIds: [$id]}) { results { ok error { code } } } }`, map[string]any{"id": bDraft.ID}, ""},
 				{"recordPayment for org B's customer", a.Admin, biRecordPayment, map[string]any{"in": f.biPaymentInput(fb.acme, "1.00")}, "UNKNOWN_CUSTOMER"},
 				{"recordPayment on org B's entity", a.Admin, biRecordPayment, map[string]any{"in": fb.biPaymentInput(fb.acme, "1.00")}, "UNKNOWN_ENTITY"},
 				{"recordPayment applied to org B's invoice", a.Admin, biRecordPayment, map[string]any{"in": f.biPaymentInput(f.acme, "1.00", biApp(bInv.ID, "1.00"))}, "NOT_FOUND"},
-				{"applyPayment of org B's payment", a.Admin, `mutation($p: ID!, $i: ID!) { applyPayment(paymentID: $p, applications: [{invoiceID: $i, amount: "1.00"}]) { id } }`,
+				{"applyPayment of org B's payment", a.Admin, `mutation($p: ID!, $i: ID!) { applyPayment(input: {paymentId: $p, applications: [{invoiceId: $i, amount: "1.00"}]}) { payment { id } } }`,
 					map[string]any{"p": bPay.ID, "i": bInv.ID}, "NOT_FOUND"},
-				{"applyPayment to org B's invoice", a.Admin, `mutation($p: ID!, $i: ID!) { applyPayment(paymentID: $p, applications: [{invoiceID: $i, amount: "1.00"}]) { id } }`,
+				{"applyPayment to org B's invoice", a.Admin, `mutation($p: ID!, $i: ID!) { applyPayment(input: {paymentId: $p, applications: [{invoiceId: $i, amount: "1.00"}]}) { payment { id } } }`,
 					map[string]any{"p": aPay.ID, "i": bInv.ID}, "NOT_FOUND"},
-				{"unapplyPayment", a.Admin, `mutation($id: ID!) { unapplyPayment(applicationID: $id) { id } }`, map[string]any{"id": bPay.Applications[0].ID}, "NOT_FOUND"},
-				{"refundPayment", a.Admin, `mutation($id: ID!) { refundPayment(input: {paymentID: $id, amount: "1.00"}) { id } }`, map[string]any{"id": bPay.ID}, "NOT_FOUND"},
-				{"reverseCharge", a.Admin, `mutation($id: ID!) { reverseCharge(input: {paymentID: $id, amount: "1.00"}) { id } }`, map[string]any{"id": bPay.ID}, "NOT_FOUND"},
-				{"issueCreditMemo for org B's customer", a.Admin, `mutation($e: ID!, $c: ID!) { issueCreditMemo(input: {entityID: $e, customerID: $c, date: "2026-03-01", amount: "1.00"}) { id } }`,
+				{"unapplyPayment", a.Admin, `mutation($id: ID!) { unapplyPayment(input: {applicationId: $id}) { payment { id } } }`, map[string]any{"id": bPay.Applications[0].ID}, "NOT_FOUND"},
+				{"refundPayment", a.Admin, `mutation($id: ID!) { refundPayment(input: {paymentId: $id, amount: "1.00"}) { refund { id } } }`, map[string]any{"id": bPay.ID}, "NOT_FOUND"},
+				{"reverseCharge", a.Admin, `mutation($id: ID!) { reverseCharge(input: {paymentId: $id, amount: "1.00"}) { chargeReversal { id } } }`, map[string]any{"id": bPay.ID}, "NOT_FOUND"},
+				{"issueCreditMemo for org B's customer", a.Admin, `mutation($e: ID!, $c: ID!) { issueCreditMemo(input: {entityId: $e, customerId: $c, date: "2026-03-01", amount: "1.00"}) { creditMemo { id } } }`,
 					map[string]any{"e": f.us, "c": fb.acme}, "UNKNOWN_CUSTOMER"},
-				{"applyCreditMemo", a.Admin, `mutation($c: ID!, $i: ID!) { applyCreditMemo(creditMemoID: $c, applications: [{invoiceID: $i, amount: "1.00"}]) { id } }`,
-					map[string]any{"c": bCM.IssueCreditMemo.ID, "i": bInv.ID}, "NOT_FOUND"},
+				{"applyCreditMemo", a.Admin, `mutation($c: ID!, $i: ID!) { applyCreditMemo(input: {creditMemoId: $c, applications: [{invoiceId: $i, amount: "1.00"}]}) { creditMemo { id } } }`,
+					map[string]any{"c": bCM.IssueCreditMemo.CreditMemo.ID, "i": bInv.ID}, "NOT_FOUND"},
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					r := b.gql(t, c.token, c.query, c.vars)
 					if c.code == "" { // a bulk item fails on its own
 						require.Empty(t, r.Errors)
-						require.JSONEq(t, `{"bulkSubmitInvoices": [{"ok": false, "error": {"code": "NOT_FOUND"}}]}`, string(r.Data))
+						require.JSONEq(t, `{"bulkSubmitInvoices": {"results": [{"ok": false, "error": {"code": "NOT_FOUND"}}]}}`, string(r.Data))
 						require.Equal(t, aBefore, b.biSnapshot(t, a))
 					} else {
 						b.biRequireRefused(t, a, aBefore, r, c.code)
@@ -1657,7 +1769,7 @@ func TestBillingTenancy(t *testing.T) {
 
 func TestBillingInvoiceListCost(t *testing.T) {
 	t.Parallel()
-	const q = `query($n: Int) { invoices(first: $n, where: {statusIn: [approved, sent, partially_paid]}, orderBy: {field: ISSUE_DATE, direction: DESC}) {
+	const q = `query($n: Int) { invoices(first: $n, where: {statusIn: [APPROVED, SENT, PARTIALLY_PAID]}, orderBy: {field: ISSUE_DATE, direction: DESC}) {
 		totalCount edges { node { id number total balance overdue customer { displayName email }
 		lines { description quantity unitPrice amount item { name } } paymentApplications { amount } } } } }`
 	for _, d := range dbtest.Dialects(t) {
@@ -1673,10 +1785,13 @@ func TestBillingInvoiceListCost(t *testing.T) {
 					biLine(f.consult, "1", ""), biLine(f.managed, fmt.Sprint(1+i%3), "")))
 				ids = append(ids, inv.ID)
 			}
-			var sub, appr struct{ R []struct{ Ok bool } }
-			b.gqlOK(t, a.Accountant, `mutation($ids: [ID!]!) { r: bulkSubmitInvoices(ids: $ids) { ok } }`, map[string]any{"ids": ids}, &sub)
-			b.gqlOK(t, a.FinanceLead, `mutation($ids: [ID!]!) { r: bulkApproveInvoices(ids: $ids) { ok } }`, map[string]any{"ids": ids}, &appr)
-			for _, r := range appr.R {
+			var sub, appr struct {
+				R struct{ Results []struct{ Ok bool } }
+			}
+			b.gqlOK(t, a.Accountant, `mutation($ids: [ID!]!) { r: bulkSubmitInvoices(input: {invoiceIds: $ids}) { results { ok } } }`, map[string]any{"ids": ids}, &sub)
+			b.gqlOK(t, a.FinanceLead, `mutation($ids: [ID!]!) { r: bulkApproveInvoices(input: {invoiceIds: $ids}) { results { ok } } }`, map[string]any{"ids": ids}, &appr)
+			require.Len(t, appr.R.Results, len(ids))
+			for _, r := range appr.R.Results {
 				require.True(t, r.Ok)
 			}
 			for _, id := range ids[:6] {
@@ -1720,8 +1835,8 @@ func TestBillingInvoiceListCost(t *testing.T) {
 }
 
 // biCreditMemoFields are a credit memo's fields with its applications.
-const biCreditMemoFields = `id customerID applied remaining journalEntryID
-	applications { id invoiceID amount journalEntryID unappliedAt unapplyEntryID }`
+const biCreditMemoFields = `id customerId applied remaining journalEntryId
+	applications { id invoiceId amount journalEntryId unappliedAt unapplyEntryId }`
 
 type biCreditMemo struct {
 	ID, CustomerID, Applied, Remaining, JournalEntryID string
@@ -1748,7 +1863,7 @@ func (b *testBundle) biEntry(t *testing.T, token, id string) biEntry {
 	t.Helper()
 	var out struct{ Node *biEntry }
 	b.gqlOK(t, token, `query($id: ID!) { node(id: $id) { ... on JournalEntry { id date sourceRef status documentDate
-		documentType documentID reversalOfID lines { customerID account { code subtype } } } } }`, map[string]any{"id": id}, &out)
+		documentType documentId reversalOfId lines { customerId account { code subtype } } } } }`, map[string]any{"id": id}, &out)
 	require.NotNil(t, out.Node, "entry %s", id)
 	return *out.Node
 }
@@ -1761,7 +1876,7 @@ func (e biEntry) requireDocument(t *testing.T, docType, docID, customerID string
 	require.NotNil(t, e.DocumentID, "entry %s (%s) has no document id", e.ID, e.SourceRef)
 	require.Equal(t, docType+" "+docID, *e.DocumentType+" "+*e.DocumentID, "document of entry %s (%s)", e.ID, e.SourceRef)
 	for _, l := range e.Lines {
-		if l.Account.Subtype == "accounts_receivable" || l.Account.Subtype == "customer_credit" {
+		if l.Account.Subtype == "ACCOUNTS_RECEIVABLE" || l.Account.Subtype == "CUSTOMER_CREDIT" {
 			require.NotNil(t, l.CustomerID, "%s line of entry %s names no customer", l.Account.Code, e.ID)
 			require.Equal(t, customerID, *l.CustomerID, "%s line of entry %s", l.Account.Code, e.ID)
 		}
@@ -1770,9 +1885,10 @@ func (e biEntry) requireDocument(t *testing.T, docType, docID, customerID string
 
 func TestBillingUnapplyCredit(t *testing.T) {
 	t.Parallel()
-	const issueQ = `mutation($in: IssueCreditMemoInput!) { r: issueCreditMemo(input: $in) { ` + biCreditMemoFields + ` } }`
-	const unapplyQ = `mutation($id: ID!) { r: unapplyCredit(applicationID: $id) { ` + biCreditMemoFields + ` } }`
-	const reverseQ = `mutation($id: ID!) { reverseJournalEntry(input: {id: $id}) { id } }`
+	const issueQ = `mutation($in: IssueCreditMemoInput!) { r: issueCreditMemo(input: $in) { creditMemo { ` + biCreditMemoFields + ` } } }`
+	const unapplyQ = `mutation($id: ID!) { r: unapplyCredit(input: {applicationId: $id}) { creditMemo { ` + biCreditMemoFields + ` }
+		invoices { id status balance } } }`
+	const reverseQ = `mutation($id: ID!) { reverseJournalEntry(input: {journalEntryId: $id}) { reversal { id } } }`
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
@@ -1785,10 +1901,12 @@ func TestBillingUnapplyCredit(t *testing.T) {
 
 			inv := b.biApproved(t, f, f.biInput(f.acme, "2026-02-01", "2026-03-01", biLine(f.consult, "2", ""))) // 300.00
 			b.biEntry(t, a.Viewer, *inv.JournalEntryID).requireDocument(t, "invoice", inv.ID, f.acme)
-			var issued struct{ R biCreditMemo }
-			b.gqlOK(t, a.FinanceLead, issueQ, map[string]any{"in": map[string]any{"entityID": f.us, "customerID": f.acme,
+			var issued struct {
+				R struct{ CreditMemo biCreditMemo }
+			}
+			b.gqlOK(t, a.FinanceLead, issueQ, map[string]any{"in": map[string]any{"entityId": f.us, "customerId": f.acme,
 				"date": "2026-03-07", "amount": "100.00", "applications": []any{biApp(inv.ID, "100.00")}}}, &issued)
-			cm := issued.R
+			cm := issued.R.CreditMemo
 			require.Equal(t, "100.00", cm.Applied)
 			require.Len(t, cm.Applications, 1)
 			app := cm.Applications[0]
@@ -1796,7 +1914,7 @@ func TestBillingUnapplyCredit(t *testing.T) {
 			require.Nil(t, app.UnapplyEntryID)
 			b.biEntry(t, a.Viewer, cm.JournalEntryID).requireDocument(t, "credit_memo", cm.ID, f.acme)
 			b.biEntry(t, a.Viewer, app.JournalEntryID).requireDocument(t, "credit_application", app.ID, f.acme)
-			require.Equal(t, "partially_paid", b.biInvoice(t, a.Viewer, inv.ID).Status)
+			require.Equal(t, "PARTIALLY_PAID", b.biInvoice(t, a.Viewer, inv.ID).Status)
 
 			// A credited invoice is not voided: the refusal names the way out. Nor are its
 			// entries or the credit's undone behind the documents' backs.
@@ -1818,30 +1936,40 @@ func TestBillingUnapplyCredit(t *testing.T) {
 
 			// Unapplying: DR AR, CR Customer Credits; the invoice re-opens and the memo has its
 			// credit again.
-			var un struct{ R biCreditMemo }
+			var un struct {
+				R struct {
+					CreditMemo biCreditMemo
+					Invoices   []struct{ ID, Status, Balance string }
+				}
+			}
 			b.gqlOK(t, a.Accountant, unapplyQ, map[string]any{"id": app.ID}, &un)
-			require.Equal(t, cm.ID, un.R.ID)
-			require.Equal(t, "0.00", un.R.Applied)
-			require.Equal(t, "100.00", un.R.Remaining)
-			require.Len(t, un.R.Applications, 1)
-			require.NotNil(t, un.R.Applications[0].UnappliedAt)
-			require.NotNil(t, un.R.Applications[0].UnapplyEntryID)
-			unEntry := *un.R.Applications[0].UnapplyEntryID
+			unCM := un.R.CreditMemo
+			require.Equal(t, cm.ID, unCM.ID)
+			require.Equal(t, "0.00", unCM.Applied)
+			require.Equal(t, "100.00", unCM.Remaining)
+			require.Len(t, unCM.Applications, 1)
+			require.NotNil(t, unCM.Applications[0].UnappliedAt)
+			require.NotNil(t, unCM.Applications[0].UnapplyEntryID)
+			require.Len(t, un.R.Invoices, 1, "the payload carries the invoice the credit left")
+			require.Equal(t, inv.ID, un.R.Invoices[0].ID)
+			require.Equal(t, "APPROVED", un.R.Invoices[0].Status)
+			require.Equal(t, "300.00", un.R.Invoices[0].Balance)
+			unEntry := *unCM.Applications[0].UnapplyEntryID
 			require.Equal(t, []string{"1200 DR 100.00", "2100 CR 100.00"}, b.biEntryLines(t, a.Viewer, unEntry))
 			e := b.biEntry(t, a.Viewer, unEntry)
 			require.Equal(t, "cunapply:"+app.ID, e.SourceRef)
 			require.Equal(t, today.String(), e.Date, "dated today, after the memo")
 			e.requireDocument(t, "credit_application", app.ID, f.acme)
 			got := b.biInvoice(t, a.Viewer, inv.ID)
-			require.Equal(t, "approved", got.Status)
+			require.Equal(t, "APPROVED", got.Status)
 			require.Equal(t, "300.00", got.Balance)
 			require.Equal(t, "0.00", got.AmountPaid)
-			require.Equal(t, "partially_paid>approved", got.transitions()[len(got.transitions())-1])
+			require.Equal(t, "PARTIALLY_PAID>APPROVED", got.transitions()[len(got.transitions())-1])
 			require.Equal(t, biSubject(a, auth.RoleAccountant), got.lastEvent(t).Actor)
 			var audit struct {
 				AuditEvents gqConn[struct{ Actor, SubjectID, Detail string }]
 			}
-			b.gqlOK(t, a.Admin, `{ auditEvents(where: {action: "unapplyCredit"}) { totalCount edges { node { actor subjectID detail } } } }`, nil, &audit)
+			b.gqlOK(t, a.Admin, `{ auditEvents(where: {action: "unapplyCredit"}) { totalCount edges { node { actor subjectId detail } } } }`, nil, &audit)
 			require.Equal(t, 1, audit.AuditEvents.TotalCount, "the mutation is audited")
 			require.Equal(t, biSubject(a, auth.RoleAccountant), audit.AuditEvents.nodes()[0].Actor)
 			require.Contains(t, audit.AuditEvents.nodes()[0].Detail, app.ID)
@@ -1853,10 +1981,10 @@ func TestBillingUnapplyCredit(t *testing.T) {
 
 			// Now the invoice is voided, even with this month closed: the reversal goes to the
 			// first day of the next open month and keeps today as its document date.
-			b.gqlOK(t, a.FinanceLead, `mutation($e: ID, $n: String) { closePeriod(entityId: $e, name: $n) { id } }`,
+			b.gqlOK(t, a.FinanceLead, `mutation($e: ID, $n: String) { closePeriod(input: {entityId: $e, name: $n}) { period { id } } }`,
 				map[string]any{"e": f.us, "n": fmt.Sprintf("%04d-%02d", today.Year(), today.Month())}, nil)
 			void := b.biDo(t, a.FinanceLead, "voidInvoice", inv.ID)
-			require.Equal(t, "void", void.Status)
+			require.Equal(t, "VOID", void.Status)
 			require.Equal(t, "0.00", void.Balance)
 			require.NotNil(t, void.VoidEntryID)
 			require.Equal(t, []string{"1200 CR 300.00", "4000 DR 300.00"}, b.biEntryLines(t, a.Viewer, *void.VoidEntryID))

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"books/ent"
-	"books/internal/auth"
 	"books/internal/billing"
 	"books/internal/dbtest"
 )
@@ -19,7 +18,7 @@ func contractSetup(t *testing.T, dialectName string) (*testBundle, string, strin
 	t.Helper()
 	b := setup(t, dialectName)
 	c, err := billing.CreateCustomer(orgCtx(b.orgA), b.client, ent.CreateCustomerInput{
-		EntityID: b.orgA.Entities[0].ID, DisplayName: "Initech", Name: "Initech", Currency: "USD",
+		DisplayName: "Initech", Name: "Initech", Currency: "USD",
 	})
 	require.NoError(t, err)
 	portal, err := b.tokens.Mint("portal-initech", b.orgA.ID, nil, c.ID, time.Hour)

@@ -13,12 +13,12 @@ import (
 	"books/internal/dbtest"
 )
 
-const verifyLedgerOp = `mutation($e: ID!) { verifyLedger(entityId: $e) {
-	id entityID ok entriesChecked entriesSealed headSeq headHash problem } }`
+const verifyLedgerOp = `mutation($e: ID!) { verifyLedger(input: {entityId: $e}) { verification {
+	id entityId ok entriesChecked entriesSealed headSeq headHash problem } } }`
 
 type ledgerVerification struct {
 	ID             string  `json:"id"`
-	EntityID       string  `json:"entityID"`
+	EntityID       string  `json:"entityId"`
 	OK             bool    `json:"ok"`
 	EntriesChecked int     `json:"entriesChecked"`
 	EntriesSealed  int     `json:"entriesSealed"`
@@ -30,10 +30,12 @@ type ledgerVerification struct {
 func (b *testBundle) verifyLedger(t *testing.T, token, entityID string) ledgerVerification {
 	t.Helper()
 	var out struct {
-		VerifyLedger ledgerVerification `json:"verifyLedger"`
+		VerifyLedger struct {
+			Verification ledgerVerification `json:"verification"`
+		} `json:"verifyLedger"`
 	}
 	b.gqlOK(t, token, verifyLedgerOp, map[string]any{"e": entityID}, &out)
-	return out.VerifyLedger
+	return out.VerifyLedger.Verification
 }
 
 // lastVerifications returns each entity's lastLedgerVerification by entity code, as token
@@ -131,13 +133,17 @@ func TestVerifyLedgerAccess(t *testing.T) {
 			if tt.code == "" {
 				require.Empty(t, r.Errors)
 				var out struct {
-					VerifyLedger ledgerVerification `json:"verifyLedger"`
+					VerifyLedger struct {
+						Verification ledgerVerification `json:"verification"`
+					} `json:"verifyLedger"`
 				}
 				require.NoError(t, json.Unmarshal(r.Data, &out))
-				require.True(t, out.VerifyLedger.OK)
+				require.True(t, out.VerifyLedger.Verification.OK)
+				require.Equal(t, tt.entity, out.VerifyLedger.Verification.EntityID)
 				return
 			}
 			require.Equal(t, []string{tt.code}, r.errorCodes())
+			biRequireNoData(t, r)
 		})
 	}
 	n, err := b.client.LedgerVerification.Query().Count(orgCtx(b.orgB))

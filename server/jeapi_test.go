@@ -692,14 +692,16 @@ func jeRevokeViaGraphQL(t *testing.T, b *testBundle, org testOrg) {
 	require.NotEmpty(t, id, "the test key is not listed")
 	var revoked struct {
 		RevokeIntegrationKey struct {
-			ID        string
-			RevokedAt *string
+			IntegrationKey struct {
+				ID        string
+				RevokedAt *string
+			} `json:"integrationKey"`
 		} `json:"revokeIntegrationKey"`
 	}
-	b.gqlOK(t, org.Admin, `mutation($id: ID!) { revokeIntegrationKey(id: $id) { id revokedAt } }`,
+	b.gqlOK(t, org.Admin, `mutation($id: ID!) { revokeIntegrationKey(input: {integrationKeyId: $id}) { integrationKey { id revokedAt } } }`,
 		map[string]any{"id": id}, &revoked)
-	require.Equal(t, id, revoked.RevokeIntegrationKey.ID)
-	require.NotNil(t, revoked.RevokeIntegrationKey.RevokedAt)
+	require.Equal(t, id, revoked.RevokeIntegrationKey.IntegrationKey.ID)
+	require.NotNil(t, revoked.RevokeIntegrationKey.IntegrationKey.RevokedAt)
 }
 
 func TestJEForbidden(t *testing.T) {

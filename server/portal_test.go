@@ -83,7 +83,7 @@ func TestPortalBilling(t *testing.T) {
 				PaymentApplications                    []struct{ Amount, InvoiceID, PaymentID string }
 			}
 			const invoiceSel = `id status number total balance amountPaid overdue customer { id displayName email } entity { code name }
-				lines { description quantity unitPrice amount } paymentApplications { amount invoiceID paymentID }`
+				lines { description quantity unitPrice amount } paymentApplications { amount invoiceId paymentId }`
 
 			for _, tok := range []struct{ name, token string }{{"portal", portal}, {"portal claiming admin", portalAdmin}} {
 				t.Run(tok.name+" lists its approved-or-later invoices", func(t *testing.T) {
@@ -95,10 +95,10 @@ func TestPortalBilling(t *testing.T) {
 					require.Equal(t, 2, out.Invoices.TotalCount)
 					nodes := out.Invoices.nodes()
 					require.Equal(t, []string{one.approved.ID, one.sent.ID}, idsOf(nodes, func(n pInvoice) string { return n.ID }))
-					require.Equal(t, "partially_paid", nodes[0].Status)
+					require.Equal(t, "PARTIALLY_PAID", nodes[0].Status)
 					require.Equal(t, "450.00", nodes[0].Total)
 					require.Equal(t, "350.00", nodes[0].Balance)
-					require.Equal(t, "sent", nodes[1].Status)
+					require.Equal(t, "SENT", nodes[1].Status)
 					for _, n := range nodes {
 						require.Equal(t, c1, n.Customer.ID)
 						require.Equal(t, "Acme Corporation", n.Customer.DisplayName)
@@ -117,10 +117,10 @@ func TestPortalBilling(t *testing.T) {
 					}{
 						{`query($c: String) { invoices(search: {customer: $c}) { totalCount edges { node { id } } } }`, map[string]any{"c": c2}},
 						{`query { invoices(search: {customer: "Globex"}) { totalCount edges { node { id } } } }`, nil},
-						{`query($c: ID) { invoices(where: {customerID: $c}) { totalCount edges { node { id } } } }`, map[string]any{"c": c2}},
-						{`query { invoices(where: {statusIn: [draft, submitted]}) { totalCount edges { node { id } } } }`, nil},
+						{`query($c: ID) { invoices(where: {customerId: $c}) { totalCount edges { node { id } } } }`, map[string]any{"c": c2}},
+						{`query { invoices(where: {statusIn: [DRAFT, SUBMITTED]}) { totalCount edges { node { id } } } }`, nil},
 						{`query($id: ID) { invoices(where: {id: $id}) { totalCount edges { node { id } } } }`, map[string]any{"id": one.draft.ID}},
-						{`query($c: ID) { payments(where: {customerID: $c}) { totalCount edges { node { id } } } }`, map[string]any{"c": c2}},
+						{`query($c: ID) { payments(where: {customerId: $c}) { totalCount edges { node { id } } } }`, map[string]any{"c": c2}},
 						{`query($id: ID) { invoices(where: {id: $id}) { totalCount edges { node { id } } } }`, map[string]any{"id": bInv.ID}},
 					} {
 						r, raw := post(t, tok.token, q.query, q.vars)
@@ -132,9 +132,24 @@ func TestPortalBilling(t *testing.T) {
 							require.Zero(t, v.TotalCount, q.query)
 						}
 					}
+					// A filter on a field it may not read is refused, not answered: its count would
+					// tell what the field holds.
+					for _, q := range []string{
+						`{ invoices(where: {submittedByContains: "user-"}) { totalCount } }`,
+						`{ invoices(where: {syncStatus: NOT_SYNCED}) { totalCount } }`,
+						`{ invoices(where: {hasJournalEntry: true}) { totalCount } }`,
+						`{ invoices(where: {or: [{id: "x"}, {approvedByNotNil: true}]}) { totalCount } }`,
+						`{ invoices(where: {hasCustomerWith: {hubCompanyIdNotNil: true}}) { totalCount } }`,
+						`{ payments(where: {recordedByContains: "user-"}) { totalCount } }`,
+					} {
+						r, raw := post(t, tok.token, q, nil)
+						gqRequireCode(t, r, "FORBIDDEN")
+						biRequireNoData(t, r)
+						requireNoSecrets(t, raw)
+					}
 					// Its own search works.
 					var out struct{ Invoices struct{ TotalCount int } }
-					b.gqlOK(t, tok.token, `{ invoices(search: {customer: "acme", overdue: true}, where: {status: sent}) { totalCount } }`, nil, &out)
+					b.gqlOK(t, tok.token, `{ invoices(search: {customer: "acme", overdue: true}, where: {status: SENT}) { totalCount } }`, nil, &out)
 					require.Equal(t, 1, out.Invoices.TotalCount)
 				})
 
@@ -218,7 +233,7 @@ func TestPortalBilling(t *testing.T) {
 							Lines               []struct{ Amount string }
 						}
 					}
-					r, raw := post(t, tok.token, `query($id: ID!) { node(id: $id) { ... on Invoice { customer { id } paymentApplications { invoiceID } lines { amount } } } }`,
+					r, raw := post(t, tok.token, `query($id: ID!) { node(id: $id) { ... on Invoice { customer { id } paymentApplications { invoiceId } lines { amount } } } }`,
 						map[string]any{"id": one.approved.ID})
 					require.Empty(t, r.Errors)
 					requireNoSecrets(t, raw)
@@ -239,7 +254,7 @@ func TestPortalBilling(t *testing.T) {
 					{"invoice approvedBy", `{ invoices { edges { node { id approvedBy } } } }`, nil},
 					{"invoice submittedBy", `{ invoices { edges { node { id submittedBy } } } }`, nil},
 					{"invoice journalEntry", `{ invoices { edges { node { id journalEntry { id lines { debit } } } } } }`, nil},
-					{"invoice journalEntryID", `{ invoices { edges { node { id journalEntryID } } } }`, nil},
+					{"invoice journalEntryId", `{ invoices { edges { node { id journalEntryId } } } }`, nil},
 					{"invoice events", `{ invoices { edges { node { id events { actor fromStatus toStatus } } } } }`, nil},
 					{"invoice sync status", `{ invoices { edges { node { id syncStatus } } } }`, nil},
 					{"invoice credit applications", `{ invoices { edges { node { id creditApplications { id } } } } }`, nil},
@@ -249,7 +264,7 @@ func TestPortalBilling(t *testing.T) {
 					{"payment application's payment", `{ payments { edges { node { applications { payment { id recordedBy } } } } } }`, nil},
 					{"invoice line class", `{ invoices { edges { node { lines { class { id name } } } } } }`, nil},
 					{"item income account", `{ invoices { edges { node { lines { item { name incomeAccount { code } } } } } } }`, nil},
-					{"customer hub id", `{ invoices { edges { node { customer { hubCompanyID active } } } } }`, nil},
+					{"customer hub id", `{ invoices { edges { node { customer { hubCompanyId active } } } } }`, nil},
 					{"entity chart", `{ invoices { edges { node { entity { name accounts { edges { node { code } } } } } } } }`, nil},
 					{"customers list", `{ customers { totalCount edges { node { id displayName } } } }`, nil},
 					{"items list", `{ items { totalCount } }`, nil},
@@ -261,7 +276,10 @@ func TestPortalBilling(t *testing.T) {
 						r, raw := post(t, tok.token, c.query, c.vars)
 						gqRequireCode(t, r, "FORBIDDEN")
 						requireNoSecrets(t, raw)
-						for _, leak := range []string{"user-", "4000", f.accts["1200"], "not_synced", "Consulting\""} {
+						for _, e := range r.Errors {
+							require.NotEmpty(t, e.Path, "a refused field is an error at its path: %+v", e)
+						}
+						for _, leak := range []string{"user-", "4000", f.accts["1200"], "NOT_SYNCED", "not_synced", "Consulting\""} {
 							require.NotContains(t, string(raw), leak)
 						}
 					})
@@ -273,19 +291,19 @@ func TestPortalBilling(t *testing.T) {
 						query string
 						vars  map[string]any
 					}{
-						{`mutation($in: InvoiceInput!) { createInvoice(input: $in) { id } }`, map[string]any{"in": f.biInput(c1, "2026-02-01", "2026-03-01", biLine(f.consult, "1", ""))}},
-						{`mutation($id: ID!) { submitInvoice(id: $id) { id } }`, map[string]any{"id": one.draft.ID}},
-						{`mutation($id: ID!) { approveInvoice(id: $id) { id } }`, map[string]any{"id": one.submitted.ID}},
-						{`mutation($id: ID!) { sendInvoice(id: $id) { id } }`, map[string]any{"id": one.approved.ID}},
-						{`mutation($id: ID!) { voidInvoice(id: $id) { id } }`, map[string]any{"id": one.sent.ID}},
-						{`mutation($id: ID!) { bulkApproveInvoices(ids: [$id]) { ok } }`, map[string]any{"id": one.submitted.ID}},
-						{`mutation($id: ID!) { updateCustomer(id: $id, input: {email: "me@acme.example"}) { id } }`, map[string]any{"id": c1}},
+						{biCreateQ, map[string]any{"in": f.biInput(c1, "2026-02-01", "2026-03-01", biLine(f.consult, "1", ""))}},
+						{`mutation($id: ID!) { submitInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": one.draft.ID}},
+						{`mutation($id: ID!) { approveInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": one.submitted.ID}},
+						{`mutation($id: ID!) { sendInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": one.approved.ID}},
+						{`mutation($id: ID!) { voidInvoice(input: {invoiceId: $id}) { invoice { id } } }`, map[string]any{"id": one.sent.ID}},
+						{`mutation($id: ID!) { bulkApproveInvoices(input: {invoiceIds: [$id]}) { results { ok } } }`, map[string]any{"id": one.submitted.ID}},
+						{`mutation($id: ID!) { updateCustomer(input: {customerId: $id, patch: {email: "me@acme.example"}}) { customer { id } } }`, map[string]any{"id": c1}},
 						{biRecordPayment, map[string]any{"in": f.biPaymentInput(c1, "1.00", biApp(one.sent.ID, "1.00"))}},
-						{`mutation($id: ID!) { unapplyPayment(applicationID: $id) { id } }`, map[string]any{"id": one.payment.Applications[0].ID}},
-						{`mutation($id: ID!) { refundPayment(input: {paymentID: $id, amount: "1.00"}) { id } }`, map[string]any{"id": one.payment.ID}},
-						{`mutation($e: ID!) { createClass(input: {entityID: $e, name: "Portal"}) { id } }`, map[string]any{"e": f.us}},
+						{`mutation($id: ID!) { unapplyPayment(input: {applicationId: $id}) { payment { id } } }`, map[string]any{"id": one.payment.Applications[0].ID}},
+						{`mutation($id: ID!) { refundPayment(input: {paymentId: $id, amount: "1.00"}) { refund { id } } }`, map[string]any{"id": one.payment.ID}},
+						{`mutation($e: ID!) { createClass(input: {entityId: $e, name: "Portal"}) { class { id } } }`, map[string]any{"e": f.us}},
 						// A permitted mutation does not carry a forbidden one: the operation fails as a whole.
-						{`mutation($id: ID!, $in: CreateCustomerInput!) { markInvoiceViewed(id: $id) { id } createCustomer(input: $in) { id } }`,
+						{`mutation($id: ID!, $in: CreateCustomerInput!) { markInvoiceViewed(input: {invoiceId: $id}) { invoice { id } } createCustomer(input: $in) { customer { id } } }`,
 							map[string]any{"id": one.sent.ID, "in": map[string]any{"name": "P", "displayName": "P", "currency": "USD"}}},
 					} {
 						r, raw := post(t, tok.token, m.query, m.vars)
@@ -297,11 +315,13 @@ func TestPortalBilling(t *testing.T) {
 			}
 
 			// markInvoiceViewed: sent → viewed once, with viewedAt; nothing else moves.
-			const viewQ = `mutation($id: ID!) { markInvoiceViewed(id: $id) { id status viewedAt sentAt } }`
+			const viewQ = `mutation($id: ID!) { markInvoiceViewed(input: {invoiceId: $id}) { invoice { id status viewedAt sentAt } } }`
 			type viewed struct {
-				MarkInvoiceViewed *struct {
-					ID, Status       string
-					ViewedAt, SentAt *string
+				MarkInvoiceViewed struct {
+					Invoice *struct {
+						ID, Status       string
+						ViewedAt, SentAt *string
+					}
 				}
 			}
 			before := b.biSnapshot(t, a)
@@ -314,21 +334,21 @@ func TestPortalBilling(t *testing.T) {
 				require.Equal(t, fmt.Sprintf("invoice %q not found", id), r.Errors[0].Message)
 				require.Equal(t, before, b.biSnapshot(t, a))
 			}
-			require.Equal(t, "sent", b.biInvoice(t, a.Viewer, two.sent.ID).Status)
+			require.Equal(t, "SENT", b.biInvoice(t, a.Viewer, two.sent.ID).Status)
 
 			var v viewed
 			b.gqlOK(t, portal, viewQ, map[string]any{"id": one.sent.ID}, &v)
-			require.Equal(t, "viewed", v.MarkInvoiceViewed.Status)
-			require.NotNil(t, v.MarkInvoiceViewed.ViewedAt)
-			firstView := *v.MarkInvoiceViewed.ViewedAt
+			require.Equal(t, "VIEWED", v.MarkInvoiceViewed.Invoice.Status)
+			require.NotNil(t, v.MarkInvoiceViewed.Invoice.ViewedAt)
+			firstView := *v.MarkInvoiceViewed.Invoice.ViewedAt
 			at, err := time.Parse(time.RFC3339Nano, firstView)
 			require.NoError(t, err)
 			require.WithinDuration(t, time.Now(), at, time.Minute)
 			staff := b.biInvoice(t, a.Viewer, one.sent.ID)
-			require.Equal(t, "viewed", staff.Status)
-			require.Equal(t, "sent>viewed", staff.transitions()[len(staff.transitions())-1])
+			require.Equal(t, "VIEWED", staff.Status)
+			require.Equal(t, "SENT>VIEWED", staff.transitions()[len(staff.transitions())-1])
 			require.Equal(t, "p1", staff.lastEvent(t).Actor)
-			require.Equal(t, "graphql", staff.lastEvent(t).Via)
+			require.Equal(t, "GRAPHQL", staff.lastEvent(t).Via)
 			biRequireARInvariant(t, b, a)
 
 			// Once: a second view changes nothing, and neither does viewing an approved
@@ -338,18 +358,18 @@ func TestPortalBilling(t *testing.T) {
 			for _, id := range []string{one.sent.ID, one.approved.ID} {
 				var again viewed
 				b.gqlOK(t, portalAdmin, viewQ, map[string]any{"id": id}, &again)
-				require.Equal(t, id, again.MarkInvoiceViewed.ID)
+				require.Equal(t, id, again.MarkInvoiceViewed.Invoice.ID)
 			}
-			require.Equal(t, "viewed", b.biInvoice(t, a.Viewer, one.sent.ID).Status)
+			require.Equal(t, "VIEWED", b.biInvoice(t, a.Viewer, one.sent.ID).Status)
 			require.Equal(t, firstView, *b.biInvoice(t, a.Viewer, one.sent.ID).ViewedAt)
 			require.Len(t, b.biInvoice(t, a.Viewer, one.sent.ID).Events, events)
-			require.Equal(t, "partially_paid", b.biInvoice(t, a.Viewer, one.approved.ID).Status)
+			require.Equal(t, "PARTIALLY_PAID", b.biInvoice(t, a.Viewer, one.approved.ID).Status)
 			require.Equal(t, before, dropAudit(b.biSnapshot(t, a), before))
 			// A payment on the viewed invoice moves it on; unapplying brings back viewed.
 			pv := b.biPay(t, a.Accountant, f.biPaymentInput(c1, "99.99", biApp(one.sent.ID, "99.99")))
-			require.Equal(t, "paid", b.biInvoice(t, a.Viewer, one.sent.ID).Status)
-			b.gqlOK(t, a.Accountant, `mutation($id: ID!) { unapplyPayment(applicationID: $id) { id } }`, map[string]any{"id": pv.Applications[0].ID}, nil)
-			require.Equal(t, "viewed", b.biInvoice(t, a.Viewer, one.sent.ID).Status)
+			require.Equal(t, "PAID", b.biInvoice(t, a.Viewer, one.sent.ID).Status)
+			b.gqlOK(t, a.Accountant, `mutation($id: ID!) { unapplyPayment(input: {applicationId: $id}) { payment { id } } }`, map[string]any{"id": pv.Applications[0].ID}, nil)
+			require.Equal(t, "VIEWED", b.biInvoice(t, a.Viewer, one.sent.ID).Status)
 
 			// Staff who may not write cannot mark an invoice viewed either.
 			before = b.biSnapshot(t, a)

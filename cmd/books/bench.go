@@ -453,7 +453,7 @@ func machine() string {
 // benchInvoiceQuery is the list under test: one page of sent invoices of a date range,
 // newest first, with what the list shows of each.
 const benchInvoiceQuery = `query($n: Int!, $from: Date!, $to: Date!) {
-	invoices(first: $n, where: {status: sent, issueDateGTE: $from, issueDateLTE: $to},
+	invoices(first: $n, where: {status: SENT, issueDateGTE: $from, issueDateLTE: $to},
 		orderBy: {field: ISSUE_DATE, direction: DESC}) {
 		totalCount
 		edges { node { id number total balance overdue

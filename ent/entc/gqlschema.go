@@ -35,6 +35,7 @@ func conventionHook(g *gen.Graph, s *ast.Schema) error {
 		Locations:   []ast.DirectiveLocation{ast.LocationEnumValue},
 	}
 	typeDocs := typeComments(g)
+	edgeDocs := edgeComments(g)
 	for _, name := range sortedTypes(s) {
 		def := s.Types[name]
 		for _, f := range def.Fields {
@@ -52,7 +53,14 @@ func conventionHook(g *gen.Graph, s *ast.Schema) error {
 			if def.Description == "" {
 				def.Description = typeDocs[def.Name]
 			}
+			// entgql drops the comment of an edge it turns into a connection.
+			for _, f := range def.Fields {
+				if f.Description == "" {
+					f.Description = edgeDocs[def.Name+"."+f.Name]
+				}
+			}
 			if def.Name == "Query" {
+				def.Description = "Everything a caller can read, always within their own organization."
 				describeQueryFields(def)
 			}
 		case ast.InputObject:
@@ -70,6 +78,7 @@ func conventionHook(g *gen.Graph, s *ast.Schema) error {
 				node := strings.TrimSuffix(strings.TrimPrefix(name, "Create"), "Input")
 				def.Description = fmt.Sprintf("The values of a new %s.", node)
 			}
+			describeMutationInput(def)
 		}
 	}
 	if missing := undocumented(s); len(missing) > 0 {
@@ -207,6 +216,51 @@ func typeComments(g *gen.Graph) map[string]string {
 		}
 	}
 	return out
+}
+
+// edgeComments are the ent edges' comments, by "Type.field".
+func edgeComments(g *gen.Graph) map[string]string {
+	out := map[string]string{}
+	for _, n := range g.Nodes {
+		for _, e := range n.Edges {
+			if c := e.Comment(); c != "" {
+				out[n.Name+"."+camel(e.Name)] = c
+			}
+		}
+	}
+	return out
+}
+
+func camel(snake string) string {
+	parts := strings.Split(snake, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// describeMutationInput describes the edge fields entgql adds to create and update inputs.
+func describeMutationInput(def *ast.Definition) {
+	for _, f := range def.Fields {
+		if f.Description != "" {
+			continue
+		}
+		n := f.Name
+		switch {
+		case strings.HasPrefix(n, "clear"):
+			f.Description = fmt.Sprintf("True empties %s.", lowerFirst(strings.TrimPrefix(n, "clear")))
+		case strings.HasPrefix(n, "add") && strings.HasSuffix(n, "Ids"):
+			f.Description = fmt.Sprintf("Links these %s.", lowerFirst(strings.TrimSuffix(strings.TrimPrefix(n, "add"), "Ids"))+"s")
+		case strings.HasPrefix(n, "remove") && strings.HasSuffix(n, "Ids"):
+			f.Description = fmt.Sprintf("Unlinks these %s.", lowerFirst(strings.TrimSuffix(strings.TrimPrefix(n, "remove"), "Ids"))+"s")
+		case strings.HasSuffix(n, "Ids"):
+			f.Description = fmt.Sprintf("The ids of the %s.", strings.TrimSuffix(n, "Ids")+"s")
+		case strings.HasSuffix(n, "Id"):
+			f.Description = fmt.Sprintf("The id of the %s.", strings.TrimSuffix(n, "Id"))
+		}
+	}
 }
 
 func describeQueryFields(def *ast.Definition) {

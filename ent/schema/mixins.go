@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -23,10 +24,12 @@ import (
 	"books/internal/tenant"
 )
 
-// idMixin gives a type its prefixed, time-ordered string id.
+// idMixin gives a type its prefixed, time-ordered string id. note, when set, ends the id's
+// description.
 type idMixin struct {
 	mixin.Schema
 	prefix string
+	note   string
 }
 
 func (m idMixin) Fields() []ent.Field {
@@ -35,7 +38,10 @@ func (m idMixin) Fields() []ent.Field {
 			Immutable().
 			NotEmpty().
 			MaxLen(40).
-			DefaultFunc(func() string { return ids.New(m.prefix) }),
+			DefaultFunc(func() string { return ids.New(m.prefix) }).
+			Comment(strings.TrimSpace(fmt.Sprintf("Unique id of the record, assigned by Books at creation and "+
+				"never changed: the type prefix %s_ followed by a time-ordered ULID (%s_01jd8x…). %s",
+				m.prefix, m.prefix, m.note))),
 	}
 }
 
@@ -46,9 +52,11 @@ func (timeMixin) Fields() []ent.Field {
 	return []ent.Field{
 		// Stamped by the server: a client cannot set or back-date them.
 		field.Time("created_at").Immutable().Default(nowUTC).
+			Comment("When the record was created (UTC). Set by Books; never changes.").
 			Annotations(entgql.OrderField("CREATED_AT"),
 				entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("updated_at").Default(nowUTC).UpdateDefault(nowUTC).
+			Comment("When Books last updated the record (UTC); the creation time until then.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
@@ -87,6 +95,8 @@ var (
 func (orgMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("organization_id").Immutable().NotEmpty().
+			Comment("The organization (tenant) that owns the record: set from the caller's organization " +
+				"on create and added to every query, so no caller sees another organization's records.").
 			Annotations(entgql.Skip()),
 	}
 }
@@ -168,7 +178,8 @@ func scopeMutation(column string) ent.Hook {
 }
 
 // Column types shared by several schemas. ent's builders are unexported types, so the
-// helpers take the modifiers they support as flags.
+// helpers take the modifiers they support as flags, and the field's comment (its API
+// description) as an argument.
 
 type fieldOpt int
 
@@ -177,17 +188,19 @@ const (
 	optional
 )
 
-func moneyField(name string, opts fieldOpt, ann ...schema.Annotation) ent.Field {
-	f := field.Int64(name).GoType(money.Amount{}).Annotations(append([]schema.Annotation{entgql.Type("Money")}, ann...)...)
+func moneyField(name string, opts fieldOpt, comment string, ann ...schema.Annotation) ent.Field {
+	f := field.Int64(name).GoType(money.Amount{}).Comment(comment).
+		Annotations(append([]schema.Annotation{entgql.Type("Money")}, ann...)...)
 	if opts&immutable != 0 {
 		f = f.Immutable()
 	}
 	return f
 }
 
-func dateField(name string, opts fieldOpt, ann ...schema.Annotation) ent.Field {
+func dateField(name string, opts fieldOpt, comment string, ann ...schema.Annotation) ent.Field {
 	f := field.String(name).GoType(caldate.Date{}).
 		SchemaType(map[string]string{dialect.Postgres: "date", dialect.SQLite: "text"}).
+		Comment(comment).
 		Annotations(append([]schema.Annotation{entgql.Type("Date")}, ann...)...)
 	if opts&immutable != 0 {
 		f = f.Immutable()
@@ -198,8 +211,8 @@ func dateField(name string, opts fieldOpt, ann ...schema.Annotation) ent.Field {
 	return f
 }
 
-func currencyField(name string, opts fieldOpt) ent.Field {
-	f := field.String(name).MinLen(3).MaxLen(3).
+func currencyField(name string, opts fieldOpt, comment string) ent.Field {
+	f := field.String(name).MinLen(3).MaxLen(3).Comment(comment).
 		Validate(func(s string) error {
 			_, err := money.ParseCurrency(s)
 			return err
@@ -210,9 +223,10 @@ func currencyField(name string, opts fieldOpt) ent.Field {
 	return f
 }
 
-func gqlRoot(queryField string) []schema.Annotation {
+// gqlRoot makes a type a Relay connection with a root query field, described by description.
+func gqlRoot(queryField, description string) []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(queryField),
+		entgql.QueryField(queryField).Description(description),
 		entgql.RelayConnection(),
 	}
 }

@@ -19,14 +19,16 @@ func (Organization) Mixin() []ent.Mixin {
 
 func (Organization) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").NotEmpty().MaxLen(200),
+		field.String("name").NotEmpty().MaxLen(200).
+			Comment("The firm's name."),
 	}
 }
 
 func (Organization) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("legal_entities", LegalEntity.Type).
-			Annotations(entgql.RelayConnection()),
+			Annotations(entgql.RelayConnection()).
+			Comment("The organization's legal entities."),
 	}
 }
 
@@ -39,5 +41,9 @@ func (Organization) Hooks() []ent.Hook {
 }
 
 func (Organization) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Mutations(entgql.MutationUpdate())}
+	return []schema.Annotation{
+		entgql.Mutations(entgql.MutationUpdate()),
+		schema.Comment("A tenant: a firm that owns one or more legal entities. Every record belongs to one " +
+			"organization, and a caller sees only its own organization's records."),
+	}
 }

@@ -44,6 +44,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	IntegrationKey() IntegrationKeyResolver
 	Invoice() InvoiceResolver
 	InvoiceEvent() InvoiceEventResolver
 	LegalEntity() LegalEntityResolver
@@ -817,8 +818,9 @@ type ComplexityRoot struct {
 	}
 
 	RefundPaymentPayload struct {
-		Payment func(childComplexity int) int
-		Refund  func(childComplexity int) int
+		Invoices func(childComplexity int) int
+		Payment  func(childComplexity int) int
+		Refund   func(childComplexity int) int
 	}
 
 	ReopenPeriodPayload struct {
@@ -975,6 +977,10 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type IntegrationKeyResolver interface {
+	EntityIds(ctx context.Context, obj *ent.IntegrationKey) ([]string, error)
+	SourceSystems(ctx context.Context, obj *ent.IntegrationKey) ([]source.System, error)
+}
 type InvoiceResolver interface {
 	CustomFields(ctx context.Context, obj *ent.Invoice) (map[string]any, error)
 
@@ -982,7 +988,7 @@ type InvoiceResolver interface {
 }
 type InvoiceEventResolver interface {
 	Via(ctx context.Context, obj *ent.InvoiceEvent) (auditevent.Via, error)
-	FromStatus(ctx context.Context, obj *ent.InvoiceEvent) (invoice.Status, error)
+	FromStatus(ctx context.Context, obj *ent.InvoiceEvent) (*invoice.Status, error)
 	ToStatus(ctx context.Context, obj *ent.InvoiceEvent) (invoice.Status, error)
 }
 type LegalEntityResolver interface {
@@ -4654,6 +4660,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RefundEdge.Node(childComplexity), true
 
+	case "RefundPaymentPayload.invoices":
+		if e.ComplexityRoot.RefundPaymentPayload.Invoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefundPaymentPayload.Invoices(childComplexity), true
 	case "RefundPaymentPayload.payment":
 		if e.ComplexityRoot.RefundPaymentPayload.Payment == nil {
 			break
@@ -5483,8 +5495,8 @@ extend type Invoice {
 extend type InvoiceEvent {
   "The interface the change was made through."
   via: AuditInterface! @goField(forceResolver: true)
-  "The status before the change."
-  fromStatus: InvoiceStatus! @goField(forceResolver: true)
+  "The status before the change; null for the event that created the invoice."
+  fromStatus: InvoiceStatus @goField(forceResolver: true)
   "The status after the change."
   toStatus: InvoiceStatus! @goField(forceResolver: true)
 }
@@ -5705,6 +5717,8 @@ type RefundPaymentPayload {
   refund: Refund!
   "The payment refunded from."
   payment: Payment!
+  "The invoices the payment was applied to, as they are now (a refund beyond the unapplied amount re-opens them)."
+  invoices: [Invoice!]!
 }
 
 "The outcome of reverseCharge."
@@ -5915,17 +5929,53 @@ gqlgen: the Go constant an enum value maps to.
 directive @goEnum(value: String) on ENUM_VALUE
 directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+"""
+A general-ledger account in one legal entity's chart of accounts. Journal lines post to it; its type and subtype place it in the financial statements.
+"""
 type Account implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix acct_ followed by a time-ordered ULID (acct_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity whose chart of accounts holds the account; fixed at creation.
+  """
   entityId: ID!
+  """
+  The account number, unique in the entity, e.g. 1200: letters, digits, '_', '.' and '-', at most 20 characters. Journal entries may name the account by it; it may change, since lines refer to the account by id.
+  """
   code: String!
+  """
+  The account's name, e.g. Accounts Receivable.
+  """
   name: String!
+  """
+  Where the account sits in the financial statements. It must be the type of the subtype, and cannot change once the account has postings.
+  """
   type: AccountType!
+  """
+  The finer classification within the type, e.g. bank or accounts receivable. Accounts receivable, customer credit and accounts payable accounts are control accounts: only Books' own documents post to them, never manual or API entries. It cannot change once the account has postings.
+  """
   subtype: AccountSubtype!
+  """
+  Whether new journal lines may post to the account. An inactive account keeps its history and balance.
+  """
   active: Boolean!
+  """
+  What the account is for; empty when not given.
+  """
   description: String
+  """
+  The legal entity whose chart of accounts holds the account.
+  """
   entity: LegalEntity!
 }
 """
@@ -5975,57 +6025,168 @@ input AccountOrder {
 Properties by which Account connections can be ordered.
 """
 enum AccountOrderField {
+  """
+  Order by when the account was created.
+  """
   CREATED_AT
+  """
+  Order by the account code.
+  """
   CODE
+  """
+  Order by the account name.
+  """
   NAME
+  """
+  Order by the account type, alphabetically.
+  """
   TYPE
 }
 """
 New values for the Account; a field left out keeps its value, and clearXxx: true empties an optional one.
 """
 input AccountPatch @goModel(model: "books/ent.UpdateAccountInput") {
+  """
+  The account number, unique in the entity, e.g. 1200: letters, digits, '_', '.' and '-', at most 20 characters. Journal entries may name the account by it; it may change, since lines refer to the account by id.
+  """
   code: String
+  """
+  The account's name, e.g. Accounts Receivable.
+  """
   name: String
+  """
+  Where the account sits in the financial statements. It must be the type of the subtype, and cannot change once the account has postings.
+  """
   type: AccountType
+  """
+  The finer classification within the type, e.g. bank or accounts receivable. Accounts receivable, customer credit and accounts payable accounts are control accounts: only Books' own documents post to them, never manual or API entries. It cannot change once the account has postings.
+  """
   subtype: AccountSubtype
+  """
+  Whether new journal lines may post to the account. An inactive account keeps its history and balance.
+  """
   active: Boolean
+  """
+  What the account is for; empty when not given.
+  """
   description: String
+  """
+  True empties description.
+  """
   clearDescription: Boolean
 }
 """
 The finer kind of an account; it maps to QuickBooks' AccountSubType and marks control accounts.
 """
 enum AccountSubtype @goModel(model: "books/ent/account.Subtype") {
+  """
+  A bank account (asset).
+  """
   BANK @goEnum(value: "books/ent/account.SubtypeBank")
+  """
+  What customers owe on approved invoices (asset); a control account that only billing documents post to.
+  """
   ACCOUNTS_RECEIVABLE @goEnum(value: "books/ent/account.SubtypeAccountsReceivable")
+  """
+  Money received but not yet deposited in a bank account (asset); recorded payments are debited to it by default.
+  """
   UNDEPOSITED_FUNDS @goEnum(value: "books/ent/account.SubtypeUndepositedFunds")
+  """
+  Work performed but not yet invoiced, e.g. time logged on time-and-materials engagements (asset).
+  """
   UNBILLED_RECEIVABLES @goEnum(value: "books/ent/account.SubtypeUnbilledReceivables")
+  """
+  Another asset expected to turn into cash within a year (asset).
+  """
   OTHER_CURRENT_ASSET @goEnum(value: "books/ent/account.SubtypeOtherCurrentAsset")
+  """
+  Long-lived property or equipment (asset).
+  """
   FIXED_ASSET @goEnum(value: "books/ent/account.SubtypeFixedAsset")
+  """
+  Any other asset (asset).
+  """
   OTHER_ASSET @goEnum(value: "books/ent/account.SubtypeOtherAsset")
+  """
+  What the entity owes its vendors (liability); a control account that manual and API entries cannot post to.
+  """
   ACCOUNTS_PAYABLE @goEnum(value: "books/ent/account.SubtypeAccountsPayable")
+  """
+  A credit card balance owed (liability).
+  """
   CREDIT_CARD @goEnum(value: "books/ent/account.SubtypeCreditCard")
+  """
+  Amounts billed for service not yet delivered, recognized as revenue over time (liability).
+  """
   DEFERRED_REVENUE @goEnum(value: "books/ent/account.SubtypeDeferredRevenue")
+  """
+  Unapplied payments and credit memo credit owed to customers (liability); a control account that only billing documents post to.
+  """
   CUSTOMER_CREDIT @goEnum(value: "books/ent/account.SubtypeCustomerCredit")
+  """
+  Another liability due within a year (liability).
+  """
   OTHER_CURRENT_LIABILITY @goEnum(value: "books/ent/account.SubtypeOtherCurrentLiability")
+  """
+  A liability due after more than a year, e.g. a loan (liability).
+  """
   LONG_TERM_LIABILITY @goEnum(value: "books/ent/account.SubtypeLongTermLiability")
+  """
+  The owners' capital (equity).
+  """
   EQUITY @goEnum(value: "books/ent/account.SubtypeEquity")
+  """
+  Profits kept in the business over past years (equity).
+  """
   RETAINED_EARNINGS @goEnum(value: "books/ent/account.SubtypeRetainedEarnings")
+  """
+  Revenue from the firm's services (revenue).
+  """
   INCOME @goEnum(value: "books/ent/account.SubtypeIncome")
+  """
+  Revenue from outside the firm's main business, e.g. interest (revenue).
+  """
   OTHER_INCOME @goEnum(value: "books/ent/account.SubtypeOtherIncome")
+  """
+  Direct costs of delivering the firm's services (expense).
+  """
   COST_OF_SALES @goEnum(value: "books/ent/account.SubtypeCostOfSales")
+  """
+  An operating expense (expense).
+  """
   EXPENSE @goEnum(value: "books/ent/account.SubtypeExpense")
+  """
+  Receivables written off as uncollectible (expense); write-offs are debited to it by default.
+  """
   BAD_DEBT @goEnum(value: "books/ent/account.SubtypeBadDebt")
+  """
+  An expense outside the firm's main business (expense).
+  """
   OTHER_EXPENSE @goEnum(value: "books/ent/account.SubtypeOtherExpense")
 }
 """
 The kind of an account, which decides its normal balance and its place in the statements.
 """
 enum AccountType @goModel(model: "books/ent/account.Type") {
+  """
+  Something the entity owns or is owed, e.g. cash and receivables; normally a debit balance.
+  """
   ASSET @goEnum(value: "books/ent/account.TypeAsset")
+  """
+  Something the entity owes, e.g. payables, deferred revenue and customer credits; normally a credit balance.
+  """
   LIABILITY @goEnum(value: "books/ent/account.TypeLiability")
+  """
+  The owners' stake, e.g. capital and retained earnings; normally a credit balance.
+  """
   EQUITY @goEnum(value: "books/ent/account.TypeEquity")
+  """
+  Income earned from the firm's sales; normally a credit balance.
+  """
   REVENUE @goEnum(value: "books/ent/account.TypeRevenue")
+  """
+  A cost incurred, e.g. cost of services and bad debt; normally a debit balance.
+  """
   EXPENSE @goEnum(value: "books/ent/account.TypeExpense")
 }
 """
@@ -6381,17 +6542,53 @@ input AccountWhereInput {
   """
   hasEntityWith: [LegalEntityWhereInput!]
 }
+"""
+One calendar month of a legal entity's ledger, which can be closed to postings. A month without a period record is open; closing it creates the record.
+"""
 type AccountingPeriod implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix per_ followed by a time-ordered ULID (per_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity whose ledger the period belongs to.
+  """
   entityId: ID!
+  """
+  The month, as YYYY-MM, e.g. 2026-11.
+  """
   name: String!
+  """
+  The first day of the month (YYYY-MM-DD).
+  """
   startDate: Date!
+  """
+  The last day of the month (YYYY-MM-DD).
+  """
   endDate: Date!
+  """
+  Whether entries dated in the period may be posted.
+  """
   status: PeriodStatus!
+  """
+  When the period was closed (UTC); null while open.
+  """
   closedAt: Time
+  """
+  Who closed the period (a user's subject); empty while open.
+  """
   closedBy: String
+  """
+  The legal entity whose ledger the period belongs to.
+  """
   entity: LegalEntity!
 }
 """
@@ -6441,7 +6638,13 @@ input AccountingPeriodOrder {
 Properties by which AccountingPeriod connections can be ordered.
 """
 enum AccountingPeriodOrderField {
+  """
+  Order by when the period record was created.
+  """
   CREATED_AT
+  """
+  Order by the period's first day.
+  """
   START_DATE
 }
 """
@@ -6865,29 +7068,77 @@ input AccountingPeriodWhereInput {
   """
   hasEntityWith: [LegalEntityWhereInput!]
 }
+"""
+A problem a person must look at: a background job that gave up, or an error only a person can fix. The same problem on the same object is one issue whose count grows, not a flood of rows.
+"""
 type AdminIssue implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix iss_ followed by a time-ordered ULID (iss_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity the problem concerns; null when it concerns none or the failed job did not name one.
+  """
   entityId: String
   """
-  What went wrong, e.g. qbo_push_invoice or missing_customer_email.
+  What went wrong, e.g. qbo_push_invoice or missing_customer_email; for a background job that gave up, the job's kind.
   """
   kind: String!
+  """
+  The kind of object the problem is about, e.g. invoice; empty when unknown.
+  """
   subjectType: String
+  """
+  The id of the object the problem is about, e.g. inv_01jd8x…; empty when unknown. The same kind of problem with the same error code on the same object is one issue.
+  """
   subjectId: String!
+  """
+  A stable code for the error: an API error code such as VALIDATION, or JOB_FAILED for a job error without a code of its own; empty when none.
+  """
   errorCode: String!
+  """
+  The latest error message; an occurrence that carries a message replaces the one before. Empty when none.
+  """
   errorMessage: String
+  """
+  When the problem first occurred (UTC).
+  """
   firstSeenAt: Time!
+  """
+  When the problem last occurred (UTC).
+  """
   lastSeenAt: Time!
+  """
+  How many times the problem has occurred; 1 the first time.
+  """
   occurrences: Int!
+  """
+  Whether the issue still needs a person. A resolved issue that occurs again is open again; an ignored one stays ignored while its count grows.
+  """
   status: AdminIssueStatus!
+  """
+  The note left by whoever last resolved or ignored the issue (ignoring needs one; a retry leaves "retried"); empty when none.
+  """
   note: String
   """
-  The job to enqueue again on retry, with job_args.
+  The kind of the background job that gave up; retrying the issue enqueues that job again with its stored arguments. Empty when there is no job to retry.
   """
   jobKind: String
+  """
+  Who last resolved, retried or ignored the issue: a user's subject, or system. Empty while open; cleared when a resolved issue re-opens.
+  """
   resolvedBy: String
+  """
+  When the issue was last resolved, retried or ignored (UTC). Null while open; cleared when a resolved issue re-opens.
+  """
   resolvedAt: Time
 }
 """
@@ -6937,17 +7188,38 @@ input AdminIssueOrder {
 Properties by which AdminIssue connections can be ordered.
 """
 enum AdminIssueOrderField {
+  """
+  Order by when the issue was created.
+  """
   CREATED_AT
+  """
+  Order by the kind of problem.
+  """
   KIND
+  """
+  Order by when the problem first occurred.
+  """
   FIRST_SEEN_AT
+  """
+  Order by when the problem last occurred.
+  """
   LAST_SEEN_AT
 }
 """
 Where an admin issue stands.
 """
 enum AdminIssueStatus @goModel(model: "books/ent/adminissue.Status") {
+  """
+  Needs a person's attention.
+  """
   OPEN @goEnum(value: "books/ent/adminissue.StatusOpen")
+  """
+  Settled by a person, or retried; it opens again if the problem recurs.
+  """
   RESOLVED @goEnum(value: "books/ent/adminissue.StatusResolved")
+  """
+  Set aside by a person with a note saying why; it stays ignored when the problem recurs.
+  """
   IGNORED @goEnum(value: "books/ent/adminissue.StatusIgnored")
 }
 """
@@ -7711,22 +7983,58 @@ input AdminIssueWhereInput {
 Who made an audited change.
 """
 enum AuditActorType @goModel(model: "books/ent/auditevent.ActorType") {
+  """
+  A person signed in with a bearer token: staff, or a client portal user.
+  """
   USER @goEnum(value: "books/ent/auditevent.ActorTypeUser")
+  """
+  An external system calling with an integration key.
+  """
   INTEGRATION_KEY @goEnum(value: "books/ent/auditevent.ActorTypeIntegrationKey")
+  """
+  Books itself, e.g. a background job or the command-line tool.
+  """
   SYSTEM @goEnum(value: "books/ent/auditevent.ActorTypeSystem")
 }
+"""
+Records who changed what, when, and through which interface. Written in the same transaction as the change (every GraphQL mutation and every ledger posting), and never updated or deleted.
+"""
 type AuditEvent implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix aud_ followed by a time-ordered ULID (aud_01jd8x…). The audit event of a ledger posting is aud_ followed by the entry's id.
+  """
   id: ID!
+  """
+  When the change happened (UTC).
+  """
   at: Time!
   """
-  User subject, integration key id or "system".
+  Who made the change: a user's subject, an integration key's id, or system.
   """
   actor: String!
+  """
+  What kind of caller the actor is.
+  """
   actorType: AuditActorType!
+  """
+  The interface the change came through.
+  """
   via: AuditInterface!
+  """
+  What was done: the GraphQL mutation's name, e.g. approveInvoice, or journal_entry.post and journal_entry.reverse for ledger postings, which the database records itself.
+  """
   action: String!
+  """
+  The id of the record changed, e.g. the journal entry posted or the invoice approved; empty when there is none.
+  """
   subjectId: String
+  """
+  The id of the HTTP request that made the change (its X-Request-Id), to find it in the logs; empty outside a request.
+  """
   requestId: String
+  """
+  More about the change, cut at 8,000 characters: a mutation's arguments as JSON, "bulk" for an item of a bulk mutation, or source_system:source_ref of a ledger posting.
+  """
   detail: String
 }
 """
@@ -7776,6 +8084,9 @@ input AuditEventOrder {
 Properties by which AuditEvent connections can be ordered.
 """
 enum AuditEventOrderField {
+  """
+  Order by when the change happened.
+  """
   AT
 }
 """
@@ -8187,20 +8498,62 @@ input AuditEventWhereInput {
 The interface through which a change was made.
 """
 enum AuditInterface @goModel(model: "books/ent/auditevent.Via") {
+  """
+  The GraphQL API.
+  """
   GRAPHQL @goEnum(value: "books/ent/auditevent.ViaGraphql")
+  """
+  The journal entry REST API (JE API).
+  """
   API @goEnum(value: "books/ent/auditevent.ViaAPI")
+  """
+  The books command-line tool.
+  """
   CLI @goEnum(value: "books/ent/auditevent.ViaCli")
+  """
+  Books itself, e.g. a background job.
+  """
   SYSTEM @goEnum(value: "books/ent/auditevent.ViaSystem")
 }
+"""
+Maps a code another system uses (e.g. PSA's unbilled_receivables) to a general-ledger account of one legal entity, so journal entries of that source system can name the account by the code. Books' own postings go through the mappings of source system books, so an entity can repoint them.
+"""
 type COAMapping implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix map_ followed by a time-ordered ULID (map_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity the mapping belongs to; fixed at creation.
+  """
   entityId: ID!
+  """
+  The system whose code this is.
+  """
   sourceSystem: SourceSystem!
+  """
+  The code as the source system sends it, e.g. revenue or undeposited_funds; unique per entity and source system.
+  """
   sourceCode: String!
+  """
+  The account that journal lines naming the code post to; an account of the same entity. Repointing a mapping leaves entries already posted on their accounts.
+  """
   accountId: ID!
+  """
+  The legal entity the mapping belongs to.
+  """
   entity: LegalEntity!
+  """
+  The account that journal lines naming the code post to.
+  """
   account: Account!
 }
 """
@@ -8250,15 +8603,30 @@ input COAMappingOrder {
 Properties by which COAMapping connections can be ordered.
 """
 enum COAMappingOrderField {
+  """
+  Order by when the mapping was created.
+  """
   CREATED_AT
+  """
+  Order by the source code.
+  """
   SOURCE_CODE
 }
 """
 New values for the COAMapping; a field left out keeps its value, and clearXxx: true empties an optional one.
 """
 input COAMappingPatch @goModel(model: "books/ent.UpdateCOAMappingInput") {
+  """
+  The system whose code this is.
+  """
   sourceSystem: SourceSystem
+  """
+  The code as the source system sends it, e.g. revenue or undeposited_funds; unique per entity and source system.
+  """
   sourceCode: String
+  """
+  The id of the account.
+  """
   accountId: ID
 }
 """
@@ -8538,18 +8906,57 @@ input COAMappingWhereInput {
   """
   hasAccountWith: [AccountWhereInput!]
 }
+"""
+A lost dispute (chargeback) on a payment: the money goes back and the receivables it had paid re-open.
+"""
 type ChargeReversal implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix chr_ followed by a time-ordered ULID (chr_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity of the payment.
+  """
   entityId: String!
+  """
+  The payment whose money the charge reversal returns.
+  """
   paymentId: ID!
+  """
+  The money returned to the customer, in the payment's currency; at most what the payment has left after earlier refunds and charge reversals.
+  """
   amount: Money!
+  """
+  The charge reversal's date (YYYY-MM-DD), never before the payment was received; defaults to today in the entity's time zone.
+  """
   date: Date!
+  """
+  Why the charge reversal was made; empty when not given.
+  """
   reason: String
+  """
+  The payment processor's id of the charge reversal; empty when none.
+  """
   externalRef: String
+  """
+  The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. Money that had paid invoices is first taken back from them by entries of its own.
+  """
   journalEntryId: String!
+  """
+  Who recorded the charge reversal: a user's subject, or system.
+  """
   createdBy: String
+  """
+  The payment whose charge was reversed.
+  """
   payment: Payment!
 }
 """
@@ -8599,6 +9006,9 @@ input ChargeReversalOrder {
 Properties by which ChargeReversal connections can be ordered.
 """
 enum ChargeReversalOrderField {
+  """
+  Order by when the charge reversal was recorded.
+  """
   CREATED_AT
 }
 """
@@ -9118,16 +9528,49 @@ input ChargeReversalWhereInput {
   """
   hasPaymentWith: [PaymentWhereInput!]
 }
+"""
+A practice or department that journal lines and invoice lines are tagged with, so reports can show figures by class. Classes belong to one legal entity and nest.
+"""
 type Class implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix cls_ followed by a time-ordered ULID (cls_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity the class belongs to; fixed at creation.
+  """
   entityId: ID!
+  """
+  The class's name, e.g. Consulting; unique in the entity ignoring case. The JE API accepts it in place of the id.
+  """
   name: String!
+  """
+  The class this one is nested under, in the same entity; null for a top-level class. A class is never nested under itself or one of its own descendants.
+  """
   parentId: ID
+  """
+  Whether new journal and invoice lines may use the class. An inactive class keeps its history.
+  """
   active: Boolean!
+  """
+  The legal entity the class belongs to.
+  """
   entity: LegalEntity!
+  """
+  The class this one is nested under; null for a top-level class.
+  """
   parent: Class
+  """
+  The classes nested directly under this one.
+  """
   children(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -9207,19 +9650,46 @@ input ClassOrder {
 Properties by which Class connections can be ordered.
 """
 enum ClassOrderField {
+  """
+  Order by when the class was created.
+  """
   CREATED_AT
+  """
+  Order by the class name.
+  """
   NAME
 }
 """
 New values for the Class; a field left out keeps its value, and clearXxx: true empties an optional one.
 """
 input ClassPatch @goModel(model: "books/ent.UpdateClassInput") {
+  """
+  The class's name, e.g. Consulting; unique in the entity ignoring case. The JE API accepts it in place of the id.
+  """
   name: String
+  """
+  Whether new journal and invoice lines may use the class. An inactive class keeps its history.
+  """
   active: Boolean
+  """
+  The id of the parent.
+  """
   parentId: ID
+  """
+  True empties parent.
+  """
   clearParent: Boolean
+  """
+  Links these childs.
+  """
   addChildIds: [ID!]
+  """
+  Unlinks these childs.
+  """
   removeChildIds: [ID!]
+  """
+  True empties children.
+  """
   clearChildren: Boolean
 }
 """
@@ -9511,67 +9981,169 @@ input ClassWhereInput {
 The values of a new Account.
 """
 input CreateAccountInput {
+  """
+  The account number, unique in the entity, e.g. 1200: letters, digits, '_', '.' and '-', at most 20 characters. Journal entries may name the account by it; it may change, since lines refer to the account by id.
+  """
   code: String!
+  """
+  The account's name, e.g. Accounts Receivable.
+  """
   name: String!
+  """
+  Where the account sits in the financial statements. It must be the type of the subtype, and cannot change once the account has postings.
+  """
   type: AccountType!
+  """
+  The finer classification within the type, e.g. bank or accounts receivable. Accounts receivable, customer credit and accounts payable accounts are control accounts: only Books' own documents post to them, never manual or API entries. It cannot change once the account has postings.
+  """
   subtype: AccountSubtype!
+  """
+  Whether new journal lines may post to the account. An inactive account keeps its history and balance.
+  """
   active: Boolean
+  """
+  What the account is for; empty when not given.
+  """
   description: String
+  """
+  The id of the entity.
+  """
   entityId: ID!
 }
 """
 The values of a new COAMapping.
 """
 input CreateCOAMappingInput {
+  """
+  The system whose code this is.
+  """
   sourceSystem: SourceSystem!
+  """
+  The code as the source system sends it, e.g. revenue or undeposited_funds; unique per entity and source system.
+  """
   sourceCode: String!
+  """
+  The id of the entity.
+  """
   entityId: ID!
+  """
+  The id of the account.
+  """
   accountId: ID!
 }
 """
 The values of a new Class.
 """
 input CreateClassInput {
+  """
+  The class's name, e.g. Consulting; unique in the entity ignoring case. The JE API accepts it in place of the id.
+  """
   name: String!
+  """
+  Whether new journal and invoice lines may use the class. An inactive class keeps its history.
+  """
   active: Boolean
+  """
+  The id of the entity.
+  """
   entityId: ID!
+  """
+  The id of the parent.
+  """
   parentId: ID
+  """
+  The ids of the childs.
+  """
   childIds: [ID!]
 }
 """
 The values of a new Customer.
 """
 input CreateCustomerInput {
+  """
+  The full or legal name, e.g. Initech LLC.
+  """
   name: String!
   """
-  Unique across the organization's customers and vendors, as QuickBooks requires.
+  The name Books shows, e.g. in journal entry descriptions. Unique across the organization's customers and vendors ignoring case, as QuickBooks requires.
   """
   displayName: String!
+  """
+  One plain email address, e.g. billing@example.com; empty when unknown.
+  """
   email: String
+  """
+  Phone number of 3 to 40 characters: digits, spaces and + ( ) . / - x; empty when unknown.
+  """
   phone: String
+  """
+  First line of the postal address; empty when unknown.
+  """
   addressLine1: String
+  """
+  Second line of the postal address; empty when none.
+  """
   addressLine2: String
+  """
+  City of the postal address; empty when unknown.
+  """
   city: String
+  """
+  State, province or region of the postal address; empty when unknown.
+  """
   region: String
+  """
+  Postal or ZIP code of the postal address; empty when unknown.
+  """
   postalCode: String
   """
-  ISO 3166-1 alpha-2
+  Country of the postal address as an ISO 3166-1 alpha-2 code, e.g. US; empty when unknown.
   """
   country: String
+  """
+  ISO 4217 code of the currency the contact deals in, e.g. USD. A customer's invoices, payments and credit memos are all in it, and it must be the legal entity's base currency: Books has no exchange rates.
+  """
   currency: String!
+  """
+  Whether the contact is in use. New invoices and credit memos refuse an inactive customer.
+  """
   active: Boolean
+  """
+  The id of the matching company in Hub; empty when not linked.
+  """
   hubCompanyId: String
+  """
+  The id of the matching contact in the CRM; empty when not linked.
+  """
   crmContactId: String
 }
 """
 The values of a new Item.
 """
 input CreateItemInput {
+  """
+  The item's name, e.g. Consulting hours; unique in the entity ignoring case.
+  """
   name: String!
+  """
+  The description an invoice line billing the item takes when it gives none; empty when none.
+  """
   description: String
+  """
+  The unit price an invoice line billing the item takes when it gives none, in the entity's base currency; never negative. At zero, each line must give its own price.
+  """
   defaultRate: Money!
+  """
+  Whether new invoice lines may bill the item.
+  """
   active: Boolean
+  """
+  The id of the entity.
+  """
   entityId: ID!
+  """
+  The id of the incomeAccount.
+  """
   incomeAccountId: ID!
 }
 """
@@ -9582,52 +10154,151 @@ input CreateLegalEntityInput {
   Short code unique in the organization, e.g. US or UK; the JE API accepts it in place of the id.
   """
   code: String!
+  """
+  The company's name, e.g. Acme Consulting Ltd.
+  """
   name: String!
+  """
+  ISO 4217 code of the currency the entity keeps its ledger in, e.g. USD; fixed at creation. Its journal entries, invoices and payments are all in it.
+  """
   baseCurrency: String!
+  """
+  IANA time zone of the entity, e.g. America/New_York; UTC by default. Dates that default to today, e.g. of write-offs, credit memos and reversals, are today in this zone.
+  """
   timeZone: String
+  """
+  The month the entity's fiscal year starts in, from 1 (January) to 12; 1 by default.
+  """
   fiscalYearStartMonth: Int
+  """
+  The ids of the accounts.
+  """
   accountIds: [ID!]
+  """
+  The ids of the classs.
+  """
   classIds: [ID!]
+  """
+  The ids of the coaMappings.
+  """
   coaMappingIds: [ID!]
+  """
+  The ids of the periods.
+  """
   periodIds: [ID!]
+  """
+  The ids of the journalEntrys.
+  """
   journalEntryIds: [ID!]
 }
 """
 The values of a new Vendor.
 """
 input CreateVendorInput {
+  """
+  The full or legal name, e.g. Initech LLC.
+  """
   name: String!
   """
-  Unique across the organization's customers and vendors, as QuickBooks requires.
+  The name Books shows, e.g. in journal entry descriptions. Unique across the organization's customers and vendors ignoring case, as QuickBooks requires.
   """
   displayName: String!
+  """
+  One plain email address, e.g. billing@example.com; empty when unknown.
+  """
   email: String
+  """
+  Phone number of 3 to 40 characters: digits, spaces and + ( ) . / - x; empty when unknown.
+  """
   phone: String
+  """
+  First line of the postal address; empty when unknown.
+  """
   addressLine1: String
+  """
+  Second line of the postal address; empty when none.
+  """
   addressLine2: String
+  """
+  City of the postal address; empty when unknown.
+  """
   city: String
+  """
+  State, province or region of the postal address; empty when unknown.
+  """
   region: String
+  """
+  Postal or ZIP code of the postal address; empty when unknown.
+  """
   postalCode: String
   """
-  ISO 3166-1 alpha-2
+  Country of the postal address as an ISO 3166-1 alpha-2 code, e.g. US; empty when unknown.
   """
   country: String
+  """
+  ISO 4217 code of the currency the contact deals in, e.g. USD. A customer's invoices, payments and credit memos are all in it, and it must be the legal entity's base currency: Books has no exchange rates.
+  """
   currency: String!
+  """
+  Whether the contact is in use. New invoices and credit memos refuse an inactive customer.
+  """
   active: Boolean
+  """
+  The id of the matching company in Hub; empty when not linked.
+  """
   hubCompanyId: String
+  """
+  The id of the matching contact in the CRM; empty when not linked.
+  """
   crmContactId: String
 }
+"""
+Applies part of a credit memo to an invoice: DR Customer Credits, CR Accounts Receivable. Taking it back posts the mirror entry and keeps the record, marked unapplied.
+"""
 type CreditApplication implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix capp_ followed by a time-ordered ULID (capp_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The credit memo applied.
+  """
   creditMemoId: ID!
+  """
+  The invoice the credit settles.
+  """
   invoiceId: ID!
+  """
+  The credit applied, in the credit memo's currency.
+  """
   amount: Money!
+  """
+  The journal entry that applied the credit (DR Customer Credits, CR Accounts Receivable); applications made together share it.
+  """
   journalEntryId: String!
+  """
+  When the application was taken back (UTC); null while it stands.
+  """
   unappliedAt: Time
+  """
+  The journal entry that took the application back (DR Accounts Receivable, CR Customer Credits); null while it stands.
+  """
   unapplyEntryId: String
+  """
+  The credit memo applied.
+  """
   creditMemo: CreditMemo!
+  """
+  The invoice the credit settles.
+  """
   invoice: Invoice!
 }
 """
@@ -9647,6 +10318,9 @@ input CreditApplicationOrder {
 Properties by which CreditApplication connections can be ordered.
 """
 enum CreditApplicationOrderField {
+  """
+  Order by when the credit was applied.
+  """
   CREATED_AT
 }
 """
@@ -10042,26 +10716,77 @@ input CreditApplicationWhereInput {
   """
   hasInvoiceWith: [InvoiceWhereInput!]
 }
+"""
+Credit given to a customer: issuing it posts DR a revenue account, CR Customer Credits; applying it to invoices moves the credit from Customer Credits to Accounts Receivable.
+"""
 type CreditMemo implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix cm_ followed by a time-ordered ULID (cm_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity that issued the credit.
+  """
   entityId: String!
+  """
+  The customer credited.
+  """
   customerId: ID!
+  """
+  The credit memo's date (YYYY-MM-DD); defaults to today in the entity's time zone. Its entry posts on it, or in the next open period when its period is closed.
+  """
   date: Date!
+  """
+  The credit given, in the memo's currency.
+  """
   amount: Money!
+  """
+  ISO 4217 code of the memo's currency: the customer's currency.
+  """
   currency: String!
   """
-  The revenue account debited.
+  The revenue account debited: an active revenue account named at issue, or else the account of the entity's revenue mapping (source system books).
   """
   accountId: String!
+  """
+  The class of the revenue debit; null for none.
+  """
   classId: String
+  """
+  Why the credit was given; empty when not given.
+  """
   reason: String
+  """
+  How much of the credit is applied to invoices, net of applications taken back, in the memo's currency.
+  """
   applied: Money!
+  """
+  Credit not applied to any invoice, in the memo's currency: the amount minus what is applied. It sits in Customer Credits until applied.
+  """
   remaining: Money!
+  """
+  The journal entry that issued the credit: DR revenue, CR Customer Credits.
+  """
   journalEntryId: String!
+  """
+  Who issued the credit memo: a user's subject, or system.
+  """
   createdBy: String
+  """
+  The customer credited.
+  """
   customer: Customer!
+  """
+  The applications of the credit to invoices, including ones taken back since.
+  """
   applications: [CreditApplication!]
 }
 """
@@ -10111,6 +10836,9 @@ input CreditMemoOrder {
 Properties by which CreditMemo connections can be ordered.
 """
 enum CreditMemoOrderField {
+  """
+  Order by when the credit memo was issued.
+  """
   CREATED_AT
 }
 """
@@ -10811,30 +11539,81 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+"""
+Someone the firm bills (accounts receivable). Invoices, payments and credit memos belong to a customer; a client portal user sees only their own customer's records.
+"""
 type Customer implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix cus_ followed by a time-ordered ULID (cus_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The full or legal name, e.g. Initech LLC.
+  """
   name: String!
   """
-  Unique across the organization's customers and vendors, as QuickBooks requires.
+  The name Books shows, e.g. in journal entry descriptions. Unique across the organization's customers and vendors ignoring case, as QuickBooks requires.
   """
   displayName: String!
+  """
+  One plain email address, e.g. billing@example.com; empty when unknown.
+  """
   email: String
+  """
+  Phone number of 3 to 40 characters: digits, spaces and + ( ) . / - x; empty when unknown.
+  """
   phone: String
+  """
+  First line of the postal address; empty when unknown.
+  """
   addressLine1: String
+  """
+  Second line of the postal address; empty when none.
+  """
   addressLine2: String
+  """
+  City of the postal address; empty when unknown.
+  """
   city: String
+  """
+  State, province or region of the postal address; empty when unknown.
+  """
   region: String
+  """
+  Postal or ZIP code of the postal address; empty when unknown.
+  """
   postalCode: String
   """
-  ISO 3166-1 alpha-2
+  Country of the postal address as an ISO 3166-1 alpha-2 code, e.g. US; empty when unknown.
   """
   country: String
+  """
+  ISO 4217 code of the currency the contact deals in, e.g. USD. A customer's invoices, payments and credit memos are all in it, and it must be the legal entity's base currency: Books has no exchange rates.
+  """
   currency: String!
+  """
+  Whether the contact is in use. New invoices and credit memos refuse an inactive customer.
+  """
   active: Boolean!
+  """
+  The id of the matching company in Hub; empty when not linked.
+  """
   hubCompanyId: String
+  """
+  The id of the matching contact in the CRM; empty when not linked.
+  """
   crmContactId: String
+  """
+  Where the contact stands with QuickBooks Online; new contacts are not synced. Set by Books, never by clients.
+  """
   syncStatus: SyncStatus!
 }
 """
@@ -10884,43 +11663,118 @@ input CustomerOrder {
 Properties by which Customer connections can be ordered.
 """
 enum CustomerOrderField {
+  """
+  Order by when the customer was created.
+  """
   CREATED_AT
+  """
+  Order by the customer's name.
+  """
   NAME
+  """
+  Order by the customer's display name.
+  """
   DISPLAY_NAME
 }
 """
 New values for the Customer; a field left out keeps its value, and clearXxx: true empties an optional one.
 """
 input CustomerPatch @goModel(model: "books/ent.UpdateCustomerInput") {
+  """
+  The full or legal name, e.g. Initech LLC.
+  """
   name: String
   """
-  Unique across the organization's customers and vendors, as QuickBooks requires.
+  The name Books shows, e.g. in journal entry descriptions. Unique across the organization's customers and vendors ignoring case, as QuickBooks requires.
   """
   displayName: String
+  """
+  One plain email address, e.g. billing@example.com; empty when unknown.
+  """
   email: String
+  """
+  True empties email.
+  """
   clearEmail: Boolean
+  """
+  Phone number of 3 to 40 characters: digits, spaces and + ( ) . / - x; empty when unknown.
+  """
   phone: String
+  """
+  True empties phone.
+  """
   clearPhone: Boolean
+  """
+  First line of the postal address; empty when unknown.
+  """
   addressLine1: String
+  """
+  True empties addressLine1.
+  """
   clearAddressLine1: Boolean
+  """
+  Second line of the postal address; empty when none.
+  """
   addressLine2: String
+  """
+  True empties addressLine2.
+  """
   clearAddressLine2: Boolean
+  """
+  City of the postal address; empty when unknown.
+  """
   city: String
+  """
+  True empties city.
+  """
   clearCity: Boolean
+  """
+  State, province or region of the postal address; empty when unknown.
+  """
   region: String
+  """
+  True empties region.
+  """
   clearRegion: Boolean
+  """
+  Postal or ZIP code of the postal address; empty when unknown.
+  """
   postalCode: String
+  """
+  True empties postalCode.
+  """
   clearPostalCode: Boolean
   """
-  ISO 3166-1 alpha-2
+  Country of the postal address as an ISO 3166-1 alpha-2 code, e.g. US; empty when unknown.
   """
   country: String
+  """
+  True empties country.
+  """
   clearCountry: Boolean
+  """
+  ISO 4217 code of the currency the contact deals in, e.g. USD. A customer's invoices, payments and credit memos are all in it, and it must be the legal entity's base currency: Books has no exchange rates.
+  """
   currency: String
+  """
+  Whether the contact is in use. New invoices and credit memos refuse an inactive customer.
+  """
   active: Boolean
+  """
+  The id of the matching company in Hub; empty when not linked.
+  """
   hubCompanyId: String
+  """
+  True empties hubCompanyId.
+  """
   clearHubCompanyId: Boolean
+  """
+  The id of the matching contact in the CRM; empty when not linked.
+  """
   crmContactId: String
+  """
+  True empties crmContactId.
+  """
   clearCrmContactId: Boolean
 }
 """
@@ -11792,18 +12646,37 @@ input CustomerWhereInput {
   """
   syncStatusNotIn: [SyncStatus!]
 }
+"""
+Lets an external system post journal entries through the JE API (header X-Integration-Key) for some legal entities and source systems. Only a hash of the secret is stored; the secret is shown once, at creation.
+"""
 type IntegrationKey implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix ik_ followed by a time-ordered ULID (ik_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  What the key is for, so people can tell keys apart, e.g. PSA production.
+  """
   name: String!
   """
-  The first characters of the key, so people can tell keys apart.
+  The first characters of the key (bk_int_ and six more), so people can tell keys apart; the secret itself is shown once, at creation, and never stored.
   """
   prefix: String!
-  entityIds: [String!]!
-  sourceSystems: [String!]!
+  """
+  Who created the key, e.g. a user's subject.
+  """
   createdBy: String!
+  """
+  When the key was revoked (UTC); null while it is in use. A revoked key is refused.
+  """
   revokedAt: Time
 }
 """
@@ -11853,6 +12726,9 @@ input IntegrationKeyOrder {
 Properties by which IntegrationKey connections can be ordered.
 """
 enum IntegrationKeyOrderField {
+  """
+  Order by when the key was created.
+  """
   CREATED_AT
 }
 """
@@ -12140,46 +13016,157 @@ input IntegrationKeyWhereInput {
   """
   revokedAtNotNil: Boolean
 }
+"""
+A bill to a customer. It is posted to the ledger (DR Accounts Receivable, CR revenue) only once approved by someone other than its submitter, and never edited after that: a mistake is voided and re-issued.
+"""
 type Invoice implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix inv_ followed by a time-ordered ULID (inv_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity that issues the invoice; fixed at creation.
+  """
   entityId: ID!
+  """
+  The customer billed: an active customer whose currency is the invoice's.
+  """
   customerId: ID!
   """
-  Assigned at approval, gap-free per entity; drafts have none.
+  The invoice number, e.g. INV-00042: the entity's prefix and its next number. Assigned at approval, gap-free per entity and never reused; null before approval.
   """
   number: String
+  """
+  The invoice date (YYYY-MM-DD). Approval posts the invoice on it, or in the next open period when its period is closed.
+  """
   issueDate: Date!
+  """
+  When payment is due (YYYY-MM-DD), on or after the issue date. Past it, an invoice with an open balance is overdue.
+  """
   dueDate: Date!
+  """
+  First day of the service period billed (YYYY-MM-DD); null when not given.
+  """
   serviceFrom: Date
+  """
+  Last day of the service period billed (YYYY-MM-DD), not before its first day; null when not given.
+  """
   serviceTo: Date
+  """
+  ISO 4217 code of the invoice's currency: the customer's currency, which must be the entity's base currency.
+  """
   currency: String!
+  """
+  Where the invoice is in its lifecycle. Payments and credits move it to partially paid and paid; overdue is derived, never a status.
+  """
   status: InvoiceStatus!
+  """
+  Free-text note on the invoice; empty when none.
+  """
   memo: String
+  """
+  Extra named text values of the invoice, e.g. a purchase order number: at most 10, names of 1 to 50 characters, values of at most 500.
+  """
   customFields: Map
+  """
+  Sum of the line amounts, in the invoice's currency. Books adds no tax or discount, so it equals the total.
+  """
   subtotal: Money!
+  """
+  The amount billed, in the invoice's currency: the sum of the line amounts. Approval debits it to Accounts Receivable.
+  """
   total: Money!
+  """
+  How much of the total payments and credit memos settle, net of applications taken back, in the invoice's currency.
+  """
   amountPaid: Money!
+  """
+  How much was written off as bad debt, in the invoice's currency; zero unless written off.
+  """
   writtenOff: Money!
+  """
+  What is still open, in the invoice's currency: the total minus the amount paid and written off. Zero once paid, written off or void; before approval it equals the total, though nothing is owed until the invoice is approved.
+  """
   balance: Money!
+  """
+  Who submitted the invoice for approval (a user's subject); empty before submission and after a rejection.
+  """
   submittedBy: String
+  """
+  When the invoice was submitted for approval (UTC); null before submission and after a rejection.
+  """
   submittedAt: Time
+  """
+  Who approved the invoice (a user's subject), never its submitter; empty before approval.
+  """
   approvedBy: String
+  """
+  When the invoice was approved (UTC); null before approval.
+  """
   approvedAt: Time
+  """
+  Why the approver last sent the invoice back to draft; empty when never rejected, and cleared when the draft is edited.
+  """
   rejectionReason: String
+  """
+  When the invoice was marked sent (UTC); null before.
+  """
   sentAt: Time
+  """
+  When the sent invoice was first marked viewed, as when the customer opens it in the portal (UTC); null before.
+  """
   viewedAt: Time
+  """
+  When the invoice was voided (UTC); null unless void.
+  """
   voidedAt: Time
+  """
+  The journal entry its approval posted (DR Accounts Receivable, CR revenue or deferred revenue); null before approval.
+  """
   journalEntryId: ID
+  """
+  The reversing journal entry its void posted; null unless void.
+  """
   voidEntryId: String
+  """
+  Where the invoice stands with QuickBooks Online; new invoices are not synced.
+  """
   syncStatus: SyncStatus!
+  """
+  The legal entity that issues the invoice.
+  """
   entity: LegalEntity!
+  """
+  The customer billed.
+  """
   customer: Customer!
+  """
+  The invoice's lines; at least one.
+  """
   lines: [InvoiceLine!]
+  """
+  The invoice's status changes, from its creation on.
+  """
   events: [InvoiceEvent!]
+  """
+  The journal entry its approval posted; null before approval.
+  """
   journalEntry: JournalEntry
+  """
+  Payments applied to the invoice, including applications taken back since.
+  """
   paymentApplications: [PaymentApplication!]
+  """
+  Credit memos applied to the invoice, including applications taken back since.
+  """
   creditApplications: [CreditApplication!]
 }
 """
@@ -12212,12 +13199,33 @@ type InvoiceEdge {
   """
   cursor: Cursor!
 }
+"""
+One status change of an invoice: who, when, old → new, written in the same transaction as the change.
+"""
 type InvoiceEvent implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix ievt_ followed by a time-ordered ULID (ievt_01jd8x…).
+  """
   id: ID!
+  """
+  The invoice whose status changed.
+  """
   invoiceId: ID!
+  """
+  When the status changed (UTC).
+  """
   at: Time!
+  """
+  Who changed it: a user's subject, or system.
+  """
   actor: String!
+  """
+  What happened, e.g. approved, "rejected: <reason>" or the payment applied and its amount.
+  """
   note: String
+  """
+  The invoice whose status changed.
+  """
   invoice: Invoice!
 }
 """
@@ -12481,23 +13489,65 @@ input InvoiceEventWhereInput {
   """
   hasInvoiceWith: [InvoiceWhereInput!]
 }
+"""
+One line of an invoice: an item, a quantity and a unit price. Its amount is quantity × unit price, rounded half-up to the currency's minor unit.
+"""
 type InvoiceLine implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix invl_ followed by a time-ordered ULID (invl_01jd8x…).
+  """
   id: ID!
+  """
+  The invoice the line belongs to.
+  """
   invoiceId: ID!
+  """
+  The line's position on the invoice, from 1.
+  """
   lineNo: Int!
+  """
+  The service item billed: an active item of the invoice's entity.
+  """
   itemId: ID!
+  """
+  What the line bills for; defaults to the item's description.
+  """
   description: String
+  """
+  How many units are billed, e.g. hours; positive, at most 6 decimal places.
+  """
   quantity: Quantity!
+  """
+  Price of one unit, in the invoice's currency; defaults to the item's default rate.
+  """
   unitPrice: Money!
+  """
+  Quantity × unit price, rounded half-up to the currency's minor unit, in the invoice's currency.
+  """
   amount: Money!
+  """
+  The class the line's revenue is tagged with; null for none.
+  """
   classId: ID
+  """
+  The day the service was performed (YYYY-MM-DD); null when not given.
+  """
   serviceDate: Date
   """
   Recognized over time: approval credits deferred revenue instead of revenue.
   """
   scheduled: Boolean!
+  """
+  The invoice the line belongs to.
+  """
   invoice: Invoice!
+  """
+  The service item billed.
+  """
   item: Item!
+  """
+  The class the line's revenue is tagged with; null for none.
+  """
   class: Class
 }
 """
@@ -13018,25 +14068,70 @@ input InvoiceOrder {
 Properties by which Invoice connections can be ordered.
 """
 enum InvoiceOrderField {
+  """
+  Order by when the invoice was created.
+  """
   CREATED_AT
+  """
+  Order by the invoice number.
+  """
   NUMBER
+  """
+  Order by the invoice date.
+  """
   ISSUE_DATE
+  """
+  Order by the due date.
+  """
   DUE_DATE
+  """
+  Order by the status, alphabetically.
+  """
   STATUS
+  """
+  Order by the invoice total.
+  """
   TOTAL
 }
 """
 Where an invoice stands in its life cycle. Overdue is derived (see Invoice.overdue), never a status.
 """
 enum InvoiceStatus @goModel(model: "books/ent/invoice.Status") {
+  """
+  Being prepared: it can be edited and is not on the ledger.
+  """
   DRAFT @goEnum(value: "books/ent/invoice.StatusDraft")
+  """
+  Put up for approval; another person approves it or sends it back to draft.
+  """
   SUBMITTED @goEnum(value: "books/ent/invoice.StatusSubmitted")
+  """
+  Approved, numbered and posted to the ledger; not yet sent.
+  """
   APPROVED @goEnum(value: "books/ent/invoice.StatusApproved")
+  """
+  Approved and marked sent to the customer.
+  """
   SENT @goEnum(value: "books/ent/invoice.StatusSent")
+  """
+  Sent, then marked viewed, as when the customer opens it in the portal.
+  """
   VIEWED @goEnum(value: "books/ent/invoice.StatusViewed")
+  """
+  Payments or credits settle part of the total; a balance is still open.
+  """
   PARTIALLY_PAID @goEnum(value: "books/ent/invoice.StatusPartiallyPaid")
+  """
+  Payments and credits settle the whole total.
+  """
   PAID @goEnum(value: "books/ent/invoice.StatusPaid")
+  """
+  Cancelled after approval: its posting was reversed and its number is kept.
+  """
   VOID @goEnum(value: "books/ent/invoice.StatusVoid")
+  """
+  Its open balance was written off as bad debt.
+  """
   WRITTEN_OFF @goEnum(value: "books/ent/invoice.StatusWrittenOff")
 }
 """
@@ -14376,17 +15471,53 @@ input InvoiceWhereInput {
   """
   hasCreditApplicationsWith: [CreditApplicationWhereInput!]
 }
+"""
+A service the firm sells, with the revenue account its sales post to. Invoice lines bill items.
+"""
 type Item implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix item_ followed by a time-ordered ULID (item_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity that sells the item; fixed at creation.
+  """
   entityId: ID!
+  """
+  The item's name, e.g. Consulting hours; unique in the entity ignoring case.
+  """
   name: String!
+  """
+  The description an invoice line billing the item takes when it gives none; empty when none.
+  """
   description: String
+  """
+  The unit price an invoice line billing the item takes when it gives none, in the entity's base currency; never negative. At zero, each line must give its own price.
+  """
   defaultRate: Money!
+  """
+  The revenue account an approved invoice credits for the item's lines (lines recognized over time credit deferred revenue instead): an active revenue account of the entity.
+  """
   incomeAccountId: ID!
+  """
+  Whether new invoice lines may bill the item.
+  """
   active: Boolean!
+  """
+  The legal entity that sells the item.
+  """
   entity: LegalEntity!
+  """
+  The revenue account the item's sales post to.
+  """
   incomeAccount: Account!
 }
 """
@@ -14436,18 +15567,42 @@ input ItemOrder {
 Properties by which Item connections can be ordered.
 """
 enum ItemOrderField {
+  """
+  Order by when the item was created.
+  """
   CREATED_AT
+  """
+  Order by the item name.
+  """
   NAME
 }
 """
 New values for the Item; a field left out keeps its value, and clearXxx: true empties an optional one.
 """
 input ItemPatch @goModel(model: "books/ent.UpdateItemInput") {
+  """
+  The item's name, e.g. Consulting hours; unique in the entity ignoring case.
+  """
   name: String
+  """
+  The description an invoice line billing the item takes when it gives none; empty when none.
+  """
   description: String
+  """
+  True empties description.
+  """
   clearDescription: Boolean
+  """
+  The unit price an invoice line billing the item takes when it gives none, in the entity's base currency; never negative. At zero, each line must give its own price.
+  """
   defaultRate: Money
+  """
+  Whether new invoice lines may bill the item.
+  """
   active: Boolean
+  """
+  The id of the incomeAccount.
+  """
   incomeAccountId: ID
 }
 """
@@ -14811,35 +15966,101 @@ input ItemWhereInput {
   """
   hasIncomeAccountWith: [AccountWhereInput!]
 }
+"""
+A balanced set of debits and credits on one legal entity's ledger. Once posted it is immutable (the database enforces it); a correction is a reversing entry.
+"""
 type JournalEntry implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix je_ followed by a time-ordered ULID (je_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity whose ledger the entry is on.
+  """
   entityId: ID!
+  """
+  The accounting date the entry posts on (YYYY-MM-DD), between 1900-01-01 and 2199-12-31; its month is the entry's period.
+  """
   date: Date!
+  """
+  The date the entry was asked for when that date's period was closed and the entry moved to the first day of the next open period; null otherwise.
+  """
   documentDate: Date
+  """
+  The entry's memo; empty when none.
+  """
   description: String!
+  """
+  ISO 4217 code of the entry's amounts: the entity's base currency (Books has no exchange rates).
+  """
   currency: String!
+  """
+  The system the entry came from; books for entries made in Books, by hand or by its billing documents.
+  """
   sourceSystem: SourceSystem!
+  """
+  The source system's reference of the event posted. It is unique per entity and source system, so posting the same reference again returns the first entry. Books uses the entry's id when a manual entry gives none, reversal:<id> for reversals and <kind>:<id> for its documents.
+  """
   sourceRef: String!
+  """
+  Posted once written; reversed once a reversing entry cancels it. A draft exists only while an entry is being written.
+  """
   status: JournalEntryStatus!
+  """
+  The sum of the entry's debits, which equals the sum of its credits; positive, in the entry's currency.
+  """
   total: Money!
+  """
+  When the entry was posted (UTC); null only for a draft.
+  """
   postedAt: Time
+  """
+  For a reversing entry, the id of the entry it reverses; null otherwise.
+  """
   reversalOfId: ID
+  """
+  Who posted the entry: a user's subject or an integration key's id; system, or empty, for postings no person or key made.
+  """
   createdBy: String!
+  """
+  The interface the entry was posted through: graphql, api, cli or system; empty when not recorded.
+  """
   createdVia: String!
+  """
+  The id of the HTTP request that posted the entry (its X-Request-Id); empty outside a request.
+  """
   requestId: String
   """
-  The kind of Books document that posted the entry, e.g. invoice or payment; null for manual and API entries.
+  The kind of Books document that posted the entry, e.g. invoice or payment; null for manual and API entries. Only that document's own operations (void, unapply, refund) undo the entry.
   """
   documentType: String
   """
-  The id of the document that posted the entry.
+  The id of the document that posted the entry; null for manual and API entries.
   """
   documentId: String
+  """
+  The legal entity whose ledger the entry is on.
+  """
   entity: LegalEntity!
+  """
+  The entry's debit and credit lines; at least two.
+  """
   lines: [JournalLine!]
+  """
+  For a reversing entry, the entry it reverses; null otherwise.
+  """
   reversalOf: JournalEntry
+  """
+  The entry that reverses this one; null unless reversed.
+  """
   reversedBy: JournalEntry
 }
 """
@@ -14889,15 +16110,30 @@ input JournalEntryOrder {
 Properties by which JournalEntry connections can be ordered.
 """
 enum JournalEntryOrderField {
+  """
+  Order by when the entry was written.
+  """
   CREATED_AT
+  """
+  Order by the accounting date.
+  """
   DATE
 }
 """
 Whether a journal entry is posted to the ledger.
 """
 enum JournalEntryStatus @goModel(model: "books/ent/journalentry.Status") {
+  """
+  Being written: its lines are added before it is posted. Not counted in balances.
+  """
   DRAFT @goEnum(value: "books/ent/journalentry.StatusDraft")
+  """
+  On the ledger and immutable.
+  """
   POSTED @goEnum(value: "books/ent/journalentry.StatusPosted")
+  """
+  Posted, then cancelled by a reversing entry; both stay on the ledger.
+  """
   REVERSED @goEnum(value: "books/ent/journalentry.StatusReversed")
 }
 """
@@ -15789,21 +17025,69 @@ input JournalEntryWhereInput {
   """
   hasReversedByWith: [JournalEntryWhereInput!]
 }
+"""
+One debit or one credit of a journal entry, on one account.
+"""
 type JournalLine implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix jl_ followed by a time-ordered ULID (jl_01jd8x…).
+  """
   id: ID!
+  """
+  The journal entry the line belongs to.
+  """
   entryId: ID!
+  """
+  The line's position in its entry, from 1.
+  """
   lineNo: Int!
+  """
+  The account debited or credited: an active account of the entry's entity.
+  """
   accountId: ID!
+  """
+  The amount debited, in the entry's currency; zero on a credit line. Exactly one of debit and credit is positive.
+  """
   debit: Money!
+  """
+  The amount credited, in the entry's currency; zero on a debit line.
+  """
   credit: Money!
+  """
+  The class the line is tagged with; null for none.
+  """
   classId: ID
+  """
+  The line's memo; empty when none.
+  """
   description: String!
+  """
+  The customer the line concerns; billing names it on every Accounts Receivable and Customer Credits line. Null when none.
+  """
   customerId: ID
+  """
+  The vendor the line concerns; null when none.
+  """
   vendorId: ID
+  """
+  The journal entry the line belongs to.
+  """
   entry: JournalEntry!
+  """
+  The account debited or credited.
+  """
   account: Account!
+  """
+  The class the line is tagged with; null for none.
+  """
   class: Class
+  """
+  The customer the line concerns; null when none.
+  """
   customer: Customer
+  """
+  The vendor the line concerns; null when none.
+  """
   vendor: Vendor
 }
 """
@@ -16335,32 +17619,44 @@ input JournalLineWhereInput {
   """
   hasVendorWith: [VendorWhereInput!]
 }
+"""
+One run of the ledger verification of a legal entity: its hash chain of sealed journal entries recomputed, and the ledger's invariants checked (entries and trial balance balanced, Accounts Receivable and Customer Credits equal to their documents).
+"""
 type LedgerVerification implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix lver_ followed by a time-ordered ULID (lver_01jd8x…).
+  """
   id: ID!
+  """
+  The legal entity verified.
+  """
   entityId: String!
+  """
+  When the verification ran (UTC).
+  """
   verifiedAt: Time!
   """
   True when the chain and every invariant held.
   """
   ok: Boolean!
   """
-  Posted entries checked.
+  How many posted or reversed journal entries were checked, sealed or not.
   """
   entriesChecked: Int!
   """
-  Entries whose seal was recomputed.
+  How many links of the hash chain were recomputed.
   """
   entriesSealed: Int!
   """
-  The last link of the chain.
+  Position of the chain's last link; 0 when no entry is sealed yet.
   """
   headSeq: Int!
   """
-  Hex SHA-256 of the last link; record it elsewhere to anchor the chain.
+  Hex SHA-256 of the chain's last link, empty when no entry is sealed yet; record it outside Books to anchor the chain.
   """
   headHash: String!
   """
-  The first broken link or invariant, when not ok.
+  The first broken link or invariant found; empty when ok.
   """
   problem: String
 }
@@ -16721,18 +18017,45 @@ input LedgerVerificationWhereInput {
   """
   problemContainsFold: String
 }
+"""
+A company with its own general ledger, base currency, time zone and fiscal calendar, owned by one organization. A new entity starts with a default chart of accounts and COA mappings.
+"""
 type LegalEntity implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix le_ followed by a time-ordered ULID (le_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
   """
   Short code unique in the organization, e.g. US or UK; the JE API accepts it in place of the id.
   """
   code: String!
+  """
+  The company's name, e.g. Acme Consulting Ltd.
+  """
   name: String!
+  """
+  ISO 4217 code of the currency the entity keeps its ledger in, e.g. USD; fixed at creation. Its journal entries, invoices and payments are all in it.
+  """
   baseCurrency: String!
+  """
+  IANA time zone of the entity, e.g. America/New_York; UTC by default. Dates that default to today, e.g. of write-offs, credit memos and reversals, are today in this zone.
+  """
   timeZone: String!
+  """
+  The month the entity's fiscal year starts in, from 1 (January) to 12; 1 by default.
+  """
   fiscalYearStartMonth: Int!
+  """
+  The entity's chart of accounts.
+  """
   accounts(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -16764,6 +18087,9 @@ type LegalEntity implements Node {
     """
     where: AccountWhereInput
   ): AccountConnection!
+  """
+  The entity's classes.
+  """
   classes(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -16795,6 +18121,9 @@ type LegalEntity implements Node {
     """
     where: ClassWhereInput
   ): ClassConnection!
+  """
+  The entity's mappings of source-system codes to its accounts.
+  """
   coaMappings(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -16826,6 +18155,9 @@ type LegalEntity implements Node {
     """
     where: COAMappingWhereInput
   ): COAMappingConnection!
+  """
+  The entity's accounting periods that have a record; a month without one is open.
+  """
   periods(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -16857,6 +18189,9 @@ type LegalEntity implements Node {
     """
     where: AccountingPeriodWhereInput
   ): AccountingPeriodConnection!
+  """
+  The journal entries on the entity's ledger.
+  """
   journalEntries(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -16936,8 +18271,17 @@ input LegalEntityOrder {
 Properties by which LegalEntity connections can be ordered.
 """
 enum LegalEntityOrderField {
+  """
+  Order by when the entity was created.
+  """
   CREATED_AT
+  """
+  Order by the entity code.
+  """
   CODE
+  """
+  Order by the entity name.
+  """
   NAME
 }
 """
@@ -16948,23 +18292,77 @@ input LegalEntityPatch @goModel(model: "books/ent.UpdateLegalEntityInput") {
   Short code unique in the organization, e.g. US or UK; the JE API accepts it in place of the id.
   """
   code: String
+  """
+  The company's name, e.g. Acme Consulting Ltd.
+  """
   name: String
+  """
+  IANA time zone of the entity, e.g. America/New_York; UTC by default. Dates that default to today, e.g. of write-offs, credit memos and reversals, are today in this zone.
+  """
   timeZone: String
+  """
+  The month the entity's fiscal year starts in, from 1 (January) to 12; 1 by default.
+  """
   fiscalYearStartMonth: Int
+  """
+  Links these accounts.
+  """
   addAccountIds: [ID!]
+  """
+  Unlinks these accounts.
+  """
   removeAccountIds: [ID!]
+  """
+  True empties accounts.
+  """
   clearAccounts: Boolean
+  """
+  Links these classs.
+  """
   addClassIds: [ID!]
+  """
+  Unlinks these classs.
+  """
   removeClassIds: [ID!]
+  """
+  True empties classes.
+  """
   clearClasses: Boolean
+  """
+  Links these coaMappings.
+  """
   addCoaMappingIds: [ID!]
+  """
+  Unlinks these coaMappings.
+  """
   removeCoaMappingIds: [ID!]
+  """
+  True empties coaMappings.
+  """
   clearCoaMappings: Boolean
+  """
+  Links these periods.
+  """
   addPeriodIds: [ID!]
+  """
+  Unlinks these periods.
+  """
   removePeriodIds: [ID!]
+  """
+  True empties periods.
+  """
   clearPeriods: Boolean
+  """
+  Links these journalEntrys.
+  """
   addJournalEntryIds: [ID!]
+  """
+  Unlinks these journalEntrys.
+  """
   removeJournalEntryIds: [ID!]
+  """
+  True empties journalEntries.
+  """
   clearJournalEntries: Boolean
 }
 """
@@ -17359,11 +18757,29 @@ enum OrderDirection {
   """
   DESC
 }
+"""
+A tenant: a firm that owns one or more legal entities. Every record belongs to one organization, and a caller sees only its own organization's records.
+"""
 type Organization implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix org_ followed by a time-ordered ULID (org_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The firm's name.
+  """
   name: String!
+  """
+  The organization's legal entities.
+  """
   legalEntities(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -17413,15 +18829,30 @@ input OrganizationOrder {
 Properties by which Organization connections can be ordered.
 """
 enum OrganizationOrderField {
+  """
+  Order by when the organization was created.
+  """
   CREATED_AT
 }
 """
 New values for the Organization; a field left out keeps its value, and clearXxx: true empties an optional one.
 """
 input OrganizationPatch @goModel(model: "books/ent.UpdateOrganizationInput") {
+  """
+  The firm's name.
+  """
   name: String
+  """
+  Links these legalEntitys.
+  """
   addLegalEntityIds: [ID!]
+  """
+  Unlinks these legalEntitys.
+  """
   removeLegalEntityIds: [ID!]
+  """
+  True empties legalEntities.
+  """
   clearLegalEntities: Boolean
 }
 """
@@ -17595,44 +19026,158 @@ type PageInfo {
   """
   endCursor: Cursor
 }
+"""
+Money received from a customer. Recording it posts DR Undeposited Funds for the amount, CR Accounts Receivable for what it pays of invoices and CR Customer Credits for the rest.
+"""
 type Payment implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix pay_ followed by a time-ordered ULID (pay_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity that received the money.
+  """
   entityId: ID!
+  """
+  The customer who paid.
+  """
   customerId: ID!
+  """
+  The amount received, in the payment's currency.
+  """
   amount: Money!
+  """
+  ISO 4217 code of the payment's currency: the customer's currency, which must be the entity's base currency.
+  """
   currency: String!
+  """
+  When the money was received (YYYY-MM-DD). The payment posts on it, or in the next open period when its period is closed.
+  """
   receivedDate: Date!
+  """
+  How the customer paid.
+  """
   method: PaymentMethod!
+  """
+  What the payment came through; manual unless given.
+  """
   processor: PaymentProcessor!
+  """
+  The processor's id of the payment, e.g. a Stripe charge id or a QuickBooks payment id; one payment per id, processor and entity. Empty when none.
+  """
   externalRef: String
+  """
+  Free-text note on the payment; empty when none.
+  """
   memo: String
+  """
+  How much of the payment is applied to invoices, net of applications taken back, in the payment's currency.
+  """
   applied: Money!
+  """
+  How much of the payment has been refunded to the customer, in the payment's currency.
+  """
   refunded: Money!
+  """
+  How much of the payment charge reversals (lost disputes) took back, in the payment's currency.
+  """
   reversed: Money!
+  """
+  Money of the payment applied to no invoice, held in Customer Credits: the amount minus what is applied, refunded and reversed.
+  """
   unapplied: Money!
+  """
+  The journal entry that recorded the payment: DR Undeposited Funds, CR Accounts Receivable for what it paid of invoices and CR Customer Credits for the rest.
+  """
   journalEntryId: ID
+  """
+  Who recorded the payment: a user's subject, or system.
+  """
   recordedBy: String
+  """
+  Where the payment stands with QuickBooks Online; new payments are not synced.
+  """
   syncStatus: SyncStatus!
+  """
+  The legal entity that received the money.
+  """
   entity: LegalEntity!
+  """
+  The customer who paid.
+  """
   customer: Customer!
+  """
+  The applications of the payment to invoices, including ones taken back since.
+  """
   applications: [PaymentApplication!]
+  """
+  Refunds of the payment.
+  """
   refunds: [Refund!]
+  """
+  Charge reversals (lost disputes) of the payment.
+  """
   chargeReversals: [ChargeReversal!]
+  """
+  The journal entry that recorded the payment.
+  """
   journalEntry: JournalEntry
 }
+"""
+Applies part of a payment to an invoice. Taking it back posts the mirror of its posting and keeps the record, marked unapplied.
+"""
 type PaymentApplication implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix papp_ followed by a time-ordered ULID (papp_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The payment applied.
+  """
   paymentId: ID!
+  """
+  The invoice the money settles.
+  """
   invoiceId: ID!
+  """
+  The money applied, in the payment's currency.
+  """
   amount: Money!
+  """
+  The journal entry that applied the money: the payment's own entry for applications made when it was recorded, else an entry DR Customer Credits, CR Accounts Receivable that applications made together share.
+  """
   journalEntryId: String!
+  """
+  When the application was taken back (UTC); null while it stands.
+  """
   unappliedAt: Time
+  """
+  The journal entry that took the application back (DR Accounts Receivable, CR Customer Credits); null while it stands.
+  """
   unapplyEntryId: String
+  """
+  The payment applied.
+  """
   payment: Payment!
+  """
+  The invoice the money settles.
+  """
   invoice: Invoice!
 }
 """
@@ -17652,6 +19197,9 @@ input PaymentApplicationOrder {
 Properties by which PaymentApplication connections can be ordered.
 """
 enum PaymentApplicationOrderField {
+  """
+  Order by when the payment was applied.
+  """
   CREATED_AT
 }
 """
@@ -18081,11 +19629,29 @@ type PaymentEdge {
 How a customer paid.
 """
 enum PaymentMethod @goModel(model: "books/ent/payment.Method") {
+  """
+  Credit or debit card.
+  """
   CARD @goEnum(value: "books/ent/payment.MethodCard")
+  """
+  ACH bank transfer.
+  """
   ACH @goEnum(value: "books/ent/payment.MethodAch")
+  """
+  Paper check.
+  """
   CHECK @goEnum(value: "books/ent/payment.MethodCheck")
+  """
+  Wire transfer.
+  """
   WIRE @goEnum(value: "books/ent/payment.MethodWire")
+  """
+  Cash.
+  """
   CASH @goEnum(value: "books/ent/payment.MethodCash")
+  """
+  Any other method.
+  """
   OTHER @goEnum(value: "books/ent/payment.MethodOther")
 }
 """
@@ -18105,16 +19671,34 @@ input PaymentOrder {
 Properties by which Payment connections can be ordered.
 """
 enum PaymentOrderField {
+  """
+  Order by when the payment was recorded.
+  """
   CREATED_AT
+  """
+  Order by the amount received.
+  """
   AMOUNT
+  """
+  Order by the date the money was received.
+  """
   RECEIVED_DATE
 }
 """
 The system that processed a payment.
 """
 enum PaymentProcessor @goModel(model: "books/ent/payment.Processor") {
+  """
+  Recorded by a person in Books.
+  """
   MANUAL @goEnum(value: "books/ent/payment.ProcessorManual")
+  """
+  Received through Stripe; the external reference is Stripe's id.
+  """
   STRIPE @goEnum(value: "books/ent/payment.ProcessorStripe")
+  """
+  Received in QuickBooks Online; the external reference is the QuickBooks payment id.
+  """
   QBO @goEnum(value: "books/ent/payment.ProcessorQbo")
 }
 """
@@ -18914,9 +20498,18 @@ input PaymentWhereInput {
 Whether an accounting period accepts postings.
 """
 enum PeriodStatus @goModel(model: "books/ent/accountingperiod.Status") {
+  """
+  Entries dated in the period are posted.
+  """
   OPEN @goEnum(value: "books/ent/accountingperiod.StatusOpen")
+  """
+  Entries dated in the period are refused, or moved to the next open period when the poster allows late entries.
+  """
   CLOSED @goEnum(value: "books/ent/accountingperiod.StatusClosed")
 }
+"""
+Everything a caller can read, always within their own organization.
+"""
 type Query {
   """
   Fetches an object given its ID.
@@ -18937,7 +20530,7 @@ type Query {
     ids: [ID!]!
   ): [Node]!
   """
-  The Account records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The general-ledger accounts of every legal entity of the organization.
   """
   accounts(
     """
@@ -18971,7 +20564,7 @@ type Query {
     where: AccountWhereInput
   ): AccountConnection!
   """
-  The AccountingPeriod records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The accounting periods of every legal entity of the organization that have a record; a month without one is open.
   """
   periods(
     """
@@ -19005,7 +20598,7 @@ type Query {
     where: AccountingPeriodWhereInput
   ): AccountingPeriodConnection!
   """
-  The AdminIssue records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's admin issues: problems a person must look at.
   """
   adminIssues(
     """
@@ -19039,7 +20632,7 @@ type Query {
     where: AdminIssueWhereInput
   ): AdminIssueConnection!
   """
-  The AuditEvent records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's audit log.
   """
   auditEvents(
     """
@@ -19073,7 +20666,7 @@ type Query {
     where: AuditEventWhereInput
   ): AuditEventConnection!
   """
-  The COAMapping records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The COA mappings of every legal entity of the organization.
   """
   coaMappings(
     """
@@ -19107,7 +20700,7 @@ type Query {
     where: COAMappingWhereInput
   ): COAMappingConnection!
   """
-  The ChargeReversal records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's charge reversals (lost disputes).
   """
   chargeReversals(
     """
@@ -19141,7 +20734,7 @@ type Query {
     where: ChargeReversalWhereInput
   ): ChargeReversalConnection!
   """
-  The Class records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The classes of every legal entity of the organization.
   """
   classes(
     """
@@ -19175,7 +20768,7 @@ type Query {
     where: ClassWhereInput
   ): ClassConnection!
   """
-  The CreditMemo records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's credit memos.
   """
   creditMemos(
     """
@@ -19209,7 +20802,7 @@ type Query {
     where: CreditMemoWhereInput
   ): CreditMemoConnection!
   """
-  The Customer records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's customers.
   """
   customers(
     """
@@ -19243,7 +20836,7 @@ type Query {
     where: CustomerWhereInput
   ): CustomerConnection!
   """
-  The IntegrationKey records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's integration keys, revoked ones included.
   """
   integrationKeys(
     """
@@ -19277,7 +20870,7 @@ type Query {
     where: IntegrationKeyWhereInput
   ): IntegrationKeyConnection!
   """
-  The Item records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The service items of every legal entity of the organization.
   """
   items(
     """
@@ -19311,7 +20904,7 @@ type Query {
     where: ItemWhereInput
   ): ItemConnection!
   """
-  The JournalEntry records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The journal entries of every legal entity of the organization.
   """
   journalEntries(
     """
@@ -19345,7 +20938,7 @@ type Query {
     where: JournalEntryWhereInput
   ): JournalEntryConnection!
   """
-  The LegalEntity records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's legal entities.
   """
   legalEntities(
     """
@@ -19379,7 +20972,7 @@ type Query {
     where: LegalEntityWhereInput
   ): LegalEntityConnection!
   """
-  The Payment records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The payments the organization received.
   """
   payments(
     """
@@ -19413,7 +21006,7 @@ type Query {
     where: PaymentWhereInput
   ): PaymentConnection!
   """
-  The Refund records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's refunds of payments.
   """
   refunds(
     """
@@ -19447,7 +21040,7 @@ type Query {
     where: RefundWhereInput
   ): RefundConnection!
   """
-  The Vendor records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's vendors.
   """
   vendors(
     """
@@ -19481,7 +21074,7 @@ type Query {
     where: VendorWhereInput
   ): VendorConnection!
   """
-  The WriteOff records the caller may see, in pages: first defaults to 100 and may not exceed 1000; totalCount counts every match.
+  The organization's write-offs of invoice balances.
   """
   writeOffs(
     """
@@ -19515,18 +21108,57 @@ type Query {
     where: WriteOffWhereInput
   ): WriteOffConnection!
 }
+"""
+Money of a payment returned to the customer: DR Customer Credits (or Accounts Receivable, for money that had paid invoices, which re-open), CR Undeposited Funds.
+"""
 type Refund implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix rfd_ followed by a time-ordered ULID (rfd_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity of the payment.
+  """
   entityId: String!
+  """
+  The payment whose money the refund returns.
+  """
   paymentId: ID!
+  """
+  The money returned to the customer, in the payment's currency; at most what the payment has left after earlier refunds and charge reversals.
+  """
   amount: Money!
+  """
+  The refund's date (YYYY-MM-DD), never before the payment was received; defaults to today in the entity's time zone.
+  """
   date: Date!
+  """
+  Why the refund was made; empty when not given.
+  """
   reason: String
+  """
+  The payment processor's id of the refund; empty when none.
+  """
   externalRef: String
+  """
+  The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. Money that had paid invoices is first taken back from them by entries of its own.
+  """
   journalEntryId: String!
+  """
+  Who recorded the refund: a user's subject, or system.
+  """
   createdBy: String
+  """
+  The payment refunded.
+  """
   payment: Payment!
 }
 """
@@ -19576,6 +21208,9 @@ input RefundOrder {
 Properties by which Refund connections can be ordered.
 """
 enum RefundOrderField {
+  """
+  Order by when the refund was recorded.
+  """
   CREATED_AT
 }
 """
@@ -20099,48 +21734,135 @@ input RefundWhereInput {
 The system a posting or mapping comes from.
 """
 enum SourceSystem @goModel(model: "books/internal/ledger/source.System") {
+  """
+  Books itself: entries made by hand and by its billing documents.
+  """
   BOOKS @goEnum(value: "books/internal/ledger/source.Books")
+  """
+  The professional services automation system: billable time and its revenue.
+  """
   PSA @goEnum(value: "books/internal/ledger/source.PSA")
+  """
+  The AMS system, posting through the journal entry API.
+  """
   AMS @goEnum(value: "books/internal/ledger/source.AMS")
+  """
+  The CHMS system, posting through the journal entry API.
+  """
   CHMS @goEnum(value: "books/internal/ledger/source.CHMS")
+  """
+  Entries loaded by a data import.
+  """
   IMPORT @goEnum(value: "books/internal/ledger/source.Import")
+  """
+  Autotask, a PSA product.
+  """
   AUTOTASK @goEnum(value: "books/internal/ledger/source.Autotask")
+  """
+  Stripe payment events.
+  """
   STRIPE @goEnum(value: "books/internal/ledger/source.Stripe")
+  """
+  Hub subscription billing events.
+  """
   HUB_BILLING @goEnum(value: "books/internal/ledger/source.HubBilling")
 }
 """
 Where a record stands in its push to QuickBooks Online.
 """
 enum SyncStatus @goModel(model: "books/internal/qbo/syncstate.Status") {
+  """
+  Not in QuickBooks Online.
+  """
   NOT_SYNCED @goEnum(value: "books/internal/qbo/syncstate.NotSynced")
+  """
+  Waiting to be pushed to QuickBooks Online.
+  """
   PENDING @goEnum(value: "books/internal/qbo/syncstate.Pending")
+  """
+  In step with its QuickBooks Online record.
+  """
   SYNCED @goEnum(value: "books/internal/qbo/syncstate.Synced")
+  """
+  The last sync with QuickBooks Online failed.
+  """
   ERROR @goEnum(value: "books/internal/qbo/syncstate.Error")
 }
+"""
+Someone the firm pays (accounts payable). Vendors and customers share one set of display names, as QuickBooks requires.
+"""
 type Vendor implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix ven_ followed by a time-ordered ULID (ven_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The full or legal name, e.g. Initech LLC.
+  """
   name: String!
   """
-  Unique across the organization's customers and vendors, as QuickBooks requires.
+  The name Books shows, e.g. in journal entry descriptions. Unique across the organization's customers and vendors ignoring case, as QuickBooks requires.
   """
   displayName: String!
+  """
+  One plain email address, e.g. billing@example.com; empty when unknown.
+  """
   email: String
+  """
+  Phone number of 3 to 40 characters: digits, spaces and + ( ) . / - x; empty when unknown.
+  """
   phone: String
+  """
+  First line of the postal address; empty when unknown.
+  """
   addressLine1: String
+  """
+  Second line of the postal address; empty when none.
+  """
   addressLine2: String
+  """
+  City of the postal address; empty when unknown.
+  """
   city: String
+  """
+  State, province or region of the postal address; empty when unknown.
+  """
   region: String
+  """
+  Postal or ZIP code of the postal address; empty when unknown.
+  """
   postalCode: String
   """
-  ISO 3166-1 alpha-2
+  Country of the postal address as an ISO 3166-1 alpha-2 code, e.g. US; empty when unknown.
   """
   country: String
+  """
+  ISO 4217 code of the currency the contact deals in, e.g. USD. A customer's invoices, payments and credit memos are all in it, and it must be the legal entity's base currency: Books has no exchange rates.
+  """
   currency: String!
+  """
+  Whether the contact is in use. New invoices and credit memos refuse an inactive customer.
+  """
   active: Boolean!
+  """
+  The id of the matching company in Hub; empty when not linked.
+  """
   hubCompanyId: String
+  """
+  The id of the matching contact in the CRM; empty when not linked.
+  """
   crmContactId: String
+  """
+  Where the contact stands with QuickBooks Online; new contacts are not synced. Set by Books, never by clients.
+  """
   syncStatus: SyncStatus!
 }
 """
@@ -20190,43 +21912,118 @@ input VendorOrder {
 Properties by which Vendor connections can be ordered.
 """
 enum VendorOrderField {
+  """
+  Order by when the vendor was created.
+  """
   CREATED_AT
+  """
+  Order by the vendor's name.
+  """
   NAME
+  """
+  Order by the vendor's display name.
+  """
   DISPLAY_NAME
 }
 """
 New values for the Vendor; a field left out keeps its value, and clearXxx: true empties an optional one.
 """
 input VendorPatch @goModel(model: "books/ent.UpdateVendorInput") {
+  """
+  The full or legal name, e.g. Initech LLC.
+  """
   name: String
   """
-  Unique across the organization's customers and vendors, as QuickBooks requires.
+  The name Books shows, e.g. in journal entry descriptions. Unique across the organization's customers and vendors ignoring case, as QuickBooks requires.
   """
   displayName: String
+  """
+  One plain email address, e.g. billing@example.com; empty when unknown.
+  """
   email: String
+  """
+  True empties email.
+  """
   clearEmail: Boolean
+  """
+  Phone number of 3 to 40 characters: digits, spaces and + ( ) . / - x; empty when unknown.
+  """
   phone: String
+  """
+  True empties phone.
+  """
   clearPhone: Boolean
+  """
+  First line of the postal address; empty when unknown.
+  """
   addressLine1: String
+  """
+  True empties addressLine1.
+  """
   clearAddressLine1: Boolean
+  """
+  Second line of the postal address; empty when none.
+  """
   addressLine2: String
+  """
+  True empties addressLine2.
+  """
   clearAddressLine2: Boolean
+  """
+  City of the postal address; empty when unknown.
+  """
   city: String
+  """
+  True empties city.
+  """
   clearCity: Boolean
+  """
+  State, province or region of the postal address; empty when unknown.
+  """
   region: String
+  """
+  True empties region.
+  """
   clearRegion: Boolean
+  """
+  Postal or ZIP code of the postal address; empty when unknown.
+  """
   postalCode: String
+  """
+  True empties postalCode.
+  """
   clearPostalCode: Boolean
   """
-  ISO 3166-1 alpha-2
+  Country of the postal address as an ISO 3166-1 alpha-2 code, e.g. US; empty when unknown.
   """
   country: String
+  """
+  True empties country.
+  """
   clearCountry: Boolean
+  """
+  ISO 4217 code of the currency the contact deals in, e.g. USD. A customer's invoices, payments and credit memos are all in it, and it must be the legal entity's base currency: Books has no exchange rates.
+  """
   currency: String
+  """
+  Whether the contact is in use. New invoices and credit memos refuse an inactive customer.
+  """
   active: Boolean
+  """
+  The id of the matching company in Hub; empty when not linked.
+  """
   hubCompanyId: String
+  """
+  True empties hubCompanyId.
+  """
   clearHubCompanyId: Boolean
+  """
+  The id of the matching contact in the CRM; empty when not linked.
+  """
   crmContactId: String
+  """
+  True empties crmContactId.
+  """
   clearCrmContactId: Boolean
 }
 """
@@ -21098,17 +22895,53 @@ input VendorWhereInput {
   """
   syncStatusNotIn: [SyncStatus!]
 }
+"""
+Closes an invoice's open balance as bad debt: DR Bad Debt Expense, CR Accounts Receivable. The invoice becomes written off.
+"""
 type WriteOff implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix wo_ followed by a time-ordered ULID (wo_01jd8x…).
+  """
   id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
   createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
   updatedAt: Time!
+  """
+  The legal entity of the invoice.
+  """
   entityId: String!
+  """
+  The invoice written off.
+  """
   invoiceId: ID!
+  """
+  The open balance written off, in the invoice's currency.
+  """
   amount: Money!
+  """
+  The write-off's date (YYYY-MM-DD), never before the invoice's issue date; defaults to today in the entity's time zone. Its entry posts on it, or in the next open period when its period is closed.
+  """
   date: Date!
+  """
+  Why the balance was written off; empty when not given.
+  """
   reason: String
+  """
+  The journal entry of the write-off: DR Bad Debt Expense, CR Accounts Receivable.
+  """
   journalEntryId: String!
+  """
+  Who wrote the invoice off: a user's subject, or system.
+  """
   createdBy: String
+  """
+  The invoice written off.
+  """
   invoice: Invoice!
 }
 """
@@ -21158,6 +22991,9 @@ input WriteOffOrder {
 Properties by which WriteOff connections can be ordered.
 """
 enum WriteOffOrderField {
+  """
+  Order by when the write-off was recorded.
+  """
   CREATED_AT
 }
 """
@@ -21836,6 +23672,13 @@ input CreateIntegrationKeyInput {
   sourceSystems: [SourceSystem!]!
 }
 
+extend type IntegrationKey {
+  "The legal entities the key may post journal entries to."
+  entityIds: [ID!]! @goField(forceResolver: true)
+  "The source systems the key may post journal entries as."
+  sourceSystems: [SourceSystem!]! @goField(forceResolver: true)
+}
+
 "The outcome of createIntegrationKey."
 type CreateIntegrationKeyPayload {
   "The new key (without its secret)."
@@ -21970,6 +23813,7 @@ type RevokeIntegrationKeyPayload {
   integrationKey: IntegrationKey!
 }
 
+"Every change, each in one transaction with its audit record."
 type Mutation {
   "Create a legal entity with the default chart of accounts and its periods."
   createLegalEntity("The new entity's values." input: CreateLegalEntityInput!): CreateLegalEntityPayload! @hasRole(roles: [ADMIN])
@@ -22684,14 +24528,14 @@ func (ec *executionContext) childFields_IntegrationKey(ctx context.Context, fiel
 		return ec.fieldContext_IntegrationKey_name(ctx, field)
 	case "prefix":
 		return ec.fieldContext_IntegrationKey_prefix(ctx, field)
-	case "entityIds":
-		return ec.fieldContext_IntegrationKey_entityIds(ctx, field)
-	case "sourceSystems":
-		return ec.fieldContext_IntegrationKey_sourceSystems(ctx, field)
 	case "createdBy":
 		return ec.fieldContext_IntegrationKey_createdBy(ctx, field)
 	case "revokedAt":
 		return ec.fieldContext_IntegrationKey_revokedAt(ctx, field)
+	case "entityIds":
+		return ec.fieldContext_IntegrationKey_entityIds(ctx, field)
+	case "sourceSystems":
+		return ec.fieldContext_IntegrationKey_sourceSystems(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IntegrationKey", field.Name)
 }
@@ -23388,6 +25232,8 @@ func (ec *executionContext) childFields_RefundPaymentPayload(ctx context.Context
 		return ec.fieldContext_RefundPaymentPayload_refund(ctx, field)
 	case "payment":
 		return ec.fieldContext_RefundPaymentPayload_payment(ctx, field)
+	case "invoices":
+		return ec.fieldContext_RefundPaymentPayload_invoices(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RefundPaymentPayload", field.Name)
 }
@@ -31128,52 +32974,6 @@ func (ec *executionContext) fieldContext_IntegrationKey_prefix(_ context.Context
 	return graphql.NewScalarFieldContext("IntegrationKey", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _IntegrationKey_entityIds(ctx context.Context, field graphql.CollectedField, obj *ent.IntegrationKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_IntegrationKey_entityIds(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.EntityIds, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
-			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_IntegrationKey_entityIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IntegrationKey", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
-func (ec *executionContext) _IntegrationKey_sourceSystems(ctx context.Context, field graphql.CollectedField, obj *ent.IntegrationKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_IntegrationKey_sourceSystems(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.SourceSystems, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
-			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_IntegrationKey_sourceSystems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IntegrationKey", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
 func (ec *executionContext) _IntegrationKey_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.IntegrationKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -31218,6 +33018,52 @@ func (ec *executionContext) _IntegrationKey_revokedAt(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_IntegrationKey_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IntegrationKey", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationKey_entityIds(ctx context.Context, field graphql.CollectedField, obj *ent.IntegrationKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationKey_entityIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.IntegrationKey().EntityIds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationKey_entityIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationKey", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationKey_sourceSystems(ctx context.Context, field graphql.CollectedField, obj *ent.IntegrationKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationKey_sourceSystems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.IntegrationKey().SourceSystems(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []source.System) graphql.Marshaler {
+			return ec.marshalNSourceSystem2ᚕbooksᚋinternalᚋledgerᚋsourceᚐSystemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationKey_sourceSystems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationKey", field, true, true, errors.New("field of type SourceSystem does not have child fields"))
 }
 
 func (ec *executionContext) _IntegrationKeyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.IntegrationKeyConnection) (ret graphql.Marshaler) {
@@ -32623,11 +34469,11 @@ func (ec *executionContext) _InvoiceEvent_fromStatus(ctx context.Context, field 
 			return ec.Resolvers.InvoiceEvent().FromStatus(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v invoice.Status) graphql.Marshaler {
-			return ec.marshalNInvoiceStatus2booksᚋentᚋinvoiceᚐStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *invoice.Status) graphql.Marshaler {
+			return ec.marshalOInvoiceStatus2ᚖbooksᚋentᚋinvoiceᚐStatus(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceEvent_fromStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -41517,6 +43363,38 @@ func (ec *executionContext) fieldContext_RefundPaymentPayload_payment(_ context.
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefundPaymentPayload_invoices(ctx context.Context, field graphql.CollectedField, obj *model.RefundPaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefundPaymentPayload_invoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚕᚖbooksᚋentᚐInvoiceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefundPaymentPayload_invoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefundPaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
 		},
 	}
 	return fc, nil
@@ -74643,48 +76521,114 @@ func (ec *executionContext) _IntegrationKey(ctx context.Context, sel ast.Selecti
 		case "id":
 			out.Values[i] = ec._IntegrationKey_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._IntegrationKey_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._IntegrationKey_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._IntegrationKey_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "prefix":
 			out.Values[i] = ec._IntegrationKey_prefix(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "entityIds":
-			out.Values[i] = ec._IntegrationKey_entityIds(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "sourceSystems":
-			out.Values[i] = ec._IntegrationKey_sourceSystems(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdBy":
 			out.Values[i] = ec._IntegrationKey_createdBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "revokedAt":
 			out.Values[i] = ec._IntegrationKey_revokedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "entityIds":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._IntegrationKey_entityIds(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "sourceSystems":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._IntegrationKey_sourceSystems(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -75531,7 +77475,7 @@ func (ec *executionContext) _InvoiceEvent(ctx context.Context, sel ast.Selection
 					}
 				}()
 				res = ec._InvoiceEvent_fromStatus(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -79414,6 +81358,11 @@ func (ec *executionContext) _RefundPaymentPayload(ctx context.Context, sel ast.S
 			}
 		case "payment":
 			out.Values[i] = ec._RefundPaymentPayload_payment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invoices":
+			out.Values[i] = ec._RefundPaymentPayload_invoices(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -425,6 +425,8 @@ type RefundPaymentPayload struct {
 	Refund *ent.Refund `json:"refund"`
 	// The payment refunded from.
 	Payment *ent.Payment `json:"payment"`
+	// The invoices the payment was applied to, as they are now (a refund beyond the unapplied amount re-opens them).
+	Invoices []*ent.Invoice `json:"invoices"`
 }
 
 // An invoice sent back to draft.
