@@ -93,6 +93,7 @@ var boundedLists = map[string]string{
 	"PaymentPayload.invoices":       "the invoices one payment touched",
 	"CreditMemoPayload.invoices":    "the invoices one credit touched",
 	"ReverseChargePayload.invoices": "the invoices one payment was applied to",
+	"RefundPaymentPayload.invoices": "the invoices one payment was applied to",
 	"Query.nodes":                   "at most 100 ids",
 }
 
