@@ -259,6 +259,12 @@ func (r *Resolver) viewer(ctx context.Context) (*model.Viewer, error) {
 		return nil, err
 	}
 	v := &model.Viewer{Kind: p.Kind, Subject: p.Subject, Roles: p.Roles, Organization: org}
+	if p.Name != "" {
+		v.Name = &p.Name
+	}
+	if p.Email != "" {
+		v.Email = &p.Email
+	}
 	if v.Roles == nil {
 		v.Roles = []auth.Role{}
 	}

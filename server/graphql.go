@@ -104,7 +104,7 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 	if token == "" {
 		return ctx, nil, errors.New("connection_init needs an Authorization bearer token")
 	}
-	p, err := s.cfg.Auth.Tokens.Verify(strings.TrimSpace(token))
+	p, err := s.cfg.Auth.VerifyBearer(ctx, strings.TrimSpace(token))
 	if err != nil {
 		return ctx, nil, err
 	}

@@ -123,7 +123,7 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 			writeGraphQLError(w, http.StatusUnauthorized, apperr.Unauthenticated, "missing bearer token")
 			return
 		}
-		p, err := s.cfg.Auth.Tokens.Verify(strings.TrimSpace(token))
+		p, err := s.cfg.Auth.VerifyBearer(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			writeGraphQLError(w, http.StatusUnauthorized, apperr.Unauthenticated, err.Error())
 			return

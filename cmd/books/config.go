@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"books/internal/auth"
 	"books/internal/database"
@@ -82,6 +84,54 @@ func (c *common) tokens(log *slog.Logger) (*auth.Tokens, error) {
 		}
 	}
 	return auth.NewTokens([]byte(secret), c.jwtIssuer)
+}
+
+// oidcFlags are serve's OpenID Connect settings: with an issuer, people sign in with the
+// provider's access tokens besides Books' own HS256 tokens.
+type oidcFlags struct {
+	issuer   string
+	audience string
+}
+
+func (o *oidcFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.issuer, "oidc-issuer", os.Getenv("BOOKS_OIDC_ISSUER"), "OpenID Connect issuer URL whose access tokens sign people in (discovered at start-up)")
+	fs.StringVar(&o.audience, "oidc-audience", os.Getenv("BOOKS_OIDC_AUDIENCE"), "aud the OIDC access tokens must carry (required with --oidc-issuer)")
+}
+
+// configure discovers the provider and makes authn accept its tokens. Discovery runs at
+// start-up and its failure stops the server: a wrong issuer URL shows at once instead of as
+// every sign-in failing, and a process manager retries the start while the provider is down.
+func (o *oidcFlags) configure(ctx context.Context, authn *auth.Service, log *slog.Logger) error {
+	if o.issuer == "" {
+		if o.audience != "" {
+			return errors.New("BOOKS_OIDC_AUDIENCE is set but BOOKS_OIDC_ISSUER is not")
+		}
+		return nil
+	}
+	if o.audience == "" {
+		return errors.New("BOOKS_OIDC_ISSUER needs BOOKS_OIDC_AUDIENCE, the aud this API's access tokens carry")
+	}
+	cfg := auth.OIDCConfig{
+		Issuer:        o.issuer,
+		Audience:      o.audience,
+		OrgClaim:      os.Getenv("BOOKS_OIDC_ORG_CLAIM"),
+		RolesClaim:    os.Getenv("BOOKS_OIDC_ROLES_CLAIM"),
+		CustomerClaim: os.Getenv("BOOKS_OIDC_CUSTOMER_CLAIM"),
+		Logger:        log,
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := auth.NewOIDC(dctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := authn.UseOIDC(v); err != nil {
+		return err
+	}
+	log.Info("OIDC sign-in enabled", "issuer", o.issuer, "audience", o.audience,
+		"org_claim", cmp.Or(cfg.OrgClaim, auth.DefaultOrgClaim), "roles_claim", cmp.Or(cfg.RolesClaim, auth.DefaultRolesClaim),
+		"customer_claim", cmp.Or(cfg.CustomerClaim, auth.DefaultCustomerClaim))
+	return nil
 }
 
 func newLogger() *slog.Logger {

@@ -27,6 +27,8 @@ func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var c common
 	c.register(fs)
+	var oidc oidcFlags
+	oidc.register(fs)
 	addr := fs.String("addr", env("BOOKS_ADDR", "127.0.0.1:8080"), "listen address")
 	withDemo := fs.Bool("demo", false, "seed a demo organization and write <data-dir>/demo.json")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for in-flight requests, and then for running jobs")
@@ -56,6 +58,9 @@ func serve(ctx context.Context, args []string) error {
 	}
 	client := db.Client()
 	authn := auth.NewService(tokens, client)
+	if err := oidc.configure(ctx, authn, log); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

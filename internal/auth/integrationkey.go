@@ -117,6 +117,7 @@ func uniq(s []string) []string {
 // Service authenticates callers.
 type Service struct {
 	Tokens *Tokens
+	oidc   *OIDC // nil unless UseOIDC
 	keys   keyCache
 	client *ent.Client
 }

@@ -14,6 +14,9 @@ type Claims struct {
 	Org      string `json:"org"`
 	Roles    []Role `json:"roles,omitempty"`
 	Customer string `json:"customer,omitempty"`
+	// Name and Email are optional, for display (a `me` query); Mint leaves them out.
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
 }
 
 // Tokens signs and verifies HS256 bearer tokens with a shared secret.
@@ -38,6 +41,9 @@ func NewTokens(secret []byte, issuer string) (*Tokens, error) {
 func (t *Tokens) Mint(subject, org string, roles []Role, customer string, ttl time.Duration) (string, error) {
 	if org == "" {
 		return "", errors.New("token needs an organization")
+	}
+	if len(roles) == 0 && customer == "" {
+		return "", errors.New("token needs a role or a customer")
 	}
 	for _, r := range roles {
 		if !ValidRole(r) {
@@ -67,19 +73,20 @@ func (t *Tokens) Verify(token string) (*Principal, error) {
 		jwt.WithIssuer(t.issuer),
 		jwt.WithExpirationRequired(),
 	)
-	if err != nil || c.Org == "" || c.Subject == "" {
+	if err != nil {
 		return nil, ErrBadToken
 	}
-	p := &Principal{Kind: KindUser, Subject: c.Subject, Org: c.Org}
-	if c.Customer != "" {
-		// A portal client never carries staff roles, whatever the token says.
-		p.Kind, p.Customer = KindPortal, c.Customer
-		return p, nil
+	roles := make([]string, len(c.Roles))
+	for i, r := range c.Roles {
+		roles[i] = string(r)
 	}
-	for _, r := range c.Roles {
-		if ValidRole(r) {
-			p.Roles = append(p.Roles, r)
-		}
+	p, err := bearerPrincipal(c.Subject, c.Org, roles, c.Customer)
+	if err != nil {
+		return nil, err
 	}
+	p.Issuer, p.Name, p.Email, p.ExpiresAt = c.Issuer, c.Name, c.Email, c.ExpiresAt.Time
 	return p, nil
 }
+
+// Issuer returns the iss these tokens carry.
+func (t *Tokens) Issuer() string { return t.issuer }

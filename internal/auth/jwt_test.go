@@ -29,6 +29,8 @@ func TestTokensRoundTrip(t *testing.T) {
 	require.Equal(t, "org_1", p.Org)
 	require.True(t, p.HasAnyRole(auth.RoleFinanceLead))
 	require.True(t, p.CanMutate())
+	require.Equal(t, "books", p.Issuer)
+	require.WithinDuration(t, time.Now().Add(time.Hour), p.ExpiresAt, time.Minute)
 
 	viewer, err := tokens.Mint("u2", "org_1", []auth.Role{auth.RoleViewer}, "", time.Hour)
 	require.NoError(t, err)
@@ -60,12 +62,15 @@ func TestTokensRejectBadTokens(t *testing.T) {
 	noOrg, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "iss": "books",
 		"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("0123456789abcdef0123456789abcdef"))
 	require.NoError(t, err)
+	noRoles, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "org": "org_1", "iss": "books",
+		"roles": []string{"superuser"}, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("0123456789abcdef0123456789abcdef"))
+	require.NoError(t, err)
 	wrongIssuer, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "org": "org_1", "iss": "evil",
 		"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("0123456789abcdef0123456789abcdef"))
 	require.NoError(t, err)
 
 	for name, tok := range map[string]string{
-		"other secret": foreign, "expired": expired, "alg none": none, "no org": noOrg,
+		"other secret": foreign, "expired": expired, "alg none": none, "no org": noOrg, "no known role": noRoles,
 		"wrong issuer": wrongIssuer, "garbage": "not.a.token", "empty": "",
 	} {
 		_, err := tokens.Verify(tok)
@@ -74,6 +79,8 @@ func TestTokensRejectBadTokens(t *testing.T) {
 
 	_, err = tokens.Mint("u1", "org_1", []auth.Role{"superuser"}, "", time.Hour)
 	require.Error(t, err, "unknown roles are not minted")
+	_, err = tokens.Mint("u1", "org_1", nil, "", time.Hour)
+	require.Error(t, err, "a token with no role and no customer is not minted")
 	_, err = auth.NewTokens([]byte("short"), "books")
 	require.Error(t, err, "short secrets are refused")
 }

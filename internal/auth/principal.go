@@ -1,12 +1,20 @@
 // Package auth identifies callers: staff and portal users by bearer JWT, external systems by
 // integration key. It attaches a Principal to the request context; tenancy and role checks
 // read it from there.
+//
+// Bearer tokens come from two issuers (Service.VerifyBearer): Books itself (HS256 with a
+// shared secret, minted by `books token` for local use and tests; see Tokens) and, when
+// configured, an OpenID Connect provider whose RS256/ES256 access tokens people get by
+// signing in (see OIDC and docs/auth.md for the claim mapping).
 package auth
 
 import (
 	"context"
 	"slices"
+	"strings"
+	"time"
 
+	"books/internal/apperr"
 	"books/internal/tenant"
 )
 
@@ -48,6 +56,53 @@ type Principal struct {
 	// Entities and SourceSystems scope an integration key.
 	Entities      []string
 	SourceSystems []string
+
+	// Issuer is the bearer token's iss: the namespace of Subject (Books' own issuer, or the
+	// OIDC provider's URL). Empty for integration keys.
+	Issuer string
+	// Name and Email describe a person when the token carries them (OIDC name or
+	// preferred_username, and email); they are for display, never for access decisions.
+	Name  string
+	Email string
+	// ExpiresAt is when the bearer token stops being valid, so a long-lived connection can
+	// end with it; zero for integration keys.
+	ExpiresAt time.Time
+}
+
+// bearerPrincipal is the one rule turning a verified token's claims into a person's
+// principal, whichever issuer signed it: a token must name a subject and an organization,
+// and either a customer (a portal client, whose staff roles are dropped whatever the token
+// says) or at least one known staff role (unknown roles are ignored). Anything else is
+// refused rather than becoming a principal with no scope. The error message says what is
+// missing: the token's signature was verified, so this tells its holder nothing new.
+func bearerPrincipal(subject, org string, roles []string, customer string) (*Principal, error) {
+	switch {
+	case subject == "":
+		return nil, scopeError("the token names no subject")
+	case org == "":
+		return nil, scopeError("the token names no organization")
+	}
+	p := &Principal{Kind: KindUser, Subject: subject, Org: org}
+	if customer != "" {
+		p.Kind, p.Customer = KindPortal, customer
+		return p, nil
+	}
+	for _, r := range roles {
+		// Roles compare case-insensitively, so a provider may send the GraphQL enum spelling.
+		if role := Role(strings.ToLower(strings.TrimSpace(r))); ValidRole(role) && !slices.Contains(p.Roles, role) {
+			p.Roles = append(p.Roles, role)
+		}
+	}
+	if len(p.Roles) == 0 {
+		return nil, scopeError("the token grants no known role and names no customer")
+	}
+	return p, nil
+}
+
+// scopeError refuses a genuine token that grants nothing; it is an ErrBadToken with a
+// message saying why.
+func scopeError(msg string) error {
+	return apperr.Wrap(apperr.Unauthenticated, ErrBadToken, "token refused: "+msg)
 }
 
 // HasAnyRole reports whether p holds one of roles.
