@@ -60,6 +60,9 @@ func bench(ctx context.Context, args []string) error {
 		return benchInvoices(ctx, args[1:])
 	case "jobs":
 		return benchJobs(ctx, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Println(benchUsage)
+		return nil
 	default:
 		return errors.New(benchUsage)
 	}

@@ -26,7 +26,7 @@ func ledgerCmd(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "verify":
 		return ledgerVerify(ctx, args[1:], os.Stdout)
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		fmt.Println(ledgerUsage)
 		return nil
 	}

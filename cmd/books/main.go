@@ -3,16 +3,18 @@
 //	books serve [--demo] [--addr 127.0.0.1:8080] [--data-dir ./data]
 //	books migrate [--diff]
 //	books worker [--concurrency 20] [--metrics-addr 127.0.0.1:9091]
-//	books token --role admin [--org org_…]
+//	books token --role admin [--org org_…] [--customer cus_…]
+//	books ledger verify [--entity le_…] [--seal]
 //	books bench je|invoices|jobs …
 //	books qbo-sandbox [--addr 127.0.0.1:9090] [--realms 1] [--webhook-url … --webhook-verifier …] [--no-limits]
-//	books bench invoices …
-//	books bench jobs …
-//	books qbo-sandbox [--addr 127.0.0.1:9090] [--realms 1]
+//
+// `books help`, `books -h` and `books <command> -h` print usage and exit 0.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -42,9 +44,18 @@ commands:
             bench jobs: job queue throughput and enqueue-to-start latency)
   qbo-sandbox  run the QuickBooks Online API + OAuth emulator standalone
 
-Run 'books <command> -h' for the command's flags.`
+Run 'books <command> -h' (or 'books help <command>') for the command's flags.`
 
 func run(ctx context.Context, args []string) error {
+	err := dispatch(ctx, args)
+	if errors.Is(err, flag.ErrHelp) {
+		// The flag set has printed the command's flags: help was asked for, so it is no error.
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%s", usage)
 	}
@@ -63,7 +74,14 @@ func run(ctx context.Context, args []string) error {
 		return qboSandbox(ctx, args[1:])
 	case "ledger":
 		return ledgerCmd(ctx, args[1:])
-	case "-h", "--help", "help":
+	case "help":
+		if len(args) > 1 {
+			// books help <command> is books <command> -h.
+			return dispatch(ctx, []string{args[1], "-h"})
+		}
+		fmt.Println(usage)
+		return nil
+	case "-h", "-help", "--help":
 		fmt.Println(usage)
 		return nil
 	}

@@ -2,7 +2,8 @@
 //
 //  1. generated code (ent, gqlgen) is what `go generate ./...` produces from the schemas,
 //  2. gofmt and go vet are clean,
-//  3. go test ./... passes (extra arguments are passed to go test, e.g. -race or -run).
+//  3. every recorded test fixture is in the repository with its source (testdata/**/SOURCES.md),
+//  4. go test ./... passes (extra arguments are passed to go test, e.g. -race or -run).
 //
 // Tests use PostgreSQL too when BOOKS_TEST_POSTGRES_URL is set.
 package main
@@ -13,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -30,6 +32,7 @@ func main() {
 		{"generated code is fresh", checkGenerated},
 		{"gofmt", checkFormat},
 		{"go vet", func() error { return command("go", "vet", "./...") }},
+		{"test fixtures", func() error { return checkFixtures(".") }},
 		{"go test", func() error { return command("go", append([]string{"test"}, append(os.Args[1:], "./...")...)...) }},
 	}
 	for _, s := range steps {
@@ -103,6 +106,89 @@ func checkFormat() error {
 		return fmt.Errorf("gofmt -w these files:\n  %s", strings.Join(bad, "\n  "))
 	}
 	return nil
+}
+
+// checkFixtures checks every testdata directory that has a SOURCES.md: each file its table
+// lists (first column, in backquotes) is there, and each file there is listed. A test that
+// read a missing fixture could be written to skip; this makes a missing fixture a failure
+// whatever the test does, and keeps a fixture from arriving without its provenance.
+func checkFixtures(root string) error {
+	var problems []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(root, p); rel != "." && skip(rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || d.Name() != "SOURCES.md" || !underTestdata(p) {
+			return nil
+		}
+		dir := filepath.Dir(p)
+		listed, err := listedFixtures(p)
+		if err != nil {
+			return err
+		}
+		if len(listed) == 0 {
+			problems = append(problems, p+" lists no fixtures")
+		}
+		for name := range listed {
+			if st, err := os.Stat(filepath.Join(dir, name)); err != nil || !st.Mode().IsRegular() {
+				problems = append(problems, fmt.Sprintf("%s is listed in %s but missing", filepath.Join(dir, name), p))
+			}
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if !e.IsDir() && e.Name() != "SOURCES.md" && !listed[e.Name()] {
+				problems = append(problems, fmt.Sprintf("%s has no source in %s", filepath.Join(dir, e.Name()), p))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return fmt.Errorf("recorded fixtures:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+func underTestdata(p string) bool {
+	for _, part := range strings.Split(filepath.ToSlash(p), "/") {
+		if part == "testdata" {
+			return true
+		}
+	}
+	return false
+}
+
+// listedFixtures returns the file names in the first column of SOURCES.md's tables: rows
+// that start with "| `name`".
+func listedFixtures(sources string) (map[string]bool, error) {
+	b, err := os.ReadFile(sources)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "| `")
+		if !ok {
+			continue
+		}
+		name, _, ok := strings.Cut(rest, "`")
+		if ok && name != "" && path.Base(name) == name {
+			out[name] = true
+		}
+	}
+	return out, nil
 }
 
 func skip(path string) bool {

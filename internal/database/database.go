@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -83,8 +84,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, errors.New("sqlite:// URL needs a file path, e.g. sqlite://data/books.db")
 	}
 	if path != ":memory:" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("create database directory: %w", err)
+		if err := createPrivate(path); err != nil {
+			return nil, err
 		}
 	}
 	q := url.Values{}
@@ -107,6 +108,31 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	return &DB{SQL: db, Dialect: dialect.SQLite, Driver: entsql.OpenDB(dialect.SQLite, db)}, nil
+}
+
+// createPrivate creates the database's directory (0700) and file (0600) when they do not
+// exist yet: the file holds the ledger and integration-key hashes, so it is the owner's only,
+// whatever the umask. SQLite gives the -wal and -shm files it makes later the mode of the
+// database file. Existing files keep the mode their owner chose.
+func createPrivate(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create database directory: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	// An empty file is an empty SQLite database.
+	return errors.Join(f.Chmod(0o600), f.Close())
 }
 
 func ping(ctx context.Context, db *sql.DB) error {

@@ -17,8 +17,8 @@ import (
 // draft, one awaiting approval, approved, sent, partially paid, paid and void.
 func seedBilling(ctx context.Context, c *ent.Client, le *ent.LegalEntity, org string) error {
 	// Two people, so the approver is never the submitter.
-	clerk := auth.WithPrincipal(ctx, &auth.Principal{Kind: auth.KindUser, Subject: "demo-accountant", Org: org, Roles: []auth.Role{auth.RoleAccountant}})
-	lead := auth.WithPrincipal(ctx, &auth.Principal{Kind: auth.KindUser, Subject: "demo-controller", Org: org, Roles: []auth.Role{auth.RoleFinanceLead}})
+	clerk := auth.WithPrincipal(ctx, &auth.Principal{Kind: auth.KindUser, Subject: AccountantSubject, Org: org, Roles: []auth.Role{auth.RoleAccountant}})
+	lead := auth.WithPrincipal(ctx, &auth.Principal{Kind: auth.KindUser, Subject: FinanceLeadSubject, Org: org, Roles: []auth.Role{auth.RoleFinanceLead}})
 
 	cur := le.BaseCurrency
 	names := map[string][]string{

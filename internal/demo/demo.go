@@ -1,6 +1,11 @@
 // Package demo seeds a demonstration organization so a newcomer can try Books at once:
 // two legal entities with the default chart of accounts, classes, COA mappings, a few
-// posted entries and an integration key.
+// posted entries and an integration key, and bearer tokens for the demo's people.
+//
+// Books keeps no user table: a person is the subject of a bearer token, and the audit trail
+// names that subject. The demo's people are therefore fixed subjects, used both for the
+// seeded history and for the tokens in demo.json, so "demo-controller" in the history is the
+// holder of finance_lead_token.
 package demo
 
 import (
@@ -13,6 +18,7 @@ import (
 	"time"
 
 	"books/ent"
+	"books/ent/customer"
 	"books/ent/organization"
 	"books/internal/auth"
 	"books/internal/caldate"
@@ -22,13 +28,40 @@ import (
 	"books/internal/tenant"
 )
 
+// The demo's people (token subjects). The approval gate refuses an invoice's submitter, so
+// approving what the admin submitted takes the finance lead, a second person.
+const (
+	AdminSubject       = "demo-admin"
+	FinanceLeadSubject = "demo-controller"
+	AccountantSubject  = "demo-accountant"
+)
+
+// portalCustomerName names the seeded customer the portal token is bound to.
+const portalCustomerName = "Acme Manufacturing"
+
+// tokenTTL is long so a demo.json stays usable for a month of trying things.
+const tokenTTL = 30 * 24 * time.Hour
+
 // Info is what demo.json holds.
 type Info struct {
-	GraphQLURL     string   `json:"graphql_url"`
-	AdminToken     string   `json:"admin_token"`
+	GraphQLURL string `json:"graphql_url"`
+	AdminToken string `json:"admin_token"`
+	// FinanceLeadToken is a second staff person (finance_lead), who may approve an invoice
+	// the admin submitted.
+	FinanceLeadToken string `json:"finance_lead_token"`
+	// PortalToken is a client-portal token bound to PortalCustomer: it sees that customer's
+	// invoices and nothing staff-only.
+	PortalToken    string   `json:"portal_token"`
+	PortalCustomer Customer `json:"portal_customer"`
 	IntegrationKey string   `json:"integration_key"`
 	OrganizationID string   `json:"organization_id"`
 	Entities       []Entity `json:"entities"`
+}
+
+// Customer names the seeded customer behind the portal token.
+type Customer struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // Entity names a seeded legal entity.
@@ -52,6 +85,12 @@ func Seed(ctx context.Context, client *ent.Client, tokens *auth.Tokens, dataDir,
 	if err == nil {
 		if ok, _ := client.Organization.Query().Where(organization.ID(info.OrganizationID)).Exist(tenant.System(ctx)); ok {
 			info.GraphQLURL = graphqlURL
+			if info.PortalCustomer.ID == "" {
+				// demo.json from before the portal token: find the customer it is bound to.
+				if info.PortalCustomer, err = findPortalCustomer(ctx, client, info.OrganizationID); err != nil {
+					return Info{}, err
+				}
+			}
 			return finish(info, tokens, dataDir)
 		}
 	}
@@ -63,12 +102,28 @@ func Seed(ctx context.Context, client *ent.Client, tokens *auth.Tokens, dataDir,
 	return finish(info, tokens, dataDir)
 }
 
+// finish mints fresh tokens for the demo's people and writes demo.json.
 func finish(info Info, tokens *auth.Tokens, dataDir string) (Info, error) {
-	tok, err := tokens.Mint("demo-admin", info.OrganizationID, []auth.Role{auth.RoleAdmin}, "", 30*24*time.Hour)
-	if err != nil {
-		return Info{}, err
+	var err error
+	for _, t := range []struct {
+		dst      *string
+		subject  string
+		role     auth.Role
+		customer string
+	}{
+		{&info.AdminToken, AdminSubject, auth.RoleAdmin, ""},
+		{&info.FinanceLeadToken, FinanceLeadSubject, auth.RoleFinanceLead, ""},
+		// Named as `books token --customer` names portal subjects.
+		{&info.PortalToken, "portal-" + info.PortalCustomer.ID, "", info.PortalCustomer.ID},
+	} {
+		var roles []auth.Role
+		if t.role != "" {
+			roles = []auth.Role{t.role}
+		}
+		if *t.dst, err = tokens.Mint(t.subject, info.OrganizationID, roles, t.customer, tokenTTL); err != nil {
+			return Info{}, err
+		}
 	}
-	info.AdminToken = tok
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return Info{}, err
@@ -122,6 +177,9 @@ func create(ctx context.Context, client *ent.Client) (Info, error) {
 				return fmt.Errorf("seed billing for %s: %w", le.Code, err)
 			}
 		}
+		if info.PortalCustomer, err = findPortalCustomer(ctx, c, org.ID); err != nil {
+			return err
+		}
 		key, err := auth.CreateIntegrationKey(octx, c, "Demo integrations", ids, source.All(), "demo")
 		if err != nil {
 			return err
@@ -130,6 +188,20 @@ func create(ctx context.Context, client *ent.Client) (Info, error) {
 		return nil
 	})
 	return info, err
+}
+
+// findPortalCustomer returns the seeded customer the portal token is bound to or, when
+// someone renamed it in an older demo, the organization's first customer.
+func findPortalCustomer(ctx context.Context, c *ent.Client, org string) (Customer, error) {
+	octx := tenant.WithOrg(ctx, org)
+	cus, err := c.Customer.Query().Where(customer.DisplayName(portalCustomerName)).Only(octx)
+	if ent.IsNotFound(err) {
+		cus, err = c.Customer.Query().Order(customer.ByID()).First(octx)
+	}
+	if err != nil {
+		return Customer{}, fmt.Errorf("find the demo portal customer: %w", err)
+	}
+	return Customer{ID: cus.ID, Name: cus.DisplayName}, nil
 }
 
 func seedClasses(ctx context.Context, c *ent.Client, entityID string) error {
