@@ -88,7 +88,7 @@ func TestAttackReviewAPI(t *testing.T) {
 			}{
 				{"document reference in books", post, entry(func(in map[string]any) { in["sourceRef"] = "invoice:inv_doc2" }), apperr.DocumentOwned},
 				{"reversal reference in psa", post, entry(func(in map[string]any) {
-					in["sourceSystem"] = "psa"
+					in["sourceSystem"] = "PSA"
 					in["sourceRef"] = "reversal:" + manual.Entry.ID
 				}), apperr.DocumentOwned},
 				{"AR with its customer", post, entry(func(in map[string]any) {
@@ -110,15 +110,15 @@ func TestAttackReviewAPI(t *testing.T) {
 				{"customer of organization B", post, entry(func(in map[string]any) {
 					in["lines"] = []map[string]any{line("1000", "5.00", "", map[string]any{"customerId": cusB.ID}), line("4000", "", "5.00", nil)}
 				}), apperr.UnknownCustomer},
-				{"reverse a document's entry", `mutation($id: ID!) { reverseJournalEntry(input: {id: $id}) { id } }`,
+				{"reverse a document's entry", `mutation($id: ID!) { reverseJournalEntry(input: {journalEntryId: $id}) { reversal { id } } }`,
 					map[string]any{"id": doc.Entry.ID}, apperr.DocumentOwned},
-				{"reverse organization B's entry", `mutation($id: ID!) { reverseJournalEntry(input: {id: $id}) { id } }`,
+				{"reverse organization B's entry", `mutation($id: ID!) { reverseJournalEntry(input: {journalEntryId: $id}) { reversal { id } } }`,
 					map[string]any{"id": bEntry.Entry.ID}, apperr.NotFound},
-				{"reverse before the original", `mutation($id: ID!) { reverseJournalEntry(input: {id: $id, date: "2026-11-09"}) { id } }`,
+				{"reverse before the original", `mutation($id: ID!) { reverseJournalEntry(input: {journalEntryId: $id, date: "2026-11-09"}) { reversal { id } } }`,
 					map[string]any{"id": manual.Entry.ID}, apperr.Validation},
-				{"reclassify an account in use", `mutation($id: ID!) { updateAccount(id: $id, input: {type: liability, subtype: customer_credit}) { id } }`,
+				{"reclassify an account in use", `mutation($id: ID!) { updateAccount(input: {accountId: $id, patch: {type: LIABILITY, subtype: CUSTOMER_CREDIT}}) { account { id } } }`,
 					map[string]any{"id": acct(us, "1000")}, apperr.AccountInUse},
-				{"map to organization B's account", `mutation($e: ID!, $a: ID!) { createCOAMapping(input: {entityID: $e, sourceSystem: psa, sourceCode: "x", accountID: $a}) { id } }`,
+				{"map to organization B's account", `mutation($e: ID!, $a: ID!) { createCOAMapping(input: {entityId: $e, sourceSystem: PSA, sourceCode: "x", accountId: $a}) { coaMapping { id } } }`,
 					map[string]any{"e": us.ID, "a": b.client.Account.Query().Where(account.EntityID(b.orgB.Entities[0].ID), account.Code("1000")).OnlyIDX(orgCtx(b.orgB))}, apperr.NotFound},
 			}
 			for _, c := range gqlCases {
@@ -134,15 +134,17 @@ func TestAttackReviewAPI(t *testing.T) {
 
 			// The generated edge inputs of updateLegalEntity must not move entries or accounts.
 			for _, in := range []map[string]any{
-				{"addJournalEntryIDs": []string{ukEntry.Entry.ID}},
-				{"addAccountIDs": []string{acct(uk, "1000")}},
-				{"removeJournalEntryIDs": []string{manual.Entry.ID}},
+				{"addJournalEntryIds": []string{ukEntry.Entry.ID}},
+				{"addAccountIds": []string{acct(uk, "1000")}},
+				{"removeJournalEntryIds": []string{manual.Entry.ID}},
 				{"clearJournalEntries": true},
-				{"addPeriodIDs": []string{}},
+				{"addPeriodIds": []string{}},
 			} {
 				t.Run(fmt.Sprintf("graphql updateLegalEntity %v", in), func(t *testing.T) {
-					_ = b.gql(t, org.Admin, `mutation($id: ID!, $in: UpdateLegalEntityInput!) { updateLegalEntity(id: $id, input: $in) { id } }`,
+					r := b.gql(t, org.Admin, `mutation($id: ID!, $in: LegalEntityPatch!) { updateLegalEntity(input: {legalEntityId: $id, patch: $in}) { legalEntity { id } } }`,
 						map[string]any{"id": us.ID, "in": in})
+					// The operation is valid GraphQL, so the attack reaches the resolver.
+					require.NotContains(t, r.errorCodes(), "GRAPHQL_VALIDATION_FAILED", "%+v", r.Errors)
 					got := b.client.JournalEntry.GetX(ctx, ukEntry.Entry.ID)
 					require.Equal(t, uk.ID, got.EntityID)
 					got = b.client.JournalEntry.GetX(ctx, manual.Entry.ID)

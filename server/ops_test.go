@@ -311,7 +311,7 @@ func TestWebSocket(t *testing.T) {
 				c := b.gqWSDial(t, ctx)
 				gqWSInit(t, ctx, c, map[string]any{"Authorization": "Bearer " + b.orgA.Viewer})
 				before := b.gqSnapshot(t, b.orgA)
-				res := gqWSRun(t, ctx, c, "m", `mutation { createClass(input: {entityID: "`+b.orgA.Entities[0].ID+`", name: "WS"}) { id } }`)
+				res := gqWSRun(t, ctx, c, "m", `mutation { createClass(input: {entityId: "`+b.orgA.Entities[0].ID+`", name: "WS"}) { class { id } } }`)
 				require.Len(t, res, 1)
 				require.Equal(t, []string{"FORBIDDEN"}, res[0].errorCodes())
 				require.Equal(t, before, b.gqSnapshot(t, b.orgA))

@@ -147,7 +147,7 @@ func (rc *rtConn) requireQuiet(t *testing.T, d time.Duration) {
 	}
 }
 
-const rtSubscription = `subscription($entity: ID) { adminIssues(entityId: $entity) { id kind status subjectID entityID occurrences } }`
+const rtSubscription = `subscription($entity: ID) { adminIssues(entityId: $entity) { id kind status subjectId entityId occurrences } }`
 
 // rtRaiseUntilReceived raises p through raise every 200 ms until rc receives an event of
 // operation id (the subscription is set up asynchronously after "subscribe", with no
@@ -214,7 +214,7 @@ func TestRealtimeAcrossInstances(t *testing.T) {
 	// … received on instance B, as the issue is now.
 	require.Equal(t, iss.ID, got.ID)
 	require.Equal(t, "qbo_push_invoice", got.Kind)
-	require.Equal(t, "open", got.Status)
+	require.Equal(t, "OPEN", got.Status)
 	require.Equal(t, orgA.Entities[0].ID, *got.EntityID)
 	t.Logf("first event across instances after %v", time.Since(start))
 	for { // drain the events of any earlier raises
@@ -225,18 +225,20 @@ func TestRealtimeAcrossInstances(t *testing.T) {
 
 	// A change through GraphQL on instance A (NOTIFY inside the mutation's transaction)
 	// reaches B after commit, within 5 s.
-	var res struct{ ResolveAdminIssue struct{ Status string } }
+	var res struct {
+		ResolveAdminIssue struct{ AdminIssue struct{ Status string } }
+	}
 	seedA := &testBundle{server: a.server}
-	seedA.gqlOK(t, orgA.Accountant, `mutation($id: ID!) { resolveAdminIssue(id: $id, note: "done") { status } }`,
+	seedA.gqlOK(t, orgA.Accountant, `mutation($id: ID!) { resolveAdminIssue(input: {adminIssueId: $id, note: "done"}) { adminIssue { status } } }`,
 		map[string]any{"id": iss.ID}, &res)
-	require.Equal(t, "resolved", res.ResolveAdminIssue.Status)
+	require.Equal(t, "RESOLVED", res.ResolveAdminIssue.AdminIssue.Status)
 	got, ok := subA.nextIssue(t, "a", 5*time.Second)
 	require.True(t, ok, "the resolution reaches instance B")
 	require.Equal(t, iss.ID, got.ID)
-	require.Equal(t, "resolved", got.Status)
+	require.Equal(t, "RESOLVED", got.Status)
 
 	// A refused mutation (its transaction rolls back) announces nothing.
-	r := seedA.gql(t, orgA.Admin, `mutation($id: ID!) { ignoreAdminIssue(id: $id, note: " ") { status } }`, map[string]any{"id": iss.ID})
+	r := seedA.gql(t, orgA.Admin, `mutation($id: ID!) { ignoreAdminIssue(input: {adminIssueId: $id, note: " "}) { adminIssue { status } } }`, map[string]any{"id": iss.ID})
 	require.Equal(t, []string{"VALIDATION"}, r.errorCodes())
 
 	// The org B subscriber got none of org A's events. Its own arrive — and an org A id
@@ -315,12 +317,15 @@ func TestRealtimeLocal(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, "inv_uk2", got.SubjectID)
 		// A change made through a GraphQL mutation is announced after its commit.
-		var res struct{ ResolveAdminIssue struct{ ID string } }
-		seed.gqlOK(t, org.Accountant, `mutation($id: ID!) { resolveAdminIssue(id: $id) { id } }`, map[string]any{"id": iss.ID}, &res)
+		var res struct {
+			ResolveAdminIssue struct{ AdminIssue struct{ ID string } }
+		}
+		seed.gqlOK(t, org.Accountant, `mutation($id: ID!) { resolveAdminIssue(input: {adminIssueId: $id}) { adminIssue { id } } }`, map[string]any{"id": iss.ID}, &res)
+		require.Equal(t, iss.ID, res.ResolveAdminIssue.AdminIssue.ID)
 		got, ok = c.nextIssue(t, "1", 5*time.Second)
 		require.True(t, ok)
 		require.Equal(t, iss.ID, got.ID)
-		require.Equal(t, "resolved", got.Status)
+		require.Equal(t, "RESOLVED", got.Status)
 		// stop ends the operation.
 		require.NoError(t, wsjson.Write(ctx, c.c, gqWSMessage{ID: "1", Type: "stop"}))
 		m, ok := c.next(5 * time.Second)
@@ -341,21 +346,21 @@ func TestRealtimeLocal(t *testing.T) {
 			res := gqWSRun(t, ctx, c, "s", `subscription { adminIssues { id } }`)
 			require.NotEmpty(t, res)
 			require.Equal(t, []string{"FORBIDDEN"}, res[len(res)-1].errorCodes(), "portal clients cannot subscribe")
-			res = gqWSRun(t, ctx, c, "m", `mutation { resolveAdminIssue(id: "iss_x") { id } }`)
+			res = gqWSRun(t, ctx, c, "m", `mutation { resolveAdminIssue(input: {adminIssueId: "iss_x"}) { adminIssue { id } } }`)
 			require.Equal(t, []string{"FORBIDDEN"}, res[0].errorCodes())
 		}
 		issue := raise(us, "inv_roles")()
 		c := seed.gqWSDial(t, ctx)
 		gqWSInit(t, ctx, c, map[string]any{"Authorization": "Bearer " + org.Viewer})
 		for _, op := range []string{
-			`mutation { retryAdminIssue(id: "` + issue.ID + `") { id } }`,
-			`mutation { resolveAdminIssue(id: "` + issue.ID + `") { id } }`,
-			`mutation { ignoreAdminIssue(id: "` + issue.ID + `", note: "no") { id } }`,
+			`mutation { retryAdminIssue(input: {adminIssueId: "` + issue.ID + `"}) { adminIssue { id } } }`,
+			`mutation { resolveAdminIssue(input: {adminIssueId: "` + issue.ID + `"}) { adminIssue { id } } }`,
+			`mutation { ignoreAdminIssue(input: {adminIssueId: "` + issue.ID + `", note: "no"}) { adminIssue { id } } }`,
 		} {
 			res := gqWSRun(t, ctx, c, "m", op)
 			require.Equal(t, []string{"FORBIDDEN"}, res[0].errorCodes(), "a viewer cannot change issues: %s", op)
 		}
-		res := gqWSRun(t, ctx, c, "j", `{ jobs { id } }`)
+		res := gqWSRun(t, ctx, c, "j", `{ jobs { edges { node { id } } } }`)
 		require.Equal(t, []string{"FORBIDDEN"}, res[0].errorCodes(), "jobs are for admins")
 		iss, err := inst.client.AdminIssue.Get(orgCtx(org), issue.ID)
 		require.NoError(t, err)

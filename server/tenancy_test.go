@@ -52,7 +52,7 @@ func (b *testBundle) gqSeedOrg(t *testing.T, org testOrg) gqOrgIDs {
 	key, err := b.client.IntegrationKey.Query().Only(ctx)
 	require.NoError(t, err)
 	x.Key = key.ID
-	b.gqlOK(t, org.Admin, `mutation($id: ID!) { updateClass(id: $id, input: {active: true}) { id } }`, map[string]any{"id": x.Class}, nil)
+	b.gqlOK(t, org.Admin, `mutation($id: ID!) { updateClass(input: {classId: $id, patch: {active: true}}) { class { id } } }`, map[string]any{"id": x.Class}, nil)
 	ev, err := b.client.AuditEvent.Query().Where(auditevent.Action("updateClass")).Only(ctx)
 	require.NoError(t, err)
 	x.Audit = ev.ID
@@ -84,15 +84,17 @@ func TestTenancyReads(t *testing.T) {
 						LegalEntities struct{ TotalCount int }
 					}
 				}
+				// Small pages where a few rows are expected keep the operation under the
+				// complexity limit, which counts the default page as 100 rows.
 				b.gqlOK(t, b.orgA.Viewer, `{
-					legalEntities { totalCount edges { node { id } } }
-					accounts(first: 100) { totalCount edges { node { entityID } } }
-					classes { totalCount edges { node { entityID } } }
-					coaMappings(first: 300) { totalCount edges { node { entityID } } }
-					journalEntries { totalCount edges { node { id entityID } } }
-					periods { totalCount edges { node { id } } }
-					integrationKeys { totalCount edges { node { id } } }
-					auditEvents { totalCount edges { node { id } } }
+					legalEntities(first: 10) { totalCount edges { node { id } } }
+					accounts(first: 100) { totalCount edges { node { entityId } } }
+					classes(first: 10) { totalCount edges { node { entityId } } }
+					coaMappings(first: 300) { totalCount edges { node { entityId } } }
+					journalEntries(first: 10) { totalCount edges { node { id entityId } } }
+					periods(first: 10) { totalCount edges { node { id } } }
+					integrationKeys(first: 10) { totalCount edges { node { id } } }
+					auditEvents(first: 10) { totalCount edges { node { id } } }
 					organization { id legalEntities { totalCount } }
 				}`, nil, &out)
 				mine := map[string]bool{a.US: true, a.UK: true}
@@ -126,11 +128,11 @@ func TestTenancyReads(t *testing.T) {
 			})
 
 			filters := []struct{ name, query string }{
-				{"accounts of B's entity", `query($b: ID) { c: accounts(where: {entityID: $b}) { totalCount } }`},
-				{"entries of B's entity", `query($b: ID) { c: journalEntries(where: {entityID: $b}) { totalCount } }`},
+				{"accounts of B's entity", `query($b: ID) { c: accounts(where: {entityId: $b}) { totalCount } }`},
+				{"entries of B's entity", `query($b: ID) { c: journalEntries(where: {entityId: $b}) { totalCount } }`},
 				{"entities by B's id", `query($b: ID) { c: legalEntities(where: {id: $b}) { totalCount } }`},
-				{"periods of B's entity", `query($b: ID) { c: periods(where: {entityID: $b}) { totalCount } }`},
-				{"mappings of B's entity", `query($b: ID) { c: coaMappings(where: {entityID: $b}) { totalCount } }`},
+				{"periods of B's entity", `query($b: ID) { c: periods(where: {entityId: $b}) { totalCount } }`},
+				{"mappings of B's entity", `query($b: ID) { c: coaMappings(where: {entityId: $b}) { totalCount } }`},
 				{"entries through B's entity", `query($b: ID) { c: journalEntries(where: {hasEntityWith: [{id: $b}]}) { totalCount } }`},
 			}
 			for _, f := range filters {
@@ -204,35 +206,35 @@ func TestTenancyWrites(t *testing.T) {
 		vars  func(a, b ids) map[string]any
 		code  string
 	}{
-		{"update B's entity", `mutation($id: ID!) { updateLegalEntity(id: $id, input: {name: "Mine now"}) { id } }`,
+		{"update B's entity", `mutation($id: ID!) { updateLegalEntity(input: {legalEntityId: $id, patch: {name: "Mine now"}}) { legalEntity { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.US} }, "NOT_FOUND"},
-		{"take B's account into A's entity", `mutation($id: ID!, $acct: [ID!]) { updateLegalEntity(id: $id, input: {addAccountIDs: $acct}) { id } }`,
+		{"take B's account into A's entity", `mutation($id: ID!, $acct: [ID!]) { updateLegalEntity(input: {legalEntityId: $id, patch: {addAccountIds: $acct}}) { legalEntity { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": a.US, "acct": []string{b.Account4000}} }, "CONFLICT"},
-		{"create an account in B's entity", `mutation($e: ID!) { createAccount(input: {entityID: $e, code: "4999", name: "x", type: revenue, subtype: income}) { id } }`,
+		{"create an account in B's entity", `mutation($e: ID!) { createAccount(input: {entityId: $e, code: "4999", name: "x", type: REVENUE, subtype: INCOME}) { account { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": b.US} }, "NOT_FOUND"},
-		{"update B's account", `mutation($id: ID!) { updateAccount(id: $id, input: {name: "hacked", active: false}) { id } }`,
+		{"update B's account", `mutation($id: ID!) { updateAccount(input: {accountId: $id, patch: {name: "hacked", active: false}}) { account { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.Account4000} }, "NOT_FOUND"},
-		{"create a class in B's entity", `mutation($e: ID!) { createClass(input: {entityID: $e, name: "x"}) { id } }`,
+		{"create a class in B's entity", `mutation($e: ID!) { createClass(input: {entityId: $e, name: "x"}) { class { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": b.US} }, "NOT_FOUND"},
-		{"create a class under B's class", `mutation($e: ID!, $p: ID) { createClass(input: {entityID: $e, name: "x", parentID: $p}) { id } }`,
+		{"create a class under B's class", `mutation($e: ID!, $p: ID) { createClass(input: {entityId: $e, name: "x", parentId: $p}) { class { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": a.US, "p": b.Class} }, "NOT_FOUND"},
-		{"create a class adopting B's class", `mutation($e: ID!, $c: [ID!]) { createClass(input: {entityID: $e, name: "x", childIDs: $c}) { id } }`,
+		{"create a class adopting B's class", `mutation($e: ID!, $c: [ID!]) { createClass(input: {entityId: $e, name: "x", childIds: $c}) { class { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": a.US, "c": []string{b.Class}} }, "NOT_FOUND"},
-		{"update B's class", `mutation($id: ID!) { updateClass(id: $id, input: {name: "hacked"}) { id } }`,
+		{"update B's class", `mutation($id: ID!) { updateClass(input: {classId: $id, patch: {name: "hacked"}}) { class { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.Class} }, "NOT_FOUND"},
-		{"move A's class under B's", `mutation($id: ID!, $p: ID) { updateClass(id: $id, input: {parentID: $p}) { id } }`,
+		{"move A's class under B's", `mutation($id: ID!, $p: ID) { updateClass(input: {classId: $id, patch: {parentId: $p}}) { class { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": a.Class, "p": b.Class} }, "NOT_FOUND"},
-		{"adopt B's class", `mutation($id: ID!, $c: [ID!]) { updateClass(id: $id, input: {addChildIDs: $c}) { id } }`,
+		{"adopt B's class", `mutation($id: ID!, $c: [ID!]) { updateClass(input: {classId: $id, patch: {addChildIds: $c}}) { class { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": a.Class, "c": []string{b.Class}} }, "NOT_FOUND"},
-		{"map to B's account", `mutation($e: ID!, $acct: ID!) { createCOAMapping(input: {entityID: $e, sourceSystem: psa, sourceCode: "x", accountID: $acct}) { id } }`,
+		{"map to B's account", `mutation($e: ID!, $acct: ID!) { createCOAMapping(input: {entityId: $e, sourceSystem: PSA, sourceCode: "x", accountId: $acct}) { coaMapping { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": a.US, "acct": b.Account4000} }, "NOT_FOUND"},
-		{"map in B's entity", `mutation($e: ID!, $acct: ID!) { createCOAMapping(input: {entityID: $e, sourceSystem: psa, sourceCode: "x", accountID: $acct}) { id } }`,
+		{"map in B's entity", `mutation($e: ID!, $acct: ID!) { createCOAMapping(input: {entityId: $e, sourceSystem: PSA, sourceCode: "x", accountId: $acct}) { coaMapping { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": b.US, "acct": b.Account4000} }, "NOT_FOUND"},
-		{"update B's mapping", `mutation($id: ID!) { updateCOAMapping(id: $id, input: {sourceCode: "hacked"}) { id } }`,
+		{"update B's mapping", `mutation($id: ID!) { updateCOAMapping(input: {coaMappingId: $id, patch: {sourceCode: "hacked"}}) { coaMapping { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.Mapping} }, "NOT_FOUND"},
-		{"repoint A's mapping to B's account", `mutation($id: ID!, $acct: ID) { updateCOAMapping(id: $id, input: {accountID: $acct}) { id } }`,
+		{"repoint A's mapping to B's account", `mutation($id: ID!, $acct: ID) { updateCOAMapping(input: {coaMappingId: $id, patch: {accountId: $acct}}) { coaMapping { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": a.Mapping, "acct": b.Account4000} }, "NOT_FOUND"},
-		{"delete B's mapping", `mutation($id: ID!) { deleteCOAMapping(id: $id) }`,
+		{"delete B's mapping", `mutation($id: ID!) { deleteCOAMapping(input: {coaMappingId: $id}) { deletedCoaMappingId } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.Mapping} }, "NOT_FOUND"},
 		{"post into B's entity", gqPostMutation,
 			func(a, b ids) map[string]any {
@@ -246,17 +248,17 @@ func TestTenancyWrites(t *testing.T) {
 			func(a, b ids) map[string]any {
 				return map[string]any{"in": gqEntryInput(a.US, "2026-06-01", map[string]any{"accountCode": "1000", "debit": "5.00", "classId": b.Class}, gqLine("4000", "", "5.00"))}
 			}, "UNKNOWN_CLASS"},
-		{"reverse B's entry", `mutation($id: ID!) { reverseJournalEntry(input: {id: $id, date: "2026-06-01"}) { id } }`,
+		{"reverse B's entry", `mutation($id: ID!) { reverseJournalEntry(input: {journalEntryId: $id, date: "2026-06-01"}) { reversal { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.Entry} }, "NOT_FOUND"},
-		{"close B's period by id", `mutation($id: ID) { closePeriod(id: $id) { id } }`,
+		{"close B's period by id", `mutation($id: ID) { closePeriod(input: {periodId: $id}) { period { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.OpenPeriod} }, "NOT_FOUND"},
-		{"close B's period by name", `mutation($e: ID) { closePeriod(entityId: $e, name: "2026-03") { id } }`,
+		{"close B's period by name", `mutation($e: ID) { closePeriod(input: {entityId: $e, name: "2026-03"}) { period { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": b.US} }, "NOT_FOUND"},
-		{"reopen B's period", `mutation($id: ID) { reopenPeriod(id: $id) { id } }`,
+		{"reopen B's period", `mutation($id: ID) { reopenPeriod(input: {periodId: $id}) { period { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.ClosedPeriod} }, "NOT_FOUND"},
-		{"key for B's entity", `mutation($e: [ID!]!) { createIntegrationKey(input: {name: "x", entityIds: $e, sourceSystems: [psa]}) { secret } }`,
+		{"key for B's entity", `mutation($e: [ID!]!) { createIntegrationKey(input: {name: "x", entityIds: $e, sourceSystems: [PSA]}) { secret } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": []string{a.US, b.US}} }, "NOT_FOUND"},
-		{"revoke B's key", `mutation($id: ID!) { revokeIntegrationKey(id: $id) { id } }`,
+		{"revoke B's key", `mutation($id: ID!) { revokeIntegrationKey(input: {integrationKeyId: $id}) { integrationKey { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.Key} }, "NOT_FOUND"},
 	}
 	for _, d := range dbtest.Dialects(t) {
@@ -351,37 +353,37 @@ func gqRoleMutations() []gqRoleMutation {
 		return func(x gqOrgIDs, _ map[string]any) string { return f(x) }
 	}
 	return []gqRoleMutation{
-		{"createLegalEntity", `mutation { m: createLegalEntity(input: {code: "R1", name: "Role entity", baseCurrency: "USD"}) { id } }`,
-			func(gqOrgIDs) map[string]any { return nil }, returned("id")},
-		{"updateLegalEntity", `mutation($id: ID!) { m: updateLegalEntity(id: $id, input: {name: "Renamed"}) { id } }`,
+		{"createLegalEntity", `mutation { m: createLegalEntity(input: {code: "R1", name: "Role entity", baseCurrency: "USD"}) { legalEntity { id } } }`,
+			func(gqOrgIDs) map[string]any { return nil }, returned("legalEntity", "id")},
+		{"updateLegalEntity", `mutation($id: ID!) { m: updateLegalEntity(input: {legalEntityId: $id, patch: {name: "Renamed"}}) { legalEntity { id } } }`,
 			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.US} }, arg(func(x gqOrgIDs) string { return x.US })},
-		{"createAccount", `mutation($e: ID!) { m: createAccount(input: {entityID: $e, code: "4900", name: "Other", type: revenue, subtype: other_income}) { id } }`,
-			func(x gqOrgIDs) map[string]any { return map[string]any{"e": x.US} }, returned("id")},
-		{"updateAccount", `mutation($id: ID!) { m: updateAccount(id: $id, input: {name: "General Expenses"}) { id } }`,
+		{"createAccount", `mutation($e: ID!) { m: createAccount(input: {entityId: $e, code: "4900", name: "Other", type: REVENUE, subtype: OTHER_INCOME}) { account { id } } }`,
+			func(x gqOrgIDs) map[string]any { return map[string]any{"e": x.US} }, returned("account", "id")},
+		{"updateAccount", `mutation($id: ID!) { m: updateAccount(input: {accountId: $id, patch: {name: "General Expenses"}}) { account { id } } }`,
 			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.Account6000} }, arg(func(x gqOrgIDs) string { return x.Account6000 })},
-		{"createClass", `mutation($e: ID!) { m: createClass(input: {entityID: $e, name: "Role class"}) { id } }`,
-			func(x gqOrgIDs) map[string]any { return map[string]any{"e": x.US} }, returned("id")},
-		{"updateClass", `mutation($id: ID!) { m: updateClass(id: $id, input: {name: "Consulting Services"}) { id } }`,
+		{"createClass", `mutation($e: ID!) { m: createClass(input: {entityId: $e, name: "Role class"}) { class { id } } }`,
+			func(x gqOrgIDs) map[string]any { return map[string]any{"e": x.US} }, returned("class", "id")},
+		{"updateClass", `mutation($id: ID!) { m: updateClass(input: {classId: $id, patch: {name: "Consulting Services"}}) { class { id } } }`,
 			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.Class} }, arg(func(x gqOrgIDs) string { return x.Class })},
-		{"createCOAMapping", `mutation($e: ID!, $acct: ID!) { m: createCOAMapping(input: {entityID: $e, sourceSystem: psa, sourceCode: "role_code", accountID: $acct}) { id } }`,
-			func(x gqOrgIDs) map[string]any { return map[string]any{"e": x.US, "acct": x.Account4000} }, returned("id")},
-		{"updateCOAMapping", `mutation($id: ID!, $acct: ID) { m: updateCOAMapping(id: $id, input: {accountID: $acct}) { id } }`,
+		{"createCOAMapping", `mutation($e: ID!, $acct: ID!) { m: createCOAMapping(input: {entityId: $e, sourceSystem: PSA, sourceCode: "role_code", accountId: $acct}) { coaMapping { id } } }`,
+			func(x gqOrgIDs) map[string]any { return map[string]any{"e": x.US, "acct": x.Account4000} }, returned("coaMapping", "id")},
+		{"updateCOAMapping", `mutation($id: ID!, $acct: ID) { m: updateCOAMapping(input: {coaMappingId: $id, patch: {accountId: $acct}}) { coaMapping { id } } }`,
 			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.Mapping, "acct": x.Account6000} }, arg(func(x gqOrgIDs) string { return x.Mapping })},
-		{"deleteCOAMapping", `mutation($id: ID!) { m: deleteCOAMapping(id: $id) }`,
+		{"deleteCOAMapping", `mutation($id: ID!) { m: deleteCOAMapping(input: {coaMappingId: $id}) { deletedCoaMappingId } }`,
 			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.MappingAR} }, arg(func(x gqOrgIDs) string { return x.MappingAR })},
 		{"postJournalEntry", `mutation($in: PostJournalEntryInput!) { m: postJournalEntry(input: $in) { entry { id } } }`,
 			func(x gqOrgIDs) map[string]any {
 				return map[string]any{"in": gqEntryInput(x.US, "2026-06-01", gqLine("1000", "5.00", ""), gqLine("4000", "", "5.00"))}
 			}, returned("entry", "id")},
-		{"reverseJournalEntry", `mutation($id: ID!) { m: reverseJournalEntry(input: {id: $id, date: "2026-06-02"}) { id } }`,
-			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.Entry} }, returned("id")},
-		{"closePeriod", `mutation($e: ID) { m: closePeriod(entityId: $e, name: "2026-05") { id } }`,
-			func(x gqOrgIDs) map[string]any { return map[string]any{"e": x.US} }, returned("id")},
-		{"reopenPeriod", `mutation($id: ID) { m: reopenPeriod(id: $id) { id } }`,
+		{"reverseJournalEntry", `mutation($id: ID!) { m: reverseJournalEntry(input: {journalEntryId: $id, date: "2026-06-02"}) { reversal { id } } }`,
+			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.Entry} }, returned("reversal", "id")},
+		{"closePeriod", `mutation($e: ID) { m: closePeriod(input: {entityId: $e, name: "2026-05"}) { period { id } } }`,
+			func(x gqOrgIDs) map[string]any { return map[string]any{"e": x.US} }, returned("period", "id")},
+		{"reopenPeriod", `mutation($id: ID) { m: reopenPeriod(input: {periodId: $id}) { period { id } } }`,
 			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.ClosedPeriod} }, arg(func(x gqOrgIDs) string { return x.ClosedPeriod })},
-		{"createIntegrationKey", `mutation($e: [ID!]!) { m: createIntegrationKey(input: {name: "role key", entityIds: $e, sourceSystems: [psa]}) { integrationKey { id } } }`,
+		{"createIntegrationKey", `mutation($e: [ID!]!) { m: createIntegrationKey(input: {name: "role key", entityIds: $e, sourceSystems: [PSA]}) { integrationKey { id } } }`,
 			func(x gqOrgIDs) map[string]any { return map[string]any{"e": []string{x.US}} }, returned("integrationKey", "id")},
-		{"revokeIntegrationKey", `mutation($id: ID!) { m: revokeIntegrationKey(id: $id) { id } }`,
+		{"revokeIntegrationKey", `mutation($id: ID!) { m: revokeIntegrationKey(input: {integrationKeyId: $id}) { integrationKey { id } } }`,
 			func(x gqOrgIDs) map[string]any { return map[string]any{"id": x.Key} }, arg(func(x gqOrgIDs) string { return x.Key })},
 	}
 }
@@ -436,7 +438,7 @@ func TestRolesAndAudit(t *testing.T) {
 						}]
 					}
 					b.gqlOK(t, b.orgA.Viewer, `query($since: Time) { auditEvents(where: {atGT: $since}, orderBy: {field: AT}) { totalCount edges { node {
-						action actor actorType via subjectID requestID } } } }`, map[string]any{"since": gqAuditSeedTime(t, b, x)}, &out)
+						action actor actorType via subjectId requestId } } } }`, map[string]any{"since": gqAuditSeedTime(t, b, x)}, &out)
 					events := out.AuditEvents.nodes()
 					require.Len(t, events, len(wanted), "one audit event per successful mutation, none for refused ones")
 					for i, e := range events {
@@ -444,8 +446,8 @@ func TestRolesAndAudit(t *testing.T) {
 						require.Equal(t, wanted[i].subject, e.SubjectID, e.Action)
 						require.NotEmpty(t, e.SubjectID, e.Action)
 						require.Equal(t, subjectOfToken, e.Actor)
-						require.Equal(t, "user", e.ActorType)
-						require.Equal(t, "graphql", e.Via)
+						require.Equal(t, "USER", e.ActorType)
+						require.Equal(t, "GRAPHQL", e.Via)
 						require.True(t, strings.HasPrefix(e.RequestID, "req_"), "request id %q", e.RequestID)
 					}
 					// Filtering by action finds them too.
@@ -502,7 +504,7 @@ func TestAuditEventDetails(t *testing.T) {
 
 			// The request id of the call is recorded.
 			body, err := json.Marshal(map[string]any{
-				"query":     `mutation($id: ID!) { updateAccount(id: $id, input: {name: "General Expenses"}) { id } }`,
+				"query":     `mutation($id: ID!) { updateAccount(input: {accountId: $id, patch: {name: "General Expenses"}}) { account { id } } }`,
 				"variables": map[string]any{"id": accts["6000"]},
 			})
 			require.NoError(t, err)
@@ -519,7 +521,7 @@ func TestAuditEventDetails(t *testing.T) {
 			var out struct {
 				AuditEvents gqConn[struct{ Action, SubjectID, Detail string }]
 			}
-			b.gqlOK(t, a.Viewer, `{ auditEvents(where: {requestID: "audit-req-1"}) { totalCount edges { node { action subjectID detail } } } }`, nil, &out)
+			b.gqlOK(t, a.Viewer, `{ auditEvents(where: {requestId: "audit-req-1"}) { totalCount edges { node { action subjectId detail } } } }`, nil, &out)
 			require.Equal(t, 1, out.AuditEvents.TotalCount)
 			ev := out.AuditEvents.nodes()[0]
 			require.Equal(t, "updateAccount", ev.Action)
@@ -529,12 +531,12 @@ func TestAuditEventDetails(t *testing.T) {
 			// Two mutations in one operation are two events; when the second fails, the
 			// first is rolled back with its event.
 			b.gqlOK(t, a.Accountant, `mutation($e: ID!) {
-				x: createClass(input: {entityID: $e, name: "One"}) { id }
-				y: createClass(input: {entityID: $e, name: "Two"}) { id } }`, map[string]any{"e": us}, nil)
+				x: createClass(input: {entityId: $e, name: "One"}) { class { id } }
+				y: createClass(input: {entityId: $e, name: "Two"}) { class { id } } }`, map[string]any{"e": us}, nil)
 			before := b.gqSnapshot(t, a)
 			r := b.gql(t, a.Accountant, `mutation($e: ID!) {
-				x: createClass(input: {entityID: $e, name: "Three"}) { id }
-				y: createClass(input: {entityID: $e, name: "One"}) { id } }`, map[string]any{"e": us})
+				x: createClass(input: {entityId: $e, name: "Three"}) { class { id } }
+				y: createClass(input: {entityId: $e, name: "One"}) { class { id } } }`, map[string]any{"e": us})
 			gqRequireCode(t, r, "CONFLICT")
 			require.Equal(t, before, b.gqSnapshot(t, a))
 			n, err := b.client.AuditEvent.Query().Where(auditevent.Action("createClass")).Count(orgCtx(a))
@@ -547,7 +549,7 @@ func TestAuditEventDetails(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, 3, total)
 			// Nor do B's events show up for A.
-			b.gqlOK(t, b.orgB.Accountant, `mutation($e: ID!) { createClass(input: {entityID: $e, name: "B"}) { id } }`, map[string]any{"e": b.orgB.Entities[0].ID}, nil)
+			b.gqlOK(t, b.orgB.Accountant, `mutation($e: ID!) { createClass(input: {entityId: $e, name: "B"}) { class { id } } }`, map[string]any{"e": b.orgB.Entities[0].ID}, nil)
 			var count struct{ AuditEvents struct{ TotalCount int } }
 			b.gqlOK(t, a.Viewer, `{ auditEvents { totalCount } }`, nil, &count)
 			require.Equal(t, 3, count.AuditEvents.TotalCount)
@@ -595,7 +597,7 @@ func TestPortalToken(t *testing.T) {
 				{"accountBalance", `query($a: ID!) { accountBalance(accountId: $a, asOf: "2099-12-31") { balance } }`, map[string]any{"a": x.Account4000}, ""},
 				{"the ledger through the organization", `{ organization { name legalEntities { totalCount edges { node { code
 					journalEntries { edges { node { id total lines { debit } } } } accounts { edges { node { code } } } } } } } }`, nil, ""},
-				{"mutation", `mutation($e: ID!) { createClass(input: {entityID: $e, name: "Portal"}) { id } }`, map[string]any{"e": x.US}, ""},
+				{"mutation", `mutation($e: ID!) { createClass(input: {entityId: $e, name: "Portal"}) { class { id } } }`, map[string]any{"e": x.US}, ""},
 			}
 			for _, tok := range []struct{ name, token string }{{"portal", portal}, {"portal claiming admin", portalAdmin}} {
 				for _, q := range ledgerQueries {
@@ -613,6 +615,14 @@ func TestPortalToken(t *testing.T) {
 						gqRequireCode(t, r, code)
 						for _, c := range r.errorCodes() {
 							require.Equal(t, code, c)
+						}
+						// A refusal is an error at the refused field's path, never a silent null.
+						for _, e := range r.Errors {
+							require.NotEmpty(t, e.Path, "%+v", r.Errors)
+						}
+						if code == "FORBIDDEN" {
+							// Every refused field here is non-null, so the null reaches data.
+							require.Equal(t, "null", string(r.Data))
 						}
 						// No ledger value leaks into the response. A NOT_FOUND message quotes the
 						// id the caller sent, so the data alone must not hold it.
@@ -660,7 +670,7 @@ func TestBearerRequired(t *testing.T) {
 			} {
 				t.Run(tt.name, func(t *testing.T) {
 					t.Parallel()
-					for _, q := range []string{`{ accounts { totalCount } }`, `mutation { deleteCOAMapping(id: "map_x") }`} {
+					for _, q := range []string{`{ accounts { totalCount } }`, `mutation { deleteCOAMapping(input: {coaMappingId: "map_x"}) { deletedCoaMappingId } }`} {
 						before := b.gqSnapshot(t, b.orgA)
 						req, err := http.NewRequest(http.MethodPost, b.server.URL+"/graphql", strings.NewReader(fmt.Sprintf(`{"query": %q}`, q)))
 						require.NoError(t, err)
