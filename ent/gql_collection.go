@@ -2637,11 +2637,6 @@ func (_q *JournalEntryQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, journalentry.FieldCreatedBy)
 				fieldSeen[journalentry.FieldCreatedBy] = struct{}{}
 			}
-		case "createdVia":
-			if _, ok := fieldSeen[journalentry.FieldCreatedVia]; !ok {
-				selectedFields = append(selectedFields, journalentry.FieldCreatedVia)
-				fieldSeen[journalentry.FieldCreatedVia] = struct{}{}
-			}
 		case "requestID":
 			if _, ok := fieldSeen[journalentry.FieldRequestID]; !ok {
 				selectedFields = append(selectedFields, journalentry.FieldRequestID)

@@ -9709,21 +9709,6 @@ type JournalEntryWhereInput struct {
 	CreatedByEqualFold    *string  `json:"createdByEqualFold,omitempty"`
 	CreatedByContainsFold *string  `json:"createdByContainsFold,omitempty"`
 
-	// "created_via" field predicates.
-	CreatedVia             *string  `json:"createdVia,omitempty"`
-	CreatedViaNEQ          *string  `json:"createdViaNEQ,omitempty"`
-	CreatedViaIn           []string `json:"createdViaIn,omitempty"`
-	CreatedViaNotIn        []string `json:"createdViaNotIn,omitempty"`
-	CreatedViaGT           *string  `json:"createdViaGT,omitempty"`
-	CreatedViaGTE          *string  `json:"createdViaGTE,omitempty"`
-	CreatedViaLT           *string  `json:"createdViaLT,omitempty"`
-	CreatedViaLTE          *string  `json:"createdViaLTE,omitempty"`
-	CreatedViaContains     *string  `json:"createdViaContains,omitempty"`
-	CreatedViaHasPrefix    *string  `json:"createdViaHasPrefix,omitempty"`
-	CreatedViaHasSuffix    *string  `json:"createdViaHasSuffix,omitempty"`
-	CreatedViaEqualFold    *string  `json:"createdViaEqualFold,omitempty"`
-	CreatedViaContainsFold *string  `json:"createdViaContainsFold,omitempty"`
-
 	// "request_id" field predicates.
 	RequestID             *string  `json:"requestID,omitempty"`
 	RequestIDNEQ          *string  `json:"requestIDNEQ,omitempty"`
@@ -10318,45 +10303,6 @@ func (i *JournalEntryWhereInput) P() (predicate.JournalEntry, error) {
 	}
 	if i.CreatedByContainsFold != nil {
 		predicates = append(predicates, journalentry.CreatedByContainsFold(*i.CreatedByContainsFold))
-	}
-	if i.CreatedVia != nil {
-		predicates = append(predicates, journalentry.CreatedViaEQ(*i.CreatedVia))
-	}
-	if i.CreatedViaNEQ != nil {
-		predicates = append(predicates, journalentry.CreatedViaNEQ(*i.CreatedViaNEQ))
-	}
-	if len(i.CreatedViaIn) > 0 {
-		predicates = append(predicates, journalentry.CreatedViaIn(i.CreatedViaIn...))
-	}
-	if len(i.CreatedViaNotIn) > 0 {
-		predicates = append(predicates, journalentry.CreatedViaNotIn(i.CreatedViaNotIn...))
-	}
-	if i.CreatedViaGT != nil {
-		predicates = append(predicates, journalentry.CreatedViaGT(*i.CreatedViaGT))
-	}
-	if i.CreatedViaGTE != nil {
-		predicates = append(predicates, journalentry.CreatedViaGTE(*i.CreatedViaGTE))
-	}
-	if i.CreatedViaLT != nil {
-		predicates = append(predicates, journalentry.CreatedViaLT(*i.CreatedViaLT))
-	}
-	if i.CreatedViaLTE != nil {
-		predicates = append(predicates, journalentry.CreatedViaLTE(*i.CreatedViaLTE))
-	}
-	if i.CreatedViaContains != nil {
-		predicates = append(predicates, journalentry.CreatedViaContains(*i.CreatedViaContains))
-	}
-	if i.CreatedViaHasPrefix != nil {
-		predicates = append(predicates, journalentry.CreatedViaHasPrefix(*i.CreatedViaHasPrefix))
-	}
-	if i.CreatedViaHasSuffix != nil {
-		predicates = append(predicates, journalentry.CreatedViaHasSuffix(*i.CreatedViaHasSuffix))
-	}
-	if i.CreatedViaEqualFold != nil {
-		predicates = append(predicates, journalentry.CreatedViaEqualFold(*i.CreatedViaEqualFold))
-	}
-	if i.CreatedViaContainsFold != nil {
-		predicates = append(predicates, journalentry.CreatedViaContainsFold(*i.CreatedViaContainsFold))
 	}
 	if i.RequestID != nil {
 		predicates = append(predicates, journalentry.RequestIDEQ(*i.RequestID))

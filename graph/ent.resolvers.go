@@ -137,6 +137,9 @@ func (r *Resolver) Invoice() generated.InvoiceResolver { return &invoiceResolver
 // InvoiceEvent returns generated.InvoiceEventResolver implementation.
 func (r *Resolver) InvoiceEvent() generated.InvoiceEventResolver { return &invoiceEventResolver{r} }
 
+// JournalEntry returns generated.JournalEntryResolver implementation.
+func (r *Resolver) JournalEntry() generated.JournalEntryResolver { return &journalEntryResolver{r} }
+
 // LegalEntity returns generated.LegalEntityResolver implementation.
 func (r *Resolver) LegalEntity() generated.LegalEntityResolver { return &legalEntityResolver{r} }
 
@@ -147,6 +150,7 @@ type (
 	integrationKeyResolver struct{ *Resolver }
 	invoiceResolver        struct{ *Resolver }
 	invoiceEventResolver   struct{ *Resolver }
+	journalEntryResolver   struct{ *Resolver }
 	legalEntityResolver    struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 )

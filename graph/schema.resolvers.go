@@ -7,6 +7,7 @@ package graph
 
 import (
 	"books/ent"
+	"books/ent/auditevent"
 	"books/graph/generated"
 	"books/graph/model"
 	"books/internal/apperr"
@@ -32,6 +33,15 @@ func (r *integrationKeyResolver) SourceSystems(ctx context.Context, obj *ent.Int
 		out[i] = source.System(s)
 	}
 	return out, nil
+}
+
+// CreatedVia is the resolver for the createdVia field.
+func (r *journalEntryResolver) CreatedVia(ctx context.Context, obj *ent.JournalEntry) (*auditevent.Via, error) {
+	if obj.CreatedVia == "" {
+		return nil, nil
+	}
+	v := auditevent.Via(obj.CreatedVia)
+	return &v, nil
 }
 
 // CreateLegalEntity is the resolver for the createLegalEntity field.

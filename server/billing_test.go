@@ -412,7 +412,7 @@ func biRequireARInvariant(t *testing.T, b *testBundle, org testOrg) {
 			Payments    gqConn[struct{ Unapplied string }]
 			CreditMemos gqConn[struct{ Remaining string }]
 		}
-		b.gqlOK(t, org.Viewer, `query($ar: ID!, $cc: ID!, $e: ID!, $es: String!) {
+		b.gqlOK(t, org.Viewer, `query($ar: ID!, $cc: ID!, $e: ID!, $es: ID!) {
 			ar: accountBalance(accountId: $ar, asOf: "2099-12-31") { debit credit balance }
 			cc: accountBalance(accountId: $cc, asOf: "2099-12-31") { debit credit balance }
 			invoices(first: 200, where: {entityId: $e, statusIn: [APPROVED, SENT, VIEWED, PARTIALLY_PAID]}) {

@@ -1192,7 +1192,7 @@ func TestGraphQLPostJournalEntry(t *testing.T) {
 			require.Equal(t, "PSA", e.SourceSystem)
 			require.Equal(t, "timesheet-42", e.SourceRef)
 			require.Equal(t, "user-accountant-"+a.ID, e.CreatedBy)
-			require.Equal(t, "graphql", e.CreatedVia)
+			require.Equal(t, "GRAPHQL", e.CreatedVia)
 			require.Len(t, e.Lines, 3)
 			require.Equal(t, []int{1, 2, 3}, []int{e.Lines[0].LineNo, e.Lines[1].LineNo, e.Lines[2].LineNo})
 			require.Equal(t, "1234.56", e.Lines[0].Debit)

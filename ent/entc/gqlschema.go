@@ -43,6 +43,7 @@ func conventionHook(g *gen.Graph, s *ast.Schema) error {
 			for _, a := range f.Arguments {
 				a.Name = idCase(a.Name)
 			}
+			idType(def, f)
 		}
 		switch def.Kind {
 		case ast.Enum:
@@ -118,6 +119,30 @@ func idCase(name string) string {
 		b.WriteByte(name[i])
 	}
 	return b.String()
+}
+
+// externalIDs are references into other systems' records, which stay strings.
+var externalIDs = map[string]bool{"hubCompanyId": true, "crmContactId": true, "requestId": true}
+
+// idType types a Books id held in a String field as ID, as every id of the API is: on
+// objects, in mutation inputs, and in a filter's equality predicates.
+func idType(def *ast.Definition, f *ast.FieldDefinition) {
+	if def.Kind == ast.InputObject && strings.HasSuffix(def.Name, "WhereInput") {
+		name := f.Name
+		for _, op := range []string{"NEQ", "NotIn", "In"} {
+			name = strings.TrimSuffix(name, op)
+		}
+		if !strings.HasSuffix(name, "Id") || externalIDs[name] {
+			return
+		}
+	} else if !(strings.HasSuffix(f.Name, "Id") || strings.HasSuffix(f.Name, "Ids")) || externalIDs[f.Name] {
+		return
+	}
+	for t := f.Type; t != nil; t = t.Elem {
+		if t.NamedType == "String" {
+			t.NamedType = "ID"
+		}
+	}
 }
 
 // upperSnake turns a stored enum value (partially_paid, hub_billing) into its API name.

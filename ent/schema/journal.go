@@ -56,7 +56,9 @@ func (JournalEntry) Fields() []ent.Field {
 				"postings no person or key made."),
 		field.String("created_via").Default("").Immutable().
 			Comment("The interface the entry was posted through: graphql, api, cli or system; empty when not " +
-				"recorded."),
+				"recorded.").
+			// graph/schema.graphqls shows it typed, as an AuditInterface.
+			Annotations(entgql.Skip()),
 		field.String("request_id").Optional().Immutable().
 			Comment("The id of the HTTP request that posted the entry (its X-Request-Id); empty outside a request."),
 		// The caller's Idempotency-Key and a hash of its request: a retry replays this entry,

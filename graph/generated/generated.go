@@ -47,6 +47,7 @@ type ResolverRoot interface {
 	IntegrationKey() IntegrationKeyResolver
 	Invoice() InvoiceResolver
 	InvoiceEvent() InvoiceEventResolver
+	JournalEntry() JournalEntryResolver
 	LegalEntity() LegalEntityResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -990,6 +991,9 @@ type InvoiceEventResolver interface {
 	Via(ctx context.Context, obj *ent.InvoiceEvent) (auditevent.Via, error)
 	FromStatus(ctx context.Context, obj *ent.InvoiceEvent) (*invoice.Status, error)
 	ToStatus(ctx context.Context, obj *ent.InvoiceEvent) (invoice.Status, error)
+}
+type JournalEntryResolver interface {
+	CreatedVia(ctx context.Context, obj *ent.JournalEntry) (*auditevent.Via, error)
 }
 type LegalEntityResolver interface {
 	LastLedgerVerification(ctx context.Context, obj *ent.LegalEntity) (*ent.LedgerVerification, error)
@@ -7087,7 +7091,7 @@ type AdminIssue implements Node {
   """
   The legal entity the problem concerns; null when it concerns none or the failed job did not name one.
   """
-  entityId: String
+  entityId: ID
   """
   What went wrong, e.g. qbo_push_invoice or missing_customer_email; for a background job that gave up, the job's kind.
   """
@@ -7099,7 +7103,7 @@ type AdminIssue implements Node {
   """
   The id of the object the problem is about, e.g. inv_01jd8x…; empty when unknown. The same kind of problem with the same error code on the same object is one issue.
   """
-  subjectId: String!
+  subjectId: ID!
   """
   A stable code for the error: an API error code such as VALIDATION, or JOB_FAILED for a job error without a code of its own; empty when none.
   """
@@ -7313,19 +7317,19 @@ input AdminIssueWhereInput {
   """
   entityId equals the given value.
   """
-  entityId: String
+  entityId: ID
   """
   entityId differs from the given value.
   """
-  entityIdNEQ: String
+  entityIdNEQ: ID
   """
   entityId is one of the given values.
   """
-  entityIdIn: [String!]
+  entityIdIn: [ID!]
   """
   entityId is none of the given values.
   """
-  entityIdNotIn: [String!]
+  entityIdNotIn: [ID!]
   """
   entityId is greater than the given value.
   """
@@ -7485,19 +7489,19 @@ input AdminIssueWhereInput {
   """
   subjectId equals the given value.
   """
-  subjectId: String
+  subjectId: ID
   """
   subjectId differs from the given value.
   """
-  subjectIdNEQ: String
+  subjectIdNEQ: ID
   """
   subjectId is one of the given values.
   """
-  subjectIdIn: [String!]
+  subjectIdIn: [ID!]
   """
   subjectId is none of the given values.
   """
-  subjectIdNotIn: [String!]
+  subjectIdNotIn: [ID!]
   """
   subjectId is greater than the given value.
   """
@@ -8027,7 +8031,7 @@ type AuditEvent implements Node {
   """
   The id of the record changed, e.g. the journal entry posted or the invoice approved; empty when there is none.
   """
-  subjectId: String
+  subjectId: ID
   """
   The id of the HTTP request that made the change (its X-Request-Id), to find it in the logs; empty outside a request.
   """
@@ -8316,19 +8320,19 @@ input AuditEventWhereInput {
   """
   subjectId equals the given value.
   """
-  subjectId: String
+  subjectId: ID
   """
   subjectId differs from the given value.
   """
-  subjectIdNEQ: String
+  subjectIdNEQ: ID
   """
   subjectId is one of the given values.
   """
-  subjectIdIn: [String!]
+  subjectIdIn: [ID!]
   """
   subjectId is none of the given values.
   """
-  subjectIdNotIn: [String!]
+  subjectIdNotIn: [ID!]
   """
   subjectId is greater than the given value.
   """
@@ -8925,7 +8929,7 @@ type ChargeReversal implements Node {
   """
   The legal entity of the payment.
   """
-  entityId: String!
+  entityId: ID!
   """
   The payment whose money the charge reversal returns.
   """
@@ -8949,7 +8953,7 @@ type ChargeReversal implements Node {
   """
   The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. Money that had paid invoices is first taken back from them by entries of its own.
   """
-  journalEntryId: String!
+  journalEntryId: ID!
   """
   Who recorded the charge reversal: a user's subject, or system.
   """
@@ -9102,19 +9106,19 @@ input ChargeReversalWhereInput {
   """
   entityId equals the given value.
   """
-  entityId: String
+  entityId: ID
   """
   entityId differs from the given value.
   """
-  entityIdNEQ: String
+  entityIdNEQ: ID
   """
   entityId is one of the given values.
   """
-  entityIdIn: [String!]
+  entityIdIn: [ID!]
   """
   entityId is none of the given values.
   """
-  entityIdNotIn: [String!]
+  entityIdNotIn: [ID!]
   """
   entityId is greater than the given value.
   """
@@ -9410,19 +9414,19 @@ input ChargeReversalWhereInput {
   """
   journalEntryId equals the given value.
   """
-  journalEntryId: String
+  journalEntryId: ID
   """
   journalEntryId differs from the given value.
   """
-  journalEntryIdNEQ: String
+  journalEntryIdNEQ: ID
   """
   journalEntryId is one of the given values.
   """
-  journalEntryIdIn: [String!]
+  journalEntryIdIn: [ID!]
   """
   journalEntryId is none of the given values.
   """
-  journalEntryIdNotIn: [String!]
+  journalEntryIdNotIn: [ID!]
   """
   journalEntryId is greater than the given value.
   """
@@ -10283,7 +10287,7 @@ type CreditApplication implements Node {
   """
   The journal entry that applied the credit (DR Customer Credits, CR Accounts Receivable); applications made together share it.
   """
-  journalEntryId: String!
+  journalEntryId: ID!
   """
   When the application was taken back (UTC); null while it stands.
   """
@@ -10291,7 +10295,7 @@ type CreditApplication implements Node {
   """
   The journal entry that took the application back (DR Accounts Receivable, CR Customer Credits); null while it stands.
   """
-  unapplyEntryId: String
+  unapplyEntryId: ID
   """
   The credit memo applied.
   """
@@ -10550,19 +10554,19 @@ input CreditApplicationWhereInput {
   """
   journalEntryId equals the given value.
   """
-  journalEntryId: String
+  journalEntryId: ID
   """
   journalEntryId differs from the given value.
   """
-  journalEntryIdNEQ: String
+  journalEntryIdNEQ: ID
   """
   journalEntryId is one of the given values.
   """
-  journalEntryIdIn: [String!]
+  journalEntryIdIn: [ID!]
   """
   journalEntryId is none of the given values.
   """
-  journalEntryIdNotIn: [String!]
+  journalEntryIdNotIn: [ID!]
   """
   journalEntryId is greater than the given value.
   """
@@ -10642,19 +10646,19 @@ input CreditApplicationWhereInput {
   """
   unapplyEntryId equals the given value.
   """
-  unapplyEntryId: String
+  unapplyEntryId: ID
   """
   unapplyEntryId differs from the given value.
   """
-  unapplyEntryIdNEQ: String
+  unapplyEntryIdNEQ: ID
   """
   unapplyEntryId is one of the given values.
   """
-  unapplyEntryIdIn: [String!]
+  unapplyEntryIdIn: [ID!]
   """
   unapplyEntryId is none of the given values.
   """
-  unapplyEntryIdNotIn: [String!]
+  unapplyEntryIdNotIn: [ID!]
   """
   unapplyEntryId is greater than the given value.
   """
@@ -10735,7 +10739,7 @@ type CreditMemo implements Node {
   """
   The legal entity that issued the credit.
   """
-  entityId: String!
+  entityId: ID!
   """
   The customer credited.
   """
@@ -10755,11 +10759,11 @@ type CreditMemo implements Node {
   """
   The revenue account debited: an active revenue account named at issue, or else the account of the entity's revenue mapping (source system books).
   """
-  accountId: String!
+  accountId: ID!
   """
   The class of the revenue debit; null for none.
   """
-  classId: String
+  classId: ID
   """
   Why the credit was given; empty when not given.
   """
@@ -10775,7 +10779,7 @@ type CreditMemo implements Node {
   """
   The journal entry that issued the credit: DR revenue, CR Customer Credits.
   """
-  journalEntryId: String!
+  journalEntryId: ID!
   """
   Who issued the credit memo: a user's subject, or system.
   """
@@ -10932,19 +10936,19 @@ input CreditMemoWhereInput {
   """
   entityId equals the given value.
   """
-  entityId: String
+  entityId: ID
   """
   entityId differs from the given value.
   """
-  entityIdNEQ: String
+  entityIdNEQ: ID
   """
   entityId is one of the given values.
   """
-  entityIdIn: [String!]
+  entityIdIn: [ID!]
   """
   entityId is none of the given values.
   """
-  entityIdNotIn: [String!]
+  entityIdNotIn: [ID!]
   """
   entityId is greater than the given value.
   """
@@ -11172,19 +11176,19 @@ input CreditMemoWhereInput {
   """
   accountId equals the given value.
   """
-  accountId: String
+  accountId: ID
   """
   accountId differs from the given value.
   """
-  accountIdNEQ: String
+  accountIdNEQ: ID
   """
   accountId is one of the given values.
   """
-  accountIdIn: [String!]
+  accountIdIn: [ID!]
   """
   accountId is none of the given values.
   """
-  accountIdNotIn: [String!]
+  accountIdNotIn: [ID!]
   """
   accountId is greater than the given value.
   """
@@ -11224,19 +11228,19 @@ input CreditMemoWhereInput {
   """
   classId equals the given value.
   """
-  classId: String
+  classId: ID
   """
   classId differs from the given value.
   """
-  classIdNEQ: String
+  classIdNEQ: ID
   """
   classId is one of the given values.
   """
-  classIdIn: [String!]
+  classIdIn: [ID!]
   """
   classId is none of the given values.
   """
-  classIdNotIn: [String!]
+  classIdNotIn: [ID!]
   """
   classId is greater than the given value.
   """
@@ -11408,19 +11412,19 @@ input CreditMemoWhereInput {
   """
   journalEntryId equals the given value.
   """
-  journalEntryId: String
+  journalEntryId: ID
   """
   journalEntryId differs from the given value.
   """
-  journalEntryIdNEQ: String
+  journalEntryIdNEQ: ID
   """
   journalEntryId is one of the given values.
   """
-  journalEntryIdIn: [String!]
+  journalEntryIdIn: [ID!]
   """
   journalEntryId is none of the given values.
   """
-  journalEntryIdNotIn: [String!]
+  journalEntryIdNotIn: [ID!]
   """
   journalEntryId is greater than the given value.
   """
@@ -13135,7 +13139,7 @@ type Invoice implements Node {
   """
   The reversing journal entry its void posted; null unless void.
   """
-  voidEntryId: String
+  voidEntryId: ID
   """
   Where the invoice stands with QuickBooks Online; new invoices are not synced.
   """
@@ -15341,19 +15345,19 @@ input InvoiceWhereInput {
   """
   voidEntryId equals the given value.
   """
-  voidEntryId: String
+  voidEntryId: ID
   """
   voidEntryId differs from the given value.
   """
-  voidEntryIdNEQ: String
+  voidEntryIdNEQ: ID
   """
   voidEntryId is one of the given values.
   """
-  voidEntryIdIn: [String!]
+  voidEntryIdIn: [ID!]
   """
   voidEntryId is none of the given values.
   """
-  voidEntryIdNotIn: [String!]
+  voidEntryIdNotIn: [ID!]
   """
   voidEntryId is greater than the given value.
   """
@@ -16031,10 +16035,6 @@ type JournalEntry implements Node {
   """
   createdBy: String!
   """
-  The interface the entry was posted through: graphql, api, cli or system; empty when not recorded.
-  """
-  createdVia: String!
-  """
   The id of the HTTP request that posted the entry (its X-Request-Id); empty outside a request.
   """
   requestId: String
@@ -16045,7 +16045,7 @@ type JournalEntry implements Node {
   """
   The id of the document that posted the entry; null for manual and API entries.
   """
-  documentId: String
+  documentId: ID
   """
   The legal entity whose ledger the entry is on.
   """
@@ -16761,58 +16761,6 @@ input JournalEntryWhereInput {
   """
   createdByContainsFold: String
   """
-  createdVia equals the given value.
-  """
-  createdVia: String
-  """
-  createdVia differs from the given value.
-  """
-  createdViaNEQ: String
-  """
-  createdVia is one of the given values.
-  """
-  createdViaIn: [String!]
-  """
-  createdVia is none of the given values.
-  """
-  createdViaNotIn: [String!]
-  """
-  createdVia is greater than the given value.
-  """
-  createdViaGT: String
-  """
-  createdVia is greater than or equal to the given value.
-  """
-  createdViaGTE: String
-  """
-  createdVia is less than the given value.
-  """
-  createdViaLT: String
-  """
-  createdVia is less than or equal to the given value.
-  """
-  createdViaLTE: String
-  """
-  createdVia contains the given text.
-  """
-  createdViaContains: String
-  """
-  createdVia starts with the given text.
-  """
-  createdViaHasPrefix: String
-  """
-  createdVia ends with the given text.
-  """
-  createdViaHasSuffix: String
-  """
-  createdVia equals the given text, ignoring case.
-  """
-  createdViaEqualFold: String
-  """
-  createdVia contains the given text, ignoring case.
-  """
-  createdViaContainsFold: String
-  """
   requestId equals the given value.
   """
   requestId: String
@@ -16935,19 +16883,19 @@ input JournalEntryWhereInput {
   """
   documentId equals the given value.
   """
-  documentId: String
+  documentId: ID
   """
   documentId differs from the given value.
   """
-  documentIdNEQ: String
+  documentIdNEQ: ID
   """
   documentId is one of the given values.
   """
-  documentIdIn: [String!]
+  documentIdIn: [ID!]
   """
   documentId is none of the given values.
   """
-  documentIdNotIn: [String!]
+  documentIdNotIn: [ID!]
   """
   documentId is greater than the given value.
   """
@@ -17630,7 +17578,7 @@ type LedgerVerification implements Node {
   """
   The legal entity verified.
   """
-  entityId: String!
+  entityId: ID!
   """
   When the verification ran (UTC).
   """
@@ -17719,19 +17667,19 @@ input LedgerVerificationWhereInput {
   """
   entityId equals the given value.
   """
-  entityId: String
+  entityId: ID
   """
   entityId differs from the given value.
   """
-  entityIdNEQ: String
+  entityIdNEQ: ID
   """
   entityId is one of the given values.
   """
-  entityIdIn: [String!]
+  entityIdIn: [ID!]
   """
   entityId is none of the given values.
   """
-  entityIdNotIn: [String!]
+  entityIdNotIn: [ID!]
   """
   entityId is greater than the given value.
   """
@@ -19162,7 +19110,7 @@ type PaymentApplication implements Node {
   """
   The journal entry that applied the money: the payment's own entry for applications made when it was recorded, else an entry DR Customer Credits, CR Accounts Receivable that applications made together share.
   """
-  journalEntryId: String!
+  journalEntryId: ID!
   """
   When the application was taken back (UTC); null while it stands.
   """
@@ -19170,7 +19118,7 @@ type PaymentApplication implements Node {
   """
   The journal entry that took the application back (DR Accounts Receivable, CR Customer Credits); null while it stands.
   """
-  unapplyEntryId: String
+  unapplyEntryId: ID
   """
   The payment applied.
   """
@@ -19429,19 +19377,19 @@ input PaymentApplicationWhereInput {
   """
   journalEntryId equals the given value.
   """
-  journalEntryId: String
+  journalEntryId: ID
   """
   journalEntryId differs from the given value.
   """
-  journalEntryIdNEQ: String
+  journalEntryIdNEQ: ID
   """
   journalEntryId is one of the given values.
   """
-  journalEntryIdIn: [String!]
+  journalEntryIdIn: [ID!]
   """
   journalEntryId is none of the given values.
   """
-  journalEntryIdNotIn: [String!]
+  journalEntryIdNotIn: [ID!]
   """
   journalEntryId is greater than the given value.
   """
@@ -19521,19 +19469,19 @@ input PaymentApplicationWhereInput {
   """
   unapplyEntryId equals the given value.
   """
-  unapplyEntryId: String
+  unapplyEntryId: ID
   """
   unapplyEntryId differs from the given value.
   """
-  unapplyEntryIdNEQ: String
+  unapplyEntryIdNEQ: ID
   """
   unapplyEntryId is one of the given values.
   """
-  unapplyEntryIdIn: [String!]
+  unapplyEntryIdIn: [ID!]
   """
   unapplyEntryId is none of the given values.
   """
-  unapplyEntryIdNotIn: [String!]
+  unapplyEntryIdNotIn: [ID!]
   """
   unapplyEntryId is greater than the given value.
   """
@@ -21127,7 +21075,7 @@ type Refund implements Node {
   """
   The legal entity of the payment.
   """
-  entityId: String!
+  entityId: ID!
   """
   The payment whose money the refund returns.
   """
@@ -21151,7 +21099,7 @@ type Refund implements Node {
   """
   The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. Money that had paid invoices is first taken back from them by entries of its own.
   """
-  journalEntryId: String!
+  journalEntryId: ID!
   """
   Who recorded the refund: a user's subject, or system.
   """
@@ -21304,19 +21252,19 @@ input RefundWhereInput {
   """
   entityId equals the given value.
   """
-  entityId: String
+  entityId: ID
   """
   entityId differs from the given value.
   """
-  entityIdNEQ: String
+  entityIdNEQ: ID
   """
   entityId is one of the given values.
   """
-  entityIdIn: [String!]
+  entityIdIn: [ID!]
   """
   entityId is none of the given values.
   """
-  entityIdNotIn: [String!]
+  entityIdNotIn: [ID!]
   """
   entityId is greater than the given value.
   """
@@ -21612,19 +21560,19 @@ input RefundWhereInput {
   """
   journalEntryId equals the given value.
   """
-  journalEntryId: String
+  journalEntryId: ID
   """
   journalEntryId differs from the given value.
   """
-  journalEntryIdNEQ: String
+  journalEntryIdNEQ: ID
   """
   journalEntryId is one of the given values.
   """
-  journalEntryIdIn: [String!]
+  journalEntryIdIn: [ID!]
   """
   journalEntryId is none of the given values.
   """
-  journalEntryIdNotIn: [String!]
+  journalEntryIdNotIn: [ID!]
   """
   journalEntryId is greater than the given value.
   """
@@ -22914,7 +22862,7 @@ type WriteOff implements Node {
   """
   The legal entity of the invoice.
   """
-  entityId: String!
+  entityId: ID!
   """
   The invoice written off.
   """
@@ -22934,7 +22882,7 @@ type WriteOff implements Node {
   """
   The journal entry of the write-off: DR Bad Debt Expense, CR Accounts Receivable.
   """
-  journalEntryId: String!
+  journalEntryId: ID!
   """
   Who wrote the invoice off: a user's subject, or system.
   """
@@ -23087,19 +23035,19 @@ input WriteOffWhereInput {
   """
   entityId equals the given value.
   """
-  entityId: String
+  entityId: ID
   """
   entityId differs from the given value.
   """
-  entityIdNEQ: String
+  entityIdNEQ: ID
   """
   entityId is one of the given values.
   """
-  entityIdIn: [String!]
+  entityIdIn: [ID!]
   """
   entityId is none of the given values.
   """
-  entityIdNotIn: [String!]
+  entityIdNotIn: [ID!]
   """
   entityId is greater than the given value.
   """
@@ -23335,19 +23283,19 @@ input WriteOffWhereInput {
   """
   journalEntryId equals the given value.
   """
-  journalEntryId: String
+  journalEntryId: ID
   """
   journalEntryId differs from the given value.
   """
-  journalEntryIdNEQ: String
+  journalEntryIdNEQ: ID
   """
   journalEntryId is one of the given values.
   """
-  journalEntryIdIn: [String!]
+  journalEntryIdIn: [ID!]
   """
   journalEntryId is none of the given values.
   """
-  journalEntryIdNotIn: [String!]
+  journalEntryIdNotIn: [ID!]
   """
   journalEntryId is greater than the given value.
   """
@@ -23670,6 +23618,11 @@ input CreateIntegrationKeyInput {
   entityIds: [ID!]!
   "The source systems the key may post as."
   sourceSystems: [SourceSystem!]!
+}
+
+extend type JournalEntry {
+  "The interface the entry was posted through; null when not recorded."
+  createdVia: AuditInterface @goField(forceResolver: true)
 }
 
 extend type IntegrationKey {
@@ -24860,8 +24813,6 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_reversalOfId(ctx, field)
 	case "createdBy":
 		return ec.fieldContext_JournalEntry_createdBy(ctx, field)
-	case "createdVia":
-		return ec.fieldContext_JournalEntry_createdVia(ctx, field)
 	case "requestId":
 		return ec.fieldContext_JournalEntry_requestId(ctx, field)
 	case "documentType":
@@ -24876,6 +24827,8 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_reversalOf(ctx, field)
 	case "reversedBy":
 		return ec.fieldContext_JournalEntry_reversedBy(ctx, field)
+	case "createdVia":
+		return ec.fieldContext_JournalEntry_createdVia(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JournalEntry", field.Name)
 }
@@ -28858,14 +28811,14 @@ func (ec *executionContext) _AdminIssue_entityId(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_AdminIssue_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AdminIssue", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("AdminIssue", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _AdminIssue_kind(ctx context.Context, field graphql.CollectedField, obj *ent.AdminIssue) (ret graphql.Marshaler) {
@@ -28927,14 +28880,14 @@ func (ec *executionContext) _AdminIssue_subjectId(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_AdminIssue_subjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AdminIssue", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("AdminIssue", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _AdminIssue_errorCode(ctx context.Context, field graphql.CollectedField, obj *ent.AdminIssue) (ret graphql.Marshaler) {
@@ -29492,14 +29445,14 @@ func (ec *executionContext) _AuditEvent_subjectId(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+			return ec.marshalOID2string(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuditEvent_subjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _AuditEvent_requestId(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
@@ -30327,14 +30280,14 @@ func (ec *executionContext) _ChargeReversal_entityId(ctx context.Context, field 
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_ChargeReversal_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ChargeReversal", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("ChargeReversal", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _ChargeReversal_paymentId(ctx context.Context, field graphql.CollectedField, obj *ent.ChargeReversal) (ret graphql.Marshaler) {
@@ -30465,14 +30418,14 @@ func (ec *executionContext) _ChargeReversal_journalEntryId(ctx context.Context, 
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_ChargeReversal_journalEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ChargeReversal", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("ChargeReversal", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _ChargeReversal_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.ChargeReversal) (ret graphql.Marshaler) {
@@ -31545,14 +31498,14 @@ func (ec *executionContext) _CreditApplication_journalEntryId(ctx context.Contex
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_CreditApplication_journalEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreditApplication", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("CreditApplication", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _CreditApplication_unappliedAt(ctx context.Context, field graphql.CollectedField, obj *ent.CreditApplication) (ret graphql.Marshaler) {
@@ -31591,14 +31544,14 @@ func (ec *executionContext) _CreditApplication_unapplyEntryId(ctx context.Contex
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_CreditApplication_unapplyEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreditApplication", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("CreditApplication", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _CreditApplication_creditMemo(ctx context.Context, field graphql.CollectedField, obj *ent.CreditApplication) (ret graphql.Marshaler) {
@@ -31747,14 +31700,14 @@ func (ec *executionContext) _CreditMemo_entityId(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_CreditMemo_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreditMemo", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("CreditMemo", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _CreditMemo_customerId(ctx context.Context, field graphql.CollectedField, obj *ent.CreditMemo) (ret graphql.Marshaler) {
@@ -31862,14 +31815,14 @@ func (ec *executionContext) _CreditMemo_accountId(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_CreditMemo_accountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreditMemo", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("CreditMemo", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _CreditMemo_classId(ctx context.Context, field graphql.CollectedField, obj *ent.CreditMemo) (ret graphql.Marshaler) {
@@ -31885,14 +31838,14 @@ func (ec *executionContext) _CreditMemo_classId(ctx context.Context, field graph
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_CreditMemo_classId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreditMemo", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("CreditMemo", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _CreditMemo_reason(ctx context.Context, field graphql.CollectedField, obj *ent.CreditMemo) (ret graphql.Marshaler) {
@@ -31977,14 +31930,14 @@ func (ec *executionContext) _CreditMemo_journalEntryId(ctx context.Context, fiel
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_CreditMemo_journalEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreditMemo", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("CreditMemo", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _CreditMemo_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.CreditMemo) (ret graphql.Marshaler) {
@@ -33865,14 +33818,14 @@ func (ec *executionContext) _Invoice_voidEntryId(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_voidEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invoice", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Invoice", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Invoice_syncStatus(ctx context.Context, field graphql.CollectedField, obj *ent.Invoice) (ret graphql.Marshaler) {
@@ -35991,29 +35944,6 @@ func (ec *executionContext) fieldContext_JournalEntry_createdBy(_ context.Contex
 	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _JournalEntry_createdVia(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_JournalEntry_createdVia(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.CreatedVia, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_JournalEntry_createdVia(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
 func (ec *executionContext) _JournalEntry_requestId(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -36073,14 +36003,14 @@ func (ec *executionContext) _JournalEntry_documentId(ctx context.Context, field 
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_JournalEntry_documentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _JournalEntry_entity(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
@@ -36209,6 +36139,29 @@ func (ec *executionContext) fieldContext_JournalEntry_reversedBy(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _JournalEntry_createdVia(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_createdVia(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.JournalEntry().CreatedVia(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auditevent.Via) graphql.Marshaler {
+			return ec.marshalOAuditInterface2ᚖbooksᚋentᚋauditeventᚐVia(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_createdVia(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalEntry", field, true, true, errors.New("field of type AuditInterface does not have child fields"))
 }
 
 func (ec *executionContext) _JournalEntryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntryConnection) (ret graphql.Marshaler) {
@@ -36779,14 +36732,14 @@ func (ec *executionContext) _LedgerVerification_entityId(ctx context.Context, fi
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_LedgerVerification_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _LedgerVerification_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerVerification) (ret graphql.Marshaler) {
@@ -41326,14 +41279,14 @@ func (ec *executionContext) _PaymentApplication_journalEntryId(ctx context.Conte
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_PaymentApplication_journalEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PaymentApplication", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("PaymentApplication", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _PaymentApplication_unappliedAt(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentApplication) (ret graphql.Marshaler) {
@@ -41372,14 +41325,14 @@ func (ec *executionContext) _PaymentApplication_unapplyEntryId(ctx context.Conte
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_PaymentApplication_unapplyEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PaymentApplication", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("PaymentApplication", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _PaymentApplication_payment(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentApplication) (ret graphql.Marshaler) {
@@ -42959,14 +42912,14 @@ func (ec *executionContext) _Refund_entityId(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Refund_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Refund", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Refund", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Refund_paymentId(ctx context.Context, field graphql.CollectedField, obj *ent.Refund) (ret graphql.Marshaler) {
@@ -43097,14 +43050,14 @@ func (ec *executionContext) _Refund_journalEntryId(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Refund_journalEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Refund", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Refund", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Refund_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.Refund) (ret graphql.Marshaler) {
@@ -45094,14 +45047,14 @@ func (ec *executionContext) _WriteOff_entityId(ctx context.Context, field graphq
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_WriteOff_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WriteOff", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("WriteOff", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _WriteOff_invoiceId(ctx context.Context, field graphql.CollectedField, obj *ent.WriteOff) (ret graphql.Marshaler) {
@@ -45209,14 +45162,14 @@ func (ec *executionContext) _WriteOff_journalEntryId(ctx context.Context, field 
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_WriteOff_journalEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WriteOff", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("WriteOff", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _WriteOff_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.WriteOff) (ret graphql.Marshaler) {
@@ -48321,28 +48274,28 @@ func (ec *executionContext) unmarshalInputAdminIssueWhereInput(ctx context.Conte
 			it.CreatedAtLTE = data
 		case "entityId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityID = data
 		case "entityIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDNEQ = data
 		case "entityIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDIn = data
 		case "entityIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -48622,28 +48575,28 @@ func (ec *executionContext) unmarshalInputAdminIssueWhereInput(ctx context.Conte
 			it.SubjectTypeContainsFold = data
 		case "subjectId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SubjectID = data
 		case "subjectIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SubjectIDNEQ = data
 		case "subjectIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SubjectIDIn = data
 		case "subjectIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -50050,28 +50003,28 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 			it.ActionContainsFold = data
 		case "subjectId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SubjectID = data
 		case "subjectIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SubjectIDNEQ = data
 		case "subjectIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SubjectIDIn = data
 		case "subjectIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -51248,28 +51201,28 @@ func (ec *executionContext) unmarshalInputChargeReversalWhereInput(ctx context.C
 			it.CreatedAtLTE = data
 		case "entityId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityID = data
 		case "entityIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDNEQ = data
 		case "entityIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDIn = data
 		case "entityIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -51787,28 +51740,28 @@ func (ec *executionContext) unmarshalInputChargeReversalWhereInput(ctx context.C
 			it.ExternalRefContainsFold = data
 		case "journalEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryID = data
 		case "journalEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDNEQ = data
 		case "journalEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDIn = data
 		case "journalEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -53727,28 +53680,28 @@ func (ec *executionContext) unmarshalInputCreditApplicationWhereInput(ctx contex
 			it.AmountLTE = data
 		case "journalEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryID = data
 		case "journalEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDNEQ = data
 		case "journalEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDIn = data
 		case "journalEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -53888,28 +53841,28 @@ func (ec *executionContext) unmarshalInputCreditApplicationWhereInput(ctx contex
 			it.UnappliedAtNotNil = data
 		case "unapplyEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.UnapplyEntryID = data
 		case "unapplyEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.UnapplyEntryIDNEQ = data
 		case "unapplyEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.UnapplyEntryIDIn = data
 		case "unapplyEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -54232,28 +54185,28 @@ func (ec *executionContext) unmarshalInputCreditMemoWhereInput(ctx context.Conte
 			it.CreatedAtLTE = data
 		case "entityId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityID = data
 		case "entityIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDNEQ = data
 		case "entityIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDIn = data
 		case "entityIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -54652,28 +54605,28 @@ func (ec *executionContext) unmarshalInputCreditMemoWhereInput(ctx context.Conte
 			it.CurrencyContainsFold = data
 		case "accountId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.AccountID = data
 		case "accountIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.AccountIDNEQ = data
 		case "accountIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.AccountIDIn = data
 		case "accountIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -54743,28 +54696,28 @@ func (ec *executionContext) unmarshalInputCreditMemoWhereInput(ctx context.Conte
 			it.AccountIDContainsFold = data
 		case "classId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("classId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ClassID = data
 		case "classIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("classIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ClassIDNEQ = data
 		case "classIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("classIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ClassIDIn = data
 		case "classIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("classIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -55065,28 +55018,28 @@ func (ec *executionContext) unmarshalInputCreditMemoWhereInput(ctx context.Conte
 			it.RemainingLTE = data
 		case "journalEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryID = data
 		case "journalEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDNEQ = data
 		case "journalEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDIn = data
 		case "journalEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -61405,28 +61358,28 @@ func (ec *executionContext) unmarshalInputInvoiceWhereInput(ctx context.Context,
 			it.JournalEntryIDContainsFold = data
 		case "voidEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.VoidEntryID = data
 		case "voidEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.VoidEntryIDNEQ = data
 		case "voidEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.VoidEntryIDIn = data
 		case "voidEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -62522,7 +62475,7 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateContains", "dateHasPrefix", "dateHasSuffix", "dateEqualFold", "dateContainsFold", "documentDate", "documentDateNEQ", "documentDateIn", "documentDateNotIn", "documentDateGT", "documentDateGTE", "documentDateLT", "documentDateLTE", "documentDateContains", "documentDateHasPrefix", "documentDateHasSuffix", "documentDateIsNil", "documentDateNotNil", "documentDateEqualFold", "documentDateContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "sourceSystem", "sourceSystemNEQ", "sourceSystemIn", "sourceSystemNotIn", "sourceRef", "sourceRefNEQ", "sourceRefIn", "sourceRefNotIn", "sourceRefGT", "sourceRefGTE", "sourceRefLT", "sourceRefLTE", "sourceRefContains", "sourceRefHasPrefix", "sourceRefHasSuffix", "sourceRefEqualFold", "sourceRefContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "postedAt", "postedAtNEQ", "postedAtIn", "postedAtNotIn", "postedAtGT", "postedAtGTE", "postedAtLT", "postedAtLTE", "postedAtIsNil", "postedAtNotNil", "reversalOfId", "reversalOfIdNEQ", "reversalOfIdIn", "reversalOfIdNotIn", "reversalOfIdGT", "reversalOfIdGTE", "reversalOfIdLT", "reversalOfIdLTE", "reversalOfIdContains", "reversalOfIdHasPrefix", "reversalOfIdHasSuffix", "reversalOfIdIsNil", "reversalOfIdNotNil", "reversalOfIdEqualFold", "reversalOfIdContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByEqualFold", "createdByContainsFold", "createdVia", "createdViaNEQ", "createdViaIn", "createdViaNotIn", "createdViaGT", "createdViaGTE", "createdViaLT", "createdViaLTE", "createdViaContains", "createdViaHasPrefix", "createdViaHasSuffix", "createdViaEqualFold", "createdViaContainsFold", "requestId", "requestIdNEQ", "requestIdIn", "requestIdNotIn", "requestIdGT", "requestIdGTE", "requestIdLT", "requestIdLTE", "requestIdContains", "requestIdHasPrefix", "requestIdHasSuffix", "requestIdIsNil", "requestIdNotNil", "requestIdEqualFold", "requestIdContainsFold", "documentType", "documentTypeNEQ", "documentTypeIn", "documentTypeNotIn", "documentTypeGT", "documentTypeGTE", "documentTypeLT", "documentTypeLTE", "documentTypeContains", "documentTypeHasPrefix", "documentTypeHasSuffix", "documentTypeIsNil", "documentTypeNotNil", "documentTypeEqualFold", "documentTypeContainsFold", "documentId", "documentIdNEQ", "documentIdIn", "documentIdNotIn", "documentIdGT", "documentIdGTE", "documentIdLT", "documentIdLTE", "documentIdContains", "documentIdHasPrefix", "documentIdHasSuffix", "documentIdIsNil", "documentIdNotNil", "documentIdEqualFold", "documentIdContainsFold", "hasEntity", "hasEntityWith", "hasLines", "hasLinesWith", "hasReversalOf", "hasReversalOfWith", "hasReversedBy", "hasReversedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateContains", "dateHasPrefix", "dateHasSuffix", "dateEqualFold", "dateContainsFold", "documentDate", "documentDateNEQ", "documentDateIn", "documentDateNotIn", "documentDateGT", "documentDateGTE", "documentDateLT", "documentDateLTE", "documentDateContains", "documentDateHasPrefix", "documentDateHasSuffix", "documentDateIsNil", "documentDateNotNil", "documentDateEqualFold", "documentDateContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "sourceSystem", "sourceSystemNEQ", "sourceSystemIn", "sourceSystemNotIn", "sourceRef", "sourceRefNEQ", "sourceRefIn", "sourceRefNotIn", "sourceRefGT", "sourceRefGTE", "sourceRefLT", "sourceRefLTE", "sourceRefContains", "sourceRefHasPrefix", "sourceRefHasSuffix", "sourceRefEqualFold", "sourceRefContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "postedAt", "postedAtNEQ", "postedAtIn", "postedAtNotIn", "postedAtGT", "postedAtGTE", "postedAtLT", "postedAtLTE", "postedAtIsNil", "postedAtNotNil", "reversalOfId", "reversalOfIdNEQ", "reversalOfIdIn", "reversalOfIdNotIn", "reversalOfIdGT", "reversalOfIdGTE", "reversalOfIdLT", "reversalOfIdLTE", "reversalOfIdContains", "reversalOfIdHasPrefix", "reversalOfIdHasSuffix", "reversalOfIdIsNil", "reversalOfIdNotNil", "reversalOfIdEqualFold", "reversalOfIdContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByEqualFold", "createdByContainsFold", "requestId", "requestIdNEQ", "requestIdIn", "requestIdNotIn", "requestIdGT", "requestIdGTE", "requestIdLT", "requestIdLTE", "requestIdContains", "requestIdHasPrefix", "requestIdHasSuffix", "requestIdIsNil", "requestIdNotNil", "requestIdEqualFold", "requestIdContainsFold", "documentType", "documentTypeNEQ", "documentTypeIn", "documentTypeNotIn", "documentTypeGT", "documentTypeGTE", "documentTypeLT", "documentTypeLTE", "documentTypeContains", "documentTypeHasPrefix", "documentTypeHasSuffix", "documentTypeIsNil", "documentTypeNotNil", "documentTypeEqualFold", "documentTypeContainsFold", "documentId", "documentIdNEQ", "documentIdIn", "documentIdNotIn", "documentIdGT", "documentIdGTE", "documentIdLT", "documentIdLTE", "documentIdContains", "documentIdHasPrefix", "documentIdHasSuffix", "documentIdIsNil", "documentIdNotNil", "documentIdEqualFold", "documentIdContainsFold", "hasEntity", "hasEntityWith", "hasLines", "hasLinesWith", "hasReversalOf", "hasReversalOfWith", "hasReversedBy", "hasReversedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -63614,97 +63567,6 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 				return it, err
 			}
 			it.CreatedByContainsFold = data
-		case "createdVia":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdVia"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedVia = data
-		case "createdViaNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaNEQ = data
-		case "createdViaIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaIn = data
-		case "createdViaNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaNotIn = data
-		case "createdViaGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaGT = data
-		case "createdViaGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaGTE = data
-		case "createdViaLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaLT = data
-		case "createdViaLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaLTE = data
-		case "createdViaContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaContains = data
-		case "createdViaHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaHasPrefix = data
-		case "createdViaHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaHasSuffix = data
-		case "createdViaEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaEqualFold = data
-		case "createdViaContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdViaContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedViaContainsFold = data
 		case "requestId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestId"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -63917,28 +63779,28 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 			it.DocumentTypeContainsFold = data
 		case "documentId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.DocumentID = data
 		case "documentIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.DocumentIDNEQ = data
 		case "documentIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.DocumentIDIn = data
 		case "documentIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -65211,28 +65073,28 @@ func (ec *executionContext) unmarshalInputLedgerVerificationWhereInput(ctx conte
 			it.IDContainsFold = data
 		case "entityId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityID = data
 		case "entityIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDNEQ = data
 		case "entityIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDIn = data
 		case "entityIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -67409,28 +67271,28 @@ func (ec *executionContext) unmarshalInputPaymentApplicationWhereInput(ctx conte
 			it.AmountLTE = data
 		case "journalEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryID = data
 		case "journalEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDNEQ = data
 		case "journalEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDIn = data
 		case "journalEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -67570,28 +67432,28 @@ func (ec *executionContext) unmarshalInputPaymentApplicationWhereInput(ctx conte
 			it.UnappliedAtNotNil = data
 		case "unapplyEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.UnapplyEntryID = data
 		case "unapplyEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.UnapplyEntryIDNEQ = data
 		case "unapplyEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.UnapplyEntryIDIn = data
 		case "unapplyEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unapplyEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -69573,28 +69435,28 @@ func (ec *executionContext) unmarshalInputRefundWhereInput(ctx context.Context, 
 			it.CreatedAtLTE = data
 		case "entityId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityID = data
 		case "entityIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDNEQ = data
 		case "entityIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDIn = data
 		case "entityIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -70112,28 +69974,28 @@ func (ec *executionContext) unmarshalInputRefundWhereInput(ctx context.Context, 
 			it.ExternalRefContainsFold = data
 		case "journalEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryID = data
 		case "journalEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDNEQ = data
 		case "journalEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDIn = data
 		case "journalEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -72885,28 +72747,28 @@ func (ec *executionContext) unmarshalInputWriteOffWhereInput(ctx context.Context
 			it.CreatedAtLTE = data
 		case "entityId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityID = data
 		case "entityIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDNEQ = data
 		case "entityIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntityIDIn = data
 		case "entityIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -73319,28 +73181,28 @@ func (ec *executionContext) unmarshalInputWriteOffWhereInput(ctx context.Context
 			it.ReasonContainsFold = data
 		case "journalEntryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryId"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryID = data
 		case "journalEntryIdNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDNEQ = data
 		case "journalEntryIdIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.JournalEntryIDIn = data
 		case "journalEntryIdNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -78303,11 +78165,6 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "createdVia":
-			out.Values[i] = ec._JournalEntry_createdVia(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "requestId":
 			out.Values[i] = ec._JournalEntry_requestId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -78447,6 +78304,44 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 					}
 				}()
 				res = ec._JournalEntry_reversedBy(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "createdVia":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._JournalEntry_createdVia(ctx, field, obj)
 				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -86649,6 +86544,18 @@ func (ec *executionContext) marshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ct
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOID2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalID(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
