@@ -1,6 +1,7 @@
 package database
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -31,9 +32,22 @@ func IsUnavailable(err error) bool {
 	if errors.As(err, &pg) {
 		return unavailableState(pg.SQLState())
 	}
-	// database/sql does not export the error of a closed pool.
-	return strings.Contains(err.Error(), "sql: database is closed")
+	return errors.Is(err, errPoolClosed)
 }
+
+// errPoolClosed is the error database/sql returns from a closed pool, which it does not
+// export; taken from a pool closed for the purpose, so that no message text is matched.
+var errPoolClosed = func() error {
+	db := sql.OpenDB(noConnector{})
+	_ = db.Close()
+	_, err := db.Conn(context.Background())
+	return err
+}()
+
+type noConnector struct{}
+
+func (noConnector) Connect(context.Context) (driver.Conn, error) { return nil, driver.ErrBadConn }
+func (noConnector) Driver() driver.Driver                        { return nil }
 
 // unavailableState reports whether a PostgreSQL SQLSTATE means the server cannot serve
 // the connection: class 08 (connection exception), 57P01–57P03 (admin or crash shutdown,
