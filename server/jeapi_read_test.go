@@ -139,6 +139,16 @@ func TestJEList(t *testing.T) {
 			all := append(slices.Clone(us), stripeID, ukID)
 			slices.Sort(all)
 
+			// A page costs the same few statements however many entries and lines it holds:
+			// the entries, their lines, the lines' accounts and classes (and the key, when
+			// its cache entry has expired).
+			for _, limit := range []string{"1", "5"} {
+				b.counter.Reset()
+				status, page := b.jeGet(t, b.orgA.Key, "/api/v1/journal-entries?limit="+limit)
+				require.Equal(t, http.StatusOK, status, "body: %v", page)
+				require.LessOrEqual(t, b.counter.Count(), int64(5), "statements for a page of %s", limit)
+			}
+
 			t.Run("by source reference", func(t *testing.T) {
 				t.Parallel()
 				status, page := b.jeGet(t, b.orgA.Key, "/api/v1/journal-entries?source_system=psa&source_ref=r1&entity=US")
@@ -189,7 +199,7 @@ func TestJEList(t *testing.T) {
 					require.Equal(t, "FORBIDDEN", errCode(got))
 				}
 				// Another organization's entity is unknown, not forbidden, by id and by code
-				// alike; a cursor from another organization's list shows nothing of it.
+				// alike.
 				for _, q := range []string{"entity=" + b.orgB.Entities[0].ID, "entity=ZZ"} {
 					status, got := b.jeGet(t, b.orgA.Key, "/api/v1/journal-entries?"+q)
 					require.Equal(t, http.StatusUnprocessableEntity, status, "%s: %v", q, got)
