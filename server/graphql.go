@@ -26,6 +26,7 @@ import (
 	"books/internal/audit"
 	"books/internal/auth"
 	"books/internal/caldate"
+	"books/internal/database"
 	"books/internal/money"
 )
 
@@ -298,6 +299,10 @@ func isCoded(err error) bool {
 
 // classify maps any error a resolver can return to a stable code and a safe message.
 func classify(err error) (string, string) {
+	// An outage first: whatever code a layer gave it, the caller's cue is to retry.
+	if database.IsUnavailable(err) {
+		return apperr.Unavailable, unavailableMessage
+	}
 	if e, ok := apperr.As(err); ok {
 		return e.Code, e.Message
 	}

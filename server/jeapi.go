@@ -4,24 +4,33 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	_ "embed" // the OpenAPI document
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"books/ent"
+	"books/ent/journalentry"
 	"books/ent/journalline"
 	"books/ent/legalentity"
+	"books/ent/predicate"
 	"books/internal/apperr"
 	"books/internal/audit"
 	"books/internal/auth"
 	"books/internal/caldate"
+	"books/internal/database"
+	"books/internal/ids"
 	"books/internal/ledger"
 	"books/internal/ledger/source"
 	"books/internal/money"
@@ -43,8 +52,7 @@ type jeLineRequest struct {
 	AccountCode string `json:"account_code,omitempty"`
 	AccountID   string `json:"account_id,omitempty"`
 	SourceCode  string `json:"source_code,omitempty"`
-	// Amounts are decimal strings ("150.00"); a bare JSON number is read from its exact text,
-	// never through a float.
+	// Amounts are decimal strings ("150.00"); parseAmount refuses anything else.
 	Debit       json.RawMessage `json:"debit,omitempty"`
 	Credit      json.RawMessage `json:"credit,omitempty"`
 	Currency    string          `json:"currency,omitempty"`
@@ -99,19 +107,21 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-// parseAmount reads an optional amount given as a JSON string or number.
+// parseAmount reads an optional amount, which must be a JSON string such as "150.00", as
+// in GraphQL. A JSON number is refused even when it is exact: most JSON encoders write
+// numbers from a float, so a client sending them would round some amount sooner or later.
 func parseAmount(raw json.RawMessage, field string) (money.Amount, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return money.Amount{}, nil
 	}
-	text := string(raw)
-	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &text); err != nil {
-			return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s is not a valid string", field).WithField(field)
-		}
-	} else if !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
-		return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s must be a decimal string such as \"150.00\"", field).WithField(field)
+	if raw[0] != '"' {
+		kind := "a JSON " + jsonValueKind(raw[0])
+		return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s must be a decimal string such as \"150.00\", not %s", field, kind).WithField(field)
+	}
+	var text string
+	if err := json.Unmarshal(raw, &text); err != nil {
+		return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s is not a valid string", field).WithField(field)
 	}
 	a, err := money.Parse(text)
 	if err != nil {
@@ -121,6 +131,21 @@ func parseAmount(raw json.RawMessage, field string) (money.Amount, error) {
 		return money.Amount{}, apperr.New(apperr.InvalidAmount, "%s must not be negative; put the amount on the other side instead", field).WithField(field)
 	}
 	return a, nil
+}
+
+// jsonValueKind names the kind of JSON value that starts with c.
+func jsonValueKind(c byte) string {
+	switch {
+	case c == '-' || c >= '0' && c <= '9':
+		return "number"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == '{':
+		return "object"
+	case c == '[':
+		return "array"
+	}
+	return "value"
 }
 
 // noNUL refuses text with a NUL character, which PostgreSQL cannot store or compare (the
@@ -194,15 +219,32 @@ func (req jeRequest) toEntry(entityID string) (ledger.Entry, error) {
 	return e, nil
 }
 
-// postJournalEntry serves POST /api/v1/journal-entries for external systems.
-func (s *Server) postJournalEntry(w http.ResponseWriter, r *http.Request) {
+// routeJEAPI routes the journal-entry API and its OpenAPI description.
+func (s *Server) routeJEAPI() {
+	s.route("POST /api/v1/journal-entries", "je_api", http.HandlerFunc(s.postJournalEntry))
+	s.route("GET /api/v1/journal-entries", "je_api_list", http.HandlerFunc(s.listJournalEntries))
+	s.route("GET /api/v1/journal-entries/{id}", "je_api_get", http.HandlerFunc(s.getJournalEntry))
+	s.route("GET /api/v1/openapi.json", "openapi", http.HandlerFunc(serveOpenAPI))
+}
+
+// authenticateKey authenticates the request's X-Integration-Key. When it fails it has
+// answered the request.
+func (s *Server) authenticateKey(w http.ResponseWriter, r *http.Request) (context.Context, *auth.Principal, bool) {
 	ctx := audit.WithOrigin(r.Context(), audit.ViaAPI, requestID(r.Context()))
 	p, err := s.cfg.Auth.AuthenticateKey(ctx, r.Header.Get("X-Integration-Key"))
 	if err != nil {
 		s.fail(w, r, err)
+		return nil, nil, false
+	}
+	return authenticated(ctx, p), p, true
+}
+
+// postJournalEntry serves POST /api/v1/journal-entries for external systems.
+func (s *Server) postJournalEntry(w http.ResponseWriter, r *http.Request) {
+	ctx, p, ok := s.authenticateKey(w, r)
+	if !ok {
 		return
 	}
-	ctx = authenticated(ctx, p)
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
@@ -339,6 +381,11 @@ func postedLines(ctx context.Context, e *ent.JournalEntry) ([]ledger.PostedLine,
 	if err != nil {
 		return nil, err
 	}
+	return postedLinesOf(lines), nil
+}
+
+// postedLinesOf names the accounts and classes of lines loaded with both edges.
+func postedLinesOf(lines []*ent.JournalLine) []ledger.PostedLine {
 	out := make([]ledger.PostedLine, len(lines))
 	for i, l := range lines {
 		out[i] = ledger.PostedLine{JournalLine: l}
@@ -349,7 +396,199 @@ func postedLines(ctx context.Context, e *ent.JournalEntry) ([]ledger.PostedLine,
 			out[i].ClassName = cl.Name
 		}
 	}
-	return out, nil
+	return out
+}
+
+// keyScope confines a read to what an integration key may see: its organization (the
+// tenant scope of ctx), its entities and its source systems, and only entries that were
+// posted (a draft is never an answer).
+func keyScope(p *auth.Principal) []predicate.JournalEntry {
+	systems := make([]source.System, len(p.SourceSystems))
+	for i, sys := range p.SourceSystems {
+		systems[i] = source.System(sys)
+	}
+	return []predicate.JournalEntry{
+		journalentry.EntityIDIn(p.Entities...),
+		journalentry.SourceSystemIn(systems...),
+		journalentry.StatusNEQ(journalentry.StatusDraft),
+	}
+}
+
+// getJournalEntry serves GET /api/v1/journal-entries/{id}: the entry as POST answered it.
+// An entry the key may not see is "not found", like one that does not exist, so that a
+// key learns nothing about other tenants' ids.
+func (s *Server) getJournalEntry(w http.ResponseWriter, r *http.Request) {
+	ctx, p, ok := s.authenticateKey(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !plausibleEntryID(id) {
+		s.fail(w, r, apperr.New(apperr.NotFound, "journal entry not found"))
+		return
+	}
+	e, err := s.cfg.Client.JournalEntry.Query().
+		Where(append(keyScope(p), journalentry.ID(id))...).
+		WithLines(withNamedLines).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		s.fail(w, r, apperr.New(apperr.NotFound, "journal entry not found"))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, entryJSONOf(e, postedLinesOf(e.Edges.Lines)))
+}
+
+func withNamedLines(q *ent.JournalLineQuery) {
+	q.WithAccount().WithClass().Order(journalline.ByLineNo())
+}
+
+// plausibleEntryID reports whether id could be a journal entry id. Anything else is not
+// sent to the database, where text that is not UTF-8 or holds a NUL is an error on
+// PostgreSQL but a plain miss on SQLite.
+func plausibleEntryID(id string) bool {
+	return strings.HasPrefix(id, ids.JournalEntry+"_") && len(id) <= 64 && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+}
+
+// Page sizes of the journal-entry list.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 200
+)
+
+// listJournalEntries serves GET /api/v1/journal-entries: the entries the key may see, by
+// id (which follows creation time), filtered by entity, source system and source
+// reference, a page at a time.
+func (s *Server) listJournalEntries(w http.ResponseWriter, r *http.Request) {
+	ctx, p, ok := s.authenticateKey(w, r)
+	if !ok {
+		return
+	}
+	q, err := parseListQuery(r.URL.RawQuery)
+	if err != nil {
+		s.failStatus(w, r, http.StatusBadRequest, err)
+		return
+	}
+	where := keyScope(p)
+	if q.entity != "" {
+		le, err := s.resolveEntity(ctx, q.entity)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !slices.Contains(p.Entities, le.ID) {
+			s.fail(w, r, apperr.New(apperr.Forbidden, "this integration key may not read entity %s", le.Code).WithField("entity"))
+			return
+		}
+		where = append(where, journalentry.EntityID(le.ID))
+	}
+	if q.system != "" {
+		if !slices.Contains(p.SourceSystems, string(q.system)) {
+			s.fail(w, r, apperr.New(apperr.Forbidden, "this integration key may not read source system %s", q.system).WithField("source_system"))
+			return
+		}
+		where = append(where, journalentry.SourceSystemEQ(q.system))
+	}
+	if q.ref != "" {
+		where = append(where, journalentry.SourceRef(q.ref))
+	}
+	if q.after != "" {
+		where = append(where, journalentry.IDGT(q.after))
+	}
+	entries, err := s.cfg.Client.JournalEntry.Query().
+		Where(where...).
+		Order(journalentry.ByID()).
+		Limit(q.limit + 1).
+		WithLines(withNamedLines).
+		All(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page := entryPage{Entries: make([]entryJSON, 0, min(len(entries), q.limit))}
+	if len(entries) > q.limit {
+		entries = entries[:q.limit]
+		next := encodeCursor(entries[len(entries)-1].ID)
+		page.NextCursor = &next
+	}
+	for _, e := range entries {
+		page.Entries = append(page.Entries, entryJSONOf(e, postedLinesOf(e.Edges.Lines)))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// entryPage is a page of the journal-entry list; NextCursor is null on the last page.
+type entryPage struct {
+	Entries    []entryJSON `json:"journal_entries"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+type listQuery struct {
+	entity string
+	system source.System
+	ref    string
+	limit  int
+	after  string // the id the page starts after
+}
+
+// parseListQuery reads the list's query parameters. Unknown and repeated parameters are
+// refused, so that a misspelt filter is an error rather than a list of everything.
+func parseListQuery(raw string) (listQuery, error) {
+	q := listQuery{limit: defaultListLimit}
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return q, apperr.New(apperr.Validation, "the query string is not well formed")
+	}
+	for name, vs := range values {
+		if len(vs) > 1 {
+			return q, apperr.New(apperr.Validation, "query parameter %s is given %d times", name, len(vs)).WithField(name)
+		}
+		v := vs[0]
+		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return q, apperr.New(apperr.Validation, "query parameter %s must be UTF-8 text without NUL characters", name).WithField(name)
+		}
+		switch name {
+		case "entity":
+			q.entity = v
+		case "source_system":
+			if q.system, err = source.Parse(v); err != nil {
+				return q, apperr.New(apperr.Validation, "%v", err).WithField(name)
+			}
+		case "source_ref":
+			if len(v) > 200 {
+				return q, apperr.New(apperr.Validation, "source_ref is longer than 200 characters").WithField(name)
+			}
+			q.ref = v
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxListLimit {
+				return q, apperr.New(apperr.Validation, "limit must be an integer from 1 to %d", maxListLimit).WithField(name)
+			}
+			q.limit = n
+		case "cursor":
+			if q.after = decodeCursor(v); q.after == "" {
+				return q, apperr.New(apperr.Validation, "cursor is not a next_cursor this API returned").WithField(name)
+			}
+		default:
+			return q, apperr.New(apperr.Validation, "unknown query parameter %q; the list takes entity, source_system, source_ref, limit and cursor", name).WithField(name)
+		}
+	}
+	return q, nil
+}
+
+// A cursor is the id of the last entry of a page, encoded so that clients treat it as
+// opaque and the encoding can change.
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+func decodeCursor(c string) string {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !plausibleEntryID(string(b)) {
+		return ""
+	}
+	return string(b)
 }
 
 // resolveEntity finds the entity named by id or code in the caller's organization.
@@ -425,6 +664,8 @@ type entryLineJSON struct {
 	ClassID     string       `json:"class_id,omitempty"`
 	Class       string       `json:"class,omitempty"`
 	Description string       `json:"description,omitempty"`
+	CustomerID  *string      `json:"customer_id,omitempty"`
+	VendorID    *string      `json:"vendor_id,omitempty"`
 }
 
 type entryJSON struct {
@@ -452,7 +693,7 @@ func entryJSONOf(e *ent.JournalEntry, lines []ledger.PostedLine) entryJSON {
 	}
 	for i, l := range lines {
 		out.Lines[i] = entryLineJSON{ID: l.ID, LineNo: l.LineNo, AccountID: l.AccountID,
-			Debit: l.Debit, Credit: l.Credit, Description: l.Description}
+			Debit: l.Debit, Credit: l.Credit, Description: l.Description, CustomerID: l.CustomerID, VendorID: l.VendorID}
 		out.Lines[i].AccountCode, out.Lines[i].Class = l.AccountCode, l.ClassName
 		if l.ClassID != nil {
 			out.Lines[i].ClassID = *l.ClassID
@@ -476,7 +717,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	e, ok := apperr.As(err)
-	if !ok {
+	switch {
+	case database.IsUnavailable(err):
+		// Whatever code a layer gave it, an outage is the caller's cue to retry.
+		s.log.Warn("database unavailable", "request_id", requestID(r.Context()), "err", err)
+		e, status = apperr.Wrap(apperr.Unavailable, err, unavailableMessage), 0
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+	case !ok:
 		s.log.Error("request failed", "request_id", requestID(r.Context()), "err", err)
 		e = apperr.New(apperr.Internal, "internal error; quote request id %s", requestID(r.Context()))
 	}
@@ -488,4 +735,24 @@ func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, status int, 
 		body["field"] = e.Field
 	}
 	writeJSON(w, status, map[string]any{"error": body})
+}
+
+// What an API answers when the database cannot be reached (apperr.Unavailable): a short
+// wait, since a restarting or failing-over database is usually back within seconds.
+const (
+	unavailableMessage    = "the database is unavailable; try again shortly"
+	unavailableRetryAfter = "5"
+)
+
+// openAPIDocument describes the journal-entry API (OpenAPI 3.1). openapi_test.go checks
+// it against the handlers.
+//
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// serveOpenAPI serves the OpenAPI document; it is public, like any API reference.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openAPIDocument)
 }

@@ -13,7 +13,8 @@ import (
 
 // FuzzDecodeJERequest feeds arbitrary bodies to the JE API's decoding and conversion: they
 // must never panic, must fail only with coded errors, and must never let through an amount
-// that is negative or finer than money.Scale, or that differs from the text sent.
+// that is not a JSON string, is negative or finer than money.Scale, or differs from the
+// text sent.
 func FuzzDecodeJERequest(f *testing.F) {
 	valid := `{"entity":"US","date":"2026-11-21","description":"Consulting time","source_system":"psa","source_ref":"time-123","currency":"USD","lines":[{"source_code":"unbilled_receivables","debit":"150.00","class":"Consulting"},{"account_code":"4000","credit":"150.00"}]}`
 	withAmounts := func(debit, credit string) string {
@@ -129,10 +130,11 @@ func requireJEAmount(t *testing.T, field string, raw json.RawMessage, got money.
 		}
 		return
 	}
-	if strings.HasPrefix(text, `"`) {
-		if err := json.Unmarshal(raw, &text); err != nil {
-			t.Fatalf("%s: accepted %s that is not a JSON string: %v", field, raw, err)
-		}
+	if !strings.HasPrefix(text, `"`) {
+		t.Fatalf("%s: accepted %s, which is not a JSON string", field, raw)
+	}
+	if err := json.Unmarshal(raw, &text); err != nil {
+		t.Fatalf("%s: accepted %s that is not a JSON string: %v", field, raw, err)
 	}
 	if _, frac, ok := strings.Cut(text, "."); ok && len(frac) > money.Scale {
 		t.Fatalf("%s: %q has more than %d decimals but was accepted", field, text, money.Scale)

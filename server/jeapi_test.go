@@ -181,12 +181,6 @@ func TestJEPostCreated(t *testing.T) {
 				{"entity by code", func(*testing.T, *testBundle) map[string]any {
 					return jeBody("US", "time-123", "150.00")
 				}},
-				{"amounts as JSON numbers", func(*testing.T, *testBundle) map[string]any {
-					body := jeBody("US", "time-123", "150.00")
-					jeLines(body)[0]["debit"] = json.Number("150.00")
-					jeLines(body)[1]["credit"] = json.Number("150")
-					return body
-				}},
 				{"amounts with 4 decimals", func(*testing.T, *testBundle) map[string]any {
 					body := jeBody("US", "time-123", "150.0000")
 					jeLines(body)[1]["credit"] = "150.0"

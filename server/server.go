@@ -108,7 +108,7 @@ func New(cfg Config) *Server {
 	s.route("POST /graphql", "graphql", s.requireBearer(gql))
 	// WebSocket upgrades authenticate in connection_init instead of a header.
 	s.route("GET /graphql", "graphql", gql)
-	s.route("POST /api/v1/journal-entries", "je_api", http.HandlerFunc(s.postJournalEntry))
+	s.routeJEAPI()
 	s.route("GET /healthz", "healthz", http.HandlerFunc(s.healthz))
 	s.route("GET /readyz", "readyz", http.HandlerFunc(s.readyz))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

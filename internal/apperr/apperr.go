@@ -47,7 +47,11 @@ const (
 	ControlAccount = "CONTROL_ACCOUNT"
 	// AccountInUse: an account with postings keeps its type and subtype.
 	AccountInUse = "ACCOUNT_IN_USE"
-	Internal     = "INTERNAL"
+	// Unavailable: the database cannot be reached right now; try again later (REST answers
+	// 503 with Retry-After). A write cut off at its commit may still have been applied, so
+	// only an idempotent request (the JE API's) is safe to send again unchanged.
+	Unavailable = "UNAVAILABLE"
+	Internal    = "INTERNAL"
 )
 
 // Error is an error with a stable code and a message safe to show a caller.
@@ -114,6 +118,8 @@ func HTTPStatus(code string) int {
 		return http.StatusBadRequest
 	case PayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case Unavailable:
+		return http.StatusServiceUnavailable
 	case Internal:
 		return http.StatusInternalServerError
 	}
