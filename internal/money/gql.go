@@ -16,11 +16,10 @@ func (a Amount) MarshalGQL(w io.Writer) {
 	w.Write(quoted(a.String()))
 }
 
-// UnmarshalGQL accepts a string that Parse accepts, or an integer (int, int32, int64, or
-// a json.Number holding one) as whole currency units. A float64 is refused: by the time
-// it arrives it may already have been rounded.
+// UnmarshalGQL accepts a string that Parse accepts, such as "150.00"; a number, even an
+// integer, is refused (see unmarshalGQL).
 func (a *Amount) UnmarshalGQL(v any) error {
-	u, err := unmarshalGQL(v, "Amount", `"150.00"`, Scale, maxAbsUnits, func(s string) (int64, error) {
+	u, err := unmarshalGQL(v, "Amount", `"150.00"`, func(s string) (int64, error) {
 		parsed, err := Parse(s)
 		return parsed.units, err
 	})
@@ -36,10 +35,10 @@ func (q Quantity) MarshalGQL(w io.Writer) {
 	w.Write(quoted(q.String()))
 }
 
-// UnmarshalGQL accepts a string that ParseQuantity accepts, or an integer as a whole
-// quantity; like Amount.UnmarshalGQL it refuses float64.
+// UnmarshalGQL accepts a string that ParseQuantity accepts, such as "1.25"; like
+// Amount.UnmarshalGQL it refuses numbers.
 func (q *Quantity) UnmarshalGQL(v any) error {
-	u, err := unmarshalGQL(v, "Quantity", `"1.25"`, QuantityScale, maxQuantityUnits, func(s string) (int64, error) {
+	u, err := unmarshalGQL(v, "Quantity", `"1.25"`, func(s string) (int64, error) {
 		parsed, err := ParseQuantity(s)
 		return parsed.units, err
 	})
@@ -64,34 +63,18 @@ func (c *Currency) UnmarshalGQL(v any) error {
 	return c.UnmarshalText([]byte(s))
 }
 
-// unmarshalGQL converts a gqlgen input value to units of 10^-scale.
-func unmarshalGQL(v any, typ, example string, scale int, maxUnits int64, parse func(string) (int64, error)) (int64, error) {
-	var whole int64
+// unmarshalGQL converts a gqlgen input value to units of 10^-scale. Only a string is an
+// amount, as in the REST API: a JSON or GraphQL number, integer or not, is refused, so that
+// no client ever learns to send numbers that a float would round.
+func unmarshalGQL(v any, typ, example string, parse func(string) (int64, error)) (int64, error) {
 	switch v := v.(type) {
 	case string:
 		return parse(v)
-	case int:
-		whole = int64(v)
-	case int32:
-		whole = int64(v)
-	case int64:
-		whole = v
-	case json.Number:
-		n, err := v.Int64()
-		if err != nil {
-			return 0, fmt.Errorf("%w: money.%s must be a decimal string such as %s or an integer, not the number %s", ErrInvalid, typ, example, quoteInput(v.String()))
-		}
-		whole = n
-	case float32, float64:
-		return 0, fmt.Errorf("%w: money.%s must be a decimal string such as %s, not the float %v, which may already have lost precision", ErrInvalid, typ, example, v)
 	case nil:
 		return 0, fmt.Errorf("%w: money.%s cannot be null; send a decimal string such as %s", ErrInvalid, typ, example)
+	case int, int32, int64, json.Number, float32, float64:
+		return 0, fmt.Errorf("%w: money.%s must be a decimal string such as %s, not the number %v", ErrInvalid, typ, example, v)
 	default:
 		return 0, fmt.Errorf("%w: money.%s must be a decimal string such as %s, got %T", ErrInvalid, typ, example, v)
 	}
-	unit := int64(pow10[scale])
-	if whole > maxUnits/unit || whole < -maxUnits/unit {
-		return 0, fmt.Errorf("%w: money.%s %d exceeds %s in magnitude", ErrOutOfRange, typ, whole, formatFixed(maxUnits, scale, 0))
-	}
-	return whole * unit, nil
 }
