@@ -199,7 +199,14 @@ func (s *Server) postJournalEntry(w http.ResponseWriter, r *http.Request) {
 	ctx := audit.WithOrigin(r.Context(), audit.ViaAPI, requestID(r.Context()))
 	p, err := s.cfg.Auth.AuthenticateKey(ctx, r.Header.Get("X-Integration-Key"))
 	if err != nil {
-		s.fail(w, r, err)
+		// Without a valid key the caller is limited by address, so keys cannot be guessed
+		// at speed.
+		if !s.rateLimited(w, r, nil) {
+			s.fail(w, r, err)
+		}
+		return
+	}
+	if s.rateLimited(w, r, p) {
 		return
 	}
 	ctx = authenticated(ctx, p)
@@ -483,6 +490,7 @@ func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, status int, 
 	if status == 0 {
 		status = apperr.HTTPStatus(e.Code)
 	}
+	noteCodes(r.Context(), e.Code)
 	body := map[string]string{"code": e.Code, "message": e.Message}
 	if e.Field != "" {
 		body["field"] = e.Field

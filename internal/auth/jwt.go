@@ -70,7 +70,7 @@ func (t *Tokens) Verify(token string) (*Principal, error) {
 	if err != nil || c.Org == "" || c.Subject == "" {
 		return nil, ErrBadToken
 	}
-	p := &Principal{Kind: KindUser, Subject: c.Subject, Org: c.Org}
+	p := &Principal{Kind: KindUser, Subject: c.Subject, Org: c.Org, Expires: c.ExpiresAt.Time}
 	if c.Customer != "" {
 		// A portal client never carries staff roles, whatever the token says.
 		p.Kind, p.Customer = KindPortal, c.Customer

@@ -6,6 +6,7 @@ package auth
 import (
 	"context"
 	"slices"
+	"time"
 
 	"books/internal/tenant"
 )
@@ -48,6 +49,15 @@ type Principal struct {
 	// Entities and SourceSystems scope an integration key.
 	Entities      []string
 	SourceSystems []string
+	// Expires is when the credential stops being valid: a bearer token's exp. Zero for
+	// integration keys, whose revocation is looked up instead. Whatever outlives a single
+	// request (a WebSocket) checks it again.
+	Expires time.Time
+}
+
+// Expired reports whether p's credential has expired at now.
+func (p *Principal) Expired(now time.Time) bool {
+	return p != nil && !p.Expires.IsZero() && !now.Before(p.Expires)
 }
 
 // HasAnyRole reports whether p holds one of roles.
