@@ -160,7 +160,9 @@ func (r trReply) gqlCodes(t *testing.T) []string {
 // restCode returns error.code of a REST error body.
 func (r trReply) restCode(t *testing.T) string {
 	t.Helper()
-	var out struct{ Error struct{ Code, Message string } }
+	var out struct {
+		Error struct{ Code, Message string }
+	}
 	require.NoError(t, json.Unmarshal(r.body, &out), "body %s", r.body)
 	return out.Error.Code
 }
@@ -903,10 +905,10 @@ func TestOperationLogsAndMetrics(t *testing.T) {
 
 			m := b.metrics(t)
 			for series, want := range map[string]string{
-				`books_graphql_operations_total{code="OK",operation="OrgName"}`:                      "2",
-				`books_graphql_operations_total{code="OK",operation="anonymous"}`:                    "1",
+				`books_graphql_operations_total{code="OK",operation="OrgName"}`:                       "2",
+				`books_graphql_operations_total{code="OK",operation="anonymous"}`:                     "1",
 				`books_graphql_operations_total{code="GRAPHQL_VALIDATION_FAILED",operation="Broken"}`: "1",
-				`books_graphql_operations_total{code="FORBIDDEN",operation="Ledger"}`:                "1",
+				`books_graphql_operations_total{code="FORBIDDEN",operation="Ledger"}`:                 "1",
 				`books_graphql_operations_total{code="GRAPHQL_VALIDATION_FAILED",operation="other"}`:  "1",
 			} {
 				require.Equal(t, want, trMetric(m, series), "%s in\n%s", series, m)

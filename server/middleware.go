@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -200,8 +201,13 @@ func writeGraphQLError(w http.ResponseWriter, status int, code, message string) 
 	}}})
 }
 
+// writeJSON writes v with its length, so the answer is complete on the wire even while the
+// handler goes on (refuseBody reads on after answering).
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v) // plain maps and structs: nothing to fail on
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
