@@ -57,7 +57,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 	srv.Use(mutationTx{entgql.Transactioner{
 		TxOpener: s.cfg.Client,
 		SkipTxFunc: func(op *ast.OperationDefinition) bool {
-			return op == nil || op.Operation != ast.Mutation || hasBulkField(op)
+			return op.Operation != ast.Mutation || hasBulkField(op)
 		},
 	}})
 	srv.AroundRootFields(s.guardRootField)
@@ -78,10 +78,10 @@ func (s *Server) graphQLHandler() *handler.Server {
 // it get nil at once instead of a new transaction around a nil response, on which
 // entgql.Transactioner panics.
 //
-// It also passes over responses that carry no operation: gqlgen answers a request it could
-// not read (a body that is not JSON, a query that does not parse, an unknown operation
-// name) through the same response interceptors, with no operation context or a nil
-// operation, and entgql.Transactioner reads the operation unconditionally.
+// It also passes over responses that carry no operation. gqlgen answers a body it cannot
+// decode through the same response interceptors, without an operation context, which
+// entgql.Transactioner reads unconditionally (a panic, answered INTERNAL); and a query that
+// does not parse, or names no operation, comes with a nil operation.
 type mutationTx struct{ entgql.Transactioner }
 
 const mutationTxDone = "MutationTxDone"
