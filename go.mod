@@ -22,9 +22,11 @@ require (
 	github.com/riverqueue/river/riverdriver/riverdatabasesql v0.39.0
 	github.com/riverqueue/river/riverdriver/riversqlite v0.39.0
 	github.com/riverqueue/river/rivertype v0.39.0
+	github.com/rs/cors v1.11.1
 	github.com/stretchr/testify v1.12.1
 	github.com/vektah/gqlparser/v2 v2.5.64
 	github.com/vmihailenco/msgpack/v5 v5.3.5
+	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.61.1
 )
 

@@ -43,12 +43,18 @@ func (s *Server) graphQLHandler() *handler.Server {
 	hideInternalDirectives(s.schema)
 	srv := handler.New(es)
 	srv.AddTransport(transport.Websocket{
+		Implementation:        wsImplementation{},
 		KeepAlivePingInterval: 15 * time.Second,
 		InitFunc:              s.websocketInit,
+		InitTimeout:           wsInitTimeout,
 	})
 	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	// Outermost, so it sees the final response, after the mutation's commit.
+	srv.Use(operationObserver{s})
 	srv.Use(extension.Introspection{})
+	srv.Use(operationGate{s}) // after Introspection, whose switch it may turn off again
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
 	srv.Use(listLimit{max: maxListArgument})
@@ -77,13 +83,24 @@ func (s *Server) graphQLHandler() *handler.Server {
 // until they get nil, as the WebSocket one does. A mutation has one response; the asks after
 // it get nil at once instead of a new transaction around a nil response, on which
 // entgql.Transactioner panics.
+//
+// It also passes over responses that carry no operation. gqlgen answers a body it cannot
+// decode through the same response interceptors, without an operation context, which
+// entgql.Transactioner reads unconditionally (a panic, answered INTERNAL); and a query that
+// does not parse, or names no operation, comes with a nil operation.
 type mutationTx struct{ entgql.Transactioner }
 
 const mutationTxDone = "MutationTxDone"
 
 func (t mutationTx) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if !graphql.HasOperationContext(ctx) {
+		return next(ctx)
+	}
 	oc := graphql.GetOperationContext(ctx)
-	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
+	if oc.Operation == nil {
+		return next(ctx)
+	}
+	if oc.Operation.Operation != ast.Mutation {
 		return t.Transactioner.InterceptResponse(ctx, next)
 	}
 	if oc.Stats.GetExtension(mutationTxDone) != nil {
@@ -91,25 +108,6 @@ func (t mutationTx) InterceptResponse(ctx context.Context, next graphql.Response
 	}
 	oc.Stats.SetExtension(mutationTxDone, true)
 	return t.Transactioner.InterceptResponse(ctx, next)
-}
-
-// websocketInit authenticates a WebSocket connection by the token in connection_init's
-// payload ("Authorization": "Bearer …", or "token"/"authToken").
-func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-	token := strings.TrimPrefix(payload.Authorization(), "Bearer ")
-	for _, k := range []string{"token", "authToken"} {
-		if token == "" {
-			token = payload.GetString(k)
-		}
-	}
-	if token == "" {
-		return ctx, nil, errors.New("connection_init needs an Authorization bearer token")
-	}
-	p, err := s.cfg.Auth.VerifyBearer(ctx, strings.TrimSpace(token))
-	if err != nil {
-		return ctx, nil, err
-	}
-	return authenticated(ctx, p), nil, nil
 }
 
 // hasRole implements @hasRole: only staff holding one of roles pass.

@@ -2,11 +2,16 @@ package server
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -18,21 +23,54 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.cfg.DB.SQL.PingContext(ctx); err != nil {
+		s.readiness.note(s.log, "database unreachable", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
 		return
 	}
 	pending, err := s.cfg.DB.Pending(ctx)
 	if err != nil || pending > 0 {
+		s.readiness.note(s.log, "migrations pending", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "migrations pending", "pending": pending})
 		return
 	}
+	s.readiness.note(s.log, "", nil)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// readiness remembers the last answer of /readyz, so that a change is logged once (a
+// warning when the server stops being ready, why, and when it is ready again) instead of
+// every probe logging the same failure.
+type readiness struct {
+	mu     sync.Mutex
+	seen   bool
+	reason string // "" when ready
+}
+
+func (rd *readiness) note(log *slog.Logger, reason string, err error) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if rd.seen && rd.reason == reason {
+		return
+	}
+	was, seen := rd.reason, rd.seen
+	rd.seen, rd.reason = true, reason
+	switch {
+	case reason != "" && err != nil:
+		log.Warn("not ready", "reason", reason, "err", err.Error())
+	case reason != "":
+		log.Warn("not ready", "reason", reason)
+	case seen:
+		log.Info("ready again", "was", was)
+	}
+}
+
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	posted   *prometheus.CounterVec
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	posted     *prometheus.CounterVec
+	operations *prometheus.CounterVec
+	websockets prometheus.Gauge
+	opNames    operationNames
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,15 +79,34 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "books_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "books_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Name: "books_http_request_duration_seconds", Help: "HTTP request latency by route; WebSocket connections are not requests and are left out.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"route"}),
 		posted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "books_journal_entries_posted_total", Help: "Journal entries posted, by interface.",
 		}, []string{"via"}),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "books_graphql_operations_total",
+			Help: `GraphQL operations by operation name ("anonymous" without one, "other" past the first 500 names) and the first error's code ("OK" without errors).`,
+		}, []string{"operation", "code"}),
+		websockets: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "books_websocket_connections", Help: "Open GraphQL WebSocket connections.",
+		}),
+		opNames: operationNames{names: map[string]bool{}},
 	}
-	reg.MustRegister(m.requests, m.duration, m.posted)
+	reg.MustRegister(m.requests, m.duration, m.posted, m.operations, m.websockets)
 	return m
+}
+
+// RegisterDBStats adds the connection pool's statistics (go_sql_* with db_name="books") to
+// reg; a second registration on the same registry is a no-op.
+func RegisterDBStats(reg prometheus.Registerer, db *sql.DB) error {
+	err := reg.Register(collectors.NewDBStatsCollector(db, "books"))
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		return nil
+	}
+	return err
 }
 
 func (s *Server) instrument(route string, next http.Handler) http.Handler {
@@ -62,6 +119,9 @@ func (s *Server) instrument(route string, next http.Handler) http.Handler {
 			code = http.StatusOK
 		}
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		// A WebSocket's lifetime is not a latency; books_websocket_connections counts them.
+		if code != http.StatusSwitchingProtocols {
+			s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}
 	})
 }

@@ -233,7 +233,14 @@ func (s *Server) authenticateKey(w http.ResponseWriter, r *http.Request) (contex
 	ctx := audit.WithOrigin(r.Context(), audit.ViaAPI, requestID(r.Context()))
 	p, err := s.cfg.Auth.AuthenticateKey(ctx, r.Header.Get("X-Integration-Key"))
 	if err != nil {
-		s.fail(w, r, err)
+		// Without a valid key the caller is limited by address, so keys cannot be guessed
+		// at speed.
+		if !s.rateLimited(w, r, nil) {
+			s.fail(w, r, err)
+		}
+		return nil, nil, false
+	}
+	if s.rateLimited(w, r, p) {
 		return nil, nil, false
 	}
 	return authenticated(ctx, p), p, true
@@ -730,6 +737,7 @@ func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, status int, 
 	if status == 0 {
 		status = apperr.HTTPStatus(e.Code)
 	}
+	noteCodes(r.Context(), e.Code)
 	body := map[string]string{"code": e.Code, "message": e.Message}
 	if e.Field != "" {
 		body["field"] = e.Field

@@ -46,6 +46,21 @@ type Config struct {
 	// Registry is where /metrics reads from, shared with the job runner's metrics when the
 	// process works jobs. When nil the server makes one, with Go and process collectors.
 	Registry *prometheus.Registry
+	// CORSOrigins are the browser origins (scheme://host[:port], matched exactly; see
+	// ParseOrigins) that may call /graphql and /api/v1/ from another origin, and open
+	// WebSockets. The server's own host and clients sending no Origin are always allowed.
+	CORSOrigins []string
+	// GraphiQL serves the GraphiQL page at GET /graphql to browsers.
+	GraphiQL bool
+	// RateLimit is the requests per second each principal (or, unauthenticated, each client
+	// address) may make, with bursts of RateBurst (2 × RateLimit when zero). Zero: no limit.
+	RateLimit float64
+	RateBurst int
+	// Timeouts of Serve's http.Server; 30 s, 60 s and 120 s when zero. WebSockets are exempt
+	// from the first two.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
 }
 
 // Server serves the Books HTTP API.
@@ -56,7 +71,11 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	// entities caches the JE API's entity look-ups.
-	entities entityCache
+	entities  entityCache
+	origins   origins
+	limiter   *rateLimiter
+	ws        *wsHub
+	readiness readiness
 	// schema is the GraphQL schema, for the rules that read argument types.
 	schema *ast.Schema
 }
@@ -78,6 +97,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxDepth == 0 {
 		cfg.MaxDepth = 12
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 120 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -102,38 +130,50 @@ func New(cfg Config) *Server {
 	if reg == nil {
 		reg = NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(reg)}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(reg),
+		origins: newOrigins(cfg.CORSOrigins), limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst)}
+	s.ws = newWSHub(s.metrics.websockets)
+	if cfg.DB != nil {
+		if err := RegisterDBStats(reg, cfg.DB.SQL); err != nil {
+			s.log.Warn("database pool metrics not registered", "err", err.Error())
+		}
+	}
 
 	gql := s.graphQLHandler()
-	s.route("POST /graphql", "graphql", s.requireBearer(gql))
-	// WebSocket upgrades authenticate in connection_init instead of a header.
-	s.route("GET /graphql", "graphql", gql)
+	s.route("POST /graphql", "graphql", s.requireBearer(s.graphQLPost(gql)))
+	// GET serves WebSocket upgrades (authenticated in connection_init), GraphiQL and queries.
+	s.route("GET /graphql", "graphql", s.graphQLGet(gql))
+	s.route("OPTIONS /graphql", "graphql", gql)
 	s.routeJEAPI()
 	s.route("GET /healthz", "healthz", http.HandlerFunc(s.healthz))
 	s.route("GET /readyz", "readyz", http.HandlerFunc(s.readyz))
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle("GET /metrics", s.limitBody(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	s.mux.Handle("/", s.limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
-	s.handler = s.withRequestID(s.withRecover(s.mux))
+	})))
+	s.handler = s.withRequestID(s.withRecover(s.withCORS(s.mux)))
 	return s
 }
 
 func (s *Server) route(pattern, name string, h http.Handler) {
-	s.mux.Handle(pattern, s.instrument(name, s.withLogging(h)))
+	quiet := name == "healthz" || name == "readyz"
+	s.mux.Handle(pattern, s.instrument(name, s.withLogging(quiet, s.limitBody(h))))
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Serve serves on ln until ctx is done, then stops accepting connections and waits up to
-// grace for in-flight requests to finish.
+// grace for in-flight requests to finish and for open WebSockets to be closed with 1001.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -145,8 +185,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	s.log.Info("shutting down: finishing in-flight requests", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	wsErr := make(chan error, 1)
+	go func() { wsErr <- s.ws.shutdown(sctx) }()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-wsErr; err != nil {
+		return fmt.Errorf("closing WebSockets: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -91,7 +91,10 @@ func TestHelpExitsCleanly(t *testing.T) {
 			require.NotContains(t, stderr, "help requested")
 		})
 	}
+	// A misuse is no crash: the message and the flags in plain text, exit status 2, and no
+	// JSON error line (those are for failures of a command that started).
 	_, stderr, code := runBooks(t, "serve", "--nope")
-	require.Equal(t, 1, code)
-	require.Contains(t, stderr, "books: flag provided but not defined")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "flag provided but not defined: -nope")
+	require.NotContains(t, stderr, `"level":"ERROR"`)
 }

@@ -16,18 +16,55 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "books:", err)
-		os.Exit(1)
+	code := report(os.Stderr, os.Args[1:], run(ctx, os.Args[1:]))
+	stop()
+	os.Exit(code)
+}
+
+// report writes how a command ended to stderr and returns the exit code. A usage mistake is
+// for the person at the terminal and printed as text; any other failure (a database that
+// does not open, an address in use) is one JSON log line like everything else the process
+// logs, so a log collector keeps it.
+func report(stderr io.Writer, args []string, err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0 // the flag set has printed the command's flags
+	case isUsage(err):
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
+	command := ""
+	if len(args) > 0 {
+		command = args[0]
+	}
+	slog.New(slog.NewJSONHandler(stderr, nil)).Error("books "+command+" failed", "command", command, "err", err.Error())
+	return 1
+}
+
+// isUsage reports whether err is a usage text: commands return theirs as errors.
+// isUsage reports whether err is a misuse of the command line: books' own usage errors, and
+// the flag package's, which has already printed the message and the flags.
+func isUsage(err error) bool {
+	msg := err.Error()
+	for _, prefix := range []string{"flag provided but not defined", "flag needs an argument", "bad flag syntax",
+		"invalid value", "invalid boolean value", "invalid boolean flag"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return strings.HasPrefix(msg, "usage:") || strings.Contains(msg, "\nusage:")
 }
 
 const usage = `usage: books <command> [flags]

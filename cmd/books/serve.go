@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 	"time"
 
 	"books/internal/adminq"
@@ -33,10 +34,23 @@ func serve(ctx context.Context, args []string) error {
 	withDemo := fs.Bool("demo", false, "seed a demo organization and write <data-dir>/demo.json")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for in-flight requests, and then for running jobs")
 	workers := fs.Bool("workers", true, "work background jobs in this process too (false when `books worker` processes do)")
+	var h httpSettings
+	if err := h.register(fs); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := newLogger()
+	origins, err := server.ParseOrigins(h.corsOrigins)
+	if err != nil {
+		return fmt.Errorf("--cors-origins: %w", err)
+	}
+	if *withDemo {
+		// The demo is for trying the API, from the SPA's dev server and GraphiQL too.
+		origins = append(origins, demoOrigin)
+		h.graphiql = true
+	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return err
 	}
@@ -100,12 +114,62 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "graphql", url, "dialect", db.Dialect)
-	srv := server.New(server.Config{DB: db, Client: client, Auth: authn, Logger: log, Broker: broker, Queue: queue, Registry: reg})
+	srv := server.New(server.Config{DB: db, Client: client, Auth: authn, Logger: log, Broker: broker, Queue: queue, Registry: reg,
+		CORSOrigins: origins, GraphiQL: h.graphiql, RateLimit: h.rateLimit, RateBurst: h.rateBurst,
+		ReadTimeout: h.readTimeout, WriteTimeout: h.writeTimeout, IdleTimeout: h.idleTimeout})
 	serveErr := srv.Serve(ctx, ln, *grace)
 	// Requests have finished (they may have enqueued jobs); now the jobs get their grace.
 	sctx, cancel := context.WithTimeout(context.Background(), *grace+time.Minute)
 	defer cancel()
 	return errors.Join(serveErr, runner.Stop(sctx))
+}
+
+// demoOrigin is the SPA's development server, which `serve --demo` lets in.
+const demoOrigin = "http://localhost:5173"
+
+// httpSettings are serve's settings of the HTTP edge; flags default to BOOKS_* variables.
+type httpSettings struct {
+	corsOrigins                            string
+	graphiql                               bool
+	rateLimit                              float64
+	rateBurst                              int
+	readTimeout, writeTimeout, idleTimeout time.Duration
+}
+
+func (h *httpSettings) register(fs *flag.FlagSet) error {
+	var errs []error
+	fs.StringVar(&h.corsOrigins, "cors-origins", os.Getenv("BOOKS_CORS_ORIGINS"),
+		"comma-separated browser origins (scheme://host[:port]) allowed to call /graphql and /api/v1/ and to open WebSockets; --demo adds "+demoOrigin)
+	fs.BoolVar(&h.graphiql, "graphiql", envParse("BOOKS_GRAPHIQL", false, strconv.ParseBool, &errs),
+		"serve GraphiQL at GET /graphql to browsers (on with --demo)")
+	fs.Float64Var(&h.rateLimit, "rate-limit", envParse("BOOKS_RATE_LIMIT", 50.0, parseFloat, &errs),
+		"requests per second each principal (unauthenticated: each client address) may make; 0 turns limiting off")
+	fs.IntVar(&h.rateBurst, "rate-burst", envParse("BOOKS_RATE_BURST", 100, strconv.Atoi, &errs),
+		"requests a caller may make at once before --rate-limit applies")
+	fs.DurationVar(&h.readTimeout, "read-timeout", envParse("BOOKS_HTTP_READ_TIMEOUT", 30*time.Second, time.ParseDuration, &errs),
+		"time to read a request, body included (WebSockets are exempt)")
+	fs.DurationVar(&h.writeTimeout, "write-timeout", envParse("BOOKS_HTTP_WRITE_TIMEOUT", 60*time.Second, time.ParseDuration, &errs),
+		"time to answer a request (WebSockets are exempt)")
+	fs.DurationVar(&h.idleTimeout, "idle-timeout", envParse("BOOKS_HTTP_IDLE_TIMEOUT", 120*time.Second, time.ParseDuration, &errs),
+		"time a keep-alive connection may wait for its next request")
+	return errors.Join(errs...)
+}
+
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+
+// envParse returns the variable key parsed, or def when it is unset; a value that does not
+// parse is added to errs, so a typo stops start-up instead of being ignored.
+func envParse[T any](key string, def T, parse func(string) (T, error), errs *[]error) T {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	out, err := parse(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s=%q: %w", key, v, err))
+		return def
+	}
+	return out
 }
 
 func pprofMux() *http.ServeMux {

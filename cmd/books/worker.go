@@ -89,6 +89,9 @@ func worker(ctx context.Context, args []string) error {
 	}
 
 	reg := server.NewRegistry()
+	if err := server.RegisterDBStats(reg, db.SQL); err != nil {
+		return err
+	}
 	// Issues raised here reach subscribers of every server on PostgreSQL through its broker.
 	broker, closeBroker, err := newBroker(ctx, &c, db, log)
 	if err != nil {

@@ -54,6 +54,22 @@ const (
 	Internal    = "INTERNAL"
 )
 
+// Codes of the HTTP edge: the request never reached a domain package.
+const (
+	// BadRequest: the request is not a well-formed GraphQL request (body not a JSON
+	// object, query not a string, …).
+	BadRequest = "BAD_REQUEST"
+	// BatchNotSupported: a JSON array of GraphQL operations; send one per request.
+	BatchNotSupported = "BATCH_NOT_SUPPORTED"
+	// UnsupportedMediaType: a request body that is not application/json.
+	UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	// MethodNotAllowed: for instance a mutation sent with GET.
+	MethodNotAllowed = "METHOD_NOT_ALLOWED"
+	// RateLimited: the caller sent more requests than its rate allows; Retry-After says
+	// when to try again.
+	RateLimited = "RATE_LIMITED"
+)
+
 // Error is an error with a stable code and a message safe to show a caller.
 type Error struct {
 	Code    string
@@ -114,8 +130,14 @@ func HTTPStatus(code string) int {
 		return http.StatusUnauthorized
 	case Conflict, IdempotencyConflict:
 		return http.StatusConflict
-	case MalformedJSON:
+	case MalformedJSON, BadRequest, BatchNotSupported:
 		return http.StatusBadRequest
+	case UnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
+	case MethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case RateLimited:
+		return http.StatusTooManyRequests
 	case PayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case Unavailable:

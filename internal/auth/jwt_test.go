@@ -84,3 +84,19 @@ func TestTokensRejectBadTokens(t *testing.T) {
 	_, err = auth.NewTokens([]byte("short"), "books")
 	require.Error(t, err, "short secrets are refused")
 }
+
+// A principal carries its token's expiry, so what outlives a request (a WebSocket) can
+// check it again.
+func TestTokensPrincipalExpires(t *testing.T) {
+	t.Parallel()
+	tokens := newTokens(t)
+	before := time.Now().Truncate(time.Second)
+	tok, err := tokens.Mint("u1", "org_1", []auth.Role{auth.RoleAdmin}, "", time.Hour)
+	require.NoError(t, err)
+	p, err := tokens.Verify(tok)
+	require.NoError(t, err)
+	require.WithinDuration(t, before.Add(time.Hour), p.ExpiresAt, 2*time.Second)
+	require.False(t, p.Expired(p.ExpiresAt.Add(-time.Second)))
+	require.True(t, p.Expired(p.ExpiresAt))
+	require.False(t, (&auth.Principal{Kind: auth.KindIntegrationKey}).Expired(time.Now()), "keys have no expiry")
+}

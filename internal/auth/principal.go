@@ -105,6 +105,12 @@ func scopeError(msg string) error {
 	return apperr.Wrap(apperr.Unauthenticated, ErrBadToken, "token refused: "+msg)
 }
 
+// Expired reports whether p's credential has expired at now. Whatever outlives a single
+// request (a WebSocket) checks it again.
+func (p *Principal) Expired(now time.Time) bool {
+	return p != nil && !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt)
+}
+
 // HasAnyRole reports whether p holds one of roles.
 func (p *Principal) HasAnyRole(roles ...Role) bool {
 	if p == nil || p.Kind != KindUser {
