@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -60,12 +61,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 	srv.Use(listLimit{max: maxListArgument})
 	// Every mutation runs in one transaction with its audit record. Queries need none, and
 	// under a transaction one failed field would discard the whole response.
-	srv.Use(mutationTx{entgql.Transactioner{
-		TxOpener: s.cfg.Client,
-		SkipTxFunc: func(op *ast.OperationDefinition) bool {
-			return op.Operation != ast.Mutation || hasBulkField(op)
-		},
-	}})
+	srv.Use(mutationTx{opener: s.cfg.Client, present: s.presentError})
 	srv.AroundFields(s.guardRootField)
 	srv.AroundFields(guardSubscription)
 	srv.AroundFields(s.guardPortalField)
@@ -79,35 +75,85 @@ func (s *Server) graphQLHandler() *handler.Server {
 	return srv
 }
 
-// mutationTx is entgql.Transactioner for transports that ask an operation for responses
-// until they get nil, as the WebSocket one does. A mutation has one response; the asks after
-// it get nil at once instead of a new transaction around a nil response, on which
-// entgql.Transactioner panics.
+// mutationTx runs each mutation operation in one transaction: all its fields commit or roll
+// back together, with their audit records. It is entgql.Transactioner's rule with three
+// differences:
+//   - an operation is asked for responses until it gives nil, as the WebSocket transport
+//     does; a mutation has one response, and the asks after it get nil at once;
+//   - a response without an operation (a body gqlgen could not decode, a query that does not
+//     parse) passes through: there is nothing to run;
+//   - a transaction that cannot be opened or committed is an error presented like any other,
+//     so a database outage is UNAVAILABLE, not a message with the driver's text.
 //
-// It also passes over responses that carry no operation. gqlgen answers a body it cannot
-// decode through the same response interceptors, without an operation context, which
-// entgql.Transactioner reads unconditionally (a panic, answered INTERNAL); and a query that
-// does not parse, or names no operation, comes with a nil operation.
-type mutationTx struct{ entgql.Transactioner }
+// As there, the operation's resolvers run one at a time: they share the transaction's one
+// connection. Bulk mutations commit item by item and run outside it.
+type mutationTx struct {
+	opener  entgql.TxOpener
+	present func(context.Context, error) *gqlerror.Error
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+	graphql.ResponseInterceptor
+} = mutationTx{}
 
 const mutationTxDone = "MutationTxDone"
+
+func (mutationTx) ExtensionName() string                   { return "MutationTx" }
+func (mutationTx) Validate(graphql.ExecutableSchema) error { return nil }
+
+func inMutationTx(op *ast.OperationDefinition) bool {
+	return op != nil && op.Operation == ast.Mutation && !hasBulkField(op)
+}
+
+func (mutationTx) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if inMutationTx(oc.Operation) {
+		previous := oc.ResolverMiddleware
+		var mu sync.Mutex
+		oc.ResolverMiddleware = func(ctx context.Context, next graphql.Resolver) (any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return previous(ctx, next)
+		}
+	}
+	return nil
+}
 
 func (t mutationTx) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	if !graphql.HasOperationContext(ctx) {
 		return next(ctx)
 	}
 	oc := graphql.GetOperationContext(ctx)
-	if oc.Operation == nil {
+	if !inMutationTx(oc.Operation) {
 		return next(ctx)
-	}
-	if oc.Operation.Operation != ast.Mutation {
-		return t.Transactioner.InterceptResponse(ctx, next)
 	}
 	if oc.Stats.GetExtension(mutationTxDone) != nil {
 		return nil
 	}
 	oc.Stats.SetExtension(mutationTxDone, true)
-	return t.Transactioner.InterceptResponse(ctx, next)
+	txCtx, tx, err := t.opener.OpenTx(ctx)
+	if err != nil {
+		return &graphql.Response{Errors: gqlerror.List{t.present(ctx, fmt.Errorf("open the mutation's transaction: %w", err))}}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			_ = tx.Rollback()
+			panic(r)
+		}
+	}()
+	rsp := next(txCtx)
+	if rsp == nil || len(rsp.Errors) > 0 {
+		_ = tx.Rollback()
+		if rsp == nil {
+			return nil
+		}
+		return &graphql.Response{Errors: rsp.Errors}
+	}
+	if err := tx.Commit(); err != nil {
+		return &graphql.Response{Errors: gqlerror.List{t.present(ctx, fmt.Errorf("commit the mutation: %w", err))}}
+	}
+	return rsp
 }
 
 // hasRole implements @hasRole: only staff holding one of roles pass.

@@ -89,6 +89,13 @@ func TestDatabaseOutage(t *testing.T) {
 			require.Equal(t, []any{"organization"}, r.Errors[0].Path)
 			requireNothingAboutTheDatabase(t, r.Errors[0].Message)
 
+			// A mutation fails before its transaction opens: the same code, nothing of the
+			// driver's text.
+			r = b.gql(t, o.adminTok, `mutation { createClass(input: {entityId: "le_x", name: "During"}) { class { id } } }`, nil)
+			require.Equal(t, http.StatusOK, r.status)
+			require.Equal(t, []string{"UNAVAILABLE"}, r.errorCodes(), "errors: %+v", r.Errors)
+			requireNothingAboutTheDatabase(t, r.Errors[0].Message)
+
 			for _, key := range o.keys {
 				for _, req := range []struct {
 					method, path string

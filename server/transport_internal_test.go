@@ -109,10 +109,10 @@ func TestOperationGateRefusesExpiredPrincipal(t *testing.T) {
 // operation context at all; the mutation transaction used to panic reading it.
 func TestMutationTxWithoutOperation(t *testing.T) {
 	t.Parallel()
-	tx := mutationTx{entgql.Transactioner{TxOpener: entgql.TxOpenerFunc(func(ctx context.Context) (context.Context, driver.Tx, error) {
+	tx := mutationTx{opener: entgql.TxOpenerFunc(func(ctx context.Context) (context.Context, driver.Tx, error) {
 		t.Fatal("no transaction for a response without an operation")
 		return nil, nil, nil
-	})}}
+	})}
 	want := &graphql.Response{Errors: gqlerror.List{{Message: "bad body"}}}
 	next := func(context.Context) *graphql.Response { return want }
 	require.NotPanics(t, func() {
