@@ -7,7 +7,7 @@ package schema
 // a test fails when a value of graph/ent.graphqls has none.
 var GraphQLEnumDocs = map[string]map[string]string{
 	"AccountType": {
-		"_": "The kind of an account, which decides its normal balance and its place in the statements.",
+		"_":         "The kind of an account, which decides its normal balance and its place in the statements.",
 		"ASSET":     "Something the entity owns or is owed, e.g. cash and receivables; normally a debit balance.",
 		"LIABILITY": "Something the entity owes, e.g. payables, deferred revenue and customer credits; normally a credit balance.",
 		"EQUITY":    "The owners' stake, e.g. capital and retained earnings; normally a credit balance.",
@@ -15,7 +15,7 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"EXPENSE":   "A cost incurred, e.g. cost of services and bad debt; normally a debit balance.",
 	},
 	"AccountSubtype": {
-		"_": "The finer kind of an account; it maps to QuickBooks' AccountSubType and marks control accounts.",
+		"_":                       "The finer kind of an account; it maps to QuickBooks' AccountSubType and marks control accounts.",
 		"BANK":                    "A bank account (asset).",
 		"ACCOUNTS_RECEIVABLE":     "What customers owe on approved invoices (asset); a control account that only billing documents post to.",
 		"UNDEPOSITED_FUNDS":       "Money received but not yet deposited in a bank account (asset); recorded payments are debited to it by default.",
@@ -39,26 +39,26 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"OTHER_EXPENSE":           "An expense outside the firm's main business (expense).",
 	},
 	"AdminIssueStatus": {
-		"_": "Where an admin issue stands.",
+		"_":        "Where an admin issue stands.",
 		"OPEN":     "Needs a person's attention.",
 		"RESOLVED": "Settled by a person, or retried; it opens again if the problem recurs.",
 		"IGNORED":  "Set aside by a person with a note saying why; it stays ignored when the problem recurs.",
 	},
 	"AuditActorType": {
-		"_": "Who made an audited change.",
+		"_":               "Who made an audited change.",
 		"USER":            "A person signed in with a bearer token: staff, or a client portal user.",
 		"INTEGRATION_KEY": "An external system calling with an integration key.",
 		"SYSTEM":          "Books itself, e.g. a background job or the command-line tool.",
 	},
 	"AuditInterface": {
-		"_": "The interface through which a change was made.",
+		"_":       "The interface through which a change was made.",
 		"GRAPHQL": "The GraphQL API.",
 		"API":     "The journal entry REST API (JE API).",
 		"CLI":     "The books command-line tool.",
 		"SYSTEM":  "Books itself, e.g. a background job.",
 	},
 	"InvoiceStatus": {
-		"_": "Where an invoice stands in its life cycle. Overdue is derived (see Invoice.overdue), never a status.",
+		"_":              "Where an invoice stands in its life cycle. Overdue is derived (see Invoice.overdue), never a status.",
 		"DRAFT":          "Being prepared: it can be edited and is not on the ledger.",
 		"SUBMITTED":      "Put up for approval; another person approves it or sends it back to draft.",
 		"APPROVED":       "Approved, numbered and posted to the ledger; not yet sent.",
@@ -70,13 +70,13 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"WRITTEN_OFF":    "Its open balance was written off as bad debt.",
 	},
 	"JournalEntryStatus": {
-		"_": "Whether a journal entry is posted to the ledger.",
+		"_":        "Whether a journal entry is posted to the ledger.",
 		"DRAFT":    "Being written: its lines are added before it is posted. Not counted in balances.",
 		"POSTED":   "On the ledger and immutable.",
 		"REVERSED": "Posted, then cancelled by a reversing entry; both stay on the ledger.",
 	},
 	"PaymentMethod": {
-		"_": "How a customer paid.",
+		"_":     "How a customer paid.",
 		"CARD":  "Credit or debit card.",
 		"ACH":   "ACH bank transfer.",
 		"CHECK": "Paper check.",
@@ -85,18 +85,18 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"OTHER": "Any other method.",
 	},
 	"PaymentProcessor": {
-		"_": "The system that processed a payment.",
+		"_":      "The system that processed a payment.",
 		"MANUAL": "Recorded by a person in Books.",
 		"STRIPE": "Received through Stripe; the external reference is Stripe's id.",
 		"QBO":    "Received in QuickBooks Online; the external reference is the QuickBooks payment id.",
 	},
 	"PeriodStatus": {
-		"_": "Whether an accounting period accepts postings.",
+		"_":      "Whether an accounting period accepts postings.",
 		"OPEN":   "Entries dated in the period are posted.",
 		"CLOSED": "Entries dated in the period are refused, or moved to the next open period when the poster allows late entries.",
 	},
 	"SourceSystem": {
-		"_": "The system a posting or mapping comes from.",
+		"_":           "The system a posting or mapping comes from.",
 		"BOOKS":       "Books itself: entries made by hand and by its billing documents.",
 		"PSA":         "The professional services automation system: billable time and its revenue.",
 		"AMS":         "The AMS system, posting through the journal entry API.",
@@ -107,7 +107,7 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"HUB_BILLING": "Hub subscription billing events.",
 	},
 	"SyncStatus": {
-		"_": "Where a record stands in its push to QuickBooks Online.",
+		"_":          "Where a record stands in its push to QuickBooks Online.",
 		"NOT_SYNCED": "Not in QuickBooks Online.",
 		"PENDING":    "Waiting to be pushed to QuickBooks Online.",
 		"SYNCED":     "In step with its QuickBooks Online record.",
