@@ -179,6 +179,19 @@ func TestContractCostLimits(t *testing.T) {
 			require.Equal(t, []string{"VALIDATION"}, r.errorCodes())
 			require.Contains(t, r.Errors[0].Message, "20000 items")
 
+			// A filter nested thousands deep in a variable (the parser bounds only literals)
+			// is refused before it reaches the database, not answered INTERNAL after seconds.
+			deep := map[string]any{"id": "inv_x"}
+			for range 3000 {
+				deep = map[string]any{"not": deep}
+			}
+			r = b.gql(t, b.orgA.Viewer, `query($w: InvoiceWhereInput) { invoices(where: $w) { totalCount } }`, map[string]any{"w": deep})
+			require.Equal(t, []string{"VALIDATION"}, r.errorCodes())
+			require.Contains(t, r.Errors[0].Message, "nests more than")
+			// A realistic filter is well within the limit.
+			var ok struct{ Invoices struct{ TotalCount int } }
+			b.gqlOK(t, b.orgA.Viewer, `{ invoices(where: {and: [{not: {status: VOID}}, {or: [{hasCustomerWith: [{nameContains: "a"}]}, {totalGTE: "1"}]}]}) { totalCount } }`, nil, &ok)
+
 			// An omitted first is costed as the real default page (100), not 50: 100 journal
 			// entries of 10 lines each of 5 fields exceed the limit of 5,000.
 			r = b.gql(t, b.orgA.Admin, `{ journalEntries { edges { node { lines { id debit credit description accountId } } } } }`, nil)

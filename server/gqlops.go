@@ -106,13 +106,17 @@ func (o operationObserver) InterceptResponse(ctx context.Context, next graphql.R
 	if resp == nil {
 		return nil
 	}
-	name := ""
+	name, admit := "", false
 	if graphql.HasOperationContext(ctx) {
 		oc := graphql.GetOperationContext(ctx)
 		name = oc.OperationName
 		if oc.Operation == nil && name == "" {
 			name = soleOperationName(oc.RawQuery)
 		}
+		// Only staff may add a name to the label set: portal clients choose names too, and
+		// could fill it with made-up ones.
+		p := auth.FromContext(ctx)
+		admit = p != nil && p.Kind == auth.KindUser
 		if oc.Operation != nil {
 			name = oc.Operation.Name
 			if oc.Operation.Operation == ast.Subscription {
@@ -130,8 +134,10 @@ func (o operationObserver) InterceptResponse(ctx context.Context, next graphql.R
 			codes = append(codes, code)
 		}
 	}
-	op := o.s.metrics.operationLabel(name)
-	o.s.metrics.operations.WithLabelValues(op, codeLabel(codes)).Inc()
+	o.s.metrics.operations.WithLabelValues(o.s.metrics.operationLabel(name, admit), codeLabel(codes)).Inc()
+	// The log line names the operation even where the metric says "other": a log has no
+	// label set to fill.
+	op := logOperationName(name)
 	if c := wsFrom(ctx); c != nil {
 		attrs := []any{"request_id", c.requestID, "operation", op}
 		if p := auth.FromContext(ctx); p != nil {
@@ -172,23 +178,33 @@ type operationNames struct {
 }
 
 // operationLabel returns the metric label for an operation name: "anonymous" without one,
-// "other" for one that is not a GraphQL name or comes after the first maxOperationNames.
-func (m *metrics) operationLabel(name string) string {
-	switch {
-	case name == "":
-		return "anonymous"
-	case !validOperationName.MatchString(name):
-		return "other"
+// the name when it is known or admit lets it in (until maxOperationNames are known), else
+// "other".
+func (m *metrics) operationLabel(name string, admit bool) string {
+	if n := logOperationName(name); n != name {
+		return n
 	}
 	m.opNames.mu.Lock()
 	defer m.opNames.mu.Unlock()
 	if m.opNames.names[name] {
 		return name
 	}
-	if len(m.opNames.names) >= maxOperationNames {
+	if !admit || len(m.opNames.names) >= maxOperationNames {
 		return "other"
 	}
 	m.opNames.names[name] = true
+	return name
+}
+
+// logOperationName is name for the request log: "anonymous" without one, "other" for one
+// that is not a GraphQL name.
+func logOperationName(name string) string {
+	switch {
+	case name == "":
+		return "anonymous"
+	case !validOperationName.MatchString(name):
+		return "other"
+	}
 	return name
 }
 

@@ -58,7 +58,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 	srv.Use(operationGate{s}) // after Introspection, whose switch it may turn off again
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
-	srv.Use(listLimit{max: maxListArgument})
+	srv.Use(inputLimit{maxList: maxListArgument, maxDepth: maxInputDepth})
 	// Every mutation runs in one transaction with its audit record. Queries need none, and
 	// under a transaction one failed field would discard the whole response.
 	srv.Use(mutationTx{opener: s.cfg.Client, present: s.presentError})

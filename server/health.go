@@ -18,50 +18,69 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz reports ready when the database answers and every migration is applied.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if err := s.cfg.DB.SQL.PingContext(ctx); err != nil {
-		s.readiness.note(s.log, "database unreachable", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
-		return
+// readyz reports ready when the database answers and every migration is applied. The
+// answer is kept for readyCacheFor, so a flood of probes costs the database one ping a
+// second, not one each.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	res := s.readiness.check(s.log, func() readyResult {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := s.cfg.DB.SQL.PingContext(ctx); err != nil {
+			return readyResult{reason: "database unreachable", err: err}
+		}
+		pending, err := s.cfg.DB.Pending(ctx)
+		if err != nil || pending > 0 {
+			return readyResult{reason: "migrations pending", pending: pending, err: err}
+		}
+		return readyResult{}
+	})
+	switch res.reason {
+	case "":
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	case "migrations pending":
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": res.reason, "pending": res.pending})
+	default:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": res.reason})
 	}
-	pending, err := s.cfg.DB.Pending(ctx)
-	if err != nil || pending > 0 {
-		s.readiness.note(s.log, "migrations pending", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "migrations pending", "pending": pending})
-		return
-	}
-	s.readiness.note(s.log, "", nil)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// readiness remembers the last answer of /readyz, so that a change is logged once (a
-// warning when the server stops being ready, why, and when it is ready again) instead of
-// every probe logging the same failure.
+const readyCacheFor = time.Second
+
+type readyResult struct {
+	reason  string // "" when ready
+	pending int
+	err     error
+}
+
+// readiness keeps the last answer of /readyz: probes within readyCacheFor share it, and a
+// change is logged once (a warning when the server stops being ready, why, and when it is
+// ready again) instead of every probe logging the same failure.
 type readiness struct {
-	mu     sync.Mutex
-	seen   bool
-	reason string // "" when ready
+	mu   sync.Mutex
+	seen bool
+	at   time.Time
+	last readyResult
 }
 
-func (rd *readiness) note(log *slog.Logger, reason string, err error) {
+func (rd *readiness) check(log *slog.Logger, run func() readyResult) readyResult {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
-	if rd.seen && rd.reason == reason {
-		return
+	if rd.seen && time.Since(rd.at) < readyCacheFor {
+		return rd.last
 	}
-	was, seen := rd.reason, rd.seen
-	rd.seen, rd.reason = true, reason
+	res := run()
+	was, seen := rd.last.reason, rd.seen
+	rd.seen, rd.at, rd.last = true, time.Now(), res
 	switch {
-	case reason != "" && err != nil:
-		log.Warn("not ready", "reason", reason, "err", err.Error())
-	case reason != "":
-		log.Warn("not ready", "reason", reason)
+	case seen && res.reason == was:
+	case res.reason != "" && res.err != nil:
+		log.Warn("not ready", "reason", res.reason, "err", res.err.Error())
+	case res.reason != "":
+		log.Warn("not ready", "reason", res.reason)
 	case seen:
 		log.Info("ready again", "was", was)
 	}
+	return res
 }
 
 type metrics struct {

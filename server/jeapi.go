@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -250,6 +251,10 @@ func (s *Server) authenticateKey(w http.ResponseWriter, r *http.Request) (contex
 func (s *Server) postJournalEntry(w http.ResponseWriter, r *http.Request) {
 	ctx, p, ok := s.authenticateKey(w, r)
 	if !ok {
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		s.fail(w, r, apperr.New(apperr.UnsupportedMediaType, "send the entry as Content-Type: application/json"))
 		return
 	}
 

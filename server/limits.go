@@ -2,7 +2,7 @@ package server
 
 import (
 	"context"
-	"strings"
+	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -16,42 +16,46 @@ const (
 	// maxListArgument caps every list an operation passes as an argument, at any depth of an
 	// input: ids, filter value lists, lines.
 	maxListArgument = 1000
+	// maxInputDepth caps how deep an argument value nests (objects and lists): a filter's
+	// and/or/not, relations and value lists stay far within it.
+	maxInputDepth = 32
 	// trialBalanceCost is a trial balance's share of MaxComplexity (5,000 by default).
 	trialBalanceCost = 500
 )
 
-// listLimit refuses an operation passing a list longer than max anywhere in its arguments,
-// before anything runs: a 20,000-id nodes(ids:) costs the server before it costs the caller.
-type listLimit struct{ max int }
+// inputLimit refuses an operation whose arguments, variables included, hold a list longer
+// than maxList or nest deeper than maxDepth, before anything runs: a 20,000-id nodes(ids:)
+// or a filter of 9,000 nested nots costs the server before it costs the caller. (The parser
+// bounds the nesting of literals; JSON variables reach here unbounded.)
+type inputLimit struct{ maxList, maxDepth int }
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationContextMutator
-} = listLimit{}
+} = inputLimit{}
 
-func (listLimit) ExtensionName() string                   { return "ListLimit" }
-func (listLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (l listLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+func (inputLimit) ExtensionName() string                   { return "InputLimit" }
+func (inputLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (l inputLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil {
 		return nil
 	}
-	if path, n := longestList(oc.Operation.SelectionSet, oc.Variables, l.max, map[string]bool{}); n > l.max {
-		err := gqlerror.Errorf("the list at %s has %d items; at most %d are allowed", path, n, l.max)
+	if msg := l.checkSelections(oc.Operation.SelectionSet, oc.Variables, map[string]bool{}); msg != "" {
+		err := gqlerror.Errorf("%s", msg)
 		err.Extensions = map[string]any{"code": apperr.Validation}
 		return err
 	}
 	return nil
 }
 
-// longestList finds an argument list longer than limit in set, and where.
-func longestList(set ast.SelectionSet, vars map[string]any, limit int, seen map[string]bool) (string, int) {
+func (l inputLimit) checkSelections(set ast.SelectionSet, vars map[string]any, seen map[string]bool) string {
 	for _, sel := range set {
 		var sub ast.SelectionSet
 		switch s := sel.(type) {
 		case *ast.Field:
 			for name, v := range s.ArgumentMap(vars) {
-				if path, n := listIn(s.Name+"("+name+")", v, limit); n > limit {
-					return path, n
+				if msg := l.checkValue(v, 0); msg != "" {
+					return fmt.Sprintf("argument %s of %s: %s", name, s.Name, msg)
 				}
 			}
 			sub = s.SelectionSet
@@ -64,30 +68,35 @@ func longestList(set ast.SelectionSet, vars map[string]any, limit int, seen map[
 			seen[s.Name] = true
 			sub = s.Definition.SelectionSet
 		}
-		if path, n := longestList(sub, vars, limit, seen); n > limit {
-			return path, n
+		if msg := l.checkSelections(sub, vars, seen); msg != "" {
+			return msg
 		}
 	}
-	return "", 0
+	return ""
 }
 
-func listIn(path string, v any, limit int) (string, int) {
+// checkValue walks one argument value; the message says what is over the limit. It stops at
+// the first breach, so its work is bounded by the limits, not by the input.
+func (l inputLimit) checkValue(v any, depth int) string {
+	if depth > l.maxDepth {
+		return fmt.Sprintf("the value nests more than %d levels deep", l.maxDepth)
+	}
 	switch x := v.(type) {
 	case []any:
-		if len(x) > limit {
-			return path, len(x)
+		if len(x) > l.maxList {
+			return fmt.Sprintf("a list has %d items; at most %d are allowed", len(x), l.maxList)
 		}
 		for _, e := range x {
-			if p, n := listIn(path, e, limit); n > limit {
-				return p, n
+			if msg := l.checkValue(e, depth+1); msg != "" {
+				return msg
 			}
 		}
 	case map[string]any:
-		for k, e := range x {
-			if p, n := listIn(strings.Join([]string{path, k}, "."), e, limit); n > limit {
-				return p, n
+		for _, e := range x {
+			if msg := l.checkValue(e, depth+1); msg != "" {
+				return msg
 			}
 		}
 	}
-	return "", 0
+	return ""
 }

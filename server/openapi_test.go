@@ -58,12 +58,18 @@ func newContract(t *testing.T, b *testBundle) *contract {
 // do sends a request and checks the exchange against the document.
 func (c *contract) do(t *testing.T, method, path, key, idemKey string, body []byte) (int, http.Header, map[string]any) {
 	t.Helper()
-	status, h, raw := c.b.apiDo(t, method, path, key, idemKey, body)
+	return c.doAs(t, method, path, key, idemKey, "application/json", body)
+}
+
+// doAs is do with the body sent as contentType.
+func (c *contract) doAs(t *testing.T, method, path, key, idemKey, contentType string, body []byte) (int, http.Header, map[string]any) {
+	t.Helper()
+	status, h, raw := c.b.apiDoAs(t, method, path, key, idemKey, contentType, body)
 
 	req, err := http.NewRequest(method, c.b.server.URL+path, bytes.NewReader(body))
 	require.NoError(t, err)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if key != "" {
 		req.Header.Set("X-Integration-Key", key)
@@ -132,10 +138,16 @@ func (c *contract) requireEveryStatusSeen(t *testing.T, excused map[string]strin
 // apiDo sends a request to the JE API and returns the status, headers and body.
 func (b *testBundle) apiDo(t *testing.T, method, path, key, idemKey string, body []byte) (int, http.Header, []byte) {
 	t.Helper()
+	return b.apiDoAs(t, method, path, key, idemKey, "application/json", body)
+}
+
+// apiDoAs is apiDo with the body sent as contentType.
+func (b *testBundle) apiDoAs(t *testing.T, method, path, key, idemKey, contentType string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, b.server.URL+path, bytes.NewReader(body))
 	require.NoError(t, err)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if key != "" {
 		req.Header.Set("X-Integration-Key", key)
@@ -203,6 +215,12 @@ func TestOpenAPIContract(t *testing.T) {
 				status, _, got := c.do(t, http.MethodPost, entries, tc.key, "", tc.body)
 				require.Equal(t, tc.status, status, "%s: %v", tc.name, got)
 				require.Equal(t, tc.code, errCode(got), tc.name)
+			}
+			// A valid entry in any body but JSON posts nothing: curl -d sends a form.
+			for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "application/xml"} {
+				status, _, got := c.doAs(t, http.MethodPost, entries, key, "", ct, jeMarshal(t, jeBody("US", "time-ct", "1.00")))
+				require.Equal(t, http.StatusUnsupportedMediaType, status, "%s: %v", ct, got)
+				require.Equal(t, "UNSUPPORTED_MEDIA_TYPE", errCode(got), ct)
 			}
 
 			// GET by id.

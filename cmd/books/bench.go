@@ -215,6 +215,7 @@ func benchAPI(ctx context.Context, self, dbURL, key string, count, conc int) (be
 	post := func(i int) error {
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/journal-entries", bytes.NewReader(benchEntry("api-"+strconv.Itoa(i))))
 		req.Header.Set("X-Integration-Key", key)
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", "bench-"+strconv.Itoa(i))
 		resp, err := client.Do(req)
 		if err != nil {

@@ -77,6 +77,7 @@ func TestServeDemo(t *testing.T) {
 		`{"entity":"`+info.Entities[0].ID+`","date":"2026-11-21","description":"demo","source_system":"psa","source_ref":"t-1","currency":"USD",
 		"lines":[{"source_code":"unbilled_receivables","debit":"150.00","class":"Consulting"},{"account_code":"4000","credit":"150.00"}]}`))
 	req.Header.Set("X-Integration-Key", info.IntegrationKey)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err = http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()

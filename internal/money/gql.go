@@ -19,7 +19,7 @@ func (a Amount) MarshalGQL(w io.Writer) {
 // UnmarshalGQL accepts a string that Parse accepts, such as "150.00"; a number, even an
 // integer, is refused (see unmarshalGQL).
 func (a *Amount) UnmarshalGQL(v any) error {
-	u, err := unmarshalGQL(v, "Amount", `"150.00"`, func(s string) (int64, error) {
+	u, err := unmarshalGQL(v, "Money", `"150.00"`, func(s string) (int64, error) {
 		parsed, err := Parse(s)
 		return parsed.units, err
 	})
@@ -71,10 +71,10 @@ func unmarshalGQL(v any, typ, example string, parse func(string) (int64, error))
 	case string:
 		return parse(v)
 	case nil:
-		return 0, fmt.Errorf("%w: money.%s cannot be null; send a decimal string such as %s", ErrInvalid, typ, example)
+		return 0, fmt.Errorf("%w: %s cannot be null; send a decimal string such as %s", ErrInvalid, typ, example)
 	case int, int32, int64, json.Number, float32, float64:
-		return 0, fmt.Errorf("%w: money.%s must be a decimal string such as %s, not the number %v", ErrInvalid, typ, example, v)
+		return 0, fmt.Errorf("%w: %s must be a decimal string such as %s, not the number %v", ErrInvalid, typ, example, v)
 	default:
-		return 0, fmt.Errorf("%w: money.%s must be a decimal string such as %s, got %T", ErrInvalid, typ, example, v)
+		return 0, fmt.Errorf("%w: %s must be a decimal string such as %s, got %T", ErrInvalid, typ, example, v)
 	}
 }
