@@ -75,6 +75,16 @@ func (s *Server) graphQLHandler() *handler.Server {
 	return srv
 }
 
+// hideInternalDirectives drops gqlgen's code-generation directives from the schema clients
+// introspect: they say how Go code is generated, nothing about the API.
+func hideInternalDirectives(s *ast.Schema) {
+	for name := range s.Directives {
+		if strings.HasPrefix(name, "go") {
+			delete(s.Directives, name)
+		}
+	}
+}
+
 // mutationTx runs each mutation operation in one transaction: all its fields commit or roll
 // back together, with their audit records. It is entgql.Transactioner's rule with three
 // differences:
@@ -381,54 +391,6 @@ func unwrapMessage(err error) string {
 		return gerr.Err.Error()
 	}
 	return err.Error()
-}
-
-// depthLimit refuses operations nested deeper than max (introspection excepted), a cheap
-// guard against queries built to exhaust the server.
-type depthLimit struct{ max int }
-
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = depthLimit{}
-
-func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
-func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, 0, map[string]bool{}); depth > d.max {
-		err := gqlerror.Errorf("operation is nested %d levels deep; the limit is %d", depth, d.max)
-		err.Extensions = map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"}
-		return err
-	}
-	return nil
-}
-
-func selectionDepth(set ast.SelectionSet, depth int, seen map[string]bool) int {
-	deepest := depth
-	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
-		case *ast.Field:
-			if strings.HasPrefix(s.Name, "__") {
-				continue
-			}
-			d = selectionDepth(s.SelectionSet, depth+1, seen)
-		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, depth, seen)
-		case *ast.FragmentSpread:
-			if seen[s.Name] || s.Definition == nil {
-				continue
-			}
-			seen[s.Name] = true
-			d = selectionDepth(s.Definition.SelectionSet, depth, seen)
-			delete(seen, s.Name)
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
 }
 
 // setComplexity makes connections cost their page size times their nodes' cost, so a

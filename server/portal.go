@@ -208,13 +208,3 @@ func orderFieldName(v string) string {
 	}
 	return strings.Join(parts, "")
 }
-
-// hideInternalDirectives drops gqlgen's code-generation directives from the schema clients
-// introspect: they say how Go code is generated, nothing about the API.
-func hideInternalDirectives(s *ast.Schema) {
-	for name := range s.Directives {
-		if strings.HasPrefix(name, "go") {
-			delete(s.Directives, name)
-		}
-	}
-}
