@@ -11,6 +11,7 @@ import (
 	"books/ent"
 	"books/internal/billing"
 	"books/internal/dbtest"
+	"books/internal/ledger"
 )
 
 // contractSetup adds to the bundle a customer of org A and a portal token bound to it.
@@ -196,6 +197,62 @@ func TestContractCostLimits(t *testing.T) {
 			// entries of 10 lines each of 5 fields exceed the limit of 5,000.
 			r = b.gql(t, b.orgA.Admin, `{ journalEntries { edges { node { lines { id debit credit description accountId } } } } }`, nil)
 			require.Equal(t, []string{"COMPLEXITY_LIMIT_EXCEEDED"}, r.errorCodes())
+		})
+	}
+}
+
+// A connection nested in an object is paged like a root one: without first it returns the
+// default page, and no page exceeds the maximum.
+func TestContractNestedPages(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, d)
+			entity := b.orgA.Entities[0].ID
+			for i := range 120 {
+				_, err := ledger.CreateClass(orgCtx(b.orgA), b.client, ent.CreateClassInput{EntityID: entity, Name: fmt.Sprintf("Team %03d", i)})
+				require.NoError(t, err)
+			}
+			var out struct {
+				Node struct {
+					Classes struct {
+						TotalCount int
+						Edges      []struct{ Node struct{ ID string } }
+						PageInfo   struct{ HasNextPage bool }
+					}
+				}
+			}
+			for _, q := range []string{
+				`query($id: ID!) { node(id: $id) { ... on LegalEntity { classes { totalCount edges { node { id } } pageInfo { hasNextPage } } } } }`,
+				`query($id: ID!, $n: Int) { node(id: $id) { ... on LegalEntity { classes(first: $n) { totalCount edges { node { id } } pageInfo { hasNextPage } } } } }`,
+			} {
+				b.gqlOK(t, b.orgA.Viewer, q, map[string]any{"id": entity}, &out)
+				require.Equal(t, 121, out.Node.Classes.TotalCount, "the seeded Consulting class and 120 more")
+				require.Len(t, out.Node.Classes.Edges, 100, "the default page")
+				require.True(t, out.Node.Classes.PageInfo.HasNextPage)
+			}
+			// The same through the organization's entities, two levels down. (Without first on
+			// the entities too, the estimate is 100 entities of 100 classes: refused.)
+			var org struct {
+				Organization struct {
+					LegalEntities struct {
+						Edges []struct {
+							Node struct {
+								Classes struct{ Edges []struct{ Node struct{ ID string } } }
+							}
+						}
+					}
+				}
+			}
+			r := b.gql(t, b.orgA.Viewer, `{ organization { legalEntities { edges { node { classes { edges { node { id } } } } } } } }`, nil)
+			require.Equal(t, []string{"COMPLEXITY_LIMIT_EXCEEDED"}, r.errorCodes())
+			b.gqlOK(t, b.orgA.Viewer, `{ organization { legalEntities(first: 5) { edges { node { classes { edges { node { id } } } } } } } }`, nil, &org)
+			require.Len(t, org.Organization.LegalEntities.Edges[0].Node.Classes.Edges, 100)
+
+			r = b.gql(t, b.orgA.Viewer, `query($id: ID!) { node(id: $id) { ... on LegalEntity { classes(first: 1001) { totalCount } } } }`, map[string]any{"id": entity})
+			require.NotEmpty(t, r.Errors)
+			require.Subset(t, []string{"VALIDATION", "COMPLEXITY_LIMIT_EXCEEDED"}, r.errorCodes())
 		})
 	}
 }

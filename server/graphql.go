@@ -56,6 +56,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 	srv.Use(operationObserver{s})
 	srv.Use(extension.Introspection{})
 	srv.Use(operationGate{s}) // after Introspection, whose switch it may turn off again
+	srv.Use(defaultPages{}) // before the cost estimate, which then counts the default page
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
 	srv.Use(inputLimit{maxList: maxListArgument, maxDepth: maxInputDepth})
@@ -251,8 +252,9 @@ const (
 	maxPage     = 1000
 )
 
-// limitPages applies the page-size rules to every connection field, nested ones included,
-// by adjusting the arguments the resolver is about to receive.
+// limitPages refuses a page size out of range on every connection field, nested ones
+// included; defaultPages has already given a page to those that asked for none (the
+// default set here too is for a resolver reached without it).
 func limitPages(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -462,35 +464,29 @@ func setComplexity(c *generated.ComplexityRoot) {
 	q.WriteOffs = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.WriteOffOrder, _ *ent.WriteOffWhereInput) int {
 		return page(child, first, last)
 	}
-	// Connections nested in objects cost their page size when they ask for one, so a large
-	// page cannot hide below a small one.
-	nested := func(child int, first, last *int) int {
-		if first == nil && last == nil {
-			return child + 1
-		}
-		return page(child, first, last)
-	}
+	// Connections nested in objects cost the same: defaultPages has written the default
+	// page into every connection asked for without one.
 	le := &c.LegalEntity
 	le.Accounts = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AccountOrder, _ *ent.AccountWhereInput) int {
-		return nested(child, first, last)
+		return page(child, first, last)
 	}
 	le.Classes = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.ClassOrder, _ *ent.ClassWhereInput) int {
-		return nested(child, first, last)
+		return page(child, first, last)
 	}
 	le.CoaMappings = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.COAMappingOrder, _ *ent.COAMappingWhereInput) int {
-		return nested(child, first, last)
+		return page(child, first, last)
 	}
 	le.JournalEntries = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.JournalEntryOrder, _ *ent.JournalEntryWhereInput) int {
-		return nested(child, first, last)
+		return page(child, first, last)
 	}
 	le.Periods = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.AccountingPeriodOrder, _ *ent.AccountingPeriodWhereInput) int {
-		return nested(child, first, last)
+		return page(child, first, last)
 	}
 	c.Organization.LegalEntities = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.LegalEntityOrder, _ *ent.LegalEntityWhereInput) int {
-		return nested(child, first, last)
+		return page(child, first, last)
 	}
 	c.Class.Children = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.ClassOrder, _ *ent.ClassWhereInput) int {
-		return nested(child, first, last)
+		return page(child, first, last)
 	}
 	// An entry's lines are a plain list; count a typical entry as ten lines.
 	c.JournalEntry.Lines = func(child int) int { return 10 * (child + 1) }

@@ -539,7 +539,7 @@ func TestGraphQLConnections(t *testing.T) {
 				},
 				{
 					name: "nested connection of an entity",
-					query: `query($w: LegalEntityWhereInput) { c: legalEntities(where: $w) { totalCount edges { node {
+					query: `query($w: LegalEntityWhereInput) { c: legalEntities(first: 10, where: $w) { totalCount edges { node {
 						accounts(where: {type: EXPENSE}) { totalCount } journalEntries { totalCount } } } } }`,
 					vars: map[string]any{"w": map[string]any{"id": us}},
 					check: func(t *testing.T, c gqConn[node]) {
@@ -1013,7 +1013,7 @@ func TestGraphQLClassMutations(t *testing.T) {
 					}
 				}
 			}
-			b.gqlOK(t, a.Viewer, `query($id: ID!) { node(id: $id) { ... on Class { children { totalCount edges { node { name children { edges { node { name } } } } } } } } }`,
+			b.gqlOK(t, a.Viewer, `query($id: ID!) { node(id: $id) { ... on Class { children(first: 10) { totalCount edges { node { name children(first: 10) { edges { node { name } } } } } } } } }`,
 				map[string]any{"id": consulting}, &tree)
 			require.Equal(t, 1, tree.Node.Children.TotalCount)
 			require.Equal(t, "Cloud", tree.Node.Children.Edges[0].Node.Name)

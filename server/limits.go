@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -148,4 +149,62 @@ func (l inputLimit) checkValue(v any, depth int) string {
 		}
 	}
 	return ""
+}
+
+// defaultPages writes the default page into the operation itself: every connection field
+// asked for without first or last (or with both null) gets first: defaultPage before
+// anything runs. entgql loads nested connections from the operation's own arguments, so a
+// default applied later, to the resolver's arguments, left them unbounded; and the cost
+// estimate now counts what will be loaded.
+type defaultPages struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = defaultPages{}
+
+func (defaultPages) ExtensionName() string                   { return "DefaultPages" }
+func (defaultPages) Validate(graphql.ExecutableSchema) error { return nil }
+func (defaultPages) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation != nil {
+		addDefaultPages(oc.Operation.SelectionSet, oc.Variables, map[string]bool{})
+	}
+	return nil
+}
+
+func addDefaultPages(set ast.SelectionSet, vars map[string]any, seen map[string]bool) {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if d := s.Definition; d != nil && strings.HasSuffix(d.Type.Name(), "Connection") &&
+				d.Arguments.ForName("first") != nil && pageArgAbsent(s, "first", vars) && pageArgAbsent(s, "last", vars) {
+				args := make(ast.ArgumentList, 0, len(s.Arguments)+1)
+				for _, a := range s.Arguments {
+					if a.Name != "first" {
+						args = append(args, a)
+					}
+				}
+				s.Arguments = append(args, &ast.Argument{Name: "first", Position: s.Position,
+					Value: &ast.Value{Kind: ast.IntValue, Raw: strconv.Itoa(defaultPage), Position: s.Position}})
+			}
+			addDefaultPages(s.SelectionSet, vars, seen)
+		case *ast.InlineFragment:
+			addDefaultPages(s.SelectionSet, vars, seen)
+		case *ast.FragmentSpread:
+			if !seen[s.Name] && s.Definition != nil {
+				seen[s.Name] = true
+				addDefaultPages(s.Definition.SelectionSet, vars, seen)
+			}
+		}
+	}
+}
+
+// pageArgAbsent reports whether the field's argument name is missing or null.
+func pageArgAbsent(f *ast.Field, name string, vars map[string]any) bool {
+	a := f.Arguments.ForName(name)
+	if a == nil {
+		return true
+	}
+	v, err := a.Value.Value(vars)
+	return err == nil && v == nil
 }

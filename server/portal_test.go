@@ -250,7 +250,7 @@ func TestPortalBilling(t *testing.T) {
 					name, query string
 					vars        map[string]any
 				}{
-					{"organization legal entities", `{ organization { name legalEntities { edges { node { code accounts { edges { node { id code } } } } } } } }`, nil},
+					{"organization legal entities", `{ organization { name legalEntities(first: 5) { edges { node { code accounts(first: 5) { edges { node { id code } } } } } } } }`, nil},
 					{"invoice approvedBy", `{ invoices { edges { node { id approvedBy } } } }`, nil},
 					{"invoice submittedBy", `{ invoices { edges { node { id submittedBy } } } }`, nil},
 					{"invoice journalEntry", `{ invoices { edges { node { id journalEntry { id lines { debit } } } } } }`, nil},
@@ -265,7 +265,7 @@ func TestPortalBilling(t *testing.T) {
 					{"invoice line class", `{ invoices { edges { node { lines { class { id name } } } } } }`, nil},
 					{"item income account", `{ invoices { edges { node { lines { item { name incomeAccount { code } } } } } } }`, nil},
 					{"customer hub id", `{ invoices { edges { node { customer { hubCompanyId active } } } } }`, nil},
-					{"entity chart", `{ invoices { edges { node { entity { name accounts { edges { node { code } } } } } } } }`, nil},
+					{"entity chart", `{ invoices(first: 5) { edges { node { entity { name accounts(first: 5) { edges { node { code } } } } } } } }`, nil},
 					{"customers list", `{ customers { totalCount edges { node { id displayName } } } }`, nil},
 					{"items list", `{ items { totalCount } }`, nil},
 					{"credit memos", `{ creditMemos { totalCount } }`, nil},
