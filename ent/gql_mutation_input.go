@@ -481,11 +481,6 @@ type CreateLegalEntityInput struct {
 	BaseCurrency         string
 	TimeZone             *string
 	FiscalYearStartMonth *int
-	AccountIDs           []string
-	ClassIDs             []string
-	CoaMappingIDs        []string
-	PeriodIDs            []string
-	JournalEntryIDs      []string
 }
 
 // Mutate applies the CreateLegalEntityInput on the LegalEntityMutation builder.
@@ -499,21 +494,6 @@ func (i *CreateLegalEntityInput) Mutate(m *LegalEntityMutation) {
 	if v := i.FiscalYearStartMonth; v != nil {
 		m.SetFiscalYearStartMonth(*v)
 	}
-	if v := i.AccountIDs; len(v) > 0 {
-		m.AddAccountIDs(v...)
-	}
-	if v := i.ClassIDs; len(v) > 0 {
-		m.AddClassIDs(v...)
-	}
-	if v := i.CoaMappingIDs; len(v) > 0 {
-		m.AddCoaMappingIDs(v...)
-	}
-	if v := i.PeriodIDs; len(v) > 0 {
-		m.AddPeriodIDs(v...)
-	}
-	if v := i.JournalEntryIDs; len(v) > 0 {
-		m.AddJournalEntryIDs(v...)
-	}
 }
 
 // SetInput applies the change-set in the CreateLegalEntityInput on the LegalEntityCreate builder.
@@ -524,25 +504,10 @@ func (c *LegalEntityCreate) SetInput(i CreateLegalEntityInput) *LegalEntityCreat
 
 // UpdateLegalEntityInput represents a mutation input for updating legalentities.
 type UpdateLegalEntityInput struct {
-	Code                  *string
-	Name                  *string
-	TimeZone              *string
-	FiscalYearStartMonth  *int
-	ClearAccounts         bool
-	AddAccountIDs         []string
-	RemoveAccountIDs      []string
-	ClearClasses          bool
-	AddClassIDs           []string
-	RemoveClassIDs        []string
-	ClearCoaMappings      bool
-	AddCoaMappingIDs      []string
-	RemoveCoaMappingIDs   []string
-	ClearPeriods          bool
-	AddPeriodIDs          []string
-	RemovePeriodIDs       []string
-	ClearJournalEntries   bool
-	AddJournalEntryIDs    []string
-	RemoveJournalEntryIDs []string
+	Code                 *string
+	Name                 *string
+	TimeZone             *string
+	FiscalYearStartMonth *int
 }
 
 // Mutate applies the UpdateLegalEntityInput on the LegalEntityMutation builder.
@@ -559,51 +524,6 @@ func (i *UpdateLegalEntityInput) Mutate(m *LegalEntityMutation) {
 	if v := i.FiscalYearStartMonth; v != nil {
 		m.SetFiscalYearStartMonth(*v)
 	}
-	if i.ClearAccounts {
-		m.ClearAccounts()
-	}
-	if v := i.AddAccountIDs; len(v) > 0 {
-		m.AddAccountIDs(v...)
-	}
-	if v := i.RemoveAccountIDs; len(v) > 0 {
-		m.RemoveAccountIDs(v...)
-	}
-	if i.ClearClasses {
-		m.ClearClasses()
-	}
-	if v := i.AddClassIDs; len(v) > 0 {
-		m.AddClassIDs(v...)
-	}
-	if v := i.RemoveClassIDs; len(v) > 0 {
-		m.RemoveClassIDs(v...)
-	}
-	if i.ClearCoaMappings {
-		m.ClearCoaMappings()
-	}
-	if v := i.AddCoaMappingIDs; len(v) > 0 {
-		m.AddCoaMappingIDs(v...)
-	}
-	if v := i.RemoveCoaMappingIDs; len(v) > 0 {
-		m.RemoveCoaMappingIDs(v...)
-	}
-	if i.ClearPeriods {
-		m.ClearPeriods()
-	}
-	if v := i.AddPeriodIDs; len(v) > 0 {
-		m.AddPeriodIDs(v...)
-	}
-	if v := i.RemovePeriodIDs; len(v) > 0 {
-		m.RemovePeriodIDs(v...)
-	}
-	if i.ClearJournalEntries {
-		m.ClearJournalEntries()
-	}
-	if v := i.AddJournalEntryIDs; len(v) > 0 {
-		m.AddJournalEntryIDs(v...)
-	}
-	if v := i.RemoveJournalEntryIDs; len(v) > 0 {
-		m.RemoveJournalEntryIDs(v...)
-	}
 }
 
 // SetInput applies the change-set in the UpdateLegalEntityInput on the LegalEntityUpdate builder.
@@ -614,42 +534,6 @@ func (c *LegalEntityUpdate) SetInput(i UpdateLegalEntityInput) *LegalEntityUpdat
 
 // SetInput applies the change-set in the UpdateLegalEntityInput on the LegalEntityUpdateOne builder.
 func (c *LegalEntityUpdateOne) SetInput(i UpdateLegalEntityInput) *LegalEntityUpdateOne {
-	i.Mutate(c.Mutation())
-	return c
-}
-
-// UpdateOrganizationInput represents a mutation input for updating organizations.
-type UpdateOrganizationInput struct {
-	Name                 *string
-	ClearLegalEntities   bool
-	AddLegalEntityIDs    []string
-	RemoveLegalEntityIDs []string
-}
-
-// Mutate applies the UpdateOrganizationInput on the OrganizationMutation builder.
-func (i *UpdateOrganizationInput) Mutate(m *OrganizationMutation) {
-	if v := i.Name; v != nil {
-		m.SetName(*v)
-	}
-	if i.ClearLegalEntities {
-		m.ClearLegalEntities()
-	}
-	if v := i.AddLegalEntityIDs; len(v) > 0 {
-		m.AddLegalEntityIDs(v...)
-	}
-	if v := i.RemoveLegalEntityIDs; len(v) > 0 {
-		m.RemoveLegalEntityIDs(v...)
-	}
-}
-
-// SetInput applies the change-set in the UpdateOrganizationInput on the OrganizationUpdate builder.
-func (c *OrganizationUpdate) SetInput(i UpdateOrganizationInput) *OrganizationUpdate {
-	i.Mutate(c.Mutation())
-	return c
-}
-
-// SetInput applies the change-set in the UpdateOrganizationInput on the OrganizationUpdateOne builder.
-func (c *OrganizationUpdateOne) SetInput(i UpdateOrganizationInput) *OrganizationUpdateOne {
 	i.Mutate(c.Mutation())
 	return c
 }

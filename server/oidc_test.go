@@ -103,6 +103,17 @@ func TestOIDCSignIn(t *testing.T) {
 				require.Nil(t, out.Me.Customer)
 			})
 
+			t.Run("a token within the clock leeway works for the whole request", func(t *testing.T) {
+				t.Parallel()
+				past := time.Now().Add(-10 * time.Second)
+				tok := iss.Sign(t, iss.RSA, iss.Claims(past.Add(-time.Hour), "auth0|late", map[string]any{
+					"books_org": b.orgA.ID, "books_roles": []string{"viewer"}, "exp": past.Unix(),
+				}))
+				var out orgOut
+				b.gqlOK(t, tok, `{ organization { id name } }`, nil, &out)
+				require.Equal(t, b.orgA.ID, out.Organization.ID)
+			})
+
 			t.Run("Books' own tokens still work", func(t *testing.T) {
 				t.Parallel()
 				var out orgOut

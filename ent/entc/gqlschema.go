@@ -36,8 +36,8 @@ func conventionHook(g *gen.Graph, s *ast.Schema) error {
 	}
 	typeDocs := typeComments(g)
 	edgeDocs := edgeComments(g)
-	for _, name := range sortedTypes(s) {
-		def := s.Types[name]
+	// Names first, so that the descriptions below can look fields up by their final names.
+	for _, def := range s.Types {
 		for _, f := range def.Fields {
 			f.Name = idCase(f.Name)
 			for _, a := range f.Arguments {
@@ -45,6 +45,9 @@ func conventionHook(g *gen.Graph, s *ast.Schema) error {
 			}
 			idType(def, f)
 		}
+	}
+	for _, name := range sortedTypes(s) {
+		def := s.Types[name]
 		switch def.Kind {
 		case ast.Enum:
 			if err := conventionalEnum(def, consts); err != nil {
@@ -79,7 +82,7 @@ func conventionHook(g *gen.Graph, s *ast.Schema) error {
 				node := strings.TrimSuffix(strings.TrimPrefix(name, "Create"), "Input")
 				def.Description = fmt.Sprintf("The values of a new %s.", node)
 			}
-			describeMutationInput(def)
+			describeMutationInput(def, s)
 		}
 	}
 	if missing := undocumented(s); len(missing) > 0 {
@@ -266,24 +269,40 @@ func camel(snake string) string {
 	return strings.Join(parts, "")
 }
 
-// describeMutationInput describes the edge fields entgql adds to create and update inputs.
-func describeMutationInput(def *ast.Definition) {
+// edgeInputDocs describe the to-many edge fields left in the generated inputs.
+var edgeInputDocs = map[string]string{
+	"CreateClassInput.childIds": "Classes of the same entity to nest directly under the new class.",
+	"ClassPatch.addChildIds":    "Classes of the same entity to nest directly under this one; none may be one of its ancestors.",
+	"ClassPatch.removeChildIds": "Classes to take out from under this one; they become top-level classes.",
+	"ClassPatch.clearChildren":  "True makes every class directly under this one a top-level class.",
+}
+
+// describeMutationInput describes the fields entgql adds to create and update inputs: an
+// edge's id as the object's own field says, and clearXxx.
+func describeMutationInput(def *ast.Definition, s *ast.Schema) {
+	node := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(def.Name, "Input"), "Create"), "Patch")
+	if def.Name != node+"Patch" && !strings.HasPrefix(def.Name, "Create") {
+		return
+	}
+	obj := s.Types[node]
 	for _, f := range def.Fields {
 		if f.Description != "" {
 			continue
+		}
+		if d := edgeInputDocs[def.Name+"."+f.Name]; d != "" {
+			f.Description = d
+			continue
+		}
+		if obj != nil {
+			if of := obj.Fields.ForName(f.Name); of != nil && of.Description != "" {
+				f.Description = of.Description
+				continue
+			}
 		}
 		n := f.Name
 		switch {
 		case strings.HasPrefix(n, "clear"):
 			f.Description = fmt.Sprintf("True empties %s.", lowerFirst(strings.TrimPrefix(n, "clear")))
-		case strings.HasPrefix(n, "add") && strings.HasSuffix(n, "Ids"):
-			f.Description = fmt.Sprintf("Links these %s.", lowerFirst(strings.TrimSuffix(strings.TrimPrefix(n, "add"), "Ids"))+"s")
-		case strings.HasPrefix(n, "remove") && strings.HasSuffix(n, "Ids"):
-			f.Description = fmt.Sprintf("Unlinks these %s.", lowerFirst(strings.TrimSuffix(strings.TrimPrefix(n, "remove"), "Ids"))+"s")
-		case strings.HasSuffix(n, "Ids"):
-			f.Description = fmt.Sprintf("The ids of the %s.", strings.TrimSuffix(n, "Ids")+"s")
-		case strings.HasSuffix(n, "Id"):
-			f.Description = fmt.Sprintf("The id of the %s.", strings.TrimSuffix(n, "Id"))
 		}
 	}
 }

@@ -50,15 +50,15 @@ func (LegalEntity) Edges() []ent.Edge {
 			Field("organization_id").Unique().Required().Immutable().
 			Comment("The organization that owns the entity.").
 			Annotations(entgql.Skip()),
-		edge.To("accounts", Account.Type).Annotations(entgql.RelayConnection()).
+		edge.To("accounts", Account.Type).Annotations(entgql.RelayConnection(), readOnlyEdge).
 			Comment("The entity's chart of accounts."),
-		edge.To("classes", Class.Type).Annotations(entgql.RelayConnection()).
+		edge.To("classes", Class.Type).Annotations(entgql.RelayConnection(), readOnlyEdge).
 			Comment("The entity's classes."),
-		edge.To("coa_mappings", COAMapping.Type).Annotations(entgql.RelayConnection()).
+		edge.To("coa_mappings", COAMapping.Type).Annotations(entgql.RelayConnection(), readOnlyEdge).
 			Comment("The entity's mappings of source-system codes to its accounts."),
-		edge.To("periods", AccountingPeriod.Type).Annotations(entgql.RelayConnection()).
+		edge.To("periods", AccountingPeriod.Type).Annotations(entgql.RelayConnection(), readOnlyEdge).
 			Comment("The entity's accounting periods that have a record; a month without one is open."),
-		edge.To("journal_entries", JournalEntry.Type).Annotations(entgql.RelayConnection()).
+		edge.To("journal_entries", JournalEntry.Type).Annotations(entgql.RelayConnection(), readOnlyEdge).
 			Comment("The journal entries on the entity's ledger."),
 	}
 }

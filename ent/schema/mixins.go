@@ -224,6 +224,11 @@ func currencyField(name string, opts fieldOpt, comment string) ent.Field {
 }
 
 // gqlRoot makes a type a Relay connection with a root query field, described by description.
+// readOnlyEdge keeps a to-many edge out of the generated create and update inputs: its
+// records are linked by their own mutations (an account names its entity), never by listing
+// them on the other side, where a patch could move a posted entry to another entity.
+var readOnlyEdge = entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)
+
 func gqlRoot(queryField, description string) []schema.Annotation {
 	return []schema.Annotation{
 		entgql.QueryField(queryField).Description(description),

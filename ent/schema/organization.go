@@ -27,7 +27,7 @@ func (Organization) Fields() []ent.Field {
 func (Organization) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("legal_entities", LegalEntity.Type).
-			Annotations(entgql.RelayConnection()).
+			Annotations(entgql.RelayConnection(), readOnlyEdge).
 			Comment("The organization's legal entities."),
 	}
 }
@@ -42,7 +42,6 @@ func (Organization) Hooks() []ent.Hook {
 
 func (Organization) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.Mutations(entgql.MutationUpdate()),
 		schema.Comment("A tenant: a firm that owns one or more legal entities. Every record belongs to one " +
 			"organization, and a caller sees only its own organization's records."),
 	}

@@ -5245,7 +5245,6 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputLegalEntityPatch,
 		ec.unmarshalInputLegalEntityWhereInput,
 		ec.unmarshalInputOrganizationOrder,
-		ec.unmarshalInputOrganizationPatch,
 		ec.unmarshalInputOrganizationWhereInput,
 		ec.unmarshalInputPaymentApplicationOrder,
 		ec.unmarshalInputPaymentApplicationWhereInput,
@@ -8629,7 +8628,7 @@ input COAMappingPatch @goModel(model: "books/ent.UpdateCOAMappingInput") {
   """
   sourceCode: String
   """
-  The id of the account.
+  The account that journal lines naming the code post to; an account of the same entity. Repointing a mapping leaves entries already posted on their accounts.
   """
   accountId: ID
 }
@@ -9676,7 +9675,7 @@ input ClassPatch @goModel(model: "books/ent.UpdateClassInput") {
   """
   active: Boolean
   """
-  The id of the parent.
+  The class this one is nested under, in the same entity; null for a top-level class. A class is never nested under itself or one of its own descendants.
   """
   parentId: ID
   """
@@ -9684,15 +9683,15 @@ input ClassPatch @goModel(model: "books/ent.UpdateClassInput") {
   """
   clearParent: Boolean
   """
-  Links these childs.
+  Classes of the same entity to nest directly under this one; none may be one of its ancestors.
   """
   addChildIds: [ID!]
   """
-  Unlinks these childs.
+  Classes to take out from under this one; they become top-level classes.
   """
   removeChildIds: [ID!]
   """
-  True empties children.
+  True makes every class directly under this one a top-level class.
   """
   clearChildren: Boolean
 }
@@ -10010,7 +10009,7 @@ input CreateAccountInput {
   """
   description: String
   """
-  The id of the entity.
+  The legal entity whose chart of accounts holds the account; fixed at creation.
   """
   entityId: ID!
 }
@@ -10027,11 +10026,11 @@ input CreateCOAMappingInput {
   """
   sourceCode: String!
   """
-  The id of the entity.
+  The legal entity the mapping belongs to; fixed at creation.
   """
   entityId: ID!
   """
-  The id of the account.
+  The account that journal lines naming the code post to; an account of the same entity. Repointing a mapping leaves entries already posted on their accounts.
   """
   accountId: ID!
 }
@@ -10048,15 +10047,15 @@ input CreateClassInput {
   """
   active: Boolean
   """
-  The id of the entity.
+  The legal entity the class belongs to; fixed at creation.
   """
   entityId: ID!
   """
-  The id of the parent.
+  The class this one is nested under, in the same entity; null for a top-level class. A class is never nested under itself or one of its own descendants.
   """
   parentId: ID
   """
-  The ids of the childs.
+  Classes of the same entity to nest directly under the new class.
   """
   childIds: [ID!]
 }
@@ -10142,11 +10141,11 @@ input CreateItemInput {
   """
   active: Boolean
   """
-  The id of the entity.
+  The legal entity that sells the item; fixed at creation.
   """
   entityId: ID!
   """
-  The id of the incomeAccount.
+  The revenue account an approved invoice credits for the item's lines (lines recognized over time credit deferred revenue instead): an active revenue account of the entity.
   """
   incomeAccountId: ID!
 }
@@ -10174,26 +10173,6 @@ input CreateLegalEntityInput {
   The month the entity's fiscal year starts in, from 1 (January) to 12; 1 by default.
   """
   fiscalYearStartMonth: Int
-  """
-  The ids of the accounts.
-  """
-  accountIds: [ID!]
-  """
-  The ids of the classs.
-  """
-  classIds: [ID!]
-  """
-  The ids of the coaMappings.
-  """
-  coaMappingIds: [ID!]
-  """
-  The ids of the periods.
-  """
-  periodIds: [ID!]
-  """
-  The ids of the journalEntrys.
-  """
-  journalEntryIds: [ID!]
 }
 """
 The values of a new Vendor.
@@ -15605,7 +15584,7 @@ input ItemPatch @goModel(model: "books/ent.UpdateItemInput") {
   """
   active: Boolean
   """
-  The id of the incomeAccount.
+  The revenue account an approved invoice credits for the item's lines (lines recognized over time credit deferred revenue instead): an active revenue account of the entity.
   """
   incomeAccountId: ID
 }
@@ -18252,66 +18231,6 @@ input LegalEntityPatch @goModel(model: "books/ent.UpdateLegalEntityInput") {
   The month the entity's fiscal year starts in, from 1 (January) to 12; 1 by default.
   """
   fiscalYearStartMonth: Int
-  """
-  Links these accounts.
-  """
-  addAccountIds: [ID!]
-  """
-  Unlinks these accounts.
-  """
-  removeAccountIds: [ID!]
-  """
-  True empties accounts.
-  """
-  clearAccounts: Boolean
-  """
-  Links these classs.
-  """
-  addClassIds: [ID!]
-  """
-  Unlinks these classs.
-  """
-  removeClassIds: [ID!]
-  """
-  True empties classes.
-  """
-  clearClasses: Boolean
-  """
-  Links these coaMappings.
-  """
-  addCoaMappingIds: [ID!]
-  """
-  Unlinks these coaMappings.
-  """
-  removeCoaMappingIds: [ID!]
-  """
-  True empties coaMappings.
-  """
-  clearCoaMappings: Boolean
-  """
-  Links these periods.
-  """
-  addPeriodIds: [ID!]
-  """
-  Unlinks these periods.
-  """
-  removePeriodIds: [ID!]
-  """
-  True empties periods.
-  """
-  clearPeriods: Boolean
-  """
-  Links these journalEntrys.
-  """
-  addJournalEntryIds: [ID!]
-  """
-  Unlinks these journalEntrys.
-  """
-  removeJournalEntryIds: [ID!]
-  """
-  True empties journalEntries.
-  """
-  clearJournalEntries: Boolean
 }
 """
 Filters LegalEntity records: every predicate given must hold.
@@ -18781,27 +18700,6 @@ enum OrganizationOrderField {
   Order by when the organization was created.
   """
   CREATED_AT
-}
-"""
-New values for the Organization; a field left out keeps its value, and clearXxx: true empties an optional one.
-"""
-input OrganizationPatch @goModel(model: "books/ent.UpdateOrganizationInput") {
-  """
-  The firm's name.
-  """
-  name: String
-  """
-  Links these legalEntitys.
-  """
-  addLegalEntityIds: [ID!]
-  """
-  Unlinks these legalEntitys.
-  """
-  removeLegalEntityIds: [ID!]
-  """
-  True empties legalEntities.
-  """
-  clearLegalEntities: Boolean
 }
 """
 Filters Organization records: every predicate given must hold.
@@ -53031,7 +52929,7 @@ func (ec *executionContext) unmarshalInputCreateLegalEntityInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"code", "name", "baseCurrency", "timeZone", "fiscalYearStartMonth", "accountIds", "classIds", "coaMappingIds", "periodIds", "journalEntryIds"}
+	fieldsInOrder := [...]string{"code", "name", "baseCurrency", "timeZone", "fiscalYearStartMonth"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -53073,41 +52971,6 @@ func (ec *executionContext) unmarshalInputCreateLegalEntityInput(ctx context.Con
 				return it, err
 			}
 			it.FiscalYearStartMonth = data
-		case "accountIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AccountIDs = data
-		case "classIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("classIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClassIDs = data
-		case "coaMappingIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("coaMappingIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CoaMappingIDs = data
-		case "periodIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("periodIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PeriodIDs = data
-		case "journalEntryIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.JournalEntryIDs = data
 		}
 	}
 	return it, nil
@@ -65653,7 +65516,7 @@ func (ec *executionContext) unmarshalInputLegalEntityPatch(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"code", "name", "timeZone", "fiscalYearStartMonth", "addAccountIds", "removeAccountIds", "clearAccounts", "addClassIds", "removeClassIds", "clearClasses", "addCoaMappingIds", "removeCoaMappingIds", "clearCoaMappings", "addPeriodIds", "removePeriodIds", "clearPeriods", "addJournalEntryIds", "removeJournalEntryIds", "clearJournalEntries"}
+	fieldsInOrder := [...]string{"code", "name", "timeZone", "fiscalYearStartMonth"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -65688,111 +65551,6 @@ func (ec *executionContext) unmarshalInputLegalEntityPatch(ctx context.Context, 
 				return it, err
 			}
 			it.FiscalYearStartMonth = data
-		case "addAccountIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addAccountIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddAccountIDs = data
-		case "removeAccountIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeAccountIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoveAccountIDs = data
-		case "clearAccounts":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearAccounts"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClearAccounts = data
-		case "addClassIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addClassIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddClassIDs = data
-		case "removeClassIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeClassIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoveClassIDs = data
-		case "clearClasses":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearClasses"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClearClasses = data
-		case "addCoaMappingIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addCoaMappingIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddCoaMappingIDs = data
-		case "removeCoaMappingIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeCoaMappingIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoveCoaMappingIDs = data
-		case "clearCoaMappings":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearCoaMappings"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClearCoaMappings = data
-		case "addPeriodIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addPeriodIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddPeriodIDs = data
-		case "removePeriodIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removePeriodIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemovePeriodIDs = data
-		case "clearPeriods":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearPeriods"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClearPeriods = data
-		case "addJournalEntryIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addJournalEntryIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddJournalEntryIDs = data
-		case "removeJournalEntryIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeJournalEntryIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoveJournalEntryIDs = data
-		case "clearJournalEntries":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearJournalEntries"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClearJournalEntries = data
 		}
 	}
 	return it, nil
@@ -66494,57 +66252,6 @@ func (ec *executionContext) unmarshalInputOrganizationOrder(ctx context.Context,
 				return it, err
 			}
 			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-func (ec *executionContext) unmarshalInputOrganizationPatch(ctx context.Context, obj any) (ent.UpdateOrganizationInput, error) {
-	var it ent.UpdateOrganizationInput
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	fieldsInOrder := [...]string{"name", "addLegalEntityIds", "removeLegalEntityIds", "clearLegalEntities"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "name":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Name = data
-		case "addLegalEntityIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addLegalEntityIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddLegalEntityIDs = data
-		case "removeLegalEntityIds":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeLegalEntityIds"))
-			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoveLegalEntityIDs = data
-		case "clearLegalEntities":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearLegalEntities"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClearLegalEntities = data
 		}
 	}
 	return it, nil

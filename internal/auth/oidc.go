@@ -75,7 +75,7 @@ type OIDCConfig struct {
 // OIDC verifies access tokens (JWTs) of one OpenID Connect provider against the keys it
 // publishes (its JWKS) and maps their claims to a Principal (docs/auth.md):
 //
-//   - sub → Subject; iss → Issuer; exp → ExpiresAt; name (or preferred_username) → Name;
+//   - sub → Subject; iss → Issuer; exp (plus the leeway) → ExpiresAt; name (or preferred_username) → Name;
 //     email → Email;
 //   - OrgClaim (books_org), a string → Org, the Books organization id (org_…);
 //   - CustomerClaim (books_customer), a string → a portal principal bound to that customer
@@ -195,7 +195,9 @@ func (o *OIDC) Verify(ctx context.Context, token string) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Issuer, p.Email, p.ExpiresAt = c.Issuer, c.Email, c.Expiry.Time()
+	// The token is accepted up to exp plus the leeway, so that is when it expires here: a
+	// WebSocket closes then, and every operation is judged by the same instant.
+	p.Issuer, p.Email, p.ExpiresAt = c.Issuer, c.Email, c.Expiry.Time().Add(oidcLeeway)
 	p.Name = cmp.Or(c.Name, c.PreferredUsername)
 	return p, nil
 }

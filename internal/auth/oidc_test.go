@@ -111,7 +111,7 @@ func TestOIDCClaimMapping(t *testing.T) {
 			require.Empty(t, p.Customer)
 			require.Equal(t, "Alice Adams", p.Name)
 			require.Equal(t, "alice@example.com", p.Email)
-			require.Equal(t, time.Unix(claims["exp"].(int64), 0), p.ExpiresAt)
+			require.Equal(t, time.Unix(claims["exp"].(int64), 0).Add(30*time.Second), p.ExpiresAt, "exp plus the leeway the token is accepted for")
 			require.True(t, p.CanMutate())
 		}
 	})
@@ -229,6 +229,7 @@ func TestOIDCRefusals(t *testing.T) {
 		"only unknown roles":      {map[string]any{"books_roles": []string{"superuser", "root"}}, "no known role"},
 		"empty customer, no role": {map[string]any{"books_roles": nil, "books_customer": ""}, "no known role"},
 		"no subject":              {map[string]any{"sub": nil}, "no subject"},
+		"blank subject":           {map[string]any{"sub": "   "}, "no subject"},
 	} {
 		p, err := b.verify(t, sign(b.staff(tc.extra)))
 		require.Nil(t, p, name)

@@ -76,6 +76,7 @@ type Principal struct {
 // refused rather than becoming a principal with no scope. The error message says what is
 // missing: the token's signature was verified, so this tells its holder nothing new.
 func bearerPrincipal(subject, org string, roles []string, customer string) (*Principal, error) {
+	subject, org, customer = strings.TrimSpace(subject), strings.TrimSpace(org), strings.TrimSpace(customer)
 	switch {
 	case subject == "":
 		return nil, scopeError("the token names no subject")
