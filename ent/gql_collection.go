@@ -2642,11 +2642,6 @@ func (_q *JournalEntryQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, journalentry.FieldRequestID)
 				fieldSeen[journalentry.FieldRequestID] = struct{}{}
 			}
-		case "documentType":
-			if _, ok := fieldSeen[journalentry.FieldDocumentType]; !ok {
-				selectedFields = append(selectedFields, journalentry.FieldDocumentType)
-				fieldSeen[journalentry.FieldDocumentType] = struct{}{}
-			}
 		case "documentID":
 			if _, ok := fieldSeen[journalentry.FieldDocumentID]; !ok {
 				selectedFields = append(selectedFields, journalentry.FieldDocumentID)

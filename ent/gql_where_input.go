@@ -9726,23 +9726,6 @@ type JournalEntryWhereInput struct {
 	RequestIDEqualFold    *string  `json:"requestIDEqualFold,omitempty"`
 	RequestIDContainsFold *string  `json:"requestIDContainsFold,omitempty"`
 
-	// "document_type" field predicates.
-	DocumentType             *string  `json:"documentType,omitempty"`
-	DocumentTypeNEQ          *string  `json:"documentTypeNEQ,omitempty"`
-	DocumentTypeIn           []string `json:"documentTypeIn,omitempty"`
-	DocumentTypeNotIn        []string `json:"documentTypeNotIn,omitempty"`
-	DocumentTypeGT           *string  `json:"documentTypeGT,omitempty"`
-	DocumentTypeGTE          *string  `json:"documentTypeGTE,omitempty"`
-	DocumentTypeLT           *string  `json:"documentTypeLT,omitempty"`
-	DocumentTypeLTE          *string  `json:"documentTypeLTE,omitempty"`
-	DocumentTypeContains     *string  `json:"documentTypeContains,omitempty"`
-	DocumentTypeHasPrefix    *string  `json:"documentTypeHasPrefix,omitempty"`
-	DocumentTypeHasSuffix    *string  `json:"documentTypeHasSuffix,omitempty"`
-	DocumentTypeIsNil        bool     `json:"documentTypeIsNil,omitempty"`
-	DocumentTypeNotNil       bool     `json:"documentTypeNotNil,omitempty"`
-	DocumentTypeEqualFold    *string  `json:"documentTypeEqualFold,omitempty"`
-	DocumentTypeContainsFold *string  `json:"documentTypeContainsFold,omitempty"`
-
 	// "document_id" field predicates.
 	DocumentID             *string  `json:"documentID,omitempty"`
 	DocumentIDNEQ          *string  `json:"documentIDNEQ,omitempty"`
@@ -10348,51 +10331,6 @@ func (i *JournalEntryWhereInput) P() (predicate.JournalEntry, error) {
 	}
 	if i.RequestIDContainsFold != nil {
 		predicates = append(predicates, journalentry.RequestIDContainsFold(*i.RequestIDContainsFold))
-	}
-	if i.DocumentType != nil {
-		predicates = append(predicates, journalentry.DocumentTypeEQ(*i.DocumentType))
-	}
-	if i.DocumentTypeNEQ != nil {
-		predicates = append(predicates, journalentry.DocumentTypeNEQ(*i.DocumentTypeNEQ))
-	}
-	if len(i.DocumentTypeIn) > 0 {
-		predicates = append(predicates, journalentry.DocumentTypeIn(i.DocumentTypeIn...))
-	}
-	if len(i.DocumentTypeNotIn) > 0 {
-		predicates = append(predicates, journalentry.DocumentTypeNotIn(i.DocumentTypeNotIn...))
-	}
-	if i.DocumentTypeGT != nil {
-		predicates = append(predicates, journalentry.DocumentTypeGT(*i.DocumentTypeGT))
-	}
-	if i.DocumentTypeGTE != nil {
-		predicates = append(predicates, journalentry.DocumentTypeGTE(*i.DocumentTypeGTE))
-	}
-	if i.DocumentTypeLT != nil {
-		predicates = append(predicates, journalentry.DocumentTypeLT(*i.DocumentTypeLT))
-	}
-	if i.DocumentTypeLTE != nil {
-		predicates = append(predicates, journalentry.DocumentTypeLTE(*i.DocumentTypeLTE))
-	}
-	if i.DocumentTypeContains != nil {
-		predicates = append(predicates, journalentry.DocumentTypeContains(*i.DocumentTypeContains))
-	}
-	if i.DocumentTypeHasPrefix != nil {
-		predicates = append(predicates, journalentry.DocumentTypeHasPrefix(*i.DocumentTypeHasPrefix))
-	}
-	if i.DocumentTypeHasSuffix != nil {
-		predicates = append(predicates, journalentry.DocumentTypeHasSuffix(*i.DocumentTypeHasSuffix))
-	}
-	if i.DocumentTypeIsNil {
-		predicates = append(predicates, journalentry.DocumentTypeIsNil())
-	}
-	if i.DocumentTypeNotNil {
-		predicates = append(predicates, journalentry.DocumentTypeNotNil())
-	}
-	if i.DocumentTypeEqualFold != nil {
-		predicates = append(predicates, journalentry.DocumentTypeEqualFold(*i.DocumentTypeEqualFold))
-	}
-	if i.DocumentTypeContainsFold != nil {
-		predicates = append(predicates, journalentry.DocumentTypeContainsFold(*i.DocumentTypeContainsFold))
 	}
 	if i.DocumentID != nil {
 		predicates = append(predicates, journalentry.DocumentIDEQ(*i.DocumentID))

@@ -37,11 +37,23 @@ func (r *integrationKeyResolver) SourceSystems(ctx context.Context, obj *ent.Int
 
 // CreatedVia is the resolver for the createdVia field.
 func (r *journalEntryResolver) CreatedVia(ctx context.Context, obj *ent.JournalEntry) (*auditevent.Via, error) {
-	if obj.CreatedVia == "" {
+	v := auditevent.Via(obj.CreatedVia)
+	if auditevent.ViaValidator(v) != nil {
+		return nil, nil // not recorded (or recorded by a client outside the interfaces)
+	}
+	return &v, nil
+}
+
+// DocumentType is the resolver for the documentType field.
+func (r *journalEntryResolver) DocumentType(ctx context.Context, obj *ent.JournalEntry) (*string, error) {
+	if obj.DocumentType == nil {
 		return nil, nil
 	}
-	v := auditevent.Via(obj.CreatedVia)
-	return &v, nil
+	if !ledger.IsDocumentType(*obj.DocumentType) {
+		// Ledger verification reports such an entry; the API does not invent a value for it.
+		return nil, apperr.New(apperr.Internal, "entry %s names a document of unknown type", obj.ID)
+	}
+	return obj.DocumentType, nil
 }
 
 // CreateLegalEntity is the resolver for the createLegalEntity field.

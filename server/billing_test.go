@@ -1874,7 +1874,7 @@ func (e biEntry) requireDocument(t *testing.T, docType, docID, customerID string
 	t.Helper()
 	require.NotNil(t, e.DocumentType, "entry %s (%s) has no document", e.ID, e.SourceRef)
 	require.NotNil(t, e.DocumentID, "entry %s (%s) has no document id", e.ID, e.SourceRef)
-	require.Equal(t, docType+" "+docID, *e.DocumentType+" "+*e.DocumentID, "document of entry %s (%s)", e.ID, e.SourceRef)
+	require.Equal(t, strings.ToUpper(docType)+" "+docID, *e.DocumentType+" "+*e.DocumentID, "document of entry %s (%s)", e.ID, e.SourceRef)
 	for _, l := range e.Lines {
 		if l.Account.Subtype == "ACCOUNTS_RECEIVABLE" || l.Account.Subtype == "CUSTOMER_CREDIT" {
 			require.NotNil(t, l.CustomerID, "%s line of entry %s names no customer", l.Account.Code, e.ID)

@@ -209,7 +209,8 @@ func TestTenancyWrites(t *testing.T) {
 		{"update B's entity", `mutation($id: ID!) { updateLegalEntity(input: {legalEntityId: $id, patch: {name: "Mine now"}}) { legalEntity { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"id": b.US} }, "NOT_FOUND"},
 		{"take B's account into A's entity", `mutation($id: ID!, $acct: [ID!]) { updateLegalEntity(input: {legalEntityId: $id, patch: {addAccountIds: $acct}}) { legalEntity { id } } }`,
-			func(a, b ids) map[string]any { return map[string]any{"id": a.US, "acct": []string{b.Account4000}} }, "CONFLICT"},
+			// The patch has no edge lists any more: refused before it runs.
+			func(a, b ids) map[string]any { return map[string]any{"id": a.US, "acct": []string{b.Account4000}} }, "GRAPHQL_VALIDATION_FAILED"},
 		{"create an account in B's entity", `mutation($e: ID!) { createAccount(input: {entityId: $e, code: "4999", name: "x", type: REVENUE, subtype: INCOME}) { account { id } } }`,
 			func(a, b ids) map[string]any { return map[string]any{"e": b.US} }, "NOT_FOUND"},
 		{"update B's account", `mutation($id: ID!) { updateAccount(input: {accountId: $id, patch: {name: "hacked", active: false}}) { account { id } } }`,

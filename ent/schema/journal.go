@@ -76,7 +76,9 @@ func (JournalEntry) Fields() []ent.Field {
 		// refund) undo it, and only such entries may touch control accounts.
 		field.String("document_type").Optional().Nillable().Immutable().MaxLen(50).
 			Comment("The kind of Books document that posted the entry, e.g. invoice or payment; null for manual " +
-				"and API entries. Only that document's own operations (void, unapply, refund) undo the entry."),
+				"and API entries. Only that document's own operations (void, unapply, refund) undo the entry.").
+			// graph/schema.graphqls shows it typed, as a DocumentType.
+			Annotations(entgql.Skip()),
 		field.String("document_id").Optional().Nillable().Immutable().MaxLen(100).
 			Comment("The id of the document that posted the entry; null for manual and API entries."),
 	}

@@ -14,6 +14,7 @@ import (
 	"books/graph/model"
 	"books/internal/auth"
 	"books/internal/caldate"
+	"books/internal/ledger"
 	"books/internal/ledger/source"
 	"books/internal/money"
 	"books/internal/qbo/syncstate"
@@ -994,6 +995,7 @@ type InvoiceEventResolver interface {
 }
 type JournalEntryResolver interface {
 	CreatedVia(ctx context.Context, obj *ent.JournalEntry) (*auditevent.Via, error)
+	DocumentType(ctx context.Context, obj *ent.JournalEntry) (*string, error)
 }
 type LegalEntityResolver interface {
 	LastLedgerVerification(ctx context.Context, obj *ent.LegalEntity) (*ent.LedgerVerification, error)
@@ -16018,10 +16020,6 @@ type JournalEntry implements Node {
   """
   requestId: String
   """
-  The kind of Books document that posted the entry, e.g. invoice or payment; null for manual and API entries. Only that document's own operations (void, unapply, refund) undo the entry.
-  """
-  documentType: String
-  """
   The id of the document that posted the entry; null for manual and API entries.
   """
   documentId: ID
@@ -16799,66 +16797,6 @@ input JournalEntryWhereInput {
   requestId contains the given text, ignoring case.
   """
   requestIdContainsFold: String
-  """
-  documentType equals the given value.
-  """
-  documentType: String
-  """
-  documentType differs from the given value.
-  """
-  documentTypeNEQ: String
-  """
-  documentType is one of the given values.
-  """
-  documentTypeIn: [String!]
-  """
-  documentType is none of the given values.
-  """
-  documentTypeNotIn: [String!]
-  """
-  documentType is greater than the given value.
-  """
-  documentTypeGT: String
-  """
-  documentType is greater than or equal to the given value.
-  """
-  documentTypeGTE: String
-  """
-  documentType is less than the given value.
-  """
-  documentTypeLT: String
-  """
-  documentType is less than or equal to the given value.
-  """
-  documentTypeLTE: String
-  """
-  documentType contains the given text.
-  """
-  documentTypeContains: String
-  """
-  documentType starts with the given text.
-  """
-  documentTypeHasPrefix: String
-  """
-  documentType ends with the given text.
-  """
-  documentTypeHasSuffix: String
-  """
-  documentType is not set (null).
-  """
-  documentTypeIsNil: Boolean
-  """
-  documentType is set.
-  """
-  documentTypeNotNil: Boolean
-  """
-  documentType equals the given text, ignoring case.
-  """
-  documentTypeEqualFold: String
-  """
-  documentType contains the given text, ignoring case.
-  """
-  documentTypeContainsFold: String
   """
   documentId equals the given value.
   """
@@ -23518,9 +23456,31 @@ input CreateIntegrationKeyInput {
   sourceSystems: [SourceSystem!]!
 }
 
+"The kind of Books document that posted a journal entry."
+enum DocumentType @goModel(model: "github.com/99designs/gqlgen/graphql.String") {
+  "An invoice's approval; its void reverses that entry."
+  INVOICE @goEnum(value: "books/internal/ledger.DocInvoice")
+  "A write-off of an invoice's balance as bad debt."
+  WRITE_OFF @goEnum(value: "books/internal/ledger.DocWriteOff")
+  "A payment recorded, with its first applications."
+  PAYMENT @goEnum(value: "books/internal/ledger.DocPayment")
+  "A payment applied to an invoice later, or unapplied."
+  PAYMENT_APPLICATION @goEnum(value: "books/internal/ledger.DocPaymentApplication")
+  "A credit memo issued."
+  CREDIT_MEMO @goEnum(value: "books/internal/ledger.DocCreditMemo")
+  "A credit memo applied to an invoice, or unapplied."
+  CREDIT_APPLICATION @goEnum(value: "books/internal/ledger.DocCreditApplication")
+  "Money returned to a customer."
+  REFUND @goEnum(value: "books/internal/ledger.DocRefund")
+  "A lost dispute (chargeback) on a payment."
+  CHARGE_REVERSAL @goEnum(value: "books/internal/ledger.DocChargeReversal")
+}
+
 extend type JournalEntry {
   "The interface the entry was posted through; null when not recorded."
   createdVia: AuditInterface @goField(forceResolver: true)
+  "The kind of Books document that posted the entry; null for manual and API entries. Only that document's own operations (void, unapply, refund) undo the entry."
+  documentType: DocumentType @goField(forceResolver: true)
 }
 
 extend type IntegrationKey {
@@ -24713,8 +24673,6 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_createdBy(ctx, field)
 	case "requestId":
 		return ec.fieldContext_JournalEntry_requestId(ctx, field)
-	case "documentType":
-		return ec.fieldContext_JournalEntry_documentType(ctx, field)
 	case "documentId":
 		return ec.fieldContext_JournalEntry_documentId(ctx, field)
 	case "entity":
@@ -24727,6 +24685,8 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_reversedBy(ctx, field)
 	case "createdVia":
 		return ec.fieldContext_JournalEntry_createdVia(ctx, field)
+	case "documentType":
+		return ec.fieldContext_JournalEntry_documentType(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JournalEntry", field.Name)
 }
@@ -35865,29 +35825,6 @@ func (ec *executionContext) fieldContext_JournalEntry_requestId(_ context.Contex
 	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _JournalEntry_documentType(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_JournalEntry_documentType(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.DocumentType, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_JournalEntry_documentType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
 func (ec *executionContext) _JournalEntry_documentId(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -36060,6 +35997,29 @@ func (ec *executionContext) _JournalEntry_createdVia(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_JournalEntry_createdVia(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JournalEntry", field, true, true, errors.New("field of type AuditInterface does not have child fields"))
+}
+
+func (ec *executionContext) _JournalEntry_documentType(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_documentType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.JournalEntry().DocumentType(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalODocumentType2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_documentType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalEntry", field, true, true, errors.New("field of type DocumentType does not have child fields"))
 }
 
 func (ec *executionContext) _JournalEntryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntryConnection) (ret graphql.Marshaler) {
@@ -62338,7 +62298,7 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateContains", "dateHasPrefix", "dateHasSuffix", "dateEqualFold", "dateContainsFold", "documentDate", "documentDateNEQ", "documentDateIn", "documentDateNotIn", "documentDateGT", "documentDateGTE", "documentDateLT", "documentDateLTE", "documentDateContains", "documentDateHasPrefix", "documentDateHasSuffix", "documentDateIsNil", "documentDateNotNil", "documentDateEqualFold", "documentDateContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "sourceSystem", "sourceSystemNEQ", "sourceSystemIn", "sourceSystemNotIn", "sourceRef", "sourceRefNEQ", "sourceRefIn", "sourceRefNotIn", "sourceRefGT", "sourceRefGTE", "sourceRefLT", "sourceRefLTE", "sourceRefContains", "sourceRefHasPrefix", "sourceRefHasSuffix", "sourceRefEqualFold", "sourceRefContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "postedAt", "postedAtNEQ", "postedAtIn", "postedAtNotIn", "postedAtGT", "postedAtGTE", "postedAtLT", "postedAtLTE", "postedAtIsNil", "postedAtNotNil", "reversalOfId", "reversalOfIdNEQ", "reversalOfIdIn", "reversalOfIdNotIn", "reversalOfIdGT", "reversalOfIdGTE", "reversalOfIdLT", "reversalOfIdLTE", "reversalOfIdContains", "reversalOfIdHasPrefix", "reversalOfIdHasSuffix", "reversalOfIdIsNil", "reversalOfIdNotNil", "reversalOfIdEqualFold", "reversalOfIdContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByEqualFold", "createdByContainsFold", "requestId", "requestIdNEQ", "requestIdIn", "requestIdNotIn", "requestIdGT", "requestIdGTE", "requestIdLT", "requestIdLTE", "requestIdContains", "requestIdHasPrefix", "requestIdHasSuffix", "requestIdIsNil", "requestIdNotNil", "requestIdEqualFold", "requestIdContainsFold", "documentType", "documentTypeNEQ", "documentTypeIn", "documentTypeNotIn", "documentTypeGT", "documentTypeGTE", "documentTypeLT", "documentTypeLTE", "documentTypeContains", "documentTypeHasPrefix", "documentTypeHasSuffix", "documentTypeIsNil", "documentTypeNotNil", "documentTypeEqualFold", "documentTypeContainsFold", "documentId", "documentIdNEQ", "documentIdIn", "documentIdNotIn", "documentIdGT", "documentIdGTE", "documentIdLT", "documentIdLTE", "documentIdContains", "documentIdHasPrefix", "documentIdHasSuffix", "documentIdIsNil", "documentIdNotNil", "documentIdEqualFold", "documentIdContainsFold", "hasEntity", "hasEntityWith", "hasLines", "hasLinesWith", "hasReversalOf", "hasReversalOfWith", "hasReversedBy", "hasReversedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateContains", "dateHasPrefix", "dateHasSuffix", "dateEqualFold", "dateContainsFold", "documentDate", "documentDateNEQ", "documentDateIn", "documentDateNotIn", "documentDateGT", "documentDateGTE", "documentDateLT", "documentDateLTE", "documentDateContains", "documentDateHasPrefix", "documentDateHasSuffix", "documentDateIsNil", "documentDateNotNil", "documentDateEqualFold", "documentDateContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "sourceSystem", "sourceSystemNEQ", "sourceSystemIn", "sourceSystemNotIn", "sourceRef", "sourceRefNEQ", "sourceRefIn", "sourceRefNotIn", "sourceRefGT", "sourceRefGTE", "sourceRefLT", "sourceRefLTE", "sourceRefContains", "sourceRefHasPrefix", "sourceRefHasSuffix", "sourceRefEqualFold", "sourceRefContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "postedAt", "postedAtNEQ", "postedAtIn", "postedAtNotIn", "postedAtGT", "postedAtGTE", "postedAtLT", "postedAtLTE", "postedAtIsNil", "postedAtNotNil", "reversalOfId", "reversalOfIdNEQ", "reversalOfIdIn", "reversalOfIdNotIn", "reversalOfIdGT", "reversalOfIdGTE", "reversalOfIdLT", "reversalOfIdLTE", "reversalOfIdContains", "reversalOfIdHasPrefix", "reversalOfIdHasSuffix", "reversalOfIdIsNil", "reversalOfIdNotNil", "reversalOfIdEqualFold", "reversalOfIdContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByEqualFold", "createdByContainsFold", "requestId", "requestIdNEQ", "requestIdIn", "requestIdNotIn", "requestIdGT", "requestIdGTE", "requestIdLT", "requestIdLTE", "requestIdContains", "requestIdHasPrefix", "requestIdHasSuffix", "requestIdIsNil", "requestIdNotNil", "requestIdEqualFold", "requestIdContainsFold", "documentId", "documentIdNEQ", "documentIdIn", "documentIdNotIn", "documentIdGT", "documentIdGTE", "documentIdLT", "documentIdLTE", "documentIdContains", "documentIdHasPrefix", "documentIdHasSuffix", "documentIdIsNil", "documentIdNotNil", "documentIdEqualFold", "documentIdContainsFold", "hasEntity", "hasEntityWith", "hasLines", "hasLinesWith", "hasReversalOf", "hasReversalOfWith", "hasReversedBy", "hasReversedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -63535,111 +63495,6 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 				return it, err
 			}
 			it.RequestIDContainsFold = data
-		case "documentType":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentType"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentType = data
-		case "documentTypeNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeNEQ = data
-		case "documentTypeIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeIn = data
-		case "documentTypeNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeNotIn = data
-		case "documentTypeGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeGT = data
-		case "documentTypeGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeGTE = data
-		case "documentTypeLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeLT = data
-		case "documentTypeLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeLTE = data
-		case "documentTypeContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeContains = data
-		case "documentTypeHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeHasPrefix = data
-		case "documentTypeHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeHasSuffix = data
-		case "documentTypeIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeIsNil = data
-		case "documentTypeNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeNotNil = data
-		case "documentTypeEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeEqualFold = data
-		case "documentTypeContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentTypeContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DocumentTypeContainsFold = data
 		case "documentId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("documentId"))
 			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
@@ -77877,11 +77732,6 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "documentType":
-			out.Values[i] = ec._JournalEntry_documentType(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "documentId":
 			out.Values[i] = ec._JournalEntry_documentId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -78049,6 +77899,44 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 					}
 				}()
 				res = ec._JournalEntry_createdVia(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "documentType":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._JournalEntry_documentType(ctx, field, obj)
 				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -86252,6 +86140,48 @@ func (ec *executionContext) marshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ct
 	}
 	return v
 }
+
+func (ec *executionContext) unmarshalODocumentType2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalODocumentType2ᚖstring[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODocumentType2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalODocumentType2ᚖstring[*v])
+	return res
+}
+
+var (
+	unmarshalODocumentType2ᚖstring = map[string]string{
+		"INVOICE":             ledger.DocInvoice,
+		"WRITE_OFF":           ledger.DocWriteOff,
+		"PAYMENT":             ledger.DocPayment,
+		"PAYMENT_APPLICATION": ledger.DocPaymentApplication,
+		"CREDIT_MEMO":         ledger.DocCreditMemo,
+		"CREDIT_APPLICATION":  ledger.DocCreditApplication,
+		"REFUND":              ledger.DocRefund,
+		"CHARGE_REVERSAL":     ledger.DocChargeReversal,
+	}
+	marshalODocumentType2ᚖstring = map[string]string{
+		ledger.DocInvoice:            "INVOICE",
+		ledger.DocWriteOff:           "WRITE_OFF",
+		ledger.DocPayment:            "PAYMENT",
+		ledger.DocPaymentApplication: "PAYMENT_APPLICATION",
+		ledger.DocCreditMemo:         "CREDIT_MEMO",
+		ledger.DocCreditApplication:  "CREDIT_APPLICATION",
+		ledger.DocRefund:             "REFUND",
+		ledger.DocChargeReversal:     "CHARGE_REVERSAL",
+	}
+)
 
 func (ec *executionContext) unmarshalOID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)

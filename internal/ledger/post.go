@@ -98,6 +98,16 @@ const (
 	DocChargeReversal     = "charge_reversal"
 )
 
+// IsDocumentType reports whether t is one of the document types above.
+func IsDocumentType(t string) bool {
+	switch t {
+	case DocInvoice, DocWriteOff, DocPayment, DocPaymentApplication, DocCreditMemo, DocCreditApplication,
+		DocRefund, DocChargeReversal:
+		return true
+	}
+	return false
+}
+
 // Line is one debit or credit. The account is named by exactly one of AccountID,
 // AccountCode or SourceCode (resolved through the COA mapping of the entry's source system).
 type Line struct {
