@@ -156,7 +156,7 @@ func (r *mutationResolver) VoidInvoice(ctx context.Context, input model.VoidInvo
 }
 
 // WriteOffInvoice is the resolver for the writeOffInvoice field.
-func (r *mutationResolver) WriteOffInvoice(ctx context.Context, input model.WriteOffInput) (*model.WriteOffInvoicePayload, error) {
+func (r *mutationResolver) WriteOffInvoice(ctx context.Context, input model.WriteOffInvoiceInput) (*model.WriteOffInvoicePayload, error) {
 	wo, err := billing.WriteOffInvoice(ctx, r.ent(ctx), billing.WriteOffInput{InvoiceID: input.InvoiceID, Date: deref(input.Date), Reason: deref(input.Reason)})
 	if err != nil {
 		return nil, err
@@ -205,22 +205,22 @@ func (r *mutationResolver) ApplyPayment(ctx context.Context, input model.ApplyPa
 }
 
 // UnapplyPayment is the resolver for the unapplyPayment field.
-func (r *mutationResolver) UnapplyPayment(ctx context.Context, input model.UnapplyInput) (*model.PaymentPayload, error) {
-	p, err := billing.UnapplyPayment(ctx, r.ent(ctx), input.ApplicationID)
+func (r *mutationResolver) UnapplyPayment(ctx context.Context, input model.UnapplyPaymentInput) (*model.PaymentPayload, error) {
+	p, err := billing.UnapplyPayment(ctx, r.ent(ctx), input.PaymentApplicationID)
 	if err != nil {
 		return nil, err
 	}
-	app, err := r.ent(ctx).PaymentApplication.Get(ctx, input.ApplicationID)
+	app, err := r.ent(ctx).PaymentApplication.Get(ctx, input.PaymentApplicationID)
 	return r.paymentPayload(ctx, p, err, []string{appInvoice(app)})
 }
 
 // UnapplyCredit is the resolver for the unapplyCredit field.
-func (r *mutationResolver) UnapplyCredit(ctx context.Context, input model.UnapplyInput) (*model.CreditMemoPayload, error) {
-	cm, err := billing.UnapplyCredit(ctx, r.ent(ctx), input.ApplicationID)
+func (r *mutationResolver) UnapplyCredit(ctx context.Context, input model.UnapplyCreditInput) (*model.CreditMemoPayload, error) {
+	cm, err := billing.UnapplyCredit(ctx, r.ent(ctx), input.CreditApplicationID)
 	if err != nil {
 		return nil, err
 	}
-	app, err := r.ent(ctx).CreditApplication.Get(ctx, input.ApplicationID)
+	app, err := r.ent(ctx).CreditApplication.Get(ctx, input.CreditApplicationID)
 	if err != nil {
 		return nil, err
 	}

@@ -875,7 +875,7 @@ func TestBillingPayments(t *testing.T) {
 			biRequireARInvariant(t, b, a)
 
 			// Unapplying re-opens the invoice and makes the money credit again.
-			const unapplyQ = `mutation($id: ID!) { r: unapplyPayment(input: {applicationId: $id}) {
+			const unapplyQ = `mutation($id: ID!) { r: unapplyPayment(input: {paymentApplicationId: $id}) {
 				payment { ` + biPaymentFields + ` } invoices { id balance } } }`
 			var unapplied struct{ R biPaymentPayload }
 			b.gqlOK(t, a.Accountant, unapplyQ, map[string]any{"id": p1.activeApps()[i1.ID].ID}, &unapplied)
@@ -1032,7 +1032,7 @@ func TestBillingPayments(t *testing.T) {
 			biRequireARInvariant(t, b, a)
 
 			// Write-off: DR bad debt, CR AR for the open balance.
-			const writeOffQ = `mutation($in: WriteOffInput!) { r: writeOffInvoice(input: $in) {
+			const writeOffQ = `mutation($in: WriteOffInvoiceInput!) { r: writeOffInvoice(input: $in) {
 				writeOff { id amount date invoiceId journalEntryId } invoice { id status balance writtenOff } } }`
 			wo := map[string]any{"in": map[string]any{"invoiceId": i3.ID, "date": "2026-03-09", "reason": "uncollectible"}}
 			before = b.biSnapshot(t, a)
@@ -1596,7 +1596,7 @@ func TestBillingBadInput(t *testing.T) {
 					map[string]any{"in": map[string]any{"paymentId": pay.ID, "amount": "120.01"}}, "OVER_REFUND"},
 				{"refund dated before the payment", a.FinanceLead, `mutation($in: CashReturnInput!) { refundPayment(input: $in) { refund { id } } }`,
 					map[string]any{"in": map[string]any{"paymentId": pay.ID, "amount": "1.00", "date": "2026-02-28"}}, "VALIDATION"},
-				{"writing off a paid invoice", a.FinanceLead, `mutation($in: WriteOffInput!) { writeOffInvoice(input: $in) { writeOff { id } } }`,
+				{"writing off a paid invoice", a.FinanceLead, `mutation($in: WriteOffInvoiceInput!) { writeOffInvoice(input: $in) { writeOff { id } } }`,
 					map[string]any{"in": map[string]any{"invoiceId": paid.ID}}, "INVALID_TRANSITION"},
 				{"credit memo on a non-revenue account", a.FinanceLead, `mutation($in: IssueCreditMemoInput!) { issueCreditMemo(input: $in) { creditMemo { id } } }`,
 					map[string]any{"in": map[string]any{"entityId": f.us, "customerId": f.acme, "date": "2026-03-01", "amount": "5.00", "accountId": f.accts["1000"]}}, "VALIDATION"},
@@ -1720,7 +1720,7 @@ func TestBillingTenancy(t *testing.T) {
 					map[string]any{"p": bPay.ID, "i": bInv.ID}, "NOT_FOUND"},
 				{"applyPayment to org B's invoice", a.Admin, `mutation($p: ID!, $i: ID!) { applyPayment(input: {paymentId: $p, applications: [{invoiceId: $i, amount: "1.00"}]}) { payment { id } } }`,
 					map[string]any{"p": aPay.ID, "i": bInv.ID}, "NOT_FOUND"},
-				{"unapplyPayment", a.Admin, `mutation($id: ID!) { unapplyPayment(input: {applicationId: $id}) { payment { id } } }`, map[string]any{"id": bPay.Applications[0].ID}, "NOT_FOUND"},
+				{"unapplyPayment", a.Admin, `mutation($id: ID!) { unapplyPayment(input: {paymentApplicationId: $id}) { payment { id } } }`, map[string]any{"id": bPay.Applications[0].ID}, "NOT_FOUND"},
 				{"refundPayment", a.Admin, `mutation($id: ID!) { refundPayment(input: {paymentId: $id, amount: "1.00"}) { refund { id } } }`, map[string]any{"id": bPay.ID}, "NOT_FOUND"},
 				{"reverseCharge", a.Admin, `mutation($id: ID!) { reverseCharge(input: {paymentId: $id, amount: "1.00"}) { chargeReversal { id } } }`, map[string]any{"id": bPay.ID}, "NOT_FOUND"},
 				{"issueCreditMemo for org B's customer", a.Admin, `mutation($e: ID!, $c: ID!) { issueCreditMemo(input: {entityId: $e, customerId: $c, date: "2026-03-01", amount: "1.00"}) { creditMemo { id } } }`,
@@ -1886,7 +1886,7 @@ func (e biEntry) requireDocument(t *testing.T, docType, docID, customerID string
 func TestBillingUnapplyCredit(t *testing.T) {
 	t.Parallel()
 	const issueQ = `mutation($in: IssueCreditMemoInput!) { r: issueCreditMemo(input: $in) { creditMemo { ` + biCreditMemoFields + ` } } }`
-	const unapplyQ = `mutation($id: ID!) { r: unapplyCredit(input: {applicationId: $id}) { creditMemo { ` + biCreditMemoFields + ` }
+	const unapplyQ = `mutation($id: ID!) { r: unapplyCredit(input: {creditApplicationId: $id}) { creditMemo { ` + biCreditMemoFields + ` }
 		invoices { id status balance } } }`
 	const reverseQ = `mutation($id: ID!) { reverseJournalEntry(input: {journalEntryId: $id}) { reversal { id } } }`
 	for _, d := range dbtest.Dialects(t) {

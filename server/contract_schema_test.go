@@ -48,6 +48,12 @@ func TestContractForbiddenFieldIsAnError(t *testing.T) {
 			require.Equal(t, []any{"createClass"}, r.Errors[0].Path)
 			require.Equal(t, "null", string(r.Data))
 
+			// extensions.field names the input field as the API spells it.
+			r = b.gql(t, b.orgA.Admin, `mutation($e: ID!) { createClass(input: {entityId: $e, name: "Sub", parentId: "cls_01zzzzzzzzzzzzzzzzzzzzzzzz"}) { class { id } } }`,
+				map[string]any{"e": b.orgA.Entities[0].ID})
+			require.Equal(t, []string{"NOT_FOUND"}, r.errorCodes())
+			require.Equal(t, "parentId", r.Errors[0].Extensions["field"])
+
 			// No token at all never reaches a resolver.
 			r = b.gql(t, "", `{ organization { id } }`, nil)
 			require.Equal(t, []string{"UNAUTHENTICATED"}, r.errorCodes())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -343,10 +344,14 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	gerr.Message = msg
 	gerr.Extensions["code"] = code
 	if e, ok := apperr.As(err); ok && e.Field != "" {
-		gerr.Extensions["field"] = e.Field
+		gerr.Extensions["field"] = idSpelling.ReplaceAllString(e.Field, "${1}Id$2")
 	}
 	return gerr
 }
+
+// idSpelling finds Go's ID in a domain error's field name (customerID, lines[0].accountID),
+// which the API spells Id like the input field it names (docs/api-conventions.md).
+var idSpelling = regexp.MustCompile(`([a-z])ID(s?)\b`)
 
 func isCoded(err error) bool {
 	_, ok := apperr.As(err)

@@ -299,7 +299,7 @@ func TestPortalBilling(t *testing.T) {
 						{`mutation($id: ID!) { bulkApproveInvoices(input: {invoiceIds: [$id]}) { results { ok } } }`, map[string]any{"id": one.submitted.ID}},
 						{`mutation($id: ID!) { updateCustomer(input: {customerId: $id, patch: {email: "me@acme.example"}}) { customer { id } } }`, map[string]any{"id": c1}},
 						{biRecordPayment, map[string]any{"in": f.biPaymentInput(c1, "1.00", biApp(one.sent.ID, "1.00"))}},
-						{`mutation($id: ID!) { unapplyPayment(input: {applicationId: $id}) { payment { id } } }`, map[string]any{"id": one.payment.Applications[0].ID}},
+						{`mutation($id: ID!) { unapplyPayment(input: {paymentApplicationId: $id}) { payment { id } } }`, map[string]any{"id": one.payment.Applications[0].ID}},
 						{`mutation($id: ID!) { refundPayment(input: {paymentId: $id, amount: "1.00"}) { refund { id } } }`, map[string]any{"id": one.payment.ID}},
 						{`mutation($e: ID!) { createClass(input: {entityId: $e, name: "Portal"}) { class { id } } }`, map[string]any{"e": f.us}},
 						// A permitted mutation does not carry a forbidden one: the operation fails as a whole.
@@ -368,7 +368,7 @@ func TestPortalBilling(t *testing.T) {
 			// A payment on the viewed invoice moves it on; unapplying brings back viewed.
 			pv := b.biPay(t, a.Accountant, f.biPaymentInput(c1, "99.99", biApp(one.sent.ID, "99.99")))
 			require.Equal(t, "PAID", b.biInvoice(t, a.Viewer, one.sent.ID).Status)
-			b.gqlOK(t, a.Accountant, `mutation($id: ID!) { unapplyPayment(input: {applicationId: $id}) { payment { id } } }`, map[string]any{"id": pv.Applications[0].ID}, nil)
+			b.gqlOK(t, a.Accountant, `mutation($id: ID!) { unapplyPayment(input: {paymentApplicationId: $id}) { payment { id } } }`, map[string]any{"id": pv.Applications[0].ID}, nil)
 			require.Equal(t, "VIEWED", b.biInvoice(t, a.Viewer, one.sent.ID).Status)
 
 			// Staff who may not write cannot mark an invoice viewed either.

@@ -672,8 +672,8 @@ type ComplexityRoot struct {
 		SendInvoice          func(childComplexity int, input model.InvoiceActionInput) int
 		SetInvoicePrefix     func(childComplexity int, input model.SetInvoicePrefixInput) int
 		SubmitInvoice        func(childComplexity int, input model.InvoiceActionInput) int
-		UnapplyCredit        func(childComplexity int, input model.UnapplyInput) int
-		UnapplyPayment       func(childComplexity int, input model.UnapplyInput) int
+		UnapplyCredit        func(childComplexity int, input model.UnapplyCreditInput) int
+		UnapplyPayment       func(childComplexity int, input model.UnapplyPaymentInput) int
 		UpdateAccount        func(childComplexity int, input model.UpdateAccountInput) int
 		UpdateCOAMapping     func(childComplexity int, input model.UpdateCOAMappingInput) int
 		UpdateClass          func(childComplexity int, input model.UpdateClassInput) int
@@ -684,7 +684,7 @@ type ComplexityRoot struct {
 		UpdateVendor         func(childComplexity int, input model.UpdateVendorInput) int
 		VerifyLedger         func(childComplexity int, input model.VerifyLedgerInput) int
 		VoidInvoice          func(childComplexity int, input model.VoidInvoiceInput) int
-		WriteOffInvoice      func(childComplexity int, input model.WriteOffInput) int
+		WriteOffInvoice      func(childComplexity int, input model.WriteOffInvoiceInput) int
 	}
 
 	Organization struct {
@@ -1033,13 +1033,13 @@ type MutationResolver interface {
 	RejectInvoice(ctx context.Context, input model.RejectInvoiceInput) (*model.InvoicePayload, error)
 	SendInvoice(ctx context.Context, input model.InvoiceActionInput) (*model.InvoicePayload, error)
 	VoidInvoice(ctx context.Context, input model.VoidInvoiceInput) (*model.InvoicePayload, error)
-	WriteOffInvoice(ctx context.Context, input model.WriteOffInput) (*model.WriteOffInvoicePayload, error)
+	WriteOffInvoice(ctx context.Context, input model.WriteOffInvoiceInput) (*model.WriteOffInvoicePayload, error)
 	BulkSubmitInvoices(ctx context.Context, input model.BulkInvoicesInput) (*model.BulkInvoicesPayload, error)
 	BulkApproveInvoices(ctx context.Context, input model.BulkInvoicesInput) (*model.BulkInvoicesPayload, error)
 	RecordPayment(ctx context.Context, input model.RecordPaymentInput) (*model.PaymentPayload, error)
 	ApplyPayment(ctx context.Context, input model.ApplyPaymentInput) (*model.PaymentPayload, error)
-	UnapplyPayment(ctx context.Context, input model.UnapplyInput) (*model.PaymentPayload, error)
-	UnapplyCredit(ctx context.Context, input model.UnapplyInput) (*model.CreditMemoPayload, error)
+	UnapplyPayment(ctx context.Context, input model.UnapplyPaymentInput) (*model.PaymentPayload, error)
+	UnapplyCredit(ctx context.Context, input model.UnapplyCreditInput) (*model.CreditMemoPayload, error)
 	RefundPayment(ctx context.Context, input model.CashReturnInput) (*model.RefundPaymentPayload, error)
 	ReverseCharge(ctx context.Context, input model.CashReturnInput) (*model.ReverseChargePayload, error)
 	IssueCreditMemo(ctx context.Context, input model.IssueCreditMemoInput) (*model.CreditMemoPayload, error)
@@ -3823,7 +3823,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UnapplyCredit(childComplexity, args["input"].(model.UnapplyInput)), true
+		return e.ComplexityRoot.Mutation.UnapplyCredit(childComplexity, args["input"].(model.UnapplyCreditInput)), true
 	case "Mutation.unapplyPayment":
 		if e.ComplexityRoot.Mutation.UnapplyPayment == nil {
 			break
@@ -3834,7 +3834,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UnapplyPayment(childComplexity, args["input"].(model.UnapplyInput)), true
+		return e.ComplexityRoot.Mutation.UnapplyPayment(childComplexity, args["input"].(model.UnapplyPaymentInput)), true
 	case "Mutation.updateAccount":
 		if e.ComplexityRoot.Mutation.UpdateAccount == nil {
 			break
@@ -3955,7 +3955,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.WriteOffInvoice(childComplexity, args["input"].(model.WriteOffInput)), true
+		return e.ComplexityRoot.Mutation.WriteOffInvoice(childComplexity, args["input"].(model.WriteOffInvoiceInput)), true
 
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
@@ -5261,7 +5261,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputReverseJournalEntryInput,
 		ec.unmarshalInputRevokeIntegrationKeyInput,
 		ec.unmarshalInputSetInvoicePrefixInput,
-		ec.unmarshalInputUnapplyInput,
+		ec.unmarshalInputUnapplyCreditInput,
+		ec.unmarshalInputUnapplyPaymentInput,
 		ec.unmarshalInputUpdateAccountInput,
 		ec.unmarshalInputUpdateCOAMappingInput,
 		ec.unmarshalInputUpdateClassInput,
@@ -5275,7 +5276,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputVendorWhereInput,
 		ec.unmarshalInputVerifyLedgerInput,
 		ec.unmarshalInputVoidInvoiceInput,
-		ec.unmarshalInputWriteOffInput,
+		ec.unmarshalInputWriteOffInvoiceInput,
 		ec.unmarshalInputWriteOffOrder,
 		ec.unmarshalInputWriteOffWhereInput,
 	)
@@ -5696,10 +5697,16 @@ input ApplyPaymentInput {
   applications: [ApplicationInput!]!
 }
 
-"A payment or credit application to take back."
-input UnapplyInput {
-  "The application."
-  applicationId: ID!
+"A payment application to take back."
+input UnapplyPaymentInput {
+  "The application of a payment to an invoice (Payment.applications)."
+  paymentApplicationId: ID!
+}
+
+"A credit memo application to take back."
+input UnapplyCreditInput {
+  "The application of a credit memo to an invoice (CreditMemo.applications)."
+  creditApplicationId: ID!
 }
 
 "Money returned to a customer, or taken back by a card network."
@@ -5773,7 +5780,7 @@ type CreditMemoPayload {
 }
 
 "An invoice balance to write off as bad debt."
-input WriteOffInput {
+input WriteOffInvoiceInput {
   "The open invoice."
   invoiceId: ID!
   "Defaults to today in the entity's time zone."
@@ -5901,7 +5908,7 @@ extend type Mutation {
   "Void an unpaid approved invoice: posts the reversal of its approval entry, dated today or, when this month is closed, in the first open period; the number is kept. Payments and credits applied to it must be unapplied first (unapplyPayment, unapplyCredit)."
   voidInvoice("The invoice and why." input: VoidInvoiceInput!): InvoicePayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
   "Write off an invoice's open balance as bad debt."
-  writeOffInvoice("The invoice and why." input: WriteOffInput!): WriteOffInvoicePayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
+  writeOffInvoice("The invoice and why." input: WriteOffInvoiceInput!): WriteOffInvoicePayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
   "Submit several drafts, each on its own: one failure neither stops nor undoes the others. The only field of its operation."
   bulkSubmitInvoices("The drafts." input: BulkInvoicesInput!): BulkInvoicesPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
   "Approve several submitted invoices, each on its own. The only field of its operation."
@@ -5912,9 +5919,9 @@ extend type Mutation {
   "Apply a payment's unapplied amount (customer credit) to invoices."
   applyPayment("The payment and where to apply it." input: ApplyPaymentInput!): PaymentPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
   "Take a payment application back: posts DR AR, CR Customer Credits; the invoice re-opens and the money is the payment's unapplied credit again."
-  unapplyPayment("The payment application." input: UnapplyInput!): PaymentPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
+  unapplyPayment("The payment application." input: UnapplyPaymentInput!): PaymentPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
   "Take a credit memo application back: posts DR AR, CR Customer Credits; the invoice re-opens and the credit is the memo's remaining credit again. Only an application not yet unapplied, on an invoice still open or paid."
-  unapplyCredit("The credit application." input: UnapplyInput!): CreditMemoPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
+  unapplyCredit("The credit application." input: UnapplyCreditInput!): CreditMemoPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
   "Return money to a customer from a payment's unapplied amount."
   refundPayment("The payment, amount and why." input: CashReturnInput!): RefundPaymentPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
   "Record a lost dispute (chargeback) on a payment."
@@ -26245,8 +26252,8 @@ func (ec *executionContext) field_Mutation_unapplyCredit_args(ctx context.Contex
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.UnapplyInput, error) {
-			return ec.unmarshalNUnapplyInput2booksᚋgraphᚋmodelᚐUnapplyInput(ctx, v)
+		func(ctx context.Context, v any) (model.UnapplyCreditInput, error) {
+			return ec.unmarshalNUnapplyCreditInput2booksᚋgraphᚋmodelᚐUnapplyCreditInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -26259,8 +26266,8 @@ func (ec *executionContext) field_Mutation_unapplyPayment_args(ctx context.Conte
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.UnapplyInput, error) {
-			return ec.unmarshalNUnapplyInput2booksᚋgraphᚋmodelᚐUnapplyInput(ctx, v)
+		func(ctx context.Context, v any) (model.UnapplyPaymentInput, error) {
+			return ec.unmarshalNUnapplyPaymentInput2booksᚋgraphᚋmodelᚐUnapplyPaymentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -26413,8 +26420,8 @@ func (ec *executionContext) field_Mutation_writeOffInvoice_args(ctx context.Cont
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.WriteOffInput, error) {
-			return ec.unmarshalNWriteOffInput2booksᚋgraphᚋmodelᚐWriteOffInput(ctx, v)
+		func(ctx context.Context, v any) (model.WriteOffInvoiceInput, error) {
+			return ec.unmarshalNWriteOffInvoiceInput2booksᚋgraphᚋmodelᚐWriteOffInvoiceInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -39351,7 +39358,7 @@ func (ec *executionContext) _Mutation_writeOffInvoice(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().WriteOffInvoice(ctx, fc.Args["input"].(model.WriteOffInput))
+			return ec.Resolvers.Mutation().WriteOffInvoice(ctx, fc.Args["input"].(model.WriteOffInvoiceInput))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -39661,7 +39668,7 @@ func (ec *executionContext) _Mutation_unapplyPayment(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UnapplyPayment(ctx, fc.Args["input"].(model.UnapplyInput))
+			return ec.Resolvers.Mutation().UnapplyPayment(ctx, fc.Args["input"].(model.UnapplyPaymentInput))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -39723,7 +39730,7 @@ func (ec *executionContext) _Mutation_unapplyCredit(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UnapplyCredit(ctx, fc.Args["input"].(model.UnapplyInput))
+			return ec.Resolvers.Mutation().UnapplyCredit(ctx, fc.Args["input"].(model.UnapplyCreditInput))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -69897,8 +69904,8 @@ func (ec *executionContext) unmarshalInputSetInvoicePrefixInput(ctx context.Cont
 	return it, nil
 }
 
-func (ec *executionContext) unmarshalInputUnapplyInput(ctx context.Context, obj any) (model.UnapplyInput, error) {
-	var it model.UnapplyInput
+func (ec *executionContext) unmarshalInputUnapplyCreditInput(ctx context.Context, obj any) (model.UnapplyCreditInput, error) {
+	var it model.UnapplyCreditInput
 	if obj == nil {
 		return it, nil
 	}
@@ -69908,20 +69915,50 @@ func (ec *executionContext) unmarshalInputUnapplyInput(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"applicationId"}
+	fieldsInOrder := [...]string{"creditApplicationId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
 			continue
 		}
 		switch k {
-		case "applicationId":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applicationId"))
+		case "creditApplicationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditApplicationId"))
 			data, err := ec.unmarshalNID2string(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.ApplicationID = data
+			it.CreditApplicationID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUnapplyPaymentInput(ctx context.Context, obj any) (model.UnapplyPaymentInput, error) {
+	var it model.UnapplyPaymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"paymentApplicationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "paymentApplicationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentApplicationId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentApplicationID = data
 		}
 	}
 	return it, nil
@@ -72057,8 +72094,8 @@ func (ec *executionContext) unmarshalInputVoidInvoiceInput(ctx context.Context, 
 	return it, nil
 }
 
-func (ec *executionContext) unmarshalInputWriteOffInput(ctx context.Context, obj any) (model.WriteOffInput, error) {
-	var it model.WriteOffInput
+func (ec *executionContext) unmarshalInputWriteOffInvoiceInput(ctx context.Context, obj any) (model.WriteOffInvoiceInput, error) {
+	var it model.WriteOffInvoiceInput
 	if obj == nil {
 		return it, nil
 	}
@@ -84648,8 +84685,13 @@ func (ec *executionContext) marshalNTrialBalanceRow2ᚖbooksᚋgraphᚋmodelᚐT
 	return ec._TrialBalanceRow(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNUnapplyInput2booksᚋgraphᚋmodelᚐUnapplyInput(ctx context.Context, v any) (model.UnapplyInput, error) {
-	res, err := ec.unmarshalInputUnapplyInput(ctx, v)
+func (ec *executionContext) unmarshalNUnapplyCreditInput2booksᚋgraphᚋmodelᚐUnapplyCreditInput(ctx context.Context, v any) (model.UnapplyCreditInput, error) {
+	res, err := ec.unmarshalInputUnapplyCreditInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUnapplyPaymentInput2booksᚋgraphᚋmodelᚐUnapplyPaymentInput(ctx context.Context, v any) (model.UnapplyPaymentInput, error) {
+	res, err := ec.unmarshalInputUnapplyPaymentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -84859,8 +84901,8 @@ func (ec *executionContext) marshalNWriteOffConnection2ᚖbooksᚋentᚐWriteOff
 	return ec._WriteOffConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNWriteOffInput2booksᚋgraphᚋmodelᚐWriteOffInput(ctx context.Context, v any) (model.WriteOffInput, error) {
-	res, err := ec.unmarshalInputWriteOffInput(ctx, v)
+func (ec *executionContext) unmarshalNWriteOffInvoiceInput2booksᚋgraphᚋmodelᚐWriteOffInvoiceInput(ctx context.Context, v any) (model.WriteOffInvoiceInput, error) {
+	res, err := ec.unmarshalInputWriteOffInvoiceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

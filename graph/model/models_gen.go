@@ -533,10 +533,16 @@ type TrialBalanceRow struct {
 	Balance money.Amount `json:"balance"`
 }
 
-// A payment or credit application to take back.
-type UnapplyInput struct {
-	// The application.
-	ApplicationID string `json:"applicationId"`
+// A credit memo application to take back.
+type UnapplyCreditInput struct {
+	// The application of a credit memo to an invoice (CreditMemo.applications).
+	CreditApplicationID string `json:"creditApplicationId"`
+}
+
+// A payment application to take back.
+type UnapplyPaymentInput struct {
+	// The application of a payment to an invoice (Payment.applications).
+	PaymentApplicationID string `json:"paymentApplicationId"`
 }
 
 // Changes to an account.
@@ -684,7 +690,7 @@ type VoidInvoiceInput struct {
 }
 
 // An invoice balance to write off as bad debt.
-type WriteOffInput struct {
+type WriteOffInvoiceInput struct {
 	// The open invoice.
 	InvoiceID string `json:"invoiceId"`
 	// Defaults to today in the entity's time zone.
