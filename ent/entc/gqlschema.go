@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log"
-	"os"
 	"sort"
 	"strings"
 	"unicode"
@@ -86,12 +84,8 @@ func conventionHook(g *gen.Graph, s *ast.Schema) error {
 		}
 	}
 	if missing := undocumented(s); len(missing) > 0 {
-		msg := fmt.Sprintf("%d parts of the generated GraphQL schema have no description (add a Comment in ent/schema or a doc in schema.GraphQLEnumDocs):\n  %s",
+		return fmt.Errorf("%d parts of the generated GraphQL schema have no description (add a Comment in ent/schema or a doc in schema.GraphQLEnumDocs):\n  %s",
 			len(missing), strings.Join(missing, "\n  "))
-		if os.Getenv("BOOKS_ENTC_LAX_DOCS") == "" {
-			return fmt.Errorf("%s", msg)
-		}
-		log.Print(msg)
 	}
 	return nil
 }
