@@ -245,7 +245,9 @@ func TestContractNestedPages(t *testing.T) {
 					LegalEntities struct {
 						Edges []struct {
 							Node struct {
-								Classes struct{ Edges []struct{ Node struct{ ID string } } }
+								Classes struct {
+									Edges []struct{ Node struct{ ID string } }
+								}
 							}
 						}
 					}

@@ -57,7 +57,7 @@ func (s *Server) graphQLHandler() *handler.Server {
 	srv.Use(operationObserver{s})
 	srv.Use(extension.Introspection{})
 	srv.Use(operationGate{s}) // after Introspection, whose switch it may turn off again
-	srv.Use(defaultPages{}) // before the cost estimate, which then counts the default page
+	srv.Use(defaultPages{})   // before the cost estimate, which then counts the default page
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
 	srv.Use(inputLimit{maxList: maxListArgument, maxDepth: maxInputDepth})
