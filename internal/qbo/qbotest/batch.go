@@ -106,7 +106,8 @@ func (s *Server) batchItem(realm *Realm, it obj) obj {
 	bID := it["bId"].(string)
 	if qv, ok := it["Query"]; ok {
 		src, _ := qv.(string)
-		qr, f := runQuery(src, realm.listLocked)
+		// QuickBooks sends no totalCount in batch query items.
+		qr, f := runQuery(src, realm.recentFirstLocked, false)
 		if f != nil {
 			return itemFault(bID, f)
 		}

@@ -62,6 +62,8 @@ func TestBatchMixed(t *testing.T) {
 		map[string]any{"bId": "9", "operation": "create", "Invoice": invoiceBody("999999", "", 1, "5")},
 		map[string]any{"bId": "10", "operation": "merge", "Customer": map[string]any{"DisplayName": "x"}},
 		map[string]any{"bId": "11", "Customer": map[string]any{"DisplayName": "no op"}},
+		map[string]any{"bId": "12", "Query": "select * from customer where NoSuchField = 'x'"},
+		map[string]any{"bId": "13", "Query": "select * from customer"},
 	)
 
 	c := items["1"]["Customer"].(map[string]any)
@@ -85,12 +87,24 @@ func TestBatchMixed(t *testing.T) {
 	rows := qr["Customer"].([]any)
 	require.Len(t, rows, 1, "the query sees the create earlier in the batch")
 	require.Equal(t, "Batch Co", rows[0].(map[string]any)["DisplayName"])
+	// QuickBooks omits totalCount in batch query items.
+	require.ElementsMatch(t, []string{"Customer", "startPosition", "maxResults"}, keys(qr))
 
 	require.Equal(t, "4000", itemFault(t, items["7"])["code"])
 	require.Equal(t, "500", itemFault(t, items["8"])["code"], "list entities cannot be deleted")
 	require.Equal(t, "2500", itemFault(t, items["9"])["code"])
 	require.Equal(t, "500", itemFault(t, items["10"])["code"])
 	require.Equal(t, "2020", itemFault(t, items["11"])["code"])
+	require.Equal(t, "4001", itemFault(t, items["12"])["code"], "unknown property")
+	// Lowercase entity names work; rows come most recently updated first
+	// (the 6240 item changed nothing; Existing Co's invoices do not touch it).
+	qr = items["13"]["QueryResponse"].(map[string]any)
+	require.ElementsMatch(t, []string{"Customer", "startPosition", "maxResults"}, keys(qr))
+	var names []string
+	for _, r := range qr["Customer"].([]any) {
+		names = append(names, r.(map[string]any)["DisplayName"].(string))
+	}
+	require.Equal(t, []string{"Batch Co", "Existing Co"}, names)
 
 	// Response items keep request order.
 	_, env := a.batch(

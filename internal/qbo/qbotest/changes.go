@@ -1,6 +1,10 @@
 package qbotest
 
-import "time"
+import (
+	"slices"
+	"sort"
+	"time"
+)
 
 // Change is one write to a realm's data: what CDC reports and what webhooks announce.
 type Change struct {
@@ -48,4 +52,33 @@ func (s *Server) notifyChange(c Change) {
 	for _, fn := range fns {
 		fn(c)
 	}
+}
+
+// recentFirstLocked returns k's objects (as listLocked renders them) most
+// recently written first: the order QuickBooks answers a query without
+// ORDERBY in (MetaData.LastUpdatedTime descending). The change feed gives the
+// write order, so two writes in the same second still come out newest first.
+// Objects never written since the realm was seeded (the chart of accounts)
+// have no change and come last; ties among them go by Id descending. Caller
+// holds r.mu.
+func (r *Realm) recentFirstLocked(k *kind) []obj {
+	rows := r.listLocked(k) // ascending Id
+	seq := make(map[string]int, len(rows))
+	for i, c := range r.changes {
+		if c.Entity == k.name {
+			seq[c.ID] = i + 1
+		}
+	}
+	slices.Reverse(rows) // Id descending breaks ties
+	sort.SliceStable(rows, func(i, j int) bool {
+		return seq[rows[i]["Id"].(string)] > seq[rows[j]["Id"].(string)]
+	})
+	return rows
+}
+
+// recentFirst is recentFirstLocked for callers that do not hold r.mu.
+func (r *Realm) recentFirst(k *kind) []obj {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recentFirstLocked(k)
 }

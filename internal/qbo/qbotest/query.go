@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,8 +20,10 @@ import (
 //	  [ORDERBY <field> [ASC|DESC] [, …]]
 //	  [STARTPOSITION n] [MAXRESULTS m]
 //
-// op is =, <, >, <=, >=, IN (v, …) or LIKE '…%…'. Keywords are
-// case-insensitive; the entity name is case-sensitive (§6).
+// op is =, <, >, <=, >=, IN (v, …) or LIKE '…%…'. Keywords and entity
+// names are case-insensitive (the live service answers `from customer`
+// although §6 says names are case-sensitive); fields must be properties of
+// the entity (queryableFields), or the query is refused with 4001.
 
 const (
 	defaultMaxResults = 100
@@ -148,6 +151,8 @@ type orderKey struct {
 
 type query struct {
 	count    bool
+	fields   []string // a projection's select list (not emulated: proj is set)
+	proj     *fault   // the 4000 a valid projection is answered with
 	entity   string
 	where    []cond
 	order    []orderKey
@@ -272,8 +277,21 @@ func parseQuery(src string) (*query, *fault) {
 		}
 		q.count = true
 	default:
-		// Projections (SELECT Id, DisplayName …) are valid QBO but not emulated.
-		return nil, p.unexpected(t, `"*"`, `"count"`)
+		// Projections (SELECT Id, DisplayName …) are valid QBO but not
+		// emulated: the list is parsed so unknown fields get QBO's 4001, and
+		// a valid one is then refused with this 4000.
+		q.proj = p.unexpected(t, `"*"`, `"count"`)
+		for {
+			f, fault := p.field()
+			if fault != nil {
+				return nil, q.proj
+			}
+			q.fields = append(q.fields, f)
+			if t := p.peek(); t.kind != tPunct || t.text != "," {
+				break
+			}
+			p.next()
+		}
 	}
 	if f := p.keyword("from"); f != nil {
 		return nil, f
@@ -600,18 +618,21 @@ func (c cond) match(o obj) bool {
 	return false
 }
 
-// queryKind resolves the FROM entity: the exact (case-sensitive) name.
+// queryKind resolves the FROM entity, ignoring case (the response uses
+// the canonical name).
 func queryKind(name string) (*kind, *fault) {
 	k := kindByName(name)
-	if k == nil || k.name != name {
+	if k == nil {
 		return nil, invalidQuery("Invalid entity name: " + name)
 	}
 	return k, nil
 }
 
 // execQuery runs a parsed query over rows (rendered objects of the entity,
-// in Id order) and returns the QueryResponse object.
-func execQuery(q *query, k *kind, rows []obj) obj {
+// most recently written first) and returns the QueryResponse object.
+// withTotal says whether a page carries totalCount (a plain query does, a
+// batch item does not).
+func execQuery(q *query, k *kind, rows []obj, withTotal bool) obj {
 	filterActive := true
 	for _, c := range q.where {
 		if strings.EqualFold(c.field, "Active") {
@@ -637,6 +658,9 @@ func execQuery(q *query, k *kind, rows []obj) obj {
 	if q.count {
 		return obj{"totalCount": len(matched)}
 	}
+	// Without ORDERBY, rows stay most recently updated first, as QuickBooks
+	// answers; a client paging that way over a changing list can skip or
+	// repeat rows, so it must use ORDERBY or CDC.
 	if len(q.order) > 0 {
 		sort.SliceStable(matched, func(i, j int) bool {
 			for _, key := range q.order {
@@ -672,12 +696,18 @@ func execQuery(q *query, k *kind, rows []obj) obj {
 	for i, o := range page {
 		list[i] = o
 	}
-	return obj{k.name: list, "startPosition": q.start, "maxResults": len(page), "totalCount": len(page)}
+	qr := obj{k.name: list, "startPosition": q.start, "maxResults": len(page)}
+	if withTotal {
+		qr["totalCount"] = len(page)
+	}
+	return qr
 }
 
 // runQuery parses and executes src; list returns the entity's rendered
-// objects (Realm.List, or listLocked when the realm is already locked).
-func runQuery(src string, list func(k *kind) []obj) (obj, *fault) {
+// objects most recently written first (Realm.recentFirst, or
+// recentFirstLocked when the realm is already locked). withTotal as for
+// execQuery.
+func runQuery(src string, list func(k *kind) []obj, withTotal bool) (obj, *fault) {
 	q, f := parseQuery(src)
 	if f != nil {
 		return nil, f
@@ -686,7 +716,13 @@ func runQuery(src string, list func(k *kind) []obj) (obj, *fault) {
 	if f != nil {
 		return nil, f
 	}
-	return execQuery(q, k, list(k)), nil
+	if f := checkFields(k, q); f != nil {
+		return nil, f
+	}
+	if q.proj != nil {
+		return nil, q.proj
+	}
+	return execQuery(q, k, list(k), withTotal), nil
 }
 
 // handleQuery serves GET /query?query=… and POST /query (application/text).
@@ -710,7 +746,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, realm *Real
 		s.writeResponse(w, s.faultBody(http.StatusBadRequest, unsupportedOp(r.Method+" "+r.URL.Path)))
 		return
 	}
-	qr, f := runQuery(src, func(k *kind) []obj { return realm.List(k.name) })
+	qr, f := runQuery(src, realm.recentFirst, true)
 	if f != nil {
 		s.writeResponse(w, s.faultBody(http.StatusBadRequest, f))
 		return
@@ -725,4 +761,94 @@ func (s *Server) jsonBody(v any) response {
 		panic(err)
 	}
 	return response{status: http.StatusOK, body: b}
+}
+
+// queryableFields are the top-level properties a query may name, per
+// entity: the properties of the QBO v3 entity reference (whether or not the
+// emulator models them) plus every property the emulator renders. A query
+// naming anything else is refused with 4001, as QBO does; the emulator does
+// not reproduce QBO's finer rule that some properties (e.g. Line) exist but
+// cannot be filtered on.
+var queryableFields = func() map[string][]string {
+	common := []string{"Id", "SyncToken", "MetaData"}
+	person := []string{"DisplayName", "Title", "GivenName", "MiddleName", "FamilyName", "Suffix",
+		"CompanyName", "PrintOnCheckName", "Active", "PrimaryPhone", "AlternatePhone", "Mobile", "Fax",
+		"PrimaryEmailAddr", "WebAddr", "BillAddr", "OtherAddr", "Balance", "CurrencyRef", "Notes",
+		"GSTIN", "GSTRegistrationType", "BusinessNumber", "Source", "V4IDPseudonym", "FullyQualifiedName"}
+	txn := []string{"DocNumber", "TxnDate", "PrivateNote", "Line", "LinkedTxn", "TxnTaxDetail",
+		"CurrencyRef", "ExchangeRate", "TotalAmt", "HomeTotalAmt", "DepartmentRef", "ClassRef",
+		"TransactionLocationType", "TxnSource", "GlobalTaxCalculation", "ProjectRef",
+		"TaxExemptionRef", "RecurDataRef", "CustomField"}
+	sales := []string{"CustomerRef", "CustomerMemo", "BillAddr", "ShipAddr", "ShipFromAddr",
+		"BillEmail", "BillEmailCc", "BillEmailBcc", "Balance", "HomeBalance", "PrintStatus",
+		"EmailStatus", "ApplyTaxAfterDiscount", "SalesTermRef", "PaymentMethodRef",
+		"DepositToAccountRef", "ShipMethodRef", "ShipDate", "TrackingNum", "FreeFormAddress"}
+	m := map[string][]string{
+		"Account": {"Name", "SubAccount", "ParentRef", "Description", "FullyQualifiedName", "Active",
+			"Classification", "AccountType", "AccountSubType", "AcctNum", "CurrentBalance",
+			"CurrentBalanceWithSubAccounts", "CurrencyRef", "TaxCodeRef", "OpeningBalance",
+			"OpeningBalanceDate"},
+		"PaymentMethod": {"Name", "Active", "Type"},
+		"Item": {"Name", "Sku", "Description", "Active", "SubItem", "ParentRef", "Level",
+			"FullyQualifiedName", "Taxable", "SalesTaxIncluded", "UnitPrice", "Type",
+			"IncomeAccountRef", "PurchaseDesc", "PurchaseTaxIncluded", "PurchaseCost",
+			"ExpenseAccountRef", "AssetAccountRef", "TrackQtyOnHand", "QtyOnHand", "InvStartDate",
+			"ReorderPoint", "SalesTaxCodeRef", "PurchaseTaxCodeRef", "ClassRef", "PrefVendorRef",
+			"AbatementRate", "ReverseChargeRate", "ServiceType", "ItemCategoryType",
+			"TaxClassificationRef", "Source"},
+		"Class": {"Name", "SubClass", "ParentRef", "FullyQualifiedName", "Active"},
+		"Customer": append(slices.Clone(person), "ShipAddr", "Job", "ParentRef", "Level",
+			"BillWithParent", "Taxable", "BalanceWithJobs", "OpenBalanceDate",
+			"PreferredDeliveryMethod", "ResaleNum", "SalesTermRef", "PaymentMethodRef",
+			"DefaultTaxCodeRef", "CustomerTypeRef", "TaxExemptionReasonId", "PrimaryTaxIdentifier",
+			"SecondaryTaxIdentifier", "ARAccountRef", "IsProject", "ClientEntityId"),
+		"Vendor": append(slices.Clone(person), "OtherContactInfo", "TaxIdentifier", "AcctNum", "Vendor1099",
+			"TermRef", "APAccountRef", "CostRate", "BillRate", "T4AEligible", "T5018Eligible",
+			"HasTPAR", "TaxReportingBasis", "VendorPaymentBankDetail"),
+		"Invoice": append(slices.Concat(txn, sales), "DueDate", "AllowIPNPayment",
+			"AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment",
+			"DeliveryInfo", "Deposit", "InvoiceLink"),
+		"Payment": append(slices.Clone(txn), "CustomerRef", "UnappliedAmt", "ProcessPayment",
+			"PaymentMethodRef", "PaymentRefNum", "DepositToAccountRef", "ARAccountRef",
+			"CreditCardPayment"),
+		"JournalEntry": append(slices.Clone(txn), "Adjustment", "TaxRateRef", "JournalCodeRef"),
+		"CreditMemo":   append(slices.Concat(txn, sales), "RemainingCredit", "InvoiceRef"),
+		"RefundReceipt": append(slices.Concat(txn, sales), "PaymentRefNum", "PaymentType",
+			"CheckPayment", "CreditCardPayment"),
+	}
+	for name, fields := range m {
+		m[name] = append(slices.Clone(common), fields...)
+	}
+	return m
+}()
+
+// metaDataFields are the MetaData properties a query may name.
+var metaDataFields = []string{"CreateTime", "LastUpdatedTime"}
+
+// checkFields refuses a query that names a property the entity lacks (in
+// the select list, WHERE or ORDERBY) with 4001, instead of matching
+// nothing. Names compare case-insensitively, as fieldValue matches them.
+func checkFields(k *kind, q *query) *fault {
+	paths := slices.Clone(q.fields)
+	for _, c := range q.where {
+		paths = append(paths, c.field)
+	}
+	for _, o := range q.order {
+		paths = append(paths, o.field)
+	}
+	for _, p := range paths {
+		top, sub, nested := strings.Cut(p, ".")
+		ok := containsFold(queryableFields[k.name], top)
+		if ok && nested && strings.EqualFold(top, "MetaData") {
+			ok = containsFold(metaDataFields, sub)
+		}
+		if !ok {
+			return invalidQuery("property '" + p + "' is not queryable")
+		}
+	}
+	return nil
+}
+
+func containsFold(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
 }

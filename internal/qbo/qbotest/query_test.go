@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,32 +89,32 @@ func TestQueryOperators(t *testing.T) {
 	a, _, ids := queryFixture(t)
 	docs := func(q string) []string { return a.queryField(q, "Invoice", "DocNumber") }
 
-	require.Equal(t, []string{"A-1", "B-1", "A-2", "G-1"}, docs("SELECT * FROM Invoice"))
+	require.Equal(t, []string{"G-1", "A-2", "B-1", "A-1"}, docs("SELECT * FROM Invoice"))
 	require.Equal(t, []string{"B-1"}, docs("SELECT * FROM Invoice WHERE DocNumber = 'B-1'"))
-	require.Equal(t, []string{"A-1", "G-1"}, docs("SELECT * FROM Invoice WHERE TotalAmt < '20.50'"))
-	require.Equal(t, []string{"A-1", "B-1", "G-1"}, docs("SELECT * FROM Invoice WHERE TotalAmt <= 20.5"))
+	require.Equal(t, []string{"G-1", "A-1"}, docs("SELECT * FROM Invoice WHERE TotalAmt < '20.50'"))
+	require.Equal(t, []string{"G-1", "B-1", "A-1"}, docs("SELECT * FROM Invoice WHERE TotalAmt <= 20.5"))
 	require.Equal(t, []string{"A-2"}, docs("SELECT * FROM Invoice WHERE TotalAmt > 20.5"))
-	require.Equal(t, []string{"B-1", "A-2"}, docs("SELECT * FROM Invoice WHERE TotalAmt >= '20.5'"))
-	require.Equal(t, []string{"A-1", "G-1"}, docs("SELECT * FROM Invoice WHERE DocNumber IN ('A-1', 'G-1', 'nope')"))
-	require.Equal(t, []string{"A-1", "A-2"}, docs("SELECT * FROM Invoice WHERE DocNumber LIKE 'A-%'"))
-	require.Equal(t, []string{"A-1", "B-1", "G-1"}, docs("SELECT * FROM Invoice WHERE DocNumber LIKE '%-1'"))
+	require.Equal(t, []string{"A-2", "B-1"}, docs("SELECT * FROM Invoice WHERE TotalAmt >= '20.5'"))
+	require.Equal(t, []string{"G-1", "A-1"}, docs("SELECT * FROM Invoice WHERE DocNumber IN ('A-1', 'G-1', 'nope')"))
+	require.Equal(t, []string{"A-2", "A-1"}, docs("SELECT * FROM Invoice WHERE DocNumber LIKE 'A-%'"))
+	require.Equal(t, []string{"G-1", "B-1", "A-1"}, docs("SELECT * FROM Invoice WHERE DocNumber LIKE '%-1'"))
 	require.Equal(t, []string{"B-1"}, docs("SELECT * FROM Invoice WHERE DocNumber LIKE '%b%'"), "LIKE is case-insensitive")
 	// Ref fields compare the ref's value; conditions are ANDed.
-	require.Equal(t, []string{"A-1", "A-2"}, docs("SELECT * FROM Invoice WHERE CustomerRef = '"+ids["Alpha Co"]+"'"))
+	require.Equal(t, []string{"A-2", "A-1"}, docs("SELECT * FROM Invoice WHERE CustomerRef = '"+ids["Alpha Co"]+"'"))
 	require.Equal(t, []string{"A-2"}, docs("SELECT * FROM Invoice WHERE CustomerRef = '"+ids["Alpha Co"]+"' AND TotalAmt > '15'"))
-	require.Equal(t, []string{"B-1", "G-1"}, docs("SELECT * FROM Invoice WHERE CustomerRef IN ('"+ids["Beta LLC"]+"', '"+ids["Gamma Inc"]+"')"))
+	require.Equal(t, []string{"G-1", "B-1"}, docs("SELECT * FROM Invoice WHERE CustomerRef IN ('"+ids["Beta LLC"]+"', '"+ids["Gamma Inc"]+"')"))
 	// Ids compare numerically.
-	require.Equal(t, []string{"A-2", "G-1"}, docs("SELECT * FROM Invoice WHERE Id >= '"+ids["A-2"]+"'"))
+	require.Equal(t, []string{"G-1", "A-2"}, docs("SELECT * FROM Invoice WHERE Id >= '"+ids["A-2"]+"'"))
 	require.Equal(t, []string{"A-1"}, docs("select * from Invoice where Id = '"+ids["A-1"]+"'"), "keywords are case-insensitive")
 	require.Equal(t, []string{"A-2"}, docs("SELECT * FROM Invoice WHERE TxnDate = '2024-06-22'"))
-	// A condition on a field the object lacks matches nothing.
-	require.Empty(t, a.queryOK("SELECT * FROM Invoice WHERE NoSuchField = 'x'"))
+	// A condition on a property of the entity that the object lacks matches nothing.
+	require.Empty(t, a.queryOK("SELECT * FROM Invoice WHERE ShipDate = '2024-06-20'"))
 
 	// Customers: only active ones unless filtered on Active (§5); nested and string fields.
 	names := func(q string) []string { return a.queryField(q, "Customer", "DisplayName") }
-	require.Equal(t, []string{"Alpha Co", "Beta LLC", "Gamma Inc"}, names("SELECT * FROM Customer"))
+	require.Equal(t, []string{"Gamma Inc", "Beta LLC", "Alpha Co"}, names("SELECT * FROM Customer"))
 	require.Equal(t, []string{"Retired Ltd (deleted)"}, names("SELECT * FROM Customer WHERE Active = false"))
-	require.Equal(t, []string{"Alpha Co", "Beta LLC", "Gamma Inc"}, names("SELECT * FROM Customer WHERE Active = true"))
+	require.Equal(t, []string{"Gamma Inc", "Beta LLC", "Alpha Co"}, names("SELECT * FROM Customer WHERE Active = true"))
 	require.Equal(t, []string{"Beta LLC"}, names("SELECT * FROM Customer WHERE DisplayName = 'beta llc'"))
 	require.Equal(t, []string{"Gamma Inc"}, names("SELECT * FROM Customer WHERE DisplayName > 'Beta LLC'"))
 	require.Equal(t, []string{"Alpha Co"}, names("SELECT * FROM Customer WHERE Balance = '40'"), "computed fields are queryable")
@@ -124,10 +126,10 @@ func TestQueryMetaDataTimes(t *testing.T) {
 	a, _, _ := queryFixture(t)
 	docs := func(q string) []string { return a.queryField(q, "Invoice", "DocNumber") }
 	// Invoices were created at 2024-06-20 17:16:17-07:00, then a day apart.
-	require.Equal(t, []string{"A-2", "G-1"}, docs("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2024-06-22T17:16:17-07:00'"))
+	require.Equal(t, []string{"G-1", "A-2"}, docs("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2024-06-22T17:16:17-07:00'"))
 	// The same instant in another offset.
-	require.Equal(t, []string{"A-2", "G-1"}, docs("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2024-06-23T00:16:17Z'"))
-	require.Equal(t, []string{"A-1", "B-1"}, docs("SELECT * FROM Invoice WHERE MetaData.CreateTime < '2024-06-22T00:00:00-07:00'"))
+	require.Equal(t, []string{"G-1", "A-2"}, docs("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2024-06-23T00:16:17Z'"))
+	require.Equal(t, []string{"B-1", "A-1"}, docs("SELECT * FROM Invoice WHERE MetaData.CreateTime < '2024-06-22T00:00:00-07:00'"))
 	require.Equal(t, []string{"G-1", "A-2", "B-1", "A-1"}, docs("SELECT * FROM Invoice ORDERBY MetaData.LastUpdatedTime DESC"))
 }
 
@@ -163,7 +165,7 @@ func TestQueryOrderPagingCount(t *testing.T) {
 	// Deleted transactions never appear.
 	inv := a.queryOK("SELECT * FROM Invoice WHERE DocNumber = 'G-1'")["Invoice"].([]any)[0].(map[string]any)
 	a.ok(post, "invoice?operation=delete", map[string]any{"Id": inv["Id"], "SyncToken": inv["SyncToken"]}, "Invoice")
-	require.Equal(t, []string{"A-1", "B-1", "A-2"}, docs("SELECT * FROM Invoice"))
+	require.Equal(t, []string{"A-2", "B-1", "A-1"}, docs("SELECT * FROM Invoice"))
 	require.Equal(t, map[string]any{"totalCount": json.Number("3")}, a.queryOK("SELECT count(*) FROM Invoice"))
 }
 
@@ -218,12 +220,199 @@ func TestQueryErrors(t *testing.T) {
 	e := a.queryFault("")
 	require.Equal(t, "QueryParserError: The query provided was empty", e["Detail"])
 
-	// Unknown or wrongly-cased entity: 4001 (entity names are case-sensitive, §6).
-	for _, q := range []string{"SELECT * FROM Nope", "SELECT * FROM customer"} {
+	// An unknown entity, or a property the entity lacks anywhere in the
+	// query: 4001, not an empty answer.
+	for _, q := range []string{
+		"SELECT * FROM Nope",
+		"SELECT * FROM Customer WHERE NoSuchField = 'x'",
+		"SELECT * FROM Customer WHERE DisplayName = 'x' AND NoSuchField IN ('x')",
+		"SELECT * FROM Customer ORDERBY NoSuchField",
+		"SELECT * FROM Customer ORDERBY DisplayName, NoSuchField DESC",
+		"SELECT NoSuchField FROM Customer",
+		"SELECT Id, NoSuchField FROM Customer",
+		"SELECT count(*) FROM Customer WHERE NoSuchField = 'x'",
+		"SELECT * FROM Customer WHERE MetaData.NoSuchTime > '2024-06-01'",
+		"SELECT * FROM Customer WHERE NoSuch.value = '1'",
+		"SELECT * FROM Invoice WHERE DisplayName = 'x'", // a Customer property
+		"select * from customer where nosuchfield = 'x'",
+	} {
 		e := a.queryFault(q)
 		require.Equal(t, "4001", e["code"], q)
 		require.Equal(t, "Invalid query", e["Message"], q)
 	}
+	// Property names compare case-insensitively, as values are matched.
+	require.Empty(t, a.queryOK("SELECT * FROM Customer WHERE displayname = 'x' ORDERBY metadata.lastupdatedtime"))
+}
+
+// Every property the emulator renders can be named in a query, so the
+// 4001 check never refuses a field a client has seen in a response.
+func TestQueryRenderedFieldsQueryable(t *testing.T) {
+	t.Parallel()
+	a, _, ids := queryFixture(t)
+	cust, bank := ids["Alpha Co"], accountID(t, a, "Checking")
+	// One object of every entity, with as many properties as the emulator fills.
+	a.ok(post, "class", map[string]any{"Name": "Consulting"}, "Class")
+	vendor := map[string]any{"DisplayName": "Vend Co", "CompanyName": "Vend Co", "GivenName": "V", "FamilyName": "C",
+		"PrimaryEmailAddr": map[string]any{"Address": "v@example.com"}, "BillAddr": map[string]any{"Line1": "1 Main St"}}
+	a.ok(post, "vendor", vendor, "Vendor")
+	a.ok(post, "payment", paymentBody(cust, "10", payLine("10", "Invoice", ids["A-1"])), "Payment")
+	a.ok(post, "journalentry", map[string]any{"Line": []any{jeLine("5", "Debit", bank), jeLine("5", "Credit", accountID(t, a, "Services"))}}, "JournalEntry")
+	a.ok(post, "creditmemo", invoiceBody(cust, "", 1, "3"), "CreditMemo")
+	refund := invoiceBody(cust, "", 1, "2")
+	refund["DepositToAccountRef"] = ref(bank)
+	a.ok(post, "refundreceipt", refund, "RefundReceipt")
+	for _, entity := range []string{"Account", "PaymentMethod", "Item", "Class", "Customer", "Vendor",
+		"Invoice", "Payment", "JournalEntry", "CreditMemo", "RefundReceipt"} {
+		rows := a.srv.Realm(a.realm).List(entity)
+		require.NotEmpty(t, rows, entity)
+		fields := map[string]bool{}
+		for _, r := range rows {
+			for f := range r {
+				fields[f] = true
+			}
+		}
+		for field := range fields {
+			if field == "domain" || field == "sparse" {
+				continue // envelope attributes, not properties
+			}
+			q := "SELECT * FROM " + entity + " WHERE " + field + " = 'x' ORDERBY " + field
+			status, env := a.query(q)
+			require.Equal(t, http.StatusOK, status, "%s: %v", q, env)
+		}
+	}
+}
+
+// Entity names match case-insensitively; the response names the entity
+// canonically.
+func TestQueryEntityNameCase(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id := createCustomer(t, a, "Lower Co")
+	for _, q := range []string{"select * from customer", "SELECT * FROM CUSTOMER", "Select * From cUsToMeR Where DisplayName = 'Lower Co'"} {
+		qr := a.queryOK(q)
+		require.ElementsMatch(t, []string{"Customer", "startPosition", "maxResults", "totalCount"}, keys(qr), q)
+		require.Equal(t, id, qr["Customer"].([]any)[0].(map[string]any)["Id"], q)
+	}
+	require.Equal(t, map[string]any{"totalCount": json.Number("1")}, a.queryOK("select count(*) from customer"))
+	require.Contains(t, a.queryOK("select * from paymentmethod"), "PaymentMethod")
+	require.Equal(t, map[string]any{}, a.queryOK("select * from journalentry"))
+}
+
+// customerNames returns the DisplayName of each row of a Customer query.
+func (a *apiClient) customerNames(q string) []string {
+	a.t.Helper()
+	return a.queryField(q, "Customer", "DisplayName")
+}
+
+// Without ORDERBY, rows come most recently updated first, as QuickBooks
+// answered in every recording, so paging over a list that changes between
+// pages skips and repeats rows; ORDERBY Id pages the same list safely.
+func TestQueryDefaultOrderPaging(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	a := newAPI(t, qbotest.WithClock(clk.Now))
+	ids := map[string]string{}
+	for _, n := range []string{"C1", "C2", "C3", "C4", "C5"} {
+		ids[n] = createCustomer(t, a, n)
+		a.advance(clk, time.Second)
+	}
+	require.Equal(t, []string{"C5", "C4", "C3", "C2", "C1"}, a.customerNames("SELECT * FROM Customer"))
+
+	page := func(q string, start int) []string {
+		return a.customerNames(fmt.Sprintf("%s STARTPOSITION %d MAXRESULTS 2", q, start))
+	}
+	touch := func(name string) {
+		cur := a.ok(get, "customer/"+ids[name], nil, "Customer")
+		a.ok(post, "customer", map[string]any{"Id": ids[name], "SyncToken": cur["SyncToken"], "sparse": true, "Notes": "touched"}, "Customer")
+		a.advance(clk, time.Second)
+	}
+
+	// Default order: an update between pages moves C1 to the front.
+	seen := page("SELECT * FROM Customer", 1)
+	require.Equal(t, []string{"C5", "C4"}, seen)
+	touch("C1")
+	seen = append(seen, page("SELECT * FROM Customer", 3)...)
+	seen = append(seen, page("SELECT * FROM Customer", 5)...)
+	require.Equal(t, []string{"C5", "C4", "C4", "C3", "C2"}, seen, "C4 repeated, C1 skipped")
+
+	// ORDERBY Id: the same kind of change does not disturb the pages.
+	seen = page("SELECT * FROM Customer ORDERBY Id", 1)
+	touch("C5")
+	seen = append(seen, page("SELECT * FROM Customer ORDERBY Id", 3)...)
+	seen = append(seen, page("SELECT * FROM Customer ORDERBY Id", 5)...)
+	require.Equal(t, []string{"C1", "C2", "C3", "C4", "C5"}, seen)
+
+	// Writes within the same second: the later write comes first.
+	touch("C2")
+	clk.Advance(0)
+	touch3 := a.ok(get, "customer/"+ids["C3"], nil, "Customer")
+	a.ok(post, "customer", map[string]any{"Id": ids["C3"], "SyncToken": touch3["SyncToken"], "sparse": true, "Notes": "same second"}, "Customer")
+	cur4 := a.ok(get, "customer/"+ids["C4"], nil, "Customer")
+	a.ok(post, "customer", map[string]any{"Id": ids["C4"], "SyncToken": cur4["SyncToken"], "sparse": true, "Notes": "same second"}, "Customer")
+	require.Equal(t, []string{"C4", "C3", "C2", "C5", "C1"}, a.customerNames("SELECT * FROM Customer"))
+	// Conditions and paging keep that order.
+	require.Equal(t, []string{"C3", "C2"}, a.customerNames("SELECT * FROM Customer WHERE DisplayName IN ('C2', 'C3', 'C1') MAXRESULTS 2"))
+
+	// The seeded chart of accounts was never written: Id descending; a
+	// written account moves to the front.
+	accts := a.queryField("SELECT * FROM Account", "Account", "Id")
+	require.True(t, sort.SliceIsSorted(accts, func(i, j int) bool { return atoi(t, accts[i]) > atoi(t, accts[j]) }), "%v", accts)
+	acct := a.srv.Realm(a.realm).Accounts()[0]
+	a.ok(post, "account", map[string]any{"Id": acct["Id"], "SyncToken": acct["SyncToken"], "sparse": true, "Description": "moved"}, "Account")
+	require.Equal(t, acct["Id"], a.queryField("SELECT * FROM Account", "Account", "Id")[0])
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return n
+}
+
+// The recorded sandbox query (no ORDERBY) lists invoices by
+// MetaData.LastUpdatedTime descending, and so does the emulator.
+func TestConformanceQueryDefaultOrder(t *testing.T) {
+	t.Parallel()
+	lastUpdated := func(rows []any) []time.Time {
+		t.Helper()
+		out := make([]time.Time, len(rows))
+		for i, r := range rows {
+			s := r.(map[string]any)["MetaData"].(map[string]any)["LastUpdatedTime"].(string)
+			tm, err := time.Parse(time.RFC3339, s)
+			require.NoError(t, err)
+			out[i] = tm
+		}
+		return out
+	}
+	newestFirst := func(ts []time.Time) bool {
+		return sort.SliceIsSorted(ts, func(i, j int) bool { return ts[i].After(ts[j]) })
+	}
+	fx := fixture(t, "query-invoices.json")["response"].(map[string]any)
+	recorded := lastUpdated(fx["QueryResponse"].(map[string]any)["Invoice"].([]any))
+	require.True(t, newestFirst(recorded))
+	// The recorded Ids are in neither Id order, so the order is by time.
+	var ids []int
+	for _, r := range fx["QueryResponse"].(map[string]any)["Invoice"].([]any) {
+		ids = append(ids, atoi(t, r.(map[string]any)["Id"].(string)))
+	}
+	require.False(t, sort.IntsAreSorted(ids))
+	require.False(t, sort.SliceIsSorted(ids, func(i, j int) bool { return ids[i] > ids[j] }))
+
+	clk := newFakeClock()
+	a := newAPI(t, qbotest.WithClock(clk.Now))
+	cust := createCustomer(t, a, "Order Co")
+	var first map[string]any
+	for i := range 4 {
+		inv := a.ok(post, "invoice", invoiceBody(cust, "", 1, "10"), "Invoice")
+		if i == 0 {
+			first = inv
+		}
+		a.advance(clk, time.Minute)
+	}
+	a.ok(post, "invoice", map[string]any{"Id": first["Id"], "SyncToken": first["SyncToken"], "sparse": true, "PrivateNote": "edited"}, "Invoice")
+	rows := a.queryOK("SELECT * FROM Invoice STARTPOSITION 1 MAXRESULTS 100")["Invoice"].([]any)
+	require.True(t, newestFirst(lastUpdated(rows)))
+	require.Equal(t, first["Id"], rows[0].(map[string]any)["Id"], "the edited invoice comes first")
 }
 
 func TestQueryByPOST(t *testing.T) {
