@@ -109,16 +109,18 @@ func (s *Server) handleCDC(w http.ResponseWriter, r *http.Request, realm *Realm)
 	}
 	realm.mu.Unlock()
 
-	var entries []any
+	// One QueryResponse per requested entity, in the order of entities; an
+	// entity without changes gets an empty one (as cdc-response-empty.json
+	// shows for one entity). No totalCount: QuickBooks does not always send
+	// it in CDC blocks, so a client must not rely on it.
+	entries := make([]any, 0, len(kinds))
 	for _, k := range kinds {
 		objs := byEntity[k.name]
 		if len(objs) == 0 {
+			entries = append(entries, obj{})
 			continue
 		}
-		entries = append(entries, obj{k.name: objs, "startPosition": 1, "maxResults": len(objs), "totalCount": len(objs)})
-	}
-	if len(entries) == 0 {
-		entries = []any{obj{}}
+		entries = append(entries, obj{k.name: objs, "startPosition": 1, "maxResults": len(objs)})
 	}
 	s.writeResponse(w, s.jsonBody(obj{
 		"CDCResponse": []any{obj{"QueryResponse": entries}},

@@ -32,7 +32,7 @@ func (a *apiClient) cdcEntries(entities string, since time.Time) []any {
 }
 
 // cdcObjects returns the objects of entity in a CDC response, checking the
-// entry's paging fields.
+// entry's paging fields (no totalCount: QuickBooks does not always send it).
 func cdcObjects(t *testing.T, entries []any, entity string) []map[string]any {
 	t.Helper()
 	for _, e := range entries {
@@ -44,7 +44,7 @@ func cdcObjects(t *testing.T, entries []any, entity string) []map[string]any {
 		n := json.Number(strconv.Itoa(len(list)))
 		require.Equal(t, json.Number("1"), m["startPosition"])
 		require.Equal(t, n, m["maxResults"])
-		require.Equal(t, n, m["totalCount"])
+		require.ElementsMatch(t, []string{entity, "startPosition", "maxResults"}, keys(m))
 		out := make([]map[string]any, len(list))
 		for i, o := range list {
 			out[i] = o.(map[string]any)
@@ -60,8 +60,9 @@ func TestCDC(t *testing.T) {
 	a := newAPI(t, qbotest.WithClock(clk.Now))
 	start := clk.Now()
 
-	// Nothing yet (the seeded chart of accounts is not a change).
-	require.Equal(t, []any{map[string]any{}}, a.cdcEntries("Invoice,Customer,Account", start.Add(-time.Hour)))
+	// Nothing yet (the seeded chart of accounts is not a change): one empty
+	// QueryResponse per requested entity.
+	require.Equal(t, []any{map[string]any{}, map[string]any{}, map[string]any{}}, a.cdcEntries("Invoice,Customer,Account", start.Add(-time.Hour)))
 
 	a.advance(clk, time.Minute)
 	cust := createCustomer(t, a, "CDC Customer")
@@ -77,11 +78,13 @@ func TestCDC(t *testing.T) {
 	a.ok(post, "customer", map[string]any{"Id": other, "SyncToken": "0", "sparse": true, "Active": false}, "Customer")
 
 	// Since the start: both customers (current state), invoice 1 once in its
-	// current state, invoice 2 as a Deleted stub; entries follow the entities order.
+	// current state, invoice 2 as a Deleted stub; entries follow the entities
+	// order, and Account, unchanged, gets an empty one.
 	entries := a.cdcEntries("Invoice,Customer,Account", start)
-	require.Len(t, entries, 2)
+	require.Len(t, entries, 3)
 	require.Contains(t, entries[0], "Invoice")
 	require.Contains(t, entries[1], "Customer")
+	require.Equal(t, map[string]any{}, entries[2])
 	invs := cdcObjects(t, entries, "Invoice")
 	require.Len(t, invs, 2)
 	require.Equal(t, up, invs[0], "changed several times: once, current state")
@@ -97,10 +100,18 @@ func TestCDC(t *testing.T) {
 	entries = a.cdcEntries("Customer,Invoice", mid)
 	require.Equal(t, []string{other}, idsOf(cdcObjects(t, entries, "Customer")))
 	require.Equal(t, []string{inv1["Id"].(string), inv2["Id"].(string)}, idsOf(cdcObjects(t, entries, "Invoice")))
-	// Entity names are matched case-insensitively; only the requested ones come back.
-	entries = a.cdcEntries("customer", mid)
+	// Entity names are matched case-insensitively; only the requested ones
+	// come back, once each.
+	entries = a.cdcEntries("customer,Customer", mid)
 	require.Len(t, entries, 1)
 	require.Nil(t, cdcObjects(t, entries, "Invoice"))
+	require.Equal(t, []string{other}, idsOf(cdcObjects(t, entries, "Customer")))
+	// An entity without changes in the window keeps its (empty) place.
+	entries = a.cdcEntries("Account,Customer,Vendor", mid)
+	require.Len(t, entries, 3)
+	require.Equal(t, map[string]any{}, entries[0])
+	require.Equal(t, []string{other}, idsOf(cdcObjects(t, entries, "Customer")))
+	require.Equal(t, map[string]any{}, entries[2])
 
 	// In the future: nothing.
 	require.Equal(t, []any{map[string]any{}}, a.cdcEntries("Invoice", clk.Now().Add(time.Second)))
@@ -195,15 +206,21 @@ func TestConformanceCDC(t *testing.T) {
 	status, env := a.cdc("Customer,Invoice", start)
 	require.Equal(t, http.StatusOK, status)
 	requireShape(t, fx, env)
-	// Our entries also carry totalCount (§7), which the hand-written fixture omits.
+	// Entries have exactly the fixture's keys (no totalCount).
 	entries := env["CDCResponse"].([]any)[0].(map[string]any)["QueryResponse"].([]any)
+	fxEntries := fx["CDCResponse"].([]any)[0].(map[string]any)["QueryResponse"].([]any)
 	require.Len(t, entries, 2)
-	require.ElementsMatch(t, []string{"Customer", "startPosition", "maxResults", "totalCount"}, keys(entries[0].(map[string]any)))
+	for i := range entries {
+		require.ElementsMatch(t, keys(fxEntries[i].(map[string]any)), keys(entries[i].(map[string]any)))
+	}
 
+	// No changes for the one requested entity: exactly the fixture.
 	empty := fixture(t, "cdc-response-empty.json")
-	status, env = a.cdc("Customer,Invoice", clk.Now().Add(time.Minute))
+	status, env = a.cdc("Customer", clk.Now().Add(time.Minute))
 	require.Equal(t, http.StatusOK, status)
 	requireShape(t, empty, env)
 	requireShape(t, env, empty)
 	require.Equal(t, empty["CDCResponse"], env["CDCResponse"])
+	// Two entities: one empty QueryResponse each.
+	require.Equal(t, []any{map[string]any{}, map[string]any{}}, a.cdcEntries("Customer,Invoice", clk.Now().Add(time.Minute)))
 }
