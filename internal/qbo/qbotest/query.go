@@ -843,7 +843,8 @@ func checkFields(k *kind, q *query) *fault {
 			ok = containsFold(metaDataFields, sub)
 		}
 		if !ok {
-			return invalidQuery("property '" + p + "' is not queryable")
+			// Wording quoted from real responses in public client code.
+			return invalidQuery("Property " + p + " not found for Entity " + k.name)
 		}
 	}
 	return nil
