@@ -2,10 +2,14 @@ package qbotest_test
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,4 +227,74 @@ func TestConformanceCDC(t *testing.T) {
 	require.Equal(t, empty["CDCResponse"], env["CDCResponse"])
 	// Two entities: one empty QueryResponse each.
 	require.Equal(t, []any{map[string]any{}, map[string]any{}}, a.cdcEntries("Customer,Invoice", clk.Now().Add(time.Minute)))
+}
+
+// rubyCDCEntities is the entity order of quickbooks-ruby's CDC client; its
+// recorded response (cdc-response-ruby.xml) has one QueryResponse for each
+// of the first eleven.
+var rubyCDCEntities = []string{"Bill", "BillPayment", "CreditMemo", "Deposit", "Invoice",
+	"JournalEntry", "Payment", "Purchase", "RefundReceipt", "SalesReceipt", "PurchaseOrder"}
+
+// xmlCDCBlock is one <QueryResponse> of a recorded XML CDC response.
+type xmlCDCBlock struct {
+	Attrs []xml.Attr `xml:",any,attr"`
+	Items []struct {
+		XMLName xml.Name
+	} `xml:",any"`
+}
+
+// The recorded response answers every requested entity, changed or not
+// (empty <QueryResponse/>), in request order, and one changed block has no
+// totalCount. The emulator answers the emulated entities of that request
+// with the same pattern and never sends totalCount.
+func TestConformanceCDCEveryEntity(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join("testdata", "qbo", "cdc-response-ruby.xml"))
+	require.NoError(t, err)
+	var doc struct {
+		Blocks []xmlCDCBlock `xml:"CDCResponse>QueryResponse"`
+	}
+	require.NoError(t, xml.Unmarshal(raw, &doc))
+	require.Len(t, doc.Blocks, len(rubyCDCEntities))
+	changed := map[string]bool{}
+	withoutTotal := 0
+	for i, b := range doc.Blocks {
+		if len(b.Items) == 0 {
+			require.Empty(t, b.Attrs, "an unchanged entity's block is empty")
+			continue
+		}
+		require.Equal(t, rubyCDCEntities[i], b.Items[0].XMLName.Local, "blocks follow the request order")
+		changed[rubyCDCEntities[i]] = true
+		attrs := map[string]bool{}
+		for _, a := range b.Attrs {
+			attrs[a.Name.Local] = true
+		}
+		if !attrs["totalCount"] {
+			withoutTotal++
+		}
+	}
+	require.Equal(t, map[string]bool{"Bill": true, "BillPayment": true, "Invoice": true, "Payment": true}, changed)
+	require.Equal(t, 1, withoutTotal, "the Payment block has no totalCount")
+
+	// The same request, limited to emulated entities, with changes to an
+	// invoice and a payment only.
+	clk := newFakeClock()
+	a := newAPI(t, qbotest.WithClock(clk.Now))
+	cust := createCustomer(t, a, "Geeta Kalapatapu")
+	a.advance(clk, time.Minute)
+	start := clk.Now()
+	inv := a.ok(post, "invoice", invoiceBody(cust, "1033", 1, "629.10"), "Invoice")
+	a.ok(post, "payment", paymentBody(cust, "629.10", payLine("629.10", "Invoice", inv["Id"].(string))), "Payment")
+	requested := []string{"CreditMemo", "Invoice", "JournalEntry", "Payment", "RefundReceipt"}
+	entries := a.cdcEntries(strings.Join(requested, ","), start)
+	require.Len(t, entries, len(requested))
+	for i, name := range requested {
+		m := entries[i].(map[string]any)
+		if !changed[name] {
+			require.Equal(t, map[string]any{}, m, name)
+			continue
+		}
+		require.NotEmpty(t, cdcObjects(t, entries[i:i+1], name), name)
+		require.NotContains(t, m, "totalCount", name)
+	}
 }
