@@ -214,7 +214,7 @@ func (s *Server) companyInfo(realm *Realm) obj {
 		"CompanyName": name, "LegalName": name,
 		"CompanyAddr": addr(), "CustomerCommunicationAddr": addr(), "LegalAddr": addr(),
 		"CustomerCommunicationEmailAddr": obj{"Address": "noreply@quickbooks.example"},
-		"PrimaryPhone":                   obj{}, "Email": obj{"Address": "noreply@quickbooks.example"}, "WebAddr": obj{},
+		"PrimaryPhone":                   obj{"FreeFormNumber": "(650) 555-0100"}, "Email": obj{"Address": "noreply@quickbooks.example"}, "WebAddr": obj{},
 		"CompanyStartDate":     realm.createdAt.In(s.cfg.loc).Format("2006-01-02"),
 		"FiscalYearStartMonth": "January", "Country": "US", "SupportedLanguages": "en",
 		"NameValue": []any{
