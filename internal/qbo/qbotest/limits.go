@@ -177,7 +177,9 @@ const throttleXML = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 
 // ThrottleBody returns the 429 body the emulator sends at time t (the
 // envelope time is in company-local time with milliseconds).
-func (s *Server) ThrottleBody(t time.Time) []byte { return s.throttleBody(t, http.StatusTooManyRequests) }
+func (s *Server) ThrottleBody(t time.Time) []byte {
+	return s.throttleBody(t, http.StatusTooManyRequests)
+}
 
 func (s *Server) throttleBody(t time.Time, status int) []byte {
 	return []byte(strings.NewReplacer(
