@@ -194,9 +194,10 @@ func (s *Server) handleUnsupported(w http.ResponseWriter, r *http.Request) {
 }
 
 // companyInfo is the realm's CompanyInfo, in the shape of the recorded
-// reads (ruckus/quickbooks-ruby fetch_company_info_by_id.xml) plus the
-// JSON-only FiscalYearStartMonth. The object's Id is "1"; it is read at
-// companyinfo/{realmId}. Caller need not hold realm.mu (nothing here changes).
+// reads (ruckus/quickbooks-ruby fetch_company_info_by_id.xml) plus
+// FiscalYearStartMonth, which client libraries' models carry. The object's
+// Id is "1"; it is read at companyinfo/{realmId}. Nothing here changes
+// after the realm is made, so realm.mu is not needed.
 func (s *Server) companyInfo(realm *Realm) obj {
 	n := 1
 	for i, id := range s.realmIDs {
