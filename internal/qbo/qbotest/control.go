@@ -15,6 +15,8 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_control/realms", s.ctlRealms)
 	mux.HandleFunc("GET /_control/realms/{realm}/data", s.ctlData)
 	mux.HandleFunc("POST /_control/realms/{realm}/revoke", s.ctlRevoke)
+	mux.HandleFunc("GET /_control/realms/{realm}/throttle", s.ctlThrottle)
+	mux.HandleFunc("POST /_control/realms/{realm}/throttle", s.ctlSetThrottle)
 	mux.HandleFunc("POST /_control/realms/{realm}/{entity}", s.ctlWrite)
 	mux.HandleFunc("GET /_control/faults", s.ctlFaults)
 	mux.HandleFunc("POST /_control/faults", s.ctlAddFaults)
@@ -129,4 +131,32 @@ func (s *Server) ctlAddFaults(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ctlClearFaults(w http.ResponseWriter, _ *http.Request) {
 	s.ClearFaults()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// ctlThrottle reports the realm's throttle form: {"status":429|403}.
+func (s *Server) ctlThrottle(w http.ResponseWriter, r *http.Request) {
+	if s.ctlRealm(w, r) == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"status": s.ThrottleStatus(r.PathValue("realm"))})
+}
+
+// ctlSetThrottle sets the realm's throttle form from {"status":429|403}
+// (403 + code 3001 is how older accounts are throttled).
+func (s *Server) ctlSetThrottle(w http.ResponseWriter, r *http.Request) {
+	if s.ctlRealm(w, r) == nil {
+		return
+	}
+	var body struct {
+		Status int `json:"status"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&body); err != nil {
+		ctlError(w, http.StatusBadRequest, "throttle: "+err.Error())
+		return
+	}
+	if err := s.SetThrottleStatus(r.PathValue("realm"), body.Status); err != nil {
+		ctlError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.ctlThrottle(w, r)
 }

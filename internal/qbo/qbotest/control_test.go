@@ -220,6 +220,7 @@ func TestFaultTimeoutAfterCommit(t *testing.T) {
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+a.token)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
 		return client.Do(req)
 	}
 	// The client gives up; the invoice exists anyway (and was announced).

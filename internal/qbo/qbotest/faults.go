@@ -195,7 +195,7 @@ func (s *Server) withFaults(next http.Handler) http.Handler {
 		}
 		switch f.Kind {
 		case FaultThrottle:
-			s.writeThrottled(w)
+			s.writeThrottled(w, realm)
 		case FaultServerError, FaultUnavailable:
 			status := http.StatusInternalServerError
 			if f.Kind == FaultUnavailable {

@@ -1,7 +1,9 @@
 package qbotest
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,9 +38,41 @@ type limiter struct {
 	mu     sync.Mutex
 	lim    Limits
 	realms map[string]*realmLimits
+	status map[string]int // realm → throttle HTTP status when not 429
 }
 
-func newLimiter(l Limits) *limiter { return &limiter{lim: l, realms: map[string]*realmLimits{}} }
+func newLimiter(l Limits) *limiter {
+	return &limiter{lim: l, realms: map[string]*realmLimits{}, status: map[string]int{}}
+}
+
+func (l *limiter) throttleStatus(realm string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st, ok := l.status[realm]; ok {
+		return st
+	}
+	return http.StatusTooManyRequests
+}
+
+// SetThrottleStatus chooses how realmID is throttled: 429 (the default) or
+// 403, the form older QuickBooks accounts get (the same XML fault, code
+// 3001, with statusCode=403 in its message). It applies to the limits and
+// to injected 429 faults on that realm; other statuses are refused.
+func (s *Server) SetThrottleStatus(realmID string, status int) error {
+	if s.realms[realmID] == nil {
+		return fmt.Errorf("unknown realm %s", realmID)
+	}
+	if status != http.StatusTooManyRequests && status != http.StatusForbidden {
+		return fmt.Errorf("throttle status %d: want 429 or 403", status)
+	}
+	s.limiter.mu.Lock()
+	defer s.limiter.mu.Unlock()
+	s.limiter.status[realmID] = status
+	return nil
+}
+
+// ThrottleStatus returns the HTTP status realmID is throttled with.
+func (s *Server) ThrottleStatus(realmID string) int { return s.limiter.throttleStatus(realmID) }
 
 // prune drops times at or before now-1m.
 func prune(ts []time.Time, now time.Time) []time.Time {
@@ -119,7 +153,7 @@ func (s *Server) withLimits(next http.Handler) http.Handler {
 			return
 		}
 		if !s.limiter.acquire(realm, seg == "batch" && r.Method == http.MethodPost, s.now()) {
-			s.writeThrottled(w)
+			s.writeThrottled(w, realm)
 			return
 		}
 		defer s.limiter.release(realm)
@@ -128,13 +162,13 @@ func (s *Server) withLimits(next http.Handler) http.Handler {
 }
 
 // throttleXML is the recorded 429 body (qbo-api.md §10; ruckus/quickbooks-ruby
-// spec/fixtures/too_many_requests_error.xml), with the time filled in. QBO
-// sends it as XML even when JSON was requested.
+// spec/fixtures/too_many_requests_error.xml), with the time and status
+// filled in. QBO sends it as XML even when JSON was requested.
 const throttleXML = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <IntuitResponse time="%TIME%" xmlns="http://schema.intuit.com/finance/v3">
   <Fault type="SERVICE">
     <Error code="3001">
-      <Message>message=ThrottleExceeded; errorCode=003001; statusCode=429</Message>
+      <Message>message=ThrottleExceeded; errorCode=003001; statusCode=%STATUS%</Message>
       <Detail>The request limit was reached.  Try again later</Detail>
     </Error>
   </Fault>
@@ -144,12 +178,22 @@ const throttleXML = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 // ThrottleBody returns the 429 body the emulator sends at time t (the
 // envelope time is in company-local time with milliseconds).
 func (s *Server) ThrottleBody(t time.Time) []byte {
-	return []byte(strings.Replace(throttleXML, "%TIME%", t.In(s.cfg.loc).Format("2006-01-02T15:04:05.000-07:00"), 1))
+	return s.throttleBody(t, http.StatusTooManyRequests)
 }
 
-func (s *Server) writeThrottled(w http.ResponseWriter) {
+func (s *Server) throttleBody(t time.Time, status int) []byte {
+	return []byte(strings.NewReplacer(
+		"%TIME%", t.In(s.cfg.loc).Format("2006-01-02T15:04:05.000-07:00"),
+		"%STATUS%", strconv.Itoa(status),
+	).Replace(throttleXML))
+}
+
+// writeThrottled answers a throttled request to realm ("" when the path
+// has none) in the realm's throttle form.
+func (s *Server) writeThrottled(w http.ResponseWriter, realm string) {
+	status := s.limiter.throttleStatus(realm)
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("intuit_tid", randToken("", 8))
-	w.WriteHeader(http.StatusTooManyRequests)
-	_, _ = w.Write(s.ThrottleBody(s.now()))
+	w.WriteHeader(status)
+	_, _ = w.Write(s.throttleBody(s.now(), status))
 }

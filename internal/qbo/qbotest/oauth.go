@@ -253,22 +253,42 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "")
 		return
 	}
-	var body struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Token == "" {
+	token, ok := revokeToken(r)
+	if !ok {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "")
 		return
 	}
 	s.auth.mu.Lock()
-	if at := s.auth.access[body.Token]; at != nil {
+	if at := s.auth.access[token]; at != nil {
 		at.g.revoked = true
 	}
-	if rt := s.auth.refresh[body.Token]; rt != nil {
+	if rt := s.auth.refresh[token]; rt != nil {
 		rt.g.revoked = true
 	}
 	s.auth.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
+}
+
+// revokeToken reads the token to revoke from either body Intuit's clients
+// send: the JSON {"token"} of Intuit's SDKs, or the RFC 7009 form
+// (token=…&token_type_hint=…) that generic OAuth libraries send. The hint
+// is ignored: revoking either token revokes the whole connection.
+func revokeToken(r *http.Request) (string, bool) {
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		if err := r.ParseForm(); err != nil {
+			return "", false
+		}
+		tok := r.PostForm.Get("token")
+		return tok, tok != ""
+	}
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody)).Decode(&body); err != nil {
+		return "", false
+	}
+	return body.Token, body.Token != ""
 }
 
 // authenticate checks the bearer token for a request to realmID. It writes
@@ -285,7 +305,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, realmID st
 	s.auth.mu.Unlock()
 	if !valid {
 		writeGatewayFault(w, http.StatusUnauthorized, "AuthenticationFailed", "003200", "3200", "AUTHENTICATION",
-			"Token expired: "+strings.TrimSpace(tok), s.now())
+			authFailedDetail(strings.TrimSpace(tok)), s.now())
 		return false
 	}
 	if at.g.realmID != realmID || s.realms[realmID] == nil {
@@ -293,6 +313,22 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, realmID st
 		return false
 	}
 	return true
+}
+
+// authFailedDetail is the 401 detail. QuickBooks has been seen answering
+// "Token expired: …" and "Malformed bearer token: too short or too long"
+// (qbo-api.md §11 sources). The emulator never echoes the token: a client
+// that logs faults must not leak a credential, so at most a short prefix
+// identifies which token failed.
+func authFailedDetail(tok string) string {
+	if tok == "" {
+		return "Malformed bearer token: too short or too long"
+	}
+	const prefix = 8
+	if len(tok) <= prefix {
+		return "Malformed bearer token: too short or too long"
+	}
+	return "Token expired: " + tok[:prefix] + "..."
 }
 
 // writeGatewayFault writes the API gateway's lowercase-keyed fault
@@ -339,4 +375,59 @@ func (s *Server) RevokeGrants(realmID string) int {
 		}
 	}
 	return n
+}
+
+// Paths of the OpenID endpoints. Intuit serves its discovery document at
+// /.well-known/openid_configuration (sandbox: openid_sandbox_configuration)
+// on another host; the emulator serves it from its own base URL under those
+// names and the standard openid-configuration, all pointing at itself.
+const (
+	jwksPath     = "/op/v1/jwks"
+	userinfoPath = "/v1/openid_connect/userinfo"
+)
+
+// handleDiscovery serves the OpenID discovery document with the fields of
+// Intuit's (intuit/QuickBooks-V3-DotNET-SDK discovery.json), every endpoint
+// on the emulator. The issuer is the base URL, as in the id_token's "iss".
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	base := s.baseURL(r)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                base,
+		"authorization_endpoint":                base + "/connect/oauth2",
+		"token_endpoint":                        base + "/oauth2/v1/tokens/bearer",
+		"userinfo_endpoint":                     base + userinfoPath,
+		"revocation_endpoint":                   base + "/v2/oauth2/tokens/revoke",
+		"jwks_uri":                              base + jwksPath,
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"scopes_supported":                      []string{"openid", "email", "profile", "address", "phone"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		"claims_supported":                      []string{"aud", "exp", "iat", "iss", "realmid", "sub"},
+	})
+}
+
+// handleJWKS serves an empty key set: the emulator's id_token signature is
+// random bytes, so there is no key a client could verify it with.
+func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"keys": []any{}})
+}
+
+// handleUserinfo is listed in the discovery document but not emulated; it
+// answers the OAuth error a resource server gives for an unsupported call.
+func (s *Server) handleUserinfo(w http.ResponseWriter, _ *http.Request) {
+	writeOAuthError(w, http.StatusNotImplemented, "unsupported_operation", "userinfo is not emulated by qbotest")
+}
+
+// baseURL is the emulator's base URL: s.URL once started (the id_token's
+// "iss" is the same), else the request's host (Handler mounted elsewhere).
+func (s *Server) baseURL(r *http.Request) string {
+	if s.URL != "" {
+		return s.URL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }

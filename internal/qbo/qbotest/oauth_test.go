@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,4 +215,142 @@ func TestRevoke(t *testing.T) {
 	status, _ = refresh(t, srv, tok.RefreshToken)
 	require.Equal(t, http.StatusBadRequest, status)
 	require.Equal(t, http.StatusOK, revoke(srv.ClientID(), srv.ClientSecret(), "never-issued"))
+}
+
+// revokeWith posts a revoke request with the given content type and body.
+func revokeWith(t *testing.T, srv *qbotest.Server, contentType, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v2/oauth2/tokens/revoke", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", contentType)
+	req.SetBasicAuth(srv.ClientID(), srv.ClientSecret())
+	resp, err := noRedirect.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// RFC 7009 clients send a form body; it revokes as the JSON body does.
+func TestRevokeBodies(t *testing.T) {
+	t.Parallel()
+	srv := qbotest.NewServer(t)
+	realm := srv.RealmIDs()[0]
+	cases := []struct {
+		name, contentType string
+		body              func(tok qbotest.TokenResponse) string
+	}{
+		{"json refresh", "application/json", func(tok qbotest.TokenResponse) string { return `{"token":"` + tok.RefreshToken + `"}` }},
+		{"form refresh", "application/x-www-form-urlencoded", func(tok qbotest.TokenResponse) string {
+			return url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}.Encode()
+		}},
+		{"form access, no hint", "application/x-www-form-urlencoded; charset=UTF-8", func(tok qbotest.TokenResponse) string {
+			return url.Values{"token": {tok.AccessToken}}.Encode()
+		}},
+		{"form with a wrong hint", "application/x-www-form-urlencoded", func(tok qbotest.TokenResponse) string {
+			return url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"access_token"}}.Encode()
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tok := srv.IssueTokens(realm)
+			require.Equal(t, http.StatusOK, revokeWith(t, srv, tc.contentType, tc.body(tok)))
+			status, body := refresh(t, srv, tok.RefreshToken)
+			require.Equal(t, http.StatusBadRequest, status)
+			require.Equal(t, "invalid_grant", body["error"])
+			status, gw := getWith(t, srv, realm, tok.AccessToken, "account/1")
+			require.Equal(t, http.StatusUnauthorized, status)
+			requireGateway3200(t, gw)
+		})
+	}
+	t.Run("missing token", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct{ ct, body string }{
+			{"application/x-www-form-urlencoded", "token_type_hint=refresh_token"},
+			{"application/json", `{}`},
+			{"application/json", `not json`},
+		} {
+			require.Equal(t, http.StatusBadRequest, revokeWith(t, srv, tc.ct, tc.body), tc.body)
+		}
+	})
+}
+
+// The 401 detail never carries the whole access token.
+func TestAuthFailureDoesNotEchoToken(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	srv := qbotest.NewServer(t, qbotest.WithClock(clk.Now))
+	realm := srv.RealmIDs()[0]
+	tok := srv.IssueTokens(realm)
+	clk.Advance(2 * time.Hour)
+	for _, token := range []string{tok.AccessToken, "an-unknown-but-long-access-token-value", "tiny7x"} {
+		status, body := getWith(t, srv, realm, token, "account/1")
+		require.Equal(t, http.StatusUnauthorized, status)
+		requireGateway3200(t, body)
+		detail := body["fault"].(map[string]any)["error"].([]any)[0].(map[string]any)["detail"].(string)
+		require.NotContains(t, detail, token)
+	}
+}
+
+func TestOpenIDDiscovery(t *testing.T) {
+	t.Parallel()
+	srv := qbotest.NewServer(t)
+	var want map[string]any
+	require.NoError(t, json.Unmarshal(readTestdata(t, "openid-discovery.json"), &want))
+	for _, p := range []string{"openid-configuration", "openid_configuration", "openid_sandbox_configuration"} {
+		resp, err := noRedirect.Get(srv.URL + "/.well-known/" + p)
+		require.NoError(t, err)
+		var doc map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, p)
+		for k := range want {
+			require.Contains(t, doc, k, "Intuit's document has %s", k)
+		}
+		require.Equal(t, srv.URL, doc["issuer"])
+		require.Equal(t, []any{"client_secret_basic"}, doc["token_endpoint_auth_methods_supported"], "only Basic client auth is emulated")
+		for _, k := range []string{"authorization_endpoint", "token_endpoint", "revocation_endpoint", "userinfo_endpoint", "jwks_uri"} {
+			require.True(t, strings.HasPrefix(doc[k].(string), srv.URL+"/"), "%s = %v", k, doc[k])
+		}
+
+		// The endpoints it names are the emulator's own.
+		u, err := url.Parse(doc["authorization_endpoint"].(string))
+		require.NoError(t, err)
+		u.RawQuery = url.Values{"client_id": {srv.ClientID()}, "redirect_uri": {"https://app.example/cb"},
+			"response_type": {"code"}, "scope": {"com.intuit.quickbooks.accounting"}}.Encode()
+		resp, err = noRedirect.Get(u.String())
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusFound, resp.StatusCode)
+
+		resp, err = noRedirect.Post(doc["token_endpoint"].(string), "application/x-www-form-urlencoded", strings.NewReader("grant_type=refresh_token"))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the token endpoint wants client auth")
+
+		tok := srv.IssueTokens(srv.RealmIDs()[0])
+		req, err := http.NewRequest(http.MethodPost, doc["revocation_endpoint"].(string), strings.NewReader(url.Values{"token": {tok.RefreshToken}}.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(srv.ClientID(), srv.ClientSecret())
+		resp, err = noRedirect.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		status, _ := refresh(t, srv, tok.RefreshToken)
+		require.Equal(t, http.StatusBadRequest, status)
+
+		resp, err = noRedirect.Get(doc["jwks_uri"].(string))
+		require.NoError(t, err)
+		var jwks map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&jwks))
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, []any{}, jwks["keys"], "no key: the id_token signature is not verifiable")
+
+		resp, err = noRedirect.Get(doc["userinfo_endpoint"].(string))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNotImplemented, resp.StatusCode, "userinfo is not emulated")
+	}
 }

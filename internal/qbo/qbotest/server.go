@@ -13,6 +13,8 @@
 package qbotest
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -227,8 +229,17 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /connect/oauth2", s.handleAuthorize)
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.handleToken)
 	mux.HandleFunc("POST /v2/oauth2/tokens/revoke", s.handleRevoke)
+	for _, p := range []string{"openid-configuration", "openid_configuration", "openid_sandbox_configuration"} {
+		mux.HandleFunc("GET /.well-known/"+p, s.handleDiscovery)
+	}
+	mux.HandleFunc("GET "+jwksPath, s.handleJWKS)
+	mux.HandleFunc(userinfoPath, s.handleUserinfo)
 	mux.HandleFunc("/v3/company/{realm}/{entity}", s.handleAPI)
 	mux.HandleFunc("/v3/company/{realm}/{entity}/{id}", s.handleAPI)
+	// Everything else under the API (invoice/{id}/pdf, invoice/{id}/send,
+	// reports/…/…) answers the Unsupported Operation fault, never a
+	// plain-text 404.
+	mux.HandleFunc("/v3/", s.handleUnsupported)
 	return s.guard(mux)
 }
 
@@ -242,8 +253,63 @@ func (s *Server) guard(routes http.Handler) http.Handler {
 			routes.ServeHTTP(w, r)
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/v3/") && wantsXML(r) {
+			xw := &xmlWriter{ResponseWriter: w}
+			chain.ServeHTTP(xw, r)
+			xw.finish(s)
+			return
+		}
 		chain.ServeHTTP(w, r)
 	})
+}
+
+// xmlWriter buffers a JSON API answer so finish can send it as XML. Bodies
+// that are not JSON (the throttle XML) pass through unchanged; a hijacked
+// connection (reset and timeout faults) gets nothing.
+type xmlWriter struct {
+	http.ResponseWriter
+	status   int
+	buf      bytes.Buffer
+	hijacked bool
+}
+
+func (x *xmlWriter) WriteHeader(status int) {
+	if x.status == 0 {
+		x.status = status
+	}
+}
+
+func (x *xmlWriter) Write(b []byte) (int, error) {
+	if x.status == 0 {
+		x.status = http.StatusOK
+	}
+	return x.buf.Write(b)
+}
+
+func (x *xmlWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := x.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("qbotest: connection cannot be hijacked")
+	}
+	x.hijacked = true
+	return hj.Hijack()
+}
+
+func (x *xmlWriter) finish(s *Server) {
+	if x.hijacked || x.status == 0 {
+		return
+	}
+	body := x.buf.Bytes()
+	h := x.Header()
+	if strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+		if xb, err := s.xmlBody(body); err == nil {
+			body = xb
+			h.Set("Content-Type", "application/xml;charset=UTF-8")
+			h.Del("Content-Length")
+		}
+	}
+	x.ResponseWriter.WriteHeader(x.status)
+	_, _ = x.ResponseWriter.Write(body)
 }
 
 // RealmIDs lists the hosted realm ids in creation order.
