@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // fault is one QBO ValidationFault error (qbo-api.md §11).
@@ -167,9 +168,9 @@ func activeOf(o obj) bool {
 // create validates body and stores it as a new object. Caller holds r.mu
 // (or is seeding).
 func (r *Realm) create(k *kind, body obj, opts reqOpts) (obj, *fault) {
-	o := deepCopy(body).(obj)
-	for _, f := range systemFields {
-		delete(o, f)
+	o, f := r.shapeRequest(k, body)
+	if f != nil {
+		return nil, f
 	}
 	if f := k.prepare(r, o, nil, opts); f != nil {
 		return nil, f
@@ -188,6 +189,19 @@ func (r *Realm) create(k *kind, body obj, opts reqOpts) (obj, *fault) {
 		k.written(r, "Create", o, nil)
 	}
 	return r.render(k, o), nil
+}
+
+// shapeRequest copies a request body without its system fields and
+// prunes it to the entity's shape.
+func (r *Realm) shapeRequest(k *kind, body obj) (obj, *fault) {
+	o := deepCopy(body).(obj)
+	for _, f := range systemFields {
+		delete(o, f)
+	}
+	if f := pruneObj(o, entityShapes[k.name], ""); f != nil {
+		return nil, f
+	}
+	return o, nil
 }
 
 // lookupForWrite finds the target of an update/delete/void and checks its
@@ -222,17 +236,21 @@ func (r *Realm) update(k *kind, body obj, opts reqOpts) (obj, *fault) {
 	if f != nil {
 		return nil, f
 	}
-	var o obj
-	if sp, _ := body["sparse"].(bool); sp {
-		o = deepCopy(old).(obj)
-		for key, v := range body {
-			o[key] = deepCopy(v)
-		}
-	} else {
-		o = deepCopy(body).(obj)
+	o, f := r.shapeRequest(k, body)
+	if f != nil {
+		return nil, f
 	}
-	for _, f := range systemFields {
-		delete(o, f)
+	if sp, _ := body["sparse"].(bool); sp {
+		// Only supplied properties change; a null one was pruned as
+		// absent, so "Line": null leaves the lines as they are.
+		sent := o
+		o = deepCopy(old).(obj)
+		for _, f := range systemFields {
+			delete(o, f)
+		}
+		for key, v := range sent {
+			o[key] = v
+		}
 	}
 	if f := k.prepare(r, o, old, opts); f != nil {
 		return nil, f
@@ -284,7 +302,9 @@ func (r *Realm) void(k *kind, body obj) (obj, *fault) {
 			}
 		}
 	}
-	o["TotalAmt"] = json.Number("0")
+	if _, ok := o["TotalAmt"]; ok {
+		o["TotalAmt"] = json.Number("0")
+	}
 	if _, ok := o["Balance"]; ok {
 		o["Balance"] = json.Number("0")
 	}
@@ -340,21 +360,18 @@ func refName(k *kind, o obj) string {
 // target and fills in its name. It returns the referenced object, or nil
 // if the key is absent and not required.
 func (r *Realm) checkRef(o obj, key, target string, isRequired bool) (obj, *fault) {
-	v, present := o[key]
-	if !present || v == nil {
+	v := o[key]
+	if !refPresent(v) {
+		delete(o, key)
 		if isRequired {
 			return nil, required(key)
 		}
 		return nil, nil
 	}
-	ref, ok := v.(obj)
-	if !ok {
+	if _, ok := v.(obj); !ok {
 		return nil, badProperty(key)
 	}
-	id, _ := ref["value"].(string)
-	if id == "" {
-		return nil, required(key)
-	}
+	id := refValue(v)
 	k := kindByName(target)
 	t, ok := r.objs[k.name][id]
 	if !ok {
@@ -715,4 +732,210 @@ func (r *Realm) nextDocNumber() string {
 			return n
 		}
 	}
+}
+
+// ---- request shapes: known properties, refs and dates ----
+
+// shape lists the properties QuickBooks knows for one JSON object. A
+// request is pruned to its shape before validation (see pruneObj), so the
+// emulator never stores or echoes a property QuickBooks would not.
+type shape struct {
+	ref    bool              // a {"value","name","type"} reference
+	date   bool              // a date answered as YYYY-MM-DD
+	fields map[string]*shape // known properties; nil entry = kept as sent
+}
+
+var (
+	refShape  = &shape{ref: true, fields: map[string]*shape{"value": nil, "name": nil, "type": nil}}
+	dateShape = &shape{date: true}
+)
+
+// fields builds a shape from property names. A name ending in "Ref" is a
+// reference and one ending in "Date" a date; others are kept as sent
+// unless sub gives their shape.
+func fields(names string, sub map[string]*shape) *shape {
+	s := &shape{fields: map[string]*shape{}}
+	for _, n := range strings.Fields(names) {
+		switch {
+		case strings.HasSuffix(n, "Ref"):
+			s.fields[n] = refShape
+		case strings.HasSuffix(n, "Date"):
+			s.fields[n] = dateShape
+		default:
+			s.fields[n] = nil
+		}
+	}
+	for n, v := range sub {
+		s.fields[n] = v
+	}
+	return s
+}
+
+// Property lists follow the API reference of each entity (the SDKs' XSD,
+// qbo-api.md §3); the system fields are removed before pruning.
+var (
+	addrShape    = fields("Id Line1 Line2 Line3 Line4 Line5 City Country CountryCode County CountrySubDivisionCode PostalCode PostalCodeSuffix Lat Long Tag Note", nil)
+	emailShape   = fields("Address", nil)
+	phoneShape   = fields("FreeFormNumber", nil)
+	linkedShape  = fields("TxnId TxnType TxnLineId", nil)
+	addrFields   = map[string]*shape{"BillAddr": addrShape, "ShipAddr": addrShape, "OtherAddr": addrShape, "ShipFromAddr": addrShape}
+	personFields = map[string]*shape{
+		"BillAddr": addrShape, "ShipAddr": addrShape, "OtherAddr": addrShape,
+		"PrimaryEmailAddr": emailShape, "PrimaryPhone": phoneShape, "AlternatePhone": phoneShape,
+		"Mobile": phoneShape, "Fax": phoneShape, "WebAddr": fields("URI", nil),
+	}
+
+	salesItemShape = fields("ItemRef ClassRef UnitPrice RatePercent PriceLevelRef MarkupInfo Qty UOMRef ItemAccountRef InventorySiteRef TaxCodeRef TaxClassificationRef ServiceDate TaxInclusiveAmt DiscountAmt DiscountRate DeferredRevenue", nil)
+	jeDetailShape  = fields("PostingType AccountRef ClassRef DepartmentRef TaxCodeRef TaxApplicableOn TaxAmount BillableStatus JournalCodeRef TaxInclusiveAmt",
+		map[string]*shape{"Entity": fields("Type EntityRef", nil)})
+	salesLineShape = fields("Id LineNum Description Amount DetailType SubTotalLineDetail DiscountLineDetail DescriptionLineDetail GroupLineDetail CustomField LineEx ProjectRef",
+		map[string]*shape{"SalesItemLineDetail": salesItemShape, "LinkedTxn": linkedShape})
+	jeLineShape      = fields("Id LineNum Description Amount DetailType CustomField LineEx ProjectRef", map[string]*shape{"JournalEntryLineDetail": jeDetailShape, "LinkedTxn": linkedShape})
+	paymentLineShape = fields("Id LineNum Description Amount LineEx", map[string]*shape{"LinkedTxn": linkedShape})
+
+	txnFields   = "DocNumber TxnDate DepartmentRef CurrencyRef ExchangeRate PrivateNote TxnStatus TxnTaxDetail TxnSource TaxFormType TaxFormNum TransactionLocationType RecurDataRef CustomField AttachableRef"
+	salesFields = txnFields + " AutoDocNumber CustomerRef CustomerMemo FreeFormAddress RemitToRef ClassRef SalesTermRef DueDate SalesRepRef PONumber FOB ShipMethodRef ShipDate TrackingNum GlobalTaxCalculation TotalAmt HomeTotalAmt ApplyTaxAfterDiscount TemplateRef PrintStatus EmailStatus BillEmailCc BillEmailBcc ARAccountRef Balance HomeBalance FinanceCharge PaymentMethodRef PaymentRefNum PaymentType CheckPayment CreditCardPayment DepositToAccountRef DeliveryInfo TaxExemptionRef"
+)
+
+func salesShape(extra string) *shape {
+	sub := map[string]*shape{"Line": salesLineShape, "LinkedTxn": linkedShape, "BillEmail": emailShape}
+	for k, v := range addrFields {
+		sub[k] = v
+	}
+	return fields(salesFields+" "+extra, sub)
+}
+
+var entityShapes = map[string]*shape{
+	"Account":       fields("Name SubAccount ParentRef Description FullyQualifiedName Active Classification AccountType AccountSubType AcctNum CurrentBalance CurrentBalanceWithSubAccounts CurrencyRef TaxCodeRef AccountAlias TxnLocationType OpeningBalance OpeningBalanceDate BankNum", nil),
+	"PaymentMethod": fields("Name Active Type", nil),
+	"Class":         fields("Name SubClass ParentRef FullyQualifiedName Active", nil),
+	"Item":          fields("Name Sku Description Active SubItem ParentRef Level FullyQualifiedName Taxable SalesTaxIncluded UnitPrice RatePercent Type PaymentMethodRef UOMSetRef IncomeAccountRef PurchaseDesc PurchaseTaxIncluded PurchaseCost ExpenseAccountRef COGSAccountRef AssetAccountRef PrefVendorRef AvgCost TrackQtyOnHand QtyOnHand QtyOnPurchaseOrder QtyOnSalesOrder ReorderPoint ManPartNum DepositToAccountRef SalesTaxCodeRef PurchaseTaxCodeRef InvStartDate BuildPoint PrintGroupedItems SpecialItem SpecialItemType ItemGroupDetail ItemAssemblyDetail AbatementRate ReverseChargeRate ServiceType ItemCategoryType ClassRef Source TaxClassificationRef", nil),
+	"Customer":      fields("Title GivenName MiddleName FamilyName Suffix FullyQualifiedName CompanyName DisplayName PrintOnCheckName Active OtherContactInfo DefaultTaxCodeRef Notes Taxable Job BillWithParent ParentRef Level SalesTermRef PaymentMethodRef Balance OpenBalanceDate BalanceWithJobs CurrencyRef PreferredDeliveryMethod ResaleNum ARAccountRef TaxExemptionReasonId PrimaryTaxIdentifier SecondaryTaxIdentifier BusinessNumber GSTIN GSTRegistrationType IsProject ClientEntityId CustomerTypeRef Source", personFields),
+	"Vendor":        fields("Title GivenName MiddleName FamilyName Suffix FullyQualifiedName CompanyName DisplayName PrintOnCheckName Active OtherContactInfo Notes Balance OpenBalanceDate CurrencyRef Vendor1099 TaxIdentifier AcctNum TermRef APAccountRef CostRate BillRate HasTPAR T4AEligible T5018Eligible VendorPaymentBankDetail TaxReportingBasis GSTIN GSTRegistrationType BusinessNumber Source", personFields),
+	"Invoice":       salesShape("Deposit AllowIPNPayment AllowOnlinePayment AllowOnlineCreditCardPayment AllowOnlineACHPayment EInvoiceStatus ECloudStatusTimeStamp InvoiceLink"),
+	"CreditMemo":    salesShape("RemainingCredit InvoiceRef"),
+	"RefundReceipt": salesShape(""),
+	"Payment": fields(txnFields+" CustomerRef RemitToRef ARAccountRef DepositToAccountRef PaymentMethodRef PaymentRefNum CreditCardPayment TotalAmt UnappliedAmt ProcessPayment",
+		map[string]*shape{"Line": paymentLineShape, "LinkedTxn": linkedShape}),
+	// No TotalAmt: QuickBooks answers none for a journal entry (qbo-api.md §4).
+	"JournalEntry": fields(txnFields+" Adjustment HomeCurrencyAdjustment EnteredInHomeCurrency",
+		map[string]*shape{"Line": jeLineShape, "LinkedTxn": linkedShape}),
+}
+
+// refValue is the id a reference names, "" if it names none.
+func refValue(v any) string {
+	ref, ok := v.(obj)
+	if !ok {
+		return ""
+	}
+	switch id := ref["value"].(type) {
+	case string:
+		return strings.TrimSpace(id)
+	case json.Number:
+		return string(id)
+	}
+	return ""
+}
+
+// refPresent decides, for every entity and line alike, whether a reference
+// was supplied: null, {} and a ref without a value (clients send
+// {"value":"","name":""} for unset refs) are absent. Anything else that is
+// not an object is present, and refused by checkRef.
+func refPresent(v any) bool {
+	if v == nil {
+		return false
+	}
+	if _, ok := v.(obj); ok {
+		return refValue(v) != ""
+	}
+	return true
+}
+
+// normalizeDate answers a date or date-time text as YYYY-MM-DD: the
+// calendar date as written, without converting time zones.
+func normalizeDate(v any) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return "", false
+	}
+	s = strings.TrimSpace(s)
+	if len(s) < 10 {
+		return "", false
+	}
+	if _, err := time.Parse("2006-01-02", s[:10]); err != nil {
+		return "", false
+	}
+	if len(s) > 10 {
+		if s[10] != 'T' && s[10] != ' ' {
+			return "", false
+		}
+		// The time part must parse too: "2024-06-20garbage" is no date.
+		t := s[:10] + "T" + s[11:]
+		parsed := false
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04"} {
+			if _, err := time.Parse(layout, t); err == nil {
+				parsed = true
+				break
+			}
+		}
+		if !parsed {
+			return "", false
+		}
+	}
+	return s[:10], true
+}
+
+// pruneObj shapes a request object in place: it drops properties s does not
+// know (QuickBooks does not store them), nulls and absent refs (both mean
+// "not supplied"), and normalises dates. path prefixes fault elements.
+func pruneObj(o obj, s *shape, path string) *fault {
+	for key, v := range o {
+		sub, known := s.fields[key]
+		if !known || v == nil {
+			delete(o, key)
+			continue
+		}
+		if sub == nil {
+			continue
+		}
+		switch {
+		case sub.ref:
+			if !refPresent(v) {
+				delete(o, key)
+			} else if m, ok := v.(obj); ok {
+				if f := pruneObj(m, sub, path+key+"."); f != nil {
+					return f
+				}
+			}
+		case sub.date:
+			d, ok := normalizeDate(v)
+			if !ok {
+				s, _ := v.(string)
+				return badProperty(path + key + " (not a date: " + s + ")")
+			}
+			o[key] = d
+		default:
+			if f := pruneValue(v, sub, path+key+"."); f != nil {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// pruneValue prunes an object, or each object of an array.
+func pruneValue(v any, s *shape, path string) *fault {
+	switch x := v.(type) {
+	case obj:
+		return pruneObj(x, s, path)
+	case []any:
+		for _, e := range x {
+			if m, ok := e.(obj); ok {
+				if f := pruneObj(m, s, path); f != nil {
+					return f
+				}
+			}
+		}
+	}
+	return nil
 }

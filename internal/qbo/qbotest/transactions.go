@@ -649,7 +649,6 @@ func prepareJournalEntry(r *Realm, o, old obj, opts reqOpts) *fault {
 		return f
 	}
 	o["Line"] = lines
-	o["TotalAmt"] = centsNumber(debit)
 	setDefault(o, "Adjustment", false)
 	setDefault(o, "CurrencyRef", usd())
 	setDefault(o, "TxnTaxDetail", obj{})
