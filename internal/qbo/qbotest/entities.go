@@ -3,6 +3,7 @@ package qbotest
 import (
 	"encoding/json"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -737,8 +738,9 @@ func (r *Realm) nextDocNumber() string {
 // ---- request shapes: known properties, refs and dates ----
 
 // shape lists the properties QuickBooks knows for one JSON object. A
-// request is pruned to its shape before validation (see pruneObj), so the
-// emulator never stores or echoes a property QuickBooks would not.
+// request is checked against its shape before validation (see pruneObj):
+// QuickBooks refuses a property its schema lacks, so the emulator never
+// stores or echoes one.
 type shape struct {
 	ref    bool              // a {"value","name","type"} reference
 	date   bool              // a date answered as YYYY-MM-DD
@@ -771,55 +773,82 @@ func fields(names string, sub map[string]*shape) *shape {
 	return s
 }
 
-// Property lists follow the API reference of each entity (the SDKs' XSD,
-// qbo-api.md §3); the system fields are removed before pruning.
-var (
-	addrShape    = fields("Id Line1 Line2 Line3 Line4 Line5 City Country CountryCode County CountrySubDivisionCode PostalCode PostalCodeSuffix Lat Long Tag Note", nil)
-	emailShape   = fields("Address", nil)
-	phoneShape   = fields("FreeFormNumber", nil)
-	linkedShape  = fields("TxnId TxnType TxnLineId", nil)
-	addrFields   = map[string]*shape{"BillAddr": addrShape, "ShipAddr": addrShape, "OtherAddr": addrShape, "ShipFromAddr": addrShape}
-	personFields = map[string]*shape{
-		"BillAddr": addrShape, "ShipAddr": addrShape, "OtherAddr": addrShape,
-		"PrimaryEmailAddr": emailShape, "PrimaryPhone": phoneShape, "AlternatePhone": phoneShape,
-		"Mobile": phoneShape, "Fax": phoneShape, "WebAddr": fields("URI", nil),
-	}
-
-	salesItemShape = fields("ItemRef ClassRef UnitPrice RatePercent PriceLevelRef MarkupInfo Qty UOMRef ItemAccountRef InventorySiteRef TaxCodeRef TaxClassificationRef ServiceDate TaxInclusiveAmt DiscountAmt DiscountRate DeferredRevenue", nil)
-	jeDetailShape  = fields("PostingType AccountRef ClassRef DepartmentRef TaxCodeRef TaxApplicableOn TaxAmount BillableStatus JournalCodeRef TaxInclusiveAmt",
-		map[string]*shape{"Entity": fields("Type EntityRef", nil)})
-	salesLineShape = fields("Id LineNum Description Amount DetailType SubTotalLineDetail DiscountLineDetail DescriptionLineDetail GroupLineDetail CustomField LineEx ProjectRef",
-		map[string]*shape{"SalesItemLineDetail": salesItemShape, "LinkedTxn": linkedShape})
-	jeLineShape      = fields("Id LineNum Description Amount DetailType CustomField LineEx ProjectRef", map[string]*shape{"JournalEntryLineDetail": jeDetailShape, "LinkedTxn": linkedShape})
-	paymentLineShape = fields("Id LineNum Description Amount LineEx", map[string]*shape{"LinkedTxn": linkedShape})
-
-	txnFields   = "DocNumber TxnDate DepartmentRef CurrencyRef ExchangeRate PrivateNote TxnStatus TxnTaxDetail TxnSource TaxFormType TaxFormNum TransactionLocationType RecurDataRef CustomField AttachableRef"
-	salesFields = txnFields + " AutoDocNumber CustomerRef CustomerMemo FreeFormAddress RemitToRef ClassRef SalesTermRef DueDate SalesRepRef PONumber FOB ShipMethodRef ShipDate TrackingNum GlobalTaxCalculation TotalAmt HomeTotalAmt ApplyTaxAfterDiscount TemplateRef PrintStatus EmailStatus BillEmailCc BillEmailBcc ARAccountRef Balance HomeBalance FinanceCharge PaymentMethodRef PaymentRefNum PaymentType CheckPayment CreditCardPayment DepositToAccountRef DeliveryInfo TaxExemptionRef"
+// Property lists are the v3 schema's (the XSD, as generated into
+// intuit/QuickBooks-V3-PHP-SDK src/Data/IPP*.php), inherited properties
+// included; the system fields (Id, SyncToken, MetaData, domain, status,
+// sparse) are removed before the check. Nested objects without a shape
+// here (TxnTaxDetail, CustomField, DeliveryInfo, other line details…) are
+// kept as sent.
+const (
+	entityProps = "CustomField AttachableRef"
+	txnProps    = entityProps + " DocNumber TxnDate TxnSubType DepartmentRef CurrencyRef ExchangeRate PrivateNote TxnStatus LinkedTxn Line TxnTaxDetail TxnSource TaxFormType TaxFormNum TransactionLocationType Tag TxnApprovalInfo RecurDataRef RecurringInfo ProjectRef TotalCostAmount HomeTotalCostAmount"
+	salesProps  = txnProps + " AutoDocNumber CustomerRef CustomerMemo BillAddr ShipAddr FreeFormAddress ShipFromAddr RemitToRef ClassRef SalesTermRef DueDate SalesRepRef PONumber FOB ShipMethodRef ShipDate TrackingNum GlobalTaxCalculation TotalAmt HomeTotalAmt ApplyTaxAfterDiscount ShippingTaxIncludedInTotalTax TemplateRef PrintStatus EmailStatus BillEmail BillEmailCc BillEmailBcc ARAccountRef Balance HomeBalance FinanceCharge PaymentMethodRef PaymentRefNum PaymentType CheckPayment CreditCardPayment DepositToAccountRef DeliveryInfo DiscountRate DiscountAmt GovtTxnRefIdentifier TaxExemptionRef"
+	nameProps   = entityProps + " IntuitId Organization Title GivenName MiddleName FamilyName Suffix FullyQualifiedName CompanyName DisplayName PrintOnCheckName UserId Active V4IDPseudonym PrimaryPhone AlternatePhone Mobile Fax PrimaryEmailAddr WebAddr OtherContactInfo DefaultTaxCodeRef"
+	lineProps   = "Id LineNum Description Amount Received LinkedTxn DetailType PaymentLineDetail DiscountLineDetail TaxLineDetail SalesItemLineDetail DescriptionLineDetail ItemBasedExpenseLineDetail AccountBasedExpenseLineDetail ReimburseLineDetail DepositLineDetail PurchaseOrderItemLineDetail SalesOrderItemLineDetail ItemReceiptLineDetail JournalEntryLineDetail GroupLineDetail SubTotalLineDetail TDSLineDetail ItemAdjustmentLineDetail CustomField LineEx ProjectRef CostAmount HomeCostAmount CustomExtensions"
 )
 
-func salesShape(extra string) *shape {
-	sub := map[string]*shape{"Line": salesLineShape, "LinkedTxn": linkedShape, "BillEmail": emailShape}
-	for k, v := range addrFields {
-		sub[k] = v
+var (
+	addrShape   = fields("Id Line1 Line2 Line3 Line4 Line5 City Country CountryCode County CountrySubDivisionCode PostalCode PostalCodeSuffix Lat Long Tag Note", nil)
+	emailShape  = fields("Id Address Default Tag", nil)
+	phoneShape  = fields("Id DeviceType CountryCode AreaCode ExchangeCode Extension FreeFormNumber Default Tag", nil)
+	linkedShape = fields("TxnId TxnType TxnLineId", nil)
+	lineShape   = fields(lineProps, map[string]*shape{
+		"LinkedTxn":           linkedShape,
+		"SalesItemLineDetail": fields("ItemRef ClassRef UnitPrice UnitCostPrice RatePercent PriceLevelRef MarkupInfo Qty UOMRef ItemAccountRef InventorySiteRef TaxCodeRef TaxClassificationRef ServiceDate TaxInclusiveAmt DiscountRate DiscountAmt DeferredRevenue RetainageAmount SalesItemLineDetailEx", nil),
+		"JournalEntryLineDetail": fields("PostingType AccountRef ClassRef DepartmentRef TaxCodeRef TaxRateRef TaxApplicableOn TaxAmount TaxInclusiveAmt BillableStatus JournalCodeRef JournalEntryLineDetailEx",
+			map[string]*shape{"Entity": fields("Type EntityRef", nil)}),
+	})
+	// subShapes are the nested objects every entity shapes the same way.
+	subShapes = map[string]*shape{
+		"Line": lineShape, "LinkedTxn": linkedShape,
+		"BillAddr": addrShape, "ShipAddr": addrShape, "OtherAddr": addrShape, "ShipFromAddr": addrShape,
+		"PrimaryEmailAddr": emailShape, "BillEmail": emailShape, "BillEmailCc": emailShape, "BillEmailBcc": emailShape,
+		"PrimaryPhone": phoneShape, "AlternatePhone": phoneShape, "Mobile": phoneShape, "Fax": phoneShape,
+		"WebAddr": fields("Id URI Default Tag", nil),
 	}
-	return fields(salesFields+" "+extra, sub)
+)
+
+// entityShape is the shape of an entity with the given properties.
+func entityShape(props string) *shape {
+	s := fields(props, nil)
+	for n := range s.fields {
+		if sub, ok := subShapes[n]; ok {
+			s.fields[n] = sub
+		}
+	}
+	return s
 }
 
 var entityShapes = map[string]*shape{
-	"Account":       fields("Name SubAccount ParentRef Description FullyQualifiedName Active Classification AccountType AccountSubType AcctNum CurrentBalance CurrentBalanceWithSubAccounts CurrencyRef TaxCodeRef AccountAlias TxnLocationType OpeningBalance OpeningBalanceDate BankNum", nil),
-	"PaymentMethod": fields("Name Active Type", nil),
-	"Class":         fields("Name SubClass ParentRef FullyQualifiedName Active", nil),
-	"Item":          fields("Name Sku Description Active SubItem ParentRef Level FullyQualifiedName Taxable SalesTaxIncluded UnitPrice RatePercent Type PaymentMethodRef UOMSetRef IncomeAccountRef PurchaseDesc PurchaseTaxIncluded PurchaseCost ExpenseAccountRef COGSAccountRef AssetAccountRef PrefVendorRef AvgCost TrackQtyOnHand QtyOnHand QtyOnPurchaseOrder QtyOnSalesOrder ReorderPoint ManPartNum DepositToAccountRef SalesTaxCodeRef PurchaseTaxCodeRef InvStartDate BuildPoint PrintGroupedItems SpecialItem SpecialItemType ItemGroupDetail ItemAssemblyDetail AbatementRate ReverseChargeRate ServiceType ItemCategoryType ClassRef Source TaxClassificationRef", nil),
-	"Customer":      fields("Title GivenName MiddleName FamilyName Suffix FullyQualifiedName CompanyName DisplayName PrintOnCheckName Active OtherContactInfo DefaultTaxCodeRef Notes Taxable Job BillWithParent ParentRef Level SalesTermRef PaymentMethodRef Balance OpenBalanceDate BalanceWithJobs CurrencyRef PreferredDeliveryMethod ResaleNum ARAccountRef TaxExemptionReasonId PrimaryTaxIdentifier SecondaryTaxIdentifier BusinessNumber GSTIN GSTRegistrationType IsProject ClientEntityId CustomerTypeRef Source", personFields),
-	"Vendor":        fields("Title GivenName MiddleName FamilyName Suffix FullyQualifiedName CompanyName DisplayName PrintOnCheckName Active OtherContactInfo Notes Balance OpenBalanceDate CurrencyRef Vendor1099 TaxIdentifier AcctNum TermRef APAccountRef CostRate BillRate HasTPAR T4AEligible T5018Eligible VendorPaymentBankDetail TaxReportingBasis GSTIN GSTRegistrationType BusinessNumber Source", personFields),
-	"Invoice":       salesShape("Deposit AllowIPNPayment AllowOnlinePayment AllowOnlineCreditCardPayment AllowOnlineACHPayment EInvoiceStatus ECloudStatusTimeStamp InvoiceLink"),
-	"CreditMemo":    salesShape("RemainingCredit InvoiceRef"),
-	"RefundReceipt": salesShape(""),
-	"Payment": fields(txnFields+" CustomerRef RemitToRef ARAccountRef DepositToAccountRef PaymentMethodRef PaymentRefNum CreditCardPayment TotalAmt UnappliedAmt ProcessPayment",
-		map[string]*shape{"Line": paymentLineShape, "LinkedTxn": linkedShape}),
-	// No TotalAmt: QuickBooks answers none for a journal entry (qbo-api.md §4).
-	"JournalEntry": fields(txnFields+" Adjustment HomeCurrencyAdjustment EnteredInHomeCurrency",
-		map[string]*shape{"Line": jeLineShape, "LinkedTxn": linkedShape}),
+	"Account":       entityShape(entityProps + " Name SubAccount ParentRef Description FullyQualifiedName AccountAlias TxnLocationType Active Classification AccountType AccountSubType AccountPurposes AcctNum AcctNumExtn BankNum OpeningBalance OpeningBalanceDate CurrentBalance CurrentBalanceWithSubAccounts CurrencyRef TaxAccount TaxCodeRef OnlineBankingEnabled FIName JournalCodeRef AccountEx"),
+	"PaymentMethod": entityShape(entityProps + " Name Active Type PaymentMethodEx"),
+	"Class":         entityShape(entityProps + " Name SubClass ParentRef FullyQualifiedName Active ClassEx"),
+	"Item":          entityShape(entityProps + " Name Sku Description Active SubItem ParentRef Level FullyQualifiedName Taxable SalesTaxIncluded PercentBased UnitPrice RatePercent Type PaymentMethodRef UOMSetRef IncomeAccountRef PurchaseDesc PurchaseTaxIncluded PurchaseCost ExpenseAccountRef COGSAccountRef AssetAccountRef PrefVendorRef AvgCost TrackQtyOnHand QtyOnHand QtyOnPurchaseOrder QtyOnSalesOrder ReorderPoint ManPartNum DepositToAccountRef SalesTaxCodeRef PurchaseTaxCodeRef InvStartDate BuildPoint PrintGroupedItems SpecialItem SpecialItemType ItemGroupDetail ItemAssemblyDetail AbatementRate ReverseChargeRate ServiceType ItemCategoryType ItemEx TaxClassificationRef UQCDisplayText UQCId ClassRef Source DeferredRevenue CustomExtensions"),
+	"Customer":      entityShape(nameProps + " Taxable BillAddr ShipAddr OtherAddr ContactName AltContactName Notes Job BillWithParent RootCustomerRef ParentRef Level CustomerTypeRef SalesTermRef SalesRepRef TaxGroupCodeRef TaxRateRef PaymentMethodRef CCDetail PriceLevelRef Balance OpenBalanceDate BalanceWithJobs CreditLimit AcctNum CurrencyRef OverDueBalance TotalRevenue TotalExpense PreferredDeliveryMethod ResaleNum JobInfo TDSEnabled CustomerEx SecondaryTaxIdentifier ARAccountRef PrimaryTaxIdentifier TaxExemptionReasonId IsProject BusinessNumber GSTIN GSTRegistrationType IsCISContractor ClientCompanyId ClientEntityId Source TaxRegime"),
+	"Vendor":        entityShape(nameProps + " ContactName AltContactName Notes BillAddr ShipAddr OtherAddr TaxCountry TaxIdentifier TaxIdEffectiveDate BusinessNumber ParentRef VendorTypeRef TermRef PrefillAccountRef Balance BillRate OpenBalanceDate CreditLimit AcctNum Vendor1099 T4AEligible T5018Eligible CurrencyRef TDSEnabled TDSEntityTypeId TDSSectionTypeId TDSOverrideThreshold TaxReportingBasis APAccountRef VendorEx GSTIN GSTRegistrationType IsSubContractor SubcontractorType CISRate HasTPAR VendorPaymentBankDetail Source CostRate AgencyVerificationStatus AgencyVerificationStatusMsg AgencyVerificationTSUTC CompanyRegistrationNumber"),
+	"Invoice":       entityShape(salesProps + " Deposit AllowIPNPayment AllowOnlinePayment AllowOnlineCreditCardPayment AllowOnlineACHPayment AllowOnlinePayPalPayment AllowOnlineAffirmPayment EInvoiceStatus ECloudStatusTimeStamp CfdiUse Exportation GlobalInfo invoiceStatus callToAction invoiceStatusLog InvoiceEx LessCIS InvoiceLink PaymentDetailsMessage ConvenienceFeeDetail EnabledSurchargeInfo InvoiceLinkSecurityCode InvoiceLinkExpiryDate AutoPayEligible SchedulePayEligible ScheduledPaymentId GratuityEnabled FinancingProductType SubscriptionPaymentsSetting TxnRetainageDetail"),
+	"CreditMemo":    entityShape(salesProps + " RemainingCredit InvoiceRef CreditMemoEx"),
+	"RefundReceipt": entityShape(salesProps + " RemainingCredit RefundReceiptEx"),
+	"Payment":       entityShape(txnProps + " CustomerRef RemitToRef ARAccountRef DepositToAccountRef PaymentMethodRef PaymentRefNum PaymentType CheckPayment CreditCardPayment TotalAmt UnappliedAmt ProcessPayment PaymentExtendedType PaymentEx"),
+	// TotalAmt and HomeTotalAmt are in the schema (accepted) but QuickBooks
+	// answers neither for a journal entry; prepareJournalEntry drops them.
+	"JournalEntry": entityShape(txnProps + " Adjustment HomeCurrencyAdjustment EnteredInHomeCurrency GlobalTaxCalculation TotalAmt HomeTotalAmt JournalEntryEx"),
+}
+
+// unknownProperty is QuickBooks' fault for a property its schema lacks;
+// Message and code as observed in real responses (FIDELITY.md).
+func unknownProperty(name string) *fault {
+	return &fault{Message: "Request has invalid or unsupported property",
+		Detail: "Property Name:Unrecognized field \"" + name + "\" specified is unsupported or invalid", Code: "2010", Element: ""}
+}
+
+func sortedKeys(o obj) []string {
+	ks := make([]string, 0, len(o))
+	for k := range o {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // refValue is the id a reference names, "" if it names none.
@@ -885,13 +914,18 @@ func normalizeDate(v any) (string, bool) {
 	return s[:10], true
 }
 
-// pruneObj shapes a request object in place: it drops properties s does not
-// know (QuickBooks does not store them), nulls and absent refs (both mean
-// "not supplied"), and normalises dates. path prefixes fault elements.
+// pruneObj shapes a request object in place: it refuses a property s does
+// not know (QuickBooks answers 2010), drops nulls and absent refs (both
+// mean "not supplied") and normalises dates. path prefixes fault details.
+// Keys are visited in order so the same request always gets the same fault.
 func pruneObj(o obj, s *shape, path string) *fault {
-	for key, v := range o {
+	for _, key := range sortedKeys(o) {
+		v := o[key]
 		sub, known := s.fields[key]
-		if !known || v == nil {
+		if !known {
+			return unknownProperty(path + key)
+		}
+		if v == nil {
 			delete(o, key)
 			continue
 		}

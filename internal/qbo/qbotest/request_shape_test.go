@@ -226,95 +226,126 @@ func refName(e any) string {
 	return string(b)
 }
 
-func TestUnknownPropertiesAreIgnored(t *testing.T) {
+func TestUnknownPropertiesAreRefused(t *testing.T) {
 	t.Parallel()
 	f := newShapeFixture(t)
 	a := f.a
-	inv := a.ok(post, "invoice", map[string]any{"CustomerRef": ref(f.cust), "Line": []any{salesLineBody(nil)}}, "Invoice")
-	bogusLine := func(l map[string]any, detail string) map[string]any {
-		l["Bogus"] = "line"
-		l[detail].(map[string]any)["Bogus"] = "detail"
-		return l
+	invID := a.ok(post, "invoice", map[string]any{"CustomerRef": ref(f.cust), "Line": []any{salesLineBody(nil)}}, "Invoice")["Id"].(string)
+	with := func(m map[string]any, key string, v any) map[string]any {
+		m[key] = v
+		return m
 	}
-	je := jeBody(f, map[string]any{"Entity": map[string]any{"Type": "Customer", "EntityRef": ref(f.cust), "Bogus": 1}})
-	je["Line"].([]any)[0].(map[string]any)["JournalEntryLineDetail"].(map[string]any)["AccountRef"] = ref(f.ar)
-	bogusLine(je["Line"].([]any)[0].(map[string]any), "JournalEntryLineDetail")
-	je["TotalAmt"] = 10 // QuickBooks has no TotalAmt on a journal entry
-	payLn := payLine("10", "Invoice", inv["Id"].(string))
-	payLn["Bogus"] = true
-	payLn["LinkedTxn"].([]any)[0].(map[string]any)["Bogus"] = true
+	salesWith := func(detail map[string]any, lineKey string) map[string]any {
+		l := salesLineBody(detail)
+		if lineKey != "" {
+			l[lineKey] = 1
+		}
+		return map[string]any{"CustomerRef": ref(f.cust), "DepositToAccountRef": ref(f.bank), "Line": []any{l}}
+	}
+	jeEntity := jeBody(f, map[string]any{"AccountRef": ref(f.ar), "Entity": map[string]any{"Type": "Customer", "EntityRef": ref(f.cust), "Bogus": 1}})
+	payLn := payLine("10", "Invoice", invID)
+	payLn["LinkedTxn"].([]any)[0].(map[string]any)["Bogus"] = 1
 
 	tests := []struct {
-		name, path, key string
-		body            map[string]any
-		// nested returns the nested objects that must carry no "Bogus".
-		nested func(o map[string]any) []map[string]any
+		name, path string
+		body       map[string]any
 	}{
-		{"customer", "customer", "Customer", map[string]any{"DisplayName": "Bogus Co", "BillAddr": map[string]any{"Line1": "1 Main", "Bogus": 1},
-			"PrimaryEmailAddr": map[string]any{"Address": "a@example.com", "Bogus": 1}},
-			func(o map[string]any) []map[string]any {
-				return []map[string]any{o["BillAddr"].(map[string]any), o["PrimaryEmailAddr"].(map[string]any)}
-			}},
-		{"vendor", "vendor", "Vendor", map[string]any{"DisplayName": "Bogus Vendor"}, nil},
-		{"item", "item", "Item", map[string]any{"Name": "Bogus Item", "Type": "Service", "IncomeAccountRef": ref(f.rev)}, nil},
-		{"class", "class", "Class", map[string]any{"Name": "Bogus Class"}, nil},
-		{"account", "account", "Account", map[string]any{"Name": "Bogus Account", "AccountType": "Expense"}, nil},
-		{"payment method", "paymentmethod", "PaymentMethod", map[string]any{"Name": "Bogus Method"}, nil},
-		{"invoice", "invoice", "Invoice", map[string]any{"CustomerRef": map[string]any{"value": f.cust, "Bogus": 1},
-			"Line": []any{bogusLine(salesLineBody(nil), "SalesItemLineDetail")}},
-			func(o map[string]any) []map[string]any {
-				l := o["Line"].([]any)[0].(map[string]any)
-				return []map[string]any{o["CustomerRef"].(map[string]any), l, l["SalesItemLineDetail"].(map[string]any)}
-			}},
-		{"credit memo", "creditmemo", "CreditMemo", map[string]any{"CustomerRef": ref(f.cust),
-			"Line": []any{bogusLine(salesLineBody(nil), "SalesItemLineDetail")}},
-			func(o map[string]any) []map[string]any {
-				l := o["Line"].([]any)[0].(map[string]any)
-				return []map[string]any{l, l["SalesItemLineDetail"].(map[string]any)}
-			}},
-		{"refund receipt", "refundreceipt", "RefundReceipt", map[string]any{"DepositToAccountRef": ref(f.bank),
-			"Line": []any{bogusLine(salesLineBody(nil), "SalesItemLineDetail")}}, nil},
-		{"payment", "payment", "Payment", map[string]any{"CustomerRef": ref(f.cust), "TotalAmt": 10, "Line": []any{payLn}},
-			func(o map[string]any) []map[string]any {
-				l := o["Line"].([]any)[0].(map[string]any)
-				return []map[string]any{l, l["LinkedTxn"].([]any)[0].(map[string]any)}
-			}},
-		{"journal entry", "journalentry", "JournalEntry", je,
-			func(o map[string]any) []map[string]any {
-				l := o["Line"].([]any)[0].(map[string]any)
-				d := l["JournalEntryLineDetail"].(map[string]any)
-				return []map[string]any{l, d, d["Entity"].(map[string]any)}
-			}},
+		{"customer", "customer", map[string]any{"DisplayName": "U1", "Bogus": 1}},
+		{"customer null", "customer", map[string]any{"DisplayName": "U2", "Bogus": nil}},
+		{"customer address", "customer", map[string]any{"DisplayName": "U3", "BillAddr": map[string]any{"Line1": "1 Main", "Bogus": 1}}},
+		{"customer email", "customer", map[string]any{"DisplayName": "U4", "PrimaryEmailAddr": map[string]any{"Address": "a@example.com", "Bogus": 1}}},
+		{"customer PrivateNote (a transaction property)", "customer", map[string]any{"DisplayName": "U5", "PrivateNote": "x"}},
+		{"vendor", "vendor", map[string]any{"DisplayName": "U6", "Taxable": true}},
+		{"item", "item", map[string]any{"Name": "U7", "Type": "Service", "IncomeAccountRef": ref(f.rev), "Bogus": 1}},
+		{"class", "class", map[string]any{"Name": "U8", "Bogus": 1}},
+		{"account", "account", map[string]any{"Name": "U9", "AccountType": "Expense", "Bogus": 1}},
+		{"payment method", "paymentmethod", map[string]any{"Name": "U10", "Bogus": 1}},
+		{"invoice", "invoice", with(salesWith(nil, ""), "Bogus", 1)},
+		{"invoice lowercase name", "invoice", with(salesWith(nil, ""), "privateNote", "x")},
+		{"invoice ref", "invoice", with(salesWith(nil, ""), "CustomerRef", map[string]any{"value": f.cust, "Bogus": 1})},
+		{"invoice line", "invoice", salesWith(nil, "Bogus")},
+		{"invoice line detail", "invoice", salesWith(map[string]any{"Bogus": 1}, "")},
+		{"credit memo line detail", "creditmemo", salesWith(map[string]any{"Bogus": 1}, "")},
+		{"refund receipt line", "refundreceipt", salesWith(nil, "Bogus")},
+		{"payment", "payment", map[string]any{"CustomerRef": ref(f.cust), "TotalAmt": 1, "Bogus": 1}},
+		{"payment LinkedTxn", "payment", map[string]any{"CustomerRef": ref(f.cust), "TotalAmt": 10, "Line": []any{payLn}}},
+		{"journal entry", "journalentry", with(jeBody(f, nil), "CustomerRef", ref(f.cust))},
+		{"journal entry Entity", "journalentry", jeEntity},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			a := a.withT(t)
-			tc.body["Bogus"] = "top"
-			tc.body["notAField"] = map[string]any{"x": 1}
-			o := a.ok(post, tc.path, tc.body, tc.key)
-			id := o["Id"].(string)
-			for _, got := range []map[string]any{o, a.ok(get, tc.path+"/"+id, nil, tc.key)} {
-				require.NotContains(t, got, "Bogus")
-				require.NotContains(t, got, "notAField")
-				if tc.key == "JournalEntry" {
-					require.NotContains(t, got, "TotalAmt")
-				}
-				if tc.nested != nil {
-					for _, n := range tc.nested(got) {
-						require.NotContains(t, n, "Bogus", "%v", n)
-					}
-				}
-			}
-			// A sparse update ignores them too and still applies the known ones.
-			up := a.ok(post, tc.path, map[string]any{"Id": id, "SyncToken": o["SyncToken"], "sparse": true,
-				"Bogus": "sparse", "PrivateNote": "kept"}, tc.key)
-			require.NotContains(t, up, "Bogus")
-			if _, known := map[string]bool{"Invoice": true, "CreditMemo": true, "RefundReceipt": true, "Payment": true, "JournalEntry": true}[tc.key]; known {
-				require.Equal(t, "kept", up["PrivateNote"])
-			} else {
-				require.NotContains(t, up, "PrivateNote", "not a property of %s", tc.key)
-			}
+			e := a.fault(post, tc.path, tc.body)
+			require.Equal(t, "2010", e["code"], "%v", e)
+		})
+	}
+
+	t.Run("nothing is stored", func(t *testing.T) {
+		t.Parallel()
+		a := a.withT(t)
+		e := a.fault(post, "customer", map[string]any{"DisplayName": "Never Stored", "Bogus": 1})
+		require.Equal(t, "2010", e["code"])
+		_, found := a.srv.Realm(a.realm).FindByName("Customer", "Never Stored")
+		require.False(t, found)
+	})
+
+	t.Run("sparse update", func(t *testing.T) {
+		t.Parallel()
+		a := a.withT(t)
+		c := a.ok(post, "customer", map[string]any{"DisplayName": "Sparse Bogus"}, "Customer")
+		e := a.fault(post, "customer", map[string]any{"Id": c["Id"], "SyncToken": c["SyncToken"], "sparse": true, "Bogus": 1, "Notes": "n"})
+		require.Equal(t, "2010", e["code"])
+		got := a.ok(get, "customer/"+c["Id"].(string), nil, "Customer")
+		require.Equal(t, c["SyncToken"], got["SyncToken"], "a refused update changes nothing")
+		require.NotContains(t, got, "Notes")
+	})
+
+	// Schema properties the emulator does not model are accepted and kept.
+	t.Run("known but not emulated", func(t *testing.T) {
+		t.Parallel()
+		a := a.withT(t)
+		c := a.ok(post, "customer", map[string]any{"DisplayName": "Known Props", "Notes": "vip", "ContactName": "Ann",
+			"Mobile": map[string]any{"FreeFormNumber": "555"}}, "Customer")
+		require.Equal(t, "vip", c["Notes"])
+		require.Equal(t, "Ann", c["ContactName"])
+		require.Equal(t, map[string]any{"FreeFormNumber": "555"}, c["Mobile"])
+	})
+}
+
+// TestAnswersAreAcceptedBack: whatever the emulator answers can be sent
+// back as a full update (clients read, change and write whole objects).
+func TestAnswersAreAcceptedBack(t *testing.T) {
+	t.Parallel()
+	f := newShapeFixture(t)
+	a := f.a
+	inv := a.ok(post, "invoice", map[string]any{"CustomerRef": ref(f.cust), "BillAddr": map[string]any{"Line1": "1 Main"},
+		"BillEmail": map[string]any{"Address": "a@example.com"}, "Line": []any{salesLineBody(map[string]any{"ClassRef": ref(f.class)})}}, "Invoice")
+	je := jeBody(f, map[string]any{"AccountRef": ref(f.ar), "Entity": map[string]any{"Type": "Customer", "EntityRef": ref(f.cust)}})
+	created := map[string]map[string]any{
+		"customer":      a.ok(post, "customer", map[string]any{"DisplayName": "Round Trip", "ShipAddr": map[string]any{"Line1": "2 Main"}}, "Customer"),
+		"vendor":        a.ok(post, "vendor", map[string]any{"DisplayName": "Round Trip Vendor"}, "Vendor"),
+		"item":          a.ok(post, "item", map[string]any{"Name": "Round Trip", "Type": "Service", "IncomeAccountRef": ref(f.rev)}, "Item"),
+		"class":         a.ok(post, "class", map[string]any{"Name": "Round Trip", "ParentRef": ref(f.class)}, "Class"),
+		"account":       a.ok(post, "account", map[string]any{"Name": "Round Trip", "AccountType": "Expense"}, "Account"),
+		"paymentmethod": a.ok(post, "paymentmethod", map[string]any{"Name": "Round Trip"}, "PaymentMethod"),
+		"invoice":       inv,
+		"payment": a.ok(post, "payment", map[string]any{"CustomerRef": ref(f.cust), "TotalAmt": 10,
+			"Line": []any{payLine("10", "Invoice", inv["Id"].(string))}}, "Payment"),
+		"creditmemo":    a.ok(post, "creditmemo", map[string]any{"CustomerRef": ref(f.cust), "Line": []any{salesLineBody(nil)}}, "CreditMemo"),
+		"refundreceipt": a.ok(post, "refundreceipt", map[string]any{"DepositToAccountRef": ref(f.bank), "Line": []any{salesLineBody(nil)}}, "RefundReceipt"),
+		"journalentry":  a.ok(post, "journalentry", je, "JournalEntry"),
+	}
+	// Sequential: a payment write may bump its invoice.
+	for path, o := range created {
+		t.Run(path, func(t *testing.T) {
+			a := a.withT(t)
+			key := map[string]string{"customer": "Customer", "vendor": "Vendor", "item": "Item", "class": "Class", "account": "Account",
+				"paymentmethod": "PaymentMethod", "invoice": "Invoice", "payment": "Payment", "creditmemo": "CreditMemo",
+				"refundreceipt": "RefundReceipt", "journalentry": "JournalEntry"}[path]
+			got := a.ok(get, path+"/"+o["Id"].(string), nil, key)
+			up := a.ok(post, path, got, key)
+			require.NotEqual(t, got["SyncToken"], up["SyncToken"])
 		})
 	}
 }
@@ -400,11 +431,10 @@ func TestSparseUpdateNullIsAbsent(t *testing.T) {
 			a := a.withT(t)
 			o := a.ok(post, tc.path, tc.create, tc.key)
 			up := a.ok(post, tc.path, map[string]any{"Id": o["Id"], "SyncToken": o["SyncToken"], "sparse": true,
-				"Line": nil, "PrivateNote": nil, "CustomerRef": nil, "TxnDate": "2024-01-02"}, tc.key)
+				"Line": nil, "PrivateNote": nil, "TxnDate": "2024-01-02"}, tc.key)
 			require.Equal(t, "2024-01-02", up["TxnDate"], "the non-null property is applied")
 			require.Equal(t, o["Line"], up["Line"], "Line: null leaves the lines")
 			require.Equal(t, "note", up["PrivateNote"], "PrivateNote: null leaves it")
-			require.Equal(t, o["CustomerRef"], up["CustomerRef"])
 			require.Equal(t, o["TotalAmt"], up["TotalAmt"])
 		})
 	}
