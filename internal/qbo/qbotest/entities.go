@@ -869,7 +869,7 @@ func refValue(v any) string {
 // refPresent decides, for every entity and line alike, whether a reference
 // was supplied: null, {} and a ref without a value (clients send
 // {"value":"","name":""} for unset refs) are absent. Anything else that is
-// not an object is present, and refused by checkRef.
+// not an object is present, and refused (pruneObj, checkRef).
 func refPresent(v any) bool {
 	if v == nil {
 		return false
@@ -934,9 +934,13 @@ func pruneObj(o obj, s *shape, path string) *fault {
 		}
 		switch {
 		case sub.ref:
-			if !refPresent(v) {
+			m, isObj := v.(obj)
+			switch {
+			case !isObj:
+				return badProperty(path + key) // a ref is always an object
+			case !refPresent(v):
 				delete(o, key)
-			} else if m, ok := v.(obj); ok {
+			default:
 				if f := pruneObj(m, sub, path+key+"."); f != nil {
 					return f
 				}

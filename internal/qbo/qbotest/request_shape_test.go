@@ -271,6 +271,7 @@ func TestUnknownPropertiesAreRefused(t *testing.T) {
 		{"payment LinkedTxn", "payment", map[string]any{"CustomerRef": ref(f.cust), "TotalAmt": 10, "Line": []any{payLn}}},
 		{"journal entry", "journalentry", with(jeBody(f, nil), "CustomerRef", ref(f.cust))},
 		{"journal entry Entity", "journalentry", jeEntity},
+		{"ref not an object", "invoice", with(salesWith(nil, ""), "SalesTermRef", "3")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
