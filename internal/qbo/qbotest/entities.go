@@ -3,8 +3,10 @@ package qbotest
 import (
 	"encoding/json"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // fault is one QBO ValidationFault error (qbo-api.md §11).
@@ -167,9 +169,9 @@ func activeOf(o obj) bool {
 // create validates body and stores it as a new object. Caller holds r.mu
 // (or is seeding).
 func (r *Realm) create(k *kind, body obj, opts reqOpts) (obj, *fault) {
-	o := deepCopy(body).(obj)
-	for _, f := range systemFields {
-		delete(o, f)
+	o, f := r.shapeRequest(k, body)
+	if f != nil {
+		return nil, f
 	}
 	if f := k.prepare(r, o, nil, opts); f != nil {
 		return nil, f
@@ -188,6 +190,19 @@ func (r *Realm) create(k *kind, body obj, opts reqOpts) (obj, *fault) {
 		k.written(r, "Create", o, nil)
 	}
 	return r.render(k, o), nil
+}
+
+// shapeRequest copies a request body without its system fields and
+// prunes it to the entity's shape.
+func (r *Realm) shapeRequest(k *kind, body obj) (obj, *fault) {
+	o := deepCopy(body).(obj)
+	for _, f := range systemFields {
+		delete(o, f)
+	}
+	if f := pruneObj(o, entityShapes[k.name], ""); f != nil {
+		return nil, f
+	}
+	return o, nil
 }
 
 // lookupForWrite finds the target of an update/delete/void and checks its
@@ -222,17 +237,21 @@ func (r *Realm) update(k *kind, body obj, opts reqOpts) (obj, *fault) {
 	if f != nil {
 		return nil, f
 	}
-	var o obj
-	if sp, _ := body["sparse"].(bool); sp {
-		o = deepCopy(old).(obj)
-		for key, v := range body {
-			o[key] = deepCopy(v)
-		}
-	} else {
-		o = deepCopy(body).(obj)
+	o, f := r.shapeRequest(k, body)
+	if f != nil {
+		return nil, f
 	}
-	for _, f := range systemFields {
-		delete(o, f)
+	if sp, _ := body["sparse"].(bool); sp {
+		// Only supplied properties change; a null one was pruned as
+		// absent, so "Line": null leaves the lines as they are.
+		sent := o
+		o = deepCopy(old).(obj)
+		for _, f := range systemFields {
+			delete(o, f)
+		}
+		for key, v := range sent {
+			o[key] = v
+		}
 	}
 	if f := k.prepare(r, o, old, opts); f != nil {
 		return nil, f
@@ -284,7 +303,9 @@ func (r *Realm) void(k *kind, body obj) (obj, *fault) {
 			}
 		}
 	}
-	o["TotalAmt"] = json.Number("0")
+	if _, ok := o["TotalAmt"]; ok {
+		o["TotalAmt"] = json.Number("0")
+	}
 	if _, ok := o["Balance"]; ok {
 		o["Balance"] = json.Number("0")
 	}
@@ -340,21 +361,18 @@ func refName(k *kind, o obj) string {
 // target and fills in its name. It returns the referenced object, or nil
 // if the key is absent and not required.
 func (r *Realm) checkRef(o obj, key, target string, isRequired bool) (obj, *fault) {
-	v, present := o[key]
-	if !present || v == nil {
+	v := o[key]
+	if !refPresent(v) {
+		delete(o, key)
 		if isRequired {
 			return nil, required(key)
 		}
 		return nil, nil
 	}
-	ref, ok := v.(obj)
-	if !ok {
+	if _, ok := v.(obj); !ok {
 		return nil, badProperty(key)
 	}
-	id, _ := ref["value"].(string)
-	if id == "" {
-		return nil, required(key)
-	}
+	id := refValue(v)
 	k := kindByName(target)
 	t, ok := r.objs[k.name][id]
 	if !ok {
@@ -715,4 +733,247 @@ func (r *Realm) nextDocNumber() string {
 			return n
 		}
 	}
+}
+
+// ---- request shapes: known properties, refs and dates ----
+
+// shape lists the properties QuickBooks knows for one JSON object. A
+// request is checked against its shape before validation (see pruneObj):
+// QuickBooks refuses a property its schema lacks, so the emulator never
+// stores or echoes one.
+type shape struct {
+	ref    bool              // a {"value","name","type"} reference
+	date   bool              // a date answered as YYYY-MM-DD
+	fields map[string]*shape // known properties; nil entry = kept as sent
+}
+
+var (
+	refShape  = &shape{ref: true, fields: map[string]*shape{"value": nil, "name": nil, "type": nil}}
+	dateShape = &shape{date: true}
+)
+
+// fields builds a shape from property names. A name ending in "Ref" is a
+// reference and one ending in "Date" a date; others are kept as sent
+// unless sub gives their shape.
+func fields(names string, sub map[string]*shape) *shape {
+	s := &shape{fields: map[string]*shape{}}
+	for _, n := range strings.Fields(names) {
+		switch {
+		case strings.HasSuffix(n, "Ref"):
+			s.fields[n] = refShape
+		case strings.HasSuffix(n, "Date"):
+			s.fields[n] = dateShape
+		default:
+			s.fields[n] = nil
+		}
+	}
+	for n, v := range sub {
+		s.fields[n] = v
+	}
+	return s
+}
+
+// Property lists are the v3 schema's (the XSD, as generated into
+// intuit/QuickBooks-V3-PHP-SDK src/Data/IPP*.php), inherited properties
+// included; the system fields (Id, SyncToken, MetaData, domain, status,
+// sparse) are removed before the check. Nested objects without a shape
+// here (TxnTaxDetail, CustomField, DeliveryInfo, other line details…) are
+// kept as sent.
+const (
+	entityProps = "CustomField AttachableRef"
+	txnProps    = entityProps + " DocNumber TxnDate TxnSubType DepartmentRef CurrencyRef ExchangeRate PrivateNote TxnStatus LinkedTxn Line TxnTaxDetail TxnSource TaxFormType TaxFormNum TransactionLocationType Tag TxnApprovalInfo RecurDataRef RecurringInfo ProjectRef TotalCostAmount HomeTotalCostAmount"
+	salesProps  = txnProps + " AutoDocNumber CustomerRef CustomerMemo BillAddr ShipAddr FreeFormAddress ShipFromAddr RemitToRef ClassRef SalesTermRef DueDate SalesRepRef PONumber FOB ShipMethodRef ShipDate TrackingNum GlobalTaxCalculation TotalAmt HomeTotalAmt ApplyTaxAfterDiscount ShippingTaxIncludedInTotalTax TemplateRef PrintStatus EmailStatus BillEmail BillEmailCc BillEmailBcc ARAccountRef Balance HomeBalance FinanceCharge PaymentMethodRef PaymentRefNum PaymentType CheckPayment CreditCardPayment DepositToAccountRef DeliveryInfo DiscountRate DiscountAmt GovtTxnRefIdentifier TaxExemptionRef"
+	nameProps   = entityProps + " IntuitId Organization Title GivenName MiddleName FamilyName Suffix FullyQualifiedName CompanyName DisplayName PrintOnCheckName UserId Active V4IDPseudonym PrimaryPhone AlternatePhone Mobile Fax PrimaryEmailAddr WebAddr OtherContactInfo DefaultTaxCodeRef"
+	lineProps   = "Id LineNum Description Amount Received LinkedTxn DetailType PaymentLineDetail DiscountLineDetail TaxLineDetail SalesItemLineDetail DescriptionLineDetail ItemBasedExpenseLineDetail AccountBasedExpenseLineDetail ReimburseLineDetail DepositLineDetail PurchaseOrderItemLineDetail SalesOrderItemLineDetail ItemReceiptLineDetail JournalEntryLineDetail GroupLineDetail SubTotalLineDetail TDSLineDetail ItemAdjustmentLineDetail CustomField LineEx ProjectRef CostAmount HomeCostAmount CustomExtensions"
+)
+
+var (
+	addrShape   = fields("Id Line1 Line2 Line3 Line4 Line5 City Country CountryCode County CountrySubDivisionCode PostalCode PostalCodeSuffix Lat Long Tag Note", nil)
+	emailShape  = fields("Id Address Default Tag", nil)
+	phoneShape  = fields("Id DeviceType CountryCode AreaCode ExchangeCode Extension FreeFormNumber Default Tag", nil)
+	linkedShape = fields("TxnId TxnType TxnLineId", nil)
+	lineShape   = fields(lineProps, map[string]*shape{
+		"LinkedTxn":           linkedShape,
+		"SalesItemLineDetail": fields("ItemRef ClassRef UnitPrice UnitCostPrice RatePercent PriceLevelRef MarkupInfo Qty UOMRef ItemAccountRef InventorySiteRef TaxCodeRef TaxClassificationRef ServiceDate TaxInclusiveAmt DiscountRate DiscountAmt DeferredRevenue RetainageAmount SalesItemLineDetailEx", nil),
+		"JournalEntryLineDetail": fields("PostingType AccountRef ClassRef DepartmentRef TaxCodeRef TaxRateRef TaxApplicableOn TaxAmount TaxInclusiveAmt BillableStatus JournalCodeRef JournalEntryLineDetailEx",
+			map[string]*shape{"Entity": fields("Type EntityRef", nil)}),
+	})
+	// subShapes are the nested objects every entity shapes the same way.
+	subShapes = map[string]*shape{
+		"Line": lineShape, "LinkedTxn": linkedShape,
+		"BillAddr": addrShape, "ShipAddr": addrShape, "OtherAddr": addrShape, "ShipFromAddr": addrShape,
+		"PrimaryEmailAddr": emailShape, "BillEmail": emailShape, "BillEmailCc": emailShape, "BillEmailBcc": emailShape,
+		"PrimaryPhone": phoneShape, "AlternatePhone": phoneShape, "Mobile": phoneShape, "Fax": phoneShape,
+		"WebAddr": fields("Id URI Default Tag", nil),
+	}
+)
+
+// entityShape is the shape of an entity with the given properties.
+func entityShape(props string) *shape {
+	s := fields(props, nil)
+	for n := range s.fields {
+		if sub, ok := subShapes[n]; ok {
+			s.fields[n] = sub
+		}
+	}
+	return s
+}
+
+var entityShapes = map[string]*shape{
+	"Account":       entityShape(entityProps + " Name SubAccount ParentRef Description FullyQualifiedName AccountAlias TxnLocationType Active Classification AccountType AccountSubType AccountPurposes AcctNum AcctNumExtn BankNum OpeningBalance OpeningBalanceDate CurrentBalance CurrentBalanceWithSubAccounts CurrencyRef TaxAccount TaxCodeRef OnlineBankingEnabled FIName JournalCodeRef AccountEx"),
+	"PaymentMethod": entityShape(entityProps + " Name Active Type PaymentMethodEx"),
+	"Class":         entityShape(entityProps + " Name SubClass ParentRef FullyQualifiedName Active ClassEx"),
+	"Item":          entityShape(entityProps + " Name Sku Description Active SubItem ParentRef Level FullyQualifiedName Taxable SalesTaxIncluded PercentBased UnitPrice RatePercent Type PaymentMethodRef UOMSetRef IncomeAccountRef PurchaseDesc PurchaseTaxIncluded PurchaseCost ExpenseAccountRef COGSAccountRef AssetAccountRef PrefVendorRef AvgCost TrackQtyOnHand QtyOnHand QtyOnPurchaseOrder QtyOnSalesOrder ReorderPoint ManPartNum DepositToAccountRef SalesTaxCodeRef PurchaseTaxCodeRef InvStartDate BuildPoint PrintGroupedItems SpecialItem SpecialItemType ItemGroupDetail ItemAssemblyDetail AbatementRate ReverseChargeRate ServiceType ItemCategoryType ItemEx TaxClassificationRef UQCDisplayText UQCId ClassRef Source DeferredRevenue CustomExtensions"),
+	"Customer":      entityShape(nameProps + " Taxable BillAddr ShipAddr OtherAddr ContactName AltContactName Notes Job BillWithParent RootCustomerRef ParentRef Level CustomerTypeRef SalesTermRef SalesRepRef TaxGroupCodeRef TaxRateRef PaymentMethodRef CCDetail PriceLevelRef Balance OpenBalanceDate BalanceWithJobs CreditLimit AcctNum CurrencyRef OverDueBalance TotalRevenue TotalExpense PreferredDeliveryMethod ResaleNum JobInfo TDSEnabled CustomerEx SecondaryTaxIdentifier ARAccountRef PrimaryTaxIdentifier TaxExemptionReasonId IsProject BusinessNumber GSTIN GSTRegistrationType IsCISContractor ClientCompanyId ClientEntityId Source TaxRegime"),
+	"Vendor":        entityShape(nameProps + " ContactName AltContactName Notes BillAddr ShipAddr OtherAddr TaxCountry TaxIdentifier TaxIdEffectiveDate BusinessNumber ParentRef VendorTypeRef TermRef PrefillAccountRef Balance BillRate OpenBalanceDate CreditLimit AcctNum Vendor1099 T4AEligible T5018Eligible CurrencyRef TDSEnabled TDSEntityTypeId TDSSectionTypeId TDSOverrideThreshold TaxReportingBasis APAccountRef VendorEx GSTIN GSTRegistrationType IsSubContractor SubcontractorType CISRate HasTPAR VendorPaymentBankDetail Source CostRate AgencyVerificationStatus AgencyVerificationStatusMsg AgencyVerificationTSUTC CompanyRegistrationNumber"),
+	"Invoice":       entityShape(salesProps + " Deposit AllowIPNPayment AllowOnlinePayment AllowOnlineCreditCardPayment AllowOnlineACHPayment AllowOnlinePayPalPayment AllowOnlineAffirmPayment EInvoiceStatus ECloudStatusTimeStamp CfdiUse Exportation GlobalInfo invoiceStatus callToAction invoiceStatusLog InvoiceEx LessCIS InvoiceLink PaymentDetailsMessage ConvenienceFeeDetail EnabledSurchargeInfo InvoiceLinkSecurityCode InvoiceLinkExpiryDate AutoPayEligible SchedulePayEligible ScheduledPaymentId GratuityEnabled FinancingProductType SubscriptionPaymentsSetting TxnRetainageDetail"),
+	"CreditMemo":    entityShape(salesProps + " RemainingCredit InvoiceRef CreditMemoEx"),
+	"RefundReceipt": entityShape(salesProps + " RemainingCredit RefundReceiptEx"),
+	"Payment":       entityShape(txnProps + " CustomerRef RemitToRef ARAccountRef DepositToAccountRef PaymentMethodRef PaymentRefNum PaymentType CheckPayment CreditCardPayment TotalAmt UnappliedAmt ProcessPayment PaymentExtendedType PaymentEx"),
+	// TotalAmt and HomeTotalAmt are in the schema (accepted) but QuickBooks
+	// answers neither for a journal entry; prepareJournalEntry drops them.
+	"JournalEntry": entityShape(txnProps + " Adjustment HomeCurrencyAdjustment EnteredInHomeCurrency GlobalTaxCalculation TotalAmt HomeTotalAmt JournalEntryEx"),
+}
+
+// unknownProperty is QuickBooks' fault for a property its schema lacks;
+// Message and code as observed in real responses (FIDELITY.md).
+func unknownProperty(name string) *fault {
+	return &fault{Message: "Request has invalid or unsupported property",
+		Detail: "Property Name:Unrecognized field \"" + name + "\" specified is unsupported or invalid", Code: "2010", Element: ""}
+}
+
+func sortedKeys(o obj) []string {
+	ks := make([]string, 0, len(o))
+	for k := range o {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// refValue is the id a reference names, "" if it names none.
+func refValue(v any) string {
+	ref, ok := v.(obj)
+	if !ok {
+		return ""
+	}
+	switch id := ref["value"].(type) {
+	case string:
+		return strings.TrimSpace(id)
+	case json.Number:
+		return string(id)
+	}
+	return ""
+}
+
+// refPresent decides, for every entity and line alike, whether a reference
+// was supplied: null, {} and a ref without a value (clients send
+// {"value":"","name":""} for unset refs) are absent. Anything else that is
+// not an object is present, and refused (pruneObj, checkRef).
+func refPresent(v any) bool {
+	if v == nil {
+		return false
+	}
+	if _, ok := v.(obj); ok {
+		return refValue(v) != ""
+	}
+	return true
+}
+
+// normalizeDate answers a date or date-time text as YYYY-MM-DD: the
+// calendar date as written, without converting time zones.
+func normalizeDate(v any) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return "", false
+	}
+	s = strings.TrimSpace(s)
+	if len(s) < 10 {
+		return "", false
+	}
+	if _, err := time.Parse("2006-01-02", s[:10]); err != nil {
+		return "", false
+	}
+	if len(s) > 10 {
+		if s[10] != 'T' && s[10] != ' ' {
+			return "", false
+		}
+		// The time part must parse too: "2024-06-20garbage" is no date.
+		t := s[:10] + "T" + s[11:]
+		parsed := false
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04"} {
+			if _, err := time.Parse(layout, t); err == nil {
+				parsed = true
+				break
+			}
+		}
+		if !parsed {
+			return "", false
+		}
+	}
+	return s[:10], true
+}
+
+// pruneObj shapes a request object in place: it refuses a property s does
+// not know (QuickBooks answers 2010), drops nulls and absent refs (both
+// mean "not supplied") and normalises dates. path prefixes fault details.
+// Keys are visited in order so the same request always gets the same fault.
+func pruneObj(o obj, s *shape, path string) *fault {
+	for _, key := range sortedKeys(o) {
+		v := o[key]
+		sub, known := s.fields[key]
+		if !known {
+			return unknownProperty(path + key)
+		}
+		if v == nil {
+			delete(o, key)
+			continue
+		}
+		if sub == nil {
+			continue
+		}
+		switch {
+		case sub.ref:
+			m, isObj := v.(obj)
+			switch {
+			case !isObj:
+				return badProperty(path + key) // a ref is always an object
+			case !refPresent(v):
+				delete(o, key)
+			default:
+				if f := pruneObj(m, sub, path+key+"."); f != nil {
+					return f
+				}
+			}
+		case sub.date:
+			d, ok := normalizeDate(v)
+			if !ok {
+				s, _ := v.(string)
+				return badProperty(path + key + " (not a date: " + s + ")")
+			}
+			o[key] = d
+		default:
+			if f := pruneValue(v, sub, path+key+"."); f != nil {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// pruneValue prunes an object, or each object of an array.
+func pruneValue(v any, s *shape, path string) *fault {
+	switch x := v.(type) {
+	case obj:
+		return pruneObj(x, s, path)
+	case []any:
+		for _, e := range x {
+			if m, ok := e.(obj); ok {
+				if f := pruneObj(m, s, path); f != nil {
+					return f
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -649,7 +649,10 @@ func prepareJournalEntry(r *Realm, o, old obj, opts reqOpts) *fault {
 		return f
 	}
 	o["Line"] = lines
-	o["TotalAmt"] = centsNumber(debit)
+	// In the schema, so accepted, but never answered for a journal entry
+	// (no recorded or documented response carries them, qbo-api.md §4).
+	delete(o, "TotalAmt")
+	delete(o, "HomeTotalAmt")
 	setDefault(o, "Adjustment", false)
 	setDefault(o, "CurrencyRef", usd())
 	setDefault(o, "TxnTaxDetail", obj{})
