@@ -121,7 +121,7 @@ func (c *Client) Create(ctx context.Context, entity string, body any, requestID 
 	if err != nil {
 		return nil, fmt.Errorf("qbo: create %s: %w", entity, err)
 	}
-	return c.write(ctx, entity, "", raw, requestID)
+	return c.write(ctx, entity, nil, raw, requestID)
 }
 
 // SparseUpdate changes only the fields in body, which must hold the Id and
@@ -146,21 +146,58 @@ func (c *Client) SparseUpdate(ctx context.Context, entity string, body any, requ
 	if raw, err = json.Marshal(fields); err != nil {
 		return nil, fmt.Errorf("qbo: update %s: %w", entity, err)
 	}
-	return c.write(ctx, entity, "", raw, requestID)
+	return c.write(ctx, entity, nil, raw, requestID)
+}
+
+// Delete deletes a transaction; QuickBooks answers a stub with
+// "status":"Deleted". List entities (Customer, Item, …) cannot be deleted:
+// they are made inactive with a sparse update ("Active": false).
+func (c *Client) Delete(ctx context.Context, entity, id, syncToken, requestID string) (json.RawMessage, error) {
+	body, err := idBody(id, syncToken, false)
+	if err != nil {
+		return nil, fmt.Errorf("qbo: delete %s: %w", entity, err)
+	}
+	return c.write(ctx, entity, url.Values{"operation": {"delete"}}, body, requestID)
+}
+
+// Void voids an Invoice (operation=void) or a Payment (a sparse update with
+// include=void, the form QuickBooks documents for payments). The record stays,
+// with its amounts zeroed.
+func (c *Client) Void(ctx context.Context, entity, id, syncToken, requestID string) (json.RawMessage, error) {
+	q := url.Values{"operation": {"void"}}
+	if entity == "Payment" {
+		q = url.Values{"operation": {"update"}, "include": {"void"}}
+	}
+	body, err := idBody(id, syncToken, entity == "Payment")
+	if err != nil {
+		return nil, fmt.Errorf("qbo: void %s: %w", entity, err)
+	}
+	return c.write(ctx, entity, q, body, requestID)
+}
+
+func idBody(id, syncToken string, sparse bool) ([]byte, error) {
+	if id == "" || syncToken == "" {
+		return nil, errors.New("Id and SyncToken are required")
+	}
+	m := map[string]any{"Id": id, "SyncToken": syncToken}
+	if sparse {
+		m["sparse"] = true
+	}
+	return json.Marshal(m)
 }
 
 // write POSTs an entity body with ?requestid= and returns the entity answered.
-func (c *Client) write(ctx context.Context, entity, operation string, body []byte, requestID string) (json.RawMessage, error) {
+func (c *Client) write(ctx context.Context, entity string, q url.Values, body []byte, requestID string) (json.RawMessage, error) {
 	if err := checkEntity(entity); err != nil {
 		return nil, err
 	}
 	if err := checkRequestID(requestID, maxRequestIDLen); err != nil {
 		return nil, err
 	}
-	q := url.Values{"requestid": {requestID}}
-	if operation != "" {
-		q.Set("operation", operation)
+	if q == nil {
+		q = url.Values{}
 	}
+	q.Set("requestid", requestID)
 	env, err := c.do(ctx, http.MethodPost, strings.ToLower(entity), q, body)
 	if err != nil {
 		return nil, err

@@ -190,6 +190,61 @@ func TestCreateReadSparseUpdate(t *testing.T) {
 	raw, err = b.client.CompanyInfo(ctx)
 	require.NoError(t, err)
 	require.NotEmpty(t, decode(t, raw)["CompanyName"])
+
+	raw, err = b.client.Void(ctx, "Invoice", inv["Id"].(string), inv["SyncToken"].(string), "inv-void")
+	require.NoError(t, err)
+	voided := decode(t, raw)
+	require.Equal(t, json.Number("0"), voided["TotalAmt"])
+	raw, err = b.client.Delete(ctx, "Invoice", inv["Id"].(string), voided["SyncToken"].(string), "inv-del")
+	require.NoError(t, err)
+	require.Equal(t, "Deleted", decode(t, raw)["status"])
+	_, err = b.client.Read(ctx, "Invoice", inv["Id"].(string))
+	require.True(t, qbo.IsNotFound(err), "%v", err)
+}
+
+func TestVoidPayment(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	cust := createCustomer(t, b, "Payer")
+	raw, err := b.client.Create(ctx, "Payment", map[string]any{"CustomerRef": map[string]any{"value": cust["Id"]}, "TotalAmt": json.Number("25.50")}, "pay-1")
+	require.NoError(t, err)
+	pay := decode(t, raw)
+	require.Equal(t, json.Number("25.5"), pay["TotalAmt"])
+	raw, err = b.client.Void(ctx, "Payment", pay["Id"].(string), pay["SyncToken"].(string), "pay-void")
+	require.NoError(t, err)
+	require.Equal(t, json.Number("0"), decode(t, raw)["TotalAmt"])
+}
+
+// Every request asks for JSON at minor version 75; writes carry their
+// requestid and a JSON Content-Type.
+func TestRequestShape(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var mu sync.Mutex
+	var seen []*http.Request
+	b.auth.after = func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r)
+	}
+	ctx := context.Background()
+	createCustomer(t, b, "Shape")
+	_, err := b.client.Query(ctx, "SELECT * FROM Customer")
+	require.NoError(t, err)
+	_, err = b.client.CDC(ctx, []string{"Customer"}, b.clock.Now().Add(-time.Hour))
+	require.NoError(t, err)
+
+	require.Len(t, seen, 3)
+	for _, r := range seen {
+		require.Equal(t, "application/json", r.Header.Get("Accept"))
+		require.Equal(t, "75", r.URL.Query().Get("minorversion"))
+		require.True(t, strings.HasPrefix(r.URL.Path, "/v3/company/"+b.realm+"/"), r.URL.Path)
+	}
+	require.Equal(t, "/v3/company/"+b.realm+"/customer", seen[0].URL.Path)
+	require.Equal(t, "application/json", seen[0].Header.Get("Content-Type"))
+	require.Equal(t, "cust-Shape", seen[0].URL.Query().Get("requestid"))
+	require.Empty(t, seen[1].Header.Get("Content-Type"), "no body, no Content-Type")
 }
 
 func TestClientRefusesBeforeSending(t *testing.T) {
