@@ -316,19 +316,18 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, realmID st
 }
 
 // authFailedDetail is the 401 detail. QuickBooks has been seen answering
-// "Token expired: …" and "Malformed bearer token: too short or too long"
-// (qbo-api.md §11 sources). The emulator never echoes the token: a client
-// that logs faults must not leak a credential, so at most a short prefix
-// identifies which token failed.
+// "Token expired: <redacted>" (the reporter masked the token) and
+// "Malformed bearer token: too short or too long" (qbo-api.md §11
+// sources). The emulator echoes no part of the token, not even a prefix:
+// a prefix narrows the secret, and a client that logs faults must not leak
+// it.
 func authFailedDetail(tok string) string {
-	if tok == "" {
+	// Tokens this short are never issued; answer them as malformed.
+	const minToken = 9
+	if len(tok) < minToken {
 		return "Malformed bearer token: too short or too long"
 	}
-	const prefix = 8
-	if len(tok) <= prefix {
-		return "Malformed bearer token: too short or too long"
-	}
-	return "Token expired: " + tok[:prefix] + "..."
+	return "Token expired: <redacted>"
 }
 
 // writeGatewayFault writes the API gateway's lowercase-keyed fault

@@ -275,7 +275,7 @@ func TestRevokeBodies(t *testing.T) {
 	})
 }
 
-// The 401 detail never carries the whole access token.
+// The 401 detail carries no part of the access token, not even a prefix.
 func TestAuthFailureDoesNotEchoToken(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
@@ -289,6 +289,10 @@ func TestAuthFailureDoesNotEchoToken(t *testing.T) {
 		requireGateway3200(t, body)
 		detail := body["fault"].(map[string]any)["error"].([]any)[0].(map[string]any)["detail"].(string)
 		require.NotContains(t, detail, token)
+		// No 6-character run of the token (the old detail echoed its first 8).
+		for i := 0; i+6 <= len(token); i++ {
+			require.NotContains(t, detail, token[i:i+6])
+		}
 	}
 }
 
