@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -78,31 +79,104 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 			Detail: "requestid must be at most 50 characters", Code: "2050", Element: "requestid"}))
 		return
 	}
+	if !jsonContent(r) {
+		s.writeResponse(w, s.faultBody(http.StatusBadRequest, cannotConsume()))
+		return
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		s.writeResponse(w, s.faultBody(http.StatusBadRequest, badProperty(err.Error())))
 		return
 	}
 
+	op := q.Get("operation")
+	include := options(q["include"]...)
+	sig := requestSig(r.Method, k.path, op, include)
 	realm.mu.Lock()
 	defer realm.mu.Unlock()
-	if reqID != "" {
-		if rep, ok := realm.idem[reqID]; ok {
-			w.Header().Set("X-Qbotest-Replayed", "true")
-			s.writeResponse(w, response{status: rep.status, body: rep.body})
-			return
-		}
+	if s.replayed(w, realm, reqID, sig) {
+		return
 	}
-	res := s.write(realm, k, q.Get("operation"), raw, reqOpts{
-		allowDuplicateDocNum: strings.Contains(q.Get("include"), "allowduplicatedocnum"),
-		// Payments are voided with operation=update&include=void (qbo-api.md §5).
-		void: strings.Contains(q.Get("include"), "void") && !strings.Contains(q.Get("include"), "allowduplicatedocnum"),
-	})
+	var res response
+	if op == "void" && k.name != "Invoice" {
+		// Only Invoice is voided with operation=void; payments use
+		// operation=update&include=void (qbo-api.md §5).
+		res = s.faultBody(http.StatusBadRequest, unsupportedOp("void on "+k.name+" (use operation=update&include=void)"))
+	} else {
+		res = s.write(realm, k, op, raw, reqOpts{
+			allowDuplicateDocNum: include["allowduplicatedocnum"],
+			// Payments are voided with operation=update&include=void (qbo-api.md §5).
+			void: include["void"],
+		})
+	}
 	if reqID != "" {
-		realm.idem[reqID] = replay{status: res.status, body: res.body}
+		realm.idem[reqID] = replay{status: res.status, body: res.body, sig: sig}
 	}
 	s.writeResponse(w, res)
 }
+
+// options parses the comma-separated option lists of the include query
+// parameter (and of a batch item's optionsData) into lower-case names, so
+// include=void,allowduplicatedocnum sets both. Unknown names are kept and
+// ignored by callers: QuickBooks documents no fault for them.
+func options(lists ...string) map[string]bool {
+	out := map[string]bool{}
+	for _, l := range lists {
+		for _, o := range strings.Split(l, ",") {
+			if o = strings.ToLower(strings.TrimSpace(o)); o != "" {
+				out[o] = true
+			}
+		}
+	}
+	return out
+}
+
+// requestSig identifies what a requestid was first used for: method,
+// entity path, operation and include options. A replay needs the same one.
+func requestSig(method, path, op string, include map[string]bool) string {
+	opts := make([]string, 0, len(include))
+	for o := range include {
+		opts = append(opts, o)
+	}
+	slices.Sort(opts)
+	return method + " " + path + "?operation=" + op + "&include=" + strings.Join(opts, ",")
+}
+
+// replayed answers a request whose requestid the realm has seen: the
+// stored answer when it was first used for the same kind of request, else
+// fault 600 Duplicate Request ID. requestids are unique per company
+// (qbo-api.md §9), so a reuse for another request is the client's bug and
+// must not be answered with, say, a Customer for an Invoice create. It
+// reports whether it wrote an answer. Caller holds realm.mu.
+func (s *Server) replayed(w http.ResponseWriter, realm *Realm, reqID, sig string) bool {
+	if reqID == "" {
+		return false
+	}
+	rep, ok := realm.idem[reqID]
+	if !ok {
+		return false
+	}
+	if rep.sig != sig {
+		s.writeResponse(w, s.faultBody(http.StatusBadRequest, &fault{Message: "Duplicate Request ID",
+			Detail: "Duplicate Request ID : requestid " + reqID + " was already used for another request", Code: "600", Element: "requestid"}))
+		return true
+	}
+	w.Header().Set("X-Qbotest-Replayed", "true")
+	s.writeResponse(w, response{status: rep.status, body: rep.body})
+	return true
+}
+
+// jsonContent reports whether a write's body is declared as JSON.
+// QuickBooks picks the body parser by Content-Type and answers fault 500
+// "Operation Cannot consume content type is not supported." otherwise
+// (gomodule/oauth1#25, pbrink231/quickbooks-node-promise#24); the emulator
+// reads JSON bodies only.
+func jsonContent(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+func cannotConsume() *fault { return unsupportedOp("Cannot consume content type") }
 
 // write runs a create/update/delete/void. Caller holds realm.mu.
 func (s *Server) write(realm *Realm, k *kind, op string, raw []byte, opts reqOpts) response {

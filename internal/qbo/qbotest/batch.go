@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
 )
 
 // Batch (qbo-api.md §8).
@@ -40,23 +39,24 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, realm *Real
 		s.writeResponse(w, s.faultBody(http.StatusBadRequest, tooLong("requestid", maxBatchRequestID, len(reqID))))
 		return
 	}
+	if !jsonContent(r) {
+		s.writeResponse(w, s.faultBody(http.StatusBadRequest, cannotConsume()))
+		return
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		s.writeResponse(w, s.faultBody(http.StatusBadRequest, badProperty(err.Error())))
 		return
 	}
+	sig := requestSig(r.Method, "batch", "", nil)
 	realm.mu.Lock()
 	defer realm.mu.Unlock()
-	if reqID != "" {
-		if rep, ok := realm.idem[reqID]; ok {
-			w.Header().Set("X-Qbotest-Replayed", "true")
-			s.writeResponse(w, response{status: rep.status, body: rep.body})
-			return
-		}
+	if s.replayed(w, realm, reqID, sig) {
+		return
 	}
 	res := s.batch(realm, raw)
 	if reqID != "" {
-		realm.idem[reqID] = replay{status: res.status, body: res.body}
+		realm.idem[reqID] = replay{status: res.status, body: res.body, sig: sig}
 	}
 	s.writeResponse(w, res)
 }
@@ -137,7 +137,8 @@ func (s *Server) batchItem(realm *Realm, it obj) obj {
 		return itemFault(bID, required("Query or entity"))
 	}
 	op, _ := it["operation"].(string)
-	options, _ := it["optionsData"].(string)
+	optionsData, _ := it["optionsData"].(string)
+	opts := options(optionsData)
 	switch op {
 	case "create", "update", "delete":
 	case "":
@@ -145,12 +146,10 @@ func (s *Server) batchItem(realm *Realm, it obj) obj {
 	default:
 		return itemFault(bID, unsupportedOp(op))
 	}
-	if op == "update" && strings.Contains(strings.ToLower(options), "void") {
+	if op == "update" && opts["void"] {
 		op = "void"
 	}
-	o, f := s.apply(realm, k, op, body, reqOpts{
-		allowDuplicateDocNum: strings.Contains(strings.ToLower(options), "allowduplicatedocnum"),
-	})
+	o, f := s.apply(realm, k, op, body, reqOpts{allowDuplicateDocNum: opts["allowduplicatedocnum"]})
 	if f != nil {
 		return itemFault(bID, f)
 	}

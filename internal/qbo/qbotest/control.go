@@ -65,8 +65,10 @@ func (s *Server) ctlWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	realm.mu.Lock()
+	include := options(q["include"]...)
 	res := s.write(realm, k, q.Get("operation"), raw, reqOpts{
-		allowDuplicateDocNum: strings.Contains(q.Get("include"), "allowduplicatedocnum"),
+		allowDuplicateDocNum: include["allowduplicatedocnum"],
+		void:                 include["void"],
 	})
 	realm.mu.Unlock()
 	s.writeResponse(w, res)

@@ -249,6 +249,7 @@ func TestFaultTimeoutAfterCommit(t *testing.T) {
 	req, err := http.NewRequest(post, a.srv.URL+"/v3/company/"+a.realm+"/customer", strings.NewReader(`{"DisplayName":"Closed Co"}`))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err = noRedirect.Do(req)
 	if err == nil {
 		status = resp.StatusCode
@@ -268,6 +269,7 @@ func TestFaultTimeoutAfterCommitEndsOnClose(t *testing.T) {
 	go func() {
 		req, _ := http.NewRequest(post, srv.URL+"/v3/company/"+srv.RealmIDs()[0]+"/customer", strings.NewReader(`{"DisplayName":"Hung"}`))
 		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()

@@ -14,6 +14,7 @@ type obj = map[string]any
 type replay struct {
 	status int
 	body   []byte
+	sig    string // requestSig of the request that used the requestid first
 }
 
 // Realm is one emulated company. Its methods give tests direct, read-only
