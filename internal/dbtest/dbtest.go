@@ -92,6 +92,13 @@ func OpenEmpty(t testing.TB, dialectName string) *database.DB {
 	t.Helper()
 	db, err := database.Open(context.Background(), URL(t, dialectName))
 	require.NoError(t, err)
+	if dialectName == dialect.Postgres {
+		// Tests keep their databases open while their parallel subtests wait their turn; idle
+		// connections kept by each would add up past the server's max_connections (100) and
+		// fail unrelated tests with "too many clients". A test under load still opens up to
+		// the pool's maximum.
+		db.SQL.SetMaxIdleConns(2)
+	}
 	t.Cleanup(func() { db.Close() })
 	return db
 }
