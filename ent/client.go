@@ -35,6 +35,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qboconnection"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -100,6 +101,8 @@ type Client struct {
 	Payment *PaymentClient
 	// PaymentApplication is the client for interacting with the PaymentApplication builders.
 	PaymentApplication *PaymentApplicationClient
+	// QBOConnection is the client for interacting with the QBOConnection builders.
+	QBOConnection *QBOConnectionClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
 	// Vendor is the client for interacting with the Vendor builders.
@@ -141,6 +144,7 @@ func (c *Client) init() {
 	c.Organization = NewOrganizationClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.PaymentApplication = NewPaymentApplicationClient(c.config)
+	c.QBOConnection = NewQBOConnectionClient(c.config)
 	c.Refund = NewRefundClient(c.config)
 	c.Vendor = NewVendorClient(c.config)
 	c.WriteOff = NewWriteOffClient(c.config)
@@ -260,6 +264,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Organization:       NewOrganizationClient(cfg),
 		Payment:            NewPaymentClient(cfg),
 		PaymentApplication: NewPaymentApplicationClient(cfg),
+		QBOConnection:      NewQBOConnectionClient(cfg),
 		Refund:             NewRefundClient(cfg),
 		Vendor:             NewVendorClient(cfg),
 		WriteOff:           NewWriteOffClient(cfg),
@@ -306,6 +311,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Organization:       NewOrganizationClient(cfg),
 		Payment:            NewPaymentClient(cfg),
 		PaymentApplication: NewPaymentApplicationClient(cfg),
+		QBOConnection:      NewQBOConnectionClient(cfg),
 		Refund:             NewRefundClient(cfg),
 		Vendor:             NewVendorClient(cfg),
 		WriteOff:           NewWriteOffClient(cfg),
@@ -342,8 +348,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
 		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
 		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
-		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.Refund,
-		c.Vendor, c.WriteOff,
+		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication,
+		c.QBOConnection, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Use(hooks...)
 	}
@@ -357,8 +363,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
 		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
 		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
-		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.Refund,
-		c.Vendor, c.WriteOff,
+		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication,
+		c.QBOConnection, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -415,6 +421,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Payment.mutate(ctx, m)
 	case *PaymentApplicationMutation:
 		return c.PaymentApplication.mutate(ctx, m)
+	case *QBOConnectionMutation:
+		return c.QBOConnection.mutate(ctx, m)
 	case *RefundMutation:
 		return c.Refund.mutate(ctx, m)
 	case *VendorMutation:
@@ -4450,6 +4458,157 @@ func (c *PaymentApplicationClient) mutate(ctx context.Context, m *PaymentApplica
 	}
 }
 
+// QBOConnectionClient is a client for the QBOConnection schema.
+type QBOConnectionClient struct {
+	config
+}
+
+// NewQBOConnectionClient returns a client for the QBOConnection from the given config.
+func NewQBOConnectionClient(c config) *QBOConnectionClient {
+	return &QBOConnectionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `qboconnection.Hooks(f(g(h())))`.
+func (c *QBOConnectionClient) Use(hooks ...Hook) {
+	c.hooks.QBOConnection = append(c.hooks.QBOConnection, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `qboconnection.Intercept(f(g(h())))`.
+func (c *QBOConnectionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.QBOConnection = append(c.inters.QBOConnection, interceptors...)
+}
+
+// Create returns a builder for creating a QBOConnection entity.
+func (c *QBOConnectionClient) Create() *QBOConnectionCreate {
+	mutation := newQBOConnectionMutation(c.config, OpCreate)
+	return &QBOConnectionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of QBOConnection entities.
+func (c *QBOConnectionClient) CreateBulk(builders ...*QBOConnectionCreate) *QBOConnectionCreateBulk {
+	return &QBOConnectionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *QBOConnectionClient) MapCreateBulk(slice any, setFunc func(*QBOConnectionCreate, int)) *QBOConnectionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &QBOConnectionCreateBulk{err: fmt.Errorf("calling to QBOConnectionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*QBOConnectionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &QBOConnectionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for QBOConnection.
+func (c *QBOConnectionClient) Update() *QBOConnectionUpdate {
+	mutation := newQBOConnectionMutation(c.config, OpUpdate)
+	return &QBOConnectionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *QBOConnectionClient) UpdateOne(_m *QBOConnection) *QBOConnectionUpdateOne {
+	mutation := newQBOConnectionMutation(c.config, OpUpdateOne, withQBOConnection(_m))
+	return &QBOConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *QBOConnectionClient) UpdateOneID(id string) *QBOConnectionUpdateOne {
+	mutation := newQBOConnectionMutation(c.config, OpUpdateOne, withQBOConnectionID(id))
+	return &QBOConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for QBOConnection.
+func (c *QBOConnectionClient) Delete() *QBOConnectionDelete {
+	mutation := newQBOConnectionMutation(c.config, OpDelete)
+	return &QBOConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *QBOConnectionClient) DeleteOne(_m *QBOConnection) *QBOConnectionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *QBOConnectionClient) DeleteOneID(id string) *QBOConnectionDeleteOne {
+	builder := c.Delete().Where(qboconnection.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &QBOConnectionDeleteOne{builder}
+}
+
+// Query returns a query builder for QBOConnection.
+func (c *QBOConnectionClient) Query() *QBOConnectionQuery {
+	return &QBOConnectionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeQBOConnection},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a QBOConnection entity by its id.
+func (c *QBOConnectionClient) Get(ctx context.Context, id string) (*QBOConnection, error) {
+	return c.Query().Where(qboconnection.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *QBOConnectionClient) GetX(ctx context.Context, id string) *QBOConnection {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntity queries the entity edge of a QBOConnection.
+func (c *QBOConnectionClient) QueryEntity(_m *QBOConnection) *LegalEntityQuery {
+	query := (&LegalEntityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(qboconnection.Table, qboconnection.FieldID, id),
+			sqlgraph.To(legalentity.Table, legalentity.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, qboconnection.EntityTable, qboconnection.EntityColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *QBOConnectionClient) Hooks() []Hook {
+	hooks := c.hooks.QBOConnection
+	return append(hooks[:len(hooks):len(hooks)], qboconnection.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *QBOConnectionClient) Interceptors() []Interceptor {
+	inters := c.inters.QBOConnection
+	return append(inters[:len(inters):len(inters)], qboconnection.Interceptors[:]...)
+}
+
+func (c *QBOConnectionClient) mutate(ctx context.Context, m *QBOConnectionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&QBOConnectionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&QBOConnectionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&QBOConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&QBOConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown QBOConnection mutation op: %q", m.Op())
+	}
+}
+
 // RefundClient is a client for the Refund schema.
 type RefundClient struct {
 	config
@@ -4894,14 +5053,14 @@ type (
 		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
 		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
 		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
-		PaymentApplication, Refund, Vendor, WriteOff []ent.Hook
+		PaymentApplication, QBOConnection, Refund, Vendor, WriteOff []ent.Hook
 	}
 	inters struct {
 		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
 		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
 		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
 		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
-		PaymentApplication, Refund, Vendor, WriteOff []ent.Interceptor
+		PaymentApplication, QBOConnection, Refund, Vendor, WriteOff []ent.Interceptor
 	}
 )
 

@@ -27,6 +27,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qboconnection"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -123,6 +124,7 @@ func checkColumn(t, c string) error {
 			organization.Table:       organization.ValidColumn,
 			payment.Table:            payment.ValidColumn,
 			paymentapplication.Table: paymentapplication.ValidColumn,
+			qboconnection.Table:      qboconnection.ValidColumn,
 			refund.Table:             refund.ValidColumn,
 			vendor.Table:             vendor.ValidColumn,
 			writeoff.Table:           writeoff.ValidColumn,

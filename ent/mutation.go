@@ -28,6 +28,7 @@ import (
 	"books/ent/payment"
 	"books/ent/paymentapplication"
 	"books/ent/predicate"
+	"books/ent/qboconnection"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -78,6 +79,7 @@ const (
 	TypeOrganization       = "Organization"
 	TypePayment            = "Payment"
 	TypePaymentApplication = "PaymentApplication"
+	TypeQBOConnection      = "QBOConnection"
 	TypeRefund             = "Refund"
 	TypeVendor             = "Vendor"
 	TypeWriteOff           = "WriteOff"
@@ -27082,6 +27084,1374 @@ func (m *PaymentApplicationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentApplication edge %s", name)
+}
+
+// QBOConnectionMutation represents an operation that mutates the QBOConnection nodes in the graph.
+type QBOConnectionMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	organization_id         *string
+	realm_id                *string
+	status                  *qboconnection.Status
+	access_token_sealed     *string
+	refresh_token_sealed    *string
+	access_expires_at       *time.Time
+	refresh_expires_at      *time.Time
+	refresh_hard_expires_at *time.Time
+	token_generation        *int64
+	addtoken_generation     *int64
+	connected_at            *time.Time
+	disconnected_at         *time.Time
+	last_error              *string
+	base_url                *string
+	clearedFields           map[string]struct{}
+	entity                  *string
+	clearedentity           bool
+	done                    bool
+	oldValue                func(context.Context) (*QBOConnection, error)
+	predicates              []predicate.QBOConnection
+}
+
+var _ ent.Mutation = (*QBOConnectionMutation)(nil)
+
+// qboconnectionOption allows management of the mutation configuration using functional options.
+type qboconnectionOption func(*QBOConnectionMutation)
+
+// newQBOConnectionMutation creates new mutation for the QBOConnection entity.
+func newQBOConnectionMutation(c config, op Op, opts ...qboconnectionOption) *QBOConnectionMutation {
+	m := &QBOConnectionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeQBOConnection,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withQBOConnectionID sets the ID field of the mutation.
+func withQBOConnectionID(id string) qboconnectionOption {
+	return func(m *QBOConnectionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *QBOConnection
+		)
+		m.oldValue = func(ctx context.Context) (*QBOConnection, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().QBOConnection.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withQBOConnection sets the old QBOConnection of the mutation.
+func withQBOConnection(node *QBOConnection) qboconnectionOption {
+	return func(m *QBOConnectionMutation) {
+		m.oldValue = func(context.Context) (*QBOConnection, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m QBOConnectionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m QBOConnectionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of QBOConnection entities.
+func (m *QBOConnectionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *QBOConnectionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *QBOConnectionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().QBOConnection.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *QBOConnectionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *QBOConnectionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *QBOConnectionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *QBOConnectionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *QBOConnectionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *QBOConnectionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *QBOConnectionMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *QBOConnectionMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *QBOConnectionMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *QBOConnectionMutation) SetEntityID(s string) {
+	m.entity = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *QBOConnectionMutation) EntityID() (r string, exists bool) {
+	v := m.entity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *QBOConnectionMutation) ResetEntityID() {
+	m.entity = nil
+}
+
+// SetRealmID sets the "realm_id" field.
+func (m *QBOConnectionMutation) SetRealmID(s string) {
+	m.realm_id = &s
+}
+
+// RealmID returns the value of the "realm_id" field in the mutation.
+func (m *QBOConnectionMutation) RealmID() (r string, exists bool) {
+	v := m.realm_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRealmID returns the old "realm_id" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldRealmID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRealmID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRealmID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRealmID: %w", err)
+	}
+	return oldValue.RealmID, nil
+}
+
+// ResetRealmID resets all changes to the "realm_id" field.
+func (m *QBOConnectionMutation) ResetRealmID() {
+	m.realm_id = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *QBOConnectionMutation) SetStatus(q qboconnection.Status) {
+	m.status = &q
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *QBOConnectionMutation) Status() (r qboconnection.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldStatus(ctx context.Context) (v qboconnection.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *QBOConnectionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetAccessTokenSealed sets the "access_token_sealed" field.
+func (m *QBOConnectionMutation) SetAccessTokenSealed(s string) {
+	m.access_token_sealed = &s
+}
+
+// AccessTokenSealed returns the value of the "access_token_sealed" field in the mutation.
+func (m *QBOConnectionMutation) AccessTokenSealed() (r string, exists bool) {
+	v := m.access_token_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessTokenSealed returns the old "access_token_sealed" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldAccessTokenSealed(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessTokenSealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessTokenSealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessTokenSealed: %w", err)
+	}
+	return oldValue.AccessTokenSealed, nil
+}
+
+// ClearAccessTokenSealed clears the value of the "access_token_sealed" field.
+func (m *QBOConnectionMutation) ClearAccessTokenSealed() {
+	m.access_token_sealed = nil
+	m.clearedFields[qboconnection.FieldAccessTokenSealed] = struct{}{}
+}
+
+// AccessTokenSealedCleared returns if the "access_token_sealed" field was cleared in this mutation.
+func (m *QBOConnectionMutation) AccessTokenSealedCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldAccessTokenSealed]
+	return ok
+}
+
+// ResetAccessTokenSealed resets all changes to the "access_token_sealed" field.
+func (m *QBOConnectionMutation) ResetAccessTokenSealed() {
+	m.access_token_sealed = nil
+	delete(m.clearedFields, qboconnection.FieldAccessTokenSealed)
+}
+
+// SetRefreshTokenSealed sets the "refresh_token_sealed" field.
+func (m *QBOConnectionMutation) SetRefreshTokenSealed(s string) {
+	m.refresh_token_sealed = &s
+}
+
+// RefreshTokenSealed returns the value of the "refresh_token_sealed" field in the mutation.
+func (m *QBOConnectionMutation) RefreshTokenSealed() (r string, exists bool) {
+	v := m.refresh_token_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefreshTokenSealed returns the old "refresh_token_sealed" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldRefreshTokenSealed(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefreshTokenSealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefreshTokenSealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefreshTokenSealed: %w", err)
+	}
+	return oldValue.RefreshTokenSealed, nil
+}
+
+// ClearRefreshTokenSealed clears the value of the "refresh_token_sealed" field.
+func (m *QBOConnectionMutation) ClearRefreshTokenSealed() {
+	m.refresh_token_sealed = nil
+	m.clearedFields[qboconnection.FieldRefreshTokenSealed] = struct{}{}
+}
+
+// RefreshTokenSealedCleared returns if the "refresh_token_sealed" field was cleared in this mutation.
+func (m *QBOConnectionMutation) RefreshTokenSealedCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldRefreshTokenSealed]
+	return ok
+}
+
+// ResetRefreshTokenSealed resets all changes to the "refresh_token_sealed" field.
+func (m *QBOConnectionMutation) ResetRefreshTokenSealed() {
+	m.refresh_token_sealed = nil
+	delete(m.clearedFields, qboconnection.FieldRefreshTokenSealed)
+}
+
+// SetAccessExpiresAt sets the "access_expires_at" field.
+func (m *QBOConnectionMutation) SetAccessExpiresAt(t time.Time) {
+	m.access_expires_at = &t
+}
+
+// AccessExpiresAt returns the value of the "access_expires_at" field in the mutation.
+func (m *QBOConnectionMutation) AccessExpiresAt() (r time.Time, exists bool) {
+	v := m.access_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessExpiresAt returns the old "access_expires_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldAccessExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessExpiresAt: %w", err)
+	}
+	return oldValue.AccessExpiresAt, nil
+}
+
+// ClearAccessExpiresAt clears the value of the "access_expires_at" field.
+func (m *QBOConnectionMutation) ClearAccessExpiresAt() {
+	m.access_expires_at = nil
+	m.clearedFields[qboconnection.FieldAccessExpiresAt] = struct{}{}
+}
+
+// AccessExpiresAtCleared returns if the "access_expires_at" field was cleared in this mutation.
+func (m *QBOConnectionMutation) AccessExpiresAtCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldAccessExpiresAt]
+	return ok
+}
+
+// ResetAccessExpiresAt resets all changes to the "access_expires_at" field.
+func (m *QBOConnectionMutation) ResetAccessExpiresAt() {
+	m.access_expires_at = nil
+	delete(m.clearedFields, qboconnection.FieldAccessExpiresAt)
+}
+
+// SetRefreshExpiresAt sets the "refresh_expires_at" field.
+func (m *QBOConnectionMutation) SetRefreshExpiresAt(t time.Time) {
+	m.refresh_expires_at = &t
+}
+
+// RefreshExpiresAt returns the value of the "refresh_expires_at" field in the mutation.
+func (m *QBOConnectionMutation) RefreshExpiresAt() (r time.Time, exists bool) {
+	v := m.refresh_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefreshExpiresAt returns the old "refresh_expires_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldRefreshExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefreshExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefreshExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefreshExpiresAt: %w", err)
+	}
+	return oldValue.RefreshExpiresAt, nil
+}
+
+// ClearRefreshExpiresAt clears the value of the "refresh_expires_at" field.
+func (m *QBOConnectionMutation) ClearRefreshExpiresAt() {
+	m.refresh_expires_at = nil
+	m.clearedFields[qboconnection.FieldRefreshExpiresAt] = struct{}{}
+}
+
+// RefreshExpiresAtCleared returns if the "refresh_expires_at" field was cleared in this mutation.
+func (m *QBOConnectionMutation) RefreshExpiresAtCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldRefreshExpiresAt]
+	return ok
+}
+
+// ResetRefreshExpiresAt resets all changes to the "refresh_expires_at" field.
+func (m *QBOConnectionMutation) ResetRefreshExpiresAt() {
+	m.refresh_expires_at = nil
+	delete(m.clearedFields, qboconnection.FieldRefreshExpiresAt)
+}
+
+// SetRefreshHardExpiresAt sets the "refresh_hard_expires_at" field.
+func (m *QBOConnectionMutation) SetRefreshHardExpiresAt(t time.Time) {
+	m.refresh_hard_expires_at = &t
+}
+
+// RefreshHardExpiresAt returns the value of the "refresh_hard_expires_at" field in the mutation.
+func (m *QBOConnectionMutation) RefreshHardExpiresAt() (r time.Time, exists bool) {
+	v := m.refresh_hard_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefreshHardExpiresAt returns the old "refresh_hard_expires_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldRefreshHardExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefreshHardExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefreshHardExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefreshHardExpiresAt: %w", err)
+	}
+	return oldValue.RefreshHardExpiresAt, nil
+}
+
+// ClearRefreshHardExpiresAt clears the value of the "refresh_hard_expires_at" field.
+func (m *QBOConnectionMutation) ClearRefreshHardExpiresAt() {
+	m.refresh_hard_expires_at = nil
+	m.clearedFields[qboconnection.FieldRefreshHardExpiresAt] = struct{}{}
+}
+
+// RefreshHardExpiresAtCleared returns if the "refresh_hard_expires_at" field was cleared in this mutation.
+func (m *QBOConnectionMutation) RefreshHardExpiresAtCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldRefreshHardExpiresAt]
+	return ok
+}
+
+// ResetRefreshHardExpiresAt resets all changes to the "refresh_hard_expires_at" field.
+func (m *QBOConnectionMutation) ResetRefreshHardExpiresAt() {
+	m.refresh_hard_expires_at = nil
+	delete(m.clearedFields, qboconnection.FieldRefreshHardExpiresAt)
+}
+
+// SetTokenGeneration sets the "token_generation" field.
+func (m *QBOConnectionMutation) SetTokenGeneration(i int64) {
+	m.token_generation = &i
+	m.addtoken_generation = nil
+}
+
+// TokenGeneration returns the value of the "token_generation" field in the mutation.
+func (m *QBOConnectionMutation) TokenGeneration() (r int64, exists bool) {
+	v := m.token_generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenGeneration returns the old "token_generation" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldTokenGeneration(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenGeneration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenGeneration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenGeneration: %w", err)
+	}
+	return oldValue.TokenGeneration, nil
+}
+
+// AddTokenGeneration adds i to the "token_generation" field.
+func (m *QBOConnectionMutation) AddTokenGeneration(i int64) {
+	if m.addtoken_generation != nil {
+		*m.addtoken_generation += i
+	} else {
+		m.addtoken_generation = &i
+	}
+}
+
+// AddedTokenGeneration returns the value that was added to the "token_generation" field in this mutation.
+func (m *QBOConnectionMutation) AddedTokenGeneration() (r int64, exists bool) {
+	v := m.addtoken_generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTokenGeneration resets all changes to the "token_generation" field.
+func (m *QBOConnectionMutation) ResetTokenGeneration() {
+	m.token_generation = nil
+	m.addtoken_generation = nil
+}
+
+// SetConnectedAt sets the "connected_at" field.
+func (m *QBOConnectionMutation) SetConnectedAt(t time.Time) {
+	m.connected_at = &t
+}
+
+// ConnectedAt returns the value of the "connected_at" field in the mutation.
+func (m *QBOConnectionMutation) ConnectedAt() (r time.Time, exists bool) {
+	v := m.connected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectedAt returns the old "connected_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldConnectedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectedAt: %w", err)
+	}
+	return oldValue.ConnectedAt, nil
+}
+
+// ResetConnectedAt resets all changes to the "connected_at" field.
+func (m *QBOConnectionMutation) ResetConnectedAt() {
+	m.connected_at = nil
+}
+
+// SetDisconnectedAt sets the "disconnected_at" field.
+func (m *QBOConnectionMutation) SetDisconnectedAt(t time.Time) {
+	m.disconnected_at = &t
+}
+
+// DisconnectedAt returns the value of the "disconnected_at" field in the mutation.
+func (m *QBOConnectionMutation) DisconnectedAt() (r time.Time, exists bool) {
+	v := m.disconnected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisconnectedAt returns the old "disconnected_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldDisconnectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisconnectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisconnectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisconnectedAt: %w", err)
+	}
+	return oldValue.DisconnectedAt, nil
+}
+
+// ClearDisconnectedAt clears the value of the "disconnected_at" field.
+func (m *QBOConnectionMutation) ClearDisconnectedAt() {
+	m.disconnected_at = nil
+	m.clearedFields[qboconnection.FieldDisconnectedAt] = struct{}{}
+}
+
+// DisconnectedAtCleared returns if the "disconnected_at" field was cleared in this mutation.
+func (m *QBOConnectionMutation) DisconnectedAtCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldDisconnectedAt]
+	return ok
+}
+
+// ResetDisconnectedAt resets all changes to the "disconnected_at" field.
+func (m *QBOConnectionMutation) ResetDisconnectedAt() {
+	m.disconnected_at = nil
+	delete(m.clearedFields, qboconnection.FieldDisconnectedAt)
+}
+
+// SetLastError sets the "last_error" field.
+func (m *QBOConnectionMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *QBOConnectionMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (m *QBOConnectionMutation) ClearLastError() {
+	m.last_error = nil
+	m.clearedFields[qboconnection.FieldLastError] = struct{}{}
+}
+
+// LastErrorCleared returns if the "last_error" field was cleared in this mutation.
+func (m *QBOConnectionMutation) LastErrorCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldLastError]
+	return ok
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *QBOConnectionMutation) ResetLastError() {
+	m.last_error = nil
+	delete(m.clearedFields, qboconnection.FieldLastError)
+}
+
+// SetBaseURL sets the "base_url" field.
+func (m *QBOConnectionMutation) SetBaseURL(s string) {
+	m.base_url = &s
+}
+
+// BaseURL returns the value of the "base_url" field in the mutation.
+func (m *QBOConnectionMutation) BaseURL() (r string, exists bool) {
+	v := m.base_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBaseURL returns the old "base_url" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldBaseURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBaseURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBaseURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBaseURL: %w", err)
+	}
+	return oldValue.BaseURL, nil
+}
+
+// ResetBaseURL resets all changes to the "base_url" field.
+func (m *QBOConnectionMutation) ResetBaseURL() {
+	m.base_url = nil
+}
+
+// ClearEntity clears the "entity" edge to the LegalEntity entity.
+func (m *QBOConnectionMutation) ClearEntity() {
+	m.clearedentity = true
+	m.clearedFields[qboconnection.FieldEntityID] = struct{}{}
+}
+
+// EntityCleared reports if the "entity" edge to the LegalEntity entity was cleared.
+func (m *QBOConnectionMutation) EntityCleared() bool {
+	return m.clearedentity
+}
+
+// EntityIDs returns the "entity" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntityID instead. It exists only for internal usage by the builders.
+func (m *QBOConnectionMutation) EntityIDs() (ids []string) {
+	if id := m.entity; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntity resets all changes to the "entity" edge.
+func (m *QBOConnectionMutation) ResetEntity() {
+	m.entity = nil
+	m.clearedentity = false
+}
+
+// Where appends a list predicates to the QBOConnectionMutation builder.
+func (m *QBOConnectionMutation) Where(ps ...predicate.QBOConnection) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the QBOConnectionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *QBOConnectionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.QBOConnection, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *QBOConnectionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *QBOConnectionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (QBOConnection).
+func (m *QBOConnectionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *QBOConnectionMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, qboconnection.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, qboconnection.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, qboconnection.FieldOrganizationID)
+	}
+	if m.entity != nil {
+		fields = append(fields, qboconnection.FieldEntityID)
+	}
+	if m.realm_id != nil {
+		fields = append(fields, qboconnection.FieldRealmID)
+	}
+	if m.status != nil {
+		fields = append(fields, qboconnection.FieldStatus)
+	}
+	if m.access_token_sealed != nil {
+		fields = append(fields, qboconnection.FieldAccessTokenSealed)
+	}
+	if m.refresh_token_sealed != nil {
+		fields = append(fields, qboconnection.FieldRefreshTokenSealed)
+	}
+	if m.access_expires_at != nil {
+		fields = append(fields, qboconnection.FieldAccessExpiresAt)
+	}
+	if m.refresh_expires_at != nil {
+		fields = append(fields, qboconnection.FieldRefreshExpiresAt)
+	}
+	if m.refresh_hard_expires_at != nil {
+		fields = append(fields, qboconnection.FieldRefreshHardExpiresAt)
+	}
+	if m.token_generation != nil {
+		fields = append(fields, qboconnection.FieldTokenGeneration)
+	}
+	if m.connected_at != nil {
+		fields = append(fields, qboconnection.FieldConnectedAt)
+	}
+	if m.disconnected_at != nil {
+		fields = append(fields, qboconnection.FieldDisconnectedAt)
+	}
+	if m.last_error != nil {
+		fields = append(fields, qboconnection.FieldLastError)
+	}
+	if m.base_url != nil {
+		fields = append(fields, qboconnection.FieldBaseURL)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *QBOConnectionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case qboconnection.FieldCreatedAt:
+		return m.CreatedAt()
+	case qboconnection.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case qboconnection.FieldOrganizationID:
+		return m.OrganizationID()
+	case qboconnection.FieldEntityID:
+		return m.EntityID()
+	case qboconnection.FieldRealmID:
+		return m.RealmID()
+	case qboconnection.FieldStatus:
+		return m.Status()
+	case qboconnection.FieldAccessTokenSealed:
+		return m.AccessTokenSealed()
+	case qboconnection.FieldRefreshTokenSealed:
+		return m.RefreshTokenSealed()
+	case qboconnection.FieldAccessExpiresAt:
+		return m.AccessExpiresAt()
+	case qboconnection.FieldRefreshExpiresAt:
+		return m.RefreshExpiresAt()
+	case qboconnection.FieldRefreshHardExpiresAt:
+		return m.RefreshHardExpiresAt()
+	case qboconnection.FieldTokenGeneration:
+		return m.TokenGeneration()
+	case qboconnection.FieldConnectedAt:
+		return m.ConnectedAt()
+	case qboconnection.FieldDisconnectedAt:
+		return m.DisconnectedAt()
+	case qboconnection.FieldLastError:
+		return m.LastError()
+	case qboconnection.FieldBaseURL:
+		return m.BaseURL()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *QBOConnectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case qboconnection.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case qboconnection.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case qboconnection.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case qboconnection.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case qboconnection.FieldRealmID:
+		return m.OldRealmID(ctx)
+	case qboconnection.FieldStatus:
+		return m.OldStatus(ctx)
+	case qboconnection.FieldAccessTokenSealed:
+		return m.OldAccessTokenSealed(ctx)
+	case qboconnection.FieldRefreshTokenSealed:
+		return m.OldRefreshTokenSealed(ctx)
+	case qboconnection.FieldAccessExpiresAt:
+		return m.OldAccessExpiresAt(ctx)
+	case qboconnection.FieldRefreshExpiresAt:
+		return m.OldRefreshExpiresAt(ctx)
+	case qboconnection.FieldRefreshHardExpiresAt:
+		return m.OldRefreshHardExpiresAt(ctx)
+	case qboconnection.FieldTokenGeneration:
+		return m.OldTokenGeneration(ctx)
+	case qboconnection.FieldConnectedAt:
+		return m.OldConnectedAt(ctx)
+	case qboconnection.FieldDisconnectedAt:
+		return m.OldDisconnectedAt(ctx)
+	case qboconnection.FieldLastError:
+		return m.OldLastError(ctx)
+	case qboconnection.FieldBaseURL:
+		return m.OldBaseURL(ctx)
+	}
+	return nil, fmt.Errorf("unknown QBOConnection field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOConnectionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case qboconnection.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case qboconnection.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case qboconnection.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case qboconnection.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case qboconnection.FieldRealmID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRealmID(v)
+		return nil
+	case qboconnection.FieldStatus:
+		v, ok := value.(qboconnection.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case qboconnection.FieldAccessTokenSealed:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessTokenSealed(v)
+		return nil
+	case qboconnection.FieldRefreshTokenSealed:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefreshTokenSealed(v)
+		return nil
+	case qboconnection.FieldAccessExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessExpiresAt(v)
+		return nil
+	case qboconnection.FieldRefreshExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefreshExpiresAt(v)
+		return nil
+	case qboconnection.FieldRefreshHardExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefreshHardExpiresAt(v)
+		return nil
+	case qboconnection.FieldTokenGeneration:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenGeneration(v)
+		return nil
+	case qboconnection.FieldConnectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectedAt(v)
+		return nil
+	case qboconnection.FieldDisconnectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisconnectedAt(v)
+		return nil
+	case qboconnection.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case qboconnection.FieldBaseURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBaseURL(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QBOConnection field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *QBOConnectionMutation) AddedFields() []string {
+	var fields []string
+	if m.addtoken_generation != nil {
+		fields = append(fields, qboconnection.FieldTokenGeneration)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *QBOConnectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case qboconnection.FieldTokenGeneration:
+		return m.AddedTokenGeneration()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOConnectionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case qboconnection.FieldTokenGeneration:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTokenGeneration(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QBOConnection numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *QBOConnectionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(qboconnection.FieldAccessTokenSealed) {
+		fields = append(fields, qboconnection.FieldAccessTokenSealed)
+	}
+	if m.FieldCleared(qboconnection.FieldRefreshTokenSealed) {
+		fields = append(fields, qboconnection.FieldRefreshTokenSealed)
+	}
+	if m.FieldCleared(qboconnection.FieldAccessExpiresAt) {
+		fields = append(fields, qboconnection.FieldAccessExpiresAt)
+	}
+	if m.FieldCleared(qboconnection.FieldRefreshExpiresAt) {
+		fields = append(fields, qboconnection.FieldRefreshExpiresAt)
+	}
+	if m.FieldCleared(qboconnection.FieldRefreshHardExpiresAt) {
+		fields = append(fields, qboconnection.FieldRefreshHardExpiresAt)
+	}
+	if m.FieldCleared(qboconnection.FieldDisconnectedAt) {
+		fields = append(fields, qboconnection.FieldDisconnectedAt)
+	}
+	if m.FieldCleared(qboconnection.FieldLastError) {
+		fields = append(fields, qboconnection.FieldLastError)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *QBOConnectionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *QBOConnectionMutation) ClearField(name string) error {
+	switch name {
+	case qboconnection.FieldAccessTokenSealed:
+		m.ClearAccessTokenSealed()
+		return nil
+	case qboconnection.FieldRefreshTokenSealed:
+		m.ClearRefreshTokenSealed()
+		return nil
+	case qboconnection.FieldAccessExpiresAt:
+		m.ClearAccessExpiresAt()
+		return nil
+	case qboconnection.FieldRefreshExpiresAt:
+		m.ClearRefreshExpiresAt()
+		return nil
+	case qboconnection.FieldRefreshHardExpiresAt:
+		m.ClearRefreshHardExpiresAt()
+		return nil
+	case qboconnection.FieldDisconnectedAt:
+		m.ClearDisconnectedAt()
+		return nil
+	case qboconnection.FieldLastError:
+		m.ClearLastError()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOConnection nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *QBOConnectionMutation) ResetField(name string) error {
+	switch name {
+	case qboconnection.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case qboconnection.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case qboconnection.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case qboconnection.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case qboconnection.FieldRealmID:
+		m.ResetRealmID()
+		return nil
+	case qboconnection.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case qboconnection.FieldAccessTokenSealed:
+		m.ResetAccessTokenSealed()
+		return nil
+	case qboconnection.FieldRefreshTokenSealed:
+		m.ResetRefreshTokenSealed()
+		return nil
+	case qboconnection.FieldAccessExpiresAt:
+		m.ResetAccessExpiresAt()
+		return nil
+	case qboconnection.FieldRefreshExpiresAt:
+		m.ResetRefreshExpiresAt()
+		return nil
+	case qboconnection.FieldRefreshHardExpiresAt:
+		m.ResetRefreshHardExpiresAt()
+		return nil
+	case qboconnection.FieldTokenGeneration:
+		m.ResetTokenGeneration()
+		return nil
+	case qboconnection.FieldConnectedAt:
+		m.ResetConnectedAt()
+		return nil
+	case qboconnection.FieldDisconnectedAt:
+		m.ResetDisconnectedAt()
+		return nil
+	case qboconnection.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case qboconnection.FieldBaseURL:
+		m.ResetBaseURL()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOConnection field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *QBOConnectionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.entity != nil {
+		edges = append(edges, qboconnection.EdgeEntity)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *QBOConnectionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case qboconnection.EdgeEntity:
+		if id := m.entity; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *QBOConnectionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *QBOConnectionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *QBOConnectionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedentity {
+		edges = append(edges, qboconnection.EdgeEntity)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *QBOConnectionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case qboconnection.EdgeEntity:
+		return m.clearedentity
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *QBOConnectionMutation) ClearEdge(name string) error {
+	switch name {
+	case qboconnection.EdgeEntity:
+		m.ClearEntity()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOConnection unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *QBOConnectionMutation) ResetEdge(name string) error {
+	switch name {
+	case qboconnection.EdgeEntity:
+		m.ResetEntity()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOConnection edge %s", name)
 }
 
 // RefundMutation represents an operation that mutates the Refund nodes in the graph.

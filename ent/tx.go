@@ -62,6 +62,8 @@ type Tx struct {
 	Payment *PaymentClient
 	// PaymentApplication is the client for interacting with the PaymentApplication builders.
 	PaymentApplication *PaymentApplicationClient
+	// QBOConnection is the client for interacting with the QBOConnection builders.
+	QBOConnection *QBOConnectionClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
 	// Vendor is the client for interacting with the Vendor builders.
@@ -223,6 +225,7 @@ func (tx *Tx) init() {
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.PaymentApplication = NewPaymentApplicationClient(tx.config)
+	tx.QBOConnection = NewQBOConnectionClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
 	tx.Vendor = NewVendorClient(tx.config)
 	tx.WriteOff = NewWriteOffClient(tx.config)

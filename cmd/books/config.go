@@ -16,6 +16,7 @@ import (
 
 	"books/internal/auth"
 	"books/internal/database"
+	"books/internal/secrets"
 )
 
 // common holds the settings every command shares. Flags default to BOOKS_* variables.
@@ -84,6 +85,31 @@ func (c *common) tokens(log *slog.Logger) (*auth.Tokens, error) {
 		}
 	}
 	return auth.NewTokens([]byte(secret), c.jwtIssuer)
+}
+
+// secretBox returns the Box that seals secrets kept in the database (QuickBooks tokens). Its
+// keys come from BOOKS_ENCRYPTION_KEY (comma-separated "id:base64" or bare base64 keys of 32
+// bytes; the first seals, every one opens, so a key is rotated by putting a new one first).
+// Without it, a random key is generated once and kept in the data directory, readable by its
+// owner only. There is no flag: a key on the command line would show in the process list.
+func (c *common) secretBox(log *slog.Logger) (*secrets.Box, error) {
+	if v := os.Getenv("BOOKS_ENCRYPTION_KEY"); v != "" {
+		box, err := secrets.ParseKeys(v)
+		if err != nil {
+			return nil, fmt.Errorf("BOOKS_ENCRYPTION_KEY: %w", err)
+		}
+		return box, nil
+	}
+	path := filepath.Join(c.dataDir, "encryption-key")
+	box, created, err := secrets.LoadKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if created && log != nil {
+		log.Warn("BOOKS_ENCRYPTION_KEY is not set: generated a local encryption key; set it in production "+
+			"(and keep it: the QuickBooks connections sealed with it cannot be opened without it)", "path", path)
+	}
+	return box, nil
 }
 
 // oidcFlags are serve's OpenID Connect settings: with an issuer, people sign in with the

@@ -70,6 +70,11 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Read at start-up, though nothing seals with it yet, so a bad BOOKS_ENCRYPTION_KEY stops
+	// the server at once and a generated key is announced on the first run.
+	if _, err := c.secretBox(log); err != nil {
+		return err
+	}
 	client := db.Client()
 	authn := auth.NewService(tokens, client)
 	if err := oidc.configure(ctx, authn, log); err != nil {

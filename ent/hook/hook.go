@@ -296,6 +296,18 @@ func (f PaymentApplicationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentApplicationMutation", m)
 }
 
+// The QBOConnectionFunc type is an adapter to allow the use of ordinary
+// function as QBOConnection mutator.
+type QBOConnectionFunc func(context.Context, *ent.QBOConnectionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f QBOConnectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.QBOConnectionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QBOConnectionMutation", m)
+}
+
 // The RefundFunc type is an adapter to allow the use of ordinary
 // function as Refund mutator.
 type RefundFunc func(context.Context, *ent.RefundMutation) (ent.Value, error)

@@ -32,6 +32,7 @@ import (
 	"books/ent/payment"
 	"books/ent/paymentapplication"
 	"books/ent/predicate"
+	"books/ent/qboconnection"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -743,6 +744,33 @@ func (f TraversePaymentApplication) Traverse(ctx context.Context, q ent.Query) e
 	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentApplicationQuery", q)
 }
 
+// The QBOConnectionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type QBOConnectionFunc func(context.Context, *ent.QBOConnectionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f QBOConnectionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.QBOConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.QBOConnectionQuery", q)
+}
+
+// The TraverseQBOConnection type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseQBOConnection func(context.Context, *ent.QBOConnectionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseQBOConnection) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseQBOConnection) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.QBOConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.QBOConnectionQuery", q)
+}
+
 // The RefundFunc type is an adapter to allow the use of ordinary function as a Querier.
 type RefundFunc func(context.Context, *ent.RefundQuery) (ent.Value, error)
 
@@ -875,6 +903,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PaymentQuery, predicate.Payment, payment.OrderOption]{typ: ent.TypePayment, tq: q}, nil
 	case *ent.PaymentApplicationQuery:
 		return &query[*ent.PaymentApplicationQuery, predicate.PaymentApplication, paymentapplication.OrderOption]{typ: ent.TypePaymentApplication, tq: q}, nil
+	case *ent.QBOConnectionQuery:
+		return &query[*ent.QBOConnectionQuery, predicate.QBOConnection, qboconnection.OrderOption]{typ: ent.TypeQBOConnection, tq: q}, nil
 	case *ent.RefundQuery:
 		return &query[*ent.RefundQuery, predicate.Refund, refund.OrderOption]{typ: ent.TypeRefund, tq: q}, nil
 	case *ent.VendorQuery:

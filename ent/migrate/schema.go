@@ -1032,6 +1032,60 @@ var (
 			},
 		},
 	}
+	// QboConnectionsColumns holds the columns for the "qbo_connections" table.
+	QboConnectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "realm_id", Type: field.TypeString, Size: 64},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"connected", "needs_reauth", "disconnected"}, Default: "connected"},
+		{Name: "access_token_sealed", Type: field.TypeString, Nullable: true},
+		{Name: "refresh_token_sealed", Type: field.TypeString, Nullable: true},
+		{Name: "access_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "refresh_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "refresh_hard_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "token_generation", Type: field.TypeInt64, Default: 0},
+		{Name: "connected_at", Type: field.TypeTime},
+		{Name: "disconnected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "base_url", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString, Size: 40},
+	}
+	// QboConnectionsTable holds the schema information for the "qbo_connections" table.
+	QboConnectionsTable = &schema.Table{
+		Name:       "qbo_connections",
+		Columns:    QboConnectionsColumns,
+		PrimaryKey: []*schema.Column{QboConnectionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "qbo_connections_legal_entities_entity",
+				Columns:    []*schema.Column{QboConnectionsColumns[16]},
+				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "qboconnection_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{QboConnectionsColumns[3]},
+			},
+			{
+				Name:    "qboconnection_realm_id",
+				Unique:  true,
+				Columns: []*schema.Column{QboConnectionsColumns[4]},
+			},
+			{
+				Name:    "qboconnection_entity_id",
+				Unique:  true,
+				Columns: []*schema.Column{QboConnectionsColumns[16]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "disconnected_at IS NULL",
+				},
+			},
+		},
+	}
 	// RefundsColumns holds the columns for the "refunds" table.
 	RefundsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -1169,6 +1223,7 @@ var (
 		OrganizationsTable,
 		PaymentsTable,
 		PaymentApplicationsTable,
+		QboConnectionsTable,
 		RefundsTable,
 		VendorsTable,
 		WriteOffsTable,
@@ -1220,6 +1275,14 @@ func init() {
 	PaymentsTable.ForeignKeys[2].RefTable = JournalEntriesTable
 	PaymentApplicationsTable.ForeignKeys[0].RefTable = InvoicesTable
 	PaymentApplicationsTable.ForeignKeys[1].RefTable = PaymentsTable
+	QboConnectionsTable.ForeignKeys[0].RefTable = LegalEntitiesTable
+	QboConnectionsTable.Annotation = &entsql.Annotation{}
+	QboConnectionsTable.Annotation.Checks = map[string]string{
+		"qbo_connection_disconnected": "((status = 'disconnected') = (disconnected_at IS NOT NULL))",
+		"qbo_connection_generation":   "token_generation >= 0",
+		"qbo_connection_status":       "status IN ('connected', 'needs_reauth', 'disconnected')",
+		"qbo_connection_tokens":       "((status = 'disconnected' AND access_token_sealed IS NULL AND refresh_token_sealed IS NULL) OR (status <> 'disconnected' AND access_token_sealed IS NOT NULL AND refresh_token_sealed IS NOT NULL))",
+	}
 	RefundsTable.ForeignKeys[0].RefTable = PaymentsTable
 	WriteOffsTable.ForeignKeys[0].RefTable = InvoicesTable
 }

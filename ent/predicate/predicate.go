@@ -78,6 +78,9 @@ type Payment func(*sql.Selector)
 // PaymentApplication is the predicate function for paymentapplication builders.
 type PaymentApplication func(*sql.Selector)
 
+// QBOConnection is the predicate function for qboconnection builders.
+type QBOConnection func(*sql.Selector)
+
 // Refund is the predicate function for refund builders.
 type Refund func(*sql.Selector)
 

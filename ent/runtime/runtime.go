@@ -27,6 +27,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qboconnection"
 	"books/ent/refund"
 	"books/ent/schema"
 	"books/ent/vendor"
@@ -1802,6 +1803,88 @@ func init() {
 	// paymentapplication.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	paymentapplication.IDValidator = func() func(string) error {
 		validators := paymentapplicationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	qboconnectionMixin := schema.QBOConnection{}.Mixin()
+	qboconnectionMixinHooks2 := qboconnectionMixin[2].Hooks()
+	qboconnection.Hooks[0] = qboconnectionMixinHooks2[0]
+	qboconnectionMixinInters2 := qboconnectionMixin[2].Interceptors()
+	qboconnection.Interceptors[0] = qboconnectionMixinInters2[0]
+	qboconnection.Interceptors[1] = qboconnectionMixinInters2[1]
+	qboconnectionMixinFields0 := qboconnectionMixin[0].Fields()
+	_ = qboconnectionMixinFields0
+	qboconnectionMixinFields1 := qboconnectionMixin[1].Fields()
+	_ = qboconnectionMixinFields1
+	qboconnectionMixinFields2 := qboconnectionMixin[2].Fields()
+	_ = qboconnectionMixinFields2
+	qboconnectionFields := schema.QBOConnection{}.Fields()
+	_ = qboconnectionFields
+	// qboconnectionDescCreatedAt is the schema descriptor for created_at field.
+	qboconnectionDescCreatedAt := qboconnectionMixinFields1[0].Descriptor()
+	// qboconnection.DefaultCreatedAt holds the default value on creation for the created_at field.
+	qboconnection.DefaultCreatedAt = qboconnectionDescCreatedAt.Default.(func() time.Time)
+	// qboconnectionDescUpdatedAt is the schema descriptor for updated_at field.
+	qboconnectionDescUpdatedAt := qboconnectionMixinFields1[1].Descriptor()
+	// qboconnection.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	qboconnection.DefaultUpdatedAt = qboconnectionDescUpdatedAt.Default.(func() time.Time)
+	// qboconnection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	qboconnection.UpdateDefaultUpdatedAt = qboconnectionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// qboconnectionDescOrganizationID is the schema descriptor for organization_id field.
+	qboconnectionDescOrganizationID := qboconnectionMixinFields2[0].Descriptor()
+	// qboconnection.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	qboconnection.OrganizationIDValidator = qboconnectionDescOrganizationID.Validators[0].(func(string) error)
+	// qboconnectionDescEntityID is the schema descriptor for entity_id field.
+	qboconnectionDescEntityID := qboconnectionFields[0].Descriptor()
+	// qboconnection.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	qboconnection.EntityIDValidator = qboconnectionDescEntityID.Validators[0].(func(string) error)
+	// qboconnectionDescRealmID is the schema descriptor for realm_id field.
+	qboconnectionDescRealmID := qboconnectionFields[1].Descriptor()
+	// qboconnection.RealmIDValidator is a validator for the "realm_id" field. It is called by the builders before save.
+	qboconnection.RealmIDValidator = func() func(string) error {
+		validators := qboconnectionDescRealmID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(realm_id string) error {
+			for _, fn := range fns {
+				if err := fn(realm_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// qboconnectionDescTokenGeneration is the schema descriptor for token_generation field.
+	qboconnectionDescTokenGeneration := qboconnectionFields[8].Descriptor()
+	// qboconnection.DefaultTokenGeneration holds the default value on creation for the token_generation field.
+	qboconnection.DefaultTokenGeneration = qboconnectionDescTokenGeneration.Default.(int64)
+	// qboconnectionDescLastError is the schema descriptor for last_error field.
+	qboconnectionDescLastError := qboconnectionFields[11].Descriptor()
+	// qboconnection.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	qboconnection.LastErrorValidator = qboconnectionDescLastError.Validators[0].(func(string) error)
+	// qboconnectionDescBaseURL is the schema descriptor for base_url field.
+	qboconnectionDescBaseURL := qboconnectionFields[12].Descriptor()
+	// qboconnection.BaseURLValidator is a validator for the "base_url" field. It is called by the builders before save.
+	qboconnection.BaseURLValidator = qboconnectionDescBaseURL.Validators[0].(func(string) error)
+	// qboconnectionDescID is the schema descriptor for id field.
+	qboconnectionDescID := qboconnectionMixinFields0[0].Descriptor()
+	// qboconnection.DefaultID holds the default value on creation for the id field.
+	qboconnection.DefaultID = qboconnectionDescID.Default.(func() string)
+	// qboconnection.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	qboconnection.IDValidator = func() func(string) error {
+		validators := qboconnectionDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -38,6 +38,7 @@ var schemas = map[string]ent.Interface{
 	"Organization":       Organization{},
 	"Payment":            Payment{},
 	"PaymentApplication": PaymentApplication{},
+	"QBOConnection":      QBOConnection{},
 	"Refund":             Refund{},
 	"Vendor":             Vendor{},
 	"WriteOff":           WriteOff{},

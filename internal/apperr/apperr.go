@@ -47,6 +47,9 @@ const (
 	ControlAccount = "CONTROL_ACCOUNT"
 	// AccountInUse: an account with postings keeps its type and subtype.
 	AccountInUse = "ACCOUNT_IN_USE"
+	// QBONotConnected: the legal entity's QuickBooks connection cannot be used: it was
+	// disconnected, or QuickBooks refused its refresh token and someone must connect again.
+	QBONotConnected = "QBO_NOT_CONNECTED"
 	// Unavailable: the database cannot be reached right now; try again later (REST answers
 	// 503 with Retry-After). A write cut off at its commit may still have been applied, so
 	// only an idempotent request (the JE API's) is safe to send again unchanged.

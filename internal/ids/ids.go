@@ -43,6 +43,8 @@ const (
 
 	AdminIssue = "iss"
 
+	QBOConnection = "qbc"
+
 	LedgerSeal         = "seal"
 	LedgerVerification = "lver"
 )
