@@ -71,7 +71,7 @@ type Client struct {
 	hc       *http.Client
 	minor    string
 	lim      *Limiter // nil: not paced
-	pageSize int // QueryAll's MAXRESULTS; a variable only so tests can page small
+	pageSize int      // QueryAll's MAXRESULTS; a variable only so tests can page small
 }
 
 // New returns a Client for cfg.
