@@ -57,17 +57,21 @@ type Config struct {
 	HTTPClient *http.Client
 	// MinorVersion defaults to DefaultMinorVersion.
 	MinorVersion int
+	// Limiter, when set, paces every request (see Limiter); share one per
+	// process across all clients. Without one the caller paces requests.
+	Limiter *Limiter
 }
 
-// Client calls the Accounting API of one realm. It is safe for concurrent use;
-// rate limiting and write serialisation are the caller's (one limiter per
-// realm is shared by every client of that realm).
+// Client calls the Accounting API of one realm. It is safe for concurrent use.
+// With Config.Limiter every request waits for the realm's limits and writes
+// go one at a time; without it that is the caller's.
 type Client struct {
 	base     string
 	realm    string
 	hc       *http.Client
 	minor    string
-	pageSize int // QueryAll's MAXRESULTS; a variable only so tests can page small
+	lim      *Limiter // nil: not paced
+	pageSize int      // QueryAll's MAXRESULTS; a variable only so tests can page small
 }
 
 // New returns a Client for cfg.
@@ -91,6 +95,7 @@ func New(cfg Config) (*Client, error) {
 		realm:    cfg.RealmID,
 		hc:       cfg.HTTPClient,
 		minor:    strconv.Itoa(minor),
+		lim:      cfg.Limiter,
 		pageSize: maxPageSize,
 	}, nil
 }
@@ -215,10 +220,32 @@ func (c *Client) CompanyInfo(ctx context.Context) (json.RawMessage, error) {
 	return envelopeEntity(env, "CompanyInfo")
 }
 
-// do sends one request to /v3/company/{realm}/{path} and returns the
-// top-level keys of a 200 JSON answer. Any other answer becomes a *Fault; no
-// usable answer a *RequestError.
+// do sends one request to /v3/company/{realm}/{path}, paced by the limiter
+// if there is one, and returns the top-level keys of a 200 JSON answer. Any
+// other answer becomes a *Fault; no usable answer (or a context ended while
+// waiting for the limiter) a *RequestError.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte) (map[string]json.RawMessage, error) {
+	if c.lim == nil {
+		return c.send(ctx, method, path, q, body)
+	}
+	kind := CallRead
+	if method != http.MethodGet {
+		kind = CallWrite
+		if path == "batch" {
+			kind = CallBatch
+		}
+	}
+	done, err := c.lim.Acquire(ctx, c.realm, kind)
+	if err != nil {
+		return nil, &RequestError{Method: method, Path: path, Err: err}
+	}
+	env, err := c.send(ctx, method, path, q, body)
+	done(err)
+	return env, err
+}
+
+// send sends one request; see do.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, body []byte) (map[string]json.RawMessage, error) {
 	if q == nil {
 		q = url.Values{}
 	}
