@@ -7,6 +7,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"books/graph/filterkey"
 	"books/internal/apperr"
 	"books/internal/auth"
 )
@@ -150,32 +151,14 @@ func (s *Server) portalWhere(typ string, v any) error {
 	return nil
 }
 
-// predicateSuffixes are the filter operators of the generated where inputs.
-var predicateSuffixes = []string{"ContainsFold", "EqualFold", "HasPrefix", "HasSuffix", "Contains",
-	"NotNil", "IsNil", "NotIn", "NEQ", "GTE", "LTE", "GT", "LT", "In"}
-
 // predicateField names the field of obj a where-input key filters on: totalGTE → total,
 // hasCustomerWith → customer. It is "" when the key matches no field.
 func predicateField(obj *ast.Definition, key string) string {
 	if obj == nil {
 		return ""
 	}
-	if obj.Fields.ForName(key) != nil {
-		return key
-	}
-	if edge, ok := strings.CutPrefix(key, "has"); ok && edge != "" {
-		edge = strings.TrimSuffix(edge, "With")
-		edge = strings.ToLower(edge[:1]) + edge[1:]
-		if obj.Fields.ForName(edge) != nil {
-			return edge
-		}
-	}
-	for _, suffix := range predicateSuffixes {
-		if base, ok := strings.CutSuffix(key, suffix); ok && obj.Fields.ForName(base) != nil {
-			return base
-		}
-	}
-	return ""
+	k, _ := filterkey.Parse(key, func(n string) bool { return obj.Fields.ForName(n) != nil })
+	return k.Field
 }
 
 // portalOrder refuses an ordering by a field the portal client may not read: the order of

@@ -10,6 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"books/ent/schema"
+	"books/graph/filterkey"
 )
 
 // conventionHook brings the schema entgql generates to the API's convention
@@ -311,24 +312,6 @@ func describeQueryFields(def *ast.Definition) {
 	}
 }
 
-// predicateSuffixes are entgql's filter operators, longest first so that NotIn wins over In.
-var predicateSuffixes = []struct{ suffix, text string }{
-	{"ContainsFold", "contains the given text, ignoring case"},
-	{"EqualFold", "equals the given text, ignoring case"},
-	{"HasPrefix", "starts with the given text"},
-	{"HasSuffix", "ends with the given text"},
-	{"Contains", "contains the given text"},
-	{"NotNil", "is set"},
-	{"IsNil", "is not set (null)"},
-	{"NotIn", "is none of the given values"},
-	{"NEQ", "differs from the given value"},
-	{"GTE", "is greater than or equal to the given value"},
-	{"LTE", "is less than or equal to the given value"},
-	{"GT", "is greater than the given value"},
-	{"LT", "is less than the given value"},
-	{"In", "is one of the given values"},
-}
-
 // describeWhereInput gives each filter predicate a description derived from its operator.
 func describeWhereInput(def, obj *ast.Definition) {
 	node := strings.TrimSuffix(def.Name, "WhereInput")
@@ -338,36 +321,28 @@ func describeWhereInput(def, obj *ast.Definition) {
 		if f.Description != "" && !strings.HasSuffix(f.Description, "predicates") {
 			continue
 		}
-		n := f.Name
-		switch {
-		case n == "not":
+		switch f.Name {
+		case "not":
 			f.Description = "Matches records the given filter does not match."
 			continue
-		case n == "and":
+		case "and":
 			f.Description = "Matches records every given filter matches."
 			continue
-		case n == "or":
+		case "or":
 			f.Description = "Matches records at least one given filter matches."
 			continue
-		case has(n):
-			f.Description = fmt.Sprintf("%s equals the given value.", n)
-			continue
-		case strings.HasPrefix(n, "has") && len(n) > 3:
-			edge := strings.TrimPrefix(n, "has")
-			if with, ok := strings.CutSuffix(edge, "With"); ok && has(lowerFirst(with)) {
-				f.Description = fmt.Sprintf("Has a related %s matching every given filter.", lowerFirst(with))
-				continue
-			}
-			if has(lowerFirst(edge)) {
-				f.Description = fmt.Sprintf("Has at least one related %s.", lowerFirst(edge))
-				continue
-			}
 		}
-		for _, p := range predicateSuffixes {
-			if base, ok := strings.CutSuffix(n, p.suffix); ok && has(base) {
-				f.Description = fmt.Sprintf("%s %s.", base, p.text)
-				break
-			}
+		k, ok := filterkey.Parse(f.Name, has)
+		switch {
+		case !ok:
+		case k.Edge && k.With:
+			f.Description = fmt.Sprintf("Has a related %s matching every given filter.", k.Field)
+		case k.Edge:
+			f.Description = fmt.Sprintf("Has at least one related %s.", k.Field)
+		case k.Meaning == "":
+			f.Description = fmt.Sprintf("%s equals the given value.", k.Field)
+		default:
+			f.Description = fmt.Sprintf("%s %s.", k.Field, k.Meaning)
 		}
 	}
 }
