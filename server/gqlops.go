@@ -50,36 +50,17 @@ func (g operationGate) MutateOperationContext(ctx context.Context, oc *graphql.O
 		// A portal SPA gets its types from code generation at build time; at run time the
 		// schema would only tell a portal user about the staff-only parts.
 		oc.DisableIntrospection = true
-		if introspects(oc.Operation.SelectionSet, map[string]bool{}) {
+		if introspects(oc.Operation.SelectionSet) {
 			return codedError(apperr.Forbidden, "portal clients cannot introspect the schema")
 		}
 	}
 	return nil
 }
 
-// introspects reports whether a selection asks for __schema or __type (__typename is
-// harmless and every client asks for it).
-func introspects(set ast.SelectionSet, seen map[string]bool) bool {
-	for _, sel := range set {
-		switch s := sel.(type) {
-		case *ast.Field:
-			if s.Name == "__schema" || s.Name == "__type" {
-				return true
-			}
-		case *ast.InlineFragment:
-			if introspects(s.SelectionSet, seen) {
-				return true
-			}
-		case *ast.FragmentSpread:
-			if s.Definition != nil && !seen[s.Name] {
-				seen[s.Name] = true
-				if introspects(s.Definition.SelectionSet, seen) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+// introspects reports whether an operation's root fields ask for __schema or __type
+// (__typename is harmless and every client asks for it).
+func introspects(set ast.SelectionSet) bool {
+	return !eachField(set, false, func(f *ast.Field) bool { return f.Name != "__schema" && f.Name != "__type" })
 }
 
 func codedError(code, msg string) *gqlerror.Error {

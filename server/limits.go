@@ -90,39 +90,22 @@ func (l inputLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	if msg := l.checkSelections(oc.Operation.SelectionSet, oc.Variables, map[string]bool{}); msg != "" {
-		err := gqlerror.Errorf("%s", msg)
-		err.Extensions = map[string]any{"code": apperr.Validation}
-		return err
-	}
-	return nil
-}
-
-func (l inputLimit) checkSelections(set ast.SelectionSet, vars map[string]any, seen map[string]bool) string {
-	for _, sel := range set {
-		var sub ast.SelectionSet
-		switch s := sel.(type) {
-		case *ast.Field:
-			for name, v := range s.ArgumentMap(vars) {
-				if msg := l.checkValue(v, 0); msg != "" {
-					return fmt.Sprintf("argument %s of %s: %s", name, s.Name, msg)
-				}
+	var msg string
+	eachField(oc.Operation.SelectionSet, true, func(f *ast.Field) bool {
+		for name, v := range f.ArgumentMap(oc.Variables) {
+			if m := l.checkValue(v, 0); m != "" {
+				msg = fmt.Sprintf("argument %s of %s: %s", name, f.Name, m)
+				return false
 			}
-			sub = s.SelectionSet
-		case *ast.InlineFragment:
-			sub = s.SelectionSet
-		case *ast.FragmentSpread:
-			if seen[s.Name] || s.Definition == nil {
-				continue
-			}
-			seen[s.Name] = true
-			sub = s.Definition.SelectionSet
 		}
-		if msg := l.checkSelections(sub, vars, seen); msg != "" {
-			return msg
-		}
+		return true
+	})
+	if msg == "" {
+		return nil
 	}
-	return ""
+	err := gqlerror.Errorf("%s", msg)
+	err.Extensions = map[string]any{"code": apperr.Validation}
+	return err
 }
 
 // checkValue walks one argument value; the message says what is over the limit. It stops at
@@ -166,37 +149,24 @@ var _ interface {
 func (defaultPages) ExtensionName() string                   { return "DefaultPages" }
 func (defaultPages) Validate(graphql.ExecutableSchema) error { return nil }
 func (defaultPages) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation != nil {
-		addDefaultPages(oc.Operation.SelectionSet, oc.Variables, map[string]bool{})
+	if oc.Operation == nil {
+		return nil
 	}
-	return nil
-}
-
-func addDefaultPages(set ast.SelectionSet, vars map[string]any, seen map[string]bool) {
-	for _, sel := range set {
-		switch s := sel.(type) {
-		case *ast.Field:
-			if d := s.Definition; d != nil && strings.HasSuffix(d.Type.Name(), "Connection") &&
-				d.Arguments.ForName("first") != nil && pageArgAbsent(s, "first", vars) && pageArgAbsent(s, "last", vars) {
-				args := make(ast.ArgumentList, 0, len(s.Arguments)+1)
-				for _, a := range s.Arguments {
-					if a.Name != "first" {
-						args = append(args, a)
-					}
+	eachField(oc.Operation.SelectionSet, true, func(f *ast.Field) bool {
+		if d := f.Definition; d != nil && strings.HasSuffix(d.Type.Name(), "Connection") &&
+			d.Arguments.ForName("first") != nil && pageArgAbsent(f, "first", oc.Variables) && pageArgAbsent(f, "last", oc.Variables) {
+			args := make(ast.ArgumentList, 0, len(f.Arguments)+1)
+			for _, a := range f.Arguments {
+				if a.Name != "first" {
+					args = append(args, a)
 				}
-				s.Arguments = append(args, &ast.Argument{Name: "first", Position: s.Position,
-					Value: &ast.Value{Kind: ast.IntValue, Raw: strconv.Itoa(defaultPage), Position: s.Position}})
 			}
-			addDefaultPages(s.SelectionSet, vars, seen)
-		case *ast.InlineFragment:
-			addDefaultPages(s.SelectionSet, vars, seen)
-		case *ast.FragmentSpread:
-			if !seen[s.Name] && s.Definition != nil {
-				seen[s.Name] = true
-				addDefaultPages(s.Definition.SelectionSet, vars, seen)
-			}
+			f.Arguments = append(args, &ast.Argument{Name: "first", Position: f.Position,
+				Value: &ast.Value{Kind: ast.IntValue, Raw: strconv.Itoa(defaultPage), Position: f.Position}})
 		}
-	}
+		return true
+	})
+	return nil
 }
 
 // pageArgAbsent reports whether the field's argument name is missing or null.
@@ -207,4 +177,35 @@ func pageArgAbsent(f *ast.Field, name string, vars map[string]any) bool {
 	}
 	v, err := a.Value.Value(vars)
 	return err == nil && v == nil
+}
+
+// eachField calls fn on the fields of set, looking through inline fragments and fragment
+// spreads (each fragment once), and, when deep, on the fields below them. It stops as soon as
+// fn returns false, and reports whether it went through to the end.
+func eachField(set ast.SelectionSet, deep bool, fn func(*ast.Field) bool) bool {
+	return walkFields(set, deep, map[string]bool{}, fn)
+}
+
+func walkFields(set ast.SelectionSet, deep bool, seen map[string]bool, fn func(*ast.Field) bool) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if !fn(s) || (deep && !walkFields(s.SelectionSet, deep, seen, fn)) {
+				return false
+			}
+		case *ast.InlineFragment:
+			if !walkFields(s.SelectionSet, deep, seen, fn) {
+				return false
+			}
+		case *ast.FragmentSpread:
+			if s.Definition == nil || seen[s.Name] {
+				continue
+			}
+			seen[s.Name] = true
+			if !walkFields(s.Definition.SelectionSet, deep, seen, fn) {
+				return false
+			}
+		}
+	}
+	return true
 }
