@@ -43,7 +43,7 @@ func (g operationGate) MutateOperationContext(ctx context.Context, oc *graphql.O
 	}
 	if wsFrom(ctx) != nil {
 		if ok, wait := g.s.limiter.allow(principalKey(p), now); !ok {
-			return codedError(apperr.RateLimited, fmt.Sprintf("too many operations; retry in %d s", max(1, int((wait+time.Second-1)/time.Second))))
+			return codedError(apperr.RateLimited, fmt.Sprintf("too many operations; retry in %d s", retrySeconds(wait)))
 		}
 	}
 	if p.Kind == auth.KindPortal && oc.Operation != nil {

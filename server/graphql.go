@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -119,17 +118,10 @@ func inMutationTx(op *ast.OperationDefinition) bool {
 	return op != nil && op.Operation == ast.Mutation && !hasBulkField(op)
 }
 
-func (mutationTx) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if inMutationTx(oc.Operation) {
-		previous := oc.ResolverMiddleware
-		var mu sync.Mutex
-		oc.ResolverMiddleware = func(ctx context.Context, next graphql.Resolver) (any, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return previous(ctx, next)
-		}
-	}
-	return nil
+func (t mutationTx) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	return entgql.Transactioner{TxOpener: t.opener, SkipTxFunc: func(op *ast.OperationDefinition) bool {
+		return !inMutationTx(op)
+	}}.MutateOperationContext(ctx, oc)
 }
 
 func (t mutationTx) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {

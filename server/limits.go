@@ -41,9 +41,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 		return nil
 	}
 	if depth := selectionDepth(oc.Operation.SelectionSet, 0, map[string]bool{}); depth > d.max {
-		err := gqlerror.Errorf("operation is nested %d levels deep; the limit is %d", depth, d.max)
-		err.Extensions = map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"}
-		return err
+		return codedError("DEPTH_LIMIT_EXCEEDED", fmt.Sprintf("operation is nested %d levels deep; the limit is %d", depth, d.max))
 	}
 	return nil
 }
@@ -103,9 +101,7 @@ func (l inputLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if msg == "" {
 		return nil
 	}
-	err := gqlerror.Errorf("%s", msg)
-	err.Extensions = map[string]any{"code": apperr.Validation}
-	return err
+	return codedError(apperr.Validation, msg)
 }
 
 // checkValue walks one argument value; the message says what is over the limit. It stops at

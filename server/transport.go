@@ -171,7 +171,7 @@ func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if ok {
 		return false
 	}
-	secs := max(1, int((wait+time.Second-1)/time.Second))
+	secs := retrySeconds(wait)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeCoded(w, r, http.StatusTooManyRequests, apperr.RateLimited,
 		fmt.Sprintf("too many requests; retry in %d s", secs))
@@ -195,13 +195,23 @@ func principalKey(p *auth.Principal) string {
 	return string(p.Kind) + ":" + p.Org + ":" + p.Subject
 }
 
+// retrySeconds is a wait in whole seconds, rounded up, at least one: Retry-After's unit.
+func retrySeconds(wait time.Duration) int {
+	return max(1, int((wait+time.Second-1)/time.Second))
+}
+
+// isJSONRequest reports whether the request's body is declared application/json.
+func isJSONRequest(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
 // graphQLPost checks the envelope of a POST /graphql body before gqlgen sees it, so every
 // malformed request gets a coded client error: a body that is not application/json (415),
 // a batch (a JSON array), anything but one JSON object with a string query (400).
 func (s *Server) graphQLPost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/json" {
+		if !isJSONRequest(r) {
 			writeCoded(w, r, http.StatusUnsupportedMediaType, apperr.UnsupportedMediaType,
 				"send the operation as Content-Type: application/json")
 			return
