@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"books/ent"
+	"books/ent/legalentity"
 	"books/ent/qboconnection"
 	"books/internal/apperr"
 	"books/internal/ids"
@@ -94,11 +95,10 @@ func (s *Store) Save(ctx context.Context, c *ent.Client, in Connect) (*ent.QBOCo
 	if err := in.Tokens.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := c.LegalEntity.Get(ctx, in.EntityID); err != nil {
-		if ent.IsNotFound(err) {
-			return nil, apperr.New(apperr.NotFound, "legal entity %q not found", in.EntityID)
-		}
+	if ok, err := c.LegalEntity.Query().Where(legalentity.ID(in.EntityID)).Exist(ctx); err != nil {
 		return nil, err
+	} else if !ok {
+		return nil, apperr.New(apperr.NotFound, "legal entity %q not found", in.EntityID)
 	}
 	prior, err := c.QBOConnection.Query().Where(qboconnection.RealmID(in.RealmID)).Only(ctx)
 	switch {
@@ -253,7 +253,11 @@ func (s *Store) Rotate(ctx context.Context, c *ent.Client, id string, generation
 		return 0, err
 	}
 	if n == 0 {
-		return 0, s.whyNot(ctx, c, id, generation)
+		row, err := s.Get(ctx, c, id)
+		if err != nil {
+			return 0, err
+		}
+		return 0, whyNot(row, generation)
 	}
 	return generation + 1, nil
 }
@@ -279,7 +283,7 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, c *ent.Client, id string, g
 	if row.Status == qboconnection.StatusNeedsReauth && row.TokenGeneration == generation {
 		return nil
 	}
-	return s.whyNot(ctx, c, id, generation)
+	return whyNot(row, generation)
 }
 
 // Disconnect marks the connection disconnected and clears its tokens, keeping the row (and
@@ -313,17 +317,13 @@ func (s *Store) Disconnect(ctx context.Context, c *ent.Client, id string) (Token
 	return cleared, nil
 }
 
-// whyNot explains why a compare-and-swap on the connection changed nothing.
-func (s *Store) whyNot(ctx context.Context, c *ent.Client, id string, generation int64) error {
-	row, err := s.Get(ctx, c, id)
-	if err != nil {
-		return err
-	}
+// whyNot explains, from the row as it is now, why a compare-and-swap on it changed nothing.
+func whyNot(row *ent.QBOConnection, generation int64) error {
 	if err := usable(row); err != nil {
 		return err
 	}
 	return apperr.New(apperr.Conflict, "the tokens of QuickBooks connection %s changed since generation %d "+
-		"(now %d); read them again", id, generation, row.TokenGeneration)
+		"(now %d); read them again", row.ID, generation, row.TokenGeneration)
 }
 
 func usable(row *ent.QBOConnection) error {
