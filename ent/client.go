@@ -35,7 +35,10 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -101,8 +104,14 @@ type Client struct {
 	Payment *PaymentClient
 	// PaymentApplication is the client for interacting with the PaymentApplication builders.
 	PaymentApplication *PaymentApplicationClient
+	// QBOAuthState is the client for interacting with the QBOAuthState builders.
+	QBOAuthState *QBOAuthStateClient
 	// QBOConnection is the client for interacting with the QBOConnection builders.
 	QBOConnection *QBOConnectionClient
+	// QBOLink is the client for interacting with the QBOLink builders.
+	QBOLink *QBOLinkClient
+	// QBOListEntry is the client for interacting with the QBOListEntry builders.
+	QBOListEntry *QBOListEntryClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
 	// Vendor is the client for interacting with the Vendor builders.
@@ -144,7 +153,10 @@ func (c *Client) init() {
 	c.Organization = NewOrganizationClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.PaymentApplication = NewPaymentApplicationClient(c.config)
+	c.QBOAuthState = NewQBOAuthStateClient(c.config)
 	c.QBOConnection = NewQBOConnectionClient(c.config)
+	c.QBOLink = NewQBOLinkClient(c.config)
+	c.QBOListEntry = NewQBOListEntryClient(c.config)
 	c.Refund = NewRefundClient(c.config)
 	c.Vendor = NewVendorClient(c.config)
 	c.WriteOff = NewWriteOffClient(c.config)
@@ -264,7 +276,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Organization:       NewOrganizationClient(cfg),
 		Payment:            NewPaymentClient(cfg),
 		PaymentApplication: NewPaymentApplicationClient(cfg),
+		QBOAuthState:       NewQBOAuthStateClient(cfg),
 		QBOConnection:      NewQBOConnectionClient(cfg),
+		QBOLink:            NewQBOLinkClient(cfg),
+		QBOListEntry:       NewQBOListEntryClient(cfg),
 		Refund:             NewRefundClient(cfg),
 		Vendor:             NewVendorClient(cfg),
 		WriteOff:           NewWriteOffClient(cfg),
@@ -311,7 +326,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Organization:       NewOrganizationClient(cfg),
 		Payment:            NewPaymentClient(cfg),
 		PaymentApplication: NewPaymentApplicationClient(cfg),
+		QBOAuthState:       NewQBOAuthStateClient(cfg),
 		QBOConnection:      NewQBOConnectionClient(cfg),
+		QBOLink:            NewQBOLinkClient(cfg),
+		QBOListEntry:       NewQBOListEntryClient(cfg),
 		Refund:             NewRefundClient(cfg),
 		Vendor:             NewVendorClient(cfg),
 		WriteOff:           NewWriteOffClient(cfg),
@@ -348,8 +366,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
 		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
 		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
-		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication,
-		c.QBOConnection, c.Refund, c.Vendor, c.WriteOff,
+		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.QBOAuthState,
+		c.QBOConnection, c.QBOLink, c.QBOListEntry, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Use(hooks...)
 	}
@@ -363,8 +381,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
 		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
 		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
-		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication,
-		c.QBOConnection, c.Refund, c.Vendor, c.WriteOff,
+		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.QBOAuthState,
+		c.QBOConnection, c.QBOLink, c.QBOListEntry, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -421,8 +439,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Payment.mutate(ctx, m)
 	case *PaymentApplicationMutation:
 		return c.PaymentApplication.mutate(ctx, m)
+	case *QBOAuthStateMutation:
+		return c.QBOAuthState.mutate(ctx, m)
 	case *QBOConnectionMutation:
 		return c.QBOConnection.mutate(ctx, m)
+	case *QBOLinkMutation:
+		return c.QBOLink.mutate(ctx, m)
+	case *QBOListEntryMutation:
+		return c.QBOListEntry.mutate(ctx, m)
 	case *RefundMutation:
 		return c.Refund.mutate(ctx, m)
 	case *VendorMutation:
@@ -4458,6 +4482,141 @@ func (c *PaymentApplicationClient) mutate(ctx context.Context, m *PaymentApplica
 	}
 }
 
+// QBOAuthStateClient is a client for the QBOAuthState schema.
+type QBOAuthStateClient struct {
+	config
+}
+
+// NewQBOAuthStateClient returns a client for the QBOAuthState from the given config.
+func NewQBOAuthStateClient(c config) *QBOAuthStateClient {
+	return &QBOAuthStateClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `qboauthstate.Hooks(f(g(h())))`.
+func (c *QBOAuthStateClient) Use(hooks ...Hook) {
+	c.hooks.QBOAuthState = append(c.hooks.QBOAuthState, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `qboauthstate.Intercept(f(g(h())))`.
+func (c *QBOAuthStateClient) Intercept(interceptors ...Interceptor) {
+	c.inters.QBOAuthState = append(c.inters.QBOAuthState, interceptors...)
+}
+
+// Create returns a builder for creating a QBOAuthState entity.
+func (c *QBOAuthStateClient) Create() *QBOAuthStateCreate {
+	mutation := newQBOAuthStateMutation(c.config, OpCreate)
+	return &QBOAuthStateCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of QBOAuthState entities.
+func (c *QBOAuthStateClient) CreateBulk(builders ...*QBOAuthStateCreate) *QBOAuthStateCreateBulk {
+	return &QBOAuthStateCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *QBOAuthStateClient) MapCreateBulk(slice any, setFunc func(*QBOAuthStateCreate, int)) *QBOAuthStateCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &QBOAuthStateCreateBulk{err: fmt.Errorf("calling to QBOAuthStateClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*QBOAuthStateCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &QBOAuthStateCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for QBOAuthState.
+func (c *QBOAuthStateClient) Update() *QBOAuthStateUpdate {
+	mutation := newQBOAuthStateMutation(c.config, OpUpdate)
+	return &QBOAuthStateUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *QBOAuthStateClient) UpdateOne(_m *QBOAuthState) *QBOAuthStateUpdateOne {
+	mutation := newQBOAuthStateMutation(c.config, OpUpdateOne, withQBOAuthState(_m))
+	return &QBOAuthStateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *QBOAuthStateClient) UpdateOneID(id string) *QBOAuthStateUpdateOne {
+	mutation := newQBOAuthStateMutation(c.config, OpUpdateOne, withQBOAuthStateID(id))
+	return &QBOAuthStateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for QBOAuthState.
+func (c *QBOAuthStateClient) Delete() *QBOAuthStateDelete {
+	mutation := newQBOAuthStateMutation(c.config, OpDelete)
+	return &QBOAuthStateDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *QBOAuthStateClient) DeleteOne(_m *QBOAuthState) *QBOAuthStateDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *QBOAuthStateClient) DeleteOneID(id string) *QBOAuthStateDeleteOne {
+	builder := c.Delete().Where(qboauthstate.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &QBOAuthStateDeleteOne{builder}
+}
+
+// Query returns a query builder for QBOAuthState.
+func (c *QBOAuthStateClient) Query() *QBOAuthStateQuery {
+	return &QBOAuthStateQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeQBOAuthState},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a QBOAuthState entity by its id.
+func (c *QBOAuthStateClient) Get(ctx context.Context, id string) (*QBOAuthState, error) {
+	return c.Query().Where(qboauthstate.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *QBOAuthStateClient) GetX(ctx context.Context, id string) *QBOAuthState {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *QBOAuthStateClient) Hooks() []Hook {
+	hooks := c.hooks.QBOAuthState
+	return append(hooks[:len(hooks):len(hooks)], qboauthstate.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *QBOAuthStateClient) Interceptors() []Interceptor {
+	inters := c.inters.QBOAuthState
+	return append(inters[:len(inters):len(inters)], qboauthstate.Interceptors[:]...)
+}
+
+func (c *QBOAuthStateClient) mutate(ctx context.Context, m *QBOAuthStateMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&QBOAuthStateCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&QBOAuthStateUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&QBOAuthStateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&QBOAuthStateDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown QBOAuthState mutation op: %q", m.Op())
+	}
+}
+
 // QBOConnectionClient is a client for the QBOConnection schema.
 type QBOConnectionClient struct {
 	config
@@ -4606,6 +4765,292 @@ func (c *QBOConnectionClient) mutate(ctx context.Context, m *QBOConnectionMutati
 		return (&QBOConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown QBOConnection mutation op: %q", m.Op())
+	}
+}
+
+// QBOLinkClient is a client for the QBOLink schema.
+type QBOLinkClient struct {
+	config
+}
+
+// NewQBOLinkClient returns a client for the QBOLink from the given config.
+func NewQBOLinkClient(c config) *QBOLinkClient {
+	return &QBOLinkClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `qbolink.Hooks(f(g(h())))`.
+func (c *QBOLinkClient) Use(hooks ...Hook) {
+	c.hooks.QBOLink = append(c.hooks.QBOLink, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `qbolink.Intercept(f(g(h())))`.
+func (c *QBOLinkClient) Intercept(interceptors ...Interceptor) {
+	c.inters.QBOLink = append(c.inters.QBOLink, interceptors...)
+}
+
+// Create returns a builder for creating a QBOLink entity.
+func (c *QBOLinkClient) Create() *QBOLinkCreate {
+	mutation := newQBOLinkMutation(c.config, OpCreate)
+	return &QBOLinkCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of QBOLink entities.
+func (c *QBOLinkClient) CreateBulk(builders ...*QBOLinkCreate) *QBOLinkCreateBulk {
+	return &QBOLinkCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *QBOLinkClient) MapCreateBulk(slice any, setFunc func(*QBOLinkCreate, int)) *QBOLinkCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &QBOLinkCreateBulk{err: fmt.Errorf("calling to QBOLinkClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*QBOLinkCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &QBOLinkCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for QBOLink.
+func (c *QBOLinkClient) Update() *QBOLinkUpdate {
+	mutation := newQBOLinkMutation(c.config, OpUpdate)
+	return &QBOLinkUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *QBOLinkClient) UpdateOne(_m *QBOLink) *QBOLinkUpdateOne {
+	mutation := newQBOLinkMutation(c.config, OpUpdateOne, withQBOLink(_m))
+	return &QBOLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *QBOLinkClient) UpdateOneID(id string) *QBOLinkUpdateOne {
+	mutation := newQBOLinkMutation(c.config, OpUpdateOne, withQBOLinkID(id))
+	return &QBOLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for QBOLink.
+func (c *QBOLinkClient) Delete() *QBOLinkDelete {
+	mutation := newQBOLinkMutation(c.config, OpDelete)
+	return &QBOLinkDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *QBOLinkClient) DeleteOne(_m *QBOLink) *QBOLinkDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *QBOLinkClient) DeleteOneID(id string) *QBOLinkDeleteOne {
+	builder := c.Delete().Where(qbolink.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &QBOLinkDeleteOne{builder}
+}
+
+// Query returns a query builder for QBOLink.
+func (c *QBOLinkClient) Query() *QBOLinkQuery {
+	return &QBOLinkQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeQBOLink},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a QBOLink entity by its id.
+func (c *QBOLinkClient) Get(ctx context.Context, id string) (*QBOLink, error) {
+	return c.Query().Where(qbolink.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *QBOLinkClient) GetX(ctx context.Context, id string) *QBOLink {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryConnection queries the connection edge of a QBOLink.
+func (c *QBOLinkClient) QueryConnection(_m *QBOLink) *QBOConnectionQuery {
+	query := (&QBOConnectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(qbolink.Table, qbolink.FieldID, id),
+			sqlgraph.To(qboconnection.Table, qboconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, qbolink.ConnectionTable, qbolink.ConnectionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *QBOLinkClient) Hooks() []Hook {
+	hooks := c.hooks.QBOLink
+	return append(hooks[:len(hooks):len(hooks)], qbolink.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *QBOLinkClient) Interceptors() []Interceptor {
+	inters := c.inters.QBOLink
+	return append(inters[:len(inters):len(inters)], qbolink.Interceptors[:]...)
+}
+
+func (c *QBOLinkClient) mutate(ctx context.Context, m *QBOLinkMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&QBOLinkCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&QBOLinkUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&QBOLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&QBOLinkDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown QBOLink mutation op: %q", m.Op())
+	}
+}
+
+// QBOListEntryClient is a client for the QBOListEntry schema.
+type QBOListEntryClient struct {
+	config
+}
+
+// NewQBOListEntryClient returns a client for the QBOListEntry from the given config.
+func NewQBOListEntryClient(c config) *QBOListEntryClient {
+	return &QBOListEntryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `qbolistentry.Hooks(f(g(h())))`.
+func (c *QBOListEntryClient) Use(hooks ...Hook) {
+	c.hooks.QBOListEntry = append(c.hooks.QBOListEntry, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `qbolistentry.Intercept(f(g(h())))`.
+func (c *QBOListEntryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.QBOListEntry = append(c.inters.QBOListEntry, interceptors...)
+}
+
+// Create returns a builder for creating a QBOListEntry entity.
+func (c *QBOListEntryClient) Create() *QBOListEntryCreate {
+	mutation := newQBOListEntryMutation(c.config, OpCreate)
+	return &QBOListEntryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of QBOListEntry entities.
+func (c *QBOListEntryClient) CreateBulk(builders ...*QBOListEntryCreate) *QBOListEntryCreateBulk {
+	return &QBOListEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *QBOListEntryClient) MapCreateBulk(slice any, setFunc func(*QBOListEntryCreate, int)) *QBOListEntryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &QBOListEntryCreateBulk{err: fmt.Errorf("calling to QBOListEntryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*QBOListEntryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &QBOListEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for QBOListEntry.
+func (c *QBOListEntryClient) Update() *QBOListEntryUpdate {
+	mutation := newQBOListEntryMutation(c.config, OpUpdate)
+	return &QBOListEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *QBOListEntryClient) UpdateOne(_m *QBOListEntry) *QBOListEntryUpdateOne {
+	mutation := newQBOListEntryMutation(c.config, OpUpdateOne, withQBOListEntry(_m))
+	return &QBOListEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *QBOListEntryClient) UpdateOneID(id string) *QBOListEntryUpdateOne {
+	mutation := newQBOListEntryMutation(c.config, OpUpdateOne, withQBOListEntryID(id))
+	return &QBOListEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for QBOListEntry.
+func (c *QBOListEntryClient) Delete() *QBOListEntryDelete {
+	mutation := newQBOListEntryMutation(c.config, OpDelete)
+	return &QBOListEntryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *QBOListEntryClient) DeleteOne(_m *QBOListEntry) *QBOListEntryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *QBOListEntryClient) DeleteOneID(id string) *QBOListEntryDeleteOne {
+	builder := c.Delete().Where(qbolistentry.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &QBOListEntryDeleteOne{builder}
+}
+
+// Query returns a query builder for QBOListEntry.
+func (c *QBOListEntryClient) Query() *QBOListEntryQuery {
+	return &QBOListEntryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeQBOListEntry},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a QBOListEntry entity by its id.
+func (c *QBOListEntryClient) Get(ctx context.Context, id string) (*QBOListEntry, error) {
+	return c.Query().Where(qbolistentry.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *QBOListEntryClient) GetX(ctx context.Context, id string) *QBOListEntry {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *QBOListEntryClient) Hooks() []Hook {
+	hooks := c.hooks.QBOListEntry
+	return append(hooks[:len(hooks):len(hooks)], qbolistentry.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *QBOListEntryClient) Interceptors() []Interceptor {
+	inters := c.inters.QBOListEntry
+	return append(inters[:len(inters):len(inters)], qbolistentry.Interceptors[:]...)
+}
+
+func (c *QBOListEntryClient) mutate(ctx context.Context, m *QBOListEntryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&QBOListEntryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&QBOListEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&QBOListEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&QBOListEntryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown QBOListEntry mutation op: %q", m.Op())
 	}
 }
 
@@ -5053,14 +5498,16 @@ type (
 		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
 		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
 		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
-		PaymentApplication, QBOConnection, Refund, Vendor, WriteOff []ent.Hook
+		PaymentApplication, QBOAuthState, QBOConnection, QBOLink, QBOListEntry, Refund,
+		Vendor, WriteOff []ent.Hook
 	}
 	inters struct {
 		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
 		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
 		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
 		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
-		PaymentApplication, QBOConnection, Refund, Vendor, WriteOff []ent.Interceptor
+		PaymentApplication, QBOAuthState, QBOConnection, QBOLink, QBOListEntry, Refund,
+		Vendor, WriteOff []ent.Interceptor
 	}
 )
 

@@ -27,7 +27,10 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -124,7 +127,10 @@ func checkColumn(t, c string) error {
 			organization.Table:       organization.ValidColumn,
 			payment.Table:            payment.ValidColumn,
 			paymentapplication.Table: paymentapplication.ValidColumn,
+			qboauthstate.Table:       qboauthstate.ValidColumn,
 			qboconnection.Table:      qboconnection.ValidColumn,
+			qbolink.Table:            qbolink.ValidColumn,
+			qbolistentry.Table:       qbolistentry.ValidColumn,
 			refund.Table:             refund.ValidColumn,
 			vendor.Table:             vendor.ValidColumn,
 			writeoff.Table:           writeoff.ValidColumn,

@@ -25,6 +25,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qbolink"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -4154,6 +4155,195 @@ func newPaymentApplicationPaginateArgs(rv map[string]any) *paymentapplicationPag
 	}
 	if v, ok := rv[whereField].(*PaymentApplicationWhereInput); ok {
 		args.opts = append(args.opts, WithPaymentApplicationFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *QBOLinkQuery) CollectFields(ctx context.Context, satisfies ...string) (*QBOLinkQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *QBOLinkQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(qbolink.Columns))
+		selectedFields = []string{qbolink.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[qbolink.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldCreatedAt)
+				fieldSeen[qbolink.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[qbolink.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldUpdatedAt)
+				fieldSeen[qbolink.FieldUpdatedAt] = struct{}{}
+			}
+		case "connectionID":
+			if _, ok := fieldSeen[qbolink.FieldConnectionID]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldConnectionID)
+				fieldSeen[qbolink.FieldConnectionID] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[qbolink.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldEntityID)
+				fieldSeen[qbolink.FieldEntityID] = struct{}{}
+			}
+		case "recordType":
+			if _, ok := fieldSeen[qbolink.FieldRecordType]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldRecordType)
+				fieldSeen[qbolink.FieldRecordType] = struct{}{}
+			}
+		case "recordID":
+			if _, ok := fieldSeen[qbolink.FieldRecordID]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldRecordID)
+				fieldSeen[qbolink.FieldRecordID] = struct{}{}
+			}
+		case "part":
+			if _, ok := fieldSeen[qbolink.FieldPart]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldPart)
+				fieldSeen[qbolink.FieldPart] = struct{}{}
+			}
+		case "qboType":
+			if _, ok := fieldSeen[qbolink.FieldQboType]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldQboType)
+				fieldSeen[qbolink.FieldQboType] = struct{}{}
+			}
+		case "qboID":
+			if _, ok := fieldSeen[qbolink.FieldQboID]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldQboID)
+				fieldSeen[qbolink.FieldQboID] = struct{}{}
+			}
+		case "syncToken":
+			if _, ok := fieldSeen[qbolink.FieldSyncToken]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldSyncToken)
+				fieldSeen[qbolink.FieldSyncToken] = struct{}{}
+			}
+		case "docNumber":
+			if _, ok := fieldSeen[qbolink.FieldDocNumber]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldDocNumber)
+				fieldSeen[qbolink.FieldDocNumber] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[qbolink.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldStatus)
+				fieldSeen[qbolink.FieldStatus] = struct{}{}
+			}
+		case "operation":
+			if _, ok := fieldSeen[qbolink.FieldOperation]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldOperation)
+				fieldSeen[qbolink.FieldOperation] = struct{}{}
+			}
+		case "generation":
+			if _, ok := fieldSeen[qbolink.FieldGeneration]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldGeneration)
+				fieldSeen[qbolink.FieldGeneration] = struct{}{}
+			}
+		case "syncedGeneration":
+			if _, ok := fieldSeen[qbolink.FieldSyncedGeneration]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldSyncedGeneration)
+				fieldSeen[qbolink.FieldSyncedGeneration] = struct{}{}
+			}
+		case "attempts":
+			if _, ok := fieldSeen[qbolink.FieldAttempts]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldAttempts)
+				fieldSeen[qbolink.FieldAttempts] = struct{}{}
+			}
+		case "lastErrorCode":
+			if _, ok := fieldSeen[qbolink.FieldLastErrorCode]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldLastErrorCode)
+				fieldSeen[qbolink.FieldLastErrorCode] = struct{}{}
+			}
+		case "lastError":
+			if _, ok := fieldSeen[qbolink.FieldLastError]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldLastError)
+				fieldSeen[qbolink.FieldLastError] = struct{}{}
+			}
+		case "syncedAt":
+			if _, ok := fieldSeen[qbolink.FieldSyncedAt]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldSyncedAt)
+				fieldSeen[qbolink.FieldSyncedAt] = struct{}{}
+			}
+		case "qboTotal":
+			if _, ok := fieldSeen[qbolink.FieldQboTotal]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldQboTotal)
+				fieldSeen[qbolink.FieldQboTotal] = struct{}{}
+			}
+		case "qboBalance":
+			if _, ok := fieldSeen[qbolink.FieldQboBalance]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldQboBalance)
+				fieldSeen[qbolink.FieldQboBalance] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type qbolinkPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []QBOLinkPaginateOption
+}
+
+func newQBOLinkPaginateArgs(rv map[string]any) *qbolinkPaginateArgs {
+	args := &qbolinkPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &QBOLinkOrder{Field: &QBOLinkOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithQBOLinkOrder(order))
+			}
+		case *QBOLinkOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithQBOLinkOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*QBOLinkWhereInput); ok {
+		args.opts = append(args.opts, WithQBOLinkFilter(v.Filter))
 	}
 	return args
 }

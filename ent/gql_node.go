@@ -25,6 +25,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qbolink"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -150,6 +151,11 @@ var paymentapplicationImplementors = []string{"PaymentApplication", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*PaymentApplication) IsNode() {}
+
+var qbolinkImplementors = []string{"QBOLink", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*QBOLink) IsNode() {}
 
 var refundImplementors = []string{"Refund", "Node"}
 
@@ -418,6 +424,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(paymentapplication.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentapplicationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case qbolink.Table:
+		query := c.QBOLink.Query().
+			Where(qbolink.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, qbolinkImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -862,6 +877,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.PaymentApplication.Query().
 			Where(paymentapplication.IDIn(ids...))
 		query, err := query.CollectFields(ctx, paymentapplicationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case qbolink.Table:
+		query := c.QBOLink.Query().
+			Where(qbolink.IDIn(ids...))
+		query, err := query.CollectFields(ctx, qbolinkImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -25,6 +25,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qbolink"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -6837,6 +6838,302 @@ func (_m *PaymentApplication) ToEdge(order *PaymentApplicationOrder) *PaymentApp
 		order = DefaultPaymentApplicationOrder
 	}
 	return &PaymentApplicationEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// QBOLinkEdge is the edge representation of QBOLink.
+type QBOLinkEdge struct {
+	Node   *QBOLink `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// QBOLinkConnection is the connection containing edges to QBOLink.
+type QBOLinkConnection struct {
+	Edges      []*QBOLinkEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *QBOLinkConnection) build(nodes []*QBOLink, pager *qbolinkPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *QBOLink
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *QBOLink {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *QBOLink {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*QBOLinkEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &QBOLinkEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// QBOLinkPaginateOption enables pagination customization.
+type QBOLinkPaginateOption func(*qbolinkPager) error
+
+// WithQBOLinkOrder configures pagination ordering.
+func WithQBOLinkOrder(order *QBOLinkOrder) QBOLinkPaginateOption {
+	if order == nil {
+		order = DefaultQBOLinkOrder
+	}
+	o := *order
+	return func(pager *qbolinkPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultQBOLinkOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithQBOLinkFilter configures pagination filter.
+func WithQBOLinkFilter(filter func(*QBOLinkQuery) (*QBOLinkQuery, error)) QBOLinkPaginateOption {
+	return func(pager *qbolinkPager) error {
+		if filter == nil {
+			return errors.New("QBOLinkQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type qbolinkPager struct {
+	reverse bool
+	order   *QBOLinkOrder
+	filter  func(*QBOLinkQuery) (*QBOLinkQuery, error)
+}
+
+func newQBOLinkPager(opts []QBOLinkPaginateOption, reverse bool) (*qbolinkPager, error) {
+	pager := &qbolinkPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultQBOLinkOrder
+	}
+	return pager, nil
+}
+
+func (p *qbolinkPager) applyFilter(query *QBOLinkQuery) (*QBOLinkQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *qbolinkPager) toCursor(_m *QBOLink) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *qbolinkPager) applyCursors(query *QBOLinkQuery, after, before *Cursor) (*QBOLinkQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultQBOLinkOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *qbolinkPager) applyOrder(query *QBOLinkQuery) *QBOLinkQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultQBOLinkOrder.Field {
+		query = query.Order(DefaultQBOLinkOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *qbolinkPager) orderExpr(query *QBOLinkQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultQBOLinkOrder.Field {
+			b.Comma().Ident(DefaultQBOLinkOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to QBOLink.
+func (_m *QBOLinkQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...QBOLinkPaginateOption,
+) (*QBOLinkConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newQBOLinkPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &QBOLinkConnection{Edges: []*QBOLinkEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// QBOLinkOrderFieldCreatedAt orders QBOLink by created_at.
+	QBOLinkOrderFieldCreatedAt = &QBOLinkOrderField{
+		Value: func(_m *QBOLink) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: qbolink.FieldCreatedAt,
+		toTerm: qbolink.ByCreatedAt,
+		toCursor: func(_m *QBOLink) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f QBOLinkOrderField) String() string {
+	var str string
+	switch f.column {
+	case QBOLinkOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f QBOLinkOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *QBOLinkOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("QBOLinkOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *QBOLinkOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid QBOLinkOrderField", str)
+	}
+	return nil
+}
+
+// QBOLinkOrderField defines the ordering field of QBOLink.
+type QBOLinkOrderField struct {
+	// Value extracts the ordering value from the given QBOLink.
+	Value    func(*QBOLink) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) qbolink.OrderOption
+	toCursor func(*QBOLink) Cursor
+}
+
+// QBOLinkOrder defines the ordering of QBOLink.
+type QBOLinkOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *QBOLinkOrderField `json:"field"`
+}
+
+// DefaultQBOLinkOrder is the default ordering of QBOLink.
+var DefaultQBOLinkOrder = &QBOLinkOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &QBOLinkOrderField{
+		Value: func(_m *QBOLink) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: qbolink.FieldID,
+		toTerm: qbolink.ByID,
+		toCursor: func(_m *QBOLink) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts QBOLink into QBOLinkEdge.
+func (_m *QBOLink) ToEdge(order *QBOLinkOrder) *QBOLinkEdge {
+	if order == nil {
+		order = DefaultQBOLinkOrder
+	}
+	return &QBOLinkEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

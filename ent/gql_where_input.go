@@ -26,6 +26,7 @@ import (
 	"books/ent/payment"
 	"books/ent/paymentapplication"
 	"books/ent/predicate"
+	"books/ent/qbolink"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -13861,6 +13862,930 @@ func (i *PaymentApplicationWhereInput) P() (predicate.PaymentApplication, error)
 		return predicates[0], nil
 	default:
 		return paymentapplication.And(predicates...), nil
+	}
+}
+
+// QBOLinkWhereInput represents a where input for filtering QBOLink queries.
+type QBOLinkWhereInput struct {
+	Predicates []predicate.QBOLink  `json:"-"`
+	Not        *QBOLinkWhereInput   `json:"not,omitempty"`
+	Or         []*QBOLinkWhereInput `json:"or,omitempty"`
+	And        []*QBOLinkWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "connection_id" field predicates.
+	ConnectionID             *string  `json:"connectionID,omitempty"`
+	ConnectionIDNEQ          *string  `json:"connectionIDNEQ,omitempty"`
+	ConnectionIDIn           []string `json:"connectionIDIn,omitempty"`
+	ConnectionIDNotIn        []string `json:"connectionIDNotIn,omitempty"`
+	ConnectionIDGT           *string  `json:"connectionIDGT,omitempty"`
+	ConnectionIDGTE          *string  `json:"connectionIDGTE,omitempty"`
+	ConnectionIDLT           *string  `json:"connectionIDLT,omitempty"`
+	ConnectionIDLTE          *string  `json:"connectionIDLTE,omitempty"`
+	ConnectionIDContains     *string  `json:"connectionIDContains,omitempty"`
+	ConnectionIDHasPrefix    *string  `json:"connectionIDHasPrefix,omitempty"`
+	ConnectionIDHasSuffix    *string  `json:"connectionIDHasSuffix,omitempty"`
+	ConnectionIDEqualFold    *string  `json:"connectionIDEqualFold,omitempty"`
+	ConnectionIDContainsFold *string  `json:"connectionIDContainsFold,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "record_type" field predicates.
+	RecordType      *qbolink.RecordType  `json:"recordType,omitempty"`
+	RecordTypeNEQ   *qbolink.RecordType  `json:"recordTypeNEQ,omitempty"`
+	RecordTypeIn    []qbolink.RecordType `json:"recordTypeIn,omitempty"`
+	RecordTypeNotIn []qbolink.RecordType `json:"recordTypeNotIn,omitempty"`
+
+	// "record_id" field predicates.
+	RecordID             *string  `json:"recordID,omitempty"`
+	RecordIDNEQ          *string  `json:"recordIDNEQ,omitempty"`
+	RecordIDIn           []string `json:"recordIDIn,omitempty"`
+	RecordIDNotIn        []string `json:"recordIDNotIn,omitempty"`
+	RecordIDGT           *string  `json:"recordIDGT,omitempty"`
+	RecordIDGTE          *string  `json:"recordIDGTE,omitempty"`
+	RecordIDLT           *string  `json:"recordIDLT,omitempty"`
+	RecordIDLTE          *string  `json:"recordIDLTE,omitempty"`
+	RecordIDContains     *string  `json:"recordIDContains,omitempty"`
+	RecordIDHasPrefix    *string  `json:"recordIDHasPrefix,omitempty"`
+	RecordIDHasSuffix    *string  `json:"recordIDHasSuffix,omitempty"`
+	RecordIDEqualFold    *string  `json:"recordIDEqualFold,omitempty"`
+	RecordIDContainsFold *string  `json:"recordIDContainsFold,omitempty"`
+
+	// "part" field predicates.
+	Part      *int  `json:"part,omitempty"`
+	PartNEQ   *int  `json:"partNEQ,omitempty"`
+	PartIn    []int `json:"partIn,omitempty"`
+	PartNotIn []int `json:"partNotIn,omitempty"`
+	PartGT    *int  `json:"partGT,omitempty"`
+	PartGTE   *int  `json:"partGTE,omitempty"`
+	PartLT    *int  `json:"partLT,omitempty"`
+	PartLTE   *int  `json:"partLTE,omitempty"`
+
+	// "qbo_type" field predicates.
+	QboType             *string  `json:"qboType,omitempty"`
+	QboTypeNEQ          *string  `json:"qboTypeNEQ,omitempty"`
+	QboTypeIn           []string `json:"qboTypeIn,omitempty"`
+	QboTypeNotIn        []string `json:"qboTypeNotIn,omitempty"`
+	QboTypeGT           *string  `json:"qboTypeGT,omitempty"`
+	QboTypeGTE          *string  `json:"qboTypeGTE,omitempty"`
+	QboTypeLT           *string  `json:"qboTypeLT,omitempty"`
+	QboTypeLTE          *string  `json:"qboTypeLTE,omitempty"`
+	QboTypeContains     *string  `json:"qboTypeContains,omitempty"`
+	QboTypeHasPrefix    *string  `json:"qboTypeHasPrefix,omitempty"`
+	QboTypeHasSuffix    *string  `json:"qboTypeHasSuffix,omitempty"`
+	QboTypeEqualFold    *string  `json:"qboTypeEqualFold,omitempty"`
+	QboTypeContainsFold *string  `json:"qboTypeContainsFold,omitempty"`
+
+	// "qbo_id" field predicates.
+	QboID             *string  `json:"qboID,omitempty"`
+	QboIDNEQ          *string  `json:"qboIDNEQ,omitempty"`
+	QboIDIn           []string `json:"qboIDIn,omitempty"`
+	QboIDNotIn        []string `json:"qboIDNotIn,omitempty"`
+	QboIDGT           *string  `json:"qboIDGT,omitempty"`
+	QboIDGTE          *string  `json:"qboIDGTE,omitempty"`
+	QboIDLT           *string  `json:"qboIDLT,omitempty"`
+	QboIDLTE          *string  `json:"qboIDLTE,omitempty"`
+	QboIDContains     *string  `json:"qboIDContains,omitempty"`
+	QboIDHasPrefix    *string  `json:"qboIDHasPrefix,omitempty"`
+	QboIDHasSuffix    *string  `json:"qboIDHasSuffix,omitempty"`
+	QboIDIsNil        bool     `json:"qboIDIsNil,omitempty"`
+	QboIDNotNil       bool     `json:"qboIDNotNil,omitempty"`
+	QboIDEqualFold    *string  `json:"qboIDEqualFold,omitempty"`
+	QboIDContainsFold *string  `json:"qboIDContainsFold,omitempty"`
+
+	// "sync_token" field predicates.
+	SyncToken             *string  `json:"syncToken,omitempty"`
+	SyncTokenNEQ          *string  `json:"syncTokenNEQ,omitempty"`
+	SyncTokenIn           []string `json:"syncTokenIn,omitempty"`
+	SyncTokenNotIn        []string `json:"syncTokenNotIn,omitempty"`
+	SyncTokenGT           *string  `json:"syncTokenGT,omitempty"`
+	SyncTokenGTE          *string  `json:"syncTokenGTE,omitempty"`
+	SyncTokenLT           *string  `json:"syncTokenLT,omitempty"`
+	SyncTokenLTE          *string  `json:"syncTokenLTE,omitempty"`
+	SyncTokenContains     *string  `json:"syncTokenContains,omitempty"`
+	SyncTokenHasPrefix    *string  `json:"syncTokenHasPrefix,omitempty"`
+	SyncTokenHasSuffix    *string  `json:"syncTokenHasSuffix,omitempty"`
+	SyncTokenIsNil        bool     `json:"syncTokenIsNil,omitempty"`
+	SyncTokenNotNil       bool     `json:"syncTokenNotNil,omitempty"`
+	SyncTokenEqualFold    *string  `json:"syncTokenEqualFold,omitempty"`
+	SyncTokenContainsFold *string  `json:"syncTokenContainsFold,omitempty"`
+
+	// "doc_number" field predicates.
+	DocNumber             *string  `json:"docNumber,omitempty"`
+	DocNumberNEQ          *string  `json:"docNumberNEQ,omitempty"`
+	DocNumberIn           []string `json:"docNumberIn,omitempty"`
+	DocNumberNotIn        []string `json:"docNumberNotIn,omitempty"`
+	DocNumberGT           *string  `json:"docNumberGT,omitempty"`
+	DocNumberGTE          *string  `json:"docNumberGTE,omitempty"`
+	DocNumberLT           *string  `json:"docNumberLT,omitempty"`
+	DocNumberLTE          *string  `json:"docNumberLTE,omitempty"`
+	DocNumberContains     *string  `json:"docNumberContains,omitempty"`
+	DocNumberHasPrefix    *string  `json:"docNumberHasPrefix,omitempty"`
+	DocNumberHasSuffix    *string  `json:"docNumberHasSuffix,omitempty"`
+	DocNumberIsNil        bool     `json:"docNumberIsNil,omitempty"`
+	DocNumberNotNil       bool     `json:"docNumberNotNil,omitempty"`
+	DocNumberEqualFold    *string  `json:"docNumberEqualFold,omitempty"`
+	DocNumberContainsFold *string  `json:"docNumberContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *qbolink.Status  `json:"status,omitempty"`
+	StatusNEQ   *qbolink.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []qbolink.Status `json:"statusIn,omitempty"`
+	StatusNotIn []qbolink.Status `json:"statusNotIn,omitempty"`
+
+	// "operation" field predicates.
+	Operation      *qbolink.Operation  `json:"operation,omitempty"`
+	OperationNEQ   *qbolink.Operation  `json:"operationNEQ,omitempty"`
+	OperationIn    []qbolink.Operation `json:"operationIn,omitempty"`
+	OperationNotIn []qbolink.Operation `json:"operationNotIn,omitempty"`
+
+	// "generation" field predicates.
+	Generation      *int64  `json:"generation,omitempty"`
+	GenerationNEQ   *int64  `json:"generationNEQ,omitempty"`
+	GenerationIn    []int64 `json:"generationIn,omitempty"`
+	GenerationNotIn []int64 `json:"generationNotIn,omitempty"`
+	GenerationGT    *int64  `json:"generationGT,omitempty"`
+	GenerationGTE   *int64  `json:"generationGTE,omitempty"`
+	GenerationLT    *int64  `json:"generationLT,omitempty"`
+	GenerationLTE   *int64  `json:"generationLTE,omitempty"`
+
+	// "synced_generation" field predicates.
+	SyncedGeneration      *int64  `json:"syncedGeneration,omitempty"`
+	SyncedGenerationNEQ   *int64  `json:"syncedGenerationNEQ,omitempty"`
+	SyncedGenerationIn    []int64 `json:"syncedGenerationIn,omitempty"`
+	SyncedGenerationNotIn []int64 `json:"syncedGenerationNotIn,omitempty"`
+	SyncedGenerationGT    *int64  `json:"syncedGenerationGT,omitempty"`
+	SyncedGenerationGTE   *int64  `json:"syncedGenerationGTE,omitempty"`
+	SyncedGenerationLT    *int64  `json:"syncedGenerationLT,omitempty"`
+	SyncedGenerationLTE   *int64  `json:"syncedGenerationLTE,omitempty"`
+
+	// "attempts" field predicates.
+	Attempts      *int  `json:"attempts,omitempty"`
+	AttemptsNEQ   *int  `json:"attemptsNEQ,omitempty"`
+	AttemptsIn    []int `json:"attemptsIn,omitempty"`
+	AttemptsNotIn []int `json:"attemptsNotIn,omitempty"`
+	AttemptsGT    *int  `json:"attemptsGT,omitempty"`
+	AttemptsGTE   *int  `json:"attemptsGTE,omitempty"`
+	AttemptsLT    *int  `json:"attemptsLT,omitempty"`
+	AttemptsLTE   *int  `json:"attemptsLTE,omitempty"`
+
+	// "last_error_code" field predicates.
+	LastErrorCode             *string  `json:"lastErrorCode,omitempty"`
+	LastErrorCodeNEQ          *string  `json:"lastErrorCodeNEQ,omitempty"`
+	LastErrorCodeIn           []string `json:"lastErrorCodeIn,omitempty"`
+	LastErrorCodeNotIn        []string `json:"lastErrorCodeNotIn,omitempty"`
+	LastErrorCodeGT           *string  `json:"lastErrorCodeGT,omitempty"`
+	LastErrorCodeGTE          *string  `json:"lastErrorCodeGTE,omitempty"`
+	LastErrorCodeLT           *string  `json:"lastErrorCodeLT,omitempty"`
+	LastErrorCodeLTE          *string  `json:"lastErrorCodeLTE,omitempty"`
+	LastErrorCodeContains     *string  `json:"lastErrorCodeContains,omitempty"`
+	LastErrorCodeHasPrefix    *string  `json:"lastErrorCodeHasPrefix,omitempty"`
+	LastErrorCodeHasSuffix    *string  `json:"lastErrorCodeHasSuffix,omitempty"`
+	LastErrorCodeIsNil        bool     `json:"lastErrorCodeIsNil,omitempty"`
+	LastErrorCodeNotNil       bool     `json:"lastErrorCodeNotNil,omitempty"`
+	LastErrorCodeEqualFold    *string  `json:"lastErrorCodeEqualFold,omitempty"`
+	LastErrorCodeContainsFold *string  `json:"lastErrorCodeContainsFold,omitempty"`
+
+	// "last_error" field predicates.
+	LastError             *string  `json:"lastError,omitempty"`
+	LastErrorNEQ          *string  `json:"lastErrorNEQ,omitempty"`
+	LastErrorIn           []string `json:"lastErrorIn,omitempty"`
+	LastErrorNotIn        []string `json:"lastErrorNotIn,omitempty"`
+	LastErrorGT           *string  `json:"lastErrorGT,omitempty"`
+	LastErrorGTE          *string  `json:"lastErrorGTE,omitempty"`
+	LastErrorLT           *string  `json:"lastErrorLT,omitempty"`
+	LastErrorLTE          *string  `json:"lastErrorLTE,omitempty"`
+	LastErrorContains     *string  `json:"lastErrorContains,omitempty"`
+	LastErrorHasPrefix    *string  `json:"lastErrorHasPrefix,omitempty"`
+	LastErrorHasSuffix    *string  `json:"lastErrorHasSuffix,omitempty"`
+	LastErrorIsNil        bool     `json:"lastErrorIsNil,omitempty"`
+	LastErrorNotNil       bool     `json:"lastErrorNotNil,omitempty"`
+	LastErrorEqualFold    *string  `json:"lastErrorEqualFold,omitempty"`
+	LastErrorContainsFold *string  `json:"lastErrorContainsFold,omitempty"`
+
+	// "synced_at" field predicates.
+	SyncedAt       *time.Time  `json:"syncedAt,omitempty"`
+	SyncedAtNEQ    *time.Time  `json:"syncedAtNEQ,omitempty"`
+	SyncedAtIn     []time.Time `json:"syncedAtIn,omitempty"`
+	SyncedAtNotIn  []time.Time `json:"syncedAtNotIn,omitempty"`
+	SyncedAtGT     *time.Time  `json:"syncedAtGT,omitempty"`
+	SyncedAtGTE    *time.Time  `json:"syncedAtGTE,omitempty"`
+	SyncedAtLT     *time.Time  `json:"syncedAtLT,omitempty"`
+	SyncedAtLTE    *time.Time  `json:"syncedAtLTE,omitempty"`
+	SyncedAtIsNil  bool        `json:"syncedAtIsNil,omitempty"`
+	SyncedAtNotNil bool        `json:"syncedAtNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *QBOLinkWhereInput) AddPredicates(predicates ...predicate.QBOLink) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the QBOLinkWhereInput filter on the QBOLinkQuery builder.
+func (i *QBOLinkWhereInput) Filter(q *QBOLinkQuery) (*QBOLinkQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyQBOLinkWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyQBOLinkWhereInput is returned in case the QBOLinkWhereInput is empty.
+var ErrEmptyQBOLinkWhereInput = errors.New("ent: empty predicate QBOLinkWhereInput")
+
+// P returns a predicate for filtering qbolinks.
+// An error is returned if the input is empty or invalid.
+func (i *QBOLinkWhereInput) P() (predicate.QBOLink, error) {
+	var predicates []predicate.QBOLink
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, qbolink.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.QBOLink, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, qbolink.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.QBOLink, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, qbolink.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, qbolink.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, qbolink.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, qbolink.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, qbolink.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, qbolink.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, qbolink.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, qbolink.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, qbolink.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, qbolink.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, qbolink.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, qbolink.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, qbolink.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, qbolink.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, qbolink.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, qbolink.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, qbolink.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, qbolink.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, qbolink.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.ConnectionID != nil {
+		predicates = append(predicates, qbolink.ConnectionIDEQ(*i.ConnectionID))
+	}
+	if i.ConnectionIDNEQ != nil {
+		predicates = append(predicates, qbolink.ConnectionIDNEQ(*i.ConnectionIDNEQ))
+	}
+	if len(i.ConnectionIDIn) > 0 {
+		predicates = append(predicates, qbolink.ConnectionIDIn(i.ConnectionIDIn...))
+	}
+	if len(i.ConnectionIDNotIn) > 0 {
+		predicates = append(predicates, qbolink.ConnectionIDNotIn(i.ConnectionIDNotIn...))
+	}
+	if i.ConnectionIDGT != nil {
+		predicates = append(predicates, qbolink.ConnectionIDGT(*i.ConnectionIDGT))
+	}
+	if i.ConnectionIDGTE != nil {
+		predicates = append(predicates, qbolink.ConnectionIDGTE(*i.ConnectionIDGTE))
+	}
+	if i.ConnectionIDLT != nil {
+		predicates = append(predicates, qbolink.ConnectionIDLT(*i.ConnectionIDLT))
+	}
+	if i.ConnectionIDLTE != nil {
+		predicates = append(predicates, qbolink.ConnectionIDLTE(*i.ConnectionIDLTE))
+	}
+	if i.ConnectionIDContains != nil {
+		predicates = append(predicates, qbolink.ConnectionIDContains(*i.ConnectionIDContains))
+	}
+	if i.ConnectionIDHasPrefix != nil {
+		predicates = append(predicates, qbolink.ConnectionIDHasPrefix(*i.ConnectionIDHasPrefix))
+	}
+	if i.ConnectionIDHasSuffix != nil {
+		predicates = append(predicates, qbolink.ConnectionIDHasSuffix(*i.ConnectionIDHasSuffix))
+	}
+	if i.ConnectionIDEqualFold != nil {
+		predicates = append(predicates, qbolink.ConnectionIDEqualFold(*i.ConnectionIDEqualFold))
+	}
+	if i.ConnectionIDContainsFold != nil {
+		predicates = append(predicates, qbolink.ConnectionIDContainsFold(*i.ConnectionIDContainsFold))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, qbolink.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, qbolink.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, qbolink.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, qbolink.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, qbolink.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, qbolink.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, qbolink.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, qbolink.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, qbolink.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, qbolink.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, qbolink.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, qbolink.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, qbolink.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.RecordType != nil {
+		predicates = append(predicates, qbolink.RecordTypeEQ(*i.RecordType))
+	}
+	if i.RecordTypeNEQ != nil {
+		predicates = append(predicates, qbolink.RecordTypeNEQ(*i.RecordTypeNEQ))
+	}
+	if len(i.RecordTypeIn) > 0 {
+		predicates = append(predicates, qbolink.RecordTypeIn(i.RecordTypeIn...))
+	}
+	if len(i.RecordTypeNotIn) > 0 {
+		predicates = append(predicates, qbolink.RecordTypeNotIn(i.RecordTypeNotIn...))
+	}
+	if i.RecordID != nil {
+		predicates = append(predicates, qbolink.RecordIDEQ(*i.RecordID))
+	}
+	if i.RecordIDNEQ != nil {
+		predicates = append(predicates, qbolink.RecordIDNEQ(*i.RecordIDNEQ))
+	}
+	if len(i.RecordIDIn) > 0 {
+		predicates = append(predicates, qbolink.RecordIDIn(i.RecordIDIn...))
+	}
+	if len(i.RecordIDNotIn) > 0 {
+		predicates = append(predicates, qbolink.RecordIDNotIn(i.RecordIDNotIn...))
+	}
+	if i.RecordIDGT != nil {
+		predicates = append(predicates, qbolink.RecordIDGT(*i.RecordIDGT))
+	}
+	if i.RecordIDGTE != nil {
+		predicates = append(predicates, qbolink.RecordIDGTE(*i.RecordIDGTE))
+	}
+	if i.RecordIDLT != nil {
+		predicates = append(predicates, qbolink.RecordIDLT(*i.RecordIDLT))
+	}
+	if i.RecordIDLTE != nil {
+		predicates = append(predicates, qbolink.RecordIDLTE(*i.RecordIDLTE))
+	}
+	if i.RecordIDContains != nil {
+		predicates = append(predicates, qbolink.RecordIDContains(*i.RecordIDContains))
+	}
+	if i.RecordIDHasPrefix != nil {
+		predicates = append(predicates, qbolink.RecordIDHasPrefix(*i.RecordIDHasPrefix))
+	}
+	if i.RecordIDHasSuffix != nil {
+		predicates = append(predicates, qbolink.RecordIDHasSuffix(*i.RecordIDHasSuffix))
+	}
+	if i.RecordIDEqualFold != nil {
+		predicates = append(predicates, qbolink.RecordIDEqualFold(*i.RecordIDEqualFold))
+	}
+	if i.RecordIDContainsFold != nil {
+		predicates = append(predicates, qbolink.RecordIDContainsFold(*i.RecordIDContainsFold))
+	}
+	if i.Part != nil {
+		predicates = append(predicates, qbolink.PartEQ(*i.Part))
+	}
+	if i.PartNEQ != nil {
+		predicates = append(predicates, qbolink.PartNEQ(*i.PartNEQ))
+	}
+	if len(i.PartIn) > 0 {
+		predicates = append(predicates, qbolink.PartIn(i.PartIn...))
+	}
+	if len(i.PartNotIn) > 0 {
+		predicates = append(predicates, qbolink.PartNotIn(i.PartNotIn...))
+	}
+	if i.PartGT != nil {
+		predicates = append(predicates, qbolink.PartGT(*i.PartGT))
+	}
+	if i.PartGTE != nil {
+		predicates = append(predicates, qbolink.PartGTE(*i.PartGTE))
+	}
+	if i.PartLT != nil {
+		predicates = append(predicates, qbolink.PartLT(*i.PartLT))
+	}
+	if i.PartLTE != nil {
+		predicates = append(predicates, qbolink.PartLTE(*i.PartLTE))
+	}
+	if i.QboType != nil {
+		predicates = append(predicates, qbolink.QboTypeEQ(*i.QboType))
+	}
+	if i.QboTypeNEQ != nil {
+		predicates = append(predicates, qbolink.QboTypeNEQ(*i.QboTypeNEQ))
+	}
+	if len(i.QboTypeIn) > 0 {
+		predicates = append(predicates, qbolink.QboTypeIn(i.QboTypeIn...))
+	}
+	if len(i.QboTypeNotIn) > 0 {
+		predicates = append(predicates, qbolink.QboTypeNotIn(i.QboTypeNotIn...))
+	}
+	if i.QboTypeGT != nil {
+		predicates = append(predicates, qbolink.QboTypeGT(*i.QboTypeGT))
+	}
+	if i.QboTypeGTE != nil {
+		predicates = append(predicates, qbolink.QboTypeGTE(*i.QboTypeGTE))
+	}
+	if i.QboTypeLT != nil {
+		predicates = append(predicates, qbolink.QboTypeLT(*i.QboTypeLT))
+	}
+	if i.QboTypeLTE != nil {
+		predicates = append(predicates, qbolink.QboTypeLTE(*i.QboTypeLTE))
+	}
+	if i.QboTypeContains != nil {
+		predicates = append(predicates, qbolink.QboTypeContains(*i.QboTypeContains))
+	}
+	if i.QboTypeHasPrefix != nil {
+		predicates = append(predicates, qbolink.QboTypeHasPrefix(*i.QboTypeHasPrefix))
+	}
+	if i.QboTypeHasSuffix != nil {
+		predicates = append(predicates, qbolink.QboTypeHasSuffix(*i.QboTypeHasSuffix))
+	}
+	if i.QboTypeEqualFold != nil {
+		predicates = append(predicates, qbolink.QboTypeEqualFold(*i.QboTypeEqualFold))
+	}
+	if i.QboTypeContainsFold != nil {
+		predicates = append(predicates, qbolink.QboTypeContainsFold(*i.QboTypeContainsFold))
+	}
+	if i.QboID != nil {
+		predicates = append(predicates, qbolink.QboIDEQ(*i.QboID))
+	}
+	if i.QboIDNEQ != nil {
+		predicates = append(predicates, qbolink.QboIDNEQ(*i.QboIDNEQ))
+	}
+	if len(i.QboIDIn) > 0 {
+		predicates = append(predicates, qbolink.QboIDIn(i.QboIDIn...))
+	}
+	if len(i.QboIDNotIn) > 0 {
+		predicates = append(predicates, qbolink.QboIDNotIn(i.QboIDNotIn...))
+	}
+	if i.QboIDGT != nil {
+		predicates = append(predicates, qbolink.QboIDGT(*i.QboIDGT))
+	}
+	if i.QboIDGTE != nil {
+		predicates = append(predicates, qbolink.QboIDGTE(*i.QboIDGTE))
+	}
+	if i.QboIDLT != nil {
+		predicates = append(predicates, qbolink.QboIDLT(*i.QboIDLT))
+	}
+	if i.QboIDLTE != nil {
+		predicates = append(predicates, qbolink.QboIDLTE(*i.QboIDLTE))
+	}
+	if i.QboIDContains != nil {
+		predicates = append(predicates, qbolink.QboIDContains(*i.QboIDContains))
+	}
+	if i.QboIDHasPrefix != nil {
+		predicates = append(predicates, qbolink.QboIDHasPrefix(*i.QboIDHasPrefix))
+	}
+	if i.QboIDHasSuffix != nil {
+		predicates = append(predicates, qbolink.QboIDHasSuffix(*i.QboIDHasSuffix))
+	}
+	if i.QboIDIsNil {
+		predicates = append(predicates, qbolink.QboIDIsNil())
+	}
+	if i.QboIDNotNil {
+		predicates = append(predicates, qbolink.QboIDNotNil())
+	}
+	if i.QboIDEqualFold != nil {
+		predicates = append(predicates, qbolink.QboIDEqualFold(*i.QboIDEqualFold))
+	}
+	if i.QboIDContainsFold != nil {
+		predicates = append(predicates, qbolink.QboIDContainsFold(*i.QboIDContainsFold))
+	}
+	if i.SyncToken != nil {
+		predicates = append(predicates, qbolink.SyncTokenEQ(*i.SyncToken))
+	}
+	if i.SyncTokenNEQ != nil {
+		predicates = append(predicates, qbolink.SyncTokenNEQ(*i.SyncTokenNEQ))
+	}
+	if len(i.SyncTokenIn) > 0 {
+		predicates = append(predicates, qbolink.SyncTokenIn(i.SyncTokenIn...))
+	}
+	if len(i.SyncTokenNotIn) > 0 {
+		predicates = append(predicates, qbolink.SyncTokenNotIn(i.SyncTokenNotIn...))
+	}
+	if i.SyncTokenGT != nil {
+		predicates = append(predicates, qbolink.SyncTokenGT(*i.SyncTokenGT))
+	}
+	if i.SyncTokenGTE != nil {
+		predicates = append(predicates, qbolink.SyncTokenGTE(*i.SyncTokenGTE))
+	}
+	if i.SyncTokenLT != nil {
+		predicates = append(predicates, qbolink.SyncTokenLT(*i.SyncTokenLT))
+	}
+	if i.SyncTokenLTE != nil {
+		predicates = append(predicates, qbolink.SyncTokenLTE(*i.SyncTokenLTE))
+	}
+	if i.SyncTokenContains != nil {
+		predicates = append(predicates, qbolink.SyncTokenContains(*i.SyncTokenContains))
+	}
+	if i.SyncTokenHasPrefix != nil {
+		predicates = append(predicates, qbolink.SyncTokenHasPrefix(*i.SyncTokenHasPrefix))
+	}
+	if i.SyncTokenHasSuffix != nil {
+		predicates = append(predicates, qbolink.SyncTokenHasSuffix(*i.SyncTokenHasSuffix))
+	}
+	if i.SyncTokenIsNil {
+		predicates = append(predicates, qbolink.SyncTokenIsNil())
+	}
+	if i.SyncTokenNotNil {
+		predicates = append(predicates, qbolink.SyncTokenNotNil())
+	}
+	if i.SyncTokenEqualFold != nil {
+		predicates = append(predicates, qbolink.SyncTokenEqualFold(*i.SyncTokenEqualFold))
+	}
+	if i.SyncTokenContainsFold != nil {
+		predicates = append(predicates, qbolink.SyncTokenContainsFold(*i.SyncTokenContainsFold))
+	}
+	if i.DocNumber != nil {
+		predicates = append(predicates, qbolink.DocNumberEQ(*i.DocNumber))
+	}
+	if i.DocNumberNEQ != nil {
+		predicates = append(predicates, qbolink.DocNumberNEQ(*i.DocNumberNEQ))
+	}
+	if len(i.DocNumberIn) > 0 {
+		predicates = append(predicates, qbolink.DocNumberIn(i.DocNumberIn...))
+	}
+	if len(i.DocNumberNotIn) > 0 {
+		predicates = append(predicates, qbolink.DocNumberNotIn(i.DocNumberNotIn...))
+	}
+	if i.DocNumberGT != nil {
+		predicates = append(predicates, qbolink.DocNumberGT(*i.DocNumberGT))
+	}
+	if i.DocNumberGTE != nil {
+		predicates = append(predicates, qbolink.DocNumberGTE(*i.DocNumberGTE))
+	}
+	if i.DocNumberLT != nil {
+		predicates = append(predicates, qbolink.DocNumberLT(*i.DocNumberLT))
+	}
+	if i.DocNumberLTE != nil {
+		predicates = append(predicates, qbolink.DocNumberLTE(*i.DocNumberLTE))
+	}
+	if i.DocNumberContains != nil {
+		predicates = append(predicates, qbolink.DocNumberContains(*i.DocNumberContains))
+	}
+	if i.DocNumberHasPrefix != nil {
+		predicates = append(predicates, qbolink.DocNumberHasPrefix(*i.DocNumberHasPrefix))
+	}
+	if i.DocNumberHasSuffix != nil {
+		predicates = append(predicates, qbolink.DocNumberHasSuffix(*i.DocNumberHasSuffix))
+	}
+	if i.DocNumberIsNil {
+		predicates = append(predicates, qbolink.DocNumberIsNil())
+	}
+	if i.DocNumberNotNil {
+		predicates = append(predicates, qbolink.DocNumberNotNil())
+	}
+	if i.DocNumberEqualFold != nil {
+		predicates = append(predicates, qbolink.DocNumberEqualFold(*i.DocNumberEqualFold))
+	}
+	if i.DocNumberContainsFold != nil {
+		predicates = append(predicates, qbolink.DocNumberContainsFold(*i.DocNumberContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, qbolink.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, qbolink.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, qbolink.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, qbolink.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Operation != nil {
+		predicates = append(predicates, qbolink.OperationEQ(*i.Operation))
+	}
+	if i.OperationNEQ != nil {
+		predicates = append(predicates, qbolink.OperationNEQ(*i.OperationNEQ))
+	}
+	if len(i.OperationIn) > 0 {
+		predicates = append(predicates, qbolink.OperationIn(i.OperationIn...))
+	}
+	if len(i.OperationNotIn) > 0 {
+		predicates = append(predicates, qbolink.OperationNotIn(i.OperationNotIn...))
+	}
+	if i.Generation != nil {
+		predicates = append(predicates, qbolink.GenerationEQ(*i.Generation))
+	}
+	if i.GenerationNEQ != nil {
+		predicates = append(predicates, qbolink.GenerationNEQ(*i.GenerationNEQ))
+	}
+	if len(i.GenerationIn) > 0 {
+		predicates = append(predicates, qbolink.GenerationIn(i.GenerationIn...))
+	}
+	if len(i.GenerationNotIn) > 0 {
+		predicates = append(predicates, qbolink.GenerationNotIn(i.GenerationNotIn...))
+	}
+	if i.GenerationGT != nil {
+		predicates = append(predicates, qbolink.GenerationGT(*i.GenerationGT))
+	}
+	if i.GenerationGTE != nil {
+		predicates = append(predicates, qbolink.GenerationGTE(*i.GenerationGTE))
+	}
+	if i.GenerationLT != nil {
+		predicates = append(predicates, qbolink.GenerationLT(*i.GenerationLT))
+	}
+	if i.GenerationLTE != nil {
+		predicates = append(predicates, qbolink.GenerationLTE(*i.GenerationLTE))
+	}
+	if i.SyncedGeneration != nil {
+		predicates = append(predicates, qbolink.SyncedGenerationEQ(*i.SyncedGeneration))
+	}
+	if i.SyncedGenerationNEQ != nil {
+		predicates = append(predicates, qbolink.SyncedGenerationNEQ(*i.SyncedGenerationNEQ))
+	}
+	if len(i.SyncedGenerationIn) > 0 {
+		predicates = append(predicates, qbolink.SyncedGenerationIn(i.SyncedGenerationIn...))
+	}
+	if len(i.SyncedGenerationNotIn) > 0 {
+		predicates = append(predicates, qbolink.SyncedGenerationNotIn(i.SyncedGenerationNotIn...))
+	}
+	if i.SyncedGenerationGT != nil {
+		predicates = append(predicates, qbolink.SyncedGenerationGT(*i.SyncedGenerationGT))
+	}
+	if i.SyncedGenerationGTE != nil {
+		predicates = append(predicates, qbolink.SyncedGenerationGTE(*i.SyncedGenerationGTE))
+	}
+	if i.SyncedGenerationLT != nil {
+		predicates = append(predicates, qbolink.SyncedGenerationLT(*i.SyncedGenerationLT))
+	}
+	if i.SyncedGenerationLTE != nil {
+		predicates = append(predicates, qbolink.SyncedGenerationLTE(*i.SyncedGenerationLTE))
+	}
+	if i.Attempts != nil {
+		predicates = append(predicates, qbolink.AttemptsEQ(*i.Attempts))
+	}
+	if i.AttemptsNEQ != nil {
+		predicates = append(predicates, qbolink.AttemptsNEQ(*i.AttemptsNEQ))
+	}
+	if len(i.AttemptsIn) > 0 {
+		predicates = append(predicates, qbolink.AttemptsIn(i.AttemptsIn...))
+	}
+	if len(i.AttemptsNotIn) > 0 {
+		predicates = append(predicates, qbolink.AttemptsNotIn(i.AttemptsNotIn...))
+	}
+	if i.AttemptsGT != nil {
+		predicates = append(predicates, qbolink.AttemptsGT(*i.AttemptsGT))
+	}
+	if i.AttemptsGTE != nil {
+		predicates = append(predicates, qbolink.AttemptsGTE(*i.AttemptsGTE))
+	}
+	if i.AttemptsLT != nil {
+		predicates = append(predicates, qbolink.AttemptsLT(*i.AttemptsLT))
+	}
+	if i.AttemptsLTE != nil {
+		predicates = append(predicates, qbolink.AttemptsLTE(*i.AttemptsLTE))
+	}
+	if i.LastErrorCode != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeEQ(*i.LastErrorCode))
+	}
+	if i.LastErrorCodeNEQ != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeNEQ(*i.LastErrorCodeNEQ))
+	}
+	if len(i.LastErrorCodeIn) > 0 {
+		predicates = append(predicates, qbolink.LastErrorCodeIn(i.LastErrorCodeIn...))
+	}
+	if len(i.LastErrorCodeNotIn) > 0 {
+		predicates = append(predicates, qbolink.LastErrorCodeNotIn(i.LastErrorCodeNotIn...))
+	}
+	if i.LastErrorCodeGT != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeGT(*i.LastErrorCodeGT))
+	}
+	if i.LastErrorCodeGTE != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeGTE(*i.LastErrorCodeGTE))
+	}
+	if i.LastErrorCodeLT != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeLT(*i.LastErrorCodeLT))
+	}
+	if i.LastErrorCodeLTE != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeLTE(*i.LastErrorCodeLTE))
+	}
+	if i.LastErrorCodeContains != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeContains(*i.LastErrorCodeContains))
+	}
+	if i.LastErrorCodeHasPrefix != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeHasPrefix(*i.LastErrorCodeHasPrefix))
+	}
+	if i.LastErrorCodeHasSuffix != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeHasSuffix(*i.LastErrorCodeHasSuffix))
+	}
+	if i.LastErrorCodeIsNil {
+		predicates = append(predicates, qbolink.LastErrorCodeIsNil())
+	}
+	if i.LastErrorCodeNotNil {
+		predicates = append(predicates, qbolink.LastErrorCodeNotNil())
+	}
+	if i.LastErrorCodeEqualFold != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeEqualFold(*i.LastErrorCodeEqualFold))
+	}
+	if i.LastErrorCodeContainsFold != nil {
+		predicates = append(predicates, qbolink.LastErrorCodeContainsFold(*i.LastErrorCodeContainsFold))
+	}
+	if i.LastError != nil {
+		predicates = append(predicates, qbolink.LastErrorEQ(*i.LastError))
+	}
+	if i.LastErrorNEQ != nil {
+		predicates = append(predicates, qbolink.LastErrorNEQ(*i.LastErrorNEQ))
+	}
+	if len(i.LastErrorIn) > 0 {
+		predicates = append(predicates, qbolink.LastErrorIn(i.LastErrorIn...))
+	}
+	if len(i.LastErrorNotIn) > 0 {
+		predicates = append(predicates, qbolink.LastErrorNotIn(i.LastErrorNotIn...))
+	}
+	if i.LastErrorGT != nil {
+		predicates = append(predicates, qbolink.LastErrorGT(*i.LastErrorGT))
+	}
+	if i.LastErrorGTE != nil {
+		predicates = append(predicates, qbolink.LastErrorGTE(*i.LastErrorGTE))
+	}
+	if i.LastErrorLT != nil {
+		predicates = append(predicates, qbolink.LastErrorLT(*i.LastErrorLT))
+	}
+	if i.LastErrorLTE != nil {
+		predicates = append(predicates, qbolink.LastErrorLTE(*i.LastErrorLTE))
+	}
+	if i.LastErrorContains != nil {
+		predicates = append(predicates, qbolink.LastErrorContains(*i.LastErrorContains))
+	}
+	if i.LastErrorHasPrefix != nil {
+		predicates = append(predicates, qbolink.LastErrorHasPrefix(*i.LastErrorHasPrefix))
+	}
+	if i.LastErrorHasSuffix != nil {
+		predicates = append(predicates, qbolink.LastErrorHasSuffix(*i.LastErrorHasSuffix))
+	}
+	if i.LastErrorIsNil {
+		predicates = append(predicates, qbolink.LastErrorIsNil())
+	}
+	if i.LastErrorNotNil {
+		predicates = append(predicates, qbolink.LastErrorNotNil())
+	}
+	if i.LastErrorEqualFold != nil {
+		predicates = append(predicates, qbolink.LastErrorEqualFold(*i.LastErrorEqualFold))
+	}
+	if i.LastErrorContainsFold != nil {
+		predicates = append(predicates, qbolink.LastErrorContainsFold(*i.LastErrorContainsFold))
+	}
+	if i.SyncedAt != nil {
+		predicates = append(predicates, qbolink.SyncedAtEQ(*i.SyncedAt))
+	}
+	if i.SyncedAtNEQ != nil {
+		predicates = append(predicates, qbolink.SyncedAtNEQ(*i.SyncedAtNEQ))
+	}
+	if len(i.SyncedAtIn) > 0 {
+		predicates = append(predicates, qbolink.SyncedAtIn(i.SyncedAtIn...))
+	}
+	if len(i.SyncedAtNotIn) > 0 {
+		predicates = append(predicates, qbolink.SyncedAtNotIn(i.SyncedAtNotIn...))
+	}
+	if i.SyncedAtGT != nil {
+		predicates = append(predicates, qbolink.SyncedAtGT(*i.SyncedAtGT))
+	}
+	if i.SyncedAtGTE != nil {
+		predicates = append(predicates, qbolink.SyncedAtGTE(*i.SyncedAtGTE))
+	}
+	if i.SyncedAtLT != nil {
+		predicates = append(predicates, qbolink.SyncedAtLT(*i.SyncedAtLT))
+	}
+	if i.SyncedAtLTE != nil {
+		predicates = append(predicates, qbolink.SyncedAtLTE(*i.SyncedAtLTE))
+	}
+	if i.SyncedAtIsNil {
+		predicates = append(predicates, qbolink.SyncedAtIsNil())
+	}
+	if i.SyncedAtNotNil {
+		predicates = append(predicates, qbolink.SyncedAtNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyQBOLinkWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return qbolink.And(predicates...), nil
 	}
 }
 

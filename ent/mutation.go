@@ -28,13 +28,17 @@ import (
 	"books/ent/payment"
 	"books/ent/paymentapplication"
 	"books/ent/predicate"
+	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"books/internal/caldate"
 	"books/internal/ledger/source"
 	"books/internal/money"
+	"books/internal/qbo/settings"
 	"books/internal/qbo/syncstate"
 	"context"
 	"errors"
@@ -79,7 +83,10 @@ const (
 	TypeOrganization       = "Organization"
 	TypePayment            = "Payment"
 	TypePaymentApplication = "PaymentApplication"
+	TypeQBOAuthState       = "QBOAuthState"
 	TypeQBOConnection      = "QBOConnection"
+	TypeQBOLink            = "QBOLink"
+	TypeQBOListEntry       = "QBOListEntry"
 	TypeRefund             = "Refund"
 	TypeVendor             = "Vendor"
 	TypeWriteOff           = "WriteOff"
@@ -27086,6 +27093,684 @@ func (m *PaymentApplicationMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown PaymentApplication edge %s", name)
 }
 
+// QBOAuthStateMutation represents an operation that mutates the QBOAuthState nodes in the graph.
+type QBOAuthStateMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	organization_id *string
+	entity_id       *string
+	principal       *string
+	expires_at      *time.Time
+	used_at         *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*QBOAuthState, error)
+	predicates      []predicate.QBOAuthState
+}
+
+var _ ent.Mutation = (*QBOAuthStateMutation)(nil)
+
+// qboauthstateOption allows management of the mutation configuration using functional options.
+type qboauthstateOption func(*QBOAuthStateMutation)
+
+// newQBOAuthStateMutation creates new mutation for the QBOAuthState entity.
+func newQBOAuthStateMutation(c config, op Op, opts ...qboauthstateOption) *QBOAuthStateMutation {
+	m := &QBOAuthStateMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeQBOAuthState,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withQBOAuthStateID sets the ID field of the mutation.
+func withQBOAuthStateID(id string) qboauthstateOption {
+	return func(m *QBOAuthStateMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *QBOAuthState
+		)
+		m.oldValue = func(ctx context.Context) (*QBOAuthState, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().QBOAuthState.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withQBOAuthState sets the old QBOAuthState of the mutation.
+func withQBOAuthState(node *QBOAuthState) qboauthstateOption {
+	return func(m *QBOAuthStateMutation) {
+		m.oldValue = func(context.Context) (*QBOAuthState, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m QBOAuthStateMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m QBOAuthStateMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of QBOAuthState entities.
+func (m *QBOAuthStateMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *QBOAuthStateMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *QBOAuthStateMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().QBOAuthState.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *QBOAuthStateMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *QBOAuthStateMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the QBOAuthState entity.
+// If the QBOAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOAuthStateMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *QBOAuthStateMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *QBOAuthStateMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *QBOAuthStateMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the QBOAuthState entity.
+// If the QBOAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOAuthStateMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *QBOAuthStateMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *QBOAuthStateMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *QBOAuthStateMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the QBOAuthState entity.
+// If the QBOAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOAuthStateMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *QBOAuthStateMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *QBOAuthStateMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *QBOAuthStateMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the QBOAuthState entity.
+// If the QBOAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOAuthStateMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *QBOAuthStateMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetPrincipal sets the "principal" field.
+func (m *QBOAuthStateMutation) SetPrincipal(s string) {
+	m.principal = &s
+}
+
+// Principal returns the value of the "principal" field in the mutation.
+func (m *QBOAuthStateMutation) Principal() (r string, exists bool) {
+	v := m.principal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrincipal returns the old "principal" field's value of the QBOAuthState entity.
+// If the QBOAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOAuthStateMutation) OldPrincipal(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrincipal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrincipal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrincipal: %w", err)
+	}
+	return oldValue.Principal, nil
+}
+
+// ResetPrincipal resets all changes to the "principal" field.
+func (m *QBOAuthStateMutation) ResetPrincipal() {
+	m.principal = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *QBOAuthStateMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *QBOAuthStateMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the QBOAuthState entity.
+// If the QBOAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOAuthStateMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *QBOAuthStateMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetUsedAt sets the "used_at" field.
+func (m *QBOAuthStateMutation) SetUsedAt(t time.Time) {
+	m.used_at = &t
+}
+
+// UsedAt returns the value of the "used_at" field in the mutation.
+func (m *QBOAuthStateMutation) UsedAt() (r time.Time, exists bool) {
+	v := m.used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedAt returns the old "used_at" field's value of the QBOAuthState entity.
+// If the QBOAuthState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOAuthStateMutation) OldUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedAt: %w", err)
+	}
+	return oldValue.UsedAt, nil
+}
+
+// ClearUsedAt clears the value of the "used_at" field.
+func (m *QBOAuthStateMutation) ClearUsedAt() {
+	m.used_at = nil
+	m.clearedFields[qboauthstate.FieldUsedAt] = struct{}{}
+}
+
+// UsedAtCleared returns if the "used_at" field was cleared in this mutation.
+func (m *QBOAuthStateMutation) UsedAtCleared() bool {
+	_, ok := m.clearedFields[qboauthstate.FieldUsedAt]
+	return ok
+}
+
+// ResetUsedAt resets all changes to the "used_at" field.
+func (m *QBOAuthStateMutation) ResetUsedAt() {
+	m.used_at = nil
+	delete(m.clearedFields, qboauthstate.FieldUsedAt)
+}
+
+// Where appends a list predicates to the QBOAuthStateMutation builder.
+func (m *QBOAuthStateMutation) Where(ps ...predicate.QBOAuthState) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the QBOAuthStateMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *QBOAuthStateMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.QBOAuthState, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *QBOAuthStateMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *QBOAuthStateMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (QBOAuthState).
+func (m *QBOAuthStateMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *QBOAuthStateMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, qboauthstate.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, qboauthstate.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, qboauthstate.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, qboauthstate.FieldEntityID)
+	}
+	if m.principal != nil {
+		fields = append(fields, qboauthstate.FieldPrincipal)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, qboauthstate.FieldExpiresAt)
+	}
+	if m.used_at != nil {
+		fields = append(fields, qboauthstate.FieldUsedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *QBOAuthStateMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case qboauthstate.FieldCreatedAt:
+		return m.CreatedAt()
+	case qboauthstate.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case qboauthstate.FieldOrganizationID:
+		return m.OrganizationID()
+	case qboauthstate.FieldEntityID:
+		return m.EntityID()
+	case qboauthstate.FieldPrincipal:
+		return m.Principal()
+	case qboauthstate.FieldExpiresAt:
+		return m.ExpiresAt()
+	case qboauthstate.FieldUsedAt:
+		return m.UsedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *QBOAuthStateMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case qboauthstate.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case qboauthstate.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case qboauthstate.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case qboauthstate.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case qboauthstate.FieldPrincipal:
+		return m.OldPrincipal(ctx)
+	case qboauthstate.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case qboauthstate.FieldUsedAt:
+		return m.OldUsedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown QBOAuthState field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOAuthStateMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case qboauthstate.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case qboauthstate.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case qboauthstate.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case qboauthstate.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case qboauthstate.FieldPrincipal:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrincipal(v)
+		return nil
+	case qboauthstate.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case qboauthstate.FieldUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QBOAuthState field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *QBOAuthStateMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *QBOAuthStateMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOAuthStateMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown QBOAuthState numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *QBOAuthStateMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(qboauthstate.FieldUsedAt) {
+		fields = append(fields, qboauthstate.FieldUsedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *QBOAuthStateMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *QBOAuthStateMutation) ClearField(name string) error {
+	switch name {
+	case qboauthstate.FieldUsedAt:
+		m.ClearUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOAuthState nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *QBOAuthStateMutation) ResetField(name string) error {
+	switch name {
+	case qboauthstate.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case qboauthstate.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case qboauthstate.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case qboauthstate.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case qboauthstate.FieldPrincipal:
+		m.ResetPrincipal()
+		return nil
+	case qboauthstate.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case qboauthstate.FieldUsedAt:
+		m.ResetUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOAuthState field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *QBOAuthStateMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *QBOAuthStateMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *QBOAuthStateMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *QBOAuthStateMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *QBOAuthStateMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *QBOAuthStateMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *QBOAuthStateMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown QBOAuthState unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *QBOAuthStateMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown QBOAuthState edge %s", name)
+}
+
 // QBOConnectionMutation represents an operation that mutates the QBOConnection nodes in the graph.
 type QBOConnectionMutation struct {
 	config
@@ -27108,6 +27793,9 @@ type QBOConnectionMutation struct {
 	disconnected_at         *time.Time
 	last_error              *string
 	base_url                *string
+	settings                *settings.Settings
+	company_name            *string
+	lists_updated_at        *time.Time
 	clearedFields           map[string]struct{}
 	entity                  *string
 	clearedentity           bool
@@ -27907,6 +28595,153 @@ func (m *QBOConnectionMutation) ResetBaseURL() {
 	m.base_url = nil
 }
 
+// SetSettings sets the "settings" field.
+func (m *QBOConnectionMutation) SetSettings(s settings.Settings) {
+	m.settings = &s
+}
+
+// Settings returns the value of the "settings" field in the mutation.
+func (m *QBOConnectionMutation) Settings() (r settings.Settings, exists bool) {
+	v := m.settings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSettings returns the old "settings" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldSettings(ctx context.Context) (v settings.Settings, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSettings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSettings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSettings: %w", err)
+	}
+	return oldValue.Settings, nil
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (m *QBOConnectionMutation) ClearSettings() {
+	m.settings = nil
+	m.clearedFields[qboconnection.FieldSettings] = struct{}{}
+}
+
+// SettingsCleared returns if the "settings" field was cleared in this mutation.
+func (m *QBOConnectionMutation) SettingsCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldSettings]
+	return ok
+}
+
+// ResetSettings resets all changes to the "settings" field.
+func (m *QBOConnectionMutation) ResetSettings() {
+	m.settings = nil
+	delete(m.clearedFields, qboconnection.FieldSettings)
+}
+
+// SetCompanyName sets the "company_name" field.
+func (m *QBOConnectionMutation) SetCompanyName(s string) {
+	m.company_name = &s
+}
+
+// CompanyName returns the value of the "company_name" field in the mutation.
+func (m *QBOConnectionMutation) CompanyName() (r string, exists bool) {
+	v := m.company_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompanyName returns the old "company_name" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldCompanyName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompanyName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompanyName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompanyName: %w", err)
+	}
+	return oldValue.CompanyName, nil
+}
+
+// ClearCompanyName clears the value of the "company_name" field.
+func (m *QBOConnectionMutation) ClearCompanyName() {
+	m.company_name = nil
+	m.clearedFields[qboconnection.FieldCompanyName] = struct{}{}
+}
+
+// CompanyNameCleared returns if the "company_name" field was cleared in this mutation.
+func (m *QBOConnectionMutation) CompanyNameCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldCompanyName]
+	return ok
+}
+
+// ResetCompanyName resets all changes to the "company_name" field.
+func (m *QBOConnectionMutation) ResetCompanyName() {
+	m.company_name = nil
+	delete(m.clearedFields, qboconnection.FieldCompanyName)
+}
+
+// SetListsUpdatedAt sets the "lists_updated_at" field.
+func (m *QBOConnectionMutation) SetListsUpdatedAt(t time.Time) {
+	m.lists_updated_at = &t
+}
+
+// ListsUpdatedAt returns the value of the "lists_updated_at" field in the mutation.
+func (m *QBOConnectionMutation) ListsUpdatedAt() (r time.Time, exists bool) {
+	v := m.lists_updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldListsUpdatedAt returns the old "lists_updated_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldListsUpdatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldListsUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldListsUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldListsUpdatedAt: %w", err)
+	}
+	return oldValue.ListsUpdatedAt, nil
+}
+
+// ClearListsUpdatedAt clears the value of the "lists_updated_at" field.
+func (m *QBOConnectionMutation) ClearListsUpdatedAt() {
+	m.lists_updated_at = nil
+	m.clearedFields[qboconnection.FieldListsUpdatedAt] = struct{}{}
+}
+
+// ListsUpdatedAtCleared returns if the "lists_updated_at" field was cleared in this mutation.
+func (m *QBOConnectionMutation) ListsUpdatedAtCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldListsUpdatedAt]
+	return ok
+}
+
+// ResetListsUpdatedAt resets all changes to the "lists_updated_at" field.
+func (m *QBOConnectionMutation) ResetListsUpdatedAt() {
+	m.lists_updated_at = nil
+	delete(m.clearedFields, qboconnection.FieldListsUpdatedAt)
+}
+
 // ClearEntity clears the "entity" edge to the LegalEntity entity.
 func (m *QBOConnectionMutation) ClearEntity() {
 	m.clearedentity = true
@@ -27968,7 +28803,7 @@ func (m *QBOConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *QBOConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, qboconnection.FieldCreatedAt)
 	}
@@ -28017,6 +28852,15 @@ func (m *QBOConnectionMutation) Fields() []string {
 	if m.base_url != nil {
 		fields = append(fields, qboconnection.FieldBaseURL)
 	}
+	if m.settings != nil {
+		fields = append(fields, qboconnection.FieldSettings)
+	}
+	if m.company_name != nil {
+		fields = append(fields, qboconnection.FieldCompanyName)
+	}
+	if m.lists_updated_at != nil {
+		fields = append(fields, qboconnection.FieldListsUpdatedAt)
+	}
 	return fields
 }
 
@@ -28057,6 +28901,12 @@ func (m *QBOConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.LastError()
 	case qboconnection.FieldBaseURL:
 		return m.BaseURL()
+	case qboconnection.FieldSettings:
+		return m.Settings()
+	case qboconnection.FieldCompanyName:
+		return m.CompanyName()
+	case qboconnection.FieldListsUpdatedAt:
+		return m.ListsUpdatedAt()
 	}
 	return nil, false
 }
@@ -28098,6 +28948,12 @@ func (m *QBOConnectionMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldLastError(ctx)
 	case qboconnection.FieldBaseURL:
 		return m.OldBaseURL(ctx)
+	case qboconnection.FieldSettings:
+		return m.OldSettings(ctx)
+	case qboconnection.FieldCompanyName:
+		return m.OldCompanyName(ctx)
+	case qboconnection.FieldListsUpdatedAt:
+		return m.OldListsUpdatedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown QBOConnection field %s", name)
 }
@@ -28219,6 +29075,27 @@ func (m *QBOConnectionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetBaseURL(v)
 		return nil
+	case qboconnection.FieldSettings:
+		v, ok := value.(settings.Settings)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSettings(v)
+		return nil
+	case qboconnection.FieldCompanyName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompanyName(v)
+		return nil
+	case qboconnection.FieldListsUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetListsUpdatedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown QBOConnection field %s", name)
 }
@@ -28285,6 +29162,15 @@ func (m *QBOConnectionMutation) ClearedFields() []string {
 	if m.FieldCleared(qboconnection.FieldLastError) {
 		fields = append(fields, qboconnection.FieldLastError)
 	}
+	if m.FieldCleared(qboconnection.FieldSettings) {
+		fields = append(fields, qboconnection.FieldSettings)
+	}
+	if m.FieldCleared(qboconnection.FieldCompanyName) {
+		fields = append(fields, qboconnection.FieldCompanyName)
+	}
+	if m.FieldCleared(qboconnection.FieldListsUpdatedAt) {
+		fields = append(fields, qboconnection.FieldListsUpdatedAt)
+	}
 	return fields
 }
 
@@ -28319,6 +29205,15 @@ func (m *QBOConnectionMutation) ClearField(name string) error {
 		return nil
 	case qboconnection.FieldLastError:
 		m.ClearLastError()
+		return nil
+	case qboconnection.FieldSettings:
+		m.ClearSettings()
+		return nil
+	case qboconnection.FieldCompanyName:
+		m.ClearCompanyName()
+		return nil
+	case qboconnection.FieldListsUpdatedAt:
+		m.ClearListsUpdatedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown QBOConnection nullable field %s", name)
@@ -28375,6 +29270,15 @@ func (m *QBOConnectionMutation) ResetField(name string) error {
 		return nil
 	case qboconnection.FieldBaseURL:
 		m.ResetBaseURL()
+		return nil
+	case qboconnection.FieldSettings:
+		m.ResetSettings()
+		return nil
+	case qboconnection.FieldCompanyName:
+		m.ResetCompanyName()
+		return nil
+	case qboconnection.FieldListsUpdatedAt:
+		m.ResetListsUpdatedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown QBOConnection field %s", name)
@@ -28452,6 +29356,2851 @@ func (m *QBOConnectionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown QBOConnection edge %s", name)
+}
+
+// QBOLinkMutation represents an operation that mutates the QBOLink nodes in the graph.
+type QBOLinkMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *string
+	created_at           *time.Time
+	updated_at           *time.Time
+	organization_id      *string
+	entity_id            *string
+	record_type          *qbolink.RecordType
+	record_id            *string
+	part                 *int
+	addpart              *int
+	qbo_type             *string
+	qbo_id               *string
+	sync_token           *string
+	doc_number           *string
+	status               *qbolink.Status
+	operation            *qbolink.Operation
+	generation           *int64
+	addgeneration        *int64
+	synced_generation    *int64
+	addsynced_generation *int64
+	attempts             *int
+	addattempts          *int
+	last_error_code      *string
+	last_error           *string
+	synced_at            *time.Time
+	qbo_total            *money.Amount
+	addqbo_total         *money.Amount
+	qbo_balance          *money.Amount
+	addqbo_balance       *money.Amount
+	clearedFields        map[string]struct{}
+	connection           *string
+	clearedconnection    bool
+	done                 bool
+	oldValue             func(context.Context) (*QBOLink, error)
+	predicates           []predicate.QBOLink
+}
+
+var _ ent.Mutation = (*QBOLinkMutation)(nil)
+
+// qbolinkOption allows management of the mutation configuration using functional options.
+type qbolinkOption func(*QBOLinkMutation)
+
+// newQBOLinkMutation creates new mutation for the QBOLink entity.
+func newQBOLinkMutation(c config, op Op, opts ...qbolinkOption) *QBOLinkMutation {
+	m := &QBOLinkMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeQBOLink,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withQBOLinkID sets the ID field of the mutation.
+func withQBOLinkID(id string) qbolinkOption {
+	return func(m *QBOLinkMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *QBOLink
+		)
+		m.oldValue = func(ctx context.Context) (*QBOLink, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().QBOLink.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withQBOLink sets the old QBOLink of the mutation.
+func withQBOLink(node *QBOLink) qbolinkOption {
+	return func(m *QBOLinkMutation) {
+		m.oldValue = func(context.Context) (*QBOLink, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m QBOLinkMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m QBOLinkMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of QBOLink entities.
+func (m *QBOLinkMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *QBOLinkMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *QBOLinkMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().QBOLink.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *QBOLinkMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *QBOLinkMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *QBOLinkMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *QBOLinkMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *QBOLinkMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *QBOLinkMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *QBOLinkMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *QBOLinkMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *QBOLinkMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetConnectionID sets the "connection_id" field.
+func (m *QBOLinkMutation) SetConnectionID(s string) {
+	m.connection = &s
+}
+
+// ConnectionID returns the value of the "connection_id" field in the mutation.
+func (m *QBOLinkMutation) ConnectionID() (r string, exists bool) {
+	v := m.connection
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectionID returns the old "connection_id" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldConnectionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectionID: %w", err)
+	}
+	return oldValue.ConnectionID, nil
+}
+
+// ResetConnectionID resets all changes to the "connection_id" field.
+func (m *QBOLinkMutation) ResetConnectionID() {
+	m.connection = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *QBOLinkMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *QBOLinkMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *QBOLinkMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetRecordType sets the "record_type" field.
+func (m *QBOLinkMutation) SetRecordType(qt qbolink.RecordType) {
+	m.record_type = &qt
+}
+
+// RecordType returns the value of the "record_type" field in the mutation.
+func (m *QBOLinkMutation) RecordType() (r qbolink.RecordType, exists bool) {
+	v := m.record_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordType returns the old "record_type" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldRecordType(ctx context.Context) (v qbolink.RecordType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordType: %w", err)
+	}
+	return oldValue.RecordType, nil
+}
+
+// ResetRecordType resets all changes to the "record_type" field.
+func (m *QBOLinkMutation) ResetRecordType() {
+	m.record_type = nil
+}
+
+// SetRecordID sets the "record_id" field.
+func (m *QBOLinkMutation) SetRecordID(s string) {
+	m.record_id = &s
+}
+
+// RecordID returns the value of the "record_id" field in the mutation.
+func (m *QBOLinkMutation) RecordID() (r string, exists bool) {
+	v := m.record_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordID returns the old "record_id" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldRecordID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordID: %w", err)
+	}
+	return oldValue.RecordID, nil
+}
+
+// ResetRecordID resets all changes to the "record_id" field.
+func (m *QBOLinkMutation) ResetRecordID() {
+	m.record_id = nil
+}
+
+// SetPart sets the "part" field.
+func (m *QBOLinkMutation) SetPart(i int) {
+	m.part = &i
+	m.addpart = nil
+}
+
+// Part returns the value of the "part" field in the mutation.
+func (m *QBOLinkMutation) Part() (r int, exists bool) {
+	v := m.part
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPart returns the old "part" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldPart(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPart is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPart requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPart: %w", err)
+	}
+	return oldValue.Part, nil
+}
+
+// AddPart adds i to the "part" field.
+func (m *QBOLinkMutation) AddPart(i int) {
+	if m.addpart != nil {
+		*m.addpart += i
+	} else {
+		m.addpart = &i
+	}
+}
+
+// AddedPart returns the value that was added to the "part" field in this mutation.
+func (m *QBOLinkMutation) AddedPart() (r int, exists bool) {
+	v := m.addpart
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPart resets all changes to the "part" field.
+func (m *QBOLinkMutation) ResetPart() {
+	m.part = nil
+	m.addpart = nil
+}
+
+// SetQboType sets the "qbo_type" field.
+func (m *QBOLinkMutation) SetQboType(s string) {
+	m.qbo_type = &s
+}
+
+// QboType returns the value of the "qbo_type" field in the mutation.
+func (m *QBOLinkMutation) QboType() (r string, exists bool) {
+	v := m.qbo_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboType returns the old "qbo_type" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldQboType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboType: %w", err)
+	}
+	return oldValue.QboType, nil
+}
+
+// ResetQboType resets all changes to the "qbo_type" field.
+func (m *QBOLinkMutation) ResetQboType() {
+	m.qbo_type = nil
+}
+
+// SetQboID sets the "qbo_id" field.
+func (m *QBOLinkMutation) SetQboID(s string) {
+	m.qbo_id = &s
+}
+
+// QboID returns the value of the "qbo_id" field in the mutation.
+func (m *QBOLinkMutation) QboID() (r string, exists bool) {
+	v := m.qbo_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboID returns the old "qbo_id" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldQboID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboID: %w", err)
+	}
+	return oldValue.QboID, nil
+}
+
+// ClearQboID clears the value of the "qbo_id" field.
+func (m *QBOLinkMutation) ClearQboID() {
+	m.qbo_id = nil
+	m.clearedFields[qbolink.FieldQboID] = struct{}{}
+}
+
+// QboIDCleared returns if the "qbo_id" field was cleared in this mutation.
+func (m *QBOLinkMutation) QboIDCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldQboID]
+	return ok
+}
+
+// ResetQboID resets all changes to the "qbo_id" field.
+func (m *QBOLinkMutation) ResetQboID() {
+	m.qbo_id = nil
+	delete(m.clearedFields, qbolink.FieldQboID)
+}
+
+// SetSyncToken sets the "sync_token" field.
+func (m *QBOLinkMutation) SetSyncToken(s string) {
+	m.sync_token = &s
+}
+
+// SyncToken returns the value of the "sync_token" field in the mutation.
+func (m *QBOLinkMutation) SyncToken() (r string, exists bool) {
+	v := m.sync_token
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncToken returns the old "sync_token" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldSyncToken(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncToken is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncToken requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncToken: %w", err)
+	}
+	return oldValue.SyncToken, nil
+}
+
+// ClearSyncToken clears the value of the "sync_token" field.
+func (m *QBOLinkMutation) ClearSyncToken() {
+	m.sync_token = nil
+	m.clearedFields[qbolink.FieldSyncToken] = struct{}{}
+}
+
+// SyncTokenCleared returns if the "sync_token" field was cleared in this mutation.
+func (m *QBOLinkMutation) SyncTokenCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldSyncToken]
+	return ok
+}
+
+// ResetSyncToken resets all changes to the "sync_token" field.
+func (m *QBOLinkMutation) ResetSyncToken() {
+	m.sync_token = nil
+	delete(m.clearedFields, qbolink.FieldSyncToken)
+}
+
+// SetDocNumber sets the "doc_number" field.
+func (m *QBOLinkMutation) SetDocNumber(s string) {
+	m.doc_number = &s
+}
+
+// DocNumber returns the value of the "doc_number" field in the mutation.
+func (m *QBOLinkMutation) DocNumber() (r string, exists bool) {
+	v := m.doc_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDocNumber returns the old "doc_number" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldDocNumber(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDocNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDocNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDocNumber: %w", err)
+	}
+	return oldValue.DocNumber, nil
+}
+
+// ClearDocNumber clears the value of the "doc_number" field.
+func (m *QBOLinkMutation) ClearDocNumber() {
+	m.doc_number = nil
+	m.clearedFields[qbolink.FieldDocNumber] = struct{}{}
+}
+
+// DocNumberCleared returns if the "doc_number" field was cleared in this mutation.
+func (m *QBOLinkMutation) DocNumberCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldDocNumber]
+	return ok
+}
+
+// ResetDocNumber resets all changes to the "doc_number" field.
+func (m *QBOLinkMutation) ResetDocNumber() {
+	m.doc_number = nil
+	delete(m.clearedFields, qbolink.FieldDocNumber)
+}
+
+// SetStatus sets the "status" field.
+func (m *QBOLinkMutation) SetStatus(q qbolink.Status) {
+	m.status = &q
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *QBOLinkMutation) Status() (r qbolink.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldStatus(ctx context.Context) (v qbolink.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *QBOLinkMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetOperation sets the "operation" field.
+func (m *QBOLinkMutation) SetOperation(q qbolink.Operation) {
+	m.operation = &q
+}
+
+// Operation returns the value of the "operation" field in the mutation.
+func (m *QBOLinkMutation) Operation() (r qbolink.Operation, exists bool) {
+	v := m.operation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOperation returns the old "operation" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldOperation(ctx context.Context) (v qbolink.Operation, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOperation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOperation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOperation: %w", err)
+	}
+	return oldValue.Operation, nil
+}
+
+// ResetOperation resets all changes to the "operation" field.
+func (m *QBOLinkMutation) ResetOperation() {
+	m.operation = nil
+}
+
+// SetGeneration sets the "generation" field.
+func (m *QBOLinkMutation) SetGeneration(i int64) {
+	m.generation = &i
+	m.addgeneration = nil
+}
+
+// Generation returns the value of the "generation" field in the mutation.
+func (m *QBOLinkMutation) Generation() (r int64, exists bool) {
+	v := m.generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGeneration returns the old "generation" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldGeneration(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGeneration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGeneration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGeneration: %w", err)
+	}
+	return oldValue.Generation, nil
+}
+
+// AddGeneration adds i to the "generation" field.
+func (m *QBOLinkMutation) AddGeneration(i int64) {
+	if m.addgeneration != nil {
+		*m.addgeneration += i
+	} else {
+		m.addgeneration = &i
+	}
+}
+
+// AddedGeneration returns the value that was added to the "generation" field in this mutation.
+func (m *QBOLinkMutation) AddedGeneration() (r int64, exists bool) {
+	v := m.addgeneration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetGeneration resets all changes to the "generation" field.
+func (m *QBOLinkMutation) ResetGeneration() {
+	m.generation = nil
+	m.addgeneration = nil
+}
+
+// SetSyncedGeneration sets the "synced_generation" field.
+func (m *QBOLinkMutation) SetSyncedGeneration(i int64) {
+	m.synced_generation = &i
+	m.addsynced_generation = nil
+}
+
+// SyncedGeneration returns the value of the "synced_generation" field in the mutation.
+func (m *QBOLinkMutation) SyncedGeneration() (r int64, exists bool) {
+	v := m.synced_generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncedGeneration returns the old "synced_generation" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldSyncedGeneration(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncedGeneration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncedGeneration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncedGeneration: %w", err)
+	}
+	return oldValue.SyncedGeneration, nil
+}
+
+// AddSyncedGeneration adds i to the "synced_generation" field.
+func (m *QBOLinkMutation) AddSyncedGeneration(i int64) {
+	if m.addsynced_generation != nil {
+		*m.addsynced_generation += i
+	} else {
+		m.addsynced_generation = &i
+	}
+}
+
+// AddedSyncedGeneration returns the value that was added to the "synced_generation" field in this mutation.
+func (m *QBOLinkMutation) AddedSyncedGeneration() (r int64, exists bool) {
+	v := m.addsynced_generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSyncedGeneration resets all changes to the "synced_generation" field.
+func (m *QBOLinkMutation) ResetSyncedGeneration() {
+	m.synced_generation = nil
+	m.addsynced_generation = nil
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *QBOLinkMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *QBOLinkMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *QBOLinkMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *QBOLinkMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *QBOLinkMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetLastErrorCode sets the "last_error_code" field.
+func (m *QBOLinkMutation) SetLastErrorCode(s string) {
+	m.last_error_code = &s
+}
+
+// LastErrorCode returns the value of the "last_error_code" field in the mutation.
+func (m *QBOLinkMutation) LastErrorCode() (r string, exists bool) {
+	v := m.last_error_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastErrorCode returns the old "last_error_code" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldLastErrorCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastErrorCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastErrorCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastErrorCode: %w", err)
+	}
+	return oldValue.LastErrorCode, nil
+}
+
+// ClearLastErrorCode clears the value of the "last_error_code" field.
+func (m *QBOLinkMutation) ClearLastErrorCode() {
+	m.last_error_code = nil
+	m.clearedFields[qbolink.FieldLastErrorCode] = struct{}{}
+}
+
+// LastErrorCodeCleared returns if the "last_error_code" field was cleared in this mutation.
+func (m *QBOLinkMutation) LastErrorCodeCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldLastErrorCode]
+	return ok
+}
+
+// ResetLastErrorCode resets all changes to the "last_error_code" field.
+func (m *QBOLinkMutation) ResetLastErrorCode() {
+	m.last_error_code = nil
+	delete(m.clearedFields, qbolink.FieldLastErrorCode)
+}
+
+// SetLastError sets the "last_error" field.
+func (m *QBOLinkMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *QBOLinkMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (m *QBOLinkMutation) ClearLastError() {
+	m.last_error = nil
+	m.clearedFields[qbolink.FieldLastError] = struct{}{}
+}
+
+// LastErrorCleared returns if the "last_error" field was cleared in this mutation.
+func (m *QBOLinkMutation) LastErrorCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldLastError]
+	return ok
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *QBOLinkMutation) ResetLastError() {
+	m.last_error = nil
+	delete(m.clearedFields, qbolink.FieldLastError)
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (m *QBOLinkMutation) SetSyncedAt(t time.Time) {
+	m.synced_at = &t
+}
+
+// SyncedAt returns the value of the "synced_at" field in the mutation.
+func (m *QBOLinkMutation) SyncedAt() (r time.Time, exists bool) {
+	v := m.synced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncedAt returns the old "synced_at" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldSyncedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncedAt: %w", err)
+	}
+	return oldValue.SyncedAt, nil
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (m *QBOLinkMutation) ClearSyncedAt() {
+	m.synced_at = nil
+	m.clearedFields[qbolink.FieldSyncedAt] = struct{}{}
+}
+
+// SyncedAtCleared returns if the "synced_at" field was cleared in this mutation.
+func (m *QBOLinkMutation) SyncedAtCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldSyncedAt]
+	return ok
+}
+
+// ResetSyncedAt resets all changes to the "synced_at" field.
+func (m *QBOLinkMutation) ResetSyncedAt() {
+	m.synced_at = nil
+	delete(m.clearedFields, qbolink.FieldSyncedAt)
+}
+
+// SetQboTotal sets the "qbo_total" field.
+func (m *QBOLinkMutation) SetQboTotal(value money.Amount) {
+	m.qbo_total = &value
+	m.addqbo_total = nil
+}
+
+// QboTotal returns the value of the "qbo_total" field in the mutation.
+func (m *QBOLinkMutation) QboTotal() (r money.Amount, exists bool) {
+	v := m.qbo_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboTotal returns the old "qbo_total" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldQboTotal(ctx context.Context) (v *money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboTotal: %w", err)
+	}
+	return oldValue.QboTotal, nil
+}
+
+// AddQboTotal adds value to the "qbo_total" field.
+func (m *QBOLinkMutation) AddQboTotal(value money.Amount) {
+	if m.addqbo_total != nil {
+		*m.addqbo_total = m.addqbo_total.Add(value)
+	} else {
+		m.addqbo_total = &value
+	}
+}
+
+// AddedQboTotal returns the value that was added to the "qbo_total" field in this mutation.
+func (m *QBOLinkMutation) AddedQboTotal() (r money.Amount, exists bool) {
+	v := m.addqbo_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearQboTotal clears the value of the "qbo_total" field.
+func (m *QBOLinkMutation) ClearQboTotal() {
+	m.qbo_total = nil
+	m.addqbo_total = nil
+	m.clearedFields[qbolink.FieldQboTotal] = struct{}{}
+}
+
+// QboTotalCleared returns if the "qbo_total" field was cleared in this mutation.
+func (m *QBOLinkMutation) QboTotalCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldQboTotal]
+	return ok
+}
+
+// ResetQboTotal resets all changes to the "qbo_total" field.
+func (m *QBOLinkMutation) ResetQboTotal() {
+	m.qbo_total = nil
+	m.addqbo_total = nil
+	delete(m.clearedFields, qbolink.FieldQboTotal)
+}
+
+// SetQboBalance sets the "qbo_balance" field.
+func (m *QBOLinkMutation) SetQboBalance(value money.Amount) {
+	m.qbo_balance = &value
+	m.addqbo_balance = nil
+}
+
+// QboBalance returns the value of the "qbo_balance" field in the mutation.
+func (m *QBOLinkMutation) QboBalance() (r money.Amount, exists bool) {
+	v := m.qbo_balance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboBalance returns the old "qbo_balance" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldQboBalance(ctx context.Context) (v *money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboBalance is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboBalance requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboBalance: %w", err)
+	}
+	return oldValue.QboBalance, nil
+}
+
+// AddQboBalance adds value to the "qbo_balance" field.
+func (m *QBOLinkMutation) AddQboBalance(value money.Amount) {
+	if m.addqbo_balance != nil {
+		*m.addqbo_balance = m.addqbo_balance.Add(value)
+	} else {
+		m.addqbo_balance = &value
+	}
+}
+
+// AddedQboBalance returns the value that was added to the "qbo_balance" field in this mutation.
+func (m *QBOLinkMutation) AddedQboBalance() (r money.Amount, exists bool) {
+	v := m.addqbo_balance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearQboBalance clears the value of the "qbo_balance" field.
+func (m *QBOLinkMutation) ClearQboBalance() {
+	m.qbo_balance = nil
+	m.addqbo_balance = nil
+	m.clearedFields[qbolink.FieldQboBalance] = struct{}{}
+}
+
+// QboBalanceCleared returns if the "qbo_balance" field was cleared in this mutation.
+func (m *QBOLinkMutation) QboBalanceCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldQboBalance]
+	return ok
+}
+
+// ResetQboBalance resets all changes to the "qbo_balance" field.
+func (m *QBOLinkMutation) ResetQboBalance() {
+	m.qbo_balance = nil
+	m.addqbo_balance = nil
+	delete(m.clearedFields, qbolink.FieldQboBalance)
+}
+
+// ClearConnection clears the "connection" edge to the QBOConnection entity.
+func (m *QBOLinkMutation) ClearConnection() {
+	m.clearedconnection = true
+	m.clearedFields[qbolink.FieldConnectionID] = struct{}{}
+}
+
+// ConnectionCleared reports if the "connection" edge to the QBOConnection entity was cleared.
+func (m *QBOLinkMutation) ConnectionCleared() bool {
+	return m.clearedconnection
+}
+
+// ConnectionIDs returns the "connection" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ConnectionID instead. It exists only for internal usage by the builders.
+func (m *QBOLinkMutation) ConnectionIDs() (ids []string) {
+	if id := m.connection; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetConnection resets all changes to the "connection" edge.
+func (m *QBOLinkMutation) ResetConnection() {
+	m.connection = nil
+	m.clearedconnection = false
+}
+
+// Where appends a list predicates to the QBOLinkMutation builder.
+func (m *QBOLinkMutation) Where(ps ...predicate.QBOLink) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the QBOLinkMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *QBOLinkMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.QBOLink, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *QBOLinkMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *QBOLinkMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (QBOLink).
+func (m *QBOLinkMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *QBOLinkMutation) Fields() []string {
+	fields := make([]string, 0, 22)
+	if m.created_at != nil {
+		fields = append(fields, qbolink.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, qbolink.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, qbolink.FieldOrganizationID)
+	}
+	if m.connection != nil {
+		fields = append(fields, qbolink.FieldConnectionID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, qbolink.FieldEntityID)
+	}
+	if m.record_type != nil {
+		fields = append(fields, qbolink.FieldRecordType)
+	}
+	if m.record_id != nil {
+		fields = append(fields, qbolink.FieldRecordID)
+	}
+	if m.part != nil {
+		fields = append(fields, qbolink.FieldPart)
+	}
+	if m.qbo_type != nil {
+		fields = append(fields, qbolink.FieldQboType)
+	}
+	if m.qbo_id != nil {
+		fields = append(fields, qbolink.FieldQboID)
+	}
+	if m.sync_token != nil {
+		fields = append(fields, qbolink.FieldSyncToken)
+	}
+	if m.doc_number != nil {
+		fields = append(fields, qbolink.FieldDocNumber)
+	}
+	if m.status != nil {
+		fields = append(fields, qbolink.FieldStatus)
+	}
+	if m.operation != nil {
+		fields = append(fields, qbolink.FieldOperation)
+	}
+	if m.generation != nil {
+		fields = append(fields, qbolink.FieldGeneration)
+	}
+	if m.synced_generation != nil {
+		fields = append(fields, qbolink.FieldSyncedGeneration)
+	}
+	if m.attempts != nil {
+		fields = append(fields, qbolink.FieldAttempts)
+	}
+	if m.last_error_code != nil {
+		fields = append(fields, qbolink.FieldLastErrorCode)
+	}
+	if m.last_error != nil {
+		fields = append(fields, qbolink.FieldLastError)
+	}
+	if m.synced_at != nil {
+		fields = append(fields, qbolink.FieldSyncedAt)
+	}
+	if m.qbo_total != nil {
+		fields = append(fields, qbolink.FieldQboTotal)
+	}
+	if m.qbo_balance != nil {
+		fields = append(fields, qbolink.FieldQboBalance)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *QBOLinkMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case qbolink.FieldCreatedAt:
+		return m.CreatedAt()
+	case qbolink.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case qbolink.FieldOrganizationID:
+		return m.OrganizationID()
+	case qbolink.FieldConnectionID:
+		return m.ConnectionID()
+	case qbolink.FieldEntityID:
+		return m.EntityID()
+	case qbolink.FieldRecordType:
+		return m.RecordType()
+	case qbolink.FieldRecordID:
+		return m.RecordID()
+	case qbolink.FieldPart:
+		return m.Part()
+	case qbolink.FieldQboType:
+		return m.QboType()
+	case qbolink.FieldQboID:
+		return m.QboID()
+	case qbolink.FieldSyncToken:
+		return m.SyncToken()
+	case qbolink.FieldDocNumber:
+		return m.DocNumber()
+	case qbolink.FieldStatus:
+		return m.Status()
+	case qbolink.FieldOperation:
+		return m.Operation()
+	case qbolink.FieldGeneration:
+		return m.Generation()
+	case qbolink.FieldSyncedGeneration:
+		return m.SyncedGeneration()
+	case qbolink.FieldAttempts:
+		return m.Attempts()
+	case qbolink.FieldLastErrorCode:
+		return m.LastErrorCode()
+	case qbolink.FieldLastError:
+		return m.LastError()
+	case qbolink.FieldSyncedAt:
+		return m.SyncedAt()
+	case qbolink.FieldQboTotal:
+		return m.QboTotal()
+	case qbolink.FieldQboBalance:
+		return m.QboBalance()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *QBOLinkMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case qbolink.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case qbolink.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case qbolink.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case qbolink.FieldConnectionID:
+		return m.OldConnectionID(ctx)
+	case qbolink.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case qbolink.FieldRecordType:
+		return m.OldRecordType(ctx)
+	case qbolink.FieldRecordID:
+		return m.OldRecordID(ctx)
+	case qbolink.FieldPart:
+		return m.OldPart(ctx)
+	case qbolink.FieldQboType:
+		return m.OldQboType(ctx)
+	case qbolink.FieldQboID:
+		return m.OldQboID(ctx)
+	case qbolink.FieldSyncToken:
+		return m.OldSyncToken(ctx)
+	case qbolink.FieldDocNumber:
+		return m.OldDocNumber(ctx)
+	case qbolink.FieldStatus:
+		return m.OldStatus(ctx)
+	case qbolink.FieldOperation:
+		return m.OldOperation(ctx)
+	case qbolink.FieldGeneration:
+		return m.OldGeneration(ctx)
+	case qbolink.FieldSyncedGeneration:
+		return m.OldSyncedGeneration(ctx)
+	case qbolink.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case qbolink.FieldLastErrorCode:
+		return m.OldLastErrorCode(ctx)
+	case qbolink.FieldLastError:
+		return m.OldLastError(ctx)
+	case qbolink.FieldSyncedAt:
+		return m.OldSyncedAt(ctx)
+	case qbolink.FieldQboTotal:
+		return m.OldQboTotal(ctx)
+	case qbolink.FieldQboBalance:
+		return m.OldQboBalance(ctx)
+	}
+	return nil, fmt.Errorf("unknown QBOLink field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOLinkMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case qbolink.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case qbolink.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case qbolink.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case qbolink.FieldConnectionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectionID(v)
+		return nil
+	case qbolink.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case qbolink.FieldRecordType:
+		v, ok := value.(qbolink.RecordType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordType(v)
+		return nil
+	case qbolink.FieldRecordID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordID(v)
+		return nil
+	case qbolink.FieldPart:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPart(v)
+		return nil
+	case qbolink.FieldQboType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboType(v)
+		return nil
+	case qbolink.FieldQboID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboID(v)
+		return nil
+	case qbolink.FieldSyncToken:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncToken(v)
+		return nil
+	case qbolink.FieldDocNumber:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDocNumber(v)
+		return nil
+	case qbolink.FieldStatus:
+		v, ok := value.(qbolink.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case qbolink.FieldOperation:
+		v, ok := value.(qbolink.Operation)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOperation(v)
+		return nil
+	case qbolink.FieldGeneration:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGeneration(v)
+		return nil
+	case qbolink.FieldSyncedGeneration:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncedGeneration(v)
+		return nil
+	case qbolink.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case qbolink.FieldLastErrorCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastErrorCode(v)
+		return nil
+	case qbolink.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case qbolink.FieldSyncedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncedAt(v)
+		return nil
+	case qbolink.FieldQboTotal:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboTotal(v)
+		return nil
+	case qbolink.FieldQboBalance:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboBalance(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QBOLink field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *QBOLinkMutation) AddedFields() []string {
+	var fields []string
+	if m.addpart != nil {
+		fields = append(fields, qbolink.FieldPart)
+	}
+	if m.addgeneration != nil {
+		fields = append(fields, qbolink.FieldGeneration)
+	}
+	if m.addsynced_generation != nil {
+		fields = append(fields, qbolink.FieldSyncedGeneration)
+	}
+	if m.addattempts != nil {
+		fields = append(fields, qbolink.FieldAttempts)
+	}
+	if m.addqbo_total != nil {
+		fields = append(fields, qbolink.FieldQboTotal)
+	}
+	if m.addqbo_balance != nil {
+		fields = append(fields, qbolink.FieldQboBalance)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *QBOLinkMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case qbolink.FieldPart:
+		return m.AddedPart()
+	case qbolink.FieldGeneration:
+		return m.AddedGeneration()
+	case qbolink.FieldSyncedGeneration:
+		return m.AddedSyncedGeneration()
+	case qbolink.FieldAttempts:
+		return m.AddedAttempts()
+	case qbolink.FieldQboTotal:
+		return m.AddedQboTotal()
+	case qbolink.FieldQboBalance:
+		return m.AddedQboBalance()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOLinkMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case qbolink.FieldPart:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPart(v)
+		return nil
+	case qbolink.FieldGeneration:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddGeneration(v)
+		return nil
+	case qbolink.FieldSyncedGeneration:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSyncedGeneration(v)
+		return nil
+	case qbolink.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	case qbolink.FieldQboTotal:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQboTotal(v)
+		return nil
+	case qbolink.FieldQboBalance:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQboBalance(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QBOLink numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *QBOLinkMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(qbolink.FieldQboID) {
+		fields = append(fields, qbolink.FieldQboID)
+	}
+	if m.FieldCleared(qbolink.FieldSyncToken) {
+		fields = append(fields, qbolink.FieldSyncToken)
+	}
+	if m.FieldCleared(qbolink.FieldDocNumber) {
+		fields = append(fields, qbolink.FieldDocNumber)
+	}
+	if m.FieldCleared(qbolink.FieldLastErrorCode) {
+		fields = append(fields, qbolink.FieldLastErrorCode)
+	}
+	if m.FieldCleared(qbolink.FieldLastError) {
+		fields = append(fields, qbolink.FieldLastError)
+	}
+	if m.FieldCleared(qbolink.FieldSyncedAt) {
+		fields = append(fields, qbolink.FieldSyncedAt)
+	}
+	if m.FieldCleared(qbolink.FieldQboTotal) {
+		fields = append(fields, qbolink.FieldQboTotal)
+	}
+	if m.FieldCleared(qbolink.FieldQboBalance) {
+		fields = append(fields, qbolink.FieldQboBalance)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *QBOLinkMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *QBOLinkMutation) ClearField(name string) error {
+	switch name {
+	case qbolink.FieldQboID:
+		m.ClearQboID()
+		return nil
+	case qbolink.FieldSyncToken:
+		m.ClearSyncToken()
+		return nil
+	case qbolink.FieldDocNumber:
+		m.ClearDocNumber()
+		return nil
+	case qbolink.FieldLastErrorCode:
+		m.ClearLastErrorCode()
+		return nil
+	case qbolink.FieldLastError:
+		m.ClearLastError()
+		return nil
+	case qbolink.FieldSyncedAt:
+		m.ClearSyncedAt()
+		return nil
+	case qbolink.FieldQboTotal:
+		m.ClearQboTotal()
+		return nil
+	case qbolink.FieldQboBalance:
+		m.ClearQboBalance()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOLink nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *QBOLinkMutation) ResetField(name string) error {
+	switch name {
+	case qbolink.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case qbolink.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case qbolink.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case qbolink.FieldConnectionID:
+		m.ResetConnectionID()
+		return nil
+	case qbolink.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case qbolink.FieldRecordType:
+		m.ResetRecordType()
+		return nil
+	case qbolink.FieldRecordID:
+		m.ResetRecordID()
+		return nil
+	case qbolink.FieldPart:
+		m.ResetPart()
+		return nil
+	case qbolink.FieldQboType:
+		m.ResetQboType()
+		return nil
+	case qbolink.FieldQboID:
+		m.ResetQboID()
+		return nil
+	case qbolink.FieldSyncToken:
+		m.ResetSyncToken()
+		return nil
+	case qbolink.FieldDocNumber:
+		m.ResetDocNumber()
+		return nil
+	case qbolink.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case qbolink.FieldOperation:
+		m.ResetOperation()
+		return nil
+	case qbolink.FieldGeneration:
+		m.ResetGeneration()
+		return nil
+	case qbolink.FieldSyncedGeneration:
+		m.ResetSyncedGeneration()
+		return nil
+	case qbolink.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case qbolink.FieldLastErrorCode:
+		m.ResetLastErrorCode()
+		return nil
+	case qbolink.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case qbolink.FieldSyncedAt:
+		m.ResetSyncedAt()
+		return nil
+	case qbolink.FieldQboTotal:
+		m.ResetQboTotal()
+		return nil
+	case qbolink.FieldQboBalance:
+		m.ResetQboBalance()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOLink field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *QBOLinkMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.connection != nil {
+		edges = append(edges, qbolink.EdgeConnection)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *QBOLinkMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case qbolink.EdgeConnection:
+		if id := m.connection; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *QBOLinkMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *QBOLinkMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *QBOLinkMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedconnection {
+		edges = append(edges, qbolink.EdgeConnection)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *QBOLinkMutation) EdgeCleared(name string) bool {
+	switch name {
+	case qbolink.EdgeConnection:
+		return m.clearedconnection
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *QBOLinkMutation) ClearEdge(name string) error {
+	switch name {
+	case qbolink.EdgeConnection:
+		m.ClearConnection()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOLink unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *QBOLinkMutation) ResetEdge(name string) error {
+	switch name {
+	case qbolink.EdgeConnection:
+		m.ResetConnection()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOLink edge %s", name)
+}
+
+// QBOListEntryMutation represents an operation that mutates the QBOListEntry nodes in the graph.
+type QBOListEntryMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	organization_id *string
+	connection_id   *string
+	list            *qbolistentry.List
+	qbo_id          *string
+	name            *string
+	qbo_kind        *string
+	qbo_subkind     *string
+	active          *bool
+	deposit_allowed *bool
+	fetched_at      *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*QBOListEntry, error)
+	predicates      []predicate.QBOListEntry
+}
+
+var _ ent.Mutation = (*QBOListEntryMutation)(nil)
+
+// qbolistentryOption allows management of the mutation configuration using functional options.
+type qbolistentryOption func(*QBOListEntryMutation)
+
+// newQBOListEntryMutation creates new mutation for the QBOListEntry entity.
+func newQBOListEntryMutation(c config, op Op, opts ...qbolistentryOption) *QBOListEntryMutation {
+	m := &QBOListEntryMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeQBOListEntry,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withQBOListEntryID sets the ID field of the mutation.
+func withQBOListEntryID(id string) qbolistentryOption {
+	return func(m *QBOListEntryMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *QBOListEntry
+		)
+		m.oldValue = func(ctx context.Context) (*QBOListEntry, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().QBOListEntry.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withQBOListEntry sets the old QBOListEntry of the mutation.
+func withQBOListEntry(node *QBOListEntry) qbolistentryOption {
+	return func(m *QBOListEntryMutation) {
+		m.oldValue = func(context.Context) (*QBOListEntry, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m QBOListEntryMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m QBOListEntryMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of QBOListEntry entities.
+func (m *QBOListEntryMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *QBOListEntryMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *QBOListEntryMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().QBOListEntry.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *QBOListEntryMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *QBOListEntryMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *QBOListEntryMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *QBOListEntryMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *QBOListEntryMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *QBOListEntryMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *QBOListEntryMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *QBOListEntryMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *QBOListEntryMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetConnectionID sets the "connection_id" field.
+func (m *QBOListEntryMutation) SetConnectionID(s string) {
+	m.connection_id = &s
+}
+
+// ConnectionID returns the value of the "connection_id" field in the mutation.
+func (m *QBOListEntryMutation) ConnectionID() (r string, exists bool) {
+	v := m.connection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectionID returns the old "connection_id" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldConnectionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectionID: %w", err)
+	}
+	return oldValue.ConnectionID, nil
+}
+
+// ResetConnectionID resets all changes to the "connection_id" field.
+func (m *QBOListEntryMutation) ResetConnectionID() {
+	m.connection_id = nil
+}
+
+// SetList sets the "list" field.
+func (m *QBOListEntryMutation) SetList(q qbolistentry.List) {
+	m.list = &q
+}
+
+// List returns the value of the "list" field in the mutation.
+func (m *QBOListEntryMutation) List() (r qbolistentry.List, exists bool) {
+	v := m.list
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldList returns the old "list" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldList(ctx context.Context) (v qbolistentry.List, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldList is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldList requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldList: %w", err)
+	}
+	return oldValue.List, nil
+}
+
+// ResetList resets all changes to the "list" field.
+func (m *QBOListEntryMutation) ResetList() {
+	m.list = nil
+}
+
+// SetQboID sets the "qbo_id" field.
+func (m *QBOListEntryMutation) SetQboID(s string) {
+	m.qbo_id = &s
+}
+
+// QboID returns the value of the "qbo_id" field in the mutation.
+func (m *QBOListEntryMutation) QboID() (r string, exists bool) {
+	v := m.qbo_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboID returns the old "qbo_id" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldQboID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboID: %w", err)
+	}
+	return oldValue.QboID, nil
+}
+
+// ResetQboID resets all changes to the "qbo_id" field.
+func (m *QBOListEntryMutation) ResetQboID() {
+	m.qbo_id = nil
+}
+
+// SetName sets the "name" field.
+func (m *QBOListEntryMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *QBOListEntryMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *QBOListEntryMutation) ResetName() {
+	m.name = nil
+}
+
+// SetQboKind sets the "qbo_kind" field.
+func (m *QBOListEntryMutation) SetQboKind(s string) {
+	m.qbo_kind = &s
+}
+
+// QboKind returns the value of the "qbo_kind" field in the mutation.
+func (m *QBOListEntryMutation) QboKind() (r string, exists bool) {
+	v := m.qbo_kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboKind returns the old "qbo_kind" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldQboKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboKind: %w", err)
+	}
+	return oldValue.QboKind, nil
+}
+
+// ClearQboKind clears the value of the "qbo_kind" field.
+func (m *QBOListEntryMutation) ClearQboKind() {
+	m.qbo_kind = nil
+	m.clearedFields[qbolistentry.FieldQboKind] = struct{}{}
+}
+
+// QboKindCleared returns if the "qbo_kind" field was cleared in this mutation.
+func (m *QBOListEntryMutation) QboKindCleared() bool {
+	_, ok := m.clearedFields[qbolistentry.FieldQboKind]
+	return ok
+}
+
+// ResetQboKind resets all changes to the "qbo_kind" field.
+func (m *QBOListEntryMutation) ResetQboKind() {
+	m.qbo_kind = nil
+	delete(m.clearedFields, qbolistentry.FieldQboKind)
+}
+
+// SetQboSubkind sets the "qbo_subkind" field.
+func (m *QBOListEntryMutation) SetQboSubkind(s string) {
+	m.qbo_subkind = &s
+}
+
+// QboSubkind returns the value of the "qbo_subkind" field in the mutation.
+func (m *QBOListEntryMutation) QboSubkind() (r string, exists bool) {
+	v := m.qbo_subkind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboSubkind returns the old "qbo_subkind" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldQboSubkind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboSubkind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboSubkind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboSubkind: %w", err)
+	}
+	return oldValue.QboSubkind, nil
+}
+
+// ClearQboSubkind clears the value of the "qbo_subkind" field.
+func (m *QBOListEntryMutation) ClearQboSubkind() {
+	m.qbo_subkind = nil
+	m.clearedFields[qbolistentry.FieldQboSubkind] = struct{}{}
+}
+
+// QboSubkindCleared returns if the "qbo_subkind" field was cleared in this mutation.
+func (m *QBOListEntryMutation) QboSubkindCleared() bool {
+	_, ok := m.clearedFields[qbolistentry.FieldQboSubkind]
+	return ok
+}
+
+// ResetQboSubkind resets all changes to the "qbo_subkind" field.
+func (m *QBOListEntryMutation) ResetQboSubkind() {
+	m.qbo_subkind = nil
+	delete(m.clearedFields, qbolistentry.FieldQboSubkind)
+}
+
+// SetActive sets the "active" field.
+func (m *QBOListEntryMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *QBOListEntryMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *QBOListEntryMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetDepositAllowed sets the "deposit_allowed" field.
+func (m *QBOListEntryMutation) SetDepositAllowed(b bool) {
+	m.deposit_allowed = &b
+}
+
+// DepositAllowed returns the value of the "deposit_allowed" field in the mutation.
+func (m *QBOListEntryMutation) DepositAllowed() (r bool, exists bool) {
+	v := m.deposit_allowed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepositAllowed returns the old "deposit_allowed" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldDepositAllowed(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepositAllowed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepositAllowed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepositAllowed: %w", err)
+	}
+	return oldValue.DepositAllowed, nil
+}
+
+// ResetDepositAllowed resets all changes to the "deposit_allowed" field.
+func (m *QBOListEntryMutation) ResetDepositAllowed() {
+	m.deposit_allowed = nil
+}
+
+// SetFetchedAt sets the "fetched_at" field.
+func (m *QBOListEntryMutation) SetFetchedAt(t time.Time) {
+	m.fetched_at = &t
+}
+
+// FetchedAt returns the value of the "fetched_at" field in the mutation.
+func (m *QBOListEntryMutation) FetchedAt() (r time.Time, exists bool) {
+	v := m.fetched_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFetchedAt returns the old "fetched_at" field's value of the QBOListEntry entity.
+// If the QBOListEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOListEntryMutation) OldFetchedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFetchedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFetchedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFetchedAt: %w", err)
+	}
+	return oldValue.FetchedAt, nil
+}
+
+// ResetFetchedAt resets all changes to the "fetched_at" field.
+func (m *QBOListEntryMutation) ResetFetchedAt() {
+	m.fetched_at = nil
+}
+
+// Where appends a list predicates to the QBOListEntryMutation builder.
+func (m *QBOListEntryMutation) Where(ps ...predicate.QBOListEntry) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the QBOListEntryMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *QBOListEntryMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.QBOListEntry, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *QBOListEntryMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *QBOListEntryMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (QBOListEntry).
+func (m *QBOListEntryMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *QBOListEntryMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.created_at != nil {
+		fields = append(fields, qbolistentry.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, qbolistentry.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, qbolistentry.FieldOrganizationID)
+	}
+	if m.connection_id != nil {
+		fields = append(fields, qbolistentry.FieldConnectionID)
+	}
+	if m.list != nil {
+		fields = append(fields, qbolistentry.FieldList)
+	}
+	if m.qbo_id != nil {
+		fields = append(fields, qbolistentry.FieldQboID)
+	}
+	if m.name != nil {
+		fields = append(fields, qbolistentry.FieldName)
+	}
+	if m.qbo_kind != nil {
+		fields = append(fields, qbolistentry.FieldQboKind)
+	}
+	if m.qbo_subkind != nil {
+		fields = append(fields, qbolistentry.FieldQboSubkind)
+	}
+	if m.active != nil {
+		fields = append(fields, qbolistentry.FieldActive)
+	}
+	if m.deposit_allowed != nil {
+		fields = append(fields, qbolistentry.FieldDepositAllowed)
+	}
+	if m.fetched_at != nil {
+		fields = append(fields, qbolistentry.FieldFetchedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *QBOListEntryMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case qbolistentry.FieldCreatedAt:
+		return m.CreatedAt()
+	case qbolistentry.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case qbolistentry.FieldOrganizationID:
+		return m.OrganizationID()
+	case qbolistentry.FieldConnectionID:
+		return m.ConnectionID()
+	case qbolistentry.FieldList:
+		return m.List()
+	case qbolistentry.FieldQboID:
+		return m.QboID()
+	case qbolistentry.FieldName:
+		return m.Name()
+	case qbolistentry.FieldQboKind:
+		return m.QboKind()
+	case qbolistentry.FieldQboSubkind:
+		return m.QboSubkind()
+	case qbolistentry.FieldActive:
+		return m.Active()
+	case qbolistentry.FieldDepositAllowed:
+		return m.DepositAllowed()
+	case qbolistentry.FieldFetchedAt:
+		return m.FetchedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *QBOListEntryMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case qbolistentry.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case qbolistentry.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case qbolistentry.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case qbolistentry.FieldConnectionID:
+		return m.OldConnectionID(ctx)
+	case qbolistentry.FieldList:
+		return m.OldList(ctx)
+	case qbolistentry.FieldQboID:
+		return m.OldQboID(ctx)
+	case qbolistentry.FieldName:
+		return m.OldName(ctx)
+	case qbolistentry.FieldQboKind:
+		return m.OldQboKind(ctx)
+	case qbolistentry.FieldQboSubkind:
+		return m.OldQboSubkind(ctx)
+	case qbolistentry.FieldActive:
+		return m.OldActive(ctx)
+	case qbolistentry.FieldDepositAllowed:
+		return m.OldDepositAllowed(ctx)
+	case qbolistentry.FieldFetchedAt:
+		return m.OldFetchedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown QBOListEntry field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOListEntryMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case qbolistentry.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case qbolistentry.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case qbolistentry.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case qbolistentry.FieldConnectionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectionID(v)
+		return nil
+	case qbolistentry.FieldList:
+		v, ok := value.(qbolistentry.List)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetList(v)
+		return nil
+	case qbolistentry.FieldQboID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboID(v)
+		return nil
+	case qbolistentry.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case qbolistentry.FieldQboKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboKind(v)
+		return nil
+	case qbolistentry.FieldQboSubkind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboSubkind(v)
+		return nil
+	case qbolistentry.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case qbolistentry.FieldDepositAllowed:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepositAllowed(v)
+		return nil
+	case qbolistentry.FieldFetchedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFetchedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QBOListEntry field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *QBOListEntryMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *QBOListEntryMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOListEntryMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown QBOListEntry numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *QBOListEntryMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(qbolistentry.FieldQboKind) {
+		fields = append(fields, qbolistentry.FieldQboKind)
+	}
+	if m.FieldCleared(qbolistentry.FieldQboSubkind) {
+		fields = append(fields, qbolistentry.FieldQboSubkind)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *QBOListEntryMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *QBOListEntryMutation) ClearField(name string) error {
+	switch name {
+	case qbolistentry.FieldQboKind:
+		m.ClearQboKind()
+		return nil
+	case qbolistentry.FieldQboSubkind:
+		m.ClearQboSubkind()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOListEntry nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *QBOListEntryMutation) ResetField(name string) error {
+	switch name {
+	case qbolistentry.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case qbolistentry.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case qbolistentry.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case qbolistentry.FieldConnectionID:
+		m.ResetConnectionID()
+		return nil
+	case qbolistentry.FieldList:
+		m.ResetList()
+		return nil
+	case qbolistentry.FieldQboID:
+		m.ResetQboID()
+		return nil
+	case qbolistentry.FieldName:
+		m.ResetName()
+		return nil
+	case qbolistentry.FieldQboKind:
+		m.ResetQboKind()
+		return nil
+	case qbolistentry.FieldQboSubkind:
+		m.ResetQboSubkind()
+		return nil
+	case qbolistentry.FieldActive:
+		m.ResetActive()
+		return nil
+	case qbolistentry.FieldDepositAllowed:
+		m.ResetDepositAllowed()
+		return nil
+	case qbolistentry.FieldFetchedAt:
+		m.ResetFetchedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOListEntry field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *QBOListEntryMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *QBOListEntryMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *QBOListEntryMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *QBOListEntryMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *QBOListEntryMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *QBOListEntryMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *QBOListEntryMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown QBOListEntry unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *QBOListEntryMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown QBOListEntry edge %s", name)
 }
 
 // RefundMutation represents an operation that mutates the Refund nodes in the graph.

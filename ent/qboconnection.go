@@ -5,6 +5,8 @@ package ent
 import (
 	"books/ent/legalentity"
 	"books/ent/qboconnection"
+	"books/internal/qbo/settings"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -51,6 +53,12 @@ type QBOConnection struct {
 	LastError string `json:"last_error,omitempty"`
 	// The Accounting API's base URL the company is reached at, e.g. the sandbox or production host.
 	BaseURL string `json:"base_url,omitempty"`
+	// The connection's sync settings (seed 001's Additional Settings), validated by internal/qbo/settings.
+	Settings settings.Settings `json:"settings,omitempty"`
+	// The QuickBooks company's name from CompanyInfo, read when connecting; empty when unknown.
+	CompanyName string `json:"company_name,omitempty"`
+	// When Update lists last fetched the company's lists (UTC); null before.
+	ListsUpdatedAt *time.Time `json:"lists_updated_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the QBOConnectionQuery when eager-loading is set.
 	Edges        QBOConnectionEdges `json:"edges"`
@@ -84,11 +92,13 @@ func (*QBOConnection) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case qboconnection.FieldSettings:
+			values[i] = new([]byte)
 		case qboconnection.FieldTokenGeneration:
 			values[i] = new(sql.NullInt64)
-		case qboconnection.FieldID, qboconnection.FieldOrganizationID, qboconnection.FieldEntityID, qboconnection.FieldRealmID, qboconnection.FieldStatus, qboconnection.FieldAccessTokenSealed, qboconnection.FieldRefreshTokenSealed, qboconnection.FieldLastError, qboconnection.FieldBaseURL:
+		case qboconnection.FieldID, qboconnection.FieldOrganizationID, qboconnection.FieldEntityID, qboconnection.FieldRealmID, qboconnection.FieldStatus, qboconnection.FieldAccessTokenSealed, qboconnection.FieldRefreshTokenSealed, qboconnection.FieldLastError, qboconnection.FieldBaseURL, qboconnection.FieldCompanyName:
 			values[i] = new(sql.NullString)
-		case qboconnection.FieldCreatedAt, qboconnection.FieldUpdatedAt, qboconnection.FieldAccessExpiresAt, qboconnection.FieldRefreshExpiresAt, qboconnection.FieldRefreshHardExpiresAt, qboconnection.FieldConnectedAt, qboconnection.FieldDisconnectedAt:
+		case qboconnection.FieldCreatedAt, qboconnection.FieldUpdatedAt, qboconnection.FieldAccessExpiresAt, qboconnection.FieldRefreshExpiresAt, qboconnection.FieldRefreshHardExpiresAt, qboconnection.FieldConnectedAt, qboconnection.FieldDisconnectedAt, qboconnection.FieldListsUpdatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -213,6 +223,27 @@ func (_m *QBOConnection) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.BaseURL = value.String
 			}
+		case qboconnection.FieldSettings:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field settings", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Settings); err != nil {
+					return fmt.Errorf("unmarshal field settings: %w", err)
+				}
+			}
+		case qboconnection.FieldCompanyName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field company_name", values[i])
+			} else if value.Valid {
+				_m.CompanyName = value.String
+			}
+		case qboconnection.FieldListsUpdatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field lists_updated_at", values[i])
+			} else if value.Valid {
+				_m.ListsUpdatedAt = new(time.Time)
+				*_m.ListsUpdatedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -307,6 +338,17 @@ func (_m *QBOConnection) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("base_url=")
 	builder.WriteString(_m.BaseURL)
+	builder.WriteString(", ")
+	builder.WriteString("settings=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Settings))
+	builder.WriteString(", ")
+	builder.WriteString("company_name=")
+	builder.WriteString(_m.CompanyName)
+	builder.WriteString(", ")
+	if v := _m.ListsUpdatedAt; v != nil {
+		builder.WriteString("lists_updated_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -5,6 +5,7 @@ package ent
 import (
 	"books/ent/legalentity"
 	"books/ent/qboconnection"
+	"books/internal/qbo/settings"
 	"context"
 	"errors"
 	"fmt"
@@ -208,6 +209,48 @@ func (_c *QBOConnectionCreate) SetBaseURL(v string) *QBOConnectionCreate {
 	return _c
 }
 
+// SetSettings sets the "settings" field.
+func (_c *QBOConnectionCreate) SetSettings(v settings.Settings) *QBOConnectionCreate {
+	_c.mutation.SetSettings(v)
+	return _c
+}
+
+// SetNillableSettings sets the "settings" field if the given value is not nil.
+func (_c *QBOConnectionCreate) SetNillableSettings(v *settings.Settings) *QBOConnectionCreate {
+	if v != nil {
+		_c.SetSettings(*v)
+	}
+	return _c
+}
+
+// SetCompanyName sets the "company_name" field.
+func (_c *QBOConnectionCreate) SetCompanyName(v string) *QBOConnectionCreate {
+	_c.mutation.SetCompanyName(v)
+	return _c
+}
+
+// SetNillableCompanyName sets the "company_name" field if the given value is not nil.
+func (_c *QBOConnectionCreate) SetNillableCompanyName(v *string) *QBOConnectionCreate {
+	if v != nil {
+		_c.SetCompanyName(*v)
+	}
+	return _c
+}
+
+// SetListsUpdatedAt sets the "lists_updated_at" field.
+func (_c *QBOConnectionCreate) SetListsUpdatedAt(v time.Time) *QBOConnectionCreate {
+	_c.mutation.SetListsUpdatedAt(v)
+	return _c
+}
+
+// SetNillableListsUpdatedAt sets the "lists_updated_at" field if the given value is not nil.
+func (_c *QBOConnectionCreate) SetNillableListsUpdatedAt(v *time.Time) *QBOConnectionCreate {
+	if v != nil {
+		_c.SetListsUpdatedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *QBOConnectionCreate) SetID(v string) *QBOConnectionCreate {
 	_c.mutation.SetID(v)
@@ -355,6 +398,16 @@ func (_c *QBOConnectionCreate) check() error {
 			return &ValidationError{Name: "base_url", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.base_url": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.Settings(); ok {
+		if err := v.Validate(); err != nil {
+			return &ValidationError{Name: "settings", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.settings": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.CompanyName(); ok {
+		if err := qboconnection.CompanyNameValidator(v); err != nil {
+			return &ValidationError{Name: "company_name", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.company_name": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := qboconnection.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.id": %w`, err)}
@@ -458,6 +511,18 @@ func (_c *QBOConnectionCreate) createSpec() (*QBOConnection, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.BaseURL(); ok {
 		_spec.SetField(qboconnection.FieldBaseURL, field.TypeString, value)
 		_node.BaseURL = value
+	}
+	if value, ok := _c.mutation.Settings(); ok {
+		_spec.SetField(qboconnection.FieldSettings, field.TypeJSON, value)
+		_node.Settings = value
+	}
+	if value, ok := _c.mutation.CompanyName(); ok {
+		_spec.SetField(qboconnection.FieldCompanyName, field.TypeString, value)
+		_node.CompanyName = value
+	}
+	if value, ok := _c.mutation.ListsUpdatedAt(); ok {
+		_spec.SetField(qboconnection.FieldListsUpdatedAt, field.TypeTime, value)
+		_node.ListsUpdatedAt = &value
 	}
 	if nodes := _c.mutation.EntityIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -717,6 +782,60 @@ func (u *QBOConnectionUpsert) SetBaseURL(v string) *QBOConnectionUpsert {
 // UpdateBaseURL sets the "base_url" field to the value that was provided on create.
 func (u *QBOConnectionUpsert) UpdateBaseURL() *QBOConnectionUpsert {
 	u.SetExcluded(qboconnection.FieldBaseURL)
+	return u
+}
+
+// SetSettings sets the "settings" field.
+func (u *QBOConnectionUpsert) SetSettings(v settings.Settings) *QBOConnectionUpsert {
+	u.Set(qboconnection.FieldSettings, v)
+	return u
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *QBOConnectionUpsert) UpdateSettings() *QBOConnectionUpsert {
+	u.SetExcluded(qboconnection.FieldSettings)
+	return u
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (u *QBOConnectionUpsert) ClearSettings() *QBOConnectionUpsert {
+	u.SetNull(qboconnection.FieldSettings)
+	return u
+}
+
+// SetCompanyName sets the "company_name" field.
+func (u *QBOConnectionUpsert) SetCompanyName(v string) *QBOConnectionUpsert {
+	u.Set(qboconnection.FieldCompanyName, v)
+	return u
+}
+
+// UpdateCompanyName sets the "company_name" field to the value that was provided on create.
+func (u *QBOConnectionUpsert) UpdateCompanyName() *QBOConnectionUpsert {
+	u.SetExcluded(qboconnection.FieldCompanyName)
+	return u
+}
+
+// ClearCompanyName clears the value of the "company_name" field.
+func (u *QBOConnectionUpsert) ClearCompanyName() *QBOConnectionUpsert {
+	u.SetNull(qboconnection.FieldCompanyName)
+	return u
+}
+
+// SetListsUpdatedAt sets the "lists_updated_at" field.
+func (u *QBOConnectionUpsert) SetListsUpdatedAt(v time.Time) *QBOConnectionUpsert {
+	u.Set(qboconnection.FieldListsUpdatedAt, v)
+	return u
+}
+
+// UpdateListsUpdatedAt sets the "lists_updated_at" field to the value that was provided on create.
+func (u *QBOConnectionUpsert) UpdateListsUpdatedAt() *QBOConnectionUpsert {
+	u.SetExcluded(qboconnection.FieldListsUpdatedAt)
+	return u
+}
+
+// ClearListsUpdatedAt clears the value of the "lists_updated_at" field.
+func (u *QBOConnectionUpsert) ClearListsUpdatedAt() *QBOConnectionUpsert {
+	u.SetNull(qboconnection.FieldListsUpdatedAt)
 	return u
 }
 
@@ -1001,6 +1120,69 @@ func (u *QBOConnectionUpsertOne) SetBaseURL(v string) *QBOConnectionUpsertOne {
 func (u *QBOConnectionUpsertOne) UpdateBaseURL() *QBOConnectionUpsertOne {
 	return u.Update(func(s *QBOConnectionUpsert) {
 		s.UpdateBaseURL()
+	})
+}
+
+// SetSettings sets the "settings" field.
+func (u *QBOConnectionUpsertOne) SetSettings(v settings.Settings) *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetSettings(v)
+	})
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *QBOConnectionUpsertOne) UpdateSettings() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdateSettings()
+	})
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (u *QBOConnectionUpsertOne) ClearSettings() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearSettings()
+	})
+}
+
+// SetCompanyName sets the "company_name" field.
+func (u *QBOConnectionUpsertOne) SetCompanyName(v string) *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetCompanyName(v)
+	})
+}
+
+// UpdateCompanyName sets the "company_name" field to the value that was provided on create.
+func (u *QBOConnectionUpsertOne) UpdateCompanyName() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdateCompanyName()
+	})
+}
+
+// ClearCompanyName clears the value of the "company_name" field.
+func (u *QBOConnectionUpsertOne) ClearCompanyName() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearCompanyName()
+	})
+}
+
+// SetListsUpdatedAt sets the "lists_updated_at" field.
+func (u *QBOConnectionUpsertOne) SetListsUpdatedAt(v time.Time) *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetListsUpdatedAt(v)
+	})
+}
+
+// UpdateListsUpdatedAt sets the "lists_updated_at" field to the value that was provided on create.
+func (u *QBOConnectionUpsertOne) UpdateListsUpdatedAt() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdateListsUpdatedAt()
+	})
+}
+
+// ClearListsUpdatedAt clears the value of the "lists_updated_at" field.
+func (u *QBOConnectionUpsertOne) ClearListsUpdatedAt() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearListsUpdatedAt()
 	})
 }
 
@@ -1452,6 +1634,69 @@ func (u *QBOConnectionUpsertBulk) SetBaseURL(v string) *QBOConnectionUpsertBulk 
 func (u *QBOConnectionUpsertBulk) UpdateBaseURL() *QBOConnectionUpsertBulk {
 	return u.Update(func(s *QBOConnectionUpsert) {
 		s.UpdateBaseURL()
+	})
+}
+
+// SetSettings sets the "settings" field.
+func (u *QBOConnectionUpsertBulk) SetSettings(v settings.Settings) *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetSettings(v)
+	})
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *QBOConnectionUpsertBulk) UpdateSettings() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdateSettings()
+	})
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (u *QBOConnectionUpsertBulk) ClearSettings() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearSettings()
+	})
+}
+
+// SetCompanyName sets the "company_name" field.
+func (u *QBOConnectionUpsertBulk) SetCompanyName(v string) *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetCompanyName(v)
+	})
+}
+
+// UpdateCompanyName sets the "company_name" field to the value that was provided on create.
+func (u *QBOConnectionUpsertBulk) UpdateCompanyName() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdateCompanyName()
+	})
+}
+
+// ClearCompanyName clears the value of the "company_name" field.
+func (u *QBOConnectionUpsertBulk) ClearCompanyName() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearCompanyName()
+	})
+}
+
+// SetListsUpdatedAt sets the "lists_updated_at" field.
+func (u *QBOConnectionUpsertBulk) SetListsUpdatedAt(v time.Time) *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetListsUpdatedAt(v)
+	})
+}
+
+// UpdateListsUpdatedAt sets the "lists_updated_at" field to the value that was provided on create.
+func (u *QBOConnectionUpsertBulk) UpdateListsUpdatedAt() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdateListsUpdatedAt()
+	})
+}
+
+// ClearListsUpdatedAt clears the value of the "lists_updated_at" field.
+func (u *QBOConnectionUpsertBulk) ClearListsUpdatedAt() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearListsUpdatedAt()
 	})
 }
 

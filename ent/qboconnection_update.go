@@ -5,6 +5,7 @@ package ent
 import (
 	"books/ent/predicate"
 	"books/ent/qboconnection"
+	"books/internal/qbo/settings"
 	"context"
 	"errors"
 	"fmt"
@@ -238,6 +239,66 @@ func (_u *QBOConnectionUpdate) SetNillableBaseURL(v *string) *QBOConnectionUpdat
 	return _u
 }
 
+// SetSettings sets the "settings" field.
+func (_u *QBOConnectionUpdate) SetSettings(v settings.Settings) *QBOConnectionUpdate {
+	_u.mutation.SetSettings(v)
+	return _u
+}
+
+// SetNillableSettings sets the "settings" field if the given value is not nil.
+func (_u *QBOConnectionUpdate) SetNillableSettings(v *settings.Settings) *QBOConnectionUpdate {
+	if v != nil {
+		_u.SetSettings(*v)
+	}
+	return _u
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (_u *QBOConnectionUpdate) ClearSettings() *QBOConnectionUpdate {
+	_u.mutation.ClearSettings()
+	return _u
+}
+
+// SetCompanyName sets the "company_name" field.
+func (_u *QBOConnectionUpdate) SetCompanyName(v string) *QBOConnectionUpdate {
+	_u.mutation.SetCompanyName(v)
+	return _u
+}
+
+// SetNillableCompanyName sets the "company_name" field if the given value is not nil.
+func (_u *QBOConnectionUpdate) SetNillableCompanyName(v *string) *QBOConnectionUpdate {
+	if v != nil {
+		_u.SetCompanyName(*v)
+	}
+	return _u
+}
+
+// ClearCompanyName clears the value of the "company_name" field.
+func (_u *QBOConnectionUpdate) ClearCompanyName() *QBOConnectionUpdate {
+	_u.mutation.ClearCompanyName()
+	return _u
+}
+
+// SetListsUpdatedAt sets the "lists_updated_at" field.
+func (_u *QBOConnectionUpdate) SetListsUpdatedAt(v time.Time) *QBOConnectionUpdate {
+	_u.mutation.SetListsUpdatedAt(v)
+	return _u
+}
+
+// SetNillableListsUpdatedAt sets the "lists_updated_at" field if the given value is not nil.
+func (_u *QBOConnectionUpdate) SetNillableListsUpdatedAt(v *time.Time) *QBOConnectionUpdate {
+	if v != nil {
+		_u.SetListsUpdatedAt(*v)
+	}
+	return _u
+}
+
+// ClearListsUpdatedAt clears the value of the "lists_updated_at" field.
+func (_u *QBOConnectionUpdate) ClearListsUpdatedAt() *QBOConnectionUpdate {
+	_u.mutation.ClearListsUpdatedAt()
+	return _u
+}
+
 // Mutation returns the QBOConnectionMutation object of the builder.
 func (_u *QBOConnectionUpdate) Mutation() *QBOConnectionMutation {
 	return _u.mutation
@@ -300,6 +361,16 @@ func (_u *QBOConnectionUpdate) check() error {
 	if v, ok := _u.mutation.BaseURL(); ok {
 		if err := qboconnection.BaseURLValidator(v); err != nil {
 			return &ValidationError{Name: "base_url", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.base_url": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Settings(); ok {
+		if err := v.Validate(); err != nil {
+			return &ValidationError{Name: "settings", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.settings": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.CompanyName(); ok {
+		if err := qboconnection.CompanyNameValidator(v); err != nil {
+			return &ValidationError{Name: "company_name", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.company_name": %w`, err)}
 		}
 	}
 	if _u.mutation.EntityCleared() && len(_u.mutation.EntityIDs()) > 0 {
@@ -385,6 +456,24 @@ func (_u *QBOConnectionUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if value, ok := _u.mutation.BaseURL(); ok {
 		_spec.SetField(qboconnection.FieldBaseURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Settings(); ok {
+		_spec.SetField(qboconnection.FieldSettings, field.TypeJSON, value)
+	}
+	if _u.mutation.SettingsCleared() {
+		_spec.ClearField(qboconnection.FieldSettings, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.CompanyName(); ok {
+		_spec.SetField(qboconnection.FieldCompanyName, field.TypeString, value)
+	}
+	if _u.mutation.CompanyNameCleared() {
+		_spec.ClearField(qboconnection.FieldCompanyName, field.TypeString)
+	}
+	if value, ok := _u.mutation.ListsUpdatedAt(); ok {
+		_spec.SetField(qboconnection.FieldListsUpdatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ListsUpdatedAtCleared() {
+		_spec.ClearField(qboconnection.FieldListsUpdatedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -617,6 +706,66 @@ func (_u *QBOConnectionUpdateOne) SetNillableBaseURL(v *string) *QBOConnectionUp
 	return _u
 }
 
+// SetSettings sets the "settings" field.
+func (_u *QBOConnectionUpdateOne) SetSettings(v settings.Settings) *QBOConnectionUpdateOne {
+	_u.mutation.SetSettings(v)
+	return _u
+}
+
+// SetNillableSettings sets the "settings" field if the given value is not nil.
+func (_u *QBOConnectionUpdateOne) SetNillableSettings(v *settings.Settings) *QBOConnectionUpdateOne {
+	if v != nil {
+		_u.SetSettings(*v)
+	}
+	return _u
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (_u *QBOConnectionUpdateOne) ClearSettings() *QBOConnectionUpdateOne {
+	_u.mutation.ClearSettings()
+	return _u
+}
+
+// SetCompanyName sets the "company_name" field.
+func (_u *QBOConnectionUpdateOne) SetCompanyName(v string) *QBOConnectionUpdateOne {
+	_u.mutation.SetCompanyName(v)
+	return _u
+}
+
+// SetNillableCompanyName sets the "company_name" field if the given value is not nil.
+func (_u *QBOConnectionUpdateOne) SetNillableCompanyName(v *string) *QBOConnectionUpdateOne {
+	if v != nil {
+		_u.SetCompanyName(*v)
+	}
+	return _u
+}
+
+// ClearCompanyName clears the value of the "company_name" field.
+func (_u *QBOConnectionUpdateOne) ClearCompanyName() *QBOConnectionUpdateOne {
+	_u.mutation.ClearCompanyName()
+	return _u
+}
+
+// SetListsUpdatedAt sets the "lists_updated_at" field.
+func (_u *QBOConnectionUpdateOne) SetListsUpdatedAt(v time.Time) *QBOConnectionUpdateOne {
+	_u.mutation.SetListsUpdatedAt(v)
+	return _u
+}
+
+// SetNillableListsUpdatedAt sets the "lists_updated_at" field if the given value is not nil.
+func (_u *QBOConnectionUpdateOne) SetNillableListsUpdatedAt(v *time.Time) *QBOConnectionUpdateOne {
+	if v != nil {
+		_u.SetListsUpdatedAt(*v)
+	}
+	return _u
+}
+
+// ClearListsUpdatedAt clears the value of the "lists_updated_at" field.
+func (_u *QBOConnectionUpdateOne) ClearListsUpdatedAt() *QBOConnectionUpdateOne {
+	_u.mutation.ClearListsUpdatedAt()
+	return _u
+}
+
 // Mutation returns the QBOConnectionMutation object of the builder.
 func (_u *QBOConnectionUpdateOne) Mutation() *QBOConnectionMutation {
 	return _u.mutation
@@ -692,6 +841,16 @@ func (_u *QBOConnectionUpdateOne) check() error {
 	if v, ok := _u.mutation.BaseURL(); ok {
 		if err := qboconnection.BaseURLValidator(v); err != nil {
 			return &ValidationError{Name: "base_url", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.base_url": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Settings(); ok {
+		if err := v.Validate(); err != nil {
+			return &ValidationError{Name: "settings", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.settings": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.CompanyName(); ok {
+		if err := qboconnection.CompanyNameValidator(v); err != nil {
+			return &ValidationError{Name: "company_name", err: fmt.Errorf(`ent: validator failed for field "QBOConnection.company_name": %w`, err)}
 		}
 	}
 	if _u.mutation.EntityCleared() && len(_u.mutation.EntityIDs()) > 0 {
@@ -794,6 +953,24 @@ func (_u *QBOConnectionUpdateOne) sqlSave(ctx context.Context) (_node *QBOConnec
 	}
 	if value, ok := _u.mutation.BaseURL(); ok {
 		_spec.SetField(qboconnection.FieldBaseURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Settings(); ok {
+		_spec.SetField(qboconnection.FieldSettings, field.TypeJSON, value)
+	}
+	if _u.mutation.SettingsCleared() {
+		_spec.ClearField(qboconnection.FieldSettings, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.CompanyName(); ok {
+		_spec.SetField(qboconnection.FieldCompanyName, field.TypeString, value)
+	}
+	if _u.mutation.CompanyNameCleared() {
+		_spec.ClearField(qboconnection.FieldCompanyName, field.TypeString)
+	}
+	if value, ok := _u.mutation.ListsUpdatedAt(); ok {
+		_spec.SetField(qboconnection.FieldListsUpdatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ListsUpdatedAtCleared() {
+		_spec.ClearField(qboconnection.FieldListsUpdatedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &QBOConnection{config: _u.config}

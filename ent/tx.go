@@ -62,8 +62,14 @@ type Tx struct {
 	Payment *PaymentClient
 	// PaymentApplication is the client for interacting with the PaymentApplication builders.
 	PaymentApplication *PaymentApplicationClient
+	// QBOAuthState is the client for interacting with the QBOAuthState builders.
+	QBOAuthState *QBOAuthStateClient
 	// QBOConnection is the client for interacting with the QBOConnection builders.
 	QBOConnection *QBOConnectionClient
+	// QBOLink is the client for interacting with the QBOLink builders.
+	QBOLink *QBOLinkClient
+	// QBOListEntry is the client for interacting with the QBOListEntry builders.
+	QBOListEntry *QBOListEntryClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
 	// Vendor is the client for interacting with the Vendor builders.
@@ -225,7 +231,10 @@ func (tx *Tx) init() {
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.PaymentApplication = NewPaymentApplicationClient(tx.config)
+	tx.QBOAuthState = NewQBOAuthStateClient(tx.config)
 	tx.QBOConnection = NewQBOConnectionClient(tx.config)
+	tx.QBOLink = NewQBOLinkClient(tx.config)
+	tx.QBOListEntry = NewQBOListEntryClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
 	tx.Vendor = NewVendorClient(tx.config)
 	tx.WriteOff = NewWriteOffClient(tx.config)

@@ -111,6 +111,11 @@ func (r *queryResolver) Payments(ctx context.Context, after *entgql.Cursor[strin
 	return r.ent(ctx).Payment.Query().Paginate(ctx, after, first, before, last, ent.WithPaymentOrder(orderBy), ent.WithPaymentFilter(where.Filter))
 }
 
+// QboLinks is the resolver for the qboLinks field.
+func (r *queryResolver) QboLinks(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) (*ent.QBOLinkConnection, error) {
+	return r.ent(ctx).QBOLink.Query().Paginate(ctx, after, first, before, last, ent.WithQBOLinkOrder(orderBy), ent.WithQBOLinkFilter(where.Filter))
+}
+
 // Refunds is the resolver for the refunds field.
 func (r *queryResolver) Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error) {
 	return r.ent(ctx).Refund.Query().Paginate(ctx, after, first, before, last, ent.WithRefundOrder(orderBy), ent.WithRefundFilter(where.Filter))

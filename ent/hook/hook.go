@@ -296,6 +296,18 @@ func (f PaymentApplicationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentApplicationMutation", m)
 }
 
+// The QBOAuthStateFunc type is an adapter to allow the use of ordinary
+// function as QBOAuthState mutator.
+type QBOAuthStateFunc func(context.Context, *ent.QBOAuthStateMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f QBOAuthStateFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.QBOAuthStateMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QBOAuthStateMutation", m)
+}
+
 // The QBOConnectionFunc type is an adapter to allow the use of ordinary
 // function as QBOConnection mutator.
 type QBOConnectionFunc func(context.Context, *ent.QBOConnectionMutation) (ent.Value, error)
@@ -306,6 +318,30 @@ func (f QBOConnectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QBOConnectionMutation", m)
+}
+
+// The QBOLinkFunc type is an adapter to allow the use of ordinary
+// function as QBOLink mutator.
+type QBOLinkFunc func(context.Context, *ent.QBOLinkMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f QBOLinkFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.QBOLinkMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QBOLinkMutation", m)
+}
+
+// The QBOListEntryFunc type is an adapter to allow the use of ordinary
+// function as QBOListEntry mutator.
+type QBOListEntryFunc func(context.Context, *ent.QBOListEntryMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f QBOListEntryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.QBOListEntryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QBOListEntryMutation", m)
 }
 
 // The RefundFunc type is an adapter to allow the use of ordinary

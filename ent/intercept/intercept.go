@@ -32,7 +32,10 @@ import (
 	"books/ent/payment"
 	"books/ent/paymentapplication"
 	"books/ent/predicate"
+	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -744,6 +747,33 @@ func (f TraversePaymentApplication) Traverse(ctx context.Context, q ent.Query) e
 	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentApplicationQuery", q)
 }
 
+// The QBOAuthStateFunc type is an adapter to allow the use of ordinary function as a Querier.
+type QBOAuthStateFunc func(context.Context, *ent.QBOAuthStateQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f QBOAuthStateFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.QBOAuthStateQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.QBOAuthStateQuery", q)
+}
+
+// The TraverseQBOAuthState type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseQBOAuthState func(context.Context, *ent.QBOAuthStateQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseQBOAuthState) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseQBOAuthState) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.QBOAuthStateQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.QBOAuthStateQuery", q)
+}
+
 // The QBOConnectionFunc type is an adapter to allow the use of ordinary function as a Querier.
 type QBOConnectionFunc func(context.Context, *ent.QBOConnectionQuery) (ent.Value, error)
 
@@ -769,6 +799,60 @@ func (f TraverseQBOConnection) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.QBOConnectionQuery", q)
+}
+
+// The QBOLinkFunc type is an adapter to allow the use of ordinary function as a Querier.
+type QBOLinkFunc func(context.Context, *ent.QBOLinkQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f QBOLinkFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.QBOLinkQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.QBOLinkQuery", q)
+}
+
+// The TraverseQBOLink type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseQBOLink func(context.Context, *ent.QBOLinkQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseQBOLink) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseQBOLink) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.QBOLinkQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.QBOLinkQuery", q)
+}
+
+// The QBOListEntryFunc type is an adapter to allow the use of ordinary function as a Querier.
+type QBOListEntryFunc func(context.Context, *ent.QBOListEntryQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f QBOListEntryFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.QBOListEntryQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.QBOListEntryQuery", q)
+}
+
+// The TraverseQBOListEntry type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseQBOListEntry func(context.Context, *ent.QBOListEntryQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseQBOListEntry) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseQBOListEntry) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.QBOListEntryQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.QBOListEntryQuery", q)
 }
 
 // The RefundFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -903,8 +987,14 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PaymentQuery, predicate.Payment, payment.OrderOption]{typ: ent.TypePayment, tq: q}, nil
 	case *ent.PaymentApplicationQuery:
 		return &query[*ent.PaymentApplicationQuery, predicate.PaymentApplication, paymentapplication.OrderOption]{typ: ent.TypePaymentApplication, tq: q}, nil
+	case *ent.QBOAuthStateQuery:
+		return &query[*ent.QBOAuthStateQuery, predicate.QBOAuthState, qboauthstate.OrderOption]{typ: ent.TypeQBOAuthState, tq: q}, nil
 	case *ent.QBOConnectionQuery:
 		return &query[*ent.QBOConnectionQuery, predicate.QBOConnection, qboconnection.OrderOption]{typ: ent.TypeQBOConnection, tq: q}, nil
+	case *ent.QBOLinkQuery:
+		return &query[*ent.QBOLinkQuery, predicate.QBOLink, qbolink.OrderOption]{typ: ent.TypeQBOLink, tq: q}, nil
+	case *ent.QBOListEntryQuery:
+		return &query[*ent.QBOListEntryQuery, predicate.QBOListEntry, qbolistentry.OrderOption]{typ: ent.TypeQBOListEntry, tq: q}, nil
 	case *ent.RefundQuery:
 		return &query[*ent.RefundQuery, predicate.Refund, refund.OrderOption]{typ: ent.TypeRefund, tq: q}, nil
 	case *ent.VendorQuery:

@@ -1032,6 +1032,30 @@ var (
 			},
 		},
 	}
+	// QboAuthStatesColumns holds the columns for the "qbo_auth_states" table.
+	QboAuthStatesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "principal", Type: field.TypeString, Size: 300},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+	}
+	// QboAuthStatesTable holds the schema information for the "qbo_auth_states" table.
+	QboAuthStatesTable = &schema.Table{
+		Name:       "qbo_auth_states",
+		Columns:    QboAuthStatesColumns,
+		PrimaryKey: []*schema.Column{QboAuthStatesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "qboauthstate_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{QboAuthStatesColumns[3]},
+			},
+		},
+	}
 	// QboConnectionsColumns holds the columns for the "qbo_connections" table.
 	QboConnectionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -1050,6 +1074,9 @@ var (
 		{Name: "disconnected_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2000},
 		{Name: "base_url", Type: field.TypeString},
+		{Name: "settings", Type: field.TypeJSON, Nullable: true},
+		{Name: "company_name", Type: field.TypeString, Nullable: true, Size: 400},
+		{Name: "lists_updated_at", Type: field.TypeTime, Nullable: true},
 		{Name: "entity_id", Type: field.TypeString, Size: 40},
 	}
 	// QboConnectionsTable holds the schema information for the "qbo_connections" table.
@@ -1060,7 +1087,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "qbo_connections_legal_entities_entity",
-				Columns:    []*schema.Column{QboConnectionsColumns[16]},
+				Columns:    []*schema.Column{QboConnectionsColumns[19]},
 				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1079,10 +1106,111 @@ var (
 			{
 				Name:    "qboconnection_entity_id",
 				Unique:  true,
-				Columns: []*schema.Column{QboConnectionsColumns[16]},
+				Columns: []*schema.Column{QboConnectionsColumns[19]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "disconnected_at IS NULL",
 				},
+			},
+		},
+	}
+	// QboLinksColumns holds the columns for the "qbo_links" table.
+	QboLinksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "record_type", Type: field.TypeEnum, Enums: []string{"account", "class", "item", "customer", "vendor", "invoice", "payment", "credit_memo", "refund", "charge_reversal", "write_off", "journal_entry"}},
+		{Name: "record_id", Type: field.TypeString, Size: 40},
+		{Name: "part", Type: field.TypeInt, Default: 0},
+		{Name: "qbo_type", Type: field.TypeString, Size: 40},
+		{Name: "qbo_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "sync_token", Type: field.TypeString, Nullable: true, Size: 20},
+		{Name: "doc_number", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "synced", "error", "deleted_remotely"}, Default: "pending"},
+		{Name: "operation", Type: field.TypeEnum, Enums: []string{"upsert", "void", "delete"}, Default: "upsert"},
+		{Name: "generation", Type: field.TypeInt64, Default: 1},
+		{Name: "synced_generation", Type: field.TypeInt64, Default: 0},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "last_error_code", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
+		{Name: "qbo_total", Type: field.TypeInt64, Nullable: true},
+		{Name: "qbo_balance", Type: field.TypeInt64, Nullable: true},
+		{Name: "connection_id", Type: field.TypeString, Size: 40},
+	}
+	// QboLinksTable holds the schema information for the "qbo_links" table.
+	QboLinksTable = &schema.Table{
+		Name:       "qbo_links",
+		Columns:    QboLinksColumns,
+		PrimaryKey: []*schema.Column{QboLinksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "qbo_links_qbo_connections_connection",
+				Columns:    []*schema.Column{QboLinksColumns[22]},
+				RefColumns: []*schema.Column{QboConnectionsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "qbolink_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{QboLinksColumns[3]},
+			},
+			{
+				Name:    "qbolink_connection_id_record_type_record_id_part",
+				Unique:  true,
+				Columns: []*schema.Column{QboLinksColumns[22], QboLinksColumns[5], QboLinksColumns[6], QboLinksColumns[7]},
+			},
+			{
+				Name:    "qbolink_connection_id_qbo_type_qbo_id",
+				Unique:  true,
+				Columns: []*schema.Column{QboLinksColumns[22], QboLinksColumns[8], QboLinksColumns[9]},
+			},
+			{
+				Name:    "qbolink_connection_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{QboLinksColumns[22], QboLinksColumns[12]},
+			},
+			{
+				Name:    "qbolink_record_id",
+				Unique:  false,
+				Columns: []*schema.Column{QboLinksColumns[6]},
+			},
+		},
+	}
+	// QboListEntriesColumns holds the columns for the "qbo_list_entries" table.
+	QboListEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "connection_id", Type: field.TypeString},
+		{Name: "list", Type: field.TypeEnum, Enums: []string{"account", "payment_method", "item", "class", "custom_field"}},
+		{Name: "qbo_id", Type: field.TypeString, Size: 40},
+		{Name: "name", Type: field.TypeString, Size: 400},
+		{Name: "qbo_kind", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "qbo_subkind", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "deposit_allowed", Type: field.TypeBool, Default: false},
+		{Name: "fetched_at", Type: field.TypeTime},
+	}
+	// QboListEntriesTable holds the schema information for the "qbo_list_entries" table.
+	QboListEntriesTable = &schema.Table{
+		Name:       "qbo_list_entries",
+		Columns:    QboListEntriesColumns,
+		PrimaryKey: []*schema.Column{QboListEntriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "qbolistentry_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{QboListEntriesColumns[3]},
+			},
+			{
+				Name:    "qbolistentry_connection_id_list_qbo_id",
+				Unique:  true,
+				Columns: []*schema.Column{QboListEntriesColumns[4], QboListEntriesColumns[5], QboListEntriesColumns[6]},
 			},
 		},
 	}
@@ -1223,7 +1351,10 @@ var (
 		OrganizationsTable,
 		PaymentsTable,
 		PaymentApplicationsTable,
+		QboAuthStatesTable,
 		QboConnectionsTable,
+		QboLinksTable,
+		QboListEntriesTable,
 		RefundsTable,
 		VendorsTable,
 		WriteOffsTable,
@@ -1282,6 +1413,12 @@ func init() {
 		"qbo_connection_generation":   "token_generation >= 0",
 		"qbo_connection_status":       "status IN ('connected', 'needs_reauth', 'disconnected')",
 		"qbo_connection_tokens":       "((status = 'disconnected' AND access_token_sealed IS NULL AND refresh_token_sealed IS NULL) OR (status <> 'disconnected' AND access_token_sealed IS NOT NULL AND refresh_token_sealed IS NOT NULL))",
+	}
+	QboLinksTable.ForeignKeys[0].RefTable = QboConnectionsTable
+	QboLinksTable.Annotation = &entsql.Annotation{}
+	QboLinksTable.Annotation.Checks = map[string]string{
+		"qbo_link_generation": "synced_generation >= 0 AND synced_generation <= generation AND attempts >= 0",
+		"qbo_link_synced":     "(status <> 'synced' OR qbo_id IS NOT NULL)",
 	}
 	RefundsTable.ForeignKeys[0].RefTable = PaymentsTable
 	WriteOffsTable.ForeignKeys[0].RefTable = InvoicesTable

@@ -78,8 +78,17 @@ type Payment func(*sql.Selector)
 // PaymentApplication is the predicate function for paymentapplication builders.
 type PaymentApplication func(*sql.Selector)
 
+// QBOAuthState is the predicate function for qboauthstate builders.
+type QBOAuthState func(*sql.Selector)
+
 // QBOConnection is the predicate function for qboconnection builders.
 type QBOConnection func(*sql.Selector)
+
+// QBOLink is the predicate function for qbolink builders.
+type QBOLink func(*sql.Selector)
+
+// QBOListEntry is the predicate function for qbolistentry builders.
+type QBOListEntry func(*sql.Selector)
 
 // Refund is the predicate function for refund builders.
 type Refund func(*sql.Selector)

@@ -50,6 +50,12 @@ const (
 	FieldLastError = "last_error"
 	// FieldBaseURL holds the string denoting the base_url field in the database.
 	FieldBaseURL = "base_url"
+	// FieldSettings holds the string denoting the settings field in the database.
+	FieldSettings = "settings"
+	// FieldCompanyName holds the string denoting the company_name field in the database.
+	FieldCompanyName = "company_name"
+	// FieldListsUpdatedAt holds the string denoting the lists_updated_at field in the database.
+	FieldListsUpdatedAt = "lists_updated_at"
 	// EdgeEntity holds the string denoting the entity edge name in mutations.
 	EdgeEntity = "entity"
 	// Table holds the table name of the qboconnection in the database.
@@ -82,6 +88,9 @@ var Columns = []string{
 	FieldDisconnectedAt,
 	FieldLastError,
 	FieldBaseURL,
+	FieldSettings,
+	FieldCompanyName,
+	FieldListsUpdatedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -120,6 +129,8 @@ var (
 	LastErrorValidator func(string) error
 	// BaseURLValidator is a validator for the "base_url" field. It is called by the builders before save.
 	BaseURLValidator func(string) error
+	// CompanyNameValidator is a validator for the "company_name" field. It is called by the builders before save.
+	CompanyNameValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -239,6 +250,16 @@ func ByLastError(opts ...sql.OrderTermOption) OrderOption {
 // ByBaseURL orders the results by the base_url field.
 func ByBaseURL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldBaseURL, opts...).ToFunc()
+}
+
+// ByCompanyName orders the results by the company_name field.
+func ByCompanyName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCompanyName, opts...).ToFunc()
+}
+
+// ByListsUpdatedAt orders the results by the lists_updated_at field.
+func ByListsUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldListsUpdatedAt, opts...).ToFunc()
 }
 
 // ByEntityField orders the results by entity field.

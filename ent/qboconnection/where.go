@@ -140,6 +140,16 @@ func BaseURL(v string) predicate.QBOConnection {
 	return predicate.QBOConnection(sql.FieldEQ(FieldBaseURL, v))
 }
 
+// CompanyName applies equality check predicate on the "company_name" field. It's identical to CompanyNameEQ.
+func CompanyName(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEQ(FieldCompanyName, v))
+}
+
+// ListsUpdatedAt applies equality check predicate on the "lists_updated_at" field. It's identical to ListsUpdatedAtEQ.
+func ListsUpdatedAt(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEQ(FieldListsUpdatedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.QBOConnection {
 	return predicate.QBOConnection(sql.FieldEQ(FieldCreatedAt, v))
@@ -1003,6 +1013,141 @@ func BaseURLEqualFold(v string) predicate.QBOConnection {
 // BaseURLContainsFold applies the ContainsFold predicate on the "base_url" field.
 func BaseURLContainsFold(v string) predicate.QBOConnection {
 	return predicate.QBOConnection(sql.FieldContainsFold(FieldBaseURL, v))
+}
+
+// SettingsIsNil applies the IsNil predicate on the "settings" field.
+func SettingsIsNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIsNull(FieldSettings))
+}
+
+// SettingsNotNil applies the NotNil predicate on the "settings" field.
+func SettingsNotNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotNull(FieldSettings))
+}
+
+// CompanyNameEQ applies the EQ predicate on the "company_name" field.
+func CompanyNameEQ(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEQ(FieldCompanyName, v))
+}
+
+// CompanyNameNEQ applies the NEQ predicate on the "company_name" field.
+func CompanyNameNEQ(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNEQ(FieldCompanyName, v))
+}
+
+// CompanyNameIn applies the In predicate on the "company_name" field.
+func CompanyNameIn(vs ...string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIn(FieldCompanyName, vs...))
+}
+
+// CompanyNameNotIn applies the NotIn predicate on the "company_name" field.
+func CompanyNameNotIn(vs ...string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotIn(FieldCompanyName, vs...))
+}
+
+// CompanyNameGT applies the GT predicate on the "company_name" field.
+func CompanyNameGT(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldGT(FieldCompanyName, v))
+}
+
+// CompanyNameGTE applies the GTE predicate on the "company_name" field.
+func CompanyNameGTE(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldGTE(FieldCompanyName, v))
+}
+
+// CompanyNameLT applies the LT predicate on the "company_name" field.
+func CompanyNameLT(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldLT(FieldCompanyName, v))
+}
+
+// CompanyNameLTE applies the LTE predicate on the "company_name" field.
+func CompanyNameLTE(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldLTE(FieldCompanyName, v))
+}
+
+// CompanyNameContains applies the Contains predicate on the "company_name" field.
+func CompanyNameContains(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldContains(FieldCompanyName, v))
+}
+
+// CompanyNameHasPrefix applies the HasPrefix predicate on the "company_name" field.
+func CompanyNameHasPrefix(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldHasPrefix(FieldCompanyName, v))
+}
+
+// CompanyNameHasSuffix applies the HasSuffix predicate on the "company_name" field.
+func CompanyNameHasSuffix(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldHasSuffix(FieldCompanyName, v))
+}
+
+// CompanyNameIsNil applies the IsNil predicate on the "company_name" field.
+func CompanyNameIsNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIsNull(FieldCompanyName))
+}
+
+// CompanyNameNotNil applies the NotNil predicate on the "company_name" field.
+func CompanyNameNotNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotNull(FieldCompanyName))
+}
+
+// CompanyNameEqualFold applies the EqualFold predicate on the "company_name" field.
+func CompanyNameEqualFold(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEqualFold(FieldCompanyName, v))
+}
+
+// CompanyNameContainsFold applies the ContainsFold predicate on the "company_name" field.
+func CompanyNameContainsFold(v string) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldContainsFold(FieldCompanyName, v))
+}
+
+// ListsUpdatedAtEQ applies the EQ predicate on the "lists_updated_at" field.
+func ListsUpdatedAtEQ(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEQ(FieldListsUpdatedAt, v))
+}
+
+// ListsUpdatedAtNEQ applies the NEQ predicate on the "lists_updated_at" field.
+func ListsUpdatedAtNEQ(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNEQ(FieldListsUpdatedAt, v))
+}
+
+// ListsUpdatedAtIn applies the In predicate on the "lists_updated_at" field.
+func ListsUpdatedAtIn(vs ...time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIn(FieldListsUpdatedAt, vs...))
+}
+
+// ListsUpdatedAtNotIn applies the NotIn predicate on the "lists_updated_at" field.
+func ListsUpdatedAtNotIn(vs ...time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotIn(FieldListsUpdatedAt, vs...))
+}
+
+// ListsUpdatedAtGT applies the GT predicate on the "lists_updated_at" field.
+func ListsUpdatedAtGT(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldGT(FieldListsUpdatedAt, v))
+}
+
+// ListsUpdatedAtGTE applies the GTE predicate on the "lists_updated_at" field.
+func ListsUpdatedAtGTE(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldGTE(FieldListsUpdatedAt, v))
+}
+
+// ListsUpdatedAtLT applies the LT predicate on the "lists_updated_at" field.
+func ListsUpdatedAtLT(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldLT(FieldListsUpdatedAt, v))
+}
+
+// ListsUpdatedAtLTE applies the LTE predicate on the "lists_updated_at" field.
+func ListsUpdatedAtLTE(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldLTE(FieldListsUpdatedAt, v))
+}
+
+// ListsUpdatedAtIsNil applies the IsNil predicate on the "lists_updated_at" field.
+func ListsUpdatedAtIsNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIsNull(FieldListsUpdatedAt))
+}
+
+// ListsUpdatedAtNotNil applies the NotNil predicate on the "lists_updated_at" field.
+func ListsUpdatedAtNotNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotNull(FieldListsUpdatedAt))
 }
 
 // HasEntity applies the HasEdge predicate on the "entity" edge.

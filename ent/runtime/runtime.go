@@ -27,7 +27,10 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/schema"
 	"books/ent/vendor"
@@ -1816,6 +1819,62 @@ func init() {
 			return nil
 		}
 	}()
+	qboauthstateMixin := schema.QBOAuthState{}.Mixin()
+	qboauthstateMixinHooks2 := qboauthstateMixin[2].Hooks()
+	qboauthstate.Hooks[0] = qboauthstateMixinHooks2[0]
+	qboauthstateMixinInters2 := qboauthstateMixin[2].Interceptors()
+	qboauthstate.Interceptors[0] = qboauthstateMixinInters2[0]
+	qboauthstate.Interceptors[1] = qboauthstateMixinInters2[1]
+	qboauthstateMixinFields0 := qboauthstateMixin[0].Fields()
+	_ = qboauthstateMixinFields0
+	qboauthstateMixinFields1 := qboauthstateMixin[1].Fields()
+	_ = qboauthstateMixinFields1
+	qboauthstateMixinFields2 := qboauthstateMixin[2].Fields()
+	_ = qboauthstateMixinFields2
+	qboauthstateFields := schema.QBOAuthState{}.Fields()
+	_ = qboauthstateFields
+	// qboauthstateDescCreatedAt is the schema descriptor for created_at field.
+	qboauthstateDescCreatedAt := qboauthstateMixinFields1[0].Descriptor()
+	// qboauthstate.DefaultCreatedAt holds the default value on creation for the created_at field.
+	qboauthstate.DefaultCreatedAt = qboauthstateDescCreatedAt.Default.(func() time.Time)
+	// qboauthstateDescUpdatedAt is the schema descriptor for updated_at field.
+	qboauthstateDescUpdatedAt := qboauthstateMixinFields1[1].Descriptor()
+	// qboauthstate.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	qboauthstate.DefaultUpdatedAt = qboauthstateDescUpdatedAt.Default.(func() time.Time)
+	// qboauthstate.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	qboauthstate.UpdateDefaultUpdatedAt = qboauthstateDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// qboauthstateDescOrganizationID is the schema descriptor for organization_id field.
+	qboauthstateDescOrganizationID := qboauthstateMixinFields2[0].Descriptor()
+	// qboauthstate.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	qboauthstate.OrganizationIDValidator = qboauthstateDescOrganizationID.Validators[0].(func(string) error)
+	// qboauthstateDescEntityID is the schema descriptor for entity_id field.
+	qboauthstateDescEntityID := qboauthstateFields[0].Descriptor()
+	// qboauthstate.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	qboauthstate.EntityIDValidator = qboauthstateDescEntityID.Validators[0].(func(string) error)
+	// qboauthstateDescPrincipal is the schema descriptor for principal field.
+	qboauthstateDescPrincipal := qboauthstateFields[1].Descriptor()
+	// qboauthstate.PrincipalValidator is a validator for the "principal" field. It is called by the builders before save.
+	qboauthstate.PrincipalValidator = qboauthstateDescPrincipal.Validators[0].(func(string) error)
+	// qboauthstateDescID is the schema descriptor for id field.
+	qboauthstateDescID := qboauthstateMixinFields0[0].Descriptor()
+	// qboauthstate.DefaultID holds the default value on creation for the id field.
+	qboauthstate.DefaultID = qboauthstateDescID.Default.(func() string)
+	// qboauthstate.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	qboauthstate.IDValidator = func() func(string) error {
+		validators := qboauthstateDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	qboconnectionMixin := schema.QBOConnection{}.Mixin()
 	qboconnectionMixinHooks2 := qboconnectionMixin[2].Hooks()
 	qboconnection.Hooks[0] = qboconnectionMixinHooks2[0]
@@ -1878,6 +1937,10 @@ func init() {
 	qboconnectionDescBaseURL := qboconnectionFields[12].Descriptor()
 	// qboconnection.BaseURLValidator is a validator for the "base_url" field. It is called by the builders before save.
 	qboconnection.BaseURLValidator = qboconnectionDescBaseURL.Validators[0].(func(string) error)
+	// qboconnectionDescCompanyName is the schema descriptor for company_name field.
+	qboconnectionDescCompanyName := qboconnectionFields[14].Descriptor()
+	// qboconnection.CompanyNameValidator is a validator for the "company_name" field. It is called by the builders before save.
+	qboconnection.CompanyNameValidator = qboconnectionDescCompanyName.Validators[0].(func(string) error)
 	// qboconnectionDescID is the schema descriptor for id field.
 	qboconnectionDescID := qboconnectionMixinFields0[0].Descriptor()
 	// qboconnection.DefaultID holds the default value on creation for the id field.
@@ -1885,6 +1948,224 @@ func init() {
 	// qboconnection.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	qboconnection.IDValidator = func() func(string) error {
 		validators := qboconnectionDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	qbolinkMixin := schema.QBOLink{}.Mixin()
+	qbolinkMixinHooks2 := qbolinkMixin[2].Hooks()
+	qbolink.Hooks[0] = qbolinkMixinHooks2[0]
+	qbolinkMixinInters2 := qbolinkMixin[2].Interceptors()
+	qbolink.Interceptors[0] = qbolinkMixinInters2[0]
+	qbolink.Interceptors[1] = qbolinkMixinInters2[1]
+	qbolinkMixinFields0 := qbolinkMixin[0].Fields()
+	_ = qbolinkMixinFields0
+	qbolinkMixinFields1 := qbolinkMixin[1].Fields()
+	_ = qbolinkMixinFields1
+	qbolinkMixinFields2 := qbolinkMixin[2].Fields()
+	_ = qbolinkMixinFields2
+	qbolinkFields := schema.QBOLink{}.Fields()
+	_ = qbolinkFields
+	// qbolinkDescCreatedAt is the schema descriptor for created_at field.
+	qbolinkDescCreatedAt := qbolinkMixinFields1[0].Descriptor()
+	// qbolink.DefaultCreatedAt holds the default value on creation for the created_at field.
+	qbolink.DefaultCreatedAt = qbolinkDescCreatedAt.Default.(func() time.Time)
+	// qbolinkDescUpdatedAt is the schema descriptor for updated_at field.
+	qbolinkDescUpdatedAt := qbolinkMixinFields1[1].Descriptor()
+	// qbolink.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	qbolink.DefaultUpdatedAt = qbolinkDescUpdatedAt.Default.(func() time.Time)
+	// qbolink.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	qbolink.UpdateDefaultUpdatedAt = qbolinkDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// qbolinkDescOrganizationID is the schema descriptor for organization_id field.
+	qbolinkDescOrganizationID := qbolinkMixinFields2[0].Descriptor()
+	// qbolink.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	qbolink.OrganizationIDValidator = qbolinkDescOrganizationID.Validators[0].(func(string) error)
+	// qbolinkDescConnectionID is the schema descriptor for connection_id field.
+	qbolinkDescConnectionID := qbolinkFields[0].Descriptor()
+	// qbolink.ConnectionIDValidator is a validator for the "connection_id" field. It is called by the builders before save.
+	qbolink.ConnectionIDValidator = qbolinkDescConnectionID.Validators[0].(func(string) error)
+	// qbolinkDescEntityID is the schema descriptor for entity_id field.
+	qbolinkDescEntityID := qbolinkFields[1].Descriptor()
+	// qbolink.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	qbolink.EntityIDValidator = qbolinkDescEntityID.Validators[0].(func(string) error)
+	// qbolinkDescRecordID is the schema descriptor for record_id field.
+	qbolinkDescRecordID := qbolinkFields[3].Descriptor()
+	// qbolink.RecordIDValidator is a validator for the "record_id" field. It is called by the builders before save.
+	qbolink.RecordIDValidator = func() func(string) error {
+		validators := qbolinkDescRecordID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(record_id string) error {
+			for _, fn := range fns {
+				if err := fn(record_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// qbolinkDescPart is the schema descriptor for part field.
+	qbolinkDescPart := qbolinkFields[4].Descriptor()
+	// qbolink.DefaultPart holds the default value on creation for the part field.
+	qbolink.DefaultPart = qbolinkDescPart.Default.(int)
+	// qbolinkDescQboType is the schema descriptor for qbo_type field.
+	qbolinkDescQboType := qbolinkFields[5].Descriptor()
+	// qbolink.QboTypeValidator is a validator for the "qbo_type" field. It is called by the builders before save.
+	qbolink.QboTypeValidator = func() func(string) error {
+		validators := qbolinkDescQboType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(qbo_type string) error {
+			for _, fn := range fns {
+				if err := fn(qbo_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// qbolinkDescQboID is the schema descriptor for qbo_id field.
+	qbolinkDescQboID := qbolinkFields[6].Descriptor()
+	// qbolink.QboIDValidator is a validator for the "qbo_id" field. It is called by the builders before save.
+	qbolink.QboIDValidator = qbolinkDescQboID.Validators[0].(func(string) error)
+	// qbolinkDescSyncToken is the schema descriptor for sync_token field.
+	qbolinkDescSyncToken := qbolinkFields[7].Descriptor()
+	// qbolink.SyncTokenValidator is a validator for the "sync_token" field. It is called by the builders before save.
+	qbolink.SyncTokenValidator = qbolinkDescSyncToken.Validators[0].(func(string) error)
+	// qbolinkDescDocNumber is the schema descriptor for doc_number field.
+	qbolinkDescDocNumber := qbolinkFields[8].Descriptor()
+	// qbolink.DocNumberValidator is a validator for the "doc_number" field. It is called by the builders before save.
+	qbolink.DocNumberValidator = qbolinkDescDocNumber.Validators[0].(func(string) error)
+	// qbolinkDescGeneration is the schema descriptor for generation field.
+	qbolinkDescGeneration := qbolinkFields[11].Descriptor()
+	// qbolink.DefaultGeneration holds the default value on creation for the generation field.
+	qbolink.DefaultGeneration = qbolinkDescGeneration.Default.(int64)
+	// qbolinkDescSyncedGeneration is the schema descriptor for synced_generation field.
+	qbolinkDescSyncedGeneration := qbolinkFields[12].Descriptor()
+	// qbolink.DefaultSyncedGeneration holds the default value on creation for the synced_generation field.
+	qbolink.DefaultSyncedGeneration = qbolinkDescSyncedGeneration.Default.(int64)
+	// qbolinkDescAttempts is the schema descriptor for attempts field.
+	qbolinkDescAttempts := qbolinkFields[13].Descriptor()
+	// qbolink.DefaultAttempts holds the default value on creation for the attempts field.
+	qbolink.DefaultAttempts = qbolinkDescAttempts.Default.(int)
+	// qbolinkDescLastErrorCode is the schema descriptor for last_error_code field.
+	qbolinkDescLastErrorCode := qbolinkFields[14].Descriptor()
+	// qbolink.LastErrorCodeValidator is a validator for the "last_error_code" field. It is called by the builders before save.
+	qbolink.LastErrorCodeValidator = qbolinkDescLastErrorCode.Validators[0].(func(string) error)
+	// qbolinkDescLastError is the schema descriptor for last_error field.
+	qbolinkDescLastError := qbolinkFields[15].Descriptor()
+	// qbolink.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	qbolink.LastErrorValidator = qbolinkDescLastError.Validators[0].(func(string) error)
+	// qbolinkDescID is the schema descriptor for id field.
+	qbolinkDescID := qbolinkMixinFields0[0].Descriptor()
+	// qbolink.DefaultID holds the default value on creation for the id field.
+	qbolink.DefaultID = qbolinkDescID.Default.(func() string)
+	// qbolink.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	qbolink.IDValidator = func() func(string) error {
+		validators := qbolinkDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	qbolistentryMixin := schema.QBOListEntry{}.Mixin()
+	qbolistentryMixinHooks2 := qbolistentryMixin[2].Hooks()
+	qbolistentry.Hooks[0] = qbolistentryMixinHooks2[0]
+	qbolistentryMixinInters2 := qbolistentryMixin[2].Interceptors()
+	qbolistentry.Interceptors[0] = qbolistentryMixinInters2[0]
+	qbolistentry.Interceptors[1] = qbolistentryMixinInters2[1]
+	qbolistentryMixinFields0 := qbolistentryMixin[0].Fields()
+	_ = qbolistentryMixinFields0
+	qbolistentryMixinFields1 := qbolistentryMixin[1].Fields()
+	_ = qbolistentryMixinFields1
+	qbolistentryMixinFields2 := qbolistentryMixin[2].Fields()
+	_ = qbolistentryMixinFields2
+	qbolistentryFields := schema.QBOListEntry{}.Fields()
+	_ = qbolistentryFields
+	// qbolistentryDescCreatedAt is the schema descriptor for created_at field.
+	qbolistentryDescCreatedAt := qbolistentryMixinFields1[0].Descriptor()
+	// qbolistentry.DefaultCreatedAt holds the default value on creation for the created_at field.
+	qbolistentry.DefaultCreatedAt = qbolistentryDescCreatedAt.Default.(func() time.Time)
+	// qbolistentryDescUpdatedAt is the schema descriptor for updated_at field.
+	qbolistentryDescUpdatedAt := qbolistentryMixinFields1[1].Descriptor()
+	// qbolistentry.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	qbolistentry.DefaultUpdatedAt = qbolistentryDescUpdatedAt.Default.(func() time.Time)
+	// qbolistentry.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	qbolistentry.UpdateDefaultUpdatedAt = qbolistentryDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// qbolistentryDescOrganizationID is the schema descriptor for organization_id field.
+	qbolistentryDescOrganizationID := qbolistentryMixinFields2[0].Descriptor()
+	// qbolistentry.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	qbolistentry.OrganizationIDValidator = qbolistentryDescOrganizationID.Validators[0].(func(string) error)
+	// qbolistentryDescConnectionID is the schema descriptor for connection_id field.
+	qbolistentryDescConnectionID := qbolistentryFields[0].Descriptor()
+	// qbolistentry.ConnectionIDValidator is a validator for the "connection_id" field. It is called by the builders before save.
+	qbolistentry.ConnectionIDValidator = qbolistentryDescConnectionID.Validators[0].(func(string) error)
+	// qbolistentryDescQboID is the schema descriptor for qbo_id field.
+	qbolistentryDescQboID := qbolistentryFields[2].Descriptor()
+	// qbolistentry.QboIDValidator is a validator for the "qbo_id" field. It is called by the builders before save.
+	qbolistentry.QboIDValidator = func() func(string) error {
+		validators := qbolistentryDescQboID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(qbo_id string) error {
+			for _, fn := range fns {
+				if err := fn(qbo_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// qbolistentryDescName is the schema descriptor for name field.
+	qbolistentryDescName := qbolistentryFields[3].Descriptor()
+	// qbolistentry.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	qbolistentry.NameValidator = qbolistentryDescName.Validators[0].(func(string) error)
+	// qbolistentryDescQboKind is the schema descriptor for qbo_kind field.
+	qbolistentryDescQboKind := qbolistentryFields[4].Descriptor()
+	// qbolistentry.QboKindValidator is a validator for the "qbo_kind" field. It is called by the builders before save.
+	qbolistentry.QboKindValidator = qbolistentryDescQboKind.Validators[0].(func(string) error)
+	// qbolistentryDescQboSubkind is the schema descriptor for qbo_subkind field.
+	qbolistentryDescQboSubkind := qbolistentryFields[5].Descriptor()
+	// qbolistentry.QboSubkindValidator is a validator for the "qbo_subkind" field. It is called by the builders before save.
+	qbolistentry.QboSubkindValidator = qbolistentryDescQboSubkind.Validators[0].(func(string) error)
+	// qbolistentryDescActive is the schema descriptor for active field.
+	qbolistentryDescActive := qbolistentryFields[6].Descriptor()
+	// qbolistentry.DefaultActive holds the default value on creation for the active field.
+	qbolistentry.DefaultActive = qbolistentryDescActive.Default.(bool)
+	// qbolistentryDescDepositAllowed is the schema descriptor for deposit_allowed field.
+	qbolistentryDescDepositAllowed := qbolistentryFields[7].Descriptor()
+	// qbolistentry.DefaultDepositAllowed holds the default value on creation for the deposit_allowed field.
+	qbolistentry.DefaultDepositAllowed = qbolistentryDescDepositAllowed.Default.(bool)
+	// qbolistentryDescID is the schema descriptor for id field.
+	qbolistentryDescID := qbolistentryMixinFields0[0].Descriptor()
+	// qbolistentry.DefaultID holds the default value on creation for the id field.
+	qbolistentry.DefaultID = qbolistentryDescID.Default.(func() string)
+	// qbolistentry.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	qbolistentry.IDValidator = func() func(string) error {
+		validators := qbolistentryDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

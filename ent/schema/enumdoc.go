@@ -57,6 +57,34 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"CLI":     "The books command-line tool.",
 		"SYSTEM":  "Books itself, e.g. a background job.",
 	},
+	"QBOLinkRecordType": {
+		"_":               "The kind of Books record a QuickBooks link ties.",
+		"ACCOUNT":         "A general-ledger account, mapped to a QuickBooks account.",
+		"CLASS":           "A class, pushed as a QuickBooks Class.",
+		"ITEM":            "A product or service, pushed as a QuickBooks Item.",
+		"CUSTOMER":        "A customer, pushed as a QuickBooks Customer.",
+		"VENDOR":          "A vendor, pushed as a QuickBooks Vendor.",
+		"INVOICE":         "An approved invoice (or one month of it when split), pushed as a QuickBooks Invoice.",
+		"PAYMENT":         "A customer payment, pushed as a QuickBooks Payment linked to its invoices.",
+		"CREDIT_MEMO":     "A credit memo, pushed as a QuickBooks CreditMemo.",
+		"REFUND":          "A refund of a payment, pushed as a QuickBooks RefundReceipt.",
+		"CHARGE_REVERSAL": "A charge reversal (lost dispute), pushed as a QuickBooks JournalEntry on Accounts Receivable.",
+		"WRITE_OFF":       "A write-off of an invoice balance, pushed as a QuickBooks JournalEntry on Accounts Receivable.",
+		"JOURNAL_ENTRY":   "A manual journal entry, pushed as a QuickBooks JournalEntry with the class on each line.",
+	},
+	"QBOLinkStatus": {
+		"_":                "Where a QuickBooks link stands.",
+		"PENDING":          "A write to QuickBooks is owed and queued.",
+		"SYNCED":           "QuickBooks holds the latest version of the record.",
+		"ERROR":            "The write failed in a way a person must fix; the link's lastError and the admin queue say why.",
+		"DELETED_REMOTELY": "The record was deleted or voided in QuickBooks; a person unlinks or pushes it again.",
+	},
+	"QBOLinkOperation": {
+		"_":      "The write a pending QuickBooks link owes.",
+		"UPSERT": "Create the QuickBooks record, or update it when it exists.",
+		"VOID":   "Void the QuickBooks transaction.",
+		"DELETE": "Delete the QuickBooks transaction.",
+	},
 	"InvoiceStatus": {
 		"_":              "Where an invoice stands in its life cycle. Overdue is derived (see Invoice.overdue), never a status.",
 		"DRAFT":          "Being prepared: it can be edited and is not on the ledger.",
@@ -136,6 +164,9 @@ var GraphQLEnumDocs = map[string]map[string]string{
 	},
 	"AuditEventOrderField": {
 		"AT": "Order by when the change happened.",
+	},
+	"QBOLinkOrderField": {
+		"CREATED_AT": "Order by when the link was created.",
 	},
 	"COAMappingOrderField": {
 		"CREATED_AT":  "Order by when the mapping was created.",

@@ -194,6 +194,9 @@ func moneyField(name string, opts fieldOpt, comment string, ann ...schema.Annota
 	if opts&immutable != 0 {
 		f = f.Immutable()
 	}
+	if opts&optional != 0 {
+		f = f.Optional().Nillable()
+	}
 	return f
 }
 

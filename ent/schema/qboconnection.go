@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"books/internal/ids"
+	"books/internal/qbo/settings"
 )
 
 // QBOConnection is a legal entity's link to one QuickBooks Online company (realm) and the
@@ -62,6 +63,12 @@ func (QBOConnection) Fields() []ent.Field {
 			Comment("Why the connection needs re-authorization, e.g. QuickBooks' invalid_grant; empty when none."),
 		field.String("base_url").NotEmpty().
 			Comment("The Accounting API's base URL the company is reached at, e.g. the sandbox or production host."),
+		field.JSON("settings", settings.Settings{}).Optional().
+			Comment("The connection's sync settings (seed 001's Additional Settings), validated by internal/qbo/settings."),
+		field.String("company_name").Optional().MaxLen(400).
+			Comment("The QuickBooks company's name from CompanyInfo, read when connecting; empty when unknown."),
+		field.Time("lists_updated_at").Optional().Nillable().
+			Comment("When Update lists last fetched the company's lists (UTC); null before."),
 	}
 }
 

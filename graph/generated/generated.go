@@ -11,6 +11,7 @@ import (
 	"books/ent/invoice"
 	"books/ent/journalentry"
 	"books/ent/payment"
+	"books/ent/qbolink"
 	"books/graph/model"
 	"books/internal/auth"
 	"books/internal/caldate"
@@ -765,6 +766,42 @@ type ComplexityRoot struct {
 		Entry   func(childComplexity int) int
 	}
 
+	QBOLink struct {
+		Attempts         func(childComplexity int) int
+		ConnectionID     func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		DocNumber        func(childComplexity int) int
+		EntityID         func(childComplexity int) int
+		Generation       func(childComplexity int) int
+		ID               func(childComplexity int) int
+		LastError        func(childComplexity int) int
+		LastErrorCode    func(childComplexity int) int
+		Operation        func(childComplexity int) int
+		Part             func(childComplexity int) int
+		QboBalance       func(childComplexity int) int
+		QboID            func(childComplexity int) int
+		QboTotal         func(childComplexity int) int
+		QboType          func(childComplexity int) int
+		RecordID         func(childComplexity int) int
+		RecordType       func(childComplexity int) int
+		Status           func(childComplexity int) int
+		SyncToken        func(childComplexity int) int
+		SyncedAt         func(childComplexity int) int
+		SyncedGeneration func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
+
+	QBOLinkConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	QBOLinkEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Query struct {
 		AccountBalance  func(childComplexity int, accountID string, asOf caldate.Date) int
 		Accounts        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountOrder, where *ent.AccountWhereInput) int
@@ -787,6 +824,7 @@ type ComplexityRoot struct {
 		Organization    func(childComplexity int) int
 		Payments        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
 		Periods         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) int
+		QboLinks        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) int
 		Refunds         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) int
 		TrialBalance    func(childComplexity int, entityID string, asOf caldate.Date) int
 		Vendors         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) int
@@ -1064,6 +1102,7 @@ type QueryResolver interface {
 	JournalEntries(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.JournalEntryOrder, where *ent.JournalEntryWhereInput) (*ent.JournalEntryConnection, error)
 	LegalEntities(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LegalEntityOrder, where *ent.LegalEntityWhereInput) (*ent.LegalEntityConnection, error)
 	Payments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) (*ent.PaymentConnection, error)
+	QboLinks(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) (*ent.QBOLinkConnection, error)
 	Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error)
 	Vendors(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) (*ent.VendorConnection, error)
 	WriteOffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) (*ent.WriteOffConnection, error)
@@ -4294,6 +4333,171 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PostJournalEntryPayload.Entry(childComplexity), true
 
+	case "QBOLink.attempts":
+		if e.ComplexityRoot.QBOLink.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.Attempts(childComplexity), true
+	case "QBOLink.connectionId":
+		if e.ComplexityRoot.QBOLink.ConnectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.ConnectionID(childComplexity), true
+	case "QBOLink.createdAt":
+		if e.ComplexityRoot.QBOLink.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.CreatedAt(childComplexity), true
+	case "QBOLink.docNumber":
+		if e.ComplexityRoot.QBOLink.DocNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.DocNumber(childComplexity), true
+	case "QBOLink.entityId":
+		if e.ComplexityRoot.QBOLink.EntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.EntityID(childComplexity), true
+	case "QBOLink.generation":
+		if e.ComplexityRoot.QBOLink.Generation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.Generation(childComplexity), true
+	case "QBOLink.id":
+		if e.ComplexityRoot.QBOLink.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.ID(childComplexity), true
+	case "QBOLink.lastError":
+		if e.ComplexityRoot.QBOLink.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.LastError(childComplexity), true
+	case "QBOLink.lastErrorCode":
+		if e.ComplexityRoot.QBOLink.LastErrorCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.LastErrorCode(childComplexity), true
+	case "QBOLink.operation":
+		if e.ComplexityRoot.QBOLink.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.Operation(childComplexity), true
+	case "QBOLink.part":
+		if e.ComplexityRoot.QBOLink.Part == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.Part(childComplexity), true
+	case "QBOLink.qboBalance":
+		if e.ComplexityRoot.QBOLink.QboBalance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.QboBalance(childComplexity), true
+	case "QBOLink.qboId":
+		if e.ComplexityRoot.QBOLink.QboID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.QboID(childComplexity), true
+	case "QBOLink.qboTotal":
+		if e.ComplexityRoot.QBOLink.QboTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.QboTotal(childComplexity), true
+	case "QBOLink.qboType":
+		if e.ComplexityRoot.QBOLink.QboType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.QboType(childComplexity), true
+	case "QBOLink.recordId":
+		if e.ComplexityRoot.QBOLink.RecordID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.RecordID(childComplexity), true
+	case "QBOLink.recordType":
+		if e.ComplexityRoot.QBOLink.RecordType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.RecordType(childComplexity), true
+	case "QBOLink.status":
+		if e.ComplexityRoot.QBOLink.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.Status(childComplexity), true
+	case "QBOLink.syncToken":
+		if e.ComplexityRoot.QBOLink.SyncToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.SyncToken(childComplexity), true
+	case "QBOLink.syncedAt":
+		if e.ComplexityRoot.QBOLink.SyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.SyncedAt(childComplexity), true
+	case "QBOLink.syncedGeneration":
+		if e.ComplexityRoot.QBOLink.SyncedGeneration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.SyncedGeneration(childComplexity), true
+	case "QBOLink.updatedAt":
+		if e.ComplexityRoot.QBOLink.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.UpdatedAt(childComplexity), true
+
+	case "QBOLinkConnection.edges":
+		if e.ComplexityRoot.QBOLinkConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLinkConnection.Edges(childComplexity), true
+	case "QBOLinkConnection.pageInfo":
+		if e.ComplexityRoot.QBOLinkConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLinkConnection.PageInfo(childComplexity), true
+	case "QBOLinkConnection.totalCount":
+		if e.ComplexityRoot.QBOLinkConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLinkConnection.TotalCount(childComplexity), true
+
+	case "QBOLinkEdge.cursor":
+		if e.ComplexityRoot.QBOLinkEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLinkEdge.Cursor(childComplexity), true
+	case "QBOLinkEdge.node":
+		if e.ComplexityRoot.QBOLinkEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLinkEdge.Node(childComplexity), true
+
 	case "Query.accountBalance":
 		if e.ComplexityRoot.Query.AccountBalance == nil {
 			break
@@ -4516,6 +4720,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Periods(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.AccountingPeriodOrder), args["where"].(*ent.AccountingPeriodWhereInput)), true
+	case "Query.qboLinks":
+		if e.ComplexityRoot.Query.QboLinks == nil {
+			break
+		}
+
+		args, err := ec.field_Query_qboLinks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.QboLinks(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.QBOLinkOrder), args["where"].(*ent.QBOLinkWhereInput)), true
 	case "Query.refunds":
 		if e.ComplexityRoot.Query.Refunds == nil {
 			break
@@ -5254,6 +5469,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputPaymentWhereInput,
 		ec.unmarshalInputPeriodInput,
 		ec.unmarshalInputPostJournalEntryInput,
+		ec.unmarshalInputQBOLinkOrder,
+		ec.unmarshalInputQBOLinkWhereInput,
 		ec.unmarshalInputRecordPaymentInput,
 		ec.unmarshalInputRefundOrder,
 		ec.unmarshalInputRefundWhereInput,
@@ -20299,6 +20516,1055 @@ enum PeriodStatus @goModel(model: "books/ent/accountingperiod.Status") {
   CLOSED @goEnum(value: "books/ent/accountingperiod.StatusClosed")
 }
 """
+The link of one Books record to one QuickBooks Online record of a connection, with where its sync stands.
+"""
+type QBOLink implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix qbl_ followed by a time-ordered ULID (qbl_01jd8x…).
+  """
+  id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
+  createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
+  updatedAt: Time!
+  """
+  The QuickBooks connection (company) the link belongs to. Links survive a disconnect and resume when the same company is connected again.
+  """
+  connectionId: ID!
+  """
+  The legal entity of the connection.
+  """
+  entityId: ID!
+  """
+  The kind of Books record linked.
+  """
+  recordType: QBOLinkRecordType!
+  """
+  The id of the Books record linked, e.g. inv_01jd8x….
+  """
+  recordId: ID!
+  """
+  For an invoice split by month: the month of the part as YYYYMM (one QuickBooks invoice per calendar month of service dates); 0 for a record pushed whole.
+  """
+  part: Int!
+  """
+  The QuickBooks entity the record is pushed as, e.g. Customer, Invoice, Payment, CreditMemo, RefundReceipt or JournalEntry.
+  """
+  qboType: String!
+  """
+  QuickBooks' id of the linked record; null until it is created or matched.
+  """
+  qboId: ID
+  """
+  QuickBooks' SyncToken of the linked record as last seen; an update sends it.
+  """
+  syncToken: String
+  """
+  The QuickBooks document number (DocNumber) or display name of the linked record, as last seen.
+  """
+  docNumber: String
+  """
+  Where the link stands: pending while a write is owed, synced when QuickBooks holds the latest generation, error when a person must act (see lastError), deleted_remotely when the record was deleted or voided in QuickBooks.
+  """
+  status: QBOLinkStatus!
+  """
+  The write owed while pending: create or update (upsert), void, or delete.
+  """
+  operation: QBOLinkOperation!
+  """
+  Counts the writes asked of the link; a write's QuickBooks requestid is derived from the link, the operation and this number, so a retried write is recognized.
+  """
+  generation: Int!
+  """
+  The generation QuickBooks last confirmed; equal to generation when synced.
+  """
+  syncedGeneration: Int!
+  """
+  Write attempts at the current generation; above zero a create may have reached QuickBooks, so the next attempt looks the record up before creating.
+  """
+  attempts: Int!
+  """
+  The code of the last failure, e.g. QBO_FAULT or QBO_CUSTOMER_EMAIL_REQUIRED; empty when none.
+  """
+  lastErrorCode: String
+  """
+  The last failure with QuickBooks' fault code and message; empty when none.
+  """
+  lastError: String
+  """
+  When QuickBooks last confirmed the link (UTC); null before.
+  """
+  syncedAt: Time
+  """
+  QuickBooks' total (TotalAmt) of the linked transaction as last read; null for lists and before the first push.
+  """
+  qboTotal: Money
+  """
+  QuickBooks' open balance of the linked invoice as last read; null for other records and before the first push.
+  """
+  qboBalance: Money
+}
+"""
+A connection to a list of items.
+"""
+type QBOLinkConnection {
+  """
+  A list of edges.
+  """
+  edges: [QBOLinkEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type QBOLinkEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: QBOLink
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+The write a pending QuickBooks link owes.
+"""
+enum QBOLinkOperation @goModel(model: "books/ent/qbolink.Operation") {
+  """
+  Create the QuickBooks record, or update it when it exists.
+  """
+  UPSERT @goEnum(value: "books/ent/qbolink.OperationUpsert")
+  """
+  Void the QuickBooks transaction.
+  """
+  VOID @goEnum(value: "books/ent/qbolink.OperationVoid")
+  """
+  Delete the QuickBooks transaction.
+  """
+  DELETE @goEnum(value: "books/ent/qbolink.OperationDelete")
+}
+"""
+Ordering options for QBOLink connections
+"""
+input QBOLinkOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order QBOLinks.
+  """
+  field: QBOLinkOrderField!
+}
+"""
+Properties by which QBOLink connections can be ordered.
+"""
+enum QBOLinkOrderField {
+  """
+  Order by when the link was created.
+  """
+  CREATED_AT
+}
+"""
+The kind of Books record a QuickBooks link ties.
+"""
+enum QBOLinkRecordType @goModel(model: "books/ent/qbolink.RecordType") {
+  """
+  A general-ledger account, mapped to a QuickBooks account.
+  """
+  ACCOUNT @goEnum(value: "books/ent/qbolink.RecordTypeAccount")
+  """
+  A class, pushed as a QuickBooks Class.
+  """
+  CLASS @goEnum(value: "books/ent/qbolink.RecordTypeClass")
+  """
+  A product or service, pushed as a QuickBooks Item.
+  """
+  ITEM @goEnum(value: "books/ent/qbolink.RecordTypeItem")
+  """
+  A customer, pushed as a QuickBooks Customer.
+  """
+  CUSTOMER @goEnum(value: "books/ent/qbolink.RecordTypeCustomer")
+  """
+  A vendor, pushed as a QuickBooks Vendor.
+  """
+  VENDOR @goEnum(value: "books/ent/qbolink.RecordTypeVendor")
+  """
+  An approved invoice (or one month of it when split), pushed as a QuickBooks Invoice.
+  """
+  INVOICE @goEnum(value: "books/ent/qbolink.RecordTypeInvoice")
+  """
+  A customer payment, pushed as a QuickBooks Payment linked to its invoices.
+  """
+  PAYMENT @goEnum(value: "books/ent/qbolink.RecordTypePayment")
+  """
+  A credit memo, pushed as a QuickBooks CreditMemo.
+  """
+  CREDIT_MEMO @goEnum(value: "books/ent/qbolink.RecordTypeCreditMemo")
+  """
+  A refund of a payment, pushed as a QuickBooks RefundReceipt.
+  """
+  REFUND @goEnum(value: "books/ent/qbolink.RecordTypeRefund")
+  """
+  A charge reversal (lost dispute), pushed as a QuickBooks JournalEntry on Accounts Receivable.
+  """
+  CHARGE_REVERSAL @goEnum(value: "books/ent/qbolink.RecordTypeChargeReversal")
+  """
+  A write-off of an invoice balance, pushed as a QuickBooks JournalEntry on Accounts Receivable.
+  """
+  WRITE_OFF @goEnum(value: "books/ent/qbolink.RecordTypeWriteOff")
+  """
+  A manual journal entry, pushed as a QuickBooks JournalEntry with the class on each line.
+  """
+  JOURNAL_ENTRY @goEnum(value: "books/ent/qbolink.RecordTypeJournalEntry")
+}
+"""
+Where a QuickBooks link stands.
+"""
+enum QBOLinkStatus @goModel(model: "books/ent/qbolink.Status") {
+  """
+  A write to QuickBooks is owed and queued.
+  """
+  PENDING @goEnum(value: "books/ent/qbolink.StatusPending")
+  """
+  QuickBooks holds the latest version of the record.
+  """
+  SYNCED @goEnum(value: "books/ent/qbolink.StatusSynced")
+  """
+  The write failed in a way a person must fix; the link's lastError and the admin queue say why.
+  """
+  ERROR @goEnum(value: "books/ent/qbolink.StatusError")
+  """
+  The record was deleted or voided in QuickBooks; a person unlinks or pushes it again.
+  """
+  DELETED_REMOTELY @goEnum(value: "books/ent/qbolink.StatusDeletedRemotely")
+}
+"""
+Filters QBOLink records: every predicate given must hold.
+"""
+input QBOLinkWhereInput {
+  """
+  Matches records the given filter does not match.
+  """
+  not: QBOLinkWhereInput
+  """
+  Matches records every given filter matches.
+  """
+  and: [QBOLinkWhereInput!]
+  """
+  Matches records at least one given filter matches.
+  """
+  or: [QBOLinkWhereInput!]
+  """
+  id equals the given value.
+  """
+  id: ID
+  """
+  id differs from the given value.
+  """
+  idNEQ: ID
+  """
+  id is one of the given values.
+  """
+  idIn: [ID!]
+  """
+  id is none of the given values.
+  """
+  idNotIn: [ID!]
+  """
+  id is greater than the given value.
+  """
+  idGT: ID
+  """
+  id is greater than or equal to the given value.
+  """
+  idGTE: ID
+  """
+  id is less than the given value.
+  """
+  idLT: ID
+  """
+  id is less than or equal to the given value.
+  """
+  idLTE: ID
+  """
+  id equals the given text, ignoring case.
+  """
+  idEqualFold: ID
+  """
+  id contains the given text, ignoring case.
+  """
+  idContainsFold: ID
+  """
+  createdAt equals the given value.
+  """
+  createdAt: Time
+  """
+  createdAt differs from the given value.
+  """
+  createdAtNEQ: Time
+  """
+  createdAt is one of the given values.
+  """
+  createdAtIn: [Time!]
+  """
+  createdAt is none of the given values.
+  """
+  createdAtNotIn: [Time!]
+  """
+  createdAt is greater than the given value.
+  """
+  createdAtGT: Time
+  """
+  createdAt is greater than or equal to the given value.
+  """
+  createdAtGTE: Time
+  """
+  createdAt is less than the given value.
+  """
+  createdAtLT: Time
+  """
+  createdAt is less than or equal to the given value.
+  """
+  createdAtLTE: Time
+  """
+  connectionId equals the given value.
+  """
+  connectionId: ID
+  """
+  connectionId differs from the given value.
+  """
+  connectionIdNEQ: ID
+  """
+  connectionId is one of the given values.
+  """
+  connectionIdIn: [ID!]
+  """
+  connectionId is none of the given values.
+  """
+  connectionIdNotIn: [ID!]
+  """
+  connectionId is greater than the given value.
+  """
+  connectionIdGT: ID
+  """
+  connectionId is greater than or equal to the given value.
+  """
+  connectionIdGTE: ID
+  """
+  connectionId is less than the given value.
+  """
+  connectionIdLT: ID
+  """
+  connectionId is less than or equal to the given value.
+  """
+  connectionIdLTE: ID
+  """
+  connectionId contains the given text.
+  """
+  connectionIdContains: ID
+  """
+  connectionId starts with the given text.
+  """
+  connectionIdHasPrefix: ID
+  """
+  connectionId ends with the given text.
+  """
+  connectionIdHasSuffix: ID
+  """
+  connectionId equals the given text, ignoring case.
+  """
+  connectionIdEqualFold: ID
+  """
+  connectionId contains the given text, ignoring case.
+  """
+  connectionIdContainsFold: ID
+  """
+  entityId equals the given value.
+  """
+  entityId: ID
+  """
+  entityId differs from the given value.
+  """
+  entityIdNEQ: ID
+  """
+  entityId is one of the given values.
+  """
+  entityIdIn: [ID!]
+  """
+  entityId is none of the given values.
+  """
+  entityIdNotIn: [ID!]
+  """
+  entityId is greater than the given value.
+  """
+  entityIdGT: String
+  """
+  entityId is greater than or equal to the given value.
+  """
+  entityIdGTE: String
+  """
+  entityId is less than the given value.
+  """
+  entityIdLT: String
+  """
+  entityId is less than or equal to the given value.
+  """
+  entityIdLTE: String
+  """
+  entityId contains the given text.
+  """
+  entityIdContains: String
+  """
+  entityId starts with the given text.
+  """
+  entityIdHasPrefix: String
+  """
+  entityId ends with the given text.
+  """
+  entityIdHasSuffix: String
+  """
+  entityId equals the given text, ignoring case.
+  """
+  entityIdEqualFold: String
+  """
+  entityId contains the given text, ignoring case.
+  """
+  entityIdContainsFold: String
+  """
+  recordType equals the given value.
+  """
+  recordType: QBOLinkRecordType
+  """
+  recordType differs from the given value.
+  """
+  recordTypeNEQ: QBOLinkRecordType
+  """
+  recordType is one of the given values.
+  """
+  recordTypeIn: [QBOLinkRecordType!]
+  """
+  recordType is none of the given values.
+  """
+  recordTypeNotIn: [QBOLinkRecordType!]
+  """
+  recordId equals the given value.
+  """
+  recordId: ID
+  """
+  recordId differs from the given value.
+  """
+  recordIdNEQ: ID
+  """
+  recordId is one of the given values.
+  """
+  recordIdIn: [ID!]
+  """
+  recordId is none of the given values.
+  """
+  recordIdNotIn: [ID!]
+  """
+  recordId is greater than the given value.
+  """
+  recordIdGT: String
+  """
+  recordId is greater than or equal to the given value.
+  """
+  recordIdGTE: String
+  """
+  recordId is less than the given value.
+  """
+  recordIdLT: String
+  """
+  recordId is less than or equal to the given value.
+  """
+  recordIdLTE: String
+  """
+  recordId contains the given text.
+  """
+  recordIdContains: String
+  """
+  recordId starts with the given text.
+  """
+  recordIdHasPrefix: String
+  """
+  recordId ends with the given text.
+  """
+  recordIdHasSuffix: String
+  """
+  recordId equals the given text, ignoring case.
+  """
+  recordIdEqualFold: String
+  """
+  recordId contains the given text, ignoring case.
+  """
+  recordIdContainsFold: String
+  """
+  part equals the given value.
+  """
+  part: Int
+  """
+  part differs from the given value.
+  """
+  partNEQ: Int
+  """
+  part is one of the given values.
+  """
+  partIn: [Int!]
+  """
+  part is none of the given values.
+  """
+  partNotIn: [Int!]
+  """
+  part is greater than the given value.
+  """
+  partGT: Int
+  """
+  part is greater than or equal to the given value.
+  """
+  partGTE: Int
+  """
+  part is less than the given value.
+  """
+  partLT: Int
+  """
+  part is less than or equal to the given value.
+  """
+  partLTE: Int
+  """
+  qboType equals the given value.
+  """
+  qboType: String
+  """
+  qboType differs from the given value.
+  """
+  qboTypeNEQ: String
+  """
+  qboType is one of the given values.
+  """
+  qboTypeIn: [String!]
+  """
+  qboType is none of the given values.
+  """
+  qboTypeNotIn: [String!]
+  """
+  qboType is greater than the given value.
+  """
+  qboTypeGT: String
+  """
+  qboType is greater than or equal to the given value.
+  """
+  qboTypeGTE: String
+  """
+  qboType is less than the given value.
+  """
+  qboTypeLT: String
+  """
+  qboType is less than or equal to the given value.
+  """
+  qboTypeLTE: String
+  """
+  qboType contains the given text.
+  """
+  qboTypeContains: String
+  """
+  qboType starts with the given text.
+  """
+  qboTypeHasPrefix: String
+  """
+  qboType ends with the given text.
+  """
+  qboTypeHasSuffix: String
+  """
+  qboType equals the given text, ignoring case.
+  """
+  qboTypeEqualFold: String
+  """
+  qboType contains the given text, ignoring case.
+  """
+  qboTypeContainsFold: String
+  """
+  qboId equals the given value.
+  """
+  qboId: ID
+  """
+  qboId differs from the given value.
+  """
+  qboIdNEQ: ID
+  """
+  qboId is one of the given values.
+  """
+  qboIdIn: [ID!]
+  """
+  qboId is none of the given values.
+  """
+  qboIdNotIn: [ID!]
+  """
+  qboId is greater than the given value.
+  """
+  qboIdGT: String
+  """
+  qboId is greater than or equal to the given value.
+  """
+  qboIdGTE: String
+  """
+  qboId is less than the given value.
+  """
+  qboIdLT: String
+  """
+  qboId is less than or equal to the given value.
+  """
+  qboIdLTE: String
+  """
+  qboId contains the given text.
+  """
+  qboIdContains: String
+  """
+  qboId starts with the given text.
+  """
+  qboIdHasPrefix: String
+  """
+  qboId ends with the given text.
+  """
+  qboIdHasSuffix: String
+  """
+  qboId is not set (null).
+  """
+  qboIdIsNil: Boolean
+  """
+  qboId is set.
+  """
+  qboIdNotNil: Boolean
+  """
+  qboId equals the given text, ignoring case.
+  """
+  qboIdEqualFold: String
+  """
+  qboId contains the given text, ignoring case.
+  """
+  qboIdContainsFold: String
+  """
+  syncToken equals the given value.
+  """
+  syncToken: String
+  """
+  syncToken differs from the given value.
+  """
+  syncTokenNEQ: String
+  """
+  syncToken is one of the given values.
+  """
+  syncTokenIn: [String!]
+  """
+  syncToken is none of the given values.
+  """
+  syncTokenNotIn: [String!]
+  """
+  syncToken is greater than the given value.
+  """
+  syncTokenGT: String
+  """
+  syncToken is greater than or equal to the given value.
+  """
+  syncTokenGTE: String
+  """
+  syncToken is less than the given value.
+  """
+  syncTokenLT: String
+  """
+  syncToken is less than or equal to the given value.
+  """
+  syncTokenLTE: String
+  """
+  syncToken contains the given text.
+  """
+  syncTokenContains: String
+  """
+  syncToken starts with the given text.
+  """
+  syncTokenHasPrefix: String
+  """
+  syncToken ends with the given text.
+  """
+  syncTokenHasSuffix: String
+  """
+  syncToken is not set (null).
+  """
+  syncTokenIsNil: Boolean
+  """
+  syncToken is set.
+  """
+  syncTokenNotNil: Boolean
+  """
+  syncToken equals the given text, ignoring case.
+  """
+  syncTokenEqualFold: String
+  """
+  syncToken contains the given text, ignoring case.
+  """
+  syncTokenContainsFold: String
+  """
+  docNumber equals the given value.
+  """
+  docNumber: String
+  """
+  docNumber differs from the given value.
+  """
+  docNumberNEQ: String
+  """
+  docNumber is one of the given values.
+  """
+  docNumberIn: [String!]
+  """
+  docNumber is none of the given values.
+  """
+  docNumberNotIn: [String!]
+  """
+  docNumber is greater than the given value.
+  """
+  docNumberGT: String
+  """
+  docNumber is greater than or equal to the given value.
+  """
+  docNumberGTE: String
+  """
+  docNumber is less than the given value.
+  """
+  docNumberLT: String
+  """
+  docNumber is less than or equal to the given value.
+  """
+  docNumberLTE: String
+  """
+  docNumber contains the given text.
+  """
+  docNumberContains: String
+  """
+  docNumber starts with the given text.
+  """
+  docNumberHasPrefix: String
+  """
+  docNumber ends with the given text.
+  """
+  docNumberHasSuffix: String
+  """
+  docNumber is not set (null).
+  """
+  docNumberIsNil: Boolean
+  """
+  docNumber is set.
+  """
+  docNumberNotNil: Boolean
+  """
+  docNumber equals the given text, ignoring case.
+  """
+  docNumberEqualFold: String
+  """
+  docNumber contains the given text, ignoring case.
+  """
+  docNumberContainsFold: String
+  """
+  status equals the given value.
+  """
+  status: QBOLinkStatus
+  """
+  status differs from the given value.
+  """
+  statusNEQ: QBOLinkStatus
+  """
+  status is one of the given values.
+  """
+  statusIn: [QBOLinkStatus!]
+  """
+  status is none of the given values.
+  """
+  statusNotIn: [QBOLinkStatus!]
+  """
+  operation equals the given value.
+  """
+  operation: QBOLinkOperation
+  """
+  operation differs from the given value.
+  """
+  operationNEQ: QBOLinkOperation
+  """
+  operation is one of the given values.
+  """
+  operationIn: [QBOLinkOperation!]
+  """
+  operation is none of the given values.
+  """
+  operationNotIn: [QBOLinkOperation!]
+  """
+  generation equals the given value.
+  """
+  generation: Int
+  """
+  generation differs from the given value.
+  """
+  generationNEQ: Int
+  """
+  generation is one of the given values.
+  """
+  generationIn: [Int!]
+  """
+  generation is none of the given values.
+  """
+  generationNotIn: [Int!]
+  """
+  generation is greater than the given value.
+  """
+  generationGT: Int
+  """
+  generation is greater than or equal to the given value.
+  """
+  generationGTE: Int
+  """
+  generation is less than the given value.
+  """
+  generationLT: Int
+  """
+  generation is less than or equal to the given value.
+  """
+  generationLTE: Int
+  """
+  syncedGeneration equals the given value.
+  """
+  syncedGeneration: Int
+  """
+  syncedGeneration differs from the given value.
+  """
+  syncedGenerationNEQ: Int
+  """
+  syncedGeneration is one of the given values.
+  """
+  syncedGenerationIn: [Int!]
+  """
+  syncedGeneration is none of the given values.
+  """
+  syncedGenerationNotIn: [Int!]
+  """
+  syncedGeneration is greater than the given value.
+  """
+  syncedGenerationGT: Int
+  """
+  syncedGeneration is greater than or equal to the given value.
+  """
+  syncedGenerationGTE: Int
+  """
+  syncedGeneration is less than the given value.
+  """
+  syncedGenerationLT: Int
+  """
+  syncedGeneration is less than or equal to the given value.
+  """
+  syncedGenerationLTE: Int
+  """
+  attempts equals the given value.
+  """
+  attempts: Int
+  """
+  attempts differs from the given value.
+  """
+  attemptsNEQ: Int
+  """
+  attempts is one of the given values.
+  """
+  attemptsIn: [Int!]
+  """
+  attempts is none of the given values.
+  """
+  attemptsNotIn: [Int!]
+  """
+  attempts is greater than the given value.
+  """
+  attemptsGT: Int
+  """
+  attempts is greater than or equal to the given value.
+  """
+  attemptsGTE: Int
+  """
+  attempts is less than the given value.
+  """
+  attemptsLT: Int
+  """
+  attempts is less than or equal to the given value.
+  """
+  attemptsLTE: Int
+  """
+  lastErrorCode equals the given value.
+  """
+  lastErrorCode: String
+  """
+  lastErrorCode differs from the given value.
+  """
+  lastErrorCodeNEQ: String
+  """
+  lastErrorCode is one of the given values.
+  """
+  lastErrorCodeIn: [String!]
+  """
+  lastErrorCode is none of the given values.
+  """
+  lastErrorCodeNotIn: [String!]
+  """
+  lastErrorCode is greater than the given value.
+  """
+  lastErrorCodeGT: String
+  """
+  lastErrorCode is greater than or equal to the given value.
+  """
+  lastErrorCodeGTE: String
+  """
+  lastErrorCode is less than the given value.
+  """
+  lastErrorCodeLT: String
+  """
+  lastErrorCode is less than or equal to the given value.
+  """
+  lastErrorCodeLTE: String
+  """
+  lastErrorCode contains the given text.
+  """
+  lastErrorCodeContains: String
+  """
+  lastErrorCode starts with the given text.
+  """
+  lastErrorCodeHasPrefix: String
+  """
+  lastErrorCode ends with the given text.
+  """
+  lastErrorCodeHasSuffix: String
+  """
+  lastErrorCode is not set (null).
+  """
+  lastErrorCodeIsNil: Boolean
+  """
+  lastErrorCode is set.
+  """
+  lastErrorCodeNotNil: Boolean
+  """
+  lastErrorCode equals the given text, ignoring case.
+  """
+  lastErrorCodeEqualFold: String
+  """
+  lastErrorCode contains the given text, ignoring case.
+  """
+  lastErrorCodeContainsFold: String
+  """
+  lastError equals the given value.
+  """
+  lastError: String
+  """
+  lastError differs from the given value.
+  """
+  lastErrorNEQ: String
+  """
+  lastError is one of the given values.
+  """
+  lastErrorIn: [String!]
+  """
+  lastError is none of the given values.
+  """
+  lastErrorNotIn: [String!]
+  """
+  lastError is greater than the given value.
+  """
+  lastErrorGT: String
+  """
+  lastError is greater than or equal to the given value.
+  """
+  lastErrorGTE: String
+  """
+  lastError is less than the given value.
+  """
+  lastErrorLT: String
+  """
+  lastError is less than or equal to the given value.
+  """
+  lastErrorLTE: String
+  """
+  lastError contains the given text.
+  """
+  lastErrorContains: String
+  """
+  lastError starts with the given text.
+  """
+  lastErrorHasPrefix: String
+  """
+  lastError ends with the given text.
+  """
+  lastErrorHasSuffix: String
+  """
+  lastError is not set (null).
+  """
+  lastErrorIsNil: Boolean
+  """
+  lastError is set.
+  """
+  lastErrorNotNil: Boolean
+  """
+  lastError equals the given text, ignoring case.
+  """
+  lastErrorEqualFold: String
+  """
+  lastError contains the given text, ignoring case.
+  """
+  lastErrorContainsFold: String
+  """
+  syncedAt equals the given value.
+  """
+  syncedAt: Time
+  """
+  syncedAt differs from the given value.
+  """
+  syncedAtNEQ: Time
+  """
+  syncedAt is one of the given values.
+  """
+  syncedAtIn: [Time!]
+  """
+  syncedAt is none of the given values.
+  """
+  syncedAtNotIn: [Time!]
+  """
+  syncedAt is greater than the given value.
+  """
+  syncedAtGT: Time
+  """
+  syncedAt is greater than or equal to the given value.
+  """
+  syncedAtGTE: Time
+  """
+  syncedAt is less than the given value.
+  """
+  syncedAtLT: Time
+  """
+  syncedAt is less than or equal to the given value.
+  """
+  syncedAtLTE: Time
+  """
+  syncedAt is not set (null).
+  """
+  syncedAtIsNil: Boolean
+  """
+  syncedAt is set.
+  """
+  syncedAtNotNil: Boolean
+}
+"""
 Everything a caller can read, always within their own organization.
 """
 type Query {
@@ -20796,6 +22062,40 @@ type Query {
     """
     where: PaymentWhereInput
   ): PaymentConnection!
+  """
+  The links of Books records to QuickBooks records, across connections.
+  """
+  qboLinks(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for QBOLinks returned from the connection.
+    """
+    orderBy: QBOLinkOrder
+
+    """
+    Filtering options for QBOLinks returned from the connection.
+    """
+    where: QBOLinkWhereInput
+  ): QBOLinkConnection!
   """
   The organization's refunds of payments.
   """
@@ -24992,6 +26292,78 @@ func (ec *executionContext) childFields_PostJournalEntryPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type PostJournalEntryPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_QBOLink(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_QBOLink_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_QBOLink_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_QBOLink_updatedAt(ctx, field)
+	case "connectionId":
+		return ec.fieldContext_QBOLink_connectionId(ctx, field)
+	case "entityId":
+		return ec.fieldContext_QBOLink_entityId(ctx, field)
+	case "recordType":
+		return ec.fieldContext_QBOLink_recordType(ctx, field)
+	case "recordId":
+		return ec.fieldContext_QBOLink_recordId(ctx, field)
+	case "part":
+		return ec.fieldContext_QBOLink_part(ctx, field)
+	case "qboType":
+		return ec.fieldContext_QBOLink_qboType(ctx, field)
+	case "qboId":
+		return ec.fieldContext_QBOLink_qboId(ctx, field)
+	case "syncToken":
+		return ec.fieldContext_QBOLink_syncToken(ctx, field)
+	case "docNumber":
+		return ec.fieldContext_QBOLink_docNumber(ctx, field)
+	case "status":
+		return ec.fieldContext_QBOLink_status(ctx, field)
+	case "operation":
+		return ec.fieldContext_QBOLink_operation(ctx, field)
+	case "generation":
+		return ec.fieldContext_QBOLink_generation(ctx, field)
+	case "syncedGeneration":
+		return ec.fieldContext_QBOLink_syncedGeneration(ctx, field)
+	case "attempts":
+		return ec.fieldContext_QBOLink_attempts(ctx, field)
+	case "lastErrorCode":
+		return ec.fieldContext_QBOLink_lastErrorCode(ctx, field)
+	case "lastError":
+		return ec.fieldContext_QBOLink_lastError(ctx, field)
+	case "syncedAt":
+		return ec.fieldContext_QBOLink_syncedAt(ctx, field)
+	case "qboTotal":
+		return ec.fieldContext_QBOLink_qboTotal(ctx, field)
+	case "qboBalance":
+		return ec.fieldContext_QBOLink_qboBalance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QBOLink", field.Name)
+}
+
+func (ec *executionContext) childFields_QBOLinkConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_QBOLinkConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_QBOLinkConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_QBOLinkConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QBOLinkConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_QBOLinkEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_QBOLinkEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_QBOLinkEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QBOLinkEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Refund(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -27396,6 +28768,60 @@ func (ec *executionContext) field_Query_periods_args(ctx context.Context, rawArg
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
 		func(ctx context.Context, v any) (*ent.AccountingPeriodWhereInput, error) {
 			return ec.unmarshalOAccountingPeriodWhereInput2ᚖbooksᚋentᚐAccountingPeriodWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_qboLinks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.QBOLinkOrder, error) {
+			return ec.unmarshalOQBOLinkOrder2ᚖbooksᚋentᚐQBOLinkOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.QBOLinkWhereInput, error) {
+			return ec.unmarshalOQBOLinkWhereInput2ᚖbooksᚋentᚐQBOLinkWhereInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -41525,6 +42951,654 @@ func (ec *executionContext) fieldContext_PostJournalEntryPayload_created(_ conte
 	return graphql.NewScalarFieldContext("PostJournalEntryPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _QBOLink_id(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_connectionId(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_connectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConnectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_connectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_entityId(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_entityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_recordType(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_recordType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v qbolink.RecordType) graphql.Marshaler {
+			return ec.marshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_recordType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type QBOLinkRecordType does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_recordId(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_recordId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_recordId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_part(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_part(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Part, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_part(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_qboType(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_qboType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_qboType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_qboId(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_qboId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_qboId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_syncToken(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_syncToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncToken, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_syncToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_docNumber(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_docNumber(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DocNumber, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_docNumber(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_status(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v qbolink.Status) graphql.Marshaler {
+			return ec.marshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type QBOLinkStatus does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_operation(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v qbolink.Operation) graphql.Marshaler {
+			return ec.marshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type QBOLinkOperation does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_generation(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_generation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Generation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_generation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_syncedGeneration(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_syncedGeneration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncedGeneration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_syncedGeneration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_attempts(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_lastErrorCode(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_lastErrorCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastErrorCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_lastErrorCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_syncedAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_syncedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_syncedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_qboTotal(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_qboTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Amount) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_qboTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_qboBalance(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_qboBalance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboBalance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Amount) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_qboBalance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLinkConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLinkConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLinkConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOLinkEdge) graphql.Marshaler {
+			return ec.marshalOQBOLinkEdge2ᚕᚖbooksᚋentᚐQBOLinkEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLinkConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QBOLinkConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLinkEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QBOLinkConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLinkConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLinkConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLinkConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QBOLinkConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QBOLinkConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLinkConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLinkConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLinkConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLinkConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLinkEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLinkEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLinkEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOLink) graphql.Marshaler {
+			return ec.marshalOQBOLink2ᚖbooksᚋentᚐQBOLink(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLinkEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QBOLinkEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QBOLinkEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLinkEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLinkEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLinkEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLinkEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -42223,6 +44297,50 @@ func (ec *executionContext) fieldContext_Query_payments(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_payments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_qboLinks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_qboLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().QboLinks(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.QBOLinkOrder), fc.Args["where"].(*ent.QBOLinkWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOLinkConnection) graphql.Marshaler {
+			return ec.marshalNQBOLinkConnection2ᚖbooksᚋentᚐQBOLinkConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_qboLinks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLinkConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_qboLinks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -68703,6 +70821,1484 @@ func (ec *executionContext) unmarshalInputPostJournalEntryInput(ctx context.Cont
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputQBOLinkOrder(ctx context.Context, obj any) (ent.QBOLinkOrder, error) {
+	var it ent.QBOLinkOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNQBOLinkOrderField2ᚖbooksᚋentᚐQBOLinkOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputQBOLinkWhereInput(ctx context.Context, obj any) (ent.QBOLinkWhereInput, error) {
+	var it ent.QBOLinkWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "connectionId", "connectionIdNEQ", "connectionIdIn", "connectionIdNotIn", "connectionIdGT", "connectionIdGTE", "connectionIdLT", "connectionIdLTE", "connectionIdContains", "connectionIdHasPrefix", "connectionIdHasSuffix", "connectionIdEqualFold", "connectionIdContainsFold", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "recordType", "recordTypeNEQ", "recordTypeIn", "recordTypeNotIn", "recordId", "recordIdNEQ", "recordIdIn", "recordIdNotIn", "recordIdGT", "recordIdGTE", "recordIdLT", "recordIdLTE", "recordIdContains", "recordIdHasPrefix", "recordIdHasSuffix", "recordIdEqualFold", "recordIdContainsFold", "part", "partNEQ", "partIn", "partNotIn", "partGT", "partGTE", "partLT", "partLTE", "qboType", "qboTypeNEQ", "qboTypeIn", "qboTypeNotIn", "qboTypeGT", "qboTypeGTE", "qboTypeLT", "qboTypeLTE", "qboTypeContains", "qboTypeHasPrefix", "qboTypeHasSuffix", "qboTypeEqualFold", "qboTypeContainsFold", "qboId", "qboIdNEQ", "qboIdIn", "qboIdNotIn", "qboIdGT", "qboIdGTE", "qboIdLT", "qboIdLTE", "qboIdContains", "qboIdHasPrefix", "qboIdHasSuffix", "qboIdIsNil", "qboIdNotNil", "qboIdEqualFold", "qboIdContainsFold", "syncToken", "syncTokenNEQ", "syncTokenIn", "syncTokenNotIn", "syncTokenGT", "syncTokenGTE", "syncTokenLT", "syncTokenLTE", "syncTokenContains", "syncTokenHasPrefix", "syncTokenHasSuffix", "syncTokenIsNil", "syncTokenNotNil", "syncTokenEqualFold", "syncTokenContainsFold", "docNumber", "docNumberNEQ", "docNumberIn", "docNumberNotIn", "docNumberGT", "docNumberGTE", "docNumberLT", "docNumberLTE", "docNumberContains", "docNumberHasPrefix", "docNumberHasSuffix", "docNumberIsNil", "docNumberNotNil", "docNumberEqualFold", "docNumberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "operation", "operationNEQ", "operationIn", "operationNotIn", "generation", "generationNEQ", "generationIn", "generationNotIn", "generationGT", "generationGTE", "generationLT", "generationLTE", "syncedGeneration", "syncedGenerationNEQ", "syncedGenerationIn", "syncedGenerationNotIn", "syncedGenerationGT", "syncedGenerationGTE", "syncedGenerationLT", "syncedGenerationLTE", "attempts", "attemptsNEQ", "attemptsIn", "attemptsNotIn", "attemptsGT", "attemptsGTE", "attemptsLT", "attemptsLTE", "lastErrorCode", "lastErrorCodeNEQ", "lastErrorCodeIn", "lastErrorCodeNotIn", "lastErrorCodeGT", "lastErrorCodeGTE", "lastErrorCodeLT", "lastErrorCodeLTE", "lastErrorCodeContains", "lastErrorCodeHasPrefix", "lastErrorCodeHasSuffix", "lastErrorCodeIsNil", "lastErrorCodeNotNil", "lastErrorCodeEqualFold", "lastErrorCodeContainsFold", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorIsNil", "lastErrorNotNil", "lastErrorEqualFold", "lastErrorContainsFold", "syncedAt", "syncedAtNEQ", "syncedAtIn", "syncedAtNotIn", "syncedAtGT", "syncedAtGTE", "syncedAtLT", "syncedAtLTE", "syncedAtIsNil", "syncedAtNotNil"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOQBOLinkWhereInput2ᚖbooksᚋentᚐQBOLinkWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOQBOLinkWhereInput2ᚕᚖbooksᚋentᚐQBOLinkWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOQBOLinkWhereInput2ᚕᚖbooksᚋentᚐQBOLinkWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "connectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionID = data
+		case "connectionIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDNEQ = data
+		case "connectionIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDIn = data
+		case "connectionIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDNotIn = data
+		case "connectionIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDGT = data
+		case "connectionIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDGTE = data
+		case "connectionIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDLT = data
+		case "connectionIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDLTE = data
+		case "connectionIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDContains = data
+		case "connectionIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDHasPrefix = data
+		case "connectionIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDHasSuffix = data
+		case "connectionIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDEqualFold = data
+		case "connectionIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDContainsFold = data
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "entityIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNEQ = data
+		case "entityIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDIn = data
+		case "entityIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNotIn = data
+		case "entityIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGT = data
+		case "entityIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGTE = data
+		case "entityIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLT = data
+		case "entityIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLTE = data
+		case "entityIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContains = data
+		case "entityIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasPrefix = data
+		case "entityIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasSuffix = data
+		case "entityIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDEqualFold = data
+		case "entityIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContainsFold = data
+		case "recordType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordType"))
+			data, err := ec.unmarshalOQBOLinkRecordType2ᚖbooksᚋentᚋqbolinkᚐRecordType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordType = data
+		case "recordTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeNEQ"))
+			data, err := ec.unmarshalOQBOLinkRecordType2ᚖbooksᚋentᚋqbolinkᚐRecordType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeNEQ = data
+		case "recordTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeIn"))
+			data, err := ec.unmarshalOQBOLinkRecordType2ᚕbooksᚋentᚋqbolinkᚐRecordTypeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeIn = data
+		case "recordTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeNotIn"))
+			data, err := ec.unmarshalOQBOLinkRecordType2ᚕbooksᚋentᚋqbolinkᚐRecordTypeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeNotIn = data
+		case "recordId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordID = data
+		case "recordIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDNEQ = data
+		case "recordIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDIn = data
+		case "recordIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDNotIn = data
+		case "recordIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDGT = data
+		case "recordIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDGTE = data
+		case "recordIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDLT = data
+		case "recordIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDLTE = data
+		case "recordIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDContains = data
+		case "recordIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDHasPrefix = data
+		case "recordIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDHasSuffix = data
+		case "recordIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDEqualFold = data
+		case "recordIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDContainsFold = data
+		case "part":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("part"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Part = data
+		case "partNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("partNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PartNEQ = data
+		case "partIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("partIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PartIn = data
+		case "partNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("partNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PartNotIn = data
+		case "partGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("partGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PartGT = data
+		case "partGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("partGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PartGTE = data
+		case "partLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("partLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PartLT = data
+		case "partLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("partLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PartLTE = data
+		case "qboType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboType = data
+		case "qboTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeNEQ = data
+		case "qboTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeIn = data
+		case "qboTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeNotIn = data
+		case "qboTypeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeGT = data
+		case "qboTypeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeGTE = data
+		case "qboTypeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeLT = data
+		case "qboTypeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeLTE = data
+		case "qboTypeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeContains = data
+		case "qboTypeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeHasPrefix = data
+		case "qboTypeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeHasSuffix = data
+		case "qboTypeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeEqualFold = data
+		case "qboTypeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeContainsFold = data
+		case "qboId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboID = data
+		case "qboIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDNEQ = data
+		case "qboIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDIn = data
+		case "qboIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDNotIn = data
+		case "qboIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDGT = data
+		case "qboIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDGTE = data
+		case "qboIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDLT = data
+		case "qboIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDLTE = data
+		case "qboIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDContains = data
+		case "qboIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDHasPrefix = data
+		case "qboIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDHasSuffix = data
+		case "qboIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDIsNil = data
+		case "qboIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDNotNil = data
+		case "qboIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDEqualFold = data
+		case "qboIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDContainsFold = data
+		case "syncToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncToken = data
+		case "syncTokenNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenNEQ = data
+		case "syncTokenIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenIn = data
+		case "syncTokenNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenNotIn = data
+		case "syncTokenGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenGT = data
+		case "syncTokenGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenGTE = data
+		case "syncTokenLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenLT = data
+		case "syncTokenLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenLTE = data
+		case "syncTokenContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenContains = data
+		case "syncTokenHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenHasPrefix = data
+		case "syncTokenHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenHasSuffix = data
+		case "syncTokenIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenIsNil = data
+		case "syncTokenNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenNotNil = data
+		case "syncTokenEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenEqualFold = data
+		case "syncTokenContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncTokenContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncTokenContainsFold = data
+		case "docNumber":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumber"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumber = data
+		case "docNumberNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberNEQ = data
+		case "docNumberIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberIn = data
+		case "docNumberNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberNotIn = data
+		case "docNumberGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberGT = data
+		case "docNumberGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberGTE = data
+		case "docNumberLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberLT = data
+		case "docNumberLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberLTE = data
+		case "docNumberContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberContains = data
+		case "docNumberHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberHasPrefix = data
+		case "docNumberHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberHasSuffix = data
+		case "docNumberIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberIsNil = data
+		case "docNumberNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberNotNil = data
+		case "docNumberEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberEqualFold = data
+		case "docNumberContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("docNumberContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DocNumberContainsFold = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOQBOLinkStatus2ᚖbooksᚋentᚋqbolinkᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOQBOLinkStatus2ᚖbooksᚋentᚋqbolinkᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOQBOLinkStatus2ᚕbooksᚋentᚋqbolinkᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOQBOLinkStatus2ᚕbooksᚋentᚋqbolinkᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "operation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operation"))
+			data, err := ec.unmarshalOQBOLinkOperation2ᚖbooksᚋentᚋqbolinkᚐOperation(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Operation = data
+		case "operationNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationNEQ"))
+			data, err := ec.unmarshalOQBOLinkOperation2ᚖbooksᚋentᚋqbolinkᚐOperation(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationNEQ = data
+		case "operationIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationIn"))
+			data, err := ec.unmarshalOQBOLinkOperation2ᚕbooksᚋentᚋqbolinkᚐOperationᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationIn = data
+		case "operationNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationNotIn"))
+			data, err := ec.unmarshalOQBOLinkOperation2ᚕbooksᚋentᚋqbolinkᚐOperationᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationNotIn = data
+		case "generation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generation"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Generation = data
+		case "generationNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generationNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenerationNEQ = data
+		case "generationIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generationIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenerationIn = data
+		case "generationNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generationNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenerationNotIn = data
+		case "generationGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generationGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenerationGT = data
+		case "generationGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generationGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenerationGTE = data
+		case "generationLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generationLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenerationLT = data
+		case "generationLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generationLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenerationLTE = data
+		case "syncedGeneration":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedGeneration"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedGeneration = data
+		case "syncedGenerationNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedGenerationNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedGenerationNEQ = data
+		case "syncedGenerationIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedGenerationIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedGenerationIn = data
+		case "syncedGenerationNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedGenerationNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedGenerationNotIn = data
+		case "syncedGenerationGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedGenerationGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedGenerationGT = data
+		case "syncedGenerationGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedGenerationGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedGenerationGTE = data
+		case "syncedGenerationLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedGenerationLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedGenerationLT = data
+		case "syncedGenerationLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedGenerationLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedGenerationLTE = data
+		case "attempts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attempts"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Attempts = data
+		case "attemptsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attemptsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttemptsNEQ = data
+		case "attemptsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attemptsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttemptsIn = data
+		case "attemptsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attemptsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttemptsNotIn = data
+		case "attemptsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attemptsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttemptsGT = data
+		case "attemptsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attemptsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttemptsGTE = data
+		case "attemptsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attemptsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttemptsLT = data
+		case "attemptsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attemptsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttemptsLTE = data
+		case "lastErrorCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCode = data
+		case "lastErrorCodeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeNEQ = data
+		case "lastErrorCodeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeIn = data
+		case "lastErrorCodeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeNotIn = data
+		case "lastErrorCodeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeGT = data
+		case "lastErrorCodeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeGTE = data
+		case "lastErrorCodeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeLT = data
+		case "lastErrorCodeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeLTE = data
+		case "lastErrorCodeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeContains = data
+		case "lastErrorCodeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeHasPrefix = data
+		case "lastErrorCodeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeHasSuffix = data
+		case "lastErrorCodeIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeIsNil = data
+		case "lastErrorCodeNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeNotNil = data
+		case "lastErrorCodeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeEqualFold = data
+		case "lastErrorCodeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorCodeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorCodeContainsFold = data
+		case "lastError":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastError"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastError = data
+		case "lastErrorNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorNEQ = data
+		case "lastErrorIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorIn = data
+		case "lastErrorNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorNotIn = data
+		case "lastErrorGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorGT = data
+		case "lastErrorGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorGTE = data
+		case "lastErrorLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorLT = data
+		case "lastErrorLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorLTE = data
+		case "lastErrorContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorContains = data
+		case "lastErrorHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorHasPrefix = data
+		case "lastErrorHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorHasSuffix = data
+		case "lastErrorIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorIsNil = data
+		case "lastErrorNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorNotNil = data
+		case "lastErrorEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorEqualFold = data
+		case "lastErrorContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorContainsFold = data
+		case "syncedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAt = data
+		case "syncedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtNEQ = data
+		case "syncedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtIn = data
+		case "syncedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtNotIn = data
+		case "syncedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtGT = data
+		case "syncedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtGTE = data
+		case "syncedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtLT = data
+		case "syncedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtLTE = data
+		case "syncedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtIsNil = data
+		case "syncedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtNotNil = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRecordPaymentInput(ctx context.Context, obj any) (model.RecordPaymentInput, error) {
 	var it model.RecordPaymentInput
 	if obj == nil {
@@ -73016,6 +76612,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Refund(ctx, sel, obj)
+	case *ent.QBOLink:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._QBOLink(ctx, sel, obj)
 	case *ent.PaymentApplication:
 		if obj == nil {
 			return graphql.Null
@@ -80044,6 +83645,240 @@ func (ec *executionContext) _PostJournalEntryPayload(ctx context.Context, sel as
 	return out
 }
 
+var qBOLinkImplementors = []string{"QBOLink", "Node"}
+
+func (ec *executionContext) _QBOLink(ctx context.Context, sel ast.SelectionSet, obj *ent.QBOLink) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, qBOLinkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QBOLink")
+		case "id":
+			out.Values[i] = ec._QBOLink_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._QBOLink_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._QBOLink_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connectionId":
+			out.Values[i] = ec._QBOLink_connectionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entityId":
+			out.Values[i] = ec._QBOLink_entityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordType":
+			out.Values[i] = ec._QBOLink_recordType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordId":
+			out.Values[i] = ec._QBOLink_recordId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "part":
+			out.Values[i] = ec._QBOLink_part(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qboType":
+			out.Values[i] = ec._QBOLink_qboType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qboId":
+			out.Values[i] = ec._QBOLink_qboId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "syncToken":
+			out.Values[i] = ec._QBOLink_syncToken(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "docNumber":
+			out.Values[i] = ec._QBOLink_docNumber(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._QBOLink_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._QBOLink_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "generation":
+			out.Values[i] = ec._QBOLink_generation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncedGeneration":
+			out.Values[i] = ec._QBOLink_syncedGeneration(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._QBOLink_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastErrorCode":
+			out.Values[i] = ec._QBOLink_lastErrorCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._QBOLink_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "syncedAt":
+			out.Values[i] = ec._QBOLink_syncedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "qboTotal":
+			out.Values[i] = ec._QBOLink_qboTotal(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "qboBalance":
+			out.Values[i] = ec._QBOLink_qboBalance(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var qBOLinkConnectionImplementors = []string{"QBOLinkConnection"}
+
+func (ec *executionContext) _QBOLinkConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.QBOLinkConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, qBOLinkConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QBOLinkConnection")
+		case "edges":
+			out.Values[i] = ec._QBOLinkConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._QBOLinkConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._QBOLinkConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var qBOLinkEdgeImplementors = []string{"QBOLinkEdge"}
+
+func (ec *executionContext) _QBOLinkEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.QBOLinkEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, qBOLinkEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QBOLinkEdge")
+		case "node":
+			out.Values[i] = ec._QBOLinkEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._QBOLinkEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -80404,6 +84239,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_payments(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "qboLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_qboLinks(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -84288,6 +88145,147 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalNQBOLinkConnection2ᚖbooksᚋentᚐQBOLinkConnection(ctx context.Context, sel ast.SelectionSet, v *ent.QBOLinkConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QBOLinkConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation(ctx context.Context, v any) (qbolink.Operation, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation(ctx context.Context, sel ast.SelectionSet, v qbolink.Operation) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation = map[string]qbolink.Operation{
+		"UPSERT": qbolink.OperationUpsert,
+		"VOID":   qbolink.OperationVoid,
+		"DELETE": qbolink.OperationDelete,
+	}
+	marshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation = map[qbolink.Operation]string{
+		qbolink.OperationUpsert: "UPSERT",
+		qbolink.OperationVoid:   "VOID",
+		qbolink.OperationDelete: "DELETE",
+	}
+)
+
+func (ec *executionContext) unmarshalNQBOLinkOrderField2ᚖbooksᚋentᚐQBOLinkOrderField(ctx context.Context, v any) (*ent.QBOLinkOrderField, error) {
+	var res = new(ent.QBOLinkOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQBOLinkOrderField2ᚖbooksᚋentᚐQBOLinkOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.QBOLinkOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType(ctx context.Context, v any) (qbolink.RecordType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType(ctx context.Context, sel ast.SelectionSet, v qbolink.RecordType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType = map[string]qbolink.RecordType{
+		"ACCOUNT":         qbolink.RecordTypeAccount,
+		"CLASS":           qbolink.RecordTypeClass,
+		"ITEM":            qbolink.RecordTypeItem,
+		"CUSTOMER":        qbolink.RecordTypeCustomer,
+		"VENDOR":          qbolink.RecordTypeVendor,
+		"INVOICE":         qbolink.RecordTypeInvoice,
+		"PAYMENT":         qbolink.RecordTypePayment,
+		"CREDIT_MEMO":     qbolink.RecordTypeCreditMemo,
+		"REFUND":          qbolink.RecordTypeRefund,
+		"CHARGE_REVERSAL": qbolink.RecordTypeChargeReversal,
+		"WRITE_OFF":       qbolink.RecordTypeWriteOff,
+		"JOURNAL_ENTRY":   qbolink.RecordTypeJournalEntry,
+	}
+	marshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType = map[qbolink.RecordType]string{
+		qbolink.RecordTypeAccount:        "ACCOUNT",
+		qbolink.RecordTypeClass:          "CLASS",
+		qbolink.RecordTypeItem:           "ITEM",
+		qbolink.RecordTypeCustomer:       "CUSTOMER",
+		qbolink.RecordTypeVendor:         "VENDOR",
+		qbolink.RecordTypeInvoice:        "INVOICE",
+		qbolink.RecordTypePayment:        "PAYMENT",
+		qbolink.RecordTypeCreditMemo:     "CREDIT_MEMO",
+		qbolink.RecordTypeRefund:         "REFUND",
+		qbolink.RecordTypeChargeReversal: "CHARGE_REVERSAL",
+		qbolink.RecordTypeWriteOff:       "WRITE_OFF",
+		qbolink.RecordTypeJournalEntry:   "JOURNAL_ENTRY",
+	}
+)
+
+func (ec *executionContext) unmarshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus(ctx context.Context, v any) (qbolink.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus(ctx context.Context, sel ast.SelectionSet, v qbolink.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus = map[string]qbolink.Status{
+		"PENDING":          qbolink.StatusPending,
+		"SYNCED":           qbolink.StatusSynced,
+		"ERROR":            qbolink.StatusError,
+		"DELETED_REMOTELY": qbolink.StatusDeletedRemotely,
+	}
+	marshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus = map[qbolink.Status]string{
+		qbolink.StatusPending:         "PENDING",
+		qbolink.StatusSynced:          "SYNCED",
+		qbolink.StatusError:           "ERROR",
+		qbolink.StatusDeletedRemotely: "DELETED_REMOTELY",
+	}
+)
+
+func (ec *executionContext) unmarshalNQBOLinkWhereInput2ᚖbooksᚋentᚐQBOLinkWhereInput(ctx context.Context, v any) (*ent.QBOLinkWhereInput, error) {
+	res, err := ec.unmarshalInputQBOLinkWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNQuantity2booksᚋinternalᚋmoneyᚐQuantity(ctx context.Context, v any) (money.Quantity, error) {
 	var res money.Quantity
 	err := res.UnmarshalGQL(v)
@@ -87470,6 +91468,290 @@ var (
 		accountingperiod.StatusClosed: "CLOSED",
 	}
 )
+
+func (ec *executionContext) marshalOQBOLink2ᚖbooksᚋentᚐQBOLink(ctx context.Context, sel ast.SelectionSet, v *ent.QBOLink) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._QBOLink(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOQBOLinkEdge2ᚕᚖbooksᚋentᚐQBOLinkEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.QBOLinkEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOQBOLinkEdge2ᚖbooksᚋentᚐQBOLinkEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOQBOLinkEdge2ᚖbooksᚋentᚐQBOLinkEdge(ctx context.Context, sel ast.SelectionSet, v *ent.QBOLinkEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._QBOLinkEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOQBOLinkOperation2ᚕbooksᚋentᚋqbolinkᚐOperationᚄ(ctx context.Context, v any) ([]qbolink.Operation, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]qbolink.Operation, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOQBOLinkOperation2ᚕbooksᚋentᚋqbolinkᚐOperationᚄ(ctx context.Context, sel ast.SelectionSet, v []qbolink.Operation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQBOLinkOperation2booksᚋentᚋqbolinkᚐOperation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOQBOLinkOperation2ᚖbooksᚋentᚋqbolinkᚐOperation(ctx context.Context, v any) (*qbolink.Operation, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOQBOLinkOperation2ᚖbooksᚋentᚋqbolinkᚐOperation[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOQBOLinkOperation2ᚖbooksᚋentᚋqbolinkᚐOperation(ctx context.Context, sel ast.SelectionSet, v *qbolink.Operation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOQBOLinkOperation2ᚖbooksᚋentᚋqbolinkᚐOperation[*v])
+	return res
+}
+
+var (
+	unmarshalOQBOLinkOperation2ᚖbooksᚋentᚋqbolinkᚐOperation = map[string]qbolink.Operation{
+		"UPSERT": qbolink.OperationUpsert,
+		"VOID":   qbolink.OperationVoid,
+		"DELETE": qbolink.OperationDelete,
+	}
+	marshalOQBOLinkOperation2ᚖbooksᚋentᚋqbolinkᚐOperation = map[qbolink.Operation]string{
+		qbolink.OperationUpsert: "UPSERT",
+		qbolink.OperationVoid:   "VOID",
+		qbolink.OperationDelete: "DELETE",
+	}
+)
+
+func (ec *executionContext) unmarshalOQBOLinkOrder2ᚖbooksᚋentᚐQBOLinkOrder(ctx context.Context, v any) (*ent.QBOLinkOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputQBOLinkOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOQBOLinkRecordType2ᚕbooksᚋentᚋqbolinkᚐRecordTypeᚄ(ctx context.Context, v any) ([]qbolink.RecordType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]qbolink.RecordType, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOQBOLinkRecordType2ᚕbooksᚋentᚋqbolinkᚐRecordTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []qbolink.RecordType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOQBOLinkRecordType2ᚖbooksᚋentᚋqbolinkᚐRecordType(ctx context.Context, v any) (*qbolink.RecordType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOQBOLinkRecordType2ᚖbooksᚋentᚋqbolinkᚐRecordType[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOQBOLinkRecordType2ᚖbooksᚋentᚋqbolinkᚐRecordType(ctx context.Context, sel ast.SelectionSet, v *qbolink.RecordType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOQBOLinkRecordType2ᚖbooksᚋentᚋqbolinkᚐRecordType[*v])
+	return res
+}
+
+var (
+	unmarshalOQBOLinkRecordType2ᚖbooksᚋentᚋqbolinkᚐRecordType = map[string]qbolink.RecordType{
+		"ACCOUNT":         qbolink.RecordTypeAccount,
+		"CLASS":           qbolink.RecordTypeClass,
+		"ITEM":            qbolink.RecordTypeItem,
+		"CUSTOMER":        qbolink.RecordTypeCustomer,
+		"VENDOR":          qbolink.RecordTypeVendor,
+		"INVOICE":         qbolink.RecordTypeInvoice,
+		"PAYMENT":         qbolink.RecordTypePayment,
+		"CREDIT_MEMO":     qbolink.RecordTypeCreditMemo,
+		"REFUND":          qbolink.RecordTypeRefund,
+		"CHARGE_REVERSAL": qbolink.RecordTypeChargeReversal,
+		"WRITE_OFF":       qbolink.RecordTypeWriteOff,
+		"JOURNAL_ENTRY":   qbolink.RecordTypeJournalEntry,
+	}
+	marshalOQBOLinkRecordType2ᚖbooksᚋentᚋqbolinkᚐRecordType = map[qbolink.RecordType]string{
+		qbolink.RecordTypeAccount:        "ACCOUNT",
+		qbolink.RecordTypeClass:          "CLASS",
+		qbolink.RecordTypeItem:           "ITEM",
+		qbolink.RecordTypeCustomer:       "CUSTOMER",
+		qbolink.RecordTypeVendor:         "VENDOR",
+		qbolink.RecordTypeInvoice:        "INVOICE",
+		qbolink.RecordTypePayment:        "PAYMENT",
+		qbolink.RecordTypeCreditMemo:     "CREDIT_MEMO",
+		qbolink.RecordTypeRefund:         "REFUND",
+		qbolink.RecordTypeChargeReversal: "CHARGE_REVERSAL",
+		qbolink.RecordTypeWriteOff:       "WRITE_OFF",
+		qbolink.RecordTypeJournalEntry:   "JOURNAL_ENTRY",
+	}
+)
+
+func (ec *executionContext) unmarshalOQBOLinkStatus2ᚕbooksᚋentᚋqbolinkᚐStatusᚄ(ctx context.Context, v any) ([]qbolink.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]qbolink.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOQBOLinkStatus2ᚕbooksᚋentᚋqbolinkᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []qbolink.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQBOLinkStatus2booksᚋentᚋqbolinkᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOQBOLinkStatus2ᚖbooksᚋentᚋqbolinkᚐStatus(ctx context.Context, v any) (*qbolink.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOQBOLinkStatus2ᚖbooksᚋentᚋqbolinkᚐStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOQBOLinkStatus2ᚖbooksᚋentᚋqbolinkᚐStatus(ctx context.Context, sel ast.SelectionSet, v *qbolink.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOQBOLinkStatus2ᚖbooksᚋentᚋqbolinkᚐStatus[*v])
+	return res
+}
+
+var (
+	unmarshalOQBOLinkStatus2ᚖbooksᚋentᚋqbolinkᚐStatus = map[string]qbolink.Status{
+		"PENDING":          qbolink.StatusPending,
+		"SYNCED":           qbolink.StatusSynced,
+		"ERROR":            qbolink.StatusError,
+		"DELETED_REMOTELY": qbolink.StatusDeletedRemotely,
+	}
+	marshalOQBOLinkStatus2ᚖbooksᚋentᚋqbolinkᚐStatus = map[qbolink.Status]string{
+		qbolink.StatusPending:         "PENDING",
+		qbolink.StatusSynced:          "SYNCED",
+		qbolink.StatusError:           "ERROR",
+		qbolink.StatusDeletedRemotely: "DELETED_REMOTELY",
+	}
+)
+
+func (ec *executionContext) unmarshalOQBOLinkWhereInput2ᚕᚖbooksᚋentᚐQBOLinkWhereInputᚄ(ctx context.Context, v any) ([]*ent.QBOLinkWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.QBOLinkWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNQBOLinkWhereInput2ᚖbooksᚋentᚐQBOLinkWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOQBOLinkWhereInput2ᚖbooksᚋentᚐQBOLinkWhereInput(ctx context.Context, v any) (*ent.QBOLinkWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputQBOLinkWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
 
 func (ec *executionContext) unmarshalOQuantity2ᚕbooksᚋinternalᚋmoneyᚐQuantityᚄ(ctx context.Context, v any) ([]money.Quantity, error) {
 	if v == nil {

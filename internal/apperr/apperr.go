@@ -50,6 +50,26 @@ const (
 	// QBONotConnected: the legal entity's QuickBooks connection cannot be used: it was
 	// disconnected, or QuickBooks refused its refresh token and someone must connect again.
 	QBONotConnected = "QBO_NOT_CONNECTED"
+	// QBORealmInUse: the QuickBooks company is already connected to another legal entity
+	// (each company belongs to one entity, even after it disconnects).
+	QBORealmInUse = "QBO_REALM_IN_USE"
+	// QBOStateInvalid: the OAuth callback's state is unknown, forged, expired or used.
+	QBOStateInvalid = "QBO_STATE_INVALID"
+	// QBOFault: QuickBooks refused a write; the message carries its fault code and text.
+	QBOFault = "QBO_FAULT"
+	// QBOAmbiguousMatch: more than one QuickBooks record matches a Books record that is not
+	// linked yet; a person links the right one instead of Books guessing.
+	QBOAmbiguousMatch = "QBO_AMBIGUOUS_MATCH"
+	// QBOCustomerEmailRequired: an invoice's customer has no email, which the push requires.
+	QBOCustomerEmailRequired = "QBO_CUSTOMER_EMAIL_REQUIRED"
+	// QBOAmountMismatch: QuickBooks' total or balance differs from Books' after a push.
+	QBOAmountMismatch = "QBO_AMOUNT_MISMATCH"
+	// QBOUnmapped: a Books account, payment method or setting the push needs has no
+	// QuickBooks counterpart yet (map it, or run "Update lists").
+	QBOUnmapped = "QBO_UNMAPPED"
+	// QBONotPushable: the record cannot be pushed in its state (a draft invoice, a link to
+	// another connection).
+	QBONotPushable = "QBO_NOT_PUSHABLE"
 	// Unavailable: the database cannot be reached right now; try again later (REST answers
 	// 503 with Retry-After). A write cut off at its commit may still have been applied, so
 	// only an idempotent request (the JE API's) is safe to send again unchanged.

@@ -44,6 +44,9 @@ const (
 	AdminIssue = "iss"
 
 	QBOConnection = "qbc"
+	QBOLink       = "qbl"
+	QBOListEntry  = "qble"
+	QBOAuthState  = "qbst"
 
 	LedgerSeal         = "seal"
 	LedgerVerification = "lver"
