@@ -4225,6 +4225,11 @@ func (_q *QBOLinkQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, qbolink.FieldQboID)
 				fieldSeen[qbolink.FieldQboID] = struct{}{}
 			}
+		case "claim":
+			if _, ok := fieldSeen[qbolink.FieldClaim]; !ok {
+				selectedFields = append(selectedFields, qbolink.FieldClaim)
+				fieldSeen[qbolink.FieldClaim] = struct{}{}
+			}
 		case "syncToken":
 			if _, ok := fieldSeen[qbolink.FieldSyncToken]; !ok {
 				selectedFields = append(selectedFields, qbolink.FieldSyncToken)

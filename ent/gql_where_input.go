@@ -13987,6 +13987,23 @@ type QBOLinkWhereInput struct {
 	QboIDEqualFold    *string  `json:"qboIDEqualFold,omitempty"`
 	QboIDContainsFold *string  `json:"qboIDContainsFold,omitempty"`
 
+	// "claim" field predicates.
+	Claim             *string  `json:"claim,omitempty"`
+	ClaimNEQ          *string  `json:"claimNEQ,omitempty"`
+	ClaimIn           []string `json:"claimIn,omitempty"`
+	ClaimNotIn        []string `json:"claimNotIn,omitempty"`
+	ClaimGT           *string  `json:"claimGT,omitempty"`
+	ClaimGTE          *string  `json:"claimGTE,omitempty"`
+	ClaimLT           *string  `json:"claimLT,omitempty"`
+	ClaimLTE          *string  `json:"claimLTE,omitempty"`
+	ClaimContains     *string  `json:"claimContains,omitempty"`
+	ClaimHasPrefix    *string  `json:"claimHasPrefix,omitempty"`
+	ClaimHasSuffix    *string  `json:"claimHasSuffix,omitempty"`
+	ClaimIsNil        bool     `json:"claimIsNil,omitempty"`
+	ClaimNotNil       bool     `json:"claimNotNil,omitempty"`
+	ClaimEqualFold    *string  `json:"claimEqualFold,omitempty"`
+	ClaimContainsFold *string  `json:"claimContainsFold,omitempty"`
+
 	// "sync_token" field predicates.
 	SyncToken             *string  `json:"syncToken,omitempty"`
 	SyncTokenNEQ          *string  `json:"syncTokenNEQ,omitempty"`
@@ -14471,6 +14488,51 @@ func (i *QBOLinkWhereInput) P() (predicate.QBOLink, error) {
 	}
 	if i.QboIDContainsFold != nil {
 		predicates = append(predicates, qbolink.QboIDContainsFold(*i.QboIDContainsFold))
+	}
+	if i.Claim != nil {
+		predicates = append(predicates, qbolink.ClaimEQ(*i.Claim))
+	}
+	if i.ClaimNEQ != nil {
+		predicates = append(predicates, qbolink.ClaimNEQ(*i.ClaimNEQ))
+	}
+	if len(i.ClaimIn) > 0 {
+		predicates = append(predicates, qbolink.ClaimIn(i.ClaimIn...))
+	}
+	if len(i.ClaimNotIn) > 0 {
+		predicates = append(predicates, qbolink.ClaimNotIn(i.ClaimNotIn...))
+	}
+	if i.ClaimGT != nil {
+		predicates = append(predicates, qbolink.ClaimGT(*i.ClaimGT))
+	}
+	if i.ClaimGTE != nil {
+		predicates = append(predicates, qbolink.ClaimGTE(*i.ClaimGTE))
+	}
+	if i.ClaimLT != nil {
+		predicates = append(predicates, qbolink.ClaimLT(*i.ClaimLT))
+	}
+	if i.ClaimLTE != nil {
+		predicates = append(predicates, qbolink.ClaimLTE(*i.ClaimLTE))
+	}
+	if i.ClaimContains != nil {
+		predicates = append(predicates, qbolink.ClaimContains(*i.ClaimContains))
+	}
+	if i.ClaimHasPrefix != nil {
+		predicates = append(predicates, qbolink.ClaimHasPrefix(*i.ClaimHasPrefix))
+	}
+	if i.ClaimHasSuffix != nil {
+		predicates = append(predicates, qbolink.ClaimHasSuffix(*i.ClaimHasSuffix))
+	}
+	if i.ClaimIsNil {
+		predicates = append(predicates, qbolink.ClaimIsNil())
+	}
+	if i.ClaimNotNil {
+		predicates = append(predicates, qbolink.ClaimNotNil())
+	}
+	if i.ClaimEqualFold != nil {
+		predicates = append(predicates, qbolink.ClaimEqualFold(*i.ClaimEqualFold))
+	}
+	if i.ClaimContainsFold != nil {
+		predicates = append(predicates, qbolink.ClaimContainsFold(*i.ClaimContainsFold))
 	}
 	if i.SyncToken != nil {
 		predicates = append(predicates, qbolink.SyncTokenEQ(*i.SyncToken))

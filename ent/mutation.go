@@ -29374,6 +29374,7 @@ type QBOLinkMutation struct {
 	addpart              *int
 	qbo_type             *string
 	qbo_id               *string
+	claim                *string
 	sync_token           *string
 	doc_number           *string
 	status               *qbolink.Status
@@ -29894,6 +29895,55 @@ func (m *QBOLinkMutation) QboIDCleared() bool {
 func (m *QBOLinkMutation) ResetQboID() {
 	m.qbo_id = nil
 	delete(m.clearedFields, qbolink.FieldQboID)
+}
+
+// SetClaim sets the "claim" field.
+func (m *QBOLinkMutation) SetClaim(s string) {
+	m.claim = &s
+}
+
+// Claim returns the value of the "claim" field in the mutation.
+func (m *QBOLinkMutation) Claim() (r string, exists bool) {
+	v := m.claim
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaim returns the old "claim" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldClaim(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaim is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaim requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaim: %w", err)
+	}
+	return oldValue.Claim, nil
+}
+
+// ClearClaim clears the value of the "claim" field.
+func (m *QBOLinkMutation) ClearClaim() {
+	m.claim = nil
+	m.clearedFields[qbolink.FieldClaim] = struct{}{}
+}
+
+// ClaimCleared returns if the "claim" field was cleared in this mutation.
+func (m *QBOLinkMutation) ClaimCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldClaim]
+	return ok
+}
+
+// ResetClaim resets all changes to the "claim" field.
+func (m *QBOLinkMutation) ResetClaim() {
+	m.claim = nil
+	delete(m.clearedFields, qbolink.FieldClaim)
 }
 
 // SetSyncToken sets the "sync_token" field.
@@ -30582,7 +30632,7 @@ func (m *QBOLinkMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *QBOLinkMutation) Fields() []string {
-	fields := make([]string, 0, 22)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, qbolink.FieldCreatedAt)
 	}
@@ -30612,6 +30662,9 @@ func (m *QBOLinkMutation) Fields() []string {
 	}
 	if m.qbo_id != nil {
 		fields = append(fields, qbolink.FieldQboID)
+	}
+	if m.claim != nil {
+		fields = append(fields, qbolink.FieldClaim)
 	}
 	if m.sync_token != nil {
 		fields = append(fields, qbolink.FieldSyncToken)
@@ -30677,6 +30730,8 @@ func (m *QBOLinkMutation) Field(name string) (ent.Value, bool) {
 		return m.QboType()
 	case qbolink.FieldQboID:
 		return m.QboID()
+	case qbolink.FieldClaim:
+		return m.Claim()
 	case qbolink.FieldSyncToken:
 		return m.SyncToken()
 	case qbolink.FieldDocNumber:
@@ -30730,6 +30785,8 @@ func (m *QBOLinkMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldQboType(ctx)
 	case qbolink.FieldQboID:
 		return m.OldQboID(ctx)
+	case qbolink.FieldClaim:
+		return m.OldClaim(ctx)
 	case qbolink.FieldSyncToken:
 		return m.OldSyncToken(ctx)
 	case qbolink.FieldDocNumber:
@@ -30832,6 +30889,13 @@ func (m *QBOLinkMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetQboID(v)
+		return nil
+	case qbolink.FieldClaim:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaim(v)
 		return nil
 	case qbolink.FieldSyncToken:
 		v, ok := value.(string)
@@ -31025,6 +31089,9 @@ func (m *QBOLinkMutation) ClearedFields() []string {
 	if m.FieldCleared(qbolink.FieldQboID) {
 		fields = append(fields, qbolink.FieldQboID)
 	}
+	if m.FieldCleared(qbolink.FieldClaim) {
+		fields = append(fields, qbolink.FieldClaim)
+	}
 	if m.FieldCleared(qbolink.FieldSyncToken) {
 		fields = append(fields, qbolink.FieldSyncToken)
 	}
@@ -31062,6 +31129,9 @@ func (m *QBOLinkMutation) ClearField(name string) error {
 	switch name {
 	case qbolink.FieldQboID:
 		m.ClearQboID()
+		return nil
+	case qbolink.FieldClaim:
+		m.ClearClaim()
 		return nil
 	case qbolink.FieldSyncToken:
 		m.ClearSyncToken()
@@ -31121,6 +31191,9 @@ func (m *QBOLinkMutation) ResetField(name string) error {
 		return nil
 	case qbolink.FieldQboID:
 		m.ResetQboID()
+		return nil
+	case qbolink.FieldClaim:
+		m.ResetClaim()
 		return nil
 	case qbolink.FieldSyncToken:
 		m.ResetSyncToken()

@@ -40,6 +40,8 @@ type QBOLink struct {
 	QboType string `json:"qbo_type,omitempty"`
 	// QuickBooks' id of the linked record; null until it is created or matched.
 	QboID *string `json:"qbo_id,omitempty"`
+	// The QuickBooks id this link holds exclusively: equal to qboId once linked, except for account mappings, which several Books accounts may share (null there).
+	Claim *string `json:"claim,omitempty"`
 	// QuickBooks' SyncToken of the linked record as last seen; an update sends it.
 	SyncToken string `json:"sync_token,omitempty"`
 	// The QuickBooks document number (DocNumber) or display name of the linked record, as last seen.
@@ -99,7 +101,7 @@ func (*QBOLink) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(money.Amount)}
 		case qbolink.FieldPart, qbolink.FieldGeneration, qbolink.FieldSyncedGeneration, qbolink.FieldAttempts:
 			values[i] = new(sql.NullInt64)
-		case qbolink.FieldID, qbolink.FieldOrganizationID, qbolink.FieldConnectionID, qbolink.FieldEntityID, qbolink.FieldRecordType, qbolink.FieldRecordID, qbolink.FieldQboType, qbolink.FieldQboID, qbolink.FieldSyncToken, qbolink.FieldDocNumber, qbolink.FieldStatus, qbolink.FieldOperation, qbolink.FieldLastErrorCode, qbolink.FieldLastError:
+		case qbolink.FieldID, qbolink.FieldOrganizationID, qbolink.FieldConnectionID, qbolink.FieldEntityID, qbolink.FieldRecordType, qbolink.FieldRecordID, qbolink.FieldQboType, qbolink.FieldQboID, qbolink.FieldClaim, qbolink.FieldSyncToken, qbolink.FieldDocNumber, qbolink.FieldStatus, qbolink.FieldOperation, qbolink.FieldLastErrorCode, qbolink.FieldLastError:
 			values[i] = new(sql.NullString)
 		case qbolink.FieldCreatedAt, qbolink.FieldUpdatedAt, qbolink.FieldSyncedAt:
 			values[i] = new(sql.NullTime)
@@ -184,6 +186,13 @@ func (_m *QBOLink) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.QboID = new(string)
 				*_m.QboID = value.String
+			}
+		case qbolink.FieldClaim:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field claim", values[i])
+			} else if value.Valid {
+				_m.Claim = new(string)
+				*_m.Claim = value.String
 			}
 		case qbolink.FieldSyncToken:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -330,6 +339,11 @@ func (_m *QBOLink) String() string {
 	builder.WriteString(", ")
 	if v := _m.QboID; v != nil {
 		builder.WriteString("qbo_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.Claim; v != nil {
+		builder.WriteString("claim=")
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")

@@ -117,6 +117,20 @@ func (_c *QBOLinkCreate) SetNillableQboID(v *string) *QBOLinkCreate {
 	return _c
 }
 
+// SetClaim sets the "claim" field.
+func (_c *QBOLinkCreate) SetClaim(v string) *QBOLinkCreate {
+	_c.mutation.SetClaim(v)
+	return _c
+}
+
+// SetNillableClaim sets the "claim" field if the given value is not nil.
+func (_c *QBOLinkCreate) SetNillableClaim(v *string) *QBOLinkCreate {
+	if v != nil {
+		_c.SetClaim(*v)
+	}
+	return _c
+}
+
 // SetSyncToken sets the "sync_token" field.
 func (_c *QBOLinkCreate) SetSyncToken(v string) *QBOLinkCreate {
 	_c.mutation.SetSyncToken(v)
@@ -453,6 +467,11 @@ func (_c *QBOLinkCreate) check() error {
 			return &ValidationError{Name: "qbo_id", err: fmt.Errorf(`ent: validator failed for field "QBOLink.qbo_id": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.Claim(); ok {
+		if err := qbolink.ClaimValidator(v); err != nil {
+			return &ValidationError{Name: "claim", err: fmt.Errorf(`ent: validator failed for field "QBOLink.claim": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.SyncToken(); ok {
 		if err := qbolink.SyncTokenValidator(v); err != nil {
 			return &ValidationError{Name: "sync_token", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sync_token": %w`, err)}
@@ -577,6 +596,10 @@ func (_c *QBOLinkCreate) createSpec() (*QBOLink, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.QboID(); ok {
 		_spec.SetField(qbolink.FieldQboID, field.TypeString, value)
 		_node.QboID = &value
+	}
+	if value, ok := _c.mutation.Claim(); ok {
+		_spec.SetField(qbolink.FieldClaim, field.TypeString, value)
+		_node.Claim = &value
 	}
 	if value, ok := _c.mutation.SyncToken(); ok {
 		_spec.SetField(qbolink.FieldSyncToken, field.TypeString, value)
@@ -722,6 +745,24 @@ func (u *QBOLinkUpsert) UpdateQboID() *QBOLinkUpsert {
 // ClearQboID clears the value of the "qbo_id" field.
 func (u *QBOLinkUpsert) ClearQboID() *QBOLinkUpsert {
 	u.SetNull(qbolink.FieldQboID)
+	return u
+}
+
+// SetClaim sets the "claim" field.
+func (u *QBOLinkUpsert) SetClaim(v string) *QBOLinkUpsert {
+	u.Set(qbolink.FieldClaim, v)
+	return u
+}
+
+// UpdateClaim sets the "claim" field to the value that was provided on create.
+func (u *QBOLinkUpsert) UpdateClaim() *QBOLinkUpsert {
+	u.SetExcluded(qbolink.FieldClaim)
+	return u
+}
+
+// ClearClaim clears the value of the "claim" field.
+func (u *QBOLinkUpsert) ClearClaim() *QBOLinkUpsert {
+	u.SetNull(qbolink.FieldClaim)
 	return u
 }
 
@@ -1045,6 +1086,27 @@ func (u *QBOLinkUpsertOne) UpdateQboID() *QBOLinkUpsertOne {
 func (u *QBOLinkUpsertOne) ClearQboID() *QBOLinkUpsertOne {
 	return u.Update(func(s *QBOLinkUpsert) {
 		s.ClearQboID()
+	})
+}
+
+// SetClaim sets the "claim" field.
+func (u *QBOLinkUpsertOne) SetClaim(v string) *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.SetClaim(v)
+	})
+}
+
+// UpdateClaim sets the "claim" field to the value that was provided on create.
+func (u *QBOLinkUpsertOne) UpdateClaim() *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.UpdateClaim()
+	})
+}
+
+// ClearClaim clears the value of the "claim" field.
+func (u *QBOLinkUpsertOne) ClearClaim() *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.ClearClaim()
 	})
 }
 
@@ -1571,6 +1633,27 @@ func (u *QBOLinkUpsertBulk) UpdateQboID() *QBOLinkUpsertBulk {
 func (u *QBOLinkUpsertBulk) ClearQboID() *QBOLinkUpsertBulk {
 	return u.Update(func(s *QBOLinkUpsert) {
 		s.ClearQboID()
+	})
+}
+
+// SetClaim sets the "claim" field.
+func (u *QBOLinkUpsertBulk) SetClaim(v string) *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.SetClaim(v)
+	})
+}
+
+// UpdateClaim sets the "claim" field to the value that was provided on create.
+func (u *QBOLinkUpsertBulk) UpdateClaim() *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.UpdateClaim()
+	})
+}
+
+// ClearClaim clears the value of the "claim" field.
+func (u *QBOLinkUpsertBulk) ClearClaim() *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.ClearClaim()
 	})
 }
 

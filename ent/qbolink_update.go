@@ -56,6 +56,26 @@ func (_u *QBOLinkUpdate) ClearQboID() *QBOLinkUpdate {
 	return _u
 }
 
+// SetClaim sets the "claim" field.
+func (_u *QBOLinkUpdate) SetClaim(v string) *QBOLinkUpdate {
+	_u.mutation.SetClaim(v)
+	return _u
+}
+
+// SetNillableClaim sets the "claim" field if the given value is not nil.
+func (_u *QBOLinkUpdate) SetNillableClaim(v *string) *QBOLinkUpdate {
+	if v != nil {
+		_u.SetClaim(*v)
+	}
+	return _u
+}
+
+// ClearClaim clears the value of the "claim" field.
+func (_u *QBOLinkUpdate) ClearClaim() *QBOLinkUpdate {
+	_u.mutation.ClearClaim()
+	return _u
+}
+
 // SetSyncToken sets the "sync_token" field.
 func (_u *QBOLinkUpdate) SetSyncToken(v string) *QBOLinkUpdate {
 	_u.mutation.SetSyncToken(v)
@@ -355,6 +375,11 @@ func (_u *QBOLinkUpdate) check() error {
 			return &ValidationError{Name: "qbo_id", err: fmt.Errorf(`ent: validator failed for field "QBOLink.qbo_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Claim(); ok {
+		if err := qbolink.ClaimValidator(v); err != nil {
+			return &ValidationError{Name: "claim", err: fmt.Errorf(`ent: validator failed for field "QBOLink.claim": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SyncToken(); ok {
 		if err := qbolink.SyncTokenValidator(v); err != nil {
 			return &ValidationError{Name: "sync_token", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sync_token": %w`, err)}
@@ -417,6 +442,12 @@ func (_u *QBOLinkUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.QboIDCleared() {
 		_spec.ClearField(qbolink.FieldQboID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Claim(); ok {
+		_spec.SetField(qbolink.FieldClaim, field.TypeString, value)
+	}
+	if _u.mutation.ClaimCleared() {
+		_spec.ClearField(qbolink.FieldClaim, field.TypeString)
 	}
 	if value, ok := _u.mutation.SyncToken(); ok {
 		_spec.SetField(qbolink.FieldSyncToken, field.TypeString, value)
@@ -535,6 +566,26 @@ func (_u *QBOLinkUpdateOne) SetNillableQboID(v *string) *QBOLinkUpdateOne {
 // ClearQboID clears the value of the "qbo_id" field.
 func (_u *QBOLinkUpdateOne) ClearQboID() *QBOLinkUpdateOne {
 	_u.mutation.ClearQboID()
+	return _u
+}
+
+// SetClaim sets the "claim" field.
+func (_u *QBOLinkUpdateOne) SetClaim(v string) *QBOLinkUpdateOne {
+	_u.mutation.SetClaim(v)
+	return _u
+}
+
+// SetNillableClaim sets the "claim" field if the given value is not nil.
+func (_u *QBOLinkUpdateOne) SetNillableClaim(v *string) *QBOLinkUpdateOne {
+	if v != nil {
+		_u.SetClaim(*v)
+	}
+	return _u
+}
+
+// ClearClaim clears the value of the "claim" field.
+func (_u *QBOLinkUpdateOne) ClearClaim() *QBOLinkUpdateOne {
+	_u.mutation.ClearClaim()
 	return _u
 }
 
@@ -850,6 +901,11 @@ func (_u *QBOLinkUpdateOne) check() error {
 			return &ValidationError{Name: "qbo_id", err: fmt.Errorf(`ent: validator failed for field "QBOLink.qbo_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Claim(); ok {
+		if err := qbolink.ClaimValidator(v); err != nil {
+			return &ValidationError{Name: "claim", err: fmt.Errorf(`ent: validator failed for field "QBOLink.claim": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SyncToken(); ok {
 		if err := qbolink.SyncTokenValidator(v); err != nil {
 			return &ValidationError{Name: "sync_token", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sync_token": %w`, err)}
@@ -929,6 +985,12 @@ func (_u *QBOLinkUpdateOne) sqlSave(ctx context.Context) (_node *QBOLink, err er
 	}
 	if _u.mutation.QboIDCleared() {
 		_spec.ClearField(qbolink.FieldQboID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Claim(); ok {
+		_spec.SetField(qbolink.FieldClaim, field.TypeString, value)
+	}
+	if _u.mutation.ClaimCleared() {
+		_spec.ClearField(qbolink.FieldClaim, field.TypeString)
 	}
 	if value, ok := _u.mutation.SyncToken(); ok {
 		_spec.SetField(qbolink.FieldSyncToken, field.TypeString, value)

@@ -1125,6 +1125,7 @@ var (
 		{Name: "part", Type: field.TypeInt, Default: 0},
 		{Name: "qbo_type", Type: field.TypeString, Size: 40},
 		{Name: "qbo_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "claim", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "sync_token", Type: field.TypeString, Nullable: true, Size: 20},
 		{Name: "doc_number", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "synced", "error", "deleted_remotely"}, Default: "pending"},
@@ -1147,7 +1148,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "qbo_links_qbo_connections_connection",
-				Columns:    []*schema.Column{QboLinksColumns[22]},
+				Columns:    []*schema.Column{QboLinksColumns[23]},
 				RefColumns: []*schema.Column{QboConnectionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1161,17 +1162,17 @@ var (
 			{
 				Name:    "qbolink_connection_id_record_type_record_id_part",
 				Unique:  true,
-				Columns: []*schema.Column{QboLinksColumns[22], QboLinksColumns[5], QboLinksColumns[6], QboLinksColumns[7]},
+				Columns: []*schema.Column{QboLinksColumns[23], QboLinksColumns[5], QboLinksColumns[6], QboLinksColumns[7]},
 			},
 			{
-				Name:    "qbolink_connection_id_qbo_type_qbo_id",
+				Name:    "qbolink_connection_id_qbo_type_claim",
 				Unique:  true,
-				Columns: []*schema.Column{QboLinksColumns[22], QboLinksColumns[8], QboLinksColumns[9]},
+				Columns: []*schema.Column{QboLinksColumns[23], QboLinksColumns[8], QboLinksColumns[10]},
 			},
 			{
 				Name:    "qbolink_connection_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{QboLinksColumns[22], QboLinksColumns[12]},
+				Columns: []*schema.Column{QboLinksColumns[23], QboLinksColumns[13]},
 			},
 			{
 				Name:    "qbolink_record_id",
@@ -1417,6 +1418,7 @@ func init() {
 	QboLinksTable.ForeignKeys[0].RefTable = QboConnectionsTable
 	QboLinksTable.Annotation = &entsql.Annotation{}
 	QboLinksTable.Annotation.Checks = map[string]string{
+		"qbo_link_claim":      "(claim IS NULL OR claim = qbo_id)",
 		"qbo_link_generation": "synced_generation >= 0 AND synced_generation <= generation AND attempts >= 0",
 		"qbo_link_synced":     "(status <> 'synced' OR qbo_id IS NOT NULL)",
 	}

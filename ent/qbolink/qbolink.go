@@ -38,6 +38,8 @@ const (
 	FieldQboType = "qbo_type"
 	// FieldQboID holds the string denoting the qbo_id field in the database.
 	FieldQboID = "qbo_id"
+	// FieldClaim holds the string denoting the claim field in the database.
+	FieldClaim = "claim"
 	// FieldSyncToken holds the string denoting the sync_token field in the database.
 	FieldSyncToken = "sync_token"
 	// FieldDocNumber holds the string denoting the doc_number field in the database.
@@ -88,6 +90,7 @@ var Columns = []string{
 	FieldPart,
 	FieldQboType,
 	FieldQboID,
+	FieldClaim,
 	FieldSyncToken,
 	FieldDocNumber,
 	FieldStatus,
@@ -140,6 +143,8 @@ var (
 	QboTypeValidator func(string) error
 	// QboIDValidator is a validator for the "qbo_id" field. It is called by the builders before save.
 	QboIDValidator func(string) error
+	// ClaimValidator is a validator for the "claim" field. It is called by the builders before save.
+	ClaimValidator func(string) error
 	// SyncTokenValidator is a validator for the "sync_token" field. It is called by the builders before save.
 	SyncTokenValidator func(string) error
 	// DocNumberValidator is a validator for the "doc_number" field. It is called by the builders before save.
@@ -304,6 +309,11 @@ func ByQboType(opts ...sql.OrderTermOption) OrderOption {
 // ByQboID orders the results by the qbo_id field.
 func ByQboID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldQboID, opts...).ToFunc()
+}
+
+// ByClaim orders the results by the claim field.
+func ByClaim(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClaim, opts...).ToFunc()
 }
 
 // BySyncToken orders the results by the sync_token field.

@@ -111,6 +111,11 @@ func QboID(v string) predicate.QBOLink {
 	return predicate.QBOLink(sql.FieldEQ(FieldQboID, v))
 }
 
+// Claim applies equality check predicate on the "claim" field. It's identical to ClaimEQ.
+func Claim(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEQ(FieldClaim, v))
+}
+
 // SyncToken applies equality check predicate on the "sync_token" field. It's identical to SyncTokenEQ.
 func SyncToken(v string) predicate.QBOLink {
 	return predicate.QBOLink(sql.FieldEQ(FieldSyncToken, v))
@@ -699,6 +704,81 @@ func QboIDEqualFold(v string) predicate.QBOLink {
 // QboIDContainsFold applies the ContainsFold predicate on the "qbo_id" field.
 func QboIDContainsFold(v string) predicate.QBOLink {
 	return predicate.QBOLink(sql.FieldContainsFold(FieldQboID, v))
+}
+
+// ClaimEQ applies the EQ predicate on the "claim" field.
+func ClaimEQ(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEQ(FieldClaim, v))
+}
+
+// ClaimNEQ applies the NEQ predicate on the "claim" field.
+func ClaimNEQ(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNEQ(FieldClaim, v))
+}
+
+// ClaimIn applies the In predicate on the "claim" field.
+func ClaimIn(vs ...string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldIn(FieldClaim, vs...))
+}
+
+// ClaimNotIn applies the NotIn predicate on the "claim" field.
+func ClaimNotIn(vs ...string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNotIn(FieldClaim, vs...))
+}
+
+// ClaimGT applies the GT predicate on the "claim" field.
+func ClaimGT(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldGT(FieldClaim, v))
+}
+
+// ClaimGTE applies the GTE predicate on the "claim" field.
+func ClaimGTE(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldGTE(FieldClaim, v))
+}
+
+// ClaimLT applies the LT predicate on the "claim" field.
+func ClaimLT(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldLT(FieldClaim, v))
+}
+
+// ClaimLTE applies the LTE predicate on the "claim" field.
+func ClaimLTE(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldLTE(FieldClaim, v))
+}
+
+// ClaimContains applies the Contains predicate on the "claim" field.
+func ClaimContains(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldContains(FieldClaim, v))
+}
+
+// ClaimHasPrefix applies the HasPrefix predicate on the "claim" field.
+func ClaimHasPrefix(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldHasPrefix(FieldClaim, v))
+}
+
+// ClaimHasSuffix applies the HasSuffix predicate on the "claim" field.
+func ClaimHasSuffix(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldHasSuffix(FieldClaim, v))
+}
+
+// ClaimIsNil applies the IsNil predicate on the "claim" field.
+func ClaimIsNil() predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldIsNull(FieldClaim))
+}
+
+// ClaimNotNil applies the NotNil predicate on the "claim" field.
+func ClaimNotNil() predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNotNull(FieldClaim))
+}
+
+// ClaimEqualFold applies the EqualFold predicate on the "claim" field.
+func ClaimEqualFold(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEqualFold(FieldClaim, v))
+}
+
+// ClaimContainsFold applies the ContainsFold predicate on the "claim" field.
+func ClaimContainsFold(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldContainsFold(FieldClaim, v))
 }
 
 // SyncTokenEQ applies the EQ predicate on the "sync_token" field.

@@ -2041,32 +2041,36 @@ func init() {
 	qbolinkDescQboID := qbolinkFields[6].Descriptor()
 	// qbolink.QboIDValidator is a validator for the "qbo_id" field. It is called by the builders before save.
 	qbolink.QboIDValidator = qbolinkDescQboID.Validators[0].(func(string) error)
+	// qbolinkDescClaim is the schema descriptor for claim field.
+	qbolinkDescClaim := qbolinkFields[7].Descriptor()
+	// qbolink.ClaimValidator is a validator for the "claim" field. It is called by the builders before save.
+	qbolink.ClaimValidator = qbolinkDescClaim.Validators[0].(func(string) error)
 	// qbolinkDescSyncToken is the schema descriptor for sync_token field.
-	qbolinkDescSyncToken := qbolinkFields[7].Descriptor()
+	qbolinkDescSyncToken := qbolinkFields[8].Descriptor()
 	// qbolink.SyncTokenValidator is a validator for the "sync_token" field. It is called by the builders before save.
 	qbolink.SyncTokenValidator = qbolinkDescSyncToken.Validators[0].(func(string) error)
 	// qbolinkDescDocNumber is the schema descriptor for doc_number field.
-	qbolinkDescDocNumber := qbolinkFields[8].Descriptor()
+	qbolinkDescDocNumber := qbolinkFields[9].Descriptor()
 	// qbolink.DocNumberValidator is a validator for the "doc_number" field. It is called by the builders before save.
 	qbolink.DocNumberValidator = qbolinkDescDocNumber.Validators[0].(func(string) error)
 	// qbolinkDescGeneration is the schema descriptor for generation field.
-	qbolinkDescGeneration := qbolinkFields[11].Descriptor()
+	qbolinkDescGeneration := qbolinkFields[12].Descriptor()
 	// qbolink.DefaultGeneration holds the default value on creation for the generation field.
 	qbolink.DefaultGeneration = qbolinkDescGeneration.Default.(int64)
 	// qbolinkDescSyncedGeneration is the schema descriptor for synced_generation field.
-	qbolinkDescSyncedGeneration := qbolinkFields[12].Descriptor()
+	qbolinkDescSyncedGeneration := qbolinkFields[13].Descriptor()
 	// qbolink.DefaultSyncedGeneration holds the default value on creation for the synced_generation field.
 	qbolink.DefaultSyncedGeneration = qbolinkDescSyncedGeneration.Default.(int64)
 	// qbolinkDescAttempts is the schema descriptor for attempts field.
-	qbolinkDescAttempts := qbolinkFields[13].Descriptor()
+	qbolinkDescAttempts := qbolinkFields[14].Descriptor()
 	// qbolink.DefaultAttempts holds the default value on creation for the attempts field.
 	qbolink.DefaultAttempts = qbolinkDescAttempts.Default.(int)
 	// qbolinkDescLastErrorCode is the schema descriptor for last_error_code field.
-	qbolinkDescLastErrorCode := qbolinkFields[14].Descriptor()
+	qbolinkDescLastErrorCode := qbolinkFields[15].Descriptor()
 	// qbolink.LastErrorCodeValidator is a validator for the "last_error_code" field. It is called by the builders before save.
 	qbolink.LastErrorCodeValidator = qbolinkDescLastErrorCode.Validators[0].(func(string) error)
 	// qbolinkDescLastError is the schema descriptor for last_error field.
-	qbolinkDescLastError := qbolinkFields[15].Descriptor()
+	qbolinkDescLastError := qbolinkFields[16].Descriptor()
 	// qbolink.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
 	qbolink.LastErrorValidator = qbolinkDescLastError.Validators[0].(func(string) error)
 	// qbolinkDescID is the schema descriptor for id field.

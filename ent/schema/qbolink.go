@@ -46,6 +46,9 @@ func (QBOLink) Fields() []ent.Field {
 				"CreditMemo, RefundReceipt or JournalEntry."),
 		field.String("qbo_id").Optional().Nillable().MaxLen(40).
 			Comment("QuickBooks' id of the linked record; null until it is created or matched."),
+		field.String("claim").Optional().Nillable().MaxLen(40).
+			Comment("The QuickBooks id this link holds exclusively: equal to qboId once linked, except for " +
+				"account mappings, which several Books accounts may share (null there)."),
 		field.String("sync_token").Optional().MaxLen(20).
 			Comment("QuickBooks' SyncToken of the linked record as last seen; an update sends it."),
 		field.String("doc_number").Optional().MaxLen(40).
@@ -89,8 +92,9 @@ func (QBOLink) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("connection_id", "record_type", "record_id", "part").Unique(),
 		// One Books record per QuickBooks record: two links to one QuickBooks record would
-		// push two records' changes into it.
-		index.Fields("connection_id", "qbo_type", "qbo_id").Unique(),
+		// push two records' changes into it. Accounts are only mapped, never pushed, and
+		// several Books accounts may map to one QuickBooks account, so they claim nothing.
+		index.Fields("connection_id", "qbo_type", "claim").Unique(),
 		index.Fields("connection_id", "status"),
 		index.Fields("record_id"),
 	}
@@ -101,6 +105,7 @@ func (QBOLink) Annotations() []schema.Annotation {
 		entsql.Checks(map[string]string{
 			"qbo_link_generation": "synced_generation >= 0 AND synced_generation <= generation AND attempts >= 0",
 			"qbo_link_synced":     "(status <> 'synced' OR qbo_id IS NOT NULL)",
+			"qbo_link_claim":      "(claim IS NULL OR claim = qbo_id)",
 		}),
 		schema.Comment("The link of one Books record to one QuickBooks Online record of a connection, with "+
 			"where its sync stands."))

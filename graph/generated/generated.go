@@ -768,6 +768,7 @@ type ComplexityRoot struct {
 
 	QBOLink struct {
 		Attempts         func(childComplexity int) int
+		Claim            func(childComplexity int) int
 		ConnectionID     func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		DocNumber        func(childComplexity int) int
@@ -4339,6 +4340,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.QBOLink.Attempts(childComplexity), true
+	case "QBOLink.claim":
+		if e.ComplexityRoot.QBOLink.Claim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOLink.Claim(childComplexity), true
 	case "QBOLink.connectionId":
 		if e.ComplexityRoot.QBOLink.ConnectionID == nil {
 			break
@@ -20560,6 +20567,10 @@ type QBOLink implements Node {
   """
   qboId: ID
   """
+  The QuickBooks id this link holds exclusively: equal to qboId once linked, except for account mappings, which several Books accounts may share (null there).
+  """
+  claim: String
+  """
   QuickBooks' SyncToken of the linked record as last seen; an update sends it.
   """
   syncToken: String
@@ -21155,6 +21166,66 @@ input QBOLinkWhereInput {
   qboId contains the given text, ignoring case.
   """
   qboIdContainsFold: String
+  """
+  claim equals the given value.
+  """
+  claim: String
+  """
+  claim differs from the given value.
+  """
+  claimNEQ: String
+  """
+  claim is one of the given values.
+  """
+  claimIn: [String!]
+  """
+  claim is none of the given values.
+  """
+  claimNotIn: [String!]
+  """
+  claim is greater than the given value.
+  """
+  claimGT: String
+  """
+  claim is greater than or equal to the given value.
+  """
+  claimGTE: String
+  """
+  claim is less than the given value.
+  """
+  claimLT: String
+  """
+  claim is less than or equal to the given value.
+  """
+  claimLTE: String
+  """
+  claim contains the given text.
+  """
+  claimContains: String
+  """
+  claim starts with the given text.
+  """
+  claimHasPrefix: String
+  """
+  claim ends with the given text.
+  """
+  claimHasSuffix: String
+  """
+  claim is not set (null).
+  """
+  claimIsNil: Boolean
+  """
+  claim is set.
+  """
+  claimNotNil: Boolean
+  """
+  claim equals the given text, ignoring case.
+  """
+  claimEqualFold: String
+  """
+  claim contains the given text, ignoring case.
+  """
+  claimContainsFold: String
   """
   syncToken equals the given value.
   """
@@ -26314,6 +26385,8 @@ func (ec *executionContext) childFields_QBOLink(ctx context.Context, field graph
 		return ec.fieldContext_QBOLink_qboType(ctx, field)
 	case "qboId":
 		return ec.fieldContext_QBOLink_qboId(ctx, field)
+	case "claim":
+		return ec.fieldContext_QBOLink_claim(ctx, field)
 	case "syncToken":
 		return ec.fieldContext_QBOLink_syncToken(ctx, field)
 	case "docNumber":
@@ -43179,6 +43252,29 @@ func (ec *executionContext) _QBOLink_qboId(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_QBOLink_qboId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOLink_claim(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOLink_claim(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Claim, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOLink_claim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOLink", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _QBOLink_syncToken(ctx context.Context, field graphql.CollectedField, obj *ent.QBOLink) (ret graphql.Marshaler) {
@@ -70873,7 +70969,7 @@ func (ec *executionContext) unmarshalInputQBOLinkWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "connectionId", "connectionIdNEQ", "connectionIdIn", "connectionIdNotIn", "connectionIdGT", "connectionIdGTE", "connectionIdLT", "connectionIdLTE", "connectionIdContains", "connectionIdHasPrefix", "connectionIdHasSuffix", "connectionIdEqualFold", "connectionIdContainsFold", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "recordType", "recordTypeNEQ", "recordTypeIn", "recordTypeNotIn", "recordId", "recordIdNEQ", "recordIdIn", "recordIdNotIn", "recordIdGT", "recordIdGTE", "recordIdLT", "recordIdLTE", "recordIdContains", "recordIdHasPrefix", "recordIdHasSuffix", "recordIdEqualFold", "recordIdContainsFold", "part", "partNEQ", "partIn", "partNotIn", "partGT", "partGTE", "partLT", "partLTE", "qboType", "qboTypeNEQ", "qboTypeIn", "qboTypeNotIn", "qboTypeGT", "qboTypeGTE", "qboTypeLT", "qboTypeLTE", "qboTypeContains", "qboTypeHasPrefix", "qboTypeHasSuffix", "qboTypeEqualFold", "qboTypeContainsFold", "qboId", "qboIdNEQ", "qboIdIn", "qboIdNotIn", "qboIdGT", "qboIdGTE", "qboIdLT", "qboIdLTE", "qboIdContains", "qboIdHasPrefix", "qboIdHasSuffix", "qboIdIsNil", "qboIdNotNil", "qboIdEqualFold", "qboIdContainsFold", "syncToken", "syncTokenNEQ", "syncTokenIn", "syncTokenNotIn", "syncTokenGT", "syncTokenGTE", "syncTokenLT", "syncTokenLTE", "syncTokenContains", "syncTokenHasPrefix", "syncTokenHasSuffix", "syncTokenIsNil", "syncTokenNotNil", "syncTokenEqualFold", "syncTokenContainsFold", "docNumber", "docNumberNEQ", "docNumberIn", "docNumberNotIn", "docNumberGT", "docNumberGTE", "docNumberLT", "docNumberLTE", "docNumberContains", "docNumberHasPrefix", "docNumberHasSuffix", "docNumberIsNil", "docNumberNotNil", "docNumberEqualFold", "docNumberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "operation", "operationNEQ", "operationIn", "operationNotIn", "generation", "generationNEQ", "generationIn", "generationNotIn", "generationGT", "generationGTE", "generationLT", "generationLTE", "syncedGeneration", "syncedGenerationNEQ", "syncedGenerationIn", "syncedGenerationNotIn", "syncedGenerationGT", "syncedGenerationGTE", "syncedGenerationLT", "syncedGenerationLTE", "attempts", "attemptsNEQ", "attemptsIn", "attemptsNotIn", "attemptsGT", "attemptsGTE", "attemptsLT", "attemptsLTE", "lastErrorCode", "lastErrorCodeNEQ", "lastErrorCodeIn", "lastErrorCodeNotIn", "lastErrorCodeGT", "lastErrorCodeGTE", "lastErrorCodeLT", "lastErrorCodeLTE", "lastErrorCodeContains", "lastErrorCodeHasPrefix", "lastErrorCodeHasSuffix", "lastErrorCodeIsNil", "lastErrorCodeNotNil", "lastErrorCodeEqualFold", "lastErrorCodeContainsFold", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorIsNil", "lastErrorNotNil", "lastErrorEqualFold", "lastErrorContainsFold", "syncedAt", "syncedAtNEQ", "syncedAtIn", "syncedAtNotIn", "syncedAtGT", "syncedAtGTE", "syncedAtLT", "syncedAtLTE", "syncedAtIsNil", "syncedAtNotNil"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "connectionId", "connectionIdNEQ", "connectionIdIn", "connectionIdNotIn", "connectionIdGT", "connectionIdGTE", "connectionIdLT", "connectionIdLTE", "connectionIdContains", "connectionIdHasPrefix", "connectionIdHasSuffix", "connectionIdEqualFold", "connectionIdContainsFold", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "recordType", "recordTypeNEQ", "recordTypeIn", "recordTypeNotIn", "recordId", "recordIdNEQ", "recordIdIn", "recordIdNotIn", "recordIdGT", "recordIdGTE", "recordIdLT", "recordIdLTE", "recordIdContains", "recordIdHasPrefix", "recordIdHasSuffix", "recordIdEqualFold", "recordIdContainsFold", "part", "partNEQ", "partIn", "partNotIn", "partGT", "partGTE", "partLT", "partLTE", "qboType", "qboTypeNEQ", "qboTypeIn", "qboTypeNotIn", "qboTypeGT", "qboTypeGTE", "qboTypeLT", "qboTypeLTE", "qboTypeContains", "qboTypeHasPrefix", "qboTypeHasSuffix", "qboTypeEqualFold", "qboTypeContainsFold", "qboId", "qboIdNEQ", "qboIdIn", "qboIdNotIn", "qboIdGT", "qboIdGTE", "qboIdLT", "qboIdLTE", "qboIdContains", "qboIdHasPrefix", "qboIdHasSuffix", "qboIdIsNil", "qboIdNotNil", "qboIdEqualFold", "qboIdContainsFold", "claim", "claimNEQ", "claimIn", "claimNotIn", "claimGT", "claimGTE", "claimLT", "claimLTE", "claimContains", "claimHasPrefix", "claimHasSuffix", "claimIsNil", "claimNotNil", "claimEqualFold", "claimContainsFold", "syncToken", "syncTokenNEQ", "syncTokenIn", "syncTokenNotIn", "syncTokenGT", "syncTokenGTE", "syncTokenLT", "syncTokenLTE", "syncTokenContains", "syncTokenHasPrefix", "syncTokenHasSuffix", "syncTokenIsNil", "syncTokenNotNil", "syncTokenEqualFold", "syncTokenContainsFold", "docNumber", "docNumberNEQ", "docNumberIn", "docNumberNotIn", "docNumberGT", "docNumberGTE", "docNumberLT", "docNumberLTE", "docNumberContains", "docNumberHasPrefix", "docNumberHasSuffix", "docNumberIsNil", "docNumberNotNil", "docNumberEqualFold", "docNumberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "operation", "operationNEQ", "operationIn", "operationNotIn", "generation", "generationNEQ", "generationIn", "generationNotIn", "generationGT", "generationGTE", "generationLT", "generationLTE", "syncedGeneration", "syncedGenerationNEQ", "syncedGenerationIn", "syncedGenerationNotIn", "syncedGenerationGT", "syncedGenerationGTE", "syncedGenerationLT", "syncedGenerationLTE", "attempts", "attemptsNEQ", "attemptsIn", "attemptsNotIn", "attemptsGT", "attemptsGTE", "attemptsLT", "attemptsLTE", "lastErrorCode", "lastErrorCodeNEQ", "lastErrorCodeIn", "lastErrorCodeNotIn", "lastErrorCodeGT", "lastErrorCodeGTE", "lastErrorCodeLT", "lastErrorCodeLTE", "lastErrorCodeContains", "lastErrorCodeHasPrefix", "lastErrorCodeHasSuffix", "lastErrorCodeIsNil", "lastErrorCodeNotNil", "lastErrorCodeEqualFold", "lastErrorCodeContainsFold", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorIsNil", "lastErrorNotNil", "lastErrorEqualFold", "lastErrorContainsFold", "syncedAt", "syncedAtNEQ", "syncedAtIn", "syncedAtNotIn", "syncedAtGT", "syncedAtGTE", "syncedAtLT", "syncedAtLTE", "syncedAtIsNil", "syncedAtNotNil"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -71580,6 +71676,111 @@ func (ec *executionContext) unmarshalInputQBOLinkWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.QboIDContainsFold = data
+		case "claim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Claim = data
+		case "claimNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimNEQ = data
+		case "claimIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimIn = data
+		case "claimNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimNotIn = data
+		case "claimGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimGT = data
+		case "claimGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimGTE = data
+		case "claimLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimLT = data
+		case "claimLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimLTE = data
+		case "claimContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimContains = data
+		case "claimHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimHasPrefix = data
+		case "claimHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimHasSuffix = data
+		case "claimIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimIsNil = data
+		case "claimNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimNotNil = data
+		case "claimEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimEqualFold = data
+		case "claimContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("claimContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClaimContainsFold = data
 		case "syncToken":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncToken"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -83704,6 +83905,11 @@ func (ec *executionContext) _QBOLink(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "qboId":
 			out.Values[i] = ec._QBOLink_qboId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "claim":
+			out.Values[i] = ec._QBOLink_claim(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
