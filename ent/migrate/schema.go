@@ -1074,7 +1074,7 @@ var (
 		{Name: "disconnected_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2000},
 		{Name: "base_url", Type: field.TypeString},
-		{Name: "settings", Type: field.TypeJSON, Nullable: true},
+		{Name: "settings", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "company_name", Type: field.TypeString, Nullable: true, Size: 400},
 		{Name: "lists_updated_at", Type: field.TypeTime, Nullable: true},
 		{Name: "entity_id", Type: field.TypeString, Size: 40},

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
@@ -63,7 +64,10 @@ func (QBOConnection) Fields() []ent.Field {
 			Comment("Why the connection needs re-authorization, e.g. QuickBooks' invalid_grant; empty when none."),
 		field.String("base_url").NotEmpty().
 			Comment("The Accounting API's base URL the company is reached at, e.g. the sandbox or production host."),
+		// text, not jsonb, on PostgreSQL, as invoices' custom_fields: lib/pq's binary
+		// parameters would send the JSON in a binary form jsonb refuses.
 		field.JSON("settings", settings.Settings{}).Optional().
+			SchemaType(map[string]string{dialect.Postgres: "text"}).
 			Comment("The connection's sync settings (seed 001's Additional Settings), validated by internal/qbo/settings."),
 		field.String("company_name").Optional().MaxLen(400).
 			Comment("The QuickBooks company's name from CompanyInfo, read when connecting; empty when unknown."),

@@ -453,7 +453,11 @@ func fieldValue(o obj, path string) (any, bool) {
 	if m, ok := cur.(obj); ok {
 		v, has := m["value"]
 		if !has {
-			return nil, false // an aggregate; not comparable
+			// An email aggregate compares by its address (WHERE PrimaryEmailAddr =
+			// 'a@b.example'); any other aggregate is not comparable.
+			if v, has = m["Address"]; !has {
+				return nil, false
+			}
 		}
 		cur = v
 	}

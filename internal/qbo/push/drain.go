@@ -1,0 +1,724 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+		"strings"
+
+	"books/ent"
+	"books/ent/qboconnection"
+	"books/ent/qbolink"
+	"books/internal/adminq"
+	"books/internal/apperr"
+	"books/internal/money"
+	"books/internal/qbo"
+	"books/internal/qbo/syncstate"
+)
+
+// maxPasses bounds one drain: each pass pushes every pending link once, in phase order, so
+// a link waiting for another (a credit memo's application for the memo) goes in a later pass.
+const maxPasses = 8
+
+// Drain pushes the connection's pending links. c must not be transactional: every outcome is
+// recorded in its own short transaction, and nothing is called in QuickBooks inside one. It
+// returns nil when nothing is left to do now (paused connections included), and an error
+// when something must be tried again later (throttling, 5xx, a lost answer, a link still
+// waiting for another).
+func (e *Engine) Drain(ctx context.Context, c *ent.Client, connectionID string) error {
+	row, err := e.Store.Get(ctx, c, connectionID)
+	if err != nil {
+		return err
+	}
+	if row.Status != qboconnection.StatusConnected {
+		return nil
+	}
+	api, err := e.api(ctx, row)
+	if err != nil {
+		return err
+	}
+	d := &drain{e: e, c: c, row: row, api: api, b: &builder{e: e, c: c, row: row}, skip: map[string]bool{},
+		touched: map[string]bool{}}
+	for pass := 0; pass < maxPasses; pass++ {
+		progressed := false
+		for _, t := range phases {
+			for {
+				links, err := d.pending(ctx, t)
+				if err != nil {
+					return err
+				}
+				if len(links) == 0 {
+					break
+				}
+				if err := d.group(ctx, t, links); err != nil {
+					return err
+				}
+				progressed = true
+			}
+		}
+		if len(d.waiting) == 0 || !progressed {
+			break
+		}
+		// Links that waited may go now: try them again in the next pass.
+		for id := range d.waiting {
+			delete(d.skip, id)
+		}
+		d.waiting = nil
+	}
+	if err := d.verifyInvoices(ctx); err != nil {
+		return err
+	}
+	if len(d.waiting) > 0 {
+		var what []string
+		for _, w := range d.waiting {
+			what = append(what, w)
+		}
+		return fmt.Errorf("QuickBooks push of connection %s: %d links still waiting (%s)", row.ID, len(what),
+			truncate(strings.Join(what, "; "), 500))
+	}
+	return nil
+}
+
+func (e *Engine) api(ctx context.Context, row *ent.QBOConnection) (*qbo.Client, error) {
+	if e.HTTPClient == nil {
+		return nil, errors.New("push: Engine.HTTPClient is not set")
+	}
+	hc, err := e.HTTPClient(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	return qbo.New(qbo.Config{BaseURL: row.BaseURL, RealmID: row.RealmID, HTTPClient: hc, Limiter: e.Limiter})
+}
+
+type drain struct {
+	e   *Engine
+	c   *ent.Client
+	row *ent.QBOConnection
+	api *qbo.Client
+	b   *builder
+	// skip holds links this drain settled, failed or set aside, so they are not read again.
+	skip map[string]bool
+	// waiting holds links set aside because a record they refer to is not in QuickBooks yet.
+	waiting map[string]string
+	// touched holds invoices whose QuickBooks balance may have moved.
+	touched map[string]bool
+}
+
+func (d *drain) pending(ctx context.Context, t qbolink.RecordType) ([]*ent.QBOLink, error) {
+	skip := make([]string, 0, len(d.skip))
+	for id := range d.skip {
+		skip = append(skip, id)
+	}
+	q := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.RecordTypeEQ(t),
+		qbolink.StatusEQ(qbolink.StatusPending))
+	if len(skip) > 0 {
+		q = q.Where(qbolink.IDNotIn(skip...))
+	}
+	return q.Order(ent.Asc(qbolink.FieldPart), ent.Asc(qbolink.FieldCreatedAt), ent.Asc(qbolink.FieldID)).
+		Limit(qbo.MaxBatchItems).All(ctx)
+}
+
+// item is one link on its way: its body and, once known, QuickBooks' record.
+type item struct {
+	l   *ent.QBOLink
+	doc doc
+}
+
+// group pushes up to thirty links of one type.
+func (d *drain) group(ctx context.Context, t qbolink.RecordType, links []*ent.QBOLink) error {
+	var creates, updates, removals []item
+	for _, l := range links {
+		d.skip[l.ID] = true
+		if l.Operation != qbolink.OperationUpsert {
+			removals = append(removals, item{l: l})
+			continue
+		}
+		doc, err := d.b.build(ctx, l)
+		switch {
+		case isWaiting(err):
+			if d.waiting == nil {
+				d.waiting = map[string]string{}
+			}
+			d.waiting[l.ID] = err.Error()
+			continue
+		case err != nil:
+			if _, ok := apperr.As(err); ok {
+				if err := d.fail(ctx, l, apperr.Code(err), err.Error()); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+		if l.QboID != nil {
+			updates = append(updates, item{l: l, doc: doc})
+		} else {
+			creates = append(creates, item{l: l, doc: doc})
+		}
+	}
+	if len(creates) > 0 {
+		matched, fresh, err := d.match(ctx, creates)
+		if err != nil {
+			return err
+		}
+		updates = append(updates, matched...)
+		if err := d.create(ctx, fresh); err != nil {
+			return err
+		}
+	}
+	if err := d.update(ctx, updates); err != nil {
+		return err
+	}
+	for _, it := range removals {
+		if err := d.remove(ctx, it.l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// match looks each create up by its natural key before anything is created. A single match
+// is linked (and then updated to Books' values, unless this link created it); several
+// matches are a person's decision.
+func (d *drain) match(ctx context.Context, creates []item) (matched, fresh []item, err error) {
+	entity := creates[0].l.QboType
+	found, err := d.lookup(ctx, entity, creates[0].doc.key, values(creates, func(it item) string { return it.doc.value }))
+	if err != nil {
+		return nil, nil, err
+	}
+	var byEmail []item
+	for _, it := range creates {
+		rows := found[strings.ToLower(it.doc.value)]
+		switch {
+		case len(rows) == 1:
+			ok, err := d.claim(ctx, it, rows[0])
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok {
+				matched = append(matched, it)
+			}
+		case len(rows) > 1:
+			if err := d.ambiguous(ctx, it, it.doc.key, it.doc.value, rows); err != nil {
+				return nil, nil, err
+			}
+		case it.doc.email != "":
+			byEmail = append(byEmail, it)
+		default:
+			fresh = append(fresh, it)
+		}
+	}
+	if len(byEmail) > 0 {
+		found, err := d.lookup(ctx, entity, "PrimaryEmailAddr", values(byEmail, func(it item) string { return it.doc.email }))
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, it := range byEmail {
+			rows := found[strings.ToLower(it.doc.email)]
+			switch len(rows) {
+			case 0:
+				fresh = append(fresh, it)
+			case 1:
+				ok, err := d.claim(ctx, it, rows[0])
+				if err != nil {
+					return nil, nil, err
+				}
+				if ok {
+					matched = append(matched, it)
+				}
+			default:
+				if err := d.ambiguous(ctx, it, "email", it.doc.email, rows); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+	}
+	return matched, fresh, nil
+}
+
+func values(items []item, f func(item) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = f(it)
+	}
+	return out
+}
+
+// lookup queries entity rows whose key is one of vals, keyed by the lowercased value.
+func (d *drain) lookup(ctx context.Context, entity, key string, vals []string) (map[string][]obj, error) {
+	quoted := make([]string, 0, len(vals))
+	seen := map[string]bool{}
+	for _, v := range vals {
+		if v == "" || seen[v] {
+			continue
+		}
+		seen[v] = true
+		quoted = append(quoted, qbo.Quote(v))
+	}
+	out := map[string][]obj{}
+	if len(quoted) == 0 {
+		return out, nil
+	}
+	where := fmt.Sprintf("%s IN (%s)", key, strings.Join(quoted, ", "))
+	rows, err := d.api.QueryAll(ctx, entity, where)
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range rows {
+		var o obj
+		if err := decode(raw, &o); err != nil {
+			return nil, err
+		}
+		v := keyValue(o, key)
+		if v != "" && seen[v] || seen[matchCase(vals, v)] {
+			lk := strings.ToLower(v)
+			out[lk] = append(out[lk], o)
+		}
+	}
+	return out, nil
+}
+
+func matchCase(vals []string, v string) string {
+	for _, x := range vals {
+		if strings.EqualFold(x, v) {
+			return x
+		}
+	}
+	return ""
+}
+
+func keyValue(o obj, key string) string {
+	if key == "PrimaryEmailAddr" {
+		if m, ok := o[key].(obj); ok {
+			s, _ := m["Address"].(string)
+			return s
+		}
+		return ""
+	}
+	s, _ := o[key].(string)
+	return s
+}
+
+func decode(raw []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// ambiguous fails a create that matches several QuickBooks records.
+func (d *drain) ambiguous(ctx context.Context, it item, key, value string, rows []obj) error {
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i], _ = r["Id"].(string)
+	}
+	return d.fail(ctx, it.l, apperr.QBOAmbiguousMatch, fmt.Sprintf("%d QuickBooks %s records have %s %q (ids %s); "+
+		"link the right one instead of creating another", len(rows), it.l.QboType, key, value, strings.Join(ids, ", ")))
+}
+
+// claim links it to the QuickBooks record o. It returns false when the link is settled (it
+// created o itself on an earlier attempt, so o already holds Books' values) or failed (o is
+// another record's).
+func (d *drain) claim(ctx context.Context, it item, o obj) (bool, error) {
+	id, _ := o["Id"].(string)
+	token, _ := o["SyncToken"].(string)
+	taken, err := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.QboType(it.l.QboType),
+		qbolink.Claim(id), qbolink.IDNEQ(it.l.ID)).First(ctx)
+	if err != nil && !ent.IsNotFound(err) {
+		return false, err
+	}
+	if taken != nil {
+		return false, d.fail(ctx, it.l, apperr.QBOAmbiguousMatch, fmt.Sprintf("QuickBooks %s %s (%s %q) is already "+
+			"linked to Books %s %s; link another record or rename one", it.l.QboType, id, it.doc.key, it.doc.value,
+			taken.RecordType, taken.RecordID))
+	}
+	if it.l.Attempts > 0 {
+		return false, d.settle(ctx, it, o)
+	}
+	err = d.c.QBOLink.UpdateOne(it.l).SetQboID(id).SetClaim(id).SetSyncToken(token).Exec(ctx)
+	if err != nil {
+		return false, err
+	}
+	it.l.QboID, it.l.SyncToken = &id, token
+	return true, nil
+}
+
+// create creates fresh records: one call for one, a batch for more. Attempts are recorded
+// first, so a create whose answer is lost is looked up next time.
+func (d *drain) create(ctx context.Context, items []item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.l.ID
+	}
+	if err := d.c.QBOLink.Update().Where(qbolink.IDIn(ids...)).AddAttempts(1).Exec(ctx); err != nil {
+		return err
+	}
+	for _, it := range items {
+		it.l.Attempts++
+	}
+	if len(items) == 1 {
+		it := items[0]
+		raw, err := d.api.Create(ctx, it.l.QboType, it.doc.body, requestID(it.l))
+		return d.outcome(ctx, it, raw, err)
+	}
+	batch := make([]qbo.BatchItem, len(items))
+	links := make([]*ent.QBOLink, len(items))
+	for i, it := range items {
+		batch[i] = qbo.BatchItem{BID: fmt.Sprint(i), Entity: it.l.QboType, Operation: "create", Body: it.doc.body}
+		links[i] = it.l
+	}
+	res, err := d.api.Batch(ctx, batch, batchRequestID(links))
+	if err != nil {
+		return d.batchFailed(ctx, items, err)
+	}
+	return d.batchOutcomes(ctx, items, res)
+}
+
+// update sends sparse updates with the last SyncToken seen.
+func (d *drain) update(ctx context.Context, items []item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	for _, it := range items {
+		it.doc.body["Id"] = *it.l.QboID
+		it.doc.body["SyncToken"] = it.l.SyncToken
+	}
+	if len(items) == 1 {
+		it := items[0]
+		raw, err := d.api.SparseUpdate(ctx, it.l.QboType, it.doc.body, requestID(it.l))
+		if qbo.IsStaleObject(err) {
+			return d.retryStale(ctx, it)
+		}
+		return d.outcome(ctx, it, raw, err)
+	}
+	batch := make([]qbo.BatchItem, len(items))
+	links := make([]*ent.QBOLink, len(items))
+	for i, it := range items {
+		body := obj{"sparse": true}
+		for k, v := range it.doc.body {
+			body[k] = v
+		}
+		batch[i] = qbo.BatchItem{BID: fmt.Sprint(i), Entity: it.l.QboType, Operation: "update", Body: body}
+		links[i] = it.l
+	}
+	res, err := d.api.Batch(ctx, batch, batchRequestID(links))
+	if err != nil {
+		return d.batchFailed(ctx, items, err)
+	}
+	for i, r := range res {
+		if r.Fault != nil && qbo.IsStaleObject(r.Fault) {
+			if err := d.retryStale(ctx, items[i]); err != nil {
+				return err
+			}
+			res[i] = qbo.BatchResult{}
+		}
+	}
+	return d.batchOutcomes(ctx, items, res)
+}
+
+// retryStale re-reads a record someone changed in QuickBooks (5010) and updates it again
+// with its new SyncToken, once.
+func (d *drain) retryStale(ctx context.Context, it item) error {
+	raw, err := d.api.Read(ctx, it.l.QboType, *it.l.QboID)
+	if err != nil {
+		return d.outcome(ctx, it, nil, err)
+	}
+	var o obj
+	if err := decode(raw, &o); err != nil {
+		return err
+	}
+	token, _ := o["SyncToken"].(string)
+	it.doc.body["SyncToken"] = token
+	it.l.SyncToken = token
+	// A new SyncToken makes a new request: the stale one must not be answered from memory.
+	raw, err = d.api.SparseUpdate(ctx, it.l.QboType, it.doc.body, requestID(it.l)+":"+token)
+	return d.outcome(ctx, it, raw, err)
+}
+
+// remove voids or deletes a record in QuickBooks.
+func (d *drain) remove(ctx context.Context, l *ent.QBOLink) error {
+	it := item{l: l}
+	if l.QboID == nil {
+		// Never confirmed in QuickBooks: find it by its number in case a create's answer was
+		// lost; when nothing is there, nothing is left to void.
+		doc, err := d.b.build(ctx, &ent.QBOLink{ID: l.ID, RecordType: l.RecordType, RecordID: l.RecordID, Part: l.Part,
+			QboType: l.QboType, ConnectionID: l.ConnectionID})
+		if err != nil || doc.key == "" {
+			return d.settleRemoved(ctx, l)
+		}
+		found, err := d.lookup(ctx, l.QboType, doc.key, []string{doc.value})
+		if err != nil {
+			return err
+		}
+		rows := found[strings.ToLower(doc.value)]
+		if len(rows) != 1 {
+			return d.settleRemoved(ctx, l)
+		}
+		id, _ := rows[0]["Id"].(string)
+		token, _ := rows[0]["SyncToken"].(string)
+		l.QboID, l.SyncToken = &id, token
+	}
+	var raw json.RawMessage
+	var err error
+	if l.Operation == qbolink.OperationVoid {
+		raw, err = d.api.Void(ctx, l.QboType, *l.QboID, l.SyncToken, requestID(l))
+	} else {
+		raw, err = d.api.Delete(ctx, l.QboType, *l.QboID, l.SyncToken, requestID(l))
+	}
+	if qbo.IsStaleObject(err) {
+		if fresh, rerr := d.api.Read(ctx, l.QboType, *l.QboID); rerr == nil {
+			var o obj
+			if decode(fresh, &o) == nil {
+				token, _ := o["SyncToken"].(string)
+				l.SyncToken = token
+				if l.Operation == qbolink.OperationVoid {
+					raw, err = d.api.Void(ctx, l.QboType, *l.QboID, token, requestID(l)+":"+token)
+				} else {
+					raw, err = d.api.Delete(ctx, l.QboType, *l.QboID, token, requestID(l)+":"+token)
+				}
+			}
+		}
+	}
+	if qbo.IsNotFound(err) && l.Operation == qbolink.OperationDelete {
+		return d.settleRemoved(ctx, l)
+	}
+	return d.outcome(ctx, it, raw, err)
+}
+
+func (d *drain) settleRemoved(ctx context.Context, l *ent.QBOLink) error {
+	_, err := d.c.QBOLink.Update().Where(qbolink.ID(l.ID), qbolink.Generation(l.Generation)).
+		SetStatus(qbolink.StatusSynced).SetSyncedGeneration(l.Generation).SetSyncedAt(d.e.now()).
+		SetLastError("").SetLastErrorCode("").Save(ctx)
+	if err != nil && !isCheck(err) {
+		return err
+	}
+	if l.QboID == nil {
+		// Nothing reached QuickBooks: the link has nothing to hold.
+		_, err = d.c.QBOLink.Delete().Where(qbolink.ID(l.ID), qbolink.Generation(l.Generation)).Exec(ctx)
+	}
+	return err
+}
+
+func isCheck(err error) bool { return ent.IsConstraintError(err) }
+
+func (d *drain) batchFailed(ctx context.Context, items []item, err error) error {
+	if isDuplicateRequest(err) {
+		return d.renew(ctx, items, err)
+	}
+	return err
+}
+
+func (d *drain) batchOutcomes(ctx context.Context, items []item, res []qbo.BatchResult) error {
+	var retry error
+	for i, r := range res {
+		if r.Object == nil && r.Fault == nil {
+			continue
+		}
+		var err error
+		if r.Fault != nil {
+			err = r.Fault
+		}
+		if e := d.outcome(ctx, items[i], r.Object, err); e != nil {
+			if retry == nil {
+				retry = e
+			}
+		}
+	}
+	return retry
+}
+
+// isDuplicateRequest: QuickBooks refused a requestid it saw with another body (600). The body
+// changed between attempts (e.g. a sync date); the lookup before create protects the retry.
+func isDuplicateRequest(err error) bool {
+	var f *qbo.Fault
+	return errors.As(err, &f) && f.Code == "600"
+}
+
+// renew gives the links a new generation (a new requestid) and fails the job so it retries.
+func (d *drain) renew(ctx context.Context, items []item, cause error) error {
+	for _, it := range items {
+		if err := d.c.QBOLink.UpdateOne(it.l).AddGeneration(1).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("QuickBooks refused a reused requestid; retrying with a new one: %w", cause)
+}
+
+// outcome records the answer to one write: settled on success; failed (admin issue) on a
+// fault a person must handle; returned for a retry otherwise.
+func (d *drain) outcome(ctx context.Context, it item, raw json.RawMessage, err error) error {
+	if err == nil {
+		var o obj
+		if derr := decode(raw, &o); derr != nil {
+			return derr
+		}
+		return d.settle(ctx, it, o)
+	}
+	switch {
+	case isDuplicateRequest(err):
+		return d.renew(ctx, []item{it}, err)
+	case qbo.Retryable(err), qbo.IsAuth(err), qbo.IsThrottled(err):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	var f *qbo.Fault
+	if errors.As(err, &f) {
+		msg := fmt.Sprintf("QuickBooks refused the %s of %s %s: fault %s: %s", opName(it.l), it.l.QboType,
+			describe(it), f.Code, f.Error())
+		if qbo.IsDuplicateName(err) {
+			msg += " (the name is taken in QuickBooks, perhaps by an inactive record or a record of another type; " +
+				"rename one or link the record)"
+		}
+		return d.fail(ctx, it.l, apperr.QBOFault, msg)
+	}
+	return err
+}
+
+func opName(l *ent.QBOLink) string {
+	switch {
+	case l.Operation == qbolink.OperationVoid:
+		return "void"
+	case l.Operation == qbolink.OperationDelete:
+		return "delete"
+	case l.QboID != nil:
+		return "update"
+	}
+	return "create"
+}
+
+func describe(it item) string {
+	if it.doc.value != "" {
+		return fmt.Sprintf("%q (Books %s)", it.doc.value, it.l.RecordID)
+	}
+	return "of Books " + it.l.RecordID
+}
+
+// settle records QuickBooks' record for a link: synced at the generation written, unless a
+// newer write was asked meanwhile (then it stays pending, now knowing its QuickBooks id).
+func (d *drain) settle(ctx context.Context, it item, o obj) error {
+	l := it.l
+	id, _ := o["Id"].(string)
+	if id == "" && l.QboID != nil {
+		id = *l.QboID
+	}
+	token, _ := o["SyncToken"].(string)
+	number := keyValue(o, "DocNumber")
+	if number == "" {
+		number = keyValue(o, "DisplayName")
+	}
+	if number == "" {
+		number = keyValue(o, "Name")
+	}
+	if number == "" {
+		number = keyValue(o, "PaymentRefNum")
+	}
+	total, hasTotal := amountOf(o, "TotalAmt")
+	balance, hasBalance := amountOf(o, "Balance")
+	now := d.e.now()
+	apply := func(u *ent.QBOLinkUpdate) *ent.QBOLinkUpdate {
+		u.SetQboID(id).SetClaim(id).SetSyncToken(token).SetDocNumber(truncate(number, 40))
+		if hasTotal && l.RecordType != qbolink.RecordTypeCustomer && l.RecordType != qbolink.RecordTypeVendor {
+			u.SetQboTotal(total)
+		}
+		if hasBalance && l.RecordType == qbolink.RecordTypeInvoice {
+			u.SetQboBalance(balance)
+		}
+		return u
+	}
+	n, err := apply(d.c.QBOLink.Update().Where(qbolink.ID(l.ID), qbolink.Generation(l.Generation))).
+		SetStatus(qbolink.StatusSynced).SetSyncedGeneration(l.Generation).SetSyncedAt(now).
+		SetLastError("").SetLastErrorCode("").Save(ctx)
+	if ent.IsConstraintError(err) {
+		return d.fail(ctx, l, apperr.QBOAmbiguousMatch, fmt.Sprintf("QuickBooks %s %s is already linked to another "+
+			"Books record", l.QboType, id))
+	}
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := apply(d.c.QBOLink.Update().Where(qbolink.ID(l.ID))).Save(ctx); err != nil {
+			return err
+		}
+	} else if err := setRecordStatus(ctx, d.c, l, syncstate.Synced); err != nil {
+		return err
+	}
+	switch l.RecordType {
+	case qbolink.RecordTypeInvoice:
+		d.touched[l.RecordID] = true
+		if it.doc.expectTotal != nil && hasTotal && total.Cmp(*it.doc.expectTotal) != 0 {
+			return d.mismatch(ctx, l, fmt.Sprintf("QuickBooks invoice %s totals %s; Books %s", id, total, *it.doc.expectTotal))
+		}
+	case qbolink.RecordTypePayment, qbolink.RecordTypeCreditMemo:
+		if err := d.touchInvoicesOf(ctx, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func amountOf(o obj, key string) (money.Amount, bool) {
+	n, ok := o[key].(json.Number)
+	if !ok {
+		return money.Amount{}, false
+	}
+	a, err := money.Parse(normalize(n.String()))
+	return a, err == nil
+}
+
+// normalize rewrites a JSON number the way money.Parse reads it (no exponent, at most four
+// decimals, which QuickBooks amounts never exceed).
+func normalize(s string) string {
+	if strings.HasSuffix(s, ".0") {
+		return strings.TrimSuffix(s, ".0")
+	}
+	return s
+}
+
+// fail marks a link failed and raises an admin issue a person settles; retrying the issue
+// asks for the write again.
+func (d *drain) fail(ctx context.Context, l *ent.QBOLink, code, msg string) error {
+	msg = truncate(msg, 2000)
+	if _, err := d.c.QBOLink.UpdateOne(l).SetStatus(qbolink.StatusError).SetLastErrorCode(code).SetLastError(msg).Save(ctx); err != nil {
+		return err
+	}
+	if err := setRecordStatus(ctx, d.c, l, syncstate.Error); err != nil {
+		return err
+	}
+	args, _ := json.Marshal(retryArgs(d.row, l))
+	_, err := d.e.raise(ctx, d.c, adminq.Problem{
+		EntityID:     d.row.EntityID,
+		Kind:         "qbo_push_" + string(l.RecordType),
+		SubjectType:  string(l.RecordType),
+		SubjectID:    l.RecordID,
+		ErrorCode:    code,
+		ErrorMessage: msg,
+		JobKind:      SyncArgs{}.Kind(),
+		JobArgs:      string(args),
+	})
+	d.e.log().Warn("QuickBooks push failed", "connection", d.row.ID, "link", l.ID, "record", l.RecordID, "code", code)
+	return err
+}
+
+// mismatch raises an admin issue for amounts that differ after a push; the link stays synced.
+func (d *drain) mismatch(ctx context.Context, l *ent.QBOLink, msg string) error {
+	_, err := d.e.raise(ctx, d.c, adminq.Problem{
+		EntityID:     d.row.EntityID,
+		Kind:         "qbo_amount_mismatch",
+		SubjectType:  string(l.RecordType),
+		SubjectID:    l.RecordID,
+		ErrorCode:    apperr.QBOAmountMismatch,
+		ErrorMessage: msg,
+	})
+	return err
+}
+
+func (e *Engine) raise(ctx context.Context, c *ent.Client, p adminq.Problem) (*ent.AdminIssue, error) {
+	if e.Issues != nil {
+		return e.Issues.Raise(ctx, c, p)
+	}
+	return adminq.Raise(ctx, c, p)
+}

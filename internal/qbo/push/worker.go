@@ -1,0 +1,288 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"books/ent"
+	"books/ent/creditapplication"
+	"books/ent/customer"
+	"books/ent/invoice"
+	"books/ent/payment"
+	"books/ent/paymentapplication"
+	"books/ent/qboconnection"
+	"books/ent/qbolink"
+	"books/ent/vendor"
+	"books/internal/money"
+	"books/internal/qbo"
+	"books/internal/qbo/syncstate"
+	"books/internal/tenant"
+	"books/jobs"
+)
+
+// SyncArgs are the args of the qbo_sync job: drain one connection's pending links.
+type SyncArgs struct {
+	jobs.Tenant
+	jobs.Subject
+	ConnectionID string `json:"connection_id"`
+	// RetryLinkID, set by an admin issue's retry, asks for that link's write again first.
+	RetryLinkID string `json:"retry_link_id,omitempty"`
+}
+
+// Kind is the job kind.
+func (SyncArgs) Kind() string { return "qbo_sync" }
+
+// IdempotencyKey names the drain; the writes it makes carry their own requestids.
+func (a SyncArgs) IdempotencyKey() string {
+	return "qbo_sync:" + a.ConnectionID + ":" + a.RetryLinkID
+}
+
+// InsertOpts makes one waiting or running drain per connection: a drain reads every pending
+// link, so a second one would only race it.
+func (SyncArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		MaxAttempts: 25,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+			rivertype.JobStateRunning, rivertype.JobStateScheduled,
+		}},
+	}
+}
+
+func retryArgs(row *ent.QBOConnection, l *ent.QBOLink) SyncArgs {
+	return SyncArgs{
+		Tenant:       jobs.Tenant{OrganizationID: row.OrganizationID, EntityID: row.EntityID},
+		Subject:      jobs.Subject{SubjectType: "qbo_connection", SubjectID: row.ID},
+		ConnectionID: row.ID,
+		RetryLinkID:  l.ID,
+	}
+}
+
+// SyncWorker works qbo_sync jobs.
+type SyncWorker struct {
+	river.WorkerDefaults[SyncArgs]
+	Engine *Engine
+	Client *ent.Client
+}
+
+// Timeout leaves room for a full drain under QuickBooks' limits.
+func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return 15 * time.Minute }
+
+// Work drains the connection.
+func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
+	ctx = tenant.WithOrg(ctx, job.Args.OrganizationID)
+	if id := job.Args.RetryLinkID; id != "" {
+		if err := w.Engine.Retry(ctx, w.Client, id); err != nil {
+			return err
+		}
+	}
+	return w.Engine.Drain(ctx, w.Client, job.Args.ConnectionID)
+}
+
+// Retry asks for a failed link's write again (an admin issue's retry): pending with a new
+// generation, or nothing when it has been settled since.
+func (e *Engine) Retry(ctx context.Context, c *ent.Client, linkID string) error {
+	_, err := c.QBOLink.Update().Where(qbolink.ID(linkID), qbolink.StatusEQ(qbolink.StatusError)).
+		SetStatus(qbolink.StatusPending).AddGeneration(1).SetLastError("").SetLastErrorCode("").Save(ctx)
+	return err
+}
+
+// SweepArgs are the args of the periodic qbo_sync_sweep job.
+type SweepArgs struct{}
+
+// Kind is the job kind.
+func (SweepArgs) Kind() string { return "qbo_sync_sweep" }
+
+// IdempotencyKey is constant: the sweep only enqueues unique drains.
+func (SweepArgs) IdempotencyKey() string { return "qbo_sync_sweep" }
+
+// InsertOpts: one sweep at a time.
+func (SweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 3}
+}
+
+// SweepWorker enqueues a drain for every connected connection with pending links: the
+// backstop for a request that landed while its connection's drain was finishing (River
+// counts a running job as a duplicate), and for connections resumed without a drain.
+type SweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	Engine *Engine
+	Client *ent.Client
+}
+
+// Work enqueues the drains.
+func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	return w.Engine.Sweep(tenant.System(ctx), w.Client)
+}
+
+// Sweep enqueues the drain of every connected connection that has pending links.
+func (e *Engine) Sweep(ctx context.Context, c *ent.Client) error {
+	conns, err := c.QBOLink.Query().Where(qbolink.StatusEQ(qbolink.StatusPending)).
+		Unique(true).Select(qbolink.FieldConnectionID).Strings(ctx)
+	if err != nil || len(conns) == 0 {
+		return err
+	}
+	rows, err := c.QBOConnection.Query().Where(qboconnection.IDIn(conns...),
+		qboconnection.StatusEQ(qboconnection.StatusConnected)).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		tx, err := c.Tx(ctx)
+		if err != nil {
+			return err
+		}
+		if err := e.kick(ctx, tx.Client(), row); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SweepPeriodic is the sweep's schedule.
+func SweepPeriodic() jobs.Periodic {
+	return jobs.Periodic{Every: time.Minute, Args: func() jobs.Args { return SweepArgs{} }, RunOnStart: true}
+}
+
+// setRecordStatus mirrors a link's state on the Books record's sync status, for the records
+// that carry one.
+func setRecordStatus(ctx context.Context, c *ent.Client, l *ent.QBOLink, status syncstate.Status) error {
+	switch l.RecordType {
+	case qbolink.RecordTypeCustomer:
+		return c.Customer.Update().Where(customer.ID(l.RecordID)).SetSyncStatus(status).Exec(ctx)
+	case qbolink.RecordTypeVendor:
+		return c.Vendor.Update().Where(vendor.ID(l.RecordID)).SetSyncStatus(status).Exec(ctx)
+	case qbolink.RecordTypeInvoice:
+		return c.Invoice.Update().Where(invoice.ID(l.RecordID)).SetSyncStatus(status).Exec(ctx)
+	case qbolink.RecordTypePayment:
+		return c.Payment.Update().Where(payment.ID(l.RecordID)).SetSyncStatus(status).Exec(ctx)
+	}
+	return nil
+}
+
+// touchInvoicesOf marks the invoices a payment or credit memo applies to for verification.
+func (d *drain) touchInvoicesOf(ctx context.Context, l *ent.QBOLink) error {
+	var ids []string
+	var err error
+	if l.RecordType == qbolink.RecordTypePayment {
+		ids, err = d.c.PaymentApplication.Query().Where(paymentapplication.PaymentID(l.RecordID)).
+			Select(paymentapplication.FieldInvoiceID).Strings(ctx)
+	} else {
+		ids, err = d.c.CreditApplication.Query().Where(creditapplication.CreditMemoID(l.RecordID)).
+			Select(creditapplication.FieldInvoiceID).Strings(ctx)
+	}
+	for _, id := range ids {
+		d.touched[id] = true
+	}
+	return err
+}
+
+// verifyInvoices compares, for every invoice whose QuickBooks side moved in this drain and
+// whose payments and credits are all in QuickBooks, QuickBooks' total and balance with Books'
+// to the cent. Books' write-offs reach QuickBooks as journal entries, which leave its invoice
+// balance as it was, so they are added back to Books' balance. A difference is an admin issue.
+func (d *drain) verifyInvoices(ctx context.Context) error {
+	for id := range d.touched {
+		inv, err := d.c.Invoice.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if inv.Status == invoice.StatusVoid {
+			continue
+		}
+		links, err := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.RecordTypeEQ(qbolink.RecordTypeInvoice),
+			qbolink.RecordID(id)).All(ctx)
+		if err != nil {
+			return err
+		}
+		ready := len(links) > 0
+		var qboIDs []string
+		for _, l := range links {
+			if l.Status != qbolink.StatusSynced || l.QboID == nil {
+				ready = false
+				break
+			}
+			qboIDs = append(qboIDs, *l.QboID)
+		}
+		if !ready {
+			continue
+		}
+		settled, err := d.moneySettled(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !settled {
+			continue
+		}
+		quoted := make([]string, len(qboIDs))
+		for i, q := range qboIDs {
+			quoted[i] = qbo.Quote(q)
+		}
+		rows, err := d.api.QueryAll(ctx, "Invoice", fmt.Sprintf("Id IN (%s)", strings.Join(quoted, ", ")))
+		if err != nil {
+			return err
+		}
+		var total, balance money.Amount
+		for _, raw := range rows {
+			var o obj
+			if err := decode(raw, &o); err != nil {
+				return err
+			}
+			t, _ := amountOf(o, "TotalAmt")
+			b, _ := amountOf(o, "Balance")
+			total, balance = total.Add(t), balance.Add(b)
+			qid, _ := o["Id"].(string)
+			if err := d.c.QBOLink.Update().Where(qbolink.ConnectionID(d.row.ID), qbolink.QboType("Invoice"), qbolink.QboID(qid)).
+				SetQboTotal(t).SetQboBalance(b).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		want := inv.Balance.Add(inv.WrittenOff)
+		if len(rows) != len(qboIDs) || total.Cmp(inv.Total) != 0 || balance.Cmp(want) != 0 {
+			if err := d.mismatch(ctx, links[0], fmt.Sprintf("invoice %s: QuickBooks total %s and balance %s "+
+				"(%d of %d records found); Books total %s and balance %s (write-offs, journal entries in QuickBooks, "+
+				"counted as open there)", id, total, balance, len(rows), len(qboIDs), inv.Total, want)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// moneySettled reports whether every payment and credit memo applied to the invoice is in
+// QuickBooks as Books has it now.
+func (d *drain) moneySettled(ctx context.Context, invoiceID string) (bool, error) {
+	pays, err := d.c.PaymentApplication.Query().Where(paymentapplication.InvoiceID(invoiceID)).
+		Select(paymentapplication.FieldPaymentID).Strings(ctx)
+	if err != nil {
+		return false, err
+	}
+	cms, err := d.c.CreditApplication.Query().Where(creditapplication.InvoiceID(invoiceID)).
+		Select(creditapplication.FieldCreditMemoID).Strings(ctx)
+	if err != nil {
+		return false, err
+	}
+	check := func(t qbolink.RecordType, ids []string, part int) (bool, error) {
+		for _, id := range ids {
+			ok, err := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.RecordTypeEQ(t),
+				qbolink.RecordID(id), qbolink.Part(part), qbolink.StatusEQ(qbolink.StatusSynced)).Exist(ctx)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if ok, err := check(qbolink.RecordTypePayment, pays, 0); err != nil || !ok {
+		return false, err
+	}
+	return check(qbolink.RecordTypeCreditMemo, cms, creditApplicationPart)
+}
