@@ -2,8 +2,8 @@ package schema
 
 import (
 	"entgo.io/contrib/entgql"
-	"entgo.io/ent/dialect"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"

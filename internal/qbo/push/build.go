@@ -291,7 +291,7 @@ func (b *builder) invoice(ctx context.Context, l *ent.QBOLink) (doc, error) {
 		}
 		desc := settings.Render(b.row.Settings.Description(), docNum, inv.IssueDate.String(), cust.DisplayName)
 		body["Line"] = []any{obj{"DetailType": "SalesItemLineDetail", "Amount": amount(total),
-			"Description": truncate(desc, 4000),
+			"Description":         truncate(desc, 4000),
 			"SalesItemLineDetail": obj{"ItemRef": ref(item), "ServiceDate": last.String()}}}
 	} else {
 		var out []any

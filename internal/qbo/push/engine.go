@@ -38,9 +38,9 @@ import (
 	"books/ent/qbolink"
 	"books/internal/adminq"
 	"books/internal/apperr"
-	"books/jobs"
 	"books/internal/qbo"
 	"books/internal/qbo/conn"
+	"books/jobs"
 )
 
 // Engine pushes Books records to QuickBooks. Its zero value is not usable; set Store and
