@@ -286,6 +286,7 @@ func TestUpdate(t *testing.T) {
 			b.sparse(t, "Account", savings, map[string]any{"Active": false})
 			b.sparse(t, "Account", advertising, map[string]any{"Name": "Marketing"})
 			b.sparse(t, "PaymentMethod", b.qboID(t, "PaymentMethod", "Discover"), map[string]any{"Active": false})
+			require.NoError(t, b.srv.SetSalesCustomField(b.realm, "2", qbotest.SalesCustomField{Name: "Region"}))
 			// A stored entry QuickBooks no longer answers (e.g. merged away) becomes inactive.
 			gone, err := b.c.QBOListEntry.Create().SetConnectionID(b.conn.ID).SetList(qbolistentry.ListAccount).
 				SetQboID("9999").SetName("Old Bank").SetQboKind("Bank").SetDepositAllowed(true).
@@ -295,8 +296,11 @@ func TestUpdate(t *testing.T) {
 			sum := b.update(t)
 			require.Equal(t, lists.Count{Fetched: 17, Active: 16, Deactivated: 1}, sum.Accounts)
 			require.Equal(t, lists.Count{Fetched: 6, Active: 5}, sum.PaymentMethods)
-			require.Equal(t, lists.Count{Fetched: 3, Active: 3}, sum.CustomFields)
+			require.Equal(t, lists.Count{Fetched: 3, Active: 2}, sum.CustomFields)
 
+			region := b.entry(t, qbolistentry.ListCustomField, "2")
+			require.Equal(t, "Region", region.Name)
+			require.False(t, region.Active, "a custom field not used on sales forms")
 			after := b.entry(t, qbolistentry.ListAccount, savings)
 			require.Equal(t, before.ID, after.ID, "the same row")
 			require.False(t, after.Active)

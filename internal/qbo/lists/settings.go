@@ -2,9 +2,14 @@ package lists
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
 	"books/ent"
+	"books/ent/qboconnection"
 	"books/ent/qbolistentry"
 	"books/internal/apperr"
 	"books/internal/qbo/settings"
@@ -43,7 +48,28 @@ func Save(ctx context.Context, c *ent.Client, connectionID string, s settings.Se
 			return nil, err
 		}
 	}
-	return c.QBOConnection.UpdateOne(row).SetSettings(s).Save(ctx)
+	return saveSettings(ctx, c, row, s)
+}
+
+// saveSettings stores s on the connection. On PostgreSQL the settings column is jsonb, and
+// with lib/pq's binary_parameters (database.withBinaryParameters) the []byte ent binds for a
+// JSON field goes in binary format, which jsonb refuses ("unsupported jsonb version number").
+// Until the column is text like the schema's other JSON columns, the JSON is bound as a
+// string and cast.
+func saveSettings(ctx context.Context, c *ent.Client, row *ent.QBOConnection, s settings.Settings) (*ent.QBOConnection, error) {
+	u := c.QBOConnection.UpdateOne(row)
+	if c.Dialect() != dialect.Postgres {
+		return u.SetSettings(s).Save(ctx)
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return u.Modify(func(u *sql.UpdateBuilder) {
+		u.Set(qboconnection.FieldSettings, sql.ExprFunc(func(b *sql.Builder) {
+			b.WriteString("CAST(").Arg(string(raw)).WriteString(" AS jsonb)")
+		}))
+	}).Save(ctx)
 }
 
 // reference is one QuickBooks id the settings name, with the field that names it.
