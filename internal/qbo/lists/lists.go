@@ -119,6 +119,10 @@ func Update(ctx context.Context, c *ent.Client, api *qbo.Client, connectionID st
 		}
 		return c.QBOConnection.UpdateOne(row).SetListsUpdatedAt(at).Exec(ctx)
 	})
+	if ent.IsConstraintError(err) {
+		return Summary{}, apperr.Wrap(apperr.Conflict, err, "the QuickBooks lists of connection "+connectionID+
+			" were updated by someone else at the same time; update them again")
+	}
 	if err != nil {
 		return Summary{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -524,5 +525,36 @@ func TestConnectionStatusNotRequiredForMappings(t *testing.T) {
 		// Mappings and settings are kept for when the company is connected again.
 		_, err = lists.MapAccount(b.ctx, b.c, b.conn.ID, bank, b.qboID(t, "Account", "Checking"))
 		require.NoError(t, err)
+	})
+}
+
+// Updates at the same time store each entry once: a loser is CONFLICT, never a duplicate.
+func TestUpdateConcurrent(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		const n = 4
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = lists.Update(b.ctx, b.c, b.api, b.conn.ID)
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+				continue
+			}
+			requireCode(t, err, apperr.Conflict)
+		}
+		require.Positive(t, ok)
+		count, err := b.c.QBOListEntry.Query().Where(qbolistentry.ConnectionID(b.conn.ID)).Count(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, 17+6+1+3, count)
 	})
 }
