@@ -8,6 +8,12 @@
 // Functions take the ent client to work on; tenancy is the ent schema's, so another
 // organization's connection is not found. Update makes its network calls before it opens
 // its one short transaction, so no database transaction waits on QuickBooks.
+//
+// One Books account per QuickBooks account: qbo_links' unique index (connection_id, qbo_type,
+// qbo_id) covers account mappings too, although mapping several Books accounts to one
+// QuickBooks account is common (Books' chart is often finer). Until the index leaves account
+// links out, MapAccount refuses a QuickBooks account already mapped (CONFLICT) and auto-mapping
+// skips it; both follow uniqueQBOAccount.
 package lists
 
 import (
@@ -27,6 +33,10 @@ import (
 	"books/internal/ledger"
 	"books/internal/qbo"
 )
+
+// uniqueQBOAccount says that qbo_links' unique index (connection_id, qbo_type, qbo_id) holds
+// for account mappings; false once the index leaves record type account out.
+const uniqueQBOAccount = true
 
 // Depositable are the QuickBooks account types payments may be deposited to.
 var Depositable = []string{"Bank", "Other Current Asset"}
@@ -106,7 +116,7 @@ func Update(ctx context.Context, c *ent.Client, api *qbo.Client, connectionID st
 	at := now()
 	var sum Summary
 	err = ledger.WithTx(ctx, c, func(c *ent.Client) error {
-		// Read the connection again: it may have been disconnected while QuickBooks answered.
+		// The row as it is now, for the update of lists_updated_at.
 		row, err := connection(ctx, c, connectionID)
 		if err != nil {
 			return err
@@ -308,11 +318,9 @@ func chunks[T any](all []T, n int) [][]T {
 
 // autoMap maps each Books account of the connection's entity that has no mapping to the
 // active QuickBooks account of the same name (case-insensitive, surrounding spaces ignored)
-// when exactly one has it, and returns how many it mapped.
-//
-// The unique index (connection_id, qbo_type, qbo_id) of qbo_links lets one Books account map
-// to a QuickBooks account at most, so a QuickBooks account already mapped is not offered
-// again, and of Books accounts sharing its name only the first by code is mapped.
+// when exactly one has it, and returns how many it mapped. While uniqueQBOAccount holds, a
+// QuickBooks account already mapped is not offered again, and of Books accounts sharing its
+// name only the first by code is mapped.
 func autoMap(ctx context.Context, c *ent.Client, conn *ent.QBOConnection, now time.Time) (int, error) {
 	qboAccounts, err := c.QBOListEntry.Query().
 		Where(qbolistentry.ConnectionID(conn.ID), qbolistentry.ListEQ(qbolistentry.ListAccount), qbolistentry.Active(true)).
@@ -347,7 +355,7 @@ func autoMap(ctx context.Context, c *ent.Client, conn *ent.QBOConnection, now ti
 			continue
 		}
 		match := byName[nameKey(a.Name)]
-		if len(match) != 1 || taken[match[0].QboID] {
+		if len(match) != 1 || (uniqueQBOAccount && taken[match[0].QboID]) {
 			continue
 		}
 		if err := createLink(ctx, c, conn, a.ID, match[0], now); err != nil {

@@ -18,6 +18,7 @@ import (
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
 	"books/internal/apperr"
+	"books/internal/database"
 	"books/internal/dbtest"
 	"books/internal/qbo"
 	"books/internal/qbo/conn"
@@ -37,6 +38,7 @@ func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 type testBundle struct {
+	db    *database.DB
 	c     *ent.Client
 	store *conn.Store
 	ctx   context.Context // organization A
@@ -59,7 +61,7 @@ func setup(t *testing.T, d string) *testBundle {
 	require.NoError(t, err)
 	box, err := secrets.ParseKeys("test:" + key)
 	require.NoError(t, err)
-	b := &testBundle{c: db.Client(), store: conn.NewStore(box)}
+	b := &testBundle{db: db, c: db.Client(), store: conn.NewStore(box)}
 	sys := tenant.System(context.Background())
 	entity := func(ctx context.Context, code, name string) string {
 		e, err := b.c.LegalEntity.Create().SetCode(code).SetName(name).SetBaseCurrency("USD").Save(ctx)

@@ -19,8 +19,8 @@ const QBOAccountType = "Account"
 // account qboAccountID (an active account of the fetched list), or remaps it. The mapping is
 // a QBOLink of record type account, synced: there is nothing to push. Refused: an account of
 // another entity (VALIDATION), an unknown account (NOT_FOUND), a QuickBooks account not in the
-// fetched list (NOT_FOUND) or inactive (VALIDATION), and a QuickBooks account another Books
-// account is mapped to (CONFLICT; see the package's note on the index).
+// fetched list (NOT_FOUND) or inactive (VALIDATION), and, while qbo_links' index demands it, a
+// QuickBooks account another Books account is mapped to (CONFLICT; see the package doc).
 func MapAccount(ctx context.Context, c *ent.Client, connectionID, accountID, qboAccountID string) (*ent.QBOLink, error) {
 	var out *ent.QBOLink
 	err := ledger.WithTx(ctx, c, func(c *ent.Client) error {
@@ -44,14 +44,7 @@ func MapAccount(ctx context.Context, c *ent.Client, connectionID, accountID, qbo
 			return apperr.New(apperr.Validation, "QuickBooks account %s (%s) is inactive", entry.Name, entry.QboID).
 				WithField("qboAccountId")
 		}
-		other, err := c.QBOLink.Query().Where(qbolink.ConnectionID(conn.ID), qbolink.QboType(QBOAccountType),
-			qbolink.QboID(entry.QboID), qbolink.RecordIDNEQ(acct.ID)).First(ctx)
-		switch {
-		case err == nil:
-			return apperr.New(apperr.Conflict, "QuickBooks account %s is already mapped to Books account %s; "+
-				"a QuickBooks account can be mapped to one Books account", entry.Name, describe(ctx, c, other.RecordID)).
-				WithField("qboAccountId")
-		case !ent.IsNotFound(err):
+		if err := qboAccountFree(ctx, c, conn.ID, acct.ID, entry); err != nil {
 			return err
 		}
 		link, err := accountLink(ctx, c, conn.ID, acct.ID)
@@ -77,6 +70,25 @@ func MapAccount(ctx context.Context, c *ent.Client, connectionID, accountID, qbo
 		return err
 	})
 	return out, err
+}
+
+// qboAccountFree refuses, while uniqueQBOAccount holds, a QuickBooks account mapped to another
+// Books account than accountID.
+func qboAccountFree(ctx context.Context, c *ent.Client, connectionID, accountID string, entry *ent.QBOListEntry) error {
+	if !uniqueQBOAccount {
+		return nil
+	}
+	other, err := c.QBOLink.Query().Where(qbolink.ConnectionID(connectionID), qbolink.QboType(QBOAccountType),
+		qbolink.QboID(entry.QboID), qbolink.RecordIDNEQ(accountID)).First(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	return apperr.New(apperr.Conflict, "QuickBooks account %s is already mapped to Books account %s; "+
+		"a QuickBooks account can be mapped to one Books account", entry.Name, describe(ctx, c, other.RecordID)).
+		WithField("qboAccountId")
 }
 
 // UnmapAccount removes the Books account's mapping; unmapping an account that has none is a

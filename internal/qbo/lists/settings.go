@@ -55,7 +55,8 @@ func Save(ctx context.Context, c *ent.Client, connectionID string, s settings.Se
 // with lib/pq's binary_parameters (database.withBinaryParameters) the []byte ent binds for a
 // JSON field goes in binary format, which jsonb refuses ("unsupported jsonb version number").
 // Until the column is text like the schema's other JSON columns, the JSON is bound as a
-// string and cast.
+// string, which lib/pq sends as text, for PostgreSQL to parse into the column's type (jsonb now,
+// text later: both work).
 func saveSettings(ctx context.Context, c *ent.Client, row *ent.QBOConnection, s settings.Settings) (*ent.QBOConnection, error) {
 	u := c.QBOConnection.UpdateOne(row)
 	if c.Dialect() != dialect.Postgres {
@@ -66,9 +67,7 @@ func saveSettings(ctx context.Context, c *ent.Client, row *ent.QBOConnection, s 
 		return nil, err
 	}
 	return u.Modify(func(u *sql.UpdateBuilder) {
-		u.Set(qboconnection.FieldSettings, sql.ExprFunc(func(b *sql.Builder) {
-			b.WriteString("CAST(").Arg(string(raw)).WriteString(" AS jsonb)")
-		}))
+		u.Set(qboconnection.FieldSettings, string(raw))
 	}).Save(ctx)
 }
 

@@ -3,6 +3,7 @@ package lists_test
 import (
 	"testing"
 
+	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/require"
 
 	"books/internal/apperr"
@@ -69,6 +70,12 @@ func TestSettings(t *testing.T) {
 			got, err = lists.Get(b.ctx, b.c, b.conn.ID)
 			require.NoError(t, err)
 			require.Equal(t, want, got)
+			if b.db.Dialect == dialect.Postgres {
+				var kind string
+				require.NoError(t, b.db.SQL.QueryRow(`SELECT jsonb_typeof(settings) FROM qbo_connections WHERE id = $1`,
+					b.conn.ID).Scan(&kind))
+				require.Equal(t, "object", kind, "stored as a JSON object, not a string")
+			}
 
 			account, method := got.Deposit("stripe", "card")
 			require.Equal(t, b.qboID(t, "Account", "Checking"), account)
