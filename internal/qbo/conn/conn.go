@@ -1,6 +1,7 @@
 // Package conn keeps each legal entity's QuickBooks Online connection: the company (realm) it
 // reaches, and its OAuth tokens sealed by internal/secrets. It is the only writer of
-// qbo_connections, and the one place that opens the tokens.
+// qbo_connections' realm, status and tokens (internal/qbo/lists writes the settings and
+// lists_updated_at), and the one place that opens the tokens.
 //
 // Every token change is a compare-and-swap on the row's token generation, in one UPDATE: a
 // refresh stores its new pair only if the generation it read is still current, so of two

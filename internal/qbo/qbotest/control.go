@@ -18,6 +18,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_control/realms/{realm}/throttle", s.ctlThrottle)
 	mux.HandleFunc("POST /_control/realms/{realm}/throttle", s.ctlSetThrottle)
 	mux.HandleFunc("POST /_control/realms/{realm}/{entity}", s.ctlWrite)
+	mux.HandleFunc("POST /_control/realms/{realm}/preferences/customfields/{id}", s.ctlSetCustomField)
 	mux.HandleFunc("GET /_control/faults", s.ctlFaults)
 	mux.HandleFunc("POST /_control/faults", s.ctlAddFaults)
 	mux.HandleFunc("DELETE /_control/faults", s.ctlClearFaults)

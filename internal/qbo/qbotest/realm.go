@@ -33,6 +33,7 @@ type Realm struct {
 	changes   []Change
 	seeding   bool // the starting data is not a change anyone is told about
 	createdAt time.Time
+	prefs     prefs // the Preferences that can change (preferences.go)
 }
 
 func newRealm(id string, s *Server) *Realm {
@@ -42,6 +43,7 @@ func newRealm(id string, s *Server) *Realm {
 		r.deleted[k.name] = map[string]bool{}
 	}
 	r.createdAt = s.now()
+	r.prefs = newPrefs(r.createdAt)
 	r.seed()
 	return r
 }
