@@ -15,8 +15,8 @@ import (
 )
 
 // QBOConnection is a legal entity's link to one QuickBooks Online company (realm) and the
-// OAuth tokens that reach it, sealed by internal/secrets. internal/qbo/conn is its only
-// writer.
+// OAuth tokens that reach it, sealed by internal/secrets. internal/qbo/conn alone writes
+// its realm, status and tokens; internal/qbo/lists writes its settings and list times.
 //
 // A row is kept for every realm an entity has connected: disconnecting keeps it (and the
 // links of synced records that will name it), reconnecting the same realm revives it, and a

@@ -9,11 +9,8 @@
 // organization's connection is not found. Update makes its network calls before it opens
 // its one short transaction, so no database transaction waits on QuickBooks.
 //
-// One Books account per QuickBooks account: qbo_links' unique index (connection_id, qbo_type,
-// qbo_id) covers account mappings too, although mapping several Books accounts to one
-// QuickBooks account is common (Books' chart is often finer). Until the index leaves account
-// links out, MapAccount refuses a QuickBooks account already mapped (CONFLICT) and auto-mapping
-// skips it; both follow uniqueQBOAccount.
+// Several Books accounts may map to one QuickBooks account (Books' chart is often finer):
+// account links claim nothing in qbo_links' exclusivity index.
 package lists
 
 import (
@@ -33,10 +30,6 @@ import (
 	"books/internal/ledger"
 	"books/internal/qbo"
 )
-
-// uniqueQBOAccount says that qbo_links' unique index (connection_id, qbo_type, qbo_id) holds
-// for account mappings; false once the index leaves record type account out.
-const uniqueQBOAccount = true
 
 // Depositable are the QuickBooks account types payments may be deposited to.
 var Depositable = []string{"Bank", "Other Current Asset"}
@@ -318,9 +311,7 @@ func chunks[T any](all []T, n int) [][]T {
 
 // autoMap maps each Books account of the connection's entity that has no mapping to the
 // active QuickBooks account of the same name (case-insensitive, surrounding spaces ignored)
-// when exactly one has it, and returns how many it mapped. While uniqueQBOAccount holds, a
-// QuickBooks account already mapped is not offered again, and of Books accounts sharing its
-// name only the first by code is mapped.
+// when exactly one has it, and returns how many it mapped.
 func autoMap(ctx context.Context, c *ent.Client, conn *ent.QBOConnection, now time.Time) (int, error) {
 	qboAccounts, err := c.QBOListEntry.Query().
 		Where(qbolistentry.ConnectionID(conn.ID), qbolistentry.ListEQ(qbolistentry.ListAccount), qbolistentry.Active(true)).
@@ -338,12 +329,9 @@ func autoMap(ctx context.Context, c *ent.Client, conn *ent.QBOConnection, now ti
 	if err != nil {
 		return 0, err
 	}
-	mapped, taken := map[string]bool{}, map[string]bool{}
+	mapped := map[string]bool{}
 	for _, l := range links {
 		mapped[l.RecordID] = true
-		if l.QboID != nil {
-			taken[*l.QboID] = true
-		}
 	}
 	books, err := c.Account.Query().Where(account.EntityID(conn.EntityID)).Order(account.ByCode()).All(ctx)
 	if err != nil {
@@ -355,13 +343,12 @@ func autoMap(ctx context.Context, c *ent.Client, conn *ent.QBOConnection, now ti
 			continue
 		}
 		match := byName[nameKey(a.Name)]
-		if len(match) != 1 || (uniqueQBOAccount && taken[match[0].QboID]) {
+		if len(match) != 1 {
 			continue
 		}
 		if err := createLink(ctx, c, conn, a.ID, match[0], now); err != nil {
 			return 0, err
 		}
-		taken[match[0].QboID] = true
 		n++
 	}
 	return n, nil

@@ -44,9 +44,6 @@ func MapAccount(ctx context.Context, c *ent.Client, connectionID, accountID, qbo
 			return apperr.New(apperr.Validation, "QuickBooks account %s (%s) is inactive", entry.Name, entry.QboID).
 				WithField("qboAccountId")
 		}
-		if err := qboAccountFree(ctx, c, conn.ID, acct.ID, entry); err != nil {
-			return err
-		}
 		link, err := accountLink(ctx, c, conn.ID, acct.ID)
 		if err != nil {
 			return err
@@ -70,25 +67,6 @@ func MapAccount(ctx context.Context, c *ent.Client, connectionID, accountID, qbo
 		return err
 	})
 	return out, err
-}
-
-// qboAccountFree refuses, while uniqueQBOAccount holds, a QuickBooks account mapped to another
-// Books account than accountID.
-func qboAccountFree(ctx context.Context, c *ent.Client, connectionID, accountID string, entry *ent.QBOListEntry) error {
-	if !uniqueQBOAccount {
-		return nil
-	}
-	other, err := c.QBOLink.Query().Where(qbolink.ConnectionID(connectionID), qbolink.QboType(QBOAccountType),
-		qbolink.QboID(entry.QboID), qbolink.RecordIDNEQ(accountID)).First(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return nil
-	case err != nil:
-		return err
-	}
-	return apperr.New(apperr.Conflict, "QuickBooks account %s is already mapped to Books account %s; "+
-		"a QuickBooks account can be mapped to one Books account", entry.Name, describe(ctx, c, other.RecordID)).
-		WithField("qboAccountId")
 }
 
 // UnmapAccount removes the Books account's mapping; unmapping an account that has none is a

@@ -2,14 +2,9 @@ package lists
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
-	"entgo.io/ent/dialect"
-	"entgo.io/ent/dialect/sql"
-
 	"books/ent"
-	"books/ent/qboconnection"
 	"books/ent/qbolistentry"
 	"books/internal/apperr"
 	"books/internal/qbo/settings"
@@ -51,24 +46,8 @@ func Save(ctx context.Context, c *ent.Client, connectionID string, s settings.Se
 	return saveSettings(ctx, c, row, s)
 }
 
-// saveSettings stores s on the connection. On PostgreSQL the settings column is jsonb, and
-// with lib/pq's binary_parameters (database.withBinaryParameters) the []byte ent binds for a
-// JSON field goes in binary format, which jsonb refuses ("unsupported jsonb version number").
-// Until the column is text like the schema's other JSON columns, the JSON is bound as a
-// string, which lib/pq sends as text, for PostgreSQL to parse into the column's type (jsonb now,
-// text later: both work).
 func saveSettings(ctx context.Context, c *ent.Client, row *ent.QBOConnection, s settings.Settings) (*ent.QBOConnection, error) {
-	u := c.QBOConnection.UpdateOne(row)
-	if c.Dialect() != dialect.Postgres {
-		return u.SetSettings(s).Save(ctx)
-	}
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return nil, err
-	}
-	return u.Modify(func(u *sql.UpdateBuilder) {
-		u.Set(qboconnection.FieldSettings, string(raw))
-	}).Save(ctx)
+	return c.QBOConnection.UpdateOne(row).SetSettings(s).Save(ctx)
 }
 
 // reference is one QuickBooks id the settings name, with the field that names it.

@@ -72,7 +72,7 @@ func TestSettings(t *testing.T) {
 			require.Equal(t, want, got)
 			if b.db.Dialect == dialect.Postgres {
 				var kind string
-				require.NoError(t, b.db.SQL.QueryRow(`SELECT jsonb_typeof(settings) FROM qbo_connections WHERE id = $1`,
+				require.NoError(t, b.db.SQL.QueryRow(`SELECT jsonb_typeof(settings::jsonb) FROM qbo_connections WHERE id = $1`,
 					b.conn.ID).Scan(&kind))
 				require.Equal(t, "object", kind, "stored as a JSON object, not a string")
 			}
