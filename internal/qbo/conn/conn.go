@@ -86,9 +86,9 @@ func now() time.Time { return time.Now().UTC() }
 
 // Save records that in.EntityID has authorized in.RealmID and stores its tokens. A realm the
 // entity connected before is revived (same row, so its links resume) with the new tokens;
-// a new realm gets a new row. Refused with CONFLICT: a realm another entity has connected
-// (even if it disconnected since: a company is kept by one entity), and a second live
-// connection of the entity (disconnect the first).
+// a new realm gets a new row. Refused: with QBO_REALM_IN_USE a realm another entity has
+// connected (even if it disconnected since: a company is kept by one entity), and with
+// CONFLICT a second live connection of the entity (disconnect the first).
 func (s *Store) Save(ctx context.Context, c *ent.Client, in Connect) (*ent.QBOConnection, error) {
 	if in.EntityID == "" || in.RealmID == "" || in.BaseURL == "" {
 		return nil, apperr.New(apperr.Validation, "a connection needs an entity, a realm and a base URL")
@@ -147,7 +147,7 @@ func (s *Store) Save(ctx context.Context, c *ent.Client, in Connect) (*ent.QBOCo
 		// Another connect won a race, possibly in another organization, whose rows this one
 		// cannot read; and in a PostgreSQL transaction no further statement may run.
 		if strings.Contains(err.Error(), "realm_id") {
-			return nil, apperr.Wrap(apperr.Conflict, err, fmt.Sprintf(
+			return nil, apperr.Wrap(apperr.QBORealmInUse, err, fmt.Sprintf(
 				"QuickBooks company %s is already connected to another legal entity", in.RealmID))
 		}
 		return nil, apperr.Wrap(apperr.Conflict, err, fmt.Sprintf(
@@ -162,7 +162,7 @@ func (s *Store) realmTaken(ctx context.Context, c *ent.Client, realm, entityID s
 	if e, err := c.LegalEntity.Get(ctx, entityID); err == nil {
 		name = fmt.Sprintf("%s (%s, %s)", e.Name, e.Code, e.ID)
 	}
-	return apperr.New(apperr.Conflict, "QuickBooks company %s is already connected to legal entity %s; "+
+	return apperr.New(apperr.QBORealmInUse, "QuickBooks company %s is already connected to legal entity %s; "+
 		"each company belongs to one entity", realm, name)
 }
 

@@ -166,9 +166,9 @@ func TestSave(t *testing.T) {
 				code    string
 				mention string
 			}{
-				{"RealmOfAnotherEntity", b.ctx, conn.Connect{EntityID: b.uk, RealmID: "realm-us"}, apperr.Conflict,
+				{"RealmOfAnotherEntity", b.ctx, conn.Connect{EntityID: b.uk, RealmID: "realm-us"}, apperr.QBORealmInUse,
 					"Northwind Services LLC"},
-				{"RealmOfAnotherOrganization", b.ctx, conn.Connect{EntityID: b.uk, RealmID: "realm-b"}, apperr.Conflict,
+				{"RealmOfAnotherOrganization", b.ctx, conn.Connect{EntityID: b.uk, RealmID: "realm-b"}, apperr.QBORealmInUse,
 					"another legal entity"},
 				{"EntityConnectedElsewhere", b.ctx, conn.Connect{EntityID: b.us, RealmID: "realm-new"}, apperr.Conflict,
 					"disconnect it"},
