@@ -62,6 +62,9 @@ type Connect struct {
 	// BaseURL is the Accounting API's base URL for the company (sandbox or production).
 	BaseURL string
 	Tokens  Tokens
+	// CompanyName is the company's name from CompanyInfo; empty when unknown (a revived
+	// connection then keeps the name it had).
+	CompanyName string
 }
 
 // Store seals and opens the tokens of connections.
@@ -142,6 +145,7 @@ func (s *Store) Save(ctx context.Context, c *ent.Client, in Connect) (*ent.QBOCo
 		SetNillableRefreshHardExpiresAt(hardExpiry(in.Tokens)).
 		SetTokenGeneration(1).
 		SetConnectedAt(now()).
+		SetCompanyName(cut(in.CompanyName, 400)).
 		Save(ctx)
 	if ent.IsConstraintError(err) {
 		// Another connect won a race, possibly in another organization, whose rows this one
@@ -179,6 +183,9 @@ func (s *Store) revive(ctx context.Context, c *ent.Client, row *ent.QBOConnectio
 		u.SetRefreshHardExpiresAt(*h)
 	} else {
 		u.ClearRefreshHardExpiresAt()
+	}
+	if in.CompanyName != "" {
+		u.SetCompanyName(cut(in.CompanyName, 400))
 	}
 	return u.
 		SetBaseURL(in.BaseURL).
