@@ -61,6 +61,10 @@ type Config struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
+	// QBOCallback, when set, serves GET /oauth/qbo/callback, Intuit's redirect back after a
+	// company is connected (internal/qbo/connect's Flow.Handler). It takes no bearer token:
+	// the browser arrives from Intuit, and the signed state says who asked.
+	QBOCallback http.Handler
 }
 
 // Server serves the Books HTTP API.
@@ -145,6 +149,9 @@ func New(cfg Config) *Server {
 	s.route("GET /graphql", "graphql", s.graphQLGet(gql))
 	s.route("OPTIONS /graphql", "graphql", gql)
 	s.routeJEAPI()
+	if cfg.QBOCallback != nil {
+		s.route("GET /oauth/qbo/callback", "qbo_callback", cfg.QBOCallback)
+	}
 	s.route("GET /healthz", "healthz", http.HandlerFunc(s.healthz))
 	s.route("GET /readyz", "readyz", http.HandlerFunc(s.readyz))
 	s.mux.Handle("GET /metrics", s.limitBody(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
