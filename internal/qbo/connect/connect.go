@@ -41,6 +41,7 @@ import (
 	"books/ent/qboconnection"
 	"books/internal/adminq"
 	"books/internal/apperr"
+	"books/internal/audit"
 	"books/internal/ids"
 	"books/internal/qbo"
 	"books/internal/qbo/conn"
@@ -287,6 +288,13 @@ func (f *Flow) callback(ctx context.Context, c *ent.Client, query url.Values) Ou
 		f.log().Warn("QuickBooks callback refused: state used, expired or unknown", "state_id", st.id, "entity_id", st.entity)
 		return Outcome{Err: stateInvalid()}
 	}
+	// The state is used up: finish even if the browser goes away (each request to Intuit has
+	// its own timeout).
+	ctx = context.WithoutCancel(ctx)
+	principal := ""
+	if row, err := c.QBOAuthState.Get(ctx, st.id); err == nil {
+		principal = row.Principal
+	}
 
 	if e := query.Get("error"); e != "" {
 		f.log().Info("QuickBooks callback: Intuit refused the authorization", "entity_id", st.entity, "error", cut(e, 100))
@@ -310,7 +318,7 @@ func (f *Flow) callback(ctx context.Context, c *ent.Client, query url.Values) Ou
 	}
 	name := f.companyName(ctx, realm, tok)
 	row, err := f.save(ctx, c, conn.Connect{EntityID: st.entity, RealmID: realm, BaseURL: f.App.APIBaseURL,
-		Tokens: tokens, CompanyName: name})
+		Tokens: tokens, CompanyName: name}, principal)
 	if err != nil {
 		if apperr.Code(err) == apperr.Internal {
 			f.log().Error("QuickBooks callback: storing the connection", "entity_id", st.entity, "realm_id", realm, "err", err.Error())
@@ -411,13 +419,23 @@ func (f *Flow) companyName(ctx context.Context, realm string, tok *oauth2.Token)
 	return info.CompanyName
 }
 
-// save stores the connection and runs OnConnected in one transaction.
-func (f *Flow) save(ctx context.Context, c *ent.Client, in conn.Connect) (*ent.QBOConnection, error) {
+// AuditAction is the audit event the callback records when a company is connected (its
+// subject is the connection; the detail names the entity, the company and who asked).
+const AuditAction = "qbo_connection.connect"
+
+// save stores the connection, records it in the audit trail and runs OnConnected, in one
+// transaction.
+func (f *Flow) save(ctx context.Context, c *ent.Client, in conn.Connect, principal string) (*ent.QBOConnection, error) {
 	var row *ent.QBOConnection
 	err := withTx(ctx, c, func(tx *ent.Client) error {
 		var err error
 		if row, err = f.Store.Save(ctx, tx, in); err != nil {
 			return err
+		}
+		detail, _ := json.Marshal(map[string]string{"entityId": in.EntityID, "realmId": in.RealmID,
+			"companyName": in.CompanyName, "requestedBy": principal})
+		if err := audit.Record(ctx, tx, AuditAction, row.ID, string(detail)); err != nil {
+			return fmt.Errorf("audit: %w", err)
 		}
 		if f.OnConnected != nil {
 			if err := f.OnConnected(ctx, tx, row); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"books/ent"
 	"books/ent/adminissue"
+	"books/ent/auditevent"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
 	"books/ent/qbolink"
@@ -450,6 +451,17 @@ func TestConnect(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, states, 1)
 			require.NotNil(t, states[0].UsedAt, "the state is used up")
+
+			events, err := b.c.AuditEvent.Query().Where(auditevent.Action(connect.AuditAction)).All(b.ctx)
+			require.NoError(t, err)
+			require.Len(t, events, 1)
+			require.Equal(t, row.ID, events[0].SubjectID)
+			for _, want := range []string{b.us, b.realm(1), "user:alice", "Sandbox Company_US_2"} {
+				require.Contains(t, events[0].Detail, want)
+			}
+			for _, s := range secretsSeen {
+				require.NotContains(t, events[0].Detail, s)
+			}
 		})
 	})
 
