@@ -443,3 +443,19 @@ func TestTokensNeverPrinted(t *testing.T) {
 	require.NotContains(t, out, "secret")
 	require.Contains(t, out, "redacted")
 }
+
+func TestCompanyName(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b testBundle) {
+		save := func(name string) *ent.QBOConnection {
+			t.Helper()
+			row, err := b.store.Save(b.ctx, b.c, conn.Connect{EntityID: b.us, RealmID: "realm-1",
+				BaseURL: "https://sandbox.example/v3", Tokens: tokens("a"), CompanyName: name})
+			require.NoError(t, err)
+			return row
+		}
+		require.Equal(t, "Sandbox Company_US_1", save("Sandbox Company_US_1").CompanyName)
+		require.Equal(t, "Sandbox Company_US_1", save("").CompanyName, "an unknown name keeps the one known")
+		require.Equal(t, "Renamed Inc", save("Renamed Inc").CompanyName)
+	})
+}
