@@ -694,3 +694,10 @@ func cut(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "")
 }
+
+// PurgeStates deletes the states of every organization that expired before cutoff, used or
+// not, and returns how many; a periodic job calls it so that qbo_auth_states stays small.
+// A state is refused once expired, so deleting it changes no outcome.
+func PurgeStates(ctx context.Context, c *ent.Client, cutoff time.Time) (int, error) {
+	return c.QBOAuthState.Delete().Where(qboauthstate.ExpiresAtLT(cutoff.UTC())).Exec(tenant.System(ctx))
+}

@@ -843,3 +843,21 @@ func TestCallbackIntuitDown(t *testing.T) {
 		require.Equal(t, 1, states, "the state was consumed before the exchange")
 	})
 }
+
+func TestPurgeStates(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		b.begin(t, b.ctx, b.us)
+		b.begin(t, b.ctxB, b.other)
+		b.flow.StateTTL = time.Hour
+		b.begin(t, b.ctx, b.uk)
+
+		n, err := connect.PurgeStates(context.Background(), b.c, time.Now().Add(connect.DefaultStateTTL+time.Minute))
+		require.NoError(t, err)
+		require.Equal(t, 2, n, "the expired states of both organizations")
+		left, err := b.c.QBOAuthState.Query().All(tenant.System(b.ctx))
+		require.NoError(t, err)
+		require.Len(t, left, 1)
+		require.Equal(t, b.uk, left[0].EntityID)
+	})
+}
