@@ -26,6 +26,7 @@ import (
 	"books/ent/payment"
 	"books/ent/paymentapplication"
 	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -4349,6 +4350,145 @@ func newQBOLinkPaginateArgs(rv map[string]any) *qbolinkPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*QBOLinkWhereInput); ok {
 		args.opts = append(args.opts, WithQBOLinkFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *QBOListEntryQuery) CollectFields(ctx context.Context, satisfies ...string) (*QBOListEntryQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *QBOListEntryQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(qbolistentry.Columns))
+		selectedFields = []string{qbolistentry.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[qbolistentry.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldCreatedAt)
+				fieldSeen[qbolistentry.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[qbolistentry.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldUpdatedAt)
+				fieldSeen[qbolistentry.FieldUpdatedAt] = struct{}{}
+			}
+		case "connectionID":
+			if _, ok := fieldSeen[qbolistentry.FieldConnectionID]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldConnectionID)
+				fieldSeen[qbolistentry.FieldConnectionID] = struct{}{}
+			}
+		case "list":
+			if _, ok := fieldSeen[qbolistentry.FieldList]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldList)
+				fieldSeen[qbolistentry.FieldList] = struct{}{}
+			}
+		case "qboID":
+			if _, ok := fieldSeen[qbolistentry.FieldQboID]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldQboID)
+				fieldSeen[qbolistentry.FieldQboID] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[qbolistentry.FieldName]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldName)
+				fieldSeen[qbolistentry.FieldName] = struct{}{}
+			}
+		case "qboKind":
+			if _, ok := fieldSeen[qbolistentry.FieldQboKind]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldQboKind)
+				fieldSeen[qbolistentry.FieldQboKind] = struct{}{}
+			}
+		case "qboSubkind":
+			if _, ok := fieldSeen[qbolistentry.FieldQboSubkind]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldQboSubkind)
+				fieldSeen[qbolistentry.FieldQboSubkind] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[qbolistentry.FieldActive]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldActive)
+				fieldSeen[qbolistentry.FieldActive] = struct{}{}
+			}
+		case "depositAllowed":
+			if _, ok := fieldSeen[qbolistentry.FieldDepositAllowed]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldDepositAllowed)
+				fieldSeen[qbolistentry.FieldDepositAllowed] = struct{}{}
+			}
+		case "fetchedAt":
+			if _, ok := fieldSeen[qbolistentry.FieldFetchedAt]; !ok {
+				selectedFields = append(selectedFields, qbolistentry.FieldFetchedAt)
+				fieldSeen[qbolistentry.FieldFetchedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type qbolistentryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []QBOListEntryPaginateOption
+}
+
+func newQBOListEntryPaginateArgs(rv map[string]any) *qbolistentryPaginateArgs {
+	args := &qbolistentryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &QBOListEntryOrder{Field: &QBOListEntryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithQBOListEntryOrder(order))
+			}
+		case *QBOListEntryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithQBOListEntryOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*QBOListEntryWhereInput); ok {
+		args.opts = append(args.opts, WithQBOListEntryFilter(v.Filter))
 	}
 	return args
 }

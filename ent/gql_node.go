@@ -26,6 +26,7 @@ import (
 	"books/ent/payment"
 	"books/ent/paymentapplication"
 	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -156,6 +157,11 @@ var qbolinkImplementors = []string{"QBOLink", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*QBOLink) IsNode() {}
+
+var qbolistentryImplementors = []string{"QBOListEntry", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*QBOListEntry) IsNode() {}
 
 var refundImplementors = []string{"Refund", "Node"}
 
@@ -433,6 +439,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(qbolink.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, qbolinkImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case qbolistentry.Table:
+		query := c.QBOListEntry.Query().
+			Where(qbolistentry.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, qbolistentryImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -893,6 +908,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.QBOLink.Query().
 			Where(qbolink.IDIn(ids...))
 		query, err := query.CollectFields(ctx, qbolinkImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case qbolistentry.Table:
+		query := c.QBOListEntry.Query().
+			Where(qbolistentry.IDIn(ids...))
+		query, err := query.CollectFields(ctx, qbolistentryImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,7 @@ import (
 	"books/ent/payment"
 	"books/ent/paymentapplication"
 	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -7134,6 +7135,302 @@ func (_m *QBOLink) ToEdge(order *QBOLinkOrder) *QBOLinkEdge {
 		order = DefaultQBOLinkOrder
 	}
 	return &QBOLinkEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// QBOListEntryEdge is the edge representation of QBOListEntry.
+type QBOListEntryEdge struct {
+	Node   *QBOListEntry `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// QBOListEntryConnection is the connection containing edges to QBOListEntry.
+type QBOListEntryConnection struct {
+	Edges      []*QBOListEntryEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *QBOListEntryConnection) build(nodes []*QBOListEntry, pager *qbolistentryPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *QBOListEntry
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *QBOListEntry {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *QBOListEntry {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*QBOListEntryEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &QBOListEntryEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// QBOListEntryPaginateOption enables pagination customization.
+type QBOListEntryPaginateOption func(*qbolistentryPager) error
+
+// WithQBOListEntryOrder configures pagination ordering.
+func WithQBOListEntryOrder(order *QBOListEntryOrder) QBOListEntryPaginateOption {
+	if order == nil {
+		order = DefaultQBOListEntryOrder
+	}
+	o := *order
+	return func(pager *qbolistentryPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultQBOListEntryOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithQBOListEntryFilter configures pagination filter.
+func WithQBOListEntryFilter(filter func(*QBOListEntryQuery) (*QBOListEntryQuery, error)) QBOListEntryPaginateOption {
+	return func(pager *qbolistentryPager) error {
+		if filter == nil {
+			return errors.New("QBOListEntryQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type qbolistentryPager struct {
+	reverse bool
+	order   *QBOListEntryOrder
+	filter  func(*QBOListEntryQuery) (*QBOListEntryQuery, error)
+}
+
+func newQBOListEntryPager(opts []QBOListEntryPaginateOption, reverse bool) (*qbolistentryPager, error) {
+	pager := &qbolistentryPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultQBOListEntryOrder
+	}
+	return pager, nil
+}
+
+func (p *qbolistentryPager) applyFilter(query *QBOListEntryQuery) (*QBOListEntryQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *qbolistentryPager) toCursor(_m *QBOListEntry) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *qbolistentryPager) applyCursors(query *QBOListEntryQuery, after, before *Cursor) (*QBOListEntryQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultQBOListEntryOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *qbolistentryPager) applyOrder(query *QBOListEntryQuery) *QBOListEntryQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultQBOListEntryOrder.Field {
+		query = query.Order(DefaultQBOListEntryOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *qbolistentryPager) orderExpr(query *QBOListEntryQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultQBOListEntryOrder.Field {
+			b.Comma().Ident(DefaultQBOListEntryOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to QBOListEntry.
+func (_m *QBOListEntryQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...QBOListEntryPaginateOption,
+) (*QBOListEntryConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newQBOListEntryPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &QBOListEntryConnection{Edges: []*QBOListEntryEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// QBOListEntryOrderFieldCreatedAt orders QBOListEntry by created_at.
+	QBOListEntryOrderFieldCreatedAt = &QBOListEntryOrderField{
+		Value: func(_m *QBOListEntry) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: qbolistentry.FieldCreatedAt,
+		toTerm: qbolistentry.ByCreatedAt,
+		toCursor: func(_m *QBOListEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f QBOListEntryOrderField) String() string {
+	var str string
+	switch f.column {
+	case QBOListEntryOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f QBOListEntryOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *QBOListEntryOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("QBOListEntryOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *QBOListEntryOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid QBOListEntryOrderField", str)
+	}
+	return nil
+}
+
+// QBOListEntryOrderField defines the ordering field of QBOListEntry.
+type QBOListEntryOrderField struct {
+	// Value extracts the ordering value from the given QBOListEntry.
+	Value    func(*QBOListEntry) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) qbolistentry.OrderOption
+	toCursor func(*QBOListEntry) Cursor
+}
+
+// QBOListEntryOrder defines the ordering of QBOListEntry.
+type QBOListEntryOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *QBOListEntryOrderField `json:"field"`
+}
+
+// DefaultQBOListEntryOrder is the default ordering of QBOListEntry.
+var DefaultQBOListEntryOrder = &QBOListEntryOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &QBOListEntryOrderField{
+		Value: func(_m *QBOListEntry) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: qbolistentry.FieldID,
+		toTerm: qbolistentry.ByID,
+		toCursor: func(_m *QBOListEntry) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts QBOListEntry into QBOListEntryEdge.
+func (_m *QBOListEntry) ToEdge(order *QBOListEntryOrder) *QBOListEntryEdge {
+	if order == nil {
+		order = DefaultQBOListEntryOrder
+	}
+	return &QBOListEntryEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -27,6 +27,7 @@ import (
 	"books/ent/paymentapplication"
 	"books/ent/predicate"
 	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -14848,6 +14849,530 @@ func (i *QBOLinkWhereInput) P() (predicate.QBOLink, error) {
 		return predicates[0], nil
 	default:
 		return qbolink.And(predicates...), nil
+	}
+}
+
+// QBOListEntryWhereInput represents a where input for filtering QBOListEntry queries.
+type QBOListEntryWhereInput struct {
+	Predicates []predicate.QBOListEntry  `json:"-"`
+	Not        *QBOListEntryWhereInput   `json:"not,omitempty"`
+	Or         []*QBOListEntryWhereInput `json:"or,omitempty"`
+	And        []*QBOListEntryWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "connection_id" field predicates.
+	ConnectionID             *string  `json:"connectionID,omitempty"`
+	ConnectionIDNEQ          *string  `json:"connectionIDNEQ,omitempty"`
+	ConnectionIDIn           []string `json:"connectionIDIn,omitempty"`
+	ConnectionIDNotIn        []string `json:"connectionIDNotIn,omitempty"`
+	ConnectionIDGT           *string  `json:"connectionIDGT,omitempty"`
+	ConnectionIDGTE          *string  `json:"connectionIDGTE,omitempty"`
+	ConnectionIDLT           *string  `json:"connectionIDLT,omitempty"`
+	ConnectionIDLTE          *string  `json:"connectionIDLTE,omitempty"`
+	ConnectionIDContains     *string  `json:"connectionIDContains,omitempty"`
+	ConnectionIDHasPrefix    *string  `json:"connectionIDHasPrefix,omitempty"`
+	ConnectionIDHasSuffix    *string  `json:"connectionIDHasSuffix,omitempty"`
+	ConnectionIDEqualFold    *string  `json:"connectionIDEqualFold,omitempty"`
+	ConnectionIDContainsFold *string  `json:"connectionIDContainsFold,omitempty"`
+
+	// "list" field predicates.
+	List      *qbolistentry.List  `json:"list,omitempty"`
+	ListNEQ   *qbolistentry.List  `json:"listNEQ,omitempty"`
+	ListIn    []qbolistentry.List `json:"listIn,omitempty"`
+	ListNotIn []qbolistentry.List `json:"listNotIn,omitempty"`
+
+	// "qbo_id" field predicates.
+	QboID             *string  `json:"qboID,omitempty"`
+	QboIDNEQ          *string  `json:"qboIDNEQ,omitempty"`
+	QboIDIn           []string `json:"qboIDIn,omitempty"`
+	QboIDNotIn        []string `json:"qboIDNotIn,omitempty"`
+	QboIDGT           *string  `json:"qboIDGT,omitempty"`
+	QboIDGTE          *string  `json:"qboIDGTE,omitempty"`
+	QboIDLT           *string  `json:"qboIDLT,omitempty"`
+	QboIDLTE          *string  `json:"qboIDLTE,omitempty"`
+	QboIDContains     *string  `json:"qboIDContains,omitempty"`
+	QboIDHasPrefix    *string  `json:"qboIDHasPrefix,omitempty"`
+	QboIDHasSuffix    *string  `json:"qboIDHasSuffix,omitempty"`
+	QboIDEqualFold    *string  `json:"qboIDEqualFold,omitempty"`
+	QboIDContainsFold *string  `json:"qboIDContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "qbo_kind" field predicates.
+	QboKind             *string  `json:"qboKind,omitempty"`
+	QboKindNEQ          *string  `json:"qboKindNEQ,omitempty"`
+	QboKindIn           []string `json:"qboKindIn,omitempty"`
+	QboKindNotIn        []string `json:"qboKindNotIn,omitempty"`
+	QboKindGT           *string  `json:"qboKindGT,omitempty"`
+	QboKindGTE          *string  `json:"qboKindGTE,omitempty"`
+	QboKindLT           *string  `json:"qboKindLT,omitempty"`
+	QboKindLTE          *string  `json:"qboKindLTE,omitempty"`
+	QboKindContains     *string  `json:"qboKindContains,omitempty"`
+	QboKindHasPrefix    *string  `json:"qboKindHasPrefix,omitempty"`
+	QboKindHasSuffix    *string  `json:"qboKindHasSuffix,omitempty"`
+	QboKindIsNil        bool     `json:"qboKindIsNil,omitempty"`
+	QboKindNotNil       bool     `json:"qboKindNotNil,omitempty"`
+	QboKindEqualFold    *string  `json:"qboKindEqualFold,omitempty"`
+	QboKindContainsFold *string  `json:"qboKindContainsFold,omitempty"`
+
+	// "qbo_subkind" field predicates.
+	QboSubkind             *string  `json:"qboSubkind,omitempty"`
+	QboSubkindNEQ          *string  `json:"qboSubkindNEQ,omitempty"`
+	QboSubkindIn           []string `json:"qboSubkindIn,omitempty"`
+	QboSubkindNotIn        []string `json:"qboSubkindNotIn,omitempty"`
+	QboSubkindGT           *string  `json:"qboSubkindGT,omitempty"`
+	QboSubkindGTE          *string  `json:"qboSubkindGTE,omitempty"`
+	QboSubkindLT           *string  `json:"qboSubkindLT,omitempty"`
+	QboSubkindLTE          *string  `json:"qboSubkindLTE,omitempty"`
+	QboSubkindContains     *string  `json:"qboSubkindContains,omitempty"`
+	QboSubkindHasPrefix    *string  `json:"qboSubkindHasPrefix,omitempty"`
+	QboSubkindHasSuffix    *string  `json:"qboSubkindHasSuffix,omitempty"`
+	QboSubkindIsNil        bool     `json:"qboSubkindIsNil,omitempty"`
+	QboSubkindNotNil       bool     `json:"qboSubkindNotNil,omitempty"`
+	QboSubkindEqualFold    *string  `json:"qboSubkindEqualFold,omitempty"`
+	QboSubkindContainsFold *string  `json:"qboSubkindContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "deposit_allowed" field predicates.
+	DepositAllowed    *bool `json:"depositAllowed,omitempty"`
+	DepositAllowedNEQ *bool `json:"depositAllowedNEQ,omitempty"`
+
+	// "fetched_at" field predicates.
+	FetchedAt      *time.Time  `json:"fetchedAt,omitempty"`
+	FetchedAtNEQ   *time.Time  `json:"fetchedAtNEQ,omitempty"`
+	FetchedAtIn    []time.Time `json:"fetchedAtIn,omitempty"`
+	FetchedAtNotIn []time.Time `json:"fetchedAtNotIn,omitempty"`
+	FetchedAtGT    *time.Time  `json:"fetchedAtGT,omitempty"`
+	FetchedAtGTE   *time.Time  `json:"fetchedAtGTE,omitempty"`
+	FetchedAtLT    *time.Time  `json:"fetchedAtLT,omitempty"`
+	FetchedAtLTE   *time.Time  `json:"fetchedAtLTE,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *QBOListEntryWhereInput) AddPredicates(predicates ...predicate.QBOListEntry) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the QBOListEntryWhereInput filter on the QBOListEntryQuery builder.
+func (i *QBOListEntryWhereInput) Filter(q *QBOListEntryQuery) (*QBOListEntryQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyQBOListEntryWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyQBOListEntryWhereInput is returned in case the QBOListEntryWhereInput is empty.
+var ErrEmptyQBOListEntryWhereInput = errors.New("ent: empty predicate QBOListEntryWhereInput")
+
+// P returns a predicate for filtering qbolistentries.
+// An error is returned if the input is empty or invalid.
+func (i *QBOListEntryWhereInput) P() (predicate.QBOListEntry, error) {
+	var predicates []predicate.QBOListEntry
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, qbolistentry.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.QBOListEntry, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, qbolistentry.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.QBOListEntry, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, qbolistentry.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, qbolistentry.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, qbolistentry.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, qbolistentry.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, qbolistentry.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, qbolistentry.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, qbolistentry.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, qbolistentry.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, qbolistentry.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, qbolistentry.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, qbolistentry.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, qbolistentry.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, qbolistentry.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, qbolistentry.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, qbolistentry.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, qbolistentry.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, qbolistentry.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.ConnectionID != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDEQ(*i.ConnectionID))
+	}
+	if i.ConnectionIDNEQ != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDNEQ(*i.ConnectionIDNEQ))
+	}
+	if len(i.ConnectionIDIn) > 0 {
+		predicates = append(predicates, qbolistentry.ConnectionIDIn(i.ConnectionIDIn...))
+	}
+	if len(i.ConnectionIDNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.ConnectionIDNotIn(i.ConnectionIDNotIn...))
+	}
+	if i.ConnectionIDGT != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDGT(*i.ConnectionIDGT))
+	}
+	if i.ConnectionIDGTE != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDGTE(*i.ConnectionIDGTE))
+	}
+	if i.ConnectionIDLT != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDLT(*i.ConnectionIDLT))
+	}
+	if i.ConnectionIDLTE != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDLTE(*i.ConnectionIDLTE))
+	}
+	if i.ConnectionIDContains != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDContains(*i.ConnectionIDContains))
+	}
+	if i.ConnectionIDHasPrefix != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDHasPrefix(*i.ConnectionIDHasPrefix))
+	}
+	if i.ConnectionIDHasSuffix != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDHasSuffix(*i.ConnectionIDHasSuffix))
+	}
+	if i.ConnectionIDEqualFold != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDEqualFold(*i.ConnectionIDEqualFold))
+	}
+	if i.ConnectionIDContainsFold != nil {
+		predicates = append(predicates, qbolistentry.ConnectionIDContainsFold(*i.ConnectionIDContainsFold))
+	}
+	if i.List != nil {
+		predicates = append(predicates, qbolistentry.ListEQ(*i.List))
+	}
+	if i.ListNEQ != nil {
+		predicates = append(predicates, qbolistentry.ListNEQ(*i.ListNEQ))
+	}
+	if len(i.ListIn) > 0 {
+		predicates = append(predicates, qbolistentry.ListIn(i.ListIn...))
+	}
+	if len(i.ListNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.ListNotIn(i.ListNotIn...))
+	}
+	if i.QboID != nil {
+		predicates = append(predicates, qbolistentry.QboIDEQ(*i.QboID))
+	}
+	if i.QboIDNEQ != nil {
+		predicates = append(predicates, qbolistentry.QboIDNEQ(*i.QboIDNEQ))
+	}
+	if len(i.QboIDIn) > 0 {
+		predicates = append(predicates, qbolistentry.QboIDIn(i.QboIDIn...))
+	}
+	if len(i.QboIDNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.QboIDNotIn(i.QboIDNotIn...))
+	}
+	if i.QboIDGT != nil {
+		predicates = append(predicates, qbolistentry.QboIDGT(*i.QboIDGT))
+	}
+	if i.QboIDGTE != nil {
+		predicates = append(predicates, qbolistentry.QboIDGTE(*i.QboIDGTE))
+	}
+	if i.QboIDLT != nil {
+		predicates = append(predicates, qbolistentry.QboIDLT(*i.QboIDLT))
+	}
+	if i.QboIDLTE != nil {
+		predicates = append(predicates, qbolistentry.QboIDLTE(*i.QboIDLTE))
+	}
+	if i.QboIDContains != nil {
+		predicates = append(predicates, qbolistentry.QboIDContains(*i.QboIDContains))
+	}
+	if i.QboIDHasPrefix != nil {
+		predicates = append(predicates, qbolistentry.QboIDHasPrefix(*i.QboIDHasPrefix))
+	}
+	if i.QboIDHasSuffix != nil {
+		predicates = append(predicates, qbolistentry.QboIDHasSuffix(*i.QboIDHasSuffix))
+	}
+	if i.QboIDEqualFold != nil {
+		predicates = append(predicates, qbolistentry.QboIDEqualFold(*i.QboIDEqualFold))
+	}
+	if i.QboIDContainsFold != nil {
+		predicates = append(predicates, qbolistentry.QboIDContainsFold(*i.QboIDContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, qbolistentry.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, qbolistentry.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, qbolistentry.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, qbolistentry.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, qbolistentry.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, qbolistentry.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, qbolistentry.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, qbolistentry.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, qbolistentry.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, qbolistentry.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, qbolistentry.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, qbolistentry.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.QboKind != nil {
+		predicates = append(predicates, qbolistentry.QboKindEQ(*i.QboKind))
+	}
+	if i.QboKindNEQ != nil {
+		predicates = append(predicates, qbolistentry.QboKindNEQ(*i.QboKindNEQ))
+	}
+	if len(i.QboKindIn) > 0 {
+		predicates = append(predicates, qbolistentry.QboKindIn(i.QboKindIn...))
+	}
+	if len(i.QboKindNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.QboKindNotIn(i.QboKindNotIn...))
+	}
+	if i.QboKindGT != nil {
+		predicates = append(predicates, qbolistentry.QboKindGT(*i.QboKindGT))
+	}
+	if i.QboKindGTE != nil {
+		predicates = append(predicates, qbolistentry.QboKindGTE(*i.QboKindGTE))
+	}
+	if i.QboKindLT != nil {
+		predicates = append(predicates, qbolistentry.QboKindLT(*i.QboKindLT))
+	}
+	if i.QboKindLTE != nil {
+		predicates = append(predicates, qbolistentry.QboKindLTE(*i.QboKindLTE))
+	}
+	if i.QboKindContains != nil {
+		predicates = append(predicates, qbolistentry.QboKindContains(*i.QboKindContains))
+	}
+	if i.QboKindHasPrefix != nil {
+		predicates = append(predicates, qbolistentry.QboKindHasPrefix(*i.QboKindHasPrefix))
+	}
+	if i.QboKindHasSuffix != nil {
+		predicates = append(predicates, qbolistentry.QboKindHasSuffix(*i.QboKindHasSuffix))
+	}
+	if i.QboKindIsNil {
+		predicates = append(predicates, qbolistentry.QboKindIsNil())
+	}
+	if i.QboKindNotNil {
+		predicates = append(predicates, qbolistentry.QboKindNotNil())
+	}
+	if i.QboKindEqualFold != nil {
+		predicates = append(predicates, qbolistentry.QboKindEqualFold(*i.QboKindEqualFold))
+	}
+	if i.QboKindContainsFold != nil {
+		predicates = append(predicates, qbolistentry.QboKindContainsFold(*i.QboKindContainsFold))
+	}
+	if i.QboSubkind != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindEQ(*i.QboSubkind))
+	}
+	if i.QboSubkindNEQ != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindNEQ(*i.QboSubkindNEQ))
+	}
+	if len(i.QboSubkindIn) > 0 {
+		predicates = append(predicates, qbolistentry.QboSubkindIn(i.QboSubkindIn...))
+	}
+	if len(i.QboSubkindNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.QboSubkindNotIn(i.QboSubkindNotIn...))
+	}
+	if i.QboSubkindGT != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindGT(*i.QboSubkindGT))
+	}
+	if i.QboSubkindGTE != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindGTE(*i.QboSubkindGTE))
+	}
+	if i.QboSubkindLT != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindLT(*i.QboSubkindLT))
+	}
+	if i.QboSubkindLTE != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindLTE(*i.QboSubkindLTE))
+	}
+	if i.QboSubkindContains != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindContains(*i.QboSubkindContains))
+	}
+	if i.QboSubkindHasPrefix != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindHasPrefix(*i.QboSubkindHasPrefix))
+	}
+	if i.QboSubkindHasSuffix != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindHasSuffix(*i.QboSubkindHasSuffix))
+	}
+	if i.QboSubkindIsNil {
+		predicates = append(predicates, qbolistentry.QboSubkindIsNil())
+	}
+	if i.QboSubkindNotNil {
+		predicates = append(predicates, qbolistentry.QboSubkindNotNil())
+	}
+	if i.QboSubkindEqualFold != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindEqualFold(*i.QboSubkindEqualFold))
+	}
+	if i.QboSubkindContainsFold != nil {
+		predicates = append(predicates, qbolistentry.QboSubkindContainsFold(*i.QboSubkindContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, qbolistentry.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, qbolistentry.ActiveNEQ(*i.ActiveNEQ))
+	}
+	if i.DepositAllowed != nil {
+		predicates = append(predicates, qbolistentry.DepositAllowedEQ(*i.DepositAllowed))
+	}
+	if i.DepositAllowedNEQ != nil {
+		predicates = append(predicates, qbolistentry.DepositAllowedNEQ(*i.DepositAllowedNEQ))
+	}
+	if i.FetchedAt != nil {
+		predicates = append(predicates, qbolistentry.FetchedAtEQ(*i.FetchedAt))
+	}
+	if i.FetchedAtNEQ != nil {
+		predicates = append(predicates, qbolistentry.FetchedAtNEQ(*i.FetchedAtNEQ))
+	}
+	if len(i.FetchedAtIn) > 0 {
+		predicates = append(predicates, qbolistentry.FetchedAtIn(i.FetchedAtIn...))
+	}
+	if len(i.FetchedAtNotIn) > 0 {
+		predicates = append(predicates, qbolistentry.FetchedAtNotIn(i.FetchedAtNotIn...))
+	}
+	if i.FetchedAtGT != nil {
+		predicates = append(predicates, qbolistentry.FetchedAtGT(*i.FetchedAtGT))
+	}
+	if i.FetchedAtGTE != nil {
+		predicates = append(predicates, qbolistentry.FetchedAtGTE(*i.FetchedAtGTE))
+	}
+	if i.FetchedAtLT != nil {
+		predicates = append(predicates, qbolistentry.FetchedAtLT(*i.FetchedAtLT))
+	}
+	if i.FetchedAtLTE != nil {
+		predicates = append(predicates, qbolistentry.FetchedAtLTE(*i.FetchedAtLTE))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyQBOListEntryWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return qbolistentry.And(predicates...), nil
 	}
 }
 

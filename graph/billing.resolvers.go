@@ -9,6 +9,7 @@ import (
 	"books/ent"
 	"books/ent/auditevent"
 	"books/ent/invoice"
+	"books/ent/qbolink"
 	"books/graph/model"
 	"books/internal/billing"
 	"books/internal/money"
@@ -57,7 +58,7 @@ func (r *mutationResolver) CreateCustomer(ctx context.Context, input ent.CreateC
 // UpdateCustomer is the resolver for the updateCustomer field.
 func (r *mutationResolver) UpdateCustomer(ctx context.Context, input model.UpdateCustomerInput) (*model.UpdateCustomerPayload, error) {
 	c, err := billing.UpdateCustomer(ctx, r.ent(ctx), input.CustomerID, *input.Patch)
-	if err != nil {
+	if err = r.after(ctx, err, qbolink.RecordTypeCustomer, input.CustomerID); err != nil {
 		return nil, err
 	}
 	return &model.UpdateCustomerPayload{Customer: c}, nil
@@ -75,7 +76,7 @@ func (r *mutationResolver) CreateVendor(ctx context.Context, input ent.CreateVen
 // UpdateVendor is the resolver for the updateVendor field.
 func (r *mutationResolver) UpdateVendor(ctx context.Context, input model.UpdateVendorInput) (*model.UpdateVendorPayload, error) {
 	v, err := billing.UpdateVendor(ctx, r.ent(ctx), input.VendorID, *input.Patch)
-	if err != nil {
+	if err = r.after(ctx, err, qbolink.RecordTypeVendor, input.VendorID); err != nil {
 		return nil, err
 	}
 	return &model.UpdateVendorPayload{Vendor: v}, nil
@@ -93,7 +94,7 @@ func (r *mutationResolver) CreateItem(ctx context.Context, input ent.CreateItemI
 // UpdateItem is the resolver for the updateItem field.
 func (r *mutationResolver) UpdateItem(ctx context.Context, input model.UpdateItemInput) (*model.UpdateItemPayload, error) {
 	it, err := billing.UpdateItem(ctx, r.ent(ctx), input.ItemID, *input.Patch)
-	if err != nil {
+	if err = r.after(ctx, err, qbolink.RecordTypeItem, input.ItemID); err != nil {
 		return nil, err
 	}
 	return &model.UpdateItemPayload{Item: it}, nil
@@ -137,7 +138,7 @@ func (r *mutationResolver) SubmitInvoice(ctx context.Context, input model.Invoic
 
 // ApproveInvoice is the resolver for the approveInvoice field.
 func (r *mutationResolver) ApproveInvoice(ctx context.Context, input model.InvoiceActionInput) (*model.InvoicePayload, error) {
-	return invoicePayload(billing.ApproveInvoice(ctx, r.ent(ctx), input.InvoiceID))
+	return invoicePayload(r.approve(ctx, r.ent(ctx), input.InvoiceID))
 }
 
 // RejectInvoice is the resolver for the rejectInvoice field.
@@ -152,13 +153,17 @@ func (r *mutationResolver) SendInvoice(ctx context.Context, input model.InvoiceA
 
 // VoidInvoice is the resolver for the voidInvoice field.
 func (r *mutationResolver) VoidInvoice(ctx context.Context, input model.VoidInvoiceInput) (*model.InvoicePayload, error) {
-	return invoicePayload(billing.VoidInvoice(ctx, r.ent(ctx), input.InvoiceID, deref(input.Reason)))
+	inv, err := billing.VoidInvoice(ctx, r.ent(ctx), input.InvoiceID, deref(input.Reason))
+	return invoicePayload(inv, r.after(ctx, err, qbolink.RecordTypeInvoice, input.InvoiceID))
 }
 
 // WriteOffInvoice is the resolver for the writeOffInvoice field.
 func (r *mutationResolver) WriteOffInvoice(ctx context.Context, input model.WriteOffInvoiceInput) (*model.WriteOffInvoicePayload, error) {
 	wo, err := billing.WriteOffInvoice(ctx, r.ent(ctx), billing.WriteOffInput{InvoiceID: input.InvoiceID, Date: deref(input.Date), Reason: deref(input.Reason)})
 	if err != nil {
+		return nil, err
+	}
+	if err := r.after(ctx, nil, qbolink.RecordTypeWriteOff, wo.ID); err != nil {
 		return nil, err
 	}
 	inv, err := r.ent(ctx).Invoice.Get(ctx, input.InvoiceID)
@@ -175,7 +180,7 @@ func (r *mutationResolver) BulkSubmitInvoices(ctx context.Context, input model.B
 
 // BulkApproveInvoices is the resolver for the bulkApproveInvoices field.
 func (r *mutationResolver) BulkApproveInvoices(ctx context.Context, input model.BulkInvoicesInput) (*model.BulkInvoicesPayload, error) {
-	return r.bulk(ctx, "approveInvoice", input.InvoiceIds, billing.ApproveInvoice)
+	return r.bulk(ctx, "approveInvoice", input.InvoiceIds, r.approve)
 }
 
 // RecordPayment is the resolver for the recordPayment field.
@@ -195,12 +200,16 @@ func (r *mutationResolver) RecordPayment(ctx context.Context, input model.Record
 		in.Processor = *input.Processor
 	}
 	p, err := billing.RecordPayment(ctx, r.ent(ctx), in)
+	if err == nil {
+		err = r.after(ctx, nil, qbolink.RecordTypePayment, p.ID)
+	}
 	return r.paymentPayload(ctx, p, err, appInvoiceIDs(input.Applications))
 }
 
 // ApplyPayment is the resolver for the applyPayment field.
 func (r *mutationResolver) ApplyPayment(ctx context.Context, input model.ApplyPaymentInput) (*model.PaymentPayload, error) {
 	p, err := billing.ApplyPayment(ctx, r.ent(ctx), input.PaymentID, toApplications(input.Applications))
+	err = r.after(ctx, err, qbolink.RecordTypePayment, input.PaymentID)
 	return r.paymentPayload(ctx, p, err, appInvoiceIDs(input.Applications))
 }
 
@@ -210,6 +219,9 @@ func (r *mutationResolver) UnapplyPayment(ctx context.Context, input model.Unapp
 	if err != nil {
 		return nil, err
 	}
+	if err := r.after(ctx, nil, qbolink.RecordTypePayment, p.ID); err != nil {
+		return nil, err
+	}
 	app, err := r.ent(ctx).PaymentApplication.Get(ctx, input.PaymentApplicationID)
 	return r.paymentPayload(ctx, p, err, []string{appInvoice(app)})
 }
@@ -217,7 +229,7 @@ func (r *mutationResolver) UnapplyPayment(ctx context.Context, input model.Unapp
 // UnapplyCredit is the resolver for the unapplyCredit field.
 func (r *mutationResolver) UnapplyCredit(ctx context.Context, input model.UnapplyCreditInput) (*model.CreditMemoPayload, error) {
 	cm, err := billing.UnapplyCredit(ctx, r.ent(ctx), input.CreditApplicationID)
-	if err != nil {
+	if err = r.after(ctx, err, qbolink.RecordTypeCreditMemo, deref(idOf(cm))); err != nil {
 		return nil, err
 	}
 	app, err := r.ent(ctx).CreditApplication.Get(ctx, input.CreditApplicationID)
@@ -233,6 +245,13 @@ func (r *mutationResolver) RefundPayment(ctx context.Context, input model.CashRe
 	if err != nil {
 		return nil, err
 	}
+	// A refund may take money back off invoices, which changes the payment's applications.
+	if err := r.after(ctx, nil, qbolink.RecordTypePayment, input.PaymentID); err != nil {
+		return nil, err
+	}
+	if err := r.after(ctx, nil, qbolink.RecordTypeRefund, ref.ID); err != nil {
+		return nil, err
+	}
 	p, invs, err := r.paymentWithInvoices(ctx, input.PaymentID)
 	if err != nil {
 		return nil, err
@@ -244,6 +263,12 @@ func (r *mutationResolver) RefundPayment(ctx context.Context, input model.CashRe
 func (r *mutationResolver) ReverseCharge(ctx context.Context, input model.CashReturnInput) (*model.ReverseChargePayload, error) {
 	cr, err := billing.ReverseCharge(ctx, r.ent(ctx), cashReturn(input))
 	if err != nil {
+		return nil, err
+	}
+	if err := r.after(ctx, nil, qbolink.RecordTypePayment, input.PaymentID); err != nil {
+		return nil, err
+	}
+	if err := r.after(ctx, nil, qbolink.RecordTypeChargeReversal, cr.ID); err != nil {
 		return nil, err
 	}
 	p, invs, err := r.paymentWithInvoices(ctx, input.PaymentID)
@@ -265,12 +290,16 @@ func (r *mutationResolver) IssueCreditMemo(ctx context.Context, input model.Issu
 		Reason:       deref(input.Reason),
 		Applications: toApplications(input.Applications),
 	})
+	if err == nil {
+		err = r.after(ctx, nil, qbolink.RecordTypeCreditMemo, cm.ID)
+	}
 	return r.creditMemoPayload(ctx, cm, err, appInvoiceIDs(input.Applications))
 }
 
 // ApplyCreditMemo is the resolver for the applyCreditMemo field.
 func (r *mutationResolver) ApplyCreditMemo(ctx context.Context, input model.ApplyCreditMemoInput) (*model.CreditMemoPayload, error) {
 	cm, err := billing.ApplyCreditMemo(ctx, r.ent(ctx), input.CreditMemoID, toApplications(input.Applications))
+	err = r.after(ctx, err, qbolink.RecordTypeCreditMemo, input.CreditMemoID)
 	return r.creditMemoPayload(ctx, cm, err, appInvoiceIDs(input.Applications))
 }
 

@@ -116,6 +116,11 @@ func (r *queryResolver) QboLinks(ctx context.Context, after *entgql.Cursor[strin
 	return r.ent(ctx).QBOLink.Query().Paginate(ctx, after, first, before, last, ent.WithQBOLinkOrder(orderBy), ent.WithQBOLinkFilter(where.Filter))
 }
 
+// QboListEntries is the resolver for the qboListEntries field.
+func (r *queryResolver) QboListEntries(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOListEntryOrder, where *ent.QBOListEntryWhereInput) (*ent.QBOListEntryConnection, error) {
+	return r.ent(ctx).QBOListEntry.Query().Paginate(ctx, after, first, before, last, ent.WithQBOListEntryOrder(orderBy), ent.WithQBOListEntryFilter(where.Filter))
+}
+
 // Refunds is the resolver for the refunds field.
 func (r *queryResolver) Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error) {
 	return r.ent(ctx).Refund.Query().Paginate(ctx, after, first, before, last, ent.WithRefundOrder(orderBy), ent.WithRefundFilter(where.Filter))
@@ -130,6 +135,9 @@ func (r *queryResolver) Vendors(ctx context.Context, after *entgql.Cursor[string
 func (r *queryResolver) WriteOffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) (*ent.WriteOffConnection, error) {
 	return r.ent(ctx).WriteOff.Query().Paginate(ctx, after, first, before, last, ent.WithWriteOffOrder(orderBy), ent.WithWriteOffFilter(where.Filter))
 }
+
+// Customer returns generated.CustomerResolver implementation.
+func (r *Resolver) Customer() generated.CustomerResolver { return &customerResolver{r} }
 
 // IntegrationKey returns generated.IntegrationKeyResolver implementation.
 func (r *Resolver) IntegrationKey() generated.IntegrationKeyResolver {
@@ -148,14 +156,23 @@ func (r *Resolver) JournalEntry() generated.JournalEntryResolver { return &journ
 // LegalEntity returns generated.LegalEntityResolver implementation.
 func (r *Resolver) LegalEntity() generated.LegalEntityResolver { return &legalEntityResolver{r} }
 
+// Payment returns generated.PaymentResolver implementation.
+func (r *Resolver) Payment() generated.PaymentResolver { return &paymentResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Vendor returns generated.VendorResolver implementation.
+func (r *Resolver) Vendor() generated.VendorResolver { return &vendorResolver{r} }
+
 type (
+	customerResolver       struct{ *Resolver }
 	integrationKeyResolver struct{ *Resolver }
 	invoiceResolver        struct{ *Resolver }
 	invoiceEventResolver   struct{ *Resolver }
 	journalEntryResolver   struct{ *Resolver }
 	legalEntityResolver    struct{ *Resolver }
+	paymentResolver        struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
+	vendorResolver         struct{ *Resolver }
 )

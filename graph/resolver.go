@@ -21,6 +21,9 @@ type Resolver struct {
 	// settles admin issues and announces them on it.
 	Broker realtime.Broker
 	Queue  *adminq.Queue
+	// QuickBooks is the QuickBooks Online integration; nil when the server has none (its
+	// mutations then answer QBO_NOT_CONNECTED).
+	QuickBooks *QuickBooks
 	// SQL and Dialect (entgo.io/ent/dialect's names) read tables ent does not own: River's.
 	SQL     *sql.DB
 	Dialect string

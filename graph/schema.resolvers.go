@@ -8,6 +8,7 @@ package graph
 import (
 	"books/ent"
 	"books/ent/auditevent"
+	"books/ent/qbolink"
 	"books/graph/generated"
 	"books/graph/model"
 	"books/internal/apperr"
@@ -163,6 +164,9 @@ func (r *mutationResolver) PostJournalEntry(ctx context.Context, input model.Pos
 	if err != nil {
 		return nil, err
 	}
+	if err := r.qboChanged(ctx, r.ent(ctx), qbolink.RecordTypeJournalEntry, res.Entry.ID); err != nil {
+		return nil, err
+	}
 	return &model.PostJournalEntryPayload{Entry: res.Entry, Created: res.Created}, nil
 }
 
@@ -181,6 +185,9 @@ func (r *mutationResolver) ReverseJournalEntry(ctx context.Context, input model.
 	}
 	orig, err := r.ent(ctx).JournalEntry.Get(ctx, input.JournalEntryID)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.qboChanged(ctx, r.ent(ctx), qbolink.RecordTypeJournalEntry, rev.ID); err != nil {
 		return nil, err
 	}
 	return &model.ReverseJournalEntryPayload{Reversal: rev, Reversed: orig}, nil

@@ -32,7 +32,8 @@ import (
 )
 
 func (s *Server) graphQLHandler() *handler.Server {
-	res := &graph.Resolver{Client: s.cfg.Client, Auth: s.cfg.Auth, Broker: s.cfg.Broker, Queue: s.cfg.Queue}
+	res := &graph.Resolver{Client: s.cfg.Client, Auth: s.cfg.Auth, Broker: s.cfg.Broker, Queue: s.cfg.Queue,
+		QuickBooks: s.cfg.QuickBooks}
 	if s.cfg.DB != nil {
 		res.SQL, res.Dialect = s.cfg.DB.SQL, s.cfg.DB.Dialect
 	}
@@ -270,9 +271,12 @@ func limitPages(ctx context.Context, next graphql.Resolver) (any, error) {
 	return next(ctx)
 }
 
-// bulkMutations run each item in its own transaction, so one failure neither stops nor undoes
-// the others; they audit per item.
-var bulkMutations = map[string]bool{"bulkSubmitInvoices": true, "bulkApproveInvoices": true}
+// bulkMutations run outside the operation's transaction and audit themselves: the bulk ones
+// run each item in its own transaction, so one failure neither stops nor undoes the others;
+// the QuickBooks ones call QuickBooks, which must never happen while a transaction is open
+// (on SQLite it would hold the database's one connection for the whole call).
+var bulkMutations = map[string]bool{"bulkSubmitInvoices": true, "bulkApproveInvoices": true,
+	"disconnectQuickBooks": true, "updateQuickBooksLists": true, "linkQuickBooksRecord": true}
 
 func hasBulkField(op *ast.OperationDefinition) bool {
 	for _, sel := range op.SelectionSet {

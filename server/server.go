@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"books/ent"
+	"books/graph"
 	"books/internal/adminq"
 	"books/internal/auth"
 	"books/internal/database"
@@ -65,6 +66,9 @@ type Config struct {
 	// company is connected (internal/qbo/connect's Flow.Handler). It takes no bearer token:
 	// the browser arrives from Intuit, and the signed state says who asked.
 	QBOCallback http.Handler
+	// QuickBooks is the QuickBooks Online integration behind the GraphQL API (connect,
+	// settings, push); without it those fields answer QBO_NOT_CONNECTED.
+	QuickBooks *graph.QuickBooks
 }
 
 // Server serves the Books HTTP API.

@@ -79,6 +79,14 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"ERROR":            "The write failed in a way a person must fix; the link's lastError and the admin queue say why.",
 		"DELETED_REMOTELY": "The record was deleted or voided in QuickBooks; a person unlinks or pushes it again.",
 	},
+	"QBOListEntryList": {
+		"_":              "A QuickBooks list fetched by Update lists.",
+		"ACCOUNT":        "The chart of accounts; Bank and Other Current Asset accounts may receive payments.",
+		"PAYMENT_METHOD": "Payment methods (cash, check, cards, ...).",
+		"ITEM":           "Products and services.",
+		"CLASS":          "Classes.",
+		"CUSTOM_FIELD":   "Custom-field definitions of sales forms (at most three).",
+	},
 	"QBOLinkOperation": {
 		"_":      "The write a pending QuickBooks link owes.",
 		"UPSERT": "Create the QuickBooks record, or update it when it exists.",
@@ -164,6 +172,9 @@ var GraphQLEnumDocs = map[string]map[string]string{
 	},
 	"AuditEventOrderField": {
 		"AT": "Order by when the change happened.",
+	},
+	"QBOListEntryOrderField": {
+		"CREATED_AT": "Order by when the entry was first fetched.",
 	},
 	"QBOLinkOrderField": {
 		"CREATED_AT": "Order by when the link was created.",

@@ -148,11 +148,10 @@ func (QBOListEntry) Indexes() []ent.Index {
 }
 
 func (QBOListEntry) Annotations() []schema.Annotation {
-	return []schema.Annotation{
-		entgql.Skip(entgql.SkipAll),
-		schema.Comment("One entry of a QuickBooks list (account, payment method, item, class, custom field) " +
-			"fetched by Update lists."),
-	}
+	return append(gqlRoot("qboListEntries", "The QuickBooks lists fetched by updateQuickBooksLists, across connections: "+
+		"the choices for account mappings and connection settings."),
+		schema.Comment("One entry of a QuickBooks list (account, payment method, item, class, custom field) "+
+			"fetched by Update lists."))
 }
 
 // QBOAuthState is the server's half of an OAuth "state": one row per authorize URL handed

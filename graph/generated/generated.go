@@ -11,13 +11,16 @@ import (
 	"books/ent/invoice"
 	"books/ent/journalentry"
 	"books/ent/payment"
+	"books/ent/qboconnection"
 	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/graph/model"
 	"books/internal/auth"
 	"books/internal/caldate"
 	"books/internal/ledger"
 	"books/internal/ledger/source"
 	"books/internal/money"
+	"books/internal/qbo/settings"
 	"books/internal/qbo/syncstate"
 	"bytes"
 	"context"
@@ -46,14 +49,18 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Customer() CustomerResolver
 	IntegrationKey() IntegrationKeyResolver
 	Invoice() InvoiceResolver
 	InvoiceEvent() InvoiceEventResolver
 	JournalEntry() JournalEntryResolver
 	LegalEntity() LegalEntityResolver
 	Mutation() MutationResolver
+	Payment() PaymentResolver
 	Query() QueryResolver
+	QuickBooksConnection() QuickBooksConnectionResolver
 	Subscription() SubscriptionResolver
+	Vendor() VendorResolver
 }
 
 type DirectiveRoot struct {
@@ -270,6 +277,11 @@ type ComplexityRoot struct {
 		Period func(childComplexity int) int
 	}
 
+	ConnectQuickBooksPayload struct {
+		AuthorizeURL func(childComplexity int) int
+		ExpiresAt    func(childComplexity int) int
+	}
+
 	CreateAccountPayload struct {
 		Account func(childComplexity int) int
 	}
@@ -369,6 +381,8 @@ type ComplexityRoot struct {
 		Name         func(childComplexity int) int
 		Phone        func(childComplexity int) int
 		PostalCode   func(childComplexity int) int
+		QboInfo      func(childComplexity int) int
+		QboLinks     func(childComplexity int) int
 		Region       func(childComplexity int) int
 		SyncStatus   func(childComplexity int) int
 		UpdatedAt    func(childComplexity int) int
@@ -436,6 +450,8 @@ type ComplexityRoot struct {
 		Number              func(childComplexity int) int
 		Overdue             func(childComplexity int) int
 		PaymentApplications func(childComplexity int) int
+		QboInfo             func(childComplexity int) int
+		QboLinks            func(childComplexity int) int
 		RejectionReason     func(childComplexity int) int
 		SentAt              func(childComplexity int) int
 		ServiceFrom         func(childComplexity int) int
@@ -640,52 +656,69 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	LinkQuickBooksRecordPayload struct {
+		Link func(childComplexity int) int
+	}
+
+	MapQuickBooksAccountPayload struct {
+		Link func(childComplexity int) int
+	}
+
 	Mutation struct {
-		ApplyCreditMemo      func(childComplexity int, input model.ApplyCreditMemoInput) int
-		ApplyPayment         func(childComplexity int, input model.ApplyPaymentInput) int
-		ApproveInvoice       func(childComplexity int, input model.InvoiceActionInput) int
-		BulkApproveInvoices  func(childComplexity int, input model.BulkInvoicesInput) int
-		BulkSubmitInvoices   func(childComplexity int, input model.BulkInvoicesInput) int
-		ClosePeriod          func(childComplexity int, input model.PeriodInput) int
-		CreateAccount        func(childComplexity int, input ent.CreateAccountInput) int
-		CreateCOAMapping     func(childComplexity int, input ent.CreateCOAMappingInput) int
-		CreateClass          func(childComplexity int, input ent.CreateClassInput) int
-		CreateCustomer       func(childComplexity int, input ent.CreateCustomerInput) int
-		CreateIntegrationKey func(childComplexity int, input model.CreateIntegrationKeyInput) int
-		CreateInvoice        func(childComplexity int, input model.CreateInvoiceInput) int
-		CreateItem           func(childComplexity int, input ent.CreateItemInput) int
-		CreateLegalEntity    func(childComplexity int, input ent.CreateLegalEntityInput) int
-		CreateVendor         func(childComplexity int, input ent.CreateVendorInput) int
-		DeleteCOAMapping     func(childComplexity int, input model.DeleteCOAMappingInput) int
-		IgnoreAdminIssue     func(childComplexity int, input model.AdminIssueActionInput) int
-		IssueCreditMemo      func(childComplexity int, input model.IssueCreditMemoInput) int
-		MarkInvoiceViewed    func(childComplexity int, input model.InvoiceActionInput) int
-		PostJournalEntry     func(childComplexity int, input model.PostJournalEntryInput) int
-		RecordPayment        func(childComplexity int, input model.RecordPaymentInput) int
-		RefundPayment        func(childComplexity int, input model.CashReturnInput) int
-		RejectInvoice        func(childComplexity int, input model.RejectInvoiceInput) int
-		ReopenPeriod         func(childComplexity int, input model.PeriodInput) int
-		ResolveAdminIssue    func(childComplexity int, input model.AdminIssueActionInput) int
-		RetryAdminIssue      func(childComplexity int, input model.AdminIssueActionInput) int
-		ReverseCharge        func(childComplexity int, input model.CashReturnInput) int
-		ReverseJournalEntry  func(childComplexity int, input model.ReverseJournalEntryInput) int
-		RevokeIntegrationKey func(childComplexity int, input model.RevokeIntegrationKeyInput) int
-		SendInvoice          func(childComplexity int, input model.InvoiceActionInput) int
-		SetInvoicePrefix     func(childComplexity int, input model.SetInvoicePrefixInput) int
-		SubmitInvoice        func(childComplexity int, input model.InvoiceActionInput) int
-		UnapplyCredit        func(childComplexity int, input model.UnapplyCreditInput) int
-		UnapplyPayment       func(childComplexity int, input model.UnapplyPaymentInput) int
-		UpdateAccount        func(childComplexity int, input model.UpdateAccountInput) int
-		UpdateCOAMapping     func(childComplexity int, input model.UpdateCOAMappingInput) int
-		UpdateClass          func(childComplexity int, input model.UpdateClassInput) int
-		UpdateCustomer       func(childComplexity int, input model.UpdateCustomerInput) int
-		UpdateInvoice        func(childComplexity int, input model.UpdateInvoiceInput) int
-		UpdateItem           func(childComplexity int, input model.UpdateItemInput) int
-		UpdateLegalEntity    func(childComplexity int, input model.UpdateLegalEntityInput) int
-		UpdateVendor         func(childComplexity int, input model.UpdateVendorInput) int
-		VerifyLedger         func(childComplexity int, input model.VerifyLedgerInput) int
-		VoidInvoice          func(childComplexity int, input model.VoidInvoiceInput) int
-		WriteOffInvoice      func(childComplexity int, input model.WriteOffInvoiceInput) int
+		ApplyCreditMemo          func(childComplexity int, input model.ApplyCreditMemoInput) int
+		ApplyPayment             func(childComplexity int, input model.ApplyPaymentInput) int
+		ApproveInvoice           func(childComplexity int, input model.InvoiceActionInput) int
+		BulkApproveInvoices      func(childComplexity int, input model.BulkInvoicesInput) int
+		BulkSubmitInvoices       func(childComplexity int, input model.BulkInvoicesInput) int
+		ClosePeriod              func(childComplexity int, input model.PeriodInput) int
+		ConnectQuickBooks        func(childComplexity int, input model.QuickBooksEntityInput) int
+		CreateAccount            func(childComplexity int, input ent.CreateAccountInput) int
+		CreateCOAMapping         func(childComplexity int, input ent.CreateCOAMappingInput) int
+		CreateClass              func(childComplexity int, input ent.CreateClassInput) int
+		CreateCustomer           func(childComplexity int, input ent.CreateCustomerInput) int
+		CreateIntegrationKey     func(childComplexity int, input model.CreateIntegrationKeyInput) int
+		CreateInvoice            func(childComplexity int, input model.CreateInvoiceInput) int
+		CreateItem               func(childComplexity int, input ent.CreateItemInput) int
+		CreateLegalEntity        func(childComplexity int, input ent.CreateLegalEntityInput) int
+		CreateVendor             func(childComplexity int, input ent.CreateVendorInput) int
+		DeleteCOAMapping         func(childComplexity int, input model.DeleteCOAMappingInput) int
+		DisconnectQuickBooks     func(childComplexity int, input model.QuickBooksEntityInput) int
+		IgnoreAdminIssue         func(childComplexity int, input model.AdminIssueActionInput) int
+		IssueCreditMemo          func(childComplexity int, input model.IssueCreditMemoInput) int
+		LinkQuickBooksRecord     func(childComplexity int, input model.LinkQuickBooksRecordInput) int
+		MapQuickBooksAccount     func(childComplexity int, input model.MapQuickBooksAccountInput) int
+		MarkInvoiceViewed        func(childComplexity int, input model.InvoiceActionInput) int
+		PostJournalEntry         func(childComplexity int, input model.PostJournalEntryInput) int
+		RecordPayment            func(childComplexity int, input model.RecordPaymentInput) int
+		RefundPayment            func(childComplexity int, input model.CashReturnInput) int
+		RejectInvoice            func(childComplexity int, input model.RejectInvoiceInput) int
+		ReopenPeriod             func(childComplexity int, input model.PeriodInput) int
+		ResolveAdminIssue        func(childComplexity int, input model.AdminIssueActionInput) int
+		RetryAdminIssue          func(childComplexity int, input model.AdminIssueActionInput) int
+		ReverseCharge            func(childComplexity int, input model.CashReturnInput) int
+		ReverseJournalEntry      func(childComplexity int, input model.ReverseJournalEntryInput) int
+		RevokeIntegrationKey     func(childComplexity int, input model.RevokeIntegrationKeyInput) int
+		SendInvoice              func(childComplexity int, input model.InvoiceActionInput) int
+		SetInvoicePrefix         func(childComplexity int, input model.SetInvoicePrefixInput) int
+		SubmitInvoice            func(childComplexity int, input model.InvoiceActionInput) int
+		SyncToQuickBooks         func(childComplexity int, input model.SyncToQuickBooksInput) int
+		UnapplyCredit            func(childComplexity int, input model.UnapplyCreditInput) int
+		UnapplyPayment           func(childComplexity int, input model.UnapplyPaymentInput) int
+		UnlinkQuickBooksRecord   func(childComplexity int, input model.UnlinkQuickBooksRecordInput) int
+		UnmapQuickBooksAccount   func(childComplexity int, input model.UnmapQuickBooksAccountInput) int
+		UpdateAccount            func(childComplexity int, input model.UpdateAccountInput) int
+		UpdateCOAMapping         func(childComplexity int, input model.UpdateCOAMappingInput) int
+		UpdateClass              func(childComplexity int, input model.UpdateClassInput) int
+		UpdateCustomer           func(childComplexity int, input model.UpdateCustomerInput) int
+		UpdateInvoice            func(childComplexity int, input model.UpdateInvoiceInput) int
+		UpdateItem               func(childComplexity int, input model.UpdateItemInput) int
+		UpdateLegalEntity        func(childComplexity int, input model.UpdateLegalEntityInput) int
+		UpdateQuickBooksLists    func(childComplexity int, input model.QuickBooksEntityInput) int
+		UpdateQuickBooksSettings func(childComplexity int, input model.UpdateQuickBooksSettingsInput) int
+		UpdateVendor             func(childComplexity int, input model.UpdateVendorInput) int
+		VerifyLedger             func(childComplexity int, input model.VerifyLedgerInput) int
+		VoidInvoice              func(childComplexity int, input model.VoidInvoiceInput) int
+		WriteOffInvoice          func(childComplexity int, input model.WriteOffInvoiceInput) int
 	}
 
 	Organization struct {
@@ -721,6 +754,8 @@ type ComplexityRoot struct {
 		Memo            func(childComplexity int) int
 		Method          func(childComplexity int) int
 		Processor       func(childComplexity int) int
+		QboInfo         func(childComplexity int) int
+		QboLinks        func(childComplexity int) int
 		ReceivedDate    func(childComplexity int) int
 		RecordedBy      func(childComplexity int) int
 		Refunded        func(childComplexity int) int
@@ -803,33 +838,120 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	QBOListEntry struct {
+		Active         func(childComplexity int) int
+		ConnectionID   func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		DepositAllowed func(childComplexity int) int
+		FetchedAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		List           func(childComplexity int) int
+		Name           func(childComplexity int) int
+		QboID          func(childComplexity int) int
+		QboKind        func(childComplexity int) int
+		QboSubkind     func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
+	QBOListEntryConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	QBOListEntryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Query struct {
-		AccountBalance  func(childComplexity int, accountID string, asOf caldate.Date) int
-		Accounts        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountOrder, where *ent.AccountWhereInput) int
-		AdminIssues     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdminIssueOrder, where *ent.AdminIssueWhereInput) int
-		AuditEvents     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
-		ChargeReversals func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ChargeReversalOrder, where *ent.ChargeReversalWhereInput) int
-		Classes         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClassOrder, where *ent.ClassWhereInput) int
-		CoaMappings     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.COAMappingOrder, where *ent.COAMappingWhereInput) int
-		CreditMemos     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.CreditMemoOrder, where *ent.CreditMemoWhereInput) int
-		Customers       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.CustomerOrder, where *ent.CustomerWhereInput) int
-		IntegrationKeys func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IntegrationKeyOrder, where *ent.IntegrationKeyWhereInput) int
-		Invoices        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, search *model.InvoiceSearch) int
-		Items           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ItemOrder, where *ent.ItemWhereInput) int
-		Jobs            func(childComplexity int, state *rivertype.JobState, kind *string, first *int, after *entgql.Cursor[string]) int
-		JournalEntries  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.JournalEntryOrder, where *ent.JournalEntryWhereInput) int
-		LegalEntities   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LegalEntityOrder, where *ent.LegalEntityWhereInput) int
-		Me              func(childComplexity int) int
-		Node            func(childComplexity int, id string) int
-		Nodes           func(childComplexity int, ids []string) int
-		Organization    func(childComplexity int) int
-		Payments        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
-		Periods         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) int
-		QboLinks        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) int
-		Refunds         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) int
-		TrialBalance    func(childComplexity int, entityID string, asOf caldate.Date) int
-		Vendors         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) int
-		WriteOffs       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) int
+		AccountBalance       func(childComplexity int, accountID string, asOf caldate.Date) int
+		Accounts             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountOrder, where *ent.AccountWhereInput) int
+		AdminIssues          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdminIssueOrder, where *ent.AdminIssueWhereInput) int
+		AuditEvents          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
+		ChargeReversals      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ChargeReversalOrder, where *ent.ChargeReversalWhereInput) int
+		Classes              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClassOrder, where *ent.ClassWhereInput) int
+		CoaMappings          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.COAMappingOrder, where *ent.COAMappingWhereInput) int
+		CreditMemos          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.CreditMemoOrder, where *ent.CreditMemoWhereInput) int
+		Customers            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.CustomerOrder, where *ent.CustomerWhereInput) int
+		IntegrationKeys      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IntegrationKeyOrder, where *ent.IntegrationKeyWhereInput) int
+		Invoices             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, search *model.InvoiceSearch) int
+		Items                func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ItemOrder, where *ent.ItemWhereInput) int
+		Jobs                 func(childComplexity int, state *rivertype.JobState, kind *string, first *int, after *entgql.Cursor[string]) int
+		JournalEntries       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.JournalEntryOrder, where *ent.JournalEntryWhereInput) int
+		LegalEntities        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LegalEntityOrder, where *ent.LegalEntityWhereInput) int
+		Me                   func(childComplexity int) int
+		Node                 func(childComplexity int, id string) int
+		Nodes                func(childComplexity int, ids []string) int
+		Organization         func(childComplexity int) int
+		Payments             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
+		Periods              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) int
+		QboLinks             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) int
+		QboListEntries       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOListEntryOrder, where *ent.QBOListEntryWhereInput) int
+		QuickBooksConnection func(childComplexity int, entityID string) int
+		Refunds              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) int
+		TrialBalance         func(childComplexity int, entityID string, asOf caldate.Date) int
+		Vendors              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) int
+		WriteOffs            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) int
+	}
+
+	QuickBooksConnection struct {
+		AccessExpiresAt  func(childComplexity int) int
+		CompanyName      func(childComplexity int) int
+		ConnectedAt      func(childComplexity int) int
+		DisconnectedAt   func(childComplexity int) int
+		EntityID         func(childComplexity int) int
+		FailedLinks      func(childComplexity int) int
+		ID               func(childComplexity int) int
+		LastError        func(childComplexity int) int
+		ListsUpdatedAt   func(childComplexity int) int
+		PendingLinks     func(childComplexity int) int
+		RealmID          func(childComplexity int) int
+		RefreshExpiresAt func(childComplexity int) int
+		Settings         func(childComplexity int) int
+		Status           func(childComplexity int) int
+	}
+
+	QuickBooksConnectionPayload struct {
+		Connection func(childComplexity int) int
+	}
+
+	QuickBooksCustomField struct {
+		BooksField   func(childComplexity int) int
+		DefinitionID func(childComplexity int) int
+	}
+
+	QuickBooksListCount struct {
+		Added       func(childComplexity int) int
+		Deactivated func(childComplexity int) int
+		Fetched     func(childComplexity int) int
+		List        func(childComplexity int) int
+	}
+
+	QuickBooksPaymentMethod struct {
+		DepositAccountID func(childComplexity int) int
+		Method           func(childComplexity int) int
+		PaymentMethodID  func(childComplexity int) int
+		System           func(childComplexity int) int
+	}
+
+	QuickBooksRecord struct {
+		Link   func(childComplexity int) int
+		Record func(childComplexity int) int
+	}
+
+	QuickBooksSettings struct {
+		AutoSyncInvoices          func(childComplexity int) int
+		CustomFields              func(childComplexity int) int
+		DefaultDepositAccountID   func(childComplexity int) int
+		DefaultPaymentMethodID    func(childComplexity int) int
+		InvoiceDateMode           func(childComplexity int) int
+		OneTransactionDescription func(childComplexity int) int
+		OneTransactionInvoice     func(childComplexity int) int
+		PaymentMethods            func(childComplexity int) int
+		ServiceItemID             func(childComplexity int) int
+		SplitInvoiceByMonth       func(childComplexity int) int
+		SyncCustomFields          func(childComplexity int) int
 	}
 
 	Refund struct {
@@ -892,6 +1014,10 @@ type ComplexityRoot struct {
 		AdminIssues func(childComplexity int, entityID *string) int
 	}
 
+	SyncToQuickBooksPayload struct {
+		Links func(childComplexity int) int
+	}
+
 	TrialBalance struct {
 		AsOf        func(childComplexity int) int
 		Balanced    func(childComplexity int) int
@@ -907,6 +1033,15 @@ type ComplexityRoot struct {
 		Balance func(childComplexity int) int
 		Credit  func(childComplexity int) int
 		Debit   func(childComplexity int) int
+	}
+
+	UnlinkQuickBooksRecordPayload struct {
+		RecordID func(childComplexity int) int
+		Removed  func(childComplexity int) int
+	}
+
+	UnmapQuickBooksAccountPayload struct {
+		AccountID func(childComplexity int) int
 	}
 
 	UpdateAccountPayload struct {
@@ -933,6 +1068,12 @@ type ComplexityRoot struct {
 		LegalEntity func(childComplexity int) int
 	}
 
+	UpdateQuickBooksListsPayload struct {
+		AutoMapped func(childComplexity int) int
+		Connection func(childComplexity int) int
+		Lists      func(childComplexity int) int
+	}
+
 	UpdateVendorPayload struct {
 		Vendor func(childComplexity int) int
 	}
@@ -953,6 +1094,8 @@ type ComplexityRoot struct {
 		Name         func(childComplexity int) int
 		Phone        func(childComplexity int) int
 		PostalCode   func(childComplexity int) int
+		QboInfo      func(childComplexity int) int
+		QboLinks     func(childComplexity int) int
 		Region       func(childComplexity int) int
 		SyncStatus   func(childComplexity int) int
 		UpdatedAt    func(childComplexity int) int
@@ -1018,6 +1161,10 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type CustomerResolver interface {
+	QboLinks(ctx context.Context, obj *ent.Customer) ([]*ent.QBOLink, error)
+	QboInfo(ctx context.Context, obj *ent.Customer) ([]*model.QuickBooksRecord, error)
+}
 type IntegrationKeyResolver interface {
 	EntityIds(ctx context.Context, obj *ent.IntegrationKey) ([]string, error)
 	SourceSystems(ctx context.Context, obj *ent.IntegrationKey) ([]source.System, error)
@@ -1026,6 +1173,8 @@ type InvoiceResolver interface {
 	CustomFields(ctx context.Context, obj *ent.Invoice) (map[string]any, error)
 
 	Overdue(ctx context.Context, obj *ent.Invoice) (bool, error)
+	QboLinks(ctx context.Context, obj *ent.Invoice) ([]*ent.QBOLink, error)
+	QboInfo(ctx context.Context, obj *ent.Invoice) ([]*model.QuickBooksRecord, error)
 }
 type InvoiceEventResolver interface {
 	Via(ctx context.Context, obj *ent.InvoiceEvent) (auditevent.Via, error)
@@ -1085,6 +1234,19 @@ type MutationResolver interface {
 	ApplyCreditMemo(ctx context.Context, input model.ApplyCreditMemoInput) (*model.CreditMemoPayload, error)
 	MarkInvoiceViewed(ctx context.Context, input model.InvoiceActionInput) (*model.InvoicePayload, error)
 	VerifyLedger(ctx context.Context, input model.VerifyLedgerInput) (*model.VerifyLedgerPayload, error)
+	ConnectQuickBooks(ctx context.Context, input model.QuickBooksEntityInput) (*model.ConnectQuickBooksPayload, error)
+	DisconnectQuickBooks(ctx context.Context, input model.QuickBooksEntityInput) (*model.QuickBooksConnectionPayload, error)
+	UpdateQuickBooksLists(ctx context.Context, input model.QuickBooksEntityInput) (*model.UpdateQuickBooksListsPayload, error)
+	UpdateQuickBooksSettings(ctx context.Context, input model.UpdateQuickBooksSettingsInput) (*model.QuickBooksConnectionPayload, error)
+	MapQuickBooksAccount(ctx context.Context, input model.MapQuickBooksAccountInput) (*model.MapQuickBooksAccountPayload, error)
+	UnmapQuickBooksAccount(ctx context.Context, input model.UnmapQuickBooksAccountInput) (*model.UnmapQuickBooksAccountPayload, error)
+	SyncToQuickBooks(ctx context.Context, input model.SyncToQuickBooksInput) (*model.SyncToQuickBooksPayload, error)
+	LinkQuickBooksRecord(ctx context.Context, input model.LinkQuickBooksRecordInput) (*model.LinkQuickBooksRecordPayload, error)
+	UnlinkQuickBooksRecord(ctx context.Context, input model.UnlinkQuickBooksRecordInput) (*model.UnlinkQuickBooksRecordPayload, error)
+}
+type PaymentResolver interface {
+	QboLinks(ctx context.Context, obj *ent.Payment) ([]*ent.QBOLink, error)
+	QboInfo(ctx context.Context, obj *ent.Payment) ([]*model.QuickBooksRecord, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (ent.Noder, error)
@@ -1104,18 +1266,29 @@ type QueryResolver interface {
 	LegalEntities(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LegalEntityOrder, where *ent.LegalEntityWhereInput) (*ent.LegalEntityConnection, error)
 	Payments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) (*ent.PaymentConnection, error)
 	QboLinks(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) (*ent.QBOLinkConnection, error)
+	QboListEntries(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOListEntryOrder, where *ent.QBOListEntryWhereInput) (*ent.QBOListEntryConnection, error)
 	Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error)
 	Vendors(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) (*ent.VendorConnection, error)
 	WriteOffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) (*ent.WriteOffConnection, error)
 	Jobs(ctx context.Context, state *rivertype.JobState, kind *string, first *int, after *entgql.Cursor[string]) (*model.JobConnection, error)
 	Invoices(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, search *model.InvoiceSearch) (*ent.InvoiceConnection, error)
+	QuickBooksConnection(ctx context.Context, entityID string) (*ent.QBOConnection, error)
 	Me(ctx context.Context) (*model.Viewer, error)
 	Organization(ctx context.Context) (*ent.Organization, error)
 	TrialBalance(ctx context.Context, entityID string, asOf caldate.Date) (*model.TrialBalance, error)
 	AccountBalance(ctx context.Context, accountID string, asOf caldate.Date) (*model.AccountBalance, error)
 }
+type QuickBooksConnectionResolver interface {
+	Settings(ctx context.Context, obj *ent.QBOConnection) (*settings.Settings, error)
+	PendingLinks(ctx context.Context, obj *ent.QBOConnection) (int, error)
+	FailedLinks(ctx context.Context, obj *ent.QBOConnection) (int, error)
+}
 type SubscriptionResolver interface {
 	AdminIssues(ctx context.Context, entityID *string) (<-chan *ent.AdminIssue, error)
+}
+type VendorResolver interface {
+	QboLinks(ctx context.Context, obj *ent.Vendor) ([]*ent.QBOLink, error)
+	QboInfo(ctx context.Context, obj *ent.Vendor) ([]*model.QuickBooksRecord, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1936,6 +2109,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ClosePeriodPayload.Period(childComplexity), true
 
+	case "ConnectQuickBooksPayload.authorizeUrl":
+		if e.ComplexityRoot.ConnectQuickBooksPayload.AuthorizeURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectQuickBooksPayload.AuthorizeURL(childComplexity), true
+	case "ConnectQuickBooksPayload.expiresAt":
+		if e.ComplexityRoot.ConnectQuickBooksPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectQuickBooksPayload.ExpiresAt(childComplexity), true
+
 	case "CreateAccountPayload.account":
 		if e.ComplexityRoot.CreateAccountPayload.Account == nil {
 			break
@@ -2303,6 +2489,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.PostalCode(childComplexity), true
+	case "Customer.qboInfo":
+		if e.ComplexityRoot.Customer.QboInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.QboInfo(childComplexity), true
+	case "Customer.qboLinks":
+		if e.ComplexityRoot.Customer.QboLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.QboLinks(childComplexity), true
 	case "Customer.region":
 		if e.ComplexityRoot.Customer.Region == nil {
 			break
@@ -2586,6 +2784,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invoice.PaymentApplications(childComplexity), true
+	case "Invoice.qboInfo":
+		if e.ComplexityRoot.Invoice.QboInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invoice.QboInfo(childComplexity), true
+	case "Invoice.qboLinks":
+		if e.ComplexityRoot.Invoice.QboLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invoice.QboLinks(childComplexity), true
 	case "Invoice.rejectionReason":
 		if e.ComplexityRoot.Invoice.RejectionReason == nil {
 			break
@@ -3501,6 +3711,20 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LegalEntityEdge.Node(childComplexity), true
 
+	case "LinkQuickBooksRecordPayload.link":
+		if e.ComplexityRoot.LinkQuickBooksRecordPayload.Link == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkQuickBooksRecordPayload.Link(childComplexity), true
+
+	case "MapQuickBooksAccountPayload.link":
+		if e.ComplexityRoot.MapQuickBooksAccountPayload.Link == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MapQuickBooksAccountPayload.Link(childComplexity), true
+
 	case "Mutation.applyCreditMemo":
 		if e.ComplexityRoot.Mutation.ApplyCreditMemo == nil {
 			break
@@ -3567,6 +3791,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ClosePeriod(childComplexity, args["input"].(model.PeriodInput)), true
+	case "Mutation.connectQuickBooks":
+		if e.ComplexityRoot.Mutation.ConnectQuickBooks == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_connectQuickBooks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConnectQuickBooks(childComplexity, args["input"].(model.QuickBooksEntityInput)), true
 	case "Mutation.createAccount":
 		if e.ComplexityRoot.Mutation.CreateAccount == nil {
 			break
@@ -3677,6 +3912,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteCOAMapping(childComplexity, args["input"].(model.DeleteCOAMappingInput)), true
+	case "Mutation.disconnectQuickBooks":
+		if e.ComplexityRoot.Mutation.DisconnectQuickBooks == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disconnectQuickBooks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisconnectQuickBooks(childComplexity, args["input"].(model.QuickBooksEntityInput)), true
 	case "Mutation.ignoreAdminIssue":
 		if e.ComplexityRoot.Mutation.IgnoreAdminIssue == nil {
 			break
@@ -3699,6 +3945,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.IssueCreditMemo(childComplexity, args["input"].(model.IssueCreditMemoInput)), true
+	case "Mutation.linkQuickBooksRecord":
+		if e.ComplexityRoot.Mutation.LinkQuickBooksRecord == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_linkQuickBooksRecord_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LinkQuickBooksRecord(childComplexity, args["input"].(model.LinkQuickBooksRecordInput)), true
+	case "Mutation.mapQuickBooksAccount":
+		if e.ComplexityRoot.Mutation.MapQuickBooksAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_mapQuickBooksAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MapQuickBooksAccount(childComplexity, args["input"].(model.MapQuickBooksAccountInput)), true
 	case "Mutation.markInvoiceViewed":
 		if e.ComplexityRoot.Mutation.MarkInvoiceViewed == nil {
 			break
@@ -3853,6 +4121,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SubmitInvoice(childComplexity, args["input"].(model.InvoiceActionInput)), true
+	case "Mutation.syncToQuickBooks":
+		if e.ComplexityRoot.Mutation.SyncToQuickBooks == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncToQuickBooks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncToQuickBooks(childComplexity, args["input"].(model.SyncToQuickBooksInput)), true
 	case "Mutation.unapplyCredit":
 		if e.ComplexityRoot.Mutation.UnapplyCredit == nil {
 			break
@@ -3875,6 +4154,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UnapplyPayment(childComplexity, args["input"].(model.UnapplyPaymentInput)), true
+	case "Mutation.unlinkQuickBooksRecord":
+		if e.ComplexityRoot.Mutation.UnlinkQuickBooksRecord == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unlinkQuickBooksRecord_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnlinkQuickBooksRecord(childComplexity, args["input"].(model.UnlinkQuickBooksRecordInput)), true
+	case "Mutation.unmapQuickBooksAccount":
+		if e.ComplexityRoot.Mutation.UnmapQuickBooksAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unmapQuickBooksAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnmapQuickBooksAccount(childComplexity, args["input"].(model.UnmapQuickBooksAccountInput)), true
 	case "Mutation.updateAccount":
 		if e.ComplexityRoot.Mutation.UpdateAccount == nil {
 			break
@@ -3952,6 +4253,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateLegalEntity(childComplexity, args["input"].(model.UpdateLegalEntityInput)), true
+	case "Mutation.updateQuickBooksLists":
+		if e.ComplexityRoot.Mutation.UpdateQuickBooksLists == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateQuickBooksLists_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateQuickBooksLists(childComplexity, args["input"].(model.QuickBooksEntityInput)), true
+	case "Mutation.updateQuickBooksSettings":
+		if e.ComplexityRoot.Mutation.UpdateQuickBooksSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateQuickBooksSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateQuickBooksSettings(childComplexity, args["input"].(model.UpdateQuickBooksSettingsInput)), true
 	case "Mutation.updateVendor":
 		if e.ComplexityRoot.Mutation.UpdateVendor == nil {
 			break
@@ -4160,6 +4483,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Payment.Processor(childComplexity), true
+	case "Payment.qboInfo":
+		if e.ComplexityRoot.Payment.QboInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.QboInfo(childComplexity), true
+	case "Payment.qboLinks":
+		if e.ComplexityRoot.Payment.QboLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.QboLinks(childComplexity), true
 	case "Payment.receivedDate":
 		if e.ComplexityRoot.Payment.ReceivedDate == nil {
 			break
@@ -4505,6 +4840,111 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.QBOLinkEdge.Node(childComplexity), true
 
+	case "QBOListEntry.active":
+		if e.ComplexityRoot.QBOListEntry.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.Active(childComplexity), true
+	case "QBOListEntry.connectionId":
+		if e.ComplexityRoot.QBOListEntry.ConnectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.ConnectionID(childComplexity), true
+	case "QBOListEntry.createdAt":
+		if e.ComplexityRoot.QBOListEntry.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.CreatedAt(childComplexity), true
+	case "QBOListEntry.depositAllowed":
+		if e.ComplexityRoot.QBOListEntry.DepositAllowed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.DepositAllowed(childComplexity), true
+	case "QBOListEntry.fetchedAt":
+		if e.ComplexityRoot.QBOListEntry.FetchedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.FetchedAt(childComplexity), true
+	case "QBOListEntry.id":
+		if e.ComplexityRoot.QBOListEntry.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.ID(childComplexity), true
+	case "QBOListEntry.list":
+		if e.ComplexityRoot.QBOListEntry.List == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.List(childComplexity), true
+	case "QBOListEntry.name":
+		if e.ComplexityRoot.QBOListEntry.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.Name(childComplexity), true
+	case "QBOListEntry.qboId":
+		if e.ComplexityRoot.QBOListEntry.QboID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.QboID(childComplexity), true
+	case "QBOListEntry.qboKind":
+		if e.ComplexityRoot.QBOListEntry.QboKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.QboKind(childComplexity), true
+	case "QBOListEntry.qboSubkind":
+		if e.ComplexityRoot.QBOListEntry.QboSubkind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.QboSubkind(childComplexity), true
+	case "QBOListEntry.updatedAt":
+		if e.ComplexityRoot.QBOListEntry.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntry.UpdatedAt(childComplexity), true
+
+	case "QBOListEntryConnection.edges":
+		if e.ComplexityRoot.QBOListEntryConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntryConnection.Edges(childComplexity), true
+	case "QBOListEntryConnection.pageInfo":
+		if e.ComplexityRoot.QBOListEntryConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntryConnection.PageInfo(childComplexity), true
+	case "QBOListEntryConnection.totalCount":
+		if e.ComplexityRoot.QBOListEntryConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntryConnection.TotalCount(childComplexity), true
+
+	case "QBOListEntryEdge.cursor":
+		if e.ComplexityRoot.QBOListEntryEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntryEdge.Cursor(childComplexity), true
+	case "QBOListEntryEdge.node":
+		if e.ComplexityRoot.QBOListEntryEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QBOListEntryEdge.Node(childComplexity), true
+
 	case "Query.accountBalance":
 		if e.ComplexityRoot.Query.AccountBalance == nil {
 			break
@@ -4738,6 +5178,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.QboLinks(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.QBOLinkOrder), args["where"].(*ent.QBOLinkWhereInput)), true
+	case "Query.qboListEntries":
+		if e.ComplexityRoot.Query.QboListEntries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_qboListEntries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.QboListEntries(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.QBOListEntryOrder), args["where"].(*ent.QBOListEntryWhereInput)), true
+	case "Query.quickBooksConnection":
+		if e.ComplexityRoot.Query.QuickBooksConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_quickBooksConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.QuickBooksConnection(childComplexity, args["entityId"].(string)), true
 	case "Query.refunds":
 		if e.ComplexityRoot.Query.Refunds == nil {
 			break
@@ -4782,6 +5244,241 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WriteOffs(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.WriteOffOrder), args["where"].(*ent.WriteOffWhereInput)), true
+
+	case "QuickBooksConnection.accessExpiresAt":
+		if e.ComplexityRoot.QuickBooksConnection.AccessExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.AccessExpiresAt(childComplexity), true
+	case "QuickBooksConnection.companyName":
+		if e.ComplexityRoot.QuickBooksConnection.CompanyName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.CompanyName(childComplexity), true
+	case "QuickBooksConnection.connectedAt":
+		if e.ComplexityRoot.QuickBooksConnection.ConnectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.ConnectedAt(childComplexity), true
+	case "QuickBooksConnection.disconnectedAt":
+		if e.ComplexityRoot.QuickBooksConnection.DisconnectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.DisconnectedAt(childComplexity), true
+	case "QuickBooksConnection.entityId":
+		if e.ComplexityRoot.QuickBooksConnection.EntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.EntityID(childComplexity), true
+	case "QuickBooksConnection.failedLinks":
+		if e.ComplexityRoot.QuickBooksConnection.FailedLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.FailedLinks(childComplexity), true
+	case "QuickBooksConnection.id":
+		if e.ComplexityRoot.QuickBooksConnection.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.ID(childComplexity), true
+	case "QuickBooksConnection.lastError":
+		if e.ComplexityRoot.QuickBooksConnection.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.LastError(childComplexity), true
+	case "QuickBooksConnection.listsUpdatedAt":
+		if e.ComplexityRoot.QuickBooksConnection.ListsUpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.ListsUpdatedAt(childComplexity), true
+	case "QuickBooksConnection.pendingLinks":
+		if e.ComplexityRoot.QuickBooksConnection.PendingLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.PendingLinks(childComplexity), true
+	case "QuickBooksConnection.realmId":
+		if e.ComplexityRoot.QuickBooksConnection.RealmID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.RealmID(childComplexity), true
+	case "QuickBooksConnection.refreshExpiresAt":
+		if e.ComplexityRoot.QuickBooksConnection.RefreshExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.RefreshExpiresAt(childComplexity), true
+	case "QuickBooksConnection.settings":
+		if e.ComplexityRoot.QuickBooksConnection.Settings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.Settings(childComplexity), true
+	case "QuickBooksConnection.status":
+		if e.ComplexityRoot.QuickBooksConnection.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnection.Status(childComplexity), true
+
+	case "QuickBooksConnectionPayload.connection":
+		if e.ComplexityRoot.QuickBooksConnectionPayload.Connection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksConnectionPayload.Connection(childComplexity), true
+
+	case "QuickBooksCustomField.booksField":
+		if e.ComplexityRoot.QuickBooksCustomField.BooksField == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksCustomField.BooksField(childComplexity), true
+	case "QuickBooksCustomField.definitionId":
+		if e.ComplexityRoot.QuickBooksCustomField.DefinitionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksCustomField.DefinitionID(childComplexity), true
+
+	case "QuickBooksListCount.added":
+		if e.ComplexityRoot.QuickBooksListCount.Added == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksListCount.Added(childComplexity), true
+	case "QuickBooksListCount.deactivated":
+		if e.ComplexityRoot.QuickBooksListCount.Deactivated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksListCount.Deactivated(childComplexity), true
+	case "QuickBooksListCount.fetched":
+		if e.ComplexityRoot.QuickBooksListCount.Fetched == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksListCount.Fetched(childComplexity), true
+	case "QuickBooksListCount.list":
+		if e.ComplexityRoot.QuickBooksListCount.List == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksListCount.List(childComplexity), true
+
+	case "QuickBooksPaymentMethod.depositAccountId":
+		if e.ComplexityRoot.QuickBooksPaymentMethod.DepositAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksPaymentMethod.DepositAccountID(childComplexity), true
+	case "QuickBooksPaymentMethod.method":
+		if e.ComplexityRoot.QuickBooksPaymentMethod.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksPaymentMethod.Method(childComplexity), true
+	case "QuickBooksPaymentMethod.paymentMethodId":
+		if e.ComplexityRoot.QuickBooksPaymentMethod.PaymentMethodID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksPaymentMethod.PaymentMethodID(childComplexity), true
+	case "QuickBooksPaymentMethod.system":
+		if e.ComplexityRoot.QuickBooksPaymentMethod.System == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksPaymentMethod.System(childComplexity), true
+
+	case "QuickBooksRecord.link":
+		if e.ComplexityRoot.QuickBooksRecord.Link == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksRecord.Link(childComplexity), true
+	case "QuickBooksRecord.record":
+		if e.ComplexityRoot.QuickBooksRecord.Record == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksRecord.Record(childComplexity), true
+
+	case "QuickBooksSettings.autoSyncInvoices":
+		if e.ComplexityRoot.QuickBooksSettings.AutoSyncInvoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.AutoSyncInvoices(childComplexity), true
+	case "QuickBooksSettings.customFields":
+		if e.ComplexityRoot.QuickBooksSettings.CustomFields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.CustomFields(childComplexity), true
+	case "QuickBooksSettings.defaultDepositAccountId":
+		if e.ComplexityRoot.QuickBooksSettings.DefaultDepositAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.DefaultDepositAccountID(childComplexity), true
+	case "QuickBooksSettings.defaultPaymentMethodId":
+		if e.ComplexityRoot.QuickBooksSettings.DefaultPaymentMethodID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.DefaultPaymentMethodID(childComplexity), true
+	case "QuickBooksSettings.invoiceDateMode":
+		if e.ComplexityRoot.QuickBooksSettings.InvoiceDateMode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.InvoiceDateMode(childComplexity), true
+	case "QuickBooksSettings.oneTransactionDescription":
+		if e.ComplexityRoot.QuickBooksSettings.OneTransactionDescription == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.OneTransactionDescription(childComplexity), true
+	case "QuickBooksSettings.oneTransactionInvoice":
+		if e.ComplexityRoot.QuickBooksSettings.OneTransactionInvoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.OneTransactionInvoice(childComplexity), true
+	case "QuickBooksSettings.paymentMethods":
+		if e.ComplexityRoot.QuickBooksSettings.PaymentMethods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.PaymentMethods(childComplexity), true
+	case "QuickBooksSettings.serviceItemId":
+		if e.ComplexityRoot.QuickBooksSettings.ServiceItemID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.ServiceItemID(childComplexity), true
+	case "QuickBooksSettings.splitInvoiceByMonth":
+		if e.ComplexityRoot.QuickBooksSettings.SplitInvoiceByMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.SplitInvoiceByMonth(childComplexity), true
+	case "QuickBooksSettings.syncCustomFields":
+		if e.ComplexityRoot.QuickBooksSettings.SyncCustomFields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickBooksSettings.SyncCustomFields(childComplexity), true
 
 	case "Refund.amount":
 		if e.ComplexityRoot.Refund.Amount == nil {
@@ -4978,6 +5675,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.AdminIssues(childComplexity, args["entityId"].(*string)), true
 
+	case "SyncToQuickBooksPayload.links":
+		if e.ComplexityRoot.SyncToQuickBooksPayload.Links == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncToQuickBooksPayload.Links(childComplexity), true
+
 	case "TrialBalance.asOf":
 		if e.ComplexityRoot.TrialBalance.AsOf == nil {
 			break
@@ -5046,6 +5750,26 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TrialBalanceRow.Debit(childComplexity), true
 
+	case "UnlinkQuickBooksRecordPayload.recordId":
+		if e.ComplexityRoot.UnlinkQuickBooksRecordPayload.RecordID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnlinkQuickBooksRecordPayload.RecordID(childComplexity), true
+	case "UnlinkQuickBooksRecordPayload.removed":
+		if e.ComplexityRoot.UnlinkQuickBooksRecordPayload.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnlinkQuickBooksRecordPayload.Removed(childComplexity), true
+
+	case "UnmapQuickBooksAccountPayload.accountId":
+		if e.ComplexityRoot.UnmapQuickBooksAccountPayload.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnmapQuickBooksAccountPayload.AccountID(childComplexity), true
+
 	case "UpdateAccountPayload.account":
 		if e.ComplexityRoot.UpdateAccountPayload.Account == nil {
 			break
@@ -5087,6 +5811,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UpdateLegalEntityPayload.LegalEntity(childComplexity), true
+
+	case "UpdateQuickBooksListsPayload.autoMapped":
+		if e.ComplexityRoot.UpdateQuickBooksListsPayload.AutoMapped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateQuickBooksListsPayload.AutoMapped(childComplexity), true
+	case "UpdateQuickBooksListsPayload.connection":
+		if e.ComplexityRoot.UpdateQuickBooksListsPayload.Connection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateQuickBooksListsPayload.Connection(childComplexity), true
+	case "UpdateQuickBooksListsPayload.lists":
+		if e.ComplexityRoot.UpdateQuickBooksListsPayload.Lists == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateQuickBooksListsPayload.Lists(childComplexity), true
 
 	case "UpdateVendorPayload.vendor":
 		if e.ComplexityRoot.UpdateVendorPayload.Vendor == nil {
@@ -5185,6 +5928,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Vendor.PostalCode(childComplexity), true
+	case "Vendor.qboInfo":
+		if e.ComplexityRoot.Vendor.QboInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vendor.QboInfo(childComplexity), true
+	case "Vendor.qboLinks":
+		if e.ComplexityRoot.Vendor.QboLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vendor.QboLinks(childComplexity), true
 	case "Vendor.region":
 		if e.ComplexityRoot.Vendor.Region == nil {
 			break
@@ -5468,6 +6223,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputLegalEntityOrder,
 		ec.unmarshalInputLegalEntityPatch,
 		ec.unmarshalInputLegalEntityWhereInput,
+		ec.unmarshalInputLinkQuickBooksRecordInput,
+		ec.unmarshalInputMapQuickBooksAccountInput,
 		ec.unmarshalInputOrganizationOrder,
 		ec.unmarshalInputOrganizationWhereInput,
 		ec.unmarshalInputPaymentApplicationOrder,
@@ -5478,6 +6235,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputPostJournalEntryInput,
 		ec.unmarshalInputQBOLinkOrder,
 		ec.unmarshalInputQBOLinkWhereInput,
+		ec.unmarshalInputQBOListEntryOrder,
+		ec.unmarshalInputQBOListEntryWhereInput,
+		ec.unmarshalInputQuickBooksCustomFieldInput,
+		ec.unmarshalInputQuickBooksEntityInput,
+		ec.unmarshalInputQuickBooksPaymentMethodInput,
 		ec.unmarshalInputRecordPaymentInput,
 		ec.unmarshalInputRefundOrder,
 		ec.unmarshalInputRefundWhereInput,
@@ -5485,8 +6247,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputReverseJournalEntryInput,
 		ec.unmarshalInputRevokeIntegrationKeyInput,
 		ec.unmarshalInputSetInvoicePrefixInput,
+		ec.unmarshalInputSyncToQuickBooksInput,
 		ec.unmarshalInputUnapplyCreditInput,
 		ec.unmarshalInputUnapplyPaymentInput,
+		ec.unmarshalInputUnlinkQuickBooksRecordInput,
+		ec.unmarshalInputUnmapQuickBooksAccountInput,
 		ec.unmarshalInputUpdateAccountInput,
 		ec.unmarshalInputUpdateCOAMappingInput,
 		ec.unmarshalInputUpdateClassInput,
@@ -5494,6 +6259,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputUpdateInvoiceInput,
 		ec.unmarshalInputUpdateItemInput,
 		ec.unmarshalInputUpdateLegalEntityInput,
+		ec.unmarshalInputUpdateQuickBooksSettingsInput,
 		ec.unmarshalInputUpdateVendorInput,
 		ec.unmarshalInputVendorOrder,
 		ec.unmarshalInputVendorPatch,
@@ -21636,6 +22402,565 @@ input QBOLinkWhereInput {
   syncedAtNotNil: Boolean
 }
 """
+One entry of a QuickBooks list (account, payment method, item, class, custom field) fetched by Update lists.
+"""
+type QBOListEntry implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix qble_ followed by a time-ordered ULID (qble_01jd8x…).
+  """
+  id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
+  createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
+  updatedAt: Time!
+  """
+  The QuickBooks connection the list was fetched from.
+  """
+  connectionId: ID!
+  """
+  Which QuickBooks list the entry belongs to.
+  """
+  list: QBOListEntryList!
+  """
+  QuickBooks' id of the entry.
+  """
+  qboId: ID!
+  """
+  The entry's name as QuickBooks shows it (FullyQualifiedName where there is one).
+  """
+  name: String!
+  """
+  QuickBooks' type of the entry: AccountType for accounts (e.g. Bank), Type for payment methods and items; empty for others.
+  """
+  qboKind: String
+  """
+  QuickBooks' AccountSubType for accounts; empty for others.
+  """
+  qboSubkind: String
+  """
+  Whether the entry is active in QuickBooks.
+  """
+  active: Boolean!
+  """
+  For accounts: whether payments may be deposited to it (types Bank and Other Current Asset only).
+  """
+  depositAllowed: Boolean!
+  """
+  When the entry was last fetched (UTC).
+  """
+  fetchedAt: Time!
+}
+"""
+A connection to a list of items.
+"""
+type QBOListEntryConnection {
+  """
+  A list of edges.
+  """
+  edges: [QBOListEntryEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type QBOListEntryEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: QBOListEntry
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+A QuickBooks list fetched by Update lists.
+"""
+enum QBOListEntryList @goModel(model: "books/ent/qbolistentry.List") {
+  """
+  The chart of accounts; Bank and Other Current Asset accounts may receive payments.
+  """
+  ACCOUNT @goEnum(value: "books/ent/qbolistentry.ListAccount")
+  """
+  Payment methods (cash, check, cards, ...).
+  """
+  PAYMENT_METHOD @goEnum(value: "books/ent/qbolistentry.ListPaymentMethod")
+  """
+  Products and services.
+  """
+  ITEM @goEnum(value: "books/ent/qbolistentry.ListItem")
+  """
+  Classes.
+  """
+  CLASS @goEnum(value: "books/ent/qbolistentry.ListClass")
+  """
+  Custom-field definitions of sales forms (at most three).
+  """
+  CUSTOM_FIELD @goEnum(value: "books/ent/qbolistentry.ListCustomField")
+}
+"""
+Ordering options for QBOListEntry connections
+"""
+input QBOListEntryOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order QBOListEntries.
+  """
+  field: QBOListEntryOrderField!
+}
+"""
+Properties by which QBOListEntry connections can be ordered.
+"""
+enum QBOListEntryOrderField {
+  """
+  Order by when the entry was first fetched.
+  """
+  CREATED_AT
+}
+"""
+Filters QBOListEntry records: every predicate given must hold.
+"""
+input QBOListEntryWhereInput {
+  """
+  Matches records the given filter does not match.
+  """
+  not: QBOListEntryWhereInput
+  """
+  Matches records every given filter matches.
+  """
+  and: [QBOListEntryWhereInput!]
+  """
+  Matches records at least one given filter matches.
+  """
+  or: [QBOListEntryWhereInput!]
+  """
+  id equals the given value.
+  """
+  id: ID
+  """
+  id differs from the given value.
+  """
+  idNEQ: ID
+  """
+  id is one of the given values.
+  """
+  idIn: [ID!]
+  """
+  id is none of the given values.
+  """
+  idNotIn: [ID!]
+  """
+  id is greater than the given value.
+  """
+  idGT: ID
+  """
+  id is greater than or equal to the given value.
+  """
+  idGTE: ID
+  """
+  id is less than the given value.
+  """
+  idLT: ID
+  """
+  id is less than or equal to the given value.
+  """
+  idLTE: ID
+  """
+  id equals the given text, ignoring case.
+  """
+  idEqualFold: ID
+  """
+  id contains the given text, ignoring case.
+  """
+  idContainsFold: ID
+  """
+  createdAt equals the given value.
+  """
+  createdAt: Time
+  """
+  createdAt differs from the given value.
+  """
+  createdAtNEQ: Time
+  """
+  createdAt is one of the given values.
+  """
+  createdAtIn: [Time!]
+  """
+  createdAt is none of the given values.
+  """
+  createdAtNotIn: [Time!]
+  """
+  createdAt is greater than the given value.
+  """
+  createdAtGT: Time
+  """
+  createdAt is greater than or equal to the given value.
+  """
+  createdAtGTE: Time
+  """
+  createdAt is less than the given value.
+  """
+  createdAtLT: Time
+  """
+  createdAt is less than or equal to the given value.
+  """
+  createdAtLTE: Time
+  """
+  connectionId equals the given value.
+  """
+  connectionId: ID
+  """
+  connectionId differs from the given value.
+  """
+  connectionIdNEQ: ID
+  """
+  connectionId is one of the given values.
+  """
+  connectionIdIn: [ID!]
+  """
+  connectionId is none of the given values.
+  """
+  connectionIdNotIn: [ID!]
+  """
+  connectionId is greater than the given value.
+  """
+  connectionIdGT: String
+  """
+  connectionId is greater than or equal to the given value.
+  """
+  connectionIdGTE: String
+  """
+  connectionId is less than the given value.
+  """
+  connectionIdLT: String
+  """
+  connectionId is less than or equal to the given value.
+  """
+  connectionIdLTE: String
+  """
+  connectionId contains the given text.
+  """
+  connectionIdContains: String
+  """
+  connectionId starts with the given text.
+  """
+  connectionIdHasPrefix: String
+  """
+  connectionId ends with the given text.
+  """
+  connectionIdHasSuffix: String
+  """
+  connectionId equals the given text, ignoring case.
+  """
+  connectionIdEqualFold: String
+  """
+  connectionId contains the given text, ignoring case.
+  """
+  connectionIdContainsFold: String
+  """
+  list equals the given value.
+  """
+  list: QBOListEntryList
+  """
+  list differs from the given value.
+  """
+  listNEQ: QBOListEntryList
+  """
+  list is one of the given values.
+  """
+  listIn: [QBOListEntryList!]
+  """
+  list is none of the given values.
+  """
+  listNotIn: [QBOListEntryList!]
+  """
+  qboId equals the given value.
+  """
+  qboId: ID
+  """
+  qboId differs from the given value.
+  """
+  qboIdNEQ: ID
+  """
+  qboId is one of the given values.
+  """
+  qboIdIn: [ID!]
+  """
+  qboId is none of the given values.
+  """
+  qboIdNotIn: [ID!]
+  """
+  qboId is greater than the given value.
+  """
+  qboIdGT: String
+  """
+  qboId is greater than or equal to the given value.
+  """
+  qboIdGTE: String
+  """
+  qboId is less than the given value.
+  """
+  qboIdLT: String
+  """
+  qboId is less than or equal to the given value.
+  """
+  qboIdLTE: String
+  """
+  qboId contains the given text.
+  """
+  qboIdContains: String
+  """
+  qboId starts with the given text.
+  """
+  qboIdHasPrefix: String
+  """
+  qboId ends with the given text.
+  """
+  qboIdHasSuffix: String
+  """
+  qboId equals the given text, ignoring case.
+  """
+  qboIdEqualFold: String
+  """
+  qboId contains the given text, ignoring case.
+  """
+  qboIdContainsFold: String
+  """
+  name equals the given value.
+  """
+  name: String
+  """
+  name differs from the given value.
+  """
+  nameNEQ: String
+  """
+  name is one of the given values.
+  """
+  nameIn: [String!]
+  """
+  name is none of the given values.
+  """
+  nameNotIn: [String!]
+  """
+  name is greater than the given value.
+  """
+  nameGT: String
+  """
+  name is greater than or equal to the given value.
+  """
+  nameGTE: String
+  """
+  name is less than the given value.
+  """
+  nameLT: String
+  """
+  name is less than or equal to the given value.
+  """
+  nameLTE: String
+  """
+  name contains the given text.
+  """
+  nameContains: String
+  """
+  name starts with the given text.
+  """
+  nameHasPrefix: String
+  """
+  name ends with the given text.
+  """
+  nameHasSuffix: String
+  """
+  name equals the given text, ignoring case.
+  """
+  nameEqualFold: String
+  """
+  name contains the given text, ignoring case.
+  """
+  nameContainsFold: String
+  """
+  qboKind equals the given value.
+  """
+  qboKind: String
+  """
+  qboKind differs from the given value.
+  """
+  qboKindNEQ: String
+  """
+  qboKind is one of the given values.
+  """
+  qboKindIn: [String!]
+  """
+  qboKind is none of the given values.
+  """
+  qboKindNotIn: [String!]
+  """
+  qboKind is greater than the given value.
+  """
+  qboKindGT: String
+  """
+  qboKind is greater than or equal to the given value.
+  """
+  qboKindGTE: String
+  """
+  qboKind is less than the given value.
+  """
+  qboKindLT: String
+  """
+  qboKind is less than or equal to the given value.
+  """
+  qboKindLTE: String
+  """
+  qboKind contains the given text.
+  """
+  qboKindContains: String
+  """
+  qboKind starts with the given text.
+  """
+  qboKindHasPrefix: String
+  """
+  qboKind ends with the given text.
+  """
+  qboKindHasSuffix: String
+  """
+  qboKind is not set (null).
+  """
+  qboKindIsNil: Boolean
+  """
+  qboKind is set.
+  """
+  qboKindNotNil: Boolean
+  """
+  qboKind equals the given text, ignoring case.
+  """
+  qboKindEqualFold: String
+  """
+  qboKind contains the given text, ignoring case.
+  """
+  qboKindContainsFold: String
+  """
+  qboSubkind equals the given value.
+  """
+  qboSubkind: String
+  """
+  qboSubkind differs from the given value.
+  """
+  qboSubkindNEQ: String
+  """
+  qboSubkind is one of the given values.
+  """
+  qboSubkindIn: [String!]
+  """
+  qboSubkind is none of the given values.
+  """
+  qboSubkindNotIn: [String!]
+  """
+  qboSubkind is greater than the given value.
+  """
+  qboSubkindGT: String
+  """
+  qboSubkind is greater than or equal to the given value.
+  """
+  qboSubkindGTE: String
+  """
+  qboSubkind is less than the given value.
+  """
+  qboSubkindLT: String
+  """
+  qboSubkind is less than or equal to the given value.
+  """
+  qboSubkindLTE: String
+  """
+  qboSubkind contains the given text.
+  """
+  qboSubkindContains: String
+  """
+  qboSubkind starts with the given text.
+  """
+  qboSubkindHasPrefix: String
+  """
+  qboSubkind ends with the given text.
+  """
+  qboSubkindHasSuffix: String
+  """
+  qboSubkind is not set (null).
+  """
+  qboSubkindIsNil: Boolean
+  """
+  qboSubkind is set.
+  """
+  qboSubkindNotNil: Boolean
+  """
+  qboSubkind equals the given text, ignoring case.
+  """
+  qboSubkindEqualFold: String
+  """
+  qboSubkind contains the given text, ignoring case.
+  """
+  qboSubkindContainsFold: String
+  """
+  active equals the given value.
+  """
+  active: Boolean
+  """
+  active differs from the given value.
+  """
+  activeNEQ: Boolean
+  """
+  depositAllowed equals the given value.
+  """
+  depositAllowed: Boolean
+  """
+  depositAllowed differs from the given value.
+  """
+  depositAllowedNEQ: Boolean
+  """
+  fetchedAt equals the given value.
+  """
+  fetchedAt: Time
+  """
+  fetchedAt differs from the given value.
+  """
+  fetchedAtNEQ: Time
+  """
+  fetchedAt is one of the given values.
+  """
+  fetchedAtIn: [Time!]
+  """
+  fetchedAt is none of the given values.
+  """
+  fetchedAtNotIn: [Time!]
+  """
+  fetchedAt is greater than the given value.
+  """
+  fetchedAtGT: Time
+  """
+  fetchedAt is greater than or equal to the given value.
+  """
+  fetchedAtGTE: Time
+  """
+  fetchedAt is less than the given value.
+  """
+  fetchedAtLT: Time
+  """
+  fetchedAt is less than or equal to the given value.
+  """
+  fetchedAtLTE: Time
+}
+"""
 Everything a caller can read, always within their own organization.
 """
 type Query {
@@ -22167,6 +23492,40 @@ type Query {
     """
     where: QBOLinkWhereInput
   ): QBOLinkConnection!
+  """
+  The QuickBooks lists fetched by updateQuickBooksLists, across connections: the choices for account mappings and connection settings.
+  """
+  qboListEntries(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for QBOListEntries returned from the connection.
+    """
+    orderBy: QBOListEntryOrder
+
+    """
+    Filtering options for QBOListEntries returned from the connection.
+    """
+    where: QBOListEntryWhereInput
+  ): QBOListEntryConnection!
   """
   The organization's refunds of payments.
   """
@@ -24648,6 +26007,341 @@ extend type Mutation {
   verifyLedger("The legal entity." input: VerifyLedgerInput!): VerifyLedgerPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
 }
 `, BuiltIn: false},
+	{Name: "../qbo.graphqls", Input: `# QuickBooks Online: each legal entity's connection, its lists and settings, and the push of
+# Books records (QBOLink and QBOListEntry are generated into ent.graphqls).
+
+"A legal entity's connection to one QuickBooks Online company. The OAuth tokens are never exposed."
+type QuickBooksConnection @goModel(model: "books/ent.QBOConnection") {
+  "Unique id of the connection (qbc_…)."
+  id: ID!
+  "The legal entity connected."
+  entityId: ID!
+  "QuickBooks' id of the company (realm)."
+  realmId: ID!
+  "The company's name in QuickBooks; empty when it could not be read."
+  companyName: String!
+  "Whether the connection can be used."
+  status: QuickBooksConnectionStatus!
+  "When the company was last connected."
+  connectedAt: Time!
+  "When the connection was disconnected; null unless status is DISCONNECTED."
+  disconnectedAt: Time
+  "Why the connection needs re-authorization; empty when none."
+  lastError: String!
+  "When the current access token expires; it is refreshed well before. Null once disconnected."
+  accessExpiresAt: Time
+  "When the refresh token expires unless used; null once disconnected."
+  refreshExpiresAt: Time
+  "When Update lists last fetched the company's lists; null before."
+  listsUpdatedAt: Time
+  "The sync settings."
+  settings: QuickBooksSettings! @goField(forceResolver: true)
+  "How many links wait for a write to QuickBooks."
+  pendingLinks: Int!
+  "How many links failed in a way a person must fix (see the admin queue)."
+  failedLinks: Int!
+}
+
+"Whether a QuickBooks connection can be used."
+enum QuickBooksConnectionStatus @goModel(model: "books/ent/qboconnection.Status") {
+  "Connected; writes go out."
+  CONNECTED @goEnum(value: "books/ent/qboconnection.StatusConnected")
+  "QuickBooks refused the refresh token: writes wait (nothing is dropped) until someone connects the company again."
+  NEEDS_REAUTH @goEnum(value: "books/ent/qboconnection.StatusNeedsReauth")
+  "Disconnected by a person; links are kept for a reconnect of the same company."
+  DISCONNECTED @goEnum(value: "books/ent/qboconnection.StatusDisconnected")
+}
+
+"The sync settings of a QuickBooks connection."
+type QuickBooksSettings @goModel(model: "books/internal/qbo/settings.Settings") {
+  "Push each invoice as one line summing all its lines, described by oneTransactionDescription, with the service item."
+  oneTransactionInvoice: Boolean!
+  "The one-line description template; {invoiceNumber}, {invoiceDate} and {client} are filled in."
+  oneTransactionDescription: String!
+  "Push one QuickBooks invoice per calendar month of an invoice's line service dates."
+  splitInvoiceByMonth: Boolean!
+  "Push the mapped custom fields of invoices."
+  syncCustomFields: Boolean!
+  "Up to three Books invoice custom fields and the QuickBooks custom-field definitions they fill."
+  customFields: [QuickBooksCustomField!]!
+  "Push approved invoices of customers already synced without being asked."
+  autoSyncInvoices: Boolean!
+  "The date QuickBooks invoices carry."
+  invoiceDateMode: QuickBooksInvoiceDateMode!
+  "The QuickBooks service item of one-transaction invoices, credit memos and refunds; empty when none is chosen."
+  serviceItemId: ID!
+  "Where payments of each payment system are deposited, and with which QuickBooks payment method."
+  paymentMethods: [QuickBooksPaymentMethod!]!
+  "The QuickBooks deposit account used when no mapping names one; empty for QuickBooks' Undeposited Funds."
+  defaultDepositAccountId: ID!
+  "The QuickBooks payment method used when no mapping names one; empty for none."
+  defaultPaymentMethodId: ID!
+}
+
+"A Books invoice custom field pushed into a QuickBooks custom field."
+type QuickBooksCustomField @goModel(model: "books/internal/qbo/settings.CustomField") {
+  "The key in the invoice's customFields, e.g. CampaignId."
+  booksField: String!
+  "The QuickBooks custom-field definition (from the CUSTOM_FIELD list)."
+  definitionId: ID!
+}
+
+"Where payments of a Books payment system go in QuickBooks."
+type QuickBooksPaymentMethod @goModel(model: "books/internal/qbo/settings.PaymentMethod") {
+  "The Books payment system: manual, stripe or qbo."
+  system: String!
+  "The payment method the mapping is narrowed to (card, ach, check, wire, cash, other); empty for all."
+  method: String!
+  "The QuickBooks account (Bank or Other Current Asset) payments are deposited to; empty for the default."
+  depositAccountId: ID!
+  "The QuickBooks payment method; empty for the default."
+  paymentMethodId: ID!
+}
+
+"The date a QuickBooks invoice carries."
+enum QuickBooksInvoiceDateMode @goModel(model: "books/internal/qbo/settings.DateMode") {
+  "The end of the period the invoice covers (its last service date)."
+  PERIOD_END @goEnum(value: "books/internal/qbo/settings.PeriodEnd")
+  "The Books invoice date."
+  CREATION_DATE @goEnum(value: "books/internal/qbo/settings.CreationDate")
+  "The day the invoice is pushed."
+  SYNC_DATE @goEnum(value: "books/internal/qbo/settings.SyncDate")
+}
+
+"A QuickBooks record as QuickBooks holds it now, read live."
+type QuickBooksRecord {
+  "The link the record was read through."
+  link: QBOLink!
+  "The record's JSON as QuickBooks answered it; null when QuickBooks no longer has it."
+  record: Map
+}
+
+"A legal entity to act on in QuickBooks."
+input QuickBooksEntityInput {
+  "The legal entity."
+  entityId: ID!
+}
+
+"The outcome of connectQuickBooks."
+type ConnectQuickBooksPayload {
+  "The Intuit page to send the browser to; it comes back to /oauth/qbo/callback."
+  authorizeUrl: String!
+  "When the authorization offer expires."
+  expiresAt: Time!
+}
+
+"The outcome of a mutation that changes a QuickBooks connection."
+type QuickBooksConnectionPayload {
+  "The connection as changed."
+  connection: QuickBooksConnection!
+}
+
+"How many entries Update lists fetched from one list."
+type QuickBooksListCount {
+  "The list."
+  list: QBOListEntryList!
+  "Entries QuickBooks returned."
+  fetched: Int!
+  "Entries fetched for the first time."
+  added: Int!
+  "Entries QuickBooks no longer returned, now marked inactive."
+  deactivated: Int!
+}
+
+"The outcome of updateQuickBooksLists."
+type UpdateQuickBooksListsPayload {
+  "The connection, with listsUpdatedAt set."
+  connection: QuickBooksConnection!
+  "What each list's update did."
+  lists: [QuickBooksListCount!]!
+  "Books accounts newly mapped to the QuickBooks account of the same name."
+  autoMapped: Int!
+}
+
+"New sync settings for a connection; they replace the old ones whole."
+input UpdateQuickBooksSettingsInput {
+  "The legal entity whose connection is set."
+  entityId: ID!
+  "See QuickBooksSettings."
+  oneTransactionInvoice: Boolean!
+  "See QuickBooksSettings; empty for the default template."
+  oneTransactionDescription: String
+  "See QuickBooksSettings."
+  splitInvoiceByMonth: Boolean!
+  "See QuickBooksSettings."
+  syncCustomFields: Boolean!
+  "See QuickBooksSettings; at most three."
+  customFields: [QuickBooksCustomFieldInput!]
+  "See QuickBooksSettings."
+  autoSyncInvoices: Boolean!
+  "See QuickBooksSettings; CREATION_DATE when omitted."
+  invoiceDateMode: QuickBooksInvoiceDateMode
+  "See QuickBooksSettings."
+  serviceItemId: ID
+  "See QuickBooksSettings."
+  paymentMethods: [QuickBooksPaymentMethodInput!]
+  "See QuickBooksSettings."
+  defaultDepositAccountId: ID
+  "See QuickBooksSettings."
+  defaultPaymentMethodId: ID
+}
+
+"See QuickBooksCustomField."
+input QuickBooksCustomFieldInput {
+  "See QuickBooksCustomField."
+  booksField: String!
+  "See QuickBooksCustomField."
+  definitionId: ID!
+}
+
+"See QuickBooksPaymentMethod."
+input QuickBooksPaymentMethodInput {
+  "See QuickBooksPaymentMethod: manual, stripe or qbo."
+  system: String!
+  "See QuickBooksPaymentMethod."
+  method: String
+  "See QuickBooksPaymentMethod."
+  depositAccountId: ID
+  "See QuickBooksPaymentMethod."
+  paymentMethodId: ID
+}
+
+"A Books GL account to map to a QuickBooks account."
+input MapQuickBooksAccountInput {
+  "The legal entity whose connection holds the mapping."
+  entityId: ID!
+  "The Books account."
+  accountId: ID!
+  "The QuickBooks account (from the ACCOUNT list); several Books accounts may map to one."
+  qboAccountId: ID!
+}
+
+"The outcome of mapQuickBooksAccount."
+type MapQuickBooksAccountPayload {
+  "The mapping."
+  link: QBOLink!
+}
+
+"A Books GL account whose mapping to remove."
+input UnmapQuickBooksAccountInput {
+  "The legal entity whose connection holds the mapping."
+  entityId: ID!
+  "The Books account."
+  accountId: ID!
+}
+
+"The outcome of unmapQuickBooksAccount."
+type UnmapQuickBooksAccountPayload {
+  "The account whose mapping is gone."
+  accountId: ID!
+}
+
+"Books records to push to an entity's QuickBooks company."
+input SyncToQuickBooksInput {
+  "The legal entity whose company receives them."
+  entityId: ID!
+  "The kind of the records (not ACCOUNT: accounts are mapped, never pushed)."
+  recordType: QBOLinkRecordType!
+  "The records, at most 30 (QuickBooks' batch size)."
+  recordIds: [ID!]!
+}
+
+"The outcome of syncToQuickBooks."
+type SyncToQuickBooksPayload {
+  "The links of the records asked for, pending until the push settles them."
+  links: [QBOLink!]!
+}
+
+"A Books record to link to an existing QuickBooks record instead of creating one."
+input LinkQuickBooksRecordInput {
+  "The legal entity whose company holds the QuickBooks record."
+  entityId: ID!
+  "The kind of the Books record: CUSTOMER, VENDOR, ITEM or CLASS."
+  recordType: QBOLinkRecordType!
+  "The Books record."
+  recordId: ID!
+  "The QuickBooks record's id."
+  qboId: ID!
+}
+
+"The outcome of linkQuickBooksRecord."
+type LinkQuickBooksRecordPayload {
+  "The link, synced."
+  link: QBOLink!
+}
+
+"A Books record to unlink from QuickBooks (unsync): QuickBooks keeps its record."
+input UnlinkQuickBooksRecordInput {
+  "The legal entity whose connection holds the link."
+  entityId: ID!
+  "The kind of the Books record."
+  recordType: QBOLinkRecordType!
+  "The Books record."
+  recordId: ID!
+}
+
+"The outcome of unlinkQuickBooksRecord."
+type UnlinkQuickBooksRecordPayload {
+  "The Books record unlinked."
+  recordId: ID!
+  "How many links were removed (an invoice split by month has one per month)."
+  removed: Int!
+}
+
+extend type Query {
+  "The legal entity's QuickBooks connection that is not disconnected (connected or awaiting re-authorization); null when it has none."
+  quickBooksConnection("The legal entity." entityId: ID!): QuickBooksConnection @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
+}
+
+extend type Mutation {
+  "Start connecting the entity to a QuickBooks company: returns Intuit's authorize URL with a single-use state that expires in 10 minutes."
+  connectQuickBooks("The legal entity." input: QuickBooksEntityInput!): ConnectQuickBooksPayload! @hasRole(roles: [ADMIN])
+  "Disconnect the entity's QuickBooks company: revokes the tokens at Intuit and keeps every link, so connecting the same company again resumes. The only field of its operation."
+  disconnectQuickBooks("The legal entity." input: QuickBooksEntityInput!): QuickBooksConnectionPayload! @hasRole(roles: [ADMIN])
+  "Update lists: fetch the company's accounts, payment methods, items, classes and custom-field definitions, and map Books accounts to same-named QuickBooks accounts. The only field of its operation."
+  updateQuickBooksLists("The legal entity." input: QuickBooksEntityInput!): UpdateQuickBooksListsPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
+  "Replace the connection's sync settings; QuickBooks ids are checked against the fetched lists."
+  updateQuickBooksSettings("The entity and its settings." input: UpdateQuickBooksSettingsInput!): QuickBooksConnectionPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
+  "Map a Books GL account to a QuickBooks account."
+  mapQuickBooksAccount("The account and its QuickBooks account." input: MapQuickBooksAccountInput!): MapQuickBooksAccountPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
+  "Remove a Books GL account's QuickBooks mapping."
+  unmapQuickBooksAccount("The account." input: UnmapQuickBooksAccountInput!): UnmapQuickBooksAccountPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
+  "Push up to 30 records (and what they refer to) to QuickBooks, through its batch endpoint. Each is looked up in QuickBooks before it is created."
+  syncToQuickBooks("The records." input: SyncToQuickBooksInput!): SyncToQuickBooksPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
+  "Link a Books customer, vendor, item or class to an existing QuickBooks record, read live to check it exists. The only field of its operation."
+  linkQuickBooksRecord("The record and the QuickBooks record." input: LinkQuickBooksRecordInput!): LinkQuickBooksRecordPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
+  "Unsync a Books record: remove its link only."
+  unlinkQuickBooksRecord("The record." input: UnlinkQuickBooksRecordInput!): UnlinkQuickBooksRecordPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD])
+}
+
+extend type Customer {
+  "The customer's links to QuickBooks, one per connected legal entity it was pushed to."
+  qboLinks: [QBOLink!]!
+  "The linked QuickBooks customers, read live (View QB info)."
+  qboInfo: [QuickBooksRecord!]!
+}
+
+extend type Vendor {
+  "The vendor's links to QuickBooks, one per connected legal entity it was pushed to."
+  qboLinks: [QBOLink!]!
+  "The linked QuickBooks vendors, read live (View QB info)."
+  qboInfo: [QuickBooksRecord!]!
+}
+
+extend type Invoice {
+  "The invoice's links to QuickBooks: one, or one per month when split."
+  qboLinks: [QBOLink!]!
+  "The linked QuickBooks invoices, read live (View QB info)."
+  qboInfo: [QuickBooksRecord!]!
+}
+
+extend type Payment {
+  "The payment's link to QuickBooks, when pushed."
+  qboLinks: [QBOLink!]!
+  "The linked QuickBooks payment, read live."
+  qboInfo: [QuickBooksRecord!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the Books GraphQL schema. ent.graphqls is generated from ent/schema.
 # Every name here follows docs/api-conventions.md.
 
@@ -25467,6 +27161,16 @@ func (ec *executionContext) childFields_ClosePeriodPayload(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type ClosePeriodPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_ConnectQuickBooksPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "authorizeUrl":
+		return ec.fieldContext_ConnectQuickBooksPayload_authorizeUrl(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ConnectQuickBooksPayload_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectQuickBooksPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "account":
@@ -25671,6 +27375,10 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_crmContactId(ctx, field)
 	case "syncStatus":
 		return ec.fieldContext_Customer_syncStatus(ctx, field)
+	case "qboLinks":
+		return ec.fieldContext_Customer_qboLinks(ctx, field)
+	case "qboInfo":
+		return ec.fieldContext_Customer_qboInfo(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Customer", field.Name)
 }
@@ -25829,6 +27537,10 @@ func (ec *executionContext) childFields_Invoice(ctx context.Context, field graph
 		return ec.fieldContext_Invoice_creditApplications(ctx, field)
 	case "overdue":
 		return ec.fieldContext_Invoice_overdue(ctx, field)
+	case "qboLinks":
+		return ec.fieldContext_Invoice_qboLinks(ctx, field)
+	case "qboInfo":
+		return ec.fieldContext_Invoice_qboInfo(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Invoice", field.Name)
 }
@@ -26207,6 +27919,22 @@ func (ec *executionContext) childFields_LegalEntityEdge(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type LegalEntityEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_LinkQuickBooksRecordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "link":
+		return ec.fieldContext_LinkQuickBooksRecordPayload_link(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LinkQuickBooksRecordPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_MapQuickBooksAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "link":
+		return ec.fieldContext_MapQuickBooksAccountPayload_link(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MapQuickBooksAccountPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -26289,6 +28017,10 @@ func (ec *executionContext) childFields_Payment(ctx context.Context, field graph
 		return ec.fieldContext_Payment_chargeReversals(ctx, field)
 	case "journalEntry":
 		return ec.fieldContext_Payment_journalEntry(ctx, field)
+	case "qboLinks":
+		return ec.fieldContext_Payment_qboLinks(ctx, field)
+	case "qboInfo":
+		return ec.fieldContext_Payment_qboInfo(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Payment", field.Name)
 }
@@ -26437,6 +28169,176 @@ func (ec *executionContext) childFields_QBOLinkEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type QBOLinkEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_QBOListEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_QBOListEntry_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_QBOListEntry_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_QBOListEntry_updatedAt(ctx, field)
+	case "connectionId":
+		return ec.fieldContext_QBOListEntry_connectionId(ctx, field)
+	case "list":
+		return ec.fieldContext_QBOListEntry_list(ctx, field)
+	case "qboId":
+		return ec.fieldContext_QBOListEntry_qboId(ctx, field)
+	case "name":
+		return ec.fieldContext_QBOListEntry_name(ctx, field)
+	case "qboKind":
+		return ec.fieldContext_QBOListEntry_qboKind(ctx, field)
+	case "qboSubkind":
+		return ec.fieldContext_QBOListEntry_qboSubkind(ctx, field)
+	case "active":
+		return ec.fieldContext_QBOListEntry_active(ctx, field)
+	case "depositAllowed":
+		return ec.fieldContext_QBOListEntry_depositAllowed(ctx, field)
+	case "fetchedAt":
+		return ec.fieldContext_QBOListEntry_fetchedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QBOListEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_QBOListEntryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_QBOListEntryConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_QBOListEntryConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_QBOListEntryConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QBOListEntryConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_QBOListEntryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_QBOListEntryEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_QBOListEntryEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QBOListEntryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_QuickBooksConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_QuickBooksConnection_id(ctx, field)
+	case "entityId":
+		return ec.fieldContext_QuickBooksConnection_entityId(ctx, field)
+	case "realmId":
+		return ec.fieldContext_QuickBooksConnection_realmId(ctx, field)
+	case "companyName":
+		return ec.fieldContext_QuickBooksConnection_companyName(ctx, field)
+	case "status":
+		return ec.fieldContext_QuickBooksConnection_status(ctx, field)
+	case "connectedAt":
+		return ec.fieldContext_QuickBooksConnection_connectedAt(ctx, field)
+	case "disconnectedAt":
+		return ec.fieldContext_QuickBooksConnection_disconnectedAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_QuickBooksConnection_lastError(ctx, field)
+	case "accessExpiresAt":
+		return ec.fieldContext_QuickBooksConnection_accessExpiresAt(ctx, field)
+	case "refreshExpiresAt":
+		return ec.fieldContext_QuickBooksConnection_refreshExpiresAt(ctx, field)
+	case "listsUpdatedAt":
+		return ec.fieldContext_QuickBooksConnection_listsUpdatedAt(ctx, field)
+	case "settings":
+		return ec.fieldContext_QuickBooksConnection_settings(ctx, field)
+	case "pendingLinks":
+		return ec.fieldContext_QuickBooksConnection_pendingLinks(ctx, field)
+	case "failedLinks":
+		return ec.fieldContext_QuickBooksConnection_failedLinks(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuickBooksConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_QuickBooksConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "connection":
+		return ec.fieldContext_QuickBooksConnectionPayload_connection(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuickBooksConnectionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_QuickBooksCustomField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "booksField":
+		return ec.fieldContext_QuickBooksCustomField_booksField(ctx, field)
+	case "definitionId":
+		return ec.fieldContext_QuickBooksCustomField_definitionId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuickBooksCustomField", field.Name)
+}
+
+func (ec *executionContext) childFields_QuickBooksListCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "list":
+		return ec.fieldContext_QuickBooksListCount_list(ctx, field)
+	case "fetched":
+		return ec.fieldContext_QuickBooksListCount_fetched(ctx, field)
+	case "added":
+		return ec.fieldContext_QuickBooksListCount_added(ctx, field)
+	case "deactivated":
+		return ec.fieldContext_QuickBooksListCount_deactivated(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuickBooksListCount", field.Name)
+}
+
+func (ec *executionContext) childFields_QuickBooksPaymentMethod(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "system":
+		return ec.fieldContext_QuickBooksPaymentMethod_system(ctx, field)
+	case "method":
+		return ec.fieldContext_QuickBooksPaymentMethod_method(ctx, field)
+	case "depositAccountId":
+		return ec.fieldContext_QuickBooksPaymentMethod_depositAccountId(ctx, field)
+	case "paymentMethodId":
+		return ec.fieldContext_QuickBooksPaymentMethod_paymentMethodId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuickBooksPaymentMethod", field.Name)
+}
+
+func (ec *executionContext) childFields_QuickBooksRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "link":
+		return ec.fieldContext_QuickBooksRecord_link(ctx, field)
+	case "record":
+		return ec.fieldContext_QuickBooksRecord_record(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuickBooksRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_QuickBooksSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "oneTransactionInvoice":
+		return ec.fieldContext_QuickBooksSettings_oneTransactionInvoice(ctx, field)
+	case "oneTransactionDescription":
+		return ec.fieldContext_QuickBooksSettings_oneTransactionDescription(ctx, field)
+	case "splitInvoiceByMonth":
+		return ec.fieldContext_QuickBooksSettings_splitInvoiceByMonth(ctx, field)
+	case "syncCustomFields":
+		return ec.fieldContext_QuickBooksSettings_syncCustomFields(ctx, field)
+	case "customFields":
+		return ec.fieldContext_QuickBooksSettings_customFields(ctx, field)
+	case "autoSyncInvoices":
+		return ec.fieldContext_QuickBooksSettings_autoSyncInvoices(ctx, field)
+	case "invoiceDateMode":
+		return ec.fieldContext_QuickBooksSettings_invoiceDateMode(ctx, field)
+	case "serviceItemId":
+		return ec.fieldContext_QuickBooksSettings_serviceItemId(ctx, field)
+	case "paymentMethods":
+		return ec.fieldContext_QuickBooksSettings_paymentMethods(ctx, field)
+	case "defaultDepositAccountId":
+		return ec.fieldContext_QuickBooksSettings_defaultDepositAccountId(ctx, field)
+	case "defaultPaymentMethodId":
+		return ec.fieldContext_QuickBooksSettings_defaultPaymentMethodId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuickBooksSettings", field.Name)
+}
+
 func (ec *executionContext) childFields_Refund(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -26549,6 +28451,14 @@ func (ec *executionContext) childFields_SetInvoicePrefixPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type SetInvoicePrefixPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_SyncToQuickBooksPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "links":
+		return ec.fieldContext_SyncToQuickBooksPayload_links(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncToQuickBooksPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_TrialBalance(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "entity":
@@ -26581,6 +28491,24 @@ func (ec *executionContext) childFields_TrialBalanceRow(ctx context.Context, fie
 		return ec.fieldContext_TrialBalanceRow_balance(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TrialBalanceRow", field.Name)
+}
+
+func (ec *executionContext) childFields_UnlinkQuickBooksRecordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "recordId":
+		return ec.fieldContext_UnlinkQuickBooksRecordPayload_recordId(ctx, field)
+	case "removed":
+		return ec.fieldContext_UnlinkQuickBooksRecordPayload_removed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UnlinkQuickBooksRecordPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UnmapQuickBooksAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "accountId":
+		return ec.fieldContext_UnmapQuickBooksAccountPayload_accountId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UnmapQuickBooksAccountPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -26631,6 +28559,18 @@ func (ec *executionContext) childFields_UpdateLegalEntityPayload(ctx context.Con
 	return nil, fmt.Errorf("no field named %q was found under type UpdateLegalEntityPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_UpdateQuickBooksListsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "connection":
+		return ec.fieldContext_UpdateQuickBooksListsPayload_connection(ctx, field)
+	case "lists":
+		return ec.fieldContext_UpdateQuickBooksListsPayload_lists(ctx, field)
+	case "autoMapped":
+		return ec.fieldContext_UpdateQuickBooksListsPayload_autoMapped(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateQuickBooksListsPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UpdateVendorPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "vendor":
@@ -26677,6 +28617,10 @@ func (ec *executionContext) childFields_Vendor(ctx context.Context, field graphq
 		return ec.fieldContext_Vendor_crmContactId(ctx, field)
 	case "syncStatus":
 		return ec.fieldContext_Vendor_syncStatus(ctx, field)
+	case "qboLinks":
+		return ec.fieldContext_Vendor_qboLinks(ctx, field)
+	case "qboInfo":
+		return ec.fieldContext_Vendor_qboInfo(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Vendor", field.Name)
 }
@@ -27329,6 +29273,20 @@ func (ec *executionContext) field_Mutation_closePeriod_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_connectQuickBooks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.QuickBooksEntityInput, error) {
+			return ec.unmarshalNQuickBooksEntityInput2booksᚋgraphᚋmodelᚐQuickBooksEntityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -27469,6 +29427,20 @@ func (ec *executionContext) field_Mutation_deleteCOAMapping_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_disconnectQuickBooks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.QuickBooksEntityInput, error) {
+			return ec.unmarshalNQuickBooksEntityInput2booksᚋgraphᚋmodelᚐQuickBooksEntityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_ignoreAdminIssue_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -27489,6 +29461,34 @@ func (ec *executionContext) field_Mutation_issueCreditMemo_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.IssueCreditMemoInput, error) {
 			return ec.unmarshalNIssueCreditMemoInput2booksᚋgraphᚋmodelᚐIssueCreditMemoInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_linkQuickBooksRecord_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.LinkQuickBooksRecordInput, error) {
+			return ec.unmarshalNLinkQuickBooksRecordInput2booksᚋgraphᚋmodelᚐLinkQuickBooksRecordInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_mapQuickBooksAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.MapQuickBooksAccountInput, error) {
+			return ec.unmarshalNMapQuickBooksAccountInput2booksᚋgraphᚋmodelᚐMapQuickBooksAccountInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -27693,6 +29693,20 @@ func (ec *executionContext) field_Mutation_submitInvoice_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_syncToQuickBooks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SyncToQuickBooksInput, error) {
+			return ec.unmarshalNSyncToQuickBooksInput2booksᚋgraphᚋmodelᚐSyncToQuickBooksInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_unapplyCredit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -27713,6 +29727,34 @@ func (ec *executionContext) field_Mutation_unapplyPayment_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UnapplyPaymentInput, error) {
 			return ec.unmarshalNUnapplyPaymentInput2booksᚋgraphᚋmodelᚐUnapplyPaymentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unlinkQuickBooksRecord_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UnlinkQuickBooksRecordInput, error) {
+			return ec.unmarshalNUnlinkQuickBooksRecordInput2booksᚋgraphᚋmodelᚐUnlinkQuickBooksRecordInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unmapQuickBooksAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UnmapQuickBooksAccountInput, error) {
+			return ec.unmarshalNUnmapQuickBooksAccountInput2booksᚋgraphᚋmodelᚐUnmapQuickBooksAccountInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -27811,6 +29853,34 @@ func (ec *executionContext) field_Mutation_updateLegalEntity_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateLegalEntityInput, error) {
 			return ec.unmarshalNUpdateLegalEntityInput2booksᚋgraphᚋmodelᚐUpdateLegalEntityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateQuickBooksLists_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.QuickBooksEntityInput, error) {
+			return ec.unmarshalNQuickBooksEntityInput2booksᚋgraphᚋmodelᚐQuickBooksEntityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateQuickBooksSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateQuickBooksSettingsInput, error) {
+			return ec.unmarshalNUpdateQuickBooksSettingsInput2booksᚋgraphᚋmodelᚐUpdateQuickBooksSettingsInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -28900,6 +30970,74 @@ func (ec *executionContext) field_Query_qboLinks_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_qboListEntries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.QBOListEntryOrder, error) {
+			return ec.unmarshalOQBOListEntryOrder2ᚖbooksᚋentᚐQBOListEntryOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.QBOListEntryWhereInput, error) {
+			return ec.unmarshalOQBOListEntryWhereInput2ᚖbooksᚋentᚐQBOListEntryWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_quickBooksConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "entityId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entityId"] = arg0
 	return args, nil
 }
 
@@ -32432,6 +34570,52 @@ func (ec *executionContext) fieldContext_ClosePeriodPayload_period(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _ConnectQuickBooksPayload_authorizeUrl(ctx context.Context, field graphql.CollectedField, obj *model.ConnectQuickBooksPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectQuickBooksPayload_authorizeUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AuthorizeURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectQuickBooksPayload_authorizeUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectQuickBooksPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ConnectQuickBooksPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ConnectQuickBooksPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectQuickBooksPayload_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectQuickBooksPayload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectQuickBooksPayload", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _CreateAccountPayload_account(ctx context.Context, field graphql.CollectedField, obj *model.CreateAccountPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -34011,6 +36195,70 @@ func (ec *executionContext) fieldContext_Customer_syncStatus(_ context.Context, 
 	return graphql.NewScalarFieldContext("Customer", field, false, false, errors.New("field of type SyncStatus does not have child fields"))
 }
 
+func (ec *executionContext) _Customer_qboLinks(ctx context.Context, field graphql.CollectedField, obj *ent.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_qboLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().QboLinks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚕᚖbooksᚋentᚐQBOLinkᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_qboLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Customer_qboInfo(ctx context.Context, field graphql.CollectedField, obj *ent.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_qboInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().QboInfo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
+			return ec.marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_qboInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CustomerConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.CustomerConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -35460,6 +37708,70 @@ func (ec *executionContext) _Invoice_overdue(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Invoice_overdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Invoice", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Invoice_qboLinks(ctx context.Context, field graphql.CollectedField, obj *ent.Invoice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invoice_qboLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invoice().QboLinks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚕᚖbooksᚋentᚐQBOLinkᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invoice_qboLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Invoice",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Invoice_qboInfo(ctx context.Context, field graphql.CollectedField, obj *ent.Invoice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invoice_qboInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invoice().QboInfo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
+			return ec.marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invoice_qboInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Invoice",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksRecord(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _InvoiceConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.InvoiceConnection) (ret graphql.Marshaler) {
@@ -38863,6 +41175,70 @@ func (ec *executionContext) fieldContext_LegalEntityEdge_cursor(_ context.Contex
 	return graphql.NewScalarFieldContext("LegalEntityEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
+func (ec *executionContext) _LinkQuickBooksRecordPayload_link(ctx context.Context, field graphql.CollectedField, obj *model.LinkQuickBooksRecordPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LinkQuickBooksRecordPayload_link(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Link, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚖbooksᚋentᚐQBOLink(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LinkQuickBooksRecordPayload_link(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LinkQuickBooksRecordPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MapQuickBooksAccountPayload_link(ctx context.Context, field graphql.CollectedField, obj *model.MapQuickBooksAccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MapQuickBooksAccountPayload_link(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Link, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚖbooksᚋentᚐQBOLink(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MapQuickBooksAccountPayload_link(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MapQuickBooksAccountPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createLegalEntity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -41635,6 +44011,564 @@ func (ec *executionContext) fieldContext_Mutation_verifyLedger(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_connectQuickBooks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_connectQuickBooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConnectQuickBooks(ctx, fc.Args["input"].(model.QuickBooksEntityInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *model.ConnectQuickBooksPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ConnectQuickBooksPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConnectQuickBooksPayload) graphql.Marshaler {
+			return ec.marshalNConnectQuickBooksPayload2ᚖbooksᚋgraphᚋmodelᚐConnectQuickBooksPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_connectQuickBooks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectQuickBooksPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_connectQuickBooks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disconnectQuickBooks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disconnectQuickBooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisconnectQuickBooks(ctx, fc.Args["input"].(model.QuickBooksEntityInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *model.QuickBooksConnectionPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.QuickBooksConnectionPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.QuickBooksConnectionPayload) graphql.Marshaler {
+			return ec.marshalNQuickBooksConnectionPayload2ᚖbooksᚋgraphᚋmodelᚐQuickBooksConnectionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disconnectQuickBooks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksConnectionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disconnectQuickBooks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateQuickBooksLists(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateQuickBooksLists(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateQuickBooksLists(ctx, fc.Args["input"].(model.QuickBooksEntityInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD"})
+				if err != nil {
+					var zeroVal *model.UpdateQuickBooksListsPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.UpdateQuickBooksListsPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateQuickBooksListsPayload) graphql.Marshaler {
+			return ec.marshalNUpdateQuickBooksListsPayload2ᚖbooksᚋgraphᚋmodelᚐUpdateQuickBooksListsPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateQuickBooksLists(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateQuickBooksListsPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateQuickBooksLists_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateQuickBooksSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateQuickBooksSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateQuickBooksSettings(ctx, fc.Args["input"].(model.UpdateQuickBooksSettingsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD"})
+				if err != nil {
+					var zeroVal *model.QuickBooksConnectionPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.QuickBooksConnectionPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.QuickBooksConnectionPayload) graphql.Marshaler {
+			return ec.marshalNQuickBooksConnectionPayload2ᚖbooksᚋgraphᚋmodelᚐQuickBooksConnectionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateQuickBooksSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksConnectionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateQuickBooksSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_mapQuickBooksAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_mapQuickBooksAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MapQuickBooksAccount(ctx, fc.Args["input"].(model.MapQuickBooksAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD"})
+				if err != nil {
+					var zeroVal *model.MapQuickBooksAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.MapQuickBooksAccountPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MapQuickBooksAccountPayload) graphql.Marshaler {
+			return ec.marshalNMapQuickBooksAccountPayload2ᚖbooksᚋgraphᚋmodelᚐMapQuickBooksAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_mapQuickBooksAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MapQuickBooksAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_mapQuickBooksAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unmapQuickBooksAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unmapQuickBooksAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnmapQuickBooksAccount(ctx, fc.Args["input"].(model.UnmapQuickBooksAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD"})
+				if err != nil {
+					var zeroVal *model.UnmapQuickBooksAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.UnmapQuickBooksAccountPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UnmapQuickBooksAccountPayload) graphql.Marshaler {
+			return ec.marshalNUnmapQuickBooksAccountPayload2ᚖbooksᚋgraphᚋmodelᚐUnmapQuickBooksAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unmapQuickBooksAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnmapQuickBooksAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unmapQuickBooksAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_syncToQuickBooks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_syncToQuickBooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SyncToQuickBooks(ctx, fc.Args["input"].(model.SyncToQuickBooksInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT"})
+				if err != nil {
+					var zeroVal *model.SyncToQuickBooksPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.SyncToQuickBooksPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SyncToQuickBooksPayload) graphql.Marshaler {
+			return ec.marshalNSyncToQuickBooksPayload2ᚖbooksᚋgraphᚋmodelᚐSyncToQuickBooksPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_syncToQuickBooks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncToQuickBooksPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_syncToQuickBooks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_linkQuickBooksRecord(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_linkQuickBooksRecord(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LinkQuickBooksRecord(ctx, fc.Args["input"].(model.LinkQuickBooksRecordInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD"})
+				if err != nil {
+					var zeroVal *model.LinkQuickBooksRecordPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.LinkQuickBooksRecordPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LinkQuickBooksRecordPayload) graphql.Marshaler {
+			return ec.marshalNLinkQuickBooksRecordPayload2ᚖbooksᚋgraphᚋmodelᚐLinkQuickBooksRecordPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_linkQuickBooksRecord(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LinkQuickBooksRecordPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_linkQuickBooksRecord_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unlinkQuickBooksRecord(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unlinkQuickBooksRecord(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnlinkQuickBooksRecord(ctx, fc.Args["input"].(model.UnlinkQuickBooksRecordInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD"})
+				if err != nil {
+					var zeroVal *model.UnlinkQuickBooksRecordPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.UnlinkQuickBooksRecordPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UnlinkQuickBooksRecordPayload) graphql.Marshaler {
+			return ec.marshalNUnlinkQuickBooksRecordPayload2ᚖbooksᚋgraphᚋmodelᚐUnlinkQuickBooksRecordPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unlinkQuickBooksRecord(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnlinkQuickBooksRecordPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unlinkQuickBooksRecord_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -42487,6 +45421,70 @@ func (ec *executionContext) fieldContext_Payment_journalEntry(_ context.Context,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_JournalEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Payment_qboLinks(ctx context.Context, field graphql.CollectedField, obj *ent.Payment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payment_qboLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payment().QboLinks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚕᚖbooksᚋentᚐQBOLinkᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payment_qboLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Payment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Payment_qboInfo(ctx context.Context, field graphql.CollectedField, obj *ent.Payment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payment_qboInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payment().QboInfo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
+			return ec.marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payment_qboInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Payment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksRecord(ctx, field)
 		},
 	}
 	return fc, nil
@@ -43695,6 +46693,424 @@ func (ec *executionContext) fieldContext_QBOLinkEdge_cursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("QBOLinkEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
+func (ec *executionContext) _QBOListEntry_id(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_connectionId(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_connectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConnectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_connectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_list(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_list(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.List, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v qbolistentry.List) graphql.Marshaler {
+			return ec.marshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_list(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type QBOListEntryList does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_qboId(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_qboId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_qboId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_name(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_qboKind(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_qboKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_qboKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_qboSubkind(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_qboSubkind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboSubkind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_qboSubkind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_active(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_depositAllowed(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_depositAllowed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DepositAllowed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_depositAllowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntry_fetchedAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntry_fetchedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FetchedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntry_fetchedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntry", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntryConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOListEntryEdge) graphql.Marshaler {
+			return ec.marshalOQBOListEntryEdge2ᚕᚖbooksᚋentᚐQBOListEntryEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QBOListEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOListEntryEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QBOListEntryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntryConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QBOListEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QBOListEntryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntryConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntryConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QBOListEntryEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntryEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOListEntry) graphql.Marshaler {
+			return ec.marshalOQBOListEntry2ᚖbooksᚋentᚐQBOListEntry(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QBOListEntryEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOListEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QBOListEntryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.QBOListEntryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QBOListEntryEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QBOListEntryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QBOListEntryEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -44443,6 +47859,50 @@ func (ec *executionContext) fieldContext_Query_qboLinks(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_qboListEntries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_qboListEntries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().QboListEntries(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.QBOListEntryOrder), fc.Args["where"].(*ent.QBOListEntryWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOListEntryConnection) graphql.Marshaler {
+			return ec.marshalNQBOListEntryConnection2ᚖbooksᚋentᚐQBOListEntryConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_qboListEntries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOListEntryConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_qboListEntries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_refunds(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -44681,6 +48141,68 @@ func (ec *executionContext) fieldContext_Query_invoices(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_quickBooksConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_quickBooksConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().QuickBooksConnection(ctx, fc.Args["entityId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT"})
+				if err != nil {
+					var zeroVal *ent.QBOConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.QBOConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOConnection) graphql.Marshaler {
+			return ec.marshalOQuickBooksConnection2ᚖbooksᚋentᚐQBOConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_quickBooksConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_quickBooksConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -44907,6 +48429,925 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _QuickBooksConnection_id(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_entityId(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_entityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_realmId(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_realmId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RealmID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_realmId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_companyName(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_companyName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompanyName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_companyName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_status(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v qboconnection.Status) graphql.Marshaler {
+			return ec.marshalNQuickBooksConnectionStatus2booksᚋentᚋqboconnectionᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type QuickBooksConnectionStatus does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_connectedAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_connectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConnectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_connectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_disconnectedAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_disconnectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisconnectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_disconnectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_accessExpiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_accessExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_accessExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_refreshExpiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_refreshExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefreshExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_refreshExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_listsUpdatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_listsUpdatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ListsUpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_listsUpdatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_settings(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_settings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.QuickBooksConnection().Settings(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *settings.Settings) graphql.Marshaler {
+			return ec.marshalNQuickBooksSettings2ᚖbooksᚋinternalᚋqboᚋsettingsᚐSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QuickBooksConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QuickBooksConnection_pendingLinks(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_pendingLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.QuickBooksConnection().PendingLinks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_pendingLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnection_failedLinks(ctx context.Context, field graphql.CollectedField, obj *ent.QBOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnection_failedLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.QuickBooksConnection().FailedLinks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnection_failedLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksConnection", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksConnectionPayload_connection(ctx context.Context, field graphql.CollectedField, obj *model.QuickBooksConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksConnectionPayload_connection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Connection, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOConnection) graphql.Marshaler {
+			return ec.marshalNQuickBooksConnection2ᚖbooksᚋentᚐQBOConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksConnectionPayload_connection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QuickBooksConnectionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksConnection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QuickBooksCustomField_booksField(ctx context.Context, field graphql.CollectedField, obj *settings.CustomField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksCustomField_booksField(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BooksField, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksCustomField_booksField(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksCustomField", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksCustomField_definitionId(ctx context.Context, field graphql.CollectedField, obj *settings.CustomField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksCustomField_definitionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefinitionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksCustomField_definitionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksCustomField", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksListCount_list(ctx context.Context, field graphql.CollectedField, obj *model.QuickBooksListCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksListCount_list(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.List, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v qbolistentry.List) graphql.Marshaler {
+			return ec.marshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksListCount_list(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksListCount", field, false, false, errors.New("field of type QBOListEntryList does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksListCount_fetched(ctx context.Context, field graphql.CollectedField, obj *model.QuickBooksListCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksListCount_fetched(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fetched, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksListCount_fetched(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksListCount", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksListCount_added(ctx context.Context, field graphql.CollectedField, obj *model.QuickBooksListCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksListCount_added(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Added, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksListCount_added(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksListCount", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksListCount_deactivated(ctx context.Context, field graphql.CollectedField, obj *model.QuickBooksListCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksListCount_deactivated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deactivated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksListCount_deactivated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksListCount", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksPaymentMethod_system(ctx context.Context, field graphql.CollectedField, obj *settings.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksPaymentMethod_system(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.System, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksPaymentMethod_system(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksPaymentMethod", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksPaymentMethod_method(ctx context.Context, field graphql.CollectedField, obj *settings.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksPaymentMethod_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksPaymentMethod_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksPaymentMethod", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksPaymentMethod_depositAccountId(ctx context.Context, field graphql.CollectedField, obj *settings.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksPaymentMethod_depositAccountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DepositAccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksPaymentMethod_depositAccountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksPaymentMethod", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksPaymentMethod_paymentMethodId(ctx context.Context, field graphql.CollectedField, obj *settings.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksPaymentMethod_paymentMethodId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentMethodID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksPaymentMethod_paymentMethodId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksPaymentMethod", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksRecord_link(ctx context.Context, field graphql.CollectedField, obj *model.QuickBooksRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksRecord_link(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Link, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚖbooksᚋentᚐQBOLink(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksRecord_link(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QuickBooksRecord",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QuickBooksRecord_record(ctx context.Context, field graphql.CollectedField, obj *model.QuickBooksRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksRecord_record(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Record, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksRecord_record(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksRecord", field, false, false, errors.New("field of type Map does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_oneTransactionInvoice(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_oneTransactionInvoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OneTransactionInvoice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_oneTransactionInvoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_oneTransactionDescription(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_oneTransactionDescription(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OneTransactionDescription, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_oneTransactionDescription(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_splitInvoiceByMonth(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_splitInvoiceByMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SplitInvoiceByMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_splitInvoiceByMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_syncCustomFields(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_syncCustomFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncCustomFields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_syncCustomFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_customFields(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_customFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomFields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []settings.CustomField) graphql.Marshaler {
+			return ec.marshalNQuickBooksCustomField2ᚕbooksᚋinternalᚋqboᚋsettingsᚐCustomFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_customFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QuickBooksSettings",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksCustomField(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QuickBooksSettings_autoSyncInvoices(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_autoSyncInvoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoSyncInvoices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_autoSyncInvoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_invoiceDateMode(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_invoiceDateMode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvoiceDateMode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v settings.DateMode) graphql.Marshaler {
+			return ec.marshalNQuickBooksInvoiceDateMode2booksᚋinternalᚋqboᚋsettingsᚐDateMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_invoiceDateMode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type QuickBooksInvoiceDateMode does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_serviceItemId(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_serviceItemId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServiceItemID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_serviceItemId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_paymentMethods(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_paymentMethods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentMethods, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []settings.PaymentMethod) graphql.Marshaler {
+			return ec.marshalNQuickBooksPaymentMethod2ᚕbooksᚋinternalᚋqboᚋsettingsᚐPaymentMethodᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_paymentMethods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QuickBooksSettings",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksPaymentMethod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QuickBooksSettings_defaultDepositAccountId(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_defaultDepositAccountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultDepositAccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_defaultDepositAccountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _QuickBooksSettings_defaultPaymentMethodId(ctx context.Context, field graphql.CollectedField, obj *settings.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickBooksSettings_defaultPaymentMethodId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultPaymentMethodID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickBooksSettings_defaultPaymentMethodId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Refund_id(ctx context.Context, field graphql.CollectedField, obj *ent.Refund) (ret graphql.Marshaler) {
@@ -45773,6 +50214,38 @@ func (ec *executionContext) fieldContext_Subscription_adminIssues(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _SyncToQuickBooksPayload_links(ctx context.Context, field graphql.CollectedField, obj *model.SyncToQuickBooksPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncToQuickBooksPayload_links(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Links, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚕᚖbooksᚋentᚐQBOLinkᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncToQuickBooksPayload_links(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncToQuickBooksPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TrialBalance_entity(ctx context.Context, field graphql.CollectedField, obj *model.TrialBalance) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -46053,6 +50526,75 @@ func (ec *executionContext) fieldContext_TrialBalanceRow_balance(_ context.Conte
 	return graphql.NewScalarFieldContext("TrialBalanceRow", field, false, false, errors.New("field of type Money does not have child fields"))
 }
 
+func (ec *executionContext) _UnlinkQuickBooksRecordPayload_recordId(ctx context.Context, field graphql.CollectedField, obj *model.UnlinkQuickBooksRecordPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnlinkQuickBooksRecordPayload_recordId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnlinkQuickBooksRecordPayload_recordId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UnlinkQuickBooksRecordPayload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _UnlinkQuickBooksRecordPayload_removed(ctx context.Context, field graphql.CollectedField, obj *model.UnlinkQuickBooksRecordPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnlinkQuickBooksRecordPayload_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnlinkQuickBooksRecordPayload_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UnlinkQuickBooksRecordPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _UnmapQuickBooksAccountPayload_accountId(ctx context.Context, field graphql.CollectedField, obj *model.UnmapQuickBooksAccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnmapQuickBooksAccountPayload_accountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnmapQuickBooksAccountPayload_accountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UnmapQuickBooksAccountPayload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
 func (ec *executionContext) _UpdateAccountPayload_account(ctx context.Context, field graphql.CollectedField, obj *model.UpdateAccountPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -46243,6 +50785,93 @@ func (ec *executionContext) fieldContext_UpdateLegalEntityPayload_legalEntity(_ 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _UpdateQuickBooksListsPayload_connection(ctx context.Context, field graphql.CollectedField, obj *model.UpdateQuickBooksListsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateQuickBooksListsPayload_connection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Connection, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.QBOConnection) graphql.Marshaler {
+			return ec.marshalNQuickBooksConnection2ᚖbooksᚋentᚐQBOConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateQuickBooksListsPayload_connection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateQuickBooksListsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksConnection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateQuickBooksListsPayload_lists(ctx context.Context, field graphql.CollectedField, obj *model.UpdateQuickBooksListsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateQuickBooksListsPayload_lists(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lists, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksListCount) graphql.Marshaler {
+			return ec.marshalNQuickBooksListCount2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksListCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateQuickBooksListsPayload_lists(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateQuickBooksListsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksListCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateQuickBooksListsPayload_autoMapped(ctx context.Context, field graphql.CollectedField, obj *model.UpdateQuickBooksListsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateQuickBooksListsPayload_autoMapped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoMapped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateQuickBooksListsPayload_autoMapped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateQuickBooksListsPayload", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _UpdateVendorPayload_vendor(ctx context.Context, field graphql.CollectedField, obj *model.UpdateVendorPayload) (ret graphql.Marshaler) {
@@ -46689,6 +51318,70 @@ func (ec *executionContext) _Vendor_syncStatus(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Vendor_syncStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Vendor", field, false, false, errors.New("field of type SyncStatus does not have child fields"))
+}
+
+func (ec *executionContext) _Vendor_qboLinks(ctx context.Context, field graphql.CollectedField, obj *ent.Vendor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vendor_qboLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Vendor().QboLinks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚕᚖbooksᚋentᚐQBOLinkᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vendor_qboLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Vendor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Vendor_qboInfo(ctx context.Context, field graphql.CollectedField, obj *ent.Vendor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vendor_qboInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Vendor().QboInfo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
+			return ec.marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vendor_qboInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Vendor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickBooksRecord(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _VendorConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.VendorConnection) (ret graphql.Marshaler) {
@@ -68292,6 +72985,101 @@ func (ec *executionContext) unmarshalInputLegalEntityWhereInput(ctx context.Cont
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputLinkQuickBooksRecordInput(ctx context.Context, obj any) (model.LinkQuickBooksRecordInput, error) {
+	var it model.LinkQuickBooksRecordInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId", "recordType", "recordId", "qboId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "recordType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordType"))
+			data, err := ec.unmarshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordType = data
+		case "recordId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordID = data
+		case "qboId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputMapQuickBooksAccountInput(ctx context.Context, obj any) (model.MapQuickBooksAccountInput, error) {
+	var it model.MapQuickBooksAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId", "accountId", "qboAccountId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "qboAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboAccountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboAccountID = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputOrganizationOrder(ctx context.Context, obj any) (ent.OrganizationOrder, error) {
 	var it ent.OrganizationOrder
 	if obj == nil {
@@ -72500,6 +77288,930 @@ func (ec *executionContext) unmarshalInputQBOLinkWhereInput(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputQBOListEntryOrder(ctx context.Context, obj any) (ent.QBOListEntryOrder, error) {
+	var it ent.QBOListEntryOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNQBOListEntryOrderField2ᚖbooksᚋentᚐQBOListEntryOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputQBOListEntryWhereInput(ctx context.Context, obj any) (ent.QBOListEntryWhereInput, error) {
+	var it ent.QBOListEntryWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "connectionId", "connectionIdNEQ", "connectionIdIn", "connectionIdNotIn", "connectionIdGT", "connectionIdGTE", "connectionIdLT", "connectionIdLTE", "connectionIdContains", "connectionIdHasPrefix", "connectionIdHasSuffix", "connectionIdEqualFold", "connectionIdContainsFold", "list", "listNEQ", "listIn", "listNotIn", "qboId", "qboIdNEQ", "qboIdIn", "qboIdNotIn", "qboIdGT", "qboIdGTE", "qboIdLT", "qboIdLTE", "qboIdContains", "qboIdHasPrefix", "qboIdHasSuffix", "qboIdEqualFold", "qboIdContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "qboKind", "qboKindNEQ", "qboKindIn", "qboKindNotIn", "qboKindGT", "qboKindGTE", "qboKindLT", "qboKindLTE", "qboKindContains", "qboKindHasPrefix", "qboKindHasSuffix", "qboKindIsNil", "qboKindNotNil", "qboKindEqualFold", "qboKindContainsFold", "qboSubkind", "qboSubkindNEQ", "qboSubkindIn", "qboSubkindNotIn", "qboSubkindGT", "qboSubkindGTE", "qboSubkindLT", "qboSubkindLTE", "qboSubkindContains", "qboSubkindHasPrefix", "qboSubkindHasSuffix", "qboSubkindIsNil", "qboSubkindNotNil", "qboSubkindEqualFold", "qboSubkindContainsFold", "active", "activeNEQ", "depositAllowed", "depositAllowedNEQ", "fetchedAt", "fetchedAtNEQ", "fetchedAtIn", "fetchedAtNotIn", "fetchedAtGT", "fetchedAtGTE", "fetchedAtLT", "fetchedAtLTE"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOQBOListEntryWhereInput2ᚖbooksᚋentᚐQBOListEntryWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOQBOListEntryWhereInput2ᚕᚖbooksᚋentᚐQBOListEntryWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOQBOListEntryWhereInput2ᚕᚖbooksᚋentᚐQBOListEntryWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "connectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionID = data
+		case "connectionIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDNEQ = data
+		case "connectionIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDIn = data
+		case "connectionIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDNotIn = data
+		case "connectionIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDGT = data
+		case "connectionIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDGTE = data
+		case "connectionIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDLT = data
+		case "connectionIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDLTE = data
+		case "connectionIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDContains = data
+		case "connectionIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDHasPrefix = data
+		case "connectionIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDHasSuffix = data
+		case "connectionIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDEqualFold = data
+		case "connectionIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionIDContainsFold = data
+		case "list":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("list"))
+			data, err := ec.unmarshalOQBOListEntryList2ᚖbooksᚋentᚋqbolistentryᚐList(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.List = data
+		case "listNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("listNEQ"))
+			data, err := ec.unmarshalOQBOListEntryList2ᚖbooksᚋentᚋqbolistentryᚐList(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ListNEQ = data
+		case "listIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("listIn"))
+			data, err := ec.unmarshalOQBOListEntryList2ᚕbooksᚋentᚋqbolistentryᚐListᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ListIn = data
+		case "listNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("listNotIn"))
+			data, err := ec.unmarshalOQBOListEntryList2ᚕbooksᚋentᚋqbolistentryᚐListᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ListNotIn = data
+		case "qboId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboID = data
+		case "qboIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDNEQ = data
+		case "qboIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDIn = data
+		case "qboIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDNotIn = data
+		case "qboIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDGT = data
+		case "qboIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDGTE = data
+		case "qboIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDLT = data
+		case "qboIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDLTE = data
+		case "qboIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDContains = data
+		case "qboIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDHasPrefix = data
+		case "qboIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDHasSuffix = data
+		case "qboIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDEqualFold = data
+		case "qboIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDContainsFold = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "nameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNEQ = data
+		case "nameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameIn = data
+		case "nameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNotIn = data
+		case "nameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGT = data
+		case "nameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGTE = data
+		case "nameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLT = data
+		case "nameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLTE = data
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "nameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasPrefix = data
+		case "nameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasSuffix = data
+		case "nameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameEqualFold = data
+		case "nameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContainsFold = data
+		case "qboKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKind"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKind = data
+		case "qboKindNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindNEQ = data
+		case "qboKindIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindIn = data
+		case "qboKindNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindNotIn = data
+		case "qboKindGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindGT = data
+		case "qboKindGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindGTE = data
+		case "qboKindLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindLT = data
+		case "qboKindLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindLTE = data
+		case "qboKindContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindContains = data
+		case "qboKindHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindHasPrefix = data
+		case "qboKindHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindHasSuffix = data
+		case "qboKindIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindIsNil = data
+		case "qboKindNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindNotNil = data
+		case "qboKindEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindEqualFold = data
+		case "qboKindContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboKindContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboKindContainsFold = data
+		case "qboSubkind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkind"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkind = data
+		case "qboSubkindNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindNEQ = data
+		case "qboSubkindIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindIn = data
+		case "qboSubkindNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindNotIn = data
+		case "qboSubkindGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindGT = data
+		case "qboSubkindGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindGTE = data
+		case "qboSubkindLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindLT = data
+		case "qboSubkindLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindLTE = data
+		case "qboSubkindContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindContains = data
+		case "qboSubkindHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindHasPrefix = data
+		case "qboSubkindHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindHasSuffix = data
+		case "qboSubkindIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindIsNil = data
+		case "qboSubkindNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindNotNil = data
+		case "qboSubkindEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindEqualFold = data
+		case "qboSubkindContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboSubkindContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboSubkindContainsFold = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "activeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveNEQ = data
+		case "depositAllowed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("depositAllowed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DepositAllowed = data
+		case "depositAllowedNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("depositAllowedNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DepositAllowedNEQ = data
+		case "fetchedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fetchedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FetchedAt = data
+		case "fetchedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fetchedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FetchedAtNEQ = data
+		case "fetchedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fetchedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FetchedAtIn = data
+		case "fetchedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fetchedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FetchedAtNotIn = data
+		case "fetchedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fetchedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FetchedAtGT = data
+		case "fetchedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fetchedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FetchedAtGTE = data
+		case "fetchedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fetchedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FetchedAtLT = data
+		case "fetchedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fetchedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FetchedAtLTE = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputQuickBooksCustomFieldInput(ctx context.Context, obj any) (model.QuickBooksCustomFieldInput, error) {
+	var it model.QuickBooksCustomFieldInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"booksField", "definitionId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "booksField":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("booksField"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BooksField = data
+		case "definitionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("definitionId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefinitionID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputQuickBooksEntityInput(ctx context.Context, obj any) (model.QuickBooksEntityInput, error) {
+	var it model.QuickBooksEntityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputQuickBooksPaymentMethodInput(ctx context.Context, obj any) (model.QuickBooksPaymentMethodInput, error) {
+	var it model.QuickBooksPaymentMethodInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"system", "method", "depositAccountId", "paymentMethodId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "system":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("system"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.System = data
+		case "method":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("method"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Method = data
+		case "depositAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("depositAccountId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DepositAccountID = data
+		case "paymentMethodId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentMethodId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentMethodID = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRecordPaymentInput(ctx context.Context, obj any) (model.RecordPaymentInput, error) {
 	var it model.RecordPaymentInput
 	if obj == nil {
@@ -73701,6 +79413,50 @@ func (ec *executionContext) unmarshalInputSetInvoicePrefixInput(ctx context.Cont
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputSyncToQuickBooksInput(ctx context.Context, obj any) (model.SyncToQuickBooksInput, error) {
+	var it model.SyncToQuickBooksInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId", "recordType", "recordIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "recordType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordType"))
+			data, err := ec.unmarshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordType = data
+		case "recordIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIds"))
+			data, err := ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIds = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUnapplyCreditInput(ctx context.Context, obj any) (model.UnapplyCreditInput, error) {
 	var it model.UnapplyCreditInput
 	if obj == nil {
@@ -73756,6 +79512,87 @@ func (ec *executionContext) unmarshalInputUnapplyPaymentInput(ctx context.Contex
 				return it, err
 			}
 			it.PaymentApplicationID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUnlinkQuickBooksRecordInput(ctx context.Context, obj any) (model.UnlinkQuickBooksRecordInput, error) {
+	var it model.UnlinkQuickBooksRecordInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId", "recordType", "recordId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "recordType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordType"))
+			data, err := ec.unmarshalNQBOLinkRecordType2booksᚋentᚋqbolinkᚐRecordType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordType = data
+		case "recordId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUnmapQuickBooksAccountInput(ctx context.Context, obj any) (model.UnmapQuickBooksAccountInput, error) {
+	var it model.UnmapQuickBooksAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId", "accountId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
 		}
 	}
 	return it, nil
@@ -74015,6 +79852,113 @@ func (ec *executionContext) unmarshalInputUpdateLegalEntityInput(ctx context.Con
 				return it, err
 			}
 			it.Patch = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateQuickBooksSettingsInput(ctx context.Context, obj any) (model.UpdateQuickBooksSettingsInput, error) {
+	var it model.UpdateQuickBooksSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId", "oneTransactionInvoice", "oneTransactionDescription", "splitInvoiceByMonth", "syncCustomFields", "customFields", "autoSyncInvoices", "invoiceDateMode", "serviceItemId", "paymentMethods", "defaultDepositAccountId", "defaultPaymentMethodId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "oneTransactionInvoice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("oneTransactionInvoice"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OneTransactionInvoice = data
+		case "oneTransactionDescription":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("oneTransactionDescription"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OneTransactionDescription = data
+		case "splitInvoiceByMonth":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("splitInvoiceByMonth"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SplitInvoiceByMonth = data
+		case "syncCustomFields":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncCustomFields"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncCustomFields = data
+		case "customFields":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customFields"))
+			data, err := ec.unmarshalOQuickBooksCustomFieldInput2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksCustomFieldInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomFields = data
+		case "autoSyncInvoices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoSyncInvoices"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoSyncInvoices = data
+		case "invoiceDateMode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceDateMode"))
+			data, err := ec.unmarshalOQuickBooksInvoiceDateMode2ᚖbooksᚋinternalᚋqboᚋsettingsᚐDateMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceDateMode = data
+		case "serviceItemId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceItemId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceItemID = data
+		case "paymentMethods":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentMethods"))
+			data, err := ec.unmarshalOQuickBooksPaymentMethodInput2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksPaymentMethodInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentMethods = data
+		case "defaultDepositAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultDepositAccountId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultDepositAccountID = data
+		case "defaultPaymentMethodId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultPaymentMethodId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultPaymentMethodID = data
 		}
 	}
 	return it, nil
@@ -76813,6 +82757,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Refund(ctx, sel, obj)
+	case *ent.QBOListEntry:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._QBOListEntry(ctx, sel, obj)
 	case *ent.QBOLink:
 		if obj == nil {
 			return graphql.Null
@@ -78736,6 +84685,49 @@ func (ec *executionContext) _ClosePeriodPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var connectQuickBooksPayloadImplementors = []string{"ConnectQuickBooksPayload"}
+
+func (ec *executionContext) _ConnectQuickBooksPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ConnectQuickBooksPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, connectQuickBooksPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConnectQuickBooksPayload")
+		case "authorizeUrl":
+			out.Values[i] = ec._ConnectQuickBooksPayload_authorizeUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ConnectQuickBooksPayload_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var createAccountPayloadImplementors = []string{"CreateAccountPayload"}
 
 func (ec *executionContext) _CreateAccountPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAccountPayload) graphql.Marshaler {
@@ -79532,93 +85524,169 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 		case "id":
 			out.Values[i] = ec._Customer_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Customer_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Customer_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Customer_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "displayName":
 			out.Values[i] = ec._Customer_displayName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "email":
 			out.Values[i] = ec._Customer_email(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "phone":
 			out.Values[i] = ec._Customer_phone(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "addressLine1":
 			out.Values[i] = ec._Customer_addressLine1(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "addressLine2":
 			out.Values[i] = ec._Customer_addressLine2(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "city":
 			out.Values[i] = ec._Customer_city(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "region":
 			out.Values[i] = ec._Customer_region(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "postalCode":
 			out.Values[i] = ec._Customer_postalCode(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "country":
 			out.Values[i] = ec._Customer_country(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "currency":
 			out.Values[i] = ec._Customer_currency(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "active":
 			out.Values[i] = ec._Customer_active(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "hubCompanyId":
 			out.Values[i] = ec._Customer_hubCompanyId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "crmContactId":
 			out.Values[i] = ec._Customer_crmContactId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "syncStatus":
 			out.Values[i] = ec._Customer_syncStatus(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "qboLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Customer_qboLinks(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qboInfo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Customer_qboInfo(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -80475,6 +86543,82 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 					}
 				}()
 				res = ec._Invoice_overdue(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qboLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Invoice_qboLinks(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qboInfo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Invoice_qboInfo(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -82659,6 +88803,82 @@ func (ec *executionContext) _LegalEntityEdge(ctx context.Context, sel ast.Select
 	return out
 }
 
+var linkQuickBooksRecordPayloadImplementors = []string{"LinkQuickBooksRecordPayload"}
+
+func (ec *executionContext) _LinkQuickBooksRecordPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LinkQuickBooksRecordPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, linkQuickBooksRecordPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LinkQuickBooksRecordPayload")
+		case "link":
+			out.Values[i] = ec._LinkQuickBooksRecordPayload_link(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var mapQuickBooksAccountPayloadImplementors = []string{"MapQuickBooksAccountPayload"}
+
+func (ec *executionContext) _MapQuickBooksAccountPayload(ctx context.Context, sel ast.SelectionSet, obj *model.MapQuickBooksAccountPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mapQuickBooksAccountPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MapQuickBooksAccountPayload")
+		case "link":
+			out.Values[i] = ec._MapQuickBooksAccountPayload_link(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -82990,6 +89210,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "verifyLedger":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_verifyLedger(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connectQuickBooks":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_connectQuickBooks(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disconnectQuickBooks":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disconnectQuickBooks(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateQuickBooksLists":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateQuickBooksLists(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateQuickBooksSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateQuickBooksSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mapQuickBooksAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_mapQuickBooksAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmapQuickBooksAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unmapQuickBooksAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncToQuickBooks":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_syncToQuickBooks(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "linkQuickBooksRecord":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_linkQuickBooksRecord(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unlinkQuickBooksRecord":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unlinkQuickBooksRecord(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -83467,6 +89750,82 @@ func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, 
 				}()
 				res = ec._Payment_journalEntry(ctx, field, obj)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qboLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Payment_qboLinks(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qboInfo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Payment_qboInfo(ctx, field, obj)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -84085,6 +90444,190 @@ func (ec *executionContext) _QBOLinkEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var qBOListEntryImplementors = []string{"QBOListEntry", "Node"}
+
+func (ec *executionContext) _QBOListEntry(ctx context.Context, sel ast.SelectionSet, obj *ent.QBOListEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, qBOListEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QBOListEntry")
+		case "id":
+			out.Values[i] = ec._QBOListEntry_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._QBOListEntry_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._QBOListEntry_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connectionId":
+			out.Values[i] = ec._QBOListEntry_connectionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "list":
+			out.Values[i] = ec._QBOListEntry_list(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qboId":
+			out.Values[i] = ec._QBOListEntry_qboId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._QBOListEntry_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qboKind":
+			out.Values[i] = ec._QBOListEntry_qboKind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "qboSubkind":
+			out.Values[i] = ec._QBOListEntry_qboSubkind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._QBOListEntry_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "depositAllowed":
+			out.Values[i] = ec._QBOListEntry_depositAllowed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fetchedAt":
+			out.Values[i] = ec._QBOListEntry_fetchedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var qBOListEntryConnectionImplementors = []string{"QBOListEntryConnection"}
+
+func (ec *executionContext) _QBOListEntryConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.QBOListEntryConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, qBOListEntryConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QBOListEntryConnection")
+		case "edges":
+			out.Values[i] = ec._QBOListEntryConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._QBOListEntryConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._QBOListEntryConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var qBOListEntryEdgeImplementors = []string{"QBOListEntryEdge"}
+
+func (ec *executionContext) _QBOListEntryEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.QBOListEntryEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, qBOListEntryEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QBOListEntryEdge")
+		case "node":
+			out.Values[i] = ec._QBOListEntryEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._QBOListEntryEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -84479,6 +91022,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "qboListEntries":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_qboListEntries(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "refunds":
 			field := field
 
@@ -84578,6 +91143,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				}()
 				res = ec._Query_invoices(ctx, field)
 				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "quickBooksConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_quickBooksConnection(ctx, field)
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -84690,6 +91277,526 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quickBooksConnectionImplementors = []string{"QuickBooksConnection"}
+
+func (ec *executionContext) _QuickBooksConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.QBOConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quickBooksConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuickBooksConnection")
+		case "id":
+			out.Values[i] = ec._QuickBooksConnection_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entityId":
+			out.Values[i] = ec._QuickBooksConnection_entityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "realmId":
+			out.Values[i] = ec._QuickBooksConnection_realmId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "companyName":
+			out.Values[i] = ec._QuickBooksConnection_companyName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._QuickBooksConnection_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "connectedAt":
+			out.Values[i] = ec._QuickBooksConnection_connectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "disconnectedAt":
+			out.Values[i] = ec._QuickBooksConnection_disconnectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.Values[i] = ec._QuickBooksConnection_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "accessExpiresAt":
+			out.Values[i] = ec._QuickBooksConnection_accessExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "refreshExpiresAt":
+			out.Values[i] = ec._QuickBooksConnection_refreshExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "listsUpdatedAt":
+			out.Values[i] = ec._QuickBooksConnection_listsUpdatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "settings":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._QuickBooksConnection_settings(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "pendingLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._QuickBooksConnection_pendingLinks(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "failedLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._QuickBooksConnection_failedLinks(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quickBooksConnectionPayloadImplementors = []string{"QuickBooksConnectionPayload"}
+
+func (ec *executionContext) _QuickBooksConnectionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.QuickBooksConnectionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quickBooksConnectionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuickBooksConnectionPayload")
+		case "connection":
+			out.Values[i] = ec._QuickBooksConnectionPayload_connection(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quickBooksCustomFieldImplementors = []string{"QuickBooksCustomField"}
+
+func (ec *executionContext) _QuickBooksCustomField(ctx context.Context, sel ast.SelectionSet, obj *settings.CustomField) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quickBooksCustomFieldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuickBooksCustomField")
+		case "booksField":
+			out.Values[i] = ec._QuickBooksCustomField_booksField(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "definitionId":
+			out.Values[i] = ec._QuickBooksCustomField_definitionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quickBooksListCountImplementors = []string{"QuickBooksListCount"}
+
+func (ec *executionContext) _QuickBooksListCount(ctx context.Context, sel ast.SelectionSet, obj *model.QuickBooksListCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quickBooksListCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuickBooksListCount")
+		case "list":
+			out.Values[i] = ec._QuickBooksListCount_list(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fetched":
+			out.Values[i] = ec._QuickBooksListCount_fetched(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "added":
+			out.Values[i] = ec._QuickBooksListCount_added(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deactivated":
+			out.Values[i] = ec._QuickBooksListCount_deactivated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quickBooksPaymentMethodImplementors = []string{"QuickBooksPaymentMethod"}
+
+func (ec *executionContext) _QuickBooksPaymentMethod(ctx context.Context, sel ast.SelectionSet, obj *settings.PaymentMethod) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quickBooksPaymentMethodImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuickBooksPaymentMethod")
+		case "system":
+			out.Values[i] = ec._QuickBooksPaymentMethod_system(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "method":
+			out.Values[i] = ec._QuickBooksPaymentMethod_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "depositAccountId":
+			out.Values[i] = ec._QuickBooksPaymentMethod_depositAccountId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paymentMethodId":
+			out.Values[i] = ec._QuickBooksPaymentMethod_paymentMethodId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quickBooksRecordImplementors = []string{"QuickBooksRecord"}
+
+func (ec *executionContext) _QuickBooksRecord(ctx context.Context, sel ast.SelectionSet, obj *model.QuickBooksRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quickBooksRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuickBooksRecord")
+		case "link":
+			out.Values[i] = ec._QuickBooksRecord_link(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "record":
+			out.Values[i] = ec._QuickBooksRecord_record(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quickBooksSettingsImplementors = []string{"QuickBooksSettings"}
+
+func (ec *executionContext) _QuickBooksSettings(ctx context.Context, sel ast.SelectionSet, obj *settings.Settings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quickBooksSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuickBooksSettings")
+		case "oneTransactionInvoice":
+			out.Values[i] = ec._QuickBooksSettings_oneTransactionInvoice(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "oneTransactionDescription":
+			out.Values[i] = ec._QuickBooksSettings_oneTransactionDescription(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "splitInvoiceByMonth":
+			out.Values[i] = ec._QuickBooksSettings_splitInvoiceByMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncCustomFields":
+			out.Values[i] = ec._QuickBooksSettings_syncCustomFields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "customFields":
+			out.Values[i] = ec._QuickBooksSettings_customFields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "autoSyncInvoices":
+			out.Values[i] = ec._QuickBooksSettings_autoSyncInvoices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invoiceDateMode":
+			out.Values[i] = ec._QuickBooksSettings_invoiceDateMode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "serviceItemId":
+			out.Values[i] = ec._QuickBooksSettings_serviceItemId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paymentMethods":
+			out.Values[i] = ec._QuickBooksSettings_paymentMethods(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultDepositAccountId":
+			out.Values[i] = ec._QuickBooksSettings_defaultDepositAccountId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultPaymentMethodId":
+			out.Values[i] = ec._QuickBooksSettings_defaultPaymentMethodId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -85207,6 +92314,44 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
+var syncToQuickBooksPayloadImplementors = []string{"SyncToQuickBooksPayload"}
+
+func (ec *executionContext) _SyncToQuickBooksPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SyncToQuickBooksPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncToQuickBooksPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncToQuickBooksPayload")
+		case "links":
+			out.Values[i] = ec._SyncToQuickBooksPayload_links(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var trialBalanceImplementors = []string{"TrialBalance"}
 
 func (ec *executionContext) _TrialBalance(ctx context.Context, sel ast.SelectionSet, obj *model.TrialBalance) graphql.Marshaler {
@@ -85304,6 +92449,87 @@ func (ec *executionContext) _TrialBalanceRow(ctx context.Context, sel ast.Select
 			}
 		case "balance":
 			out.Values[i] = ec._TrialBalanceRow_balance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var unlinkQuickBooksRecordPayloadImplementors = []string{"UnlinkQuickBooksRecordPayload"}
+
+func (ec *executionContext) _UnlinkQuickBooksRecordPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnlinkQuickBooksRecordPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, unlinkQuickBooksRecordPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UnlinkQuickBooksRecordPayload")
+		case "recordId":
+			out.Values[i] = ec._UnlinkQuickBooksRecordPayload_recordId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removed":
+			out.Values[i] = ec._UnlinkQuickBooksRecordPayload_removed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var unmapQuickBooksAccountPayloadImplementors = []string{"UnmapQuickBooksAccountPayload"}
+
+func (ec *executionContext) _UnmapQuickBooksAccountPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnmapQuickBooksAccountPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, unmapQuickBooksAccountPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UnmapQuickBooksAccountPayload")
+		case "accountId":
+			out.Values[i] = ec._UnmapQuickBooksAccountPayload_accountId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -85556,6 +92782,54 @@ func (ec *executionContext) _UpdateLegalEntityPayload(ctx context.Context, sel a
 	return out
 }
 
+var updateQuickBooksListsPayloadImplementors = []string{"UpdateQuickBooksListsPayload"}
+
+func (ec *executionContext) _UpdateQuickBooksListsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateQuickBooksListsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateQuickBooksListsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateQuickBooksListsPayload")
+		case "connection":
+			out.Values[i] = ec._UpdateQuickBooksListsPayload_connection(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lists":
+			out.Values[i] = ec._UpdateQuickBooksListsPayload_lists(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "autoMapped":
+			out.Values[i] = ec._UpdateQuickBooksListsPayload_autoMapped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var updateVendorPayloadImplementors = []string{"UpdateVendorPayload"}
 
 func (ec *executionContext) _UpdateVendorPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateVendorPayload) graphql.Marshaler {
@@ -85609,93 +92883,169 @@ func (ec *executionContext) _Vendor(ctx context.Context, sel ast.SelectionSet, o
 		case "id":
 			out.Values[i] = ec._Vendor_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Vendor_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Vendor_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Vendor_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "displayName":
 			out.Values[i] = ec._Vendor_displayName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "email":
 			out.Values[i] = ec._Vendor_email(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "phone":
 			out.Values[i] = ec._Vendor_phone(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "addressLine1":
 			out.Values[i] = ec._Vendor_addressLine1(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "addressLine2":
 			out.Values[i] = ec._Vendor_addressLine2(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "city":
 			out.Values[i] = ec._Vendor_city(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "region":
 			out.Values[i] = ec._Vendor_region(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "postalCode":
 			out.Values[i] = ec._Vendor_postalCode(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "country":
 			out.Values[i] = ec._Vendor_country(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "currency":
 			out.Values[i] = ec._Vendor_currency(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "active":
 			out.Values[i] = ec._Vendor_active(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "hubCompanyId":
 			out.Values[i] = ec._Vendor_hubCompanyId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "crmContactId":
 			out.Values[i] = ec._Vendor_crmContactId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "syncStatus":
 			out.Values[i] = ec._Vendor_syncStatus(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "qboLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Vendor_qboLinks(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qboInfo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Vendor_qboInfo(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -87171,6 +94521,16 @@ func (ec *executionContext) marshalNClosePeriodPayload2ᚖbooksᚋgraphᚋmodel�
 	return ec._ClosePeriodPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNConnectQuickBooksPayload2ᚖbooksᚋgraphᚋmodelᚐConnectQuickBooksPayload(ctx context.Context, sel ast.SelectionSet, v *model.ConnectQuickBooksPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ConnectQuickBooksPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateAccountInput2booksᚋentᚐCreateAccountInput(ctx context.Context, v any) (ent.CreateAccountInput, error) {
 	res, err := ec.unmarshalInputCreateAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -88048,6 +95408,36 @@ func (ec *executionContext) unmarshalNLegalEntityWhereInput2ᚖbooksᚋentᚐLeg
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNLinkQuickBooksRecordInput2booksᚋgraphᚋmodelᚐLinkQuickBooksRecordInput(ctx context.Context, v any) (model.LinkQuickBooksRecordInput, error) {
+	res, err := ec.unmarshalInputLinkQuickBooksRecordInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLinkQuickBooksRecordPayload2ᚖbooksᚋgraphᚋmodelᚐLinkQuickBooksRecordPayload(ctx context.Context, sel ast.SelectionSet, v *model.LinkQuickBooksRecordPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._LinkQuickBooksRecordPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMapQuickBooksAccountInput2booksᚋgraphᚋmodelᚐMapQuickBooksAccountInput(ctx context.Context, v any) (model.MapQuickBooksAccountInput, error) {
+	res, err := ec.unmarshalInputMapQuickBooksAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMapQuickBooksAccountPayload2ᚖbooksᚋgraphᚋmodelᚐMapQuickBooksAccountPayload(ctx context.Context, sel ast.SelectionSet, v *model.MapQuickBooksAccountPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._MapQuickBooksAccountPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNMoney2booksᚋinternalᚋmoneyᚐAmount(ctx context.Context, v any) (money.Amount, error) {
 	var res money.Amount
 	err := res.UnmarshalGQL(v)
@@ -88351,6 +95741,32 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalNQBOLink2ᚕᚖbooksᚋentᚐQBOLinkᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.QBOLink) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQBOLink2ᚖbooksᚋentᚐQBOLink(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNQBOLink2ᚖbooksᚋentᚐQBOLink(ctx context.Context, sel ast.SelectionSet, v *ent.QBOLink) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QBOLink(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNQBOLinkConnection2ᚖbooksᚋentᚐQBOLinkConnection(ctx context.Context, sel ast.SelectionSet, v *ent.QBOLinkConnection) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -88492,6 +95908,71 @@ func (ec *executionContext) unmarshalNQBOLinkWhereInput2ᚖbooksᚋentᚐQBOLink
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNQBOListEntryConnection2ᚖbooksᚋentᚐQBOListEntryConnection(ctx context.Context, sel ast.SelectionSet, v *ent.QBOListEntryConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QBOListEntryConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList(ctx context.Context, v any) (qbolistentry.List, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList(ctx context.Context, sel ast.SelectionSet, v qbolistentry.List) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList = map[string]qbolistentry.List{
+		"ACCOUNT":        qbolistentry.ListAccount,
+		"PAYMENT_METHOD": qbolistentry.ListPaymentMethod,
+		"ITEM":           qbolistentry.ListItem,
+		"CLASS":          qbolistentry.ListClass,
+		"CUSTOM_FIELD":   qbolistentry.ListCustomField,
+	}
+	marshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList = map[qbolistentry.List]string{
+		qbolistentry.ListAccount:       "ACCOUNT",
+		qbolistentry.ListPaymentMethod: "PAYMENT_METHOD",
+		qbolistentry.ListItem:          "ITEM",
+		qbolistentry.ListClass:         "CLASS",
+		qbolistentry.ListCustomField:   "CUSTOM_FIELD",
+	}
+)
+
+func (ec *executionContext) unmarshalNQBOListEntryOrderField2ᚖbooksᚋentᚐQBOListEntryOrderField(ctx context.Context, v any) (*ent.QBOListEntryOrderField, error) {
+	var res = new(ent.QBOListEntryOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQBOListEntryOrderField2ᚖbooksᚋentᚐQBOListEntryOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.QBOListEntryOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNQBOListEntryWhereInput2ᚖbooksᚋentᚐQBOListEntryWhereInput(ctx context.Context, v any) (*ent.QBOListEntryWhereInput, error) {
+	res, err := ec.unmarshalInputQBOListEntryWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNQuantity2booksᚋinternalᚋmoneyᚐQuantity(ctx context.Context, v any) (money.Quantity, error) {
 	var res money.Quantity
 	err := res.UnmarshalGQL(v)
@@ -88500,6 +95981,203 @@ func (ec *executionContext) unmarshalNQuantity2booksᚋinternalᚋmoneyᚐQuanti
 
 func (ec *executionContext) marshalNQuantity2booksᚋinternalᚋmoneyᚐQuantity(ctx context.Context, sel ast.SelectionSet, v money.Quantity) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNQuickBooksConnection2ᚖbooksᚋentᚐQBOConnection(ctx context.Context, sel ast.SelectionSet, v *ent.QBOConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QuickBooksConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNQuickBooksConnectionPayload2ᚖbooksᚋgraphᚋmodelᚐQuickBooksConnectionPayload(ctx context.Context, sel ast.SelectionSet, v *model.QuickBooksConnectionPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QuickBooksConnectionPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNQuickBooksConnectionStatus2booksᚋentᚋqboconnectionᚐStatus(ctx context.Context, v any) (qboconnection.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNQuickBooksConnectionStatus2booksᚋentᚋqboconnectionᚐStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQuickBooksConnectionStatus2booksᚋentᚋqboconnectionᚐStatus(ctx context.Context, sel ast.SelectionSet, v qboconnection.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNQuickBooksConnectionStatus2booksᚋentᚋqboconnectionᚐStatus[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNQuickBooksConnectionStatus2booksᚋentᚋqboconnectionᚐStatus = map[string]qboconnection.Status{
+		"CONNECTED":    qboconnection.StatusConnected,
+		"NEEDS_REAUTH": qboconnection.StatusNeedsReauth,
+		"DISCONNECTED": qboconnection.StatusDisconnected,
+	}
+	marshalNQuickBooksConnectionStatus2booksᚋentᚋqboconnectionᚐStatus = map[qboconnection.Status]string{
+		qboconnection.StatusConnected:    "CONNECTED",
+		qboconnection.StatusNeedsReauth:  "NEEDS_REAUTH",
+		qboconnection.StatusDisconnected: "DISCONNECTED",
+	}
+)
+
+func (ec *executionContext) marshalNQuickBooksCustomField2booksᚋinternalᚋqboᚋsettingsᚐCustomField(ctx context.Context, sel ast.SelectionSet, v settings.CustomField) graphql.Marshaler {
+	return ec._QuickBooksCustomField(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNQuickBooksCustomField2ᚕbooksᚋinternalᚋqboᚋsettingsᚐCustomFieldᚄ(ctx context.Context, sel ast.SelectionSet, v []settings.CustomField) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQuickBooksCustomField2booksᚋinternalᚋqboᚋsettingsᚐCustomField(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNQuickBooksCustomFieldInput2ᚖbooksᚋgraphᚋmodelᚐQuickBooksCustomFieldInput(ctx context.Context, v any) (*model.QuickBooksCustomFieldInput, error) {
+	res, err := ec.unmarshalInputQuickBooksCustomFieldInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNQuickBooksEntityInput2booksᚋgraphᚋmodelᚐQuickBooksEntityInput(ctx context.Context, v any) (model.QuickBooksEntityInput, error) {
+	res, err := ec.unmarshalInputQuickBooksEntityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNQuickBooksInvoiceDateMode2booksᚋinternalᚋqboᚋsettingsᚐDateMode(ctx context.Context, v any) (settings.DateMode, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNQuickBooksInvoiceDateMode2booksᚋinternalᚋqboᚋsettingsᚐDateMode[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQuickBooksInvoiceDateMode2booksᚋinternalᚋqboᚋsettingsᚐDateMode(ctx context.Context, sel ast.SelectionSet, v settings.DateMode) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNQuickBooksInvoiceDateMode2booksᚋinternalᚋqboᚋsettingsᚐDateMode[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNQuickBooksInvoiceDateMode2booksᚋinternalᚋqboᚋsettingsᚐDateMode = map[string]settings.DateMode{
+		"PERIOD_END":    settings.PeriodEnd,
+		"CREATION_DATE": settings.CreationDate,
+		"SYNC_DATE":     settings.SyncDate,
+	}
+	marshalNQuickBooksInvoiceDateMode2booksᚋinternalᚋqboᚋsettingsᚐDateMode = map[settings.DateMode]string{
+		settings.PeriodEnd:    "PERIOD_END",
+		settings.CreationDate: "CREATION_DATE",
+		settings.SyncDate:     "SYNC_DATE",
+	}
+)
+
+func (ec *executionContext) marshalNQuickBooksListCount2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksListCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.QuickBooksListCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQuickBooksListCount2ᚖbooksᚋgraphᚋmodelᚐQuickBooksListCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNQuickBooksListCount2ᚖbooksᚋgraphᚋmodelᚐQuickBooksListCount(ctx context.Context, sel ast.SelectionSet, v *model.QuickBooksListCount) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QuickBooksListCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNQuickBooksPaymentMethod2booksᚋinternalᚋqboᚋsettingsᚐPaymentMethod(ctx context.Context, sel ast.SelectionSet, v settings.PaymentMethod) graphql.Marshaler {
+	return ec._QuickBooksPaymentMethod(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNQuickBooksPaymentMethod2ᚕbooksᚋinternalᚋqboᚋsettingsᚐPaymentMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []settings.PaymentMethod) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQuickBooksPaymentMethod2booksᚋinternalᚋqboᚋsettingsᚐPaymentMethod(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNQuickBooksPaymentMethodInput2ᚖbooksᚋgraphᚋmodelᚐQuickBooksPaymentMethodInput(ctx context.Context, v any) (*model.QuickBooksPaymentMethodInput, error) {
+	res, err := ec.unmarshalInputQuickBooksPaymentMethodInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQuickBooksRecord2ᚖbooksᚋgraphᚋmodelᚐQuickBooksRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNQuickBooksRecord2ᚖbooksᚋgraphᚋmodelᚐQuickBooksRecord(ctx context.Context, sel ast.SelectionSet, v *model.QuickBooksRecord) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QuickBooksRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNQuickBooksSettings2ᚖbooksᚋinternalᚋqboᚋsettingsᚐSettings(ctx context.Context, sel ast.SelectionSet, v *settings.Settings) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QuickBooksSettings(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRecordPaymentInput2booksᚋgraphᚋmodelᚐRecordPaymentInput(ctx context.Context, v any) (model.RecordPaymentInput, error) {
@@ -88837,6 +96515,21 @@ var (
 	}
 )
 
+func (ec *executionContext) unmarshalNSyncToQuickBooksInput2booksᚋgraphᚋmodelᚐSyncToQuickBooksInput(ctx context.Context, v any) (model.SyncToQuickBooksInput, error) {
+	res, err := ec.unmarshalInputSyncToQuickBooksInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSyncToQuickBooksPayload2ᚖbooksᚋgraphᚋmodelᚐSyncToQuickBooksPayload(ctx context.Context, sel ast.SelectionSet, v *model.SyncToQuickBooksPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncToQuickBooksPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -88897,6 +96590,36 @@ func (ec *executionContext) unmarshalNUnapplyCreditInput2booksᚋgraphᚋmodel�
 func (ec *executionContext) unmarshalNUnapplyPaymentInput2booksᚋgraphᚋmodelᚐUnapplyPaymentInput(ctx context.Context, v any) (model.UnapplyPaymentInput, error) {
 	res, err := ec.unmarshalInputUnapplyPaymentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUnlinkQuickBooksRecordInput2booksᚋgraphᚋmodelᚐUnlinkQuickBooksRecordInput(ctx context.Context, v any) (model.UnlinkQuickBooksRecordInput, error) {
+	res, err := ec.unmarshalInputUnlinkQuickBooksRecordInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUnlinkQuickBooksRecordPayload2ᚖbooksᚋgraphᚋmodelᚐUnlinkQuickBooksRecordPayload(ctx context.Context, sel ast.SelectionSet, v *model.UnlinkQuickBooksRecordPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UnlinkQuickBooksRecordPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUnmapQuickBooksAccountInput2booksᚋgraphᚋmodelᚐUnmapQuickBooksAccountInput(ctx context.Context, v any) (model.UnmapQuickBooksAccountInput, error) {
+	res, err := ec.unmarshalInputUnmapQuickBooksAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUnmapQuickBooksAccountPayload2ᚖbooksᚋgraphᚋmodelᚐUnmapQuickBooksAccountPayload(ctx context.Context, sel ast.SelectionSet, v *model.UnmapQuickBooksAccountPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UnmapQuickBooksAccountPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUpdateAccountInput2booksᚋgraphᚋmodelᚐUpdateAccountInput(ctx context.Context, v any) (model.UpdateAccountInput, error) {
@@ -88992,6 +96715,21 @@ func (ec *executionContext) marshalNUpdateLegalEntityPayload2ᚖbooksᚋgraphᚋ
 		return graphql.Null
 	}
 	return ec._UpdateLegalEntityPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUpdateQuickBooksListsPayload2ᚖbooksᚋgraphᚋmodelᚐUpdateQuickBooksListsPayload(ctx context.Context, sel ast.SelectionSet, v *model.UpdateQuickBooksListsPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UpdateQuickBooksListsPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUpdateQuickBooksSettingsInput2booksᚋgraphᚋmodelᚐUpdateQuickBooksSettingsInput(ctx context.Context, v any) (model.UpdateQuickBooksSettingsInput, error) {
+	res, err := ec.unmarshalInputUpdateQuickBooksSettingsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNUpdateVendorInput2booksᚋgraphᚋmodelᚐUpdateVendorInput(ctx context.Context, v any) (model.UpdateVendorInput, error) {
@@ -91959,6 +99697,138 @@ func (ec *executionContext) unmarshalOQBOLinkWhereInput2ᚖbooksᚋentᚐQBOLink
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOQBOListEntry2ᚖbooksᚋentᚐQBOListEntry(ctx context.Context, sel ast.SelectionSet, v *ent.QBOListEntry) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._QBOListEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOQBOListEntryEdge2ᚕᚖbooksᚋentᚐQBOListEntryEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.QBOListEntryEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOQBOListEntryEdge2ᚖbooksᚋentᚐQBOListEntryEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOQBOListEntryEdge2ᚖbooksᚋentᚐQBOListEntryEdge(ctx context.Context, sel ast.SelectionSet, v *ent.QBOListEntryEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._QBOListEntryEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOQBOListEntryList2ᚕbooksᚋentᚋqbolistentryᚐListᚄ(ctx context.Context, v any) ([]qbolistentry.List, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]qbolistentry.List, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOQBOListEntryList2ᚕbooksᚋentᚋqbolistentryᚐListᚄ(ctx context.Context, sel ast.SelectionSet, v []qbolistentry.List) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNQBOListEntryList2booksᚋentᚋqbolistentryᚐList(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOQBOListEntryList2ᚖbooksᚋentᚋqbolistentryᚐList(ctx context.Context, v any) (*qbolistentry.List, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOQBOListEntryList2ᚖbooksᚋentᚋqbolistentryᚐList[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOQBOListEntryList2ᚖbooksᚋentᚋqbolistentryᚐList(ctx context.Context, sel ast.SelectionSet, v *qbolistentry.List) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOQBOListEntryList2ᚖbooksᚋentᚋqbolistentryᚐList[*v])
+	return res
+}
+
+var (
+	unmarshalOQBOListEntryList2ᚖbooksᚋentᚋqbolistentryᚐList = map[string]qbolistentry.List{
+		"ACCOUNT":        qbolistentry.ListAccount,
+		"PAYMENT_METHOD": qbolistentry.ListPaymentMethod,
+		"ITEM":           qbolistentry.ListItem,
+		"CLASS":          qbolistentry.ListClass,
+		"CUSTOM_FIELD":   qbolistentry.ListCustomField,
+	}
+	marshalOQBOListEntryList2ᚖbooksᚋentᚋqbolistentryᚐList = map[qbolistentry.List]string{
+		qbolistentry.ListAccount:       "ACCOUNT",
+		qbolistentry.ListPaymentMethod: "PAYMENT_METHOD",
+		qbolistentry.ListItem:          "ITEM",
+		qbolistentry.ListClass:         "CLASS",
+		qbolistentry.ListCustomField:   "CUSTOM_FIELD",
+	}
+)
+
+func (ec *executionContext) unmarshalOQBOListEntryOrder2ᚖbooksᚋentᚐQBOListEntryOrder(ctx context.Context, v any) (*ent.QBOListEntryOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputQBOListEntryOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOQBOListEntryWhereInput2ᚕᚖbooksᚋentᚐQBOListEntryWhereInputᚄ(ctx context.Context, v any) ([]*ent.QBOListEntryWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.QBOListEntryWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNQBOListEntryWhereInput2ᚖbooksᚋentᚐQBOListEntryWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOQBOListEntryWhereInput2ᚖbooksᚋentᚐQBOListEntryWhereInput(ctx context.Context, v any) (*ent.QBOListEntryWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputQBOListEntryWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOQuantity2ᚕbooksᚋinternalᚋmoneyᚐQuantityᚄ(ctx context.Context, v any) ([]money.Quantity, error) {
 	if v == nil {
 		return nil, nil
@@ -92008,6 +99878,79 @@ func (ec *executionContext) marshalOQuantity2ᚖbooksᚋinternalᚋmoneyᚐQuant
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOQuickBooksConnection2ᚖbooksᚋentᚐQBOConnection(ctx context.Context, sel ast.SelectionSet, v *ent.QBOConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._QuickBooksConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOQuickBooksCustomFieldInput2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksCustomFieldInputᚄ(ctx context.Context, v any) ([]*model.QuickBooksCustomFieldInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.QuickBooksCustomFieldInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNQuickBooksCustomFieldInput2ᚖbooksᚋgraphᚋmodelᚐQuickBooksCustomFieldInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOQuickBooksInvoiceDateMode2ᚖbooksᚋinternalᚋqboᚋsettingsᚐDateMode(ctx context.Context, v any) (*settings.DateMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOQuickBooksInvoiceDateMode2ᚖbooksᚋinternalᚋqboᚋsettingsᚐDateMode[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOQuickBooksInvoiceDateMode2ᚖbooksᚋinternalᚋqboᚋsettingsᚐDateMode(ctx context.Context, sel ast.SelectionSet, v *settings.DateMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOQuickBooksInvoiceDateMode2ᚖbooksᚋinternalᚋqboᚋsettingsᚐDateMode[*v])
+	return res
+}
+
+var (
+	unmarshalOQuickBooksInvoiceDateMode2ᚖbooksᚋinternalᚋqboᚋsettingsᚐDateMode = map[string]settings.DateMode{
+		"PERIOD_END":    settings.PeriodEnd,
+		"CREATION_DATE": settings.CreationDate,
+		"SYNC_DATE":     settings.SyncDate,
+	}
+	marshalOQuickBooksInvoiceDateMode2ᚖbooksᚋinternalᚋqboᚋsettingsᚐDateMode = map[settings.DateMode]string{
+		settings.PeriodEnd:    "PERIOD_END",
+		settings.CreationDate: "CREATION_DATE",
+		settings.SyncDate:     "SYNC_DATE",
+	}
+)
+
+func (ec *executionContext) unmarshalOQuickBooksPaymentMethodInput2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksPaymentMethodInputᚄ(ctx context.Context, v any) ([]*model.QuickBooksPaymentMethodInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.QuickBooksPaymentMethodInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNQuickBooksPaymentMethodInput2ᚖbooksᚋgraphᚋmodelᚐQuickBooksPaymentMethodInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalORefund2ᚕᚖbooksᚋentᚐRefundᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Refund) graphql.Marshaler {

@@ -5,10 +5,13 @@ package model
 import (
 	"books/ent"
 	"books/ent/payment"
+	"books/ent/qbolink"
+	"books/ent/qbolistentry"
 	"books/internal/auth"
 	"books/internal/caldate"
 	"books/internal/ledger/source"
 	"books/internal/money"
+	"books/internal/qbo/settings"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -117,6 +120,14 @@ type CashReturnInput struct {
 type ClosePeriodPayload struct {
 	// The period, now closed.
 	Period *ent.AccountingPeriod `json:"period"`
+}
+
+// The outcome of connectQuickBooks.
+type ConnectQuickBooksPayload struct {
+	// The Intuit page to send the browser to; it comes back to /oauth/qbo/callback.
+	AuthorizeURL string `json:"authorizeUrl"`
+	// When the authorization offer expires.
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // The outcome of createAccount.
@@ -349,6 +360,40 @@ type JournalLineInput struct {
 	VendorID *string `json:"vendorId,omitempty"`
 }
 
+// A Books record to link to an existing QuickBooks record instead of creating one.
+type LinkQuickBooksRecordInput struct {
+	// The legal entity whose company holds the QuickBooks record.
+	EntityID string `json:"entityId"`
+	// The kind of the Books record: CUSTOMER, VENDOR, ITEM or CLASS.
+	RecordType qbolink.RecordType `json:"recordType"`
+	// The Books record.
+	RecordID string `json:"recordId"`
+	// The QuickBooks record's id.
+	QboID string `json:"qboId"`
+}
+
+// The outcome of linkQuickBooksRecord.
+type LinkQuickBooksRecordPayload struct {
+	// The link, synced.
+	Link *ent.QBOLink `json:"link"`
+}
+
+// A Books GL account to map to a QuickBooks account.
+type MapQuickBooksAccountInput struct {
+	// The legal entity whose connection holds the mapping.
+	EntityID string `json:"entityId"`
+	// The Books account.
+	AccountID string `json:"accountId"`
+	// The QuickBooks account (from the ACCOUNT list); several Books accounts may map to one.
+	QboAccountID string `json:"qboAccountId"`
+}
+
+// The outcome of mapQuickBooksAccount.
+type MapQuickBooksAccountPayload struct {
+	// The mapping.
+	Link *ent.QBOLink `json:"link"`
+}
+
 // The outcome of a mutation that changes a payment.
 type PaymentPayload struct {
 	// The payment as changed.
@@ -393,6 +438,58 @@ type PostJournalEntryPayload struct {
 	Entry *ent.JournalEntry `json:"entry"`
 	// False when the source reference had already been posted and the existing entry was returned.
 	Created bool `json:"created"`
+}
+
+// The outcome of a mutation that changes a QuickBooks connection.
+type QuickBooksConnectionPayload struct {
+	// The connection as changed.
+	Connection *ent.QBOConnection `json:"connection"`
+}
+
+// See QuickBooksCustomField.
+type QuickBooksCustomFieldInput struct {
+	// See QuickBooksCustomField.
+	BooksField string `json:"booksField"`
+	// See QuickBooksCustomField.
+	DefinitionID string `json:"definitionId"`
+}
+
+// A legal entity to act on in QuickBooks.
+type QuickBooksEntityInput struct {
+	// The legal entity.
+	EntityID string `json:"entityId"`
+}
+
+// How many entries Update lists fetched from one list.
+type QuickBooksListCount struct {
+	// The list.
+	List qbolistentry.List `json:"list"`
+	// Entries QuickBooks returned.
+	Fetched int `json:"fetched"`
+	// Entries fetched for the first time.
+	Added int `json:"added"`
+	// Entries QuickBooks no longer returned, now marked inactive.
+	Deactivated int `json:"deactivated"`
+}
+
+// See QuickBooksPaymentMethod.
+type QuickBooksPaymentMethodInput struct {
+	// See QuickBooksPaymentMethod: manual, stripe or qbo.
+	System string `json:"system"`
+	// See QuickBooksPaymentMethod.
+	Method *string `json:"method,omitempty"`
+	// See QuickBooksPaymentMethod.
+	DepositAccountID *string `json:"depositAccountId,omitempty"`
+	// See QuickBooksPaymentMethod.
+	PaymentMethodID *string `json:"paymentMethodId,omitempty"`
+}
+
+// A QuickBooks record as QuickBooks holds it now, read live.
+type QuickBooksRecord struct {
+	// The link the record was read through.
+	Link *ent.QBOLink `json:"link"`
+	// The record's JSON as QuickBooks answered it; null when QuickBooks no longer has it.
+	Record map[string]any `json:"record,omitempty"`
 }
 
 // Money received from a customer.
@@ -503,6 +600,22 @@ type SetInvoicePrefixPayload struct {
 type Subscription struct {
 }
 
+// Books records to push to an entity's QuickBooks company.
+type SyncToQuickBooksInput struct {
+	// The legal entity whose company receives them.
+	EntityID string `json:"entityId"`
+	// The kind of the records (not ACCOUNT: accounts are mapped, never pushed).
+	RecordType qbolink.RecordType `json:"recordType"`
+	// The records, at most 30 (QuickBooks' batch size).
+	RecordIds []string `json:"recordIds"`
+}
+
+// The outcome of syncToQuickBooks.
+type SyncToQuickBooksPayload struct {
+	// The links of the records asked for, pending until the push settles them.
+	Links []*ent.QBOLink `json:"links"`
+}
+
 // A legal entity's trial balance on a day: every account with activity and its totals.
 type TrialBalance struct {
 	// The legal entity whose ledger this is.
@@ -543,6 +656,38 @@ type UnapplyCreditInput struct {
 type UnapplyPaymentInput struct {
 	// The application of a payment to an invoice (Payment.applications).
 	PaymentApplicationID string `json:"paymentApplicationId"`
+}
+
+// A Books record to unlink from QuickBooks (unsync): QuickBooks keeps its record.
+type UnlinkQuickBooksRecordInput struct {
+	// The legal entity whose connection holds the link.
+	EntityID string `json:"entityId"`
+	// The kind of the Books record.
+	RecordType qbolink.RecordType `json:"recordType"`
+	// The Books record.
+	RecordID string `json:"recordId"`
+}
+
+// The outcome of unlinkQuickBooksRecord.
+type UnlinkQuickBooksRecordPayload struct {
+	// The Books record unlinked.
+	RecordID string `json:"recordId"`
+	// How many links were removed (an invoice split by month has one per month).
+	Removed int `json:"removed"`
+}
+
+// A Books GL account whose mapping to remove.
+type UnmapQuickBooksAccountInput struct {
+	// The legal entity whose connection holds the mapping.
+	EntityID string `json:"entityId"`
+	// The Books account.
+	AccountID string `json:"accountId"`
+}
+
+// The outcome of unmapQuickBooksAccount.
+type UnmapQuickBooksAccountPayload struct {
+	// The account whose mapping is gone.
+	AccountID string `json:"accountId"`
 }
 
 // Changes to an account.
@@ -635,6 +780,44 @@ type UpdateLegalEntityInput struct {
 type UpdateLegalEntityPayload struct {
 	// The legal entity as changed.
 	LegalEntity *ent.LegalEntity `json:"legalEntity"`
+}
+
+// The outcome of updateQuickBooksLists.
+type UpdateQuickBooksListsPayload struct {
+	// The connection, with listsUpdatedAt set.
+	Connection *ent.QBOConnection `json:"connection"`
+	// What each list's update did.
+	Lists []*QuickBooksListCount `json:"lists"`
+	// Books accounts newly mapped to the QuickBooks account of the same name.
+	AutoMapped int `json:"autoMapped"`
+}
+
+// New sync settings for a connection; they replace the old ones whole.
+type UpdateQuickBooksSettingsInput struct {
+	// The legal entity whose connection is set.
+	EntityID string `json:"entityId"`
+	// See QuickBooksSettings.
+	OneTransactionInvoice bool `json:"oneTransactionInvoice"`
+	// See QuickBooksSettings; empty for the default template.
+	OneTransactionDescription *string `json:"oneTransactionDescription,omitempty"`
+	// See QuickBooksSettings.
+	SplitInvoiceByMonth bool `json:"splitInvoiceByMonth"`
+	// See QuickBooksSettings.
+	SyncCustomFields bool `json:"syncCustomFields"`
+	// See QuickBooksSettings; at most three.
+	CustomFields []*QuickBooksCustomFieldInput `json:"customFields,omitempty"`
+	// See QuickBooksSettings.
+	AutoSyncInvoices bool `json:"autoSyncInvoices"`
+	// See QuickBooksSettings; CREATION_DATE when omitted.
+	InvoiceDateMode *settings.DateMode `json:"invoiceDateMode,omitempty"`
+	// See QuickBooksSettings.
+	ServiceItemID *string `json:"serviceItemId,omitempty"`
+	// See QuickBooksSettings.
+	PaymentMethods []*QuickBooksPaymentMethodInput `json:"paymentMethods,omitempty"`
+	// See QuickBooksSettings.
+	DefaultDepositAccountID *string `json:"defaultDepositAccountId,omitempty"`
+	// See QuickBooksSettings.
+	DefaultPaymentMethodID *string `json:"defaultPaymentMethodId,omitempty"`
 }
 
 // Changes to a vendor.
