@@ -54,6 +54,10 @@ type RefreshWorker struct {
 	Refresher *Refresher
 }
 
+// Timeout lets a run take one interval: many connections take longer than the runner's
+// default, and what one run leaves is the next one's.
+func (w *RefreshWorker) Timeout(*river.Job[RefreshArgs]) time.Duration { return RefreshEvery }
+
 // Work refreshes each due connection in its own organization. One connection's failure
 // stops none of the others; the errors are returned together. A connection QuickBooks
 // refuses is not a failure of the job: it is marked and raised as an admin issue of its own.
