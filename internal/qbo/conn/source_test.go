@@ -140,6 +140,9 @@ type transport struct {
 	lose atomic.Int32
 	// fail answers token requests with this status without sending them, when non-zero.
 	fail atomic.Int32
+	// answered, when set, runs after Intuit answered a token request, before the caller
+	// sees the answer.
+	answered func()
 }
 
 func (tr *transport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -155,6 +158,13 @@ func (tr *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 				res.Body.Close()
 			}
 			return nil, errors.New("connection reset by peer (the test lost the answer)")
+		}
+		if tr.answered != nil {
+			res, err := http.DefaultTransport.RoundTrip(r)
+			if err == nil {
+				tr.answered()
+			}
+			return res, err
 		}
 	}
 	return http.DefaultTransport.RoundTrip(r)
@@ -253,6 +263,52 @@ func TestToken(t *testing.T) {
 			require.EqualValues(t, 2, gen)
 			require.Equal(t, after.Access, tok.AccessToken)
 			requireAPIAccepts(t, em, realm, tok.AccessToken)
+		})
+	})
+
+	// The company is connected again while a refresh is in flight. On SQLite the reconnect
+	// lands first and the refresh's save fails (compare-and-swap): its tokens are never
+	// handed out. On PostgreSQL the reconnect waits for the row lock and lands after the
+	// refresh. Either way the reconnect's tokens are the ones stored.
+	t.Run("ReconnectDuringRefresh", func(t *testing.T) {
+		t.Parallel()
+		eachDialect(t, func(t *testing.T, b testBundle) {
+			em := newEmulator(t, 1, 0)
+			realm := em.RealmIDs()[0]
+			row := b.connectTo(t, em, b.us, realm, time.Now())
+			issued := em.IssueTokens(realm)
+			again := conn.Tokens{Access: issued.AccessToken, Refresh: issued.RefreshToken,
+				AccessExpiresAt: time.Now().Add(time.Hour).Truncate(time.Second), RefreshExpiresAt: time.Now().Add(100 * 24 * time.Hour).Truncate(time.Second)}
+			reconnected := make(chan error, 1)
+			tr := &transport{}
+			tr.answered = func() {
+				go func() {
+					_, err := b.store.Save(b.ctx, b.c, conn.Connect{EntityID: b.us, RealmID: realm, BaseURL: em.url, Tokens: again})
+					reconnected <- err
+				}()
+				if b.db.Dialect == dialect.SQLite {
+					err := <-reconnected
+					reconnected <- err
+					return
+				}
+				select {
+				case err := <-reconnected:
+					reconnected <- err
+					t.Error("the reconnect did not wait for the row lock")
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+			tok, err := b.refresher(em.app(&http.Client{Transport: tr})).Token(b.ctx, row.ID)
+			if b.db.Dialect == dialect.SQLite {
+				requireCode(t, err, apperr.Conflict)
+				require.Nil(t, tok)
+			} else {
+				require.NoError(t, err)
+			}
+			require.NoError(t, <-reconnected)
+			stored, _ := b.stored(t, row.ID)
+			requireTokens(t, again, stored)
+			require.EqualValues(t, 1, em.refreshes.Load())
 		})
 	})
 
