@@ -41,6 +41,8 @@ func (RefreshArgs) Kind() string { return RefreshKind }
 // IdempotencyKey is constant: a repeated run refreshes only what is still due.
 func (RefreshArgs) IdempotencyKey() string { return RefreshKind }
 
+var _ jobs.Args = RefreshArgs{}
+
 // InsertOpts gives the job one attempt: the next period's run is its retry.
 func (RefreshArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
 

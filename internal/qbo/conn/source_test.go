@@ -29,6 +29,7 @@ import (
 	"books/internal/qbo/qbotest"
 	"books/internal/secrets"
 	"books/internal/tenant"
+	"books/jobs"
 )
 
 const tokenPath = "/oauth2/v1/tokens/bearer"
@@ -525,7 +526,7 @@ func TestConcurrentRefresh(t *testing.T) {
 		// Each refresh takes 100 ms, so that every call arrives while one is in flight.
 		em := newEmulator(t, 1, 100*time.Millisecond)
 		realm := em.RealmIDs()[0]
-		row := b.connectTo(t, em, b.us, realm, time.Now().Add(conn.ExpiryMargin))
+		row := b.connectTo(t, em, b.us, realm, time.Now())
 		r := b.refresher(em.app(nil))
 		org, ok := tenant.Org(b.ctx)
 		require.True(t, ok)
@@ -743,5 +744,34 @@ func TestRefreshWorker(t *testing.T) {
 		// Nothing is due any more.
 		require.NoError(t, w.Work(context.Background(), &river.Job[conn.RefreshArgs]{}))
 		require.EqualValues(t, 4, em.refreshes.Load())
+	})
+}
+
+// The worker and its periodic job as cmd/books registers them: a leader's first run refreshes
+// what is due.
+func TestRefreshJobRegistered(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b testBundle) {
+		ctx := context.Background()
+		_, err := jobs.Migrate(ctx, b.db)
+		require.NoError(t, err)
+		em := newEmulator(t, 1, 0)
+		row := b.connectTo(t, em, b.us, em.RealmIDs()[0], time.Now().Add(10*time.Minute))
+
+		kinds := jobs.NewKinds()
+		jobs.Register(kinds, &conn.RefreshWorker{Refresher: b.refresher(em.app(nil))})
+		runner, err := jobs.New(b.db, jobs.Config{Kinds: kinds, Periodic: []jobs.Periodic{conn.RefreshPeriodic}})
+		require.NoError(t, err)
+		require.NoError(t, runner.Start(ctx))
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			require.NoError(t, runner.Stop(ctx))
+		})
+		require.Eventually(t, func() bool {
+			_, gen, err := b.store.Tokens(b.ctx, b.c, row.ID)
+			return err == nil && gen == 2
+		}, 30*time.Second, 50*time.Millisecond)
+		require.EqualValues(t, 1, em.refreshes.Load())
 	})
 }
