@@ -121,7 +121,7 @@ func (r *Refresher) ensure(ctx context.Context, id string, due dueFunc) (Tokens,
 	// happens to the caller: detach from its cancellation, within a bound of our own.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockedTimeout)
 	defer cancel()
-	return r.refreshLocked(lctx, id, due)
+	return r.refreshLocked(lctx, ctx, id, due)
 }
 
 // lockLocal serializes this process's refreshes of one connection. It is what keeps two
@@ -142,11 +142,12 @@ func lockLocal(ctx context.Context, id string) (func(), error) {
 var localLocks sync.Map
 
 // refreshLocked re-reads the connection under the lock and refreshes it if it is still due.
+// It works with ctx, detached from callerCtx, which only bounds the wait for the row lock.
 // On PostgreSQL the lock is the row's (SELECT … FOR UPDATE in a transaction held until the
 // new tokens are saved), which keeps other processes out; on SQLite, where this process is
 // the only one, the local lock already held is enough and no transaction is held across the
 // call to Intuit (it would hold the database's one connection).
-func (r *Refresher) refreshLocked(ctx context.Context, id string, due dueFunc) (Tokens, bool, error) {
+func (r *Refresher) refreshLocked(ctx, callerCtx context.Context, id string, due dueFunc) (Tokens, bool, error) {
 	c := r.DB.Client()
 	var tx *ent.Tx
 	if r.DB.Dialect == dialect.Postgres {
@@ -157,7 +158,13 @@ func (r *Refresher) refreshLocked(ctx context.Context, id string, due dueFunc) (
 		defer func() { _ = tx.Rollback() }() // after Commit, a no-op
 		c = tx.Client()
 	}
-	row, err := r.lockRow(ctx, c, id, tx != nil)
+	// Waiting for another process's refresh is the caller's to give up; once the lock is
+	// held, the section runs to its end.
+	wait, stop := context.WithCancel(ctx)
+	unhook := context.AfterFunc(callerCtx, stop)
+	row, err := r.lockRow(wait, c, id, tx != nil)
+	unhook()
+	stop()
 	if err != nil {
 		return Tokens{}, false, err
 	}

@@ -468,6 +468,35 @@ func TestToken(t *testing.T) {
 		})
 	})
 
+	// A caller waiting for another process's refresh gives up with its context; the holder's
+	// refresh is untouched.
+	t.Run("WaitGivesUp", func(t *testing.T) {
+		t.Parallel()
+		eachDialect(t, func(t *testing.T, b testBundle) {
+			if b.db.Dialect != dialect.Postgres {
+				t.Skip("the row lock is PostgreSQL's; SQLite has one process")
+			}
+			em := newEmulator(t, 1, 0)
+			row := b.connectTo(t, em, b.us, em.RealmIDs()[0], time.Now())
+			other, err := b.db.SQL.BeginTx(context.Background(), nil)
+			require.NoError(t, err)
+			defer other.Rollback()
+			_, err = other.Exec(`SELECT id FROM qbo_connections WHERE id = $1 FOR UPDATE`, row.ID)
+			require.NoError(t, err)
+
+			ctx, cancel := context.WithTimeout(b.ctx, 300*time.Millisecond)
+			defer cancel()
+			started := time.Now()
+			_, err = b.refresher(em.app(nil)).Token(ctx, row.ID)
+			require.Error(t, err)
+			require.Less(t, time.Since(started), 5*time.Second)
+			require.Zero(t, em.refreshes.Load())
+			require.NoError(t, other.Rollback())
+			_, gen := b.stored(t, row.ID)
+			require.EqualValues(t, 1, gen)
+		})
+	})
+
 	t.Run("OtherOrganization", func(t *testing.T) {
 		t.Parallel()
 		eachDialect(t, func(t *testing.T, b testBundle) {
