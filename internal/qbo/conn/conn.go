@@ -8,8 +8,34 @@
 // processes refreshing at once the slower one gets CONFLICT (and reads the winner's tokens)
 // instead of overwriting the newer refresh token with an older one.
 //
-// Functions take the ent client to work on, so they join the caller's transaction; tenancy is
-// the ent schema's: another organization's connection is not found.
+// # Refreshing
+//
+// Refresher hands out access tokens (Token, TokenSource, HTTPClient for qbo.Config) and
+// refreshes them at Intuit shortly before they expire; RefreshWorker, a periodic job, does so
+// ahead of time. Intuit may rotate the refresh token on any refresh and, after a grace period,
+// honours only the newest, so the rules are:
+//
+//   - One refresh per connection at a time, everywhere. Callers that find the token due take
+//     a lock and re-read the row inside it, so the ones that waited use the winner's token
+//     instead of refreshing again. The lock is the row's (SELECT … FOR UPDATE, in a
+//     transaction held until the new tokens are committed) on PostgreSQL, where several
+//     processes share the database, and an in-process lock on SQLite, whose database one
+//     process opens. The compare-and-swap above remains the last guard. Holding a
+//     transaction across the call to Intuit is the exception to "nothing external inside a
+//     transaction": it is the lock, and the call is bounded (30 s).
+//   - Fail closed: a new access token is handed out only after the refresh token that came
+//     with it is committed. If the save fails, the caller gets an error; the stored (old)
+//     refresh token still works during Intuit's grace period, whereas a token used unsaved
+//     could be the only one left. For the same reason the locked section runs detached from
+//     the caller's cancellation.
+//   - Intuit's invalid_grant marks the connection needs_reauth and raises an admin issue, in
+//     one transaction. From then on every caller gets QBO_NOT_CONNECTED without a call to
+//     Intuit: work on the connection pauses, and nothing is dropped, until it is connected
+//     again. Any other failure (network, 5xx, a lost answer) changes nothing and is retried.
+//
+// The Store's functions take the ent client to work on, so they join the caller's
+// transaction (the Refresher opens its own: it must commit before it hands out a token);
+// tenancy is the ent schema's: another organization's connection is not found.
 package conn
 
 import (

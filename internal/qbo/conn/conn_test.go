@@ -33,16 +33,26 @@ type testBundle struct {
 	us    string          // entities of A
 	uk    string
 	other string // entity of B
+	url   string // of the database, for a second process
+	keys  string // the sealing keys, for a second process
 }
 
 func setup(t *testing.T, d string) testBundle {
 	t.Helper()
-	db := dbtest.Open(t, d)
+	url := dbtest.URL(t, d)
+	db, err := database.Open(context.Background(), url)
+	require.NoError(t, err)
+	if d == dialect.Postgres {
+		db.SQL.SetMaxIdleConns(2) // as dbtest.OpenEmpty does
+	}
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Migrate(context.Background())
+	require.NoError(t, err)
 	key, err := secrets.GenerateKey()
 	require.NoError(t, err)
 	box, err := secrets.ParseKeys("test:" + key)
 	require.NoError(t, err)
-	b := testBundle{db: db, c: db.Client(), store: conn.NewStore(box)}
+	b := testBundle{db: db, c: db.Client(), store: conn.NewStore(box), url: url, keys: "test:" + key}
 	sys := tenant.System(context.Background())
 	entity := func(ctx context.Context, code, name string) string {
 		e, err := b.c.LegalEntity.Create().SetCode(code).SetName(name).SetBaseCurrency("USD").Save(ctx)
