@@ -18,6 +18,8 @@ import (
 	"books/internal/auth"
 	"books/internal/database"
 	"books/internal/demo"
+	"books/internal/qbo/conn"
+	"books/internal/qbo/qbotest"
 	"books/internal/realtime"
 	"books/server"
 
@@ -34,6 +36,8 @@ func serve(ctx context.Context, args []string) error {
 	withDemo := fs.Bool("demo", false, "seed a demo organization and write <data-dir>/demo.json")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for in-flight requests, and then for running jobs")
 	workers := fs.Bool("workers", true, "work background jobs in this process too (false when `books worker` processes do)")
+	var qf qboFlags
+	qf.register(fs)
 	var h httpSettings
 	if err := h.register(fs); err != nil {
 		return err
@@ -70,8 +74,8 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Read at start-up, though nothing seals with it yet, so a bad BOOKS_ENCRYPTION_KEY stops
-	// the server at once and a generated key is announced on the first run.
+	// Read at start-up, so a bad BOOKS_ENCRYPTION_KEY stops the server at once and a
+	// generated key is announced on the first run.
 	if _, err := c.secretBox(log); err != nil {
 		return err
 	}
@@ -85,7 +89,28 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	url := "http://" + ln.Addr().String() + "/graphql"
+	base := "http://" + ln.Addr().String()
+	url := base + "/graphql"
+	// QuickBooks: configured by flags, or in the demo the in-process emulator, with one
+	// company per demo entity.
+	app, qboOn, err := qf.app()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	var emulator *qbotest.Server
+	if *withDemo && !qboOn {
+		emulator = qbotest.New(qbotest.WithRealms(2))
+		if err := emulator.Start("127.0.0.1:0"); err != nil {
+			ln.Close()
+			return fmt.Errorf("start the QuickBooks emulator: %w", err)
+		}
+		defer emulator.Close()
+		app = conn.EmulatorApp(emulator.URL, qbotest.DefaultClientID, qbotest.DefaultClientSecret, base+"/oauth/qbo/callback")
+		qf.afterURL, qboOn = base+"/", true
+		log.Info("QuickBooks emulator running", "url", emulator.URL)
+	}
+	var demoInfo *demo.Info
 	if *withDemo {
 		info, err := demo.Seed(ctx, client, tokens, c.dataDir, url)
 		if err != nil {
@@ -94,6 +119,7 @@ func serve(ctx context.Context, args []string) error {
 		}
 		out, _ := json.MarshalIndent(info, "", "  ")
 		fmt.Println(string(out))
+		demoInfo = &info
 	}
 	if pp := os.Getenv("BOOKS_PPROF_ADDR"); pp != "" {
 		// Profiling stays off the public listener; bind it to a private address.
@@ -108,8 +134,15 @@ func serve(ctx context.Context, args []string) error {
 	}
 	defer closeBroker()
 	queue := &adminq.Queue{Client: client, Broker: broker}
+	var qb *quickBooks
+	if qboOn {
+		if qb, err = newQuickBooks(&c, db, app, queue, log, qf.requestTimeout, qf.afterURL); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	reg := server.NewRegistry()
-	runner, err := newRunner(db, log, reg, queue, !*workers, 20, *grace)
+	runner, err := newRunner(db, log, reg, queue, qb, !*workers, 20, *grace)
 	if err != nil {
 		ln.Close()
 		return err
@@ -118,8 +151,18 @@ func serve(ctx context.Context, args []string) error {
 		ln.Close()
 		return err
 	}
+	if emulator != nil && demoInfo != nil {
+		if err := demo.ConnectQuickBooks(ctx, client, *demoInfo, demo.QuickBooks{Emulator: emulator, Store: qb.store, Engine: qb.engine}); err != nil {
+			log.Warn("the demo could not connect QuickBooks", "err", err)
+		}
+	}
+	var callback http.Handler
+	if qb != nil {
+		callback = qb.flow.Handler(client)
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "graphql", url, "dialect", db.Dialect)
 	srv := server.New(server.Config{DB: db, Client: client, Auth: authn, Logger: log, Broker: broker, Queue: queue, Registry: reg,
+		QBOCallback: callback, QuickBooks: qb.graph(),
 		CORSOrigins: origins, GraphiQL: h.graphiql, RateLimit: h.rateLimit, RateBurst: h.rateBurst,
 		ReadTimeout: h.readTimeout, WriteTimeout: h.writeTimeout, IdleTimeout: h.idleTimeout})
 	serveErr := srv.Serve(ctx, ln, *grace)

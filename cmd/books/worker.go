@@ -42,12 +42,16 @@ func migrateAll(ctx context.Context, db *database.DB) ([]string, error) {
 
 // newRunner builds the process's job runner; jobs that fail for good are raised in queue,
 // whose Enqueue becomes the runner's (an admin issue's retry enqueues its job again).
-func newRunner(db *database.DB, log *slog.Logger, reg prometheus.Registerer, queue *adminq.Queue, insertOnly bool, concurrency int, grace time.Duration) (*jobs.Runner, error) {
+func newRunner(db *database.DB, log *slog.Logger, reg prometheus.Registerer, queue *adminq.Queue, qb *quickBooks, insertOnly bool, concurrency int, grace time.Duration) (*jobs.Runner, error) {
 	kinds := jobKinds()
 	integrity.RegisterJobs(kinds, db.Client(), queue)
+	periodic := integrity.PeriodicJobs(integrity.SealEvery, integrity.VerifyEvery)
+	if qb != nil {
+		periodic = append(periodic, qb.registerJobs(kinds, db.Client())...)
+	}
 	r, err := jobs.New(db, jobs.Config{
 		Kinds:      kinds,
-		Periodic:   integrity.PeriodicJobs(integrity.SealEvery, integrity.VerifyEvery),
+		Periodic:   periodic,
 		Issues:     queue,
 		InsertOnly: insertOnly,
 		Queues:     map[string]int{"default": concurrency},
@@ -59,6 +63,9 @@ func newRunner(db *database.DB, log *slog.Logger, reg prometheus.Registerer, que
 		return nil, err
 	}
 	queue.Enqueue = r.Enqueue
+	if qb != nil {
+		qb.engine.Runner = r
+	}
 	return r, nil
 }
 
@@ -71,6 +78,8 @@ func worker(ctx context.Context, args []string) error {
 	concurrency := fs.Int("concurrency", 20, "jobs worked at once by this process")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM lets running jobs finish before cancelling them")
 	metricsAddr := fs.String("metrics-addr", env("BOOKS_WORKER_METRICS_ADDR", ""), "serve Prometheus metrics at http://<addr>/metrics (off when empty)")
+	var qf qboFlags
+	qf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,7 +107,18 @@ func worker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeBroker()
-	runner, err := newRunner(db, log, reg, &adminq.Queue{Client: db.Client(), Broker: broker}, false, *concurrency, *grace)
+	queue := &adminq.Queue{Client: db.Client(), Broker: broker}
+	app, qboOn, err := qf.app()
+	if err != nil {
+		return err
+	}
+	var qb *quickBooks
+	if qboOn {
+		if qb, err = newQuickBooks(&c, db, app, queue, log, qf.requestTimeout, qf.afterURL); err != nil {
+			return err
+		}
+	}
+	runner, err := newRunner(db, log, reg, queue, qb, false, *concurrency, *grace)
 	if err != nil {
 		return err
 	}

@@ -97,6 +97,18 @@ func (r *Refresher) Token(ctx context.Context, connectionID string) (*oauth2.Tok
 	return bearer(t), nil
 }
 
+// Rejected refreshes the connection's tokens because QuickBooks answered 401 to its access
+// token (revoked, or expired early), unless another caller replaced that token meanwhile; a
+// refusal of the refresh then marks the connection NEEDS_REAUTH as in Token.
+func (r *Refresher) Rejected(ctx context.Context, connectionID string) error {
+	cur, _, err := r.Store.Tokens(ctx, r.DB.Client(), connectionID)
+	if err != nil {
+		return err
+	}
+	_, _, err = r.ensure(ctx, connectionID, func(t Tokens, _ time.Time) bool { return t.Access == cur.Access })
+	return err
+}
+
 func bearer(t Tokens) *oauth2.Token {
 	return &oauth2.Token{AccessToken: t.Access, TokenType: "Bearer", Expiry: t.AccessExpiresAt}
 }

@@ -27,6 +27,27 @@ const maxPasses = 8
 // when something must be tried again later (throttling, 5xx, a lost answer, a link still
 // waiting for another).
 func (e *Engine) Drain(ctx context.Context, c *ent.Client, connectionID string) error {
+	err := e.drain(ctx, c, connectionID)
+	if err == nil {
+		return nil
+	}
+	if qbo.IsAuth(err) && e.Unauthorized != nil {
+		if row, gerr := e.Store.Get(ctx, c, connectionID); gerr == nil {
+			if uerr := e.Unauthorized(ctx, row); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+		}
+	}
+	if apperr.Code(err) == apperr.QBONotConnected {
+		// Paused: QuickBooks refused the connection; its links wait, pending, for a reconnect,
+		// which enqueues the drain again.
+		e.log().Warn("QuickBooks push paused: the connection needs to be connected again", "connection", connectionID)
+		return nil
+	}
+	return err
+}
+
+func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) error {
 	row, err := e.Store.Get(ctx, c, connectionID)
 	if err != nil {
 		return err

@@ -59,6 +59,10 @@ type Engine struct {
 	// HTTPClient returns the client that authenticates calls to the connection's company
 	// (the connection's token source; tests may hand out a fixed token).
 	HTTPClient func(ctx context.Context, row *ent.QBOConnection) (*http.Client, error)
+	// Unauthorized is told when QuickBooks answers 401 to the connection's access token, so
+	// the token is refreshed at once (conn.Refresher.Rejected) and a revoked connection
+	// pauses instead of failing until the token's expiry. Optional.
+	Unauthorized func(ctx context.Context, row *ent.QBOConnection) error
 	// Now is the clock (sync dates); time.Now when nil.
 	Now func() time.Time
 }

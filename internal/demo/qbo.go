@@ -1,0 +1,193 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"books/ent"
+	"books/ent/account"
+	"books/ent/chargereversal"
+	"books/ent/creditmemo"
+	"books/ent/customer"
+	"books/ent/invoice"
+	"books/ent/payment"
+	"books/ent/qbolink"
+	"books/ent/refund"
+	"books/ent/vendor"
+	"books/ent/writeoff"
+	"books/internal/ledger"
+	"books/internal/qbo/conn"
+	"books/internal/qbo/lists"
+	"books/internal/qbo/push"
+	"books/internal/qbo/qbotest"
+	"books/internal/qbo/settings"
+	"books/internal/tenant"
+)
+
+// QuickBooks is what the demo connects its entities with: the in-process emulator (one
+// company per entity), the connection store and the push engine.
+type QuickBooks struct {
+	Emulator *qbotest.Server
+	Store    *conn.Store
+	Engine   *push.Engine
+}
+
+// ConnectQuickBooks connects each demo entity to its own emulated company, fetches the
+// company's lists (mapping Books accounts to QuickBooks accounts of the same kind), chooses
+// settings, and asks for every customer, vendor, approved invoice and the money on them to be
+// pushed; the job runner does the rest, so the first run shows a real sync.
+//
+// The emulator keeps nothing across runs, so links left by an earlier run point at records
+// that are gone: they are dropped first and everything is pushed again.
+func ConnectQuickBooks(ctx context.Context, client *ent.Client, info Info, q QuickBooks) error {
+	octx := tenant.WithOrg(ctx, info.OrganizationID)
+	realms := q.Emulator.RealmIDs()
+	for i, e := range info.Entities {
+		if i >= len(realms) {
+			break
+		}
+		if err := connectEntity(octx, client, e.ID, realms[i], q); err != nil {
+			return fmt.Errorf("connect %s to QuickBooks: %w", e.Code, err)
+		}
+	}
+	return nil
+}
+
+func connectEntity(ctx context.Context, client *ent.Client, entityID, realm string, q QuickBooks) error {
+	tok := q.Emulator.IssueTokens(realm)
+	now := time.Now().UTC()
+	var row *ent.QBOConnection
+	err := ledger.WithTx(ctx, client, func(c *ent.Client) error {
+		if _, err := c.QBOLink.Delete().Where(qbolink.EntityID(entityID), qbolink.RecordTypeNEQ(qbolink.RecordTypeAccount)).Exec(ctx); err != nil {
+			return err
+		}
+		var err error
+		row, err = q.Store.Save(ctx, c, conn.Connect{EntityID: entityID, RealmID: realm, BaseURL: q.Emulator.URL,
+			CompanyName: fmt.Sprintf("Sandbox Company %s", realm),
+			Tokens: conn.Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken,
+				AccessExpiresAt:  now.Add(time.Duration(tok.ExpiresIn) * time.Second),
+				RefreshExpiresAt: now.Add(time.Duration(tok.XRefreshTokenExpiresIn) * time.Second)}})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	api, err := q.Engine.API(ctx, row)
+	if err != nil {
+		return err
+	}
+	if _, err := lists.Update(ctx, client, api, row.ID); err != nil {
+		return err
+	}
+	if err := mapByKind(ctx, client, row); err != nil {
+		return err
+	}
+	if _, err := lists.Save(ctx, client, row.ID, settings.Settings{
+		AutoSyncInvoices:        true,
+		ServiceItemID:           qboID(q.Emulator.Realm(realm), "Item", "Services"),
+		DefaultDepositAccountID: qboID(q.Emulator.Realm(realm), "Account", "Checking"),
+	}); err != nil {
+		return err
+	}
+	return ledger.WithTx(ctx, client, func(c *ent.Client) error { return pushAll(ctx, c, q.Engine, entityID) })
+}
+
+// mapByKind maps each Books account the name match left unmapped to a QuickBooks account of
+// the same kind; a real company is mapped by a person, account by account.
+func mapByKind(ctx context.Context, client *ent.Client, row *ent.QBOConnection) error {
+	entries, err := lists.Entries(ctx, client, row.ID, "account")
+	if err != nil {
+		return err
+	}
+	byName := map[string]string{}
+	for _, e := range entries {
+		byName[e.Name] = e.QboID
+	}
+	accts, err := client.Account.Query().Where(account.EntityID(row.EntityID)).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if _, err := lists.AccountFor(ctx, client, row.ID, a.ID); err == nil {
+			continue
+		}
+		name := "Undeposited Funds"
+		switch {
+		case a.Subtype == account.SubtypeAccountsReceivable:
+			name = "Accounts Receivable (A/R)"
+		case a.Subtype == account.SubtypeBank:
+			name = "Checking"
+		case a.Type == account.TypeLiability:
+			name = "Deferred Revenue"
+		case a.Type == account.TypeEquity:
+			name = "Retained Earnings"
+		case a.Type == account.TypeRevenue:
+			name = "Services"
+		case a.Type == account.TypeExpense:
+			name = "Office Expenses"
+		}
+		if _, err := lists.MapAccount(ctx, client, row.ID, a.ID, byName[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func qboID(r *qbotest.Realm, entity, name string) string {
+	if o, ok := r.FindByName(entity, name); ok {
+		id, _ := o["Id"].(string)
+		return id
+	}
+	return ""
+}
+
+// pushAll asks for the entity's records to be pushed, thirty at a time.
+func pushAll(ctx context.Context, c *ent.Client, e *push.Engine, entityID string) error {
+	le, err := c.LegalEntity.Get(ctx, entityID)
+	if err != nil {
+		return err
+	}
+	batches := []struct {
+		t   qbolink.RecordType
+		ids func() ([]string, error)
+	}{
+		// Customers and vendors belong to the organization; each company gets those dealing
+		// in its entity's currency.
+		{qbolink.RecordTypeCustomer, func() ([]string, error) {
+			return c.Customer.Query().Where(customer.Currency(le.BaseCurrency)).IDs(ctx)
+		}},
+		{qbolink.RecordTypeVendor, func() ([]string, error) {
+			return c.Vendor.Query().Where(vendor.Currency(le.BaseCurrency)).IDs(ctx)
+		}},
+		{qbolink.RecordTypeInvoice, func() ([]string, error) {
+			return c.Invoice.Query().Where(invoice.EntityID(entityID), invoice.StatusNotIn(invoice.StatusDraft,
+				invoice.StatusSubmitted, invoice.StatusVoid)).IDs(ctx)
+		}},
+		{qbolink.RecordTypePayment, func() ([]string, error) { return c.Payment.Query().Where(payment.EntityID(entityID)).IDs(ctx) }},
+		{qbolink.RecordTypeCreditMemo, func() ([]string, error) {
+			return c.CreditMemo.Query().Where(creditmemo.EntityID(entityID)).IDs(ctx)
+		}},
+		{qbolink.RecordTypeRefund, func() ([]string, error) { return c.Refund.Query().Where(refund.EntityID(entityID)).IDs(ctx) }},
+		{qbolink.RecordTypeChargeReversal, func() ([]string, error) {
+			return c.ChargeReversal.Query().Where(chargereversal.EntityID(entityID)).IDs(ctx)
+		}},
+		{qbolink.RecordTypeWriteOff, func() ([]string, error) {
+			return c.WriteOff.Query().Where(writeoff.EntityID(entityID)).IDs(ctx)
+		}},
+	}
+	for _, b := range batches {
+		ids, err := b.ids()
+		if err != nil {
+			return err
+		}
+		for len(ids) > 0 {
+			n := min(len(ids), push.MaxPush)
+			if _, err := e.Push(ctx, c, entityID, b.t, ids[:n]); err != nil {
+				return fmt.Errorf("push %s: %w", b.t, err)
+			}
+			ids = ids[n:]
+		}
+	}
+	return nil
+}
