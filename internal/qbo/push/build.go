@@ -31,8 +31,10 @@ type doc struct {
 	key, value string
 	// email is a customer's or vendor's second key, looked up when the first finds nothing.
 	email string
-	// expect holds what QuickBooks must answer for an invoice part: its total.
-	expectTotal *money.Amount
+	// expectTotal is what QuickBooks must answer as an invoice part's total; expectBalance,
+	// for an invoice pushed whole, its balance as Books has it (write-offs, pushed as journal
+	// entries, count as open in QuickBooks).
+	expectTotal, expectBalance *money.Amount
 }
 
 // errWaiting: the link refers to a record whose link is not synced yet; it waits for it.
@@ -50,7 +52,9 @@ type builder struct {
 	e   *Engine
 	c   *ent.Client
 	row *ent.QBOConnection
-	cur money.Currency
+	// linked caches the QuickBooks ids of links found in QuickBooks, which a drain does not
+	// change: thirty invoices of one customer look its link up once.
+	linked map[string]string
 }
 
 func ref(id string) obj { return obj{"value": id} }
@@ -60,6 +64,10 @@ func amount(a money.Amount) json.Number { return json.Number(a.StringFixed(2)) }
 // linkedID returns the QuickBooks id of a record's synced link, a waitingError while it is
 // on its way, and a coded error when it failed.
 func (b *builder) linkedID(ctx context.Context, t qbolink.RecordType, id string, part int) (string, error) {
+	key := fmt.Sprintf("%s/%s/%d", t, id, part)
+	if q, ok := b.linked[key]; ok {
+		return q, nil
+	}
 	l, err := b.c.QBOLink.Query().Where(qbolink.ConnectionID(b.row.ID), qbolink.RecordTypeEQ(t),
 		qbolink.RecordID(id), qbolink.Part(part)).Only(ctx)
 	if ent.IsNotFound(err) {
@@ -69,6 +77,7 @@ func (b *builder) linkedID(ctx context.Context, t qbolink.RecordType, id string,
 		return "", err
 	}
 	if l.QboID != nil && (l.Status == qbolink.StatusSynced || l.Status == qbolink.StatusPending) {
+		b.linked[key] = *l.QboID
 		return *l.QboID, nil
 	}
 	if l.Status == qbolink.StatusError {
@@ -331,7 +340,8 @@ func (b *builder) invoice(ctx context.Context, l *ent.QBOLink) (doc, error) {
 			body["CustomField"] = cfs
 		}
 	}
-	return doc{body: body, key: "DocNumber", value: docNum, expectTotal: &total}, nil
+	balance := inv.Balance.Add(inv.WrittenOff)
+	return doc{body: body, key: "DocNumber", value: docNum, expectTotal: &total, expectBalance: &balance}, nil
 }
 
 // allocation is how much of a payment (or credit) goes to each QuickBooks invoice part.

@@ -59,8 +59,8 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 	if err != nil {
 		return err
 	}
-	d := &drain{e: e, c: c, row: row, api: api, b: &builder{e: e, c: c, row: row}, skip: map[string]bool{},
-		touched: map[string]bool{}}
+	d := &drain{e: e, c: c, base: c, row: row, api: api, b: &builder{e: e, c: c, row: row, linked: map[string]string{}},
+		after: map[qbolink.RecordType]string{}, touched: map[string]bool{}}
 	for pass := 0; pass < maxPasses; pass++ {
 		progressed := false
 		for _, t := range phases {
@@ -81,10 +81,8 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 		if len(d.waiting) == 0 || !progressed {
 			break
 		}
-		// Links that waited may go now: try them again in the next pass.
-		for id := range d.waiting {
-			delete(d.skip, id)
-		}
+		// Links that waited may go now: read every type from the start again.
+		d.after = map[qbolink.RecordType]string{}
 		d.waiting = nil
 	}
 	if err := d.verifyInvoices(ctx); err != nil {
@@ -113,13 +111,16 @@ func (e *Engine) api(ctx context.Context, row *ent.QBOConnection) (*qbo.Client, 
 }
 
 type drain struct {
-	e   *Engine
-	c   *ent.Client
-	row *ent.QBOConnection
-	api *qbo.Client
-	b   *builder
-	// skip holds links this drain settled, failed or set aside, so they are not read again.
-	skip map[string]bool
+	e *Engine
+	// c is the client outcomes are recorded with: base, or a group's transaction.
+	c    *ent.Client
+	base *ent.Client
+	row  *ent.QBOConnection
+	api  *qbo.Client
+	b    *builder
+	// after is, per record type, the last link id read in this pass: links are read in id
+	// order, each once per pass.
+	after map[qbolink.RecordType]string
 	// waiting holds links set aside because a record they refer to is not in QuickBooks yet.
 	waiting map[string]string
 	// touched holds invoices whose QuickBooks balance may have moved.
@@ -127,17 +128,49 @@ type drain struct {
 }
 
 func (d *drain) pending(ctx context.Context, t qbolink.RecordType) ([]*ent.QBOLink, error) {
-	skip := make([]string, 0, len(d.skip))
-	for id := range d.skip {
-		skip = append(skip, id)
-	}
 	q := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.RecordTypeEQ(t),
 		qbolink.StatusEQ(qbolink.StatusPending))
-	if len(skip) > 0 {
-		q = q.Where(qbolink.IDNotIn(skip...))
+	if after := d.after[t]; after != "" {
+		q = q.Where(qbolink.IDGT(after))
 	}
-	return q.Order(ent.Asc(qbolink.FieldPart), ent.Asc(qbolink.FieldCreatedAt), ent.Asc(qbolink.FieldID)).
-		Limit(qbo.MaxBatchItems).All(ctx)
+	links, err := q.Order(ent.Asc(qbolink.FieldID)).Limit(qbo.MaxBatchItems).All(ctx)
+	if err == nil && len(links) > 0 {
+		d.after[t] = links[len(links)-1].ID
+	}
+	return links, err
+}
+
+// inTx records outcomes in one transaction: one commit for a batch of thirty, not sixty.
+// An error of the database rolls back; a QuickBooks error that asks for a retry (a throttled
+// item) is returned after the rest is committed.
+func (d *drain) inTx(ctx context.Context, fn func() error) error {
+	if d.c != d.base {
+		return fn()
+	}
+	tx, err := d.base.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	d.c = tx.Client()
+	ferr := fn()
+	d.c = d.base
+	if ferr != nil && !isRemote(ferr) {
+		_ = tx.Rollback()
+		return ferr
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// isRemote tells an error of QuickBooks (or of reaching it), after which what was recorded
+// stands, from one of the database.
+func isRemote(err error) bool {
+	var f *qbo.Fault
+	var r *qbo.RequestError
+	return errors.As(err, &f) || errors.As(err, &r) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "reused requestid")
 }
 
 // item is one link on its way: its body and, once known, QuickBooks' record.
@@ -150,7 +183,6 @@ type item struct {
 func (d *drain) group(ctx context.Context, t qbolink.RecordType, links []*ent.QBOLink) error {
 	var creates, updates, removals []item
 	for _, l := range links {
-		d.skip[l.ID] = true
 		if l.Operation != qbolink.OperationUpsert {
 			removals = append(removals, item{l: l})
 			continue
@@ -533,22 +565,27 @@ func (d *drain) batchFailed(ctx context.Context, items []item, err error) error 
 }
 
 func (d *drain) batchOutcomes(ctx context.Context, items []item, res []qbo.BatchResult) error {
-	var retry error
-	for i, r := range res {
-		if r.Object == nil && r.Fault == nil {
-			continue
-		}
-		var err error
-		if r.Fault != nil {
-			err = r.Fault
-		}
-		if e := d.outcome(ctx, items[i], r.Object, err); e != nil {
-			if retry == nil {
-				retry = e
+	return d.inTx(ctx, func() error {
+		var retry error
+		for i, r := range res {
+			if r.Object == nil && r.Fault == nil {
+				continue
+			}
+			var err error
+			if r.Fault != nil {
+				err = r.Fault
+			}
+			if e := d.outcome(ctx, items[i], r.Object, err); e != nil {
+				if !isRemote(e) {
+					return e
+				}
+				if retry == nil {
+					retry = e
+				}
 			}
 		}
-	}
-	return retry
+		return retry
+	})
 }
 
 // isDuplicateRequest: QuickBooks refused a requestid it saw with another body (600). The body
@@ -669,9 +706,13 @@ func (d *drain) settle(ctx context.Context, it item, o obj) error {
 	}
 	switch l.RecordType {
 	case qbolink.RecordTypeInvoice:
-		d.touched[l.RecordID] = true
 		if it.doc.expectTotal != nil && hasTotal && total.Cmp(*it.doc.expectTotal) != 0 {
 			return d.mismatch(ctx, l, fmt.Sprintf("QuickBooks invoice %s totals %s; Books %s", id, total, *it.doc.expectTotal))
+		}
+		// The answer settles an invoice pushed whole whose balance already agrees; any other
+		// is read again once its payments and credits are in (verifyInvoices).
+		if l.Part != 0 || !hasBalance || it.doc.expectBalance == nil || balance.Cmp(*it.doc.expectBalance) != 0 {
+			d.touched[l.RecordID] = true
 		}
 	case qbolink.RecordTypePayment, qbolink.RecordTypeCreditMemo:
 		if err := d.touchInvoicesOf(ctx, l); err != nil {

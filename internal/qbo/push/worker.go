@@ -188,9 +188,15 @@ func (d *drain) touchInvoicesOf(ctx context.Context, l *ent.QBOLink) error {
 
 // verifyInvoices compares, for every invoice whose QuickBooks side moved in this drain and
 // whose payments and credits are all in QuickBooks, QuickBooks' total and balance with Books'
-// to the cent. Books' write-offs reach QuickBooks as journal entries, which leave its invoice
-// balance as it was, so they are added back to Books' balance. A difference is an admin issue.
+// to the cent, reading the invoices back a hundred at a time. Books' write-offs reach
+// QuickBooks as journal entries, which leave its invoice balance as it was, so they are
+// added back to Books' balance. A difference is an admin issue.
 func (d *drain) verifyInvoices(ctx context.Context) error {
+	type check struct {
+		inv   *ent.Invoice
+		links []*ent.QBOLink
+	}
+	var ready []check
 	for id := range d.touched {
 		inv, err := d.c.Invoice.Get(ctx, id)
 		if err != nil {
@@ -204,58 +210,83 @@ func (d *drain) verifyInvoices(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		ready := len(links) > 0
-		var qboIDs []string
+		ok := len(links) > 0
 		for _, l := range links {
-			if l.Status != qbolink.StatusSynced || l.QboID == nil {
-				ready = false
-				break
+			ok = ok && l.Status == qbolink.StatusSynced && l.QboID != nil
+		}
+		if !ok {
+			continue
+		}
+		if settled, err := d.moneySettled(ctx, id); err != nil || !settled {
+			if err != nil {
+				return err
 			}
-			qboIDs = append(qboIDs, *l.QboID)
-		}
-		if !ready {
 			continue
 		}
-		settled, err := d.moneySettled(ctx, id)
+		ready = append(ready, check{inv: inv, links: links})
+	}
+	const chunk = 100
+	for start := 0; start < len(ready); {
+		var ids []string
+		end := start
+		for end < len(ready) && len(ids)+len(ready[end].links) <= chunk {
+			for _, l := range ready[end].links {
+				ids = append(ids, qbo.Quote(*l.QboID))
+			}
+			end++
+		}
+		if end == start { // one invoice with more parts than a chunk
+			end++
+			for _, l := range ready[start].links {
+				ids = append(ids, qbo.Quote(*l.QboID))
+			}
+		}
+		rows, err := d.api.QueryAll(ctx, "Invoice", fmt.Sprintf("Id IN (%s)", strings.Join(ids, ", ")))
 		if err != nil {
 			return err
 		}
-		if !settled {
-			continue
-		}
-		quoted := make([]string, len(qboIDs))
-		for i, q := range qboIDs {
-			quoted[i] = qbo.Quote(q)
-		}
-		rows, err := d.api.QueryAll(ctx, "Invoice", fmt.Sprintf("Id IN (%s)", strings.Join(quoted, ", ")))
-		if err != nil {
-			return err
-		}
-		var total, balance money.Amount
+		got := map[string]obj{}
 		for _, raw := range rows {
 			var o obj
 			if err := decode(raw, &o); err != nil {
 				return err
 			}
-			t, _ := amountOf(o, "TotalAmt")
-			b, _ := amountOf(o, "Balance")
-			total, balance = total.Add(t), balance.Add(b)
 			qid, _ := o["Id"].(string)
-			if err := d.c.QBOLink.Update().Where(qbolink.ConnectionID(d.row.ID), qbolink.QboType("Invoice"), qbolink.QboID(qid)).
-				SetQboTotal(t).SetQboBalance(b).Exec(ctx); err != nil {
+			got[qid] = o
+		}
+		for _, c := range ready[start:end] {
+			if err := d.compare(ctx, c.inv, c.links, got); err != nil {
 				return err
 			}
 		}
-		want := inv.Balance.Add(inv.WrittenOff)
-		if len(rows) != len(qboIDs) || total.Cmp(inv.Total) != 0 || balance.Cmp(want) != 0 {
-			if err := d.mismatch(ctx, links[0], fmt.Sprintf("invoice %s: QuickBooks total %s and balance %s "+
-				"(%d of %d records found); Books total %s and balance %s (write-offs, journal entries in QuickBooks, "+
-				"counted as open there)", id, total, balance, len(rows), len(qboIDs), inv.Total, want)); err != nil {
-				return err
-			}
-		}
+		start = end
 	}
 	return nil
+}
+
+func (d *drain) compare(ctx context.Context, inv *ent.Invoice, links []*ent.QBOLink, got map[string]obj) error {
+	var total, balance money.Amount
+	found := 0
+	for _, l := range links {
+		o, ok := got[*l.QboID]
+		if !ok {
+			continue
+		}
+		found++
+		t, _ := amountOf(o, "TotalAmt")
+		b, _ := amountOf(o, "Balance")
+		total, balance = total.Add(t), balance.Add(b)
+		if err := d.c.QBOLink.UpdateOne(l).SetQboTotal(t).SetQboBalance(b).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	want := inv.Balance.Add(inv.WrittenOff)
+	if found == len(links) && total.Cmp(inv.Total) == 0 && balance.Cmp(want) == 0 {
+		return nil
+	}
+	return d.mismatch(ctx, links[0], fmt.Sprintf("invoice %s: QuickBooks total %s and balance %s (%d of %d records "+
+		"found); Books total %s and balance %s (write-offs, journal entries in QuickBooks, counted as open there)",
+		inv.ID, total, balance, found, len(links), inv.Total, want))
 }
 
 // moneySettled reports whether every payment and credit memo applied to the invoice is in
