@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"entgo.io/ent/dialect/sql"
+
 	"books/ent"
 	"books/ent/qboconnection"
 	"books/ent/qbolink"
@@ -125,6 +127,8 @@ type drain struct {
 	waiting map[string]string
 	// touched holds invoices whose QuickBooks balance may have moved.
 	touched map[string]bool
+	// synced holds, inside inTx, the records whose sync status turns synced at its commit.
+	synced map[qbolink.RecordType][]string
 }
 
 func (d *drain) pending(ctx context.Context, t qbolink.RecordType) ([]*ent.QBOLink, error) {
@@ -151,9 +155,17 @@ func (d *drain) inTx(ctx context.Context, fn func() error) error {
 	if err != nil {
 		return err
 	}
-	d.c = tx.Client()
+	d.c, d.synced = tx.Client(), map[qbolink.RecordType][]string{}
 	ferr := fn()
-	d.c = d.base
+	if ferr == nil || isRemote(ferr) {
+		for t, ids := range d.synced {
+			if err := setRecordsStatus(ctx, d.c, t, ids, syncstate.Synced); err != nil {
+				ferr = err
+				break
+			}
+		}
+	}
+	d.c, d.synced = d.base, nil
 	if ferr != nil && !isRemote(ferr) {
 		_ = tx.Rollback()
 		return ferr
@@ -182,6 +194,9 @@ type item struct {
 // group pushes up to thirty links of one type.
 func (d *drain) group(ctx context.Context, t qbolink.RecordType, links []*ent.QBOLink) error {
 	var creates, updates, removals []item
+	if err := d.b.prefetch(ctx, links); err != nil {
+		return err
+	}
 	for _, l := range links {
 		if l.Operation != qbolink.OperationUpsert {
 			removals = append(removals, item{l: l})
@@ -567,15 +582,26 @@ func (d *drain) batchFailed(ctx context.Context, items []item, err error) error 
 func (d *drain) batchOutcomes(ctx context.Context, items []item, res []qbo.BatchResult) error {
 	return d.inTx(ctx, func() error {
 		var retry error
+		var ok []item
+		var objs []obj
 		for i, r := range res {
-			if r.Object == nil && r.Fault == nil {
+			if r.Object == nil || r.Fault != nil {
 				continue
 			}
-			var err error
-			if r.Fault != nil {
-				err = r.Fault
+			var o obj
+			if err := decode(r.Object, &o); err != nil {
+				return err
 			}
-			if e := d.outcome(ctx, items[i], r.Object, err); e != nil {
+			ok, objs = append(ok, items[i]), append(objs, o)
+		}
+		if err := d.settleAll(ctx, ok, objs); err != nil {
+			return err
+		}
+		for i, r := range res {
+			if r.Fault == nil {
+				continue
+			}
+			if e := d.outcome(ctx, items[i], nil, r.Fault); e != nil {
 				if !isRemote(e) {
 					return e
 				}
@@ -655,35 +681,143 @@ func describe(it item) string {
 	return "of Books " + it.l.RecordID
 }
 
+// answer is what a link keeps of QuickBooks' record.
+type answer struct {
+	id, token, number        string
+	total, balance           money.Amount
+	hasTotal, hasBalance     bool
+	keepsTotal, keepsBalance bool
+}
+
+func answerOf(l *ent.QBOLink, o obj) answer {
+	a := answer{}
+	a.id, _ = o["Id"].(string)
+	if a.id == "" && l.QboID != nil {
+		a.id = *l.QboID
+	}
+	a.token, _ = o["SyncToken"].(string)
+	for _, k := range []string{"DocNumber", "DisplayName", "Name", "PaymentRefNum"} {
+		if a.number = keyValue(o, k); a.number != "" {
+			break
+		}
+	}
+	a.number = truncate(a.number, 40)
+	a.total, a.hasTotal = amountOf(o, "TotalAmt")
+	a.balance, a.hasBalance = amountOf(o, "Balance")
+	a.keepsTotal = a.hasTotal && l.RecordType != qbolink.RecordTypeCustomer && l.RecordType != qbolink.RecordTypeVendor
+	a.keepsBalance = a.hasBalance && l.RecordType == qbolink.RecordTypeInvoice
+	return a
+}
+
+// settleAll settles the successful writes of a batch: one statement for all of them (an
+// upsert that changes only the links whose generation is still the one written), then
+// one by one the few that a newer request or another link's claim keeps from it.
+func (d *drain) settleAll(ctx context.Context, items []item, objs []obj) error {
+	if len(items) == 0 {
+		return nil
+	}
+	answers := make([]answer, len(items))
+	claims := make([]string, len(items))
+	for i, it := range items {
+		answers[i] = answerOf(it.l, objs[i])
+		claims[i] = answers[i].id
+	}
+	others, err := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.QboType(items[0].l.QboType),
+		qbolink.ClaimIn(claims...)).All(ctx)
+	if err != nil {
+		return err
+	}
+	now := d.e.now()
+	var bulk []*ent.QBOLinkCreate
+	var bulkItems []int
+	var single []int
+	for i, it := range items {
+		l, a := it.l, answers[i]
+		clash := false
+		for _, o := range others {
+			if *o.Claim == a.id && o.ID != l.ID {
+				clash = true
+			}
+		}
+		if clash {
+			single = append(single, i)
+			continue
+		}
+		b := d.c.QBOLink.Create().SetID(l.ID).SetConnectionID(l.ConnectionID).SetEntityID(l.EntityID).
+			SetRecordType(l.RecordType).SetRecordID(l.RecordID).SetPart(l.Part).SetQboType(l.QboType).
+			SetOperation(l.Operation).SetGeneration(l.Generation).SetAttempts(l.Attempts).
+			SetQboID(a.id).SetClaim(a.id).SetSyncToken(a.token).SetDocNumber(a.number).
+			SetStatus(qbolink.StatusSynced).SetSyncedGeneration(l.Generation).SetSyncedAt(now).
+			SetLastError("").SetLastErrorCode("")
+		if a.keepsTotal {
+			b.SetQboTotal(a.total)
+		} else if l.QboTotal != nil {
+			b.SetQboTotal(*l.QboTotal)
+		}
+		if a.keepsBalance {
+			b.SetQboBalance(a.balance)
+		} else if l.QboBalance != nil {
+			b.SetQboBalance(*l.QboBalance)
+		}
+		bulk, bulkItems = append(bulk, b), append(bulkItems, i)
+	}
+	if len(bulk) > 0 {
+		err := d.c.QBOLink.CreateBulk(bulk...).
+			OnConflict(sql.ConflictColumns(qbolink.FieldID),
+				sql.UpdateWhere(sql.ExprP(qbolink.Table+"."+qbolink.FieldGeneration+" = excluded."+qbolink.FieldGeneration))).
+			Update(func(u *ent.QBOLinkUpsert) {
+				u.UpdateQboID().UpdateClaim().UpdateSyncToken().UpdateDocNumber().UpdateStatus().
+					UpdateSyncedGeneration().UpdateSyncedAt().UpdateQboTotal().UpdateQboBalance().
+					UpdateLastError().UpdateLastErrorCode().UpdateUpdatedAt()
+			}).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(bulkItems))
+		for j, i := range bulkItems {
+			ids[j] = items[i].l.ID
+		}
+		// A link asked again while its write was out kept its newer generation: settled one
+		// by one, it keeps the QuickBooks id and stays pending.
+		moved, err := d.c.QBOLink.Query().Where(qbolink.IDIn(ids...), qbolink.StatusNEQ(qbolink.StatusSynced)).IDs(ctx)
+		if err != nil {
+			return err
+		}
+		isMoved := map[string]bool{}
+		for _, id := range moved {
+			isMoved[id] = true
+		}
+		for _, i := range bulkItems {
+			if isMoved[items[i].l.ID] {
+				single = append(single, i)
+				continue
+			}
+			if err := d.settled(ctx, items[i], answers[i]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, i := range single {
+		if err := d.settle(ctx, items[i], objs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // settle records QuickBooks' record for a link: synced at the generation written, unless a
 // newer write was asked meanwhile (then it stays pending, now knowing its QuickBooks id).
 func (d *drain) settle(ctx context.Context, it item, o obj) error {
 	l := it.l
-	id, _ := o["Id"].(string)
-	if id == "" && l.QboID != nil {
-		id = *l.QboID
-	}
-	token, _ := o["SyncToken"].(string)
-	number := keyValue(o, "DocNumber")
-	if number == "" {
-		number = keyValue(o, "DisplayName")
-	}
-	if number == "" {
-		number = keyValue(o, "Name")
-	}
-	if number == "" {
-		number = keyValue(o, "PaymentRefNum")
-	}
-	total, hasTotal := amountOf(o, "TotalAmt")
-	balance, hasBalance := amountOf(o, "Balance")
+	a := answerOf(l, o)
 	now := d.e.now()
 	apply := func(u *ent.QBOLinkUpdate) *ent.QBOLinkUpdate {
-		u.SetQboID(id).SetClaim(id).SetSyncToken(token).SetDocNumber(truncate(number, 40))
-		if hasTotal && l.RecordType != qbolink.RecordTypeCustomer && l.RecordType != qbolink.RecordTypeVendor {
-			u.SetQboTotal(total)
+		u.SetQboID(a.id).SetClaim(a.id).SetSyncToken(a.token).SetDocNumber(a.number)
+		if a.keepsTotal {
+			u.SetQboTotal(a.total)
 		}
-		if hasBalance && l.RecordType == qbolink.RecordTypeInvoice {
-			u.SetQboBalance(balance)
+		if a.keepsBalance {
+			u.SetQboBalance(a.balance)
 		}
 		return u
 	}
@@ -692,26 +826,35 @@ func (d *drain) settle(ctx context.Context, it item, o obj) error {
 		SetLastError("").SetLastErrorCode("").Save(ctx)
 	if ent.IsConstraintError(err) {
 		return d.fail(ctx, l, apperr.QBOAmbiguousMatch, fmt.Sprintf("QuickBooks %s %s is already linked to another "+
-			"Books record", l.QboType, id))
+			"Books record", l.QboType, a.id))
 	}
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		if _, err := apply(d.c.QBOLink.Update().Where(qbolink.ID(l.ID))).Save(ctx); err != nil {
-			return err
-		}
+		_, err := apply(d.c.QBOLink.Update().Where(qbolink.ID(l.ID))).Save(ctx)
+		return err
+	}
+	return d.settled(ctx, it, a)
+}
+
+// settled follows a link that turned synced: the record's sync status, and the checks of
+// what QuickBooks answered.
+func (d *drain) settled(ctx context.Context, it item, a answer) error {
+	l := it.l
+	if d.synced != nil {
+		d.synced[l.RecordType] = append(d.synced[l.RecordType], l.RecordID)
 	} else if err := setRecordStatus(ctx, d.c, l, syncstate.Synced); err != nil {
 		return err
 	}
 	switch l.RecordType {
 	case qbolink.RecordTypeInvoice:
-		if it.doc.expectTotal != nil && hasTotal && total.Cmp(*it.doc.expectTotal) != 0 {
-			return d.mismatch(ctx, l, fmt.Sprintf("QuickBooks invoice %s totals %s; Books %s", id, total, *it.doc.expectTotal))
+		if it.doc.expectTotal != nil && a.hasTotal && a.total.Cmp(*it.doc.expectTotal) != 0 {
+			return d.mismatch(ctx, l, fmt.Sprintf("QuickBooks invoice %s totals %s; Books %s", a.id, a.total, *it.doc.expectTotal))
 		}
 		// The answer settles an invoice pushed whole whose balance already agrees; any other
 		// is read again once its payments and credits are in (verifyInvoices).
-		if l.Part != 0 || !hasBalance || it.doc.expectBalance == nil || balance.Cmp(*it.doc.expectBalance) != 0 {
+		if l.Part != 0 || !a.hasBalance || it.doc.expectBalance == nil || a.balance.Cmp(*it.doc.expectBalance) != 0 {
 			d.touched[l.RecordID] = true
 		}
 	case qbolink.RecordTypePayment, qbolink.RecordTypeCreditMemo:

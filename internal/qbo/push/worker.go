@@ -156,15 +156,19 @@ func SweepPeriodic() jobs.Periodic {
 // setRecordStatus mirrors a link's state on the Books record's sync status, for the records
 // that carry one.
 func setRecordStatus(ctx context.Context, c *ent.Client, l *ent.QBOLink, status syncstate.Status) error {
-	switch l.RecordType {
+	return setRecordsStatus(ctx, c, l.RecordType, []string{l.RecordID}, status)
+}
+
+func setRecordsStatus(ctx context.Context, c *ent.Client, t qbolink.RecordType, ids []string, status syncstate.Status) error {
+	switch t {
 	case qbolink.RecordTypeCustomer:
-		return c.Customer.Update().Where(customer.ID(l.RecordID)).SetSyncStatus(status).Exec(ctx)
+		return c.Customer.Update().Where(customer.IDIn(ids...)).SetSyncStatus(status).Exec(ctx)
 	case qbolink.RecordTypeVendor:
-		return c.Vendor.Update().Where(vendor.ID(l.RecordID)).SetSyncStatus(status).Exec(ctx)
+		return c.Vendor.Update().Where(vendor.IDIn(ids...)).SetSyncStatus(status).Exec(ctx)
 	case qbolink.RecordTypeInvoice:
-		return c.Invoice.Update().Where(invoice.ID(l.RecordID)).SetSyncStatus(status).Exec(ctx)
+		return c.Invoice.Update().Where(invoice.IDIn(ids...)).SetSyncStatus(status).Exec(ctx)
 	case qbolink.RecordTypePayment:
-		return c.Payment.Update().Where(payment.ID(l.RecordID)).SetSyncStatus(status).Exec(ctx)
+		return c.Payment.Update().Where(payment.IDIn(ids...)).SetSyncStatus(status).Exec(ctx)
 	}
 	return nil
 }
