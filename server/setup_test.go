@@ -49,16 +49,27 @@ type testBundle struct {
 // organizations.
 func setup(t *testing.T, dialectName string) *testBundle {
 	t.Helper()
+	return setupWith(t, dialectName, nil)
+}
+
+// setupWith is setup with configure completing the server's Config (it may read the
+// database) before the server starts.
+func setupWith(t *testing.T, dialectName string, configure func(*server.Config)) *testBundle {
+	t.Helper()
 	db := dbtest.Open(t, dialectName)
 	counter := &database.StatementCounter{}
 	client := ent.NewClient(ent.Driver(counter.Wrap(db.Driver)))
 	tokens, err := auth.NewTokens([]byte("test-secret-test-secret-test-secret!"), "books")
 	require.NoError(t, err)
 	authn := auth.NewService(tokens, client)
-	srv := server.New(server.Config{
+	cfg := server.Config{
 		DB: db, Client: client, Auth: authn,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv := server.New(cfg)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	b := &testBundle{db: db, client: client, counter: counter, server: hs, tokens: tokens}
