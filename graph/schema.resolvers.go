@@ -110,7 +110,7 @@ func (r *mutationResolver) CreateClass(ctx context.Context, input ent.CreateClas
 // UpdateClass is the resolver for the updateClass field.
 func (r *mutationResolver) UpdateClass(ctx context.Context, input model.UpdateClassInput) (*model.UpdateClassPayload, error) {
 	c, err := ledger.UpdateClass(ctx, r.ent(ctx), input.ClassID, *input.Patch)
-	if err != nil {
+	if err = r.after(ctx, err, qbolink.RecordTypeClass, input.ClassID); err != nil {
 		return nil, err
 	}
 	return &model.UpdateClassPayload{Class: c}, nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"books/ent/qbolink"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -357,6 +358,12 @@ func (s *Server) postOnce(ctx context.Context, p *auth.Principal, entry ledger.E
 		if err != nil {
 			return err
 		}
+		if res.Created && s.cfg.QuickBooks != nil && s.cfg.QuickBooks.Engine != nil {
+			// A connected entity's entry goes to QuickBooks too, asked in this transaction.
+			if err := s.cfg.QuickBooks.Engine.Changed(ctx, c, qbolink.RecordTypeJournalEntry, res.Entry.ID); err != nil {
+				return err
+			}
+		}
 		lines := res.Lines
 		if !res.Created {
 			if lines, err = postedLines(ctx, res.Entry); err != nil {
@@ -371,9 +378,10 @@ func (s *Server) postOnce(ctx context.Context, p *auth.Principal, entry ledger.E
 		return err
 	}
 	// A new request needs no transaction of its own: ledger.Post writes it atomically. Only
-	// the retry, which reads the earlier answer, runs in one.
+	// the retry, which reads the earlier answer, runs in one, and so does every request when
+	// QuickBooks is on, so that the entry's push is asked with it.
 	var err error
-	if optimistic {
+	if optimistic && s.cfg.QuickBooks == nil {
 		err = run(s.cfg.Client)
 	} else {
 		err = ledger.WithTx(ctx, s.cfg.Client, run)

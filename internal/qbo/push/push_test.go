@@ -22,6 +22,7 @@ import (
 	"books/internal/dbtest"
 	"books/internal/integrity/integritytest"
 	"books/internal/ledger"
+	"books/internal/ledger/source"
 	"books/internal/money"
 	"books/internal/qbo/conn"
 	"books/internal/qbo/push"
@@ -535,4 +536,34 @@ func (b *testBundle) depositAccount(t *testing.T) string {
 	}
 	t.Fatal("no Checking account")
 	return ""
+}
+
+func TestManualJournalEntryPushedWithClasses(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		res, err := ledger.Post(b.ctx, b.client, ledger.Entry{EntityID: b.entity.ID, Date: caldate.MustParse("2026-11-15"),
+			Description: "Accrued consulting", Source: source.Books, Lines: []ledger.Line{
+				{AccountCode: "6000", Debit: money.MustParse("120.00"), ClassID: b.class.ID},
+				{AccountCode: "1000", Credit: money.MustParse("120.00")},
+			}})
+		require.NoError(t, err)
+		require.NoError(t, b.engine.Changed(b.ctx, b.client, qbolink.RecordTypeJournalEntry, res.Entry.ID))
+		l := b.link(t, qbolink.RecordTypeJournalEntry, res.Entry.ID, 0)
+		require.Equal(t, qbolink.StatusPending, l.Status, "a connected entity's manual entry is pushed without being asked")
+		require.NoError(t, b.drain(t))
+		l = b.link(t, qbolink.RecordTypeJournalEntry, res.Entry.ID, 0)
+		require.Equal(t, qbolink.StatusSynced, l.Status, l.LastError)
+		je, ok := b.realm.Get("JournalEntry", *l.QboID)
+		require.True(t, ok)
+		cls := *b.link(t, qbolink.RecordTypeClass, b.class.ID, 0).QboID
+		lines := je["Line"].([]any)
+		require.Len(t, lines, 2)
+		require.Equal(t, cls, field(lines[0].(map[string]any), "JournalEntryLineDetail", "ClassRef", "value"))
+		requireAmount(t, "120.00", field(lines[0].(map[string]any), "Amount"))
+
+		// An invoice's own entry is not a manual entry: it reaches QuickBooks as the invoice.
+		inv := b.approvedInvoice(t, b.customer, "10.00")
+		_, err = b.engine.Push(b.ctx, b.client, b.entity.ID, qbolink.RecordTypeJournalEntry, []string{*inv.JournalEntryID})
+		require.Equal(t, apperr.QBONotPushable, apperr.Code(err))
+	})
 }
