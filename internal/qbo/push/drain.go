@@ -21,6 +21,7 @@ import (
 
 // maxPasses bounds one drain: each pass pushes every pending link once, in phase order, so
 // a link waiting for another (a credit memo's application for the memo) goes in a later pass.
+// What is left goes with the next drain (River's retry, the sweep).
 const maxPasses = 8
 
 // Drain pushes the connection's pending links. c must not be transactional: every outcome is
@@ -63,8 +64,11 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 	}
 	d := &drain{e: e, c: c, base: c, row: row, api: api, b: &builder{e: e, c: c, row: row, linked: map[string]string{}},
 		after: map[qbolink.RecordType]string{}, touched: map[string]bool{}}
+	// Each pass reads every pending link once. Another pass picks up the links that waited
+	// for a record pushed after them, and those asked again while their write was out.
 	for pass := 0; pass < maxPasses; pass++ {
-		progressed := false
+		d.after, d.waiting = map[qbolink.RecordType]string{}, nil
+		read := 0
 		for _, t := range phases {
 			for {
 				links, err := d.pending(ctx, t)
@@ -77,15 +81,12 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 				if err := d.group(ctx, t, links); err != nil {
 					return err
 				}
-				progressed = true
+				read += len(links)
 			}
 		}
-		if len(d.waiting) == 0 || !progressed {
+		if read == 0 {
 			break
 		}
-		// Links that waited may go now: read every type from the start again.
-		d.after = map[qbolink.RecordType]string{}
-		d.waiting = nil
 	}
 	if err := d.verifyInvoices(ctx); err != nil {
 		return err
