@@ -136,6 +136,9 @@ func (r *queryResolver) WriteOffs(ctx context.Context, after *entgql.Cursor[stri
 	return r.ent(ctx).WriteOff.Query().Paginate(ctx, after, first, before, last, ent.WithWriteOffOrder(orderBy), ent.WithWriteOffFilter(where.Filter))
 }
 
+// Class returns generated.ClassResolver implementation.
+func (r *Resolver) Class() generated.ClassResolver { return &classResolver{r} }
+
 // Customer returns generated.CustomerResolver implementation.
 func (r *Resolver) Customer() generated.CustomerResolver { return &customerResolver{r} }
 
@@ -149,6 +152,9 @@ func (r *Resolver) Invoice() generated.InvoiceResolver { return &invoiceResolver
 
 // InvoiceEvent returns generated.InvoiceEventResolver implementation.
 func (r *Resolver) InvoiceEvent() generated.InvoiceEventResolver { return &invoiceEventResolver{r} }
+
+// Item returns generated.ItemResolver implementation.
+func (r *Resolver) Item() generated.ItemResolver { return &itemResolver{r} }
 
 // JournalEntry returns generated.JournalEntryResolver implementation.
 func (r *Resolver) JournalEntry() generated.JournalEntryResolver { return &journalEntryResolver{r} }
@@ -166,10 +172,12 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Vendor() generated.VendorResolver { return &vendorResolver{r} }
 
 type (
+	classResolver          struct{ *Resolver }
 	customerResolver       struct{ *Resolver }
 	integrationKeyResolver struct{ *Resolver }
 	invoiceResolver        struct{ *Resolver }
 	invoiceEventResolver   struct{ *Resolver }
+	itemResolver           struct{ *Resolver }
 	journalEntryResolver   struct{ *Resolver }
 	legalEntityResolver    struct{ *Resolver }
 	paymentResolver        struct{ *Resolver }

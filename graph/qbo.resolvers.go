@@ -19,6 +19,11 @@ import (
 )
 
 // QboLinks is the resolver for the qboLinks field.
+func (r *classResolver) QboLinks(ctx context.Context, obj *ent.Class) ([]*ent.QBOLink, error) {
+	return r.qboLinks(ctx, qbolink.RecordTypeClass, obj.ID)
+}
+
+// QboLinks is the resolver for the qboLinks field.
 func (r *customerResolver) QboLinks(ctx context.Context, obj *ent.Customer) ([]*ent.QBOLink, error) {
 	return r.qboLinks(ctx, qbolink.RecordTypeCustomer, obj.ID)
 }
@@ -36,6 +41,11 @@ func (r *invoiceResolver) QboLinks(ctx context.Context, obj *ent.Invoice) ([]*en
 // QboInfo is the resolver for the qboInfo field.
 func (r *invoiceResolver) QboInfo(ctx context.Context, obj *ent.Invoice) ([]*model.QuickBooksRecord, error) {
 	return r.qboInfo(ctx, qbolink.RecordTypeInvoice, obj.ID)
+}
+
+// QboLinks is the resolver for the qboLinks field.
+func (r *itemResolver) QboLinks(ctx context.Context, obj *ent.Item) ([]*ent.QBOLink, error) {
+	return r.qboLinks(ctx, qbolink.RecordTypeItem, obj.ID)
 }
 
 // ConnectQuickBooks is the resolver for the connectQuickBooks field.

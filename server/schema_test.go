@@ -79,6 +79,8 @@ type introSchema struct {
 // boundedLists are the object fields that are plain lists, not connections, each with the
 // bound that keeps it small (docs/api-conventions.md).
 var boundedLists = map[string]string{
+	"Item.qboLinks":                      "one per QuickBooks connection of the item's entity",
+	"Class.qboLinks":                     "one per QuickBooks connection of the class's entity",
 	"Customer.qboLinks":                  "one per QuickBooks connection (legal entity)",
 	"Customer.qboInfo":                   "one per QuickBooks link of the customer",
 	"Vendor.qboLinks":                    "one per QuickBooks connection (legal entity)",

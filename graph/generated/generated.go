@@ -49,10 +49,12 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Class() ClassResolver
 	Customer() CustomerResolver
 	IntegrationKey() IntegrationKeyResolver
 	Invoice() InvoiceResolver
 	InvoiceEvent() InvoiceEventResolver
+	Item() ItemResolver
 	JournalEntry() JournalEntryResolver
 	LegalEntity() LegalEntityResolver
 	Mutation() MutationResolver
@@ -259,6 +261,7 @@ type ComplexityRoot struct {
 		Name      func(childComplexity int) int
 		Parent    func(childComplexity int) int
 		ParentID  func(childComplexity int) int
+		QboLinks  func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
 	}
 
@@ -524,6 +527,7 @@ type ComplexityRoot struct {
 		IncomeAccount   func(childComplexity int) int
 		IncomeAccountID func(childComplexity int) int
 		Name            func(childComplexity int) int
+		QboLinks        func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
 	}
 
@@ -1161,6 +1165,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type ClassResolver interface {
+	QboLinks(ctx context.Context, obj *ent.Class) ([]*ent.QBOLink, error)
+}
 type CustomerResolver interface {
 	QboLinks(ctx context.Context, obj *ent.Customer) ([]*ent.QBOLink, error)
 	QboInfo(ctx context.Context, obj *ent.Customer) ([]*model.QuickBooksRecord, error)
@@ -1180,6 +1187,9 @@ type InvoiceEventResolver interface {
 	Via(ctx context.Context, obj *ent.InvoiceEvent) (auditevent.Via, error)
 	FromStatus(ctx context.Context, obj *ent.InvoiceEvent) (*invoice.Status, error)
 	ToStatus(ctx context.Context, obj *ent.InvoiceEvent) (invoice.Status, error)
+}
+type ItemResolver interface {
+	QboLinks(ctx context.Context, obj *ent.Item) ([]*ent.QBOLink, error)
 }
 type JournalEntryResolver interface {
 	CreatedVia(ctx context.Context, obj *ent.JournalEntry) (*auditevent.Via, error)
@@ -2063,6 +2073,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Class.ParentID(childComplexity), true
+	case "Class.qboLinks":
+		if e.ComplexityRoot.Class.QboLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Class.QboLinks(childComplexity), true
 	case "Class.updatedAt":
 		if e.ComplexityRoot.Class.UpdatedAt == nil {
 			break
@@ -3126,6 +3142,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Item.Name(childComplexity), true
+	case "Item.qboLinks":
+		if e.ComplexityRoot.Item.QboLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Item.QboLinks(childComplexity), true
 	case "Item.updatedAt":
 		if e.ComplexityRoot.Item.UpdatedAt == nil {
 			break
@@ -26341,6 +26363,16 @@ extend type Payment {
   "The linked QuickBooks payment, read live."
   qboInfo: [QuickBooksRecord!]!
 }
+
+extend type Item {
+  "The item's links to QuickBooks: one per connection of its legal entity."
+  qboLinks: [QBOLink!]!
+}
+
+extend type Class {
+  "The class's links to QuickBooks: one per connection of its legal entity."
+  qboLinks: [QBOLink!]!
+}
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the Books GraphQL schema. ent.graphqls is generated from ent/schema.
 # Every name here follows docs/api-conventions.md.
@@ -27127,6 +27159,8 @@ func (ec *executionContext) childFields_Class(ctx context.Context, field graphql
 		return ec.fieldContext_Class_parent(ctx, field)
 	case "children":
 		return ec.fieldContext_Class_children(ctx, field)
+	case "qboLinks":
+		return ec.fieldContext_Class_qboLinks(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Class", field.Name)
 }
@@ -27657,6 +27691,8 @@ func (ec *executionContext) childFields_Item(ctx context.Context, field graphql.
 		return ec.fieldContext_Item_entity(ctx, field)
 	case "incomeAccount":
 		return ec.fieldContext_Item_incomeAccount(ctx, field)
+	case "qboLinks":
+		return ec.fieldContext_Item_qboLinks(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Item", field.Name)
 }
@@ -34396,6 +34432,38 @@ func (ec *executionContext) fieldContext_Class_children(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Class_qboLinks(ctx context.Context, field graphql.CollectedField, obj *ent.Class) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Class_qboLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Class().QboLinks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚕᚖbooksᚋentᚐQBOLinkᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Class_qboLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Class",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ClassConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ClassConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -38779,6 +38847,38 @@ func (ec *executionContext) fieldContext_Item_incomeAccount(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Account(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Item_qboLinks(ctx context.Context, field graphql.CollectedField, obj *ent.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Item_qboLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Item().QboLinks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.QBOLink) graphql.Marshaler {
+			return ec.marshalNQBOLink2ᚕᚖbooksᚋentᚐQBOLinkᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Item_qboLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Item",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QBOLink(ctx, field)
 		},
 	}
 	return fc, nil
@@ -84535,6 +84635,44 @@ func (ec *executionContext) _Class(ctx context.Context, sel ast.SelectionSet, ob
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qboLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Class_qboLinks(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -87314,6 +87452,44 @@ func (ec *executionContext) _Item(ctx context.Context, sel ast.SelectionSet, obj
 					}
 				}()
 				res = ec._Item_incomeAccount(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qboLinks":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Item_qboLinks(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}

@@ -11,6 +11,7 @@ import (
 
 	"books/ent"
 	"books/ent/qbolink"
+	"books/internal/qbo/syncstate"
 )
 
 // QuickBooks entity each record type is pushed as. A credit memo's applications travel as a
@@ -60,11 +61,19 @@ type want struct {
 // onlyMissing, an existing link is left as it is (a dependency already linked needs no write).
 // It runs in the caller's transaction.
 func ensure(ctx context.Context, c *ent.Client, row *ent.QBOConnection, w want, onlyMissing bool) (*ent.QBOLink, error) {
+	l, changed, err := ensureLink(ctx, c, row, w, onlyMissing)
+	if err != nil || !changed {
+		return l, err
+	}
+	return l, setRecordStatus(ctx, c, l, syncstate.Pending)
+}
+
+func ensureLink(ctx context.Context, c *ent.Client, row *ent.QBOConnection, w want, onlyMissing bool) (*ent.QBOLink, bool, error) {
 	cur, err := c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(w.recordType),
 		qbolink.RecordID(w.recordID), qbolink.Part(w.part)).Only(ctx)
 	switch {
 	case ent.IsNotFound(err):
-		return c.QBOLink.Create().
+		l, err := c.QBOLink.Create().
 			SetConnectionID(row.ID).
 			SetEntityID(row.EntityID).
 			SetRecordType(w.recordType).
@@ -74,20 +83,23 @@ func ensure(ctx context.Context, c *ent.Client, row *ent.QBOConnection, w want, 
 			SetOperation(w.op).
 			SetStatus(qbolink.StatusPending).
 			Save(ctx)
+		return l, err == nil, err
 	case err != nil:
-		return nil, err
+		return nil, false, err
 	}
 	if onlyMissing && cur.Status != qbolink.StatusError {
-		return cur, nil
+		return cur, false, nil
 	}
 	if cur.Status == qbolink.StatusDeletedRemotely && w.op == qbolink.OperationUpsert {
 		// Deleted in QuickBooks: pushing again creates a new record, never silently.
-		return c.QBOLink.UpdateOne(cur).ClearQboID().ClearClaim().SetSyncToken("").
+		l, err := c.QBOLink.UpdateOne(cur).ClearQboID().ClearClaim().SetSyncToken("").
 			SetStatus(qbolink.StatusPending).SetOperation(w.op).AddGeneration(1).SetAttempts(0).
 			SetLastError("").SetLastErrorCode("").Save(ctx)
+		return l, err == nil, err
 	}
-	return c.QBOLink.UpdateOne(cur).SetStatus(qbolink.StatusPending).SetOperation(w.op).AddGeneration(1).
+	l, err := c.QBOLink.UpdateOne(cur).SetStatus(qbolink.StatusPending).SetOperation(w.op).AddGeneration(1).
 		SetLastError("").SetLastErrorCode("").Save(ctx)
+	return l, err == nil, err
 }
 
 // requestID derives a write's QuickBooks requestid from the link, the operation and the

@@ -265,6 +265,9 @@ func TestPushInvoiceWithPaymentAndDependencies(t *testing.T) {
 		links := b.push(t, qbolink.RecordTypeInvoice, inv.ID)
 		require.Len(t, links, 1)
 		require.Equal(t, qbolink.StatusPending, links[0].Status)
+		pending, err := b.client.Customer.Get(b.ctx, b.customer.ID)
+		require.NoError(t, err)
+		require.Equal(t, "pending", string(pending.SyncStatus), "the customer rides along, pending")
 		require.NoError(t, b.drain(t))
 
 		il := b.link(t, qbolink.RecordTypeInvoice, inv.ID, 0)
