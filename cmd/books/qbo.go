@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
+
 	"books/ent"
 	"books/graph"
 	"books/internal/adminq"
@@ -89,6 +91,9 @@ func newQuickBooks(c *common, db *database.DB, app conn.App, queue *adminq.Queue
 		},
 		Unauthorized: func(ctx context.Context, row *ent.QBOConnection) error { return refresher.Rejected(ctx, row.ID) },
 	}
+	if db.Dialect == dialect.Postgres {
+		engine.Lease = push.PostgresLease(db.SQL)
+	}
 	key, err := stateKey(c, log)
 	if err != nil {
 		return nil, err
@@ -122,6 +127,7 @@ func stateKey(c *common, log *slog.Logger) ([]byte, error) {
 func (q *quickBooks) registerJobs(kinds *jobs.Kinds, client *ent.Client) []jobs.Periodic {
 	jobs.Register(kinds, &push.SyncWorker{Engine: q.engine, Client: client})
 	jobs.Register(kinds, &push.SweepWorker{Engine: q.engine, Client: client})
+	jobs.Register(kinds, &push.RetryWorker{Engine: q.engine, Client: client})
 	jobs.Register(kinds, &conn.RefreshWorker{Refresher: q.refresher})
 	return []jobs.Periodic{push.SweepPeriodic(), conn.RefreshPeriodic}
 }

@@ -30,6 +30,18 @@ const maxPasses = 8
 // when something must be tried again later (throttling, 5xx, a lost answer, a link still
 // waiting for another).
 func (e *Engine) Drain(ctx context.Context, c *ent.Client, connectionID string) error {
+	// One drain per connection at a time: within the process a lock (a second drain waits
+	// for the first, then sees what it left); across processes the lease (a second drain
+	// returns ErrDrainBusy and its job tries again shortly).
+	unlock := lockDrain(connectionID)
+	defer unlock()
+	if e.Lease != nil {
+		release, err := e.Lease(ctx, connectionID)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	err := e.drain(ctx, c, connectionID)
 	if err == nil {
 		return nil
@@ -902,7 +914,7 @@ func (d *drain) fail(ctx context.Context, l *ent.QBOLink, code, msg string) erro
 		SubjectID:    l.RecordID,
 		ErrorCode:    code,
 		ErrorMessage: msg,
-		JobKind:      SyncArgs{}.Kind(),
+		JobKind:      RetryArgs{}.Kind(),
 		JobArgs:      string(args),
 	})
 	d.e.log().Warn("QuickBooks push failed", "connection", d.row.ID, "link", l.ID, "record", l.RecordID, "code", code)

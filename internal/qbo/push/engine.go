@@ -63,6 +63,9 @@ type Engine struct {
 	// the token is refreshed at once (conn.Refresher.Rejected) and a revoked connection
 	// pauses instead of failing until the token's expiry. Optional.
 	Unauthorized func(ctx context.Context, row *ent.QBOConnection) error
+	// Lease, when set, keeps drains of one connection apart across processes (PostgresLease);
+	// it returns ErrDrainBusy when another process holds it. SQLite has one process.
+	Lease func(ctx context.Context, connectionID string) (release func(), err error)
 	// Now is the clock (sync dates); time.Now when nil.
 	Now func() time.Time
 }
@@ -147,9 +150,11 @@ func (e *Engine) request(ctx context.Context, c *ent.Client, row *ent.QBOConnect
 
 func isNotPushable(err error) bool { return apperr.Code(err) == apperr.QBONotPushable }
 
-// kick enqueues the connection's drain in c's transaction. Drains are unique per connection
-// while waiting, so a burst of requests makes one job; a request that lands while a drain
-// runs is picked up by that drain's next pass or by the periodic sweep.
+// kick enqueues a drain of the connection in c's transaction. Every request gets its own job,
+// never one skipped as a duplicate: a drain that is finishing may not see a link made pending
+// after it last looked, and the job of the request after it always will. Drains of one
+// connection run one at a time (Drain's lock and Lease), and one with nothing pending is a
+// few queries.
 func (e *Engine) kick(ctx context.Context, c *ent.Client, row *ent.QBOConnection) error {
 	if e.Runner == nil || row.Status != qboconnection.StatusConnected {
 		return nil

@@ -19,6 +19,7 @@ import (
 	"books/internal/auth"
 	"books/internal/billing"
 	"books/internal/caldate"
+	"books/internal/database"
 	"books/internal/dbtest"
 	"books/internal/integrity/integritytest"
 	"books/internal/ledger"
@@ -58,7 +59,11 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func setup(t *testing.T, dialectName string, opts ...qbotest.Option) *testBundle {
 	t.Helper()
-	db := dbtest.Open(t, dialectName)
+	return setupOn(t, dbtest.Open(t, dialectName), opts...)
+}
+
+func setupOn(t *testing.T, db *database.DB, opts ...qbotest.Option) *testBundle {
+	t.Helper()
 	client := db.Client()
 	org, err := client.Organization.Create().SetName("Test org").Save(tenant.System(context.Background()))
 	require.NoError(t, err)

@@ -2,12 +2,12 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"books/ent"
 	"books/ent/creditapplication"
@@ -30,37 +30,72 @@ type SyncArgs struct {
 	jobs.Tenant
 	jobs.Subject
 	ConnectionID string `json:"connection_id"`
-	// RetryLinkID, set by an admin issue's retry, asks for that link's write again first.
-	RetryLinkID string `json:"retry_link_id,omitempty"`
 }
 
 // Kind is the job kind.
 func (SyncArgs) Kind() string { return "qbo_sync" }
 
 // IdempotencyKey names the drain; the writes it makes carry their own requestids.
-func (a SyncArgs) IdempotencyKey() string {
-	return "qbo_sync:" + a.ConnectionID + ":" + a.RetryLinkID
+func (a SyncArgs) IdempotencyKey() string { return "qbo_sync:" + a.ConnectionID }
+
+// InsertOpts: a drain that keeps failing (QuickBooks down for hours) is retried with backoff
+// for about a day before the admin queue hears of it; its links stay pending either way.
+func (SyncArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 25} }
+
+// RetryArgs are the args of the qbo_retry_link job, an admin issue's retry: ask for a failed
+// link's write again and enqueue its connection's drain.
+type RetryArgs struct {
+	jobs.Tenant
+	jobs.Subject
+	ConnectionID string `json:"connection_id"`
+	LinkID       string `json:"link_id"`
 }
 
-// InsertOpts makes one waiting or running drain per connection: a drain reads every pending
-// link, so a second one would only race it.
-func (SyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{
-		MaxAttempts: 25,
-		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled,
-		}},
-	}
-}
+// Kind is the job kind.
+func (RetryArgs) Kind() string { return "qbo_retry_link" }
 
-func retryArgs(row *ent.QBOConnection, l *ent.QBOLink) SyncArgs {
-	return SyncArgs{
+// IdempotencyKey names the link; asking twice makes one new generation per ask, harmless.
+func (a RetryArgs) IdempotencyKey() string { return "qbo_retry_link:" + a.LinkID }
+
+// InsertOpts: a retry that fails (the database is down) is tried a few times.
+func (RetryArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 5} }
+
+func retryArgs(row *ent.QBOConnection, l *ent.QBOLink) RetryArgs {
+	return RetryArgs{
 		Tenant:       jobs.Tenant{OrganizationID: row.OrganizationID, EntityID: row.EntityID},
-		Subject:      jobs.Subject{SubjectType: "qbo_connection", SubjectID: row.ID},
+		Subject:      jobs.Subject{SubjectType: string(l.RecordType), SubjectID: l.RecordID},
 		ConnectionID: row.ID,
-		RetryLinkID:  l.ID,
+		LinkID:       l.ID,
 	}
+}
+
+// RetryWorker works qbo_retry_link jobs.
+type RetryWorker struct {
+	river.WorkerDefaults[RetryArgs]
+	Engine *Engine
+	Client *ent.Client
+}
+
+// Work asks for the link's write again and enqueues the drain, in one transaction.
+func (w *RetryWorker) Work(ctx context.Context, job *river.Job[RetryArgs]) error {
+	ctx = tenant.WithOrg(ctx, job.Args.OrganizationID)
+	tx, err := w.Client.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	c := tx.Client()
+	err = w.Engine.Retry(ctx, c, job.Args.LinkID)
+	if err == nil {
+		var row *ent.QBOConnection
+		if row, err = w.Engine.Store.Get(ctx, c, job.Args.ConnectionID); err == nil {
+			err = w.Engine.kick(ctx, c, row)
+		}
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // SyncWorker works qbo_sync jobs.
@@ -76,12 +111,11 @@ func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return 15 * t
 // Work drains the connection.
 func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	ctx = tenant.WithOrg(ctx, job.Args.OrganizationID)
-	if id := job.Args.RetryLinkID; id != "" {
-		if err := w.Engine.Retry(ctx, w.Client, id); err != nil {
-			return err
-		}
+	err := w.Engine.Drain(ctx, w.Client, job.Args.ConnectionID)
+	if errors.Is(err, ErrDrainBusy) {
+		return river.JobSnooze(2 * time.Second)
 	}
-	return w.Engine.Drain(ctx, w.Client, job.Args.ConnectionID)
+	return err
 }
 
 // Retry asks for a failed link's write again (an admin issue's retry): pending with a new
