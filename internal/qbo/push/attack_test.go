@@ -1,0 +1,102 @@
+package push_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/riverqueue/river"
+
+	"books/ent/qbolink"
+	"books/internal/qbo/push"
+	"books/internal/qbo/qbotest"
+	"books/jobs"
+)
+
+// Finding 1: two drains of one connection at once (an admin issue's retry job, whose args
+// carry RetryLinkID and so are not a duplicate of the running drain, or any second caller)
+// create the same Books payment twice in QuickBooks: each reads the pending links, finds
+// nothing in QuickBooks, and sends its own batch with its own requestid.
+func TestAttackConcurrentDrainsCreateOnce(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		inv := b.approvedInvoice(t, b.customer, "1000.00")
+		b.push(t, qbolink.RecordTypeInvoice, inv.ID)
+		require.NoError(t, b.drain(t))
+
+		p1 := b.pay(t, inv, "10.00")
+		p2 := b.pay(t, inv, "20.00")
+		b.push(t, qbolink.RecordTypePayment, p1.ID, p2.ID)
+		// The first batch is slow: QuickBooks takes 400 ms to answer it.
+		require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "batch", Kind: qbotest.FaultLatency, Count: 1, LatencyMS: 400}))
+
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[0] = b.engine.Drain(b.ctx, b.client, b.row.ID) }()
+		time.Sleep(150 * time.Millisecond)
+		// A payment lands meanwhile and a second drain starts (e.g. an admin issue's retry job).
+		p3 := b.pay(t, inv, "30.00")
+		b.push(t, qbolink.RecordTypePayment, p3.ID)
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[1] = b.engine.Drain(b.ctx, b.client, b.row.ID) }()
+		wg.Wait()
+		for i := 0; i < 3; i++ {
+			if err := b.drain(t); err == nil {
+				break
+			}
+		}
+		require.Equal(t, 3, len(b.realm.List("Payment")), "one QuickBooks payment per Books payment (drain errors %v)", errs)
+		qinv, _ := b.realm.Get("Invoice", *b.link(t, qbolink.RecordTypeInvoice, inv.ID, 0).QboID)
+		requireAmount(t, "940", field(qinv, "Balance"))
+	})
+}
+
+// Finding 1 as production reaches it: an admin issue's retry enqueues qbo_sync with
+// RetryLinkID set, which River does not count as a duplicate of the connection's running
+// drain, so the retry job drains the connection at the same time.
+func TestAttackRetryJobDoesNotRaceRunningDrain(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		inv := b.approvedInvoice(t, b.customer, "1000.00")
+		b.push(t, qbolink.RecordTypeInvoice, inv.ID)
+		require.NoError(t, b.drain(t))
+		// A failed link with an admin issue: an invoice of a customer without email.
+		nomail := b.newCustomer(t, "Nomail", false)
+		bad := b.approvedInvoice(t, nomail, "5.00")
+		b.push(t, qbolink.RecordTypeInvoice, bad.ID)
+		require.NoError(t, b.drain(t))
+		badLink := b.link(t, qbolink.RecordTypeInvoice, bad.ID, 0)
+		require.Equal(t, qbolink.StatusError, badLink.Status)
+
+		p1 := b.pay(t, inv, "10.00")
+		p2 := b.pay(t, inv, "20.00")
+		b.push(t, qbolink.RecordTypePayment, p1.ID, p2.ID)
+		require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "batch", Kind: qbotest.FaultLatency, Count: 1, LatencyMS: 400}))
+		w := &push.SyncWorker{Engine: b.engine, Client: b.client}
+		job := func(retry string) *river.Job[push.SyncArgs] {
+			return &river.Job[push.SyncArgs]{Args: push.SyncArgs{Tenant: jobs.Tenant{OrganizationID: b.org, EntityID: b.entity.ID},
+				ConnectionID: b.row.ID, RetryLinkID: retry}}
+		}
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = w.Work(ctx, job("")) }()
+		time.Sleep(150 * time.Millisecond)
+		p3 := b.pay(t, inv, "30.00")
+		b.push(t, qbolink.RecordTypePayment, p3.ID)
+		// The person retries the issue while the drain runs.
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = w.Work(ctx, job(badLink.ID)) }()
+		wg.Wait()
+		for i := 0; i < 3; i++ {
+			if err := w.Work(ctx, job("")); err == nil {
+				break
+			}
+		}
+		require.Equal(t, 3, len(b.realm.List("Payment")), "one QuickBooks payment per Books payment")
+	})
+}
