@@ -77,11 +77,35 @@ func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return 15 * t
 func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	ctx = tenant.WithOrg(ctx, job.Args.OrganizationID)
 	if id := job.Args.RetryLinkID; id != "" {
-		if err := w.Engine.Retry(ctx, w.Client, id); err != nil {
-			return err
-		}
+		// A retry only asks for the write again and hands it to the connection's drain: its
+		// args differ from the drain's, so River would let it drain alongside a running drain,
+		// and two drains of one connection create the same records twice.
+		return w.Engine.retryLater(ctx, w.Client, job.Args.ConnectionID, id)
 	}
 	return w.Engine.Drain(ctx, w.Client, job.Args.ConnectionID)
+}
+
+// retryLater marks a failed link pending again and enqueues the connection's drain, in one
+// transaction. Without a Runner the caller drains.
+func (e *Engine) retryLater(ctx context.Context, c *ent.Client, connectionID, linkID string) error {
+	tx, err := c.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.Retry(ctx, tx.Client(), linkID); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	row, err := e.Store.Get(ctx, tx.Client(), connectionID)
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := e.kick(ctx, tx.Client(), row); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // Retry asks for a failed link's write again (an admin issue's retry): pending with a new
