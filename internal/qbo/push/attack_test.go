@@ -10,7 +10,9 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"books/ent"
 	"books/ent/qbolink"
+	"books/internal/billing"
 	"books/internal/qbo/push"
 	"books/internal/qbo/qbotest"
 	"books/jobs"
@@ -98,5 +100,52 @@ func TestAttackRetryJobDoesNotRaceRunningDrain(t *testing.T) {
 			}
 		}
 		require.Equal(t, 3, len(b.realm.List("Payment")), "one QuickBooks payment per Books payment")
+	})
+}
+
+// Finding 2: a create whose answer was lost (the customer exists in QuickBooks) followed by
+// a rename in Books before the retry: the retry either creates a second customer (name and
+// email both changed) or links the old one and marks the rename synced without sending it.
+func TestAttackLostCreateThenRename(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		b.push(t, qbolink.RecordTypeCustomer, b.customer.ID)
+		require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "customer", Kind: qbotest.FaultTimeoutAfterCommit, Count: 1, LatencyMS: 10}))
+		require.Error(t, b.drain(t))
+		require.Len(t, b.realm.Customers(), 1, "the create reached QuickBooks")
+
+		name := "Acme Renamed"
+		_, err := billing.UpdateCustomer(b.ctx, b.client, b.customer.ID, ent.UpdateCustomerInput{DisplayName: &name})
+		require.NoError(t, err)
+		require.NoError(t, b.engine.Changed(b.ctx, b.client, qbolink.RecordTypeCustomer, b.customer.ID))
+		for i := 0; i < 3; i++ {
+			if err := b.drain(t); err == nil {
+				break
+			}
+		}
+		l := b.link(t, qbolink.RecordTypeCustomer, b.customer.ID, 0)
+		require.Equal(t, qbolink.StatusSynced, l.Status, l.LastError)
+		require.Len(t, b.realm.Customers(), 1, "one QuickBooks customer")
+		q, _ := b.realm.Get("Customer", *l.QboID)
+		require.Equal(t, name, q["DisplayName"], "the rename reached QuickBooks")
+	})
+}
+
+func TestAttackLostCreateThenRenameAndNewEmail(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		b.push(t, qbolink.RecordTypeCustomer, b.customer.ID)
+		require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "customer", Kind: qbotest.FaultTimeoutAfterCommit, Count: 1, LatencyMS: 10}))
+		require.Error(t, b.drain(t))
+		name, email := "Acme Renamed", "billing@acme.example"
+		_, err := billing.UpdateCustomer(b.ctx, b.client, b.customer.ID, ent.UpdateCustomerInput{DisplayName: &name, Email: &email})
+		require.NoError(t, err)
+		require.NoError(t, b.engine.Changed(b.ctx, b.client, qbolink.RecordTypeCustomer, b.customer.ID))
+		for i := 0; i < 3; i++ {
+			if err := b.drain(t); err == nil {
+				break
+			}
+		}
+		require.Len(t, b.realm.Customers(), 1, "one QuickBooks customer per Books customer")
 	})
 }
