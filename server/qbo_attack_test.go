@@ -162,6 +162,12 @@ func TestAttackQBOInfoInsideMutation(t *testing.T) {
 			r := b.gqlTimeout(t, 8*time.Second, b.orgA.Accountant, `mutation($in: UpdateCustomerInput!) {
 				updateCustomer(input: $in) { customer { id qboInfo { record } } } }`,
 				map[string]any{"in": map[string]any{"customerId": id, "patch": map[string]any{"phone": "+1 555 0100"}}})
+			// Refused (or answered), never left hanging; the live read works in a query.
+			if len(r.Errors) == 0 {
+				require.Contains(t, string(r.Data), `"DisplayName":"Acme"`)
+			}
+			r = b.gqlTimeout(t, 8*time.Second, b.orgA.Accountant, `query($id: ID!) { node(id: $id) { ... on Customer { qboInfo { record } } } }`,
+				map[string]any{"id": id})
 			require.Empty(t, r.Errors)
 			require.Contains(t, string(r.Data), `"DisplayName":"Acme"`)
 		})
