@@ -175,3 +175,105 @@ func TestAttackQBOInfoInsideMutation(t *testing.T) {
 }
 
 var _ = tenant.System
+
+// Tenancy, roles, portal and secrets of the QuickBooks GraphQL surface (these held).
+func TestAttackQBOTenancyAndSecrets(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := setupQBO(t, d)
+			id := b.pushedCustomer(t, "Acme")
+			aUS := b.orgA.Entities[0].ID
+			var bodies []string
+			run := func(token, q string, vars map[string]any) gqlResponse {
+				r := b.gql(t, token, q, vars)
+				raw, _ := json.Marshal(r)
+				bodies = append(bodies, string(r.Data)+string(raw))
+				return r
+			}
+			link, err := b.client.QBOLink.Query().Where(qbolink.RecordID(id)).Only(orgCtx(b.orgA))
+			require.NoError(t, err)
+
+			// Organization B names A's entity, customer, connection and link.
+			r := run(b.orgB.Admin, `query($e: ID!) { quickBooksConnection(entityId: $e) { id realmId } }`, map[string]any{"e": aUS})
+			require.Contains(t, string(r.Data), `"quickBooksConnection":null`)
+			for _, q := range []string{
+				`mutation($in: SyncToQuickBooksInput!) { syncToQuickBooks(input: $in) { links { id } } }`,
+			} {
+				r = run(b.orgB.Admin, q, map[string]any{"in": map[string]any{"entityId": aUS, "recordType": "CUSTOMER", "recordIds": []string{id}}})
+				require.NotEmpty(t, r.Errors, "B pushes into A's company")
+			}
+			r = run(b.orgB.Admin, `mutation($in: UnlinkQuickBooksRecordInput!) { unlinkQuickBooksRecord(input: $in) { removed } }`,
+				map[string]any{"in": map[string]any{"entityId": aUS, "recordType": "CUSTOMER", "recordId": id}})
+			require.NotEmpty(t, r.Errors, "B unlinks A's record")
+			r = run(b.orgB.Admin, `mutation($in: LinkQuickBooksRecordInput!) { linkQuickBooksRecord(input: $in) { link { id } } }`,
+				map[string]any{"in": map[string]any{"entityId": aUS, "recordType": "CUSTOMER", "recordId": id, "qboId": *link.QboID}})
+			require.NotEmpty(t, r.Errors, "B links A's record")
+			r = run(b.orgB.Admin, `mutation($in: QuickBooksEntityInput!) { disconnectQuickBooks(input: $in) { connection { id } } }`,
+				map[string]any{"in": map[string]any{"entityId": aUS}})
+			require.NotEmpty(t, r.Errors, "B disconnects A")
+			r = run(b.orgB.Admin, `mutation($in: QuickBooksEntityInput!) { updateQuickBooksLists(input: $in) { autoMapped } }`,
+				map[string]any{"in": map[string]any{"entityId": aUS}})
+			require.NotEmpty(t, r.Errors, "B updates A's lists")
+			r = run(b.orgB.Admin, `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": link.ID})
+			require.Contains(t, string(r.Data), `"node":null`)
+			r = run(b.orgB.Admin, `query { qboLinks(first: 50) { totalCount } qboListEntries(first: 5) { totalCount } }`, nil)
+			require.Empty(t, r.Errors)
+			require.Contains(t, string(r.Data), `"qboLinks":{"totalCount":0}`)
+			r = run(b.orgB.Admin, `query($id: ID!) { node(id: $id) { ... on Customer { qboInfo { record } } } }`, map[string]any{"id": id})
+			require.NotContains(t, string(r.Data), "Acme")
+
+			// Roles: a viewer pushes nothing; an accountant links nothing.
+			r = run(b.orgA.Viewer, `mutation($in: SyncToQuickBooksInput!) { syncToQuickBooks(input: $in) { links { id } } }`,
+				map[string]any{"in": map[string]any{"entityId": aUS, "recordType": "CUSTOMER", "recordIds": []string{id}}})
+			require.NotEmpty(t, r.Errors)
+			r = run(b.orgA.Accountant, `mutation($in: QuickBooksEntityInput!) { connectQuickBooks(input: $in) { authorizeUrl } }`,
+				map[string]any{"in": map[string]any{"entityId": aUS}})
+			require.NotEmpty(t, r.Errors)
+
+			// A portal client of the customer sees none of it.
+			portal, err := b.testBundle.tokens.Mint("p1", b.orgA.ID, nil, id, time.Hour)
+			require.NoError(t, err)
+			for _, q := range []string{
+				`query($id: ID!) { node(id: $id) { ... on Customer { qboLinks { id qboId } } } }`,
+				`query($id: ID!) { node(id: $id) { ... on Customer { qboInfo { record } } } }`,
+			} {
+				r = run(portal, q, map[string]any{"id": id})
+				require.NotEmpty(t, r.Errors, q)
+				require.NotContains(t, string(r.Data), *link.QboID)
+			}
+			r = run(portal, `query { qboLinks(first: 5) { totalCount } }`, nil)
+			require.NotEmpty(t, r.Errors)
+
+			// Forged input.
+			bad := []map[string]any{
+				{"entityId": aUS, "recordType": "ACCOUNT", "recordIds": []string{id}},
+				{"entityId": aUS, "recordType": "CUSTOMER", "recordIds": func() []string {
+					s := make([]string, 31)
+					for i := range s {
+						s[i] = id
+					}
+					return s
+				}()},
+				{"entityId": aUS, "recordType": "CUSTOMER", "recordIds": []string{}},
+				{"entityId": aUS, "recordType": "CUSTOMER", "recordIds": []string{strings.Repeat("x", 5000)}},
+			}
+			for _, in := range bad {
+				r = run(b.orgA.Admin, `mutation($in: SyncToQuickBooksInput!) { syncToQuickBooks(input: $in) { links { id } } }`, map[string]any{"in": in})
+				require.NotEmpty(t, r.Errors, "%v", in["recordType"])
+			}
+			// A connection answer with everything it has, and the admin queue.
+			r = run(b.orgA.Admin, `query($e: ID!) { quickBooksConnection(entityId: $e) { id realmId companyName status lastError accessExpiresAt refreshExpiresAt settings { serviceItemId } pendingLinks failedLinks } }`, map[string]any{"e": aUS})
+			require.Empty(t, r.Errors)
+			r = run(b.orgA.Admin, `query($id: ID!) { node(id: $id) { ... on Customer { qboLinks { id qboId syncToken lastError } qboInfo { record link { id } } } } }`, map[string]any{"id": id})
+			require.Empty(t, r.Errors)
+			for _, s := range []string{b.tokens.AccessToken, b.tokens.RefreshToken, b.secret} {
+				for _, body := range bodies {
+					require.NotContains(t, body, s, "a secret in a GraphQL response")
+				}
+				require.NotContains(t, b.logs.String(), s, "a secret in the logs")
+			}
+		})
+	}
+}
