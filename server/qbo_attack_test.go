@@ -277,3 +277,65 @@ func TestAttackQBOTenancyAndSecrets(t *testing.T) {
 		})
 	}
 }
+
+// Revoking the grant in the middle of a drain pauses it: the links stay pending, the
+// connection needs re-authorization, one admin issue; reconnecting resumes and everything
+// reaches QuickBooks once.
+func TestAttackRevokeMidDrainPausesThenResumes(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := setupQBO(t, d)
+			ctx := orgCtx(b.orgA)
+			var ids []string
+			for _, n := range []string{"Alpha", "Bravo", "Charlie", "Delta"} {
+				var out struct {
+					CreateCustomer struct{ Customer struct{ ID string } }
+				}
+				b.gqlOK(t, b.orgA.Accountant, `mutation($in: CreateCustomerInput!) { createCustomer(input: $in) { customer { id } } }`,
+					map[string]any{"in": map[string]any{"name": n + " LLC", "displayName": n, "email": strings.ToLower(n) + "@example.com", "currency": "USD"}}, &out)
+				ids = append(ids, out.CreateCustomer.Customer.ID)
+			}
+			b.gqlOK(t, b.orgA.Accountant, `mutation($in: SyncToQuickBooksInput!) { syncToQuickBooks(input: $in) { links { id } } }`,
+				map[string]any{"in": map[string]any{"entityId": b.orgA.Entities[0].ID, "recordType": "CUSTOMER", "recordIds": ids}}, nil)
+			realm := b.srv.RealmIDs()[0]
+			// The grant is revoked as the batch arrives (it is then refused).
+			require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "batch", Kind: qbotest.FaultRevokeRefreshTokens, Count: 1}))
+			err := b.engine.Drain(ctx, b.client, b.row.ID)
+			require.NoError(t, err, "a refused connection pauses the drain")
+			row, err := b.store.Get(ctx, b.client, b.row.ID)
+			require.NoError(t, err)
+			require.Equal(t, "needs_reauth", string(row.Status))
+			links, err := b.client.QBOLink.Query().Where(qbolink.RecordIDIn(ids...)).All(ctx)
+			require.NoError(t, err)
+			for _, l := range links {
+				require.Equal(t, qbolink.StatusPending, l.Status, l.LastError)
+			}
+			n, err := b.client.AdminIssue.Query().Count(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, n, "one admin issue")
+			// A second drain (the sweep, a retry) changes nothing and raises nothing more.
+			require.NoError(t, b.engine.Drain(ctx, b.client, b.row.ID))
+			n, err = b.client.AdminIssue.Query().Count(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+
+			// Reconnect the same company: the same row, links resume.
+			tok := b.srv.IssueTokens(realm)
+			now := time.Now().UTC()
+			row, err = b.store.Save(ctx, b.client, conn.Connect{EntityID: b.orgA.Entities[0].ID, RealmID: realm, BaseURL: b.srv.URL,
+				Tokens: conn.Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, AccessExpiresAt: now.Add(time.Hour),
+					RefreshExpiresAt: now.Add(100 * 24 * time.Hour)}})
+			require.NoError(t, err)
+			require.Equal(t, b.row.ID, row.ID)
+			require.NoError(t, b.engine.Drain(ctx, b.client, b.row.ID))
+			links, err = b.client.QBOLink.Query().Where(qbolink.RecordIDIn(ids...)).All(ctx)
+			require.NoError(t, err)
+			for _, l := range links {
+				require.Equal(t, qbolink.StatusSynced, l.Status, l.LastError)
+			}
+			require.Len(t, b.srv.Realm(realm).Customers(), 4, "each customer once")
+		})
+	}
+}
