@@ -13,7 +13,10 @@ import (
 	"books/ent"
 	"books/ent/qbolink"
 	"books/internal/billing"
+	"books/internal/caldate"
+	"books/internal/money"
 	"books/internal/qbo/push"
+	"books/internal/qbo/settings"
 	"books/internal/qbo/qbotest"
 	"books/jobs"
 )
@@ -147,5 +150,33 @@ func TestAttackLostCreateThenRenameAndNewEmail(t *testing.T) {
 			}
 		}
 		require.Len(t, b.realm.Customers(), 1, "one QuickBooks customer per Books customer")
+	})
+}
+
+// Finding 5: a refund leaves in QuickBooks a customer credit and an income reduction Books
+// does not have. Books takes the refund from the payment (its unapplied credit, else by
+// unapplying it from invoices) and posts DR customer credits / CR undeposited funds: after
+// it, the payment has nothing unapplied. QuickBooks gets the payment at its full amount with
+// the smaller application (the difference stays on the customer as unapplied credit) and a
+// RefundReceipt on the service item (debiting an income account, not that credit).
+func TestAttackRefundLeavesNoCreditInQuickBooks(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		b.setSettings(t, settings.Settings{ServiceItemID: "1", DefaultDepositAccountID: b.depositAccount(t)})
+		inv := b.approvedInvoice(t, b.customer, "500.00")
+		p := b.pay(t, inv, "100.00")
+		rf, err := billing.RefundPayment(b.bob, b.client, billing.CashReturnInput{PaymentID: p.ID, Amount: money.MustParse("10.00"),
+			Date: caldate.MustParse("2026-11-12"), Reason: "overcharge"})
+		require.NoError(t, err)
+		b.push(t, qbolink.RecordTypeInvoice, inv.ID)
+		b.push(t, qbolink.RecordTypeRefund, rf.ID)
+		require.NoError(t, b.drain(t))
+		got, err := b.client.Payment.Get(b.ctx, p.ID)
+		require.NoError(t, err)
+		require.True(t, got.Unapplied.IsZero(), "Books: nothing of the payment is left unapplied")
+		qp, ok := b.realm.Get("Payment", *b.link(t, qbolink.RecordTypePayment, p.ID, 0).QboID)
+		require.True(t, ok)
+		requireAmount(t, got.Unapplied.String(), field(qp, "UnappliedAmt"),
+			"QuickBooks keeps the refunded 10 as the customer's unapplied credit (and the RefundReceipt debits income)")
 	})
 }
