@@ -180,3 +180,38 @@ func TestAttackRefundLeavesNoCreditInQuickBooks(t *testing.T) {
 			"QuickBooks keeps the refunded 10 as the customer's unapplied credit (and the RefundReceipt debits income)")
 	})
 }
+
+// Finding 6: two transactions that ask for the same missing link at once (two approvals with
+// auto-sync whose invoices share a customer or item not linked yet, two syncToQuickBooks
+// calls) race on qbo_links' unique key: on PostgreSQL the second waits for the first and then
+// fails with a constraint error, undoing its business write (the approval) with it.
+func TestAttackConcurrentPushesOfOneDependency(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		inv1 := b.approvedInvoice(t, b.customer, "100.00")
+		inv2 := b.approvedInvoice(t, b.customer, "200.00")
+		tx1, err := b.client.Tx(b.ctx)
+		require.NoError(t, err)
+		_, err = b.engine.Push(b.ctx, tx1.Client(), b.entity.ID, qbolink.RecordTypeInvoice, []string{inv1.ID})
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() {
+			tx2, err := b.client.Tx(b.ctx)
+			if err != nil {
+				done <- err
+				return
+			}
+			if _, err := b.engine.Push(b.ctx, tx2.Client(), b.entity.ID, qbolink.RecordTypeInvoice, []string{inv2.ID}); err != nil {
+				_ = tx2.Rollback()
+				done <- err
+				return
+			}
+			done <- tx2.Commit()
+		}()
+		time.Sleep(300 * time.Millisecond)
+		require.NoError(t, tx1.Commit())
+		require.NoError(t, <-done, "the second request waits and succeeds")
+		require.NoError(t, b.drain(t))
+		require.Len(t, b.realm.Invoices(), 2)
+	})
+}
