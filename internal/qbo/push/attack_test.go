@@ -16,8 +16,8 @@ import (
 	"books/internal/caldate"
 	"books/internal/money"
 	"books/internal/qbo/push"
-	"books/internal/qbo/settings"
 	"books/internal/qbo/qbotest"
+	"books/internal/qbo/settings"
 	"books/jobs"
 )
 

@@ -3,7 +3,9 @@ package push
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 
 	"books/ent"
 	"books/ent/qbolink"
+	"books/internal/ids"
 )
 
 // QuickBooks entity each record type is pushed as. A credit memo's applications travel as a
@@ -60,11 +63,18 @@ type want struct {
 // onlyMissing, an existing link is left as it is (a dependency already linked needs no write).
 // It runs in the caller's transaction.
 func ensure(ctx context.Context, c *ent.Client, row *ent.QBOConnection, w want, onlyMissing bool) (*ent.QBOLink, error) {
-	cur, err := c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(w.recordType),
-		qbolink.RecordID(w.recordID), qbolink.Part(w.part)).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return c.QBOLink.Create().
+	find := func() (*ent.QBOLink, error) {
+		return c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(w.recordType),
+			qbolink.RecordID(w.recordID), qbolink.Part(w.part)).Only(ctx)
+	}
+	cur, err := find()
+	if ent.IsNotFound(err) {
+		// Another transaction may be creating the same link (two approvals sharing a customer
+		// or item): the insert waits for it and, if it commits, leaves its link to be used
+		// below instead of failing this transaction on the unique key.
+		id := ids.New(ids.QBOLink)
+		err = c.QBOLink.Create().
+			SetID(id).
 			SetConnectionID(row.ID).
 			SetEntityID(row.EntityID).
 			SetRecordType(w.recordType).
@@ -73,8 +83,20 @@ func ensure(ctx context.Context, c *ent.Client, row *ent.QBOConnection, w want, 
 			SetQboType(qboTypeOf(w.recordType, w.part)).
 			SetOperation(w.op).
 			SetStatus(qbolink.StatusPending).
-			Save(ctx)
-	case err != nil:
+			OnConflictColumns(qbolink.FieldConnectionID, qbolink.FieldRecordType, qbolink.FieldRecordID, qbolink.FieldPart).
+			DoNothing().
+			Exec(ctx)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		if cur, err = find(); err != nil {
+			return nil, err
+		}
+		if cur.ID == id {
+			return cur, nil
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	if onlyMissing && cur.Status != qbolink.StatusError {
