@@ -336,6 +336,14 @@ func TestAttackRevokeMidDrainPausesThenResumes(t *testing.T) {
 				require.Equal(t, qbolink.StatusSynced, l.Status, l.LastError)
 			}
 			require.Len(t, b.srv.Realm(realm).Customers(), 4, "each customer once")
+			issues, err := b.client.AdminIssue.Query().All(ctx)
+			require.NoError(t, err)
+			for _, s := range []string{b.tokens.AccessToken, b.tokens.RefreshToken, tok.AccessToken, tok.RefreshToken, b.secret} {
+				for _, iss := range issues {
+					require.NotContains(t, iss.ErrorMessage+iss.JobArgs, s, "a secret in an admin issue")
+				}
+				require.NotContains(t, b.logs.String(), s, "a secret in the logs")
+			}
 		})
 	}
 }
