@@ -215,3 +215,61 @@ func TestAttackConcurrentPushesOfOneDependency(t *testing.T) {
 		require.Len(t, b.realm.Invoices(), 2)
 	})
 }
+
+// Natural keys with quotes, backslashes and percent signs are still found after a lost create.
+func TestAttackLostCreateOddNames(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		var ids []string
+		for _, n := range []string{`O'Brien`, `Back\slash`, `100% Pure`, `Under_score`} {
+			email := ""
+			cus, err := billing.CreateCustomer(b.ctx, b.client, ent.CreateCustomerInput{Name: n + " Co", DisplayName: n, Currency: "USD", Email: &email})
+			require.NoError(t, err)
+			ids = append(ids, cus.ID)
+		}
+		b.push(t, qbolink.RecordTypeCustomer, ids...)
+		require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "batch", Kind: qbotest.FaultTimeoutAfterCommit, Count: 1, LatencyMS: 10}))
+		require.Error(t, b.drain(t))
+		for i := 0; i < 3; i++ {
+			if err := b.drain(t); err == nil {
+				break
+			}
+		}
+		require.Len(t, b.realm.Customers(), 4)
+		for _, id := range ids {
+			l := b.link(t, qbolink.RecordTypeCustomer, id, 0)
+			require.Equal(t, qbolink.StatusSynced, l.Status, l.LastError)
+		}
+	})
+}
+
+// Split by month with a credit memo and a payment spread over the parts: QuickBooks agrees
+// with Books to the cent, no mismatch issue.
+func TestAttackSplitCreditAndPayment(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		b.setSettings(t, settings.Settings{ServiceItemID: "1", SplitInvoiceByMonth: true})
+		inv := b.approvedInvoice(t, b.customer, "100.01", "200.02", "300.03")
+		_, err := billing.IssueCreditMemo(b.ctx, b.client, billing.CreditMemoInput{EntityID: b.entity.ID, CustomerID: b.customer.ID,
+			Amount: money.MustParse("150.50"), Date: caldate.MustParse("2026-11-05"), Reason: "goodwill",
+			Applications: []billing.Application{{InvoiceID: inv.ID, Amount: money.MustParse("150.50")}}})
+		require.NoError(t, err)
+		b.pay(t, inv, "250.27")
+		b.push(t, qbolink.RecordTypeInvoice, inv.ID)
+		require.NoError(t, b.drain(t))
+		// A second payment after the first push.
+		p2 := b.pay(t, inv, "99.99")
+		require.NoError(t, b.engine.Changed(b.ctx, b.client, qbolink.RecordTypePayment, p2.ID))
+		require.NoError(t, b.drain(t))
+		got, err := b.client.Invoice.Get(b.ctx, inv.ID)
+		require.NoError(t, err)
+		total := money.Amount{}
+		for _, q := range b.realm.Invoices() {
+			bal, err := money.Parse(field(q, "Balance").(interface{ String() string }).String())
+			require.NoError(t, err)
+			total = total.Add(bal)
+		}
+		require.Equal(t, got.Balance.String(), total.String())
+		require.Empty(t, b.issues(t, "QBO_AMOUNT_MISMATCH"))
+	})
+}
