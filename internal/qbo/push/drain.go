@@ -369,8 +369,7 @@ func (d *drain) ambiguous(ctx context.Context, it item, key, value string, rows 
 		"link the right one instead of creating another", len(rows), it.l.QboType, key, value, strings.Join(ids, ", ")))
 }
 
-// claim links it to the QuickBooks record o. It returns false when the link is settled (it
-// created o itself on an earlier attempt, so o already holds Books' values) or failed (o is
+// claim links it to the QuickBooks record o. It returns false when the link failed (o is
 // another record's).
 func (d *drain) claim(ctx context.Context, it item, o obj) (bool, error) {
 	id, _ := o["Id"].(string)
@@ -385,9 +384,9 @@ func (d *drain) claim(ctx context.Context, it item, o obj) (bool, error) {
 			"linked to Books %s %s; link another record or rename one", it.l.QboType, id, it.doc.key, it.doc.value,
 			taken.RecordType, taken.RecordID))
 	}
-	if it.l.Attempts > 0 {
-		return false, d.settle(ctx, it, o)
-	}
+	// Linked and then updated even when this link may have created o on an earlier attempt:
+	// the Books record may have changed since (a new generation), and an update of the same
+	// generation carries the create's requestid, which QuickBooks answers without acting.
 	err = d.c.QBOLink.UpdateOne(it.l).SetQboID(id).SetClaim(id).SetSyncToken(token).Exec(ctx)
 	if err != nil {
 		return false, err
