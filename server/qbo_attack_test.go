@@ -347,3 +347,37 @@ func TestAttackRevokeMidDrainPausesThenResumes(t *testing.T) {
 		})
 	}
 }
+
+// linkQuickBooksRecord refuses a QuickBooks record another Books record holds, and a record
+// of another type or one QuickBooks does not have.
+func TestAttackLinkTakenRecord(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := setupQBO(t, d)
+			ctx := orgCtx(b.orgA)
+			first := b.pushedCustomer(t, "Acme")
+			second := b.pushedCustomer(t, "Beta")
+			l1, err := b.client.QBOLink.Query().Where(qbolink.RecordID(first)).Only(ctx)
+			require.NoError(t, err)
+			link := `mutation($in: LinkQuickBooksRecordInput!) { linkQuickBooksRecord(input: $in) { link { id qboId } } }`
+			r := b.gql(t, b.orgA.Admin, link, map[string]any{"in": map[string]any{"entityId": b.orgA.Entities[0].ID,
+				"recordType": "CUSTOMER", "recordId": second, "qboId": *l1.QboID}})
+			require.NotEmpty(t, r.Errors, "two Books customers on one QuickBooks customer")
+			for _, in := range []map[string]any{
+				{"recordType": "VENDOR", "recordId": second, "qboId": *l1.QboID},
+				{"recordType": "CUSTOMER", "recordId": second, "qboId": "99999"},
+				{"recordType": "CUSTOMER", "recordId": second, "qboId": "1 OR 1=1"},
+				{"recordType": "INVOICE", "recordId": second, "qboId": "1"},
+			} {
+				in["entityId"] = b.orgA.Entities[0].ID
+				r = b.gql(t, b.orgA.Admin, link, map[string]any{"in": in})
+				require.NotEmpty(t, r.Errors, "%v", in)
+			}
+			n, err := b.client.QBOLink.Query().Where(qbolink.ClaimEQ(*l1.QboID), qbolink.QboType("Customer")).Count(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+		})
+	}
+}
