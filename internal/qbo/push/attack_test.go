@@ -14,6 +14,8 @@ import (
 	"books/ent/qbolink"
 	"books/internal/billing"
 	"books/internal/caldate"
+	"books/internal/ledger"
+	"books/internal/ledger/source"
 	"books/internal/money"
 	"books/internal/qbo/push"
 	"books/internal/qbo/qbotest"
@@ -271,5 +273,27 @@ func TestAttackSplitCreditAndPayment(t *testing.T) {
 		}
 		require.Equal(t, got.Balance.String(), total.String())
 		require.Empty(t, b.issues(t, "QBO_AMOUNT_MISMATCH"))
+	})
+}
+
+// Finding 7: reversing a manual journal entry that never reached QuickBooks (posted before the
+// company was connected, or through the REST journal-entry API, which applies no QuickBooks
+// rule) pushes the reversal alone: QuickBooks books the mirror of an entry it never had.
+func TestAttackReversalOfUnpushedEntry(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		res, err := ledger.Post(b.ctx, b.client, ledger.Entry{EntityID: b.entity.ID, Date: caldate.MustParse("2026-11-03"),
+			Description: "accrual", Source: source.PSA, Lines: []ledger.Line{
+				{AccountCode: "6000", Debit: money.MustParse("75.00"), ClassID: b.class.ID},
+				{AccountCode: "1000", Credit: money.MustParse("75.00")},
+			}})
+		require.NoError(t, err)
+		rev, err := ledger.Reverse(b.ctx, b.client, ledger.Reversal{EntryID: res.Entry.ID, Date: caldate.MustParse("2026-11-04")})
+		require.NoError(t, err)
+		// What reverseJournalEntry does after reversing.
+		require.NoError(t, b.engine.Changed(b.ctx, b.client, qbolink.RecordTypeJournalEntry, rev.ID))
+		require.NoError(t, b.drain(t))
+		n := len(b.realm.List("JournalEntry"))
+		require.True(t, n == 0 || n == 2, "QuickBooks has the reversal without the entry it reverses (%d journal entries)", n)
 	})
 }
