@@ -381,3 +381,22 @@ func TestAttackLinkTakenRecord(t *testing.T) {
 		})
 	}
 }
+
+// Finding 8: a journal entry posted through the REST journal-entry API into a connected
+// entity is never pushed (no QuickBooks rule runs there), while the same entry posted
+// through GraphQL's postJournalEntry is.
+func TestAttackRESTJournalEntryIsPushedLikeGraphQL(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := setupQBO(t, d)
+			status, _, raw := b.jePostRaw(t, b.orgA.Key, "", jeMarshal(t, jeBody("US", "time-123", "150.00")))
+			require.Equal(t, http.StatusCreated, status, "body: %s", raw)
+			id, _ := jeDecode(t, raw)["id"].(string)
+			n, err := b.client.QBOLink.Query().Where(qbolink.RecordID(id)).Count(orgCtx(b.orgA))
+			require.NoError(t, err)
+			require.Equal(t, 1, n, "the entry is on its way to QuickBooks, as one posted through GraphQL would be")
+		})
+	}
+}
