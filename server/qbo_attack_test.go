@@ -400,3 +400,35 @@ func TestAttackRESTJournalEntryIsPushedLikeGraphQL(t *testing.T) {
 		})
 	}
 }
+
+// Finding 9: after an entity is disconnected and connected to another company, "View QB
+// info" of a record linked in the old company fails as a whole: qboInfo reads every link of
+// the record, and the old connection has no tokens. The same happens while a connection
+// needs re-authorization.
+func TestAttackQBOInfoAfterSwitchingCompany(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			b := setupQBO(t, d)
+			ctx := orgCtx(b.orgA)
+			id := b.pushedCustomer(t, "Acme")
+			_, err := b.store.Disconnect(ctx, b.client, b.row.ID)
+			require.NoError(t, err)
+			realm := b.srv.RealmIDs()[1]
+			tok := b.srv.IssueTokens(realm)
+			now := time.Now().UTC()
+			b.row, err = b.store.Save(ctx, b.client, conn.Connect{EntityID: b.orgA.Entities[0].ID, RealmID: realm, BaseURL: b.srv.URL,
+				Tokens: conn.Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, AccessExpiresAt: now.Add(time.Hour),
+					RefreshExpiresAt: now.Add(100 * 24 * time.Hour)}})
+			require.NoError(t, err)
+			b.gqlOK(t, b.orgA.Accountant, `mutation($in: SyncToQuickBooksInput!) { syncToQuickBooks(input: $in) { links { id } } }`,
+				map[string]any{"in": map[string]any{"entityId": b.orgA.Entities[0].ID, "recordType": "CUSTOMER", "recordIds": []string{id}}}, nil)
+			require.NoError(t, b.engine.Drain(ctx, b.client, b.row.ID))
+			r := b.gqlTimeout(t, 8*time.Second, b.orgA.Accountant, `query($id: ID!) { node(id: $id) { ... on Customer { qboInfo { record link { id } } } } }`,
+				map[string]any{"id": id})
+			require.Empty(t, r.Errors, "the new company's record is shown; the old company's link reads as unavailable")
+			require.Contains(t, string(r.Data), `"DisplayName":"Acme"`)
+		})
+	}
+}
