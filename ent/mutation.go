@@ -29383,6 +29383,8 @@ type QBOLinkMutation struct {
 	addgeneration        *int64
 	synced_generation    *int64
 	addsynced_generation *int64
+	sent_key             *string
+	sent_email           *string
 	attempts             *int
 	addattempts          *int
 	last_error_code      *string
@@ -30228,6 +30230,104 @@ func (m *QBOLinkMutation) ResetSyncedGeneration() {
 	m.addsynced_generation = nil
 }
 
+// SetSentKey sets the "sent_key" field.
+func (m *QBOLinkMutation) SetSentKey(s string) {
+	m.sent_key = &s
+}
+
+// SentKey returns the value of the "sent_key" field in the mutation.
+func (m *QBOLinkMutation) SentKey() (r string, exists bool) {
+	v := m.sent_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSentKey returns the old "sent_key" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldSentKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSentKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSentKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSentKey: %w", err)
+	}
+	return oldValue.SentKey, nil
+}
+
+// ClearSentKey clears the value of the "sent_key" field.
+func (m *QBOLinkMutation) ClearSentKey() {
+	m.sent_key = nil
+	m.clearedFields[qbolink.FieldSentKey] = struct{}{}
+}
+
+// SentKeyCleared returns if the "sent_key" field was cleared in this mutation.
+func (m *QBOLinkMutation) SentKeyCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldSentKey]
+	return ok
+}
+
+// ResetSentKey resets all changes to the "sent_key" field.
+func (m *QBOLinkMutation) ResetSentKey() {
+	m.sent_key = nil
+	delete(m.clearedFields, qbolink.FieldSentKey)
+}
+
+// SetSentEmail sets the "sent_email" field.
+func (m *QBOLinkMutation) SetSentEmail(s string) {
+	m.sent_email = &s
+}
+
+// SentEmail returns the value of the "sent_email" field in the mutation.
+func (m *QBOLinkMutation) SentEmail() (r string, exists bool) {
+	v := m.sent_email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSentEmail returns the old "sent_email" field's value of the QBOLink entity.
+// If the QBOLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOLinkMutation) OldSentEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSentEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSentEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSentEmail: %w", err)
+	}
+	return oldValue.SentEmail, nil
+}
+
+// ClearSentEmail clears the value of the "sent_email" field.
+func (m *QBOLinkMutation) ClearSentEmail() {
+	m.sent_email = nil
+	m.clearedFields[qbolink.FieldSentEmail] = struct{}{}
+}
+
+// SentEmailCleared returns if the "sent_email" field was cleared in this mutation.
+func (m *QBOLinkMutation) SentEmailCleared() bool {
+	_, ok := m.clearedFields[qbolink.FieldSentEmail]
+	return ok
+}
+
+// ResetSentEmail resets all changes to the "sent_email" field.
+func (m *QBOLinkMutation) ResetSentEmail() {
+	m.sent_email = nil
+	delete(m.clearedFields, qbolink.FieldSentEmail)
+}
+
 // SetAttempts sets the "attempts" field.
 func (m *QBOLinkMutation) SetAttempts(i int) {
 	m.attempts = &i
@@ -30632,7 +30732,7 @@ func (m *QBOLinkMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *QBOLinkMutation) Fields() []string {
-	fields := make([]string, 0, 23)
+	fields := make([]string, 0, 25)
 	if m.created_at != nil {
 		fields = append(fields, qbolink.FieldCreatedAt)
 	}
@@ -30683,6 +30783,12 @@ func (m *QBOLinkMutation) Fields() []string {
 	}
 	if m.synced_generation != nil {
 		fields = append(fields, qbolink.FieldSyncedGeneration)
+	}
+	if m.sent_key != nil {
+		fields = append(fields, qbolink.FieldSentKey)
+	}
+	if m.sent_email != nil {
+		fields = append(fields, qbolink.FieldSentEmail)
 	}
 	if m.attempts != nil {
 		fields = append(fields, qbolink.FieldAttempts)
@@ -30744,6 +30850,10 @@ func (m *QBOLinkMutation) Field(name string) (ent.Value, bool) {
 		return m.Generation()
 	case qbolink.FieldSyncedGeneration:
 		return m.SyncedGeneration()
+	case qbolink.FieldSentKey:
+		return m.SentKey()
+	case qbolink.FieldSentEmail:
+		return m.SentEmail()
 	case qbolink.FieldAttempts:
 		return m.Attempts()
 	case qbolink.FieldLastErrorCode:
@@ -30799,6 +30909,10 @@ func (m *QBOLinkMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldGeneration(ctx)
 	case qbolink.FieldSyncedGeneration:
 		return m.OldSyncedGeneration(ctx)
+	case qbolink.FieldSentKey:
+		return m.OldSentKey(ctx)
+	case qbolink.FieldSentEmail:
+		return m.OldSentEmail(ctx)
 	case qbolink.FieldAttempts:
 		return m.OldAttempts(ctx)
 	case qbolink.FieldLastErrorCode:
@@ -30938,6 +31052,20 @@ func (m *QBOLinkMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSyncedGeneration(v)
+		return nil
+	case qbolink.FieldSentKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSentKey(v)
+		return nil
+	case qbolink.FieldSentEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSentEmail(v)
 		return nil
 	case qbolink.FieldAttempts:
 		v, ok := value.(int)
@@ -31098,6 +31226,12 @@ func (m *QBOLinkMutation) ClearedFields() []string {
 	if m.FieldCleared(qbolink.FieldDocNumber) {
 		fields = append(fields, qbolink.FieldDocNumber)
 	}
+	if m.FieldCleared(qbolink.FieldSentKey) {
+		fields = append(fields, qbolink.FieldSentKey)
+	}
+	if m.FieldCleared(qbolink.FieldSentEmail) {
+		fields = append(fields, qbolink.FieldSentEmail)
+	}
 	if m.FieldCleared(qbolink.FieldLastErrorCode) {
 		fields = append(fields, qbolink.FieldLastErrorCode)
 	}
@@ -31138,6 +31272,12 @@ func (m *QBOLinkMutation) ClearField(name string) error {
 		return nil
 	case qbolink.FieldDocNumber:
 		m.ClearDocNumber()
+		return nil
+	case qbolink.FieldSentKey:
+		m.ClearSentKey()
+		return nil
+	case qbolink.FieldSentEmail:
+		m.ClearSentEmail()
 		return nil
 	case qbolink.FieldLastErrorCode:
 		m.ClearLastErrorCode()
@@ -31212,6 +31352,12 @@ func (m *QBOLinkMutation) ResetField(name string) error {
 		return nil
 	case qbolink.FieldSyncedGeneration:
 		m.ResetSyncedGeneration()
+		return nil
+	case qbolink.FieldSentKey:
+		m.ResetSentKey()
+		return nil
+	case qbolink.FieldSentEmail:
+		m.ResetSentEmail()
 		return nil
 	case qbolink.FieldAttempts:
 		m.ResetAttempts()

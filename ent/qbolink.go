@@ -54,6 +54,10 @@ type QBOLink struct {
 	Generation int64 `json:"generation,omitempty"`
 	// The generation QuickBooks last confirmed; equal to generation when synced.
 	SyncedGeneration int64 `json:"synced_generation,omitempty"`
+	// The natural key (document number, display name or name) the last create attempt was sent with; a retry after a lost answer also looks the record up by it, in case the Books record changed since.
+	SentKey string `json:"sent_key,omitempty"`
+	// The email the last create attempt of a customer or vendor was sent with, looked up like sentKey.
+	SentEmail string `json:"sent_email,omitempty"`
 	// Write attempts at the current generation; above zero a create may have reached QuickBooks, so the next attempt looks the record up before creating.
 	Attempts int `json:"attempts,omitempty"`
 	// The code of the last failure, e.g. QBO_FAULT or QBO_CUSTOMER_EMAIL_REQUIRED; empty when none.
@@ -101,7 +105,7 @@ func (*QBOLink) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(money.Amount)}
 		case qbolink.FieldPart, qbolink.FieldGeneration, qbolink.FieldSyncedGeneration, qbolink.FieldAttempts:
 			values[i] = new(sql.NullInt64)
-		case qbolink.FieldID, qbolink.FieldOrganizationID, qbolink.FieldConnectionID, qbolink.FieldEntityID, qbolink.FieldRecordType, qbolink.FieldRecordID, qbolink.FieldQboType, qbolink.FieldQboID, qbolink.FieldClaim, qbolink.FieldSyncToken, qbolink.FieldDocNumber, qbolink.FieldStatus, qbolink.FieldOperation, qbolink.FieldLastErrorCode, qbolink.FieldLastError:
+		case qbolink.FieldID, qbolink.FieldOrganizationID, qbolink.FieldConnectionID, qbolink.FieldEntityID, qbolink.FieldRecordType, qbolink.FieldRecordID, qbolink.FieldQboType, qbolink.FieldQboID, qbolink.FieldClaim, qbolink.FieldSyncToken, qbolink.FieldDocNumber, qbolink.FieldStatus, qbolink.FieldOperation, qbolink.FieldSentKey, qbolink.FieldSentEmail, qbolink.FieldLastErrorCode, qbolink.FieldLastError:
 			values[i] = new(sql.NullString)
 		case qbolink.FieldCreatedAt, qbolink.FieldUpdatedAt, qbolink.FieldSyncedAt:
 			values[i] = new(sql.NullTime)
@@ -229,6 +233,18 @@ func (_m *QBOLink) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field synced_generation", values[i])
 			} else if value.Valid {
 				_m.SyncedGeneration = value.Int64
+			}
+		case qbolink.FieldSentKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field sent_key", values[i])
+			} else if value.Valid {
+				_m.SentKey = value.String
+			}
+		case qbolink.FieldSentEmail:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field sent_email", values[i])
+			} else if value.Valid {
+				_m.SentEmail = value.String
 			}
 		case qbolink.FieldAttempts:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -364,6 +380,12 @@ func (_m *QBOLink) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("synced_generation=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SyncedGeneration))
+	builder.WriteString(", ")
+	builder.WriteString("sent_key=")
+	builder.WriteString(_m.SentKey)
+	builder.WriteString(", ")
+	builder.WriteString("sent_email=")
+	builder.WriteString(_m.SentEmail)
 	builder.WriteString(", ")
 	builder.WriteString("attempts=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Attempts))

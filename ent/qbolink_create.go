@@ -215,6 +215,34 @@ func (_c *QBOLinkCreate) SetNillableSyncedGeneration(v *int64) *QBOLinkCreate {
 	return _c
 }
 
+// SetSentKey sets the "sent_key" field.
+func (_c *QBOLinkCreate) SetSentKey(v string) *QBOLinkCreate {
+	_c.mutation.SetSentKey(v)
+	return _c
+}
+
+// SetNillableSentKey sets the "sent_key" field if the given value is not nil.
+func (_c *QBOLinkCreate) SetNillableSentKey(v *string) *QBOLinkCreate {
+	if v != nil {
+		_c.SetSentKey(*v)
+	}
+	return _c
+}
+
+// SetSentEmail sets the "sent_email" field.
+func (_c *QBOLinkCreate) SetSentEmail(v string) *QBOLinkCreate {
+	_c.mutation.SetSentEmail(v)
+	return _c
+}
+
+// SetNillableSentEmail sets the "sent_email" field if the given value is not nil.
+func (_c *QBOLinkCreate) SetNillableSentEmail(v *string) *QBOLinkCreate {
+	if v != nil {
+		_c.SetSentEmail(*v)
+	}
+	return _c
+}
+
 // SetAttempts sets the "attempts" field.
 func (_c *QBOLinkCreate) SetAttempts(v int) *QBOLinkCreate {
 	_c.mutation.SetAttempts(v)
@@ -504,6 +532,16 @@ func (_c *QBOLinkCreate) check() error {
 	if _, ok := _c.mutation.SyncedGeneration(); !ok {
 		return &ValidationError{Name: "synced_generation", err: errors.New(`ent: missing required field "QBOLink.synced_generation"`)}
 	}
+	if v, ok := _c.mutation.SentKey(); ok {
+		if err := qbolink.SentKeyValidator(v); err != nil {
+			return &ValidationError{Name: "sent_key", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sent_key": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.SentEmail(); ok {
+		if err := qbolink.SentEmailValidator(v); err != nil {
+			return &ValidationError{Name: "sent_email", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sent_email": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Attempts(); !ok {
 		return &ValidationError{Name: "attempts", err: errors.New(`ent: missing required field "QBOLink.attempts"`)}
 	}
@@ -624,6 +662,14 @@ func (_c *QBOLinkCreate) createSpec() (*QBOLink, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SyncedGeneration(); ok {
 		_spec.SetField(qbolink.FieldSyncedGeneration, field.TypeInt64, value)
 		_node.SyncedGeneration = value
+	}
+	if value, ok := _c.mutation.SentKey(); ok {
+		_spec.SetField(qbolink.FieldSentKey, field.TypeString, value)
+		_node.SentKey = value
+	}
+	if value, ok := _c.mutation.SentEmail(); ok {
+		_spec.SetField(qbolink.FieldSentEmail, field.TypeString, value)
+		_node.SentEmail = value
 	}
 	if value, ok := _c.mutation.Attempts(); ok {
 		_spec.SetField(qbolink.FieldAttempts, field.TypeInt, value)
@@ -859,6 +905,42 @@ func (u *QBOLinkUpsert) UpdateSyncedGeneration() *QBOLinkUpsert {
 // AddSyncedGeneration adds v to the "synced_generation" field.
 func (u *QBOLinkUpsert) AddSyncedGeneration(v int64) *QBOLinkUpsert {
 	u.Add(qbolink.FieldSyncedGeneration, v)
+	return u
+}
+
+// SetSentKey sets the "sent_key" field.
+func (u *QBOLinkUpsert) SetSentKey(v string) *QBOLinkUpsert {
+	u.Set(qbolink.FieldSentKey, v)
+	return u
+}
+
+// UpdateSentKey sets the "sent_key" field to the value that was provided on create.
+func (u *QBOLinkUpsert) UpdateSentKey() *QBOLinkUpsert {
+	u.SetExcluded(qbolink.FieldSentKey)
+	return u
+}
+
+// ClearSentKey clears the value of the "sent_key" field.
+func (u *QBOLinkUpsert) ClearSentKey() *QBOLinkUpsert {
+	u.SetNull(qbolink.FieldSentKey)
+	return u
+}
+
+// SetSentEmail sets the "sent_email" field.
+func (u *QBOLinkUpsert) SetSentEmail(v string) *QBOLinkUpsert {
+	u.Set(qbolink.FieldSentEmail, v)
+	return u
+}
+
+// UpdateSentEmail sets the "sent_email" field to the value that was provided on create.
+func (u *QBOLinkUpsert) UpdateSentEmail() *QBOLinkUpsert {
+	u.SetExcluded(qbolink.FieldSentEmail)
+	return u
+}
+
+// ClearSentEmail clears the value of the "sent_email" field.
+func (u *QBOLinkUpsert) ClearSentEmail() *QBOLinkUpsert {
+	u.SetNull(qbolink.FieldSentEmail)
 	return u
 }
 
@@ -1219,6 +1301,48 @@ func (u *QBOLinkUpsertOne) AddSyncedGeneration(v int64) *QBOLinkUpsertOne {
 func (u *QBOLinkUpsertOne) UpdateSyncedGeneration() *QBOLinkUpsertOne {
 	return u.Update(func(s *QBOLinkUpsert) {
 		s.UpdateSyncedGeneration()
+	})
+}
+
+// SetSentKey sets the "sent_key" field.
+func (u *QBOLinkUpsertOne) SetSentKey(v string) *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.SetSentKey(v)
+	})
+}
+
+// UpdateSentKey sets the "sent_key" field to the value that was provided on create.
+func (u *QBOLinkUpsertOne) UpdateSentKey() *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.UpdateSentKey()
+	})
+}
+
+// ClearSentKey clears the value of the "sent_key" field.
+func (u *QBOLinkUpsertOne) ClearSentKey() *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.ClearSentKey()
+	})
+}
+
+// SetSentEmail sets the "sent_email" field.
+func (u *QBOLinkUpsertOne) SetSentEmail(v string) *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.SetSentEmail(v)
+	})
+}
+
+// UpdateSentEmail sets the "sent_email" field to the value that was provided on create.
+func (u *QBOLinkUpsertOne) UpdateSentEmail() *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.UpdateSentEmail()
+	})
+}
+
+// ClearSentEmail clears the value of the "sent_email" field.
+func (u *QBOLinkUpsertOne) ClearSentEmail() *QBOLinkUpsertOne {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.ClearSentEmail()
 	})
 }
 
@@ -1766,6 +1890,48 @@ func (u *QBOLinkUpsertBulk) AddSyncedGeneration(v int64) *QBOLinkUpsertBulk {
 func (u *QBOLinkUpsertBulk) UpdateSyncedGeneration() *QBOLinkUpsertBulk {
 	return u.Update(func(s *QBOLinkUpsert) {
 		s.UpdateSyncedGeneration()
+	})
+}
+
+// SetSentKey sets the "sent_key" field.
+func (u *QBOLinkUpsertBulk) SetSentKey(v string) *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.SetSentKey(v)
+	})
+}
+
+// UpdateSentKey sets the "sent_key" field to the value that was provided on create.
+func (u *QBOLinkUpsertBulk) UpdateSentKey() *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.UpdateSentKey()
+	})
+}
+
+// ClearSentKey clears the value of the "sent_key" field.
+func (u *QBOLinkUpsertBulk) ClearSentKey() *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.ClearSentKey()
+	})
+}
+
+// SetSentEmail sets the "sent_email" field.
+func (u *QBOLinkUpsertBulk) SetSentEmail(v string) *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.SetSentEmail(v)
+	})
+}
+
+// UpdateSentEmail sets the "sent_email" field to the value that was provided on create.
+func (u *QBOLinkUpsertBulk) UpdateSentEmail() *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.UpdateSentEmail()
+	})
+}
+
+// ClearSentEmail clears the value of the "sent_email" field.
+func (u *QBOLinkUpsertBulk) ClearSentEmail() *QBOLinkUpsertBulk {
+	return u.Update(func(s *QBOLinkUpsert) {
+		s.ClearSentEmail()
 	})
 }
 

@@ -186,6 +186,46 @@ func (_u *QBOLinkUpdate) AddSyncedGeneration(v int64) *QBOLinkUpdate {
 	return _u
 }
 
+// SetSentKey sets the "sent_key" field.
+func (_u *QBOLinkUpdate) SetSentKey(v string) *QBOLinkUpdate {
+	_u.mutation.SetSentKey(v)
+	return _u
+}
+
+// SetNillableSentKey sets the "sent_key" field if the given value is not nil.
+func (_u *QBOLinkUpdate) SetNillableSentKey(v *string) *QBOLinkUpdate {
+	if v != nil {
+		_u.SetSentKey(*v)
+	}
+	return _u
+}
+
+// ClearSentKey clears the value of the "sent_key" field.
+func (_u *QBOLinkUpdate) ClearSentKey() *QBOLinkUpdate {
+	_u.mutation.ClearSentKey()
+	return _u
+}
+
+// SetSentEmail sets the "sent_email" field.
+func (_u *QBOLinkUpdate) SetSentEmail(v string) *QBOLinkUpdate {
+	_u.mutation.SetSentEmail(v)
+	return _u
+}
+
+// SetNillableSentEmail sets the "sent_email" field if the given value is not nil.
+func (_u *QBOLinkUpdate) SetNillableSentEmail(v *string) *QBOLinkUpdate {
+	if v != nil {
+		_u.SetSentEmail(*v)
+	}
+	return _u
+}
+
+// ClearSentEmail clears the value of the "sent_email" field.
+func (_u *QBOLinkUpdate) ClearSentEmail() *QBOLinkUpdate {
+	_u.mutation.ClearSentEmail()
+	return _u
+}
+
 // SetAttempts sets the "attempts" field.
 func (_u *QBOLinkUpdate) SetAttempts(v int) *QBOLinkUpdate {
 	_u.mutation.ResetAttempts()
@@ -400,6 +440,16 @@ func (_u *QBOLinkUpdate) check() error {
 			return &ValidationError{Name: "operation", err: fmt.Errorf(`ent: validator failed for field "QBOLink.operation": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SentKey(); ok {
+		if err := qbolink.SentKeyValidator(v); err != nil {
+			return &ValidationError{Name: "sent_key", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sent_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SentEmail(); ok {
+		if err := qbolink.SentEmailValidator(v); err != nil {
+			return &ValidationError{Name: "sent_email", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sent_email": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.LastErrorCode(); ok {
 		if err := qbolink.LastErrorCodeValidator(v); err != nil {
 			return &ValidationError{Name: "last_error_code", err: fmt.Errorf(`ent: validator failed for field "QBOLink.last_error_code": %w`, err)}
@@ -478,6 +528,18 @@ func (_u *QBOLinkUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedSyncedGeneration(); ok {
 		_spec.AddField(qbolink.FieldSyncedGeneration, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.SentKey(); ok {
+		_spec.SetField(qbolink.FieldSentKey, field.TypeString, value)
+	}
+	if _u.mutation.SentKeyCleared() {
+		_spec.ClearField(qbolink.FieldSentKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.SentEmail(); ok {
+		_spec.SetField(qbolink.FieldSentEmail, field.TypeString, value)
+	}
+	if _u.mutation.SentEmailCleared() {
+		_spec.ClearField(qbolink.FieldSentEmail, field.TypeString)
 	}
 	if value, ok := _u.mutation.Attempts(); ok {
 		_spec.SetField(qbolink.FieldAttempts, field.TypeInt, value)
@@ -696,6 +758,46 @@ func (_u *QBOLinkUpdateOne) SetNillableSyncedGeneration(v *int64) *QBOLinkUpdate
 // AddSyncedGeneration adds value to the "synced_generation" field.
 func (_u *QBOLinkUpdateOne) AddSyncedGeneration(v int64) *QBOLinkUpdateOne {
 	_u.mutation.AddSyncedGeneration(v)
+	return _u
+}
+
+// SetSentKey sets the "sent_key" field.
+func (_u *QBOLinkUpdateOne) SetSentKey(v string) *QBOLinkUpdateOne {
+	_u.mutation.SetSentKey(v)
+	return _u
+}
+
+// SetNillableSentKey sets the "sent_key" field if the given value is not nil.
+func (_u *QBOLinkUpdateOne) SetNillableSentKey(v *string) *QBOLinkUpdateOne {
+	if v != nil {
+		_u.SetSentKey(*v)
+	}
+	return _u
+}
+
+// ClearSentKey clears the value of the "sent_key" field.
+func (_u *QBOLinkUpdateOne) ClearSentKey() *QBOLinkUpdateOne {
+	_u.mutation.ClearSentKey()
+	return _u
+}
+
+// SetSentEmail sets the "sent_email" field.
+func (_u *QBOLinkUpdateOne) SetSentEmail(v string) *QBOLinkUpdateOne {
+	_u.mutation.SetSentEmail(v)
+	return _u
+}
+
+// SetNillableSentEmail sets the "sent_email" field if the given value is not nil.
+func (_u *QBOLinkUpdateOne) SetNillableSentEmail(v *string) *QBOLinkUpdateOne {
+	if v != nil {
+		_u.SetSentEmail(*v)
+	}
+	return _u
+}
+
+// ClearSentEmail clears the value of the "sent_email" field.
+func (_u *QBOLinkUpdateOne) ClearSentEmail() *QBOLinkUpdateOne {
+	_u.mutation.ClearSentEmail()
 	return _u
 }
 
@@ -926,6 +1028,16 @@ func (_u *QBOLinkUpdateOne) check() error {
 			return &ValidationError{Name: "operation", err: fmt.Errorf(`ent: validator failed for field "QBOLink.operation": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SentKey(); ok {
+		if err := qbolink.SentKeyValidator(v); err != nil {
+			return &ValidationError{Name: "sent_key", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sent_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SentEmail(); ok {
+		if err := qbolink.SentEmailValidator(v); err != nil {
+			return &ValidationError{Name: "sent_email", err: fmt.Errorf(`ent: validator failed for field "QBOLink.sent_email": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.LastErrorCode(); ok {
 		if err := qbolink.LastErrorCodeValidator(v); err != nil {
 			return &ValidationError{Name: "last_error_code", err: fmt.Errorf(`ent: validator failed for field "QBOLink.last_error_code": %w`, err)}
@@ -1021,6 +1133,18 @@ func (_u *QBOLinkUpdateOne) sqlSave(ctx context.Context) (_node *QBOLink, err er
 	}
 	if value, ok := _u.mutation.AddedSyncedGeneration(); ok {
 		_spec.AddField(qbolink.FieldSyncedGeneration, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.SentKey(); ok {
+		_spec.SetField(qbolink.FieldSentKey, field.TypeString, value)
+	}
+	if _u.mutation.SentKeyCleared() {
+		_spec.ClearField(qbolink.FieldSentKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.SentEmail(); ok {
+		_spec.SetField(qbolink.FieldSentEmail, field.TypeString, value)
+	}
+	if _u.mutation.SentEmailCleared() {
+		_spec.ClearField(qbolink.FieldSentEmail, field.TypeString)
 	}
 	if value, ok := _u.mutation.Attempts(); ok {
 		_spec.SetField(qbolink.FieldAttempts, field.TypeInt, value)

@@ -52,6 +52,12 @@ func (r *Resolver) qboInfo(ctx context.Context, t qbolink.RecordType, id string)
 	if err != nil {
 		return nil, err
 	}
+	if ent.FromContext(ctx) != nil {
+		// A mutation's payload: its transaction is open, and QuickBooks must never be called
+		// inside one (on SQLite the token source would wait for the connection it holds).
+		return nil, apperr.New(apperr.Validation, "qboInfo reads QuickBooks live and is not available in a mutation's "+
+			"payload; query it instead")
+	}
 	links, err := r.qboLinks(ctx, t, id)
 	if err != nil {
 		return nil, err

@@ -1132,6 +1132,8 @@ var (
 		{Name: "operation", Type: field.TypeEnum, Enums: []string{"upsert", "void", "delete"}, Default: "upsert"},
 		{Name: "generation", Type: field.TypeInt64, Default: 1},
 		{Name: "synced_generation", Type: field.TypeInt64, Default: 0},
+		{Name: "sent_key", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "sent_email", Type: field.TypeString, Nullable: true, Size: 254},
 		{Name: "attempts", Type: field.TypeInt, Default: 0},
 		{Name: "last_error_code", Type: field.TypeString, Nullable: true, Size: 100},
 		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2000},
@@ -1148,7 +1150,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "qbo_links_qbo_connections_connection",
-				Columns:    []*schema.Column{QboLinksColumns[23]},
+				Columns:    []*schema.Column{QboLinksColumns[25]},
 				RefColumns: []*schema.Column{QboConnectionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1162,17 +1164,17 @@ var (
 			{
 				Name:    "qbolink_connection_id_record_type_record_id_part",
 				Unique:  true,
-				Columns: []*schema.Column{QboLinksColumns[23], QboLinksColumns[5], QboLinksColumns[6], QboLinksColumns[7]},
+				Columns: []*schema.Column{QboLinksColumns[25], QboLinksColumns[5], QboLinksColumns[6], QboLinksColumns[7]},
 			},
 			{
 				Name:    "qbolink_connection_id_qbo_type_claim",
 				Unique:  true,
-				Columns: []*schema.Column{QboLinksColumns[23], QboLinksColumns[8], QboLinksColumns[10]},
+				Columns: []*schema.Column{QboLinksColumns[25], QboLinksColumns[8], QboLinksColumns[10]},
 			},
 			{
 				Name:    "qbolink_connection_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{QboLinksColumns[23], QboLinksColumns[13]},
+				Columns: []*schema.Column{QboLinksColumns[25], QboLinksColumns[13]},
 			},
 			{
 				Name:    "qbolink_record_id",

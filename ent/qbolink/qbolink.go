@@ -52,6 +52,10 @@ const (
 	FieldGeneration = "generation"
 	// FieldSyncedGeneration holds the string denoting the synced_generation field in the database.
 	FieldSyncedGeneration = "synced_generation"
+	// FieldSentKey holds the string denoting the sent_key field in the database.
+	FieldSentKey = "sent_key"
+	// FieldSentEmail holds the string denoting the sent_email field in the database.
+	FieldSentEmail = "sent_email"
 	// FieldAttempts holds the string denoting the attempts field in the database.
 	FieldAttempts = "attempts"
 	// FieldLastErrorCode holds the string denoting the last_error_code field in the database.
@@ -97,6 +101,8 @@ var Columns = []string{
 	FieldOperation,
 	FieldGeneration,
 	FieldSyncedGeneration,
+	FieldSentKey,
+	FieldSentEmail,
 	FieldAttempts,
 	FieldLastErrorCode,
 	FieldLastError,
@@ -153,6 +159,10 @@ var (
 	DefaultGeneration int64
 	// DefaultSyncedGeneration holds the default value on creation for the "synced_generation" field.
 	DefaultSyncedGeneration int64
+	// SentKeyValidator is a validator for the "sent_key" field. It is called by the builders before save.
+	SentKeyValidator func(string) error
+	// SentEmailValidator is a validator for the "sent_email" field. It is called by the builders before save.
+	SentEmailValidator func(string) error
 	// DefaultAttempts holds the default value on creation for the "attempts" field.
 	DefaultAttempts int
 	// LastErrorCodeValidator is a validator for the "last_error_code" field. It is called by the builders before save.
@@ -344,6 +354,16 @@ func ByGeneration(opts ...sql.OrderTermOption) OrderOption {
 // BySyncedGeneration orders the results by the synced_generation field.
 func BySyncedGeneration(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSyncedGeneration, opts...).ToFunc()
+}
+
+// BySentKey orders the results by the sent_key field.
+func BySentKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSentKey, opts...).ToFunc()
+}
+
+// BySentEmail orders the results by the sent_email field.
+func BySentEmail(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSentEmail, opts...).ToFunc()
 }
 
 // ByAttempts orders the results by the attempts field.

@@ -136,6 +136,16 @@ func SyncedGeneration(v int64) predicate.QBOLink {
 	return predicate.QBOLink(sql.FieldEQ(FieldSyncedGeneration, v))
 }
 
+// SentKey applies equality check predicate on the "sent_key" field. It's identical to SentKeyEQ.
+func SentKey(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEQ(FieldSentKey, v))
+}
+
+// SentEmail applies equality check predicate on the "sent_email" field. It's identical to SentEmailEQ.
+func SentEmail(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEQ(FieldSentEmail, v))
+}
+
 // Attempts applies equality check predicate on the "attempts" field. It's identical to AttemptsEQ.
 func Attempts(v int) predicate.QBOLink {
 	return predicate.QBOLink(sql.FieldEQ(FieldAttempts, v))
@@ -1049,6 +1059,156 @@ func SyncedGenerationLT(v int64) predicate.QBOLink {
 // SyncedGenerationLTE applies the LTE predicate on the "synced_generation" field.
 func SyncedGenerationLTE(v int64) predicate.QBOLink {
 	return predicate.QBOLink(sql.FieldLTE(FieldSyncedGeneration, v))
+}
+
+// SentKeyEQ applies the EQ predicate on the "sent_key" field.
+func SentKeyEQ(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEQ(FieldSentKey, v))
+}
+
+// SentKeyNEQ applies the NEQ predicate on the "sent_key" field.
+func SentKeyNEQ(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNEQ(FieldSentKey, v))
+}
+
+// SentKeyIn applies the In predicate on the "sent_key" field.
+func SentKeyIn(vs ...string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldIn(FieldSentKey, vs...))
+}
+
+// SentKeyNotIn applies the NotIn predicate on the "sent_key" field.
+func SentKeyNotIn(vs ...string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNotIn(FieldSentKey, vs...))
+}
+
+// SentKeyGT applies the GT predicate on the "sent_key" field.
+func SentKeyGT(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldGT(FieldSentKey, v))
+}
+
+// SentKeyGTE applies the GTE predicate on the "sent_key" field.
+func SentKeyGTE(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldGTE(FieldSentKey, v))
+}
+
+// SentKeyLT applies the LT predicate on the "sent_key" field.
+func SentKeyLT(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldLT(FieldSentKey, v))
+}
+
+// SentKeyLTE applies the LTE predicate on the "sent_key" field.
+func SentKeyLTE(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldLTE(FieldSentKey, v))
+}
+
+// SentKeyContains applies the Contains predicate on the "sent_key" field.
+func SentKeyContains(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldContains(FieldSentKey, v))
+}
+
+// SentKeyHasPrefix applies the HasPrefix predicate on the "sent_key" field.
+func SentKeyHasPrefix(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldHasPrefix(FieldSentKey, v))
+}
+
+// SentKeyHasSuffix applies the HasSuffix predicate on the "sent_key" field.
+func SentKeyHasSuffix(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldHasSuffix(FieldSentKey, v))
+}
+
+// SentKeyIsNil applies the IsNil predicate on the "sent_key" field.
+func SentKeyIsNil() predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldIsNull(FieldSentKey))
+}
+
+// SentKeyNotNil applies the NotNil predicate on the "sent_key" field.
+func SentKeyNotNil() predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNotNull(FieldSentKey))
+}
+
+// SentKeyEqualFold applies the EqualFold predicate on the "sent_key" field.
+func SentKeyEqualFold(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEqualFold(FieldSentKey, v))
+}
+
+// SentKeyContainsFold applies the ContainsFold predicate on the "sent_key" field.
+func SentKeyContainsFold(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldContainsFold(FieldSentKey, v))
+}
+
+// SentEmailEQ applies the EQ predicate on the "sent_email" field.
+func SentEmailEQ(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEQ(FieldSentEmail, v))
+}
+
+// SentEmailNEQ applies the NEQ predicate on the "sent_email" field.
+func SentEmailNEQ(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNEQ(FieldSentEmail, v))
+}
+
+// SentEmailIn applies the In predicate on the "sent_email" field.
+func SentEmailIn(vs ...string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldIn(FieldSentEmail, vs...))
+}
+
+// SentEmailNotIn applies the NotIn predicate on the "sent_email" field.
+func SentEmailNotIn(vs ...string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNotIn(FieldSentEmail, vs...))
+}
+
+// SentEmailGT applies the GT predicate on the "sent_email" field.
+func SentEmailGT(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldGT(FieldSentEmail, v))
+}
+
+// SentEmailGTE applies the GTE predicate on the "sent_email" field.
+func SentEmailGTE(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldGTE(FieldSentEmail, v))
+}
+
+// SentEmailLT applies the LT predicate on the "sent_email" field.
+func SentEmailLT(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldLT(FieldSentEmail, v))
+}
+
+// SentEmailLTE applies the LTE predicate on the "sent_email" field.
+func SentEmailLTE(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldLTE(FieldSentEmail, v))
+}
+
+// SentEmailContains applies the Contains predicate on the "sent_email" field.
+func SentEmailContains(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldContains(FieldSentEmail, v))
+}
+
+// SentEmailHasPrefix applies the HasPrefix predicate on the "sent_email" field.
+func SentEmailHasPrefix(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldHasPrefix(FieldSentEmail, v))
+}
+
+// SentEmailHasSuffix applies the HasSuffix predicate on the "sent_email" field.
+func SentEmailHasSuffix(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldHasSuffix(FieldSentEmail, v))
+}
+
+// SentEmailIsNil applies the IsNil predicate on the "sent_email" field.
+func SentEmailIsNil() predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldIsNull(FieldSentEmail))
+}
+
+// SentEmailNotNil applies the NotNil predicate on the "sent_email" field.
+func SentEmailNotNil() predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldNotNull(FieldSentEmail))
+}
+
+// SentEmailEqualFold applies the EqualFold predicate on the "sent_email" field.
+func SentEmailEqualFold(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldEqualFold(FieldSentEmail, v))
+}
+
+// SentEmailContainsFold applies the ContainsFold predicate on the "sent_email" field.
+func SentEmailContainsFold(v string) predicate.QBOLink {
+	return predicate.QBOLink(sql.FieldContainsFold(FieldSentEmail, v))
 }
 
 // AttemptsEQ applies the EQ predicate on the "attempts" field.

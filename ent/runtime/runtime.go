@@ -2061,16 +2061,24 @@ func init() {
 	qbolinkDescSyncedGeneration := qbolinkFields[13].Descriptor()
 	// qbolink.DefaultSyncedGeneration holds the default value on creation for the synced_generation field.
 	qbolink.DefaultSyncedGeneration = qbolinkDescSyncedGeneration.Default.(int64)
+	// qbolinkDescSentKey is the schema descriptor for sent_key field.
+	qbolinkDescSentKey := qbolinkFields[14].Descriptor()
+	// qbolink.SentKeyValidator is a validator for the "sent_key" field. It is called by the builders before save.
+	qbolink.SentKeyValidator = qbolinkDescSentKey.Validators[0].(func(string) error)
+	// qbolinkDescSentEmail is the schema descriptor for sent_email field.
+	qbolinkDescSentEmail := qbolinkFields[15].Descriptor()
+	// qbolink.SentEmailValidator is a validator for the "sent_email" field. It is called by the builders before save.
+	qbolink.SentEmailValidator = qbolinkDescSentEmail.Validators[0].(func(string) error)
 	// qbolinkDescAttempts is the schema descriptor for attempts field.
-	qbolinkDescAttempts := qbolinkFields[14].Descriptor()
+	qbolinkDescAttempts := qbolinkFields[16].Descriptor()
 	// qbolink.DefaultAttempts holds the default value on creation for the attempts field.
 	qbolink.DefaultAttempts = qbolinkDescAttempts.Default.(int)
 	// qbolinkDescLastErrorCode is the schema descriptor for last_error_code field.
-	qbolinkDescLastErrorCode := qbolinkFields[15].Descriptor()
+	qbolinkDescLastErrorCode := qbolinkFields[17].Descriptor()
 	// qbolink.LastErrorCodeValidator is a validator for the "last_error_code" field. It is called by the builders before save.
 	qbolink.LastErrorCodeValidator = qbolinkDescLastErrorCode.Validators[0].(func(string) error)
 	// qbolinkDescLastError is the schema descriptor for last_error field.
-	qbolinkDescLastError := qbolinkFields[16].Descriptor()
+	qbolinkDescLastError := qbolinkFields[18].Descriptor()
 	// qbolink.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
 	qbolink.LastErrorValidator = qbolinkDescLastError.Validators[0].(func(string) error)
 	// qbolinkDescID is the schema descriptor for id field.

@@ -64,6 +64,13 @@ func (QBOLink) Fields() []ent.Field {
 				"link, the operation and this number, so a retried write is recognized."),
 		field.Int64("synced_generation").Default(0).
 			Comment("The generation QuickBooks last confirmed; equal to generation when synced."),
+		field.String("sent_key").Optional().MaxLen(200).
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("The natural key (document number, display name or name) the last create attempt was sent " +
+				"with; a retry after a lost answer also looks the record up by it, in case the Books record changed since."),
+		field.String("sent_email").Optional().MaxLen(254).
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("The email the last create attempt of a customer or vendor was sent with, looked up like sentKey."),
 		field.Int("attempts").Default(0).
 			Comment("Write attempts at the current generation; above zero a create may have reached QuickBooks, " +
 				"so the next attempt looks the record up before creating."),

@@ -316,7 +316,14 @@ func (f *Flow) callback(ctx context.Context, c *ent.Client, query url.Values) Ou
 		out.Err = err
 		return out
 	}
-	name := f.companyName(ctx, realm, tok)
+	name, err := f.companyName(ctx, realm, tok)
+	if err != nil {
+		// realmId comes from the browser's query: tokens that QuickBooks refuses for it were
+		// granted for another company, and storing them would claim a company never authorized.
+		f.log().Warn("QuickBooks callback refused: the tokens are not authorized for the company named", "entity_id", st.entity, "realm_id", realm)
+		out.Err = apperr.New(CodeAuthFailed, "QuickBooks did not authorize the company named in its answer; try connecting again")
+		return out
+	}
 	row, err := f.save(ctx, c, conn.Connect{EntityID: st.entity, RealmID: realm, BaseURL: f.App.APIBaseURL,
 		Tokens: tokens, CompanyName: name}, principal)
 	if err != nil {
@@ -391,32 +398,37 @@ func seconds(v any, def time.Duration) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
-// companyName reads the company's name; "" when QuickBooks does not say (best effort).
-func (f *Flow) companyName(ctx context.Context, realm string, tok *oauth2.Token) string {
+// companyName reads the company's name; "" when QuickBooks does not say (best effort). An
+// error only when QuickBooks refuses the tokens for realm (401 or 403): they are not the
+// company's.
+func (f *Flow) companyName(ctx context.Context, realm string, tok *oauth2.Token) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
 	defer cancel()
 	hc := oauth2.NewClient(context.WithValue(ctx, oauth2.HTTPClient, f.App.Client()), oauth2.StaticTokenSource(tok))
 	client, err := qbo.New(qbo.Config{BaseURL: f.App.APIBaseURL, RealmID: realm, HTTPClient: hc})
 	if err != nil {
 		f.log().Warn("QuickBooks callback: company name not read", "realm_id", realm, "err", err.Error())
-		return ""
+		return "", nil
 	}
 	raw, err := client.CompanyInfo(ctx)
+	if qbo.IsAuth(err) {
+		return "", err
+	}
 	if err != nil {
 		f.log().Warn("QuickBooks callback: company name not read", "realm_id", realm, "err", err.Error())
-		return ""
+		return "", nil
 	}
 	var info struct {
 		CompanyName string
 		LegalName   string
 	}
 	if err := json.Unmarshal(raw, &info); err != nil {
-		return ""
+		return "", nil
 	}
 	if info.CompanyName == "" {
-		return info.LegalName
+		return info.LegalName, nil
 	}
-	return info.CompanyName
+	return info.CompanyName, nil
 }
 
 // AuditAction is the audit event the callback records when a company is connected (its

@@ -19,6 +19,7 @@ import (
 	"books/internal/apperr"
 	"books/internal/caldate"
 	"books/internal/money"
+	"books/internal/qbo"
 	"books/internal/qbo/settings"
 )
 
@@ -57,6 +58,9 @@ type builder struct {
 	// linked caches the QuickBooks ids of links found in QuickBooks, which a drain does not
 	// change: thirty invoices of one customer look its link up once.
 	linked map[string]string
+	// api reads what building needs from QuickBooks (the service item's income account).
+	api        *qbo.Client
+	itemIncome string
 	// Invoices, their lines and customers read for a group at once (prefetch); a group reads
 	// them with three queries instead of three per invoice.
 	invoices  map[string]*ent.Invoice
@@ -200,6 +204,9 @@ func (b *builder) build(ctx context.Context, l *ent.QBOLink) (doc, error) {
 		}
 		return b.creditMemo(ctx, l)
 	case qbolink.RecordTypeRefund:
+		if l.Part == refundReclassPart {
+			return b.refundReclass(ctx, l)
+		}
 		return b.refund(ctx, l)
 	case qbolink.RecordTypeChargeReversal, qbolink.RecordTypeWriteOff, qbolink.RecordTypeJournalEntry:
 		return b.journal(ctx, l)
@@ -650,6 +657,80 @@ func (b *builder) refund(ctx context.Context, l *ent.QBOLink) (doc, error) {
 		body["PaymentMethodRef"] = ref(method)
 	}
 	return doc{body: body, key: "DocNumber", value: num}, nil
+}
+
+// refundReclass builds the JournalEntry that follows a refund's RefundReceipt: DR Accounts
+// Receivable (with the customer), CR the income account the RefundReceipt's service item
+// debited. It waits for the RefundReceipt, and reads the item's income account from
+// QuickBooks once per drain.
+func (b *builder) refundReclass(ctx context.Context, l *ent.QBOLink) (doc, error) {
+	r, err := b.c.Refund.Get(ctx, l.RecordID)
+	if err != nil {
+		return doc{}, err
+	}
+	p, err := b.c.Payment.Get(ctx, r.PaymentID)
+	if err != nil {
+		return doc{}, err
+	}
+	if _, err := b.linkedID(ctx, qbolink.RecordTypeRefund, r.ID, 0); err != nil {
+		return doc{}, err
+	}
+	cust, err := b.linkedID(ctx, qbolink.RecordTypeCustomer, p.CustomerID, 0)
+	if err != nil {
+		return doc{}, err
+	}
+	ar, err := b.c.Account.Query().Where(account.EntityID(r.EntityID), account.SubtypeEQ(account.SubtypeAccountsReceivable)).
+		Order(ent.Asc(account.FieldCode)).First(ctx)
+	if err != nil {
+		return doc{}, err
+	}
+	arQBO, err := b.accountID(ctx, ar.ID)
+	if err != nil {
+		return doc{}, err
+	}
+	income, err := b.serviceItemIncome(ctx)
+	if err != nil {
+		return doc{}, err
+	}
+	num := docNumber("RR", r.ID)
+	amt := amount(r.Amount)
+	desc := truncate("Refund "+r.ID+" of payment "+p.ID+": back to the customer's receivable", 4000)
+	body := obj{"DocNumber": num, "TxnDate": r.Date.String(), "PrivateNote": desc, "Line": []any{
+		obj{"DetailType": "JournalEntryLineDetail", "Amount": amt, "Description": desc, "JournalEntryLineDetail": obj{
+			"PostingType": "Debit", "AccountRef": ref(arQBO), "Entity": obj{"Type": "Customer", "EntityRef": ref(cust)}}},
+		obj{"DetailType": "JournalEntryLineDetail", "Amount": amt, "Description": desc, "JournalEntryLineDetail": obj{
+			"PostingType": "Credit", "AccountRef": ref(income)}},
+	}}
+	return doc{body: body, key: "DocNumber", value: num}, nil
+}
+
+// serviceItemIncome returns the income account of the connection's service item.
+func (b *builder) serviceItemIncome(ctx context.Context) (string, error) {
+	item, err := b.serviceItem()
+	if err != nil {
+		return "", err
+	}
+	if b.itemIncome != "" {
+		return b.itemIncome, nil
+	}
+	if b.api == nil {
+		return "", errors.New("push: no QuickBooks client to read the service item")
+	}
+	raw, err := b.api.Read(ctx, "Item", item)
+	if err != nil {
+		return "", err
+	}
+	var o obj
+	if err := decode(raw, &o); err != nil {
+		return "", err
+	}
+	ref, _ := o["IncomeAccountRef"].(obj)
+	id, _ := ref["value"].(string)
+	if id == "" {
+		return "", apperr.New(apperr.QBOUnmapped, "the connection's service item %s has no income account in QuickBooks", item)
+	}
+	b.itemIncome = id
+	return id, nil
 }
 
 var journalPrefix = map[qbolink.RecordType]string{

@@ -74,7 +74,7 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 	if err != nil {
 		return err
 	}
-	d := &drain{e: e, c: c, base: c, row: row, api: api, b: &builder{e: e, c: c, row: row, linked: map[string]string{}},
+	d := &drain{e: e, c: c, base: c, row: row, api: api, b: &builder{e: e, c: c, row: row, api: api, linked: map[string]string{}},
 		after: map[qbolink.RecordType]string{}, touched: map[string]bool{}}
 	// Each pass reads every pending link once. Another pass picks up the links that waited
 	// for a record pushed after them, and those asked again while their write was out.
@@ -264,13 +264,13 @@ func (d *drain) group(ctx context.Context, t qbolink.RecordType, links []*ent.QB
 // matches are a person's decision.
 func (d *drain) match(ctx context.Context, creates []item) (matched, fresh []item, err error) {
 	entity := creates[0].l.QboType
-	found, err := d.lookup(ctx, entity, creates[0].doc.key, values(creates, func(it item) string { return it.doc.value }))
+	found, err := d.lookup(ctx, entity, creates[0].doc.key, allOf(creates, keysOf))
 	if err != nil {
 		return nil, nil, err
 	}
 	var byEmail []item
 	for _, it := range creates {
-		rows := found[strings.ToLower(it.doc.value)]
+		rows := pick(found, keysOf(it))
 		switch {
 		case len(rows) == 1:
 			ok, err := d.claim(ctx, it, rows[0])
@@ -284,19 +284,19 @@ func (d *drain) match(ctx context.Context, creates []item) (matched, fresh []ite
 			if err := d.ambiguous(ctx, it, it.doc.key, it.doc.value, rows); err != nil {
 				return nil, nil, err
 			}
-		case it.doc.email != "":
+		case len(emailsOf(it)) > 0:
 			byEmail = append(byEmail, it)
 		default:
 			fresh = append(fresh, it)
 		}
 	}
 	if len(byEmail) > 0 {
-		found, err := d.lookup(ctx, entity, "PrimaryEmailAddr", values(byEmail, func(it item) string { return it.doc.email }))
+		found, err := d.lookup(ctx, entity, "PrimaryEmailAddr", allOf(byEmail, emailsOf))
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, it := range byEmail {
-			rows := found[strings.ToLower(it.doc.email)]
+			rows := pick(found, emailsOf(it))
 			switch len(rows) {
 			case 0:
 				fresh = append(fresh, it)
@@ -316,6 +316,53 @@ func (d *drain) match(ctx context.Context, creates []item) (matched, fresh []ite
 		}
 	}
 	return matched, fresh, nil
+}
+
+// keysOf is what a create is looked up by: its natural key now and, when an earlier create
+// may have reached QuickBooks, the key that create was sent with (the Books record may have
+// been renamed since).
+func keysOf(it item) []string {
+	out := []string{it.doc.value}
+	if it.l.Attempts > 0 && it.l.SentKey != "" && !strings.EqualFold(it.l.SentKey, it.doc.value) {
+		out = append(out, it.l.SentKey)
+	}
+	return out
+}
+
+// emailsOf is keysOf for a customer's or vendor's email.
+func emailsOf(it item) []string {
+	var out []string
+	if it.doc.email != "" {
+		out = append(out, it.doc.email)
+	}
+	if it.l.Attempts > 0 && it.l.SentEmail != "" && !strings.EqualFold(it.l.SentEmail, it.doc.email) {
+		out = append(out, it.l.SentEmail)
+	}
+	return out
+}
+
+func allOf(items []item, f func(item) []string) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, f(it)...)
+	}
+	return out
+}
+
+// pick returns the rows found under any of keys, each once.
+func pick(found map[string][]obj, keys []string) []obj {
+	var out []obj
+	seen := map[string]bool{}
+	for _, k := range keys {
+		for _, o := range found[strings.ToLower(k)] {
+			id, _ := o["Id"].(string)
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, o)
+			}
+		}
+	}
+	return out
 }
 
 func values(items []item, f func(item) string) []string {
@@ -397,8 +444,7 @@ func (d *drain) ambiguous(ctx context.Context, it item, key, value string, rows 
 		"link the right one instead of creating another", len(rows), it.l.QboType, key, value, strings.Join(ids, ", ")))
 }
 
-// claim links it to the QuickBooks record o. It returns false when the link is settled (it
-// created o itself on an earlier attempt, so o already holds Books' values) or failed (o is
+// claim links it to the QuickBooks record o. It returns false when the link failed (o is
 // another record's).
 func (d *drain) claim(ctx context.Context, it item, o obj) (bool, error) {
 	id, _ := o["Id"].(string)
@@ -413,9 +459,9 @@ func (d *drain) claim(ctx context.Context, it item, o obj) (bool, error) {
 			"linked to Books %s %s; link another record or rename one", it.l.QboType, id, it.doc.key, it.doc.value,
 			taken.RecordType, taken.RecordID))
 	}
-	if it.l.Attempts > 0 {
-		return false, d.settle(ctx, it, o)
-	}
+	// Linked and then updated even when this link may have created o on an earlier attempt:
+	// the Books record may have changed since (a new generation), and an update of the same
+	// generation carries the create's requestid, which QuickBooks answers without acting.
 	err = d.c.QBOLink.UpdateOne(it.l).SetQboID(id).SetClaim(id).SetSyncToken(token).Exec(ctx)
 	if err != nil {
 		return false, err
@@ -430,15 +476,19 @@ func (d *drain) create(ctx context.Context, items []item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	ids := make([]string, len(items))
+	// One statement records every attempt with the keys it is sent with.
+	rows := make([]*ent.QBOLinkCreate, len(items))
 	for i, it := range items {
-		ids[i] = it.l.ID
+		rows[i] = d.linkRow(it.l).SetSentKey(truncate(it.doc.value, 200)).SetSentEmail(truncate(it.doc.email, 254))
 	}
-	if err := d.c.QBOLink.Update().Where(qbolink.IDIn(ids...)).AddAttempts(1).Exec(ctx); err != nil {
+	err := d.c.QBOLink.CreateBulk(rows...).OnConflict(sql.ConflictColumns(qbolink.FieldID)).
+		Update(func(u *ent.QBOLinkUpsert) { u.AddAttempts(1).UpdateSentKey().UpdateSentEmail().UpdateUpdatedAt() }).Exec(ctx)
+	if err != nil {
 		return err
 	}
 	for _, it := range items {
 		it.l.Attempts++
+		it.l.SentKey, it.l.SentEmail = it.doc.value, it.doc.email
 	}
 	if len(items) == 1 {
 		it := items[0]
@@ -756,10 +806,7 @@ func (d *drain) settleAll(ctx context.Context, items []item, objs []obj) error {
 			single = append(single, i)
 			continue
 		}
-		b := d.c.QBOLink.Create().SetID(l.ID).SetConnectionID(l.ConnectionID).SetEntityID(l.EntityID).
-			SetRecordType(l.RecordType).SetRecordID(l.RecordID).SetPart(l.Part).SetQboType(l.QboType).
-			SetOperation(l.Operation).SetGeneration(l.Generation).SetAttempts(l.Attempts).
-			SetQboID(a.id).SetClaim(a.id).SetSyncToken(a.token).SetDocNumber(a.number).
+		b := d.linkRow(l).SetQboID(a.id).SetClaim(a.id).SetSyncToken(a.token).SetDocNumber(a.number).
 			SetStatus(qbolink.StatusSynced).SetSyncedGeneration(l.Generation).SetSyncedAt(now).
 			SetLastError("").SetLastErrorCode("")
 		if a.keepsTotal {
@@ -816,6 +863,14 @@ func (d *drain) settleAll(ctx context.Context, items []item, objs []obj) error {
 		}
 	}
 	return nil
+}
+
+// linkRow is l as an insert, for upserts that change a few columns of existing links in one
+// statement: the insert never happens (the id exists), its values only fill the NOT NULLs.
+func (d *drain) linkRow(l *ent.QBOLink) *ent.QBOLinkCreate {
+	return d.c.QBOLink.Create().SetID(l.ID).SetConnectionID(l.ConnectionID).SetEntityID(l.EntityID).
+		SetRecordType(l.RecordType).SetRecordID(l.RecordID).SetPart(l.Part).SetQboType(l.QboType).
+		SetOperation(l.Operation).SetGeneration(l.Generation).SetAttempts(l.Attempts).SetStatus(l.Status)
 }
 
 // settle records QuickBooks' record for a link: synced at the generation written, unless a

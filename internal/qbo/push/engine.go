@@ -297,7 +297,15 @@ func (e *Engine) autoPush(ctx context.Context, c *ent.Client, row *ent.QBOConnec
 		if err != nil {
 			return false, err
 		}
-		return je.DocumentType == nil && je.Status == journalentry.StatusPosted, nil
+		if je.DocumentType != nil || je.Status != journalentry.StatusPosted {
+			return false, nil
+		}
+		if je.ReversalOfID != nil {
+			// A reversal goes only where the entry it reverses went: alone, QuickBooks would
+			// book the mirror of an entry it never had.
+			return linked(qbolink.RecordTypeJournalEntry, *je.ReversalOfID)
+		}
+		return true, nil
 	}
 	return false, nil
 }

@@ -3,7 +3,9 @@ package push
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 
 	"books/ent"
 	"books/ent/qbolink"
+	"books/internal/ids"
 	"books/internal/qbo/syncstate"
 )
 
@@ -35,6 +38,12 @@ var qboTypes = map[qbolink.RecordType]string{
 // Payment applying the credit to invoices.
 const creditApplicationPart = 1
 
+// refundReclassPart is the part of a refund's link that holds the JournalEntry moving the
+// refund from the service item's income account back to Accounts Receivable: a RefundReceipt
+// books a refund against income, where Books refunds money the customer had paid (its
+// receivable), so QuickBooks' income and the customer's balance end where Books has them.
+const refundReclassPart = 1
+
 // phases is the order a drain pushes in: what a record refers to goes before it.
 var phases = []qbolink.RecordType{
 	qbolink.RecordTypeClass, qbolink.RecordTypeItem, qbolink.RecordTypeCustomer, qbolink.RecordTypeVendor,
@@ -45,6 +54,9 @@ var phases = []qbolink.RecordType{
 func qboTypeOf(t qbolink.RecordType, part int) string {
 	if t == qbolink.RecordTypeCreditMemo && part == creditApplicationPart {
 		return "Payment"
+	}
+	if t == qbolink.RecordTypeRefund && part == refundReclassPart {
+		return "JournalEntry"
 	}
 	return qboTypes[t]
 }
@@ -69,11 +81,18 @@ func ensure(ctx context.Context, c *ent.Client, row *ent.QBOConnection, w want, 
 }
 
 func ensureLink(ctx context.Context, c *ent.Client, row *ent.QBOConnection, w want, onlyMissing bool) (*ent.QBOLink, bool, error) {
-	cur, err := c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(w.recordType),
-		qbolink.RecordID(w.recordID), qbolink.Part(w.part)).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		l, err := c.QBOLink.Create().
+	find := func() (*ent.QBOLink, error) {
+		return c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(w.recordType),
+			qbolink.RecordID(w.recordID), qbolink.Part(w.part)).Only(ctx)
+	}
+	cur, err := find()
+	if ent.IsNotFound(err) {
+		// Another transaction may be creating the same link (two approvals sharing a customer
+		// or item): the insert waits for it and, if it commits, leaves its link to be used
+		// below instead of failing this transaction on the unique key.
+		id := ids.New(ids.QBOLink)
+		err = c.QBOLink.Create().
+			SetID(id).
 			SetConnectionID(row.ID).
 			SetEntityID(row.EntityID).
 			SetRecordType(w.recordType).
@@ -82,9 +101,20 @@ func ensureLink(ctx context.Context, c *ent.Client, row *ent.QBOConnection, w wa
 			SetQboType(qboTypeOf(w.recordType, w.part)).
 			SetOperation(w.op).
 			SetStatus(qbolink.StatusPending).
-			Save(ctx)
-		return l, err == nil, err
-	case err != nil:
+			OnConflictColumns(qbolink.FieldConnectionID, qbolink.FieldRecordType, qbolink.FieldRecordID, qbolink.FieldPart).
+			DoNothing().
+			Exec(ctx)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, err
+		}
+		if cur, err = find(); err != nil {
+			return nil, false, err
+		}
+		if cur.ID == id {
+			return cur, true, nil
+		}
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	if onlyMissing && cur.Status != qbolink.StatusError {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"books/ent"
+	"books/ent/qboconnection"
 	"books/ent/qbolink"
 	"books/internal/apperr"
 	"books/internal/qbo"
@@ -106,16 +107,23 @@ func (e *Engine) Info(ctx context.Context, c *ent.Client, links []*ent.QBOLink) 
 		if l.QboID == nil {
 			continue
 		}
-		api := apis[l.ConnectionID]
-		if api == nil {
+		api, seen := apis[l.ConnectionID]
+		if !seen {
 			row, err := e.Store.Get(ctx, c, l.ConnectionID)
 			if err != nil {
 				return nil, err
 			}
-			if api, err = e.api(ctx, row); err != nil {
-				return nil, err
+			// A company disconnected (or awaiting re-authorization) cannot be read: its links
+			// read as nil, and the record's other links are still shown.
+			if row.Status == qboconnection.StatusConnected {
+				if api, err = e.api(ctx, row); err != nil {
+					return nil, err
+				}
 			}
 			apis[l.ConnectionID] = api
+		}
+		if api == nil {
+			continue
 		}
 		raw, err := api.Read(ctx, l.QboType, *l.QboID)
 		if qbo.IsNotFound(err) {

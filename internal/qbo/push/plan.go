@@ -135,6 +135,8 @@ func (e *Engine) plan(ctx context.Context, c *ent.Client, row *ent.QBOConnection
 			return p, err
 		}
 		p.deps = append(p.deps, dep(qbolink.RecordTypeCustomer, pay.CustomerID), dep(qbolink.RecordTypePayment, r.PaymentID))
+		p.wants = append(p.wants, self, want{recordType: t, recordID: id, part: refundReclassPart, op: qbolink.OperationUpsert})
+		return p, nil
 	case qbolink.RecordTypeChargeReversal, qbolink.RecordTypeWriteOff, qbolink.RecordTypeJournalEntry:
 		entryID, entityID, err := entryOf(ctx, c, t, id)
 		if err != nil {
