@@ -398,6 +398,9 @@ func unwrapMessage(err error) string {
 
 // setComplexity makes connections cost their page size times their nodes' cost, so a
 // query asking for 1,000 entries each with 1,000 lines is refused before it runs.
+// qboInfoCost is what reading one record's QuickBooks records live costs of MaxComplexity.
+const qboInfoCost = 100
+
 func setComplexity(c *generated.ComplexityRoot) {
 	page := func(child int, first, last *int) int {
 		n := defaultPage
@@ -465,6 +468,16 @@ func setComplexity(c *generated.ComplexityRoot) {
 	q.WriteOffs = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.WriteOffOrder, _ *ent.WriteOffWhereInput) int {
 		return page(child, first, last)
 	}
+	q.QboLinks = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.QBOLinkOrder, _ *ent.QBOLinkWhereInput) int {
+		return page(child, first, last)
+	}
+	q.QboListEntries = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.QBOListEntryOrder, _ *ent.QBOListEntryWhereInput) int {
+		return page(child, first, last)
+	}
+	// Reading QuickBooks live costs a call per record, under QuickBooks' own rate limits: a
+	// page of 100 customers with their QuickBooks records is refused, 40 pass.
+	live := func(child int) int { return qboInfoCost + child }
+	c.Customer.QboInfo, c.Vendor.QboInfo, c.Invoice.QboInfo, c.Payment.QboInfo = live, live, live, live
 	// Connections nested in objects cost the same: defaultPages has written the default
 	// page into every connection asked for without one.
 	le := &c.LegalEntity

@@ -198,6 +198,14 @@ func TestQuickBooksOverGraphQL(t *testing.T) {
 			require.Contains(t, string(got.Node.QboInfo[0].Record), `"TotalAmt":300`)
 			require.Contains(t, string(got.Node.QboInfo[0].Record), `"DocNumber":"`+got.Node.Number+`"`)
 
+			// Live reads are for staff who work the books, and each costs a call to QuickBooks.
+			r := q.gql(t, q.orgA.Viewer, `query($id: ID!) { node(id: $id) { ... on Invoice { qboInfo { record } } } }`,
+				map[string]any{"id": inv.ID})
+			require.Equal(t, []string{"FORBIDDEN"}, r.errorCodes())
+			r = q.gql(t, q.orgA.Accountant, `{ customers(first: 100) { edges { node { qboInfo { record } } } } }`, nil)
+			require.NotEmpty(t, r.Errors, "a page of 100 live reads is too costly")
+			require.Equal(t, "null", string(r.Data))
+
 			// Auto-sync: approving an invoice of a synced customer asks for its push in the
 			// approval's transaction.
 			inv2 := q.biApproved(t, q.f, q.f.biInput(q.f.acme, "2026-11-02", "2026-12-02", biLine(q.f.consult, "1", "")))
@@ -228,7 +236,7 @@ func TestQuickBooksOverGraphQL(t *testing.T) {
 			qcus := q.emu.Realm(realm).Customers()[0]
 			q.gqlOK(t, q.orgA.FinanceLead, `mutation($e: ID!, $id: ID!, $q: ID!) { linkQuickBooksRecord(input: {entityId: $e, recordType: CUSTOMER, recordId: $id, qboId: $q}) { link { status qboId } } }`,
 				map[string]any{"e": us, "id": q.f.acme, "q": qcus["Id"]}, nil)
-			r := q.gql(t, q.orgA.FinanceLead, `mutation($e: ID!, $id: ID!, $q: ID!) { linkQuickBooksRecord(input: {entityId: $e, recordType: CUSTOMER, recordId: $id, qboId: $q}) { link { status } } }`,
+			r = q.gql(t, q.orgA.FinanceLead, `mutation($e: ID!, $id: ID!, $q: ID!) { linkQuickBooksRecord(input: {entityId: $e, recordType: CUSTOMER, recordId: $id, qboId: $q}) { link { status } } }`,
 				map[string]any{"e": us, "id": q.f.globex, "q": qcus["Id"]})
 			require.Equal(t, []string{"CONFLICT"}, r.errorCodes())
 

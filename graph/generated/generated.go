@@ -26339,29 +26339,29 @@ extend type Mutation {
 extend type Customer {
   "The customer's links to QuickBooks, one per connected legal entity it was pushed to."
   qboLinks: [QBOLink!]!
-  "The linked QuickBooks customers, read live (View QB info)."
-  qboInfo: [QuickBooksRecord!]!
+  "The linked QuickBooks customers, read live (View QB info). Each link is a call to QuickBooks: it costs 100 of a query's complexity."
+  qboInfo: [QuickBooksRecord!]! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
 }
 
 extend type Vendor {
   "The vendor's links to QuickBooks, one per connected legal entity it was pushed to."
   qboLinks: [QBOLink!]!
-  "The linked QuickBooks vendors, read live (View QB info)."
-  qboInfo: [QuickBooksRecord!]!
+  "The linked QuickBooks vendors, read live (View QB info). Each link is a call to QuickBooks: it costs 100 of a query's complexity."
+  qboInfo: [QuickBooksRecord!]! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
 }
 
 extend type Invoice {
   "The invoice's links to QuickBooks: one, or one per month when split."
   qboLinks: [QBOLink!]!
-  "The linked QuickBooks invoices, read live (View QB info)."
-  qboInfo: [QuickBooksRecord!]!
+  "The linked QuickBooks invoices, read live (View QB info). Each link is a call to QuickBooks: it costs 100 of a query's complexity."
+  qboInfo: [QuickBooksRecord!]! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
 }
 
 extend type Payment {
   "The payment's link to QuickBooks, when pushed."
   qboLinks: [QBOLink!]!
-  "The linked QuickBooks payment, read live."
-  qboInfo: [QuickBooksRecord!]!
+  "The linked QuickBooks payment, read live. A call to QuickBooks: it costs 100 of a query's complexity."
+  qboInfo: [QuickBooksRecord!]! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
 }
 
 extend type Item {
@@ -36306,7 +36306,25 @@ func (ec *executionContext) _Customer_qboInfo(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Customer().QboInfo(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT"})
+				if err != nil {
+					var zeroVal []*model.QuickBooksRecord
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.QuickBooksRecord
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, obj, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
 			return ec.marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx, selections, v)
 		},
@@ -37821,7 +37839,25 @@ func (ec *executionContext) _Invoice_qboInfo(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Invoice().QboInfo(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT"})
+				if err != nil {
+					var zeroVal []*model.QuickBooksRecord
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.QuickBooksRecord
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, obj, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
 			return ec.marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx, selections, v)
 		},
@@ -45569,7 +45605,25 @@ func (ec *executionContext) _Payment_qboInfo(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Payment().QboInfo(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT"})
+				if err != nil {
+					var zeroVal []*model.QuickBooksRecord
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.QuickBooksRecord
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, obj, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
 			return ec.marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx, selections, v)
 		},
@@ -51463,7 +51517,25 @@ func (ec *executionContext) _Vendor_qboInfo(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Vendor().QboInfo(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT"})
+				if err != nil {
+					var zeroVal []*model.QuickBooksRecord
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.QuickBooksRecord
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, obj, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.QuickBooksRecord) graphql.Marshaler {
 			return ec.marshalNQuickBooksRecord2ᚕᚖbooksᚋgraphᚋmodelᚐQuickBooksRecordᚄ(ctx, selections, v)
 		},
