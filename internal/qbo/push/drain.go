@@ -75,7 +75,7 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 		return err
 	}
 	d := &drain{e: e, c: c, base: c, row: row, api: api, b: &builder{e: e, c: c, row: row, api: api, linked: map[string]string{}},
-		after: map[qbolink.RecordType]string{}, touched: map[string]bool{}}
+		after: map[qbolink.RecordType]string{}}
 	// Each pass reads every pending link once. Another pass picks up the links that waited
 	// for a record pushed after them, and those asked again while their write was out.
 	for pass := 0; pass < maxPasses; pass++ {
@@ -138,8 +138,6 @@ type drain struct {
 	after map[qbolink.RecordType]string
 	// waiting holds links set aside because a record they refer to is not in QuickBooks yet.
 	waiting map[string]string
-	// touched holds invoices whose QuickBooks balance may have moved.
-	touched map[string]bool
 	// synced holds, inside inTx, the records whose sync status turns synced at its commit.
 	synced map[qbolink.RecordType][]string
 }
@@ -263,6 +261,30 @@ func (d *drain) group(ctx context.Context, t qbolink.RecordType, links []*ent.QB
 // is linked (and then updated to Books' values, unless this link created it); several
 // matches are a person's decision.
 func (d *drain) match(ctx context.Context, creates []item) (matched, fresh []item, err error) {
+	// A group of one record type may hold two QuickBooks types (a credit memo and the
+	// payment applying another's credit; a refund's receipt and its journal entry): each is
+	// looked up in its own entity by its own key.
+	var order []string
+	parts := map[string][]item{}
+	for _, it := range creates {
+		k := it.l.QboType + "/" + it.doc.key
+		if _, ok := parts[k]; !ok {
+			order = append(order, k)
+		}
+		parts[k] = append(parts[k], it)
+	}
+	for _, k := range order {
+		m, f, err := d.matchOne(ctx, parts[k])
+		if err != nil {
+			return nil, nil, err
+		}
+		matched, fresh = append(matched, m...), append(fresh, f...)
+	}
+	return matched, fresh, nil
+}
+
+// matchOne is match for creates of one QuickBooks type and key.
+func (d *drain) matchOne(ctx context.Context, creates []item) (matched, fresh []item, err error) {
 	entity := creates[0].l.QboType
 	found, err := d.lookup(ctx, entity, creates[0].doc.key, allOf(creates, keysOf))
 	if err != nil {
@@ -923,7 +945,7 @@ func (d *drain) settled(ctx context.Context, it item, a answer) error {
 		// The answer settles an invoice pushed whole whose balance already agrees; any other
 		// is read again once its payments and credits are in (verifyInvoices).
 		if l.Part != 0 || !a.hasBalance || it.doc.expectBalance == nil || a.balance.Cmp(*it.doc.expectBalance) != 0 {
-			d.touched[l.RecordID] = true
+			return d.unverify(ctx, []string{l.RecordID})
 		}
 	case qbolink.RecordTypePayment, qbolink.RecordTypeCreditMemo:
 		if err := d.touchInvoicesOf(ctx, l); err != nil {

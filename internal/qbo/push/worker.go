@@ -218,24 +218,38 @@ func (d *drain) touchInvoicesOf(ctx context.Context, l *ent.QBOLink) error {
 		ids, err = d.c.CreditApplication.Query().Where(creditapplication.CreditMemoID(l.RecordID)).
 			Select(creditapplication.FieldInvoiceID).Strings(ctx)
 	}
-	for _, id := range ids {
-		d.touched[id] = true
+	if err != nil || len(ids) == 0 {
+		return err
 	}
-	return err
+	return d.unverify(ctx, ids)
 }
 
-// verifyInvoices compares, for every invoice whose QuickBooks side moved in this drain and
-// whose payments and credits are all in QuickBooks, QuickBooks' total and balance with Books'
-// to the cent, reading the invoices back a hundred at a time. Books' write-offs reach
-// QuickBooks as journal entries, which leave its invoice balance as it was, so they are
-// added back to Books' balance. A difference is an admin issue.
+// unverify forgets the QuickBooks balance known for the invoices' links: the balance may
+// have moved, and verifyInvoices reads it again. Kept in the database, it survives a drain
+// that fails before verifying.
+func (d *drain) unverify(ctx context.Context, invoiceIDs []string) error {
+	return d.c.QBOLink.Update().Where(qbolink.ConnectionID(d.row.ID), qbolink.RecordTypeEQ(qbolink.RecordTypeInvoice),
+		qbolink.RecordIDIn(invoiceIDs...)).ClearQboBalance().Exec(ctx)
+}
+
+// verifyInvoices compares, for every synced invoice whose QuickBooks balance is not known
+// (unverify) and whose payments and credits are all in QuickBooks, QuickBooks' total and
+// balance with Books' to the cent, reading the invoices back a hundred at a time. Books'
+// write-offs reach QuickBooks as journal entries, which leave its invoice balance as it was,
+// so they are added back to Books' balance. A difference is an admin issue.
 func (d *drain) verifyInvoices(ctx context.Context) error {
 	type check struct {
 		inv   *ent.Invoice
 		links []*ent.QBOLink
 	}
+	ids, err := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.RecordTypeEQ(qbolink.RecordTypeInvoice),
+		qbolink.StatusEQ(qbolink.StatusSynced), qbolink.QboBalanceIsNil()).Unique(true).
+		Select(qbolink.FieldRecordID).Strings(ctx)
+	if err != nil {
+		return err
+	}
 	var ready []check
-	for id := range d.touched {
+	for _, id := range ids {
 		inv, err := d.c.Invoice.Get(ctx, id)
 		if err != nil {
 			return err
