@@ -507,6 +507,28 @@ func (b *builder) allocate(ctx context.Context, invoiceID, appID string) ([]allo
 	return nil, apperr.New(apperr.NotFound, "application %s of invoice %s not found", appID, invoiceID)
 }
 
+// application is a payment's or credit memo's application to an invoice.
+type application struct{ id, invoiceID string }
+
+// invoiceLines returns the QuickBooks payment lines of applications, one per invoice part
+// they allocate to, and their sum.
+func (b *builder) invoiceLines(ctx context.Context, apps []application) ([]any, money.Amount, error) {
+	lines := []any{}
+	sum := money.Amount{}
+	for _, a := range apps {
+		allocs, err := b.allocate(ctx, a.invoiceID, a.id)
+		if err != nil {
+			return nil, sum, err
+		}
+		for _, al := range allocs {
+			sum = sum.Add(al.amount)
+			lines = append(lines, obj{"Amount": amount(al.amount),
+				"LinkedTxn": []any{obj{"TxnId": al.qboID, "TxnType": "Invoice"}}})
+		}
+	}
+	return lines, sum, nil
+}
+
 func (b *builder) payment(ctx context.Context, l *ent.QBOLink) (doc, error) {
 	p, err := b.c.Payment.Get(ctx, l.RecordID)
 	if err != nil {
@@ -521,16 +543,13 @@ func (b *builder) payment(ctx context.Context, l *ent.QBOLink) (doc, error) {
 	if err != nil {
 		return doc{}, err
 	}
-	lines := []any{}
-	for _, a := range apps {
-		allocs, err := b.allocate(ctx, a.InvoiceID, a.ID)
-		if err != nil {
-			return doc{}, err
-		}
-		for _, al := range allocs {
-			lines = append(lines, obj{"Amount": amount(al.amount),
-				"LinkedTxn": []any{obj{"TxnId": al.qboID, "TxnType": "Invoice"}}})
-		}
+	targets := make([]application, len(apps))
+	for i, a := range apps {
+		targets[i] = application{a.ID, a.InvoiceID}
+	}
+	lines, _, err := b.invoiceLines(ctx, targets)
+	if err != nil {
+		return doc{}, err
 	}
 	refNum := docNumber("P", p.ID)
 	body := obj{
@@ -602,18 +621,13 @@ func (b *builder) creditApplication(ctx context.Context, l *ent.QBOLink) (doc, e
 	if err != nil {
 		return doc{}, err
 	}
-	lines := []any{}
-	used := money.Amount{}
-	for _, a := range apps {
-		allocs, err := b.allocate(ctx, a.InvoiceID, a.ID)
-		if err != nil {
-			return doc{}, err
-		}
-		for _, al := range allocs {
-			used = used.Add(al.amount)
-			lines = append(lines, obj{"Amount": amount(al.amount),
-				"LinkedTxn": []any{obj{"TxnId": al.qboID, "TxnType": "Invoice"}}})
-		}
+	targets := make([]application, len(apps))
+	for i, a := range apps {
+		targets[i] = application{a.ID, a.InvoiceID}
+	}
+	lines, used, err := b.invoiceLines(ctx, targets)
+	if err != nil {
+		return doc{}, err
 	}
 	if used.IsPositive() {
 		lines = append(lines, obj{"Amount": amount(used), "LinkedTxn": []any{obj{"TxnId": memo, "TxnType": "CreditMemo"}}})
