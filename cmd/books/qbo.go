@@ -129,7 +129,8 @@ func (q *quickBooks) registerJobs(kinds *jobs.Kinds, client *ent.Client) []jobs.
 	jobs.Register(kinds, &push.SweepWorker{Engine: q.engine, Client: client})
 	jobs.Register(kinds, &push.RetryWorker{Engine: q.engine, Client: client})
 	jobs.Register(kinds, &conn.RefreshWorker{Refresher: q.refresher})
-	return []jobs.Periodic{push.SweepPeriodic(), conn.RefreshPeriodic}
+	jobs.Register(kinds, &connect.PurgeWorker{Client: client})
+	return []jobs.Periodic{push.SweepPeriodic(), conn.RefreshPeriodic, connect.PurgePeriodic}
 }
 
 // graph returns what the GraphQL resolvers use.
