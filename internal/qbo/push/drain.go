@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 
@@ -23,6 +24,39 @@ import (
 // a link waiting for another (a credit memo's application for the memo) goes in a later pass.
 // What is left goes with the next drain (River's retry, the sweep).
 const maxPasses = 8
+
+// A group that fails transiently is tried again up to Engine.Retries times in a row (5 by
+// default), pausing transientPause, then twice that, and so on (the limiter adds QuickBooks'
+// own pause after a throttle).
+const (
+	defaultRetries = 5
+	transientPause = 100 * time.Millisecond
+)
+
+func (e *Engine) retries() int {
+	switch {
+	case e.Retries < 0:
+		return 0
+	case e.Retries == 0:
+		return defaultRetries
+	}
+	return e.Retries
+}
+
+func transient(err error) bool {
+	return qbo.Retryable(err) || qbo.IsThrottled(err) || isDuplicateRequest(err)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Drain pushes the connection's pending links. c must not be transactional: every outcome is
 // recorded in its own short transaction, and nothing is called in QuickBooks inside one. It
@@ -82,7 +116,9 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 		d.after, d.waiting = map[qbolink.RecordType]string{}, nil
 		read := 0
 		for _, t := range phases {
+			failures := 0
 			for {
+				from := d.after[t]
 				links, err := d.pending(ctx, t)
 				if err != nil {
 					return err
@@ -91,8 +127,20 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 					break
 				}
 				if err := d.group(ctx, t, links); err != nil {
-					return err
+					// A throttle, a 5xx or a lost answer: the group is read again and sent
+					// again (same requestids, and a lookup before any create) a few times
+					// before the job gives up and River retries it later.
+					if !transient(err) || failures >= d.e.retries() {
+						return err
+					}
+					failures++
+					d.after[t] = from
+					if err := sleep(ctx, transientPause<<(failures-1)); err != nil {
+						return err
+					}
+					continue
 				}
+				failures = 0
 				read += len(links)
 			}
 		}

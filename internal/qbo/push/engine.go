@@ -66,6 +66,10 @@ type Engine struct {
 	// Lease, when set, keeps drains of one connection apart across processes (PostgresLease);
 	// it returns ErrDrainBusy when another process holds it. SQLite has one process.
 	Lease func(ctx context.Context, connectionID string) (release func(), err error)
+	// Retries is how many times in a row a drain sends a group again after a transient
+	// failure (a throttle, a 5xx, a lost answer) before its job fails and River retries it
+	// later: 5 when zero, none when negative.
+	Retries int
 	// Now is the clock (sync dates); time.Now when nil.
 	Now func() time.Time
 }

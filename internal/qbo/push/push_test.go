@@ -575,3 +575,29 @@ func TestManualJournalEntryPushedWithClasses(t *testing.T) {
 		require.Equal(t, apperr.QBONotPushable, apperr.Code(err))
 	})
 }
+
+func TestTransientFaultsRetriedWithinDrain(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		invs := []string{b.approvedInvoice(t, b.customer, "10.00").ID, b.approvedInvoice(t, b.customer, "20.00").ID}
+		require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "batch", Kind: qbotest.FaultServerError, Count: 2}))
+		require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "query", Kind: qbotest.FaultThrottle, Count: 1}))
+		b.push(t, qbolink.RecordTypeInvoice, invs...)
+		require.NoError(t, b.drain(t), "a few throttles and 5xx are ridden out in the drain")
+		for _, id := range invs {
+			require.Equal(t, qbolink.StatusSynced, b.link(t, qbolink.RecordTypeInvoice, id, 0).Status)
+		}
+		require.Len(t, b.realm.Invoices(), 2)
+
+		// Past the retries, the drain fails for River to retry later; nothing is lost.
+		b.engine.Retries = 1
+		inv := b.approvedInvoice(t, b.customer, "30.00")
+		require.NoError(t, b.srv.InjectFault(qbotest.Fault{Endpoint: "invoice", Kind: qbotest.FaultServerError, Count: 2}))
+		b.push(t, qbolink.RecordTypeInvoice, inv.ID)
+		require.Error(t, b.drain(t))
+		require.Equal(t, qbolink.StatusPending, b.link(t, qbolink.RecordTypeInvoice, inv.ID, 0).Status)
+		require.NoError(t, b.drain(t))
+		require.Equal(t, qbolink.StatusSynced, b.link(t, qbolink.RecordTypeInvoice, inv.ID, 0).Status)
+		require.Len(t, b.realm.Invoices(), 3)
+	})
+}
