@@ -107,7 +107,7 @@ func (s *Server) batchItem(realm *Realm, it obj) obj {
 	if qv, ok := it["Query"]; ok {
 		src, _ := qv.(string)
 		// QuickBooks sends no totalCount in batch query items.
-		qr, f := runQuery(src, realm.recentFirstLocked, false)
+		qr, f := runQuery(src, realm.queryRowsLocked, false)
 		if f != nil {
 			return itemFault(bID, f)
 		}

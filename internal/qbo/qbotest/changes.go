@@ -1,8 +1,8 @@
 package qbotest
 
 import (
-	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -21,6 +21,10 @@ type Change struct {
 func (r *Realm) recordChange(entity, id, op string) {
 	c := Change{RealmID: r.id, Entity: entity, ID: id, Operation: op, At: r.s.now()}
 	r.changes = append(r.changes, c)
+	if r.written[entity] == nil {
+		r.written[entity] = map[string]int{}
+	}
+	r.written[entity][id] = len(r.changes)
 	r.s.notifyChange(c)
 }
 
@@ -54,31 +58,51 @@ func (s *Server) notifyChange(c Change) {
 	}
 }
 
-// recentFirstLocked returns k's objects (as listLocked renders them) most
-// recently written first: the order QuickBooks answers a query without
-// ORDERBY in (MetaData.LastUpdatedTime descending). The change feed gives the
-// write order, so two writes in the same second still come out newest first.
-// Objects never written since the realm was seeded (the chart of accounts)
-// have no change and come last; ties among them go by Id descending. Caller
-// holds r.mu.
-func (r *Realm) recentFirstLocked(k *kind) []obj {
-	rows := r.listLocked(k) // ascending Id
-	seq := make(map[string]int, len(rows))
-	for i, c := range r.changes {
-		if c.Entity == k.name {
-			seq[c.ID] = i + 1
+// sortRecentFirst orders rendered rows of k most recently written first: the order
+// QuickBooks answers a query without ORDERBY in (MetaData.LastUpdatedTime descending). The
+// change feed gives the write order, so two writes in the same second still come out newest
+// first. Objects never written since the realm was seeded (the chart of accounts) come last,
+// by Id descending. Caller holds r.mu.
+func (r *Realm) sortRecentFirst(k *kind, rows []obj) {
+	seq := r.written[k.name]
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i]["Id"].(string), rows[j]["Id"].(string)
+		if sa, sb := seq[a], seq[b]; sa != sb {
+			return sa > sb
+		}
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return a > b
+	})
+}
+
+// queryRowsLocked returns the rendered objects of k a query may match, most recently
+// written first: the stored objects its WHERE matches (rendering every object of a large
+// realm for each query made look-ups cost the realm's size), re-checked by execQuery on the
+// rendered rows. A Customer's Balance is computed when rendered, so a query on it renders
+// every customer first. Caller holds r.mu.
+func (r *Realm) queryRowsLocked(k *kind, q *query) []obj {
+	renderFirst := false
+	for _, c := range q.where {
+		if k.name == "Customer" && (strings.EqualFold(c.field, "Balance") || strings.EqualFold(c.field, "BalanceWithJobs")) {
+			renderFirst = true
 		}
 	}
-	slices.Reverse(rows) // Id descending breaks ties
-	sort.SliceStable(rows, func(i, j int) bool {
-		return seq[rows[i]["Id"].(string)] > seq[rows[j]["Id"].(string)]
-	})
+	var rows []obj
+	for _, o := range r.objs[k.name] {
+		if !renderFirst && !q.matches(o) {
+			continue
+		}
+		rows = append(rows, r.render(k, o))
+	}
+	r.sortRecentFirst(k, rows)
 	return rows
 }
 
-// recentFirst is recentFirstLocked for callers that do not hold r.mu.
-func (r *Realm) recentFirst(k *kind) []obj {
+// queryRows is queryRowsLocked for callers that do not hold r.mu.
+func (r *Realm) queryRows(k *kind, q *query) []obj {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.recentFirstLocked(k)
+	return r.queryRowsLocked(k, q)
 }

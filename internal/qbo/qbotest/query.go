@@ -637,25 +637,9 @@ func queryKind(name string) (*kind, *fault) {
 // withTotal says whether a page carries totalCount (a plain query does, a
 // batch item does not).
 func execQuery(q *query, k *kind, rows []obj, withTotal bool) obj {
-	filterActive := true
-	for _, c := range q.where {
-		if strings.EqualFold(c.field, "Active") {
-			filterActive = false
-		}
-	}
 	matched := rows[:0:0]
 	for _, o := range rows {
-		if a, ok := o["Active"].(bool); ok && !a && filterActive {
-			continue // only active list objects unless filtered on Active (§5)
-		}
-		ok := true
-		for _, c := range q.where {
-			if !c.match(o) {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if q.matches(o) {
 			matched = append(matched, o)
 		}
 	}
@@ -707,11 +691,30 @@ func execQuery(q *query, k *kind, rows []obj, withTotal bool) obj {
 	return qr
 }
 
-// runQuery parses and executes src; list returns the entity's rendered
-// objects most recently written first (Realm.recentFirst, or
-// recentFirstLocked when the realm is already locked). withTotal as for
-// execQuery.
-func runQuery(src string, list func(k *kind) []obj, withTotal bool) (obj, *fault) {
+// matches says whether o passes the query's WHERE, and the rule that a query returns only
+// active list objects unless it filters on Active (§5).
+func (q *query) matches(o obj) bool {
+	filterActive := true
+	for _, c := range q.where {
+		if strings.EqualFold(c.field, "Active") {
+			filterActive = false
+		}
+	}
+	if a, ok := o["Active"].(bool); ok && !a && filterActive {
+		return false
+	}
+	for _, c := range q.where {
+		if !c.match(o) {
+			return false
+		}
+	}
+	return true
+}
+
+// runQuery parses and executes src; list returns the entity's rendered objects the query
+// may match, most recently written first (Realm.queryRows, or queryRowsLocked when the realm
+// is already locked). withTotal as for execQuery.
+func runQuery(src string, list func(k *kind, q *query) []obj, withTotal bool) (obj, *fault) {
 	q, f := parseQuery(src)
 	if f != nil {
 		return nil, f
@@ -726,7 +729,7 @@ func runQuery(src string, list func(k *kind) []obj, withTotal bool) (obj, *fault
 	if q.proj != nil {
 		return nil, q.proj
 	}
-	return execQuery(q, k, list(k), withTotal), nil
+	return execQuery(q, k, list(k, q), withTotal), nil
 }
 
 // handleQuery serves GET /query?query=… and POST /query (application/text).
@@ -750,7 +753,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, realm *Real
 		s.writeResponse(w, s.faultBody(http.StatusBadRequest, unsupportedOp(r.Method+" "+r.URL.Path)))
 		return
 	}
-	qr, f := runQuery(src, realm.recentFirst, true)
+	qr, f := runQuery(src, realm.queryRows, true)
 	if f != nil {
 		s.writeResponse(w, s.faultBody(http.StatusBadRequest, f))
 		return

@@ -24,20 +24,25 @@ type Realm struct {
 	id string
 	s  *Server
 
-	mu        sync.Mutex
-	objs      map[string]map[string]obj // entity name → Id → object
-	deleted   map[string]map[string]bool
-	seq       map[string]int64
-	addrSeq   int64
-	idem      map[string]replay
-	changes   []Change
+	mu      sync.Mutex
+	objs    map[string]map[string]obj // entity name → Id → object
+	deleted map[string]map[string]bool
+	seq     map[string]int64
+	addrSeq int64
+	idem    map[string]replay
+	changes []Change
+	// written holds, per entity and Id, the position (1-based) of the object's latest change
+	// in changes: the order a query without ORDERBY answers in, kept as changes are recorded
+	// so no query scans the whole feed.
+	written   map[string]map[string]int
 	seeding   bool // the starting data is not a change anyone is told about
 	createdAt time.Time
 	prefs     prefs // the Preferences that can change (preferences.go)
 }
 
 func newRealm(id string, s *Server) *Realm {
-	r := &Realm{id: id, s: s, objs: map[string]map[string]obj{}, deleted: map[string]map[string]bool{}, seq: map[string]int64{}, idem: map[string]replay{}}
+	r := &Realm{id: id, s: s, objs: map[string]map[string]obj{}, deleted: map[string]map[string]bool{}, seq: map[string]int64{}, idem: map[string]replay{},
+		written: map[string]map[string]int{}}
 	for _, k := range kinds {
 		r.objs[k.name] = map[string]obj{}
 		r.deleted[k.name] = map[string]bool{}
