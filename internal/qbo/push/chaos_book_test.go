@@ -300,7 +300,7 @@ func generateBook(t testing.TB, b *testBundle, size bookSize, seed uint64) *book
 		require.NoError(t, err)
 		bk.vendors = append(bk.vendors, v)
 	}
-	balance := map[string]int64{}  // invoice → open cents
+	balance := map[string]int64{}    // invoice → open cents
 	byCustomer := map[string][]int{} // customer → invoice indexes
 	for i := 0; i < size.invoices; i++ {
 		cus := bk.customers[i%len(bk.customers)]
