@@ -90,8 +90,12 @@ func chaosRunnerConfig(db *database.DB, key, emulatorURL string, log *slog.Logge
 	engine := chaosEngine(store, refresher, app, log)
 	client := db.Client()
 	kinds := jobs.NewKinds()
+	if db.Dialect == dialect.Postgres {
+		engine.Lease = push.PostgresLease(db.SQL)
+	}
 	jobs.Register(kinds, &push.SyncWorker{Engine: engine, Client: client})
 	jobs.Register(kinds, &push.SweepWorker{Engine: engine, Client: client})
+	jobs.Register(kinds, &push.RetryWorker{Engine: engine, Client: client})
 	jobs.Register(kinds, &conn.RefreshWorker{Refresher: refresher})
 	cfg := jobs.Config{Kinds: kinds, Logger: log, FetchPollInterval: 20 * time.Millisecond,
 		JobTimeout: -1, RescueStuckJobsAfter: chaosRescueAfter,
@@ -174,6 +178,7 @@ func (w *processWorkers) startLeader(t *testing.T) {
 	kinds := jobs.NewKinds()
 	jobs.Register(kinds, &leaderSync{})
 	jobs.Register(kinds, &push.SweepWorker{})
+	jobs.Register(kinds, &push.RetryWorker{})
 	jobs.Register(kinds, &conn.RefreshWorker{})
 	cfg.Kinds = kinds
 	cfg.ID = "chaos-leader"
@@ -556,6 +561,7 @@ func mustKinds() *jobs.Kinds {
 	kinds := jobs.NewKinds()
 	jobs.Register(kinds, &push.SyncWorker{})
 	jobs.Register(kinds, &push.SweepWorker{})
+	jobs.Register(kinds, &push.RetryWorker{})
 	jobs.Register(kinds, &conn.RefreshWorker{})
 	return kinds
 }
