@@ -74,6 +74,20 @@ type jobsBundle struct {
 type callCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	// intercept, when set, sees each API request first and may answer it itself (true).
+	intercept func(w http.ResponseWriter, r *http.Request) bool
+}
+
+func (c *callCounter) setIntercept(f func(w http.ResponseWriter, r *http.Request) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.intercept = f
+}
+
+func (c *callCounter) interceptor() func(w http.ResponseWriter, r *http.Request) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.intercept
 }
 
 func (c *callCounter) add(k string) {
@@ -146,6 +160,9 @@ func countingEmulator(t testing.TB, opts ...qbotest.Option) (*qbotest.Server, *c
 				calls.add(fmt.Sprint(cw.status))
 			}
 		}()
+		if f := calls.interceptor(); f != nil && f(cw, r) {
+			return
+		}
 		h.ServeHTTP(cw, r)
 	}))
 	srv.URL = hs.URL
