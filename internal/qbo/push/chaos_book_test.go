@@ -74,6 +74,8 @@ type jobsBundle struct {
 type callCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	// served is the time the emulator spent answering API requests.
+	served time.Duration
 	// intercept, when set, sees each API request first and may answer it itself (true).
 	intercept func(w http.ResponseWriter, r *http.Request) bool
 }
@@ -90,10 +92,18 @@ func (c *callCounter) interceptor() func(w http.ResponseWriter, r *http.Request)
 	return c.intercept
 }
 
-func (c *callCounter) add(k string) {
+func (c *callCounter) add(k string, took time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.counts[k]++
+	c.served += took
+}
+
+// Served returns the time the emulator spent answering API requests.
+func (c *callCounter) Served() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.served
 }
 
 // String lists the counts, e.g. "1234 requests: 200×1000 429×120 none×60".
@@ -152,12 +162,13 @@ func countingEmulator(t testing.TB, opts ...qbotest.Option) (*qbotest.Server, *c
 			return
 		}
 		cw := &countingWriter{ResponseWriter: w}
+		began := time.Now()
 		defer func() {
 			switch {
 			case cw.hijacked:
-				calls.add("none")
+				calls.add("none", time.Since(began))
 			default:
-				calls.add(fmt.Sprint(cw.status))
+				calls.add(fmt.Sprint(cw.status), time.Since(began))
 			}
 		}()
 		if f := calls.interceptor(); f != nil && f(cw, r) {
