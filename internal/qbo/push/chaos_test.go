@@ -653,6 +653,7 @@ func checkChaosOutcome(t *testing.T, b *testBundle, bk *book) {
 	}
 	for _, r := range bk.refunds {
 		want[key{qbolink.RecordTypeRefund, r.ID, 0}] = true
+		want[key{qbolink.RecordTypeRefund, r.ID, 1}] = true // the reclassifying journal entry
 	}
 	for k := range want {
 		require.NotNil(t, byKey[k], "no link for %v", k)
@@ -660,7 +661,7 @@ func checkChaosOutcome(t *testing.T, b *testBundle, bk *book) {
 	require.Len(t, byKey, len(want), "no links beyond the book's records")
 
 	// QuickBooks holds no record that no link points to, for every type the book filled.
-	for _, qt := range []string{"Customer", "Vendor", "Invoice", "Payment", "CreditMemo", "RefundReceipt"} {
+	for _, qt := range []string{"Customer", "Vendor", "Invoice", "Payment", "CreditMemo", "RefundReceipt", "JournalEntry"} {
 		var orphans []string
 		list := b.realm.List(qt)
 		for _, o := range list {
@@ -724,6 +725,10 @@ func checkChaosOutcome(t *testing.T, b *testBundle, bk *book) {
 	for _, r := range bk.refunds {
 		q, _ := b.realm.Get("RefundReceipt", *byKey[key{qbolink.RecordTypeRefund, r.ID, 0}].QboID)
 		requireMoney(t, r.Amount, amountOf(t, q["TotalAmt"], "TotalAmt"), "refund %s total", r.ID)
+		je, _ := b.realm.Get("JournalEntry", *byKey[key{qbolink.RecordTypeRefund, r.ID, 1}].QboID)
+		for _, ln := range lines(je) {
+			requireMoney(t, r.Amount, amountOf(t, ln["Amount"], "line amount"), "refund %s reclassification", r.ID)
+		}
 	}
 	require.Empty(t, openIssues(t, b, apperr.QBOAmountMismatch), "no amount mismatch raised")
 	// What the admin queue holds: only the explanation of the pause.

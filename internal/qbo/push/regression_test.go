@@ -3,7 +3,6 @@ package push_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +19,10 @@ import (
 	"books/internal/qbo/qbotest"
 )
 
-// knownBug skips a test of an engine bug found by the chaos work until it is fixed; run them
-// with BOOKS_QBO_KNOWN_BUGS=1 (they fail), and delete the call with the fix.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("BOOKS_QBO_KNOWN_BUGS") != "1" {
-		t.Skip("known engine bug (BOOKS_QBO_KNOWN_BUGS=1 runs it): " + what)
-	}
-}
-
-// bearerEngine is setup's engine: a fixed access token, no limiter, no runner.
+// bearerEngine is setup's engine: a fixed access token, no limiter, no runner, and a drain
+// that fails at its first transient fault, as one whose worker is killed there.
 func bearerEngine(b *testBundle, token string) *push.Engine {
-	return &push.Engine{Store: b.store, HTTPClient: func(context.Context, *ent.QBOConnection) (*http.Client, error) {
+	return &push.Engine{Store: b.store, Retries: -1, HTTPClient: func(context.Context, *ent.QBOConnection) (*http.Client, error) {
 		return &http.Client{Transport: bearer{token}, Timeout: 5 * time.Second}, nil
 	}}
 }
@@ -40,9 +31,8 @@ func bearerEngine(b *testBundle, token string) *push.Engine {
 // 0 (CreditMemo) and another memo's part 1 (the Payment applying it). The lookup before
 // create searches only the first create's type by the first create's key, so a create of the
 // other type whose answer was lost is not found, and is created again.
-func TestKnownBugMixedCreditMemoGroupDuplicates(t *testing.T) {
+func TestMixedCreditMemoGroupLostCreateFoundOnce(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "lookup before create uses the first create's QuickBooks type for the whole group (drain.match)")
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
@@ -95,9 +85,8 @@ func TestKnownBugMixedCreditMemoGroupDuplicates(t *testing.T) {
 // fails once), the next drain finds nothing pending and no invoice is ever verified: the
 // link keeps the balance QuickBooks had at creation, and a real difference would raise no
 // QBO_AMOUNT_MISMATCH.
-func TestKnownBugVerificationLostWhenTheDrainIsRetried(t *testing.T) {
+func TestVerificationSurvivesARetriedDrain(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "the invoices to verify are kept in the drain's memory only (drain.touched)")
 	for _, d := range dbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
