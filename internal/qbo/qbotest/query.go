@@ -519,15 +519,32 @@ func compareValues(a, b any) (int, bool) {
 			if isInteger(x) && isInteger(y) {
 				return compareNumber(x, y)
 			}
-			if tx, ok := parseTime(x); ok {
-				if ty, ok := parseTime(y); ok {
-					return tx.Compare(ty), true
+			if looksLikeDate(x) && looksLikeDate(y) {
+				if tx, ok := parseTime(x); ok {
+					if ty, ok := parseTime(y); ok {
+						return tx.Compare(ty), true
+					}
 				}
 			}
 			return strings.Compare(strings.ToLower(x), strings.ToLower(y)), true
 		}
 	}
 	return 0, false
+}
+
+// looksLikeDate is a cheap test before parseTime, which a look-up of thirty names over a
+// large realm would otherwise call for every pair: a date or time starts YYYY-MM-DD.
+func looksLikeDate(s string) bool {
+	return len(s) >= 10 && s[4] == '-' && s[7] == '-' && isDigits(s[:4]) && isDigits(s[5:7]) && isDigits(s[8:10])
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func compareNumber(x string, b any) (int, bool) {
