@@ -25,6 +25,7 @@ func (r *Realm) recordChange(entity, id, op string) {
 		r.written[entity] = map[string]int{}
 	}
 	r.written[entity][id] = len(r.changes)
+	r.indexDoc(entity, id)
 	r.s.notifyChange(c)
 }
 

@@ -185,6 +185,8 @@ func (r *Realm) create(k *kind, body obj, opts reqOpts) (obj, *fault) {
 	r.objs[k.name][o["Id"].(string)] = o
 	if !r.seeding {
 		r.recordChange(k.name, o["Id"].(string), "Create")
+	} else {
+		r.indexDoc(k.name, o["Id"].(string))
 	}
 	if k.written != nil {
 		k.written(r, "Create", o, nil)
@@ -684,12 +686,10 @@ func prepareInvoice(r *Realm, o, old obj, opts reqOpts) *fault {
 			Code:   "2050", Element: "DocNumber"}
 	}
 	if !opts.allowDuplicateDocNum {
-		for id, inv := range r.objs["Invoice"] {
-			if id != selfID(old) && str(inv, "DocNumber") == doc {
-				return &fault{Message: "Duplicate Document Number Error",
-					Detail: "Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=" + doc + " is assigned to TxnType=Invoice with TxnId=" + id,
-					Code:   "6140", Element: ""}
-			}
+		if id, ok := r.docHolder("Invoice", doc, selfID(old)); ok {
+			return &fault{Message: "Duplicate Document Number Error",
+				Detail: "Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=" + doc + " is assigned to TxnType=Invoice with TxnId=" + id,
+				Code:   "6140", Element: ""}
 		}
 	}
 	o["DocNumber"] = doc

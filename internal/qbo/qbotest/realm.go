@@ -34,7 +34,11 @@ type Realm struct {
 	// written holds, per entity and Id, the position (1-based) of the object's latest change
 	// in changes: the order a query without ORDERBY answers in, kept as changes are recorded
 	// so no query scans the whole feed.
-	written   map[string]map[string]int
+	written map[string]map[string]int
+	// docs indexes DocNumbers per entity (DocNumber → Ids; docOf the reverse), kept on every
+	// write, so a duplicate check needs no scan of the entity.
+	docs      map[string]map[string]map[string]bool
+	docOf     map[string]map[string]string
 	seeding   bool // the starting data is not a change anyone is told about
 	createdAt time.Time
 	prefs     prefs // the Preferences that can change (preferences.go)
@@ -42,7 +46,7 @@ type Realm struct {
 
 func newRealm(id string, s *Server) *Realm {
 	r := &Realm{id: id, s: s, objs: map[string]map[string]obj{}, deleted: map[string]map[string]bool{}, seq: map[string]int64{}, idem: map[string]replay{},
-		written: map[string]map[string]int{}}
+		written: map[string]map[string]int{}, docs: map[string]map[string]map[string]bool{}, docOf: map[string]map[string]string{}}
 	for _, k := range kinds {
 		r.objs[k.name] = map[string]obj{}
 		r.deleted[k.name] = map[string]bool{}
@@ -178,3 +182,44 @@ func (r *Realm) mustCreate(entity string, body obj) obj {
 }
 
 func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// indexDoc brings the DocNumber index up to date for the object entity/id as stored now
+// (absent: deleted). Caller holds r.mu.
+func (r *Realm) indexDoc(entity, id string) {
+	if old, ok := r.docOf[entity][id]; ok {
+		delete(r.docs[entity][old], id)
+		delete(r.docOf[entity], id)
+	}
+	o, ok := r.objs[entity][id]
+	if !ok {
+		return
+	}
+	doc := str(o, "DocNumber")
+	if doc == "" {
+		return
+	}
+	if r.docs[entity] == nil {
+		r.docs[entity], r.docOf[entity] = map[string]map[string]bool{}, map[string]string{}
+	}
+	if r.docs[entity][doc] == nil {
+		r.docs[entity][doc] = map[string]bool{}
+	}
+	r.docs[entity][doc][id] = true
+	r.docOf[entity][id] = doc
+}
+
+// docHolder returns an object of entity other than skip whose DocNumber is doc. Caller
+// holds r.mu.
+func (r *Realm) docHolder(entity, doc, skip string) (string, bool) {
+	ids := make([]string, 0, len(r.docs[entity][doc]))
+	for id := range r.docs[entity][doc] {
+		if id != skip {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return "", false
+	}
+	sort.Strings(ids)
+	return ids[0], true
+}

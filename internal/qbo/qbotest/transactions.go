@@ -94,12 +94,10 @@ func (r *Realm) docNumber(o, old obj, entity, label string, auto bool, opts reqO
 			Code:   "2050", Element: "DocNumber"}
 	}
 	if !opts.allowDuplicateDocNum {
-		for id, t := range r.objs[entity] {
-			if id != selfID(old) && str(t, "DocNumber") == doc {
-				return &fault{Message: "Duplicate Document Number Error",
-					Detail: "Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=" + doc + " is assigned to TxnType=" + label + " with TxnId=" + id,
-					Code:   "6140", Element: ""}
-			}
+		if id, ok := r.docHolder(entity, doc, selfID(old)); ok {
+			return &fault{Message: "Duplicate Document Number Error",
+				Detail: "Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=" + doc + " is assigned to TxnType=" + label + " with TxnId=" + id,
+				Code:   "6140", Element: ""}
 		}
 	}
 	o["DocNumber"] = doc
@@ -107,12 +105,8 @@ func (r *Realm) docNumber(o, old obj, entity, label string, auto bool, opts reqO
 }
 
 func (r *Realm) docUsed(entity, doc, skip string) bool {
-	for id, t := range r.objs[entity] {
-		if id != skip && str(t, "DocNumber") == doc {
-			return true
-		}
-	}
-	return false
+	_, ok := r.docHolder(entity, doc, skip)
+	return ok
 }
 
 // salesLines validates and normalises the SalesItemLineDetail lines of an
