@@ -1172,9 +1172,9 @@ var (
 				Columns: []*schema.Column{QboLinksColumns[25], QboLinksColumns[8], QboLinksColumns[10]},
 			},
 			{
-				Name:    "qbolink_connection_id_status",
+				Name:    "qbolink_connection_id_status_record_type_id",
 				Unique:  false,
-				Columns: []*schema.Column{QboLinksColumns[25], QboLinksColumns[13]},
+				Columns: []*schema.Column{QboLinksColumns[25], QboLinksColumns[13], QboLinksColumns[5], QboLinksColumns[0]},
 			},
 			{
 				Name:    "qbolink_record_id",

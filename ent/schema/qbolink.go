@@ -102,7 +102,9 @@ func (QBOLink) Indexes() []ent.Index {
 		// push two records' changes into it. Accounts are only mapped, never pushed, and
 		// several Books accounts may map to one QuickBooks account, so they claim nothing.
 		index.Fields("connection_id", "qbo_type", "claim").Unique(),
-		index.Fields("connection_id", "status"),
+		// A drain reads a connection's pending links of one type in id order from a cursor;
+		// this index seeks there instead of sorting every pending link for each group.
+		index.Fields("connection_id", "status", "record_type", "id"),
 		index.Fields("record_id"),
 	}
 }

@@ -9,5 +9,5 @@ CREATE TABLE "qbo_links" ("id" character varying NOT NULL, "created_at" timestam
 CREATE INDEX "qbolink_organization_id" ON "qbo_links" ("organization_id");
 CREATE UNIQUE INDEX "qbolink_connection_id_record_type_record_id_part" ON "qbo_links" ("connection_id", "record_type", "record_id", "part");
 CREATE UNIQUE INDEX "qbolink_connection_id_qbo_type_claim" ON "qbo_links" ("connection_id", "qbo_type", "claim");
-CREATE INDEX "qbolink_connection_id_status" ON "qbo_links" ("connection_id", "status");
+CREATE INDEX "qbolink_connection_id_status_record_type_id" ON "qbo_links" ("connection_id", "status", "record_type", "id");
 CREATE INDEX "qbolink_record_id" ON "qbo_links" ("record_id");

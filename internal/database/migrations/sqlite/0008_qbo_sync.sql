@@ -9,7 +9,7 @@ CREATE TABLE `qbo_links` (`id` text NOT NULL, `created_at` datetime NOT NULL, `u
 CREATE INDEX `qbolink_organization_id` ON `qbo_links` (`organization_id`);
 CREATE UNIQUE INDEX `qbolink_connection_id_record_type_record_id_part` ON `qbo_links` (`connection_id`, `record_type`, `record_id`, `part`);
 CREATE UNIQUE INDEX `qbolink_connection_id_qbo_type_claim` ON `qbo_links` (`connection_id`, `qbo_type`, `claim`);
-CREATE INDEX `qbolink_connection_id_status` ON `qbo_links` (`connection_id`, `status`);
+CREATE INDEX `qbolink_connection_id_status_record_type_id` ON `qbo_links` (`connection_id`, `status`, `record_type`, `id`);
 CREATE INDEX `qbolink_record_id` ON `qbo_links` (`record_id`);
 CREATE TABLE `qbo_list_entries` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `organization_id` text NOT NULL, `connection_id` text NOT NULL, `list` text NOT NULL, `qbo_id` text NOT NULL, `name` text NOT NULL, `qbo_kind` text NULL, `qbo_subkind` text NULL, `active` bool NOT NULL DEFAULT (true), `deposit_allowed` bool NOT NULL DEFAULT (false), `fetched_at` datetime NOT NULL, PRIMARY KEY (`id`));
 CREATE INDEX `qbolistentry_organization_id` ON `qbo_list_entries` (`organization_id`);
