@@ -142,6 +142,10 @@ type cond struct {
 	field string
 	op    string // = < > <= >= != IN LIKE
 	vals  []literal
+	// plain holds, for an IN whose values are all plain text (no number, date or boolean),
+	// the values lowercased: such values compare case-insensitively as text, so a look-up of
+	// thirty names is one map access per row instead of thirty comparisons.
+	plain map[string]bool
 }
 
 type orderKey struct {
@@ -412,6 +416,7 @@ func (p *parser) condition() (cond, *fault) {
 		if fault := p.punct(")"); fault != nil {
 			return cond{}, fault
 		}
+		c.plain = plainSet(c.vals)
 	case t.kind == tIdent && strings.EqualFold(t.text, "like"):
 		p.next()
 		c.op = "LIKE"
@@ -532,6 +537,21 @@ func compareValues(a, b any) (int, bool) {
 	return 0, false
 }
 
+// plainSet returns the lowercased values when every one is plain text, else nil.
+func plainSet(vals []literal) map[string]bool {
+	set := make(map[string]bool, len(vals))
+	for _, l := range vals {
+		if l.kind != tString || !isPlain(l.text) {
+			return nil
+		}
+		set[strings.ToLower(l.text)] = true
+	}
+	return set
+}
+
+// isPlain says that s compares with other text as text: it is neither an integer nor a date.
+func isPlain(s string) bool { return !isInteger(s) && !looksLikeDate(s) }
+
 // looksLikeDate is a cheap test before parseTime, which a look-up of thirty names over a
 // large realm would otherwise call for every pair: a date or time starts YYYY-MM-DD.
 func looksLikeDate(s string) bool {
@@ -608,6 +628,9 @@ func (c cond) match(o obj) bool {
 	}
 	switch c.op {
 	case "IN":
+		if sv, ok := v.(string); ok && c.plain != nil && isPlain(sv) {
+			return c.plain[strings.ToLower(sv)]
+		}
 		for _, l := range c.vals {
 			if r, ok := compareValues(v, l.value()); ok && r == 0 {
 				return true
