@@ -109,7 +109,7 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 		return err
 	}
 	d := &drain{e: e, c: c, base: c, row: row, api: api, b: &builder{e: e, c: c, row: row, api: api, linked: map[string]string{}},
-		after: map[qbolink.RecordType]string{}}
+		linked: map[string]string{}, after: map[qbolink.RecordType]string{}}
 	// Each pass reads every pending link once. Another pass picks up the links that waited
 	// for a record pushed after them, and those asked again while their write was out.
 	for pass := 0; pass < maxPasses; pass++ {
@@ -118,30 +118,21 @@ func (e *Engine) drain(ctx context.Context, c *ent.Client, connectionID string) 
 		for _, t := range phases {
 			failures := 0
 			for {
-				from := d.after[t]
-				links, err := d.pending(ctx, t)
-				if err != nil {
-					return err
-				}
-				if len(links) == 0 {
+				n, err := d.phase(ctx, t)
+				read += n
+				if err == nil {
 					break
 				}
-				if err := d.group(ctx, t, links); err != nil {
-					// A throttle, a 5xx or a lost answer: the group is read again and sent
-					// again (same requestids, and a lookup before any create) a few times
-					// before the job gives up and River retries it later.
-					if !transient(err) || failures >= d.e.retries() {
-						return err
-					}
-					failures++
-					d.after[t] = from
-					if err := sleep(ctx, transientPause<<(failures-1)); err != nil {
-						return err
-					}
-					continue
+				// A throttle, a 5xx or a lost answer: the group is read again and sent
+				// again (same requestids, and a lookup before any create) a few times
+				// before the job gives up and River retries it later.
+				if !transient(err) || failures >= d.e.retries() {
+					return err
 				}
-				failures = 0
-				read += len(links)
+				failures++
+				if err := sleep(ctx, transientPause<<(failures-1)); err != nil {
+					return err
+				}
 			}
 		}
 		if read == 0 {
@@ -181,26 +172,98 @@ type drain struct {
 	row  *ent.QBOConnection
 	api  *qbo.Client
 	b    *builder
-	// after is, per record type, the last link id read in this pass: links are read in id
+	// after is, per record type, the last link id sent in this pass: links are read in id
 	// order, each once per pass.
 	after map[qbolink.RecordType]string
+	// linked is the reading stage's cache of QuickBooks ids (builder.linked); only one reading
+	// stage runs at a time. b, for the sending stage's few builds (a void's look-up), has its
+	// own.
+	linked map[string]string
 	// waiting holds links set aside because a record they refer to is not in QuickBooks yet.
 	waiting map[string]string
 	// synced holds, inside inTx, the records whose sync status turns synced at its commit.
 	synced map[qbolink.RecordType][]string
 }
 
-func (d *drain) pending(ctx context.Context, t qbolink.RecordType) ([]*ent.QBOLink, error) {
-	q := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.RecordTypeEQ(t),
+// pending reads the next thirty pending links of a type after the cursor, in id order.
+func (d *drain) pending(ctx context.Context, t qbolink.RecordType, after string) ([]*ent.QBOLink, error) {
+	q := d.base.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.RecordTypeEQ(t),
 		qbolink.StatusEQ(qbolink.StatusPending))
-	if after := d.after[t]; after != "" {
+	if after != "" {
 		q = q.Where(qbolink.IDGT(after))
 	}
-	links, err := q.Order(ent.Asc(qbolink.FieldID)).Limit(qbo.MaxBatchItems).All(ctx)
-	if err == nil && len(links) > 0 {
-		d.after[t] = links[len(links)-1].ID
+	return q.Order(ent.Asc(qbolink.FieldID)).Limit(qbo.MaxBatchItems).All(ctx)
+}
+
+// prepared is a group read and built, ready to be sent.
+type prepared struct {
+	links                      []*ent.QBOLink
+	from                       string // the cursor the group was read after
+	creates, updates, removals []item
+	waiting                    map[string]string
+	failed                     []failure
+	err                        error
+}
+
+type failure struct {
+	l         *ent.QBOLink
+	code, msg string
+}
+
+// phase pushes the pending links of one type. Reading and building the next group (database
+// reads only, with a builder of its own) runs while the current group is sent and its
+// outcomes recorded, so QuickBooks' answering time and the database's work overlap instead of
+// adding up; QuickBooks still sees one write at a time, in order. On an error the cursor is
+// left before the group that failed, so the group is read again.
+func (d *drain) phase(ctx context.Context, t qbolink.RecordType) (int, error) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := d.after[t]
+	groups := make(chan prepared, 1)
+	go func() {
+		defer close(groups)
+		b := &builder{e: d.e, c: d.base, row: d.row, api: d.api, linked: d.linked}
+		cursor := start
+		for {
+			links, err := d.pending(pctx, t, cursor)
+			if err != nil || len(links) == 0 {
+				if err != nil {
+					select {
+					case groups <- prepared{err: err, from: cursor}:
+					case <-pctx.Done():
+					}
+				}
+				return
+			}
+			p := d.prepare(pctx, b, links)
+			p.from = cursor
+			cursor = links[len(links)-1].ID
+			select {
+			case groups <- p:
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+	read := 0
+	for p := range groups {
+		err := p.err
+		if err == nil {
+			err = d.send(ctx, p)
+		}
+		if err != nil {
+			d.after[t] = p.from
+			cancel()
+			for range groups { // let the reader finish before the next phase starts
+			}
+			return read, err
+		}
+		read += len(p.links)
+		if len(p.links) > 0 {
+			d.after[t] = p.links[len(p.links)-1].ID
+		}
 	}
-	return links, err
+	return read, nil
 }
 
 // inTx records outcomes in one transaction: one commit for a batch of thirty, not sixty.
@@ -250,40 +313,58 @@ type item struct {
 	doc doc
 }
 
-// group pushes up to thirty links of one type.
-func (d *drain) group(ctx context.Context, t qbolink.RecordType, links []*ent.QBOLink) error {
-	var creates, updates, removals []item
-	if err := d.b.prefetch(ctx, links); err != nil {
-		return err
+// prepare reads what a group's bodies need and builds them, with b (the reading stage's
+// builder); it only reads the database.
+func (d *drain) prepare(ctx context.Context, b *builder, links []*ent.QBOLink) prepared {
+	p := prepared{links: links}
+	if err := b.prefetch(ctx, links); err != nil {
+		p.err = err
+		return p
 	}
 	for _, l := range links {
 		if l.Operation != qbolink.OperationUpsert {
-			removals = append(removals, item{l: l})
+			p.removals = append(p.removals, item{l: l})
 			continue
 		}
-		doc, err := d.b.build(ctx, l)
+		doc, err := b.build(ctx, l)
 		switch {
 		case isWaiting(err):
-			if d.waiting == nil {
-				d.waiting = map[string]string{}
+			if p.waiting == nil {
+				p.waiting = map[string]string{}
 			}
-			d.waiting[l.ID] = err.Error()
+			p.waiting[l.ID] = err.Error()
 			continue
 		case err != nil:
 			if _, ok := apperr.As(err); ok {
-				if err := d.fail(ctx, l, apperr.Code(err), err.Error()); err != nil {
-					return err
-				}
+				p.failed = append(p.failed, failure{l: l, code: apperr.Code(err), msg: err.Error()})
 				continue
 			}
-			return err
+			p.err = err
+			return p
 		}
 		if l.QboID != nil {
-			updates = append(updates, item{l: l, doc: doc})
+			p.updates = append(p.updates, item{l: l, doc: doc})
 		} else {
-			creates = append(creates, item{l: l, doc: doc})
+			p.creates = append(p.creates, item{l: l, doc: doc})
 		}
 	}
+	return p
+}
+
+// send pushes a prepared group of up to thirty links of one type.
+func (d *drain) send(ctx context.Context, p prepared) error {
+	for id, why := range p.waiting {
+		if d.waiting == nil {
+			d.waiting = map[string]string{}
+		}
+		d.waiting[id] = why
+	}
+	for _, f := range p.failed {
+		if err := d.fail(ctx, f.l, f.code, f.msg); err != nil {
+			return err
+		}
+	}
+	creates, updates, removals := p.creates, p.updates, p.removals
 	if len(creates) > 0 {
 		matched, fresh, err := d.match(ctx, creates)
 		if err != nil {
