@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -65,7 +66,7 @@ const sealBatch = 500
 
 // sealRetries bounds how often SealPending starts over after losing a race with another
 // sealer; each lost race means the other sealer made progress.
-const sealRetries = 10
+const sealRetries = 30
 
 // SealContent returns the canonical bytes hashed for the link sealing e (see the encoding
 // above). lines must be all of e's lines; their order does not matter.
@@ -200,6 +201,11 @@ func sealPending(ctx context.Context, client *ent.Client, entityID string, windo
 		if err != nil {
 			if races < sealRetries && lostRace(ctx, client, entityID, head, err) {
 				races++
+				// Sealers that lost to each other would meet again at once: a random pause
+				// lets one of them go first, so none loses every round.
+				if err := pause(ctx, time.Duration(rand.Int64N(int64(races)*int64(5*time.Millisecond)))); err != nil {
+					return total, err
+				}
 				continue
 			}
 			return total, fmt.Errorf("seal entries of %s: %w", entityID, err)
@@ -208,6 +214,17 @@ func sealPending(ctx context.Context, client *ent.Client, entityID string, windo
 		if n < sealBatch {
 			return total, nil
 		}
+	}
+}
+
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
