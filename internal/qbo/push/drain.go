@@ -516,14 +516,6 @@ func pick(found map[string][]obj, keys []string) []obj {
 	return out
 }
 
-func values(items []item, f func(item) string) []string {
-	out := make([]string, len(items))
-	for i, it := range items {
-		out[i] = f(it)
-	}
-	return out
-}
-
 // lookup queries entity rows whose key is one of vals, keyed by the lowercased value.
 func (d *drain) lookup(ctx context.Context, entity, key string, vals []string) (map[string][]obj, error) {
 	quoted := make([]string, 0, len(vals))
@@ -774,7 +766,7 @@ func (d *drain) settleRemoved(ctx context.Context, l *ent.QBOLink) error {
 	_, err := d.c.QBOLink.Update().Where(qbolink.ID(l.ID), qbolink.Generation(l.Generation)).
 		SetStatus(qbolink.StatusSynced).SetSyncedGeneration(l.Generation).SetSyncedAt(d.e.now()).
 		SetLastError("").SetLastErrorCode("").Save(ctx)
-	if err != nil && !isCheck(err) {
+	if err != nil && !ent.IsConstraintError(err) {
 		return err
 	}
 	if l.QboID == nil {
@@ -783,8 +775,6 @@ func (d *drain) settleRemoved(ctx context.Context, l *ent.QBOLink) error {
 	}
 	return err
 }
-
-func isCheck(err error) bool { return ent.IsConstraintError(err) }
 
 func (d *drain) batchFailed(ctx context.Context, items []item, err error) error {
 	if isDuplicateRequest(err) {

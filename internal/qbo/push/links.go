@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"books/ent"
@@ -158,11 +157,4 @@ func docNumber(prefix, id string) string {
 		id = id[len(id)-16:]
 	}
 	return prefix + strings.ToUpper(id)
-}
-
-func partLabel(part int) string {
-	if part == 0 {
-		return ""
-	}
-	return strconv.Itoa(part)
 }

@@ -2,6 +2,7 @@ package push
 
 import (
 	"context"
+	"slices"
 
 	"books/ent"
 	"books/ent/creditapplication"
@@ -276,7 +277,7 @@ func (e *Engine) invoiceParts(ctx context.Context, c *ent.Client, row *ent.QBOCo
 	if len(parts) <= 1 {
 		return []int{0}, nil
 	}
-	sortInts(parts)
+	slices.Sort(parts)
 	return parts, nil
 }
 
@@ -288,14 +289,6 @@ func lineDate(l *ent.InvoiceLine, inv *ent.Invoice) caldate.Date {
 }
 
 func monthKey(d caldate.Date) int { return d.Year()*100 + int(d.Month()) }
-
-func sortInts(a []int) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
-}
 
 func notFound(err error, what, id string) error {
 	if ent.IsNotFound(err) {
