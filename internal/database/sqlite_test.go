@@ -68,3 +68,39 @@ func TestSQLiteKeepsExistingMode(t *testing.T) {
 	require.NoError(t, err)
 	requireMode(t, path, 0o640)
 }
+
+// A query scoped to the organization that looks rows up by a list of ids must use the
+// primary key (or the foreign key's index), not walk every row of the organization: SQLite,
+// without statistics, took organization_id = ? for the narrower search. The statistics
+// Migrate writes hold after a restart and a second Migrate.
+func TestSQLitePlansListsByKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "books.db")
+	plans := map[string]string{
+		"SELECT id FROM qbo_links WHERE organization_id = 'o' AND id IN ('a', 'b', 'c') AND status <> 'synced'":  "sqlite_autoindex_qbo_links_1",
+		"SELECT id FROM invoice_lines WHERE organization_id = 'o' AND invoice_id IN ('a', 'b')":                  "invoiceline_invoice_id_line_no",
+		"SELECT id FROM invoices WHERE organization_id = 'o' AND id IN ('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h')": "sqlite_autoindex_invoices_1",
+	}
+	var rows int
+	for round := 0; round < 2; round++ {
+		db, err := database.Open(ctx, "sqlite://"+path)
+		require.NoError(t, err)
+		_, err = db.Migrate(ctx)
+		require.NoError(t, err)
+		for q, index := range plans {
+			var id, parent, notused int
+			var detail string
+			require.NoError(t, db.SQL.QueryRowContext(ctx, "EXPLAIN QUERY PLAN "+q).Scan(&id, &parent, &notused, &detail))
+			require.Contains(t, detail, "USING INDEX "+index, q)
+		}
+		var n int
+		require.NoError(t, db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_stat1`).Scan(&n))
+		require.Positive(t, n)
+		if round == 1 {
+			require.Equal(t, rows, n, "a second Migrate writes no statistics twice")
+		}
+		rows = n
+		require.NoError(t, db.Close())
+	}
+}
