@@ -166,7 +166,8 @@ func (e *Engine) api(ctx context.Context, row *ent.QBOConnection) (*qbo.Client, 
 
 type drain struct {
 	e *Engine
-	// c is the client outcomes are recorded with: base, or a group's transaction.
+	// c is the client outcomes are recorded with: base, or in a copy of the drain (inTx) a
+	// group's transaction.
 	c    *ent.Client
 	base *ent.Client
 	row  *ent.QBOConnection
@@ -200,9 +201,11 @@ type prepared struct {
 	links                      []*ent.QBOLink
 	from                       string // the cursor the group was read after
 	creates, updates, removals []item
-	waiting                    map[string]string
-	failed                     []failure
-	err                        error
+	// attempted holds the creates whose attempt the reading stage recorded.
+	attempted map[*ent.QBOLink]bool
+	waiting   map[string]string
+	failed    []failure
+	err       error
 }
 
 type failure struct {
@@ -210,16 +213,23 @@ type failure struct {
 	code, msg string
 }
 
-// phase pushes the pending links of one type. Reading and building the next group (database
-// reads only, with a builder of its own) runs while the current group is sent and its
-// outcomes recorded, so QuickBooks' answering time and the database's work overlap instead of
-// adding up; QuickBooks still sees one write at a time, in order. On an error the cursor is
-// left before the group that failed, so the group is read again.
+// phase pushes the pending links of one type, as a pipeline of three stages so that
+// QuickBooks' answering time and the database's work overlap instead of adding up:
+//   - reading: the next group is read and built (with a builder of its own), and its first
+//     attempts recorded, while the current one is sent;
+//   - sending: a group's look-ups, its other attempts and its write;
+//   - recording: the outcome of a group's creates is recorded (a batch's in one transaction)
+//     while the next group is sent.
+//
+// QuickBooks still sees one write at a time, in order. A group that matched records in QuickBooks, or updates or removes any, waits for the group
+// before it to be recorded before it decides or writes anything (see send). On an error the
+// cursor is left before the first group not recorded, so it is read again: its links are
+// looked up before anything is created again.
 func (d *drain) phase(ctx context.Context, t qbolink.RecordType) (int, error) {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := d.after[t]
-	groups := make(chan prepared, 1)
+	groups := make(chan prepared, 2)
 	go func() {
 		defer close(groups)
 		b := &builder{e: d.e, c: d.base, row: d.row, api: d.api, linked: d.linked}
@@ -246,48 +256,143 @@ func (d *drain) phase(ctx context.Context, t qbolink.RecordType) (int, error) {
 		}
 	}()
 	read := 0
-	for p := range groups {
-		err := p.err
-		if err == nil {
-			err = d.send(ctx, p)
-		}
-		if err != nil {
-			d.after[t] = p.from
-			cancel()
-			for range groups { // let the reader finish before the next phase starts
-			}
-			return read, err
-		}
+	done := func(p prepared) {
 		read += len(p.links)
 		if len(p.links) > 0 {
 			d.after[t] = p.links[len(p.links)-1].ID
 		}
 	}
+	// recording holds the groups whose outcomes are being recorded, oldest first: one at a
+	// time, or two for a type whose outcomes touch only their own rows (overlapping).
+	type inFlight struct {
+		p    prepared
+		done chan error
+	}
+	var recording []inFlight
+	// oldest waits for the oldest group being recorded.
+	oldest := func() error {
+		r := recording[0]
+		recording = recording[1:]
+		if err := <-r.done; err != nil {
+			return earlier{from: r.p.from, err: err}
+		}
+		done(r.p)
+		return nil
+	}
+	// wait waits for every group being recorded; on a failure the cursor goes back before
+	// the oldest group that failed.
+	wait := func() error {
+		var first error
+		for len(recording) > 0 {
+			if err := oldest(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	fail := func(from string, err error) (int, error) {
+		var e earlier
+		if errors.As(err, &e) {
+			from, err = e.from, e.err
+		}
+		d.after[t] = from
+		cancel()
+		for range groups { // let the reader finish before the next phase starts
+		}
+		return read, err
+	}
+	limit := 1
+	if overlapping[t] {
+		limit = 2
+	}
+	for p := range groups {
+		err := p.err
+		var finish func() error
+		if err == nil {
+			finish, err = d.send(ctx, p, wait)
+		}
+		if err != nil {
+			if werr := wait(); werr != nil {
+				err = werr
+			}
+			return fail(p.from, err)
+		}
+		if finish == nil {
+			done(p)
+			continue
+		}
+		for len(recording) >= limit || len(recording) > 0 && sharesRecord(recording[len(recording)-1].p, p) {
+			if err := oldest(); err != nil {
+				// A group before failed to record; this one's write is out, its answer in
+				// hand: recorded all the same, so it is not looked up again for nothing.
+				return fail(p.from, errors.Join(err, wait(), finish()))
+			}
+		}
+		r := inFlight{p: p, done: make(chan error, 1)}
+		recording = append(recording, r)
+		go func() { r.done <- finish() }()
+	}
+	if err := wait(); err != nil {
+		return fail("", err)
+	}
 	return read, nil
 }
 
-// inTx records outcomes in one transaction: one commit for a batch of thirty, not sixty.
-// An error of the database rolls back; a QuickBooks error that asks for a retry (a throttled
-// item) is returned after the rest is committed.
-func (d *drain) inTx(ctx context.Context, fn func() error) error {
-	if d.c != d.base {
-		return fn()
+// sharesRecord tells whether two groups hold parts of one record (a split invoice's months
+// may straddle two groups), whose outcomes touch the same rows.
+func sharesRecord(a, b prepared) bool {
+	ids := make(map[string]bool, len(a.links))
+	for _, l := range a.links {
+		ids[l.RecordID] = true
 	}
+	for _, l := range b.links {
+		if ids[l.RecordID] {
+			return true
+		}
+	}
+	return false
+}
+
+// overlapping are the record types whose outcomes touch only their own rows (links, the
+// record's sync status, its own admin issues): two groups of them that share no record may
+// be recorded at once.
+// A payment's or credit memo's outcome marks the invoices it applies to for verification,
+// rows another group's may touch too, so those are recorded one group at a time.
+var overlapping = map[qbolink.RecordType]bool{
+	qbolink.RecordTypeCustomer: true, qbolink.RecordTypeVendor: true, qbolink.RecordTypeItem: true,
+	qbolink.RecordTypeClass: true, qbolink.RecordTypeInvoice: true,
+}
+
+// earlier is the failure to record the group before the one being sent: the cursor goes
+// back before that group.
+type earlier struct {
+	from string
+	err  error
+}
+
+func (e earlier) Error() string { return e.err.Error() }
+func (e earlier) Unwrap() error { return e.err }
+
+// inTx records outcomes in one transaction: one commit for a batch of thirty, not sixty.
+// fn records with t, a copy of d bound to the transaction, so d itself stays usable by the
+// next group meanwhile. An error of the database rolls back; a QuickBooks error that asks for
+// a retry (a throttled item) is returned after the rest is committed.
+func (d *drain) inTx(ctx context.Context, fn func(t *drain) error) error {
 	tx, err := d.base.Tx(ctx)
 	if err != nil {
 		return err
 	}
-	d.c, d.synced = tx.Client(), map[qbolink.RecordType][]string{}
-	ferr := fn()
+	t := *d
+	t.c, t.synced = tx.Client(), map[qbolink.RecordType][]string{}
+	ferr := fn(&t)
 	if ferr == nil || isRemote(ferr) {
-		for t, ids := range d.synced {
-			if err := setRecordsStatus(ctx, d.c, t, ids, syncstate.Synced); err != nil {
+		for rt, ids := range t.synced {
+			if err := setRecordsStatus(ctx, t.c, rt, ids, syncstate.Synced); err != nil {
 				ferr = err
 				break
 			}
 		}
 	}
-	d.c, d.synced = d.base, nil
 	if ferr != nil && !isRemote(ferr) {
 		_ = tx.Rollback()
 		return ferr
@@ -314,7 +419,7 @@ type item struct {
 }
 
 // prepare reads what a group's bodies need and builds them, with b (the reading stage's
-// builder); it only reads the database.
+// builder), and records the attempts it can (see below).
 func (d *drain) prepare(ctx context.Context, b *builder, links []*ent.QBOLink) prepared {
 	p := prepared{links: links}
 	if err := b.prefetch(ctx, links); err != nil {
@@ -348,11 +453,51 @@ func (d *drain) prepare(ctx context.Context, b *builder, links []*ent.QBOLink) p
 			p.creates = append(p.creates, item{l: l, doc: doc})
 		}
 	}
+	// The attempts that forget nothing (a first attempt, or one with the keys of the last)
+	// are recorded now, off the sending stage's path; the others only after the look-up
+	// under their old keys (create). A create later matched instead, or a group never sent,
+	// keeps an attempt with its own keys, which changes no look-up.
+	var early []item
+	for _, it := range p.creates {
+		if forgetsNothing(it) {
+			early = append(early, it)
+		}
+	}
+	if err := d.recordAttempts(ctx, early); err != nil {
+		p.err = err
+		return p
+	}
+	p.attempted = map[*ent.QBOLink]bool{}
+	for _, it := range early {
+		p.attempted[it.l] = true
+		it.l.Attempts++
+		it.l.SentKey, it.l.SentEmail = it.doc.value, it.doc.email
+	}
 	return p
 }
 
-// send pushes a prepared group of up to thirty links of one type.
-func (d *drain) send(ctx context.Context, p prepared) error {
+// send pushes a prepared group of up to thirty links of one type. It returns, when the
+// group's last step is a create, the recording of its outcome for the caller to run, or nil
+// when all is recorded.
+//
+// The group before may still be being recorded (wait waits for it). A group of fresh creates
+// only writes its own links meanwhile; a group that matched records in QuickBooks waits
+// first, since its claims must see that group's, and so does one with updates or removals,
+// whose outcomes may touch the rows that group's do.
+func (d *drain) send(ctx context.Context, p prepared, wait func() error) (func() error, error) {
+	creates, updates, removals := p.creates, p.updates, p.removals
+	var looked []lookedUp
+	if len(creates) > 0 {
+		var err error
+		if looked, err = d.lookUp(ctx, creates); err != nil {
+			return nil, err
+		}
+	}
+	if len(updates) > 0 || len(removals) > 0 || anyFound(looked) {
+		if err := wait(); err != nil {
+			return nil, err
+		}
+	}
 	for id, why := range p.waiting {
 		if d.waiting == nil {
 			d.waiting = map[string]string{}
@@ -361,35 +506,58 @@ func (d *drain) send(ctx context.Context, p prepared) error {
 	}
 	for _, f := range p.failed {
 		if err := d.fail(ctx, f.l, f.code, f.msg); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	creates, updates, removals := p.creates, p.updates, p.removals
+	var finish func() error
 	if len(creates) > 0 {
-		matched, fresh, err := d.match(ctx, creates)
+		matched, fresh, err := d.match(ctx, looked)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		updates = append(updates, matched...)
-		if err := d.create(ctx, fresh); err != nil {
-			return err
+		if finish, err = d.create(ctx, fresh, p.attempted); err != nil {
+			return nil, err
+		}
+	}
+	if len(updates) == 0 && len(removals) == 0 {
+		return finish, nil
+	}
+	if finish != nil {
+		if err := finish(); err != nil {
+			return nil, err
 		}
 	}
 	if err := d.update(ctx, updates); err != nil {
-		return err
+		return nil, err
 	}
 	for _, it := range removals {
 		if err := d.remove(ctx, it.l); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return nil, nil
 }
 
-// match looks each create up by its natural key before anything is created. A single match
-// is linked (and then updated to Books' values, unless this link created it); several
-// matches are a person's decision.
-func (d *drain) match(ctx context.Context, creates []item) (matched, fresh []item, err error) {
+// lookedUp is what QuickBooks holds under the natural keys of a group's creates of one
+// QuickBooks type and key, and under the emails of those found under none.
+type lookedUp struct {
+	creates, byEmail  []item
+	found, foundEmail map[string][]obj
+}
+
+func anyFound(looked []lookedUp) bool {
+	for _, lu := range looked {
+		if len(lu.found) > 0 || len(lu.foundEmail) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// lookUp looks each create up by its natural key (and a customer or vendor found under none
+// by its email) before anything is created. It only reads QuickBooks.
+func (d *drain) lookUp(ctx context.Context, creates []item) ([]lookedUp, error) {
 	// A group of one record type may hold two QuickBooks types (a credit memo and the
 	// payment applying another's credit; a refund's receipt and its journal entry): each is
 	// looked up in its own entity by its own key.
@@ -402,67 +570,64 @@ func (d *drain) match(ctx context.Context, creates []item) (matched, fresh []ite
 		}
 		parts[k] = append(parts[k], it)
 	}
+	out := make([]lookedUp, 0, len(order))
 	for _, k := range order {
-		m, f, err := d.matchOne(ctx, parts[k])
-		if err != nil {
-			return nil, nil, err
+		its := parts[k]
+		entity := its[0].l.QboType
+		lu := lookedUp{creates: its}
+		var err error
+		if lu.found, err = d.lookup(ctx, entity, its[0].doc.key, allOf(its, keysOf)); err != nil {
+			return nil, err
 		}
-		matched, fresh = append(matched, m...), append(fresh, f...)
+		for _, it := range its {
+			if len(pick(lu.found, keysOf(it))) == 0 && len(emailsOf(it)) > 0 {
+				lu.byEmail = append(lu.byEmail, it)
+			}
+		}
+		if len(lu.byEmail) > 0 {
+			if lu.foundEmail, err = d.lookup(ctx, entity, "PrimaryEmailAddr", allOf(lu.byEmail, emailsOf)); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, lu)
 	}
-	return matched, fresh, nil
+	return out, nil
 }
 
-// matchOne is match for creates of one QuickBooks type and key.
-func (d *drain) matchOne(ctx context.Context, creates []item) (matched, fresh []item, err error) {
-	entity := creates[0].l.QboType
-	found, err := d.lookup(ctx, entity, creates[0].doc.key, allOf(creates, keysOf))
-	if err != nil {
-		return nil, nil, err
-	}
-	var byEmail []item
-	for _, it := range creates {
-		rows := pick(found, keysOf(it))
-		switch {
-		case len(rows) == 1:
+// match decides each looked-up create: a single match is linked (and then updated to Books'
+// values, unless this link created it); several matches are a person's decision; none, a
+// create.
+func (d *drain) match(ctx context.Context, looked []lookedUp) (matched, fresh []item, err error) {
+	decide := func(it item, rows []obj, key, value string) error {
+		switch len(rows) {
+		case 0:
+			fresh = append(fresh, it)
+		case 1:
 			ok, err := d.claim(ctx, it, rows[0])
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
 			if ok {
 				matched = append(matched, it)
 			}
-		case len(rows) > 1:
-			if err := d.ambiguous(ctx, it, it.doc.key, it.doc.value, rows); err != nil {
+		default:
+			return d.ambiguous(ctx, it, key, value, rows)
+		}
+		return nil
+	}
+	for _, lu := range looked {
+		for _, it := range lu.creates {
+			rows := pick(lu.found, keysOf(it))
+			if len(rows) == 0 && len(emailsOf(it)) > 0 {
+				continue // decided by its email below
+			}
+			if err := decide(it, rows, it.doc.key, it.doc.value); err != nil {
 				return nil, nil, err
 			}
-		case len(emailsOf(it)) > 0:
-			byEmail = append(byEmail, it)
-		default:
-			fresh = append(fresh, it)
 		}
-	}
-	if len(byEmail) > 0 {
-		found, err := d.lookup(ctx, entity, "PrimaryEmailAddr", allOf(byEmail, emailsOf))
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, it := range byEmail {
-			rows := pick(found, emailsOf(it))
-			switch len(rows) {
-			case 0:
-				fresh = append(fresh, it)
-			case 1:
-				ok, err := d.claim(ctx, it, rows[0])
-				if err != nil {
-					return nil, nil, err
-				}
-				if ok {
-					matched = append(matched, it)
-				}
-			default:
-				if err := d.ambiguous(ctx, it, "email", it.doc.email, rows); err != nil {
-					return nil, nil, err
-				}
+		for _, it := range lu.byEmail {
+			if err := decide(it, pick(lu.foundEmail, emailsOf(it)), "email", it.doc.email); err != nil {
+				return nil, nil, err
 			}
 		}
 	}
@@ -613,30 +778,53 @@ func (d *drain) claim(ctx context.Context, it item, o obj) (bool, error) {
 	return true, nil
 }
 
-// create creates fresh records: one call for one, a batch for more. Attempts are recorded
-// first, so a create whose answer is lost is looked up next time.
-func (d *drain) create(ctx context.Context, items []item) error {
+// forgetsNothing tells that recording an attempt of it, with the keys it is sent with, loses
+// no key an earlier attempt may have created a record under: such an attempt may be recorded
+// before the look-up. Any other is recorded only once the look-up under its old keys found
+// nothing (or found the record).
+func forgetsNothing(it item) bool {
+	return it.l.Attempts == 0 ||
+		it.l.SentKey == truncate(it.doc.value, 200) && it.l.SentEmail == truncate(it.doc.email, 254)
+}
+
+// recordAttempts records, in one statement, an attempt of each create with the keys it is
+// sent with. It leaves the links in memory as they are (the look-up reads their old keys).
+func (d *drain) recordAttempts(ctx context.Context, items []item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	// One statement records every attempt with the keys it is sent with.
 	rows := make([]*ent.QBOLinkCreate, len(items))
 	for i, it := range items {
 		rows[i] = d.linkRow(it.l).SetSentKey(truncate(it.doc.value, 200)).SetSentEmail(truncate(it.doc.email, 254))
 	}
-	err := d.c.QBOLink.CreateBulk(rows...).OnConflict(sql.ConflictColumns(qbolink.FieldID)).
+	return d.c.QBOLink.CreateBulk(rows...).OnConflict(sql.ConflictColumns(qbolink.FieldID)).
 		Update(func(u *ent.QBOLinkUpsert) { u.AddAttempts(1).UpdateSentKey().UpdateSentEmail().UpdateUpdatedAt() }).Exec(ctx)
-	if err != nil {
-		return err
+}
+
+// create creates fresh records: one call for one, a batch for more. Attempts are recorded
+// first (those not in attempted yet), so a create whose answer is lost is looked up next
+// time. The outcome is returned to be recorded (finish).
+func (d *drain) create(ctx context.Context, items []item, attempted map[*ent.QBOLink]bool) (finish func() error, err error) {
+	if len(items) == 0 {
+		return nil, nil
 	}
+	var late []item
 	for _, it := range items {
+		if !attempted[it.l] {
+			late = append(late, it)
+		}
+	}
+	if err := d.recordAttempts(ctx, late); err != nil {
+		return nil, err
+	}
+	for _, it := range late {
 		it.l.Attempts++
 		it.l.SentKey, it.l.SentEmail = it.doc.value, it.doc.email
 	}
 	if len(items) == 1 {
 		it := items[0]
 		raw, err := d.api.Create(ctx, it.l.QboType, it.doc.body, requestID(it.l))
-		return d.outcome(ctx, it, raw, err)
+		return func() error { return d.outcome(ctx, it, raw, err) }, nil
 	}
 	batch := make([]qbo.BatchItem, len(items))
 	links := make([]*ent.QBOLink, len(items))
@@ -646,9 +834,9 @@ func (d *drain) create(ctx context.Context, items []item) error {
 	}
 	res, err := d.api.Batch(ctx, batch, batchRequestID(links))
 	if err != nil {
-		return d.batchFailed(ctx, items, err)
+		return nil, d.batchFailed(ctx, items, err)
 	}
-	return d.batchOutcomes(ctx, items, res)
+	return func() error { return d.batchOutcomes(ctx, items, res, true) }, nil
 }
 
 // update sends sparse updates with the last SyncToken seen.
@@ -690,7 +878,7 @@ func (d *drain) update(ctx context.Context, items []item) error {
 			res[i] = qbo.BatchResult{}
 		}
 	}
-	return d.batchOutcomes(ctx, items, res)
+	return d.batchOutcomes(ctx, items, res, false)
 }
 
 // retryStale re-reads a record someone changed in QuickBooks (5010) and updates it again
@@ -783,8 +971,9 @@ func (d *drain) batchFailed(ctx context.Context, items []item, err error) error 
 	return err
 }
 
-func (d *drain) batchOutcomes(ctx context.Context, items []item, res []qbo.BatchResult) error {
-	return d.inTx(ctx, func() error {
+// batchOutcomes records a batch's answers; created says the batch created the records.
+func (d *drain) batchOutcomes(ctx context.Context, items []item, res []qbo.BatchResult, created bool) error {
+	return d.inTx(ctx, func(d *drain) error {
 		var retry error
 		var ok []item
 		var objs []obj
@@ -798,7 +987,7 @@ func (d *drain) batchOutcomes(ctx context.Context, items []item, res []qbo.Batch
 			}
 			ok, objs = append(ok, items[i]), append(objs, o)
 		}
-		if err := d.settleAll(ctx, ok, objs); err != nil {
+		if err := d.settleAll(ctx, ok, objs, created); err != nil {
 			return err
 		}
 		for i, r := range res {
@@ -916,7 +1105,12 @@ func answerOf(l *ent.QBOLink, o obj) answer {
 // settleAll settles the successful writes of a batch: one statement for all of them (an
 // upsert that changes only the links whose generation is still the one written), then
 // one by one the few that a newer request or another link's claim keeps from it.
-func (d *drain) settleAll(ctx context.Context, items []item, objs []obj) error {
+//
+// Records QuickBooks just created (created) have ids no link can hold yet, so their claims
+// are not looked for first: a person who linked one in the moment between would make the
+// claim's unique index refuse the statement, the transaction roll back, and the retry find
+// the record by its key and raise the clash for a person, as the look-up does.
+func (d *drain) settleAll(ctx context.Context, items []item, objs []obj, created bool) error {
 	if len(items) == 0 {
 		return nil
 	}
@@ -926,10 +1120,14 @@ func (d *drain) settleAll(ctx context.Context, items []item, objs []obj) error {
 		answers[i] = answerOf(it.l, objs[i])
 		claims[i] = answers[i].id
 	}
-	others, err := d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.QboType(items[0].l.QboType),
-		qbolink.ClaimIn(claims...)).All(ctx)
-	if err != nil {
-		return err
+	var others []*ent.QBOLink
+	if !created {
+		var err error
+		others, err = d.c.QBOLink.Query().Where(qbolink.ConnectionID(d.row.ID), qbolink.QboType(items[0].l.QboType),
+			qbolink.ClaimIn(claims...)).All(ctx)
+		if err != nil {
+			return err
+		}
 	}
 	now := d.e.now()
 	var bulk []*ent.QBOLinkCreate

@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"books/ent"
 	"books/ent/qbolink"
+	"books/internal/apperr"
 	"books/internal/billing"
 	"books/internal/caldate"
 	"books/internal/dbtest"
@@ -121,4 +123,40 @@ func TestVerificationSurvivesARetriedDrain(t *testing.T) {
 			require.Equal(t, "850.50", il.QboBalance.String(), "the invoice was verified after the payment")
 		})
 	}
+}
+
+// The drain looks a group up while the group before it is still being recorded. A create
+// whose look-up finds a record that group just created must see that group's claim: the
+// second customer with a first one's email is a person's decision (QBO_AMBIGUOUS_MATCH, as
+// when both were pushed one drain apart), never a constraint error or a second link to it.
+func TestMatchWaitsForTheGroupBeforeToBeRecorded(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, b *testBundle) {
+		before := len(b.realm.Customers())
+		var first []string
+		for i := 0; i < 30; i++ {
+			email := fmt.Sprintf("ap%02d@example.com", i)
+			cus, err := billing.CreateCustomer(b.ctx, b.client, ent.CreateCustomerInput{Name: fmt.Sprintf("First %02d", i),
+				DisplayName: fmt.Sprintf("First %02d", i), Currency: "USD", Email: &email})
+			require.NoError(t, err)
+			first = append(first, cus.ID)
+		}
+		b.push(t, qbolink.RecordTypeCustomer, first...)
+		time.Sleep(2 * time.Millisecond) // the second group's link id sorts after the first's
+		email := "ap17@example.com"
+		second, err := billing.CreateCustomer(b.ctx, b.client, ent.CreateCustomerInput{Name: "Second", DisplayName: "Second",
+			Currency: "USD", Email: &email})
+		require.NoError(t, err)
+		b.push(t, qbolink.RecordTypeCustomer, second.ID)
+
+		require.NoError(t, b.drain(t))
+		for _, id := range first {
+			require.Equal(t, qbolink.StatusSynced, b.link(t, qbolink.RecordTypeCustomer, id, 0).Status)
+		}
+		l := b.link(t, qbolink.RecordTypeCustomer, second.ID, 0)
+		require.Equal(t, qbolink.StatusError, l.Status)
+		require.Equal(t, apperr.QBOAmbiguousMatch, l.LastErrorCode, l.LastError)
+		require.Contains(t, l.LastError, "already linked")
+		require.Len(t, b.realm.Customers(), before+30, "the first thirty; nothing created for the second")
+	})
 }

@@ -35,8 +35,9 @@ type Realm struct {
 	// in changes: the order a query without ORDERBY answers in, kept as changes are recorded
 	// so no query scans the whole feed.
 	written map[string]map[string]int
-	// docs indexes DocNumbers per entity (DocNumber → Ids; docOf the reverse), kept on every
-	// write, so a duplicate check needs no scan of the entity.
+	// docs indexes DocNumbers per entity (lowercased DocNumber → Ids; docOf the reverse),
+	// kept on every write, so neither a duplicate check nor a query by DocNumber scans the
+	// entity. Lowercased, as queries compare text.
 	docs      map[string]map[string]map[string]bool
 	docOf     map[string]map[string]string
 	seeding   bool // the starting data is not a change anyone is told about
@@ -194,7 +195,7 @@ func (r *Realm) indexDoc(entity, id string) {
 	if !ok {
 		return
 	}
-	doc := str(o, "DocNumber")
+	doc := strings.ToLower(str(o, "DocNumber"))
 	if doc == "" {
 		return
 	}
@@ -211,9 +212,9 @@ func (r *Realm) indexDoc(entity, id string) {
 // docHolder returns an object of entity other than skip whose DocNumber is doc. Caller
 // holds r.mu.
 func (r *Realm) docHolder(entity, doc, skip string) (string, bool) {
-	ids := make([]string, 0, len(r.docs[entity][doc]))
-	for id := range r.docs[entity][doc] {
-		if id != skip {
+	var ids []string
+	for id := range r.docs[entity][strings.ToLower(doc)] {
+		if id != skip && str(r.objs[entity][id], "DocNumber") == doc {
 			ids = append(ids, id)
 		}
 	}
