@@ -37,8 +37,10 @@ import (
 	"books/ent/paymentapplication"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qboinboxevent"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -108,10 +110,14 @@ type Client struct {
 	QBOAuthState *QBOAuthStateClient
 	// QBOConnection is the client for interacting with the QBOConnection builders.
 	QBOConnection *QBOConnectionClient
+	// QBOInboxEvent is the client for interacting with the QBOInboxEvent builders.
+	QBOInboxEvent *QBOInboxEventClient
 	// QBOLink is the client for interacting with the QBOLink builders.
 	QBOLink *QBOLinkClient
 	// QBOListEntry is the client for interacting with the QBOListEntry builders.
 	QBOListEntry *QBOListEntryClient
+	// ReconciliationItem is the client for interacting with the ReconciliationItem builders.
+	ReconciliationItem *ReconciliationItemClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
 	// Vendor is the client for interacting with the Vendor builders.
@@ -155,8 +161,10 @@ func (c *Client) init() {
 	c.PaymentApplication = NewPaymentApplicationClient(c.config)
 	c.QBOAuthState = NewQBOAuthStateClient(c.config)
 	c.QBOConnection = NewQBOConnectionClient(c.config)
+	c.QBOInboxEvent = NewQBOInboxEventClient(c.config)
 	c.QBOLink = NewQBOLinkClient(c.config)
 	c.QBOListEntry = NewQBOListEntryClient(c.config)
+	c.ReconciliationItem = NewReconciliationItemClient(c.config)
 	c.Refund = NewRefundClient(c.config)
 	c.Vendor = NewVendorClient(c.config)
 	c.WriteOff = NewWriteOffClient(c.config)
@@ -278,8 +286,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PaymentApplication: NewPaymentApplicationClient(cfg),
 		QBOAuthState:       NewQBOAuthStateClient(cfg),
 		QBOConnection:      NewQBOConnectionClient(cfg),
+		QBOInboxEvent:      NewQBOInboxEventClient(cfg),
 		QBOLink:            NewQBOLinkClient(cfg),
 		QBOListEntry:       NewQBOListEntryClient(cfg),
+		ReconciliationItem: NewReconciliationItemClient(cfg),
 		Refund:             NewRefundClient(cfg),
 		Vendor:             NewVendorClient(cfg),
 		WriteOff:           NewWriteOffClient(cfg),
@@ -328,8 +338,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PaymentApplication: NewPaymentApplicationClient(cfg),
 		QBOAuthState:       NewQBOAuthStateClient(cfg),
 		QBOConnection:      NewQBOConnectionClient(cfg),
+		QBOInboxEvent:      NewQBOInboxEventClient(cfg),
 		QBOLink:            NewQBOLinkClient(cfg),
 		QBOListEntry:       NewQBOListEntryClient(cfg),
+		ReconciliationItem: NewReconciliationItemClient(cfg),
 		Refund:             NewRefundClient(cfg),
 		Vendor:             NewVendorClient(cfg),
 		WriteOff:           NewWriteOffClient(cfg),
@@ -367,7 +379,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
 		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
 		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.QBOAuthState,
-		c.QBOConnection, c.QBOLink, c.QBOListEntry, c.Refund, c.Vendor, c.WriteOff,
+		c.QBOConnection, c.QBOInboxEvent, c.QBOLink, c.QBOListEntry,
+		c.ReconciliationItem, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Use(hooks...)
 	}
@@ -382,7 +395,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
 		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
 		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.QBOAuthState,
-		c.QBOConnection, c.QBOLink, c.QBOListEntry, c.Refund, c.Vendor, c.WriteOff,
+		c.QBOConnection, c.QBOInboxEvent, c.QBOLink, c.QBOListEntry,
+		c.ReconciliationItem, c.Refund, c.Vendor, c.WriteOff,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -443,10 +457,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.QBOAuthState.mutate(ctx, m)
 	case *QBOConnectionMutation:
 		return c.QBOConnection.mutate(ctx, m)
+	case *QBOInboxEventMutation:
+		return c.QBOInboxEvent.mutate(ctx, m)
 	case *QBOLinkMutation:
 		return c.QBOLink.mutate(ctx, m)
 	case *QBOListEntryMutation:
 		return c.QBOListEntry.mutate(ctx, m)
+	case *ReconciliationItemMutation:
+		return c.ReconciliationItem.mutate(ctx, m)
 	case *RefundMutation:
 		return c.Refund.mutate(ctx, m)
 	case *VendorMutation:
@@ -4768,6 +4786,139 @@ func (c *QBOConnectionClient) mutate(ctx context.Context, m *QBOConnectionMutati
 	}
 }
 
+// QBOInboxEventClient is a client for the QBOInboxEvent schema.
+type QBOInboxEventClient struct {
+	config
+}
+
+// NewQBOInboxEventClient returns a client for the QBOInboxEvent from the given config.
+func NewQBOInboxEventClient(c config) *QBOInboxEventClient {
+	return &QBOInboxEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `qboinboxevent.Hooks(f(g(h())))`.
+func (c *QBOInboxEventClient) Use(hooks ...Hook) {
+	c.hooks.QBOInboxEvent = append(c.hooks.QBOInboxEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `qboinboxevent.Intercept(f(g(h())))`.
+func (c *QBOInboxEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.QBOInboxEvent = append(c.inters.QBOInboxEvent, interceptors...)
+}
+
+// Create returns a builder for creating a QBOInboxEvent entity.
+func (c *QBOInboxEventClient) Create() *QBOInboxEventCreate {
+	mutation := newQBOInboxEventMutation(c.config, OpCreate)
+	return &QBOInboxEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of QBOInboxEvent entities.
+func (c *QBOInboxEventClient) CreateBulk(builders ...*QBOInboxEventCreate) *QBOInboxEventCreateBulk {
+	return &QBOInboxEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *QBOInboxEventClient) MapCreateBulk(slice any, setFunc func(*QBOInboxEventCreate, int)) *QBOInboxEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &QBOInboxEventCreateBulk{err: fmt.Errorf("calling to QBOInboxEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*QBOInboxEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &QBOInboxEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for QBOInboxEvent.
+func (c *QBOInboxEventClient) Update() *QBOInboxEventUpdate {
+	mutation := newQBOInboxEventMutation(c.config, OpUpdate)
+	return &QBOInboxEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *QBOInboxEventClient) UpdateOne(_m *QBOInboxEvent) *QBOInboxEventUpdateOne {
+	mutation := newQBOInboxEventMutation(c.config, OpUpdateOne, withQBOInboxEvent(_m))
+	return &QBOInboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *QBOInboxEventClient) UpdateOneID(id string) *QBOInboxEventUpdateOne {
+	mutation := newQBOInboxEventMutation(c.config, OpUpdateOne, withQBOInboxEventID(id))
+	return &QBOInboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for QBOInboxEvent.
+func (c *QBOInboxEventClient) Delete() *QBOInboxEventDelete {
+	mutation := newQBOInboxEventMutation(c.config, OpDelete)
+	return &QBOInboxEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *QBOInboxEventClient) DeleteOne(_m *QBOInboxEvent) *QBOInboxEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *QBOInboxEventClient) DeleteOneID(id string) *QBOInboxEventDeleteOne {
+	builder := c.Delete().Where(qboinboxevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &QBOInboxEventDeleteOne{builder}
+}
+
+// Query returns a query builder for QBOInboxEvent.
+func (c *QBOInboxEventClient) Query() *QBOInboxEventQuery {
+	return &QBOInboxEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeQBOInboxEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a QBOInboxEvent entity by its id.
+func (c *QBOInboxEventClient) Get(ctx context.Context, id string) (*QBOInboxEvent, error) {
+	return c.Query().Where(qboinboxevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *QBOInboxEventClient) GetX(ctx context.Context, id string) *QBOInboxEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *QBOInboxEventClient) Hooks() []Hook {
+	return c.hooks.QBOInboxEvent
+}
+
+// Interceptors returns the client interceptors.
+func (c *QBOInboxEventClient) Interceptors() []Interceptor {
+	return c.inters.QBOInboxEvent
+}
+
+func (c *QBOInboxEventClient) mutate(ctx context.Context, m *QBOInboxEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&QBOInboxEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&QBOInboxEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&QBOInboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&QBOInboxEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown QBOInboxEvent mutation op: %q", m.Op())
+	}
+}
+
 // QBOLinkClient is a client for the QBOLink schema.
 type QBOLinkClient struct {
 	config
@@ -5051,6 +5202,189 @@ func (c *QBOListEntryClient) mutate(ctx context.Context, m *QBOListEntryMutation
 		return (&QBOListEntryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown QBOListEntry mutation op: %q", m.Op())
+	}
+}
+
+// ReconciliationItemClient is a client for the ReconciliationItem schema.
+type ReconciliationItemClient struct {
+	config
+}
+
+// NewReconciliationItemClient returns a client for the ReconciliationItem from the given config.
+func NewReconciliationItemClient(c config) *ReconciliationItemClient {
+	return &ReconciliationItemClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `reconciliationitem.Hooks(f(g(h())))`.
+func (c *ReconciliationItemClient) Use(hooks ...Hook) {
+	c.hooks.ReconciliationItem = append(c.hooks.ReconciliationItem, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `reconciliationitem.Intercept(f(g(h())))`.
+func (c *ReconciliationItemClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReconciliationItem = append(c.inters.ReconciliationItem, interceptors...)
+}
+
+// Create returns a builder for creating a ReconciliationItem entity.
+func (c *ReconciliationItemClient) Create() *ReconciliationItemCreate {
+	mutation := newReconciliationItemMutation(c.config, OpCreate)
+	return &ReconciliationItemCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReconciliationItem entities.
+func (c *ReconciliationItemClient) CreateBulk(builders ...*ReconciliationItemCreate) *ReconciliationItemCreateBulk {
+	return &ReconciliationItemCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReconciliationItemClient) MapCreateBulk(slice any, setFunc func(*ReconciliationItemCreate, int)) *ReconciliationItemCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReconciliationItemCreateBulk{err: fmt.Errorf("calling to ReconciliationItemClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReconciliationItemCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReconciliationItemCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReconciliationItem.
+func (c *ReconciliationItemClient) Update() *ReconciliationItemUpdate {
+	mutation := newReconciliationItemMutation(c.config, OpUpdate)
+	return &ReconciliationItemUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReconciliationItemClient) UpdateOne(_m *ReconciliationItem) *ReconciliationItemUpdateOne {
+	mutation := newReconciliationItemMutation(c.config, OpUpdateOne, withReconciliationItem(_m))
+	return &ReconciliationItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReconciliationItemClient) UpdateOneID(id string) *ReconciliationItemUpdateOne {
+	mutation := newReconciliationItemMutation(c.config, OpUpdateOne, withReconciliationItemID(id))
+	return &ReconciliationItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReconciliationItem.
+func (c *ReconciliationItemClient) Delete() *ReconciliationItemDelete {
+	mutation := newReconciliationItemMutation(c.config, OpDelete)
+	return &ReconciliationItemDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReconciliationItemClient) DeleteOne(_m *ReconciliationItem) *ReconciliationItemDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReconciliationItemClient) DeleteOneID(id string) *ReconciliationItemDeleteOne {
+	builder := c.Delete().Where(reconciliationitem.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReconciliationItemDeleteOne{builder}
+}
+
+// Query returns a query builder for ReconciliationItem.
+func (c *ReconciliationItemClient) Query() *ReconciliationItemQuery {
+	return &ReconciliationItemQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReconciliationItem},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReconciliationItem entity by its id.
+func (c *ReconciliationItemClient) Get(ctx context.Context, id string) (*ReconciliationItem, error) {
+	return c.Query().Where(reconciliationitem.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReconciliationItemClient) GetX(ctx context.Context, id string) *ReconciliationItem {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntity queries the entity edge of a ReconciliationItem.
+func (c *ReconciliationItemClient) QueryEntity(_m *ReconciliationItem) *LegalEntityQuery {
+	query := (&LegalEntityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(reconciliationitem.Table, reconciliationitem.FieldID, id),
+			sqlgraph.To(legalentity.Table, legalentity.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, reconciliationitem.EntityTable, reconciliationitem.EntityColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCustomer queries the customer edge of a ReconciliationItem.
+func (c *ReconciliationItemClient) QueryCustomer(_m *ReconciliationItem) *CustomerQuery {
+	query := (&CustomerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(reconciliationitem.Table, reconciliationitem.FieldID, id),
+			sqlgraph.To(customer.Table, customer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, reconciliationitem.CustomerTable, reconciliationitem.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPayment queries the payment edge of a ReconciliationItem.
+func (c *ReconciliationItemClient) QueryPayment(_m *ReconciliationItem) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(reconciliationitem.Table, reconciliationitem.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, reconciliationitem.PaymentTable, reconciliationitem.PaymentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReconciliationItemClient) Hooks() []Hook {
+	hooks := c.hooks.ReconciliationItem
+	return append(hooks[:len(hooks):len(hooks)], reconciliationitem.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReconciliationItemClient) Interceptors() []Interceptor {
+	inters := c.inters.ReconciliationItem
+	return append(inters[:len(inters):len(inters)], reconciliationitem.Interceptors[:]...)
+}
+
+func (c *ReconciliationItemClient) mutate(ctx context.Context, m *ReconciliationItemMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReconciliationItemCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReconciliationItemUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReconciliationItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReconciliationItemDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReconciliationItem mutation op: %q", m.Op())
 	}
 }
 
@@ -5498,16 +5832,16 @@ type (
 		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
 		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
 		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
-		PaymentApplication, QBOAuthState, QBOConnection, QBOLink, QBOListEntry, Refund,
-		Vendor, WriteOff []ent.Hook
+		PaymentApplication, QBOAuthState, QBOConnection, QBOInboxEvent, QBOLink,
+		QBOListEntry, ReconciliationItem, Refund, Vendor, WriteOff []ent.Hook
 	}
 	inters struct {
 		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
 		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
 		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
 		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
-		PaymentApplication, QBOAuthState, QBOConnection, QBOLink, QBOListEntry, Refund,
-		Vendor, WriteOff []ent.Interceptor
+		PaymentApplication, QBOAuthState, QBOConnection, QBOInboxEvent, QBOLink,
+		QBOListEntry, ReconciliationItem, Refund, Vendor, WriteOff []ent.Interceptor
 	}
 )
 

@@ -29,8 +29,10 @@ import (
 	"books/ent/paymentapplication"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qboinboxevent"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -129,8 +131,10 @@ func checkColumn(t, c string) error {
 			paymentapplication.Table: paymentapplication.ValidColumn,
 			qboauthstate.Table:       qboauthstate.ValidColumn,
 			qboconnection.Table:      qboconnection.ValidColumn,
+			qboinboxevent.Table:      qboinboxevent.ValidColumn,
 			qbolink.Table:            qbolink.ValidColumn,
 			qbolistentry.Table:       qbolistentry.ValidColumn,
+			reconciliationitem.Table: reconciliationitem.ValidColumn,
 			refund.Table:             refund.ValidColumn,
 			vendor.Table:             vendor.ValidColumn,
 			writeoff.Table:           writeoff.ValidColumn,

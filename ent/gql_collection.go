@@ -27,6 +27,7 @@ import (
 	"books/ent/paymentapplication"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -3938,6 +3939,16 @@ func (_q *PaymentQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, payment.FieldRecordedBy)
 				fieldSeen[payment.FieldRecordedBy] = struct{}{}
 			}
+		case "voidedAt":
+			if _, ok := fieldSeen[payment.FieldVoidedAt]; !ok {
+				selectedFields = append(selectedFields, payment.FieldVoidedAt)
+				fieldSeen[payment.FieldVoidedAt] = struct{}{}
+			}
+		case "voidEntryID":
+			if _, ok := fieldSeen[payment.FieldVoidEntryID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldVoidEntryID)
+				fieldSeen[payment.FieldVoidEntryID] = struct{}{}
+			}
 		case "syncStatus":
 			if _, ok := fieldSeen[payment.FieldSyncStatus]; !ok {
 				selectedFields = append(selectedFields, payment.FieldSyncStatus)
@@ -4489,6 +4500,245 @@ func newQBOListEntryPaginateArgs(rv map[string]any) *qbolistentryPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*QBOListEntryWhereInput); ok {
 		args.opts = append(args.opts, WithQBOListEntryFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ReconciliationItemQuery) CollectFields(ctx context.Context, satisfies ...string) (*ReconciliationItemQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ReconciliationItemQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(reconciliationitem.Columns))
+		selectedFields = []string{reconciliationitem.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "entity":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LegalEntityClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, legalentityImplementors)...); err != nil {
+				return err
+			}
+			_q.withEntity = query
+			if _, ok := fieldSeen[reconciliationitem.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldEntityID)
+				fieldSeen[reconciliationitem.FieldEntityID] = struct{}{}
+			}
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CustomerClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, customerImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[reconciliationitem.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldCustomerID)
+				fieldSeen[reconciliationitem.FieldCustomerID] = struct{}{}
+			}
+
+		case "payment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, paymentImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayment = query
+			if _, ok := fieldSeen[reconciliationitem.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldPaymentID)
+				fieldSeen[reconciliationitem.FieldPaymentID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[reconciliationitem.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldCreatedAt)
+				fieldSeen[reconciliationitem.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[reconciliationitem.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldUpdatedAt)
+				fieldSeen[reconciliationitem.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[reconciliationitem.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldEntityID)
+				fieldSeen[reconciliationitem.FieldEntityID] = struct{}{}
+			}
+		case "connectionID":
+			if _, ok := fieldSeen[reconciliationitem.FieldConnectionID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldConnectionID)
+				fieldSeen[reconciliationitem.FieldConnectionID] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[reconciliationitem.FieldKind]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldKind)
+				fieldSeen[reconciliationitem.FieldKind] = struct{}{}
+			}
+		case "qboType":
+			if _, ok := fieldSeen[reconciliationitem.FieldQboType]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldQboType)
+				fieldSeen[reconciliationitem.FieldQboType] = struct{}{}
+			}
+		case "qboID":
+			if _, ok := fieldSeen[reconciliationitem.FieldQboID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldQboID)
+				fieldSeen[reconciliationitem.FieldQboID] = struct{}{}
+			}
+		case "recordType":
+			if _, ok := fieldSeen[reconciliationitem.FieldRecordType]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldRecordType)
+				fieldSeen[reconciliationitem.FieldRecordType] = struct{}{}
+			}
+		case "recordID":
+			if _, ok := fieldSeen[reconciliationitem.FieldRecordID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldRecordID)
+				fieldSeen[reconciliationitem.FieldRecordID] = struct{}{}
+			}
+		case "customerID":
+			if _, ok := fieldSeen[reconciliationitem.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldCustomerID)
+				fieldSeen[reconciliationitem.FieldCustomerID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[reconciliationitem.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldAmount)
+				fieldSeen[reconciliationitem.FieldAmount] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[reconciliationitem.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldCurrency)
+				fieldSeen[reconciliationitem.FieldCurrency] = struct{}{}
+			}
+		case "txnDate":
+			if _, ok := fieldSeen[reconciliationitem.FieldTxnDate]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldTxnDate)
+				fieldSeen[reconciliationitem.FieldTxnDate] = struct{}{}
+			}
+		case "reference":
+			if _, ok := fieldSeen[reconciliationitem.FieldReference]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldReference)
+				fieldSeen[reconciliationitem.FieldReference] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[reconciliationitem.FieldReason]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldReason)
+				fieldSeen[reconciliationitem.FieldReason] = struct{}{}
+			}
+		case "snapshot":
+			if _, ok := fieldSeen[reconciliationitem.FieldSnapshot]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldSnapshot)
+				fieldSeen[reconciliationitem.FieldSnapshot] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[reconciliationitem.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldStatus)
+				fieldSeen[reconciliationitem.FieldStatus] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[reconciliationitem.FieldNote]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldNote)
+				fieldSeen[reconciliationitem.FieldNote] = struct{}{}
+			}
+		case "resolvedBy":
+			if _, ok := fieldSeen[reconciliationitem.FieldResolvedBy]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldResolvedBy)
+				fieldSeen[reconciliationitem.FieldResolvedBy] = struct{}{}
+			}
+		case "resolvedAt":
+			if _, ok := fieldSeen[reconciliationitem.FieldResolvedAt]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldResolvedAt)
+				fieldSeen[reconciliationitem.FieldResolvedAt] = struct{}{}
+			}
+		case "paymentID":
+			if _, ok := fieldSeen[reconciliationitem.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldPaymentID)
+				fieldSeen[reconciliationitem.FieldPaymentID] = struct{}{}
+			}
+		case "lastSeenAt":
+			if _, ok := fieldSeen[reconciliationitem.FieldLastSeenAt]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldLastSeenAt)
+				fieldSeen[reconciliationitem.FieldLastSeenAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type reconciliationitemPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ReconciliationItemPaginateOption
+}
+
+func newReconciliationItemPaginateArgs(rv map[string]any) *reconciliationitemPaginateArgs {
+	args := &reconciliationitemPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ReconciliationItemOrder{Field: &ReconciliationItemOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithReconciliationItemOrder(order))
+			}
+		case *ReconciliationItemOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithReconciliationItemOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ReconciliationItemWhereInput); ok {
+		args.opts = append(args.opts, WithReconciliationItemFilter(v.Filter))
 	}
 	return args
 }

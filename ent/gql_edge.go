@@ -519,6 +519,30 @@ func (_m *PaymentApplication) Invoice(ctx context.Context) (*Invoice, error) {
 	return result, err
 }
 
+func (_m *ReconciliationItem) Entity(ctx context.Context) (*LegalEntity, error) {
+	result, err := _m.Edges.EntityOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntity().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ReconciliationItem) Customer(ctx context.Context) (*Customer, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *ReconciliationItem) Payment(ctx context.Context) (*Payment, error) {
+	result, err := _m.Edges.PaymentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayment().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Refund) Payment(ctx context.Context) (*Payment, error) {
 	result, err := _m.Edges.PaymentOrErr()
 	if IsNotLoaded(err) {

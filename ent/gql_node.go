@@ -27,6 +27,7 @@ import (
 	"books/ent/paymentapplication"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -162,6 +163,11 @@ var qbolistentryImplementors = []string{"QBOListEntry", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*QBOListEntry) IsNode() {}
+
+var reconciliationitemImplementors = []string{"ReconciliationItem", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ReconciliationItem) IsNode() {}
 
 var refundImplementors = []string{"Refund", "Node"}
 
@@ -448,6 +454,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(qbolistentry.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, qbolistentryImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case reconciliationitem.Table:
+		query := c.ReconciliationItem.Query().
+			Where(reconciliationitem.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, reconciliationitemImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -924,6 +939,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.QBOListEntry.Query().
 			Where(qbolistentry.IDIn(ids...))
 		query, err := query.CollectFields(ctx, qbolistentryImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case reconciliationitem.Table:
+		query := c.ReconciliationItem.Query().
+			Where(reconciliationitem.IDIn(ids...))
+		query, err := query.CollectFields(ctx, reconciliationitemImplementors...)
 		if err != nil {
 			return nil, err
 		}

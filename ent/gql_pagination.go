@@ -27,6 +27,7 @@ import (
 	"books/ent/paymentapplication"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -7431,6 +7432,374 @@ func (_m *QBOListEntry) ToEdge(order *QBOListEntryOrder) *QBOListEntryEdge {
 		order = DefaultQBOListEntryOrder
 	}
 	return &QBOListEntryEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ReconciliationItemEdge is the edge representation of ReconciliationItem.
+type ReconciliationItemEdge struct {
+	Node   *ReconciliationItem `json:"node"`
+	Cursor Cursor              `json:"cursor"`
+}
+
+// ReconciliationItemConnection is the connection containing edges to ReconciliationItem.
+type ReconciliationItemConnection struct {
+	Edges      []*ReconciliationItemEdge `json:"edges"`
+	PageInfo   PageInfo                  `json:"pageInfo"`
+	TotalCount int                       `json:"totalCount"`
+}
+
+func (c *ReconciliationItemConnection) build(nodes []*ReconciliationItem, pager *reconciliationitemPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ReconciliationItem
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ReconciliationItem {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ReconciliationItem {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ReconciliationItemEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ReconciliationItemEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ReconciliationItemPaginateOption enables pagination customization.
+type ReconciliationItemPaginateOption func(*reconciliationitemPager) error
+
+// WithReconciliationItemOrder configures pagination ordering.
+func WithReconciliationItemOrder(order *ReconciliationItemOrder) ReconciliationItemPaginateOption {
+	if order == nil {
+		order = DefaultReconciliationItemOrder
+	}
+	o := *order
+	return func(pager *reconciliationitemPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultReconciliationItemOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithReconciliationItemFilter configures pagination filter.
+func WithReconciliationItemFilter(filter func(*ReconciliationItemQuery) (*ReconciliationItemQuery, error)) ReconciliationItemPaginateOption {
+	return func(pager *reconciliationitemPager) error {
+		if filter == nil {
+			return errors.New("ReconciliationItemQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type reconciliationitemPager struct {
+	reverse bool
+	order   *ReconciliationItemOrder
+	filter  func(*ReconciliationItemQuery) (*ReconciliationItemQuery, error)
+}
+
+func newReconciliationItemPager(opts []ReconciliationItemPaginateOption, reverse bool) (*reconciliationitemPager, error) {
+	pager := &reconciliationitemPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultReconciliationItemOrder
+	}
+	return pager, nil
+}
+
+func (p *reconciliationitemPager) applyFilter(query *ReconciliationItemQuery) (*ReconciliationItemQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *reconciliationitemPager) toCursor(_m *ReconciliationItem) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *reconciliationitemPager) applyCursors(query *ReconciliationItemQuery, after, before *Cursor) (*ReconciliationItemQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultReconciliationItemOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *reconciliationitemPager) applyOrder(query *ReconciliationItemQuery) *ReconciliationItemQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultReconciliationItemOrder.Field {
+		query = query.Order(DefaultReconciliationItemOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *reconciliationitemPager) orderExpr(query *ReconciliationItemQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultReconciliationItemOrder.Field {
+			b.Comma().Ident(DefaultReconciliationItemOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ReconciliationItem.
+func (_m *ReconciliationItemQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ReconciliationItemPaginateOption,
+) (*ReconciliationItemConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newReconciliationItemPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ReconciliationItemConnection{Edges: []*ReconciliationItemEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ReconciliationItemOrderFieldCreatedAt orders ReconciliationItem by created_at.
+	ReconciliationItemOrderFieldCreatedAt = &ReconciliationItemOrderField{
+		Value: func(_m *ReconciliationItem) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: reconciliationitem.FieldCreatedAt,
+		toTerm: reconciliationitem.ByCreatedAt,
+		toCursor: func(_m *ReconciliationItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ReconciliationItemOrderFieldKind orders ReconciliationItem by kind.
+	ReconciliationItemOrderFieldKind = &ReconciliationItemOrderField{
+		Value: func(_m *ReconciliationItem) (ent.Value, error) {
+			return _m.Kind, nil
+		},
+		column: reconciliationitem.FieldKind,
+		toTerm: reconciliationitem.ByKind,
+		toCursor: func(_m *ReconciliationItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Kind,
+			}
+		},
+	}
+	// ReconciliationItemOrderFieldTxnDate orders ReconciliationItem by txn_date.
+	ReconciliationItemOrderFieldTxnDate = &ReconciliationItemOrderField{
+		Value: func(_m *ReconciliationItem) (ent.Value, error) {
+			return _m.TxnDate, nil
+		},
+		column: reconciliationitem.FieldTxnDate,
+		toTerm: reconciliationitem.ByTxnDate,
+		toCursor: func(_m *ReconciliationItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.TxnDate,
+			}
+		},
+	}
+	// ReconciliationItemOrderFieldStatus orders ReconciliationItem by status.
+	ReconciliationItemOrderFieldStatus = &ReconciliationItemOrderField{
+		Value: func(_m *ReconciliationItem) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: reconciliationitem.FieldStatus,
+		toTerm: reconciliationitem.ByStatus,
+		toCursor: func(_m *ReconciliationItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+	// ReconciliationItemOrderFieldLastSeenAt orders ReconciliationItem by last_seen_at.
+	ReconciliationItemOrderFieldLastSeenAt = &ReconciliationItemOrderField{
+		Value: func(_m *ReconciliationItem) (ent.Value, error) {
+			return _m.LastSeenAt, nil
+		},
+		column: reconciliationitem.FieldLastSeenAt,
+		toTerm: reconciliationitem.ByLastSeenAt,
+		toCursor: func(_m *ReconciliationItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.LastSeenAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ReconciliationItemOrderField) String() string {
+	var str string
+	switch f.column {
+	case ReconciliationItemOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ReconciliationItemOrderFieldKind.column:
+		str = "KIND"
+	case ReconciliationItemOrderFieldTxnDate.column:
+		str = "TXN_DATE"
+	case ReconciliationItemOrderFieldStatus.column:
+		str = "STATUS"
+	case ReconciliationItemOrderFieldLastSeenAt.column:
+		str = "LAST_SEEN_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ReconciliationItemOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ReconciliationItemOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ReconciliationItemOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ReconciliationItemOrderFieldCreatedAt
+	case "KIND":
+		*f = *ReconciliationItemOrderFieldKind
+	case "TXN_DATE":
+		*f = *ReconciliationItemOrderFieldTxnDate
+	case "STATUS":
+		*f = *ReconciliationItemOrderFieldStatus
+	case "LAST_SEEN_AT":
+		*f = *ReconciliationItemOrderFieldLastSeenAt
+	default:
+		return fmt.Errorf("%s is not a valid ReconciliationItemOrderField", str)
+	}
+	return nil
+}
+
+// ReconciliationItemOrderField defines the ordering field of ReconciliationItem.
+type ReconciliationItemOrderField struct {
+	// Value extracts the ordering value from the given ReconciliationItem.
+	Value    func(*ReconciliationItem) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) reconciliationitem.OrderOption
+	toCursor func(*ReconciliationItem) Cursor
+}
+
+// ReconciliationItemOrder defines the ordering of ReconciliationItem.
+type ReconciliationItemOrder struct {
+	Direction OrderDirection                `json:"direction"`
+	Field     *ReconciliationItemOrderField `json:"field"`
+}
+
+// DefaultReconciliationItemOrder is the default ordering of ReconciliationItem.
+var DefaultReconciliationItemOrder = &ReconciliationItemOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ReconciliationItemOrderField{
+		Value: func(_m *ReconciliationItem) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: reconciliationitem.FieldID,
+		toTerm: reconciliationitem.ByID,
+		toCursor: func(_m *ReconciliationItem) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ReconciliationItem into ReconciliationItemEdge.
+func (_m *ReconciliationItem) ToEdge(order *ReconciliationItemOrder) *ReconciliationItemEdge {
+	if order == nil {
+		order = DefaultReconciliationItemOrder
+	}
+	return &ReconciliationItemEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

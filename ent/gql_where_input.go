@@ -28,6 +28,7 @@ import (
 	"books/ent/predicate"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -12589,6 +12590,35 @@ type PaymentWhereInput struct {
 	RecordedByEqualFold    *string  `json:"recordedByEqualFold,omitempty"`
 	RecordedByContainsFold *string  `json:"recordedByContainsFold,omitempty"`
 
+	// "voided_at" field predicates.
+	VoidedAt       *time.Time  `json:"voidedAt,omitempty"`
+	VoidedAtNEQ    *time.Time  `json:"voidedAtNEQ,omitempty"`
+	VoidedAtIn     []time.Time `json:"voidedAtIn,omitempty"`
+	VoidedAtNotIn  []time.Time `json:"voidedAtNotIn,omitempty"`
+	VoidedAtGT     *time.Time  `json:"voidedAtGT,omitempty"`
+	VoidedAtGTE    *time.Time  `json:"voidedAtGTE,omitempty"`
+	VoidedAtLT     *time.Time  `json:"voidedAtLT,omitempty"`
+	VoidedAtLTE    *time.Time  `json:"voidedAtLTE,omitempty"`
+	VoidedAtIsNil  bool        `json:"voidedAtIsNil,omitempty"`
+	VoidedAtNotNil bool        `json:"voidedAtNotNil,omitempty"`
+
+	// "void_entry_id" field predicates.
+	VoidEntryID             *string  `json:"voidEntryID,omitempty"`
+	VoidEntryIDNEQ          *string  `json:"voidEntryIDNEQ,omitempty"`
+	VoidEntryIDIn           []string `json:"voidEntryIDIn,omitempty"`
+	VoidEntryIDNotIn        []string `json:"voidEntryIDNotIn,omitempty"`
+	VoidEntryIDGT           *string  `json:"voidEntryIDGT,omitempty"`
+	VoidEntryIDGTE          *string  `json:"voidEntryIDGTE,omitempty"`
+	VoidEntryIDLT           *string  `json:"voidEntryIDLT,omitempty"`
+	VoidEntryIDLTE          *string  `json:"voidEntryIDLTE,omitempty"`
+	VoidEntryIDContains     *string  `json:"voidEntryIDContains,omitempty"`
+	VoidEntryIDHasPrefix    *string  `json:"voidEntryIDHasPrefix,omitempty"`
+	VoidEntryIDHasSuffix    *string  `json:"voidEntryIDHasSuffix,omitempty"`
+	VoidEntryIDIsNil        bool     `json:"voidEntryIDIsNil,omitempty"`
+	VoidEntryIDNotNil       bool     `json:"voidEntryIDNotNil,omitempty"`
+	VoidEntryIDEqualFold    *string  `json:"voidEntryIDEqualFold,omitempty"`
+	VoidEntryIDContainsFold *string  `json:"voidEntryIDContainsFold,omitempty"`
+
 	// "sync_status" field predicates.
 	SyncStatus      *syncstate.Status  `json:"syncStatus,omitempty"`
 	SyncStatusNEQ   *syncstate.Status  `json:"syncStatusNEQ,omitempty"`
@@ -13224,6 +13254,81 @@ func (i *PaymentWhereInput) P() (predicate.Payment, error) {
 	}
 	if i.RecordedByContainsFold != nil {
 		predicates = append(predicates, payment.RecordedByContainsFold(*i.RecordedByContainsFold))
+	}
+	if i.VoidedAt != nil {
+		predicates = append(predicates, payment.VoidedAtEQ(*i.VoidedAt))
+	}
+	if i.VoidedAtNEQ != nil {
+		predicates = append(predicates, payment.VoidedAtNEQ(*i.VoidedAtNEQ))
+	}
+	if len(i.VoidedAtIn) > 0 {
+		predicates = append(predicates, payment.VoidedAtIn(i.VoidedAtIn...))
+	}
+	if len(i.VoidedAtNotIn) > 0 {
+		predicates = append(predicates, payment.VoidedAtNotIn(i.VoidedAtNotIn...))
+	}
+	if i.VoidedAtGT != nil {
+		predicates = append(predicates, payment.VoidedAtGT(*i.VoidedAtGT))
+	}
+	if i.VoidedAtGTE != nil {
+		predicates = append(predicates, payment.VoidedAtGTE(*i.VoidedAtGTE))
+	}
+	if i.VoidedAtLT != nil {
+		predicates = append(predicates, payment.VoidedAtLT(*i.VoidedAtLT))
+	}
+	if i.VoidedAtLTE != nil {
+		predicates = append(predicates, payment.VoidedAtLTE(*i.VoidedAtLTE))
+	}
+	if i.VoidedAtIsNil {
+		predicates = append(predicates, payment.VoidedAtIsNil())
+	}
+	if i.VoidedAtNotNil {
+		predicates = append(predicates, payment.VoidedAtNotNil())
+	}
+	if i.VoidEntryID != nil {
+		predicates = append(predicates, payment.VoidEntryIDEQ(*i.VoidEntryID))
+	}
+	if i.VoidEntryIDNEQ != nil {
+		predicates = append(predicates, payment.VoidEntryIDNEQ(*i.VoidEntryIDNEQ))
+	}
+	if len(i.VoidEntryIDIn) > 0 {
+		predicates = append(predicates, payment.VoidEntryIDIn(i.VoidEntryIDIn...))
+	}
+	if len(i.VoidEntryIDNotIn) > 0 {
+		predicates = append(predicates, payment.VoidEntryIDNotIn(i.VoidEntryIDNotIn...))
+	}
+	if i.VoidEntryIDGT != nil {
+		predicates = append(predicates, payment.VoidEntryIDGT(*i.VoidEntryIDGT))
+	}
+	if i.VoidEntryIDGTE != nil {
+		predicates = append(predicates, payment.VoidEntryIDGTE(*i.VoidEntryIDGTE))
+	}
+	if i.VoidEntryIDLT != nil {
+		predicates = append(predicates, payment.VoidEntryIDLT(*i.VoidEntryIDLT))
+	}
+	if i.VoidEntryIDLTE != nil {
+		predicates = append(predicates, payment.VoidEntryIDLTE(*i.VoidEntryIDLTE))
+	}
+	if i.VoidEntryIDContains != nil {
+		predicates = append(predicates, payment.VoidEntryIDContains(*i.VoidEntryIDContains))
+	}
+	if i.VoidEntryIDHasPrefix != nil {
+		predicates = append(predicates, payment.VoidEntryIDHasPrefix(*i.VoidEntryIDHasPrefix))
+	}
+	if i.VoidEntryIDHasSuffix != nil {
+		predicates = append(predicates, payment.VoidEntryIDHasSuffix(*i.VoidEntryIDHasSuffix))
+	}
+	if i.VoidEntryIDIsNil {
+		predicates = append(predicates, payment.VoidEntryIDIsNil())
+	}
+	if i.VoidEntryIDNotNil {
+		predicates = append(predicates, payment.VoidEntryIDNotNil())
+	}
+	if i.VoidEntryIDEqualFold != nil {
+		predicates = append(predicates, payment.VoidEntryIDEqualFold(*i.VoidEntryIDEqualFold))
+	}
+	if i.VoidEntryIDContainsFold != nil {
+		predicates = append(predicates, payment.VoidEntryIDContainsFold(*i.VoidEntryIDContainsFold))
 	}
 	if i.SyncStatus != nil {
 		predicates = append(predicates, payment.SyncStatusEQ(*i.SyncStatus))
@@ -15373,6 +15478,1228 @@ func (i *QBOListEntryWhereInput) P() (predicate.QBOListEntry, error) {
 		return predicates[0], nil
 	default:
 		return qbolistentry.And(predicates...), nil
+	}
+}
+
+// ReconciliationItemWhereInput represents a where input for filtering ReconciliationItem queries.
+type ReconciliationItemWhereInput struct {
+	Predicates []predicate.ReconciliationItem  `json:"-"`
+	Not        *ReconciliationItemWhereInput   `json:"not,omitempty"`
+	Or         []*ReconciliationItemWhereInput `json:"or,omitempty"`
+	And        []*ReconciliationItemWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *reconciliationitem.Kind  `json:"kind,omitempty"`
+	KindNEQ   *reconciliationitem.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []reconciliationitem.Kind `json:"kindIn,omitempty"`
+	KindNotIn []reconciliationitem.Kind `json:"kindNotIn,omitempty"`
+
+	// "qbo_type" field predicates.
+	QboType             *string  `json:"qboType,omitempty"`
+	QboTypeNEQ          *string  `json:"qboTypeNEQ,omitempty"`
+	QboTypeIn           []string `json:"qboTypeIn,omitempty"`
+	QboTypeNotIn        []string `json:"qboTypeNotIn,omitempty"`
+	QboTypeGT           *string  `json:"qboTypeGT,omitempty"`
+	QboTypeGTE          *string  `json:"qboTypeGTE,omitempty"`
+	QboTypeLT           *string  `json:"qboTypeLT,omitempty"`
+	QboTypeLTE          *string  `json:"qboTypeLTE,omitempty"`
+	QboTypeContains     *string  `json:"qboTypeContains,omitempty"`
+	QboTypeHasPrefix    *string  `json:"qboTypeHasPrefix,omitempty"`
+	QboTypeHasSuffix    *string  `json:"qboTypeHasSuffix,omitempty"`
+	QboTypeEqualFold    *string  `json:"qboTypeEqualFold,omitempty"`
+	QboTypeContainsFold *string  `json:"qboTypeContainsFold,omitempty"`
+
+	// "qbo_id" field predicates.
+	QboID             *string  `json:"qboID,omitempty"`
+	QboIDNEQ          *string  `json:"qboIDNEQ,omitempty"`
+	QboIDIn           []string `json:"qboIDIn,omitempty"`
+	QboIDNotIn        []string `json:"qboIDNotIn,omitempty"`
+	QboIDGT           *string  `json:"qboIDGT,omitempty"`
+	QboIDGTE          *string  `json:"qboIDGTE,omitempty"`
+	QboIDLT           *string  `json:"qboIDLT,omitempty"`
+	QboIDLTE          *string  `json:"qboIDLTE,omitempty"`
+	QboIDContains     *string  `json:"qboIDContains,omitempty"`
+	QboIDHasPrefix    *string  `json:"qboIDHasPrefix,omitempty"`
+	QboIDHasSuffix    *string  `json:"qboIDHasSuffix,omitempty"`
+	QboIDEqualFold    *string  `json:"qboIDEqualFold,omitempty"`
+	QboIDContainsFold *string  `json:"qboIDContainsFold,omitempty"`
+
+	// "record_type" field predicates.
+	RecordType             *string  `json:"recordType,omitempty"`
+	RecordTypeNEQ          *string  `json:"recordTypeNEQ,omitempty"`
+	RecordTypeIn           []string `json:"recordTypeIn,omitempty"`
+	RecordTypeNotIn        []string `json:"recordTypeNotIn,omitempty"`
+	RecordTypeGT           *string  `json:"recordTypeGT,omitempty"`
+	RecordTypeGTE          *string  `json:"recordTypeGTE,omitempty"`
+	RecordTypeLT           *string  `json:"recordTypeLT,omitempty"`
+	RecordTypeLTE          *string  `json:"recordTypeLTE,omitempty"`
+	RecordTypeContains     *string  `json:"recordTypeContains,omitempty"`
+	RecordTypeHasPrefix    *string  `json:"recordTypeHasPrefix,omitempty"`
+	RecordTypeHasSuffix    *string  `json:"recordTypeHasSuffix,omitempty"`
+	RecordTypeIsNil        bool     `json:"recordTypeIsNil,omitempty"`
+	RecordTypeNotNil       bool     `json:"recordTypeNotNil,omitempty"`
+	RecordTypeEqualFold    *string  `json:"recordTypeEqualFold,omitempty"`
+	RecordTypeContainsFold *string  `json:"recordTypeContainsFold,omitempty"`
+
+	// "record_id" field predicates.
+	RecordID             *string  `json:"recordID,omitempty"`
+	RecordIDNEQ          *string  `json:"recordIDNEQ,omitempty"`
+	RecordIDIn           []string `json:"recordIDIn,omitempty"`
+	RecordIDNotIn        []string `json:"recordIDNotIn,omitempty"`
+	RecordIDGT           *string  `json:"recordIDGT,omitempty"`
+	RecordIDGTE          *string  `json:"recordIDGTE,omitempty"`
+	RecordIDLT           *string  `json:"recordIDLT,omitempty"`
+	RecordIDLTE          *string  `json:"recordIDLTE,omitempty"`
+	RecordIDContains     *string  `json:"recordIDContains,omitempty"`
+	RecordIDHasPrefix    *string  `json:"recordIDHasPrefix,omitempty"`
+	RecordIDHasSuffix    *string  `json:"recordIDHasSuffix,omitempty"`
+	RecordIDIsNil        bool     `json:"recordIDIsNil,omitempty"`
+	RecordIDNotNil       bool     `json:"recordIDNotNil,omitempty"`
+	RecordIDEqualFold    *string  `json:"recordIDEqualFold,omitempty"`
+	RecordIDContainsFold *string  `json:"recordIDContainsFold,omitempty"`
+
+	// "customer_id" field predicates.
+	CustomerID             *string  `json:"customerID,omitempty"`
+	CustomerIDNEQ          *string  `json:"customerIDNEQ,omitempty"`
+	CustomerIDIn           []string `json:"customerIDIn,omitempty"`
+	CustomerIDNotIn        []string `json:"customerIDNotIn,omitempty"`
+	CustomerIDGT           *string  `json:"customerIDGT,omitempty"`
+	CustomerIDGTE          *string  `json:"customerIDGTE,omitempty"`
+	CustomerIDLT           *string  `json:"customerIDLT,omitempty"`
+	CustomerIDLTE          *string  `json:"customerIDLTE,omitempty"`
+	CustomerIDContains     *string  `json:"customerIDContains,omitempty"`
+	CustomerIDHasPrefix    *string  `json:"customerIDHasPrefix,omitempty"`
+	CustomerIDHasSuffix    *string  `json:"customerIDHasSuffix,omitempty"`
+	CustomerIDIsNil        bool     `json:"customerIDIsNil,omitempty"`
+	CustomerIDNotNil       bool     `json:"customerIDNotNil,omitempty"`
+	CustomerIDEqualFold    *string  `json:"customerIDEqualFold,omitempty"`
+	CustomerIDContainsFold *string  `json:"customerIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount       *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ    *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn     []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn  []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT     *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE    *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT     *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE    *money.Amount  `json:"amountLTE,omitempty"`
+	AmountIsNil  bool           `json:"amountIsNil,omitempty"`
+	AmountNotNil bool           `json:"amountNotNil,omitempty"`
+
+	// "currency" field predicates.
+	Currency             *string  `json:"currency,omitempty"`
+	CurrencyNEQ          *string  `json:"currencyNEQ,omitempty"`
+	CurrencyIn           []string `json:"currencyIn,omitempty"`
+	CurrencyNotIn        []string `json:"currencyNotIn,omitempty"`
+	CurrencyGT           *string  `json:"currencyGT,omitempty"`
+	CurrencyGTE          *string  `json:"currencyGTE,omitempty"`
+	CurrencyLT           *string  `json:"currencyLT,omitempty"`
+	CurrencyLTE          *string  `json:"currencyLTE,omitempty"`
+	CurrencyContains     *string  `json:"currencyContains,omitempty"`
+	CurrencyHasPrefix    *string  `json:"currencyHasPrefix,omitempty"`
+	CurrencyHasSuffix    *string  `json:"currencyHasSuffix,omitempty"`
+	CurrencyIsNil        bool     `json:"currencyIsNil,omitempty"`
+	CurrencyNotNil       bool     `json:"currencyNotNil,omitempty"`
+	CurrencyEqualFold    *string  `json:"currencyEqualFold,omitempty"`
+	CurrencyContainsFold *string  `json:"currencyContainsFold,omitempty"`
+
+	// "txn_date" field predicates.
+	TxnDate             *caldate.Date  `json:"txnDate,omitempty"`
+	TxnDateNEQ          *caldate.Date  `json:"txnDateNEQ,omitempty"`
+	TxnDateIn           []caldate.Date `json:"txnDateIn,omitempty"`
+	TxnDateNotIn        []caldate.Date `json:"txnDateNotIn,omitempty"`
+	TxnDateGT           *caldate.Date  `json:"txnDateGT,omitempty"`
+	TxnDateGTE          *caldate.Date  `json:"txnDateGTE,omitempty"`
+	TxnDateLT           *caldate.Date  `json:"txnDateLT,omitempty"`
+	TxnDateLTE          *caldate.Date  `json:"txnDateLTE,omitempty"`
+	TxnDateContains     *caldate.Date  `json:"txnDateContains,omitempty"`
+	TxnDateHasPrefix    *caldate.Date  `json:"txnDateHasPrefix,omitempty"`
+	TxnDateHasSuffix    *caldate.Date  `json:"txnDateHasSuffix,omitempty"`
+	TxnDateIsNil        bool           `json:"txnDateIsNil,omitempty"`
+	TxnDateNotNil       bool           `json:"txnDateNotNil,omitempty"`
+	TxnDateEqualFold    *caldate.Date  `json:"txnDateEqualFold,omitempty"`
+	TxnDateContainsFold *caldate.Date  `json:"txnDateContainsFold,omitempty"`
+
+	// "reference" field predicates.
+	Reference             *string  `json:"reference,omitempty"`
+	ReferenceNEQ          *string  `json:"referenceNEQ,omitempty"`
+	ReferenceIn           []string `json:"referenceIn,omitempty"`
+	ReferenceNotIn        []string `json:"referenceNotIn,omitempty"`
+	ReferenceGT           *string  `json:"referenceGT,omitempty"`
+	ReferenceGTE          *string  `json:"referenceGTE,omitempty"`
+	ReferenceLT           *string  `json:"referenceLT,omitempty"`
+	ReferenceLTE          *string  `json:"referenceLTE,omitempty"`
+	ReferenceContains     *string  `json:"referenceContains,omitempty"`
+	ReferenceHasPrefix    *string  `json:"referenceHasPrefix,omitempty"`
+	ReferenceHasSuffix    *string  `json:"referenceHasSuffix,omitempty"`
+	ReferenceIsNil        bool     `json:"referenceIsNil,omitempty"`
+	ReferenceNotNil       bool     `json:"referenceNotNil,omitempty"`
+	ReferenceEqualFold    *string  `json:"referenceEqualFold,omitempty"`
+	ReferenceContainsFold *string  `json:"referenceContainsFold,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "snapshot" field predicates.
+	Snapshot             *string  `json:"snapshot,omitempty"`
+	SnapshotNEQ          *string  `json:"snapshotNEQ,omitempty"`
+	SnapshotIn           []string `json:"snapshotIn,omitempty"`
+	SnapshotNotIn        []string `json:"snapshotNotIn,omitempty"`
+	SnapshotGT           *string  `json:"snapshotGT,omitempty"`
+	SnapshotGTE          *string  `json:"snapshotGTE,omitempty"`
+	SnapshotLT           *string  `json:"snapshotLT,omitempty"`
+	SnapshotLTE          *string  `json:"snapshotLTE,omitempty"`
+	SnapshotContains     *string  `json:"snapshotContains,omitempty"`
+	SnapshotHasPrefix    *string  `json:"snapshotHasPrefix,omitempty"`
+	SnapshotHasSuffix    *string  `json:"snapshotHasSuffix,omitempty"`
+	SnapshotIsNil        bool     `json:"snapshotIsNil,omitempty"`
+	SnapshotNotNil       bool     `json:"snapshotNotNil,omitempty"`
+	SnapshotEqualFold    *string  `json:"snapshotEqualFold,omitempty"`
+	SnapshotContainsFold *string  `json:"snapshotContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *reconciliationitem.Status  `json:"status,omitempty"`
+	StatusNEQ   *reconciliationitem.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []reconciliationitem.Status `json:"statusIn,omitempty"`
+	StatusNotIn []reconciliationitem.Status `json:"statusNotIn,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteIsNil        bool     `json:"noteIsNil,omitempty"`
+	NoteNotNil       bool     `json:"noteNotNil,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "resolved_by" field predicates.
+	ResolvedBy             *string  `json:"resolvedBy,omitempty"`
+	ResolvedByNEQ          *string  `json:"resolvedByNEQ,omitempty"`
+	ResolvedByIn           []string `json:"resolvedByIn,omitempty"`
+	ResolvedByNotIn        []string `json:"resolvedByNotIn,omitempty"`
+	ResolvedByGT           *string  `json:"resolvedByGT,omitempty"`
+	ResolvedByGTE          *string  `json:"resolvedByGTE,omitempty"`
+	ResolvedByLT           *string  `json:"resolvedByLT,omitempty"`
+	ResolvedByLTE          *string  `json:"resolvedByLTE,omitempty"`
+	ResolvedByContains     *string  `json:"resolvedByContains,omitempty"`
+	ResolvedByHasPrefix    *string  `json:"resolvedByHasPrefix,omitempty"`
+	ResolvedByHasSuffix    *string  `json:"resolvedByHasSuffix,omitempty"`
+	ResolvedByIsNil        bool     `json:"resolvedByIsNil,omitempty"`
+	ResolvedByNotNil       bool     `json:"resolvedByNotNil,omitempty"`
+	ResolvedByEqualFold    *string  `json:"resolvedByEqualFold,omitempty"`
+	ResolvedByContainsFold *string  `json:"resolvedByContainsFold,omitempty"`
+
+	// "resolved_at" field predicates.
+	ResolvedAt       *time.Time  `json:"resolvedAt,omitempty"`
+	ResolvedAtNEQ    *time.Time  `json:"resolvedAtNEQ,omitempty"`
+	ResolvedAtIn     []time.Time `json:"resolvedAtIn,omitempty"`
+	ResolvedAtNotIn  []time.Time `json:"resolvedAtNotIn,omitempty"`
+	ResolvedAtGT     *time.Time  `json:"resolvedAtGT,omitempty"`
+	ResolvedAtGTE    *time.Time  `json:"resolvedAtGTE,omitempty"`
+	ResolvedAtLT     *time.Time  `json:"resolvedAtLT,omitempty"`
+	ResolvedAtLTE    *time.Time  `json:"resolvedAtLTE,omitempty"`
+	ResolvedAtIsNil  bool        `json:"resolvedAtIsNil,omitempty"`
+	ResolvedAtNotNil bool        `json:"resolvedAtNotNil,omitempty"`
+
+	// "payment_id" field predicates.
+	PaymentID             *string  `json:"paymentID,omitempty"`
+	PaymentIDNEQ          *string  `json:"paymentIDNEQ,omitempty"`
+	PaymentIDIn           []string `json:"paymentIDIn,omitempty"`
+	PaymentIDNotIn        []string `json:"paymentIDNotIn,omitempty"`
+	PaymentIDGT           *string  `json:"paymentIDGT,omitempty"`
+	PaymentIDGTE          *string  `json:"paymentIDGTE,omitempty"`
+	PaymentIDLT           *string  `json:"paymentIDLT,omitempty"`
+	PaymentIDLTE          *string  `json:"paymentIDLTE,omitempty"`
+	PaymentIDContains     *string  `json:"paymentIDContains,omitempty"`
+	PaymentIDHasPrefix    *string  `json:"paymentIDHasPrefix,omitempty"`
+	PaymentIDHasSuffix    *string  `json:"paymentIDHasSuffix,omitempty"`
+	PaymentIDIsNil        bool     `json:"paymentIDIsNil,omitempty"`
+	PaymentIDNotNil       bool     `json:"paymentIDNotNil,omitempty"`
+	PaymentIDEqualFold    *string  `json:"paymentIDEqualFold,omitempty"`
+	PaymentIDContainsFold *string  `json:"paymentIDContainsFold,omitempty"`
+
+	// "last_seen_at" field predicates.
+	LastSeenAt      *time.Time  `json:"lastSeenAt,omitempty"`
+	LastSeenAtNEQ   *time.Time  `json:"lastSeenAtNEQ,omitempty"`
+	LastSeenAtIn    []time.Time `json:"lastSeenAtIn,omitempty"`
+	LastSeenAtNotIn []time.Time `json:"lastSeenAtNotIn,omitempty"`
+	LastSeenAtGT    *time.Time  `json:"lastSeenAtGT,omitempty"`
+	LastSeenAtGTE   *time.Time  `json:"lastSeenAtGTE,omitempty"`
+	LastSeenAtLT    *time.Time  `json:"lastSeenAtLT,omitempty"`
+	LastSeenAtLTE   *time.Time  `json:"lastSeenAtLTE,omitempty"`
+
+	// "entity" edge predicates.
+	HasEntity     *bool                    `json:"hasEntity,omitempty"`
+	HasEntityWith []*LegalEntityWhereInput `json:"hasEntityWith,omitempty"`
+
+	// "customer" edge predicates.
+	HasCustomer     *bool                 `json:"hasCustomer,omitempty"`
+	HasCustomerWith []*CustomerWhereInput `json:"hasCustomerWith,omitempty"`
+
+	// "payment" edge predicates.
+	HasPayment     *bool                `json:"hasPayment,omitempty"`
+	HasPaymentWith []*PaymentWhereInput `json:"hasPaymentWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ReconciliationItemWhereInput) AddPredicates(predicates ...predicate.ReconciliationItem) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ReconciliationItemWhereInput filter on the ReconciliationItemQuery builder.
+func (i *ReconciliationItemWhereInput) Filter(q *ReconciliationItemQuery) (*ReconciliationItemQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyReconciliationItemWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyReconciliationItemWhereInput is returned in case the ReconciliationItemWhereInput is empty.
+var ErrEmptyReconciliationItemWhereInput = errors.New("ent: empty predicate ReconciliationItemWhereInput")
+
+// P returns a predicate for filtering reconciliationitems.
+// An error is returned if the input is empty or invalid.
+func (i *ReconciliationItemWhereInput) P() (predicate.ReconciliationItem, error) {
+	var predicates []predicate.ReconciliationItem
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, reconciliationitem.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ReconciliationItem, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, reconciliationitem.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ReconciliationItem, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, reconciliationitem.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, reconciliationitem.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, reconciliationitem.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, reconciliationitem.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, reconciliationitem.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, reconciliationitem.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, reconciliationitem.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, reconciliationitem.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, reconciliationitem.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, reconciliationitem.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, reconciliationitem.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, reconciliationitem.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, reconciliationitem.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, reconciliationitem.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, reconciliationitem.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, reconciliationitem.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, reconciliationitem.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, reconciliationitem.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, reconciliationitem.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.KindNotIn(i.KindNotIn...))
+	}
+	if i.QboType != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeEQ(*i.QboType))
+	}
+	if i.QboTypeNEQ != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeNEQ(*i.QboTypeNEQ))
+	}
+	if len(i.QboTypeIn) > 0 {
+		predicates = append(predicates, reconciliationitem.QboTypeIn(i.QboTypeIn...))
+	}
+	if len(i.QboTypeNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.QboTypeNotIn(i.QboTypeNotIn...))
+	}
+	if i.QboTypeGT != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeGT(*i.QboTypeGT))
+	}
+	if i.QboTypeGTE != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeGTE(*i.QboTypeGTE))
+	}
+	if i.QboTypeLT != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeLT(*i.QboTypeLT))
+	}
+	if i.QboTypeLTE != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeLTE(*i.QboTypeLTE))
+	}
+	if i.QboTypeContains != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeContains(*i.QboTypeContains))
+	}
+	if i.QboTypeHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeHasPrefix(*i.QboTypeHasPrefix))
+	}
+	if i.QboTypeHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeHasSuffix(*i.QboTypeHasSuffix))
+	}
+	if i.QboTypeEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeEqualFold(*i.QboTypeEqualFold))
+	}
+	if i.QboTypeContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.QboTypeContainsFold(*i.QboTypeContainsFold))
+	}
+	if i.QboID != nil {
+		predicates = append(predicates, reconciliationitem.QboIDEQ(*i.QboID))
+	}
+	if i.QboIDNEQ != nil {
+		predicates = append(predicates, reconciliationitem.QboIDNEQ(*i.QboIDNEQ))
+	}
+	if len(i.QboIDIn) > 0 {
+		predicates = append(predicates, reconciliationitem.QboIDIn(i.QboIDIn...))
+	}
+	if len(i.QboIDNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.QboIDNotIn(i.QboIDNotIn...))
+	}
+	if i.QboIDGT != nil {
+		predicates = append(predicates, reconciliationitem.QboIDGT(*i.QboIDGT))
+	}
+	if i.QboIDGTE != nil {
+		predicates = append(predicates, reconciliationitem.QboIDGTE(*i.QboIDGTE))
+	}
+	if i.QboIDLT != nil {
+		predicates = append(predicates, reconciliationitem.QboIDLT(*i.QboIDLT))
+	}
+	if i.QboIDLTE != nil {
+		predicates = append(predicates, reconciliationitem.QboIDLTE(*i.QboIDLTE))
+	}
+	if i.QboIDContains != nil {
+		predicates = append(predicates, reconciliationitem.QboIDContains(*i.QboIDContains))
+	}
+	if i.QboIDHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.QboIDHasPrefix(*i.QboIDHasPrefix))
+	}
+	if i.QboIDHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.QboIDHasSuffix(*i.QboIDHasSuffix))
+	}
+	if i.QboIDEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.QboIDEqualFold(*i.QboIDEqualFold))
+	}
+	if i.QboIDContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.QboIDContainsFold(*i.QboIDContainsFold))
+	}
+	if i.RecordType != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeEQ(*i.RecordType))
+	}
+	if i.RecordTypeNEQ != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeNEQ(*i.RecordTypeNEQ))
+	}
+	if len(i.RecordTypeIn) > 0 {
+		predicates = append(predicates, reconciliationitem.RecordTypeIn(i.RecordTypeIn...))
+	}
+	if len(i.RecordTypeNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.RecordTypeNotIn(i.RecordTypeNotIn...))
+	}
+	if i.RecordTypeGT != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeGT(*i.RecordTypeGT))
+	}
+	if i.RecordTypeGTE != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeGTE(*i.RecordTypeGTE))
+	}
+	if i.RecordTypeLT != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeLT(*i.RecordTypeLT))
+	}
+	if i.RecordTypeLTE != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeLTE(*i.RecordTypeLTE))
+	}
+	if i.RecordTypeContains != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeContains(*i.RecordTypeContains))
+	}
+	if i.RecordTypeHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeHasPrefix(*i.RecordTypeHasPrefix))
+	}
+	if i.RecordTypeHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeHasSuffix(*i.RecordTypeHasSuffix))
+	}
+	if i.RecordTypeIsNil {
+		predicates = append(predicates, reconciliationitem.RecordTypeIsNil())
+	}
+	if i.RecordTypeNotNil {
+		predicates = append(predicates, reconciliationitem.RecordTypeNotNil())
+	}
+	if i.RecordTypeEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeEqualFold(*i.RecordTypeEqualFold))
+	}
+	if i.RecordTypeContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.RecordTypeContainsFold(*i.RecordTypeContainsFold))
+	}
+	if i.RecordID != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDEQ(*i.RecordID))
+	}
+	if i.RecordIDNEQ != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDNEQ(*i.RecordIDNEQ))
+	}
+	if len(i.RecordIDIn) > 0 {
+		predicates = append(predicates, reconciliationitem.RecordIDIn(i.RecordIDIn...))
+	}
+	if len(i.RecordIDNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.RecordIDNotIn(i.RecordIDNotIn...))
+	}
+	if i.RecordIDGT != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDGT(*i.RecordIDGT))
+	}
+	if i.RecordIDGTE != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDGTE(*i.RecordIDGTE))
+	}
+	if i.RecordIDLT != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDLT(*i.RecordIDLT))
+	}
+	if i.RecordIDLTE != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDLTE(*i.RecordIDLTE))
+	}
+	if i.RecordIDContains != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDContains(*i.RecordIDContains))
+	}
+	if i.RecordIDHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDHasPrefix(*i.RecordIDHasPrefix))
+	}
+	if i.RecordIDHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDHasSuffix(*i.RecordIDHasSuffix))
+	}
+	if i.RecordIDIsNil {
+		predicates = append(predicates, reconciliationitem.RecordIDIsNil())
+	}
+	if i.RecordIDNotNil {
+		predicates = append(predicates, reconciliationitem.RecordIDNotNil())
+	}
+	if i.RecordIDEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDEqualFold(*i.RecordIDEqualFold))
+	}
+	if i.RecordIDContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.RecordIDContainsFold(*i.RecordIDContainsFold))
+	}
+	if i.CustomerID != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDEQ(*i.CustomerID))
+	}
+	if i.CustomerIDNEQ != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDNEQ(*i.CustomerIDNEQ))
+	}
+	if len(i.CustomerIDIn) > 0 {
+		predicates = append(predicates, reconciliationitem.CustomerIDIn(i.CustomerIDIn...))
+	}
+	if len(i.CustomerIDNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.CustomerIDNotIn(i.CustomerIDNotIn...))
+	}
+	if i.CustomerIDGT != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDGT(*i.CustomerIDGT))
+	}
+	if i.CustomerIDGTE != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDGTE(*i.CustomerIDGTE))
+	}
+	if i.CustomerIDLT != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDLT(*i.CustomerIDLT))
+	}
+	if i.CustomerIDLTE != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDLTE(*i.CustomerIDLTE))
+	}
+	if i.CustomerIDContains != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDContains(*i.CustomerIDContains))
+	}
+	if i.CustomerIDHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDHasPrefix(*i.CustomerIDHasPrefix))
+	}
+	if i.CustomerIDHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDHasSuffix(*i.CustomerIDHasSuffix))
+	}
+	if i.CustomerIDIsNil {
+		predicates = append(predicates, reconciliationitem.CustomerIDIsNil())
+	}
+	if i.CustomerIDNotNil {
+		predicates = append(predicates, reconciliationitem.CustomerIDNotNil())
+	}
+	if i.CustomerIDEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDEqualFold(*i.CustomerIDEqualFold))
+	}
+	if i.CustomerIDContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.CustomerIDContainsFold(*i.CustomerIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, reconciliationitem.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, reconciliationitem.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, reconciliationitem.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, reconciliationitem.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, reconciliationitem.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, reconciliationitem.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, reconciliationitem.AmountLTE(*i.AmountLTE))
+	}
+	if i.AmountIsNil {
+		predicates = append(predicates, reconciliationitem.AmountIsNil())
+	}
+	if i.AmountNotNil {
+		predicates = append(predicates, reconciliationitem.AmountNotNil())
+	}
+	if i.Currency != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyEQ(*i.Currency))
+	}
+	if i.CurrencyNEQ != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyNEQ(*i.CurrencyNEQ))
+	}
+	if len(i.CurrencyIn) > 0 {
+		predicates = append(predicates, reconciliationitem.CurrencyIn(i.CurrencyIn...))
+	}
+	if len(i.CurrencyNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.CurrencyNotIn(i.CurrencyNotIn...))
+	}
+	if i.CurrencyGT != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyGT(*i.CurrencyGT))
+	}
+	if i.CurrencyGTE != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyGTE(*i.CurrencyGTE))
+	}
+	if i.CurrencyLT != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyLT(*i.CurrencyLT))
+	}
+	if i.CurrencyLTE != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyLTE(*i.CurrencyLTE))
+	}
+	if i.CurrencyContains != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyContains(*i.CurrencyContains))
+	}
+	if i.CurrencyHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyHasPrefix(*i.CurrencyHasPrefix))
+	}
+	if i.CurrencyHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyHasSuffix(*i.CurrencyHasSuffix))
+	}
+	if i.CurrencyIsNil {
+		predicates = append(predicates, reconciliationitem.CurrencyIsNil())
+	}
+	if i.CurrencyNotNil {
+		predicates = append(predicates, reconciliationitem.CurrencyNotNil())
+	}
+	if i.CurrencyEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyEqualFold(*i.CurrencyEqualFold))
+	}
+	if i.CurrencyContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.CurrencyContainsFold(*i.CurrencyContainsFold))
+	}
+	if i.TxnDate != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateEQ(*i.TxnDate))
+	}
+	if i.TxnDateNEQ != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateNEQ(*i.TxnDateNEQ))
+	}
+	if len(i.TxnDateIn) > 0 {
+		predicates = append(predicates, reconciliationitem.TxnDateIn(i.TxnDateIn...))
+	}
+	if len(i.TxnDateNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.TxnDateNotIn(i.TxnDateNotIn...))
+	}
+	if i.TxnDateGT != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateGT(*i.TxnDateGT))
+	}
+	if i.TxnDateGTE != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateGTE(*i.TxnDateGTE))
+	}
+	if i.TxnDateLT != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateLT(*i.TxnDateLT))
+	}
+	if i.TxnDateLTE != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateLTE(*i.TxnDateLTE))
+	}
+	if i.TxnDateContains != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateContains(*i.TxnDateContains))
+	}
+	if i.TxnDateHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateHasPrefix(*i.TxnDateHasPrefix))
+	}
+	if i.TxnDateHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateHasSuffix(*i.TxnDateHasSuffix))
+	}
+	if i.TxnDateIsNil {
+		predicates = append(predicates, reconciliationitem.TxnDateIsNil())
+	}
+	if i.TxnDateNotNil {
+		predicates = append(predicates, reconciliationitem.TxnDateNotNil())
+	}
+	if i.TxnDateEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateEqualFold(*i.TxnDateEqualFold))
+	}
+	if i.TxnDateContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.TxnDateContainsFold(*i.TxnDateContainsFold))
+	}
+	if i.Reference != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceEQ(*i.Reference))
+	}
+	if i.ReferenceNEQ != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceNEQ(*i.ReferenceNEQ))
+	}
+	if len(i.ReferenceIn) > 0 {
+		predicates = append(predicates, reconciliationitem.ReferenceIn(i.ReferenceIn...))
+	}
+	if len(i.ReferenceNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.ReferenceNotIn(i.ReferenceNotIn...))
+	}
+	if i.ReferenceGT != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceGT(*i.ReferenceGT))
+	}
+	if i.ReferenceGTE != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceGTE(*i.ReferenceGTE))
+	}
+	if i.ReferenceLT != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceLT(*i.ReferenceLT))
+	}
+	if i.ReferenceLTE != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceLTE(*i.ReferenceLTE))
+	}
+	if i.ReferenceContains != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceContains(*i.ReferenceContains))
+	}
+	if i.ReferenceHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceHasPrefix(*i.ReferenceHasPrefix))
+	}
+	if i.ReferenceHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceHasSuffix(*i.ReferenceHasSuffix))
+	}
+	if i.ReferenceIsNil {
+		predicates = append(predicates, reconciliationitem.ReferenceIsNil())
+	}
+	if i.ReferenceNotNil {
+		predicates = append(predicates, reconciliationitem.ReferenceNotNil())
+	}
+	if i.ReferenceEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceEqualFold(*i.ReferenceEqualFold))
+	}
+	if i.ReferenceContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.ReferenceContainsFold(*i.ReferenceContainsFold))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, reconciliationitem.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, reconciliationitem.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, reconciliationitem.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, reconciliationitem.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, reconciliationitem.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, reconciliationitem.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, reconciliationitem.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, reconciliationitem.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.Snapshot != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotEQ(*i.Snapshot))
+	}
+	if i.SnapshotNEQ != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotNEQ(*i.SnapshotNEQ))
+	}
+	if len(i.SnapshotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.SnapshotIn(i.SnapshotIn...))
+	}
+	if len(i.SnapshotNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.SnapshotNotIn(i.SnapshotNotIn...))
+	}
+	if i.SnapshotGT != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotGT(*i.SnapshotGT))
+	}
+	if i.SnapshotGTE != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotGTE(*i.SnapshotGTE))
+	}
+	if i.SnapshotLT != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotLT(*i.SnapshotLT))
+	}
+	if i.SnapshotLTE != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotLTE(*i.SnapshotLTE))
+	}
+	if i.SnapshotContains != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotContains(*i.SnapshotContains))
+	}
+	if i.SnapshotHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotHasPrefix(*i.SnapshotHasPrefix))
+	}
+	if i.SnapshotHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotHasSuffix(*i.SnapshotHasSuffix))
+	}
+	if i.SnapshotIsNil {
+		predicates = append(predicates, reconciliationitem.SnapshotIsNil())
+	}
+	if i.SnapshotNotNil {
+		predicates = append(predicates, reconciliationitem.SnapshotNotNil())
+	}
+	if i.SnapshotEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotEqualFold(*i.SnapshotEqualFold))
+	}
+	if i.SnapshotContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.SnapshotContainsFold(*i.SnapshotContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, reconciliationitem.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, reconciliationitem.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, reconciliationitem.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Note != nil {
+		predicates = append(predicates, reconciliationitem.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, reconciliationitem.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, reconciliationitem.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, reconciliationitem.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, reconciliationitem.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, reconciliationitem.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, reconciliationitem.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, reconciliationitem.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteIsNil {
+		predicates = append(predicates, reconciliationitem.NoteIsNil())
+	}
+	if i.NoteNotNil {
+		predicates = append(predicates, reconciliationitem.NoteNotNil())
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.NoteContainsFold(*i.NoteContainsFold))
+	}
+	if i.ResolvedBy != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByEQ(*i.ResolvedBy))
+	}
+	if i.ResolvedByNEQ != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByNEQ(*i.ResolvedByNEQ))
+	}
+	if len(i.ResolvedByIn) > 0 {
+		predicates = append(predicates, reconciliationitem.ResolvedByIn(i.ResolvedByIn...))
+	}
+	if len(i.ResolvedByNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.ResolvedByNotIn(i.ResolvedByNotIn...))
+	}
+	if i.ResolvedByGT != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByGT(*i.ResolvedByGT))
+	}
+	if i.ResolvedByGTE != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByGTE(*i.ResolvedByGTE))
+	}
+	if i.ResolvedByLT != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByLT(*i.ResolvedByLT))
+	}
+	if i.ResolvedByLTE != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByLTE(*i.ResolvedByLTE))
+	}
+	if i.ResolvedByContains != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByContains(*i.ResolvedByContains))
+	}
+	if i.ResolvedByHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByHasPrefix(*i.ResolvedByHasPrefix))
+	}
+	if i.ResolvedByHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByHasSuffix(*i.ResolvedByHasSuffix))
+	}
+	if i.ResolvedByIsNil {
+		predicates = append(predicates, reconciliationitem.ResolvedByIsNil())
+	}
+	if i.ResolvedByNotNil {
+		predicates = append(predicates, reconciliationitem.ResolvedByNotNil())
+	}
+	if i.ResolvedByEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByEqualFold(*i.ResolvedByEqualFold))
+	}
+	if i.ResolvedByContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedByContainsFold(*i.ResolvedByContainsFold))
+	}
+	if i.ResolvedAt != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedAtEQ(*i.ResolvedAt))
+	}
+	if i.ResolvedAtNEQ != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedAtNEQ(*i.ResolvedAtNEQ))
+	}
+	if len(i.ResolvedAtIn) > 0 {
+		predicates = append(predicates, reconciliationitem.ResolvedAtIn(i.ResolvedAtIn...))
+	}
+	if len(i.ResolvedAtNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.ResolvedAtNotIn(i.ResolvedAtNotIn...))
+	}
+	if i.ResolvedAtGT != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedAtGT(*i.ResolvedAtGT))
+	}
+	if i.ResolvedAtGTE != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedAtGTE(*i.ResolvedAtGTE))
+	}
+	if i.ResolvedAtLT != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedAtLT(*i.ResolvedAtLT))
+	}
+	if i.ResolvedAtLTE != nil {
+		predicates = append(predicates, reconciliationitem.ResolvedAtLTE(*i.ResolvedAtLTE))
+	}
+	if i.ResolvedAtIsNil {
+		predicates = append(predicates, reconciliationitem.ResolvedAtIsNil())
+	}
+	if i.ResolvedAtNotNil {
+		predicates = append(predicates, reconciliationitem.ResolvedAtNotNil())
+	}
+	if i.PaymentID != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDEQ(*i.PaymentID))
+	}
+	if i.PaymentIDNEQ != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDNEQ(*i.PaymentIDNEQ))
+	}
+	if len(i.PaymentIDIn) > 0 {
+		predicates = append(predicates, reconciliationitem.PaymentIDIn(i.PaymentIDIn...))
+	}
+	if len(i.PaymentIDNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.PaymentIDNotIn(i.PaymentIDNotIn...))
+	}
+	if i.PaymentIDGT != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDGT(*i.PaymentIDGT))
+	}
+	if i.PaymentIDGTE != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDGTE(*i.PaymentIDGTE))
+	}
+	if i.PaymentIDLT != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDLT(*i.PaymentIDLT))
+	}
+	if i.PaymentIDLTE != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDLTE(*i.PaymentIDLTE))
+	}
+	if i.PaymentIDContains != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDContains(*i.PaymentIDContains))
+	}
+	if i.PaymentIDHasPrefix != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDHasPrefix(*i.PaymentIDHasPrefix))
+	}
+	if i.PaymentIDHasSuffix != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDHasSuffix(*i.PaymentIDHasSuffix))
+	}
+	if i.PaymentIDIsNil {
+		predicates = append(predicates, reconciliationitem.PaymentIDIsNil())
+	}
+	if i.PaymentIDNotNil {
+		predicates = append(predicates, reconciliationitem.PaymentIDNotNil())
+	}
+	if i.PaymentIDEqualFold != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDEqualFold(*i.PaymentIDEqualFold))
+	}
+	if i.PaymentIDContainsFold != nil {
+		predicates = append(predicates, reconciliationitem.PaymentIDContainsFold(*i.PaymentIDContainsFold))
+	}
+	if i.LastSeenAt != nil {
+		predicates = append(predicates, reconciliationitem.LastSeenAtEQ(*i.LastSeenAt))
+	}
+	if i.LastSeenAtNEQ != nil {
+		predicates = append(predicates, reconciliationitem.LastSeenAtNEQ(*i.LastSeenAtNEQ))
+	}
+	if len(i.LastSeenAtIn) > 0 {
+		predicates = append(predicates, reconciliationitem.LastSeenAtIn(i.LastSeenAtIn...))
+	}
+	if len(i.LastSeenAtNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.LastSeenAtNotIn(i.LastSeenAtNotIn...))
+	}
+	if i.LastSeenAtGT != nil {
+		predicates = append(predicates, reconciliationitem.LastSeenAtGT(*i.LastSeenAtGT))
+	}
+	if i.LastSeenAtGTE != nil {
+		predicates = append(predicates, reconciliationitem.LastSeenAtGTE(*i.LastSeenAtGTE))
+	}
+	if i.LastSeenAtLT != nil {
+		predicates = append(predicates, reconciliationitem.LastSeenAtLT(*i.LastSeenAtLT))
+	}
+	if i.LastSeenAtLTE != nil {
+		predicates = append(predicates, reconciliationitem.LastSeenAtLTE(*i.LastSeenAtLTE))
+	}
+
+	if i.HasEntity != nil {
+		p := reconciliationitem.HasEntity()
+		if !*i.HasEntity {
+			p = reconciliationitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntityWith) > 0 {
+		with := make([]predicate.LegalEntity, 0, len(i.HasEntityWith))
+		for _, w := range i.HasEntityWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntityWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, reconciliationitem.HasEntityWith(with...))
+	}
+	if i.HasCustomer != nil {
+		p := reconciliationitem.HasCustomer()
+		if !*i.HasCustomer {
+			p = reconciliationitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCustomerWith) > 0 {
+		with := make([]predicate.Customer, 0, len(i.HasCustomerWith))
+		for _, w := range i.HasCustomerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCustomerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, reconciliationitem.HasCustomerWith(with...))
+	}
+	if i.HasPayment != nil {
+		p := reconciliationitem.HasPayment()
+		if !*i.HasPayment {
+			p = reconciliationitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPaymentWith) > 0 {
+		with := make([]predicate.Payment, 0, len(i.HasPaymentWith))
+		for _, w := range i.HasPaymentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPaymentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, reconciliationitem.HasPaymentWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyReconciliationItemWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return reconciliationitem.And(predicates...), nil
 	}
 }
 

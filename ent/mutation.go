@@ -30,8 +30,10 @@ import (
 	"books/ent/predicate"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qboinboxevent"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -85,8 +87,10 @@ const (
 	TypePaymentApplication = "PaymentApplication"
 	TypeQBOAuthState       = "QBOAuthState"
 	TypeQBOConnection      = "QBOConnection"
+	TypeQBOInboxEvent      = "QBOInboxEvent"
 	TypeQBOLink            = "QBOLink"
 	TypeQBOListEntry       = "QBOListEntry"
+	TypeReconciliationItem = "ReconciliationItem"
 	TypeRefund             = "Refund"
 	TypeVendor             = "Vendor"
 	TypeWriteOff           = "WriteOff"
@@ -24230,6 +24234,8 @@ type PaymentMutation struct {
 	unapplied               *money.Amount
 	addunapplied            *money.Amount
 	recorded_by             *string
+	voided_at               *time.Time
+	void_entry_id           *string
 	sync_status             *syncstate.Status
 	clearedFields           map[string]struct{}
 	entity                  *string
@@ -25156,6 +25162,104 @@ func (m *PaymentMutation) ResetRecordedBy() {
 	delete(m.clearedFields, payment.FieldRecordedBy)
 }
 
+// SetVoidedAt sets the "voided_at" field.
+func (m *PaymentMutation) SetVoidedAt(t time.Time) {
+	m.voided_at = &t
+}
+
+// VoidedAt returns the value of the "voided_at" field in the mutation.
+func (m *PaymentMutation) VoidedAt() (r time.Time, exists bool) {
+	v := m.voided_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVoidedAt returns the old "voided_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldVoidedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVoidedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVoidedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVoidedAt: %w", err)
+	}
+	return oldValue.VoidedAt, nil
+}
+
+// ClearVoidedAt clears the value of the "voided_at" field.
+func (m *PaymentMutation) ClearVoidedAt() {
+	m.voided_at = nil
+	m.clearedFields[payment.FieldVoidedAt] = struct{}{}
+}
+
+// VoidedAtCleared returns if the "voided_at" field was cleared in this mutation.
+func (m *PaymentMutation) VoidedAtCleared() bool {
+	_, ok := m.clearedFields[payment.FieldVoidedAt]
+	return ok
+}
+
+// ResetVoidedAt resets all changes to the "voided_at" field.
+func (m *PaymentMutation) ResetVoidedAt() {
+	m.voided_at = nil
+	delete(m.clearedFields, payment.FieldVoidedAt)
+}
+
+// SetVoidEntryID sets the "void_entry_id" field.
+func (m *PaymentMutation) SetVoidEntryID(s string) {
+	m.void_entry_id = &s
+}
+
+// VoidEntryID returns the value of the "void_entry_id" field in the mutation.
+func (m *PaymentMutation) VoidEntryID() (r string, exists bool) {
+	v := m.void_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVoidEntryID returns the old "void_entry_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldVoidEntryID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVoidEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVoidEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVoidEntryID: %w", err)
+	}
+	return oldValue.VoidEntryID, nil
+}
+
+// ClearVoidEntryID clears the value of the "void_entry_id" field.
+func (m *PaymentMutation) ClearVoidEntryID() {
+	m.void_entry_id = nil
+	m.clearedFields[payment.FieldVoidEntryID] = struct{}{}
+}
+
+// VoidEntryIDCleared returns if the "void_entry_id" field was cleared in this mutation.
+func (m *PaymentMutation) VoidEntryIDCleared() bool {
+	_, ok := m.clearedFields[payment.FieldVoidEntryID]
+	return ok
+}
+
+// ResetVoidEntryID resets all changes to the "void_entry_id" field.
+func (m *PaymentMutation) ResetVoidEntryID() {
+	m.void_entry_id = nil
+	delete(m.clearedFields, payment.FieldVoidEntryID)
+}
+
 // SetSyncStatus sets the "sync_status" field.
 func (m *PaymentMutation) SetSyncStatus(s syncstate.Status) {
 	m.sync_status = &s
@@ -25469,7 +25573,7 @@ func (m *PaymentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, payment.FieldCreatedAt)
 	}
@@ -25524,6 +25628,12 @@ func (m *PaymentMutation) Fields() []string {
 	if m.recorded_by != nil {
 		fields = append(fields, payment.FieldRecordedBy)
 	}
+	if m.voided_at != nil {
+		fields = append(fields, payment.FieldVoidedAt)
+	}
+	if m.void_entry_id != nil {
+		fields = append(fields, payment.FieldVoidEntryID)
+	}
 	if m.sync_status != nil {
 		fields = append(fields, payment.FieldSyncStatus)
 	}
@@ -25571,6 +25681,10 @@ func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.JournalEntryID()
 	case payment.FieldRecordedBy:
 		return m.RecordedBy()
+	case payment.FieldVoidedAt:
+		return m.VoidedAt()
+	case payment.FieldVoidEntryID:
+		return m.VoidEntryID()
 	case payment.FieldSyncStatus:
 		return m.SyncStatus()
 	}
@@ -25618,6 +25732,10 @@ func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldJournalEntryID(ctx)
 	case payment.FieldRecordedBy:
 		return m.OldRecordedBy(ctx)
+	case payment.FieldVoidedAt:
+		return m.OldVoidedAt(ctx)
+	case payment.FieldVoidEntryID:
+		return m.OldVoidEntryID(ctx)
 	case payment.FieldSyncStatus:
 		return m.OldSyncStatus(ctx)
 	}
@@ -25755,6 +25873,20 @@ func (m *PaymentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRecordedBy(v)
 		return nil
+	case payment.FieldVoidedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVoidedAt(v)
+		return nil
+	case payment.FieldVoidEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVoidEntryID(v)
+		return nil
 	case payment.FieldSyncStatus:
 		v, ok := value.(syncstate.Status)
 		if !ok {
@@ -25867,6 +25999,12 @@ func (m *PaymentMutation) ClearedFields() []string {
 	if m.FieldCleared(payment.FieldRecordedBy) {
 		fields = append(fields, payment.FieldRecordedBy)
 	}
+	if m.FieldCleared(payment.FieldVoidedAt) {
+		fields = append(fields, payment.FieldVoidedAt)
+	}
+	if m.FieldCleared(payment.FieldVoidEntryID) {
+		fields = append(fields, payment.FieldVoidEntryID)
+	}
 	return fields
 }
 
@@ -25892,6 +26030,12 @@ func (m *PaymentMutation) ClearField(name string) error {
 		return nil
 	case payment.FieldRecordedBy:
 		m.ClearRecordedBy()
+		return nil
+	case payment.FieldVoidedAt:
+		m.ClearVoidedAt()
+		return nil
+	case payment.FieldVoidEntryID:
+		m.ClearVoidEntryID()
 		return nil
 	}
 	return fmt.Errorf("unknown Payment nullable field %s", name)
@@ -25954,6 +26098,12 @@ func (m *PaymentMutation) ResetField(name string) error {
 		return nil
 	case payment.FieldRecordedBy:
 		m.ResetRecordedBy()
+		return nil
+	case payment.FieldVoidedAt:
+		m.ResetVoidedAt()
+		return nil
+	case payment.FieldVoidEntryID:
+		m.ResetVoidEntryID()
 		return nil
 	case payment.FieldSyncStatus:
 		m.ResetSyncStatus()
@@ -27796,6 +27946,8 @@ type QBOConnectionMutation struct {
 	settings                *settings.Settings
 	company_name            *string
 	lists_updated_at        *time.Time
+	polled_through          *time.Time
+	polled_at               *time.Time
 	clearedFields           map[string]struct{}
 	entity                  *string
 	clearedentity           bool
@@ -28742,6 +28894,104 @@ func (m *QBOConnectionMutation) ResetListsUpdatedAt() {
 	delete(m.clearedFields, qboconnection.FieldListsUpdatedAt)
 }
 
+// SetPolledThrough sets the "polled_through" field.
+func (m *QBOConnectionMutation) SetPolledThrough(t time.Time) {
+	m.polled_through = &t
+}
+
+// PolledThrough returns the value of the "polled_through" field in the mutation.
+func (m *QBOConnectionMutation) PolledThrough() (r time.Time, exists bool) {
+	v := m.polled_through
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolledThrough returns the old "polled_through" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldPolledThrough(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolledThrough is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolledThrough requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolledThrough: %w", err)
+	}
+	return oldValue.PolledThrough, nil
+}
+
+// ClearPolledThrough clears the value of the "polled_through" field.
+func (m *QBOConnectionMutation) ClearPolledThrough() {
+	m.polled_through = nil
+	m.clearedFields[qboconnection.FieldPolledThrough] = struct{}{}
+}
+
+// PolledThroughCleared returns if the "polled_through" field was cleared in this mutation.
+func (m *QBOConnectionMutation) PolledThroughCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldPolledThrough]
+	return ok
+}
+
+// ResetPolledThrough resets all changes to the "polled_through" field.
+func (m *QBOConnectionMutation) ResetPolledThrough() {
+	m.polled_through = nil
+	delete(m.clearedFields, qboconnection.FieldPolledThrough)
+}
+
+// SetPolledAt sets the "polled_at" field.
+func (m *QBOConnectionMutation) SetPolledAt(t time.Time) {
+	m.polled_at = &t
+}
+
+// PolledAt returns the value of the "polled_at" field in the mutation.
+func (m *QBOConnectionMutation) PolledAt() (r time.Time, exists bool) {
+	v := m.polled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolledAt returns the old "polled_at" field's value of the QBOConnection entity.
+// If the QBOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOConnectionMutation) OldPolledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolledAt: %w", err)
+	}
+	return oldValue.PolledAt, nil
+}
+
+// ClearPolledAt clears the value of the "polled_at" field.
+func (m *QBOConnectionMutation) ClearPolledAt() {
+	m.polled_at = nil
+	m.clearedFields[qboconnection.FieldPolledAt] = struct{}{}
+}
+
+// PolledAtCleared returns if the "polled_at" field was cleared in this mutation.
+func (m *QBOConnectionMutation) PolledAtCleared() bool {
+	_, ok := m.clearedFields[qboconnection.FieldPolledAt]
+	return ok
+}
+
+// ResetPolledAt resets all changes to the "polled_at" field.
+func (m *QBOConnectionMutation) ResetPolledAt() {
+	m.polled_at = nil
+	delete(m.clearedFields, qboconnection.FieldPolledAt)
+}
+
 // ClearEntity clears the "entity" edge to the LegalEntity entity.
 func (m *QBOConnectionMutation) ClearEntity() {
 	m.clearedentity = true
@@ -28803,7 +29053,7 @@ func (m *QBOConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *QBOConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, qboconnection.FieldCreatedAt)
 	}
@@ -28861,6 +29111,12 @@ func (m *QBOConnectionMutation) Fields() []string {
 	if m.lists_updated_at != nil {
 		fields = append(fields, qboconnection.FieldListsUpdatedAt)
 	}
+	if m.polled_through != nil {
+		fields = append(fields, qboconnection.FieldPolledThrough)
+	}
+	if m.polled_at != nil {
+		fields = append(fields, qboconnection.FieldPolledAt)
+	}
 	return fields
 }
 
@@ -28907,6 +29163,10 @@ func (m *QBOConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.CompanyName()
 	case qboconnection.FieldListsUpdatedAt:
 		return m.ListsUpdatedAt()
+	case qboconnection.FieldPolledThrough:
+		return m.PolledThrough()
+	case qboconnection.FieldPolledAt:
+		return m.PolledAt()
 	}
 	return nil, false
 }
@@ -28954,6 +29214,10 @@ func (m *QBOConnectionMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldCompanyName(ctx)
 	case qboconnection.FieldListsUpdatedAt:
 		return m.OldListsUpdatedAt(ctx)
+	case qboconnection.FieldPolledThrough:
+		return m.OldPolledThrough(ctx)
+	case qboconnection.FieldPolledAt:
+		return m.OldPolledAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown QBOConnection field %s", name)
 }
@@ -29096,6 +29360,20 @@ func (m *QBOConnectionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetListsUpdatedAt(v)
 		return nil
+	case qboconnection.FieldPolledThrough:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolledThrough(v)
+		return nil
+	case qboconnection.FieldPolledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolledAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown QBOConnection field %s", name)
 }
@@ -29171,6 +29449,12 @@ func (m *QBOConnectionMutation) ClearedFields() []string {
 	if m.FieldCleared(qboconnection.FieldListsUpdatedAt) {
 		fields = append(fields, qboconnection.FieldListsUpdatedAt)
 	}
+	if m.FieldCleared(qboconnection.FieldPolledThrough) {
+		fields = append(fields, qboconnection.FieldPolledThrough)
+	}
+	if m.FieldCleared(qboconnection.FieldPolledAt) {
+		fields = append(fields, qboconnection.FieldPolledAt)
+	}
 	return fields
 }
 
@@ -29214,6 +29498,12 @@ func (m *QBOConnectionMutation) ClearField(name string) error {
 		return nil
 	case qboconnection.FieldListsUpdatedAt:
 		m.ClearListsUpdatedAt()
+		return nil
+	case qboconnection.FieldPolledThrough:
+		m.ClearPolledThrough()
+		return nil
+	case qboconnection.FieldPolledAt:
+		m.ClearPolledAt()
 		return nil
 	}
 	return fmt.Errorf("unknown QBOConnection nullable field %s", name)
@@ -29279,6 +29569,12 @@ func (m *QBOConnectionMutation) ResetField(name string) error {
 		return nil
 	case qboconnection.FieldListsUpdatedAt:
 		m.ResetListsUpdatedAt()
+		return nil
+	case qboconnection.FieldPolledThrough:
+		m.ResetPolledThrough()
+		return nil
+	case qboconnection.FieldPolledAt:
+		m.ResetPolledAt()
 		return nil
 	}
 	return fmt.Errorf("unknown QBOConnection field %s", name)
@@ -29356,6 +29652,1301 @@ func (m *QBOConnectionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown QBOConnection edge %s", name)
+}
+
+// QBOInboxEventMutation represents an operation that mutates the QBOInboxEvent nodes in the graph.
+type QBOInboxEventMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	dedupe_key      *string
+	realm_id        *string
+	organization_id *string
+	connection_id   *string
+	source          *qboinboxevent.Source
+	qbo_type        *string
+	qbo_id          *string
+	operation       *string
+	occurred_at     *time.Time
+	payload         *string
+	status          *qboinboxevent.Status
+	attempts        *int
+	addattempts     *int
+	last_error      *string
+	processed_at    *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*QBOInboxEvent, error)
+	predicates      []predicate.QBOInboxEvent
+}
+
+var _ ent.Mutation = (*QBOInboxEventMutation)(nil)
+
+// qboinboxeventOption allows management of the mutation configuration using functional options.
+type qboinboxeventOption func(*QBOInboxEventMutation)
+
+// newQBOInboxEventMutation creates new mutation for the QBOInboxEvent entity.
+func newQBOInboxEventMutation(c config, op Op, opts ...qboinboxeventOption) *QBOInboxEventMutation {
+	m := &QBOInboxEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeQBOInboxEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withQBOInboxEventID sets the ID field of the mutation.
+func withQBOInboxEventID(id string) qboinboxeventOption {
+	return func(m *QBOInboxEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *QBOInboxEvent
+		)
+		m.oldValue = func(ctx context.Context) (*QBOInboxEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().QBOInboxEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withQBOInboxEvent sets the old QBOInboxEvent of the mutation.
+func withQBOInboxEvent(node *QBOInboxEvent) qboinboxeventOption {
+	return func(m *QBOInboxEventMutation) {
+		m.oldValue = func(context.Context) (*QBOInboxEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m QBOInboxEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m QBOInboxEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of QBOInboxEvent entities.
+func (m *QBOInboxEventMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *QBOInboxEventMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *QBOInboxEventMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().QBOInboxEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *QBOInboxEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *QBOInboxEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *QBOInboxEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *QBOInboxEventMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *QBOInboxEventMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *QBOInboxEventMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDedupeKey sets the "dedupe_key" field.
+func (m *QBOInboxEventMutation) SetDedupeKey(s string) {
+	m.dedupe_key = &s
+}
+
+// DedupeKey returns the value of the "dedupe_key" field in the mutation.
+func (m *QBOInboxEventMutation) DedupeKey() (r string, exists bool) {
+	v := m.dedupe_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDedupeKey returns the old "dedupe_key" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldDedupeKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDedupeKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDedupeKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDedupeKey: %w", err)
+	}
+	return oldValue.DedupeKey, nil
+}
+
+// ResetDedupeKey resets all changes to the "dedupe_key" field.
+func (m *QBOInboxEventMutation) ResetDedupeKey() {
+	m.dedupe_key = nil
+}
+
+// SetRealmID sets the "realm_id" field.
+func (m *QBOInboxEventMutation) SetRealmID(s string) {
+	m.realm_id = &s
+}
+
+// RealmID returns the value of the "realm_id" field in the mutation.
+func (m *QBOInboxEventMutation) RealmID() (r string, exists bool) {
+	v := m.realm_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRealmID returns the old "realm_id" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldRealmID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRealmID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRealmID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRealmID: %w", err)
+	}
+	return oldValue.RealmID, nil
+}
+
+// ResetRealmID resets all changes to the "realm_id" field.
+func (m *QBOInboxEventMutation) ResetRealmID() {
+	m.realm_id = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *QBOInboxEventMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *QBOInboxEventMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldOrganizationID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ClearOrganizationID clears the value of the "organization_id" field.
+func (m *QBOInboxEventMutation) ClearOrganizationID() {
+	m.organization_id = nil
+	m.clearedFields[qboinboxevent.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationIDCleared returns if the "organization_id" field was cleared in this mutation.
+func (m *QBOInboxEventMutation) OrganizationIDCleared() bool {
+	_, ok := m.clearedFields[qboinboxevent.FieldOrganizationID]
+	return ok
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *QBOInboxEventMutation) ResetOrganizationID() {
+	m.organization_id = nil
+	delete(m.clearedFields, qboinboxevent.FieldOrganizationID)
+}
+
+// SetConnectionID sets the "connection_id" field.
+func (m *QBOInboxEventMutation) SetConnectionID(s string) {
+	m.connection_id = &s
+}
+
+// ConnectionID returns the value of the "connection_id" field in the mutation.
+func (m *QBOInboxEventMutation) ConnectionID() (r string, exists bool) {
+	v := m.connection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectionID returns the old "connection_id" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldConnectionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectionID: %w", err)
+	}
+	return oldValue.ConnectionID, nil
+}
+
+// ClearConnectionID clears the value of the "connection_id" field.
+func (m *QBOInboxEventMutation) ClearConnectionID() {
+	m.connection_id = nil
+	m.clearedFields[qboinboxevent.FieldConnectionID] = struct{}{}
+}
+
+// ConnectionIDCleared returns if the "connection_id" field was cleared in this mutation.
+func (m *QBOInboxEventMutation) ConnectionIDCleared() bool {
+	_, ok := m.clearedFields[qboinboxevent.FieldConnectionID]
+	return ok
+}
+
+// ResetConnectionID resets all changes to the "connection_id" field.
+func (m *QBOInboxEventMutation) ResetConnectionID() {
+	m.connection_id = nil
+	delete(m.clearedFields, qboinboxevent.FieldConnectionID)
+}
+
+// SetSource sets the "source" field.
+func (m *QBOInboxEventMutation) SetSource(q qboinboxevent.Source) {
+	m.source = &q
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *QBOInboxEventMutation) Source() (r qboinboxevent.Source, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldSource(ctx context.Context) (v qboinboxevent.Source, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *QBOInboxEventMutation) ResetSource() {
+	m.source = nil
+}
+
+// SetQboType sets the "qbo_type" field.
+func (m *QBOInboxEventMutation) SetQboType(s string) {
+	m.qbo_type = &s
+}
+
+// QboType returns the value of the "qbo_type" field in the mutation.
+func (m *QBOInboxEventMutation) QboType() (r string, exists bool) {
+	v := m.qbo_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboType returns the old "qbo_type" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldQboType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboType: %w", err)
+	}
+	return oldValue.QboType, nil
+}
+
+// ResetQboType resets all changes to the "qbo_type" field.
+func (m *QBOInboxEventMutation) ResetQboType() {
+	m.qbo_type = nil
+}
+
+// SetQboID sets the "qbo_id" field.
+func (m *QBOInboxEventMutation) SetQboID(s string) {
+	m.qbo_id = &s
+}
+
+// QboID returns the value of the "qbo_id" field in the mutation.
+func (m *QBOInboxEventMutation) QboID() (r string, exists bool) {
+	v := m.qbo_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboID returns the old "qbo_id" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldQboID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboID: %w", err)
+	}
+	return oldValue.QboID, nil
+}
+
+// ResetQboID resets all changes to the "qbo_id" field.
+func (m *QBOInboxEventMutation) ResetQboID() {
+	m.qbo_id = nil
+}
+
+// SetOperation sets the "operation" field.
+func (m *QBOInboxEventMutation) SetOperation(s string) {
+	m.operation = &s
+}
+
+// Operation returns the value of the "operation" field in the mutation.
+func (m *QBOInboxEventMutation) Operation() (r string, exists bool) {
+	v := m.operation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOperation returns the old "operation" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldOperation(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOperation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOperation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOperation: %w", err)
+	}
+	return oldValue.Operation, nil
+}
+
+// ResetOperation resets all changes to the "operation" field.
+func (m *QBOInboxEventMutation) ResetOperation() {
+	m.operation = nil
+}
+
+// SetOccurredAt sets the "occurred_at" field.
+func (m *QBOInboxEventMutation) SetOccurredAt(t time.Time) {
+	m.occurred_at = &t
+}
+
+// OccurredAt returns the value of the "occurred_at" field in the mutation.
+func (m *QBOInboxEventMutation) OccurredAt() (r time.Time, exists bool) {
+	v := m.occurred_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOccurredAt returns the old "occurred_at" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldOccurredAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOccurredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOccurredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOccurredAt: %w", err)
+	}
+	return oldValue.OccurredAt, nil
+}
+
+// ClearOccurredAt clears the value of the "occurred_at" field.
+func (m *QBOInboxEventMutation) ClearOccurredAt() {
+	m.occurred_at = nil
+	m.clearedFields[qboinboxevent.FieldOccurredAt] = struct{}{}
+}
+
+// OccurredAtCleared returns if the "occurred_at" field was cleared in this mutation.
+func (m *QBOInboxEventMutation) OccurredAtCleared() bool {
+	_, ok := m.clearedFields[qboinboxevent.FieldOccurredAt]
+	return ok
+}
+
+// ResetOccurredAt resets all changes to the "occurred_at" field.
+func (m *QBOInboxEventMutation) ResetOccurredAt() {
+	m.occurred_at = nil
+	delete(m.clearedFields, qboinboxevent.FieldOccurredAt)
+}
+
+// SetPayload sets the "payload" field.
+func (m *QBOInboxEventMutation) SetPayload(s string) {
+	m.payload = &s
+}
+
+// Payload returns the value of the "payload" field in the mutation.
+func (m *QBOInboxEventMutation) Payload() (r string, exists bool) {
+	v := m.payload
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayload returns the old "payload" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldPayload(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayload is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayload requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayload: %w", err)
+	}
+	return oldValue.Payload, nil
+}
+
+// ClearPayload clears the value of the "payload" field.
+func (m *QBOInboxEventMutation) ClearPayload() {
+	m.payload = nil
+	m.clearedFields[qboinboxevent.FieldPayload] = struct{}{}
+}
+
+// PayloadCleared returns if the "payload" field was cleared in this mutation.
+func (m *QBOInboxEventMutation) PayloadCleared() bool {
+	_, ok := m.clearedFields[qboinboxevent.FieldPayload]
+	return ok
+}
+
+// ResetPayload resets all changes to the "payload" field.
+func (m *QBOInboxEventMutation) ResetPayload() {
+	m.payload = nil
+	delete(m.clearedFields, qboinboxevent.FieldPayload)
+}
+
+// SetStatus sets the "status" field.
+func (m *QBOInboxEventMutation) SetStatus(q qboinboxevent.Status) {
+	m.status = &q
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *QBOInboxEventMutation) Status() (r qboinboxevent.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldStatus(ctx context.Context) (v qboinboxevent.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *QBOInboxEventMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *QBOInboxEventMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *QBOInboxEventMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *QBOInboxEventMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *QBOInboxEventMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *QBOInboxEventMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *QBOInboxEventMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *QBOInboxEventMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (m *QBOInboxEventMutation) ClearLastError() {
+	m.last_error = nil
+	m.clearedFields[qboinboxevent.FieldLastError] = struct{}{}
+}
+
+// LastErrorCleared returns if the "last_error" field was cleared in this mutation.
+func (m *QBOInboxEventMutation) LastErrorCleared() bool {
+	_, ok := m.clearedFields[qboinboxevent.FieldLastError]
+	return ok
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *QBOInboxEventMutation) ResetLastError() {
+	m.last_error = nil
+	delete(m.clearedFields, qboinboxevent.FieldLastError)
+}
+
+// SetProcessedAt sets the "processed_at" field.
+func (m *QBOInboxEventMutation) SetProcessedAt(t time.Time) {
+	m.processed_at = &t
+}
+
+// ProcessedAt returns the value of the "processed_at" field in the mutation.
+func (m *QBOInboxEventMutation) ProcessedAt() (r time.Time, exists bool) {
+	v := m.processed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProcessedAt returns the old "processed_at" field's value of the QBOInboxEvent entity.
+// If the QBOInboxEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QBOInboxEventMutation) OldProcessedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProcessedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProcessedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProcessedAt: %w", err)
+	}
+	return oldValue.ProcessedAt, nil
+}
+
+// ClearProcessedAt clears the value of the "processed_at" field.
+func (m *QBOInboxEventMutation) ClearProcessedAt() {
+	m.processed_at = nil
+	m.clearedFields[qboinboxevent.FieldProcessedAt] = struct{}{}
+}
+
+// ProcessedAtCleared returns if the "processed_at" field was cleared in this mutation.
+func (m *QBOInboxEventMutation) ProcessedAtCleared() bool {
+	_, ok := m.clearedFields[qboinboxevent.FieldProcessedAt]
+	return ok
+}
+
+// ResetProcessedAt resets all changes to the "processed_at" field.
+func (m *QBOInboxEventMutation) ResetProcessedAt() {
+	m.processed_at = nil
+	delete(m.clearedFields, qboinboxevent.FieldProcessedAt)
+}
+
+// Where appends a list predicates to the QBOInboxEventMutation builder.
+func (m *QBOInboxEventMutation) Where(ps ...predicate.QBOInboxEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the QBOInboxEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *QBOInboxEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.QBOInboxEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *QBOInboxEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *QBOInboxEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (QBOInboxEvent).
+func (m *QBOInboxEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *QBOInboxEventMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, qboinboxevent.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, qboinboxevent.FieldUpdatedAt)
+	}
+	if m.dedupe_key != nil {
+		fields = append(fields, qboinboxevent.FieldDedupeKey)
+	}
+	if m.realm_id != nil {
+		fields = append(fields, qboinboxevent.FieldRealmID)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, qboinboxevent.FieldOrganizationID)
+	}
+	if m.connection_id != nil {
+		fields = append(fields, qboinboxevent.FieldConnectionID)
+	}
+	if m.source != nil {
+		fields = append(fields, qboinboxevent.FieldSource)
+	}
+	if m.qbo_type != nil {
+		fields = append(fields, qboinboxevent.FieldQboType)
+	}
+	if m.qbo_id != nil {
+		fields = append(fields, qboinboxevent.FieldQboID)
+	}
+	if m.operation != nil {
+		fields = append(fields, qboinboxevent.FieldOperation)
+	}
+	if m.occurred_at != nil {
+		fields = append(fields, qboinboxevent.FieldOccurredAt)
+	}
+	if m.payload != nil {
+		fields = append(fields, qboinboxevent.FieldPayload)
+	}
+	if m.status != nil {
+		fields = append(fields, qboinboxevent.FieldStatus)
+	}
+	if m.attempts != nil {
+		fields = append(fields, qboinboxevent.FieldAttempts)
+	}
+	if m.last_error != nil {
+		fields = append(fields, qboinboxevent.FieldLastError)
+	}
+	if m.processed_at != nil {
+		fields = append(fields, qboinboxevent.FieldProcessedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *QBOInboxEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case qboinboxevent.FieldCreatedAt:
+		return m.CreatedAt()
+	case qboinboxevent.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case qboinboxevent.FieldDedupeKey:
+		return m.DedupeKey()
+	case qboinboxevent.FieldRealmID:
+		return m.RealmID()
+	case qboinboxevent.FieldOrganizationID:
+		return m.OrganizationID()
+	case qboinboxevent.FieldConnectionID:
+		return m.ConnectionID()
+	case qboinboxevent.FieldSource:
+		return m.Source()
+	case qboinboxevent.FieldQboType:
+		return m.QboType()
+	case qboinboxevent.FieldQboID:
+		return m.QboID()
+	case qboinboxevent.FieldOperation:
+		return m.Operation()
+	case qboinboxevent.FieldOccurredAt:
+		return m.OccurredAt()
+	case qboinboxevent.FieldPayload:
+		return m.Payload()
+	case qboinboxevent.FieldStatus:
+		return m.Status()
+	case qboinboxevent.FieldAttempts:
+		return m.Attempts()
+	case qboinboxevent.FieldLastError:
+		return m.LastError()
+	case qboinboxevent.FieldProcessedAt:
+		return m.ProcessedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *QBOInboxEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case qboinboxevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case qboinboxevent.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case qboinboxevent.FieldDedupeKey:
+		return m.OldDedupeKey(ctx)
+	case qboinboxevent.FieldRealmID:
+		return m.OldRealmID(ctx)
+	case qboinboxevent.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case qboinboxevent.FieldConnectionID:
+		return m.OldConnectionID(ctx)
+	case qboinboxevent.FieldSource:
+		return m.OldSource(ctx)
+	case qboinboxevent.FieldQboType:
+		return m.OldQboType(ctx)
+	case qboinboxevent.FieldQboID:
+		return m.OldQboID(ctx)
+	case qboinboxevent.FieldOperation:
+		return m.OldOperation(ctx)
+	case qboinboxevent.FieldOccurredAt:
+		return m.OldOccurredAt(ctx)
+	case qboinboxevent.FieldPayload:
+		return m.OldPayload(ctx)
+	case qboinboxevent.FieldStatus:
+		return m.OldStatus(ctx)
+	case qboinboxevent.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case qboinboxevent.FieldLastError:
+		return m.OldLastError(ctx)
+	case qboinboxevent.FieldProcessedAt:
+		return m.OldProcessedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown QBOInboxEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOInboxEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case qboinboxevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case qboinboxevent.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case qboinboxevent.FieldDedupeKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDedupeKey(v)
+		return nil
+	case qboinboxevent.FieldRealmID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRealmID(v)
+		return nil
+	case qboinboxevent.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case qboinboxevent.FieldConnectionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectionID(v)
+		return nil
+	case qboinboxevent.FieldSource:
+		v, ok := value.(qboinboxevent.Source)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case qboinboxevent.FieldQboType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboType(v)
+		return nil
+	case qboinboxevent.FieldQboID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboID(v)
+		return nil
+	case qboinboxevent.FieldOperation:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOperation(v)
+		return nil
+	case qboinboxevent.FieldOccurredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOccurredAt(v)
+		return nil
+	case qboinboxevent.FieldPayload:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayload(v)
+		return nil
+	case qboinboxevent.FieldStatus:
+		v, ok := value.(qboinboxevent.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case qboinboxevent.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case qboinboxevent.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case qboinboxevent.FieldProcessedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProcessedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QBOInboxEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *QBOInboxEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addattempts != nil {
+		fields = append(fields, qboinboxevent.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *QBOInboxEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case qboinboxevent.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QBOInboxEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case qboinboxevent.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QBOInboxEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *QBOInboxEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(qboinboxevent.FieldOrganizationID) {
+		fields = append(fields, qboinboxevent.FieldOrganizationID)
+	}
+	if m.FieldCleared(qboinboxevent.FieldConnectionID) {
+		fields = append(fields, qboinboxevent.FieldConnectionID)
+	}
+	if m.FieldCleared(qboinboxevent.FieldOccurredAt) {
+		fields = append(fields, qboinboxevent.FieldOccurredAt)
+	}
+	if m.FieldCleared(qboinboxevent.FieldPayload) {
+		fields = append(fields, qboinboxevent.FieldPayload)
+	}
+	if m.FieldCleared(qboinboxevent.FieldLastError) {
+		fields = append(fields, qboinboxevent.FieldLastError)
+	}
+	if m.FieldCleared(qboinboxevent.FieldProcessedAt) {
+		fields = append(fields, qboinboxevent.FieldProcessedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *QBOInboxEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *QBOInboxEventMutation) ClearField(name string) error {
+	switch name {
+	case qboinboxevent.FieldOrganizationID:
+		m.ClearOrganizationID()
+		return nil
+	case qboinboxevent.FieldConnectionID:
+		m.ClearConnectionID()
+		return nil
+	case qboinboxevent.FieldOccurredAt:
+		m.ClearOccurredAt()
+		return nil
+	case qboinboxevent.FieldPayload:
+		m.ClearPayload()
+		return nil
+	case qboinboxevent.FieldLastError:
+		m.ClearLastError()
+		return nil
+	case qboinboxevent.FieldProcessedAt:
+		m.ClearProcessedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOInboxEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *QBOInboxEventMutation) ResetField(name string) error {
+	switch name {
+	case qboinboxevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case qboinboxevent.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case qboinboxevent.FieldDedupeKey:
+		m.ResetDedupeKey()
+		return nil
+	case qboinboxevent.FieldRealmID:
+		m.ResetRealmID()
+		return nil
+	case qboinboxevent.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case qboinboxevent.FieldConnectionID:
+		m.ResetConnectionID()
+		return nil
+	case qboinboxevent.FieldSource:
+		m.ResetSource()
+		return nil
+	case qboinboxevent.FieldQboType:
+		m.ResetQboType()
+		return nil
+	case qboinboxevent.FieldQboID:
+		m.ResetQboID()
+		return nil
+	case qboinboxevent.FieldOperation:
+		m.ResetOperation()
+		return nil
+	case qboinboxevent.FieldOccurredAt:
+		m.ResetOccurredAt()
+		return nil
+	case qboinboxevent.FieldPayload:
+		m.ResetPayload()
+		return nil
+	case qboinboxevent.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case qboinboxevent.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case qboinboxevent.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case qboinboxevent.FieldProcessedAt:
+		m.ResetProcessedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown QBOInboxEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *QBOInboxEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *QBOInboxEventMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *QBOInboxEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *QBOInboxEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *QBOInboxEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *QBOInboxEventMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *QBOInboxEventMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown QBOInboxEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *QBOInboxEventMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown QBOInboxEvent edge %s", name)
 }
 
 // QBOLinkMutation represents an operation that mutates the QBOLink nodes in the graph.
@@ -32420,6 +34011,2013 @@ func (m *QBOListEntryMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *QBOListEntryMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown QBOListEntry edge %s", name)
+}
+
+// ReconciliationItemMutation represents an operation that mutates the ReconciliationItem nodes in the graph.
+type ReconciliationItemMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	organization_id *string
+	connection_id   *string
+	kind            *reconciliationitem.Kind
+	qbo_type        *string
+	qbo_id          *string
+	record_type     *string
+	record_id       *string
+	amount          *money.Amount
+	addamount       *money.Amount
+	currency        *string
+	txn_date        *caldate.Date
+	reference       *string
+	reason          *string
+	snapshot        *string
+	sync_token      *string
+	status          *reconciliationitem.Status
+	note            *string
+	resolved_by     *string
+	resolved_at     *time.Time
+	last_seen_at    *time.Time
+	clearedFields   map[string]struct{}
+	entity          *string
+	clearedentity   bool
+	customer        *string
+	clearedcustomer bool
+	payment         *string
+	clearedpayment  bool
+	done            bool
+	oldValue        func(context.Context) (*ReconciliationItem, error)
+	predicates      []predicate.ReconciliationItem
+}
+
+var _ ent.Mutation = (*ReconciliationItemMutation)(nil)
+
+// reconciliationitemOption allows management of the mutation configuration using functional options.
+type reconciliationitemOption func(*ReconciliationItemMutation)
+
+// newReconciliationItemMutation creates new mutation for the ReconciliationItem entity.
+func newReconciliationItemMutation(c config, op Op, opts ...reconciliationitemOption) *ReconciliationItemMutation {
+	m := &ReconciliationItemMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReconciliationItem,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReconciliationItemID sets the ID field of the mutation.
+func withReconciliationItemID(id string) reconciliationitemOption {
+	return func(m *ReconciliationItemMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReconciliationItem
+		)
+		m.oldValue = func(ctx context.Context) (*ReconciliationItem, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReconciliationItem.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReconciliationItem sets the old ReconciliationItem of the mutation.
+func withReconciliationItem(node *ReconciliationItem) reconciliationitemOption {
+	return func(m *ReconciliationItemMutation) {
+		m.oldValue = func(context.Context) (*ReconciliationItem, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReconciliationItemMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReconciliationItemMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ReconciliationItem entities.
+func (m *ReconciliationItemMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReconciliationItemMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReconciliationItemMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReconciliationItem.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ReconciliationItemMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ReconciliationItemMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ReconciliationItemMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ReconciliationItemMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ReconciliationItemMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ReconciliationItemMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ReconciliationItemMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ReconciliationItemMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ReconciliationItemMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *ReconciliationItemMutation) SetEntityID(s string) {
+	m.entity = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *ReconciliationItemMutation) EntityID() (r string, exists bool) {
+	v := m.entity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *ReconciliationItemMutation) ResetEntityID() {
+	m.entity = nil
+}
+
+// SetConnectionID sets the "connection_id" field.
+func (m *ReconciliationItemMutation) SetConnectionID(s string) {
+	m.connection_id = &s
+}
+
+// ConnectionID returns the value of the "connection_id" field in the mutation.
+func (m *ReconciliationItemMutation) ConnectionID() (r string, exists bool) {
+	v := m.connection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectionID returns the old "connection_id" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldConnectionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectionID: %w", err)
+	}
+	return oldValue.ConnectionID, nil
+}
+
+// ResetConnectionID resets all changes to the "connection_id" field.
+func (m *ReconciliationItemMutation) ResetConnectionID() {
+	m.connection_id = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *ReconciliationItemMutation) SetKind(r reconciliationitem.Kind) {
+	m.kind = &r
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *ReconciliationItemMutation) Kind() (r reconciliationitem.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldKind(ctx context.Context) (v reconciliationitem.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *ReconciliationItemMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetQboType sets the "qbo_type" field.
+func (m *ReconciliationItemMutation) SetQboType(s string) {
+	m.qbo_type = &s
+}
+
+// QboType returns the value of the "qbo_type" field in the mutation.
+func (m *ReconciliationItemMutation) QboType() (r string, exists bool) {
+	v := m.qbo_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboType returns the old "qbo_type" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldQboType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboType: %w", err)
+	}
+	return oldValue.QboType, nil
+}
+
+// ResetQboType resets all changes to the "qbo_type" field.
+func (m *ReconciliationItemMutation) ResetQboType() {
+	m.qbo_type = nil
+}
+
+// SetQboID sets the "qbo_id" field.
+func (m *ReconciliationItemMutation) SetQboID(s string) {
+	m.qbo_id = &s
+}
+
+// QboID returns the value of the "qbo_id" field in the mutation.
+func (m *ReconciliationItemMutation) QboID() (r string, exists bool) {
+	v := m.qbo_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQboID returns the old "qbo_id" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldQboID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQboID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQboID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQboID: %w", err)
+	}
+	return oldValue.QboID, nil
+}
+
+// ResetQboID resets all changes to the "qbo_id" field.
+func (m *ReconciliationItemMutation) ResetQboID() {
+	m.qbo_id = nil
+}
+
+// SetRecordType sets the "record_type" field.
+func (m *ReconciliationItemMutation) SetRecordType(s string) {
+	m.record_type = &s
+}
+
+// RecordType returns the value of the "record_type" field in the mutation.
+func (m *ReconciliationItemMutation) RecordType() (r string, exists bool) {
+	v := m.record_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordType returns the old "record_type" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldRecordType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordType: %w", err)
+	}
+	return oldValue.RecordType, nil
+}
+
+// ClearRecordType clears the value of the "record_type" field.
+func (m *ReconciliationItemMutation) ClearRecordType() {
+	m.record_type = nil
+	m.clearedFields[reconciliationitem.FieldRecordType] = struct{}{}
+}
+
+// RecordTypeCleared returns if the "record_type" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) RecordTypeCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldRecordType]
+	return ok
+}
+
+// ResetRecordType resets all changes to the "record_type" field.
+func (m *ReconciliationItemMutation) ResetRecordType() {
+	m.record_type = nil
+	delete(m.clearedFields, reconciliationitem.FieldRecordType)
+}
+
+// SetRecordID sets the "record_id" field.
+func (m *ReconciliationItemMutation) SetRecordID(s string) {
+	m.record_id = &s
+}
+
+// RecordID returns the value of the "record_id" field in the mutation.
+func (m *ReconciliationItemMutation) RecordID() (r string, exists bool) {
+	v := m.record_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordID returns the old "record_id" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldRecordID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordID: %w", err)
+	}
+	return oldValue.RecordID, nil
+}
+
+// ClearRecordID clears the value of the "record_id" field.
+func (m *ReconciliationItemMutation) ClearRecordID() {
+	m.record_id = nil
+	m.clearedFields[reconciliationitem.FieldRecordID] = struct{}{}
+}
+
+// RecordIDCleared returns if the "record_id" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) RecordIDCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldRecordID]
+	return ok
+}
+
+// ResetRecordID resets all changes to the "record_id" field.
+func (m *ReconciliationItemMutation) ResetRecordID() {
+	m.record_id = nil
+	delete(m.clearedFields, reconciliationitem.FieldRecordID)
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *ReconciliationItemMutation) SetCustomerID(s string) {
+	m.customer = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *ReconciliationItemMutation) CustomerID() (r string, exists bool) {
+	v := m.customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldCustomerID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ClearCustomerID clears the value of the "customer_id" field.
+func (m *ReconciliationItemMutation) ClearCustomerID() {
+	m.customer = nil
+	m.clearedFields[reconciliationitem.FieldCustomerID] = struct{}{}
+}
+
+// CustomerIDCleared returns if the "customer_id" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) CustomerIDCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldCustomerID]
+	return ok
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *ReconciliationItemMutation) ResetCustomerID() {
+	m.customer = nil
+	delete(m.clearedFields, reconciliationitem.FieldCustomerID)
+}
+
+// SetAmount sets the "amount" field.
+func (m *ReconciliationItemMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *ReconciliationItemMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldAmount(ctx context.Context) (v *money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *ReconciliationItemMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *ReconciliationItemMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAmount clears the value of the "amount" field.
+func (m *ReconciliationItemMutation) ClearAmount() {
+	m.amount = nil
+	m.addamount = nil
+	m.clearedFields[reconciliationitem.FieldAmount] = struct{}{}
+}
+
+// AmountCleared returns if the "amount" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) AmountCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldAmount]
+	return ok
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *ReconciliationItemMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+	delete(m.clearedFields, reconciliationitem.FieldAmount)
+}
+
+// SetCurrency sets the "currency" field.
+func (m *ReconciliationItemMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *ReconciliationItemMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ClearCurrency clears the value of the "currency" field.
+func (m *ReconciliationItemMutation) ClearCurrency() {
+	m.currency = nil
+	m.clearedFields[reconciliationitem.FieldCurrency] = struct{}{}
+}
+
+// CurrencyCleared returns if the "currency" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) CurrencyCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldCurrency]
+	return ok
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *ReconciliationItemMutation) ResetCurrency() {
+	m.currency = nil
+	delete(m.clearedFields, reconciliationitem.FieldCurrency)
+}
+
+// SetTxnDate sets the "txn_date" field.
+func (m *ReconciliationItemMutation) SetTxnDate(c caldate.Date) {
+	m.txn_date = &c
+}
+
+// TxnDate returns the value of the "txn_date" field in the mutation.
+func (m *ReconciliationItemMutation) TxnDate() (r caldate.Date, exists bool) {
+	v := m.txn_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTxnDate returns the old "txn_date" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldTxnDate(ctx context.Context) (v *caldate.Date, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTxnDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTxnDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTxnDate: %w", err)
+	}
+	return oldValue.TxnDate, nil
+}
+
+// ClearTxnDate clears the value of the "txn_date" field.
+func (m *ReconciliationItemMutation) ClearTxnDate() {
+	m.txn_date = nil
+	m.clearedFields[reconciliationitem.FieldTxnDate] = struct{}{}
+}
+
+// TxnDateCleared returns if the "txn_date" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) TxnDateCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldTxnDate]
+	return ok
+}
+
+// ResetTxnDate resets all changes to the "txn_date" field.
+func (m *ReconciliationItemMutation) ResetTxnDate() {
+	m.txn_date = nil
+	delete(m.clearedFields, reconciliationitem.FieldTxnDate)
+}
+
+// SetReference sets the "reference" field.
+func (m *ReconciliationItemMutation) SetReference(s string) {
+	m.reference = &s
+}
+
+// Reference returns the value of the "reference" field in the mutation.
+func (m *ReconciliationItemMutation) Reference() (r string, exists bool) {
+	v := m.reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReference returns the old "reference" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldReference(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReference: %w", err)
+	}
+	return oldValue.Reference, nil
+}
+
+// ClearReference clears the value of the "reference" field.
+func (m *ReconciliationItemMutation) ClearReference() {
+	m.reference = nil
+	m.clearedFields[reconciliationitem.FieldReference] = struct{}{}
+}
+
+// ReferenceCleared returns if the "reference" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) ReferenceCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldReference]
+	return ok
+}
+
+// ResetReference resets all changes to the "reference" field.
+func (m *ReconciliationItemMutation) ResetReference() {
+	m.reference = nil
+	delete(m.clearedFields, reconciliationitem.FieldReference)
+}
+
+// SetReason sets the "reason" field.
+func (m *ReconciliationItemMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *ReconciliationItemMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *ReconciliationItemMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetSnapshot sets the "snapshot" field.
+func (m *ReconciliationItemMutation) SetSnapshot(s string) {
+	m.snapshot = &s
+}
+
+// Snapshot returns the value of the "snapshot" field in the mutation.
+func (m *ReconciliationItemMutation) Snapshot() (r string, exists bool) {
+	v := m.snapshot
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSnapshot returns the old "snapshot" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldSnapshot(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSnapshot is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSnapshot requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSnapshot: %w", err)
+	}
+	return oldValue.Snapshot, nil
+}
+
+// ClearSnapshot clears the value of the "snapshot" field.
+func (m *ReconciliationItemMutation) ClearSnapshot() {
+	m.snapshot = nil
+	m.clearedFields[reconciliationitem.FieldSnapshot] = struct{}{}
+}
+
+// SnapshotCleared returns if the "snapshot" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) SnapshotCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldSnapshot]
+	return ok
+}
+
+// ResetSnapshot resets all changes to the "snapshot" field.
+func (m *ReconciliationItemMutation) ResetSnapshot() {
+	m.snapshot = nil
+	delete(m.clearedFields, reconciliationitem.FieldSnapshot)
+}
+
+// SetSyncToken sets the "sync_token" field.
+func (m *ReconciliationItemMutation) SetSyncToken(s string) {
+	m.sync_token = &s
+}
+
+// SyncToken returns the value of the "sync_token" field in the mutation.
+func (m *ReconciliationItemMutation) SyncToken() (r string, exists bool) {
+	v := m.sync_token
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncToken returns the old "sync_token" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldSyncToken(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncToken is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncToken requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncToken: %w", err)
+	}
+	return oldValue.SyncToken, nil
+}
+
+// ClearSyncToken clears the value of the "sync_token" field.
+func (m *ReconciliationItemMutation) ClearSyncToken() {
+	m.sync_token = nil
+	m.clearedFields[reconciliationitem.FieldSyncToken] = struct{}{}
+}
+
+// SyncTokenCleared returns if the "sync_token" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) SyncTokenCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldSyncToken]
+	return ok
+}
+
+// ResetSyncToken resets all changes to the "sync_token" field.
+func (m *ReconciliationItemMutation) ResetSyncToken() {
+	m.sync_token = nil
+	delete(m.clearedFields, reconciliationitem.FieldSyncToken)
+}
+
+// SetStatus sets the "status" field.
+func (m *ReconciliationItemMutation) SetStatus(r reconciliationitem.Status) {
+	m.status = &r
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ReconciliationItemMutation) Status() (r reconciliationitem.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldStatus(ctx context.Context) (v reconciliationitem.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ReconciliationItemMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetNote sets the "note" field.
+func (m *ReconciliationItemMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *ReconciliationItemMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ClearNote clears the value of the "note" field.
+func (m *ReconciliationItemMutation) ClearNote() {
+	m.note = nil
+	m.clearedFields[reconciliationitem.FieldNote] = struct{}{}
+}
+
+// NoteCleared returns if the "note" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) NoteCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldNote]
+	return ok
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *ReconciliationItemMutation) ResetNote() {
+	m.note = nil
+	delete(m.clearedFields, reconciliationitem.FieldNote)
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (m *ReconciliationItemMutation) SetResolvedBy(s string) {
+	m.resolved_by = &s
+}
+
+// ResolvedBy returns the value of the "resolved_by" field in the mutation.
+func (m *ReconciliationItemMutation) ResolvedBy() (r string, exists bool) {
+	v := m.resolved_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedBy returns the old "resolved_by" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldResolvedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedBy: %w", err)
+	}
+	return oldValue.ResolvedBy, nil
+}
+
+// ClearResolvedBy clears the value of the "resolved_by" field.
+func (m *ReconciliationItemMutation) ClearResolvedBy() {
+	m.resolved_by = nil
+	m.clearedFields[reconciliationitem.FieldResolvedBy] = struct{}{}
+}
+
+// ResolvedByCleared returns if the "resolved_by" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) ResolvedByCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldResolvedBy]
+	return ok
+}
+
+// ResetResolvedBy resets all changes to the "resolved_by" field.
+func (m *ReconciliationItemMutation) ResetResolvedBy() {
+	m.resolved_by = nil
+	delete(m.clearedFields, reconciliationitem.FieldResolvedBy)
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (m *ReconciliationItemMutation) SetResolvedAt(t time.Time) {
+	m.resolved_at = &t
+}
+
+// ResolvedAt returns the value of the "resolved_at" field in the mutation.
+func (m *ReconciliationItemMutation) ResolvedAt() (r time.Time, exists bool) {
+	v := m.resolved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedAt returns the old "resolved_at" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldResolvedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedAt: %w", err)
+	}
+	return oldValue.ResolvedAt, nil
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (m *ReconciliationItemMutation) ClearResolvedAt() {
+	m.resolved_at = nil
+	m.clearedFields[reconciliationitem.FieldResolvedAt] = struct{}{}
+}
+
+// ResolvedAtCleared returns if the "resolved_at" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) ResolvedAtCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldResolvedAt]
+	return ok
+}
+
+// ResetResolvedAt resets all changes to the "resolved_at" field.
+func (m *ReconciliationItemMutation) ResetResolvedAt() {
+	m.resolved_at = nil
+	delete(m.clearedFields, reconciliationitem.FieldResolvedAt)
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *ReconciliationItemMutation) SetPaymentID(s string) {
+	m.payment = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *ReconciliationItemMutation) PaymentID() (r string, exists bool) {
+	v := m.payment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldPaymentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ClearPaymentID clears the value of the "payment_id" field.
+func (m *ReconciliationItemMutation) ClearPaymentID() {
+	m.payment = nil
+	m.clearedFields[reconciliationitem.FieldPaymentID] = struct{}{}
+}
+
+// PaymentIDCleared returns if the "payment_id" field was cleared in this mutation.
+func (m *ReconciliationItemMutation) PaymentIDCleared() bool {
+	_, ok := m.clearedFields[reconciliationitem.FieldPaymentID]
+	return ok
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *ReconciliationItemMutation) ResetPaymentID() {
+	m.payment = nil
+	delete(m.clearedFields, reconciliationitem.FieldPaymentID)
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (m *ReconciliationItemMutation) SetLastSeenAt(t time.Time) {
+	m.last_seen_at = &t
+}
+
+// LastSeenAt returns the value of the "last_seen_at" field in the mutation.
+func (m *ReconciliationItemMutation) LastSeenAt() (r time.Time, exists bool) {
+	v := m.last_seen_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSeenAt returns the old "last_seen_at" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldLastSeenAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSeenAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSeenAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSeenAt: %w", err)
+	}
+	return oldValue.LastSeenAt, nil
+}
+
+// ResetLastSeenAt resets all changes to the "last_seen_at" field.
+func (m *ReconciliationItemMutation) ResetLastSeenAt() {
+	m.last_seen_at = nil
+}
+
+// ClearEntity clears the "entity" edge to the LegalEntity entity.
+func (m *ReconciliationItemMutation) ClearEntity() {
+	m.clearedentity = true
+	m.clearedFields[reconciliationitem.FieldEntityID] = struct{}{}
+}
+
+// EntityCleared reports if the "entity" edge to the LegalEntity entity was cleared.
+func (m *ReconciliationItemMutation) EntityCleared() bool {
+	return m.clearedentity
+}
+
+// EntityIDs returns the "entity" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntityID instead. It exists only for internal usage by the builders.
+func (m *ReconciliationItemMutation) EntityIDs() (ids []string) {
+	if id := m.entity; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntity resets all changes to the "entity" edge.
+func (m *ReconciliationItemMutation) ResetEntity() {
+	m.entity = nil
+	m.clearedentity = false
+}
+
+// ClearCustomer clears the "customer" edge to the Customer entity.
+func (m *ReconciliationItemMutation) ClearCustomer() {
+	m.clearedcustomer = true
+	m.clearedFields[reconciliationitem.FieldCustomerID] = struct{}{}
+}
+
+// CustomerCleared reports if the "customer" edge to the Customer entity was cleared.
+func (m *ReconciliationItemMutation) CustomerCleared() bool {
+	return m.CustomerIDCleared() || m.clearedcustomer
+}
+
+// CustomerIDs returns the "customer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CustomerID instead. It exists only for internal usage by the builders.
+func (m *ReconciliationItemMutation) CustomerIDs() (ids []string) {
+	if id := m.customer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCustomer resets all changes to the "customer" edge.
+func (m *ReconciliationItemMutation) ResetCustomer() {
+	m.customer = nil
+	m.clearedcustomer = false
+}
+
+// ClearPayment clears the "payment" edge to the Payment entity.
+func (m *ReconciliationItemMutation) ClearPayment() {
+	m.clearedpayment = true
+	m.clearedFields[reconciliationitem.FieldPaymentID] = struct{}{}
+}
+
+// PaymentCleared reports if the "payment" edge to the Payment entity was cleared.
+func (m *ReconciliationItemMutation) PaymentCleared() bool {
+	return m.PaymentIDCleared() || m.clearedpayment
+}
+
+// PaymentIDs returns the "payment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PaymentID instead. It exists only for internal usage by the builders.
+func (m *ReconciliationItemMutation) PaymentIDs() (ids []string) {
+	if id := m.payment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayment resets all changes to the "payment" edge.
+func (m *ReconciliationItemMutation) ResetPayment() {
+	m.payment = nil
+	m.clearedpayment = false
+}
+
+// Where appends a list predicates to the ReconciliationItemMutation builder.
+func (m *ReconciliationItemMutation) Where(ps ...predicate.ReconciliationItem) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReconciliationItemMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReconciliationItemMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReconciliationItem, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReconciliationItemMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReconciliationItemMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReconciliationItem).
+func (m *ReconciliationItemMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReconciliationItemMutation) Fields() []string {
+	fields := make([]string, 0, 24)
+	if m.created_at != nil {
+		fields = append(fields, reconciliationitem.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, reconciliationitem.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, reconciliationitem.FieldOrganizationID)
+	}
+	if m.entity != nil {
+		fields = append(fields, reconciliationitem.FieldEntityID)
+	}
+	if m.connection_id != nil {
+		fields = append(fields, reconciliationitem.FieldConnectionID)
+	}
+	if m.kind != nil {
+		fields = append(fields, reconciliationitem.FieldKind)
+	}
+	if m.qbo_type != nil {
+		fields = append(fields, reconciliationitem.FieldQboType)
+	}
+	if m.qbo_id != nil {
+		fields = append(fields, reconciliationitem.FieldQboID)
+	}
+	if m.record_type != nil {
+		fields = append(fields, reconciliationitem.FieldRecordType)
+	}
+	if m.record_id != nil {
+		fields = append(fields, reconciliationitem.FieldRecordID)
+	}
+	if m.customer != nil {
+		fields = append(fields, reconciliationitem.FieldCustomerID)
+	}
+	if m.amount != nil {
+		fields = append(fields, reconciliationitem.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, reconciliationitem.FieldCurrency)
+	}
+	if m.txn_date != nil {
+		fields = append(fields, reconciliationitem.FieldTxnDate)
+	}
+	if m.reference != nil {
+		fields = append(fields, reconciliationitem.FieldReference)
+	}
+	if m.reason != nil {
+		fields = append(fields, reconciliationitem.FieldReason)
+	}
+	if m.snapshot != nil {
+		fields = append(fields, reconciliationitem.FieldSnapshot)
+	}
+	if m.sync_token != nil {
+		fields = append(fields, reconciliationitem.FieldSyncToken)
+	}
+	if m.status != nil {
+		fields = append(fields, reconciliationitem.FieldStatus)
+	}
+	if m.note != nil {
+		fields = append(fields, reconciliationitem.FieldNote)
+	}
+	if m.resolved_by != nil {
+		fields = append(fields, reconciliationitem.FieldResolvedBy)
+	}
+	if m.resolved_at != nil {
+		fields = append(fields, reconciliationitem.FieldResolvedAt)
+	}
+	if m.payment != nil {
+		fields = append(fields, reconciliationitem.FieldPaymentID)
+	}
+	if m.last_seen_at != nil {
+		fields = append(fields, reconciliationitem.FieldLastSeenAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReconciliationItemMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case reconciliationitem.FieldCreatedAt:
+		return m.CreatedAt()
+	case reconciliationitem.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case reconciliationitem.FieldOrganizationID:
+		return m.OrganizationID()
+	case reconciliationitem.FieldEntityID:
+		return m.EntityID()
+	case reconciliationitem.FieldConnectionID:
+		return m.ConnectionID()
+	case reconciliationitem.FieldKind:
+		return m.Kind()
+	case reconciliationitem.FieldQboType:
+		return m.QboType()
+	case reconciliationitem.FieldQboID:
+		return m.QboID()
+	case reconciliationitem.FieldRecordType:
+		return m.RecordType()
+	case reconciliationitem.FieldRecordID:
+		return m.RecordID()
+	case reconciliationitem.FieldCustomerID:
+		return m.CustomerID()
+	case reconciliationitem.FieldAmount:
+		return m.Amount()
+	case reconciliationitem.FieldCurrency:
+		return m.Currency()
+	case reconciliationitem.FieldTxnDate:
+		return m.TxnDate()
+	case reconciliationitem.FieldReference:
+		return m.Reference()
+	case reconciliationitem.FieldReason:
+		return m.Reason()
+	case reconciliationitem.FieldSnapshot:
+		return m.Snapshot()
+	case reconciliationitem.FieldSyncToken:
+		return m.SyncToken()
+	case reconciliationitem.FieldStatus:
+		return m.Status()
+	case reconciliationitem.FieldNote:
+		return m.Note()
+	case reconciliationitem.FieldResolvedBy:
+		return m.ResolvedBy()
+	case reconciliationitem.FieldResolvedAt:
+		return m.ResolvedAt()
+	case reconciliationitem.FieldPaymentID:
+		return m.PaymentID()
+	case reconciliationitem.FieldLastSeenAt:
+		return m.LastSeenAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReconciliationItemMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case reconciliationitem.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case reconciliationitem.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case reconciliationitem.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case reconciliationitem.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case reconciliationitem.FieldConnectionID:
+		return m.OldConnectionID(ctx)
+	case reconciliationitem.FieldKind:
+		return m.OldKind(ctx)
+	case reconciliationitem.FieldQboType:
+		return m.OldQboType(ctx)
+	case reconciliationitem.FieldQboID:
+		return m.OldQboID(ctx)
+	case reconciliationitem.FieldRecordType:
+		return m.OldRecordType(ctx)
+	case reconciliationitem.FieldRecordID:
+		return m.OldRecordID(ctx)
+	case reconciliationitem.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case reconciliationitem.FieldAmount:
+		return m.OldAmount(ctx)
+	case reconciliationitem.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case reconciliationitem.FieldTxnDate:
+		return m.OldTxnDate(ctx)
+	case reconciliationitem.FieldReference:
+		return m.OldReference(ctx)
+	case reconciliationitem.FieldReason:
+		return m.OldReason(ctx)
+	case reconciliationitem.FieldSnapshot:
+		return m.OldSnapshot(ctx)
+	case reconciliationitem.FieldSyncToken:
+		return m.OldSyncToken(ctx)
+	case reconciliationitem.FieldStatus:
+		return m.OldStatus(ctx)
+	case reconciliationitem.FieldNote:
+		return m.OldNote(ctx)
+	case reconciliationitem.FieldResolvedBy:
+		return m.OldResolvedBy(ctx)
+	case reconciliationitem.FieldResolvedAt:
+		return m.OldResolvedAt(ctx)
+	case reconciliationitem.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case reconciliationitem.FieldLastSeenAt:
+		return m.OldLastSeenAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReconciliationItem field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReconciliationItemMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case reconciliationitem.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case reconciliationitem.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case reconciliationitem.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case reconciliationitem.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case reconciliationitem.FieldConnectionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectionID(v)
+		return nil
+	case reconciliationitem.FieldKind:
+		v, ok := value.(reconciliationitem.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case reconciliationitem.FieldQboType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboType(v)
+		return nil
+	case reconciliationitem.FieldQboID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQboID(v)
+		return nil
+	case reconciliationitem.FieldRecordType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordType(v)
+		return nil
+	case reconciliationitem.FieldRecordID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordID(v)
+		return nil
+	case reconciliationitem.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case reconciliationitem.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case reconciliationitem.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case reconciliationitem.FieldTxnDate:
+		v, ok := value.(caldate.Date)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTxnDate(v)
+		return nil
+	case reconciliationitem.FieldReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReference(v)
+		return nil
+	case reconciliationitem.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case reconciliationitem.FieldSnapshot:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSnapshot(v)
+		return nil
+	case reconciliationitem.FieldSyncToken:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncToken(v)
+		return nil
+	case reconciliationitem.FieldStatus:
+		v, ok := value.(reconciliationitem.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case reconciliationitem.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case reconciliationitem.FieldResolvedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedBy(v)
+		return nil
+	case reconciliationitem.FieldResolvedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedAt(v)
+		return nil
+	case reconciliationitem.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case reconciliationitem.FieldLastSeenAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSeenAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationItem field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReconciliationItemMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, reconciliationitem.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReconciliationItemMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case reconciliationitem.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReconciliationItemMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case reconciliationitem.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationItem numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReconciliationItemMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(reconciliationitem.FieldRecordType) {
+		fields = append(fields, reconciliationitem.FieldRecordType)
+	}
+	if m.FieldCleared(reconciliationitem.FieldRecordID) {
+		fields = append(fields, reconciliationitem.FieldRecordID)
+	}
+	if m.FieldCleared(reconciliationitem.FieldCustomerID) {
+		fields = append(fields, reconciliationitem.FieldCustomerID)
+	}
+	if m.FieldCleared(reconciliationitem.FieldAmount) {
+		fields = append(fields, reconciliationitem.FieldAmount)
+	}
+	if m.FieldCleared(reconciliationitem.FieldCurrency) {
+		fields = append(fields, reconciliationitem.FieldCurrency)
+	}
+	if m.FieldCleared(reconciliationitem.FieldTxnDate) {
+		fields = append(fields, reconciliationitem.FieldTxnDate)
+	}
+	if m.FieldCleared(reconciliationitem.FieldReference) {
+		fields = append(fields, reconciliationitem.FieldReference)
+	}
+	if m.FieldCleared(reconciliationitem.FieldSnapshot) {
+		fields = append(fields, reconciliationitem.FieldSnapshot)
+	}
+	if m.FieldCleared(reconciliationitem.FieldSyncToken) {
+		fields = append(fields, reconciliationitem.FieldSyncToken)
+	}
+	if m.FieldCleared(reconciliationitem.FieldNote) {
+		fields = append(fields, reconciliationitem.FieldNote)
+	}
+	if m.FieldCleared(reconciliationitem.FieldResolvedBy) {
+		fields = append(fields, reconciliationitem.FieldResolvedBy)
+	}
+	if m.FieldCleared(reconciliationitem.FieldResolvedAt) {
+		fields = append(fields, reconciliationitem.FieldResolvedAt)
+	}
+	if m.FieldCleared(reconciliationitem.FieldPaymentID) {
+		fields = append(fields, reconciliationitem.FieldPaymentID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReconciliationItemMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReconciliationItemMutation) ClearField(name string) error {
+	switch name {
+	case reconciliationitem.FieldRecordType:
+		m.ClearRecordType()
+		return nil
+	case reconciliationitem.FieldRecordID:
+		m.ClearRecordID()
+		return nil
+	case reconciliationitem.FieldCustomerID:
+		m.ClearCustomerID()
+		return nil
+	case reconciliationitem.FieldAmount:
+		m.ClearAmount()
+		return nil
+	case reconciliationitem.FieldCurrency:
+		m.ClearCurrency()
+		return nil
+	case reconciliationitem.FieldTxnDate:
+		m.ClearTxnDate()
+		return nil
+	case reconciliationitem.FieldReference:
+		m.ClearReference()
+		return nil
+	case reconciliationitem.FieldSnapshot:
+		m.ClearSnapshot()
+		return nil
+	case reconciliationitem.FieldSyncToken:
+		m.ClearSyncToken()
+		return nil
+	case reconciliationitem.FieldNote:
+		m.ClearNote()
+		return nil
+	case reconciliationitem.FieldResolvedBy:
+		m.ClearResolvedBy()
+		return nil
+	case reconciliationitem.FieldResolvedAt:
+		m.ClearResolvedAt()
+		return nil
+	case reconciliationitem.FieldPaymentID:
+		m.ClearPaymentID()
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationItem nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReconciliationItemMutation) ResetField(name string) error {
+	switch name {
+	case reconciliationitem.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case reconciliationitem.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case reconciliationitem.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case reconciliationitem.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case reconciliationitem.FieldConnectionID:
+		m.ResetConnectionID()
+		return nil
+	case reconciliationitem.FieldKind:
+		m.ResetKind()
+		return nil
+	case reconciliationitem.FieldQboType:
+		m.ResetQboType()
+		return nil
+	case reconciliationitem.FieldQboID:
+		m.ResetQboID()
+		return nil
+	case reconciliationitem.FieldRecordType:
+		m.ResetRecordType()
+		return nil
+	case reconciliationitem.FieldRecordID:
+		m.ResetRecordID()
+		return nil
+	case reconciliationitem.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case reconciliationitem.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case reconciliationitem.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case reconciliationitem.FieldTxnDate:
+		m.ResetTxnDate()
+		return nil
+	case reconciliationitem.FieldReference:
+		m.ResetReference()
+		return nil
+	case reconciliationitem.FieldReason:
+		m.ResetReason()
+		return nil
+	case reconciliationitem.FieldSnapshot:
+		m.ResetSnapshot()
+		return nil
+	case reconciliationitem.FieldSyncToken:
+		m.ResetSyncToken()
+		return nil
+	case reconciliationitem.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case reconciliationitem.FieldNote:
+		m.ResetNote()
+		return nil
+	case reconciliationitem.FieldResolvedBy:
+		m.ResetResolvedBy()
+		return nil
+	case reconciliationitem.FieldResolvedAt:
+		m.ResetResolvedAt()
+		return nil
+	case reconciliationitem.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case reconciliationitem.FieldLastSeenAt:
+		m.ResetLastSeenAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationItem field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReconciliationItemMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.entity != nil {
+		edges = append(edges, reconciliationitem.EdgeEntity)
+	}
+	if m.customer != nil {
+		edges = append(edges, reconciliationitem.EdgeCustomer)
+	}
+	if m.payment != nil {
+		edges = append(edges, reconciliationitem.EdgePayment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReconciliationItemMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case reconciliationitem.EdgeEntity:
+		if id := m.entity; id != nil {
+			return []ent.Value{*id}
+		}
+	case reconciliationitem.EdgeCustomer:
+		if id := m.customer; id != nil {
+			return []ent.Value{*id}
+		}
+	case reconciliationitem.EdgePayment:
+		if id := m.payment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReconciliationItemMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReconciliationItemMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReconciliationItemMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedentity {
+		edges = append(edges, reconciliationitem.EdgeEntity)
+	}
+	if m.clearedcustomer {
+		edges = append(edges, reconciliationitem.EdgeCustomer)
+	}
+	if m.clearedpayment {
+		edges = append(edges, reconciliationitem.EdgePayment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReconciliationItemMutation) EdgeCleared(name string) bool {
+	switch name {
+	case reconciliationitem.EdgeEntity:
+		return m.clearedentity
+	case reconciliationitem.EdgeCustomer:
+		return m.clearedcustomer
+	case reconciliationitem.EdgePayment:
+		return m.clearedpayment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReconciliationItemMutation) ClearEdge(name string) error {
+	switch name {
+	case reconciliationitem.EdgeEntity:
+		m.ClearEntity()
+		return nil
+	case reconciliationitem.EdgeCustomer:
+		m.ClearCustomer()
+		return nil
+	case reconciliationitem.EdgePayment:
+		m.ClearPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationItem unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReconciliationItemMutation) ResetEdge(name string) error {
+	switch name {
+	case reconciliationitem.EdgeEntity:
+		m.ResetEntity()
+		return nil
+	case reconciliationitem.EdgeCustomer:
+		m.ResetCustomer()
+		return nil
+	case reconciliationitem.EdgePayment:
+		m.ResetPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationItem edge %s", name)
 }
 
 // RefundMutation represents an operation that mutates the Refund nodes in the graph.

@@ -60,6 +60,10 @@ type Payment struct {
 	JournalEntryID *string `json:"journal_entry_id,omitempty"`
 	// Who recorded the payment: a user's subject, or system.
 	RecordedBy string `json:"recorded_by,omitempty"`
+	// When the payment was voided (UTC): its applications were taken back and the money it left in Customer Credits taken out again (DR Customer Credits, CR Undeposited Funds). Null unless voided; only a payment voided in QuickBooks is voided.
+	VoidedAt *time.Time `json:"voided_at,omitempty"`
+	// The journal entry that took the payment's unapplied money out when it was voided; null unless voided, or when nothing was left to take out.
+	VoidEntryID *string `json:"void_entry_id,omitempty"`
 	// Where the payment stands with QuickBooks Online; new payments are not synced.
 	SyncStatus syncstate.Status `json:"sync_status,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -162,9 +166,9 @@ func (*Payment) scanValues(columns []string) ([]any, error) {
 			values[i] = new(caldate.Date)
 		case payment.FieldAmount, payment.FieldApplied, payment.FieldRefunded, payment.FieldReversed, payment.FieldUnapplied:
 			values[i] = new(money.Amount)
-		case payment.FieldID, payment.FieldOrganizationID, payment.FieldEntityID, payment.FieldCustomerID, payment.FieldCurrency, payment.FieldMethod, payment.FieldProcessor, payment.FieldExternalRef, payment.FieldMemo, payment.FieldJournalEntryID, payment.FieldRecordedBy, payment.FieldSyncStatus:
+		case payment.FieldID, payment.FieldOrganizationID, payment.FieldEntityID, payment.FieldCustomerID, payment.FieldCurrency, payment.FieldMethod, payment.FieldProcessor, payment.FieldExternalRef, payment.FieldMemo, payment.FieldJournalEntryID, payment.FieldRecordedBy, payment.FieldVoidEntryID, payment.FieldSyncStatus:
 			values[i] = new(sql.NullString)
-		case payment.FieldCreatedAt, payment.FieldUpdatedAt:
+		case payment.FieldCreatedAt, payment.FieldUpdatedAt, payment.FieldVoidedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -296,6 +300,20 @@ func (_m *Payment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RecordedBy = value.String
 			}
+		case payment.FieldVoidedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field voided_at", values[i])
+			} else if value.Valid {
+				_m.VoidedAt = new(time.Time)
+				*_m.VoidedAt = value.Time
+			}
+		case payment.FieldVoidEntryID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field void_entry_id", values[i])
+			} else if value.Valid {
+				_m.VoidEntryID = new(string)
+				*_m.VoidEntryID = value.String
+			}
 		case payment.FieldSyncStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field sync_status", values[i])
@@ -423,6 +441,16 @@ func (_m *Payment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("recorded_by=")
 	builder.WriteString(_m.RecordedBy)
+	builder.WriteString(", ")
+	if v := _m.VoidedAt; v != nil {
+		builder.WriteString("voided_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.VoidEntryID; v != nil {
+		builder.WriteString("void_entry_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("sync_status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SyncStatus))

@@ -196,6 +196,34 @@ func (_c *PaymentCreate) SetNillableRecordedBy(v *string) *PaymentCreate {
 	return _c
 }
 
+// SetVoidedAt sets the "voided_at" field.
+func (_c *PaymentCreate) SetVoidedAt(v time.Time) *PaymentCreate {
+	_c.mutation.SetVoidedAt(v)
+	return _c
+}
+
+// SetNillableVoidedAt sets the "voided_at" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableVoidedAt(v *time.Time) *PaymentCreate {
+	if v != nil {
+		_c.SetVoidedAt(*v)
+	}
+	return _c
+}
+
+// SetVoidEntryID sets the "void_entry_id" field.
+func (_c *PaymentCreate) SetVoidEntryID(v string) *PaymentCreate {
+	_c.mutation.SetVoidEntryID(v)
+	return _c
+}
+
+// SetNillableVoidEntryID sets the "void_entry_id" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableVoidEntryID(v *string) *PaymentCreate {
+	if v != nil {
+		_c.SetVoidEntryID(*v)
+	}
+	return _c
+}
+
 // SetSyncStatus sets the "sync_status" field.
 func (_c *PaymentCreate) SetSyncStatus(v syncstate.Status) *PaymentCreate {
 	_c.mutation.SetSyncStatus(v)
@@ -552,6 +580,14 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 		_spec.SetField(payment.FieldRecordedBy, field.TypeString, value)
 		_node.RecordedBy = value
 	}
+	if value, ok := _c.mutation.VoidedAt(); ok {
+		_spec.SetField(payment.FieldVoidedAt, field.TypeTime, value)
+		_node.VoidedAt = &value
+	}
+	if value, ok := _c.mutation.VoidEntryID(); ok {
+		_spec.SetField(payment.FieldVoidEntryID, field.TypeString, value)
+		_node.VoidEntryID = &value
+	}
 	if value, ok := _c.mutation.SyncStatus(); ok {
 		_spec.SetField(payment.FieldSyncStatus, field.TypeEnum, value)
 		_node.SyncStatus = value
@@ -809,6 +845,42 @@ func (u *PaymentUpsert) AddUnapplied(v money.Amount) *PaymentUpsert {
 	return u
 }
 
+// SetVoidedAt sets the "voided_at" field.
+func (u *PaymentUpsert) SetVoidedAt(v time.Time) *PaymentUpsert {
+	u.Set(payment.FieldVoidedAt, v)
+	return u
+}
+
+// UpdateVoidedAt sets the "voided_at" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateVoidedAt() *PaymentUpsert {
+	u.SetExcluded(payment.FieldVoidedAt)
+	return u
+}
+
+// ClearVoidedAt clears the value of the "voided_at" field.
+func (u *PaymentUpsert) ClearVoidedAt() *PaymentUpsert {
+	u.SetNull(payment.FieldVoidedAt)
+	return u
+}
+
+// SetVoidEntryID sets the "void_entry_id" field.
+func (u *PaymentUpsert) SetVoidEntryID(v string) *PaymentUpsert {
+	u.Set(payment.FieldVoidEntryID, v)
+	return u
+}
+
+// UpdateVoidEntryID sets the "void_entry_id" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateVoidEntryID() *PaymentUpsert {
+	u.SetExcluded(payment.FieldVoidEntryID)
+	return u
+}
+
+// ClearVoidEntryID clears the value of the "void_entry_id" field.
+func (u *PaymentUpsert) ClearVoidEntryID() *PaymentUpsert {
+	u.SetNull(payment.FieldVoidEntryID)
+	return u
+}
+
 // SetSyncStatus sets the "sync_status" field.
 func (u *PaymentUpsert) SetSyncStatus(v syncstate.Status) *PaymentUpsert {
 	u.Set(payment.FieldSyncStatus, v)
@@ -1021,6 +1093,48 @@ func (u *PaymentUpsertOne) AddUnapplied(v money.Amount) *PaymentUpsertOne {
 func (u *PaymentUpsertOne) UpdateUnapplied() *PaymentUpsertOne {
 	return u.Update(func(s *PaymentUpsert) {
 		s.UpdateUnapplied()
+	})
+}
+
+// SetVoidedAt sets the "voided_at" field.
+func (u *PaymentUpsertOne) SetVoidedAt(v time.Time) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetVoidedAt(v)
+	})
+}
+
+// UpdateVoidedAt sets the "voided_at" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateVoidedAt() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateVoidedAt()
+	})
+}
+
+// ClearVoidedAt clears the value of the "voided_at" field.
+func (u *PaymentUpsertOne) ClearVoidedAt() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.ClearVoidedAt()
+	})
+}
+
+// SetVoidEntryID sets the "void_entry_id" field.
+func (u *PaymentUpsertOne) SetVoidEntryID(v string) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetVoidEntryID(v)
+	})
+}
+
+// UpdateVoidEntryID sets the "void_entry_id" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateVoidEntryID() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateVoidEntryID()
+	})
+}
+
+// ClearVoidEntryID clears the value of the "void_entry_id" field.
+func (u *PaymentUpsertOne) ClearVoidEntryID() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.ClearVoidEntryID()
 	})
 }
 
@@ -1405,6 +1519,48 @@ func (u *PaymentUpsertBulk) AddUnapplied(v money.Amount) *PaymentUpsertBulk {
 func (u *PaymentUpsertBulk) UpdateUnapplied() *PaymentUpsertBulk {
 	return u.Update(func(s *PaymentUpsert) {
 		s.UpdateUnapplied()
+	})
+}
+
+// SetVoidedAt sets the "voided_at" field.
+func (u *PaymentUpsertBulk) SetVoidedAt(v time.Time) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetVoidedAt(v)
+	})
+}
+
+// UpdateVoidedAt sets the "voided_at" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateVoidedAt() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateVoidedAt()
+	})
+}
+
+// ClearVoidedAt clears the value of the "voided_at" field.
+func (u *PaymentUpsertBulk) ClearVoidedAt() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.ClearVoidedAt()
+	})
+}
+
+// SetVoidEntryID sets the "void_entry_id" field.
+func (u *PaymentUpsertBulk) SetVoidEntryID(v string) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetVoidEntryID(v)
+	})
+}
+
+// UpdateVoidEntryID sets the "void_entry_id" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateVoidEntryID() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateVoidEntryID()
+	})
+}
+
+// ClearVoidEntryID clears the value of the "void_entry_id" field.
+func (u *PaymentUpsertBulk) ClearVoidEntryID() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.ClearVoidEntryID()
 	})
 }
 

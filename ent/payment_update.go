@@ -144,6 +144,46 @@ func (_u *PaymentUpdate) AddUnapplied(v money.Amount) *PaymentUpdate {
 	return _u
 }
 
+// SetVoidedAt sets the "voided_at" field.
+func (_u *PaymentUpdate) SetVoidedAt(v time.Time) *PaymentUpdate {
+	_u.mutation.SetVoidedAt(v)
+	return _u
+}
+
+// SetNillableVoidedAt sets the "voided_at" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableVoidedAt(v *time.Time) *PaymentUpdate {
+	if v != nil {
+		_u.SetVoidedAt(*v)
+	}
+	return _u
+}
+
+// ClearVoidedAt clears the value of the "voided_at" field.
+func (_u *PaymentUpdate) ClearVoidedAt() *PaymentUpdate {
+	_u.mutation.ClearVoidedAt()
+	return _u
+}
+
+// SetVoidEntryID sets the "void_entry_id" field.
+func (_u *PaymentUpdate) SetVoidEntryID(v string) *PaymentUpdate {
+	_u.mutation.SetVoidEntryID(v)
+	return _u
+}
+
+// SetNillableVoidEntryID sets the "void_entry_id" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableVoidEntryID(v *string) *PaymentUpdate {
+	if v != nil {
+		_u.SetVoidEntryID(*v)
+	}
+	return _u
+}
+
+// ClearVoidEntryID clears the value of the "void_entry_id" field.
+func (_u *PaymentUpdate) ClearVoidEntryID() *PaymentUpdate {
+	_u.mutation.ClearVoidEntryID()
+	return _u
+}
+
 // SetSyncStatus sets the "sync_status" field.
 func (_u *PaymentUpdate) SetSyncStatus(v syncstate.Status) *PaymentUpdate {
 	_u.mutation.SetSyncStatus(v)
@@ -390,6 +430,18 @@ func (_u *PaymentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.RecordedByCleared() {
 		_spec.ClearField(payment.FieldRecordedBy, field.TypeString)
+	}
+	if value, ok := _u.mutation.VoidedAt(); ok {
+		_spec.SetField(payment.FieldVoidedAt, field.TypeTime, value)
+	}
+	if _u.mutation.VoidedAtCleared() {
+		_spec.ClearField(payment.FieldVoidedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.VoidEntryID(); ok {
+		_spec.SetField(payment.FieldVoidEntryID, field.TypeString, value)
+	}
+	if _u.mutation.VoidEntryIDCleared() {
+		_spec.ClearField(payment.FieldVoidEntryID, field.TypeString)
 	}
 	if value, ok := _u.mutation.SyncStatus(); ok {
 		_spec.SetField(payment.FieldSyncStatus, field.TypeEnum, value)
@@ -658,6 +710,46 @@ func (_u *PaymentUpdateOne) SetNillableUnapplied(v *money.Amount) *PaymentUpdate
 // AddUnapplied adds value to the "unapplied" field.
 func (_u *PaymentUpdateOne) AddUnapplied(v money.Amount) *PaymentUpdateOne {
 	_u.mutation.AddUnapplied(v)
+	return _u
+}
+
+// SetVoidedAt sets the "voided_at" field.
+func (_u *PaymentUpdateOne) SetVoidedAt(v time.Time) *PaymentUpdateOne {
+	_u.mutation.SetVoidedAt(v)
+	return _u
+}
+
+// SetNillableVoidedAt sets the "voided_at" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableVoidedAt(v *time.Time) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetVoidedAt(*v)
+	}
+	return _u
+}
+
+// ClearVoidedAt clears the value of the "voided_at" field.
+func (_u *PaymentUpdateOne) ClearVoidedAt() *PaymentUpdateOne {
+	_u.mutation.ClearVoidedAt()
+	return _u
+}
+
+// SetVoidEntryID sets the "void_entry_id" field.
+func (_u *PaymentUpdateOne) SetVoidEntryID(v string) *PaymentUpdateOne {
+	_u.mutation.SetVoidEntryID(v)
+	return _u
+}
+
+// SetNillableVoidEntryID sets the "void_entry_id" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableVoidEntryID(v *string) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetVoidEntryID(*v)
+	}
+	return _u
+}
+
+// ClearVoidEntryID clears the value of the "void_entry_id" field.
+func (_u *PaymentUpdateOne) ClearVoidEntryID() *PaymentUpdateOne {
+	_u.mutation.ClearVoidEntryID()
 	return _u
 }
 
@@ -937,6 +1029,18 @@ func (_u *PaymentUpdateOne) sqlSave(ctx context.Context) (_node *Payment, err er
 	}
 	if _u.mutation.RecordedByCleared() {
 		_spec.ClearField(payment.FieldRecordedBy, field.TypeString)
+	}
+	if value, ok := _u.mutation.VoidedAt(); ok {
+		_spec.SetField(payment.FieldVoidedAt, field.TypeTime, value)
+	}
+	if _u.mutation.VoidedAtCleared() {
+		_spec.ClearField(payment.FieldVoidedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.VoidEntryID(); ok {
+		_spec.SetField(payment.FieldVoidEntryID, field.TypeString, value)
+	}
+	if _u.mutation.VoidEntryIDCleared() {
+		_spec.ClearField(payment.FieldVoidEntryID, field.TypeString)
 	}
 	if value, ok := _u.mutation.SyncStatus(); ok {
 		_spec.SetField(payment.FieldSyncStatus, field.TypeEnum, value)

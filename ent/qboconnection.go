@@ -59,6 +59,10 @@ type QBOConnection struct {
 	CompanyName string `json:"company_name,omitempty"`
 	// When Update lists last fetched the company's lists (UTC); null before.
 	ListsUpdatedAt *time.Time `json:"lists_updated_at,omitempty"`
+	// The poller's watermark: QuickBooks changes up to this time (UTC) have been read. The next pass reads from a little before it; null before the first pass.
+	PolledThrough *time.Time `json:"polled_through,omitempty"`
+	// When the poller last finished a pass (UTC); null before the first.
+	PolledAt *time.Time `json:"polled_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the QBOConnectionQuery when eager-loading is set.
 	Edges        QBOConnectionEdges `json:"edges"`
@@ -98,7 +102,7 @@ func (*QBOConnection) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case qboconnection.FieldID, qboconnection.FieldOrganizationID, qboconnection.FieldEntityID, qboconnection.FieldRealmID, qboconnection.FieldStatus, qboconnection.FieldAccessTokenSealed, qboconnection.FieldRefreshTokenSealed, qboconnection.FieldLastError, qboconnection.FieldBaseURL, qboconnection.FieldCompanyName:
 			values[i] = new(sql.NullString)
-		case qboconnection.FieldCreatedAt, qboconnection.FieldUpdatedAt, qboconnection.FieldAccessExpiresAt, qboconnection.FieldRefreshExpiresAt, qboconnection.FieldRefreshHardExpiresAt, qboconnection.FieldConnectedAt, qboconnection.FieldDisconnectedAt, qboconnection.FieldListsUpdatedAt:
+		case qboconnection.FieldCreatedAt, qboconnection.FieldUpdatedAt, qboconnection.FieldAccessExpiresAt, qboconnection.FieldRefreshExpiresAt, qboconnection.FieldRefreshHardExpiresAt, qboconnection.FieldConnectedAt, qboconnection.FieldDisconnectedAt, qboconnection.FieldListsUpdatedAt, qboconnection.FieldPolledThrough, qboconnection.FieldPolledAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -244,6 +248,20 @@ func (_m *QBOConnection) assignValues(columns []string, values []any) error {
 				_m.ListsUpdatedAt = new(time.Time)
 				*_m.ListsUpdatedAt = value.Time
 			}
+		case qboconnection.FieldPolledThrough:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field polled_through", values[i])
+			} else if value.Valid {
+				_m.PolledThrough = new(time.Time)
+				*_m.PolledThrough = value.Time
+			}
+		case qboconnection.FieldPolledAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field polled_at", values[i])
+			} else if value.Valid {
+				_m.PolledAt = new(time.Time)
+				*_m.PolledAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -347,6 +365,16 @@ func (_m *QBOConnection) String() string {
 	builder.WriteString(", ")
 	if v := _m.ListsUpdatedAt; v != nil {
 		builder.WriteString("lists_updated_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PolledThrough; v != nil {
+		builder.WriteString("polled_through=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PolledAt; v != nil {
+		builder.WriteString("polled_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

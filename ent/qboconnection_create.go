@@ -251,6 +251,34 @@ func (_c *QBOConnectionCreate) SetNillableListsUpdatedAt(v *time.Time) *QBOConne
 	return _c
 }
 
+// SetPolledThrough sets the "polled_through" field.
+func (_c *QBOConnectionCreate) SetPolledThrough(v time.Time) *QBOConnectionCreate {
+	_c.mutation.SetPolledThrough(v)
+	return _c
+}
+
+// SetNillablePolledThrough sets the "polled_through" field if the given value is not nil.
+func (_c *QBOConnectionCreate) SetNillablePolledThrough(v *time.Time) *QBOConnectionCreate {
+	if v != nil {
+		_c.SetPolledThrough(*v)
+	}
+	return _c
+}
+
+// SetPolledAt sets the "polled_at" field.
+func (_c *QBOConnectionCreate) SetPolledAt(v time.Time) *QBOConnectionCreate {
+	_c.mutation.SetPolledAt(v)
+	return _c
+}
+
+// SetNillablePolledAt sets the "polled_at" field if the given value is not nil.
+func (_c *QBOConnectionCreate) SetNillablePolledAt(v *time.Time) *QBOConnectionCreate {
+	if v != nil {
+		_c.SetPolledAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *QBOConnectionCreate) SetID(v string) *QBOConnectionCreate {
 	_c.mutation.SetID(v)
@@ -523,6 +551,14 @@ func (_c *QBOConnectionCreate) createSpec() (*QBOConnection, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.ListsUpdatedAt(); ok {
 		_spec.SetField(qboconnection.FieldListsUpdatedAt, field.TypeTime, value)
 		_node.ListsUpdatedAt = &value
+	}
+	if value, ok := _c.mutation.PolledThrough(); ok {
+		_spec.SetField(qboconnection.FieldPolledThrough, field.TypeTime, value)
+		_node.PolledThrough = &value
+	}
+	if value, ok := _c.mutation.PolledAt(); ok {
+		_spec.SetField(qboconnection.FieldPolledAt, field.TypeTime, value)
+		_node.PolledAt = &value
 	}
 	if nodes := _c.mutation.EntityIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -836,6 +872,42 @@ func (u *QBOConnectionUpsert) UpdateListsUpdatedAt() *QBOConnectionUpsert {
 // ClearListsUpdatedAt clears the value of the "lists_updated_at" field.
 func (u *QBOConnectionUpsert) ClearListsUpdatedAt() *QBOConnectionUpsert {
 	u.SetNull(qboconnection.FieldListsUpdatedAt)
+	return u
+}
+
+// SetPolledThrough sets the "polled_through" field.
+func (u *QBOConnectionUpsert) SetPolledThrough(v time.Time) *QBOConnectionUpsert {
+	u.Set(qboconnection.FieldPolledThrough, v)
+	return u
+}
+
+// UpdatePolledThrough sets the "polled_through" field to the value that was provided on create.
+func (u *QBOConnectionUpsert) UpdatePolledThrough() *QBOConnectionUpsert {
+	u.SetExcluded(qboconnection.FieldPolledThrough)
+	return u
+}
+
+// ClearPolledThrough clears the value of the "polled_through" field.
+func (u *QBOConnectionUpsert) ClearPolledThrough() *QBOConnectionUpsert {
+	u.SetNull(qboconnection.FieldPolledThrough)
+	return u
+}
+
+// SetPolledAt sets the "polled_at" field.
+func (u *QBOConnectionUpsert) SetPolledAt(v time.Time) *QBOConnectionUpsert {
+	u.Set(qboconnection.FieldPolledAt, v)
+	return u
+}
+
+// UpdatePolledAt sets the "polled_at" field to the value that was provided on create.
+func (u *QBOConnectionUpsert) UpdatePolledAt() *QBOConnectionUpsert {
+	u.SetExcluded(qboconnection.FieldPolledAt)
+	return u
+}
+
+// ClearPolledAt clears the value of the "polled_at" field.
+func (u *QBOConnectionUpsert) ClearPolledAt() *QBOConnectionUpsert {
+	u.SetNull(qboconnection.FieldPolledAt)
 	return u
 }
 
@@ -1183,6 +1255,48 @@ func (u *QBOConnectionUpsertOne) UpdateListsUpdatedAt() *QBOConnectionUpsertOne 
 func (u *QBOConnectionUpsertOne) ClearListsUpdatedAt() *QBOConnectionUpsertOne {
 	return u.Update(func(s *QBOConnectionUpsert) {
 		s.ClearListsUpdatedAt()
+	})
+}
+
+// SetPolledThrough sets the "polled_through" field.
+func (u *QBOConnectionUpsertOne) SetPolledThrough(v time.Time) *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetPolledThrough(v)
+	})
+}
+
+// UpdatePolledThrough sets the "polled_through" field to the value that was provided on create.
+func (u *QBOConnectionUpsertOne) UpdatePolledThrough() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdatePolledThrough()
+	})
+}
+
+// ClearPolledThrough clears the value of the "polled_through" field.
+func (u *QBOConnectionUpsertOne) ClearPolledThrough() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearPolledThrough()
+	})
+}
+
+// SetPolledAt sets the "polled_at" field.
+func (u *QBOConnectionUpsertOne) SetPolledAt(v time.Time) *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetPolledAt(v)
+	})
+}
+
+// UpdatePolledAt sets the "polled_at" field to the value that was provided on create.
+func (u *QBOConnectionUpsertOne) UpdatePolledAt() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdatePolledAt()
+	})
+}
+
+// ClearPolledAt clears the value of the "polled_at" field.
+func (u *QBOConnectionUpsertOne) ClearPolledAt() *QBOConnectionUpsertOne {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearPolledAt()
 	})
 }
 
@@ -1697,6 +1811,48 @@ func (u *QBOConnectionUpsertBulk) UpdateListsUpdatedAt() *QBOConnectionUpsertBul
 func (u *QBOConnectionUpsertBulk) ClearListsUpdatedAt() *QBOConnectionUpsertBulk {
 	return u.Update(func(s *QBOConnectionUpsert) {
 		s.ClearListsUpdatedAt()
+	})
+}
+
+// SetPolledThrough sets the "polled_through" field.
+func (u *QBOConnectionUpsertBulk) SetPolledThrough(v time.Time) *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetPolledThrough(v)
+	})
+}
+
+// UpdatePolledThrough sets the "polled_through" field to the value that was provided on create.
+func (u *QBOConnectionUpsertBulk) UpdatePolledThrough() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdatePolledThrough()
+	})
+}
+
+// ClearPolledThrough clears the value of the "polled_through" field.
+func (u *QBOConnectionUpsertBulk) ClearPolledThrough() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearPolledThrough()
+	})
+}
+
+// SetPolledAt sets the "polled_at" field.
+func (u *QBOConnectionUpsertBulk) SetPolledAt(v time.Time) *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.SetPolledAt(v)
+	})
+}
+
+// UpdatePolledAt sets the "polled_at" field to the value that was provided on create.
+func (u *QBOConnectionUpsertBulk) UpdatePolledAt() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.UpdatePolledAt()
+	})
+}
+
+// ClearPolledAt clears the value of the "polled_at" field.
+func (u *QBOConnectionUpsertBulk) ClearPolledAt() *QBOConnectionUpsertBulk {
+	return u.Update(func(s *QBOConnectionUpsert) {
+		s.ClearPolledAt()
 	})
 }
 

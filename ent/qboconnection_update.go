@@ -299,6 +299,46 @@ func (_u *QBOConnectionUpdate) ClearListsUpdatedAt() *QBOConnectionUpdate {
 	return _u
 }
 
+// SetPolledThrough sets the "polled_through" field.
+func (_u *QBOConnectionUpdate) SetPolledThrough(v time.Time) *QBOConnectionUpdate {
+	_u.mutation.SetPolledThrough(v)
+	return _u
+}
+
+// SetNillablePolledThrough sets the "polled_through" field if the given value is not nil.
+func (_u *QBOConnectionUpdate) SetNillablePolledThrough(v *time.Time) *QBOConnectionUpdate {
+	if v != nil {
+		_u.SetPolledThrough(*v)
+	}
+	return _u
+}
+
+// ClearPolledThrough clears the value of the "polled_through" field.
+func (_u *QBOConnectionUpdate) ClearPolledThrough() *QBOConnectionUpdate {
+	_u.mutation.ClearPolledThrough()
+	return _u
+}
+
+// SetPolledAt sets the "polled_at" field.
+func (_u *QBOConnectionUpdate) SetPolledAt(v time.Time) *QBOConnectionUpdate {
+	_u.mutation.SetPolledAt(v)
+	return _u
+}
+
+// SetNillablePolledAt sets the "polled_at" field if the given value is not nil.
+func (_u *QBOConnectionUpdate) SetNillablePolledAt(v *time.Time) *QBOConnectionUpdate {
+	if v != nil {
+		_u.SetPolledAt(*v)
+	}
+	return _u
+}
+
+// ClearPolledAt clears the value of the "polled_at" field.
+func (_u *QBOConnectionUpdate) ClearPolledAt() *QBOConnectionUpdate {
+	_u.mutation.ClearPolledAt()
+	return _u
+}
+
 // Mutation returns the QBOConnectionMutation object of the builder.
 func (_u *QBOConnectionUpdate) Mutation() *QBOConnectionMutation {
 	return _u.mutation
@@ -474,6 +514,18 @@ func (_u *QBOConnectionUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if _u.mutation.ListsUpdatedAtCleared() {
 		_spec.ClearField(qboconnection.FieldListsUpdatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PolledThrough(); ok {
+		_spec.SetField(qboconnection.FieldPolledThrough, field.TypeTime, value)
+	}
+	if _u.mutation.PolledThroughCleared() {
+		_spec.ClearField(qboconnection.FieldPolledThrough, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PolledAt(); ok {
+		_spec.SetField(qboconnection.FieldPolledAt, field.TypeTime, value)
+	}
+	if _u.mutation.PolledAtCleared() {
+		_spec.ClearField(qboconnection.FieldPolledAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -766,6 +818,46 @@ func (_u *QBOConnectionUpdateOne) ClearListsUpdatedAt() *QBOConnectionUpdateOne 
 	return _u
 }
 
+// SetPolledThrough sets the "polled_through" field.
+func (_u *QBOConnectionUpdateOne) SetPolledThrough(v time.Time) *QBOConnectionUpdateOne {
+	_u.mutation.SetPolledThrough(v)
+	return _u
+}
+
+// SetNillablePolledThrough sets the "polled_through" field if the given value is not nil.
+func (_u *QBOConnectionUpdateOne) SetNillablePolledThrough(v *time.Time) *QBOConnectionUpdateOne {
+	if v != nil {
+		_u.SetPolledThrough(*v)
+	}
+	return _u
+}
+
+// ClearPolledThrough clears the value of the "polled_through" field.
+func (_u *QBOConnectionUpdateOne) ClearPolledThrough() *QBOConnectionUpdateOne {
+	_u.mutation.ClearPolledThrough()
+	return _u
+}
+
+// SetPolledAt sets the "polled_at" field.
+func (_u *QBOConnectionUpdateOne) SetPolledAt(v time.Time) *QBOConnectionUpdateOne {
+	_u.mutation.SetPolledAt(v)
+	return _u
+}
+
+// SetNillablePolledAt sets the "polled_at" field if the given value is not nil.
+func (_u *QBOConnectionUpdateOne) SetNillablePolledAt(v *time.Time) *QBOConnectionUpdateOne {
+	if v != nil {
+		_u.SetPolledAt(*v)
+	}
+	return _u
+}
+
+// ClearPolledAt clears the value of the "polled_at" field.
+func (_u *QBOConnectionUpdateOne) ClearPolledAt() *QBOConnectionUpdateOne {
+	_u.mutation.ClearPolledAt()
+	return _u
+}
+
 // Mutation returns the QBOConnectionMutation object of the builder.
 func (_u *QBOConnectionUpdateOne) Mutation() *QBOConnectionMutation {
 	return _u.mutation
@@ -971,6 +1063,18 @@ func (_u *QBOConnectionUpdateOne) sqlSave(ctx context.Context) (_node *QBOConnec
 	}
 	if _u.mutation.ListsUpdatedAtCleared() {
 		_spec.ClearField(qboconnection.FieldListsUpdatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PolledThrough(); ok {
+		_spec.SetField(qboconnection.FieldPolledThrough, field.TypeTime, value)
+	}
+	if _u.mutation.PolledThroughCleared() {
+		_spec.ClearField(qboconnection.FieldPolledThrough, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PolledAt(); ok {
+		_spec.SetField(qboconnection.FieldPolledAt, field.TypeTime, value)
+	}
+	if _u.mutation.PolledAtCleared() {
+		_spec.ClearField(qboconnection.FieldPolledAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &QBOConnection{config: _u.config}

@@ -66,10 +66,14 @@ type Tx struct {
 	QBOAuthState *QBOAuthStateClient
 	// QBOConnection is the client for interacting with the QBOConnection builders.
 	QBOConnection *QBOConnectionClient
+	// QBOInboxEvent is the client for interacting with the QBOInboxEvent builders.
+	QBOInboxEvent *QBOInboxEventClient
 	// QBOLink is the client for interacting with the QBOLink builders.
 	QBOLink *QBOLinkClient
 	// QBOListEntry is the client for interacting with the QBOListEntry builders.
 	QBOListEntry *QBOListEntryClient
+	// ReconciliationItem is the client for interacting with the ReconciliationItem builders.
+	ReconciliationItem *ReconciliationItemClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
 	// Vendor is the client for interacting with the Vendor builders.
@@ -233,8 +237,10 @@ func (tx *Tx) init() {
 	tx.PaymentApplication = NewPaymentApplicationClient(tx.config)
 	tx.QBOAuthState = NewQBOAuthStateClient(tx.config)
 	tx.QBOConnection = NewQBOConnectionClient(tx.config)
+	tx.QBOInboxEvent = NewQBOInboxEventClient(tx.config)
 	tx.QBOLink = NewQBOLinkClient(tx.config)
 	tx.QBOListEntry = NewQBOListEntryClient(tx.config)
+	tx.ReconciliationItem = NewReconciliationItemClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
 	tx.Vendor = NewVendorClient(tx.config)
 	tx.WriteOff = NewWriteOffClient(tx.config)

@@ -9,6 +9,7 @@ import (
 	"books/ent/account"
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
+	"books/ent/reconciliationitem"
 	"books/ent/auditevent"
 	"books/ent/chargereversal"
 	"books/ent/class"
@@ -79,6 +80,7 @@ var tables = map[string]string{
 	ids.ChargeReversal:     chargereversal.Table,
 	ids.WriteOff:           writeoff.Table,
 	ids.AdminIssue:         adminissue.Table,
+	ids.ReconciliationItem: reconciliationitem.Table,
 	ids.LedgerVerification: ledgerverification.Table,
 }
 

@@ -320,6 +320,18 @@ func (f QBOConnectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QBOConnectionMutation", m)
 }
 
+// The QBOInboxEventFunc type is an adapter to allow the use of ordinary
+// function as QBOInboxEvent mutator.
+type QBOInboxEventFunc func(context.Context, *ent.QBOInboxEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f QBOInboxEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.QBOInboxEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QBOInboxEventMutation", m)
+}
+
 // The QBOLinkFunc type is an adapter to allow the use of ordinary
 // function as QBOLink mutator.
 type QBOLinkFunc func(context.Context, *ent.QBOLinkMutation) (ent.Value, error)
@@ -342,6 +354,18 @@ func (f QBOListEntryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QBOListEntryMutation", m)
+}
+
+// The ReconciliationItemFunc type is an adapter to allow the use of ordinary
+// function as ReconciliationItem mutator.
+type ReconciliationItemFunc func(context.Context, *ent.ReconciliationItemMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReconciliationItemFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReconciliationItemMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReconciliationItemMutation", m)
 }
 
 // The RefundFunc type is an adapter to allow the use of ordinary

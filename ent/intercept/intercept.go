@@ -34,8 +34,10 @@ import (
 	"books/ent/predicate"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qboinboxevent"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -801,6 +803,33 @@ func (f TraverseQBOConnection) Traverse(ctx context.Context, q ent.Query) error 
 	return fmt.Errorf("unexpected query type %T. expect *ent.QBOConnectionQuery", q)
 }
 
+// The QBOInboxEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type QBOInboxEventFunc func(context.Context, *ent.QBOInboxEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f QBOInboxEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.QBOInboxEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.QBOInboxEventQuery", q)
+}
+
+// The TraverseQBOInboxEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseQBOInboxEvent func(context.Context, *ent.QBOInboxEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseQBOInboxEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseQBOInboxEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.QBOInboxEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.QBOInboxEventQuery", q)
+}
+
 // The QBOLinkFunc type is an adapter to allow the use of ordinary function as a Querier.
 type QBOLinkFunc func(context.Context, *ent.QBOLinkQuery) (ent.Value, error)
 
@@ -853,6 +882,33 @@ func (f TraverseQBOListEntry) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.QBOListEntryQuery", q)
+}
+
+// The ReconciliationItemFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ReconciliationItemFunc func(context.Context, *ent.ReconciliationItemQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ReconciliationItemFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ReconciliationItemQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ReconciliationItemQuery", q)
+}
+
+// The TraverseReconciliationItem type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseReconciliationItem func(context.Context, *ent.ReconciliationItemQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseReconciliationItem) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseReconciliationItem) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReconciliationItemQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ReconciliationItemQuery", q)
 }
 
 // The RefundFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -991,10 +1047,14 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.QBOAuthStateQuery, predicate.QBOAuthState, qboauthstate.OrderOption]{typ: ent.TypeQBOAuthState, tq: q}, nil
 	case *ent.QBOConnectionQuery:
 		return &query[*ent.QBOConnectionQuery, predicate.QBOConnection, qboconnection.OrderOption]{typ: ent.TypeQBOConnection, tq: q}, nil
+	case *ent.QBOInboxEventQuery:
+		return &query[*ent.QBOInboxEventQuery, predicate.QBOInboxEvent, qboinboxevent.OrderOption]{typ: ent.TypeQBOInboxEvent, tq: q}, nil
 	case *ent.QBOLinkQuery:
 		return &query[*ent.QBOLinkQuery, predicate.QBOLink, qbolink.OrderOption]{typ: ent.TypeQBOLink, tq: q}, nil
 	case *ent.QBOListEntryQuery:
 		return &query[*ent.QBOListEntryQuery, predicate.QBOListEntry, qbolistentry.OrderOption]{typ: ent.TypeQBOListEntry, tq: q}, nil
+	case *ent.ReconciliationItemQuery:
+		return &query[*ent.ReconciliationItemQuery, predicate.ReconciliationItem, reconciliationitem.OrderOption]{typ: ent.TypeReconciliationItem, tq: q}, nil
 	case *ent.RefundQuery:
 		return &query[*ent.RefundQuery, predicate.Refund, refund.OrderOption]{typ: ent.TypeRefund, tq: q}, nil
 	case *ent.VendorQuery:

@@ -944,6 +944,8 @@ var (
 		{Name: "reversed", Type: field.TypeInt64},
 		{Name: "unapplied", Type: field.TypeInt64},
 		{Name: "recorded_by", Type: field.TypeString, Nullable: true},
+		{Name: "voided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "void_entry_id", Type: field.TypeString, Nullable: true},
 		{Name: "sync_status", Type: field.TypeEnum, Enums: []string{"not_synced", "pending", "synced", "error"}, Default: "not_synced"},
 		{Name: "entity_id", Type: field.TypeString, Size: 40},
 		{Name: "customer_id", Type: field.TypeString, Size: 40},
@@ -957,19 +959,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "payments_legal_entities_entity",
-				Columns:    []*schema.Column{PaymentsColumns[17]},
+				Columns:    []*schema.Column{PaymentsColumns[19]},
 				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "payments_customers_customer",
-				Columns:    []*schema.Column{PaymentsColumns[18]},
+				Columns:    []*schema.Column{PaymentsColumns[20]},
 				RefColumns: []*schema.Column{CustomersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "payments_journal_entries_journal_entry",
-				Columns:    []*schema.Column{PaymentsColumns[19]},
+				Columns:    []*schema.Column{PaymentsColumns[21]},
 				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -983,12 +985,12 @@ var (
 			{
 				Name:    "payment_customer_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[18]},
+				Columns: []*schema.Column{PaymentsColumns[20]},
 			},
 			{
 				Name:    "payment_entity_id_processor_external_ref",
 				Unique:  true,
-				Columns: []*schema.Column{PaymentsColumns[17], PaymentsColumns[8], PaymentsColumns[9]},
+				Columns: []*schema.Column{PaymentsColumns[19], PaymentsColumns[8], PaymentsColumns[9]},
 			},
 		},
 	}
@@ -1077,6 +1079,8 @@ var (
 		{Name: "settings", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "company_name", Type: field.TypeString, Nullable: true, Size: 400},
 		{Name: "lists_updated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "polled_through", Type: field.TypeTime, Nullable: true},
+		{Name: "polled_at", Type: field.TypeTime, Nullable: true},
 		{Name: "entity_id", Type: field.TypeString, Size: 40},
 	}
 	// QboConnectionsTable holds the schema information for the "qbo_connections" table.
@@ -1087,7 +1091,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "qbo_connections_legal_entities_entity",
-				Columns:    []*schema.Column{QboConnectionsColumns[19]},
+				Columns:    []*schema.Column{QboConnectionsColumns[21]},
 				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1106,10 +1110,53 @@ var (
 			{
 				Name:    "qboconnection_entity_id",
 				Unique:  true,
-				Columns: []*schema.Column{QboConnectionsColumns[19]},
+				Columns: []*schema.Column{QboConnectionsColumns[21]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "disconnected_at IS NULL",
 				},
+			},
+		},
+	}
+	// QboInboxEventsColumns holds the columns for the "qbo_inbox_events" table.
+	QboInboxEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "dedupe_key", Type: field.TypeString, Size: 300},
+		{Name: "realm_id", Type: field.TypeString, Size: 64},
+		{Name: "organization_id", Type: field.TypeString, Nullable: true},
+		{Name: "connection_id", Type: field.TypeString, Nullable: true},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"cloudevents", "legacy", "poll"}},
+		{Name: "qbo_type", Type: field.TypeString, Size: 40},
+		{Name: "qbo_id", Type: field.TypeString, Size: 40},
+		{Name: "operation", Type: field.TypeString, Size: 40},
+		{Name: "occurred_at", Type: field.TypeTime, Nullable: true},
+		{Name: "payload", Type: field.TypeString, Nullable: true, Size: 2147483647, SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "processed", "ignored", "unknown_realm", "failed"}, Default: "pending"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "processed_at", Type: field.TypeTime, Nullable: true},
+	}
+	// QboInboxEventsTable holds the schema information for the "qbo_inbox_events" table.
+	QboInboxEventsTable = &schema.Table{
+		Name:       "qbo_inbox_events",
+		Columns:    QboInboxEventsColumns,
+		PrimaryKey: []*schema.Column{QboInboxEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "qboinboxevent_dedupe_key",
+				Unique:  true,
+				Columns: []*schema.Column{QboInboxEventsColumns[3]},
+			},
+			{
+				Name:    "qboinboxevent_connection_id_status_id",
+				Unique:  false,
+				Columns: []*schema.Column{QboInboxEventsColumns[6], QboInboxEventsColumns[13], QboInboxEventsColumns[0]},
+			},
+			{
+				Name:    "qboinboxevent_realm_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{QboInboxEventsColumns[4], QboInboxEventsColumns[13]},
 			},
 		},
 	}
@@ -1214,6 +1261,77 @@ var (
 				Name:    "qbolistentry_connection_id_list_qbo_id",
 				Unique:  true,
 				Columns: []*schema.Column{QboListEntriesColumns[4], QboListEntriesColumns[5], QboListEntriesColumns[6]},
+			},
+		},
+	}
+	// ReconciliationItemsColumns holds the columns for the "reconciliation_items" table.
+	ReconciliationItemsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "connection_id", Type: field.TypeString},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"unmatched_payment", "customer_mismatch", "amount_mismatch", "currency_mismatch", "remote_delete", "remote_change"}},
+		{Name: "qbo_type", Type: field.TypeString, Size: 40},
+		{Name: "qbo_id", Type: field.TypeString, Size: 40},
+		{Name: "record_type", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "record_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "amount", Type: field.TypeInt64, Nullable: true},
+		{Name: "currency", Type: field.TypeString, Nullable: true, Size: 3},
+		{Name: "txn_date", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
+		{Name: "reference", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "reason", Type: field.TypeString, Size: 2000},
+		{Name: "snapshot", Type: field.TypeString, Nullable: true, Size: 2147483647, SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "sync_token", Type: field.TypeString, Nullable: true, Size: 20},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"open", "matched", "deferred", "dismissed"}, Default: "open"},
+		{Name: "note", Type: field.TypeString, Nullable: true, Size: 4000},
+		{Name: "resolved_by", Type: field.TypeString, Nullable: true},
+		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_seen_at", Type: field.TypeTime},
+		{Name: "entity_id", Type: field.TypeString, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "payment_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// ReconciliationItemsTable holds the schema information for the "reconciliation_items" table.
+	ReconciliationItemsTable = &schema.Table{
+		Name:       "reconciliation_items",
+		Columns:    ReconciliationItemsColumns,
+		PrimaryKey: []*schema.Column{ReconciliationItemsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "reconciliation_items_legal_entities_entity",
+				Columns:    []*schema.Column{ReconciliationItemsColumns[22]},
+				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "reconciliation_items_customers_customer",
+				Columns:    []*schema.Column{ReconciliationItemsColumns[23]},
+				RefColumns: []*schema.Column{CustomersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "reconciliation_items_payments_payment",
+				Columns:    []*schema.Column{ReconciliationItemsColumns[24]},
+				RefColumns: []*schema.Column{PaymentsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "reconciliationitem_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReconciliationItemsColumns[3]},
+			},
+			{
+				Name:    "reconciliationitem_connection_id_qbo_type_qbo_id",
+				Unique:  true,
+				Columns: []*schema.Column{ReconciliationItemsColumns[4], ReconciliationItemsColumns[6], ReconciliationItemsColumns[7]},
+			},
+			{
+				Name:    "reconciliationitem_entity_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{ReconciliationItemsColumns[22], ReconciliationItemsColumns[17]},
 			},
 		},
 	}
@@ -1356,8 +1474,10 @@ var (
 		PaymentApplicationsTable,
 		QboAuthStatesTable,
 		QboConnectionsTable,
+		QboInboxEventsTable,
 		QboLinksTable,
 		QboListEntriesTable,
+		ReconciliationItemsTable,
 		RefundsTable,
 		VendorsTable,
 		WriteOffsTable,
@@ -1424,6 +1544,9 @@ func init() {
 		"qbo_link_generation": "synced_generation >= 0 AND synced_generation <= generation AND attempts >= 0",
 		"qbo_link_synced":     "(status <> 'synced' OR qbo_id IS NOT NULL)",
 	}
+	ReconciliationItemsTable.ForeignKeys[0].RefTable = LegalEntitiesTable
+	ReconciliationItemsTable.ForeignKeys[1].RefTable = CustomersTable
+	ReconciliationItemsTable.ForeignKeys[2].RefTable = PaymentsTable
 	RefundsTable.ForeignKeys[0].RefTable = PaymentsTable
 	WriteOffsTable.ForeignKeys[0].RefTable = InvoicesTable
 }

@@ -56,6 +56,10 @@ const (
 	FieldJournalEntryID = "journal_entry_id"
 	// FieldRecordedBy holds the string denoting the recorded_by field in the database.
 	FieldRecordedBy = "recorded_by"
+	// FieldVoidedAt holds the string denoting the voided_at field in the database.
+	FieldVoidedAt = "voided_at"
+	// FieldVoidEntryID holds the string denoting the void_entry_id field in the database.
+	FieldVoidEntryID = "void_entry_id"
 	// FieldSyncStatus holds the string denoting the sync_status field in the database.
 	FieldSyncStatus = "sync_status"
 	// EdgeEntity holds the string denoting the entity edge name in mutations.
@@ -137,6 +141,8 @@ var Columns = []string{
 	FieldUnapplied,
 	FieldJournalEntryID,
 	FieldRecordedBy,
+	FieldVoidedAt,
+	FieldVoidEntryID,
 	FieldSyncStatus,
 }
 
@@ -344,6 +350,16 @@ func ByJournalEntryID(opts ...sql.OrderTermOption) OrderOption {
 // ByRecordedBy orders the results by the recorded_by field.
 func ByRecordedBy(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRecordedBy, opts...).ToFunc()
+}
+
+// ByVoidedAt orders the results by the voided_at field.
+func ByVoidedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVoidedAt, opts...).ToFunc()
+}
+
+// ByVoidEntryID orders the results by the void_entry_id field.
+func ByVoidEntryID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVoidEntryID, opts...).ToFunc()
 }
 
 // BySyncStatus orders the results by the sync_status field.

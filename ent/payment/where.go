@@ -148,6 +148,16 @@ func RecordedBy(v string) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldRecordedBy, v))
 }
 
+// VoidedAt applies equality check predicate on the "voided_at" field. It's identical to VoidedAtEQ.
+func VoidedAt(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldVoidedAt, v))
+}
+
+// VoidEntryID applies equality check predicate on the "void_entry_id" field. It's identical to VoidEntryIDEQ.
+func VoidEntryID(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldVoidEntryID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldCreatedAt, v))
@@ -1096,6 +1106,131 @@ func RecordedByEqualFold(v string) predicate.Payment {
 // RecordedByContainsFold applies the ContainsFold predicate on the "recorded_by" field.
 func RecordedByContainsFold(v string) predicate.Payment {
 	return predicate.Payment(sql.FieldContainsFold(FieldRecordedBy, v))
+}
+
+// VoidedAtEQ applies the EQ predicate on the "voided_at" field.
+func VoidedAtEQ(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldVoidedAt, v))
+}
+
+// VoidedAtNEQ applies the NEQ predicate on the "voided_at" field.
+func VoidedAtNEQ(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldVoidedAt, v))
+}
+
+// VoidedAtIn applies the In predicate on the "voided_at" field.
+func VoidedAtIn(vs ...time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldVoidedAt, vs...))
+}
+
+// VoidedAtNotIn applies the NotIn predicate on the "voided_at" field.
+func VoidedAtNotIn(vs ...time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldVoidedAt, vs...))
+}
+
+// VoidedAtGT applies the GT predicate on the "voided_at" field.
+func VoidedAtGT(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldVoidedAt, v))
+}
+
+// VoidedAtGTE applies the GTE predicate on the "voided_at" field.
+func VoidedAtGTE(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldVoidedAt, v))
+}
+
+// VoidedAtLT applies the LT predicate on the "voided_at" field.
+func VoidedAtLT(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldVoidedAt, v))
+}
+
+// VoidedAtLTE applies the LTE predicate on the "voided_at" field.
+func VoidedAtLTE(v time.Time) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldVoidedAt, v))
+}
+
+// VoidedAtIsNil applies the IsNil predicate on the "voided_at" field.
+func VoidedAtIsNil() predicate.Payment {
+	return predicate.Payment(sql.FieldIsNull(FieldVoidedAt))
+}
+
+// VoidedAtNotNil applies the NotNil predicate on the "voided_at" field.
+func VoidedAtNotNil() predicate.Payment {
+	return predicate.Payment(sql.FieldNotNull(FieldVoidedAt))
+}
+
+// VoidEntryIDEQ applies the EQ predicate on the "void_entry_id" field.
+func VoidEntryIDEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDNEQ applies the NEQ predicate on the "void_entry_id" field.
+func VoidEntryIDNEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDIn applies the In predicate on the "void_entry_id" field.
+func VoidEntryIDIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldVoidEntryID, vs...))
+}
+
+// VoidEntryIDNotIn applies the NotIn predicate on the "void_entry_id" field.
+func VoidEntryIDNotIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldVoidEntryID, vs...))
+}
+
+// VoidEntryIDGT applies the GT predicate on the "void_entry_id" field.
+func VoidEntryIDGT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDGTE applies the GTE predicate on the "void_entry_id" field.
+func VoidEntryIDGTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDLT applies the LT predicate on the "void_entry_id" field.
+func VoidEntryIDLT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDLTE applies the LTE predicate on the "void_entry_id" field.
+func VoidEntryIDLTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDContains applies the Contains predicate on the "void_entry_id" field.
+func VoidEntryIDContains(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContains(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDHasPrefix applies the HasPrefix predicate on the "void_entry_id" field.
+func VoidEntryIDHasPrefix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasPrefix(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDHasSuffix applies the HasSuffix predicate on the "void_entry_id" field.
+func VoidEntryIDHasSuffix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasSuffix(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDIsNil applies the IsNil predicate on the "void_entry_id" field.
+func VoidEntryIDIsNil() predicate.Payment {
+	return predicate.Payment(sql.FieldIsNull(FieldVoidEntryID))
+}
+
+// VoidEntryIDNotNil applies the NotNil predicate on the "void_entry_id" field.
+func VoidEntryIDNotNil() predicate.Payment {
+	return predicate.Payment(sql.FieldNotNull(FieldVoidEntryID))
+}
+
+// VoidEntryIDEqualFold applies the EqualFold predicate on the "void_entry_id" field.
+func VoidEntryIDEqualFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEqualFold(FieldVoidEntryID, v))
+}
+
+// VoidEntryIDContainsFold applies the ContainsFold predicate on the "void_entry_id" field.
+func VoidEntryIDContainsFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContainsFold(FieldVoidEntryID, v))
 }
 
 // SyncStatusEQ applies the EQ predicate on the "sync_status" field.

@@ -84,11 +84,17 @@ type QBOAuthState func(*sql.Selector)
 // QBOConnection is the predicate function for qboconnection builders.
 type QBOConnection func(*sql.Selector)
 
+// QBOInboxEvent is the predicate function for qboinboxevent builders.
+type QBOInboxEvent func(*sql.Selector)
+
 // QBOLink is the predicate function for qbolink builders.
 type QBOLink func(*sql.Selector)
 
 // QBOListEntry is the predicate function for qbolistentry builders.
 type QBOListEntry func(*sql.Selector)
+
+// ReconciliationItem is the predicate function for reconciliationitem builders.
+type ReconciliationItem func(*sql.Selector)
 
 // Refund is the predicate function for refund builders.
 type Refund func(*sql.Selector)

@@ -56,6 +56,10 @@ const (
 	FieldCompanyName = "company_name"
 	// FieldListsUpdatedAt holds the string denoting the lists_updated_at field in the database.
 	FieldListsUpdatedAt = "lists_updated_at"
+	// FieldPolledThrough holds the string denoting the polled_through field in the database.
+	FieldPolledThrough = "polled_through"
+	// FieldPolledAt holds the string denoting the polled_at field in the database.
+	FieldPolledAt = "polled_at"
 	// EdgeEntity holds the string denoting the entity edge name in mutations.
 	EdgeEntity = "entity"
 	// Table holds the table name of the qboconnection in the database.
@@ -91,6 +95,8 @@ var Columns = []string{
 	FieldSettings,
 	FieldCompanyName,
 	FieldListsUpdatedAt,
+	FieldPolledThrough,
+	FieldPolledAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -260,6 +266,16 @@ func ByCompanyName(opts ...sql.OrderTermOption) OrderOption {
 // ByListsUpdatedAt orders the results by the lists_updated_at field.
 func ByListsUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldListsUpdatedAt, opts...).ToFunc()
+}
+
+// ByPolledThrough orders the results by the polled_through field.
+func ByPolledThrough(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPolledThrough, opts...).ToFunc()
+}
+
+// ByPolledAt orders the results by the polled_at field.
+func ByPolledAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPolledAt, opts...).ToFunc()
 }
 
 // ByEntityField orders the results by entity field.

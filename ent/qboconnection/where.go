@@ -150,6 +150,16 @@ func ListsUpdatedAt(v time.Time) predicate.QBOConnection {
 	return predicate.QBOConnection(sql.FieldEQ(FieldListsUpdatedAt, v))
 }
 
+// PolledThrough applies equality check predicate on the "polled_through" field. It's identical to PolledThroughEQ.
+func PolledThrough(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEQ(FieldPolledThrough, v))
+}
+
+// PolledAt applies equality check predicate on the "polled_at" field. It's identical to PolledAtEQ.
+func PolledAt(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEQ(FieldPolledAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.QBOConnection {
 	return predicate.QBOConnection(sql.FieldEQ(FieldCreatedAt, v))
@@ -1148,6 +1158,106 @@ func ListsUpdatedAtIsNil() predicate.QBOConnection {
 // ListsUpdatedAtNotNil applies the NotNil predicate on the "lists_updated_at" field.
 func ListsUpdatedAtNotNil() predicate.QBOConnection {
 	return predicate.QBOConnection(sql.FieldNotNull(FieldListsUpdatedAt))
+}
+
+// PolledThroughEQ applies the EQ predicate on the "polled_through" field.
+func PolledThroughEQ(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEQ(FieldPolledThrough, v))
+}
+
+// PolledThroughNEQ applies the NEQ predicate on the "polled_through" field.
+func PolledThroughNEQ(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNEQ(FieldPolledThrough, v))
+}
+
+// PolledThroughIn applies the In predicate on the "polled_through" field.
+func PolledThroughIn(vs ...time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIn(FieldPolledThrough, vs...))
+}
+
+// PolledThroughNotIn applies the NotIn predicate on the "polled_through" field.
+func PolledThroughNotIn(vs ...time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotIn(FieldPolledThrough, vs...))
+}
+
+// PolledThroughGT applies the GT predicate on the "polled_through" field.
+func PolledThroughGT(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldGT(FieldPolledThrough, v))
+}
+
+// PolledThroughGTE applies the GTE predicate on the "polled_through" field.
+func PolledThroughGTE(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldGTE(FieldPolledThrough, v))
+}
+
+// PolledThroughLT applies the LT predicate on the "polled_through" field.
+func PolledThroughLT(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldLT(FieldPolledThrough, v))
+}
+
+// PolledThroughLTE applies the LTE predicate on the "polled_through" field.
+func PolledThroughLTE(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldLTE(FieldPolledThrough, v))
+}
+
+// PolledThroughIsNil applies the IsNil predicate on the "polled_through" field.
+func PolledThroughIsNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIsNull(FieldPolledThrough))
+}
+
+// PolledThroughNotNil applies the NotNil predicate on the "polled_through" field.
+func PolledThroughNotNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotNull(FieldPolledThrough))
+}
+
+// PolledAtEQ applies the EQ predicate on the "polled_at" field.
+func PolledAtEQ(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldEQ(FieldPolledAt, v))
+}
+
+// PolledAtNEQ applies the NEQ predicate on the "polled_at" field.
+func PolledAtNEQ(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNEQ(FieldPolledAt, v))
+}
+
+// PolledAtIn applies the In predicate on the "polled_at" field.
+func PolledAtIn(vs ...time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIn(FieldPolledAt, vs...))
+}
+
+// PolledAtNotIn applies the NotIn predicate on the "polled_at" field.
+func PolledAtNotIn(vs ...time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotIn(FieldPolledAt, vs...))
+}
+
+// PolledAtGT applies the GT predicate on the "polled_at" field.
+func PolledAtGT(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldGT(FieldPolledAt, v))
+}
+
+// PolledAtGTE applies the GTE predicate on the "polled_at" field.
+func PolledAtGTE(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldGTE(FieldPolledAt, v))
+}
+
+// PolledAtLT applies the LT predicate on the "polled_at" field.
+func PolledAtLT(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldLT(FieldPolledAt, v))
+}
+
+// PolledAtLTE applies the LTE predicate on the "polled_at" field.
+func PolledAtLTE(v time.Time) predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldLTE(FieldPolledAt, v))
+}
+
+// PolledAtIsNil applies the IsNil predicate on the "polled_at" field.
+func PolledAtIsNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldIsNull(FieldPolledAt))
+}
+
+// PolledAtNotNil applies the NotNil predicate on the "polled_at" field.
+func PolledAtNotNil() predicate.QBOConnection {
+	return predicate.QBOConnection(sql.FieldNotNull(FieldPolledAt))
 }
 
 // HasEntity applies the HasEdge predicate on the "entity" edge.

@@ -29,8 +29,10 @@ import (
 	"books/ent/paymentapplication"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
+	"books/ent/qboinboxevent"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/schema"
 	"books/ent/vendor"
@@ -1961,6 +1963,99 @@ func init() {
 			return nil
 		}
 	}()
+	qboinboxeventMixin := schema.QBOInboxEvent{}.Mixin()
+	qboinboxeventMixinFields0 := qboinboxeventMixin[0].Fields()
+	_ = qboinboxeventMixinFields0
+	qboinboxeventMixinFields1 := qboinboxeventMixin[1].Fields()
+	_ = qboinboxeventMixinFields1
+	qboinboxeventFields := schema.QBOInboxEvent{}.Fields()
+	_ = qboinboxeventFields
+	// qboinboxeventDescCreatedAt is the schema descriptor for created_at field.
+	qboinboxeventDescCreatedAt := qboinboxeventMixinFields1[0].Descriptor()
+	// qboinboxevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	qboinboxevent.DefaultCreatedAt = qboinboxeventDescCreatedAt.Default.(func() time.Time)
+	// qboinboxeventDescUpdatedAt is the schema descriptor for updated_at field.
+	qboinboxeventDescUpdatedAt := qboinboxeventMixinFields1[1].Descriptor()
+	// qboinboxevent.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	qboinboxevent.DefaultUpdatedAt = qboinboxeventDescUpdatedAt.Default.(func() time.Time)
+	// qboinboxevent.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	qboinboxevent.UpdateDefaultUpdatedAt = qboinboxeventDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// qboinboxeventDescDedupeKey is the schema descriptor for dedupe_key field.
+	qboinboxeventDescDedupeKey := qboinboxeventFields[0].Descriptor()
+	// qboinboxevent.DedupeKeyValidator is a validator for the "dedupe_key" field. It is called by the builders before save.
+	qboinboxevent.DedupeKeyValidator = func() func(string) error {
+		validators := qboinboxeventDescDedupeKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(dedupe_key string) error {
+			for _, fn := range fns {
+				if err := fn(dedupe_key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// qboinboxeventDescRealmID is the schema descriptor for realm_id field.
+	qboinboxeventDescRealmID := qboinboxeventFields[1].Descriptor()
+	// qboinboxevent.RealmIDValidator is a validator for the "realm_id" field. It is called by the builders before save.
+	qboinboxevent.RealmIDValidator = func() func(string) error {
+		validators := qboinboxeventDescRealmID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(realm_id string) error {
+			for _, fn := range fns {
+				if err := fn(realm_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// qboinboxeventDescQboType is the schema descriptor for qbo_type field.
+	qboinboxeventDescQboType := qboinboxeventFields[5].Descriptor()
+	// qboinboxevent.QboTypeValidator is a validator for the "qbo_type" field. It is called by the builders before save.
+	qboinboxevent.QboTypeValidator = qboinboxeventDescQboType.Validators[0].(func(string) error)
+	// qboinboxeventDescQboID is the schema descriptor for qbo_id field.
+	qboinboxeventDescQboID := qboinboxeventFields[6].Descriptor()
+	// qboinboxevent.QboIDValidator is a validator for the "qbo_id" field. It is called by the builders before save.
+	qboinboxevent.QboIDValidator = qboinboxeventDescQboID.Validators[0].(func(string) error)
+	// qboinboxeventDescOperation is the schema descriptor for operation field.
+	qboinboxeventDescOperation := qboinboxeventFields[7].Descriptor()
+	// qboinboxevent.OperationValidator is a validator for the "operation" field. It is called by the builders before save.
+	qboinboxevent.OperationValidator = qboinboxeventDescOperation.Validators[0].(func(string) error)
+	// qboinboxeventDescAttempts is the schema descriptor for attempts field.
+	qboinboxeventDescAttempts := qboinboxeventFields[11].Descriptor()
+	// qboinboxevent.DefaultAttempts holds the default value on creation for the attempts field.
+	qboinboxevent.DefaultAttempts = qboinboxeventDescAttempts.Default.(int)
+	// qboinboxeventDescLastError is the schema descriptor for last_error field.
+	qboinboxeventDescLastError := qboinboxeventFields[12].Descriptor()
+	// qboinboxevent.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	qboinboxevent.LastErrorValidator = qboinboxeventDescLastError.Validators[0].(func(string) error)
+	// qboinboxeventDescID is the schema descriptor for id field.
+	qboinboxeventDescID := qboinboxeventMixinFields0[0].Descriptor()
+	// qboinboxevent.DefaultID holds the default value on creation for the id field.
+	qboinboxevent.DefaultID = qboinboxeventDescID.Default.(func() string)
+	// qboinboxevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	qboinboxevent.IDValidator = func() func(string) error {
+		validators := qboinboxeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	qbolinkMixin := schema.QBOLink{}.Mixin()
 	qbolinkMixinHooks2 := qbolinkMixin[2].Hooks()
 	qbolink.Hooks[0] = qbolinkMixinHooks2[0]
@@ -2178,6 +2273,126 @@ func init() {
 	// qbolistentry.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	qbolistentry.IDValidator = func() func(string) error {
 		validators := qbolistentryDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	reconciliationitemMixin := schema.ReconciliationItem{}.Mixin()
+	reconciliationitemMixinHooks2 := reconciliationitemMixin[2].Hooks()
+	reconciliationitem.Hooks[0] = reconciliationitemMixinHooks2[0]
+	reconciliationitemMixinInters2 := reconciliationitemMixin[2].Interceptors()
+	reconciliationitem.Interceptors[0] = reconciliationitemMixinInters2[0]
+	reconciliationitem.Interceptors[1] = reconciliationitemMixinInters2[1]
+	reconciliationitemMixinFields0 := reconciliationitemMixin[0].Fields()
+	_ = reconciliationitemMixinFields0
+	reconciliationitemMixinFields1 := reconciliationitemMixin[1].Fields()
+	_ = reconciliationitemMixinFields1
+	reconciliationitemMixinFields2 := reconciliationitemMixin[2].Fields()
+	_ = reconciliationitemMixinFields2
+	reconciliationitemFields := schema.ReconciliationItem{}.Fields()
+	_ = reconciliationitemFields
+	// reconciliationitemDescCreatedAt is the schema descriptor for created_at field.
+	reconciliationitemDescCreatedAt := reconciliationitemMixinFields1[0].Descriptor()
+	// reconciliationitem.DefaultCreatedAt holds the default value on creation for the created_at field.
+	reconciliationitem.DefaultCreatedAt = reconciliationitemDescCreatedAt.Default.(func() time.Time)
+	// reconciliationitemDescUpdatedAt is the schema descriptor for updated_at field.
+	reconciliationitemDescUpdatedAt := reconciliationitemMixinFields1[1].Descriptor()
+	// reconciliationitem.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	reconciliationitem.DefaultUpdatedAt = reconciliationitemDescUpdatedAt.Default.(func() time.Time)
+	// reconciliationitem.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	reconciliationitem.UpdateDefaultUpdatedAt = reconciliationitemDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// reconciliationitemDescOrganizationID is the schema descriptor for organization_id field.
+	reconciliationitemDescOrganizationID := reconciliationitemMixinFields2[0].Descriptor()
+	// reconciliationitem.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	reconciliationitem.OrganizationIDValidator = reconciliationitemDescOrganizationID.Validators[0].(func(string) error)
+	// reconciliationitemDescEntityID is the schema descriptor for entity_id field.
+	reconciliationitemDescEntityID := reconciliationitemFields[0].Descriptor()
+	// reconciliationitem.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	reconciliationitem.EntityIDValidator = reconciliationitemDescEntityID.Validators[0].(func(string) error)
+	// reconciliationitemDescConnectionID is the schema descriptor for connection_id field.
+	reconciliationitemDescConnectionID := reconciliationitemFields[1].Descriptor()
+	// reconciliationitem.ConnectionIDValidator is a validator for the "connection_id" field. It is called by the builders before save.
+	reconciliationitem.ConnectionIDValidator = reconciliationitemDescConnectionID.Validators[0].(func(string) error)
+	// reconciliationitemDescQboType is the schema descriptor for qbo_type field.
+	reconciliationitemDescQboType := reconciliationitemFields[3].Descriptor()
+	// reconciliationitem.QboTypeValidator is a validator for the "qbo_type" field. It is called by the builders before save.
+	reconciliationitem.QboTypeValidator = func() func(string) error {
+		validators := reconciliationitemDescQboType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(qbo_type string) error {
+			for _, fn := range fns {
+				if err := fn(qbo_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// reconciliationitemDescQboID is the schema descriptor for qbo_id field.
+	reconciliationitemDescQboID := reconciliationitemFields[4].Descriptor()
+	// reconciliationitem.QboIDValidator is a validator for the "qbo_id" field. It is called by the builders before save.
+	reconciliationitem.QboIDValidator = func() func(string) error {
+		validators := reconciliationitemDescQboID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(qbo_id string) error {
+			for _, fn := range fns {
+				if err := fn(qbo_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// reconciliationitemDescRecordType is the schema descriptor for record_type field.
+	reconciliationitemDescRecordType := reconciliationitemFields[5].Descriptor()
+	// reconciliationitem.RecordTypeValidator is a validator for the "record_type" field. It is called by the builders before save.
+	reconciliationitem.RecordTypeValidator = reconciliationitemDescRecordType.Validators[0].(func(string) error)
+	// reconciliationitemDescRecordID is the schema descriptor for record_id field.
+	reconciliationitemDescRecordID := reconciliationitemFields[6].Descriptor()
+	// reconciliationitem.RecordIDValidator is a validator for the "record_id" field. It is called by the builders before save.
+	reconciliationitem.RecordIDValidator = reconciliationitemDescRecordID.Validators[0].(func(string) error)
+	// reconciliationitemDescCurrency is the schema descriptor for currency field.
+	reconciliationitemDescCurrency := reconciliationitemFields[9].Descriptor()
+	// reconciliationitem.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	reconciliationitem.CurrencyValidator = reconciliationitemDescCurrency.Validators[0].(func(string) error)
+	// reconciliationitemDescReference is the schema descriptor for reference field.
+	reconciliationitemDescReference := reconciliationitemFields[11].Descriptor()
+	// reconciliationitem.ReferenceValidator is a validator for the "reference" field. It is called by the builders before save.
+	reconciliationitem.ReferenceValidator = reconciliationitemDescReference.Validators[0].(func(string) error)
+	// reconciliationitemDescReason is the schema descriptor for reason field.
+	reconciliationitemDescReason := reconciliationitemFields[12].Descriptor()
+	// reconciliationitem.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	reconciliationitem.ReasonValidator = reconciliationitemDescReason.Validators[0].(func(string) error)
+	// reconciliationitemDescSyncToken is the schema descriptor for sync_token field.
+	reconciliationitemDescSyncToken := reconciliationitemFields[14].Descriptor()
+	// reconciliationitem.SyncTokenValidator is a validator for the "sync_token" field. It is called by the builders before save.
+	reconciliationitem.SyncTokenValidator = reconciliationitemDescSyncToken.Validators[0].(func(string) error)
+	// reconciliationitemDescNote is the schema descriptor for note field.
+	reconciliationitemDescNote := reconciliationitemFields[16].Descriptor()
+	// reconciliationitem.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	reconciliationitem.NoteValidator = reconciliationitemDescNote.Validators[0].(func(string) error)
+	// reconciliationitemDescID is the schema descriptor for id field.
+	reconciliationitemDescID := reconciliationitemMixinFields0[0].Descriptor()
+	// reconciliationitem.DefaultID holds the default value on creation for the id field.
+	reconciliationitem.DefaultID = reconciliationitemDescID.Default.(func() string)
+	// reconciliationitem.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	reconciliationitem.IDValidator = func() func(string) error {
+		validators := reconciliationitemDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

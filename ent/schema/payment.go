@@ -62,6 +62,13 @@ func (Payment) Fields() []ent.Field {
 				"for what it paid of invoices and CR Customer Credits for the rest."),
 		field.String("recorded_by").Optional().Immutable().
 			Comment("Who recorded the payment: a user's subject, or system."),
+		field.Time("voided_at").Optional().Nillable().
+			Comment("When the payment was voided (UTC): its applications were taken back and the money it left in " +
+				"Customer Credits taken out again (DR Customer Credits, CR Undeposited Funds). Null unless voided; " +
+				"only a payment voided in QuickBooks is voided."),
+		field.String("void_entry_id").Optional().Nillable().
+			Comment("The journal entry that took the payment's unapplied money out when it was voided; null unless " +
+				"voided, or when nothing was left to take out."),
 		field.Enum("sync_status").GoType(syncstate.Status("")).Default(string(syncstate.NotSynced)).
 			Comment("Where the payment stands with QuickBooks Online; new payments are not synced.").
 			Annotations(entgql.Type("SyncStatus")),

@@ -73,6 +73,11 @@ func (QBOConnection) Fields() []ent.Field {
 			Comment("The QuickBooks company's name from CompanyInfo, read when connecting; empty when unknown."),
 		field.Time("lists_updated_at").Optional().Nillable().
 			Comment("When Update lists last fetched the company's lists (UTC); null before."),
+		field.Time("polled_through").Optional().Nillable().
+			Comment("The poller's watermark: QuickBooks changes up to this time (UTC) have been read. The next " +
+				"pass reads from a little before it; null before the first pass."),
+		field.Time("polled_at").Optional().Nillable().
+			Comment("When the poller last finished a pass (UTC); null before the first."),
 	}
 }
 

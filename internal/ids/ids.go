@@ -47,6 +47,9 @@ const (
 	QBOLink       = "qbl"
 	QBOListEntry  = "qble"
 	QBOAuthState  = "qbst"
+	QBOInboxEvent = "qbin"
+
+	ReconciliationItem = "rec"
 
 	LedgerSeal         = "seal"
 	LedgerVerification = "lver"
