@@ -171,6 +171,9 @@ func ApplyPayment(ctx context.Context, client *ent.Client, paymentID string, app
 		if err != nil {
 			return err
 		}
+		if err := refuseVoided(p); err != nil {
+			return err
+		}
 		cur := money.Currency(p.Currency)
 		if len(apps) == 0 {
 			return apperr.New(apperr.Validation, "no applications given").WithField("applications")
@@ -222,6 +225,9 @@ func UnapplyPayment(ctx context.Context, client *ent.Client, applicationID strin
 		}
 		p, err := lockPayment(ctx, c, app.PaymentID)
 		if err != nil {
+			return err
+		}
+		if err := refuseVoided(p); err != nil {
 			return err
 		}
 		// Read it again under the payment's lock: a concurrent unapply may have won.
@@ -324,6 +330,9 @@ func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeba
 	}
 	p, err := lockPayment(ctx, c, in.PaymentID)
 	if err != nil {
+		return r, err
+	}
+	if err := refuseVoided(p); err != nil {
 		return r, err
 	}
 	le, err := entityOf(ctx, c, p.EntityID)

@@ -72,6 +72,10 @@ type Engine struct {
 	Retries int
 	// Now is the clock (sync dates); time.Now when nil.
 	Now func() time.Time
+	// RemoteDeleteSettled is told, in the caller's transaction, when a person settles a link
+	// QuickBooks deleted (deleted_remotely): by pushing the record again ("pushed again") or
+	// by unlinking it ("unlinked"). The payment sync closes the reconciliation item. Optional.
+	RemoteDeleteSettled func(ctx context.Context, c *ent.Client, l *ent.QBOLink, how string) error
 }
 
 func (e *Engine) now() time.Time {
@@ -136,6 +140,10 @@ func (e *Engine) request(ctx context.Context, c *ent.Client, row *ent.QBOConnect
 			return nil, err
 		}
 	}
+	gone, err := e.remotelyDeleted(ctx, c, row, t, id)
+	if err != nil {
+		return nil, err
+	}
 	var out []*ent.QBOLink
 	for _, w := range plan.wants {
 		l, err := ensure(ctx, c, row, w, onlyMissing)
@@ -143,6 +151,11 @@ func (e *Engine) request(ctx context.Context, c *ent.Client, row *ent.QBOConnect
 			return nil, err
 		}
 		out = append(out, l)
+	}
+	if !onlyMissing {
+		if err := e.settled(ctx, c, gone, "pushed again"); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range plan.after {
 		if _, err := e.request(ctx, c, row, d.recordType, d.recordID, true); err != nil && !isNotPushable(err) {
@@ -200,6 +213,11 @@ func (e *Engine) Changed(ctx context.Context, c *ent.Client, t qbolink.RecordTyp
 	}
 	push, err := e.autoPush(ctx, c, row, t, id)
 	if err != nil || !push {
+		return err
+	}
+	// Deleted or voided in QuickBooks: never pushed again on its own; a person decides from
+	// the reconciliation queue (push it again, or unlink it).
+	if gone, err := e.remotelyDeleted(ctx, c, row, t, id); err != nil || len(gone) > 0 {
 		return err
 	}
 	if _, err := e.request(ctx, c, row, t, id, false); err != nil {
@@ -329,5 +347,31 @@ func (e *Engine) Unlink(ctx context.Context, c *ent.Client, entityID string, t q
 	if err != nil {
 		return 0, err
 	}
-	return c.QBOLink.Delete().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(t), qbolink.RecordID(id)).Exec(ctx)
+	gone, err := e.remotelyDeleted(ctx, c, row, t, id)
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.QBOLink.Delete().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(t), qbolink.RecordID(id)).Exec(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return n, e.settled(ctx, c, gone, "unlinked")
+}
+
+// remotelyDeleted returns the record's links that QuickBooks deleted.
+func (e *Engine) remotelyDeleted(ctx context.Context, c *ent.Client, row *ent.QBOConnection, t qbolink.RecordType, id string) ([]*ent.QBOLink, error) {
+	return c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(t), qbolink.RecordID(id),
+		qbolink.StatusEQ(qbolink.StatusDeletedRemotely)).All(ctx)
+}
+
+func (e *Engine) settled(ctx context.Context, c *ent.Client, links []*ent.QBOLink, how string) error {
+	if e.RemoteDeleteSettled == nil {
+		return nil
+	}
+	for _, l := range links {
+		if err := e.RemoteDeleteSettled(ctx, c, l, how); err != nil {
+			return err
+		}
+	}
+	return nil
 }
