@@ -249,9 +249,13 @@ func (b *testBundle) pushAll(t *testing.T, invs []*ent.Invoice) {
 		require.NoError(t, err)
 		require.NoError(t, tx.Commit())
 	}
+	ids := make([]string, len(invs))
+	for i, inv := range invs {
+		ids[i] = inv.ID
+	}
 	require.Eventually(t, func() bool {
 		n, err := b.client.QBOLink.Query().Where(qbolink.ConnectionID(b.row.ID), qbolink.RecordTypeEQ(qbolink.RecordTypeInvoice),
-			qbolink.StatusEQ(qbolink.StatusSynced)).Count(b.ctx)
+			qbolink.RecordIDIn(ids...), qbolink.StatusEQ(qbolink.StatusSynced)).Count(b.ctx)
 		require.NoError(t, err)
 		return n == len(invs)
 	}, 60*time.Second, 50*time.Millisecond, "every invoice reaches QuickBooks")
@@ -307,7 +311,8 @@ func (b *testBundle) qboDelete(t *testing.T, entity, id string) {
 func (b *testBundle) settle(t *testing.T) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		if b.srv.WebhookStats().Pending > 0 {
+		// Every notification queued is delivered or given up (none in flight).
+		if st := b.srv.WebhookStats(); st.Pending > 0 || st.Delivered+st.Failed < st.Queued {
 			return false
 		}
 		n, err := b.client.QBOInboxEvent.Query().Where(qboinboxevent.StatusEQ(qboinboxevent.StatusPending)).Count(tenant.System(b.ctx))
@@ -337,3 +342,5 @@ func cents(t *testing.T, v any) int64 {
 	require.NoError(t, err)
 	return a.Units() / 100
 }
+
+func qbotestDropAll() qbotest.Fault { return qbotest.Fault{Kind: qbotest.FaultDropWebhook} }
