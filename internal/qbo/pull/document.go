@@ -83,21 +83,21 @@ func (p *Puller) document(ctx context.Context, client *ent.Client, row *ent.QBOC
 			}
 			continue
 		}
-		if l.Status == qbolink.StatusDeletedRemotely {
-			continue
+		if l.Status != qbolink.StatusDeletedRemotely {
+			own, err := voidedByBooks(tctx, c, l)
+			if err != nil {
+				return rollback(tx, err)
+			}
+			if own && voided {
+				continue
+			}
+			if err := c.QBOLink.UpdateOne(l).SetStatus(qbolink.StatusDeletedRemotely).
+				SetLastErrorCode("QBO_DELETED_REMOTELY").SetLastError(k.typ + " " + k.id + " was " + gone(deleted) + " in QuickBooks").
+				Exec(tctx); err != nil {
+				return rollback(tx, err)
+			}
 		}
-		own, err := voidedByBooks(tctx, c, l)
-		if err != nil {
-			return rollback(tx, err)
-		}
-		if own && voided {
-			continue
-		}
-		if err := c.QBOLink.UpdateOne(l).SetStatus(qbolink.StatusDeletedRemotely).
-			SetLastErrorCode("QBO_DELETED_REMOTELY").SetLastError(k.typ + " " + k.id + " was " + gone(deleted) + " in QuickBooks").
-			Exec(tctx); err != nil {
-			return rollback(tx, err)
-		}
+		// Raised again for a link already marked: an item a person deferred opens again.
 		prob := recon.Problem{EntityID: row.EntityID, ConnectionID: row.ID, Kind: reconciliationitem.KindRemoteDelete,
 			QBOType: k.typ, QBOID: k.id, RecordType: string(l.RecordType), RecordID: l.RecordID,
 			Reference: firstNonEmpty(d.DocNumber, l.DocNumber), Snapshot: string(raw), SyncToken: d.SyncToken,

@@ -515,6 +515,10 @@ func (p *Puller) follow(ctx context.Context, c *ent.Client, row *ent.QBOConnecti
 		// Voided in Books because QuickBooks voided or deleted it; QuickBooks never revives one.
 		return nil
 	}
+	manual, err := matchedByPerson(ctx, c, row, books, qp.ID)
+	if err != nil {
+		return err
+	}
 	if qp.gone() {
 		if _, err := billing.VoidPayment(ctx, c, books.ID, "voided or deleted in QuickBooks"); err != nil {
 			return p.raiseFollow(ctx, c, row, books, qp, fmt.Sprintf("the payment was %s in QuickBooks, but Books could not void payment %s: %v", qp.what(), books.ID, err), err)
@@ -532,6 +536,15 @@ func (p *Puller) follow(ctx context.Context, c *ent.Client, row *ent.QBOConnecti
 		}
 		return p.Queue.Close(ctx, c, row.ID, "Payment", qp.ID, reconciliationitem.StatusDismissed, "",
 			"the payment was "+qp.what()+" in QuickBooks")
+	}
+	if manual {
+		// A person chose this payment's invoices in Books; QuickBooks' lines do not show
+		// them, so they are not followed. A new amount is for the person again.
+		if qp.total.Cmp(books.Amount) != 0 {
+			return p.raiseFollow(ctx, c, row, books, qp, fmt.Sprintf("the payment a person matched in Books (%s) now has the amount %s in QuickBooks",
+				books.ID, qp.total), apperr.New(apperr.Conflict, "amount changed"))
+		}
+		return c.QBOLink.UpdateOne(link).SetSyncToken(qp.SyncToken).SetQboTotal(qp.total).Exec(ctx)
 	}
 	v, err := p.match(ctx, c, row, qp, books)
 	if err != nil {
@@ -562,6 +575,17 @@ func (p *Puller) follow(ctx context.Context, c *ent.Client, row *ent.QBOConnecti
 	}
 	return c.QBOLink.UpdateOne(link).SetSyncToken(qp.SyncToken).SetQboTotal(qp.total).
 		SetDocNumber(truncate(qp.PaymentRefNum, 40)).Exec(ctx)
+}
+
+// matchedByPerson reports whether books was recorded by a person matching the QuickBooks
+// payment's reconciliation item.
+func matchedByPerson(ctx context.Context, c *ent.Client, row *ent.QBOConnection, books *ent.Payment, qboID string) (bool, error) {
+	it, err := recon.Find(ctx, c, row.ID, "Payment", qboID)
+	if err != nil || it == nil {
+		return false, err
+	}
+	return it.Status == reconciliationitem.StatusMatched && it.ResolvedBy != "system" &&
+		it.PaymentID != nil && *it.PaymentID == books.ID, nil
 }
 
 func (p *Puller) raiseFollow(ctx context.Context, c *ent.Client, row *ent.QBOConnection, books *ent.Payment, qp *qboPayment, reason string, cause error) error {

@@ -11,6 +11,7 @@ import (
 	"books/ent"
 	"books/ent/qboconnection"
 	"books/ent/qboinboxevent"
+	"books/ent/reconciliationitem"
 	"books/internal/qbo"
 	"books/internal/tenant"
 	"books/jobs"
@@ -72,6 +73,17 @@ func (p *Puller) Poll(ctx context.Context, client *ent.Client, connectionID stri
 	}
 	if err != nil {
 		return err
+	}
+	// Items a person deferred are left for this pass: their records are read again, and
+	// each either matches now or opens again.
+	deferred, err := client.ReconciliationItem.Query().Where(reconciliationitem.ConnectionID(row.ID),
+		reconciliationitem.StatusEQ(reconciliationitem.StatusDeferred)).All(octx)
+	if err != nil {
+		return err
+	}
+	for _, it := range deferred {
+		notes = append(notes, Notification{Source: qboinboxevent.SourcePoll, RealmID: row.RealmID, Entity: it.QboType,
+			ID: it.QboID, Operation: "Update", Key: "defer:" + it.ID + ":" + start.Format(time.RFC3339Nano)})
 	}
 	if _, err := p.Store(ctx, client, notes); err != nil {
 		return err

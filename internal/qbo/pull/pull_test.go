@@ -358,3 +358,69 @@ func TestUnknownRealmIsKeptThenAdopted(t *testing.T) {
 		require.Equal(t, qboinboxevent.StatusProcessed, ev.Status)
 	})
 }
+
+func TestPersonMatchStandsAndDeferredItemsComeBack(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d string) {
+		b := setup(t, d)
+		cus, invs := b.pushed(t, "Match", "100.00", "20.00")
+		cq := b.qboID(t, qbolink.RecordTypeCustomer, cus.ID)
+		qp := b.qboPay(t, cq, "120.00", "CHK-77", nil)
+		other := b.qboPay(t, cq, "9.00", "CHK-78", nil)
+		b.settle(t)
+		it := b.recItem(t, "Payment", qp["Id"].(string))
+		require.Equal(t, reconciliationitem.KindUnmatchedPayment, it.Kind)
+
+		match := func(apps []billing.Application) (*ent.ReconciliationItem, *ent.Payment, error) {
+			tx, err := b.client.Tx(b.ctx)
+			require.NoError(t, err)
+			got, p, err := b.puller.Match(b.ctx, tx.Client(), it.ID, apps, "")
+			if err != nil {
+				require.NoError(t, tx.Rollback())
+				return nil, nil, err
+			}
+			require.NoError(t, tx.Commit())
+			return got, p, nil
+		}
+		apps := []billing.Application{{InvoiceID: invs[0].ID, Amount: money.MustParse("100.00")},
+			{InvoiceID: invs[1].ID, Amount: money.MustParse("20.00")}}
+		got, paid, err := match(apps)
+		require.NoError(t, err)
+		require.Equal(t, reconciliationitem.StatusMatched, got.Status)
+		require.Equal(t, "alice", got.ResolvedBy)
+		again, paid2, err := match(apps)
+		require.NoError(t, err, "the same match again is a no-op")
+		require.Equal(t, paid.ID, paid2.ID)
+		require.Equal(t, got.ID, again.ID)
+		_, _, err = match(apps[:1])
+		require.Error(t, err, "another match of a matched item is refused")
+		require.Len(t, b.qboPayments(t, qp["Id"].(string)), 1)
+
+		// QuickBooks announces the payment again (a memo edit): the person's match stands.
+		b.qboUpdate(t, "Payment", qp["Id"].(string), map[string]any{"PrivateNote": "seen by the bank"})
+		b.settle(t)
+		b.poll(t)
+		require.Equal(t, invoice.StatusPaid, b.invoice(t, invs[0].ID).Status)
+		require.Equal(t, invoice.StatusPaid, b.invoice(t, invs[1].ID).Status)
+		require.Len(t, b.qboPayments(t, qp["Id"].(string)), 1)
+
+		// Deferred: the next pass reads it again, and it opens again.
+		oi := b.recItem(t, "Payment", other["Id"].(string))
+		tx, err := b.client.Tx(b.ctx)
+		require.NoError(t, err)
+		_, err = b.puller.Queue.Defer(b.ctx, tx.Client(), oi.ID, "ask the bank")
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit())
+		require.Equal(t, reconciliationitem.StatusDeferred, b.recItem(t, "Payment", other["Id"].(string)).Status)
+		b.poll(t)
+		require.Equal(t, reconciliationitem.StatusOpen, b.recItem(t, "Payment", other["Id"].(string)).Status)
+
+		// A void of the matched payment in QuickBooks voids it in Books.
+		b.qboVoid(t, "Payment", qp)
+		b.settle(t)
+		p, err := b.client.Payment.Get(b.ctx, paid.ID)
+		require.NoError(t, err)
+		require.NotNil(t, p.VoidedAt)
+		require.Equal(t, "100.00", b.invoice(t, invs[0].ID).Balance.String())
+	})
+}

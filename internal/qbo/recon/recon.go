@@ -71,7 +71,9 @@ const (
 
 // Raise records p: a new item, or the existing item of the same QuickBooks record brought up
 // to date. An item a person deferred opens again (the pass it was left for has come); a
-// dismissed one stays dismissed and a matched one stays matched, with the new snapshot kept.
+// dismissed one stays dismissed and a matched one stays matched, with the new snapshot kept,
+// unless the record changed again in a way Books does not follow (REMOTE_CHANGE): then it
+// opens again.
 // It runs in c's transaction when c has one.
 func (q *Queue) Raise(ctx context.Context, c *ent.Client, p Problem) (*ent.ReconciliationItem, error) {
 	if p.EntityID == "" || p.ConnectionID == "" || p.QBOType == "" || p.QBOID == "" || p.Kind == "" {
@@ -119,7 +121,10 @@ func (q *Queue) Raise(ctx context.Context, c *ent.Client, p Problem) (*ent.Recon
 	} else {
 		upd.ClearCustomerID()
 	}
-	if cur.Status == reconciliationitem.StatusDeferred {
+	reopen := cur.Status == reconciliationitem.StatusDeferred ||
+		// A settled record changed again in QuickBooks in a way Books will not follow.
+		(settled(cur.Status) && p.Kind == reconciliationitem.KindRemoteChange && p.SyncToken != cur.SyncToken)
+	if reopen {
 		upd.SetStatus(reconciliationitem.StatusOpen).ClearResolvedAt().SetResolvedBy("")
 	}
 	it, err := upd.Save(ctx)
