@@ -121,6 +121,11 @@ func (r *queryResolver) QboListEntries(ctx context.Context, after *entgql.Cursor
 	return r.ent(ctx).QBOListEntry.Query().Paginate(ctx, after, first, before, last, ent.WithQBOListEntryOrder(orderBy), ent.WithQBOListEntryFilter(where.Filter))
 }
 
+// ReconciliationItems is the resolver for the reconciliationItems field.
+func (r *queryResolver) ReconciliationItems(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReconciliationItemOrder, where *ent.ReconciliationItemWhereInput) (*ent.ReconciliationItemConnection, error) {
+	return r.ent(ctx).ReconciliationItem.Query().Paginate(ctx, after, first, before, last, ent.WithReconciliationItemOrder(orderBy), ent.WithReconciliationItemFilter(where.Filter))
+}
+
 // Refunds is the resolver for the refunds field.
 func (r *queryResolver) Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error) {
 	return r.ent(ctx).Refund.Query().Paginate(ctx, after, first, before, last, ent.WithRefundOrder(orderBy), ent.WithRefundFilter(where.Filter))
@@ -168,19 +173,25 @@ func (r *Resolver) Payment() generated.PaymentResolver { return &paymentResolver
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// ReconciliationItem returns generated.ReconciliationItemResolver implementation.
+func (r *Resolver) ReconciliationItem() generated.ReconciliationItemResolver {
+	return &reconciliationItemResolver{r}
+}
+
 // Vendor returns generated.VendorResolver implementation.
 func (r *Resolver) Vendor() generated.VendorResolver { return &vendorResolver{r} }
 
 type (
-	classResolver          struct{ *Resolver }
-	customerResolver       struct{ *Resolver }
-	integrationKeyResolver struct{ *Resolver }
-	invoiceResolver        struct{ *Resolver }
-	invoiceEventResolver   struct{ *Resolver }
-	itemResolver           struct{ *Resolver }
-	journalEntryResolver   struct{ *Resolver }
-	legalEntityResolver    struct{ *Resolver }
-	paymentResolver        struct{ *Resolver }
-	queryResolver          struct{ *Resolver }
-	vendorResolver         struct{ *Resolver }
+	classResolver              struct{ *Resolver }
+	customerResolver           struct{ *Resolver }
+	integrationKeyResolver     struct{ *Resolver }
+	invoiceResolver            struct{ *Resolver }
+	invoiceEventResolver       struct{ *Resolver }
+	itemResolver               struct{ *Resolver }
+	journalEntryResolver       struct{ *Resolver }
+	legalEntityResolver        struct{ *Resolver }
+	paymentResolver            struct{ *Resolver }
+	queryResolver              struct{ *Resolver }
+	reconciliationItemResolver struct{ *Resolver }
+	vendorResolver             struct{ *Resolver }
 )

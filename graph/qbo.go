@@ -11,14 +11,23 @@ import (
 	"books/internal/billing"
 	"books/internal/ledger"
 	"books/internal/qbo/connect"
+	"books/internal/qbo/pull"
 	"books/internal/qbo/push"
+	"books/internal/qbo/recon"
 )
 
 // QuickBooks is the QuickBooks Online integration the resolvers call: the push engine (with
-// its connection store) and the OAuth connect flow.
+// its connection store), the OAuth connect flow, and the payment sync's reconciliation queue.
 type QuickBooks struct {
 	Engine *push.Engine
 	Flow   *connect.Flow
+	// Puller records a person's match of a reconciliation item (matchReconciliationItem);
+	// nil: that mutation answers QBO_NOT_CONNECTED.
+	Puller *pull.Puller
+	// Recon defers and dismisses reconciliation items and announces each change on the
+	// realtime broker the reconciliationQueue subscription listens to; nil: those mutations
+	// answer QBO_NOT_CONNECTED.
+	Recon *recon.Queue
 }
 
 func (r *Resolver) qbo() (*QuickBooks, error) {

@@ -474,6 +474,11 @@ func setComplexity(c *generated.ComplexityRoot) {
 	q.QboListEntries = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.QBOListEntryOrder, _ *ent.QBOListEntryWhereInput) int {
 		return page(child, first, last)
 	}
+	q.ReconciliationItems = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.ReconciliationItemOrder, _ *ent.ReconciliationItemWhereInput) int {
+		return page(child, first, last)
+	}
+	// An item's suggested matches are a few queries and up to 10 invoices.
+	c.ReconciliationItem.SuggestedMatches = func(child int) int { return 10 * (child + 1) }
 	// Reading QuickBooks live costs a call per record, under QuickBooks' own rate limits: a
 	// page of 100 customers with their QuickBooks records is refused, 40 pass.
 	live := func(child int) int { return qboInfoCost + child }

@@ -32,8 +32,8 @@ func (ReconciliationItem) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		field.Enum("kind").Values("unmatched_payment", "customer_mismatch", "amount_mismatch",
 			"currency_mismatch", "remote_delete", "remote_change").
-			Comment("Why a person must look: a payment that applies to no invoice Books knows, one whose " +
-				"customer, amount or currency does not fit the invoices it names, an invoice deleted or voided " +
+			Comment("Why a person must look: a payment that applies to no invoice Books knows, one whose "+
+				"customer, amount or currency does not fit the invoices it names, an invoice deleted or voided "+
 				"in QuickBooks, or a change in QuickBooks to a payment Books recorded.").
 			Annotations(entgql.Type("ReconciliationKind"), entgql.OrderField("KIND")),
 		field.String("qbo_type").Immutable().NotEmpty().MaxLen(40).
@@ -66,8 +66,8 @@ func (ReconciliationItem) Fields() []ent.Field {
 			Comment("QuickBooks' SyncToken of the snapshot; a re-read with an older one is ignored.").
 			Annotations(entgql.Skip()),
 		field.Enum("status").Values("open", "matched", "deferred", "dismissed").Default("open").
-			Comment("Where the item stands: open until a person (or a later pass) settles it; matched when the " +
-				"money was recorded against invoices; deferred when left for the next pass; dismissed when a " +
+			Comment("Where the item stands: open until a person (or a later pass) settles it; matched when the "+
+				"money was recorded against invoices; deferred when left for the next pass; dismissed when a "+
 				"person (or QuickBooks, by voiding or deleting the record) closed it without a match.").
 			Annotations(entgql.Type("ReconciliationStatus"), entgql.OrderField("STATUS")),
 		field.String("note").Optional().MaxLen(4000).

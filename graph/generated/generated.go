@@ -14,12 +14,14 @@ import (
 	"books/ent/qboconnection"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
+	"books/ent/reconciliationitem"
 	"books/graph/model"
 	"books/internal/auth"
 	"books/internal/caldate"
 	"books/internal/ledger"
 	"books/internal/ledger/source"
 	"books/internal/money"
+	"books/internal/qbo/recon"
 	"books/internal/qbo/settings"
 	"books/internal/qbo/syncstate"
 	"bytes"
@@ -61,6 +63,7 @@ type ResolverRoot interface {
 	Payment() PaymentResolver
 	Query() QueryResolver
 	QuickBooksConnection() QuickBooksConnectionResolver
+	ReconciliationItem() ReconciliationItemResolver
 	Subscription() SubscriptionResolver
 	Vendor() VendorResolver
 }
@@ -669,60 +672,63 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ApplyCreditMemo          func(childComplexity int, input model.ApplyCreditMemoInput) int
-		ApplyPayment             func(childComplexity int, input model.ApplyPaymentInput) int
-		ApproveInvoice           func(childComplexity int, input model.InvoiceActionInput) int
-		BulkApproveInvoices      func(childComplexity int, input model.BulkInvoicesInput) int
-		BulkSubmitInvoices       func(childComplexity int, input model.BulkInvoicesInput) int
-		ClosePeriod              func(childComplexity int, input model.PeriodInput) int
-		ConnectQuickBooks        func(childComplexity int, input model.QuickBooksEntityInput) int
-		CreateAccount            func(childComplexity int, input ent.CreateAccountInput) int
-		CreateCOAMapping         func(childComplexity int, input ent.CreateCOAMappingInput) int
-		CreateClass              func(childComplexity int, input ent.CreateClassInput) int
-		CreateCustomer           func(childComplexity int, input ent.CreateCustomerInput) int
-		CreateIntegrationKey     func(childComplexity int, input model.CreateIntegrationKeyInput) int
-		CreateInvoice            func(childComplexity int, input model.CreateInvoiceInput) int
-		CreateItem               func(childComplexity int, input ent.CreateItemInput) int
-		CreateLegalEntity        func(childComplexity int, input ent.CreateLegalEntityInput) int
-		CreateVendor             func(childComplexity int, input ent.CreateVendorInput) int
-		DeleteCOAMapping         func(childComplexity int, input model.DeleteCOAMappingInput) int
-		DisconnectQuickBooks     func(childComplexity int, input model.QuickBooksEntityInput) int
-		IgnoreAdminIssue         func(childComplexity int, input model.AdminIssueActionInput) int
-		IssueCreditMemo          func(childComplexity int, input model.IssueCreditMemoInput) int
-		LinkQuickBooksRecord     func(childComplexity int, input model.LinkQuickBooksRecordInput) int
-		MapQuickBooksAccount     func(childComplexity int, input model.MapQuickBooksAccountInput) int
-		MarkInvoiceViewed        func(childComplexity int, input model.InvoiceActionInput) int
-		PostJournalEntry         func(childComplexity int, input model.PostJournalEntryInput) int
-		RecordPayment            func(childComplexity int, input model.RecordPaymentInput) int
-		RefundPayment            func(childComplexity int, input model.CashReturnInput) int
-		RejectInvoice            func(childComplexity int, input model.RejectInvoiceInput) int
-		ReopenPeriod             func(childComplexity int, input model.PeriodInput) int
-		ResolveAdminIssue        func(childComplexity int, input model.AdminIssueActionInput) int
-		RetryAdminIssue          func(childComplexity int, input model.AdminIssueActionInput) int
-		ReverseCharge            func(childComplexity int, input model.CashReturnInput) int
-		ReverseJournalEntry      func(childComplexity int, input model.ReverseJournalEntryInput) int
-		RevokeIntegrationKey     func(childComplexity int, input model.RevokeIntegrationKeyInput) int
-		SendInvoice              func(childComplexity int, input model.InvoiceActionInput) int
-		SetInvoicePrefix         func(childComplexity int, input model.SetInvoicePrefixInput) int
-		SubmitInvoice            func(childComplexity int, input model.InvoiceActionInput) int
-		SyncToQuickBooks         func(childComplexity int, input model.SyncToQuickBooksInput) int
-		UnapplyCredit            func(childComplexity int, input model.UnapplyCreditInput) int
-		UnapplyPayment           func(childComplexity int, input model.UnapplyPaymentInput) int
-		UnlinkQuickBooksRecord   func(childComplexity int, input model.UnlinkQuickBooksRecordInput) int
-		UnmapQuickBooksAccount   func(childComplexity int, input model.UnmapQuickBooksAccountInput) int
-		UpdateAccount            func(childComplexity int, input model.UpdateAccountInput) int
-		UpdateCOAMapping         func(childComplexity int, input model.UpdateCOAMappingInput) int
-		UpdateClass              func(childComplexity int, input model.UpdateClassInput) int
-		UpdateCustomer           func(childComplexity int, input model.UpdateCustomerInput) int
-		UpdateInvoice            func(childComplexity int, input model.UpdateInvoiceInput) int
-		UpdateItem               func(childComplexity int, input model.UpdateItemInput) int
-		UpdateLegalEntity        func(childComplexity int, input model.UpdateLegalEntityInput) int
-		UpdateQuickBooksLists    func(childComplexity int, input model.QuickBooksEntityInput) int
-		UpdateQuickBooksSettings func(childComplexity int, input model.UpdateQuickBooksSettingsInput) int
-		UpdateVendor             func(childComplexity int, input model.UpdateVendorInput) int
-		VerifyLedger             func(childComplexity int, input model.VerifyLedgerInput) int
-		VoidInvoice              func(childComplexity int, input model.VoidInvoiceInput) int
-		WriteOffInvoice          func(childComplexity int, input model.WriteOffInvoiceInput) int
+		ApplyCreditMemo           func(childComplexity int, input model.ApplyCreditMemoInput) int
+		ApplyPayment              func(childComplexity int, input model.ApplyPaymentInput) int
+		ApproveInvoice            func(childComplexity int, input model.InvoiceActionInput) int
+		BulkApproveInvoices       func(childComplexity int, input model.BulkInvoicesInput) int
+		BulkSubmitInvoices        func(childComplexity int, input model.BulkInvoicesInput) int
+		ClosePeriod               func(childComplexity int, input model.PeriodInput) int
+		ConnectQuickBooks         func(childComplexity int, input model.QuickBooksEntityInput) int
+		CreateAccount             func(childComplexity int, input ent.CreateAccountInput) int
+		CreateCOAMapping          func(childComplexity int, input ent.CreateCOAMappingInput) int
+		CreateClass               func(childComplexity int, input ent.CreateClassInput) int
+		CreateCustomer            func(childComplexity int, input ent.CreateCustomerInput) int
+		CreateIntegrationKey      func(childComplexity int, input model.CreateIntegrationKeyInput) int
+		CreateInvoice             func(childComplexity int, input model.CreateInvoiceInput) int
+		CreateItem                func(childComplexity int, input ent.CreateItemInput) int
+		CreateLegalEntity         func(childComplexity int, input ent.CreateLegalEntityInput) int
+		CreateVendor              func(childComplexity int, input ent.CreateVendorInput) int
+		DeferReconciliationItem   func(childComplexity int, input model.ReconciliationItemActionInput) int
+		DeleteCOAMapping          func(childComplexity int, input model.DeleteCOAMappingInput) int
+		DisconnectQuickBooks      func(childComplexity int, input model.QuickBooksEntityInput) int
+		DismissReconciliationItem func(childComplexity int, input model.ReconciliationItemActionInput) int
+		IgnoreAdminIssue          func(childComplexity int, input model.AdminIssueActionInput) int
+		IssueCreditMemo           func(childComplexity int, input model.IssueCreditMemoInput) int
+		LinkQuickBooksRecord      func(childComplexity int, input model.LinkQuickBooksRecordInput) int
+		MapQuickBooksAccount      func(childComplexity int, input model.MapQuickBooksAccountInput) int
+		MarkInvoiceViewed         func(childComplexity int, input model.InvoiceActionInput) int
+		MatchReconciliationItem   func(childComplexity int, input model.MatchReconciliationItemInput) int
+		PostJournalEntry          func(childComplexity int, input model.PostJournalEntryInput) int
+		RecordPayment             func(childComplexity int, input model.RecordPaymentInput) int
+		RefundPayment             func(childComplexity int, input model.CashReturnInput) int
+		RejectInvoice             func(childComplexity int, input model.RejectInvoiceInput) int
+		ReopenPeriod              func(childComplexity int, input model.PeriodInput) int
+		ResolveAdminIssue         func(childComplexity int, input model.AdminIssueActionInput) int
+		RetryAdminIssue           func(childComplexity int, input model.AdminIssueActionInput) int
+		ReverseCharge             func(childComplexity int, input model.CashReturnInput) int
+		ReverseJournalEntry       func(childComplexity int, input model.ReverseJournalEntryInput) int
+		RevokeIntegrationKey      func(childComplexity int, input model.RevokeIntegrationKeyInput) int
+		SendInvoice               func(childComplexity int, input model.InvoiceActionInput) int
+		SetInvoicePrefix          func(childComplexity int, input model.SetInvoicePrefixInput) int
+		SubmitInvoice             func(childComplexity int, input model.InvoiceActionInput) int
+		SyncToQuickBooks          func(childComplexity int, input model.SyncToQuickBooksInput) int
+		UnapplyCredit             func(childComplexity int, input model.UnapplyCreditInput) int
+		UnapplyPayment            func(childComplexity int, input model.UnapplyPaymentInput) int
+		UnlinkQuickBooksRecord    func(childComplexity int, input model.UnlinkQuickBooksRecordInput) int
+		UnmapQuickBooksAccount    func(childComplexity int, input model.UnmapQuickBooksAccountInput) int
+		UpdateAccount             func(childComplexity int, input model.UpdateAccountInput) int
+		UpdateCOAMapping          func(childComplexity int, input model.UpdateCOAMappingInput) int
+		UpdateClass               func(childComplexity int, input model.UpdateClassInput) int
+		UpdateCustomer            func(childComplexity int, input model.UpdateCustomerInput) int
+		UpdateInvoice             func(childComplexity int, input model.UpdateInvoiceInput) int
+		UpdateItem                func(childComplexity int, input model.UpdateItemInput) int
+		UpdateLegalEntity         func(childComplexity int, input model.UpdateLegalEntityInput) int
+		UpdateQuickBooksLists     func(childComplexity int, input model.QuickBooksEntityInput) int
+		UpdateQuickBooksSettings  func(childComplexity int, input model.UpdateQuickBooksSettingsInput) int
+		UpdateVendor              func(childComplexity int, input model.UpdateVendorInput) int
+		VerifyLedger              func(childComplexity int, input model.VerifyLedgerInput) int
+		VoidInvoice               func(childComplexity int, input model.VoidInvoiceInput) int
+		WriteOffInvoice           func(childComplexity int, input model.WriteOffInvoiceInput) int
 	}
 
 	Organization struct {
@@ -768,6 +774,8 @@ type ComplexityRoot struct {
 		SyncStatus      func(childComplexity int) int
 		Unapplied       func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
+		VoidEntryID     func(childComplexity int) int
+		VoidedAt        func(childComplexity int) int
 	}
 
 	PaymentApplication struct {
@@ -893,6 +901,7 @@ type ComplexityRoot struct {
 		QboLinks             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) int
 		QboListEntries       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOListEntryOrder, where *ent.QBOListEntryWhereInput) int
 		QuickBooksConnection func(childComplexity int, entityID string) int
+		ReconciliationItems  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReconciliationItemOrder, where *ent.ReconciliationItemWhereInput) int
 		Refunds              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) int
 		TrialBalance         func(childComplexity int, entityID string, asOf caldate.Date) int
 		Vendors              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) int
@@ -958,6 +967,65 @@ type ComplexityRoot struct {
 		SyncCustomFields          func(childComplexity int) int
 	}
 
+	ReconciliationItem struct {
+		Amount           func(childComplexity int) int
+		ConnectionID     func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		Currency         func(childComplexity int) int
+		Customer         func(childComplexity int) int
+		CustomerID       func(childComplexity int) int
+		Entity           func(childComplexity int) int
+		EntityID         func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Kind             func(childComplexity int) int
+		LastSeenAt       func(childComplexity int) int
+		Note             func(childComplexity int) int
+		Payment          func(childComplexity int) int
+		PaymentID        func(childComplexity int) int
+		QboID            func(childComplexity int) int
+		QboType          func(childComplexity int) int
+		Reason           func(childComplexity int) int
+		RecordID         func(childComplexity int) int
+		RecordType       func(childComplexity int) int
+		Reference        func(childComplexity int) int
+		ResolvedAt       func(childComplexity int) int
+		ResolvedBy       func(childComplexity int) int
+		Snapshot         func(childComplexity int) int
+		Status           func(childComplexity int) int
+		SuggestedMatches func(childComplexity int) int
+		TxnDate          func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
+
+	ReconciliationItemConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ReconciliationItemEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ReconciliationItemPayload struct {
+		Invoices           func(childComplexity int) int
+		Payment            func(childComplexity int) int
+		ReconciliationItem func(childComplexity int) int
+	}
+
+	ReconciliationQueueEvent struct {
+		ReconciliationItem func(childComplexity int) int
+		Type               func(childComplexity int) int
+	}
+
+	ReconciliationSuggestion struct {
+		Amount    func(childComplexity int) int
+		Invoice   func(childComplexity int) int
+		InvoiceID func(childComplexity int) int
+		Reasons   func(childComplexity int) int
+	}
+
 	Refund struct {
 		Amount         func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
@@ -1015,7 +1083,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		AdminIssues func(childComplexity int, entityID *string) int
+		AdminIssues         func(childComplexity int, entityID *string) int
+		ReconciliationQueue func(childComplexity int, entityID *string) int
 	}
 
 	SyncToQuickBooksPayload struct {
@@ -1253,6 +1322,9 @@ type MutationResolver interface {
 	SyncToQuickBooks(ctx context.Context, input model.SyncToQuickBooksInput) (*model.SyncToQuickBooksPayload, error)
 	LinkQuickBooksRecord(ctx context.Context, input model.LinkQuickBooksRecordInput) (*model.LinkQuickBooksRecordPayload, error)
 	UnlinkQuickBooksRecord(ctx context.Context, input model.UnlinkQuickBooksRecordInput) (*model.UnlinkQuickBooksRecordPayload, error)
+	MatchReconciliationItem(ctx context.Context, input model.MatchReconciliationItemInput) (*model.ReconciliationItemPayload, error)
+	DeferReconciliationItem(ctx context.Context, input model.ReconciliationItemActionInput) (*model.ReconciliationItemPayload, error)
+	DismissReconciliationItem(ctx context.Context, input model.ReconciliationItemActionInput) (*model.ReconciliationItemPayload, error)
 }
 type PaymentResolver interface {
 	QboLinks(ctx context.Context, obj *ent.Payment) ([]*ent.QBOLink, error)
@@ -1277,6 +1349,7 @@ type QueryResolver interface {
 	Payments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) (*ent.PaymentConnection, error)
 	QboLinks(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) (*ent.QBOLinkConnection, error)
 	QboListEntries(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOListEntryOrder, where *ent.QBOListEntryWhereInput) (*ent.QBOListEntryConnection, error)
+	ReconciliationItems(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReconciliationItemOrder, where *ent.ReconciliationItemWhereInput) (*ent.ReconciliationItemConnection, error)
 	Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error)
 	Vendors(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) (*ent.VendorConnection, error)
 	WriteOffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) (*ent.WriteOffConnection, error)
@@ -1293,8 +1366,12 @@ type QuickBooksConnectionResolver interface {
 	PendingLinks(ctx context.Context, obj *ent.QBOConnection) (int, error)
 	FailedLinks(ctx context.Context, obj *ent.QBOConnection) (int, error)
 }
+type ReconciliationItemResolver interface {
+	SuggestedMatches(ctx context.Context, obj *ent.ReconciliationItem) ([]*recon.Suggestion, error)
+}
 type SubscriptionResolver interface {
 	AdminIssues(ctx context.Context, entityID *string) (<-chan *ent.AdminIssue, error)
+	ReconciliationQueue(ctx context.Context, entityID *string) (<-chan *model.ReconciliationQueueEvent, error)
 }
 type VendorResolver interface {
 	QboLinks(ctx context.Context, obj *ent.Vendor) ([]*ent.QBOLink, error)
@@ -3923,6 +4000,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateVendor(childComplexity, args["input"].(ent.CreateVendorInput)), true
+	case "Mutation.deferReconciliationItem":
+		if e.ComplexityRoot.Mutation.DeferReconciliationItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deferReconciliationItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeferReconciliationItem(childComplexity, args["input"].(model.ReconciliationItemActionInput)), true
 	case "Mutation.deleteCOAMapping":
 		if e.ComplexityRoot.Mutation.DeleteCOAMapping == nil {
 			break
@@ -3945,6 +4033,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisconnectQuickBooks(childComplexity, args["input"].(model.QuickBooksEntityInput)), true
+	case "Mutation.dismissReconciliationItem":
+		if e.ComplexityRoot.Mutation.DismissReconciliationItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_dismissReconciliationItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DismissReconciliationItem(childComplexity, args["input"].(model.ReconciliationItemActionInput)), true
 	case "Mutation.ignoreAdminIssue":
 		if e.ComplexityRoot.Mutation.IgnoreAdminIssue == nil {
 			break
@@ -4000,6 +4099,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MarkInvoiceViewed(childComplexity, args["input"].(model.InvoiceActionInput)), true
+	case "Mutation.matchReconciliationItem":
+		if e.ComplexityRoot.Mutation.MatchReconciliationItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_matchReconciliationItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MatchReconciliationItem(childComplexity, args["input"].(model.MatchReconciliationItemInput)), true
 	case "Mutation.postJournalEntry":
 		if e.ComplexityRoot.Mutation.PostJournalEntry == nil {
 			break
@@ -4565,6 +4675,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Payment.UpdatedAt(childComplexity), true
+	case "Payment.voidEntryId":
+		if e.ComplexityRoot.Payment.VoidEntryID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.VoidEntryID(childComplexity), true
+	case "Payment.voidedAt":
+		if e.ComplexityRoot.Payment.VoidedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.VoidedAt(childComplexity), true
 
 	case "PaymentApplication.amount":
 		if e.ComplexityRoot.PaymentApplication.Amount == nil {
@@ -5222,6 +5344,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.QuickBooksConnection(childComplexity, args["entityId"].(string)), true
+	case "Query.reconciliationItems":
+		if e.ComplexityRoot.Query.ReconciliationItems == nil {
+			break
+		}
+
+		args, err := ec.field_Query_reconciliationItems_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReconciliationItems(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.ReconciliationItemOrder), args["where"].(*ent.ReconciliationItemWhereInput)), true
 	case "Query.refunds":
 		if e.ComplexityRoot.Query.Refunds == nil {
 			break
@@ -5502,6 +5635,258 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.QuickBooksSettings.SyncCustomFields(childComplexity), true
 
+	case "ReconciliationItem.amount":
+		if e.ComplexityRoot.ReconciliationItem.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Amount(childComplexity), true
+	case "ReconciliationItem.connectionId":
+		if e.ComplexityRoot.ReconciliationItem.ConnectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.ConnectionID(childComplexity), true
+	case "ReconciliationItem.createdAt":
+		if e.ComplexityRoot.ReconciliationItem.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.CreatedAt(childComplexity), true
+	case "ReconciliationItem.currency":
+		if e.ComplexityRoot.ReconciliationItem.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Currency(childComplexity), true
+	case "ReconciliationItem.customer":
+		if e.ComplexityRoot.ReconciliationItem.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Customer(childComplexity), true
+	case "ReconciliationItem.customerId":
+		if e.ComplexityRoot.ReconciliationItem.CustomerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.CustomerID(childComplexity), true
+	case "ReconciliationItem.entity":
+		if e.ComplexityRoot.ReconciliationItem.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Entity(childComplexity), true
+	case "ReconciliationItem.entityId":
+		if e.ComplexityRoot.ReconciliationItem.EntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.EntityID(childComplexity), true
+	case "ReconciliationItem.id":
+		if e.ComplexityRoot.ReconciliationItem.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.ID(childComplexity), true
+	case "ReconciliationItem.kind":
+		if e.ComplexityRoot.ReconciliationItem.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Kind(childComplexity), true
+	case "ReconciliationItem.lastSeenAt":
+		if e.ComplexityRoot.ReconciliationItem.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.LastSeenAt(childComplexity), true
+	case "ReconciliationItem.note":
+		if e.ComplexityRoot.ReconciliationItem.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Note(childComplexity), true
+	case "ReconciliationItem.payment":
+		if e.ComplexityRoot.ReconciliationItem.Payment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Payment(childComplexity), true
+	case "ReconciliationItem.paymentId":
+		if e.ComplexityRoot.ReconciliationItem.PaymentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.PaymentID(childComplexity), true
+	case "ReconciliationItem.qboId":
+		if e.ComplexityRoot.ReconciliationItem.QboID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.QboID(childComplexity), true
+	case "ReconciliationItem.qboType":
+		if e.ComplexityRoot.ReconciliationItem.QboType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.QboType(childComplexity), true
+	case "ReconciliationItem.reason":
+		if e.ComplexityRoot.ReconciliationItem.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Reason(childComplexity), true
+	case "ReconciliationItem.recordId":
+		if e.ComplexityRoot.ReconciliationItem.RecordID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.RecordID(childComplexity), true
+	case "ReconciliationItem.recordType":
+		if e.ComplexityRoot.ReconciliationItem.RecordType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.RecordType(childComplexity), true
+	case "ReconciliationItem.reference":
+		if e.ComplexityRoot.ReconciliationItem.Reference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Reference(childComplexity), true
+	case "ReconciliationItem.resolvedAt":
+		if e.ComplexityRoot.ReconciliationItem.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.ResolvedAt(childComplexity), true
+	case "ReconciliationItem.resolvedBy":
+		if e.ComplexityRoot.ReconciliationItem.ResolvedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.ResolvedBy(childComplexity), true
+	case "ReconciliationItem.snapshot":
+		if e.ComplexityRoot.ReconciliationItem.Snapshot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Snapshot(childComplexity), true
+	case "ReconciliationItem.status":
+		if e.ComplexityRoot.ReconciliationItem.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Status(childComplexity), true
+	case "ReconciliationItem.suggestedMatches":
+		if e.ComplexityRoot.ReconciliationItem.SuggestedMatches == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.SuggestedMatches(childComplexity), true
+	case "ReconciliationItem.txnDate":
+		if e.ComplexityRoot.ReconciliationItem.TxnDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.TxnDate(childComplexity), true
+	case "ReconciliationItem.updatedAt":
+		if e.ComplexityRoot.ReconciliationItem.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.UpdatedAt(childComplexity), true
+
+	case "ReconciliationItemConnection.edges":
+		if e.ComplexityRoot.ReconciliationItemConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItemConnection.Edges(childComplexity), true
+	case "ReconciliationItemConnection.pageInfo":
+		if e.ComplexityRoot.ReconciliationItemConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItemConnection.PageInfo(childComplexity), true
+	case "ReconciliationItemConnection.totalCount":
+		if e.ComplexityRoot.ReconciliationItemConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItemConnection.TotalCount(childComplexity), true
+
+	case "ReconciliationItemEdge.cursor":
+		if e.ComplexityRoot.ReconciliationItemEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItemEdge.Cursor(childComplexity), true
+	case "ReconciliationItemEdge.node":
+		if e.ComplexityRoot.ReconciliationItemEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItemEdge.Node(childComplexity), true
+
+	case "ReconciliationItemPayload.invoices":
+		if e.ComplexityRoot.ReconciliationItemPayload.Invoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItemPayload.Invoices(childComplexity), true
+	case "ReconciliationItemPayload.payment":
+		if e.ComplexityRoot.ReconciliationItemPayload.Payment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItemPayload.Payment(childComplexity), true
+	case "ReconciliationItemPayload.reconciliationItem":
+		if e.ComplexityRoot.ReconciliationItemPayload.ReconciliationItem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItemPayload.ReconciliationItem(childComplexity), true
+
+	case "ReconciliationQueueEvent.reconciliationItem":
+		if e.ComplexityRoot.ReconciliationQueueEvent.ReconciliationItem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationQueueEvent.ReconciliationItem(childComplexity), true
+	case "ReconciliationQueueEvent.type":
+		if e.ComplexityRoot.ReconciliationQueueEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationQueueEvent.Type(childComplexity), true
+
+	case "ReconciliationSuggestion.amount":
+		if e.ComplexityRoot.ReconciliationSuggestion.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationSuggestion.Amount(childComplexity), true
+	case "ReconciliationSuggestion.invoice":
+		if e.ComplexityRoot.ReconciliationSuggestion.Invoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationSuggestion.Invoice(childComplexity), true
+	case "ReconciliationSuggestion.invoiceId":
+		if e.ComplexityRoot.ReconciliationSuggestion.InvoiceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationSuggestion.InvoiceID(childComplexity), true
+	case "ReconciliationSuggestion.reasons":
+		if e.ComplexityRoot.ReconciliationSuggestion.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationSuggestion.Reasons(childComplexity), true
+
 	case "Refund.amount":
 		if e.ComplexityRoot.Refund.Amount == nil {
 			break
@@ -5696,6 +6081,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.AdminIssues(childComplexity, args["entityId"].(*string)), true
+	case "Subscription.reconciliationQueue":
+		if e.ComplexityRoot.Subscription.ReconciliationQueue == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_reconciliationQueue_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ReconciliationQueue(childComplexity, args["entityId"].(*string)), true
 
 	case "SyncToQuickBooksPayload.links":
 		if e.ComplexityRoot.SyncToQuickBooksPayload.Links == nil {
@@ -6247,6 +6643,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputLegalEntityWhereInput,
 		ec.unmarshalInputLinkQuickBooksRecordInput,
 		ec.unmarshalInputMapQuickBooksAccountInput,
+		ec.unmarshalInputMatchReconciliationItemInput,
 		ec.unmarshalInputOrganizationOrder,
 		ec.unmarshalInputOrganizationWhereInput,
 		ec.unmarshalInputPaymentApplicationOrder,
@@ -6262,6 +6659,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputQuickBooksCustomFieldInput,
 		ec.unmarshalInputQuickBooksEntityInput,
 		ec.unmarshalInputQuickBooksPaymentMethodInput,
+		ec.unmarshalInputReconciliationItemActionInput,
+		ec.unmarshalInputReconciliationItemOrder,
+		ec.unmarshalInputReconciliationItemWhereInput,
 		ec.unmarshalInputRecordPaymentInput,
 		ec.unmarshalInputRefundOrder,
 		ec.unmarshalInputRefundWhereInput,
@@ -19906,6 +20306,14 @@ type Payment implements Node {
   """
   recordedBy: String
   """
+  When the payment was voided (UTC): its applications were taken back and the money it left in Customer Credits taken out again (DR Customer Credits, CR Undeposited Funds). Null unless voided; only a payment voided in QuickBooks is voided.
+  """
+  voidedAt: Time
+  """
+  The journal entry that took the payment's unapplied money out when it was voided; null unless voided, or when nothing was left to take out.
+  """
+  voidEntryId: ID
+  """
   Where the payment stands with QuickBooks Online; new payments are not synced.
   """
   syncStatus: SyncStatus!
@@ -21232,6 +21640,106 @@ input PaymentWhereInput {
   recordedBy contains the given text, ignoring case.
   """
   recordedByContainsFold: String
+  """
+  voidedAt equals the given value.
+  """
+  voidedAt: Time
+  """
+  voidedAt differs from the given value.
+  """
+  voidedAtNEQ: Time
+  """
+  voidedAt is one of the given values.
+  """
+  voidedAtIn: [Time!]
+  """
+  voidedAt is none of the given values.
+  """
+  voidedAtNotIn: [Time!]
+  """
+  voidedAt is greater than the given value.
+  """
+  voidedAtGT: Time
+  """
+  voidedAt is greater than or equal to the given value.
+  """
+  voidedAtGTE: Time
+  """
+  voidedAt is less than the given value.
+  """
+  voidedAtLT: Time
+  """
+  voidedAt is less than or equal to the given value.
+  """
+  voidedAtLTE: Time
+  """
+  voidedAt is not set (null).
+  """
+  voidedAtIsNil: Boolean
+  """
+  voidedAt is set.
+  """
+  voidedAtNotNil: Boolean
+  """
+  voidEntryId equals the given value.
+  """
+  voidEntryId: ID
+  """
+  voidEntryId differs from the given value.
+  """
+  voidEntryIdNEQ: ID
+  """
+  voidEntryId is one of the given values.
+  """
+  voidEntryIdIn: [ID!]
+  """
+  voidEntryId is none of the given values.
+  """
+  voidEntryIdNotIn: [ID!]
+  """
+  voidEntryId is greater than the given value.
+  """
+  voidEntryIdGT: String
+  """
+  voidEntryId is greater than or equal to the given value.
+  """
+  voidEntryIdGTE: String
+  """
+  voidEntryId is less than the given value.
+  """
+  voidEntryIdLT: String
+  """
+  voidEntryId is less than or equal to the given value.
+  """
+  voidEntryIdLTE: String
+  """
+  voidEntryId contains the given text.
+  """
+  voidEntryIdContains: String
+  """
+  voidEntryId starts with the given text.
+  """
+  voidEntryIdHasPrefix: String
+  """
+  voidEntryId ends with the given text.
+  """
+  voidEntryIdHasSuffix: String
+  """
+  voidEntryId is not set (null).
+  """
+  voidEntryIdIsNil: Boolean
+  """
+  voidEntryId is set.
+  """
+  voidEntryIdNotNil: Boolean
+  """
+  voidEntryId equals the given text, ignoring case.
+  """
+  voidEntryIdEqualFold: String
+  """
+  voidEntryId contains the given text, ignoring case.
+  """
+  voidEntryIdContainsFold: String
   """
   syncStatus equals the given value.
   """
@@ -23549,6 +24057,40 @@ type Query {
     where: QBOListEntryWhereInput
   ): QBOListEntryConnection!
   """
+  The reconciliation queue: money and changes in QuickBooks a person must match or settle.
+  """
+  reconciliationItems(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for ReconciliationItems returned from the connection.
+    """
+    orderBy: ReconciliationItemOrder
+
+    """
+    Filtering options for ReconciliationItems returned from the connection.
+    """
+    where: ReconciliationItemWhereInput
+  ): ReconciliationItemConnection!
+  """
   The organization's refunds of payments.
   """
   refunds(
@@ -23650,6 +24192,1298 @@ type Query {
     """
     where: WriteOffWhereInput
   ): WriteOffConnection!
+}
+"""
+Money or a change in QuickBooks that Books could not apply safely on its own; a person matches, defers or dismisses it.
+"""
+type ReconciliationItem implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix rec_ followed by a time-ordered ULID (rec_01jd8x…).
+  """
+  id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
+  createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
+  updatedAt: Time!
+  """
+  The legal entity whose QuickBooks company the record is in.
+  """
+  entityId: ID!
+  """
+  The QuickBooks connection (company) the record was read from.
+  """
+  connectionId: ID!
+  """
+  Why a person must look: a payment that applies to no invoice Books knows, one whose customer, amount or currency does not fit the invoices it names, an invoice deleted or voided in QuickBooks, or a change in QuickBooks to a payment Books recorded.
+  """
+  kind: ReconciliationKind!
+  """
+  The QuickBooks entity of the record, e.g. Payment or Invoice.
+  """
+  qboType: String!
+  """
+  QuickBooks' id of the record.
+  """
+  qboId: ID!
+  """
+  The kind of Books record concerned (invoice, payment, credit_memo); empty when none.
+  """
+  recordType: String
+  """
+  The id of the Books record concerned, e.g. the invoice deleted in QuickBooks or the payment recorded on a match; empty when none.
+  """
+  recordId: ID
+  """
+  The Books customer of the record, when QuickBooks' customer is linked to one; null otherwise.
+  """
+  customerId: ID
+  """
+  The record's total (TotalAmt) in QuickBooks; null when it has none (a deleted record).
+  """
+  amount: Money
+  """
+  ISO 4217 code of the amount; empty when unknown.
+  """
+  currency: String
+  """
+  The record's transaction date in QuickBooks (YYYY-MM-DD); null when unknown.
+  """
+  txnDate: Date
+  """
+  The record's reference in QuickBooks: a payment's reference number (PaymentRefNum) or a document number; empty when none.
+  """
+  reference: String
+  """
+  What Books found, in words, e.g. which invoice is unknown or by how much the amount exceeds the balance.
+  """
+  reason: String!
+  """
+  The QuickBooks record as last read, as JSON; empty for a deleted record.
+  """
+  snapshot: String
+  """
+  Where the item stands: open until a person (or a later pass) settles it; matched when the money was recorded against invoices; deferred when left for the next pass; dismissed when a person (or QuickBooks, by voiding or deleting the record) closed it without a match.
+  """
+  status: ReconciliationStatus!
+  """
+  The note of whoever last matched, deferred or dismissed the item; empty when none.
+  """
+  note: String
+  """
+  Who last settled the item: a user's subject, or system for a later pass; empty while open.
+  """
+  resolvedBy: String
+  """
+  When the item was last matched, deferred or dismissed (UTC); null while open.
+  """
+  resolvedAt: Time
+  """
+  The Books payment recorded when the item was matched; null otherwise.
+  """
+  paymentId: ID
+  """
+  When Books last read the record from QuickBooks (UTC).
+  """
+  lastSeenAt: Time!
+  """
+  The legal entity of the item.
+  """
+  entity: LegalEntity!
+  """
+  The Books customer of the record, when known.
+  """
+  customer: Customer
+  """
+  The Books payment recorded when the item was matched.
+  """
+  payment: Payment
+}
+"""
+A connection to a list of items.
+"""
+type ReconciliationItemConnection {
+  """
+  A list of edges.
+  """
+  edges: [ReconciliationItemEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ReconciliationItemEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: ReconciliationItem
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for ReconciliationItem connections
+"""
+input ReconciliationItemOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order ReconciliationItems.
+  """
+  field: ReconciliationItemOrderField!
+}
+"""
+Properties by which ReconciliationItem connections can be ordered.
+"""
+enum ReconciliationItemOrderField {
+  """
+  Order by when the item was raised.
+  """
+  CREATED_AT
+  """
+  Order by why the item was raised.
+  """
+  KIND
+  """
+  Order by the QuickBooks transaction date.
+  """
+  TXN_DATE
+  """
+  Order by where the item stands.
+  """
+  STATUS
+  """
+  Order by when the record was last read from QuickBooks.
+  """
+  LAST_SEEN_AT
+}
+"""
+Filters ReconciliationItem records: every predicate given must hold.
+"""
+input ReconciliationItemWhereInput {
+  """
+  Matches records the given filter does not match.
+  """
+  not: ReconciliationItemWhereInput
+  """
+  Matches records every given filter matches.
+  """
+  and: [ReconciliationItemWhereInput!]
+  """
+  Matches records at least one given filter matches.
+  """
+  or: [ReconciliationItemWhereInput!]
+  """
+  id equals the given value.
+  """
+  id: ID
+  """
+  id differs from the given value.
+  """
+  idNEQ: ID
+  """
+  id is one of the given values.
+  """
+  idIn: [ID!]
+  """
+  id is none of the given values.
+  """
+  idNotIn: [ID!]
+  """
+  id is greater than the given value.
+  """
+  idGT: ID
+  """
+  id is greater than or equal to the given value.
+  """
+  idGTE: ID
+  """
+  id is less than the given value.
+  """
+  idLT: ID
+  """
+  id is less than or equal to the given value.
+  """
+  idLTE: ID
+  """
+  id equals the given text, ignoring case.
+  """
+  idEqualFold: ID
+  """
+  id contains the given text, ignoring case.
+  """
+  idContainsFold: ID
+  """
+  createdAt equals the given value.
+  """
+  createdAt: Time
+  """
+  createdAt differs from the given value.
+  """
+  createdAtNEQ: Time
+  """
+  createdAt is one of the given values.
+  """
+  createdAtIn: [Time!]
+  """
+  createdAt is none of the given values.
+  """
+  createdAtNotIn: [Time!]
+  """
+  createdAt is greater than the given value.
+  """
+  createdAtGT: Time
+  """
+  createdAt is greater than or equal to the given value.
+  """
+  createdAtGTE: Time
+  """
+  createdAt is less than the given value.
+  """
+  createdAtLT: Time
+  """
+  createdAt is less than or equal to the given value.
+  """
+  createdAtLTE: Time
+  """
+  entityId equals the given value.
+  """
+  entityId: ID
+  """
+  entityId differs from the given value.
+  """
+  entityIdNEQ: ID
+  """
+  entityId is one of the given values.
+  """
+  entityIdIn: [ID!]
+  """
+  entityId is none of the given values.
+  """
+  entityIdNotIn: [ID!]
+  """
+  entityId is greater than the given value.
+  """
+  entityIdGT: ID
+  """
+  entityId is greater than or equal to the given value.
+  """
+  entityIdGTE: ID
+  """
+  entityId is less than the given value.
+  """
+  entityIdLT: ID
+  """
+  entityId is less than or equal to the given value.
+  """
+  entityIdLTE: ID
+  """
+  entityId contains the given text.
+  """
+  entityIdContains: ID
+  """
+  entityId starts with the given text.
+  """
+  entityIdHasPrefix: ID
+  """
+  entityId ends with the given text.
+  """
+  entityIdHasSuffix: ID
+  """
+  entityId equals the given text, ignoring case.
+  """
+  entityIdEqualFold: ID
+  """
+  entityId contains the given text, ignoring case.
+  """
+  entityIdContainsFold: ID
+  """
+  kind equals the given value.
+  """
+  kind: ReconciliationKind
+  """
+  kind differs from the given value.
+  """
+  kindNEQ: ReconciliationKind
+  """
+  kind is one of the given values.
+  """
+  kindIn: [ReconciliationKind!]
+  """
+  kind is none of the given values.
+  """
+  kindNotIn: [ReconciliationKind!]
+  """
+  qboType equals the given value.
+  """
+  qboType: String
+  """
+  qboType differs from the given value.
+  """
+  qboTypeNEQ: String
+  """
+  qboType is one of the given values.
+  """
+  qboTypeIn: [String!]
+  """
+  qboType is none of the given values.
+  """
+  qboTypeNotIn: [String!]
+  """
+  qboType is greater than the given value.
+  """
+  qboTypeGT: String
+  """
+  qboType is greater than or equal to the given value.
+  """
+  qboTypeGTE: String
+  """
+  qboType is less than the given value.
+  """
+  qboTypeLT: String
+  """
+  qboType is less than or equal to the given value.
+  """
+  qboTypeLTE: String
+  """
+  qboType contains the given text.
+  """
+  qboTypeContains: String
+  """
+  qboType starts with the given text.
+  """
+  qboTypeHasPrefix: String
+  """
+  qboType ends with the given text.
+  """
+  qboTypeHasSuffix: String
+  """
+  qboType equals the given text, ignoring case.
+  """
+  qboTypeEqualFold: String
+  """
+  qboType contains the given text, ignoring case.
+  """
+  qboTypeContainsFold: String
+  """
+  qboId equals the given value.
+  """
+  qboId: ID
+  """
+  qboId differs from the given value.
+  """
+  qboIdNEQ: ID
+  """
+  qboId is one of the given values.
+  """
+  qboIdIn: [ID!]
+  """
+  qboId is none of the given values.
+  """
+  qboIdNotIn: [ID!]
+  """
+  qboId is greater than the given value.
+  """
+  qboIdGT: String
+  """
+  qboId is greater than or equal to the given value.
+  """
+  qboIdGTE: String
+  """
+  qboId is less than the given value.
+  """
+  qboIdLT: String
+  """
+  qboId is less than or equal to the given value.
+  """
+  qboIdLTE: String
+  """
+  qboId contains the given text.
+  """
+  qboIdContains: String
+  """
+  qboId starts with the given text.
+  """
+  qboIdHasPrefix: String
+  """
+  qboId ends with the given text.
+  """
+  qboIdHasSuffix: String
+  """
+  qboId equals the given text, ignoring case.
+  """
+  qboIdEqualFold: String
+  """
+  qboId contains the given text, ignoring case.
+  """
+  qboIdContainsFold: String
+  """
+  recordType equals the given value.
+  """
+  recordType: String
+  """
+  recordType differs from the given value.
+  """
+  recordTypeNEQ: String
+  """
+  recordType is one of the given values.
+  """
+  recordTypeIn: [String!]
+  """
+  recordType is none of the given values.
+  """
+  recordTypeNotIn: [String!]
+  """
+  recordType is greater than the given value.
+  """
+  recordTypeGT: String
+  """
+  recordType is greater than or equal to the given value.
+  """
+  recordTypeGTE: String
+  """
+  recordType is less than the given value.
+  """
+  recordTypeLT: String
+  """
+  recordType is less than or equal to the given value.
+  """
+  recordTypeLTE: String
+  """
+  recordType contains the given text.
+  """
+  recordTypeContains: String
+  """
+  recordType starts with the given text.
+  """
+  recordTypeHasPrefix: String
+  """
+  recordType ends with the given text.
+  """
+  recordTypeHasSuffix: String
+  """
+  recordType is not set (null).
+  """
+  recordTypeIsNil: Boolean
+  """
+  recordType is set.
+  """
+  recordTypeNotNil: Boolean
+  """
+  recordType equals the given text, ignoring case.
+  """
+  recordTypeEqualFold: String
+  """
+  recordType contains the given text, ignoring case.
+  """
+  recordTypeContainsFold: String
+  """
+  recordId equals the given value.
+  """
+  recordId: ID
+  """
+  recordId differs from the given value.
+  """
+  recordIdNEQ: ID
+  """
+  recordId is one of the given values.
+  """
+  recordIdIn: [ID!]
+  """
+  recordId is none of the given values.
+  """
+  recordIdNotIn: [ID!]
+  """
+  recordId is greater than the given value.
+  """
+  recordIdGT: String
+  """
+  recordId is greater than or equal to the given value.
+  """
+  recordIdGTE: String
+  """
+  recordId is less than the given value.
+  """
+  recordIdLT: String
+  """
+  recordId is less than or equal to the given value.
+  """
+  recordIdLTE: String
+  """
+  recordId contains the given text.
+  """
+  recordIdContains: String
+  """
+  recordId starts with the given text.
+  """
+  recordIdHasPrefix: String
+  """
+  recordId ends with the given text.
+  """
+  recordIdHasSuffix: String
+  """
+  recordId is not set (null).
+  """
+  recordIdIsNil: Boolean
+  """
+  recordId is set.
+  """
+  recordIdNotNil: Boolean
+  """
+  recordId equals the given text, ignoring case.
+  """
+  recordIdEqualFold: String
+  """
+  recordId contains the given text, ignoring case.
+  """
+  recordIdContainsFold: String
+  """
+  customerId equals the given value.
+  """
+  customerId: ID
+  """
+  customerId differs from the given value.
+  """
+  customerIdNEQ: ID
+  """
+  customerId is one of the given values.
+  """
+  customerIdIn: [ID!]
+  """
+  customerId is none of the given values.
+  """
+  customerIdNotIn: [ID!]
+  """
+  customerId is greater than the given value.
+  """
+  customerIdGT: ID
+  """
+  customerId is greater than or equal to the given value.
+  """
+  customerIdGTE: ID
+  """
+  customerId is less than the given value.
+  """
+  customerIdLT: ID
+  """
+  customerId is less than or equal to the given value.
+  """
+  customerIdLTE: ID
+  """
+  customerId contains the given text.
+  """
+  customerIdContains: ID
+  """
+  customerId starts with the given text.
+  """
+  customerIdHasPrefix: ID
+  """
+  customerId ends with the given text.
+  """
+  customerIdHasSuffix: ID
+  """
+  customerId is not set (null).
+  """
+  customerIdIsNil: Boolean
+  """
+  customerId is set.
+  """
+  customerIdNotNil: Boolean
+  """
+  customerId equals the given text, ignoring case.
+  """
+  customerIdEqualFold: ID
+  """
+  customerId contains the given text, ignoring case.
+  """
+  customerIdContainsFold: ID
+  """
+  amount equals the given value.
+  """
+  amount: Money
+  """
+  amount differs from the given value.
+  """
+  amountNEQ: Money
+  """
+  amount is one of the given values.
+  """
+  amountIn: [Money!]
+  """
+  amount is none of the given values.
+  """
+  amountNotIn: [Money!]
+  """
+  amount is greater than the given value.
+  """
+  amountGT: Money
+  """
+  amount is greater than or equal to the given value.
+  """
+  amountGTE: Money
+  """
+  amount is less than the given value.
+  """
+  amountLT: Money
+  """
+  amount is less than or equal to the given value.
+  """
+  amountLTE: Money
+  """
+  amount is not set (null).
+  """
+  amountIsNil: Boolean
+  """
+  amount is set.
+  """
+  amountNotNil: Boolean
+  """
+  currency equals the given value.
+  """
+  currency: String
+  """
+  currency differs from the given value.
+  """
+  currencyNEQ: String
+  """
+  currency is one of the given values.
+  """
+  currencyIn: [String!]
+  """
+  currency is none of the given values.
+  """
+  currencyNotIn: [String!]
+  """
+  currency is greater than the given value.
+  """
+  currencyGT: String
+  """
+  currency is greater than or equal to the given value.
+  """
+  currencyGTE: String
+  """
+  currency is less than the given value.
+  """
+  currencyLT: String
+  """
+  currency is less than or equal to the given value.
+  """
+  currencyLTE: String
+  """
+  currency contains the given text.
+  """
+  currencyContains: String
+  """
+  currency starts with the given text.
+  """
+  currencyHasPrefix: String
+  """
+  currency ends with the given text.
+  """
+  currencyHasSuffix: String
+  """
+  currency is not set (null).
+  """
+  currencyIsNil: Boolean
+  """
+  currency is set.
+  """
+  currencyNotNil: Boolean
+  """
+  currency equals the given text, ignoring case.
+  """
+  currencyEqualFold: String
+  """
+  currency contains the given text, ignoring case.
+  """
+  currencyContainsFold: String
+  """
+  txnDate equals the given value.
+  """
+  txnDate: Date
+  """
+  txnDate differs from the given value.
+  """
+  txnDateNEQ: Date
+  """
+  txnDate is one of the given values.
+  """
+  txnDateIn: [Date!]
+  """
+  txnDate is none of the given values.
+  """
+  txnDateNotIn: [Date!]
+  """
+  txnDate is greater than the given value.
+  """
+  txnDateGT: Date
+  """
+  txnDate is greater than or equal to the given value.
+  """
+  txnDateGTE: Date
+  """
+  txnDate is less than the given value.
+  """
+  txnDateLT: Date
+  """
+  txnDate is less than or equal to the given value.
+  """
+  txnDateLTE: Date
+  """
+  txnDate contains the given text.
+  """
+  txnDateContains: Date
+  """
+  txnDate starts with the given text.
+  """
+  txnDateHasPrefix: Date
+  """
+  txnDate ends with the given text.
+  """
+  txnDateHasSuffix: Date
+  """
+  txnDate is not set (null).
+  """
+  txnDateIsNil: Boolean
+  """
+  txnDate is set.
+  """
+  txnDateNotNil: Boolean
+  """
+  txnDate equals the given text, ignoring case.
+  """
+  txnDateEqualFold: Date
+  """
+  txnDate contains the given text, ignoring case.
+  """
+  txnDateContainsFold: Date
+  """
+  reference equals the given value.
+  """
+  reference: String
+  """
+  reference differs from the given value.
+  """
+  referenceNEQ: String
+  """
+  reference is one of the given values.
+  """
+  referenceIn: [String!]
+  """
+  reference is none of the given values.
+  """
+  referenceNotIn: [String!]
+  """
+  reference is greater than the given value.
+  """
+  referenceGT: String
+  """
+  reference is greater than or equal to the given value.
+  """
+  referenceGTE: String
+  """
+  reference is less than the given value.
+  """
+  referenceLT: String
+  """
+  reference is less than or equal to the given value.
+  """
+  referenceLTE: String
+  """
+  reference contains the given text.
+  """
+  referenceContains: String
+  """
+  reference starts with the given text.
+  """
+  referenceHasPrefix: String
+  """
+  reference ends with the given text.
+  """
+  referenceHasSuffix: String
+  """
+  reference is not set (null).
+  """
+  referenceIsNil: Boolean
+  """
+  reference is set.
+  """
+  referenceNotNil: Boolean
+  """
+  reference equals the given text, ignoring case.
+  """
+  referenceEqualFold: String
+  """
+  reference contains the given text, ignoring case.
+  """
+  referenceContainsFold: String
+  """
+  reason equals the given value.
+  """
+  reason: String
+  """
+  reason differs from the given value.
+  """
+  reasonNEQ: String
+  """
+  reason is one of the given values.
+  """
+  reasonIn: [String!]
+  """
+  reason is none of the given values.
+  """
+  reasonNotIn: [String!]
+  """
+  reason is greater than the given value.
+  """
+  reasonGT: String
+  """
+  reason is greater than or equal to the given value.
+  """
+  reasonGTE: String
+  """
+  reason is less than the given value.
+  """
+  reasonLT: String
+  """
+  reason is less than or equal to the given value.
+  """
+  reasonLTE: String
+  """
+  reason contains the given text.
+  """
+  reasonContains: String
+  """
+  reason starts with the given text.
+  """
+  reasonHasPrefix: String
+  """
+  reason ends with the given text.
+  """
+  reasonHasSuffix: String
+  """
+  reason equals the given text, ignoring case.
+  """
+  reasonEqualFold: String
+  """
+  reason contains the given text, ignoring case.
+  """
+  reasonContainsFold: String
+  """
+  snapshot equals the given value.
+  """
+  snapshot: String
+  """
+  snapshot differs from the given value.
+  """
+  snapshotNEQ: String
+  """
+  snapshot is one of the given values.
+  """
+  snapshotIn: [String!]
+  """
+  snapshot is none of the given values.
+  """
+  snapshotNotIn: [String!]
+  """
+  snapshot is greater than the given value.
+  """
+  snapshotGT: String
+  """
+  snapshot is greater than or equal to the given value.
+  """
+  snapshotGTE: String
+  """
+  snapshot is less than the given value.
+  """
+  snapshotLT: String
+  """
+  snapshot is less than or equal to the given value.
+  """
+  snapshotLTE: String
+  """
+  snapshot contains the given text.
+  """
+  snapshotContains: String
+  """
+  snapshot starts with the given text.
+  """
+  snapshotHasPrefix: String
+  """
+  snapshot ends with the given text.
+  """
+  snapshotHasSuffix: String
+  """
+  snapshot is not set (null).
+  """
+  snapshotIsNil: Boolean
+  """
+  snapshot is set.
+  """
+  snapshotNotNil: Boolean
+  """
+  snapshot equals the given text, ignoring case.
+  """
+  snapshotEqualFold: String
+  """
+  snapshot contains the given text, ignoring case.
+  """
+  snapshotContainsFold: String
+  """
+  status equals the given value.
+  """
+  status: ReconciliationStatus
+  """
+  status differs from the given value.
+  """
+  statusNEQ: ReconciliationStatus
+  """
+  status is one of the given values.
+  """
+  statusIn: [ReconciliationStatus!]
+  """
+  status is none of the given values.
+  """
+  statusNotIn: [ReconciliationStatus!]
+  """
+  note equals the given value.
+  """
+  note: String
+  """
+  note differs from the given value.
+  """
+  noteNEQ: String
+  """
+  note is one of the given values.
+  """
+  noteIn: [String!]
+  """
+  note is none of the given values.
+  """
+  noteNotIn: [String!]
+  """
+  note is greater than the given value.
+  """
+  noteGT: String
+  """
+  note is greater than or equal to the given value.
+  """
+  noteGTE: String
+  """
+  note is less than the given value.
+  """
+  noteLT: String
+  """
+  note is less than or equal to the given value.
+  """
+  noteLTE: String
+  """
+  note contains the given text.
+  """
+  noteContains: String
+  """
+  note starts with the given text.
+  """
+  noteHasPrefix: String
+  """
+  note ends with the given text.
+  """
+  noteHasSuffix: String
+  """
+  note is not set (null).
+  """
+  noteIsNil: Boolean
+  """
+  note is set.
+  """
+  noteNotNil: Boolean
+  """
+  note equals the given text, ignoring case.
+  """
+  noteEqualFold: String
+  """
+  note contains the given text, ignoring case.
+  """
+  noteContainsFold: String
+  """
+  resolvedBy equals the given value.
+  """
+  resolvedBy: String
+  """
+  resolvedBy differs from the given value.
+  """
+  resolvedByNEQ: String
+  """
+  resolvedBy is one of the given values.
+  """
+  resolvedByIn: [String!]
+  """
+  resolvedBy is none of the given values.
+  """
+  resolvedByNotIn: [String!]
+  """
+  resolvedBy is greater than the given value.
+  """
+  resolvedByGT: String
+  """
+  resolvedBy is greater than or equal to the given value.
+  """
+  resolvedByGTE: String
+  """
+  resolvedBy is less than the given value.
+  """
+  resolvedByLT: String
+  """
+  resolvedBy is less than or equal to the given value.
+  """
+  resolvedByLTE: String
+  """
+  resolvedBy contains the given text.
+  """
+  resolvedByContains: String
+  """
+  resolvedBy starts with the given text.
+  """
+  resolvedByHasPrefix: String
+  """
+  resolvedBy ends with the given text.
+  """
+  resolvedByHasSuffix: String
+  """
+  resolvedBy is not set (null).
+  """
+  resolvedByIsNil: Boolean
+  """
+  resolvedBy is set.
+  """
+  resolvedByNotNil: Boolean
+  """
+  resolvedBy equals the given text, ignoring case.
+  """
+  resolvedByEqualFold: String
+  """
+  resolvedBy contains the given text, ignoring case.
+  """
+  resolvedByContainsFold: String
+  """
+  resolvedAt equals the given value.
+  """
+  resolvedAt: Time
+  """
+  resolvedAt differs from the given value.
+  """
+  resolvedAtNEQ: Time
+  """
+  resolvedAt is one of the given values.
+  """
+  resolvedAtIn: [Time!]
+  """
+  resolvedAt is none of the given values.
+  """
+  resolvedAtNotIn: [Time!]
+  """
+  resolvedAt is greater than the given value.
+  """
+  resolvedAtGT: Time
+  """
+  resolvedAt is greater than or equal to the given value.
+  """
+  resolvedAtGTE: Time
+  """
+  resolvedAt is less than the given value.
+  """
+  resolvedAtLT: Time
+  """
+  resolvedAt is less than or equal to the given value.
+  """
+  resolvedAtLTE: Time
+  """
+  resolvedAt is not set (null).
+  """
+  resolvedAtIsNil: Boolean
+  """
+  resolvedAt is set.
+  """
+  resolvedAtNotNil: Boolean
+  """
+  paymentId equals the given value.
+  """
+  paymentId: ID
+  """
+  paymentId differs from the given value.
+  """
+  paymentIdNEQ: ID
+  """
+  paymentId is one of the given values.
+  """
+  paymentIdIn: [ID!]
+  """
+  paymentId is none of the given values.
+  """
+  paymentIdNotIn: [ID!]
+  """
+  paymentId is greater than the given value.
+  """
+  paymentIdGT: ID
+  """
+  paymentId is greater than or equal to the given value.
+  """
+  paymentIdGTE: ID
+  """
+  paymentId is less than the given value.
+  """
+  paymentIdLT: ID
+  """
+  paymentId is less than or equal to the given value.
+  """
+  paymentIdLTE: ID
+  """
+  paymentId contains the given text.
+  """
+  paymentIdContains: ID
+  """
+  paymentId starts with the given text.
+  """
+  paymentIdHasPrefix: ID
+  """
+  paymentId ends with the given text.
+  """
+  paymentIdHasSuffix: ID
+  """
+  paymentId is not set (null).
+  """
+  paymentIdIsNil: Boolean
+  """
+  paymentId is set.
+  """
+  paymentIdNotNil: Boolean
+  """
+  paymentId equals the given text, ignoring case.
+  """
+  paymentIdEqualFold: ID
+  """
+  paymentId contains the given text, ignoring case.
+  """
+  paymentIdContainsFold: ID
+  """
+  lastSeenAt equals the given value.
+  """
+  lastSeenAt: Time
+  """
+  lastSeenAt differs from the given value.
+  """
+  lastSeenAtNEQ: Time
+  """
+  lastSeenAt is one of the given values.
+  """
+  lastSeenAtIn: [Time!]
+  """
+  lastSeenAt is none of the given values.
+  """
+  lastSeenAtNotIn: [Time!]
+  """
+  lastSeenAt is greater than the given value.
+  """
+  lastSeenAtGT: Time
+  """
+  lastSeenAt is greater than or equal to the given value.
+  """
+  lastSeenAtGTE: Time
+  """
+  lastSeenAt is less than the given value.
+  """
+  lastSeenAtLT: Time
+  """
+  lastSeenAt is less than or equal to the given value.
+  """
+  lastSeenAtLTE: Time
+  """
+  Has at least one related entity.
+  """
+  hasEntity: Boolean
+  """
+  Has a related entity matching every given filter.
+  """
+  hasEntityWith: [LegalEntityWhereInput!]
+  """
+  Has at least one related customer.
+  """
+  hasCustomer: Boolean
+  """
+  Has a related customer matching every given filter.
+  """
+  hasCustomerWith: [CustomerWhereInput!]
+  """
+  Has at least one related payment.
+  """
+  hasPayment: Boolean
+  """
+  Has a related payment matching every given filter.
+  """
+  hasPaymentWith: [PaymentWhereInput!]
+}
+"""
+Why a QuickBooks record is in the reconciliation queue.
+"""
+enum ReconciliationKind @goModel(model: "books/ent/reconciliationitem.Kind") {
+  """
+  A payment that applies to no invoice Books knows: it names no invoice, or only invoices Books has not pushed.
+  """
+  UNMATCHED_PAYMENT @goEnum(value: "books/ent/reconciliationitem.KindUnmatchedPayment")
+  """
+  A payment whose customer is not the customer of the invoices it pays in Books, or is unknown to Books.
+  """
+  CUSTOMER_MISMATCH @goEnum(value: "books/ent/reconciliationitem.KindCustomerMismatch")
+  """
+  A payment that applies more to an invoice than the invoice's open balance in Books.
+  """
+  AMOUNT_MISMATCH @goEnum(value: "books/ent/reconciliationitem.KindAmountMismatch")
+  """
+  A payment in another currency than the invoices it pays in Books.
+  """
+  CURRENCY_MISMATCH @goEnum(value: "books/ent/reconciliationitem.KindCurrencyMismatch")
+  """
+  An invoice deleted or voided in QuickBooks: unlink it, or push it again to create it anew.
+  """
+  REMOTE_DELETE @goEnum(value: "books/ent/reconciliationitem.KindRemoteDelete")
+  """
+  A payment Books recorded (and pushed) that was changed, voided or deleted in QuickBooks.
+  """
+  REMOTE_CHANGE @goEnum(value: "books/ent/reconciliationitem.KindRemoteChange")
+}
+"""
+Where a reconciliation item stands.
+"""
+enum ReconciliationStatus @goModel(model: "books/ent/reconciliationitem.Status") {
+  """
+  Waiting for a person.
+  """
+  OPEN @goEnum(value: "books/ent/reconciliationitem.StatusOpen")
+  """
+  The money was recorded against invoices, by a person or by a later pass.
+  """
+  MATCHED @goEnum(value: "books/ent/reconciliationitem.StatusMatched")
+  """
+  Left with a note for the next pass, which reads the record again and opens it again if it still does not match.
+  """
+  DEFERRED @goEnum(value: "books/ent/reconciliationitem.StatusDeferred")
+  """
+  Closed without a match: by an admin, with a note, or because QuickBooks voided or deleted the record.
+  """
+  DISMISSED @goEnum(value: "books/ent/reconciliationitem.StatusDismissed")
 }
 """
 Money of a payment returned to the customer: DR Customer Credits (or Accounts Receivable, for money that had paid invoices, which re-open), CR Undeposited Funds.
@@ -26374,6 +28208,121 @@ extend type Class {
   qboLinks: [QBOLink!]!
 }
 `, BuiltIn: false},
+	{Name: "../reconciliation.graphqls", Input: `# The reconciliation queue (ReconciliationItem and the reconciliationItems connection are
+# generated into ent.graphqls): suggested matches, matching, deferring and dismissing items,
+# and live updates over WebSocket.
+
+"Why an open invoice is suggested for a QuickBooks payment of the reconciliation queue."
+enum ReconciliationSuggestionReason @goModel(model: "books/internal/qbo/recon.Reason") {
+  "The invoice's customer is the payment's (the QuickBooks customer is linked to it)."
+  SAME_CUSTOMER @goEnum(value: "books/internal/qbo/recon.ReasonSameCustomer")
+  "The invoice's open balance equals the payment's amount."
+  BALANCE_EQUALS_AMOUNT @goEnum(value: "books/internal/qbo/recon.ReasonBalanceEqualsAmount")
+  "The invoice's number, or the document number of its QuickBooks invoice, equals the payment's reference (PaymentRefNum), ignoring case."
+  REFERENCE_MATCHES @goEnum(value: "books/internal/qbo/recon.ReasonReferenceMatches")
+}
+
+"An open invoice a QuickBooks payment of the reconciliation queue may be applied to, as Books ranks it. A suggestion only: nothing is applied until matchReconciliationItem."
+type ReconciliationSuggestion @goModel(model: "books/internal/qbo/recon.Suggestion") {
+  "The invoice (Invoice.id)."
+  invoiceId: ID!
+  "The invoice as it is now: approved, sent, viewed or partially paid, with an open balance."
+  invoice: Invoice!
+  "The amount to apply: the invoice's open balance or the payment's amount, whichever is smaller."
+  amount: Money!
+  "Why the invoice is suggested; at least one reason."
+  reasons: [ReconciliationSuggestionReason!]!
+}
+
+extend type ReconciliationItem {
+  """
+  For a payment (UNMATCHED_PAYMENT, CUSTOMER_MISMATCH, AMOUNT_MISMATCH, CURRENCY_MISMATCH)
+  still open or deferred: the open invoices of the item's legal entity, in the payment's
+  currency, that it may be applied to, best first and at most 10. First the payment's
+  customer's invoices whose balance equals the amount; then invoices whose number or
+  QuickBooks document number equals the reference; then the customer's invoices with a
+  larger balance, smallest first; then any customer's invoices whose balance equals the
+  amount. Empty for REMOTE_DELETE and REMOTE_CHANGE items, an item without an amount, and a
+  matched or dismissed item. Computed when read.
+  """
+  suggestedMatches: [ReconciliationSuggestion!]!
+}
+
+"A QuickBooks payment of the reconciliation queue to record against the invoices a person chose."
+input MatchReconciliationItemInput {
+  "The item: a payment (UNMATCHED_PAYMENT, CUSTOMER_MISMATCH, AMOUNT_MISMATCH or CURRENCY_MISMATCH) that is open or deferred."
+  reconciliationItemId: ID!
+  """
+  Where the payment goes: open invoices of one customer of the item's legal entity, each
+  amount at most the invoice's balance, together at most the payment's amount. What they
+  leave is the customer's unapplied credit.
+  """
+  applications: [ApplicationInput!]!
+  "A note for the record; when omitted, the number of invoices matched."
+  note: String
+}
+
+"A reconciliation item to defer or dismiss."
+input ReconciliationItemActionInput {
+  "The item."
+  reconciliationItemId: ID!
+  "A note for the record, saying why; required by dismissReconciliationItem. At most 4,000 characters."
+  note: String
+}
+
+"The outcome of a mutation that settles a reconciliation item."
+type ReconciliationItemPayload {
+  "The item as changed."
+  reconciliationItem: ReconciliationItem!
+  "The Books payment matchReconciliationItem recorded for the QuickBooks payment; null for defer and dismiss."
+  payment: Payment
+  "The invoices whose balance changed: those the payment was applied to. Empty for defer and dismiss."
+  invoices: [Invoice!]!
+}
+
+extend type Mutation {
+  """
+  Record the item's QuickBooks payment against the invoices given: one Books payment for the
+  payment's full amount (what the applications leave is the customer's unapplied credit),
+  its postings, and a synced link to the QuickBooks payment; the item becomes MATCHED.
+  Matching a matched item again with the same applications returns it unchanged; with
+  others, or a dismissed item, it is CONFLICT. QBO_NOT_CONNECTED when the server has no
+  QuickBooks payment sync.
+  """
+  matchReconciliationItem("The item and where its payment goes." input: MatchReconciliationItemInput!): ReconciliationItemPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
+  "Leave an open item for the next pass, with a note saying why: it becomes DEFERRED, and opens again when QuickBooks' record is read again. CONFLICT for a matched or dismissed item."
+  deferReconciliationItem("The item and an optional note." input: ReconciliationItemActionInput!): ReconciliationItemPayload! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT])
+  "Close an item without a match, saying why in note (required): it becomes DISMISSED and stays so. Nothing is recorded in Books. CONFLICT for a matched or dismissed item."
+  dismissReconciliationItem("The item and why (note is required)." input: ReconciliationItemActionInput!): ReconciliationItemPayload! @hasRole(roles: [ADMIN])
+}
+
+"What happened to an item of the reconciliation queue."
+enum ReconciliationQueueEventType {
+  "A new item was raised."
+  ADDED
+  "An item changed and still needs a person: QuickBooks' record was read again, or a person deferred it."
+  UPDATED
+  "An item was matched or dismissed, by a person or by a later pass."
+  RESOLVED
+}
+
+"A change of the reconciliation queue."
+type ReconciliationQueueEvent {
+  "What happened."
+  type: ReconciliationQueueEventType!
+  "The item as it is now (it may have changed again since the event)."
+  reconciliationItem: ReconciliationItem!
+}
+
+extend type Subscription {
+  """
+  The caller's organization's reconciliation queue as items are raised, change, and are
+  matched or dismissed, optionally only those of one legal entity. Delivery is at most once:
+  reconciliationItems is the record. The socket is closed with 4401 when the token expires.
+  """
+  reconciliationQueue("Only items of this legal entity." entityId: ID): ReconciliationQueueEvent! @hasRole(roles: [ADMIN, FINANCE_LEAD, ACCOUNTANT, VIEWER])
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the Books GraphQL schema. ent.graphqls is generated from ent/schema.
 # Every name here follows docs/api-conventions.md.
 
@@ -28039,6 +29988,10 @@ func (ec *executionContext) childFields_Payment(ctx context.Context, field graph
 		return ec.fieldContext_Payment_journalEntryId(ctx, field)
 	case "recordedBy":
 		return ec.fieldContext_Payment_recordedBy(ctx, field)
+	case "voidedAt":
+		return ec.fieldContext_Payment_voidedAt(ctx, field)
+	case "voidEntryId":
+		return ec.fieldContext_Payment_voidEntryId(ctx, field)
 	case "syncStatus":
 		return ec.fieldContext_Payment_syncStatus(ctx, field)
 	case "entity":
@@ -28373,6 +30326,124 @@ func (ec *executionContext) childFields_QuickBooksSettings(ctx context.Context, 
 		return ec.fieldContext_QuickBooksSettings_defaultPaymentMethodId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type QuickBooksSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReconciliationItem_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ReconciliationItem_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ReconciliationItem_updatedAt(ctx, field)
+	case "entityId":
+		return ec.fieldContext_ReconciliationItem_entityId(ctx, field)
+	case "connectionId":
+		return ec.fieldContext_ReconciliationItem_connectionId(ctx, field)
+	case "kind":
+		return ec.fieldContext_ReconciliationItem_kind(ctx, field)
+	case "qboType":
+		return ec.fieldContext_ReconciliationItem_qboType(ctx, field)
+	case "qboId":
+		return ec.fieldContext_ReconciliationItem_qboId(ctx, field)
+	case "recordType":
+		return ec.fieldContext_ReconciliationItem_recordType(ctx, field)
+	case "recordId":
+		return ec.fieldContext_ReconciliationItem_recordId(ctx, field)
+	case "customerId":
+		return ec.fieldContext_ReconciliationItem_customerId(ctx, field)
+	case "amount":
+		return ec.fieldContext_ReconciliationItem_amount(ctx, field)
+	case "currency":
+		return ec.fieldContext_ReconciliationItem_currency(ctx, field)
+	case "txnDate":
+		return ec.fieldContext_ReconciliationItem_txnDate(ctx, field)
+	case "reference":
+		return ec.fieldContext_ReconciliationItem_reference(ctx, field)
+	case "reason":
+		return ec.fieldContext_ReconciliationItem_reason(ctx, field)
+	case "snapshot":
+		return ec.fieldContext_ReconciliationItem_snapshot(ctx, field)
+	case "status":
+		return ec.fieldContext_ReconciliationItem_status(ctx, field)
+	case "note":
+		return ec.fieldContext_ReconciliationItem_note(ctx, field)
+	case "resolvedBy":
+		return ec.fieldContext_ReconciliationItem_resolvedBy(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_ReconciliationItem_resolvedAt(ctx, field)
+	case "paymentId":
+		return ec.fieldContext_ReconciliationItem_paymentId(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_ReconciliationItem_lastSeenAt(ctx, field)
+	case "entity":
+		return ec.fieldContext_ReconciliationItem_entity(ctx, field)
+	case "customer":
+		return ec.fieldContext_ReconciliationItem_customer(ctx, field)
+	case "payment":
+		return ec.fieldContext_ReconciliationItem_payment(ctx, field)
+	case "suggestedMatches":
+		return ec.fieldContext_ReconciliationItem_suggestedMatches(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationItem", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationItemConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ReconciliationItemConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ReconciliationItemConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ReconciliationItemConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationItemConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationItemEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ReconciliationItemEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ReconciliationItemEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationItemEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationItemPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reconciliationItem":
+		return ec.fieldContext_ReconciliationItemPayload_reconciliationItem(ctx, field)
+	case "payment":
+		return ec.fieldContext_ReconciliationItemPayload_payment(ctx, field)
+	case "invoices":
+		return ec.fieldContext_ReconciliationItemPayload_invoices(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationItemPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationQueueEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ReconciliationQueueEvent_type(ctx, field)
+	case "reconciliationItem":
+		return ec.fieldContext_ReconciliationQueueEvent_reconciliationItem(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationQueueEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationSuggestion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "invoiceId":
+		return ec.fieldContext_ReconciliationSuggestion_invoiceId(ctx, field)
+	case "invoice":
+		return ec.fieldContext_ReconciliationSuggestion_invoice(ctx, field)
+	case "amount":
+		return ec.fieldContext_ReconciliationSuggestion_amount(ctx, field)
+	case "reasons":
+		return ec.fieldContext_ReconciliationSuggestion_reasons(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationSuggestion", field.Name)
 }
 
 func (ec *executionContext) childFields_Refund(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -29449,6 +31520,20 @@ func (ec *executionContext) field_Mutation_createVendor_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deferReconciliationItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReconciliationItemActionInput, error) {
+			return ec.unmarshalNReconciliationItemActionInput2booksᚋgraphᚋmodelᚐReconciliationItemActionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteCOAMapping_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -29469,6 +31554,20 @@ func (ec *executionContext) field_Mutation_disconnectQuickBooks_args(ctx context
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.QuickBooksEntityInput, error) {
 			return ec.unmarshalNQuickBooksEntityInput2booksᚋgraphᚋmodelᚐQuickBooksEntityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_dismissReconciliationItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReconciliationItemActionInput, error) {
+			return ec.unmarshalNReconciliationItemActionInput2booksᚋgraphᚋmodelᚐReconciliationItemActionInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -29539,6 +31638,20 @@ func (ec *executionContext) field_Mutation_markInvoiceViewed_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.InvoiceActionInput, error) {
 			return ec.unmarshalNInvoiceActionInput2booksᚋgraphᚋmodelᚐInvoiceActionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_matchReconciliationItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.MatchReconciliationItemInput, error) {
+			return ec.unmarshalNMatchReconciliationItemInput2booksᚋgraphᚋmodelᚐMatchReconciliationItemInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -31077,6 +33190,60 @@ func (ec *executionContext) field_Query_quickBooksConnection_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_reconciliationItems_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ReconciliationItemOrder, error) {
+			return ec.unmarshalOReconciliationItemOrder2ᚖbooksᚋentᚐReconciliationItemOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.ReconciliationItemWhereInput, error) {
+			return ec.unmarshalOReconciliationItemWhereInput2ᚖbooksᚋentᚐReconciliationItemWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_refunds_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -31262,6 +33429,20 @@ func (ec *executionContext) field_Query_writeOffs_args(ctx context.Context, rawA
 }
 
 func (ec *executionContext) field_Subscription_adminIssues_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "entityId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entityId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_reconciliationQueue_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "entityId",
@@ -44705,6 +46886,192 @@ func (ec *executionContext) fieldContext_Mutation_unlinkQuickBooksRecord(ctx con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_matchReconciliationItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_matchReconciliationItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MatchReconciliationItem(ctx, fc.Args["input"].(model.MatchReconciliationItemInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT"})
+				if err != nil {
+					var zeroVal *model.ReconciliationItemPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ReconciliationItemPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReconciliationItemPayload) graphql.Marshaler {
+			return ec.marshalNReconciliationItemPayload2ᚖbooksᚋgraphᚋmodelᚐReconciliationItemPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_matchReconciliationItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItemPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_matchReconciliationItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deferReconciliationItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deferReconciliationItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeferReconciliationItem(ctx, fc.Args["input"].(model.ReconciliationItemActionInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT"})
+				if err != nil {
+					var zeroVal *model.ReconciliationItemPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ReconciliationItemPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReconciliationItemPayload) graphql.Marshaler {
+			return ec.marshalNReconciliationItemPayload2ᚖbooksᚋgraphᚋmodelᚐReconciliationItemPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deferReconciliationItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItemPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deferReconciliationItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_dismissReconciliationItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_dismissReconciliationItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DismissReconciliationItem(ctx, fc.Args["input"].(model.ReconciliationItemActionInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *model.ReconciliationItemPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ReconciliationItemPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReconciliationItemPayload) graphql.Marshaler {
+			return ec.marshalNReconciliationItemPayload2ᚖbooksᚋgraphᚋmodelᚐReconciliationItemPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_dismissReconciliationItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItemPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_dismissReconciliationItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -45345,6 +47712,52 @@ func (ec *executionContext) _Payment_recordedBy(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Payment_recordedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Payment_voidedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Payment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payment_voidedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VoidedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payment_voidedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Payment_voidEntryId(ctx context.Context, field graphql.CollectedField, obj *ent.Payment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payment_voidEntryId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VoidEntryID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payment_voidEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Payment_syncStatus(ctx context.Context, field graphql.CollectedField, obj *ent.Payment) (ret graphql.Marshaler) {
@@ -48057,6 +50470,50 @@ func (ec *executionContext) fieldContext_Query_qboListEntries(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_reconciliationItems(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_reconciliationItems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReconciliationItems(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ReconciliationItemOrder), fc.Args["where"].(*ent.ReconciliationItemWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReconciliationItemConnection) graphql.Marshaler {
+			return ec.marshalNReconciliationItemConnection2ᚖbooksᚋentᚐReconciliationItemConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_reconciliationItems(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItemConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_reconciliationItems_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_refunds(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -49504,6 +51961,1057 @@ func (ec *executionContext) fieldContext_QuickBooksSettings_defaultPaymentMethod
 	return graphql.NewScalarFieldContext("QuickBooksSettings", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _ReconciliationItem_id(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_entityId(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_entityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_connectionId(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_connectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConnectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_connectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_kind(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v reconciliationitem.Kind) graphql.Marshaler {
+			return ec.marshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ReconciliationKind does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_qboType(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_qboType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_qboType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_qboId(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_qboId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QboID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_qboId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_recordType(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_recordType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_recordType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_recordId(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_recordId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOID2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_recordId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_customerId(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_customerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_customerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_amount(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Amount) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_currency(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_txnDate(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_txnDate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TxnDate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *caldate.Date) graphql.Marshaler {
+			return ec.marshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_txnDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type Date does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_reference(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_reference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reference, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_reference(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_reason(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_snapshot(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_snapshot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Snapshot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_snapshot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_status(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v reconciliationitem.Status) graphql.Marshaler {
+			return ec.marshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ReconciliationStatus does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_note(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_resolvedBy(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_resolvedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_resolvedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_paymentId(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_paymentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_paymentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItem_entity(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LegalEntity) graphql.Marshaler {
+			return ec.marshalNLegalEntity2ᚖbooksᚋentᚐLegalEntity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalEntity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItem_customer(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Customer) graphql.Marshaler {
+			return ec.marshalOCustomer2ᚖbooksᚋentᚐCustomer(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItem_payment(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_payment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Payment(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
+			return ec.marshalOPayment2ᚖbooksᚋentᚐPayment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_payment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItem_suggestedMatches(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_suggestedMatches(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ReconciliationItem().SuggestedMatches(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*recon.Suggestion) graphql.Marshaler {
+			return ec.marshalNReconciliationSuggestion2ᚕᚖbooksᚋinternalᚋqboᚋreconᚐSuggestionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_suggestedMatches(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationSuggestion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItemConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItemConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItemConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ReconciliationItemEdge) graphql.Marshaler {
+			return ec.marshalOReconciliationItemEdge2ᚕᚖbooksᚋentᚐReconciliationItemEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItemConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItemConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItemEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItemConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItemConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItemConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItemConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItemConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItemConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItemConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItemConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItemConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItemConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItemEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItemEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItemEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReconciliationItem) graphql.Marshaler {
+			return ec.marshalOReconciliationItem2ᚖbooksᚋentᚐReconciliationItem(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItemEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItemEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItemEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItemEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItemEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItemEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItemEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationItemPayload_reconciliationItem(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationItemPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItemPayload_reconciliationItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReconciliationItem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReconciliationItem) graphql.Marshaler {
+			return ec.marshalNReconciliationItem2ᚖbooksᚋentᚐReconciliationItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItemPayload_reconciliationItem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItemPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItemPayload_payment(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationItemPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItemPayload_payment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Payment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
+			return ec.marshalOPayment2ᚖbooksᚋentᚐPayment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItemPayload_payment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItemPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationItemPayload_invoices(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationItemPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItemPayload_invoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚕᚖbooksᚋentᚐInvoiceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItemPayload_invoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationItemPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationQueueEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationQueueEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationQueueEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ReconciliationQueueEventType) graphql.Marshaler {
+			return ec.marshalNReconciliationQueueEventType2booksᚋgraphᚋmodelᚐReconciliationQueueEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationQueueEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationQueueEvent", field, false, false, errors.New("field of type ReconciliationQueueEventType does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationQueueEvent_reconciliationItem(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationQueueEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationQueueEvent_reconciliationItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReconciliationItem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReconciliationItem) graphql.Marshaler {
+			return ec.marshalNReconciliationItem2ᚖbooksᚋentᚐReconciliationItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationQueueEvent_reconciliationItem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationQueueEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationSuggestion_invoiceId(ctx context.Context, field graphql.CollectedField, obj *recon.Suggestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationSuggestion_invoiceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvoiceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationSuggestion_invoiceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationSuggestion", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationSuggestion_invoice(ctx context.Context, field graphql.CollectedField, obj *recon.Suggestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationSuggestion_invoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚖbooksᚋentᚐInvoice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationSuggestion_invoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationSuggestion",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationSuggestion_amount(ctx context.Context, field graphql.CollectedField, obj *recon.Suggestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationSuggestion_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Amount) graphql.Marshaler {
+			return ec.marshalNMoney2booksᚋinternalᚋmoneyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationSuggestion_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationSuggestion", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationSuggestion_reasons(ctx context.Context, field graphql.CollectedField, obj *recon.Suggestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationSuggestion_reasons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []recon.Reason) graphql.Marshaler {
+			return ec.marshalNReconciliationSuggestionReason2ᚕbooksᚋinternalᚋqboᚋreconᚐReasonᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationSuggestion_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationSuggestion", field, false, false, errors.New("field of type ReconciliationSuggestionReason does not have child fields"))
+}
+
 func (ec *executionContext) _Refund_id(ctx context.Context, field graphql.CollectedField, obj *ent.Refund) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -50362,6 +53870,68 @@ func (ec *executionContext) fieldContext_Subscription_adminIssues(ctx context.Co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_adminIssues_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_reconciliationQueue(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_reconciliationQueue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ReconciliationQueue(ctx, fc.Args["entityId"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN", "FINANCE_LEAD", "ACCOUNTANT", "VIEWER"})
+				if err != nil {
+					var zeroVal *model.ReconciliationQueueEvent
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ReconciliationQueueEvent
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReconciliationQueueEvent) graphql.Marshaler {
+			return ec.marshalNReconciliationQueueEvent2ᚖbooksᚋgraphᚋmodelᚐReconciliationQueueEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_reconciliationQueue(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationQueueEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_reconciliationQueue_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -73252,6 +76822,50 @@ func (ec *executionContext) unmarshalInputMapQuickBooksAccountInput(ctx context.
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputMatchReconciliationItemInput(ctx context.Context, obj any) (model.MatchReconciliationItemInput, error) {
+	var it model.MatchReconciliationItemInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"reconciliationItemId", "applications", "note"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "reconciliationItemId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reconciliationItemId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReconciliationItemID = data
+		case "applications":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applications"))
+			data, err := ec.unmarshalNApplicationInput2ᚕᚖbooksᚋgraphᚋmodelᚐApplicationInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Applications = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputOrganizationOrder(ctx context.Context, obj any) (ent.OrganizationOrder, error) {
 	var it ent.OrganizationOrder
 	if obj == nil {
@@ -74363,7 +77977,7 @@ func (ec *executionContext) unmarshalInputPaymentWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "customerId", "customerIdNEQ", "customerIdIn", "customerIdNotIn", "customerIdGT", "customerIdGTE", "customerIdLT", "customerIdLTE", "customerIdContains", "customerIdHasPrefix", "customerIdHasSuffix", "customerIdEqualFold", "customerIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "receivedDate", "receivedDateNEQ", "receivedDateIn", "receivedDateNotIn", "receivedDateGT", "receivedDateGTE", "receivedDateLT", "receivedDateLTE", "receivedDateContains", "receivedDateHasPrefix", "receivedDateHasSuffix", "receivedDateEqualFold", "receivedDateContainsFold", "method", "methodNEQ", "methodIn", "methodNotIn", "processor", "processorNEQ", "processorIn", "processorNotIn", "externalRef", "externalRefNEQ", "externalRefIn", "externalRefNotIn", "externalRefGT", "externalRefGTE", "externalRefLT", "externalRefLTE", "externalRefContains", "externalRefHasPrefix", "externalRefHasSuffix", "externalRefIsNil", "externalRefNotNil", "externalRefEqualFold", "externalRefContainsFold", "memo", "memoNEQ", "memoIn", "memoNotIn", "memoGT", "memoGTE", "memoLT", "memoLTE", "memoContains", "memoHasPrefix", "memoHasSuffix", "memoIsNil", "memoNotNil", "memoEqualFold", "memoContainsFold", "applied", "appliedNEQ", "appliedIn", "appliedNotIn", "appliedGT", "appliedGTE", "appliedLT", "appliedLTE", "refunded", "refundedNEQ", "refundedIn", "refundedNotIn", "refundedGT", "refundedGTE", "refundedLT", "refundedLTE", "reversed", "reversedNEQ", "reversedIn", "reversedNotIn", "reversedGT", "reversedGTE", "reversedLT", "reversedLTE", "unapplied", "unappliedNEQ", "unappliedIn", "unappliedNotIn", "unappliedGT", "unappliedGTE", "unappliedLT", "unappliedLTE", "journalEntryId", "journalEntryIdNEQ", "journalEntryIdIn", "journalEntryIdNotIn", "journalEntryIdGT", "journalEntryIdGTE", "journalEntryIdLT", "journalEntryIdLTE", "journalEntryIdContains", "journalEntryIdHasPrefix", "journalEntryIdHasSuffix", "journalEntryIdIsNil", "journalEntryIdNotNil", "journalEntryIdEqualFold", "journalEntryIdContainsFold", "recordedBy", "recordedByNEQ", "recordedByIn", "recordedByNotIn", "recordedByGT", "recordedByGTE", "recordedByLT", "recordedByLTE", "recordedByContains", "recordedByHasPrefix", "recordedByHasSuffix", "recordedByIsNil", "recordedByNotNil", "recordedByEqualFold", "recordedByContainsFold", "syncStatus", "syncStatusNEQ", "syncStatusIn", "syncStatusNotIn", "hasEntity", "hasEntityWith", "hasCustomer", "hasCustomerWith", "hasApplications", "hasApplicationsWith", "hasRefunds", "hasRefundsWith", "hasChargeReversals", "hasChargeReversalsWith", "hasJournalEntry", "hasJournalEntryWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "customerId", "customerIdNEQ", "customerIdIn", "customerIdNotIn", "customerIdGT", "customerIdGTE", "customerIdLT", "customerIdLTE", "customerIdContains", "customerIdHasPrefix", "customerIdHasSuffix", "customerIdEqualFold", "customerIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "receivedDate", "receivedDateNEQ", "receivedDateIn", "receivedDateNotIn", "receivedDateGT", "receivedDateGTE", "receivedDateLT", "receivedDateLTE", "receivedDateContains", "receivedDateHasPrefix", "receivedDateHasSuffix", "receivedDateEqualFold", "receivedDateContainsFold", "method", "methodNEQ", "methodIn", "methodNotIn", "processor", "processorNEQ", "processorIn", "processorNotIn", "externalRef", "externalRefNEQ", "externalRefIn", "externalRefNotIn", "externalRefGT", "externalRefGTE", "externalRefLT", "externalRefLTE", "externalRefContains", "externalRefHasPrefix", "externalRefHasSuffix", "externalRefIsNil", "externalRefNotNil", "externalRefEqualFold", "externalRefContainsFold", "memo", "memoNEQ", "memoIn", "memoNotIn", "memoGT", "memoGTE", "memoLT", "memoLTE", "memoContains", "memoHasPrefix", "memoHasSuffix", "memoIsNil", "memoNotNil", "memoEqualFold", "memoContainsFold", "applied", "appliedNEQ", "appliedIn", "appliedNotIn", "appliedGT", "appliedGTE", "appliedLT", "appliedLTE", "refunded", "refundedNEQ", "refundedIn", "refundedNotIn", "refundedGT", "refundedGTE", "refundedLT", "refundedLTE", "reversed", "reversedNEQ", "reversedIn", "reversedNotIn", "reversedGT", "reversedGTE", "reversedLT", "reversedLTE", "unapplied", "unappliedNEQ", "unappliedIn", "unappliedNotIn", "unappliedGT", "unappliedGTE", "unappliedLT", "unappliedLTE", "journalEntryId", "journalEntryIdNEQ", "journalEntryIdIn", "journalEntryIdNotIn", "journalEntryIdGT", "journalEntryIdGTE", "journalEntryIdLT", "journalEntryIdLTE", "journalEntryIdContains", "journalEntryIdHasPrefix", "journalEntryIdHasSuffix", "journalEntryIdIsNil", "journalEntryIdNotNil", "journalEntryIdEqualFold", "journalEntryIdContainsFold", "recordedBy", "recordedByNEQ", "recordedByIn", "recordedByNotIn", "recordedByGT", "recordedByGTE", "recordedByLT", "recordedByLTE", "recordedByContains", "recordedByHasPrefix", "recordedByHasSuffix", "recordedByIsNil", "recordedByNotNil", "recordedByEqualFold", "recordedByContainsFold", "voidedAt", "voidedAtNEQ", "voidedAtIn", "voidedAtNotIn", "voidedAtGT", "voidedAtGTE", "voidedAtLT", "voidedAtLTE", "voidedAtIsNil", "voidedAtNotNil", "voidEntryId", "voidEntryIdNEQ", "voidEntryIdIn", "voidEntryIdNotIn", "voidEntryIdGT", "voidEntryIdGTE", "voidEntryIdLT", "voidEntryIdLTE", "voidEntryIdContains", "voidEntryIdHasPrefix", "voidEntryIdHasSuffix", "voidEntryIdIsNil", "voidEntryIdNotNil", "voidEntryIdEqualFold", "voidEntryIdContainsFold", "syncStatus", "syncStatusNEQ", "syncStatusIn", "syncStatusNotIn", "hasEntity", "hasEntityWith", "hasCustomer", "hasCustomerWith", "hasApplications", "hasApplicationsWith", "hasRefunds", "hasRefundsWith", "hasChargeReversals", "hasChargeReversalsWith", "hasJournalEntry", "hasJournalEntryWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -75637,6 +79251,181 @@ func (ec *executionContext) unmarshalInputPaymentWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.RecordedByContainsFold = data
+		case "voidedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAt = data
+		case "voidedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtNEQ = data
+		case "voidedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtIn = data
+		case "voidedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtNotIn = data
+		case "voidedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtGT = data
+		case "voidedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtGTE = data
+		case "voidedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtLT = data
+		case "voidedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtLTE = data
+		case "voidedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtIsNil = data
+		case "voidedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidedAtNotNil = data
+		case "voidEntryId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryID = data
+		case "voidEntryIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDNEQ = data
+		case "voidEntryIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDIn = data
+		case "voidEntryIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDNotIn = data
+		case "voidEntryIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDGT = data
+		case "voidEntryIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDGTE = data
+		case "voidEntryIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDLT = data
+		case "voidEntryIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDLTE = data
+		case "voidEntryIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDContains = data
+		case "voidEntryIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDHasPrefix = data
+		case "voidEntryIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDHasSuffix = data
+		case "voidEntryIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDIsNil = data
+		case "voidEntryIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDNotNil = data
+		case "voidEntryIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDEqualFold = data
+		case "voidEntryIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voidEntryIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VoidEntryIDContainsFold = data
 		case "syncStatus":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncStatus"))
 			data, err := ec.unmarshalOSyncStatus2ᚖbooksᚋinternalᚋqboᚋsyncstateᚐStatus(ctx, v)
@@ -78379,6 +82168,1962 @@ func (ec *executionContext) unmarshalInputQuickBooksPaymentMethodInput(ctx conte
 				return it, err
 			}
 			it.PaymentMethodID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputReconciliationItemActionInput(ctx context.Context, obj any) (model.ReconciliationItemActionInput, error) {
+	var it model.ReconciliationItemActionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"reconciliationItemId", "note"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "reconciliationItemId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reconciliationItemId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReconciliationItemID = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputReconciliationItemOrder(ctx context.Context, obj any) (ent.ReconciliationItemOrder, error) {
+	var it ent.ReconciliationItemOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNReconciliationItemOrderField2ᚖbooksᚋentᚐReconciliationItemOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputReconciliationItemWhereInput(ctx context.Context, obj any) (ent.ReconciliationItemWhereInput, error) {
+	var it ent.ReconciliationItemWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "kind", "kindNEQ", "kindIn", "kindNotIn", "qboType", "qboTypeNEQ", "qboTypeIn", "qboTypeNotIn", "qboTypeGT", "qboTypeGTE", "qboTypeLT", "qboTypeLTE", "qboTypeContains", "qboTypeHasPrefix", "qboTypeHasSuffix", "qboTypeEqualFold", "qboTypeContainsFold", "qboId", "qboIdNEQ", "qboIdIn", "qboIdNotIn", "qboIdGT", "qboIdGTE", "qboIdLT", "qboIdLTE", "qboIdContains", "qboIdHasPrefix", "qboIdHasSuffix", "qboIdEqualFold", "qboIdContainsFold", "recordType", "recordTypeNEQ", "recordTypeIn", "recordTypeNotIn", "recordTypeGT", "recordTypeGTE", "recordTypeLT", "recordTypeLTE", "recordTypeContains", "recordTypeHasPrefix", "recordTypeHasSuffix", "recordTypeIsNil", "recordTypeNotNil", "recordTypeEqualFold", "recordTypeContainsFold", "recordId", "recordIdNEQ", "recordIdIn", "recordIdNotIn", "recordIdGT", "recordIdGTE", "recordIdLT", "recordIdLTE", "recordIdContains", "recordIdHasPrefix", "recordIdHasSuffix", "recordIdIsNil", "recordIdNotNil", "recordIdEqualFold", "recordIdContainsFold", "customerId", "customerIdNEQ", "customerIdIn", "customerIdNotIn", "customerIdGT", "customerIdGTE", "customerIdLT", "customerIdLTE", "customerIdContains", "customerIdHasPrefix", "customerIdHasSuffix", "customerIdIsNil", "customerIdNotNil", "customerIdEqualFold", "customerIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "amountIsNil", "amountNotNil", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyIsNil", "currencyNotNil", "currencyEqualFold", "currencyContainsFold", "txnDate", "txnDateNEQ", "txnDateIn", "txnDateNotIn", "txnDateGT", "txnDateGTE", "txnDateLT", "txnDateLTE", "txnDateContains", "txnDateHasPrefix", "txnDateHasSuffix", "txnDateIsNil", "txnDateNotNil", "txnDateEqualFold", "txnDateContainsFold", "reference", "referenceNEQ", "referenceIn", "referenceNotIn", "referenceGT", "referenceGTE", "referenceLT", "referenceLTE", "referenceContains", "referenceHasPrefix", "referenceHasSuffix", "referenceIsNil", "referenceNotNil", "referenceEqualFold", "referenceContainsFold", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "snapshot", "snapshotNEQ", "snapshotIn", "snapshotNotIn", "snapshotGT", "snapshotGTE", "snapshotLT", "snapshotLTE", "snapshotContains", "snapshotHasPrefix", "snapshotHasSuffix", "snapshotIsNil", "snapshotNotNil", "snapshotEqualFold", "snapshotContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteIsNil", "noteNotNil", "noteEqualFold", "noteContainsFold", "resolvedBy", "resolvedByNEQ", "resolvedByIn", "resolvedByNotIn", "resolvedByGT", "resolvedByGTE", "resolvedByLT", "resolvedByLTE", "resolvedByContains", "resolvedByHasPrefix", "resolvedByHasSuffix", "resolvedByIsNil", "resolvedByNotNil", "resolvedByEqualFold", "resolvedByContainsFold", "resolvedAt", "resolvedAtNEQ", "resolvedAtIn", "resolvedAtNotIn", "resolvedAtGT", "resolvedAtGTE", "resolvedAtLT", "resolvedAtLTE", "resolvedAtIsNil", "resolvedAtNotNil", "paymentId", "paymentIdNEQ", "paymentIdIn", "paymentIdNotIn", "paymentIdGT", "paymentIdGTE", "paymentIdLT", "paymentIdLTE", "paymentIdContains", "paymentIdHasPrefix", "paymentIdHasSuffix", "paymentIdIsNil", "paymentIdNotNil", "paymentIdEqualFold", "paymentIdContainsFold", "lastSeenAt", "lastSeenAtNEQ", "lastSeenAtIn", "lastSeenAtNotIn", "lastSeenAtGT", "lastSeenAtGTE", "lastSeenAtLT", "lastSeenAtLTE", "hasEntity", "hasEntityWith", "hasCustomer", "hasCustomerWith", "hasPayment", "hasPaymentWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOReconciliationItemWhereInput2ᚖbooksᚋentᚐReconciliationItemWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOReconciliationItemWhereInput2ᚕᚖbooksᚋentᚐReconciliationItemWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOReconciliationItemWhereInput2ᚕᚖbooksᚋentᚐReconciliationItemWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "entityIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNEQ = data
+		case "entityIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDIn = data
+		case "entityIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNotIn = data
+		case "entityIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGT = data
+		case "entityIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGTE = data
+		case "entityIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLT = data
+		case "entityIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLTE = data
+		case "entityIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContains = data
+		case "entityIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasPrefix = data
+		case "entityIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasSuffix = data
+		case "entityIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDEqualFold = data
+		case "entityIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContainsFold = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "kindNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindNEQ"))
+			data, err := ec.unmarshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindNEQ = data
+		case "kindIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindIn"))
+			data, err := ec.unmarshalOReconciliationKind2ᚕbooksᚋentᚋreconciliationitemᚐKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindIn = data
+		case "kindNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindNotIn"))
+			data, err := ec.unmarshalOReconciliationKind2ᚕbooksᚋentᚋreconciliationitemᚐKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindNotIn = data
+		case "qboType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboType = data
+		case "qboTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeNEQ = data
+		case "qboTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeIn = data
+		case "qboTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeNotIn = data
+		case "qboTypeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeGT = data
+		case "qboTypeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeGTE = data
+		case "qboTypeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeLT = data
+		case "qboTypeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeLTE = data
+		case "qboTypeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeContains = data
+		case "qboTypeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeHasPrefix = data
+		case "qboTypeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeHasSuffix = data
+		case "qboTypeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeEqualFold = data
+		case "qboTypeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboTypeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboTypeContainsFold = data
+		case "qboId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboID = data
+		case "qboIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDNEQ = data
+		case "qboIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDIn = data
+		case "qboIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDNotIn = data
+		case "qboIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDGT = data
+		case "qboIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDGTE = data
+		case "qboIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDLT = data
+		case "qboIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDLTE = data
+		case "qboIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDContains = data
+		case "qboIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDHasPrefix = data
+		case "qboIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDHasSuffix = data
+		case "qboIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDEqualFold = data
+		case "qboIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("qboIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QboIDContainsFold = data
+		case "recordType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordType = data
+		case "recordTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeNEQ = data
+		case "recordTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeIn = data
+		case "recordTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeNotIn = data
+		case "recordTypeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeGT = data
+		case "recordTypeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeGTE = data
+		case "recordTypeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeLT = data
+		case "recordTypeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeLTE = data
+		case "recordTypeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeContains = data
+		case "recordTypeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeHasPrefix = data
+		case "recordTypeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeHasSuffix = data
+		case "recordTypeIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeIsNil = data
+		case "recordTypeNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeNotNil = data
+		case "recordTypeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeEqualFold = data
+		case "recordTypeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordTypeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordTypeContainsFold = data
+		case "recordId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordID = data
+		case "recordIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDNEQ = data
+		case "recordIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDIn = data
+		case "recordIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDNotIn = data
+		case "recordIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDGT = data
+		case "recordIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDGTE = data
+		case "recordIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDLT = data
+		case "recordIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDLTE = data
+		case "recordIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDContains = data
+		case "recordIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDHasPrefix = data
+		case "recordIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDHasSuffix = data
+		case "recordIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDIsNil = data
+		case "recordIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDNotNil = data
+		case "recordIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDEqualFold = data
+		case "recordIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordIDContainsFold = data
+		case "customerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerID = data
+		case "customerIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDNEQ = data
+		case "customerIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDIn = data
+		case "customerIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDNotIn = data
+		case "customerIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDGT = data
+		case "customerIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDGTE = data
+		case "customerIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDLT = data
+		case "customerIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDLTE = data
+		case "customerIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDContains = data
+		case "customerIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDHasPrefix = data
+		case "customerIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDHasSuffix = data
+		case "customerIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDIsNil = data
+		case "customerIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDNotNil = data
+		case "customerIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDEqualFold = data
+		case "customerIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDContainsFold = data
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "amountNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountNEQ"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountNEQ = data
+		case "amountIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountIn"))
+			data, err := ec.unmarshalOMoney2ᚕbooksᚋinternalᚋmoneyᚐAmountᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountIn = data
+		case "amountNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountNotIn"))
+			data, err := ec.unmarshalOMoney2ᚕbooksᚋinternalᚋmoneyᚐAmountᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountNotIn = data
+		case "amountGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountGT"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountGT = data
+		case "amountGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountGTE"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountGTE = data
+		case "amountLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountLT"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountLT = data
+		case "amountLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountLTE"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountLTE = data
+		case "amountIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountIsNil = data
+		case "amountNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountNotNil = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "currencyNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyNEQ = data
+		case "currencyIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyIn = data
+		case "currencyNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyNotIn = data
+		case "currencyGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyGT = data
+		case "currencyGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyGTE = data
+		case "currencyLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyLT = data
+		case "currencyLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyLTE = data
+		case "currencyContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyContains = data
+		case "currencyHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyHasPrefix = data
+		case "currencyHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyHasSuffix = data
+		case "currencyIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyIsNil = data
+		case "currencyNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyNotNil = data
+		case "currencyEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyEqualFold = data
+		case "currencyContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyContainsFold = data
+		case "txnDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDate"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDate = data
+		case "txnDateNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateNEQ"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateNEQ = data
+		case "txnDateIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateIn"))
+			data, err := ec.unmarshalODate2ᚕbooksᚋinternalᚋcaldateᚐDateᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateIn = data
+		case "txnDateNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateNotIn"))
+			data, err := ec.unmarshalODate2ᚕbooksᚋinternalᚋcaldateᚐDateᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateNotIn = data
+		case "txnDateGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateGT"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateGT = data
+		case "txnDateGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateGTE"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateGTE = data
+		case "txnDateLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateLT"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateLT = data
+		case "txnDateLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateLTE"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateLTE = data
+		case "txnDateContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateContains"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateContains = data
+		case "txnDateHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateHasPrefix"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateHasPrefix = data
+		case "txnDateHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateHasSuffix"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateHasSuffix = data
+		case "txnDateIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateIsNil = data
+		case "txnDateNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateNotNil = data
+		case "txnDateEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateEqualFold"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateEqualFold = data
+		case "txnDateContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("txnDateContainsFold"))
+			data, err := ec.unmarshalODate2ᚖbooksᚋinternalᚋcaldateᚐDate(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TxnDateContainsFold = data
+		case "reference":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reference"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reference = data
+		case "referenceNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceNEQ = data
+		case "referenceIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceIn = data
+		case "referenceNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceNotIn = data
+		case "referenceGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceGT = data
+		case "referenceGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceGTE = data
+		case "referenceLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLT = data
+		case "referenceLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLTE = data
+		case "referenceContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceContains = data
+		case "referenceHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHasPrefix = data
+		case "referenceHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHasSuffix = data
+		case "referenceIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceIsNil = data
+		case "referenceNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceNotNil = data
+		case "referenceEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceEqualFold = data
+		case "referenceContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceContainsFold = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "reasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonNEQ = data
+		case "reasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonIn = data
+		case "reasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonNotIn = data
+		case "reasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonGT = data
+		case "reasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonGTE = data
+		case "reasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonLT = data
+		case "reasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonLTE = data
+		case "reasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonContains = data
+		case "reasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonHasPrefix = data
+		case "reasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonHasSuffix = data
+		case "reasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonEqualFold = data
+		case "reasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonContainsFold = data
+		case "snapshot":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshot"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Snapshot = data
+		case "snapshotNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotNEQ = data
+		case "snapshotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotIn = data
+		case "snapshotNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotNotIn = data
+		case "snapshotGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotGT = data
+		case "snapshotGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotGTE = data
+		case "snapshotLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotLT = data
+		case "snapshotLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotLTE = data
+		case "snapshotContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotContains = data
+		case "snapshotHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotHasPrefix = data
+		case "snapshotHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotHasSuffix = data
+		case "snapshotIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotIsNil = data
+		case "snapshotNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotNotNil = data
+		case "snapshotEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotEqualFold = data
+		case "snapshotContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotContainsFold = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOReconciliationStatus2ᚖbooksᚋentᚋreconciliationitemᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOReconciliationStatus2ᚖbooksᚋentᚋreconciliationitemᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOReconciliationStatus2ᚕbooksᚋentᚋreconciliationitemᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOReconciliationStatus2ᚕbooksᚋentᚋreconciliationitemᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		case "noteNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNEQ = data
+		case "noteIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteIn = data
+		case "noteNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNotIn = data
+		case "noteGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteGT = data
+		case "noteGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteGTE = data
+		case "noteLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteLT = data
+		case "noteLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteLTE = data
+		case "noteContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteContains = data
+		case "noteHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteHasPrefix = data
+		case "noteHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteHasSuffix = data
+		case "noteIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteIsNil = data
+		case "noteNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNotNil = data
+		case "noteEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteEqualFold = data
+		case "noteContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteContainsFold = data
+		case "resolvedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedBy"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedBy = data
+		case "resolvedByNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByNEQ = data
+		case "resolvedByIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByIn = data
+		case "resolvedByNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByNotIn = data
+		case "resolvedByGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByGT = data
+		case "resolvedByGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByGTE = data
+		case "resolvedByLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByLT = data
+		case "resolvedByLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByLTE = data
+		case "resolvedByContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByContains = data
+		case "resolvedByHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByHasPrefix = data
+		case "resolvedByHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByHasSuffix = data
+		case "resolvedByIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByIsNil = data
+		case "resolvedByNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByNotNil = data
+		case "resolvedByEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByEqualFold = data
+		case "resolvedByContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedByContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedByContainsFold = data
+		case "resolvedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAt = data
+		case "resolvedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtNEQ = data
+		case "resolvedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtIn = data
+		case "resolvedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtNotIn = data
+		case "resolvedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtGT = data
+		case "resolvedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtGTE = data
+		case "resolvedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtLT = data
+		case "resolvedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtLTE = data
+		case "resolvedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtIsNil = data
+		case "resolvedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtNotNil = data
+		case "paymentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentID = data
+		case "paymentIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDNEQ = data
+		case "paymentIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDIn = data
+		case "paymentIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDNotIn = data
+		case "paymentIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDGT = data
+		case "paymentIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDGTE = data
+		case "paymentIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDLT = data
+		case "paymentIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDLTE = data
+		case "paymentIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDContains = data
+		case "paymentIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDHasPrefix = data
+		case "paymentIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDHasSuffix = data
+		case "paymentIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDIsNil = data
+		case "paymentIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDNotNil = data
+		case "paymentIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDEqualFold = data
+		case "paymentIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDContainsFold = data
+		case "lastSeenAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAt = data
+		case "lastSeenAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAtNEQ = data
+		case "lastSeenAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAtIn = data
+		case "lastSeenAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAtNotIn = data
+		case "lastSeenAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAtGT = data
+		case "lastSeenAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAtGTE = data
+		case "lastSeenAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAtLT = data
+		case "lastSeenAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAtLTE = data
+		case "hasEntity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEntity"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEntity = data
+		case "hasEntityWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEntityWith"))
+			data, err := ec.unmarshalOLegalEntityWhereInput2ᚕᚖbooksᚋentᚐLegalEntityWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEntityWith = data
+		case "hasCustomer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCustomer"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCustomer = data
+		case "hasCustomerWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCustomerWith"))
+			data, err := ec.unmarshalOCustomerWhereInput2ᚕᚖbooksᚋentᚐCustomerWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCustomerWith = data
+		case "hasPayment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPayment"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPayment = data
+		case "hasPaymentWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPaymentWith"))
+			data, err := ec.unmarshalOPaymentWhereInput2ᚕᚖbooksᚋentᚐPaymentWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPaymentWith = data
 		}
 	}
 	return it, nil
@@ -82929,6 +88674,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Refund(ctx, sel, obj)
+	case *ent.ReconciliationItem:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ReconciliationItem(ctx, sel, obj)
 	case *ent.QBOListEntry:
 		if obj == nil {
 			return graphql.Null
@@ -89525,6 +95275,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "matchReconciliationItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_matchReconciliationItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deferReconciliationItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deferReconciliationItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dismissReconciliationItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_dismissReconciliationItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -89789,6 +95560,16 @@ func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "recordedBy":
 			out.Values[i] = ec._Payment_recordedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "voidedAt":
+			out.Values[i] = ec._Payment_voidedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "voidEntryId":
+			out.Values[i] = ec._Payment_voidEntryId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -91292,6 +97073,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "reconciliationItems":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_reconciliationItems(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "refunds":
 			field := field
 
@@ -92067,6 +97870,541 @@ func (ec *executionContext) _QuickBooksSettings(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var reconciliationItemImplementors = []string{"ReconciliationItem", "Node"}
+
+func (ec *executionContext) _ReconciliationItem(ctx context.Context, sel ast.SelectionSet, obj *ent.ReconciliationItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationItem")
+		case "id":
+			out.Values[i] = ec._ReconciliationItem_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ReconciliationItem_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ReconciliationItem_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entityId":
+			out.Values[i] = ec._ReconciliationItem_entityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "connectionId":
+			out.Values[i] = ec._ReconciliationItem_connectionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._ReconciliationItem_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "qboType":
+			out.Values[i] = ec._ReconciliationItem_qboType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "qboId":
+			out.Values[i] = ec._ReconciliationItem_qboId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "recordType":
+			out.Values[i] = ec._ReconciliationItem_recordType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "recordId":
+			out.Values[i] = ec._ReconciliationItem_recordId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customerId":
+			out.Values[i] = ec._ReconciliationItem_customerId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.Values[i] = ec._ReconciliationItem_amount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currency":
+			out.Values[i] = ec._ReconciliationItem_currency(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "txnDate":
+			out.Values[i] = ec._ReconciliationItem_txnDate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reference":
+			out.Values[i] = ec._ReconciliationItem_reference(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._ReconciliationItem_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "snapshot":
+			out.Values[i] = ec._ReconciliationItem_snapshot(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._ReconciliationItem_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "note":
+			out.Values[i] = ec._ReconciliationItem_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolvedBy":
+			out.Values[i] = ec._ReconciliationItem_resolvedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolvedAt":
+			out.Values[i] = ec._ReconciliationItem_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "paymentId":
+			out.Values[i] = ec._ReconciliationItem_paymentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastSeenAt":
+			out.Values[i] = ec._ReconciliationItem_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entity":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ReconciliationItem_entity(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "customer":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ReconciliationItem_customer(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "payment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ReconciliationItem_payment(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "suggestedMatches":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ReconciliationItem_suggestedMatches(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reconciliationItemConnectionImplementors = []string{"ReconciliationItemConnection"}
+
+func (ec *executionContext) _ReconciliationItemConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ReconciliationItemConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationItemConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationItemConnection")
+		case "edges":
+			out.Values[i] = ec._ReconciliationItemConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ReconciliationItemConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ReconciliationItemConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reconciliationItemEdgeImplementors = []string{"ReconciliationItemEdge"}
+
+func (ec *executionContext) _ReconciliationItemEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ReconciliationItemEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationItemEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationItemEdge")
+		case "node":
+			out.Values[i] = ec._ReconciliationItemEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ReconciliationItemEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reconciliationItemPayloadImplementors = []string{"ReconciliationItemPayload"}
+
+func (ec *executionContext) _ReconciliationItemPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReconciliationItemPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationItemPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationItemPayload")
+		case "reconciliationItem":
+			out.Values[i] = ec._ReconciliationItemPayload_reconciliationItem(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payment":
+			out.Values[i] = ec._ReconciliationItemPayload_payment(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "invoices":
+			out.Values[i] = ec._ReconciliationItemPayload_invoices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reconciliationQueueEventImplementors = []string{"ReconciliationQueueEvent"}
+
+func (ec *executionContext) _ReconciliationQueueEvent(ctx context.Context, sel ast.SelectionSet, obj *model.ReconciliationQueueEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationQueueEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationQueueEvent")
+		case "type":
+			out.Values[i] = ec._ReconciliationQueueEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reconciliationItem":
+			out.Values[i] = ec._ReconciliationQueueEvent_reconciliationItem(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reconciliationSuggestionImplementors = []string{"ReconciliationSuggestion"}
+
+func (ec *executionContext) _ReconciliationSuggestion(ctx context.Context, sel ast.SelectionSet, obj *recon.Suggestion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationSuggestionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationSuggestion")
+		case "invoiceId":
+			out.Values[i] = ec._ReconciliationSuggestion_invoiceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invoice":
+			out.Values[i] = ec._ReconciliationSuggestion_invoice(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._ReconciliationSuggestion_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasons":
+			out.Values[i] = ec._ReconciliationSuggestion_reasons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var refundImplementors = []string{"Refund", "Node"}
 
 func (ec *executionContext) _Refund(ctx context.Context, sel ast.SelectionSet, obj *ent.Refund) graphql.Marshaler {
@@ -92557,6 +98895,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "adminIssues":
 		return ec._Subscription_adminIssues(ctx, fields[0])
+	case "reconciliationQueue":
+		return ec._Subscription_reconciliationQueue(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -95686,6 +102026,11 @@ func (ec *executionContext) marshalNMapQuickBooksAccountPayload2ᚖbooksᚋgraph
 	return ec._MapQuickBooksAccountPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNMatchReconciliationItemInput2booksᚋgraphᚋmodelᚐMatchReconciliationItemInput(ctx context.Context, v any) (model.MatchReconciliationItemInput, error) {
+	res, err := ec.unmarshalInputMatchReconciliationItemInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNMoney2booksᚋinternalᚋmoneyᚐAmount(ctx context.Context, v any) (money.Amount, error) {
 	var res money.Amount
 	err := res.UnmarshalGQL(v)
@@ -96426,6 +102771,236 @@ func (ec *executionContext) marshalNQuickBooksSettings2ᚖbooksᚋinternalᚋqbo
 		return graphql.Null
 	}
 	return ec._QuickBooksSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReconciliationItem2ᚖbooksᚋentᚐReconciliationItem(ctx context.Context, sel ast.SelectionSet, v *ent.ReconciliationItem) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReconciliationItem(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReconciliationItemActionInput2booksᚋgraphᚋmodelᚐReconciliationItemActionInput(ctx context.Context, v any) (model.ReconciliationItemActionInput, error) {
+	res, err := ec.unmarshalInputReconciliationItemActionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReconciliationItemConnection2ᚖbooksᚋentᚐReconciliationItemConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ReconciliationItemConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReconciliationItemConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReconciliationItemOrderField2ᚖbooksᚋentᚐReconciliationItemOrderField(ctx context.Context, v any) (*ent.ReconciliationItemOrderField, error) {
+	var res = new(ent.ReconciliationItemOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReconciliationItemOrderField2ᚖbooksᚋentᚐReconciliationItemOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ReconciliationItemOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalNReconciliationItemPayload2ᚖbooksᚋgraphᚋmodelᚐReconciliationItemPayload(ctx context.Context, sel ast.SelectionSet, v *model.ReconciliationItemPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReconciliationItemPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReconciliationItemWhereInput2ᚖbooksᚋentᚐReconciliationItemWhereInput(ctx context.Context, v any) (*ent.ReconciliationItemWhereInput, error) {
+	res, err := ec.unmarshalInputReconciliationItemWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind(ctx context.Context, v any) (reconciliationitem.Kind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind(ctx context.Context, sel ast.SelectionSet, v reconciliationitem.Kind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind = map[string]reconciliationitem.Kind{
+		"UNMATCHED_PAYMENT": reconciliationitem.KindUnmatchedPayment,
+		"CUSTOMER_MISMATCH": reconciliationitem.KindCustomerMismatch,
+		"AMOUNT_MISMATCH":   reconciliationitem.KindAmountMismatch,
+		"CURRENCY_MISMATCH": reconciliationitem.KindCurrencyMismatch,
+		"REMOTE_DELETE":     reconciliationitem.KindRemoteDelete,
+		"REMOTE_CHANGE":     reconciliationitem.KindRemoteChange,
+	}
+	marshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind = map[reconciliationitem.Kind]string{
+		reconciliationitem.KindUnmatchedPayment: "UNMATCHED_PAYMENT",
+		reconciliationitem.KindCustomerMismatch: "CUSTOMER_MISMATCH",
+		reconciliationitem.KindAmountMismatch:   "AMOUNT_MISMATCH",
+		reconciliationitem.KindCurrencyMismatch: "CURRENCY_MISMATCH",
+		reconciliationitem.KindRemoteDelete:     "REMOTE_DELETE",
+		reconciliationitem.KindRemoteChange:     "REMOTE_CHANGE",
+	}
+)
+
+func (ec *executionContext) marshalNReconciliationQueueEvent2ᚖbooksᚋgraphᚋmodelᚐReconciliationQueueEvent(ctx context.Context, sel ast.SelectionSet, v *model.ReconciliationQueueEvent) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReconciliationQueueEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReconciliationQueueEventType2booksᚋgraphᚋmodelᚐReconciliationQueueEventType(ctx context.Context, v any) (model.ReconciliationQueueEventType, error) {
+	var res model.ReconciliationQueueEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReconciliationQueueEventType2booksᚋgraphᚋmodelᚐReconciliationQueueEventType(ctx context.Context, sel ast.SelectionSet, v model.ReconciliationQueueEventType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus(ctx context.Context, v any) (reconciliationitem.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus(ctx context.Context, sel ast.SelectionSet, v reconciliationitem.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus = map[string]reconciliationitem.Status{
+		"OPEN":      reconciliationitem.StatusOpen,
+		"MATCHED":   reconciliationitem.StatusMatched,
+		"DEFERRED":  reconciliationitem.StatusDeferred,
+		"DISMISSED": reconciliationitem.StatusDismissed,
+	}
+	marshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus = map[reconciliationitem.Status]string{
+		reconciliationitem.StatusOpen:      "OPEN",
+		reconciliationitem.StatusMatched:   "MATCHED",
+		reconciliationitem.StatusDeferred:  "DEFERRED",
+		reconciliationitem.StatusDismissed: "DISMISSED",
+	}
+)
+
+func (ec *executionContext) marshalNReconciliationSuggestion2ᚕᚖbooksᚋinternalᚋqboᚋreconᚐSuggestionᚄ(ctx context.Context, sel ast.SelectionSet, v []*recon.Suggestion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReconciliationSuggestion2ᚖbooksᚋinternalᚋqboᚋreconᚐSuggestion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReconciliationSuggestion2ᚖbooksᚋinternalᚋqboᚋreconᚐSuggestion(ctx context.Context, sel ast.SelectionSet, v *recon.Suggestion) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReconciliationSuggestion(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReconciliationSuggestionReason2booksᚋinternalᚋqboᚋreconᚐReason(ctx context.Context, v any) (recon.Reason, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNReconciliationSuggestionReason2booksᚋinternalᚋqboᚋreconᚐReason[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReconciliationSuggestionReason2booksᚋinternalᚋqboᚋreconᚐReason(ctx context.Context, sel ast.SelectionSet, v recon.Reason) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNReconciliationSuggestionReason2booksᚋinternalᚋqboᚋreconᚐReason[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNReconciliationSuggestionReason2booksᚋinternalᚋqboᚋreconᚐReason = map[string]recon.Reason{
+		"SAME_CUSTOMER":         recon.ReasonSameCustomer,
+		"BALANCE_EQUALS_AMOUNT": recon.ReasonBalanceEqualsAmount,
+		"REFERENCE_MATCHES":     recon.ReasonReferenceMatches,
+	}
+	marshalNReconciliationSuggestionReason2booksᚋinternalᚋqboᚋreconᚐReason = map[recon.Reason]string{
+		recon.ReasonSameCustomer:        "SAME_CUSTOMER",
+		recon.ReasonBalanceEqualsAmount: "BALANCE_EQUALS_AMOUNT",
+		recon.ReasonReferenceMatches:    "REFERENCE_MATCHES",
+	}
+)
+
+func (ec *executionContext) unmarshalNReconciliationSuggestionReason2ᚕbooksᚋinternalᚋqboᚋreconᚐReasonᚄ(ctx context.Context, v any) ([]recon.Reason, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]recon.Reason, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReconciliationSuggestionReason2booksᚋinternalᚋqboᚋreconᚐReason(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNReconciliationSuggestionReason2ᚕbooksᚋinternalᚋqboᚋreconᚐReasonᚄ(ctx context.Context, sel ast.SelectionSet, v []recon.Reason) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReconciliationSuggestionReason2booksᚋinternalᚋqboᚋreconᚐReason(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNRecordPaymentInput2booksᚋgraphᚋmodelᚐRecordPaymentInput(ctx context.Context, v any) (model.RecordPaymentInput, error) {
@@ -100200,6 +106775,210 @@ func (ec *executionContext) unmarshalOQuickBooksPaymentMethodInput2ᚕᚖbooks�
 	}
 	return res, nil
 }
+
+func (ec *executionContext) marshalOReconciliationItem2ᚖbooksᚋentᚐReconciliationItem(ctx context.Context, sel ast.SelectionSet, v *ent.ReconciliationItem) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReconciliationItem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOReconciliationItemEdge2ᚕᚖbooksᚋentᚐReconciliationItemEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ReconciliationItemEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOReconciliationItemEdge2ᚖbooksᚋentᚐReconciliationItemEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOReconciliationItemEdge2ᚖbooksᚋentᚐReconciliationItemEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ReconciliationItemEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReconciliationItemEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOReconciliationItemOrder2ᚖbooksᚋentᚐReconciliationItemOrder(ctx context.Context, v any) (*ent.ReconciliationItemOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReconciliationItemOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOReconciliationItemWhereInput2ᚕᚖbooksᚋentᚐReconciliationItemWhereInputᚄ(ctx context.Context, v any) ([]*ent.ReconciliationItemWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.ReconciliationItemWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReconciliationItemWhereInput2ᚖbooksᚋentᚐReconciliationItemWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOReconciliationItemWhereInput2ᚖbooksᚋentᚐReconciliationItemWhereInput(ctx context.Context, v any) (*ent.ReconciliationItemWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReconciliationItemWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOReconciliationKind2ᚕbooksᚋentᚋreconciliationitemᚐKindᚄ(ctx context.Context, v any) ([]reconciliationitem.Kind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]reconciliationitem.Kind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOReconciliationKind2ᚕbooksᚋentᚋreconciliationitemᚐKindᚄ(ctx context.Context, sel ast.SelectionSet, v []reconciliationitem.Kind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReconciliationKind2booksᚋentᚋreconciliationitemᚐKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind(ctx context.Context, v any) (*reconciliationitem.Kind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind(ctx context.Context, sel ast.SelectionSet, v *reconciliationitem.Kind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind[*v])
+	return res
+}
+
+var (
+	unmarshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind = map[string]reconciliationitem.Kind{
+		"UNMATCHED_PAYMENT": reconciliationitem.KindUnmatchedPayment,
+		"CUSTOMER_MISMATCH": reconciliationitem.KindCustomerMismatch,
+		"AMOUNT_MISMATCH":   reconciliationitem.KindAmountMismatch,
+		"CURRENCY_MISMATCH": reconciliationitem.KindCurrencyMismatch,
+		"REMOTE_DELETE":     reconciliationitem.KindRemoteDelete,
+		"REMOTE_CHANGE":     reconciliationitem.KindRemoteChange,
+	}
+	marshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind = map[reconciliationitem.Kind]string{
+		reconciliationitem.KindUnmatchedPayment: "UNMATCHED_PAYMENT",
+		reconciliationitem.KindCustomerMismatch: "CUSTOMER_MISMATCH",
+		reconciliationitem.KindAmountMismatch:   "AMOUNT_MISMATCH",
+		reconciliationitem.KindCurrencyMismatch: "CURRENCY_MISMATCH",
+		reconciliationitem.KindRemoteDelete:     "REMOTE_DELETE",
+		reconciliationitem.KindRemoteChange:     "REMOTE_CHANGE",
+	}
+)
+
+func (ec *executionContext) unmarshalOReconciliationStatus2ᚕbooksᚋentᚋreconciliationitemᚐStatusᚄ(ctx context.Context, v any) ([]reconciliationitem.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]reconciliationitem.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOReconciliationStatus2ᚕbooksᚋentᚋreconciliationitemᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []reconciliationitem.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReconciliationStatus2ᚖbooksᚋentᚋreconciliationitemᚐStatus(ctx context.Context, v any) (*reconciliationitem.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOReconciliationStatus2ᚖbooksᚋentᚋreconciliationitemᚐStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReconciliationStatus2ᚖbooksᚋentᚋreconciliationitemᚐStatus(ctx context.Context, sel ast.SelectionSet, v *reconciliationitem.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOReconciliationStatus2ᚖbooksᚋentᚋreconciliationitemᚐStatus[*v])
+	return res
+}
+
+var (
+	unmarshalOReconciliationStatus2ᚖbooksᚋentᚋreconciliationitemᚐStatus = map[string]reconciliationitem.Status{
+		"OPEN":      reconciliationitem.StatusOpen,
+		"MATCHED":   reconciliationitem.StatusMatched,
+		"DEFERRED":  reconciliationitem.StatusDeferred,
+		"DISMISSED": reconciliationitem.StatusDismissed,
+	}
+	marshalOReconciliationStatus2ᚖbooksᚋentᚋreconciliationitemᚐStatus = map[reconciliationitem.Status]string{
+		reconciliationitem.StatusOpen:      "OPEN",
+		reconciliationitem.StatusMatched:   "MATCHED",
+		reconciliationitem.StatusDeferred:  "DEFERRED",
+		reconciliationitem.StatusDismissed: "DISMISSED",
+	}
+)
 
 func (ec *executionContext) marshalORefund2ᚕᚖbooksᚋentᚐRefundᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Refund) graphql.Marshaler {
 	if v == nil {

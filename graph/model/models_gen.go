@@ -12,6 +12,10 @@ import (
 	"books/internal/ledger/source"
 	"books/internal/money"
 	"books/internal/qbo/settings"
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -394,6 +398,18 @@ type MapQuickBooksAccountPayload struct {
 	Link *ent.QBOLink `json:"link"`
 }
 
+// A QuickBooks payment of the reconciliation queue to record against the invoices a person chose.
+type MatchReconciliationItemInput struct {
+	// The item: a payment (UNMATCHED_PAYMENT, CUSTOMER_MISMATCH, AMOUNT_MISMATCH or CURRENCY_MISMATCH) that is open or deferred.
+	ReconciliationItemID string `json:"reconciliationItemId"`
+	// Where the payment goes: open invoices of one customer of the item's legal entity, each
+	// amount at most the invoice's balance, together at most the payment's amount. What they
+	// leave is the customer's unapplied credit.
+	Applications []*ApplicationInput `json:"applications"`
+	// A note for the record; when omitted, the number of invoices matched.
+	Note *string `json:"note,omitempty"`
+}
+
 // The outcome of a mutation that changes a payment.
 type PaymentPayload struct {
 	// The payment as changed.
@@ -490,6 +506,32 @@ type QuickBooksRecord struct {
 	Link *ent.QBOLink `json:"link"`
 	// The record's JSON as QuickBooks answered it; null when QuickBooks no longer has it.
 	Record map[string]any `json:"record,omitempty"`
+}
+
+// A reconciliation item to defer or dismiss.
+type ReconciliationItemActionInput struct {
+	// The item.
+	ReconciliationItemID string `json:"reconciliationItemId"`
+	// A note for the record, saying why; required by dismissReconciliationItem. At most 4,000 characters.
+	Note *string `json:"note,omitempty"`
+}
+
+// The outcome of a mutation that settles a reconciliation item.
+type ReconciliationItemPayload struct {
+	// The item as changed.
+	ReconciliationItem *ent.ReconciliationItem `json:"reconciliationItem"`
+	// The Books payment matchReconciliationItem recorded for the QuickBooks payment; null for defer and dismiss.
+	Payment *ent.Payment `json:"payment,omitempty"`
+	// The invoices whose balance changed: those the payment was applied to. Empty for defer and dismiss.
+	Invoices []*ent.Invoice `json:"invoices"`
+}
+
+// A change of the reconciliation queue.
+type ReconciliationQueueEvent struct {
+	// What happened.
+	Type ReconciliationQueueEventType `json:"type"`
+	// The item as it is now (it may have changed again since the event).
+	ReconciliationItem *ent.ReconciliationItem `json:"reconciliationItem"`
 }
 
 // Money received from a customer.
@@ -888,4 +930,65 @@ type WriteOffInvoicePayload struct {
 	WriteOff *ent.WriteOff `json:"writeOff"`
 	// The invoice, now written off.
 	Invoice *ent.Invoice `json:"invoice"`
+}
+
+// What happened to an item of the reconciliation queue.
+type ReconciliationQueueEventType string
+
+const (
+	// A new item was raised.
+	ReconciliationQueueEventTypeAdded ReconciliationQueueEventType = "ADDED"
+	// An item changed and still needs a person: QuickBooks' record was read again, or a person deferred it.
+	ReconciliationQueueEventTypeUpdated ReconciliationQueueEventType = "UPDATED"
+	// An item was matched or dismissed, by a person or by a later pass.
+	ReconciliationQueueEventTypeResolved ReconciliationQueueEventType = "RESOLVED"
+)
+
+var AllReconciliationQueueEventType = []ReconciliationQueueEventType{
+	ReconciliationQueueEventTypeAdded,
+	ReconciliationQueueEventTypeUpdated,
+	ReconciliationQueueEventTypeResolved,
+}
+
+func (e ReconciliationQueueEventType) IsValid() bool {
+	switch e {
+	case ReconciliationQueueEventTypeAdded, ReconciliationQueueEventTypeUpdated, ReconciliationQueueEventTypeResolved:
+		return true
+	}
+	return false
+}
+
+func (e ReconciliationQueueEventType) String() string {
+	return string(e)
+}
+
+func (e *ReconciliationQueueEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReconciliationQueueEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReconciliationQueueEventType", str)
+	}
+	return nil
+}
+
+func (e ReconciliationQueueEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReconciliationQueueEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReconciliationQueueEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -647,11 +647,12 @@ func matchCustomerOf(ctx context.Context, c *ent.Client, entityID string, apps [
 		idsWanted = append(idsWanted, a.InvoiceID)
 	}
 	slices.Sort(idsWanted)
-	invs, err := c.Invoice.Query().Where(invoice.IDIn(slices.Compact(idsWanted)...), invoice.EntityID(entityID)).All(ctx)
+	idsWanted = slices.Compact(idsWanted)
+	invs, err := c.Invoice.Query().Where(invoice.IDIn(idsWanted...), invoice.EntityID(entityID)).All(ctx)
 	if err != nil {
 		return "", err
 	}
-	if len(invs) != len(slices.Compact(idsWanted)) {
+	if len(invs) != len(idsWanted) {
 		return "", apperr.New(apperr.NotFound, "an invoice of the applications is not an invoice of the item's entity").WithField("applications")
 	}
 	cus := ""

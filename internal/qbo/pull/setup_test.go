@@ -74,7 +74,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // setup builds the bundle; opts configure the emulator's webhooks (WithWebhook is added).
-func setup(t *testing.T, dialectName string, hookOpts ...qbotest.WebhookOption) *testBundle {
+func setup(t testing.TB, dialectName string, hookOpts ...qbotest.WebhookOption) *testBundle {
 	t.Helper()
 	db := dbtest.OpenJobs(t, dialectName)
 	client := db.Client()
@@ -175,7 +175,7 @@ func eachDialect(t *testing.T, fn func(t *testing.T, dialectName string)) {
 	}
 }
 
-func (b *testBundle) accountID(t *testing.T, code string) string {
+func (b *testBundle) accountID(t testing.TB, code string) string {
 	t.Helper()
 	id, err := b.client.Account.Query().Where(account.EntityID(b.entity.ID), account.Code(code)).OnlyID(b.ctx)
 	require.NoError(t, err)
@@ -183,7 +183,7 @@ func (b *testBundle) accountID(t *testing.T, code string) string {
 }
 
 // mapAccounts maps every Books account to a QuickBooks account of the same kind.
-func (b *testBundle) mapAccounts(t *testing.T) {
+func (b *testBundle) mapAccounts(t testing.TB) {
 	t.Helper()
 	byName := map[string]string{}
 	for _, a := range b.realm.Accounts() {
@@ -212,7 +212,7 @@ func (b *testBundle) mapAccounts(t *testing.T) {
 	}
 }
 
-func (b *testBundle) newCustomer(t *testing.T, name string) *ent.Customer {
+func (b *testBundle) newCustomer(t testing.TB, name string) *ent.Customer {
 	t.Helper()
 	email := strings.ToLower(strings.ReplaceAll(name, " ", "")) + "@example.com"
 	cus, err := billing.CreateCustomer(b.ctx, b.client, ent.CreateCustomerInput{Name: name + " Corp", DisplayName: name,
@@ -221,7 +221,7 @@ func (b *testBundle) newCustomer(t *testing.T, name string) *ent.Customer {
 	return cus
 }
 
-func (b *testBundle) approvedInvoice(t *testing.T, cus *ent.Customer, amount string) *ent.Invoice {
+func (b *testBundle) approvedInvoice(t testing.TB, cus *ent.Customer, amount string) *ent.Invoice {
 	t.Helper()
 	price := money.MustParse(amount)
 	inv, err := billing.CreateInvoice(b.ctx, b.client, billing.InvoiceInput{EntityID: b.entity.ID, CustomerID: cus.ID,
@@ -236,7 +236,7 @@ func (b *testBundle) approvedInvoice(t *testing.T, cus *ent.Customer, amount str
 }
 
 // pushAll pushes invoices (30 at a time) and waits until QuickBooks holds them all.
-func (b *testBundle) pushAll(t *testing.T, invs []*ent.Invoice) {
+func (b *testBundle) pushAll(t testing.TB, invs []*ent.Invoice) {
 	t.Helper()
 	for i := 0; i < len(invs); i += push.MaxPush {
 		var batch []string
@@ -262,7 +262,7 @@ func (b *testBundle) pushAll(t *testing.T, invs []*ent.Invoice) {
 }
 
 // qboID returns the QuickBooks id of a linked Books record.
-func (b *testBundle) qboID(t *testing.T, rt qbolink.RecordType, id string) string {
+func (b *testBundle) qboID(t testing.TB, rt qbolink.RecordType, id string) string {
 	t.Helper()
 	l, err := b.client.QBOLink.Query().Where(qbolink.ConnectionID(b.row.ID), qbolink.RecordTypeEQ(rt), qbolink.RecordID(id)).Only(b.ctx)
 	require.NoError(t, err)
@@ -272,7 +272,7 @@ func (b *testBundle) qboID(t *testing.T, rt qbolink.RecordType, id string) strin
 
 // qboPay records a payment in QuickBooks as its user would: total, and what it applies to
 // which QuickBooks invoices.
-func (b *testBundle) qboPay(t *testing.T, customerQBO, total string, ref string, apply map[string]string) map[string]any {
+func (b *testBundle) qboPay(t testing.TB, customerQBO, total string, ref string, apply map[string]string) map[string]any {
 	t.Helper()
 	lines := []any{}
 	for inv, amt := range apply {
@@ -291,7 +291,7 @@ func (b *testBundle) qboPay(t *testing.T, customerQBO, total string, ref string,
 	return out
 }
 
-func (b *testBundle) qboVoid(t *testing.T, entity string, obj map[string]any) {
+func (b *testBundle) qboVoid(t testing.TB, entity string, obj map[string]any) {
 	t.Helper()
 	cur, ok := b.realm.Get(entity, obj["Id"].(string))
 	require.True(t, ok)
@@ -299,7 +299,7 @@ func (b *testBundle) qboVoid(t *testing.T, entity string, obj map[string]any) {
 	require.NoError(t, err)
 }
 
-func (b *testBundle) qboDelete(t *testing.T, entity, id string) {
+func (b *testBundle) qboDelete(t testing.TB, entity, id string) {
 	t.Helper()
 	cur, ok := b.realm.Get(entity, id)
 	require.True(t, ok)
@@ -308,7 +308,7 @@ func (b *testBundle) qboDelete(t *testing.T, entity, id string) {
 }
 
 // settle waits until the emulator has delivered every webhook and the inbox is processed.
-func (b *testBundle) settle(t *testing.T) {
+func (b *testBundle) settle(t testing.TB) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		// Every notification queued is delivered or given up (none in flight).
@@ -322,13 +322,13 @@ func (b *testBundle) settle(t *testing.T) {
 }
 
 // poll runs a polling pass as its job does, then waits for the inbox.
-func (b *testBundle) poll(t *testing.T) {
+func (b *testBundle) poll(t testing.TB) {
 	t.Helper()
 	require.NoError(t, b.puller.Poll(context.Background(), b.client, b.row.ID))
 	b.settle(t)
 }
 
-func (b *testBundle) openItems(t *testing.T) []*ent.ReconciliationItem {
+func (b *testBundle) openItems(t testing.TB) []*ent.ReconciliationItem {
 	t.Helper()
 	items, err := b.client.ReconciliationItem.Query().Where(reconciliationitem.StatusEQ(reconciliationitem.StatusOpen)).
 		Order(ent.Asc(reconciliationitem.FieldID)).All(b.ctx)
@@ -336,7 +336,7 @@ func (b *testBundle) openItems(t *testing.T) []*ent.ReconciliationItem {
 	return items
 }
 
-func cents(t *testing.T, v any) int64 {
+func cents(t testing.TB, v any) int64 {
 	t.Helper()
 	a, err := money.Parse(fmt.Sprint(v))
 	require.NoError(t, err)
