@@ -22,6 +22,7 @@ import (
 	"books/internal/adminq"
 	"books/internal/auth"
 	"books/internal/database"
+	"books/internal/qbo/pull"
 	"books/internal/realtime"
 )
 
@@ -66,6 +67,12 @@ type Config struct {
 	// company is connected (internal/qbo/connect's Flow.Handler). It takes no bearer token:
 	// the browser arrives from Intuit, and the signed state says who asked.
 	QBOCallback http.Handler
+	// QBOWebhook, when set, serves POST /webhooks/qbo, where Intuit delivers QuickBooks'
+	// change notifications (internal/qbo/pull's Intake, configured with the verifier token).
+	// It takes no bearer token and no rate limit: the intuit-signature HMAC is the gate.
+	// Without it the path answers 404. New sets its OnStore (calling one already set too),
+	// to count what it stores.
+	QBOWebhook *pull.Intake
 	// QuickBooks is the QuickBooks Online integration behind the GraphQL API (connect,
 	// settings, push); without it those fields answer QBO_NOT_CONNECTED.
 	QuickBooks *graph.QuickBooks
@@ -86,6 +93,8 @@ type Server struct {
 	readiness readiness
 	// schema is the GraphQL schema, for the rules that read argument types.
 	schema *ast.Schema
+	// webhookNotes counts QuickBooks webhook notifications by outcome.
+	webhookNotes *prometheus.CounterVec
 }
 
 // NewRegistry returns a metrics registry with the Go runtime and process collectors.
@@ -141,6 +150,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(reg),
 		origins: newOrigins(cfg.CORSOrigins), limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst)}
 	s.ws = newWSHub(s.metrics.websockets)
+	s.webhookNotes = newWebhookMetrics(reg)
 	if cfg.DB != nil {
 		if err := RegisterDBStats(reg, cfg.DB.SQL); err != nil {
 			s.log.Warn("database pool metrics not registered", "err", err.Error())
@@ -155,6 +165,17 @@ func New(cfg Config) *Server {
 	s.routeJEAPI()
 	if cfg.QBOCallback != nil {
 		s.route("GET /oauth/qbo/callback", "qbo_callback", cfg.QBOCallback)
+	}
+	if in := cfg.QBOWebhook; in != nil {
+		if prev := in.OnStore; prev != nil {
+			in.OnStore = func(st pull.Stored) { prev(st); s.countStored(st) }
+		} else {
+			in.OnStore = s.countStored
+		}
+		// Through s.route like every endpoint (metrics, log line, body limit), and with no
+		// rate limit: that is applied by the authenticating steps (requireBearer, the JE
+		// API's key check), which this route has none of.
+		s.route("POST /webhooks/qbo", "qbo_webhook", http.HandlerFunc(s.qboWebhook))
 	}
 	s.route("GET /healthz", "healthz", http.HandlerFunc(s.healthz))
 	s.route("GET /readyz", "readyz", http.HandlerFunc(s.readyz))

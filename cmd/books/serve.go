@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -98,9 +99,16 @@ func serve(ctx context.Context, args []string) error {
 		ln.Close()
 		return err
 	}
+	// The webhook verifier token: POST /webhooks/qbo is served only with one.
+	verifier := qf.verifier()
 	var emulator *qbotest.Server
 	if *withDemo && !qboOn {
-		emulator = qbotest.New(qbotest.WithRealms(2))
+		// The emulator delivers its changes to this server's webhook, signed with a token
+		// made for the run unless one is configured; demo.json holds it for trying by hand.
+		if verifier == "" {
+			verifier = rand.Text()
+		}
+		emulator = qbotest.New(qbotest.WithRealms(2), qbotest.WithWebhook(base+"/webhooks/qbo", verifier))
 		if err := emulator.Start("127.0.0.1:0"); err != nil {
 			ln.Close()
 			return fmt.Errorf("start the QuickBooks emulator: %w", err)
@@ -108,7 +116,7 @@ func serve(ctx context.Context, args []string) error {
 		defer emulator.Close()
 		app = conn.EmulatorApp(emulator.URL, qbotest.DefaultClientID, qbotest.DefaultClientSecret, base+"/oauth/qbo/callback")
 		qf.afterURL, qboOn = base+"/", true
-		log.Info("QuickBooks emulator running", "url", emulator.URL)
+		log.Info("QuickBooks emulator running", "url", emulator.URL, "webhook", base+"/webhooks/qbo")
 	}
 	var demoInfo *demo.Info
 	if *withDemo {
@@ -116,6 +124,14 @@ func serve(ctx context.Context, args []string) error {
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("seed demo: %w", err)
+		}
+		info.QBOWebhookVerifier = ""
+		if emulator != nil {
+			info.QBOWebhookVerifier = verifier
+		}
+		if err := demo.Save(c.dataDir, info); err != nil {
+			ln.Close()
+			return err
 		}
 		out, _ := json.MarshalIndent(info, "", "  ")
 		fmt.Println(string(out))
@@ -141,6 +157,9 @@ func serve(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if verifier != "" && qb == nil {
+		log.Warn("the QuickBooks webhook verifier is set but QuickBooks is not configured: POST /webhooks/qbo stays off")
+	}
 	reg := server.NewRegistry()
 	runner, err := newRunner(db, log, reg, queue, qb, !*workers, 20, *grace)
 	if err != nil {
@@ -162,7 +181,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "graphql", url, "dialect", db.Dialect)
 	srv := server.New(server.Config{DB: db, Client: client, Auth: authn, Logger: log, Broker: broker, Queue: queue, Registry: reg,
-		QBOCallback: callback, QuickBooks: qb.graph(),
+		QBOCallback: callback, QuickBooks: qb.graph(), QBOWebhook: qb.intake(client, verifier),
 		CORSOrigins: origins, GraphiQL: h.graphiql, RateLimit: h.rateLimit, RateBurst: h.rateBurst,
 		ReadTimeout: h.readTimeout, WriteTimeout: h.writeTimeout, IdleTimeout: h.idleTimeout})
 	serveErr := srv.Serve(ctx, ln, *grace)

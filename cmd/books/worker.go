@@ -64,7 +64,7 @@ func newRunner(db *database.DB, log *slog.Logger, reg prometheus.Registerer, que
 	}
 	queue.Enqueue = r.Enqueue
 	if qb != nil {
-		qb.engine.Runner = r
+		qb.setRunner(r)
 	}
 	return r, nil
 }

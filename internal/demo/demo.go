@@ -56,6 +56,9 @@ type Info struct {
 	IntegrationKey string   `json:"integration_key"`
 	OrganizationID string   `json:"organization_id"`
 	Entities       []Entity `json:"entities"`
+	// QBOWebhookVerifier is the token the in-process QuickBooks emulator signs its webhook
+	// deliveries to POST /webhooks/qbo with (intuit-signature); empty without the emulator.
+	QBOWebhookVerifier string `json:"qbo_webhook_verifier,omitempty"`
 }
 
 // Customer names the seeded customer behind the portal token.
@@ -124,15 +127,23 @@ func finish(info Info, tokens *auth.Tokens, dataDir string) (Info, error) {
 			return Info{}, err
 		}
 	}
-	b, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
+	if err := Save(dataDir, info); err != nil {
 		return Info{}, err
 	}
-	// The file holds a token and a key: readable by the owner only.
-	if err := os.WriteFile(filepath.Join(dataDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
-		return Info{}, fmt.Errorf("write demo.json: %w", err)
-	}
 	return info, nil
+}
+
+// Save writes info to dataDir/demo.json, readable by the owner only: it holds tokens, a key
+// and the webhook verifier.
+func Save(dataDir string, info Info) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write demo.json: %w", err)
+	}
+	return nil
 }
 
 func load(dataDir string) (Info, error) {

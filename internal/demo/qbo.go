@@ -12,7 +12,10 @@ import (
 	"books/ent/customer"
 	"books/ent/invoice"
 	"books/ent/payment"
+	"books/ent/qboconnection"
+	"books/ent/qboinboxevent"
 	"books/ent/qbolink"
+	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/vendor"
 	"books/ent/writeoff"
@@ -39,7 +42,8 @@ type QuickBooks struct {
 // pushed; the job runner does the rest, so the first run shows a real sync.
 //
 // The emulator keeps nothing across runs, so links left by an earlier run point at records
-// that are gone: they are dropped first and everything is pushed again.
+// that are gone: they are dropped first, with the reconciliation items and the received
+// QuickBooks notifications of the entity's connections, and everything is pushed again.
 func ConnectQuickBooks(ctx context.Context, client *ent.Client, info Info, q QuickBooks) error {
 	octx := tenant.WithOrg(ctx, info.OrganizationID)
 	realms := q.Emulator.RealmIDs()
@@ -62,7 +66,19 @@ func connectEntity(ctx context.Context, client *ent.Client, entityID, realm stri
 		if _, err := c.QBOLink.Delete().Where(qbolink.EntityID(entityID), qbolink.RecordTypeNEQ(qbolink.RecordTypeAccount)).Exec(ctx); err != nil {
 			return err
 		}
-		var err error
+		if _, err := c.ReconciliationItem.Delete().Where(reconciliationitem.EntityID(entityID)).Exec(ctx); err != nil {
+			return err
+		}
+		conns, err := c.QBOConnection.Query().Where(qboconnection.EntityID(entityID)).IDs(ctx)
+		if err != nil {
+			return err
+		}
+		// The inbox belongs to no tenant (a realm may be unknown): its rows are named by the
+		// connections, and by the realm for any kept before it was connected.
+		if _, err := c.QBOInboxEvent.Delete().Where(qboinboxevent.Or(qboinboxevent.ConnectionIDIn(conns...),
+			qboinboxevent.RealmID(realm))).Exec(tenant.System(ctx)); err != nil {
+			return err
+		}
 		row, err = q.Store.Save(ctx, c, conn.Connect{EntityID: entityID, RealmID: realm, BaseURL: q.Emulator.URL,
 			CompanyName: fmt.Sprintf("Sandbox Company %s", realm),
 			Tokens: conn.Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken,

@@ -7,7 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -15,6 +20,7 @@ import (
 	"books/ent"
 	"books/ent/qboinboxevent"
 	"books/internal/apperr"
+	"books/internal/database"
 )
 
 // SignatureHeader is the header Intuit signs a webhook body in (qbo-api.md §12).
@@ -35,6 +41,11 @@ const (
 // (CloudEvents or the legacy format) and stores each event in the inbox (Puller.Store),
 // making no QuickBooks call, so it answers well within the 3 seconds Intuit allows. A
 // delivery that fails the signature or the parse stores nothing.
+//
+// Deliveries that arrive while a store is running wait for it and are then stored together,
+// in one transaction (group commit): under load a store costs one transaction and one inbox
+// job per connection for many deliveries instead of one each, while a lone delivery is
+// stored at once. Each delivery is answered only once its store has committed.
 type Intake struct {
 	Puller *Puller
 	Client *ent.Client
@@ -42,25 +53,134 @@ type Intake struct {
 	// It is a secret: nothing here logs it or puts it in an error. Empty refuses every
 	// delivery.
 	Verifier string
+	// OnStore, when set, is told what each store did (the server counts it). A store may
+	// hold several deliveries, so the counts are per store, not per delivery.
+	OnStore func(Stored)
+	// MaxBatch bounds the notifications stored in one transaction; 0 is 1,000. A delivery
+	// is never split.
+	MaxBatch int
+
+	mu       sync.Mutex
+	queue    []*delivery
+	flushing bool
 }
 
+// delivery is one verified delivery waiting for its store.
+type delivery struct {
+	notes []Notification
+	err   error
+	done  chan struct{}
+}
+
+// storeTimeout bounds one store.
+const storeTimeout = 30 * time.Second
+
 // Receive verifies body against signature (the intuit-signature header), parses it and
-// stores its notifications. A missing or wrong signature is UNAUTHENTICATED; a signed body
-// that is not a webhook body (bad JSON, another shape, more than MaxCloudEvents events, an
-// event without realm, entity or id) is VALIDATION; other errors are the database's (an
-// outage passes database.IsUnavailable).
-func (in *Intake) Receive(ctx context.Context, body []byte, signature string) (Stored, error) {
+// stores its notifications, returning how many it held: each is in the inbox once this
+// returns nil, stored now or by an earlier delivery. A missing or wrong signature is
+// UNAUTHENTICATED; a signed body that is not a webhook body (bad JSON, another shape, more
+// than MaxCloudEvents events, an event without realm, entity or id) is VALIDATION; other
+// errors are the database's (an outage passes database.IsUnavailable) or ctx's.
+func (in *Intake) Receive(ctx context.Context, body []byte, signature string) (int, error) {
 	if signature == "" {
-		return Stored{}, apperr.New(apperr.Unauthenticated, "the %s header is missing", SignatureHeader)
+		return 0, apperr.New(apperr.Unauthenticated, "the %s header is missing", SignatureHeader)
 	}
 	if !Verify(in.Verifier, body, signature) {
-		return Stored{}, apperr.New(apperr.Unauthenticated, "the %s header does not match the body", SignatureHeader)
+		return 0, apperr.New(apperr.Unauthenticated, "the %s header does not match the body", SignatureHeader)
 	}
 	notes, err := Parse(body)
-	if err != nil {
-		return Stored{}, err
+	if err != nil || len(notes) == 0 {
+		return 0, err
 	}
-	return in.Puller.Store(ctx, in.Client, notes)
+	d := &delivery{notes: notes, done: make(chan struct{})}
+	in.mu.Lock()
+	in.queue = append(in.queue, d)
+	if !in.flushing {
+		in.flushing = true
+		go in.flush()
+	}
+	in.mu.Unlock()
+	select {
+	case <-d.done:
+		if d.err != nil {
+			return 0, d.err
+		}
+		return len(notes), nil
+	case <-ctx.Done():
+		// The store goes on; a delivery sent again collapses into what it stored.
+		return 0, ctx.Err()
+	}
+}
+
+// flush stores the waiting deliveries, a batch at a time, until none is left.
+func (in *Intake) flush() {
+	for {
+		batch := in.next()
+		if batch == nil {
+			return
+		}
+		var notes []Notification
+		for _, d := range batch {
+			notes = append(notes, d.notes...)
+		}
+		err := in.store(notes)
+		if err != nil && len(batch) > 1 && !database.IsUnavailable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			// Something in the batch was refused: each delivery alone, so that one cannot
+			// fail the others again and again.
+			for _, d := range batch {
+				d.err = in.store(d.notes)
+			}
+		} else {
+			for _, d := range batch {
+				d.err = err
+			}
+		}
+		for _, d := range batch {
+			close(d.done)
+		}
+	}
+}
+
+// next takes the next batch off the queue: deliveries in arrival order up to MaxBatch
+// notifications (at least one delivery). Nil when the queue is empty, and flushing stops.
+func (in *Intake) next() []*delivery {
+	limit := in.MaxBatch
+	if limit <= 0 {
+		limit = 1000
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n, i := 0, 0
+	for i < len(in.queue) && (i == 0 || n+len(in.queue[i].notes) <= limit) {
+		n += len(in.queue[i].notes)
+		i++
+	}
+	if i == 0 {
+		in.flushing = false
+		return nil
+	}
+	batch := in.queue[:i:i]
+	in.queue = slices.Clone(in.queue[i:]) // let the batch's deliveries go once answered
+	return batch
+}
+
+// store stores notes in one transaction (Puller.Store), in no request's context: the
+// deliveries in it are answered on their own deadlines. A panic is an error of the
+// deliveries, not the end of the process.
+func (in *Intake) store(notes []Notification) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			in.Puller.log().Error("panic storing QuickBooks notifications", "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("pull: storing QuickBooks notifications panicked: %v", v)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	st, err := in.Puller.Store(ctx, in.Client, notes)
+	if err == nil && in.OnStore != nil {
+		in.OnStore(st)
+	}
+	return err
 }
 
 // Verify reports whether signature is base64(HMAC-SHA256(key = token, message = body)), the
@@ -81,7 +201,9 @@ func Verify(token string, body []byte, signature string) bool {
 
 // Parse reads a webhook body: a JSON array of up to MaxCloudEvents CloudEvents (realms may
 // be mixed), or the legacy {"eventNotifications":[…]}. Each event becomes one Notification
-// whose Payload is that event alone, as JSON. An error is coded VALIDATION.
+// whose Payload is that event alone, as JSON: the CloudEvent object, or a legacy change as a
+// notification of its realm holding that one entity ({"realmId":…,"dataChangeEvent":
+// {"entities":[…]}}). An error is coded VALIDATION.
 func Parse(body []byte) ([]Notification, error) {
 	if !utf8.Valid(body) {
 		return nil, invalid("the body is not UTF-8 text")

@@ -286,3 +286,19 @@ func (w *PollConnectionWorker) Timeout(*river.Job[PollConnectionArgs]) time.Dura
 func (w *PollConnectionWorker) Work(ctx context.Context, job *river.Job[PollConnectionArgs]) error {
 	return w.Puller.Poll(ctx, w.Client, job.Args.ConnectionID)
 }
+
+// Resume runs when a company is connected (again), in the connect flow's transaction:
+// notifications kept for its realm while no connection held it are adopted, and what waits in
+// its inbox is processed.
+func (p *Puller) Resume(ctx context.Context, c *ent.Client, row *ent.QBOConnection) error {
+	sys := tenant.System(ctx)
+	if err := p.adopt(sys, c, row); err != nil {
+		return err
+	}
+	pending, err := c.QBOInboxEvent.Query().Where(qboinboxevent.ConnectionID(row.ID),
+		qboinboxevent.StatusEQ(qboinboxevent.StatusPending)).Exist(sys)
+	if err != nil || !pending {
+		return err
+	}
+	return p.kick(ctx, c, row)
+}
