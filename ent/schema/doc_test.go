@@ -45,6 +45,8 @@ var schemas = map[string]ent.Interface{
 	"Refund":             Refund{},
 	"Vendor":             Vendor{},
 	"WriteOff":           WriteOff{},
+	"ReconciliationItem": ReconciliationItem{},
+	"QBOInboxEvent":      QBOInboxEvent{},
 }
 
 // entGraphQL parses the GraphQL schema entgql generates from these types.
