@@ -24,6 +24,9 @@ func BenchmarkPaymentToPaid(b *testing.B) {
 	for _, d := range dbtest.Dialects(b) {
 		b.Run(d, func(b *testing.B) {
 			tb := setup(b, d)
+			// As books serve keeps it (dbtest keeps 2 idle connections; each request would
+			// otherwise open a PostgreSQL connection of its own).
+			tb.db.SQL.SetMaxIdleConns(40)
 			cus := tb.newCustomer(b, "Bench")
 			cq := ""
 			lat := make([]time.Duration, 0, b.N)

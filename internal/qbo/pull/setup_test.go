@@ -24,6 +24,7 @@ import (
 	"books/internal/auth"
 	"books/internal/billing"
 	"books/internal/caldate"
+	"books/internal/database"
 	"books/internal/dbtest"
 	"books/internal/integrity/integritytest"
 	"books/internal/ledger"
@@ -48,6 +49,7 @@ const verifier = "test-verifier-token"
 // inbox and the poller.
 type testBundle struct {
 	dialect  string
+	db       *database.DB
 	client   *ent.Client
 	ctx      context.Context // alice, an accountant
 	bob      context.Context // bob, a finance lead: approves
@@ -84,7 +86,7 @@ func setup(t testing.TB, dialectName string, hookOpts ...qbotest.WebhookOption) 
 		Kind: auth.KindUser, Subject: "alice", Org: org.ID, Roles: []auth.Role{auth.RoleAccountant}})
 	bob := auth.WithPrincipal(context.Background(), &auth.Principal{
 		Kind: auth.KindUser, Subject: "bob", Org: org.ID, Roles: []auth.Role{auth.RoleFinanceLead}})
-	b := &testBundle{dialect: dialectName, client: client, ctx: alice, bob: bob, org: org.ID, broker: realtime.NewLocal()}
+	b := &testBundle{dialect: dialectName, db: db, client: client, ctx: alice, bob: bob, org: org.ID, broker: realtime.NewLocal()}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			integritytest.Check(t, client, org.ID)
