@@ -396,7 +396,7 @@ func TestReconciliationQueue(t *testing.T) {
 				require.Equal(t, []struct{ ID, Status, Balance string }{{inv.ID, "PAID", "0.00"}}, got.Invoices)
 
 				// In the ledger: one payment of QuickBooks payment 77, linked to it, synced.
-				paid, err := r.client.Payment.Query().Where(payment.ExternalRef("77")).All(orgCtx(a))
+				paid, err := r.client.Payment.Query().Where(payment.ExternalRefHasSuffix(":77")).All(orgCtx(a))
 				require.NoError(t, err)
 				require.Len(t, paid, 1)
 				require.Equal(t, payment.ProcessorQbo, paid[0].Processor)

@@ -108,7 +108,10 @@ func serve(ctx context.Context, args []string) error {
 		if verifier == "" {
 			verifier = rand.Text()
 		}
-		emulator = qbotest.New(qbotest.WithRealms(2), qbotest.WithWebhook(base+"/webhooks/qbo", verifier))
+		// Fresh company ids each run: the emulator keeps nothing, and a QuickBooks id of a new
+		// company must not be taken for one of the last run's.
+		emulator = qbotest.New(qbotest.WithRealms(2), qbotest.WithFirstRealmID(time.Now().UnixMilli()*10),
+			qbotest.WithWebhook(base+"/webhooks/qbo", verifier))
 		if err := emulator.Start("127.0.0.1:0"); err != nil {
 			ln.Close()
 			return fmt.Errorf("start the QuickBooks emulator: %w", err)
@@ -171,8 +174,16 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	if emulator != nil && demoInfo != nil {
-		if err := demo.ConnectQuickBooks(ctx, client, *demoInfo, demo.QuickBooks{Emulator: emulator, Store: qb.store, Engine: qb.engine}); err != nil {
+		dq := demo.QuickBooks{Emulator: emulator, Store: qb.store, Engine: qb.engine}
+		if err := demo.ConnectQuickBooks(ctx, client, *demoInfo, dq); err != nil {
 			log.Warn("the demo could not connect QuickBooks", "err", err)
+		} else {
+			// A QuickBooks user's payments come back by webhook once the push is through.
+			go func() {
+				if err := demo.QuickBooksActivity(ctx, client, *demoInfo, dq, 2*time.Minute); err != nil {
+					log.Warn("the demo's QuickBooks activity failed", "err", err)
+				}
+			}()
 		}
 	}
 	var callback http.Handler

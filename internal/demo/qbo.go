@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"books/internal/ledger"
+	"books/internal/money"
 	"books/internal/qbo/conn"
 	"books/internal/qbo/lists"
 	"books/internal/qbo/push"
@@ -78,6 +80,18 @@ func connectEntity(ctx context.Context, client *ent.Client, entityID, realm stri
 		if _, err := c.QBOInboxEvent.Delete().Where(qboinboxevent.Or(qboinboxevent.ConnectionIDIn(conns...),
 			qboinboxevent.RealmID(realm))).Exec(tenant.System(ctx)); err != nil {
 			return err
+		}
+		// An earlier run's company is gone with its emulator: disconnect it (its links stay
+		// with it) and connect this run's.
+		live, err := c.QBOConnection.Query().Where(qboconnection.EntityID(entityID),
+			qboconnection.StatusNEQ(qboconnection.StatusDisconnected), qboconnection.RealmIDNEQ(realm)).IDs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range live {
+			if _, err := q.Store.Disconnect(ctx, c, id); err != nil {
+				return err
+			}
 		}
 		row, err = q.Store.Save(ctx, c, conn.Connect{EntityID: entityID, RealmID: realm, BaseURL: q.Emulator.URL,
 			CompanyName: fmt.Sprintf("Sandbox Company %s", realm),
@@ -203,6 +217,76 @@ func pushAll(ctx context.Context, c *ent.Client, e *push.Engine, entityID string
 				return fmt.Errorf("push %s: %w", b.t, err)
 			}
 			ids = ids[n:]
+		}
+	}
+	return nil
+}
+
+// QuickBooksActivity plays a QuickBooks user once the first entity's invoices are in its
+// emulated company: a partial payment of an open invoice (which Books records, on the webhook,
+// against the invoice) and a payment naming no invoice (which waits in the reconciliation
+// queue for a person). It gives up quietly after wait. Every write goes through the
+// emulator's API, as the user's would.
+func QuickBooksActivity(ctx context.Context, client *ent.Client, info Info, q QuickBooks, wait time.Duration) error {
+	if len(info.Entities) == 0 {
+		return nil
+	}
+	octx := tenant.WithOrg(ctx, info.OrganizationID)
+	entityID := info.Entities[0].ID
+	deadline := time.Now().Add(wait)
+	var inv *ent.Invoice
+	var link *ent.QBOLink
+	for inv == nil {
+		if time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+		open, err := client.Invoice.Query().Where(invoice.EntityID(entityID),
+			invoice.StatusIn(invoice.StatusApproved, invoice.StatusSent, invoice.StatusViewed)).
+			Order(ent.Asc(invoice.FieldID)).All(octx)
+		if err != nil {
+			return err
+		}
+		for _, cand := range open {
+			l, err := client.QBOLink.Query().Where(qbolink.RecordTypeEQ(qbolink.RecordTypeInvoice), qbolink.RecordID(cand.ID),
+				qbolink.StatusEQ(qbolink.StatusSynced)).First(octx)
+			if err != nil && !ent.IsNotFound(err) {
+				return err
+			}
+			if l != nil && cand.Balance.Cmp(money.MustParse("2.00")) >= 0 {
+				inv, link = cand, l
+				break
+			}
+		}
+	}
+	row, err := client.QBOConnection.Get(octx, link.ConnectionID)
+	if err != nil {
+		return err
+	}
+	cus, err := client.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(qbolink.RecordTypeCustomer),
+		qbolink.RecordID(inv.CustomerID)).Only(octx)
+	if err != nil || cus.QboID == nil {
+		return err
+	}
+	api, err := q.Engine.API(octx, row)
+	if err != nil {
+		return err
+	}
+	half := money.FromUnits(inv.Balance.Units() / 2 / 100 * 100)
+	pays := []map[string]any{
+		{"CustomerRef": map[string]any{"value": *cus.QboID}, "TotalAmt": json.Number(half.String()), "TxnDate": time.Now().Format("2006-01-02"),
+			"PaymentRefNum": "DEMO-PARTIAL", "Line": []any{map[string]any{"Amount": json.Number(half.String()),
+				"LinkedTxn": []any{map[string]any{"TxnId": *link.QboID, "TxnType": "Invoice"}}}}},
+		{"CustomerRef": map[string]any{"value": *cus.QboID}, "TotalAmt": json.Number("125.00"), "TxnDate": time.Now().Format("2006-01-02"),
+			"PaymentRefNum": "CHK-1001", "Line": []any{}},
+	}
+	for i, body := range pays {
+		if _, err := api.Create(octx, "Payment", body, fmt.Sprintf("demo-activity-%s-%d", row.RealmID, i)); err != nil {
+			return err
 		}
 	}
 	return nil

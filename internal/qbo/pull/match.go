@@ -77,7 +77,7 @@ func (p *Puller) Match(ctx context.Context, c *ent.Client, itemID string, apps [
 	if it.Currency != "" {
 		cur = it.Currency
 	}
-	paid, err := p.record(ctx, c, row, &qp, verdict{customerID: cus, currency: cur, apps: apps}, qp.ID)
+	paid, err := p.record(ctx, c, row, &qp, verdict{customerID: cus, currency: cur, apps: apps}, ExternalRef(row.RealmID, qp.ID))
 	if err != nil {
 		return nil, nil, err
 	}

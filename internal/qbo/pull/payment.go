@@ -99,6 +99,11 @@ func parseMoney(n json.Number) (money.Amount, error) {
 	return money.Parse(string(n))
 }
 
+// ExternalRef is the external reference of a Books payment recorded from QuickBooks payment id
+// of company realm: QuickBooks ids are unique only within a company, and an entity may
+// connect another company later.
+func ExternalRef(realm, id string) string { return realm + ":" + id }
+
 // olderToken reports whether read is an older version of the record than seen: QuickBooks
 // counts SyncToken up by one per change, so a read that arrives late is ignored.
 func olderToken(read, seen string) bool {
@@ -150,7 +155,7 @@ func (p *Puller) applyPayment(ctx context.Context, c *ent.Client, row *ent.QBOCo
 	}
 	if books == nil {
 		books, err = c.Payment.Query().Where(payment.EntityID(row.EntityID), payment.ProcessorEQ(payment.ProcessorQbo),
-			payment.ExternalRef(qp.ID)).Only(ctx)
+			payment.ExternalRef(ExternalRef(row.RealmID, qp.ID))).Only(ctx)
 		if err != nil && !ent.IsNotFound(err) {
 			return err
 		}
@@ -183,7 +188,7 @@ func (p *Puller) applyPayment(ctx context.Context, c *ent.Client, row *ent.QBOCo
 		if v.kind != "" {
 			return p.raisePayment(ctx, c, row, qp, v)
 		}
-		paid, err := p.record(ctx, c, row, qp, v, qp.ID)
+		paid, err := p.record(ctx, c, row, qp, v, ExternalRef(row.RealmID, qp.ID))
 		if err != nil {
 			return p.refused(ctx, c, row, qp, err)
 		}
@@ -202,8 +207,7 @@ func (p *Puller) beingPushed(ctx context.Context, c *ent.Client, row *ent.QBOCon
 		return c.CreditMemo.Query().Where(creditmemo.ID(firstWord(rest)), creditmemo.EntityID(row.EntityID)).Exist(ctx)
 	}
 	if rest, ok := strings.CutPrefix(note, "Books "); ok && strings.HasPrefix(rest, ids.Payment+"_") {
-		return c.Payment.Query().Where(payment.ID(firstWord(rest)), payment.EntityID(row.EntityID),
-			payment.ProcessorNEQ(payment.ProcessorQbo)).Exist(ctx)
+		return c.Payment.Query().Where(payment.ID(firstWord(rest)), payment.EntityID(row.EntityID)).Exist(ctx)
 	}
 	return false, nil
 }
@@ -567,7 +571,7 @@ func (p *Puller) follow(ctx context.Context, c *ent.Client, row *ent.QBOConnecti
 			return p.raisePayment(ctx, c, row, qp, verdict{kind: reconciliationitem.KindCustomerMismatch, currency: v.currency,
 				reason: fmt.Sprintf("QuickBooks customer %s is not linked to a Books customer", qp.CustomerRef.Value)})
 		}
-		_, err := p.record(ctx, c, row, qp, v, qp.ID+"#"+qp.SyncToken)
+		_, err := p.record(ctx, c, row, qp, v, ExternalRef(row.RealmID, qp.ID)+"#"+qp.SyncToken)
 		return err
 	}
 	if err := reapply(ctx, c, books, v.apps); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,8 @@ func (b *testBundle) qboPayments(t *testing.T, qboID string) []*ent.Payment {
 	require.NoError(t, err)
 	var out []*ent.Payment
 	for _, p := range ps {
-		if p.ExternalRef == qboID || len(p.ExternalRef) > len(qboID) && p.ExternalRef[:len(qboID)+1] == qboID+"#" {
+		ref := pull.ExternalRef(b.realm.ID(), qboID)
+		if p.ExternalRef == ref || strings.HasPrefix(p.ExternalRef, ref+"#") {
 			out = append(out, p)
 		}
 	}

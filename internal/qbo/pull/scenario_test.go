@@ -2,6 +2,7 @@ package pull_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"books/ent/payment"
 	"books/ent/qbolink"
 	"books/ent/reconciliationitem"
+	"books/internal/qbo/pull"
 	"books/internal/qbo/qbotest"
 )
 
@@ -70,7 +72,7 @@ func TestQuickBooksUserScenario(t *testing.T) {
 			if len(toVoid) == 3 {
 				break
 			}
-			n, err := b.client.Payment.Query().Where(payment.ExternalRef(p["Id"].(string))).Count(b.ctx)
+			n, err := b.client.Payment.Query().Where(payment.ExternalRef(pull.ExternalRef(b.realm.ID(), p["Id"].(string)))).Count(b.ctx)
 			require.NoError(t, err)
 			if n == 1 {
 				toVoid = append(toVoid, p)
@@ -100,9 +102,10 @@ func TestQuickBooksUserScenario(t *testing.T) {
 		require.NoError(t, err)
 		byRef := map[string]*ent.Payment{}
 		for _, p := range booksPays {
-			require.NotEmpty(t, p.ExternalRef)
-			require.Nil(t, byRef[p.ExternalRef], "QuickBooks payment %s recorded twice", p.ExternalRef)
-			byRef[p.ExternalRef] = p
+			id, ok := strings.CutPrefix(p.ExternalRef, b.realm.ID()+":")
+			require.True(t, ok, "external reference %q names the company", p.ExternalRef)
+			require.Nil(t, byRef[id], "QuickBooks payment %s recorded twice", id)
+			byRef[id] = p
 		}
 		for _, qp := range b.realm.Payments() {
 			id := qp["Id"].(string)

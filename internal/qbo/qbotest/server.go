@@ -49,6 +49,7 @@ type Option func(*config)
 
 type config struct {
 	realms       int
+	firstRealm   int64
 	clock        func() time.Time
 	clientID     string
 	clientSecret string
@@ -62,6 +63,10 @@ type config struct {
 // WithRealms sets how many companies (realms) the emulator hosts (default 1).
 // Realm ids are long digit strings: 9341452732952867, 9341452732952868, ….
 func WithRealms(n int) Option { return func(c *config) { c.realms = n } }
+
+// WithFirstRealmID numbers the realms from id instead of the fixed default, so a server started
+// again (books serve --demo) does not reuse the ids of companies an earlier one held.
+func WithFirstRealmID(id int64) Option { return func(c *config) { c.firstRealm = id } }
 
 // WithClock injects the clock used for token expiry, MetaData times and
 // default transaction dates.
@@ -137,8 +142,12 @@ func New(opts ...Option) *Server {
 	s := &Server{cfg: cfg, realms: map[string]*Realm{}, auth: newAuthStore(), done: make(chan struct{})}
 	s.limiter = newLimiter(cfg.limits)
 	s.faults = newFaultSet(cfg.faults)
+	first := cfg.firstRealm
+	if first <= 0 {
+		first = firstRealmID
+	}
 	for i := 0; i < cfg.realms; i++ {
-		id := strconv.FormatInt(firstRealmID+int64(i), 10)
+		id := strconv.FormatInt(first+int64(i), 10)
 		s.realms[id] = newRealm(id, s)
 		s.realmIDs = append(s.realmIDs, id)
 	}
