@@ -7,7 +7,9 @@ import (
 	"slices"
 
 	"books/ent"
+	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/qbolink"
 	"books/ent/reconciliationitem"
 	"books/internal/apperr"
 	"books/internal/billing"
@@ -77,7 +79,39 @@ func (p *Puller) Match(ctx context.Context, c *ent.Client, itemID string, apps [
 	if it.Currency != "" {
 		cur = it.Currency
 	}
-	paid, err := p.record(ctx, c, row, &qp, verdict{customerID: cus, currency: cur, apps: apps}, ExternalRef(row.RealmID, qp.ID))
+	// The QuickBooks payment may already stand in Books (recorded by a pass, then raised
+	// because it changed in a way Books does not follow): the person's match replaces it,
+	// as a pass replaces a payment whose amount changed, under a reference of its own.
+	ref := ExternalRef(row.RealmID, qp.ID)
+	prevLink, err := c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.QboType("Payment"), qbolink.QboID(qp.ID),
+		qbolink.RecordTypeEQ(qbolink.RecordTypePayment)).First(ctx)
+	switch {
+	case ent.IsNotFound(err):
+	case err != nil:
+		return nil, nil, err
+	default:
+		prev, err := c.Payment.Get(ctx, prevLink.RecordID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if prev.Processor != payment.ProcessorQbo {
+			return nil, nil, apperr.New(apperr.Conflict, "QuickBooks payment %s is Books' own payment %s", qp.ID, prev.ID).WithField("reconciliationItemId")
+		}
+		if prev.VoidedAt == nil {
+			if _, err := billing.VoidPayment(ctx, c, prev.ID, "replaced by a person's match of reconciliation item "+it.ID); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	taken, err := c.Payment.Query().Where(payment.EntityID(it.EntityID), payment.ProcessorEQ(payment.ProcessorQbo),
+		payment.ExternalRef(ref)).Exist(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if taken {
+		ref += "#" + it.ID
+	}
+	paid, err := p.record(ctx, c, row, &qp, verdict{customerID: cus, currency: cur, apps: apps}, ref)
 	if err != nil {
 		return nil, nil, err
 	}

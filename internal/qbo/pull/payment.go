@@ -178,8 +178,9 @@ func (p *Puller) applyPayment(ctx context.Context, c *ent.Client, row *ent.QBOCo
 				"the payment was "+qp.what()+" in QuickBooks")
 		}
 		if !qp.total.IsPositive() {
-			// A zero payment applies QuickBooks credit to QuickBooks invoices; no money moved.
-			return nil
+			// A zero payment applies credit to invoices: no money moved. Applied to Books
+			// documents, it changes their balances in QuickBooks only; a person decides.
+			return p.creditApplied(ctx, c, row, qp)
 		}
 		v, err := p.match(ctx, c, row, qp, nil)
 		if err != nil {
@@ -195,6 +196,17 @@ func (p *Puller) applyPayment(ctx context.Context, c *ent.Client, row *ent.QBOCo
 		return p.Queue.Close(ctx, c, row.ID, "Payment", qp.ID, reconciliationitem.StatusMatched, paid.ID,
 			"recorded when QuickBooks' payment matched Books invoices")
 	}
+	if link == nil && books.VoidedAt == nil {
+		// Recorded from QuickBooks, but its link was removed (unlinked): link it again so
+		// that following it has a link to keep QuickBooks' version on.
+		if err := p.linkPayment(ctx, c, row, books, qp); err != nil {
+			return err
+		}
+		if link, err = c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.QboType("Payment"),
+			qbolink.QboID(qp.ID)).Only(ctx); err != nil {
+			return err
+		}
+	}
 	return p.follow(ctx, c, row, link, books, qp)
 }
 
@@ -203,11 +215,27 @@ func (p *Puller) applyPayment(ctx context.Context, c *ent.Client, row *ent.QBOCo
 // applications of cm_…").
 func (p *Puller) beingPushed(ctx context.Context, c *ent.Client, row *ent.QBOConnection, qp *qboPayment) (bool, error) {
 	note := strings.TrimSpace(qp.PrivateNote)
+	// Only while that record's push has not recorded its QuickBooks id: a payment whose memo
+	// names a Books record already linked to another QuickBooks payment is not Books' own.
+	inFlight := func(rt qbolink.RecordType, id string) (bool, error) {
+		return c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(rt), qbolink.RecordID(id),
+			qbolink.QboType("Payment"), qbolink.Or(qbolink.QboIDIsNil(), qbolink.QboID(qp.ID))).Exist(ctx)
+	}
 	if rest, ok := strings.CutPrefix(note, "Books credit applications of "); ok {
-		return c.CreditMemo.Query().Where(creditmemo.ID(firstWord(rest)), creditmemo.EntityID(row.EntityID)).Exist(ctx)
+		own, err := c.CreditMemo.Query().Where(creditmemo.ID(firstWord(rest)), creditmemo.EntityID(row.EntityID)).Exist(ctx)
+		if err != nil || !own {
+			return false, err
+		}
+		return inFlight(qbolink.RecordTypeCreditMemo, firstWord(rest))
 	}
 	if rest, ok := strings.CutPrefix(note, "Books "); ok && strings.HasPrefix(rest, ids.Payment+"_") {
-		return c.Payment.Query().Where(payment.ID(firstWord(rest)), payment.EntityID(row.EntityID)).Exist(ctx)
+		// Any processor: a payment recorded from QuickBooks is pushed like the others to a
+		// company connected later.
+		own, err := c.Payment.Query().Where(payment.ID(firstWord(rest)), payment.EntityID(row.EntityID)).Exist(ctx)
+		if err != nil || !own {
+			return false, err
+		}
+		return inFlight(qbolink.RecordTypePayment, firstWord(rest))
 	}
 	return false, nil
 }
@@ -561,7 +589,7 @@ func (p *Puller) follow(ctx context.Context, c *ent.Client, row *ent.QBOConnecti
 		// The payment no longer pays a Books invoice: its money stays the customer's credit.
 		v.apps = nil
 	}
-	if qp.total.Cmp(books.Amount) != 0 || (v.customerID != "" && v.customerID != books.CustomerID) {
+	if qp.total.Cmp(books.Amount) != 0 || v.customerID != books.CustomerID {
 		// Amounts and customers of a recorded payment are fixed: void it and record it anew,
 		// under the QuickBooks id and SyncToken of this version.
 		if _, err := billing.VoidPayment(ctx, c, books.ID, "changed in QuickBooks"); err != nil {
@@ -670,4 +698,42 @@ func matchCustomerOf(ctx context.Context, c *ent.Client, entityID string, apps [
 		return "", err
 	}
 	return cus, nil
+}
+
+// creditApplied raises a zero payment made in QuickBooks that applies credit to Books
+// documents (a credit memo to an invoice): their balances now differ from Books', and which
+// credit memo applies to which invoice in Books is a person's decision (applyCreditMemo, or
+// undo it in QuickBooks). A zero payment touching no Books document is QuickBooks' business.
+func (p *Puller) creditApplied(ctx context.Context, c *ent.Client, row *ent.QBOConnection, qp *qboPayment) error {
+	var named []string
+	for _, l := range qp.Line {
+		for _, t := range l.LinkedTxn {
+			if t.TxnType == "Invoice" || t.TxnType == "CreditMemo" {
+				named = append(named, t.TxnID)
+			}
+		}
+	}
+	if len(named) == 0 {
+		return nil
+	}
+	links, err := c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.QboTypeIn("Invoice", "CreditMemo"),
+		qbolink.QboIDIn(named...)).All(ctx)
+	if err != nil || len(links) == 0 {
+		return err
+	}
+	var docs []string
+	for _, l := range links {
+		docs = append(docs, string(l.RecordType)+" "+l.RecordID)
+	}
+	slices.Sort(docs)
+	prob := recon.Problem{EntityID: row.EntityID, ConnectionID: row.ID, Kind: reconciliationitem.KindRemoteChange,
+		QBOType: "Payment", QBOID: qp.ID, RecordType: string(links[0].RecordType), RecordID: links[0].RecordID,
+		Reference: qp.PaymentRefNum, Snapshot: string(qp.raw), SyncToken: qp.SyncToken,
+		Reason: fmt.Sprintf("credit was applied in QuickBooks to Books %s, whose balances Books keeps as they were; "+
+			"apply the credit in Books or undo it in QuickBooks", strings.Join(slices.Compact(docs), ", "))}
+	if !qp.deleted {
+		prob.Amount = &qp.total
+	}
+	_, err = p.Queue.Raise(ctx, c, prob)
+	return err
 }

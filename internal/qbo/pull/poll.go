@@ -66,10 +66,20 @@ func (p *Puller) Poll(ctx context.Context, client *ent.Client, connectionID stri
 	}
 	since = since.Add(-PollOverlap)
 	var notes []Notification
+	through := start
 	if start.Sub(since) > cdcWindow {
 		notes, err = p.queryChanges(octx, api, since)
 	} else {
-		notes, err = p.cdcChanges(octx, api, since)
+		var cut *time.Time
+		notes, cut, err = p.cdcChanges(octx, api, since)
+		if err == nil && cut != nil {
+			// CDC could not read past *cut: keep the watermark there (plus the overlap the
+			// next pass subtracts), so the rest is read by the next pass, never skipped.
+			through = cut.Add(PollOverlap)
+			if through.After(start) {
+				through = start
+			}
+		}
 	}
 	if err != nil {
 		return err
@@ -98,7 +108,7 @@ func (p *Puller) Poll(ctx context.Context, client *ent.Client, connectionID stri
 		return err
 	}
 	c := tx.Client()
-	if err := c.QBOConnection.UpdateOneID(row.ID).SetPolledThrough(start).SetPolledAt(p.now()).Exec(sys); err != nil {
+	if err := c.QBOConnection.UpdateOneID(row.ID).SetPolledThrough(through).SetPolledAt(p.now()).Exec(sys); err != nil {
 		return rollback(tx, err)
 	}
 	if pending {
@@ -148,19 +158,23 @@ func (p *Puller) note(realm, entity string, raw json.RawMessage, deleted bool) (
 
 // cdcChanges reads changes since since by change data capture. An answer cut at 1,000 objects
 // is followed by another from the latest change it held.
-func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Time) ([]Notification, error) {
+// cut, when not nil, is how far the answers could be read: an answer cut at 1,000 objects
+// whose latest change is no later than the time it was asked from (over 1,000 changes in one
+// second), or maxRounds answers all cut; the changes at and after cut were read in part.
+// Objects of that one second are then read by query (which pages), deletions excepted.
+func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Time) ([]Notification, *time.Time, error) {
 	var out []Notification
 	for range maxRounds {
 		res, err := api.CDC(ctx, polled, since)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		latest := since
 		for _, e := range polled {
 			for _, ch := range res.Changes[e] {
 				n, at, err := p.note(api.RealmID(), e, ch.Object, ch.Deleted)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if n.ID == "" {
 					n.ID = ch.ID
@@ -171,10 +185,40 @@ func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Tim
 				}
 			}
 		}
-		if res.Total < qbo.MaxCDCObjects || !latest.After(since) {
-			return out, nil
+		if res.Total < qbo.MaxCDCObjects {
+			return out, nil, nil
+		}
+		if !latest.After(since) {
+			// Over 1,000 changes in the second since: read that second by query, then go on.
+			sec, err := p.queryChangesBetween(ctx, api, since, since.Add(time.Second))
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, sec...)
+			since = since.Add(time.Second)
+			continue
 		}
 		since = latest
+	}
+	return out, &since, nil
+}
+
+// queryChangesBetween reads the polled entities changed in [from, to) by query.
+func (p *Puller) queryChangesBetween(ctx context.Context, api *qbo.Client, from, to time.Time) ([]Notification, error) {
+	var out []Notification
+	for _, e := range polled {
+		rows, err := api.QueryAll(ctx, e, "MetaData.LastUpdatedTime >= "+qbo.Quote(from.Format(time.RFC3339))+
+			" AND MetaData.LastUpdatedTime < "+qbo.Quote(to.Format(time.RFC3339)))
+		if err != nil {
+			return nil, err
+		}
+		for _, raw := range rows {
+			n, _, err := p.note(api.RealmID(), e, raw, false)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, n)
+		}
 	}
 	return out, nil
 }

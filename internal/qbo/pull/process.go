@@ -28,6 +28,10 @@ const maxAttempts = 3
 // again later, with backoff.
 var errRetryLater = errors.New("pull: some QuickBooks notifications could not be processed yet")
 
+// errDisconnected: the connection is disconnected; its notifications wait for a reconnect
+// (Resume), so the run ends without looking again.
+var errDisconnected = errors.New("pull: the QuickBooks connection is disconnected")
+
 // locks keeps two runs of one connection's inbox apart within the process.
 var locks sync.Map
 
@@ -43,6 +47,9 @@ func (p *Puller) Process(ctx context.Context, client *ent.Client, connectionID s
 		}
 		err = p.processAll(ctx, client, connectionID)
 		release()
+		if errors.Is(err, errDisconnected) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -88,7 +95,7 @@ func (p *Puller) processAll(ctx context.Context, client *ent.Client, connectionI
 	}
 	if row.Status == qboconnection.StatusDisconnected {
 		// Kept pending: connecting the company again resumes them.
-		return nil
+		return errDisconnected
 	}
 	octx := tenant.WithOrg(ctx, row.OrganizationID)
 	api, err := p.Engine.API(octx, row)

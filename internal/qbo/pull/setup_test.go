@@ -78,6 +78,12 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // setup builds the bundle; opts configure the emulator's webhooks (WithWebhook is added).
 func setup(t testing.TB, dialectName string, hookOpts ...qbotest.WebhookOption) *testBundle {
 	t.Helper()
+	return setupSrv(t, dialectName, nil, hookOpts...)
+}
+
+// setupSrv is setup with options of the emulator (a clock).
+func setupSrv(t testing.TB, dialectName string, srvOpts []qbotest.Option, hookOpts ...qbotest.WebhookOption) *testBundle {
+	t.Helper()
 	db := dbtest.OpenJobs(t, dialectName)
 	client := db.Client()
 	org, err := client.Organization.Create().SetName("Test org").Save(tenant.System(context.Background()))
@@ -123,8 +129,8 @@ func setup(t testing.TB, dialectName string, hookOpts ...qbotest.WebhookOption) 
 	t.Cleanup(hook.Close)
 	b.hookURL = hook.URL
 
-	b.srv = qbotest.NewServer(t, qbotest.WithRealms(1), qbotest.WithoutLimits(),
-		qbotest.WithWebhook(hook.URL, verifier, hookOpts...))
+	b.srv = qbotest.NewServer(t, append([]qbotest.Option{qbotest.WithRealms(1), qbotest.WithoutLimits(),
+		qbotest.WithWebhook(hook.URL, verifier, hookOpts...)}, srvOpts...)...)
 	b.realm = b.srv.Realm(b.srv.RealmIDs()[0])
 	tok := b.srv.IssueTokens(b.realm.ID())
 	key, err := secrets.GenerateKey()
