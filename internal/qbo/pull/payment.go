@@ -278,6 +278,9 @@ func (p *Puller) ownChanged(ctx context.Context, c *ent.Client, row *ent.QBOConn
 	return err
 }
 
+// noInvoice is the reason of a payment that names no invoice.
+const noInvoice = "the payment names no invoice"
+
 // verdict is what matching a QuickBooks payment to Books found: applications, or why not.
 type verdict struct {
 	customerID string
@@ -334,7 +337,7 @@ func (p *Puller) match(ctx context.Context, c *ent.Client, row *ent.QBOConnectio
 		}
 	}
 	if len(order) == 0 {
-		v.kind, v.reason = reconciliationitem.KindUnmatchedPayment, "the payment names no invoice"
+		v.kind, v.reason = reconciliationitem.KindUnmatchedPayment, noInvoice
 		return v, nil
 	}
 	links, err := c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.RecordTypeEQ(qbolink.RecordTypeInvoice),
@@ -542,7 +545,7 @@ func (p *Puller) linkPayment(ctx context.Context, c *ent.Client, row *ent.QBOCon
 
 // follow brings a Books payment recorded from QuickBooks in line with the QuickBooks payment
 // as it is now.
-func (p *Puller) follow(ctx context.Context, c *ent.Client, row *ent.QBOConnection, link *ent.QBOLink, books *ent.Payment, qp *qboPayment) error {
+func (p *Puller) follow(ctx context.Context, c *ent.Client, row *ent.QBOConnection, link *ent.QBOLink, books *ent.Payment, qp *qboPayment) (err error) {
 	if books.VoidedAt != nil {
 		// Voided in Books because QuickBooks voided or deleted it; QuickBooks never revives one.
 		return nil
@@ -585,9 +588,18 @@ func (p *Puller) follow(ctx context.Context, c *ent.Client, row *ent.QBOConnecti
 	if v.kind != "" && v.kind != reconciliationitem.KindUnmatchedPayment {
 		return p.raisePayment(ctx, c, row, qp, v)
 	}
+	// The payment no longer pays a Books invoice: its money stays the customer's credit. When
+	// it names an invoice Books does not know, a person is told as well.
+	elsewhere := v.kind == reconciliationitem.KindUnmatchedPayment && v.reason != noInvoice
 	if v.kind == reconciliationitem.KindUnmatchedPayment {
-		// The payment no longer pays a Books invoice: its money stays the customer's credit.
 		v.apps = nil
+	}
+	if elsewhere {
+		defer func() {
+			if err == nil {
+				err = p.raisePayment(ctx, c, row, qp, v)
+			}
+		}()
 	}
 	if qp.total.Cmp(books.Amount) != 0 || v.customerID != books.CustomerID {
 		// Amounts and customers of a recorded payment are fixed: void it and record it anew,

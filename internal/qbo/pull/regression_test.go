@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"books/ent"
+	"books/ent/invoice"
 	"books/ent/payment"
 	"books/ent/qboconnection"
 	"books/ent/qboinboxevent"
@@ -342,5 +343,47 @@ func TestCreditAppliedInQuickBooksIsRaised(t *testing.T) {
 		inv := b.invoice(t, invs[0].ID)
 		require.True(t, raised || cents(t, qinv["Balance"]) == inv.Balance.Units()/100,
 			"QuickBooks invoice balance %v, Books %s; item raised: %v", qinv["Balance"], inv.Balance, raised)
+	})
+}
+
+// A payment Books recorded is re-pointed in QuickBooks to an invoice Books does not know: the
+// money stays the customer's credit in Books, and a person is told (and may match it).
+func TestPaymentMovedToAnUnknownInvoiceIsRaised(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d string) {
+		b := setup(t, d)
+		cus, invs := b.pushed(t, "Elsewhere", "100.00", "60.00")
+		cq := b.qboID(t, qbolink.RecordTypeCustomer, cus.ID)
+		qp := b.qboPay(t, cq, "60.00", "", map[string]string{b.qboID(t, qbolink.RecordTypeInvoice, invs[0].ID): "60.00"})
+		id := qp["Id"].(string)
+		b.settle(t)
+		raw, err := b.api.Create(context.Background(), "Invoice", map[string]any{"CustomerRef": map[string]any{"value": cq},
+			"Line": []any{map[string]any{"DetailType": "SalesItemLineDetail", "Amount": json.Number("60.00"),
+				"SalesItemLineDetail": map[string]any{"ItemRef": map[string]any{"value": "1"}}}}}, "qbo-only-elsewhere")
+		require.NoError(t, err)
+		var other map[string]any
+		require.NoError(t, json.Unmarshal(raw, &other))
+		b.qboUpdate(t, "Payment", id, map[string]any{"Line": []any{lineTo(other["Id"].(string), "60.00")}})
+		b.settle(t)
+
+		ps := b.qboPayments(t, id)
+		require.Len(t, ps, 1)
+		require.Equal(t, "60.00", ps[0].Unapplied.String(), "the money is the customer's credit")
+		require.Equal(t, "100.00", b.invoice(t, invs[0].ID).Balance.String())
+		it := b.recItem(t, "Payment", id)
+		require.Equal(t, reconciliationitem.KindUnmatchedPayment, it.Kind)
+		require.Equal(t, reconciliationitem.StatusOpen, it.Status)
+
+		_, paid, err := b.match(t, it.ID, []billing.Application{{InvoiceID: invs[1].ID, Amount: money.MustParse("60.00")}})
+		require.NoError(t, err)
+		require.Equal(t, invoice.StatusPaid, b.invoice(t, invs[1].ID).Status)
+		live := 0
+		for _, p := range b.qboPayments(t, id) {
+			if p.VoidedAt == nil {
+				live++
+				require.Equal(t, paid.ID, p.ID)
+			}
+		}
+		require.Equal(t, 1, live, "the person's match replaces the standing payment")
 	})
 }
