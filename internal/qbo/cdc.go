@@ -29,6 +29,9 @@ type CDCResult struct {
 	Changes map[string][]Changed
 	// Total counts the objects; at MaxCDCObjects the window was too long.
 	Total int
+	// Time is QuickBooks' clock when it answered (the envelope's "time"); zero when the answer
+	// has none. A poller keeps it as its watermark, so the two clocks need not agree.
+	Time time.Time
 }
 
 // CDC returns the objects of entities changed since since (QuickBooks looks
@@ -69,6 +72,12 @@ func (c *Client) CDC(ctx context.Context, entities []string, since time.Time) (*
 		return nil, fmt.Errorf("qbo: CDC answered %d entity blocks for %d entities", len(qrs), len(names))
 	}
 	res := &CDCResult{Changes: make(map[string][]Changed, len(names))}
+	var at string
+	if json.Unmarshal(env["time"], &at) == nil {
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+			res.Time = t
+		}
+	}
 	for i, raw := range qrs {
 		page, err := parseQueryResponse(raw)
 		if err != nil {

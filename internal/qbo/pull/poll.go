@@ -71,13 +71,18 @@ func (p *Puller) Poll(ctx context.Context, client *ent.Client, connectionID stri
 		notes, err = p.queryChanges(octx, api, since)
 	} else {
 		var cut *time.Time
-		notes, cut, err = p.cdcChanges(octx, api, since)
+		var qboNow time.Time
+		notes, qboNow, cut, err = p.cdcChanges(octx, api, since)
+		if !qboNow.IsZero() {
+			// QuickBooks' own clock: what it had not written when it first answered is read
+			// by the next pass, however far Books' clock is from it.
+			through = qboNow
+		}
 		if err == nil && cut != nil {
 			// CDC could not read past *cut: keep the watermark there (plus the overlap the
 			// next pass subtracts), so the rest is read by the next pass, never skipped.
-			through = cut.Add(PollOverlap)
-			if through.After(start) {
-				through = start
+			if c := cut.Add(PollOverlap); c.Before(through) {
+				through = c
 			}
 		}
 	}
@@ -157,24 +162,26 @@ func (p *Puller) note(realm, entity string, raw json.RawMessage, deleted bool) (
 }
 
 // cdcChanges reads changes since since by change data capture. An answer cut at 1,000 objects
-// is followed by another from the latest change it held.
-// cut, when not nil, is how far the answers could be read: an answer cut at 1,000 objects
+// is followed by another from the latest change it held. first is QuickBooks' clock at the
+// first answer (zero if it gave none); cut, when not nil, is how far the answers could be read: an answer cut at 1,000 objects
 // whose latest change is no later than the time it was asked from (over 1,000 changes in one
 // second), or maxRounds answers all cut; the changes at and after cut were read in part.
 // Objects of that one second are then read by query (which pages), deletions excepted.
-func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Time) ([]Notification, *time.Time, error) {
-	var out []Notification
-	for range maxRounds {
+func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Time) (out []Notification, first time.Time, cut *time.Time, err error) {
+	for round := range maxRounds {
 		res, err := api.CDC(ctx, polled, since)
 		if err != nil {
-			return nil, nil, err
+			return nil, first, nil, err
+		}
+		if round == 0 {
+			first = res.Time
 		}
 		latest := since
 		for _, e := range polled {
 			for _, ch := range res.Changes[e] {
 				n, at, err := p.note(api.RealmID(), e, ch.Object, ch.Deleted)
 				if err != nil {
-					return nil, nil, err
+					return nil, first, nil, err
 				}
 				if n.ID == "" {
 					n.ID = ch.ID
@@ -186,13 +193,13 @@ func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Tim
 			}
 		}
 		if res.Total < qbo.MaxCDCObjects {
-			return out, nil, nil
+			return out, first, nil, nil
 		}
 		if !latest.After(since) {
 			// Over 1,000 changes in the second since: read that second by query, then go on.
 			sec, err := p.queryChangesBetween(ctx, api, since, since.Add(time.Second))
 			if err != nil {
-				return nil, nil, err
+				return nil, first, nil, err
 			}
 			out = append(out, sec...)
 			since = since.Add(time.Second)
@@ -200,7 +207,7 @@ func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Tim
 		}
 		since = latest
 	}
-	return out, &since, nil
+	return out, first, &since, nil
 }
 
 // queryChangesBetween reads the polled entities changed in [from, to) by query.

@@ -387,3 +387,24 @@ func TestPaymentMovedToAnUnknownInvoiceIsRaised(t *testing.T) {
 		require.Equal(t, 1, live, "the person's match replaces the standing payment")
 	})
 }
+
+// QuickBooks' clock an hour behind Books': the watermark is QuickBooks' own time, so a change
+// written after a pass is read by the next, whatever Books' clock says.
+func TestPollerWatermarkIsQuickBooksClock(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d string) {
+		behind := func() time.Time { return time.Now().Add(-time.Hour) }
+		b := setupSrv(t, d, []qbotest.Option{qbotest.WithClock(behind)})
+		cus, invs := b.pushed(t, "Skew", "100.00", "50.00")
+		cq := b.qboID(t, qbolink.RecordTypeCustomer, cus.ID)
+		require.NoError(t, b.srv.InjectFault(qbotestDropAll()))
+		b.poll(t)
+		row, err := b.client.QBOConnection.Get(b.ctx, b.row.ID)
+		require.NoError(t, err)
+		require.WithinDuration(t, behind(), *row.PolledThrough, 5*time.Minute, "the watermark is QuickBooks' time")
+
+		qp := b.qboPay(t, cq, "50.00", "", map[string]string{b.qboID(t, qbolink.RecordTypeInvoice, invs[1].ID): "50.00"})
+		b.poll(t)
+		require.Len(t, b.qboPayments(t, qp["Id"].(string)), 1, "the change after the first pass is read by the next")
+	})
+}
