@@ -143,6 +143,10 @@ func rollback(tx *ent.Tx, err error) error {
 }
 
 func (p *Puller) applyPayment(ctx context.Context, c *ent.Client, row *ent.QBOConnection, qp *qboPayment) error {
+	// The item first, as a person's match takes it first (see recon.LockRecord).
+	if _, err := recon.LockRecord(ctx, c, row.ID, "Payment", qp.ID); err != nil {
+		return err
+	}
 	link, err := c.QBOLink.Query().Where(qbolink.ConnectionID(row.ID), qbolink.QboType("Payment"), qbolink.QboID(qp.ID)).First(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		return err

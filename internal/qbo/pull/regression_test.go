@@ -408,3 +408,64 @@ func TestPollerWatermarkIsQuickBooksClock(t *testing.T) {
 		require.Len(t, b.qboPayments(t, qp["Id"].(string)), 1, "the change after the first pass is read by the next")
 	})
 }
+
+// A person matches an item while a pass records the same QuickBooks payment (it now names the
+// invoice): one standing Books payment, whichever wins; the loser is refused or finds it done.
+func TestPersonMatchRacingAPass(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d string) {
+		b := setup(t, d)
+		cus, invs := b.pushed(t, "Race", "10.00", "20.00", "30.00", "40.00", "50.00")
+		cq := b.qboID(t, qbolink.RecordTypeCustomer, cus.ID)
+		require.NoError(t, b.srv.InjectFault(qbotestDropAll()))
+		p := b.quiet()
+		for i, inv := range invs {
+			qp := b.qboPay(t, cq, inv.Total.String(), fmt.Sprintf("RACE-%d", i), nil)
+			id := qp["Id"].(string)
+			_, err := p.Store(context.Background(), b.client, []pull.Notification{{Source: qboinboxevent.SourceLegacy,
+				Key: pull.ChangeKey(b.realm.ID(), "Payment", id, "Create", "race"), RealmID: b.realm.ID(),
+				Entity: "Payment", ID: id, Operation: "Create"}})
+			require.NoError(t, err)
+			require.NoError(t, p.Process(context.Background(), b.client, b.row.ID))
+			it := b.recItem(t, "Payment", id)
+			require.Equal(t, reconciliationitem.KindUnmatchedPayment, it.Kind)
+
+			b.qboUpdate(t, "Payment", id, map[string]any{"Line": []any{lineTo(b.qboID(t, qbolink.RecordTypeInvoice, inv.ID), inv.Total.String())}})
+			_, err = p.Store(context.Background(), b.client, []pull.Notification{{Source: qboinboxevent.SourceLegacy,
+				Key: pull.ChangeKey(b.realm.ID(), "Payment", id, "Update", "race"), RealmID: b.realm.ID(),
+				Entity: "Payment", ID: id, Operation: "Update"}})
+			require.NoError(t, err)
+			errs := make(chan error, 2)
+			go func() { errs <- p.Process(context.Background(), b.client, b.row.ID) }()
+			go func() {
+				tx, err := b.client.Tx(b.ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, _, err = b.puller.Match(b.ctx, tx.Client(), it.ID, []billing.Application{{InvoiceID: inv.ID, Amount: inv.Total}}, "")
+				if err != nil {
+					_ = tx.Rollback()
+					errs <- err
+					return
+				}
+				errs <- tx.Commit()
+			}()
+			for range 2 {
+				if err := <-errs; err != nil {
+					require.Contains(t, []string{"CONFLICT", ""}, apperrCode(err), "%v", err)
+				}
+			}
+			// Whatever is left pending is processed by the next run.
+			require.NoError(t, p.Process(context.Background(), b.client, b.row.ID))
+			live := 0
+			for _, bp := range b.qboPayments(t, id) {
+				if bp.VoidedAt == nil {
+					live++
+				}
+			}
+			require.Equal(t, 1, live, "payment %d: one standing Books payment", i)
+			require.Equal(t, invoice.StatusPaid, b.invoice(t, inv.ID).Status)
+		}
+	})
+}

@@ -21,6 +21,7 @@ import (
 	"books/ent/qbolink"
 	"books/ent/reconciliationitem"
 	"books/internal/adminq"
+	"books/internal/apperr"
 	"books/internal/auth"
 	"books/internal/billing"
 	"books/internal/caldate"
@@ -352,3 +353,5 @@ func cents(t testing.TB, v any) int64 {
 }
 
 func qbotestDropAll() qbotest.Fault { return qbotest.Fault{Kind: qbotest.FaultDropWebhook} }
+
+func apperrCode(err error) string { return apperr.Code(err) }

@@ -147,6 +147,22 @@ func Find(ctx context.Context, c *ent.Client, connectionID, qboType, qboID strin
 	return it, err
 }
 
+// LockRecord reads the item of a QuickBooks record FOR UPDATE on PostgreSQL (nil when it has
+// none), so a pass and a person's match of the same record take the item before anything
+// else and cannot deadlock on the invoices they both lock.
+func LockRecord(ctx context.Context, c *ent.Client, connectionID, qboType, qboID string) (*ent.ReconciliationItem, error) {
+	q := c.ReconciliationItem.Query().Where(reconciliationitem.ConnectionID(connectionID),
+		reconciliationitem.QboType(qboType), reconciliationitem.QboID(qboID))
+	if c.Dialect() == dialect.Postgres {
+		q = q.ForUpdate()
+	}
+	it, err := q.Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return it, err
+}
+
 // Close settles the item of a QuickBooks record that a pass found settled without a person:
 // matched (paymentID names the Books payment recorded) or dismissed (QuickBooks voided or
 // deleted the record). An item already matched or dismissed, or a record without an item,
