@@ -21,6 +21,9 @@ import (
 // paid an invoice since written off cannot be taken back (INVALID_TRANSITION): a person must
 // decide.
 func VoidPayment(ctx context.Context, client *ent.Client, paymentID, reason string) (*ent.Payment, error) {
+	if len(reason) > 200 {
+		return nil, apperr.New(apperr.Validation, "the reason is longer than 200 characters").WithField("reason")
+	}
 	var out *ent.Payment
 	owned, err := ledger.InTx(ctx, client, func(c *ent.Client) error {
 		p, err := lockPayment(ctx, c, paymentID)
@@ -63,7 +66,7 @@ func VoidPayment(ctx context.Context, client *ent.Client, paymentID, reason stri
 		if unapplied.IsPositive() {
 			desc := fmt.Sprintf("Payment %s voided", p.ID)
 			if reason != "" {
-				desc += ": " + truncateText(reason, 200)
+				desc += ": " + reason
 			}
 			je, err := post(ctx, c, p.EntityID, date, "pvoid:"+p.ID, ledger.Document{Type: ledger.DocPayment, ID: p.ID}, desc, []ledger.Line{
 				{SourceCode: codeCustomerCredits, Debit: unapplied, Description: desc, CustomerID: p.CustomerID},
@@ -86,14 +89,4 @@ func refuseVoided(p *ent.Payment) error {
 		return nil
 	}
 	return apperr.New(apperr.InvalidTransition, "payment %s was voided", p.ID)
-}
-
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && (s[n]&0xC0) == 0x80 {
-		n--
-	}
-	return s[:n]
 }

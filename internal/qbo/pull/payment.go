@@ -11,7 +11,6 @@ import (
 
 	"books/ent"
 	"books/ent/creditmemo"
-	"books/ent/customer"
 	"books/ent/invoice"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
@@ -449,11 +448,17 @@ func (p *Puller) raisePayment(ctx context.Context, c *ent.Client, row *ent.QBOCo
 	return err
 }
 
+// forAPerson reports whether err is billing's coded refusal (a rule the QuickBooks record
+// breaks in Books), which a person settles; other errors are retried.
+func forAPerson(err error) bool {
+	code := apperr.Code(err)
+	return code != "" && code != apperr.Internal && code != apperr.Unavailable
+}
+
 // refused turns a coded refusal of billing (a closed invoice, a rule the payment breaks) into
 // a reconciliation item for a person; other errors stay errors.
 func (p *Puller) refused(ctx context.Context, c *ent.Client, row *ent.QBOConnection, qp *qboPayment, err error) error {
-	code := apperr.Code(err)
-	if code == "" || code == apperr.Internal || code == apperr.Unavailable {
+	if !forAPerson(err) {
 		return err
 	}
 	return p.raisePayment(ctx, c, row, qp, verdict{kind: reconciliationitem.KindUnmatchedPayment,
@@ -637,8 +642,7 @@ func matchedByPerson(ctx context.Context, c *ent.Client, row *ent.QBOConnection,
 }
 
 func (p *Puller) raiseFollow(ctx context.Context, c *ent.Client, row *ent.QBOConnection, books *ent.Payment, qp *qboPayment, reason string, cause error) error {
-	code := apperr.Code(cause)
-	if code == "" || code == apperr.Internal || code == apperr.Unavailable {
+	if !forAPerson(cause) {
 		return cause
 	}
 	prob := recon.Problem{EntityID: row.EntityID, ConnectionID: row.ID, Kind: reconciliationitem.KindRemoteChange,
@@ -709,9 +713,6 @@ func matchCustomerOf(ctx context.Context, c *ent.Client, entityID string, apps [
 			return "", apperr.New(apperr.Validation, "the applications name invoices of different customers").WithField("applications")
 		}
 		cus = inv.CustomerID
-	}
-	if _, err := c.Customer.Query().Where(customer.ID(cus)).Only(ctx); err != nil {
-		return "", err
 	}
 	return cus, nil
 }

@@ -68,7 +68,7 @@ func (p *Puller) Poll(ctx context.Context, client *ent.Client, connectionID stri
 	var notes []Notification
 	through := start
 	if start.Sub(since) > cdcWindow {
-		notes, err = p.queryChanges(octx, api, since)
+		notes, err = p.queryChanges(octx, api, since, time.Time{})
 	} else {
 		var cut *time.Time
 		var qboNow time.Time
@@ -197,7 +197,7 @@ func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Tim
 		}
 		if !latest.After(since) {
 			// Over 1,000 changes in the second since: read that second by query, then go on.
-			sec, err := p.queryChangesBetween(ctx, api, since, since.Add(time.Second))
+			sec, err := p.queryChanges(ctx, api, since, since.Add(time.Second))
 			if err != nil {
 				return nil, first, nil, err
 			}
@@ -210,31 +210,16 @@ func (p *Puller) cdcChanges(ctx context.Context, api *qbo.Client, since time.Tim
 	return out, first, &since, nil
 }
 
-// queryChangesBetween reads the polled entities changed in [from, to) by query.
-func (p *Puller) queryChangesBetween(ctx context.Context, api *qbo.Client, from, to time.Time) ([]Notification, error) {
-	var out []Notification
-	for _, e := range polled {
-		rows, err := api.QueryAll(ctx, e, "MetaData.LastUpdatedTime >= "+qbo.Quote(from.Format(time.RFC3339))+
-			" AND MetaData.LastUpdatedTime < "+qbo.Quote(to.Format(time.RFC3339)))
-		if err != nil {
-			return nil, err
-		}
-		for _, raw := range rows {
-			n, _, err := p.note(api.RealmID(), e, raw, false)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, n)
-		}
+// queryChanges reads the polled entities changed at or after from, and before to unless to
+// is zero, by queries: for a watermark older than CDC keeps, or one second CDC cannot page.
+func (p *Puller) queryChanges(ctx context.Context, api *qbo.Client, from, to time.Time) ([]Notification, error) {
+	where := "MetaData.LastUpdatedTime >= " + qbo.Quote(from.Format(time.RFC3339))
+	if !to.IsZero() {
+		where += " AND MetaData.LastUpdatedTime < " + qbo.Quote(to.Format(time.RFC3339))
 	}
-	return out, nil
-}
-
-// queryChanges reads changes since since by queries, for a watermark older than CDC keeps.
-func (p *Puller) queryChanges(ctx context.Context, api *qbo.Client, since time.Time) ([]Notification, error) {
 	var out []Notification
 	for _, e := range polled {
-		rows, err := api.QueryAll(ctx, e, "MetaData.LastUpdatedTime >= "+qbo.Quote(since.Format(time.RFC3339)))
+		rows, err := api.QueryAll(ctx, e, where)
 		if err != nil {
 			return nil, err
 		}

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -44,9 +43,6 @@ type Puller struct {
 	Logger *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
-
-	mu   sync.Mutex
-	held map[string]bool
 }
 
 func (p *Puller) now() time.Time {

@@ -80,9 +80,8 @@ func (q *Queue) Raise(ctx context.Context, c *ent.Client, p Problem) (*ent.Recon
 		return nil, fmt.Errorf("recon: a problem names its entity, connection, kind and QuickBooks record")
 	}
 	now := time.Now().UTC()
-	cur, err := c.ReconciliationItem.Query().Where(reconciliationitem.ConnectionID(p.ConnectionID),
-		reconciliationitem.QboType(p.QBOType), reconciliationitem.QboID(p.QBOID)).Only(ctx)
-	if ent.IsNotFound(err) {
+	cur, err := Find(ctx, c, p.ConnectionID, p.QBOType, p.QBOID)
+	if err == nil && cur == nil {
 		create := c.ReconciliationItem.Create().
 			SetEntityID(p.EntityID).SetConnectionID(p.ConnectionID).SetKind(p.Kind).
 			SetQboType(p.QBOType).SetQboID(p.QBOID).
@@ -139,21 +138,20 @@ func (q *Queue) Raise(ctx context.Context, c *ent.Client, p Problem) (*ent.Recon
 
 // Find returns the item of a QuickBooks record, or nil when it has none.
 func Find(ctx context.Context, c *ent.Client, connectionID, qboType, qboID string) (*ent.ReconciliationItem, error) {
-	it, err := c.ReconciliationItem.Query().Where(reconciliationitem.ConnectionID(connectionID),
-		reconciliationitem.QboType(qboType), reconciliationitem.QboID(qboID)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return it, err
+	return findRecord(ctx, c, connectionID, qboType, qboID, false)
 }
 
 // LockRecord reads the item of a QuickBooks record FOR UPDATE on PostgreSQL (nil when it has
 // none), so a pass and a person's match of the same record take the item before anything
 // else and cannot deadlock on the invoices they both lock.
 func LockRecord(ctx context.Context, c *ent.Client, connectionID, qboType, qboID string) (*ent.ReconciliationItem, error) {
+	return findRecord(ctx, c, connectionID, qboType, qboID, c.Dialect() == dialect.Postgres)
+}
+
+func findRecord(ctx context.Context, c *ent.Client, connectionID, qboType, qboID string, forUpdate bool) (*ent.ReconciliationItem, error) {
 	q := c.ReconciliationItem.Query().Where(reconciliationitem.ConnectionID(connectionID),
 		reconciliationitem.QboType(qboType), reconciliationitem.QboID(qboID))
-	if c.Dialect() == dialect.Postgres {
+	if forUpdate {
 		q = q.ForUpdate()
 	}
 	it, err := q.Only(ctx)
