@@ -37,7 +37,7 @@ type ChargeReversal struct {
 	Date caldate.Date `json:"date,omitempty"`
 	// Why the charge reversal was made; empty when not given.
 	Reason string `json:"reason,omitempty"`
-	// The payment processor's id of the charge reversal; empty when none.
+	// The payment processor's id of the charge reversal (e.g. Stripe's re_… or dp_…), one charge reversal per id and entity; empty when none.
 	ExternalRef string `json:"external_ref,omitempty"`
 	// The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. Money that had paid invoices is first taken back from them by entries of its own.
 	JournalEntryID string `json:"journal_entry_id,omitempty"`

@@ -15,6 +15,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -35,6 +36,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
 	"books/ent/qboinboxevent"
@@ -42,6 +44,8 @@ import (
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
+	"books/ent/stripeaccount"
+	"books/ent/stripeevent"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 
@@ -66,6 +70,8 @@ type Client struct {
 	AdminIssue *AdminIssueClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// BillingProfile is the client for interacting with the BillingProfile builders.
+	BillingProfile *BillingProfileClient
 	// COAMapping is the client for interacting with the COAMapping builders.
 	COAMapping *COAMappingClient
 	// ChargeReversal is the client for interacting with the ChargeReversal builders.
@@ -106,6 +112,8 @@ type Client struct {
 	Payment *PaymentClient
 	// PaymentApplication is the client for interacting with the PaymentApplication builders.
 	PaymentApplication *PaymentApplicationClient
+	// PaymentAttempt is the client for interacting with the PaymentAttempt builders.
+	PaymentAttempt *PaymentAttemptClient
 	// QBOAuthState is the client for interacting with the QBOAuthState builders.
 	QBOAuthState *QBOAuthStateClient
 	// QBOConnection is the client for interacting with the QBOConnection builders.
@@ -120,6 +128,10 @@ type Client struct {
 	ReconciliationItem *ReconciliationItemClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
+	// StripeAccount is the client for interacting with the StripeAccount builders.
+	StripeAccount *StripeAccountClient
+	// StripeEvent is the client for interacting with the StripeEvent builders.
+	StripeEvent *StripeEventClient
 	// Vendor is the client for interacting with the Vendor builders.
 	Vendor *VendorClient
 	// WriteOff is the client for interacting with the WriteOff builders.
@@ -139,6 +151,7 @@ func (c *Client) init() {
 	c.AccountingPeriod = NewAccountingPeriodClient(c.config)
 	c.AdminIssue = NewAdminIssueClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
+	c.BillingProfile = NewBillingProfileClient(c.config)
 	c.COAMapping = NewCOAMappingClient(c.config)
 	c.ChargeReversal = NewChargeReversalClient(c.config)
 	c.Class = NewClassClient(c.config)
@@ -159,6 +172,7 @@ func (c *Client) init() {
 	c.Organization = NewOrganizationClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.PaymentApplication = NewPaymentApplicationClient(c.config)
+	c.PaymentAttempt = NewPaymentAttemptClient(c.config)
 	c.QBOAuthState = NewQBOAuthStateClient(c.config)
 	c.QBOConnection = NewQBOConnectionClient(c.config)
 	c.QBOInboxEvent = NewQBOInboxEventClient(c.config)
@@ -166,6 +180,8 @@ func (c *Client) init() {
 	c.QBOListEntry = NewQBOListEntryClient(c.config)
 	c.ReconciliationItem = NewReconciliationItemClient(c.config)
 	c.Refund = NewRefundClient(c.config)
+	c.StripeAccount = NewStripeAccountClient(c.config)
+	c.StripeEvent = NewStripeEventClient(c.config)
 	c.Vendor = NewVendorClient(c.config)
 	c.WriteOff = NewWriteOffClient(c.config)
 }
@@ -264,6 +280,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AccountingPeriod:   NewAccountingPeriodClient(cfg),
 		AdminIssue:         NewAdminIssueClient(cfg),
 		AuditEvent:         NewAuditEventClient(cfg),
+		BillingProfile:     NewBillingProfileClient(cfg),
 		COAMapping:         NewCOAMappingClient(cfg),
 		ChargeReversal:     NewChargeReversalClient(cfg),
 		Class:              NewClassClient(cfg),
@@ -284,6 +301,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Organization:       NewOrganizationClient(cfg),
 		Payment:            NewPaymentClient(cfg),
 		PaymentApplication: NewPaymentApplicationClient(cfg),
+		PaymentAttempt:     NewPaymentAttemptClient(cfg),
 		QBOAuthState:       NewQBOAuthStateClient(cfg),
 		QBOConnection:      NewQBOConnectionClient(cfg),
 		QBOInboxEvent:      NewQBOInboxEventClient(cfg),
@@ -291,6 +309,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		QBOListEntry:       NewQBOListEntryClient(cfg),
 		ReconciliationItem: NewReconciliationItemClient(cfg),
 		Refund:             NewRefundClient(cfg),
+		StripeAccount:      NewStripeAccountClient(cfg),
+		StripeEvent:        NewStripeEventClient(cfg),
 		Vendor:             NewVendorClient(cfg),
 		WriteOff:           NewWriteOffClient(cfg),
 	}, nil
@@ -316,6 +336,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AccountingPeriod:   NewAccountingPeriodClient(cfg),
 		AdminIssue:         NewAdminIssueClient(cfg),
 		AuditEvent:         NewAuditEventClient(cfg),
+		BillingProfile:     NewBillingProfileClient(cfg),
 		COAMapping:         NewCOAMappingClient(cfg),
 		ChargeReversal:     NewChargeReversalClient(cfg),
 		Class:              NewClassClient(cfg),
@@ -336,6 +357,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Organization:       NewOrganizationClient(cfg),
 		Payment:            NewPaymentClient(cfg),
 		PaymentApplication: NewPaymentApplicationClient(cfg),
+		PaymentAttempt:     NewPaymentAttemptClient(cfg),
 		QBOAuthState:       NewQBOAuthStateClient(cfg),
 		QBOConnection:      NewQBOConnectionClient(cfg),
 		QBOInboxEvent:      NewQBOInboxEventClient(cfg),
@@ -343,6 +365,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		QBOListEntry:       NewQBOListEntryClient(cfg),
 		ReconciliationItem: NewReconciliationItemClient(cfg),
 		Refund:             NewRefundClient(cfg),
+		StripeAccount:      NewStripeAccountClient(cfg),
+		StripeEvent:        NewStripeEventClient(cfg),
 		Vendor:             NewVendorClient(cfg),
 		WriteOff:           NewWriteOffClient(cfg),
 	}, nil
@@ -374,13 +398,14 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.AccountingPeriod, c.AdminIssue, c.AuditEvent, c.COAMapping,
-		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
-		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
-		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
-		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.QBOAuthState,
-		c.QBOConnection, c.QBOInboxEvent, c.QBOLink, c.QBOListEntry,
-		c.ReconciliationItem, c.Refund, c.Vendor, c.WriteOff,
+		c.Account, c.AccountingPeriod, c.AdminIssue, c.AuditEvent, c.BillingProfile,
+		c.COAMapping, c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo,
+		c.Customer, c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine,
+		c.InvoiceSequence, c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal,
+		c.LedgerVerification, c.LegalEntity, c.Organization, c.Payment,
+		c.PaymentApplication, c.PaymentAttempt, c.QBOAuthState, c.QBOConnection,
+		c.QBOInboxEvent, c.QBOLink, c.QBOListEntry, c.ReconciliationItem, c.Refund,
+		c.StripeAccount, c.StripeEvent, c.Vendor, c.WriteOff,
 	} {
 		n.Use(hooks...)
 	}
@@ -390,13 +415,14 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.AccountingPeriod, c.AdminIssue, c.AuditEvent, c.COAMapping,
-		c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo, c.Customer,
-		c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine, c.InvoiceSequence,
-		c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal, c.LedgerVerification,
-		c.LegalEntity, c.Organization, c.Payment, c.PaymentApplication, c.QBOAuthState,
-		c.QBOConnection, c.QBOInboxEvent, c.QBOLink, c.QBOListEntry,
-		c.ReconciliationItem, c.Refund, c.Vendor, c.WriteOff,
+		c.Account, c.AccountingPeriod, c.AdminIssue, c.AuditEvent, c.BillingProfile,
+		c.COAMapping, c.ChargeReversal, c.Class, c.CreditApplication, c.CreditMemo,
+		c.Customer, c.IntegrationKey, c.Invoice, c.InvoiceEvent, c.InvoiceLine,
+		c.InvoiceSequence, c.Item, c.JournalEntry, c.JournalLine, c.LedgerSeal,
+		c.LedgerVerification, c.LegalEntity, c.Organization, c.Payment,
+		c.PaymentApplication, c.PaymentAttempt, c.QBOAuthState, c.QBOConnection,
+		c.QBOInboxEvent, c.QBOLink, c.QBOListEntry, c.ReconciliationItem, c.Refund,
+		c.StripeAccount, c.StripeEvent, c.Vendor, c.WriteOff,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -413,6 +439,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AdminIssue.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
+	case *BillingProfileMutation:
+		return c.BillingProfile.mutate(ctx, m)
 	case *COAMappingMutation:
 		return c.COAMapping.mutate(ctx, m)
 	case *ChargeReversalMutation:
@@ -453,6 +481,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Payment.mutate(ctx, m)
 	case *PaymentApplicationMutation:
 		return c.PaymentApplication.mutate(ctx, m)
+	case *PaymentAttemptMutation:
+		return c.PaymentAttempt.mutate(ctx, m)
 	case *QBOAuthStateMutation:
 		return c.QBOAuthState.mutate(ctx, m)
 	case *QBOConnectionMutation:
@@ -467,6 +497,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ReconciliationItem.mutate(ctx, m)
 	case *RefundMutation:
 		return c.Refund.mutate(ctx, m)
+	case *StripeAccountMutation:
+		return c.StripeAccount.mutate(ctx, m)
+	case *StripeEventMutation:
+		return c.StripeEvent.mutate(ctx, m)
 	case *VendorMutation:
 		return c.Vendor.mutate(ctx, m)
 	case *WriteOffMutation:
@@ -1045,6 +1079,173 @@ func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (V
 		return (&AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AuditEvent mutation op: %q", m.Op())
+	}
+}
+
+// BillingProfileClient is a client for the BillingProfile schema.
+type BillingProfileClient struct {
+	config
+}
+
+// NewBillingProfileClient returns a client for the BillingProfile from the given config.
+func NewBillingProfileClient(c config) *BillingProfileClient {
+	return &BillingProfileClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `billingprofile.Hooks(f(g(h())))`.
+func (c *BillingProfileClient) Use(hooks ...Hook) {
+	c.hooks.BillingProfile = append(c.hooks.BillingProfile, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `billingprofile.Intercept(f(g(h())))`.
+func (c *BillingProfileClient) Intercept(interceptors ...Interceptor) {
+	c.inters.BillingProfile = append(c.inters.BillingProfile, interceptors...)
+}
+
+// Create returns a builder for creating a BillingProfile entity.
+func (c *BillingProfileClient) Create() *BillingProfileCreate {
+	mutation := newBillingProfileMutation(c.config, OpCreate)
+	return &BillingProfileCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of BillingProfile entities.
+func (c *BillingProfileClient) CreateBulk(builders ...*BillingProfileCreate) *BillingProfileCreateBulk {
+	return &BillingProfileCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *BillingProfileClient) MapCreateBulk(slice any, setFunc func(*BillingProfileCreate, int)) *BillingProfileCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &BillingProfileCreateBulk{err: fmt.Errorf("calling to BillingProfileClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*BillingProfileCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &BillingProfileCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for BillingProfile.
+func (c *BillingProfileClient) Update() *BillingProfileUpdate {
+	mutation := newBillingProfileMutation(c.config, OpUpdate)
+	return &BillingProfileUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *BillingProfileClient) UpdateOne(_m *BillingProfile) *BillingProfileUpdateOne {
+	mutation := newBillingProfileMutation(c.config, OpUpdateOne, withBillingProfile(_m))
+	return &BillingProfileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *BillingProfileClient) UpdateOneID(id string) *BillingProfileUpdateOne {
+	mutation := newBillingProfileMutation(c.config, OpUpdateOne, withBillingProfileID(id))
+	return &BillingProfileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for BillingProfile.
+func (c *BillingProfileClient) Delete() *BillingProfileDelete {
+	mutation := newBillingProfileMutation(c.config, OpDelete)
+	return &BillingProfileDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *BillingProfileClient) DeleteOne(_m *BillingProfile) *BillingProfileDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *BillingProfileClient) DeleteOneID(id string) *BillingProfileDeleteOne {
+	builder := c.Delete().Where(billingprofile.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &BillingProfileDeleteOne{builder}
+}
+
+// Query returns a query builder for BillingProfile.
+func (c *BillingProfileClient) Query() *BillingProfileQuery {
+	return &BillingProfileQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeBillingProfile},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a BillingProfile entity by its id.
+func (c *BillingProfileClient) Get(ctx context.Context, id string) (*BillingProfile, error) {
+	return c.Query().Where(billingprofile.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *BillingProfileClient) GetX(ctx context.Context, id string) *BillingProfile {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntity queries the entity edge of a BillingProfile.
+func (c *BillingProfileClient) QueryEntity(_m *BillingProfile) *LegalEntityQuery {
+	query := (&LegalEntityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(billingprofile.Table, billingprofile.FieldID, id),
+			sqlgraph.To(legalentity.Table, legalentity.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, billingprofile.EntityTable, billingprofile.EntityColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryStripeAccount queries the stripe_account edge of a BillingProfile.
+func (c *BillingProfileClient) QueryStripeAccount(_m *BillingProfile) *StripeAccountQuery {
+	query := (&StripeAccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(billingprofile.Table, billingprofile.FieldID, id),
+			sqlgraph.To(stripeaccount.Table, stripeaccount.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, billingprofile.StripeAccountTable, billingprofile.StripeAccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *BillingProfileClient) Hooks() []Hook {
+	hooks := c.hooks.BillingProfile
+	return append(hooks[:len(hooks):len(hooks)], billingprofile.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *BillingProfileClient) Interceptors() []Interceptor {
+	inters := c.inters.BillingProfile
+	return append(inters[:len(inters):len(inters)], billingprofile.Interceptors[:]...)
+}
+
+func (c *BillingProfileClient) mutate(ctx context.Context, m *BillingProfileMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&BillingProfileCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&BillingProfileUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&BillingProfileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&BillingProfileDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown BillingProfile mutation op: %q", m.Op())
 	}
 }
 
@@ -4500,6 +4701,173 @@ func (c *PaymentApplicationClient) mutate(ctx context.Context, m *PaymentApplica
 	}
 }
 
+// PaymentAttemptClient is a client for the PaymentAttempt schema.
+type PaymentAttemptClient struct {
+	config
+}
+
+// NewPaymentAttemptClient returns a client for the PaymentAttempt from the given config.
+func NewPaymentAttemptClient(c config) *PaymentAttemptClient {
+	return &PaymentAttemptClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `paymentattempt.Hooks(f(g(h())))`.
+func (c *PaymentAttemptClient) Use(hooks ...Hook) {
+	c.hooks.PaymentAttempt = append(c.hooks.PaymentAttempt, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `paymentattempt.Intercept(f(g(h())))`.
+func (c *PaymentAttemptClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PaymentAttempt = append(c.inters.PaymentAttempt, interceptors...)
+}
+
+// Create returns a builder for creating a PaymentAttempt entity.
+func (c *PaymentAttemptClient) Create() *PaymentAttemptCreate {
+	mutation := newPaymentAttemptMutation(c.config, OpCreate)
+	return &PaymentAttemptCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PaymentAttempt entities.
+func (c *PaymentAttemptClient) CreateBulk(builders ...*PaymentAttemptCreate) *PaymentAttemptCreateBulk {
+	return &PaymentAttemptCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentAttemptClient) MapCreateBulk(slice any, setFunc func(*PaymentAttemptCreate, int)) *PaymentAttemptCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentAttemptCreateBulk{err: fmt.Errorf("calling to PaymentAttemptClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentAttemptCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentAttemptCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PaymentAttempt.
+func (c *PaymentAttemptClient) Update() *PaymentAttemptUpdate {
+	mutation := newPaymentAttemptMutation(c.config, OpUpdate)
+	return &PaymentAttemptUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentAttemptClient) UpdateOne(_m *PaymentAttempt) *PaymentAttemptUpdateOne {
+	mutation := newPaymentAttemptMutation(c.config, OpUpdateOne, withPaymentAttempt(_m))
+	return &PaymentAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentAttemptClient) UpdateOneID(id string) *PaymentAttemptUpdateOne {
+	mutation := newPaymentAttemptMutation(c.config, OpUpdateOne, withPaymentAttemptID(id))
+	return &PaymentAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PaymentAttempt.
+func (c *PaymentAttemptClient) Delete() *PaymentAttemptDelete {
+	mutation := newPaymentAttemptMutation(c.config, OpDelete)
+	return &PaymentAttemptDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentAttemptClient) DeleteOne(_m *PaymentAttempt) *PaymentAttemptDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentAttemptClient) DeleteOneID(id string) *PaymentAttemptDeleteOne {
+	builder := c.Delete().Where(paymentattempt.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentAttemptDeleteOne{builder}
+}
+
+// Query returns a query builder for PaymentAttempt.
+func (c *PaymentAttemptClient) Query() *PaymentAttemptQuery {
+	return &PaymentAttemptQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePaymentAttempt},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PaymentAttempt entity by its id.
+func (c *PaymentAttemptClient) Get(ctx context.Context, id string) (*PaymentAttempt, error) {
+	return c.Query().Where(paymentattempt.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentAttemptClient) GetX(ctx context.Context, id string) *PaymentAttempt {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryInvoice queries the invoice edge of a PaymentAttempt.
+func (c *PaymentAttemptClient) QueryInvoice(_m *PaymentAttempt) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentattempt.Table, paymentattempt.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, paymentattempt.InvoiceTable, paymentattempt.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPayment queries the payment edge of a PaymentAttempt.
+func (c *PaymentAttemptClient) QueryPayment(_m *PaymentAttempt) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentattempt.Table, paymentattempt.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, paymentattempt.PaymentTable, paymentattempt.PaymentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentAttemptClient) Hooks() []Hook {
+	hooks := c.hooks.PaymentAttempt
+	return append(hooks[:len(hooks):len(hooks)], paymentattempt.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentAttemptClient) Interceptors() []Interceptor {
+	inters := c.inters.PaymentAttempt
+	return append(inters[:len(inters):len(inters)], paymentattempt.Interceptors[:]...)
+}
+
+func (c *PaymentAttemptClient) mutate(ctx context.Context, m *PaymentAttemptMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentAttemptCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentAttemptUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentAttemptDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PaymentAttempt mutation op: %q", m.Op())
+	}
+}
+
 // QBOAuthStateClient is a client for the QBOAuthState schema.
 type QBOAuthStateClient struct {
 	config
@@ -5539,6 +5907,276 @@ func (c *RefundClient) mutate(ctx context.Context, m *RefundMutation) (Value, er
 	}
 }
 
+// StripeAccountClient is a client for the StripeAccount schema.
+type StripeAccountClient struct {
+	config
+}
+
+// NewStripeAccountClient returns a client for the StripeAccount from the given config.
+func NewStripeAccountClient(c config) *StripeAccountClient {
+	return &StripeAccountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `stripeaccount.Hooks(f(g(h())))`.
+func (c *StripeAccountClient) Use(hooks ...Hook) {
+	c.hooks.StripeAccount = append(c.hooks.StripeAccount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `stripeaccount.Intercept(f(g(h())))`.
+func (c *StripeAccountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StripeAccount = append(c.inters.StripeAccount, interceptors...)
+}
+
+// Create returns a builder for creating a StripeAccount entity.
+func (c *StripeAccountClient) Create() *StripeAccountCreate {
+	mutation := newStripeAccountMutation(c.config, OpCreate)
+	return &StripeAccountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StripeAccount entities.
+func (c *StripeAccountClient) CreateBulk(builders ...*StripeAccountCreate) *StripeAccountCreateBulk {
+	return &StripeAccountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StripeAccountClient) MapCreateBulk(slice any, setFunc func(*StripeAccountCreate, int)) *StripeAccountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StripeAccountCreateBulk{err: fmt.Errorf("calling to StripeAccountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StripeAccountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StripeAccountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StripeAccount.
+func (c *StripeAccountClient) Update() *StripeAccountUpdate {
+	mutation := newStripeAccountMutation(c.config, OpUpdate)
+	return &StripeAccountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StripeAccountClient) UpdateOne(_m *StripeAccount) *StripeAccountUpdateOne {
+	mutation := newStripeAccountMutation(c.config, OpUpdateOne, withStripeAccount(_m))
+	return &StripeAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StripeAccountClient) UpdateOneID(id string) *StripeAccountUpdateOne {
+	mutation := newStripeAccountMutation(c.config, OpUpdateOne, withStripeAccountID(id))
+	return &StripeAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StripeAccount.
+func (c *StripeAccountClient) Delete() *StripeAccountDelete {
+	mutation := newStripeAccountMutation(c.config, OpDelete)
+	return &StripeAccountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StripeAccountClient) DeleteOne(_m *StripeAccount) *StripeAccountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StripeAccountClient) DeleteOneID(id string) *StripeAccountDeleteOne {
+	builder := c.Delete().Where(stripeaccount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StripeAccountDeleteOne{builder}
+}
+
+// Query returns a query builder for StripeAccount.
+func (c *StripeAccountClient) Query() *StripeAccountQuery {
+	return &StripeAccountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStripeAccount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StripeAccount entity by its id.
+func (c *StripeAccountClient) Get(ctx context.Context, id string) (*StripeAccount, error) {
+	return c.Query().Where(stripeaccount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StripeAccountClient) GetX(ctx context.Context, id string) *StripeAccount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *StripeAccountClient) Hooks() []Hook {
+	hooks := c.hooks.StripeAccount
+	return append(hooks[:len(hooks):len(hooks)], stripeaccount.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *StripeAccountClient) Interceptors() []Interceptor {
+	inters := c.inters.StripeAccount
+	return append(inters[:len(inters):len(inters)], stripeaccount.Interceptors[:]...)
+}
+
+func (c *StripeAccountClient) mutate(ctx context.Context, m *StripeAccountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StripeAccountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StripeAccountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StripeAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StripeAccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StripeAccount mutation op: %q", m.Op())
+	}
+}
+
+// StripeEventClient is a client for the StripeEvent schema.
+type StripeEventClient struct {
+	config
+}
+
+// NewStripeEventClient returns a client for the StripeEvent from the given config.
+func NewStripeEventClient(c config) *StripeEventClient {
+	return &StripeEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `stripeevent.Hooks(f(g(h())))`.
+func (c *StripeEventClient) Use(hooks ...Hook) {
+	c.hooks.StripeEvent = append(c.hooks.StripeEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `stripeevent.Intercept(f(g(h())))`.
+func (c *StripeEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StripeEvent = append(c.inters.StripeEvent, interceptors...)
+}
+
+// Create returns a builder for creating a StripeEvent entity.
+func (c *StripeEventClient) Create() *StripeEventCreate {
+	mutation := newStripeEventMutation(c.config, OpCreate)
+	return &StripeEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StripeEvent entities.
+func (c *StripeEventClient) CreateBulk(builders ...*StripeEventCreate) *StripeEventCreateBulk {
+	return &StripeEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StripeEventClient) MapCreateBulk(slice any, setFunc func(*StripeEventCreate, int)) *StripeEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StripeEventCreateBulk{err: fmt.Errorf("calling to StripeEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StripeEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StripeEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StripeEvent.
+func (c *StripeEventClient) Update() *StripeEventUpdate {
+	mutation := newStripeEventMutation(c.config, OpUpdate)
+	return &StripeEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StripeEventClient) UpdateOne(_m *StripeEvent) *StripeEventUpdateOne {
+	mutation := newStripeEventMutation(c.config, OpUpdateOne, withStripeEvent(_m))
+	return &StripeEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StripeEventClient) UpdateOneID(id string) *StripeEventUpdateOne {
+	mutation := newStripeEventMutation(c.config, OpUpdateOne, withStripeEventID(id))
+	return &StripeEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StripeEvent.
+func (c *StripeEventClient) Delete() *StripeEventDelete {
+	mutation := newStripeEventMutation(c.config, OpDelete)
+	return &StripeEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StripeEventClient) DeleteOne(_m *StripeEvent) *StripeEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StripeEventClient) DeleteOneID(id string) *StripeEventDeleteOne {
+	builder := c.Delete().Where(stripeevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StripeEventDeleteOne{builder}
+}
+
+// Query returns a query builder for StripeEvent.
+func (c *StripeEventClient) Query() *StripeEventQuery {
+	return &StripeEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStripeEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StripeEvent entity by its id.
+func (c *StripeEventClient) Get(ctx context.Context, id string) (*StripeEvent, error) {
+	return c.Query().Where(stripeevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StripeEventClient) GetX(ctx context.Context, id string) *StripeEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *StripeEventClient) Hooks() []Hook {
+	hooks := c.hooks.StripeEvent
+	return append(hooks[:len(hooks):len(hooks)], stripeevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *StripeEventClient) Interceptors() []Interceptor {
+	inters := c.inters.StripeEvent
+	return append(inters[:len(inters):len(inters)], stripeevent.Interceptors[:]...)
+}
+
+func (c *StripeEventClient) mutate(ctx context.Context, m *StripeEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StripeEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StripeEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StripeEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StripeEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StripeEvent mutation op: %q", m.Op())
+	}
+}
+
 // VendorClient is a client for the Vendor schema.
 type VendorClient struct {
 	config
@@ -5828,20 +6466,22 @@ func (c *WriteOffClient) mutate(ctx context.Context, m *WriteOffMutation) (Value
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
-		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
-		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
-		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
-		PaymentApplication, QBOAuthState, QBOConnection, QBOInboxEvent, QBOLink,
-		QBOListEntry, ReconciliationItem, Refund, Vendor, WriteOff []ent.Hook
+		Account, AccountingPeriod, AdminIssue, AuditEvent, BillingProfile, COAMapping,
+		ChargeReversal, Class, CreditApplication, CreditMemo, Customer, IntegrationKey,
+		Invoice, InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry,
+		JournalLine, LedgerSeal, LedgerVerification, LegalEntity, Organization,
+		Payment, PaymentApplication, PaymentAttempt, QBOAuthState, QBOConnection,
+		QBOInboxEvent, QBOLink, QBOListEntry, ReconciliationItem, Refund,
+		StripeAccount, StripeEvent, Vendor, WriteOff []ent.Hook
 	}
 	inters struct {
-		Account, AccountingPeriod, AdminIssue, AuditEvent, COAMapping, ChargeReversal,
-		Class, CreditApplication, CreditMemo, Customer, IntegrationKey, Invoice,
-		InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry, JournalLine,
-		LedgerSeal, LedgerVerification, LegalEntity, Organization, Payment,
-		PaymentApplication, QBOAuthState, QBOConnection, QBOInboxEvent, QBOLink,
-		QBOListEntry, ReconciliationItem, Refund, Vendor, WriteOff []ent.Interceptor
+		Account, AccountingPeriod, AdminIssue, AuditEvent, BillingProfile, COAMapping,
+		ChargeReversal, Class, CreditApplication, CreditMemo, Customer, IntegrationKey,
+		Invoice, InvoiceEvent, InvoiceLine, InvoiceSequence, Item, JournalEntry,
+		JournalLine, LedgerSeal, LedgerVerification, LegalEntity, Organization,
+		Payment, PaymentApplication, PaymentAttempt, QBOAuthState, QBOConnection,
+		QBOInboxEvent, QBOLink, QBOListEntry, ReconciliationItem, Refund,
+		StripeAccount, StripeEvent, Vendor, WriteOff []ent.Interceptor
 	}
 )
 

@@ -7,6 +7,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -27,6 +28,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
 	"books/ent/qboinboxevent"
@@ -34,6 +36,8 @@ import (
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
+	"books/ent/stripeaccount"
+	"books/ent/stripeevent"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"context"
@@ -109,6 +113,7 @@ func checkColumn(t, c string) error {
 			accountingperiod.Table:   accountingperiod.ValidColumn,
 			adminissue.Table:         adminissue.ValidColumn,
 			auditevent.Table:         auditevent.ValidColumn,
+			billingprofile.Table:     billingprofile.ValidColumn,
 			coamapping.Table:         coamapping.ValidColumn,
 			chargereversal.Table:     chargereversal.ValidColumn,
 			class.Table:              class.ValidColumn,
@@ -129,6 +134,7 @@ func checkColumn(t, c string) error {
 			organization.Table:       organization.ValidColumn,
 			payment.Table:            payment.ValidColumn,
 			paymentapplication.Table: paymentapplication.ValidColumn,
+			paymentattempt.Table:     paymentattempt.ValidColumn,
 			qboauthstate.Table:       qboauthstate.ValidColumn,
 			qboconnection.Table:      qboconnection.ValidColumn,
 			qboinboxevent.Table:      qboinboxevent.ValidColumn,
@@ -136,6 +142,8 @@ func checkColumn(t, c string) error {
 			qbolistentry.Table:       qbolistentry.ValidColumn,
 			reconciliationitem.Table: reconciliationitem.ValidColumn,
 			refund.Table:             refund.ValidColumn,
+			stripeaccount.Table:      stripeaccount.ValidColumn,
+			stripeevent.Table:        stripeevent.ValidColumn,
 			vendor.Table:             vendor.ValidColumn,
 			writeoff.Table:           writeoff.ValidColumn,
 		})

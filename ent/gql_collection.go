@@ -7,6 +7,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -25,10 +26,12 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
+	"books/ent/stripeaccount"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"context"
@@ -612,6 +615,145 @@ func newAuditEventPaginateArgs(rv map[string]any) *auditeventPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*AuditEventWhereInput); ok {
 		args.opts = append(args.opts, WithAuditEventFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *BillingProfileQuery) CollectFields(ctx context.Context, satisfies ...string) (*BillingProfileQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *BillingProfileQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(billingprofile.Columns))
+		selectedFields = []string{billingprofile.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "entity":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LegalEntityClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, legalentityImplementors)...); err != nil {
+				return err
+			}
+			_q.withEntity = query
+			if _, ok := fieldSeen[billingprofile.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, billingprofile.FieldEntityID)
+				fieldSeen[billingprofile.FieldEntityID] = struct{}{}
+			}
+
+		case "stripeAccount":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StripeAccountClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, stripeaccountImplementors)...); err != nil {
+				return err
+			}
+			_q.withStripeAccount = query
+			if _, ok := fieldSeen[billingprofile.FieldStripeAccountID]; !ok {
+				selectedFields = append(selectedFields, billingprofile.FieldStripeAccountID)
+				fieldSeen[billingprofile.FieldStripeAccountID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[billingprofile.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, billingprofile.FieldCreatedAt)
+				fieldSeen[billingprofile.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[billingprofile.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, billingprofile.FieldUpdatedAt)
+				fieldSeen[billingprofile.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[billingprofile.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, billingprofile.FieldEntityID)
+				fieldSeen[billingprofile.FieldEntityID] = struct{}{}
+			}
+		case "stripeAccountID":
+			if _, ok := fieldSeen[billingprofile.FieldStripeAccountID]; !ok {
+				selectedFields = append(selectedFields, billingprofile.FieldStripeAccountID)
+				fieldSeen[billingprofile.FieldStripeAccountID] = struct{}{}
+			}
+		case "isDefault":
+			if _, ok := fieldSeen[billingprofile.FieldIsDefault]; !ok {
+				selectedFields = append(selectedFields, billingprofile.FieldIsDefault)
+				fieldSeen[billingprofile.FieldIsDefault] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type billingprofilePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []BillingProfilePaginateOption
+}
+
+func newBillingProfilePaginateArgs(rv map[string]any) *billingprofilePaginateArgs {
+	args := &billingprofilePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &BillingProfileOrder{Field: &BillingProfileOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithBillingProfileOrder(order))
+			}
+		case *BillingProfileOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithBillingProfileOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*BillingProfileWhereInput); ok {
+		args.opts = append(args.opts, WithBillingProfileFilter(v.Filter))
 	}
 	return args
 }
@@ -3904,6 +4046,11 @@ func (_q *PaymentQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, payment.FieldExternalRef)
 				fieldSeen[payment.FieldExternalRef] = struct{}{}
 			}
+		case "stripeAccountID":
+			if _, ok := fieldSeen[payment.FieldStripeAccountID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldStripeAccountID)
+				fieldSeen[payment.FieldStripeAccountID] = struct{}{}
+			}
 		case "memo":
 			if _, ok := fieldSeen[payment.FieldMemo]; !ok {
 				selectedFields = append(selectedFields, payment.FieldMemo)
@@ -4167,6 +4314,185 @@ func newPaymentApplicationPaginateArgs(rv map[string]any) *paymentapplicationPag
 	}
 	if v, ok := rv[whereField].(*PaymentApplicationWhereInput); ok {
 		args.opts = append(args.opts, WithPaymentApplicationFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PaymentAttemptQuery) CollectFields(ctx context.Context, satisfies ...string) (*PaymentAttemptQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PaymentAttemptQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(paymentattempt.Columns))
+		selectedFields = []string{paymentattempt.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[paymentattempt.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldInvoiceID)
+				fieldSeen[paymentattempt.FieldInvoiceID] = struct{}{}
+			}
+
+		case "payment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, paymentImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayment = query
+			if _, ok := fieldSeen[paymentattempt.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldPaymentID)
+				fieldSeen[paymentattempt.FieldPaymentID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[paymentattempt.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldCreatedAt)
+				fieldSeen[paymentattempt.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[paymentattempt.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldUpdatedAt)
+				fieldSeen[paymentattempt.FieldUpdatedAt] = struct{}{}
+			}
+		case "entityID":
+			if _, ok := fieldSeen[paymentattempt.FieldEntityID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldEntityID)
+				fieldSeen[paymentattempt.FieldEntityID] = struct{}{}
+			}
+		case "customerID":
+			if _, ok := fieldSeen[paymentattempt.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldCustomerID)
+				fieldSeen[paymentattempt.FieldCustomerID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[paymentattempt.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldInvoiceID)
+				fieldSeen[paymentattempt.FieldInvoiceID] = struct{}{}
+			}
+		case "stripeAccountID":
+			if _, ok := fieldSeen[paymentattempt.FieldStripeAccountID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldStripeAccountID)
+				fieldSeen[paymentattempt.FieldStripeAccountID] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[paymentattempt.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldMethod)
+				fieldSeen[paymentattempt.FieldMethod] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[paymentattempt.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldAmount)
+				fieldSeen[paymentattempt.FieldAmount] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[paymentattempt.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldCurrency)
+				fieldSeen[paymentattempt.FieldCurrency] = struct{}{}
+			}
+		case "paymentIntentID":
+			if _, ok := fieldSeen[paymentattempt.FieldPaymentIntentID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldPaymentIntentID)
+				fieldSeen[paymentattempt.FieldPaymentIntentID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[paymentattempt.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldStatus)
+				fieldSeen[paymentattempt.FieldStatus] = struct{}{}
+			}
+		case "failureMessage":
+			if _, ok := fieldSeen[paymentattempt.FieldFailureMessage]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldFailureMessage)
+				fieldSeen[paymentattempt.FieldFailureMessage] = struct{}{}
+			}
+		case "paymentID":
+			if _, ok := fieldSeen[paymentattempt.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldPaymentID)
+				fieldSeen[paymentattempt.FieldPaymentID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type paymentattemptPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PaymentAttemptPaginateOption
+}
+
+func newPaymentAttemptPaginateArgs(rv map[string]any) *paymentattemptPaginateArgs {
+	args := &paymentattemptPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PaymentAttemptOrder{Field: &PaymentAttemptOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPaymentAttemptOrder(order))
+			}
+		case *PaymentAttemptOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPaymentAttemptOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PaymentAttemptWhereInput); ok {
+		args.opts = append(args.opts, WithPaymentAttemptFilter(v.Filter))
 	}
 	return args
 }
@@ -4585,6 +4911,11 @@ func (_q *ReconciliationItemQuery) collectField(ctx context.Context, oneNode boo
 				selectedFields = append(selectedFields, reconciliationitem.FieldEntityID)
 				fieldSeen[reconciliationitem.FieldEntityID] = struct{}{}
 			}
+		case "source":
+			if _, ok := fieldSeen[reconciliationitem.FieldSource]; !ok {
+				selectedFields = append(selectedFields, reconciliationitem.FieldSource)
+				fieldSeen[reconciliationitem.FieldSource] = struct{}{}
+			}
 		case "connectionID":
 			if _, ok := fieldSeen[reconciliationitem.FieldConnectionID]; !ok {
 				selectedFields = append(selectedFields, reconciliationitem.FieldConnectionID)
@@ -4829,6 +5160,16 @@ func (_q *RefundQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, refund.FieldCreatedBy)
 				fieldSeen[refund.FieldCreatedBy] = struct{}{}
 			}
+		case "status":
+			if _, ok := fieldSeen[refund.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, refund.FieldStatus)
+				fieldSeen[refund.FieldStatus] = struct{}{}
+			}
+		case "failureMessage":
+			if _, ok := fieldSeen[refund.FieldFailureMessage]; !ok {
+				selectedFields = append(selectedFields, refund.FieldFailureMessage)
+				fieldSeen[refund.FieldFailureMessage] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -4888,6 +5229,135 @@ func newRefundPaginateArgs(rv map[string]any) *refundPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RefundWhereInput); ok {
 		args.opts = append(args.opts, WithRefundFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *StripeAccountQuery) CollectFields(ctx context.Context, satisfies ...string) (*StripeAccountQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *StripeAccountQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(stripeaccount.Columns))
+		selectedFields = []string{stripeaccount.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[stripeaccount.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldCreatedAt)
+				fieldSeen[stripeaccount.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[stripeaccount.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldUpdatedAt)
+				fieldSeen[stripeaccount.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[stripeaccount.FieldName]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldName)
+				fieldSeen[stripeaccount.FieldName] = struct{}{}
+			}
+		case "publishableKey":
+			if _, ok := fieldSeen[stripeaccount.FieldPublishableKey]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldPublishableKey)
+				fieldSeen[stripeaccount.FieldPublishableKey] = struct{}{}
+			}
+		case "secretKeyHint":
+			if _, ok := fieldSeen[stripeaccount.FieldSecretKeyHint]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldSecretKeyHint)
+				fieldSeen[stripeaccount.FieldSecretKeyHint] = struct{}{}
+			}
+		case "livemode":
+			if _, ok := fieldSeen[stripeaccount.FieldLivemode]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldLivemode)
+				fieldSeen[stripeaccount.FieldLivemode] = struct{}{}
+			}
+		case "webhookSecretCount":
+			if _, ok := fieldSeen[stripeaccount.FieldWebhookSecretCount]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldWebhookSecretCount)
+				fieldSeen[stripeaccount.FieldWebhookSecretCount] = struct{}{}
+			}
+		case "isDefault":
+			if _, ok := fieldSeen[stripeaccount.FieldIsDefault]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldIsDefault)
+				fieldSeen[stripeaccount.FieldIsDefault] = struct{}{}
+			}
+		case "eventsPolledAt":
+			if _, ok := fieldSeen[stripeaccount.FieldEventsPolledAt]; !ok {
+				selectedFields = append(selectedFields, stripeaccount.FieldEventsPolledAt)
+				fieldSeen[stripeaccount.FieldEventsPolledAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type stripeaccountPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []StripeAccountPaginateOption
+}
+
+func newStripeAccountPaginateArgs(rv map[string]any) *stripeaccountPaginateArgs {
+	args := &stripeaccountPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &StripeAccountOrder{Field: &StripeAccountOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithStripeAccountOrder(order))
+			}
+		case *StripeAccountOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithStripeAccountOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*StripeAccountWhereInput); ok {
+		args.opts = append(args.opts, WithStripeAccountFilter(v.Filter))
 	}
 	return args
 }

@@ -24,6 +24,22 @@ func (_m *AccountingPeriod) Entity(ctx context.Context) (*LegalEntity, error) {
 	return result, err
 }
 
+func (_m *BillingProfile) Entity(ctx context.Context) (*LegalEntity, error) {
+	result, err := _m.Edges.EntityOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntity().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *BillingProfile) StripeAccount(ctx context.Context) (*StripeAccount, error) {
+	result, err := _m.Edges.StripeAccountOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStripeAccount().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *COAMapping) Entity(ctx context.Context) (*LegalEntity, error) {
 	result, err := _m.Edges.EntityOrErr()
 	if IsNotLoaded(err) {
@@ -517,6 +533,22 @@ func (_m *PaymentApplication) Invoice(ctx context.Context) (*Invoice, error) {
 		result, err = _m.QueryInvoice().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *PaymentAttempt) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PaymentAttempt) Payment(ctx context.Context) (*Payment, error) {
+	result, err := _m.Edges.PaymentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayment().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *ReconciliationItem) Entity(ctx context.Context) (*LegalEntity, error) {

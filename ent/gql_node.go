@@ -7,6 +7,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -25,10 +26,12 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
+	"books/ent/stripeaccount"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"context"
@@ -63,6 +66,11 @@ var auditeventImplementors = []string{"AuditEvent", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*AuditEvent) IsNode() {}
+
+var billingprofileImplementors = []string{"BillingProfile", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*BillingProfile) IsNode() {}
 
 var coamappingImplementors = []string{"COAMapping", "Node"}
 
@@ -154,6 +162,11 @@ var paymentapplicationImplementors = []string{"PaymentApplication", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*PaymentApplication) IsNode() {}
 
+var paymentattemptImplementors = []string{"PaymentAttempt", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PaymentAttempt) IsNode() {}
+
 var qbolinkImplementors = []string{"QBOLink", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -173,6 +186,11 @@ var refundImplementors = []string{"Refund", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Refund) IsNode() {}
+
+var stripeaccountImplementors = []string{"StripeAccount", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*StripeAccount) IsNode() {}
 
 var vendorImplementors = []string{"Vendor", "Node"}
 
@@ -274,6 +292,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(auditevent.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, auditeventImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case billingprofile.Table:
+		query := c.BillingProfile.Query().
+			Where(billingprofile.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, billingprofileImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -440,6 +467,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case paymentattempt.Table:
+		query := c.PaymentAttempt.Query().
+			Where(paymentattempt.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentattemptImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case qbolink.Table:
 		query := c.QBOLink.Query().
 			Where(qbolink.ID(id))
@@ -472,6 +508,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(refund.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, refundImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case stripeaccount.Table:
+		query := c.StripeAccount.Query().
+			Where(stripeaccount.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, stripeaccountImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -619,6 +664,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.AuditEvent.Query().
 			Where(auditevent.IDIn(ids...))
 		query, err := query.CollectFields(ctx, auditeventImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case billingprofile.Table:
+		query := c.BillingProfile.Query().
+			Where(billingprofile.IDIn(ids...))
+		query, err := query.CollectFields(ctx, billingprofileImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -919,6 +980,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case paymentattempt.Table:
+		query := c.PaymentAttempt.Query().
+			Where(paymentattempt.IDIn(ids...))
+		query, err := query.CollectFields(ctx, paymentattemptImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case qbolink.Table:
 		query := c.QBOLink.Query().
 			Where(qbolink.IDIn(ids...))
@@ -971,6 +1048,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Refund.Query().
 			Where(refund.IDIn(ids...))
 		query, err := query.CollectFields(ctx, refundImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case stripeaccount.Table:
+		query := c.StripeAccount.Query().
+			Where(stripeaccount.IDIn(ids...))
+		query, err := query.CollectFields(ctx, stripeaccountImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -25,10 +26,12 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
+	"books/ent/stripeaccount"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"context"
@@ -1430,6 +1433,302 @@ func (_m *AuditEvent) ToEdge(order *AuditEventOrder) *AuditEventEdge {
 		order = DefaultAuditEventOrder
 	}
 	return &AuditEventEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// BillingProfileEdge is the edge representation of BillingProfile.
+type BillingProfileEdge struct {
+	Node   *BillingProfile `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// BillingProfileConnection is the connection containing edges to BillingProfile.
+type BillingProfileConnection struct {
+	Edges      []*BillingProfileEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *BillingProfileConnection) build(nodes []*BillingProfile, pager *billingprofilePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *BillingProfile
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *BillingProfile {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *BillingProfile {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*BillingProfileEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &BillingProfileEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// BillingProfilePaginateOption enables pagination customization.
+type BillingProfilePaginateOption func(*billingprofilePager) error
+
+// WithBillingProfileOrder configures pagination ordering.
+func WithBillingProfileOrder(order *BillingProfileOrder) BillingProfilePaginateOption {
+	if order == nil {
+		order = DefaultBillingProfileOrder
+	}
+	o := *order
+	return func(pager *billingprofilePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultBillingProfileOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithBillingProfileFilter configures pagination filter.
+func WithBillingProfileFilter(filter func(*BillingProfileQuery) (*BillingProfileQuery, error)) BillingProfilePaginateOption {
+	return func(pager *billingprofilePager) error {
+		if filter == nil {
+			return errors.New("BillingProfileQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type billingprofilePager struct {
+	reverse bool
+	order   *BillingProfileOrder
+	filter  func(*BillingProfileQuery) (*BillingProfileQuery, error)
+}
+
+func newBillingProfilePager(opts []BillingProfilePaginateOption, reverse bool) (*billingprofilePager, error) {
+	pager := &billingprofilePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultBillingProfileOrder
+	}
+	return pager, nil
+}
+
+func (p *billingprofilePager) applyFilter(query *BillingProfileQuery) (*BillingProfileQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *billingprofilePager) toCursor(_m *BillingProfile) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *billingprofilePager) applyCursors(query *BillingProfileQuery, after, before *Cursor) (*BillingProfileQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultBillingProfileOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *billingprofilePager) applyOrder(query *BillingProfileQuery) *BillingProfileQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultBillingProfileOrder.Field {
+		query = query.Order(DefaultBillingProfileOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *billingprofilePager) orderExpr(query *BillingProfileQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultBillingProfileOrder.Field {
+			b.Comma().Ident(DefaultBillingProfileOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to BillingProfile.
+func (_m *BillingProfileQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...BillingProfilePaginateOption,
+) (*BillingProfileConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newBillingProfilePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &BillingProfileConnection{Edges: []*BillingProfileEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// BillingProfileOrderFieldCreatedAt orders BillingProfile by created_at.
+	BillingProfileOrderFieldCreatedAt = &BillingProfileOrderField{
+		Value: func(_m *BillingProfile) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: billingprofile.FieldCreatedAt,
+		toTerm: billingprofile.ByCreatedAt,
+		toCursor: func(_m *BillingProfile) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f BillingProfileOrderField) String() string {
+	var str string
+	switch f.column {
+	case BillingProfileOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f BillingProfileOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *BillingProfileOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("BillingProfileOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *BillingProfileOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid BillingProfileOrderField", str)
+	}
+	return nil
+}
+
+// BillingProfileOrderField defines the ordering field of BillingProfile.
+type BillingProfileOrderField struct {
+	// Value extracts the ordering value from the given BillingProfile.
+	Value    func(*BillingProfile) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) billingprofile.OrderOption
+	toCursor func(*BillingProfile) Cursor
+}
+
+// BillingProfileOrder defines the ordering of BillingProfile.
+type BillingProfileOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *BillingProfileOrderField `json:"field"`
+}
+
+// DefaultBillingProfileOrder is the default ordering of BillingProfile.
+var DefaultBillingProfileOrder = &BillingProfileOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &BillingProfileOrderField{
+		Value: func(_m *BillingProfile) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: billingprofile.FieldID,
+		toTerm: billingprofile.ByID,
+		toCursor: func(_m *BillingProfile) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts BillingProfile into BillingProfileEdge.
+func (_m *BillingProfile) ToEdge(order *BillingProfileOrder) *BillingProfileEdge {
+	if order == nil {
+		order = DefaultBillingProfileOrder
+	}
+	return &BillingProfileEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -6845,6 +7144,320 @@ func (_m *PaymentApplication) ToEdge(order *PaymentApplicationOrder) *PaymentApp
 	}
 }
 
+// PaymentAttemptEdge is the edge representation of PaymentAttempt.
+type PaymentAttemptEdge struct {
+	Node   *PaymentAttempt `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// PaymentAttemptConnection is the connection containing edges to PaymentAttempt.
+type PaymentAttemptConnection struct {
+	Edges      []*PaymentAttemptEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *PaymentAttemptConnection) build(nodes []*PaymentAttempt, pager *paymentattemptPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PaymentAttempt
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PaymentAttempt {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PaymentAttempt {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PaymentAttemptEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PaymentAttemptEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PaymentAttemptPaginateOption enables pagination customization.
+type PaymentAttemptPaginateOption func(*paymentattemptPager) error
+
+// WithPaymentAttemptOrder configures pagination ordering.
+func WithPaymentAttemptOrder(order *PaymentAttemptOrder) PaymentAttemptPaginateOption {
+	if order == nil {
+		order = DefaultPaymentAttemptOrder
+	}
+	o := *order
+	return func(pager *paymentattemptPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPaymentAttemptOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPaymentAttemptFilter configures pagination filter.
+func WithPaymentAttemptFilter(filter func(*PaymentAttemptQuery) (*PaymentAttemptQuery, error)) PaymentAttemptPaginateOption {
+	return func(pager *paymentattemptPager) error {
+		if filter == nil {
+			return errors.New("PaymentAttemptQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type paymentattemptPager struct {
+	reverse bool
+	order   *PaymentAttemptOrder
+	filter  func(*PaymentAttemptQuery) (*PaymentAttemptQuery, error)
+}
+
+func newPaymentAttemptPager(opts []PaymentAttemptPaginateOption, reverse bool) (*paymentattemptPager, error) {
+	pager := &paymentattemptPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPaymentAttemptOrder
+	}
+	return pager, nil
+}
+
+func (p *paymentattemptPager) applyFilter(query *PaymentAttemptQuery) (*PaymentAttemptQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *paymentattemptPager) toCursor(_m *PaymentAttempt) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *paymentattemptPager) applyCursors(query *PaymentAttemptQuery, after, before *Cursor) (*PaymentAttemptQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPaymentAttemptOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *paymentattemptPager) applyOrder(query *PaymentAttemptQuery) *PaymentAttemptQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPaymentAttemptOrder.Field {
+		query = query.Order(DefaultPaymentAttemptOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *paymentattemptPager) orderExpr(query *PaymentAttemptQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPaymentAttemptOrder.Field {
+			b.Comma().Ident(DefaultPaymentAttemptOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PaymentAttempt.
+func (_m *PaymentAttemptQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PaymentAttemptPaginateOption,
+) (*PaymentAttemptConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPaymentAttemptPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PaymentAttemptConnection{Edges: []*PaymentAttemptEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PaymentAttemptOrderFieldCreatedAt orders PaymentAttempt by created_at.
+	PaymentAttemptOrderFieldCreatedAt = &PaymentAttemptOrderField{
+		Value: func(_m *PaymentAttempt) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: paymentattempt.FieldCreatedAt,
+		toTerm: paymentattempt.ByCreatedAt,
+		toCursor: func(_m *PaymentAttempt) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PaymentAttemptOrderFieldStatus orders PaymentAttempt by status.
+	PaymentAttemptOrderFieldStatus = &PaymentAttemptOrderField{
+		Value: func(_m *PaymentAttempt) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: paymentattempt.FieldStatus,
+		toTerm: paymentattempt.ByStatus,
+		toCursor: func(_m *PaymentAttempt) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PaymentAttemptOrderField) String() string {
+	var str string
+	switch f.column {
+	case PaymentAttemptOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PaymentAttemptOrderFieldStatus.column:
+		str = "STATUS"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PaymentAttemptOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PaymentAttemptOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PaymentAttemptOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PaymentAttemptOrderFieldCreatedAt
+	case "STATUS":
+		*f = *PaymentAttemptOrderFieldStatus
+	default:
+		return fmt.Errorf("%s is not a valid PaymentAttemptOrderField", str)
+	}
+	return nil
+}
+
+// PaymentAttemptOrderField defines the ordering field of PaymentAttempt.
+type PaymentAttemptOrderField struct {
+	// Value extracts the ordering value from the given PaymentAttempt.
+	Value    func(*PaymentAttempt) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) paymentattempt.OrderOption
+	toCursor func(*PaymentAttempt) Cursor
+}
+
+// PaymentAttemptOrder defines the ordering of PaymentAttempt.
+type PaymentAttemptOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *PaymentAttemptOrderField `json:"field"`
+}
+
+// DefaultPaymentAttemptOrder is the default ordering of PaymentAttempt.
+var DefaultPaymentAttemptOrder = &PaymentAttemptOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PaymentAttemptOrderField{
+		Value: func(_m *PaymentAttempt) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: paymentattempt.FieldID,
+		toTerm: paymentattempt.ByID,
+		toCursor: func(_m *PaymentAttempt) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PaymentAttempt into PaymentAttemptEdge.
+func (_m *PaymentAttempt) ToEdge(order *PaymentAttemptOrder) *PaymentAttemptEdge {
+	if order == nil {
+		order = DefaultPaymentAttemptOrder
+	}
+	return &PaymentAttemptEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // QBOLinkEdge is the edge representation of QBOLink.
 type QBOLinkEdge struct {
 	Node   *QBOLink `json:"node"`
@@ -8096,6 +8709,320 @@ func (_m *Refund) ToEdge(order *RefundOrder) *RefundEdge {
 		order = DefaultRefundOrder
 	}
 	return &RefundEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// StripeAccountEdge is the edge representation of StripeAccount.
+type StripeAccountEdge struct {
+	Node   *StripeAccount `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// StripeAccountConnection is the connection containing edges to StripeAccount.
+type StripeAccountConnection struct {
+	Edges      []*StripeAccountEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *StripeAccountConnection) build(nodes []*StripeAccount, pager *stripeaccountPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *StripeAccount
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *StripeAccount {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *StripeAccount {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*StripeAccountEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &StripeAccountEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// StripeAccountPaginateOption enables pagination customization.
+type StripeAccountPaginateOption func(*stripeaccountPager) error
+
+// WithStripeAccountOrder configures pagination ordering.
+func WithStripeAccountOrder(order *StripeAccountOrder) StripeAccountPaginateOption {
+	if order == nil {
+		order = DefaultStripeAccountOrder
+	}
+	o := *order
+	return func(pager *stripeaccountPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultStripeAccountOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithStripeAccountFilter configures pagination filter.
+func WithStripeAccountFilter(filter func(*StripeAccountQuery) (*StripeAccountQuery, error)) StripeAccountPaginateOption {
+	return func(pager *stripeaccountPager) error {
+		if filter == nil {
+			return errors.New("StripeAccountQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type stripeaccountPager struct {
+	reverse bool
+	order   *StripeAccountOrder
+	filter  func(*StripeAccountQuery) (*StripeAccountQuery, error)
+}
+
+func newStripeAccountPager(opts []StripeAccountPaginateOption, reverse bool) (*stripeaccountPager, error) {
+	pager := &stripeaccountPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultStripeAccountOrder
+	}
+	return pager, nil
+}
+
+func (p *stripeaccountPager) applyFilter(query *StripeAccountQuery) (*StripeAccountQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *stripeaccountPager) toCursor(_m *StripeAccount) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *stripeaccountPager) applyCursors(query *StripeAccountQuery, after, before *Cursor) (*StripeAccountQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultStripeAccountOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *stripeaccountPager) applyOrder(query *StripeAccountQuery) *StripeAccountQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultStripeAccountOrder.Field {
+		query = query.Order(DefaultStripeAccountOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *stripeaccountPager) orderExpr(query *StripeAccountQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultStripeAccountOrder.Field {
+			b.Comma().Ident(DefaultStripeAccountOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to StripeAccount.
+func (_m *StripeAccountQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...StripeAccountPaginateOption,
+) (*StripeAccountConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newStripeAccountPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &StripeAccountConnection{Edges: []*StripeAccountEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// StripeAccountOrderFieldCreatedAt orders StripeAccount by created_at.
+	StripeAccountOrderFieldCreatedAt = &StripeAccountOrderField{
+		Value: func(_m *StripeAccount) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: stripeaccount.FieldCreatedAt,
+		toTerm: stripeaccount.ByCreatedAt,
+		toCursor: func(_m *StripeAccount) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// StripeAccountOrderFieldName orders StripeAccount by name.
+	StripeAccountOrderFieldName = &StripeAccountOrderField{
+		Value: func(_m *StripeAccount) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: stripeaccount.FieldName,
+		toTerm: stripeaccount.ByName,
+		toCursor: func(_m *StripeAccount) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f StripeAccountOrderField) String() string {
+	var str string
+	switch f.column {
+	case StripeAccountOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case StripeAccountOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f StripeAccountOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *StripeAccountOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("StripeAccountOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *StripeAccountOrderFieldCreatedAt
+	case "NAME":
+		*f = *StripeAccountOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid StripeAccountOrderField", str)
+	}
+	return nil
+}
+
+// StripeAccountOrderField defines the ordering field of StripeAccount.
+type StripeAccountOrderField struct {
+	// Value extracts the ordering value from the given StripeAccount.
+	Value    func(*StripeAccount) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) stripeaccount.OrderOption
+	toCursor func(*StripeAccount) Cursor
+}
+
+// StripeAccountOrder defines the ordering of StripeAccount.
+type StripeAccountOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *StripeAccountOrderField `json:"field"`
+}
+
+// DefaultStripeAccountOrder is the default ordering of StripeAccount.
+var DefaultStripeAccountOrder = &StripeAccountOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &StripeAccountOrderField{
+		Value: func(_m *StripeAccount) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: stripeaccount.FieldID,
+		toTerm: stripeaccount.ByID,
+		toCursor: func(_m *StripeAccount) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts StripeAccount into StripeAccountEdge.
+func (_m *StripeAccount) ToEdge(order *StripeAccountOrder) *StripeAccountEdge {
+	if order == nil {
+		order = DefaultStripeAccountOrder
+	}
+	return &StripeAccountEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -7,6 +7,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -25,11 +26,13 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/predicate"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
+	"books/ent/stripeaccount"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"books/internal/caldate"
@@ -2380,6 +2383,334 @@ func (i *AuditEventWhereInput) P() (predicate.AuditEvent, error) {
 		return predicates[0], nil
 	default:
 		return auditevent.And(predicates...), nil
+	}
+}
+
+// BillingProfileWhereInput represents a where input for filtering BillingProfile queries.
+type BillingProfileWhereInput struct {
+	Predicates []predicate.BillingProfile  `json:"-"`
+	Not        *BillingProfileWhereInput   `json:"not,omitempty"`
+	Or         []*BillingProfileWhereInput `json:"or,omitempty"`
+	And        []*BillingProfileWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "stripe_account_id" field predicates.
+	StripeAccountID             *string  `json:"stripeAccountID,omitempty"`
+	StripeAccountIDNEQ          *string  `json:"stripeAccountIDNEQ,omitempty"`
+	StripeAccountIDIn           []string `json:"stripeAccountIDIn,omitempty"`
+	StripeAccountIDNotIn        []string `json:"stripeAccountIDNotIn,omitempty"`
+	StripeAccountIDGT           *string  `json:"stripeAccountIDGT,omitempty"`
+	StripeAccountIDGTE          *string  `json:"stripeAccountIDGTE,omitempty"`
+	StripeAccountIDLT           *string  `json:"stripeAccountIDLT,omitempty"`
+	StripeAccountIDLTE          *string  `json:"stripeAccountIDLTE,omitempty"`
+	StripeAccountIDContains     *string  `json:"stripeAccountIDContains,omitempty"`
+	StripeAccountIDHasPrefix    *string  `json:"stripeAccountIDHasPrefix,omitempty"`
+	StripeAccountIDHasSuffix    *string  `json:"stripeAccountIDHasSuffix,omitempty"`
+	StripeAccountIDEqualFold    *string  `json:"stripeAccountIDEqualFold,omitempty"`
+	StripeAccountIDContainsFold *string  `json:"stripeAccountIDContainsFold,omitempty"`
+
+	// "is_default" field predicates.
+	IsDefault    *bool `json:"isDefault,omitempty"`
+	IsDefaultNEQ *bool `json:"isDefaultNEQ,omitempty"`
+
+	// "entity" edge predicates.
+	HasEntity     *bool                    `json:"hasEntity,omitempty"`
+	HasEntityWith []*LegalEntityWhereInput `json:"hasEntityWith,omitempty"`
+
+	// "stripe_account" edge predicates.
+	HasStripeAccount     *bool                      `json:"hasStripeAccount,omitempty"`
+	HasStripeAccountWith []*StripeAccountWhereInput `json:"hasStripeAccountWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *BillingProfileWhereInput) AddPredicates(predicates ...predicate.BillingProfile) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the BillingProfileWhereInput filter on the BillingProfileQuery builder.
+func (i *BillingProfileWhereInput) Filter(q *BillingProfileQuery) (*BillingProfileQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyBillingProfileWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyBillingProfileWhereInput is returned in case the BillingProfileWhereInput is empty.
+var ErrEmptyBillingProfileWhereInput = errors.New("ent: empty predicate BillingProfileWhereInput")
+
+// P returns a predicate for filtering billingprofiles.
+// An error is returned if the input is empty or invalid.
+func (i *BillingProfileWhereInput) P() (predicate.BillingProfile, error) {
+	var predicates []predicate.BillingProfile
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, billingprofile.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.BillingProfile, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, billingprofile.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.BillingProfile, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, billingprofile.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, billingprofile.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, billingprofile.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, billingprofile.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, billingprofile.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, billingprofile.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, billingprofile.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, billingprofile.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, billingprofile.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, billingprofile.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, billingprofile.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, billingprofile.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, billingprofile.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, billingprofile.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, billingprofile.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, billingprofile.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, billingprofile.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, billingprofile.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, billingprofile.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, billingprofile.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, billingprofile.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, billingprofile.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, billingprofile.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, billingprofile.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, billingprofile.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, billingprofile.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, billingprofile.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, billingprofile.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, billingprofile.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, billingprofile.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, billingprofile.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, billingprofile.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.StripeAccountID != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDEQ(*i.StripeAccountID))
+	}
+	if i.StripeAccountIDNEQ != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDNEQ(*i.StripeAccountIDNEQ))
+	}
+	if len(i.StripeAccountIDIn) > 0 {
+		predicates = append(predicates, billingprofile.StripeAccountIDIn(i.StripeAccountIDIn...))
+	}
+	if len(i.StripeAccountIDNotIn) > 0 {
+		predicates = append(predicates, billingprofile.StripeAccountIDNotIn(i.StripeAccountIDNotIn...))
+	}
+	if i.StripeAccountIDGT != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDGT(*i.StripeAccountIDGT))
+	}
+	if i.StripeAccountIDGTE != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDGTE(*i.StripeAccountIDGTE))
+	}
+	if i.StripeAccountIDLT != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDLT(*i.StripeAccountIDLT))
+	}
+	if i.StripeAccountIDLTE != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDLTE(*i.StripeAccountIDLTE))
+	}
+	if i.StripeAccountIDContains != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDContains(*i.StripeAccountIDContains))
+	}
+	if i.StripeAccountIDHasPrefix != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDHasPrefix(*i.StripeAccountIDHasPrefix))
+	}
+	if i.StripeAccountIDHasSuffix != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDHasSuffix(*i.StripeAccountIDHasSuffix))
+	}
+	if i.StripeAccountIDEqualFold != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDEqualFold(*i.StripeAccountIDEqualFold))
+	}
+	if i.StripeAccountIDContainsFold != nil {
+		predicates = append(predicates, billingprofile.StripeAccountIDContainsFold(*i.StripeAccountIDContainsFold))
+	}
+	if i.IsDefault != nil {
+		predicates = append(predicates, billingprofile.IsDefaultEQ(*i.IsDefault))
+	}
+	if i.IsDefaultNEQ != nil {
+		predicates = append(predicates, billingprofile.IsDefaultNEQ(*i.IsDefaultNEQ))
+	}
+
+	if i.HasEntity != nil {
+		p := billingprofile.HasEntity()
+		if !*i.HasEntity {
+			p = billingprofile.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntityWith) > 0 {
+		with := make([]predicate.LegalEntity, 0, len(i.HasEntityWith))
+		for _, w := range i.HasEntityWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntityWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, billingprofile.HasEntityWith(with...))
+	}
+	if i.HasStripeAccount != nil {
+		p := billingprofile.HasStripeAccount()
+		if !*i.HasStripeAccount {
+			p = billingprofile.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStripeAccountWith) > 0 {
+		with := make([]predicate.StripeAccount, 0, len(i.HasStripeAccountWith))
+		for _, w := range i.HasStripeAccountWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStripeAccountWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, billingprofile.HasStripeAccountWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyBillingProfileWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return billingprofile.And(predicates...), nil
 	}
 }
 
@@ -12499,6 +12830,23 @@ type PaymentWhereInput struct {
 	ExternalRefEqualFold    *string  `json:"externalRefEqualFold,omitempty"`
 	ExternalRefContainsFold *string  `json:"externalRefContainsFold,omitempty"`
 
+	// "stripe_account_id" field predicates.
+	StripeAccountID             *string  `json:"stripeAccountID,omitempty"`
+	StripeAccountIDNEQ          *string  `json:"stripeAccountIDNEQ,omitempty"`
+	StripeAccountIDIn           []string `json:"stripeAccountIDIn,omitempty"`
+	StripeAccountIDNotIn        []string `json:"stripeAccountIDNotIn,omitempty"`
+	StripeAccountIDGT           *string  `json:"stripeAccountIDGT,omitempty"`
+	StripeAccountIDGTE          *string  `json:"stripeAccountIDGTE,omitempty"`
+	StripeAccountIDLT           *string  `json:"stripeAccountIDLT,omitempty"`
+	StripeAccountIDLTE          *string  `json:"stripeAccountIDLTE,omitempty"`
+	StripeAccountIDContains     *string  `json:"stripeAccountIDContains,omitempty"`
+	StripeAccountIDHasPrefix    *string  `json:"stripeAccountIDHasPrefix,omitempty"`
+	StripeAccountIDHasSuffix    *string  `json:"stripeAccountIDHasSuffix,omitempty"`
+	StripeAccountIDIsNil        bool     `json:"stripeAccountIDIsNil,omitempty"`
+	StripeAccountIDNotNil       bool     `json:"stripeAccountIDNotNil,omitempty"`
+	StripeAccountIDEqualFold    *string  `json:"stripeAccountIDEqualFold,omitempty"`
+	StripeAccountIDContainsFold *string  `json:"stripeAccountIDContainsFold,omitempty"`
+
 	// "memo" field predicates.
 	Memo             *string  `json:"memo,omitempty"`
 	MemoNEQ          *string  `json:"memoNEQ,omitempty"`
@@ -13023,6 +13371,51 @@ func (i *PaymentWhereInput) P() (predicate.Payment, error) {
 	}
 	if i.ExternalRefContainsFold != nil {
 		predicates = append(predicates, payment.ExternalRefContainsFold(*i.ExternalRefContainsFold))
+	}
+	if i.StripeAccountID != nil {
+		predicates = append(predicates, payment.StripeAccountIDEQ(*i.StripeAccountID))
+	}
+	if i.StripeAccountIDNEQ != nil {
+		predicates = append(predicates, payment.StripeAccountIDNEQ(*i.StripeAccountIDNEQ))
+	}
+	if len(i.StripeAccountIDIn) > 0 {
+		predicates = append(predicates, payment.StripeAccountIDIn(i.StripeAccountIDIn...))
+	}
+	if len(i.StripeAccountIDNotIn) > 0 {
+		predicates = append(predicates, payment.StripeAccountIDNotIn(i.StripeAccountIDNotIn...))
+	}
+	if i.StripeAccountIDGT != nil {
+		predicates = append(predicates, payment.StripeAccountIDGT(*i.StripeAccountIDGT))
+	}
+	if i.StripeAccountIDGTE != nil {
+		predicates = append(predicates, payment.StripeAccountIDGTE(*i.StripeAccountIDGTE))
+	}
+	if i.StripeAccountIDLT != nil {
+		predicates = append(predicates, payment.StripeAccountIDLT(*i.StripeAccountIDLT))
+	}
+	if i.StripeAccountIDLTE != nil {
+		predicates = append(predicates, payment.StripeAccountIDLTE(*i.StripeAccountIDLTE))
+	}
+	if i.StripeAccountIDContains != nil {
+		predicates = append(predicates, payment.StripeAccountIDContains(*i.StripeAccountIDContains))
+	}
+	if i.StripeAccountIDHasPrefix != nil {
+		predicates = append(predicates, payment.StripeAccountIDHasPrefix(*i.StripeAccountIDHasPrefix))
+	}
+	if i.StripeAccountIDHasSuffix != nil {
+		predicates = append(predicates, payment.StripeAccountIDHasSuffix(*i.StripeAccountIDHasSuffix))
+	}
+	if i.StripeAccountIDIsNil {
+		predicates = append(predicates, payment.StripeAccountIDIsNil())
+	}
+	if i.StripeAccountIDNotNil {
+		predicates = append(predicates, payment.StripeAccountIDNotNil())
+	}
+	if i.StripeAccountIDEqualFold != nil {
+		predicates = append(predicates, payment.StripeAccountIDEqualFold(*i.StripeAccountIDEqualFold))
+	}
+	if i.StripeAccountIDContainsFold != nil {
+		predicates = append(predicates, payment.StripeAccountIDContainsFold(*i.StripeAccountIDContainsFold))
 	}
 	if i.Memo != nil {
 		predicates = append(predicates, payment.MemoEQ(*i.Memo))
@@ -13968,6 +14361,742 @@ func (i *PaymentApplicationWhereInput) P() (predicate.PaymentApplication, error)
 		return predicates[0], nil
 	default:
 		return paymentapplication.And(predicates...), nil
+	}
+}
+
+// PaymentAttemptWhereInput represents a where input for filtering PaymentAttempt queries.
+type PaymentAttemptWhereInput struct {
+	Predicates []predicate.PaymentAttempt  `json:"-"`
+	Not        *PaymentAttemptWhereInput   `json:"not,omitempty"`
+	Or         []*PaymentAttemptWhereInput `json:"or,omitempty"`
+	And        []*PaymentAttemptWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "entity_id" field predicates.
+	EntityID             *string  `json:"entityID,omitempty"`
+	EntityIDNEQ          *string  `json:"entityIDNEQ,omitempty"`
+	EntityIDIn           []string `json:"entityIDIn,omitempty"`
+	EntityIDNotIn        []string `json:"entityIDNotIn,omitempty"`
+	EntityIDGT           *string  `json:"entityIDGT,omitempty"`
+	EntityIDGTE          *string  `json:"entityIDGTE,omitempty"`
+	EntityIDLT           *string  `json:"entityIDLT,omitempty"`
+	EntityIDLTE          *string  `json:"entityIDLTE,omitempty"`
+	EntityIDContains     *string  `json:"entityIDContains,omitempty"`
+	EntityIDHasPrefix    *string  `json:"entityIDHasPrefix,omitempty"`
+	EntityIDHasSuffix    *string  `json:"entityIDHasSuffix,omitempty"`
+	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
+	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
+
+	// "customer_id" field predicates.
+	CustomerID             *string  `json:"customerID,omitempty"`
+	CustomerIDNEQ          *string  `json:"customerIDNEQ,omitempty"`
+	CustomerIDIn           []string `json:"customerIDIn,omitempty"`
+	CustomerIDNotIn        []string `json:"customerIDNotIn,omitempty"`
+	CustomerIDGT           *string  `json:"customerIDGT,omitempty"`
+	CustomerIDGTE          *string  `json:"customerIDGTE,omitempty"`
+	CustomerIDLT           *string  `json:"customerIDLT,omitempty"`
+	CustomerIDLTE          *string  `json:"customerIDLTE,omitempty"`
+	CustomerIDContains     *string  `json:"customerIDContains,omitempty"`
+	CustomerIDHasPrefix    *string  `json:"customerIDHasPrefix,omitempty"`
+	CustomerIDHasSuffix    *string  `json:"customerIDHasSuffix,omitempty"`
+	CustomerIDEqualFold    *string  `json:"customerIDEqualFold,omitempty"`
+	CustomerIDContainsFold *string  `json:"customerIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "stripe_account_id" field predicates.
+	StripeAccountID             *string  `json:"stripeAccountID,omitempty"`
+	StripeAccountIDNEQ          *string  `json:"stripeAccountIDNEQ,omitempty"`
+	StripeAccountIDIn           []string `json:"stripeAccountIDIn,omitempty"`
+	StripeAccountIDNotIn        []string `json:"stripeAccountIDNotIn,omitempty"`
+	StripeAccountIDGT           *string  `json:"stripeAccountIDGT,omitempty"`
+	StripeAccountIDGTE          *string  `json:"stripeAccountIDGTE,omitempty"`
+	StripeAccountIDLT           *string  `json:"stripeAccountIDLT,omitempty"`
+	StripeAccountIDLTE          *string  `json:"stripeAccountIDLTE,omitempty"`
+	StripeAccountIDContains     *string  `json:"stripeAccountIDContains,omitempty"`
+	StripeAccountIDHasPrefix    *string  `json:"stripeAccountIDHasPrefix,omitempty"`
+	StripeAccountIDHasSuffix    *string  `json:"stripeAccountIDHasSuffix,omitempty"`
+	StripeAccountIDEqualFold    *string  `json:"stripeAccountIDEqualFold,omitempty"`
+	StripeAccountIDContainsFold *string  `json:"stripeAccountIDContainsFold,omitempty"`
+
+	// "method" field predicates.
+	Method      *paymentattempt.Method  `json:"method,omitempty"`
+	MethodNEQ   *paymentattempt.Method  `json:"methodNEQ,omitempty"`
+	MethodIn    []paymentattempt.Method `json:"methodIn,omitempty"`
+	MethodNotIn []paymentattempt.Method `json:"methodNotIn,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *money.Amount  `json:"amount,omitempty"`
+	AmountNEQ   *money.Amount  `json:"amountNEQ,omitempty"`
+	AmountIn    []money.Amount `json:"amountIn,omitempty"`
+	AmountNotIn []money.Amount `json:"amountNotIn,omitempty"`
+	AmountGT    *money.Amount  `json:"amountGT,omitempty"`
+	AmountGTE   *money.Amount  `json:"amountGTE,omitempty"`
+	AmountLT    *money.Amount  `json:"amountLT,omitempty"`
+	AmountLTE   *money.Amount  `json:"amountLTE,omitempty"`
+
+	// "currency" field predicates.
+	Currency             *string  `json:"currency,omitempty"`
+	CurrencyNEQ          *string  `json:"currencyNEQ,omitempty"`
+	CurrencyIn           []string `json:"currencyIn,omitempty"`
+	CurrencyNotIn        []string `json:"currencyNotIn,omitempty"`
+	CurrencyGT           *string  `json:"currencyGT,omitempty"`
+	CurrencyGTE          *string  `json:"currencyGTE,omitempty"`
+	CurrencyLT           *string  `json:"currencyLT,omitempty"`
+	CurrencyLTE          *string  `json:"currencyLTE,omitempty"`
+	CurrencyContains     *string  `json:"currencyContains,omitempty"`
+	CurrencyHasPrefix    *string  `json:"currencyHasPrefix,omitempty"`
+	CurrencyHasSuffix    *string  `json:"currencyHasSuffix,omitempty"`
+	CurrencyEqualFold    *string  `json:"currencyEqualFold,omitempty"`
+	CurrencyContainsFold *string  `json:"currencyContainsFold,omitempty"`
+
+	// "payment_intent_id" field predicates.
+	PaymentIntentID             *string  `json:"paymentIntentID,omitempty"`
+	PaymentIntentIDNEQ          *string  `json:"paymentIntentIDNEQ,omitempty"`
+	PaymentIntentIDIn           []string `json:"paymentIntentIDIn,omitempty"`
+	PaymentIntentIDNotIn        []string `json:"paymentIntentIDNotIn,omitempty"`
+	PaymentIntentIDGT           *string  `json:"paymentIntentIDGT,omitempty"`
+	PaymentIntentIDGTE          *string  `json:"paymentIntentIDGTE,omitempty"`
+	PaymentIntentIDLT           *string  `json:"paymentIntentIDLT,omitempty"`
+	PaymentIntentIDLTE          *string  `json:"paymentIntentIDLTE,omitempty"`
+	PaymentIntentIDContains     *string  `json:"paymentIntentIDContains,omitempty"`
+	PaymentIntentIDHasPrefix    *string  `json:"paymentIntentIDHasPrefix,omitempty"`
+	PaymentIntentIDHasSuffix    *string  `json:"paymentIntentIDHasSuffix,omitempty"`
+	PaymentIntentIDIsNil        bool     `json:"paymentIntentIDIsNil,omitempty"`
+	PaymentIntentIDNotNil       bool     `json:"paymentIntentIDNotNil,omitempty"`
+	PaymentIntentIDEqualFold    *string  `json:"paymentIntentIDEqualFold,omitempty"`
+	PaymentIntentIDContainsFold *string  `json:"paymentIntentIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *paymentattempt.Status  `json:"status,omitempty"`
+	StatusNEQ   *paymentattempt.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []paymentattempt.Status `json:"statusIn,omitempty"`
+	StatusNotIn []paymentattempt.Status `json:"statusNotIn,omitempty"`
+
+	// "failure_message" field predicates.
+	FailureMessage             *string  `json:"failureMessage,omitempty"`
+	FailureMessageNEQ          *string  `json:"failureMessageNEQ,omitempty"`
+	FailureMessageIn           []string `json:"failureMessageIn,omitempty"`
+	FailureMessageNotIn        []string `json:"failureMessageNotIn,omitempty"`
+	FailureMessageGT           *string  `json:"failureMessageGT,omitempty"`
+	FailureMessageGTE          *string  `json:"failureMessageGTE,omitempty"`
+	FailureMessageLT           *string  `json:"failureMessageLT,omitempty"`
+	FailureMessageLTE          *string  `json:"failureMessageLTE,omitempty"`
+	FailureMessageContains     *string  `json:"failureMessageContains,omitempty"`
+	FailureMessageHasPrefix    *string  `json:"failureMessageHasPrefix,omitempty"`
+	FailureMessageHasSuffix    *string  `json:"failureMessageHasSuffix,omitempty"`
+	FailureMessageIsNil        bool     `json:"failureMessageIsNil,omitempty"`
+	FailureMessageNotNil       bool     `json:"failureMessageNotNil,omitempty"`
+	FailureMessageEqualFold    *string  `json:"failureMessageEqualFold,omitempty"`
+	FailureMessageContainsFold *string  `json:"failureMessageContainsFold,omitempty"`
+
+	// "payment_id" field predicates.
+	PaymentID             *string  `json:"paymentID,omitempty"`
+	PaymentIDNEQ          *string  `json:"paymentIDNEQ,omitempty"`
+	PaymentIDIn           []string `json:"paymentIDIn,omitempty"`
+	PaymentIDNotIn        []string `json:"paymentIDNotIn,omitempty"`
+	PaymentIDGT           *string  `json:"paymentIDGT,omitempty"`
+	PaymentIDGTE          *string  `json:"paymentIDGTE,omitempty"`
+	PaymentIDLT           *string  `json:"paymentIDLT,omitempty"`
+	PaymentIDLTE          *string  `json:"paymentIDLTE,omitempty"`
+	PaymentIDContains     *string  `json:"paymentIDContains,omitempty"`
+	PaymentIDHasPrefix    *string  `json:"paymentIDHasPrefix,omitempty"`
+	PaymentIDHasSuffix    *string  `json:"paymentIDHasSuffix,omitempty"`
+	PaymentIDIsNil        bool     `json:"paymentIDIsNil,omitempty"`
+	PaymentIDNotNil       bool     `json:"paymentIDNotNil,omitempty"`
+	PaymentIDEqualFold    *string  `json:"paymentIDEqualFold,omitempty"`
+	PaymentIDContainsFold *string  `json:"paymentIDContainsFold,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+
+	// "payment" edge predicates.
+	HasPayment     *bool                `json:"hasPayment,omitempty"`
+	HasPaymentWith []*PaymentWhereInput `json:"hasPaymentWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PaymentAttemptWhereInput) AddPredicates(predicates ...predicate.PaymentAttempt) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PaymentAttemptWhereInput filter on the PaymentAttemptQuery builder.
+func (i *PaymentAttemptWhereInput) Filter(q *PaymentAttemptQuery) (*PaymentAttemptQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPaymentAttemptWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPaymentAttemptWhereInput is returned in case the PaymentAttemptWhereInput is empty.
+var ErrEmptyPaymentAttemptWhereInput = errors.New("ent: empty predicate PaymentAttemptWhereInput")
+
+// P returns a predicate for filtering paymentattempts.
+// An error is returned if the input is empty or invalid.
+func (i *PaymentAttemptWhereInput) P() (predicate.PaymentAttempt, error) {
+	var predicates []predicate.PaymentAttempt
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, paymentattempt.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PaymentAttempt, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, paymentattempt.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PaymentAttempt, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, paymentattempt.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, paymentattempt.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, paymentattempt.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, paymentattempt.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, paymentattempt.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, paymentattempt.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, paymentattempt.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, paymentattempt.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, paymentattempt.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, paymentattempt.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, paymentattempt.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, paymentattempt.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, paymentattempt.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, paymentattempt.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, paymentattempt.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, paymentattempt.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, paymentattempt.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EntityID != nil {
+		predicates = append(predicates, paymentattempt.EntityIDEQ(*i.EntityID))
+	}
+	if i.EntityIDNEQ != nil {
+		predicates = append(predicates, paymentattempt.EntityIDNEQ(*i.EntityIDNEQ))
+	}
+	if len(i.EntityIDIn) > 0 {
+		predicates = append(predicates, paymentattempt.EntityIDIn(i.EntityIDIn...))
+	}
+	if len(i.EntityIDNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.EntityIDNotIn(i.EntityIDNotIn...))
+	}
+	if i.EntityIDGT != nil {
+		predicates = append(predicates, paymentattempt.EntityIDGT(*i.EntityIDGT))
+	}
+	if i.EntityIDGTE != nil {
+		predicates = append(predicates, paymentattempt.EntityIDGTE(*i.EntityIDGTE))
+	}
+	if i.EntityIDLT != nil {
+		predicates = append(predicates, paymentattempt.EntityIDLT(*i.EntityIDLT))
+	}
+	if i.EntityIDLTE != nil {
+		predicates = append(predicates, paymentattempt.EntityIDLTE(*i.EntityIDLTE))
+	}
+	if i.EntityIDContains != nil {
+		predicates = append(predicates, paymentattempt.EntityIDContains(*i.EntityIDContains))
+	}
+	if i.EntityIDHasPrefix != nil {
+		predicates = append(predicates, paymentattempt.EntityIDHasPrefix(*i.EntityIDHasPrefix))
+	}
+	if i.EntityIDHasSuffix != nil {
+		predicates = append(predicates, paymentattempt.EntityIDHasSuffix(*i.EntityIDHasSuffix))
+	}
+	if i.EntityIDEqualFold != nil {
+		predicates = append(predicates, paymentattempt.EntityIDEqualFold(*i.EntityIDEqualFold))
+	}
+	if i.EntityIDContainsFold != nil {
+		predicates = append(predicates, paymentattempt.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.CustomerID != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDEQ(*i.CustomerID))
+	}
+	if i.CustomerIDNEQ != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDNEQ(*i.CustomerIDNEQ))
+	}
+	if len(i.CustomerIDIn) > 0 {
+		predicates = append(predicates, paymentattempt.CustomerIDIn(i.CustomerIDIn...))
+	}
+	if len(i.CustomerIDNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.CustomerIDNotIn(i.CustomerIDNotIn...))
+	}
+	if i.CustomerIDGT != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDGT(*i.CustomerIDGT))
+	}
+	if i.CustomerIDGTE != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDGTE(*i.CustomerIDGTE))
+	}
+	if i.CustomerIDLT != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDLT(*i.CustomerIDLT))
+	}
+	if i.CustomerIDLTE != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDLTE(*i.CustomerIDLTE))
+	}
+	if i.CustomerIDContains != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDContains(*i.CustomerIDContains))
+	}
+	if i.CustomerIDHasPrefix != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDHasPrefix(*i.CustomerIDHasPrefix))
+	}
+	if i.CustomerIDHasSuffix != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDHasSuffix(*i.CustomerIDHasSuffix))
+	}
+	if i.CustomerIDEqualFold != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDEqualFold(*i.CustomerIDEqualFold))
+	}
+	if i.CustomerIDContainsFold != nil {
+		predicates = append(predicates, paymentattempt.CustomerIDContainsFold(*i.CustomerIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, paymentattempt.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, paymentattempt.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.StripeAccountID != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDEQ(*i.StripeAccountID))
+	}
+	if i.StripeAccountIDNEQ != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDNEQ(*i.StripeAccountIDNEQ))
+	}
+	if len(i.StripeAccountIDIn) > 0 {
+		predicates = append(predicates, paymentattempt.StripeAccountIDIn(i.StripeAccountIDIn...))
+	}
+	if len(i.StripeAccountIDNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.StripeAccountIDNotIn(i.StripeAccountIDNotIn...))
+	}
+	if i.StripeAccountIDGT != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDGT(*i.StripeAccountIDGT))
+	}
+	if i.StripeAccountIDGTE != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDGTE(*i.StripeAccountIDGTE))
+	}
+	if i.StripeAccountIDLT != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDLT(*i.StripeAccountIDLT))
+	}
+	if i.StripeAccountIDLTE != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDLTE(*i.StripeAccountIDLTE))
+	}
+	if i.StripeAccountIDContains != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDContains(*i.StripeAccountIDContains))
+	}
+	if i.StripeAccountIDHasPrefix != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDHasPrefix(*i.StripeAccountIDHasPrefix))
+	}
+	if i.StripeAccountIDHasSuffix != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDHasSuffix(*i.StripeAccountIDHasSuffix))
+	}
+	if i.StripeAccountIDEqualFold != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDEqualFold(*i.StripeAccountIDEqualFold))
+	}
+	if i.StripeAccountIDContainsFold != nil {
+		predicates = append(predicates, paymentattempt.StripeAccountIDContainsFold(*i.StripeAccountIDContainsFold))
+	}
+	if i.Method != nil {
+		predicates = append(predicates, paymentattempt.MethodEQ(*i.Method))
+	}
+	if i.MethodNEQ != nil {
+		predicates = append(predicates, paymentattempt.MethodNEQ(*i.MethodNEQ))
+	}
+	if len(i.MethodIn) > 0 {
+		predicates = append(predicates, paymentattempt.MethodIn(i.MethodIn...))
+	}
+	if len(i.MethodNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.MethodNotIn(i.MethodNotIn...))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, paymentattempt.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, paymentattempt.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, paymentattempt.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, paymentattempt.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, paymentattempt.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, paymentattempt.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, paymentattempt.AmountLTE(*i.AmountLTE))
+	}
+	if i.Currency != nil {
+		predicates = append(predicates, paymentattempt.CurrencyEQ(*i.Currency))
+	}
+	if i.CurrencyNEQ != nil {
+		predicates = append(predicates, paymentattempt.CurrencyNEQ(*i.CurrencyNEQ))
+	}
+	if len(i.CurrencyIn) > 0 {
+		predicates = append(predicates, paymentattempt.CurrencyIn(i.CurrencyIn...))
+	}
+	if len(i.CurrencyNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.CurrencyNotIn(i.CurrencyNotIn...))
+	}
+	if i.CurrencyGT != nil {
+		predicates = append(predicates, paymentattempt.CurrencyGT(*i.CurrencyGT))
+	}
+	if i.CurrencyGTE != nil {
+		predicates = append(predicates, paymentattempt.CurrencyGTE(*i.CurrencyGTE))
+	}
+	if i.CurrencyLT != nil {
+		predicates = append(predicates, paymentattempt.CurrencyLT(*i.CurrencyLT))
+	}
+	if i.CurrencyLTE != nil {
+		predicates = append(predicates, paymentattempt.CurrencyLTE(*i.CurrencyLTE))
+	}
+	if i.CurrencyContains != nil {
+		predicates = append(predicates, paymentattempt.CurrencyContains(*i.CurrencyContains))
+	}
+	if i.CurrencyHasPrefix != nil {
+		predicates = append(predicates, paymentattempt.CurrencyHasPrefix(*i.CurrencyHasPrefix))
+	}
+	if i.CurrencyHasSuffix != nil {
+		predicates = append(predicates, paymentattempt.CurrencyHasSuffix(*i.CurrencyHasSuffix))
+	}
+	if i.CurrencyEqualFold != nil {
+		predicates = append(predicates, paymentattempt.CurrencyEqualFold(*i.CurrencyEqualFold))
+	}
+	if i.CurrencyContainsFold != nil {
+		predicates = append(predicates, paymentattempt.CurrencyContainsFold(*i.CurrencyContainsFold))
+	}
+	if i.PaymentIntentID != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDEQ(*i.PaymentIntentID))
+	}
+	if i.PaymentIntentIDNEQ != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDNEQ(*i.PaymentIntentIDNEQ))
+	}
+	if len(i.PaymentIntentIDIn) > 0 {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDIn(i.PaymentIntentIDIn...))
+	}
+	if len(i.PaymentIntentIDNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDNotIn(i.PaymentIntentIDNotIn...))
+	}
+	if i.PaymentIntentIDGT != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDGT(*i.PaymentIntentIDGT))
+	}
+	if i.PaymentIntentIDGTE != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDGTE(*i.PaymentIntentIDGTE))
+	}
+	if i.PaymentIntentIDLT != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDLT(*i.PaymentIntentIDLT))
+	}
+	if i.PaymentIntentIDLTE != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDLTE(*i.PaymentIntentIDLTE))
+	}
+	if i.PaymentIntentIDContains != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDContains(*i.PaymentIntentIDContains))
+	}
+	if i.PaymentIntentIDHasPrefix != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDHasPrefix(*i.PaymentIntentIDHasPrefix))
+	}
+	if i.PaymentIntentIDHasSuffix != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDHasSuffix(*i.PaymentIntentIDHasSuffix))
+	}
+	if i.PaymentIntentIDIsNil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDIsNil())
+	}
+	if i.PaymentIntentIDNotNil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDNotNil())
+	}
+	if i.PaymentIntentIDEqualFold != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDEqualFold(*i.PaymentIntentIDEqualFold))
+	}
+	if i.PaymentIntentIDContainsFold != nil {
+		predicates = append(predicates, paymentattempt.PaymentIntentIDContainsFold(*i.PaymentIntentIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, paymentattempt.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, paymentattempt.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, paymentattempt.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.FailureMessage != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageEQ(*i.FailureMessage))
+	}
+	if i.FailureMessageNEQ != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageNEQ(*i.FailureMessageNEQ))
+	}
+	if len(i.FailureMessageIn) > 0 {
+		predicates = append(predicates, paymentattempt.FailureMessageIn(i.FailureMessageIn...))
+	}
+	if len(i.FailureMessageNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.FailureMessageNotIn(i.FailureMessageNotIn...))
+	}
+	if i.FailureMessageGT != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageGT(*i.FailureMessageGT))
+	}
+	if i.FailureMessageGTE != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageGTE(*i.FailureMessageGTE))
+	}
+	if i.FailureMessageLT != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageLT(*i.FailureMessageLT))
+	}
+	if i.FailureMessageLTE != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageLTE(*i.FailureMessageLTE))
+	}
+	if i.FailureMessageContains != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageContains(*i.FailureMessageContains))
+	}
+	if i.FailureMessageHasPrefix != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageHasPrefix(*i.FailureMessageHasPrefix))
+	}
+	if i.FailureMessageHasSuffix != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageHasSuffix(*i.FailureMessageHasSuffix))
+	}
+	if i.FailureMessageIsNil {
+		predicates = append(predicates, paymentattempt.FailureMessageIsNil())
+	}
+	if i.FailureMessageNotNil {
+		predicates = append(predicates, paymentattempt.FailureMessageNotNil())
+	}
+	if i.FailureMessageEqualFold != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageEqualFold(*i.FailureMessageEqualFold))
+	}
+	if i.FailureMessageContainsFold != nil {
+		predicates = append(predicates, paymentattempt.FailureMessageContainsFold(*i.FailureMessageContainsFold))
+	}
+	if i.PaymentID != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDEQ(*i.PaymentID))
+	}
+	if i.PaymentIDNEQ != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDNEQ(*i.PaymentIDNEQ))
+	}
+	if len(i.PaymentIDIn) > 0 {
+		predicates = append(predicates, paymentattempt.PaymentIDIn(i.PaymentIDIn...))
+	}
+	if len(i.PaymentIDNotIn) > 0 {
+		predicates = append(predicates, paymentattempt.PaymentIDNotIn(i.PaymentIDNotIn...))
+	}
+	if i.PaymentIDGT != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDGT(*i.PaymentIDGT))
+	}
+	if i.PaymentIDGTE != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDGTE(*i.PaymentIDGTE))
+	}
+	if i.PaymentIDLT != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDLT(*i.PaymentIDLT))
+	}
+	if i.PaymentIDLTE != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDLTE(*i.PaymentIDLTE))
+	}
+	if i.PaymentIDContains != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDContains(*i.PaymentIDContains))
+	}
+	if i.PaymentIDHasPrefix != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDHasPrefix(*i.PaymentIDHasPrefix))
+	}
+	if i.PaymentIDHasSuffix != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDHasSuffix(*i.PaymentIDHasSuffix))
+	}
+	if i.PaymentIDIsNil {
+		predicates = append(predicates, paymentattempt.PaymentIDIsNil())
+	}
+	if i.PaymentIDNotNil {
+		predicates = append(predicates, paymentattempt.PaymentIDNotNil())
+	}
+	if i.PaymentIDEqualFold != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDEqualFold(*i.PaymentIDEqualFold))
+	}
+	if i.PaymentIDContainsFold != nil {
+		predicates = append(predicates, paymentattempt.PaymentIDContainsFold(*i.PaymentIDContainsFold))
+	}
+
+	if i.HasInvoice != nil {
+		p := paymentattempt.HasInvoice()
+		if !*i.HasInvoice {
+			p = paymentattempt.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, paymentattempt.HasInvoiceWith(with...))
+	}
+	if i.HasPayment != nil {
+		p := paymentattempt.HasPayment()
+		if !*i.HasPayment {
+			p = paymentattempt.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPaymentWith) > 0 {
+		with := make([]predicate.Payment, 0, len(i.HasPaymentWith))
+		for _, w := range i.HasPaymentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPaymentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, paymentattempt.HasPaymentWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPaymentAttemptWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return paymentattempt.And(predicates...), nil
 	}
 }
 
@@ -15525,6 +16654,12 @@ type ReconciliationItemWhereInput struct {
 	EntityIDEqualFold    *string  `json:"entityIDEqualFold,omitempty"`
 	EntityIDContainsFold *string  `json:"entityIDContainsFold,omitempty"`
 
+	// "source" field predicates.
+	Source      *reconciliationitem.Source  `json:"source,omitempty"`
+	SourceNEQ   *reconciliationitem.Source  `json:"sourceNEQ,omitempty"`
+	SourceIn    []reconciliationitem.Source `json:"sourceIn,omitempty"`
+	SourceNotIn []reconciliationitem.Source `json:"sourceNotIn,omitempty"`
+
 	// "kind" field predicates.
 	Kind      *reconciliationitem.Kind  `json:"kind,omitempty"`
 	KindNEQ   *reconciliationitem.Kind  `json:"kindNEQ,omitempty"`
@@ -15962,6 +17097,18 @@ func (i *ReconciliationItemWhereInput) P() (predicate.ReconciliationItem, error)
 	}
 	if i.EntityIDContainsFold != nil {
 		predicates = append(predicates, reconciliationitem.EntityIDContainsFold(*i.EntityIDContainsFold))
+	}
+	if i.Source != nil {
+		predicates = append(predicates, reconciliationitem.SourceEQ(*i.Source))
+	}
+	if i.SourceNEQ != nil {
+		predicates = append(predicates, reconciliationitem.SourceNEQ(*i.SourceNEQ))
+	}
+	if len(i.SourceIn) > 0 {
+		predicates = append(predicates, reconciliationitem.SourceIn(i.SourceIn...))
+	}
+	if len(i.SourceNotIn) > 0 {
+		predicates = append(predicates, reconciliationitem.SourceNotIn(i.SourceNotIn...))
 	}
 	if i.Kind != nil {
 		predicates = append(predicates, reconciliationitem.KindEQ(*i.Kind))
@@ -16833,6 +17980,8 @@ type RefundWhereInput struct {
 	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
 	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
 	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDIsNil        bool     `json:"journalEntryIDIsNil,omitempty"`
+	JournalEntryIDNotNil       bool     `json:"journalEntryIDNotNil,omitempty"`
 	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
 	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
 
@@ -16852,6 +18001,29 @@ type RefundWhereInput struct {
 	CreatedByNotNil       bool     `json:"createdByNotNil,omitempty"`
 	CreatedByEqualFold    *string  `json:"createdByEqualFold,omitempty"`
 	CreatedByContainsFold *string  `json:"createdByContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *refund.Status  `json:"status,omitempty"`
+	StatusNEQ   *refund.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []refund.Status `json:"statusIn,omitempty"`
+	StatusNotIn []refund.Status `json:"statusNotIn,omitempty"`
+
+	// "failure_message" field predicates.
+	FailureMessage             *string  `json:"failureMessage,omitempty"`
+	FailureMessageNEQ          *string  `json:"failureMessageNEQ,omitempty"`
+	FailureMessageIn           []string `json:"failureMessageIn,omitempty"`
+	FailureMessageNotIn        []string `json:"failureMessageNotIn,omitempty"`
+	FailureMessageGT           *string  `json:"failureMessageGT,omitempty"`
+	FailureMessageGTE          *string  `json:"failureMessageGTE,omitempty"`
+	FailureMessageLT           *string  `json:"failureMessageLT,omitempty"`
+	FailureMessageLTE          *string  `json:"failureMessageLTE,omitempty"`
+	FailureMessageContains     *string  `json:"failureMessageContains,omitempty"`
+	FailureMessageHasPrefix    *string  `json:"failureMessageHasPrefix,omitempty"`
+	FailureMessageHasSuffix    *string  `json:"failureMessageHasSuffix,omitempty"`
+	FailureMessageIsNil        bool     `json:"failureMessageIsNil,omitempty"`
+	FailureMessageNotNil       bool     `json:"failureMessageNotNil,omitempty"`
+	FailureMessageEqualFold    *string  `json:"failureMessageEqualFold,omitempty"`
+	FailureMessageContainsFold *string  `json:"failureMessageContainsFold,omitempty"`
 
 	// "payment" edge predicates.
 	HasPayment     *bool                `json:"hasPayment,omitempty"`
@@ -17247,6 +18419,12 @@ func (i *RefundWhereInput) P() (predicate.Refund, error) {
 	if i.JournalEntryIDHasSuffix != nil {
 		predicates = append(predicates, refund.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
 	}
+	if i.JournalEntryIDIsNil {
+		predicates = append(predicates, refund.JournalEntryIDIsNil())
+	}
+	if i.JournalEntryIDNotNil {
+		predicates = append(predicates, refund.JournalEntryIDNotNil())
+	}
 	if i.JournalEntryIDEqualFold != nil {
 		predicates = append(predicates, refund.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
 	}
@@ -17298,6 +18476,63 @@ func (i *RefundWhereInput) P() (predicate.Refund, error) {
 	if i.CreatedByContainsFold != nil {
 		predicates = append(predicates, refund.CreatedByContainsFold(*i.CreatedByContainsFold))
 	}
+	if i.Status != nil {
+		predicates = append(predicates, refund.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, refund.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, refund.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, refund.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.FailureMessage != nil {
+		predicates = append(predicates, refund.FailureMessageEQ(*i.FailureMessage))
+	}
+	if i.FailureMessageNEQ != nil {
+		predicates = append(predicates, refund.FailureMessageNEQ(*i.FailureMessageNEQ))
+	}
+	if len(i.FailureMessageIn) > 0 {
+		predicates = append(predicates, refund.FailureMessageIn(i.FailureMessageIn...))
+	}
+	if len(i.FailureMessageNotIn) > 0 {
+		predicates = append(predicates, refund.FailureMessageNotIn(i.FailureMessageNotIn...))
+	}
+	if i.FailureMessageGT != nil {
+		predicates = append(predicates, refund.FailureMessageGT(*i.FailureMessageGT))
+	}
+	if i.FailureMessageGTE != nil {
+		predicates = append(predicates, refund.FailureMessageGTE(*i.FailureMessageGTE))
+	}
+	if i.FailureMessageLT != nil {
+		predicates = append(predicates, refund.FailureMessageLT(*i.FailureMessageLT))
+	}
+	if i.FailureMessageLTE != nil {
+		predicates = append(predicates, refund.FailureMessageLTE(*i.FailureMessageLTE))
+	}
+	if i.FailureMessageContains != nil {
+		predicates = append(predicates, refund.FailureMessageContains(*i.FailureMessageContains))
+	}
+	if i.FailureMessageHasPrefix != nil {
+		predicates = append(predicates, refund.FailureMessageHasPrefix(*i.FailureMessageHasPrefix))
+	}
+	if i.FailureMessageHasSuffix != nil {
+		predicates = append(predicates, refund.FailureMessageHasSuffix(*i.FailureMessageHasSuffix))
+	}
+	if i.FailureMessageIsNil {
+		predicates = append(predicates, refund.FailureMessageIsNil())
+	}
+	if i.FailureMessageNotNil {
+		predicates = append(predicates, refund.FailureMessageNotNil())
+	}
+	if i.FailureMessageEqualFold != nil {
+		predicates = append(predicates, refund.FailureMessageEqualFold(*i.FailureMessageEqualFold))
+	}
+	if i.FailureMessageContainsFold != nil {
+		predicates = append(predicates, refund.FailureMessageContainsFold(*i.FailureMessageContainsFold))
+	}
 
 	if i.HasPayment != nil {
 		p := refund.HasPayment()
@@ -17324,6 +18559,430 @@ func (i *RefundWhereInput) P() (predicate.Refund, error) {
 		return predicates[0], nil
 	default:
 		return refund.And(predicates...), nil
+	}
+}
+
+// StripeAccountWhereInput represents a where input for filtering StripeAccount queries.
+type StripeAccountWhereInput struct {
+	Predicates []predicate.StripeAccount  `json:"-"`
+	Not        *StripeAccountWhereInput   `json:"not,omitempty"`
+	Or         []*StripeAccountWhereInput `json:"or,omitempty"`
+	And        []*StripeAccountWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "publishable_key" field predicates.
+	PublishableKey             *string  `json:"publishableKey,omitempty"`
+	PublishableKeyNEQ          *string  `json:"publishableKeyNEQ,omitempty"`
+	PublishableKeyIn           []string `json:"publishableKeyIn,omitempty"`
+	PublishableKeyNotIn        []string `json:"publishableKeyNotIn,omitempty"`
+	PublishableKeyGT           *string  `json:"publishableKeyGT,omitempty"`
+	PublishableKeyGTE          *string  `json:"publishableKeyGTE,omitempty"`
+	PublishableKeyLT           *string  `json:"publishableKeyLT,omitempty"`
+	PublishableKeyLTE          *string  `json:"publishableKeyLTE,omitempty"`
+	PublishableKeyContains     *string  `json:"publishableKeyContains,omitempty"`
+	PublishableKeyHasPrefix    *string  `json:"publishableKeyHasPrefix,omitempty"`
+	PublishableKeyHasSuffix    *string  `json:"publishableKeyHasSuffix,omitempty"`
+	PublishableKeyEqualFold    *string  `json:"publishableKeyEqualFold,omitempty"`
+	PublishableKeyContainsFold *string  `json:"publishableKeyContainsFold,omitempty"`
+
+	// "secret_key_hint" field predicates.
+	SecretKeyHint             *string  `json:"secretKeyHint,omitempty"`
+	SecretKeyHintNEQ          *string  `json:"secretKeyHintNEQ,omitempty"`
+	SecretKeyHintIn           []string `json:"secretKeyHintIn,omitempty"`
+	SecretKeyHintNotIn        []string `json:"secretKeyHintNotIn,omitempty"`
+	SecretKeyHintGT           *string  `json:"secretKeyHintGT,omitempty"`
+	SecretKeyHintGTE          *string  `json:"secretKeyHintGTE,omitempty"`
+	SecretKeyHintLT           *string  `json:"secretKeyHintLT,omitempty"`
+	SecretKeyHintLTE          *string  `json:"secretKeyHintLTE,omitempty"`
+	SecretKeyHintContains     *string  `json:"secretKeyHintContains,omitempty"`
+	SecretKeyHintHasPrefix    *string  `json:"secretKeyHintHasPrefix,omitempty"`
+	SecretKeyHintHasSuffix    *string  `json:"secretKeyHintHasSuffix,omitempty"`
+	SecretKeyHintEqualFold    *string  `json:"secretKeyHintEqualFold,omitempty"`
+	SecretKeyHintContainsFold *string  `json:"secretKeyHintContainsFold,omitempty"`
+
+	// "livemode" field predicates.
+	Livemode    *bool `json:"livemode,omitempty"`
+	LivemodeNEQ *bool `json:"livemodeNEQ,omitempty"`
+
+	// "webhook_secret_count" field predicates.
+	WebhookSecretCount      *int  `json:"webhookSecretCount,omitempty"`
+	WebhookSecretCountNEQ   *int  `json:"webhookSecretCountNEQ,omitempty"`
+	WebhookSecretCountIn    []int `json:"webhookSecretCountIn,omitempty"`
+	WebhookSecretCountNotIn []int `json:"webhookSecretCountNotIn,omitempty"`
+	WebhookSecretCountGT    *int  `json:"webhookSecretCountGT,omitempty"`
+	WebhookSecretCountGTE   *int  `json:"webhookSecretCountGTE,omitempty"`
+	WebhookSecretCountLT    *int  `json:"webhookSecretCountLT,omitempty"`
+	WebhookSecretCountLTE   *int  `json:"webhookSecretCountLTE,omitempty"`
+
+	// "is_default" field predicates.
+	IsDefault    *bool `json:"isDefault,omitempty"`
+	IsDefaultNEQ *bool `json:"isDefaultNEQ,omitempty"`
+
+	// "events_polled_at" field predicates.
+	EventsPolledAt       *time.Time  `json:"eventsPolledAt,omitempty"`
+	EventsPolledAtNEQ    *time.Time  `json:"eventsPolledAtNEQ,omitempty"`
+	EventsPolledAtIn     []time.Time `json:"eventsPolledAtIn,omitempty"`
+	EventsPolledAtNotIn  []time.Time `json:"eventsPolledAtNotIn,omitempty"`
+	EventsPolledAtGT     *time.Time  `json:"eventsPolledAtGT,omitempty"`
+	EventsPolledAtGTE    *time.Time  `json:"eventsPolledAtGTE,omitempty"`
+	EventsPolledAtLT     *time.Time  `json:"eventsPolledAtLT,omitempty"`
+	EventsPolledAtLTE    *time.Time  `json:"eventsPolledAtLTE,omitempty"`
+	EventsPolledAtIsNil  bool        `json:"eventsPolledAtIsNil,omitempty"`
+	EventsPolledAtNotNil bool        `json:"eventsPolledAtNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *StripeAccountWhereInput) AddPredicates(predicates ...predicate.StripeAccount) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the StripeAccountWhereInput filter on the StripeAccountQuery builder.
+func (i *StripeAccountWhereInput) Filter(q *StripeAccountQuery) (*StripeAccountQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyStripeAccountWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyStripeAccountWhereInput is returned in case the StripeAccountWhereInput is empty.
+var ErrEmptyStripeAccountWhereInput = errors.New("ent: empty predicate StripeAccountWhereInput")
+
+// P returns a predicate for filtering stripeaccounts.
+// An error is returned if the input is empty or invalid.
+func (i *StripeAccountWhereInput) P() (predicate.StripeAccount, error) {
+	var predicates []predicate.StripeAccount
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, stripeaccount.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.StripeAccount, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, stripeaccount.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.StripeAccount, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, stripeaccount.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, stripeaccount.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, stripeaccount.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, stripeaccount.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, stripeaccount.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, stripeaccount.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, stripeaccount.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, stripeaccount.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, stripeaccount.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, stripeaccount.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, stripeaccount.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, stripeaccount.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, stripeaccount.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, stripeaccount.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, stripeaccount.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, stripeaccount.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, stripeaccount.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, stripeaccount.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, stripeaccount.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, stripeaccount.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, stripeaccount.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, stripeaccount.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, stripeaccount.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, stripeaccount.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, stripeaccount.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, stripeaccount.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, stripeaccount.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, stripeaccount.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, stripeaccount.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, stripeaccount.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, stripeaccount.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, stripeaccount.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.PublishableKey != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyEQ(*i.PublishableKey))
+	}
+	if i.PublishableKeyNEQ != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyNEQ(*i.PublishableKeyNEQ))
+	}
+	if len(i.PublishableKeyIn) > 0 {
+		predicates = append(predicates, stripeaccount.PublishableKeyIn(i.PublishableKeyIn...))
+	}
+	if len(i.PublishableKeyNotIn) > 0 {
+		predicates = append(predicates, stripeaccount.PublishableKeyNotIn(i.PublishableKeyNotIn...))
+	}
+	if i.PublishableKeyGT != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyGT(*i.PublishableKeyGT))
+	}
+	if i.PublishableKeyGTE != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyGTE(*i.PublishableKeyGTE))
+	}
+	if i.PublishableKeyLT != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyLT(*i.PublishableKeyLT))
+	}
+	if i.PublishableKeyLTE != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyLTE(*i.PublishableKeyLTE))
+	}
+	if i.PublishableKeyContains != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyContains(*i.PublishableKeyContains))
+	}
+	if i.PublishableKeyHasPrefix != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyHasPrefix(*i.PublishableKeyHasPrefix))
+	}
+	if i.PublishableKeyHasSuffix != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyHasSuffix(*i.PublishableKeyHasSuffix))
+	}
+	if i.PublishableKeyEqualFold != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyEqualFold(*i.PublishableKeyEqualFold))
+	}
+	if i.PublishableKeyContainsFold != nil {
+		predicates = append(predicates, stripeaccount.PublishableKeyContainsFold(*i.PublishableKeyContainsFold))
+	}
+	if i.SecretKeyHint != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintEQ(*i.SecretKeyHint))
+	}
+	if i.SecretKeyHintNEQ != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintNEQ(*i.SecretKeyHintNEQ))
+	}
+	if len(i.SecretKeyHintIn) > 0 {
+		predicates = append(predicates, stripeaccount.SecretKeyHintIn(i.SecretKeyHintIn...))
+	}
+	if len(i.SecretKeyHintNotIn) > 0 {
+		predicates = append(predicates, stripeaccount.SecretKeyHintNotIn(i.SecretKeyHintNotIn...))
+	}
+	if i.SecretKeyHintGT != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintGT(*i.SecretKeyHintGT))
+	}
+	if i.SecretKeyHintGTE != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintGTE(*i.SecretKeyHintGTE))
+	}
+	if i.SecretKeyHintLT != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintLT(*i.SecretKeyHintLT))
+	}
+	if i.SecretKeyHintLTE != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintLTE(*i.SecretKeyHintLTE))
+	}
+	if i.SecretKeyHintContains != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintContains(*i.SecretKeyHintContains))
+	}
+	if i.SecretKeyHintHasPrefix != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintHasPrefix(*i.SecretKeyHintHasPrefix))
+	}
+	if i.SecretKeyHintHasSuffix != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintHasSuffix(*i.SecretKeyHintHasSuffix))
+	}
+	if i.SecretKeyHintEqualFold != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintEqualFold(*i.SecretKeyHintEqualFold))
+	}
+	if i.SecretKeyHintContainsFold != nil {
+		predicates = append(predicates, stripeaccount.SecretKeyHintContainsFold(*i.SecretKeyHintContainsFold))
+	}
+	if i.Livemode != nil {
+		predicates = append(predicates, stripeaccount.LivemodeEQ(*i.Livemode))
+	}
+	if i.LivemodeNEQ != nil {
+		predicates = append(predicates, stripeaccount.LivemodeNEQ(*i.LivemodeNEQ))
+	}
+	if i.WebhookSecretCount != nil {
+		predicates = append(predicates, stripeaccount.WebhookSecretCountEQ(*i.WebhookSecretCount))
+	}
+	if i.WebhookSecretCountNEQ != nil {
+		predicates = append(predicates, stripeaccount.WebhookSecretCountNEQ(*i.WebhookSecretCountNEQ))
+	}
+	if len(i.WebhookSecretCountIn) > 0 {
+		predicates = append(predicates, stripeaccount.WebhookSecretCountIn(i.WebhookSecretCountIn...))
+	}
+	if len(i.WebhookSecretCountNotIn) > 0 {
+		predicates = append(predicates, stripeaccount.WebhookSecretCountNotIn(i.WebhookSecretCountNotIn...))
+	}
+	if i.WebhookSecretCountGT != nil {
+		predicates = append(predicates, stripeaccount.WebhookSecretCountGT(*i.WebhookSecretCountGT))
+	}
+	if i.WebhookSecretCountGTE != nil {
+		predicates = append(predicates, stripeaccount.WebhookSecretCountGTE(*i.WebhookSecretCountGTE))
+	}
+	if i.WebhookSecretCountLT != nil {
+		predicates = append(predicates, stripeaccount.WebhookSecretCountLT(*i.WebhookSecretCountLT))
+	}
+	if i.WebhookSecretCountLTE != nil {
+		predicates = append(predicates, stripeaccount.WebhookSecretCountLTE(*i.WebhookSecretCountLTE))
+	}
+	if i.IsDefault != nil {
+		predicates = append(predicates, stripeaccount.IsDefaultEQ(*i.IsDefault))
+	}
+	if i.IsDefaultNEQ != nil {
+		predicates = append(predicates, stripeaccount.IsDefaultNEQ(*i.IsDefaultNEQ))
+	}
+	if i.EventsPolledAt != nil {
+		predicates = append(predicates, stripeaccount.EventsPolledAtEQ(*i.EventsPolledAt))
+	}
+	if i.EventsPolledAtNEQ != nil {
+		predicates = append(predicates, stripeaccount.EventsPolledAtNEQ(*i.EventsPolledAtNEQ))
+	}
+	if len(i.EventsPolledAtIn) > 0 {
+		predicates = append(predicates, stripeaccount.EventsPolledAtIn(i.EventsPolledAtIn...))
+	}
+	if len(i.EventsPolledAtNotIn) > 0 {
+		predicates = append(predicates, stripeaccount.EventsPolledAtNotIn(i.EventsPolledAtNotIn...))
+	}
+	if i.EventsPolledAtGT != nil {
+		predicates = append(predicates, stripeaccount.EventsPolledAtGT(*i.EventsPolledAtGT))
+	}
+	if i.EventsPolledAtGTE != nil {
+		predicates = append(predicates, stripeaccount.EventsPolledAtGTE(*i.EventsPolledAtGTE))
+	}
+	if i.EventsPolledAtLT != nil {
+		predicates = append(predicates, stripeaccount.EventsPolledAtLT(*i.EventsPolledAtLT))
+	}
+	if i.EventsPolledAtLTE != nil {
+		predicates = append(predicates, stripeaccount.EventsPolledAtLTE(*i.EventsPolledAtLTE))
+	}
+	if i.EventsPolledAtIsNil {
+		predicates = append(predicates, stripeaccount.EventsPolledAtIsNil())
+	}
+	if i.EventsPolledAtNotNil {
+		predicates = append(predicates, stripeaccount.EventsPolledAtNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyStripeAccountWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return stripeaccount.And(predicates...), nil
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -27,6 +28,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/predicate"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
@@ -35,6 +37,8 @@ import (
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
+	"books/ent/stripeaccount"
+	"books/ent/stripeevent"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"books/internal/caldate"
@@ -65,6 +69,7 @@ const (
 	TypeAccountingPeriod   = "AccountingPeriod"
 	TypeAdminIssue         = "AdminIssue"
 	TypeAuditEvent         = "AuditEvent"
+	TypeBillingProfile     = "BillingProfile"
 	TypeCOAMapping         = "COAMapping"
 	TypeChargeReversal     = "ChargeReversal"
 	TypeClass              = "Class"
@@ -85,6 +90,7 @@ const (
 	TypeOrganization       = "Organization"
 	TypePayment            = "Payment"
 	TypePaymentApplication = "PaymentApplication"
+	TypePaymentAttempt     = "PaymentAttempt"
 	TypeQBOAuthState       = "QBOAuthState"
 	TypeQBOConnection      = "QBOConnection"
 	TypeQBOInboxEvent      = "QBOInboxEvent"
@@ -92,6 +98,8 @@ const (
 	TypeQBOListEntry       = "QBOListEntry"
 	TypeReconciliationItem = "ReconciliationItem"
 	TypeRefund             = "Refund"
+	TypeStripeAccount      = "StripeAccount"
+	TypeStripeEvent        = "StripeEvent"
 	TypeVendor             = "Vendor"
 	TypeWriteOff           = "WriteOff"
 )
@@ -4166,6 +4174,708 @@ func (m *AuditEventMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *AuditEventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown AuditEvent edge %s", name)
+}
+
+// BillingProfileMutation represents an operation that mutates the BillingProfile nodes in the graph.
+type BillingProfileMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *string
+	created_at            *time.Time
+	updated_at            *time.Time
+	organization_id       *string
+	is_default            *bool
+	clearedFields         map[string]struct{}
+	entity                *string
+	clearedentity         bool
+	stripe_account        *string
+	clearedstripe_account bool
+	done                  bool
+	oldValue              func(context.Context) (*BillingProfile, error)
+	predicates            []predicate.BillingProfile
+}
+
+var _ ent.Mutation = (*BillingProfileMutation)(nil)
+
+// billingprofileOption allows management of the mutation configuration using functional options.
+type billingprofileOption func(*BillingProfileMutation)
+
+// newBillingProfileMutation creates new mutation for the BillingProfile entity.
+func newBillingProfileMutation(c config, op Op, opts ...billingprofileOption) *BillingProfileMutation {
+	m := &BillingProfileMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeBillingProfile,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withBillingProfileID sets the ID field of the mutation.
+func withBillingProfileID(id string) billingprofileOption {
+	return func(m *BillingProfileMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *BillingProfile
+		)
+		m.oldValue = func(ctx context.Context) (*BillingProfile, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().BillingProfile.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withBillingProfile sets the old BillingProfile of the mutation.
+func withBillingProfile(node *BillingProfile) billingprofileOption {
+	return func(m *BillingProfileMutation) {
+		m.oldValue = func(context.Context) (*BillingProfile, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m BillingProfileMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m BillingProfileMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of BillingProfile entities.
+func (m *BillingProfileMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *BillingProfileMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *BillingProfileMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().BillingProfile.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *BillingProfileMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *BillingProfileMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the BillingProfile entity.
+// If the BillingProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingProfileMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *BillingProfileMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *BillingProfileMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *BillingProfileMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the BillingProfile entity.
+// If the BillingProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingProfileMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *BillingProfileMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *BillingProfileMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *BillingProfileMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the BillingProfile entity.
+// If the BillingProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingProfileMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *BillingProfileMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *BillingProfileMutation) SetEntityID(s string) {
+	m.entity = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *BillingProfileMutation) EntityID() (r string, exists bool) {
+	v := m.entity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the BillingProfile entity.
+// If the BillingProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingProfileMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *BillingProfileMutation) ResetEntityID() {
+	m.entity = nil
+}
+
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (m *BillingProfileMutation) SetStripeAccountID(s string) {
+	m.stripe_account = &s
+}
+
+// StripeAccountID returns the value of the "stripe_account_id" field in the mutation.
+func (m *BillingProfileMutation) StripeAccountID() (r string, exists bool) {
+	v := m.stripe_account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeAccountID returns the old "stripe_account_id" field's value of the BillingProfile entity.
+// If the BillingProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingProfileMutation) OldStripeAccountID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeAccountID: %w", err)
+	}
+	return oldValue.StripeAccountID, nil
+}
+
+// ResetStripeAccountID resets all changes to the "stripe_account_id" field.
+func (m *BillingProfileMutation) ResetStripeAccountID() {
+	m.stripe_account = nil
+}
+
+// SetIsDefault sets the "is_default" field.
+func (m *BillingProfileMutation) SetIsDefault(b bool) {
+	m.is_default = &b
+}
+
+// IsDefault returns the value of the "is_default" field in the mutation.
+func (m *BillingProfileMutation) IsDefault() (r bool, exists bool) {
+	v := m.is_default
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIsDefault returns the old "is_default" field's value of the BillingProfile entity.
+// If the BillingProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingProfileMutation) OldIsDefault(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIsDefault is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIsDefault requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIsDefault: %w", err)
+	}
+	return oldValue.IsDefault, nil
+}
+
+// ResetIsDefault resets all changes to the "is_default" field.
+func (m *BillingProfileMutation) ResetIsDefault() {
+	m.is_default = nil
+}
+
+// ClearEntity clears the "entity" edge to the LegalEntity entity.
+func (m *BillingProfileMutation) ClearEntity() {
+	m.clearedentity = true
+	m.clearedFields[billingprofile.FieldEntityID] = struct{}{}
+}
+
+// EntityCleared reports if the "entity" edge to the LegalEntity entity was cleared.
+func (m *BillingProfileMutation) EntityCleared() bool {
+	return m.clearedentity
+}
+
+// EntityIDs returns the "entity" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntityID instead. It exists only for internal usage by the builders.
+func (m *BillingProfileMutation) EntityIDs() (ids []string) {
+	if id := m.entity; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntity resets all changes to the "entity" edge.
+func (m *BillingProfileMutation) ResetEntity() {
+	m.entity = nil
+	m.clearedentity = false
+}
+
+// ClearStripeAccount clears the "stripe_account" edge to the StripeAccount entity.
+func (m *BillingProfileMutation) ClearStripeAccount() {
+	m.clearedstripe_account = true
+	m.clearedFields[billingprofile.FieldStripeAccountID] = struct{}{}
+}
+
+// StripeAccountCleared reports if the "stripe_account" edge to the StripeAccount entity was cleared.
+func (m *BillingProfileMutation) StripeAccountCleared() bool {
+	return m.clearedstripe_account
+}
+
+// StripeAccountIDs returns the "stripe_account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StripeAccountID instead. It exists only for internal usage by the builders.
+func (m *BillingProfileMutation) StripeAccountIDs() (ids []string) {
+	if id := m.stripe_account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStripeAccount resets all changes to the "stripe_account" edge.
+func (m *BillingProfileMutation) ResetStripeAccount() {
+	m.stripe_account = nil
+	m.clearedstripe_account = false
+}
+
+// Where appends a list predicates to the BillingProfileMutation builder.
+func (m *BillingProfileMutation) Where(ps ...predicate.BillingProfile) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the BillingProfileMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *BillingProfileMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.BillingProfile, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *BillingProfileMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *BillingProfileMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (BillingProfile).
+func (m *BillingProfileMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *BillingProfileMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, billingprofile.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, billingprofile.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, billingprofile.FieldOrganizationID)
+	}
+	if m.entity != nil {
+		fields = append(fields, billingprofile.FieldEntityID)
+	}
+	if m.stripe_account != nil {
+		fields = append(fields, billingprofile.FieldStripeAccountID)
+	}
+	if m.is_default != nil {
+		fields = append(fields, billingprofile.FieldIsDefault)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *BillingProfileMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case billingprofile.FieldCreatedAt:
+		return m.CreatedAt()
+	case billingprofile.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case billingprofile.FieldOrganizationID:
+		return m.OrganizationID()
+	case billingprofile.FieldEntityID:
+		return m.EntityID()
+	case billingprofile.FieldStripeAccountID:
+		return m.StripeAccountID()
+	case billingprofile.FieldIsDefault:
+		return m.IsDefault()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *BillingProfileMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case billingprofile.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case billingprofile.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case billingprofile.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case billingprofile.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case billingprofile.FieldStripeAccountID:
+		return m.OldStripeAccountID(ctx)
+	case billingprofile.FieldIsDefault:
+		return m.OldIsDefault(ctx)
+	}
+	return nil, fmt.Errorf("unknown BillingProfile field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BillingProfileMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case billingprofile.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case billingprofile.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case billingprofile.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case billingprofile.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case billingprofile.FieldStripeAccountID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeAccountID(v)
+		return nil
+	case billingprofile.FieldIsDefault:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIsDefault(v)
+		return nil
+	}
+	return fmt.Errorf("unknown BillingProfile field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *BillingProfileMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *BillingProfileMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BillingProfileMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown BillingProfile numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *BillingProfileMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *BillingProfileMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *BillingProfileMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown BillingProfile nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *BillingProfileMutation) ResetField(name string) error {
+	switch name {
+	case billingprofile.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case billingprofile.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case billingprofile.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case billingprofile.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case billingprofile.FieldStripeAccountID:
+		m.ResetStripeAccountID()
+		return nil
+	case billingprofile.FieldIsDefault:
+		m.ResetIsDefault()
+		return nil
+	}
+	return fmt.Errorf("unknown BillingProfile field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *BillingProfileMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.entity != nil {
+		edges = append(edges, billingprofile.EdgeEntity)
+	}
+	if m.stripe_account != nil {
+		edges = append(edges, billingprofile.EdgeStripeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *BillingProfileMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case billingprofile.EdgeEntity:
+		if id := m.entity; id != nil {
+			return []ent.Value{*id}
+		}
+	case billingprofile.EdgeStripeAccount:
+		if id := m.stripe_account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *BillingProfileMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *BillingProfileMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *BillingProfileMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedentity {
+		edges = append(edges, billingprofile.EdgeEntity)
+	}
+	if m.clearedstripe_account {
+		edges = append(edges, billingprofile.EdgeStripeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *BillingProfileMutation) EdgeCleared(name string) bool {
+	switch name {
+	case billingprofile.EdgeEntity:
+		return m.clearedentity
+	case billingprofile.EdgeStripeAccount:
+		return m.clearedstripe_account
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *BillingProfileMutation) ClearEdge(name string) error {
+	switch name {
+	case billingprofile.EdgeEntity:
+		m.ClearEntity()
+		return nil
+	case billingprofile.EdgeStripeAccount:
+		m.ClearStripeAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown BillingProfile unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *BillingProfileMutation) ResetEdge(name string) error {
+	switch name {
+	case billingprofile.EdgeEntity:
+		m.ResetEntity()
+		return nil
+	case billingprofile.EdgeStripeAccount:
+		m.ResetStripeAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown BillingProfile edge %s", name)
 }
 
 // COAMappingMutation represents an operation that mutates the COAMapping nodes in the graph.
@@ -24224,6 +24934,7 @@ type PaymentMutation struct {
 	method                  *payment.Method
 	processor               *payment.Processor
 	external_ref            *string
+	stripe_account_id       *string
 	memo                    *string
 	applied                 *money.Amount
 	addapplied              *money.Amount
@@ -24789,6 +25500,55 @@ func (m *PaymentMutation) ExternalRefCleared() bool {
 func (m *PaymentMutation) ResetExternalRef() {
 	m.external_ref = nil
 	delete(m.clearedFields, payment.FieldExternalRef)
+}
+
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (m *PaymentMutation) SetStripeAccountID(s string) {
+	m.stripe_account_id = &s
+}
+
+// StripeAccountID returns the value of the "stripe_account_id" field in the mutation.
+func (m *PaymentMutation) StripeAccountID() (r string, exists bool) {
+	v := m.stripe_account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeAccountID returns the old "stripe_account_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldStripeAccountID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeAccountID: %w", err)
+	}
+	return oldValue.StripeAccountID, nil
+}
+
+// ClearStripeAccountID clears the value of the "stripe_account_id" field.
+func (m *PaymentMutation) ClearStripeAccountID() {
+	m.stripe_account_id = nil
+	m.clearedFields[payment.FieldStripeAccountID] = struct{}{}
+}
+
+// StripeAccountIDCleared returns if the "stripe_account_id" field was cleared in this mutation.
+func (m *PaymentMutation) StripeAccountIDCleared() bool {
+	_, ok := m.clearedFields[payment.FieldStripeAccountID]
+	return ok
+}
+
+// ResetStripeAccountID resets all changes to the "stripe_account_id" field.
+func (m *PaymentMutation) ResetStripeAccountID() {
+	m.stripe_account_id = nil
+	delete(m.clearedFields, payment.FieldStripeAccountID)
 }
 
 // SetMemo sets the "memo" field.
@@ -25573,7 +26333,7 @@ func (m *PaymentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentMutation) Fields() []string {
-	fields := make([]string, 0, 21)
+	fields := make([]string, 0, 22)
 	if m.created_at != nil {
 		fields = append(fields, payment.FieldCreatedAt)
 	}
@@ -25606,6 +26366,9 @@ func (m *PaymentMutation) Fields() []string {
 	}
 	if m.external_ref != nil {
 		fields = append(fields, payment.FieldExternalRef)
+	}
+	if m.stripe_account_id != nil {
+		fields = append(fields, payment.FieldStripeAccountID)
 	}
 	if m.memo != nil {
 		fields = append(fields, payment.FieldMemo)
@@ -25667,6 +26430,8 @@ func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.Processor()
 	case payment.FieldExternalRef:
 		return m.ExternalRef()
+	case payment.FieldStripeAccountID:
+		return m.StripeAccountID()
 	case payment.FieldMemo:
 		return m.Memo()
 	case payment.FieldApplied:
@@ -25718,6 +26483,8 @@ func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldProcessor(ctx)
 	case payment.FieldExternalRef:
 		return m.OldExternalRef(ctx)
+	case payment.FieldStripeAccountID:
+		return m.OldStripeAccountID(ctx)
 	case payment.FieldMemo:
 		return m.OldMemo(ctx)
 	case payment.FieldApplied:
@@ -25823,6 +26590,13 @@ func (m *PaymentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetExternalRef(v)
+		return nil
+	case payment.FieldStripeAccountID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeAccountID(v)
 		return nil
 	case payment.FieldMemo:
 		v, ok := value.(string)
@@ -25990,6 +26764,9 @@ func (m *PaymentMutation) ClearedFields() []string {
 	if m.FieldCleared(payment.FieldExternalRef) {
 		fields = append(fields, payment.FieldExternalRef)
 	}
+	if m.FieldCleared(payment.FieldStripeAccountID) {
+		fields = append(fields, payment.FieldStripeAccountID)
+	}
 	if m.FieldCleared(payment.FieldMemo) {
 		fields = append(fields, payment.FieldMemo)
 	}
@@ -26021,6 +26798,9 @@ func (m *PaymentMutation) ClearField(name string) error {
 	switch name {
 	case payment.FieldExternalRef:
 		m.ClearExternalRef()
+		return nil
+	case payment.FieldStripeAccountID:
+		m.ClearStripeAccountID()
 		return nil
 	case payment.FieldMemo:
 		m.ClearMemo()
@@ -26077,6 +26857,9 @@ func (m *PaymentMutation) ResetField(name string) error {
 		return nil
 	case payment.FieldExternalRef:
 		m.ResetExternalRef()
+		return nil
+	case payment.FieldStripeAccountID:
+		m.ResetStripeAccountID()
 		return nil
 	case payment.FieldMemo:
 		m.ResetMemo()
@@ -27241,6 +28024,1236 @@ func (m *PaymentApplicationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentApplication edge %s", name)
+}
+
+// PaymentAttemptMutation represents an operation that mutates the PaymentAttempt nodes in the graph.
+type PaymentAttemptMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	organization_id   *string
+	entity_id         *string
+	customer_id       *string
+	stripe_account_id *string
+	method            *paymentattempt.Method
+	amount            *money.Amount
+	addamount         *money.Amount
+	currency          *string
+	payment_intent_id *string
+	status            *paymentattempt.Status
+	failure_message   *string
+	clearedFields     map[string]struct{}
+	invoice           *string
+	clearedinvoice    bool
+	payment           *string
+	clearedpayment    bool
+	done              bool
+	oldValue          func(context.Context) (*PaymentAttempt, error)
+	predicates        []predicate.PaymentAttempt
+}
+
+var _ ent.Mutation = (*PaymentAttemptMutation)(nil)
+
+// paymentattemptOption allows management of the mutation configuration using functional options.
+type paymentattemptOption func(*PaymentAttemptMutation)
+
+// newPaymentAttemptMutation creates new mutation for the PaymentAttempt entity.
+func newPaymentAttemptMutation(c config, op Op, opts ...paymentattemptOption) *PaymentAttemptMutation {
+	m := &PaymentAttemptMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePaymentAttempt,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentAttemptID sets the ID field of the mutation.
+func withPaymentAttemptID(id string) paymentattemptOption {
+	return func(m *PaymentAttemptMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PaymentAttempt
+		)
+		m.oldValue = func(ctx context.Context) (*PaymentAttempt, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PaymentAttempt.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPaymentAttempt sets the old PaymentAttempt of the mutation.
+func withPaymentAttempt(node *PaymentAttempt) paymentattemptOption {
+	return func(m *PaymentAttemptMutation) {
+		m.oldValue = func(context.Context) (*PaymentAttempt, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentAttemptMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentAttemptMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PaymentAttempt entities.
+func (m *PaymentAttemptMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentAttemptMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentAttemptMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PaymentAttempt.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentAttemptMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentAttemptMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentAttemptMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PaymentAttemptMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PaymentAttemptMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PaymentAttemptMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *PaymentAttemptMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *PaymentAttemptMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *PaymentAttemptMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *PaymentAttemptMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *PaymentAttemptMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldEntityID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *PaymentAttemptMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *PaymentAttemptMutation) SetCustomerID(s string) {
+	m.customer_id = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *PaymentAttemptMutation) CustomerID() (r string, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldCustomerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *PaymentAttemptMutation) ResetCustomerID() {
+	m.customer_id = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *PaymentAttemptMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *PaymentAttemptMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *PaymentAttemptMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (m *PaymentAttemptMutation) SetStripeAccountID(s string) {
+	m.stripe_account_id = &s
+}
+
+// StripeAccountID returns the value of the "stripe_account_id" field in the mutation.
+func (m *PaymentAttemptMutation) StripeAccountID() (r string, exists bool) {
+	v := m.stripe_account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeAccountID returns the old "stripe_account_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldStripeAccountID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeAccountID: %w", err)
+	}
+	return oldValue.StripeAccountID, nil
+}
+
+// ResetStripeAccountID resets all changes to the "stripe_account_id" field.
+func (m *PaymentAttemptMutation) ResetStripeAccountID() {
+	m.stripe_account_id = nil
+}
+
+// SetMethod sets the "method" field.
+func (m *PaymentAttemptMutation) SetMethod(pa paymentattempt.Method) {
+	m.method = &pa
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *PaymentAttemptMutation) Method() (r paymentattempt.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldMethod(ctx context.Context) (v paymentattempt.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *PaymentAttemptMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentAttemptMutation) SetAmount(value money.Amount) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentAttemptMutation) Amount() (r money.Amount, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldAmount(ctx context.Context) (v money.Amount, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *PaymentAttemptMutation) AddAmount(value money.Amount) {
+	if m.addamount != nil {
+		*m.addamount = m.addamount.Add(value)
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentAttemptMutation) AddedAmount() (r money.Amount, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentAttemptMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *PaymentAttemptMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *PaymentAttemptMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *PaymentAttemptMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetPaymentIntentID sets the "payment_intent_id" field.
+func (m *PaymentAttemptMutation) SetPaymentIntentID(s string) {
+	m.payment_intent_id = &s
+}
+
+// PaymentIntentID returns the value of the "payment_intent_id" field in the mutation.
+func (m *PaymentAttemptMutation) PaymentIntentID() (r string, exists bool) {
+	v := m.payment_intent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentIntentID returns the old "payment_intent_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldPaymentIntentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentIntentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentIntentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentIntentID: %w", err)
+	}
+	return oldValue.PaymentIntentID, nil
+}
+
+// ClearPaymentIntentID clears the value of the "payment_intent_id" field.
+func (m *PaymentAttemptMutation) ClearPaymentIntentID() {
+	m.payment_intent_id = nil
+	m.clearedFields[paymentattempt.FieldPaymentIntentID] = struct{}{}
+}
+
+// PaymentIntentIDCleared returns if the "payment_intent_id" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) PaymentIntentIDCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldPaymentIntentID]
+	return ok
+}
+
+// ResetPaymentIntentID resets all changes to the "payment_intent_id" field.
+func (m *PaymentAttemptMutation) ResetPaymentIntentID() {
+	m.payment_intent_id = nil
+	delete(m.clearedFields, paymentattempt.FieldPaymentIntentID)
+}
+
+// SetStatus sets the "status" field.
+func (m *PaymentAttemptMutation) SetStatus(pa paymentattempt.Status) {
+	m.status = &pa
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PaymentAttemptMutation) Status() (r paymentattempt.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldStatus(ctx context.Context) (v paymentattempt.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PaymentAttemptMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (m *PaymentAttemptMutation) SetFailureMessage(s string) {
+	m.failure_message = &s
+}
+
+// FailureMessage returns the value of the "failure_message" field in the mutation.
+func (m *PaymentAttemptMutation) FailureMessage() (r string, exists bool) {
+	v := m.failure_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailureMessage returns the old "failure_message" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldFailureMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailureMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailureMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailureMessage: %w", err)
+	}
+	return oldValue.FailureMessage, nil
+}
+
+// ClearFailureMessage clears the value of the "failure_message" field.
+func (m *PaymentAttemptMutation) ClearFailureMessage() {
+	m.failure_message = nil
+	m.clearedFields[paymentattempt.FieldFailureMessage] = struct{}{}
+}
+
+// FailureMessageCleared returns if the "failure_message" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) FailureMessageCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldFailureMessage]
+	return ok
+}
+
+// ResetFailureMessage resets all changes to the "failure_message" field.
+func (m *PaymentAttemptMutation) ResetFailureMessage() {
+	m.failure_message = nil
+	delete(m.clearedFields, paymentattempt.FieldFailureMessage)
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *PaymentAttemptMutation) SetPaymentID(s string) {
+	m.payment = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *PaymentAttemptMutation) PaymentID() (r string, exists bool) {
+	v := m.payment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldPaymentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ClearPaymentID clears the value of the "payment_id" field.
+func (m *PaymentAttemptMutation) ClearPaymentID() {
+	m.payment = nil
+	m.clearedFields[paymentattempt.FieldPaymentID] = struct{}{}
+}
+
+// PaymentIDCleared returns if the "payment_id" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) PaymentIDCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldPaymentID]
+	return ok
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *PaymentAttemptMutation) ResetPaymentID() {
+	m.payment = nil
+	delete(m.clearedFields, paymentattempt.FieldPaymentID)
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *PaymentAttemptMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[paymentattempt.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *PaymentAttemptMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *PaymentAttemptMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *PaymentAttemptMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// ClearPayment clears the "payment" edge to the Payment entity.
+func (m *PaymentAttemptMutation) ClearPayment() {
+	m.clearedpayment = true
+	m.clearedFields[paymentattempt.FieldPaymentID] = struct{}{}
+}
+
+// PaymentCleared reports if the "payment" edge to the Payment entity was cleared.
+func (m *PaymentAttemptMutation) PaymentCleared() bool {
+	return m.PaymentIDCleared() || m.clearedpayment
+}
+
+// PaymentIDs returns the "payment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PaymentID instead. It exists only for internal usage by the builders.
+func (m *PaymentAttemptMutation) PaymentIDs() (ids []string) {
+	if id := m.payment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayment resets all changes to the "payment" edge.
+func (m *PaymentAttemptMutation) ResetPayment() {
+	m.payment = nil
+	m.clearedpayment = false
+}
+
+// Where appends a list predicates to the PaymentAttemptMutation builder.
+func (m *PaymentAttemptMutation) Where(ps ...predicate.PaymentAttempt) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentAttemptMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentAttemptMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PaymentAttempt, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentAttemptMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentAttemptMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PaymentAttempt).
+func (m *PaymentAttemptMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentAttemptMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.created_at != nil {
+		fields = append(fields, paymentattempt.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, paymentattempt.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, paymentattempt.FieldOrganizationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, paymentattempt.FieldEntityID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, paymentattempt.FieldCustomerID)
+	}
+	if m.invoice != nil {
+		fields = append(fields, paymentattempt.FieldInvoiceID)
+	}
+	if m.stripe_account_id != nil {
+		fields = append(fields, paymentattempt.FieldStripeAccountID)
+	}
+	if m.method != nil {
+		fields = append(fields, paymentattempt.FieldMethod)
+	}
+	if m.amount != nil {
+		fields = append(fields, paymentattempt.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, paymentattempt.FieldCurrency)
+	}
+	if m.payment_intent_id != nil {
+		fields = append(fields, paymentattempt.FieldPaymentIntentID)
+	}
+	if m.status != nil {
+		fields = append(fields, paymentattempt.FieldStatus)
+	}
+	if m.failure_message != nil {
+		fields = append(fields, paymentattempt.FieldFailureMessage)
+	}
+	if m.payment != nil {
+		fields = append(fields, paymentattempt.FieldPaymentID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentAttemptMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case paymentattempt.FieldCreatedAt:
+		return m.CreatedAt()
+	case paymentattempt.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case paymentattempt.FieldOrganizationID:
+		return m.OrganizationID()
+	case paymentattempt.FieldEntityID:
+		return m.EntityID()
+	case paymentattempt.FieldCustomerID:
+		return m.CustomerID()
+	case paymentattempt.FieldInvoiceID:
+		return m.InvoiceID()
+	case paymentattempt.FieldStripeAccountID:
+		return m.StripeAccountID()
+	case paymentattempt.FieldMethod:
+		return m.Method()
+	case paymentattempt.FieldAmount:
+		return m.Amount()
+	case paymentattempt.FieldCurrency:
+		return m.Currency()
+	case paymentattempt.FieldPaymentIntentID:
+		return m.PaymentIntentID()
+	case paymentattempt.FieldStatus:
+		return m.Status()
+	case paymentattempt.FieldFailureMessage:
+		return m.FailureMessage()
+	case paymentattempt.FieldPaymentID:
+		return m.PaymentID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentAttemptMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case paymentattempt.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case paymentattempt.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case paymentattempt.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case paymentattempt.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case paymentattempt.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case paymentattempt.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case paymentattempt.FieldStripeAccountID:
+		return m.OldStripeAccountID(ctx)
+	case paymentattempt.FieldMethod:
+		return m.OldMethod(ctx)
+	case paymentattempt.FieldAmount:
+		return m.OldAmount(ctx)
+	case paymentattempt.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case paymentattempt.FieldPaymentIntentID:
+		return m.OldPaymentIntentID(ctx)
+	case paymentattempt.FieldStatus:
+		return m.OldStatus(ctx)
+	case paymentattempt.FieldFailureMessage:
+		return m.OldFailureMessage(ctx)
+	case paymentattempt.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	}
+	return nil, fmt.Errorf("unknown PaymentAttempt field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentAttemptMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case paymentattempt.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case paymentattempt.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case paymentattempt.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case paymentattempt.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case paymentattempt.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case paymentattempt.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case paymentattempt.FieldStripeAccountID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeAccountID(v)
+		return nil
+	case paymentattempt.FieldMethod:
+		v, ok := value.(paymentattempt.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case paymentattempt.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case paymentattempt.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case paymentattempt.FieldPaymentIntentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentIntentID(v)
+		return nil
+	case paymentattempt.FieldStatus:
+		v, ok := value.(paymentattempt.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case paymentattempt.FieldFailureMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailureMessage(v)
+		return nil
+	case paymentattempt.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentAttemptMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, paymentattempt.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentAttemptMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case paymentattempt.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentAttemptMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case paymentattempt.FieldAmount:
+		v, ok := value.(money.Amount)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentAttemptMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(paymentattempt.FieldPaymentIntentID) {
+		fields = append(fields, paymentattempt.FieldPaymentIntentID)
+	}
+	if m.FieldCleared(paymentattempt.FieldFailureMessage) {
+		fields = append(fields, paymentattempt.FieldFailureMessage)
+	}
+	if m.FieldCleared(paymentattempt.FieldPaymentID) {
+		fields = append(fields, paymentattempt.FieldPaymentID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentAttemptMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentAttemptMutation) ClearField(name string) error {
+	switch name {
+	case paymentattempt.FieldPaymentIntentID:
+		m.ClearPaymentIntentID()
+		return nil
+	case paymentattempt.FieldFailureMessage:
+		m.ClearFailureMessage()
+		return nil
+	case paymentattempt.FieldPaymentID:
+		m.ClearPaymentID()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentAttemptMutation) ResetField(name string) error {
+	switch name {
+	case paymentattempt.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case paymentattempt.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case paymentattempt.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case paymentattempt.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case paymentattempt.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case paymentattempt.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case paymentattempt.FieldStripeAccountID:
+		m.ResetStripeAccountID()
+		return nil
+	case paymentattempt.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case paymentattempt.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case paymentattempt.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case paymentattempt.FieldPaymentIntentID:
+		m.ResetPaymentIntentID()
+		return nil
+	case paymentattempt.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case paymentattempt.FieldFailureMessage:
+		m.ResetFailureMessage()
+		return nil
+	case paymentattempt.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentAttemptMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.invoice != nil {
+		edges = append(edges, paymentattempt.EdgeInvoice)
+	}
+	if m.payment != nil {
+		edges = append(edges, paymentattempt.EdgePayment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentAttemptMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case paymentattempt.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	case paymentattempt.EdgePayment:
+		if id := m.payment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentAttemptMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentAttemptMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentAttemptMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedinvoice {
+		edges = append(edges, paymentattempt.EdgeInvoice)
+	}
+	if m.clearedpayment {
+		edges = append(edges, paymentattempt.EdgePayment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentAttemptMutation) EdgeCleared(name string) bool {
+	switch name {
+	case paymentattempt.EdgeInvoice:
+		return m.clearedinvoice
+	case paymentattempt.EdgePayment:
+		return m.clearedpayment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentAttemptMutation) ClearEdge(name string) error {
+	switch name {
+	case paymentattempt.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	case paymentattempt.EdgePayment:
+		m.ClearPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentAttemptMutation) ResetEdge(name string) error {
+	switch name {
+	case paymentattempt.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	case paymentattempt.EdgePayment:
+		m.ResetPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt edge %s", name)
 }
 
 // QBOAuthStateMutation represents an operation that mutates the QBOAuthState nodes in the graph.
@@ -34022,6 +36035,7 @@ type ReconciliationItemMutation struct {
 	created_at      *time.Time
 	updated_at      *time.Time
 	organization_id *string
+	source          *reconciliationitem.Source
 	connection_id   *string
 	kind            *reconciliationitem.Kind
 	qbo_type        *string
@@ -34299,6 +36313,42 @@ func (m *ReconciliationItemMutation) OldEntityID(ctx context.Context) (v string,
 // ResetEntityID resets all changes to the "entity_id" field.
 func (m *ReconciliationItemMutation) ResetEntityID() {
 	m.entity = nil
+}
+
+// SetSource sets the "source" field.
+func (m *ReconciliationItemMutation) SetSource(r reconciliationitem.Source) {
+	m.source = &r
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *ReconciliationItemMutation) Source() (r reconciliationitem.Source, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the ReconciliationItem entity.
+// If the ReconciliationItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationItemMutation) OldSource(ctx context.Context) (v reconciliationitem.Source, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *ReconciliationItemMutation) ResetSource() {
+	m.source = nil
 }
 
 // SetConnectionID sets the "connection_id" field.
@@ -35326,7 +37376,7 @@ func (m *ReconciliationItemMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ReconciliationItemMutation) Fields() []string {
-	fields := make([]string, 0, 24)
+	fields := make([]string, 0, 25)
 	if m.created_at != nil {
 		fields = append(fields, reconciliationitem.FieldCreatedAt)
 	}
@@ -35338,6 +37388,9 @@ func (m *ReconciliationItemMutation) Fields() []string {
 	}
 	if m.entity != nil {
 		fields = append(fields, reconciliationitem.FieldEntityID)
+	}
+	if m.source != nil {
+		fields = append(fields, reconciliationitem.FieldSource)
 	}
 	if m.connection_id != nil {
 		fields = append(fields, reconciliationitem.FieldConnectionID)
@@ -35415,6 +37468,8 @@ func (m *ReconciliationItemMutation) Field(name string) (ent.Value, bool) {
 		return m.OrganizationID()
 	case reconciliationitem.FieldEntityID:
 		return m.EntityID()
+	case reconciliationitem.FieldSource:
+		return m.Source()
 	case reconciliationitem.FieldConnectionID:
 		return m.ConnectionID()
 	case reconciliationitem.FieldKind:
@@ -35472,6 +37527,8 @@ func (m *ReconciliationItemMutation) OldField(ctx context.Context, name string) 
 		return m.OldOrganizationID(ctx)
 	case reconciliationitem.FieldEntityID:
 		return m.OldEntityID(ctx)
+	case reconciliationitem.FieldSource:
+		return m.OldSource(ctx)
 	case reconciliationitem.FieldConnectionID:
 		return m.OldConnectionID(ctx)
 	case reconciliationitem.FieldKind:
@@ -35548,6 +37605,13 @@ func (m *ReconciliationItemMutation) SetField(name string, value ent.Value) erro
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetEntityID(v)
+		return nil
+	case reconciliationitem.FieldSource:
+		v, ok := value.(reconciliationitem.Source)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
 		return nil
 	case reconciliationitem.FieldConnectionID:
 		v, ok := value.(string)
@@ -35846,6 +37910,9 @@ func (m *ReconciliationItemMutation) ResetField(name string) error {
 	case reconciliationitem.FieldEntityID:
 		m.ResetEntityID()
 		return nil
+	case reconciliationitem.FieldSource:
+		m.ResetSource()
+		return nil
 	case reconciliationitem.FieldConnectionID:
 		m.ResetConnectionID()
 		return nil
@@ -36037,6 +38104,8 @@ type RefundMutation struct {
 	external_ref     *string
 	journal_entry_id *string
 	created_by       *string
+	status           *refund.Status
+	failure_message  *string
 	clearedFields    map[string]struct{}
 	payment          *string
 	clearedpayment   bool
@@ -36536,7 +38605,7 @@ func (m *RefundMutation) JournalEntryID() (r string, exists bool) {
 // OldJournalEntryID returns the old "journal_entry_id" field's value of the Refund entity.
 // If the Refund object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RefundMutation) OldJournalEntryID(ctx context.Context) (v string, err error) {
+func (m *RefundMutation) OldJournalEntryID(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
 	}
@@ -36550,9 +38619,22 @@ func (m *RefundMutation) OldJournalEntryID(ctx context.Context) (v string, err e
 	return oldValue.JournalEntryID, nil
 }
 
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (m *RefundMutation) ClearJournalEntryID() {
+	m.journal_entry_id = nil
+	m.clearedFields[refund.FieldJournalEntryID] = struct{}{}
+}
+
+// JournalEntryIDCleared returns if the "journal_entry_id" field was cleared in this mutation.
+func (m *RefundMutation) JournalEntryIDCleared() bool {
+	_, ok := m.clearedFields[refund.FieldJournalEntryID]
+	return ok
+}
+
 // ResetJournalEntryID resets all changes to the "journal_entry_id" field.
 func (m *RefundMutation) ResetJournalEntryID() {
 	m.journal_entry_id = nil
+	delete(m.clearedFields, refund.FieldJournalEntryID)
 }
 
 // SetCreatedBy sets the "created_by" field.
@@ -36602,6 +38684,91 @@ func (m *RefundMutation) CreatedByCleared() bool {
 func (m *RefundMutation) ResetCreatedBy() {
 	m.created_by = nil
 	delete(m.clearedFields, refund.FieldCreatedBy)
+}
+
+// SetStatus sets the "status" field.
+func (m *RefundMutation) SetStatus(r refund.Status) {
+	m.status = &r
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *RefundMutation) Status() (r refund.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldStatus(ctx context.Context) (v refund.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *RefundMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (m *RefundMutation) SetFailureMessage(s string) {
+	m.failure_message = &s
+}
+
+// FailureMessage returns the value of the "failure_message" field in the mutation.
+func (m *RefundMutation) FailureMessage() (r string, exists bool) {
+	v := m.failure_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailureMessage returns the old "failure_message" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldFailureMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailureMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailureMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailureMessage: %w", err)
+	}
+	return oldValue.FailureMessage, nil
+}
+
+// ClearFailureMessage clears the value of the "failure_message" field.
+func (m *RefundMutation) ClearFailureMessage() {
+	m.failure_message = nil
+	m.clearedFields[refund.FieldFailureMessage] = struct{}{}
+}
+
+// FailureMessageCleared returns if the "failure_message" field was cleared in this mutation.
+func (m *RefundMutation) FailureMessageCleared() bool {
+	_, ok := m.clearedFields[refund.FieldFailureMessage]
+	return ok
+}
+
+// ResetFailureMessage resets all changes to the "failure_message" field.
+func (m *RefundMutation) ResetFailureMessage() {
+	m.failure_message = nil
+	delete(m.clearedFields, refund.FieldFailureMessage)
 }
 
 // ClearPayment clears the "payment" edge to the Payment entity.
@@ -36665,7 +38832,7 @@ func (m *RefundMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RefundMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, refund.FieldCreatedAt)
 	}
@@ -36699,6 +38866,12 @@ func (m *RefundMutation) Fields() []string {
 	if m.created_by != nil {
 		fields = append(fields, refund.FieldCreatedBy)
 	}
+	if m.status != nil {
+		fields = append(fields, refund.FieldStatus)
+	}
+	if m.failure_message != nil {
+		fields = append(fields, refund.FieldFailureMessage)
+	}
 	return fields
 }
 
@@ -36729,6 +38902,10 @@ func (m *RefundMutation) Field(name string) (ent.Value, bool) {
 		return m.JournalEntryID()
 	case refund.FieldCreatedBy:
 		return m.CreatedBy()
+	case refund.FieldStatus:
+		return m.Status()
+	case refund.FieldFailureMessage:
+		return m.FailureMessage()
 	}
 	return nil, false
 }
@@ -36760,6 +38937,10 @@ func (m *RefundMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldJournalEntryID(ctx)
 	case refund.FieldCreatedBy:
 		return m.OldCreatedBy(ctx)
+	case refund.FieldStatus:
+		return m.OldStatus(ctx)
+	case refund.FieldFailureMessage:
+		return m.OldFailureMessage(ctx)
 	}
 	return nil, fmt.Errorf("unknown Refund field %s", name)
 }
@@ -36846,6 +39027,20 @@ func (m *RefundMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedBy(v)
 		return nil
+	case refund.FieldStatus:
+		v, ok := value.(refund.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case refund.FieldFailureMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailureMessage(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Refund field %s", name)
 }
@@ -36897,8 +39092,14 @@ func (m *RefundMutation) ClearedFields() []string {
 	if m.FieldCleared(refund.FieldExternalRef) {
 		fields = append(fields, refund.FieldExternalRef)
 	}
+	if m.FieldCleared(refund.FieldJournalEntryID) {
+		fields = append(fields, refund.FieldJournalEntryID)
+	}
 	if m.FieldCleared(refund.FieldCreatedBy) {
 		fields = append(fields, refund.FieldCreatedBy)
+	}
+	if m.FieldCleared(refund.FieldFailureMessage) {
+		fields = append(fields, refund.FieldFailureMessage)
 	}
 	return fields
 }
@@ -36920,8 +39121,14 @@ func (m *RefundMutation) ClearField(name string) error {
 	case refund.FieldExternalRef:
 		m.ClearExternalRef()
 		return nil
+	case refund.FieldJournalEntryID:
+		m.ClearJournalEntryID()
+		return nil
 	case refund.FieldCreatedBy:
 		m.ClearCreatedBy()
+		return nil
+	case refund.FieldFailureMessage:
+		m.ClearFailureMessage()
 		return nil
 	}
 	return fmt.Errorf("unknown Refund nullable field %s", name)
@@ -36963,6 +39170,12 @@ func (m *RefundMutation) ResetField(name string) error {
 		return nil
 	case refund.FieldCreatedBy:
 		m.ResetCreatedBy()
+		return nil
+	case refund.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case refund.FieldFailureMessage:
+		m.ResetFailureMessage()
 		return nil
 	}
 	return fmt.Errorf("unknown Refund field %s", name)
@@ -37040,6 +39253,2339 @@ func (m *RefundMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Refund edge %s", name)
+}
+
+// StripeAccountMutation represents an operation that mutates the StripeAccount nodes in the graph.
+type StripeAccountMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	organization_id         *string
+	name                    *string
+	publishable_key         *string
+	secret_key_sealed       *string
+	secret_key_hint         *string
+	livemode                *bool
+	webhook_secrets_sealed  *string
+	webhook_secret_count    *int
+	addwebhook_secret_count *int
+	is_default              *bool
+	events_through          *time.Time
+	events_polled_at        *time.Time
+	clearedFields           map[string]struct{}
+	done                    bool
+	oldValue                func(context.Context) (*StripeAccount, error)
+	predicates              []predicate.StripeAccount
+}
+
+var _ ent.Mutation = (*StripeAccountMutation)(nil)
+
+// stripeaccountOption allows management of the mutation configuration using functional options.
+type stripeaccountOption func(*StripeAccountMutation)
+
+// newStripeAccountMutation creates new mutation for the StripeAccount entity.
+func newStripeAccountMutation(c config, op Op, opts ...stripeaccountOption) *StripeAccountMutation {
+	m := &StripeAccountMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStripeAccount,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStripeAccountID sets the ID field of the mutation.
+func withStripeAccountID(id string) stripeaccountOption {
+	return func(m *StripeAccountMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StripeAccount
+		)
+		m.oldValue = func(ctx context.Context) (*StripeAccount, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StripeAccount.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStripeAccount sets the old StripeAccount of the mutation.
+func withStripeAccount(node *StripeAccount) stripeaccountOption {
+	return func(m *StripeAccountMutation) {
+		m.oldValue = func(context.Context) (*StripeAccount, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StripeAccountMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StripeAccountMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of StripeAccount entities.
+func (m *StripeAccountMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StripeAccountMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StripeAccountMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StripeAccount.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StripeAccountMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StripeAccountMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StripeAccountMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StripeAccountMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StripeAccountMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StripeAccountMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *StripeAccountMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *StripeAccountMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *StripeAccountMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetName sets the "name" field.
+func (m *StripeAccountMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *StripeAccountMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *StripeAccountMutation) ResetName() {
+	m.name = nil
+}
+
+// SetPublishableKey sets the "publishable_key" field.
+func (m *StripeAccountMutation) SetPublishableKey(s string) {
+	m.publishable_key = &s
+}
+
+// PublishableKey returns the value of the "publishable_key" field in the mutation.
+func (m *StripeAccountMutation) PublishableKey() (r string, exists bool) {
+	v := m.publishable_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPublishableKey returns the old "publishable_key" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldPublishableKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPublishableKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPublishableKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPublishableKey: %w", err)
+	}
+	return oldValue.PublishableKey, nil
+}
+
+// ResetPublishableKey resets all changes to the "publishable_key" field.
+func (m *StripeAccountMutation) ResetPublishableKey() {
+	m.publishable_key = nil
+}
+
+// SetSecretKeySealed sets the "secret_key_sealed" field.
+func (m *StripeAccountMutation) SetSecretKeySealed(s string) {
+	m.secret_key_sealed = &s
+}
+
+// SecretKeySealed returns the value of the "secret_key_sealed" field in the mutation.
+func (m *StripeAccountMutation) SecretKeySealed() (r string, exists bool) {
+	v := m.secret_key_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretKeySealed returns the old "secret_key_sealed" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldSecretKeySealed(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretKeySealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretKeySealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretKeySealed: %w", err)
+	}
+	return oldValue.SecretKeySealed, nil
+}
+
+// ResetSecretKeySealed resets all changes to the "secret_key_sealed" field.
+func (m *StripeAccountMutation) ResetSecretKeySealed() {
+	m.secret_key_sealed = nil
+}
+
+// SetSecretKeyHint sets the "secret_key_hint" field.
+func (m *StripeAccountMutation) SetSecretKeyHint(s string) {
+	m.secret_key_hint = &s
+}
+
+// SecretKeyHint returns the value of the "secret_key_hint" field in the mutation.
+func (m *StripeAccountMutation) SecretKeyHint() (r string, exists bool) {
+	v := m.secret_key_hint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretKeyHint returns the old "secret_key_hint" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldSecretKeyHint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretKeyHint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretKeyHint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretKeyHint: %w", err)
+	}
+	return oldValue.SecretKeyHint, nil
+}
+
+// ResetSecretKeyHint resets all changes to the "secret_key_hint" field.
+func (m *StripeAccountMutation) ResetSecretKeyHint() {
+	m.secret_key_hint = nil
+}
+
+// SetLivemode sets the "livemode" field.
+func (m *StripeAccountMutation) SetLivemode(b bool) {
+	m.livemode = &b
+}
+
+// Livemode returns the value of the "livemode" field in the mutation.
+func (m *StripeAccountMutation) Livemode() (r bool, exists bool) {
+	v := m.livemode
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLivemode returns the old "livemode" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldLivemode(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLivemode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLivemode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLivemode: %w", err)
+	}
+	return oldValue.Livemode, nil
+}
+
+// ResetLivemode resets all changes to the "livemode" field.
+func (m *StripeAccountMutation) ResetLivemode() {
+	m.livemode = nil
+}
+
+// SetWebhookSecretsSealed sets the "webhook_secrets_sealed" field.
+func (m *StripeAccountMutation) SetWebhookSecretsSealed(s string) {
+	m.webhook_secrets_sealed = &s
+}
+
+// WebhookSecretsSealed returns the value of the "webhook_secrets_sealed" field in the mutation.
+func (m *StripeAccountMutation) WebhookSecretsSealed() (r string, exists bool) {
+	v := m.webhook_secrets_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookSecretsSealed returns the old "webhook_secrets_sealed" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldWebhookSecretsSealed(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookSecretsSealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookSecretsSealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookSecretsSealed: %w", err)
+	}
+	return oldValue.WebhookSecretsSealed, nil
+}
+
+// ClearWebhookSecretsSealed clears the value of the "webhook_secrets_sealed" field.
+func (m *StripeAccountMutation) ClearWebhookSecretsSealed() {
+	m.webhook_secrets_sealed = nil
+	m.clearedFields[stripeaccount.FieldWebhookSecretsSealed] = struct{}{}
+}
+
+// WebhookSecretsSealedCleared returns if the "webhook_secrets_sealed" field was cleared in this mutation.
+func (m *StripeAccountMutation) WebhookSecretsSealedCleared() bool {
+	_, ok := m.clearedFields[stripeaccount.FieldWebhookSecretsSealed]
+	return ok
+}
+
+// ResetWebhookSecretsSealed resets all changes to the "webhook_secrets_sealed" field.
+func (m *StripeAccountMutation) ResetWebhookSecretsSealed() {
+	m.webhook_secrets_sealed = nil
+	delete(m.clearedFields, stripeaccount.FieldWebhookSecretsSealed)
+}
+
+// SetWebhookSecretCount sets the "webhook_secret_count" field.
+func (m *StripeAccountMutation) SetWebhookSecretCount(i int) {
+	m.webhook_secret_count = &i
+	m.addwebhook_secret_count = nil
+}
+
+// WebhookSecretCount returns the value of the "webhook_secret_count" field in the mutation.
+func (m *StripeAccountMutation) WebhookSecretCount() (r int, exists bool) {
+	v := m.webhook_secret_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookSecretCount returns the old "webhook_secret_count" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldWebhookSecretCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookSecretCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookSecretCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookSecretCount: %w", err)
+	}
+	return oldValue.WebhookSecretCount, nil
+}
+
+// AddWebhookSecretCount adds i to the "webhook_secret_count" field.
+func (m *StripeAccountMutation) AddWebhookSecretCount(i int) {
+	if m.addwebhook_secret_count != nil {
+		*m.addwebhook_secret_count += i
+	} else {
+		m.addwebhook_secret_count = &i
+	}
+}
+
+// AddedWebhookSecretCount returns the value that was added to the "webhook_secret_count" field in this mutation.
+func (m *StripeAccountMutation) AddedWebhookSecretCount() (r int, exists bool) {
+	v := m.addwebhook_secret_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWebhookSecretCount resets all changes to the "webhook_secret_count" field.
+func (m *StripeAccountMutation) ResetWebhookSecretCount() {
+	m.webhook_secret_count = nil
+	m.addwebhook_secret_count = nil
+}
+
+// SetIsDefault sets the "is_default" field.
+func (m *StripeAccountMutation) SetIsDefault(b bool) {
+	m.is_default = &b
+}
+
+// IsDefault returns the value of the "is_default" field in the mutation.
+func (m *StripeAccountMutation) IsDefault() (r bool, exists bool) {
+	v := m.is_default
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIsDefault returns the old "is_default" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldIsDefault(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIsDefault is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIsDefault requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIsDefault: %w", err)
+	}
+	return oldValue.IsDefault, nil
+}
+
+// ResetIsDefault resets all changes to the "is_default" field.
+func (m *StripeAccountMutation) ResetIsDefault() {
+	m.is_default = nil
+}
+
+// SetEventsThrough sets the "events_through" field.
+func (m *StripeAccountMutation) SetEventsThrough(t time.Time) {
+	m.events_through = &t
+}
+
+// EventsThrough returns the value of the "events_through" field in the mutation.
+func (m *StripeAccountMutation) EventsThrough() (r time.Time, exists bool) {
+	v := m.events_through
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventsThrough returns the old "events_through" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldEventsThrough(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventsThrough is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventsThrough requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventsThrough: %w", err)
+	}
+	return oldValue.EventsThrough, nil
+}
+
+// ClearEventsThrough clears the value of the "events_through" field.
+func (m *StripeAccountMutation) ClearEventsThrough() {
+	m.events_through = nil
+	m.clearedFields[stripeaccount.FieldEventsThrough] = struct{}{}
+}
+
+// EventsThroughCleared returns if the "events_through" field was cleared in this mutation.
+func (m *StripeAccountMutation) EventsThroughCleared() bool {
+	_, ok := m.clearedFields[stripeaccount.FieldEventsThrough]
+	return ok
+}
+
+// ResetEventsThrough resets all changes to the "events_through" field.
+func (m *StripeAccountMutation) ResetEventsThrough() {
+	m.events_through = nil
+	delete(m.clearedFields, stripeaccount.FieldEventsThrough)
+}
+
+// SetEventsPolledAt sets the "events_polled_at" field.
+func (m *StripeAccountMutation) SetEventsPolledAt(t time.Time) {
+	m.events_polled_at = &t
+}
+
+// EventsPolledAt returns the value of the "events_polled_at" field in the mutation.
+func (m *StripeAccountMutation) EventsPolledAt() (r time.Time, exists bool) {
+	v := m.events_polled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventsPolledAt returns the old "events_polled_at" field's value of the StripeAccount entity.
+// If the StripeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeAccountMutation) OldEventsPolledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventsPolledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventsPolledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventsPolledAt: %w", err)
+	}
+	return oldValue.EventsPolledAt, nil
+}
+
+// ClearEventsPolledAt clears the value of the "events_polled_at" field.
+func (m *StripeAccountMutation) ClearEventsPolledAt() {
+	m.events_polled_at = nil
+	m.clearedFields[stripeaccount.FieldEventsPolledAt] = struct{}{}
+}
+
+// EventsPolledAtCleared returns if the "events_polled_at" field was cleared in this mutation.
+func (m *StripeAccountMutation) EventsPolledAtCleared() bool {
+	_, ok := m.clearedFields[stripeaccount.FieldEventsPolledAt]
+	return ok
+}
+
+// ResetEventsPolledAt resets all changes to the "events_polled_at" field.
+func (m *StripeAccountMutation) ResetEventsPolledAt() {
+	m.events_polled_at = nil
+	delete(m.clearedFields, stripeaccount.FieldEventsPolledAt)
+}
+
+// Where appends a list predicates to the StripeAccountMutation builder.
+func (m *StripeAccountMutation) Where(ps ...predicate.StripeAccount) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StripeAccountMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StripeAccountMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StripeAccount, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StripeAccountMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StripeAccountMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StripeAccount).
+func (m *StripeAccountMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StripeAccountMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.created_at != nil {
+		fields = append(fields, stripeaccount.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, stripeaccount.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, stripeaccount.FieldOrganizationID)
+	}
+	if m.name != nil {
+		fields = append(fields, stripeaccount.FieldName)
+	}
+	if m.publishable_key != nil {
+		fields = append(fields, stripeaccount.FieldPublishableKey)
+	}
+	if m.secret_key_sealed != nil {
+		fields = append(fields, stripeaccount.FieldSecretKeySealed)
+	}
+	if m.secret_key_hint != nil {
+		fields = append(fields, stripeaccount.FieldSecretKeyHint)
+	}
+	if m.livemode != nil {
+		fields = append(fields, stripeaccount.FieldLivemode)
+	}
+	if m.webhook_secrets_sealed != nil {
+		fields = append(fields, stripeaccount.FieldWebhookSecretsSealed)
+	}
+	if m.webhook_secret_count != nil {
+		fields = append(fields, stripeaccount.FieldWebhookSecretCount)
+	}
+	if m.is_default != nil {
+		fields = append(fields, stripeaccount.FieldIsDefault)
+	}
+	if m.events_through != nil {
+		fields = append(fields, stripeaccount.FieldEventsThrough)
+	}
+	if m.events_polled_at != nil {
+		fields = append(fields, stripeaccount.FieldEventsPolledAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StripeAccountMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stripeaccount.FieldCreatedAt:
+		return m.CreatedAt()
+	case stripeaccount.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case stripeaccount.FieldOrganizationID:
+		return m.OrganizationID()
+	case stripeaccount.FieldName:
+		return m.Name()
+	case stripeaccount.FieldPublishableKey:
+		return m.PublishableKey()
+	case stripeaccount.FieldSecretKeySealed:
+		return m.SecretKeySealed()
+	case stripeaccount.FieldSecretKeyHint:
+		return m.SecretKeyHint()
+	case stripeaccount.FieldLivemode:
+		return m.Livemode()
+	case stripeaccount.FieldWebhookSecretsSealed:
+		return m.WebhookSecretsSealed()
+	case stripeaccount.FieldWebhookSecretCount:
+		return m.WebhookSecretCount()
+	case stripeaccount.FieldIsDefault:
+		return m.IsDefault()
+	case stripeaccount.FieldEventsThrough:
+		return m.EventsThrough()
+	case stripeaccount.FieldEventsPolledAt:
+		return m.EventsPolledAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StripeAccountMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stripeaccount.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case stripeaccount.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case stripeaccount.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case stripeaccount.FieldName:
+		return m.OldName(ctx)
+	case stripeaccount.FieldPublishableKey:
+		return m.OldPublishableKey(ctx)
+	case stripeaccount.FieldSecretKeySealed:
+		return m.OldSecretKeySealed(ctx)
+	case stripeaccount.FieldSecretKeyHint:
+		return m.OldSecretKeyHint(ctx)
+	case stripeaccount.FieldLivemode:
+		return m.OldLivemode(ctx)
+	case stripeaccount.FieldWebhookSecretsSealed:
+		return m.OldWebhookSecretsSealed(ctx)
+	case stripeaccount.FieldWebhookSecretCount:
+		return m.OldWebhookSecretCount(ctx)
+	case stripeaccount.FieldIsDefault:
+		return m.OldIsDefault(ctx)
+	case stripeaccount.FieldEventsThrough:
+		return m.OldEventsThrough(ctx)
+	case stripeaccount.FieldEventsPolledAt:
+		return m.OldEventsPolledAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown StripeAccount field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StripeAccountMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stripeaccount.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case stripeaccount.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case stripeaccount.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case stripeaccount.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case stripeaccount.FieldPublishableKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPublishableKey(v)
+		return nil
+	case stripeaccount.FieldSecretKeySealed:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretKeySealed(v)
+		return nil
+	case stripeaccount.FieldSecretKeyHint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretKeyHint(v)
+		return nil
+	case stripeaccount.FieldLivemode:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLivemode(v)
+		return nil
+	case stripeaccount.FieldWebhookSecretsSealed:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookSecretsSealed(v)
+		return nil
+	case stripeaccount.FieldWebhookSecretCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookSecretCount(v)
+		return nil
+	case stripeaccount.FieldIsDefault:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIsDefault(v)
+		return nil
+	case stripeaccount.FieldEventsThrough:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventsThrough(v)
+		return nil
+	case stripeaccount.FieldEventsPolledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventsPolledAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StripeAccount field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StripeAccountMutation) AddedFields() []string {
+	var fields []string
+	if m.addwebhook_secret_count != nil {
+		fields = append(fields, stripeaccount.FieldWebhookSecretCount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StripeAccountMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case stripeaccount.FieldWebhookSecretCount:
+		return m.AddedWebhookSecretCount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StripeAccountMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case stripeaccount.FieldWebhookSecretCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWebhookSecretCount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StripeAccount numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StripeAccountMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(stripeaccount.FieldWebhookSecretsSealed) {
+		fields = append(fields, stripeaccount.FieldWebhookSecretsSealed)
+	}
+	if m.FieldCleared(stripeaccount.FieldEventsThrough) {
+		fields = append(fields, stripeaccount.FieldEventsThrough)
+	}
+	if m.FieldCleared(stripeaccount.FieldEventsPolledAt) {
+		fields = append(fields, stripeaccount.FieldEventsPolledAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StripeAccountMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StripeAccountMutation) ClearField(name string) error {
+	switch name {
+	case stripeaccount.FieldWebhookSecretsSealed:
+		m.ClearWebhookSecretsSealed()
+		return nil
+	case stripeaccount.FieldEventsThrough:
+		m.ClearEventsThrough()
+		return nil
+	case stripeaccount.FieldEventsPolledAt:
+		m.ClearEventsPolledAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StripeAccount nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StripeAccountMutation) ResetField(name string) error {
+	switch name {
+	case stripeaccount.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case stripeaccount.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case stripeaccount.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case stripeaccount.FieldName:
+		m.ResetName()
+		return nil
+	case stripeaccount.FieldPublishableKey:
+		m.ResetPublishableKey()
+		return nil
+	case stripeaccount.FieldSecretKeySealed:
+		m.ResetSecretKeySealed()
+		return nil
+	case stripeaccount.FieldSecretKeyHint:
+		m.ResetSecretKeyHint()
+		return nil
+	case stripeaccount.FieldLivemode:
+		m.ResetLivemode()
+		return nil
+	case stripeaccount.FieldWebhookSecretsSealed:
+		m.ResetWebhookSecretsSealed()
+		return nil
+	case stripeaccount.FieldWebhookSecretCount:
+		m.ResetWebhookSecretCount()
+		return nil
+	case stripeaccount.FieldIsDefault:
+		m.ResetIsDefault()
+		return nil
+	case stripeaccount.FieldEventsThrough:
+		m.ResetEventsThrough()
+		return nil
+	case stripeaccount.FieldEventsPolledAt:
+		m.ResetEventsPolledAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StripeAccount field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StripeAccountMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StripeAccountMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StripeAccountMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StripeAccountMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StripeAccountMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StripeAccountMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StripeAccountMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown StripeAccount unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StripeAccountMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown StripeAccount edge %s", name)
+}
+
+// StripeEventMutation represents an operation that mutates the StripeEvent nodes in the graph.
+type StripeEventMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	organization_id   *string
+	stripe_account_id *string
+	event_id          *string
+	_type             *string
+	object_id         *string
+	stripe_created_at *time.Time
+	received_via      *stripeevent.ReceivedVia
+	payload           *string
+	status            *stripeevent.Status
+	attempts          *int
+	addattempts       *int
+	last_error        *string
+	entity_id         *string
+	outcome           *string
+	processed_at      *time.Time
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*StripeEvent, error)
+	predicates        []predicate.StripeEvent
+}
+
+var _ ent.Mutation = (*StripeEventMutation)(nil)
+
+// stripeeventOption allows management of the mutation configuration using functional options.
+type stripeeventOption func(*StripeEventMutation)
+
+// newStripeEventMutation creates new mutation for the StripeEvent entity.
+func newStripeEventMutation(c config, op Op, opts ...stripeeventOption) *StripeEventMutation {
+	m := &StripeEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStripeEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStripeEventID sets the ID field of the mutation.
+func withStripeEventID(id string) stripeeventOption {
+	return func(m *StripeEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StripeEvent
+		)
+		m.oldValue = func(ctx context.Context) (*StripeEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StripeEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStripeEvent sets the old StripeEvent of the mutation.
+func withStripeEvent(node *StripeEvent) stripeeventOption {
+	return func(m *StripeEventMutation) {
+		m.oldValue = func(context.Context) (*StripeEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StripeEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StripeEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of StripeEvent entities.
+func (m *StripeEventMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StripeEventMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StripeEventMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StripeEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StripeEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StripeEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StripeEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StripeEventMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StripeEventMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StripeEventMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *StripeEventMutation) SetOrganizationID(s string) {
+	m.organization_id = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *StripeEventMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *StripeEventMutation) ResetOrganizationID() {
+	m.organization_id = nil
+}
+
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (m *StripeEventMutation) SetStripeAccountID(s string) {
+	m.stripe_account_id = &s
+}
+
+// StripeAccountID returns the value of the "stripe_account_id" field in the mutation.
+func (m *StripeEventMutation) StripeAccountID() (r string, exists bool) {
+	v := m.stripe_account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeAccountID returns the old "stripe_account_id" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldStripeAccountID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeAccountID: %w", err)
+	}
+	return oldValue.StripeAccountID, nil
+}
+
+// ResetStripeAccountID resets all changes to the "stripe_account_id" field.
+func (m *StripeEventMutation) ResetStripeAccountID() {
+	m.stripe_account_id = nil
+}
+
+// SetEventID sets the "event_id" field.
+func (m *StripeEventMutation) SetEventID(s string) {
+	m.event_id = &s
+}
+
+// EventID returns the value of the "event_id" field in the mutation.
+func (m *StripeEventMutation) EventID() (r string, exists bool) {
+	v := m.event_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventID returns the old "event_id" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldEventID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventID: %w", err)
+	}
+	return oldValue.EventID, nil
+}
+
+// ResetEventID resets all changes to the "event_id" field.
+func (m *StripeEventMutation) ResetEventID() {
+	m.event_id = nil
+}
+
+// SetType sets the "type" field.
+func (m *StripeEventMutation) SetType(s string) {
+	m._type = &s
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *StripeEventMutation) GetType() (r string, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *StripeEventMutation) ResetType() {
+	m._type = nil
+}
+
+// SetObjectID sets the "object_id" field.
+func (m *StripeEventMutation) SetObjectID(s string) {
+	m.object_id = &s
+}
+
+// ObjectID returns the value of the "object_id" field in the mutation.
+func (m *StripeEventMutation) ObjectID() (r string, exists bool) {
+	v := m.object_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldObjectID returns the old "object_id" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldObjectID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldObjectID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldObjectID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldObjectID: %w", err)
+	}
+	return oldValue.ObjectID, nil
+}
+
+// ResetObjectID resets all changes to the "object_id" field.
+func (m *StripeEventMutation) ResetObjectID() {
+	m.object_id = nil
+}
+
+// SetStripeCreatedAt sets the "stripe_created_at" field.
+func (m *StripeEventMutation) SetStripeCreatedAt(t time.Time) {
+	m.stripe_created_at = &t
+}
+
+// StripeCreatedAt returns the value of the "stripe_created_at" field in the mutation.
+func (m *StripeEventMutation) StripeCreatedAt() (r time.Time, exists bool) {
+	v := m.stripe_created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeCreatedAt returns the old "stripe_created_at" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldStripeCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeCreatedAt: %w", err)
+	}
+	return oldValue.StripeCreatedAt, nil
+}
+
+// ResetStripeCreatedAt resets all changes to the "stripe_created_at" field.
+func (m *StripeEventMutation) ResetStripeCreatedAt() {
+	m.stripe_created_at = nil
+}
+
+// SetReceivedVia sets the "received_via" field.
+func (m *StripeEventMutation) SetReceivedVia(sv stripeevent.ReceivedVia) {
+	m.received_via = &sv
+}
+
+// ReceivedVia returns the value of the "received_via" field in the mutation.
+func (m *StripeEventMutation) ReceivedVia() (r stripeevent.ReceivedVia, exists bool) {
+	v := m.received_via
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedVia returns the old "received_via" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldReceivedVia(ctx context.Context) (v stripeevent.ReceivedVia, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedVia is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedVia requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedVia: %w", err)
+	}
+	return oldValue.ReceivedVia, nil
+}
+
+// ResetReceivedVia resets all changes to the "received_via" field.
+func (m *StripeEventMutation) ResetReceivedVia() {
+	m.received_via = nil
+}
+
+// SetPayload sets the "payload" field.
+func (m *StripeEventMutation) SetPayload(s string) {
+	m.payload = &s
+}
+
+// Payload returns the value of the "payload" field in the mutation.
+func (m *StripeEventMutation) Payload() (r string, exists bool) {
+	v := m.payload
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayload returns the old "payload" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldPayload(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayload is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayload requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayload: %w", err)
+	}
+	return oldValue.Payload, nil
+}
+
+// ResetPayload resets all changes to the "payload" field.
+func (m *StripeEventMutation) ResetPayload() {
+	m.payload = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *StripeEventMutation) SetStatus(s stripeevent.Status) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *StripeEventMutation) Status() (r stripeevent.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldStatus(ctx context.Context) (v stripeevent.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *StripeEventMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *StripeEventMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *StripeEventMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *StripeEventMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *StripeEventMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *StripeEventMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *StripeEventMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *StripeEventMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (m *StripeEventMutation) ClearLastError() {
+	m.last_error = nil
+	m.clearedFields[stripeevent.FieldLastError] = struct{}{}
+}
+
+// LastErrorCleared returns if the "last_error" field was cleared in this mutation.
+func (m *StripeEventMutation) LastErrorCleared() bool {
+	_, ok := m.clearedFields[stripeevent.FieldLastError]
+	return ok
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *StripeEventMutation) ResetLastError() {
+	m.last_error = nil
+	delete(m.clearedFields, stripeevent.FieldLastError)
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *StripeEventMutation) SetEntityID(s string) {
+	m.entity_id = &s
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *StripeEventMutation) EntityID() (r string, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldEntityID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ClearEntityID clears the value of the "entity_id" field.
+func (m *StripeEventMutation) ClearEntityID() {
+	m.entity_id = nil
+	m.clearedFields[stripeevent.FieldEntityID] = struct{}{}
+}
+
+// EntityIDCleared returns if the "entity_id" field was cleared in this mutation.
+func (m *StripeEventMutation) EntityIDCleared() bool {
+	_, ok := m.clearedFields[stripeevent.FieldEntityID]
+	return ok
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *StripeEventMutation) ResetEntityID() {
+	m.entity_id = nil
+	delete(m.clearedFields, stripeevent.FieldEntityID)
+}
+
+// SetOutcome sets the "outcome" field.
+func (m *StripeEventMutation) SetOutcome(s string) {
+	m.outcome = &s
+}
+
+// Outcome returns the value of the "outcome" field in the mutation.
+func (m *StripeEventMutation) Outcome() (r string, exists bool) {
+	v := m.outcome
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcome returns the old "outcome" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldOutcome(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcome requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
+	}
+	return oldValue.Outcome, nil
+}
+
+// ClearOutcome clears the value of the "outcome" field.
+func (m *StripeEventMutation) ClearOutcome() {
+	m.outcome = nil
+	m.clearedFields[stripeevent.FieldOutcome] = struct{}{}
+}
+
+// OutcomeCleared returns if the "outcome" field was cleared in this mutation.
+func (m *StripeEventMutation) OutcomeCleared() bool {
+	_, ok := m.clearedFields[stripeevent.FieldOutcome]
+	return ok
+}
+
+// ResetOutcome resets all changes to the "outcome" field.
+func (m *StripeEventMutation) ResetOutcome() {
+	m.outcome = nil
+	delete(m.clearedFields, stripeevent.FieldOutcome)
+}
+
+// SetProcessedAt sets the "processed_at" field.
+func (m *StripeEventMutation) SetProcessedAt(t time.Time) {
+	m.processed_at = &t
+}
+
+// ProcessedAt returns the value of the "processed_at" field in the mutation.
+func (m *StripeEventMutation) ProcessedAt() (r time.Time, exists bool) {
+	v := m.processed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProcessedAt returns the old "processed_at" field's value of the StripeEvent entity.
+// If the StripeEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StripeEventMutation) OldProcessedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProcessedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProcessedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProcessedAt: %w", err)
+	}
+	return oldValue.ProcessedAt, nil
+}
+
+// ClearProcessedAt clears the value of the "processed_at" field.
+func (m *StripeEventMutation) ClearProcessedAt() {
+	m.processed_at = nil
+	m.clearedFields[stripeevent.FieldProcessedAt] = struct{}{}
+}
+
+// ProcessedAtCleared returns if the "processed_at" field was cleared in this mutation.
+func (m *StripeEventMutation) ProcessedAtCleared() bool {
+	_, ok := m.clearedFields[stripeevent.FieldProcessedAt]
+	return ok
+}
+
+// ResetProcessedAt resets all changes to the "processed_at" field.
+func (m *StripeEventMutation) ResetProcessedAt() {
+	m.processed_at = nil
+	delete(m.clearedFields, stripeevent.FieldProcessedAt)
+}
+
+// Where appends a list predicates to the StripeEventMutation builder.
+func (m *StripeEventMutation) Where(ps ...predicate.StripeEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StripeEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StripeEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StripeEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StripeEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StripeEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StripeEvent).
+func (m *StripeEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StripeEventMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, stripeevent.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, stripeevent.FieldUpdatedAt)
+	}
+	if m.organization_id != nil {
+		fields = append(fields, stripeevent.FieldOrganizationID)
+	}
+	if m.stripe_account_id != nil {
+		fields = append(fields, stripeevent.FieldStripeAccountID)
+	}
+	if m.event_id != nil {
+		fields = append(fields, stripeevent.FieldEventID)
+	}
+	if m._type != nil {
+		fields = append(fields, stripeevent.FieldType)
+	}
+	if m.object_id != nil {
+		fields = append(fields, stripeevent.FieldObjectID)
+	}
+	if m.stripe_created_at != nil {
+		fields = append(fields, stripeevent.FieldStripeCreatedAt)
+	}
+	if m.received_via != nil {
+		fields = append(fields, stripeevent.FieldReceivedVia)
+	}
+	if m.payload != nil {
+		fields = append(fields, stripeevent.FieldPayload)
+	}
+	if m.status != nil {
+		fields = append(fields, stripeevent.FieldStatus)
+	}
+	if m.attempts != nil {
+		fields = append(fields, stripeevent.FieldAttempts)
+	}
+	if m.last_error != nil {
+		fields = append(fields, stripeevent.FieldLastError)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, stripeevent.FieldEntityID)
+	}
+	if m.outcome != nil {
+		fields = append(fields, stripeevent.FieldOutcome)
+	}
+	if m.processed_at != nil {
+		fields = append(fields, stripeevent.FieldProcessedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StripeEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stripeevent.FieldCreatedAt:
+		return m.CreatedAt()
+	case stripeevent.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case stripeevent.FieldOrganizationID:
+		return m.OrganizationID()
+	case stripeevent.FieldStripeAccountID:
+		return m.StripeAccountID()
+	case stripeevent.FieldEventID:
+		return m.EventID()
+	case stripeevent.FieldType:
+		return m.GetType()
+	case stripeevent.FieldObjectID:
+		return m.ObjectID()
+	case stripeevent.FieldStripeCreatedAt:
+		return m.StripeCreatedAt()
+	case stripeevent.FieldReceivedVia:
+		return m.ReceivedVia()
+	case stripeevent.FieldPayload:
+		return m.Payload()
+	case stripeevent.FieldStatus:
+		return m.Status()
+	case stripeevent.FieldAttempts:
+		return m.Attempts()
+	case stripeevent.FieldLastError:
+		return m.LastError()
+	case stripeevent.FieldEntityID:
+		return m.EntityID()
+	case stripeevent.FieldOutcome:
+		return m.Outcome()
+	case stripeevent.FieldProcessedAt:
+		return m.ProcessedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StripeEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stripeevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case stripeevent.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case stripeevent.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case stripeevent.FieldStripeAccountID:
+		return m.OldStripeAccountID(ctx)
+	case stripeevent.FieldEventID:
+		return m.OldEventID(ctx)
+	case stripeevent.FieldType:
+		return m.OldType(ctx)
+	case stripeevent.FieldObjectID:
+		return m.OldObjectID(ctx)
+	case stripeevent.FieldStripeCreatedAt:
+		return m.OldStripeCreatedAt(ctx)
+	case stripeevent.FieldReceivedVia:
+		return m.OldReceivedVia(ctx)
+	case stripeevent.FieldPayload:
+		return m.OldPayload(ctx)
+	case stripeevent.FieldStatus:
+		return m.OldStatus(ctx)
+	case stripeevent.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case stripeevent.FieldLastError:
+		return m.OldLastError(ctx)
+	case stripeevent.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case stripeevent.FieldOutcome:
+		return m.OldOutcome(ctx)
+	case stripeevent.FieldProcessedAt:
+		return m.OldProcessedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown StripeEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StripeEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stripeevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case stripeevent.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case stripeevent.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case stripeevent.FieldStripeAccountID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeAccountID(v)
+		return nil
+	case stripeevent.FieldEventID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventID(v)
+		return nil
+	case stripeevent.FieldType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case stripeevent.FieldObjectID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetObjectID(v)
+		return nil
+	case stripeevent.FieldStripeCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeCreatedAt(v)
+		return nil
+	case stripeevent.FieldReceivedVia:
+		v, ok := value.(stripeevent.ReceivedVia)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedVia(v)
+		return nil
+	case stripeevent.FieldPayload:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayload(v)
+		return nil
+	case stripeevent.FieldStatus:
+		v, ok := value.(stripeevent.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case stripeevent.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case stripeevent.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case stripeevent.FieldEntityID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case stripeevent.FieldOutcome:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcome(v)
+		return nil
+	case stripeevent.FieldProcessedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProcessedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StripeEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StripeEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addattempts != nil {
+		fields = append(fields, stripeevent.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StripeEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case stripeevent.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StripeEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case stripeevent.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StripeEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StripeEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(stripeevent.FieldLastError) {
+		fields = append(fields, stripeevent.FieldLastError)
+	}
+	if m.FieldCleared(stripeevent.FieldEntityID) {
+		fields = append(fields, stripeevent.FieldEntityID)
+	}
+	if m.FieldCleared(stripeevent.FieldOutcome) {
+		fields = append(fields, stripeevent.FieldOutcome)
+	}
+	if m.FieldCleared(stripeevent.FieldProcessedAt) {
+		fields = append(fields, stripeevent.FieldProcessedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StripeEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StripeEventMutation) ClearField(name string) error {
+	switch name {
+	case stripeevent.FieldLastError:
+		m.ClearLastError()
+		return nil
+	case stripeevent.FieldEntityID:
+		m.ClearEntityID()
+		return nil
+	case stripeevent.FieldOutcome:
+		m.ClearOutcome()
+		return nil
+	case stripeevent.FieldProcessedAt:
+		m.ClearProcessedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StripeEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StripeEventMutation) ResetField(name string) error {
+	switch name {
+	case stripeevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case stripeevent.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case stripeevent.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case stripeevent.FieldStripeAccountID:
+		m.ResetStripeAccountID()
+		return nil
+	case stripeevent.FieldEventID:
+		m.ResetEventID()
+		return nil
+	case stripeevent.FieldType:
+		m.ResetType()
+		return nil
+	case stripeevent.FieldObjectID:
+		m.ResetObjectID()
+		return nil
+	case stripeevent.FieldStripeCreatedAt:
+		m.ResetStripeCreatedAt()
+		return nil
+	case stripeevent.FieldReceivedVia:
+		m.ResetReceivedVia()
+		return nil
+	case stripeevent.FieldPayload:
+		m.ResetPayload()
+		return nil
+	case stripeevent.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case stripeevent.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case stripeevent.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case stripeevent.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case stripeevent.FieldOutcome:
+		m.ResetOutcome()
+		return nil
+	case stripeevent.FieldProcessedAt:
+		m.ResetProcessedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StripeEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StripeEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StripeEventMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StripeEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StripeEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StripeEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StripeEventMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StripeEventMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown StripeEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StripeEventMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown StripeEvent edge %s", name)
 }
 
 // VendorMutation represents an operation that mutates the Vendor nodes in the graph.

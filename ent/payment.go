@@ -46,6 +46,8 @@ type Payment struct {
 	Processor payment.Processor `json:"processor,omitempty"`
 	// The processor's id of the payment, e.g. a Stripe charge id or a QuickBooks payment id; one payment per id, processor and entity. Empty when none.
 	ExternalRef string `json:"external_ref,omitempty"`
+	// The Stripe account (sa_…) the money came through, so refunds go back through it; null unless the processor is Stripe.
+	StripeAccountID *string `json:"stripe_account_id,omitempty"`
 	// Free-text note on the payment; empty when none.
 	Memo string `json:"memo,omitempty"`
 	// How much of the payment is applied to invoices, net of applications taken back, in the payment's currency.
@@ -166,7 +168,7 @@ func (*Payment) scanValues(columns []string) ([]any, error) {
 			values[i] = new(caldate.Date)
 		case payment.FieldAmount, payment.FieldApplied, payment.FieldRefunded, payment.FieldReversed, payment.FieldUnapplied:
 			values[i] = new(money.Amount)
-		case payment.FieldID, payment.FieldOrganizationID, payment.FieldEntityID, payment.FieldCustomerID, payment.FieldCurrency, payment.FieldMethod, payment.FieldProcessor, payment.FieldExternalRef, payment.FieldMemo, payment.FieldJournalEntryID, payment.FieldRecordedBy, payment.FieldVoidEntryID, payment.FieldSyncStatus:
+		case payment.FieldID, payment.FieldOrganizationID, payment.FieldEntityID, payment.FieldCustomerID, payment.FieldCurrency, payment.FieldMethod, payment.FieldProcessor, payment.FieldExternalRef, payment.FieldStripeAccountID, payment.FieldMemo, payment.FieldJournalEntryID, payment.FieldRecordedBy, payment.FieldVoidEntryID, payment.FieldSyncStatus:
 			values[i] = new(sql.NullString)
 		case payment.FieldCreatedAt, payment.FieldUpdatedAt, payment.FieldVoidedAt:
 			values[i] = new(sql.NullTime)
@@ -256,6 +258,13 @@ func (_m *Payment) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field external_ref", values[i])
 			} else if value.Valid {
 				_m.ExternalRef = value.String
+			}
+		case payment.FieldStripeAccountID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field stripe_account_id", values[i])
+			} else if value.Valid {
+				_m.StripeAccountID = new(string)
+				*_m.StripeAccountID = value.String
 			}
 		case payment.FieldMemo:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -418,6 +427,11 @@ func (_m *Payment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("external_ref=")
 	builder.WriteString(_m.ExternalRef)
+	builder.WriteString(", ")
+	if v := _m.StripeAccountID; v != nil {
+		builder.WriteString("stripe_account_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("memo=")
 	builder.WriteString(_m.Memo)

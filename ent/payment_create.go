@@ -130,6 +130,20 @@ func (_c *PaymentCreate) SetNillableExternalRef(v *string) *PaymentCreate {
 	return _c
 }
 
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (_c *PaymentCreate) SetStripeAccountID(v string) *PaymentCreate {
+	_c.mutation.SetStripeAccountID(v)
+	return _c
+}
+
+// SetNillableStripeAccountID sets the "stripe_account_id" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableStripeAccountID(v *string) *PaymentCreate {
+	if v != nil {
+		_c.SetStripeAccountID(*v)
+	}
+	return _c
+}
+
 // SetMemo sets the "memo" field.
 func (_c *PaymentCreate) SetMemo(v string) *PaymentCreate {
 	_c.mutation.SetMemo(v)
@@ -556,6 +570,10 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 		_spec.SetField(payment.FieldExternalRef, field.TypeString, value)
 		_node.ExternalRef = value
 	}
+	if value, ok := _c.mutation.StripeAccountID(); ok {
+		_spec.SetField(payment.FieldStripeAccountID, field.TypeString, value)
+		_node.StripeAccountID = &value
+	}
 	if value, ok := _c.mutation.Memo(); ok {
 		_spec.SetField(payment.FieldMemo, field.TypeString, value)
 		_node.Memo = value
@@ -939,6 +957,9 @@ func (u *PaymentUpsertOne) UpdateNewValues() *PaymentUpsertOne {
 		}
 		if _, exists := u.create.mutation.ExternalRef(); exists {
 			s.SetIgnore(payment.FieldExternalRef)
+		}
+		if _, exists := u.create.mutation.StripeAccountID(); exists {
+			s.SetIgnore(payment.FieldStripeAccountID)
 		}
 		if _, exists := u.create.mutation.JournalEntryID(); exists {
 			s.SetIgnore(payment.FieldJournalEntryID)
@@ -1364,6 +1385,9 @@ func (u *PaymentUpsertBulk) UpdateNewValues() *PaymentUpsertBulk {
 			}
 			if _, exists := b.mutation.ExternalRef(); exists {
 				s.SetIgnore(payment.FieldExternalRef)
+			}
+			if _, exists := b.mutation.StripeAccountID(); exists {
+				s.SetIgnore(payment.FieldStripeAccountID)
 			}
 			if _, exists := b.mutation.JournalEntryID(); exists {
 				s.SetIgnore(payment.FieldJournalEntryID)

@@ -398,6 +398,9 @@ func (_u *PaymentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.ExternalRefCleared() {
 		_spec.ClearField(payment.FieldExternalRef, field.TypeString)
 	}
+	if _u.mutation.StripeAccountIDCleared() {
+		_spec.ClearField(payment.FieldStripeAccountID, field.TypeString)
+	}
 	if value, ok := _u.mutation.Memo(); ok {
 		_spec.SetField(payment.FieldMemo, field.TypeString, value)
 	}
@@ -996,6 +999,9 @@ func (_u *PaymentUpdateOne) sqlSave(ctx context.Context) (_node *Payment, err er
 	}
 	if _u.mutation.ExternalRefCleared() {
 		_spec.ClearField(payment.FieldExternalRef, field.TypeString)
+	}
+	if _u.mutation.StripeAccountIDCleared() {
+		_spec.ClearField(payment.FieldStripeAccountID, field.TypeString)
 	}
 	if value, ok := _u.mutation.Memo(); ok {
 		_spec.SetField(payment.FieldMemo, field.TypeString, value)

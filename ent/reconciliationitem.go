@@ -31,13 +31,15 @@ type ReconciliationItem struct {
 	OrganizationID string `json:"organization_id,omitempty"`
 	// The legal entity whose QuickBooks company the record is in.
 	EntityID string `json:"entity_id,omitempty"`
-	// The QuickBooks connection (company) the record was read from.
+	// Where the record comes from: QuickBooks Online, or a Stripe account.
+	Source reconciliationitem.Source `json:"source,omitempty"`
+	// The QuickBooks connection (company) the record was read from, or for Stripe the Stripe account (sa_…) that sent it.
 	ConnectionID string `json:"connection_id,omitempty"`
 	// Why a person must look: a payment that applies to no invoice Books knows, one whose customer, amount or currency does not fit the invoices it names, an invoice deleted or voided in QuickBooks, or a change in QuickBooks to a payment Books recorded.
 	Kind reconciliationitem.Kind `json:"kind,omitempty"`
-	// The QuickBooks entity of the record, e.g. Payment or Invoice.
+	// The kind of the record at its source: a QuickBooks entity (Payment, Invoice) or, for Stripe, PaymentIntent or Charge.
 	QboType string `json:"qbo_type,omitempty"`
-	// QuickBooks' id of the record.
+	// The source's id of the record: QuickBooks' id, or Stripe's pi_… or ch_….
 	QboID string `json:"qbo_id,omitempty"`
 	// The kind of Books record concerned (invoice, payment, credit_memo); empty when none.
 	RecordType string `json:"record_type,omitempty"`
@@ -134,7 +136,7 @@ func (*ReconciliationItem) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(caldate.Date)}
 		case reconciliationitem.FieldAmount:
 			values[i] = &sql.NullScanner{S: new(money.Amount)}
-		case reconciliationitem.FieldID, reconciliationitem.FieldOrganizationID, reconciliationitem.FieldEntityID, reconciliationitem.FieldConnectionID, reconciliationitem.FieldKind, reconciliationitem.FieldQboType, reconciliationitem.FieldQboID, reconciliationitem.FieldRecordType, reconciliationitem.FieldRecordID, reconciliationitem.FieldCustomerID, reconciliationitem.FieldCurrency, reconciliationitem.FieldReference, reconciliationitem.FieldReason, reconciliationitem.FieldSnapshot, reconciliationitem.FieldSyncToken, reconciliationitem.FieldStatus, reconciliationitem.FieldNote, reconciliationitem.FieldResolvedBy, reconciliationitem.FieldPaymentID:
+		case reconciliationitem.FieldID, reconciliationitem.FieldOrganizationID, reconciliationitem.FieldEntityID, reconciliationitem.FieldSource, reconciliationitem.FieldConnectionID, reconciliationitem.FieldKind, reconciliationitem.FieldQboType, reconciliationitem.FieldQboID, reconciliationitem.FieldRecordType, reconciliationitem.FieldRecordID, reconciliationitem.FieldCustomerID, reconciliationitem.FieldCurrency, reconciliationitem.FieldReference, reconciliationitem.FieldReason, reconciliationitem.FieldSnapshot, reconciliationitem.FieldSyncToken, reconciliationitem.FieldStatus, reconciliationitem.FieldNote, reconciliationitem.FieldResolvedBy, reconciliationitem.FieldPaymentID:
 			values[i] = new(sql.NullString)
 		case reconciliationitem.FieldCreatedAt, reconciliationitem.FieldUpdatedAt, reconciliationitem.FieldResolvedAt, reconciliationitem.FieldLastSeenAt:
 			values[i] = new(sql.NullTime)
@@ -182,6 +184,12 @@ func (_m *ReconciliationItem) assignValues(columns []string, values []any) error
 				return fmt.Errorf("unexpected type %T for field entity_id", values[i])
 			} else if value.Valid {
 				_m.EntityID = value.String
+			}
+		case reconciliationitem.FieldSource:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field source", values[i])
+			} else if value.Valid {
+				_m.Source = reconciliationitem.Source(value.String)
 			}
 		case reconciliationitem.FieldConnectionID:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -370,6 +378,9 @@ func (_m *ReconciliationItem) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("entity_id=")
 	builder.WriteString(_m.EntityID)
+	builder.WriteString(", ")
+	builder.WriteString("source=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Source))
 	builder.WriteString(", ")
 	builder.WriteString("connection_id=")
 	builder.WriteString(_m.ConnectionID)

@@ -68,6 +68,20 @@ func (_c *ReconciliationItemCreate) SetEntityID(v string) *ReconciliationItemCre
 	return _c
 }
 
+// SetSource sets the "source" field.
+func (_c *ReconciliationItemCreate) SetSource(v reconciliationitem.Source) *ReconciliationItemCreate {
+	_c.mutation.SetSource(v)
+	return _c
+}
+
+// SetNillableSource sets the "source" field if the given value is not nil.
+func (_c *ReconciliationItemCreate) SetNillableSource(v *reconciliationitem.Source) *ReconciliationItemCreate {
+	if v != nil {
+		_c.SetSource(*v)
+	}
+	return _c
+}
+
 // SetConnectionID sets the "connection_id" field.
 func (_c *ReconciliationItemCreate) SetConnectionID(v string) *ReconciliationItemCreate {
 	_c.mutation.SetConnectionID(v)
@@ -380,6 +394,10 @@ func (_c *ReconciliationItemCreate) defaults() error {
 		v := reconciliationitem.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Source(); !ok {
+		v := reconciliationitem.DefaultSource
+		_c.mutation.SetSource(v)
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := reconciliationitem.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -416,6 +434,14 @@ func (_c *ReconciliationItemCreate) check() error {
 	if v, ok := _c.mutation.EntityID(); ok {
 		if err := reconciliationitem.EntityIDValidator(v); err != nil {
 			return &ValidationError{Name: "entity_id", err: fmt.Errorf(`ent: validator failed for field "ReconciliationItem.entity_id": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Source(); !ok {
+		return &ValidationError{Name: "source", err: errors.New(`ent: missing required field "ReconciliationItem.source"`)}
+	}
+	if v, ok := _c.mutation.Source(); ok {
+		if err := reconciliationitem.SourceValidator(v); err != nil {
+			return &ValidationError{Name: "source", err: fmt.Errorf(`ent: validator failed for field "ReconciliationItem.source": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.ConnectionID(); !ok {
@@ -554,6 +580,10 @@ func (_c *ReconciliationItemCreate) createSpec() (*ReconciliationItem, *sqlgraph
 	if value, ok := _c.mutation.OrganizationID(); ok {
 		_spec.SetField(reconciliationitem.FieldOrganizationID, field.TypeString, value)
 		_node.OrganizationID = value
+	}
+	if value, ok := _c.mutation.Source(); ok {
+		_spec.SetField(reconciliationitem.FieldSource, field.TypeEnum, value)
+		_node.Source = value
 	}
 	if value, ok := _c.mutation.ConnectionID(); ok {
 		_spec.SetField(reconciliationitem.FieldConnectionID, field.TypeString, value)
@@ -1055,6 +1085,9 @@ func (u *ReconciliationItemUpsertOne) UpdateNewValues() *ReconciliationItemUpser
 		}
 		if _, exists := u.create.mutation.EntityID(); exists {
 			s.SetIgnore(reconciliationitem.FieldEntityID)
+		}
+		if _, exists := u.create.mutation.Source(); exists {
+			s.SetIgnore(reconciliationitem.FieldSource)
 		}
 		if _, exists := u.create.mutation.ConnectionID(); exists {
 			s.SetIgnore(reconciliationitem.FieldConnectionID)
@@ -1637,6 +1670,9 @@ func (u *ReconciliationItemUpsertBulk) UpdateNewValues() *ReconciliationItemUpse
 			}
 			if _, exists := b.mutation.EntityID(); exists {
 				s.SetIgnore(reconciliationitem.FieldEntityID)
+			}
+			if _, exists := b.mutation.Source(); exists {
+				s.SetIgnore(reconciliationitem.FieldSource)
 			}
 			if _, exists := b.mutation.ConnectionID(); exists {
 				s.SetIgnore(reconciliationitem.FieldConnectionID)

@@ -37,12 +37,16 @@ type Refund struct {
 	Date caldate.Date `json:"date,omitempty"`
 	// Why the refund was made; empty when not given.
 	Reason string `json:"reason,omitempty"`
-	// The payment processor's id of the refund; empty when none.
+	// The payment processor's id of the refund (e.g. Stripe's re_… or dp_…), one refund per id and entity; empty when none.
 	ExternalRef string `json:"external_ref,omitempty"`
-	// The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. Money that had paid invoices is first taken back from them by entries of its own.
-	JournalEntryID string `json:"journal_entry_id,omitempty"`
+	// The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds (money that had paid invoices is first taken back from them by entries of its own); null while the refund is pending or after it failed.
+	JournalEntryID *string `json:"journal_entry_id,omitempty"`
 	// Who recorded the refund: a user's subject, or system.
 	CreatedBy string `json:"created_by,omitempty"`
+	// Where the refund stands: pending while the processor (Stripe) has been asked and has not confirmed it, so nothing is posted yet; succeeded when posted; failed when the processor refused it, with nothing posted.
+	Status refund.Status `json:"status,omitempty"`
+	// Why the processor refused the refund; empty unless failed.
+	FailureMessage string `json:"failure_message,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RefundQuery when eager-loading is set.
 	Edges        RefundEdges `json:"edges"`
@@ -80,7 +84,7 @@ func (*Refund) scanValues(columns []string) ([]any, error) {
 			values[i] = new(caldate.Date)
 		case refund.FieldAmount:
 			values[i] = new(money.Amount)
-		case refund.FieldID, refund.FieldOrganizationID, refund.FieldEntityID, refund.FieldPaymentID, refund.FieldReason, refund.FieldExternalRef, refund.FieldJournalEntryID, refund.FieldCreatedBy:
+		case refund.FieldID, refund.FieldOrganizationID, refund.FieldEntityID, refund.FieldPaymentID, refund.FieldReason, refund.FieldExternalRef, refund.FieldJournalEntryID, refund.FieldCreatedBy, refund.FieldStatus, refund.FieldFailureMessage:
 			values[i] = new(sql.NullString)
 		case refund.FieldCreatedAt, refund.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -163,13 +167,26 @@ func (_m *Refund) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field journal_entry_id", values[i])
 			} else if value.Valid {
-				_m.JournalEntryID = value.String
+				_m.JournalEntryID = new(string)
+				*_m.JournalEntryID = value.String
 			}
 		case refund.FieldCreatedBy:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field created_by", values[i])
 			} else if value.Valid {
 				_m.CreatedBy = value.String
+			}
+		case refund.FieldStatus:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field status", values[i])
+			} else if value.Valid {
+				_m.Status = refund.Status(value.String)
+			}
+		case refund.FieldFailureMessage:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field failure_message", values[i])
+			} else if value.Valid {
+				_m.FailureMessage = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -239,11 +256,19 @@ func (_m *Refund) String() string {
 	builder.WriteString("external_ref=")
 	builder.WriteString(_m.ExternalRef)
 	builder.WriteString(", ")
-	builder.WriteString("journal_entry_id=")
-	builder.WriteString(_m.JournalEntryID)
+	if v := _m.JournalEntryID; v != nil {
+		builder.WriteString("journal_entry_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("created_by=")
 	builder.WriteString(_m.CreatedBy)
+	builder.WriteString(", ")
+	builder.WriteString("status=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	builder.WriteString("failure_message=")
+	builder.WriteString(_m.FailureMessage)
 	builder.WriteByte(')')
 	return builder.String()
 }

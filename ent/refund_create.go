@@ -118,6 +118,14 @@ func (_c *RefundCreate) SetJournalEntryID(v string) *RefundCreate {
 	return _c
 }
 
+// SetNillableJournalEntryID sets the "journal_entry_id" field if the given value is not nil.
+func (_c *RefundCreate) SetNillableJournalEntryID(v *string) *RefundCreate {
+	if v != nil {
+		_c.SetJournalEntryID(*v)
+	}
+	return _c
+}
+
 // SetCreatedBy sets the "created_by" field.
 func (_c *RefundCreate) SetCreatedBy(v string) *RefundCreate {
 	_c.mutation.SetCreatedBy(v)
@@ -128,6 +136,34 @@ func (_c *RefundCreate) SetCreatedBy(v string) *RefundCreate {
 func (_c *RefundCreate) SetNillableCreatedBy(v *string) *RefundCreate {
 	if v != nil {
 		_c.SetCreatedBy(*v)
+	}
+	return _c
+}
+
+// SetStatus sets the "status" field.
+func (_c *RefundCreate) SetStatus(v refund.Status) *RefundCreate {
+	_c.mutation.SetStatus(v)
+	return _c
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_c *RefundCreate) SetNillableStatus(v *refund.Status) *RefundCreate {
+	if v != nil {
+		_c.SetStatus(*v)
+	}
+	return _c
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (_c *RefundCreate) SetFailureMessage(v string) *RefundCreate {
+	_c.mutation.SetFailureMessage(v)
+	return _c
+}
+
+// SetNillableFailureMessage sets the "failure_message" field if the given value is not nil.
+func (_c *RefundCreate) SetNillableFailureMessage(v *string) *RefundCreate {
+	if v != nil {
+		_c.SetFailureMessage(*v)
 	}
 	return _c
 }
@@ -202,6 +238,10 @@ func (_c *RefundCreate) defaults() error {
 		v := refund.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Status(); !ok {
+		v := refund.DefaultStatus
+		_c.mutation.SetStatus(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if refund.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized refund.DefaultID (forgotten import ent/runtime?)")
@@ -260,8 +300,18 @@ func (_c *RefundCreate) check() error {
 			return &ValidationError{Name: "external_ref", err: fmt.Errorf(`ent: validator failed for field "Refund.external_ref": %w`, err)}
 		}
 	}
-	if _, ok := _c.mutation.JournalEntryID(); !ok {
-		return &ValidationError{Name: "journal_entry_id", err: errors.New(`ent: missing required field "Refund.journal_entry_id"`)}
+	if _, ok := _c.mutation.Status(); !ok {
+		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "Refund.status"`)}
+	}
+	if v, ok := _c.mutation.Status(); ok {
+		if err := refund.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Refund.status": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.FailureMessage(); ok {
+		if err := refund.FailureMessageValidator(v); err != nil {
+			return &ValidationError{Name: "failure_message", err: fmt.Errorf(`ent: validator failed for field "Refund.failure_message": %w`, err)}
+		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := refund.IDValidator(v); err != nil {
@@ -341,11 +391,19 @@ func (_c *RefundCreate) createSpec() (*Refund, *sqlgraph.CreateSpec) {
 	}
 	if value, ok := _c.mutation.JournalEntryID(); ok {
 		_spec.SetField(refund.FieldJournalEntryID, field.TypeString, value)
-		_node.JournalEntryID = value
+		_node.JournalEntryID = &value
 	}
 	if value, ok := _c.mutation.CreatedBy(); ok {
 		_spec.SetField(refund.FieldCreatedBy, field.TypeString, value)
 		_node.CreatedBy = value
+	}
+	if value, ok := _c.mutation.Status(); ok {
+		_spec.SetField(refund.FieldStatus, field.TypeEnum, value)
+		_node.Status = value
+	}
+	if value, ok := _c.mutation.FailureMessage(); ok {
+		_spec.SetField(refund.FieldFailureMessage, field.TypeString, value)
+		_node.FailureMessage = value
 	}
 	if nodes := _c.mutation.PaymentIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -428,6 +486,72 @@ func (u *RefundUpsert) UpdateUpdatedAt() *RefundUpsert {
 	return u
 }
 
+// SetExternalRef sets the "external_ref" field.
+func (u *RefundUpsert) SetExternalRef(v string) *RefundUpsert {
+	u.Set(refund.FieldExternalRef, v)
+	return u
+}
+
+// UpdateExternalRef sets the "external_ref" field to the value that was provided on create.
+func (u *RefundUpsert) UpdateExternalRef() *RefundUpsert {
+	u.SetExcluded(refund.FieldExternalRef)
+	return u
+}
+
+// ClearExternalRef clears the value of the "external_ref" field.
+func (u *RefundUpsert) ClearExternalRef() *RefundUpsert {
+	u.SetNull(refund.FieldExternalRef)
+	return u
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (u *RefundUpsert) SetJournalEntryID(v string) *RefundUpsert {
+	u.Set(refund.FieldJournalEntryID, v)
+	return u
+}
+
+// UpdateJournalEntryID sets the "journal_entry_id" field to the value that was provided on create.
+func (u *RefundUpsert) UpdateJournalEntryID() *RefundUpsert {
+	u.SetExcluded(refund.FieldJournalEntryID)
+	return u
+}
+
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (u *RefundUpsert) ClearJournalEntryID() *RefundUpsert {
+	u.SetNull(refund.FieldJournalEntryID)
+	return u
+}
+
+// SetStatus sets the "status" field.
+func (u *RefundUpsert) SetStatus(v refund.Status) *RefundUpsert {
+	u.Set(refund.FieldStatus, v)
+	return u
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *RefundUpsert) UpdateStatus() *RefundUpsert {
+	u.SetExcluded(refund.FieldStatus)
+	return u
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (u *RefundUpsert) SetFailureMessage(v string) *RefundUpsert {
+	u.Set(refund.FieldFailureMessage, v)
+	return u
+}
+
+// UpdateFailureMessage sets the "failure_message" field to the value that was provided on create.
+func (u *RefundUpsert) UpdateFailureMessage() *RefundUpsert {
+	u.SetExcluded(refund.FieldFailureMessage)
+	return u
+}
+
+// ClearFailureMessage clears the value of the "failure_message" field.
+func (u *RefundUpsert) ClearFailureMessage() *RefundUpsert {
+	u.SetNull(refund.FieldFailureMessage)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -465,12 +589,6 @@ func (u *RefundUpsertOne) UpdateNewValues() *RefundUpsertOne {
 		}
 		if _, exists := u.create.mutation.Reason(); exists {
 			s.SetIgnore(refund.FieldReason)
-		}
-		if _, exists := u.create.mutation.ExternalRef(); exists {
-			s.SetIgnore(refund.FieldExternalRef)
-		}
-		if _, exists := u.create.mutation.JournalEntryID(); exists {
-			s.SetIgnore(refund.FieldJournalEntryID)
 		}
 		if _, exists := u.create.mutation.CreatedBy(); exists {
 			s.SetIgnore(refund.FieldCreatedBy)
@@ -517,6 +635,83 @@ func (u *RefundUpsertOne) SetUpdatedAt(v time.Time) *RefundUpsertOne {
 func (u *RefundUpsertOne) UpdateUpdatedAt() *RefundUpsertOne {
 	return u.Update(func(s *RefundUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetExternalRef sets the "external_ref" field.
+func (u *RefundUpsertOne) SetExternalRef(v string) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetExternalRef(v)
+	})
+}
+
+// UpdateExternalRef sets the "external_ref" field to the value that was provided on create.
+func (u *RefundUpsertOne) UpdateExternalRef() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateExternalRef()
+	})
+}
+
+// ClearExternalRef clears the value of the "external_ref" field.
+func (u *RefundUpsertOne) ClearExternalRef() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearExternalRef()
+	})
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (u *RefundUpsertOne) SetJournalEntryID(v string) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetJournalEntryID(v)
+	})
+}
+
+// UpdateJournalEntryID sets the "journal_entry_id" field to the value that was provided on create.
+func (u *RefundUpsertOne) UpdateJournalEntryID() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateJournalEntryID()
+	})
+}
+
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (u *RefundUpsertOne) ClearJournalEntryID() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearJournalEntryID()
+	})
+}
+
+// SetStatus sets the "status" field.
+func (u *RefundUpsertOne) SetStatus(v refund.Status) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *RefundUpsertOne) UpdateStatus() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (u *RefundUpsertOne) SetFailureMessage(v string) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetFailureMessage(v)
+	})
+}
+
+// UpdateFailureMessage sets the "failure_message" field to the value that was provided on create.
+func (u *RefundUpsertOne) UpdateFailureMessage() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateFailureMessage()
+	})
+}
+
+// ClearFailureMessage clears the value of the "failure_message" field.
+func (u *RefundUpsertOne) ClearFailureMessage() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearFailureMessage()
 	})
 }
 
@@ -724,12 +919,6 @@ func (u *RefundUpsertBulk) UpdateNewValues() *RefundUpsertBulk {
 			if _, exists := b.mutation.Reason(); exists {
 				s.SetIgnore(refund.FieldReason)
 			}
-			if _, exists := b.mutation.ExternalRef(); exists {
-				s.SetIgnore(refund.FieldExternalRef)
-			}
-			if _, exists := b.mutation.JournalEntryID(); exists {
-				s.SetIgnore(refund.FieldJournalEntryID)
-			}
 			if _, exists := b.mutation.CreatedBy(); exists {
 				s.SetIgnore(refund.FieldCreatedBy)
 			}
@@ -776,6 +965,83 @@ func (u *RefundUpsertBulk) SetUpdatedAt(v time.Time) *RefundUpsertBulk {
 func (u *RefundUpsertBulk) UpdateUpdatedAt() *RefundUpsertBulk {
 	return u.Update(func(s *RefundUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetExternalRef sets the "external_ref" field.
+func (u *RefundUpsertBulk) SetExternalRef(v string) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetExternalRef(v)
+	})
+}
+
+// UpdateExternalRef sets the "external_ref" field to the value that was provided on create.
+func (u *RefundUpsertBulk) UpdateExternalRef() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateExternalRef()
+	})
+}
+
+// ClearExternalRef clears the value of the "external_ref" field.
+func (u *RefundUpsertBulk) ClearExternalRef() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearExternalRef()
+	})
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (u *RefundUpsertBulk) SetJournalEntryID(v string) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetJournalEntryID(v)
+	})
+}
+
+// UpdateJournalEntryID sets the "journal_entry_id" field to the value that was provided on create.
+func (u *RefundUpsertBulk) UpdateJournalEntryID() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateJournalEntryID()
+	})
+}
+
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (u *RefundUpsertBulk) ClearJournalEntryID() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearJournalEntryID()
+	})
+}
+
+// SetStatus sets the "status" field.
+func (u *RefundUpsertBulk) SetStatus(v refund.Status) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *RefundUpsertBulk) UpdateStatus() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (u *RefundUpsertBulk) SetFailureMessage(v string) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetFailureMessage(v)
+	})
+}
+
+// UpdateFailureMessage sets the "failure_message" field to the value that was provided on create.
+func (u *RefundUpsertBulk) UpdateFailureMessage() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateFailureMessage()
+	})
+}
+
+// ClearFailureMessage clears the value of the "failure_message" field.
+func (u *RefundUpsertBulk) ClearFailureMessage() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearFailureMessage()
 	})
 }
 

@@ -35,6 +35,80 @@ func (_u *RefundUpdate) SetUpdatedAt(v time.Time) *RefundUpdate {
 	return _u
 }
 
+// SetExternalRef sets the "external_ref" field.
+func (_u *RefundUpdate) SetExternalRef(v string) *RefundUpdate {
+	_u.mutation.SetExternalRef(v)
+	return _u
+}
+
+// SetNillableExternalRef sets the "external_ref" field if the given value is not nil.
+func (_u *RefundUpdate) SetNillableExternalRef(v *string) *RefundUpdate {
+	if v != nil {
+		_u.SetExternalRef(*v)
+	}
+	return _u
+}
+
+// ClearExternalRef clears the value of the "external_ref" field.
+func (_u *RefundUpdate) ClearExternalRef() *RefundUpdate {
+	_u.mutation.ClearExternalRef()
+	return _u
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (_u *RefundUpdate) SetJournalEntryID(v string) *RefundUpdate {
+	_u.mutation.SetJournalEntryID(v)
+	return _u
+}
+
+// SetNillableJournalEntryID sets the "journal_entry_id" field if the given value is not nil.
+func (_u *RefundUpdate) SetNillableJournalEntryID(v *string) *RefundUpdate {
+	if v != nil {
+		_u.SetJournalEntryID(*v)
+	}
+	return _u
+}
+
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (_u *RefundUpdate) ClearJournalEntryID() *RefundUpdate {
+	_u.mutation.ClearJournalEntryID()
+	return _u
+}
+
+// SetStatus sets the "status" field.
+func (_u *RefundUpdate) SetStatus(v refund.Status) *RefundUpdate {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *RefundUpdate) SetNillableStatus(v *refund.Status) *RefundUpdate {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (_u *RefundUpdate) SetFailureMessage(v string) *RefundUpdate {
+	_u.mutation.SetFailureMessage(v)
+	return _u
+}
+
+// SetNillableFailureMessage sets the "failure_message" field if the given value is not nil.
+func (_u *RefundUpdate) SetNillableFailureMessage(v *string) *RefundUpdate {
+	if v != nil {
+		_u.SetFailureMessage(*v)
+	}
+	return _u
+}
+
+// ClearFailureMessage clears the value of the "failure_message" field.
+func (_u *RefundUpdate) ClearFailureMessage() *RefundUpdate {
+	_u.mutation.ClearFailureMessage()
+	return _u
+}
+
 // Mutation returns the RefundMutation object of the builder.
 func (_u *RefundUpdate) Mutation() *RefundMutation {
 	return _u.mutation
@@ -84,6 +158,21 @@ func (_u *RefundUpdate) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *RefundUpdate) check() error {
+	if v, ok := _u.mutation.ExternalRef(); ok {
+		if err := refund.ExternalRefValidator(v); err != nil {
+			return &ValidationError{Name: "external_ref", err: fmt.Errorf(`ent: validator failed for field "Refund.external_ref": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Status(); ok {
+		if err := refund.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Refund.status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.FailureMessage(); ok {
+		if err := refund.FailureMessageValidator(v); err != nil {
+			return &ValidationError{Name: "failure_message", err: fmt.Errorf(`ent: validator failed for field "Refund.failure_message": %w`, err)}
+		}
+	}
 	if _u.mutation.PaymentCleared() && len(_u.mutation.PaymentIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Refund.payment"`)
 	}
@@ -114,11 +203,29 @@ func (_u *RefundUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.ReasonCleared() {
 		_spec.ClearField(refund.FieldReason, field.TypeString)
 	}
+	if value, ok := _u.mutation.ExternalRef(); ok {
+		_spec.SetField(refund.FieldExternalRef, field.TypeString, value)
+	}
 	if _u.mutation.ExternalRefCleared() {
 		_spec.ClearField(refund.FieldExternalRef, field.TypeString)
 	}
+	if value, ok := _u.mutation.JournalEntryID(); ok {
+		_spec.SetField(refund.FieldJournalEntryID, field.TypeString, value)
+	}
+	if _u.mutation.JournalEntryIDCleared() {
+		_spec.ClearField(refund.FieldJournalEntryID, field.TypeString)
+	}
 	if _u.mutation.CreatedByCleared() {
 		_spec.ClearField(refund.FieldCreatedBy, field.TypeString)
+	}
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(refund.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.FailureMessage(); ok {
+		_spec.SetField(refund.FieldFailureMessage, field.TypeString, value)
+	}
+	if _u.mutation.FailureMessageCleared() {
+		_spec.ClearField(refund.FieldFailureMessage, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -145,6 +252,80 @@ type RefundUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *RefundUpdateOne) SetUpdatedAt(v time.Time) *RefundUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetExternalRef sets the "external_ref" field.
+func (_u *RefundUpdateOne) SetExternalRef(v string) *RefundUpdateOne {
+	_u.mutation.SetExternalRef(v)
+	return _u
+}
+
+// SetNillableExternalRef sets the "external_ref" field if the given value is not nil.
+func (_u *RefundUpdateOne) SetNillableExternalRef(v *string) *RefundUpdateOne {
+	if v != nil {
+		_u.SetExternalRef(*v)
+	}
+	return _u
+}
+
+// ClearExternalRef clears the value of the "external_ref" field.
+func (_u *RefundUpdateOne) ClearExternalRef() *RefundUpdateOne {
+	_u.mutation.ClearExternalRef()
+	return _u
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (_u *RefundUpdateOne) SetJournalEntryID(v string) *RefundUpdateOne {
+	_u.mutation.SetJournalEntryID(v)
+	return _u
+}
+
+// SetNillableJournalEntryID sets the "journal_entry_id" field if the given value is not nil.
+func (_u *RefundUpdateOne) SetNillableJournalEntryID(v *string) *RefundUpdateOne {
+	if v != nil {
+		_u.SetJournalEntryID(*v)
+	}
+	return _u
+}
+
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (_u *RefundUpdateOne) ClearJournalEntryID() *RefundUpdateOne {
+	_u.mutation.ClearJournalEntryID()
+	return _u
+}
+
+// SetStatus sets the "status" field.
+func (_u *RefundUpdateOne) SetStatus(v refund.Status) *RefundUpdateOne {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *RefundUpdateOne) SetNillableStatus(v *refund.Status) *RefundUpdateOne {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (_u *RefundUpdateOne) SetFailureMessage(v string) *RefundUpdateOne {
+	_u.mutation.SetFailureMessage(v)
+	return _u
+}
+
+// SetNillableFailureMessage sets the "failure_message" field if the given value is not nil.
+func (_u *RefundUpdateOne) SetNillableFailureMessage(v *string) *RefundUpdateOne {
+	if v != nil {
+		_u.SetFailureMessage(*v)
+	}
+	return _u
+}
+
+// ClearFailureMessage clears the value of the "failure_message" field.
+func (_u *RefundUpdateOne) ClearFailureMessage() *RefundUpdateOne {
+	_u.mutation.ClearFailureMessage()
 	return _u
 }
 
@@ -210,6 +391,21 @@ func (_u *RefundUpdateOne) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *RefundUpdateOne) check() error {
+	if v, ok := _u.mutation.ExternalRef(); ok {
+		if err := refund.ExternalRefValidator(v); err != nil {
+			return &ValidationError{Name: "external_ref", err: fmt.Errorf(`ent: validator failed for field "Refund.external_ref": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Status(); ok {
+		if err := refund.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Refund.status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.FailureMessage(); ok {
+		if err := refund.FailureMessageValidator(v); err != nil {
+			return &ValidationError{Name: "failure_message", err: fmt.Errorf(`ent: validator failed for field "Refund.failure_message": %w`, err)}
+		}
+	}
 	if _u.mutation.PaymentCleared() && len(_u.mutation.PaymentIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Refund.payment"`)
 	}
@@ -257,11 +453,29 @@ func (_u *RefundUpdateOne) sqlSave(ctx context.Context) (_node *Refund, err erro
 	if _u.mutation.ReasonCleared() {
 		_spec.ClearField(refund.FieldReason, field.TypeString)
 	}
+	if value, ok := _u.mutation.ExternalRef(); ok {
+		_spec.SetField(refund.FieldExternalRef, field.TypeString, value)
+	}
 	if _u.mutation.ExternalRefCleared() {
 		_spec.ClearField(refund.FieldExternalRef, field.TypeString)
 	}
+	if value, ok := _u.mutation.JournalEntryID(); ok {
+		_spec.SetField(refund.FieldJournalEntryID, field.TypeString, value)
+	}
+	if _u.mutation.JournalEntryIDCleared() {
+		_spec.ClearField(refund.FieldJournalEntryID, field.TypeString)
+	}
 	if _u.mutation.CreatedByCleared() {
 		_spec.ClearField(refund.FieldCreatedBy, field.TypeString)
+	}
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(refund.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.FailureMessage(); ok {
+		_spec.SetField(refund.FieldFailureMessage, field.TypeString, value)
+	}
+	if _u.mutation.FailureMessageCleared() {
+		_spec.ClearField(refund.FieldFailureMessage, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Refund{config: _u.config}

@@ -22,6 +22,8 @@ type Tx struct {
 	AdminIssue *AdminIssueClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// BillingProfile is the client for interacting with the BillingProfile builders.
+	BillingProfile *BillingProfileClient
 	// COAMapping is the client for interacting with the COAMapping builders.
 	COAMapping *COAMappingClient
 	// ChargeReversal is the client for interacting with the ChargeReversal builders.
@@ -62,6 +64,8 @@ type Tx struct {
 	Payment *PaymentClient
 	// PaymentApplication is the client for interacting with the PaymentApplication builders.
 	PaymentApplication *PaymentApplicationClient
+	// PaymentAttempt is the client for interacting with the PaymentAttempt builders.
+	PaymentAttempt *PaymentAttemptClient
 	// QBOAuthState is the client for interacting with the QBOAuthState builders.
 	QBOAuthState *QBOAuthStateClient
 	// QBOConnection is the client for interacting with the QBOConnection builders.
@@ -76,6 +80,10 @@ type Tx struct {
 	ReconciliationItem *ReconciliationItemClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
+	// StripeAccount is the client for interacting with the StripeAccount builders.
+	StripeAccount *StripeAccountClient
+	// StripeEvent is the client for interacting with the StripeEvent builders.
+	StripeEvent *StripeEventClient
 	// Vendor is the client for interacting with the Vendor builders.
 	Vendor *VendorClient
 	// WriteOff is the client for interacting with the WriteOff builders.
@@ -215,6 +223,7 @@ func (tx *Tx) init() {
 	tx.AccountingPeriod = NewAccountingPeriodClient(tx.config)
 	tx.AdminIssue = NewAdminIssueClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
+	tx.BillingProfile = NewBillingProfileClient(tx.config)
 	tx.COAMapping = NewCOAMappingClient(tx.config)
 	tx.ChargeReversal = NewChargeReversalClient(tx.config)
 	tx.Class = NewClassClient(tx.config)
@@ -235,6 +244,7 @@ func (tx *Tx) init() {
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.PaymentApplication = NewPaymentApplicationClient(tx.config)
+	tx.PaymentAttempt = NewPaymentAttemptClient(tx.config)
 	tx.QBOAuthState = NewQBOAuthStateClient(tx.config)
 	tx.QBOConnection = NewQBOConnectionClient(tx.config)
 	tx.QBOInboxEvent = NewQBOInboxEventClient(tx.config)
@@ -242,6 +252,8 @@ func (tx *Tx) init() {
 	tx.QBOListEntry = NewQBOListEntryClient(tx.config)
 	tx.ReconciliationItem = NewReconciliationItemClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
+	tx.StripeAccount = NewStripeAccountClient(tx.config)
+	tx.StripeEvent = NewStripeEventClient(tx.config)
 	tx.Vendor = NewVendorClient(tx.config)
 	tx.WriteOff = NewWriteOffClient(tx.config)
 }

@@ -56,6 +56,18 @@ func (f AuditEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditEventMutation", m)
 }
 
+// The BillingProfileFunc type is an adapter to allow the use of ordinary
+// function as BillingProfile mutator.
+type BillingProfileFunc func(context.Context, *ent.BillingProfileMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f BillingProfileFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.BillingProfileMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BillingProfileMutation", m)
+}
+
 // The COAMappingFunc type is an adapter to allow the use of ordinary
 // function as COAMapping mutator.
 type COAMappingFunc func(context.Context, *ent.COAMappingMutation) (ent.Value, error)
@@ -296,6 +308,18 @@ func (f PaymentApplicationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentApplicationMutation", m)
 }
 
+// The PaymentAttemptFunc type is an adapter to allow the use of ordinary
+// function as PaymentAttempt mutator.
+type PaymentAttemptFunc func(context.Context, *ent.PaymentAttemptMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PaymentAttemptFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PaymentAttemptMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentAttemptMutation", m)
+}
+
 // The QBOAuthStateFunc type is an adapter to allow the use of ordinary
 // function as QBOAuthState mutator.
 type QBOAuthStateFunc func(context.Context, *ent.QBOAuthStateMutation) (ent.Value, error)
@@ -378,6 +402,30 @@ func (f RefundFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RefundMutation", m)
+}
+
+// The StripeAccountFunc type is an adapter to allow the use of ordinary
+// function as StripeAccount mutator.
+type StripeAccountFunc func(context.Context, *ent.StripeAccountMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StripeAccountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StripeAccountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StripeAccountMutation", m)
+}
+
+// The StripeEventFunc type is an adapter to allow the use of ordinary
+// function as StripeEvent mutator.
+type StripeEventFunc func(context.Context, *ent.StripeEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StripeEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StripeEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StripeEventMutation", m)
 }
 
 // The VendorFunc type is an adapter to allow the use of ordinary

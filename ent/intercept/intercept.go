@@ -11,6 +11,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -31,6 +32,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/predicate"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
@@ -39,6 +41,8 @@ import (
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
+	"books/ent/stripeaccount"
+	"books/ent/stripeevent"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 
@@ -207,6 +211,33 @@ func (f TraverseAuditEvent) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.AuditEventQuery", q)
+}
+
+// The BillingProfileFunc type is an adapter to allow the use of ordinary function as a Querier.
+type BillingProfileFunc func(context.Context, *ent.BillingProfileQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f BillingProfileFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.BillingProfileQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.BillingProfileQuery", q)
+}
+
+// The TraverseBillingProfile type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseBillingProfile func(context.Context, *ent.BillingProfileQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseBillingProfile) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseBillingProfile) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.BillingProfileQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.BillingProfileQuery", q)
 }
 
 // The COAMappingFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -749,6 +780,33 @@ func (f TraversePaymentApplication) Traverse(ctx context.Context, q ent.Query) e
 	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentApplicationQuery", q)
 }
 
+// The PaymentAttemptFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PaymentAttemptFunc func(context.Context, *ent.PaymentAttemptQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PaymentAttemptFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PaymentAttemptQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PaymentAttemptQuery", q)
+}
+
+// The TraversePaymentAttempt type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePaymentAttempt func(context.Context, *ent.PaymentAttemptQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePaymentAttempt) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePaymentAttempt) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentAttemptQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentAttemptQuery", q)
+}
+
 // The QBOAuthStateFunc type is an adapter to allow the use of ordinary function as a Querier.
 type QBOAuthStateFunc func(context.Context, *ent.QBOAuthStateQuery) (ent.Value, error)
 
@@ -938,6 +996,60 @@ func (f TraverseRefund) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RefundQuery", q)
 }
 
+// The StripeAccountFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StripeAccountFunc func(context.Context, *ent.StripeAccountQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StripeAccountFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StripeAccountQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StripeAccountQuery", q)
+}
+
+// The TraverseStripeAccount type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStripeAccount func(context.Context, *ent.StripeAccountQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStripeAccount) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStripeAccount) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StripeAccountQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StripeAccountQuery", q)
+}
+
+// The StripeEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StripeEventFunc func(context.Context, *ent.StripeEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StripeEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StripeEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StripeEventQuery", q)
+}
+
+// The TraverseStripeEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStripeEvent func(context.Context, *ent.StripeEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStripeEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStripeEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StripeEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StripeEventQuery", q)
+}
+
 // The VendorFunc type is an adapter to allow the use of ordinary function as a Querier.
 type VendorFunc func(context.Context, *ent.VendorQuery) (ent.Value, error)
 
@@ -1003,6 +1115,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AdminIssueQuery, predicate.AdminIssue, adminissue.OrderOption]{typ: ent.TypeAdminIssue, tq: q}, nil
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
+	case *ent.BillingProfileQuery:
+		return &query[*ent.BillingProfileQuery, predicate.BillingProfile, billingprofile.OrderOption]{typ: ent.TypeBillingProfile, tq: q}, nil
 	case *ent.COAMappingQuery:
 		return &query[*ent.COAMappingQuery, predicate.COAMapping, coamapping.OrderOption]{typ: ent.TypeCOAMapping, tq: q}, nil
 	case *ent.ChargeReversalQuery:
@@ -1043,6 +1157,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PaymentQuery, predicate.Payment, payment.OrderOption]{typ: ent.TypePayment, tq: q}, nil
 	case *ent.PaymentApplicationQuery:
 		return &query[*ent.PaymentApplicationQuery, predicate.PaymentApplication, paymentapplication.OrderOption]{typ: ent.TypePaymentApplication, tq: q}, nil
+	case *ent.PaymentAttemptQuery:
+		return &query[*ent.PaymentAttemptQuery, predicate.PaymentAttempt, paymentattempt.OrderOption]{typ: ent.TypePaymentAttempt, tq: q}, nil
 	case *ent.QBOAuthStateQuery:
 		return &query[*ent.QBOAuthStateQuery, predicate.QBOAuthState, qboauthstate.OrderOption]{typ: ent.TypeQBOAuthState, tq: q}, nil
 	case *ent.QBOConnectionQuery:
@@ -1057,6 +1173,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ReconciliationItemQuery, predicate.ReconciliationItem, reconciliationitem.OrderOption]{typ: ent.TypeReconciliationItem, tq: q}, nil
 	case *ent.RefundQuery:
 		return &query[*ent.RefundQuery, predicate.Refund, refund.OrderOption]{typ: ent.TypeRefund, tq: q}, nil
+	case *ent.StripeAccountQuery:
+		return &query[*ent.StripeAccountQuery, predicate.StripeAccount, stripeaccount.OrderOption]{typ: ent.TypeStripeAccount, tq: q}, nil
+	case *ent.StripeEventQuery:
+		return &query[*ent.StripeEventQuery, predicate.StripeEvent, stripeevent.OrderOption]{typ: ent.TypeStripeEvent, tq: q}, nil
 	case *ent.VendorQuery:
 		return &query[*ent.VendorQuery, predicate.Vendor, vendor.OrderOption]{typ: ent.TypeVendor, tq: q}, nil
 	case *ent.WriteOffQuery:

@@ -165,6 +165,61 @@ var (
 			},
 		},
 	}
+	// BillingProfilesColumns holds the columns for the "billing_profiles" table.
+	BillingProfilesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "is_default", Type: field.TypeBool, Default: false},
+		{Name: "entity_id", Type: field.TypeString, Size: 40},
+		{Name: "stripe_account_id", Type: field.TypeString, Size: 40},
+	}
+	// BillingProfilesTable holds the schema information for the "billing_profiles" table.
+	BillingProfilesTable = &schema.Table{
+		Name:       "billing_profiles",
+		Columns:    BillingProfilesColumns,
+		PrimaryKey: []*schema.Column{BillingProfilesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "billing_profiles_legal_entities_entity",
+				Columns:    []*schema.Column{BillingProfilesColumns[5]},
+				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "billing_profiles_stripe_accounts_stripe_account",
+				Columns:    []*schema.Column{BillingProfilesColumns[6]},
+				RefColumns: []*schema.Column{StripeAccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "billingprofile_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{BillingProfilesColumns[3]},
+			},
+			{
+				Name:    "billingprofile_entity_id",
+				Unique:  true,
+				Columns: []*schema.Column{BillingProfilesColumns[5]},
+			},
+			{
+				Name:    "billingprofile_stripe_account_id",
+				Unique:  false,
+				Columns: []*schema.Column{BillingProfilesColumns[6]},
+			},
+			{
+				Name:    "billing_profiles_one_default",
+				Unique:  true,
+				Columns: []*schema.Column{BillingProfilesColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "is_default",
+				},
+			},
+		},
+	}
 	// CoaMappingsColumns holds the columns for the "coa_mappings" table.
 	CoaMappingsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -241,6 +296,16 @@ var (
 				Name:    "chargereversal_organization_id",
 				Unique:  false,
 				Columns: []*schema.Column{ChargeReversalsColumns[3]},
+			},
+			{
+				Name:    "chargereversal_entity_id_external_ref",
+				Unique:  true,
+				Columns: []*schema.Column{ChargeReversalsColumns[4], ChargeReversalsColumns[8]},
+			},
+			{
+				Name:    "chargereversal_payment_id",
+				Unique:  false,
+				Columns: []*schema.Column{ChargeReversalsColumns[11]},
 			},
 		},
 	}
@@ -938,6 +1003,7 @@ var (
 		{Name: "method", Type: field.TypeEnum, Enums: []string{"card", "ach", "check", "wire", "cash", "other"}},
 		{Name: "processor", Type: field.TypeEnum, Enums: []string{"manual", "stripe", "qbo"}, Default: "manual"},
 		{Name: "external_ref", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "stripe_account_id", Type: field.TypeString, Nullable: true},
 		{Name: "memo", Type: field.TypeString, Nullable: true, Size: 1000},
 		{Name: "applied", Type: field.TypeInt64},
 		{Name: "refunded", Type: field.TypeInt64},
@@ -959,19 +1025,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "payments_legal_entities_entity",
-				Columns:    []*schema.Column{PaymentsColumns[19]},
+				Columns:    []*schema.Column{PaymentsColumns[20]},
 				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "payments_customers_customer",
-				Columns:    []*schema.Column{PaymentsColumns[20]},
+				Columns:    []*schema.Column{PaymentsColumns[21]},
 				RefColumns: []*schema.Column{CustomersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "payments_journal_entries_journal_entry",
-				Columns:    []*schema.Column{PaymentsColumns[21]},
+				Columns:    []*schema.Column{PaymentsColumns[22]},
 				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -985,12 +1051,12 @@ var (
 			{
 				Name:    "payment_customer_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[20]},
+				Columns: []*schema.Column{PaymentsColumns[21]},
 			},
 			{
 				Name:    "payment_entity_id_processor_external_ref",
 				Unique:  true,
-				Columns: []*schema.Column{PaymentsColumns[19], PaymentsColumns[8], PaymentsColumns[9]},
+				Columns: []*schema.Column{PaymentsColumns[20], PaymentsColumns[8], PaymentsColumns[9]},
 			},
 		},
 	}
@@ -1031,6 +1097,66 @@ var (
 				Name:    "paymentapplication_organization_id",
 				Unique:  false,
 				Columns: []*schema.Column{PaymentApplicationsColumns[3]},
+			},
+		},
+	}
+	// PaymentAttemptsColumns holds the columns for the "payment_attempts" table.
+	PaymentAttemptsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "customer_id", Type: field.TypeString},
+		{Name: "stripe_account_id", Type: field.TypeString},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"card", "ach"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "payment_intent_id", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"requires_payment", "processing", "succeeded", "failed", "canceled"}, Default: "requires_payment"},
+		{Name: "failure_message", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "invoice_id", Type: field.TypeString, Size: 40},
+		{Name: "payment_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// PaymentAttemptsTable holds the schema information for the "payment_attempts" table.
+	PaymentAttemptsTable = &schema.Table{
+		Name:       "payment_attempts",
+		Columns:    PaymentAttemptsColumns,
+		PrimaryKey: []*schema.Column{PaymentAttemptsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payment_attempts_invoices_invoice",
+				Columns:    []*schema.Column{PaymentAttemptsColumns[13]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payment_attempts_payments_payment",
+				Columns:    []*schema.Column{PaymentAttemptsColumns[14]},
+				RefColumns: []*schema.Column{PaymentsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "paymentattempt_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAttemptsColumns[3]},
+			},
+			{
+				Name:    "paymentattempt_payment_intent_id",
+				Unique:  true,
+				Columns: []*schema.Column{PaymentAttemptsColumns[10]},
+			},
+			{
+				Name:    "paymentattempt_invoice_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAttemptsColumns[13], PaymentAttemptsColumns[11]},
+			},
+			{
+				Name:    "paymentattempt_customer_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAttemptsColumns[5]},
 			},
 		},
 	}
@@ -1270,10 +1396,11 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "organization_id", Type: field.TypeString},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"quickbooks", "stripe"}, Default: "quickbooks"},
 		{Name: "connection_id", Type: field.TypeString},
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"unmatched_payment", "customer_mismatch", "amount_mismatch", "currency_mismatch", "remote_delete", "remote_change"}},
 		{Name: "qbo_type", Type: field.TypeString, Size: 40},
-		{Name: "qbo_id", Type: field.TypeString, Size: 40},
+		{Name: "qbo_id", Type: field.TypeString, Size: 255},
 		{Name: "record_type", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "record_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "amount", Type: field.TypeInt64, Nullable: true},
@@ -1300,19 +1427,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "reconciliation_items_legal_entities_entity",
-				Columns:    []*schema.Column{ReconciliationItemsColumns[22]},
+				Columns:    []*schema.Column{ReconciliationItemsColumns[23]},
 				RefColumns: []*schema.Column{LegalEntitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "reconciliation_items_customers_customer",
-				Columns:    []*schema.Column{ReconciliationItemsColumns[23]},
+				Columns:    []*schema.Column{ReconciliationItemsColumns[24]},
 				RefColumns: []*schema.Column{CustomersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "reconciliation_items_payments_payment",
-				Columns:    []*schema.Column{ReconciliationItemsColumns[24]},
+				Columns:    []*schema.Column{ReconciliationItemsColumns[25]},
 				RefColumns: []*schema.Column{PaymentsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -1326,12 +1453,12 @@ var (
 			{
 				Name:    "reconciliationitem_connection_id_qbo_type_qbo_id",
 				Unique:  true,
-				Columns: []*schema.Column{ReconciliationItemsColumns[4], ReconciliationItemsColumns[6], ReconciliationItemsColumns[7]},
+				Columns: []*schema.Column{ReconciliationItemsColumns[5], ReconciliationItemsColumns[7], ReconciliationItemsColumns[8]},
 			},
 			{
 				Name:    "reconciliationitem_entity_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{ReconciliationItemsColumns[22], ReconciliationItemsColumns[17]},
+				Columns: []*schema.Column{ReconciliationItemsColumns[23], ReconciliationItemsColumns[18]},
 			},
 		},
 	}
@@ -1346,8 +1473,10 @@ var (
 		{Name: "date", Type: field.TypeString, SchemaType: map[string]string{"postgres": "date", "sqlite3": "text"}},
 		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 1000},
 		{Name: "external_ref", Type: field.TypeString, Nullable: true, Size: 200},
-		{Name: "journal_entry_id", Type: field.TypeString},
+		{Name: "journal_entry_id", Type: field.TypeString, Nullable: true},
 		{Name: "created_by", Type: field.TypeString, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "succeeded", "failed"}, Default: "succeeded"},
+		{Name: "failure_message", Type: field.TypeString, Nullable: true, Size: 1000},
 		{Name: "payment_id", Type: field.TypeString, Size: 40},
 	}
 	// RefundsTable holds the schema information for the "refunds" table.
@@ -1358,7 +1487,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "refunds_payments_refunds",
-				Columns:    []*schema.Column{RefundsColumns[11]},
+				Columns:    []*schema.Column{RefundsColumns[13]},
 				RefColumns: []*schema.Column{PaymentsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1368,6 +1497,102 @@ var (
 				Name:    "refund_organization_id",
 				Unique:  false,
 				Columns: []*schema.Column{RefundsColumns[3]},
+			},
+			{
+				Name:    "refund_entity_id_external_ref",
+				Unique:  true,
+				Columns: []*schema.Column{RefundsColumns[4], RefundsColumns[8]},
+			},
+			{
+				Name:    "refund_payment_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[13]},
+			},
+		},
+	}
+	// StripeAccountsColumns holds the columns for the "stripe_accounts" table.
+	StripeAccountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "publishable_key", Type: field.TypeString, Size: 255},
+		{Name: "secret_key_sealed", Type: field.TypeString},
+		{Name: "secret_key_hint", Type: field.TypeString, Size: 40},
+		{Name: "livemode", Type: field.TypeBool, Default: false},
+		{Name: "webhook_secrets_sealed", Type: field.TypeString, Nullable: true},
+		{Name: "webhook_secret_count", Type: field.TypeInt, Default: 0},
+		{Name: "is_default", Type: field.TypeBool, Default: false},
+		{Name: "events_through", Type: field.TypeTime, Nullable: true},
+		{Name: "events_polled_at", Type: field.TypeTime, Nullable: true},
+	}
+	// StripeAccountsTable holds the schema information for the "stripe_accounts" table.
+	StripeAccountsTable = &schema.Table{
+		Name:       "stripe_accounts",
+		Columns:    StripeAccountsColumns,
+		PrimaryKey: []*schema.Column{StripeAccountsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stripeaccount_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{StripeAccountsColumns[3]},
+			},
+			{
+				Name:    "stripeaccount_organization_id_name",
+				Unique:  true,
+				Columns: []*schema.Column{StripeAccountsColumns[3], StripeAccountsColumns[4]},
+			},
+			{
+				Name:    "stripe_accounts_one_default",
+				Unique:  true,
+				Columns: []*schema.Column{StripeAccountsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "is_default",
+				},
+			},
+		},
+	}
+	// StripeEventsColumns holds the columns for the "stripe_events" table.
+	StripeEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString},
+		{Name: "stripe_account_id", Type: field.TypeString},
+		{Name: "event_id", Type: field.TypeString, Size: 255},
+		{Name: "type", Type: field.TypeString, Size: 100},
+		{Name: "object_id", Type: field.TypeString, Size: 255},
+		{Name: "stripe_created_at", Type: field.TypeTime},
+		{Name: "received_via", Type: field.TypeEnum, Enums: []string{"webhook", "backstop"}},
+		{Name: "payload", Type: field.TypeString, Size: 2147483647, SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "processed", "ignored", "failed"}, Default: "pending"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "entity_id", Type: field.TypeString, Nullable: true},
+		{Name: "outcome", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "processed_at", Type: field.TypeTime, Nullable: true},
+	}
+	// StripeEventsTable holds the schema information for the "stripe_events" table.
+	StripeEventsTable = &schema.Table{
+		Name:       "stripe_events",
+		Columns:    StripeEventsColumns,
+		PrimaryKey: []*schema.Column{StripeEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stripeevent_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{StripeEventsColumns[3]},
+			},
+			{
+				Name:    "stripeevent_stripe_account_id_event_id",
+				Unique:  true,
+				Columns: []*schema.Column{StripeEventsColumns[4], StripeEventsColumns[5]},
+			},
+			{
+				Name:    "stripeevent_stripe_account_id_status_id",
+				Unique:  false,
+				Columns: []*schema.Column{StripeEventsColumns[4], StripeEventsColumns[11], StripeEventsColumns[0]},
 			},
 		},
 	}
@@ -1452,6 +1677,7 @@ var (
 		AccountingPeriodsTable,
 		AdminIssuesTable,
 		AuditEventsTable,
+		BillingProfilesTable,
 		CoaMappingsTable,
 		ChargeReversalsTable,
 		ClassesTable,
@@ -1472,6 +1698,7 @@ var (
 		OrganizationsTable,
 		PaymentsTable,
 		PaymentApplicationsTable,
+		PaymentAttemptsTable,
 		QboAuthStatesTable,
 		QboConnectionsTable,
 		QboInboxEventsTable,
@@ -1479,6 +1706,8 @@ var (
 		QboListEntriesTable,
 		ReconciliationItemsTable,
 		RefundsTable,
+		StripeAccountsTable,
+		StripeEventsTable,
 		VendorsTable,
 		WriteOffsTable,
 	}
@@ -1487,6 +1716,8 @@ var (
 func init() {
 	AccountsTable.ForeignKeys[0].RefTable = LegalEntitiesTable
 	AccountingPeriodsTable.ForeignKeys[0].RefTable = LegalEntitiesTable
+	BillingProfilesTable.ForeignKeys[0].RefTable = LegalEntitiesTable
+	BillingProfilesTable.ForeignKeys[1].RefTable = StripeAccountsTable
 	CoaMappingsTable.ForeignKeys[0].RefTable = AccountsTable
 	CoaMappingsTable.ForeignKeys[1].RefTable = LegalEntitiesTable
 	ChargeReversalsTable.ForeignKeys[0].RefTable = PaymentsTable
@@ -1529,6 +1760,8 @@ func init() {
 	PaymentsTable.ForeignKeys[2].RefTable = JournalEntriesTable
 	PaymentApplicationsTable.ForeignKeys[0].RefTable = InvoicesTable
 	PaymentApplicationsTable.ForeignKeys[1].RefTable = PaymentsTable
+	PaymentAttemptsTable.ForeignKeys[0].RefTable = InvoicesTable
+	PaymentAttemptsTable.ForeignKeys[1].RefTable = PaymentsTable
 	QboConnectionsTable.ForeignKeys[0].RefTable = LegalEntitiesTable
 	QboConnectionsTable.Annotation = &entsql.Annotation{}
 	QboConnectionsTable.Annotation.Checks = map[string]string{

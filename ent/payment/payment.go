@@ -42,6 +42,8 @@ const (
 	FieldProcessor = "processor"
 	// FieldExternalRef holds the string denoting the external_ref field in the database.
 	FieldExternalRef = "external_ref"
+	// FieldStripeAccountID holds the string denoting the stripe_account_id field in the database.
+	FieldStripeAccountID = "stripe_account_id"
 	// FieldMemo holds the string denoting the memo field in the database.
 	FieldMemo = "memo"
 	// FieldApplied holds the string denoting the applied field in the database.
@@ -134,6 +136,7 @@ var Columns = []string{
 	FieldMethod,
 	FieldProcessor,
 	FieldExternalRef,
+	FieldStripeAccountID,
 	FieldMemo,
 	FieldApplied,
 	FieldRefunded,
@@ -315,6 +318,11 @@ func ByProcessor(opts ...sql.OrderTermOption) OrderOption {
 // ByExternalRef orders the results by the external_ref field.
 func ByExternalRef(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExternalRef, opts...).ToFunc()
+}
+
+// ByStripeAccountID orders the results by the stripe_account_id field.
+func ByStripeAccountID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStripeAccountID, opts...).ToFunc()
 }
 
 // ByMemo orders the results by the memo field.

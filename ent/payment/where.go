@@ -113,6 +113,11 @@ func ExternalRef(v string) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldExternalRef, v))
 }
 
+// StripeAccountID applies equality check predicate on the "stripe_account_id" field. It's identical to StripeAccountIDEQ.
+func StripeAccountID(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldStripeAccountID, v))
+}
+
 // Memo applies equality check predicate on the "memo" field. It's identical to MemoEQ.
 func Memo(v string) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldMemo, v))
@@ -721,6 +726,81 @@ func ExternalRefEqualFold(v string) predicate.Payment {
 // ExternalRefContainsFold applies the ContainsFold predicate on the "external_ref" field.
 func ExternalRefContainsFold(v string) predicate.Payment {
 	return predicate.Payment(sql.FieldContainsFold(FieldExternalRef, v))
+}
+
+// StripeAccountIDEQ applies the EQ predicate on the "stripe_account_id" field.
+func StripeAccountIDEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDNEQ applies the NEQ predicate on the "stripe_account_id" field.
+func StripeAccountIDNEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDIn applies the In predicate on the "stripe_account_id" field.
+func StripeAccountIDIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldStripeAccountID, vs...))
+}
+
+// StripeAccountIDNotIn applies the NotIn predicate on the "stripe_account_id" field.
+func StripeAccountIDNotIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldStripeAccountID, vs...))
+}
+
+// StripeAccountIDGT applies the GT predicate on the "stripe_account_id" field.
+func StripeAccountIDGT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDGTE applies the GTE predicate on the "stripe_account_id" field.
+func StripeAccountIDGTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDLT applies the LT predicate on the "stripe_account_id" field.
+func StripeAccountIDLT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDLTE applies the LTE predicate on the "stripe_account_id" field.
+func StripeAccountIDLTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDContains applies the Contains predicate on the "stripe_account_id" field.
+func StripeAccountIDContains(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContains(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDHasPrefix applies the HasPrefix predicate on the "stripe_account_id" field.
+func StripeAccountIDHasPrefix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasPrefix(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDHasSuffix applies the HasSuffix predicate on the "stripe_account_id" field.
+func StripeAccountIDHasSuffix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasSuffix(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDIsNil applies the IsNil predicate on the "stripe_account_id" field.
+func StripeAccountIDIsNil() predicate.Payment {
+	return predicate.Payment(sql.FieldIsNull(FieldStripeAccountID))
+}
+
+// StripeAccountIDNotNil applies the NotNil predicate on the "stripe_account_id" field.
+func StripeAccountIDNotNil() predicate.Payment {
+	return predicate.Payment(sql.FieldNotNull(FieldStripeAccountID))
+}
+
+// StripeAccountIDEqualFold applies the EqualFold predicate on the "stripe_account_id" field.
+func StripeAccountIDEqualFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEqualFold(FieldStripeAccountID, v))
+}
+
+// StripeAccountIDContainsFold applies the ContainsFold predicate on the "stripe_account_id" field.
+func StripeAccountIDContainsFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContainsFold(FieldStripeAccountID, v))
 }
 
 // MemoEQ applies the EQ predicate on the "memo" field.

@@ -18,6 +18,9 @@ type AdminIssue func(*sql.Selector)
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 
+// BillingProfile is the predicate function for billingprofile builders.
+type BillingProfile func(*sql.Selector)
+
 // COAMapping is the predicate function for coamapping builders.
 type COAMapping func(*sql.Selector)
 
@@ -78,6 +81,9 @@ type Payment func(*sql.Selector)
 // PaymentApplication is the predicate function for paymentapplication builders.
 type PaymentApplication func(*sql.Selector)
 
+// PaymentAttempt is the predicate function for paymentattempt builders.
+type PaymentAttempt func(*sql.Selector)
+
 // QBOAuthState is the predicate function for qboauthstate builders.
 type QBOAuthState func(*sql.Selector)
 
@@ -98,6 +104,12 @@ type ReconciliationItem func(*sql.Selector)
 
 // Refund is the predicate function for refund builders.
 type Refund func(*sql.Selector)
+
+// StripeAccount is the predicate function for stripeaccount builders.
+type StripeAccount func(*sql.Selector)
+
+// StripeEvent is the predicate function for stripeevent builders.
+type StripeEvent func(*sql.Selector)
 
 // Vendor is the predicate function for vendor builders.
 type Vendor func(*sql.Selector)

@@ -26,6 +26,8 @@ const (
 	FieldOrganizationID = "organization_id"
 	// FieldEntityID holds the string denoting the entity_id field in the database.
 	FieldEntityID = "entity_id"
+	// FieldSource holds the string denoting the source field in the database.
+	FieldSource = "source"
 	// FieldConnectionID holds the string denoting the connection_id field in the database.
 	FieldConnectionID = "connection_id"
 	// FieldKind holds the string denoting the kind field in the database.
@@ -104,6 +106,7 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldOrganizationID,
 	FieldEntityID,
+	FieldSource,
 	FieldConnectionID,
 	FieldKind,
 	FieldQboType,
@@ -179,6 +182,32 @@ var (
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
+
+// Source defines the type for the "source" enum field.
+type Source string
+
+// SourceQuickbooks is the default value of the Source enum.
+const DefaultSource = SourceQuickbooks
+
+// Source values.
+const (
+	SourceQuickbooks Source = "quickbooks"
+	SourceStripe     Source = "stripe"
+)
+
+func (s Source) String() string {
+	return string(s)
+}
+
+// SourceValidator is a validator for the "source" field enum values. It is called by the builders before save.
+func SourceValidator(s Source) error {
+	switch s {
+	case SourceQuickbooks, SourceStripe:
+		return nil
+	default:
+		return fmt.Errorf("reconciliationitem: invalid enum value for source field: %q", s)
+	}
+}
 
 // Kind defines the type for the "kind" enum field.
 type Kind string
@@ -261,6 +290,11 @@ func ByOrganizationID(opts ...sql.OrderTermOption) OrderOption {
 // ByEntityID orders the results by the entity_id field.
 func ByEntityID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEntityID, opts...).ToFunc()
+}
+
+// BySource orders the results by the source field.
+func BySource(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSource, opts...).ToFunc()
 }
 
 // ByConnectionID orders the results by the connection_id field.
@@ -403,6 +437,24 @@ func newPaymentStep() *sqlgraph.Step {
 		sqlgraph.To(PaymentInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, PaymentTable, PaymentColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Source) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Source) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Source(str)
+	if err := SourceValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Source", str)
+	}
+	return nil
 }
 
 // MarshalGQL implements graphql.Marshaler interface.

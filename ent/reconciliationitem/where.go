@@ -387,6 +387,26 @@ func EntityIDContainsFold(v string) predicate.ReconciliationItem {
 	return predicate.ReconciliationItem(sql.FieldContainsFold(FieldEntityID, v))
 }
 
+// SourceEQ applies the EQ predicate on the "source" field.
+func SourceEQ(v Source) predicate.ReconciliationItem {
+	return predicate.ReconciliationItem(sql.FieldEQ(FieldSource, v))
+}
+
+// SourceNEQ applies the NEQ predicate on the "source" field.
+func SourceNEQ(v Source) predicate.ReconciliationItem {
+	return predicate.ReconciliationItem(sql.FieldNEQ(FieldSource, v))
+}
+
+// SourceIn applies the In predicate on the "source" field.
+func SourceIn(vs ...Source) predicate.ReconciliationItem {
+	return predicate.ReconciliationItem(sql.FieldIn(FieldSource, vs...))
+}
+
+// SourceNotIn applies the NotIn predicate on the "source" field.
+func SourceNotIn(vs ...Source) predicate.ReconciliationItem {
+	return predicate.ReconciliationItem(sql.FieldNotIn(FieldSource, vs...))
+}
+
 // ConnectionIDEQ applies the EQ predicate on the "connection_id" field.
 func ConnectionIDEQ(v string) predicate.ReconciliationItem {
 	return predicate.ReconciliationItem(sql.FieldEQ(FieldConnectionID, v))

@@ -3,6 +3,9 @@
 package refund
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent"
@@ -37,6 +40,10 @@ const (
 	FieldJournalEntryID = "journal_entry_id"
 	// FieldCreatedBy holds the string denoting the created_by field in the database.
 	FieldCreatedBy = "created_by"
+	// FieldStatus holds the string denoting the status field in the database.
+	FieldStatus = "status"
+	// FieldFailureMessage holds the string denoting the failure_message field in the database.
+	FieldFailureMessage = "failure_message"
 	// EdgePayment holds the string denoting the payment edge name in mutations.
 	EdgePayment = "payment"
 	// Table holds the table name of the refund in the database.
@@ -64,6 +71,8 @@ var Columns = []string{
 	FieldExternalRef,
 	FieldJournalEntryID,
 	FieldCreatedBy,
+	FieldStatus,
+	FieldFailureMessage,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -100,11 +109,40 @@ var (
 	ReasonValidator func(string) error
 	// ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
 	ExternalRefValidator func(string) error
+	// FailureMessageValidator is a validator for the "failure_message" field. It is called by the builders before save.
+	FailureMessageValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
+
+// Status defines the type for the "status" enum field.
+type Status string
+
+// StatusSucceeded is the default value of the Status enum.
+const DefaultStatus = StatusSucceeded
+
+// Status values.
+const (
+	StatusPending   Status = "pending"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+)
+
+func (s Status) String() string {
+	return string(s)
+}
+
+// StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
+func StatusValidator(s Status) error {
+	switch s {
+	case StatusPending, StatusSucceeded, StatusFailed:
+		return nil
+	default:
+		return fmt.Errorf("refund: invalid enum value for status field: %q", s)
+	}
+}
 
 // OrderOption defines the ordering options for the Refund queries.
 type OrderOption func(*sql.Selector)
@@ -169,6 +207,16 @@ func ByCreatedBy(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedBy, opts...).ToFunc()
 }
 
+// ByStatus orders the results by the status field.
+func ByStatus(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByFailureMessage orders the results by the failure_message field.
+func ByFailureMessage(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFailureMessage, opts...).ToFunc()
+}
+
 // ByPaymentField orders the results by payment field.
 func ByPaymentField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -181,4 +229,22 @@ func newPaymentStep() *sqlgraph.Step {
 		sqlgraph.To(PaymentInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, PaymentTable, PaymentColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Status) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Status) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Status(str)
+	if err := StatusValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Status", str)
+	}
+	return nil
 }

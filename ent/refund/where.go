@@ -122,6 +122,11 @@ func CreatedBy(v string) predicate.Refund {
 	return predicate.Refund(sql.FieldEQ(FieldCreatedBy, v))
 }
 
+// FailureMessage applies equality check predicate on the "failure_message" field. It's identical to FailureMessageEQ.
+func FailureMessage(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldEQ(FieldFailureMessage, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Refund {
 	return predicate.Refund(sql.FieldEQ(FieldCreatedAt, v))
@@ -712,6 +717,16 @@ func JournalEntryIDHasSuffix(v string) predicate.Refund {
 	return predicate.Refund(sql.FieldHasSuffix(FieldJournalEntryID, v))
 }
 
+// JournalEntryIDIsNil applies the IsNil predicate on the "journal_entry_id" field.
+func JournalEntryIDIsNil() predicate.Refund {
+	return predicate.Refund(sql.FieldIsNull(FieldJournalEntryID))
+}
+
+// JournalEntryIDNotNil applies the NotNil predicate on the "journal_entry_id" field.
+func JournalEntryIDNotNil() predicate.Refund {
+	return predicate.Refund(sql.FieldNotNull(FieldJournalEntryID))
+}
+
 // JournalEntryIDEqualFold applies the EqualFold predicate on the "journal_entry_id" field.
 func JournalEntryIDEqualFold(v string) predicate.Refund {
 	return predicate.Refund(sql.FieldEqualFold(FieldJournalEntryID, v))
@@ -795,6 +810,101 @@ func CreatedByEqualFold(v string) predicate.Refund {
 // CreatedByContainsFold applies the ContainsFold predicate on the "created_by" field.
 func CreatedByContainsFold(v string) predicate.Refund {
 	return predicate.Refund(sql.FieldContainsFold(FieldCreatedBy, v))
+}
+
+// StatusEQ applies the EQ predicate on the "status" field.
+func StatusEQ(v Status) predicate.Refund {
+	return predicate.Refund(sql.FieldEQ(FieldStatus, v))
+}
+
+// StatusNEQ applies the NEQ predicate on the "status" field.
+func StatusNEQ(v Status) predicate.Refund {
+	return predicate.Refund(sql.FieldNEQ(FieldStatus, v))
+}
+
+// StatusIn applies the In predicate on the "status" field.
+func StatusIn(vs ...Status) predicate.Refund {
+	return predicate.Refund(sql.FieldIn(FieldStatus, vs...))
+}
+
+// StatusNotIn applies the NotIn predicate on the "status" field.
+func StatusNotIn(vs ...Status) predicate.Refund {
+	return predicate.Refund(sql.FieldNotIn(FieldStatus, vs...))
+}
+
+// FailureMessageEQ applies the EQ predicate on the "failure_message" field.
+func FailureMessageEQ(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldEQ(FieldFailureMessage, v))
+}
+
+// FailureMessageNEQ applies the NEQ predicate on the "failure_message" field.
+func FailureMessageNEQ(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldNEQ(FieldFailureMessage, v))
+}
+
+// FailureMessageIn applies the In predicate on the "failure_message" field.
+func FailureMessageIn(vs ...string) predicate.Refund {
+	return predicate.Refund(sql.FieldIn(FieldFailureMessage, vs...))
+}
+
+// FailureMessageNotIn applies the NotIn predicate on the "failure_message" field.
+func FailureMessageNotIn(vs ...string) predicate.Refund {
+	return predicate.Refund(sql.FieldNotIn(FieldFailureMessage, vs...))
+}
+
+// FailureMessageGT applies the GT predicate on the "failure_message" field.
+func FailureMessageGT(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldGT(FieldFailureMessage, v))
+}
+
+// FailureMessageGTE applies the GTE predicate on the "failure_message" field.
+func FailureMessageGTE(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldGTE(FieldFailureMessage, v))
+}
+
+// FailureMessageLT applies the LT predicate on the "failure_message" field.
+func FailureMessageLT(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldLT(FieldFailureMessage, v))
+}
+
+// FailureMessageLTE applies the LTE predicate on the "failure_message" field.
+func FailureMessageLTE(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldLTE(FieldFailureMessage, v))
+}
+
+// FailureMessageContains applies the Contains predicate on the "failure_message" field.
+func FailureMessageContains(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldContains(FieldFailureMessage, v))
+}
+
+// FailureMessageHasPrefix applies the HasPrefix predicate on the "failure_message" field.
+func FailureMessageHasPrefix(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldHasPrefix(FieldFailureMessage, v))
+}
+
+// FailureMessageHasSuffix applies the HasSuffix predicate on the "failure_message" field.
+func FailureMessageHasSuffix(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldHasSuffix(FieldFailureMessage, v))
+}
+
+// FailureMessageIsNil applies the IsNil predicate on the "failure_message" field.
+func FailureMessageIsNil() predicate.Refund {
+	return predicate.Refund(sql.FieldIsNull(FieldFailureMessage))
+}
+
+// FailureMessageNotNil applies the NotNil predicate on the "failure_message" field.
+func FailureMessageNotNil() predicate.Refund {
+	return predicate.Refund(sql.FieldNotNull(FieldFailureMessage))
+}
+
+// FailureMessageEqualFold applies the EqualFold predicate on the "failure_message" field.
+func FailureMessageEqualFold(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldEqualFold(FieldFailureMessage, v))
+}
+
+// FailureMessageContainsFold applies the ContainsFold predicate on the "failure_message" field.
+func FailureMessageContainsFold(v string) predicate.Refund {
+	return predicate.Refund(sql.FieldContainsFold(FieldFailureMessage, v))
 }
 
 // HasPayment applies the HasEdge predicate on the "payment" edge.

@@ -7,6 +7,7 @@ import (
 	"books/ent/accountingperiod"
 	"books/ent/adminissue"
 	"books/ent/auditevent"
+	"books/ent/billingprofile"
 	"books/ent/chargereversal"
 	"books/ent/class"
 	"books/ent/coamapping"
@@ -27,6 +28,7 @@ import (
 	"books/ent/organization"
 	"books/ent/payment"
 	"books/ent/paymentapplication"
+	"books/ent/paymentattempt"
 	"books/ent/qboauthstate"
 	"books/ent/qboconnection"
 	"books/ent/qboinboxevent"
@@ -35,6 +37,8 @@ import (
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/schema"
+	"books/ent/stripeaccount"
+	"books/ent/stripeevent"
 	"books/ent/vendor"
 	"books/ent/writeoff"
 	"time"
@@ -336,6 +340,66 @@ func init() {
 	// auditevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	auditevent.IDValidator = func() func(string) error {
 		validators := auditeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	billingprofileMixin := schema.BillingProfile{}.Mixin()
+	billingprofileMixinHooks2 := billingprofileMixin[2].Hooks()
+	billingprofile.Hooks[0] = billingprofileMixinHooks2[0]
+	billingprofileMixinInters2 := billingprofileMixin[2].Interceptors()
+	billingprofile.Interceptors[0] = billingprofileMixinInters2[0]
+	billingprofile.Interceptors[1] = billingprofileMixinInters2[1]
+	billingprofileMixinFields0 := billingprofileMixin[0].Fields()
+	_ = billingprofileMixinFields0
+	billingprofileMixinFields1 := billingprofileMixin[1].Fields()
+	_ = billingprofileMixinFields1
+	billingprofileMixinFields2 := billingprofileMixin[2].Fields()
+	_ = billingprofileMixinFields2
+	billingprofileFields := schema.BillingProfile{}.Fields()
+	_ = billingprofileFields
+	// billingprofileDescCreatedAt is the schema descriptor for created_at field.
+	billingprofileDescCreatedAt := billingprofileMixinFields1[0].Descriptor()
+	// billingprofile.DefaultCreatedAt holds the default value on creation for the created_at field.
+	billingprofile.DefaultCreatedAt = billingprofileDescCreatedAt.Default.(func() time.Time)
+	// billingprofileDescUpdatedAt is the schema descriptor for updated_at field.
+	billingprofileDescUpdatedAt := billingprofileMixinFields1[1].Descriptor()
+	// billingprofile.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	billingprofile.DefaultUpdatedAt = billingprofileDescUpdatedAt.Default.(func() time.Time)
+	// billingprofile.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	billingprofile.UpdateDefaultUpdatedAt = billingprofileDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// billingprofileDescOrganizationID is the schema descriptor for organization_id field.
+	billingprofileDescOrganizationID := billingprofileMixinFields2[0].Descriptor()
+	// billingprofile.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	billingprofile.OrganizationIDValidator = billingprofileDescOrganizationID.Validators[0].(func(string) error)
+	// billingprofileDescEntityID is the schema descriptor for entity_id field.
+	billingprofileDescEntityID := billingprofileFields[0].Descriptor()
+	// billingprofile.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	billingprofile.EntityIDValidator = billingprofileDescEntityID.Validators[0].(func(string) error)
+	// billingprofileDescStripeAccountID is the schema descriptor for stripe_account_id field.
+	billingprofileDescStripeAccountID := billingprofileFields[1].Descriptor()
+	// billingprofile.StripeAccountIDValidator is a validator for the "stripe_account_id" field. It is called by the builders before save.
+	billingprofile.StripeAccountIDValidator = billingprofileDescStripeAccountID.Validators[0].(func(string) error)
+	// billingprofileDescIsDefault is the schema descriptor for is_default field.
+	billingprofileDescIsDefault := billingprofileFields[2].Descriptor()
+	// billingprofile.DefaultIsDefault holds the default value on creation for the is_default field.
+	billingprofile.DefaultIsDefault = billingprofileDescIsDefault.Default.(bool)
+	// billingprofileDescID is the schema descriptor for id field.
+	billingprofileDescID := billingprofileMixinFields0[0].Descriptor()
+	// billingprofile.DefaultID holds the default value on creation for the id field.
+	billingprofile.DefaultID = billingprofileDescID.Default.(func() string)
+	// billingprofile.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	billingprofile.IDValidator = func() func(string) error {
+		validators := billingprofileDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -1742,7 +1806,7 @@ func init() {
 	// payment.ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
 	payment.ExternalRefValidator = paymentDescExternalRef.Validators[0].(func(string) error)
 	// paymentDescMemo is the schema descriptor for memo field.
-	paymentDescMemo := paymentFields[8].Descriptor()
+	paymentDescMemo := paymentFields[9].Descriptor()
 	// payment.MemoValidator is a validator for the "memo" field. It is called by the builders before save.
 	payment.MemoValidator = paymentDescMemo.Validators[0].(func(string) error)
 	// paymentDescID is the schema descriptor for id field.
@@ -1808,6 +1872,97 @@ func init() {
 	// paymentapplication.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	paymentapplication.IDValidator = func() func(string) error {
 		validators := paymentapplicationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	paymentattemptMixin := schema.PaymentAttempt{}.Mixin()
+	paymentattemptMixinHooks2 := paymentattemptMixin[2].Hooks()
+	paymentattempt.Hooks[0] = paymentattemptMixinHooks2[0]
+	paymentattemptMixinInters2 := paymentattemptMixin[2].Interceptors()
+	paymentattempt.Interceptors[0] = paymentattemptMixinInters2[0]
+	paymentattempt.Interceptors[1] = paymentattemptMixinInters2[1]
+	paymentattemptMixinFields0 := paymentattemptMixin[0].Fields()
+	_ = paymentattemptMixinFields0
+	paymentattemptMixinFields1 := paymentattemptMixin[1].Fields()
+	_ = paymentattemptMixinFields1
+	paymentattemptMixinFields2 := paymentattemptMixin[2].Fields()
+	_ = paymentattemptMixinFields2
+	paymentattemptFields := schema.PaymentAttempt{}.Fields()
+	_ = paymentattemptFields
+	// paymentattemptDescCreatedAt is the schema descriptor for created_at field.
+	paymentattemptDescCreatedAt := paymentattemptMixinFields1[0].Descriptor()
+	// paymentattempt.DefaultCreatedAt holds the default value on creation for the created_at field.
+	paymentattempt.DefaultCreatedAt = paymentattemptDescCreatedAt.Default.(func() time.Time)
+	// paymentattemptDescUpdatedAt is the schema descriptor for updated_at field.
+	paymentattemptDescUpdatedAt := paymentattemptMixinFields1[1].Descriptor()
+	// paymentattempt.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	paymentattempt.DefaultUpdatedAt = paymentattemptDescUpdatedAt.Default.(func() time.Time)
+	// paymentattempt.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	paymentattempt.UpdateDefaultUpdatedAt = paymentattemptDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paymentattemptDescOrganizationID is the schema descriptor for organization_id field.
+	paymentattemptDescOrganizationID := paymentattemptMixinFields2[0].Descriptor()
+	// paymentattempt.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	paymentattempt.OrganizationIDValidator = paymentattemptDescOrganizationID.Validators[0].(func(string) error)
+	// paymentattemptDescEntityID is the schema descriptor for entity_id field.
+	paymentattemptDescEntityID := paymentattemptFields[0].Descriptor()
+	// paymentattempt.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
+	paymentattempt.EntityIDValidator = paymentattemptDescEntityID.Validators[0].(func(string) error)
+	// paymentattemptDescCustomerID is the schema descriptor for customer_id field.
+	paymentattemptDescCustomerID := paymentattemptFields[1].Descriptor()
+	// paymentattempt.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	paymentattempt.CustomerIDValidator = paymentattemptDescCustomerID.Validators[0].(func(string) error)
+	// paymentattemptDescInvoiceID is the schema descriptor for invoice_id field.
+	paymentattemptDescInvoiceID := paymentattemptFields[2].Descriptor()
+	// paymentattempt.InvoiceIDValidator is a validator for the "invoice_id" field. It is called by the builders before save.
+	paymentattempt.InvoiceIDValidator = paymentattemptDescInvoiceID.Validators[0].(func(string) error)
+	// paymentattemptDescStripeAccountID is the schema descriptor for stripe_account_id field.
+	paymentattemptDescStripeAccountID := paymentattemptFields[3].Descriptor()
+	// paymentattempt.StripeAccountIDValidator is a validator for the "stripe_account_id" field. It is called by the builders before save.
+	paymentattempt.StripeAccountIDValidator = paymentattemptDescStripeAccountID.Validators[0].(func(string) error)
+	// paymentattemptDescCurrency is the schema descriptor for currency field.
+	paymentattemptDescCurrency := paymentattemptFields[6].Descriptor()
+	// paymentattempt.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	paymentattempt.CurrencyValidator = func() func(string) error {
+		validators := paymentattemptDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paymentattemptDescPaymentIntentID is the schema descriptor for payment_intent_id field.
+	paymentattemptDescPaymentIntentID := paymentattemptFields[7].Descriptor()
+	// paymentattempt.PaymentIntentIDValidator is a validator for the "payment_intent_id" field. It is called by the builders before save.
+	paymentattempt.PaymentIntentIDValidator = paymentattemptDescPaymentIntentID.Validators[0].(func(string) error)
+	// paymentattemptDescFailureMessage is the schema descriptor for failure_message field.
+	paymentattemptDescFailureMessage := paymentattemptFields[9].Descriptor()
+	// paymentattempt.FailureMessageValidator is a validator for the "failure_message" field. It is called by the builders before save.
+	paymentattempt.FailureMessageValidator = paymentattemptDescFailureMessage.Validators[0].(func(string) error)
+	// paymentattemptDescID is the schema descriptor for id field.
+	paymentattemptDescID := paymentattemptMixinFields0[0].Descriptor()
+	// paymentattempt.DefaultID holds the default value on creation for the id field.
+	paymentattempt.DefaultID = paymentattemptDescID.Default.(func() string)
+	// paymentattempt.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	paymentattempt.IDValidator = func() func(string) error {
+		validators := paymentattemptDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -2319,11 +2474,11 @@ func init() {
 	// reconciliationitem.EntityIDValidator is a validator for the "entity_id" field. It is called by the builders before save.
 	reconciliationitem.EntityIDValidator = reconciliationitemDescEntityID.Validators[0].(func(string) error)
 	// reconciliationitemDescConnectionID is the schema descriptor for connection_id field.
-	reconciliationitemDescConnectionID := reconciliationitemFields[1].Descriptor()
+	reconciliationitemDescConnectionID := reconciliationitemFields[2].Descriptor()
 	// reconciliationitem.ConnectionIDValidator is a validator for the "connection_id" field. It is called by the builders before save.
 	reconciliationitem.ConnectionIDValidator = reconciliationitemDescConnectionID.Validators[0].(func(string) error)
 	// reconciliationitemDescQboType is the schema descriptor for qbo_type field.
-	reconciliationitemDescQboType := reconciliationitemFields[3].Descriptor()
+	reconciliationitemDescQboType := reconciliationitemFields[4].Descriptor()
 	// reconciliationitem.QboTypeValidator is a validator for the "qbo_type" field. It is called by the builders before save.
 	reconciliationitem.QboTypeValidator = func() func(string) error {
 		validators := reconciliationitemDescQboType.Validators
@@ -2341,7 +2496,7 @@ func init() {
 		}
 	}()
 	// reconciliationitemDescQboID is the schema descriptor for qbo_id field.
-	reconciliationitemDescQboID := reconciliationitemFields[4].Descriptor()
+	reconciliationitemDescQboID := reconciliationitemFields[5].Descriptor()
 	// reconciliationitem.QboIDValidator is a validator for the "qbo_id" field. It is called by the builders before save.
 	reconciliationitem.QboIDValidator = func() func(string) error {
 		validators := reconciliationitemDescQboID.Validators
@@ -2359,31 +2514,31 @@ func init() {
 		}
 	}()
 	// reconciliationitemDescRecordType is the schema descriptor for record_type field.
-	reconciliationitemDescRecordType := reconciliationitemFields[5].Descriptor()
+	reconciliationitemDescRecordType := reconciliationitemFields[6].Descriptor()
 	// reconciliationitem.RecordTypeValidator is a validator for the "record_type" field. It is called by the builders before save.
 	reconciliationitem.RecordTypeValidator = reconciliationitemDescRecordType.Validators[0].(func(string) error)
 	// reconciliationitemDescRecordID is the schema descriptor for record_id field.
-	reconciliationitemDescRecordID := reconciliationitemFields[6].Descriptor()
+	reconciliationitemDescRecordID := reconciliationitemFields[7].Descriptor()
 	// reconciliationitem.RecordIDValidator is a validator for the "record_id" field. It is called by the builders before save.
 	reconciliationitem.RecordIDValidator = reconciliationitemDescRecordID.Validators[0].(func(string) error)
 	// reconciliationitemDescCurrency is the schema descriptor for currency field.
-	reconciliationitemDescCurrency := reconciliationitemFields[9].Descriptor()
+	reconciliationitemDescCurrency := reconciliationitemFields[10].Descriptor()
 	// reconciliationitem.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
 	reconciliationitem.CurrencyValidator = reconciliationitemDescCurrency.Validators[0].(func(string) error)
 	// reconciliationitemDescReference is the schema descriptor for reference field.
-	reconciliationitemDescReference := reconciliationitemFields[11].Descriptor()
+	reconciliationitemDescReference := reconciliationitemFields[12].Descriptor()
 	// reconciliationitem.ReferenceValidator is a validator for the "reference" field. It is called by the builders before save.
 	reconciliationitem.ReferenceValidator = reconciliationitemDescReference.Validators[0].(func(string) error)
 	// reconciliationitemDescReason is the schema descriptor for reason field.
-	reconciliationitemDescReason := reconciliationitemFields[12].Descriptor()
+	reconciliationitemDescReason := reconciliationitemFields[13].Descriptor()
 	// reconciliationitem.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
 	reconciliationitem.ReasonValidator = reconciliationitemDescReason.Validators[0].(func(string) error)
 	// reconciliationitemDescSyncToken is the schema descriptor for sync_token field.
-	reconciliationitemDescSyncToken := reconciliationitemFields[14].Descriptor()
+	reconciliationitemDescSyncToken := reconciliationitemFields[15].Descriptor()
 	// reconciliationitem.SyncTokenValidator is a validator for the "sync_token" field. It is called by the builders before save.
 	reconciliationitem.SyncTokenValidator = reconciliationitemDescSyncToken.Validators[0].(func(string) error)
 	// reconciliationitemDescNote is the schema descriptor for note field.
-	reconciliationitemDescNote := reconciliationitemFields[16].Descriptor()
+	reconciliationitemDescNote := reconciliationitemFields[17].Descriptor()
 	// reconciliationitem.NoteValidator is a validator for the "note" field. It is called by the builders before save.
 	reconciliationitem.NoteValidator = reconciliationitemDescNote.Validators[0].(func(string) error)
 	// reconciliationitemDescID is the schema descriptor for id field.
@@ -2450,6 +2605,10 @@ func init() {
 	refundDescExternalRef := refundFields[5].Descriptor()
 	// refund.ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
 	refund.ExternalRefValidator = refundDescExternalRef.Validators[0].(func(string) error)
+	// refundDescFailureMessage is the schema descriptor for failure_message field.
+	refundDescFailureMessage := refundFields[9].Descriptor()
+	// refund.FailureMessageValidator is a validator for the "failure_message" field. It is called by the builders before save.
+	refund.FailureMessageValidator = refundDescFailureMessage.Validators[0].(func(string) error)
 	// refundDescID is the schema descriptor for id field.
 	refundDescID := refundMixinFields0[0].Descriptor()
 	// refund.DefaultID holds the default value on creation for the id field.
@@ -2457,6 +2616,214 @@ func init() {
 	// refund.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	refund.IDValidator = func() func(string) error {
 		validators := refundDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	stripeaccountMixin := schema.StripeAccount{}.Mixin()
+	stripeaccountMixinHooks2 := stripeaccountMixin[2].Hooks()
+	stripeaccount.Hooks[0] = stripeaccountMixinHooks2[0]
+	stripeaccountMixinInters2 := stripeaccountMixin[2].Interceptors()
+	stripeaccount.Interceptors[0] = stripeaccountMixinInters2[0]
+	stripeaccount.Interceptors[1] = stripeaccountMixinInters2[1]
+	stripeaccountMixinFields0 := stripeaccountMixin[0].Fields()
+	_ = stripeaccountMixinFields0
+	stripeaccountMixinFields1 := stripeaccountMixin[1].Fields()
+	_ = stripeaccountMixinFields1
+	stripeaccountMixinFields2 := stripeaccountMixin[2].Fields()
+	_ = stripeaccountMixinFields2
+	stripeaccountFields := schema.StripeAccount{}.Fields()
+	_ = stripeaccountFields
+	// stripeaccountDescCreatedAt is the schema descriptor for created_at field.
+	stripeaccountDescCreatedAt := stripeaccountMixinFields1[0].Descriptor()
+	// stripeaccount.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stripeaccount.DefaultCreatedAt = stripeaccountDescCreatedAt.Default.(func() time.Time)
+	// stripeaccountDescUpdatedAt is the schema descriptor for updated_at field.
+	stripeaccountDescUpdatedAt := stripeaccountMixinFields1[1].Descriptor()
+	// stripeaccount.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	stripeaccount.DefaultUpdatedAt = stripeaccountDescUpdatedAt.Default.(func() time.Time)
+	// stripeaccount.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	stripeaccount.UpdateDefaultUpdatedAt = stripeaccountDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// stripeaccountDescOrganizationID is the schema descriptor for organization_id field.
+	stripeaccountDescOrganizationID := stripeaccountMixinFields2[0].Descriptor()
+	// stripeaccount.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	stripeaccount.OrganizationIDValidator = stripeaccountDescOrganizationID.Validators[0].(func(string) error)
+	// stripeaccountDescName is the schema descriptor for name field.
+	stripeaccountDescName := stripeaccountFields[0].Descriptor()
+	// stripeaccount.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	stripeaccount.NameValidator = func() func(string) error {
+		validators := stripeaccountDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stripeaccountDescPublishableKey is the schema descriptor for publishable_key field.
+	stripeaccountDescPublishableKey := stripeaccountFields[1].Descriptor()
+	// stripeaccount.PublishableKeyValidator is a validator for the "publishable_key" field. It is called by the builders before save.
+	stripeaccount.PublishableKeyValidator = func() func(string) error {
+		validators := stripeaccountDescPublishableKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(publishable_key string) error {
+			for _, fn := range fns {
+				if err := fn(publishable_key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stripeaccountDescSecretKeySealed is the schema descriptor for secret_key_sealed field.
+	stripeaccountDescSecretKeySealed := stripeaccountFields[2].Descriptor()
+	// stripeaccount.SecretKeySealedValidator is a validator for the "secret_key_sealed" field. It is called by the builders before save.
+	stripeaccount.SecretKeySealedValidator = stripeaccountDescSecretKeySealed.Validators[0].(func(string) error)
+	// stripeaccountDescSecretKeyHint is the schema descriptor for secret_key_hint field.
+	stripeaccountDescSecretKeyHint := stripeaccountFields[3].Descriptor()
+	// stripeaccount.SecretKeyHintValidator is a validator for the "secret_key_hint" field. It is called by the builders before save.
+	stripeaccount.SecretKeyHintValidator = stripeaccountDescSecretKeyHint.Validators[0].(func(string) error)
+	// stripeaccountDescLivemode is the schema descriptor for livemode field.
+	stripeaccountDescLivemode := stripeaccountFields[4].Descriptor()
+	// stripeaccount.DefaultLivemode holds the default value on creation for the livemode field.
+	stripeaccount.DefaultLivemode = stripeaccountDescLivemode.Default.(bool)
+	// stripeaccountDescWebhookSecretCount is the schema descriptor for webhook_secret_count field.
+	stripeaccountDescWebhookSecretCount := stripeaccountFields[6].Descriptor()
+	// stripeaccount.DefaultWebhookSecretCount holds the default value on creation for the webhook_secret_count field.
+	stripeaccount.DefaultWebhookSecretCount = stripeaccountDescWebhookSecretCount.Default.(int)
+	// stripeaccountDescIsDefault is the schema descriptor for is_default field.
+	stripeaccountDescIsDefault := stripeaccountFields[7].Descriptor()
+	// stripeaccount.DefaultIsDefault holds the default value on creation for the is_default field.
+	stripeaccount.DefaultIsDefault = stripeaccountDescIsDefault.Default.(bool)
+	// stripeaccountDescID is the schema descriptor for id field.
+	stripeaccountDescID := stripeaccountMixinFields0[0].Descriptor()
+	// stripeaccount.DefaultID holds the default value on creation for the id field.
+	stripeaccount.DefaultID = stripeaccountDescID.Default.(func() string)
+	// stripeaccount.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	stripeaccount.IDValidator = func() func(string) error {
+		validators := stripeaccountDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	stripeeventMixin := schema.StripeEvent{}.Mixin()
+	stripeeventMixinHooks2 := stripeeventMixin[2].Hooks()
+	stripeevent.Hooks[0] = stripeeventMixinHooks2[0]
+	stripeeventMixinInters2 := stripeeventMixin[2].Interceptors()
+	stripeevent.Interceptors[0] = stripeeventMixinInters2[0]
+	stripeevent.Interceptors[1] = stripeeventMixinInters2[1]
+	stripeeventMixinFields0 := stripeeventMixin[0].Fields()
+	_ = stripeeventMixinFields0
+	stripeeventMixinFields1 := stripeeventMixin[1].Fields()
+	_ = stripeeventMixinFields1
+	stripeeventMixinFields2 := stripeeventMixin[2].Fields()
+	_ = stripeeventMixinFields2
+	stripeeventFields := schema.StripeEvent{}.Fields()
+	_ = stripeeventFields
+	// stripeeventDescCreatedAt is the schema descriptor for created_at field.
+	stripeeventDescCreatedAt := stripeeventMixinFields1[0].Descriptor()
+	// stripeevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stripeevent.DefaultCreatedAt = stripeeventDescCreatedAt.Default.(func() time.Time)
+	// stripeeventDescUpdatedAt is the schema descriptor for updated_at field.
+	stripeeventDescUpdatedAt := stripeeventMixinFields1[1].Descriptor()
+	// stripeevent.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	stripeevent.DefaultUpdatedAt = stripeeventDescUpdatedAt.Default.(func() time.Time)
+	// stripeevent.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	stripeevent.UpdateDefaultUpdatedAt = stripeeventDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// stripeeventDescOrganizationID is the schema descriptor for organization_id field.
+	stripeeventDescOrganizationID := stripeeventMixinFields2[0].Descriptor()
+	// stripeevent.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	stripeevent.OrganizationIDValidator = stripeeventDescOrganizationID.Validators[0].(func(string) error)
+	// stripeeventDescStripeAccountID is the schema descriptor for stripe_account_id field.
+	stripeeventDescStripeAccountID := stripeeventFields[0].Descriptor()
+	// stripeevent.StripeAccountIDValidator is a validator for the "stripe_account_id" field. It is called by the builders before save.
+	stripeevent.StripeAccountIDValidator = stripeeventDescStripeAccountID.Validators[0].(func(string) error)
+	// stripeeventDescEventID is the schema descriptor for event_id field.
+	stripeeventDescEventID := stripeeventFields[1].Descriptor()
+	// stripeevent.EventIDValidator is a validator for the "event_id" field. It is called by the builders before save.
+	stripeevent.EventIDValidator = func() func(string) error {
+		validators := stripeeventDescEventID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(event_id string) error {
+			for _, fn := range fns {
+				if err := fn(event_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stripeeventDescType is the schema descriptor for type field.
+	stripeeventDescType := stripeeventFields[2].Descriptor()
+	// stripeevent.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	stripeevent.TypeValidator = func() func(string) error {
+		validators := stripeeventDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stripeeventDescObjectID is the schema descriptor for object_id field.
+	stripeeventDescObjectID := stripeeventFields[3].Descriptor()
+	// stripeevent.ObjectIDValidator is a validator for the "object_id" field. It is called by the builders before save.
+	stripeevent.ObjectIDValidator = stripeeventDescObjectID.Validators[0].(func(string) error)
+	// stripeeventDescAttempts is the schema descriptor for attempts field.
+	stripeeventDescAttempts := stripeeventFields[8].Descriptor()
+	// stripeevent.DefaultAttempts holds the default value on creation for the attempts field.
+	stripeevent.DefaultAttempts = stripeeventDescAttempts.Default.(int)
+	// stripeeventDescLastError is the schema descriptor for last_error field.
+	stripeeventDescLastError := stripeeventFields[9].Descriptor()
+	// stripeevent.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	stripeevent.LastErrorValidator = stripeeventDescLastError.Validators[0].(func(string) error)
+	// stripeeventDescOutcome is the schema descriptor for outcome field.
+	stripeeventDescOutcome := stripeeventFields[11].Descriptor()
+	// stripeevent.OutcomeValidator is a validator for the "outcome" field. It is called by the builders before save.
+	stripeevent.OutcomeValidator = stripeeventDescOutcome.Validators[0].(func(string) error)
+	// stripeeventDescID is the schema descriptor for id field.
+	stripeeventDescID := stripeeventMixinFields0[0].Descriptor()
+	// stripeevent.DefaultID holds the default value on creation for the id field.
+	stripeevent.DefaultID = stripeeventDescID.Default.(func() string)
+	// stripeevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	stripeevent.IDValidator = func() func(string) error {
+		validators := stripeeventDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -47,6 +47,10 @@ var schemas = map[string]ent.Interface{
 	"WriteOff":           WriteOff{},
 	"ReconciliationItem": ReconciliationItem{},
 	"QBOInboxEvent":      QBOInboxEvent{},
+	"StripeAccount":      StripeAccount{},
+	"BillingProfile":     BillingProfile{},
+	"PaymentAttempt":     PaymentAttempt{},
+	"StripeEvent":        StripeEvent{},
 }
 
 // entGraphQL parses the GraphQL schema entgql generates from these types.

@@ -177,6 +177,41 @@ var GraphQLEnumDocs = map[string]map[string]string{
 		"STATUS":       "Order by where the item stands.",
 		"LAST_SEEN_AT": "Order by when the record was last read from QuickBooks.",
 	},
+	"ReconciliationSource": {
+		"_":          "Where a reconciliation item's record comes from.",
+		"QUICKBOOKS": "QuickBooks Online.",
+		"STRIPE":     "A Stripe account.",
+	},
+	"InvoicePaymentMethod": {
+		"_":    "How a portal client pays an invoice through Stripe.",
+		"CARD": "A credit or debit card.",
+		"ACH":  "An ACH bank debit (US bank account); it takes a few days to succeed or fail.",
+	},
+	"PaymentAttemptStatus": {
+		"_":                "Where an attempt to pay an invoice through Stripe stands.",
+		"REQUIRES_PAYMENT": "Waiting for the customer's card or bank details.",
+		"PROCESSING":       "Submitted; a bank debit takes a few days to clear.",
+		"SUCCEEDED":        "Stripe took the money; the payment is recorded.",
+		"FAILED":           "Stripe refused the payment; the customer may try again.",
+		"CANCELED":         "Superseded, e.g. because the invoice's balance changed.",
+	},
+	"RefundStatus": {
+		"_":         "Where a refund stands.",
+		"PENDING":   "Asked of the processor (Stripe) and not yet confirmed; nothing is posted yet.",
+		"SUCCEEDED": "Confirmed and posted.",
+		"FAILED":    "The processor refused it; nothing was posted.",
+	},
+	"StripeAccountOrderField": {
+		"CREATED_AT": "Order by when the account was added.",
+		"NAME":       "Order by the account's name.",
+	},
+	"BillingProfileOrderField": {
+		"CREATED_AT": "Order by when the profile was created.",
+	},
+	"PaymentAttemptOrderField": {
+		"CREATED_AT": "Order by when the attempt was made.",
+		"STATUS":     "Order by where the attempt stands.",
+	},
 	"ReconciliationKind": {
 		"_":                 "Why a QuickBooks record is in the reconciliation queue.",
 		"UNMATCHED_PAYMENT": "A payment that applies to no invoice Books knows: it names no invoice, or only invoices Books has not pushed.",

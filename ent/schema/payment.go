@@ -47,6 +47,9 @@ func (Payment) Fields() []ent.Field {
 		field.String("external_ref").Optional().Immutable().MaxLen(200).
 			Comment("The processor's id of the payment, e.g. a Stripe charge id or a QuickBooks payment id; " +
 				"one payment per id, processor and entity. Empty when none."),
+		field.String("stripe_account_id").Optional().Nillable().Immutable().
+			Comment("The Stripe account (sa_…) the money came through, so refunds go back through it; null " +
+				"unless the processor is Stripe."),
 		field.String("memo").Optional().MaxLen(1000).
 			Comment("Free-text note on the payment; empty when none."),
 		moneyField("applied", 0, "How much of the payment is applied to invoices, net of applications taken "+
@@ -165,7 +168,24 @@ func (Refund) Mixin() []ent.Mixin {
 }
 
 func (Refund) Fields() []ent.Field {
-	return cashReturnFields("refund")
+	return append(cashReturnFields("refund", true),
+		field.Enum("status").Values("pending", "succeeded", "failed").Default("succeeded").
+			Comment("Where the refund stands: pending while the processor (Stripe) has been asked and has not "+
+				"confirmed it, so nothing is posted yet; succeeded when posted; failed when the processor refused "+
+				"it, with nothing posted.").
+			Annotations(entgql.Type("RefundStatus")),
+		field.String("failure_message").Optional().MaxLen(1000).
+			Comment("Why the processor refused the refund; empty unless failed."),
+	)
+}
+
+func (Refund) Indexes() []ent.Index {
+	return []ent.Index{
+		// A processor's refund (Stripe's re_…) is recorded once, whichever of the API call and
+		// its confirming event gets there first.
+		index.Fields("entity_id", "external_ref").Unique(),
+		index.Fields("payment_id"),
+	}
 }
 
 func (Refund) Edges() []ent.Edge {
@@ -190,7 +210,15 @@ func (ChargeReversal) Mixin() []ent.Mixin {
 }
 
 func (ChargeReversal) Fields() []ent.Field {
-	return cashReturnFields("charge reversal")
+	return cashReturnFields("charge reversal", false)
+}
+
+func (ChargeReversal) Indexes() []ent.Index {
+	return []ent.Index{
+		// A processor's lost dispute (Stripe's dp_…) reverses the charge once.
+		index.Fields("entity_id", "external_ref").Unique(),
+		index.Fields("payment_id"),
+	}
 }
 
 func (ChargeReversal) Edges() []ent.Edge {
@@ -207,8 +235,23 @@ func (ChargeReversal) Annotations() []schema.Annotation {
 }
 
 // cashReturnFields are the fields of refunds and charge reversals; kind names the one in
-// their comments.
-func cashReturnFields(kind string) []ent.Field {
+// their comments. A refund through a processor is asked first and posted when the processor
+// confirms it, so its processor reference and journal entry are set later.
+func cashReturnFields(kind string, asked bool) []ent.Field {
+	ref := field.String("external_ref").Optional().MaxLen(200).
+		Comment(fmt.Sprintf("The payment processor's id of the %s (e.g. Stripe's re_… or dp_…), one %s per id "+
+			"and entity; empty when none.", kind, kind))
+	entry := field.String("journal_entry_id").
+		Comment("The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. " +
+			"Money that had paid invoices is first taken back from them by entries of its own.")
+	if asked {
+		entry = entry.Optional().Nillable().
+			Comment("The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds " +
+				"(money that had paid invoices is first taken back from them by entries of its own); null while " +
+				"the refund is pending or after it failed.")
+	} else {
+		ref, entry = ref.Immutable(), entry.Immutable()
+	}
 	return []ent.Field{
 		field.String("entity_id").Immutable().NotEmpty().
 			Comment("The legal entity of the payment."),
@@ -220,11 +263,8 @@ func cashReturnFields(kind string) []ent.Field {
 			"received; defaults to today in the entity's time zone.", kind)),
 		field.String("reason").Optional().Immutable().MaxLen(1000).
 			Comment(fmt.Sprintf("Why the %s was made; empty when not given.", kind)),
-		field.String("external_ref").Optional().Immutable().MaxLen(200).
-			Comment(fmt.Sprintf("The payment processor's id of the %s; empty when none.", kind)),
-		field.String("journal_entry_id").Immutable().
-			Comment("The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. " +
-				"Money that had paid invoices is first taken back from them by entries of its own."),
+		ref,
+		entry,
 		field.String("created_by").Optional().Immutable().
 			Comment(fmt.Sprintf("Who recorded the %s: a user's subject, or system.", kind)),
 	}

@@ -27,8 +27,12 @@ func (ReconciliationItem) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("entity_id").Immutable().NotEmpty().
 			Comment("The legal entity whose QuickBooks company the record is in."),
+		field.Enum("source").Values("quickbooks", "stripe").Default("quickbooks").Immutable().
+			Comment("Where the record comes from: QuickBooks Online, or a Stripe account.").
+			Annotations(entgql.Type("ReconciliationSource")),
 		field.String("connection_id").Immutable().NotEmpty().
-			Comment("The QuickBooks connection (company) the record was read from.").
+			Comment("The QuickBooks connection (company) the record was read from, or for Stripe the Stripe " +
+				"account (sa_…) that sent it.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		field.Enum("kind").Values("unmatched_payment", "customer_mismatch", "amount_mismatch",
 			"currency_mismatch", "remote_delete", "remote_change").
@@ -37,9 +41,10 @@ func (ReconciliationItem) Fields() []ent.Field {
 				"in QuickBooks, or a change in QuickBooks to a payment Books recorded.").
 			Annotations(entgql.Type("ReconciliationKind"), entgql.OrderField("KIND")),
 		field.String("qbo_type").Immutable().NotEmpty().MaxLen(40).
-			Comment("The QuickBooks entity of the record, e.g. Payment or Invoice."),
-		field.String("qbo_id").Immutable().NotEmpty().MaxLen(40).
-			Comment("QuickBooks' id of the record."),
+			Comment("The kind of the record at its source: a QuickBooks entity (Payment, Invoice) or, for " +
+				"Stripe, PaymentIntent or Charge."),
+		field.String("qbo_id").Immutable().NotEmpty().MaxLen(255).
+			Comment("The source's id of the record: QuickBooks' id, or Stripe's pi_… or ch_…."),
 		field.String("record_type").Optional().MaxLen(40).
 			Comment("The kind of Books record concerned (invoice, payment, credit_memo); empty when none."),
 		field.String("record_id").Optional().MaxLen(40).

@@ -91,6 +91,13 @@ func today(le *ent.LegalEntity) caldate.Date {
 // of billing's that a mapping points at a control account, and these at anything else.
 func post(ctx context.Context, c *ent.Client, entityID string, date caldate.Date, ref string, doc ledger.Document,
 	description string, lines []ledger.Line) (*ent.JournalEntry, error) {
+	return postVia(ctx, c, source.Books, entityID, date, ref, doc, description, lines)
+}
+
+// postVia is post resolving the lines' source codes through the COA mappings of maps: money
+// that came through a processor posts through that processor's mappings (see mappingsOf).
+func postVia(ctx context.Context, c *ent.Client, maps source.System, entityID string, date caldate.Date, ref string,
+	doc ledger.Document, description string, lines []ledger.Line) (*ent.JournalEntry, error) {
 	for i := range lines {
 		switch lines[i].SourceCode {
 		case codeAR:
@@ -105,6 +112,7 @@ func post(ctx context.Context, c *ent.Client, entityID string, date caldate.Date
 		Date:             date,
 		Description:      description,
 		Source:           source.Books,
+		Mappings:         maps,
 		SourceRef:        ref,
 		Document:         &doc,
 		StrictControl:    true,
@@ -121,6 +129,16 @@ func post(ctx context.Context, c *ent.Client, entityID string, date caldate.Date
 		return nil, fmt.Errorf("billing: %s was already posted", ref)
 	}
 	return res.Entry, nil
+}
+
+// mappingsOf is the source system whose COA mappings a payment's own postings (receipt,
+// refunds, charge reversals) go through: stripe for money that came through Stripe, so an
+// entity can map Stripe's undeposited funds (the Stripe balance) apart; books otherwise.
+func mappingsOf(processor payment.Processor) source.System {
+	if processor == payment.ProcessorStripe {
+		return source.Stripe
+	}
+	return source.Books
 }
 
 // openStatus reports whether an invoice in status s can still receive payments and credits.

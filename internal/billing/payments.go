@@ -35,7 +35,9 @@ type PaymentInput struct {
 	Method               payment.Method
 	Processor            payment.Processor // defaults to manual
 	ExternalRef, Memo    string
-	Applications         []Application
+	// StripeAccountID is the Stripe account of a Stripe payment (refunds go back through it).
+	StripeAccountID string
+	Applications    []Application
 }
 
 // CashReturnInput is money of a payment going back to the customer: a refund, or a charge
@@ -130,7 +132,7 @@ func RecordPayment(ctx context.Context, client *ent.Client, in PaymentInput) (*e
 			lines = append(lines, ledger.Line{SourceCode: codeCustomerCredits, Credit: rest,
 				Description: "Unapplied payment from " + cus.DisplayName, CustomerID: cus.ID})
 		}
-		je, err := post(ctx, c, le.ID, in.ReceivedDate, "payment:"+id, ledger.Document{Type: ledger.DocPayment, ID: id}, desc, lines)
+		je, err := postVia(ctx, c, mappingsOf(processor), le.ID, in.ReceivedDate, "payment:"+id, ledger.Document{Type: ledger.DocPayment, ID: id}, desc, lines)
 		if err != nil {
 			return err
 		}
@@ -153,6 +155,9 @@ func RecordPayment(ctx context.Context, client *ent.Client, in PaymentInput) (*e
 		if ref != "" {
 			// Without a reference the column stays NULL, which the unique index never matches.
 			create.SetExternalRef(ref)
+		}
+		if in.StripeAccountID != "" {
+			create.SetStripeAccountID(in.StripeAccountID)
 		}
 		if out, err = create.Save(ctx); err != nil {
 			return err
@@ -320,6 +325,12 @@ type cashReturned struct {
 // remainder applied again), re-opening them. Then the return itself posts DR Customer
 // Credits, CR Undeposited Funds, so applied money nets to DR AR, CR Undeposited Funds.
 func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeback bool) (cashReturned, error) {
+	return returnCashAs(ctx, c, in, chargeback, "")
+}
+
+// returnCashAs is returnCash for a refund asked earlier (pending, id given): its own reserved
+// amount is not held against it.
+func returnCashAs(ctx context.Context, c *ent.Client, in CashReturnInput, chargeback bool, pendingID string) (cashReturned, error) {
 	kind, prefix, refPrefix, docType := "refund", ids.Refund, "refund:", ledger.DocRefund
 	if chargeback {
 		kind, prefix, refPrefix, docType = "charge reversal", ids.ChargeReversal, "chargeback:", ledger.DocChargeReversal
@@ -342,7 +353,15 @@ func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeba
 	if err := checkMoney(in.Amount, money.Currency(p.Currency), "amount"); err != nil {
 		return r, err
 	}
-	refundable := p.Amount.Sub(p.Refunded).Sub(p.Reversed)
+	// A refund asked of a processor holds its amount until it is confirmed or fails. A charge
+	// reversal does not wait on it: the card network has taken the money already.
+	var pending money.Amount
+	if !chargeback {
+		if pending, err = pendingRefunds(ctx, c, p.ID, pendingID); err != nil {
+			return r, err
+		}
+	}
+	refundable := p.Amount.Sub(p.Refunded).Sub(p.Reversed).Sub(pending)
 	if in.Amount.Cmp(refundable) > 0 {
 		return r, apperr.New(apperr.OverRefund, "payment %s has %s left to return; a %s of %s is too much", p.ID, refundable, kind, in.Amount).WithField("amount")
 	}
@@ -418,9 +437,12 @@ func returnCash(ctx context.Context, c *ent.Client, in CashReturnInput, chargeba
 	}
 
 	r.id, r.entityID, r.date = ids.New(prefix), p.EntityID, date
+	if pendingID != "" {
+		r.id = pendingID
+	}
 	r.actor, _ = audit.Who(ctx)
 	desc := fmt.Sprintf("%s of payment %s", strings.ToUpper(kind[:1])+kind[1:], p.ID)
-	je, err := post(ctx, c, p.EntityID, date, refPrefix+r.id, ledger.Document{Type: docType, ID: r.id}, desc, []ledger.Line{
+	je, err := postVia(ctx, c, mappingsOf(p.Processor), p.EntityID, date, refPrefix+r.id, ledger.Document{Type: docType, ID: r.id}, desc, []ledger.Line{
 		{SourceCode: codeCustomerCredits, Debit: in.Amount, Description: desc, CustomerID: p.CustomerID},
 		{SourceCode: codeUndeposited, Credit: in.Amount, Description: desc},
 	})

@@ -51,6 +51,11 @@ const (
 
 	ReconciliationItem = "rec"
 
+	StripeAccount  = "sa"
+	BillingProfile = "bp"
+	PaymentAttempt = "patt"
+	StripeEvent    = "sevt"
+
 	LedgerSeal         = "seal"
 	LedgerVerification = "lver"
 )

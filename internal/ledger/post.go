@@ -42,6 +42,11 @@ type Entry struct {
 	// because the ledger has no exchange rates yet.
 	Currency money.Currency
 	Source   source.System
+	// Mappings is the source system whose COA mappings resolve the lines' source codes;
+	// empty means Source. A Books document of money that came through Stripe posts in source
+	// system books (the document owns the entry) through the mappings of stripe, so an entity
+	// can point Stripe's undeposited funds or revenue elsewhere.
+	Mappings source.System
 	// SourceRef identifies the source event; (entity, Source, SourceRef) is posted at most once.
 	// Empty means a fresh reference (a manual entry).
 	SourceRef string
@@ -589,6 +594,9 @@ func checkShape(e Entry) error {
 	if err := CheckDate(e.Date, "date"); err != nil {
 		return err
 	}
+	if e.Mappings != "" && !e.Mappings.Valid() {
+		return apperr.New(apperr.Validation, "unknown source system %q", e.Mappings).WithField("source_system")
+	}
 	if !e.Source.Valid() {
 		return apperr.New(apperr.Validation, "unknown source system %q", e.Source).WithField("source_system")
 	}
@@ -692,7 +700,7 @@ func resolveAccounts(ctx context.Context, c *ent.Client, e Entry) ([]accountRef,
 				s.LeftJoin(m).OnP(sql.And(
 					sql.ColumnsEQ(m.C(coamapping.FieldAccountID), s.C(account.FieldID)),
 					sql.EQ(m.C(coamapping.FieldEntityID), e.EntityID),
-					sql.EQ(m.C(coamapping.FieldSourceSystem), string(e.Source)),
+					sql.EQ(m.C(coamapping.FieldSourceSystem), string(e.mappings())),
 					sql.In(m.C(coamapping.FieldSourceCode), bySource...),
 				))
 				s.AppendSelectAs(m.C(coamapping.FieldSourceCode), "mapped_source_code")
@@ -731,7 +739,7 @@ func resolveAccounts(ctx context.Context, c *ent.Client, e Entry) ([]accountRef,
 			}
 		default:
 			if a, ok = mapped[l.SourceCode]; !ok {
-				return nil, apperr.New(apperr.UnknownSourceCode, "line %d: source code %q has no COA mapping for source system %s in this entity", i+1, l.SourceCode, e.Source).WithField(field + ".source_code")
+				return nil, apperr.New(apperr.UnknownSourceCode, "line %d: source code %q has no COA mapping for source system %s in this entity", i+1, l.SourceCode, e.mappings()).WithField(field + ".source_code")
 			}
 		}
 		if !a.Active {
@@ -818,4 +826,12 @@ func mapDBError(err error) error {
 		}
 	}
 	return err
+}
+
+// mappings is the source system whose COA mappings resolve the entry's source codes.
+func (e Entry) mappings() source.System {
+	if e.Mappings != "" {
+		return e.Mappings
+	}
+	return e.Source
 }

@@ -89,7 +89,7 @@ func checkControlAccounts(e Entry, accounts []accountRef) error {
 		field := fmt.Sprintf("lines[%d]", i)
 		what := "the line's account"
 		if l.SourceCode != "" {
-			what = fmt.Sprintf("the %q mapping of source system %s", l.SourceCode, e.Source)
+			what = fmt.Sprintf("the %q mapping of source system %s", l.SourceCode, e.mappings())
 		}
 		control := controlSubtypes[a.Subtype]
 		switch {

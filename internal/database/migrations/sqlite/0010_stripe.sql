@@ -1,0 +1,44 @@
+-- Stripe: accounts, billing profiles, payment attempts and the event inbox; refunds asked of a
+-- processor (pending until confirmed) and processor references unique per entity; the
+-- reconciliation queue's source. Tables and columns produced by 'books migrate --diff'.
+UPDATE `refunds` SET `external_ref` = NULL WHERE `external_ref` = '';
+UPDATE `charge_reversals` SET `external_ref` = NULL WHERE `external_ref` = '';
+PRAGMA foreign_keys = off;
+ALTER TABLE `payments` ADD COLUMN `stripe_account_id` text NULL;
+PRAGMA foreign_keys = off;
+CREATE UNIQUE INDEX `chargereversal_entity_id_external_ref` ON `charge_reversals` (`entity_id`, `external_ref`);
+CREATE INDEX `chargereversal_payment_id` ON `charge_reversals` (`payment_id`);
+CREATE TABLE `new_refunds` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `organization_id` text NOT NULL, `entity_id` text NOT NULL, `amount` integer NOT NULL, `date` text NOT NULL, `reason` text NULL, `external_ref` text NULL, `journal_entry_id` text NULL, `created_by` text NULL, `status` text NOT NULL DEFAULT ('succeeded'), `failure_message` text NULL, `payment_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `refunds_payments_refunds` FOREIGN KEY (`payment_id`) REFERENCES `payments` (`id`) ON DELETE NO ACTION);
+INSERT INTO `new_refunds` (`id`, `created_at`, `updated_at`, `organization_id`, `entity_id`, `amount`, `date`, `reason`, `external_ref`, `journal_entry_id`, `created_by`, `payment_id`) SELECT `id`, `created_at`, `updated_at`, `organization_id`, `entity_id`, `amount`, `date`, `reason`, `external_ref`, `journal_entry_id`, `created_by`, `payment_id` FROM `refunds`;
+DROP TABLE `refunds`;
+ALTER TABLE `new_refunds` RENAME TO `refunds`;
+CREATE INDEX `refund_organization_id` ON `refunds` (`organization_id`);
+CREATE UNIQUE INDEX `refund_entity_id_external_ref` ON `refunds` (`entity_id`, `external_ref`);
+CREATE INDEX `refund_payment_id` ON `refunds` (`payment_id`);
+CREATE TABLE `new_reconciliation_items` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `organization_id` text NOT NULL, `source` text NOT NULL DEFAULT ('quickbooks'), `connection_id` text NOT NULL, `kind` text NOT NULL, `qbo_type` text NOT NULL, `qbo_id` text NOT NULL, `record_type` text NULL, `record_id` text NULL, `amount` integer NULL, `currency` text NULL, `txn_date` text NULL, `reference` text NULL, `reason` text NOT NULL, `snapshot` text NULL, `sync_token` text NULL, `status` text NOT NULL DEFAULT ('open'), `note` text NULL, `resolved_by` text NULL, `resolved_at` datetime NULL, `last_seen_at` datetime NOT NULL, `entity_id` text NOT NULL, `customer_id` text NULL, `payment_id` text NULL, PRIMARY KEY (`id`), CONSTRAINT `reconciliation_items_legal_entities_entity` FOREIGN KEY (`entity_id`) REFERENCES `legal_entities` (`id`) ON DELETE NO ACTION, CONSTRAINT `reconciliation_items_customers_customer` FOREIGN KEY (`customer_id`) REFERENCES `customers` (`id`) ON DELETE SET NULL, CONSTRAINT `reconciliation_items_payments_payment` FOREIGN KEY (`payment_id`) REFERENCES `payments` (`id`) ON DELETE SET NULL);
+INSERT INTO `new_reconciliation_items` (`id`, `created_at`, `updated_at`, `organization_id`, `connection_id`, `kind`, `qbo_type`, `qbo_id`, `record_type`, `record_id`, `amount`, `currency`, `txn_date`, `reference`, `reason`, `snapshot`, `sync_token`, `status`, `note`, `resolved_by`, `resolved_at`, `last_seen_at`, `entity_id`, `customer_id`, `payment_id`) SELECT `id`, `created_at`, `updated_at`, `organization_id`, `connection_id`, `kind`, `qbo_type`, `qbo_id`, `record_type`, `record_id`, `amount`, `currency`, `txn_date`, `reference`, `reason`, `snapshot`, `sync_token`, `status`, `note`, `resolved_by`, `resolved_at`, `last_seen_at`, `entity_id`, `customer_id`, `payment_id` FROM `reconciliation_items`;
+DROP TABLE `reconciliation_items`;
+ALTER TABLE `new_reconciliation_items` RENAME TO `reconciliation_items`;
+CREATE INDEX `reconciliationitem_organization_id` ON `reconciliation_items` (`organization_id`);
+CREATE UNIQUE INDEX `reconciliationitem_connection_id_qbo_type_qbo_id` ON `reconciliation_items` (`connection_id`, `qbo_type`, `qbo_id`);
+CREATE INDEX `reconciliationitem_entity_id_status` ON `reconciliation_items` (`entity_id`, `status`);
+CREATE TABLE `billing_profiles` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `organization_id` text NOT NULL, `is_default` bool NOT NULL DEFAULT (false), `entity_id` text NOT NULL, `stripe_account_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `billing_profiles_legal_entities_entity` FOREIGN KEY (`entity_id`) REFERENCES `legal_entities` (`id`) ON DELETE NO ACTION, CONSTRAINT `billing_profiles_stripe_accounts_stripe_account` FOREIGN KEY (`stripe_account_id`) REFERENCES `stripe_accounts` (`id`) ON DELETE NO ACTION);
+CREATE INDEX `billingprofile_organization_id` ON `billing_profiles` (`organization_id`);
+CREATE UNIQUE INDEX `billingprofile_entity_id` ON `billing_profiles` (`entity_id`);
+CREATE INDEX `billingprofile_stripe_account_id` ON `billing_profiles` (`stripe_account_id`);
+CREATE UNIQUE INDEX `billing_profiles_one_default` ON `billing_profiles` (`organization_id`) WHERE is_default;
+CREATE TABLE `payment_attempts` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `organization_id` text NOT NULL, `entity_id` text NOT NULL, `customer_id` text NOT NULL, `stripe_account_id` text NOT NULL, `method` text NOT NULL, `amount` integer NOT NULL, `currency` text NOT NULL, `payment_intent_id` text NULL, `status` text NOT NULL DEFAULT ('requires_payment'), `failure_message` text NULL, `invoice_id` text NOT NULL, `payment_id` text NULL, PRIMARY KEY (`id`), CONSTRAINT `payment_attempts_invoices_invoice` FOREIGN KEY (`invoice_id`) REFERENCES `invoices` (`id`) ON DELETE NO ACTION, CONSTRAINT `payment_attempts_payments_payment` FOREIGN KEY (`payment_id`) REFERENCES `payments` (`id`) ON DELETE SET NULL);
+CREATE INDEX `paymentattempt_organization_id` ON `payment_attempts` (`organization_id`);
+CREATE UNIQUE INDEX `paymentattempt_payment_intent_id` ON `payment_attempts` (`payment_intent_id`);
+CREATE INDEX `paymentattempt_invoice_id_status` ON `payment_attempts` (`invoice_id`, `status`);
+CREATE INDEX `paymentattempt_customer_id` ON `payment_attempts` (`customer_id`);
+CREATE TABLE `stripe_accounts` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `organization_id` text NOT NULL, `name` text NOT NULL, `publishable_key` text NOT NULL, `secret_key_sealed` text NOT NULL, `secret_key_hint` text NOT NULL, `livemode` bool NOT NULL DEFAULT (false), `webhook_secrets_sealed` text NULL, `webhook_secret_count` integer NOT NULL DEFAULT (0), `is_default` bool NOT NULL DEFAULT (false), `events_through` datetime NULL, `events_polled_at` datetime NULL, PRIMARY KEY (`id`));
+CREATE INDEX `stripeaccount_organization_id` ON `stripe_accounts` (`organization_id`);
+CREATE UNIQUE INDEX `stripeaccount_organization_id_name` ON `stripe_accounts` (`organization_id`, `name`);
+CREATE UNIQUE INDEX `stripe_accounts_one_default` ON `stripe_accounts` (`organization_id`) WHERE is_default;
+CREATE TABLE `stripe_events` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `organization_id` text NOT NULL, `stripe_account_id` text NOT NULL, `event_id` text NOT NULL, `type` text NOT NULL, `object_id` text NOT NULL, `stripe_created_at` datetime NOT NULL, `received_via` text NOT NULL, `payload` text NOT NULL, `status` text NOT NULL DEFAULT ('pending'), `attempts` integer NOT NULL DEFAULT (0), `last_error` text NULL, `entity_id` text NULL, `outcome` text NULL, `processed_at` datetime NULL, PRIMARY KEY (`id`));
+CREATE INDEX `stripeevent_organization_id` ON `stripe_events` (`organization_id`);
+CREATE UNIQUE INDEX `stripeevent_stripe_account_id_event_id` ON `stripe_events` (`stripe_account_id`, `event_id`);
+CREATE INDEX `stripeevent_stripe_account_id_status_id` ON `stripe_events` (`stripe_account_id`, `status`, `id`);
+PRAGMA foreign_keys = on;
+PRAGMA foreign_keys = on;
