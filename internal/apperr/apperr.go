@@ -70,6 +70,11 @@ const (
 	// QBONotPushable: the record cannot be pushed in its state (a draft invoice, a link to
 	// another connection).
 	QBONotPushable = "QBO_NOT_PUSHABLE"
+	// StripeNotConfigured: no Stripe account takes payments for the entity (no billing
+	// profile and no default account), or the account cannot be used.
+	StripeNotConfigured = "STRIPE_NOT_CONFIGURED"
+	// StripeError: Stripe refused the request; the message carries Stripe's code and text.
+	StripeError = "STRIPE_ERROR"
 	// Unavailable: the database cannot be reached right now; try again later (REST answers
 	// 503 with Retry-After). A write cut off at its commit may still have been applied, so
 	// only an idempotent request (the JE API's) is safe to send again unchanged.

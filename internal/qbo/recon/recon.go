@@ -43,6 +43,9 @@ type Event struct {
 
 // Problem is what a pass found about one QuickBooks record.
 type Problem struct {
+	// Source is where the record comes from; empty is QuickBooks. For Stripe, ConnectionID
+	// is the Stripe account and QBOType/QBOID the Stripe object.
+	Source                 reconciliationitem.Source
 	EntityID, ConnectionID string
 	Kind                   reconciliationitem.Kind
 	QBOType, QBOID         string
@@ -84,6 +87,7 @@ func (q *Queue) Raise(ctx context.Context, c *ent.Client, p Problem) (*ent.Recon
 	if err == nil && cur == nil {
 		create := c.ReconciliationItem.Create().
 			SetEntityID(p.EntityID).SetConnectionID(p.ConnectionID).SetKind(p.Kind).
+			SetNillableSource(nonEmpty(p.Source)).
 			SetQboType(p.QBOType).SetQboID(p.QBOID).
 			SetRecordType(p.RecordType).SetRecordID(p.RecordID).
 			SetNillableAmount(p.Amount).SetCurrency(p.Currency).SetNillableTxnDate(p.TxnDate).
@@ -273,4 +277,11 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+func nonEmpty(s reconciliationitem.Source) *reconciliationitem.Source {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
