@@ -10,6 +10,7 @@ import (
 	"books/ent/auditevent"
 	"books/ent/invoice"
 	"books/ent/qbolink"
+	"books/ent/refund"
 	"books/graph/model"
 	"books/internal/billing"
 	"books/internal/money"
@@ -241,7 +242,7 @@ func (r *mutationResolver) UnapplyCredit(ctx context.Context, input model.Unappl
 
 // RefundPayment is the resolver for the refundPayment field.
 func (r *mutationResolver) RefundPayment(ctx context.Context, input model.CashReturnInput) (*model.RefundPaymentPayload, error) {
-	ref, err := billing.RefundPayment(ctx, r.ent(ctx), cashReturn(input))
+	ref, err := r.refund(ctx, cashReturn(input))
 	if err != nil {
 		return nil, err
 	}
@@ -249,8 +250,11 @@ func (r *mutationResolver) RefundPayment(ctx context.Context, input model.CashRe
 	if err := r.after(ctx, nil, qbolink.RecordTypePayment, input.PaymentID); err != nil {
 		return nil, err
 	}
-	if err := r.after(ctx, nil, qbolink.RecordTypeRefund, ref.ID); err != nil {
-		return nil, err
+	if ref.Status == refund.StatusSucceeded {
+		// A refund through Stripe posts (and is pushed) when Stripe confirms it.
+		if err := r.after(ctx, nil, qbolink.RecordTypeRefund, ref.ID); err != nil {
+			return nil, err
+		}
 	}
 	p, invs, err := r.paymentWithInvoices(ctx, input.PaymentID)
 	if err != nil {

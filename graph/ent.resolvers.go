@@ -56,6 +56,11 @@ func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[st
 	return r.ent(ctx).AuditEvent.Query().Paginate(ctx, after, first, before, last, ent.WithAuditEventOrder(orderBy), ent.WithAuditEventFilter(where.Filter))
 }
 
+// BillingProfiles is the resolver for the billingProfiles field.
+func (r *queryResolver) BillingProfiles(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BillingProfileOrder, where *ent.BillingProfileWhereInput) (*ent.BillingProfileConnection, error) {
+	return r.ent(ctx).BillingProfile.Query().Paginate(ctx, after, first, before, last, ent.WithBillingProfileOrder(orderBy), ent.WithBillingProfileFilter(where.Filter))
+}
+
 // CoaMappings is the resolver for the coaMappings field.
 func (r *queryResolver) CoaMappings(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.COAMappingOrder, where *ent.COAMappingWhereInput) (*ent.COAMappingConnection, error) {
 	return r.ent(ctx).COAMapping.Query().Paginate(ctx, after, first, before, last, ent.WithCOAMappingOrder(orderBy), ent.WithCOAMappingFilter(where.Filter))
@@ -111,6 +116,11 @@ func (r *queryResolver) Payments(ctx context.Context, after *entgql.Cursor[strin
 	return r.ent(ctx).Payment.Query().Paginate(ctx, after, first, before, last, ent.WithPaymentOrder(orderBy), ent.WithPaymentFilter(where.Filter))
 }
 
+// PaymentAttempts is the resolver for the paymentAttempts field.
+func (r *queryResolver) PaymentAttempts(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentAttemptOrder, where *ent.PaymentAttemptWhereInput) (*ent.PaymentAttemptConnection, error) {
+	return r.ent(ctx).PaymentAttempt.Query().Paginate(ctx, after, first, before, last, ent.WithPaymentAttemptOrder(orderBy), ent.WithPaymentAttemptFilter(where.Filter))
+}
+
 // QboLinks is the resolver for the qboLinks field.
 func (r *queryResolver) QboLinks(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) (*ent.QBOLinkConnection, error) {
 	return r.ent(ctx).QBOLink.Query().Paginate(ctx, after, first, before, last, ent.WithQBOLinkOrder(orderBy), ent.WithQBOLinkFilter(where.Filter))
@@ -129,6 +139,11 @@ func (r *queryResolver) ReconciliationItems(ctx context.Context, after *entgql.C
 // Refunds is the resolver for the refunds field.
 func (r *queryResolver) Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error) {
 	return r.ent(ctx).Refund.Query().Paginate(ctx, after, first, before, last, ent.WithRefundOrder(orderBy), ent.WithRefundFilter(where.Filter))
+}
+
+// StripeAccounts is the resolver for the stripeAccounts field.
+func (r *queryResolver) StripeAccounts(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StripeAccountOrder, where *ent.StripeAccountWhereInput) (*ent.StripeAccountConnection, error) {
+	return r.ent(ctx).StripeAccount.Query().Paginate(ctx, after, first, before, last, ent.WithStripeAccountOrder(orderBy), ent.WithStripeAccountFilter(where.Filter))
 }
 
 // Vendors is the resolver for the vendors field.
@@ -178,6 +193,9 @@ func (r *Resolver) ReconciliationItem() generated.ReconciliationItemResolver {
 	return &reconciliationItemResolver{r}
 }
 
+// StripeAccount returns generated.StripeAccountResolver implementation.
+func (r *Resolver) StripeAccount() generated.StripeAccountResolver { return &stripeAccountResolver{r} }
+
 // Vendor returns generated.VendorResolver implementation.
 func (r *Resolver) Vendor() generated.VendorResolver { return &vendorResolver{r} }
 
@@ -193,5 +211,6 @@ type (
 	paymentResolver            struct{ *Resolver }
 	queryResolver              struct{ *Resolver }
 	reconciliationItemResolver struct{ *Resolver }
+	stripeAccountResolver      struct{ *Resolver }
 	vendorResolver             struct{ *Resolver }
 )

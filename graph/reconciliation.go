@@ -18,6 +18,9 @@ func (r *Resolver) puller() (*pull.Puller, error) {
 
 // reconQueue returns the reconciliation queue; QBO_NOT_CONNECTED without one.
 func (r *Resolver) reconQueue() (*recon.Queue, error) {
+	if (r.QuickBooks == nil || r.QuickBooks.Recon == nil) && r.Stripe != nil && r.Stripe.Queue != nil {
+		return r.Stripe.Queue, nil
+	}
 	if r.QuickBooks == nil || r.QuickBooks.Recon == nil {
 		return nil, apperr.New(apperr.QBONotConnected, "QuickBooks payment sync is not configured on this server")
 	}

@@ -17,11 +17,7 @@ import (
 
 // MatchReconciliationItem is the resolver for the matchReconciliationItem field.
 func (r *mutationResolver) MatchReconciliationItem(ctx context.Context, input model.MatchReconciliationItemInput) (*model.ReconciliationItemPayload, error) {
-	p, err := r.puller()
-	if err != nil {
-		return nil, err
-	}
-	it, paid, err := p.Match(ctx, r.ent(ctx), input.ReconciliationItemID, toApplications(input.Applications), deref(input.Note))
+	it, paid, err := r.match(ctx, input.ReconciliationItemID, toApplications(input.Applications), deref(input.Note))
 	if err != nil {
 		return nil, err
 	}

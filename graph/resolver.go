@@ -10,6 +10,7 @@ import (
 	"books/internal/auth"
 	"books/internal/billing"
 	"books/internal/realtime"
+	"books/internal/stripepay"
 )
 
 // Resolver holds what resolvers share. Resolvers read the (transactional) ent client from
@@ -24,6 +25,9 @@ type Resolver struct {
 	// QuickBooks is the QuickBooks Online integration; nil when the server has none (its
 	// mutations then answer QBO_NOT_CONNECTED).
 	QuickBooks *QuickBooks
+	// Stripe takes payments through Stripe; nil when the server has none (its mutations then
+	// answer STRIPE_NOT_CONFIGURED).
+	Stripe *stripepay.Service
 	// SQL and Dialect (entgo.io/ent/dialect's names) read tables ent does not own: River's.
 	SQL     *sql.DB
 	Dialect string

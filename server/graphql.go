@@ -33,7 +33,7 @@ import (
 
 func (s *Server) graphQLHandler() *handler.Server {
 	res := &graph.Resolver{Client: s.cfg.Client, Auth: s.cfg.Auth, Broker: s.cfg.Broker, Queue: s.cfg.Queue,
-		QuickBooks: s.cfg.QuickBooks}
+		QuickBooks: s.cfg.QuickBooks, Stripe: s.cfg.Stripe}
 	if s.cfg.DB != nil {
 		res.SQL, res.Dialect = s.cfg.DB.SQL, s.cfg.DB.Dialect
 	}
@@ -274,9 +274,11 @@ func limitPages(ctx context.Context, next graphql.Resolver) (any, error) {
 // bulkMutations run outside the operation's transaction and audit themselves: the bulk ones
 // run each item in its own transaction, so one failure neither stops nor undoes the others;
 // the QuickBooks ones call QuickBooks, which must never happen while a transaction is open
-// (on SQLite it would hold the database's one connection for the whole call).
+// (on SQLite it would hold the database's one connection for the whole call); so does
+// createInvoicePayment, which calls Stripe.
 var bulkMutations = map[string]bool{"bulkSubmitInvoices": true, "bulkApproveInvoices": true,
-	"disconnectQuickBooks": true, "updateQuickBooksLists": true, "linkQuickBooksRecord": true}
+	"disconnectQuickBooks": true, "updateQuickBooksLists": true, "linkQuickBooksRecord": true,
+	"createInvoicePayment": true}
 
 func hasBulkField(op *ast.OperationDefinition) bool {
 	for _, sel := range op.SelectionSet {

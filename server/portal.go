@@ -21,11 +21,11 @@ import (
 // portalFields are the root fields a portal client may use; the ledger is not among them.
 var portalFields = map[string]bool{
 	"me": true, "organization": true, "invoices": true, "payments": true, "node": true, "nodes": true,
-	"markInvoiceViewed": true,
+	"markInvoiceViewed": true, "createInvoicePayment": true, "paymentAttempts": true,
 }
 
 // portalMutations are the mutations a portal client may run.
-var portalMutations = map[string]bool{"markInvoiceViewed": true}
+var portalMutations = map[string]bool{"markInvoiceViewed": true, "createInvoicePayment": true}
 
 // portalReadable lists, per type, the fields a portal client may read; "*" opens them all.
 // Types not listed (accounts, journal entries, …) are closed, and so are the listed types'
@@ -46,6 +46,10 @@ var portalReadable = map[string]map[string]bool{
 	"InvoicePayload":     set("invoice"),
 	"InvoiceConnection":  set("*"), "InvoiceEdge": set("*"),
 	"PaymentConnection": set("*"), "PaymentEdge": set("*"), "PageInfo": set("*"),
+	"PaymentAttempt": set("id", "invoiceId", "invoice", "method", "amount", "currency", "status", "failureMessage",
+		"paymentId", "payment", "createdAt", "updatedAt"),
+	"PaymentAttemptConnection": set("*"), "PaymentAttemptEdge": set("*"),
+	"CreateInvoicePaymentPayload": set("*"),
 }
 
 func set(names ...string) map[string]bool {

@@ -23,6 +23,7 @@ import (
 	"books/internal/auth"
 	"books/internal/database"
 	"books/internal/qbo/pull"
+	"books/internal/stripepay"
 	"books/internal/realtime"
 )
 
@@ -76,6 +77,12 @@ type Config struct {
 	// QuickBooks is the QuickBooks Online integration behind the GraphQL API (connect,
 	// settings, push); without it those fields answer QBO_NOT_CONNECTED.
 	QuickBooks *graph.QuickBooks
+	// Stripe, when set, takes payments through Stripe: the GraphQL fields (accounts, billing
+	// profiles, createInvoicePayment, refunds through Stripe) and POST
+	// /webhooks/stripe/{accountId}, which takes no bearer token and no rate limit (the
+	// account's signing secret is the gate). Without it the path answers 404. New sets its
+	// OnStore, to count what the intake stores.
+	Stripe *stripepay.Service
 }
 
 // Server serves the Books HTTP API.
@@ -95,6 +102,8 @@ type Server struct {
 	schema *ast.Schema
 	// webhookNotes counts QuickBooks webhook notifications by outcome.
 	webhookNotes *prometheus.CounterVec
+	// stripeEvents counts Stripe events received (webhooks and the backstop) by outcome.
+	stripeEvents *prometheus.CounterVec
 }
 
 // NewRegistry returns a metrics registry with the Go runtime and process collectors.
@@ -151,6 +160,7 @@ func New(cfg Config) *Server {
 		origins: newOrigins(cfg.CORSOrigins), limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst)}
 	s.ws = newWSHub(s.metrics.websockets)
 	s.webhookNotes = newWebhookMetrics(reg)
+	s.stripeEvents = newStripeMetrics(reg)
 	if cfg.DB != nil {
 		if err := RegisterDBStats(reg, cfg.DB.SQL); err != nil {
 			s.log.Warn("database pool metrics not registered", "err", err.Error())
@@ -176,6 +186,17 @@ func New(cfg Config) *Server {
 		// rate limit: that is applied by the authenticating steps (requireBearer, the JE
 		// API's key check), which this route has none of.
 		s.route("POST /webhooks/qbo", "qbo_webhook", http.HandlerFunc(s.qboWebhook))
+	}
+	if sp := cfg.Stripe; sp != nil {
+		prev := sp.OnStore
+		sp.OnStore = func(fresh, dup int) {
+			if prev != nil {
+				prev(fresh, dup)
+			}
+			s.stripeEvents.WithLabelValues(webhookNew).Add(float64(fresh))
+			s.stripeEvents.WithLabelValues(webhookDuplicate).Add(float64(dup))
+		}
+		s.route("POST /webhooks/stripe/{accountId}", "stripe_webhook", http.HandlerFunc(s.stripeWebhook))
 	}
 	s.route("GET /healthz", "healthz", http.HandlerFunc(s.healthz))
 	s.route("GET /readyz", "readyz", http.HandlerFunc(s.readyz))

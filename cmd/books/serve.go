@@ -22,6 +22,7 @@ import (
 	"books/internal/qbo/conn"
 	"books/internal/qbo/qbotest"
 	"books/internal/realtime"
+	"books/internal/stripepay/stripefake"
 	"books/server"
 
 	"entgo.io/ent/dialect"
@@ -39,6 +40,8 @@ func serve(ctx context.Context, args []string) error {
 	workers := fs.Bool("workers", true, "work background jobs in this process too (false when `books worker` processes do)")
 	var qf qboFlags
 	qf.register(fs)
+	var sf stripeFlags
+	sf.register(fs)
 	var h httpSettings
 	if err := h.register(fs); err != nil {
 		return err
@@ -163,8 +166,24 @@ func serve(ctx context.Context, args []string) error {
 	if verifier != "" && qb == nil {
 		log.Warn("the QuickBooks webhook verifier is set but QuickBooks is not configured: POST /webhooks/qbo stays off")
 	}
+	// Stripe: accounts are data; in the demo, without a configured API, an offline fake.
+	var fake *stripefake.Server
+	if *withDemo && sf.apiURL == "" {
+		fake = stripefake.New(stripefake.Options{})
+		if sf.apiURL, err = fake.Start(); err != nil {
+			ln.Close()
+			return fmt.Errorf("start the Stripe fake: %w", err)
+		}
+		defer fake.Close()
+		log.Info("Stripe fake running", "url", sf.apiURL)
+	}
+	sp, err := newStripe(&c, db, queue, qb, sf.apiURL, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	reg := server.NewRegistry()
-	runner, err := newRunner(db, log, reg, queue, qb, !*workers, 20, *grace)
+	runner, err := newRunner(db, log, reg, queue, qb, sp, !*workers, 20, *grace)
 	if err != nil {
 		ln.Close()
 		return err
@@ -186,13 +205,27 @@ func serve(ctx context.Context, args []string) error {
 			}()
 		}
 	}
+	if fake != nil && demoInfo != nil {
+		ds := demo.Stripe{Fake: fake, Service: sp, WebhookBase: base}
+		if err := demo.ConnectStripe(ctx, client, demoInfo, ds); err != nil {
+			log.Warn("the demo could not set up Stripe", "err", err)
+		} else if err := demo.Save(c.dataDir, *demoInfo); err != nil {
+			log.Warn("the demo could not save its Stripe accounts", "err", err)
+		} else {
+			go func() {
+				if err := demo.StripeActivity(ctx, client, *demoInfo, ds); err != nil {
+					log.Warn("the demo's Stripe payment failed", "err", err)
+				}
+			}()
+		}
+	}
 	var callback http.Handler
 	if qb != nil {
 		callback = qb.flow.Handler(client)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "graphql", url, "dialect", db.Dialect)
 	srv := server.New(server.Config{DB: db, Client: client, Auth: authn, Logger: log, Broker: broker, Queue: queue, Registry: reg,
-		QBOCallback: callback, QuickBooks: qb.graph(), QBOWebhook: qb.intake(client, verifier),
+		QBOCallback: callback, QuickBooks: qb.graph(), QBOWebhook: qb.intake(client, verifier), Stripe: sp,
 		CORSOrigins: origins, GraphiQL: h.graphiql, RateLimit: h.rateLimit, RateBurst: h.rateBurst,
 		ReadTimeout: h.readTimeout, WriteTimeout: h.writeTimeout, IdleTimeout: h.idleTimeout})
 	serveErr := srv.Serve(ctx, ln, *grace)

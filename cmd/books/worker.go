@@ -16,6 +16,7 @@ import (
 	"books/internal/adminq"
 	"books/internal/database"
 	"books/internal/integrity"
+	"books/internal/stripepay"
 	"books/jobs"
 	"books/server"
 )
@@ -42,12 +43,16 @@ func migrateAll(ctx context.Context, db *database.DB) ([]string, error) {
 
 // newRunner builds the process's job runner; jobs that fail for good are raised in queue,
 // whose Enqueue becomes the runner's (an admin issue's retry enqueues its job again).
-func newRunner(db *database.DB, log *slog.Logger, reg prometheus.Registerer, queue *adminq.Queue, qb *quickBooks, insertOnly bool, concurrency int, grace time.Duration) (*jobs.Runner, error) {
+func newRunner(db *database.DB, log *slog.Logger, reg prometheus.Registerer, queue *adminq.Queue, qb *quickBooks, sp *stripepay.Service,
+	insertOnly bool, concurrency int, grace time.Duration) (*jobs.Runner, error) {
 	kinds := jobKinds()
 	integrity.RegisterJobs(kinds, db.Client(), queue)
 	periodic := integrity.PeriodicJobs(integrity.SealEvery, integrity.VerifyEvery)
 	if qb != nil {
 		periodic = append(periodic, qb.registerJobs(kinds, db.Client())...)
+	}
+	if sp != nil {
+		periodic = append(periodic, registerStripeJobs(kinds, sp)...)
 	}
 	r, err := jobs.New(db, jobs.Config{
 		Kinds:      kinds,
@@ -66,6 +71,9 @@ func newRunner(db *database.DB, log *slog.Logger, reg prometheus.Registerer, que
 	if qb != nil {
 		qb.setRunner(r)
 	}
+	if sp != nil {
+		sp.Runner = r
+	}
 	return r, nil
 }
 
@@ -80,6 +88,8 @@ func worker(ctx context.Context, args []string) error {
 	metricsAddr := fs.String("metrics-addr", env("BOOKS_WORKER_METRICS_ADDR", ""), "serve Prometheus metrics at http://<addr>/metrics (off when empty)")
 	var qf qboFlags
 	qf.register(fs)
+	var sf stripeFlags
+	sf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,7 +128,11 @@ func worker(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	runner, err := newRunner(db, log, reg, queue, qb, false, *concurrency, *grace)
+	sp, err := newStripe(&c, db, queue, qb, sf.apiURL, log)
+	if err != nil {
+		return err
+	}
+	runner, err := newRunner(db, log, reg, queue, qb, sp, false, *concurrency, *grace)
 	if err != nil {
 		return err
 	}

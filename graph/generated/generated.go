@@ -11,10 +11,12 @@ import (
 	"books/ent/invoice"
 	"books/ent/journalentry"
 	"books/ent/payment"
+	"books/ent/paymentattempt"
 	"books/ent/qboconnection"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
 	"books/ent/reconciliationitem"
+	"books/ent/refund"
 	"books/graph/model"
 	"books/internal/auth"
 	"books/internal/caldate"
@@ -64,6 +66,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	QuickBooksConnection() QuickBooksConnectionResolver
 	ReconciliationItem() ReconciliationItemResolver
+	StripeAccount() StripeAccountResolver
 	Subscription() SubscriptionResolver
 	Vendor() VendorResolver
 }
@@ -189,6 +192,32 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	BillingProfile struct {
+		CreatedAt       func(childComplexity int) int
+		Entity          func(childComplexity int) int
+		EntityID        func(childComplexity int) int
+		ID              func(childComplexity int) int
+		IsDefault       func(childComplexity int) int
+		StripeAccount   func(childComplexity int) int
+		StripeAccountID func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+	}
+
+	BillingProfileConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	BillingProfileEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	BillingProfilePayload struct {
+		BillingProfile func(childComplexity int) int
+	}
+
 	BulkError struct {
 		Code    func(childComplexity int) int
 		Message func(childComplexity int) int
@@ -307,6 +336,13 @@ type ComplexityRoot struct {
 	CreateIntegrationKeyPayload struct {
 		IntegrationKey func(childComplexity int) int
 		Secret         func(childComplexity int) int
+	}
+
+	CreateInvoicePaymentPayload struct {
+		ClientSecret   func(childComplexity int) int
+		Invoice        func(childComplexity int) int
+		PaymentAttempt func(childComplexity int) int
+		PublishableKey func(childComplexity int) int
 	}
 
 	CreateItemPayload struct {
@@ -685,8 +721,10 @@ type ComplexityRoot struct {
 		CreateCustomer            func(childComplexity int, input ent.CreateCustomerInput) int
 		CreateIntegrationKey      func(childComplexity int, input model.CreateIntegrationKeyInput) int
 		CreateInvoice             func(childComplexity int, input model.CreateInvoiceInput) int
+		CreateInvoicePayment      func(childComplexity int, input model.CreateInvoicePaymentInput) int
 		CreateItem                func(childComplexity int, input ent.CreateItemInput) int
 		CreateLegalEntity         func(childComplexity int, input ent.CreateLegalEntityInput) int
+		CreateStripeAccount       func(childComplexity int, input model.CreateStripeAccountInput) int
 		CreateVendor              func(childComplexity int, input ent.CreateVendorInput) int
 		DeferReconciliationItem   func(childComplexity int, input model.ReconciliationItemActionInput) int
 		DeleteCOAMapping          func(childComplexity int, input model.DeleteCOAMappingInput) int
@@ -702,6 +740,7 @@ type ComplexityRoot struct {
 		RecordPayment             func(childComplexity int, input model.RecordPaymentInput) int
 		RefundPayment             func(childComplexity int, input model.CashReturnInput) int
 		RejectInvoice             func(childComplexity int, input model.RejectInvoiceInput) int
+		RemoveBillingProfile      func(childComplexity int, input model.RemoveBillingProfileInput) int
 		ReopenPeriod              func(childComplexity int, input model.PeriodInput) int
 		ResolveAdminIssue         func(childComplexity int, input model.AdminIssueActionInput) int
 		RetryAdminIssue           func(childComplexity int, input model.AdminIssueActionInput) int
@@ -709,6 +748,7 @@ type ComplexityRoot struct {
 		ReverseJournalEntry       func(childComplexity int, input model.ReverseJournalEntryInput) int
 		RevokeIntegrationKey      func(childComplexity int, input model.RevokeIntegrationKeyInput) int
 		SendInvoice               func(childComplexity int, input model.InvoiceActionInput) int
+		SetBillingProfile         func(childComplexity int, input model.SetBillingProfileInput) int
 		SetInvoicePrefix          func(childComplexity int, input model.SetInvoicePrefixInput) int
 		SubmitInvoice             func(childComplexity int, input model.InvoiceActionInput) int
 		SyncToQuickBooks          func(childComplexity int, input model.SyncToQuickBooksInput) int
@@ -725,6 +765,7 @@ type ComplexityRoot struct {
 		UpdateLegalEntity         func(childComplexity int, input model.UpdateLegalEntityInput) int
 		UpdateQuickBooksLists     func(childComplexity int, input model.QuickBooksEntityInput) int
 		UpdateQuickBooksSettings  func(childComplexity int, input model.UpdateQuickBooksSettingsInput) int
+		UpdateStripeAccount       func(childComplexity int, input model.UpdateStripeAccountInput) int
 		UpdateVendor              func(childComplexity int, input model.UpdateVendorInput) int
 		VerifyLedger              func(childComplexity int, input model.VerifyLedgerInput) int
 		VoidInvoice               func(childComplexity int, input model.VoidInvoiceInput) int
@@ -771,6 +812,7 @@ type ComplexityRoot struct {
 		Refunded        func(childComplexity int) int
 		Refunds         func(childComplexity int) int
 		Reversed        func(childComplexity int) int
+		StripeAccountID func(childComplexity int) int
 		SyncStatus      func(childComplexity int) int
 		Unapplied       func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
@@ -790,6 +832,36 @@ type ComplexityRoot struct {
 		UnappliedAt    func(childComplexity int) int
 		UnapplyEntryID func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
+	}
+
+	PaymentAttempt struct {
+		Amount          func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		Currency        func(childComplexity int) int
+		CustomerID      func(childComplexity int) int
+		EntityID        func(childComplexity int) int
+		FailureMessage  func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Invoice         func(childComplexity int) int
+		InvoiceID       func(childComplexity int) int
+		Method          func(childComplexity int) int
+		Payment         func(childComplexity int) int
+		PaymentID       func(childComplexity int) int
+		PaymentIntentID func(childComplexity int) int
+		Status          func(childComplexity int) int
+		StripeAccountID func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+	}
+
+	PaymentAttemptConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	PaymentAttemptEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	PaymentConnection struct {
@@ -881,6 +953,7 @@ type ComplexityRoot struct {
 		Accounts             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountOrder, where *ent.AccountWhereInput) int
 		AdminIssues          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdminIssueOrder, where *ent.AdminIssueWhereInput) int
 		AuditEvents          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
+		BillingProfiles      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BillingProfileOrder, where *ent.BillingProfileWhereInput) int
 		ChargeReversals      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ChargeReversalOrder, where *ent.ChargeReversalWhereInput) int
 		Classes              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClassOrder, where *ent.ClassWhereInput) int
 		CoaMappings          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.COAMappingOrder, where *ent.COAMappingWhereInput) int
@@ -896,6 +969,7 @@ type ComplexityRoot struct {
 		Node                 func(childComplexity int, id string) int
 		Nodes                func(childComplexity int, ids []string) int
 		Organization         func(childComplexity int) int
+		PaymentAttempts      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentAttemptOrder, where *ent.PaymentAttemptWhereInput) int
 		Payments             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
 		Periods              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) int
 		QboLinks             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) int
@@ -903,6 +977,7 @@ type ComplexityRoot struct {
 		QuickBooksConnection func(childComplexity int, entityID string) int
 		ReconciliationItems  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReconciliationItemOrder, where *ent.ReconciliationItemWhereInput) int
 		Refunds              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) int
+		StripeAccounts       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StripeAccountOrder, where *ent.StripeAccountWhereInput) int
 		TrialBalance         func(childComplexity int, entityID string, asOf caldate.Date) int
 		Vendors              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) int
 		WriteOffs            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) int
@@ -991,6 +1066,7 @@ type ComplexityRoot struct {
 		ResolvedAt       func(childComplexity int) int
 		ResolvedBy       func(childComplexity int) int
 		Snapshot         func(childComplexity int) int
+		Source           func(childComplexity int) int
 		Status           func(childComplexity int) int
 		SuggestedMatches func(childComplexity int) int
 		TxnDate          func(childComplexity int) int
@@ -1033,11 +1109,13 @@ type ComplexityRoot struct {
 		Date           func(childComplexity int) int
 		EntityID       func(childComplexity int) int
 		ExternalRef    func(childComplexity int) int
+		FailureMessage func(childComplexity int) int
 		ID             func(childComplexity int) int
 		JournalEntryID func(childComplexity int) int
 		Payment        func(childComplexity int) int
 		PaymentID      func(childComplexity int) int
 		Reason         func(childComplexity int) int
+		Status         func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
 	}
 
@@ -1056,6 +1134,10 @@ type ComplexityRoot struct {
 		Invoices func(childComplexity int) int
 		Payment  func(childComplexity int) int
 		Refund   func(childComplexity int) int
+	}
+
+	RemoveBillingProfilePayload struct {
+		DeletedBillingProfileID func(childComplexity int) int
 	}
 
 	ReopenPeriodPayload struct {
@@ -1080,6 +1162,35 @@ type ComplexityRoot struct {
 	SetInvoicePrefixPayload struct {
 		Entity func(childComplexity int) int
 		Prefix func(childComplexity int) int
+	}
+
+	StripeAccount struct {
+		CreatedAt          func(childComplexity int) int
+		EventsPolledAt     func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		IsDefault          func(childComplexity int) int
+		Livemode           func(childComplexity int) int
+		Name               func(childComplexity int) int
+		PublishableKey     func(childComplexity int) int
+		SecretKeyHint      func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+		WebhookPath        func(childComplexity int) int
+		WebhookSecretCount func(childComplexity int) int
+	}
+
+	StripeAccountConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	StripeAccountEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	StripeAccountPayload struct {
+		StripeAccount func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -1325,6 +1436,11 @@ type MutationResolver interface {
 	MatchReconciliationItem(ctx context.Context, input model.MatchReconciliationItemInput) (*model.ReconciliationItemPayload, error)
 	DeferReconciliationItem(ctx context.Context, input model.ReconciliationItemActionInput) (*model.ReconciliationItemPayload, error)
 	DismissReconciliationItem(ctx context.Context, input model.ReconciliationItemActionInput) (*model.ReconciliationItemPayload, error)
+	CreateStripeAccount(ctx context.Context, input model.CreateStripeAccountInput) (*model.StripeAccountPayload, error)
+	UpdateStripeAccount(ctx context.Context, input model.UpdateStripeAccountInput) (*model.StripeAccountPayload, error)
+	SetBillingProfile(ctx context.Context, input model.SetBillingProfileInput) (*model.BillingProfilePayload, error)
+	RemoveBillingProfile(ctx context.Context, input model.RemoveBillingProfileInput) (*model.RemoveBillingProfilePayload, error)
+	CreateInvoicePayment(ctx context.Context, input model.CreateInvoicePaymentInput) (*model.CreateInvoicePaymentPayload, error)
 }
 type PaymentResolver interface {
 	QboLinks(ctx context.Context, obj *ent.Payment) ([]*ent.QBOLink, error)
@@ -1337,6 +1453,7 @@ type QueryResolver interface {
 	Periods(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) (*ent.AccountingPeriodConnection, error)
 	AdminIssues(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdminIssueOrder, where *ent.AdminIssueWhereInput) (*ent.AdminIssueConnection, error)
 	AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) (*ent.AuditEventConnection, error)
+	BillingProfiles(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BillingProfileOrder, where *ent.BillingProfileWhereInput) (*ent.BillingProfileConnection, error)
 	CoaMappings(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.COAMappingOrder, where *ent.COAMappingWhereInput) (*ent.COAMappingConnection, error)
 	ChargeReversals(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ChargeReversalOrder, where *ent.ChargeReversalWhereInput) (*ent.ChargeReversalConnection, error)
 	Classes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClassOrder, where *ent.ClassWhereInput) (*ent.ClassConnection, error)
@@ -1347,10 +1464,12 @@ type QueryResolver interface {
 	JournalEntries(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.JournalEntryOrder, where *ent.JournalEntryWhereInput) (*ent.JournalEntryConnection, error)
 	LegalEntities(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LegalEntityOrder, where *ent.LegalEntityWhereInput) (*ent.LegalEntityConnection, error)
 	Payments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) (*ent.PaymentConnection, error)
+	PaymentAttempts(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentAttemptOrder, where *ent.PaymentAttemptWhereInput) (*ent.PaymentAttemptConnection, error)
 	QboLinks(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOLinkOrder, where *ent.QBOLinkWhereInput) (*ent.QBOLinkConnection, error)
 	QboListEntries(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.QBOListEntryOrder, where *ent.QBOListEntryWhereInput) (*ent.QBOListEntryConnection, error)
 	ReconciliationItems(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReconciliationItemOrder, where *ent.ReconciliationItemWhereInput) (*ent.ReconciliationItemConnection, error)
 	Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error)
+	StripeAccounts(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StripeAccountOrder, where *ent.StripeAccountWhereInput) (*ent.StripeAccountConnection, error)
 	Vendors(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.VendorOrder, where *ent.VendorWhereInput) (*ent.VendorConnection, error)
 	WriteOffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WriteOffOrder, where *ent.WriteOffWhereInput) (*ent.WriteOffConnection, error)
 	Jobs(ctx context.Context, state *rivertype.JobState, kind *string, first *int, after *entgql.Cursor[string]) (*model.JobConnection, error)
@@ -1368,6 +1487,9 @@ type QuickBooksConnectionResolver interface {
 }
 type ReconciliationItemResolver interface {
 	SuggestedMatches(ctx context.Context, obj *ent.ReconciliationItem) ([]*recon.Suggestion, error)
+}
+type StripeAccountResolver interface {
+	WebhookPath(ctx context.Context, obj *ent.StripeAccount) (string, error)
 }
 type SubscriptionResolver interface {
 	AdminIssues(ctx context.Context, entityID *string) (<-chan *ent.AdminIssue, error)
@@ -1854,6 +1976,94 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
+	case "BillingProfile.createdAt":
+		if e.ComplexityRoot.BillingProfile.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfile.CreatedAt(childComplexity), true
+	case "BillingProfile.entity":
+		if e.ComplexityRoot.BillingProfile.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfile.Entity(childComplexity), true
+	case "BillingProfile.entityId":
+		if e.ComplexityRoot.BillingProfile.EntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfile.EntityID(childComplexity), true
+	case "BillingProfile.id":
+		if e.ComplexityRoot.BillingProfile.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfile.ID(childComplexity), true
+	case "BillingProfile.isDefault":
+		if e.ComplexityRoot.BillingProfile.IsDefault == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfile.IsDefault(childComplexity), true
+	case "BillingProfile.stripeAccount":
+		if e.ComplexityRoot.BillingProfile.StripeAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfile.StripeAccount(childComplexity), true
+	case "BillingProfile.stripeAccountId":
+		if e.ComplexityRoot.BillingProfile.StripeAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfile.StripeAccountID(childComplexity), true
+	case "BillingProfile.updatedAt":
+		if e.ComplexityRoot.BillingProfile.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfile.UpdatedAt(childComplexity), true
+
+	case "BillingProfileConnection.edges":
+		if e.ComplexityRoot.BillingProfileConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfileConnection.Edges(childComplexity), true
+	case "BillingProfileConnection.pageInfo":
+		if e.ComplexityRoot.BillingProfileConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfileConnection.PageInfo(childComplexity), true
+	case "BillingProfileConnection.totalCount":
+		if e.ComplexityRoot.BillingProfileConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfileConnection.TotalCount(childComplexity), true
+
+	case "BillingProfileEdge.cursor":
+		if e.ComplexityRoot.BillingProfileEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfileEdge.Cursor(childComplexity), true
+	case "BillingProfileEdge.node":
+		if e.ComplexityRoot.BillingProfileEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfileEdge.Node(childComplexity), true
+
+	case "BillingProfilePayload.billingProfile":
+		if e.ComplexityRoot.BillingProfilePayload.BillingProfile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingProfilePayload.BillingProfile(childComplexity), true
+
 	case "BulkError.code":
 		if e.ComplexityRoot.BulkError.Code == nil {
 			break
@@ -2255,6 +2465,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateIntegrationKeyPayload.Secret(childComplexity), true
+
+	case "CreateInvoicePaymentPayload.clientSecret":
+		if e.ComplexityRoot.CreateInvoicePaymentPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateInvoicePaymentPayload.ClientSecret(childComplexity), true
+	case "CreateInvoicePaymentPayload.invoice":
+		if e.ComplexityRoot.CreateInvoicePaymentPayload.Invoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateInvoicePaymentPayload.Invoice(childComplexity), true
+	case "CreateInvoicePaymentPayload.paymentAttempt":
+		if e.ComplexityRoot.CreateInvoicePaymentPayload.PaymentAttempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateInvoicePaymentPayload.PaymentAttempt(childComplexity), true
+	case "CreateInvoicePaymentPayload.publishableKey":
+		if e.ComplexityRoot.CreateInvoicePaymentPayload.PublishableKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateInvoicePaymentPayload.PublishableKey(childComplexity), true
 
 	case "CreateItemPayload.item":
 		if e.ComplexityRoot.CreateItemPayload.Item == nil {
@@ -3967,6 +4202,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateInvoice(childComplexity, args["input"].(model.CreateInvoiceInput)), true
+	case "Mutation.createInvoicePayment":
+		if e.ComplexityRoot.Mutation.CreateInvoicePayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createInvoicePayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateInvoicePayment(childComplexity, args["input"].(model.CreateInvoicePaymentInput)), true
 	case "Mutation.createItem":
 		if e.ComplexityRoot.Mutation.CreateItem == nil {
 			break
@@ -3989,6 +4235,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateLegalEntity(childComplexity, args["input"].(ent.CreateLegalEntityInput)), true
+	case "Mutation.createStripeAccount":
+		if e.ComplexityRoot.Mutation.CreateStripeAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createStripeAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateStripeAccount(childComplexity, args["input"].(model.CreateStripeAccountInput)), true
 	case "Mutation.createVendor":
 		if e.ComplexityRoot.Mutation.CreateVendor == nil {
 			break
@@ -4154,6 +4411,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectInvoice(childComplexity, args["input"].(model.RejectInvoiceInput)), true
+	case "Mutation.removeBillingProfile":
+		if e.ComplexityRoot.Mutation.RemoveBillingProfile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeBillingProfile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveBillingProfile(childComplexity, args["input"].(model.RemoveBillingProfileInput)), true
 	case "Mutation.reopenPeriod":
 		if e.ComplexityRoot.Mutation.ReopenPeriod == nil {
 			break
@@ -4231,6 +4499,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SendInvoice(childComplexity, args["input"].(model.InvoiceActionInput)), true
+	case "Mutation.setBillingProfile":
+		if e.ComplexityRoot.Mutation.SetBillingProfile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setBillingProfile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetBillingProfile(childComplexity, args["input"].(model.SetBillingProfileInput)), true
 	case "Mutation.setInvoicePrefix":
 		if e.ComplexityRoot.Mutation.SetInvoicePrefix == nil {
 			break
@@ -4407,6 +4686,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateQuickBooksSettings(childComplexity, args["input"].(model.UpdateQuickBooksSettingsInput)), true
+	case "Mutation.updateStripeAccount":
+		if e.ComplexityRoot.Mutation.UpdateStripeAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateStripeAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateStripeAccount(childComplexity, args["input"].(model.UpdateStripeAccountInput)), true
 	case "Mutation.updateVendor":
 		if e.ComplexityRoot.Mutation.UpdateVendor == nil {
 			break
@@ -4657,6 +4947,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Payment.Reversed(childComplexity), true
+	case "Payment.stripeAccountId":
+		if e.ComplexityRoot.Payment.StripeAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.StripeAccountID(childComplexity), true
 	case "Payment.syncStatus":
 		if e.ComplexityRoot.Payment.SyncStatus == nil {
 			break
@@ -4754,6 +5050,135 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PaymentApplication.UpdatedAt(childComplexity), true
+
+	case "PaymentAttempt.amount":
+		if e.ComplexityRoot.PaymentAttempt.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Amount(childComplexity), true
+	case "PaymentAttempt.createdAt":
+		if e.ComplexityRoot.PaymentAttempt.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.CreatedAt(childComplexity), true
+	case "PaymentAttempt.currency":
+		if e.ComplexityRoot.PaymentAttempt.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Currency(childComplexity), true
+	case "PaymentAttempt.customerId":
+		if e.ComplexityRoot.PaymentAttempt.CustomerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.CustomerID(childComplexity), true
+	case "PaymentAttempt.entityId":
+		if e.ComplexityRoot.PaymentAttempt.EntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.EntityID(childComplexity), true
+	case "PaymentAttempt.failureMessage":
+		if e.ComplexityRoot.PaymentAttempt.FailureMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.FailureMessage(childComplexity), true
+	case "PaymentAttempt.id":
+		if e.ComplexityRoot.PaymentAttempt.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.ID(childComplexity), true
+	case "PaymentAttempt.invoice":
+		if e.ComplexityRoot.PaymentAttempt.Invoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Invoice(childComplexity), true
+	case "PaymentAttempt.invoiceId":
+		if e.ComplexityRoot.PaymentAttempt.InvoiceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.InvoiceID(childComplexity), true
+	case "PaymentAttempt.method":
+		if e.ComplexityRoot.PaymentAttempt.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Method(childComplexity), true
+	case "PaymentAttempt.payment":
+		if e.ComplexityRoot.PaymentAttempt.Payment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Payment(childComplexity), true
+	case "PaymentAttempt.paymentId":
+		if e.ComplexityRoot.PaymentAttempt.PaymentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.PaymentID(childComplexity), true
+	case "PaymentAttempt.paymentIntentId":
+		if e.ComplexityRoot.PaymentAttempt.PaymentIntentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.PaymentIntentID(childComplexity), true
+	case "PaymentAttempt.status":
+		if e.ComplexityRoot.PaymentAttempt.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Status(childComplexity), true
+	case "PaymentAttempt.stripeAccountId":
+		if e.ComplexityRoot.PaymentAttempt.StripeAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.StripeAccountID(childComplexity), true
+	case "PaymentAttempt.updatedAt":
+		if e.ComplexityRoot.PaymentAttempt.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.UpdatedAt(childComplexity), true
+
+	case "PaymentAttemptConnection.edges":
+		if e.ComplexityRoot.PaymentAttemptConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptConnection.Edges(childComplexity), true
+	case "PaymentAttemptConnection.pageInfo":
+		if e.ComplexityRoot.PaymentAttemptConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptConnection.PageInfo(childComplexity), true
+	case "PaymentAttemptConnection.totalCount":
+		if e.ComplexityRoot.PaymentAttemptConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptConnection.TotalCount(childComplexity), true
+
+	case "PaymentAttemptEdge.cursor":
+		if e.ComplexityRoot.PaymentAttemptEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptEdge.Cursor(childComplexity), true
+	case "PaymentAttemptEdge.node":
+		if e.ComplexityRoot.PaymentAttemptEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptEdge.Node(childComplexity), true
 
 	case "PaymentConnection.edges":
 		if e.ComplexityRoot.PaymentConnection.Edges == nil {
@@ -5133,6 +5558,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.AuditEventOrder), args["where"].(*ent.AuditEventWhereInput)), true
+	case "Query.billingProfiles":
+		if e.ComplexityRoot.Query.BillingProfiles == nil {
+			break
+		}
+
+		args, err := ec.field_Query_billingProfiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BillingProfiles(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.BillingProfileOrder), args["where"].(*ent.BillingProfileWhereInput)), true
 	case "Query.chargeReversals":
 		if e.ComplexityRoot.Query.ChargeReversals == nil {
 			break
@@ -5289,6 +5725,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Organization(childComplexity), true
+	case "Query.paymentAttempts":
+		if e.ComplexityRoot.Query.PaymentAttempts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_paymentAttempts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PaymentAttempts(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.PaymentAttemptOrder), args["where"].(*ent.PaymentAttemptWhereInput)), true
 	case "Query.payments":
 		if e.ComplexityRoot.Query.Payments == nil {
 			break
@@ -5366,6 +5813,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Refunds(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.RefundOrder), args["where"].(*ent.RefundWhereInput)), true
+	case "Query.stripeAccounts":
+		if e.ComplexityRoot.Query.StripeAccounts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_stripeAccounts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.StripeAccounts(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.StripeAccountOrder), args["where"].(*ent.StripeAccountWhereInput)), true
 	case "Query.trialBalance":
 		if e.ComplexityRoot.Query.TrialBalance == nil {
 			break
@@ -5773,6 +6231,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReconciliationItem.Snapshot(childComplexity), true
+	case "ReconciliationItem.source":
+		if e.ComplexityRoot.ReconciliationItem.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Source(childComplexity), true
 	case "ReconciliationItem.status":
 		if e.ComplexityRoot.ReconciliationItem.Status == nil {
 			break
@@ -5923,6 +6387,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Refund.ExternalRef(childComplexity), true
+	case "Refund.failureMessage":
+		if e.ComplexityRoot.Refund.FailureMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Refund.FailureMessage(childComplexity), true
 	case "Refund.id":
 		if e.ComplexityRoot.Refund.ID == nil {
 			break
@@ -5953,6 +6423,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Refund.Reason(childComplexity), true
+	case "Refund.status":
+		if e.ComplexityRoot.Refund.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Refund.Status(childComplexity), true
 	case "Refund.updatedAt":
 		if e.ComplexityRoot.Refund.UpdatedAt == nil {
 			break
@@ -6010,6 +6486,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefundPaymentPayload.Refund(childComplexity), true
+
+	case "RemoveBillingProfilePayload.deletedBillingProfileId":
+		if e.ComplexityRoot.RemoveBillingProfilePayload.DeletedBillingProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveBillingProfilePayload.DeletedBillingProfileID(childComplexity), true
 
 	case "ReopenPeriodPayload.period":
 		if e.ComplexityRoot.ReopenPeriodPayload.Period == nil {
@@ -6069,6 +6552,112 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SetInvoicePrefixPayload.Prefix(childComplexity), true
+
+	case "StripeAccount.createdAt":
+		if e.ComplexityRoot.StripeAccount.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.CreatedAt(childComplexity), true
+	case "StripeAccount.eventsPolledAt":
+		if e.ComplexityRoot.StripeAccount.EventsPolledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.EventsPolledAt(childComplexity), true
+	case "StripeAccount.id":
+		if e.ComplexityRoot.StripeAccount.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.ID(childComplexity), true
+	case "StripeAccount.isDefault":
+		if e.ComplexityRoot.StripeAccount.IsDefault == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.IsDefault(childComplexity), true
+	case "StripeAccount.livemode":
+		if e.ComplexityRoot.StripeAccount.Livemode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.Livemode(childComplexity), true
+	case "StripeAccount.name":
+		if e.ComplexityRoot.StripeAccount.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.Name(childComplexity), true
+	case "StripeAccount.publishableKey":
+		if e.ComplexityRoot.StripeAccount.PublishableKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.PublishableKey(childComplexity), true
+	case "StripeAccount.secretKeyHint":
+		if e.ComplexityRoot.StripeAccount.SecretKeyHint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.SecretKeyHint(childComplexity), true
+	case "StripeAccount.updatedAt":
+		if e.ComplexityRoot.StripeAccount.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.UpdatedAt(childComplexity), true
+	case "StripeAccount.webhookPath":
+		if e.ComplexityRoot.StripeAccount.WebhookPath == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.WebhookPath(childComplexity), true
+	case "StripeAccount.webhookSecretCount":
+		if e.ComplexityRoot.StripeAccount.WebhookSecretCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccount.WebhookSecretCount(childComplexity), true
+
+	case "StripeAccountConnection.edges":
+		if e.ComplexityRoot.StripeAccountConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccountConnection.Edges(childComplexity), true
+	case "StripeAccountConnection.pageInfo":
+		if e.ComplexityRoot.StripeAccountConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccountConnection.PageInfo(childComplexity), true
+	case "StripeAccountConnection.totalCount":
+		if e.ComplexityRoot.StripeAccountConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccountConnection.TotalCount(childComplexity), true
+
+	case "StripeAccountEdge.cursor":
+		if e.ComplexityRoot.StripeAccountEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccountEdge.Cursor(childComplexity), true
+	case "StripeAccountEdge.node":
+		if e.ComplexityRoot.StripeAccountEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccountEdge.Node(childComplexity), true
+
+	case "StripeAccountPayload.stripeAccount":
+		if e.ComplexityRoot.StripeAccountPayload.StripeAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeAccountPayload.StripeAccount(childComplexity), true
 
 	case "Subscription.adminIssues":
 		if e.ComplexityRoot.Subscription.AdminIssues == nil {
@@ -6592,6 +7181,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputApplyPaymentInput,
 		ec.unmarshalInputAuditEventOrder,
 		ec.unmarshalInputAuditEventWhereInput,
+		ec.unmarshalInputBillingProfileOrder,
+		ec.unmarshalInputBillingProfileWhereInput,
 		ec.unmarshalInputBulkInvoicesInput,
 		ec.unmarshalInputCOAMappingOrder,
 		ec.unmarshalInputCOAMappingPatch,
@@ -6608,8 +7199,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateCustomerInput,
 		ec.unmarshalInputCreateIntegrationKeyInput,
 		ec.unmarshalInputCreateInvoiceInput,
+		ec.unmarshalInputCreateInvoicePaymentInput,
 		ec.unmarshalInputCreateItemInput,
 		ec.unmarshalInputCreateLegalEntityInput,
+		ec.unmarshalInputCreateStripeAccountInput,
 		ec.unmarshalInputCreateVendorInput,
 		ec.unmarshalInputCreditApplicationOrder,
 		ec.unmarshalInputCreditApplicationWhereInput,
@@ -6648,6 +7241,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputOrganizationWhereInput,
 		ec.unmarshalInputPaymentApplicationOrder,
 		ec.unmarshalInputPaymentApplicationWhereInput,
+		ec.unmarshalInputPaymentAttemptOrder,
+		ec.unmarshalInputPaymentAttemptWhereInput,
 		ec.unmarshalInputPaymentOrder,
 		ec.unmarshalInputPaymentWhereInput,
 		ec.unmarshalInputPeriodInput,
@@ -6666,9 +7261,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRefundOrder,
 		ec.unmarshalInputRefundWhereInput,
 		ec.unmarshalInputRejectInvoiceInput,
+		ec.unmarshalInputRemoveBillingProfileInput,
 		ec.unmarshalInputReverseJournalEntryInput,
 		ec.unmarshalInputRevokeIntegrationKeyInput,
+		ec.unmarshalInputSetBillingProfileInput,
 		ec.unmarshalInputSetInvoicePrefixInput,
+		ec.unmarshalInputStripeAccountOrder,
+		ec.unmarshalInputStripeAccountPatch,
+		ec.unmarshalInputStripeAccountWhereInput,
 		ec.unmarshalInputSyncToQuickBooksInput,
 		ec.unmarshalInputUnapplyCreditInput,
 		ec.unmarshalInputUnapplyPaymentInput,
@@ -6682,6 +7282,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputUpdateItemInput,
 		ec.unmarshalInputUpdateLegalEntityInput,
 		ec.unmarshalInputUpdateQuickBooksSettingsInput,
+		ec.unmarshalInputUpdateStripeAccountInput,
 		ec.unmarshalInputUpdateVendorInput,
 		ec.unmarshalInputVendorOrder,
 		ec.unmarshalInputVendorPatch,
@@ -9940,6 +10541,312 @@ enum AuditInterface @goModel(model: "books/ent/auditevent.Via") {
   SYSTEM @goEnum(value: "books/ent/auditevent.ViaSystem")
 }
 """
+Which Stripe account a legal entity takes payments through; the account's events that name no entity are routed by it.
+"""
+type BillingProfile implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix bp_ followed by a time-ordered ULID (bp_01jd8x…).
+  """
+  id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
+  createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
+  updatedAt: Time!
+  """
+  The legal entity; one profile per entity.
+  """
+  entityId: ID!
+  """
+  The Stripe account the entity's invoices are paid through.
+  """
+  stripeAccountId: ID!
+  """
+  Whether the entity is the organization's default entity: a Stripe event that names no entity, on an account no single profile routes, is posted in it. At most one per organization; without one, the organization's oldest entity is the default.
+  """
+  isDefault: Boolean!
+  """
+  The legal entity.
+  """
+  entity: LegalEntity!
+  """
+  The Stripe account the entity's invoices are paid through.
+  """
+  stripeAccount: StripeAccount!
+}
+"""
+A connection to a list of items.
+"""
+type BillingProfileConnection {
+  """
+  A list of edges.
+  """
+  edges: [BillingProfileEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type BillingProfileEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: BillingProfile
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for BillingProfile connections
+"""
+input BillingProfileOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order BillingProfiles.
+  """
+  field: BillingProfileOrderField!
+}
+"""
+Properties by which BillingProfile connections can be ordered.
+"""
+enum BillingProfileOrderField {
+  """
+  Order by when the profile was created.
+  """
+  CREATED_AT
+}
+"""
+Filters BillingProfile records: every predicate given must hold.
+"""
+input BillingProfileWhereInput {
+  """
+  Matches records the given filter does not match.
+  """
+  not: BillingProfileWhereInput
+  """
+  Matches records every given filter matches.
+  """
+  and: [BillingProfileWhereInput!]
+  """
+  Matches records at least one given filter matches.
+  """
+  or: [BillingProfileWhereInput!]
+  """
+  id equals the given value.
+  """
+  id: ID
+  """
+  id differs from the given value.
+  """
+  idNEQ: ID
+  """
+  id is one of the given values.
+  """
+  idIn: [ID!]
+  """
+  id is none of the given values.
+  """
+  idNotIn: [ID!]
+  """
+  id is greater than the given value.
+  """
+  idGT: ID
+  """
+  id is greater than or equal to the given value.
+  """
+  idGTE: ID
+  """
+  id is less than the given value.
+  """
+  idLT: ID
+  """
+  id is less than or equal to the given value.
+  """
+  idLTE: ID
+  """
+  id equals the given text, ignoring case.
+  """
+  idEqualFold: ID
+  """
+  id contains the given text, ignoring case.
+  """
+  idContainsFold: ID
+  """
+  createdAt equals the given value.
+  """
+  createdAt: Time
+  """
+  createdAt differs from the given value.
+  """
+  createdAtNEQ: Time
+  """
+  createdAt is one of the given values.
+  """
+  createdAtIn: [Time!]
+  """
+  createdAt is none of the given values.
+  """
+  createdAtNotIn: [Time!]
+  """
+  createdAt is greater than the given value.
+  """
+  createdAtGT: Time
+  """
+  createdAt is greater than or equal to the given value.
+  """
+  createdAtGTE: Time
+  """
+  createdAt is less than the given value.
+  """
+  createdAtLT: Time
+  """
+  createdAt is less than or equal to the given value.
+  """
+  createdAtLTE: Time
+  """
+  entityId equals the given value.
+  """
+  entityId: ID
+  """
+  entityId differs from the given value.
+  """
+  entityIdNEQ: ID
+  """
+  entityId is one of the given values.
+  """
+  entityIdIn: [ID!]
+  """
+  entityId is none of the given values.
+  """
+  entityIdNotIn: [ID!]
+  """
+  entityId is greater than the given value.
+  """
+  entityIdGT: ID
+  """
+  entityId is greater than or equal to the given value.
+  """
+  entityIdGTE: ID
+  """
+  entityId is less than the given value.
+  """
+  entityIdLT: ID
+  """
+  entityId is less than or equal to the given value.
+  """
+  entityIdLTE: ID
+  """
+  entityId contains the given text.
+  """
+  entityIdContains: ID
+  """
+  entityId starts with the given text.
+  """
+  entityIdHasPrefix: ID
+  """
+  entityId ends with the given text.
+  """
+  entityIdHasSuffix: ID
+  """
+  entityId equals the given text, ignoring case.
+  """
+  entityIdEqualFold: ID
+  """
+  entityId contains the given text, ignoring case.
+  """
+  entityIdContainsFold: ID
+  """
+  stripeAccountId equals the given value.
+  """
+  stripeAccountId: ID
+  """
+  stripeAccountId differs from the given value.
+  """
+  stripeAccountIdNEQ: ID
+  """
+  stripeAccountId is one of the given values.
+  """
+  stripeAccountIdIn: [ID!]
+  """
+  stripeAccountId is none of the given values.
+  """
+  stripeAccountIdNotIn: [ID!]
+  """
+  stripeAccountId is greater than the given value.
+  """
+  stripeAccountIdGT: ID
+  """
+  stripeAccountId is greater than or equal to the given value.
+  """
+  stripeAccountIdGTE: ID
+  """
+  stripeAccountId is less than the given value.
+  """
+  stripeAccountIdLT: ID
+  """
+  stripeAccountId is less than or equal to the given value.
+  """
+  stripeAccountIdLTE: ID
+  """
+  stripeAccountId contains the given text.
+  """
+  stripeAccountIdContains: ID
+  """
+  stripeAccountId starts with the given text.
+  """
+  stripeAccountIdHasPrefix: ID
+  """
+  stripeAccountId ends with the given text.
+  """
+  stripeAccountIdHasSuffix: ID
+  """
+  stripeAccountId equals the given text, ignoring case.
+  """
+  stripeAccountIdEqualFold: ID
+  """
+  stripeAccountId contains the given text, ignoring case.
+  """
+  stripeAccountIdContainsFold: ID
+  """
+  isDefault equals the given value.
+  """
+  isDefault: Boolean
+  """
+  isDefault differs from the given value.
+  """
+  isDefaultNEQ: Boolean
+  """
+  Has at least one related entity.
+  """
+  hasEntity: Boolean
+  """
+  Has a related entity matching every given filter.
+  """
+  hasEntityWith: [LegalEntityWhereInput!]
+  """
+  Has at least one related stripeAccount.
+  """
+  hasStripeAccount: Boolean
+  """
+  Has a related stripeAccount matching every given filter.
+  """
+  hasStripeAccountWith: [StripeAccountWhereInput!]
+}
+"""
 Maps a code another system uses (e.g. PSA's unbilled_receivables) to a general-ledger account of one legal entity, so journal entries of that source system can name the account by the code. Books' own postings go through the mappings of source system books, so an entity can repoint them.
 """
 type COAMapping implements Node {
@@ -10367,7 +11274,7 @@ type ChargeReversal implements Node {
   """
   reason: String
   """
-  The payment processor's id of the charge reversal; empty when none.
+  The payment processor's id of the charge reversal (e.g. Stripe's re_… or dp_…), one charge reversal per id and entity; empty when none.
   """
   externalRef: String
   """
@@ -15498,6 +16405,19 @@ enum InvoiceOrderField {
   TOTAL
 }
 """
+How a portal client pays an invoice through Stripe.
+"""
+enum InvoicePaymentMethod @goModel(model: "books/ent/paymentattempt.Method") {
+  """
+  A credit or debit card.
+  """
+  CARD @goEnum(value: "books/ent/paymentattempt.MethodCard")
+  """
+  An ACH bank debit (US bank account); it takes a few days to succeed or fail.
+  """
+  ACH @goEnum(value: "books/ent/paymentattempt.MethodAch")
+}
+"""
 Where an invoice stands in its life cycle. Overdue is derived (see Invoice.overdue), never a status.
 """
 enum InvoiceStatus @goModel(model: "books/ent/invoice.Status") {
@@ -20278,6 +21198,10 @@ type Payment implements Node {
   """
   externalRef: String
   """
+  The Stripe account (sa_…) the money came through, so refunds go back through it; null unless the processor is Stripe.
+  """
+  stripeAccountId: ID
+  """
   Free-text note on the payment; empty when none.
   """
   memo: String
@@ -20807,6 +21731,765 @@ input PaymentApplicationWhereInput {
   hasInvoiceWith: [InvoiceWhereInput!]
 }
 """
+An attempt to pay an invoice through Stripe: one PaymentIntent for the open balance. The payment is recorded when Stripe's events confirm it.
+"""
+type PaymentAttempt implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix patt_ followed by a time-ordered ULID (patt_01jd8x…).
+  """
+  id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
+  createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
+  updatedAt: Time!
+  """
+  The legal entity of the invoice.
+  """
+  entityId: ID!
+  """
+  The customer paying.
+  """
+  customerId: ID!
+  """
+  The invoice being paid.
+  """
+  invoiceId: ID!
+  """
+  The Stripe account the payment goes through.
+  """
+  stripeAccountId: ID!
+  """
+  How the customer pays: card, or ACH bank debit.
+  """
+  method: InvoicePaymentMethod!
+  """
+  The amount asked: the invoice's open balance when the attempt was made.
+  """
+  amount: Money!
+  """
+  ISO 4217 code of the amount: the invoice's currency.
+  """
+  currency: String!
+  """
+  Stripe's PaymentIntent id (pi_…); null until Stripe answered.
+  """
+  paymentIntentId: ID
+  """
+  Where the attempt stands: waiting for the customer's card or bank details; processing (a bank debit takes days); succeeded (the payment is recorded); failed (Stripe refused it; the customer may try again); canceled (superseded, e.g. because the balance changed).
+  """
+  status: PaymentAttemptStatus!
+  """
+  Why Stripe refused the payment, as Stripe words it for the customer; empty unless failed.
+  """
+  failureMessage: String
+  """
+  The payment recorded when the attempt succeeded; null before.
+  """
+  paymentId: ID
+  """
+  The invoice being paid.
+  """
+  invoice: Invoice!
+  """
+  The payment recorded when the attempt succeeded.
+  """
+  payment: Payment
+}
+"""
+A connection to a list of items.
+"""
+type PaymentAttemptConnection {
+  """
+  A list of edges.
+  """
+  edges: [PaymentAttemptEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type PaymentAttemptEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: PaymentAttempt
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for PaymentAttempt connections
+"""
+input PaymentAttemptOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order PaymentAttempts.
+  """
+  field: PaymentAttemptOrderField!
+}
+"""
+Properties by which PaymentAttempt connections can be ordered.
+"""
+enum PaymentAttemptOrderField {
+  """
+  Order by when the attempt was made.
+  """
+  CREATED_AT
+  """
+  Order by where the attempt stands.
+  """
+  STATUS
+}
+"""
+Where an attempt to pay an invoice through Stripe stands.
+"""
+enum PaymentAttemptStatus @goModel(model: "books/ent/paymentattempt.Status") {
+  """
+  Waiting for the customer's card or bank details.
+  """
+  REQUIRES_PAYMENT @goEnum(value: "books/ent/paymentattempt.StatusRequiresPayment")
+  """
+  Submitted; a bank debit takes a few days to clear.
+  """
+  PROCESSING @goEnum(value: "books/ent/paymentattempt.StatusProcessing")
+  """
+  Stripe took the money; the payment is recorded.
+  """
+  SUCCEEDED @goEnum(value: "books/ent/paymentattempt.StatusSucceeded")
+  """
+  Stripe refused the payment; the customer may try again.
+  """
+  FAILED @goEnum(value: "books/ent/paymentattempt.StatusFailed")
+  """
+  Superseded, e.g. because the invoice's balance changed.
+  """
+  CANCELED @goEnum(value: "books/ent/paymentattempt.StatusCanceled")
+}
+"""
+Filters PaymentAttempt records: every predicate given must hold.
+"""
+input PaymentAttemptWhereInput {
+  """
+  Matches records the given filter does not match.
+  """
+  not: PaymentAttemptWhereInput
+  """
+  Matches records every given filter matches.
+  """
+  and: [PaymentAttemptWhereInput!]
+  """
+  Matches records at least one given filter matches.
+  """
+  or: [PaymentAttemptWhereInput!]
+  """
+  id equals the given value.
+  """
+  id: ID
+  """
+  id differs from the given value.
+  """
+  idNEQ: ID
+  """
+  id is one of the given values.
+  """
+  idIn: [ID!]
+  """
+  id is none of the given values.
+  """
+  idNotIn: [ID!]
+  """
+  id is greater than the given value.
+  """
+  idGT: ID
+  """
+  id is greater than or equal to the given value.
+  """
+  idGTE: ID
+  """
+  id is less than the given value.
+  """
+  idLT: ID
+  """
+  id is less than or equal to the given value.
+  """
+  idLTE: ID
+  """
+  id equals the given text, ignoring case.
+  """
+  idEqualFold: ID
+  """
+  id contains the given text, ignoring case.
+  """
+  idContainsFold: ID
+  """
+  createdAt equals the given value.
+  """
+  createdAt: Time
+  """
+  createdAt differs from the given value.
+  """
+  createdAtNEQ: Time
+  """
+  createdAt is one of the given values.
+  """
+  createdAtIn: [Time!]
+  """
+  createdAt is none of the given values.
+  """
+  createdAtNotIn: [Time!]
+  """
+  createdAt is greater than the given value.
+  """
+  createdAtGT: Time
+  """
+  createdAt is greater than or equal to the given value.
+  """
+  createdAtGTE: Time
+  """
+  createdAt is less than the given value.
+  """
+  createdAtLT: Time
+  """
+  createdAt is less than or equal to the given value.
+  """
+  createdAtLTE: Time
+  """
+  entityId equals the given value.
+  """
+  entityId: ID
+  """
+  entityId differs from the given value.
+  """
+  entityIdNEQ: ID
+  """
+  entityId is one of the given values.
+  """
+  entityIdIn: [ID!]
+  """
+  entityId is none of the given values.
+  """
+  entityIdNotIn: [ID!]
+  """
+  entityId is greater than the given value.
+  """
+  entityIdGT: String
+  """
+  entityId is greater than or equal to the given value.
+  """
+  entityIdGTE: String
+  """
+  entityId is less than the given value.
+  """
+  entityIdLT: String
+  """
+  entityId is less than or equal to the given value.
+  """
+  entityIdLTE: String
+  """
+  entityId contains the given text.
+  """
+  entityIdContains: String
+  """
+  entityId starts with the given text.
+  """
+  entityIdHasPrefix: String
+  """
+  entityId ends with the given text.
+  """
+  entityIdHasSuffix: String
+  """
+  entityId equals the given text, ignoring case.
+  """
+  entityIdEqualFold: String
+  """
+  entityId contains the given text, ignoring case.
+  """
+  entityIdContainsFold: String
+  """
+  customerId equals the given value.
+  """
+  customerId: ID
+  """
+  customerId differs from the given value.
+  """
+  customerIdNEQ: ID
+  """
+  customerId is one of the given values.
+  """
+  customerIdIn: [ID!]
+  """
+  customerId is none of the given values.
+  """
+  customerIdNotIn: [ID!]
+  """
+  customerId is greater than the given value.
+  """
+  customerIdGT: String
+  """
+  customerId is greater than or equal to the given value.
+  """
+  customerIdGTE: String
+  """
+  customerId is less than the given value.
+  """
+  customerIdLT: String
+  """
+  customerId is less than or equal to the given value.
+  """
+  customerIdLTE: String
+  """
+  customerId contains the given text.
+  """
+  customerIdContains: String
+  """
+  customerId starts with the given text.
+  """
+  customerIdHasPrefix: String
+  """
+  customerId ends with the given text.
+  """
+  customerIdHasSuffix: String
+  """
+  customerId equals the given text, ignoring case.
+  """
+  customerIdEqualFold: String
+  """
+  customerId contains the given text, ignoring case.
+  """
+  customerIdContainsFold: String
+  """
+  invoiceId equals the given value.
+  """
+  invoiceId: ID
+  """
+  invoiceId differs from the given value.
+  """
+  invoiceIdNEQ: ID
+  """
+  invoiceId is one of the given values.
+  """
+  invoiceIdIn: [ID!]
+  """
+  invoiceId is none of the given values.
+  """
+  invoiceIdNotIn: [ID!]
+  """
+  invoiceId is greater than the given value.
+  """
+  invoiceIdGT: ID
+  """
+  invoiceId is greater than or equal to the given value.
+  """
+  invoiceIdGTE: ID
+  """
+  invoiceId is less than the given value.
+  """
+  invoiceIdLT: ID
+  """
+  invoiceId is less than or equal to the given value.
+  """
+  invoiceIdLTE: ID
+  """
+  invoiceId contains the given text.
+  """
+  invoiceIdContains: ID
+  """
+  invoiceId starts with the given text.
+  """
+  invoiceIdHasPrefix: ID
+  """
+  invoiceId ends with the given text.
+  """
+  invoiceIdHasSuffix: ID
+  """
+  invoiceId equals the given text, ignoring case.
+  """
+  invoiceIdEqualFold: ID
+  """
+  invoiceId contains the given text, ignoring case.
+  """
+  invoiceIdContainsFold: ID
+  """
+  stripeAccountId equals the given value.
+  """
+  stripeAccountId: ID
+  """
+  stripeAccountId differs from the given value.
+  """
+  stripeAccountIdNEQ: ID
+  """
+  stripeAccountId is one of the given values.
+  """
+  stripeAccountIdIn: [ID!]
+  """
+  stripeAccountId is none of the given values.
+  """
+  stripeAccountIdNotIn: [ID!]
+  """
+  stripeAccountId is greater than the given value.
+  """
+  stripeAccountIdGT: String
+  """
+  stripeAccountId is greater than or equal to the given value.
+  """
+  stripeAccountIdGTE: String
+  """
+  stripeAccountId is less than the given value.
+  """
+  stripeAccountIdLT: String
+  """
+  stripeAccountId is less than or equal to the given value.
+  """
+  stripeAccountIdLTE: String
+  """
+  stripeAccountId contains the given text.
+  """
+  stripeAccountIdContains: String
+  """
+  stripeAccountId starts with the given text.
+  """
+  stripeAccountIdHasPrefix: String
+  """
+  stripeAccountId ends with the given text.
+  """
+  stripeAccountIdHasSuffix: String
+  """
+  stripeAccountId equals the given text, ignoring case.
+  """
+  stripeAccountIdEqualFold: String
+  """
+  stripeAccountId contains the given text, ignoring case.
+  """
+  stripeAccountIdContainsFold: String
+  """
+  method equals the given value.
+  """
+  method: InvoicePaymentMethod
+  """
+  method differs from the given value.
+  """
+  methodNEQ: InvoicePaymentMethod
+  """
+  method is one of the given values.
+  """
+  methodIn: [InvoicePaymentMethod!]
+  """
+  method is none of the given values.
+  """
+  methodNotIn: [InvoicePaymentMethod!]
+  """
+  amount equals the given value.
+  """
+  amount: Money
+  """
+  amount differs from the given value.
+  """
+  amountNEQ: Money
+  """
+  amount is one of the given values.
+  """
+  amountIn: [Money!]
+  """
+  amount is none of the given values.
+  """
+  amountNotIn: [Money!]
+  """
+  amount is greater than the given value.
+  """
+  amountGT: Money
+  """
+  amount is greater than or equal to the given value.
+  """
+  amountGTE: Money
+  """
+  amount is less than the given value.
+  """
+  amountLT: Money
+  """
+  amount is less than or equal to the given value.
+  """
+  amountLTE: Money
+  """
+  currency equals the given value.
+  """
+  currency: String
+  """
+  currency differs from the given value.
+  """
+  currencyNEQ: String
+  """
+  currency is one of the given values.
+  """
+  currencyIn: [String!]
+  """
+  currency is none of the given values.
+  """
+  currencyNotIn: [String!]
+  """
+  currency is greater than the given value.
+  """
+  currencyGT: String
+  """
+  currency is greater than or equal to the given value.
+  """
+  currencyGTE: String
+  """
+  currency is less than the given value.
+  """
+  currencyLT: String
+  """
+  currency is less than or equal to the given value.
+  """
+  currencyLTE: String
+  """
+  currency contains the given text.
+  """
+  currencyContains: String
+  """
+  currency starts with the given text.
+  """
+  currencyHasPrefix: String
+  """
+  currency ends with the given text.
+  """
+  currencyHasSuffix: String
+  """
+  currency equals the given text, ignoring case.
+  """
+  currencyEqualFold: String
+  """
+  currency contains the given text, ignoring case.
+  """
+  currencyContainsFold: String
+  """
+  paymentIntentId equals the given value.
+  """
+  paymentIntentId: ID
+  """
+  paymentIntentId differs from the given value.
+  """
+  paymentIntentIdNEQ: ID
+  """
+  paymentIntentId is one of the given values.
+  """
+  paymentIntentIdIn: [ID!]
+  """
+  paymentIntentId is none of the given values.
+  """
+  paymentIntentIdNotIn: [ID!]
+  """
+  paymentIntentId is greater than the given value.
+  """
+  paymentIntentIdGT: String
+  """
+  paymentIntentId is greater than or equal to the given value.
+  """
+  paymentIntentIdGTE: String
+  """
+  paymentIntentId is less than the given value.
+  """
+  paymentIntentIdLT: String
+  """
+  paymentIntentId is less than or equal to the given value.
+  """
+  paymentIntentIdLTE: String
+  """
+  paymentIntentId contains the given text.
+  """
+  paymentIntentIdContains: String
+  """
+  paymentIntentId starts with the given text.
+  """
+  paymentIntentIdHasPrefix: String
+  """
+  paymentIntentId ends with the given text.
+  """
+  paymentIntentIdHasSuffix: String
+  """
+  paymentIntentId is not set (null).
+  """
+  paymentIntentIdIsNil: Boolean
+  """
+  paymentIntentId is set.
+  """
+  paymentIntentIdNotNil: Boolean
+  """
+  paymentIntentId equals the given text, ignoring case.
+  """
+  paymentIntentIdEqualFold: String
+  """
+  paymentIntentId contains the given text, ignoring case.
+  """
+  paymentIntentIdContainsFold: String
+  """
+  status equals the given value.
+  """
+  status: PaymentAttemptStatus
+  """
+  status differs from the given value.
+  """
+  statusNEQ: PaymentAttemptStatus
+  """
+  status is one of the given values.
+  """
+  statusIn: [PaymentAttemptStatus!]
+  """
+  status is none of the given values.
+  """
+  statusNotIn: [PaymentAttemptStatus!]
+  """
+  failureMessage equals the given value.
+  """
+  failureMessage: String
+  """
+  failureMessage differs from the given value.
+  """
+  failureMessageNEQ: String
+  """
+  failureMessage is one of the given values.
+  """
+  failureMessageIn: [String!]
+  """
+  failureMessage is none of the given values.
+  """
+  failureMessageNotIn: [String!]
+  """
+  failureMessage is greater than the given value.
+  """
+  failureMessageGT: String
+  """
+  failureMessage is greater than or equal to the given value.
+  """
+  failureMessageGTE: String
+  """
+  failureMessage is less than the given value.
+  """
+  failureMessageLT: String
+  """
+  failureMessage is less than or equal to the given value.
+  """
+  failureMessageLTE: String
+  """
+  failureMessage contains the given text.
+  """
+  failureMessageContains: String
+  """
+  failureMessage starts with the given text.
+  """
+  failureMessageHasPrefix: String
+  """
+  failureMessage ends with the given text.
+  """
+  failureMessageHasSuffix: String
+  """
+  failureMessage is not set (null).
+  """
+  failureMessageIsNil: Boolean
+  """
+  failureMessage is set.
+  """
+  failureMessageNotNil: Boolean
+  """
+  failureMessage equals the given text, ignoring case.
+  """
+  failureMessageEqualFold: String
+  """
+  failureMessage contains the given text, ignoring case.
+  """
+  failureMessageContainsFold: String
+  """
+  paymentId equals the given value.
+  """
+  paymentId: ID
+  """
+  paymentId differs from the given value.
+  """
+  paymentIdNEQ: ID
+  """
+  paymentId is one of the given values.
+  """
+  paymentIdIn: [ID!]
+  """
+  paymentId is none of the given values.
+  """
+  paymentIdNotIn: [ID!]
+  """
+  paymentId is greater than the given value.
+  """
+  paymentIdGT: ID
+  """
+  paymentId is greater than or equal to the given value.
+  """
+  paymentIdGTE: ID
+  """
+  paymentId is less than the given value.
+  """
+  paymentIdLT: ID
+  """
+  paymentId is less than or equal to the given value.
+  """
+  paymentIdLTE: ID
+  """
+  paymentId contains the given text.
+  """
+  paymentIdContains: ID
+  """
+  paymentId starts with the given text.
+  """
+  paymentIdHasPrefix: ID
+  """
+  paymentId ends with the given text.
+  """
+  paymentIdHasSuffix: ID
+  """
+  paymentId is not set (null).
+  """
+  paymentIdIsNil: Boolean
+  """
+  paymentId is set.
+  """
+  paymentIdNotNil: Boolean
+  """
+  paymentId equals the given text, ignoring case.
+  """
+  paymentIdEqualFold: ID
+  """
+  paymentId contains the given text, ignoring case.
+  """
+  paymentIdContainsFold: ID
+  """
+  Has at least one related invoice.
+  """
+  hasInvoice: Boolean
+  """
+  Has a related invoice matching every given filter.
+  """
+  hasInvoiceWith: [InvoiceWhereInput!]
+  """
+  Has at least one related payment.
+  """
+  hasPayment: Boolean
+  """
+  Has a related payment matching every given filter.
+  """
+  hasPaymentWith: [PaymentWhereInput!]
+}
+"""
 A connection to a list of items.
 """
 type PaymentConnection {
@@ -21332,6 +23015,66 @@ input PaymentWhereInput {
   externalRef contains the given text, ignoring case.
   """
   externalRefContainsFold: String
+  """
+  stripeAccountId equals the given value.
+  """
+  stripeAccountId: ID
+  """
+  stripeAccountId differs from the given value.
+  """
+  stripeAccountIdNEQ: ID
+  """
+  stripeAccountId is one of the given values.
+  """
+  stripeAccountIdIn: [ID!]
+  """
+  stripeAccountId is none of the given values.
+  """
+  stripeAccountIdNotIn: [ID!]
+  """
+  stripeAccountId is greater than the given value.
+  """
+  stripeAccountIdGT: String
+  """
+  stripeAccountId is greater than or equal to the given value.
+  """
+  stripeAccountIdGTE: String
+  """
+  stripeAccountId is less than the given value.
+  """
+  stripeAccountIdLT: String
+  """
+  stripeAccountId is less than or equal to the given value.
+  """
+  stripeAccountIdLTE: String
+  """
+  stripeAccountId contains the given text.
+  """
+  stripeAccountIdContains: String
+  """
+  stripeAccountId starts with the given text.
+  """
+  stripeAccountIdHasPrefix: String
+  """
+  stripeAccountId ends with the given text.
+  """
+  stripeAccountIdHasSuffix: String
+  """
+  stripeAccountId is not set (null).
+  """
+  stripeAccountIdIsNil: Boolean
+  """
+  stripeAccountId is set.
+  """
+  stripeAccountIdNotNil: Boolean
+  """
+  stripeAccountId equals the given text, ignoring case.
+  """
+  stripeAccountIdEqualFold: String
+  """
+  stripeAccountId contains the given text, ignoring case.
+  """
+  stripeAccountIdContainsFold: String
   """
   memo equals the given value.
   """
@@ -23649,6 +25392,40 @@ type Query {
     where: AuditEventWhereInput
   ): AuditEventConnection!
   """
+  The billing profiles: which Stripe account each legal entity uses.
+  """
+  billingProfiles(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for BillingProfiles returned from the connection.
+    """
+    orderBy: BillingProfileOrder
+
+    """
+    Filtering options for BillingProfiles returned from the connection.
+    """
+    where: BillingProfileWhereInput
+  ): BillingProfileConnection!
+  """
   The COA mappings of every legal entity of the organization.
   """
   coaMappings(
@@ -23989,6 +25766,40 @@ type Query {
     where: PaymentWhereInput
   ): PaymentConnection!
   """
+  Attempts to pay invoices through Stripe (a portal client: its own).
+  """
+  paymentAttempts(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for PaymentAttempts returned from the connection.
+    """
+    orderBy: PaymentAttemptOrder
+
+    """
+    Filtering options for PaymentAttempts returned from the connection.
+    """
+    where: PaymentAttemptWhereInput
+  ): PaymentAttemptConnection!
+  """
   The links of Books records to QuickBooks records, across connections.
   """
   qboLinks(
@@ -24125,6 +25936,40 @@ type Query {
     where: RefundWhereInput
   ): RefundConnection!
   """
+  The organization's Stripe accounts (secrets are never returned).
+  """
+  stripeAccounts(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for StripeAccounts returned from the connection.
+    """
+    orderBy: StripeAccountOrder
+
+    """
+    Filtering options for StripeAccounts returned from the connection.
+    """
+    where: StripeAccountWhereInput
+  ): StripeAccountConnection!
+  """
   The organization's vendors.
   """
   vendors(
@@ -24214,7 +26059,11 @@ type ReconciliationItem implements Node {
   """
   entityId: ID!
   """
-  The QuickBooks connection (company) the record was read from.
+  Where the record comes from: QuickBooks Online, or a Stripe account.
+  """
+  source: ReconciliationSource!
+  """
+  The QuickBooks connection (company) the record was read from, or for Stripe the Stripe account (sa_…) that sent it.
   """
   connectionId: ID!
   """
@@ -24222,11 +26071,11 @@ type ReconciliationItem implements Node {
   """
   kind: ReconciliationKind!
   """
-  The QuickBooks entity of the record, e.g. Payment or Invoice.
+  The kind of the record at its source: a QuickBooks entity (Payment, Invoice) or, for Stripe, PaymentIntent or Charge.
   """
   qboType: String!
   """
-  QuickBooks' id of the record.
+  The source's id of the record: QuickBooks' id, or Stripe's pi_… or ch_….
   """
   qboId: ID!
   """
@@ -24510,6 +26359,22 @@ input ReconciliationItemWhereInput {
   entityId contains the given text, ignoring case.
   """
   entityIdContainsFold: ID
+  """
+  source equals the given value.
+  """
+  source: ReconciliationSource
+  """
+  source differs from the given value.
+  """
+  sourceNEQ: ReconciliationSource
+  """
+  source is one of the given values.
+  """
+  sourceIn: [ReconciliationSource!]
+  """
+  source is none of the given values.
+  """
+  sourceNotIn: [ReconciliationSource!]
   """
   kind equals the given value.
   """
@@ -25465,6 +27330,19 @@ enum ReconciliationKind @goModel(model: "books/ent/reconciliationitem.Kind") {
   REMOTE_CHANGE @goEnum(value: "books/ent/reconciliationitem.KindRemoteChange")
 }
 """
+Where a reconciliation item's record comes from.
+"""
+enum ReconciliationSource @goModel(model: "books/ent/reconciliationitem.Source") {
+  """
+  QuickBooks Online.
+  """
+  QUICKBOOKS @goEnum(value: "books/ent/reconciliationitem.SourceQuickbooks")
+  """
+  A Stripe account.
+  """
+  STRIPE @goEnum(value: "books/ent/reconciliationitem.SourceStripe")
+}
+"""
 Where a reconciliation item stands.
 """
 enum ReconciliationStatus @goModel(model: "books/ent/reconciliationitem.Status") {
@@ -25522,17 +27400,25 @@ type Refund implements Node {
   """
   reason: String
   """
-  The payment processor's id of the refund; empty when none.
+  The payment processor's id of the refund (e.g. Stripe's re_… or dp_…), one refund per id and entity; empty when none.
   """
   externalRef: String
   """
-  The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds. Money that had paid invoices is first taken back from them by entries of its own.
+  The journal entry that returned the money: DR Customer Credits, CR Undeposited Funds (money that had paid invoices is first taken back from them by entries of its own); null while the refund is pending or after it failed.
   """
-  journalEntryId: ID!
+  journalEntryId: ID
   """
   Who recorded the refund: a user's subject, or system.
   """
   createdBy: String
+  """
+  Where the refund stands: pending while the processor (Stripe) has been asked and has not confirmed it, so nothing is posted yet; succeeded when posted; failed when the processor refused it, with nothing posted.
+  """
+  status: RefundStatus!
+  """
+  Why the processor refused the refund; empty unless failed.
+  """
+  failureMessage: String
   """
   The payment refunded.
   """
@@ -25589,6 +27475,23 @@ enum RefundOrderField {
   Order by when the refund was recorded.
   """
   CREATED_AT
+}
+"""
+Where a refund stands.
+"""
+enum RefundStatus @goModel(model: "books/ent/refund.Status") {
+  """
+  Asked of the processor (Stripe) and not yet confirmed; nothing is posted yet.
+  """
+  PENDING @goEnum(value: "books/ent/refund.StatusPending")
+  """
+  Confirmed and posted.
+  """
+  SUCCEEDED @goEnum(value: "books/ent/refund.StatusSucceeded")
+  """
+  The processor refused it; nothing was posted.
+  """
+  FAILED @goEnum(value: "books/ent/refund.StatusFailed")
 }
 """
 Filters Refund records: every predicate given must hold.
@@ -26031,6 +27934,14 @@ input RefundWhereInput {
   """
   journalEntryIdHasSuffix: String
   """
+  journalEntryId is not set (null).
+  """
+  journalEntryIdIsNil: Boolean
+  """
+  journalEntryId is set.
+  """
+  journalEntryIdNotNil: Boolean
+  """
   journalEntryId equals the given text, ignoring case.
   """
   journalEntryIdEqualFold: String
@@ -26099,6 +28010,82 @@ input RefundWhereInput {
   """
   createdByContainsFold: String
   """
+  status equals the given value.
+  """
+  status: RefundStatus
+  """
+  status differs from the given value.
+  """
+  statusNEQ: RefundStatus
+  """
+  status is one of the given values.
+  """
+  statusIn: [RefundStatus!]
+  """
+  status is none of the given values.
+  """
+  statusNotIn: [RefundStatus!]
+  """
+  failureMessage equals the given value.
+  """
+  failureMessage: String
+  """
+  failureMessage differs from the given value.
+  """
+  failureMessageNEQ: String
+  """
+  failureMessage is one of the given values.
+  """
+  failureMessageIn: [String!]
+  """
+  failureMessage is none of the given values.
+  """
+  failureMessageNotIn: [String!]
+  """
+  failureMessage is greater than the given value.
+  """
+  failureMessageGT: String
+  """
+  failureMessage is greater than or equal to the given value.
+  """
+  failureMessageGTE: String
+  """
+  failureMessage is less than the given value.
+  """
+  failureMessageLT: String
+  """
+  failureMessage is less than or equal to the given value.
+  """
+  failureMessageLTE: String
+  """
+  failureMessage contains the given text.
+  """
+  failureMessageContains: String
+  """
+  failureMessage starts with the given text.
+  """
+  failureMessageHasPrefix: String
+  """
+  failureMessage ends with the given text.
+  """
+  failureMessageHasSuffix: String
+  """
+  failureMessage is not set (null).
+  """
+  failureMessageIsNil: Boolean
+  """
+  failureMessage is set.
+  """
+  failureMessageNotNil: Boolean
+  """
+  failureMessage equals the given text, ignoring case.
+  """
+  failureMessageEqualFold: String
+  """
+  failureMessage contains the given text, ignoring case.
+  """
+  failureMessageContainsFold: String
+  """
   Has at least one related payment.
   """
   hasPayment: Boolean
@@ -26143,6 +28130,440 @@ enum SourceSystem @goModel(model: "books/internal/ledger/source.System") {
   Hub subscription billing events.
   """
   HUB_BILLING @goEnum(value: "books/internal/ledger/source.HubBilling")
+}
+"""
+A Stripe account of the organization. Its secret key and webhook signing secrets are stored sealed and are write-only: the API says only that they are set.
+"""
+type StripeAccount implements Node {
+  """
+  Unique id of the record, assigned by Books at creation and never changed: the type prefix sa_ followed by a time-ordered ULID (sa_01jd8x…).
+  """
+  id: ID!
+  """
+  When the record was created (UTC). Set by Books; never changes.
+  """
+  createdAt: Time!
+  """
+  When Books last updated the record (UTC); the creation time until then.
+  """
+  updatedAt: Time!
+  """
+  A name for people, e.g. US operating account; unique in the organization.
+  """
+  name: String!
+  """
+  The account's publishable key (pk_…), which the portal's payment form uses; not a secret.
+  """
+  publishableKey: String!
+  """
+  The secret key's mode and last four characters (sk_test_…4242), so a person can tell which key is stored; the key itself is never returned.
+  """
+  secretKeyHint: String!
+  """
+  Whether the secret key is a live key (sk_live_ or rk_live_); test keys move no real money.
+  """
+  livemode: Boolean!
+  """
+  How many webhook signing secrets are held (more than one during a rotation); zero means webhooks to this account are refused.
+  """
+  webhookSecretCount: Int!
+  """
+  Whether this is the organization's default account: entities without a billing profile take payments through it. At most one per organization.
+  """
+  isDefault: Boolean!
+  """
+  When the backstop last listed the account's events (UTC); null before the first pass.
+  """
+  eventsPolledAt: Time
+}
+"""
+A connection to a list of items.
+"""
+type StripeAccountConnection {
+  """
+  A list of edges.
+  """
+  edges: [StripeAccountEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type StripeAccountEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: StripeAccount
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for StripeAccount connections
+"""
+input StripeAccountOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order StripeAccounts.
+  """
+  field: StripeAccountOrderField!
+}
+"""
+Properties by which StripeAccount connections can be ordered.
+"""
+enum StripeAccountOrderField {
+  """
+  Order by when the account was added.
+  """
+  CREATED_AT
+  """
+  Order by the account's name.
+  """
+  NAME
+}
+"""
+Filters StripeAccount records: every predicate given must hold.
+"""
+input StripeAccountWhereInput {
+  """
+  Matches records the given filter does not match.
+  """
+  not: StripeAccountWhereInput
+  """
+  Matches records every given filter matches.
+  """
+  and: [StripeAccountWhereInput!]
+  """
+  Matches records at least one given filter matches.
+  """
+  or: [StripeAccountWhereInput!]
+  """
+  id equals the given value.
+  """
+  id: ID
+  """
+  id differs from the given value.
+  """
+  idNEQ: ID
+  """
+  id is one of the given values.
+  """
+  idIn: [ID!]
+  """
+  id is none of the given values.
+  """
+  idNotIn: [ID!]
+  """
+  id is greater than the given value.
+  """
+  idGT: ID
+  """
+  id is greater than or equal to the given value.
+  """
+  idGTE: ID
+  """
+  id is less than the given value.
+  """
+  idLT: ID
+  """
+  id is less than or equal to the given value.
+  """
+  idLTE: ID
+  """
+  id equals the given text, ignoring case.
+  """
+  idEqualFold: ID
+  """
+  id contains the given text, ignoring case.
+  """
+  idContainsFold: ID
+  """
+  createdAt equals the given value.
+  """
+  createdAt: Time
+  """
+  createdAt differs from the given value.
+  """
+  createdAtNEQ: Time
+  """
+  createdAt is one of the given values.
+  """
+  createdAtIn: [Time!]
+  """
+  createdAt is none of the given values.
+  """
+  createdAtNotIn: [Time!]
+  """
+  createdAt is greater than the given value.
+  """
+  createdAtGT: Time
+  """
+  createdAt is greater than or equal to the given value.
+  """
+  createdAtGTE: Time
+  """
+  createdAt is less than the given value.
+  """
+  createdAtLT: Time
+  """
+  createdAt is less than or equal to the given value.
+  """
+  createdAtLTE: Time
+  """
+  name equals the given value.
+  """
+  name: String
+  """
+  name differs from the given value.
+  """
+  nameNEQ: String
+  """
+  name is one of the given values.
+  """
+  nameIn: [String!]
+  """
+  name is none of the given values.
+  """
+  nameNotIn: [String!]
+  """
+  name is greater than the given value.
+  """
+  nameGT: String
+  """
+  name is greater than or equal to the given value.
+  """
+  nameGTE: String
+  """
+  name is less than the given value.
+  """
+  nameLT: String
+  """
+  name is less than or equal to the given value.
+  """
+  nameLTE: String
+  """
+  name contains the given text.
+  """
+  nameContains: String
+  """
+  name starts with the given text.
+  """
+  nameHasPrefix: String
+  """
+  name ends with the given text.
+  """
+  nameHasSuffix: String
+  """
+  name equals the given text, ignoring case.
+  """
+  nameEqualFold: String
+  """
+  name contains the given text, ignoring case.
+  """
+  nameContainsFold: String
+  """
+  publishableKey equals the given value.
+  """
+  publishableKey: String
+  """
+  publishableKey differs from the given value.
+  """
+  publishableKeyNEQ: String
+  """
+  publishableKey is one of the given values.
+  """
+  publishableKeyIn: [String!]
+  """
+  publishableKey is none of the given values.
+  """
+  publishableKeyNotIn: [String!]
+  """
+  publishableKey is greater than the given value.
+  """
+  publishableKeyGT: String
+  """
+  publishableKey is greater than or equal to the given value.
+  """
+  publishableKeyGTE: String
+  """
+  publishableKey is less than the given value.
+  """
+  publishableKeyLT: String
+  """
+  publishableKey is less than or equal to the given value.
+  """
+  publishableKeyLTE: String
+  """
+  publishableKey contains the given text.
+  """
+  publishableKeyContains: String
+  """
+  publishableKey starts with the given text.
+  """
+  publishableKeyHasPrefix: String
+  """
+  publishableKey ends with the given text.
+  """
+  publishableKeyHasSuffix: String
+  """
+  publishableKey equals the given text, ignoring case.
+  """
+  publishableKeyEqualFold: String
+  """
+  publishableKey contains the given text, ignoring case.
+  """
+  publishableKeyContainsFold: String
+  """
+  secretKeyHint equals the given value.
+  """
+  secretKeyHint: String
+  """
+  secretKeyHint differs from the given value.
+  """
+  secretKeyHintNEQ: String
+  """
+  secretKeyHint is one of the given values.
+  """
+  secretKeyHintIn: [String!]
+  """
+  secretKeyHint is none of the given values.
+  """
+  secretKeyHintNotIn: [String!]
+  """
+  secretKeyHint is greater than the given value.
+  """
+  secretKeyHintGT: String
+  """
+  secretKeyHint is greater than or equal to the given value.
+  """
+  secretKeyHintGTE: String
+  """
+  secretKeyHint is less than the given value.
+  """
+  secretKeyHintLT: String
+  """
+  secretKeyHint is less than or equal to the given value.
+  """
+  secretKeyHintLTE: String
+  """
+  secretKeyHint contains the given text.
+  """
+  secretKeyHintContains: String
+  """
+  secretKeyHint starts with the given text.
+  """
+  secretKeyHintHasPrefix: String
+  """
+  secretKeyHint ends with the given text.
+  """
+  secretKeyHintHasSuffix: String
+  """
+  secretKeyHint equals the given text, ignoring case.
+  """
+  secretKeyHintEqualFold: String
+  """
+  secretKeyHint contains the given text, ignoring case.
+  """
+  secretKeyHintContainsFold: String
+  """
+  livemode equals the given value.
+  """
+  livemode: Boolean
+  """
+  livemode differs from the given value.
+  """
+  livemodeNEQ: Boolean
+  """
+  webhookSecretCount equals the given value.
+  """
+  webhookSecretCount: Int
+  """
+  webhookSecretCount differs from the given value.
+  """
+  webhookSecretCountNEQ: Int
+  """
+  webhookSecretCount is one of the given values.
+  """
+  webhookSecretCountIn: [Int!]
+  """
+  webhookSecretCount is none of the given values.
+  """
+  webhookSecretCountNotIn: [Int!]
+  """
+  webhookSecretCount is greater than the given value.
+  """
+  webhookSecretCountGT: Int
+  """
+  webhookSecretCount is greater than or equal to the given value.
+  """
+  webhookSecretCountGTE: Int
+  """
+  webhookSecretCount is less than the given value.
+  """
+  webhookSecretCountLT: Int
+  """
+  webhookSecretCount is less than or equal to the given value.
+  """
+  webhookSecretCountLTE: Int
+  """
+  isDefault equals the given value.
+  """
+  isDefault: Boolean
+  """
+  isDefault differs from the given value.
+  """
+  isDefaultNEQ: Boolean
+  """
+  eventsPolledAt equals the given value.
+  """
+  eventsPolledAt: Time
+  """
+  eventsPolledAt differs from the given value.
+  """
+  eventsPolledAtNEQ: Time
+  """
+  eventsPolledAt is one of the given values.
+  """
+  eventsPolledAtIn: [Time!]
+  """
+  eventsPolledAt is none of the given values.
+  """
+  eventsPolledAtNotIn: [Time!]
+  """
+  eventsPolledAt is greater than the given value.
+  """
+  eventsPolledAtGT: Time
+  """
+  eventsPolledAt is greater than or equal to the given value.
+  """
+  eventsPolledAtGTE: Time
+  """
+  eventsPolledAt is less than the given value.
+  """
+  eventsPolledAtLT: Time
+  """
+  eventsPolledAt is less than or equal to the given value.
+  """
+  eventsPolledAtLTE: Time
+  """
+  eventsPolledAt is not set (null).
+  """
+  eventsPolledAtIsNil: Boolean
+  """
+  eventsPolledAt is set.
+  """
+  eventsPolledAtNotNil: Boolean
 }
 """
 Where a record stands in its push to QuickBooks Online.
@@ -28717,6 +31138,114 @@ type Mutation {
   revokeIntegrationKey("The key to revoke." input: RevokeIntegrationKeyInput!): RevokeIntegrationKeyPayload! @hasRole(roles: [ADMIN])
 }
 `, BuiltIn: false},
+	{Name: "../stripe.graphqls", Input: `extend type Mutation {
+  "Add a Stripe account to the organization. The secret key and webhook signing secrets are stored sealed and are never returned. The first account is the default."
+  createStripeAccount("The account." input: CreateStripeAccountInput!): StripeAccountPayload! @hasRole(roles: [ADMIN])
+  "Change a Stripe account: rename it, replace its keys, rotate its webhook signing secrets (hold the old and the new together until Stripe sends with the new), or make it the default."
+  updateStripeAccount("The account and what changes." input: UpdateStripeAccountInput!): StripeAccountPayload! @hasRole(roles: [ADMIN])
+  "Make a legal entity take payments through a Stripe account (creating or changing its billing profile)."
+  setBillingProfile("The entity and the account." input: SetBillingProfileInput!): BillingProfilePayload! @hasRole(roles: [ADMIN])
+  "Remove a legal entity's billing profile: its invoices are paid through the default account again."
+  removeBillingProfile("The entity." input: RemoveBillingProfileInput!): RemoveBillingProfilePayload! @hasRole(roles: [ADMIN])
+  "Portal clients (and staff for them): start paying an invoice through Stripe. Creates, or resumes, a PaymentIntent for the invoice's open balance on the entity's Stripe account and returns its client secret for Stripe.js. The payment is recorded when Stripe's events confirm it. A paid, void or unapproved invoice is refused (INVALID_TRANSITION); another customer's is NOT_FOUND. Calls Stripe: the only field of its operation."
+  createInvoicePayment("The invoice and how to pay." input: CreateInvoicePaymentInput!): CreateInvoicePaymentPayload!
+}
+
+"A Stripe account to add."
+input CreateStripeAccountInput {
+  "A name for people, unique in the organization."
+  name: String!
+  "The publishable key (pk_test_… or pk_live_…)."
+  publishableKey: String!
+  "The secret or restricted key (sk_… or rk_…), of the same mode as the publishable key. Write-only."
+  secretKey: String!
+  "The webhook endpoint's signing secrets (whsec_…); during a rotation, the old and the new. Write-only. Without one, webhooks to the account are refused."
+  webhookSecrets: [String!]
+  "Make it the organization's default account. The first account is the default anyway."
+  isDefault: Boolean
+}
+
+"A Stripe account and what changes."
+input UpdateStripeAccountInput {
+  "The account."
+  stripeAccountId: ID!
+  "What changes; a field left out keeps its value."
+  patch: StripeAccountPatch!
+}
+
+"The changeable fields of a Stripe account."
+input StripeAccountPatch {
+  "A new name."
+  name: String
+  "A new publishable key."
+  publishableKey: String
+  "A new secret key. Write-only."
+  secretKey: String
+  "Replaces the webhook signing secrets (an empty list refuses webhooks). Write-only."
+  webhookSecrets: [String!]
+  "true makes this the default account (the old default stops being it)."
+  isDefault: Boolean
+}
+
+"The outcome of createStripeAccount and updateStripeAccount."
+type StripeAccountPayload {
+  "The account as it now stands (its secrets are never returned)."
+  stripeAccount: StripeAccount!
+}
+
+extend type StripeAccount {
+  "The path, on Books' public address, to register in Stripe as this account's webhook endpoint (POST), pinned to Stripe API version 2023-10-16."
+  webhookPath: String!
+}
+
+"A legal entity and the Stripe account it takes payments through."
+input SetBillingProfileInput {
+  "The legal entity."
+  entityId: ID!
+  "The Stripe account."
+  stripeAccountId: ID!
+  "Make this entity the default entity for Stripe events that name no entity on an account no single profile routes."
+  isDefault: Boolean
+}
+
+"The outcome of setBillingProfile."
+type BillingProfilePayload {
+  "The entity's billing profile."
+  billingProfile: BillingProfile!
+}
+
+"A legal entity whose billing profile to remove."
+input RemoveBillingProfileInput {
+  "The legal entity."
+  entityId: ID!
+}
+
+"The outcome of removeBillingProfile."
+type RemoveBillingProfilePayload {
+  "The id of the profile removed; null when the entity had none."
+  deletedBillingProfileId: ID
+}
+
+"An invoice to pay through Stripe."
+input CreateInvoicePaymentInput {
+  "The invoice (approved, with an open balance)."
+  invoiceId: ID!
+  "Card, or ACH bank debit (USD invoices)."
+  method: InvoicePaymentMethod!
+}
+
+"The outcome of createInvoicePayment: what Stripe.js needs to take the payment."
+type CreateInvoicePaymentPayload {
+  "The attempt: the PaymentIntent for the invoice's open balance."
+  paymentAttempt: PaymentAttempt!
+  "The PaymentIntent's client secret, which Stripe.js confirms the payment with. Give it only to the paying customer."
+  clientSecret: String!
+  "The Stripe account's publishable key, for Stripe.js."
+  publishableKey: String!
+  "The invoice being paid."
+  invoice: Invoice!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -28954,6 +31483,58 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BillingProfile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_BillingProfile_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_BillingProfile_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_BillingProfile_updatedAt(ctx, field)
+	case "entityId":
+		return ec.fieldContext_BillingProfile_entityId(ctx, field)
+	case "stripeAccountId":
+		return ec.fieldContext_BillingProfile_stripeAccountId(ctx, field)
+	case "isDefault":
+		return ec.fieldContext_BillingProfile_isDefault(ctx, field)
+	case "entity":
+		return ec.fieldContext_BillingProfile_entity(ctx, field)
+	case "stripeAccount":
+		return ec.fieldContext_BillingProfile_stripeAccount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BillingProfile", field.Name)
+}
+
+func (ec *executionContext) childFields_BillingProfileConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_BillingProfileConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_BillingProfileConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_BillingProfileConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BillingProfileConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_BillingProfileEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_BillingProfileEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_BillingProfileEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BillingProfileEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BillingProfilePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "billingProfile":
+		return ec.fieldContext_BillingProfilePayload_billingProfile(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BillingProfilePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_BulkError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -29194,6 +31775,20 @@ func (ec *executionContext) childFields_CreateIntegrationKeyPayload(ctx context.
 		return ec.fieldContext_CreateIntegrationKeyPayload_secret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateIntegrationKeyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateInvoicePaymentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "paymentAttempt":
+		return ec.fieldContext_CreateInvoicePaymentPayload_paymentAttempt(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_CreateInvoicePaymentPayload_clientSecret(ctx, field)
+	case "publishableKey":
+		return ec.fieldContext_CreateInvoicePaymentPayload_publishableKey(ctx, field)
+	case "invoice":
+		return ec.fieldContext_CreateInvoicePaymentPayload_invoice(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateInvoicePaymentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateItemPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -29974,6 +32569,8 @@ func (ec *executionContext) childFields_Payment(ctx context.Context, field graph
 		return ec.fieldContext_Payment_processor(ctx, field)
 	case "externalRef":
 		return ec.fieldContext_Payment_externalRef(ctx, field)
+	case "stripeAccountId":
+		return ec.fieldContext_Payment_stripeAccountId(ctx, field)
 	case "memo":
 		return ec.fieldContext_Payment_memo(ctx, field)
 	case "applied":
@@ -30040,6 +32637,66 @@ func (ec *executionContext) childFields_PaymentApplication(ctx context.Context, 
 		return ec.fieldContext_PaymentApplication_invoice(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PaymentApplication", field.Name)
+}
+
+func (ec *executionContext) childFields_PaymentAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PaymentAttempt_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PaymentAttempt_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_PaymentAttempt_updatedAt(ctx, field)
+	case "entityId":
+		return ec.fieldContext_PaymentAttempt_entityId(ctx, field)
+	case "customerId":
+		return ec.fieldContext_PaymentAttempt_customerId(ctx, field)
+	case "invoiceId":
+		return ec.fieldContext_PaymentAttempt_invoiceId(ctx, field)
+	case "stripeAccountId":
+		return ec.fieldContext_PaymentAttempt_stripeAccountId(ctx, field)
+	case "method":
+		return ec.fieldContext_PaymentAttempt_method(ctx, field)
+	case "amount":
+		return ec.fieldContext_PaymentAttempt_amount(ctx, field)
+	case "currency":
+		return ec.fieldContext_PaymentAttempt_currency(ctx, field)
+	case "paymentIntentId":
+		return ec.fieldContext_PaymentAttempt_paymentIntentId(ctx, field)
+	case "status":
+		return ec.fieldContext_PaymentAttempt_status(ctx, field)
+	case "failureMessage":
+		return ec.fieldContext_PaymentAttempt_failureMessage(ctx, field)
+	case "paymentId":
+		return ec.fieldContext_PaymentAttempt_paymentId(ctx, field)
+	case "invoice":
+		return ec.fieldContext_PaymentAttempt_invoice(ctx, field)
+	case "payment":
+		return ec.fieldContext_PaymentAttempt_payment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentAttempt", field.Name)
+}
+
+func (ec *executionContext) childFields_PaymentAttemptConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PaymentAttemptConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PaymentAttemptConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_PaymentAttemptConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentAttemptConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PaymentAttemptEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_PaymentAttemptEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_PaymentAttemptEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentAttemptEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_PaymentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -30338,6 +32995,8 @@ func (ec *executionContext) childFields_ReconciliationItem(ctx context.Context, 
 		return ec.fieldContext_ReconciliationItem_updatedAt(ctx, field)
 	case "entityId":
 		return ec.fieldContext_ReconciliationItem_entityId(ctx, field)
+	case "source":
+		return ec.fieldContext_ReconciliationItem_source(ctx, field)
 	case "connectionId":
 		return ec.fieldContext_ReconciliationItem_connectionId(ctx, field)
 	case "kind":
@@ -30470,6 +33129,10 @@ func (ec *executionContext) childFields_Refund(ctx context.Context, field graphq
 		return ec.fieldContext_Refund_journalEntryId(ctx, field)
 	case "createdBy":
 		return ec.fieldContext_Refund_createdBy(ctx, field)
+	case "status":
+		return ec.fieldContext_Refund_status(ctx, field)
+	case "failureMessage":
+		return ec.fieldContext_Refund_failureMessage(ctx, field)
 	case "payment":
 		return ec.fieldContext_Refund_payment(ctx, field)
 	}
@@ -30508,6 +33171,14 @@ func (ec *executionContext) childFields_RefundPaymentPayload(ctx context.Context
 		return ec.fieldContext_RefundPaymentPayload_invoices(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RefundPaymentPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveBillingProfilePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedBillingProfileId":
+		return ec.fieldContext_RemoveBillingProfilePayload_deletedBillingProfileId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveBillingProfilePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ReopenPeriodPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -30556,6 +33227,64 @@ func (ec *executionContext) childFields_SetInvoicePrefixPayload(ctx context.Cont
 		return ec.fieldContext_SetInvoicePrefixPayload_prefix(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetInvoicePrefixPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_StripeAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_StripeAccount_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_StripeAccount_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_StripeAccount_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_StripeAccount_name(ctx, field)
+	case "publishableKey":
+		return ec.fieldContext_StripeAccount_publishableKey(ctx, field)
+	case "secretKeyHint":
+		return ec.fieldContext_StripeAccount_secretKeyHint(ctx, field)
+	case "livemode":
+		return ec.fieldContext_StripeAccount_livemode(ctx, field)
+	case "webhookSecretCount":
+		return ec.fieldContext_StripeAccount_webhookSecretCount(ctx, field)
+	case "isDefault":
+		return ec.fieldContext_StripeAccount_isDefault(ctx, field)
+	case "eventsPolledAt":
+		return ec.fieldContext_StripeAccount_eventsPolledAt(ctx, field)
+	case "webhookPath":
+		return ec.fieldContext_StripeAccount_webhookPath(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StripeAccount", field.Name)
+}
+
+func (ec *executionContext) childFields_StripeAccountConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_StripeAccountConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_StripeAccountConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_StripeAccountConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StripeAccountConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_StripeAccountEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_StripeAccountEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_StripeAccountEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StripeAccountEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_StripeAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "stripeAccount":
+		return ec.fieldContext_StripeAccountPayload_stripeAccount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StripeAccountPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SyncToQuickBooksPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -31464,6 +34193,20 @@ func (ec *executionContext) field_Mutation_createIntegrationKey_args(ctx context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createInvoicePayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateInvoicePaymentInput, error) {
+			return ec.unmarshalNCreateInvoicePaymentInput2booksᚋgraphᚋmodelᚐCreateInvoicePaymentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createInvoice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -31498,6 +34241,20 @@ func (ec *executionContext) field_Mutation_createLegalEntity_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.CreateLegalEntityInput, error) {
 			return ec.unmarshalNCreateLegalEntityInput2booksᚋentᚐCreateLegalEntityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createStripeAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateStripeAccountInput, error) {
+			return ec.unmarshalNCreateStripeAccountInput2booksᚋgraphᚋmodelᚐCreateStripeAccountInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -31716,6 +34473,20 @@ func (ec *executionContext) field_Mutation_rejectInvoice_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeBillingProfile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RemoveBillingProfileInput, error) {
+			return ec.unmarshalNRemoveBillingProfileInput2booksᚋgraphᚋmodelᚐRemoveBillingProfileInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_reopenPeriod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -31806,6 +34577,20 @@ func (ec *executionContext) field_Mutation_sendInvoice_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.InvoiceActionInput, error) {
 			return ec.unmarshalNInvoiceActionInput2booksᚋgraphᚋmodelᚐInvoiceActionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setBillingProfile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetBillingProfileInput, error) {
+			return ec.unmarshalNSetBillingProfileInput2booksᚋgraphᚋmodelᚐSetBillingProfileInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -32030,6 +34815,20 @@ func (ec *executionContext) field_Mutation_updateQuickBooksSettings_args(ctx con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateQuickBooksSettingsInput, error) {
 			return ec.unmarshalNUpdateQuickBooksSettingsInput2booksᚋgraphᚋmodelᚐUpdateQuickBooksSettingsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateStripeAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateStripeAccountInput, error) {
+			return ec.unmarshalNUpdateStripeAccountInput2booksᚋgraphᚋmodelᚐUpdateStripeAccountInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -32338,6 +35137,60 @@ func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, ra
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
 		func(ctx context.Context, v any) (*ent.AuditEventWhereInput, error) {
 			return ec.unmarshalOAuditEventWhereInput2ᚖbooksᚋentᚐAuditEventWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_billingProfiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.BillingProfileOrder, error) {
+			return ec.unmarshalOBillingProfileOrder2ᚖbooksᚋentᚐBillingProfileOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.BillingProfileWhereInput, error) {
+			return ec.unmarshalOBillingProfileWhereInput2ᚖbooksᚋentᚐBillingProfileWhereInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -32960,6 +35813,60 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_paymentAttempts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.PaymentAttemptOrder, error) {
+			return ec.unmarshalOPaymentAttemptOrder2ᚖbooksᚋentᚐPaymentAttemptOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.PaymentAttemptWhereInput, error) {
+			return ec.unmarshalOPaymentAttemptWhereInput2ᚖbooksᚋentᚐPaymentAttemptWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_payments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -33290,6 +36197,60 @@ func (ec *executionContext) field_Query_refunds_args(ctx context.Context, rawArg
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
 		func(ctx context.Context, v any) (*ent.RefundWhereInput, error) {
 			return ec.unmarshalORefundWhereInput2ᚖbooksᚋentᚐRefundWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_stripeAccounts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.StripeAccountOrder, error) {
+			return ec.unmarshalOStripeAccountOrder2ᚖbooksᚋentᚐStripeAccountOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.StripeAccountWhereInput, error) {
+			return ec.unmarshalOStripeAccountWhereInput2ᚖbooksᚋentᚐStripeAccountWhereInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -35362,6 +38323,382 @@ func (ec *executionContext) fieldContext_AuditEventEdge_cursor(_ context.Context
 	return graphql.NewScalarFieldContext("AuditEventEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
+func (ec *executionContext) _BillingProfile_id(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfile_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfile_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingProfile", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _BillingProfile_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfile_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfile_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingProfile", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _BillingProfile_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfile_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfile_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingProfile", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _BillingProfile_entityId(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfile_entityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfile_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingProfile", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _BillingProfile_stripeAccountId(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfile_stripeAccountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeAccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfile_stripeAccountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingProfile", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _BillingProfile_isDefault(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfile_isDefault(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsDefault, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfile_isDefault(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingProfile", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _BillingProfile_entity(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfile_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LegalEntity) graphql.Marshaler {
+			return ec.marshalNLegalEntity2ᚖbooksᚋentᚐLegalEntity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfile_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingProfile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalEntity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingProfile_stripeAccount(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfile_stripeAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeAccount(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.StripeAccount) graphql.Marshaler {
+			return ec.marshalNStripeAccount2ᚖbooksᚋentᚐStripeAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfile_stripeAccount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingProfile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StripeAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingProfileConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfileConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.BillingProfileEdge) graphql.Marshaler {
+			return ec.marshalOBillingProfileEdge2ᚕᚖbooksᚋentᚐBillingProfileEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfileConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingProfileConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BillingProfileEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingProfileConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfileConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfileConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingProfileConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingProfileConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfileConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfileConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingProfileConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _BillingProfileEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfileEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfileEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BillingProfile) graphql.Marshaler {
+			return ec.marshalOBillingProfile2ᚖbooksᚋentᚐBillingProfile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfileEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingProfileEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BillingProfile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingProfileEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.BillingProfileEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfileEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfileEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingProfileEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _BillingProfilePayload_billingProfile(ctx context.Context, field graphql.CollectedField, obj *model.BillingProfilePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingProfilePayload_billingProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BillingProfile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BillingProfile) graphql.Marshaler {
+			return ec.marshalNBillingProfile2ᚖbooksᚋentᚐBillingProfile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BillingProfilePayload_billingProfile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingProfilePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BillingProfile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _BulkError_code(ctx context.Context, field graphql.CollectedField, obj *model.BulkError) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -37046,6 +40383,116 @@ func (ec *executionContext) _CreateIntegrationKeyPayload_secret(ctx context.Cont
 }
 func (ec *executionContext) fieldContext_CreateIntegrationKeyPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateIntegrationKeyPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateInvoicePaymentPayload_paymentAttempt(ctx context.Context, field graphql.CollectedField, obj *model.CreateInvoicePaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateInvoicePaymentPayload_paymentAttempt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentAttempt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentAttempt) graphql.Marshaler {
+			return ec.marshalNPaymentAttempt2ᚖbooksᚋentᚐPaymentAttempt(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateInvoicePaymentPayload_paymentAttempt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateInvoicePaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentAttempt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateInvoicePaymentPayload_clientSecret(ctx context.Context, field graphql.CollectedField, obj *model.CreateInvoicePaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateInvoicePaymentPayload_clientSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateInvoicePaymentPayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateInvoicePaymentPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateInvoicePaymentPayload_publishableKey(ctx context.Context, field graphql.CollectedField, obj *model.CreateInvoicePaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateInvoicePaymentPayload_publishableKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishableKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateInvoicePaymentPayload_publishableKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateInvoicePaymentPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateInvoicePaymentPayload_invoice(ctx context.Context, field graphql.CollectedField, obj *model.CreateInvoicePaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateInvoicePaymentPayload_invoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚖbooksᚋentᚐInvoice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateInvoicePaymentPayload_invoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateInvoicePaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CreateItemPayload_item(ctx context.Context, field graphql.CollectedField, obj *model.CreateItemPayload) (ret graphql.Marshaler) {
@@ -47072,6 +50519,298 @@ func (ec *executionContext) fieldContext_Mutation_dismissReconciliationItem(ctx 
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createStripeAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createStripeAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateStripeAccount(ctx, fc.Args["input"].(model.CreateStripeAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *model.StripeAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.StripeAccountPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StripeAccountPayload) graphql.Marshaler {
+			return ec.marshalNStripeAccountPayload2ᚖbooksᚋgraphᚋmodelᚐStripeAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createStripeAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StripeAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createStripeAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateStripeAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateStripeAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateStripeAccount(ctx, fc.Args["input"].(model.UpdateStripeAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *model.StripeAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.StripeAccountPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StripeAccountPayload) graphql.Marshaler {
+			return ec.marshalNStripeAccountPayload2ᚖbooksᚋgraphᚋmodelᚐStripeAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateStripeAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StripeAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateStripeAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setBillingProfile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setBillingProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetBillingProfile(ctx, fc.Args["input"].(model.SetBillingProfileInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *model.BillingProfilePayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.BillingProfilePayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BillingProfilePayload) graphql.Marshaler {
+			return ec.marshalNBillingProfilePayload2ᚖbooksᚋgraphᚋmodelᚐBillingProfilePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setBillingProfile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BillingProfilePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setBillingProfile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeBillingProfile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeBillingProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveBillingProfile(ctx, fc.Args["input"].(model.RemoveBillingProfileInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *model.RemoveBillingProfilePayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.RemoveBillingProfilePayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RemoveBillingProfilePayload) graphql.Marshaler {
+			return ec.marshalNRemoveBillingProfilePayload2ᚖbooksᚋgraphᚋmodelᚐRemoveBillingProfilePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeBillingProfile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RemoveBillingProfilePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeBillingProfile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createInvoicePayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createInvoicePayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateInvoicePayment(ctx, fc.Args["input"].(model.CreateInvoicePaymentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateInvoicePaymentPayload) graphql.Marshaler {
+			return ec.marshalNCreateInvoicePaymentPayload2ᚖbooksᚋgraphᚋmodelᚐCreateInvoicePaymentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createInvoicePayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateInvoicePaymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createInvoicePayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -47551,6 +51290,29 @@ func (ec *executionContext) _Payment_externalRef(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Payment_externalRef(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Payment_stripeAccountId(ctx context.Context, field graphql.CollectedField, obj *ent.Payment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payment_stripeAccountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeAccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payment_stripeAccountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Payment_memo(ctx context.Context, field graphql.CollectedField, obj *ent.Payment) (ret graphql.Marshaler) {
@@ -48326,6 +52088,534 @@ func (ec *executionContext) fieldContext_PaymentApplication_invoice(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PaymentAttempt_id(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_entityId(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_entityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_customerId(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_customerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_customerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_invoiceId(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_invoiceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvoiceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_invoiceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_stripeAccountId(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_stripeAccountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeAccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_stripeAccountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_method(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v paymentattempt.Method) graphql.Marshaler {
+			return ec.marshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type InvoicePaymentMethod does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_amount(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Amount) graphql.Marshaler {
+			return ec.marshalNMoney2booksᚋinternalᚋmoneyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_currency(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_paymentIntentId(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_paymentIntentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentIntentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_paymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_status(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v paymentattempt.Status) graphql.Marshaler {
+			return ec.marshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type PaymentAttemptStatus does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_failureMessage(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_failureMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_failureMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_paymentId(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_paymentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_paymentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttempt_invoice(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_invoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoice(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚖbooksᚋentᚐInvoice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_invoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PaymentAttempt",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PaymentAttempt_payment(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_payment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Payment(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
+			return ec.marshalOPayment2ᚖbooksᚋentᚐPayment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_payment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PaymentAttempt",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PaymentAttemptConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttemptConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttemptConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.PaymentAttemptEdge) graphql.Marshaler {
+			return ec.marshalOPaymentAttemptEdge2ᚕᚖbooksᚋentᚐPaymentAttemptEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttemptConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PaymentAttemptConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentAttemptEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PaymentAttemptConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttemptConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttemptConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttemptConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PaymentAttemptConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PaymentAttemptConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttemptConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttemptConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttemptConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttemptConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentAttemptEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttemptEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttemptEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentAttempt) graphql.Marshaler {
+			return ec.marshalOPaymentAttempt2ᚖbooksᚋentᚐPaymentAttempt(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttemptEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PaymentAttemptEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentAttempt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PaymentAttemptEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentAttemptEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttemptEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttemptEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttemptEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
 func (ec *executionContext) _PaymentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentConnection) (ret graphql.Marshaler) {
@@ -49942,6 +54232,50 @@ func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_billingProfiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_billingProfiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().BillingProfiles(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.BillingProfileOrder), fc.Args["where"].(*ent.BillingProfileWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BillingProfileConnection) graphql.Marshaler {
+			return ec.marshalNBillingProfileConnection2ᚖbooksᚋentᚐBillingProfileConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_billingProfiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BillingProfileConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_billingProfiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_coaMappings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -50382,6 +54716,50 @@ func (ec *executionContext) fieldContext_Query_payments(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_paymentAttempts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_paymentAttempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PaymentAttempts(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PaymentAttemptOrder), fc.Args["where"].(*ent.PaymentAttemptWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentAttemptConnection) graphql.Marshaler {
+			return ec.marshalNPaymentAttemptConnection2ᚖbooksᚋentᚐPaymentAttemptConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_paymentAttempts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentAttemptConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_paymentAttempts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_qboLinks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -50552,6 +54930,50 @@ func (ec *executionContext) fieldContext_Query_refunds(ctx context.Context, fiel
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_refunds_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_stripeAccounts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_stripeAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().StripeAccounts(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.StripeAccountOrder), fc.Args["where"].(*ent.StripeAccountWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.StripeAccountConnection) graphql.Marshaler {
+			return ec.marshalNStripeAccountConnection2ᚖbooksᚋentᚐStripeAccountConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_stripeAccounts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StripeAccountConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_stripeAccounts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -52053,6 +56475,29 @@ func (ec *executionContext) fieldContext_ReconciliationItem_entityId(_ context.C
 	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _ReconciliationItem_source(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v reconciliationitem.Source) graphql.Marshaler {
+			return ec.marshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, errors.New("field of type ReconciliationSource does not have child fields"))
+}
+
 func (ec *executionContext) _ReconciliationItem_connectionId(ctx context.Context, field graphql.CollectedField, obj *ent.ReconciliationItem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -53231,11 +57676,11 @@ func (ec *executionContext) _Refund_journalEntryId(ctx context.Context, field gr
 			return obj.JournalEntryID, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNID2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Refund_journalEntryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -53262,6 +57707,52 @@ func (ec *executionContext) _Refund_createdBy(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Refund_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Refund", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Refund_status(ctx context.Context, field graphql.CollectedField, obj *ent.Refund) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Refund_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v refund.Status) graphql.Marshaler {
+			return ec.marshalNRefundStatus2booksᚋentᚋrefundᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Refund_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Refund", field, false, false, errors.New("field of type RefundStatus does not have child fields"))
+}
+
+func (ec *executionContext) _Refund_failureMessage(ctx context.Context, field graphql.CollectedField, obj *ent.Refund) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Refund_failureMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Refund_failureMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Refund", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -53533,6 +58024,29 @@ func (ec *executionContext) fieldContext_RefundPaymentPayload_invoices(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RemoveBillingProfilePayload_deletedBillingProfileId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveBillingProfilePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveBillingProfilePayload_deletedBillingProfileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedBillingProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveBillingProfilePayload_deletedBillingProfileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveBillingProfilePayload", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _ReopenPeriodPayload_period(ctx context.Context, field graphql.CollectedField, obj *model.ReopenPeriodPayload) (ret graphql.Marshaler) {
@@ -53812,6 +58326,433 @@ func (ec *executionContext) _SetInvoicePrefixPayload_prefix(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_SetInvoicePrefixPayload_prefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SetInvoicePrefixPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_id(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_name(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_publishableKey(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_publishableKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishableKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_publishableKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_secretKeyHint(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_secretKeyHint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecretKeyHint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_secretKeyHint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_livemode(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_livemode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Livemode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_livemode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_webhookSecretCount(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_webhookSecretCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebhookSecretCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_webhookSecretCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_isDefault(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_isDefault(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsDefault, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_isDefault(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_eventsPolledAt(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_eventsPolledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventsPolledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_eventsPolledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccount_webhookPath(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccount_webhookPath(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StripeAccount().WebhookPath(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccount_webhookPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccount", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccountConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccountConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccountConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.StripeAccountEdge) graphql.Marshaler {
+			return ec.marshalOStripeAccountEdge2ᚕᚖbooksᚋentᚐStripeAccountEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccountConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StripeAccountConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StripeAccountEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StripeAccountConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccountConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccountConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccountConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StripeAccountConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StripeAccountConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccountConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccountConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccountConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccountConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccountEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccountEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccountEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.StripeAccount) graphql.Marshaler {
+			return ec.marshalOStripeAccount2ᚖbooksᚋentᚐStripeAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccountEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StripeAccountEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StripeAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StripeAccountEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.StripeAccountEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccountEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccountEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeAccountEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _StripeAccountPayload_stripeAccount(ctx context.Context, field graphql.CollectedField, obj *model.StripeAccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeAccountPayload_stripeAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeAccount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.StripeAccount) graphql.Marshaler {
+			return ec.marshalNStripeAccount2ᚖbooksᚋentᚐStripeAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeAccountPayload_stripeAccount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StripeAccountPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StripeAccount(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Subscription_adminIssues(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -60835,6 +65776,441 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputBillingProfileOrder(ctx context.Context, obj any) (ent.BillingProfileOrder, error) {
+	var it ent.BillingProfileOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNBillingProfileOrderField2ᚖbooksᚋentᚐBillingProfileOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputBillingProfileWhereInput(ctx context.Context, obj any) (ent.BillingProfileWhereInput, error) {
+	var it ent.BillingProfileWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "stripeAccountId", "stripeAccountIdNEQ", "stripeAccountIdIn", "stripeAccountIdNotIn", "stripeAccountIdGT", "stripeAccountIdGTE", "stripeAccountIdLT", "stripeAccountIdLTE", "stripeAccountIdContains", "stripeAccountIdHasPrefix", "stripeAccountIdHasSuffix", "stripeAccountIdEqualFold", "stripeAccountIdContainsFold", "isDefault", "isDefaultNEQ", "hasEntity", "hasEntityWith", "hasStripeAccount", "hasStripeAccountWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOBillingProfileWhereInput2ᚖbooksᚋentᚐBillingProfileWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOBillingProfileWhereInput2ᚕᚖbooksᚋentᚐBillingProfileWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOBillingProfileWhereInput2ᚕᚖbooksᚋentᚐBillingProfileWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "entityIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNEQ = data
+		case "entityIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDIn = data
+		case "entityIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNotIn = data
+		case "entityIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGT = data
+		case "entityIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGTE = data
+		case "entityIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLT = data
+		case "entityIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLTE = data
+		case "entityIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContains = data
+		case "entityIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasPrefix = data
+		case "entityIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasSuffix = data
+		case "entityIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDEqualFold = data
+		case "entityIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContainsFold = data
+		case "stripeAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountID = data
+		case "stripeAccountIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDNEQ = data
+		case "stripeAccountIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDIn = data
+		case "stripeAccountIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDNotIn = data
+		case "stripeAccountIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDGT = data
+		case "stripeAccountIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDGTE = data
+		case "stripeAccountIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDLT = data
+		case "stripeAccountIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDLTE = data
+		case "stripeAccountIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDContains = data
+		case "stripeAccountIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDHasPrefix = data
+		case "stripeAccountIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDHasSuffix = data
+		case "stripeAccountIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDEqualFold = data
+		case "stripeAccountIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDContainsFold = data
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
+		case "isDefaultNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefaultNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefaultNEQ = data
+		case "hasEntity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEntity"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEntity = data
+		case "hasEntityWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEntityWith"))
+			data, err := ec.unmarshalOLegalEntityWhereInput2ᚕᚖbooksᚋentᚐLegalEntityWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEntityWith = data
+		case "hasStripeAccount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasStripeAccount"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasStripeAccount = data
+		case "hasStripeAccountWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasStripeAccountWith"))
+			data, err := ec.unmarshalOStripeAccountWhereInput2ᚕᚖbooksᚋentᚐStripeAccountWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasStripeAccountWith = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputBulkInvoicesInput(ctx context.Context, obj any) (model.BulkInvoicesInput, error) {
 	var it model.BulkInvoicesInput
 	if obj == nil {
@@ -63469,6 +68845,43 @@ func (ec *executionContext) unmarshalInputCreateInvoiceInput(ctx context.Context
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCreateInvoicePaymentInput(ctx context.Context, obj any) (model.CreateInvoicePaymentInput, error) {
+	var it model.CreateInvoicePaymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"invoiceId", "method"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "invoiceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceID = data
+		case "method":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("method"))
+			data, err := ec.unmarshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Method = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateItemInput(ctx context.Context, obj any) (ent.CreateItemInput, error) {
 	var it ent.CreateItemInput
 	if obj == nil {
@@ -63587,6 +69000,64 @@ func (ec *executionContext) unmarshalInputCreateLegalEntityInput(ctx context.Con
 				return it, err
 			}
 			it.FiscalYearStartMonth = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCreateStripeAccountInput(ctx context.Context, obj any) (model.CreateStripeAccountInput, error) {
+	var it model.CreateStripeAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "publishableKey", "secretKey", "webhookSecrets", "isDefault"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "publishableKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKey = data
+		case "secretKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKey = data
+		case "webhookSecrets":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecrets"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecrets = data
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
 		}
 	}
 	return it, nil
@@ -77925,6 +83396,1127 @@ func (ec *executionContext) unmarshalInputPaymentApplicationWhereInput(ctx conte
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputPaymentAttemptOrder(ctx context.Context, obj any) (ent.PaymentAttemptOrder, error) {
+	var it ent.PaymentAttemptOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNPaymentAttemptOrderField2ᚖbooksᚋentᚐPaymentAttemptOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputPaymentAttemptWhereInput(ctx context.Context, obj any) (ent.PaymentAttemptWhereInput, error) {
+	var it ent.PaymentAttemptWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "customerId", "customerIdNEQ", "customerIdIn", "customerIdNotIn", "customerIdGT", "customerIdGTE", "customerIdLT", "customerIdLTE", "customerIdContains", "customerIdHasPrefix", "customerIdHasSuffix", "customerIdEqualFold", "customerIdContainsFold", "invoiceId", "invoiceIdNEQ", "invoiceIdIn", "invoiceIdNotIn", "invoiceIdGT", "invoiceIdGTE", "invoiceIdLT", "invoiceIdLTE", "invoiceIdContains", "invoiceIdHasPrefix", "invoiceIdHasSuffix", "invoiceIdEqualFold", "invoiceIdContainsFold", "stripeAccountId", "stripeAccountIdNEQ", "stripeAccountIdIn", "stripeAccountIdNotIn", "stripeAccountIdGT", "stripeAccountIdGTE", "stripeAccountIdLT", "stripeAccountIdLTE", "stripeAccountIdContains", "stripeAccountIdHasPrefix", "stripeAccountIdHasSuffix", "stripeAccountIdEqualFold", "stripeAccountIdContainsFold", "method", "methodNEQ", "methodIn", "methodNotIn", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "paymentIntentId", "paymentIntentIdNEQ", "paymentIntentIdIn", "paymentIntentIdNotIn", "paymentIntentIdGT", "paymentIntentIdGTE", "paymentIntentIdLT", "paymentIntentIdLTE", "paymentIntentIdContains", "paymentIntentIdHasPrefix", "paymentIntentIdHasSuffix", "paymentIntentIdIsNil", "paymentIntentIdNotNil", "paymentIntentIdEqualFold", "paymentIntentIdContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "failureMessage", "failureMessageNEQ", "failureMessageIn", "failureMessageNotIn", "failureMessageGT", "failureMessageGTE", "failureMessageLT", "failureMessageLTE", "failureMessageContains", "failureMessageHasPrefix", "failureMessageHasSuffix", "failureMessageIsNil", "failureMessageNotNil", "failureMessageEqualFold", "failureMessageContainsFold", "paymentId", "paymentIdNEQ", "paymentIdIn", "paymentIdNotIn", "paymentIdGT", "paymentIdGTE", "paymentIdLT", "paymentIdLTE", "paymentIdContains", "paymentIdHasPrefix", "paymentIdHasSuffix", "paymentIdIsNil", "paymentIdNotNil", "paymentIdEqualFold", "paymentIdContainsFold", "hasInvoice", "hasInvoiceWith", "hasPayment", "hasPaymentWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOPaymentAttemptWhereInput2ᚖbooksᚋentᚐPaymentAttemptWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOPaymentAttemptWhereInput2ᚕᚖbooksᚋentᚐPaymentAttemptWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOPaymentAttemptWhereInput2ᚕᚖbooksᚋentᚐPaymentAttemptWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "entityIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNEQ = data
+		case "entityIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDIn = data
+		case "entityIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDNotIn = data
+		case "entityIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGT = data
+		case "entityIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDGTE = data
+		case "entityIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLT = data
+		case "entityIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDLTE = data
+		case "entityIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContains = data
+		case "entityIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasPrefix = data
+		case "entityIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDHasSuffix = data
+		case "entityIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDEqualFold = data
+		case "entityIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityIDContainsFold = data
+		case "customerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerID = data
+		case "customerIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDNEQ = data
+		case "customerIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDIn = data
+		case "customerIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDNotIn = data
+		case "customerIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDGT = data
+		case "customerIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDGTE = data
+		case "customerIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDLT = data
+		case "customerIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDLTE = data
+		case "customerIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDContains = data
+		case "customerIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDHasPrefix = data
+		case "customerIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDHasSuffix = data
+		case "customerIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDEqualFold = data
+		case "customerIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDContainsFold = data
+		case "invoiceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceID = data
+		case "invoiceIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDNEQ = data
+		case "invoiceIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDIn = data
+		case "invoiceIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDNotIn = data
+		case "invoiceIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDGT = data
+		case "invoiceIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDGTE = data
+		case "invoiceIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDLT = data
+		case "invoiceIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDLTE = data
+		case "invoiceIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDContains = data
+		case "invoiceIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDHasPrefix = data
+		case "invoiceIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDHasSuffix = data
+		case "invoiceIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDEqualFold = data
+		case "invoiceIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoiceIdContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoiceIDContainsFold = data
+		case "stripeAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountID = data
+		case "stripeAccountIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDNEQ = data
+		case "stripeAccountIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDIn = data
+		case "stripeAccountIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDNotIn = data
+		case "stripeAccountIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDGT = data
+		case "stripeAccountIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDGTE = data
+		case "stripeAccountIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDLT = data
+		case "stripeAccountIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDLTE = data
+		case "stripeAccountIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDContains = data
+		case "stripeAccountIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDHasPrefix = data
+		case "stripeAccountIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDHasSuffix = data
+		case "stripeAccountIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDEqualFold = data
+		case "stripeAccountIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDContainsFold = data
+		case "method":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("method"))
+			data, err := ec.unmarshalOInvoicePaymentMethod2ᚖbooksᚋentᚋpaymentattemptᚐMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Method = data
+		case "methodNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("methodNEQ"))
+			data, err := ec.unmarshalOInvoicePaymentMethod2ᚖbooksᚋentᚋpaymentattemptᚐMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MethodNEQ = data
+		case "methodIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("methodIn"))
+			data, err := ec.unmarshalOInvoicePaymentMethod2ᚕbooksᚋentᚋpaymentattemptᚐMethodᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MethodIn = data
+		case "methodNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("methodNotIn"))
+			data, err := ec.unmarshalOInvoicePaymentMethod2ᚕbooksᚋentᚋpaymentattemptᚐMethodᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MethodNotIn = data
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "amountNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountNEQ"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountNEQ = data
+		case "amountIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountIn"))
+			data, err := ec.unmarshalOMoney2ᚕbooksᚋinternalᚋmoneyᚐAmountᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountIn = data
+		case "amountNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountNotIn"))
+			data, err := ec.unmarshalOMoney2ᚕbooksᚋinternalᚋmoneyᚐAmountᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountNotIn = data
+		case "amountGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountGT"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountGT = data
+		case "amountGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountGTE"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountGTE = data
+		case "amountLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountLT"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountLT = data
+		case "amountLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountLTE"))
+			data, err := ec.unmarshalOMoney2ᚖbooksᚋinternalᚋmoneyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountLTE = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "currencyNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyNEQ = data
+		case "currencyIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyIn = data
+		case "currencyNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyNotIn = data
+		case "currencyGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyGT = data
+		case "currencyGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyGTE = data
+		case "currencyLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyLT = data
+		case "currencyLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyLTE = data
+		case "currencyContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyContains = data
+		case "currencyHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyHasPrefix = data
+		case "currencyHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyHasSuffix = data
+		case "currencyEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyEqualFold = data
+		case "currencyContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currencyContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrencyContainsFold = data
+		case "paymentIntentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentID = data
+		case "paymentIntentIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDNEQ = data
+		case "paymentIntentIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDIn = data
+		case "paymentIntentIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDNotIn = data
+		case "paymentIntentIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDGT = data
+		case "paymentIntentIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDGTE = data
+		case "paymentIntentIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDLT = data
+		case "paymentIntentIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDLTE = data
+		case "paymentIntentIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDContains = data
+		case "paymentIntentIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDHasPrefix = data
+		case "paymentIntentIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDHasSuffix = data
+		case "paymentIntentIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDIsNil = data
+		case "paymentIntentIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDNotNil = data
+		case "paymentIntentIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDEqualFold = data
+		case "paymentIntentIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIntentIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIntentIDContainsFold = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOPaymentAttemptStatus2ᚖbooksᚋentᚋpaymentattemptᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOPaymentAttemptStatus2ᚖbooksᚋentᚋpaymentattemptᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOPaymentAttemptStatus2ᚕbooksᚋentᚋpaymentattemptᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOPaymentAttemptStatus2ᚕbooksᚋentᚋpaymentattemptᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "failureMessage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessage"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessage = data
+		case "failureMessageNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageNEQ = data
+		case "failureMessageIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageIn = data
+		case "failureMessageNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageNotIn = data
+		case "failureMessageGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageGT = data
+		case "failureMessageGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageGTE = data
+		case "failureMessageLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageLT = data
+		case "failureMessageLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageLTE = data
+		case "failureMessageContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageContains = data
+		case "failureMessageHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageHasPrefix = data
+		case "failureMessageHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageHasSuffix = data
+		case "failureMessageIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageIsNil = data
+		case "failureMessageNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageNotNil = data
+		case "failureMessageEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageEqualFold = data
+		case "failureMessageContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageContainsFold = data
+		case "paymentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentID = data
+		case "paymentIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDNEQ = data
+		case "paymentIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDIn = data
+		case "paymentIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDNotIn = data
+		case "paymentIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDGT = data
+		case "paymentIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDGTE = data
+		case "paymentIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDLT = data
+		case "paymentIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDLTE = data
+		case "paymentIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDContains = data
+		case "paymentIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDHasPrefix = data
+		case "paymentIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDHasSuffix = data
+		case "paymentIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDIsNil = data
+		case "paymentIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDNotNil = data
+		case "paymentIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDEqualFold = data
+		case "paymentIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentIdContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentIDContainsFold = data
+		case "hasInvoice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasInvoice"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasInvoice = data
+		case "hasInvoiceWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasInvoiceWith"))
+			data, err := ec.unmarshalOInvoiceWhereInput2ᚕᚖbooksᚋentᚐInvoiceWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasInvoiceWith = data
+		case "hasPayment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPayment"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPayment = data
+		case "hasPaymentWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPaymentWith"))
+			data, err := ec.unmarshalOPaymentWhereInput2ᚕᚖbooksᚋentᚐPaymentWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPaymentWith = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputPaymentOrder(ctx context.Context, obj any) (ent.PaymentOrder, error) {
 	var it ent.PaymentOrder
 	if obj == nil {
@@ -77977,7 +84569,7 @@ func (ec *executionContext) unmarshalInputPaymentWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "customerId", "customerIdNEQ", "customerIdIn", "customerIdNotIn", "customerIdGT", "customerIdGTE", "customerIdLT", "customerIdLTE", "customerIdContains", "customerIdHasPrefix", "customerIdHasSuffix", "customerIdEqualFold", "customerIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "receivedDate", "receivedDateNEQ", "receivedDateIn", "receivedDateNotIn", "receivedDateGT", "receivedDateGTE", "receivedDateLT", "receivedDateLTE", "receivedDateContains", "receivedDateHasPrefix", "receivedDateHasSuffix", "receivedDateEqualFold", "receivedDateContainsFold", "method", "methodNEQ", "methodIn", "methodNotIn", "processor", "processorNEQ", "processorIn", "processorNotIn", "externalRef", "externalRefNEQ", "externalRefIn", "externalRefNotIn", "externalRefGT", "externalRefGTE", "externalRefLT", "externalRefLTE", "externalRefContains", "externalRefHasPrefix", "externalRefHasSuffix", "externalRefIsNil", "externalRefNotNil", "externalRefEqualFold", "externalRefContainsFold", "memo", "memoNEQ", "memoIn", "memoNotIn", "memoGT", "memoGTE", "memoLT", "memoLTE", "memoContains", "memoHasPrefix", "memoHasSuffix", "memoIsNil", "memoNotNil", "memoEqualFold", "memoContainsFold", "applied", "appliedNEQ", "appliedIn", "appliedNotIn", "appliedGT", "appliedGTE", "appliedLT", "appliedLTE", "refunded", "refundedNEQ", "refundedIn", "refundedNotIn", "refundedGT", "refundedGTE", "refundedLT", "refundedLTE", "reversed", "reversedNEQ", "reversedIn", "reversedNotIn", "reversedGT", "reversedGTE", "reversedLT", "reversedLTE", "unapplied", "unappliedNEQ", "unappliedIn", "unappliedNotIn", "unappliedGT", "unappliedGTE", "unappliedLT", "unappliedLTE", "journalEntryId", "journalEntryIdNEQ", "journalEntryIdIn", "journalEntryIdNotIn", "journalEntryIdGT", "journalEntryIdGTE", "journalEntryIdLT", "journalEntryIdLTE", "journalEntryIdContains", "journalEntryIdHasPrefix", "journalEntryIdHasSuffix", "journalEntryIdIsNil", "journalEntryIdNotNil", "journalEntryIdEqualFold", "journalEntryIdContainsFold", "recordedBy", "recordedByNEQ", "recordedByIn", "recordedByNotIn", "recordedByGT", "recordedByGTE", "recordedByLT", "recordedByLTE", "recordedByContains", "recordedByHasPrefix", "recordedByHasSuffix", "recordedByIsNil", "recordedByNotNil", "recordedByEqualFold", "recordedByContainsFold", "voidedAt", "voidedAtNEQ", "voidedAtIn", "voidedAtNotIn", "voidedAtGT", "voidedAtGTE", "voidedAtLT", "voidedAtLTE", "voidedAtIsNil", "voidedAtNotNil", "voidEntryId", "voidEntryIdNEQ", "voidEntryIdIn", "voidEntryIdNotIn", "voidEntryIdGT", "voidEntryIdGTE", "voidEntryIdLT", "voidEntryIdLTE", "voidEntryIdContains", "voidEntryIdHasPrefix", "voidEntryIdHasSuffix", "voidEntryIdIsNil", "voidEntryIdNotNil", "voidEntryIdEqualFold", "voidEntryIdContainsFold", "syncStatus", "syncStatusNEQ", "syncStatusIn", "syncStatusNotIn", "hasEntity", "hasEntityWith", "hasCustomer", "hasCustomerWith", "hasApplications", "hasApplicationsWith", "hasRefunds", "hasRefundsWith", "hasChargeReversals", "hasChargeReversalsWith", "hasJournalEntry", "hasJournalEntryWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "customerId", "customerIdNEQ", "customerIdIn", "customerIdNotIn", "customerIdGT", "customerIdGTE", "customerIdLT", "customerIdLTE", "customerIdContains", "customerIdHasPrefix", "customerIdHasSuffix", "customerIdEqualFold", "customerIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyEqualFold", "currencyContainsFold", "receivedDate", "receivedDateNEQ", "receivedDateIn", "receivedDateNotIn", "receivedDateGT", "receivedDateGTE", "receivedDateLT", "receivedDateLTE", "receivedDateContains", "receivedDateHasPrefix", "receivedDateHasSuffix", "receivedDateEqualFold", "receivedDateContainsFold", "method", "methodNEQ", "methodIn", "methodNotIn", "processor", "processorNEQ", "processorIn", "processorNotIn", "externalRef", "externalRefNEQ", "externalRefIn", "externalRefNotIn", "externalRefGT", "externalRefGTE", "externalRefLT", "externalRefLTE", "externalRefContains", "externalRefHasPrefix", "externalRefHasSuffix", "externalRefIsNil", "externalRefNotNil", "externalRefEqualFold", "externalRefContainsFold", "stripeAccountId", "stripeAccountIdNEQ", "stripeAccountIdIn", "stripeAccountIdNotIn", "stripeAccountIdGT", "stripeAccountIdGTE", "stripeAccountIdLT", "stripeAccountIdLTE", "stripeAccountIdContains", "stripeAccountIdHasPrefix", "stripeAccountIdHasSuffix", "stripeAccountIdIsNil", "stripeAccountIdNotNil", "stripeAccountIdEqualFold", "stripeAccountIdContainsFold", "memo", "memoNEQ", "memoIn", "memoNotIn", "memoGT", "memoGTE", "memoLT", "memoLTE", "memoContains", "memoHasPrefix", "memoHasSuffix", "memoIsNil", "memoNotNil", "memoEqualFold", "memoContainsFold", "applied", "appliedNEQ", "appliedIn", "appliedNotIn", "appliedGT", "appliedGTE", "appliedLT", "appliedLTE", "refunded", "refundedNEQ", "refundedIn", "refundedNotIn", "refundedGT", "refundedGTE", "refundedLT", "refundedLTE", "reversed", "reversedNEQ", "reversedIn", "reversedNotIn", "reversedGT", "reversedGTE", "reversedLT", "reversedLTE", "unapplied", "unappliedNEQ", "unappliedIn", "unappliedNotIn", "unappliedGT", "unappliedGTE", "unappliedLT", "unappliedLTE", "journalEntryId", "journalEntryIdNEQ", "journalEntryIdIn", "journalEntryIdNotIn", "journalEntryIdGT", "journalEntryIdGTE", "journalEntryIdLT", "journalEntryIdLTE", "journalEntryIdContains", "journalEntryIdHasPrefix", "journalEntryIdHasSuffix", "journalEntryIdIsNil", "journalEntryIdNotNil", "journalEntryIdEqualFold", "journalEntryIdContainsFold", "recordedBy", "recordedByNEQ", "recordedByIn", "recordedByNotIn", "recordedByGT", "recordedByGTE", "recordedByLT", "recordedByLTE", "recordedByContains", "recordedByHasPrefix", "recordedByHasSuffix", "recordedByIsNil", "recordedByNotNil", "recordedByEqualFold", "recordedByContainsFold", "voidedAt", "voidedAtNEQ", "voidedAtIn", "voidedAtNotIn", "voidedAtGT", "voidedAtGTE", "voidedAtLT", "voidedAtLTE", "voidedAtIsNil", "voidedAtNotNil", "voidEntryId", "voidEntryIdNEQ", "voidEntryIdIn", "voidEntryIdNotIn", "voidEntryIdGT", "voidEntryIdGTE", "voidEntryIdLT", "voidEntryIdLTE", "voidEntryIdContains", "voidEntryIdHasPrefix", "voidEntryIdHasSuffix", "voidEntryIdIsNil", "voidEntryIdNotNil", "voidEntryIdEqualFold", "voidEntryIdContainsFold", "syncStatus", "syncStatusNEQ", "syncStatusIn", "syncStatusNotIn", "hasEntity", "hasEntityWith", "hasCustomer", "hasCustomerWith", "hasApplications", "hasApplicationsWith", "hasRefunds", "hasRefundsWith", "hasChargeReversals", "hasChargeReversalsWith", "hasJournalEntry", "hasJournalEntryWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -78712,6 +85304,111 @@ func (ec *executionContext) unmarshalInputPaymentWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ExternalRefContainsFold = data
+		case "stripeAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountID = data
+		case "stripeAccountIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDNEQ = data
+		case "stripeAccountIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDIn = data
+		case "stripeAccountIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDNotIn = data
+		case "stripeAccountIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDGT = data
+		case "stripeAccountIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDGTE = data
+		case "stripeAccountIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDLT = data
+		case "stripeAccountIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDLTE = data
+		case "stripeAccountIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDContains = data
+		case "stripeAccountIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDHasPrefix = data
+		case "stripeAccountIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDHasSuffix = data
+		case "stripeAccountIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDIsNil = data
+		case "stripeAccountIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDNotNil = data
+		case "stripeAccountIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDEqualFold = data
+		case "stripeAccountIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountIdContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountIDContainsFold = data
 		case "memo":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memo"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -82262,7 +88959,7 @@ func (ec *executionContext) unmarshalInputReconciliationItemWhereInput(ctx conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "kind", "kindNEQ", "kindIn", "kindNotIn", "qboType", "qboTypeNEQ", "qboTypeIn", "qboTypeNotIn", "qboTypeGT", "qboTypeGTE", "qboTypeLT", "qboTypeLTE", "qboTypeContains", "qboTypeHasPrefix", "qboTypeHasSuffix", "qboTypeEqualFold", "qboTypeContainsFold", "qboId", "qboIdNEQ", "qboIdIn", "qboIdNotIn", "qboIdGT", "qboIdGTE", "qboIdLT", "qboIdLTE", "qboIdContains", "qboIdHasPrefix", "qboIdHasSuffix", "qboIdEqualFold", "qboIdContainsFold", "recordType", "recordTypeNEQ", "recordTypeIn", "recordTypeNotIn", "recordTypeGT", "recordTypeGTE", "recordTypeLT", "recordTypeLTE", "recordTypeContains", "recordTypeHasPrefix", "recordTypeHasSuffix", "recordTypeIsNil", "recordTypeNotNil", "recordTypeEqualFold", "recordTypeContainsFold", "recordId", "recordIdNEQ", "recordIdIn", "recordIdNotIn", "recordIdGT", "recordIdGTE", "recordIdLT", "recordIdLTE", "recordIdContains", "recordIdHasPrefix", "recordIdHasSuffix", "recordIdIsNil", "recordIdNotNil", "recordIdEqualFold", "recordIdContainsFold", "customerId", "customerIdNEQ", "customerIdIn", "customerIdNotIn", "customerIdGT", "customerIdGTE", "customerIdLT", "customerIdLTE", "customerIdContains", "customerIdHasPrefix", "customerIdHasSuffix", "customerIdIsNil", "customerIdNotNil", "customerIdEqualFold", "customerIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "amountIsNil", "amountNotNil", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyIsNil", "currencyNotNil", "currencyEqualFold", "currencyContainsFold", "txnDate", "txnDateNEQ", "txnDateIn", "txnDateNotIn", "txnDateGT", "txnDateGTE", "txnDateLT", "txnDateLTE", "txnDateContains", "txnDateHasPrefix", "txnDateHasSuffix", "txnDateIsNil", "txnDateNotNil", "txnDateEqualFold", "txnDateContainsFold", "reference", "referenceNEQ", "referenceIn", "referenceNotIn", "referenceGT", "referenceGTE", "referenceLT", "referenceLTE", "referenceContains", "referenceHasPrefix", "referenceHasSuffix", "referenceIsNil", "referenceNotNil", "referenceEqualFold", "referenceContainsFold", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "snapshot", "snapshotNEQ", "snapshotIn", "snapshotNotIn", "snapshotGT", "snapshotGTE", "snapshotLT", "snapshotLTE", "snapshotContains", "snapshotHasPrefix", "snapshotHasSuffix", "snapshotIsNil", "snapshotNotNil", "snapshotEqualFold", "snapshotContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteIsNil", "noteNotNil", "noteEqualFold", "noteContainsFold", "resolvedBy", "resolvedByNEQ", "resolvedByIn", "resolvedByNotIn", "resolvedByGT", "resolvedByGTE", "resolvedByLT", "resolvedByLTE", "resolvedByContains", "resolvedByHasPrefix", "resolvedByHasSuffix", "resolvedByIsNil", "resolvedByNotNil", "resolvedByEqualFold", "resolvedByContainsFold", "resolvedAt", "resolvedAtNEQ", "resolvedAtIn", "resolvedAtNotIn", "resolvedAtGT", "resolvedAtGTE", "resolvedAtLT", "resolvedAtLTE", "resolvedAtIsNil", "resolvedAtNotNil", "paymentId", "paymentIdNEQ", "paymentIdIn", "paymentIdNotIn", "paymentIdGT", "paymentIdGTE", "paymentIdLT", "paymentIdLTE", "paymentIdContains", "paymentIdHasPrefix", "paymentIdHasSuffix", "paymentIdIsNil", "paymentIdNotNil", "paymentIdEqualFold", "paymentIdContainsFold", "lastSeenAt", "lastSeenAtNEQ", "lastSeenAtIn", "lastSeenAtNotIn", "lastSeenAtGT", "lastSeenAtGTE", "lastSeenAtLT", "lastSeenAtLTE", "hasEntity", "hasEntityWith", "hasCustomer", "hasCustomerWith", "hasPayment", "hasPaymentWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "source", "sourceNEQ", "sourceIn", "sourceNotIn", "kind", "kindNEQ", "kindIn", "kindNotIn", "qboType", "qboTypeNEQ", "qboTypeIn", "qboTypeNotIn", "qboTypeGT", "qboTypeGTE", "qboTypeLT", "qboTypeLTE", "qboTypeContains", "qboTypeHasPrefix", "qboTypeHasSuffix", "qboTypeEqualFold", "qboTypeContainsFold", "qboId", "qboIdNEQ", "qboIdIn", "qboIdNotIn", "qboIdGT", "qboIdGTE", "qboIdLT", "qboIdLTE", "qboIdContains", "qboIdHasPrefix", "qboIdHasSuffix", "qboIdEqualFold", "qboIdContainsFold", "recordType", "recordTypeNEQ", "recordTypeIn", "recordTypeNotIn", "recordTypeGT", "recordTypeGTE", "recordTypeLT", "recordTypeLTE", "recordTypeContains", "recordTypeHasPrefix", "recordTypeHasSuffix", "recordTypeIsNil", "recordTypeNotNil", "recordTypeEqualFold", "recordTypeContainsFold", "recordId", "recordIdNEQ", "recordIdIn", "recordIdNotIn", "recordIdGT", "recordIdGTE", "recordIdLT", "recordIdLTE", "recordIdContains", "recordIdHasPrefix", "recordIdHasSuffix", "recordIdIsNil", "recordIdNotNil", "recordIdEqualFold", "recordIdContainsFold", "customerId", "customerIdNEQ", "customerIdIn", "customerIdNotIn", "customerIdGT", "customerIdGTE", "customerIdLT", "customerIdLTE", "customerIdContains", "customerIdHasPrefix", "customerIdHasSuffix", "customerIdIsNil", "customerIdNotNil", "customerIdEqualFold", "customerIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "amountIsNil", "amountNotNil", "currency", "currencyNEQ", "currencyIn", "currencyNotIn", "currencyGT", "currencyGTE", "currencyLT", "currencyLTE", "currencyContains", "currencyHasPrefix", "currencyHasSuffix", "currencyIsNil", "currencyNotNil", "currencyEqualFold", "currencyContainsFold", "txnDate", "txnDateNEQ", "txnDateIn", "txnDateNotIn", "txnDateGT", "txnDateGTE", "txnDateLT", "txnDateLTE", "txnDateContains", "txnDateHasPrefix", "txnDateHasSuffix", "txnDateIsNil", "txnDateNotNil", "txnDateEqualFold", "txnDateContainsFold", "reference", "referenceNEQ", "referenceIn", "referenceNotIn", "referenceGT", "referenceGTE", "referenceLT", "referenceLTE", "referenceContains", "referenceHasPrefix", "referenceHasSuffix", "referenceIsNil", "referenceNotNil", "referenceEqualFold", "referenceContainsFold", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "snapshot", "snapshotNEQ", "snapshotIn", "snapshotNotIn", "snapshotGT", "snapshotGTE", "snapshotLT", "snapshotLTE", "snapshotContains", "snapshotHasPrefix", "snapshotHasSuffix", "snapshotIsNil", "snapshotNotNil", "snapshotEqualFold", "snapshotContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteIsNil", "noteNotNil", "noteEqualFold", "noteContainsFold", "resolvedBy", "resolvedByNEQ", "resolvedByIn", "resolvedByNotIn", "resolvedByGT", "resolvedByGTE", "resolvedByLT", "resolvedByLTE", "resolvedByContains", "resolvedByHasPrefix", "resolvedByHasSuffix", "resolvedByIsNil", "resolvedByNotNil", "resolvedByEqualFold", "resolvedByContainsFold", "resolvedAt", "resolvedAtNEQ", "resolvedAtIn", "resolvedAtNotIn", "resolvedAtGT", "resolvedAtGTE", "resolvedAtLT", "resolvedAtLTE", "resolvedAtIsNil", "resolvedAtNotNil", "paymentId", "paymentIdNEQ", "paymentIdIn", "paymentIdNotIn", "paymentIdGT", "paymentIdGTE", "paymentIdLT", "paymentIdLTE", "paymentIdContains", "paymentIdHasPrefix", "paymentIdHasSuffix", "paymentIdIsNil", "paymentIdNotNil", "paymentIdEqualFold", "paymentIdContainsFold", "lastSeenAt", "lastSeenAtNEQ", "lastSeenAtIn", "lastSeenAtNotIn", "lastSeenAtGT", "lastSeenAtGTE", "lastSeenAtLT", "lastSeenAtLTE", "hasEntity", "hasEntityWith", "hasCustomer", "hasCustomerWith", "hasPayment", "hasPaymentWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -82507,6 +89204,34 @@ func (ec *executionContext) unmarshalInputReconciliationItemWhereInput(ctx conte
 				return it, err
 			}
 			it.EntityIDContainsFold = data
+		case "source":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("source"))
+			data, err := ec.unmarshalOReconciliationSource2ᚖbooksᚋentᚋreconciliationitemᚐSource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Source = data
+		case "sourceNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceNEQ"))
+			data, err := ec.unmarshalOReconciliationSource2ᚖbooksᚋentᚋreconciliationitemᚐSource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceNEQ = data
+		case "sourceIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIn"))
+			data, err := ec.unmarshalOReconciliationSource2ᚕbooksᚋentᚋreconciliationitemᚐSourceᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIn = data
+		case "sourceNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceNotIn"))
+			data, err := ec.unmarshalOReconciliationSource2ᚕbooksᚋentᚋreconciliationitemᚐSourceᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceNotIn = data
 		case "kind":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
 			data, err := ec.unmarshalOReconciliationKind2ᚖbooksᚋentᚋreconciliationitemᚐKind(ctx, v)
@@ -84274,7 +90999,7 @@ func (ec *executionContext) unmarshalInputRefundWhereInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "paymentId", "paymentIdNEQ", "paymentIdIn", "paymentIdNotIn", "paymentIdGT", "paymentIdGTE", "paymentIdLT", "paymentIdLTE", "paymentIdContains", "paymentIdHasPrefix", "paymentIdHasSuffix", "paymentIdEqualFold", "paymentIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateContains", "dateHasPrefix", "dateHasSuffix", "dateEqualFold", "dateContainsFold", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "externalRef", "externalRefNEQ", "externalRefIn", "externalRefNotIn", "externalRefGT", "externalRefGTE", "externalRefLT", "externalRefLTE", "externalRefContains", "externalRefHasPrefix", "externalRefHasSuffix", "externalRefIsNil", "externalRefNotNil", "externalRefEqualFold", "externalRefContainsFold", "journalEntryId", "journalEntryIdNEQ", "journalEntryIdIn", "journalEntryIdNotIn", "journalEntryIdGT", "journalEntryIdGTE", "journalEntryIdLT", "journalEntryIdLTE", "journalEntryIdContains", "journalEntryIdHasPrefix", "journalEntryIdHasSuffix", "journalEntryIdEqualFold", "journalEntryIdContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByIsNil", "createdByNotNil", "createdByEqualFold", "createdByContainsFold", "hasPayment", "hasPaymentWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "entityId", "entityIdNEQ", "entityIdIn", "entityIdNotIn", "entityIdGT", "entityIdGTE", "entityIdLT", "entityIdLTE", "entityIdContains", "entityIdHasPrefix", "entityIdHasSuffix", "entityIdEqualFold", "entityIdContainsFold", "paymentId", "paymentIdNEQ", "paymentIdIn", "paymentIdNotIn", "paymentIdGT", "paymentIdGTE", "paymentIdLT", "paymentIdLTE", "paymentIdContains", "paymentIdHasPrefix", "paymentIdHasSuffix", "paymentIdEqualFold", "paymentIdContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateContains", "dateHasPrefix", "dateHasSuffix", "dateEqualFold", "dateContainsFold", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "externalRef", "externalRefNEQ", "externalRefIn", "externalRefNotIn", "externalRefGT", "externalRefGTE", "externalRefLT", "externalRefLTE", "externalRefContains", "externalRefHasPrefix", "externalRefHasSuffix", "externalRefIsNil", "externalRefNotNil", "externalRefEqualFold", "externalRefContainsFold", "journalEntryId", "journalEntryIdNEQ", "journalEntryIdIn", "journalEntryIdNotIn", "journalEntryIdGT", "journalEntryIdGTE", "journalEntryIdLT", "journalEntryIdLTE", "journalEntryIdContains", "journalEntryIdHasPrefix", "journalEntryIdHasSuffix", "journalEntryIdIsNil", "journalEntryIdNotNil", "journalEntryIdEqualFold", "journalEntryIdContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByIsNil", "createdByNotNil", "createdByEqualFold", "createdByContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "failureMessage", "failureMessageNEQ", "failureMessageIn", "failureMessageNotIn", "failureMessageGT", "failureMessageGTE", "failureMessageLT", "failureMessageLTE", "failureMessageContains", "failureMessageHasPrefix", "failureMessageHasSuffix", "failureMessageIsNil", "failureMessageNotNil", "failureMessageEqualFold", "failureMessageContainsFold", "hasPayment", "hasPaymentWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -85044,6 +91769,20 @@ func (ec *executionContext) unmarshalInputRefundWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.JournalEntryIDHasSuffix = data
+		case "journalEntryIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JournalEntryIDIsNil = data
+		case "journalEntryIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JournalEntryIDNotNil = data
 		case "journalEntryIdEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("journalEntryIdEqualFold"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -85163,6 +91902,139 @@ func (ec *executionContext) unmarshalInputRefundWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.CreatedByContainsFold = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalORefundStatus2ᚖbooksᚋentᚋrefundᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalORefundStatus2ᚖbooksᚋentᚋrefundᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalORefundStatus2ᚕbooksᚋentᚋrefundᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalORefundStatus2ᚕbooksᚋentᚋrefundᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "failureMessage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessage"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessage = data
+		case "failureMessageNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageNEQ = data
+		case "failureMessageIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageIn = data
+		case "failureMessageNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageNotIn = data
+		case "failureMessageGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageGT = data
+		case "failureMessageGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageGTE = data
+		case "failureMessageLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageLT = data
+		case "failureMessageLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageLTE = data
+		case "failureMessageContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageContains = data
+		case "failureMessageHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageHasPrefix = data
+		case "failureMessageHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageHasSuffix = data
+		case "failureMessageIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageIsNil = data
+		case "failureMessageNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageNotNil = data
+		case "failureMessageEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageEqualFold = data
+		case "failureMessageContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureMessageContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureMessageContainsFold = data
 		case "hasPayment":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPayment"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -85214,6 +92086,36 @@ func (ec *executionContext) unmarshalInputRejectInvoiceInput(ctx context.Context
 				return it, err
 			}
 			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRemoveBillingProfileInput(ctx context.Context, obj any) (model.RemoveBillingProfileInput, error) {
+	var it model.RemoveBillingProfileInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
 		}
 	}
 	return it, nil
@@ -85293,6 +92195,50 @@ func (ec *executionContext) unmarshalInputRevokeIntegrationKeyInput(ctx context.
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputSetBillingProfileInput(ctx context.Context, obj any) (model.SetBillingProfileInput, error) {
+	var it model.SetBillingProfileInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"entityId", "stripeAccountId", "isDefault"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "entityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityID = data
+		case "stripeAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountID = data
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSetInvoicePrefixInput(ctx context.Context, obj any) (model.SetInvoicePrefixInput, error) {
 	var it model.SetInvoicePrefixInput
 	if obj == nil {
@@ -85325,6 +92271,702 @@ func (ec *executionContext) unmarshalInputSetInvoicePrefixInput(ctx context.Cont
 				return it, err
 			}
 			it.Prefix = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputStripeAccountOrder(ctx context.Context, obj any) (ent.StripeAccountOrder, error) {
+	var it ent.StripeAccountOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNStripeAccountOrderField2ᚖbooksᚋentᚐStripeAccountOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputStripeAccountPatch(ctx context.Context, obj any) (model.StripeAccountPatch, error) {
+	var it model.StripeAccountPatch
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "publishableKey", "secretKey", "webhookSecrets", "isDefault"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "publishableKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKey = data
+		case "secretKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKey = data
+		case "webhookSecrets":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecrets"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecrets = data
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputStripeAccountWhereInput(ctx context.Context, obj any) (ent.StripeAccountWhereInput, error) {
+	var it ent.StripeAccountWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "publishableKey", "publishableKeyNEQ", "publishableKeyIn", "publishableKeyNotIn", "publishableKeyGT", "publishableKeyGTE", "publishableKeyLT", "publishableKeyLTE", "publishableKeyContains", "publishableKeyHasPrefix", "publishableKeyHasSuffix", "publishableKeyEqualFold", "publishableKeyContainsFold", "secretKeyHint", "secretKeyHintNEQ", "secretKeyHintIn", "secretKeyHintNotIn", "secretKeyHintGT", "secretKeyHintGTE", "secretKeyHintLT", "secretKeyHintLTE", "secretKeyHintContains", "secretKeyHintHasPrefix", "secretKeyHintHasSuffix", "secretKeyHintEqualFold", "secretKeyHintContainsFold", "livemode", "livemodeNEQ", "webhookSecretCount", "webhookSecretCountNEQ", "webhookSecretCountIn", "webhookSecretCountNotIn", "webhookSecretCountGT", "webhookSecretCountGTE", "webhookSecretCountLT", "webhookSecretCountLTE", "isDefault", "isDefaultNEQ", "eventsPolledAt", "eventsPolledAtNEQ", "eventsPolledAtIn", "eventsPolledAtNotIn", "eventsPolledAtGT", "eventsPolledAtGTE", "eventsPolledAtLT", "eventsPolledAtLTE", "eventsPolledAtIsNil", "eventsPolledAtNotNil"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOStripeAccountWhereInput2ᚖbooksᚋentᚐStripeAccountWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOStripeAccountWhereInput2ᚕᚖbooksᚋentᚐStripeAccountWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOStripeAccountWhereInput2ᚕᚖbooksᚋentᚐStripeAccountWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "nameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNEQ = data
+		case "nameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameIn = data
+		case "nameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNotIn = data
+		case "nameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGT = data
+		case "nameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGTE = data
+		case "nameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLT = data
+		case "nameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLTE = data
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "nameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasPrefix = data
+		case "nameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasSuffix = data
+		case "nameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameEqualFold = data
+		case "nameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContainsFold = data
+		case "publishableKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKey = data
+		case "publishableKeyNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyNEQ = data
+		case "publishableKeyIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyIn = data
+		case "publishableKeyNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyNotIn = data
+		case "publishableKeyGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyGT = data
+		case "publishableKeyGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyGTE = data
+		case "publishableKeyLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyLT = data
+		case "publishableKeyLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyLTE = data
+		case "publishableKeyContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyContains = data
+		case "publishableKeyHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyHasPrefix = data
+		case "publishableKeyHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyHasSuffix = data
+		case "publishableKeyEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyEqualFold = data
+		case "publishableKeyContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publishableKeyContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublishableKeyContainsFold = data
+		case "secretKeyHint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHint"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHint = data
+		case "secretKeyHintNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintNEQ = data
+		case "secretKeyHintIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintIn = data
+		case "secretKeyHintNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintNotIn = data
+		case "secretKeyHintGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintGT = data
+		case "secretKeyHintGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintGTE = data
+		case "secretKeyHintLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintLT = data
+		case "secretKeyHintLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintLTE = data
+		case "secretKeyHintContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintContains = data
+		case "secretKeyHintHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintHasPrefix = data
+		case "secretKeyHintHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintHasSuffix = data
+		case "secretKeyHintEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintEqualFold = data
+		case "secretKeyHintContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretKeyHintContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretKeyHintContainsFold = data
+		case "livemode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("livemode"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Livemode = data
+		case "livemodeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("livemodeNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LivemodeNEQ = data
+		case "webhookSecretCount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecretCount"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecretCount = data
+		case "webhookSecretCountNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecretCountNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecretCountNEQ = data
+		case "webhookSecretCountIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecretCountIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecretCountIn = data
+		case "webhookSecretCountNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecretCountNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecretCountNotIn = data
+		case "webhookSecretCountGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecretCountGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecretCountGT = data
+		case "webhookSecretCountGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecretCountGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecretCountGTE = data
+		case "webhookSecretCountLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecretCountLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecretCountLT = data
+		case "webhookSecretCountLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookSecretCountLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookSecretCountLTE = data
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
+		case "isDefaultNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefaultNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefaultNEQ = data
+		case "eventsPolledAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAt = data
+		case "eventsPolledAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtNEQ = data
+		case "eventsPolledAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtIn = data
+		case "eventsPolledAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtNotIn = data
+		case "eventsPolledAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtGT = data
+		case "eventsPolledAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtGTE = data
+		case "eventsPolledAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtLT = data
+		case "eventsPolledAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtLTE = data
+		case "eventsPolledAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtIsNil = data
+		case "eventsPolledAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventsPolledAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EventsPolledAtNotNil = data
 		}
 	}
 	return it, nil
@@ -85876,6 +93518,43 @@ func (ec *executionContext) unmarshalInputUpdateQuickBooksSettingsInput(ctx cont
 				return it, err
 			}
 			it.DefaultPaymentMethodID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateStripeAccountInput(ctx context.Context, obj any) (model.UpdateStripeAccountInput, error) {
+	var it model.UpdateStripeAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"stripeAccountId", "patch"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "stripeAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripeAccountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripeAccountID = data
+		case "patch":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patch"))
+			data, err := ec.unmarshalNStripeAccountPatch2ᚖbooksᚋgraphᚋmodelᚐStripeAccountPatch(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Patch = data
 		}
 	}
 	return it, nil
@@ -88669,6 +96348,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Vendor(ctx, sel, obj)
+	case *ent.StripeAccount:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._StripeAccount(ctx, sel, obj)
 	case *ent.Refund:
 		if obj == nil {
 			return graphql.Null
@@ -88689,6 +96373,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._QBOLink(ctx, sel, obj)
+	case *ent.PaymentAttempt:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._PaymentAttempt(ctx, sel, obj)
 	case *ent.PaymentApplication:
 		if obj == nil {
 			return graphql.Null
@@ -88779,6 +96468,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._COAMapping(ctx, sel, obj)
+	case *ent.BillingProfile:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._BillingProfile(ctx, sel, obj)
 	case *ent.AuditEvent:
 		if obj == nil {
 			return graphql.Null
@@ -89686,6 +97380,274 @@ func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.Selecti
 			}
 		case "cursor":
 			out.Values[i] = ec._AuditEventEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var billingProfileImplementors = []string{"BillingProfile", "Node"}
+
+func (ec *executionContext) _BillingProfile(ctx context.Context, sel ast.SelectionSet, obj *ent.BillingProfile) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, billingProfileImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BillingProfile")
+		case "id":
+			out.Values[i] = ec._BillingProfile_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._BillingProfile_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._BillingProfile_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entityId":
+			out.Values[i] = ec._BillingProfile_entityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeAccountId":
+			out.Values[i] = ec._BillingProfile_stripeAccountId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isDefault":
+			out.Values[i] = ec._BillingProfile_isDefault(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entity":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._BillingProfile_entity(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "stripeAccount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._BillingProfile_stripeAccount(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var billingProfileConnectionImplementors = []string{"BillingProfileConnection"}
+
+func (ec *executionContext) _BillingProfileConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.BillingProfileConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, billingProfileConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BillingProfileConnection")
+		case "edges":
+			out.Values[i] = ec._BillingProfileConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._BillingProfileConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._BillingProfileConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var billingProfileEdgeImplementors = []string{"BillingProfileEdge"}
+
+func (ec *executionContext) _BillingProfileEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.BillingProfileEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, billingProfileEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BillingProfileEdge")
+		case "node":
+			out.Values[i] = ec._BillingProfileEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._BillingProfileEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var billingProfilePayloadImplementors = []string{"BillingProfilePayload"}
+
+func (ec *executionContext) _BillingProfilePayload(ctx context.Context, sel ast.SelectionSet, obj *model.BillingProfilePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, billingProfilePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BillingProfilePayload")
+		case "billingProfile":
+			out.Values[i] = ec._BillingProfilePayload_billingProfile(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -90859,6 +98821,59 @@ func (ec *executionContext) _CreateIntegrationKeyPayload(ctx context.Context, se
 			}
 		case "secret":
 			out.Values[i] = ec._CreateIntegrationKeyPayload_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var createInvoicePaymentPayloadImplementors = []string{"CreateInvoicePaymentPayload"}
+
+func (ec *executionContext) _CreateInvoicePaymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateInvoicePaymentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createInvoicePaymentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateInvoicePaymentPayload")
+		case "paymentAttempt":
+			out.Values[i] = ec._CreateInvoicePaymentPayload_paymentAttempt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientSecret":
+			out.Values[i] = ec._CreateInvoicePaymentPayload_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publishableKey":
+			out.Values[i] = ec._CreateInvoicePaymentPayload_publishableKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invoice":
+			out.Values[i] = ec._CreateInvoicePaymentPayload_invoice(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -95296,6 +103311,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createStripeAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createStripeAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateStripeAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateStripeAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setBillingProfile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setBillingProfile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeBillingProfile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeBillingProfile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createInvoicePayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createInvoicePayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -95525,6 +103575,11 @@ func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "externalRef":
 			out.Values[i] = ec._Payment_externalRef(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeAccountId":
+			out.Values[i] = ec._Payment_stripeAccountId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -96036,6 +104091,276 @@ func (ec *executionContext) _PaymentApplication(ctx context.Context, sel ast.Sel
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var paymentAttemptImplementors = []string{"PaymentAttempt", "Node"}
+
+func (ec *executionContext) _PaymentAttempt(ctx context.Context, sel ast.SelectionSet, obj *ent.PaymentAttempt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, paymentAttemptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PaymentAttempt")
+		case "id":
+			out.Values[i] = ec._PaymentAttempt_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._PaymentAttempt_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._PaymentAttempt_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entityId":
+			out.Values[i] = ec._PaymentAttempt_entityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customerId":
+			out.Values[i] = ec._PaymentAttempt_customerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invoiceId":
+			out.Values[i] = ec._PaymentAttempt_invoiceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeAccountId":
+			out.Values[i] = ec._PaymentAttempt_stripeAccountId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "method":
+			out.Values[i] = ec._PaymentAttempt_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.Values[i] = ec._PaymentAttempt_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currency":
+			out.Values[i] = ec._PaymentAttempt_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "paymentIntentId":
+			out.Values[i] = ec._PaymentAttempt_paymentIntentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._PaymentAttempt_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failureMessage":
+			out.Values[i] = ec._PaymentAttempt_failureMessage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "paymentId":
+			out.Values[i] = ec._PaymentAttempt_paymentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invoice":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._PaymentAttempt_invoice(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "payment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._PaymentAttempt_payment(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var paymentAttemptConnectionImplementors = []string{"PaymentAttemptConnection"}
+
+func (ec *executionContext) _PaymentAttemptConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.PaymentAttemptConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, paymentAttemptConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PaymentAttemptConnection")
+		case "edges":
+			out.Values[i] = ec._PaymentAttemptConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PaymentAttemptConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._PaymentAttemptConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var paymentAttemptEdgeImplementors = []string{"PaymentAttemptEdge"}
+
+func (ec *executionContext) _PaymentAttemptEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.PaymentAttemptEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, paymentAttemptEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PaymentAttemptEdge")
+		case "node":
+			out.Values[i] = ec._PaymentAttemptEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._PaymentAttemptEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -96809,6 +105134,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "billingProfiles":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_billingProfiles(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "coaMappings":
 			field := field
 
@@ -97029,6 +105376,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "paymentAttempts":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_paymentAttempts(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "qboLinks":
 			field := field
 
@@ -97105,6 +105474,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_refunds(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "stripeAccounts":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_stripeAccounts(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -97902,6 +106293,11 @@ func (ec *executionContext) _ReconciliationItem(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "source":
+			out.Values[i] = ec._ReconciliationItem_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "connectionId":
 			out.Values[i] = ec._ReconciliationItem_connectionId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -98464,11 +106860,21 @@ func (ec *executionContext) _Refund(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "journalEntryId":
 			out.Values[i] = ec._Refund_journalEntryId(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdBy":
 			out.Values[i] = ec._Refund_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Refund_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failureMessage":
+			out.Values[i] = ec._Refund_failureMessage(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -98647,6 +107053,44 @@ func (ec *executionContext) _RefundPaymentPayload(ctx context.Context, sel ast.S
 		case "invoices":
 			out.Values[i] = ec._RefundPaymentPayload_invoices(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var removeBillingProfilePayloadImplementors = []string{"RemoveBillingProfilePayload"}
+
+func (ec *executionContext) _RemoveBillingProfilePayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveBillingProfilePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, removeBillingProfilePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemoveBillingProfilePayload")
+		case "deletedBillingProfileId":
+			out.Values[i] = ec._RemoveBillingProfilePayload_deletedBillingProfileId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -98856,6 +107300,256 @@ func (ec *executionContext) _SetInvoicePrefixPayload(ctx context.Context, sel as
 			}
 		case "prefix":
 			out.Values[i] = ec._SetInvoicePrefixPayload_prefix(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var stripeAccountImplementors = []string{"StripeAccount", "Node"}
+
+func (ec *executionContext) _StripeAccount(ctx context.Context, sel ast.SelectionSet, obj *ent.StripeAccount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stripeAccountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StripeAccount")
+		case "id":
+			out.Values[i] = ec._StripeAccount_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._StripeAccount_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._StripeAccount_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._StripeAccount_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "publishableKey":
+			out.Values[i] = ec._StripeAccount_publishableKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "secretKeyHint":
+			out.Values[i] = ec._StripeAccount_secretKeyHint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "livemode":
+			out.Values[i] = ec._StripeAccount_livemode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "webhookSecretCount":
+			out.Values[i] = ec._StripeAccount_webhookSecretCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isDefault":
+			out.Values[i] = ec._StripeAccount_isDefault(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "eventsPolledAt":
+			out.Values[i] = ec._StripeAccount_eventsPolledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "webhookPath":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._StripeAccount_webhookPath(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var stripeAccountConnectionImplementors = []string{"StripeAccountConnection"}
+
+func (ec *executionContext) _StripeAccountConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.StripeAccountConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stripeAccountConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StripeAccountConnection")
+		case "edges":
+			out.Values[i] = ec._StripeAccountConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._StripeAccountConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._StripeAccountConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var stripeAccountEdgeImplementors = []string{"StripeAccountEdge"}
+
+func (ec *executionContext) _StripeAccountEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.StripeAccountEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stripeAccountEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StripeAccountEdge")
+		case "node":
+			out.Values[i] = ec._StripeAccountEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._StripeAccountEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var stripeAccountPayloadImplementors = []string{"StripeAccountPayload"}
+
+func (ec *executionContext) _StripeAccountPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StripeAccountPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stripeAccountPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StripeAccountPayload")
+		case "stripeAccount":
+			out.Values[i] = ec._StripeAccountPayload_stripeAccount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -100904,6 +109598,57 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalNBillingProfile2ᚖbooksᚋentᚐBillingProfile(ctx context.Context, sel ast.SelectionSet, v *ent.BillingProfile) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._BillingProfile(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBillingProfileConnection2ᚖbooksᚋentᚐBillingProfileConnection(ctx context.Context, sel ast.SelectionSet, v *ent.BillingProfileConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._BillingProfileConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBillingProfileOrderField2ᚖbooksᚋentᚐBillingProfileOrderField(ctx context.Context, v any) (*ent.BillingProfileOrderField, error) {
+	var res = new(ent.BillingProfileOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBillingProfileOrderField2ᚖbooksᚋentᚐBillingProfileOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.BillingProfileOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalNBillingProfilePayload2ᚖbooksᚋgraphᚋmodelᚐBillingProfilePayload(ctx context.Context, sel ast.SelectionSet, v *model.BillingProfilePayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._BillingProfilePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBillingProfileWhereInput2ᚖbooksᚋentᚐBillingProfileWhereInput(ctx context.Context, v any) (*ent.BillingProfileWhereInput, error) {
+	res, err := ec.unmarshalInputBillingProfileWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -101199,6 +109944,21 @@ func (ec *executionContext) unmarshalNCreateInvoiceInput2booksᚋgraphᚋmodel�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateInvoicePaymentInput2booksᚋgraphᚋmodelᚐCreateInvoicePaymentInput(ctx context.Context, v any) (model.CreateInvoicePaymentInput, error) {
+	res, err := ec.unmarshalInputCreateInvoicePaymentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateInvoicePaymentPayload2ᚖbooksᚋgraphᚋmodelᚐCreateInvoicePaymentPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateInvoicePaymentPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CreateInvoicePaymentPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateItemInput2booksᚋentᚐCreateItemInput(ctx context.Context, v any) (ent.CreateItemInput, error) {
 	res, err := ec.unmarshalInputCreateItemInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -101227,6 +109987,11 @@ func (ec *executionContext) marshalNCreateLegalEntityPayload2ᚖbooksᚋgraphᚋ
 		return graphql.Null
 	}
 	return ec._CreateLegalEntityPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCreateStripeAccountInput2booksᚋgraphᚋmodelᚐCreateStripeAccountInput(ctx context.Context, v any) (model.CreateStripeAccountInput, error) {
+	res, err := ec.unmarshalInputCreateStripeAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCreateVendorInput2booksᚋentᚐCreateVendorInput(ctx context.Context, v any) (ent.CreateVendorInput, error) {
@@ -101645,6 +110410,34 @@ func (ec *executionContext) marshalNInvoicePayload2ᚖbooksᚋgraphᚋmodelᚐIn
 	}
 	return ec._InvoicePayload(ctx, sel, v)
 }
+
+func (ec *executionContext) unmarshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod(ctx context.Context, v any) (paymentattempt.Method, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod(ctx context.Context, sel ast.SelectionSet, v paymentattempt.Method) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod = map[string]paymentattempt.Method{
+		"CARD": paymentattempt.MethodCard,
+		"ACH":  paymentattempt.MethodAch,
+	}
+	marshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod = map[paymentattempt.Method]string{
+		paymentattempt.MethodCard: "CARD",
+		paymentattempt.MethodAch:  "ACH",
+	}
+)
 
 func (ec *executionContext) unmarshalNInvoiceStatus2booksᚋentᚋinvoiceᚐStatus(ctx context.Context, v any) (invoice.Status, error) {
 	tmp, err := graphql.UnmarshalString(v)
@@ -102144,6 +110937,81 @@ func (ec *executionContext) marshalNPaymentApplicationOrderField2ᚖbooksᚋent�
 
 func (ec *executionContext) unmarshalNPaymentApplicationWhereInput2ᚖbooksᚋentᚐPaymentApplicationWhereInput(ctx context.Context, v any) (*ent.PaymentApplicationWhereInput, error) {
 	res, err := ec.unmarshalInputPaymentApplicationWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPaymentAttempt2ᚖbooksᚋentᚐPaymentAttempt(ctx context.Context, sel ast.SelectionSet, v *ent.PaymentAttempt) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PaymentAttempt(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPaymentAttemptConnection2ᚖbooksᚋentᚐPaymentAttemptConnection(ctx context.Context, sel ast.SelectionSet, v *ent.PaymentAttemptConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PaymentAttemptConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPaymentAttemptOrderField2ᚖbooksᚋentᚐPaymentAttemptOrderField(ctx context.Context, v any) (*ent.PaymentAttemptOrderField, error) {
+	var res = new(ent.PaymentAttemptOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPaymentAttemptOrderField2ᚖbooksᚋentᚐPaymentAttemptOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.PaymentAttemptOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus(ctx context.Context, v any) (paymentattempt.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus(ctx context.Context, sel ast.SelectionSet, v paymentattempt.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus = map[string]paymentattempt.Status{
+		"REQUIRES_PAYMENT": paymentattempt.StatusRequiresPayment,
+		"PROCESSING":       paymentattempt.StatusProcessing,
+		"SUCCEEDED":        paymentattempt.StatusSucceeded,
+		"FAILED":           paymentattempt.StatusFailed,
+		"CANCELED":         paymentattempt.StatusCanceled,
+	}
+	marshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus = map[paymentattempt.Status]string{
+		paymentattempt.StatusRequiresPayment: "REQUIRES_PAYMENT",
+		paymentattempt.StatusProcessing:      "PROCESSING",
+		paymentattempt.StatusSucceeded:       "SUCCEEDED",
+		paymentattempt.StatusFailed:          "FAILED",
+		paymentattempt.StatusCanceled:        "CANCELED",
+	}
+)
+
+func (ec *executionContext) unmarshalNPaymentAttemptWhereInput2ᚖbooksᚋentᚐPaymentAttemptWhereInput(ctx context.Context, v any) (*ent.PaymentAttemptWhereInput, error) {
+	res, err := ec.unmarshalInputPaymentAttemptWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -102885,6 +111753,34 @@ func (ec *executionContext) marshalNReconciliationQueueEventType2booksᚋgraph�
 	return v
 }
 
+func (ec *executionContext) unmarshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource(ctx context.Context, v any) (reconciliationitem.Source, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource(ctx context.Context, sel ast.SelectionSet, v reconciliationitem.Source) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource = map[string]reconciliationitem.Source{
+		"QUICKBOOKS": reconciliationitem.SourceQuickbooks,
+		"STRIPE":     reconciliationitem.SourceStripe,
+	}
+	marshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource = map[reconciliationitem.Source]string{
+		reconciliationitem.SourceQuickbooks: "QUICKBOOKS",
+		reconciliationitem.SourceStripe:     "STRIPE",
+	}
+)
+
 func (ec *executionContext) unmarshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus(ctx context.Context, v any) (reconciliationitem.Status, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNReconciliationStatus2booksᚋentᚋreconciliationitemᚐStatus[tmp]
@@ -103054,6 +111950,36 @@ func (ec *executionContext) marshalNRefundPaymentPayload2ᚖbooksᚋgraphᚋmode
 	return ec._RefundPaymentPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRefundStatus2booksᚋentᚋrefundᚐStatus(ctx context.Context, v any) (refund.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRefundStatus2booksᚋentᚋrefundᚐStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRefundStatus2booksᚋentᚋrefundᚐStatus(ctx context.Context, sel ast.SelectionSet, v refund.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRefundStatus2booksᚋentᚋrefundᚐStatus[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNRefundStatus2booksᚋentᚋrefundᚐStatus = map[string]refund.Status{
+		"PENDING":   refund.StatusPending,
+		"SUCCEEDED": refund.StatusSucceeded,
+		"FAILED":    refund.StatusFailed,
+	}
+	marshalNRefundStatus2booksᚋentᚋrefundᚐStatus = map[refund.Status]string{
+		refund.StatusPending:   "PENDING",
+		refund.StatusSucceeded: "SUCCEEDED",
+		refund.StatusFailed:    "FAILED",
+	}
+)
+
 func (ec *executionContext) unmarshalNRefundWhereInput2ᚖbooksᚋentᚐRefundWhereInput(ctx context.Context, v any) (*ent.RefundWhereInput, error) {
 	res, err := ec.unmarshalInputRefundWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -103062,6 +111988,21 @@ func (ec *executionContext) unmarshalNRefundWhereInput2ᚖbooksᚋentᚐRefundWh
 func (ec *executionContext) unmarshalNRejectInvoiceInput2booksᚋgraphᚋmodelᚐRejectInvoiceInput(ctx context.Context, v any) (model.RejectInvoiceInput, error) {
 	res, err := ec.unmarshalInputRejectInvoiceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRemoveBillingProfileInput2booksᚋgraphᚋmodelᚐRemoveBillingProfileInput(ctx context.Context, v any) (model.RemoveBillingProfileInput, error) {
+	res, err := ec.unmarshalInputRemoveBillingProfileInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRemoveBillingProfilePayload2ᚖbooksᚋgraphᚋmodelᚐRemoveBillingProfilePayload(ctx context.Context, sel ast.SelectionSet, v *model.RemoveBillingProfilePayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RemoveBillingProfilePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNReopenPeriodPayload2ᚖbooksᚋgraphᚋmodelᚐReopenPeriodPayload(ctx context.Context, sel ast.SelectionSet, v *model.ReopenPeriodPayload) graphql.Marshaler {
@@ -103174,6 +112115,11 @@ func (ec *executionContext) marshalNRole2ᚕbooksᚋinternalᚋauthᚐRoleᚄ(ct
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNSetBillingProfileInput2booksᚋgraphᚋmodelᚐSetBillingProfileInput(ctx context.Context, v any) (model.SetBillingProfileInput, error) {
+	res, err := ec.unmarshalInputSetBillingProfileInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNSetInvoicePrefixInput2booksᚋgraphᚋmodelᚐSetInvoicePrefixInput(ctx context.Context, v any) (model.SetInvoicePrefixInput, error) {
@@ -103304,6 +112250,62 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNStripeAccount2ᚖbooksᚋentᚐStripeAccount(ctx context.Context, sel ast.SelectionSet, v *ent.StripeAccount) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._StripeAccount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStripeAccountConnection2ᚖbooksᚋentᚐStripeAccountConnection(ctx context.Context, sel ast.SelectionSet, v *ent.StripeAccountConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._StripeAccountConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNStripeAccountOrderField2ᚖbooksᚋentᚐStripeAccountOrderField(ctx context.Context, v any) (*ent.StripeAccountOrderField, error) {
+	var res = new(ent.StripeAccountOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStripeAccountOrderField2ᚖbooksᚋentᚐStripeAccountOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.StripeAccountOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNStripeAccountPatch2ᚖbooksᚋgraphᚋmodelᚐStripeAccountPatch(ctx context.Context, v any) (*model.StripeAccountPatch, error) {
+	res, err := ec.unmarshalInputStripeAccountPatch(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStripeAccountPayload2ᚖbooksᚋgraphᚋmodelᚐStripeAccountPayload(ctx context.Context, sel ast.SelectionSet, v *model.StripeAccountPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._StripeAccountPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNStripeAccountWhereInput2ᚖbooksᚋentᚐStripeAccountWhereInput(ctx context.Context, v any) (*ent.StripeAccountWhereInput, error) {
+	res, err := ec.unmarshalInputStripeAccountWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNSyncStatus2booksᚋinternalᚋqboᚋsyncstateᚐStatus(ctx context.Context, v any) (syncstate.Status, error) {
@@ -103552,6 +112554,11 @@ func (ec *executionContext) marshalNUpdateQuickBooksListsPayload2ᚖbooksᚋgrap
 
 func (ec *executionContext) unmarshalNUpdateQuickBooksSettingsInput2booksᚋgraphᚋmodelᚐUpdateQuickBooksSettingsInput(ctx context.Context, v any) (model.UpdateQuickBooksSettingsInput, error) {
 	res, err := ec.unmarshalInputUpdateQuickBooksSettingsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateStripeAccountInput2booksᚋgraphᚋmodelᚐUpdateStripeAccountInput(ctx context.Context, v any) (model.UpdateStripeAccountInput, error) {
+	res, err := ec.unmarshalInputUpdateStripeAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -104481,6 +113488,66 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalOBillingProfile2ᚖbooksᚋentᚐBillingProfile(ctx context.Context, sel ast.SelectionSet, v *ent.BillingProfile) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._BillingProfile(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOBillingProfileEdge2ᚕᚖbooksᚋentᚐBillingProfileEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.BillingProfileEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOBillingProfileEdge2ᚖbooksᚋentᚐBillingProfileEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOBillingProfileEdge2ᚖbooksᚋentᚐBillingProfileEdge(ctx context.Context, sel ast.SelectionSet, v *ent.BillingProfileEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._BillingProfileEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOBillingProfileOrder2ᚖbooksᚋentᚐBillingProfileOrder(ctx context.Context, v any) (*ent.BillingProfileOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputBillingProfileOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOBillingProfileWhereInput2ᚕᚖbooksᚋentᚐBillingProfileWhereInputᚄ(ctx context.Context, v any) ([]*ent.BillingProfileWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.BillingProfileWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNBillingProfileWhereInput2ᚖbooksᚋentᚐBillingProfileWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOBillingProfileWhereInput2ᚖbooksᚋentᚐBillingProfileWhereInput(ctx context.Context, v any) (*ent.BillingProfileWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputBillingProfileWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -105344,6 +114411,72 @@ func (ec *executionContext) unmarshalOInvoiceOrder2ᚖbooksᚋentᚐInvoiceOrder
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOInvoicePaymentMethod2ᚕbooksᚋentᚋpaymentattemptᚐMethodᚄ(ctx context.Context, v any) ([]paymentattempt.Method, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]paymentattempt.Method, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInvoicePaymentMethod2ᚕbooksᚋentᚋpaymentattemptᚐMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []paymentattempt.Method) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInvoicePaymentMethod2booksᚋentᚋpaymentattemptᚐMethod(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOInvoicePaymentMethod2ᚖbooksᚋentᚋpaymentattemptᚐMethod(ctx context.Context, v any) (*paymentattempt.Method, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOInvoicePaymentMethod2ᚖbooksᚋentᚋpaymentattemptᚐMethod[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInvoicePaymentMethod2ᚖbooksᚋentᚋpaymentattemptᚐMethod(ctx context.Context, sel ast.SelectionSet, v *paymentattempt.Method) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOInvoicePaymentMethod2ᚖbooksᚋentᚋpaymentattemptᚐMethod[*v])
+	return res
+}
+
+var (
+	unmarshalOInvoicePaymentMethod2ᚖbooksᚋentᚋpaymentattemptᚐMethod = map[string]paymentattempt.Method{
+		"CARD": paymentattempt.MethodCard,
+		"ACH":  paymentattempt.MethodAch,
+	}
+	marshalOInvoicePaymentMethod2ᚖbooksᚋentᚋpaymentattemptᚐMethod = map[paymentattempt.Method]string{
+		paymentattempt.MethodCard: "CARD",
+		paymentattempt.MethodAch:  "ACH",
+	}
+)
+
 func (ec *executionContext) unmarshalOInvoiceSearch2ᚖbooksᚋgraphᚋmodelᚐInvoiceSearch(ctx context.Context, v any) (*model.InvoiceSearch, error) {
 	if v == nil {
 		return nil, nil
@@ -105972,6 +115105,138 @@ func (ec *executionContext) unmarshalOPaymentApplicationWhereInput2ᚖbooksᚋen
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputPaymentApplicationWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPaymentAttempt2ᚖbooksᚋentᚐPaymentAttempt(ctx context.Context, sel ast.SelectionSet, v *ent.PaymentAttempt) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PaymentAttempt(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPaymentAttemptEdge2ᚕᚖbooksᚋentᚐPaymentAttemptEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.PaymentAttemptEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOPaymentAttemptEdge2ᚖbooksᚋentᚐPaymentAttemptEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOPaymentAttemptEdge2ᚖbooksᚋentᚐPaymentAttemptEdge(ctx context.Context, sel ast.SelectionSet, v *ent.PaymentAttemptEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PaymentAttemptEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPaymentAttemptOrder2ᚖbooksᚋentᚐPaymentAttemptOrder(ctx context.Context, v any) (*ent.PaymentAttemptOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPaymentAttemptOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOPaymentAttemptStatus2ᚕbooksᚋentᚋpaymentattemptᚐStatusᚄ(ctx context.Context, v any) ([]paymentattempt.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]paymentattempt.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOPaymentAttemptStatus2ᚕbooksᚋentᚋpaymentattemptᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []paymentattempt.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPaymentAttemptStatus2booksᚋentᚋpaymentattemptᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOPaymentAttemptStatus2ᚖbooksᚋentᚋpaymentattemptᚐStatus(ctx context.Context, v any) (*paymentattempt.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOPaymentAttemptStatus2ᚖbooksᚋentᚋpaymentattemptᚐStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPaymentAttemptStatus2ᚖbooksᚋentᚋpaymentattemptᚐStatus(ctx context.Context, sel ast.SelectionSet, v *paymentattempt.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOPaymentAttemptStatus2ᚖbooksᚋentᚋpaymentattemptᚐStatus[*v])
+	return res
+}
+
+var (
+	unmarshalOPaymentAttemptStatus2ᚖbooksᚋentᚋpaymentattemptᚐStatus = map[string]paymentattempt.Status{
+		"REQUIRES_PAYMENT": paymentattempt.StatusRequiresPayment,
+		"PROCESSING":       paymentattempt.StatusProcessing,
+		"SUCCEEDED":        paymentattempt.StatusSucceeded,
+		"FAILED":           paymentattempt.StatusFailed,
+		"CANCELED":         paymentattempt.StatusCanceled,
+	}
+	marshalOPaymentAttemptStatus2ᚖbooksᚋentᚋpaymentattemptᚐStatus = map[paymentattempt.Status]string{
+		paymentattempt.StatusRequiresPayment: "REQUIRES_PAYMENT",
+		paymentattempt.StatusProcessing:      "PROCESSING",
+		paymentattempt.StatusSucceeded:       "SUCCEEDED",
+		paymentattempt.StatusFailed:          "FAILED",
+		paymentattempt.StatusCanceled:        "CANCELED",
+	}
+)
+
+func (ec *executionContext) unmarshalOPaymentAttemptWhereInput2ᚕᚖbooksᚋentᚐPaymentAttemptWhereInputᚄ(ctx context.Context, v any) ([]*ent.PaymentAttemptWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.PaymentAttemptWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPaymentAttemptWhereInput2ᚖbooksᚋentᚐPaymentAttemptWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOPaymentAttemptWhereInput2ᚖbooksᚋentᚐPaymentAttemptWhereInput(ctx context.Context, v any) (*ent.PaymentAttemptWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPaymentAttemptWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -106910,6 +116175,72 @@ var (
 	}
 )
 
+func (ec *executionContext) unmarshalOReconciliationSource2ᚕbooksᚋentᚋreconciliationitemᚐSourceᚄ(ctx context.Context, v any) ([]reconciliationitem.Source, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]reconciliationitem.Source, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOReconciliationSource2ᚕbooksᚋentᚋreconciliationitemᚐSourceᚄ(ctx context.Context, sel ast.SelectionSet, v []reconciliationitem.Source) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReconciliationSource2booksᚋentᚋreconciliationitemᚐSource(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReconciliationSource2ᚖbooksᚋentᚋreconciliationitemᚐSource(ctx context.Context, v any) (*reconciliationitem.Source, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOReconciliationSource2ᚖbooksᚋentᚋreconciliationitemᚐSource[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReconciliationSource2ᚖbooksᚋentᚋreconciliationitemᚐSource(ctx context.Context, sel ast.SelectionSet, v *reconciliationitem.Source) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOReconciliationSource2ᚖbooksᚋentᚋreconciliationitemᚐSource[*v])
+	return res
+}
+
+var (
+	unmarshalOReconciliationSource2ᚖbooksᚋentᚋreconciliationitemᚐSource = map[string]reconciliationitem.Source{
+		"QUICKBOOKS": reconciliationitem.SourceQuickbooks,
+		"STRIPE":     reconciliationitem.SourceStripe,
+	}
+	marshalOReconciliationSource2ᚖbooksᚋentᚋreconciliationitemᚐSource = map[reconciliationitem.Source]string{
+		reconciliationitem.SourceQuickbooks: "QUICKBOOKS",
+		reconciliationitem.SourceStripe:     "STRIPE",
+	}
+)
+
 func (ec *executionContext) unmarshalOReconciliationStatus2ᚕbooksᚋentᚋreconciliationitemᚐStatusᚄ(ctx context.Context, v any) ([]reconciliationitem.Status, error) {
 	if v == nil {
 		return nil, nil
@@ -107033,6 +116364,74 @@ func (ec *executionContext) unmarshalORefundOrder2ᚖbooksᚋentᚐRefundOrder(c
 	res, err := ec.unmarshalInputRefundOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
+
+func (ec *executionContext) unmarshalORefundStatus2ᚕbooksᚋentᚋrefundᚐStatusᚄ(ctx context.Context, v any) ([]refund.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]refund.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRefundStatus2booksᚋentᚋrefundᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalORefundStatus2ᚕbooksᚋentᚋrefundᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []refund.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRefundStatus2booksᚋentᚋrefundᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalORefundStatus2ᚖbooksᚋentᚋrefundᚐStatus(ctx context.Context, v any) (*refund.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalORefundStatus2ᚖbooksᚋentᚋrefundᚐStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORefundStatus2ᚖbooksᚋentᚋrefundᚐStatus(ctx context.Context, sel ast.SelectionSet, v *refund.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalORefundStatus2ᚖbooksᚋentᚋrefundᚐStatus[*v])
+	return res
+}
+
+var (
+	unmarshalORefundStatus2ᚖbooksᚋentᚋrefundᚐStatus = map[string]refund.Status{
+		"PENDING":   refund.StatusPending,
+		"SUCCEEDED": refund.StatusSucceeded,
+		"FAILED":    refund.StatusFailed,
+	}
+	marshalORefundStatus2ᚖbooksᚋentᚋrefundᚐStatus = map[refund.Status]string{
+		refund.StatusPending:   "PENDING",
+		refund.StatusSucceeded: "SUCCEEDED",
+		refund.StatusFailed:    "FAILED",
+	}
+)
 
 func (ec *executionContext) unmarshalORefundWhereInput2ᚕᚖbooksᚋentᚐRefundWhereInputᚄ(ctx context.Context, v any) ([]*ent.RefundWhereInput, error) {
 	if v == nil {
@@ -107200,6 +116599,66 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOStripeAccount2ᚖbooksᚋentᚐStripeAccount(ctx context.Context, sel ast.SelectionSet, v *ent.StripeAccount) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._StripeAccount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOStripeAccountEdge2ᚕᚖbooksᚋentᚐStripeAccountEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.StripeAccountEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOStripeAccountEdge2ᚖbooksᚋentᚐStripeAccountEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOStripeAccountEdge2ᚖbooksᚋentᚐStripeAccountEdge(ctx context.Context, sel ast.SelectionSet, v *ent.StripeAccountEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._StripeAccountEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOStripeAccountOrder2ᚖbooksᚋentᚐStripeAccountOrder(ctx context.Context, v any) (*ent.StripeAccountOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStripeAccountOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOStripeAccountWhereInput2ᚕᚖbooksᚋentᚐStripeAccountWhereInputᚄ(ctx context.Context, v any) ([]*ent.StripeAccountWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.StripeAccountWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNStripeAccountWhereInput2ᚖbooksᚋentᚐStripeAccountWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOStripeAccountWhereInput2ᚖbooksᚋentᚐStripeAccountWhereInput(ctx context.Context, v any) (*ent.StripeAccountWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStripeAccountWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOSyncStatus2ᚕbooksᚋinternalᚋqboᚋsyncstateᚐStatusᚄ(ctx context.Context, v any) ([]syncstate.Status, error) {

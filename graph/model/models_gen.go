@@ -5,6 +5,7 @@ package model
 import (
 	"books/ent"
 	"books/ent/payment"
+	"books/ent/paymentattempt"
 	"books/ent/qbolink"
 	"books/ent/qbolistentry"
 	"books/internal/auth"
@@ -72,6 +73,12 @@ type ApplyPaymentInput struct {
 	PaymentID string `json:"paymentId"`
 	// Where to apply it.
 	Applications []*ApplicationInput `json:"applications"`
+}
+
+// The outcome of setBillingProfile.
+type BillingProfilePayload struct {
+	// The entity's billing profile.
+	BillingProfile *ent.BillingProfile `json:"billingProfile"`
 }
 
 // Why one item of a bulk mutation failed.
@@ -182,6 +189,26 @@ type CreateInvoiceInput struct {
 	Invoice *InvoiceFields `json:"invoice"`
 }
 
+// An invoice to pay through Stripe.
+type CreateInvoicePaymentInput struct {
+	// The invoice (approved, with an open balance).
+	InvoiceID string `json:"invoiceId"`
+	// Card, or ACH bank debit (USD invoices).
+	Method paymentattempt.Method `json:"method"`
+}
+
+// The outcome of createInvoicePayment: what Stripe.js needs to take the payment.
+type CreateInvoicePaymentPayload struct {
+	// The attempt: the PaymentIntent for the invoice's open balance.
+	PaymentAttempt *ent.PaymentAttempt `json:"paymentAttempt"`
+	// The PaymentIntent's client secret, which Stripe.js confirms the payment with. Give it only to the paying customer.
+	ClientSecret string `json:"clientSecret"`
+	// The Stripe account's publishable key, for Stripe.js.
+	PublishableKey string `json:"publishableKey"`
+	// The invoice being paid.
+	Invoice *ent.Invoice `json:"invoice"`
+}
+
 // The outcome of createItem.
 type CreateItemPayload struct {
 	// The new item.
@@ -192,6 +219,20 @@ type CreateItemPayload struct {
 type CreateLegalEntityPayload struct {
 	// The new legal entity, with its default chart of accounts and periods.
 	LegalEntity *ent.LegalEntity `json:"legalEntity"`
+}
+
+// A Stripe account to add.
+type CreateStripeAccountInput struct {
+	// A name for people, unique in the organization.
+	Name string `json:"name"`
+	// The publishable key (pk_test_… or pk_live_…).
+	PublishableKey string `json:"publishableKey"`
+	// The secret or restricted key (sk_… or rk_…), of the same mode as the publishable key. Write-only.
+	SecretKey string `json:"secretKey"`
+	// The webhook endpoint's signing secrets (whsec_…); during a rotation, the old and the new. Write-only. Without one, webhooks to the account are refused.
+	WebhookSecrets []string `json:"webhookSecrets,omitempty"`
+	// Make it the organization's default account. The first account is the default anyway.
+	IsDefault *bool `json:"isDefault,omitempty"`
 }
 
 // The outcome of createVendor.
@@ -576,6 +617,18 @@ type RejectInvoiceInput struct {
 	Reason string `json:"reason"`
 }
 
+// A legal entity whose billing profile to remove.
+type RemoveBillingProfileInput struct {
+	// The legal entity.
+	EntityID string `json:"entityId"`
+}
+
+// The outcome of removeBillingProfile.
+type RemoveBillingProfilePayload struct {
+	// The id of the profile removed; null when the entity had none.
+	DeletedBillingProfileID *string `json:"deletedBillingProfileId,omitempty"`
+}
+
 // The outcome of reopenPeriod.
 type ReopenPeriodPayload struct {
 	// The period, open again.
@@ -622,6 +675,16 @@ type RevokeIntegrationKeyPayload struct {
 	IntegrationKey *ent.IntegrationKey `json:"integrationKey"`
 }
 
+// A legal entity and the Stripe account it takes payments through.
+type SetBillingProfileInput struct {
+	// The legal entity.
+	EntityID string `json:"entityId"`
+	// The Stripe account.
+	StripeAccountID string `json:"stripeAccountId"`
+	// Make this entity the default entity for Stripe events that name no entity on an account no single profile routes.
+	IsDefault *bool `json:"isDefault,omitempty"`
+}
+
 // The prefix of an entity's invoice numbers.
 type SetInvoicePrefixInput struct {
 	// The legal entity.
@@ -636,6 +699,26 @@ type SetInvoicePrefixPayload struct {
 	Entity *ent.LegalEntity `json:"entity"`
 	// The prefix now in use.
 	Prefix string `json:"prefix"`
+}
+
+// The changeable fields of a Stripe account.
+type StripeAccountPatch struct {
+	// A new name.
+	Name *string `json:"name,omitempty"`
+	// A new publishable key.
+	PublishableKey *string `json:"publishableKey,omitempty"`
+	// A new secret key. Write-only.
+	SecretKey *string `json:"secretKey,omitempty"`
+	// Replaces the webhook signing secrets (an empty list refuses webhooks). Write-only.
+	WebhookSecrets []string `json:"webhookSecrets,omitempty"`
+	// true makes this the default account (the old default stops being it).
+	IsDefault *bool `json:"isDefault,omitempty"`
+}
+
+// The outcome of createStripeAccount and updateStripeAccount.
+type StripeAccountPayload struct {
+	// The account as it now stands (its secrets are never returned).
+	StripeAccount *ent.StripeAccount `json:"stripeAccount"`
 }
 
 // Live updates, over WebSocket (graphql-transport-ws or graphql-ws), authenticated in connection_init.
@@ -860,6 +943,14 @@ type UpdateQuickBooksSettingsInput struct {
 	DefaultDepositAccountID *string `json:"defaultDepositAccountId,omitempty"`
 	// See QuickBooksSettings.
 	DefaultPaymentMethodID *string `json:"defaultPaymentMethodId,omitempty"`
+}
+
+// A Stripe account and what changes.
+type UpdateStripeAccountInput struct {
+	// The account.
+	StripeAccountID string `json:"stripeAccountId"`
+	// What changes; a field left out keeps its value.
+	Patch *StripeAccountPatch `json:"patch"`
 }
 
 // Changes to a vendor.

@@ -59,6 +59,13 @@ type Info struct {
 	// QBOWebhookVerifier is the token the in-process QuickBooks emulator signs its webhook
 	// deliveries to POST /webhooks/qbo with (intuit-signature); empty without the emulator.
 	QBOWebhookVerifier string `json:"qbo_webhook_verifier,omitempty"`
+	// StripeAPIURL is the in-process Stripe fake's address, and StripeAccounts the demo
+	// entities' accounts in it: a portal client pays by calling createInvoicePayment, then
+	// confirming the PaymentIntent as Stripe.js would (POST
+	// <StripeAPIURL>/v1/payment_intents/<id>/confirm with the publishable key as bearer,
+	// client_secret and payment_method=pm_card_visa).
+	StripeAPIURL   string          `json:"stripe_api_url,omitempty"`
+	StripeAccounts []StripeAccount `json:"stripe_accounts,omitempty"`
 }
 
 // Customer names the seeded customer behind the portal token.

@@ -20,6 +20,7 @@ import (
 	"books/ent/legalentity"
 	"books/ent/payment"
 	"books/ent/paymentattempt"
+	"books/ent/qbolink"
 	"books/ent/reconciliationitem"
 	"books/ent/refund"
 	"books/ent/stripeevent"
@@ -264,6 +265,9 @@ func (s *Service) receive(ctx context.Context, c *ent.Client, acct *ent.StripeAc
 		if err != nil {
 			return outcome{}, err
 		}
+		if err := s.changed(ctx, c, qbolink.RecordTypePayment, p.ID); err != nil {
+			return outcome{}, err
+		}
 		held.RecordType, held.RecordID, held.CustomerID = "payment", p.ID, customerID
 		held.Reason = fmt.Sprintf("Stripe payment of %s %s names invoice %q, which entity %s does not have; recorded as payment %s, unapplied (the customer's credit). Apply it to the right invoice, or refund it.",
 			amount, cur, invoiceID, le.Code, p.ID)
@@ -288,6 +292,9 @@ func (s *Service) receive(ctx context.Context, c *ent.Client, acct *ent.StripeAc
 	}
 	p, err := billing.RecordPayment(ctx, c, in)
 	if err != nil {
+		return outcome{}, err
+	}
+	if err := s.changed(ctx, c, qbolink.RecordTypePayment, p.ID); err != nil {
 		return outcome{}, err
 	}
 	if err := attemptSucceeded(ctx, c, att, p.ID); err != nil {
@@ -390,17 +397,29 @@ func (s *Service) refunded(ctx context.Context, c *ent.Client, acct *ent.StripeA
 				if _, err := billing.ConfirmRefund(ctx, c, cur.ID, re.ID, date); err != nil {
 					return outcome{}, err
 				}
+				if err := s.changed(ctx, c, qbolink.RecordTypeRefund, cur.ID); err != nil {
+					return outcome{}, err
+				}
 			default:
 				reason := "Refunded in Stripe"
 				if re.Reason != "" {
 					reason += " (" + string(re.Reason) + ")"
 				}
-				if _, err := billing.RefundPayment(ctx, c, billing.CashReturnInput{PaymentID: p.ID,
-					Amount: fromMinor(re.Amount, money.Currency(p.Currency)), Date: date, Reason: reason, ExternalRef: re.ID}); err != nil {
+				rf, err := billing.RefundPayment(ctx, c, billing.CashReturnInput{PaymentID: p.ID,
+					Amount: fromMinor(re.Amount, money.Currency(p.Currency)), Date: date, Reason: reason, ExternalRef: re.ID})
+				if err != nil {
+					return outcome{}, err
+				}
+				if err := s.changed(ctx, c, qbolink.RecordTypeRefund, rf.ID); err != nil {
 					return outcome{}, err
 				}
 			}
 			posted = append(posted, re.ID)
+		}
+		if len(posted) > 0 {
+			if err := s.changed(ctx, c, qbolink.RecordTypePayment, p.ID); err != nil {
+				return outcome{}, err
+			}
 		}
 		return done(p.EntityID, "refunds of payment %s posted: %s", p.ID, list(posted)), nil
 	}
@@ -507,6 +526,12 @@ func (s *Service) dispute(ctx context.Context, c *ent.Client, acct *ent.StripeAc
 		Amount: fromMinor(dp.Amount, money.Currency(p.Currency)), Date: dateIn(le, at),
 		Reason: fmt.Sprintf("Stripe dispute lost (%s)", dp.Reason), ExternalRef: dp.ID})
 	if err != nil {
+		return outcome{}, err
+	}
+	if err := s.changed(ctx, c, qbolink.RecordTypeChargeReversal, cr.ID); err != nil {
+		return outcome{}, err
+	}
+	if err := s.changed(ctx, c, qbolink.RecordTypePayment, p.ID); err != nil {
 		return outcome{}, err
 	}
 	return done(p.EntityID, "dispute %s lost: charge reversal %s", dp.ID, cr.ID), nil

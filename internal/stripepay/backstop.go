@@ -197,3 +197,11 @@ func eventJSON(ev *stripe.Event) ([]byte, error) {
 	}
 	return json.Marshal(out)
 }
+
+// BackstopEvery is how often the backstop lists each account's events.
+const BackstopEvery = 5 * time.Minute
+
+// BackstopPeriodic is the periodic job of the backstop.
+func BackstopPeriodic() jobs.Periodic {
+	return jobs.Periodic{Every: BackstopEvery, Args: func() jobs.Args { return BackstopArgs{} }, RunOnStart: true}
+}

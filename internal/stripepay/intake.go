@@ -233,3 +233,6 @@ func (s *Service) kick(ctx context.Context, c *ent.Client, acct *ent.StripeAccou
 		StripeAccountID: acct.ID,
 	}, nil)
 }
+
+// WebhookPath is the path (on Books' public address) of an account's webhook endpoint.
+func WebhookPath(accountID string) string { return "/webhooks/stripe/" + accountID }

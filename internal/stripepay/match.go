@@ -6,6 +6,7 @@ import (
 	"books/ent"
 	"books/ent/invoice"
 	"books/ent/payment"
+	"books/ent/qbolink"
 	"books/ent/reconciliationitem"
 	"books/internal/apperr"
 	"books/internal/billing"
@@ -60,6 +61,9 @@ func (s *Service) Match(ctx context.Context, c *ent.Client, itemID string, apps 
 			Memo: "Stripe " + it.QboID + " (matched by a person)", Applications: apps}); err != nil {
 			return nil, nil, err
 		}
+	}
+	if err := s.changed(ctx, c, qbolink.RecordTypePayment, p.ID); err != nil {
+		return nil, nil, err
 	}
 	it, err = s.Queue.Settle(ctx, c, it.ID, reconciliationitem.StatusMatched, p.ID, note)
 	if err != nil {

@@ -21,8 +21,8 @@ import (
 
 // RefundPayment refunds a Stripe payment through Stripe: the refund is recorded pending
 // (holding its amount, nothing posted) with a job that asks Stripe, in one transaction, and
-// then Stripe is asked at once with an idempotency key derived from the refund's id, so the
-// job and this call make one refund between them. The reversal posts when charge.refunded
+// then, once that transaction (or the caller's) commits, Stripe is asked with an idempotency
+// key derived from the refund's id, so the job and this call make one refund between them. The reversal posts when charge.refunded
 // confirms it. A refusal by Stripe marks the refund failed. Payments of other processors are
 // refunded at once (billing.RefundPayment).
 func (s *Service) RefundPayment(ctx context.Context, client *ent.Client, in billing.CashReturnInput) (*ent.Refund, error) {
@@ -59,9 +59,23 @@ func (s *Service) RefundPayment(ctx context.Context, client *ent.Client, in bill
 	if err != nil {
 		return nil, err
 	}
-	// Asked now, in the caller's transaction when there is one: should that transaction roll
-	// back after Stripe refunded, charge.refunded finds no pending refund and records
-	// Stripe's refund as one made in the dashboard, so the money is posted once either way.
+	if tx := ent.TxFromContext(ctx); tx != nil {
+		// Stripe is never asked while a transaction is open: once the caller's commits. The
+		// answer shows on the refund (its Stripe id, or failed); the job covers a crash.
+		id := rf.ID
+		tx.OnCommit(func(next ent.Committer) ent.Committer {
+			return ent.CommitFunc(func(cctx context.Context, tx *ent.Tx) error {
+				if err := next.Commit(cctx, tx); err != nil {
+					return err
+				}
+				if _, err := s.sendRefund(context.WithoutCancel(ctx), s.Client, id); err != nil {
+					s.log().Warn("asking Stripe for a refund failed; the job asks again", "refund", id, "err", err)
+				}
+				return nil
+			})
+		})
+		return rf, nil
+	}
 	return s.sendRefund(ctx, client, rf.ID)
 }
 

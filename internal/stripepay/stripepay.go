@@ -22,6 +22,7 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"books/ent"
+	"books/ent/qbolink"
 	"books/internal/adminq"
 	"books/internal/groupcommit"
 	"books/internal/money"
@@ -57,11 +58,27 @@ type Service struct {
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 
+	// Changed, when set, is told of each record an event or a person's match created or
+	// changed, in the same transaction (the QuickBooks push engine's automatic rules).
+	Changed func(ctx context.Context, c *ent.Client, t qbolink.RecordType, id string) error
 	// Client is the database the intake stores in and the jobs work on.
 	Client *ent.Client
 
 	intake     groupcommit.Batcher[received]
 	intakeOnce sync.Once
+}
+
+// changed tells Changed of records, in c's transaction.
+func (s *Service) changed(ctx context.Context, c *ent.Client, t qbolink.RecordType, ids ...string) error {
+	if s.Changed == nil {
+		return nil
+	}
+	for _, id := range ids {
+		if err := s.Changed(ctx, c, t, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) now() time.Time {
