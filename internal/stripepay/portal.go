@@ -16,6 +16,7 @@ import (
 	"books/internal/ids"
 	"books/internal/ledger"
 	"books/internal/money"
+	"books/internal/tenant"
 )
 
 // Payment is what CreateInvoicePayment returns: the attempt and the PaymentIntent's client
@@ -44,9 +45,12 @@ func (s *Service) CreateInvoicePayment(ctx context.Context, client *ent.Client, 
 		inv     *ent.Invoice
 		cancels []*ent.PaymentAttempt
 	)
+	// The invoice is read as the caller sees it (a portal client: only its customer's); the
+	// account, which a portal client may not read, and the attempt as the organization.
+	caller, ctx := ctx, tenant.WithPortalCustomer(ctx, "")
 	owned, err := ledger.InTx(ctx, client, func(c *ent.Client) error {
 		var err error
-		if inv, err = lockInvoice(ctx, c, invoiceID); err != nil {
+		if inv, err = lockInvoice(caller, c, invoiceID); err != nil {
 			return err
 		}
 		switch inv.Status {
