@@ -51,4 +51,3 @@ func (r *Resolver) match(ctx context.Context, id string, apps []billing.Applicat
 	}
 	return p.Match(ctx, c, id, apps, note)
 }
-

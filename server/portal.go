@@ -46,7 +46,7 @@ var portalReadable = map[string]map[string]bool{
 	"InvoicePayload":     set("invoice"),
 	"InvoiceConnection":  set("*"), "InvoiceEdge": set("*"),
 	"PaymentConnection": set("*"), "PaymentEdge": set("*"), "PageInfo": set("*"),
-	"PaymentAttempt": set("id", "invoiceId", "invoice", "method", "amount", "currency", "status", "failureMessage",
+	"PaymentAttempt": set("id", "invoiceId", "invoice", "method", "amount", "currency", "status", "failureMessage", "paymentIntentId",
 		"paymentId", "payment", "createdAt", "updatedAt"),
 	"PaymentAttemptConnection": set("*"), "PaymentAttemptEdge": set("*"),
 	"CreateInvoicePaymentPayload": set("*"),

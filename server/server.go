@@ -23,8 +23,8 @@ import (
 	"books/internal/auth"
 	"books/internal/database"
 	"books/internal/qbo/pull"
-	"books/internal/stripepay"
 	"books/internal/realtime"
+	"books/internal/stripepay"
 )
 
 // Config is what a Server needs.

@@ -8,8 +8,12 @@ import (
 
 	"books/ent"
 	"books/ent/invoice"
+	"books/ent/item"
 	"books/ent/paymentattempt"
 	"books/ent/stripeaccount"
+	"books/internal/auth"
+	"books/internal/billing"
+	"books/internal/money"
 	"books/internal/stripepay"
 	"books/internal/stripepay/stripefake"
 	"books/internal/tenant"
@@ -70,15 +74,25 @@ func ConnectStripe(ctx context.Context, client *ent.Client, info *Info, s Stripe
 // customer's other invoices for a person to pay.
 func StripeActivity(ctx context.Context, client *ent.Client, info Info, s Stripe) error {
 	octx := tenant.WithOrg(ctx, info.OrganizationID)
-	inv, err := client.Invoice.Query().Where(invoice.CustomerID(info.PortalCustomer.ID),
-		invoice.StatusIn(invoice.StatusApproved, invoice.StatusSent, invoice.StatusViewed)).
-		Order(ent.Desc(invoice.FieldID)).First(octx)
-	if ent.IsNotFound(err) {
-		return nil
+	open := func() ([]*ent.Invoice, error) {
+		return client.Invoice.Query().Where(invoice.CustomerID(info.PortalCustomer.ID),
+			invoice.StatusIn(invoice.StatusApproved, invoice.StatusSent, invoice.StatusViewed)).
+			Order(ent.Desc(invoice.FieldID)).All(octx)
 	}
+	invs, err := open()
 	if err != nil {
 		return err
 	}
+	// Two open invoices at least: one the demo pays, one left for a person to pay.
+	for range 2 - len(invs) {
+		if err := portalInvoice(ctx, client, info); err != nil {
+			return err
+		}
+	}
+	if invs, err = open(); err != nil || len(invs) == 0 {
+		return err
+	}
+	inv := invs[0]
 	p, err := s.Service.CreateInvoicePayment(octx, client, inv.ID, paymentattempt.MethodCard)
 	if err != nil {
 		return err
@@ -89,4 +103,33 @@ func StripeActivity(ctx context.Context, client *ent.Client, info Info, s Stripe
 	case <-time.After(time.Second):
 	}
 	return s.Fake.Confirm(*p.Attempt.PaymentIntentID, "pm_card_visa")
+}
+
+// portalInvoice issues an approved invoice of consulting hours to the portal customer, in the
+// first entity: the clerk creates and submits it, the finance lead approves it.
+func portalInvoice(ctx context.Context, c *ent.Client, info Info) error {
+	clerk := auth.WithPrincipal(ctx, &auth.Principal{Kind: auth.KindUser, Subject: AccountantSubject, Org: info.OrganizationID,
+		Roles: []auth.Role{auth.RoleAccountant}})
+	lead := auth.WithPrincipal(ctx, &auth.Principal{Kind: auth.KindUser, Subject: FinanceLeadSubject, Org: info.OrganizationID,
+		Roles: []auth.Role{auth.RoleFinanceLead}})
+	le, err := c.LegalEntity.Get(clerk, info.Entities[0].ID)
+	if err != nil {
+		return err
+	}
+	it, err := c.Item.Query().Where(item.EntityID(le.ID), item.Name("Consulting hours")).First(clerk)
+	if err != nil {
+		return err
+	}
+	day := today(le)
+	inv, err := billing.CreateInvoice(clerk, c, billing.InvoiceInput{EntityID: le.ID, CustomerID: info.PortalCustomer.ID,
+		IssueDate: day, DueDate: day.AddDays(30), Memo: "Pay this one from the portal.",
+		Lines: []billing.LineInput{{ItemID: it.ID, Quantity: money.MustParseQuantity("3")}}})
+	if err != nil {
+		return err
+	}
+	if _, err := billing.SubmitInvoice(clerk, c, inv.ID); err != nil {
+		return err
+	}
+	_, err = billing.ApproveInvoice(lead, c, inv.ID)
+	return err
 }

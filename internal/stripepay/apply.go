@@ -496,7 +496,7 @@ func (s *Service) dispute(ctx context.Context, c *ent.Client, acct *ent.StripeAc
 		prob := adminq.Problem{EntityID: entityID, Kind: "stripe_dispute", SubjectType: "stripe_dispute", SubjectID: dp.ID,
 			ErrorCode: "STRIPE_DISPUTE", ErrorMessage: fmt.Sprintf("A customer disputed Stripe payment %s (%s, reason %s): answer it in Stripe's dashboard. Books posts a charge reversal if it is lost.",
 				key, fromMinor(dp.Amount, money.Currency(strings.ToUpper(string(dp.Currency)))), dp.Reason)}
-		if _, err := s.Issues.RaiseFor(ctx, c, acct.OrganizationID, prob); err != nil {
+		if err := s.raise(ctx, c, acct.OrganizationID, prob); err != nil {
 			return outcome{}, err
 		}
 		return done(entityID, "dispute %s opened", dp.ID), nil

@@ -87,6 +87,9 @@ func (s *Service) processAll(ctx context.Context, accountID string) error {
 	}
 	octx := tenant.WithOrg(ctx, acct.OrganizationID)
 	retry := false
+	// Events that failed in this run are not tried again in it: a pass after progress is
+	// for events that waited on a payment, not another attempt at a failure.
+	failed := map[string]bool{}
 	for {
 		rows, err := s.Client.StripeEvent.Query().Where(stripeevent.StripeAccountID(accountID),
 			stripeevent.StatusEQ(stripeevent.StatusPending)).
@@ -95,8 +98,10 @@ func (s *Service) processAll(ctx context.Context, accountID string) error {
 			return err
 		}
 		progressed, waiting := false, false
-		retry = false
 		for _, row := range rows {
+			if failed[row.ID] {
+				continue
+			}
 			err := s.applyRow(octx, acct, row)
 			switch {
 			case err == nil:
@@ -117,6 +122,7 @@ func (s *Service) processAll(ctx context.Context, accountID string) error {
 				if err := s.fail(sys, acct, row, err); err != nil {
 					return err
 				}
+				failed[row.ID] = true
 				retry = true
 			}
 		}
@@ -193,11 +199,16 @@ func (s *Service) fail(ctx context.Context, acct *ent.StripeAccount, row *ent.St
 	if row.EntityID != nil {
 		prob.EntityID = *row.EntityID
 	}
+	return s.raise(ctx, s.Client, acct.OrganizationID, prob)
+}
+
+// raise raises an admin issue in c's transaction, announced when there is a queue.
+func (s *Service) raise(ctx context.Context, c *ent.Client, orgID string, prob adminq.Problem) error {
 	var err error
 	if s.Issues != nil {
-		_, err = s.Issues.RaiseFor(ctx, s.Client, acct.OrganizationID, prob)
+		_, err = s.Issues.RaiseFor(ctx, c, orgID, prob)
 	} else {
-		_, err = adminq.RaiseFor(ctx, s.Client, acct.OrganizationID, prob)
+		_, err = adminq.RaiseFor(ctx, c, orgID, prob)
 	}
 	return err
 }
