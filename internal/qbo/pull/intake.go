@@ -7,10 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +16,7 @@ import (
 	"books/ent"
 	"books/ent/qboinboxevent"
 	"books/internal/apperr"
-	"books/internal/database"
+	"books/internal/groupcommit"
 )
 
 // SignatureHeader is the header Intuit signs a webhook body in (qbo-api.md §12).
@@ -43,8 +39,8 @@ const (
 // delivery that fails the signature or the parse stores nothing.
 //
 // Deliveries that arrive while a store is running wait for it and are then stored together,
-// in one transaction (group commit): under load a store costs one transaction and one inbox
-// job per connection for many deliveries instead of one each, while a lone delivery is
+// in one transaction (internal/groupcommit): under load a store costs one transaction and one
+// inbox job per connection for many deliveries instead of one each, while a lone delivery is
 // stored at once. Each delivery is answered only once its store has committed.
 type Intake struct {
 	Puller *Puller
@@ -60,16 +56,8 @@ type Intake struct {
 	// is never split.
 	MaxBatch int
 
-	mu       sync.Mutex
-	queue    []*delivery
-	flushing bool
-}
-
-// delivery is one verified delivery waiting for its store.
-type delivery struct {
-	notes []Notification
-	err   error
-	done  chan struct{}
+	once  sync.Once
+	batch groupcommit.Batcher[Notification]
 }
 
 // storeTimeout bounds one store.
@@ -80,7 +68,8 @@ const storeTimeout = 30 * time.Second
 // returns nil, stored now or by an earlier delivery. A missing or wrong signature is
 // UNAUTHENTICATED; a signed body that is not a webhook body (bad JSON, another shape, more
 // than MaxCloudEvents events, an event without realm, entity or id) is VALIDATION; other
-// errors are the database's (an outage passes database.IsUnavailable) or ctx's.
+// errors are the database's (an outage passes database.IsUnavailable) or ctx's (the store
+// goes on; a delivery sent again collapses into what it stored).
 func (in *Intake) Receive(ctx context.Context, body []byte, signature string) (int, error) {
 	if signature == "" {
 		return 0, apperr.New(apperr.Unauthenticated, "the %s header is missing", SignatureHeader)
@@ -92,95 +81,28 @@ func (in *Intake) Receive(ctx context.Context, body []byte, signature string) (i
 	if err != nil || len(notes) == 0 {
 		return 0, err
 	}
-	d := &delivery{notes: notes, done: make(chan struct{})}
-	in.mu.Lock()
-	in.queue = append(in.queue, d)
-	if !in.flushing {
-		in.flushing = true
-		go in.flush()
+	if err := in.batcher().Submit(ctx, notes); err != nil {
+		return 0, err
 	}
-	in.mu.Unlock()
-	select {
-	case <-d.done:
-		if d.err != nil {
-			return 0, d.err
-		}
-		return len(notes), nil
-	case <-ctx.Done():
-		// The store goes on; a delivery sent again collapses into what it stored.
-		return 0, ctx.Err()
-	}
+	return len(notes), nil
 }
 
-// flush stores the waiting deliveries, a batch at a time, until none is left.
-func (in *Intake) flush() {
-	for {
-		batch := in.next()
-		if batch == nil {
-			return
-		}
-		var notes []Notification
-		for _, d := range batch {
-			notes = append(notes, d.notes...)
-		}
-		err := in.store(notes)
-		if err != nil && len(batch) > 1 && !database.IsUnavailable(err) && !errors.Is(err, context.DeadlineExceeded) {
-			// Something in the batch was refused: each delivery alone, so that one cannot
-			// fail the others again and again.
-			for _, d := range batch {
-				d.err = in.store(d.notes)
+func (in *Intake) batcher() *groupcommit.Batcher[Notification] {
+	in.once.Do(func() {
+		in.batch.MaxBatch = in.MaxBatch
+		in.batch.Timeout = storeTimeout
+		in.batch.Store = func(ctx context.Context, notes []Notification) error {
+			st, err := in.Puller.Store(ctx, in.Client, notes)
+			if err == nil && in.OnStore != nil {
+				in.OnStore(st)
 			}
-		} else {
-			for _, d := range batch {
-				d.err = err
-			}
+			return err
 		}
-		for _, d := range batch {
-			close(d.done)
+		in.batch.OnPanic = func(v any, stack []byte) {
+			in.Puller.log().Error("panic storing QuickBooks notifications", "panic", v, "stack", string(stack))
 		}
-	}
-}
-
-// next takes the next batch off the queue: deliveries in arrival order up to MaxBatch
-// notifications (at least one delivery). Nil when the queue is empty, and flushing stops.
-func (in *Intake) next() []*delivery {
-	limit := in.MaxBatch
-	if limit <= 0 {
-		limit = 1000
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	n, i := 0, 0
-	for i < len(in.queue) && (i == 0 || n+len(in.queue[i].notes) <= limit) {
-		n += len(in.queue[i].notes)
-		i++
-	}
-	if i == 0 {
-		in.flushing = false
-		return nil
-	}
-	batch := in.queue[:i:i]
-	in.queue = slices.Clone(in.queue[i:]) // let the batch's deliveries go once answered
-	return batch
-}
-
-// store stores notes in one transaction (Puller.Store), in no request's context: the
-// deliveries in it are answered on their own deadlines. A panic is an error of the
-// deliveries, not the end of the process.
-func (in *Intake) store(notes []Notification) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			in.Puller.log().Error("panic storing QuickBooks notifications", "panic", v, "stack", string(debug.Stack()))
-			err = fmt.Errorf("pull: storing QuickBooks notifications panicked: %v", v)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	st, err := in.Puller.Store(ctx, in.Client, notes)
-	if err == nil && in.OnStore != nil {
-		in.OnStore(st)
-	}
-	return err
+	})
+	return &in.batch
 }
 
 // Verify reports whether signature is base64(HMAC-SHA256(key = token, message = body)), the
