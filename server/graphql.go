@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -323,7 +324,62 @@ func argsDetail(args map[string]any) string {
 	if err != nil {
 		return fmt.Sprintf("%v", args)
 	}
-	return string(b)
+	return string(redactWriteOnly(b))
+}
+
+// writeOnlyArgs are the input fields whose values a mutation takes and never gives back (a
+// Stripe account's secret key and webhook signing secrets). Every staff role reads the
+// audit trail, so it records that they were given, never what they are.
+var writeOnlyArgs = map[string]bool{"secretKey": true, "webhookSecrets": true}
+
+// redactWriteOnly replaces the values of writeOnlyArgs, at any depth of the arguments' JSON,
+// with "[redacted]" (a list keeps its length). Arguments without any are returned as they
+// are.
+func redactWriteOnly(b []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return b
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		changed := false
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if writeOnlyArgs[k] && e != nil {
+					x[k], changed = redacted(e), true
+					continue
+				}
+				changed = walk(e) || changed
+			}
+		case []any:
+			for _, e := range x {
+				changed = walk(e) || changed
+			}
+		}
+		return changed
+	}
+	if !walk(v) {
+		return b
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`{"redacted":true}`)
+	}
+	return out
+}
+
+func redacted(v any) any {
+	if list, ok := v.([]any); ok {
+		out := make([]any, len(list))
+		for i := range list {
+			out[i] = "[redacted]"
+		}
+		return out
+	}
+	return "[redacted]"
 }
 
 func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {

@@ -130,6 +130,17 @@ func (s *Service) apply(ctx context.Context, c *ent.Client, acct *ent.StripeAcco
 		key := ch.ID
 		if ch.PaymentIntent != nil && ch.PaymentIntent.ID != "" {
 			key = ch.PaymentIntent.ID
+			// Stripe keeps a PaymentIntent's metadata on the PaymentIntent, not on its charge:
+			// unless the PaymentIntent is one of Books' attempts (which route by the attempt)
+			// or the charge carries routing metadata of its own, payment_intent.succeeded
+			// records the payment, where its metadata says.
+			att, err := attemptOf(ctx, c, key)
+			if err != nil {
+				return outcome{}, err
+			}
+			if att == nil && ch.Metadata[MetaEntity] == "" && ch.Metadata[MetaInvoice] == "" {
+				return ignored("a charge of PaymentIntent %s, which Books did not create: payment_intent.succeeded records it", key), nil
+			}
 		}
 		method := ""
 		if ch.PaymentMethodDetails != nil {
