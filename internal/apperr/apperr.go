@@ -73,6 +73,9 @@ const (
 	// StripeNotConfigured: no Stripe account takes payments for the entity (no billing
 	// profile and no default account), or the account cannot be used.
 	StripeNotConfigured = "STRIPE_NOT_CONFIGURED"
+	// PaymentInProgress: a payment of the invoice is already on its way (a bank debit
+	// processing); it is not asked for again until that succeeds or fails.
+	PaymentInProgress = "PAYMENT_IN_PROGRESS"
 	// StripeError: Stripe refused the request; the message carries Stripe's code and text.
 	StripeError = "STRIPE_ERROR"
 	// Unavailable: the database cannot be reached right now; try again later (REST answers

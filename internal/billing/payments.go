@@ -48,6 +48,10 @@ type CashReturnInput struct {
 	Date        caldate.Date // defaults to today in the entity's time zone
 	Reason      string
 	ExternalRef string
+	// Made says the processor has already returned the money (a refund Stripe confirmed,
+	// e.g. one made in its dashboard): refunds still pending do not hold against it, since
+	// the money is gone whatever Books thinks is on its way.
+	Made bool
 }
 
 // target is an application checked against its locked invoice.
@@ -354,9 +358,9 @@ func returnCashAs(ctx context.Context, c *ent.Client, in CashReturnInput, charge
 		return r, err
 	}
 	// A refund asked of a processor holds its amount until it is confirmed or fails. A charge
-	// reversal does not wait on it: the card network has taken the money already.
+	// reversal, or a refund the processor has made, does not wait on it: the money is gone.
 	var pending money.Amount
-	if !chargeback {
+	if !chargeback && !in.Made {
 		if pending, err = pendingRefunds(ctx, c, p.ID, pendingID); err != nil {
 			return r, err
 		}

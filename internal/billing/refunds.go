@@ -116,7 +116,7 @@ func ConfirmRefund(ctx context.Context, client *ent.Client, refundID, externalRe
 			date = rf.Date
 		}
 		r, err := returnCashAs(ctx, c, CashReturnInput{PaymentID: rf.PaymentID, Amount: rf.Amount, Date: date,
-			Reason: rf.Reason, ExternalRef: externalRef}, false, rf.ID)
+			Reason: rf.Reason, ExternalRef: externalRef, Made: true}, false, rf.ID)
 		if err != nil {
 			return err
 		}

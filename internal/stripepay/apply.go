@@ -208,6 +208,9 @@ func (s *Service) receive(ctx context.Context, c *ent.Client, acct *ent.StripeAc
 	if err != nil {
 		return outcome{}, err
 	}
+	if att != nil && att.StripeAccountID != acct.ID {
+		att = nil // not the account the attempt was made on: its metadata decides nothing
+	}
 	if p, err := paymentOf(ctx, c, r.key); err != nil || p != nil {
 		if err != nil {
 			return outcome{}, err
@@ -417,7 +420,8 @@ func (s *Service) refunded(ctx context.Context, c *ent.Client, acct *ent.StripeA
 					reason += " (" + string(re.Reason) + ")"
 				}
 				rf, err := billing.RefundPayment(ctx, c, billing.CashReturnInput{PaymentID: p.ID,
-					Amount: fromMinor(re.Amount, money.Currency(p.Currency)), Date: date, Reason: reason, ExternalRef: re.ID})
+					Amount: fromMinor(re.Amount, money.Currency(p.Currency)), Date: date, Reason: reason, ExternalRef: re.ID,
+					Made: true})
 				if err != nil {
 					return outcome{}, err
 				}
@@ -594,15 +598,25 @@ func (s *Service) notYet(ctx context.Context, c *ent.Client, acct *ent.StripeAcc
 }
 
 // route says which entity an event's money belongs to: metadata.entity_id (an entity of
-// the organization), else the entity of the one billing profile on the receiving account,
+// the organization that takes payments through the receiving account), else the entity of
+// the one billing profile on the receiving account,
 // else the default entity (the default billing profile's, else the oldest entity).
 func route(ctx context.Context, c *ent.Client, acct *ent.StripeAccount, meta map[string]string) (*ent.LegalEntity, error) {
 	if id := meta[MetaEntity]; id != "" {
+		// Only an entity that takes payments through this account: metadata is written by
+		// whoever holds the account's keys, and money received on one account must not land
+		// in another entity's books.
 		le, err := c.LegalEntity.Query().Where(legalentity.ID(id)).Only(ctx)
-		if err == nil {
-			return le, nil
-		}
-		if !ent.IsNotFound(err) {
+		switch {
+		case err == nil:
+			via, err := AccountFor(ctx, c, le.ID)
+			if err != nil && apperr.Code(err) != apperr.StripeNotConfigured {
+				return nil, err
+			}
+			if via != nil && via.ID == acct.ID {
+				return le, nil
+			}
+		case !ent.IsNotFound(err):
 			return nil, err
 		}
 	}

@@ -32,9 +32,11 @@ type Payment struct {
 // on the entity's Stripe account for the invoice's open balance, with the entity, invoice,
 // customer and attempt in its metadata and an idempotency key derived from the attempt's
 // id. Asking again while an attempt for the same balance and method waits for the customer
-// returns the same PaymentIntent; one for another balance is canceled and replaced. A
-// paid, void or unapproved invoice is refused (INVALID_TRANSITION); an invoice the caller
-// cannot see is NOT_FOUND (a portal client sees only its customer's).
+// returns the same PaymentIntent; any other waiting attempt (another balance or method) is
+// canceled, so one balance is never asked for twice. A paid, void or unapproved invoice is
+// refused (INVALID_TRANSITION), and so is an invoice with a bank debit still processing
+// (PAYMENT_IN_PROGRESS); an invoice the caller cannot see is NOT_FOUND (a portal client sees
+// only its customer's).
 func (s *Service) CreateInvoicePayment(ctx context.Context, client *ent.Client, invoiceID string, method paymentattempt.Method) (*Payment, error) {
 	if err := paymentattempt.MethodValidator(method); err != nil {
 		return nil, apperr.New(apperr.Validation, "unknown payment method %q (CARD or ACH)", method).WithField("method")
@@ -71,24 +73,33 @@ func (s *Service) CreateInvoicePayment(ctx context.Context, client *ent.Client, 
 		if acct, err = AccountFor(ctx, c, inv.EntityID); err != nil {
 			return err
 		}
+		// Money already on its way (a bank debit processing) is not asked for again.
+		busy, err := c.PaymentAttempt.Query().Where(paymentattempt.InvoiceID(inv.ID),
+			paymentattempt.StatusEQ(paymentattempt.StatusProcessing)).First(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return err
+		}
+		if busy != nil {
+			return apperr.New(apperr.PaymentInProgress, "a payment of %s on invoice %s is processing; wait until it succeeds or fails",
+				busy.Amount, label(inv)).WithField("invoiceId")
+		}
 		open, err := c.PaymentAttempt.Query().Where(paymentattempt.InvoiceID(inv.ID),
 			paymentattempt.StatusEQ(paymentattempt.StatusRequiresPayment)).All(ctx)
 		if err != nil {
 			return err
 		}
+		// One attempt waits for the customer at a time: the one for this balance, method and
+		// account is reused; any other (another balance, method or account) is canceled, so
+		// the customer cannot pay the same balance twice.
 		for _, a := range open {
 			if att == nil && a.Method == method && a.Amount.Cmp(inv.Balance) == 0 && a.StripeAccountID == acct.ID {
 				att = a
 				continue
 			}
-			if a.Amount.Cmp(inv.Balance) != 0 || a.StripeAccountID != acct.ID {
-				// Asked for another balance (or through another account): left open, it could
-				// take more than is owed.
-				if err := c.PaymentAttempt.UpdateOne(a).SetStatus(paymentattempt.StatusCanceled).Exec(ctx); err != nil {
-					return err
-				}
-				cancels = append(cancels, a)
+			if err := c.PaymentAttempt.UpdateOne(a).SetStatus(paymentattempt.StatusCanceled).Exec(ctx); err != nil {
+				return err
 			}
+			cancels = append(cancels, a)
 		}
 		if att == nil {
 			att, err = c.PaymentAttempt.Create().SetID(ids.New(ids.PaymentAttempt)).SetEntityID(inv.EntityID).
