@@ -177,17 +177,7 @@ func (s *Service) applyRow(ctx context.Context, acct *ent.StripeAccount, row *en
 // fail counts a failed attempt; at maxAttempts (or for an event that waited too long) the
 // event is failed and raised as an admin issue, whose retry puts it back to pending.
 func (s *Service) fail(ctx context.Context, acct *ent.StripeAccount, row *ent.StripeEvent, cause error) error {
-	u := s.Client.StripeEvent.UpdateOne(row).AddAttempts(1).SetLastError(truncate(cause.Error(), 2000))
 	final := row.Attempts+1 >= maxAttempts || errors.Is(cause, errNotYet)
-	if final {
-		u.SetStatus(stripeevent.StatusFailed)
-	}
-	if err := u.Exec(ctx); err != nil {
-		return err
-	}
-	if !final {
-		return nil
-	}
 	code := apperr.Code(cause)
 	if code == "" {
 		code = "STRIPE_EVENT_FAILED"
@@ -199,7 +189,18 @@ func (s *Service) fail(ctx context.Context, acct *ent.StripeAccount, row *ent.St
 	if row.EntityID != nil {
 		prob.EntityID = *row.EntityID
 	}
-	return s.raise(ctx, s.Client, acct.OrganizationID, prob)
+	// The event is failed and its issue raised together: a failed event nobody is told of
+	// would wait forever.
+	return ledger.WithTx(ctx, s.Client, func(c *ent.Client) error {
+		u := c.StripeEvent.UpdateOne(row).AddAttempts(1).SetLastError(truncate(cause.Error(), 2000))
+		if final {
+			u.SetStatus(stripeevent.StatusFailed)
+		}
+		if err := u.Exec(ctx); err != nil || !final {
+			return err
+		}
+		return s.raise(ctx, c, acct.OrganizationID, prob)
+	})
 }
 
 // raise raises an admin issue in c's transaction, announced when there is a queue.
