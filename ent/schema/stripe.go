@@ -147,8 +147,8 @@ func (PaymentAttempt) Fields() []ent.Field {
 			Comment("Stripe's PaymentIntent id (pi_…); null until Stripe answered."),
 		field.Enum("status").Values("requires_payment", "processing", "succeeded", "failed", "canceled").
 			Default("requires_payment").
-			Comment("Where the attempt stands: waiting for the customer's card or bank details; processing (a " +
-				"bank debit takes days); succeeded (the payment is recorded); failed (Stripe refused it; the " +
+			Comment("Where the attempt stands: waiting for the customer's card or bank details; processing (a "+
+				"bank debit takes days); succeeded (the payment is recorded); failed (Stripe refused it; the "+
 				"customer may try again); canceled (superseded, e.g. because the balance changed).").
 			Annotations(entgql.Type("PaymentAttemptStatus"), entgql.OrderField("STATUS")),
 		field.String("failure_message").Optional().MaxLen(1000).
